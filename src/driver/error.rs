@@ -1,0 +1,40 @@
+//! Errors reported by emitters and backends.
+
+/// An error from a backend: emission, loading or launching.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// Nothing linked implements `name` for `backend`.
+    #[error(
+        "{name} is not supported by {backend}; link a crate that registers it (see `vyre::driver::registered_aot_emitters`) or pick another target"
+    )]
+    UnsupportedFeature {
+        /// What was asked for, e.g. "aot target `spirv`".
+        name: String,
+        /// Who was asked.
+        backend: String,
+    },
+    /// The concrete emitter rejected the program.
+    #[error("{backend} could not compile the kernel: {compiler_message}")]
+    KernelCompileFailed {
+        /// Target that failed.
+        backend: String,
+        /// The emitter's explanation.
+        compiler_message: String,
+    },
+    /// Two linked crates register the same target; the registry refuses to
+    /// guess which one is meant.
+    #[error(
+        "{kind} `{target}` is registered more than once (by {first} and by {second}); remove one of the crates from the dependency graph"
+    )]
+    DuplicateRegistration {
+        /// "aot target" or "aot launcher target".
+        kind: &'static str,
+        /// The contested target id.
+        target: String,
+        /// Where the first registration comes from (module path).
+        first: String,
+        /// Where the second registration comes from.
+        second: String,
+    },
+}

@@ -1,0 +1,381 @@
+//! Building programs in Rust, without `.vyre` source.
+//!
+//! ```
+//! use vyre::ir::{Access, DataType, Expr, ProgramBuilder, BufRef};
+//! let mut b = ProgramBuilder::new("saxpy", [256, 1, 1]);
+//! let a = b.scalar("a", DataType::F32);
+//! let x = b.buffer("x", DataType::F32, Access::Read);
+//! let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+//! let i = b.local("i", DataType::U32, false);
+//! b.body(|blk| {
+//!     blk.let_(i, Expr::global_id_x());
+//!     blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+//!         let v = Expr::param(a)
+//!             .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
+//!             .add(Expr::load(BufRef::Param(y), Expr::local(i)));
+//!         then.store(BufRef::Param(y), Expr::local(i), v);
+//!     });
+//! });
+//! let program = b.finish();
+//! assert!(program.validate().is_ok());
+//! ```
+
+use super::{
+    Access, AtomicOp, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr, Literal, LocalDecl,
+    LocalId, MathFn, Node, Param, ParamId, Program, SharedDecl, SharedId, UnOp,
+};
+
+/// Incrementally builds a [`Program`].
+#[derive(Debug, Clone)]
+pub struct ProgramBuilder {
+    program: Program,
+}
+
+impl ProgramBuilder {
+    /// Start a kernel called `name` with the given workgroup size.
+    #[must_use]
+    pub fn new(name: impl Into<String>, workgroup_size: [u32; 3]) -> Self {
+        Self {
+            program: Program::new(name, workgroup_size),
+        }
+    }
+
+    /// Add a buffer parameter; returns its [`ParamId`].
+    pub fn buffer(&mut self, name: impl Into<String>, elem: DataType, access: Access) -> ParamId {
+        self.program.params.push(Param::Buffer(BufferDecl {
+            name: name.into(),
+            elem,
+            access,
+        }));
+        (self.program.params.len() - 1) as ParamId
+    }
+
+    /// Add a scalar parameter; returns its [`ParamId`].
+    pub fn scalar(&mut self, name: impl Into<String>, ty: DataType) -> ParamId {
+        self.program.params.push(Param::Scalar {
+            name: name.into(),
+            ty,
+        });
+        (self.program.params.len() - 1) as ParamId
+    }
+
+    /// Declare a workgroup shared array; returns its [`SharedId`].
+    pub fn shared(&mut self, name: impl Into<String>, elem: DataType, len: u32) -> SharedId {
+        self.program.shared.push(SharedDecl {
+            name: name.into(),
+            elem,
+            len,
+        });
+        (self.program.shared.len() - 1) as SharedId
+    }
+
+    /// Declare a local; define it with [`Block::let_`] (or use it as a `for`
+    /// variable).
+    pub fn local(&mut self, name: impl Into<String>, ty: DataType, mutable: bool) -> LocalId {
+        self.program.locals.push(LocalDecl {
+            name: name.into(),
+            ty,
+            mutable,
+        });
+        (self.program.locals.len() - 1) as LocalId
+    }
+
+    /// Set the doc comment.
+    pub fn doc(&mut self, doc: impl Into<String>) -> &mut Self {
+        self.program.doc = doc.into();
+        self
+    }
+
+    /// Mark the kernel `unchecked` (no bounds checks, `unsafe` launcher).
+    pub fn unchecked(&mut self, unchecked: bool) -> &mut Self {
+        self.program.unchecked = unchecked;
+        self
+    }
+
+    /// Allow approximate intrinsics.
+    pub fn fast_math(&mut self, fast_math: bool) -> &mut Self {
+        self.program.fast_math = fast_math;
+        self
+    }
+
+    /// Append statements to the body.
+    pub fn body(&mut self, build: impl FnOnce(&mut Block)) -> &mut Self {
+        let mut block = Block::default();
+        build(&mut block);
+        self.program.body.extend(block.nodes);
+        self
+    }
+
+    /// The finished program (not validated: call [`Program::validate`]).
+    #[must_use]
+    pub fn finish(self) -> Program {
+        self.program
+    }
+}
+
+/// A list of statements under construction.
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    /// The statements so far.
+    pub nodes: Vec<Node>,
+}
+
+impl Block {
+    fn nested(build: impl FnOnce(&mut Block)) -> Vec<Node> {
+        let mut block = Block::default();
+        build(&mut block);
+        block.nodes
+    }
+
+    /// Append any node.
+    pub fn push(&mut self, node: Node) -> &mut Self {
+        self.nodes.push(node);
+        self
+    }
+
+    /// `let local = value;`
+    pub fn let_(&mut self, local: LocalId, value: Expr) -> &mut Self {
+        self.push(Node::Let { local, value })
+    }
+
+    /// `local = value;`
+    pub fn assign(&mut self, local: LocalId, value: Expr) -> &mut Self {
+        self.push(Node::Assign { local, value })
+    }
+
+    /// `buf[index] = value;`
+    pub fn store(&mut self, buf: BufRef, index: Expr, value: Expr) -> &mut Self {
+        self.push(Node::Store { buf, index, value })
+    }
+
+    /// An expression statement (an atomic whose result is unused).
+    pub fn eval(&mut self, expr: Expr) -> &mut Self {
+        self.push(Node::Eval(expr))
+    }
+
+    /// `if cond { .. }`
+    pub fn if_(&mut self, cond: Expr, then: impl FnOnce(&mut Block)) -> &mut Self {
+        let then = Self::nested(then);
+        self.push(Node::If {
+            cond,
+            then,
+            otherwise: Vec::new(),
+        })
+    }
+
+    /// `if cond { .. } else { .. }`
+    pub fn if_else(
+        &mut self,
+        cond: Expr,
+        then: impl FnOnce(&mut Block),
+        otherwise: impl FnOnce(&mut Block),
+    ) -> &mut Self {
+        let then = Self::nested(then);
+        let otherwise = Self::nested(otherwise);
+        self.push(Node::If {
+            cond,
+            then,
+            otherwise,
+        })
+    }
+
+    /// `while cond { .. }`
+    pub fn while_(&mut self, cond: Expr, body: impl FnOnce(&mut Block)) -> &mut Self {
+        let body = Self::nested(body);
+        self.push(Node::While { cond, body })
+    }
+
+    /// `for var in start..end { .. }`
+    pub fn for_(
+        &mut self,
+        var: LocalId,
+        start: Expr,
+        end: Expr,
+        body: impl FnOnce(&mut Block),
+    ) -> &mut Self {
+        let body = Self::nested(body);
+        self.push(Node::For {
+            var,
+            start,
+            end,
+            body,
+        })
+    }
+
+    /// `loop { .. }`
+    pub fn loop_(&mut self, body: impl FnOnce(&mut Block)) -> &mut Self {
+        let body = Self::nested(body);
+        self.push(Node::Loop { body })
+    }
+
+    /// `break;`
+    pub fn break_(&mut self) -> &mut Self {
+        self.push(Node::Break)
+    }
+
+    /// `continue;`
+    pub fn continue_(&mut self) -> &mut Self {
+        self.push(Node::Continue)
+    }
+
+    /// `return;`
+    pub fn return_(&mut self) -> &mut Self {
+        self.push(Node::Return)
+    }
+
+    /// `barrier();`
+    pub fn barrier(&mut self) -> &mut Self {
+        self.push(Node::Barrier)
+    }
+}
+
+macro_rules! binary_methods {
+    ($($(#[$doc:meta])* $method:ident => $op:ident),* $(,)?) => {
+        $( $(#[$doc])* #[must_use] pub fn $method(self, rhs: Expr) -> Expr {
+            Expr::Binary(BinOp::$op, Box::new(self), Box::new(rhs))
+        } )*
+    };
+}
+
+impl Expr {
+    /// A `u32` constant.
+    #[must_use]
+    pub fn u32(v: u32) -> Self {
+        Self::Lit(Literal::U32(v))
+    }
+    /// An `i32` constant.
+    #[must_use]
+    pub fn i32(v: i32) -> Self {
+        Self::Lit(Literal::I32(v))
+    }
+    /// An `f32` constant.
+    #[must_use]
+    pub fn f32(v: f32) -> Self {
+        Self::Lit(Literal::f32(v))
+    }
+    /// A `bool` constant.
+    #[must_use]
+    pub fn bool(v: bool) -> Self {
+        Self::Lit(Literal::Bool(v))
+    }
+    /// A local's value.
+    #[must_use]
+    pub fn local(id: LocalId) -> Self {
+        Self::Local(id)
+    }
+    /// A scalar parameter's value.
+    #[must_use]
+    pub fn param(id: ParamId) -> Self {
+        Self::Param(id)
+    }
+    /// `global_id().x`
+    #[must_use]
+    pub fn global_id_x() -> Self {
+        Self::Builtin(Builtin::GlobalId, Axis::X)
+    }
+    /// `buf.len()`
+    #[must_use]
+    pub fn len(buf: ParamId) -> Self {
+        Self::Len(buf)
+    }
+    /// `buf[index]`
+    #[must_use]
+    pub fn load(buf: BufRef, index: Expr) -> Self {
+        Self::Load {
+            buf,
+            index: Box::new(index),
+        }
+    }
+    /// `self as ty`
+    #[must_use]
+    pub fn cast(self, ty: DataType) -> Self {
+        Self::Cast(ty, Box::new(self))
+    }
+    /// `-self`
+    #[must_use]
+    pub fn neg(self) -> Self {
+        Self::Unary(UnOp::Neg, Box::new(self))
+    }
+    /// `!self`
+    #[must_use]
+    pub fn not(self) -> Self {
+        Self::Unary(UnOp::Not, Box::new(self))
+    }
+    /// A math intrinsic with `self` as receiver.
+    #[must_use]
+    pub fn math(self, f: MathFn, rest: Vec<Expr>) -> Self {
+        let mut args = vec![self];
+        args.extend(rest);
+        Self::Math(f, args)
+    }
+    /// `if cond { then } else { otherwise }` with pure arms.
+    #[must_use]
+    pub fn select(cond: Expr, then: Expr, otherwise: Expr) -> Self {
+        Self::Select {
+            cond: Box::new(cond),
+            then: Box::new(then),
+            otherwise: Box::new(otherwise),
+        }
+    }
+    /// `buf.atomic_*(index, value)`.
+    #[must_use]
+    pub fn atomic(op: AtomicOp, buf: BufRef, index: Expr, value: Expr) -> Self {
+        Self::Atomic {
+            op,
+            buf,
+            index: Box::new(index),
+            expected: None,
+            value: Box::new(value),
+        }
+    }
+    /// `buf.atomic_compare_exchange(index, expected, value)`.
+    #[must_use]
+    pub fn atomic_compare_exchange(buf: BufRef, index: Expr, expected: Expr, value: Expr) -> Self {
+        Self::Atomic {
+            op: AtomicOp::CompareExchange,
+            buf,
+            index: Box::new(index),
+            expected: Some(Box::new(expected)),
+            value: Box::new(value),
+        }
+    }
+
+    binary_methods! {
+        /// `self + rhs`
+        add => Add,
+        /// `self - rhs`
+        sub => Sub,
+        /// `self * rhs`
+        mul => Mul,
+        /// `self / rhs`
+        div => Div,
+        /// `self % rhs`
+        rem => Rem,
+        /// `self & rhs`
+        bitand => BitAnd,
+        /// `self | rhs`
+        bitor => BitOr,
+        /// `self ^ rhs`
+        bitxor => BitXor,
+        /// `self << rhs`
+        shl => Shl,
+        /// `self >> rhs`
+        shr => Shr,
+        /// `self == rhs`
+        eq => Eq,
+        /// `self != rhs`
+        ne => Ne,
+        /// `self < rhs`
+        lt => Lt,
+        /// `self <= rhs`
+        le => Le,
+        /// `self > rhs`
+        gt => Gt,
+        /// `self >= rhs`
+        ge => Ge,
+        /// `self && rhs`
+        and => And,
+        /// `self || rhs`
+        or => Or,
+    }
+}

@@ -1,0 +1,711 @@
+//! The vyre intermediate representation.
+//!
+//! A [`Program`] is one kernel: typed parameters, a workgroup size, workgroup
+//! shared arrays, a table of local variables and a structured body of
+//! [`Node`]s over pure [`Expr`]essions. Every target (the reference
+//! interpreter, PTX, the naga-based shading languages) consumes exactly this
+//! form, so its semantics are written down once, in `docs/language.md`, and
+//! implemented once, by the reference interpreter.
+//!
+//! Design choices that keep backends simple:
+//! - Locals are numbered ([`LocalId`]) in one flat table per program, with
+//!   unique names; scoping and shadowing are resolved by the front end.
+//! - Expressions are pure, except [`Expr::Atomic`], which the validator only
+//!   accepts as the whole right-hand side of a `let`, an assignment or an
+//!   expression statement. So backends may evaluate operands in any order and
+//!   need no short-circuiting for `&&`/`||`.
+//! - Indices are `u32` or `i32`; an `i32` index is reinterpreted as `u32`, so
+//!   a negative index is simply out of range.
+
+mod builder;
+pub mod validate;
+pub mod wire;
+
+pub use builder::{Block, ProgramBuilder};
+pub use validate::ValidationError;
+
+use std::fmt;
+
+/// A scalar type of the language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DataType {
+    /// `bool`. Not allowed as a buffer or shared-array element.
+    Bool,
+    /// `i32`, two's complement, wrapping arithmetic.
+    I32,
+    /// `u32`, wrapping arithmetic.
+    U32,
+    /// `f32`, IEEE 754 binary32.
+    F32,
+}
+
+impl DataType {
+    /// The spelling used in `.vyre` source.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Bool => "bool",
+            Self::I32 => "i32",
+            Self::U32 => "u32",
+            Self::F32 => "f32",
+        }
+    }
+
+    /// Whether this is `i32` or `u32`.
+    #[must_use]
+    pub const fn is_integer(self) -> bool {
+        matches!(self, Self::I32 | Self::U32)
+    }
+
+    /// Whether values of this type may live in a buffer or a shared array.
+    #[must_use]
+    pub const fn is_storable(self) -> bool {
+        !matches!(self, Self::Bool)
+    }
+
+    /// Size in bytes when stored in a buffer.
+    #[must_use]
+    pub const fn size_bytes(self) -> u32 {
+        4
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a kernel may use a buffer parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// `&[T]`: loads only.
+    Read,
+    /// `&mut [T]`: loads, stores and atomics.
+    ReadWrite,
+}
+
+/// A buffer parameter: `x: &[f32]` or `y: &mut [f32]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BufferDecl {
+    /// Parameter name.
+    pub name: String,
+    /// Element type (never [`DataType::Bool`]).
+    pub elem: DataType,
+    /// Read-only or read-write.
+    pub access: Access,
+}
+
+/// One kernel parameter, in declaration order (the launcher's order).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Param {
+    /// A device buffer.
+    Buffer(BufferDecl),
+    /// A scalar passed by value, uniform across the dispatch.
+    Scalar {
+        /// Parameter name.
+        name: String,
+        /// Its type.
+        ty: DataType,
+    },
+}
+
+impl Param {
+    /// The parameter's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Buffer(b) => &b.name,
+            Self::Scalar { name, .. } => name,
+        }
+    }
+}
+
+/// Index of a parameter in [`Program::params`].
+pub type ParamId = u32;
+/// Index of a local in [`Program::locals`].
+pub type LocalId = u32;
+/// Index of a shared array in [`Program::shared`].
+pub type SharedId = u32;
+
+/// A workgroup-shared array: `#[shared] let mut tile: [f32; 256];`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SharedDecl {
+    /// Name in source.
+    pub name: String,
+    /// Element type (never [`DataType::Bool`]).
+    pub elem: DataType,
+    /// Number of elements.
+    pub len: u32,
+}
+
+/// A local variable. Names are unique within a program.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalDecl {
+    /// Unique name.
+    pub name: String,
+    /// Its type.
+    pub ty: DataType,
+    /// Whether it may be assigned after its `let`.
+    pub mutable: bool,
+}
+
+/// Something indexable: a buffer parameter or a shared array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BufRef {
+    /// The buffer parameter with this index in [`Program::params`].
+    Param(ParamId),
+    /// The shared array with this index in [`Program::shared`].
+    Shared(SharedId),
+}
+
+/// A typed constant. `f32` is kept as its bit pattern so that `Eq`/`Hash`
+/// hold and NaN payloads survive round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Literal {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An `i32`.
+    I32(i32),
+    /// A `u32`.
+    U32(u32),
+    /// An `f32`, as `f32::to_bits`.
+    F32(u32),
+}
+
+impl Literal {
+    /// An `f32` literal.
+    #[must_use]
+    pub fn f32(v: f32) -> Self {
+        Self::F32(v.to_bits())
+    }
+
+    /// The literal's type.
+    #[must_use]
+    pub const fn ty(self) -> DataType {
+        match self {
+            Self::Bool(_) => DataType::Bool,
+            Self::I32(_) => DataType::I32,
+            Self::U32(_) => DataType::U32,
+            Self::F32(_) => DataType::F32,
+        }
+    }
+}
+
+/// Per-invocation and per-dispatch builtins; each is a `u32` vector read
+/// one component at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `global_id()`: `workgroup_id() * workgroup_size + local_id()`.
+    GlobalId,
+    /// `local_id()`: the invocation's index within its workgroup.
+    LocalId,
+    /// `workgroup_id()`: the workgroup's index within the grid.
+    WorkgroupId,
+    /// `num_workgroups()`: the grid size in workgroups.
+    NumWorkgroups,
+}
+
+impl Builtin {
+    /// The spelling used in `.vyre` source.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::GlobalId => "global_id",
+            Self::LocalId => "local_id",
+            Self::WorkgroupId => "workgroup_id",
+            Self::NumWorkgroups => "num_workgroups",
+        }
+    }
+}
+
+/// A vector component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Axis {
+    /// `.x`
+    X,
+    /// `.y`
+    Y,
+    /// `.z`
+    Z,
+}
+
+impl Axis {
+    /// 0, 1 or 2.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Self::X => 0,
+            Self::Y => 1,
+            Self::Z => 2,
+        }
+    }
+}
+
+/// A unary operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnOp {
+    /// `-x` on `i32` (wrapping) or `f32`.
+    Neg,
+    /// `!x`: logical not on `bool`, bitwise not on integers.
+    Not,
+}
+
+/// A binary operator. Both operands have the same type, except shifts, whose
+/// right operand may be any integer type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `+` (wrapping on integers).
+    Add,
+    /// `-` (wrapping on integers).
+    Sub,
+    /// `*` (wrapping on integers).
+    Mul,
+    /// `/`: integer division by zero yields 0; `i32::MIN / -1` wraps.
+    Div,
+    /// `%`: integer remainder by zero yields 0; `f32` uses `fmod` semantics.
+    Rem,
+    /// `&` on integers, non-short-circuit and on `bool`.
+    BitAnd,
+    /// `|` on integers, non-short-circuit or on `bool`.
+    BitOr,
+    /// `^` on integers and `bool`.
+    BitXor,
+    /// `<<`, shift amount masked to `& 31`.
+    Shl,
+    /// `>>`, arithmetic on `i32`, logical on `u32`; amount masked to `& 31`.
+    Shr,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `&&` (operands are pure, so evaluating both is unobservable).
+    And,
+    /// `||`
+    Or,
+}
+
+impl BinOp {
+    /// The operator's spelling in source.
+    #[must_use]
+    pub const fn symbol(self) -> &'static str {
+        match self {
+            Self::Add => "+",
+            Self::Sub => "-",
+            Self::Mul => "*",
+            Self::Div => "/",
+            Self::Rem => "%",
+            Self::BitAnd => "&",
+            Self::BitOr => "|",
+            Self::BitXor => "^",
+            Self::Shl => "<<",
+            Self::Shr => ">>",
+            Self::Eq => "==",
+            Self::Ne => "!=",
+            Self::Lt => "<",
+            Self::Le => "<=",
+            Self::Gt => ">",
+            Self::Ge => ">=",
+            Self::And => "&&",
+            Self::Or => "||",
+        }
+    }
+
+    /// Whether the result is `bool` regardless of operand type.
+    #[must_use]
+    pub const fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            Self::Eq | Self::Ne | Self::Lt | Self::Le | Self::Gt | Self::Ge
+        )
+    }
+}
+
+/// A math intrinsic, written as a method call in source (`x.sqrt()`,
+/// `a.max(b)`, `x.clamp(lo, hi)`, `a.mul_add(b, c)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MathFn {
+    /// `f32` square root (correctly rounded).
+    Sqrt,
+    /// `f32` e^x.
+    Exp,
+    /// `f32` natural logarithm.
+    Ln,
+    /// `f32` sine.
+    Sin,
+    /// `f32` cosine.
+    Cos,
+    /// `f32` hyperbolic tangent.
+    Tanh,
+    /// Absolute value of `f32` or `i32` (`i32::MIN.abs()` wraps to itself).
+    Abs,
+    /// Minimum of two `f32` (NaN-ignoring, like `f32::min`) or integers.
+    Min,
+    /// Maximum of two `f32` (NaN-ignoring, like `f32::max`) or integers.
+    Max,
+    /// `x.clamp(lo, hi)` = `x.max(lo).min(hi)`.
+    Clamp,
+    /// `f32` floor.
+    Floor,
+    /// `f32` ceiling.
+    Ceil,
+    /// `f32` x^y.
+    Powf,
+    /// `a.mul_add(b, c)` = `a * b + c` with a single rounding (fused).
+    MulAdd,
+}
+
+impl MathFn {
+    /// Method name in source.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sqrt => "sqrt",
+            Self::Exp => "exp",
+            Self::Ln => "ln",
+            Self::Sin => "sin",
+            Self::Cos => "cos",
+            Self::Tanh => "tanh",
+            Self::Abs => "abs",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Clamp => "clamp",
+            Self::Floor => "floor",
+            Self::Ceil => "ceil",
+            Self::Powf => "powf",
+            Self::MulAdd => "mul_add",
+        }
+    }
+
+    /// Number of operands, the receiver included.
+    #[must_use]
+    pub const fn arity(self) -> usize {
+        match self {
+            Self::Min | Self::Max | Self::Powf => 2,
+            Self::Clamp | Self::MulAdd => 3,
+            _ => 1,
+        }
+    }
+
+    /// Every intrinsic, for generators and tables.
+    pub const ALL: [MathFn; 14] = [
+        Self::Sqrt,
+        Self::Exp,
+        Self::Ln,
+        Self::Sin,
+        Self::Cos,
+        Self::Tanh,
+        Self::Abs,
+        Self::Min,
+        Self::Max,
+        Self::Clamp,
+        Self::Floor,
+        Self::Ceil,
+        Self::Powf,
+        Self::MulAdd,
+    ];
+}
+
+/// An atomic read-modify-write; every form returns the element's old value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    /// `buf.atomic_add(i, v)` (wrapping).
+    Add,
+    /// `buf.atomic_sub(i, v)` (wrapping).
+    Sub,
+    /// `buf.atomic_min(i, v)`.
+    Min,
+    /// `buf.atomic_max(i, v)`.
+    Max,
+    /// `buf.atomic_and(i, v)`.
+    And,
+    /// `buf.atomic_or(i, v)`.
+    Or,
+    /// `buf.atomic_xor(i, v)`.
+    Xor,
+    /// `buf.atomic_exchange(i, v)`.
+    Exchange,
+    /// `buf.atomic_compare_exchange(i, expected, v)`: stores `v` only if the
+    /// element equals `expected`.
+    CompareExchange,
+}
+
+impl AtomicOp {
+    /// Method name in source.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Add => "atomic_add",
+            Self::Sub => "atomic_sub",
+            Self::Min => "atomic_min",
+            Self::Max => "atomic_max",
+            Self::And => "atomic_and",
+            Self::Or => "atomic_or",
+            Self::Xor => "atomic_xor",
+            Self::Exchange => "atomic_exchange",
+            Self::CompareExchange => "atomic_compare_exchange",
+        }
+    }
+
+    /// Every atomic operation.
+    pub const ALL: [AtomicOp; 9] = [
+        Self::Add,
+        Self::Sub,
+        Self::Min,
+        Self::Max,
+        Self::And,
+        Self::Or,
+        Self::Xor,
+        Self::Exchange,
+        Self::CompareExchange,
+    ];
+}
+
+/// An expression. Pure, except [`Expr::Atomic`] (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Expr {
+    /// A constant.
+    Lit(Literal),
+    /// A local's current value.
+    Local(LocalId),
+    /// A scalar parameter's value.
+    Param(ParamId),
+    /// One component of a builtin vector, type `u32`.
+    Builtin(Builtin, Axis),
+    /// `buf.len()` of a buffer parameter, in elements, type `u32`.
+    Len(ParamId),
+    /// `buf[index]`: out-of-range (unless the program is unchecked) yields 0.
+    Load {
+        /// The buffer or shared array.
+        buf: BufRef,
+        /// `u32` or `i32` index.
+        index: Box<Expr>,
+    },
+    /// A unary operation.
+    Unary(UnOp, Box<Expr>),
+    /// A binary operation.
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `value as ty`, with Rust's semantics (float to int saturates, NaN to 0;
+    /// `bool as` integer/float gives 0 or 1; casts *to* `bool` are rejected).
+    Cast(DataType, Box<Expr>),
+    /// A math intrinsic applied to [`MathFn::arity`] operands.
+    Math(MathFn, Vec<Expr>),
+    /// `if cond { a } else { b }` with pure arms: both are evaluated.
+    Select {
+        /// `bool` condition.
+        cond: Box<Expr>,
+        /// Value when true.
+        then: Box<Expr>,
+        /// Value when false.
+        otherwise: Box<Expr>,
+    },
+    /// An atomic on a `u32`/`i32` buffer or shared element; yields the old
+    /// value. Out-of-range: no effect, yields 0.
+    Atomic {
+        /// Which operation.
+        op: AtomicOp,
+        /// The buffer (read-write) or shared array.
+        buf: BufRef,
+        /// Element index.
+        index: Box<Expr>,
+        /// Expected value, for [`AtomicOp::CompareExchange`] only.
+        expected: Option<Box<Expr>>,
+        /// Operand.
+        value: Box<Expr>,
+    },
+}
+
+/// A statement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// `let [mut] name = value;` — first definition of a local.
+    Let {
+        /// The local being defined.
+        local: LocalId,
+        /// Initial value.
+        value: Expr,
+    },
+    /// `name = value;` (compound assignments are desugared: `x += e` is
+    /// `x = x + e`).
+    Assign {
+        /// A mutable local.
+        local: LocalId,
+        /// New value.
+        value: Expr,
+    },
+    /// `buf[index] = value;` on a read-write buffer or shared array.
+    /// Out-of-range (unless unchecked): dropped.
+    Store {
+        /// Destination.
+        buf: BufRef,
+        /// `u32` or `i32` index.
+        index: Expr,
+        /// Stored value.
+        value: Expr,
+    },
+    /// An expression evaluated for its effect (an atomic whose result is
+    /// unused).
+    Eval(Expr),
+    /// `if cond { then } else { otherwise }`.
+    If {
+        /// `bool` condition.
+        cond: Expr,
+        /// Taken when true.
+        then: Vec<Node>,
+        /// Taken when false (may be empty).
+        otherwise: Vec<Node>,
+    },
+    /// `while cond { body }`.
+    While {
+        /// Re-evaluated before each iteration.
+        cond: Expr,
+        /// Loop body.
+        body: Vec<Node>,
+    },
+    /// `for var in start..end { body }`: `start` and `end` are evaluated once,
+    /// `var` (a fresh immutable local of the same integer type) counts up by 1
+    /// while `var < end`; `continue` moves to the next value.
+    For {
+        /// The loop variable.
+        var: LocalId,
+        /// First value.
+        start: Expr,
+        /// Exclusive bound.
+        end: Expr,
+        /// Loop body.
+        body: Vec<Node>,
+    },
+    /// `loop { body }`.
+    Loop {
+        /// Loop body; leave it with `break` or `return`.
+        body: Vec<Node>,
+    },
+    /// `break` out of the innermost loop.
+    Break,
+    /// `continue` the innermost loop.
+    Continue,
+    /// `return`: this invocation is done.
+    Return,
+    /// `barrier()`: workgroup execution and shared/global memory barrier.
+    /// Must be reached by every invocation of the workgroup (uniform control
+    /// flow).
+    Barrier,
+}
+
+/// A kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Program {
+    /// Kernel name (a Rust identifier).
+    pub name: String,
+    /// Doc comment carried from source, without `///` markers.
+    pub doc: String,
+    /// Parameters in declaration order.
+    pub params: Vec<Param>,
+    /// Invocations per workgroup, `[x, y, z]`.
+    pub workgroup_size: [u32; 3],
+    /// Workgroup shared arrays.
+    pub shared: Vec<SharedDecl>,
+    /// Every local of the body, indexed by [`LocalId`].
+    pub locals: Vec<LocalDecl>,
+    /// The body.
+    pub body: Vec<Node>,
+    /// `#[kernel(unchecked)]`: no bounds checks; the launcher is `unsafe`.
+    pub unchecked: bool,
+    /// `#[kernel(fast_math)]`: approximate intrinsics allowed regardless of
+    /// the dispatch ULP budget.
+    pub fast_math: bool,
+}
+
+impl Program {
+    /// A new empty program with a 1-D workgroup of `workgroup_size_x`.
+    #[must_use]
+    pub fn new(name: impl Into<String>, workgroup_size: [u32; 3]) -> Self {
+        Self {
+            name: name.into(),
+            doc: String::new(),
+            params: Vec::new(),
+            workgroup_size,
+            shared: Vec::new(),
+            locals: Vec::new(),
+            body: Vec::new(),
+            unchecked: false,
+            fast_math: false,
+        }
+    }
+
+    /// The buffer declaration behind `buf`, when it names a buffer parameter.
+    #[must_use]
+    pub fn buffer(&self, id: ParamId) -> Option<&BufferDecl> {
+        match self.params.get(id as usize) {
+            Some(Param::Buffer(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Element type of a buffer or shared array, if `buf` is valid.
+    #[must_use]
+    pub fn elem_type(&self, buf: BufRef) -> Option<DataType> {
+        match buf {
+            BufRef::Param(id) => self.buffer(id).map(|b| b.elem),
+            BufRef::Shared(id) => self.shared.get(id as usize).map(|s| s.elem),
+        }
+    }
+
+    /// Name of a buffer or shared array, if `buf` is valid.
+    #[must_use]
+    pub fn buf_name(&self, buf: BufRef) -> Option<&str> {
+        match buf {
+            BufRef::Param(id) => self.buffer(id).map(|b| b.name.as_str()),
+            BufRef::Shared(id) => self.shared.get(id as usize).map(|s| s.name.as_str()),
+        }
+    }
+
+    /// Total invocations per workgroup.
+    #[must_use]
+    pub fn invocations_per_workgroup(&self) -> u64 {
+        self.workgroup_size.iter().map(|&d| u64::from(d)).product()
+    }
+
+    /// Bytes of workgroup shared memory the program declares.
+    #[must_use]
+    pub fn shared_bytes(&self) -> u64 {
+        self.shared
+            .iter()
+            .map(|s| u64::from(s.len) * u64::from(s.elem.size_bytes()))
+            .sum()
+    }
+
+    /// The type of `expr` in this program, or `None` if it is ill-formed
+    /// (use [`Program::validate`] for the reason).
+    #[must_use]
+    pub fn type_of(&self, expr: &Expr) -> Option<DataType> {
+        validate::type_of(self, expr)
+    }
+}
+
+/// Visit every node of a body, depth first, parents before children.
+pub fn walk_nodes<'a>(body: &'a [Node], f: &mut dyn FnMut(&'a Node)) {
+    for node in body {
+        f(node);
+        match node {
+            Node::If {
+                then, otherwise, ..
+            } => {
+                walk_nodes(then, f);
+                walk_nodes(otherwise, f);
+            }
+            Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
+                walk_nodes(body, f);
+            }
+            _ => {}
+        }
+    }
+}

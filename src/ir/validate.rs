@@ -1,0 +1,721 @@
+//! Well-formedness and typing of a [`Program`].
+//!
+//! [`Program::validate`] reports every problem it finds, each with a path to
+//! the offending node (`body[2].then[0]`) and a message that says what is
+//! allowed instead. Backends may assume a validated program.
+
+use std::fmt;
+
+use super::{Access, AtomicOp, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program, UnOp};
+
+/// Largest workgroup shared memory a program may declare: 48 KiB, the
+/// portable limit (CUDA's static shared memory, and above WebGPU's 16 KiB
+/// default but within every Vulkan/Metal/DX12 desktop limit).
+pub const MAX_SHARED_BYTES: u64 = 48 * 1024;
+
+/// Largest number of invocations per workgroup (CUDA and most Vulkan
+/// drivers allow 1024).
+pub const MAX_INVOCATIONS_PER_WORKGROUP: u64 = 1024;
+
+/// One problem in a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// Where: `body[3].then[0]` style path, or a declaration name.
+    pub path: String,
+    /// What is wrong and what is allowed instead.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+impl Program {
+    /// Check the program; `Err` holds every problem found, in body order.
+    ///
+    /// # Errors
+    ///
+    /// One [`ValidationError`] per problem.
+    pub fn validate(&self) -> Result<(), Vec<ValidationError>> {
+        let mut v = Validator {
+            program: self,
+            errors: Vec::new(),
+            defined: vec![false; self.locals.len()],
+            uniform_locals: vec![true; self.locals.len()],
+            returned_divergently: false,
+        };
+        v.infer_uniform_locals();
+        v.declarations();
+        v.block(&self.body, "body", 0, true);
+        if v.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(v.errors)
+        }
+    }
+}
+
+/// The type of `expr`, or `None` when it is ill-typed or refers to something
+/// that does not exist.
+#[must_use]
+pub fn type_of(program: &Program, expr: &Expr) -> Option<DataType> {
+    match expr {
+        Expr::Lit(l) => Some(l.ty()),
+        Expr::Local(id) => program.locals.get(*id as usize).map(|l| l.ty),
+        Expr::Param(id) => match program.params.get(*id as usize)? {
+            Param::Scalar { ty, .. } => Some(*ty),
+            Param::Buffer(_) => None,
+        },
+        Expr::Builtin(..) | Expr::Len(_) => Some(DataType::U32),
+        Expr::Load { buf, .. } => program.elem_type(*buf),
+        Expr::Unary(op, e) => {
+            let t = type_of(program, e)?;
+            match (op, t) {
+                (UnOp::Neg, DataType::I32 | DataType::F32) => Some(t),
+                (UnOp::Not, DataType::Bool | DataType::I32 | DataType::U32) => Some(t),
+                _ => None,
+            }
+        }
+        Expr::Binary(op, a, b) => binary_type(*op, type_of(program, a)?, type_of(program, b)?),
+        Expr::Cast(ty, e) => {
+            let from = type_of(program, e)?;
+            (*ty != DataType::Bool || from == DataType::Bool).then_some(*ty)
+        }
+        Expr::Math(f, args) => {
+            let tys: Option<Vec<_>> = args.iter().map(|a| type_of(program, a)).collect();
+            math_type(*f, &tys?)
+        }
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let (c, t, o) = (
+                type_of(program, cond)?,
+                type_of(program, then)?,
+                type_of(program, otherwise)?,
+            );
+            (c == DataType::Bool && t == o).then_some(t)
+        }
+        Expr::Atomic { buf, .. } => program.elem_type(*buf).filter(|t| t.is_integer()),
+    }
+}
+
+/// Result type of `a op b`, or `None` when the operands do not fit `op`.
+#[must_use]
+pub fn binary_type(op: BinOp, a: DataType, b: DataType) -> Option<DataType> {
+    use DataType::{Bool, F32};
+    match op {
+        BinOp::Shl | BinOp::Shr => (a.is_integer() && b.is_integer()).then_some(a),
+        _ if a != b => None,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => (a != Bool).then_some(a),
+        BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => (a != F32).then_some(a),
+        BinOp::Eq | BinOp::Ne => Some(Bool),
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => (a != Bool).then_some(Bool),
+        BinOp::And | BinOp::Or => (a == Bool).then_some(Bool),
+    }
+}
+
+/// Result type of a math intrinsic over operands of types `args`.
+#[must_use]
+pub fn math_type(f: MathFn, args: &[DataType]) -> Option<DataType> {
+    if args.len() != f.arity() || args.iter().any(|t| *t != args[0]) {
+        return None;
+    }
+    let t = args[0];
+    let ok = match f {
+        MathFn::Abs => matches!(t, DataType::F32 | DataType::I32),
+        MathFn::Min | MathFn::Max | MathFn::Clamp => t != DataType::Bool,
+        _ => t == DataType::F32,
+    };
+    ok.then_some(t)
+}
+
+struct Validator<'a> {
+    program: &'a Program,
+    errors: Vec<ValidationError>,
+    defined: Vec<bool>,
+    /// Locals whose every assignment is uniform and made in uniform control
+    /// flow (fixpoint of [`Validator::infer_uniform_locals`]).
+    uniform_locals: Vec<bool>,
+    /// Set once an invocation may have returned while others go on: later
+    /// barriers could not be reached by all.
+    returned_divergently: bool,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn declarations(&mut self) {
+        let p = self.program;
+        let ws = p.workgroup_size;
+        if ws.contains(&0) {
+            self.err(
+                "workgroup_size",
+                format!(
+                    "workgroup size {ws:?} has a zero dimension; every dimension must be at least 1"
+                ),
+            );
+        }
+        if p.invocations_per_workgroup() > MAX_INVOCATIONS_PER_WORKGROUP {
+            self.err(
+                "workgroup_size",
+                format!(
+                    "workgroup size {ws:?} has {} invocations; at most {MAX_INVOCATIONS_PER_WORKGROUP} are portable",
+                    p.invocations_per_workgroup()
+                ),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for param in &p.params {
+            if !names.insert(param.name().to_string()) {
+                self.err(
+                    format!("param `{}`", param.name()),
+                    "duplicate parameter name; rename one of them",
+                );
+            }
+            if let Param::Buffer(b) = param
+                && !b.elem.is_storable()
+            {
+                self.err(
+                    format!("param `{}`", b.name),
+                    "buffers of `bool` are not supported; use `u32` (0 or 1) instead",
+                );
+            }
+        }
+        for s in &p.shared {
+            if !s.elem.is_storable() {
+                self.err(
+                    format!("shared `{}`", s.name),
+                    "shared arrays of `bool` are not supported; use `u32` instead",
+                );
+            }
+            if s.len == 0 {
+                self.err(
+                    format!("shared `{}`", s.name),
+                    "shared array length must be at least 1",
+                );
+            }
+        }
+        if p.shared_bytes() > MAX_SHARED_BYTES {
+            self.err(
+                "shared",
+                format!(
+                    "shared arrays take {} bytes; at most {MAX_SHARED_BYTES} bytes per workgroup are allowed",
+                    p.shared_bytes()
+                ),
+            );
+        }
+        let mut local_names = std::collections::HashSet::new();
+        for l in &p.locals {
+            if !local_names.insert(l.name.as_str()) {
+                self.err(
+                    format!("local `{}`", l.name),
+                    "duplicate local name; the front end must give every local a unique name",
+                );
+            }
+        }
+    }
+
+    /// `uniform`: whether control flow at this point is known to be uniform
+    /// across the workgroup (for barrier placement).
+    ///
+    /// Returns whether some invocations may have left the innermost loop
+    /// iteration (`break`/`continue` under a divergent branch), which makes
+    /// the rest of that loop body divergent.
+    fn block(&mut self, body: &[Node], path: &str, loop_depth: u32, uniform: bool) -> bool {
+        let mut diverged = false;
+        for (i, node) in body.iter().enumerate() {
+            let here = format!("{path}[{i}]");
+            let u = uniform && !diverged && !self.returned_divergently;
+            diverged |= self.node(node, &here, loop_depth, u);
+        }
+        diverged
+    }
+
+    /// Fixpoint: a local is uniform when every `let`/assignment of it stores
+    /// a uniform value under uniform control flow.
+    fn infer_uniform_locals(&mut self) {
+        loop {
+            let before = self.uniform_locals.clone();
+            let body = &self.program.body;
+            self.mark_locals(body, true);
+            if before == self.uniform_locals {
+                break;
+            }
+        }
+    }
+
+    fn mark_locals(&mut self, body: &[Node], uniform: bool) {
+        for node in body {
+            match node {
+                Node::Let { local, value } | Node::Assign { local, value } => {
+                    if !(uniform && self.is_uniform(value))
+                        && let Some(u) = self.uniform_locals.get_mut(*local as usize)
+                    {
+                        *u = false;
+                    }
+                }
+                Node::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    let u = uniform && self.is_uniform(cond);
+                    self.mark_locals(then, u);
+                    self.mark_locals(otherwise, u);
+                }
+                Node::While { cond, body } => {
+                    let u = uniform && self.is_uniform(cond);
+                    self.mark_locals(body, u);
+                }
+                Node::For {
+                    var,
+                    start,
+                    end,
+                    body,
+                } => {
+                    let u = uniform && self.is_uniform(start) && self.is_uniform(end);
+                    if !u && let Some(v) = self.uniform_locals.get_mut(*var as usize) {
+                        *v = false;
+                    }
+                    self.mark_locals(body, u);
+                }
+                Node::Loop { body } => self.mark_locals(body, uniform),
+                _ => {}
+            }
+        }
+    }
+
+    fn node(&mut self, node: &Node, path: &str, loop_depth: u32, uniform: bool) -> bool {
+        match node {
+            Node::Let { local, value } => {
+                let ty = self.expr_top(value, path);
+                match self.program.locals.get(*local as usize) {
+                    None => self.err(path, format!("unknown local #{local}")),
+                    Some(decl) => {
+                        if let Some(ty) = ty
+                            && ty != decl.ty
+                        {
+                            self.err(
+                                path,
+                                format!(
+                                    "`let {}: {}` is initialised with a `{ty}`; add `as {}` or change the type",
+                                    decl.name, decl.ty, decl.ty
+                                ),
+                            );
+                        }
+                        self.defined[*local as usize] = true;
+                    }
+                }
+            }
+            Node::Assign { local, value } => {
+                let ty = self.expr_top(value, path);
+                match self.program.locals.get(*local as usize) {
+                    None => self.err(path, format!("unknown local #{local}")),
+                    Some(decl) => {
+                        if !decl.mutable {
+                            self.err(
+                                path,
+                                format!(
+                                    "cannot assign twice to immutable variable `{}`; declare it with `let mut`",
+                                    decl.name
+                                ),
+                            );
+                        }
+                        if let Some(ty) = ty
+                            && ty != decl.ty
+                        {
+                            self.err(
+                                path,
+                                format!("assigning a `{ty}` to `{}: {}`", decl.name, decl.ty),
+                            );
+                        }
+                    }
+                }
+            }
+            Node::Store { buf, index, value } => {
+                self.index(*buf, index, path);
+                let vt = self.expr(value, path);
+                self.writable(*buf, path);
+                if let (Some(et), Some(vt)) = (self.program.elem_type(*buf), vt)
+                    && et != vt
+                {
+                    self.err(
+                        path,
+                        format!(
+                            "storing a `{vt}` into `{}`, whose elements are `{et}`",
+                            self.program.buf_name(*buf).unwrap_or("?")
+                        ),
+                    );
+                }
+            }
+            Node::Eval(e) => {
+                if !matches!(e, Expr::Atomic { .. }) {
+                    self.err(path, "an expression statement must be an atomic call; other expressions have no effect");
+                }
+                self.expr_top(e, path);
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.cond(cond, path);
+                let u = uniform && self.is_uniform(cond);
+                let d1 = self.block(then, &format!("{path}.then"), loop_depth, u);
+                let d2 = self.block(otherwise, &format!("{path}.else"), loop_depth, u);
+                if !u && (has_exit(then, true) || has_exit(otherwise, true)) {
+                    self.returned_divergently = true;
+                }
+                return d1 || d2 || (!u && (has_exit(then, false) || has_exit(otherwise, false)));
+            }
+            Node::While { cond, body } => {
+                self.cond(cond, path);
+                let u = uniform && self.is_uniform(cond);
+                self.block(body, &format!("{path}.body"), loop_depth + 1, u);
+                if !u && has_exit(body, true) {
+                    self.returned_divergently = true;
+                }
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let st = self.expr(start, path);
+                let et = self.expr(end, path);
+                match self.program.locals.get(*var as usize) {
+                    None => self.err(path, format!("unknown loop variable #{var}")),
+                    Some(decl) => {
+                        if !decl.ty.is_integer() {
+                            self.err(
+                                path,
+                                format!("loop variable `{}` must be `u32` or `i32`", decl.name),
+                            );
+                        }
+                        for t in [st, et].into_iter().flatten() {
+                            if t != decl.ty {
+                                self.err(
+                                    path,
+                                    format!(
+                                        "range bound of type `{t}` for loop variable `{}: {}`",
+                                        decl.name, decl.ty
+                                    ),
+                                );
+                            }
+                        }
+                        self.defined[*var as usize] = true;
+                    }
+                }
+                let u = uniform && self.is_uniform(start) && self.is_uniform(end);
+                self.block(body, &format!("{path}.body"), loop_depth + 1, u);
+                if !u && has_exit(body, true) {
+                    self.returned_divergently = true;
+                }
+            }
+            Node::Loop { body } => {
+                // A `loop` is uniform only as far as its exits are; we do not
+                // track breaks, so barriers inside `loop` count as uniform only
+                // when reached before any data-dependent branch.
+                self.block(body, &format!("{path}.body"), loop_depth + 1, uniform);
+            }
+            Node::Break | Node::Continue => {
+                if loop_depth == 0 {
+                    self.err(path, "`break`/`continue` outside of a loop");
+                }
+            }
+            Node::Return => {}
+            Node::Barrier => {
+                if !uniform {
+                    self.err(
+                        path,
+                        "`barrier()` in control flow that depends on the invocation (local_id, global_id, loaded data); every invocation of a workgroup must reach the same barriers, so move it out of the branch or loop",
+                    );
+                }
+            }
+        }
+        false
+    }
+
+    fn cond(&mut self, cond: &Expr, path: &str) {
+        if let Some(t) = self.expr(cond, path)
+            && t != DataType::Bool
+        {
+            self.err(
+                path,
+                format!("condition has type `{t}`; it must be `bool` (compare with `!= 0`)"),
+            );
+        }
+    }
+
+    fn writable(&mut self, buf: BufRef, path: &str) {
+        if let BufRef::Param(id) = buf
+            && let Some(b) = self.program.buffer(id)
+            && b.access == Access::Read
+        {
+            let name = b.name.clone();
+            self.err(
+                path,
+                format!(
+                    "`{name}` is a read-only buffer (`&[T]`); declare it `&mut [T]` to write to it"
+                ),
+            );
+        }
+    }
+
+    fn index(&mut self, buf: BufRef, index: &Expr, path: &str) {
+        let ok = match buf {
+            BufRef::Param(id) => self.program.buffer(id).is_some(),
+            BufRef::Shared(id) => (id as usize) < self.program.shared.len(),
+        };
+        if !ok {
+            self.err(
+                path,
+                format!("{buf:?} does not name a buffer or shared array"),
+            );
+        }
+        if let Some(t) = self.expr(index, path)
+            && !t.is_integer()
+        {
+            self.err(
+                path,
+                format!("index has type `{t}`; it must be `u32` or `i32`"),
+            );
+        }
+    }
+
+    /// A right-hand side: atomics are allowed here, at the top only.
+    fn expr_top(&mut self, e: &Expr, path: &str) -> Option<DataType> {
+        if let Expr::Atomic {
+            op,
+            buf,
+            index,
+            expected,
+            value,
+        } = e
+        {
+            self.index(*buf, index, path);
+            self.writable(*buf, path);
+            let et = self.program.elem_type(*buf);
+            if let Some(et) = et
+                && !et.is_integer()
+            {
+                self.err(
+                    path,
+                    format!("`{}` needs `u32` or `i32` elements, not `{et}`", op.name()),
+                );
+            }
+            let vt = self.expr(value, path);
+            let xt = expected.as_ref().and_then(|x| self.expr(x, path));
+            if (*op == AtomicOp::CompareExchange) != expected.is_some() {
+                self.err(
+                    path,
+                    "only `atomic_compare_exchange` takes an expected value",
+                );
+            }
+            for t in [vt, xt].into_iter().flatten() {
+                if Some(t) != et {
+                    self.err(
+                        path,
+                        format!(
+                            "atomic operand of type `{t}` on elements of type `{}`",
+                            et.map_or("?", DataType::name)
+                        ),
+                    );
+                }
+            }
+            return et.filter(|t| t.is_integer());
+        }
+        self.expr(e, path)
+    }
+
+    fn expr(&mut self, e: &Expr, path: &str) -> Option<DataType> {
+        let p = self.program;
+        match e {
+            Expr::Atomic { .. } => {
+                self.err(path, "an atomic may only be the whole right-hand side of `let`, `=` or a statement; bind its result with `let old = ...;` first");
+                None
+            }
+            Expr::Local(id) => match p.locals.get(*id as usize) {
+                None => {
+                    self.err(path, format!("unknown local #{id}"));
+                    None
+                }
+                Some(decl) => {
+                    if !self.defined[*id as usize] {
+                        let name = decl.name.clone();
+                        self.err(path, format!("`{name}` is used before its `let`"));
+                    }
+                    Some(decl.ty)
+                }
+            },
+            Expr::Param(id) => {
+                match p.params.get(*id as usize) {
+                    Some(Param::Scalar { ty, .. }) => Some(*ty),
+                    Some(Param::Buffer(b)) => {
+                        let name = b.name.clone();
+                        self.err(path, format!("`{name}` is a buffer; index it (`{name}[i]`) or take `{name}.len()`"));
+                        None
+                    }
+                    None => {
+                        self.err(path, format!("unknown parameter #{id}"));
+                        None
+                    }
+                }
+            }
+            Expr::Len(id) => {
+                if p.buffer(*id).is_none() {
+                    self.err(path, "`.len()` only applies to buffer parameters");
+                }
+                Some(DataType::U32)
+            }
+            Expr::Load { buf, index } => {
+                self.index(*buf, index, path);
+                p.elem_type(*buf)
+            }
+            Expr::Lit(_) | Expr::Builtin(..) => type_of(p, e),
+            Expr::Unary(op, a) => {
+                let t = self.expr(a, path)?;
+                let r = type_of(p, &Expr::Unary(*op, Box::new(Expr::Lit(zero(t)))));
+                if r.is_none() {
+                    let what = match op {
+                        UnOp::Neg => "negation needs `i32` or `f32`",
+                        UnOp::Not => "`!` needs `bool` or an integer",
+                    };
+                    self.err(path, format!("{what}, not `{t}`"));
+                }
+                r
+            }
+            Expr::Binary(op, a, b) => {
+                let (ta, tb) = (self.expr(a, path), self.expr(b, path));
+                let (ta, tb) = (ta?, tb?);
+                let r = binary_type(*op, ta, tb);
+                if r.is_none() {
+                    self.err(
+                        path,
+                        format!(
+                            "`{ta} {} {tb}` is not defined; operands must have the same type (add an `as` cast) and suit the operator",
+                            op.symbol()
+                        ),
+                    );
+                }
+                r
+            }
+            Expr::Cast(ty, a) => {
+                let t = self.expr(a, path)?;
+                if *ty == DataType::Bool && t != DataType::Bool {
+                    self.err(
+                        path,
+                        format!("cannot cast `{t}` to `bool`; compare instead (`x != 0`)"),
+                    );
+                    return None;
+                }
+                Some(*ty)
+            }
+            Expr::Math(f, args) => {
+                let tys: Vec<_> = args.iter().map(|a| self.expr(a, path)).collect();
+                let tys: Option<Vec<_>> = tys.into_iter().collect();
+                let tys = tys?;
+                let r = math_type(*f, &tys);
+                if r.is_none() {
+                    let allowed = match f {
+                        MathFn::Abs => "`f32` or `i32`",
+                        MathFn::Min | MathFn::Max | MathFn::Clamp => {
+                            "`f32`, `i32` or `u32` (all operands the same type)"
+                        }
+                        _ => "`f32`",
+                    };
+                    self.err(
+                        path,
+                        format!(
+                            "`{}` takes {} operand(s) of {allowed}; got {tys:?}",
+                            f.name(),
+                            f.arity()
+                        ),
+                    );
+                }
+                r
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.cond(cond, path);
+                let (t, o) = (self.expr(then, path), self.expr(otherwise, path));
+                let (t, o) = (t?, o?);
+                if t != o {
+                    self.err(
+                        path,
+                        format!("`if` arms have different types `{t}` and `{o}`"),
+                    );
+                    return None;
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// Conservative: true only when `e` is the same for every invocation of a
+    /// workgroup.
+    fn is_uniform(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Lit(_) | Expr::Param(_) | Expr::Len(_) => true,
+            Expr::Builtin(b, _) => matches!(
+                b,
+                super::Builtin::WorkgroupId | super::Builtin::NumWorkgroups
+            ),
+            // Locals may be assigned divergent values; loads may read data.
+            Expr::Local(id) => self
+                .uniform_locals
+                .get(*id as usize)
+                .copied()
+                .unwrap_or(false),
+            Expr::Load { .. } | Expr::Atomic { .. } => false,
+            Expr::Unary(_, a) | Expr::Cast(_, a) => self.is_uniform(a),
+            Expr::Binary(_, a, b) => self.is_uniform(a) && self.is_uniform(b),
+            Expr::Math(_, args) => args.iter().all(|a| self.is_uniform(a)),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => self.is_uniform(cond) && self.is_uniform(then) && self.is_uniform(otherwise),
+        }
+    }
+}
+
+/// Whether `body` holds a `return` (`returns`) or a `break`/`continue` of
+/// the enclosing loop (`!returns`), outside nested loops for the latter.
+fn has_exit(body: &[Node], returns: bool) -> bool {
+    body.iter().any(|n| match n {
+        Node::Return => returns,
+        Node::Break | Node::Continue => !returns,
+        Node::If {
+            then, otherwise, ..
+        } => has_exit(then, returns) || has_exit(otherwise, returns),
+        Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
+            returns && has_exit(body, true)
+        }
+        _ => false,
+    })
+}
+
+fn zero(t: DataType) -> super::Literal {
+    match t {
+        DataType::Bool => super::Literal::Bool(false),
+        DataType::I32 => super::Literal::I32(0),
+        DataType::U32 => super::Literal::U32(0),
+        DataType::F32 => super::Literal::F32(0),
+    }
+}

@@ -1,0 +1,52 @@
+//! vyre: GPU kernels written in a Rust subset, compiled at `cargo build` time
+//! (by `vyre-build`) for CUDA, Vulkan/Metal/DX12 and the CPU, and launched as
+//! typed, safe Rust functions.
+//!
+//! Layers point one way: [`lang`] → [`ir`]; [`backend`] → [`driver`] →
+//! [`ir`]; [`runtime`] runs what the backends emitted.
+
+pub mod backend;
+pub mod driver;
+pub mod ir;
+#[cfg(feature = "compiler")]
+pub mod lang;
+pub mod runtime;
+
+pub use driver::{BackendError, DispatchConfig};
+pub use runtime::{Buffer, Device, Element, Error, Grid, Result};
+
+#[doc(hidden)]
+pub use inventory;
+
+/// The generator/runtime protocol version. Generated launcher modules assert
+/// it at compile time so a `vyre-build`/`vyre` version skew is one clear
+/// error instead of confusing type errors.
+pub const LAUNCHER_ABI_VERSION: u32 = 1;
+
+/// Include the launcher module `vyre-build` generated into `OUT_DIR`
+/// (`vyre_kernels.rs` by default, or the given file name), with the lint
+/// allows generated code needs.
+///
+/// ```ignore
+/// mod kernels { vyre::include_kernels!(); }
+/// ```
+#[macro_export]
+macro_rules! include_kernels {
+    () => {
+        $crate::include_kernels!("vyre_kernels.rs");
+    };
+    ($file:literal) => {
+        #[allow(
+            clippy::all,
+            clippy::pedantic,
+            unused_imports,
+            unsafe_op_in_unsafe_fn,
+            missing_docs
+        )]
+        mod __vyre_generated {
+            include!(concat!(env!("OUT_DIR"), "/", $file));
+        }
+        #[allow(unused_imports)]
+        pub use __vyre_generated::*;
+    };
+}

@@ -1,0 +1,1 @@
+//! Build-time kernel compilation (see the crate README).
