@@ -83,8 +83,13 @@ pub(crate) fn render(d: &Diagnostics) -> String {
         let cs = CsDiagnostic::error()
             .with_message(diag.message.clone())
             .with_labels(vec![Label::primary((), diag.span.clone())])
-            .with_notes(diag.notes.clone());
-        match term::emit_into_string(&term::Config::default(), &file, &cs) {
+            .with_notes(diag.notes.iter().map(|n| format!("note: {n}")).collect());
+        // ASCII like rustc's `-->` and `|`, readable in any terminal or log.
+        let config = term::Config {
+            chars: term::Chars::ascii(),
+            ..term::Config::default()
+        };
+        match term::emit_into_string(&config, &file, &cs) {
             Ok(s) => out.push_str(&s),
             // Only reachable with a span outside the source; keep the text.
             Err(_) => {

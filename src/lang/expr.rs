@@ -678,6 +678,19 @@ impl<'f> Kx<'_, 'f> {
                 ty: Ty::K(DataType::U32),
             };
         }
+        if let syn::Expr::Call(c) = &*f.base
+            && let syn::Expr::Path(p) = &*c.func
+            && let Some(id) = p.path.get_ident()
+            && self.helper_name(&c.func).is_none()
+        {
+            // Report an unknown function as such, not as a field access.
+            self.fx.err_notes(
+                &*c.func,
+                format!("cannot find function `{id}`"),
+                vec![FUNCTIONS.to_string()],
+            );
+            return FExpr::error(loc);
+        }
         self.err(
             e,
             "field access is not supported; the only fields are `.x`, `.y`, `.z` of `global_id()`, `local_id()`, `workgroup_id()` and `num_workgroups()`",

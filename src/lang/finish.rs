@@ -127,9 +127,11 @@ impl<'f> Fin<'_, '_, 'f> {
 
     fn lit_hint(&self, e: &FExpr<'f>, want: DataType) -> Vec<String> {
         match e.k {
-            FK::Int(v) if want == DataType::F32 => vec![format!(
-                "an integer literal is never an `f32`; write `{v}.0`"
-            )],
+            FK::Int(v) if want == DataType::F32 && matches!(e.ty, super::Ty::V(_)) => {
+                vec![format!(
+                    "an integer literal is never an `f32`; write `{v}.0`"
+                )]
+            }
             _ => Vec::new(),
         }
     }

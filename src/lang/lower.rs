@@ -88,10 +88,8 @@ pub(crate) fn parse_source(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
     let tokens: TokenStream = match src.parse() {
         Ok(t) => t,
         Err(e) => {
-            return Err(vec![raw(
-                Sp::of(e.span()),
-                "cannot split the source into tokens: look for an unclosed bracket, string or block comment, or a character Rust does not accept",
-            )]);
+            let sp = Sp::of(e.span());
+            return Err(vec![raw(sp, lex_error_message(src, sp.lo))]);
         }
     };
     if let Some(r) = check_token_limits(&tokens) {
@@ -113,6 +111,33 @@ pub(crate) fn parse_source(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
     } else {
         Err(fx.errs)
     }
+}
+
+/// Say what the tokenizer most likely tripped over at byte `at`.
+fn lex_error_message(src: &str, at: usize) -> String {
+    let c = src.get(at..).and_then(|r| r.chars().next());
+    let what = match c {
+        None => {
+            "unexpected end of file: a bracket, string or block comment is not closed".to_string()
+        }
+        Some(c @ (')' | ']' | '}')) => format!(
+            "mismatched closing delimiter `{c}`: a bracket opened before it is not closed, or this one has no opening bracket"
+        ),
+        Some('"') => {
+            "unterminated string literal (strings are not supported in kernels anyway)".to_string()
+        }
+        Some('\'') => "malformed character literal or lifetime".to_string(),
+        Some('/') => "unterminated block comment `/* ... */`".to_string(),
+        Some(c) if !c.is_ascii() || c.is_control() => {
+            format!(
+                "unexpected character `{}` (U+{:04X})",
+                c.escape_default(),
+                u32::from(c)
+            )
+        }
+        Some(c) => format!("cannot tokenize the source at `{c}`"),
+    };
+    format!("{what}; the file is not valid Rust token syntax")
 }
 
 /// Reject token streams whose shape could make the recursive-descent parser
