@@ -128,12 +128,11 @@ fn lex_error_message(src: &str, at: usize) -> String {
         }
         Some('\'') => "malformed character literal or lifetime".to_string(),
         Some('/') => "unterminated block comment `/* ... */`".to_string(),
-        Some(c) if !c.is_ascii() || c.is_control() => {
-            format!(
-                "unexpected character `{}` (U+{:04X})",
-                c.escape_default(),
-                u32::from(c)
-            )
+        Some(c) if c.is_control() => {
+            format!("unexpected control character U+{:04X}", u32::from(c))
+        }
+        Some(c) if !c.is_ascii() => {
+            format!("unexpected character `{c}` (U+{:04X})", u32::from(c))
         }
         Some(c) => format!("cannot tokenize the source at `{c}`"),
     };
@@ -1326,7 +1325,10 @@ pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
                 "f32" => Ok(DataType::F32),
                 other => Err(format!("type `{other}` is not supported; {TYPES_ALLOWED}")),
             },
-            None => Err(format!("this type is not supported; {TYPES_ALLOWED}")),
+            None => Err(match p.path.segments.last() {
+                Some(seg) => format!("type `{}` is not supported; {TYPES_ALLOWED}", seg.ident),
+                None => format!("this type is not supported; {TYPES_ALLOWED}"),
+            }),
         },
         syn::Type::Paren(p) => scalar_type(&p.elem),
         _ => Err(format!("expected a scalar type; {TYPES_ALLOWED}")),
