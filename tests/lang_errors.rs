@@ -515,7 +515,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let neg = format!("    let a = {}1;", "- ".repeat(1_000));
     expect_at(&k(&neg), 3, 267, "more than 128 operators in a row");
     let long = format!("    let a = 1{};", " + 1".repeat(20_000));
-    expect_at(&k(&long), 3, 40_003, "longer than 20000 tokens");
+    expect_at(&k(&long), 3, 40_007, "longer than 20000 tokens");
 }
 
 #[test]
