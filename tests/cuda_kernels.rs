@@ -255,9 +255,14 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
             MathFn::Exp => r.range(-110.0, 95.0),
             MathFn::Ln | MathFn::Sqrt => f32::from_bits(r.next_u32() & 0x7fff_ffff),
             MathFn::Sin | MathFn::Cos => {
-                // |x| < 2^28, log-uniform-ish.
-                let e = r.next_u32() % 40;
-                r.range(-1.0, 1.0) * (1u64 << 28 >> e.min(28)) as f32
+                if r.next_u32() % 3 == 0 {
+                    // Any finite magnitude (the Payne-Hanek path).
+                    f32::from_bits(r.next_u32() & 0xbf7f_ffff | 0x0080_0000)
+                } else {
+                    // |x| < 2^28, log-uniform-ish (Cody-Waite).
+                    let e = r.next_u32() % 40;
+                    r.range(-1.0, 1.0) * (1u64 << 28 >> e.min(28)) as f32
+                }
             }
             MathFn::Tanh => r.range(-12.0, 12.0) * if r.next_u32() % 4 == 0 { 0.01 } else { 1.0 },
             MathFn::Powf => r.range(0.0, 30.0),
