@@ -257,7 +257,12 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
             MathFn::Sin | MathFn::Cos => {
                 if r.next_u32() % 3 == 0 {
                     // Any finite magnitude (the Payne-Hanek path).
-                    f32::from_bits(r.next_u32() & 0xbf7f_ffff | 0x0080_0000)
+                    let b = r.next_u32();
+                    f32::from_bits(if (b >> 23) & 0xff == 0xff {
+                        b & !(1 << 30)
+                    } else {
+                        b
+                    })
                 } else {
                     // |x| < 2^28, log-uniform-ish (Cody-Waite).
                     let e = r.next_u32() % 40;
