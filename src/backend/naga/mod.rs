@@ -13,3 +13,6 @@ pub mod layout;
 pub mod emit;
 #[cfg(feature = "compiler")]
 pub mod lower;
+
+#[cfg(feature = "wgpu")]
+pub mod runtime;
