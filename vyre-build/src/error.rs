@@ -28,6 +28,13 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A program given to `Builder::compile_programs` does not validate.
+    Invalid {
+        /// Kernel name.
+        kernel: String,
+        /// Every validation error.
+        errors: Vec<String>,
+    },
     /// A kernel file or folder name cannot become a Rust module name.
     InvalidName {
         /// The offending path, relative to the package when possible.
@@ -89,6 +96,11 @@ impl fmt::Display for Error {
                 f,
                 "vyre-build: {action} `{}` failed: {source}",
                 path.display()
+            ),
+            Self::Invalid { kernel, errors } => write!(
+                f,
+                "vyre-build: kernel `{kernel}` is invalid: {}",
+                errors.join("; ")
             ),
             Self::InvalidName { path, reason } => write!(f, "vyre-build: {path}: {reason}"),
             Self::MissingDir { path } => write!(

@@ -77,6 +77,26 @@ const PTXAS_ENV: &[&str] = &["VYRE_PTXAS", "CUDA_HOME", "CUDA_PATH"];
 /// First line of the cache manifest; bump when its format changes.
 const CACHE_HEADER: &str = "vyre-build cache v1";
 
+/// Kernels built in Rust, for [`Builder::compile_programs`].
+#[derive(Debug, Clone)]
+pub struct ProgramModule {
+    /// Module path in the generated file, e.g. `["nn", "relu"]`.
+    pub module_path: Vec<String>,
+    /// The kernels (validated before emission).
+    pub programs: Vec<Program>,
+}
+
+impl ProgramModule {
+    /// A module at `path` (`"nn::relu"`) holding `programs`.
+    #[must_use]
+    pub fn new(path: &str, programs: Vec<Program>) -> Self {
+        Self {
+            module_path: path.split("::").map(str::to_string).collect(),
+            programs,
+        }
+    }
+}
+
 /// What a successful [`Builder::compile`] produced.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -533,26 +553,80 @@ impl Builder {
         self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out)
     }
 
-    /// The pipeline after parsing, for tests that build programs with
-    /// `ProgramBuilder` instead of `.vyre` source.
-    #[cfg(test)]
-    fn compile_programs(&self, files: Vec<(&str, &[&str], Vec<Program>)>) -> Result<Output, Error> {
+    /// Generate launchers for kernels built in Rust (with
+    /// `vyre::ir::ProgramBuilder`) instead of `.vyre` files: each
+    /// [`ProgramModule`] becomes a module of the generated file. Same
+    /// targets, caching, stub mode and output as [`Builder::compile`]; no
+    /// `rerun-if-changed` lines (the inputs are the build script itself).
+    ///
+    /// # Errors
+    ///
+    /// An invalid program ([`Error::Invalid`]), and the errors of
+    /// [`Builder::compile`] after parsing.
+    pub fn compile_programs(&self, modules: Vec<ProgramModule>) -> Result<Output, Error> {
         let out_dir = self.resolve_out_dir()?;
-        let manifest_dir = self.manifest_dir.clone().unwrap_or_else(|| out_dir.clone());
-        let (targets, crate_name, archs, warnings) = self.resolve_targets(&manifest_dir)?;
-        let parsed = files
-            .into_iter()
-            .map(|(display, module_path, programs)| ParsedFile {
+        let manifest_dir = match &self.manifest_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("CARGO_MANIFEST_DIR")
+                .map_or_else(|| out_dir.clone(), PathBuf::from),
+        };
+        let mut parsed = Vec::new();
+        let mut names = BTreeSet::new();
+        for m in modules {
+            if m.module_path.is_empty() {
+                return Err(Error::Config(
+                    "a ProgramModule needs a module path".to_string(),
+                ));
+            }
+            for part in &m.module_path {
+                discover::module_name(part).map_err(|reason| Error::InvalidName {
+                    path: m.module_path.join("::"),
+                    reason,
+                })?;
+            }
+            if !names.insert(m.module_path.clone()) {
+                return Err(Error::Collision {
+                    message: format!("module `{}` is given twice", m.module_path.join("::")),
+                });
+            }
+            for p in &m.programs {
+                if let Err(errors) = p.validate() {
+                    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    return Err(Error::Invalid {
+                        kernel: p.name.clone(),
+                        errors: list,
+                    });
+                }
+            }
+            let display = m.module_path.join("::");
+            parsed.push(ParsedFile {
                 file: KernelFile {
-                    path: PathBuf::from(display),
-                    display: display.to_string(),
-                    module_path: module_path.iter().map(|s| (*s).to_string()).collect(),
+                    path: PathBuf::from(&display),
+                    display,
+                    module_path: m.module_path,
                 },
-                programs,
-            })
-            .collect();
+                programs: m.programs,
+            });
+        }
+        // Module paths must be sorted (and a module cannot also be a
+        // folder of others) for the nested-module generation.
+        parsed.sort_by(|a, b| a.file.module_path.cmp(&b.file.module_path));
+        for w in parsed.windows(2) {
+            if w[1].file.module_path.starts_with(&w[0].file.module_path) {
+                return Err(Error::Collision {
+                    message: format!(
+                        "module `{}` would both hold kernels and contain `{}`",
+                        w[0].file.module_path.join("::"),
+                        w[1].file.module_path.join("::")
+                    ),
+                });
+            }
+        }
+        let (targets, crate_name, archs, warnings) = self.resolve_targets(&manifest_dir)?;
         let out = Output {
-            stub: self.stub.unwrap_or(false),
+            stub: self
+                .stub
+                .unwrap_or_else(|| env_is_set(ENV_STUB) || std::env::var_os(ENV_DOCS_RS).is_some()),
             targets: targets.iter().map(|t| t.target.to_string()).collect(),
             warnings,
             ..Output::default()

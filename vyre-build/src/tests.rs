@@ -132,14 +132,10 @@ fn builder(out: &Path) -> Builder {
         .stub(false)
 }
 
-fn two_files() -> Vec<(&'static str, &'static [&'static str], Vec<Program>)> {
+fn two_files() -> Vec<ProgramModule> {
     vec![
-        ("kernels/saxpy.vyre", &["saxpy"][..], vec![saxpy()]),
-        (
-            "kernels/nn/fill.vyre",
-            &["nn", "fill"][..],
-            vec![fill("fill_a", 1), fill("fill_b", 2)],
-        ),
+        ProgramModule::new("nn::fill", vec![fill("fill_a", 1), fill("fill_b", 2)]),
+        ProgramModule::new("saxpy", vec![saxpy()]),
     ]
 }
 
@@ -160,11 +156,11 @@ fn generates_the_typed_launcher() {
     );
     assert!(flat.contains("/// y = a * x + y pub fn saxpy"), "{text}");
     assert!(
-        flat.contains("pub const SAXPY_WORKGROUP_SIZE: [u32; 3] = [256u32, 1u32, 1u32];"),
+        flat.contains("pub const SAXPY_WORKGROUP_SIZE: [u32; 3] = [256, 1, 1];"),
         "{text}"
     );
     assert!(
-        flat.contains("const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == 1u32,"),
+        flat.contains("const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == 1,"),
         "{text}"
     );
     assert!(flat.contains("pub mod nn {"), "{text}");
@@ -218,7 +214,7 @@ fn cache_reemits_only_changed_kernels_and_rewrites_nothing_unchanged() {
 
     // Change one kernel: only it is emitted; the module changes (new key).
     let mut files = two_files();
-    files[1].2[1] = fill("fill_b", 7);
+    files[0].programs[1] = fill("fill_b", 7);
     let third = builder(&dir).compile_programs(files.clone()).unwrap();
     assert_eq!(third.emitted, ["nn::fill::fill_b (toy)"]);
     assert_eq!(third.rewritten.len(), 1 + 0, "{:?}", third.rewritten);
@@ -232,7 +228,7 @@ fn cache_reemits_only_changed_kernels_and_rewrites_nothing_unchanged() {
     assert_eq!(fs::read(&blob).unwrap(), b"toy:saxpy:-:2");
 
     // A removed kernel's blob is deleted.
-    files[1].2.pop();
+    files[0].programs.pop();
     let fifth = builder(&dir).compile_programs(files).unwrap();
     assert!(fifth.emitted.is_empty());
     assert!(!dir.join("vyre/nn/fill/fill_b.toy.toy").exists());
@@ -263,7 +259,7 @@ fn per_arch_targets_emit_one_blob_per_arch() {
     let out = builder(&dir)
         .targets(["toy-arch"])
         .cuda_archs(["sm_80", "sm_90"])
-        .compile_programs(vec![("kernels/saxpy.vyre", &["saxpy"][..], vec![saxpy()])])
+        .compile_programs(vec![ProgramModule::new("saxpy", vec![saxpy()])])
         .unwrap();
     assert_eq!(
         out.emitted,
@@ -333,7 +329,7 @@ fn emitter_and_codegen_failures_are_errors() {
         .to_string();
     assert_eq!(
         err,
-        "vyre-build: kernels/saxpy.vyre: kernel `saxpy` could not be compiled for `toy-broken`: cannot lower `saxpy`"
+        "vyre-build: nn::fill: kernel `fill_a` could not be compiled for `toy-broken`: cannot lower `fill_a`"
     );
     let err = builder(&dir)
         .targets(["toy-badcode"])
@@ -360,9 +356,8 @@ fn emitter_and_codegen_failures_are_errors() {
 fn colliding_kernel_items_are_an_error() {
     let dir = scratch("collide");
     let err = builder(&dir)
-        .compile_programs(vec![(
-            "kernels/a.vyre",
-            &["a"][..],
+        .compile_programs(vec![ProgramModule::new(
+            "a",
             vec![fill("go", 1), fill("GO", 2)],
         )])
         .unwrap_err()
