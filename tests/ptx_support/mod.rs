@@ -1,0 +1,381 @@
+//! Helpers shared by the PTX tests: sample programs and `ptxas` checks.
+#![allow(dead_code)]
+
+use vyre::DispatchConfig;
+use vyre::backend::ptx;
+use vyre::ir::{Access, BufRef, DataType, Expr, Program, ProgramBuilder};
+
+/// Architectures every program is assembled for.
+pub const ARCHES: [&str; 3] = ["sm_70", "sm_80", "sm_90"];
+
+/// `ptxas`, or `None` after printing the skip line. Panics when
+/// `VYRE_REQUIRE_PTXAS=1` and none is found.
+pub fn ptxas() -> Option<std::path::PathBuf> {
+    if let Some(p) = ptx::find_ptxas() {
+        return Some(p);
+    }
+    // Local convenience: the pip package's binary, if the interpreter has it.
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import nvidia.cuda_nvcc, os; print(os.path.join(list(nvidia.cuda_nvcc.__path__)[0], 'bin', 'ptxas'))",
+        ])
+        .output()
+        .ok();
+    if let Some(out) = out
+        && out.status.success()
+    {
+        let p = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    assert!(
+        std::env::var("VYRE_REQUIRE_PTXAS").as_deref() != Ok("1"),
+        "VYRE_REQUIRE_PTXAS=1 but ptxas was not found (set VYRE_PTXAS)"
+    );
+    println!("skipped: ptxas not found");
+    None
+}
+
+/// Emit PTX for `program` on `arch`, panicking with the message on error.
+pub fn emit(program: &Program, arch: &str) -> String {
+    ptx::emit_ptx(program, &DispatchConfig::default().with_target_arch(arch))
+        .unwrap_or_else(|e| panic!("emit {}: {e}", program.name))
+}
+
+/// Assemble `program` for every arch in [`ARCHES`] (when ptxas exists).
+pub fn assemble_all(program: &Program, config: &DispatchConfig) {
+    let Some(ptxas) = ptxas() else { return };
+    for arch in ARCHES {
+        let cfg = config.clone().with_target_arch(arch);
+        let text = ptx::emit_ptx(program, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let cubin = ptx::assemble(&ptxas, &text, arch)
+            .unwrap_or_else(|e| panic!("{} on {arch}: {e}\n--- PTX ---\n{text}", program.name));
+        assert!(cubin.starts_with(b"\x7fELF"), "cubin is not an ELF file");
+    }
+}
+
+/// y = a * x + y
+pub fn saxpy() -> Program {
+    let mut b = ProgramBuilder::new("saxpy", [256, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
+                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    b.finish()
+}
+
+use vyre::ir::{AtomicOp, BinOp, MathFn, Node, UnOp};
+
+/// out[i] = op(a[i], b[i]) for every binary operator and type: one program
+/// per (op, type), each with `n` elements guarded by `i < out.len()`.
+pub fn binop_program(op: BinOp, ty: DataType) -> Program {
+    let name = format!("bin_{:?}_{}", op, ty.name()).to_lowercase();
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let out_ty = if op.is_comparison() || ty == DataType::Bool {
+        DataType::U32
+    } else {
+        ty
+    };
+    let storage = if ty == DataType::Bool {
+        DataType::U32
+    } else {
+        ty
+    };
+    let xa = b.buffer("a", storage, Access::Read);
+    let xb = b.buffer("b", storage, Access::Read);
+    let out = b.buffer("out", out_ty, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let mut la = Expr::load(BufRef::Param(xa), Expr::local(i));
+            let mut lb = Expr::load(BufRef::Param(xb), Expr::local(i));
+            if ty == DataType::Bool {
+                la = la.ne(Expr::u32(0));
+                lb = lb.ne(Expr::u32(0));
+            }
+            let mut v = Expr::Binary(op, Box::new(la), Box::new(lb));
+            if op.is_comparison() || ty == DataType::Bool {
+                v = v.cast(DataType::U32);
+            }
+            t.store(BufRef::Param(out), Expr::local(i), v);
+        });
+    });
+    b.finish()
+}
+
+/// Every binary operator with every type it accepts.
+pub fn all_binops() -> Vec<(BinOp, DataType)> {
+    use BinOp::*;
+    let mut v = Vec::new();
+    for op in [
+        Add, Sub, Mul, Div, Rem, BitAnd, BitOr, BitXor, Shl, Shr, Eq, Ne, Lt, Le, Gt, Ge, And, Or,
+    ] {
+        for ty in [DataType::I32, DataType::U32, DataType::F32, DataType::Bool] {
+            if vyre::ir::validate::binary_type(op, ty, ty).is_some() {
+                v.push((op, ty));
+            }
+        }
+    }
+    v
+}
+
+/// out[i] = f(x[i], y[i], z[i]) for a math function over `ty`.
+pub fn math_program(f: MathFn, ty: DataType, fast: bool) -> Program {
+    let name = format!(
+        "math_{}_{}{}",
+        f.name(),
+        ty.name(),
+        if fast { "_fast" } else { "" }
+    );
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let x = b.buffer("x", ty, Access::Read);
+    let y = b.buffer("y", ty, Access::Read);
+    let z = b.buffer("z", ty, Access::Read);
+    let out = b.buffer("out", ty, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.fast_math(fast);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let args: Vec<Expr> = [x, y, z]
+                .iter()
+                .take(f.arity())
+                .map(|&p| Expr::load(BufRef::Param(p), Expr::local(i)))
+                .collect();
+            t.store(BufRef::Param(out), Expr::local(i), Expr::Math(f, args));
+        });
+    });
+    b.finish()
+}
+
+/// out[i] = x[i] as `to`.
+pub fn cast_program(from: DataType, to: DataType) -> Program {
+    let name = format!("cast_{}_{}", from.name(), to.name());
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let storage = |t: DataType| {
+        if t == DataType::Bool {
+            DataType::U32
+        } else {
+            t
+        }
+    };
+    let x = b.buffer("x", storage(from), Access::Read);
+    let out = b.buffer("out", storage(to), Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let mut v = Expr::load(BufRef::Param(x), Expr::local(i));
+            if from == DataType::Bool {
+                v = v.ne(Expr::u32(0));
+            }
+            let mut c = v.cast(to);
+            if to == DataType::Bool {
+                c = c.cast(DataType::U32);
+            }
+            t.store(BufRef::Param(out), Expr::local(i), c);
+        });
+    });
+    b.finish()
+}
+
+/// Workgroup sum with a shared array, barriers, a strided `while` loop
+/// and one global atomic add per workgroup (result in `out[0]`).
+pub fn reduce_sum_u32() -> Program {
+    let mut b = ProgramBuilder::new("reduce_sum_u32", [256, 1, 1]);
+    let x = b.buffer("x", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::U32, 256);
+    let lid = b.local("lid", DataType::U32, false);
+    let gid = b.local("gid", DataType::U32, false);
+    let stride = b.local("stride", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(
+            lid,
+            Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X),
+        );
+        blk.let_(gid, Expr::global_id_x());
+        blk.store(
+            BufRef::Shared(tile),
+            Expr::local(lid),
+            Expr::load(BufRef::Param(x), Expr::local(gid)),
+        );
+        blk.barrier();
+        blk.let_(stride, Expr::u32(128));
+        blk.while_(Expr::local(stride).gt(Expr::u32(0)), |w| {
+            w.if_(Expr::local(lid).lt(Expr::local(stride)), |t| {
+                let s = Expr::load(BufRef::Shared(tile), Expr::local(lid)).add(Expr::load(
+                    BufRef::Shared(tile),
+                    Expr::local(lid).add(Expr::local(stride)),
+                ));
+                t.store(BufRef::Shared(tile), Expr::local(lid), s);
+            });
+            w.barrier();
+            w.assign(stride, Expr::local(stride).shr(Expr::u32(1)));
+        });
+        blk.if_(Expr::local(lid).eq(Expr::u32(0)), |t| {
+            t.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(out),
+                Expr::u32(0),
+                Expr::load(BufRef::Shared(tile), Expr::u32(0)),
+            ));
+        });
+    });
+    b.finish()
+}
+
+/// Every atomic op on a global buffer (old values recorded) and on a
+/// shared array, used and unused, on `ty`.
+pub fn atomics_program(ty: DataType) -> Program {
+    let mut b = ProgramBuilder::new(format!("atomics_{}", ty.name()), [64, 1, 1]);
+    let acc = b.buffer("acc", ty, Access::ReadWrite);
+    let olds = b.buffer("olds", ty, Access::ReadWrite);
+    let sh = b.shared("sh", ty, 16);
+    let i = b.local("i", DataType::U32, false);
+    let o = b.local("o", ty, true);
+    let val = |i: LocalIdx| Expr::local(i).cast(ty);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(o, Expr::Lit(zero(ty)));
+        for (k, op) in AtomicOp::ALL.iter().enumerate() {
+            let idx = Expr::u32(k as u32);
+            let e = if *op == AtomicOp::CompareExchange {
+                Expr::atomic_compare_exchange(
+                    BufRef::Param(acc),
+                    idx.clone(),
+                    val(i),
+                    val(i).add(Expr::Lit(one(ty))),
+                )
+            } else {
+                Expr::atomic(*op, BufRef::Param(acc), idx.clone(), val(i))
+            };
+            blk.assign(o, e);
+            blk.store(
+                BufRef::Param(olds),
+                Expr::local(i).mul(Expr::u32(9)).add(Expr::u32(k as u32)),
+                Expr::local(o),
+            );
+            // Unused result: lowered to `red` where PTX has one.
+            let se = if *op == AtomicOp::CompareExchange {
+                Expr::atomic_compare_exchange(
+                    BufRef::Shared(sh),
+                    Expr::u32(k as u32),
+                    Expr::Lit(zero(ty)),
+                    val(i),
+                )
+            } else {
+                Expr::atomic(*op, BufRef::Shared(sh), Expr::u32(k as u32), val(i))
+            };
+            blk.eval(se);
+        }
+        blk.barrier();
+        blk.if_(Expr::local(i).lt(Expr::u32(9)), |t| {
+            t.store(
+                BufRef::Param(acc),
+                Expr::local(i).add(Expr::u32(16)),
+                Expr::load(BufRef::Shared(sh), Expr::local(i)),
+            );
+        });
+    });
+    b.finish()
+}
+
+type LocalIdx = vyre::ir::LocalId;
+
+fn zero(ty: DataType) -> vyre::ir::Literal {
+    if ty == DataType::I32 {
+        vyre::ir::Literal::I32(0)
+    } else {
+        vyre::ir::Literal::U32(0)
+    }
+}
+
+fn one(ty: DataType) -> vyre::ir::Literal {
+    if ty == DataType::I32 {
+        vyre::ir::Literal::I32(1)
+    } else {
+        vyre::ir::Literal::U32(1)
+    }
+}
+
+/// Control flow: for/while/loop with break/continue/return, select,
+/// bool scalar param, i32 params and unary ops. out[i] = f(i).
+pub fn control_flow() -> Program {
+    let mut b = ProgramBuilder::new("control_flow", [32, 1, 1]);
+    let flag = b.scalar("flag", DataType::Bool);
+    let k = b.scalar("k", DataType::I32);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let acc = b.local("acc", DataType::I32, true);
+    let j = b.local("j", DataType::I32, false);
+    let n = b.local("n", DataType::I32, true);
+    let done = b.local("done", DataType::Bool, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).ge(Expr::len(out)), |t| {
+            t.return_();
+        });
+        blk.let_(acc, Expr::i32(0));
+        blk.for_(j, Expr::i32(0), Expr::local(i).cast(DataType::I32), |f| {
+            f.if_(Expr::local(j).rem(Expr::i32(3)).eq(Expr::i32(1)), |t| {
+                t.continue_();
+            });
+            f.assign(acc, Expr::local(acc).add(Expr::local(j)));
+            f.if_(Expr::local(j).gt(Expr::i32(20)), |t| {
+                t.break_();
+            });
+        });
+        blk.let_(n, Expr::local(i).cast(DataType::I32));
+        blk.let_(done, Expr::bool(false));
+        blk.while_(Expr::local(done).not(), |w| {
+            w.assign(
+                acc,
+                Expr::local(acc).bitxor(Expr::local(n).shl(Expr::u32(3))),
+            );
+            w.assign(n, Expr::local(n).shr(Expr::u32(1)));
+            w.assign(done, Expr::local(n).eq(Expr::i32(0)));
+        });
+        blk.loop_(|l| {
+            l.assign(acc, Expr::local(acc).add(Expr::param(k)).neg());
+            l.if_else(
+                Expr::param(flag).and(Expr::local(acc).lt(Expr::i32(0))),
+                |t| {
+                    t.assign(
+                        acc,
+                        Expr::select(Expr::param(flag), Expr::local(acc).not(), Expr::i32(7)),
+                    );
+                },
+                |e| {
+                    e.break_();
+                },
+            );
+        });
+        blk.store(BufRef::Param(out), Expr::local(i), Expr::local(acc));
+    });
+    b.finish()
+}
+
+/// A node that is the whole statement list of `prog` (for structural tests).
+pub fn body_len(p: &Program) -> usize {
+    let mut n = 0;
+    vyre::ir::walk_nodes(&p.body, &mut |_: &Node| n += 1);
+    n
+}
+
+/// `-x` on i32 and f32, `!x` on u32 (unused helper kept for symmetry).
+pub fn unary(e: Expr) -> Expr {
+    Expr::Unary(UnOp::Neg, Box::new(e))
+}
