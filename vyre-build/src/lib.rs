@@ -71,8 +71,15 @@ const OPT_IN_TARGETS: &[&str] = &["msl", "hlsl"];
 const ENV_STUB: &str = "VYRE_BUILD_STUB";
 const ENV_DOCS_RS: &str = "DOCS_RS";
 
-/// Environment variables the `cubin` emitter reads to find `ptxas`.
-const PTXAS_ENV: &[&str] = &["VYRE_PTXAS", "CUDA_HOME", "CUDA_PATH"];
+/// Environment variables the `cubin` emitter reads to find `ptxas`,
+/// except `PATH`: tracking it would rerun every build script whenever a
+/// shell changes `PATH` (set `VYRE_PTXAS` to pin a `ptxas`).
+fn ptxas_env() -> impl Iterator<Item = &'static str> {
+    vyre::backend::ptx::ptxas_env_vars()
+        .iter()
+        .copied()
+        .filter(|v| *v != "PATH")
+}
 
 /// First line of the cache manifest; bump when its format changes.
 const CACHE_HEADER: &str = "vyre-build cache v1";
@@ -504,12 +511,8 @@ impl Builder {
 
         let (targets, crate_name, archs, warnings) = self.resolve_targets(&manifest_dir)?;
         out.warnings.extend(warnings);
-        if targets
-            .iter()
-            .any(|t| t.target == "cubin" || t.target == "ptx")
-        {
-            out.tracked_env
-                .extend(PTXAS_ENV.iter().map(|s| (*s).to_string()));
+        if !stub && targets.iter().any(|t| t.target == "cubin") {
+            out.tracked_env.extend(ptxas_env().map(str::to_string));
         }
         if self.emit_rerun_lines {
             for var in &out.tracked_env {
@@ -726,7 +729,7 @@ impl Builder {
             .cuda_archs
             .clone()
             .or(settings.cuda_archs)
-            .unwrap_or_default();
+            .unwrap_or_else(|| vec![vyre::backend::ptx::DEFAULT_ARCH.to_string()]);
         let crate_name = settings.vyre_crate.unwrap_or_else(|| "vyre".to_string());
         Ok((targets, crate_name, archs, warnings))
     }
