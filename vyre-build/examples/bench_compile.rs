@@ -46,7 +46,8 @@ fn main() {
     let kernels = root.join("kernels");
     std::fs::create_dir_all(&kernels).expect("temp dir");
     for i in 0..n {
-        std::fs::write(kernels.join(format!("k{i:03}.vyre")), kernel_source(i)).expect("write kernel");
+        std::fs::write(kernels.join(format!("k{i:03}.vyre")), kernel_source(i))
+            .expect("write kernel");
     }
     let registered: Vec<&str> = vyre::driver::registered_launcher_codegens()
         .iter()

@@ -33,6 +33,9 @@
 //! script must reference that crate: `use my_target as _;` in `build.rs`
 //! (or call any function of it).
 
+// The doc examples are build scripts: their `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
 mod codegen;
 mod discover;
 mod error;
