@@ -78,11 +78,19 @@ fn text_roundtrip_over_generated_programs() {
         return;
     }
     let cfg = GenConfig::default();
+    let mut failures = Vec::new();
     for seed in 0..SEEDS {
         let p = generate(seed, &cfg).program;
         if let Err(e) = text_roundtrip(&p) {
-            panic!("seed {seed}: {e}");
+            failures.push((seed, e));
         }
+    }
+    if let Some((seed, e)) = failures.first() {
+        panic!(
+            "{} of {SEEDS} programs do not round-trip; seeds {:?}; first, seed {seed}: {e}",
+            failures.len(),
+            failures.iter().map(|f| f.0).take(20).collect::<Vec<_>>()
+        );
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - Every file under `tests/fuzz_regressions/<target>/` (a crash or
 //!   property violation found by `cargo fuzz run <target>`) is replayed
-//!   through the same property as the fuzz target.
+//!   through the same property as the fuzz target; `emit/*.vyre` files are
+//!   shrunk emitter findings kept as source (every kernel must emit for
+//!   every linked target).
 //! - A bounded mutation loop (`vyre_testkit::fuzz::Mutator`) over seed
 //!   inputs runs each property on machines without cargo-fuzz; its size is
 //!   `VYRE_FUZZ_ITERS` per target (default 2000).
@@ -10,7 +12,7 @@
 use std::path::Path;
 
 use vyre::ir::wire::to_wire;
-use vyre_testkit::fuzz::{Mutator, emit_property, parse_property, wire_property};
+use vyre_testkit::fuzz::{Mutator, emit_program, emit_property, parse_property, wire_property};
 use vyre_testkit::{GenConfig, generate};
 
 type Property = fn(&[u8]) -> Result<(), String>;
@@ -49,7 +51,19 @@ fn replay_fuzz_regressions() {
         for f in files {
             let data = std::fs::read(&f).expect("readable regression file");
             n += 1;
-            let outcome = std::panic::catch_unwind(|| property(&data));
+            let is_vyre = f.extension().is_some_and(|e| e == "vyre");
+            let outcome = std::panic::catch_unwind(|| {
+                if name == "emit" && is_vyre {
+                    // A shrunk emitter finding, kept as source: every
+                    // kernel must emit on every target.
+                    let text = String::from_utf8_lossy(&data);
+                    let module = vyre::lang::parse(&f.display().to_string(), &text)
+                        .map_err(|d| format!("does not parse: {:?}", d.diagnostics))?;
+                    module.kernels.iter().try_for_each(emit_program)
+                } else {
+                    property(&data)
+                }
+            });
             match outcome {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failures.push(format!("{}: {e}", f.display())),
