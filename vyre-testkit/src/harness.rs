@@ -435,7 +435,10 @@ pub fn check_target(case: &Case, target: &DeviceTarget, opts: DeviceRunOptions) 
     check_against(case, &want, target, opts)
 }
 
-fn check_against(
+/// Run `case` on one target and compare with the reference outputs
+/// `want` (from [`run_reference`]).
+#[must_use]
+pub fn check_against(
     case: &Case,
     want: &Outputs,
     target: &DeviceTarget,
@@ -681,7 +684,8 @@ pub fn case_from_header(source: &str, program: Program) -> Result<Case, String> 
                 }
                 case.checks[i] = Some(Check { slots });
             }
-            _ => break,
+            // Free-form comment lines (what the case is about).
+            _ => {}
         }
     }
     Ok(case)
