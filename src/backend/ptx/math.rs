@@ -596,10 +596,13 @@ pub(super) fn powf(e: &mut Emitter<'_>, x: &str, y: &str) -> String {
     e.ins(format!("setp.eq.f32 {yinf}, {ay}, 0f7F800000;"));
     e.ins(format!("and.pred {one_inf}, {x1}, {yinf};"));
     let d = sel(e, &one_inf, "0f3F800000", &d);
-    // NaN in, NaN out ...
+    // NaN in, NaN out (x + y propagates it) ...
     let s = e.reg_raw(Class::F);
     e.ins(format!("add.rn.f32 {s}, {x}, {y};"));
-    let any_nan = is_nan(e, &s);
+    let xnan = is_nan(e, x);
+    let ynan = is_nan(e, y);
+    let any_nan = e.reg_raw(Class::Pred);
+    e.ins(format!("or.pred {any_nan}, {xnan}, {ynan};"));
     let d = sel(e, &any_nan, &s, &d);
     // ... except pow(x, 0) == 1 and pow(1, y) == 1.
     let y0 = e.reg_raw(Class::Pred);
