@@ -31,7 +31,7 @@ fn eval(e: Expr, ty: DataType) -> u32 {
 }
 
 fn ei(e: Expr) -> i32 {
-    eval(e, DataType::I32).cast_signed()
+    eval(e, DataType::I32) as i32
 }
 fn eu(e: Expr) -> u32 {
     eval(e, DataType::U32)
@@ -417,10 +417,7 @@ fn unchecked_out_of_range_is_reported() {
         RunError::OutOfBounds {
             buffer, index, len, ..
         } => {
-            assert_eq!(
-                (buffer.as_str(), index, len),
-                ("data", (-2i32).cast_unsigned(), 2)
-            );
+            assert_eq!((buffer.as_str(), index, len), ("data", -2i32 as u32, 2));
         }
         other => panic!("expected OutOfBounds, got {other:?}"),
     }
@@ -443,7 +440,7 @@ fn atomic_case(elem: DataType, op: AtomicOp, init: u32, value: u32, expected: u3
     let data = b.buffer("data", elem, Access::ReadWrite);
     let old = b.local("old", elem, false);
     let lit = |v: u32| match elem {
-        DataType::I32 => Expr::i32(v.cast_signed()),
+        DataType::I32 => Expr::i32(v as i32),
         _ => Expr::u32(v),
     };
     b.body(|blk| {
@@ -471,7 +468,7 @@ fn each_atomic_op() {
     use AtomicOp::*;
     let u = DataType::U32;
     let i = DataType::I32;
-    let n = |v: i32| v.cast_unsigned();
+    let n = |v: i32| v as u32;
     // (new value, old value returned)
     assert_eq!(atomic_case(u, Add, u32::MAX, 2, 0), (1, u32::MAX));
     assert_eq!(atomic_case(u, Sub, 0, 1, 0), (u32::MAX, 0));
@@ -777,10 +774,10 @@ fn control_flow() {
     let mut d = [0u32; 5];
     run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut d)]).unwrap();
     let want_acc: i32 = (-2..8).filter(|&i| i != 3).sum();
-    assert_eq!(d[0].cast_signed(), want_acc);
-    assert_eq!(d[1].cast_signed(), 4310); // n = 4, 3, (2 skipped), 1, 0
-    assert_eq!(d[2].cast_signed(), 12);
-    assert_eq!(d[3].cast_signed(), 33);
+    assert_eq!(d[0] as i32, want_acc);
+    assert_eq!(d[1] as i32, 4310); // n = 4, 3, (2 skipped), 1, 0
+    assert_eq!(d[2] as i32, 12);
+    assert_eq!(d[3] as i32, 33);
     assert_eq!(d[4], 0);
     // Empty and reversed ranges run zero times; unsigned ranges near MAX end.
     let mut b = ProgramBuilder::new("ranges", [1, 1, 1]);

@@ -280,7 +280,7 @@ impl Writer {
                 self.ty(l.ty());
                 match *l {
                     Literal::Bool(b) => self.u8(u8::from(b)),
-                    Literal::I32(v) => self.uint(v.cast_unsigned()),
+                    Literal::I32(v) => self.uint(v as u32),
                     Literal::U32(v) | Literal::F32(v) => self.uint(v),
                 }
             }
@@ -661,7 +661,7 @@ impl Reader<'_> {
         Ok(match self.u8()? {
             0 => Expr::Lit(match self.ty()? {
                 DataType::Bool => Literal::Bool(self.bool("bool literal")?),
-                DataType::I32 => Literal::I32(self.uint()?.cast_signed()),
+                DataType::I32 => Literal::I32(self.uint()? as i32),
                 DataType::U32 => Literal::U32(self.uint()?),
                 DataType::F32 => Literal::F32(self.uint()?),
             }),

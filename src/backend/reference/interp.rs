@@ -837,7 +837,7 @@ pub(super) enum CoreArg<'a> {
 fn literal_bits(l: Literal) -> u32 {
     match l {
         Literal::Bool(b) => u32::from(b),
-        Literal::I32(v) => v.cast_unsigned(),
+        Literal::I32(v) => v as u32,
         Literal::U32(v) | Literal::F32(v) => v,
     }
 }
@@ -1653,7 +1653,7 @@ impl Launch<'_> {
         let mut pc = *pc_io as usize;
         let mut steps = *steps_io;
         let f = |x: u32| f32::from_bits(x);
-        let i = |x: u32| x.cast_signed();
+        let i = |x: u32| x as i32;
         macro_rules! bin {
             ($d:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
                 let $x = r[$a as usize];
@@ -1685,13 +1685,13 @@ impl Launch<'_> {
                 Op::DivI { d, a, b } => bin!(d, a, b, |x, y| if y == 0 {
                     0
                 } else {
-                    i(x).wrapping_div(i(y)).cast_unsigned()
+                    i(x).wrapping_div(i(y)) as u32
                 }),
                 Op::RemU { d, a, b } => bin!(d, a, b, |x, y| x.checked_rem(y).unwrap_or(0)),
                 Op::RemI { d, a, b } => bin!(d, a, b, |x, y| if y == 0 {
                     0
                 } else {
-                    i(x).wrapping_rem(i(y)).cast_unsigned()
+                    i(x).wrapping_rem(i(y)) as u32
                 }),
                 Op::AddF { d, a, b } => bin!(d, a, b, |x, y| (f(x) + f(y)).to_bits()),
                 Op::SubF { d, a, b } => bin!(d, a, b, |x, y| (f(x) - f(y)).to_bits()),
@@ -1703,7 +1703,7 @@ impl Launch<'_> {
                 Op::Xor { d, a, b } => bin!(d, a, b, |x, y| x ^ y),
                 Op::Shl { d, a, b } => bin!(d, a, b, |x, y| x << (y & 31)),
                 Op::ShrU { d, a, b } => bin!(d, a, b, |x, y| x >> (y & 31)),
-                Op::ShrI { d, a, b } => bin!(d, a, b, |x, y| (i(x) >> (y & 31)).cast_unsigned()),
+                Op::ShrI { d, a, b } => bin!(d, a, b, |x, y| (i(x) >> (y & 31)) as u32),
                 Op::EqI { d, a, b } => bin!(d, a, b, |x, y| u32::from(x == y)),
                 Op::NeI { d, a, b } => bin!(d, a, b, |x, y| u32::from(x != y)),
                 Op::EqF { d, a, b } => bin!(d, a, b, |x, y| u32::from(f(x) == f(y))),
@@ -1720,7 +1720,7 @@ impl Launch<'_> {
                 Op::NotI { d, a } => un!(d, a, |x| !x),
                 Op::IToF { d, a } => un!(d, a, |x| (i(x) as f32).to_bits()),
                 Op::UToF { d, a } => un!(d, a, |x| (x as f32).to_bits()),
-                Op::FToI { d, a } => un!(d, a, |x| (f(x) as i32).cast_unsigned()),
+                Op::FToI { d, a } => un!(d, a, |x| f(x) as i32 as u32),
                 Op::FToU { d, a } => un!(d, a, |x| f(x) as u32),
                 Op::Sqrt { d, a } => un!(d, a, |x| f(x).sqrt().to_bits()),
                 Op::Exp { d, a } => un!(d, a, |x| f(x).exp().to_bits()),
@@ -1731,13 +1731,13 @@ impl Launch<'_> {
                 Op::Floor { d, a } => un!(d, a, |x| f(x).floor().to_bits()),
                 Op::Ceil { d, a } => un!(d, a, |x| f(x).ceil().to_bits()),
                 Op::AbsF { d, a } => un!(d, a, |x| f(x).abs().to_bits()),
-                Op::AbsI { d, a } => un!(d, a, |x| i(x).wrapping_abs().cast_unsigned()),
+                Op::AbsI { d, a } => un!(d, a, |x| i(x).wrapping_abs() as u32),
                 Op::MinF { d, a, b } => bin!(d, a, b, |x, y| f(x).min(f(y)).to_bits()),
                 Op::MinU { d, a, b } => bin!(d, a, b, |x, y| x.min(y)),
-                Op::MinI { d, a, b } => bin!(d, a, b, |x, y| i(x).min(i(y)).cast_unsigned()),
+                Op::MinI { d, a, b } => bin!(d, a, b, |x, y| i(x).min(i(y)) as u32),
                 Op::MaxF { d, a, b } => bin!(d, a, b, |x, y| f(x).max(f(y)).to_bits()),
                 Op::MaxU { d, a, b } => bin!(d, a, b, |x, y| x.max(y)),
-                Op::MaxI { d, a, b } => bin!(d, a, b, |x, y| i(x).max(i(y)).cast_unsigned()),
+                Op::MaxI { d, a, b } => bin!(d, a, b, |x, y| i(x).max(i(y)) as u32),
                 Op::Powf { d, a, b } => bin!(d, a, b, |x, y| f(x).powf(f(y)).to_bits()),
                 Op::ClampF { d, a, b, c } => {
                     let v = f(r[a as usize]).max(f(r[b as usize])).min(f(r[c as usize]));
@@ -1748,7 +1748,7 @@ impl Launch<'_> {
                 }
                 Op::ClampI { d, a, b, c } => {
                     let v = i(r[a as usize]).max(i(r[b as usize])).min(i(r[c as usize]));
-                    r[d as usize] = v.cast_unsigned();
+                    r[d as usize] = v as u32;
                 }
                 Op::MulAdd { d, a, b, c } => {
                     let v = f(r[a as usize]).mul_add(f(r[b as usize]), f(r[c as usize]));
@@ -1898,9 +1898,9 @@ fn cell<'a>(
 }
 
 fn atomic_rmw(w: &AtomicU32, k: AtomicK, v: u32) -> u32 {
-    let signed = |op: fn(i32, i32) -> i32| match w.fetch_update(Relaxed, Relaxed, |x| {
-        Some(op(x.cast_signed(), v.cast_signed()).cast_unsigned())
-    }) {
+    let signed = |op: fn(i32, i32) -> i32| match w
+        .fetch_update(Relaxed, Relaxed, |x| Some(op(x as i32, v as i32) as u32))
+    {
         Ok(old) | Err(old) => old,
     };
     match k {
