@@ -319,7 +319,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// A fresh register holding `v` (a copy when `v` already is one).
-    fn to_reg(&mut self, v: &Val) -> String {
+    fn in_reg(&mut self, v: &Val) -> String {
         if !v.imm {
             return v.text.clone();
         }
@@ -362,7 +362,7 @@ impl<'a> Emitter<'a> {
             Expr::Lit(l) => {
                 let v = Self::lit(*l);
                 if v.ty == DataType::Bool {
-                    let r = self.to_reg(&v);
+                    let r = self.in_reg(&v);
                     Self::reg_val(r, DataType::Bool)
                 } else {
                     v
@@ -436,7 +436,7 @@ impl<'a> Emitter<'a> {
 
     fn unary(&mut self, op: UnOp, a: &Expr) -> Val {
         let v = self.expr(a);
-        let v_reg = self.to_reg(&v);
+        let v_reg = self.in_reg(&v);
         let d = self.reg_raw(class_of(v.ty));
         match (op, v.ty) {
             (UnOp::Neg, DataType::F32) => self.ins(format!("neg.f32 {d}, {v_reg};")),
@@ -485,8 +485,8 @@ impl<'a> Emitter<'a> {
                 Self::reg_val(d, ty)
             }
             BinOp::Rem if ty == DataType::F32 => {
-                let xr = self.to_reg(&x);
-                let yr = self.to_reg(&y);
+                let xr = self.in_reg(&x);
+                let yr = self.in_reg(&y);
                 let d = math::fmod(self, &xr, &yr);
                 Self::reg_val(d, ty)
             }
@@ -517,7 +517,7 @@ impl<'a> Emitter<'a> {
                     self.ins(format!("and.b32 {m}, {yt}, 31;"));
                     m
                 };
-                let xr = self.to_reg(&x);
+                let xr = self.in_reg(&x);
                 let d = self.reg_raw(Class::R);
                 let instr = match (op, ty) {
                     (BinOp::Shl, _) => "shl.b32",
@@ -549,7 +549,7 @@ impl<'a> Emitter<'a> {
                     BinOp::Gt => "gt",
                     _ => "ge",
                 };
-                let xr = self.to_reg(&x);
+                let xr = self.in_reg(&x);
                 let d = bool_out(self);
                 self.ins(format!("setp.{cmp}.{} {d}, {xr}, {yt};", sfx(ty)));
                 Self::reg_val(d, DataType::Bool)
@@ -586,11 +586,11 @@ impl<'a> Emitter<'a> {
                 }
                 return Self::reg_val(d, ty);
             }
-            let xr = self.to_reg(x);
+            let xr = self.in_reg(x);
             self.ins(format!("{name}.{s} {d}, {xr}, {};", y.text));
             return Self::reg_val(d, ty);
         }
-        let xr = self.to_reg(x);
+        let xr = self.in_reg(x);
         let zero = self.reg_raw(Class::Pred);
         self.ins(format!("setp.eq.{s} {zero}, {}, 0;", y.text));
         let bad = if ty == DataType::I32 {
@@ -634,7 +634,7 @@ impl<'a> Emitter<'a> {
             // i32 <-> u32 reinterprets the bits.
             return Val { ty: to, ..v };
         }
-        let src = self.to_reg(&v);
+        let src = self.in_reg(&v);
         let d = self.reg_raw(class_of(to));
         match (from, to) {
             (DataType::Bool, DataType::F32) => {
@@ -655,7 +655,7 @@ impl<'a> Emitter<'a> {
     fn math(&mut self, f: MathFn, args: &[Expr]) -> Val {
         let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
         let ty = vals[0].ty;
-        let regs: Vec<String> = vals.iter().map(|v| self.to_reg(v)).collect();
+        let regs: Vec<String> = vals.iter().map(|v| self.in_reg(v)).collect();
         let d = match f {
             MathFn::Abs => {
                 let d = self.reg_raw(class_of(ty));
@@ -738,9 +738,9 @@ impl<'a> Emitter<'a> {
         let Some(key) = index_key(index) else {
             // No fixed key, but a static range may still fit a shared array.
             return match buf {
-                BufRef::Shared(s) => !self
+                BufRef::Shared(s) => self
                     .max_value(index)
-                    .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len)),
+                    .is_none_or(|m| m >= u64::from(self.program.shared[s as usize].len)),
                 BufRef::Param(_) => true,
             };
         };
@@ -767,7 +767,7 @@ impl<'a> Emitter<'a> {
     fn address(&mut self, buf: BufRef, index: &Expr) -> (String, Option<String>) {
         let check = self.needs_check(buf, index);
         let idx = self.expr(index);
-        let idx_r = self.to_reg(&idx);
+        let idx_r = self.in_reg(&idx);
         match buf {
             BufRef::Param(p) => {
                 let (base, len) = self.params[p as usize].clone();
@@ -839,7 +839,7 @@ impl<'a> Emitter<'a> {
     fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
         let v = self.expr(value);
-        let vr = self.to_reg(&v);
+        let vr = self.in_reg(&v);
         let (addr, pred) = self.address(buf, index);
         let space = self.space(buf, false);
         let g = pred.map(|p| format!("@{p} ")).unwrap_or_default();
@@ -861,10 +861,10 @@ impl<'a> Emitter<'a> {
         let ty = self.program.elem_type(*buf).unwrap_or(DataType::U32);
         let exp = expected.as_ref().map(|x| {
             let v = self.expr(x);
-            self.to_reg(&v)
+            self.in_reg(&v)
         });
         let v = self.expr(value);
-        let mut vr = self.to_reg(&v);
+        let mut vr = self.in_reg(&v);
         let (addr, pred) = self.address(*buf, index);
         let space = self.space(*buf, false);
         let (name, t) = match op {
@@ -986,7 +986,7 @@ impl<'a> Emitter<'a> {
             _ => "b32",
         };
         if v.ty == DataType::Bool && v.imm {
-            let r = self.to_reg(&v);
+            let r = self.in_reg(&v);
             self.ins(format!("mov.pred {dst}, {r};"));
         } else {
             self.ins(format!("mov.{t} {dst}, {};", v.text));

@@ -64,8 +64,10 @@ fn f32c(v: f32) -> String {
     format!("0f{:08X}", v.to_bits())
 }
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// fdlibm's ln 2 split: the high part has 32 significant bits, so that
+/// `k * LN2_HI` is exact for the exponents we meet.
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 
 /// Horner evaluation `c[0] + z*(c[1] + z*(...))` in f64.
 fn horner(e: &mut Emitter<'_>, z: &str, c: &[f64]) -> String {
