@@ -182,8 +182,23 @@ enum Key {
     Const(u32),
 }
 
-/// Dominating facts `key < bound`, valid in the region being emitted.
-type Facts = Vec<(Key, Bound)>;
+/// A dominating fact `key + off < bound`, where the sum cannot wrap
+/// (`off` is 0 or below a power of two dividing `key`), so every index
+/// `key + d` with `d <= off` is in range. `alive` turns false when the key
+/// local is reassigned.
+#[derive(Debug, Clone)]
+struct Fact {
+    key: Key,
+    off: u32,
+    bound: Bound,
+    alive: bool,
+}
+
+/// Facts valid in the region being emitted.
+type Facts = Vec<Fact>;
+
+/// Largest power of two tracked by the alignment analysis.
+const MULT_CAP: u32 = 1 << 16;
 
 /// Emission state of one kernel.
 pub(super) struct Emitter<'a> {
@@ -207,6 +222,11 @@ pub(super) struct Emitter<'a> {
     facts: Facts,
     /// Whether `fast_math` allows non-IEEE `+ - * /` contraction.
     fast: bool,
+    /// Largest power of two known to divide each integer local (a greatest
+    /// fixpoint over all its definitions).
+    local_mult: Vec<u32>,
+    /// Immutable locals defined as `buf.len()`.
+    len_local: Vec<Option<u32>>,
     /// Whether the 2/pi table of the sin/cos reduction is referenced.
     two_over_pi: bool,
     /// Static upper bound of each immutable local (from its `let`) and of
@@ -241,7 +261,10 @@ impl<'a> Emitter<'a> {
             fast: program.fast_math,
             local_max: vec![None; program.locals.len()],
             two_over_pi: false,
+            local_mult: vec![1; program.locals.len()],
+            len_local: vec![None; program.locals.len()],
         };
+        e.infer_mult();
         e.locals = program
             .locals
             .iter()
@@ -735,30 +758,228 @@ impl<'a> Emitter<'a> {
         if !self.elide {
             return true;
         }
-        let Some(key) = index_key(index) else {
-            // No fixed key, but a static range may still fit a shared array.
-            return match buf {
-                BufRef::Shared(s) => self
-                    .max_value(index)
-                    .is_none_or(|m| m >= u64::from(self.program.shared[s as usize].len)),
-                BufRef::Param(_) => true,
-            };
+        if let BufRef::Shared(s) = buf
+            && self
+                .max_value(index)
+                .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len))
+        {
+            return false;
+        }
+        let Some((key, d)) = self.keyed(index) else {
+            return true;
         };
-        match buf {
-            BufRef::Param(p) => !self
-                .facts
-                .iter()
-                .any(|(k, b)| *k == key && *b == Bound::Len(p)),
-            BufRef::Shared(s) => {
-                let len = self.program.shared[s as usize].len;
-                if self.max_value(index).is_some_and(|m| m < u64::from(len)) {
-                    return false;
+        !self.facts.iter().any(|f| {
+            f.alive
+                && f.key == key
+                && f.off >= d
+                && match (buf, &f.bound) {
+                    (BufRef::Param(p), Bound::Len(q)) => p == *q,
+                    (BufRef::Shared(s), Bound::Const(n)) => {
+                        *n <= self.program.shared[s as usize].len
+                    }
+                    _ => false,
                 }
-                !self
-                    .facts
-                    .iter()
-                    .any(|(k, b)| *k == key && matches!(b, Bound::Const(n) if *n <= len))
+        })
+    }
+
+    /// `key + d` form of an index (`d` a constant).
+    fn keyed(&self, e: &Expr) -> Option<(Key, u32)> {
+        if let Some(k) = index_key(e) {
+            return Some((k, 0));
+        }
+        match e {
+            Expr::Binary(BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a) {
+                (Some(k), Expr::Lit(Literal::U32(d)), _, _)
+                | (_, _, Some(k), Expr::Lit(Literal::U32(d))) => Some((k, *d)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Largest tracked power of two dividing the key's value.
+    fn key_mult(&self, k: &Key) -> u32 {
+        match k {
+            Key::Local(id) => self.local_mult[*id as usize],
+            Key::Const(c) => {
+                if *c == 0 {
+                    MULT_CAP
+                } else {
+                    (1u32 << c.trailing_zeros()).min(MULT_CAP)
+                }
             }
+            Key::Builtin(..) => 1,
+        }
+    }
+
+    /// Largest tracked power of two dividing `e` (wrapping `u32`/`i32`
+    /// arithmetic preserves divisibility by powers of two).
+    fn mult_of(&self, e: &Expr) -> u32 {
+        let lit = |v: u32| {
+            if v == 0 {
+                MULT_CAP
+            } else {
+                (1u32 << v.trailing_zeros()).min(MULT_CAP)
+            }
+        };
+        match e {
+            Expr::Lit(Literal::U32(v)) => lit(*v),
+            Expr::Lit(Literal::I32(v)) => lit(v.cast_unsigned()),
+            Expr::Local(id) => self.local_mult[*id as usize],
+            Expr::Cast(DataType::U32 | DataType::I32, inner)
+                if self
+                    .program
+                    .type_of(inner)
+                    .is_some_and(DataType::is_integer) =>
+            {
+                self.mult_of(inner)
+            }
+            Expr::Binary(op, a, b) => {
+                let (ma, mb) = (self.mult_of(a), self.mult_of(b));
+                match op {
+                    BinOp::Mul => {
+                        let sh = ma.trailing_zeros() + mb.trailing_zeros();
+                        if sh >= MULT_CAP.trailing_zeros() {
+                            MULT_CAP
+                        } else {
+                            1 << sh
+                        }
+                    }
+                    BinOp::Shl => match &**b {
+                        Expr::Lit(Literal::U32(s)) => {
+                            let sh = ma.trailing_zeros() + (s & 31);
+                            if sh >= MULT_CAP.trailing_zeros() {
+                                MULT_CAP
+                            } else {
+                                1 << sh
+                            }
+                        }
+                        _ => ma,
+                    },
+                    BinOp::Add | BinOp::Sub => ma.min(mb),
+                    BinOp::BitAnd => ma.max(mb),
+                    _ => 1,
+                }
+            }
+            Expr::Select {
+                then, otherwise, ..
+            } => self.mult_of(then).min(self.mult_of(otherwise)),
+            _ => 1,
+        }
+    }
+
+    /// Greatest fixpoint of `local_mult` over every definition.
+    fn infer_mult(&mut self) {
+        for (m, l) in self.local_mult.iter_mut().zip(&self.program.locals) {
+            *m = if l.ty.is_integer() { MULT_CAP } else { 1 };
+        }
+        let body = &self.program.body;
+        loop {
+            let mut defs: Vec<(LocalId, u32)> = Vec::new();
+            crate::ir::walk_nodes(body, &mut |n| match n {
+                Node::Let { local, value } | Node::Assign { local, value } => {
+                    defs.push((*local, self.mult_of(value)));
+                }
+                // The loop variable steps by 1.
+                Node::For { var, .. } => defs.push((*var, 1)),
+                _ => {}
+            });
+            let mut changed = false;
+            for (l, m) in defs {
+                let cur = &mut self.local_mult[l as usize];
+                if m < *cur {
+                    *cur = m;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// `a < b` (`a <= b` with `or_equal`) as a fact.
+    fn lt_fact(&self, a: &Expr, b: &Expr, or_equal: bool) -> Option<Fact> {
+        // `Len` and `u32` literals make the comparison unsigned (validation
+        // requires equal operand types), so a negative `i32` cannot slip by.
+        let (key, off) = self.keyed(a)?;
+        if off != 0 && off >= self.key_mult(&key) {
+            // `key + off` might wrap around: proves nothing.
+            return None;
+        }
+        let bound = match b {
+            Expr::Len(p) if !or_equal => Bound::Len(*p),
+            Expr::Local(l) if !or_equal => Bound::Len(self.len_local[*l as usize]?),
+            Expr::Lit(Literal::U32(n)) => {
+                Bound::Const(if or_equal { n.checked_add(1)? } else { *n })
+            }
+            _ => return None,
+        };
+        Some(Fact {
+            key,
+            off,
+            bound,
+            alive: true,
+        })
+    }
+
+    /// Facts that hold where `cond` is true.
+    fn facts(&self, cond: &Expr) -> Facts {
+        let mut out = Facts::new();
+        match cond {
+            Expr::Binary(BinOp::Lt, a, b) => out.extend(self.lt_fact(a, b, false)),
+            Expr::Binary(BinOp::Le, a, b) => out.extend(self.lt_fact(a, b, true)),
+            Expr::Binary(BinOp::Gt, a, b) => out.extend(self.lt_fact(b, a, false)),
+            Expr::Binary(BinOp::Ge, a, b) => out.extend(self.lt_fact(b, a, true)),
+            Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
+                out.extend(self.facts(a));
+                out.extend(self.facts(b));
+            }
+            Expr::Unary(UnOp::Not, a) => out.extend(self.neg_facts(a)),
+            _ => {}
+        }
+        out
+    }
+
+    /// Facts that hold where `cond` is false.
+    fn neg_facts(&self, cond: &Expr) -> Facts {
+        let mut out = Facts::new();
+        match cond {
+            // !(a >= b) == a < b
+            Expr::Binary(BinOp::Ge, a, b) => out.extend(self.lt_fact(a, b, false)),
+            Expr::Binary(BinOp::Gt, a, b) => out.extend(self.lt_fact(a, b, true)),
+            Expr::Binary(BinOp::Le, a, b) => out.extend(self.lt_fact(b, a, false)),
+            Expr::Binary(BinOp::Lt, a, b) => out.extend(self.lt_fact(b, a, true)),
+            Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
+                out.extend(self.neg_facts(a));
+                out.extend(self.neg_facts(b));
+            }
+            Expr::Unary(UnOp::Not, a) => out.extend(self.facts(a)),
+            _ => {}
+        }
+        out
+    }
+
+    /// The local was (re)defined: facts about it no longer hold.
+    fn kill(&mut self, local: LocalId) {
+        for f in &mut self.facts {
+            if f.key == Key::Local(local) {
+                f.alive = false;
+            }
+        }
+    }
+
+    /// Before a loop body: facts about locals the body redefines do not
+    /// hold on later iterations, even before the redefinition.
+    fn kill_assigned_in(&mut self, body: &[Node]) {
+        let mut ids = Vec::new();
+        crate::ir::walk_nodes(body, &mut |n| match n {
+            Node::Let { local, .. } | Node::Assign { local, .. } => ids.push(*local),
+            Node::For { var, .. } => ids.push(*var),
+            _ => {}
+        });
+        for id in ids {
+            self.kill(id);
         }
     }
 
@@ -977,8 +1198,13 @@ impl<'a> Emitter<'a> {
             self.expr(value)
         };
         let dst = self.locals[local as usize].clone();
+        self.kill(local);
         if !self.program.locals[local as usize].mutable {
             self.local_max[local as usize] = self.max_value(value);
+            self.len_local[local as usize] = match value {
+                Expr::Len(p) => Some(*p),
+                _ => None,
+            };
         }
         let t = match v.ty {
             DataType::Bool => "pred",
@@ -995,7 +1221,7 @@ impl<'a> Emitter<'a> {
 
     fn block(&mut self, body: &[Node]) {
         let mark = self.facts.len();
-        for (i, node) in body.iter().enumerate() {
+        for node in body {
             self.node(node);
             // `if i >= n { return; }` (or `break`/`continue`) guards the
             // rest of the block.
@@ -1011,31 +1237,17 @@ impl<'a> Emitter<'a> {
                     Some(Node::Return | Node::Break | Node::Continue)
                 )
             {
-                let rest = &body[i + 1..];
-                let facts = neg_facts(cond);
-                self.push_facts(facts, rest);
+                let facts = self.neg_facts(cond);
+                self.facts.extend(facts);
             }
         }
         self.facts.truncate(mark);
     }
 
-    /// Keep the facts whose key is not reassigned within `region`.
-    fn push_facts(&mut self, facts: Facts, region: &[Node]) {
-        for (k, b) in facts {
-            let stable = match &k {
-                Key::Local(id) => !assigns(region, *id),
-                _ => true,
-            };
-            if stable {
-                self.facts.push((k, b));
-            }
-        }
-    }
-
     fn guarded_block(&mut self, facts: Facts, body: &[Node]) {
         let mark = self.facts.len();
         if self.elide {
-            self.push_facts(facts, body);
+            self.facts.extend(facts);
         }
         self.block(body);
         self.facts.truncate(mark);
@@ -1063,13 +1275,15 @@ impl<'a> Emitter<'a> {
                 let else_l = self.label("else");
                 let end_l = self.label("endif");
                 self.ins(format!("@!{} bra {else_l};", c.text));
-                self.guarded_block(facts(cond), then);
+                let f = self.facts(cond);
+                self.guarded_block(f, then);
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
                     self.ins(format!("bra.uni {end_l};"));
                     self.place_label(&else_l);
-                    self.guarded_block(neg_facts(cond), otherwise);
+                    let f = self.neg_facts(cond);
+                    self.guarded_block(f, otherwise);
                 }
                 self.place_label(&end_l);
             }
@@ -1080,7 +1294,9 @@ impl<'a> Emitter<'a> {
                 let c = self.expr(cond);
                 self.ins(format!("@!{} bra {exit};", c.text));
                 self.loops.push((head.clone(), exit.clone()));
-                self.guarded_block(facts(cond), body);
+                self.kill_assigned_in(body);
+                let f = self.facts(cond);
+                self.guarded_block(f, body);
                 self.loops.pop();
                 self.ins(format!("bra.uni {head};"));
                 self.place_label(&exit);
@@ -1113,11 +1329,24 @@ impl<'a> Emitter<'a> {
                 } else {
                     None
                 };
+                self.kill(*var);
+                self.kill_assigned_in(body);
+                let fact = |bound| Fact {
+                    key: Key::Local(*var),
+                    off: 0,
+                    bound,
+                    alive: true,
+                };
                 let mut f = Facts::new();
                 if ty == DataType::U32 {
                     match end {
-                        Expr::Len(b) => f.push((Key::Local(*var), Bound::Len(*b))),
-                        Expr::Lit(Literal::U32(n)) => f.push((Key::Local(*var), Bound::Const(*n))),
+                        Expr::Len(b) => f.push(fact(Bound::Len(*b))),
+                        Expr::Local(l) => {
+                            if let Some(b) = self.len_local[*l as usize] {
+                                f.push(fact(Bound::Len(b)));
+                            }
+                        }
+                        Expr::Lit(Literal::U32(n)) => f.push(fact(Bound::Const(*n))),
                         _ => {}
                     }
                 } else if let (Expr::Lit(Literal::I32(n)), Expr::Lit(Literal::I32(st))) =
@@ -1125,7 +1354,7 @@ impl<'a> Emitter<'a> {
                     && *st >= 0
                 {
                     // Non-negative constant range: the i32 index is < n.
-                    f.push((Key::Local(*var), Bound::Const(n.cast_unsigned())));
+                    f.push(fact(Bound::Const(n.cast_unsigned())));
                 }
                 self.guarded_block(f, body);
                 self.loops.pop();
@@ -1139,6 +1368,7 @@ impl<'a> Emitter<'a> {
                 let exit = self.label("endloop");
                 self.place_label(&head);
                 self.loops.push((head.clone(), exit.clone()));
+                self.kill_assigned_in(body);
                 self.block(body);
                 self.loops.pop();
                 self.ins(format!("bra.uni {head};"));
@@ -1174,66 +1404,4 @@ fn index_key(e: &Expr) -> Option<Key> {
         },
         _ => None,
     }
-}
-
-/// `a < b` as a fact, when `a` is a fixed index and `b` a bound. Only
-/// unsigned comparisons count (a signed `i < n` holds for negative `i`).
-fn lt_fact(a: &Expr, b: &Expr, or_equal: bool) -> Option<(Key, Bound)> {
-    // `Len` and `u32` literals make the comparison unsigned (validation
-    // requires equal operand types), so a negative `i32` cannot slip by.
-    let key = index_key(a)?;
-    let bound = match b {
-        Expr::Len(p) if !or_equal => Bound::Len(*p),
-        Expr::Lit(Literal::U32(n)) => Bound::Const(if or_equal { n.checked_add(1)? } else { *n }),
-        _ => return None,
-    };
-    Some((key, bound))
-}
-
-/// Facts that hold where `cond` is true.
-fn facts(cond: &Expr) -> Facts {
-    let mut out = Facts::new();
-    match cond {
-        Expr::Binary(BinOp::Lt, a, b) => out.extend(lt_fact(a, b, false)),
-        Expr::Binary(BinOp::Le, a, b) => out.extend(lt_fact(a, b, true)),
-        Expr::Binary(BinOp::Gt, a, b) => out.extend(lt_fact(b, a, false)),
-        Expr::Binary(BinOp::Ge, a, b) => out.extend(lt_fact(b, a, true)),
-        Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
-            out.extend(facts(a));
-            out.extend(facts(b));
-        }
-        Expr::Unary(UnOp::Not, a) => out.extend(neg_facts(a)),
-        _ => {}
-    }
-    out
-}
-
-/// Facts that hold where `cond` is false.
-fn neg_facts(cond: &Expr) -> Facts {
-    let mut out = Facts::new();
-    match cond {
-        // !(a >= b) == a < b
-        Expr::Binary(BinOp::Ge, a, b) => out.extend(lt_fact(a, b, false)),
-        Expr::Binary(BinOp::Gt, a, b) => out.extend(lt_fact(a, b, true)),
-        Expr::Binary(BinOp::Le, a, b) => out.extend(lt_fact(b, a, false)),
-        Expr::Binary(BinOp::Lt, a, b) => out.extend(lt_fact(b, a, true)),
-        Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
-            out.extend(neg_facts(a));
-            out.extend(neg_facts(b));
-        }
-        Expr::Unary(UnOp::Not, a) => out.extend(facts(a)),
-        _ => {}
-    }
-    out
-}
-
-/// Whether `body` defines or assigns `local` anywhere.
-fn assigns(body: &[Node], local: LocalId) -> bool {
-    let mut found = false;
-    crate::ir::walk_nodes(body, &mut |n| match n {
-        Node::Let { local: l, .. } | Node::Assign { local: l, .. } if *l == local => found = true,
-        Node::For { var, .. } if *var == local => found = true,
-        _ => {}
-    });
-    found
 }
