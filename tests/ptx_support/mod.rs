@@ -323,6 +323,7 @@ pub fn control_flow() -> Program {
     let j = b.local("j", DataType::I32, false);
     let n = b.local("n", DataType::I32, true);
     let done = b.local("done", DataType::Bool, true);
+    let cnt = b.local("cnt", DataType::U32, true);
     b.body(|blk| {
         blk.let_(i, Expr::global_id_x());
         blk.if_(Expr::local(i).ge(Expr::len(out)), |t| {
@@ -348,8 +349,17 @@ pub fn control_flow() -> Program {
             w.assign(n, Expr::local(n).shr(Expr::u32(1)));
             w.assign(done, Expr::local(n).eq(Expr::i32(0)));
         });
+        blk.let_(cnt, Expr::u32(0));
+        // At most 5 iterations: `cnt` grows before any `continue`/`break`.
         blk.loop_(|l| {
-            l.assign(acc, Expr::local(acc).add(Expr::param(k)).neg());
+            l.assign(
+                acc,
+                Expr::local(acc).mul(Expr::i32(3)).add(Expr::param(k)).neg(),
+            );
+            l.assign(cnt, Expr::local(cnt).add(Expr::u32(1)));
+            l.if_(Expr::local(cnt).ge(Expr::u32(5)), |t| {
+                t.break_();
+            });
             l.if_else(
                 Expr::param(flag).and(Expr::local(acc).lt(Expr::i32(0))),
                 |t| {
@@ -357,9 +367,10 @@ pub fn control_flow() -> Program {
                         acc,
                         Expr::select(Expr::param(flag), Expr::local(acc).not(), Expr::i32(7)),
                     );
+                    t.continue_();
                 },
                 |e| {
-                    e.break_();
+                    e.assign(acc, Expr::local(acc).sub(Expr::i32(1)));
                 },
             );
         });

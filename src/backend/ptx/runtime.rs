@@ -99,6 +99,7 @@ impl CudaBackend {
         // cudarc panics when a driver symbol it expects is missing (a driver
         // older than the bindings); turn that into an error too.
         let opened = std::panic::catch_unwind(|| -> std::result::Result<_, String> {
+            result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
             let count = result::device::get_count().map_err(|e| format!("{e:?}"))?;
             if count <= 0 {
                 return Err("the CUDA driver reports no GPU".to_string());
