@@ -729,7 +729,6 @@ impl<'f> FileCx<'f> {
     }
 
     fn helper_sig(&mut self, f: &'f syn::ItemFn) -> Option<Helper<'f>> {
-        let name = f.sig.ident.unraw().to_string();
         let mut ok = self.check_signature_shape(f);
         for attr in &f.attrs {
             if !(attr.path().is_ident("doc")
@@ -787,12 +786,10 @@ impl<'f> FileCx<'f> {
                 }
             }
         };
-        let has_stmts = !(f.block.stmts.len() == 1
-            && matches!(&f.block.stmts[0], syn::Stmt::Expr(_, None)))
-            && !f.block.stmts.is_empty();
+        // Anything but a lone tail expression (or an empty body).
+        let has_stmts = !matches!(f.block.stmts.as_slice(), [] | [syn::Stmt::Expr(_, None)]);
         let mut uses = HashMap::new();
         count_idents(&f.block, &mut uses);
-        let _ = name;
         ok.then_some(Helper {
             f,
             params,
