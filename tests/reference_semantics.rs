@@ -52,6 +52,19 @@ fn integer_arithmetic_wraps() {
     assert_eq!(ei(Expr::i32(0x1000_0000).mul(Expr::i32(16))), 0);
     assert_eq!(ei(Expr::i32(i32::MIN).neg()), i32::MIN);
     assert_eq!(ei(Expr::i32(-7).mul(Expr::i32(3))), -21);
+    // Multiply-add shapes (fused internally; must equal the two wrapping ops).
+    assert_eq!(
+        ei(Expr::i32(i32::MAX).mul(Expr::i32(3)).add(Expr::i32(5))),
+        i32::MAX.wrapping_mul(3).wrapping_add(5)
+    );
+    assert_eq!(
+        eu(Expr::u32(7).add(Expr::u32(u32::MAX).mul(Expr::u32(u32::MAX)))),
+        7u32.wrapping_add(u32::MAX.wrapping_mul(u32::MAX))
+    );
+    assert_eq!(
+        ef(Expr::f32(0.1).mul(Expr::f32(3.0)).add(Expr::f32(0.7))),
+        0.1f32 * 3.0 + 0.7
+    );
 }
 
 #[test]
