@@ -1430,12 +1430,14 @@ impl<'p> Codegen<'p> {
             Expr::Cast(to, a) => {
                 let mark = self.next_temp;
                 let (ra, from) = self.expr(a, None);
-                self.next_temp = mark;
                 use DataType::{Bool, F32, I32, U32};
-                // Same bits (i32 <-> u32, bool -> integer, identity): no code.
+                // Same bits (i32 <-> u32, bool -> integer, identity): no
+                // code, and the operand's temporary stays allocated since it
+                // is the result.
                 if !matches!((from, to), (I32 | U32 | Bool, F32) | (F32, I32 | U32)) {
                     return (ra, *to);
                 }
+                self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 self.code.push(match (from, to) {
                     (I32, F32) => Op::IToF { d, a: ra },
