@@ -610,3 +610,42 @@ fn no_artifact_is_a_clear_error() {
     .unwrap_err();
     assert!(matches!(e, Error::TargetNotCompiled { .. }), "{e}");
 }
+
+#[test]
+fn vectorized_kernels_match_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    let p = saxpy4();
+    let spec = ptx_support::spec(&p);
+    let mut r = Rng(11);
+    for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 1000, 1003, 4097] {
+        let x: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
+        let y: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
+        let args = [Arg::F32(0.75), Arg::Buf(x), Arg::Buf(y)];
+        let Some((c, g)) = both(spec, Grid::threads(n.div_ceil(4)), &args) else {
+            return;
+        };
+        assert_same_bits("saxpy4", &c, &g, &args);
+    }
+    // x shorter than y: the unproven x vector load takes its partial path.
+    for (nx, ny) in [(5usize, 8usize), (6, 8), (7, 8), (0, 8), (13, 16)] {
+        let x: Vec<u32> = (0..nx).map(|k| (k as f32 + 1.0).to_bits()).collect();
+        let y: Vec<u32> = (0..ny).map(|k| (k as f32 * 0.5).to_bits()).collect();
+        let args = [Arg::F32(2.0), Arg::Buf(x), Arg::Buf(y)];
+        let Some((c, g)) = both(spec, Grid::threads(ny.div_ceil(4)), &args) else {
+            return;
+        };
+        assert_same_bits("saxpy4 short x", &c, &g, &args);
+    }
+    let p = sum_partials();
+    let spec = ptx_support::spec(&p);
+    for n in [0usize, 3, 1024, 10007, 1 << 18] {
+        let x: Vec<u32> = (0..n).map(|_| r.range(0.0, 1.0).to_bits()).collect();
+        let args = [Arg::Buf(x), Arg::Buf(vec![0; 40])];
+        let Some((c, g)) = both(spec, Grid::workgroups(40), &args) else {
+            return;
+        };
+        assert_same_bits("sum_partials", &c, &g, &args);
+    }
+}

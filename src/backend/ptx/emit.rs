@@ -227,6 +227,9 @@ pub(super) struct Emitter<'a> {
     local_mult: Vec<u32>,
     /// Immutable locals defined as `buf.len()`.
     len_local: Vec<Option<u32>>,
+    /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
+    /// at the start of the current straight-line run.
+    vec_cache: Vec<(u32, Key, u32, String)>,
     /// Whether the 2/pi table of the sin/cos reduction is referenced.
     two_over_pi: bool,
     /// Static upper bound of each immutable local (from its `let`) and of
@@ -262,6 +265,7 @@ impl<'a> Emitter<'a> {
             local_max: vec![None; program.locals.len()],
             two_over_pi: false,
             local_mult: vec![1; program.locals.len()],
+            vec_cache: Vec::new(),
             len_local: vec![None; program.locals.len()],
         };
         e.infer_mult();
@@ -868,12 +872,17 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Greatest fixpoint of `local_mult` over every definition.
+    /// Start of the alignment analysis: nothing is defined yet.
     fn infer_mult(&mut self) {
         for (m, l) in self.local_mult.iter_mut().zip(&self.program.locals) {
             *m = if l.ty.is_integer() { MULT_CAP } else { 1 };
         }
-        let body = &self.program.body;
+    }
+
+    /// Entering a loop: the alignment of each local at the loop head is the
+    /// greatest fixpoint over the definitions in the body, starting from
+    /// the values on entry (an inductive invariant of every iteration).
+    fn loop_mult(&mut self, body: &[Node]) {
         loop {
             let mut defs: Vec<(LocalId, u32)> = Vec::new();
             crate::ir::walk_nodes(body, &mut |n| match n {
@@ -1037,6 +1046,16 @@ impl<'a> Emitter<'a> {
 
     fn load(&mut self, buf: BufRef, index: &Expr) -> Val {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
+        if let BufRef::Param(p) = buf
+            && !self.vec_cache.is_empty()
+            && let Some((key, off)) = self.keyed(index)
+            && let Some((.., r)) = self
+                .vec_cache
+                .iter()
+                .find(|(q, k, o, _)| *q == p && *k == key && *o == off)
+        {
+            return Self::reg_val(r.clone(), ty);
+        }
         let (addr, pred) = self.address(buf, index);
         let d = self.reg_raw(class_of(ty));
         let space = self.space(buf, true);
@@ -1199,6 +1218,7 @@ impl<'a> Emitter<'a> {
         };
         let dst = self.locals[local as usize].clone();
         self.kill(local);
+        self.local_mult[local as usize] = self.mult_of(value);
         if !self.program.locals[local as usize].mutable {
             self.local_max[local as usize] = self.max_value(value);
             self.len_local[local as usize] = match value {
@@ -1221,7 +1241,25 @@ impl<'a> Emitter<'a> {
 
     fn block(&mut self, body: &[Node]) {
         let mark = self.facts.len();
-        for node in body {
+        let mut i = 0;
+        let mut run_end = 0;
+        let mut groups: Vec<(usize, Group)> = Vec::new();
+        while i < body.len() {
+            let node = &body[i];
+            if i >= run_end {
+                self.vec_cache.clear();
+                run_end = i + run_len(&body[i..]);
+                if run_end > i {
+                    groups = self.start_run(&body[i..run_end], i);
+                }
+            }
+            if let Some((_, g)) = groups.iter().find(|(at, _)| *at == i) {
+                let g = g.clone();
+                self.store_group(&g, &body[i..i + 4]);
+                i += 4;
+                continue;
+            }
+            i += 1;
             self.node(node);
             // `if i >= n { return; }` (or `break`/`continue`) guards the
             // rest of the block.
@@ -1241,7 +1279,305 @@ impl<'a> Emitter<'a> {
                 self.facts.extend(facts);
             }
         }
+        self.vec_cache.clear();
         self.facts.truncate(mark);
+    }
+
+    // ----- 16-byte vector accesses -------------------------------------
+
+    /// Analyse a straight-line run (starting at `first` in its block):
+    /// emit the 16-byte vector loads it allows and return its store groups.
+    fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
+        let mut groups = Vec::new();
+        let mut stores: Vec<(usize, u32, Option<(Key, u32)>)> = Vec::new();
+        for (t, n) in run.iter().enumerate() {
+            if let Node::Store {
+                buf: BufRef::Param(p),
+                index,
+                ..
+            } = n
+            {
+                stores.push((t, *p, self.keyed(index)));
+            }
+        }
+        // Position of the first (re)definition of the key in the run: the
+        // hoisted accesses must all come before it.
+        let first_def = |k: &Key| {
+            match k {
+            Key::Local(id) => run
+                .iter()
+                .position(|n| {
+                    matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
+                })
+                .unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        }
+        };
+        // Store groups: four consecutive stores to buf[key + b .. key + b + 3].
+        let mut t = 0;
+        while t + 4 <= run.len() {
+            if let Some(g) = self.store_group_at(&run[t..t + 4])
+                && first_def(&g.key) >= t + 4
+            {
+                groups.push((first + t, g));
+                t += 4;
+            } else {
+                t += 1;
+            }
+        }
+        // Loads: every (buffer, key, base) with all four offsets present.
+        let mut loads: Vec<(usize, u32, Key, u32)> = Vec::new();
+        for (t, n) in run.iter().enumerate() {
+            let exprs: Vec<&Expr> = match n {
+                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+                Node::Store { index, value, .. } => vec![index, value],
+                _ => vec![],
+            };
+            for e in exprs {
+                walk_loads(e, &mut |buf, index| {
+                    if let BufRef::Param(p) = buf
+                        && let Some((k, d)) = self.keyed(index)
+                    {
+                        loads.push((t, p, k, d));
+                    }
+                });
+            }
+        }
+        let mut done: Vec<(u32, Key, u32)> = Vec::new();
+        for (_, p, k, d) in &loads {
+            let base = d - d % 4;
+            if done
+                .iter()
+                .any(|(q, kk, b)| q == p && kk == k && *b == base)
+            {
+                continue;
+            }
+            done.push((*p, k.clone(), base));
+            let all = (0..4).all(|o| {
+                loads
+                    .iter()
+                    .any(|(_, q, kk, dd)| q == p && kk == k && *dd == base + o)
+            });
+            let last_use = loads
+                .iter()
+                .filter(|(_, q, kk, dd)| q == p && kk == k && *dd >= base && *dd < base + 4)
+                .map(|(tt, ..)| *tt)
+                .max()
+                .unwrap_or(0);
+            if !all || base + 4 > self.key_mult(k) || first_def(k) <= last_use {
+                continue;
+            }
+            let Some(decl) = self.program.buffer(*p) else {
+                continue;
+            };
+            if decl.access == Access::ReadWrite {
+                // Hoisting reads of a written buffer is only sound when the
+                // run's only stores to it are one group on the same elements
+                // and every read comes no later than the store it reads.
+                let mine: Vec<_> = stores.iter().filter(|(_, q, _)| q == p).collect();
+                let Some((at, g)) = groups
+                    .iter()
+                    .find(|(_, g)| g.buf == *p && g.key == *k && g.base == base)
+                else {
+                    continue;
+                };
+                let g_start = at - first;
+                if mine.len() != 4
+                    || mine
+                        .iter()
+                        .any(|(tt, ..)| *tt < g_start || *tt >= g_start + 4)
+                {
+                    continue;
+                }
+                let late = loads.iter().any(|(tt, q, kk, dd)| {
+                    q == p
+                        && (kk != k
+                            || *dd < base
+                            || *dd >= base + 4
+                            || *tt > g_start + (*dd - base) as usize)
+                });
+                if late {
+                    continue;
+                }
+                let _ = g;
+            }
+            self.vector_load(*p, k, base);
+        }
+        groups
+    }
+
+    /// The store group of `nodes` (four stores), if they form one.
+    fn store_group_at(&self, nodes: &[Node]) -> Option<Group> {
+        let mut found: Option<(u32, Key, u32)> = None;
+        for (o, n) in nodes.iter().enumerate() {
+            let Node::Store {
+                buf: BufRef::Param(p),
+                index,
+                value,
+            } = n
+            else {
+                return None;
+            };
+            let (k, d) = self.keyed(index)?;
+            match &found {
+                None => {
+                    if d % 4 != 0 || d + 4 > self.key_mult(&k) {
+                        return None;
+                    }
+                    found = Some((*p, k, d));
+                }
+                Some((q, kk, b)) => {
+                    if q != p || *kk != k || d != b + o as u32 {
+                        return None;
+                    }
+                }
+            }
+            // A value may not read an element the group already wrote, nor
+            // an element of the buffer it cannot name.
+            let (q, kk, b) = found.clone()?;
+            let mut bad = false;
+            walk_loads(value, &mut |buf, idx| {
+                if buf == BufRef::Param(q) {
+                    match self.keyed(idx) {
+                        Some((k2, d2)) if k2 == kk && d2 >= b + o as u32 => {}
+                        Some((k2, _)) if k2 != kk => bad = true,
+                        _ => bad = true,
+                    }
+                }
+            });
+            if bad {
+                return None;
+            }
+        }
+        let (buf, key, base) = found?;
+        Some(Group { buf, key, base })
+    }
+
+    /// The expression of `key + off`.
+    fn key_expr(key: &Key, off: u32) -> Expr {
+        let k = match key {
+            Key::Local(id) => Expr::Local(*id),
+            Key::Builtin(b, a) => Expr::Builtin(*b, *a),
+            Key::Const(c) => Expr::Lit(Literal::U32(*c)),
+        };
+        if off == 0 {
+            k
+        } else {
+            Expr::Binary(
+                BinOp::Add,
+                Box::new(k),
+                Box::new(Expr::Lit(Literal::U32(off))),
+            )
+        }
+    }
+
+    /// Address of `buf[key + base]` and, when not proven, the predicate
+    /// "all four elements in range" plus one per element.
+    fn vec_address(
+        &mut self,
+        p: u32,
+        key: &Key,
+        base: u32,
+    ) -> (String, Option<(String, Vec<String>)>) {
+        let last = Self::key_expr(key, base + 3);
+        let check = self.needs_check(BufRef::Param(p), &last);
+        let first = Self::key_expr(key, base);
+        let idx = self.expr(&first);
+        let idx_r = self.in_reg(&idx);
+        let (ptr, len) = self.params[p as usize].clone();
+        let off = self.reg_raw(Class::Rd);
+        let addr = self.reg_raw(Class::Rd);
+        self.ins(format!("mul.wide.u32 {off}, {idx_r}, 4;"));
+        self.ins(format!("add.s64 {addr}, {ptr}, {off};"));
+        if !check {
+            return (addr, None);
+        }
+        // key is a multiple of 4 and base + 4 <= that: no wrap-around.
+        let preds: Vec<String> = (0..4)
+            .map(|o| {
+                let i = self.reg_raw(Class::R);
+                let pr = self.reg_raw(Class::Pred);
+                self.ins(format!("add.s32 {i}, {idx_r}, {o};"));
+                self.ins(format!("setp.lt.u32 {pr}, {i}, {len};"));
+                pr
+            })
+            .collect();
+        let all = preds[3].clone();
+        let not_all = self.reg_raw(Class::Pred);
+        self.ins(format!("not.pred {not_all}, {all};"));
+        let part: Vec<String> = preds[..3]
+            .iter()
+            .map(|pr| {
+                let q = self.reg_raw(Class::Pred);
+                self.ins(format!("and.pred {q}, {pr}, {not_all};"));
+                q
+            })
+            .collect();
+        (addr, Some((all, part)))
+    }
+
+    fn vector_load(&mut self, p: u32, key: &Key, base: u32) {
+        let ty = self.program.buffer(p).map_or(DataType::U32, |b| b.elem);
+        let space = self.space(BufRef::Param(p), true);
+        let s = sfx(ty);
+        let (addr, check) = self.vec_address(p, key, base);
+        let regs: Vec<String> = (0..4).map(|_| self.reg_raw(class_of(ty))).collect();
+        let list = regs.join(", ");
+        match check {
+            None => self.ins(format!("ld.{space}.v4.{s} {{{list}}}, [{addr}];")),
+            Some((all, part)) => {
+                let (t, z) = if ty == DataType::F32 {
+                    ("f32", "0f00000000")
+                } else {
+                    ("b32", "0")
+                };
+                for r in &regs {
+                    self.ins(format!("mov.{t} {r}, {z};"));
+                }
+                self.ins(format!("@{all} ld.{space}.v4.{s} {{{list}}}, [{addr}];"));
+                // Partial tail: the elements that are in range, one by one.
+                for (o, q) in part.iter().enumerate() {
+                    self.ins(format!(
+                        "@{q} ld.{space}.{s} {}, [{addr}+{}];",
+                        regs[o],
+                        4 * o
+                    ));
+                }
+            }
+        }
+        for (o, r) in regs.into_iter().enumerate() {
+            self.vec_cache.push((p, key.clone(), base + o as u32, r));
+        }
+    }
+
+    fn store_group(&mut self, g: &Group, nodes: &[Node]) {
+        let ty = self.program.buffer(g.buf).map_or(DataType::U32, |b| b.elem);
+        let vals: Vec<String> = nodes
+            .iter()
+            .map(|n| match n {
+                Node::Store { value, .. } => {
+                    let v = self.expr(value);
+                    self.in_reg(&v)
+                }
+                _ => unreachable!("store groups hold stores only"),
+            })
+            .collect();
+        let (addr, check) = self.vec_address(g.buf, &g.key, g.base);
+        let s = sfx(ty);
+        let list = vals.join(", ");
+        match check {
+            None => self.ins(format!("st.global.v4.{s} [{addr}], {{{list}}};")),
+            Some((all, part)) => {
+                self.ins(format!("@{all} st.global.v4.{s} [{addr}], {{{list}}};"));
+                for (o, q) in part.iter().enumerate() {
+                    self.ins(format!(
+                        "@{q} st.global.{s} [{addr}+{}], {};",
+                        4 * o,
+                        vals[o]
+                    ));
+                }
+            }
+        }
     }
 
     fn guarded_block(&mut self, facts: Facts, body: &[Node]) {
@@ -1276,7 +1612,9 @@ impl<'a> Emitter<'a> {
                 let end_l = self.label("endif");
                 self.ins(format!("@!{} bra {else_l};", c.text));
                 let f = self.facts(cond);
+                let before = self.local_mult.clone();
                 self.guarded_block(f, then);
+                let after_then = std::mem::replace(&mut self.local_mult, before);
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
@@ -1285,11 +1623,17 @@ impl<'a> Emitter<'a> {
                     let f = self.neg_facts(cond);
                     self.guarded_block(f, otherwise);
                 }
+                // Alignment after the `if`: what both paths guarantee.
+                for (m, t) in self.local_mult.iter_mut().zip(after_then) {
+                    *m = (*m).min(t);
+                }
                 self.place_label(&end_l);
             }
             Node::While { cond, body } => {
                 let head = self.label("while");
                 let exit = self.label("endwhile");
+                self.loop_mult(body);
+                let at_head = self.local_mult.clone();
                 self.place_label(&head);
                 let c = self.expr(cond);
                 self.ins(format!("@!{} bra {exit};", c.text));
@@ -1297,6 +1641,7 @@ impl<'a> Emitter<'a> {
                 self.kill_assigned_in(body);
                 let f = self.facts(cond);
                 self.guarded_block(f, body);
+                self.local_mult = at_head;
                 self.loops.pop();
                 self.ins(format!("bra.uni {head};"));
                 self.place_label(&exit);
@@ -1315,6 +1660,9 @@ impl<'a> Emitter<'a> {
                 // `end` is evaluated once; keep it in its own register.
                 let end_r = self.reg_raw(Class::R);
                 self.ins(format!("mov.b32 {end_r}, {};", e.text));
+                self.local_mult[*var as usize] = 1;
+                self.loop_mult(body);
+                let at_head = self.local_mult.clone();
                 let head = self.label("for");
                 let cont = self.label("forcont");
                 let exit = self.label("endfor");
@@ -1357,6 +1705,7 @@ impl<'a> Emitter<'a> {
                     f.push(fact(Bound::Const(n.cast_unsigned())));
                 }
                 self.guarded_block(f, body);
+                self.local_mult = at_head;
                 self.loops.pop();
                 self.place_label(&cont);
                 self.ins(format!("add.s32 {v}, {v}, 1;"));
@@ -1366,10 +1715,13 @@ impl<'a> Emitter<'a> {
             Node::Loop { body } => {
                 let head = self.label("loop");
                 let exit = self.label("endloop");
+                self.loop_mult(body);
+                let at_head = self.local_mult.clone();
                 self.place_label(&head);
                 self.loops.push((head.clone(), exit.clone()));
                 self.kill_assigned_in(body);
                 self.block(body);
+                self.local_mult = at_head;
                 self.loops.pop();
                 self.ins(format!("bra.uni {head};"));
                 self.place_label(&exit);
@@ -1403,5 +1755,67 @@ fn index_key(e: &Expr) -> Option<Key> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// Four consecutive stores to `buf[key + base + 0..4]`, emitted as one
+/// 16-byte store (`key` a multiple of 4, `base + 4` at most that).
+#[derive(Debug, Clone)]
+struct Group {
+    buf: u32,
+    key: Key,
+    base: u32,
+}
+
+/// Length of the straight-line run at the start of `nodes`: `let`s,
+/// assignments and stores without atomics.
+fn run_len(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .take_while(|n| match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => {
+                !matches!(value, Expr::Atomic { .. })
+            }
+            Node::Store { .. } => true,
+            _ => false,
+        })
+        .count()
+}
+
+/// Visit every load in `e`.
+fn walk_loads(e: &Expr, f: &mut dyn FnMut(BufRef, &Expr)) {
+    match e {
+        Expr::Load { buf, index } => {
+            f(*buf, index);
+            walk_loads(index, f);
+        }
+        Expr::Unary(_, a) | Expr::Cast(_, a) => walk_loads(a, f),
+        Expr::Binary(_, a, b) => {
+            walk_loads(a, f);
+            walk_loads(b, f);
+        }
+        Expr::Math(_, args) => args.iter().for_each(|a| walk_loads(a, f)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            walk_loads(cond, f);
+            walk_loads(then, f);
+            walk_loads(otherwise, f);
+        }
+        Expr::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            walk_loads(index, f);
+            if let Some(x) = expected {
+                walk_loads(x, f);
+            }
+            walk_loads(value, f);
+        }
+        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
     }
 }
