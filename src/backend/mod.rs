@@ -3,7 +3,7 @@
 
 pub mod reference;
 
-#[cfg(feature = "compiler")]
+#[cfg(any(feature = "compiler", feature = "cuda"))]
 pub mod ptx;
 
 #[cfg(any(feature = "compiler", feature = "wgpu"))]

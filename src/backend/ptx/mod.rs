@@ -1,2 +1,78 @@
 //! The `ptx` and `cubin` targets: our own PTX emitter, `ptxas` for cubins,
 //! and (with the `cuda` feature) the CUDA runtime over cudarc.
+//!
+//! # Kernel parameter layout
+//!
+//! The emitter and the runtime agree on this ABI (it is the only contract
+//! between them). For each IR parameter, in declaration order:
+//!
+//! - a buffer `name: &[T]` / `&mut [T]` becomes two kernel parameters,
+//!   `.param .u64 vyre_p<i>_ptr` (the device address) then
+//!   `.param .u32 vyre_p<i>_len` (its length in elements);
+//! - a scalar becomes one `.param` of its type (`.u32`, `.s32`, `.f32`);
+//!   a `bool` scalar is passed as a `.u32` holding 0 or 1.
+//!
+//! The entry point is named after the kernel (`Program::name`), and its
+//! block size is pinned with `.reqntid` to the emitted workgroup size, so a
+//! launch with another block shape fails loudly instead of misbehaving.
+
+#[cfg(feature = "compiler")]
+mod cubin;
+#[cfg(feature = "compiler")]
+mod emit;
+#[cfg(feature = "compiler")]
+mod math;
+#[cfg(feature = "cuda")]
+pub mod runtime;
+
+#[cfg(feature = "compiler")]
+pub use cubin::{
+    assemble, emit_cubin, emit_cubin_with, find_ptxas, find_ptxas_with, ptxas_env_vars,
+};
+#[cfg(feature = "compiler")]
+pub use emit::emit_ptx;
+
+/// Architecture used when `DispatchConfig::target_arch` is `None`.
+pub const DEFAULT_ARCH: &str = "sm_70";
+
+/// Supported architectures and the lowest PTX ISA version that can target
+/// each (PTX ISA release notes: sm_70 arrived in PTX 6.0, sm_75 in 6.3,
+/// sm_80 in 7.0, sm_86 in 7.1, sm_89 and sm_90 in 7.8, sm_100 and sm_120 in
+/// 8.6/8.7). Emitting the lowest version keeps the PTX loadable by the
+/// oldest driver that knows the architecture.
+pub const ARCHES: &[(&str, &str)] = &[
+    ("sm_70", "6.0"),
+    ("sm_72", "6.1"),
+    ("sm_75", "6.3"),
+    ("sm_80", "7.0"),
+    ("sm_86", "7.1"),
+    ("sm_87", "7.4"),
+    ("sm_89", "7.8"),
+    ("sm_90", "7.8"),
+    ("sm_100", "8.6"),
+    ("sm_120", "8.7"),
+];
+
+/// The PTX ISA version for `arch`, or an error listing the supported ones.
+///
+/// # Errors
+/// `arch` is not in [`ARCHES`].
+pub fn isa_version(arch: &str) -> Result<&'static str, String> {
+    ARCHES
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let known: Vec<&str> = ARCHES.iter().map(|(a, _)| *a).collect();
+            format!(
+                "unsupported CUDA architecture `{arch}`; supported: {}",
+                known.join(", ")
+            )
+        })
+}
+
+/// Compute capability number of an `sm_XY` name (`sm_86` -> 86).
+#[must_use]
+pub fn arch_number(arch: &str) -> Option<u32> {
+    arch.strip_prefix("sm_")?.parse().ok()
+}

@@ -1,11 +1,126 @@
 //! The `reference` target: the IR's wire encoding as the blob, and a CPU
-//! interpreter that defines the language's semantics.
+//! interpreter ([`interp`]) that defines the language's semantics.
+//!
+//! - Emitter `reference`: [`crate::ir::wire::to_wire`] of the program (with
+//!   [`DispatchConfig::workgroup_size`] applied).
+//! - Launcher codegen `reference`: embeds the `.vyrebin` blob; needs no
+//!   runtime feature, so every generated launcher has a CPU path.
+//! - [`CpuBackend`]: the runtime device behind [`crate::Device::cpu`].
 
-use crate::runtime::{DeviceBackend, DeviceMemory, KernelArg, KernelSpec, Result};
+pub mod interp;
 
-/// The CPU runtime backend, running the reference interpreter.
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
+
+use crate::DispatchConfig;
+use crate::driver::{ArtifactFile, KernelLauncherCodegen};
+use crate::ir::{Literal, Program, wire};
+use crate::runtime::{DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
+use interp::CoreArg;
+
+/// The target id.
+pub const TARGET: &str = "reference";
+
+/// The `reference` emitter: the program's wire encoding.
+///
+/// # Errors
+///
+/// When the program (after the workgroup-size override) does not validate.
+pub fn emit(program: &Program, config: &DispatchConfig) -> std::result::Result<Vec<u8>, String> {
+    let mut program = program.clone();
+    program.workgroup_size = config.effective_workgroup_size(&program);
+    program.validate().map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok(wire::to_wire(&program))
+}
+
+crate::register_aot_emitter!(TARGET, emit);
+
+fn artifact_expr(file: &ArtifactFile<'_>) -> std::result::Result<String, String> {
+    Ok(format!(
+        "::vyre::runtime::Artifact {{ target: \"reference\", arch: None, bytes: include_bytes!({:?}) }}",
+        file.file_name
+    ))
+}
+
+crate::register_launcher_codegen!(KernelLauncherCodegen {
+    target: TARGET,
+    runtime_feature: None,
+    extension: "vyrebin",
+    per_arch: false,
+    optional: false,
+    artifact_expr,
+});
+
+/// Memory of the CPU device: the elements' 32-bit patterns.
+#[derive(Debug, Clone, Default)]
+pub struct CpuMemory {
+    /// The words.
+    pub words: Vec<u32>,
+}
+
+impl DeviceMemory for CpuMemory {
+    fn len_bytes(&self) -> usize {
+        self.words.len() * 4
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The CPU runtime backend, running the reference interpreter. Decoded and
+/// compiled kernels are cached per [`KernelSpec::key`].
 #[derive(Debug, Default)]
-pub struct CpuBackend {}
+pub struct CpuBackend {
+    cache: Mutex<HashMap<&'static str, Arc<Compiled>>>,
+    options: RunOptions,
+}
+
+const NAME: &str = "cpu (vyre reference interpreter)";
+
+fn backend_err(message: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: "cpu".to_string(),
+        message: message.into(),
+    }
+}
+
+fn words_of(bytes: &[u8]) -> Result<Vec<u32>> {
+    if bytes.len() % 4 != 0 {
+        return Err(backend_err(format!(
+            "{} bytes is not a whole number of 4-byte elements",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+fn cpu_mem(mem: &dyn DeviceMemory) -> Result<&CpuMemory> {
+    mem.as_any()
+        .downcast_ref::<CpuMemory>()
+        .ok_or_else(|| backend_err("buffer does not belong to the CPU device"))
+}
+
+fn cpu_mem_mut(mem: &mut dyn DeviceMemory) -> Result<&mut CpuMemory> {
+    mem.as_any_mut()
+        .downcast_mut::<CpuMemory>()
+        .ok_or_else(|| backend_err("buffer does not belong to the CPU device"))
+}
 
 impl CpuBackend {
     /// A new CPU backend.
@@ -13,33 +128,129 @@ impl CpuBackend {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A CPU backend running launches with `options` (step limit, threads).
+    #[must_use]
+    pub fn with_options(options: RunOptions) -> Self {
+        Self {
+            cache: Mutex::default(),
+            options,
+        }
+    }
+
+    fn compiled(&self, spec: &'static KernelSpec) -> Result<Arc<Compiled>> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = cache.get(spec.key) {
+            return Ok(Arc::clone(c));
+        }
+        let artifact = spec
+            .artifact(TARGET, None)
+            .ok_or_else(|| spec.not_compiled(NAME, &[TARGET]))?;
+        let program = wire::from_wire(artifact.bytes)
+            .map_err(|e| backend_err(format!("kernel `{}`: {e}", spec.name)))?;
+        let compiled = Arc::new(Compiled::new(&program).map_err(|e| backend_err(e.to_string()))?);
+        cache.insert(spec.key, Arc::clone(&compiled));
+        Ok(compiled)
+    }
 }
 
 impl DeviceBackend for CpuBackend {
     fn name(&self) -> String {
-        "cpu (vyre reference interpreter)".to_string()
+        NAME.to_string()
     }
-    fn alloc_zeroed(&self, _bytes: usize) -> Result<Box<dyn DeviceMemory>> {
-        todo!()
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+        if bytes % 4 != 0 {
+            return Err(backend_err(format!(
+                "{bytes} bytes is not a whole number of 4-byte elements"
+            )));
+        }
+        Ok(Box::new(CpuMemory {
+            words: vec![0; bytes / 4],
+        }))
     }
-    fn upload(&self, _data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
-        todo!()
+
+    fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
+        Ok(Box::new(CpuMemory {
+            words: words_of(data)?,
+        }))
     }
-    fn write(&self, _mem: &mut dyn DeviceMemory, _data: &[u8]) -> Result<()> {
-        todo!()
+
+    fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
+        let mem = cpu_mem_mut(mem)?;
+        if data.len() != mem.len_bytes() {
+            return Err(Error::LengthMismatch {
+                buffer: mem.words.len(),
+                host: data.len() / 4,
+            });
+        }
+        mem.words = words_of(data)?;
+        Ok(())
     }
-    fn read(&self, _mem: &dyn DeviceMemory, _out: &mut [u8]) -> Result<()> {
-        todo!()
+
+    fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+        let mem = cpu_mem(mem)?;
+        if out.len() != mem.len_bytes() {
+            return Err(Error::LengthMismatch {
+                buffer: mem.words.len(),
+                host: out.len() / 4,
+            });
+        }
+        for (chunk, w) in out.chunks_exact_mut(4).zip(&mem.words) {
+            chunk.copy_from_slice(&w.to_ne_bytes());
+        }
+        Ok(())
     }
+
     fn launch(
         &self,
-        _kernel: &'static KernelSpec,
-        _workgroups: [u32; 3],
-        _args: &mut [KernelArg<'_>],
+        kernel: &'static KernelSpec,
+        workgroups: [u32; 3],
+        args: &mut [KernelArg<'_>],
     ) -> Result<()> {
-        todo!()
+        let compiled = self.compiled(kernel)?;
+        let read_only = compiled.read_only_params();
+        let mut core = Vec::with_capacity(args.len());
+        for (i, arg) in args.iter_mut().enumerate() {
+            let ro = read_only.get(i).copied().unwrap_or(false);
+            core.push(match arg {
+                KernelArg::Buffer(mem) => CoreArg::Ro(&cpu_mem(*mem)?.words),
+                KernelArg::BufferMut(mem) => {
+                    let words = &mut cpu_mem_mut(&mut **mem)?.words;
+                    if ro {
+                        CoreArg::Ro(words)
+                    } else {
+                        CoreArg::Rw(atomic_words(words))
+                    }
+                }
+                KernelArg::U32(v) => CoreArg::Scalar(Literal::U32(*v)),
+                KernelArg::I32(v) => CoreArg::Scalar(Literal::I32(*v)),
+                KernelArg::F32(v) => CoreArg::Scalar(Literal::f32(*v)),
+                KernelArg::Bool(v) => CoreArg::Scalar(Literal::Bool(*v)),
+            });
+        }
+        compiled
+            .run_core(workgroups, &core, &self.options)
+            .map_err(|e| match e {
+                RunError::ArgumentCount { .. } | RunError::ArgumentMismatch { .. } => {
+                    Error::BadArguments {
+                        kernel: kernel.name.to_string(),
+                        reason: e.to_string(),
+                    }
+                }
+                RunError::GridTooLarge { .. } => Error::InvalidGrid {
+                    kernel: kernel.name.to_string(),
+                    reason: e.to_string(),
+                },
+                other => backend_err(other.to_string()),
+            })
     }
+
     fn synchronize(&self) -> Result<()> {
         Ok(())
     }
+}
+
+fn atomic_words(words: &mut [u32]) -> &[AtomicU32] {
+    interp::atomic_view(words)
 }

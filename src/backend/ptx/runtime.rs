@@ -1,0 +1,461 @@
+//! The CUDA runtime backend, over cudarc's driver API bindings (loaded
+//! dynamically: a binary built with the `cuda` feature runs, and reports
+//! [`Error::NoDevice`], on machines without the NVIDIA driver).
+//!
+//! Memory is a raw `CUdeviceptr` per buffer; kernels run on the context's
+//! default (legacy) stream, so the synchronous copies in `read`/`write` are
+//! ordered after earlier launches without extra events. Modules are loaded
+//! once per device and cached by [`KernelSpec::key`]; the launch path does
+//! one map lookup and fills a small argument array on the stack (see the
+//! parameter layout in [`super`]).
+
+use std::collections::HashMap;
+use std::ffi::{CString, c_void};
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{CudaContext, DriverError, result, sys};
+
+/// The cudarc version this backend is built on, for interop (raw device
+/// pointers from [`CudaMemory::device_ptr`], the same primary context).
+pub use cudarc;
+
+use crate::runtime::{Device, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
+
+const BACKEND: &str = "cuda";
+
+fn driver_err(what: &str, e: &DriverError) -> Error {
+    let name = e
+        .error_name()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| format!("{:?}", e.0));
+    let text = e
+        .error_string()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Error::Backend {
+        backend: BACKEND.to_string(),
+        message: format!("{what}: {name} ({text})"),
+    }
+}
+
+impl Device {
+    /// The CUDA device with this ordinal (0 is the first GPU).
+    ///
+    /// # Errors
+    /// [`Error::NoDevice`] when the driver library is missing, no GPU is
+    /// visible or `ordinal` is out of range.
+    pub fn cuda(ordinal: usize) -> Result<Device> {
+        Ok(Device::from_backend(Arc::new(CudaBackend::new(ordinal)?)))
+    }
+}
+
+/// A loaded module and its kernel entry.
+#[derive(Debug)]
+struct Loaded {
+    module: sys::CUmodule,
+    function: sys::CUfunction,
+}
+
+// SAFETY: CUDA module and function handles are context-wide, usable from
+// any thread that binds the context (the backend binds before every call).
+unsafe impl Send for Loaded {}
+// SAFETY: as above; the handles are immutable once loaded.
+unsafe impl Sync for Loaded {}
+
+/// A CUDA device: one primary context, its default stream, and the modules
+/// loaded into it.
+pub struct CudaBackend {
+    ctx: Arc<CudaContext>,
+    arch: String,
+    name: String,
+    modules: Mutex<HashMap<&'static str, Arc<Loaded>>>,
+}
+
+impl std::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaBackend")
+            .field("name", &self.name)
+            .field("arch", &self.arch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CudaBackend {
+    /// Open device `ordinal`.
+    ///
+    /// # Errors
+    /// [`Error::NoDevice`] when there is no driver or no such device.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let no_device = |reason: String| Error::NoDevice {
+            backend: BACKEND.to_string(),
+            reason,
+        };
+        // SAFETY: only tries to dlopen the driver library.
+        if !unsafe { sys::is_culib_present() } {
+            return Err(no_device(
+                "the CUDA driver library (libcuda.so / nvcuda.dll) was not found; install the NVIDIA driver or use another device".to_string(),
+            ));
+        }
+        // cudarc panics when a driver symbol it expects is missing (a driver
+        // older than the bindings); turn that into an error too.
+        let opened = std::panic::catch_unwind(|| -> std::result::Result<_, String> {
+            let count = result::device::get_count().map_err(|e| format!("{e:?}"))?;
+            if count <= 0 {
+                return Err("the CUDA driver reports no GPU".to_string());
+            }
+            if ordinal >= count as usize {
+                return Err(format!(
+                    "device ordinal {ordinal} requested but only {count} GPU(s) present"
+                ));
+            }
+            let ctx = CudaContext::new(ordinal).map_err(|e| format!("{e:?}"))?;
+            let (major, minor) = ctx.compute_capability().map_err(|e| format!("{e:?}"))?;
+            let gpu = ctx.name().unwrap_or_else(|_| "unknown GPU".to_string());
+            Ok((ctx, major, minor, gpu))
+        });
+        let (ctx, major, minor, gpu) = match opened {
+            Ok(Ok(v)) => v,
+            Ok(Err(reason)) => return Err(no_device(reason)),
+            Err(_) => {
+                return Err(no_device(
+                    "the CUDA driver is too old for vyre's bindings (a driver entry point is missing); update the NVIDIA driver".to_string(),
+                ));
+            }
+        };
+        let arch = format!("sm_{major}{minor}");
+        Ok(Self {
+            name: format!("cuda:{ordinal} ({gpu}, {arch})"),
+            ctx,
+            arch,
+            modules: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The device's architecture, `sm_XY`.
+    #[must_use]
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    fn bind(&self) -> Result<()> {
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| driver_err("binding the CUDA context", &e))
+    }
+
+    /// The loaded kernel of `spec`, loading it on first use: the cubin for
+    /// this device's arch when embedded, else the PTX (JIT by the driver).
+    fn function(&self, spec: &'static KernelSpec) -> Result<Arc<Loaded>> {
+        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = modules.get(spec.key) {
+            return Ok(Arc::clone(l));
+        }
+        let loaded = Arc::new(self.load(spec)?);
+        modules.insert(spec.key, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    fn load(&self, spec: &'static KernelSpec) -> Result<Loaded> {
+        let mut failures = Vec::new();
+        let mut candidates: Vec<Vec<u8>> = Vec::new();
+        if let Some(a) = spec.artifact("cubin", Some(&self.arch)) {
+            candidates.push(a.bytes.to_vec());
+        }
+        if let Some(a) = spec.artifact("ptx", None) {
+            // cuModuleLoadData reads PTX as a NUL-terminated string.
+            let mut text = a.bytes.to_vec();
+            text.push(0);
+            candidates.push(text);
+        }
+        if candidates.is_empty() {
+            return Err(spec.not_compiled(&self.name, &["cubin", "ptx"]));
+        }
+        let entry = CString::new(spec.name).map_err(|_| Error::BadArguments {
+            kernel: spec.name.to_string(),
+            reason: "kernel name contains a NUL byte".to_string(),
+        })?;
+        for image in candidates {
+            // SAFETY: `image` is a cubin or NUL-terminated PTX that outlives
+            // the call (the driver copies it).
+            let module = match unsafe { result::module::load_data(image.as_ptr().cast()) } {
+                Ok(m) => m,
+                Err(e) => {
+                    failures.push(format!("{e:?}"));
+                    continue;
+                }
+            };
+            // SAFETY: `module` was just loaded in the bound context.
+            match unsafe { result::module::get_function(module, entry.clone()) } {
+                Ok(function) => return Ok(Loaded { module, function }),
+                Err(e) => {
+                    failures.push(format!("{e:?}"));
+                    // SAFETY: unloading the module we own.
+                    let _ = unsafe { result::module::unload(module) };
+                }
+            }
+        }
+        Err(Error::Backend {
+            backend: BACKEND.to_string(),
+            message: format!(
+                "could not load kernel `{}` on {}: {}",
+                spec.name,
+                self.name,
+                failures.join("; ")
+            ),
+        })
+    }
+
+    fn alloc(&self, bytes: usize) -> Result<CudaMemory> {
+        self.bind()?;
+        // Zero-length buffers still get a real (4-byte) allocation so that
+        // every kernel pointer argument is valid.
+        let size = bytes.max(4);
+        // SAFETY: plain allocation in the bound context.
+        let ptr = unsafe { result::malloc_sync(size) }
+            .map_err(|e| driver_err(&format!("allocating {bytes} bytes"), &e))?;
+        Ok(CudaMemory {
+            ptr,
+            bytes,
+            ctx: Arc::clone(&self.ctx),
+        })
+    }
+}
+
+/// Device memory of the CUDA backend.
+#[derive(Debug)]
+pub struct CudaMemory {
+    ptr: sys::CUdeviceptr,
+    bytes: usize,
+    ctx: Arc<CudaContext>,
+}
+
+impl CudaMemory {
+    /// The raw device address (for interop and benchmarks).
+    #[must_use]
+    pub fn device_ptr(&self) -> sys::CUdeviceptr {
+        self.ptr
+    }
+}
+
+impl Drop for CudaMemory {
+    fn drop(&mut self) {
+        if self.ctx.bind_to_thread().is_ok() {
+            // SAFETY: `ptr` came from `malloc_sync` in this context and is
+            // freed once. A failure here cannot be reported from `drop`.
+            let _ = unsafe { result::free_sync(self.ptr) };
+        }
+    }
+}
+
+impl DeviceMemory for CudaMemory {
+    fn len_bytes(&self) -> usize {
+        self.bytes
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+fn cuda_mem<'m>(mem: &'m dyn DeviceMemory, kernel: &str) -> Result<&'m CudaMemory> {
+    mem.as_any()
+        .downcast_ref::<CudaMemory>()
+        .ok_or_else(|| Error::WrongDevice {
+            kernel: kernel.to_string(),
+            param: "buffer".to_string(),
+        })
+}
+
+/// Inline capacity of the launch argument array (a buffer takes 2 slots).
+const INLINE_SLOTS: usize = 32;
+
+impl DeviceBackend for CudaBackend {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+        let mem = self.alloc(bytes)?;
+        // SAFETY: writes within the allocation just made.
+        unsafe { result::memset_d8_sync(mem.ptr, 0, bytes.max(4)) }
+            .map_err(|e| driver_err("zeroing device memory", &e))?;
+        Ok(Box::new(mem))
+    }
+
+    fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
+        let mem = self.alloc(data.len())?;
+        if !data.is_empty() {
+            // SAFETY: the allocation holds at least `data.len()` bytes.
+            unsafe { result::memcpy_htod_sync(mem.ptr, data) }
+                .map_err(|e| driver_err("copying to the device", &e))?;
+        }
+        Ok(Box::new(mem))
+    }
+
+    fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
+        let m = cuda_mem(&*mem, "write")?;
+        if data.len() != m.bytes {
+            return Err(Error::LengthMismatch {
+                buffer: m.bytes / 4,
+                host: data.len() / 4,
+            });
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.bind()?;
+        // SAFETY: sizes checked equal above.
+        unsafe { result::memcpy_htod_sync(m.ptr, data) }
+            .map_err(|e| driver_err("copying to the device", &e))
+    }
+
+    fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+        let m = cuda_mem(mem, "read")?;
+        if out.len() != m.bytes {
+            return Err(Error::LengthMismatch {
+                buffer: m.bytes / 4,
+                host: out.len() / 4,
+            });
+        }
+        self.bind()?;
+        if out.is_empty() {
+            // Still surface asynchronous launch failures.
+            return self.synchronize();
+        }
+        // SAFETY: sizes checked equal above; the legacy-stream copy waits
+        // for earlier launches.
+        unsafe { result::memcpy_dtoh_sync(out, m.ptr) }
+            .map_err(|e| driver_err("copying from the device (or an earlier kernel failed)", &e))
+    }
+
+    fn launch(
+        &self,
+        kernel: &'static KernelSpec,
+        workgroups: [u32; 3],
+        args: &mut [KernelArg<'_>],
+    ) -> Result<()> {
+        if workgroups[0] > i32::MAX as u32 || workgroups[1] > 65535 || workgroups[2] > 65535 {
+            return Err(Error::InvalidGrid {
+                kernel: kernel.name.to_string(),
+                reason: format!(
+                    "{workgroups:?} workgroups exceed CUDA's grid limits [2^31-1, 65535, 65535]"
+                ),
+            });
+        }
+        self.bind()?;
+        let loaded = self.function(kernel)?;
+        // Each parameter value lives in a u64 slot; u32-sized parameters
+        // occupy its low half (all CUDA hosts are little-endian).
+        let slots_needed: usize = args
+            .iter()
+            .map(|a| match a {
+                KernelArg::Buffer(_) | KernelArg::BufferMut(_) => 2,
+                _ => 1,
+            })
+            .sum();
+        let mut inline_vals = [0u64; INLINE_SLOTS];
+        let mut heap_vals = Vec::new();
+        let vals: &mut [u64] = if slots_needed <= INLINE_SLOTS {
+            &mut inline_vals[..slots_needed]
+        } else {
+            heap_vals.resize(slots_needed, 0u64);
+            &mut heap_vals
+        };
+        let mut n = 0;
+        for arg in args.iter() {
+            match arg {
+                KernelArg::Buffer(mem) => {
+                    let m = cuda_mem(*mem, kernel.name)?;
+                    vals[n] = m.ptr;
+                    vals[n + 1] = elem_len(m, kernel)?;
+                    n += 2;
+                }
+                KernelArg::BufferMut(mem) => {
+                    let m = cuda_mem(&**mem, kernel.name)?;
+                    vals[n] = m.ptr;
+                    vals[n + 1] = elem_len(m, kernel)?;
+                    n += 2;
+                }
+                KernelArg::U32(v) => {
+                    vals[n] = u64::from(*v);
+                    n += 1;
+                }
+                KernelArg::I32(v) => {
+                    vals[n] = u64::from(v.cast_unsigned());
+                    n += 1;
+                }
+                KernelArg::F32(v) => {
+                    vals[n] = u64::from(v.to_bits());
+                    n += 1;
+                }
+                KernelArg::Bool(v) => {
+                    vals[n] = u64::from(*v);
+                    n += 1;
+                }
+            }
+        }
+        let mut inline_ptrs = [std::ptr::null_mut::<c_void>(); INLINE_SLOTS];
+        let mut heap_ptrs = Vec::new();
+        let ptrs: &mut [*mut c_void] = if n <= INLINE_SLOTS {
+            &mut inline_ptrs[..n]
+        } else {
+            heap_ptrs.resize(n, std::ptr::null_mut());
+            &mut heap_ptrs
+        };
+        for (p, v) in ptrs.iter_mut().zip(vals.iter_mut()) {
+            *p = std::ptr::from_mut(v).cast();
+        }
+        let [bx, by, bz] = kernel.workgroup_size;
+        // SAFETY: `ptrs` holds one pointer per kernel parameter, in the
+        // emitter's layout, each to a live value of the parameter's size;
+        // buffer pointers are live allocations of this context whose
+        // lengths the kernel checks (unless unchecked, whose launcher is
+        // `unsafe`).
+        unsafe {
+            result::launch_kernel(
+                loaded.function,
+                (workgroups[0], workgroups[1], workgroups[2]),
+                (bx, by, bz),
+                0,
+                std::ptr::null_mut(),
+                ptrs,
+            )
+        }
+        .map_err(|e| driver_err(&format!("launching `{}`", kernel.name), &e))
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.bind()?;
+        result::ctx::synchronize().map_err(|e| driver_err("kernel execution", &e))
+    }
+}
+
+fn elem_len(m: &CudaMemory, kernel: &KernelSpec) -> Result<u64> {
+    u32::try_from(m.bytes / 4)
+        .map(u64::from)
+        .map_err(|_| Error::BadArguments {
+            kernel: kernel.name.to_string(),
+            reason: format!(
+                "a buffer of {} elements exceeds the 2^32-1 elements a kernel can index",
+                m.bytes / 4
+            ),
+        })
+}
+
+impl Drop for CudaBackend {
+    fn drop(&mut self) {
+        if self.ctx.bind_to_thread().is_err() {
+            return;
+        }
+        // Queued launches may still use the modules: wait first.
+        let _ = result::ctx::synchronize();
+        let modules = self.modules.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, loaded) in modules.drain() {
+            // SAFETY: modules loaded by this backend, unloaded once, after
+            // every launch using them finished.
+            let _ = unsafe { result::module::unload(loaded.module) };
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Bounds checks in the emitted PTX: present by default, elided exactly
+//! where a dominating guard proves the index in range.
+
+mod ptx_support;
+
+use ptx_support::*;
+use vyre::DispatchConfig;
+use vyre::driver::BoundsChecks;
+use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+
+/// Memory instructions (`ld`/`st`/`atom`/`red` on global or shared), split
+/// into (predicated, unpredicated).
+fn accesses(ptx: &str) -> (Vec<String>, Vec<String>) {
+    let mut guarded = Vec::new();
+    let mut plain = Vec::new();
+    for line in ptx.lines().map(str::trim) {
+        let (pred, rest) = match line.strip_prefix('@') {
+            Some(r) => (true, r.split_once(' ').map_or("", |(_, b)| b)),
+            None => (false, line),
+        };
+        let is_mem = [
+            "ld.global",
+            "st.global",
+            "ld.shared",
+            "st.shared",
+            "atom.",
+            "red.",
+        ]
+        .iter()
+        .any(|p| rest.starts_with(p));
+        if is_mem {
+            if pred {
+                guarded.push(rest.to_string());
+            } else {
+                plain.push(rest.to_string());
+            }
+        }
+    }
+    (guarded, plain)
+}
+
+#[test]
+fn saxpy_guard_proves_only_the_guarded_buffer() {
+    let ptx = emit(&saxpy(), "sm_80");
+    let (guarded, plain) = accesses(&ptx);
+    // x[i] is not proven by `i < y.len()`: checked, via the read-only path.
+    assert_eq!(guarded.len(), 1, "{ptx}");
+    assert!(guarded[0].starts_with("ld.global.nc.f32"), "{ptx}");
+    // y[i] load and store are proven.
+    assert_eq!(plain.len(), 2, "{ptx}");
+    assert!(
+        plain.iter().any(|l| l.starts_with("ld.global.f32")),
+        "{ptx}"
+    );
+    assert!(
+        plain.iter().any(|l| l.starts_with("st.global.f32")),
+        "{ptx}"
+    );
+    // The x check compares against x's length parameter.
+    assert!(ptx.contains("ld.param.u32 %r1, [vyre_p1_len]"), "{ptx}");
+    assert!(ptx.contains("setp.lt.u32 %p1, %r0, %r1;"), "{ptx}");
+}
+
+#[test]
+fn scalar_guard_proves_nothing() {
+    let mut b = ProgramBuilder::new("scalar_guard", [64, 1, 1]);
+    let n = b.scalar("n", DataType::U32);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::param(n)), |t| {
+            t.store(BufRef::Param(y), Expr::local(i), Expr::f32(1.0));
+        });
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_70");
+    let (guarded, plain) = accesses(&ptx);
+    assert_eq!((guarded.len(), plain.len()), (1, 0), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn early_return_guard_covers_the_rest_of_the_block() {
+    let mut b = ProgramBuilder::new("early_return", [64, 1, 1]);
+    let x = b.buffer("x", DataType::U32, Access::Read);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(
+            Expr::local(i)
+                .ge(Expr::len(y))
+                .or(Expr::len(x).le(Expr::local(i))),
+            |t| {
+                t.return_();
+            },
+        );
+        let v = Expr::load(BufRef::Param(x), Expr::local(i));
+        blk.store(BufRef::Param(y), Expr::local(i), v);
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_70");
+    let (guarded, plain) = accesses(&ptx);
+    assert!(guarded.is_empty(), "{ptx}");
+    assert_eq!(plain.len(), 2, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn reassigned_index_is_not_proven() {
+    let mut b = ProgramBuilder::new("reassigned", [64, 1, 1]);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |t| {
+            t.assign(i, Expr::local(i).add(Expr::u32(1)));
+            t.store(BufRef::Param(y), Expr::local(i), Expr::u32(5));
+        });
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_70");
+    let (guarded, plain) = accesses(&ptx);
+    assert_eq!((guarded.len(), plain.len()), (1, 0), "{ptx}");
+}
+
+#[test]
+fn signed_comparison_proves_nothing() {
+    // `j < 8` on i32 holds for negative j, which index out of range.
+    let mut b = ProgramBuilder::new("signed_guard", [64, 1, 1]);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::U32, 8);
+    let j = b.local("j", DataType::I32, false);
+    b.body(|blk| {
+        blk.let_(j, Expr::global_id_x().cast(DataType::I32).sub(Expr::i32(4)));
+        blk.if_(Expr::local(j).lt(Expr::i32(8)), |t| {
+            t.store(BufRef::Shared(tile), Expr::local(j), Expr::u32(1));
+        });
+        blk.barrier();
+        blk.store(
+            BufRef::Param(y),
+            Expr::u32(0),
+            Expr::load(BufRef::Shared(tile), Expr::u32(3)),
+        );
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_70");
+    let (guarded, _) = accesses(&ptx);
+    assert!(guarded.iter().any(|l| l.starts_with("st.shared")), "{ptx}");
+    // tile[3] with a constant index in range needs no check; y[0] does.
+    assert!(guarded.iter().all(|l| !l.starts_with("ld.shared")), "{ptx}");
+    assert!(guarded.iter().any(|l| l.starts_with("st.global")), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn for_range_over_shared_length_is_proven() {
+    let mut b = ProgramBuilder::new("for_shared", [64, 1, 1]);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::F32, 128);
+    let small = b.shared("small", DataType::F32, 64);
+    let k = b.local("k", DataType::U32, false);
+    let acc = b.local("acc", DataType::F32, true);
+    b.body(|blk| {
+        blk.let_(acc, Expr::f32(0.0));
+        blk.for_(k, Expr::u32(0), Expr::u32(128), |f| {
+            let v = Expr::load(BufRef::Shared(tile), Expr::local(k))
+                .add(Expr::load(BufRef::Shared(small), Expr::local(k)));
+            f.assign(acc, Expr::local(acc).add(v));
+        });
+        blk.for_(k, Expr::u32(0), Expr::len(y), |f| {
+            f.store(BufRef::Param(y), Expr::local(k), Expr::local(acc));
+        });
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_70");
+    let (guarded, plain) = accesses(&ptx);
+    // tile[k] (len 128) proven, small[k] (len 64) not, y[k] proven.
+    assert_eq!(guarded.len(), 1, "{ptx}");
+    assert!(guarded[0].starts_with("ld.shared"), "{ptx}");
+    assert_eq!(plain.len(), 2, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn unchecked_and_always_policies() {
+    let mut p = saxpy();
+    let always = DispatchConfig::default().with_bounds_checks(BoundsChecks::Always);
+    let ptx = vyre::backend::ptx::emit_ptx(&p, &always).unwrap();
+    let (guarded, plain) = accesses(&ptx);
+    assert_eq!((guarded.len(), plain.len()), (3, 0), "{ptx}");
+
+    p.unchecked = true;
+    let ptx = emit(&p, "sm_70");
+    let (guarded, plain) = accesses(&ptx);
+    assert_eq!((guarded.len(), plain.len()), (0, 3), "{ptx}");
+    // `Always` checks even unchecked kernels.
+    let ptx = vyre::backend::ptx::emit_ptx(&p, &always).unwrap();
+    assert_eq!(accesses(&ptx).0.len(), 3, "{ptx}");
+}
+
+#[test]
+fn index_math_stays_32_bit() {
+    let ptx = emit(&saxpy(), "sm_90");
+    // Only address formation touches 64-bit registers.
+    for line in ptx.lines().map(str::trim) {
+        if line.contains("%rd") {
+            let ok = [
+                "ld.param.u64",
+                "cvta.to.global.u64",
+                "mul.wide.u32",
+                "add.s64",
+                ".reg",
+            ]
+            .iter()
+            .any(|p| line.starts_with(p))
+                || line.contains("[%rd");
+            assert!(ok, "unexpected 64-bit instruction: {line}\n{ptx}");
+        }
+    }
+    assert!(ptx.contains(".version 7.8") && ptx.contains(".target sm_90"));
+}
+
+#[test]
+fn static_ranges_prove_shared_indices() {
+    // Tiled access: tile[ly * 16 + lx] with a 16x16 workgroup and a
+    // 256-element tile needs no check; tile[lx + 250] does.
+    let mut b = ProgramBuilder::new("tiles", [16, 16, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::F32, 256);
+    let lx = b.local("lx", DataType::U32, false);
+    let ly = b.local("ly", DataType::U32, false);
+    let k = b.local("k", DataType::I32, false);
+    let acc = b.local("acc", DataType::F32, true);
+    let lid = |a| Expr::Builtin(vyre::ir::Builtin::LocalId, a);
+    b.body(|blk| {
+        blk.let_(lx, lid(vyre::ir::Axis::X));
+        blk.let_(ly, lid(vyre::ir::Axis::Y));
+        blk.store(
+            BufRef::Shared(tile),
+            Expr::local(ly).mul(Expr::u32(16)).add(Expr::local(lx)),
+            Expr::f32(1.0),
+        );
+        blk.barrier();
+        blk.let_(acc, Expr::f32(0.0));
+        blk.for_(k, Expr::i32(0), Expr::i32(16), |f| {
+            let idx = Expr::local(k)
+                .cast(DataType::U32)
+                .mul(Expr::u32(16))
+                .add(Expr::local(lx));
+            f.assign(
+                acc,
+                Expr::local(acc).add(Expr::load(BufRef::Shared(tile), idx)),
+            );
+        });
+        let far = Expr::load(BufRef::Shared(tile), Expr::local(lx).add(Expr::u32(250)));
+        blk.store(
+            BufRef::Param(out),
+            Expr::local(lx),
+            Expr::local(acc).add(far),
+        );
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_80");
+    let (guarded, plain) = accesses(&ptx);
+    let guarded_shared: Vec<_> = guarded.iter().filter(|l| l.contains(".shared")).collect();
+    assert_eq!(
+        guarded_shared.len(),
+        1,
+        "only tile[lx + 250] is checked:\n{ptx}"
+    );
+    assert_eq!(
+        plain.iter().filter(|l| l.contains(".shared")).count(),
+        2,
+        "{ptx}"
+    );
+    assemble_all(&p, &DispatchConfig::default());
+}

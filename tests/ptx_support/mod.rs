@@ -1,0 +1,582 @@
+//! Helpers shared by the PTX tests: sample programs and `ptxas` checks.
+#![allow(dead_code)]
+
+use vyre::DispatchConfig;
+use vyre::backend::ptx;
+use vyre::ir::{Access, BufRef, DataType, Expr, Program, ProgramBuilder};
+
+/// Architectures every program is assembled for.
+pub const ARCHES: [&str; 3] = ["sm_70", "sm_80", "sm_90"];
+
+/// `ptxas`, or `None` after printing the skip line. Panics when
+/// `VYRE_REQUIRE_PTXAS=1` and none is found.
+pub fn ptxas() -> Option<std::path::PathBuf> {
+    if let Some(p) = ptx::find_ptxas() {
+        return Some(p);
+    }
+    // Local convenience: the pip package's binary, if the interpreter has it.
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import nvidia.cuda_nvcc, os; print(os.path.join(list(nvidia.cuda_nvcc.__path__)[0], 'bin', 'ptxas'))",
+        ])
+        .output()
+        .ok();
+    if let Some(out) = out
+        && out.status.success()
+    {
+        let p = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    assert!(
+        std::env::var("VYRE_REQUIRE_PTXAS").as_deref() != Ok("1"),
+        "VYRE_REQUIRE_PTXAS=1 but ptxas was not found (set VYRE_PTXAS)"
+    );
+    println!("skipped: ptxas not found");
+    None
+}
+
+/// Emit PTX for `program` on `arch`, panicking with the message on error.
+pub fn emit(program: &Program, arch: &str) -> String {
+    ptx::emit_ptx(program, &DispatchConfig::default().with_target_arch(arch))
+        .unwrap_or_else(|e| panic!("emit {}: {e}", program.name))
+}
+
+/// Assemble `program` for every arch in [`ARCHES`] (when ptxas exists).
+pub fn assemble_all(program: &Program, config: &DispatchConfig) {
+    let Some(ptxas) = ptxas() else { return };
+    for arch in ARCHES {
+        let cfg = config.clone().with_target_arch(arch);
+        let text = ptx::emit_ptx(program, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let cubin = ptx::assemble(&ptxas, &text, arch)
+            .unwrap_or_else(|e| panic!("{} on {arch}: {e}\n--- PTX ---\n{text}", program.name));
+        assert!(cubin.starts_with(b"\x7fELF"), "cubin is not an ELF file");
+    }
+}
+
+/// y = a * x + y
+pub fn saxpy() -> Program {
+    let mut b = ProgramBuilder::new("saxpy", [256, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
+                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    b.finish()
+}
+
+use vyre::ir::{AtomicOp, BinOp, MathFn, Node, UnOp};
+
+/// out[i] = op(a[i], b[i]) for every binary operator and type: one program
+/// per (op, type), each with `n` elements guarded by `i < out.len()`.
+pub fn binop_program(op: BinOp, ty: DataType) -> Program {
+    let name = format!("bin_{:?}_{}", op, ty.name()).to_lowercase();
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let out_ty = if op.is_comparison() || ty == DataType::Bool {
+        DataType::U32
+    } else {
+        ty
+    };
+    let storage = if ty == DataType::Bool {
+        DataType::U32
+    } else {
+        ty
+    };
+    let xa = b.buffer("a", storage, Access::Read);
+    let xb = b.buffer("b", storage, Access::Read);
+    let out = b.buffer("out", out_ty, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let mut la = Expr::load(BufRef::Param(xa), Expr::local(i));
+            let mut lb = Expr::load(BufRef::Param(xb), Expr::local(i));
+            if ty == DataType::Bool {
+                la = la.ne(Expr::u32(0));
+                lb = lb.ne(Expr::u32(0));
+            }
+            let mut v = Expr::Binary(op, Box::new(la), Box::new(lb));
+            if op.is_comparison() || ty == DataType::Bool {
+                v = v.cast(DataType::U32);
+            }
+            t.store(BufRef::Param(out), Expr::local(i), v);
+        });
+    });
+    b.finish()
+}
+
+/// Every binary operator with every type it accepts.
+pub fn all_binops() -> Vec<(BinOp, DataType)> {
+    use BinOp::*;
+    let mut v = Vec::new();
+    for op in [
+        Add, Sub, Mul, Div, Rem, BitAnd, BitOr, BitXor, Shl, Shr, Eq, Ne, Lt, Le, Gt, Ge, And, Or,
+    ] {
+        for ty in [DataType::I32, DataType::U32, DataType::F32, DataType::Bool] {
+            if vyre::ir::validate::binary_type(op, ty, ty).is_some() {
+                v.push((op, ty));
+            }
+        }
+    }
+    v
+}
+
+/// out[i] = f(x[i], y[i], z[i]) for a math function over `ty`.
+pub fn math_program(f: MathFn, ty: DataType, fast: bool) -> Program {
+    let name = format!(
+        "math_{}_{}{}",
+        f.name(),
+        ty.name(),
+        if fast { "_fast" } else { "" }
+    );
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let x = b.buffer("x", ty, Access::Read);
+    let y = b.buffer("y", ty, Access::Read);
+    let z = b.buffer("z", ty, Access::Read);
+    let out = b.buffer("out", ty, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.fast_math(fast);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let args: Vec<Expr> = [x, y, z]
+                .iter()
+                .take(f.arity())
+                .map(|&p| Expr::load(BufRef::Param(p), Expr::local(i)))
+                .collect();
+            t.store(BufRef::Param(out), Expr::local(i), Expr::Math(f, args));
+        });
+    });
+    b.finish()
+}
+
+/// out[i] = x[i] as `to`.
+pub fn cast_program(from: DataType, to: DataType) -> Program {
+    let name = format!("cast_{}_{}", from.name(), to.name());
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let storage = |t: DataType| {
+        if t == DataType::Bool {
+            DataType::U32
+        } else {
+            t
+        }
+    };
+    let x = b.buffer("x", storage(from), Access::Read);
+    let out = b.buffer("out", storage(to), Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let mut v = Expr::load(BufRef::Param(x), Expr::local(i));
+            if from == DataType::Bool {
+                v = v.ne(Expr::u32(0));
+            }
+            let mut c = v.cast(to);
+            if to == DataType::Bool {
+                c = c.cast(DataType::U32);
+            }
+            t.store(BufRef::Param(out), Expr::local(i), c);
+        });
+    });
+    b.finish()
+}
+
+/// Workgroup sum with a shared array, barriers, a strided `while` loop
+/// and one global atomic add per workgroup (result in `out[0]`).
+pub fn reduce_sum_u32() -> Program {
+    let mut b = ProgramBuilder::new("reduce_sum_u32", [256, 1, 1]);
+    let x = b.buffer("x", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::U32, 256);
+    let lid = b.local("lid", DataType::U32, false);
+    let gid = b.local("gid", DataType::U32, false);
+    let stride = b.local("stride", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(
+            lid,
+            Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X),
+        );
+        blk.let_(gid, Expr::global_id_x());
+        blk.store(
+            BufRef::Shared(tile),
+            Expr::local(lid),
+            Expr::load(BufRef::Param(x), Expr::local(gid)),
+        );
+        blk.barrier();
+        blk.let_(stride, Expr::u32(128));
+        blk.while_(Expr::local(stride).gt(Expr::u32(0)), |w| {
+            w.if_(Expr::local(lid).lt(Expr::local(stride)), |t| {
+                let s = Expr::load(BufRef::Shared(tile), Expr::local(lid)).add(Expr::load(
+                    BufRef::Shared(tile),
+                    Expr::local(lid).add(Expr::local(stride)),
+                ));
+                t.store(BufRef::Shared(tile), Expr::local(lid), s);
+            });
+            w.barrier();
+            w.assign(stride, Expr::local(stride).shr(Expr::u32(1)));
+        });
+        blk.if_(Expr::local(lid).eq(Expr::u32(0)), |t| {
+            t.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(out),
+                Expr::u32(0),
+                Expr::load(BufRef::Shared(tile), Expr::u32(0)),
+            ));
+        });
+    });
+    b.finish()
+}
+
+/// Every atomic op on a global buffer (old values recorded) and on a
+/// shared array, used and unused, on `ty`.
+pub fn atomics_program(ty: DataType) -> Program {
+    let mut b = ProgramBuilder::new(format!("atomics_{}", ty.name()), [64, 1, 1]);
+    let acc = b.buffer("acc", ty, Access::ReadWrite);
+    let olds = b.buffer("olds", ty, Access::ReadWrite);
+    let sh = b.shared("sh", ty, 16);
+    let i = b.local("i", DataType::U32, false);
+    let o = b.local("o", ty, true);
+    let val = |i: LocalIdx| Expr::local(i).cast(ty);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(o, Expr::Lit(zero(ty)));
+        for (k, op) in AtomicOp::ALL.iter().enumerate() {
+            let idx = Expr::u32(k as u32);
+            let e = if *op == AtomicOp::CompareExchange {
+                Expr::atomic_compare_exchange(
+                    BufRef::Param(acc),
+                    idx.clone(),
+                    val(i),
+                    val(i).add(Expr::Lit(one(ty))),
+                )
+            } else {
+                Expr::atomic(*op, BufRef::Param(acc), idx.clone(), val(i))
+            };
+            blk.assign(o, e);
+            blk.store(
+                BufRef::Param(olds),
+                Expr::local(i).mul(Expr::u32(9)).add(Expr::u32(k as u32)),
+                Expr::local(o),
+            );
+            // Unused result: lowered to `red` where PTX has one.
+            let se = if *op == AtomicOp::CompareExchange {
+                Expr::atomic_compare_exchange(
+                    BufRef::Shared(sh),
+                    Expr::u32(k as u32),
+                    Expr::Lit(zero(ty)),
+                    val(i),
+                )
+            } else {
+                Expr::atomic(*op, BufRef::Shared(sh), Expr::u32(k as u32), val(i))
+            };
+            blk.eval(se);
+        }
+        blk.barrier();
+        blk.if_(Expr::local(i).lt(Expr::u32(9)), |t| {
+            t.store(
+                BufRef::Param(acc),
+                Expr::local(i).add(Expr::u32(16)),
+                Expr::load(BufRef::Shared(sh), Expr::local(i)),
+            );
+        });
+    });
+    b.finish()
+}
+
+type LocalIdx = vyre::ir::LocalId;
+
+fn zero(ty: DataType) -> vyre::ir::Literal {
+    if ty == DataType::I32 {
+        vyre::ir::Literal::I32(0)
+    } else {
+        vyre::ir::Literal::U32(0)
+    }
+}
+
+fn one(ty: DataType) -> vyre::ir::Literal {
+    if ty == DataType::I32 {
+        vyre::ir::Literal::I32(1)
+    } else {
+        vyre::ir::Literal::U32(1)
+    }
+}
+
+/// Control flow: for/while/loop with break/continue/return, select,
+/// bool scalar param, i32 params and unary ops. out[i] = f(i).
+pub fn control_flow() -> Program {
+    let mut b = ProgramBuilder::new("control_flow", [32, 1, 1]);
+    let flag = b.scalar("flag", DataType::Bool);
+    let k = b.scalar("k", DataType::I32);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let acc = b.local("acc", DataType::I32, true);
+    let j = b.local("j", DataType::I32, false);
+    let n = b.local("n", DataType::I32, true);
+    let done = b.local("done", DataType::Bool, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).ge(Expr::len(out)), |t| {
+            t.return_();
+        });
+        blk.let_(acc, Expr::i32(0));
+        blk.for_(j, Expr::i32(0), Expr::local(i).cast(DataType::I32), |f| {
+            f.if_(Expr::local(j).rem(Expr::i32(3)).eq(Expr::i32(1)), |t| {
+                t.continue_();
+            });
+            f.assign(acc, Expr::local(acc).add(Expr::local(j)));
+            f.if_(Expr::local(j).gt(Expr::i32(20)), |t| {
+                t.break_();
+            });
+        });
+        blk.let_(n, Expr::local(i).cast(DataType::I32));
+        blk.let_(done, Expr::bool(false));
+        blk.while_(Expr::local(done).not(), |w| {
+            w.assign(
+                acc,
+                Expr::local(acc).bitxor(Expr::local(n).shl(Expr::u32(3))),
+            );
+            w.assign(n, Expr::local(n).shr(Expr::u32(1)));
+            w.assign(done, Expr::local(n).eq(Expr::i32(0)));
+        });
+        blk.loop_(|l| {
+            l.assign(acc, Expr::local(acc).add(Expr::param(k)).neg());
+            l.if_else(
+                Expr::param(flag).and(Expr::local(acc).lt(Expr::i32(0))),
+                |t| {
+                    t.assign(
+                        acc,
+                        Expr::select(Expr::param(flag), Expr::local(acc).not(), Expr::i32(7)),
+                    );
+                },
+                |e| {
+                    e.break_();
+                },
+            );
+        });
+        blk.store(BufRef::Param(out), Expr::local(i), Expr::local(acc));
+    });
+    b.finish()
+}
+
+/// A node that is the whole statement list of `prog` (for structural tests).
+pub fn body_len(p: &Program) -> usize {
+    let mut n = 0;
+    vyre::ir::walk_nodes(&p.body, &mut |_: &Node| n += 1);
+    n
+}
+
+/// `-x` on i32 and f32, `!x` on u32 (unused helper kept for symmetry).
+pub fn unary(e: Expr) -> Expr {
+    Expr::Unary(UnOp::Neg, Box::new(e))
+}
+
+use vyre::runtime::{Artifact, KernelSpec, ParamSpec};
+
+fn leak_str(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+/// A `'static` spec of `program` with `reference` and `ptx` artifacts (and
+/// a cubin for each arch in `cubin_arches` when ptxas is available), as a
+/// generated launcher would embed them.
+pub fn spec_with(
+    program: &Program,
+    config: &DispatchConfig,
+    cubin_arches: &[&str],
+    with_ptx: bool,
+) -> &'static KernelSpec {
+    let mut artifacts = Vec::new();
+    let reference = vyre::backend::reference::emit(program, config).expect("reference emit");
+    artifacts.push(Artifact {
+        target: "reference",
+        arch: None,
+        bytes: Box::leak(reference.into_boxed_slice()),
+    });
+    if with_ptx {
+        let text = ptx::emit_ptx(program, config).unwrap_or_else(|e| panic!("{e}"));
+        artifacts.push(Artifact {
+            target: "ptx",
+            arch: None,
+            bytes: Box::leak(text.into_bytes().into_boxed_slice()),
+        });
+    }
+    for arch in cubin_arches {
+        let cfg = config.clone().with_target_arch(*arch);
+        if let Ok(bytes) = ptx::emit_cubin(program, &cfg) {
+            artifacts.push(Artifact {
+                target: "cubin",
+                arch: Some(leak_str(arch)),
+                bytes: Box::leak(bytes.into_boxed_slice()),
+            });
+        }
+    }
+    let params: Vec<ParamSpec> = program
+        .params
+        .iter()
+        .map(|p| match p {
+            vyre::ir::Param::Buffer(b) => ParamSpec::Buffer {
+                name: leak_str(&b.name),
+                elem: b.elem,
+                access: b.access,
+            },
+            vyre::ir::Param::Scalar { name, ty } => ParamSpec::Scalar {
+                name: leak_str(name),
+                ty: *ty,
+            },
+        })
+        .collect();
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Box::leak(Box::new(KernelSpec {
+        name: leak_str(&program.name),
+        key: leak_str(&format!("test::{}#{n}", program.name)),
+        params: Box::leak(params.into_boxed_slice()),
+        workgroup_size: config.effective_workgroup_size(program),
+        unchecked: program.unchecked,
+        artifacts: Box::leak(artifacts.into_boxed_slice()),
+    }))
+}
+
+/// [`spec_with`] with the default config and PTX only.
+pub fn spec(program: &Program) -> &'static KernelSpec {
+    spec_with(program, &DispatchConfig::default(), &[], true)
+}
+
+/// Distance in units in the last place (NaN == NaN; -0 == +0).
+pub fn ulp_diff(a: f32, b: f32) -> u64 {
+    if a.is_nan() && b.is_nan() {
+        return 0;
+    }
+    if a.is_nan() || b.is_nan() {
+        return u64::MAX;
+    }
+    let ord = |f: f32| {
+        let b = f.to_bits().cast_signed();
+        if b < 0 {
+            i64::from(i32::MIN) - i64::from(b)
+        } else {
+            i64::from(b)
+        }
+    };
+    ord(a).abs_diff(ord(b))
+}
+
+/// Deterministic xorshift generator for test inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 16) as u32
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * (self.next_u32() >> 8) as f32 / (1u32 << 24) as f32
+    }
+}
+
+use vyre::runtime::LaunchArg;
+use vyre::{Buffer, Device, Grid};
+
+/// A test argument: a buffer's contents as bit patterns, or a scalar.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// Buffer contents (element bits; the type comes from the spec).
+    Buf(Vec<u32>),
+    /// u32 scalar.
+    U32(u32),
+    /// i32 scalar.
+    I32(i32),
+    /// f32 scalar.
+    F32(f32),
+    /// bool scalar.
+    Bool(bool),
+}
+
+enum AnyBuf {
+    F(Buffer<f32>),
+    U(Buffer<u32>),
+    I(Buffer<i32>),
+}
+
+/// Run `spec` on `device` and return every buffer's final contents (bits),
+/// in parameter order.
+pub fn run_on(
+    device: &Device,
+    spec: &'static KernelSpec,
+    grid: Grid,
+    args: &[Arg],
+) -> vyre::Result<Vec<Vec<u32>>> {
+    let mut bufs = Vec::new();
+    for (a, p) in args.iter().zip(spec.params) {
+        if let (Arg::Buf(bits), ParamSpec::Buffer { elem, .. }) = (a, p) {
+            bufs.push(match elem {
+                DataType::F32 => AnyBuf::F(
+                    device.upload(&bits.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>())?,
+                ),
+                DataType::I32 => AnyBuf::I(
+                    device.upload(&bits.iter().map(|b| b.cast_signed()).collect::<Vec<_>>())?,
+                ),
+                _ => AnyBuf::U(device.upload(bits)?),
+            });
+        }
+    }
+    {
+        let mut it = bufs.iter_mut();
+        let mut launch_args: Vec<LaunchArg<'_>> = Vec::new();
+        for (a, p) in args.iter().zip(spec.params) {
+            launch_args.push(match a {
+                Arg::Buf(_) => {
+                    let b = it.next().expect("buffer");
+                    let rw = matches!(
+                        p,
+                        ParamSpec::Buffer {
+                            access: Access::ReadWrite,
+                            ..
+                        }
+                    );
+                    match (b, rw) {
+                        (AnyBuf::F(b), true) => b.arg_mut(),
+                        (AnyBuf::F(b), false) => b.arg(),
+                        (AnyBuf::U(b), true) => b.arg_mut(),
+                        (AnyBuf::U(b), false) => b.arg(),
+                        (AnyBuf::I(b), true) => b.arg_mut(),
+                        (AnyBuf::I(b), false) => b.arg(),
+                    }
+                }
+                Arg::U32(v) => LaunchArg::U32(*v),
+                Arg::I32(v) => LaunchArg::I32(*v),
+                Arg::F32(v) => LaunchArg::F32(*v),
+                Arg::Bool(v) => LaunchArg::Bool(*v),
+            });
+        }
+        device.launch(spec, grid, &mut launch_args)?;
+    }
+    device.synchronize()?;
+    let mut out = Vec::new();
+    for b in &bufs {
+        out.push(match b {
+            AnyBuf::F(b) => device.download(b)?.iter().map(|f| f.to_bits()).collect(),
+            AnyBuf::U(b) => device.download(b)?,
+            AnyBuf::I(b) => device
+                .download(b)?
+                .iter()
+                .map(|i| i.cast_unsigned())
+                .collect(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,212 @@
+//! The CPU device end to end: `KernelSpec` with a `reference` artifact,
+//! `Device::cpu()`, upload, launch, download.
+
+use vyre::ir::{Access, BufRef, DataType, Expr, Program, ProgramBuilder, wire};
+use vyre::runtime::{Artifact, KernelSpec, LaunchArg, ParamSpec};
+use vyre::{Device, Error, Grid};
+
+fn saxpy() -> Program {
+    let mut b = ProgramBuilder::new("saxpy", [64, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
+                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    b.finish()
+}
+
+const SAXPY_PARAMS: &[ParamSpec] = &[
+    ParamSpec::Scalar {
+        name: "a",
+        ty: DataType::F32,
+    },
+    ParamSpec::Buffer {
+        name: "x",
+        elem: DataType::F32,
+        access: Access::Read,
+    },
+    ParamSpec::Buffer {
+        name: "y",
+        elem: DataType::F32,
+        access: Access::ReadWrite,
+    },
+];
+
+fn spec(key: &'static str, program: &Program, with_artifact: bool) -> &'static KernelSpec {
+    let bytes: &'static [u8] = Box::leak(wire::to_wire(program).into_boxed_slice());
+    let artifacts: &'static [Artifact] = if with_artifact {
+        Box::leak(Box::new([Artifact {
+            target: "reference",
+            arch: None,
+            bytes,
+        }]))
+    } else {
+        Box::leak(Box::new([Artifact {
+            target: "ptx",
+            arch: None,
+            bytes: b"// ptx",
+        }]))
+    };
+    Box::leak(Box::new(KernelSpec {
+        name: "saxpy",
+        key,
+        params: SAXPY_PARAMS,
+        workgroup_size: program.workgroup_size,
+        unchecked: false,
+        artifacts,
+    }))
+}
+
+#[test]
+fn saxpy_through_the_cpu_device() {
+    let spec = spec("test::saxpy#1", &saxpy(), true);
+    let device = Device::cpu();
+    assert!(device.name().contains("cpu"));
+    let n = 1000;
+    let xs: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
+    let ys: Vec<f32> = (0..n).map(|i| 1.0 - i as f32).collect();
+    let x = device.upload(&xs).unwrap();
+    let mut y = device.upload(&ys).unwrap();
+    for round in 1..=2 {
+        device
+            .launch(
+                spec,
+                Grid::threads(n),
+                &mut [LaunchArg::F32(2.0), x.arg(), y.arg_mut()],
+            )
+            .unwrap();
+        let got = device.download(&y).unwrap();
+        for i in 0..n {
+            let mut want = ys[i];
+            for _ in 0..round {
+                want += 2.0 * xs[i];
+            }
+            assert_eq!(got[i], want, "round {round} element {i}");
+        }
+    }
+    // write + zeros + download_into.
+    device.write(&mut y, &ys).unwrap();
+    let z = device.zeros::<f32>(n).unwrap();
+    assert_eq!(device.download(&z).unwrap(), vec![0.0; n]);
+    device
+        .launch(
+            spec,
+            Grid::threads(n),
+            &mut [LaunchArg::F32(-1.0), z.arg(), y.arg_mut()],
+        )
+        .unwrap();
+    let mut out = vec![0f32; n];
+    device.download_into(&y, &mut out).unwrap();
+    assert_eq!(out, ys);
+    device.synchronize().unwrap();
+}
+
+#[test]
+fn read_write_buffer_passed_for_read_only_param() {
+    let spec = spec("test::saxpy#rw", &saxpy(), true);
+    let device = Device::cpu();
+    let mut x = device.upload(&[1.0f32, 2.0]).unwrap();
+    let mut y = device.upload(&[10.0f32, 20.0]).unwrap();
+    device
+        .launch(
+            spec,
+            Grid::threads(2),
+            &mut [LaunchArg::F32(3.0), x.arg_mut(), y.arg_mut()],
+        )
+        .unwrap();
+    assert_eq!(device.download(&y).unwrap(), vec![13.0, 26.0]);
+    assert_eq!(device.download(&x).unwrap(), vec![1.0, 2.0]);
+}
+
+#[test]
+fn missing_artifact_is_target_not_compiled() {
+    let spec = spec("test::saxpy#none", &saxpy(), false);
+    let device = Device::cpu();
+    let x = device.upload(&[1.0f32]).unwrap();
+    let mut y = device.upload(&[1.0f32]).unwrap();
+    let e = device
+        .launch(
+            spec,
+            Grid::threads(1),
+            &mut [LaunchArg::F32(1.0), x.arg(), y.arg_mut()],
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::TargetNotCompiled { .. }), "{e:?}");
+    assert!(e.to_string().contains("reference"), "{e}");
+}
+
+#[test]
+fn corrupt_artifact_is_a_backend_error() {
+    let bad: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+        name: "saxpy",
+        key: "test::saxpy#corrupt",
+        params: SAXPY_PARAMS,
+        workgroup_size: [64, 1, 1],
+        unchecked: false,
+        artifacts: &[Artifact {
+            target: "reference",
+            arch: None,
+            bytes: b"VYRE\x01\x00\xff",
+        }],
+    }));
+    let device = Device::cpu();
+    let x = device.upload(&[1.0f32]).unwrap();
+    let mut y = device.upload(&[1.0f32]).unwrap();
+    let e = device
+        .launch(
+            bad,
+            Grid::threads(1),
+            &mut [LaunchArg::F32(1.0), x.arg(), y.arg_mut()],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Backend { message, .. } if message.contains("malformed")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn runtime_errors_map_to_device_errors() {
+    // A kernel whose spec claims `x` is read-write while the program reads
+    // it only is fine; the reverse (program writes a buffer passed
+    // read-only) is refused.
+    let mut b = ProgramBuilder::new("w", [1, 1, 1]);
+    let o = b.buffer("o", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.store(BufRef::Param(o), Expr::u32(0), Expr::u32(5));
+    });
+    let p = b.finish();
+    let bytes: &'static [u8] = Box::leak(wire::to_wire(&p).into_boxed_slice());
+    let artifacts: &'static [Artifact] = Box::leak(Box::new([Artifact {
+        target: "reference",
+        arch: None,
+        bytes,
+    }]));
+    let lying: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+        name: "w",
+        key: "test::w#lying",
+        params: &[ParamSpec::Buffer {
+            name: "o",
+            elem: DataType::U32,
+            access: Access::Read,
+        }],
+        workgroup_size: [1, 1, 1],
+        unchecked: false,
+        artifacts,
+    }));
+    let device = Device::cpu();
+    let buf = device.upload(&[0u32]).unwrap();
+    let e = device
+        .launch(lying, Grid::workgroups(1), &mut [buf.arg()])
+        .unwrap_err();
+    assert!(matches!(e, Error::BadArguments { .. }), "{e:?}");
+    assert_eq!(device.download(&buf).unwrap(), vec![0]);
+}

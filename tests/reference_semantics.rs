@@ -1,0 +1,978 @@
+//! The reference interpreter's semantics, rule by rule.
+
+use vyre::backend::reference::{RefArg, RunError, RunOptions, run, run_with};
+use vyre::ir::{
+    Access, AtomicOp, Axis, BufRef, Builtin, DataType, Expr, Literal, MathFn, Program,
+    ProgramBuilder,
+};
+
+/// Evaluate `e` (of type `ty`; `bool` is stored as 0/1) in a one-invocation
+/// kernel and return the stored bits.
+fn eval(e: Expr, ty: DataType) -> u32 {
+    let store_ty = if ty == DataType::Bool {
+        DataType::U32
+    } else {
+        ty
+    };
+    let mut b = ProgramBuilder::new("eval", [1, 1, 1]);
+    let out = b.buffer("out", store_ty, Access::ReadWrite);
+    let value = if ty == DataType::Bool {
+        Expr::select(e, Expr::u32(1), Expr::u32(0))
+    } else {
+        e
+    };
+    b.body(|blk| {
+        blk.store(BufRef::Param(out), Expr::u32(0), value);
+    });
+    let p = b.finish();
+    let mut buf = [0xdead_beef_u32];
+    run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut buf)]).expect("run");
+    buf[0]
+}
+
+fn ei(e: Expr) -> i32 {
+    eval(e, DataType::I32) as i32
+}
+fn eu(e: Expr) -> u32 {
+    eval(e, DataType::U32)
+}
+fn ef(e: Expr) -> f32 {
+    f32::from_bits(eval(e, DataType::F32))
+}
+fn eb(e: Expr) -> bool {
+    eval(e, DataType::Bool) == 1
+}
+
+#[test]
+fn integer_arithmetic_wraps() {
+    assert_eq!(eu(Expr::u32(u32::MAX).add(Expr::u32(2))), 1);
+    assert_eq!(eu(Expr::u32(0).sub(Expr::u32(1))), u32::MAX);
+    assert_eq!(ei(Expr::i32(i32::MAX).add(Expr::i32(1))), i32::MIN);
+    assert_eq!(ei(Expr::i32(i32::MIN).sub(Expr::i32(1))), i32::MAX);
+    assert_eq!(ei(Expr::i32(0x1000_0000).mul(Expr::i32(16))), 0);
+    assert_eq!(ei(Expr::i32(i32::MIN).neg()), i32::MIN);
+    assert_eq!(ei(Expr::i32(-7).mul(Expr::i32(3))), -21);
+}
+
+#[test]
+fn division_by_zero_and_overflow() {
+    assert_eq!(eu(Expr::u32(7).div(Expr::u32(0))), 0);
+    assert_eq!(eu(Expr::u32(7).rem(Expr::u32(0))), 0);
+    assert_eq!(ei(Expr::i32(-7).div(Expr::i32(0))), 0);
+    assert_eq!(ei(Expr::i32(-7).rem(Expr::i32(0))), 0);
+    assert_eq!(ei(Expr::i32(i32::MIN).div(Expr::i32(-1))), i32::MIN);
+    assert_eq!(ei(Expr::i32(i32::MIN).rem(Expr::i32(-1))), 0);
+    // Truncating division, remainder takes the dividend's sign.
+    assert_eq!(ei(Expr::i32(-7).div(Expr::i32(2))), -3);
+    assert_eq!(ei(Expr::i32(-7).rem(Expr::i32(2))), -1);
+    assert_eq!(eu(Expr::u32(u32::MAX).div(Expr::u32(2))), u32::MAX / 2);
+    // f32 division by zero is IEEE; f32 % is fmod.
+    assert_eq!(ef(Expr::f32(1.0).div(Expr::f32(0.0))), f32::INFINITY);
+    assert!(ef(Expr::f32(0.0).div(Expr::f32(0.0))).is_nan());
+    assert_eq!(ef(Expr::f32(-7.5).rem(Expr::f32(2.0))), -1.5);
+}
+
+#[test]
+fn shifts_are_masked() {
+    assert_eq!(eu(Expr::u32(1).shl(Expr::u32(33))), 2);
+    assert_eq!(eu(Expr::u32(1).shl(Expr::u32(32))), 1);
+    assert_eq!(eu(Expr::u32(0x8000_0000).shr(Expr::u32(31))), 1);
+    assert_eq!(eu(Expr::u32(0x8000_0000).shr(Expr::u32(63))), 1);
+    // Arithmetic on i32, any integer type as amount, negative amounts masked.
+    assert_eq!(ei(Expr::i32(-16).shr(Expr::u32(2))), -4);
+    assert_eq!(ei(Expr::i32(-1).shr(Expr::i32(-1))), -1);
+    assert_eq!(ei(Expr::i32(1).shl(Expr::i32(-1))), i32::MIN);
+    assert_eq!(eu(Expr::u32(8).shr(Expr::i32(-29))), 1);
+}
+
+#[test]
+fn bitwise_and_logic() {
+    assert_eq!(eu(Expr::u32(0b1100).bitand(Expr::u32(0b1010))), 0b1000);
+    assert_eq!(eu(Expr::u32(0b1100).bitor(Expr::u32(0b1010))), 0b1110);
+    assert_eq!(eu(Expr::u32(0b1100).bitxor(Expr::u32(0b1010))), 0b0110);
+    assert_eq!(eu(Expr::u32(0).not()), u32::MAX);
+    assert_eq!(ei(Expr::i32(5).not()), !5);
+    assert!(eb(Expr::bool(false).not()));
+    assert!(!eb(Expr::bool(true).and(Expr::bool(false))));
+    assert!(eb(Expr::bool(true).or(Expr::bool(false))));
+    assert!(eb(Expr::bool(true).bitxor(Expr::bool(false))));
+    assert!(!eb(Expr::bool(true).bitand(Expr::bool(false))));
+}
+
+#[test]
+fn comparisons_respect_type() {
+    assert!(eb(Expr::i32(-1).lt(Expr::i32(0))));
+    assert!(!eb(Expr::u32(u32::MAX).lt(Expr::u32(0))));
+    assert!(eb(Expr::u32(u32::MAX).gt(Expr::u32(0))));
+    assert!(eb(Expr::i32(3).ge(Expr::i32(3))));
+    assert!(eb(Expr::i32(-3).le(Expr::i32(-3))));
+    assert!(!eb(Expr::f32(f32::NAN).eq(Expr::f32(f32::NAN))));
+    assert!(eb(Expr::f32(f32::NAN).ne(Expr::f32(f32::NAN))));
+    assert!(eb(Expr::f32(0.0).eq(Expr::f32(-0.0))));
+    assert!(!eb(Expr::f32(f32::NAN).lt(Expr::f32(1.0))));
+    assert!(!eb(Expr::f32(f32::NAN).ge(Expr::f32(1.0))));
+    assert!(eb(Expr::f32(-1.0).lt(Expr::f32(0.5))));
+    assert!(eb(Expr::bool(true).eq(Expr::bool(true))));
+}
+
+#[test]
+fn casts_saturate_like_rust() {
+    let c = |v: f32, t| Expr::f32(v).cast(t);
+    assert_eq!(ei(c(f32::NAN, DataType::I32)), 0);
+    assert_eq!(eu(c(f32::NAN, DataType::U32)), 0);
+    assert_eq!(ei(c(f32::INFINITY, DataType::I32)), i32::MAX);
+    assert_eq!(ei(c(f32::NEG_INFINITY, DataType::I32)), i32::MIN);
+    assert_eq!(eu(c(f32::INFINITY, DataType::U32)), u32::MAX);
+    assert_eq!(eu(c(-5.5, DataType::U32)), 0);
+    assert_eq!(ei(c(3e9, DataType::I32)), i32::MAX);
+    assert_eq!(eu(c(3e9, DataType::U32)), 3_000_000_000);
+    assert_eq!(ei(c(-2.9, DataType::I32)), -2);
+    assert_eq!(eu(c(2.9, DataType::U32)), 2);
+    assert_eq!(eu(Expr::i32(-1).cast(DataType::U32)), u32::MAX);
+    assert_eq!(ei(Expr::u32(u32::MAX).cast(DataType::I32)), -1);
+    assert_eq!(ef(Expr::u32(u32::MAX).cast(DataType::F32)), 4_294_967_296.0);
+    assert_eq!(ef(Expr::i32(-3).cast(DataType::F32)), -3.0);
+    assert_eq!(eu(Expr::bool(true).cast(DataType::U32)), 1);
+    assert_eq!(ei(Expr::bool(true).cast(DataType::I32)), 1);
+    assert_eq!(ef(Expr::bool(true).cast(DataType::F32)), 1.0);
+    assert_eq!(ef(Expr::bool(false).cast(DataType::F32)), 0.0);
+    assert!(eb(Expr::bool(true).cast(DataType::Bool)));
+}
+
+#[test]
+fn float_math_matches_std() {
+    let m1 = |f: MathFn, v: f32| ef(Expr::f32(v).math(f, vec![]));
+    for v in [
+        0.0f32,
+        -0.0,
+        0.5,
+        1.0,
+        2.0,
+        -3.25,
+        100.0,
+        1e-30,
+        f32::INFINITY,
+    ] {
+        assert_eq!(
+            m1(MathFn::Sqrt, v).to_bits(),
+            v.sqrt().to_bits(),
+            "sqrt {v}"
+        );
+        assert_eq!(m1(MathFn::Exp, v).to_bits(), v.exp().to_bits(), "exp {v}");
+        assert_eq!(m1(MathFn::Ln, v).to_bits(), v.ln().to_bits(), "ln {v}");
+        assert_eq!(m1(MathFn::Sin, v).to_bits(), v.sin().to_bits(), "sin {v}");
+        assert_eq!(m1(MathFn::Cos, v).to_bits(), v.cos().to_bits(), "cos {v}");
+        assert_eq!(
+            m1(MathFn::Tanh, v).to_bits(),
+            v.tanh().to_bits(),
+            "tanh {v}"
+        );
+        assert_eq!(m1(MathFn::Floor, v).to_bits(), v.floor().to_bits());
+        assert_eq!(m1(MathFn::Ceil, v).to_bits(), v.ceil().to_bits());
+        assert_eq!(m1(MathFn::Abs, v).to_bits(), v.abs().to_bits());
+    }
+    assert!(m1(MathFn::Sqrt, -1.0).is_nan());
+    assert_eq!(
+        ef(Expr::f32(2.0).math(MathFn::Powf, vec![Expr::f32(0.5)])),
+        2.0f32.powf(0.5)
+    );
+    // mul_add is fused: a single rounding.
+    let (a, b, c) = (1.0f32 + f32::EPSILON, 1.0f32 - f32::EPSILON, -1.0f32);
+    let fused = ef(Expr::f32(a).math(MathFn::MulAdd, vec![Expr::f32(b), Expr::f32(c)]));
+    assert_eq!(fused, a.mul_add(b, c));
+    assert_ne!(fused, a * b + c);
+    // min/max ignore NaN.
+    let mm = |f, x: f32, y: f32| ef(Expr::f32(x).math(f, vec![Expr::f32(y)]));
+    assert_eq!(mm(MathFn::Min, f32::NAN, 1.0), 1.0);
+    assert_eq!(mm(MathFn::Max, 2.0, f32::NAN), 2.0);
+    assert_eq!(mm(MathFn::Min, -1.0, 1.0), -1.0);
+    // clamp = max(lo).min(hi), also with lo > hi (no panic).
+    let cl = |x: f32, lo: f32, hi: f32| {
+        ef(Expr::f32(x).math(MathFn::Clamp, vec![Expr::f32(lo), Expr::f32(hi)]))
+    };
+    assert_eq!(cl(5.0, 0.0, 1.0), 1.0);
+    assert_eq!(cl(-5.0, 0.0, 1.0), 0.0);
+    assert_eq!(cl(0.5, 2.0, 1.0), 1.0);
+    assert_eq!(cl(f32::NAN, 0.0, 1.0), 0.0);
+}
+
+#[test]
+fn integer_math() {
+    assert_eq!(ei(Expr::i32(i32::MIN).math(MathFn::Abs, vec![])), i32::MIN);
+    assert_eq!(ei(Expr::i32(-5).math(MathFn::Abs, vec![])), 5);
+    assert_eq!(ei(Expr::i32(-5).math(MathFn::Min, vec![Expr::i32(3)])), -5);
+    assert_eq!(
+        eu(Expr::u32(u32::MAX).math(MathFn::Min, vec![Expr::u32(3)])),
+        3
+    );
+    assert_eq!(ei(Expr::i32(-5).math(MathFn::Max, vec![Expr::i32(3)])), 3);
+    assert_eq!(
+        eu(Expr::u32(u32::MAX).math(MathFn::Max, vec![Expr::u32(3)])),
+        u32::MAX
+    );
+    let cl = |x, lo, hi| ei(Expr::i32(x).math(MathFn::Clamp, vec![Expr::i32(lo), Expr::i32(hi)]));
+    assert_eq!(cl(-10, -2, 7), -2);
+    assert_eq!(cl(10, -2, 7), 7);
+    assert_eq!(cl(3, 9, 1), 1);
+    assert_eq!(
+        eu(Expr::u32(10).math(MathFn::Clamp, vec![Expr::u32(2), Expr::u32(7)])),
+        7
+    );
+}
+
+#[test]
+fn float_arithmetic_is_ieee() {
+    assert_eq!(ef(Expr::f32(0.1).add(Expr::f32(0.2))), 0.1f32 + 0.2f32);
+    assert_eq!(ef(Expr::f32(1e38).mul(Expr::f32(10.0))), f32::INFINITY);
+    assert_eq!(ef(Expr::f32(3.0).neg()), -3.0);
+    assert_eq!(ef(Expr::f32(0.0).neg()).to_bits(), (-0.0f32).to_bits());
+    assert_eq!(ef(Expr::f32(1.5).sub(Expr::f32(2.0))), -0.5);
+}
+
+#[test]
+fn select_evaluates_arms() {
+    assert_eq!(
+        eu(Expr::select(Expr::bool(true), Expr::u32(1), Expr::u32(2))),
+        1
+    );
+    assert_eq!(
+        eu(Expr::select(Expr::bool(false), Expr::u32(1), Expr::u32(2))),
+        2
+    );
+    // The untaken arm divides by zero: harmless (it is 0), never a trap.
+    assert_eq!(
+        ei(Expr::select(
+            Expr::bool(true),
+            Expr::i32(4),
+            Expr::i32(1).div(Expr::i32(0))
+        )),
+        4
+    );
+}
+
+/// A kernel with one read-write buffer `data` of `elem` where the single
+/// invocation runs `build`.
+fn one_invocation(
+    elem: DataType,
+    unchecked: bool,
+    build: impl FnOnce(&mut vyre::ir::Block),
+) -> Program {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    b.buffer("data", elem, Access::ReadWrite);
+    b.buffer("out", elem, Access::ReadWrite);
+    b.unchecked(unchecked);
+    b.body(build);
+    let p = b.finish();
+    p.validate().expect("valid");
+    p
+}
+
+const DATA: BufRef = BufRef::Param(0);
+const OUT: BufRef = BufRef::Param(1);
+
+#[test]
+fn out_of_range_loads_are_zero() {
+    let idx = [
+        Expr::u32(4),
+        Expr::u32(u32::MAX),
+        Expr::i32(-1),
+        Expr::i32(i32::MIN),
+        Expr::u32(1 << 31),
+    ];
+    let p = one_invocation(DataType::U32, false, |blk| {
+        for (k, i) in idx.iter().enumerate() {
+            blk.store(OUT, Expr::u32(k as u32), Expr::load(DATA, i.clone()));
+        }
+        blk.store(OUT, Expr::u32(5), Expr::load(DATA, Expr::i32(3)));
+    });
+    let mut data = [10, 11, 12, 13];
+    let mut out = [99u32; 6];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut data), RefArg::Buffer(&mut out)],
+    )
+    .unwrap();
+    assert_eq!(out, [0, 0, 0, 0, 0, 13]);
+}
+
+#[test]
+fn out_of_range_stores_are_dropped() {
+    let p = one_invocation(DataType::U32, false, |blk| {
+        for i in [
+            Expr::u32(4),
+            Expr::u32(u32::MAX),
+            Expr::i32(-1),
+            Expr::i32(-4),
+        ] {
+            blk.store(DATA, i, Expr::u32(7));
+        }
+        blk.store(DATA, Expr::i32(2), Expr::u32(8));
+    });
+    let mut data = [1, 2, 3, 4];
+    let mut out = [0u32; 1];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut data), RefArg::Buffer(&mut out)],
+    )
+    .unwrap();
+    assert_eq!(data, [1, 2, 8, 4]);
+}
+
+#[test]
+fn out_of_range_atomics_do_nothing_and_yield_zero() {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let data = b.buffer("data", DataType::U32, Access::ReadWrite);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let locals: Vec<_> = AtomicOp::ALL
+        .iter()
+        .map(|op| b.local(format!("old_{}", op.name()), DataType::U32, false))
+        .collect();
+    b.body(|blk| {
+        for (k, op) in AtomicOp::ALL.iter().enumerate() {
+            let idx = if k % 2 == 0 {
+                Expr::u32(4)
+            } else {
+                Expr::i32(-1).cast(DataType::U32)
+            };
+            let e = if *op == AtomicOp::CompareExchange {
+                Expr::atomic_compare_exchange(BufRef::Param(data), idx, Expr::u32(0), Expr::u32(9))
+            } else {
+                Expr::atomic(*op, BufRef::Param(data), idx, Expr::u32(9))
+            };
+            blk.let_(locals[k], e);
+            blk.store(
+                BufRef::Param(out),
+                Expr::u32(k as u32),
+                Expr::local(locals[k]),
+            );
+        }
+    });
+    let p = b.finish();
+    let mut d = [5u32, 6, 7, 8];
+    let mut o = [77u32; 9];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut d), RefArg::Buffer(&mut o)],
+    )
+    .unwrap();
+    assert_eq!(d, [5, 6, 7, 8]);
+    assert_eq!(o, [0; 9]);
+}
+
+#[test]
+fn out_of_range_shared_accesses() {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let a = b.shared("a", DataType::I32, 2);
+    let c = b.shared("c", DataType::I32, 2);
+    let old = b.local("old", DataType::I32, false);
+    b.body(|blk| {
+        blk.store(BufRef::Shared(a), Expr::u32(2), Expr::i32(5)); // dropped, not into `c`
+        blk.store(BufRef::Shared(c), Expr::i32(-1), Expr::i32(6));
+        blk.let_(
+            old,
+            Expr::atomic(AtomicOp::Add, BufRef::Shared(c), Expr::u32(2), Expr::i32(1)),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(0),
+            Expr::load(BufRef::Shared(c), Expr::u32(0)),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(1),
+            Expr::load(BufRef::Shared(a), Expr::u32(2)),
+        );
+        blk.store(BufRef::Param(out), Expr::u32(2), Expr::local(old));
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(3),
+            Expr::load(BufRef::Shared(c), Expr::u32(1)),
+        );
+    });
+    let p = b.finish();
+    let mut o = [9i32 as u32; 4];
+    run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+    assert_eq!(o, [0, 0, 0, 0]);
+}
+
+#[test]
+fn unchecked_out_of_range_is_reported() {
+    let p = one_invocation(DataType::U32, true, |blk| {
+        blk.store(DATA, Expr::u32(0), Expr::u32(3));
+        blk.store(DATA, Expr::i32(-2), Expr::u32(7));
+    });
+    let mut data = [1, 2];
+    let mut out = [0u32; 1];
+    let err = run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut data), RefArg::Buffer(&mut out)],
+    )
+    .unwrap_err();
+    match err {
+        RunError::OutOfBounds {
+            buffer, index, len, ..
+        } => {
+            assert_eq!((buffer.as_str(), index, len), ("data", -2i32 as u32, 2));
+        }
+        other => panic!("expected OutOfBounds, got {other:?}"),
+    }
+    assert_eq!(data, [3, 2]);
+    // In range, an unchecked kernel behaves normally.
+    let p = one_invocation(DataType::U32, true, |blk| {
+        blk.store(OUT, Expr::u32(0), Expr::load(DATA, Expr::u32(1)));
+    });
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut data), RefArg::Buffer(&mut out)],
+    )
+    .unwrap();
+    assert_eq!(out, [2]);
+}
+
+fn atomic_case(elem: DataType, op: AtomicOp, init: u32, value: u32, expected: u32) -> (u32, u32) {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let data = b.buffer("data", elem, Access::ReadWrite);
+    let old = b.local("old", elem, false);
+    let lit = |v: u32| match elem {
+        DataType::I32 => Expr::i32(v as i32),
+        _ => Expr::u32(v),
+    };
+    b.body(|blk| {
+        let e = if op == AtomicOp::CompareExchange {
+            Expr::atomic_compare_exchange(
+                BufRef::Param(data),
+                Expr::u32(0),
+                lit(expected),
+                lit(value),
+            )
+        } else {
+            Expr::atomic(op, BufRef::Param(data), Expr::u32(0), lit(value))
+        };
+        blk.let_(old, e);
+        blk.store(BufRef::Param(data), Expr::u32(1), Expr::local(old));
+    });
+    let p = b.finish();
+    let mut d = [init, 0];
+    run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut d)]).unwrap();
+    (d[0], d[1])
+}
+
+#[test]
+fn each_atomic_op() {
+    use AtomicOp::*;
+    let u = DataType::U32;
+    let i = DataType::I32;
+    let n = |v: i32| v as u32;
+    // (new value, old value returned)
+    assert_eq!(atomic_case(u, Add, u32::MAX, 2, 0), (1, u32::MAX));
+    assert_eq!(atomic_case(u, Sub, 0, 1, 0), (u32::MAX, 0));
+    assert_eq!(atomic_case(u, Min, 5, 3, 0), (3, 5));
+    assert_eq!(atomic_case(u, Min, 5, u32::MAX, 0), (5, 5));
+    assert_eq!(atomic_case(i, Min, 5, n(-3), 0), (n(-3), 5));
+    assert_eq!(atomic_case(u, Max, 5, u32::MAX, 0), (u32::MAX, 5));
+    assert_eq!(atomic_case(i, Max, 5, n(-3), 0), (5, 5));
+    assert_eq!(atomic_case(i, Max, n(-5), n(-3), 0), (n(-3), n(-5)));
+    assert_eq!(atomic_case(u, And, 0b1100, 0b1010, 0), (0b1000, 0b1100));
+    assert_eq!(atomic_case(u, Or, 0b1100, 0b1010, 0), (0b1110, 0b1100));
+    assert_eq!(atomic_case(u, Xor, 0b1100, 0b1010, 0), (0b0110, 0b1100));
+    assert_eq!(atomic_case(u, Exchange, 4, 9, 0), (9, 4));
+    assert_eq!(atomic_case(u, CompareExchange, 4, 9, 4), (9, 4));
+    assert_eq!(atomic_case(u, CompareExchange, 4, 9, 5), (4, 4));
+    assert_eq!(atomic_case(i, CompareExchange, n(-1), 2, n(-1)), (2, n(-1)));
+    assert_eq!(
+        atomic_case(i, Add, n(i32::MAX), 1, 0),
+        (n(i32::MIN), n(i32::MAX))
+    );
+}
+
+#[test]
+fn atomics_from_many_workgroups_count_exactly() {
+    // 300 workgroups x 64 invocations add 1 to a counter and to bin i % 7.
+    let mut b = ProgramBuilder::new("count", [64, 1, 1]);
+    let h = b.buffer("h", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.eval(Expr::atomic(
+            AtomicOp::Add,
+            BufRef::Param(h),
+            Expr::u32(7),
+            Expr::u32(1),
+        ));
+        blk.eval(Expr::atomic(
+            AtomicOp::Add,
+            BufRef::Param(h),
+            Expr::global_id_x().rem(Expr::u32(7)),
+            Expr::u32(1),
+        ));
+    });
+    let p = b.finish();
+    for threads in [Some(1), None, Some(2)] {
+        let mut d = [0u32; 8];
+        run_with(
+            &p,
+            [300, 1, 1],
+            &mut [RefArg::Buffer(&mut d)],
+            &RunOptions {
+                threads,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        let mut want = [0u32; 8];
+        for g in 0..300 * 64 {
+            want[g % 7] += 1;
+        }
+        want[7] = 300 * 64;
+        assert_eq!(d, want, "threads {threads:?}");
+    }
+}
+
+/// Workgroup tree reduction in shared memory with barriers.
+#[test]
+fn shared_memory_reduction_with_barriers() {
+    const WG: u32 = 64;
+    let mut b = ProgramBuilder::new("reduce", [WG, 1, 1]);
+    let input = b.buffer("input", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::U32, WG);
+    let lid = b.local("lid", DataType::U32, false);
+    let stride = b.local("stride", DataType::U32, true);
+    let lx = Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.let_(lid, lx.clone());
+        blk.store(
+            BufRef::Shared(tile),
+            Expr::local(lid),
+            Expr::load(BufRef::Param(input), Expr::global_id_x()),
+        );
+        blk.barrier();
+        blk.let_(stride, Expr::u32(WG / 2));
+        blk.while_(Expr::local(stride).gt(Expr::u32(0)), |body| {
+            body.if_(Expr::local(lid).lt(Expr::local(stride)), |t| {
+                let sum = Expr::load(BufRef::Shared(tile), Expr::local(lid)).add(Expr::load(
+                    BufRef::Shared(tile),
+                    Expr::local(lid).add(Expr::local(stride)),
+                ));
+                t.store(BufRef::Shared(tile), Expr::local(lid), sum);
+            });
+            body.barrier();
+            body.assign(stride, Expr::local(stride).shr(Expr::u32(1)));
+        });
+        blk.if_(Expr::local(lid).eq(Expr::u32(0)), |t| {
+            t.store(
+                BufRef::Param(out),
+                Expr::Builtin(Builtin::WorkgroupId, Axis::X),
+                Expr::load(BufRef::Shared(tile), Expr::u32(0)),
+            );
+        });
+    });
+    let p = b.finish();
+    p.validate().unwrap();
+    let n = 1000usize;
+    let mut data: Vec<u32> = (0..n as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) >> 20)
+        .collect();
+    let groups = n.div_ceil(WG as usize);
+    let mut out = vec![0u32; groups];
+    run(
+        &p,
+        [groups as u32, 1, 1],
+        &mut [RefArg::Buffer(&mut data), RefArg::Buffer(&mut out)],
+    )
+    .unwrap();
+    for (g, got) in out.iter().enumerate() {
+        let want: u32 = data.iter().skip(g * WG as usize).take(WG as usize).sum();
+        assert_eq!(*got, want, "group {g}");
+    }
+}
+
+#[test]
+fn shared_memory_is_zeroed_per_workgroup() {
+    // Each workgroup adds its id into shared[0] and reads it back: a stale
+    // arena from the previous workgroup would leak into the sum.
+    let mut b = ProgramBuilder::new("fresh", [4, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let s = b.shared("s", DataType::U32, 1);
+    b.body(|blk| {
+        blk.eval(Expr::atomic(
+            AtomicOp::Add,
+            BufRef::Shared(s),
+            Expr::u32(0),
+            Expr::u32(1),
+        ));
+        blk.barrier();
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x(),
+            Expr::load(BufRef::Shared(s), Expr::u32(0)),
+        );
+    });
+    let p = b.finish();
+    let mut o = vec![0u32; 40];
+    run_with(
+        &p,
+        [10, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+        &RunOptions {
+            threads: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(o, vec![4u32; 40]);
+}
+
+#[test]
+fn divergent_barrier_is_an_error() {
+    // `loop { barrier(); if lid == 0 { break; } }` validates (the barrier is
+    // reached before any branch), but on the second trip invocation 0 has
+    // left while the others wait.
+    let mut b = ProgramBuilder::new("diverge", [4, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.loop_(|body| {
+            body.barrier();
+            body.if_(
+                Expr::Builtin(Builtin::LocalId, Axis::X).eq(Expr::u32(0)),
+                |t| {
+                    t.break_();
+                },
+            );
+        });
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
+    });
+    let p = b.finish();
+    p.validate().expect("statically fine");
+    let mut o = [0u32; 1];
+    let err = run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap_err();
+    assert!(
+        matches!(&err, RunError::BarrierDivergence { kernel, workgroup: [0, 0, 0], .. } if kernel == "diverge"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("barrier"), "{err}");
+}
+
+#[test]
+fn step_limit_stops_infinite_loops() {
+    let mut b = ProgramBuilder::new("spin", [2, 1, 1]);
+    b.buffer("out", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.loop_(|_| {});
+    });
+    let p = b.finish();
+    let mut o = [0u32; 1];
+    let err = run_with(
+        &p,
+        [3, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+        &RunOptions {
+            max_steps_per_invocation: Some(10_000),
+            threads: Some(1),
+        },
+    )
+    .unwrap_err();
+    match &err {
+        RunError::StepLimitExceeded { kernel, limit, .. } => {
+            assert_eq!((kernel.as_str(), *limit), ("spin", 10_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("spin"));
+    // A terminating kernel under a generous limit is fine.
+    let mut b = ProgramBuilder::new("finite", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.for_(i, Expr::u32(0), Expr::u32(100), |body| {
+            body.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(out),
+                Expr::u32(0),
+                Expr::u32(1),
+            ));
+        });
+    });
+    let p = b.finish();
+    run_with(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+        &RunOptions {
+            max_steps_per_invocation: Some(10_000),
+            threads: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(o, [100]);
+}
+
+#[test]
+fn control_flow() {
+    // out[0] = sum of i in 0..10 skipping 3, stopping at 8 (for/continue/break)
+    // out[1] = while countdown; out[2] = loop with break; out[3] set before an
+    // early return, out[4] after it (never written).
+    let mut b = ProgramBuilder::new("flow", [1, 1, 1]);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let acc = b.local("acc", DataType::I32, true);
+    let i = b.local("i", DataType::I32, false);
+    let n = b.local("n", DataType::I32, true);
+    let m = b.local("m", DataType::I32, true);
+    let end = b.local("end", DataType::I32, true);
+    let o = BufRef::Param(out);
+    b.body(|blk| {
+        blk.let_(acc, Expr::i32(0));
+        blk.let_(end, Expr::i32(10));
+        blk.for_(i, Expr::i32(-2), Expr::local(end), |body| {
+            // `end` changes inside: the bound was evaluated once.
+            body.assign(end, Expr::i32(1000));
+            body.if_(Expr::local(i).eq(Expr::i32(3)), |t| {
+                t.continue_();
+            });
+            body.if_(Expr::local(i).eq(Expr::i32(8)), |t| {
+                t.break_();
+            });
+            body.assign(acc, Expr::local(acc).add(Expr::local(i)));
+        });
+        blk.store(o, Expr::u32(0), Expr::local(acc));
+        blk.let_(n, Expr::i32(5));
+        blk.let_(m, Expr::i32(0));
+        blk.while_(Expr::local(n).gt(Expr::i32(0)), |body| {
+            body.assign(n, Expr::local(n).sub(Expr::i32(1)));
+            body.if_(Expr::local(n).eq(Expr::i32(2)), |t| {
+                t.continue_();
+            });
+            body.assign(m, Expr::local(m).mul(Expr::i32(10)).add(Expr::local(n)));
+        });
+        blk.store(o, Expr::u32(1), Expr::local(m));
+        blk.assign(n, Expr::i32(0));
+        blk.loop_(|body| {
+            body.assign(n, Expr::local(n).add(Expr::i32(3)));
+            body.if_(Expr::local(n).gt(Expr::i32(10)), |t| {
+                t.break_();
+            });
+        });
+        blk.store(o, Expr::u32(2), Expr::local(n));
+        blk.if_else(
+            Expr::local(n).eq(Expr::i32(12)),
+            |t| {
+                t.store(o, Expr::u32(3), Expr::i32(33));
+                t.return_();
+            },
+            |e| {
+                e.store(o, Expr::u32(3), Expr::i32(-33));
+            },
+        );
+        blk.store(o, Expr::u32(4), Expr::i32(44));
+    });
+    let p = b.finish();
+    p.validate().unwrap();
+    let mut d = [0u32; 5];
+    run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut d)]).unwrap();
+    let want_acc: i32 = (-2..8).filter(|&i| i != 3).sum();
+    assert_eq!(d[0] as i32, want_acc);
+    assert_eq!(d[1] as i32, 4310); // n = 4, 3, (2 skipped), 1, 0
+    assert_eq!(d[2] as i32, 12);
+    assert_eq!(d[3] as i32, 33);
+    assert_eq!(d[4], 0);
+    // Empty and reversed ranges run zero times; unsigned ranges near MAX end.
+    let mut b = ProgramBuilder::new("ranges", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let j = b.local("j", DataType::U32, false);
+    let o = BufRef::Param(out);
+    b.body(|blk| {
+        blk.for_(i, Expr::u32(5), Expr::u32(2), |body| {
+            body.eval(Expr::atomic(AtomicOp::Add, o, Expr::u32(0), Expr::u32(1)));
+        });
+        blk.for_(j, Expr::u32(u32::MAX - 3), Expr::u32(u32::MAX), |body| {
+            body.eval(Expr::atomic(AtomicOp::Add, o, Expr::u32(1), Expr::u32(1)));
+        });
+    });
+    let p = b.finish();
+    let mut d = [0u32; 2];
+    run_with(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut d)],
+        &RunOptions {
+            max_steps_per_invocation: Some(1000),
+            threads: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(d, [0, 3]);
+}
+
+#[test]
+fn builtins_in_a_3d_grid() {
+    let ws = [4u32, 3, 2];
+    let grid = [3u32, 2, 5];
+    let mut b = ProgramBuilder::new("ids", ws);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let lin = b.local("lin", DataType::U32, false);
+    let gx = Expr::Builtin(Builtin::GlobalId, Axis::X);
+    let gy = Expr::Builtin(Builtin::GlobalId, Axis::Y);
+    let gz = Expr::Builtin(Builtin::GlobalId, Axis::Z);
+    let nx = ws[0] * grid[0];
+    let ny = ws[1] * grid[1];
+    b.body(|blk| {
+        blk.let_(
+            lin,
+            gz.mul(Expr::u32(ny))
+                .add(gy)
+                .mul(Expr::u32(nx))
+                .add(gx)
+                .mul(Expr::u32(12)),
+        );
+        let all = [
+            Builtin::GlobalId,
+            Builtin::LocalId,
+            Builtin::WorkgroupId,
+            Builtin::NumWorkgroups,
+        ];
+        for (k, bi) in all.iter().enumerate() {
+            for (a, axis) in [Axis::X, Axis::Y, Axis::Z].iter().enumerate() {
+                blk.store(
+                    BufRef::Param(out),
+                    Expr::local(lin).add(Expr::u32((k * 3 + a) as u32)),
+                    Expr::Builtin(*bi, *axis),
+                );
+            }
+        }
+    });
+    let p = b.finish();
+    let total = (nx * ny * ws[2] * grid[2]) as usize;
+    let mut o = vec![u32::MAX; total * 12];
+    run(&p, grid, &mut [RefArg::Buffer(&mut o)]).unwrap();
+    for z in 0..ws[2] * grid[2] {
+        for y in 0..ny {
+            for x in 0..nx {
+                let at = (((z * ny + y) * nx + x) * 12) as usize;
+                let g = [x, y, z];
+                let want: Vec<u32> = (0..3)
+                    .map(|a| g[a])
+                    .chain((0..3).map(|a| g[a] % ws[a]))
+                    .chain((0..3).map(|a| g[a] / ws[a]))
+                    .chain(grid)
+                    .collect();
+                assert_eq!(&o[at..at + 12], &want[..], "at {g:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn scalars_and_len() {
+    let mut b = ProgramBuilder::new("sc", [1, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let k = b.scalar("k", DataType::I32);
+    let f = b.scalar("flag", DataType::Bool);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(0),
+            Expr::param(a).mul(Expr::load(BufRef::Param(x), Expr::u32(1))),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(1),
+            Expr::param(k).cast(DataType::F32),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(2),
+            Expr::len(x).cast(DataType::F32),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(3),
+            Expr::select(Expr::param(f), Expr::f32(1.5), Expr::f32(-1.5)),
+        );
+    });
+    let p = b.finish();
+    let mut xs = [1f32.to_bits(), 2f32.to_bits(), 0];
+    let mut o = [0u32; 4];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Scalar(Literal::f32(3.0)),
+            RefArg::Scalar(Literal::I32(-9)),
+            RefArg::Scalar(Literal::Bool(true)),
+            RefArg::Buffer(&mut xs),
+            RefArg::Buffer(&mut o),
+        ],
+    )
+    .unwrap();
+    assert_eq!(o.map(f32::from_bits), [6.0, -9.0, 3.0, 1.5]);
+}
+
+#[test]
+fn argument_mismatches_are_errors() {
+    let mut b = ProgramBuilder::new("sc", [1, 1, 1]);
+    b.scalar("a", DataType::F32);
+    b.buffer("out", DataType::F32, Access::ReadWrite);
+    let p = b.finish();
+    let mut o = [0u32; 1];
+    let e = run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RunError::ArgumentCount {
+                expected: 2,
+                got: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let mut o2 = [0u32; 1];
+    let e = run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Scalar(Literal::U32(1)), RefArg::Buffer(&mut o2)],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, RunError::ArgumentMismatch { index: 0, param, .. } if param == "a"),
+        "{e:?}"
+    );
+    let e = run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Scalar(Literal::f32(1.0)),
+            RefArg::Scalar(Literal::f32(1.0)),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, RunError::ArgumentMismatch { index: 1, .. }),
+        "{e:?}"
+    );
+    // An invalid program is refused before running.
+    let mut b = ProgramBuilder::new("bad", [1, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::Read);
+    b.body(|blk| {
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::f32(1.0));
+    });
+    let e = run(&b.finish(), [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap_err();
+    assert!(matches!(e, RunError::InvalidProgram { .. }), "{e:?}");
+    // Zero workgroups: nothing runs.
+    let mut b = ProgramBuilder::new("w", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
+    });
+    let p = b.finish();
+    let mut o = [0u32; 1];
+    run(&p, [0, 5, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+    assert_eq!(o, [0]);
+}

@@ -1,0 +1,845 @@
+//! The wire format: round trips, hostile input, limits.
+
+use proptest::prelude::*;
+use vyre::ir::wire::{MAX_DEPTH, VERSION, WireError, from_wire, to_wire};
+use vyre::ir::{
+    Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, MathFn, Node, Program,
+    ProgramBuilder, UnOp,
+};
+
+// Fixed declarations every generated program shares (see `build`).
+const P_BOOL: u32 = 0;
+const P_I32: u32 = 1;
+const P_U32: u32 = 2;
+const P_F32: u32 = 3;
+const B_I32: u32 = 4;
+const B_U32: u32 = 5;
+const B_F32: u32 = 6;
+const B_RO_F32: u32 = 7;
+const S_I32: u32 = 0;
+const S_U32: u32 = 1;
+const S_F32: u32 = 2;
+const L_BOOL: u32 = 0;
+const L_I32: u32 = 1;
+const L_U32: u32 = 2;
+const L_F32: u32 = 3;
+const L_FOR_I32: u32 = 4;
+const L_FOR_U32: u32 = 5;
+
+const TYPES: [DataType; 4] = [DataType::Bool, DataType::I32, DataType::U32, DataType::F32];
+
+fn local_of(t: DataType) -> u32 {
+    match t {
+        DataType::Bool => L_BOOL,
+        DataType::I32 => L_I32,
+        DataType::U32 => L_U32,
+        DataType::F32 => L_F32,
+    }
+}
+
+fn lit(t: DataType) -> BoxedStrategy<Expr> {
+    match t {
+        DataType::Bool => any::<bool>()
+            .prop_map(|b| Expr::Lit(Literal::Bool(b)))
+            .boxed(),
+        DataType::I32 => any::<i32>()
+            .prop_map(|v| Expr::Lit(Literal::I32(v)))
+            .boxed(),
+        DataType::U32 => any::<u32>()
+            .prop_map(|v| Expr::Lit(Literal::U32(v)))
+            .boxed(),
+        // Any bit pattern, NaN payloads included.
+        DataType::F32 => any::<u32>()
+            .prop_map(|v| Expr::Lit(Literal::F32(v)))
+            .boxed(),
+    }
+}
+
+fn axis() -> impl Strategy<Value = Axis> {
+    prop_oneof![Just(Axis::X), Just(Axis::Y), Just(Axis::Z)]
+}
+
+fn int_ty() -> impl Strategy<Value = DataType> {
+    prop_oneof![Just(DataType::I32), Just(DataType::U32)]
+}
+
+fn index_expr() -> BoxedStrategy<Expr> {
+    prop_oneof![
+        lit(DataType::U32),
+        lit(DataType::I32),
+        Just(Expr::Local(L_U32)),
+        Just(Expr::Local(L_I32)),
+        axis().prop_map(|a| Expr::Builtin(Builtin::GlobalId, a)),
+    ]
+    .boxed()
+}
+
+fn loadable(t: DataType) -> Vec<BufRef> {
+    match t {
+        DataType::I32 => vec![BufRef::Param(B_I32), BufRef::Shared(S_I32)],
+        DataType::U32 => vec![BufRef::Param(B_U32), BufRef::Shared(S_U32)],
+        DataType::F32 => vec![
+            BufRef::Param(B_F32),
+            BufRef::Param(B_RO_F32),
+            BufRef::Shared(S_F32),
+        ],
+        DataType::Bool => vec![],
+    }
+}
+
+fn leaf(t: DataType) -> BoxedStrategy<Expr> {
+    let param = match t {
+        DataType::Bool => P_BOOL,
+        DataType::I32 => P_I32,
+        DataType::U32 => P_U32,
+        DataType::F32 => P_F32,
+    };
+    let mut options = vec![
+        lit(t),
+        Just(Expr::Local(local_of(t))).boxed(),
+        Just(Expr::Param(param)).boxed(),
+    ];
+    if t == DataType::U32 {
+        let builtin = prop_oneof![
+            Just(Builtin::GlobalId),
+            Just(Builtin::LocalId),
+            Just(Builtin::WorkgroupId),
+            Just(Builtin::NumWorkgroups)
+        ];
+        options.push(
+            (builtin, axis())
+                .prop_map(|(b, a)| Expr::Builtin(b, a))
+                .boxed(),
+        );
+        options.push((B_I32..=B_RO_F32).prop_map(Expr::Len).boxed());
+    }
+    let bufs = loadable(t);
+    if !bufs.is_empty() {
+        options.push(
+            (proptest::sample::select(bufs), index_expr())
+                .prop_map(|(buf, index)| Expr::load(buf, index))
+                .boxed(),
+        );
+    }
+    proptest::strategy::Union::new(options).boxed()
+}
+
+fn expr(t: DataType, depth: u32) -> BoxedStrategy<Expr> {
+    if depth == 0 {
+        return leaf(t);
+    }
+    let sub = move |t| expr(t, depth - 1);
+    let mut options: Vec<BoxedStrategy<Expr>> = vec![leaf(t)];
+    // Unary.
+    if matches!(t, DataType::I32 | DataType::F32) {
+        options.push(
+            sub(t)
+                .prop_map(|e| Expr::Unary(UnOp::Neg, Box::new(e)))
+                .boxed(),
+        );
+    }
+    if t != DataType::F32 {
+        options.push(
+            sub(t)
+                .prop_map(|e| Expr::Unary(UnOp::Not, Box::new(e)))
+                .boxed(),
+        );
+    }
+    // Binary producing `t` from `t` operands.
+    let mut ops = Vec::new();
+    if t != DataType::Bool {
+        ops.extend([BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
+    }
+    if t != DataType::F32 {
+        ops.extend([BinOp::BitAnd, BinOp::BitOr, BinOp::BitXor]);
+    }
+    if t == DataType::Bool {
+        ops.extend([BinOp::And, BinOp::Or]);
+    }
+    options.push(
+        (proptest::sample::select(ops), sub(t), sub(t))
+            .prop_map(|(op, a, b)| Expr::Binary(op, Box::new(a), Box::new(b)))
+            .boxed(),
+    );
+    if t.is_integer() {
+        let shift = prop_oneof![Just(BinOp::Shl), Just(BinOp::Shr)];
+        let rhs = int_ty().prop_flat_map(move |r| expr(r, depth - 1));
+        options.push(
+            (shift, sub(t), rhs)
+                .prop_map(|(op, a, b)| Expr::Binary(op, Box::new(a), Box::new(b)))
+                .boxed(),
+        );
+    }
+    if t == DataType::Bool {
+        let cmp = (
+            proptest::sample::select(TYPES.to_vec()),
+            proptest::sample::select(vec![
+                BinOp::Eq,
+                BinOp::Ne,
+                BinOp::Lt,
+                BinOp::Le,
+                BinOp::Gt,
+                BinOp::Ge,
+            ]),
+        )
+            .prop_flat_map(move |(ot, op)| {
+                // Ordering comparisons need a non-bool operand type.
+                let ot = if ot == DataType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
+                    DataType::U32
+                } else {
+                    ot
+                };
+                (Just(op), expr(ot, depth - 1), expr(ot, depth - 1))
+            })
+            .prop_map(|(op, a, b)| Expr::Binary(op, Box::new(a), Box::new(b)));
+        options.push(cmp.boxed());
+    }
+    // Casts to `t`.
+    let from: Vec<DataType> = if t == DataType::Bool {
+        vec![DataType::Bool]
+    } else {
+        TYPES.to_vec()
+    };
+    options.push(
+        proptest::sample::select(from)
+            .prop_flat_map(move |f| expr(f, depth - 1))
+            .prop_map(move |e| Expr::Cast(t, Box::new(e)))
+            .boxed(),
+    );
+    // Math.
+    let fns: Vec<MathFn> = MathFn::ALL
+        .into_iter()
+        .filter(|f| vyre::ir::validate::math_type(*f, &vec![t; f.arity()]).is_some())
+        .collect();
+    if !fns.is_empty() {
+        options.push(
+            proptest::sample::select(fns)
+                .prop_flat_map(move |f| {
+                    (
+                        Just(f),
+                        proptest::collection::vec(expr(t, depth - 1), f.arity()),
+                    )
+                })
+                .prop_map(|(f, args)| Expr::Math(f, args))
+                .boxed(),
+        );
+    }
+    // Select.
+    options.push(
+        (sub(DataType::Bool), sub(t), sub(t))
+            .prop_map(|(c, a, b)| Expr::select(c, a, b))
+            .boxed(),
+    );
+    proptest::strategy::Union::new(options).boxed()
+}
+
+fn atomic() -> BoxedStrategy<(DataType, Expr)> {
+    (
+        proptest::sample::select(AtomicOp::ALL.to_vec()),
+        prop_oneof![
+            Just((DataType::I32, BufRef::Param(B_I32))),
+            Just((DataType::U32, BufRef::Param(B_U32))),
+            Just((DataType::I32, BufRef::Shared(S_I32))),
+            Just((DataType::U32, BufRef::Shared(S_U32))),
+        ],
+    )
+        .prop_flat_map(|(op, (t, buf))| {
+            (
+                Just(op),
+                Just(t),
+                Just(buf),
+                index_expr(),
+                expr(t, 1),
+                expr(t, 1),
+            )
+        })
+        .prop_map(|(op, t, buf, index, x, v)| {
+            let e = if op == AtomicOp::CompareExchange {
+                Expr::atomic_compare_exchange(buf, index, x, v)
+            } else {
+                Expr::atomic(op, buf, index, v)
+            };
+            (t, e)
+        })
+        .boxed()
+}
+
+fn node(depth: u32, in_loop: bool) -> BoxedStrategy<Node> {
+    let ety = proptest::sample::select(TYPES.to_vec());
+    let mut options: Vec<BoxedStrategy<Node>> = vec![
+        ety.clone()
+            .prop_flat_map(|t| {
+                expr(t, 2).prop_map(move |e| Node::Assign {
+                    local: local_of(t),
+                    value: e,
+                })
+            })
+            .boxed(),
+        ety.prop_flat_map(|t| {
+            expr(t, 2).prop_map(move |e| Node::Let {
+                local: local_of(t),
+                value: e,
+            })
+        })
+        .boxed(),
+        atomic()
+            .prop_map(|(t, e)| Node::Assign {
+                local: local_of(t),
+                value: e,
+            })
+            .boxed(),
+        atomic().prop_map(|(_, e)| Node::Eval(e)).boxed(),
+        prop_oneof![
+            Just((DataType::I32, BufRef::Param(B_I32))),
+            Just((DataType::U32, BufRef::Param(B_U32))),
+            Just((DataType::F32, BufRef::Param(B_F32))),
+            Just((DataType::I32, BufRef::Shared(S_I32))),
+            Just((DataType::F32, BufRef::Shared(S_F32))),
+        ]
+        .prop_flat_map(|(t, buf)| (Just(buf), index_expr(), expr(t, 2)))
+        .prop_map(|(buf, index, value)| Node::Store { buf, index, value })
+        .boxed(),
+        Just(Node::Return).boxed(),
+        Just(Node::Barrier).boxed(),
+    ];
+    if in_loop {
+        options.push(Just(Node::Break).boxed());
+        options.push(Just(Node::Continue).boxed());
+    }
+    if depth > 0 {
+        let blk = move |l| proptest::collection::vec(node(depth - 1, l), 0..4);
+        options.push(
+            (expr(DataType::Bool, 2), blk(in_loop), blk(in_loop))
+                .prop_map(|(cond, then, otherwise)| Node::If {
+                    cond,
+                    then,
+                    otherwise,
+                })
+                .boxed(),
+        );
+        options.push(
+            (expr(DataType::Bool, 1), blk(true))
+                .prop_map(|(cond, body)| Node::While { cond, body })
+                .boxed(),
+        );
+        options.push(blk(true).prop_map(|body| Node::Loop { body }).boxed());
+        options.push(
+            int_ty()
+                .prop_flat_map(move |t| {
+                    let var = if t == DataType::I32 {
+                        L_FOR_I32
+                    } else {
+                        L_FOR_U32
+                    };
+                    (Just(var), expr(t, 1), expr(t, 1), blk(true))
+                })
+                .prop_map(|(var, start, end, body)| Node::For {
+                    var,
+                    start,
+                    end,
+                    body,
+                })
+                .boxed(),
+        );
+    }
+    proptest::strategy::Union::new(options).boxed()
+}
+
+fn build(body: Vec<Node>, wg: [u32; 3], unchecked: bool, fast_math: bool, doc: String) -> Program {
+    let mut b = ProgramBuilder::new("gen", wg);
+    b.doc(doc).unchecked(unchecked).fast_math(fast_math);
+    b.scalar("p_bool", DataType::Bool);
+    b.scalar("p_i32", DataType::I32);
+    b.scalar("p_u32", DataType::U32);
+    b.scalar("p_f32", DataType::F32);
+    b.buffer("b_i32", DataType::I32, Access::ReadWrite);
+    b.buffer("b_u32", DataType::U32, Access::ReadWrite);
+    b.buffer("b_f32", DataType::F32, Access::ReadWrite);
+    b.buffer("b_ro_f32", DataType::F32, Access::Read);
+    b.shared("s_i32", DataType::I32, 8);
+    b.shared("s_u32", DataType::U32, 16);
+    b.shared("s_f32", DataType::F32, 4);
+    let ls = [
+        b.local("l_bool", DataType::Bool, true),
+        b.local("l_i32", DataType::I32, true),
+        b.local("l_u32", DataType::U32, true),
+        b.local("l_f32", DataType::F32, true),
+    ];
+    b.local("for_i32", DataType::I32, false);
+    b.local("for_u32", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(ls[0], Expr::bool(false));
+        blk.let_(ls[1], Expr::i32(0));
+        blk.let_(ls[2], Expr::u32(0));
+        blk.let_(ls[3], Expr::f32(0.0));
+        for n in body {
+            blk.push(n);
+        }
+    });
+    let mut p = b.finish();
+    if p.validate().is_err() {
+        // Barriers in divergent control flow are the only thing the
+        // strategy can get wrong; drop them.
+        strip_barriers(&mut p.body);
+    }
+    p
+}
+
+fn strip_barriers(body: &mut Vec<Node>) {
+    body.retain(|n| *n != Node::Barrier);
+    for n in body {
+        match n {
+            Node::If {
+                then, otherwise, ..
+            } => {
+                strip_barriers(then);
+                strip_barriers(otherwise);
+            }
+            Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
+                strip_barriers(body);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn program() -> impl Strategy<Value = Program> {
+    (
+        proptest::collection::vec(node(2, false), 0..6),
+        (1u32..=16, 1u32..=4, 1u32..=4),
+        any::<bool>(),
+        any::<bool>(),
+        "[a-z é∑]{0,12}",
+    )
+        .prop_map(|(body, (x, y, z), unchecked, fast_math, doc)| {
+            build(body, [x, y, z], unchecked, fast_math, doc)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn round_trip_is_identity(p in program()) {
+        prop_assert!(p.validate().is_ok(), "{:?}", p.validate());
+        let bytes = to_wire(&p);
+        let back = from_wire(&bytes);
+        prop_assert_eq!(back.as_ref(), Ok(&p));
+        // Deterministic bytes.
+        prop_assert_eq!(to_wire(&p), bytes);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = from_wire(&bytes);
+        let mut framed = b"VYRE".to_vec();
+        framed.extend_from_slice(&VERSION.to_le_bytes());
+        framed.extend_from_slice(&bytes);
+        if let Ok(p) = from_wire(&framed) {
+            prop_assert!(p.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn mutated_encodings_never_panic_and_decode_valid(
+        p in program(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut bytes = to_wire(&p);
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if let Ok(q) = from_wire(&bytes) {
+            prop_assert!(q.validate().is_ok());
+        }
+    }
+}
+
+fn rich_program() -> Program {
+    let mut b = ProgramBuilder::new("rich", [8, 2, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    let a = b.scalar("a", DataType::F32);
+    let s = b.shared("s", DataType::U32, 16);
+    let i = b.local("i", DataType::U32, false);
+    let k = b.local("k", DataType::U32, false);
+    let o = b.local("o", DataType::U32, false);
+    b.doc("a doc");
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.store(
+            BufRef::Shared(s),
+            Expr::local(i).rem(Expr::u32(16)),
+            Expr::u32(1),
+        );
+        blk.barrier();
+        blk.for_(k, Expr::u32(0), Expr::len(x), |body| {
+            body.if_(Expr::local(k).gt(Expr::u32(3)), |t| {
+                t.break_();
+            });
+        });
+        blk.let_(
+            o,
+            Expr::atomic_compare_exchange(
+                BufRef::Param(y),
+                Expr::local(i),
+                Expr::u32(0),
+                Expr::u32(5),
+            ),
+        );
+        blk.store(
+            BufRef::Param(y),
+            Expr::local(i),
+            Expr::param(a)
+                .math(
+                    MathFn::MulAdd,
+                    vec![Expr::load(BufRef::Param(x), Expr::local(i)), Expr::f32(1.5)],
+                )
+                .cast(DataType::U32),
+        );
+    });
+    let p = b.finish();
+    p.validate().unwrap();
+    p
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let bytes = to_wire(&rich_program());
+    assert!(from_wire(&bytes).is_ok());
+    for n in 0..bytes.len() {
+        assert!(
+            from_wire(&bytes[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
+    }
+    // And one byte too many.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        from_wire(&longer),
+        Err(WireError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn header_errors() {
+    assert_eq!(from_wire(b""), Err(WireError::BadMagic));
+    assert_eq!(from_wire(b"VYR"), Err(WireError::BadMagic));
+    assert_eq!(from_wire(b"ELF\x7f\x01\x00"), Err(WireError::BadMagic));
+    assert!(matches!(
+        from_wire(b"VYRE\x01"),
+        Err(WireError::Malformed { .. })
+    ));
+    let mut bytes = to_wire(&rich_program());
+    bytes[4] = 99;
+    assert_eq!(
+        from_wire(&bytes),
+        Err(WireError::UnsupportedVersion {
+            found: 99,
+            supported: VERSION
+        })
+    );
+    assert!(
+        from_wire(&bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("rebuild")
+    );
+}
+
+#[test]
+fn hostile_lengths_fail_fast() {
+    let header = |rest: &[u8]| {
+        let mut v = b"VYRE".to_vec();
+        v.extend_from_slice(&VERSION.to_le_bytes());
+        v.extend_from_slice(rest);
+        v
+    };
+    let start = std::time::Instant::now();
+    // Name length u32::MAX.
+    let e = from_wire(&header(&[0xff, 0xff, 0xff, 0xff, 0x0f, b'a'])).unwrap_err();
+    assert!(matches!(e, WireError::Malformed { offset: 6, .. }), "{e:?}");
+    // A varint that overflows 32 bits.
+    assert!(from_wire(&header(&[0xff, 0xff, 0xff, 0xff, 0x7f])).is_err());
+    // Parameter count u32::MAX after an empty name and doc.
+    let e = from_wire(&header(&[0, 0, 0, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f])).unwrap_err();
+    assert!(e.to_string().contains("count"), "{e}");
+    // A huge shared array passes decoding but fails validation.
+    let mut p = Program::new("big", [1, 1, 1]);
+    p.shared.push(vyre::ir::SharedDecl {
+        name: "s".into(),
+        elem: DataType::U32,
+        len: u32::MAX,
+    });
+    assert!(matches!(
+        from_wire(&to_wire(&p)),
+        Err(WireError::InvalidProgram { .. })
+    ));
+    assert!(start.elapsed().as_secs() < 2);
+}
+
+#[test]
+fn nesting_is_limited() {
+    let nested = |depth: usize| {
+        let mut e = Expr::i32(1);
+        for _ in 0..depth {
+            e = e.neg();
+        }
+        let mut b = ProgramBuilder::new("deep", [1, 1, 1]);
+        let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+        b.body(|blk| {
+            blk.store(BufRef::Param(out), Expr::u32(0), e);
+        });
+        b.finish()
+    };
+    let ok = nested(200);
+    assert_eq!(from_wire(&to_wire(&ok)), Ok(ok));
+    let e = from_wire(&to_wire(&nested(MAX_DEPTH as usize + 10))).unwrap_err();
+    assert!(e.to_string().contains("nesting"), "{e}");
+    // Deep statement nesting too, and a hand-made 100k-deep encoding
+    // fails without exhausting the stack.
+    let mut body = vec![Node::Return];
+    for _ in 0..300 {
+        body = vec![Node::Loop { body }];
+    }
+    let mut p = Program::new("loops", [1, 1, 1]);
+    p.body = body;
+    assert!(from_wire(&to_wire(&p)).is_err());
+    let mut v = b"VYRE".to_vec();
+    v.extend_from_slice(&VERSION.to_le_bytes());
+    v.extend_from_slice(&[0, 0, 0, 1, 1, 1, 0, 0, 0, 1]);
+    for _ in 0..100_000 {
+        v.extend_from_slice(&[7, 1]);
+    }
+    assert!(from_wire(&v).is_err());
+}
+
+#[test]
+fn invalid_programs_are_rejected_after_decoding() {
+    let mut b = ProgramBuilder::new("bad", [1, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    b.body(|blk| {
+        blk.store(BufRef::Param(x), Expr::u32(0), Expr::f32(1.0));
+    });
+    let e = from_wire(&to_wire(&b.finish())).unwrap_err();
+    assert!(
+        matches!(&e, WireError::InvalidProgram { name, .. } if name == "bad"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("read-only"), "{e}");
+}
+
+#[test]
+fn reference_emitter_and_codegen() {
+    let p = rich_program();
+    let cfg = vyre::DispatchConfig::default();
+    let bytes = vyre::driver::emit_aot_target("reference", &p, &cfg).unwrap();
+    assert_eq!(from_wire(&bytes), Ok(p.clone()));
+    let cfg = cfg.with_workgroup_size([32, 1, 1]);
+    let q = from_wire(&vyre::driver::emit_aot_target("reference", &p, &cfg).unwrap()).unwrap();
+    assert_eq!(q.workgroup_size, [32, 1, 1]);
+    assert_eq!(q.body, p.body);
+    // An override that makes the program invalid is an emitter error.
+    let cfg = vyre::DispatchConfig::default().with_workgroup_size([2048, 1, 1]);
+    assert!(vyre::driver::emit_aot_target("reference", &p, &cfg).is_err());
+
+    let cg = vyre::driver::launcher_codegen("reference").unwrap();
+    assert_eq!(
+        (cg.extension, cg.per_arch, cg.optional, cg.runtime_feature),
+        ("vyrebin", false, false, None)
+    );
+    let expr = (cg.artifact_expr)(&vyre::driver::ArtifactFile {
+        target: "reference",
+        arch: None,
+        file_name: "k\"x\\y.vyrebin",
+    })
+    .unwrap();
+    assert_eq!(
+        expr,
+        r#"::vyre::runtime::Artifact { target: "reference", arch: None, bytes: include_bytes!("k\"x\\y.vyrebin") }"#
+    );
+    assert!(syn_like_balanced(&expr));
+}
+
+/// Cheap sanity check that the generated expression's brackets balance.
+fn syn_like_balanced(s: &str) -> bool {
+    let mut depth = 0i32;
+    let mut in_str = false;
+    let mut esc = false;
+    for c in s.chars() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' | '(' => depth += 1,
+            '}' | ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    depth == 0 && !in_str
+}
+
+fn count_kinds(body: &[Node], seen: &mut std::collections::BTreeSet<String>) {
+    fn expr(e: &Expr, seen: &mut std::collections::BTreeSet<String>) {
+        let name = format!("{e:?}");
+        seen.insert(format!(
+            "expr:{}",
+            name.split(['(', ' ', '{']).next().unwrap_or("")
+        ));
+        match e {
+            Expr::Load { index, .. } => expr(index, seen),
+            Expr::Unary(_, a) | Expr::Cast(_, a) => expr(a, seen),
+            Expr::Binary(_, a, b) => {
+                expr(a, seen);
+                expr(b, seen);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| expr(a, seen)),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                expr(cond, seen);
+                expr(then, seen);
+                expr(otherwise, seen);
+            }
+            Expr::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => {
+                expr(index, seen);
+                if let Some(x) = expected {
+                    expr(x, seen);
+                }
+                expr(value, seen);
+            }
+            _ => {}
+        }
+    }
+    for n in body {
+        let name = format!("{n:?}");
+        seen.insert(format!(
+            "node:{}",
+            name.split(['(', ' ', '{']).next().unwrap_or("")
+        ));
+        match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
+                expr(value, seen)
+            }
+            Node::Store { index, value, .. } => {
+                expr(index, seen);
+                expr(value, seen);
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                expr(cond, seen);
+                count_kinds(then, seen);
+                count_kinds(otherwise, seen);
+            }
+            Node::While { cond, body } => {
+                expr(cond, seen);
+                count_kinds(body, seen);
+            }
+            Node::For {
+                start, end, body, ..
+            } => {
+                expr(start, seen);
+                expr(end, seen);
+                count_kinds(body, seen);
+            }
+            Node::Loop { body } => count_kinds(body, seen),
+            _ => {}
+        }
+    }
+}
+
+/// The strategy really produces every statement and expression kind (in
+/// valid programs, barriers included).
+#[test]
+fn strategy_covers_every_kind() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = program();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..300 {
+        let p = strategy.new_tree(&mut runner).unwrap().current();
+        assert!(p.validate().is_ok());
+        count_kinds(&p.body, &mut seen);
+    }
+    let want = [
+        "node:Let",
+        "node:Assign",
+        "node:Store",
+        "node:Eval",
+        "node:If",
+        "node:While",
+        "node:For",
+        "node:Loop",
+        "node:Break",
+        "node:Continue",
+        "node:Return",
+        "node:Barrier",
+        "expr:Lit",
+        "expr:Local",
+        "expr:Param",
+        "expr:Builtin",
+        "expr:Len",
+        "expr:Load",
+        "expr:Unary",
+        "expr:Binary",
+        "expr:Cast",
+        "expr:Math",
+        "expr:Select",
+        "expr:Atomic",
+    ];
+    for w in want {
+        assert!(seen.contains(w), "{w} never generated; saw {seen:?}");
+    }
+}
+
+/// The interpreter, fed the same random programs, returns `Ok` or a typed
+/// error and never panics.
+#[test]
+fn interpreter_never_panics_on_generated_programs() {
+    use proptest::strategy::ValueTree;
+    use vyre::backend::reference::{RefArg, RunOptions, run_with};
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = program();
+    let opts = RunOptions {
+        max_steps_per_invocation: Some(500),
+        threads: Some(1),
+    };
+    for _ in 0..150 {
+        let p = strategy.new_tree(&mut runner).unwrap().current();
+        let mut bi = [1u32, 2, 3];
+        let mut bu = [4u32, 5];
+        let mut bf = [1.5f32.to_bits(); 4];
+        let mut ro = [2.5f32.to_bits(); 3];
+        let mut args = [
+            RefArg::Scalar(Literal::Bool(true)),
+            RefArg::Scalar(Literal::I32(-3)),
+            RefArg::Scalar(Literal::U32(7)),
+            RefArg::Scalar(Literal::f32(0.25)),
+            RefArg::Buffer(&mut bi),
+            RefArg::Buffer(&mut bu),
+            RefArg::Buffer(&mut bf),
+            RefArg::Buffer(&mut ro),
+        ];
+        let _ = run_with(&p, [2, 1, 1], &mut args, &opts);
+        assert_eq!(ro, [2.5f32.to_bits(); 3], "a read-only buffer was written");
+    }
+}

@@ -1,0 +1,387 @@
+//! Unit tests of the pipeline after parsing, with programs built by
+//! `ProgramBuilder` and toy targets registered here (which also shows that a
+//! target registered outside `vyre` is picked up).
+
+use super::*;
+use vyre::driver::KernelLauncherCodegen;
+use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+
+fn emit_toy(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+    Ok(format!(
+        "toy:{}:{}:{}",
+        program.name,
+        config.target_arch.as_deref().unwrap_or("-"),
+        program.body.len()
+    )
+    .into_bytes())
+}
+
+fn emit_missing_tool(_: &Program, _: &DispatchConfig) -> Result<Vec<u8>, String> {
+    Err(format!("{UNAVAILABLE_PREFIX}toolc not found (set TOOLC)"))
+}
+
+fn emit_broken(program: &Program, _: &DispatchConfig) -> Result<Vec<u8>, String> {
+    Err(format!("cannot lower `{}`", program.name))
+}
+
+fn toy_artifact(file: &ArtifactFile<'_>) -> Result<String, String> {
+    Ok(format!(
+        "::vyre::runtime::Artifact {{ target: {:?}, arch: {:?}, bytes: include_bytes!({:?}) }}",
+        file.target, file.arch, file.file_name
+    ))
+}
+
+fn bad_artifact(_: &ArtifactFile<'_>) -> Result<String, String> {
+    Ok("this is not { rust".to_string())
+}
+
+vyre::register_aot_emitter!("toy", emit_toy);
+vyre::register_aot_emitter!("toy-arch", emit_toy);
+vyre::register_aot_emitter!("toy-missing", emit_missing_tool);
+vyre::register_aot_emitter!("toy-broken", emit_broken);
+vyre::register_aot_emitter!("toy-badcode", emit_toy);
+
+vyre::register_launcher_codegen!(KernelLauncherCodegen {
+    target: "toy",
+    runtime_feature: None,
+    extension: "toy",
+    per_arch: false,
+    optional: false,
+    artifact_expr: toy_artifact,
+});
+vyre::register_launcher_codegen!(KernelLauncherCodegen {
+    target: "toy-arch",
+    runtime_feature: Some("toyfeature"),
+    extension: "bin",
+    per_arch: true,
+    optional: false,
+    artifact_expr: toy_artifact,
+});
+vyre::register_launcher_codegen!(KernelLauncherCodegen {
+    target: "toy-missing",
+    runtime_feature: None,
+    extension: "bin",
+    per_arch: false,
+    optional: true,
+    artifact_expr: toy_artifact,
+});
+vyre::register_launcher_codegen!(KernelLauncherCodegen {
+    target: "toy-broken",
+    runtime_feature: None,
+    extension: "bin",
+    per_arch: false,
+    optional: true,
+    artifact_expr: toy_artifact,
+});
+vyre::register_launcher_codegen!(KernelLauncherCodegen {
+    target: "toy-badcode",
+    runtime_feature: None,
+    extension: "bin",
+    per_arch: false,
+    optional: false,
+    artifact_expr: bad_artifact,
+});
+
+fn saxpy() -> Program {
+    let mut b = ProgramBuilder::new("saxpy", [256, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.doc(" y = a * x + y");
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
+                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    b.finish()
+}
+
+fn fill(name: &str, value: u32) -> Program {
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let n = b.scalar("device", DataType::U32);
+    b.body(|blk| {
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x(),
+            Expr::param(n).add(Expr::u32(value)),
+        );
+    });
+    b.unchecked(true);
+    b.finish()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vyre-build-unit-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn builder(out: &Path) -> Builder {
+    Builder::new()
+        .targets(["toy"])
+        .out_dir(out)
+        .emit_rerun_lines(false)
+        .read_metadata(false)
+        .stub(false)
+}
+
+fn two_files() -> Vec<ProgramModule> {
+    vec![
+        ProgramModule::new("nn::fill", vec![fill("fill_a", 1), fill("fill_b", 2)]),
+        ProgramModule::new("saxpy", vec![saxpy()]),
+    ]
+}
+
+#[test]
+fn generates_the_typed_launcher() {
+    let dir = scratch("typed");
+    let out = builder(&dir).compile_programs(two_files()).unwrap();
+    let text = fs::read_to_string(&out.module).unwrap();
+    assert!(text.starts_with(GENERATED_HEADER), "{text}");
+    // Parses as Rust.
+    syn::parse_file(&text).unwrap();
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "pub fn saxpy( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, x: &::vyre::Buffer<f32>, y: &mut ::vyre::Buffer<f32>, ) -> ::vyre::Result<()> { device .launch( &SAXPY_SPEC, grid, &mut [::vyre::runtime::LaunchArg::F32(a), x.arg(), y.arg_mut()], ) }"
+        ),
+        "{text}"
+    );
+    assert!(flat.contains("/// y = a * x + y pub fn saxpy"), "{text}");
+    assert!(
+        flat.contains("pub const SAXPY_WORKGROUP_SIZE: [u32; 3] = [256, 1, 1];"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == 1,"),
+        "{text}"
+    );
+    assert!(flat.contains("pub mod nn {"), "{text}");
+    assert!(flat.contains("pub mod fill {"), "{text}");
+    // Unchecked kernels: `unsafe fn` with a Safety section; a parameter
+    // named `device` is renamed in the launcher.
+    assert!(flat.contains("/// # Safety"), "{text}");
+    assert!(flat.contains("pub unsafe fn fill_a( device: &::vyre::Device, grid: ::vyre::Grid, out: &mut ::vyre::Buffer<u32>, device_: u32, )"), "{text}");
+    assert!(flat.contains("unchecked: true"), "{text}");
+    assert!(flat.contains("key: \"nn::fill::fill_b#"), "{text}");
+    // The artifact is embedded relative to the generated file.
+    assert!(
+        flat.contains("bytes: include_bytes!(\"vyre/saxpy/saxpy.toy.toy\")"),
+        "{text}"
+    );
+    assert_eq!(
+        fs::read(dir.join("vyre/saxpy/saxpy.toy.toy")).unwrap(),
+        b"toy:saxpy:-:2"
+    );
+    assert_eq!(out.kernels, 3);
+    assert_eq!(out.emitted.len(), 3);
+    assert_eq!(out.generated.len(), 4);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn output_is_deterministic_and_has_no_absolute_paths() {
+    let a = scratch("det-a");
+    let b = scratch("det-b");
+    let out_a = builder(&a).compile_programs(two_files()).unwrap();
+    let out_b = builder(&b).compile_programs(two_files()).unwrap();
+    let text_a = fs::read(&out_a.module).unwrap();
+    assert_eq!(text_a, fs::read(&out_b.module).unwrap());
+    let text = String::from_utf8(text_a).unwrap();
+    assert!(!text.contains(&*a.to_string_lossy()), "{text}");
+    fs::remove_dir_all(&a).unwrap();
+    fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn cache_reemits_only_changed_kernels_and_rewrites_nothing_unchanged() {
+    let dir = scratch("cache");
+    let first = builder(&dir).compile_programs(two_files()).unwrap();
+    assert_eq!(first.emitted.len(), 3);
+    assert_eq!(first.rewritten.len(), 4);
+
+    // No change: nothing emitted, nothing written.
+    let second = builder(&dir).compile_programs(two_files()).unwrap();
+    assert!(second.emitted.is_empty(), "{:?}", second.emitted);
+    assert!(second.rewritten.is_empty(), "{:?}", second.rewritten);
+
+    // Change one kernel: only it is emitted; the module changes (new key).
+    let mut files = two_files();
+    files[0].programs[1] = fill("fill_b", 7);
+    let third = builder(&dir).compile_programs(files.clone()).unwrap();
+    assert_eq!(third.emitted, ["nn::fill::fill_b (toy)"]);
+    assert_eq!(third.rewritten.len(), 1, "{:?}", third.rewritten);
+    assert_eq!(third.rewritten[0], third.module);
+
+    // A truncated blob is never reused.
+    let blob = dir.join("vyre/saxpy/saxpy.toy.toy");
+    fs::write(&blob, b"toy").unwrap();
+    let fourth = builder(&dir).compile_programs(files.clone()).unwrap();
+    assert_eq!(fourth.emitted, ["saxpy::saxpy (toy)"]);
+    assert_eq!(fs::read(&blob).unwrap(), b"toy:saxpy:-:2");
+
+    // A removed kernel's blob is deleted.
+    files[0].programs.pop();
+    let fifth = builder(&dir).compile_programs(files).unwrap();
+    assert!(fifth.emitted.is_empty());
+    assert!(!dir.join("vyre/nn/fill/fill_b.toy.toy").exists());
+    assert!(dir.join("vyre/nn/fill/fill_a.toy.toy").exists());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stub_mode_keeps_the_api_and_emits_nothing() {
+    let dir = scratch("stub");
+    let out = builder(&dir)
+        .stub(true)
+        .compile_programs(two_files())
+        .unwrap();
+    assert!(out.stub);
+    assert!(out.emitted.is_empty());
+    assert_eq!(out.generated, std::slice::from_ref(&out.module));
+    assert!(!dir.join("vyre").exists());
+    let text = fs::read_to_string(&out.module).unwrap();
+    assert!(text.contains("artifacts: &[]"), "{text}");
+    assert!(text.contains("pub fn saxpy("), "{text}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn per_arch_targets_emit_one_blob_per_arch() {
+    let dir = scratch("arch");
+    let out = builder(&dir)
+        .targets(["toy-arch"])
+        .cuda_archs(["sm_80", "sm_90"])
+        .compile_programs(vec![ProgramModule::new("saxpy", vec![saxpy()])])
+        .unwrap();
+    assert_eq!(
+        out.emitted,
+        [
+            "saxpy::saxpy (toy-arch/sm_80)",
+            "saxpy::saxpy (toy-arch/sm_90)"
+        ]
+    );
+    assert_eq!(
+        fs::read(dir.join("vyre/saxpy/saxpy.toy-arch.sm_90.bin")).unwrap(),
+        b"toy:saxpy:sm_90:2"
+    );
+    let text = fs::read_to_string(&out.module).unwrap();
+    assert!(text.contains("arch: Some(\"sm_80\")"), "{text}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn default_targets_follow_runtime_features() {
+    let dir = scratch("defaults");
+    let out = Builder::new()
+        .out_dir(&dir)
+        .emit_rerun_lines(false)
+        .read_metadata(false)
+        .stub(true)
+        .compile_programs(vec![])
+        .unwrap();
+    // `toy-arch` needs the (absent) `toyfeature`; the always-available toys
+    // are picked; msl/hlsl never are.
+    assert!(
+        out.targets.contains(&"toy".to_string()),
+        "{:?}",
+        out.targets
+    );
+    assert!(
+        !out.targets.contains(&"toy-arch".to_string()),
+        "{:?}",
+        out.targets
+    );
+    assert!(!out.targets.iter().any(|t| t == "msl" || t == "hlsl"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unavailable_optional_target_is_skipped_with_a_note() {
+    let dir = scratch("missing");
+    let out = builder(&dir)
+        .targets(["toy", "toy-missing"])
+        .compile_programs(two_files())
+        .unwrap();
+    assert_eq!(
+        out.warnings,
+        ["target `toy-missing` skipped: toolc not found (set TOOLC)"]
+    );
+    let text = fs::read_to_string(&out.module).unwrap();
+    assert!(!text.contains("toy-missing"), "{text}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn emitter_and_codegen_failures_are_errors() {
+    let dir = scratch("fail");
+    let err = builder(&dir)
+        .targets(["toy-broken"])
+        .compile_programs(two_files())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "vyre-build: nn::fill: kernel `fill_a` could not be compiled for `toy-broken`: cannot lower `fill_a`"
+    );
+    let err = builder(&dir)
+        .targets(["toy-badcode"])
+        .compile_programs(two_files())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("launcher codegen of target `toy-badcode`"),
+        "{err}"
+    );
+    let err = builder(&dir)
+        .targets(["nope"])
+        .compile_programs(two_files())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown target `nope`") && err.contains("toy"),
+        "{err}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn colliding_kernel_items_are_an_error() {
+    let dir = scratch("collide");
+    let err = builder(&dir)
+        .compile_programs(vec![ProgramModule::new(
+            "a",
+            vec![fill("go", 1), fill("GO", 2)],
+        )])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("both generate `a::GO_SPEC`"), "{err}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn diagnostics_render_like_rustc() {
+    let diags = vyre::lang::Diagnostics {
+        diagnostics: vec![vyre::lang::Diagnostic {
+            file: "kernels/bad.vyre".to_string(),
+            line: 2,
+            column: 13,
+            span: 21..23,
+            message: "unknown variable `yy`".to_string(),
+            notes: vec!["variables in scope: x".to_string()],
+        }],
+        source: "fn k() {\n    let a = yy + 1;\n}\n".to_string(),
+    };
+    let text = render_diagnostics(&diags);
+    assert_eq!(
+        text,
+        "error: unknown variable `yy`\n --> kernels/bad.vyre:2:13\n  |\n2 |     let a = yy + 1;\n  |             ^^\n  = note: variables in scope: x\n\n"
+    );
+}

@@ -1,0 +1,21 @@
+//! vyre's conformance machinery (tests only, not published):
+//!
+//! - [`generator`]: a seeded generator of random *valid* programs over the whole
+//!   IR, with inputs and a grid, whose results do not depend on invocation
+//!   scheduling, so that any two targets can be compared; also a
+//!   `proptest` strategy ([`case_strategy`]) that shrinks.
+//! - [`compare`]: ULP distance and the per-operation float tolerances.
+//! - [`harness`]: run a case on the reference interpreter and on devices,
+//!   compare, shrink a mismatch, save it as a regression kernel.
+//!
+//! The design and the figures are in `docs/testing.md`.
+
+pub mod compare;
+pub mod generator;
+pub mod harness;
+pub mod source;
+
+pub use compare::{Tolerance, ulp_distance};
+pub use generator::{Case, Check, GenConfig, Value, case_strategy, generate};
+
+pub use harness::{DeviceTarget, Outcome, run_case, run_reference, shrink};
