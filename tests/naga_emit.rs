@@ -24,6 +24,27 @@ fn all_targets_emit_for_every_program() {
             let bytes = emit_aot_target(target, p, &config)
                 .unwrap_or_else(|e| panic!("{} for {target}: {e}", p.name));
             assert!(!bytes.is_empty(), "{} for {target}: empty", p.name);
+            // Writers can leave a failed entry point out; make sure it is there.
+            let text = String::from_utf8_lossy(&bytes);
+            let [x, y, z] = p.workgroup_size;
+            match target {
+                "msl" => assert!(
+                    text.contains(&format!("kernel void {}(", p.name)),
+                    "{}: no MSL kernel",
+                    p.name
+                ),
+                "hlsl" => assert!(
+                    text.contains(&format!("[numthreads({x}, {y}, {z})]")),
+                    "{}: no HLSL entry",
+                    p.name
+                ),
+                "wgsl" => assert!(
+                    text.contains(&format!("@workgroup_size({x}, {y}, {z})")),
+                    "{}: no WGSL entry",
+                    p.name
+                ),
+                _ => {}
+            }
         }
     }
 }

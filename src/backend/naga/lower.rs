@@ -197,7 +197,9 @@ fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
     (params, shared)
 }
 
-fn used_builtins(program: &Program) -> [bool; 4] {
+/// Which builtins the program reads, indexed global, local, workgroup id,
+/// number of workgroups.
+pub(crate) fn used_builtins(program: &Program) -> [bool; 4] {
     fn visit(e: &Expr, used: &mut [bool; 4]) {
         match e {
             Expr::Builtin(b, _) => used[builtin_index(*b)] = true,
