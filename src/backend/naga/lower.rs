@@ -131,6 +131,8 @@ struct Lowerer<'a> {
     module: Module,
     func: Function,
     checks: bool,
+    /// `BoundsChecks::Always`: no elision either.
+    always_check: bool,
     workgroup_size: [u32; 3],
     ty: Types,
     /// Per parameter: the buffer's array, for buffer parameters.
@@ -341,6 +343,7 @@ impl<'a> Lowerer<'a> {
                 ..Function::default()
             },
             checks: config.checks_bounds(p),
+            always_check: config.bounds_checks == crate::driver::BoundsChecks::Always,
             workgroup_size: config.effective_workgroup_size(p),
             ty,
             buffers: vec![None; p.params.len()],
@@ -762,6 +765,9 @@ impl<'a> Lowerer<'a> {
     fn proven(&self, buf: BufRef, index: &Expr, facts: &Facts) -> bool {
         if !self.checks {
             return true;
+        }
+        if self.always_check {
+            return false;
         }
         let shared_len = match buf {
             BufRef::Shared(id) => self.p.shared.get(id as usize).map(|s| s.len),
