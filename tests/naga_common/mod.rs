@@ -1016,6 +1016,96 @@ pub fn builtins() -> Case {
     }
 }
 
+/// Operations on literals only, which the WGSL front end would fold and
+/// reject (`sqrt(-38.0)`, `i32::MAX + 1`, division by a literal 0, constant
+/// indices past a shared array or huge ones into a buffer, non-finite
+/// constants): vyre defines them all at run time.
+pub fn constants() -> Case {
+    let mut b = ProgramBuilder::new("constants", [4, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let acc = b.buffer("acc", DataType::U32, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::U32, 4);
+    let old = b.local("old", DataType::U32, false);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, lid(Axis::X));
+        blk.if_(Expr::local(i).eq(Expr::u32(0)), |t| {
+            let vals = [
+                Expr::f32(-38.0)
+                    .math(MathFn::Sqrt, vec![])
+                    .cast(DataType::U32),
+                Expr::i32(i32::MAX).add(Expr::i32(1)).cast(DataType::U32),
+                Expr::u32(7).div(Expr::u32(0)),
+                Expr::i32(i32::MIN).div(Expr::i32(-1)).cast(DataType::U32),
+                Expr::u32(1).shl(Expr::u32(35)),
+                Expr::f32(f32::INFINITY).cast(DataType::U32),
+                Expr::f32(f32::NAN)
+                    .math(MathFn::Max, vec![Expr::f32(2.0)])
+                    .cast(DataType::U32),
+                Expr::f32(3e38)
+                    .mul(Expr::f32(10.0))
+                    .cast(DataType::I32)
+                    .cast(DataType::U32),
+                Expr::load(BufRef::Shared(sh), Expr::u32(9)).add(Expr::u32(100)),
+            ];
+            for (k, v) in vals.into_iter().enumerate() {
+                t.store(BufRef::Param(out), Expr::u32(k as u32), v);
+            }
+            // Constant indices out of range: dropped, atomics yield 0.
+            t.store(BufRef::Shared(sh), Expr::u32(48), Expr::u32(5));
+            t.store(BufRef::Param(out), Expr::u32(u32::MAX), Expr::u32(5));
+            t.let_(
+                old,
+                Expr::atomic(
+                    AtomicOp::Add,
+                    BufRef::Param(acc),
+                    Expr::u32(u32::MAX),
+                    Expr::u32(1),
+                ),
+            );
+            t.eval(Expr::atomic(
+                AtomicOp::Max,
+                BufRef::Shared(sh),
+                Expr::i32(-1),
+                Expr::u32(1),
+            ));
+            t.store(
+                BufRef::Param(out),
+                Expr::u32(9),
+                Expr::local(old).add(Expr::u32(1)),
+            );
+            t.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(acc),
+                Expr::u32(0),
+                Expr::u32(3),
+            ));
+        });
+    });
+    let expected = vec![
+        0,
+        i32::MIN as u32,
+        0,
+        i32::MIN as u32,
+        8,
+        u32::MAX,
+        2,
+        i32::MAX as u32,
+        100,
+        1,
+    ];
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(vec![9; 10])),
+            Arg::Buf(Data::U32(vec![10])),
+        ],
+        workgroups: [1, 1, 1],
+        expected: vec![(0, Data::U32(expected)), (1, Data::U32(vec![13]))],
+        tol: Tol::Exact,
+    }
+}
+
 /// Every test case.
 pub fn all() -> Vec<Case> {
     vec![
@@ -1029,6 +1119,7 @@ pub fn all() -> Vec<Case> {
         transcendental(),
         matmul(),
         builtins(),
+        constants(),
     ]
 }
 
