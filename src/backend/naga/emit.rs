@@ -9,7 +9,7 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 use super::layout::{BIND_GROUP, Layout};
 use super::lower::{lower, slot_kinds};
 use crate::DispatchConfig;
-use crate::driver::{ArtifactFile, KernelLauncherCodegen};
+use crate::driver::KernelLauncherCodegen;
 use crate::ir::{Access, Param, Program};
 
 /// An error and its causes, one line.
@@ -273,21 +273,6 @@ crate::register_aot_emitter!("wgsl", emit_wgsl);
 crate::register_aot_emitter!("msl", emit_msl);
 crate::register_aot_emitter!("hlsl", emit_hlsl);
 
-/// `::vyre::runtime::Artifact { .. }` embedding `file` (a file name next to
-/// the generated module).
-fn artifact_expr(file: &ArtifactFile<'_>) -> Result<String, String> {
-    if file.file_name.contains(['/', '\\']) {
-        return Err(format!(
-            "artifact file name `{}` must not contain a path separator",
-            file.file_name
-        ));
-    }
-    Ok(format!(
-        "::vyre::runtime::Artifact {{ target: {:?}, arch: None, bytes: include_bytes!({:?}) }}",
-        file.target, file.file_name
-    ))
-}
-
 // All four are embedded only when the downstream crate enables `vyre/wgpu`:
 // wgpu runs `spirv` (passthrough) or `wgsl`; `msl` and `hlsl` have no vyre
 // runtime of their own yet and ride along for users who load them elsewhere.
@@ -297,7 +282,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "spv",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "wgsl",
@@ -305,7 +290,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "wgsl",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "msl",
@@ -313,7 +298,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "metal",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "hlsl",
@@ -321,5 +306,5 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "hlsl",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
