@@ -1,3 +1,4 @@
+// vyre kernel `atomics`: entry point `atomics`
 struct atomicsParams {
     uint data_len;
     uint bins_len;
@@ -35,6 +36,7 @@ void atomics(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_GroupThr
     int got = (int)0;
     uint oob = (uint)0;
     uint h_old = (uint)0;
+    uint k0_10_ = 16u;
 
     i = global_id.x;
     uint _e16 = i;
@@ -48,94 +50,103 @@ void atomics(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_GroupThr
     uint _e32 = params.data_len;
     if ((_e30 < _e32)) {
         uint _e34 = v;
-        bool _e38 = (16u == 0u);
-        uint _e41 = (_e38 ? 0u : naga_mod(_e34, (_e38 ? 1u : 16u)));
-        if ((_e41 < 16u)) {
-            uint _e44; InterlockedAdd(hist[min(uint(_e41), 15u)], 1u, _e44);
+        uint _e39 = k0_10_;
+        bool _e40 = (_e39 == 0u);
+        uint _e43 = (_e40 ? 0u : naga_mod(_e34, (_e40 ? 1u : 16u)));
+        bool _e46 = (_e43 < 16u);
+        if (_e46) {
+            uint _e50; InterlockedAdd(hist[min(uint((_e46 ? _e43 : 0u)), 15u)], 1u, _e50);
         }
-        int _e48 = sv;
-        uint _e52 = params.misc_len;
-        if ((0u < _e52)) {
-            int _e50; misc.InterlockedMax(0u*4, _e48, _e50);
+        int _e52 = sv;
+        uint _e54 = params.misc_len;
+        bool _e55 = (0u < _e54);
+        if (_e55) {
+            int _e59; misc.InterlockedMax((_e55 ? 0u : 0u)*4, _e52, _e59);
         }
-        int _e55 = sv;
-        uint _e59 = params.misc_len;
-        if ((1u < _e59)) {
-            int _e57; misc.InterlockedMin(1u*4, _e55, _e57);
+        int _e61 = sv;
+        uint _e63 = params.misc_len;
+        bool _e64 = (1u < _e63);
+        if (_e64) {
+            int _e68; misc.InterlockedMin((_e64 ? 1u : 0u)*4, _e61, _e68);
         }
-        uint _e63 = v;
-        uint _e70 = params.misc_len;
-        if ((2u < _e70)) {
-            int _e68; misc.InterlockedOr(2u*4, (int(1) << (_e63 & 31u)), _e68);
+        uint _e71 = v;
+        uint _e76 = params.misc_len;
+        bool _e77 = (2u < _e76);
+        if (_e77) {
+            int _e81; misc.InterlockedOr((_e77 ? 2u : 0u)*4, (int(1) << (_e71 & 31u)), _e81);
         }
-        uint _e74 = v;
-        uint _e82 = params.misc_len;
-        if ((3u < _e82)) {
-            int _e80; misc.InterlockedAnd(3u*4, ~((int(1) << (_e74 & 31u))), _e80);
+        uint _e84 = v;
+        uint _e90 = params.misc_len;
+        bool _e91 = (3u < _e90);
+        if (_e91) {
+            int _e95; misc.InterlockedAnd((_e91 ? 3u : 0u)*4, ~((int(1) << (_e84 & 31u))), _e95);
         }
-        int _e85 = sv;
-        uint _e89 = params.misc_len;
-        if ((4u < _e89)) {
-            int _e87; misc.InterlockedXor(4u*4, _e85, _e87);
+        int _e97 = sv;
+        uint _e99 = params.misc_len;
+        bool _e100 = (4u < _e99);
+        if (_e100) {
+            int _e104; misc.InterlockedXor((_e100 ? 4u : 0u)*4, _e97, _e104);
         }
-        int _e92 = sv;
-        uint _e96 = params.misc_len;
-        if ((5u < _e96)) {
-            int _e94; misc.InterlockedAdd(5u*4, -_e92, _e94);
+        int _e106 = sv;
+        uint _e108 = params.misc_len;
+        bool _e109 = (5u < _e108);
+        if (_e109) {
+            int _e113; misc.InterlockedAdd((_e109 ? 5u : 0u)*4, -_e106, _e113);
         }
-        uint _e100 = params.misc_len;
-        bool _e101 = (6u < _e100);
-        int _e105; misc.InterlockedOr((_e101 ? 6u : 0u)*4, 0, _e105);
-        cur = (_e101 ? _e105 : int(0));
+        uint _e116 = params.misc_len;
+        bool _e117 = (6u < _e116);
+        int _e121; misc.InterlockedOr((_e117 ? 6u : 0u)*4, 0, _e121);
+        cur = (_e117 ? _e121 : int(0));
         got = int(0);
         uint2 loop_bound = uint2(4294967295u, 4294967295u);
         while(true) {
             if (all(loop_bound == uint2(0u, 0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e110 = cur;
-            int _e113 = cur;
-            uint _e118 = params.misc_len;
-            if ((6u < _e118)) {
-                _atomic_compare_exchange_result_Sint_4_ _e115; misc.InterlockedCompareExchange(6u*4, _e113, asint(asuint(_e110) + asuint(int(1))), _e115.old_value);
-                _e115.exchanged = (_e115.old_value == _e113);
-                got = _e115.old_value;
+            int _e126 = cur;
+            int _e129 = cur;
+            uint _e131 = params.misc_len;
+            bool _e132 = (6u < _e131);
+            if (_e132) {
+                _atomic_compare_exchange_result_Sint_4_ _e136; misc.InterlockedCompareExchange((_e132 ? 6u : 0u)*4, _e129, asint(asuint(_e126) + asuint(int(1))), _e136.old_value);
+                _e136.exchanged = (_e136.old_value == _e129);
+                got = _e136.old_value;
             } else {
                 got = int(0);
             }
-            int _e121 = got;
-            int _e122 = cur;
-            if ((_e121 == _e122)) {
+            int _e139 = got;
+            int _e140 = cur;
+            if ((_e139 == _e140)) {
                 break;
             }
-            int _e124 = got;
-            cur = _e124;
+            int _e142 = got;
+            cur = _e142;
         }
-        uint _e125 = i;
-        uint _e127 = (_e125 + 1000000u);
-        uint _e132 = params.olds_len;
-        if ((_e127 < _e132)) {
-            uint _e130; olds.InterlockedAdd(_e127*4, 5u, _e130);
-            oob = _e130;
+        uint _e143 = i;
+        uint _e145 = (_e143 + 1000000u);
+        uint _e148 = params.olds_len;
+        if ((_e145 < _e148)) {
+            uint _e151; olds.InterlockedAdd(_e145*4, 5u, _e151);
+            oob = _e151;
         } else {
             oob = 0u;
         }
-        uint _e135 = i;
-        uint _e136 = oob;
-        uint _e140 = params.olds_len;
-        if ((_e135 < _e140)) {
-            { uint dummy = 0; olds.InterlockedExchange(_e135*4, (_e136 + 7u), dummy); }
+        uint _e153 = i;
+        uint _e154 = oob;
+        uint _e158 = params.olds_len;
+        if ((_e153 < _e158)) {
+            { uint dummy = 0; olds.InterlockedExchange(_e153*4, (_e154 + 7u), dummy); }
         }
     }
     DeviceMemoryBarrierWithGroupSync();
     GroupMemoryBarrierWithGroupSync();
     if ((local_id.x < 16u)) {
-        bool _e148 = (local_id.x < 16u);
-        uint _e152; InterlockedOr(hist[min(uint((_e148 ? local_id.x : 0u)), 15u)], 0, _e152);
-        h_old = (_e148 ? _e152 : 0u);
-        uint _e156 = h_old;
-        uint _e160 = params.bins_len;
-        if ((local_id.x < _e160)) {
-            uint _e158; bins.InterlockedAdd(local_id.x*4, _e156, _e158);
+        bool _e166 = (local_id.x < 16u);
+        uint _e170; InterlockedOr(hist[min(uint((_e166 ? local_id.x : 0u)), 15u)], 0, _e170);
+        h_old = (_e166 ? _e170 : 0u);
+        uint _e174 = h_old;
+        uint _e176 = params.bins_len;
+        if ((local_id.x < _e176)) {
+            uint _e179; bins.InterlockedAdd(local_id.x*4, _e174, _e179);
         }
     }
 }

@@ -1,3 +1,4 @@
+// vyre kernel `atomics`: entry point `atomics`
 // language: metal2.0
 #include <metal_stdlib>
 #include <simd/simd.h>
@@ -81,6 +82,7 @@ kernel void atomics(
     int got = {};
     uint oob = {};
     uint h_old = {};
+    uint k0_10_ = 16u;
     i = global_id.x;
     uint _e16 = i;
     uint _e18 = params.data_len;
@@ -93,93 +95,102 @@ kernel void atomics(
     uint _e32 = params.data_len;
     if (_e30 < _e32) {
         uint _e34 = v;
-        bool _e38 = 16u == 0u;
-        uint _e41 = _e38 ? 0u : (_e34 % (_e38 ? 1u : 16u));
-        if (_e41 < 16u) {
-            uint _e44 = metal::atomic_fetch_add_explicit(&hist.inner[_e41], 1u, metal::memory_order_relaxed);
+        uint _e39 = k0_10_;
+        bool _e40 = _e39 == 0u;
+        uint _e43 = _e40 ? 0u : (_e34 % (_e40 ? 1u : 16u));
+        bool _e46 = _e43 < 16u;
+        if (_e46) {
+            uint _e50 = metal::atomic_fetch_add_explicit(&hist.inner[_e46 ? _e43 : 0u], 1u, metal::memory_order_relaxed);
         }
-        int _e48 = sv;
-        uint _e52 = params.misc_len;
-        if (0u < _e52) {
-            int _e50 = metal::atomic_fetch_max_explicit(&misc[0u], _e48, metal::memory_order_relaxed);
+        int _e52 = sv;
+        uint _e54 = params.misc_len;
+        bool _e55 = 0u < _e54;
+        if (_e55) {
+            int _e59 = metal::atomic_fetch_max_explicit(&misc[_e55 ? 0u : 0u], _e52, metal::memory_order_relaxed);
         }
-        int _e55 = sv;
-        uint _e59 = params.misc_len;
-        if (1u < _e59) {
-            int _e57 = metal::atomic_fetch_min_explicit(&misc[1u], _e55, metal::memory_order_relaxed);
+        int _e61 = sv;
+        uint _e63 = params.misc_len;
+        bool _e64 = 1u < _e63;
+        if (_e64) {
+            int _e68 = metal::atomic_fetch_min_explicit(&misc[_e64 ? 1u : 0u], _e61, metal::memory_order_relaxed);
         }
-        uint _e63 = v;
-        uint _e70 = params.misc_len;
-        if (2u < _e70) {
-            int _e68 = metal::atomic_fetch_or_explicit(&misc[2u], 1 << (_e63 & 31u), metal::memory_order_relaxed);
+        uint _e71 = v;
+        uint _e76 = params.misc_len;
+        bool _e77 = 2u < _e76;
+        if (_e77) {
+            int _e81 = metal::atomic_fetch_or_explicit(&misc[_e77 ? 2u : 0u], 1 << (_e71 & 31u), metal::memory_order_relaxed);
         }
-        uint _e74 = v;
-        uint _e82 = params.misc_len;
-        if (3u < _e82) {
-            int _e80 = metal::atomic_fetch_and_explicit(&misc[3u], ~((1 << (_e74 & 31u))), metal::memory_order_relaxed);
+        uint _e84 = v;
+        uint _e90 = params.misc_len;
+        bool _e91 = 3u < _e90;
+        if (_e91) {
+            int _e95 = metal::atomic_fetch_and_explicit(&misc[_e91 ? 3u : 0u], ~((1 << (_e84 & 31u))), metal::memory_order_relaxed);
         }
-        int _e85 = sv;
-        uint _e89 = params.misc_len;
-        if (4u < _e89) {
-            int _e87 = metal::atomic_fetch_xor_explicit(&misc[4u], _e85, metal::memory_order_relaxed);
+        int _e97 = sv;
+        uint _e99 = params.misc_len;
+        bool _e100 = 4u < _e99;
+        if (_e100) {
+            int _e104 = metal::atomic_fetch_xor_explicit(&misc[_e100 ? 4u : 0u], _e97, metal::memory_order_relaxed);
         }
-        int _e92 = sv;
-        uint _e96 = params.misc_len;
-        if (5u < _e96) {
-            int _e94 = metal::atomic_fetch_sub_explicit(&misc[5u], _e92, metal::memory_order_relaxed);
+        int _e106 = sv;
+        uint _e108 = params.misc_len;
+        bool _e109 = 5u < _e108;
+        if (_e109) {
+            int _e113 = metal::atomic_fetch_sub_explicit(&misc[_e109 ? 5u : 0u], _e106, metal::memory_order_relaxed);
         }
-        uint _e100 = params.misc_len;
-        bool _e101 = 6u < _e100;
-        int _e105 = metal::atomic_load_explicit(&misc[_e101 ? 6u : 0u], metal::memory_order_relaxed);
-        cur = _e101 ? _e105 : 0;
+        uint _e116 = params.misc_len;
+        bool _e117 = 6u < _e116;
+        int _e121 = metal::atomic_load_explicit(&misc[_e117 ? 6u : 0u], metal::memory_order_relaxed);
+        cur = _e117 ? _e121 : 0;
         got = 0;
         uint2 loop_bound = uint2(4294967295u);
         while(true) {
             if (metal::all(loop_bound == uint2(0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e110 = cur;
-            int _e113 = cur;
-            uint _e118 = params.misc_len;
-            if (6u < _e118) {
-                _atomic_compare_exchange_result_Sint_4_ _e115 = naga_atomic_compare_exchange_weak_explicit(&misc[6u], _e113, as_type<int>(as_type<uint>(_e110) + as_type<uint>(1)));
-                got = _e115.old_value;
+            int _e126 = cur;
+            int _e129 = cur;
+            uint _e131 = params.misc_len;
+            bool _e132 = 6u < _e131;
+            if (_e132) {
+                _atomic_compare_exchange_result_Sint_4_ _e136 = naga_atomic_compare_exchange_weak_explicit(&misc[_e132 ? 6u : 0u], _e129, as_type<int>(as_type<uint>(_e126) + as_type<uint>(1)));
+                got = _e136.old_value;
             } else {
                 got = 0;
             }
-            int _e121 = got;
-            int _e122 = cur;
-            if (_e121 == _e122) {
+            int _e139 = got;
+            int _e140 = cur;
+            if (_e139 == _e140) {
                 break;
             }
-            int _e124 = got;
-            cur = _e124;
+            int _e142 = got;
+            cur = _e142;
         }
-        uint _e125 = i;
-        uint _e127 = _e125 + 1000000u;
-        uint _e132 = params.olds_len;
-        if (_e127 < _e132) {
-            uint _e130 = metal::atomic_fetch_add_explicit(&olds[_e127], 5u, metal::memory_order_relaxed);
-            oob = _e130;
+        uint _e143 = i;
+        uint _e145 = _e143 + 1000000u;
+        uint _e148 = params.olds_len;
+        if (_e145 < _e148) {
+            uint _e151 = metal::atomic_fetch_add_explicit(&olds[_e145], 5u, metal::memory_order_relaxed);
+            oob = _e151;
         } else {
             oob = 0u;
         }
-        uint _e135 = i;
-        uint _e136 = oob;
-        uint _e140 = params.olds_len;
-        if (_e135 < _e140) {
-            metal::atomic_store_explicit(&olds[_e135], _e136 + 7u, metal::memory_order_relaxed);
+        uint _e153 = i;
+        uint _e154 = oob;
+        uint _e158 = params.olds_len;
+        if (_e153 < _e158) {
+            metal::atomic_store_explicit(&olds[_e153], _e154 + 7u, metal::memory_order_relaxed);
         }
     }
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     if (local_id.x < 16u) {
-        bool _e148 = local_id.x < 16u;
-        uint _e152 = metal::atomic_load_explicit(&hist.inner[_e148 ? local_id.x : 0u], metal::memory_order_relaxed);
-        h_old = _e148 ? _e152 : 0u;
-        uint _e156 = h_old;
-        uint _e160 = params.bins_len;
-        if (local_id.x < _e160) {
-            uint _e158 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e156, metal::memory_order_relaxed);
+        bool _e166 = local_id.x < 16u;
+        uint _e170 = metal::atomic_load_explicit(&hist.inner[_e166 ? local_id.x : 0u], metal::memory_order_relaxed);
+        h_old = _e166 ? _e170 : 0u;
+        uint _e174 = h_old;
+        uint _e176 = params.bins_len;
+        if (local_id.x < _e176) {
+            uint _e179 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e174, metal::memory_order_relaxed);
         }
     }
 }

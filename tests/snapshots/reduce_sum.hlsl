@@ -1,3 +1,4 @@
+// vyre kernel `reduce_sum`: entry point `reduce_sum`
 struct reduce_sumParams {
     uint x_len;
     uint partial_len;
@@ -21,6 +22,7 @@ void reduce_sum(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_Group
     uint l = (uint)0;
     uint s = (uint)0;
     uint old = (uint)0;
+    uint k0_1_ = 1u;
 
     l = local_id.x;
     uint _e12 = l;
@@ -56,20 +58,22 @@ void reduce_sum(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_Group
         DeviceMemoryBarrierWithGroupSync();
         GroupMemoryBarrierWithGroupSync();
         uint _e48 = s;
-        s = (_e48 >> (1u & 31u));
+        uint _e52 = k0_1_;
+        s = (_e48 >> (_e52 & 31u));
     }
-    uint _e53 = l;
-    if ((_e53 == 0u)) {
-        uint _e59 = tile[0u];
-        uint _e61 = params.partial_len;
-        if ((workgroup_id.x < _e61)) {
-            partial.Store(workgroup_id.x*4, asuint(_e59));
+    uint _e55 = l;
+    if ((_e55 == 0u)) {
+        uint _e61 = tile[0u];
+        uint _e63 = params.partial_len;
+        if ((workgroup_id.x < _e63)) {
+            partial.Store(workgroup_id.x*4, asuint(_e61));
         }
-        uint _e67 = tile[0u];
+        uint _e69 = tile[0u];
         uint _e71 = params.total_len;
-        if ((0u < _e71)) {
-            uint _e69; total.InterlockedAdd(0u*4, _e67, _e69);
-            old = _e69;
+        bool _e72 = (0u < _e71);
+        if (_e72) {
+            uint _e76; total.InterlockedAdd((_e72 ? 0u : 0u)*4, _e69, _e76);
+            old = _e76;
         } else {
             old = 0u;
         }

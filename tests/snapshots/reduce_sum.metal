@@ -1,3 +1,4 @@
+// vyre kernel `reduce_sum`: entry point `reduce_sum`
 // language: metal2.0
 #include <metal_stdlib>
 #include <simd/simd.h>
@@ -43,6 +44,7 @@ kernel void reduce_sum(
     uint l = {};
     uint s = {};
     uint old = {};
+    uint k0_1_ = 1u;
     l = local_id.x;
     uint _e12 = l;
     uint _e15 = params.x_len;
@@ -77,20 +79,22 @@ kernel void reduce_sum(
         metal::threadgroup_barrier(metal::mem_flags::mem_device);
         metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
         uint _e48 = s;
-        s = _e48 >> (1u & 31u);
+        uint _e52 = k0_1_;
+        s = _e48 >> (_e52 & 31u);
     }
-    uint _e53 = l;
-    if (_e53 == 0u) {
-        uint _e59 = tile.inner[0u];
-        uint _e61 = params.partial_len;
-        if (workgroup_id.x < _e61) {
-            partial[workgroup_id.x] = _e59;
+    uint _e55 = l;
+    if (_e55 == 0u) {
+        uint _e61 = tile.inner[0u];
+        uint _e63 = params.partial_len;
+        if (workgroup_id.x < _e63) {
+            partial[workgroup_id.x] = _e61;
         }
-        uint _e67 = tile.inner[0u];
+        uint _e69 = tile.inner[0u];
         uint _e71 = params.total_len;
-        if (0u < _e71) {
-            uint _e69 = metal::atomic_fetch_add_explicit(&total[0u], _e67, metal::memory_order_relaxed);
-            old = _e69;
+        bool _e72 = 0u < _e71;
+        if (_e72) {
+            uint _e76 = metal::atomic_fetch_add_explicit(&total[_e72 ? 0u : 0u], _e69, metal::memory_order_relaxed);
+            old = _e76;
         } else {
             old = 0u;
         }

@@ -1,3 +1,4 @@
+// vyre kernel `saxpy`: entry point `saxpy`
 struct saxpyParams {
     float a;
     uint x_len;

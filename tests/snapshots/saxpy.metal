@@ -1,3 +1,4 @@
+// vyre kernel `saxpy`: entry point `saxpy`
 // language: metal2.0
 #include <metal_stdlib>
 #include <simd/simd.h>

@@ -193,16 +193,33 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> Result<String, 
             )
         })?;
     // The writer reports a failed entry point here and just leaves it out.
-    for result in translation.entry_point_names {
-        if let Err(e) = result {
+    let name = match translation.entry_point_names.into_iter().next() {
+        Some(Ok(name)) => name,
+        Some(Err(e)) => {
             return Err(format!(
                 "kernel `{}`: the MSL writer could not write the entry point (target `msl`): {}",
                 program.name,
                 chain(&e)
             ));
         }
-    }
-    Ok(text)
+        None => {
+            return Err(format!(
+                "kernel `{}`: the MSL writer wrote no entry point (target `msl`)",
+                program.name
+            ));
+        }
+    };
+    Ok(with_entry_header(program, &name, &text))
+}
+
+/// naga's namer may respell the entry point in MSL and HLSL (a kernel name
+/// ending in a digit gets a `_`, keywords are escaped); the first line
+/// says what to look up.
+fn with_entry_header(program: &Program, entry: &str, text: &str) -> String {
+    format!(
+        "// vyre kernel `{}`: entry point `{entry}`\n{text}",
+        program.name
+    )
 }
 
 /// The `msl` emitter.
@@ -243,7 +260,7 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
         entry_point: Some((naga::ShaderStage::Compute, program.name.clone())),
     };
     let mut text = String::new();
-    hlsl::Writer::new(&mut text, &options, &pipeline)
+    let reflection = hlsl::Writer::new(&mut text, &options, &pipeline)
         .write(&module, &info, None)
         .map_err(|e| {
             format!(
@@ -252,7 +269,18 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
                 chain(&e)
             )
         })?;
-    Ok(text)
+    match reflection.entry_point_names.into_iter().next() {
+        Some(Ok(name)) => Ok(with_entry_header(program, &name, &text)),
+        Some(Err(e)) => Err(format!(
+            "kernel `{}`: the HLSL writer could not write the entry point (target `hlsl`): {}",
+            program.name,
+            chain(&e)
+        )),
+        None => Err(format!(
+            "kernel `{}`: the HLSL writer wrote no entry point (target `hlsl`)",
+            program.name
+        )),
+    }
 }
 
 fn uses_num_workgroups(program: &Program) -> bool {
