@@ -525,14 +525,24 @@ impl Builder {
         out.targets = targets.iter().map(|t| t.target.to_string()).collect();
 
         // Parse every file, reporting the diagnostics of all of them.
+        let mut sources = Vec::new();
+        for file in &discovered.files {
+            sources.push(
+                fs::read_to_string(&file.path)
+                    .map_err(|e| Error::io("reading kernel file", &file.path, e))?,
+            );
+        }
+        // Files are independent: parse them in parallel, keep file order.
+        let indices: Vec<usize> = (0..sources.len()).collect();
+        let results = run_parallel(&indices, |&i| {
+            vyre::lang::parse(&discovered.files[i].display, &sources[i])
+        });
         let mut parsed = Vec::new();
         let mut rendered = String::new();
         let mut first = None;
         let mut count = 0;
-        for file in discovered.files {
-            let source = fs::read_to_string(&file.path)
-                .map_err(|e| Error::io("reading kernel file", &file.path, e))?;
-            match vyre::lang::parse(&file.display, &source) {
+        for (file, result) in discovered.files.into_iter().zip(results) {
+            match result {
                 Ok(module) => parsed.push(ParsedFile {
                     file,
                     programs: module.kernels,
