@@ -221,3 +221,59 @@ fn index_math_stays_32_bit() {
     }
     assert!(ptx.contains(".version 7.8") && ptx.contains(".target sm_90"));
 }
+
+#[test]
+fn static_ranges_prove_shared_indices() {
+    // Tiled access: tile[ly * 16 + lx] with a 16x16 workgroup and a
+    // 256-element tile needs no check; tile[lx + 250] does.
+    let mut b = ProgramBuilder::new("tiles", [16, 16, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::F32, 256);
+    let lx = b.local("lx", DataType::U32, false);
+    let ly = b.local("ly", DataType::U32, false);
+    let k = b.local("k", DataType::I32, false);
+    let acc = b.local("acc", DataType::F32, true);
+    let lid = |a| Expr::Builtin(vyre::ir::Builtin::LocalId, a);
+    b.body(|blk| {
+        blk.let_(lx, lid(vyre::ir::Axis::X));
+        blk.let_(ly, lid(vyre::ir::Axis::Y));
+        blk.store(
+            BufRef::Shared(tile),
+            Expr::local(ly).mul(Expr::u32(16)).add(Expr::local(lx)),
+            Expr::f32(1.0),
+        );
+        blk.barrier();
+        blk.let_(acc, Expr::f32(0.0));
+        blk.for_(k, Expr::i32(0), Expr::i32(16), |f| {
+            let idx = Expr::local(k)
+                .cast(DataType::U32)
+                .mul(Expr::u32(16))
+                .add(Expr::local(lx));
+            f.assign(
+                acc,
+                Expr::local(acc).add(Expr::load(BufRef::Shared(tile), idx)),
+            );
+        });
+        let far = Expr::load(BufRef::Shared(tile), Expr::local(lx).add(Expr::u32(250)));
+        blk.store(
+            BufRef::Param(out),
+            Expr::local(lx),
+            Expr::local(acc).add(far),
+        );
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_80");
+    let (guarded, plain) = accesses(&ptx);
+    let guarded_shared: Vec<_> = guarded.iter().filter(|l| l.contains(".shared")).collect();
+    assert_eq!(
+        guarded_shared.len(),
+        1,
+        "only tile[lx + 250] is checked:\n{ptx}"
+    );
+    assert_eq!(
+        plain.iter().filter(|l| l.contains(".shared")).count(),
+        2,
+        "{ptx}"
+    );
+    assemble_all(&p, &DispatchConfig::default());
+}

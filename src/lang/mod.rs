@@ -1,8 +1,35 @@
 //! The `.vyre` kernel language: source text to IR (`parse`), IR to source
 //! text (`print`), and rustc-style diagnostics. The language is documented
 //! in `docs/language.md`.
+//!
+//! ```
+//! let src = r#"
+//! /// y = a * x + y
+//! #[kernel(workgroup_size = 256)]
+//! pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
+//!     let i = global_id().x;
+//!     if i < y.len() {
+//!         y[i] = a * x[i] + y[i];
+//!     }
+//! }
+//! "#;
+//! let module = vyre::lang::parse("saxpy.vyre", src).unwrap();
+//! let saxpy = &module.kernels[0];
+//! assert_eq!(saxpy.doc, "y = a * x + y");
+//! let text = vyre::lang::print(saxpy);
+//! assert_eq!(vyre::lang::parse("again.vyre", &text).unwrap().kernels[0], *saxpy);
+//! ```
+
+mod consts;
+mod diag;
+mod lower;
+mod print;
+
+use std::fmt;
 
 use crate::ir::Program;
+
+pub use print::print;
 
 /// A parsed `.vyre` file: its kernels, in source order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +55,23 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
 }
 
+impl fmt::Display for Diagnostic {
+    /// `file:line:col: error: message`, one line (notes follow, indented).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.line, self.column, self.message
+        )?;
+        for note in &self.notes {
+            write!(f, "\n  = note: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
 /// Every diagnostic of a failed parse, with the source to render them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
@@ -37,19 +81,43 @@ pub struct Diagnostics {
     pub source: String,
 }
 
+impl Diagnostics {
+    /// Render every diagnostic like rustc does (message, `--> file:line:col`,
+    /// the source line and a caret under the span), without colour.
+    #[must_use]
+    pub fn render(&self) -> String {
+        diag::render(self)
+    }
+
+    /// The first diagnostic (there is always at least one in an `Err`).
+    #[must_use]
+    pub fn first(&self) -> Option<&Diagnostic> {
+        self.diagnostics.first()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
 /// Parse and validate one `.vyre` file. `file` names it in diagnostics.
+///
+/// Parsing runs on a helper thread with a large stack, so that deeply
+/// nested input is reported as an error rather than overflowing the
+/// caller's stack; the span bookkeeping of `proc-macro2` dies with that
+/// thread, so repeated calls do not accumulate memory.
 ///
 /// # Errors
 ///
 /// Every problem found, each pointing at its `file:line:col`.
 pub fn parse(file: &str, source: &str) -> Result<Module, Diagnostics> {
-    let _ = (file, source);
-    todo!("parser")
-}
-
-/// Print a program as `.vyre` source that parses back to the same program.
-#[must_use]
-pub fn print(program: &Program) -> String {
-    let _ = program;
-    todo!("printer")
+    let result = lower::parse_on_big_stack(source);
+    match result {
+        Ok(kernels) => Ok(Module { kernels }),
+        Err(raw) => Err(diag::diagnostics(file, source, raw)),
+    }
 }

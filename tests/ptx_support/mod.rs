@@ -379,3 +379,204 @@ pub fn body_len(p: &Program) -> usize {
 pub fn unary(e: Expr) -> Expr {
     Expr::Unary(UnOp::Neg, Box::new(e))
 }
+
+use vyre::runtime::{Artifact, KernelSpec, ParamSpec};
+
+fn leak_str(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+/// A `'static` spec of `program` with `reference` and `ptx` artifacts (and
+/// a cubin for each arch in `cubin_arches` when ptxas is available), as a
+/// generated launcher would embed them.
+pub fn spec_with(
+    program: &Program,
+    config: &DispatchConfig,
+    cubin_arches: &[&str],
+    with_ptx: bool,
+) -> &'static KernelSpec {
+    let mut artifacts = Vec::new();
+    let reference = vyre::backend::reference::emit(program, config).expect("reference emit");
+    artifacts.push(Artifact {
+        target: "reference",
+        arch: None,
+        bytes: Box::leak(reference.into_boxed_slice()),
+    });
+    if with_ptx {
+        let text = ptx::emit_ptx(program, config).unwrap_or_else(|e| panic!("{e}"));
+        artifacts.push(Artifact {
+            target: "ptx",
+            arch: None,
+            bytes: Box::leak(text.into_bytes().into_boxed_slice()),
+        });
+    }
+    for arch in cubin_arches {
+        let cfg = config.clone().with_target_arch(*arch);
+        if let Ok(bytes) = ptx::emit_cubin(program, &cfg) {
+            artifacts.push(Artifact {
+                target: "cubin",
+                arch: Some(leak_str(arch)),
+                bytes: Box::leak(bytes.into_boxed_slice()),
+            });
+        }
+    }
+    let params: Vec<ParamSpec> = program
+        .params
+        .iter()
+        .map(|p| match p {
+            vyre::ir::Param::Buffer(b) => ParamSpec::Buffer {
+                name: leak_str(&b.name),
+                elem: b.elem,
+                access: b.access,
+            },
+            vyre::ir::Param::Scalar { name, ty } => ParamSpec::Scalar {
+                name: leak_str(name),
+                ty: *ty,
+            },
+        })
+        .collect();
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Box::leak(Box::new(KernelSpec {
+        name: leak_str(&program.name),
+        key: leak_str(&format!("test::{}#{n}", program.name)),
+        params: Box::leak(params.into_boxed_slice()),
+        workgroup_size: config.effective_workgroup_size(program),
+        unchecked: program.unchecked,
+        artifacts: Box::leak(artifacts.into_boxed_slice()),
+    }))
+}
+
+/// [`spec_with`] with the default config and PTX only.
+pub fn spec(program: &Program) -> &'static KernelSpec {
+    spec_with(program, &DispatchConfig::default(), &[], true)
+}
+
+/// Distance in units in the last place (NaN == NaN; -0 == +0).
+pub fn ulp_diff(a: f32, b: f32) -> u64 {
+    if a.is_nan() && b.is_nan() {
+        return 0;
+    }
+    if a.is_nan() || b.is_nan() {
+        return u64::MAX;
+    }
+    let ord = |f: f32| {
+        let b = f.to_bits().cast_signed();
+        if b < 0 {
+            i64::from(i32::MIN) - i64::from(b)
+        } else {
+            i64::from(b)
+        }
+    };
+    ord(a).abs_diff(ord(b))
+}
+
+/// Deterministic xorshift generator for test inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 16) as u32
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * (self.next_u32() >> 8) as f32 / (1u32 << 24) as f32
+    }
+}
+
+use vyre::runtime::LaunchArg;
+use vyre::{Buffer, Device, Grid};
+
+/// A test argument: a buffer's contents as bit patterns, or a scalar.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// Buffer contents (element bits; the type comes from the spec).
+    Buf(Vec<u32>),
+    /// u32 scalar.
+    U32(u32),
+    /// i32 scalar.
+    I32(i32),
+    /// f32 scalar.
+    F32(f32),
+    /// bool scalar.
+    Bool(bool),
+}
+
+enum AnyBuf {
+    F(Buffer<f32>),
+    U(Buffer<u32>),
+    I(Buffer<i32>),
+}
+
+/// Run `spec` on `device` and return every buffer's final contents (bits),
+/// in parameter order.
+pub fn run_on(
+    device: &Device,
+    spec: &'static KernelSpec,
+    grid: Grid,
+    args: &[Arg],
+) -> vyre::Result<Vec<Vec<u32>>> {
+    let mut bufs = Vec::new();
+    for (a, p) in args.iter().zip(spec.params) {
+        if let (Arg::Buf(bits), ParamSpec::Buffer { elem, .. }) = (a, p) {
+            bufs.push(match elem {
+                DataType::F32 => AnyBuf::F(
+                    device.upload(&bits.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>())?,
+                ),
+                DataType::I32 => AnyBuf::I(
+                    device.upload(&bits.iter().map(|b| b.cast_signed()).collect::<Vec<_>>())?,
+                ),
+                _ => AnyBuf::U(device.upload(bits)?),
+            });
+        }
+    }
+    {
+        let mut it = bufs.iter_mut();
+        let mut launch_args: Vec<LaunchArg<'_>> = Vec::new();
+        for (a, p) in args.iter().zip(spec.params) {
+            launch_args.push(match a {
+                Arg::Buf(_) => {
+                    let b = it.next().expect("buffer");
+                    let rw = matches!(
+                        p,
+                        ParamSpec::Buffer {
+                            access: Access::ReadWrite,
+                            ..
+                        }
+                    );
+                    match (b, rw) {
+                        (AnyBuf::F(b), true) => b.arg_mut(),
+                        (AnyBuf::F(b), false) => b.arg(),
+                        (AnyBuf::U(b), true) => b.arg_mut(),
+                        (AnyBuf::U(b), false) => b.arg(),
+                        (AnyBuf::I(b), true) => b.arg_mut(),
+                        (AnyBuf::I(b), false) => b.arg(),
+                    }
+                }
+                Arg::U32(v) => LaunchArg::U32(*v),
+                Arg::I32(v) => LaunchArg::I32(*v),
+                Arg::F32(v) => LaunchArg::F32(*v),
+                Arg::Bool(v) => LaunchArg::Bool(*v),
+            });
+        }
+        device.launch(spec, grid, &mut launch_args)?;
+    }
+    device.synchronize()?;
+    let mut out = Vec::new();
+    for b in &bufs {
+        out.push(match b {
+            AnyBuf::F(b) => device.download(b)?.iter().map(|f| f.to_bits()).collect(),
+            AnyBuf::U(b) => device.download(b)?,
+            AnyBuf::I(b) => device
+                .download(b)?
+                .iter()
+                .map(|i| i.cast_unsigned())
+                .collect(),
+        });
+    }
+    Ok(out)
+}

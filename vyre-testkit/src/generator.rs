@@ -13,9 +13,9 @@
 //!   owner); other indices of `out_*` are never read;
 //! - read-only inputs are read at any index at all: data-derived, negative,
 //!   huge, just past the end;
-//! - the contended atomics (`acc`, the shared `sh_acc`) use only the
-//!   commutative operations (add, sub, min, max, and, or, xor) and their old
-//!   values are dropped; every operation, exchange and compare-exchange
+//! - the contended atomics (`acc`, the shared `sh_acc`) use one
+//!   commutative operation per array (add, sub, min, max, and, or or xor:
+//!   two different ones do not commute) and their old values are dropped; every operation, exchange and compare-exchange
 //!   included, is used on own slots, where the old value is deterministic;
 //! - shared memory runs in epochs separated by barriers at the top level (or
 //!   in a `for` loop with constant bounds, whose body is itself
@@ -237,6 +237,19 @@ struct Var {
     clean: bool,
 }
 
+/// Atomic operations whose final value does not depend on the order in
+/// which invocations apply them (as long as one element sees only one of
+/// them).
+const COMMUTATIVE: [AtomicOp; 7] = [
+    AtomicOp::Add,
+    AtomicOp::Sub,
+    AtomicOp::Min,
+    AtomicOp::Max,
+    AtomicOp::And,
+    AtomicOp::Or,
+    AtomicOp::Xor,
+];
+
 const INT_EDGES: [u32; 16] = [
     0,
     1,
@@ -299,6 +312,10 @@ struct Gen<'s, S: Source> {
     acc: Option<(ParamId, DataType)>,
     sh: Option<(SharedId, DataType)>,
     sh_acc: Option<(SharedId, DataType)>,
+    /// The one operation used on `acc` / `sh_acc`: two different
+    /// operations on one element do not commute (`(x + a) & b`).
+    acc_op: AtomicOp,
+    sh_acc_op: AtomicOp,
     slots: u32,
     sh_slots: u32,
     invocations: u32,
@@ -329,6 +346,8 @@ impl<'s, S: Source> Gen<'s, S> {
             acc: None,
             sh: None,
             sh_acc: None,
+            acc_op: AtomicOp::Add,
+            sh_acc_op: AtomicOp::Add,
             slots: 1,
             sh_slots: 1,
             invocations: 1,
@@ -537,6 +556,7 @@ impl<'s, S: Source> Gen<'s, S> {
                 }),
             );
             self.acc = Some((id, elem));
+            self.acc_op = self.pick(&COMMUTATIVE);
         }
         // Shared memory.
         if cfg.shared && self.src.chance(1, 2) {
@@ -558,6 +578,7 @@ impl<'s, S: Source> Gen<'s, S> {
                 len,
             });
             self.sh_acc = Some(((self.p.shared.len() - 1) as SharedId, elem));
+            self.sh_acc_op = self.pick(&COMMUTATIVE);
         }
 
         let mut body = self.prologue();
@@ -986,28 +1007,19 @@ impl<'s, S: Source> Gen<'s, S> {
 
     /// Commutative atomics on contended elements; old values are dropped.
     fn atomic_contended(&mut self, out: &mut Vec<Node>) {
-        let mut targets: Vec<(BufRef, DataType)> = Vec::new();
+        let mut targets: Vec<(BufRef, DataType, AtomicOp)> = Vec::new();
         if let Some((id, t)) = self.acc {
-            targets.push((BufRef::Param(id), t));
+            targets.push((BufRef::Param(id), t, self.acc_op));
         }
         if let Some((sid, t)) = self.sh_acc
             && matches!(self.epoch, Epoch::Write | Epoch::Read)
         {
-            targets.push((BufRef::Shared(sid), t));
+            targets.push((BufRef::Shared(sid), t, self.sh_acc_op));
         }
         if targets.is_empty() {
             return;
         }
-        let (buf, elem) = self.pick(&targets);
-        let op = self.pick(&[
-            AtomicOp::Add,
-            AtomicOp::Sub,
-            AtomicOp::Min,
-            AtomicOp::Max,
-            AtomicOp::And,
-            AtomicOp::Or,
-            AtomicOp::Xor,
-        ]);
+        let (buf, elem, op) = self.pick(&targets);
         let index = self.wild_index(2);
         let value = self.expr(elem, 2, false);
         let atomic = Expr::Atomic {

@@ -12,7 +12,10 @@
 
 pub mod compare;
 pub mod generator;
+pub mod harness;
 pub mod source;
 
 pub use compare::{Tolerance, ulp_distance};
 pub use generator::{Case, Check, GenConfig, Value, case_strategy, generate};
+
+pub use harness::{DeviceTarget, Outcome, run_case, run_reference, shrink};

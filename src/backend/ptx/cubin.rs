@@ -1,6 +1,7 @@
 //! The `ptx` and `cubin` AOT targets: registration, and `ptxas` for cubins.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::DispatchConfig;
@@ -18,20 +19,29 @@ pub fn ptxas_env_vars() -> &'static [&'static str] {
 /// `$CUDA_PATH/bin/ptxas`, then `ptxas` on `PATH`.
 #[must_use]
 pub fn find_ptxas() -> Option<PathBuf> {
+    find_ptxas_with(&|var| std::env::var_os(var))
+}
+
+/// [`find_ptxas`] over an arbitrary environment lookup (for tests and for
+/// build tools that track the variables themselves).
+#[must_use]
+pub fn find_ptxas_with(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     let exe = if cfg!(windows) { "ptxas.exe" } else { "ptxas" };
-    if let Some(p) = std::env::var_os("VYRE_PTXAS").filter(|p| !p.is_empty()) {
+    if let Some(p) = env("VYRE_PTXAS").filter(|p| !p.is_empty()) {
+        // An explicit choice is final: a wrong path is not silently
+        // replaced by another ptxas.
         let p = PathBuf::from(p);
         return p.is_file().then_some(p);
     }
     for var in ["CUDA_HOME", "CUDA_PATH"] {
-        if let Some(root) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        if let Some(root) = env(var).filter(|p| !p.is_empty()) {
             let p = PathBuf::from(root).join("bin").join(exe);
             if p.is_file() {
                 return Some(p);
             }
         }
     }
-    let path = std::env::var_os("PATH")?;
+    let path = env("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(exe))
         .find(|p| p.is_file())
@@ -45,24 +55,36 @@ pub fn find_ptxas() -> Option<PathBuf> {
 /// [`UNAVAILABLE_PREFIX`] when `ptxas` is not found; `ptxas` diagnostics
 /// when it rejects the PTX (an emitter bug).
 pub fn emit_cubin(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+    emit_cubin_with(program, config, find_ptxas().as_deref())
+}
+
+/// [`emit_cubin`] with an explicit `ptxas` (`None`: not available).
+///
+/// # Errors
+/// As [`emit_cubin`].
+pub fn emit_cubin_with(
+    program: &Program,
+    config: &DispatchConfig,
+    ptxas: Option<&Path>,
+) -> Result<Vec<u8>, String> {
     let arch = config
         .target_arch
         .clone()
         .unwrap_or_else(|| super::DEFAULT_ARCH.to_string());
     let ptx = super::emit_ptx(program, config)?;
-    let Some(ptxas) = find_ptxas() else {
+    let Some(ptxas) = ptxas else {
         return Err(format!(
             "{UNAVAILABLE_PREFIX}ptxas not found (set VYRE_PTXAS, CUDA_HOME or CUDA_PATH, or put it on PATH; `pip install nvidia-cuda-nvcc-cu12` ships one); cubin for {arch} skipped, the PTX is JIT-compiled by the driver instead"
         ));
     };
-    assemble(&ptxas, &ptx, &arch)
+    assemble(ptxas, &ptx, &arch)
 }
 
 /// Run `ptxas` on `ptx` for `arch` in a private temporary directory.
 ///
 /// # Errors
 /// I/O failure or `ptxas` rejecting the input (its stderr is returned).
-pub fn assemble(ptxas: &std::path::Path, ptx: &str, arch: &str) -> Result<Vec<u8>, String> {
+pub fn assemble(ptxas: &Path, ptx: &str, arch: &str) -> Result<Vec<u8>, String> {
     let dir = tempfile::Builder::new()
         .prefix("vyre-ptxas-")
         .tempdir()

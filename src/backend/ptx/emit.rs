@@ -63,7 +63,16 @@ pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> Result<String, St
     for (i, s) in program.shared.iter().enumerate() {
         let _ = writeln!(out, ".shared .align 16 .b32 vyre_s{i}[{}];", s.len.max(1));
     }
-    if !program.shared.is_empty() {
+    if e.two_over_pi {
+        let words: Vec<String> = math::TWO_OVER_PI.iter().map(|w| w.to_string()).collect();
+        let _ = writeln!(
+            out,
+            ".const .align 4 .b32 vyre_two_over_pi[{}] = {{{}}};",
+            words.len(),
+            words.join(", ")
+        );
+    }
+    if !program.shared.is_empty() || e.two_over_pi {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, ".visible .entry {name}(");
@@ -198,6 +207,11 @@ pub(super) struct Emitter<'a> {
     facts: Facts,
     /// Whether `fast_math` allows non-IEEE `+ - * /` contraction.
     fast: bool,
+    /// Whether the 2/pi table of the sin/cos reduction is referenced.
+    two_over_pi: bool,
+    /// Static upper bound of each immutable local (from its `let`) and of
+    /// `for` variables, for range-based check elision.
+    local_max: Vec<Option<u64>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -225,6 +239,8 @@ impl<'a> Emitter<'a> {
             wg: config.effective_workgroup_size(program),
             facts: Vec::new(),
             fast: program.fast_math,
+            local_max: vec![None; program.locals.len()],
+            two_over_pi: false,
         };
         e.locals = program
             .locals
@@ -692,6 +708,11 @@ impl<'a> Emitter<'a> {
         Self::reg_val(d, ty)
     }
 
+    /// Declare the 2/pi table (module scope) for the sin/cos reduction.
+    pub(super) fn use_two_over_pi(&mut self) {
+        self.two_over_pi = true;
+    }
+
     pub(super) fn math_mode(&self) -> MathMode {
         self.mode
     }
@@ -715,7 +736,13 @@ impl<'a> Emitter<'a> {
             return true;
         }
         let Some(key) = index_key(index) else {
-            return true;
+            // No fixed key, but a static range may still fit a shared array.
+            return match buf {
+                BufRef::Shared(s) => !self
+                    .max_value(index)
+                    .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len)),
+                BufRef::Param(_) => true,
+            };
         };
         match buf {
             BufRef::Param(p) => !self
@@ -724,9 +751,7 @@ impl<'a> Emitter<'a> {
                 .any(|(k, b)| *k == key && *b == Bound::Len(p)),
             BufRef::Shared(s) => {
                 let len = self.program.shared[s as usize].len;
-                if let Key::Const(c) = key
-                    && c < len
-                {
+                if self.max_value(index).is_some_and(|m| m < u64::from(len)) {
                     return false;
                 }
                 !self
@@ -879,6 +904,72 @@ impl<'a> Emitter<'a> {
 
     // ----- statements ---------------------------------------------------
 
+    /// A static upper bound of `e`, when it is provably non-negative and
+    /// bounded: built from constants, `local_id()` (below the workgroup
+    /// size), bounded immutable locals and monotone operators, without
+    /// overflow.
+    fn max_value(&self, e: &Expr) -> Option<u64> {
+        let ty = self.program.type_of(e)?;
+        let limit = match ty {
+            DataType::U32 => u64::from(u32::MAX),
+            DataType::I32 => i32::MAX as u64,
+            _ => return None,
+        };
+        let lit = |x: &Expr| match x {
+            Expr::Lit(Literal::U32(v)) => Some(u64::from(*v)),
+            Expr::Lit(Literal::I32(v)) => u64::try_from(*v).ok(),
+            _ => None,
+        };
+        let m = match e {
+            Expr::Lit(_) => lit(e)?,
+            Expr::Builtin(Builtin::LocalId, a) => u64::from(self.wg[a.index()].max(1) - 1),
+            Expr::Local(id) => self.local_max.get(*id as usize).copied().flatten()?,
+            Expr::Cast(DataType::U32 | DataType::I32, inner) => {
+                let t = self.program.type_of(inner)?;
+                if !t.is_integer() {
+                    return None;
+                }
+                self.max_value(inner)?
+            }
+            Expr::Binary(op, a, b) => {
+                let ma = self.max_value(a);
+                match op {
+                    BinOp::Add => ma? + self.max_value(b)?,
+                    BinOp::Mul => ma?.checked_mul(self.max_value(b)?)?,
+                    BinOp::Div => ma? / lit(b).filter(|c| *c > 0)?,
+                    // An unknown `i32` dividend may be negative: then so is
+                    // the remainder.
+                    BinOp::Rem => match (lit(b).filter(|c| *c > 0), ma) {
+                        (Some(c), Some(m)) => m.min(c - 1),
+                        (Some(c), None) if ty == DataType::U32 => c - 1,
+                        _ => return None,
+                    },
+                    BinOp::Shl => {
+                        ma?.checked_shl(u32::try_from(lit(b)?).ok().filter(|s| *s < 32)?)?
+                    }
+                    BinOp::Shr => ma? >> lit(b)?.min(63),
+                    BinOp::BitAnd => match (ma, self.max_value(b)) {
+                        (Some(x), Some(y)) => x.min(y),
+                        (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            Expr::Math(MathFn::Min, args) => {
+                let a = self.max_value(&args[0]);
+                let b = self.max_value(&args[1]);
+                match (a, b) {
+                    (Some(x), Some(y)) => x.min(y),
+                    (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        (m <= limit).then_some(m)
+    }
+
     fn assign_local(&mut self, local: LocalId, value: &Expr) {
         let v = if matches!(value, Expr::Atomic { .. }) {
             self.atomic(value, true)
@@ -886,6 +977,9 @@ impl<'a> Emitter<'a> {
             self.expr(value)
         };
         let dst = self.locals[local as usize].clone();
+        if !self.program.locals[local as usize].mutable {
+            self.local_max[local as usize] = self.max_value(value);
+        }
         let t = match v.ty {
             DataType::Bool => "pred",
             DataType::F32 => "f32",
@@ -1013,6 +1107,12 @@ impl<'a> Emitter<'a> {
                 self.ins(format!("setp.lt.{} {p}, {v}, {end_r};", sfx(ty)));
                 self.ins(format!("@!{p} bra {exit};"));
                 self.loops.push((cont.clone(), exit.clone()));
+                let start_ok = ty == DataType::U32 || self.max_value(start).is_some();
+                self.local_max[*var as usize] = if start_ok {
+                    self.max_value(end).and_then(|m| m.checked_sub(1))
+                } else {
+                    None
+                };
                 let mut f = Facts::new();
                 if ty == DataType::U32 {
                     match end {

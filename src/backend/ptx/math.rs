@@ -5,9 +5,10 @@
 //! to `f32`: the `f64` error (below 2^-40 relative after range reduction) is
 //! far under half an `f32` ULP, so results are within 1 ULP (nearly always
 //! correctly rounded) — well inside the documented bounds (exp/ln/sin/cos
-//! 4 ULP, tanh/powf 8 ULP). sin/cos use a Cody–Waite reduction with a
-//! 4-part pi/2, exact enough for |x| < 2^28; beyond that the 4 ULP bound is
-//! not promised. The cost is f64 throughput: fine on data-centre GPUs
+//! 4 ULP, tanh/powf 8 ULP). sin/cos reduce with a Cody–Waite 4-part pi/2
+//! for |x| < 2^28 and a Payne–Hanek reduction (96 bits of 2/pi from a
+//! constant table) above, so the bound holds over the whole f32 range. The
+//! cost is f64 throughput: fine on data-centre GPUs
 //! (sm_70/80/90), slow on consumer ones, where `fast_math` or a ULP budget
 //! selects the hardware approximations (see [`MathMode::allows`]).
 
@@ -259,7 +260,7 @@ pub(super) fn sin_cos(e: &mut Emitter<'_>, x: &str, cos: bool) -> String {
     let k = e.reg_raw(Class::Fd);
     let kr = e.reg_raw(Class::Fd);
     let kl = e.reg_raw(Class::Rd);
-    let q0 = e.reg_raw(Class::R);
+    let q_cw = e.reg_raw(Class::R);
     e.ins(format!("cvt.f64.f32 {xd}, {x};"));
     e.ins(format!(
         "mul.rn.f64 {k}, {xd}, {};",
@@ -267,7 +268,7 @@ pub(super) fn sin_cos(e: &mut Emitter<'_>, x: &str, cos: bool) -> String {
     ));
     e.ins(format!("cvt.rni.f64.f64 {kr}, {k};"));
     e.ins(format!("cvt.rzi.s64.f64 {kl}, {kr};"));
-    e.ins(format!("cvt.u32.u64 {q0}, {kl};"));
+    e.ins(format!("cvt.u32.u64 {q_cw}, {kl};"));
     // fdlibm's pi/2 split (33 + 33 + 33 + 53 bits).
     let parts = [
         f64::from_bits(0x3FF9_21FB_5440_0000),
@@ -275,12 +276,18 @@ pub(super) fn sin_cos(e: &mut Emitter<'_>, x: &str, cos: bool) -> String {
         f64::from_bits(0x3BA3_198A_2E00_0000),
         f64::from_bits(0x397B_839A_2520_49C1),
     ];
-    let mut r = xd.clone();
+    let mut r_cw = xd.clone();
     for p in parts {
         let n = e.reg_raw(Class::Fd);
-        e.ins(format!("fma.rn.f64 {n}, {kr}, {}, {r};", f64c(-p)));
-        r = n;
+        e.ins(format!("fma.rn.f64 {n}, {kr}, {}, {r_cw};", f64c(-p)));
+        r_cw = n;
     }
+    // Final (r, quadrant) registers, overwritten by the large-|x| path.
+    let r = e.reg_raw(Class::Fd);
+    let q0 = e.reg_raw(Class::R);
+    e.ins(format!("mov.f64 {r}, {r_cw};"));
+    e.ins(format!("mov.b32 {q0}, {q_cw};"));
+    large_reduction(e, x, &r, &q0);
     let z = e.reg_raw(Class::Fd);
     e.ins(format!("mul.rn.f64 {z}, {r}, {r};"));
     // sin r = r (1 - z/3! + z^2/5! ...), cos r = 1 - z/2! + ... (Taylor on
@@ -328,6 +335,138 @@ pub(super) fn sin_cos(e: &mut Emitter<'_>, x: &str, cos: bool) -> String {
         e.ins(format!("setp.eq.f32 {zr}, {x}, 0f00000000;"));
         sel(e, &zr, x, &d)
     }
+}
+
+/// Bits of 2/pi after the binary point, 32 per word, most significant
+/// first (9 words = 288 bits; the reduction reads at most 7).
+pub(super) const TWO_OVER_PI: [u32; 9] = [
+    0xA2F9_836E,
+    0x4E44_1529,
+    0xFC27_57D1,
+    0xF534_DDC0,
+    0xDB62_9599,
+    0x3C43_9041,
+    0xFE51_63AB,
+    0xDEBB_C561,
+    0xB724_6E3A,
+];
+
+/// Payne–Hanek reduction for finite |x| >= 2^28, where the Cody–Waite
+/// constants run out of bits: x = m 2^e (m the 24-bit significand), and only
+/// the 96 bits of 2/pi from position e-1 on matter modulo 4. Overwrites
+/// `r` (the reduced argument, |r| <= pi/4) and `q` (the quadrant).
+fn large_reduction(e: &mut Emitter<'_>, x: &str, r: &str, q: &str) {
+    e.use_two_over_pi();
+    let skip = e.fresh_label("sincos_small");
+    let ax = e.reg_raw(Class::F);
+    let p_ge = e.reg_raw(Class::Pred);
+    let p_fin = e.reg_raw(Class::Pred);
+    let big = e.reg_raw(Class::Pred);
+    e.ins(format!("abs.f32 {ax}, {x};"));
+    e.ins(format!("setp.ge.f32 {p_ge}, {ax}, 0f4D800000;"));
+    e.ins(format!("setp.lt.f32 {p_fin}, {ax}, 0f7F800000;"));
+    e.ins(format!("and.pred {big}, {p_ge}, {p_fin};"));
+    e.ins(format!("@!{big} bra {skip};"));
+    let bits = e.reg_raw(Class::R);
+    let be = e.reg_raw(Class::R);
+    let frac = e.reg_raw(Class::R);
+    let m = e.reg_raw(Class::R);
+    let s = e.reg_raw(Class::R);
+    e.ins(format!("mov.b32 {bits}, {ax};"));
+    e.ins(format!("shr.u32 {be}, {bits}, 23;"));
+    e.ins(format!("and.b32 {frac}, {bits}, 8388607;"));
+    e.ins(format!("or.b32 {m}, {frac}, 8388608;"));
+    // x = m 2^(be-150); the window starts after bit s = e - 2 = be - 152.
+    e.ins(format!("sub.s32 {s}, {be}, 152;"));
+    let word = e.reg_raw(Class::R);
+    let sh = e.reg_raw(Class::R);
+    let rsh = e.reg_raw(Class::R);
+    e.ins(format!("shr.u32 {word}, {s}, 5;"));
+    e.ins(format!("and.b32 {sh}, {s}, 31;"));
+    e.ins(format!("sub.s32 {rsh}, 32, {sh};"));
+    let base = e.reg_raw(Class::Rd);
+    let off = e.reg_raw(Class::Rd);
+    let addr = e.reg_raw(Class::Rd);
+    e.ins(format!("mov.u64 {base}, vyre_two_over_pi;"));
+    e.ins(format!("mul.wide.u32 {off}, {word}, 4;"));
+    e.ins(format!("add.s64 {addr}, {base}, {off};"));
+    let w: Vec<String> = (0..4)
+        .map(|k| {
+            let d = e.reg_raw(Class::R);
+            e.ins(format!("ld.const.u32 {d}, [{addr}+{}];", 4 * k));
+            d
+        })
+        .collect();
+    // 96-bit window (w0 most significant); PTX shifts by 32 give 0.
+    let win: Vec<String> = (0..3)
+        .map(|k| {
+            let hi = e.reg_raw(Class::R);
+            let lo = e.reg_raw(Class::R);
+            let d = e.reg_raw(Class::R);
+            e.ins(format!("shl.b32 {hi}, {}, {sh};", w[k]));
+            e.ins(format!("shr.u32 {lo}, {}, {rsh};", w[k + 1]));
+            e.ins(format!("or.b32 {d}, {hi}, {lo};"));
+            d
+        })
+        .collect();
+    // P = m * window (120 bits) as hi:lo.
+    let p0 = e.reg_raw(Class::Rd);
+    let p1 = e.reg_raw(Class::Rd);
+    let p2 = e.reg_raw(Class::Rd);
+    e.ins(format!("mul.wide.u32 {p0}, {m}, {};", win[0]));
+    e.ins(format!("mul.wide.u32 {p1}, {m}, {};", win[1]));
+    e.ins(format!("mul.wide.u32 {p2}, {m}, {};", win[2]));
+    let p1l = e.reg_raw(Class::Rd);
+    let p1h = e.reg_raw(Class::Rd);
+    let lo = e.reg_raw(Class::Rd);
+    let carry = e.reg_raw(Class::Pred);
+    let c64 = e.reg_raw(Class::Rd);
+    let hi0 = e.reg_raw(Class::Rd);
+    let hi = e.reg_raw(Class::Rd);
+    e.ins(format!("shl.b64 {p1l}, {p1}, 32;"));
+    e.ins(format!("shr.u64 {p1h}, {p1}, 32;"));
+    e.ins(format!("add.s64 {lo}, {p2}, {p1l};"));
+    e.ins(format!("setp.lt.u64 {carry}, {lo}, {p2};"));
+    e.ins(format!("selp.b64 {c64}, 1, 0, {carry};"));
+    e.ins(format!("add.s64 {hi0}, {p0}, {p1h};"));
+    e.ins(format!("add.s64 {hi}, {hi0}, {c64};"));
+    // Bits 95..94 of P: quadrant; bits 93..30: the fraction, read as a
+    // signed 64-bit fixed-point number (a fraction >= 1/2 becomes negative
+    // and the quadrant moves up by one).
+    let qh = e.reg_raw(Class::Rd);
+    let qq = e.reg_raw(Class::R);
+    let fh = e.reg_raw(Class::Rd);
+    let fl = e.reg_raw(Class::Rd);
+    let f = e.reg_raw(Class::Rd);
+    e.ins(format!("shr.u64 {qh}, {hi}, 30;"));
+    e.ins(format!("cvt.u32.u64 {qq}, {qh};"));
+    e.ins(format!("shl.b64 {fh}, {hi}, 34;"));
+    e.ins(format!("shr.u64 {fl}, {lo}, 30;"));
+    e.ins(format!("or.b64 {f}, {fh}, {fl};"));
+    let negf = e.reg_raw(Class::Pred);
+    let q1 = e.reg_raw(Class::R);
+    let q2 = e.reg_raw(Class::R);
+    e.ins(format!("setp.lt.s64 {negf}, {f}, 0;"));
+    e.ins(format!("add.s32 {q1}, {qq}, 1;"));
+    e.ins(format!("selp.b32 {q2}, {q1}, {qq}, {negf};"));
+    let fd = e.reg_raw(Class::Fd);
+    let rr = e.reg_raw(Class::Fd);
+    e.ins(format!("cvt.rn.f64.s64 {fd}, {f};"));
+    // r = f 2^-64 pi/2.
+    e.ins(format!(
+        "mul.rn.f64 {rr}, {fd}, {};",
+        f64c(std::f64::consts::FRAC_PI_2 / 18_446_744_073_709_551_616.0)
+    ));
+    // Negative x: r -> -r, q -> -q.
+    let xneg = e.reg_raw(Class::Pred);
+    let nr = e.reg_raw(Class::Fd);
+    let nq = e.reg_raw(Class::R);
+    e.ins(format!("setp.lt.f32 {xneg}, {x}, 0f00000000;"));
+    e.ins(format!("neg.f64 {nr}, {rr};"));
+    e.ins(format!("neg.s32 {nq}, {q2};"));
+    e.ins(format!("selp.f64 {r}, {nr}, {rr}, {xneg};"));
+    e.ins(format!("selp.b32 {q}, {nq}, {q2}, {xneg};"));
+    e.put_label(&skip);
 }
 
 /// `x.tanh()`.

@@ -26,7 +26,9 @@ mod math;
 pub mod runtime;
 
 #[cfg(feature = "compiler")]
-pub use cubin::{assemble, emit_cubin, find_ptxas, ptxas_env_vars};
+pub use cubin::{
+    assemble, emit_cubin, emit_cubin_with, find_ptxas, find_ptxas_with, ptxas_env_vars,
+};
 #[cfg(feature = "compiler")]
 pub use emit::emit_ptx;
 

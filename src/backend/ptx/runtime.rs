@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{CudaContext, DriverError, result, sys};
 
+/// The cudarc version this backend is built on, for interop (raw device
+/// pointers from [`CudaMemory::device_ptr`], the same primary context).
+pub use cudarc;
+
 use crate::runtime::{Device, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
 
 const BACKEND: &str = "cuda";

@@ -1,0 +1,1685 @@
+//! IR → `naga::Module`, directly (no WGSL text in between).
+//!
+//! vyre's semantics are spelled out in the module with explicit code rather
+//! than left to naga's or the driver's conventions, since those differ
+//! between targets:
+//!
+//! - bounds checks: an index is compared with the buffer's length (from the
+//!   uniform block) or the shared array's length; a load reads a clamped
+//!   in-range index and selects 0 when out of range, stores and atomics sit
+//!   inside an `if`. Checks that a dominating guard proves redundant
+//!   (`if i < buf.len()`, `if i >= buf.len() { return; }`, `for i in
+//!   0..buf.len()`, `local_id()` into an array at least as long as the
+//!   workgroup) are elided;
+//! - integer `/` and `%`: the divisor is replaced by 1 when it is 0 (or for
+//!   `i32::MIN / -1`) and the result selected, so no target ever divides by 0;
+//! - shift amounts are masked `& 31`;
+//! - float → int casts clamp and select (saturating, NaN → 0), NaN tests use
+//!   the bit pattern so that no "NaN never happens" assumption applies;
+//! - `f32` `min`/`max` ignore a NaN operand like Rust's; `clamp` is
+//!   `max(lo).min(hi)`; `i32::abs` wraps.
+
+use naga::{
+    AddressSpace, ArraySize, AtomicFunction, Barrier, BinaryOperator, Binding, Block, BuiltIn,
+    EntryPoint, Expression, Function, FunctionArgument, GlobalVariable, Handle, LocalVariable,
+    MathFunction, Module, PredeclaredType, Range, ResourceBinding, Scalar, ScalarKind, ShaderStage,
+    Span, Statement, StorageAccess, StructMember, Type, TypeInner, UnaryOperator,
+};
+
+use super::layout::{BIND_GROUP, Layout, SlotKind};
+use crate::DispatchConfig;
+use crate::ir::{
+    Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
+    Param, ParamId, Program, UnOp,
+};
+
+/// The slot kinds of a program's parameters, for [`Layout::new`].
+#[must_use]
+pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
+    program
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Buffer(_) => SlotKind::Buffer,
+            Param::Scalar { ty, .. } => SlotKind::Scalar(*ty),
+        })
+        .collect()
+}
+
+/// Lower a validated program to a naga module with one compute entry point
+/// named after the kernel.
+///
+/// # Errors
+///
+/// A message naming the kernel and the construct when the program is
+/// invalid or uses something naga cannot express.
+pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, String> {
+    if let Err(errors) = program.validate() {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "kernel `{}` is not valid IR: {}",
+            program.name,
+            list.join("; ")
+        ));
+    }
+    let mut cx = Lowerer::new(program, config)?;
+    let mut body = Block::new();
+    cx.block(&program.body, &mut body, &mut Vec::new())?;
+    cx.func.body = body;
+    let workgroup_size = config.effective_workgroup_size(program);
+    if workgroup_size.contains(&0) {
+        return Err(format!(
+            "kernel `{}` has workgroup size {workgroup_size:?}; every dimension must be at least 1",
+            program.name
+        ));
+    }
+    let Lowerer {
+        mut module, func, ..
+    } = cx;
+    module.entry_points.push(EntryPoint {
+        name: program.name.clone(),
+        stage: ShaderStage::Compute,
+        early_depth_test: None,
+        workgroup_size,
+        workgroup_size_overrides: None,
+        function: func,
+        mesh_info: None,
+        task_payload: None,
+        incoming_ray_payload: None,
+    });
+    Ok(module)
+}
+
+/// A buffer or shared array as declared in the module.
+#[derive(Clone, Copy)]
+struct ArrayInfo {
+    /// `GlobalVariable` expression (a pointer to the array).
+    global: Handle<Expression>,
+    /// Element type.
+    elem: DataType,
+    /// Length: a uniform field (buffers) or a constant (shared arrays).
+    len: ArrayLen,
+}
+
+#[derive(Clone, Copy)]
+enum ArrayLen {
+    Field(u32),
+    Const(u32),
+}
+
+/// An upper bound known to hold for a local at some point: `local < bound`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// `local < buf.len()`.
+    Len(ParamId),
+    /// `local < n`.
+    Const(u32),
+}
+
+type Facts = Vec<(LocalId, Bound)>;
+
+struct Types {
+    bool_: Handle<Type>,
+    u32_: Handle<Type>,
+    i32_: Handle<Type>,
+    f32_: Handle<Type>,
+    uvec3: Handle<Type>,
+}
+
+struct Lowerer<'a> {
+    p: &'a Program,
+    module: Module,
+    func: Function,
+    checks: bool,
+    workgroup_size: [u32; 3],
+    ty: Types,
+    /// Per parameter: the buffer's array, for buffer parameters.
+    buffers: Vec<Option<ArrayInfo>>,
+    shared: Vec<ArrayInfo>,
+    /// Per parameter: uniform field of a scalar.
+    scalar_field: Vec<Option<u32>>,
+    /// `GlobalVariable` expression of the uniform block.
+    uniform: Option<Handle<Expression>>,
+    /// Per local: its `LocalVariable` expression.
+    locals: Vec<Handle<Expression>>,
+    /// Locals known to be below a bound for their whole life (`let l =
+    /// local_id().x`).
+    local_bounds: Facts,
+    /// Per builtin (`Builtin as usize`): its `FunctionArgument` expression.
+    builtins: [Option<Handle<Expression>>; 4],
+    /// `u32` variables holding the bits of non-finite `f32` constants.
+    nonfinite: Vec<(u32, Handle<Expression>)>,
+}
+
+fn scalar_of(ty: DataType) -> Scalar {
+    match ty {
+        DataType::Bool => Scalar::BOOL,
+        DataType::I32 => Scalar::I32,
+        DataType::U32 => Scalar::U32,
+        DataType::F32 => Scalar::F32,
+    }
+}
+
+fn builtin_index(b: Builtin) -> usize {
+    match b {
+        Builtin::GlobalId => 0,
+        Builtin::LocalId => 1,
+        Builtin::WorkgroupId => 2,
+        Builtin::NumWorkgroups => 3,
+    }
+}
+
+/// Buffers (`Some(param)`) and shared arrays (`None` param, `Some(shared)`)
+/// used atomically anywhere: their elements are declared `atomic<T>`.
+fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
+    let mut params = vec![false; program.params.len()];
+    let mut shared = vec![false; program.shared.len()];
+    let mut mark = |e: &Expr| {
+        if let Expr::Atomic { buf, .. } = e {
+            match buf {
+                BufRef::Param(id) => {
+                    if let Some(slot) = params.get_mut(*id as usize) {
+                        *slot = true;
+                    }
+                }
+                BufRef::Shared(id) => {
+                    if let Some(slot) = shared.get_mut(*id as usize) {
+                        *slot = true;
+                    }
+                }
+            }
+        }
+    };
+    crate::ir::walk_nodes(&program.body, &mut |n| match n {
+        Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => mark(value),
+        _ => {}
+    });
+    (params, shared)
+}
+
+fn used_builtins(program: &Program) -> [bool; 4] {
+    fn visit(e: &Expr, used: &mut [bool; 4]) {
+        match e {
+            Expr::Builtin(b, _) => used[builtin_index(*b)] = true,
+            Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Len(_) => {}
+            Expr::Load { index, .. } => visit(index, used),
+            Expr::Unary(_, a) | Expr::Cast(_, a) => visit(a, used),
+            Expr::Binary(_, a, b) => {
+                visit(a, used);
+                visit(b, used);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| visit(a, used)),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                visit(cond, used);
+                visit(then, used);
+                visit(otherwise, used);
+            }
+            Expr::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => {
+                visit(index, used);
+                if let Some(x) = expected {
+                    visit(x, used);
+                }
+                visit(value, used);
+            }
+        }
+    }
+    let mut used = [false; 4];
+    crate::ir::walk_nodes(&program.body, &mut |n| match n {
+        Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
+            visit(value, &mut used);
+        }
+        Node::Store { index, value, .. } => {
+            visit(index, &mut used);
+            visit(value, &mut used);
+        }
+        Node::If { cond, .. } | Node::While { cond, .. } => visit(cond, &mut used),
+        Node::For { start, end, .. } => {
+            visit(start, &mut used);
+            visit(end, &mut used);
+        }
+        _ => {}
+    });
+    used
+}
+
+/// Whether `body` assigns `local` anywhere (nested blocks included).
+fn assigns(body: &[Node], local: LocalId) -> bool {
+    let mut found = false;
+    crate::ir::walk_nodes(body, &mut |n| {
+        if let Node::Assign { local: l, .. } | Node::Let { local: l, .. } = n
+            && *l == local
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+/// Facts `local < bound` that hold when `cond` is true.
+fn facts_when_true(cond: &Expr, out: &mut Facts) {
+    match cond {
+        Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
+            facts_when_true(a, out);
+            facts_when_true(b, out);
+        }
+        Expr::Binary(BinOp::Lt, a, b) => lt_fact(a, b, false, out),
+        Expr::Binary(BinOp::Gt, a, b) => lt_fact(b, a, false, out),
+        Expr::Binary(BinOp::Le, a, b) => lt_fact(a, b, true, out),
+        Expr::Binary(BinOp::Ge, a, b) => lt_fact(b, a, true, out),
+        Expr::Unary(UnOp::Not, a) => facts_when_false(a, out),
+        _ => {}
+    }
+}
+
+/// Facts `local < bound` that hold when `cond` is false.
+fn facts_when_false(cond: &Expr, out: &mut Facts) {
+    match cond {
+        Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
+            facts_when_false(a, out);
+            facts_when_false(b, out);
+        }
+        // !(l >= n) is l < n.
+        Expr::Binary(BinOp::Ge, a, b) => lt_fact(a, b, false, out),
+        Expr::Binary(BinOp::Le, a, b) => lt_fact(b, a, false, out),
+        Expr::Binary(BinOp::Gt, a, b) => lt_fact(a, b, true, out),
+        Expr::Binary(BinOp::Lt, a, b) => lt_fact(b, a, true, out),
+        Expr::Unary(UnOp::Not, a) => facts_when_true(a, out),
+        _ => {}
+    }
+}
+
+/// Record `a < b` (or `a <= b` when `or_equal`) when `a` is a `u32` local
+/// and `b` a length or a constant.
+fn lt_fact(a: &Expr, b: &Expr, or_equal: bool, out: &mut Facts) {
+    let Expr::Local(l) = a else { return };
+    match (b, or_equal) {
+        (Expr::Len(p), false) => out.push((*l, Bound::Len(*p))),
+        (Expr::Lit(Literal::U32(n)), false) => out.push((*l, Bound::Const(*n))),
+        (Expr::Lit(Literal::U32(n)), true) => {
+            if let Some(n1) = n.checked_add(1) {
+                out.push((*l, Bound::Const(n1)));
+            }
+        }
+        _ => {}
+    }
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(p: &'a Program, config: &DispatchConfig) -> Result<Self, String> {
+        let mut module = Module::default();
+        let mut add_ty = |inner: TypeInner| {
+            module
+                .types
+                .insert(Type { name: None, inner }, Span::UNDEFINED)
+        };
+        let ty = Types {
+            bool_: add_ty(TypeInner::Scalar(Scalar::BOOL)),
+            u32_: add_ty(TypeInner::Scalar(Scalar::U32)),
+            i32_: add_ty(TypeInner::Scalar(Scalar::I32)),
+            f32_: add_ty(TypeInner::Scalar(Scalar::F32)),
+            uvec3: add_ty(TypeInner::Vector {
+                size: naga::VectorSize::Tri,
+                scalar: Scalar::U32,
+            }),
+        };
+        let mut cx = Self {
+            p,
+            module,
+            func: Function {
+                name: Some(p.name.clone()),
+                ..Function::default()
+            },
+            checks: config.checks_bounds(p),
+            workgroup_size: config.effective_workgroup_size(p),
+            ty,
+            buffers: vec![None; p.params.len()],
+            shared: Vec::new(),
+            scalar_field: vec![None; p.params.len()],
+            uniform: None,
+            locals: Vec::new(),
+            local_bounds: Vec::new(),
+            builtins: [None; 4],
+            nonfinite: Vec::new(),
+        };
+        cx.declare_globals()?;
+        cx.declare_locals();
+        cx.declare_builtins();
+        Ok(cx)
+    }
+
+    fn scalar_ty(&self, ty: DataType) -> Handle<Type> {
+        match ty {
+            DataType::Bool => self.ty.bool_,
+            DataType::I32 => self.ty.i32_,
+            DataType::U32 => self.ty.u32_,
+            DataType::F32 => self.ty.f32_,
+        }
+    }
+
+    fn add_type(&mut self, inner: TypeInner) -> Handle<Type> {
+        self.module
+            .types
+            .insert(Type { name: None, inner }, Span::UNDEFINED)
+    }
+
+    fn declare_globals(&mut self) -> Result<(), String> {
+        let layout = Layout::new(&slot_kinds(self.p));
+        let (atomic_params, atomic_shared) = atomic_arrays(self.p);
+        for (i, param) in self.p.params.iter().enumerate() {
+            let Param::Buffer(decl) = param else { continue };
+            let (Some(binding), Some(len_field)) = (layout.buffer_binding[i], layout.len_field[i])
+            else {
+                continue;
+            };
+            let scalar = scalar_of(decl.elem);
+            let elem_ty = if atomic_params[i] {
+                self.add_type(TypeInner::Atomic(scalar))
+            } else {
+                self.scalar_ty(decl.elem)
+            };
+            let array_ty = self.add_type(TypeInner::Array {
+                base: elem_ty,
+                size: ArraySize::Dynamic,
+                stride: 4,
+            });
+            let access = match decl.access {
+                Access::Read => StorageAccess::LOAD,
+                Access::ReadWrite => StorageAccess::LOAD | StorageAccess::STORE,
+            };
+            let global = self.module.global_variables.append(
+                GlobalVariable {
+                    name: Some(decl.name.clone()),
+                    space: AddressSpace::Storage { access },
+                    binding: Some(ResourceBinding {
+                        group: BIND_GROUP,
+                        binding,
+                    }),
+                    ty: array_ty,
+                    init: None,
+                    memory_decorations: naga::MemoryDecorations::empty(),
+                },
+                Span::UNDEFINED,
+            );
+            let expr = self
+                .func
+                .expressions
+                .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+            self.buffers[i] = Some(ArrayInfo {
+                global: expr,
+                elem: decl.elem,
+                len: ArrayLen::Field(len_field),
+            });
+        }
+        for (i, decl) in self.p.shared.iter().enumerate() {
+            let Some(len) = std::num::NonZeroU32::new(decl.len) else {
+                return Err(format!(
+                    "kernel `{}`: shared array `{}` has length 0, which naga cannot declare; give it at least one element",
+                    self.p.name, decl.name
+                ));
+            };
+            let scalar = scalar_of(decl.elem);
+            let elem_ty = if atomic_shared[i] {
+                self.add_type(TypeInner::Atomic(scalar))
+            } else {
+                self.scalar_ty(decl.elem)
+            };
+            let array_ty = self.add_type(TypeInner::Array {
+                base: elem_ty,
+                size: ArraySize::Constant(len),
+                stride: 4,
+            });
+            let global = self.module.global_variables.append(
+                GlobalVariable {
+                    name: Some(decl.name.clone()),
+                    space: AddressSpace::WorkGroup,
+                    binding: None,
+                    ty: array_ty,
+                    init: None,
+                    memory_decorations: naga::MemoryDecorations::empty(),
+                },
+                Span::UNDEFINED,
+            );
+            let expr = self
+                .func
+                .expressions
+                .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+            self.shared.push(ArrayInfo {
+                global: expr,
+                elem: decl.elem,
+                len: ArrayLen::Const(decl.len),
+            });
+        }
+        if let Some(binding) = layout.uniform_binding() {
+            let mut members = Vec::new();
+            for (i, param) in self.p.params.iter().enumerate() {
+                if let (Param::Scalar { name, ty }, Some(field)) = (param, layout.scalar_field[i]) {
+                    // Uniform blocks cannot hold `bool`: it travels as a u32.
+                    let ty = if *ty == DataType::Bool {
+                        DataType::U32
+                    } else {
+                        *ty
+                    };
+                    members.push((field, name.clone(), self.scalar_ty(ty)));
+                    self.scalar_field[i] = Some(field);
+                }
+            }
+            for (i, param) in self.p.params.iter().enumerate() {
+                if let (Param::Buffer(decl), Some(field)) = (param, layout.len_field[i]) {
+                    members.push((field, format!("{}_len", decl.name), self.ty.u32_));
+                }
+            }
+            members.sort_by_key(|m| m.0);
+            let members = members
+                .into_iter()
+                .map(|(field, name, ty)| StructMember {
+                    name: Some(name),
+                    ty,
+                    binding: None,
+                    offset: field * 4,
+                })
+                .collect();
+            let struct_ty = self.module.types.insert(
+                Type {
+                    name: Some(format!("{}Params", self.p.name)),
+                    inner: TypeInner::Struct {
+                        members,
+                        span: layout.uniform_size(),
+                    },
+                },
+                Span::UNDEFINED,
+            );
+            let global = self.module.global_variables.append(
+                GlobalVariable {
+                    name: Some("params".to_string()),
+                    space: AddressSpace::Uniform,
+                    binding: Some(ResourceBinding {
+                        group: BIND_GROUP,
+                        binding,
+                    }),
+                    ty: struct_ty,
+                    init: None,
+                    memory_decorations: naga::MemoryDecorations::empty(),
+                },
+                Span::UNDEFINED,
+            );
+            self.uniform = Some(
+                self.func
+                    .expressions
+                    .append(Expression::GlobalVariable(global), Span::UNDEFINED),
+            );
+        }
+        Ok(())
+    }
+
+    fn declare_locals(&mut self) {
+        for decl in &self.p.locals {
+            let ty = self.scalar_ty(decl.ty);
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(decl.name.clone()),
+                    ty,
+                    init: None,
+                },
+                Span::UNDEFINED,
+            );
+            let expr = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.locals.push(expr);
+        }
+    }
+
+    fn declare_builtins(&mut self) {
+        let used = used_builtins(self.p);
+        let all = [
+            (Builtin::GlobalId, BuiltIn::GlobalInvocationId),
+            (Builtin::LocalId, BuiltIn::LocalInvocationId),
+            (Builtin::WorkgroupId, BuiltIn::WorkGroupId),
+            (Builtin::NumWorkgroups, BuiltIn::NumWorkGroups),
+        ];
+        for (ours, theirs) in all {
+            let slot = builtin_index(ours);
+            if !used[slot] {
+                continue;
+            }
+            let index = self.func.arguments.len() as u32;
+            self.func.arguments.push(FunctionArgument {
+                name: Some(ours.name().to_string()),
+                ty: self.ty.uvec3,
+                binding: Some(Binding::BuiltIn(theirs)),
+            });
+            self.builtins[slot] = Some(
+                self.func
+                    .expressions
+                    .append(Expression::FunctionArgument(index), Span::UNDEFINED),
+            );
+        }
+    }
+
+    fn err(&self, what: &str) -> String {
+        format!("kernel `{}`: {what}", self.p.name)
+    }
+
+    // ---- expressions -------------------------------------------------
+
+    /// Append an expression, emitting it into `blk` when naga requires.
+    fn add(&mut self, e: Expression, blk: &mut Block) -> Handle<Expression> {
+        let pre = e.needs_pre_emit();
+        let h = self.func.expressions.append(e, Span::UNDEFINED);
+        if !pre {
+            blk.push(
+                Statement::Emit(Range::new_from_bounds(h, h)),
+                Span::UNDEFINED,
+            );
+        }
+        h
+    }
+
+    fn lit(&mut self, l: naga::Literal) -> Handle<Expression> {
+        self.func
+            .expressions
+            .append(Expression::Literal(l), Span::UNDEFINED)
+    }
+
+    fn u32_lit(&mut self, v: u32) -> Handle<Expression> {
+        self.lit(naga::Literal::U32(v))
+    }
+
+    fn zero(&mut self, ty: DataType) -> Handle<Expression> {
+        self.lit(match ty {
+            DataType::Bool => naga::Literal::Bool(false),
+            DataType::I32 => naga::Literal::I32(0),
+            DataType::U32 => naga::Literal::U32(0),
+            DataType::F32 => naga::Literal::F32(0.0),
+        })
+    }
+
+    fn bin(
+        &mut self,
+        op: BinaryOperator,
+        left: Handle<Expression>,
+        right: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(Expression::Binary { op, left, right }, blk)
+    }
+
+    fn select(
+        &mut self,
+        condition: Handle<Expression>,
+        accept: Handle<Expression>,
+        reject: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::Select {
+                condition,
+                accept,
+                reject,
+            },
+            blk,
+        )
+    }
+
+    fn math1(
+        &mut self,
+        fun: MathFunction,
+        arg: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::Math {
+                fun,
+                arg,
+                arg1: None,
+                arg2: None,
+                arg3: None,
+            },
+            blk,
+        )
+    }
+
+    fn bitcast(
+        &mut self,
+        e: Handle<Expression>,
+        kind: ScalarKind,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::As {
+                expr: e,
+                kind,
+                convert: None,
+            },
+            blk,
+        )
+    }
+
+    fn convert(
+        &mut self,
+        e: Handle<Expression>,
+        kind: ScalarKind,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::As {
+                expr: e,
+                kind,
+                convert: Some(4),
+            },
+            blk,
+        )
+    }
+
+    /// `x` is NaN, tested on the bit pattern.
+    fn is_nan(&mut self, x: Handle<Expression>, blk: &mut Block) -> Handle<Expression> {
+        let bits = self.bitcast(x, ScalarKind::Uint, blk);
+        let mask = self.u32_lit(0x7fff_ffff);
+        let abs = self.bin(BinaryOperator::And, bits, mask, blk);
+        let inf = self.u32_lit(0x7f80_0000);
+        self.bin(BinaryOperator::Greater, abs, inf, blk)
+    }
+
+    fn f32_lit(&mut self, v: f32) -> Handle<Expression> {
+        self.lit(naga::Literal::F32(v))
+    }
+
+    /// An `f32` constant. naga and WGSL reject non-finite literals (and WGSL
+    /// constant-folds `bitcast`), so those are read from a `u32` variable.
+    fn f32_const(&mut self, v: f32, blk: &mut Block) -> Handle<Expression> {
+        if v.is_finite() {
+            return self.f32_lit(v);
+        }
+        let bits = v.to_bits();
+        let pointer = if let Some((_, h)) = self.nonfinite.iter().find(|(b, _)| *b == bits) {
+            *h
+        } else {
+            let init = self.u32_lit(bits);
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(format!("f32_bits_{bits:08x}")),
+                    ty: self.ty.u32_,
+                    init: Some(init),
+                },
+                Span::UNDEFINED,
+            );
+            let h = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.nonfinite.push((bits, h));
+            h
+        };
+        let loaded = self.add(Expression::Load { pointer }, blk);
+        self.bitcast(loaded, ScalarKind::Float, blk)
+    }
+
+    fn load_uniform_field(
+        &mut self,
+        field: u32,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        let Some(base) = self.uniform else {
+            return Err(self.err("internal: no uniform block for a parameter"));
+        };
+        let ptr = self.add(Expression::AccessIndex { base, index: field }, blk);
+        Ok(self.add(Expression::Load { pointer: ptr }, blk))
+    }
+
+    fn array(&self, buf: BufRef) -> Result<ArrayInfo, String> {
+        let info = match buf {
+            BufRef::Param(id) => self.buffers.get(id as usize).copied().flatten(),
+            BufRef::Shared(id) => self.shared.get(id as usize).copied(),
+        };
+        info.ok_or_else(|| self.err(&format!("internal: {buf:?} is not an array")))
+    }
+
+    fn array_len(
+        &mut self,
+        info: ArrayInfo,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        match info.len {
+            ArrayLen::Field(f) => self.load_uniform_field(f, blk),
+            ArrayLen::Const(n) => Ok(self.u32_lit(n)),
+        }
+    }
+
+    /// Whether `index` into `buf` is proven in range by `facts` (or
+    /// statically), so that its check can be elided.
+    fn proven(&self, buf: BufRef, index: &Expr, facts: &Facts) -> bool {
+        if !self.checks {
+            return true;
+        }
+        let shared_len = match buf {
+            BufRef::Shared(id) => self.p.shared.get(id as usize).map(|s| s.len),
+            BufRef::Param(_) => None,
+        };
+        let fits = |bound: Bound| match (bound, buf) {
+            (Bound::Len(p), BufRef::Param(q)) => p == q,
+            (Bound::Const(n), BufRef::Shared(_)) => shared_len.is_some_and(|len| n <= len),
+            _ => false,
+        };
+        match index {
+            Expr::Lit(Literal::U32(i)) => shared_len.is_some_and(|len| *i < len),
+            Expr::Builtin(Builtin::LocalId, axis) => {
+                shared_len.is_some_and(|len| self.workgroup_size[axis.index()] <= len)
+            }
+            Expr::Local(l) => facts
+                .iter()
+                .chain(&self.local_bounds)
+                .any(|(fl, bound)| fl == l && fits(*bound)),
+            _ => false,
+        }
+    }
+
+    /// The `u32` index of an access (an `i32` index is reinterpreted).
+    fn index(
+        &mut self,
+        index: &Expr,
+        facts: &Facts,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        let h = self.expr(index, facts, blk)?;
+        if self.p.type_of(index) == Some(DataType::I32) {
+            Ok(self.bitcast(h, ScalarKind::Uint, blk))
+        } else {
+            Ok(h)
+        }
+    }
+
+    fn expr(
+        &mut self,
+        e: &Expr,
+        facts: &Facts,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        Ok(match e {
+            Expr::Lit(l) => self.lit(match *l {
+                Literal::Bool(b) => naga::Literal::Bool(b),
+                Literal::I32(v) => naga::Literal::I32(v),
+                Literal::U32(v) => naga::Literal::U32(v),
+                Literal::F32(bits) => return Ok(self.f32_const(f32::from_bits(bits), blk)),
+            }),
+            Expr::Local(id) => {
+                let pointer = *self
+                    .locals
+                    .get(*id as usize)
+                    .ok_or_else(|| self.err(&format!("internal: unknown local {id}")))?;
+                self.add(Expression::Load { pointer }, blk)
+            }
+            Expr::Param(id) => {
+                let field = self
+                    .scalar_field
+                    .get(*id as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| {
+                        self.err(&format!("internal: parameter {id} is not a scalar"))
+                    })?;
+                let v = self.load_uniform_field(field, blk)?;
+                if matches!(
+                    self.p.params.get(*id as usize),
+                    Some(Param::Scalar {
+                        ty: DataType::Bool,
+                        ..
+                    })
+                ) {
+                    let zero = self.u32_lit(0);
+                    self.bin(BinaryOperator::NotEqual, v, zero, blk)
+                } else {
+                    v
+                }
+            }
+            Expr::Builtin(b, axis) => {
+                let base = self.builtins[builtin_index(*b)]
+                    .ok_or_else(|| self.err("internal: builtin not declared"))?;
+                self.add(
+                    Expression::AccessIndex {
+                        base,
+                        index: axis.index() as u32,
+                    },
+                    blk,
+                )
+            }
+            Expr::Len(id) => {
+                let info = self.array(BufRef::Param(*id))?;
+                self.array_len(info, blk)?
+            }
+            Expr::Load { buf, index } => self.load(*buf, index, facts, blk)?,
+            Expr::Unary(op, a) => {
+                let ty = self.p.type_of(a);
+                let v = self.expr(a, facts, blk)?;
+                let op = match (op, ty) {
+                    (UnOp::Neg, _) => UnaryOperator::Negate,
+                    (UnOp::Not, Some(DataType::Bool)) => UnaryOperator::LogicalNot,
+                    (UnOp::Not, _) => UnaryOperator::BitwiseNot,
+                };
+                self.add(Expression::Unary { op, expr: v }, blk)
+            }
+            Expr::Binary(op, a, b) => self.binary(*op, a, b, facts, blk)?,
+            Expr::Cast(to, a) => {
+                let from = self
+                    .p
+                    .type_of(a)
+                    .ok_or_else(|| self.err("internal: untyped cast operand"))?;
+                let v = self.expr(a, facts, blk)?;
+                self.cast(v, from, *to, blk)?
+            }
+            Expr::Math(f, args) => self.math(*f, args, facts, blk)?,
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond, facts, blk)?;
+                let t = self.expr(then, facts, blk)?;
+                let o = self.expr(otherwise, facts, blk)?;
+                self.select(c, t, o, blk)
+            }
+            Expr::Atomic { .. } => {
+                return Err(self.err(
+                    "an atomic may only be the whole right-hand side of `let`, an assignment or an expression statement",
+                ));
+            }
+        })
+    }
+
+    fn load(
+        &mut self,
+        buf: BufRef,
+        index: &Expr,
+        facts: &Facts,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        let info = self.array(buf)?;
+        let idx = self.index(index, facts, blk)?;
+        if self.proven(buf, index, facts) {
+            let ptr = self.add(
+                Expression::Access {
+                    base: info.global,
+                    index: idx,
+                },
+                blk,
+            );
+            return Ok(self.add(Expression::Load { pointer: ptr }, blk));
+        }
+        // Read a clamped in-range index (index 0 of an empty buffer exists:
+        // the runtime binds at least 4 bytes), then select 0 when out of range.
+        let len = self.array_len(info, blk)?;
+        let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
+        let zero_idx = self.u32_lit(0);
+        let safe = self.select(in_range, idx, zero_idx, blk);
+        let ptr = self.add(
+            Expression::Access {
+                base: info.global,
+                index: safe,
+            },
+            blk,
+        );
+        let v = self.add(Expression::Load { pointer: ptr }, blk);
+        let zero = self.zero(info.elem);
+        Ok(self.select(in_range, v, zero, blk))
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        a: &Expr,
+        b: &Expr,
+        facts: &Facts,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        let ty = self
+            .p
+            .type_of(a)
+            .ok_or_else(|| self.err("internal: untyped operand"))?;
+        let l = self.expr(a, facts, blk)?;
+        let mut r = self.expr(b, facts, blk)?;
+        let is_bool = ty == DataType::Bool;
+        let naga_op = match op {
+            BinOp::Add => BinaryOperator::Add,
+            BinOp::Sub => BinaryOperator::Subtract,
+            BinOp::Mul => BinaryOperator::Multiply,
+            BinOp::Div | BinOp::Rem if ty.is_integer() => {
+                return Ok(self.int_div(op == BinOp::Div, ty, l, r, blk));
+            }
+            BinOp::Div => BinaryOperator::Divide,
+            BinOp::Rem => BinaryOperator::Modulo,
+            BinOp::BitAnd | BinOp::And if is_bool => BinaryOperator::LogicalAnd,
+            BinOp::BitOr | BinOp::Or if is_bool => BinaryOperator::LogicalOr,
+            BinOp::BitXor if is_bool => BinaryOperator::NotEqual,
+            BinOp::BitAnd | BinOp::And => BinaryOperator::And,
+            BinOp::BitOr | BinOp::Or => BinaryOperator::InclusiveOr,
+            BinOp::BitXor => BinaryOperator::ExclusiveOr,
+            BinOp::Shl | BinOp::Shr => {
+                // Any integer amount, reinterpreted as u32 and masked.
+                if self.p.type_of(b) == Some(DataType::I32) {
+                    r = self.bitcast(r, ScalarKind::Uint, blk);
+                }
+                let mask = self.u32_lit(31);
+                r = self.bin(BinaryOperator::And, r, mask, blk);
+                if op == BinOp::Shl {
+                    BinaryOperator::ShiftLeft
+                } else {
+                    BinaryOperator::ShiftRight
+                }
+            }
+            BinOp::Eq => BinaryOperator::Equal,
+            BinOp::Ne => BinaryOperator::NotEqual,
+            BinOp::Lt => BinaryOperator::Less,
+            BinOp::Le => BinaryOperator::LessEqual,
+            BinOp::Gt => BinaryOperator::Greater,
+            BinOp::Ge => BinaryOperator::GreaterEqual,
+        };
+        Ok(self.bin(naga_op, l, r, blk))
+    }
+
+    /// Integer `/` or `%` with vyre's semantics: by zero gives 0,
+    /// `i32::MIN / -1` wraps to `i32::MIN` and `i32::MIN % -1` is 0. The
+    /// divisor is replaced by 1 in those cases, so no target ever sees them.
+    fn int_div(
+        &mut self,
+        div: bool,
+        ty: DataType,
+        l: Handle<Expression>,
+        r: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let zero = self.zero(ty);
+        let one = self.lit(if ty == DataType::I32 {
+            naga::Literal::I32(1)
+        } else {
+            naga::Literal::U32(1)
+        });
+        let by_zero = self.bin(BinaryOperator::Equal, r, zero, blk);
+        let mut replace = by_zero;
+        if ty == DataType::I32 {
+            let min = self.lit(naga::Literal::I32(i32::MIN));
+            let minus_one = self.lit(naga::Literal::I32(-1));
+            let l_min = self.bin(BinaryOperator::Equal, l, min, blk);
+            let r_m1 = self.bin(BinaryOperator::Equal, r, minus_one, blk);
+            let overflow = self.bin(BinaryOperator::LogicalAnd, l_min, r_m1, blk);
+            replace = self.bin(BinaryOperator::LogicalOr, by_zero, overflow, blk);
+        }
+        let safe = self.select(replace, one, r, blk);
+        let op = if div {
+            BinaryOperator::Divide
+        } else {
+            BinaryOperator::Modulo
+        };
+        let q = self.bin(op, l, safe, blk);
+        self.select(by_zero, zero, q, blk)
+    }
+
+    fn cast(
+        &mut self,
+        v: Handle<Expression>,
+        from: DataType,
+        to: DataType,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        use DataType as T;
+        Ok(match (from, to) {
+            (a, b) if a == b => v,
+            (T::Bool, t) => {
+                let (one, zero) = match t {
+                    T::I32 => (naga::Literal::I32(1), naga::Literal::I32(0)),
+                    T::U32 => (naga::Literal::U32(1), naga::Literal::U32(0)),
+                    T::F32 => (naga::Literal::F32(1.0), naga::Literal::F32(0.0)),
+                    T::Bool => (naga::Literal::Bool(true), naga::Literal::Bool(false)),
+                };
+                let one = self.lit(one);
+                let zero = self.lit(zero);
+                self.select(v, one, zero, blk)
+            }
+            (_, T::Bool) => return Err(self.err("casts to `bool` are not part of the language")),
+            (T::I32, T::U32) => self.bitcast(v, ScalarKind::Uint, blk),
+            (T::U32, T::I32) => self.bitcast(v, ScalarKind::Sint, blk),
+            (T::I32 | T::U32, T::F32) => self.convert(v, ScalarKind::Float, blk),
+            (T::F32, t) => {
+                // Saturate like Rust `as`: clamp into the representable
+                // range (the top is the largest f32 below 2^32 or 2^31),
+                // convert, then fix the top and NaN with selects.
+                let (lo, hi, top, kind, max, zero) = if t == T::U32 {
+                    (
+                        0.0,
+                        4_294_967_040.0,
+                        4_294_967_296.0,
+                        ScalarKind::Uint,
+                        naga::Literal::U32(u32::MAX),
+                        naga::Literal::U32(0),
+                    )
+                } else {
+                    (
+                        -2_147_483_648.0,
+                        2_147_483_520.0,
+                        2_147_483_648.0,
+                        ScalarKind::Sint,
+                        naga::Literal::I32(i32::MAX),
+                        naga::Literal::I32(0),
+                    )
+                };
+                let lo_l = self.f32_lit(lo);
+                let hi_l = self.f32_lit(hi);
+                let below = self.bin(BinaryOperator::Less, v, lo_l, blk);
+                let c = self.select(below, lo_l, v, blk);
+                let above = self.bin(BinaryOperator::Greater, c, hi_l, blk);
+                let c = self.select(above, hi_l, c, blk);
+                let nan = self.is_nan(v, blk);
+                // A NaN would reach the conversion; feed it 0 instead.
+                let zero_f = self.f32_lit(0.0);
+                let c = self.select(nan, zero_f, c, blk);
+                let converted = self.convert(c, kind, blk);
+                let top_l = self.f32_lit(top);
+                let at_top = self.bin(BinaryOperator::GreaterEqual, v, top_l, blk);
+                let max_l = self.lit(max);
+                let r = self.select(at_top, max_l, converted, blk);
+                let zero_l = self.lit(zero);
+                self.select(nan, zero_l, r, blk)
+            }
+            (a, b) => {
+                return Err(self.err(&format!("internal: unsupported cast {a} as {b}")));
+            }
+        })
+    }
+
+    /// `f32` min/max ignoring a NaN operand, like Rust.
+    fn fminmax(
+        &mut self,
+        max: bool,
+        a: Handle<Expression>,
+        b: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let op = if max {
+            BinaryOperator::Greater
+        } else {
+            BinaryOperator::Less
+        };
+        // a < b ? a : b — yields b when a is NaN; then b NaN -> a.
+        let pick_a = self.bin(op, a, b, blk);
+        let m = self.select(pick_a, a, b, blk);
+        let b_nan = self.is_nan(b, blk);
+        self.select(b_nan, a, m, blk)
+    }
+
+    fn minmax(
+        &mut self,
+        max: bool,
+        ty: DataType,
+        a: Handle<Expression>,
+        b: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        if ty == DataType::F32 {
+            self.fminmax(max, a, b, blk)
+        } else {
+            self.add(
+                Expression::Math {
+                    fun: if max {
+                        MathFunction::Max
+                    } else {
+                        MathFunction::Min
+                    },
+                    arg: a,
+                    arg1: Some(b),
+                    arg2: None,
+                    arg3: None,
+                },
+                blk,
+            )
+        }
+    }
+
+    fn math(
+        &mut self,
+        f: MathFn,
+        args: &[Expr],
+        facts: &Facts,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        let ty = args
+            .first()
+            .and_then(|a| self.p.type_of(a))
+            .ok_or_else(|| self.err("internal: untyped math operand"))?;
+        let mut vals = Vec::with_capacity(args.len());
+        for a in args {
+            vals.push(self.expr(a, facts, blk)?);
+        }
+        let arg = |i: usize| vals.get(i).copied();
+        let need = |i: usize| -> Result<Handle<Expression>, String> {
+            arg(i).ok_or_else(|| {
+                format!(
+                    "kernel `{}`: `{}` needs {} operands",
+                    self.p.name,
+                    f.name(),
+                    f.arity()
+                )
+            })
+        };
+        let x = need(0)?;
+        Ok(match f {
+            MathFn::Sqrt => self.math1(MathFunction::Sqrt, x, blk),
+            MathFn::Exp => self.math1(MathFunction::Exp, x, blk),
+            MathFn::Ln => self.math1(MathFunction::Log, x, blk),
+            MathFn::Sin => self.math1(MathFunction::Sin, x, blk),
+            MathFn::Cos => self.math1(MathFunction::Cos, x, blk),
+            MathFn::Tanh => {
+                // Some drivers compute tanh through exp and overflow to NaN
+                // for large |x|; tanh(±10) already rounds to ±1 in f32.
+                let hi = self.f32_lit(10.0);
+                let lo = self.f32_lit(-10.0);
+                let above = self.bin(BinaryOperator::Greater, x, hi, blk);
+                let c = self.select(above, hi, x, blk);
+                let below = self.bin(BinaryOperator::Less, c, lo, blk);
+                let c = self.select(below, lo, c, blk);
+                self.math1(MathFunction::Tanh, c, blk)
+            }
+            MathFn::Floor => self.math1(MathFunction::Floor, x, blk),
+            MathFn::Ceil => self.math1(MathFunction::Ceil, x, blk),
+            MathFn::Abs => match ty {
+                DataType::F32 => self.math1(MathFunction::Abs, x, blk),
+                DataType::I32 => {
+                    // Wrapping: i32::MIN.abs() is i32::MIN.
+                    let zero = self.zero(DataType::I32);
+                    let neg = self.bin(BinaryOperator::Less, x, zero, blk);
+                    let minus = self.add(
+                        Expression::Unary {
+                            op: UnaryOperator::Negate,
+                            expr: x,
+                        },
+                        blk,
+                    );
+                    self.select(neg, minus, x, blk)
+                }
+                _ => x,
+            },
+            MathFn::Min => {
+                let y = need(1)?;
+                self.minmax(false, ty, x, y, blk)
+            }
+            MathFn::Max => {
+                let y = need(1)?;
+                self.minmax(true, ty, x, y, blk)
+            }
+            MathFn::Clamp => {
+                let lo = need(1)?;
+                let hi = need(2)?;
+                let m = self.minmax(true, ty, x, lo, blk);
+                self.minmax(false, ty, m, hi, blk)
+            }
+            MathFn::MulAdd => {
+                let y = need(1)?;
+                let z = need(2)?;
+                self.add(
+                    Expression::Math {
+                        fun: MathFunction::Fma,
+                        arg: x,
+                        arg1: Some(y),
+                        arg2: Some(z),
+                        arg3: None,
+                    },
+                    blk,
+                )
+            }
+            MathFn::Powf => {
+                let y = need(1)?;
+                self.powf(x, y, blk)
+            }
+        })
+    }
+
+    /// `x.powf(y)` with C `pow`'s special cases that GPU `pow` (defined only
+    /// for x > 0) leaves undefined: a negative base with an integer exponent
+    /// takes the sign from the exponent's parity, with a non-integer one it
+    /// is NaN; `y == 0` and `x == 1` give 1.
+    fn powf(
+        &mut self,
+        x: Handle<Expression>,
+        y: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let ax = self.math1(MathFunction::Abs, x, blk);
+        let mag = self.add(
+            Expression::Math {
+                fun: MathFunction::Pow,
+                arg: ax,
+                arg1: Some(y),
+                arg2: None,
+                arg3: None,
+            },
+            blk,
+        );
+        let zero = self.f32_lit(0.0);
+        let one = self.f32_lit(1.0);
+        let half = self.f32_lit(0.5);
+        let neg = self.bin(BinaryOperator::Less, x, zero, blk);
+        let fy = self.math1(MathFunction::Floor, y, blk);
+        let y_int = self.bin(BinaryOperator::Equal, fy, y, blk);
+        let hy = self.bin(BinaryOperator::Multiply, y, half, blk);
+        let fhy = self.math1(MathFunction::Floor, hy, blk);
+        let even = self.bin(BinaryOperator::Equal, fhy, hy, blk);
+        let odd = self.add(
+            Expression::Unary {
+                op: UnaryOperator::LogicalNot,
+                expr: even,
+            },
+            blk,
+        );
+        let odd_int = self.bin(BinaryOperator::LogicalAnd, y_int, odd, blk);
+        let negated = self.add(
+            Expression::Unary {
+                op: UnaryOperator::Negate,
+                expr: mag,
+            },
+            blk,
+        );
+        let signed = self.select(odd_int, negated, mag, blk);
+        let nan = self.f32_const(f32::NAN, blk);
+        let neg_val = self.select(y_int, signed, nan, blk);
+        let r = self.select(neg, neg_val, mag, blk);
+        let y0 = self.bin(BinaryOperator::Equal, y, zero, blk);
+        let x1 = self.bin(BinaryOperator::Equal, x, one, blk);
+        let trivial = self.bin(BinaryOperator::LogicalOr, y0, x1, blk);
+        self.select(trivial, one, r, blk)
+    }
+
+    // ---- statements --------------------------------------------------
+
+    fn block(&mut self, nodes: &[Node], out: &mut Block, facts: &mut Facts) -> Result<(), String> {
+        let base = facts.len();
+        for (i, node) in nodes.iter().enumerate() {
+            self.node(node, out, facts)?;
+            match node {
+                // Nothing after a jump runs; naga rejects such code.
+                Node::Break | Node::Continue | Node::Return => break,
+                // `if l >= buf.len() { ...; return; }`: after it, l < len,
+                // for as long as l is not reassigned.
+                Node::If {
+                    cond,
+                    then,
+                    otherwise,
+                } if otherwise.is_empty() && matches!(then.last(), Some(Node::Return)) => {
+                    let mut new = Vec::new();
+                    facts_when_false(cond, &mut new);
+                    let rest = &nodes[i + 1..];
+                    facts.extend(new.into_iter().filter(|(l, _)| !assigns(rest, *l)));
+                }
+                _ => {}
+            }
+        }
+        facts.truncate(base);
+        Ok(())
+    }
+
+    fn store_local(
+        &mut self,
+        local: LocalId,
+        value: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Result<(), String> {
+        let pointer = *self
+            .locals
+            .get(local as usize)
+            .ok_or_else(|| self.err(&format!("internal: unknown local {local}")))?;
+        blk.push(Statement::Store { pointer, value }, Span::UNDEFINED);
+        Ok(())
+    }
+
+    fn node(&mut self, node: &Node, blk: &mut Block, facts: &mut Facts) -> Result<(), String> {
+        match node {
+            Node::Let { local, value } | Node::Assign { local, value } => {
+                if let Expr::Atomic { .. } = value {
+                    return self.atomic(value, Some(*local), facts, blk);
+                }
+                if let (Node::Let { .. }, Expr::Builtin(Builtin::LocalId, axis)) = (node, value)
+                    && self
+                        .p
+                        .locals
+                        .get(*local as usize)
+                        .is_some_and(|d| !d.mutable)
+                {
+                    self.local_bounds
+                        .push((*local, Bound::Const(self.workgroup_size[axis.index()])));
+                }
+                let v = self.expr(value, facts, blk)?;
+                self.store_local(*local, v, blk)?;
+            }
+            Node::Store { buf, index, value } => {
+                let info = self.array(*buf)?;
+                let idx = self.index(index, facts, blk)?;
+                let v = self.expr(value, facts, blk)?;
+                if self.proven(*buf, index, facts) {
+                    let ptr = self.add(
+                        Expression::Access {
+                            base: info.global,
+                            index: idx,
+                        },
+                        blk,
+                    );
+                    blk.push(
+                        Statement::Store {
+                            pointer: ptr,
+                            value: v,
+                        },
+                        Span::UNDEFINED,
+                    );
+                } else {
+                    let len = self.array_len(info, blk)?;
+                    let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
+                    let mut accept = Block::new();
+                    let ptr = self.add(
+                        Expression::Access {
+                            base: info.global,
+                            index: idx,
+                        },
+                        &mut accept,
+                    );
+                    accept.push(
+                        Statement::Store {
+                            pointer: ptr,
+                            value: v,
+                        },
+                        Span::UNDEFINED,
+                    );
+                    blk.push(
+                        Statement::If {
+                            condition: in_range,
+                            accept,
+                            reject: Block::new(),
+                        },
+                        Span::UNDEFINED,
+                    );
+                }
+            }
+            Node::Eval(value) => {
+                if let Expr::Atomic { .. } = value {
+                    return self.atomic(value, None, facts, blk);
+                }
+                // A pure expression statement has no effect.
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond, facts, blk)?;
+                let mut accept = Block::new();
+                let mut reject = Block::new();
+                let base = facts.len();
+                let mut new = Vec::new();
+                facts_when_true(cond, &mut new);
+                facts.extend(new.into_iter().filter(|(l, _)| !assigns(then, *l)));
+                self.block(then, &mut accept, facts)?;
+                facts.truncate(base);
+                let mut new = Vec::new();
+                facts_when_false(cond, &mut new);
+                facts.extend(new.into_iter().filter(|(l, _)| !assigns(otherwise, *l)));
+                self.block(otherwise, &mut reject, facts)?;
+                facts.truncate(base);
+                blk.push(
+                    Statement::If {
+                        condition: c,
+                        accept,
+                        reject,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::While { cond, body } => {
+                let mut lbody = Block::new();
+                let c = self.expr(cond, facts, &mut lbody)?;
+                let mut brk = Block::new();
+                brk.push(Statement::Break, Span::UNDEFINED);
+                lbody.push(
+                    Statement::If {
+                        condition: c,
+                        accept: Block::new(),
+                        reject: brk,
+                    },
+                    Span::UNDEFINED,
+                );
+                let base = facts.len();
+                let mut new = Vec::new();
+                facts_when_true(cond, &mut new);
+                facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
+                self.block(body, &mut lbody, facts)?;
+                facts.truncate(base);
+                blk.push(
+                    Statement::Loop {
+                        body: lbody,
+                        continuing: Block::new(),
+                        break_if: None,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let ty = self
+                    .p
+                    .locals
+                    .get(*var as usize)
+                    .map(|d| d.ty)
+                    .ok_or_else(|| self.err("internal: unknown loop variable"))?;
+                let s = self.expr(start, facts, blk)?;
+                self.store_local(*var, s, blk)?;
+                // The bound is evaluated once, into a hidden local.
+                let e = self.expr(end, facts, blk)?;
+                let end_var = self.func.local_variables.append(
+                    LocalVariable {
+                        name: Some(format!("{}_end", self.p.locals[*var as usize].name)),
+                        ty: self.scalar_ty(ty),
+                        init: None,
+                    },
+                    Span::UNDEFINED,
+                );
+                let end_ptr = self
+                    .func
+                    .expressions
+                    .append(Expression::LocalVariable(end_var), Span::UNDEFINED);
+                blk.push(
+                    Statement::Store {
+                        pointer: end_ptr,
+                        value: e,
+                    },
+                    Span::UNDEFINED,
+                );
+                let var_ptr = self.locals[*var as usize];
+
+                let mut lbody = Block::new();
+                let cur = self.add(Expression::Load { pointer: var_ptr }, &mut lbody);
+                let endv = self.add(Expression::Load { pointer: end_ptr }, &mut lbody);
+                let go = self.bin(BinaryOperator::Less, cur, endv, &mut lbody);
+                let mut brk = Block::new();
+                brk.push(Statement::Break, Span::UNDEFINED);
+                lbody.push(
+                    Statement::If {
+                        condition: go,
+                        accept: Block::new(),
+                        reject: brk,
+                    },
+                    Span::UNDEFINED,
+                );
+                let base = facts.len();
+                match end {
+                    Expr::Len(p) => facts.push((*var, Bound::Len(*p))),
+                    Expr::Lit(Literal::U32(n)) => facts.push((*var, Bound::Const(*n))),
+                    _ => {}
+                }
+                self.block(body, &mut lbody, facts)?;
+                facts.truncate(base);
+
+                let mut continuing = Block::new();
+                let cur = self.add(Expression::Load { pointer: var_ptr }, &mut continuing);
+                let one = self.lit(if ty == DataType::I32 {
+                    naga::Literal::I32(1)
+                } else {
+                    naga::Literal::U32(1)
+                });
+                let next = self.bin(BinaryOperator::Add, cur, one, &mut continuing);
+                continuing.push(
+                    Statement::Store {
+                        pointer: var_ptr,
+                        value: next,
+                    },
+                    Span::UNDEFINED,
+                );
+                blk.push(
+                    Statement::Loop {
+                        body: lbody,
+                        continuing,
+                        break_if: None,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::Loop { body } => {
+                let mut lbody = Block::new();
+                self.block(body, &mut lbody, facts)?;
+                blk.push(
+                    Statement::Loop {
+                        body: lbody,
+                        continuing: Block::new(),
+                        break_if: None,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::Break => blk.push(Statement::Break, Span::UNDEFINED),
+            Node::Continue => blk.push(Statement::Continue, Span::UNDEFINED),
+            Node::Return => blk.push(Statement::Return { value: None }, Span::UNDEFINED),
+            Node::Barrier => blk.push(
+                Statement::ControlBarrier(Barrier::STORAGE | Barrier::WORK_GROUP),
+                Span::UNDEFINED,
+            ),
+        }
+        Ok(())
+    }
+
+    /// An atomic read-modify-write, its old value stored into `target`.
+    fn atomic(
+        &mut self,
+        e: &Expr,
+        target: Option<LocalId>,
+        facts: &Facts,
+        blk: &mut Block,
+    ) -> Result<(), String> {
+        let Expr::Atomic {
+            op,
+            buf,
+            index,
+            expected,
+            value,
+        } = e
+        else {
+            return Err(self.err("internal: not an atomic"));
+        };
+        let info = self.array(*buf)?;
+        let idx = self.index(index, facts, blk)?;
+        let val = self.expr(value, facts, blk)?;
+        let cmp = match expected {
+            Some(x) => Some(self.expr(x, facts, blk)?),
+            None => None,
+        };
+        let fun = match op {
+            AtomicOp::Add => AtomicFunction::Add,
+            AtomicOp::Sub => AtomicFunction::Subtract,
+            AtomicOp::Min => AtomicFunction::Min,
+            AtomicOp::Max => AtomicFunction::Max,
+            AtomicOp::And => AtomicFunction::And,
+            AtomicOp::Or => AtomicFunction::InclusiveOr,
+            AtomicOp::Xor => AtomicFunction::ExclusiveOr,
+            AtomicOp::Exchange => AtomicFunction::Exchange { compare: None },
+            AtomicOp::CompareExchange => {
+                let Some(c) = cmp else {
+                    return Err(self.err("atomic_compare_exchange needs an expected value"));
+                };
+                AtomicFunction::Exchange { compare: Some(c) }
+            }
+        };
+        let scalar = scalar_of(info.elem);
+        let is_cas = *op == AtomicOp::CompareExchange;
+        let result_ty = if is_cas {
+            self.module
+                .generate_predeclared_type(PredeclaredType::AtomicCompareExchangeWeakResult(scalar))
+        } else {
+            self.scalar_ty(info.elem)
+        };
+        let checked = !self.proven(*buf, index, facts);
+        let mut inner = Block::new();
+        {
+            let body = if checked { &mut inner } else { &mut *blk };
+            let pointer = self.add(
+                Expression::Access {
+                    base: info.global,
+                    index: idx,
+                },
+                body,
+            );
+            let result = self.func.expressions.append(
+                Expression::AtomicResult {
+                    ty: result_ty,
+                    comparison: is_cas,
+                },
+                Span::UNDEFINED,
+            );
+            body.push(
+                Statement::Atomic {
+                    pointer,
+                    fun,
+                    value: val,
+                    result: Some(result),
+                },
+                Span::UNDEFINED,
+            );
+            let old = if is_cas {
+                self.add(
+                    Expression::AccessIndex {
+                        base: result,
+                        index: 0,
+                    },
+                    body,
+                )
+            } else {
+                result
+            };
+            if let Some(t) = target {
+                self.store_local(t, old, body)?;
+            }
+        }
+        if checked {
+            let len = self.array_len(info, blk)?;
+            let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
+            let mut reject = Block::new();
+            if let Some(t) = target {
+                let zero = self.zero(info.elem);
+                self.store_local(t, zero, &mut reject)?;
+            }
+            blk.push(
+                Statement::If {
+                    condition: in_range,
+                    accept: inner,
+                    reject,
+                },
+                Span::UNDEFINED,
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,714 @@
+//! The wgpu runtime: Vulkan, Metal and DX12 (and lavapipe, Vulkan on the
+//! CPU) behind [`Device::wgpu`].
+//!
+//! Kernels run from their `spirv` artifact through SPIR-V passthrough when
+//! the device is a Vulkan one that supports it (no shader translation at
+//! run time), otherwise from their `wgsl` artifact. Buffers and the
+//! parameter block follow [`super::layout`]. Pipelines are created once per
+//! device and [`KernelSpec::key`]. Every wgpu error, including validation
+//! errors reported asynchronously, comes back as a [`crate::runtime::Error`]; none
+//! panics.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
+use wgpu::util::DeviceExt as _;
+
+use super::layout::{BIND_GROUP, Layout, SlotKind};
+use crate::ir::Access;
+use crate::runtime::{
+    Device, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ParamSpec, Result,
+};
+
+const BACKEND: &str = "wgpu";
+
+/// Environment variable choosing the adapter: a case-insensitive substring
+/// of its name (as `wgpuinfo`/`vulkaninfo` show it), e.g. `llvmpipe`.
+pub const ADAPTER_ENV: &str = "VYRE_WGPU_ADAPTER";
+
+/// How [`Device::wgpu_with`] picks its adapter.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct WgpuOptions {
+    /// A case-insensitive substring of the adapter's name; `None` picks the
+    /// best adapter (discrete, then integrated, virtual, other, CPU).
+    pub adapter: Option<String>,
+    /// Never use SPIR-V passthrough, always the `wgsl` artifact (for
+    /// testing the fallback path).
+    pub force_wgsl: bool,
+}
+
+impl WgpuOptions {
+    /// The default options, with the adapter taken from `VYRE_WGPU_ADAPTER`
+    /// when set.
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self {
+            adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()),
+            force_wgsl: false,
+        }
+    }
+
+    /// Pick the adapter whose name contains `name` (case-insensitive).
+    #[must_use]
+    pub fn with_adapter(mut self, name: impl Into<String>) -> Self {
+        self.adapter = Some(name.into());
+        self
+    }
+
+    /// Use the `wgsl` artifacts even where SPIR-V passthrough is available.
+    #[must_use]
+    pub fn with_force_wgsl(mut self, force: bool) -> Self {
+        self.force_wgsl = force;
+        self
+    }
+}
+
+impl Device {
+    /// The best wgpu adapter (override with `VYRE_WGPU_ADAPTER=<name
+    /// substring>`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDevice`] when no adapter is found (or none matches the
+    /// override), or the device cannot be opened.
+    pub fn wgpu() -> Result<Device> {
+        Self::wgpu_with(&WgpuOptions::from_env())
+    }
+
+    /// A wgpu device picked by `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::wgpu`].
+    pub fn wgpu_with(options: &WgpuOptions) -> Result<Device> {
+        Ok(Device::from_backend(Arc::new(WgpuBackend::new(options)?)))
+    }
+}
+
+fn no_device(reason: impl Into<String>) -> Error {
+    Error::NoDevice {
+        backend: BACKEND.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn backend_err(message: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: BACKEND.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Higher is better.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
+    match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 1,
+        wgpu::DeviceType::Cpu => 0,
+    }
+}
+
+/// A compiled kernel on this device.
+#[derive(Debug)]
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    bind_group_layout: wgpu::BindGroupLayout,
+    layout: Layout,
+    kinds: Vec<SlotKind>,
+}
+
+/// The wgpu runtime backend (see the module docs).
+#[derive(Debug)]
+pub struct WgpuBackend {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    passthrough: bool,
+    pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
+    /// Errors wgpu reported outside an error scope, surfaced by the next
+    /// `synchronize`/`read`.
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+/// A wgpu storage buffer. Its allocation is at least 4 bytes (wgpu cannot
+/// bind an empty buffer); `len` is the logical size.
+#[derive(Debug)]
+pub struct WgpuMemory {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+impl WgpuMemory {
+    /// The underlying wgpu buffer.
+    #[must_use]
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+impl DeviceMemory for WgpuMemory {
+    fn len_bytes(&self) -> usize {
+        self.len
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Allocation size for `bytes` logical bytes: at least 4, a multiple of 4.
+fn padded(bytes: usize) -> u64 {
+    (bytes.max(4).div_ceil(4) * 4) as u64
+}
+
+fn pop_scope(scope: wgpu::ErrorScopeGuard, what: &str) -> Result<()> {
+    match pollster::block_on(scope.pop()) {
+        None => Ok(()),
+        Some(e) => Err(backend_err(format!("{what}: {e}"))),
+    }
+}
+
+impl WgpuBackend {
+    /// Open the adapter `options` picks.
+    ///
+    /// # Errors
+    ///
+    /// See [`Device::wgpu`].
+    pub fn new(options: &WgpuOptions) -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+            })
+            .collect();
+        let chosen = if let Some(want) = &options.adapter {
+            let want_l = want.to_lowercase();
+            adapters
+                .into_iter()
+                .filter(|a| a.get_info().name.to_lowercase().contains(&want_l))
+                .max_by_key(|a| adapter_rank(&a.get_info()))
+                .ok_or_else(|| {
+                    no_device(format!(
+                        "no adapter name contains `{want}` ({ADAPTER_ENV}); adapters found: {}",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                })?
+        } else {
+            adapters
+                .into_iter()
+                .max_by_key(|a| adapter_rank(&a.get_info()))
+                .ok_or_else(|| {
+                    no_device(
+                        "no adapter found; install a Vulkan driver (on Linux without a GPU, Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`), or use Device::cpu()",
+                    )
+                })?
+        };
+        let info = chosen.get_info();
+        let limits = chosen.limits();
+        let passthrough = !options.force_wgsl
+            && info.backend == wgpu::Backend::Vulkan
+            && chosen
+                .features()
+                .contains(wgpu::Features::PASSTHROUGH_SHADERS);
+        let required_features = if passthrough {
+            wgpu::Features::PASSTHROUGH_SHADERS
+        } else {
+            wgpu::Features::empty()
+        };
+        let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vyre"),
+            required_features,
+            // Everything the adapter offers: large buffers, big dispatches.
+            required_limits: limits.clone(),
+            ..wgpu::DeviceDescriptor::default()
+        }))
+        .map_err(|e| no_device(format!("opening {}: {e}", info.name)))?;
+        let uncaptured: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(e.to_string());
+        }));
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            passthrough,
+            pipelines: Mutex::default(),
+            uncaptured,
+        })
+    }
+
+    /// Whether kernels run from SPIR-V passthrough (else from WGSL).
+    #[must_use]
+    pub fn uses_spirv_passthrough(&self) -> bool {
+        self.passthrough
+    }
+
+    /// The adapter's information.
+    #[must_use]
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    fn take_uncaptured(&self) -> Result<()> {
+        let mut errs = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            let msg = errs.join("; ");
+            errs.clear();
+            Err(backend_err(msg))
+        }
+    }
+
+    fn mem<'m>(&self, mem: &'m dyn DeviceMemory) -> Result<&'m WgpuMemory> {
+        mem.as_any()
+            .downcast_ref::<WgpuMemory>()
+            .ok_or_else(|| backend_err("memory of another backend passed to the wgpu device"))
+    }
+
+    fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| backend_err(format!("waiting for the device: {e}")))?;
+        Ok(())
+    }
+
+    fn pipeline(&self, spec: &'static KernelSpec) -> Result<Arc<Pipeline>> {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(spec.key)
+        {
+            return Ok(Arc::clone(p));
+        }
+        let built = Arc::new(self.build_pipeline(spec)?);
+        self.pipelines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(spec.key, Arc::clone(&built));
+        Ok(built)
+    }
+
+    fn build_pipeline(&self, spec: &'static KernelSpec) -> Result<Pipeline> {
+        let [wx, wy, wz] = spec.workgroup_size;
+        let l = &self.limits;
+        let invocations = u64::from(wx) * u64::from(wy) * u64::from(wz);
+        if wx > l.max_compute_workgroup_size_x
+            || wy > l.max_compute_workgroup_size_y
+            || wz > l.max_compute_workgroup_size_z
+            || invocations > u64::from(l.max_compute_invocations_per_workgroup)
+        {
+            return Err(backend_err(format!(
+                "kernel `{}` has workgroup size {:?}; {} allows at most [{}, {}, {}] and {} invocations",
+                spec.name,
+                spec.workgroup_size,
+                self.info.name,
+                l.max_compute_workgroup_size_x,
+                l.max_compute_workgroup_size_y,
+                l.max_compute_workgroup_size_z,
+                l.max_compute_invocations_per_workgroup
+            )));
+        }
+        let kinds: Vec<SlotKind> = spec
+            .params
+            .iter()
+            .map(|p| match p {
+                ParamSpec::Buffer { .. } => SlotKind::Buffer,
+                ParamSpec::Scalar { ty, .. } => SlotKind::Scalar(*ty),
+            })
+            .collect();
+        let layout = Layout::new(&kinds);
+        let mut entries = Vec::new();
+        for (i, p) in spec.params.iter().enumerate() {
+            if let (ParamSpec::Buffer { access, .. }, Some(binding)) = (p, layout.buffer_binding[i])
+            {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: *access == Access::Read,
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+        }
+        if let Some(binding) = layout.uniform_binding() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let spirv = if self.passthrough {
+            spec.artifact("spirv", None)
+        } else {
+            None
+        };
+        let (module, entry_point) = if let Some(art) = spirv {
+            if art.bytes.len() % 4 != 0 {
+                return Err(backend_err(format!(
+                    "kernel `{}`: the spirv artifact is {} bytes, not whole words",
+                    spec.name,
+                    art.bytes.len()
+                )));
+            }
+            // Copy into u32 words: the embedded bytes need not be aligned.
+            let words: Vec<u32> = art
+                .bytes
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            let desc = wgpu::ShaderModuleDescriptorPassthrough {
+                label: Some(spec.name),
+                entry_points: Cow::Owned(vec![wgpu::PassthroughShaderEntryPoint {
+                    name: Cow::Borrowed(spec.name),
+                    workgroup_size: (wx, wy, wz),
+                }]),
+                spirv: Some(Cow::Owned(words)),
+                ..wgpu::ShaderModuleDescriptorPassthrough::default()
+            };
+            // SAFETY: the words are a SPIR-V module vyre's emitter wrote
+            // from a naga module that passed naga's validator, with vyre's
+            // own bounds checks (or an `unchecked` kernel, whose launcher is
+            // `unsafe` and puts that burden on its caller).
+            let module = unsafe { self.device.create_shader_module_passthrough(desc) };
+            (module, Some(spec.name))
+        } else if let Some(art) = spec.artifact("wgsl", None) {
+            let text = std::str::from_utf8(art.bytes).map_err(|e| {
+                backend_err(format!(
+                    "kernel `{}`: the wgsl artifact is not UTF-8: {e}",
+                    spec.name
+                ))
+            })?;
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(spec.name),
+                    source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(text)),
+                });
+            // The only entry point; its WGSL name may differ from the
+            // kernel's when that is a WGSL keyword.
+            (module, None)
+        } else {
+            drop(scope);
+            let wanted: &[&str] = if self.passthrough {
+                &["spirv", "wgsl"]
+            } else {
+                &["wgsl"]
+            };
+            return Err(spec.not_compiled(&self.name(), wanted));
+        };
+        let bind_group_layout =
+            self.device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(spec.name),
+                    entries: &entries,
+                });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(spec.name),
+                bind_group_layouts: &[Some(&bind_group_layout)],
+                immediate_size: 0,
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(spec.name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point,
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+        pop_scope(
+            scope,
+            &format!("creating the pipeline of kernel `{}`", spec.name),
+        )?;
+        debug_assert_eq!(BIND_GROUP, 0);
+        Ok(Pipeline {
+            pipeline,
+            bind_group_layout,
+            layout,
+            kinds,
+        })
+    }
+}
+
+impl DeviceBackend for WgpuBackend {
+    fn name(&self) -> String {
+        format!(
+            "wgpu:{:?} ({}{})",
+            self.info.backend,
+            self.info.name,
+            if self.passthrough {
+                ", SPIR-V"
+            } else {
+                ", WGSL"
+            }
+        )
+    }
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: padded(bytes),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            // wgpu zero-initializes new buffers.
+            mapped_at_creation: false,
+        });
+        pop_scope(scope, &format!("allocating {bytes} bytes"))?;
+        Ok(Box::new(WgpuMemory { buffer, len: bytes }))
+    }
+
+    fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
+        if data.len() % 4 != 0 {
+            return Err(backend_err(format!(
+                "upload of {} bytes: buffers hold 4-byte elements",
+                data.len()
+            )));
+        }
+        let mut contents = data.to_vec();
+        contents.resize(padded(data.len()) as usize, 0);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: &contents,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            });
+        pop_scope(scope, &format!("allocating {} bytes", data.len()))?;
+        Ok(Box::new(WgpuMemory {
+            buffer,
+            len: data.len(),
+        }))
+    }
+
+    fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
+        let m = self.mem(mem)?;
+        if data.len() != m.len || data.len() % 4 != 0 {
+            return Err(backend_err(format!(
+                "write of {} bytes into a buffer of {} bytes",
+                data.len(),
+                m.len
+            )));
+        }
+        if !data.is_empty() {
+            self.queue.write_buffer(&m.buffer, 0, data);
+        }
+        Ok(())
+    }
+
+    fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+        let m = self.mem(mem)?;
+        if out.len() != m.len {
+            return Err(backend_err(format!(
+                "read of {} bytes from a buffer of {} bytes",
+                out.len(),
+                m.len
+            )));
+        }
+        if out.is_empty() {
+            return self.synchronize();
+        }
+        let size = padded(m.len);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vyre readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(&m.buffer, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        pop_scope(scope, "reading a buffer back")?;
+        self.wait()?;
+        self.take_uncaptured()?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(backend_err(format!("mapping the readback buffer: {e}"))),
+            Err(_) => return Err(backend_err("the readback mapping never completed")),
+        }
+        {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| backend_err(format!("reading the mapped buffer: {e}")))?;
+            out.copy_from_slice(&view[..out.len()]);
+        }
+        staging.unmap();
+        Ok(())
+    }
+
+    fn launch(
+        &self,
+        kernel: &'static KernelSpec,
+        workgroups: [u32; 3],
+        args: &mut [KernelArg<'_>],
+    ) -> Result<()> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if workgroups.iter().any(|&w| w > max) {
+            return Err(Error::InvalidGrid {
+                kernel: kernel.name.to_string(),
+                reason: format!(
+                    "{workgroups:?} workgroups; {} allows at most {max} per dimension",
+                    self.info.name
+                ),
+            });
+        }
+        let pipe = self.pipeline(kernel)?;
+        if args.len() != pipe.kinds.len() {
+            return Err(Error::BadArguments {
+                kernel: kernel.name.to_string(),
+                reason: format!(
+                    "{} arguments for {} parameters",
+                    args.len(),
+                    pipe.kinds.len()
+                ),
+            });
+        }
+        let mut uniform = vec![0u8; pipe.layout.uniform_size() as usize];
+        let mut put = |field: u32, v: u32| {
+            let at = field as usize * 4;
+            uniform[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        };
+        let mut buffers: Vec<(u32, &wgpu::Buffer)> = Vec::new();
+        for (i, arg) in args.iter().enumerate() {
+            let bad = || Error::BadArguments {
+                kernel: kernel.name.to_string(),
+                reason: format!(
+                    "argument {i} does not match parameter `{}`",
+                    kernel.params[i].name()
+                ),
+            };
+            match (
+                arg,
+                pipe.layout.buffer_binding[i],
+                pipe.layout.scalar_field[i],
+            ) {
+                (KernelArg::Buffer(mem), Some(b), _) => {
+                    let m = self.mem(*mem)?;
+                    buffers.push((b, &m.buffer));
+                    put(
+                        pipe.layout.len_field[i].ok_or_else(bad)?,
+                        (m.len / 4) as u32,
+                    );
+                }
+                (KernelArg::BufferMut(mem), Some(b), _) => {
+                    let m = self.mem(&**mem)?;
+                    buffers.push((b, &m.buffer));
+                    put(
+                        pipe.layout.len_field[i].ok_or_else(bad)?,
+                        (m.len / 4) as u32,
+                    );
+                }
+                (KernelArg::U32(v), _, Some(f)) => put(f, *v),
+                (KernelArg::I32(v), _, Some(f)) => put(f, v.cast_unsigned()),
+                (KernelArg::F32(v), _, Some(f)) => put(f, v.to_bits()),
+                (KernelArg::Bool(v), _, Some(f)) => put(f, u32::from(*v)),
+                _ => return Err(bad()),
+            }
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let uniform_buf = pipe.layout.uniform_binding().map(|binding| {
+            (
+                binding,
+                self.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("vyre params"),
+                        contents: &uniform,
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    }),
+            )
+        });
+        let mut entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        if let Some((binding, buf)) = &uniform_buf {
+            entries.push(wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: buf.as_entire_binding(),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.name),
+            layout: &pipe.bind_group_layout,
+            entries: &entries,
+        });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some(kernel.name),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.name),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipe.pipeline);
+            pass.set_bind_group(BIND_GROUP, &bind_group, &[]);
+            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        }
+        self.queue.submit([enc.finish()]);
+        pop_scope(scope, &format!("launching kernel `{}`", kernel.name))
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.wait()?;
+        self.take_uncaptured()
+    }
+}

@@ -1,0 +1,185 @@
+//! Evaluation of constant expressions (`const` items, shared-array lengths,
+//! `workgroup_size`), with the language's run-time semantics.
+
+use crate::ir::{BinOp, DataType, Expr, Literal, MathFn, UnOp};
+
+/// Evaluate a constant expression; `Err` says what is not constant.
+pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
+    use Literal::{Bool, F32, I32, U32};
+    Ok(match e {
+        Expr::Lit(l) => *l,
+        Expr::Unary(op, a) => match (op, eval(a)?) {
+            (UnOp::Neg, I32(v)) => I32(v.wrapping_neg()),
+            (UnOp::Neg, F32(v)) => F32(v ^ 0x8000_0000),
+            (UnOp::Not, Bool(v)) => Bool(!v),
+            (UnOp::Not, I32(v)) => I32(!v),
+            (UnOp::Not, U32(v)) => U32(!v),
+            _ => return Err("this unary operation does not type-check".into()),
+        },
+        Expr::Binary(op, a, b) => binary(*op, eval(a)?, eval(b)?)?,
+        Expr::Cast(ty, a) => cast(*ty, eval(a)?)?,
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => match eval(cond)? {
+            Bool(true) => eval(then)?,
+            Bool(false) => eval(otherwise)?,
+            _ => return Err("`if` condition is not `bool`".into()),
+        },
+        Expr::Math(f, args) => {
+            let vals = args.iter().map(eval).collect::<Result<Vec<_>, _>>()?;
+            math(*f, &vals)?
+        }
+        _ => {
+            return Err(
+                "only literals, other constants, operators, casts, `if` and the math methods `abs min max clamp floor ceil sqrt mul_add` are allowed in a constant"
+                    .into(),
+            );
+        }
+    })
+}
+
+fn f(bits: u32) -> f32 {
+    f32::from_bits(bits)
+}
+
+fn binary(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
+    use Literal::{Bool, F32, I32, U32};
+    let r = match (a, b) {
+        (I32(x), I32(y)) => match op {
+            BinOp::Add => I32(x.wrapping_add(y)),
+            BinOp::Sub => I32(x.wrapping_sub(y)),
+            BinOp::Mul => I32(x.wrapping_mul(y)),
+            BinOp::Div => I32(if y == 0 { 0 } else { x.wrapping_div(y) }),
+            BinOp::Rem => I32(if y == 0 { 0 } else { x.wrapping_rem(y) }),
+            BinOp::BitAnd => I32(x & y),
+            BinOp::BitOr => I32(x | y),
+            BinOp::BitXor => I32(x ^ y),
+            _ => return cmp_or_shift(op, a, b),
+        },
+        (U32(x), U32(y)) => match op {
+            BinOp::Add => U32(x.wrapping_add(y)),
+            BinOp::Sub => U32(x.wrapping_sub(y)),
+            BinOp::Mul => U32(x.wrapping_mul(y)),
+            BinOp::Div => U32(x.checked_div(y).unwrap_or(0)),
+            BinOp::Rem => U32(x.checked_rem(y).unwrap_or(0)),
+            BinOp::BitAnd => U32(x & y),
+            BinOp::BitOr => U32(x | y),
+            BinOp::BitXor => U32(x ^ y),
+            _ => return cmp_or_shift(op, a, b),
+        },
+        (F32(x), F32(y)) => match op {
+            BinOp::Add => Literal::f32(f(x) + f(y)),
+            BinOp::Sub => Literal::f32(f(x) - f(y)),
+            BinOp::Mul => Literal::f32(f(x) * f(y)),
+            BinOp::Div => Literal::f32(f(x) / f(y)),
+            BinOp::Rem => Literal::f32(f(x) % f(y)),
+            _ => return cmp_or_shift(op, a, b),
+        },
+        (Bool(x), Bool(y)) => match op {
+            BinOp::BitAnd | BinOp::And => Bool(x & y),
+            BinOp::BitOr | BinOp::Or => Bool(x | y),
+            BinOp::BitXor => Bool(x ^ y),
+            BinOp::Eq => Bool(x == y),
+            BinOp::Ne => Bool(x != y),
+            _ => return Err(format!("`{}` is not defined for `bool`", op.symbol())),
+        },
+        _ => return cmp_or_shift(op, a, b),
+    };
+    Ok(r)
+}
+
+fn cmp_or_shift(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
+    use Literal::{Bool, F32, I32, U32};
+    if matches!(op, BinOp::Shl | BinOp::Shr) {
+        let amount = match b {
+            I32(v) => v as u32 & 31,
+            U32(v) => v & 31,
+            _ => return Err("shift amount must be an integer".into()),
+        };
+        return Ok(match (op, a) {
+            (BinOp::Shl, I32(v)) => I32(v << amount),
+            (BinOp::Shl, U32(v)) => U32(v << amount),
+            (BinOp::Shr, I32(v)) => I32(v >> amount),
+            (BinOp::Shr, U32(v)) => U32(v >> amount),
+            _ => return Err("only integers can be shifted".into()),
+        });
+    }
+    let ord = match (a, b) {
+        (I32(x), I32(y)) => x.partial_cmp(&y),
+        (U32(x), U32(y)) => x.partial_cmp(&y),
+        (F32(x), F32(y)) => f(x).partial_cmp(&f(y)),
+        _ => {
+            return Err(format!(
+                "`{}` needs operands of the same type, got `{}` and `{}`",
+                op.symbol(),
+                a.ty(),
+                b.ty()
+            ));
+        }
+    };
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let v = match op {
+        BinOp::Eq => ord == Some(Equal),
+        BinOp::Ne => ord != Some(Equal),
+        BinOp::Lt => ord == Some(Less),
+        BinOp::Le => matches!(ord, Some(Less | Equal)),
+        BinOp::Gt => ord == Some(Greater),
+        BinOp::Ge => matches!(ord, Some(Greater | Equal)),
+        _ => {
+            return Err(format!("`{}` is not defined for `{}`", op.symbol(), a.ty()));
+        }
+    };
+    Ok(Bool(v))
+}
+
+/// Rust `as` semantics (float to int saturates, NaN to 0).
+pub(crate) fn cast(ty: DataType, v: Literal) -> Result<Literal, String> {
+    use Literal::{Bool, F32, I32, U32};
+    Ok(match (ty, v) {
+        (DataType::Bool, Bool(b)) => Bool(b),
+        (DataType::Bool, _) => return Err("cannot cast to `bool`; compare instead".into()),
+        (DataType::I32, Bool(b)) => I32(i32::from(b)),
+        (DataType::I32, I32(x)) => I32(x),
+        (DataType::I32, U32(x)) => I32(x as i32),
+        (DataType::I32, F32(x)) => I32(f(x) as i32),
+        (DataType::U32, Bool(b)) => U32(u32::from(b)),
+        (DataType::U32, I32(x)) => U32(x as u32),
+        (DataType::U32, U32(x)) => U32(x),
+        (DataType::U32, F32(x)) => U32(f(x) as u32),
+        (DataType::F32, Bool(b)) => Literal::f32(if b { 1.0 } else { 0.0 }),
+        (DataType::F32, I32(x)) => Literal::f32(x as f32),
+        (DataType::F32, U32(x)) => Literal::f32(x as f32),
+        (DataType::F32, F32(x)) => F32(x),
+    })
+}
+
+fn math(fun: MathFn, v: &[Literal]) -> Result<Literal, String> {
+    use Literal::{F32, I32, U32};
+    let r = match (fun, v) {
+        (MathFn::Abs, [I32(x)]) => I32(x.wrapping_abs()),
+        (MathFn::Abs, [F32(x)]) => F32(x & 0x7fff_ffff),
+        (MathFn::Min, [I32(x), I32(y)]) => I32(*x.min(y)),
+        (MathFn::Min, [U32(x), U32(y)]) => U32(*x.min(y)),
+        (MathFn::Min, [F32(x), F32(y)]) => Literal::f32(f(*x).min(f(*y))),
+        (MathFn::Max, [I32(x), I32(y)]) => I32(*x.max(y)),
+        (MathFn::Max, [U32(x), U32(y)]) => U32(*x.max(y)),
+        (MathFn::Max, [F32(x), F32(y)]) => Literal::f32(f(*x).max(f(*y))),
+        (MathFn::Clamp, [x, lo, hi]) => {
+            let m = math(MathFn::Max, &[*x, *lo])?;
+            math(MathFn::Min, &[m, *hi])?
+        }
+        (MathFn::Floor, [F32(x)]) => Literal::f32(f(*x).floor()),
+        (MathFn::Ceil, [F32(x)]) => Literal::f32(f(*x).ceil()),
+        (MathFn::Sqrt, [F32(x)]) => Literal::f32(f(*x).sqrt()),
+        (MathFn::MulAdd, [F32(a), F32(b), F32(c)]) => Literal::f32(f(*a).mul_add(f(*b), f(*c))),
+        _ => {
+            return Err(format!(
+                "`{}` cannot be evaluated in a constant (only `abs min max clamp floor ceil sqrt mul_add` on matching types)",
+                fun.name()
+            ));
+        }
+    };
+    Ok(r)
+}

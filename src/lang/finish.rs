@@ -1,0 +1,567 @@
+//! Pass 2: resolve inference variables, type-check with source positions,
+//! emit `ir` nodes, then run [`Program::validate`] and map its findings back
+//! to source positions.
+
+use super::{FExpr, FK, FS, FStmt, Kx, Loc};
+use crate::ir::validate::{binary_type, math_type};
+use crate::ir::{
+    Access, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn, Node, Param, Program, UnOp,
+};
+
+/// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
+pub(super) fn kernel<'f>(
+    kx: &mut Kx<'_, 'f>,
+    mut program: Program,
+    body: &[FStmt<'f>],
+) -> Option<Program> {
+    program.shared = kx.shared.clone();
+    let locals: Vec<LocalDecl> = (0..kx.locals.len())
+        .map(|i| {
+            let l = &kx.locals[i];
+            let (name, ty, mutable) = (l.name.clone(), l.ty, l.mutable);
+            LocalDecl {
+                name,
+                ty: kx.vars.resolve(ty).unwrap_or(DataType::I32),
+                mutable,
+            }
+        })
+        .collect();
+    program.locals = locals;
+    let before = kx.fx.errs.len();
+    let mut fin = Fin {
+        kx,
+        p: &program,
+        paths: Vec::new(),
+    };
+    let nodes = fin.block(body, "body");
+    let paths = std::mem::take(&mut fin.paths);
+    program.body = nodes;
+    if kx.fx.errs.len() > before {
+        return None;
+    }
+    match program.validate() {
+        Ok(()) => Some(program),
+        Err(errors) => {
+            for e in errors {
+                let loc = locate(kx, &program, &paths, &e.path);
+                kx.err(loc, e.message);
+            }
+            None
+        }
+    }
+}
+
+/// The source position of a validator path.
+fn locate<'f>(kx: &Kx<'_, 'f>, p: &Program, paths: &[(String, Loc<'f>)], path: &str) -> Loc<'f> {
+    if let Some((_, loc)) = paths.iter().find(|(p, _)| p == path) {
+        return *loc;
+    }
+    let name_in = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('`'))
+            .and_then(|r| r.strip_suffix('`'))
+            .map(str::to_string)
+    };
+    if let Some(n) = name_in("param ")
+        && let Some(i) = p.params.iter().position(|q| q.name() == n)
+        && let Some(s) = kx.param_loc.get(i)
+    {
+        return Loc::Span(*s);
+    }
+    if let Some(n) = name_in("shared ")
+        && let Some(i) = p.shared.iter().position(|q| q.name == n)
+        && let Some(s) = kx.shared_loc.get(i)
+    {
+        return Loc::Span(*s);
+    }
+    if path == "shared"
+        && let Some(s) = kx.shared_loc.last()
+    {
+        return Loc::Span(*s);
+    }
+    if let Some(n) = name_in("local ")
+        && let Some(l) = kx.locals.iter().find(|l| l.name == n)
+    {
+        return l.loc;
+    }
+    Loc::Span(kx.ws_span)
+}
+
+/// Finish a constant expression.
+pub(super) fn const_expr<'f>(
+    kx: &mut Kx<'_, 'f>,
+    program: &Program,
+    e: &FExpr<'f>,
+    ty: Option<DataType>,
+) -> Option<Expr> {
+    let mut fin = Fin {
+        kx,
+        p: program,
+        paths: Vec::new(),
+    };
+    let (x, t) = fin.expr(e)?;
+    if let Some(want) = ty
+        && want != t
+    {
+        let notes = fin.lit_hint(e, want);
+        fin.kx.fx.err_notes(
+            e.loc,
+            format!("mismatched types: the constant is declared `{want}` but its value is `{t}`"),
+            notes,
+        );
+        return None;
+    }
+    Some(x)
+}
+
+struct Fin<'k, 'a, 'f> {
+    kx: &'k mut Kx<'a, 'f>,
+    p: &'k Program,
+    paths: Vec<(String, Loc<'f>)>,
+}
+
+impl<'f> Fin<'_, '_, 'f> {
+    fn err(&mut self, loc: Loc<'f>, msg: impl Into<String>) {
+        self.kx.err(loc, msg);
+    }
+
+    fn lit_hint(&self, e: &FExpr<'f>, want: DataType) -> Vec<String> {
+        match e.k {
+            FK::Int(v) if want == DataType::F32 && matches!(e.ty, super::Ty::V(_)) => {
+                vec![format!(
+                    "an integer literal is never an `f32`; write `{v}.0`"
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn buf_name(&self, b: BufRef) -> String {
+        self.p.buf_name(b).unwrap_or("?").to_string()
+    }
+
+    fn elem(&self, b: BufRef) -> DataType {
+        self.p.elem_type(b).unwrap_or(DataType::U32)
+    }
+
+    fn block(&mut self, body: &[FStmt<'f>], path: &str) -> Vec<Node> {
+        let mut out = Vec::with_capacity(body.len());
+        for s in body {
+            let here = format!("{path}[{}]", out.len());
+            if let Some(n) = self.stmt(s, &here) {
+                self.paths.push((here, s.loc));
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    fn cond(&mut self, c: &FExpr<'f>) -> Option<Expr> {
+        let (x, t) = self.expr(c)?;
+        if t != DataType::Bool {
+            self.err(
+                c.loc,
+                format!("mismatched types: this condition is `{t}`, but it must be `bool` (compare instead, e.g. `x != 0`)"),
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    fn index(&mut self, i: &FExpr<'f>) -> Option<Expr> {
+        let (x, t) = self.expr(i)?;
+        if !t.is_integer() {
+            self.err(
+                i.loc,
+                format!(
+                    "an index must be `u32` or `i32`, but this is `{t}`; convert it with `as u32`"
+                ),
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    fn writable_check(&mut self, b: BufRef, loc: Loc<'f>) -> bool {
+        if let BufRef::Param(id) = b
+            && let Some(Param::Buffer(d)) = self.p.params.get(id as usize)
+            && d.access == Access::Read
+        {
+            let (n, t) = (d.name.clone(), d.elem);
+            self.err(
+                loc,
+                format!("cannot write to `{n}`: it is a read-only buffer (`&[{t}]`); declare the parameter as `&mut [{t}]` to write to it"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn stmt(&mut self, s: &FStmt<'f>, path: &str) -> Option<Node> {
+        Some(match &s.k {
+            FS::Let(id, v) => {
+                let (x, t) = self.expr(v)?;
+                let decl = self.p.locals.get(*id as usize)?;
+                if t != decl.ty {
+                    let msg = format!(
+                        "mismatched types: `{}` is `{}` but this value is `{t}`",
+                        decl.name, decl.ty
+                    );
+                    let notes = self.lit_hint(v, decl.ty);
+                    self.kx.fx.err_notes(v.loc, msg, notes);
+                    return None;
+                }
+                Node::Let {
+                    local: *id,
+                    value: x,
+                }
+            }
+            FS::Assign(id, v) => {
+                let r = self.expr(v);
+                let decl = self.p.locals.get(*id as usize)?;
+                if !decl.mutable {
+                    let n = decl.name.clone();
+                    self.err(
+                        s.loc,
+                        format!("cannot assign twice to immutable variable `{n}`; declare it with `let mut {n}`"),
+                    );
+                    return None;
+                }
+                let (x, t) = r?;
+                if t != decl.ty {
+                    let msg = format!(
+                        "mismatched types: `{}` is `{}` but this value is `{t}`",
+                        decl.name, decl.ty
+                    );
+                    let notes = self.lit_hint(v, decl.ty);
+                    self.kx.fx.err_notes(v.loc, msg, notes);
+                    return None;
+                }
+                Node::Assign {
+                    local: *id,
+                    value: x,
+                }
+            }
+            FS::Store(b, i, v) => {
+                let ok = self.writable_check(*b, s.loc);
+                let index = self.index(i);
+                let value = self.expr(v);
+                let (index, (x, t)) = (index?, value?);
+                let et = self.elem(*b);
+                if t != et {
+                    let msg = format!(
+                        "mismatched types: `{}` holds `{et}` but this value is `{t}`",
+                        self.buf_name(*b)
+                    );
+                    let notes = self.lit_hint(v, et);
+                    self.kx.fx.err_notes(v.loc, msg, notes);
+                    return None;
+                }
+                if !ok {
+                    return None;
+                }
+                Node::Store {
+                    buf: *b,
+                    index,
+                    value: x,
+                }
+            }
+            FS::Eval(v) => Node::Eval(self.expr(v)?.0),
+            FS::If(c, t, o) => {
+                let cond = self.cond(c);
+                let then = self.block(t, &format!("{path}.then"));
+                let otherwise = self.block(o, &format!("{path}.else"));
+                Node::If {
+                    cond: cond?,
+                    then,
+                    otherwise,
+                }
+            }
+            FS::While(c, b) => {
+                let cond = self.cond(c);
+                let body = self.block(b, &format!("{path}.body"));
+                Node::While { cond: cond?, body }
+            }
+            FS::For(var, st, en, b) => {
+                let start = self.expr(st);
+                let end = self.expr(en);
+                let body = self.block(b, &format!("{path}.body"));
+                let ((start, ts), (end, te)) = (start?, end?);
+                let vt = self.p.locals.get(*var as usize)?.ty;
+                for (t, e) in [(ts, st), (te, en)] {
+                    if !t.is_integer() {
+                        self.err(
+                            e.loc,
+                            format!(
+                                "a `for` range must be over `u32` or `i32`, but this bound is `{t}`"
+                            ),
+                        );
+                        return None;
+                    }
+                    if t != vt {
+                        self.err(
+                            e.loc,
+                            format!("mismatched types: this range bound is `{t}` but the loop variable is `{vt}`"),
+                        );
+                        return None;
+                    }
+                }
+                Node::For {
+                    var: *var,
+                    start,
+                    end,
+                    body,
+                }
+            }
+            FS::Loop(b) => Node::Loop {
+                body: self.block(b, &format!("{path}.body")),
+            },
+            FS::Break => Node::Break,
+            FS::Continue => Node::Continue,
+            FS::Return => Node::Return,
+            FS::Barrier => Node::Barrier,
+        })
+    }
+
+    fn expr(&mut self, e: &FExpr<'f>) -> Option<(Expr, DataType)> {
+        let loc = e.loc;
+        Some(match &e.k {
+            FK::Error => return None,
+            FK::Int(v) => {
+                let t = self.kx.vars.resolve(e.ty)?;
+                let lit = match t {
+                    DataType::I32 => i32::try_from(*v).ok().map(Literal::I32),
+                    DataType::U32 => u32::try_from(*v).ok().map(Literal::U32),
+                    _ => None,
+                };
+                match lit {
+                    Some(l) => (Expr::Lit(l), t),
+                    None => {
+                        let range = match t {
+                            DataType::I32 => "-2147483648..=2147483647",
+                            DataType::U32 => "0..=4294967295",
+                            _ => "integers",
+                        };
+                        self.err(
+                            loc,
+                            format!(
+                                "literal `{v}` out of range for `{t}` (whose range is {range})"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            FK::Lit(l) => (Expr::Lit(*l), l.ty()),
+            FK::Local(id) => (Expr::Local(*id), self.p.locals.get(*id as usize)?.ty),
+            FK::Param(id) => match self.p.params.get(*id as usize)? {
+                Param::Scalar { ty, .. } => (Expr::Param(*id), *ty),
+                Param::Buffer(_) => return None,
+            },
+            FK::Builtin(b, a) => (Expr::Builtin(*b, *a), DataType::U32),
+            FK::Len(id) => (Expr::Len(*id), DataType::U32),
+            FK::Load(b, i) => {
+                let index = self.index(i)?;
+                (
+                    Expr::Load {
+                        buf: *b,
+                        index: Box::new(index),
+                    },
+                    self.elem(*b),
+                )
+            }
+            FK::Unary(op, a) => {
+                let (x, t) = self.expr(a)?;
+                let ok = match op {
+                    UnOp::Neg => matches!(t, DataType::I32 | DataType::F32),
+                    UnOp::Not => t != DataType::F32,
+                };
+                if !ok {
+                    let msg = match op {
+                        UnOp::Neg if t == DataType::U32 => "cannot negate a `u32`; unary `-` works on `i32` and `f32` (for wrapping negation write `0u32 - x`)".to_string(),
+                        UnOp::Neg => format!("cannot negate a `{t}`; unary `-` works on `i32` and `f32`"),
+                        UnOp::Not => "`!` works on `bool` and integers, not `f32`".to_string(),
+                    };
+                    self.err(loc, msg);
+                    return None;
+                }
+                (Expr::Unary(*op, Box::new(x)), t)
+            }
+            FK::Binary(op, a, b) => {
+                let l = self.expr(a);
+                let r = self.expr(b);
+                let ((xa, ta), (xb, tb)) = (l?, r?);
+                let Some(t) = binary_type(*op, ta, tb) else {
+                    self.binary_error(*op, a, b, ta, tb, loc);
+                    return None;
+                };
+                (Expr::Binary(*op, Box::new(xa), Box::new(xb)), t)
+            }
+            FK::Cast(t, a) => {
+                let (x, from) = self.expr(a)?;
+                if *t == DataType::Bool && from != DataType::Bool {
+                    self.err(
+                        loc,
+                        format!("cannot cast `{from}` to `bool`; compare instead: `x != 0`"),
+                    );
+                    return None;
+                }
+                (Expr::Cast(*t, Box::new(x)), *t)
+            }
+            FK::Math(f, args) => {
+                let mut xs = Vec::with_capacity(args.len());
+                let mut ts = Vec::with_capacity(args.len());
+                let mut bad = false;
+                for a in args {
+                    match self.expr(a) {
+                        Some((x, t)) => {
+                            xs.push(x);
+                            ts.push(t);
+                        }
+                        None => bad = true,
+                    }
+                }
+                if bad {
+                    return None;
+                }
+                let Some(t) = math_type(*f, &ts) else {
+                    let msg = if ts.iter().any(|t| *t != ts[0]) {
+                        format!(
+                            "mismatched types: `{}` needs all operands of the same type, got {}",
+                            f.name(),
+                            ts.iter()
+                                .map(|t| format!("`{t}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    } else {
+                        let allowed = match f {
+                            MathFn::Abs => "`f32` or `i32`",
+                            MathFn::Min | MathFn::Max | MathFn::Clamp => "`f32`, `i32` or `u32`",
+                            _ => "`f32` (convert with `as f32`)",
+                        };
+                        format!("`{}` works on {allowed}, not `{}`", f.name(), ts[0])
+                    };
+                    self.err(loc, msg);
+                    return None;
+                };
+                (Expr::Math(*f, xs), t)
+            }
+            FK::Select(c, a, b) => {
+                let cond = self.cond(c);
+                let l = self.expr(a);
+                let r = self.expr(b);
+                let (cond, (xa, ta), (xb, tb)) = (cond?, l?, r?);
+                if ta != tb {
+                    self.err(
+                        loc,
+                        format!("mismatched types: the branches of this `if` are `{ta}` and `{tb}`; they must have the same type"),
+                    );
+                    return None;
+                }
+                (
+                    Expr::Select {
+                        cond: Box::new(cond),
+                        then: Box::new(xa),
+                        otherwise: Box::new(xb),
+                    },
+                    ta,
+                )
+            }
+            FK::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+            } => {
+                let et = self.elem(*buf);
+                let w = self.writable_check(*buf, loc);
+                if !et.is_integer() {
+                    let n = self.buf_name(*buf);
+                    self.err(
+                        loc,
+                        format!(
+                            "`{}` needs `u32` or `i32` elements, but `{n}` holds `{et}`",
+                            op.name()
+                        ),
+                    );
+                    return None;
+                }
+                let i = self.index(index);
+                let x = match expected {
+                    Some(x) => Some(self.operand(x, et)),
+                    None => None,
+                };
+                let v = self.operand(value, et);
+                let i = i?;
+                let x = match x {
+                    Some(x) => Some(Box::new(x?)),
+                    None => None,
+                };
+                let v = v?;
+                if !w {
+                    return None;
+                }
+                (
+                    Expr::Atomic {
+                        op: *op,
+                        buf: *buf,
+                        index: Box::new(i),
+                        expected: x,
+                        value: Box::new(v),
+                    },
+                    et,
+                )
+            }
+        })
+    }
+
+    /// An operand that must have type `want`.
+    fn operand(&mut self, e: &FExpr<'f>, want: DataType) -> Option<Expr> {
+        let (x, t) = self.expr(e)?;
+        if t != want {
+            let notes = self.lit_hint(e, want);
+            self.kx.fx.err_notes(
+                e.loc,
+                format!("mismatched types: expected `{want}`, found `{t}`"),
+                notes,
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    fn binary_error(
+        &mut self,
+        op: BinOp,
+        a: &FExpr<'f>,
+        b: &FExpr<'f>,
+        ta: DataType,
+        tb: DataType,
+        loc: Loc<'f>,
+    ) {
+        let sym = op.symbol();
+        let mut notes = Vec::new();
+        let msg = match op {
+            BinOp::Shl | BinOp::Shr => {
+                format!("`{sym}` shifts integers, but the operands are `{ta}` and `{tb}`")
+            }
+            BinOp::And | BinOp::Or => {
+                format!("`{sym}` needs `bool` operands, but they are `{ta}` and `{tb}`")
+            }
+            _ if ta != tb => {
+                notes.extend(self.lit_hint(a, tb));
+                notes.extend(self.lit_hint(b, ta));
+                format!(
+                    "mismatched types: `{ta} {sym} {tb}`; both operands of `{sym}` must have the same type (convert one with `as`)"
+                )
+            }
+            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => format!(
+                "`{sym}` is not defined for `{ta}`; bitwise operators work on integers and `bool`"
+            ),
+            _ => format!("`{sym}` is not defined for `{ta}`"),
+        };
+        self.kx.fx.err_notes(loc, msg, notes);
+    }
+}

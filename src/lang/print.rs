@@ -1,0 +1,415 @@
+//! IR to `.vyre` text that parses back to the same program.
+//!
+//! Literals carry explicit suffixes and every `let` its type, so no
+//! inference is involved on the way back. `f32` values that are not finite
+//! print as `f32::from_bits(0x...)`. When the locals table is not what the
+//! parser would build from the text (order, unused or re-defined locals,
+//! uses outside lexical scope), the kernel gets a `#[locals(...)]`
+//! attribute that fixes the table explicitly.
+
+use std::fmt::Write as _;
+
+use crate::ir::{Access, BinOp, BufRef, DataType, Expr, Literal, Node, Param, Program, UnOp};
+
+/// Print a program as `.vyre` source that parses back to the same program.
+///
+/// The round trip `parse(print(p)).kernels[0] == p` holds for every program
+/// that passes [`Program::validate`] whose names (kernel, parameters,
+/// shared arrays, locals) are distinct Rust identifiers and whose
+/// expressions nest at most [`MAX_NESTING`](crate::lang) levels deep.
+#[must_use]
+pub fn print(program: &Program) -> String {
+    let pr = Printer { p: program };
+    let mut body = String::new();
+    for s in &program.shared {
+        let _ = writeln!(
+            body,
+            "    #[shared]\n    let mut {}: [{}; {}];",
+            ident(&s.name),
+            s.elem,
+            s.len
+        );
+    }
+    for n in &program.body {
+        pr.node(n, 1, &mut body);
+    }
+    let lexical = pr.header(false) + &body + "}\n";
+    if let Ok(m) = super::parse("print.vyre", &lexical)
+        && m.kernels.len() == 1
+        && m.kernels[0] == *program
+    {
+        return lexical;
+    }
+    pr.header(true) + &body + "}\n"
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
+    "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn",
+    "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized",
+    "virtual", "yield", "try", "gen",
+];
+
+/// A name as an identifier (`r#` for keywords).
+fn ident(name: &str) -> String {
+    if KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Binding strength, higher binds tighter.
+fn prec(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 1,
+        BinOp::And => 2,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 3,
+        BinOp::BitOr => 4,
+        BinOp::BitXor => 5,
+        BinOp::BitAnd => 6,
+        BinOp::Shl | BinOp::Shr => 7,
+        BinOp::Add | BinOp::Sub => 8,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => 9,
+    }
+}
+const CAST: u8 = 10;
+const UNARY: u8 = 11;
+const POSTFIX: u8 = 12;
+
+/// Prints a literal; the second value is its binding strength.
+pub(crate) fn literal(l: Literal) -> (String, u8) {
+    let s = match l {
+        Literal::Bool(b) => b.to_string(),
+        Literal::I32(v) => format!("{v}i32"),
+        Literal::U32(v) => format!("{v}u32"),
+        Literal::F32(bits) => {
+            let v = f32::from_bits(bits);
+            if v.is_finite() {
+                // `{:?}` is the shortest text that reads back bit-exactly;
+                // the sign is printed separately so `-0.0` survives.
+                if v.is_sign_negative() {
+                    format!("-{:?}f32", -v)
+                } else {
+                    format!("{v:?}f32")
+                }
+            } else {
+                format!("f32::from_bits({bits:#010x})")
+            }
+        }
+    };
+    let p = if s.starts_with('-') { UNARY } else { POSTFIX };
+    (s, p)
+}
+
+struct Printer<'a> {
+    p: &'a Program,
+}
+
+impl Printer<'_> {
+    fn header(&self, with_locals: bool) -> String {
+        let p = self.p;
+        let mut out = String::new();
+        if !p.doc.is_empty() {
+            for line in p.doc.split('\n') {
+                if line.chars().any(|c| c.is_control() && c != '\t') {
+                    let _ = writeln!(out, "#[doc = {:?}]", format!(" {line}"));
+                } else if line.is_empty() {
+                    out.push_str("///\n");
+                } else {
+                    let _ = writeln!(out, "/// {line}");
+                }
+            }
+        }
+        let [x, y, z] = p.workgroup_size;
+        let mut opts = if y == 1 && z == 1 {
+            format!("workgroup_size = {x}")
+        } else {
+            format!("workgroup_size = ({x}, {y}, {z})")
+        };
+        if p.unchecked {
+            opts.push_str(", unchecked");
+        }
+        if p.fast_math {
+            opts.push_str(", fast_math");
+        }
+        let _ = writeln!(out, "#[kernel({opts})]");
+        if with_locals {
+            let list: Vec<String> = p
+                .locals
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}{}: {}",
+                        if l.mutable { "mut " } else { "" },
+                        ident(&l.name),
+                        l.ty
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "#[locals({})]", list.join(", "));
+        }
+        let params: Vec<String> = p
+            .params
+            .iter()
+            .map(|q| match q {
+                Param::Buffer(b) => format!(
+                    "{}: &{}[{}]",
+                    ident(&b.name),
+                    if b.access == Access::ReadWrite {
+                        "mut "
+                    } else {
+                        ""
+                    },
+                    b.elem
+                ),
+                Param::Scalar { name, ty } => format!("{}: {ty}", ident(name)),
+            })
+            .collect();
+        let _ = writeln!(out, "pub fn {}({}) {{", ident(&p.name), params.join(", "));
+        out
+    }
+
+    fn local(&self, id: u32) -> String {
+        self.p
+            .locals
+            .get(id as usize)
+            .map_or_else(|| format!("__invalid_local_{id}"), |l| ident(&l.name))
+    }
+
+    fn param(&self, id: u32) -> String {
+        self.p
+            .params
+            .get(id as usize)
+            .map_or_else(|| format!("__invalid_param_{id}"), |q| ident(q.name()))
+    }
+
+    fn buf(&self, b: BufRef) -> String {
+        self.p.buf_name(b).map_or_else(
+            || match b {
+                BufRef::Param(i) => format!("__invalid_param_{i}"),
+                BufRef::Shared(i) => format!("__invalid_shared_{i}"),
+            },
+            ident,
+        )
+    }
+
+    fn node(&self, n: &Node, depth: usize, out: &mut String) {
+        let ind = "    ".repeat(depth);
+        match n {
+            Node::Let { local, value } => {
+                let (m, ty) = self
+                    .p
+                    .locals
+                    .get(*local as usize)
+                    .map_or((false, DataType::I32), |l| (l.mutable, l.ty));
+                let _ = writeln!(
+                    out,
+                    "{ind}let {}{}: {ty} = {};",
+                    if m { "mut " } else { "" },
+                    self.local(*local),
+                    self.expr(value, 0)
+                );
+            }
+            Node::Assign { local, value } => {
+                let _ = writeln!(
+                    out,
+                    "{ind}{} = {};",
+                    self.local(*local),
+                    self.expr(value, 0)
+                );
+            }
+            Node::Store { buf, index, value } => {
+                let _ = writeln!(
+                    out,
+                    "{ind}{}[{}] = {};",
+                    self.buf(*buf),
+                    self.expr(index, 0),
+                    self.expr(value, 0)
+                );
+            }
+            Node::Eval(e) => {
+                let _ = writeln!(out, "{ind}{};", self.expr(e, 0));
+            }
+            Node::If { .. } => {
+                out.push_str(&ind);
+                self.if_chain(n, depth, out);
+                out.push('\n');
+            }
+            Node::While { cond, body } => {
+                let _ = writeln!(out, "{ind}while {} {{", self.expr(cond, 1));
+                self.body(body, depth, out);
+                let _ = writeln!(out, "{ind}}}");
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{ind}for {} in {}..{} {{",
+                    self.local(*var),
+                    self.expr(start, 1),
+                    self.expr(end, 1)
+                );
+                self.body(body, depth, out);
+                let _ = writeln!(out, "{ind}}}");
+            }
+            Node::Loop { body } => {
+                let _ = writeln!(out, "{ind}loop {{");
+                self.body(body, depth, out);
+                let _ = writeln!(out, "{ind}}}");
+            }
+            Node::Break => {
+                let _ = writeln!(out, "{ind}break;");
+            }
+            Node::Continue => {
+                let _ = writeln!(out, "{ind}continue;");
+            }
+            Node::Return => {
+                let _ = writeln!(out, "{ind}return;");
+            }
+            Node::Barrier => {
+                let _ = writeln!(out, "{ind}barrier();");
+            }
+        }
+    }
+
+    fn body(&self, body: &[Node], depth: usize, out: &mut String) {
+        for n in body {
+            self.node(n, depth + 1, out);
+        }
+    }
+
+    /// `if c { .. } else if d { .. } else { .. }` without the final newline.
+    fn if_chain(&self, n: &Node, depth: usize, out: &mut String) {
+        let Node::If {
+            cond,
+            then,
+            otherwise,
+        } = n
+        else {
+            return;
+        };
+        let ind = "    ".repeat(depth);
+        let _ = writeln!(out, "if {} {{", self.expr(cond, 1));
+        self.body(then, depth, out);
+        let _ = write!(out, "{ind}}}");
+        match otherwise.as_slice() {
+            [] => {}
+            [inner @ Node::If { .. }] => {
+                out.push_str(" else ");
+                self.if_chain(inner, depth, out);
+            }
+            nodes => {
+                out.push_str(" else {\n");
+                self.body(nodes, depth, out);
+                let _ = write!(out, "{ind}}}");
+            }
+        }
+    }
+
+    /// Print `e`, in parentheses if it binds looser than `min`.
+    fn expr(&self, e: &Expr, min: u8) -> String {
+        let (s, p) = self.expr_p(e);
+        if p < min { format!("({s})") } else { s }
+    }
+
+    fn expr_p(&self, e: &Expr) -> (String, u8) {
+        match e {
+            Expr::Lit(l) => literal(*l),
+            Expr::Local(id) => (self.local(*id), POSTFIX),
+            Expr::Param(id) => (self.param(*id), POSTFIX),
+            Expr::Builtin(b, a) => (
+                format!("{}().{}", b.name(), ["x", "y", "z"][a.index()]),
+                POSTFIX,
+            ),
+            Expr::Len(id) => (format!("{}.len()", self.param(*id)), POSTFIX),
+            Expr::Load { buf, index } => (
+                format!("{}[{}]", self.buf(*buf), self.expr(index, 0)),
+                POSTFIX,
+            ),
+            Expr::Unary(op, a) => {
+                let sym = match op {
+                    UnOp::Neg => "-",
+                    UnOp::Not => "!",
+                };
+                // `-5i32` would read back as the literal -5, so keep the
+                // negation of a literal visible with parentheses.
+                let inner = if matches!(**a, Expr::Lit(_)) && *op == UnOp::Neg {
+                    format!("({})", literal_of(a))
+                } else {
+                    let s = self.expr(a, UNARY);
+                    if s.starts_with('-') && *op == UnOp::Neg {
+                        format!(" {s}")
+                    } else {
+                        s
+                    }
+                };
+                (format!("{sym}{inner}"), UNARY)
+            }
+            Expr::Binary(op, a, b) => {
+                let p = prec(*op);
+                let cmp = op.is_comparison();
+                let mut l = self.expr(a, if cmp { p + 1 } else { p });
+                // `x as u32 < y` reads `<` as generics: parenthesize.
+                if matches!(**a, Expr::Cast(..))
+                    && matches!(op, BinOp::Lt | BinOp::Le | BinOp::Shl)
+                    && !l.starts_with('(')
+                {
+                    l = format!("({l})");
+                }
+                let r = self.expr(b, p + 1);
+                (format!("{l} {} {r}", op.symbol()), p)
+            }
+            Expr::Cast(t, a) => (format!("{} as {t}", self.expr(a, CAST)), CAST),
+            Expr::Math(f, args) => {
+                let recv = args
+                    .first()
+                    .map_or_else(|| "__missing".to_string(), |a| self.expr(a, POSTFIX));
+                let rest: Vec<String> = args.iter().skip(1).map(|a| self.expr(a, 0)).collect();
+                (format!("{recv}.{}({})", f.name(), rest.join(", ")), POSTFIX)
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => (
+                format!(
+                    "if {} {{ {} }} else {{ {} }}",
+                    self.expr(cond, 1),
+                    self.expr(then, 0),
+                    self.expr(otherwise, 0)
+                ),
+                0,
+            ),
+            Expr::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+            } => {
+                let mut args = vec![self.expr(index, 0)];
+                if let Some(x) = expected {
+                    args.push(self.expr(x, 0));
+                }
+                args.push(self.expr(value, 0));
+                (
+                    format!("{}.{}({})", self.buf(*buf), op.name(), args.join(", ")),
+                    POSTFIX,
+                )
+            }
+        }
+    }
+}
+
+fn literal_of(e: &Expr) -> String {
+    match e {
+        Expr::Lit(l) => literal(*l).0,
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,604 @@
+//! Kernels run through `Device::cuda(0)` and compared with the reference
+//! interpreter (`Device::cpu()`). Without a GPU each test prints
+//! `skipped: no CUDA device` and passes (`VYRE_REQUIRE_CUDA=1` makes that a
+//! failure).
+#![cfg(feature = "cuda")]
+
+mod ptx_support;
+
+use ptx_support::*;
+use vyre::ir::{Access, BinOp, BufRef, DataType, Expr, MathFn, ProgramBuilder};
+use vyre::{Device, DispatchConfig, Error, Grid};
+
+fn cuda() -> Option<Device> {
+    match Device::cuda(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            assert!(
+                std::env::var("VYRE_REQUIRE_CUDA").as_deref() != Ok("1"),
+                "VYRE_REQUIRE_CUDA=1 but: {e}"
+            );
+            println!("skipped: no CUDA device ({e})");
+            None
+        }
+    }
+}
+
+/// Run on CPU and GPU; return (cpu, gpu) buffer contents.
+fn both(
+    spec: &'static vyre::runtime::KernelSpec,
+    grid: Grid,
+    args: &[Arg],
+) -> Option<(Vec<Vec<u32>>, Vec<Vec<u32>>)> {
+    let gpu = cuda()?;
+    let cpu = run_on(&Device::cpu(), spec, grid, args)
+        .unwrap_or_else(|e| panic!("cpu {}: {e}", spec.name));
+    let g = run_on(&gpu, spec, grid, args).unwrap_or_else(|e| panic!("cuda {}: {e}", spec.name));
+    Some((cpu, g))
+}
+
+fn assert_same_bits(name: &str, cpu: &[Vec<u32>], gpu: &[Vec<u32>], inputs: &[Arg]) {
+    for (b, (c, g)) in cpu.iter().zip(gpu).enumerate() {
+        for (i, (x, y)) in c.iter().zip(g).enumerate() {
+            let both_nan = f32::from_bits(*x).is_nan() && f32::from_bits(*y).is_nan();
+            assert!(
+                x == y || both_nan,
+                "{name}: buffer {b}[{i}]: reference {x:#010x} ({}) vs cuda {y:#010x} ({}); inputs {:?}",
+                f32::from_bits(*x),
+                f32::from_bits(*y),
+                inputs
+                    .iter()
+                    .map(|a| match a {
+                        Arg::Buf(v) => format!("{:#x}", v.get(i).copied().unwrap_or(0)),
+                        o => format!("{o:?}"),
+                    })
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_driver_is_an_error_not_a_panic() {
+    match Device::cuda(0) {
+        Ok(d) => println!("cuda device: {}", d.name()),
+        Err(Error::NoDevice { backend, reason }) => {
+            assert_eq!(backend, "cuda");
+            assert!(!reason.is_empty());
+            println!("no device, as expected here: {reason}");
+        }
+        Err(e) => panic!("expected NoDevice, got {e}"),
+    }
+    // An absurd ordinal is NoDevice too, never a panic.
+    assert!(matches!(Device::cuda(4096), Err(Error::NoDevice { .. })));
+}
+
+#[test]
+fn saxpy_matches_reference() {
+    let p = saxpy();
+    let spec = spec(&p);
+    let n = 1000;
+    let mut r = Rng(7);
+    let x: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
+    let y: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
+    let args = [Arg::F32(1.5), Arg::Buf(x), Arg::Buf(y)];
+    let Some((c, g)) = both(spec, Grid::threads(n), &args) else {
+        return;
+    };
+    assert_same_bits("saxpy", &c, &g, &args);
+}
+
+fn int_edges() -> Vec<u32> {
+    let mut v = vec![
+        0,
+        1,
+        2,
+        3,
+        31,
+        32,
+        33,
+        63,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0xffff_fffe,
+        0x8000_0001,
+        7,
+        100,
+    ];
+    let mut r = Rng(99);
+    v.extend((0..49).map(|_| r.next_u32()));
+    v
+}
+
+fn float_edges() -> Vec<u32> {
+    let mut v: Vec<u32> = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        2.5,
+        -2.5,
+        3.0,
+        1e-40,
+        -1e-40,
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e10,
+        -3e9,
+        4294967296.0,
+        2147483648.0,
+        -2147483904.0,
+        7.0,
+        0.1,
+    ]
+    .iter()
+    .map(|f| f.to_bits())
+    .collect();
+    let mut r = Rng(5);
+    v.extend((0..42).map(|_| r.range(-100.0, 100.0).to_bits()));
+    v
+}
+
+/// All pairs (a, b) of edge values, flattened.
+fn pairs(vals: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for &x in vals {
+        for &y in vals {
+            a.push(x);
+            b.push(y);
+        }
+    }
+    (a, b)
+}
+
+#[test]
+fn every_binop_matches_reference_bit_exactly() {
+    if cuda().is_none() {
+        return;
+    }
+    for (op, ty) in all_binops() {
+        let p = binop_program(op, ty);
+        let spec = spec(&p);
+        let vals = match ty {
+            DataType::F32 => float_edges(),
+            DataType::Bool => vec![0, 1],
+            _ => int_edges(),
+        };
+        let (a, b) = pairs(&vals);
+        let n = a.len();
+        let args = [Arg::Buf(a), Arg::Buf(b), Arg::Buf(vec![0xdead_beef; n])];
+        let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+        assert_same_bits(&p.name, &c, &g, &args);
+        let _ = BinOp::Add;
+    }
+}
+
+#[test]
+fn every_cast_matches_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    let tys = [DataType::Bool, DataType::I32, DataType::U32, DataType::F32];
+    for from in tys {
+        for to in tys {
+            if to == DataType::Bool && from != DataType::Bool {
+                continue;
+            }
+            let p = cast_program(from, to);
+            let spec = spec(&p);
+            let mut vals = match from {
+                DataType::F32 => float_edges(),
+                DataType::Bool => vec![0, 1],
+                _ => int_edges(),
+            };
+            if from == DataType::F32 {
+                vals.extend(
+                    [
+                        2.9e9f32,
+                        -2.9e9,
+                        4.3e9,
+                        -0.9,
+                        0.99,
+                        16777217.0,
+                        -2147483600.0,
+                    ]
+                    .map(f32::to_bits),
+                );
+            }
+            let n = vals.len();
+            let args = [Arg::Buf(vals), Arg::Buf(vec![0xdead_beef; n])];
+            let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+            assert_same_bits(&p.name, &c, &g, &args);
+        }
+    }
+}
+
+/// Inputs for a float math function.
+fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
+    let mut r = Rng(1234 + f as u64);
+    let specials = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        2.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e-40,
+        -1e-40,
+        1e-30,
+        88.5,
+        -87.0,
+        -103.5,
+        3.0,
+        1e30,
+        -1e30,
+        1e-7,
+    ];
+    let mut v: Vec<[f32; 3]> = Vec::new();
+    for &a in &specials {
+        for &b in &specials {
+            v.push([a, b, r.range(-4.0, 4.0)]);
+        }
+    }
+    for _ in 0..4000 {
+        let x = match f {
+            MathFn::Exp => r.range(-110.0, 95.0),
+            MathFn::Ln | MathFn::Sqrt => f32::from_bits(r.next_u32() & 0x7fff_ffff),
+            MathFn::Sin | MathFn::Cos => {
+                if r.next_u32() % 3 == 0 {
+                    // Any finite magnitude (the Payne-Hanek path).
+                    let b = r.next_u32();
+                    f32::from_bits(if (b >> 23) & 0xff == 0xff {
+                        b & !(1 << 30)
+                    } else {
+                        b
+                    })
+                } else {
+                    // |x| < 2^28, log-uniform-ish (Cody-Waite).
+                    let e = r.next_u32() % 40;
+                    r.range(-1.0, 1.0) * (1u64 << 28 >> e.min(28)) as f32
+                }
+            }
+            MathFn::Tanh => r.range(-12.0, 12.0) * if r.next_u32() % 4 == 0 { 0.01 } else { 1.0 },
+            MathFn::Powf => r.range(0.0, 30.0),
+            _ => r.range(-1000.0, 1000.0),
+        };
+        let y = match f {
+            MathFn::Powf => {
+                if r.next_u32() % 3 == 0 {
+                    (r.next_u32() % 21) as f32 - 10.0
+                } else {
+                    r.range(-25.0, 25.0)
+                }
+            }
+            _ => r.range(-1000.0, 1000.0),
+        };
+        let x = if f == MathFn::Powf && r.next_u32() % 4 == 0 {
+            -x
+        } else {
+            x
+        };
+        v.push([x, y, r.range(-1000.0, 1000.0)]);
+    }
+    v
+}
+
+fn ulp_bound(f: MathFn) -> u64 {
+    match f {
+        MathFn::Exp | MathFn::Ln | MathFn::Sin | MathFn::Cos => 4,
+        MathFn::Tanh | MathFn::Powf => 8,
+        _ => 0,
+    }
+}
+
+#[test]
+fn float_math_within_documented_ulp() {
+    if cuda().is_none() {
+        return;
+    }
+    for f in MathFn::ALL {
+        let p = math_program(f, DataType::F32, false);
+        let spec = spec(&p);
+        let inputs = math_inputs(f);
+        let n = inputs.len();
+        let col = |k: usize| inputs.iter().map(|v| v[k].to_bits()).collect::<Vec<_>>();
+        let args = [
+            Arg::Buf(col(0)),
+            Arg::Buf(col(1)),
+            Arg::Buf(col(2)),
+            Arg::Buf(vec![0; n]),
+        ];
+        let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+        let mut worst = (0u64, 0usize);
+        for i in 0..n {
+            let d = ulp_diff(f32::from_bits(c[3][i]), f32::from_bits(g[3][i]));
+            if d > worst.0 {
+                worst = (d, i);
+            }
+        }
+        let i = worst.1;
+        println!(
+            "{}: worst {} ULP at {:?} (ref {}, cuda {})",
+            f.name(),
+            worst.0,
+            inputs[i],
+            f32::from_bits(c[3][i]),
+            f32::from_bits(g[3][i])
+        );
+        assert!(
+            worst.0 <= ulp_bound(f),
+            "{}: {} ULP > {} at {:?}: reference {} vs cuda {}",
+            f.name(),
+            worst.0,
+            ulp_bound(f),
+            inputs[i],
+            f32::from_bits(c[3][i]),
+            f32::from_bits(g[3][i])
+        );
+    }
+}
+
+#[test]
+fn fast_math_is_close() {
+    if cuda().is_none() {
+        return;
+    }
+    for f in [
+        MathFn::Exp,
+        MathFn::Ln,
+        MathFn::Sin,
+        MathFn::Cos,
+        MathFn::Tanh,
+        MathFn::Sqrt,
+    ] {
+        let p = math_program(f, DataType::F32, true);
+        let spec = spec(&p);
+        let mut r = Rng(77);
+        let xs: Vec<u32> = (0..2048).map(|_| r.range(0.1, 3.0).to_bits()).collect();
+        let n = xs.len();
+        let args = [
+            Arg::Buf(xs.clone()),
+            Arg::Buf(xs.clone()),
+            Arg::Buf(xs),
+            Arg::Buf(vec![0; n]),
+        ];
+        let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+        for i in 0..n {
+            let (a, b) = (f32::from_bits(c[3][i]), f32::from_bits(g[3][i]));
+            assert!(
+                (a - b).abs() <= 2e-3 * a.abs().max(1.0),
+                "{} fast: {a} vs {b}",
+                f.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn integer_math_matches_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    for f in [MathFn::Abs, MathFn::Min, MathFn::Max, MathFn::Clamp] {
+        for ty in [DataType::I32, DataType::U32] {
+            if vyre::ir::validate::math_type(f, &vec![ty; f.arity()]).is_none() {
+                continue;
+            }
+            let p = math_program(f, ty, false);
+            let spec = spec(&p);
+            let vals = int_edges();
+            let (a, b) = pairs(&vals);
+            let mut cc: Vec<u32> = b.iter().map(|x| x.rotate_left(7)).collect();
+            // clamp needs lo <= hi
+            let (mut lo, mut hi) = (a.clone(), b.clone());
+            if f == MathFn::Clamp {
+                for k in 0..lo.len() {
+                    let (x, y) = if ty == DataType::I32 {
+                        let (x, y) = (b[k].cast_signed(), cc[k].cast_signed());
+                        (x.min(y).cast_unsigned(), x.max(y).cast_unsigned())
+                    } else {
+                        (b[k].min(cc[k]), b[k].max(cc[k]))
+                    };
+                    lo[k] = x;
+                    hi[k] = y;
+                }
+                cc = hi.clone();
+                hi = lo.clone();
+                lo = a.clone();
+            }
+            let n = lo.len();
+            let args = [
+                Arg::Buf(lo),
+                Arg::Buf(hi),
+                Arg::Buf(cc),
+                Arg::Buf(vec![0; n]),
+            ];
+            let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+            assert_same_bits(&p.name, &c, &g, &args);
+        }
+    }
+}
+
+#[test]
+fn float_rem_matches_reference() {
+    let Some(_) = cuda() else { return };
+    let p = binop_program(BinOp::Rem, DataType::F32);
+    let spec = spec(&p);
+    let mut vals = float_edges();
+    vals.extend([1e-38f32, 3e-39, 1.5e-45, 1e38, 12345.678, 0.3, -7.5e20].map(f32::to_bits));
+    let (a, b) = pairs(&vals);
+    let n = a.len();
+    let args = [Arg::Buf(a), Arg::Buf(b), Arg::Buf(vec![0; n])];
+    let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+    assert_same_bits("rem f32", &c, &g, &args);
+}
+
+#[test]
+fn shared_memory_reduction_and_atomics() {
+    if cuda().is_none() {
+        return;
+    }
+    let p = reduce_sum_u32();
+    let spec = spec(&p);
+    let n = 256 * 40;
+    let mut r = Rng(3);
+    let x: Vec<u32> = (0..n).map(|_| r.next_u32() % 1000).collect();
+    let args = [Arg::Buf(x), Arg::Buf(vec![0])];
+    let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+    assert_same_bits("reduce", &c, &g, &args);
+
+    for ty in [DataType::U32, DataType::I32] {
+        let p = atomics_program(ty);
+        let spec = ptx_support::spec(&p);
+        let threads = 64 * 3;
+        let args = [Arg::Buf(vec![5; 32]), Arg::Buf(vec![0; threads * 9])];
+        let (c, g) = both(spec, Grid::threads(threads), &args).expect("device");
+        // Order-independent results: final global and shared values of
+        // add/sub/min/max/and/or/xor (exchange/cas depend on thread order).
+        for k in [0usize, 1, 2, 3, 4, 5, 6] {
+            assert_eq!(c[0][k], g[0][k], "{} global op {k}", p.name);
+        }
+        for k in [16usize, 17, 18, 19, 20, 21, 22] {
+            assert_eq!(c[0][k], g[0][k], "{} shared op {}", p.name, k - 16);
+        }
+        // Every exchange/cas old value is one some thread could have seen.
+        assert!(
+            g[1].iter()
+                .all(|v| *v < 64 * 3 + 16 || *v == 5 || *v as i32 <= 0)
+        );
+    }
+}
+
+#[test]
+fn control_flow_matches_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    let p = control_flow();
+    let spec = spec(&p);
+    for (flag, k) in [(true, 3), (false, -2), (true, -100)] {
+        let args = [Arg::Bool(flag), Arg::I32(k), Arg::Buf(vec![0; 100])];
+        let (c, g) = both(spec, Grid::threads(128), &args).expect("device");
+        assert_same_bits("control_flow", &c, &g, &args);
+    }
+}
+
+#[test]
+fn wild_indices_and_zero_length_buffers() {
+    if cuda().is_none() {
+        return;
+    }
+    // out[idx[i]] = x[idx[i] * 3] + x.len() + empty.len() + empty[i]
+    let mut b = ProgramBuilder::new("wild", [64, 1, 1]);
+    let idx = b.buffer("idx", DataType::I32, Access::Read);
+    let x = b.buffer("x", DataType::U32, Access::Read);
+    let empty = b.buffer("empty", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let j = b.local("j", DataType::I32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(j, Expr::load(BufRef::Param(idx), Expr::local(i)));
+        let v = Expr::load(BufRef::Param(x), Expr::local(j).mul(Expr::i32(3)))
+            .add(Expr::len(x))
+            .add(Expr::len(empty))
+            .add(Expr::load(BufRef::Param(empty), Expr::local(i)));
+        blk.store(BufRef::Param(out), Expr::local(j), v);
+    });
+    let p = b.finish();
+    let spec = spec(&p);
+    let idx: Vec<u32> = [
+        0i32,
+        1,
+        5,
+        -1,
+        -7,
+        9,
+        10,
+        1000,
+        i32::MAX,
+        i32::MIN,
+        3,
+        4,
+        2,
+        6,
+        7,
+        8,
+    ]
+    .iter()
+    .map(|v| v.cast_unsigned())
+    .collect();
+    let n = idx.len();
+    let args = [
+        Arg::Buf(idx),
+        Arg::Buf((0..20).collect()),
+        Arg::Buf(vec![]),
+        Arg::Buf(vec![0xabc; 10]),
+    ];
+    let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+    assert_same_bits("wild", &c, &g, &args);
+    // Launch with more threads than elements (the grid rounds up).
+    let args2 = [
+        Arg::Buf(vec![]),
+        Arg::Buf(vec![]),
+        Arg::Buf(vec![]),
+        Arg::Buf(vec![]),
+    ];
+    let (c, g) = both(spec, Grid::workgroups(2), &args2).expect("device");
+    assert_same_bits("wild-empty", &c, &g, &args2);
+}
+
+#[test]
+fn cubin_for_device_arch_is_used() {
+    let Some(gpu) = cuda() else { return };
+    let arch = gpu.name();
+    let arch = arch
+        .rsplit(", ")
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(')')
+        .to_string();
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return;
+    }
+    // Only a cubin: no PTX to fall back to.
+    let p = saxpy();
+    let spec = spec_with(&p, &DispatchConfig::default(), &[arch.as_str()], false);
+    assert!(
+        spec.artifact("cubin", Some(&arch)).is_some(),
+        "no cubin for {arch}"
+    );
+    let args = [
+        Arg::F32(2.0),
+        Arg::Buf(vec![1.0f32.to_bits(); 300]),
+        Arg::Buf(vec![0.5f32.to_bits(); 300]),
+    ];
+    let (c, g) = both(spec, Grid::threads(300), &args).expect("device");
+    assert_same_bits("saxpy cubin", &c, &g, &args);
+}
+
+#[test]
+fn no_artifact_is_a_clear_error() {
+    let Some(gpu) = cuda() else { return };
+    let p = saxpy();
+    let spec = spec_with(&p, &DispatchConfig::default(), &[], false);
+    let e = run_on(
+        &gpu,
+        spec,
+        Grid::threads(10),
+        &[Arg::F32(1.0), Arg::Buf(vec![0; 10]), Arg::Buf(vec![0; 10])],
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::TargetNotCompiled { .. }), "{e}");
+}

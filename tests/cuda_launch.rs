@@ -1,0 +1,105 @@
+//! Launch overhead of `Device::launch` on CUDA versus a bare
+//! `cuLaunchKernel` of the same function (target: at most +1 µs).
+#![cfg(feature = "cuda")]
+
+mod ptx_support;
+
+use std::time::Instant;
+
+use ptx_support::*;
+use vyre::backend::ptx::runtime::cudarc::driver::{CudaContext, result};
+use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+use vyre::{Device, Grid};
+
+#[test]
+fn launch_overhead_is_small() {
+    let Ok(gpu) = Device::cuda(0) else {
+        println!("skipped: no CUDA device");
+        return;
+    };
+    // out[0] = a (a tiny kernel: the launch path dominates).
+    let mut b = ProgramBuilder::new("tiny", [32, 1, 1]);
+    let a = b.scalar("a", DataType::U32);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::param(a));
+    });
+    let p = b.finish();
+    let spec = spec(&p);
+    let mut buf = gpu.zeros::<u32>(1).unwrap();
+
+    // Bare driver launch of the same PTX in the same (primary) context.
+    let ctx = CudaContext::new(0).unwrap();
+    ctx.bind_to_thread().unwrap();
+    let mut ptx = vyre::backend::ptx::emit_ptx(&p, &vyre::DispatchConfig::default())
+        .unwrap()
+        .into_bytes();
+    ptx.push(0);
+    let module = unsafe { result::module::load_data(ptx.as_ptr().cast()) }.unwrap();
+    let func =
+        unsafe { result::module::get_function(module, std::ffi::CString::new("tiny").unwrap()) }
+            .unwrap();
+    let raw = unsafe { result::malloc_sync(4) }.unwrap();
+
+    const BATCH: usize = 500;
+    let mut best_vyre = f64::MAX;
+    let mut best_bare = f64::MAX;
+    for round in 0..6 {
+        gpu.synchronize().unwrap();
+        let t = Instant::now();
+        for i in 0..BATCH {
+            gpu.launch(
+                spec,
+                Grid::workgroups(1),
+                &mut [vyre::runtime::LaunchArg::U32(i as u32), buf.arg_mut()],
+            )
+            .unwrap();
+        }
+        let dt = t.elapsed().as_secs_f64() / BATCH as f64;
+        gpu.synchronize().unwrap();
+        if round > 0 {
+            best_vyre = best_vyre.min(dt);
+        }
+
+        let mut ptr_val: u64 = raw;
+        let mut len_val: u64 = 1;
+        let t = Instant::now();
+        for i in 0..BATCH {
+            let mut a_val = i as u64;
+            let mut params = [
+                std::ptr::from_mut(&mut a_val).cast(),
+                std::ptr::from_mut(&mut ptr_val).cast(),
+                std::ptr::from_mut(&mut len_val).cast(),
+            ];
+            unsafe {
+                result::launch_kernel(
+                    func,
+                    (1, 1, 1),
+                    (32, 1, 1),
+                    0,
+                    std::ptr::null_mut(),
+                    &mut params,
+                )
+            }
+            .unwrap();
+        }
+        let dt = t.elapsed().as_secs_f64() / BATCH as f64;
+        result::ctx::synchronize().unwrap();
+        if round > 0 {
+            best_bare = best_bare.min(dt);
+        }
+    }
+    let last = gpu.download(&buf).unwrap();
+    assert_eq!(last, vec![(BATCH - 1) as u32]);
+    println!(
+        "launch cost per call: vyre Device::launch {:.2} us, bare cuLaunchKernel {:.2} us, overhead {:+.2} us",
+        best_vyre * 1e6,
+        best_bare * 1e6,
+        (best_vyre - best_bare) * 1e6
+    );
+    unsafe {
+        let _ = result::free_sync(raw);
+        let _ = result::module::unload(module);
+    }
+    assert!(best_vyre - best_bare < 2e-6, "launch overhead above 2 us");
+}

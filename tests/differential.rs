@@ -1,0 +1,130 @@
+//! Differential testing: random valid programs (vyre-testkit's generator)
+//! run on the reference interpreter and on every available target; results
+//! must agree (bit-exact integers, floats within the per-operation bound of
+//! `vyre_testkit::compare`).
+//!
+//! CI: seeds `0x5EED..0x5EED+300` on the CPU device (the `reference`
+//! artifact through the runtime) and, with `--features wgpu`, on wgpu
+//! (SPIR-V and WGSL; lavapipe in CI). `VYRE_DIFF_CASES=N` and
+//! `VYRE_DIFF_SEED=S` scale it up; with `--features cuda` the PTX target on
+//! CUDA device 0 joins. A failing case is shrunk and saved as
+//! `tests/kernels/regress_<hash>.vyre` (run by `differential_regressions`).
+//! `VYRE_REQUIRE_VULKAN=1` / `VYRE_REQUIRE_CUDA=1` turn a missing device
+//! into a failure instead of a `skipped:` line.
+
+use std::path::Path;
+use std::time::Instant;
+
+use vyre_testkit::harness::{
+    DeviceRunOptions, DeviceTarget, check_target, env_cases, save_regression,
+};
+use vyre_testkit::{GenConfig, Outcome, generate, run_case, shrink};
+
+/// Cases in CI (fixed seed). Keeps the test well under two minutes on two
+/// cores with lavapipe.
+const CI_CASES: u64 = 300;
+/// First seed in CI.
+const CI_SEED: u64 = 0x5EED;
+
+fn required(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1")
+}
+
+/// Every target this build and machine can run.
+fn targets() -> Vec<DeviceTarget> {
+    let mut t = vec![DeviceTarget::cpu()];
+    #[cfg(feature = "wgpu")]
+    match vyre::Device::wgpu() {
+        Ok(device) => {
+            println!("wgpu device: {}", device.name());
+            for art in ["spirv", "wgsl"] {
+                t.push(DeviceTarget {
+                    label: format!("wgpu:{art}"),
+                    device: device.clone(),
+                    artifacts: vec![art],
+                });
+            }
+        }
+        Err(e) if required("VYRE_REQUIRE_VULKAN") => panic!("VYRE_REQUIRE_VULKAN=1 but {e}"),
+        Err(e) => println!("skipped: wgpu target: {e}"),
+    }
+    #[cfg(not(feature = "wgpu"))]
+    println!("skipped: wgpu target (build with --features wgpu)");
+    #[cfg(feature = "cuda")]
+    match vyre::Device::cuda(0) {
+        Ok(device) => {
+            println!("cuda device: {}", device.name());
+            t.push(DeviceTarget {
+                label: "cuda:ptx".to_string(),
+                device,
+                artifacts: vec!["ptx"],
+            });
+        }
+        Err(e) if required("VYRE_REQUIRE_CUDA") => panic!("VYRE_REQUIRE_CUDA=1 but {e}"),
+        Err(e) => println!("skipped: cuda target: {e}"),
+    }
+    #[cfg(not(feature = "cuda"))]
+    println!("skipped: cuda target (build with --features cuda)");
+    t
+}
+
+#[test]
+fn differential() {
+    let cfg = GenConfig::default();
+    let (cases, seed0) = env_cases(CI_CASES, CI_SEED);
+    let targets = targets();
+    let start = Instant::now();
+    let mut failures: Vec<(u64, usize, Outcome)> = Vec::new();
+    let mut compared = vec![0u64; targets.len()];
+    for seed in seed0..seed0 + cases {
+        let case = generate(seed, &cfg);
+        for (k, (_, outcome)) in run_case(&case, &targets).into_iter().enumerate() {
+            compared[k] += 1;
+            if !outcome.is_match() {
+                failures.push((seed, k, outcome));
+            }
+        }
+    }
+    for (t, n) in targets.iter().zip(&compared) {
+        let bad = failures
+            .iter()
+            .filter(|f| targets[f.1].label == t.label)
+            .count();
+        println!(
+            "{}: {n} programs compared, {bad} failed (seeds {seed0:#x}..{:#x})",
+            t.label,
+            seed0 + cases
+        );
+    }
+    println!("elapsed {:?}", start.elapsed());
+    if failures.is_empty() {
+        return;
+    }
+    // Shrink and save the first failure of each target and kind.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let mut report = String::new();
+    let mut done: Vec<(usize, std::mem::Discriminant<Outcome>)> = Vec::new();
+    for (seed, k, outcome) in &failures {
+        report += &format!("\nseed {seed:#x} on {}: {outcome}", targets[*k].label);
+        let key = (*k, std::mem::discriminant(outcome));
+        if done.contains(&key) || done.len() >= 4 {
+            continue;
+        }
+        done.push(key);
+        let case = generate(*seed, &cfg);
+        let target = &targets[*k];
+        let small = shrink(&case, &cfg, 400, |c| {
+            check_target(c, target, DeviceRunOptions::default()).same_kind(outcome)
+        });
+        let shrunk = check_target(&small, target, DeviceRunOptions::default());
+        report += &format!("\n  shrunk to {} draws: {shrunk}", small.draws.len());
+        let saved = std::panic::catch_unwind(|| save_regression(&small, &dir));
+        match saved {
+            Ok(Ok(path)) => report += &format!("\n  saved {}", path.display()),
+            Ok(Err(e)) => report += &format!("\n  could not save: {e}"),
+            Err(_) => report += "\n  could not save: vyre::lang::print is not available",
+        }
+        report += &format!("\n  shrunk program: {:#?}", small.program);
+    }
+    panic!("{} failing (case, target) pairs:{report}", failures.len());
+}

@@ -1,0 +1,75 @@
+//! Every saved regression kernel (`tests/kernels/regress_*.vyre`, written
+//! by the differential test when a target disagreed with the reference)
+//! runs on every available target and must now agree.
+
+use std::path::Path;
+
+use vyre_testkit::harness::{DeviceRunOptions, DeviceTarget, check_target, load_regression};
+
+fn targets() -> Vec<DeviceTarget> {
+    let mut t = vec![DeviceTarget::cpu()];
+    #[cfg(feature = "wgpu")]
+    match vyre::Device::wgpu() {
+        Ok(device) => {
+            for art in ["spirv", "wgsl"] {
+                t.push(DeviceTarget {
+                    label: format!("wgpu:{art}"),
+                    device: device.clone(),
+                    artifacts: vec![art],
+                });
+            }
+        }
+        Err(e) => println!("skipped: wgpu target: {e}"),
+    }
+    #[cfg(feature = "cuda")]
+    match vyre::Device::cuda(0) {
+        Ok(device) => t.push(DeviceTarget {
+            label: "cuda:ptx".to_string(),
+            device,
+            artifacts: vec!["ptx"],
+        }),
+        Err(e) => println!("skipped: cuda target: {e}"),
+    }
+    t
+}
+
+#[test]
+fn regression_kernels_agree_on_every_target() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("regress_") && n.ends_with(".vyre"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let targets = targets();
+    let mut failures = Vec::new();
+    for f in &files {
+        let case = match load_regression(f) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{e}"));
+                continue;
+            }
+        };
+        for t in &targets {
+            let o = check_target(&case, t, DeviceRunOptions { guard_elems: 16 });
+            if !o.is_match() {
+                failures.push(format!("{} on {}: {o}", f.display(), t.label));
+            }
+        }
+    }
+    println!(
+        "{} regression kernels on {} targets",
+        files.len(),
+        targets.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,601 @@
+//! One test per class of error: the message text and its `line:col`.
+//! Run: `cargo test -p vyre --features compiler --test lang_errors`.
+
+use proptest::prelude::*;
+use vyre::lang::{Diagnostic, parse};
+
+fn errors(src: &str) -> Vec<Diagnostic> {
+    match parse("e.vyre", src) {
+        Ok(m) => panic!("expected errors, got {} kernel(s)", m.kernels.len()),
+        Err(d) => {
+            assert!(!d.diagnostics.is_empty());
+            d.diagnostics
+        }
+    }
+}
+
+/// Assert some diagnostic sits at `line:col` and contains `needle`.
+#[track_caller]
+fn expect_at(src: &str, line: usize, col: usize, needle: &str) -> Diagnostic {
+    let ds = errors(src);
+    match ds
+        .iter()
+        .find(|d| d.line == line && d.column == col && d.message.contains(needle))
+    {
+        Some(d) => {
+            assert_eq!(d.file, "e.vyre");
+            d.clone()
+        }
+        None => panic!(
+            "no diagnostic at {line}:{col} containing {needle:?}; got:\n{}",
+            ds.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// A kernel whose body starts on line 3.
+fn k(body: &str) -> String {
+    format!("#[kernel]\npub fn k(x: &[f32], y: &mut [f32], h: &mut [u32], n: u32) {{\n{body}\n}}\n")
+}
+
+#[test]
+fn syntax_error() {
+    let d = expect_at(
+        &k("    let a = ;"),
+        3,
+        13,
+        "syntax error: expected an expression",
+    );
+    assert_eq!(d.span.len(), 1);
+}
+
+#[test]
+fn tokenizer_errors() {
+    expect_at(
+        &k("    let a = (1 + 2;"),
+        4,
+        1,
+        "mismatched closing delimiter `}`",
+    );
+    expect_at(
+        &k("    let s = \"abc;"),
+        3,
+        13,
+        "unterminated string literal",
+    );
+    expect_at(&k("    let a = 1 § 2;"), 3, 15, "unexpected character `§`");
+}
+
+#[test]
+fn unsupported_rust_constructs() {
+    expect_at(
+        &k("    let f = |z: f32| z;"),
+        3,
+        13,
+        "closures are not supported; write a helper `fn`",
+    );
+    expect_at(
+        &k("    match n { _ => {} }"),
+        3,
+        5,
+        "`match` is not supported; use `if` / `else if`",
+    );
+    expect_at(
+        "struct S { a: u32 }\n",
+        1,
+        1,
+        "`struct` items are not supported",
+    );
+    expect_at(&k("    let t = (1, 2);"), 3, 13, "tuples are not supported");
+    expect_at(
+        &k("    println!(\"hi\");"),
+        3,
+        5,
+        "macros are not supported",
+    );
+    expect_at(
+        &k("    let r = &n;"),
+        3,
+        13,
+        "references (`&x`) are only allowed",
+    );
+    expect_at(
+        &k("    let a = [1.0; 4];"),
+        3,
+        13,
+        "array literals are not supported",
+    );
+    expect_at(&k("    if let 1 = n {}"), 3, 8, "`if let` is not supported");
+    expect_at(
+        &k("    'a: loop { break 'a; }"),
+        3,
+        5,
+        "loop labels are not supported",
+    );
+    expect_at("use std::f32;\n", 1, 1, "`use` is not needed");
+}
+
+#[test]
+fn type_errors_point_at_the_expression() {
+    expect_at(
+        &k("    let b = n + 1.5;"),
+        3,
+        13,
+        "mismatched types: `u32 + f32`",
+    );
+    let d = expect_at(
+        &k("    let a: f32 = 1;"),
+        3,
+        18,
+        "`a` is `f32` but this value is `i32`",
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("write `1.0`")),
+        "{:?}",
+        d.notes
+    );
+    expect_at(
+        &k("    if n { }"),
+        3,
+        8,
+        "this condition is `u32`, but it must be `bool`",
+    );
+    expect_at(
+        &k("    y[0] = n;"),
+        3,
+        12,
+        "`y` holds `f32` but this value is `u32`",
+    );
+    expect_at(
+        &k("    let q = x[1.5];"),
+        3,
+        15,
+        "an index must be `u32` or `i32`",
+    );
+    expect_at(&k("    let z = -n;"), 3, 13, "cannot negate a `u32`");
+    expect_at(&k("    let s = n.sqrt();"), 3, 13, "`sqrt` works on `f32`");
+    expect_at(
+        &k("    let c = 1.5 as bool;"),
+        3,
+        13,
+        "cannot cast `f32` to `bool`",
+    );
+    expect_at(
+        &k("    let w: u8 = 1;"),
+        3,
+        12,
+        "type `u8` is not supported",
+    );
+    expect_at(
+        &k("    let m = if n > 1 { 1.0 } else { 2 };"),
+        3,
+        13,
+        "branches of this `if` are `f32` and `i32`",
+    );
+    expect_at(
+        &k("    let b = 1.0 & 2.0;"),
+        3,
+        13,
+        "`&` is not defined for `f32`",
+    );
+}
+
+#[test]
+fn unknown_builtin_function_and_method() {
+    expect_at(
+        &k("    let c = thread_id().x;"),
+        3,
+        13,
+        "cannot find function `thread_id`",
+    );
+    expect_at(
+        &k("    let c = frob(1);"),
+        3,
+        13,
+        "cannot find function `frob`",
+    );
+    expect_at(&k("    let d = x[0].foo();"), 3, 18, "unknown method `foo`");
+    expect_at(
+        &k("    let d = x[0].powi(2);"),
+        3,
+        18,
+        "unknown method `powi` (use `powf`",
+    );
+    expect_at(
+        &k("    let g = global_id();"),
+        3,
+        13,
+        "read one component: `global_id().x`",
+    );
+    expect_at(
+        &k("    let g = global_id().w;"),
+        3,
+        25,
+        "components `.x`, `.y` and `.z`",
+    );
+    expect_at(
+        &k("    let g = x[0].clamp(1.0);"),
+        3,
+        13,
+        "`clamp` takes 2 argument(s)",
+    );
+}
+
+#[test]
+fn unknown_variable() {
+    expect_at(
+        &k("    y[0] = q;"),
+        3,
+        12,
+        "cannot find value `q` in this scope",
+    );
+    expect_at(
+        &k("    { let inner = 1.0; }\n    y[0] = inner;"),
+        4,
+        12,
+        "cannot find value `inner`",
+    );
+    // Helpers do not see the caller's locals.
+    expect_at(
+        "fn f() -> f32 { outer }\n#[kernel]\nfn k(y: &mut [f32]) { let outer = 1.0; y[0] = f(); }\n",
+        1,
+        17,
+        "cannot find value `outer`",
+    );
+}
+
+#[test]
+fn write_to_read_only_buffer() {
+    expect_at(
+        &k("    x[0] = 1.0;"),
+        3,
+        5,
+        "cannot write to `x`: it is a read-only buffer (`&[f32]`); declare the parameter as `&mut [f32]`",
+    );
+    expect_at(
+        "#[kernel]\nfn k(c: &[u32]) {\n    c.atomic_add(0, 1);\n}\n",
+        3,
+        5,
+        "cannot write to `c`",
+    );
+    expect_at(
+        "fn w(v: &mut [f32]) { v[0] = 1.0; }\n#[kernel]\nfn k(x: &[f32]) {\n    w(x);\n}\n",
+        4,
+        7,
+        "helper `w` writes to `v`",
+    );
+    expect_at(
+        &k("    let a = 1.0;\n    a = 2.0;"),
+        4,
+        5,
+        "cannot assign twice to immutable variable `a`",
+    );
+    expect_at(&k("    n = 2;"), 3, 5, "cannot assign to parameter `n`");
+}
+
+#[test]
+fn recursion_names_the_cycle() {
+    let src = "fn a(x: u32) -> u32 { b(x) }\nfn b(x: u32) -> u32 { c(x) + 1 }\nfn c(x: u32) -> u32 { a(x) }\n#[kernel]\nfn k(h: &mut [u32]) { h[0] = a(1); }\n";
+    let d = expect_at(
+        src,
+        3,
+        23,
+        "recursion is not supported (helpers are inlined): `a` -> `b` -> `c` -> `a`",
+    );
+    assert!(d.notes[0].contains("loop"));
+    expect_at(
+        "fn f(x: u32) -> u32 { if x == 0 { 0 } else { f(x - 1) } }\n",
+        1,
+        46,
+        "`f` -> `f`",
+    );
+}
+
+#[test]
+fn atomic_inside_an_expression() {
+    expect_at(
+        &k("    let v = h.atomic_add(0, 1) + 1;"),
+        3,
+        13,
+        "`atomic_add` may only be a whole statement (`buf.atomic_add(i, v);`), the whole initializer of a `let`",
+    );
+    expect_at(
+        &k("    y[h.atomic_or(0, 1)] = 1.0;"),
+        3,
+        7,
+        "cannot be part of a larger expression",
+    );
+    expect_at(
+        &k("    let f = x.atomic_add(0, 1.0);"),
+        3,
+        13,
+        "`atomic_add` needs `u32` or `i32` elements",
+    );
+}
+
+#[test]
+fn barrier_in_divergent_flow() {
+    expect_at(
+        &k("    if global_id().x < 5u32 {\n        barrier();\n    }"),
+        4,
+        9,
+        "`barrier()` in control flow that depends on the invocation",
+    );
+    expect_at(
+        &k("    let b = barrier();"),
+        3,
+        13,
+        "`barrier()` is a statement",
+    );
+}
+
+#[test]
+fn shared_array_errors() {
+    expect_at(
+        &k("    #[shared] let mut t: [f32; 20000];"),
+        3,
+        5,
+        "shared arrays of this kernel take 80000 bytes with `t`; at most 49152 bytes",
+    );
+    expect_at(
+        &k("    if n > 0 {\n        #[shared] let mut t: [f32; 4];\n    }"),
+        4,
+        9,
+        "only be declared in the kernel's top-level block",
+    );
+    expect_at(
+        &k("    #[shared] let mut t: [f32; n];"),
+        3,
+        32,
+        "cannot find value `n`",
+    );
+    expect_at(
+        &k("    #[shared] let mut t: [bool; 4];"),
+        3,
+        27,
+        "shared arrays of `bool` are not supported",
+    );
+}
+
+#[test]
+fn literal_range_and_kernel_shape_errors() {
+    expect_at(
+        &k("    let a: i32 = 3000000000;"),
+        3,
+        18,
+        "literal `3000000000` out of range for `i32`",
+    );
+    expect_at(
+        &k("    let a: u32 = -1;"),
+        3,
+        18,
+        "literal `-1` out of range for `u32`",
+    );
+    expect_at(
+        &k("    let a = 99999999999999999999;"),
+        3,
+        13,
+        "integer literal is too large",
+    );
+    expect_at(
+        &k("    let a = 1u8;"),
+        3,
+        13,
+        "`u8` literals are not supported",
+    );
+    expect_at(&k("    let a = 1.0f64;"), 3, 13, "`f64` is not supported");
+    expect_at(
+        &k("    let a = 1e40;"),
+        3,
+        13,
+        "float literal out of range for `f32`",
+    );
+    expect_at(
+        &k("    for i in 0..=4 {}"),
+        3,
+        15,
+        "inclusive ranges `a..=b` are not supported",
+    );
+    expect_at(&k("    break;"), 3, 5, "`break` outside of a loop");
+    expect_at(
+        "#[kernel(workgroup_size = 64, fastmath)]\nfn k() {}\n",
+        1,
+        31,
+        "unknown kernel option `fastmath`",
+    );
+    expect_at(
+        "#[kernel(workgroup_size = (64, 64))]\nfn k() {}\n",
+        1,
+        1,
+        "4096 invocations; at most 1024",
+    );
+    expect_at(
+        "#[kernel]\nfn k(v: Vec<f32>) {}\n",
+        2,
+        9,
+        "type `Vec` is not supported",
+    );
+    expect_at(
+        "#[kernel]\nfn k(v: &[bool]) {}\n",
+        2,
+        9,
+        "buffers of `bool` are not supported",
+    );
+    expect_at(
+        "#[kernel]\nfn k() -> u32 { 1 }\n",
+        2,
+        11,
+        "kernels return nothing",
+    );
+    expect_at(
+        "#[kernel]\nfn k<T>() {}\n",
+        2,
+        5,
+        "generic functions are not supported",
+    );
+}
+
+#[test]
+fn helper_errors() {
+    expect_at(
+        "fn h(a: f32) -> f32 { if a > 0.0 { return a; } a }\n#[kernel]\nfn k(y: &mut [f32]) { y[0] = h(1.0); }\n",
+        1,
+        36,
+        "`return` in a helper is only allowed as its last statement",
+    );
+    let g = "fn g(a: f32) -> f32 { let t = a * 2.0; t + 1.0 }\n#[kernel]\nfn k(x: &[f32], y: &mut [f32]) {\n";
+    expect_at(
+        &format!("{g}    let mut i = 0u32;\n    while g(x[i]) < 3.0 {{ i += 1; }}\n}}\n"),
+        5,
+        11,
+        "cannot be called in a `while` condition",
+    );
+    expect_at(
+        &format!("{g}    let q = x[0] > 0.0 && g(1.0) > 0.0;\n}}\n"),
+        4,
+        27,
+        "on the right of `&&`",
+    );
+    expect_at(
+        &format!(
+            "{g}    while (if x[0] > 0.0 {{ let t = 1.0; t }} else {{ 2.0 }}) < 2.0 {{}}\n}}\n"
+        ),
+        4,
+        12,
+        "a block with statements cannot be used in a `while` condition",
+    );
+    // In a `let`, the same `if` is lowered to statements.
+    assert!(
+        parse(
+            "ok.vyre",
+            &format!(
+                "{g}    let q = if x[0] > 0.0 {{ 1.0 }} else {{ g(1.0) }};\n    y[0] = q;\n}}\n"
+            )
+        )
+        .is_ok()
+    );
+    expect_at(
+        "fn s(v: &mut [f32]) -> f32 { v[0] = 1.0; 2.0 }\n#[kernel]\nfn k(y: &mut [f32]) {\n    let a = s(y) + 1.0;\n}\n",
+        4,
+        13,
+        "helper `s` writes memory",
+    );
+    expect_at(
+        "fn u(v: &mut [f32]) { v[0] = 1.0; }\n#[kernel]\nfn k(y: &mut [f32]) {\n    let a = u(y);\n}\n",
+        4,
+        13,
+        "helper `u` returns nothing",
+    );
+    expect_at(
+        "fn t(a: f32) -> f32 { a }\n#[kernel]\nfn k(y: &mut [f32]) {\n    y[0] = t(1.0, 2.0);\n}\n",
+        4,
+        12,
+        "helper `t` takes 1 argument(s) but 2 were given",
+    );
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let deep = format!(
+        "    let a = {}1{};",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    expect_at(
+        &k(&deep),
+        3,
+        140,
+        "brackets are nested more than 128 levels deep",
+    );
+    let chain = format!("    let a = 1{};", " + 1".repeat(5_000));
+    expect_at(&k(&chain), 3, 13, "nested more than 128 levels deep");
+    let neg = format!("    let a = {}1;", "- ".repeat(1_000));
+    expect_at(&k(&neg), 3, 267, "more than 128 operators in a row");
+    let long = format!("    let a = 1{};", " + 1".repeat(20_000));
+    expect_at(&k(&long), 3, 40_007, "longer than 20000 tokens");
+}
+
+#[test]
+fn every_error_is_reported_in_source_order() {
+    let ds = errors(&k(
+        "    let a = q1;\n    let b = 1.0 + 1u32;\n    let c = q3;",
+    ));
+    let pos: Vec<(usize, usize)> = ds.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(pos, [(3, 13), (4, 13), (5, 13)]);
+}
+
+#[test]
+fn rendering_looks_like_rustc() {
+    let d = parse("e.vyre", &k("    let b = n + 1.5;")).unwrap_err();
+    let text = d.render();
+    let expected = "error: mismatched types: `u32 + f32`; both operands of `+` must have the same type (convert one with `as`)
+  --> e.vyre:3:13
+  |
+3 |     let b = n + 1.5;
+  |             ^^^^^^^
+";
+    assert!(text.starts_with(expected), "{text}");
+    assert_eq!(d.to_string(), text);
+    assert_eq!(
+        d.diagnostics[0].to_string(),
+        "e.vyre:3:13: error: mismatched types: `u32 + f32`; both operands of `+` must have the same type (convert one with `as`)"
+    );
+    let with_note = parse("e.vyre", &k("    let a: f32 = 1;"))
+        .unwrap_err()
+        .render();
+    assert!(
+        with_note.contains("= note: an integer literal is never an `f32`; write `1.0`"),
+        "{with_note}"
+    );
+}
+
+const SAMPLE: &str = r"
+const N: u32 = 256;
+fn sq(x: f32) -> f32 { x * x }
+#[kernel(workgroup_size = N)]
+pub fn k(x: &[f32], y: &mut [f32], h: &mut [u32]) {
+    #[shared] let mut t: [f32; N];
+    let i = global_id().x;
+    t[local_id().x] = if i < x.len() { sq(x[i]) } else { 0.0 };
+    barrier();
+    for j in 0..4u32 { h.atomic_add(j, 1); }
+    y[i] = t[0].max(1.0) as f32;
+}
+";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Truncations and byte edits of a valid file never panic, and every
+    /// diagnostic lies inside the source.
+    #[test]
+    fn never_panics_on_mutated_source(cut in 0usize..SAMPLE.len(), at in 0usize..SAMPLE.len(), ins in "[ -~]{0,3}") {
+        let mut s: String = SAMPLE[..SAMPLE.floor_char_boundary(cut)].to_string();
+        s.push_str(&SAMPLE[SAMPLE.floor_char_boundary(cut)..]);
+        let at = s.floor_char_boundary(at.min(s.len()));
+        s.insert_str(at, &ins);
+        let s2 = &SAMPLE[..SAMPLE.floor_char_boundary(cut)];
+        for src in [s.as_str(), s2] {
+            if let Err(d) = parse("m.vyre", src) {
+                for diag in &d.diagnostics {
+                    prop_assert!(diag.span.end <= src.len());
+                    prop_assert!(diag.line >= 1 && diag.column >= 1);
+                    prop_assert!(!diag.message.contains("internal error"), "{}", diag);
+                }
+                let _ = d.render();
+            }
+        }
+    }
+
+    /// Arbitrary text never panics either.
+    #[test]
+    fn never_panics_on_arbitrary_text(src in "\\PC{0,200}") {
+        if let Err(d) = parse("r.vyre", &src) {
+            prop_assert!(!d.render().is_empty());
+            prop_assert!(!d.diagnostics.iter().any(|d| d.message.contains("internal error")));
+        }
+    }
+}

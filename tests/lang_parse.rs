@@ -1,0 +1,801 @@
+//! Each construct of the `.vyre` language parses into the expected IR.
+//! Run: `cargo test -p vyre --features compiler --test lang_parse`.
+
+use vyre::ir::{
+    Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalDecl, MathFn,
+    Node, Param, Program, ProgramBuilder, UnOp,
+};
+use vyre::lang::parse;
+
+fn file(src: &str) -> Vec<Program> {
+    match parse("test.vyre", src) {
+        Ok(m) => m.kernels,
+        Err(d) => panic!("unexpected errors:\n{}", d.render()),
+    }
+}
+
+fn kernel(params: &str, body: &str) -> Program {
+    let src = format!("#[kernel]\npub fn k({params}) {{\n{body}\n}}\n");
+    file(&src).remove(0)
+}
+
+fn local(p: &Program, name: &str) -> u32 {
+    p.locals
+        .iter()
+        .position(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no local `{name}` in {:?}", p.locals)) as u32
+}
+
+fn ty_of(p: &Program, name: &str) -> DataType {
+    p.locals[local(p, name) as usize].ty
+}
+
+fn lit(l: Literal) -> Expr {
+    Expr::Lit(l)
+}
+
+/// The `let` value of local `name` (first definition).
+fn init_of<'p>(p: &'p Program, name: &str) -> &'p Expr {
+    let id = local(p, name);
+    let mut found = None;
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Let { local, value } = n
+            && *local == id
+            && found.is_none()
+        {
+            found = Some(value);
+        }
+    });
+    found.unwrap_or_else(|| panic!("no `let {name}`"))
+}
+
+#[test]
+fn saxpy_matches_builder() {
+    let src = r"
+/// y = a * x + y
+#[kernel(workgroup_size = 256)]
+pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
+    let i = global_id().x;
+    if i < y.len() {
+        y[i] = a * x[i] + y[i];
+    }
+}
+";
+    let parsed = file(src).remove(0);
+    let mut b = ProgramBuilder::new("saxpy", [256, 1, 1]);
+    b.doc("y = a * x + y");
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
+                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    assert_eq!(parsed, b.finish());
+}
+
+#[test]
+fn kernel_attributes_and_docs() {
+    let ks = file(
+        r"
+/// First line.
+///
+///   indented
+#[kernel(workgroup_size = (16, 16))]
+pub fn a() {}
+#[kernel(workgroup_size = (8, 8, 4), unchecked, fast_math)]
+fn b() {}
+#[kernel]
+fn c() {}
+const WG: u32 = 128;
+#[kernel(workgroup_size = WG)]
+fn d() {}
+",
+    );
+    assert_eq!(ks.len(), 4);
+    assert_eq!(ks[0].name, "a");
+    assert_eq!(ks[0].doc, "First line.\n\n  indented");
+    assert_eq!(ks[0].workgroup_size, [16, 16, 1]);
+    assert!(!ks[0].unchecked && !ks[0].fast_math);
+    assert_eq!(ks[1].workgroup_size, [8, 8, 4]);
+    assert!(ks[1].unchecked && ks[1].fast_math);
+    assert_eq!(ks[2].workgroup_size, [64, 1, 1], "documented default");
+    assert_eq!(ks[3].workgroup_size, [128, 1, 1]);
+}
+
+#[test]
+fn parameters() {
+    let p = kernel(
+        "x: &[f32], y: &mut [u32], a: f32, n: u32, flag: bool, k: i32, z: &[i32]",
+        "",
+    );
+    use vyre::ir::BufferDecl;
+    assert_eq!(
+        p.params,
+        vec![
+            Param::Buffer(BufferDecl {
+                name: "x".into(),
+                elem: DataType::F32,
+                access: Access::Read
+            }),
+            Param::Buffer(BufferDecl {
+                name: "y".into(),
+                elem: DataType::U32,
+                access: Access::ReadWrite
+            }),
+            Param::Scalar {
+                name: "a".into(),
+                ty: DataType::F32
+            },
+            Param::Scalar {
+                name: "n".into(),
+                ty: DataType::U32
+            },
+            Param::Scalar {
+                name: "flag".into(),
+                ty: DataType::Bool
+            },
+            Param::Scalar {
+                name: "k".into(),
+                ty: DataType::I32
+            },
+            Param::Buffer(BufferDecl {
+                name: "z".into(),
+                elem: DataType::I32,
+                access: Access::Read
+            }),
+        ]
+    );
+}
+
+#[test]
+fn lets_shadowing_and_unique_names() {
+    let p = kernel(
+        "a: f32",
+        "let x = 1u32; let x = x + 2u32; let mut y: f32 = a; { let x = 3i32; } let x_1b = 0u32;",
+    );
+    let names: Vec<_> = p.locals.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["x", "x_1", "y", "x_2", "x_1b"]);
+    assert_eq!(
+        p.locals[2],
+        LocalDecl {
+            name: "y".into(),
+            ty: DataType::F32,
+            mutable: true
+        }
+    );
+    assert_eq!(ty_of(&p, "x_2"), DataType::I32);
+    // `let x = x + 2` reads the outer `x`.
+    assert_eq!(
+        p.body[1],
+        Node::Let {
+            local: 1,
+            value: Expr::Local(0).add(Expr::u32(2))
+        }
+    );
+    // A local never takes a parameter's name.
+    let p = kernel("a: f32", "let a = a * 2.0;");
+    assert_eq!(p.locals[0].name, "a_1");
+    assert_eq!(
+        p.body[0],
+        Node::Let {
+            local: 0,
+            value: Expr::Param(0).mul(Expr::f32(2.0))
+        }
+    );
+}
+
+#[test]
+fn compound_assignment_desugars() {
+    let p = kernel(
+        "y: &mut [f32]",
+        "let mut x = 1i32; x += 2; x -= 1; x *= 3; x /= 2; x %= 5; x &= 7; x |= 8; x ^= 1; x <<= 2; x >>= 1; y[0] *= 2.0;",
+    );
+    let ops = [
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::Div,
+        BinOp::Rem,
+        BinOp::BitAnd,
+        BinOp::BitOr,
+        BinOp::BitXor,
+        BinOp::Shl,
+        BinOp::Shr,
+    ];
+    for (k, op) in ops.into_iter().enumerate() {
+        match &p.body[k + 1] {
+            Node::Assign {
+                local: 0,
+                value: Expr::Binary(o, a, _),
+            } => {
+                assert_eq!(*o, op);
+                assert_eq!(**a, Expr::Local(0));
+            }
+            other => panic!("statement {k}: {other:?}"),
+        }
+    }
+    let load = Expr::load(BufRef::Param(0), Expr::u32(0));
+    assert_eq!(
+        p.body[11],
+        Node::Store {
+            buf: BufRef::Param(0),
+            index: Expr::u32(0),
+            value: load.mul(Expr::f32(2.0))
+        }
+    );
+}
+
+#[test]
+fn control_flow() {
+    let p = kernel(
+        "n: u32, y: &mut [u32]",
+        r"
+        let i = global_id().x;
+        if i < 1 { y[0] = 1; } else if i < 2 { y[0] = 2; } else { y[0] = 3; }
+        let mut j = 0;
+        while j < n { j += 1; if j == 5 { continue; } }
+        for k in 0..n { if k == 3 { break; } }
+        loop { break; }
+        return;
+        ",
+    );
+    let Node::If {
+        then, otherwise, ..
+    } = &p.body[1]
+    else {
+        panic!("{:?}", p.body[1])
+    };
+    assert_eq!(then.len(), 1);
+    assert!(matches!(otherwise.as_slice(), [Node::If { otherwise: o, .. }] if o.len() == 1));
+    assert_eq!(
+        ty_of(&p, "j"),
+        DataType::U32,
+        "`let mut j = 0` takes `u32` from `j < n`"
+    );
+    assert!(
+        matches!(&p.body[3], Node::While { body, .. } if matches!(body[1], Node::If { ref then, .. } if then == &[Node::Continue]))
+    );
+    let k = local(&p, "k");
+    assert_eq!(
+        p.locals[k as usize],
+        LocalDecl {
+            name: "k".into(),
+            ty: DataType::U32,
+            mutable: false
+        }
+    );
+    match &p.body[4] {
+        Node::For {
+            var,
+            start,
+            end,
+            body,
+        } => {
+            assert_eq!(*var, k);
+            assert_eq!(*start, Expr::u32(0));
+            assert_eq!(*end, Expr::Param(0));
+            assert!(matches!(&body[0], Node::If { then, .. } if then == &[Node::Break]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        p.body[5],
+        Node::Loop {
+            body: vec![Node::Break]
+        }
+    );
+    assert_eq!(p.body[6], Node::Return);
+}
+
+#[test]
+fn operators_and_casts() {
+    let p = kernel(
+        "a: i32, b: i32, f: f32, c: bool",
+        r"
+        let r = (a + b) * (a - b) / a % b;
+        let s = a & b | a ^ b;
+        let t = a << 2u32 >> b;
+        let u = a == b || a != b && a < b;
+        let v = a <= b && a > b && a >= b;
+        let w = !c && !(a == 0);
+        let x = -f;
+        let y = !a;
+        let z = a as f32 + f as i32 as f32 + c as f32;
+        ",
+    );
+    let (a, b) = (Expr::Param(0), Expr::Param(1));
+    assert_eq!(
+        *init_of(&p, "r"),
+        a.clone()
+            .add(b.clone())
+            .mul(a.clone().sub(b.clone()))
+            .div(a.clone())
+            .rem(b.clone())
+    );
+    assert_eq!(
+        *init_of(&p, "s"),
+        a.clone()
+            .bitand(b.clone())
+            .bitor(a.clone().bitxor(b.clone()))
+    );
+    assert_eq!(
+        *init_of(&p, "t"),
+        a.clone().shl(Expr::u32(2)).shr(b.clone())
+    );
+    assert_eq!(
+        *init_of(&p, "u"),
+        a.clone()
+            .eq(b.clone())
+            .or(a.clone().ne(b.clone()).and(a.clone().lt(b.clone())))
+    );
+    assert_eq!(
+        *init_of(&p, "v"),
+        a.clone()
+            .le(b.clone())
+            .and(a.clone().gt(b.clone()))
+            .and(a.clone().ge(b.clone()))
+    );
+    assert_eq!(
+        *init_of(&p, "w"),
+        Expr::Param(3).not().and(a.clone().eq(Expr::i32(0)).not())
+    );
+    assert_eq!(
+        *init_of(&p, "x"),
+        Expr::Unary(UnOp::Neg, Box::new(Expr::Param(2)))
+    );
+    assert_eq!(*init_of(&p, "y"), a.clone().not());
+    assert_eq!(
+        *init_of(&p, "z"),
+        a.cast(DataType::F32)
+            .add(Expr::Param(2).cast(DataType::I32).cast(DataType::F32))
+            .add(Expr::Param(3).cast(DataType::F32))
+    );
+    assert_eq!(ty_of(&p, "z"), DataType::F32);
+}
+
+#[test]
+fn if_expression_select_and_statement_form() {
+    let p = kernel(
+        "a: f32, y: &mut [f32]",
+        r"
+        let s = if a > 0.0 { a } else { -a };
+        let t = if a > 1.0 { let q = a * 2.0; q + 1.0 } else { 0.0 };
+        y[0] = s + t;
+        ",
+    );
+    assert_eq!(
+        *init_of(&p, "s"),
+        Expr::select(
+            Expr::Param(0).gt(Expr::f32(0.0)),
+            Expr::Param(0),
+            Expr::Param(0).neg()
+        )
+    );
+    // Statement arms: a fresh mutable local and an `if`.
+    let tmp = local(&p, "if_value");
+    assert!(p.locals[tmp as usize].mutable);
+    assert_eq!(
+        p.body[1],
+        Node::Let {
+            local: tmp,
+            value: Expr::f32(0.0)
+        }
+    );
+    match &p.body[2] {
+        Node::If {
+            then, otherwise, ..
+        } => {
+            assert!(matches!(then.last(), Some(Node::Assign { local, .. }) if *local == tmp));
+            assert_eq!(
+                otherwise,
+                &[Node::Assign {
+                    local: tmp,
+                    value: Expr::f32(0.0)
+                }]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*init_of(&p, "t"), Expr::Local(tmp));
+}
+
+#[test]
+fn builtins_and_len() {
+    let p = kernel(
+        "x: &[f32]",
+        "let a = global_id().x; let b = local_id().y; let c = workgroup_id().z; let d = num_workgroups().x; let e = x.len();",
+    );
+    assert_eq!(
+        p.body[0],
+        Node::Let {
+            local: 0,
+            value: Expr::Builtin(Builtin::GlobalId, Axis::X)
+        }
+    );
+    assert_eq!(
+        p.body[1],
+        Node::Let {
+            local: 1,
+            value: Expr::Builtin(Builtin::LocalId, Axis::Y)
+        }
+    );
+    assert_eq!(
+        p.body[2],
+        Node::Let {
+            local: 2,
+            value: Expr::Builtin(Builtin::WorkgroupId, Axis::Z)
+        }
+    );
+    assert_eq!(
+        p.body[3],
+        Node::Let {
+            local: 3,
+            value: Expr::Builtin(Builtin::NumWorkgroups, Axis::X)
+        }
+    );
+    assert_eq!(
+        p.body[4],
+        Node::Let {
+            local: 4,
+            value: Expr::Len(0)
+        }
+    );
+    assert!(p.locals.iter().all(|l| l.ty == DataType::U32));
+}
+
+#[test]
+fn math_methods() {
+    let p = kernel(
+        "x: f32, y: f32, z: f32, i: i32",
+        r"
+        let a = x.sqrt() + x.exp() + x.ln() + x.sin() + x.cos() + x.tanh() + x.abs() + x.floor() + x.ceil();
+        let b = x.min(y) + x.max(y) + x.powf(y) + x.clamp(y, z) + x.mul_add(y, z);
+        let c = f32::sqrt(x) + f32::max(x, 1.0);
+        let d = i.abs().min(3).max(-3).clamp(0, 2);
+        ",
+    );
+    let mut seen = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        fn visit(e: &Expr, seen: &mut Vec<MathFn>) {
+            match e {
+                Expr::Math(f, args) => {
+                    seen.push(*f);
+                    assert_eq!(args.len(), f.arity());
+                    args.iter().for_each(|a| visit(a, seen));
+                }
+                Expr::Binary(_, a, b) => {
+                    visit(a, seen);
+                    visit(b, seen);
+                }
+                _ => {}
+            }
+        }
+        if let Node::Let { value, .. } = n {
+            visit(value, &mut seen);
+        }
+    });
+    for f in MathFn::ALL {
+        assert!(seen.contains(&f), "{f:?} not produced");
+    }
+    assert_eq!(
+        *init_of(&p, "c"),
+        Expr::Math(MathFn::Sqrt, vec![Expr::Param(0)]).add(Expr::Math(
+            MathFn::Max,
+            vec![Expr::Param(0), Expr::f32(1.0)]
+        ))
+    );
+    assert_eq!(ty_of(&p, "d"), DataType::I32);
+}
+
+#[test]
+fn shared_arrays_and_barrier() {
+    let p = file(
+        r"
+const N: u32 = 64;
+#[kernel(workgroup_size = 64)]
+pub fn k(y: &mut [f32]) {
+    #[shared] let mut tile: [f32; N * 2];
+    #[shared] let mut counts: [u32; 4];
+    let l = local_id().x;
+    tile[l] = 1.0;
+    barrier();
+    y[l] = tile[N - 1 - l] + counts.len() as f32;
+}",
+    )
+    .remove(0);
+    assert_eq!(p.shared.len(), 2);
+    assert_eq!(
+        (p.shared[0].name.as_str(), p.shared[0].elem, p.shared[0].len),
+        ("tile", DataType::F32, 128)
+    );
+    assert_eq!(
+        (p.shared[1].name.as_str(), p.shared[1].elem, p.shared[1].len),
+        ("counts", DataType::U32, 4)
+    );
+    assert_eq!(
+        p.body[1],
+        Node::Store {
+            buf: BufRef::Shared(0),
+            index: Expr::Local(0),
+            value: Expr::f32(1.0)
+        }
+    );
+    assert_eq!(p.body[2], Node::Barrier);
+    assert!(
+        matches!(&p.body[3], Node::Store { value: Expr::Binary(BinOp::Add, a, b), .. }
+        if matches!(**a, Expr::Load { buf: BufRef::Shared(0), .. }) && **b == Expr::u32(4).cast(DataType::F32))
+    );
+}
+
+#[test]
+fn atomics_in_every_allowed_position() {
+    let p = kernel(
+        "h: &mut [u32], s: &mut [i32]",
+        r"
+        h.atomic_add(0, 1);
+        let a = h.atomic_sub(1, 2);
+        let mut b = h.atomic_min(2, 3);
+        b = h.atomic_max(3, 4);
+        h.atomic_and(4, 5);
+        h.atomic_or(5, 6);
+        h.atomic_xor(6, 7);
+        let c = h.atomic_exchange(7, a + b);
+        let d = h.atomic_compare_exchange(8, c, 9);
+        let e = s.atomic_add(0, -1);
+        ",
+    );
+    assert_eq!(
+        p.body[0],
+        Node::Eval(Expr::atomic(
+            AtomicOp::Add,
+            BufRef::Param(0),
+            Expr::u32(0),
+            Expr::u32(1)
+        ))
+    );
+    assert!(matches!(
+        &p.body[3],
+        Node::Assign {
+            value: Expr::Atomic {
+                op: AtomicOp::Max,
+                ..
+            },
+            ..
+        }
+    ));
+    let ops: Vec<AtomicOp> = p
+        .body
+        .iter()
+        .filter_map(|n| match n {
+            Node::Eval(Expr::Atomic { op, .. })
+            | Node::Let {
+                value: Expr::Atomic { op, .. },
+                ..
+            }
+            | Node::Assign {
+                value: Expr::Atomic { op, .. },
+                ..
+            } => Some(*op),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(&ops[..9], &AtomicOp::ALL);
+    assert_eq!(
+        *init_of(&p, "d"),
+        Expr::atomic_compare_exchange(
+            BufRef::Param(0),
+            Expr::u32(8),
+            Expr::Local(local(&p, "c")),
+            Expr::u32(9)
+        )
+    );
+    assert_eq!(ty_of(&p, "e"), DataType::I32);
+    assert_eq!(
+        *init_of(&p, "e"),
+        Expr::atomic(AtomicOp::Add, BufRef::Param(1), Expr::u32(0), Expr::i32(-1))
+    );
+}
+
+#[test]
+fn literals() {
+    let p = kernel(
+        "",
+        r"
+        let a = 1; let b = 1u32; let c = 1i32; let d = 1.5; let e = 1.0f32; let f = 1e-3;
+        let g = true; let h = 0xffu32; let i = -5; let j = -2147483648; let k = f32::from_bits(0x7fc00000);
+        let l = -0.0; let m = 4294967295u32; let n = 2f32; let o = -(5i32); let p = u32::MAX; let q = f32::INFINITY;
+        ",
+    );
+    let want = [
+        ("a", Expr::i32(1)),
+        ("b", Expr::u32(1)),
+        ("c", Expr::i32(1)),
+        ("d", Expr::f32(1.5)),
+        ("e", Expr::f32(1.0)),
+        ("f", Expr::f32(1e-3)),
+        ("g", Expr::bool(true)),
+        ("h", Expr::u32(255)),
+        ("i", Expr::i32(-5)),
+        ("j", Expr::i32(i32::MIN)),
+        ("k", lit(Literal::F32(0x7fc0_0000))),
+        ("l", lit(Literal::F32(0x8000_0000))),
+        ("m", Expr::u32(u32::MAX)),
+        ("n", Expr::f32(2.0)),
+        ("o", Expr::i32(5).neg()),
+        ("p", Expr::u32(u32::MAX)),
+        ("q", Expr::f32(f32::INFINITY)),
+    ];
+    for (name, e) in want {
+        assert_eq!(*init_of(&p, name), e, "`{name}`");
+    }
+}
+
+#[test]
+fn integer_literal_inference() {
+    let p = kernel(
+        "x: &[f32], n: u32, h: &mut [u32], out: &mut [f32]",
+        r"
+        let i = global_id().x;
+        let mut acc = 0.0;
+        acc += x[i];
+        let mut j = 0;
+        while j < n { j += 1; }
+        for k in 0..n { acc += x[k]; }
+        let idx = 0;
+        out[idx] = acc;
+        h[i] = 1;
+        let z = 5;
+        let w = z as f32;
+        let s = 1 << 3u32;
+        let e = 7;
+        let v: u32 = e;
+        ",
+    );
+    assert_eq!(ty_of(&p, "acc"), DataType::F32);
+    assert_eq!(ty_of(&p, "j"), DataType::U32);
+    assert_eq!(ty_of(&p, "k"), DataType::U32);
+    assert_eq!(ty_of(&p, "idx"), DataType::U32, "an index prefers `u32`");
+    assert_eq!(ty_of(&p, "z"), DataType::I32, "no context: `i32`");
+    assert_eq!(ty_of(&p, "w"), DataType::F32);
+    assert_eq!(ty_of(&p, "s"), DataType::I32);
+    assert_eq!(
+        ty_of(&p, "e"),
+        DataType::U32,
+        "later use decides, like Rust"
+    );
+    assert!(p.body.iter().any(|n| *n
+        == Node::Store {
+            buf: BufRef::Param(2),
+            index: Expr::Local(0),
+            value: Expr::u32(1)
+        }));
+    // A `for` over literals alone: `i32`.
+    let p = kernel("", "for q in 0..10 { }");
+    assert_eq!(ty_of(&p, "q"), DataType::I32);
+}
+
+#[test]
+fn constants_fold() {
+    let p = file(
+        r"
+const A: u32 = B * 2;
+const B: u32 = 1 << 4;
+const F: f32 = 0.5 * 3.0;
+const NEG: i32 = -(A as i32);
+const C: bool = A > B && F < 2.0;
+#[kernel]
+pub fn k(y: &mut [f32]) {
+    let a = A; let f = F; let n = NEG; let c = C;
+}",
+    )
+    .remove(0);
+    assert_eq!(*init_of(&p, "a"), Expr::u32(32));
+    assert_eq!(*init_of(&p, "f"), Expr::f32(1.5));
+    assert_eq!(*init_of(&p, "n"), Expr::i32(-32));
+    assert_eq!(*init_of(&p, "c"), Expr::bool(true));
+}
+
+#[test]
+fn helpers_are_inlined() {
+    let p = file(
+        r"
+fn sq(x: f32) -> f32 { x * x }
+fn inc(v: u32) -> u32 { v + 1 }
+fn sum3(v: &[f32], base: u32) -> f32 {
+    let mut s = 0.0;
+    for k in 0..3 { s += v[base + k]; }
+    s
+}
+fn put(out: &mut [f32], i: u32, v: f32) { out[i] = sq(v); }
+#[kernel]
+pub fn k(x: &[f32], out: &mut [f32]) {
+    let i = global_id().x;
+    let a = sq(x[i]);
+    let b = sq(2.0);
+    let c = inc(1);
+    let d = sum3(x, i) + 1.0;
+    put(out, i, a + b + d);
+}",
+    )
+    .remove(0);
+    let i = Expr::Local(0);
+    let xi = Expr::load(BufRef::Param(0), i.clone());
+    // `sq(x[i])`: the argument is used twice, so it gets a fresh local.
+    let sq_x = local(&p, "sq_x");
+    assert_eq!(
+        p.body[1],
+        Node::Let {
+            local: sq_x,
+            value: xi
+        }
+    );
+    assert_eq!(*init_of(&p, "a"), Expr::Local(sq_x).mul(Expr::Local(sq_x)));
+    // Simple arguments are substituted.
+    assert_eq!(*init_of(&p, "b"), Expr::f32(2.0).mul(Expr::f32(2.0)));
+    assert_eq!(*init_of(&p, "c"), Expr::u32(1).add(Expr::u32(1)));
+    // Statements of `sum3` are hoisted before `let d`; `base` is a fresh local.
+    assert_eq!(ty_of(&p, "sum3_base"), DataType::U32);
+    assert_eq!(ty_of(&p, "s"), DataType::F32);
+    assert_eq!(
+        *init_of(&p, "d"),
+        Expr::Local(local(&p, "s")).add(Expr::f32(1.0))
+    );
+    // `put` stores through the caller's buffer.
+    assert!(matches!(
+        p.body.last(),
+        Some(Node::Store {
+            buf: BufRef::Param(1),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn several_kernels_share_helpers() {
+    let ks = file(
+        r"
+fn twice(x: f32) -> f32 { x + x }
+#[kernel] pub fn a(y: &mut [f32]) { y[0] = twice(1.0); }
+#[kernel] pub fn b(y: &mut [f32]) { y[1] = twice(2.0); }",
+    );
+    assert_eq!(
+        ks.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert!(ks.iter().all(|k| k.validate().is_ok()));
+}
+
+#[test]
+fn locals_attribute_fixes_the_table() {
+    let p = file(
+        r"
+#[kernel]
+#[locals(mut b: u32, a: u32, unused: f32)]
+pub fn k() {
+    let a: u32 = 1u32;
+    let mut b: u32 = a;
+    b = b + 1u32;
+}",
+    )
+    .remove(0);
+    let names: Vec<_> = p
+        .locals
+        .iter()
+        .map(|l| (l.name.as_str(), l.mutable))
+        .collect();
+    assert_eq!(names, [("b", true), ("a", false), ("unused", false)]);
+    assert_eq!(
+        p.body[0],
+        Node::Let {
+            local: 1,
+            value: Expr::u32(1)
+        }
+    );
+}

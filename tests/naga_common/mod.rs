@@ -1,0 +1,1120 @@
+//! Test programs for the naga targets, built with `ProgramBuilder`, each with
+//! inputs and the expected outputs computed in plain Rust (vyre's semantics
+//! written out by hand) so that the wgpu tests can compare.
+
+#![allow(dead_code)]
+
+use vyre::ir::{
+    Access, AtomicOp, Axis, BufRef, Builtin, DataType, Expr, MathFn, Program, ProgramBuilder,
+};
+
+/// Host data of one buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data {
+    /// `u32` elements.
+    U32(Vec<u32>),
+    /// `i32` elements.
+    I32(Vec<i32>),
+    /// `f32` elements.
+    F32(Vec<f32>),
+}
+
+/// One launch argument.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// A buffer with its initial contents.
+    Buf(Data),
+    /// A `u32` scalar.
+    U32(u32),
+    /// An `i32` scalar.
+    I32(i32),
+    /// An `f32` scalar.
+    F32(f32),
+    /// A `bool` scalar.
+    Bool(bool),
+}
+
+/// How closely `f32` outputs must match.
+#[derive(Debug, Clone, Copy)]
+pub enum Tol {
+    /// Bit-exact (NaN matches any NaN, -0 matches +0).
+    Exact,
+    /// At most this many ULP apart.
+    Ulp(u32),
+    /// Within this many ULP or this absolute difference (transcendentals,
+    /// whose Vulkan precision is partly absolute).
+    UlpOrAbs(u32, f32),
+}
+
+/// A program with inputs, a grid and expected outputs.
+pub struct Case {
+    /// The kernel.
+    pub program: Program,
+    /// Arguments in parameter order.
+    pub args: Vec<Arg>,
+    /// Workgroups to launch.
+    pub workgroups: [u32; 3],
+    /// Expected final contents of read-write buffers, by parameter index.
+    pub expected: Vec<(usize, Data)>,
+    /// Float tolerance.
+    pub tol: Tol,
+}
+
+fn load(buf: u32, index: Expr) -> Expr {
+    Expr::load(BufRef::Param(buf), index)
+}
+
+fn gid(axis: Axis) -> Expr {
+    Expr::Builtin(Builtin::GlobalId, axis)
+}
+
+fn lid(axis: Axis) -> Expr {
+    Expr::Builtin(Builtin::LocalId, axis)
+}
+
+fn wid(axis: Axis) -> Expr {
+    Expr::Builtin(Builtin::WorkgroupId, axis)
+}
+
+/// y = a * x + y, guarded by `i < y.len()`.
+pub fn saxpy() -> Case {
+    let mut b = ProgramBuilder::new("saxpy", [64, 1, 1]);
+    b.doc("y = a * x + y");
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(load(x, Expr::local(i)))
+                .add(load(y, Expr::local(i)));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    let n = 1000;
+    let xs: Vec<f32> = (0..n).map(|k| k as f32 * 0.25 - 17.0).collect();
+    let ys: Vec<f32> = (0..n).map(|k| (k as f32).sqrt()).collect();
+    let av = 1.5f32;
+    let expected: Vec<f32> = xs.iter().zip(&ys).map(|(x, y)| av * x + y).collect();
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::F32(av),
+            Arg::Buf(Data::F32(xs)),
+            Arg::Buf(Data::F32(ys)),
+        ],
+        workgroups: [16, 1, 1],
+        expected: vec![(2, Data::F32(expected))],
+        tol: Tol::Ulp(1),
+    }
+}
+
+fn rust_div_i32(a: i32, b: i32) -> i32 {
+    if b == 0 { 0 } else { a.wrapping_div(b) }
+}
+fn rust_rem_i32(a: i32, b: i32) -> i32 {
+    if b == 0 { 0 } else { a.wrapping_rem(b) }
+}
+fn rust_div_u32(a: u32, b: u32) -> u32 {
+    a.checked_div(b).unwrap_or(0)
+}
+fn rust_rem_u32(a: u32, b: u32) -> u32 {
+    a.checked_rem(b).unwrap_or(0)
+}
+
+const INT_OPS: usize = 18;
+
+/// Integer arithmetic corner cases: division by zero, `i32::MIN / -1`,
+/// shifts by 32 and more, wrapping, casts.
+pub fn int_ops() -> Case {
+    let mut b = ProgramBuilder::new("int_ops", [32, 1, 1]);
+    let pa = b.buffer("a", DataType::I32, Access::Read);
+    let pb = b.buffer("b", DataType::I32, Access::Read);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let n = b.scalar("n", DataType::U32);
+    let i = b.local("i", DataType::U32, false);
+    let x = b.local("x", DataType::I32, false);
+    let y = b.local("y", DataType::I32, false);
+    let ux = b.local("ux", DataType::U32, false);
+    let uy = b.local("uy", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).ge(Expr::param(n)), |t| {
+            t.return_();
+        });
+        blk.let_(x, load(pa, Expr::local(i)));
+        blk.let_(y, load(pb, Expr::local(i)));
+        blk.let_(ux, Expr::local(x).cast(DataType::U32));
+        blk.let_(uy, Expr::local(y).cast(DataType::U32));
+        let (lx, ly, lux, luy) = (
+            || Expr::local(x),
+            || Expr::local(y),
+            || Expr::local(ux),
+            || Expr::local(uy),
+        );
+        let results: Vec<Expr> = vec![
+            lx().div(ly()),
+            lx().rem(ly()),
+            lx().shl(ly()),
+            lx().shr(ly()),
+            lx().add(ly()),
+            lx().mul(ly()),
+            lx().neg(),
+            lx().not(),
+            lx().math(MathFn::Abs, vec![]),
+            lx().math(MathFn::Min, vec![ly()]),
+            lx().math(MathFn::Max, vec![ly()]),
+            lx().math(MathFn::Clamp, vec![ly(), Expr::i32(100)]),
+            lux().div(luy()).cast(DataType::I32),
+            lux().rem(luy()).cast(DataType::I32),
+            lux().shr(ly()).cast(DataType::I32),
+            lx().lt(ly())
+                .cast(DataType::I32)
+                .add(lx().eq(ly()).cast(DataType::I32).mul(Expr::i32(2))),
+            Expr::select(
+                lux().gt(luy()),
+                lx().sub(ly()),
+                lux().bitxor(luy()).cast(DataType::I32),
+            ),
+            lux()
+                .math(MathFn::Max, vec![luy()])
+                .bitor(lux().shl(Expr::u32(33)))
+                .cast(DataType::I32),
+        ];
+        assert_eq!(results.len(), INT_OPS);
+        for (k, r) in results.into_iter().enumerate() {
+            let idx = Expr::local(i)
+                .mul(Expr::u32(INT_OPS as u32))
+                .add(Expr::u32(k as u32));
+            blk.store(BufRef::Param(out), idx, r);
+        }
+    });
+    let special = [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        3,
+        7,
+        -7,
+        31,
+        32,
+        33,
+        63,
+        100,
+        -100,
+        i32::MIN,
+        i32::MAX,
+        12345,
+        -98765,
+    ];
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for &p in &special {
+        for &q in &special {
+            xs.push(p);
+            ys.push(q);
+        }
+    }
+    let count = xs.len();
+    let mut expected = Vec::with_capacity(count * INT_OPS);
+    for (&x, &y) in xs.iter().zip(&ys) {
+        let (ux, uy) = (x as u32, y as u32);
+        expected.extend([
+            rust_div_i32(x, y),
+            rust_rem_i32(x, y),
+            x.wrapping_shl(y as u32),
+            x.wrapping_shr(y as u32),
+            x.wrapping_add(y),
+            x.wrapping_mul(y),
+            x.wrapping_neg(),
+            !x,
+            x.wrapping_abs(),
+            x.min(y),
+            x.max(y),
+            x.max(y).min(100),
+            rust_div_u32(ux, uy) as i32,
+            rust_rem_u32(ux, uy) as i32,
+            ux.wrapping_shr(y as u32) as i32,
+            i32::from(x < y) + i32::from(x == y) * 2,
+            if ux > uy {
+                x.wrapping_sub(y)
+            } else {
+                (ux ^ uy) as i32
+            },
+            (ux.max(uy) | ux.wrapping_shl(33)) as i32,
+        ]);
+    }
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::I32(xs)),
+            Arg::Buf(Data::I32(ys)),
+            Arg::Buf(Data::I32(vec![-5; count * INT_OPS])),
+            Arg::U32(count as u32),
+        ],
+        workgroups: [(count as u32).div_ceil(32), 1, 1],
+        expected: vec![(2, Data::I32(expected))],
+        tol: Tol::Exact,
+    }
+}
+
+const FLOAT_OPS: usize = 12;
+const CAST_OPS: usize = 4;
+
+fn rust_clamp(x: f32, lo: f32, hi: f32) -> f32 {
+    x.max(lo).min(hi)
+}
+
+/// Float corner cases: saturating casts, NaN-ignoring min/max, exact ops.
+pub fn float_ops() -> Case {
+    let mut b = ProgramBuilder::new("float_ops", [16, 1, 1]);
+    let px = b.buffer("x", DataType::F32, Access::Read);
+    let py = b.buffer("y", DataType::F32, Access::Read);
+    let outf = b.buffer("outf", DataType::F32, Access::ReadWrite);
+    let outi = b.buffer("outi", DataType::I32, Access::ReadWrite);
+    let flag = b.scalar("flag", DataType::Bool);
+    let i = b.local("i", DataType::U32, false);
+    let x = b.local("x", DataType::F32, false);
+    let y = b.local("y", DataType::F32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(px)), |t| {
+            t.let_(x, load(px, Expr::local(i)));
+            t.let_(y, load(py, Expr::local(i)));
+            let (lx, ly) = (|| Expr::local(x), || Expr::local(y));
+            let fres: Vec<Expr> = vec![
+                lx().math(MathFn::Min, vec![ly()]),
+                lx().math(MathFn::Max, vec![ly()]),
+                lx().math(MathFn::Floor, vec![]),
+                lx().math(MathFn::Ceil, vec![]),
+                lx().math(MathFn::Abs, vec![]),
+                lx().math(MathFn::Clamp, vec![Expr::f32(-1.0), Expr::f32(1.0)]),
+                lx().add(ly()),
+                lx().mul(ly()),
+                lx().sub(ly()).neg(),
+                Expr::local(i)
+                    .cast(DataType::F32)
+                    .add(Expr::param(flag).cast(DataType::F32)),
+                Expr::select(lx().lt(ly()), lx(), ly().mul(Expr::f32(2.0))),
+                lx().cast(DataType::I32).cast(DataType::F32),
+            ];
+            assert_eq!(fres.len(), FLOAT_OPS);
+            for (k, r) in fres.into_iter().enumerate() {
+                let idx = Expr::local(i)
+                    .mul(Expr::u32(FLOAT_OPS as u32))
+                    .add(Expr::u32(k as u32));
+                t.store(BufRef::Param(outf), idx, r);
+            }
+            let ires: Vec<Expr> = vec![
+                lx().cast(DataType::I32),
+                lx().cast(DataType::U32).cast(DataType::I32),
+                lx().mul(Expr::f32(1e9)).cast(DataType::I32),
+                lx().lt(ly())
+                    .cast(DataType::I32)
+                    .add(Expr::param(flag).cast(DataType::I32)),
+            ];
+            assert_eq!(ires.len(), CAST_OPS);
+            for (k, r) in ires.into_iter().enumerate() {
+                let idx = Expr::local(i)
+                    .mul(Expr::u32(CAST_OPS as u32))
+                    .add(Expr::u32(k as u32));
+                t.store(BufRef::Param(outi), idx, r);
+            }
+        });
+    });
+    let special = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        2.5,
+        -2.5,
+        3.7,
+        -3.7,
+        1e10,
+        -1e10,
+        4294967295.0,
+        4294967296.0,
+        2147483520.0,
+        2147483648.0,
+        -2147483904.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        1e-30,
+    ];
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for &p in &special {
+        for &q in &special[..8] {
+            xs.push(p);
+            ys.push(q);
+        }
+        xs.push(p);
+        ys.push(f32::NAN);
+    }
+    let flag_v = true;
+    let n = xs.len();
+    let mut ef = Vec::new();
+    let mut ei = Vec::new();
+    for k in 0..n {
+        let (x, y) = (xs[k], ys[k]);
+        ef.extend([
+            x.min(y),
+            x.max(y),
+            x.floor(),
+            x.ceil(),
+            x.abs(),
+            rust_clamp(x, -1.0, 1.0),
+            x + y,
+            x * y,
+            -(x - y),
+            k as f32 + f32::from(u8::from(flag_v)),
+            if x < y { x } else { y * 2.0 },
+            (x as i32) as f32,
+        ]);
+        ei.extend([
+            x as i32,
+            (x as u32) as i32,
+            (x * 1e9) as i32,
+            i32::from(x < y) + i32::from(flag_v),
+        ]);
+    }
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::F32(xs)),
+            Arg::Buf(Data::F32(ys)),
+            Arg::Buf(Data::F32(vec![0.0; n * FLOAT_OPS])),
+            Arg::Buf(Data::I32(vec![0; n * CAST_OPS])),
+            Arg::Bool(flag_v),
+        ],
+        workgroups: [(n as u32).div_ceil(16), 1, 1],
+        expected: vec![(2, Data::F32(ef)), (3, Data::I32(ei))],
+        tol: Tol::Exact,
+    }
+}
+
+/// Workgroup reduction in shared memory with barriers, partial sums per
+/// workgroup and a global atomic total.
+pub fn reduce() -> Case {
+    let wg = 128u32;
+    let mut b = ProgramBuilder::new("reduce_sum", [wg, 1, 1]);
+    let x = b.buffer("x", DataType::U32, Access::Read);
+    let partial = b.buffer("partial", DataType::U32, Access::ReadWrite);
+    let total = b.buffer("total", DataType::U32, Access::ReadWrite);
+    let tile = b.shared("tile", DataType::U32, wg);
+    let l = b.local("l", DataType::U32, false);
+    let s = b.local("s", DataType::U32, true);
+    let old = b.local("old", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(l, lid(Axis::X));
+        // Unguarded: out-of-range reads give 0.
+        blk.store(
+            BufRef::Shared(tile),
+            Expr::local(l),
+            load(x, Expr::global_id_x()),
+        );
+        blk.barrier();
+        blk.let_(s, Expr::u32(wg / 2));
+        blk.while_(Expr::local(s).gt(Expr::u32(0)), |w| {
+            w.if_(Expr::local(l).lt(Expr::local(s)), |t| {
+                let sum = Expr::load(BufRef::Shared(tile), Expr::local(l)).add(Expr::load(
+                    BufRef::Shared(tile),
+                    Expr::local(l).add(Expr::local(s)),
+                ));
+                t.store(BufRef::Shared(tile), Expr::local(l), sum);
+            });
+            w.barrier();
+            w.assign(s, Expr::local(s).shr(Expr::u32(1)));
+        });
+        blk.if_(Expr::local(l).eq(Expr::u32(0)), |t| {
+            let v = Expr::load(BufRef::Shared(tile), Expr::u32(0));
+            t.store(BufRef::Param(partial), wid(Axis::X), v.clone());
+            t.let_(
+                old,
+                Expr::atomic(AtomicOp::Add, BufRef::Param(total), Expr::u32(0), v),
+            );
+        });
+    });
+    let n = 1000usize;
+    let xs: Vec<u32> = (0..n as u32)
+        .map(|k| k.wrapping_mul(2654435761) >> 8)
+        .collect();
+    let groups = (n as u32).div_ceil(wg) + 1; // one extra, all out of range
+    let mut partials = vec![0u32; groups as usize];
+    for (k, v) in xs.iter().enumerate() {
+        partials[k / wg as usize] = partials[k / wg as usize].wrapping_add(*v);
+    }
+    let total_v = partials.iter().fold(0u32, |a, b| a.wrapping_add(*b));
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(xs)),
+            Arg::Buf(Data::U32(vec![9; groups as usize])),
+            Arg::Buf(Data::U32(vec![0])),
+        ],
+        workgroups: [groups, 1, 1],
+        expected: vec![(1, Data::U32(partials)), (2, Data::U32(vec![total_v]))],
+        tol: Tol::Exact,
+    }
+}
+
+/// Histogram through shared atomics, then every atomic operation on a
+/// global buffer, a compare-exchange increment loop and out-of-range atomics.
+pub fn atomics() -> Case {
+    let wg = 64u32;
+    let bins_n = 16u32;
+    let mut b = ProgramBuilder::new("atomics", [wg, 1, 1]);
+    let data = b.buffer("data", DataType::U32, Access::Read);
+    let bins = b.buffer("bins", DataType::U32, Access::ReadWrite);
+    let misc = b.buffer("misc", DataType::I32, Access::ReadWrite);
+    let olds = b.buffer("olds", DataType::U32, Access::ReadWrite);
+    let hist = b.shared("hist", DataType::U32, bins_n);
+    let i = b.local("i", DataType::U32, false);
+    let v = b.local("v", DataType::U32, false);
+    let sv = b.local("sv", DataType::I32, false);
+    let cur = b.local("cur", DataType::I32, true);
+    let got = b.local("got", DataType::I32, true);
+    let oob = b.local("oob", DataType::U32, false);
+    let h_old = b.local("h_old", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(v, load(data, Expr::local(i)));
+        blk.let_(sv, Expr::local(v).cast(DataType::I32).sub(Expr::i32(500)));
+        blk.if_(Expr::local(i).lt(Expr::len(data)), |t| {
+            t.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Shared(hist),
+                Expr::local(v).rem(Expr::u32(bins_n)),
+                Expr::u32(1),
+            ));
+            let m = |k: u32| Expr::u32(k);
+            t.eval(Expr::atomic(
+                AtomicOp::Max,
+                BufRef::Param(misc),
+                m(0),
+                Expr::local(sv),
+            ));
+            t.eval(Expr::atomic(
+                AtomicOp::Min,
+                BufRef::Param(misc),
+                m(1),
+                Expr::local(sv),
+            ));
+            t.eval(Expr::atomic(
+                AtomicOp::Or,
+                BufRef::Param(misc),
+                m(2),
+                Expr::i32(1).shl(Expr::local(v)),
+            ));
+            t.eval(Expr::atomic(
+                AtomicOp::And,
+                BufRef::Param(misc),
+                m(3),
+                Expr::i32(1).shl(Expr::local(v)).not(),
+            ));
+            t.eval(Expr::atomic(
+                AtomicOp::Xor,
+                BufRef::Param(misc),
+                m(4),
+                Expr::local(sv),
+            ));
+            t.eval(Expr::atomic(
+                AtomicOp::Sub,
+                BufRef::Param(misc),
+                m(5),
+                Expr::local(sv),
+            ));
+            // Compare-exchange increment loop on misc[6] (plain load of an
+            // atomic buffer included).
+            t.let_(cur, Expr::load(BufRef::Param(misc), m(6)));
+            t.let_(got, Expr::i32(0));
+            t.loop_(|lp| {
+                lp.assign(
+                    got,
+                    Expr::atomic_compare_exchange(
+                        BufRef::Param(misc),
+                        m(6),
+                        Expr::local(cur),
+                        Expr::local(cur).add(Expr::i32(1)),
+                    ),
+                );
+                lp.if_(Expr::local(got).eq(Expr::local(cur)), |d| {
+                    d.break_();
+                });
+                lp.assign(cur, Expr::local(got));
+            });
+            // Out of range: no effect, yields 0.
+            t.let_(
+                oob,
+                Expr::atomic(
+                    AtomicOp::Add,
+                    BufRef::Param(olds),
+                    Expr::local(i).add(Expr::u32(1_000_000)),
+                    Expr::u32(5),
+                ),
+            );
+            t.store(
+                BufRef::Param(olds),
+                Expr::local(i),
+                Expr::local(oob).add(Expr::u32(7)),
+            );
+        });
+        blk.barrier();
+        blk.if_(lid(Axis::X).lt(Expr::u32(bins_n)), |t| {
+            t.let_(h_old, Expr::load(BufRef::Shared(hist), lid(Axis::X)));
+            t.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(bins),
+                lid(Axis::X),
+                Expr::local(h_old),
+            ));
+        });
+    });
+    let n = 777usize;
+    let vals: Vec<u32> = (0..n as u32).map(|k| (k * 37 + 11) % 1000).collect();
+    let mut bins_e = vec![0u32; bins_n as usize];
+    let mut misc_e = vec![i32::MIN, i32::MAX, 0, -1, 0, 0, 0, 42];
+    for &val in &vals {
+        bins_e[(val % bins_n) as usize] += 1;
+        let s = val as i32 - 500;
+        misc_e[0] = misc_e[0].max(s);
+        misc_e[1] = misc_e[1].min(s);
+        misc_e[2] |= 1i32.wrapping_shl(val);
+        misc_e[3] &= !1i32.wrapping_shl(val);
+        misc_e[4] ^= s;
+        misc_e[5] = misc_e[5].wrapping_sub(s);
+        misc_e[6] += 1;
+    }
+    let groups = (n as u32).div_ceil(wg);
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(vals)),
+            Arg::Buf(Data::U32(vec![0; bins_n as usize])),
+            Arg::Buf(Data::I32(vec![i32::MIN, i32::MAX, 0, -1, 0, 0, 0, 42])),
+            Arg::Buf(Data::U32(vec![1; n])),
+        ],
+        workgroups: [groups, 1, 1],
+        expected: vec![
+            (1, Data::U32(bins_e)),
+            (2, Data::I32(misc_e)),
+            (3, Data::U32(vec![7; n])),
+        ],
+        tol: Tol::Exact,
+    }
+}
+
+/// Wild indices: negative, past the end, `u32::MAX`, into an empty buffer.
+pub fn wild() -> Case {
+    let mut b = ProgramBuilder::new("wild", [32, 1, 1]);
+    let src = b.buffer("src", DataType::U32, Access::Read);
+    let idx = b.buffer("idx", DataType::I32, Access::Read);
+    let gathered = b.buffer("gathered", DataType::U32, Access::ReadWrite);
+    let scatter = b.buffer("scatter", DataType::U32, Access::ReadWrite);
+    let empty = b.buffer("empty", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let j = b.local("j", DataType::I32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(j, load(idx, Expr::local(i)));
+        let g = load(src, Expr::local(j))
+            .add(Expr::load(BufRef::Param(empty), Expr::local(i)))
+            .add(Expr::len(empty));
+        blk.store(BufRef::Param(gathered), Expr::local(i), g);
+        blk.store(
+            BufRef::Param(scatter),
+            Expr::local(j),
+            Expr::local(i).add(Expr::u32(1)),
+        );
+        blk.store(BufRef::Param(empty), Expr::local(i), Expr::u32(99));
+    });
+    let src_v: Vec<u32> = (0..50).map(|k| 1000 + k).collect();
+    let n = 64usize;
+    // Wild indices, plus distinct in-range ones (one writer per slot).
+    let idx_v: Vec<i32> = (0..n as i32)
+        .map(|k| match k % 8 {
+            0 => -1,
+            1 => 50,
+            2 => 51,
+            3 => i32::MAX,
+            4 => i32::MIN,
+            5 if k == 5 => 49,
+            r => k / 8 * 3 + (r - 5),
+        })
+        .collect();
+    let mut gathered_e = vec![0u32; n];
+    let mut scatter_e = vec![0u32; 50];
+    for k in 0..n {
+        let j = idx_v[k];
+        gathered_e[k] = usize::try_from(j)
+            .ok()
+            .and_then(|j| src_v.get(j).copied())
+            .unwrap_or(0);
+        if let Some(slot) = usize::try_from(j).ok().and_then(|j| scatter_e.get_mut(j)) {
+            *slot = k as u32 + 1;
+        }
+    }
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(src_v)),
+            Arg::Buf(Data::I32(idx_v)),
+            Arg::Buf(Data::U32(vec![5; n])),
+            Arg::Buf(Data::U32(vec![0; 50])),
+            Arg::Buf(Data::U32(vec![])),
+        ],
+        // Exact grid: an extra invocation would read idx out of range (0)
+        // and write scatter[0].
+        workgroups: [(n as u32) / 32, 1, 1],
+        expected: vec![
+            (2, Data::U32(gathered_e)),
+            (3, Data::U32(scatter_e)),
+            (4, Data::U32(vec![])),
+        ],
+        tol: Tol::Exact,
+    }
+}
+
+fn collatz_steps(mut v: u32) -> u32 {
+    let mut steps = 0;
+    while v != 1 {
+        if steps >= 500 {
+            break;
+        }
+        steps += 1;
+        if v.is_multiple_of(2) {
+            v /= 2;
+            continue;
+        }
+        v = v.wrapping_mul(3).wrapping_add(1);
+    }
+    steps
+}
+
+/// `while` with `break`/`continue`, `for` with `continue`, `loop`, early
+/// `return`, nested `if`/`else`, `if` expressions.
+pub fn control() -> Case {
+    let mut b = ProgramBuilder::new("control", [32, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let v = b.local("v", DataType::U32, true);
+    let steps = b.local("steps", DataType::U32, true);
+    let acc = b.local("acc", DataType::U32, true);
+    let k = b.local("k", DataType::U32, false);
+    let m = b.local("m", DataType::I32, false);
+    let cnt = b.local("cnt", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).mul(Expr::u32(3)).ge(Expr::len(out)), |t| {
+            t.return_();
+        });
+        // Collatz steps, capped.
+        blk.let_(v, Expr::local(i).add(Expr::u32(1)));
+        blk.let_(steps, Expr::u32(0));
+        blk.while_(Expr::local(v).ne(Expr::u32(1)), |w| {
+            w.if_(Expr::local(steps).ge(Expr::u32(500)), |t| {
+                t.break_();
+            });
+            w.assign(steps, Expr::local(steps).add(Expr::u32(1)));
+            w.if_(Expr::local(v).rem(Expr::u32(2)).eq(Expr::u32(0)), |t| {
+                t.assign(v, Expr::local(v).div(Expr::u32(2)));
+                t.continue_();
+            });
+            w.assign(v, Expr::local(v).mul(Expr::u32(3)).add(Expr::u32(1)));
+        });
+        blk.store(
+            BufRef::Param(out),
+            Expr::local(i).mul(Expr::u32(3)),
+            Expr::local(steps),
+        );
+        // Sum of even k below i % 13, skipping odd ones.
+        blk.let_(acc, Expr::u32(0));
+        blk.for_(k, Expr::u32(0), Expr::local(i).rem(Expr::u32(13)), |f| {
+            f.if_else(
+                Expr::local(k).bitand(Expr::u32(1)).eq(Expr::u32(1)),
+                |t| {
+                    t.continue_();
+                },
+                |e| {
+                    e.assign(acc, Expr::local(acc).add(Expr::local(k)));
+                },
+            );
+        });
+        blk.store(
+            BufRef::Param(out),
+            Expr::local(i).mul(Expr::u32(3)).add(Expr::u32(1)),
+            Expr::local(acc),
+        );
+        // Signed for loop with negative bounds, and `loop` with break.
+        blk.let_(cnt, Expr::u32(0));
+        blk.for_(
+            m,
+            Expr::i32(-5),
+            Expr::local(i).cast(DataType::I32).sub(Expr::i32(10)),
+            |f| {
+                f.assign(cnt, Expr::local(cnt).add(Expr::u32(1)));
+            },
+        );
+        blk.loop_(|l| {
+            l.if_(Expr::local(cnt).ge(Expr::u32(1000)), |t| {
+                t.break_();
+            });
+            l.assign(cnt, Expr::local(cnt).mul(Expr::u32(2)).add(Expr::u32(1)));
+        });
+        blk.store(
+            BufRef::Param(out),
+            Expr::local(i).mul(Expr::u32(3)).add(Expr::u32(2)),
+            Expr::select(
+                Expr::local(i).gt(Expr::u32(20)),
+                Expr::local(cnt),
+                Expr::local(cnt).add(Expr::u32(7)),
+            ),
+        );
+    });
+    let n = 100usize;
+    let mut e = vec![0u32; n * 3];
+    for i in 0..n as u32 {
+        e[i as usize * 3] = collatz_steps(i + 1);
+        e[i as usize * 3 + 1] = (0..i % 13).filter(|k| k % 2 == 0).sum();
+        let mut cnt = (-5..(i as i32 - 10)).count() as u32;
+        while cnt < 1000 {
+            cnt = cnt * 2 + 1;
+        }
+        e[i as usize * 3 + 2] = if i > 20 { cnt } else { cnt + 7 };
+    }
+    Case {
+        program: b.finish(),
+        args: vec![Arg::Buf(Data::U32(vec![0; n * 3]))],
+        workgroups: [(n as u32).div_ceil(32) + 1, 1, 1],
+        expected: vec![(0, Data::U32(e))],
+        tol: Tol::Exact,
+    }
+}
+
+/// Transcendentals, compared within the documented bound.
+pub fn transcendental() -> Case {
+    let mut b = ProgramBuilder::new("transcendental", [64, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let v = b.local("v", DataType::F32, false);
+    const K: u32 = 9;
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(x)), |t| {
+            t.let_(v, load(x, Expr::local(i)));
+            let lv = || Expr::local(v);
+            let r: Vec<Expr> = vec![
+                lv().math(MathFn::Exp, vec![]),
+                lv().math(MathFn::Abs, vec![]).math(MathFn::Ln, vec![]),
+                lv().math(MathFn::Sin, vec![]),
+                lv().math(MathFn::Cos, vec![]),
+                lv().math(MathFn::Tanh, vec![]),
+                lv().math(MathFn::Abs, vec![]).math(MathFn::Sqrt, vec![]),
+                lv().math(MathFn::Powf, vec![Expr::f32(3.0)]),
+                lv().math(MathFn::Abs, vec![])
+                    .math(MathFn::Powf, vec![Expr::f32(0.5)]),
+                lv().math(MathFn::MulAdd, vec![Expr::f32(3.0), Expr::f32(-1.0)]),
+            ];
+            for (k, e) in r.into_iter().enumerate() {
+                let idx = Expr::local(i).mul(Expr::u32(K)).add(Expr::u32(k as u32));
+                t.store(BufRef::Param(out), idx, e);
+            }
+        });
+    });
+    let xs: Vec<f32> = (0..200)
+        .map(|k| (k as f32 - 100.0) * 0.0314)
+        .chain([0.0, -0.0, 25.0, -25.0, 80.0])
+        .collect();
+    let mut e = Vec::new();
+    for &v in &xs {
+        e.extend([
+            v.exp(),
+            v.abs().ln(),
+            v.sin(),
+            v.cos(),
+            v.tanh(),
+            v.abs().sqrt(),
+            v.powf(3.0),
+            v.abs().powf(0.5),
+            v.mul_add(3.0, -1.0),
+        ]);
+    }
+    let n = xs.len();
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::F32(xs)),
+            Arg::Buf(Data::F32(vec![0.0; n * K as usize])),
+        ],
+        workgroups: [(n as u32).div_ceil(64), 1, 1],
+        expected: vec![(1, Data::F32(e))],
+        tol: Tol::UlpOrAbs(8, 1e-5),
+    }
+}
+
+/// Tiled matrix multiply over 2-D workgroups with shared tiles and barriers
+/// inside a `for` loop; small integer values keep every sum exact.
+pub fn matmul() -> Case {
+    let t = 8u32;
+    let mut b = ProgramBuilder::new("matmul", [t, t, 1]);
+    let pa = b.buffer("a", DataType::F32, Access::Read);
+    let pb = b.buffer("b", DataType::F32, Access::Read);
+    let pc = b.buffer("c", DataType::F32, Access::ReadWrite);
+    let pn = b.scalar("n", DataType::U32);
+    let ta = b.shared("ta", DataType::F32, t * t);
+    let tb = b.shared("tb", DataType::F32, t * t);
+    let row = b.local("row", DataType::U32, false);
+    let col = b.local("col", DataType::U32, false);
+    let lx = b.local("lx", DataType::U32, false);
+    let ly = b.local("ly", DataType::U32, false);
+    let acc = b.local("acc", DataType::F32, true);
+    let tile = b.local("tile", DataType::U32, false);
+    let kk = b.local("kk", DataType::U32, false);
+    let ar = b.local("ar", DataType::U32, false);
+    let bc = b.local("bc", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(lx, lid(Axis::X));
+        blk.let_(ly, lid(Axis::Y));
+        blk.let_(col, gid(Axis::X));
+        blk.let_(row, gid(Axis::Y));
+        blk.let_(acc, Expr::f32(0.0));
+        let n = || Expr::param(pn);
+        blk.for_(
+            tile,
+            Expr::u32(0),
+            n().add(Expr::u32(t - 1)).div(Expr::u32(t)),
+            |f| {
+                f.let_(ar, Expr::local(tile).mul(Expr::u32(t)).add(Expr::local(lx)));
+                f.let_(bc, Expr::local(tile).mul(Expr::u32(t)).add(Expr::local(ly)));
+                let a_ok = Expr::local(row).lt(n()).and(Expr::local(ar).lt(n()));
+                let b_ok = Expr::local(bc).lt(n()).and(Expr::local(col).lt(n()));
+                f.store(
+                    BufRef::Shared(ta),
+                    Expr::local(ly).mul(Expr::u32(t)).add(Expr::local(lx)),
+                    Expr::select(
+                        a_ok,
+                        load(pa, Expr::local(row).mul(n()).add(Expr::local(ar))),
+                        Expr::f32(0.0),
+                    ),
+                );
+                f.store(
+                    BufRef::Shared(tb),
+                    Expr::local(ly).mul(Expr::u32(t)).add(Expr::local(lx)),
+                    Expr::select(
+                        b_ok,
+                        load(pb, Expr::local(bc).mul(n()).add(Expr::local(col))),
+                        Expr::f32(0.0),
+                    ),
+                );
+                f.barrier();
+                f.for_(kk, Expr::u32(0), Expr::u32(t), |g| {
+                    let prod = Expr::load(
+                        BufRef::Shared(ta),
+                        Expr::local(ly).mul(Expr::u32(t)).add(Expr::local(kk)),
+                    )
+                    .mul(Expr::load(
+                        BufRef::Shared(tb),
+                        Expr::local(kk).mul(Expr::u32(t)).add(Expr::local(lx)),
+                    ));
+                    g.assign(acc, Expr::local(acc).add(prod));
+                });
+                f.barrier();
+            },
+        );
+        blk.if_(
+            Expr::local(row).lt(n()).and(Expr::local(col).lt(n())),
+            |th| {
+                th.store(
+                    BufRef::Param(pc),
+                    Expr::local(row).mul(n()).add(Expr::local(col)),
+                    Expr::local(acc),
+                );
+            },
+        );
+    });
+    let n = 21usize;
+    let av: Vec<f32> = (0..n * n).map(|k| ((k * 7) % 11) as f32 - 5.0).collect();
+    let bv: Vec<f32> = (0..n * n).map(|k| ((k * 3) % 7) as f32 - 3.0).collect();
+    let mut cv = vec![0.0f32; n * n];
+    for r in 0..n {
+        for c in 0..n {
+            cv[r * n + c] = (0..n).map(|k| av[r * n + k] * bv[k * n + c]).sum();
+        }
+    }
+    let g = (n as u32).div_ceil(t);
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::F32(av)),
+            Arg::Buf(Data::F32(bv)),
+            Arg::Buf(Data::F32(vec![-1.0; n * n])),
+            Arg::U32(n as u32),
+        ],
+        workgroups: [g, g, 1],
+        expected: vec![(2, Data::F32(cv))],
+        tol: Tol::Exact,
+    }
+}
+
+/// `num_workgroups()`, `workgroup_id()` and `local_id()` on all axes.
+pub fn builtins() -> Case {
+    let ws = [4u32, 2, 2];
+    let grid = [3u32, 2, 2];
+    let mut b = ProgramBuilder::new("builtins", ws);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let flat = b.local("flat", DataType::U32, false);
+    b.body(|blk| {
+        let nx = ws[0] * grid[0];
+        let ny = ws[1] * grid[1];
+        blk.let_(
+            flat,
+            gid(Axis::Z)
+                .mul(Expr::u32(nx * ny))
+                .add(gid(Axis::Y).mul(Expr::u32(nx)))
+                .add(gid(Axis::X)),
+        );
+        let code = Expr::Builtin(Builtin::NumWorkgroups, Axis::X)
+            .add(Expr::Builtin(Builtin::NumWorkgroups, Axis::Y).mul(Expr::u32(10)))
+            .add(Expr::Builtin(Builtin::NumWorkgroups, Axis::Z).mul(Expr::u32(100)))
+            .add(wid(Axis::Z).mul(Expr::u32(1000)))
+            .add(lid(Axis::Y).mul(Expr::u32(10000)))
+            .add(lid(Axis::Z).mul(Expr::u32(100000)));
+        blk.store(BufRef::Param(out), Expr::local(flat), code);
+    });
+    let total = (ws.iter().product::<u32>() * grid.iter().product::<u32>()) as usize;
+    let mut e = vec![0u32; total];
+    for z in 0..ws[2] * grid[2] {
+        for y in 0..ws[1] * grid[1] {
+            for x in 0..ws[0] * grid[0] {
+                let flat = z * (ws[0] * grid[0] * ws[1] * grid[1]) + y * ws[0] * grid[0] + x;
+                e[flat as usize] = grid[0]
+                    + grid[1] * 10
+                    + grid[2] * 100
+                    + (z / ws[2]) * 1000
+                    + (y % ws[1]) * 10000
+                    + (z % ws[2]) * 100000;
+            }
+        }
+    }
+    Case {
+        program: b.finish(),
+        args: vec![Arg::Buf(Data::U32(vec![0; total]))],
+        workgroups: grid,
+        expected: vec![(0, Data::U32(e))],
+        tol: Tol::Exact,
+    }
+}
+
+/// Every test case.
+pub fn all() -> Vec<Case> {
+    vec![
+        saxpy(),
+        int_ops(),
+        float_ops(),
+        reduce(),
+        atomics(),
+        wild(),
+        control(),
+        transcendental(),
+        matmul(),
+        builtins(),
+    ]
+}
+
+/// ULP distance between two floats (NaNs equal each other, ±0 equal).
+pub fn ulp_diff(a: f32, b: f32) -> u32 {
+    if a.is_nan() && b.is_nan() {
+        return 0;
+    }
+    if a.is_nan() || b.is_nan() {
+        return u32::MAX;
+    }
+    if a == b {
+        return 0;
+    }
+    let key = |f: f32| {
+        let bits = f.to_bits() as i64;
+        if bits < 0x8000_0000 {
+            bits
+        } else {
+            0x8000_0000 - bits
+        }
+    };
+    (key(a) - key(b)).unsigned_abs().min(u64::from(u32::MAX)) as u32
+}
+
+/// Compare `got` with `want`; `Err` lists the first mismatches.
+pub fn compare(name: &str, param: usize, got: &Data, want: &Data, tol: Tol) -> Result<(), String> {
+    let mut bad = Vec::new();
+    match (got, want) {
+        (Data::U32(g), Data::U32(w)) => {
+            if g.len() != w.len() {
+                return Err(format!(
+                    "{name} param {param}: length {} != {}",
+                    g.len(),
+                    w.len()
+                ));
+            }
+            for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                if a != b {
+                    bad.push(format!("[{k}] got {a} want {b}"));
+                }
+            }
+        }
+        (Data::I32(g), Data::I32(w)) => {
+            if g.len() != w.len() {
+                return Err(format!(
+                    "{name} param {param}: length {} != {}",
+                    g.len(),
+                    w.len()
+                ));
+            }
+            for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                if a != b {
+                    bad.push(format!("[{k}] got {a} want {b}"));
+                }
+            }
+        }
+        (Data::F32(g), Data::F32(w)) => {
+            if g.len() != w.len() {
+                return Err(format!(
+                    "{name} param {param}: length {} != {}",
+                    g.len(),
+                    w.len()
+                ));
+            }
+            for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                let d = ulp_diff(*a, *b);
+                let ok = match tol {
+                    Tol::Exact => d == 0,
+                    Tol::Ulp(u) => d <= u,
+                    Tol::UlpOrAbs(u, abs) => d <= u || (a - b).abs() <= abs,
+                };
+                if !ok {
+                    bad.push(format!("[{k}] got {a:e} want {b:e} ({d} ulp)"));
+                }
+            }
+        }
+        _ => return Err(format!("{name} param {param}: element types differ")),
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        let n = bad.len();
+        bad.truncate(12);
+        Err(format!(
+            "{name} param {param}: {n} mismatches: {}",
+            bad.join(", ")
+        ))
+    }
+}
