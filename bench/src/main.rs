@@ -139,6 +139,17 @@ fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
             kernels::stream::copy(device, Grid::threads(n), &x, &mut y).expect("copy");
         });
         report("copy_vyre", device, s, 2.0 * bytes);
+
+        device.write(&mut y, &vec![0.0f32; n])?;
+        kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, 1, 2, 3, n / 2, n - 1] {
+            check_close("copy4", got[k], host_x[k], 0.0);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y).expect("copy4");
+        });
+        report("copy_vec4_vyre", device, s, 2.0 * bytes);
     }
     if run("sum") {
         let groups = 132 * 8;
