@@ -954,7 +954,7 @@ impl<'f> FileCx<'f> {
         let name = f.sig.ident.unraw().to_string();
         let mut program = Program::new(name, [DEFAULT_WORKGROUP_SIZE, 1, 1]);
         let mut doc_lines = Vec::new();
-        let mut flat: Option<Vec<(String, DataType, bool, Span)>> = None;
+        let mut flat: Option<Vec<FlatLocal>> = None;
         let mut ws_span = f.sig.ident.span();
         for attr in &f.attrs {
             if attr.path().is_ident("doc") {
@@ -1043,18 +1043,19 @@ impl<'f> FileCx<'f> {
         }
         if let Some(list) = flat {
             let mut map = HashMap::new();
-            for (n, ty, mutable, span) in list {
-                if map.contains_key(&n) || kx.used.contains(&n) {
-                    kx.fx.err(span, format!("`{n}` is declared twice"));
+            for l in list {
+                if map.contains_key(&l.src) || kx.used.contains(&l.src) {
+                    kx.fx.err(l.span, format!("`{}` is declared twice", l.src));
                     continue;
                 }
-                map.insert(n.clone(), kx.locals.len() as LocalId);
-                kx.used.insert(n.clone());
+                map.insert(l.src.clone(), kx.locals.len() as LocalId);
+                kx.used.insert(l.src);
+                kx.used.insert(l.name.clone());
                 kx.locals.push(FLocal {
-                    name: n,
-                    ty: Ty::K(ty),
-                    mutable,
-                    loc: Loc::Span(span),
+                    name: l.name,
+                    ty: Ty::K(l.ty),
+                    mutable: l.mutable,
+                    loc: Loc::Span(l.span),
                 });
             }
             kx.flat = Some(map);
@@ -1175,17 +1176,29 @@ impl<'f> FileCx<'f> {
         }
     }
 
-    fn locals_attr(
-        &mut self,
-        attr: &syn::Attribute,
-    ) -> Option<Vec<(String, DataType, bool, Span)>> {
-        struct Spec(Option<syn::Token![mut]>, syn::Ident, syn::Type);
+    /// `#[locals(i: u32, mut acc: f32, l7 = "odd name": u32)]`: each entry
+    /// is the identifier used in the body, optionally the local's IR name
+    /// (when it is not a usable identifier or clashes with a parameter),
+    /// and its type.
+    fn locals_attr(&mut self, attr: &syn::Attribute) -> Option<Vec<FlatLocal>> {
+        struct Spec(
+            Option<syn::Token![mut]>,
+            syn::Ident,
+            Option<syn::LitStr>,
+            syn::Type,
+        );
         impl syn::parse::Parse for Spec {
             fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
                 let m = input.parse()?;
                 let id = syn::Ident::parse_any(input)?;
+                let name = if input.peek(syn::Token![=]) {
+                    input.parse::<syn::Token![=]>()?;
+                    Some(input.parse()?)
+                } else {
+                    None
+                };
                 input.parse::<syn::Token![:]>()?;
-                Ok(Spec(m, id, input.parse()?))
+                Ok(Spec(m, id, name, input.parse()?))
             }
         }
         let list = attr
@@ -1200,9 +1213,18 @@ impl<'f> FileCx<'f> {
             }
             Ok(list) => {
                 let mut out = Vec::new();
-                for Spec(m, id, ty) in list {
+                for Spec(m, id, name, ty) in list {
                     match scalar_type(&ty) {
-                        Ok(t) => out.push((id.unraw().to_string(), t, m.is_some(), id.span())),
+                        Ok(t) => {
+                            let src = id.unraw().to_string();
+                            out.push(FlatLocal {
+                                name: name.map_or_else(|| src.clone(), |n| n.value()),
+                                src,
+                                ty: t,
+                                mutable: m.is_some(),
+                                span: id.span(),
+                            });
+                        }
                         Err(msg) => self.err(ty.span(), msg),
                     }
                 }
@@ -1210,6 +1232,17 @@ impl<'f> FileCx<'f> {
             }
         }
     }
+}
+
+/// One entry of `#[locals(...)]`.
+struct FlatLocal {
+    /// The identifier the body uses.
+    src: String,
+    /// The local's name in the IR.
+    name: String,
+    ty: DataType,
+    mutable: bool,
+    span: Span,
 }
 
 /// Names called as plain functions inside `block`, with call positions.
