@@ -1395,6 +1395,8 @@ pub(crate) struct Kx<'a, 'f> {
     pub shared_loc: Vec<Span>,
     pub locals: Vec<FLocal<'f>>,
     pub used: HashSet<String>,
+    /// Next suffix to try per base name (see [`Kx::fresh_name`]).
+    pub next_suffix: HashMap<String, u32>,
     pub scopes: Vec<HashMap<String, Bind<'f>>>,
     /// First scope visible from the current helper (helpers do not see the
     /// caller's names).
@@ -1425,6 +1427,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             shared_loc: Vec::new(),
             locals: Vec::new(),
             used: HashSet::new(),
+            next_suffix: HashMap::new(),
             scopes: Vec::new(),
             base: 0,
             flat: None,
@@ -1454,13 +1457,16 @@ impl<'a, 'f> Kx<'a, 'f> {
         if self.used.insert(base.to_string()) {
             return base.to_string();
         }
-        let mut k = 1u32;
+        // Resume from the last suffix used for `base`: inlining a helper
+        // many times must not rescan `x_1, x_2, ...` at every call.
+        let mut k = self.next_suffix.get(base).copied().unwrap_or(1);
         loop {
             let n = format!("{base}_{k}");
+            k += 1;
             if self.used.insert(n.clone()) {
+                self.next_suffix.insert(base.to_string(), k);
                 return n;
             }
-            k += 1;
         }
     }
 
