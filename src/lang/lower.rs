@@ -1606,6 +1606,18 @@ impl<'a, 'f> Kx<'a, 'f> {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             p => (p, None),
         };
+        if let (syn::Pat::Wild(_), Some(init), false) = (pat, &l.init, shared_attr) {
+            // `let _ = e;`: evaluated for its effect (an atomic or a helper
+            // call); a pure value is simply dropped.
+            let value = self.expr(&init.expr, out, Cx::TOP);
+            if matches!(value.k, FK::Atomic { .. }) {
+                out.push(FStmt {
+                    k: FS::Eval(value),
+                    loc,
+                });
+            }
+            return;
+        }
         let Some((name, mutable)) = self.fx.pat_ident(pat) else {
             return;
         };
