@@ -911,3 +911,28 @@ fn testkit_programs_round_trip() {
         round_trip(&case.program).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
+
+/// Every kernel of the shared corpus (`tests/kernels/*.vyre`) round-trips.
+#[test]
+fn corpus_kernels_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("skipped: no {}", dir.display());
+        return;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "vyre") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let m =
+            parse(&path.display().to_string(), &text).unwrap_or_else(|d| panic!("{}", d.render()));
+        for k in &m.kernels {
+            round_trip(k).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            n += 1;
+        }
+    }
+    println!("{n} corpus kernels round-trip");
+}
