@@ -100,7 +100,17 @@ pub(crate) fn parse_source(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
         Err(e) => {
             return Err(e
                 .into_iter()
-                .map(|e| raw(Sp::of(e.span()), format!("syntax error: {e}")))
+                .map(|e| {
+                    let mut sp = Sp::of(e.span());
+                    let msg = e.to_string();
+                    // Top-level "end of input" errors carry no position:
+                    // point at the end of the text instead of its start.
+                    if sp == Sp::default() && msg.contains("end of input") {
+                        let end = src.trim_end().len();
+                        sp = Sp { lo: end, hi: end };
+                    }
+                    raw(sp, format!("syntax error: {msg}"))
+                })
                 .collect());
         }
     };
@@ -123,6 +133,7 @@ fn lex_error_message(src: &str, at: usize) -> String {
         Some(c @ (')' | ']' | '}')) => format!(
             "mismatched closing delimiter `{c}`: a bracket opened before it is not closed, or this one has no opening bracket"
         ),
+        Some(c @ ('(' | '[' | '{')) => format!("this `{c}` is never closed"),
         Some('"') => {
             "unterminated string literal (strings are not supported in kernels anyway)".to_string()
         }
