@@ -751,13 +751,15 @@ pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
 const REDUCTION: &str = r"
 const BLOCK: u32 = 256;
 
-/// Per-workgroup sums; the host adds the partials.
+fn sq(v: f32) -> f32 { v * v }
+
+/// Per-workgroup sums of squares; the host adds the partials.
 #[kernel(workgroup_size = BLOCK)]
 pub fn reduce_sum(x: &[f32], partial: &mut [f32]) {
     #[shared] let mut tile: [f32; BLOCK];
     let lid = local_id().x;
     let i = global_id().x;
-    tile[lid] = if i < x.len() { x[i] } else { 0.0 };
+    tile[lid] = if i < x.len() { sq(x[i]) } else { 0.0 };
     barrier();
     let mut stride = BLOCK / 2;
     while stride > 0 {
