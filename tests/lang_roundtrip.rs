@@ -735,6 +735,7 @@ fn generator_covers_every_kind() {
         flat > 10,
         "the `#[locals]` fallback is exercised ({flat} times)"
     );
+    assert!(aliased > 5, "local aliases are exercised ({aliased} times)");
 }
 
 const SAXPY: &str = r"
