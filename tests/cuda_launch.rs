@@ -119,7 +119,7 @@ fn bandwidth_report() {
     ];
     for (name, p, threads, bytes_per_elem) in cases {
         let spec = spec(&p);
-        let mut run = |y: &mut vyre::Buffer<f32>| {
+        let run = |y: &mut vyre::Buffer<f32>| {
             gpu.launch(
                 spec,
                 Grid::threads(threads),
@@ -145,7 +145,7 @@ fn bandwidth_report() {
     let p = sum_partials();
     let spec = spec(&p);
     let mut partials = gpu.zeros::<f32>(1320).unwrap();
-    let mut run = |partials: &mut vyre::Buffer<f32>| {
+    let run = |partials: &mut vyre::Buffer<f32>| {
         gpu.launch(
             spec,
             Grid::workgroups(1320),

@@ -1289,15 +1289,15 @@ impl<'a> Emitter<'a> {
     /// emit the 16-byte vector loads it allows and return its store groups.
     fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
         let mut groups = Vec::new();
-        let mut stores: Vec<(usize, u32, Option<(Key, u32)>)> = Vec::new();
+        // (position in the run, buffer) of every store to a buffer.
+        let mut stores: Vec<(usize, u32)> = Vec::new();
         for (t, n) in run.iter().enumerate() {
             if let Node::Store {
                 buf: BufRef::Param(p),
-                index,
                 ..
             } = n
             {
-                stores.push((t, *p, self.keyed(index)));
+                stores.push((t, *p));
             }
         }
         // Position of the first (re)definition of the key in the run: the
@@ -1374,7 +1374,7 @@ impl<'a> Emitter<'a> {
                 // Hoisting reads of a written buffer is only sound when the
                 // run's only stores to it are one group on the same elements
                 // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores.iter().filter(|(_, q, _)| q == p).collect();
+                let mine: Vec<_> = stores.iter().filter(|(_, q)| q == p).collect();
                 let Some((at, g)) = groups
                     .iter()
                     .find(|(_, g)| g.buf == *p && g.key == *k && g.base == base)
