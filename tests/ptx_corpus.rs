@@ -123,3 +123,17 @@ fn random_programs_assemble() {
         ptx::assemble(&ptxas, &text, arch).unwrap_or_else(|e| panic!("seed {seed} on {arch}: {e}"));
     }
 }
+
+#[test]
+fn random_programs_emit_without_panics() {
+    // Emission only (fast): many more programs than `ptxas` can take.
+    let cfg = vyre_testkit::GenConfig::default();
+    for seed in 0..3000u64 {
+        let case = vyre_testkit::generate(0xBEEF_0000 + seed, &cfg);
+        let mut unchecked = case.program.clone();
+        unchecked.unchecked = true;
+        for p in [&case.program, &unchecked] {
+            ptx::emit_ptx(p, &DispatchConfig::default()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+    }
+}

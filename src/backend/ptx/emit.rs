@@ -793,8 +793,15 @@ impl<'a> Emitter<'a> {
         }
         match e {
             Expr::Binary(BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a) {
+                // Small offsets only: larger ones never fit below a key's
+                // alignment, and keeping them small keeps the offset
+                // arithmetic of the vectoriser far from overflow.
                 (Some(k), Expr::Lit(Literal::U32(d)), _, _)
-                | (_, _, Some(k), Expr::Lit(Literal::U32(d))) => Some((k, *d)),
+                | (_, _, Some(k), Expr::Lit(Literal::U32(d)))
+                    if *d < MULT_CAP =>
+                {
+                    Some((k, *d))
+                }
                 _ => None,
             },
             _ => None,
