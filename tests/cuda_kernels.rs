@@ -27,12 +27,15 @@ fn cuda() -> Option<Device> {
     }
 }
 
+/// Every buffer's contents after a run, per backend.
+type Outputs = Vec<Vec<u32>>;
+
 /// Run on CPU and GPU; return (cpu, gpu) buffer contents.
 fn both(
     spec: &'static vyre::runtime::KernelSpec,
     grid: Grid,
     args: &[Arg],
-) -> Option<(Vec<Vec<u32>>, Vec<Vec<u32>>)> {
+) -> Option<(Outputs, Outputs)> {
     let gpu = cuda()?;
     let cpu = run_on(&Device::cpu(), spec, grid, args)
         .unwrap_or_else(|e| panic!("cpu {}: {e}", spec.name));

@@ -793,8 +793,15 @@ impl<'a> Emitter<'a> {
         }
         match e {
             Expr::Binary(BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a) {
+                // Small offsets only: larger ones never fit below a key's
+                // alignment, and keeping them small keeps the offset
+                // arithmetic of the vectoriser far from overflow.
                 (Some(k), Expr::Lit(Literal::U32(d)), _, _)
-                | (_, _, Some(k), Expr::Lit(Literal::U32(d))) => Some((k, *d)),
+                | (_, _, Some(k), Expr::Lit(Literal::U32(d)))
+                    if *d < MULT_CAP =>
+                {
+                    Some((k, *d))
+                }
                 _ => None,
             },
             _ => None,
@@ -1289,15 +1296,15 @@ impl<'a> Emitter<'a> {
     /// emit the 16-byte vector loads it allows and return its store groups.
     fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
         let mut groups = Vec::new();
-        let mut stores: Vec<(usize, u32, Option<(Key, u32)>)> = Vec::new();
+        // (position in the run, buffer) of every store to a buffer.
+        let mut stores: Vec<(usize, u32)> = Vec::new();
         for (t, n) in run.iter().enumerate() {
             if let Node::Store {
                 buf: BufRef::Param(p),
-                index,
                 ..
             } = n
             {
-                stores.push((t, *p, self.keyed(index)));
+                stores.push((t, *p));
             }
         }
         // Position of the first (re)definition of the key in the run: the
@@ -1374,7 +1381,7 @@ impl<'a> Emitter<'a> {
                 // Hoisting reads of a written buffer is only sound when the
                 // run's only stores to it are one group on the same elements
                 // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores.iter().filter(|(_, q, _)| q == p).collect();
+                let mine: Vec<_> = stores.iter().filter(|(_, q)| q == p).collect();
                 let Some((at, g)) = groups
                     .iter()
                     .find(|(_, g)| g.buf == *p && g.key == *k && g.base == base)
