@@ -854,6 +854,7 @@ impl Builder {
     }
 
     /// Emit the blobs (through the cache) and write the module.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         parsed: Vec<ParsedFile>,
