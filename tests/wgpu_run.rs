@@ -159,13 +159,26 @@ fn run_all(options: &WgpuOptions, tag: &str) {
     let mut failures = Vec::new();
     for case in naga_common::all() {
         let spec = leak_spec(&case.program, tag);
+        let oracle = match naga_common::run_reference(&case) {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("{}: reference interpreter: {e}", case.program.name));
+                continue;
+            }
+        };
         match run_case(&dev, &case, spec) {
             Ok(got) => {
-                for ((param, g), (_, want)) in got.iter().zip(&case.expected) {
-                    if let Err(e) =
-                        naga_common::compare(&case.program.name, *param, g, want, case.tol)
-                    {
-                        failures.push(e);
+                // Against the reference interpreter and the hand-written
+                // expectations (which `naga_reference` checks agree).
+                for (((param, g), (_, want)), (_, refv)) in
+                    got.iter().zip(&case.expected).zip(&oracle)
+                {
+                    for w in [refv, want] {
+                        if let Err(e) =
+                            naga_common::compare(&case.program.name, *param, g, w, case.tol)
+                        {
+                            failures.push(e);
+                        }
                     }
                 }
             }

@@ -489,10 +489,7 @@ impl<'f> Fin<'_, '_, 'f> {
                     return None;
                 }
                 let i = self.index(index);
-                let x = match expected {
-                    Some(x) => Some(self.operand(x, et)),
-                    None => None,
-                };
+                let x = expected.as_ref().map(|x| self.operand(x, et));
                 let v = self.operand(value, et);
                 let i = i?;
                 let x = match x {

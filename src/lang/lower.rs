@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 
-use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
@@ -140,13 +140,17 @@ fn lex_error_message(src: &str, at: usize) -> String {
 }
 
 /// Reject token streams whose shape could make the recursive-descent parser
-/// or the tree's destructor recurse too deeply.
+/// or the tree's destructor recurse too deeply: bracket depth, statement
+/// length and runs of operators, in one iterative pass.
 fn check_token_limits(tokens: &TokenStream) -> Option<Raw> {
+    // (tokens of one bracket level, depth, tokens since the last `;`/`,`)
     let mut stack = vec![(tokens.clone().into_iter(), 0usize, 0usize)];
+    let mut run = 0usize;
     while let Some((iter, depth, count)) = stack.last_mut() {
         let depth = *depth;
         let Some(tt) = iter.next() else {
             stack.pop();
+            run = 0;
             continue;
         };
         *count += 1;
@@ -158,40 +162,16 @@ fn check_token_limits(tokens: &TokenStream) -> Option<Raw> {
                 ),
             ));
         }
-        match &tt {
-            TokenTree::Punct(p) if matches!(p.as_char(), ';' | ',') => *count = 0,
-            TokenTree::Group(g) => {
-                if depth + 1 > MAX_GROUP_DEPTH {
-                    return Some(raw(
-                        Sp::of(g.span_open()),
-                        format!(
-                            "brackets are nested more than {MAX_GROUP_DEPTH} levels deep; simplify the code with `let`s or helper functions"
-                        ),
-                    ));
-                }
-                stack.push((g.stream().into_iter(), depth + 1, 0));
-            }
-            _ => {}
-        }
-    }
-    check_operator_runs(tokens)
-}
-
-fn check_operator_runs(tokens: &TokenStream) -> Option<Raw> {
-    let mut stack = vec![tokens.clone().into_iter()];
-    let mut run = 0usize;
-    while let Some(iter) = stack.last_mut() {
-        let Some(tt) = iter.next() else {
-            stack.pop();
-            run = 0;
-            continue;
-        };
         let prefixish = match &tt {
-            TokenTree::Punct(_) => true,
-            TokenTree::Ident(i) => matches!(
-                i.to_string().as_str(),
-                "return" | "break" | "box" | "move" | "yield" | "async" | "static" | "let"
-            ),
+            TokenTree::Punct(p) => {
+                if matches!(p.as_char(), ';' | ',') {
+                    *count = 0;
+                }
+                true
+            }
+            TokenTree::Ident(i) => {
+                i == "return" || i == "break" || i == "box" || i == "move" || i == "yield"
+            }
             _ => false,
         };
         if prefixish {
@@ -207,10 +187,16 @@ fn check_operator_runs(tokens: &TokenStream) -> Option<Raw> {
         } else {
             run = 0;
         }
-        if let TokenTree::Group(g) = tt
-            && g.delimiter() != Delimiter::None
-        {
-            stack.push(g.stream().into_iter());
+        if let TokenTree::Group(g) = tt {
+            if depth + 1 > MAX_GROUP_DEPTH {
+                return Some(raw(
+                    Sp::of(g.span_open()),
+                    format!(
+                        "brackets are nested more than {MAX_GROUP_DEPTH} levels deep; simplify the code with `let`s or helper functions"
+                    ),
+                ));
+            }
+            stack.push((g.stream().into_iter(), depth + 1, 0));
         }
     }
     None
@@ -743,7 +729,6 @@ impl<'f> FileCx<'f> {
     }
 
     fn helper_sig(&mut self, f: &'f syn::ItemFn) -> Option<Helper<'f>> {
-        let name = f.sig.ident.unraw().to_string();
         let mut ok = self.check_signature_shape(f);
         for attr in &f.attrs {
             if !(attr.path().is_ident("doc")
@@ -801,12 +786,10 @@ impl<'f> FileCx<'f> {
                 }
             }
         };
-        let has_stmts = !(f.block.stmts.len() == 1
-            && matches!(&f.block.stmts[0], syn::Stmt::Expr(_, None)))
-            && !f.block.stmts.is_empty();
+        // Anything but a lone tail expression (or an empty body).
+        let has_stmts = !matches!(f.block.stmts.as_slice(), [] | [syn::Stmt::Expr(_, None)]);
         let mut uses = HashMap::new();
         count_idents(&f.block, &mut uses);
-        let _ = name;
         ok.then_some(Helper {
             f,
             params,

@@ -354,15 +354,18 @@ impl Printer<'_> {
             Expr::Binary(op, a, b) => {
                 let p = prec(*op);
                 let cmp = op.is_comparison();
-                let mut l = self.expr(a, if cmp { p + 1 } else { p });
-                // `x as u32 < y` reads `<` as generics: parenthesize.
-                if matches!(**a, Expr::Cast(..))
-                    && matches!(op, BinOp::Lt | BinOp::Le | BinOp::Shl)
-                    && !l.starts_with('(')
-                {
-                    l = format!("({l})");
-                }
-                let r = self.expr(b, p + 1);
+                // `x as u32 < y` (or `<<`) reads `<` as generic arguments, also
+                // when the cast ends a longer left operand: parenthesize casts
+                // that are operands.
+                let operand = |e: &Expr, min: u8| {
+                    if matches!(e, Expr::Cast(..)) {
+                        format!("({})", self.expr(e, 0))
+                    } else {
+                        self.expr(e, min)
+                    }
+                };
+                let l = operand(a, if cmp { p + 1 } else { p });
+                let r = operand(b, p + 1);
                 (format!("{l} {} {r}", op.symbol()), p)
             }
             Expr::Cast(t, a) => (format!("{} as {t}", self.expr(a, CAST)), CAST),

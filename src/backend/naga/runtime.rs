@@ -383,7 +383,7 @@ impl WgpuBackend {
             None
         };
         let (module, entry_point) = if let Some(art) = spirv {
-            if art.bytes.len() % 4 != 0 {
+            if !art.bytes.len().is_multiple_of(4) {
                 return Err(backend_err(format!(
                     "kernel `{}`: the spirv artifact is {} bytes, not whole words",
                     spec.name,
@@ -503,7 +503,7 @@ impl DeviceBackend for WgpuBackend {
     }
 
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
-        if data.len() % 4 != 0 {
+        if !data.len().is_multiple_of(4) {
             return Err(backend_err(format!(
                 "upload of {} bytes: buffers hold 4-byte elements",
                 data.len()
@@ -530,7 +530,7 @@ impl DeviceBackend for WgpuBackend {
 
     fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
         let m = self.mem(mem)?;
-        if data.len() != m.len || data.len() % 4 != 0 {
+        if data.len() != m.len || !data.len().is_multiple_of(4) {
             return Err(backend_err(format!(
                 "write of {} bytes into a buffer of {} bytes",
                 data.len(),
