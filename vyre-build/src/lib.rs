@@ -141,6 +141,10 @@ pub struct Output {
     pub stub: bool,
     /// Number of kernels.
     pub kernels: usize,
+    /// Whether the kernel sources, settings and generator were exactly
+    /// those of the previous build into this directory and every output
+    /// was intact, so nothing was parsed, emitted or written.
+    pub up_to_date: bool,
 }
 
 /// Configure a kernel build (in the style of `prost_build::Config`).
@@ -296,6 +300,119 @@ fn blob_intact(path: &Path, entry: &CacheEntry) -> bool {
         Ok(bytes) => bytes.len() as u64 == entry.len && fsutil::checksum(&bytes) == entry.checksum,
         Err(_) => false,
     }
+}
+
+/// The record of the last build into a module directory, for the fast
+/// path: when the inputs hash the same and every output is intact, nothing
+/// is parsed, emitted or written.
+const BUILD_RECORD: &str = "build";
+const BUILD_RECORD_HEADER: &str = "vyre-build record v1";
+
+/// Hash of everything a `compile()` output depends on.
+#[allow(clippy::too_many_arguments)]
+fn build_key(
+    builder: &Builder,
+    targets: &[&'static KernelLauncherCodegen],
+    archs: &[String],
+    crate_name: &str,
+    stub: bool,
+    tracked_env: &[String],
+    files: &[KernelFile],
+    sources: &[String],
+) -> u64 {
+    let mut h = Fnv::new()
+        .field(BUILD_RECORD_HEADER)
+        .field(generator_fingerprint())
+        .field(format!("{:?}", builder.dispatch_config))
+        .field(builder.abi_version.to_le_bytes())
+        .field(&builder.module_name)
+        .field(crate_name)
+        .field([u8::from(stub)]);
+    for t in targets {
+        h = h.field(t.target);
+    }
+    h = h.field("archs");
+    for a in archs {
+        h = h.field(a);
+    }
+    // The tool paths an emitter reads (e.g. VYRE_PTXAS): a new ptxas must
+    // not be hidden by the fast path.
+    for var in tracked_env {
+        h = h
+            .field(var)
+            .field(std::env::var_os(var).unwrap_or_default().as_encoded_bytes());
+    }
+    for (f, src) in files.iter().zip(sources) {
+        h = h
+            .field(&f.display)
+            .field(f.module_path.join("::"))
+            .field(src);
+    }
+    h.finish()
+}
+
+fn write_build_record(path: &Path, key: u64, out_dir: &Path, out: &Output) -> Result<(), Error> {
+    let mut text = format!(
+        "{BUILD_RECORD_HEADER}\nkey {key:016x}\nkernels {}\n",
+        out.kernels
+    );
+    for file in &out.generated {
+        let bytes = fs::read(file).map_err(|e| Error::io("reading", file, e))?;
+        let rel = file.strip_prefix(out_dir).unwrap_or(file);
+        text.push_str(&format!(
+            "file {} {:016x} {}\n",
+            bytes.len(),
+            fsutil::checksum(&bytes),
+            rel.display()
+        ));
+    }
+    for w in &out.warnings {
+        text.push_str(&format!("warning {}\n", w.replace('\n', " ")));
+    }
+    fsutil::write_if_changed(path, text.as_bytes()).map(|_| ())
+}
+
+/// The previous build's output, when `key` matches its record and every
+/// output file it lists is intact.
+fn up_to_date(out_dir: &Path, module_name: &str, key: u64, base: &Output) -> Option<Output> {
+    let stem = module_name.trim_end_matches(".rs");
+    let text = fs::read_to_string(out_dir.join(stem).join(BUILD_RECORD)).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != BUILD_RECORD_HEADER {
+        return None;
+    }
+    if lines.next()? != format!("key {key:016x}") {
+        return None;
+    }
+    let kernels = lines.next()?.strip_prefix("kernels ")?.parse().ok()?;
+    let mut out = Output {
+        module: out_dir.join(module_name),
+        kernels,
+        up_to_date: true,
+        // The record holds every warning of that build.
+        warnings: Vec::new(),
+        ..base.clone()
+    };
+    for line in lines {
+        if let Some(w) = line.strip_prefix("warning ") {
+            out.warnings.push(w.to_string());
+            continue;
+        }
+        let mut parts = line.strip_prefix("file ")?.splitn(3, ' ');
+        let len: u64 = parts.next()?.parse().ok()?;
+        let checksum = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let path = out_dir.join(parts.next()?);
+        let entry = CacheEntry {
+            input: 0,
+            len,
+            checksum,
+        };
+        if !blob_intact(&path, &entry) {
+            return None;
+        }
+        out.generated.push(path);
+    }
+    Some(out)
 }
 
 /// A parsed kernel file.
@@ -495,6 +612,24 @@ impl Builder {
                     .map_err(|e| Error::io("reading kernel file", &file.path, e))?,
             );
         }
+        let key = build_key(
+            self,
+            &targets,
+            &archs,
+            &crate_name,
+            stub,
+            &out.tracked_env,
+            &discovered.files,
+            &sources,
+        );
+        if let Some(done) = up_to_date(&out_dir, &self.module_name, key, &out) {
+            if self.emit_rerun_lines {
+                for w in &done.warnings {
+                    println!("cargo::warning={}", w.replace('\n', " "));
+                }
+            }
+            return Ok(done);
+        }
         // Files are independent: parse them in parallel, keep file order.
         let indices: Vec<usize> = (0..sources.len()).collect();
         let results = run_parallel(&indices, |&i| {
@@ -529,7 +664,15 @@ impl Builder {
             });
         }
 
-        self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out)
+        self.finish(
+            parsed,
+            &targets,
+            &archs,
+            &crate_name,
+            &out_dir,
+            out,
+            Some(key),
+        )
     }
 
     /// Generate launchers for kernels built in Rust (with
@@ -610,7 +753,7 @@ impl Builder {
             warnings,
             ..Output::default()
         };
-        self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out)
+        self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out, None)
     }
 
     fn resolve_out_dir(&self) -> Result<PathBuf, Error> {
@@ -711,6 +854,7 @@ impl Builder {
     }
 
     /// Emit the blobs (through the cache) and write the module.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         parsed: Vec<ParsedFile>,
@@ -719,6 +863,7 @@ impl Builder {
         crate_name: &str,
         out_dir: &Path,
         mut out: Output,
+        build_key: Option<u64>,
     ) -> Result<Output, Error> {
         if self.module_name.contains(['/', '\\']) || !self.module_name.ends_with(".rs") {
             return Err(Error::Config(format!(
@@ -981,6 +1126,13 @@ impl Builder {
                 let _ = fs::remove_file(gen_dir.join(stale));
             }
             write_cache(&cache_path, &new_cache)?;
+        }
+        let record = gen_dir.join(BUILD_RECORD);
+        match build_key {
+            Some(key) => write_build_record(&record, key, out_dir, &out)?,
+            None => {
+                let _ = fs::remove_file(&record);
+            }
         }
         if self.emit_rerun_lines {
             for w in &out.warnings {

@@ -380,3 +380,112 @@ fn colliding_kernel_items_are_an_error() {
     assert!(err.contains("both generate `a::GO_SPEC`"), "{err}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+const SAXPY_SRC: &str = "/// y = a * x + y\n#[kernel(workgroup_size = 256)]\npub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {\n    let i = global_id().x;\n    if i < y.len() {\n        y[i] = a * x[i] + y[i];\n    }\n}\n";
+
+fn source_builder(root: &Path) -> Builder {
+    Builder::new()
+        .targets(["reference", "toy"])
+        .manifest_dir(root)
+        .out_dir(root.join("out"))
+        .emit_rerun_lines(false)
+        .read_metadata(false)
+        .stub(false)
+}
+
+#[test]
+fn compile_from_source_with_fast_path_and_per_kernel_cache() {
+    let root = scratch("source");
+    fs::create_dir_all(root.join("kernels/nn")).unwrap();
+    fs::write(root.join("kernels/saxpy.vyre"), SAXPY_SRC).unwrap();
+    fs::write(
+        root.join("kernels/nn/scale-up.vyre"),
+        SAXPY_SRC
+            .replace("saxpy", "scale")
+            .replace("a * x[i] + y[i]", "a * x[i]"),
+    )
+    .unwrap();
+
+    let first = source_builder(&root).compile("kernels/").unwrap();
+    assert!(!first.up_to_date);
+    assert_eq!(first.kernels, 2);
+    assert_eq!(first.emitted.len(), 4);
+    assert_eq!(
+        first.tracked,
+        [
+            root.join("kernels/"),
+            root.join("kernels/nn"),
+            root.join("kernels/nn/scale-up.vyre"),
+            root.join("kernels/saxpy.vyre"),
+        ]
+    );
+    let text = fs::read_to_string(inner(&first)).unwrap();
+    assert!(
+        text.contains("/// Kernels of `kernels/nn/scale-up.vyre`."),
+        "{text}"
+    );
+    assert!(text.contains("pub mod scale_up {"), "{text}");
+
+    // Same inputs: the fast path parses nothing and writes nothing.
+    let second = source_builder(&root).compile("kernels/").unwrap();
+    assert!(second.up_to_date);
+    assert!(second.rewritten.is_empty() && second.emitted.is_empty());
+    assert_eq!(second.generated, first.generated);
+
+    // A different setting (targets) is not up to date.
+    let third = source_builder(&root)
+        .targets(["reference"])
+        .compile("kernels/")
+        .unwrap();
+    assert!(!third.up_to_date);
+    assert!(third.emitted.is_empty(), "{:?}", third.emitted);
+    // The blobs of the dropped target were removed.
+    assert!(!root.join("out/vyre_kernels/saxpy.saxpy.toy.toy").exists());
+    let _ = source_builder(&root).compile("kernels/").unwrap();
+
+    // Editing one kernel re-emits only that kernel.
+    fs::write(
+        root.join("kernels/saxpy.vyre"),
+        SAXPY_SRC.replace("a * x[i]", "x[i] * a"),
+    )
+    .unwrap();
+    let fourth = source_builder(&root).compile("kernels/").unwrap();
+    assert!(!fourth.up_to_date);
+    assert_eq!(
+        fourth.emitted,
+        ["saxpy::saxpy (reference)", "saxpy::saxpy (toy)"]
+    );
+
+    // A damaged output defeats the fast path and is repaired.
+    let blob = root.join("out/vyre_kernels/saxpy.saxpy.reference.vyrebin");
+    let good = fs::read(&blob).unwrap();
+    fs::write(&blob, &good[..good.len() / 2]).unwrap();
+    let fifth = source_builder(&root).compile("kernels/").unwrap();
+    assert!(!fifth.up_to_date);
+    assert_eq!(fifth.emitted, ["saxpy::saxpy (reference)"]);
+    assert_eq!(fs::read(&blob).unwrap(), good);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn broken_kernel_is_a_rendered_diagnostic() {
+    let root = scratch("broken");
+    fs::create_dir_all(root.join("kernels")).unwrap();
+    fs::write(root.join("kernels/ok.vyre"), SAXPY_SRC).unwrap();
+    fs::write(
+        root.join("kernels/bad.vyre"),
+        "#[kernel(workgroup_size = 64)]\npub fn bad(out: &mut [u32]) {\n    let = 3;\n}\n",
+    )
+    .unwrap();
+    let err = source_builder(&root).compile("kernels").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("kernels/bad.vyre:3:"), "{text}");
+    assert!(text.contains("let = 3;"), "{text}");
+    assert!(text.contains('^'), "{text}");
+    let summary = err.summary();
+    assert!(summary.starts_with("kernels/bad.vyre:3:"), "{summary}");
+    assert!(!summary.contains('\n'), "{summary}");
+    // Nothing was written for a failed build.
+    assert!(!root.join("out").exists());
+    fs::remove_dir_all(&root).unwrap();
+}
