@@ -518,7 +518,7 @@ fn random_program(seed: u64) -> Program {
     let mut p = g.p;
     // Sometimes scramble the locals table (and add an unused local) so that
     // the printer must fall back to `#[locals(...)]`.
-    if seed % 5 == 0 && !p.locals.is_empty() {
+    if seed.is_multiple_of(5) && !p.locals.is_empty() {
         let n = p.locals.len() as u32;
         let perm: Vec<u32> = (0..n).map(|i| (i + 1) % n).collect();
         let mut locals = p.locals.clone();

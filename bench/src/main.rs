@@ -147,7 +147,8 @@ fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
             check_close("copy4", got[k], host_x[k], 0.0);
         }
         let s = median_secs(device, o.iters, 10, || {
-            kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y).expect("copy4");
+            kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)
+                .expect("copy4");
         });
         report("copy_vec4_vyre", device, s, 2.0 * bytes);
     }
@@ -222,7 +223,7 @@ fn gemm(device: &Device, o: &Options) -> vyre::Result<()> {
     });
     tflops("sgemm_blocked_vyre", s);
 
-    if m % 128 == 0 {
+    if m.is_multiple_of(128) {
         // SAFETY: n is a multiple of 128 and every buffer holds n * n elements.
         unsafe {
             kernels::sgemm::sgemm_blocked_unchecked(device, grid128, o.gemm, &a, &b, &mut c)?
