@@ -133,7 +133,8 @@ fn random_programs_emit_without_panics() {
         let mut unchecked = case.program.clone();
         unchecked.unchecked = true;
         for p in [&case.program, &unchecked] {
-            ptx::emit_ptx(p, &DispatchConfig::default()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            ptx::emit_ptx(p, &DispatchConfig::default())
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         }
     }
 }
