@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
-use crate::driver::{ArtifactFile, KernelLauncherCodegen};
+use crate::driver::KernelLauncherCodegen;
 use crate::ir::{Literal, Program, wire};
 use crate::runtime::{DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
 use interp::CoreArg;
@@ -45,20 +45,13 @@ pub fn emit(program: &Program, config: &DispatchConfig) -> std::result::Result<V
 
 crate::register_aot_emitter!(TARGET, emit);
 
-fn artifact_expr(file: &ArtifactFile<'_>) -> std::result::Result<String, String> {
-    Ok(format!(
-        "::vyre::runtime::Artifact {{ target: \"reference\", arch: None, bytes: include_bytes!({:?}) }}",
-        file.file_name
-    ))
-}
-
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: TARGET,
     runtime_feature: None,
     extension: "vyrebin",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 
 /// Memory of the CPU device: the elements' 32-bit patterns.
@@ -98,7 +91,7 @@ fn backend_err(message: impl Into<String>) -> Error {
 }
 
 fn words_of(bytes: &[u8]) -> Result<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(backend_err(format!(
             "{} bytes is not a whole number of 4-byte elements",
             bytes.len()
@@ -160,7 +153,7 @@ impl DeviceBackend for CpuBackend {
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
-        if bytes % 4 != 0 {
+        if !bytes.is_multiple_of(4) {
             return Err(backend_err(format!(
                 "{bytes} bytes is not a whole number of 4-byte elements"
             )));

@@ -1,0 +1,3 @@
+fn main() {
+    vyre_build::compile_or_exit("kernels/");
+}

@@ -1,0 +1,378 @@
+//! Throughput benchmarks of vyre kernels launched through the generated
+//! launchers. Prints one JSON object per line (the format of the CUDA C
+//! peers in `shared/peers/`), so both can be compared in one run.
+//!
+//! ```sh
+//! cargo run --release -p vyre-bench --features cuda -- --device cuda
+//! cargo run --release -p vyre-bench --features wgpu -- --device wgpu --log2n 24
+//! cargo run --release -p vyre-bench -- --device cpu --log2n 20 --gemm 256
+//! ```
+
+use std::time::Instant;
+
+use vyre::{Buffer, Device, Grid};
+
+mod kernels {
+    vyre::include_kernels!();
+}
+
+struct Options {
+    device: String,
+    log2n: u32,
+    gemm: u32,
+    iters: usize,
+    only: Option<String>,
+}
+
+fn parse_args() -> Options {
+    let mut o = Options {
+        device: "best".into(),
+        log2n: 28,
+        gemm: 4096,
+        iters: 20,
+        only: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--device" => o.device = value,
+            "--log2n" => o.log2n = value.parse().expect("--log2n takes an integer"),
+            "--gemm" => o.gemm = value.parse().expect("--gemm takes an integer"),
+            "--iters" => o.iters = value.parse().expect("--iters takes an integer"),
+            "--only" => o.only = Some(value),
+            other => panic!("unknown argument {other}; see the module docs"),
+        }
+        i += 2;
+    }
+    o
+}
+
+fn open(name: &str) -> vyre::Result<Device> {
+    match name {
+        "cpu" => Ok(Device::cpu()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(),
+        "best" => Ok(Device::best()),
+        other => panic!("device `{other}` is not compiled in (features: cuda, wgpu)"),
+    }
+}
+
+/// Median seconds per launch of `f`: after two warm-ups, `iters` timed
+/// batches of `batch` back-to-back launches, each batch synchronised.
+fn median_secs(device: &Device, iters: usize, batch: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    device.synchronize().expect("synchronize");
+    let mut times: Vec<f64> = (0..iters)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..batch {
+                f();
+            }
+            device.synchronize().expect("synchronize");
+            t.elapsed().as_secs_f64() / batch as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn report(kernel: &str, device: &Device, secs: f64, bytes: f64) {
+    println!(
+        "{{\"kernel\":\"{kernel}\",\"device\":\"{}\",\"ms\":{:.4},\"GBps\":{:.1}}}",
+        device.name(),
+        secs * 1e3,
+        bytes / secs / 1e9
+    );
+}
+
+fn check_close(what: &str, got: f32, want: f32, rel: f32) {
+    assert!(
+        (got - want).abs() <= rel * want.abs().max(1.0),
+        "{what}: got {got}, want {want}"
+    );
+}
+
+fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
+    let n = 1usize << o.log2n;
+    let bytes = (n * 4) as f64;
+    let host_x: Vec<f32> = (0..n).map(|i| (i % 1024) as f32 * 0.25).collect();
+    let x = device.upload(&host_x)?;
+    let mut y: Buffer<f32> = device.upload(&vec![1.0f32; n])?;
+    let want = |k: usize| 2.0 * host_x[k] + 1.0;
+
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    if run("saxpy") {
+        kernels::stream::saxpy(device, Grid::threads(n), 2.0, &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, 1, n / 3, n - 1] {
+            check_close("saxpy", got[k], want(k), 1e-6);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::saxpy(device, Grid::threads(n), 2.0, &x, &mut y).expect("saxpy");
+        });
+        report("saxpy_vyre", device, s, 3.0 * bytes);
+
+        device.write(&mut y, &vec![1.0f32; n])?;
+        kernels::stream::saxpy4(device, Grid::threads(n.div_ceil(4)), 2.0, &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, 1, 2, 3, n / 3, n - 1] {
+            check_close("saxpy4", got[k], want(k), 1e-6);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::saxpy4(device, Grid::threads(n.div_ceil(4)), 2.0, &x, &mut y)
+                .expect("saxpy4");
+        });
+        report("saxpy_vec4_vyre", device, s, 3.0 * bytes);
+    }
+    if run("copy") {
+        kernels::stream::copy(device, Grid::threads(n), &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, n / 2, n - 1] {
+            check_close("copy", got[k], host_x[k], 0.0);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::copy(device, Grid::threads(n), &x, &mut y).expect("copy");
+        });
+        report("copy_vyre", device, s, 2.0 * bytes);
+
+        device.write(&mut y, &vec![0.0f32; n])?;
+        kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, 1, 2, 3, n / 2, n - 1] {
+            check_close("copy4", got[k], host_x[k], 0.0);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)
+                .expect("copy4");
+        });
+        report("copy_vec4_vyre", device, s, 2.0 * bytes);
+    }
+    if run("sum") {
+        let groups = 132 * 8;
+        let mut partials: Buffer<f32> = device.zeros(groups)?;
+        let mut out: Buffer<f32> = device.zeros(1)?;
+        let sum = |partials: &mut Buffer<f32>, out: &mut Buffer<f32>| -> vyre::Result<()> {
+            kernels::stream::sum_partials(device, Grid::workgroups(groups as u32), &x, partials)?;
+            kernels::stream::sum_final(device, Grid::workgroups(1), partials, out)
+        };
+        sum(&mut partials, &mut out)?;
+        let got = device.download(&out)?[0];
+        let want: f64 = host_x.iter().map(|&v| f64::from(v)).sum();
+        check_close("sum", got, want as f32, 1e-4);
+        let s = median_secs(device, o.iters, 10, || {
+            sum(&mut partials, &mut out).expect("sum");
+        });
+        report("sum_vyre", device, s, bytes);
+    }
+    Ok(())
+}
+
+fn gemm(device: &Device, o: &Options) -> vyre::Result<()> {
+    let m = o.gemm as usize;
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    if !run("sgemm") {
+        return Ok(());
+    }
+    let host_a: Vec<f32> = (0..m * m).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+    let host_b: Vec<f32> = (0..m * m).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+    let a = device.upload(&host_a)?;
+    let b = device.upload(&host_b)?;
+    let mut c: Buffer<f32> = device.zeros(m * m)?;
+    let flops = 2.0 * (m as f64).powi(3);
+    // Spot-check a few entries against the CPU (small integers: exact).
+    let expect = |r: usize, col: usize| -> f32 {
+        (0..m)
+            .map(|k| host_a[r * m + k] * host_b[k * m + col])
+            .sum()
+    };
+    let check = |device: &Device, c: &Buffer<f32>, name: &str| -> vyre::Result<()> {
+        let got = device.download(c)?;
+        for (r, col) in [(0, 0), (1, m - 1), (m / 2, m / 3), (m - 1, m - 1)] {
+            check_close(name, got[r * m + col], expect(r, col), 0.0);
+        }
+        Ok(())
+    };
+    let tflops = |name: &str, secs: f64| {
+        println!(
+            "{{\"kernel\":\"{name}\",\"device\":\"{}\",\"ms\":{:.3},\"TFLOPs\":{:.2}}}",
+            device.name(),
+            secs * 1e3,
+            flops / secs / 1e12
+        );
+    };
+    let grid32 = Grid::threads_2d(o.gemm, o.gemm);
+    let grid128 = Grid::Workgroups([o.gemm.div_ceil(128), o.gemm.div_ceil(128), 1]);
+    let iters = o.iters.min(5);
+
+    kernels::sgemm::sgemm_tiled32(device, grid32, o.gemm, &a, &b, &mut c)?;
+    check(device, &c, "sgemm_tiled32")?;
+    let s = median_secs(device, iters, 1, || {
+        kernels::sgemm::sgemm_tiled32(device, grid32, o.gemm, &a, &b, &mut c).expect("tiled32");
+    });
+    tflops("sgemm_tiled32_vyre", s);
+
+    kernels::sgemm::sgemm_blocked(device, grid128, o.gemm, &a, &b, &mut c)?;
+    check(device, &c, "sgemm_blocked")?;
+    let s = median_secs(device, iters, 1, || {
+        kernels::sgemm::sgemm_blocked(device, grid128, o.gemm, &a, &b, &mut c).expect("blocked");
+    });
+    tflops("sgemm_blocked_vyre", s);
+
+    if m.is_multiple_of(128) {
+        // SAFETY: n is a multiple of 128 and every buffer holds n * n elements.
+        unsafe {
+            kernels::sgemm::sgemm_blocked_unchecked(device, grid128, o.gemm, &a, &b, &mut c)?
+        };
+        check(device, &c, "sgemm_blocked_unchecked")?;
+        let s = median_secs(device, iters, 1, || {
+            // SAFETY: as above.
+            unsafe {
+                kernels::sgemm::sgemm_blocked_unchecked(device, grid128, o.gemm, &a, &b, &mut c)
+                    .expect("blocked unchecked");
+            }
+        });
+        tflops("sgemm_blocked_unchecked_vyre", s);
+    }
+    Ok(())
+}
+
+fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    if !run("launch") {
+        return Ok(());
+    }
+    let mut x: Buffer<u32> = device.zeros(1)?;
+    let launches = 20_000;
+    let s = median_secs(device, 5, launches, || {
+        kernels::stream::empty(device, Grid::workgroups(1), &mut x).expect("empty");
+    });
+    println!(
+        "{{\"kernel\":\"launch_empty_vyre\",\"device\":\"{}\",\"us_per_launch\":{:.3}}}",
+        device.name(),
+        s * 1e6
+    );
+    // Host cost alone: enqueue 1,000 launches (below the driver's queue
+    // depth) without waiting for them.
+    device.synchronize()?;
+    let t = Instant::now();
+    for _ in 0..1000 {
+        kernels::stream::empty(device, Grid::workgroups(1), &mut x)?;
+    }
+    let enqueue = t.elapsed().as_secs_f64() / 1000.0;
+    device.synchronize()?;
+    println!(
+        "{{\"kernel\":\"enqueue_empty_vyre\",\"device\":\"{}\",\"us_per_launch\":{:.3}}}",
+        device.name(),
+        enqueue * 1e6
+    );
+    #[cfg(feature = "cuda")]
+    if device.name().starts_with("cuda") {
+        bare_cuda::launch_overhead(launches).map_err(|message| vyre::Error::Backend {
+            backend: "cuda".into(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+/// The same `empty` kernel (its embedded cubin) launched with a bare
+/// `cuLaunchKernel`, measured exactly like the generated launcher.
+#[cfg(feature = "cuda")]
+mod bare_cuda {
+    use std::ffi::{CString, c_void};
+    use std::time::Instant;
+
+    use cudarc::driver::{CudaContext, result};
+
+    pub fn launch_overhead(launches: usize) -> Result<(), String> {
+        let err = |e: cudarc::driver::DriverError| format!("{e:?}");
+        let ctx = CudaContext::new(0).map_err(err)?;
+        ctx.bind_to_thread().map_err(err)?;
+        let spec = &super::kernels::stream::EMPTY_SPEC;
+        let cubin = spec
+            .artifact("cubin", Some("sm_90"))
+            .ok_or("no sm_90 cubin embedded")?;
+        let name = CString::new(spec.name).map_err(|e| e.to_string())?;
+        // SAFETY: a cubin image and a live, bound context.
+        let f = unsafe {
+            let module = result::module::load_data(cubin.bytes.as_ptr().cast()).map_err(err)?;
+            result::module::get_function(module, name).map_err(err)?
+        };
+        // SAFETY: plain allocation in the bound context.
+        let mut ptr = unsafe { result::malloc_sync(4) }.map_err(err)?;
+        let mut len: u32 = 1;
+        let mut launch = || {
+            let mut params = [
+                std::ptr::from_mut(&mut ptr).cast::<c_void>(),
+                std::ptr::from_mut(&mut len).cast::<c_void>(),
+            ];
+            // SAFETY: parameters follow the PTX emitter's layout (u64
+            // pointer, u32 length) and point at live values.
+            unsafe {
+                result::launch_kernel(
+                    f,
+                    (1, 1, 1),
+                    (32, 1, 1),
+                    0,
+                    std::ptr::null_mut(),
+                    &mut params,
+                )
+            }
+            .expect("cuLaunchKernel");
+        };
+        let sync = || result::ctx::synchronize().expect("synchronize");
+        launch();
+        sync();
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..launches {
+                    launch();
+                }
+                sync();
+                t.elapsed().as_secs_f64() / launches as f64
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{{\"kernel\":\"launch_empty_bare_culaunch\",\"us_per_launch\":{:.3}}}",
+            times[2] * 1e6
+        );
+        let t = Instant::now();
+        for _ in 0..1000 {
+            launch();
+        }
+        let enqueue = t.elapsed().as_secs_f64() / 1000.0;
+        sync();
+        println!(
+            "{{\"kernel\":\"enqueue_empty_bare_culaunch\",\"us_per_launch\":{:.3}}}",
+            enqueue * 1e6
+        );
+        Ok(())
+    }
+}
+
+fn main() -> vyre::Result<()> {
+    let start = Instant::now();
+    let o = parse_args();
+    let device = open(&o.device)?;
+    // Time to the first completed launch (module load included: cubin, or
+    // PTX JIT when the cubin is absent or VYRE_CUDA_PREFER_PTX=1).
+    let mut probe: Buffer<u32> = device.zeros(1)?;
+    kernels::stream::empty(&device, Grid::workgroups(1), &mut probe)?;
+    device.synchronize()?;
+    println!(
+        "{{\"kernel\":\"first_launch\",\"device\":\"{}\",\"ms_since_start\":{:.2}}}",
+        device.name(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    launch_overhead(&device, &o)?;
+    stream(&device, &o)?;
+    gemm(&device, &o)?;
+    Ok(())
+}
