@@ -25,24 +25,12 @@ fn targets() -> [(&'static str, Property); 3] {
     ]
 }
 
-fn lang_missing() -> bool {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(|| vyre::lang::parse("x.vyre", ""));
-    std::panic::set_hook(hook);
-    r.is_err()
-}
-
 #[test]
 fn replay_fuzz_regressions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
     let mut failures = Vec::new();
     let mut n = 0;
     for (name, property) in targets() {
-        if name == "parse" && lang_missing() {
-            println!("skipped: parse regressions (vyre::lang not implemented yet)");
-            continue;
-        }
         let Ok(rd) = std::fs::read_dir(root.join(name)) else {
             continue;
         };
@@ -103,10 +91,6 @@ fn mutation_corpus() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
     for (name, property) in targets() {
-        if name == "parse" && lang_missing() {
-            println!("skipped: parse corpus (vyre::lang not implemented yet)");
-            continue;
-        }
         let corpus = seeds(name);
         let mut m = Mutator::new(0xF022);
         let start = std::time::Instant::now();
