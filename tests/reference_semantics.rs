@@ -52,6 +52,19 @@ fn integer_arithmetic_wraps() {
     assert_eq!(ei(Expr::i32(0x1000_0000).mul(Expr::i32(16))), 0);
     assert_eq!(ei(Expr::i32(i32::MIN).neg()), i32::MIN);
     assert_eq!(ei(Expr::i32(-7).mul(Expr::i32(3))), -21);
+    // Multiply-add shapes (fused internally; must equal the two wrapping ops).
+    assert_eq!(
+        ei(Expr::i32(i32::MAX).mul(Expr::i32(3)).add(Expr::i32(5))),
+        i32::MAX.wrapping_mul(3).wrapping_add(5)
+    );
+    assert_eq!(
+        eu(Expr::u32(7).add(Expr::u32(u32::MAX).mul(Expr::u32(u32::MAX)))),
+        7u32.wrapping_add(u32::MAX.wrapping_mul(u32::MAX))
+    );
+    assert_eq!(
+        ef(Expr::f32(0.1).mul(Expr::f32(3.0)).add(Expr::f32(0.7))),
+        0.1f32 * 3.0 + 0.7
+    );
 }
 
 #[test]
@@ -975,4 +988,52 @@ fn argument_mismatches_are_errors() {
     let mut o = [0u32; 1];
     run(&p, [0, 5, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
     assert_eq!(o, [0]);
+}
+
+/// Regression: a no-op cast (`u32 as i32`) of a computed index used to free
+/// the index's temporary register, so computing the next operand clobbered
+/// it (found by the differential tester as scheduling-dependent results).
+#[test]
+fn noop_cast_operands_keep_their_registers() {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let a = b.local("a", DataType::U32, false);
+    let c = b.local("c", DataType::U32, false);
+    let old = b.local("old", DataType::U32, false);
+    let o = BufRef::Param(out);
+    b.body(|blk| {
+        blk.let_(a, Expr::u32(3));
+        blk.let_(c, Expr::u32(5));
+        let index = || {
+            Expr::local(a)
+                .mul(Expr::u32(2))
+                .add(Expr::u32(1))
+                .cast(DataType::I32)
+        };
+        let value = || Expr::local(c).bitand(Expr::u32(7)).add(Expr::u32(100));
+        blk.store(o, index(), value());
+        blk.let_(
+            old,
+            Expr::atomic(AtomicOp::Or, o, index(), value().add(Expr::u32(1000))),
+        );
+        blk.store(o, Expr::u32(0), Expr::local(old));
+        blk.store(
+            o,
+            Expr::local(a)
+                .cast(DataType::I32)
+                .cast(DataType::U32)
+                .add(Expr::u32(1)),
+            Expr::local(c)
+                .mul(Expr::u32(3))
+                .cast(DataType::I32)
+                .add(Expr::i32(1))
+                .cast(DataType::U32),
+        );
+    });
+    let p = b.finish();
+    let mut d = [0u32; 16];
+    run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut d)]).unwrap();
+    assert_eq!(d[7], 105 | 1105);
+    assert_eq!(d[0], 105);
+    assert_eq!(d[4], 16);
 }

@@ -156,6 +156,14 @@ pub enum RunError {
         /// The grid.
         workgroups: [u32; 3],
     },
+    /// An interpreter invariant failed (a bug in vyre; please report it).
+    #[error("internal error of the reference interpreter on kernel `{kernel}`: {reason}")]
+    Internal {
+        /// Kernel name.
+        kernel: String,
+        /// What failed.
+        reason: String,
+    },
     /// The worker pool could not be built.
     #[error("could not start {threads} worker threads: {reason}")]
     ThreadPool {
@@ -558,6 +566,27 @@ enum Op {
         c: Reg,
         t: u32,
     },
+    /// `v += 1; if v < e goto t`, unsigned: the bottom of a `for` loop
+    /// (`v < e` held before, so the increment cannot overflow).
+    ForNextU {
+        v: Reg,
+        e: Reg,
+        t: u32,
+    },
+    /// The same, signed.
+    ForNextI {
+        v: Reg,
+        e: Reg,
+        t: u32,
+    },
+    /// `d = a * b + c` on integers (wrapping; identical to the two
+    /// operations, so fusing is unobservable).
+    MadI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
     /// `if !(a < b) goto t`, unsigned; the hot loop/guard test.
     JumpIfNotLtU {
         a: Reg,
@@ -572,6 +601,84 @@ enum Op {
     },
     Barrier,
     Halt,
+}
+
+impl Op {
+    /// Every register the instruction reads or writes, and its jump target.
+    fn operands(&self) -> (Vec<Reg>, Option<u32>) {
+        use Op::*;
+        match *self {
+            Mov { d, a }
+            | NegI { d, a }
+            | NegF { d, a }
+            | NotB { d, a }
+            | NotI { d, a }
+            | IToF { d, a }
+            | UToF { d, a }
+            | FToI { d, a }
+            | FToU { d, a }
+            | Sqrt { d, a }
+            | Exp { d, a }
+            | Ln { d, a }
+            | Sin { d, a }
+            | Cos { d, a }
+            | Tanh { d, a }
+            | Floor { d, a }
+            | Ceil { d, a }
+            | AbsF { d, a }
+            | AbsI { d, a } => (vec![d, a], None),
+            AddI { d, a, b }
+            | SubI { d, a, b }
+            | MulI { d, a, b }
+            | DivU { d, a, b }
+            | DivI { d, a, b }
+            | RemU { d, a, b }
+            | RemI { d, a, b }
+            | AddF { d, a, b }
+            | SubF { d, a, b }
+            | MulF { d, a, b }
+            | DivF { d, a, b }
+            | RemF { d, a, b }
+            | And { d, a, b }
+            | Or { d, a, b }
+            | Xor { d, a, b }
+            | Shl { d, a, b }
+            | ShrU { d, a, b }
+            | ShrI { d, a, b }
+            | EqI { d, a, b }
+            | NeI { d, a, b }
+            | EqF { d, a, b }
+            | NeF { d, a, b }
+            | LtU { d, a, b }
+            | LtI { d, a, b }
+            | LtF { d, a, b }
+            | LeU { d, a, b }
+            | LeI { d, a, b }
+            | LeF { d, a, b }
+            | MinF { d, a, b }
+            | MinU { d, a, b }
+            | MinI { d, a, b }
+            | MaxF { d, a, b }
+            | MaxU { d, a, b }
+            | MaxI { d, a, b }
+            | Powf { d, a, b } => (vec![d, a, b], None),
+            ClampF { d, a, b, c }
+            | ClampU { d, a, b, c }
+            | ClampI { d, a, b, c }
+            | MulAdd { d, a, b, c }
+            | MadI { d, a, b, c }
+            | Select { d, c, a, b } => (vec![d, a, b, c], None),
+            LoadR { d, i, .. } | LoadG { d, i, .. } | LoadS { d, i, .. } => (vec![d, i], None),
+            StoreG { i, v, .. } | StoreS { i, v, .. } => (vec![i, v], None),
+            Atomic { d, i, v, .. } => (vec![d, i, v], None),
+            Cas { d, i, e, v, .. } => (vec![d, i, e, v], None),
+            Jump { t } => (vec![], Some(t)),
+            JumpIfNot { c, t } => (vec![c], Some(t)),
+            JumpIfNotLtU { a, b, t } | JumpIfNotLtI { a, b, t } => (vec![a, b], Some(t)),
+            ForNextU { v, e, t } | ForNextI { v, e, t } => (vec![v, e], Some(t)),
+            Barrier | Halt => (vec![], None),
+        }
+    }
 }
 
 /// Fixed registers of the builtins: global id, local id, workgroup id and
@@ -625,7 +732,34 @@ impl Compiled {
                 kernel: program.name.clone(),
                 errors,
             })?;
-        Ok(Codegen::compile(program))
+        let compiled = Codegen::compile(program);
+        compiled.verify().map_err(|reason| RunError::Internal {
+            kernel: program.name.clone(),
+            reason,
+        })?;
+        Ok(compiled)
+    }
+
+    /// Check the invariants `exec` relies on for its unchecked register
+    /// and code accesses.
+    fn verify(&self) -> Result<(), String> {
+        if self.code.last() != Some(&Op::Halt) {
+            return Err("bytecode does not end with `Halt`".to_string());
+        }
+        let n = self.nregs as u64;
+        let len = self.code.len() as u64;
+        for (pc, op) in self.code.iter().enumerate() {
+            let (regs, target) = op.operands();
+            if let Some(bad) = regs.iter().find(|&&r| u64::from(r) >= n) {
+                return Err(format!(
+                    "instruction {pc} ({op:?}) uses register {bad} of {n}"
+                ));
+            }
+            if target.is_some_and(|t| u64::from(t) >= len) {
+                return Err(format!("instruction {pc} ({op:?}) jumps outside the code"));
+            }
+        }
+        Ok(())
     }
 
     /// The kernel's name.
@@ -1099,19 +1233,31 @@ impl<'p> Codegen<'p> {
                     self.code.push(Op::Mov { d: v, a: rs });
                 }
                 self.next_temp = self.temp_base;
-                let head = self.here();
+                // Test once on entry, then at the bottom (one instruction
+                // per iteration for the increment, test and back edge).
                 self.code.push(if signed {
                     Op::JumpIfNotLtI { a: v, b: e, t: 0 }
                 } else {
                     Op::JumpIfNotLtU { a: v, b: e, t: 0 }
                 });
                 let jf = self.code.len() - 1;
+                let body_start = self.here();
                 self.loops.push(LoopCtx::default());
                 self.block(body);
                 let step = self.here();
-                let one = self.consts[&1];
-                self.code.push(Op::AddI { d: v, a: v, b: one });
-                self.code.push(Op::Jump { t: head });
+                self.code.push(if signed {
+                    Op::ForNextI {
+                        v,
+                        e,
+                        t: body_start,
+                    }
+                } else {
+                    Op::ForNextU {
+                        v,
+                        e,
+                        t: body_start,
+                    }
+                });
                 let exit = self.here();
                 self.patch(jf, exit);
                 let ctx = self.loops.pop().unwrap_or_default();
@@ -1206,6 +1352,24 @@ impl<'p> Codegen<'p> {
                 (d, t)
             }
             Expr::Binary(op, a, b) => {
+                if *op == BinOp::Add
+                    && matches!(p.type_of(a), Some(DataType::U32 | DataType::I32))
+                    && let Some((x, y, other)) = mul_add_parts(a, b)
+                {
+                    let mark = self.next_temp;
+                    let (rx, t) = self.expr(x, None);
+                    let (ry, _) = self.expr(y, None);
+                    let (rc, _) = self.expr(other, None);
+                    self.next_temp = mark;
+                    let d = dst.unwrap_or_else(|| self.temp());
+                    self.code.push(Op::MadI {
+                        d,
+                        a: rx,
+                        b: ry,
+                        c: rc,
+                    });
+                    return (d, t);
+                }
                 let mark = self.next_temp;
                 let (ra, t) = self.expr(a, None);
                 let (rb, _) = self.expr(b, None);
@@ -1266,12 +1430,14 @@ impl<'p> Codegen<'p> {
             Expr::Cast(to, a) => {
                 let mark = self.next_temp;
                 let (ra, from) = self.expr(a, None);
-                self.next_temp = mark;
                 use DataType::{Bool, F32, I32, U32};
-                // Same bits (i32 <-> u32, bool -> integer, identity): no code.
+                // Same bits (i32 <-> u32, bool -> integer, identity): no
+                // code, and the operand's temporary stays allocated since it
+                // is the result.
                 if !matches!((from, to), (I32 | U32 | Bool, F32) | (F32, I32 | U32)) {
                     return (ra, *to);
                 }
+                self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 self.code.push(match (from, to) {
                     (I32, F32) => Op::IToF { d, a: ra },
@@ -1386,6 +1552,17 @@ impl<'p> Codegen<'p> {
     }
 }
 
+/// `x * y + other` or `other + x * y`: the operands of an integer
+/// multiply-add.
+fn mul_add_parts<'e>(a: &'e Expr, b: &'e Expr) -> Option<(&'e Expr, &'e Expr, &'e Expr)> {
+    match (a, b) {
+        (Expr::Binary(BinOp::Mul, x, y), other) | (other, Expr::Binary(BinOp::Mul, x, y)) => {
+            Some((x, y, other))
+        }
+        _ => None,
+    }
+}
+
 /// Every literal's bits (plus 1, the `for` increment) and the number of
 /// `for` loops.
 fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize) {
@@ -1483,6 +1660,7 @@ struct Launch<'a> {
 /// Why an invocation stopped early.
 enum Fault {
     Steps,
+    Internal(&'static str),
     OutOfBounds { mem: Mem, index: u32, len: usize },
 }
 
@@ -1521,6 +1699,10 @@ impl Launch<'_> {
     fn fault(&self, f: Fault, workgroup: [u32; 3], invocation: u32) -> RunError {
         let c = self.c;
         match f {
+            Fault::Internal(reason) => RunError::Internal {
+                kernel: c.name.clone(),
+                reason: reason.to_string(),
+            },
             Fault::Steps => RunError::StepLimitExceeded {
                 kernel: c.name.clone(),
                 limit: self.limit,
@@ -1654,17 +1836,39 @@ impl Launch<'_> {
         let mut steps = *steps_io;
         let f = |x: u32| f32::from_bits(x);
         let i = |x: u32| x as i32;
+        if r.len() != self.c.nregs {
+            return Err(Fault::Internal("register file of the wrong size"));
+        }
+        let rp = r.as_mut_ptr();
+        // SAFETY (for `rd!`, `wr!` and the `code` read below):
+        // `Compiled::new` verified that every register operand is below
+        // `nregs` (= `r.len()`, checked above), that every jump target lies
+        // inside `code`, and that `code` ends with `Halt`; so `pc` always
+        // indexes `code` and every register access is in bounds.
+        macro_rules! rd {
+            ($x:expr) => {{
+                let at = $x as usize;
+                unsafe { *rp.add(at) }
+            }};
+        }
+        macro_rules! wr {
+            ($x:expr, $v:expr) => {{
+                let v = $v;
+                let at = $x as usize;
+                unsafe { *rp.add(at) = v }
+            }};
+        }
         macro_rules! bin {
             ($d:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
-                let $x = r[$a as usize];
-                let $y = r[$b as usize];
-                r[$d as usize] = $e;
+                let $x = rd!($a);
+                let $y = rd!($b);
+                wr!($d, $e);
             }};
         }
         macro_rules! un {
             ($d:expr, $a:expr, |$x:ident| $e:expr) => {{
-                let $x = r[$a as usize];
-                r[$d as usize] = $e;
+                let $x = rd!($a);
+                wr!($d, $e);
             }};
         }
         loop {
@@ -1674,10 +1878,10 @@ impl Launch<'_> {
                 *steps_io = steps;
                 return Err(Fault::Steps);
             }
-            let op = code[pc];
+            let op = unsafe { *code.get_unchecked(pc) };
             pc += 1;
             match op {
-                Op::Mov { d, a } => r[d as usize] = r[a as usize],
+                Op::Mov { d, a } => wr!(d, rd!(a)),
                 Op::AddI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_add(y)),
                 Op::SubI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_sub(y)),
                 Op::MulI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_mul(y)),
@@ -1740,65 +1944,70 @@ impl Launch<'_> {
                 Op::MaxI { d, a, b } => bin!(d, a, b, |x, y| i(x).max(i(y)) as u32),
                 Op::Powf { d, a, b } => bin!(d, a, b, |x, y| f(x).powf(f(y)).to_bits()),
                 Op::ClampF { d, a, b, c } => {
-                    let v = f(r[a as usize]).max(f(r[b as usize])).min(f(r[c as usize]));
-                    r[d as usize] = v.to_bits();
+                    let v = f(rd!(a)).max(f(rd!(b))).min(f(rd!(c)));
+                    wr!(d, v.to_bits());
                 }
                 Op::ClampU { d, a, b, c } => {
-                    r[d as usize] = r[a as usize].max(r[b as usize]).min(r[c as usize]);
+                    wr!(d, rd!(a).max(rd!(b)).min(rd!(c)));
                 }
                 Op::ClampI { d, a, b, c } => {
-                    let v = i(r[a as usize]).max(i(r[b as usize])).min(i(r[c as usize]));
-                    r[d as usize] = v as u32;
+                    let v = i(rd!(a)).max(i(rd!(b))).min(i(rd!(c)));
+                    wr!(d, v as u32);
                 }
                 Op::MulAdd { d, a, b, c } => {
-                    let v = f(r[a as usize]).mul_add(f(r[b as usize]), f(r[c as usize]));
-                    r[d as usize] = v.to_bits();
+                    let v = f(rd!(a)).mul_add(f(rd!(b)), f(rd!(c)));
+                    wr!(d, v.to_bits());
                 }
                 Op::Select { d, c, a, b } => {
-                    r[d as usize] = if r[c as usize] != 0 {
-                        r[a as usize]
-                    } else {
-                        r[b as usize]
-                    };
+                    wr!(d, if rd!(c) != 0 { rd!(a) } else { rd!(b) });
                 }
                 Op::LoadR { d, m, i: ix } => {
                     let buf = ro[m as usize];
-                    let index = r[ix as usize];
-                    r[d as usize] = match buf.get(index as usize) {
-                        Some(w) => *w,
-                        None if unchecked => {
-                            return Err(oob(Mem::Ro(m), index, buf.len()));
+                    let index = rd!(ix);
+                    wr!(
+                        d,
+                        match buf.get(index as usize) {
+                            Some(w) => *w,
+                            None if unchecked => {
+                                return Err(oob(Mem::Ro(m), index, buf.len()));
+                            }
+                            None => 0,
                         }
-                        None => 0,
-                    };
+                    );
                 }
                 Op::LoadG { d, m, i: ix } => {
                     let buf = rw[m as usize];
-                    let index = r[ix as usize];
-                    r[d as usize] = match buf.get(index as usize) {
-                        Some(w) => w.load(Relaxed),
-                        None if unchecked => {
-                            return Err(oob(Mem::Rw(m), index, buf.len()));
+                    let index = rd!(ix);
+                    wr!(
+                        d,
+                        match buf.get(index as usize) {
+                            Some(w) => w.load(Relaxed),
+                            None if unchecked => {
+                                return Err(oob(Mem::Rw(m), index, buf.len()));
+                            }
+                            None => 0,
                         }
-                        None => 0,
-                    };
+                    );
                 }
                 Op::LoadS { d, m, i: ix } => {
                     let (off, len) = shared[m as usize];
-                    let index = r[ix as usize];
-                    r[d as usize] = if (index as usize) < len {
-                        arena[off + index as usize].load(Relaxed)
-                    } else if unchecked {
-                        return Err(oob(Mem::Shared(m), index, len));
-                    } else {
-                        0
-                    };
+                    let index = rd!(ix);
+                    wr!(
+                        d,
+                        if (index as usize) < len {
+                            arena[off + index as usize].load(Relaxed)
+                        } else if unchecked {
+                            return Err(oob(Mem::Shared(m), index, len));
+                        } else {
+                            0
+                        }
+                    );
                 }
                 Op::StoreG { m, i: ix, v } => {
                     let buf = rw[m as usize];
-                    let index = r[ix as usize];
+                    let index = rd!(ix);
                     match buf.get(index as usize) {
-                        Some(w) => w.store(r[v as usize], Relaxed),
+                        Some(w) => w.store(rd!(v), Relaxed),
                         None if unchecked => {
                             return Err(oob(Mem::Rw(m), index, buf.len()));
                         }
@@ -1807,46 +2016,69 @@ impl Launch<'_> {
                 }
                 Op::StoreS { m, i: ix, v } => {
                     let (off, len) = shared[m as usize];
-                    let index = r[ix as usize];
+                    let index = rd!(ix);
                     if (index as usize) < len {
-                        arena[off + index as usize].store(r[v as usize], Relaxed);
+                        arena[off + index as usize].store(rd!(v), Relaxed);
                     } else if unchecked {
                         return Err(oob(Mem::Shared(m), index, len));
                     }
                 }
                 Op::Atomic { k, d, m, i: ix, v } => {
-                    let index = r[ix as usize];
-                    let val = r[v as usize];
-                    r[d as usize] = match cell(rw, arena, shared, m, index) {
-                        Ok(w) => atomic_rmw(w, k, val),
-                        Err(len) if unchecked => return Err(oob(m, index, len)),
-                        Err(_) => 0,
-                    };
+                    let index = rd!(ix);
+                    let val = rd!(v);
+                    wr!(
+                        d,
+                        match cell(rw, arena, shared, m, index) {
+                            Ok(w) => atomic_rmw(w, k, val),
+                            Err(len) if unchecked => return Err(oob(m, index, len)),
+                            Err(_) => 0,
+                        }
+                    );
                 }
                 Op::Cas { d, m, i: ix, e, v } => {
-                    let index = r[ix as usize];
-                    let (exp, val) = (r[e as usize], r[v as usize]);
-                    r[d as usize] = match cell(rw, arena, shared, m, index) {
-                        Ok(w) => match w.compare_exchange(exp, val, Relaxed, Relaxed) {
-                            Ok(old) | Err(old) => old,
-                        },
-                        Err(len) if unchecked => return Err(oob(m, index, len)),
-                        Err(_) => 0,
-                    };
+                    let index = rd!(ix);
+                    let (exp, val) = (rd!(e), rd!(v));
+                    wr!(
+                        d,
+                        match cell(rw, arena, shared, m, index) {
+                            Ok(w) => match w.compare_exchange(exp, val, Relaxed, Relaxed) {
+                                Ok(old) | Err(old) => old,
+                            },
+                            Err(len) if unchecked => return Err(oob(m, index, len)),
+                            Err(_) => 0,
+                        }
+                    );
                 }
                 Op::Jump { t } => pc = t as usize,
+                Op::ForNextU { v, e, t } => {
+                    let next = rd!(v).wrapping_add(1);
+                    wr!(v, next);
+                    if next < rd!(e) {
+                        pc = t as usize;
+                    }
+                }
+                Op::ForNextI { v, e, t } => {
+                    let next = rd!(v).wrapping_add(1);
+                    wr!(v, next);
+                    if i(next) < i(rd!(e)) {
+                        pc = t as usize;
+                    }
+                }
+                Op::MadI { d, a, b, c } => {
+                    wr!(d, rd!(a).wrapping_mul(rd!(b)).wrapping_add(rd!(c)));
+                }
                 Op::JumpIfNot { c, t } => {
-                    if r[c as usize] == 0 {
+                    if rd!(c) == 0 {
                         pc = t as usize;
                     }
                 }
                 Op::JumpIfNotLtU { a, b, t } => {
-                    if r[a as usize] >= r[b as usize] {
+                    if rd!(a) >= rd!(b) {
                         pc = t as usize;
                     }
                 }
                 Op::JumpIfNotLtI { a, b, t } => {
-                    if i(r[a as usize]) >= i(r[b as usize]) {
+                    if i(rd!(a)) >= i(rd!(b)) {
                         pc = t as usize;
                     }
                 }
