@@ -30,17 +30,13 @@ fn expectations_match_the_reference_interpreter() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Minimal repros of a reference-interpreter bug found by these tests and
-/// the differential test: a cast that needs no code (`i32 <-> u32`, `bool`
-/// to an integer) returns its operand's temporary register after releasing
-/// it (`Codegen::expr`, `Expr::Cast`: `self.next_temp = mark` runs before the
-/// early return), so the next temporary overwrites the cast's value.
-/// `(x < y) as i32 + (x == y) as i32` with `x == y == 0` gives 2, and
-/// `out[(g + 0) as i32] = g + 1` stores nowhere. The wgpu targets get both
-/// right. Moving `self.next_temp = mark;` after the early return fixes it.
-/// Ignored until the interpreter is fixed; run with `--ignored`.
+/// Regression test for a reference-interpreter bug these tests found: a
+/// cast that needs no code (`i32 <-> u32`, `bool` to an integer) released
+/// its operand's temporary register while returning it, so the next
+/// temporary overwrote the cast's value: `(x < y) as i32 + (x == y) as i32`
+/// with `x == y == 0` gave 2, and `out[(g + 0) as i32] = g + 1` stored
+/// nowhere. The wgpu targets got both right.
 #[test]
-#[ignore = "reference interpreter bug: no-code casts release their register early"]
 fn reference_no_code_casts_keep_their_register() {
     use vyre::backend::reference::{RefArg, run};
     use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
