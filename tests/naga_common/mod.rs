@@ -174,9 +174,8 @@ pub fn int_ops() -> Case {
             lux().div(luy()).cast(DataType::I32),
             lux().rem(luy()).cast(DataType::I32),
             lux().shr(ly()).cast(DataType::I32),
-            // (Two sibling `bool` casts trip a reference-interpreter bug;
-            // see `tests/naga_reference.rs`.)
-            Expr::select(lx().lt(ly()), Expr::i32(1), Expr::i32(0))
+            lx().lt(ly())
+                .cast(DataType::I32)
                 .add(lx().eq(ly()).cast(DataType::I32).mul(Expr::i32(2))),
             Expr::select(
                 lux().gt(luy()),
