@@ -201,3 +201,14 @@ fn launch_errors_are_values() {
     .unwrap();
     assert_eq!(wdev.download(&wy).unwrap(), vec![2.0; 4]);
 }
+
+#[test]
+fn oversized_buffers_are_errors() {
+    let Some(dev) = device(&WgpuOptions::from_env()) else {
+        return;
+    };
+    // Far beyond any storage binding limit; fails before allocating.
+    let err = dev.zeros::<u32>(usize::MAX / 8).unwrap_err();
+    assert!(matches!(err, vyre::Error::Backend { .. }), "{err}");
+    assert!(err.to_string().contains("exceeds"), "{err}");
+}
