@@ -10,6 +10,9 @@
 //! adapter: `skipped: no wgpu adapter`, a failure when
 //! `VYRE_REQUIRE_VULKAN=1`.
 
+// The wgpu runtime exists only with the `wgpu` feature.
+#![cfg(feature = "wgpu")]
+
 mod naga_common;
 
 use std::path::{Path, PathBuf};

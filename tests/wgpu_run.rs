@@ -4,6 +4,9 @@
 //! are exercised. Without an adapter these print `skipped: no wgpu adapter`
 //! and pass, unless `VYRE_REQUIRE_VULKAN=1`.
 
+// The wgpu runtime exists only with the `wgpu` feature.
+#![cfg(feature = "wgpu")]
+
 mod naga_common;
 
 use naga_common::{Arg, Data, leak_spec, run_case};
