@@ -1037,3 +1037,45 @@ fn noop_cast_operands_keep_their_registers() {
     assert_eq!(d[0], 105);
     assert_eq!(d[4], 16);
 }
+
+/// Loads whose index is a multiply-add (fused internally) on every kind of
+/// memory, wrapping into range and landing out of range.
+#[test]
+fn multiply_add_indices() {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let ro = b.buffer("ro", DataType::U32, Access::Read);
+    let rw = b.buffer("rw", DataType::U32, Access::ReadWrite);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::U32, 4);
+    let big = b.local("big", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(big, Expr::u32(0x8000_0000));
+        blk.store(BufRef::Shared(sh), Expr::u32(3), Expr::u32(33));
+        let idx = |m: u32, c: u32| Expr::local(big).mul(Expr::u32(m)).add(Expr::u32(c));
+        let loads = [
+            Expr::load(BufRef::Param(ro), idx(2, 3)),
+            Expr::load(BufRef::Param(rw), Expr::u32(1).add(idx(4, 0))),
+            Expr::load(BufRef::Shared(sh), idx(2, 3)),
+            Expr::load(BufRef::Param(ro), idx(1, 3)),
+            Expr::load(BufRef::Shared(sh), idx(3, 0)),
+        ];
+        for (k, l) in loads.into_iter().enumerate() {
+            blk.store(BufRef::Param(out), Expr::u32(k as u32), l);
+        }
+    });
+    let p = b.finish();
+    let mut r = [10u32, 11, 12, 13];
+    let mut w = [20u32, 21, 22, 23];
+    let mut o = [99u32; 5];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut r),
+            RefArg::Buffer(&mut w),
+            RefArg::Buffer(&mut o),
+        ],
+    )
+    .unwrap();
+    assert_eq!(o, [13, 21, 33, 0, 0]);
+}

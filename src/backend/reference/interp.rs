@@ -525,6 +525,15 @@ enum Op {
         m: u32,
         i: Reg,
     },
+    /// A load whose index is `a * b + c` (wrapping): the common
+    /// `tile[row * width + col]` in one dispatch.
+    LoadMad {
+        d: Reg,
+        m: Mem,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
     LoadG {
         d: Reg,
         m: u32,
@@ -669,6 +678,7 @@ impl Op {
             | MadI { d, a, b, c }
             | Select { d, c, a, b } => (vec![d, a, b, c], None),
             LoadR { d, i, .. } | LoadG { d, i, .. } | LoadS { d, i, .. } => (vec![d, i], None),
+            LoadMad { d, a, b, c, .. } => (vec![d, a, b, c], None),
             StoreG { i, v, .. } | StoreS { i, v, .. } => (vec![i, v], None),
             Atomic { d, i, v, .. } => (vec![d, i, v], None),
             Cas { d, i, e, v, .. } => (vec![d, i, e, v], None),
@@ -1327,6 +1337,19 @@ impl<'p> Codegen<'p> {
             Expr::Builtin(b, a) => (builtin_reg(*b, *a), DataType::U32),
             Expr::Len(id) => (BUILTIN_REGS + p.params.len() as u32 + id, DataType::U32),
             Expr::Load { buf, index } => {
+                if let Expr::Binary(BinOp::Add, l, r) = &**index
+                    && let Some((x, y, other)) = mul_add_parts(l, r)
+                {
+                    let mark = self.next_temp;
+                    let (a, _) = self.expr(x, None);
+                    let (b, _) = self.expr(y, None);
+                    let (c, _) = self.expr(other, None);
+                    self.next_temp = mark;
+                    let d = dst.unwrap_or_else(|| self.temp());
+                    let m = self.mem(*buf);
+                    self.code.push(Op::LoadMad { d, m, a, b, c });
+                    return (d, p.elem_type(*buf).unwrap_or(DataType::U32));
+                }
                 let mark = self.next_temp;
                 let (i, _) = self.expr(index, None);
                 self.next_temp = mark;
@@ -1960,6 +1983,30 @@ impl Launch<'_> {
                 }
                 Op::Select { d, c, a, b } => {
                     wr!(d, if rd!(c) != 0 { rd!(a) } else { rd!(b) });
+                }
+                Op::LoadMad { d, m, a, b, c } => {
+                    let index = rd!(a).wrapping_mul(rd!(b)).wrapping_add(rd!(c));
+                    let at = index as usize;
+                    let (word, len) = match m {
+                        Mem::Ro(g) => {
+                            let buf = ro[g as usize];
+                            (buf.get(at).copied(), buf.len())
+                        }
+                        Mem::Rw(g) => {
+                            let buf = rw[g as usize];
+                            (buf.get(at).map(|w| w.load(Relaxed)), buf.len())
+                        }
+                        Mem::Shared(s) => {
+                            let (off, len) = shared[s as usize];
+                            let w = (at < len).then(|| arena[off + at].load(Relaxed));
+                            (w, len)
+                        }
+                    };
+                    match word {
+                        Some(w) => wr!(d, w),
+                        None if unchecked => return Err(oob(m, index, len)),
+                        None => wr!(d, 0),
+                    }
                 }
                 Op::LoadR { d, m, i: ix } => {
                     let buf = ro[m as usize];
