@@ -39,6 +39,7 @@ macro_rules! include_kernels {
         #[allow(
             clippy::all,
             clippy::pedantic,
+            dead_code,
             unused_imports,
             unsafe_op_in_unsafe_fn,
             missing_docs

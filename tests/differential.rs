@@ -12,12 +12,12 @@
 //! `VYRE_REQUIRE_VULKAN=1` / `VYRE_REQUIRE_CUDA=1` turn a missing device
 //! into a failure instead of a `skipped:` line.
 
+mod differential_support;
+
 use std::path::Path;
 use std::time::Instant;
 
-use vyre_testkit::harness::{
-    DeviceRunOptions, DeviceTarget, check_target, env_cases, save_regression,
-};
+use vyre_testkit::harness::{DeviceRunOptions, check_target, env_cases, save_regression};
 use vyre_testkit::{GenConfig, Outcome, generate, run_case, shrink};
 
 /// Cases in CI (fixed seed). Keeps the test well under two minutes on two
@@ -26,53 +26,11 @@ const CI_CASES: u64 = 300;
 /// First seed in CI.
 const CI_SEED: u64 = 0x5EED;
 
-fn required(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| v == "1")
-}
-
-/// Every target this build and machine can run.
-fn targets() -> Vec<DeviceTarget> {
-    let mut t = vec![DeviceTarget::cpu()];
-    #[cfg(feature = "wgpu")]
-    match vyre::Device::wgpu() {
-        Ok(device) => {
-            println!("wgpu device: {}", device.name());
-            for art in ["spirv", "wgsl"] {
-                t.push(DeviceTarget {
-                    label: format!("wgpu:{art}"),
-                    device: device.clone(),
-                    artifacts: vec![art],
-                });
-            }
-        }
-        Err(e) if required("VYRE_REQUIRE_VULKAN") => panic!("VYRE_REQUIRE_VULKAN=1 but {e}"),
-        Err(e) => println!("skipped: wgpu target: {e}"),
-    }
-    #[cfg(not(feature = "wgpu"))]
-    println!("skipped: wgpu target (build with --features wgpu)");
-    #[cfg(feature = "cuda")]
-    match vyre::Device::cuda(0) {
-        Ok(device) => {
-            println!("cuda device: {}", device.name());
-            t.push(DeviceTarget {
-                label: "cuda:ptx".to_string(),
-                device,
-                artifacts: vec!["ptx"],
-            });
-        }
-        Err(e) if required("VYRE_REQUIRE_CUDA") => panic!("VYRE_REQUIRE_CUDA=1 but {e}"),
-        Err(e) => println!("skipped: cuda target: {e}"),
-    }
-    #[cfg(not(feature = "cuda"))]
-    println!("skipped: cuda target (build with --features cuda)");
-    t
-}
-
 #[test]
 fn differential() {
     let cfg = GenConfig::default();
     let (cases, seed0) = env_cases(CI_CASES, CI_SEED);
-    let targets = targets();
+    let targets = differential_support::targets();
     let start = Instant::now();
     let mut failures: Vec<(u64, usize, Outcome)> = Vec::new();
     let mut compared = vec![0u64; targets.len()];

@@ -2,36 +2,11 @@
 //! by the differential test when a target disagreed with the reference)
 //! runs on every available target and must now agree.
 
+mod differential_support;
+
 use std::path::Path;
 
-use vyre_testkit::harness::{DeviceRunOptions, DeviceTarget, check_target, load_regression};
-
-fn targets() -> Vec<DeviceTarget> {
-    let mut t = vec![DeviceTarget::cpu()];
-    #[cfg(feature = "wgpu")]
-    match vyre::Device::wgpu() {
-        Ok(device) => {
-            for art in ["spirv", "wgsl"] {
-                t.push(DeviceTarget {
-                    label: format!("wgpu:{art}"),
-                    device: device.clone(),
-                    artifacts: vec![art],
-                });
-            }
-        }
-        Err(e) => println!("skipped: wgpu target: {e}"),
-    }
-    #[cfg(feature = "cuda")]
-    match vyre::Device::cuda(0) {
-        Ok(device) => t.push(DeviceTarget {
-            label: "cuda:ptx".to_string(),
-            device,
-            artifacts: vec!["ptx"],
-        }),
-        Err(e) => println!("skipped: cuda target: {e}"),
-    }
-    t
-}
+use vyre_testkit::harness::{DeviceRunOptions, check_target, load_regression};
 
 #[test]
 fn regression_kernels_agree_on_every_target() {
@@ -49,13 +24,13 @@ fn regression_kernels_agree_on_every_target() {
         })
         .unwrap_or_default();
     files.sort();
-    let targets = targets();
+    let targets = differential_support::targets();
     let mut failures = Vec::new();
     for f in &files {
         let case = match load_regression(f) {
             Ok(c) => c,
             Err(e) => {
-                failures.push(format!("{e}"));
+                failures.push(e);
                 continue;
             }
         };

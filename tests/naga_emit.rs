@@ -24,6 +24,27 @@ fn all_targets_emit_for_every_program() {
             let bytes = emit_aot_target(target, p, &config)
                 .unwrap_or_else(|e| panic!("{} for {target}: {e}", p.name));
             assert!(!bytes.is_empty(), "{} for {target}: empty", p.name);
+            // Writers can leave a failed entry point out; make sure it is there.
+            let text = String::from_utf8_lossy(&bytes);
+            let [x, y, z] = p.workgroup_size;
+            match target {
+                "msl" => assert!(
+                    text.contains(&format!("kernel void {}(", p.name)),
+                    "{}: no MSL kernel",
+                    p.name
+                ),
+                "hlsl" => assert!(
+                    text.contains(&format!("[numthreads({x}, {y}, {z})]")),
+                    "{}: no HLSL entry",
+                    p.name
+                ),
+                "wgsl" => assert!(
+                    text.contains(&format!("@workgroup_size({x}, {y}, {z})")),
+                    "{}: no WGSL entry",
+                    p.name
+                ),
+                _ => {}
+            }
         }
     }
 }
@@ -129,4 +150,172 @@ fn show() {
             println!("{}", String::from_utf8_lossy(&bytes));
         }
     }
+}
+
+fn wgsl_of(p: &vyre::ir::Program, config: &DispatchConfig) -> String {
+    String::from_utf8(emit_aot_target("wgsl", p, config).unwrap()).unwrap()
+}
+
+/// saxpy's guard `i < y.len()` proves `y[i]` (load and store) in range, not
+/// `x[i]`: exactly one checked load remains.
+#[test]
+fn dominating_guard_elides_checks() {
+    let p = naga_common::saxpy().program;
+    let text = wgsl_of(&p, &DispatchConfig::default());
+    assert_eq!(text.matches("x_len").count(), 2, "{text}"); // struct field + one check
+    assert_eq!(text.matches("y_len").count(), 2, "{text}"); // struct field + the guard
+    assert!(text.contains("y[_e"), "{text}");
+}
+
+#[test]
+fn unchecked_kernels_have_no_checks_and_always_forces_them() {
+    let mut p = naga_common::saxpy().program;
+    let forced = wgsl_of(
+        &p,
+        &DispatchConfig::default().with_bounds_checks(vyre::driver::BoundsChecks::Always),
+    );
+    // The guard, the x check, the y load check and the y store check.
+    assert_eq!(forced.matches("y_len").count(), 4, "{forced}");
+    p.unchecked = true;
+    let text = wgsl_of(&p, &DispatchConfig::default());
+    assert_eq!(text.matches("x_len").count(), 1, "{text}");
+    assert!(!text.contains("select("), "{text}");
+}
+
+#[test]
+fn early_return_guard_elides_checks() {
+    use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+    let mut b = ProgramBuilder::new("early", [64, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).ge(Expr::len(out)), |t| {
+            t.return_();
+        });
+        blk.store(
+            BufRef::Param(out),
+            Expr::local(i),
+            Expr::load(BufRef::Param(out), Expr::local(i)).add(Expr::u32(1)),
+        );
+    });
+    let text = wgsl_of(&b.finish(), &DispatchConfig::default());
+    assert_eq!(text.matches("out_len").count(), 2, "{text}");
+    assert!(!text.contains("select("), "{text}");
+}
+
+#[test]
+fn guard_on_a_reassigned_local_does_not_elide() {
+    use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+    let mut b = ProgramBuilder::new("reassigned", [64, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            t.assign(i, Expr::local(i).add(Expr::u32(1)));
+            t.store(BufRef::Param(out), Expr::local(i), Expr::u32(1));
+        });
+    });
+    let text = wgsl_of(&b.finish(), &DispatchConfig::default());
+    assert_eq!(text.matches("out_len").count(), 3, "{text}");
+}
+
+#[test]
+fn unexpressible_programs_are_errors_naming_kernel_and_target() {
+    use vyre::ir::{Access, DataType, ProgramBuilder};
+    let mut b = ProgramBuilder::new("many_buffers", [1, 1, 1]);
+    for k in 0..31 {
+        b.buffer(format!("b{k}"), DataType::U32, Access::Read);
+    }
+    let p = b.finish();
+    let err = emit_aot_target("msl", &p, &DispatchConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("many_buffers") && err.contains("msl") && err.contains("31"),
+        "{err}"
+    );
+    // The other targets have no such limit.
+    emit_aot_target("spirv", &p, &DispatchConfig::default()).unwrap();
+
+    let mut bad = naga_common::saxpy().program;
+    bad.workgroup_size = [0, 1, 1];
+    let err = emit_aot_target("spirv", &bad, &DispatchConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("saxpy") && err.contains("spirv") && err.contains("workgroup"),
+        "{err}"
+    );
+}
+
+#[test]
+fn launcher_codegen_embeds_the_blob() {
+    use vyre::driver::{ArtifactFile, launcher_codegen};
+    for (target, ext) in [
+        ("spirv", "spv"),
+        ("wgsl", "wgsl"),
+        ("msl", "metal"),
+        ("hlsl", "hlsl"),
+    ] {
+        let cg = launcher_codegen(target).unwrap();
+        assert_eq!(cg.extension, ext);
+        assert_eq!(cg.runtime_feature, Some("wgpu"));
+        assert!(!cg.per_arch && !cg.optional);
+        let file = format!("saxpy.{ext}");
+        let expr = (cg.artifact_expr)(&ArtifactFile {
+            target,
+            arch: None,
+            file_name: &file,
+        })
+        .unwrap();
+        assert!(expr.starts_with("::vyre::runtime::Artifact {"), "{expr}");
+        assert!(expr.contains(&format!("target: \"{target}\"")), "{expr}");
+        assert!(
+            expr.contains(&format!("include_bytes!(\"{file}\")")),
+            "{expr}"
+        );
+        assert!(expr.contains("Option::None"), "{expr}");
+    }
+}
+
+#[test]
+fn emission_is_deterministic() {
+    let config = DispatchConfig::default();
+    for case in naga_common::all() {
+        for target in ["spirv", "wgsl", "msl", "hlsl"] {
+            let a = emit_aot_target(target, &case.program, &config).unwrap();
+            let b = emit_aot_target(target, &case.program, &config).unwrap();
+            assert_eq!(a, b, "{} {target}", case.program.name);
+        }
+    }
+}
+
+/// Float arithmetic is decorated `NoContraction` (no FMA contraction, one
+/// rounding per operation) unless the kernel is `fast_math`.
+#[test]
+fn spirv_float_ops_are_not_contracted() {
+    fn no_contraction_count(p: &vyre::ir::Program) -> usize {
+        let bytes = emit_aot_target("spirv", p, &DispatchConfig::default()).unwrap();
+        let words: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let (mut at, mut n) = (5, 0);
+        while at < words.len() {
+            let count = (words[at] >> 16) as usize;
+            // OpDecorate %id NoContraction
+            if words[at] & 0xffff == 71 && count == 3 && words[at + 2] == 42 {
+                n += 1;
+            }
+            at += count.max(1);
+        }
+        n
+    }
+    let mut p = naga_common::saxpy().program;
+    // a * x[i] and (..) + y[i].
+    assert_eq!(no_contraction_count(&p), 2);
+    p.fast_math = true;
+    assert_eq!(no_contraction_count(&p), 0);
 }

@@ -277,3 +277,131 @@ fn static_ranges_prove_shared_indices() {
     );
     assemble_all(&p, &DispatchConfig::default());
 }
+
+#[test]
+fn aligned_offsets_and_len_locals() {
+    // let i = gid * 4; if i + 3 < y.len() { y[i], y[i+1], y[i+3] } : proven
+    // (i is a multiple of 4, so i + 3 cannot wrap); x[i] is not.
+    // let n = y.len(); let j = gid; if j + 1 < n { y[j + 1] } : j is not
+    // aligned, so `j + 1 < n` proves nothing (j + 1 may wrap to 0).
+    let mut b = ProgramBuilder::new("aligned", [64, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let n = b.local("n", DataType::U32, false);
+    let j = b.local("j", DataType::U32, false);
+    let k = b.local("k", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x().mul(Expr::u32(4)));
+        blk.let_(n, Expr::len(y));
+        blk.if_(Expr::local(i).add(Expr::u32(3)).lt(Expr::local(n)), |t| {
+            t.store(
+                BufRef::Param(y),
+                Expr::local(i),
+                Expr::load(BufRef::Param(x), Expr::local(i)),
+            );
+            t.store(
+                BufRef::Param(y),
+                Expr::local(i).add(Expr::u32(1)),
+                Expr::f32(1.0),
+            );
+            t.store(
+                BufRef::Param(y),
+                Expr::local(i).add(Expr::u32(3)),
+                Expr::f32(3.0),
+            );
+        });
+        blk.let_(j, Expr::global_id_x());
+        blk.if_(Expr::local(j).add(Expr::u32(1)).lt(Expr::local(n)), |t| {
+            t.store(
+                BufRef::Param(y),
+                Expr::local(j).add(Expr::u32(1)),
+                Expr::f32(2.0),
+            );
+        });
+        // A grid-stride loop: k is reassigned in the body, but the guard
+        // holds at the top of each iteration until the reassignment.
+        blk.let_(k, Expr::global_id_x().mul(Expr::u32(4)));
+        blk.while_(Expr::local(k).add(Expr::u32(3)).lt(Expr::local(n)), |w| {
+            w.store(
+                BufRef::Param(y),
+                Expr::local(k).add(Expr::u32(2)),
+                Expr::f32(4.0),
+            );
+            w.assign(k, Expr::local(k).add(Expr::u32(1024)));
+            w.store(BufRef::Param(y), Expr::local(k), Expr::f32(5.0));
+        });
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_80");
+    let (guarded, plain) = accesses(&ptx);
+    // Checked: x[i], y[j + 1], y[k] after the reassignment.
+    assert_eq!(guarded.len(), 3, "{ptx}");
+    assert!(
+        guarded.iter().any(|l| l.starts_with("ld.global.nc")),
+        "{ptx}"
+    );
+    // Proven: y[i], y[i+1], y[i+3], y[k+2].
+    assert_eq!(plain.len(), 4, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn saxpy4_uses_16_byte_accesses() {
+    let p = saxpy4();
+    let ptx = emit(&p, "sm_90");
+    // y is proven by `i + 3 < y.len()` (i = gid * 4 cannot wrap): plain
+    // vector load and store. x is not: a vector load under the
+    // "all four in range" predicate, with a per-element tail.
+    assert!(ptx.contains("ld.global.v4.f32 {"), "{ptx}");
+    assert!(
+        ptx.lines()
+            .any(|l| l.trim().starts_with("st.global.v4.f32 [")),
+        "{ptx}"
+    );
+    let xv: Vec<&str> = ptx
+        .lines()
+        .filter(|l| l.contains("ld.global.nc.v4.f32"))
+        .collect();
+    assert_eq!(xv.len(), 1, "{ptx}");
+    assert!(xv[0].trim().starts_with('@'), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn grid_stride_sum_uses_16_byte_loads() {
+    let p = sum_partials();
+    let ptx = emit(&p, "sm_90");
+    // `while i + 3 < n` with n = x.len() and i a multiple of 4 proves the
+    // four loads: one unpredicated vector load.
+    let v: Vec<&str> = ptx.lines().filter(|l| l.contains(".v4.")).collect();
+    assert_eq!(v.len(), 1, "{ptx}");
+    assert!(v[0].trim().starts_with("ld.global.nc.v4.f32"), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn store_group_reading_written_elements_is_not_vectorized() {
+    // y[i] = 1; y[i+1] = y[i] + 1; ... reads what the group already wrote:
+    // deferring the stores would change the result.
+    let mut b = ProgramBuilder::new("chain", [64, 1, 1]);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x().mul(Expr::u32(4)));
+        blk.store(BufRef::Param(y), Expr::local(i), Expr::f32(1.0));
+        for k in 1..4u32 {
+            let prev = if k == 1 {
+                Expr::local(i)
+            } else {
+                Expr::local(i).add(Expr::u32(k - 1))
+            };
+            let v = Expr::load(BufRef::Param(y), prev).add(Expr::f32(1.0));
+            blk.store(BufRef::Param(y), Expr::local(i).add(Expr::u32(k)), v);
+        }
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_80");
+    assert!(!ptx.contains(".v4."), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}

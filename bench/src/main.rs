@@ -139,6 +139,18 @@ fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
             kernels::stream::copy(device, Grid::threads(n), &x, &mut y).expect("copy");
         });
         report("copy_vyre", device, s, 2.0 * bytes);
+
+        device.write(&mut y, &vec![0.0f32; n])?;
+        kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, 1, 2, 3, n / 2, n - 1] {
+            check_close("copy4", got[k], host_x[k], 0.0);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)
+                .expect("copy4");
+        });
+        report("copy_vec4_vyre", device, s, 2.0 * bytes);
     }
     if run("sum") {
         let groups = 132 * 8;
@@ -211,7 +223,7 @@ fn gemm(device: &Device, o: &Options) -> vyre::Result<()> {
     });
     tflops("sgemm_blocked_vyre", s);
 
-    if m % 128 == 0 {
+    if m.is_multiple_of(128) {
         // SAFETY: n is a multiple of 128 and every buffer holds n * n elements.
         unsafe {
             kernels::sgemm::sgemm_blocked_unchecked(device, grid128, o.gemm, &a, &b, &mut c)?
@@ -244,7 +256,105 @@ fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
         device.name(),
         s * 1e6
     );
+    // Host cost alone: enqueue 1,000 launches (below the driver's queue
+    // depth) without waiting for them.
+    device.synchronize()?;
+    let t = Instant::now();
+    for _ in 0..1000 {
+        kernels::stream::empty(device, Grid::workgroups(1), &mut x)?;
+    }
+    let enqueue = t.elapsed().as_secs_f64() / 1000.0;
+    device.synchronize()?;
+    println!(
+        "{{\"kernel\":\"enqueue_empty_vyre\",\"device\":\"{}\",\"us_per_launch\":{:.3}}}",
+        device.name(),
+        enqueue * 1e6
+    );
+    #[cfg(feature = "cuda")]
+    if device.name().starts_with("cuda") {
+        bare_cuda::launch_overhead(launches).map_err(|message| vyre::Error::Backend {
+            backend: "cuda".into(),
+            message,
+        })?;
+    }
     Ok(())
+}
+
+/// The same `empty` kernel (its embedded cubin) launched with a bare
+/// `cuLaunchKernel`, measured exactly like the generated launcher.
+#[cfg(feature = "cuda")]
+mod bare_cuda {
+    use std::ffi::{CString, c_void};
+    use std::time::Instant;
+
+    use cudarc::driver::{CudaContext, result};
+
+    pub fn launch_overhead(launches: usize) -> Result<(), String> {
+        let err = |e: cudarc::driver::DriverError| format!("{e:?}");
+        let ctx = CudaContext::new(0).map_err(err)?;
+        ctx.bind_to_thread().map_err(err)?;
+        let spec = &super::kernels::stream::EMPTY_SPEC;
+        let cubin = spec
+            .artifact("cubin", Some("sm_90"))
+            .ok_or("no sm_90 cubin embedded")?;
+        let name = CString::new(spec.name).map_err(|e| e.to_string())?;
+        // SAFETY: a cubin image and a live, bound context.
+        let f = unsafe {
+            let module = result::module::load_data(cubin.bytes.as_ptr().cast()).map_err(err)?;
+            result::module::get_function(module, name).map_err(err)?
+        };
+        // SAFETY: plain allocation in the bound context.
+        let mut ptr = unsafe { result::malloc_sync(4) }.map_err(err)?;
+        let mut len: u32 = 1;
+        let mut launch = || {
+            let mut params = [
+                std::ptr::from_mut(&mut ptr).cast::<c_void>(),
+                std::ptr::from_mut(&mut len).cast::<c_void>(),
+            ];
+            // SAFETY: parameters follow the PTX emitter's layout (u64
+            // pointer, u32 length) and point at live values.
+            unsafe {
+                result::launch_kernel(
+                    f,
+                    (1, 1, 1),
+                    (32, 1, 1),
+                    0,
+                    std::ptr::null_mut(),
+                    &mut params,
+                )
+            }
+            .expect("cuLaunchKernel");
+        };
+        let sync = || result::ctx::synchronize().expect("synchronize");
+        launch();
+        sync();
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..launches {
+                    launch();
+                }
+                sync();
+                t.elapsed().as_secs_f64() / launches as f64
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{{\"kernel\":\"launch_empty_bare_culaunch\",\"us_per_launch\":{:.3}}}",
+            times[2] * 1e6
+        );
+        let t = Instant::now();
+        for _ in 0..1000 {
+            launch();
+        }
+        let enqueue = t.elapsed().as_secs_f64() / 1000.0;
+        sync();
+        println!(
+            "{{\"kernel\":\"enqueue_empty_bare_culaunch\",\"us_per_launch\":{:.3}}}",
+            enqueue * 1e6
+        );
+        Ok(())
+    }
 }
 
 fn main() -> vyre::Result<()> {

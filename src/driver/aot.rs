@@ -89,6 +89,24 @@ pub struct ArtifactFile<'a> {
     pub file_name: &'a str,
 }
 
+/// The standard [`KernelLauncherCodegen::artifact_expr`]: a
+/// `::vyre::runtime::Artifact` embedding `file` with `include_bytes!` (path
+/// relative to the generated module, which lives in the same directory tree
+/// as the blobs; `/` separators are fine on every host).
+///
+/// # Errors
+/// Never; the `Result` matches the `artifact_expr` signature.
+pub fn include_bytes_artifact(file: &ArtifactFile<'_>) -> Result<String, String> {
+    let arch = file.arch.map_or_else(
+        || "::core::option::Option::None".to_string(),
+        |arch| format!("::core::option::Option::Some({arch:?})"),
+    );
+    Ok(format!(
+        "::vyre::runtime::Artifact {{ target: {:?}, arch: {arch}, bytes: include_bytes!({:?}) }}",
+        file.target, file.file_name
+    ))
+}
+
 /// The per-target part of the launcher modules `vyre-build` generates: how a
 /// target's blobs are emitted and embedded. Registered by the same backend
 /// that registers the target's [`AotEmitter`], so a third-party crate adds a

@@ -323,6 +323,7 @@ pub fn control_flow() -> Program {
     let j = b.local("j", DataType::I32, false);
     let n = b.local("n", DataType::I32, true);
     let done = b.local("done", DataType::Bool, true);
+    let cnt = b.local("cnt", DataType::U32, true);
     b.body(|blk| {
         blk.let_(i, Expr::global_id_x());
         blk.if_(Expr::local(i).ge(Expr::len(out)), |t| {
@@ -348,8 +349,17 @@ pub fn control_flow() -> Program {
             w.assign(n, Expr::local(n).shr(Expr::u32(1)));
             w.assign(done, Expr::local(n).eq(Expr::i32(0)));
         });
+        blk.let_(cnt, Expr::u32(0));
+        // At most 5 iterations: `cnt` grows before any `continue`/`break`.
         blk.loop_(|l| {
-            l.assign(acc, Expr::local(acc).add(Expr::param(k)).neg());
+            l.assign(
+                acc,
+                Expr::local(acc).mul(Expr::i32(3)).add(Expr::param(k)).neg(),
+            );
+            l.assign(cnt, Expr::local(cnt).add(Expr::u32(1)));
+            l.if_(Expr::local(cnt).ge(Expr::u32(5)), |t| {
+                t.break_();
+            });
             l.if_else(
                 Expr::param(flag).and(Expr::local(acc).lt(Expr::i32(0))),
                 |t| {
@@ -357,9 +367,10 @@ pub fn control_flow() -> Program {
                         acc,
                         Expr::select(Expr::param(flag), Expr::local(acc).not(), Expr::i32(7)),
                     );
+                    t.continue_();
                 },
                 |e| {
-                    e.break_();
+                    e.assign(acc, Expr::local(acc).sub(Expr::i32(1)));
                 },
             );
         });
@@ -579,4 +590,125 @@ pub fn run_on(
         });
     }
     Ok(out)
+}
+
+/// saxpy, four consecutive elements per invocation (16-byte accesses),
+/// with a scalar tail loop: the bench kernel `saxpy4`.
+pub fn saxpy4() -> Program {
+    let mut b = ProgramBuilder::new("saxpy4", [256, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let j = b.local("j", DataType::U32, false);
+    let at = |e: Expr| e;
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x().mul(Expr::u32(4)));
+        blk.if_else(
+            Expr::local(i).add(Expr::u32(3)).lt(Expr::len(y)),
+            |t| {
+                for k in 0..4u32 {
+                    let idx = || {
+                        if k == 0 {
+                            Expr::local(i)
+                        } else {
+                            Expr::local(i).add(Expr::u32(k))
+                        }
+                    };
+                    let v = Expr::param(a)
+                        .mul(Expr::load(BufRef::Param(x), at(idx())))
+                        .add(Expr::load(BufRef::Param(y), idx()));
+                    t.store(BufRef::Param(y), idx(), v);
+                }
+            },
+            |e| {
+                e.for_(j, Expr::local(i), Expr::len(y), |f| {
+                    let v = Expr::param(a)
+                        .mul(Expr::load(BufRef::Param(x), Expr::local(j)))
+                        .add(Expr::load(BufRef::Param(y), Expr::local(j)));
+                    f.store(BufRef::Param(y), Expr::local(j), v);
+                });
+            },
+        );
+    });
+    b.finish()
+}
+
+/// Grid-stride sum with four accumulators and 16-byte loads, then a
+/// shared-memory tree: partials[workgroup] (the bench kernel
+/// `sum_partials`).
+pub fn sum_partials() -> Program {
+    let mut b = ProgramBuilder::new("sum_partials", [256, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let partials = b.buffer("partials", DataType::F32, Access::ReadWrite);
+    let s = b.shared("s", DataType::F32, 256);
+    let tid = b.local("tid", DataType::U32, false);
+    let stride = b.local("stride", DataType::U32, false);
+    let n = b.local("n", DataType::U32, false);
+    let acc: Vec<_> = (0..4)
+        .map(|k| b.local(format!("a{k}"), DataType::F32, true))
+        .collect();
+    let i = b.local("i", DataType::U32, true);
+    let width = b.local("width", DataType::U32, true);
+    let lid = Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X);
+    let wid = Expr::Builtin(vyre::ir::Builtin::WorkgroupId, vyre::ir::Axis::X);
+    let nwg = Expr::Builtin(vyre::ir::Builtin::NumWorkgroups, vyre::ir::Axis::X);
+    b.body(|blk| {
+        blk.let_(tid, lid);
+        blk.let_(stride, nwg.mul(Expr::u32(1024)));
+        blk.let_(n, Expr::len(x));
+        for a in &acc {
+            blk.let_(*a, Expr::f32(0.0));
+        }
+        blk.let_(
+            i,
+            wid.clone()
+                .mul(Expr::u32(256))
+                .add(Expr::local(tid))
+                .mul(Expr::u32(4)),
+        );
+        blk.while_(Expr::local(i).add(Expr::u32(3)).lt(Expr::local(n)), |w| {
+            for (k, a) in acc.iter().enumerate() {
+                let idx = if k == 0 {
+                    Expr::local(i)
+                } else {
+                    Expr::local(i).add(Expr::u32(k as u32))
+                };
+                w.assign(*a, Expr::local(*a).add(Expr::load(BufRef::Param(x), idx)));
+            }
+            w.assign(i, Expr::local(i).add(Expr::local(stride)));
+        });
+        blk.while_(Expr::local(i).lt(Expr::local(n)), |w| {
+            w.assign(
+                acc[0],
+                Expr::local(acc[0]).add(Expr::load(BufRef::Param(x), Expr::local(i))),
+            );
+            w.assign(i, Expr::local(i).add(Expr::u32(1)));
+        });
+        let total = Expr::local(acc[0])
+            .add(Expr::local(acc[1]))
+            .add(Expr::local(acc[2]).add(Expr::local(acc[3])));
+        blk.store(BufRef::Shared(s), Expr::local(tid), total);
+        blk.barrier();
+        blk.let_(width, Expr::u32(128));
+        blk.while_(Expr::local(width).gt(Expr::u32(0)), |w| {
+            w.if_(Expr::local(tid).lt(Expr::local(width)), |t| {
+                let v = Expr::load(BufRef::Shared(s), Expr::local(tid)).add(Expr::load(
+                    BufRef::Shared(s),
+                    Expr::local(tid).add(Expr::local(width)),
+                ));
+                t.store(BufRef::Shared(s), Expr::local(tid), v);
+            });
+            w.barrier();
+            w.assign(width, Expr::local(width).div(Expr::u32(2)));
+        });
+        blk.if_(Expr::local(tid).eq(Expr::u32(0)), |t| {
+            t.store(
+                BufRef::Param(partials),
+                wid.clone(),
+                Expr::load(BufRef::Shared(s), Expr::u32(0)),
+            );
+        });
+    });
+    b.finish()
 }

@@ -49,6 +49,16 @@ fn main() {
         std::fs::write(kernels.join(format!("k{i:03}.vyre")), kernel_source(i))
             .expect("write kernel");
     }
+    let t = Instant::now();
+    for i in 0..n {
+        let src = kernel_source(i);
+        vyre::lang::parse("k.vyre", &src).expect("generated kernels parse");
+    }
+    println!(
+        "parse only: {:.1} ms ({:.2} ms per kernel)",
+        t.elapsed().as_secs_f64() * 1e3,
+        t.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
     let registered: Vec<&str> = vyre::driver::registered_launcher_codegens()
         .iter()
         .map(|c| c.target)

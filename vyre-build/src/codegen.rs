@@ -226,6 +226,15 @@ fn tree_tokens(
     Ok(out)
 }
 
+/// The file users include: it includes the module proper (`inner`,
+/// relative to it), so that blobs can sit next to the module in a
+/// directory of their own.
+pub(crate) fn outer_file(inner: &str) -> String {
+    format!(
+        "{GENERATED_HEADER}\n// Include it with `mod kernels {{ vyre::include_kernels!(); }}`.\n\ninclude!({inner:?});\n"
+    )
+}
+
 /// The whole generated file, formatted, with the `@generated` header.
 pub(crate) fn generate(files: &[GenFile<'_>], crate_name: &str, abi: u32) -> Result<String, Error> {
     let krate: syn::Path = syn::parse_str(&format!("::{crate_name}"))
@@ -245,7 +254,5 @@ pub(crate) fn generate(files: &[GenFile<'_>], crate_name: &str, abi: u32) -> Res
         message: e.to_string(),
     })?;
     let body = prettyplease::unparse(&file);
-    Ok(format!(
-        "{GENERATED_HEADER}\n// Include it with `mod kernels {{ vyre::include_kernels!(); }}`.\n\n{body}"
-    ))
+    Ok(format!("{GENERATED_HEADER}\n\n{body}"))
 }

@@ -84,6 +84,9 @@ fn ptxas_env() -> impl Iterator<Item = &'static str> {
         .filter(|v| *v != "PATH")
 }
 
+/// The module proper, in `OUT_DIR/<module stem>/`.
+const INNER_MODULE: &str = "kernels.rs";
+
 /// First line of the cache manifest; bump when its format changes.
 const CACHE_HEADER: &str = "vyre-build cache v1";
 
@@ -111,9 +114,11 @@ impl ProgramModule {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Output {
-    /// The generated launcher module (`OUT_DIR/vyre_kernels.rs`).
+    /// The file to include (`OUT_DIR/vyre_kernels.rs`); it includes the
+    /// module proper, `OUT_DIR/vyre_kernels/kernels.rs`, next to which the
+    /// blobs lie.
     pub module: PathBuf,
-    /// Every output file of this build: the module and each blob.
+    /// Every output file of this build: the two module files and each blob.
     pub generated: Vec<PathBuf>,
     /// The subset of [`Output::generated`] whose bytes changed and were
     /// written in this run (unchanged files keep their mtime).
@@ -136,6 +141,10 @@ pub struct Output {
     pub stub: bool,
     /// Number of kernels.
     pub kernels: usize,
+    /// Whether the kernel sources, settings and generator were exactly
+    /// those of the previous build into this directory and every output
+    /// was intact, so nothing was parsed, emitted or written.
+    pub up_to_date: bool,
 }
 
 /// Configure a kernel build (in the style of `prost_build::Config`).
@@ -293,46 +302,117 @@ fn blob_intact(path: &Path, entry: &CacheEntry) -> bool {
     }
 }
 
-/// Render parse diagnostics like rustc: message, `--> file:line:col`, the
-/// source line and a caret under the span.
-fn render_diagnostics(diags: &vyre::lang::Diagnostics) -> String {
-    let mut out = String::new();
-    for d in &diags.diagnostics {
-        let line_text = diags
-            .source
-            .lines()
-            .nth(d.line.saturating_sub(1))
-            .unwrap_or("");
-        let width = d.line.to_string().len();
-        let pad = " ".repeat(width);
-        let col = d.column.max(1);
-        let start_byte = d.span.start;
-        let end_byte = d.span.end.max(start_byte + 1);
-        // Caret length: the span's characters on this line (at least 1).
-        let line_chars = line_text.chars().count();
-        let span_chars = diags
-            .source
-            .get(start_byte..end_byte.min(diags.source.len()))
-            .map_or(1, |s| {
-                s.lines().next().map_or(1, |l| l.chars().count().max(1))
-            });
-        let carets = span_chars.min(line_chars.saturating_sub(col - 1).max(1));
-        out.push_str(&format!(
-            "error: {}\n{pad}--> {}:{}:{}\n{pad} |\n{} | {line_text}\n{pad} | {}{}\n",
-            d.message,
-            d.file,
-            d.line,
-            d.column,
-            d.line,
-            " ".repeat(col - 1),
-            "^".repeat(carets)
-        ));
-        for note in &d.notes {
-            out.push_str(&format!("{pad} = note: {note}\n"));
-        }
-        out.push('\n');
+/// The record of the last build into a module directory, for the fast
+/// path: when the inputs hash the same and every output is intact, nothing
+/// is parsed, emitted or written.
+const BUILD_RECORD: &str = "build";
+const BUILD_RECORD_HEADER: &str = "vyre-build record v1";
+
+/// Hash of everything a `compile()` output depends on.
+#[allow(clippy::too_many_arguments)]
+fn build_key(
+    builder: &Builder,
+    targets: &[&'static KernelLauncherCodegen],
+    archs: &[String],
+    crate_name: &str,
+    stub: bool,
+    tracked_env: &[String],
+    files: &[KernelFile],
+    sources: &[String],
+) -> u64 {
+    let mut h = Fnv::new()
+        .field(BUILD_RECORD_HEADER)
+        .field(generator_fingerprint())
+        .field(format!("{:?}", builder.dispatch_config))
+        .field(builder.abi_version.to_le_bytes())
+        .field(&builder.module_name)
+        .field(crate_name)
+        .field([u8::from(stub)]);
+    for t in targets {
+        h = h.field(t.target);
     }
-    out
+    h = h.field("archs");
+    for a in archs {
+        h = h.field(a);
+    }
+    // The tool paths an emitter reads (e.g. VYRE_PTXAS): a new ptxas must
+    // not be hidden by the fast path.
+    for var in tracked_env {
+        h = h
+            .field(var)
+            .field(std::env::var_os(var).unwrap_or_default().as_encoded_bytes());
+    }
+    for (f, src) in files.iter().zip(sources) {
+        h = h
+            .field(&f.display)
+            .field(f.module_path.join("::"))
+            .field(src);
+    }
+    h.finish()
+}
+
+fn write_build_record(path: &Path, key: u64, out_dir: &Path, out: &Output) -> Result<(), Error> {
+    let mut text = format!(
+        "{BUILD_RECORD_HEADER}\nkey {key:016x}\nkernels {}\n",
+        out.kernels
+    );
+    for file in &out.generated {
+        let bytes = fs::read(file).map_err(|e| Error::io("reading", file, e))?;
+        let rel = file.strip_prefix(out_dir).unwrap_or(file);
+        text.push_str(&format!(
+            "file {} {:016x} {}\n",
+            bytes.len(),
+            fsutil::checksum(&bytes),
+            rel.display()
+        ));
+    }
+    for w in &out.warnings {
+        text.push_str(&format!("warning {}\n", w.replace('\n', " ")));
+    }
+    fsutil::write_if_changed(path, text.as_bytes()).map(|_| ())
+}
+
+/// The previous build's output, when `key` matches its record and every
+/// output file it lists is intact.
+fn up_to_date(out_dir: &Path, module_name: &str, key: u64, base: &Output) -> Option<Output> {
+    let stem = module_name.trim_end_matches(".rs");
+    let text = fs::read_to_string(out_dir.join(stem).join(BUILD_RECORD)).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != BUILD_RECORD_HEADER {
+        return None;
+    }
+    if lines.next()? != format!("key {key:016x}") {
+        return None;
+    }
+    let kernels = lines.next()?.strip_prefix("kernels ")?.parse().ok()?;
+    let mut out = Output {
+        module: out_dir.join(module_name),
+        kernels,
+        up_to_date: true,
+        // The record holds every warning of that build.
+        warnings: Vec::new(),
+        ..base.clone()
+    };
+    for line in lines {
+        if let Some(w) = line.strip_prefix("warning ") {
+            out.warnings.push(w.to_string());
+            continue;
+        }
+        let mut parts = line.strip_prefix("file ")?.splitn(3, ' ');
+        let len: u64 = parts.next()?.parse().ok()?;
+        let checksum = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let path = out_dir.join(parts.next()?);
+        let entry = CacheEntry {
+            input: 0,
+            len,
+            checksum,
+        };
+        if !blob_intact(&path, &entry) {
+            return None;
+        }
+        out.generated.push(path);
+    }
+    Some(out)
 }
 
 /// A parsed kernel file.
@@ -525,14 +605,42 @@ impl Builder {
         out.targets = targets.iter().map(|t| t.target.to_string()).collect();
 
         // Parse every file, reporting the diagnostics of all of them.
+        let mut sources = Vec::new();
+        for file in &discovered.files {
+            sources.push(
+                fs::read_to_string(&file.path)
+                    .map_err(|e| Error::io("reading kernel file", &file.path, e))?,
+            );
+        }
+        let key = build_key(
+            self,
+            &targets,
+            &archs,
+            &crate_name,
+            stub,
+            &out.tracked_env,
+            &discovered.files,
+            &sources,
+        );
+        if let Some(done) = up_to_date(&out_dir, &self.module_name, key, &out) {
+            if self.emit_rerun_lines {
+                for w in &done.warnings {
+                    println!("cargo::warning={}", w.replace('\n', " "));
+                }
+            }
+            return Ok(done);
+        }
+        // Files are independent: parse them in parallel, keep file order.
+        let indices: Vec<usize> = (0..sources.len()).collect();
+        let results = run_parallel(&indices, |&i| {
+            vyre::lang::parse(&discovered.files[i].display, &sources[i])
+        });
         let mut parsed = Vec::new();
         let mut rendered = String::new();
         let mut first = None;
         let mut count = 0;
-        for file in discovered.files {
-            let source = fs::read_to_string(&file.path)
-                .map_err(|e| Error::io("reading kernel file", &file.path, e))?;
-            match vyre::lang::parse(&file.display, &source) {
+        for (file, result) in discovered.files.into_iter().zip(results) {
+            match result {
                 Ok(module) => parsed.push(ParsedFile {
                     file,
                     programs: module.kernels,
@@ -544,7 +652,7 @@ impl Builder {
                         first = Some(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message));
                     }
                     count += diags.diagnostics.len().max(1);
-                    rendered.push_str(&render_diagnostics(&diags));
+                    rendered.push_str(&diags.render());
                 }
             }
         }
@@ -556,7 +664,15 @@ impl Builder {
             });
         }
 
-        self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out)
+        self.finish(
+            parsed,
+            &targets,
+            &archs,
+            &crate_name,
+            &out_dir,
+            out,
+            Some(key),
+        )
     }
 
     /// Generate launchers for kernels built in Rust (with
@@ -637,7 +753,7 @@ impl Builder {
             warnings,
             ..Output::default()
         };
-        self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out)
+        self.finish(parsed, &targets, &archs, &crate_name, &out_dir, out, None)
     }
 
     fn resolve_out_dir(&self) -> Result<PathBuf, Error> {
@@ -738,6 +854,7 @@ impl Builder {
     }
 
     /// Emit the blobs (through the cache) and write the module.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         parsed: Vec<ParsedFile>,
@@ -746,6 +863,7 @@ impl Builder {
         crate_name: &str,
         out_dir: &Path,
         mut out: Output,
+        build_key: Option<u64>,
     ) -> Result<Output, Error> {
         if self.module_name.contains(['/', '\\']) || !self.module_name.ends_with(".rs") {
             return Err(Error::Config(format!(
@@ -753,8 +871,14 @@ impl Builder {
                 self.module_name
             )));
         }
-        let blob_root = out_dir.join("vyre");
-        let cache_path = blob_root.join("cache");
+        // The module proper and its blobs live in `OUT_DIR/<stem>/`, with
+        // flat file names: target codegens may require a plain file name
+        // next to the module (the naga targets do). `OUT_DIR/<stem>.rs`
+        // only includes it. One directory per module name also keeps two
+        // builds into one OUT_DIR (two kernel dirs) apart.
+        let stem = self.module_name.trim_end_matches(".rs");
+        let gen_dir = out_dir.join(stem);
+        let cache_path = gen_dir.join("cache");
         let old_cache = if out.stub {
             BTreeMap::new()
         } else {
@@ -807,9 +931,11 @@ impl Builder {
                                 (Some(a), true) => format!(".{a}"),
                                 _ => String::new(),
                             };
+                            // Module names are identifiers, so `.` separates
+                            // the parts unambiguously.
                             let rel_path = format!(
-                                "vyre/{}/{name}.{}{arch_part}.{ext}",
-                                pf.file.module_path.join("/"),
+                                "{}.{name}.{}{arch_part}.{ext}",
+                                pf.file.module_path.join("."),
                                 cg.target
                             );
                             let input = Fnv::new()
@@ -839,7 +965,7 @@ impl Builder {
             .filter(|&j| {
                 let job = &jobs[j];
                 !old_cache.get(&job.rel_path).is_some_and(|e| {
-                    e.input == job.input && blob_intact(&out_dir.join(&job.rel_path), e)
+                    e.input == job.input && blob_intact(&gen_dir.join(&job.rel_path), e)
                 })
             })
             .collect();
@@ -869,7 +995,7 @@ impl Builder {
             };
             match result {
                 Ok(bytes) => {
-                    let path = out_dir.join(&job.rel_path);
+                    let path = gen_dir.join(&job.rel_path);
                     if fsutil::write_if_changed(&path, &bytes)? {
                         out.rewritten.push(path);
                     }
@@ -958,7 +1084,7 @@ impl Builder {
                                 message: format!("`{text}` is not an expression: {e}"),
                             })?;
                         artifacts.push(expr);
-                        out.generated.push(out_dir.join(&job.rel_path));
+                        out.generated.push(gen_dir.join(&job.rel_path));
                     }
                     job_iter.next();
                 }
@@ -981,19 +1107,32 @@ impl Builder {
             });
         }
         let text = codegen::generate(&gen_files, crate_name, self.abi_version)?;
+        let inner = gen_dir.join(INNER_MODULE);
+        if fsutil::write_if_changed(&inner, text.as_bytes())? {
+            out.rewritten.push(inner.clone());
+        }
         let module = out_dir.join(&self.module_name);
-        if fsutil::write_if_changed(&module, text.as_bytes())? {
+        let outer = codegen::outer_file(&format!("{stem}/{INNER_MODULE}"));
+        if fsutil::write_if_changed(&module, outer.as_bytes())? {
             out.rewritten.push(module.clone());
         }
+        out.generated.insert(0, inner);
         out.generated.insert(0, module.clone());
         out.module = module;
 
         if !out.stub {
             // Drop blobs of kernels that no longer exist.
             for stale in old_cache.keys().filter(|k| !new_cache.contains_key(*k)) {
-                let _ = fs::remove_file(out_dir.join(stale));
+                let _ = fs::remove_file(gen_dir.join(stale));
             }
             write_cache(&cache_path, &new_cache)?;
+        }
+        let record = gen_dir.join(BUILD_RECORD);
+        match build_key {
+            Some(key) => write_build_record(&record, key, out_dir, &out)?,
+            None => {
+                let _ = fs::remove_file(&record);
+            }
         }
         if self.emit_rerun_lines {
             for w in &out.warnings {

@@ -132,6 +132,11 @@ fn builder(out: &Path) -> Builder {
         .stub(false)
 }
 
+/// The module proper (the outer file only includes it).
+fn inner(out: &Output) -> PathBuf {
+    out.module.with_extension("").join("kernels.rs")
+}
+
 fn two_files() -> Vec<ProgramModule> {
     vec![
         ProgramModule::new("nn::fill", vec![fill("fill_a", 1), fill("fill_b", 2)]),
@@ -143,7 +148,13 @@ fn two_files() -> Vec<ProgramModule> {
 fn generates_the_typed_launcher() {
     let dir = scratch("typed");
     let out = builder(&dir).compile_programs(two_files()).unwrap();
-    let text = fs::read_to_string(&out.module).unwrap();
+    let outer = fs::read_to_string(&out.module).unwrap();
+    assert!(outer.starts_with(GENERATED_HEADER), "{outer}");
+    assert!(
+        outer.contains("include!(\"vyre_kernels/kernels.rs\");"),
+        "{outer}"
+    );
+    let text = fs::read_to_string(inner(&out)).unwrap();
     assert!(text.starts_with(GENERATED_HEADER), "{text}");
     // Parses as Rust.
     syn::parse_file(&text).unwrap();
@@ -173,16 +184,16 @@ fn generates_the_typed_launcher() {
     assert!(flat.contains("key: \"nn::fill::fill_b#"), "{text}");
     // The artifact is embedded relative to the generated file.
     assert!(
-        flat.contains("bytes: include_bytes!(\"vyre/saxpy/saxpy.toy.toy\")"),
+        flat.contains("bytes: include_bytes!(\"saxpy.saxpy.toy.toy\")"),
         "{text}"
     );
     assert_eq!(
-        fs::read(dir.join("vyre/saxpy/saxpy.toy.toy")).unwrap(),
+        fs::read(dir.join("vyre_kernels/saxpy.saxpy.toy.toy")).unwrap(),
         b"toy:saxpy:-:2"
     );
     assert_eq!(out.kernels, 3);
     assert_eq!(out.emitted.len(), 3);
-    assert_eq!(out.generated.len(), 4);
+    assert_eq!(out.generated.len(), 5);
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -192,8 +203,8 @@ fn output_is_deterministic_and_has_no_absolute_paths() {
     let b = scratch("det-b");
     let out_a = builder(&a).compile_programs(two_files()).unwrap();
     let out_b = builder(&b).compile_programs(two_files()).unwrap();
-    let text_a = fs::read(&out_a.module).unwrap();
-    assert_eq!(text_a, fs::read(&out_b.module).unwrap());
+    let text_a = fs::read(inner(&out_a)).unwrap();
+    assert_eq!(text_a, fs::read(inner(&out_b)).unwrap());
     let text = String::from_utf8(text_a).unwrap();
     assert!(!text.contains(&*a.to_string_lossy()), "{text}");
     fs::remove_dir_all(&a).unwrap();
@@ -205,7 +216,7 @@ fn cache_reemits_only_changed_kernels_and_rewrites_nothing_unchanged() {
     let dir = scratch("cache");
     let first = builder(&dir).compile_programs(two_files()).unwrap();
     assert_eq!(first.emitted.len(), 3);
-    assert_eq!(first.rewritten.len(), 4);
+    assert_eq!(first.rewritten.len(), 5);
 
     // No change: nothing emitted, nothing written.
     let second = builder(&dir).compile_programs(two_files()).unwrap();
@@ -218,10 +229,10 @@ fn cache_reemits_only_changed_kernels_and_rewrites_nothing_unchanged() {
     let third = builder(&dir).compile_programs(files.clone()).unwrap();
     assert_eq!(third.emitted, ["nn::fill::fill_b (toy)"]);
     assert_eq!(third.rewritten.len(), 1, "{:?}", third.rewritten);
-    assert_eq!(third.rewritten[0], third.module);
+    assert_eq!(third.rewritten[0], inner(&third));
 
     // A truncated blob is never reused.
-    let blob = dir.join("vyre/saxpy/saxpy.toy.toy");
+    let blob = dir.join("vyre_kernels/saxpy.saxpy.toy.toy");
     fs::write(&blob, b"toy").unwrap();
     let fourth = builder(&dir).compile_programs(files.clone()).unwrap();
     assert_eq!(fourth.emitted, ["saxpy::saxpy (toy)"]);
@@ -231,8 +242,8 @@ fn cache_reemits_only_changed_kernels_and_rewrites_nothing_unchanged() {
     files[0].programs.pop();
     let fifth = builder(&dir).compile_programs(files).unwrap();
     assert!(fifth.emitted.is_empty());
-    assert!(!dir.join("vyre/nn/fill/fill_b.toy.toy").exists());
-    assert!(dir.join("vyre/nn/fill/fill_a.toy.toy").exists());
+    assert!(!dir.join("vyre_kernels/nn.fill.fill_b.toy.toy").exists());
+    assert!(dir.join("vyre_kernels/nn.fill.fill_a.toy.toy").exists());
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -245,9 +256,13 @@ fn stub_mode_keeps_the_api_and_emits_nothing() {
         .unwrap();
     assert!(out.stub);
     assert!(out.emitted.is_empty());
-    assert_eq!(out.generated, std::slice::from_ref(&out.module));
-    assert!(!dir.join("vyre").exists());
-    let text = fs::read_to_string(&out.module).unwrap();
+    assert_eq!(out.generated, [out.module.clone(), inner(&out)]);
+    let files: Vec<_> = fs::read_dir(dir.join("vyre_kernels"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["kernels.rs"]);
+    let text = fs::read_to_string(inner(&out)).unwrap();
     assert!(text.contains("artifacts: &[]"), "{text}");
     assert!(text.contains("pub fn saxpy("), "{text}");
     fs::remove_dir_all(&dir).unwrap();
@@ -269,10 +284,10 @@ fn per_arch_targets_emit_one_blob_per_arch() {
         ]
     );
     assert_eq!(
-        fs::read(dir.join("vyre/saxpy/saxpy.toy-arch.sm_90.bin")).unwrap(),
+        fs::read(dir.join("vyre_kernels/saxpy.saxpy.toy-arch.sm_90.bin")).unwrap(),
         b"toy:saxpy:sm_90:2"
     );
-    let text = fs::read_to_string(&out.module).unwrap();
+    let text = fs::read_to_string(inner(&out)).unwrap();
     assert!(text.contains("arch: Some(\"sm_80\")"), "{text}");
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -314,7 +329,7 @@ fn unavailable_optional_target_is_skipped_with_a_note() {
         out.warnings,
         ["target `toy-missing` skipped: toolc not found (set TOOLC)"]
     );
-    let text = fs::read_to_string(&out.module).unwrap();
+    let text = fs::read_to_string(inner(&out)).unwrap();
     assert!(!text.contains("toy-missing"), "{text}");
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -366,22 +381,111 @@ fn colliding_kernel_items_are_an_error() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+const SAXPY_SRC: &str = "/// y = a * x + y\n#[kernel(workgroup_size = 256)]\npub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {\n    let i = global_id().x;\n    if i < y.len() {\n        y[i] = a * x[i] + y[i];\n    }\n}\n";
+
+fn source_builder(root: &Path) -> Builder {
+    Builder::new()
+        .targets(["reference", "toy"])
+        .manifest_dir(root)
+        .out_dir(root.join("out"))
+        .emit_rerun_lines(false)
+        .read_metadata(false)
+        .stub(false)
+}
+
 #[test]
-fn diagnostics_render_like_rustc() {
-    let diags = vyre::lang::Diagnostics {
-        diagnostics: vec![vyre::lang::Diagnostic {
-            file: "kernels/bad.vyre".to_string(),
-            line: 2,
-            column: 13,
-            span: 21..23,
-            message: "unknown variable `yy`".to_string(),
-            notes: vec!["variables in scope: x".to_string()],
-        }],
-        source: "fn k() {\n    let a = yy + 1;\n}\n".to_string(),
-    };
-    let text = render_diagnostics(&diags);
+fn compile_from_source_with_fast_path_and_per_kernel_cache() {
+    let root = scratch("source");
+    fs::create_dir_all(root.join("kernels/nn")).unwrap();
+    fs::write(root.join("kernels/saxpy.vyre"), SAXPY_SRC).unwrap();
+    fs::write(
+        root.join("kernels/nn/scale-up.vyre"),
+        SAXPY_SRC
+            .replace("saxpy", "scale")
+            .replace("a * x[i] + y[i]", "a * x[i]"),
+    )
+    .unwrap();
+
+    let first = source_builder(&root).compile("kernels/").unwrap();
+    assert!(!first.up_to_date);
+    assert_eq!(first.kernels, 2);
+    assert_eq!(first.emitted.len(), 4);
     assert_eq!(
-        text,
-        "error: unknown variable `yy`\n --> kernels/bad.vyre:2:13\n  |\n2 |     let a = yy + 1;\n  |             ^^\n  = note: variables in scope: x\n\n"
+        first.tracked,
+        [
+            root.join("kernels/"),
+            root.join("kernels/nn"),
+            root.join("kernels/nn/scale-up.vyre"),
+            root.join("kernels/saxpy.vyre"),
+        ]
     );
+    let text = fs::read_to_string(inner(&first)).unwrap();
+    assert!(
+        text.contains("/// Kernels of `kernels/nn/scale-up.vyre`."),
+        "{text}"
+    );
+    assert!(text.contains("pub mod scale_up {"), "{text}");
+
+    // Same inputs: the fast path parses nothing and writes nothing.
+    let second = source_builder(&root).compile("kernels/").unwrap();
+    assert!(second.up_to_date);
+    assert!(second.rewritten.is_empty() && second.emitted.is_empty());
+    assert_eq!(second.generated, first.generated);
+
+    // A different setting (targets) is not up to date.
+    let third = source_builder(&root)
+        .targets(["reference"])
+        .compile("kernels/")
+        .unwrap();
+    assert!(!third.up_to_date);
+    assert!(third.emitted.is_empty(), "{:?}", third.emitted);
+    // The blobs of the dropped target were removed.
+    assert!(!root.join("out/vyre_kernels/saxpy.saxpy.toy.toy").exists());
+    let _ = source_builder(&root).compile("kernels/").unwrap();
+
+    // Editing one kernel re-emits only that kernel.
+    fs::write(
+        root.join("kernels/saxpy.vyre"),
+        SAXPY_SRC.replace("a * x[i]", "x[i] * a"),
+    )
+    .unwrap();
+    let fourth = source_builder(&root).compile("kernels/").unwrap();
+    assert!(!fourth.up_to_date);
+    assert_eq!(
+        fourth.emitted,
+        ["saxpy::saxpy (reference)", "saxpy::saxpy (toy)"]
+    );
+
+    // A damaged output defeats the fast path and is repaired.
+    let blob = root.join("out/vyre_kernels/saxpy.saxpy.reference.vyrebin");
+    let good = fs::read(&blob).unwrap();
+    fs::write(&blob, &good[..good.len() / 2]).unwrap();
+    let fifth = source_builder(&root).compile("kernels/").unwrap();
+    assert!(!fifth.up_to_date);
+    assert_eq!(fifth.emitted, ["saxpy::saxpy (reference)"]);
+    assert_eq!(fs::read(&blob).unwrap(), good);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn broken_kernel_is_a_rendered_diagnostic() {
+    let root = scratch("broken");
+    fs::create_dir_all(root.join("kernels")).unwrap();
+    fs::write(root.join("kernels/ok.vyre"), SAXPY_SRC).unwrap();
+    fs::write(
+        root.join("kernels/bad.vyre"),
+        "#[kernel(workgroup_size = 64)]\npub fn bad(out: &mut [u32]) {\n    let = 3;\n}\n",
+    )
+    .unwrap();
+    let err = source_builder(&root).compile("kernels").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("kernels/bad.vyre:3:"), "{text}");
+    assert!(text.contains("let = 3;"), "{text}");
+    assert!(text.contains('^'), "{text}");
+    let summary = err.summary();
+    assert!(summary.starts_with("kernels/bad.vyre:3:"), "{summary}");
+    assert!(!summary.contains('\n'), "{summary}");
+    // Nothing was written for a failed build.
+    assert!(!root.join("out").exists());
+    fs::remove_dir_all(&root).unwrap();
 }

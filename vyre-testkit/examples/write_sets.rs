@@ -1,7 +1,13 @@
-//! Per-workgroup write sets of a generated case (race diagnosis): run the
-//! program once per workgroup W with the body wrapped in `if wg == W`;
-//! report elements written by two workgroups, then reduce the program to
-//! the statements that keep such an overlap.
+//! Race diagnosis for a generated case: run the program once per workgroup
+//! W (body wrapped in `if workgroup == W`) on the reference and report
+//! elements written by two workgroups (the generator promises none, outside
+//! the contended `acc`), then reduce the program to the statements that
+//! keep such an overlap.
+//!
+//! `cargo run -p vyre-testkit --example write_sets -- <seed>`
+
+use std::collections::HashMap;
+
 use vyre::ir::{Axis, Builtin, Expr, Node};
 use vyre_testkit::harness::reduce_statements;
 use vyre_testkit::{Case, GenConfig, Value, generate, run_reference};
@@ -12,7 +18,7 @@ fn overlaps(c: &Case, verbose: bool) -> bool {
     let wg = b(Builtin::WorkgroupId, Axis::X)
         .add(b(Builtin::WorkgroupId, Axis::Y).mul(Expr::u32(gx)))
         .add(b(Builtin::WorkgroupId, Axis::Z).mul(Expr::u32(gx * gy)));
-    let mut owner: std::collections::HashMap<(usize, usize), u32> = Default::default();
+    let mut owner: HashMap<(usize, usize), u32> = HashMap::new();
     let mut found = false;
     for w in 0..gx * gy * gz {
         let mut one = c.clone();
@@ -28,21 +34,20 @@ fn overlaps(c: &Case, verbose: bool) -> bool {
             return false;
         };
         for (p, (o, v)) in out.iter().zip(&c.inputs).enumerate() {
-            if let (Some(o), Value::Buffer { data, .. }) = (o, v) {
-                if c.program.params[p].name() == "acc" {
-                    continue;
-                }
-                for (i, (x, y)) in o.iter().zip(data).enumerate() {
-                    if x != y {
-                        if let Some(prev) = owner.insert((p, i), w) {
-                            found = true;
-                            if verbose {
-                                println!(
-                                    "{}[{i}] written by workgroups {prev} and {w} ({y} -> {x})",
-                                    c.program.params[p].name()
-                                );
-                            }
-                        }
+            let (Some(o), Value::Buffer { data, .. }) = (o, v) else {
+                continue;
+            };
+            let name = c.program.params[p].name();
+            if name == "acc" {
+                continue;
+            }
+            for (i, (x, y)) in o.iter().zip(data).enumerate() {
+                if x != y
+                    && let Some(prev) = owner.insert((p, i), w)
+                {
+                    found = true;
+                    if verbose {
+                        println!("{name}[{i}] written by workgroups {prev} and {w} ({y} -> {x})");
                     }
                 }
             }
@@ -55,16 +60,16 @@ fn main() {
     let seed: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1663);
+        .unwrap_or(0);
     let c = generate(seed, &GenConfig::default());
     if !overlaps(&c, true) {
-        println!("no overlap");
+        println!("seed {seed}: no element is written by two workgroups");
         return;
     }
     let small = reduce_statements(&c, 5000, |x| overlaps(x, false));
     overlaps(&small, true);
     println!(
-        "{:?}\ngrid {:?}\ninputs {:?}",
+        "{:#?}\ngrid {:?}\ninputs {:?}",
         small.program, small.grid, small.inputs
     );
 }

@@ -503,7 +503,7 @@ impl<'s, S: Source> Gen<'s, S> {
             };
             let id = self.add_param(
                 Param::Scalar {
-                    name: format!("s{i}"),
+                    name: format!("arg{i}"),
                     ty,
                 },
                 Value::Scalar(l),

@@ -206,6 +206,9 @@ impl DevBuf {
     }
 }
 
+/// A device buffer with its optional guard buffers before and after.
+type Guarded = (DevBuf, Option<Buffer<u32>>, Option<Buffer<u32>>);
+
 /// What [`run_on_device`] observed.
 #[derive(Debug, Clone)]
 pub struct DeviceRun {
@@ -230,7 +233,7 @@ pub fn run_on_device(
     let dev = &target.device;
     let e = |what: &str, err: vyre::Error| format!("{what}: {err}");
     let guard: Vec<u32> = (0..opts.guard_elems).map(guard_word).collect();
-    let mut bufs: Vec<Option<(DevBuf, Option<Buffer<u32>>, Option<Buffer<u32>>)>> = Vec::new();
+    let mut bufs: Vec<Option<Guarded>> = Vec::new();
     for v in &case.inputs {
         bufs.push(match v {
             Value::Buffer { elem, data } => {
@@ -499,11 +502,10 @@ pub fn shrink(
         }
         *trials += 1;
         let c = Case::from_draws(&draws, cfg);
-        if c.program != best.program || c.inputs != best.inputs || c.grid != best.grid {
-            if fails(&c) {
-                *best = c;
-                return true;
-            }
+        let changed = c.program != best.program || c.inputs != best.inputs || c.grid != best.grid;
+        if changed && fails(&c) {
+            *best = c;
+            return true;
         }
         false
     };

@@ -11,6 +11,7 @@
 //! The design and the figures are in `docs/testing.md`.
 
 pub mod compare;
+pub mod fuzz;
 pub mod generator;
 pub mod harness;
 pub mod source;

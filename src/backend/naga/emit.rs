@@ -9,7 +9,7 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 use super::layout::{BIND_GROUP, Layout};
 use super::lower::{lower, slot_kinds};
 use crate::DispatchConfig;
-use crate::driver::{ArtifactFile, KernelLauncherCodegen};
+use crate::driver::KernelLauncherCodegen;
 use crate::ir::{Access, Param, Program};
 
 /// An error and its causes, one line.
@@ -72,13 +72,79 @@ pub fn spirv_words(program: &Program, config: &DispatchConfig) -> Result<Vec<u32
         shader_stage: naga::ShaderStage::Compute,
         entry_point: program.name.clone(),
     };
-    spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| {
+    let words = spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| {
         format!(
             "kernel `{}`: the SPIR-V writer failed (target `spirv`): {}",
             program.name,
             chain(&e)
         )
-    })
+    })?;
+    if program.fast_math {
+        Ok(words)
+    } else {
+        no_contraction(&words).map_err(|e| {
+            format!(
+                "kernel `{}`: malformed SPIR-V from naga (target `spirv`): {e}",
+                program.name
+            )
+        })
+    }
+}
+
+/// Decorate every float arithmetic result `NoContraction`.
+///
+/// SPIR-V lets a driver contract `a * b + c` into one FMA (NVIDIA's does),
+/// which rounds once where Rust and the reference round twice. vyre
+/// promises IEEE `f32` with one rounding per operation unless the kernel is
+/// `fast_math`; naga has no option for this, so the words are patched: one
+/// `OpDecorate %id NoContraction` (core SPIR-V, valid on every device) per
+/// float arithmetic or extended-instruction result, added at the end of the
+/// annotation section.
+fn no_contraction(words: &[u32]) -> Result<Vec<u32>, String> {
+    const OP_EXT_INST: u16 = 12;
+    const OP_FUNCTION: u16 = 54;
+    const OP_DECORATE: u16 = 71;
+    const NO_CONTRACTION: u32 = 42;
+    // OpFNegate, OpFAdd, OpFSub, OpFMul, OpFDiv, OpFRem, OpFMod.
+    const FLOAT_ARITH: [u16; 7] = [127, 129, 131, 133, 136, 140, 141];
+    // OpDecorate .. OpGroupMemberDecorate, OpDecorateId, OpDecorateString,
+    // OpMemberDecorateString.
+    let is_annotation = |op: u16| (71..=75).contains(&op) || op == 332 || op == 5632 || op == 5633;
+    if words.len() < 5 {
+        return Err("shorter than a SPIR-V header".into());
+    }
+    let mut ids = Vec::new();
+    let mut insert_at = None;
+    let mut seen_function = false;
+    let mut at = 5;
+    while at < words.len() {
+        let count = (words[at] >> 16) as usize;
+        let op = (words[at] & 0xffff) as u16;
+        if count == 0 || at + count > words.len() {
+            return Err(format!("bad instruction length at word {at}"));
+        }
+        if op == OP_FUNCTION {
+            seen_function = true;
+        }
+        if !seen_function && is_annotation(op) {
+            insert_at = Some(at + count);
+        }
+        // [op, result type, result id, ...]
+        if (FLOAT_ARITH.contains(&op) || op == OP_EXT_INST) && count >= 3 {
+            ids.push(words[at + 2]);
+        }
+        at += count;
+    }
+    let Some(insert_at) = insert_at else {
+        return Err("no annotation section".into());
+    };
+    let mut out = Vec::with_capacity(words.len() + ids.len() * 3);
+    out.extend_from_slice(&words[..insert_at]);
+    for id in ids {
+        out.extend_from_slice(&[(3 << 16) | u32::from(OP_DECORATE), id, NO_CONTRACTION]);
+    }
+    out.extend_from_slice(&words[insert_at..]);
+    Ok(out)
 }
 
 /// The `spirv` emitter: SPIR-V words as little-endian bytes.
@@ -118,8 +184,10 @@ pub fn emit_wgsl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, 
     wgsl_source(program, config).map(String::into_bytes)
 }
 
-/// MSL source for `program` (Metal 2.0). Buffer parameter `k` is
-/// `[[buffer(k)]]`, the uniform block `[[buffer(buffer_count)]]`.
+/// MSL source for `program` (Metal 2.0). Binding `b` of group 0 is
+/// `[[buffer(b)]]` (buffer parameters, then the parameter block); naga's
+/// buffer-sizes block follows at the next slot (it must be bound, but vyre's
+/// code never reads it: lengths come from the parameter block).
 ///
 /// # Errors
 ///
@@ -129,13 +197,18 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> Result<String, 
     let (module, info) = lower_and_validate(program, config, "msl")?;
     let layout = Layout::new(&slot_kinds(program));
     let mut resources = msl::EntryPointResources::default();
-    let slots = layout.buffer_count + u32::from(layout.uniform_binding().is_some());
-    if slots > 31 {
+    // Buffers, the parameter block, and naga's buffer-sizes block (which
+    // naga requires with runtime-sized arrays; vyre's code never reads it).
+    let sizes_slot = layout.buffer_count + u32::from(layout.uniform_binding().is_some());
+    if sizes_slot >= 31 {
         return Err(format!(
-            "kernel `{}`: {} buffer parameters plus the parameter block need {slots} buffer slots; target `msl` has 31",
-            program.name, layout.buffer_count
+            "kernel `{}`: {} buffer parameters plus the parameter and sizes blocks need {} buffer slots; target `msl` has 31",
+            program.name,
+            layout.buffer_count,
+            sizes_slot + 1
         ));
     }
+    resources.sizes_buffer = Some(sizes_slot as u8);
     for (i, param) in program.params.iter().enumerate() {
         if let (Param::Buffer(decl), Some(binding)) = (param, layout.buffer_binding[i]) {
             resources.resources.insert(
@@ -177,15 +250,42 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> Result<String, 
         entry_point: Some((naga::ShaderStage::Compute, program.name.clone())),
         ..msl::PipelineOptions::default()
     };
-    msl::write_string(&module, &info, &options, &pipeline)
-        .map(|(text, _)| text)
-        .map_err(|e| {
+    let (text, translation) =
+        msl::write_string(&module, &info, &options, &pipeline).map_err(|e| {
             format!(
                 "kernel `{}`: the MSL writer failed (target `msl`): {}",
                 program.name,
                 chain(&e)
             )
-        })
+        })?;
+    // The writer reports a failed entry point here and just leaves it out.
+    let name = match translation.entry_point_names.into_iter().next() {
+        Some(Ok(name)) => name,
+        Some(Err(e)) => {
+            return Err(format!(
+                "kernel `{}`: the MSL writer could not write the entry point (target `msl`): {}",
+                program.name,
+                chain(&e)
+            ));
+        }
+        None => {
+            return Err(format!(
+                "kernel `{}`: the MSL writer wrote no entry point (target `msl`)",
+                program.name
+            ));
+        }
+    };
+    Ok(with_entry_header(program, &name, &text))
+}
+
+/// naga's namer may respell the entry point in MSL and HLSL (a kernel name
+/// ending in a digit gets a `_`, keywords are escaped); the first line
+/// says what to look up.
+fn with_entry_header(program: &Program, entry: &str, text: &str) -> String {
+    format!(
+        "// vyre kernel `{}`: entry point `{entry}`\n{text}",
+        program.name
+    )
 }
 
 /// The `msl` emitter.
@@ -197,10 +297,12 @@ pub fn emit_msl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, S
     msl_source(program, config).map(String::into_bytes)
 }
 
-/// HLSL source for `program` (shader model 5.1). Binding `k` of group 0 is
-/// register `k` of space 0 in its class (`t` for `&[T]`, `u` for `&mut [T]`,
-/// `b` for the uniform block); `num_workgroups()` reads naga's special
-/// constants at `b(buffer_count + 1)`.
+/// HLSL source for `program` (shader model 5.1). Binding `b` of group 0 is
+/// register `b` of space 0 in its class (`t` for `&[T]`, `u` for `&mut [T]`,
+/// `b` for the parameter block). HLSL has no `num_workgroups` builtin: a
+/// kernel that reads `num_workgroups()` reads naga's special constant buffer
+/// at `b(buffer_count + 1)` instead, which the runtime fills with the
+/// workgroup counts (as wgpu's DX12 backend does).
 ///
 /// # Errors
 ///
@@ -210,7 +312,7 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
     let layout = Layout::new(&slot_kinds(program));
     let options = hlsl::Options {
         shader_model: hlsl::ShaderModel::V5_1,
-        special_constants_binding: Some(hlsl::BindTarget {
+        special_constants_binding: uses_num_workgroups(program).then_some(hlsl::BindTarget {
             space: BIND_GROUP as u8,
             register: layout.buffer_count + 1,
             binding_array_size: None,
@@ -224,7 +326,7 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
         entry_point: Some((naga::ShaderStage::Compute, program.name.clone())),
     };
     let mut text = String::new();
-    hlsl::Writer::new(&mut text, &options, &pipeline)
+    let reflection = hlsl::Writer::new(&mut text, &options, &pipeline)
         .write(&module, &info, None)
         .map_err(|e| {
             format!(
@@ -233,7 +335,22 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
                 chain(&e)
             )
         })?;
-    Ok(text)
+    match reflection.entry_point_names.into_iter().next() {
+        Some(Ok(name)) => Ok(with_entry_header(program, &name, &text)),
+        Some(Err(e)) => Err(format!(
+            "kernel `{}`: the HLSL writer could not write the entry point (target `hlsl`): {}",
+            program.name,
+            chain(&e)
+        )),
+        None => Err(format!(
+            "kernel `{}`: the HLSL writer wrote no entry point (target `hlsl`)",
+            program.name
+        )),
+    }
+}
+
+fn uses_num_workgroups(program: &Program) -> bool {
+    super::lower::used_builtins(program)[3]
 }
 
 /// The `hlsl` emitter.
@@ -250,21 +367,6 @@ crate::register_aot_emitter!("wgsl", emit_wgsl);
 crate::register_aot_emitter!("msl", emit_msl);
 crate::register_aot_emitter!("hlsl", emit_hlsl);
 
-/// `::vyre::runtime::Artifact { .. }` embedding `file` (a file name next to
-/// the generated module).
-fn artifact_expr(file: &ArtifactFile<'_>) -> Result<String, String> {
-    if file.file_name.contains(['/', '\\']) {
-        return Err(format!(
-            "artifact file name `{}` must not contain a path separator",
-            file.file_name
-        ));
-    }
-    Ok(format!(
-        "::vyre::runtime::Artifact {{ target: {:?}, arch: None, bytes: include_bytes!({:?}) }}",
-        file.target, file.file_name
-    ))
-}
-
 // All four are embedded only when the downstream crate enables `vyre/wgpu`:
 // wgpu runs `spirv` (passthrough) or `wgsl`; `msl` and `hlsl` have no vyre
 // runtime of their own yet and ride along for users who load them elsewhere.
@@ -274,7 +376,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "spv",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "wgsl",
@@ -282,7 +384,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "wgsl",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "msl",
@@ -290,7 +392,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "metal",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "hlsl",
@@ -298,5 +400,5 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "hlsl",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });

@@ -131,6 +131,8 @@ struct Lowerer<'a> {
     module: Module,
     func: Function,
     checks: bool,
+    /// `BoundsChecks::Always`: no elision either.
+    always_check: bool,
     workgroup_size: [u32; 3],
     ty: Types,
     /// Per parameter: the buffer's array, for buffer parameters.
@@ -149,6 +151,9 @@ struct Lowerer<'a> {
     builtins: [Option<Handle<Expression>>; 4],
     /// `u32` variables holding the bits of non-finite `f32` constants.
     nonfinite: Vec<(u32, Handle<Expression>)>,
+    /// Variables holding literals, keyed by (type tag, bits); see
+    /// [`Lowerer::break_constness`].
+    opaque_vars: Vec<((u8, u32), Handle<Expression>)>,
 }
 
 fn scalar_of(ty: DataType) -> Scalar {
@@ -197,7 +202,9 @@ fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
     (params, shared)
 }
 
-fn used_builtins(program: &Program) -> [bool; 4] {
+/// Which builtins the program reads, indexed global, local, workgroup id,
+/// number of workgroups.
+pub(crate) fn used_builtins(program: &Program) -> [bool; 4] {
     fn visit(e: &Expr, used: &mut [bool; 4]) {
         match e {
             Expr::Builtin(b, _) => used[builtin_index(*b)] = true,
@@ -339,6 +346,7 @@ impl<'a> Lowerer<'a> {
                 ..Function::default()
             },
             checks: config.checks_bounds(p),
+            always_check: config.bounds_checks == crate::driver::BoundsChecks::Always,
             workgroup_size: config.effective_workgroup_size(p),
             ty,
             buffers: vec![None; p.params.len()],
@@ -349,6 +357,7 @@ impl<'a> Lowerer<'a> {
             local_bounds: Vec::new(),
             builtins: [None; 4],
             nonfinite: Vec::new(),
+            opaque_vars: Vec::new(),
         };
         cx.declare_globals()?;
         cx.declare_locals();
@@ -573,8 +582,11 @@ impl<'a> Lowerer<'a> {
     // ---- expressions -------------------------------------------------
 
     /// Append an expression, emitting it into `blk` when naga requires.
-    fn add(&mut self, e: Expression, blk: &mut Block) -> Handle<Expression> {
+    fn add(&mut self, mut e: Expression, blk: &mut Block) -> Handle<Expression> {
         let pre = e.needs_pre_emit();
+        if !pre {
+            self.break_constness(&mut e, blk);
+        }
         let h = self.func.expressions.append(e, Span::UNDEFINED);
         if !pre {
             blk.push(
@@ -583,6 +595,75 @@ impl<'a> Lowerer<'a> {
             );
         }
         h
+    }
+
+    /// An operation on literals only is a constant expression to the WGSL
+    /// front end, which folds it and rejects what vyre defines at run time
+    /// (`sqrt(-1.0)`, `i32::MAX + 1`, a constant index past a shared
+    /// array, ...). Such an operation reads its first operand from a
+    /// variable instead, which drivers fold back.
+    fn break_constness(&mut self, e: &mut Expression, blk: &mut Block) {
+        let ops: Vec<&mut Handle<Expression>> = match e {
+            Expression::Binary { left, right, .. } => vec![left, right],
+            Expression::Unary { expr, .. } | Expression::As { expr, .. } => vec![expr],
+            Expression::Select {
+                condition,
+                accept,
+                reject,
+            } => vec![condition, accept, reject],
+            Expression::Math {
+                arg,
+                arg1,
+                arg2,
+                arg3,
+                ..
+            } => std::iter::once(arg)
+                .chain(arg1.as_mut())
+                .chain(arg2.as_mut())
+                .chain(arg3.as_mut())
+                .collect(),
+            _ => return,
+        };
+        let exprs = &self.func.expressions;
+        if !ops
+            .iter()
+            .all(|h| matches!(exprs[**h], Expression::Literal(_)))
+        {
+            return;
+        }
+        let mut ops = ops;
+        let first = &mut *ops[0];
+        *first = self.opaque(*first, blk);
+    }
+
+    /// The value of literal `lit`, loaded from a variable initialized to it.
+    fn opaque(&mut self, lit: Handle<Expression>, blk: &mut Block) -> Handle<Expression> {
+        let (key, ty) = match self.func.expressions[lit] {
+            Expression::Literal(naga::Literal::U32(v)) => ((0u8, v), self.ty.u32_),
+            Expression::Literal(naga::Literal::I32(v)) => ((1, v.cast_unsigned()), self.ty.i32_),
+            Expression::Literal(naga::Literal::F32(v)) => ((2, v.to_bits()), self.ty.f32_),
+            Expression::Literal(naga::Literal::Bool(v)) => ((3, u32::from(v)), self.ty.bool_),
+            _ => return lit,
+        };
+        let pointer = if let Some((_, h)) = self.opaque_vars.iter().find(|(k, _)| *k == key) {
+            *h
+        } else {
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(format!("k{}_{:x}", key.0, key.1)),
+                    ty,
+                    init: Some(lit),
+                },
+                Span::UNDEFINED,
+            );
+            let h = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.opaque_vars.push((key, h));
+            h
+        };
+        self.add(Expression::Load { pointer }, blk)
     }
 
     fn lit(&mut self, l: naga::Literal) -> Handle<Expression> {
@@ -755,11 +836,39 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// For a checked store or atomic: the `index < len` condition and the
+    /// index to use under it. Shared arrays have a fixed size, and naga (or
+    /// the WGSL front end, after constant folding) rejects a constant index
+    /// past it even in code that never runs, so they get the clamped index.
+    fn guarded_index(
+        &mut self,
+        buf: BufRef,
+        info: ArrayInfo,
+        idx: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Result<(Handle<Expression>, Handle<Expression>), String> {
+        let len = self.array_len(info, blk)?;
+        let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
+        // A literal index into a buffer is likewise rejected by naga's WGSL
+        // front end when it is huge; other buffer indices stay as they are.
+        let literal = matches!(self.func.expressions[idx], Expression::Literal(_));
+        let index = if matches!(buf, BufRef::Shared(_)) || literal {
+            let zero = self.u32_lit(0);
+            self.select(in_range, idx, zero, blk)
+        } else {
+            idx
+        };
+        Ok((in_range, index))
+    }
+
     /// Whether `index` into `buf` is proven in range by `facts` (or
     /// statically), so that its check can be elided.
     fn proven(&self, buf: BufRef, index: &Expr, facts: &Facts) -> bool {
         if !self.checks {
             return true;
+        }
+        if self.always_check {
+            return false;
         }
         let shared_len = match buf {
             BufRef::Shared(id) => self.p.shared.get(id as usize).map(|s| s.len),
@@ -1376,13 +1485,12 @@ impl<'a> Lowerer<'a> {
                         Span::UNDEFINED,
                     );
                 } else {
-                    let len = self.array_len(info, blk)?;
-                    let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
+                    let (in_range, index) = self.guarded_index(*buf, info, idx, blk)?;
                     let mut accept = Block::new();
                     let ptr = self.add(
                         Expression::Access {
                             base: info.global,
-                            index: idx,
+                            index,
                         },
                         &mut accept,
                     );
@@ -1621,14 +1729,22 @@ impl<'a> Lowerer<'a> {
         } else {
             self.scalar_ty(info.elem)
         };
-        let checked = !self.proven(*buf, index, facts);
+        let guard = if self.proven(*buf, index, facts) {
+            None
+        } else {
+            Some(self.guarded_index(*buf, info, idx, blk)?)
+        };
         let mut inner = Block::new();
         {
-            let body = if checked { &mut inner } else { &mut *blk };
+            let body = if guard.is_some() {
+                &mut inner
+            } else {
+                &mut *blk
+            };
             let pointer = self.add(
                 Expression::Access {
                     base: info.global,
-                    index: idx,
+                    index: guard.map_or(idx, |g| g.1),
                 },
                 body,
             );
@@ -1663,9 +1779,7 @@ impl<'a> Lowerer<'a> {
                 self.store_local(t, old, body)?;
             }
         }
-        if checked {
-            let len = self.array_len(info, blk)?;
-            let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
+        if let Some((in_range, _)) = guard {
             let mut reject = Block::new();
             if let Some(t) = target {
                 let zero = self.zero(info.elem);

@@ -183,6 +183,12 @@ impl WgpuBackend {
     ///
     /// See [`Device::wgpu`].
     pub fn new(options: &WgpuOptions) -> Result<Self> {
+        // `Instance::new` panics when no backend fits the platform (wasm).
+        if wgpu::Instance::enabled_backend_features().is_empty() {
+            return Err(no_device(
+                "no wgpu backend (Vulkan, Metal, DX12) exists for this platform",
+            ));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
@@ -383,7 +389,7 @@ impl WgpuBackend {
             None
         };
         let (module, entry_point) = if let Some(art) = spirv {
-            if art.bytes.len() % 4 != 0 {
+            if !art.bytes.len().is_multiple_of(4) {
                 return Err(backend_err(format!(
                     "kernel `{}`: the spirv artifact is {} bytes, not whole words",
                     spec.name,
@@ -503,7 +509,7 @@ impl DeviceBackend for WgpuBackend {
     }
 
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
-        if data.len() % 4 != 0 {
+        if !data.len().is_multiple_of(4) {
             return Err(backend_err(format!(
                 "upload of {} bytes: buffers hold 4-byte elements",
                 data.len()
@@ -530,7 +536,7 @@ impl DeviceBackend for WgpuBackend {
 
     fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
         let m = self.mem(mem)?;
-        if data.len() != m.len || data.len() % 4 != 0 {
+        if data.len() != m.len || !data.len().is_multiple_of(4) {
             return Err(backend_err(format!(
                 "write of {} bytes into a buffer of {} bytes",
                 data.len(),

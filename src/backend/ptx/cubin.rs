@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::DispatchConfig;
-use crate::driver::{ArtifactFile, KernelLauncherCodegen, UNAVAILABLE_PREFIX};
+use crate::driver::{KernelLauncherCodegen, UNAVAILABLE_PREFIX};
 use crate::ir::Program;
 
 /// Environment variables consulted to find `ptxas`, in order of priority.
@@ -115,29 +115,6 @@ fn emit_ptx_bytes(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>,
     super::emit_ptx(program, config).map(String::into_bytes)
 }
 
-/// A Rust string literal holding `s` (file names are plain, but be exact).
-fn rust_str(s: &str) -> String {
-    format!("{s:?}")
-}
-
-fn ptx_artifact(file: &ArtifactFile<'_>) -> Result<String, String> {
-    Ok(format!(
-        "::vyre::runtime::Artifact {{ target: \"ptx\", arch: ::core::option::Option::None, bytes: include_bytes!({}) }}",
-        rust_str(file.file_name)
-    ))
-}
-
-fn cubin_artifact(file: &ArtifactFile<'_>) -> Result<String, String> {
-    let arch = file
-        .arch
-        .ok_or_else(|| format!("cubin artifact `{}` has no architecture", file.file_name))?;
-    Ok(format!(
-        "::vyre::runtime::Artifact {{ target: \"cubin\", arch: ::core::option::Option::Some({}), bytes: include_bytes!({}) }}",
-        rust_str(arch),
-        rust_str(file.file_name)
-    ))
-}
-
 crate::register_aot_emitter!("ptx", emit_ptx_bytes);
 crate::register_aot_emitter!("cubin", emit_cubin);
 
@@ -147,7 +124,7 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "ptx",
     per_arch: false,
     optional: false,
-    artifact_expr: ptx_artifact,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 
 crate::register_launcher_codegen!(KernelLauncherCodegen {
@@ -156,5 +133,5 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     extension: "cubin",
     per_arch: true,
     optional: true,
-    artifact_expr: cubin_artifact,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });

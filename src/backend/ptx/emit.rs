@@ -182,8 +182,23 @@ enum Key {
     Const(u32),
 }
 
-/// Dominating facts `key < bound`, valid in the region being emitted.
-type Facts = Vec<(Key, Bound)>;
+/// A dominating fact `key + off < bound`, where the sum cannot wrap
+/// (`off` is 0 or below a power of two dividing `key`), so every index
+/// `key + d` with `d <= off` is in range. `alive` turns false when the key
+/// local is reassigned.
+#[derive(Debug, Clone)]
+struct Fact {
+    key: Key,
+    off: u32,
+    bound: Bound,
+    alive: bool,
+}
+
+/// Facts valid in the region being emitted.
+type Facts = Vec<Fact>;
+
+/// Largest power of two tracked by the alignment analysis.
+const MULT_CAP: u32 = 1 << 16;
 
 /// Emission state of one kernel.
 pub(super) struct Emitter<'a> {
@@ -207,6 +222,14 @@ pub(super) struct Emitter<'a> {
     facts: Facts,
     /// Whether `fast_math` allows non-IEEE `+ - * /` contraction.
     fast: bool,
+    /// Largest power of two known to divide each integer local (a greatest
+    /// fixpoint over all its definitions).
+    local_mult: Vec<u32>,
+    /// Immutable locals defined as `buf.len()`.
+    len_local: Vec<Option<u32>>,
+    /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
+    /// at the start of the current straight-line run.
+    vec_cache: Vec<(u32, Key, u32, String)>,
     /// Whether the 2/pi table of the sin/cos reduction is referenced.
     two_over_pi: bool,
     /// Static upper bound of each immutable local (from its `let`) and of
@@ -241,7 +264,11 @@ impl<'a> Emitter<'a> {
             fast: program.fast_math,
             local_max: vec![None; program.locals.len()],
             two_over_pi: false,
+            local_mult: vec![1; program.locals.len()],
+            vec_cache: Vec::new(),
+            len_local: vec![None; program.locals.len()],
         };
+        e.infer_mult();
         e.locals = program
             .locals
             .iter()
@@ -319,7 +346,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// A fresh register holding `v` (a copy when `v` already is one).
-    fn to_reg(&mut self, v: &Val) -> String {
+    fn in_reg(&mut self, v: &Val) -> String {
         if !v.imm {
             return v.text.clone();
         }
@@ -362,7 +389,7 @@ impl<'a> Emitter<'a> {
             Expr::Lit(l) => {
                 let v = Self::lit(*l);
                 if v.ty == DataType::Bool {
-                    let r = self.to_reg(&v);
+                    let r = self.in_reg(&v);
                     Self::reg_val(r, DataType::Bool)
                 } else {
                     v
@@ -436,7 +463,7 @@ impl<'a> Emitter<'a> {
 
     fn unary(&mut self, op: UnOp, a: &Expr) -> Val {
         let v = self.expr(a);
-        let v_reg = self.to_reg(&v);
+        let v_reg = self.in_reg(&v);
         let d = self.reg_raw(class_of(v.ty));
         match (op, v.ty) {
             (UnOp::Neg, DataType::F32) => self.ins(format!("neg.f32 {d}, {v_reg};")),
@@ -485,8 +512,8 @@ impl<'a> Emitter<'a> {
                 Self::reg_val(d, ty)
             }
             BinOp::Rem if ty == DataType::F32 => {
-                let xr = self.to_reg(&x);
-                let yr = self.to_reg(&y);
+                let xr = self.in_reg(&x);
+                let yr = self.in_reg(&y);
                 let d = math::fmod(self, &xr, &yr);
                 Self::reg_val(d, ty)
             }
@@ -517,7 +544,7 @@ impl<'a> Emitter<'a> {
                     self.ins(format!("and.b32 {m}, {yt}, 31;"));
                     m
                 };
-                let xr = self.to_reg(&x);
+                let xr = self.in_reg(&x);
                 let d = self.reg_raw(Class::R);
                 let instr = match (op, ty) {
                     (BinOp::Shl, _) => "shl.b32",
@@ -549,7 +576,7 @@ impl<'a> Emitter<'a> {
                     BinOp::Gt => "gt",
                     _ => "ge",
                 };
-                let xr = self.to_reg(&x);
+                let xr = self.in_reg(&x);
                 let d = bool_out(self);
                 self.ins(format!("setp.{cmp}.{} {d}, {xr}, {yt};", sfx(ty)));
                 Self::reg_val(d, DataType::Bool)
@@ -586,11 +613,11 @@ impl<'a> Emitter<'a> {
                 }
                 return Self::reg_val(d, ty);
             }
-            let xr = self.to_reg(x);
+            let xr = self.in_reg(x);
             self.ins(format!("{name}.{s} {d}, {xr}, {};", y.text));
             return Self::reg_val(d, ty);
         }
-        let xr = self.to_reg(x);
+        let xr = self.in_reg(x);
         let zero = self.reg_raw(Class::Pred);
         self.ins(format!("setp.eq.{s} {zero}, {}, 0;", y.text));
         let bad = if ty == DataType::I32 {
@@ -634,7 +661,7 @@ impl<'a> Emitter<'a> {
             // i32 <-> u32 reinterprets the bits.
             return Val { ty: to, ..v };
         }
-        let src = self.to_reg(&v);
+        let src = self.in_reg(&v);
         let d = self.reg_raw(class_of(to));
         match (from, to) {
             (DataType::Bool, DataType::F32) => {
@@ -655,7 +682,7 @@ impl<'a> Emitter<'a> {
     fn math(&mut self, f: MathFn, args: &[Expr]) -> Val {
         let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
         let ty = vals[0].ty;
-        let regs: Vec<String> = vals.iter().map(|v| self.to_reg(v)).collect();
+        let regs: Vec<String> = vals.iter().map(|v| self.in_reg(v)).collect();
         let d = match f {
             MathFn::Abs => {
                 let d = self.reg_raw(class_of(ty));
@@ -735,30 +762,240 @@ impl<'a> Emitter<'a> {
         if !self.elide {
             return true;
         }
-        let Some(key) = index_key(index) else {
-            // No fixed key, but a static range may still fit a shared array.
-            return match buf {
-                BufRef::Shared(s) => !self
-                    .max_value(index)
-                    .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len)),
-                BufRef::Param(_) => true,
-            };
+        if let BufRef::Shared(s) = buf
+            && self
+                .max_value(index)
+                .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len))
+        {
+            return false;
+        }
+        let Some((key, d)) = self.keyed(index) else {
+            return true;
         };
-        match buf {
-            BufRef::Param(p) => !self
-                .facts
-                .iter()
-                .any(|(k, b)| *k == key && *b == Bound::Len(p)),
-            BufRef::Shared(s) => {
-                let len = self.program.shared[s as usize].len;
-                if self.max_value(index).is_some_and(|m| m < u64::from(len)) {
-                    return false;
+        !self.facts.iter().any(|f| {
+            f.alive
+                && f.key == key
+                && f.off >= d
+                && match (buf, &f.bound) {
+                    (BufRef::Param(p), Bound::Len(q)) => p == *q,
+                    (BufRef::Shared(s), Bound::Const(n)) => {
+                        *n <= self.program.shared[s as usize].len
+                    }
+                    _ => false,
                 }
-                !self
-                    .facts
-                    .iter()
-                    .any(|(k, b)| *k == key && matches!(b, Bound::Const(n) if *n <= len))
+        })
+    }
+
+    /// `key + d` form of an index (`d` a constant).
+    fn keyed(&self, e: &Expr) -> Option<(Key, u32)> {
+        if let Some(k) = index_key(e) {
+            return Some((k, 0));
+        }
+        match e {
+            Expr::Binary(BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a) {
+                // Small offsets only: larger ones never fit below a key's
+                // alignment, and keeping them small keeps the offset
+                // arithmetic of the vectoriser far from overflow.
+                (Some(k), Expr::Lit(Literal::U32(d)), _, _)
+                | (_, _, Some(k), Expr::Lit(Literal::U32(d)))
+                    if *d < MULT_CAP =>
+                {
+                    Some((k, *d))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Largest tracked power of two dividing the key's value.
+    fn key_mult(&self, k: &Key) -> u32 {
+        match k {
+            Key::Local(id) => self.local_mult[*id as usize],
+            Key::Const(c) => {
+                if *c == 0 {
+                    MULT_CAP
+                } else {
+                    (1u32 << c.trailing_zeros()).min(MULT_CAP)
+                }
             }
+            Key::Builtin(..) => 1,
+        }
+    }
+
+    /// Largest tracked power of two dividing `e` (wrapping `u32`/`i32`
+    /// arithmetic preserves divisibility by powers of two).
+    fn mult_of(&self, e: &Expr) -> u32 {
+        let lit = |v: u32| {
+            if v == 0 {
+                MULT_CAP
+            } else {
+                (1u32 << v.trailing_zeros()).min(MULT_CAP)
+            }
+        };
+        match e {
+            Expr::Lit(Literal::U32(v)) => lit(*v),
+            Expr::Lit(Literal::I32(v)) => lit(v.cast_unsigned()),
+            Expr::Local(id) => self.local_mult[*id as usize],
+            Expr::Cast(DataType::U32 | DataType::I32, inner)
+                if self
+                    .program
+                    .type_of(inner)
+                    .is_some_and(DataType::is_integer) =>
+            {
+                self.mult_of(inner)
+            }
+            Expr::Binary(op, a, b) => {
+                let (ma, mb) = (self.mult_of(a), self.mult_of(b));
+                match op {
+                    BinOp::Mul => {
+                        let sh = ma.trailing_zeros() + mb.trailing_zeros();
+                        if sh >= MULT_CAP.trailing_zeros() {
+                            MULT_CAP
+                        } else {
+                            1 << sh
+                        }
+                    }
+                    BinOp::Shl => match &**b {
+                        Expr::Lit(Literal::U32(s)) => {
+                            let sh = ma.trailing_zeros() + (s & 31);
+                            if sh >= MULT_CAP.trailing_zeros() {
+                                MULT_CAP
+                            } else {
+                                1 << sh
+                            }
+                        }
+                        _ => ma,
+                    },
+                    BinOp::Add | BinOp::Sub => ma.min(mb),
+                    BinOp::BitAnd => ma.max(mb),
+                    _ => 1,
+                }
+            }
+            Expr::Select {
+                then, otherwise, ..
+            } => self.mult_of(then).min(self.mult_of(otherwise)),
+            _ => 1,
+        }
+    }
+
+    /// Start of the alignment analysis: nothing is defined yet.
+    fn infer_mult(&mut self) {
+        for (m, l) in self.local_mult.iter_mut().zip(&self.program.locals) {
+            *m = if l.ty.is_integer() { MULT_CAP } else { 1 };
+        }
+    }
+
+    /// Entering a loop: the alignment of each local at the loop head is the
+    /// greatest fixpoint over the definitions in the body, starting from
+    /// the values on entry (an inductive invariant of every iteration).
+    fn loop_mult(&mut self, body: &[Node]) {
+        loop {
+            let mut defs: Vec<(LocalId, u32)> = Vec::new();
+            crate::ir::walk_nodes(body, &mut |n| match n {
+                Node::Let { local, value } | Node::Assign { local, value } => {
+                    defs.push((*local, self.mult_of(value)));
+                }
+                // The loop variable steps by 1.
+                Node::For { var, .. } => defs.push((*var, 1)),
+                _ => {}
+            });
+            let mut changed = false;
+            for (l, m) in defs {
+                let cur = &mut self.local_mult[l as usize];
+                if m < *cur {
+                    *cur = m;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// `a < b` (`a <= b` with `or_equal`) as a fact.
+    fn lt_fact(&self, a: &Expr, b: &Expr, or_equal: bool) -> Option<Fact> {
+        // `Len` and `u32` literals make the comparison unsigned (validation
+        // requires equal operand types), so a negative `i32` cannot slip by.
+        let (key, off) = self.keyed(a)?;
+        if off != 0 && off >= self.key_mult(&key) {
+            // `key + off` might wrap around: proves nothing.
+            return None;
+        }
+        let bound = match b {
+            Expr::Len(p) if !or_equal => Bound::Len(*p),
+            Expr::Local(l) if !or_equal => Bound::Len(self.len_local[*l as usize]?),
+            Expr::Lit(Literal::U32(n)) => {
+                Bound::Const(if or_equal { n.checked_add(1)? } else { *n })
+            }
+            _ => return None,
+        };
+        Some(Fact {
+            key,
+            off,
+            bound,
+            alive: true,
+        })
+    }
+
+    /// Facts that hold where `cond` is true.
+    fn facts(&self, cond: &Expr) -> Facts {
+        let mut out = Facts::new();
+        match cond {
+            Expr::Binary(BinOp::Lt, a, b) => out.extend(self.lt_fact(a, b, false)),
+            Expr::Binary(BinOp::Le, a, b) => out.extend(self.lt_fact(a, b, true)),
+            Expr::Binary(BinOp::Gt, a, b) => out.extend(self.lt_fact(b, a, false)),
+            Expr::Binary(BinOp::Ge, a, b) => out.extend(self.lt_fact(b, a, true)),
+            Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
+                out.extend(self.facts(a));
+                out.extend(self.facts(b));
+            }
+            Expr::Unary(UnOp::Not, a) => out.extend(self.neg_facts(a)),
+            _ => {}
+        }
+        out
+    }
+
+    /// Facts that hold where `cond` is false.
+    fn neg_facts(&self, cond: &Expr) -> Facts {
+        let mut out = Facts::new();
+        match cond {
+            // !(a >= b) == a < b
+            Expr::Binary(BinOp::Ge, a, b) => out.extend(self.lt_fact(a, b, false)),
+            Expr::Binary(BinOp::Gt, a, b) => out.extend(self.lt_fact(a, b, true)),
+            Expr::Binary(BinOp::Le, a, b) => out.extend(self.lt_fact(b, a, false)),
+            Expr::Binary(BinOp::Lt, a, b) => out.extend(self.lt_fact(b, a, true)),
+            Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
+                out.extend(self.neg_facts(a));
+                out.extend(self.neg_facts(b));
+            }
+            Expr::Unary(UnOp::Not, a) => out.extend(self.facts(a)),
+            _ => {}
+        }
+        out
+    }
+
+    /// The local was (re)defined: facts about it no longer hold.
+    fn kill(&mut self, local: LocalId) {
+        for f in &mut self.facts {
+            if f.key == Key::Local(local) {
+                f.alive = false;
+            }
+        }
+    }
+
+    /// Before a loop body: facts about locals the body redefines do not
+    /// hold on later iterations, even before the redefinition.
+    fn kill_assigned_in(&mut self, body: &[Node]) {
+        let mut ids = Vec::new();
+        crate::ir::walk_nodes(body, &mut |n| match n {
+            Node::Let { local, .. } | Node::Assign { local, .. } => ids.push(*local),
+            Node::For { var, .. } => ids.push(*var),
+            _ => {}
+        });
+        for id in ids {
+            self.kill(id);
         }
     }
 
@@ -767,7 +1004,7 @@ impl<'a> Emitter<'a> {
     fn address(&mut self, buf: BufRef, index: &Expr) -> (String, Option<String>) {
         let check = self.needs_check(buf, index);
         let idx = self.expr(index);
-        let idx_r = self.to_reg(&idx);
+        let idx_r = self.in_reg(&idx);
         match buf {
             BufRef::Param(p) => {
                 let (base, len) = self.params[p as usize].clone();
@@ -816,6 +1053,16 @@ impl<'a> Emitter<'a> {
 
     fn load(&mut self, buf: BufRef, index: &Expr) -> Val {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
+        if let BufRef::Param(p) = buf
+            && !self.vec_cache.is_empty()
+            && let Some((key, off)) = self.keyed(index)
+            && let Some((.., r)) = self
+                .vec_cache
+                .iter()
+                .find(|(q, k, o, _)| *q == p && *k == key && *o == off)
+        {
+            return Self::reg_val(r.clone(), ty);
+        }
         let (addr, pred) = self.address(buf, index);
         let d = self.reg_raw(class_of(ty));
         let space = self.space(buf, true);
@@ -839,7 +1086,7 @@ impl<'a> Emitter<'a> {
     fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
         let v = self.expr(value);
-        let vr = self.to_reg(&v);
+        let vr = self.in_reg(&v);
         let (addr, pred) = self.address(buf, index);
         let space = self.space(buf, false);
         let g = pred.map(|p| format!("@{p} ")).unwrap_or_default();
@@ -861,10 +1108,10 @@ impl<'a> Emitter<'a> {
         let ty = self.program.elem_type(*buf).unwrap_or(DataType::U32);
         let exp = expected.as_ref().map(|x| {
             let v = self.expr(x);
-            self.to_reg(&v)
+            self.in_reg(&v)
         });
         let v = self.expr(value);
-        let mut vr = self.to_reg(&v);
+        let mut vr = self.in_reg(&v);
         let (addr, pred) = self.address(*buf, index);
         let space = self.space(*buf, false);
         let (name, t) = match op {
@@ -977,8 +1224,14 @@ impl<'a> Emitter<'a> {
             self.expr(value)
         };
         let dst = self.locals[local as usize].clone();
+        self.kill(local);
+        self.local_mult[local as usize] = self.mult_of(value);
         if !self.program.locals[local as usize].mutable {
             self.local_max[local as usize] = self.max_value(value);
+            self.len_local[local as usize] = match value {
+                Expr::Len(p) => Some(*p),
+                _ => None,
+            };
         }
         let t = match v.ty {
             DataType::Bool => "pred",
@@ -986,7 +1239,7 @@ impl<'a> Emitter<'a> {
             _ => "b32",
         };
         if v.ty == DataType::Bool && v.imm {
-            let r = self.to_reg(&v);
+            let r = self.in_reg(&v);
             self.ins(format!("mov.pred {dst}, {r};"));
         } else {
             self.ins(format!("mov.{t} {dst}, {};", v.text));
@@ -995,7 +1248,25 @@ impl<'a> Emitter<'a> {
 
     fn block(&mut self, body: &[Node]) {
         let mark = self.facts.len();
-        for (i, node) in body.iter().enumerate() {
+        let mut i = 0;
+        let mut run_end = 0;
+        let mut groups: Vec<(usize, Group)> = Vec::new();
+        while i < body.len() {
+            let node = &body[i];
+            if i >= run_end {
+                self.vec_cache.clear();
+                run_end = i + run_len(&body[i..]);
+                if run_end > i {
+                    groups = self.start_run(&body[i..run_end], i);
+                }
+            }
+            if let Some((_, g)) = groups.iter().find(|(at, _)| *at == i) {
+                let g = g.clone();
+                self.store_group(&g, &body[i..i + 4]);
+                i += 4;
+                continue;
+            }
+            i += 1;
             self.node(node);
             // `if i >= n { return; }` (or `break`/`continue`) guards the
             // rest of the block.
@@ -1011,23 +1282,307 @@ impl<'a> Emitter<'a> {
                     Some(Node::Return | Node::Break | Node::Continue)
                 )
             {
-                let rest = &body[i + 1..];
-                let facts = neg_facts(cond);
-                self.push_facts(facts, rest);
+                let facts = self.neg_facts(cond);
+                self.facts.extend(facts);
             }
         }
+        self.vec_cache.clear();
         self.facts.truncate(mark);
     }
 
-    /// Keep the facts whose key is not reassigned within `region`.
-    fn push_facts(&mut self, facts: Facts, region: &[Node]) {
-        for (k, b) in facts {
-            let stable = match &k {
-                Key::Local(id) => !assigns(region, *id),
-                _ => true,
+    // ----- 16-byte vector accesses -------------------------------------
+
+    /// Analyse a straight-line run (starting at `first` in its block):
+    /// emit the 16-byte vector loads it allows and return its store groups.
+    fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
+        let mut groups = Vec::new();
+        // (position in the run, buffer) of every store to a buffer.
+        let mut stores: Vec<(usize, u32)> = Vec::new();
+        for (t, n) in run.iter().enumerate() {
+            if let Node::Store {
+                buf: BufRef::Param(p),
+                ..
+            } = n
+            {
+                stores.push((t, *p));
+            }
+        }
+        // Position of the first (re)definition of the key in the run: the
+        // hoisted accesses must all come before it.
+        let first_def = |k: &Key| {
+            match k {
+            Key::Local(id) => run
+                .iter()
+                .position(|n| {
+                    matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
+                })
+                .unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        }
+        };
+        // Store groups: four consecutive stores to buf[key + b .. key + b + 3].
+        let mut t = 0;
+        while t + 4 <= run.len() {
+            if let Some(g) = self.store_group_at(&run[t..t + 4])
+                && first_def(&g.key) >= t + 4
+            {
+                groups.push((first + t, g));
+                t += 4;
+            } else {
+                t += 1;
+            }
+        }
+        // Loads: every (buffer, key, base) with all four offsets present.
+        let mut loads: Vec<(usize, u32, Key, u32)> = Vec::new();
+        for (t, n) in run.iter().enumerate() {
+            let exprs: Vec<&Expr> = match n {
+                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+                Node::Store { index, value, .. } => vec![index, value],
+                _ => vec![],
             };
-            if stable {
-                self.facts.push((k, b));
+            for e in exprs {
+                walk_loads(e, &mut |buf, index| {
+                    if let BufRef::Param(p) = buf
+                        && let Some((k, d)) = self.keyed(index)
+                    {
+                        loads.push((t, p, k, d));
+                    }
+                });
+            }
+        }
+        let mut done: Vec<(u32, Key, u32)> = Vec::new();
+        for (_, p, k, d) in &loads {
+            let base = d - d % 4;
+            if done
+                .iter()
+                .any(|(q, kk, b)| q == p && kk == k && *b == base)
+            {
+                continue;
+            }
+            done.push((*p, k.clone(), base));
+            let all = (0..4).all(|o| {
+                loads
+                    .iter()
+                    .any(|(_, q, kk, dd)| q == p && kk == k && *dd == base + o)
+            });
+            let last_use = loads
+                .iter()
+                .filter(|(_, q, kk, dd)| q == p && kk == k && *dd >= base && *dd < base + 4)
+                .map(|(tt, ..)| *tt)
+                .max()
+                .unwrap_or(0);
+            if !all || base + 4 > self.key_mult(k) || first_def(k) <= last_use {
+                continue;
+            }
+            let Some(decl) = self.program.buffer(*p) else {
+                continue;
+            };
+            if decl.access == Access::ReadWrite {
+                // Hoisting reads of a written buffer is only sound when the
+                // run's only stores to it are one group on the same elements
+                // and every read comes no later than the store it reads.
+                let mine: Vec<_> = stores.iter().filter(|(_, q)| q == p).collect();
+                let Some((at, g)) = groups
+                    .iter()
+                    .find(|(_, g)| g.buf == *p && g.key == *k && g.base == base)
+                else {
+                    continue;
+                };
+                let g_start = at - first;
+                if mine.len() != 4
+                    || mine
+                        .iter()
+                        .any(|(tt, ..)| *tt < g_start || *tt >= g_start + 4)
+                {
+                    continue;
+                }
+                let late = loads.iter().any(|(tt, q, kk, dd)| {
+                    q == p
+                        && (kk != k
+                            || *dd < base
+                            || *dd >= base + 4
+                            || *tt > g_start + (*dd - base) as usize)
+                });
+                if late {
+                    continue;
+                }
+                let _ = g;
+            }
+            self.vector_load(*p, k, base);
+        }
+        groups
+    }
+
+    /// The store group of `nodes` (four stores), if they form one.
+    fn store_group_at(&self, nodes: &[Node]) -> Option<Group> {
+        let mut found: Option<(u32, Key, u32)> = None;
+        for (o, n) in nodes.iter().enumerate() {
+            let Node::Store {
+                buf: BufRef::Param(p),
+                index,
+                value,
+            } = n
+            else {
+                return None;
+            };
+            let (k, d) = self.keyed(index)?;
+            match &found {
+                None => {
+                    if d % 4 != 0 || d + 4 > self.key_mult(&k) {
+                        return None;
+                    }
+                    found = Some((*p, k, d));
+                }
+                Some((q, kk, b)) => {
+                    if q != p || *kk != k || d != b + o as u32 {
+                        return None;
+                    }
+                }
+            }
+            // A value may not read an element the group already wrote, nor
+            // an element of the buffer it cannot name.
+            let (q, kk, b) = found.clone()?;
+            let mut bad = false;
+            walk_loads(value, &mut |buf, idx| {
+                if buf == BufRef::Param(q) {
+                    match self.keyed(idx) {
+                        Some((k2, d2)) if k2 == kk && d2 >= b + o as u32 => {}
+                        Some((k2, _)) if k2 != kk => bad = true,
+                        _ => bad = true,
+                    }
+                }
+            });
+            if bad {
+                return None;
+            }
+        }
+        let (buf, key, base) = found?;
+        Some(Group { buf, key, base })
+    }
+
+    /// The expression of `key + off`.
+    fn key_expr(key: &Key, off: u32) -> Expr {
+        let k = match key {
+            Key::Local(id) => Expr::Local(*id),
+            Key::Builtin(b, a) => Expr::Builtin(*b, *a),
+            Key::Const(c) => Expr::Lit(Literal::U32(*c)),
+        };
+        if off == 0 {
+            k
+        } else {
+            Expr::Binary(
+                BinOp::Add,
+                Box::new(k),
+                Box::new(Expr::Lit(Literal::U32(off))),
+            )
+        }
+    }
+
+    /// Address of `buf[key + base]` and, when not proven, the predicate
+    /// "all four elements in range" plus one per element.
+    fn vec_address(
+        &mut self,
+        p: u32,
+        key: &Key,
+        base: u32,
+    ) -> (String, Option<(String, Vec<String>)>) {
+        let last = Self::key_expr(key, base + 3);
+        let check = self.needs_check(BufRef::Param(p), &last);
+        let first = Self::key_expr(key, base);
+        let idx = self.expr(&first);
+        let idx_r = self.in_reg(&idx);
+        let (ptr, len) = self.params[p as usize].clone();
+        let off = self.reg_raw(Class::Rd);
+        let addr = self.reg_raw(Class::Rd);
+        self.ins(format!("mul.wide.u32 {off}, {idx_r}, 4;"));
+        self.ins(format!("add.s64 {addr}, {ptr}, {off};"));
+        if !check {
+            return (addr, None);
+        }
+        // key is a multiple of 4 and base + 4 <= that: no wrap-around.
+        let preds: Vec<String> = (0..4)
+            .map(|o| {
+                let i = self.reg_raw(Class::R);
+                let pr = self.reg_raw(Class::Pred);
+                self.ins(format!("add.s32 {i}, {idx_r}, {o};"));
+                self.ins(format!("setp.lt.u32 {pr}, {i}, {len};"));
+                pr
+            })
+            .collect();
+        let all = preds[3].clone();
+        let not_all = self.reg_raw(Class::Pred);
+        self.ins(format!("not.pred {not_all}, {all};"));
+        let part: Vec<String> = preds[..3]
+            .iter()
+            .map(|pr| {
+                let q = self.reg_raw(Class::Pred);
+                self.ins(format!("and.pred {q}, {pr}, {not_all};"));
+                q
+            })
+            .collect();
+        (addr, Some((all, part)))
+    }
+
+    fn vector_load(&mut self, p: u32, key: &Key, base: u32) {
+        let ty = self.program.buffer(p).map_or(DataType::U32, |b| b.elem);
+        let space = self.space(BufRef::Param(p), true);
+        let s = sfx(ty);
+        let (addr, check) = self.vec_address(p, key, base);
+        let regs: Vec<String> = (0..4).map(|_| self.reg_raw(class_of(ty))).collect();
+        let list = regs.join(", ");
+        match check {
+            None => self.ins(format!("ld.{space}.v4.{s} {{{list}}}, [{addr}];")),
+            Some((all, part)) => {
+                let (t, z) = if ty == DataType::F32 {
+                    ("f32", "0f00000000")
+                } else {
+                    ("b32", "0")
+                };
+                for r in &regs {
+                    self.ins(format!("mov.{t} {r}, {z};"));
+                }
+                self.ins(format!("@{all} ld.{space}.v4.{s} {{{list}}}, [{addr}];"));
+                // Partial tail: the elements that are in range, one by one.
+                for (o, q) in part.iter().enumerate() {
+                    self.ins(format!(
+                        "@{q} ld.{space}.{s} {}, [{addr}+{}];",
+                        regs[o],
+                        4 * o
+                    ));
+                }
+            }
+        }
+        for (o, r) in regs.into_iter().enumerate() {
+            self.vec_cache.push((p, key.clone(), base + o as u32, r));
+        }
+    }
+
+    fn store_group(&mut self, g: &Group, nodes: &[Node]) {
+        let ty = self.program.buffer(g.buf).map_or(DataType::U32, |b| b.elem);
+        let vals: Vec<String> = nodes
+            .iter()
+            .map(|n| match n {
+                Node::Store { value, .. } => {
+                    let v = self.expr(value);
+                    self.in_reg(&v)
+                }
+                _ => unreachable!("store groups hold stores only"),
+            })
+            .collect();
+        let (addr, check) = self.vec_address(g.buf, &g.key, g.base);
+        let s = sfx(ty);
+        let list = vals.join(", ");
+        match check {
+            None => self.ins(format!("st.global.v4.{s} [{addr}], {{{list}}};")),
+            Some((all, part)) => {
+                self.ins(format!("@{all} st.global.v4.{s} [{addr}], {{{list}}};"));
+                for (o, q) in part.iter().enumerate() {
+                    self.ins(format!(
+                        "@{q} st.global.{s} [{addr}+{}], {};",
+                        4 * o,
+                        vals[o]
+                    ));
+                }
             }
         }
     }
@@ -1035,7 +1590,7 @@ impl<'a> Emitter<'a> {
     fn guarded_block(&mut self, facts: Facts, body: &[Node]) {
         let mark = self.facts.len();
         if self.elide {
-            self.push_facts(facts, body);
+            self.facts.extend(facts);
         }
         self.block(body);
         self.facts.truncate(mark);
@@ -1063,24 +1618,37 @@ impl<'a> Emitter<'a> {
                 let else_l = self.label("else");
                 let end_l = self.label("endif");
                 self.ins(format!("@!{} bra {else_l};", c.text));
-                self.guarded_block(facts(cond), then);
+                let f = self.facts(cond);
+                let before = self.local_mult.clone();
+                self.guarded_block(f, then);
+                let after_then = std::mem::replace(&mut self.local_mult, before);
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
                     self.ins(format!("bra.uni {end_l};"));
                     self.place_label(&else_l);
-                    self.guarded_block(neg_facts(cond), otherwise);
+                    let f = self.neg_facts(cond);
+                    self.guarded_block(f, otherwise);
+                }
+                // Alignment after the `if`: what both paths guarantee.
+                for (m, t) in self.local_mult.iter_mut().zip(after_then) {
+                    *m = (*m).min(t);
                 }
                 self.place_label(&end_l);
             }
             Node::While { cond, body } => {
                 let head = self.label("while");
                 let exit = self.label("endwhile");
+                self.loop_mult(body);
+                let at_head = self.local_mult.clone();
                 self.place_label(&head);
                 let c = self.expr(cond);
                 self.ins(format!("@!{} bra {exit};", c.text));
                 self.loops.push((head.clone(), exit.clone()));
-                self.guarded_block(facts(cond), body);
+                self.kill_assigned_in(body);
+                let f = self.facts(cond);
+                self.guarded_block(f, body);
+                self.local_mult = at_head;
                 self.loops.pop();
                 self.ins(format!("bra.uni {head};"));
                 self.place_label(&exit);
@@ -1099,6 +1667,9 @@ impl<'a> Emitter<'a> {
                 // `end` is evaluated once; keep it in its own register.
                 let end_r = self.reg_raw(Class::R);
                 self.ins(format!("mov.b32 {end_r}, {};", e.text));
+                self.local_mult[*var as usize] = 1;
+                self.loop_mult(body);
+                let at_head = self.local_mult.clone();
                 let head = self.label("for");
                 let cont = self.label("forcont");
                 let exit = self.label("endfor");
@@ -1113,11 +1684,24 @@ impl<'a> Emitter<'a> {
                 } else {
                     None
                 };
+                self.kill(*var);
+                self.kill_assigned_in(body);
+                let fact = |bound| Fact {
+                    key: Key::Local(*var),
+                    off: 0,
+                    bound,
+                    alive: true,
+                };
                 let mut f = Facts::new();
                 if ty == DataType::U32 {
                     match end {
-                        Expr::Len(b) => f.push((Key::Local(*var), Bound::Len(*b))),
-                        Expr::Lit(Literal::U32(n)) => f.push((Key::Local(*var), Bound::Const(*n))),
+                        Expr::Len(b) => f.push(fact(Bound::Len(*b))),
+                        Expr::Local(l) => {
+                            if let Some(b) = self.len_local[*l as usize] {
+                                f.push(fact(Bound::Len(b)));
+                            }
+                        }
+                        Expr::Lit(Literal::U32(n)) => f.push(fact(Bound::Const(*n))),
                         _ => {}
                     }
                 } else if let (Expr::Lit(Literal::I32(n)), Expr::Lit(Literal::I32(st))) =
@@ -1125,9 +1709,10 @@ impl<'a> Emitter<'a> {
                     && *st >= 0
                 {
                     // Non-negative constant range: the i32 index is < n.
-                    f.push((Key::Local(*var), Bound::Const(n.cast_unsigned())));
+                    f.push(fact(Bound::Const(n.cast_unsigned())));
                 }
                 self.guarded_block(f, body);
+                self.local_mult = at_head;
                 self.loops.pop();
                 self.place_label(&cont);
                 self.ins(format!("add.s32 {v}, {v}, 1;"));
@@ -1137,9 +1722,13 @@ impl<'a> Emitter<'a> {
             Node::Loop { body } => {
                 let head = self.label("loop");
                 let exit = self.label("endloop");
+                self.loop_mult(body);
+                let at_head = self.local_mult.clone();
                 self.place_label(&head);
                 self.loops.push((head.clone(), exit.clone()));
+                self.kill_assigned_in(body);
                 self.block(body);
+                self.local_mult = at_head;
                 self.loops.pop();
                 self.ins(format!("bra.uni {head};"));
                 self.place_label(&exit);
@@ -1176,64 +1765,64 @@ fn index_key(e: &Expr) -> Option<Key> {
     }
 }
 
-/// `a < b` as a fact, when `a` is a fixed index and `b` a bound. Only
-/// unsigned comparisons count (a signed `i < n` holds for negative `i`).
-fn lt_fact(a: &Expr, b: &Expr, or_equal: bool) -> Option<(Key, Bound)> {
-    // `Len` and `u32` literals make the comparison unsigned (validation
-    // requires equal operand types), so a negative `i32` cannot slip by.
-    let key = index_key(a)?;
-    let bound = match b {
-        Expr::Len(p) if !or_equal => Bound::Len(*p),
-        Expr::Lit(Literal::U32(n)) => Bound::Const(if or_equal { n.checked_add(1)? } else { *n }),
-        _ => return None,
-    };
-    Some((key, bound))
+/// Four consecutive stores to `buf[key + base + 0..4]`, emitted as one
+/// 16-byte store (`key` a multiple of 4, `base + 4` at most that).
+#[derive(Debug, Clone)]
+struct Group {
+    buf: u32,
+    key: Key,
+    base: u32,
 }
 
-/// Facts that hold where `cond` is true.
-fn facts(cond: &Expr) -> Facts {
-    let mut out = Facts::new();
-    match cond {
-        Expr::Binary(BinOp::Lt, a, b) => out.extend(lt_fact(a, b, false)),
-        Expr::Binary(BinOp::Le, a, b) => out.extend(lt_fact(a, b, true)),
-        Expr::Binary(BinOp::Gt, a, b) => out.extend(lt_fact(b, a, false)),
-        Expr::Binary(BinOp::Ge, a, b) => out.extend(lt_fact(b, a, true)),
-        Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
-            out.extend(facts(a));
-            out.extend(facts(b));
+/// Length of the straight-line run at the start of `nodes`: `let`s,
+/// assignments and stores without atomics.
+fn run_len(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .take_while(|n| match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => {
+                !matches!(value, Expr::Atomic { .. })
+            }
+            Node::Store { .. } => true,
+            _ => false,
+        })
+        .count()
+}
+
+/// Visit every load in `e`.
+fn walk_loads(e: &Expr, f: &mut dyn FnMut(BufRef, &Expr)) {
+    match e {
+        Expr::Load { buf, index } => {
+            f(*buf, index);
+            walk_loads(index, f);
         }
-        Expr::Unary(UnOp::Not, a) => out.extend(neg_facts(a)),
-        _ => {}
-    }
-    out
-}
-
-/// Facts that hold where `cond` is false.
-fn neg_facts(cond: &Expr) -> Facts {
-    let mut out = Facts::new();
-    match cond {
-        // !(a >= b) == a < b
-        Expr::Binary(BinOp::Ge, a, b) => out.extend(lt_fact(a, b, false)),
-        Expr::Binary(BinOp::Gt, a, b) => out.extend(lt_fact(a, b, true)),
-        Expr::Binary(BinOp::Le, a, b) => out.extend(lt_fact(b, a, false)),
-        Expr::Binary(BinOp::Lt, a, b) => out.extend(lt_fact(b, a, true)),
-        Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
-            out.extend(neg_facts(a));
-            out.extend(neg_facts(b));
+        Expr::Unary(_, a) | Expr::Cast(_, a) => walk_loads(a, f),
+        Expr::Binary(_, a, b) => {
+            walk_loads(a, f);
+            walk_loads(b, f);
         }
-        Expr::Unary(UnOp::Not, a) => out.extend(facts(a)),
-        _ => {}
+        Expr::Math(_, args) => args.iter().for_each(|a| walk_loads(a, f)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            walk_loads(cond, f);
+            walk_loads(then, f);
+            walk_loads(otherwise, f);
+        }
+        Expr::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            walk_loads(index, f);
+            if let Some(x) = expected {
+                walk_loads(x, f);
+            }
+            walk_loads(value, f);
+        }
+        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
     }
-    out
-}
-
-/// Whether `body` defines or assigns `local` anywhere.
-fn assigns(body: &[Node], local: LocalId) -> bool {
-    let mut found = false;
-    crate::ir::walk_nodes(body, &mut |n| match n {
-        Node::Let { local: l, .. } | Node::Assign { local: l, .. } if *l == local => found = true,
-        Node::For { var, .. } if *var == local => found = true,
-        _ => {}
-    });
-    found
 }

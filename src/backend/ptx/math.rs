@@ -64,8 +64,10 @@ fn f32c(v: f32) -> String {
     format!("0f{:08X}", v.to_bits())
 }
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// fdlibm's ln 2 split: the high part has 32 significant bits, so that
+/// `k * LN2_HI` is exact for the exponents we meet.
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 
 /// Horner evaluation `c[0] + z*(c[1] + z*(...))` in f64.
 fn horner(e: &mut Emitter<'_>, z: &str, c: &[f64]) -> String {
@@ -596,10 +598,13 @@ pub(super) fn powf(e: &mut Emitter<'_>, x: &str, y: &str) -> String {
     e.ins(format!("setp.eq.f32 {yinf}, {ay}, 0f7F800000;"));
     e.ins(format!("and.pred {one_inf}, {x1}, {yinf};"));
     let d = sel(e, &one_inf, "0f3F800000", &d);
-    // NaN in, NaN out ...
+    // NaN in, NaN out (x + y propagates it) ...
     let s = e.reg_raw(Class::F);
     e.ins(format!("add.rn.f32 {s}, {x}, {y};"));
-    let any_nan = is_nan(e, &s);
+    let xnan = is_nan(e, x);
+    let ynan = is_nan(e, y);
+    let any_nan = e.reg_raw(Class::Pred);
+    e.ins(format!("or.pred {any_nan}, {xnan}, {ynan};"));
     let d = sel(e, &any_nan, &s, &d);
     // ... except pow(x, 0) == 1 and pow(1, y) == 1.
     let y0 = e.reg_raw(Class::Pred);

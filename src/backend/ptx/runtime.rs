@@ -69,6 +69,9 @@ pub struct CudaBackend {
     arch: String,
     name: String,
     modules: Mutex<HashMap<&'static str, Arc<Loaded>>>,
+    /// `VYRE_CUDA_FORCE_PTX` set: ignore embedded cubins and let the driver
+    /// JIT the PTX (to compare start-up times, or to work around a bad cubin).
+    force_ptx: bool,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -99,6 +102,7 @@ impl CudaBackend {
         // cudarc panics when a driver symbol it expects is missing (a driver
         // older than the bindings); turn that into an error too.
         let opened = std::panic::catch_unwind(|| -> std::result::Result<_, String> {
+            result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
             let count = result::device::get_count().map_err(|e| format!("{e:?}"))?;
             if count <= 0 {
                 return Err("the CUDA driver reports no GPU".to_string());
@@ -128,6 +132,7 @@ impl CudaBackend {
             ctx,
             arch,
             modules: Mutex::new(HashMap::new()),
+            force_ptx: std::env::var_os("VYRE_CUDA_FORCE_PTX").is_some_and(|v| v != "0"),
         })
     }
 
@@ -158,7 +163,9 @@ impl CudaBackend {
     fn load(&self, spec: &'static KernelSpec) -> Result<Loaded> {
         let mut failures = Vec::new();
         let mut candidates: Vec<Vec<u8>> = Vec::new();
-        if let Some(a) = spec.artifact("cubin", Some(&self.arch)) {
+        if !self.force_ptx
+            && let Some(a) = spec.artifact("cubin", Some(&self.arch))
+        {
             candidates.push(a.bytes.to_vec());
         }
         if let Some(a) = spec.artifact("ptx", None) {

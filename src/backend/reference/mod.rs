@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
-use crate::driver::{ArtifactFile, KernelLauncherCodegen};
+use crate::driver::KernelLauncherCodegen;
 use crate::ir::{Literal, Program, wire};
 use crate::runtime::{DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
 use interp::CoreArg;
@@ -49,20 +49,13 @@ pub fn emit(program: &Program, config: &DispatchConfig) -> std::result::Result<V
 
 crate::register_aot_emitter!(TARGET, emit);
 
-fn artifact_expr(file: &ArtifactFile<'_>) -> std::result::Result<String, String> {
-    Ok(format!(
-        "::vyre::runtime::Artifact {{ target: \"reference\", arch: None, bytes: include_bytes!({:?}) }}",
-        file.file_name
-    ))
-}
-
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: TARGET,
     runtime_feature: None,
     extension: "vyrebin",
     per_arch: false,
     optional: false,
-    artifact_expr,
+    artifact_expr: crate::driver::include_bytes_artifact,
 });
 
 /// Memory of the CPU device: the elements' 32-bit patterns.

@@ -1,0 +1,10 @@
+//! Fuzz target `wire`: see `vyre_testkit::fuzz::wire_property`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(e) = vyre_testkit::fuzz::wire_property(data) {
+        panic!("property violated: {e}");
+    }
+});

@@ -1,0 +1,941 @@
+//! `parse(print(p)).kernels[0] == p`: on random valid programs built with
+//! the IR API (every `Node` and `Expr` kind), and parse -> print -> parse on
+//! hand-written kernels.
+//! Run: `cargo test -p vyre --features compiler --test lang_roundtrip`.
+
+use proptest::prelude::*;
+use vyre::ir::{
+    Access, AtomicOp, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr, Literal, LocalDecl,
+    MathFn, Node, Param, Program, SharedDecl, UnOp,
+};
+use vyre::lang::{parse, print};
+
+/// A small deterministic generator (xorshift), driven by a proptest seed.
+struct Gen {
+    state: u64,
+    p: Program,
+    /// Locals visible at this point, per lexical scope.
+    scopes: Vec<Vec<u32>>,
+    loop_depth: u32,
+    returned: bool,
+    budget: u32,
+}
+
+const TYPES: [DataType; 4] = [DataType::Bool, DataType::I32, DataType::U32, DataType::F32];
+const NUMERIC: [DataType; 3] = [DataType::I32, DataType::U32, DataType::F32];
+const DOCS: [&str; 6] = [
+    "",
+    "doc",
+    "two\nlines",
+    " leading space",
+    "tab\there",
+    "cr\rinside",
+];
+/// Local names the printer must cope with: keywords, a name the parser
+/// would give by renaming, parameter names, and names that are not
+/// identifiers at all.
+const NAMES: [&str; 9] = [
+    "type", "match", "fn", "x_1", "s0", "out1", "odd name", "self", "1x",
+];
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        x
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+
+    fn new_local(&mut self, ty: DataType, mutable: bool) -> u32 {
+        let n = self.p.locals.len();
+        let name = if self.chance(15) {
+            let base = self.pick(&NAMES);
+            if self.chance(50) {
+                base.to_string()
+            } else {
+                format!("{base}_{n}")
+            }
+        } else {
+            format!("v{n}")
+        };
+        let name = if self.p.locals.iter().any(|l| l.name == name) {
+            format!("v{n}")
+        } else {
+            name
+        };
+        self.p.locals.push(LocalDecl { name, ty, mutable });
+        (self.p.locals.len() - 1) as u32
+    }
+
+    fn visible(&self, ty: DataType, mutable: bool) -> Vec<u32> {
+        self.scopes
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&id| {
+                let l = &self.p.locals[id as usize];
+                l.ty == ty && (!mutable || l.mutable)
+            })
+            .collect()
+    }
+
+    fn bufs(&self, elem: Option<DataType>, writable: bool) -> Vec<BufRef> {
+        let mut out = Vec::new();
+        for (i, q) in self.p.params.iter().enumerate() {
+            if let Param::Buffer(b) = q
+                && elem.is_none_or(|e| e == b.elem)
+                && (!writable || b.access == Access::ReadWrite)
+            {
+                out.push(BufRef::Param(i as u32));
+            }
+        }
+        for (i, s) in self.p.shared.iter().enumerate() {
+            if elem.is_none_or(|e| e == s.elem) {
+                out.push(BufRef::Shared(i as u32));
+            }
+        }
+        out
+    }
+
+    fn literal(&mut self, ty: DataType) -> Literal {
+        match ty {
+            DataType::Bool => Literal::Bool(self.chance(50)),
+            DataType::I32 => Literal::I32(match self.below(6) {
+                0 => i32::MIN,
+                1 => i32::MAX,
+                2 => -1,
+                3 => 0,
+                _ => self.next() as i32 % 1000,
+            }),
+            DataType::U32 => Literal::U32(match self.below(5) {
+                0 => u32::MAX,
+                1 => 0,
+                _ => self.next() as u32 % 1000,
+            }),
+            DataType::F32 => Literal::F32(match self.below(10) {
+                0 => f32::NAN.to_bits(),
+                1 => f32::INFINITY.to_bits(),
+                2 => f32::NEG_INFINITY.to_bits(),
+                3 => (-0.0f32).to_bits(),
+                4 => 1,           // smallest subnormal
+                5 => 0xffc0_0001, // negative NaN with payload
+                6 => self.next() as u32,
+                _ => ((self.next() % 20001) as f32 / 100.0 - 100.0).to_bits(),
+            }),
+        }
+    }
+
+    fn index(&mut self, depth: u32) -> Expr {
+        let t = if self.chance(70) {
+            DataType::U32
+        } else {
+            DataType::I32
+        };
+        self.expr(t, depth + 1)
+    }
+
+    fn leaf(&mut self, ty: DataType) -> Expr {
+        let mut options: Vec<Expr> = vec![Expr::Lit(self.literal(ty))];
+        let locals = self.visible(ty, false);
+        if !locals.is_empty() {
+            let id = self.pick(&locals);
+            options.push(Expr::Local(id));
+            options.push(Expr::Local(id));
+        }
+        for (i, q) in self.p.params.iter().enumerate() {
+            match q {
+                Param::Scalar { ty: t, .. } if *t == ty => options.push(Expr::Param(i as u32)),
+                Param::Buffer(_) if ty == DataType::U32 => options.push(Expr::Len(i as u32)),
+                _ => {}
+            }
+        }
+        if ty == DataType::U32 {
+            let b = self.pick(&[
+                Builtin::GlobalId,
+                Builtin::LocalId,
+                Builtin::WorkgroupId,
+                Builtin::NumWorkgroups,
+            ]);
+            let a = self.pick(&[Axis::X, Axis::Y, Axis::Z]);
+            options.push(Expr::Builtin(b, a));
+        }
+        let k = self.below(options.len() as u64) as usize;
+        options.swap_remove(k)
+    }
+
+    fn expr(&mut self, ty: DataType, depth: u32) -> Expr {
+        if depth > 4 || self.chance(30) {
+            return self.leaf(ty);
+        }
+        let d = depth + 1;
+        match self.below(8) {
+            0 => {
+                let bufs = if ty == DataType::Bool {
+                    vec![]
+                } else {
+                    self.bufs(Some(ty), false)
+                };
+                if bufs.is_empty() {
+                    return self.leaf(ty);
+                }
+                let buf = self.pick(&bufs);
+                Expr::Load {
+                    buf,
+                    index: Box::new(self.index(d)),
+                }
+            }
+            1 => match ty {
+                DataType::Bool | DataType::U32 => {
+                    Expr::Unary(UnOp::Not, Box::new(self.expr(ty, d)))
+                }
+                _ => {
+                    let op = if ty == DataType::I32 && self.chance(50) {
+                        UnOp::Not
+                    } else {
+                        UnOp::Neg
+                    };
+                    Expr::Unary(op, Box::new(self.expr(ty, d)))
+                }
+            },
+            2 | 3 => self.binary(ty, d),
+            4 => {
+                let from = if ty == DataType::Bool {
+                    DataType::Bool
+                } else {
+                    self.pick(&TYPES)
+                };
+                Expr::Cast(ty, Box::new(self.expr(from, d)))
+            }
+            5 => {
+                let fs: Vec<MathFn> = MathFn::ALL
+                    .into_iter()
+                    .filter(|f| match f {
+                        MathFn::Abs => matches!(ty, DataType::F32 | DataType::I32),
+                        MathFn::Min | MathFn::Max | MathFn::Clamp => ty != DataType::Bool,
+                        _ => ty == DataType::F32,
+                    })
+                    .collect();
+                if fs.is_empty() {
+                    return self.binary(ty, d);
+                }
+                let f = self.pick(&fs);
+                Expr::Math(f, (0..f.arity()).map(|_| self.expr(ty, d)).collect())
+            }
+            6 => Expr::Select {
+                cond: Box::new(self.expr(DataType::Bool, d)),
+                then: Box::new(self.expr(ty, d)),
+                otherwise: Box::new(self.expr(ty, d)),
+            },
+            _ => self.leaf(ty),
+        }
+    }
+
+    fn binary(&mut self, ty: DataType, d: u32) -> Expr {
+        let (op, lt, rt) = match ty {
+            DataType::Bool => {
+                let op = self.pick(&[
+                    BinOp::Eq,
+                    BinOp::Ne,
+                    BinOp::Lt,
+                    BinOp::Le,
+                    BinOp::Gt,
+                    BinOp::Ge,
+                    BinOp::And,
+                    BinOp::Or,
+                    BinOp::BitAnd,
+                    BinOp::BitOr,
+                    BinOp::BitXor,
+                ]);
+                let t = match op {
+                    BinOp::And | BinOp::Or | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => {
+                        DataType::Bool
+                    }
+                    BinOp::Eq | BinOp::Ne => self.pick(&TYPES),
+                    _ => self.pick(&NUMERIC),
+                };
+                (op, t, t)
+            }
+            DataType::F32 => {
+                let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
+                (op, ty, ty)
+            }
+            _ => {
+                let op = self.pick(&[
+                    BinOp::Add,
+                    BinOp::Sub,
+                    BinOp::Mul,
+                    BinOp::Div,
+                    BinOp::Rem,
+                    BinOp::BitAnd,
+                    BinOp::BitOr,
+                    BinOp::BitXor,
+                    BinOp::Shl,
+                    BinOp::Shr,
+                ]);
+                let rt = if matches!(op, BinOp::Shl | BinOp::Shr) {
+                    self.pick(&[DataType::I32, DataType::U32])
+                } else {
+                    ty
+                };
+                (op, ty, rt)
+            }
+        };
+        Expr::Binary(op, Box::new(self.expr(lt, d)), Box::new(self.expr(rt, d)))
+    }
+
+    fn atomic(&mut self) -> Option<(Expr, DataType)> {
+        let mut bufs = self.bufs(Some(DataType::U32), true);
+        bufs.extend(self.bufs(Some(DataType::I32), true));
+        if bufs.is_empty() {
+            return None;
+        }
+        let buf = self.pick(&bufs);
+        let et = self.p.elem_type(buf)?;
+        let op = self.pick(&AtomicOp::ALL);
+        let index = Box::new(self.index(1));
+        let expected = (op == AtomicOp::CompareExchange).then(|| Box::new(self.expr(et, 1)));
+        let value = Box::new(self.expr(et, 1));
+        Some((
+            Expr::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+            },
+            et,
+        ))
+    }
+
+    fn block(&mut self, depth: u32, len: u64) -> Vec<Node> {
+        self.scopes.push(Vec::new());
+        let n = self.below(len + 1);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            if self.budget == 0 {
+                break;
+            }
+            self.budget -= 1;
+            if let Some(s) = self.stmt(depth) {
+                out.push(s);
+            }
+        }
+        self.scopes.pop();
+        out
+    }
+
+    fn stmt(&mut self, depth: u32) -> Option<Node> {
+        let nested = depth < 3;
+        Some(match self.below(16) {
+            0..=2 => {
+                let ty = self.pick(&TYPES);
+                let value = self.expr(ty, 0);
+                let mutable = self.chance(50);
+                let local = self.new_local(ty, mutable);
+                self.scopes.last_mut()?.push(local);
+                Node::Let { local, value }
+            }
+            3 => {
+                let (value, ty) = self.atomic()?;
+                let m = self.chance(30);
+                let local = self.new_local(ty, m);
+                self.scopes.last_mut()?.push(local);
+                Node::Let { local, value }
+            }
+            4 | 5 => {
+                let ty = self.pick(&TYPES);
+                let targets = self.visible(ty, true);
+                if targets.is_empty() {
+                    return None;
+                }
+                let local = self.pick(&targets);
+                let value = if ty.is_integer() && self.chance(20) {
+                    match self.atomic() {
+                        Some((a, t)) if t == ty => a,
+                        _ => self.expr(ty, 0),
+                    }
+                } else {
+                    self.expr(ty, 0)
+                };
+                Node::Assign { local, value }
+            }
+            6 => {
+                let bufs = self.bufs(None, true);
+                let buf = self.pick(&bufs);
+                let et = self.p.elem_type(buf)?;
+                Node::Store {
+                    buf,
+                    index: self.index(0),
+                    value: self.expr(et, 0),
+                }
+            }
+            7 => Node::Eval(self.atomic()?.0),
+            8 if nested => {
+                let cond = self.expr(DataType::Bool, 0);
+                let then = self.block(depth + 1, 3);
+                let otherwise = if self.chance(30) {
+                    let c = self.expr(DataType::Bool, 0);
+                    let t = self.block(depth + 1, 2);
+                    vec![Node::If {
+                        cond: c,
+                        then: t,
+                        otherwise: Vec::new(),
+                    }]
+                } else {
+                    self.block(depth + 1, 2)
+                };
+                Node::If {
+                    cond,
+                    then,
+                    otherwise,
+                }
+            }
+            9 if nested => {
+                let cond = self.expr(DataType::Bool, 0);
+                self.loop_depth += 1;
+                let body = self.block(depth + 1, 3);
+                self.loop_depth -= 1;
+                Node::While { cond, body }
+            }
+            10 if nested => {
+                let ty = self.pick(&[DataType::U32, DataType::I32]);
+                let start = self.expr(ty, 1);
+                let end = self.expr(ty, 1);
+                let var = self.new_local(ty, false);
+                self.scopes.push(vec![var]);
+                self.loop_depth += 1;
+                let body = self.block(depth + 1, 3);
+                self.loop_depth -= 1;
+                self.scopes.pop();
+                Node::For {
+                    var,
+                    start,
+                    end,
+                    body,
+                }
+            }
+            11 if nested => {
+                self.loop_depth += 1;
+                let mut body = self.block(depth + 1, 2);
+                self.loop_depth -= 1;
+                body.push(Node::Break);
+                Node::Loop { body }
+            }
+            12 if self.loop_depth > 0 => {
+                if self.chance(50) {
+                    Node::Break
+                } else {
+                    Node::Continue
+                }
+            }
+            13 if self.chance(30) => {
+                self.returned = true;
+                Node::Return
+            }
+            14 if depth == 0 && !self.returned => Node::Barrier,
+            _ => {
+                let ty = self.pick(&TYPES);
+                let value = self.expr(ty, 0);
+                let local = self.new_local(ty, true);
+                self.scopes.last_mut()?.push(local);
+                Node::Let { local, value }
+            }
+        })
+    }
+}
+
+fn random_program(seed: u64) -> Program {
+    let mut g = Gen {
+        state: seed | 1,
+        p: Program::new("kernel", [64, 1, 1]),
+        scopes: vec![Vec::new()],
+        loop_depth: 0,
+        returned: false,
+        budget: 40,
+    };
+    g.p.name = g
+        .pick(&["k", "saxpy", "r#type_k", "kernel_2"])
+        .replace("r#", "");
+    g.p.doc = g.pick(&DOCS).to_string();
+    g.p.workgroup_size = g.pick(&[[64, 1, 1], [256, 1, 1], [16, 16, 1], [8, 8, 4], [1, 1, 1]]);
+    g.p.unchecked = g.chance(30);
+    g.p.fast_math = g.chance(30);
+    // Always one writable buffer of each element type, plus extras.
+    for (i, elem) in [DataType::U32, DataType::I32, DataType::F32]
+        .into_iter()
+        .enumerate()
+    {
+        g.p.params.push(Param::Buffer(BufferDecl {
+            name: format!("out{i}"),
+            elem,
+            access: Access::ReadWrite,
+        }));
+    }
+    for i in 0..g.below(3) {
+        let elem = g.pick(&NUMERIC);
+        let access = if g.chance(50) {
+            Access::Read
+        } else {
+            Access::ReadWrite
+        };
+        g.p.params.push(Param::Buffer(BufferDecl {
+            name: format!("buf{i}"),
+            elem,
+            access,
+        }));
+    }
+    for i in 0..g.below(4) {
+        let ty = g.pick(&TYPES);
+        g.p.params.push(Param::Scalar {
+            name: format!("s{i}"),
+            ty,
+        });
+    }
+    for i in 0..g.below(3) {
+        let elem = g.pick(&NUMERIC);
+        let len = 1 + g.below(64) as u32;
+        g.p.shared.push(SharedDecl {
+            name: format!("tile{i}"),
+            elem,
+            len,
+        });
+    }
+    g.p.body = g.block(0, 12);
+    let mut p = g.p;
+    // Sometimes scramble the locals table (and add an unused local) so that
+    // the printer must fall back to `#[locals(...)]`.
+    if seed.is_multiple_of(5) && !p.locals.is_empty() {
+        let n = p.locals.len() as u32;
+        let perm: Vec<u32> = (0..n).map(|i| (i + 1) % n).collect();
+        let mut locals = p.locals.clone();
+        for (old, &new) in perm.iter().enumerate() {
+            locals[new as usize] = p.locals[old].clone();
+        }
+        p.locals = locals;
+        remap_body(&mut p.body, &perm);
+        p.locals.push(LocalDecl {
+            name: "unused".into(),
+            ty: DataType::F32,
+            mutable: true,
+        });
+    }
+    p
+}
+
+fn remap_body(body: &mut [Node], perm: &[u32]) {
+    for n in body {
+        match n {
+            Node::Let { local, value } | Node::Assign { local, value } => {
+                *local = perm[*local as usize];
+                remap_expr(value, perm);
+            }
+            Node::Store { index, value, .. } => {
+                remap_expr(index, perm);
+                remap_expr(value, perm);
+            }
+            Node::Eval(e) => remap_expr(e, perm),
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                remap_expr(cond, perm);
+                remap_body(then, perm);
+                remap_body(otherwise, perm);
+            }
+            Node::While { cond, body } => {
+                remap_expr(cond, perm);
+                remap_body(body, perm);
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                *var = perm[*var as usize];
+                remap_expr(start, perm);
+                remap_expr(end, perm);
+                remap_body(body, perm);
+            }
+            Node::Loop { body } => remap_body(body, perm),
+            _ => {}
+        }
+    }
+}
+
+fn remap_expr(e: &mut Expr, perm: &[u32]) {
+    match e {
+        Expr::Local(id) => *id = perm[*id as usize],
+        Expr::Load { index, .. } => remap_expr(index, perm),
+        Expr::Unary(_, a) | Expr::Cast(_, a) => remap_expr(a, perm),
+        Expr::Binary(_, a, b) => {
+            remap_expr(a, perm);
+            remap_expr(b, perm);
+        }
+        Expr::Math(_, args) => args.iter_mut().for_each(|a| remap_expr(a, perm)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            remap_expr(cond, perm);
+            remap_expr(then, perm);
+            remap_expr(otherwise, perm);
+        }
+        Expr::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            remap_expr(index, perm);
+            if let Some(x) = expected {
+                remap_expr(x, perm);
+            }
+            remap_expr(value, perm);
+        }
+        _ => {}
+    }
+}
+
+fn round_trip(p: &Program) -> Result<(), String> {
+    let text = print(p);
+    match parse("printed.vyre", &text) {
+        Ok(m) if m.kernels.len() == 1 && m.kernels[0] == *p => Ok(()),
+        Ok(m) => Err(format!(
+            "printed text parses to a different program\n--- text ---\n{text}\n--- want ---\n{p:#?}\n--- got ---\n{:#?}",
+            m.kernels
+        )),
+        Err(d) => Err(format!(
+            "printed text does not parse\n--- text ---\n{text}\n{}",
+            d.render()
+        )),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn random_programs_round_trip(seed in any::<u64>()) {
+        let p = random_program(seed);
+        prop_assert!(p.validate().is_ok(), "generator made an invalid program: {:?}\n{p:#?}", p.validate());
+        if let Err(e) = round_trip(&p) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+/// The generator does reach every kind of node, expression and literal
+/// edge case, so the property above covers them.
+#[test]
+fn generator_covers_every_kind() {
+    let mut nodes = std::collections::BTreeSet::new();
+    let mut exprs = std::collections::BTreeSet::new();
+    fn e(x: &Expr, out: &mut std::collections::BTreeSet<&'static str>) {
+        let k = match x {
+            Expr::Lit(_) => "lit",
+            Expr::Local(_) => "local",
+            Expr::Param(_) => "param",
+            Expr::Builtin(..) => "builtin",
+            Expr::Len(_) => "len",
+            Expr::Load { index, .. } => {
+                e(index, out);
+                "load"
+            }
+            Expr::Unary(_, a) => {
+                e(a, out);
+                "unary"
+            }
+            Expr::Binary(_, a, b) => {
+                e(a, out);
+                e(b, out);
+                "binary"
+            }
+            Expr::Cast(_, a) => {
+                e(a, out);
+                "cast"
+            }
+            Expr::Math(_, args) => {
+                args.iter().for_each(|a| e(a, out));
+                "math"
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                e(cond, out);
+                e(then, out);
+                e(otherwise, out);
+                "select"
+            }
+            Expr::Atomic { .. } => "atomic",
+        };
+        out.insert(k);
+    }
+    let (mut flat, mut aliased) = (0, 0);
+    for seed in 1..400u64 {
+        let p = random_program(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let text = print(&p);
+        if text.contains("#[locals(") {
+            flat += 1;
+        }
+        if text.contains(" = \"") {
+            aliased += 1;
+        }
+        vyre::ir::walk_nodes(&p.body, &mut |n| {
+            let k = match n {
+                Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
+                    e(value, &mut exprs);
+                    match n {
+                        Node::Let { .. } => "let",
+                        Node::Assign { .. } => "assign",
+                        _ => "eval",
+                    }
+                }
+                Node::Store { index, value, .. } => {
+                    e(index, &mut exprs);
+                    e(value, &mut exprs);
+                    "store"
+                }
+                Node::If { cond, .. } => {
+                    e(cond, &mut exprs);
+                    "if"
+                }
+                Node::While { .. } => "while",
+                Node::For { .. } => "for",
+                Node::Loop { .. } => "loop",
+                Node::Break => "break",
+                Node::Continue => "continue",
+                Node::Return => "return",
+                Node::Barrier => "barrier",
+            };
+            nodes.insert(k);
+        });
+    }
+    assert_eq!(nodes.len(), 12, "{nodes:?}");
+    assert_eq!(exprs.len(), 12, "{exprs:?}");
+    assert!(
+        flat > 10,
+        "the `#[locals]` fallback is exercised ({flat} times)"
+    );
+    assert!(aliased > 5, "local aliases are exercised ({aliased} times)");
+}
+
+const SAXPY: &str = r"
+/// y = a * x + y
+#[kernel(workgroup_size = 256)]
+pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
+    let i = global_id().x;
+    if i < y.len() {
+        y[i] = a * x[i] + y[i];
+    }
+}
+";
+
+const REDUCTION: &str = r"
+const BLOCK: u32 = 256;
+
+fn sq(v: f32) -> f32 { v * v }
+
+/// Per-workgroup sums of squares; the host adds the partials.
+#[kernel(workgroup_size = BLOCK)]
+pub fn reduce_sum(x: &[f32], partial: &mut [f32]) {
+    #[shared] let mut tile: [f32; BLOCK];
+    let lid = local_id().x;
+    let i = global_id().x;
+    tile[lid] = if i < x.len() { sq(x[i]) } else { 0.0 };
+    barrier();
+    let mut stride = BLOCK / 2;
+    while stride > 0 {
+        if lid < stride {
+            tile[lid] += tile[lid + stride];
+        }
+        barrier();
+        stride >>= 1;
+    }
+    if lid == 0 {
+        partial[workgroup_id().x] = tile[0];
+    }
+}
+";
+
+const HISTOGRAM: &str = r"
+/// Counts of `data[i] % bins`, privatised per workgroup in shared memory.
+#[kernel(workgroup_size = 256)]
+pub fn histogram(data: &[u32], hist: &mut [u32], bins: u32) {
+    #[shared] let mut local_hist: [u32; 256];
+    let lid = local_id().x;
+    local_hist[lid] = 0;
+    barrier();
+    let i = global_id().x;
+    if i < data.len() {
+        local_hist.atomic_add(data[i] % bins, 1);
+    }
+    barrier();
+    if lid < bins {
+        let c = local_hist[lid];
+        if c > 0 {
+            hist.atomic_add(lid, c);
+        }
+    }
+}
+";
+
+const MATMUL: &str = r"
+const TILE: u32 = 16;
+
+fn idx(row: u32, col: u32, n: u32) -> u32 { row * n + col }
+
+/// C = A * B for n x n matrices, n a multiple of 16.
+#[kernel(workgroup_size = (16, 16))]
+pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], n: u32) {
+    #[shared] let mut ta: [f32; TILE * TILE];
+    #[shared] let mut tb: [f32; TILE * TILE];
+    let row = global_id().y;
+    let col = global_id().x;
+    let ly = local_id().y;
+    let lx = local_id().x;
+    let mut acc = 0.0;
+    for t in 0..n / TILE {
+        ta[ly * TILE + lx] = a[idx(row, t * TILE + lx, n)];
+        tb[ly * TILE + lx] = b[idx(t * TILE + ly, col, n)];
+        barrier();
+        for k in 0..TILE {
+            acc = ta[ly * TILE + k].mul_add(tb[k * TILE + lx], acc);
+        }
+        barrier();
+    }
+    if row < n && col < n {
+        c[idx(row, col, n)] = acc;
+    }
+}
+";
+
+#[test]
+fn hand_written_kernels_round_trip() {
+    for (name, src) in [
+        ("saxpy", SAXPY),
+        ("reduce_sum", REDUCTION),
+        ("histogram", HISTOGRAM),
+        ("matmul", MATMUL),
+    ] {
+        let m = parse(&format!("{name}.vyre"), src).unwrap_or_else(|d| panic!("{}", d.render()));
+        assert_eq!(m.kernels.len(), 1);
+        let k = &m.kernels[0];
+        assert_eq!(k.name, name);
+        assert!(k.validate().is_ok());
+        let text = print(k);
+        // Plain kernels print without the `#[locals]` fallback.
+        assert!(!text.contains("#[locals("), "{text}");
+        round_trip(k).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Printing is a fixed point after one round.
+        let again = parse("again.vyre", &text).unwrap();
+        assert_eq!(print(&again.kernels[0]), text);
+    }
+}
+
+#[test]
+fn printed_saxpy_text() {
+    let k = parse("saxpy.vyre", SAXPY).unwrap().kernels.remove(0);
+    assert_eq!(
+        print(&k),
+        "/// y = a * x + y
+#[kernel(workgroup_size = 256)]
+pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
+    let i: u32 = global_id().x;
+    if i < y.len() {
+        y[i] = a * x[i] + y[i];
+    }
+}
+"
+    );
+}
+
+#[test]
+fn special_floats_print_bit_exactly() {
+    for bits in [
+        f32::NAN.to_bits(),
+        0xffc0_0001,
+        0x7f80_0001,
+        f32::INFINITY.to_bits(),
+        f32::NEG_INFINITY.to_bits(),
+        (-0.0f32).to_bits(),
+        0,
+        1,
+        0x8000_0001,
+        f32::MAX.to_bits(),
+        f32::MIN_POSITIVE.to_bits(),
+        0.1f32.to_bits(),
+        (-1.5e-7f32).to_bits(),
+    ] {
+        let mut p = Program::new("k", [64, 1, 1]);
+        p.params.push(Param::Buffer(BufferDecl {
+            name: "y".into(),
+            elem: DataType::F32,
+            access: Access::ReadWrite,
+        }));
+        p.body.push(Node::Store {
+            buf: BufRef::Param(0),
+            index: Expr::u32(0),
+            value: Expr::Lit(Literal::F32(bits)).add(Expr::Unary(
+                UnOp::Neg,
+                Box::new(Expr::Lit(Literal::F32(bits))),
+            )),
+        });
+        round_trip(&p).unwrap_or_else(|e| panic!("{bits:#x}: {e}"));
+    }
+}
+
+/// The differential-testing generator's programs (another team's code, a
+/// different shape of program) round-trip too.
+#[test]
+fn testkit_programs_round_trip() {
+    let cfg = vyre_testkit::GenConfig::default();
+    for seed in 0..300u64 {
+        let case = vyre_testkit::generate(seed, &cfg);
+        assert!(case.program.validate().is_ok());
+        round_trip(&case.program).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+/// Every kernel of the shared corpus (`tests/kernels/*.vyre`) round-trips.
+#[test]
+fn corpus_kernels_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("skipped: no {}", dir.display());
+        return;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "vyre") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let m =
+            parse(&path.display().to_string(), &text).unwrap_or_else(|d| panic!("{}", d.render()));
+        for k in &m.kernels {
+            round_trip(k).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            n += 1;
+        }
+    }
+    println!("{n} corpus kernels round-trip");
+}

@@ -1,0 +1,142 @@
+//! Every kernel of the `.vyre` corpus (`tests/kernels/`, `bench/kernels/`,
+//! `examples/*/kernels/`) emits for all four naga targets: SPIR-V passes
+//! `spirv-val` (required when `VYRE_REQUIRE_VULKAN=1`), WGSL parses back and
+//! validates, MSL and HLSL contain their entry point.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vyre::DispatchConfig;
+use vyre::driver::emit_aot_target;
+
+fn vyre_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("tests/kernels"), root.join("bench/kernels")];
+    if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
+        dirs.extend(rd.filter_map(Result::ok).map(|e| e.path().join("kernels")));
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "vyre"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn spirv_val() -> Option<PathBuf> {
+    let candidate = std::env::var_os("VYRE_SPIRV_VAL")
+        .map_or_else(|| PathBuf::from("spirv-val"), PathBuf::from);
+    Command::new(&candidate)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| candidate)
+}
+
+#[test]
+fn corpus_kernels_emit_and_validate_for_naga_targets() {
+    let files = vyre_files();
+    assert!(!files.is_empty(), "no .vyre files found");
+    let val = spirv_val();
+    if val.is_none() {
+        assert!(
+            std::env::var("VYRE_REQUIRE_VULKAN").map_or(true, |v| v != "1"),
+            "VYRE_REQUIRE_VULKAN=1 but spirv-val was not found"
+        );
+        println!("skipped: spirv-val not found (SPIR-V is still emitted and naga-validated)");
+    }
+    let dir = std::env::temp_dir().join(format!("vyre-naga-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = DispatchConfig::default();
+    let mut failures = Vec::new();
+    let mut kernels = 0;
+    for file in &files {
+        let source = std::fs::read_to_string(file).unwrap();
+        let module = match vyre::lang::parse(&file.display().to_string(), &source) {
+            Ok(m) => m,
+            Err(d) => {
+                failures.push(format!(
+                    "{}: does not parse: {:?}",
+                    file.display(),
+                    d.diagnostics
+                ));
+                continue;
+            }
+        };
+        for p in &module.kernels {
+            kernels += 1;
+            let label = format!("{}::{}", file.display(), p.name);
+            for target in ["spirv", "wgsl", "msl", "hlsl"] {
+                let bytes = match emit_aot_target(target, p, &config) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        failures.push(format!("{label} for {target}: {e}"));
+                        continue;
+                    }
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                match target {
+                    "spirv" => {
+                        if let Some(val) = &val {
+                            let path = dir.join(format!("{}.spv", p.name));
+                            std::fs::write(&path, &bytes).unwrap();
+                            let out = Command::new(val)
+                                .args(["--target-env", "vulkan1.0"])
+                                .arg(&path)
+                                .output()
+                                .unwrap();
+                            if !out.status.success() {
+                                failures.push(format!(
+                                    "{label}: spirv-val: {}{}",
+                                    String::from_utf8_lossy(&out.stdout),
+                                    String::from_utf8_lossy(&out.stderr)
+                                ));
+                            }
+                        }
+                    }
+                    "wgsl" => match naga::front::wgsl::parse_str(&text) {
+                        Err(e) => failures.push(format!(
+                            "{label}: WGSL does not parse: {}",
+                            e.emit_to_string(&text)
+                        )),
+                        Ok(m) => {
+                            if let Err(e) = naga::valid::Validator::new(
+                                naga::valid::ValidationFlags::all(),
+                                naga::valid::Capabilities::empty(),
+                            )
+                            .validate(&m)
+                            {
+                                failures.push(format!(
+                                    "{label}: WGSL does not validate: {}",
+                                    e.emit_to_string(&text)
+                                ));
+                            }
+                        }
+                    },
+                    _ => {
+                        // `// vyre kernel `k`: entry point `e``, then `e` defined.
+                        let entry = text
+                            .lines()
+                            .next()
+                            .and_then(|l| l.rsplit('`').nth(1))
+                            .unwrap_or_default();
+                        let def = if target == "msl" {
+                            format!("kernel void {entry}(")
+                        } else {
+                            format!("void {entry}(")
+                        };
+                        if entry.is_empty() || !text.contains(&def) {
+                            failures.push(format!("{label}: no {target} entry point `{entry}`"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{kernels} kernels from {} files", files.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,57 @@
+//! The hand-written expectations of the naga test programs agree with the
+//! reference interpreter (vyre's semantic oracle), so the wgpu tests that
+//! compare against both check the targets against the oracle.
+
+mod naga_common;
+
+#[test]
+fn expectations_match_the_reference_interpreter() {
+    let mut failures = Vec::new();
+    for case in naga_common::all() {
+        match naga_common::run_reference(&case) {
+            Ok(got) => {
+                for ((param, g), (_, want)) in got.iter().zip(&case.expected) {
+                    // The interpreter computes transcendentals with Rust's
+                    // libm, as the expectations do: exact everywhere.
+                    if let Err(e) = naga_common::compare(
+                        &case.program.name,
+                        *param,
+                        g,
+                        want,
+                        naga_common::Tol::Exact,
+                    ) {
+                        failures.push(e);
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("{}: {e}", case.program.name)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Minimal repro of a reference-interpreter bug found by the test above:
+/// `(x < y) as i32 + (x == y) as i32` with `x == y == 0` gives 2 instead of
+/// 1 (the left cast's value is clobbered by the right one). The wgpu
+/// targets give 1. Ignored until the interpreter is fixed; run with
+/// `--ignored`.
+#[test]
+#[ignore = "reference interpreter bug: sibling bool casts clobber each other"]
+fn reference_sibling_bool_casts() {
+    use vyre::backend::reference::{RefArg, run};
+    use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+    let mut b = ProgramBuilder::new("sibling_casts", [1, 1, 1]);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let x = b.local("x", DataType::I32, false);
+    let y = b.local("y", DataType::I32, false);
+    b.body(|blk| {
+        blk.let_(x, Expr::i32(0));
+        blk.let_(y, Expr::i32(0));
+        let lt = Expr::local(x).lt(Expr::local(y)).cast(DataType::I32);
+        let eq = Expr::local(x).eq(Expr::local(y)).cast(DataType::I32);
+        blk.store(BufRef::Param(out), Expr::u32(0), lt.add(eq));
+    });
+    let mut data = vec![0u32];
+    run(&b.finish(), [1, 1, 1], &mut [RefArg::Buffer(&mut data)]).unwrap();
+    assert_eq!(data[0].cast_signed(), 1);
+}

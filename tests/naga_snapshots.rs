@@ -1,0 +1,85 @@
+//! MSL and HLSL (and WGSL) text of a few kernels, compared with the files
+//! under `tests/snapshots/`. `VYRE_BLESS=1` rewrites them. A change in the
+//! lowering or a naga update shows up here as a readable diff.
+
+mod naga_common;
+
+use std::path::PathBuf;
+
+use vyre::DispatchConfig;
+use vyre::driver::emit_aot_target;
+
+fn check(name: &str, target: &str, ext: &str) {
+    let case = naga_common::all()
+        .into_iter()
+        .find(|c| c.program.name == name)
+        .unwrap_or_else(|| panic!("no test program {name}"));
+    let text = String::from_utf8(
+        emit_aot_target(target, &case.program, &DispatchConfig::default())
+            .unwrap_or_else(|e| panic!("{name} for {target}: {e}")),
+    )
+    .unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.{ext}"));
+    if std::env::var("VYRE_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with VYRE_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    if want != text {
+        let first = want
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| want.lines().count().min(text.lines().count()));
+        panic!(
+            "{} differs from the emitted {target} at line {}:\n  snapshot: {:?}\n  emitted:  {:?}\nrun with VYRE_BLESS=1 to accept",
+            path.display(),
+            first + 1,
+            want.lines().nth(first).unwrap_or(""),
+            text.lines().nth(first).unwrap_or(""),
+        );
+    }
+}
+
+#[test]
+fn saxpy_msl() {
+    check("saxpy", "msl", "metal");
+}
+
+#[test]
+fn saxpy_hlsl() {
+    check("saxpy", "hlsl", "hlsl");
+}
+
+#[test]
+fn saxpy_wgsl() {
+    check("saxpy", "wgsl", "wgsl");
+}
+
+#[test]
+fn reduce_msl() {
+    check("reduce_sum", "msl", "metal");
+}
+
+#[test]
+fn reduce_hlsl() {
+    check("reduce_sum", "hlsl", "hlsl");
+}
+
+#[test]
+fn atomics_msl() {
+    check("atomics", "msl", "metal");
+}
+
+#[test]
+fn atomics_hlsl() {
+    check("atomics", "hlsl", "hlsl");
+}

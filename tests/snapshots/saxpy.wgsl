@@ -1,0 +1,32 @@
+struct saxpyParams {
+    a: f32,
+    x_len: u32,
+    y_len: u32,
+}
+
+@group(0) @binding(0) 
+var<storage> x: array<f32>;
+@group(0) @binding(1) 
+var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) 
+var<uniform> params: saxpyParams;
+
+@compute @workgroup_size(64, 1, 1) 
+fn saxpy(@builtin(global_invocation_id) global_id: vec3<u32>) {
+    var i: u32;
+
+    i = global_id.x;
+    let _e6 = i;
+    let _e8 = params.y_len;
+    if (_e6 < _e8) {
+        let _e10 = i;
+        let _e12 = params.a;
+        let _e13 = i;
+        let _e15 = params.x_len;
+        let _e16 = (_e13 < _e15);
+        let _e20 = x[select(0u, _e13, _e16)];
+        let _e24 = i;
+        let _e26 = y[_e24];
+        y[_e10] = ((_e12 * select(0f, _e20, _e16)) + _e26);
+    }
+}
