@@ -673,7 +673,7 @@ fn reference_emitter_and_codegen() {
     .unwrap();
     assert_eq!(
         expr,
-        r#"::vyre::runtime::Artifact { target: "reference", arch: None, bytes: include_bytes!("k\"x\\y.vyrebin") }"#
+        r#"::vyre::runtime::Artifact { target: "reference", arch: ::core::option::Option::None, bytes: include_bytes!("k\"x\\y.vyrebin") }"#
     );
     assert!(syn_like_balanced(&expr));
 }
