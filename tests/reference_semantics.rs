@@ -1079,3 +1079,35 @@ fn multiply_add_indices() {
     .unwrap();
     assert_eq!(o, [13, 21, 33, 0, 0]);
 }
+
+#[test]
+fn zero_length_buffers() {
+    let mut b = ProgramBuilder::new("empty", [2, 1, 1]);
+    let e = b.buffer("e", DataType::I32, Access::ReadWrite);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let old = b.local("old", DataType::I32, false);
+    b.body(|blk| {
+        blk.store(BufRef::Param(e), Expr::u32(0), Expr::i32(5));
+        blk.let_(
+            old,
+            Expr::atomic(AtomicOp::Add, BufRef::Param(e), Expr::u32(0), Expr::i32(1)),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x(),
+            Expr::load(BufRef::Param(e), Expr::u32(0))
+                .add(Expr::local(old))
+                .add(Expr::len(e).cast(DataType::I32)),
+        );
+    });
+    let p = b.finish();
+    let mut empty: [u32; 0] = [];
+    let mut o = [7u32; 2];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut empty), RefArg::Buffer(&mut o)],
+    )
+    .unwrap();
+    assert_eq!(o, [0, 0]);
+}
