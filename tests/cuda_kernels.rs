@@ -275,7 +275,14 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
                     r.range(-1.0, 1.0) * (1u64 << 28 >> e.min(28)) as f32
                 }
             }
-            MathFn::Tanh => r.range(-12.0, 12.0) * if r.next_u32().is_multiple_of(4) { 0.01 } else { 1.0 },
+            MathFn::Tanh => {
+                r.range(-12.0, 12.0)
+                    * if r.next_u32().is_multiple_of(4) {
+                        0.01
+                    } else {
+                        1.0
+                    }
+            }
             MathFn::Powf => r.range(0.0, 30.0),
             _ => r.range(-1000.0, 1000.0),
         };

@@ -68,7 +68,8 @@ pub struct RunOptions {
     /// executes more instructions than this (`None`: no limit).
     pub max_steps_per_invocation: Option<u64>,
     /// Worker threads for workgroups (`None` or `Some(0)`: rayon's global
-    /// pool, one thread per core; `Some(1)`: run on the calling thread).
+    /// pool, one thread per core; `Some(1)`: run on the calling thread;
+    /// `Some(n)`: a pool of `n` threads, built on first use and reused).
     pub threads: Option<usize>,
 }
 
@@ -867,13 +868,7 @@ impl Compiled {
             }
             _ if total == 1 => one(&mut launch.scratch(), 0),
             Some(n) if n > 1 => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| RunError::ThreadPool {
-                        threads: n,
-                        reason: e.to_string(),
-                    })?;
+                let pool = pool(n)?;
                 pool.install(|| {
                     (0..total)
                         .into_par_iter()
@@ -976,6 +971,30 @@ pub(super) enum CoreArg<'a> {
     Rw(&'a [AtomicU32]),
     /// A scalar.
     Scalar(Literal),
+}
+
+/// A worker pool of `n` threads, built once per size and kept for later
+/// launches (building one spawns `n` OS threads).
+fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, RunError> {
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = pools.get(&n) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| RunError::ThreadPool {
+            threads: n,
+            reason: e.to_string(),
+        })?;
+    let p = Arc::new(p);
+    pools.insert(n, Arc::clone(&p));
+    Ok(p)
 }
 
 fn literal_bits(l: Literal) -> u32 {
