@@ -1111,3 +1111,42 @@ fn zero_length_buffers() {
     .unwrap();
     assert_eq!(o, [0, 0]);
 }
+
+/// Locals start at zero: a `let` skipped by a branch leaves its local 0
+/// (the validator accepts the later use, which follows it in program
+/// order); a top-level `let` of a builtin reads the builtin.
+#[test]
+fn skipped_lets_leave_zero() {
+    let mut b = ProgramBuilder::new("lets", [2, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let x = b.local("x", DataType::U32, false);
+    let g = b.local("g", DataType::U32, false);
+    let lx = Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.let_(g, Expr::global_id_x());
+        blk.if_(lx.clone().eq(Expr::u32(1)), |t| {
+            t.let_(x, Expr::global_id_x());
+        });
+        blk.store(BufRef::Param(out), lx.clone(), Expr::local(x));
+        blk.store(
+            BufRef::Param(out),
+            lx.add(Expr::u32(2)),
+            Expr::local(g).mul(Expr::u32(10)),
+        );
+    });
+    let p = b.finish();
+    p.validate().unwrap();
+    let mut o = [9u32; 8];
+    run_with(
+        &p,
+        [2, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+        &RunOptions {
+            threads: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Workgroup 1 overwrites [0..4) with its own ids (2, 3), sequentially after workgroup 0.
+    assert_eq!(o[..4], [0, 3, 20, 30]);
+}

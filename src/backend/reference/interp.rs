@@ -28,7 +28,8 @@
 //! and `>>` is arithmetic on `i32`; float to integer casts saturate with
 //! NaN to 0; `bool` casts to 0/1; `f32` operations are Rust's (`mul_add`
 //! fused, `min`/`max` NaN-ignoring, `clamp(lo, hi)` = `max(lo).min(hi)`,
-//! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`.
+//! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`. Locals
+//! start at zero (a `let` skipped by a branch leaves its local 0).
 //! Out-of-range loads yield 0, out-of-range stores are dropped and
 //! out-of-range atomics do nothing and yield 0. In an `unchecked` kernel an
 //! out-of-range access is undefined behaviour on a GPU; the interpreter stays
@@ -1035,6 +1036,8 @@ struct Codegen<'p> {
     loops: Vec<LoopCtx>,
     mem_of_param: Vec<Option<Mem>>,
     has_barrier: bool,
+    /// Per local: a fixed register it aliases (see `find_aliases`).
+    alias: Vec<Option<Reg>>,
 }
 
 impl<'p> Codegen<'p> {
@@ -1087,7 +1090,9 @@ impl<'p> Codegen<'p> {
             loops: Vec::new(),
             mem_of_param,
             has_barrier: false,
+            alias: Vec::new(),
         };
+        cg.find_aliases();
         cg.block(&p.body);
         cg.code.push(Op::Halt);
         let mut shared = Vec::new();
@@ -1176,11 +1181,56 @@ impl<'p> Codegen<'p> {
     }
 
     fn local(&self, id: u32) -> Reg {
-        self.local_base + id
+        self.alias
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(self.local_base + id)
+    }
+
+    /// The fixed register holding `e`'s value for the whole invocation, for
+    /// builtins, scalar parameters, lengths and constants.
+    fn fixed_reg(&self, e: &Expr) -> Option<Reg> {
+        match e {
+            Expr::Lit(l) => self.consts.get(&literal_bits(*l)).copied(),
+            Expr::Builtin(b, a) => Some(builtin_reg(*b, *a)),
+            Expr::Param(id) => Some(BUILTIN_REGS + id),
+            Expr::Len(id) => Some(BUILTIN_REGS + self.p.params.len() as u32 + id),
+            _ => None,
+        }
+    }
+
+    /// Immutable locals defined once, at the top level, from a fixed
+    /// register (`let i = global_id().x;`) read that register directly
+    /// instead of a copy. Top level only: a `let` nested in a branch may not
+    /// run, and then the local must read as its zero initial value.
+    fn find_aliases(&mut self) {
+        let p = self.p;
+        let mut defs = vec![0u32; p.locals.len()];
+        crate::ir::walk_nodes(&p.body, &mut |n| match n {
+            Node::Let { local, .. } | Node::Assign { local, .. } | Node::For { var: local, .. } => {
+                if let Some(d) = defs.get_mut(*local as usize) {
+                    *d += 1;
+                }
+            }
+            _ => {}
+        });
+        let mut alias = vec![None; p.locals.len()];
+        for n in &p.body {
+            if let Node::Let { local, value } = n
+                && defs.get(*local as usize) == Some(&1)
+                && p.locals.get(*local as usize).is_some_and(|l| !l.mutable)
+            {
+                alias[*local as usize] = self.fixed_reg(value);
+            }
+        }
+        self.alias = alias;
     }
 
     fn node(&mut self, node: &Node) {
         match node {
+            Node::Let { local, .. }
+                if self.alias.get(*local as usize).is_some_and(Option::is_some) => {}
             Node::Let { local, value } | Node::Assign { local, value } => {
                 let d = self.local(*local);
                 let (r, _) = self.expr(value, Some(d));
