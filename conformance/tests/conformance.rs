@@ -76,7 +76,13 @@ fn reference_matches_plain_rust() {
 
 #[test]
 fn compare_catches_differences() {
-    let o = |d: Data, check| vec![Output { name: "o", data: d, check }];
+    let o = |d: Data, check| {
+        vec![Output {
+            name: "o",
+            data: d,
+            check,
+        }]
+    };
     let one = 1.0f32;
     let next = f32::from_bits(one.to_bits() + 1);
     // One ULP breaks an exact check, passes a 1-ULP one.
@@ -146,4 +152,67 @@ fn cuda_matches_reference() {
         }
         Err(e) => println!("skipped: no CUDA device ({e})"),
     }
+}
+
+/// Diagnostic for the softmax budget: ULP error of the reference and of
+/// the wgpu device against an f64 model of the same formula, for the
+/// element where the two devices differ most. Run with `--ignored
+/// --nocapture`.
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "diagnostic: prints the softmax error breakdown"]
+fn softmax_error_breakdown() {
+    let Ok(device) = Device::wgpu() else {
+        println!("skipped: no wgpu adapter");
+        return;
+    };
+    let (rows, cols) = (5usize, 300usize);
+    let x = vyre_conformance::Rng::new(7).f32s(rows * cols, -8.0, 8.0);
+    let get = |d: &Device| match vyre_conformance::run_softmax(d)
+        .expect("softmax")
+        .remove(0)
+        .data
+    {
+        Data::F32(v) => v,
+        other => panic!("unexpected {other:?}"),
+    };
+    let (r, g) = (get(&Device::cpu()), get(&device));
+    let mut exact = vec![0f64; rows * cols];
+    for row in 0..rows {
+        let xs = &x[row * cols..(row + 1) * cols];
+        let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f64 = xs.iter().map(|v| f64::from(v - m).exp()).sum();
+        for (j, v) in xs.iter().enumerate() {
+            exact[row * cols + j] = f64::from(v - m).exp() / total;
+        }
+    }
+    let ulp = vyre_conformance::ulp_distance;
+    let worst = (0..r.len())
+        .max_by_key(|&i| ulp(r[i], g[i]))
+        .expect("non-empty");
+    let e = exact[worst] as f32;
+    println!(
+        "worst element {worst}: x={} reference={:e} device={:e} exact={:e}; ulp(ref,dev)={} ulp(ref,exact)={} ulp(dev,exact)={}",
+        x[worst],
+        r[worst],
+        g[worst],
+        exact[worst],
+        ulp(r[worst], g[worst]),
+        ulp(r[worst], e),
+        ulp(g[worst], e)
+    );
+    // The row maximum has exp(0) = 1 exactly as numerator, so its error
+    // is the denominator's: separates numerator from denominator error.
+    let row = worst / cols;
+    let top = (row * cols..(row + 1) * cols)
+        .max_by(|&a, &b| x[a].total_cmp(&x[b]))
+        .expect("non-empty row");
+    println!(
+        "row {row} maximum element {top}: ulp(ref,exact)={} ulp(dev,exact)={}",
+        ulp(r[top], exact[top] as f32),
+        ulp(g[top], exact[top] as f32)
+    );
+    let max_ref = (0..r.len()).map(|i| ulp(r[i], exact[i] as f32)).max();
+    let max_dev = (0..r.len()).map(|i| ulp(g[i], exact[i] as f32)).max();
+    println!("max ulp vs f64 model: reference {max_ref:?}, device {max_dev:?}");
 }
