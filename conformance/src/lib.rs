@@ -524,6 +524,7 @@ pub fn device_names() -> Vec<&'static str> {
     let mut v = vec!["cpu"];
     if cfg!(feature = "wgpu") {
         v.push("wgpu");
+        v.push("wgpu-wgsl");
     }
     if cfg!(feature = "cuda") {
         v.push("cuda");
@@ -531,7 +532,9 @@ pub fn device_names() -> Vec<&'static str> {
     v
 }
 
-/// Open a device by name (`cpu`, `wgpu`, `cuda`).
+/// Open a device by name: `cpu`, `wgpu` (SPIR-V passthrough where the
+/// adapter allows it), `wgpu-wgsl` (the WGSL artifacts forced, to test the
+/// fallback path), `cuda` (ordinal 0).
 ///
 /// # Errors
 /// `Error::NoDevice` when the device is absent, or its feature was not
@@ -541,6 +544,10 @@ pub fn open_device(name: &str) -> vyre::Result<Device> {
         "cpu" => Ok(Device::cpu()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Device::wgpu(),
+        #[cfg(feature = "wgpu")]
+        "wgpu-wgsl" => Device::wgpu_with(
+            &vyre::backend::naga::runtime::WgpuOptions::from_env().with_force_wgsl(true),
+        ),
         #[cfg(feature = "cuda")]
         "cuda" => Device::cuda(0),
         other => Err(vyre::Error::NoDevice {

@@ -124,13 +124,15 @@ fn compare_catches_differences() {
     assert_eq!(vyre_conformance::ulp_distance(0.0, -0.0), 0);
 }
 
+/// Open a wgpu device by `vyre_conformance::open_device` name and run the
+/// corpus on it, or skip when there is no adapter (fail instead under
+/// `VYRE_REQUIRE_VULKAN=1`).
 #[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_matches_reference() {
-    match Device::wgpu() {
+fn conform_wgpu(name: &str) {
+    match vyre_conformance::open_device(name) {
         Ok(device) => {
-            println!("wgpu device: {}", device.name());
-            conform(&device, "wgpu");
+            println!("{name} device: {}", device.name());
+            conform(&device, name);
         }
         Err(e) => {
             assert!(
@@ -140,6 +142,20 @@ fn wgpu_matches_reference() {
             println!("skipped: no wgpu adapter ({e})");
         }
     }
+}
+
+/// SPIR-V passthrough where the adapter supports it.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_matches_reference() {
+    conform_wgpu("wgpu");
+}
+
+/// The WGSL fallback artifacts.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_wgsl_matches_reference() {
+    conform_wgpu("wgpu-wgsl");
 }
 
 #[cfg(feature = "cuda")]
