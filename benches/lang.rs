@@ -43,6 +43,17 @@ fn generated_source(blocks: usize) -> String {
     s
 }
 
+/// CPU time (user + system, all threads) of this process, from
+/// `/proc/self/stat`, when available: wall-clock figures on a loaded
+/// machine overstate the cost.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn bench(c: &mut Criterion) {
     let src = generated_source(76);
     let lines = src.lines().count();
@@ -54,6 +65,21 @@ fn bench(c: &mut Criterion) {
         program.locals.len(),
         program.body.len()
     );
+    if let Some(t0) = cpu_seconds() {
+        let n = 50;
+        let w = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = black_box(vyre::lang::parse("big.vyre", black_box(&src)));
+        }
+        let wall = w.elapsed().as_secs_f64() / f64::from(n);
+        if let Some(t1) = cpu_seconds() {
+            println!(
+                "parse+validate {lines} lines: {:.2} ms CPU time per call ({:.2} ms wall), mean of {n}",
+                (t1 - t0) * 1e3 / f64::from(n),
+                wall * 1e3
+            );
+        }
+    }
     let mut g = c.benchmark_group("lang");
     g.bench_function(format!("parse+validate {lines} lines"), |b| {
         b.iter(|| vyre::lang::parse("big.vyre", black_box(&src)).map(|m| m.kernels.len()))

@@ -2,11 +2,12 @@
 //! 512 x 512 tiled matmul (16 x 16 shared-memory tiles), on one thread and
 //! on all cores.
 //!
-//! `cargo bench -p vyre --bench reference`
+//! `cargo bench -p vyre --bench reference`; with `VYRE_BENCH_QUICK=N` it
+//! skips criterion and prints wall and CPU seconds per run instead.
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use vyre::backend::reference::{Compiled, RefArg, RunOptions};
 use vyre::ir::{Access, Axis, BufRef, Builtin, DataType, Expr, Literal, Program, ProgramBuilder};
 
@@ -182,5 +183,92 @@ fn bench(c: &mut Criterion) {
     let _ = &mut xs;
 }
 
+/// Process CPU time (user + system) from `/proc/self/stat`, in seconds;
+/// `None` where that file does not exist.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of those, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// `VYRE_BENCH_QUICK=N`: run each configuration N times and print wall and
+/// CPU seconds per run, a figure that stays meaningful on a loaded machine
+/// (CPU time is what the interpreter itself costs).
+fn quick(reps: u32) {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("{cores} cores; wall and process CPU seconds per run (mean of {reps})");
+    let saxpy = Compiled::new(&saxpy()).expect("saxpy compiles");
+    let matmul = Compiled::new(&matmul()).expect("matmul compiles");
+    let n = 1usize << 22;
+    let mut x: Vec<u32> = (0..n).map(|i| (i as f32 * 0.001).to_bits()).collect();
+    let mut y = vec![1f32.to_bits(); n];
+    let m = 512usize;
+    let mut a: Vec<u32> = (0..m * m).map(|i| ((i % 7) as f32).to_bits()).collect();
+    let mut b: Vec<u32> = (0..m * m)
+        .map(|i| ((i % 5) as f32 * 0.5).to_bits())
+        .collect();
+    let mut c = vec![0u32; m * m];
+    for (label, threads) in [("1 thread", Some(1)), ("all threads", None)] {
+        let opts = RunOptions {
+            threads,
+            ..RunOptions::default()
+        };
+        let time = |name: &str, f: &mut dyn FnMut()| {
+            f();
+            let (w0, c0) = (std::time::Instant::now(), cpu_seconds());
+            for _ in 0..reps {
+                f();
+            }
+            let wall = w0.elapsed().as_secs_f64() / f64::from(reps);
+            let cpu = cpu_seconds()
+                .zip(c0)
+                .map(|(c1, c0)| (c1 - c0) / f64::from(reps));
+            println!("{name} [{label}]: wall {wall:.3} s, cpu {cpu:.3?} s");
+        };
+        time("saxpy 2^22", &mut || {
+            saxpy
+                .run(
+                    [(n / 256) as u32, 1, 1],
+                    &mut [
+                        RefArg::Scalar(Literal::f32(2.0)),
+                        RefArg::Buffer(&mut x),
+                        RefArg::Buffer(&mut y),
+                    ],
+                    &opts,
+                )
+                .expect("saxpy runs");
+        });
+        time("matmul 512", &mut || {
+            matmul
+                .run(
+                    [(m / 16) as u32, (m / 16) as u32, 1],
+                    &mut [
+                        RefArg::Buffer(&mut a),
+                        RefArg::Buffer(&mut b),
+                        RefArg::Buffer(&mut c),
+                        RefArg::Scalar(Literal::U32(m as u32)),
+                    ],
+                    &opts,
+                )
+                .expect("matmul runs");
+        });
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(reps) = std::env::var("VYRE_BENCH_QUICK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        quick(reps);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -103,3 +103,68 @@ fn launch_overhead_is_small() {
     }
     assert!(best_vyre - best_bare < 2e-6, "launch overhead above 2 us");
 }
+
+#[test]
+fn bandwidth_report() {
+    let Ok(gpu) = Device::cuda(0) else {
+        println!("skipped: no CUDA device");
+        return;
+    };
+    let n: usize = 1 << 26;
+    let x = gpu.upload(&vec![1.0f32; n]).unwrap();
+    let mut y = gpu.upload(&vec![2.0f32; n]).unwrap();
+    let cases: [(&str, vyre::ir::Program, usize, f64); 2] = [
+        ("saxpy (1 elem/thread)", saxpy(), n, 12.0),
+        ("saxpy4 (4 elem/thread, v4)", saxpy4(), n.div_ceil(4), 12.0),
+    ];
+    for (name, p, threads, bytes_per_elem) in cases {
+        let spec = spec(&p);
+        let run = |y: &mut vyre::Buffer<f32>| {
+            gpu.launch(
+                spec,
+                Grid::threads(threads),
+                &mut [vyre::runtime::LaunchArg::F32(0.5), x.arg(), y.arg_mut()],
+            )
+            .unwrap();
+        };
+        run(&mut y);
+        gpu.synchronize().unwrap();
+        let iters = 20;
+        let t = Instant::now();
+        for _ in 0..iters {
+            run(&mut y);
+        }
+        gpu.synchronize().unwrap();
+        let dt = t.elapsed().as_secs_f64() / f64::from(iters);
+        println!(
+            "{name}: {:.0} GB/s ({:.3} ms for 2^26 f32)",
+            n as f64 * bytes_per_elem / dt / 1e9,
+            dt * 1e3
+        );
+    }
+    let p = sum_partials();
+    let spec = spec(&p);
+    let mut partials = gpu.zeros::<f32>(1320).unwrap();
+    let run = |partials: &mut vyre::Buffer<f32>| {
+        gpu.launch(
+            spec,
+            Grid::workgroups(1320),
+            &mut [x.arg(), partials.arg_mut()],
+        )
+        .unwrap();
+    };
+    run(&mut partials);
+    gpu.synchronize().unwrap();
+    let t = Instant::now();
+    for _ in 0..20 {
+        run(&mut partials);
+    }
+    gpu.synchronize().unwrap();
+    let dt = t.elapsed().as_secs_f64() / 20.0;
+    let s: f32 = gpu.download(&partials).unwrap().iter().sum();
+    assert_eq!(s, n as f32);
+    println!(
+        "sum_partials (v4 grid-stride): {:.0} GB/s",
+        n as f64 * 4.0 / dt / 1e9
+    );
+}

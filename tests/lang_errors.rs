@@ -70,6 +70,24 @@ fn tokenizer_errors() {
 }
 
 #[test]
+fn positions_with_crlf_and_at_end_of_input() {
+    expect_at(
+        "#[kernel]\r\nfn k(y: &mut [f32]) {\r\n    y[0] = q;\r\n}\r\n",
+        3,
+        12,
+        "cannot find value `q`",
+    );
+    expect_at("#[kernel] fn k() {", 1, 18, "this `{` is never closed");
+    expect_at("fn", 1, 3, "syntax error: unexpected end of input");
+    expect_at(
+        "#[kernel] fn k() {} /* open",
+        1,
+        21,
+        "unterminated block comment",
+    );
+}
+
+#[test]
 fn unsupported_rust_constructs() {
     expect_at(
         &k("    let f = |z: f32| z;"),

@@ -549,6 +549,7 @@ fn atomics_in_every_allowed_position() {
         let c = h.atomic_exchange(7, a + b);
         let d = h.atomic_compare_exchange(8, c, 9);
         let e = s.atomic_add(0, -1);
+        let _ = h.atomic_add(9, 1);
         ",
     );
     assert_eq!(
@@ -597,6 +598,15 @@ fn atomics_in_every_allowed_position() {
         )
     );
     assert_eq!(ty_of(&p, "e"), DataType::I32);
+    assert_eq!(
+        p.body.last(),
+        Some(&Node::Eval(Expr::atomic(
+            AtomicOp::Add,
+            BufRef::Param(0),
+            Expr::u32(9),
+            Expr::u32(1)
+        )))
+    );
     assert_eq!(
         *init_of(&p, "e"),
         Expr::atomic(AtomicOp::Add, BufRef::Param(1), Expr::u32(0), Expr::i32(-1))

@@ -31,7 +31,12 @@ const DOCS: [&str; 6] = [
     "tab\there",
     "cr\rinside",
 ];
-const NAMES: [&str; 4] = ["type", "match", "fn", "x_1"];
+/// Local names the printer must cope with: keywords, a name the parser
+/// would give by renaming, parameter names, and names that are not
+/// identifiers at all.
+const NAMES: [&str; 9] = [
+    "type", "match", "fn", "x_1", "s0", "out1", "odd name", "self", "1x",
+];
 
 impl Gen {
     fn next(&mut self) -> u64 {
@@ -57,16 +62,13 @@ impl Gen {
 
     fn new_local(&mut self, ty: DataType, mutable: bool) -> u32 {
         let n = self.p.locals.len();
-        let name = if self.chance(5) && n < NAMES.len() * 4 {
-            format!(
-                "{}{}",
-                self.pick(&NAMES),
-                if n == 0 {
-                    String::new()
-                } else {
-                    format!("_{n}")
-                }
-            )
+        let name = if self.chance(15) {
+            let base = self.pick(&NAMES);
+            if self.chance(50) {
+                base.to_string()
+            } else {
+                format!("{base}_{n}")
+            }
         } else {
             format!("v{n}")
         };
@@ -516,7 +518,7 @@ fn random_program(seed: u64) -> Program {
     let mut p = g.p;
     // Sometimes scramble the locals table (and add an unused local) so that
     // the printer must fall back to `#[locals(...)]`.
-    if seed % 5 == 0 && !p.locals.is_empty() {
+    if seed.is_multiple_of(5) && !p.locals.is_empty() {
         let n = p.locals.len() as u32;
         let perm: Vec<u32> = (0..n).map(|i| (i + 1) % n).collect();
         let mut locals = p.locals.clone();
@@ -687,11 +689,15 @@ fn generator_covers_every_kind() {
         };
         out.insert(k);
     }
-    let mut flat = 0;
+    let (mut flat, mut aliased) = (0, 0);
     for seed in 1..400u64 {
         let p = random_program(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        if print(&p).contains("#[locals(") {
+        let text = print(&p);
+        if text.contains("#[locals(") {
             flat += 1;
+        }
+        if text.contains(" = \"") {
+            aliased += 1;
         }
         vyre::ir::walk_nodes(&p.body, &mut |n| {
             let k = match n {
@@ -729,6 +735,7 @@ fn generator_covers_every_kind() {
         flat > 10,
         "the `#[locals]` fallback is exercised ({flat} times)"
     );
+    assert!(aliased > 5, "local aliases are exercised ({aliased} times)");
 }
 
 const SAXPY: &str = r"
@@ -745,13 +752,15 @@ pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
 const REDUCTION: &str = r"
 const BLOCK: u32 = 256;
 
-/// Per-workgroup sums; the host adds the partials.
+fn sq(v: f32) -> f32 { v * v }
+
+/// Per-workgroup sums of squares; the host adds the partials.
 #[kernel(workgroup_size = BLOCK)]
 pub fn reduce_sum(x: &[f32], partial: &mut [f32]) {
     #[shared] let mut tile: [f32; BLOCK];
     let lid = local_id().x;
     let i = global_id().x;
-    tile[lid] = if i < x.len() { x[i] } else { 0.0 };
+    tile[lid] = if i < x.len() { sq(x[i]) } else { 0.0 };
     barrier();
     let mut stride = BLOCK / 2;
     while stride > 0 {
@@ -892,4 +901,41 @@ fn special_floats_print_bit_exactly() {
         });
         round_trip(&p).unwrap_or_else(|e| panic!("{bits:#x}: {e}"));
     }
+}
+
+/// The differential-testing generator's programs (another team's code, a
+/// different shape of program) round-trip too.
+#[test]
+fn testkit_programs_round_trip() {
+    let cfg = vyre_testkit::GenConfig::default();
+    for seed in 0..300u64 {
+        let case = vyre_testkit::generate(seed, &cfg);
+        assert!(case.program.validate().is_ok());
+        round_trip(&case.program).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+/// Every kernel of the shared corpus (`tests/kernels/*.vyre`) round-trips.
+#[test]
+fn corpus_kernels_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernels");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("skipped: no {}", dir.display());
+        return;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "vyre") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let m =
+            parse(&path.display().to_string(), &text).unwrap_or_else(|d| panic!("{}", d.render()));
+        for k in &m.kernels {
+            round_trip(k).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            n += 1;
+        }
+    }
+    println!("{n} corpus kernels round-trip");
 }

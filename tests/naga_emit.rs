@@ -291,3 +291,31 @@ fn emission_is_deterministic() {
         }
     }
 }
+
+/// Float arithmetic is decorated `NoContraction` (no FMA contraction, one
+/// rounding per operation) unless the kernel is `fast_math`.
+#[test]
+fn spirv_float_ops_are_not_contracted() {
+    fn no_contraction_count(p: &vyre::ir::Program) -> usize {
+        let bytes = emit_aot_target("spirv", p, &DispatchConfig::default()).unwrap();
+        let words: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let (mut at, mut n) = (5, 0);
+        while at < words.len() {
+            let count = (words[at] >> 16) as usize;
+            // OpDecorate %id NoContraction
+            if words[at] & 0xffff == 71 && count == 3 && words[at + 2] == 42 {
+                n += 1;
+            }
+            at += count.max(1);
+        }
+        n
+    }
+    let mut p = naga_common::saxpy().program;
+    // a * x[i] and (..) + y[i].
+    assert_eq!(no_contraction_count(&p), 2);
+    p.fast_math = true;
+    assert_eq!(no_contraction_count(&p), 0);
+}

@@ -203,3 +203,125 @@ fn programs_match_expected_spirv_path() {
 fn programs_match_expected_wgsl_path() {
     run_all(&WgpuOptions::from_env().with_force_wgsl(true), "wgsl");
 }
+
+#[test]
+fn unknown_adapter_name_is_a_clear_error() {
+    let err =
+        Device::wgpu_with(&WgpuOptions::default().with_adapter("no-such-adapter-xyz")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, vyre::Error::NoDevice { .. }), "{msg}");
+    assert!(
+        msg.contains("no-such-adapter-xyz") && msg.contains("VYRE_WGPU_ADAPTER"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn buffers_round_trip_and_repeated_launches_accumulate() {
+    let Some(dev) = device(&WgpuOptions::from_env()) else {
+        return;
+    };
+    let empty: Buffer<u32> = dev.zeros(0).unwrap();
+    assert_eq!(dev.download(&empty).unwrap(), Vec::<u32>::new());
+    let mut b = dev.upload(&[1i32, -2, 3]).unwrap();
+    dev.write(&mut b, &[7, 8, 9]).unwrap();
+    assert_eq!(dev.download(&b).unwrap(), vec![7, 8, 9]);
+    assert!(dev.write(&mut b, &[1, 2]).is_err());
+
+    let case = naga_common::saxpy();
+    let spec = leak_spec(&case.program, "repeat");
+    let (Arg::Buf(Data::F32(xs)), Arg::Buf(Data::F32(ys))) = (&case.args[1], &case.args[2]) else {
+        unreachable!()
+    };
+    let x = dev.upload(xs).unwrap();
+    let mut y = dev.upload(ys).unwrap();
+    for _ in 0..3 {
+        dev.launch(
+            spec,
+            Grid::threads(xs.len()),
+            &mut [LaunchArg::F32(0.5), x.arg(), y.arg_mut()],
+        )
+        .unwrap();
+    }
+    let got = dev.download(&y).unwrap();
+    for k in 0..xs.len() {
+        let mut want = ys[k];
+        for _ in 0..3 {
+            want += 0.5 * xs[k];
+        }
+        assert!(
+            naga_common::ulp_diff(got[k], want) <= 2,
+            "[{k}] {} vs {want}",
+            got[k]
+        );
+    }
+}
+
+#[test]
+fn launch_errors_are_values() {
+    let Some(dev) = device(&WgpuOptions::from_env()) else {
+        return;
+    };
+    let case = naga_common::saxpy();
+    let spec = leak_spec(&case.program, "errors");
+    let x = dev.upload(&[1.0f32; 4]).unwrap();
+    let mut y = dev.upload(&[1.0f32; 4]).unwrap();
+    // More workgroups than any device allows per dimension.
+    let err = dev
+        .launch(
+            spec,
+            Grid::Workgroups([u32::MAX, 1, 1]),
+            &mut [LaunchArg::F32(1.0), x.arg(), y.arg_mut()],
+        )
+        .unwrap_err();
+    assert!(matches!(err, vyre::Error::InvalidGrid { .. }), "{err}");
+
+    // No artifact this device can run.
+    let bare: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+        artifacts: &[],
+        key: "tests::bare",
+        ..*spec
+    }));
+    let err = dev
+        .launch(
+            bare,
+            Grid::threads(4),
+            &mut [LaunchArg::F32(1.0), x.arg(), y.arg_mut()],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, vyre::Error::TargetNotCompiled { .. }),
+        "{err}"
+    );
+
+    // A broken WGSL artifact on the WGSL path: a validation error, no panic.
+    let wdev = device(&WgpuOptions::from_env().with_force_wgsl(true)).unwrap();
+    let broken: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+        artifacts: Box::leak(Box::new([Artifact {
+            target: "wgsl",
+            arch: None,
+            bytes: b"this is not wgsl",
+        }])),
+        key: "tests::broken",
+        ..*spec
+    }));
+    let wx = wdev.upload(&[1.0f32; 4]).unwrap();
+    let mut wy = wdev.upload(&[1.0f32; 4]).unwrap();
+    let err = wdev
+        .launch(
+            broken,
+            Grid::threads(4),
+            &mut [LaunchArg::F32(1.0), wx.arg(), wy.arg_mut()],
+        )
+        .unwrap_err();
+    assert!(matches!(err, vyre::Error::Backend { .. }), "{err}");
+    // The device still works afterwards.
+    let good = leak_spec(&case.program, "after-error");
+    wdev.launch(
+        good,
+        Grid::threads(4),
+        &mut [LaunchArg::F32(1.0), wx.arg(), wy.arg_mut()],
+    )
+    .unwrap();
+    assert_eq!(wdev.download(&wy).unwrap(), vec![2.0; 4]);
+}

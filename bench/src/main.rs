@@ -139,6 +139,18 @@ fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
             kernels::stream::copy(device, Grid::threads(n), &x, &mut y).expect("copy");
         });
         report("copy_vyre", device, s, 2.0 * bytes);
+
+        device.write(&mut y, &vec![0.0f32; n])?;
+        kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, 1, 2, 3, n / 2, n - 1] {
+            check_close("copy4", got[k], host_x[k], 0.0);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::stream::copy4(device, Grid::threads(n.div_ceil(4)), &x, &mut y)
+                .expect("copy4");
+        });
+        report("copy_vec4_vyre", device, s, 2.0 * bytes);
     }
     if run("sum") {
         let groups = 132 * 8;
@@ -211,7 +223,7 @@ fn gemm(device: &Device, o: &Options) -> vyre::Result<()> {
     });
     tflops("sgemm_blocked_vyre", s);
 
-    if m % 128 == 0 {
+    if m.is_multiple_of(128) {
         // SAFETY: n is a multiple of 128 and every buffer holds n * n elements.
         unsafe {
             kernels::sgemm::sgemm_blocked_unchecked(device, grid128, o.gemm, &a, &b, &mut c)?

@@ -237,6 +237,10 @@ macro_rules! binary_methods {
     };
 }
 
+// Builder methods are named after the source operators they build (`add`
+// builds `a + b`), deliberately shadowing the `std::ops` names: they make IR
+// nodes, not arithmetic.
+#[allow(clippy::should_implement_trait)]
 impl Expr {
     /// A `u32` constant.
     #[must_use]

@@ -836,12 +836,13 @@ impl<'f> Kx<'_, 'f> {
             effect_ok: cx.effect_ok,
             hoist: cx.hoist,
         };
+        let mark = self.locals.len();
         let mut p1 = Vec::new();
         self.scopes.push(HashMap::new());
-        let a = self.block_value(&i.then_branch, e, &mut p1, arm_cx);
+        let mut a = self.block_value(&i.then_branch, e, &mut p1, arm_cx);
         self.scopes.pop();
         let mut p2 = Vec::new();
-        let b = match &**els {
+        let mut b = match &**els {
             syn::Expr::If(_) => self.expr(els, &mut p2, arm_cx),
             syn::Expr::Block(bl) => {
                 self.scopes.push(HashMap::new());
@@ -872,7 +873,25 @@ impl<'f> Kx<'_, 'f> {
             return FExpr::error(loc);
         }
         let ty = if a.ty == Ty::Err { b.ty } else { a.ty };
-        let tmp = self.new_local("if_value", ty, true, loc);
+        let mut tmp = self.new_local("if_value", ty, true, loc);
+        // Its `let` comes before the arms' locals in the text, so give it
+        // the table slot before theirs too: then printing needs no
+        // `#[locals]` list to reproduce the table.
+        if (tmp as usize) > mark {
+            self.locals[mark..].rotate_right(1);
+            let (m, t) = (mark as u32, tmp);
+            let f = |id: u32| match id {
+                id if id == t => m,
+                id if id >= m && id < t => id + 1,
+                id => id,
+            };
+            for s in p1.iter_mut().chain(p2.iter_mut()) {
+                remap_stmt(s, &f);
+            }
+            remap_expr(&mut a, &f);
+            remap_expr(&mut b, &f);
+            tmp = m;
+        }
         let zero = self.zero(ty, loc);
         pre.push(FStmt {
             k: FS::Let(tmp, zero),
@@ -1128,5 +1147,68 @@ impl<'f> Kx<'_, 'f> {
             return Some(FExpr::error(loc));
         }
         result
+    }
+}
+
+/// Renumber locals in a statement (see the `if`-expression lowering).
+fn remap_stmt(s: &mut FStmt<'_>, f: &impl Fn(u32) -> u32) {
+    match &mut s.k {
+        FS::Let(id, e) | FS::Assign(id, e) => {
+            *id = f(*id);
+            remap_expr(e, f);
+        }
+        FS::Store(_, i, v) => {
+            remap_expr(i, f);
+            remap_expr(v, f);
+        }
+        FS::Eval(e) => remap_expr(e, f),
+        FS::If(c, t, o) => {
+            remap_expr(c, f);
+            t.iter_mut()
+                .chain(o.iter_mut())
+                .for_each(|s| remap_stmt(s, f));
+        }
+        FS::While(c, b) => {
+            remap_expr(c, f);
+            b.iter_mut().for_each(|s| remap_stmt(s, f));
+        }
+        FS::For(var, st, en, b) => {
+            *var = f(*var);
+            remap_expr(st, f);
+            remap_expr(en, f);
+            b.iter_mut().for_each(|s| remap_stmt(s, f));
+        }
+        FS::Loop(b) => b.iter_mut().for_each(|s| remap_stmt(s, f)),
+        FS::Break | FS::Continue | FS::Return | FS::Barrier => {}
+    }
+}
+
+fn remap_expr(e: &mut FExpr<'_>, f: &impl Fn(u32) -> u32) {
+    match &mut e.k {
+        FK::Local(id) => *id = f(*id),
+        FK::Load(_, a) | FK::Unary(_, a) | FK::Cast(_, a) => remap_expr(a, f),
+        FK::Binary(_, a, b) => {
+            remap_expr(a, f);
+            remap_expr(b, f);
+        }
+        FK::Math(_, args) => args.iter_mut().for_each(|a| remap_expr(a, f)),
+        FK::Select(c, a, b) => {
+            remap_expr(c, f);
+            remap_expr(a, f);
+            remap_expr(b, f);
+        }
+        FK::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            remap_expr(index, f);
+            if let Some(x) = expected {
+                remap_expr(x, f);
+            }
+            remap_expr(value, f);
+        }
+        FK::Int(_) | FK::Lit(_) | FK::Param(_) | FK::Builtin(..) | FK::Len(_) | FK::Error => {}
     }
 }

@@ -28,13 +28,8 @@ pub(super) fn kernel<'f>(
         .collect();
     program.locals = locals;
     let before = kx.fx.errs.len();
-    let mut fin = Fin {
-        kx,
-        p: &program,
-        paths: Vec::new(),
-    };
-    let nodes = fin.block(body, "body");
-    let paths = std::mem::take(&mut fin.paths);
+    let mut fin = Fin { kx, p: &program };
+    let nodes = fin.block(body);
     program.body = nodes;
     if kx.fx.errs.len() > before {
         return None;
@@ -42,12 +37,35 @@ pub(super) fn kernel<'f>(
     match program.validate() {
         Ok(()) => Some(program),
         Err(errors) => {
+            // Every statement was emitted (no errors above), so the
+            // validator's paths follow the front-end tree one to one.
+            let mut paths = Vec::new();
+            collect_paths(body, "body", &mut paths);
             for e in errors {
                 let loc = locate(kx, &program, &paths, &e.path);
                 kx.err(loc, e.message);
             }
             None
         }
+    }
+}
+
+/// `body[2].then[0]`-style paths of every statement, as the validator
+/// writes them, with their source positions.
+fn collect_paths<'f>(body: &[FStmt<'f>], path: &str, out: &mut Vec<(String, Loc<'f>)>) {
+    for (i, s) in body.iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        match &s.k {
+            FS::If(_, t, o) => {
+                collect_paths(t, &format!("{here}.then"), out);
+                collect_paths(o, &format!("{here}.else"), out);
+            }
+            FS::While(_, b) | FS::For(_, _, _, b) | FS::Loop(b) => {
+                collect_paths(b, &format!("{here}.body"), out);
+            }
+            _ => {}
+        }
+        out.push((here, s.loc));
     }
 }
 
@@ -94,11 +112,7 @@ pub(super) fn const_expr<'f>(
     e: &FExpr<'f>,
     ty: Option<DataType>,
 ) -> Option<Expr> {
-    let mut fin = Fin {
-        kx,
-        p: program,
-        paths: Vec::new(),
-    };
+    let mut fin = Fin { kx, p: program };
     let (x, t) = fin.expr(e)?;
     if let Some(want) = ty
         && want != t
@@ -117,7 +131,6 @@ pub(super) fn const_expr<'f>(
 struct Fin<'k, 'a, 'f> {
     kx: &'k mut Kx<'a, 'f>,
     p: &'k Program,
-    paths: Vec<(String, Loc<'f>)>,
 }
 
 impl<'f> Fin<'_, '_, 'f> {
@@ -144,12 +157,10 @@ impl<'f> Fin<'_, '_, 'f> {
         self.p.elem_type(b).unwrap_or(DataType::U32)
     }
 
-    fn block(&mut self, body: &[FStmt<'f>], path: &str) -> Vec<Node> {
+    fn block(&mut self, body: &[FStmt<'f>]) -> Vec<Node> {
         let mut out = Vec::with_capacity(body.len());
         for s in body {
-            let here = format!("{path}[{}]", out.len());
-            if let Some(n) = self.stmt(s, &here) {
-                self.paths.push((here, s.loc));
+            if let Some(n) = self.stmt(s) {
                 out.push(n);
             }
         }
@@ -197,7 +208,7 @@ impl<'f> Fin<'_, '_, 'f> {
         true
     }
 
-    fn stmt(&mut self, s: &FStmt<'f>, path: &str) -> Option<Node> {
+    fn stmt(&mut self, s: &FStmt<'f>) -> Option<Node> {
         Some(match &s.k {
             FS::Let(id, v) => {
                 let (x, t) = self.expr(v)?;
@@ -269,8 +280,8 @@ impl<'f> Fin<'_, '_, 'f> {
             FS::Eval(v) => Node::Eval(self.expr(v)?.0),
             FS::If(c, t, o) => {
                 let cond = self.cond(c);
-                let then = self.block(t, &format!("{path}.then"));
-                let otherwise = self.block(o, &format!("{path}.else"));
+                let then = self.block(t);
+                let otherwise = self.block(o);
                 Node::If {
                     cond: cond?,
                     then,
@@ -279,13 +290,13 @@ impl<'f> Fin<'_, '_, 'f> {
             }
             FS::While(c, b) => {
                 let cond = self.cond(c);
-                let body = self.block(b, &format!("{path}.body"));
+                let body = self.block(b);
                 Node::While { cond: cond?, body }
             }
             FS::For(var, st, en, b) => {
                 let start = self.expr(st);
                 let end = self.expr(en);
-                let body = self.block(b, &format!("{path}.body"));
+                let body = self.block(b);
                 let ((start, ts), (end, te)) = (start?, end?);
                 let vt = self.p.locals.get(*var as usize)?.ty;
                 for (t, e) in [(ts, st), (te, en)] {
@@ -314,7 +325,7 @@ impl<'f> Fin<'_, '_, 'f> {
                 }
             }
             FS::Loop(b) => Node::Loop {
-                body: self.block(b, &format!("{path}.body")),
+                body: self.block(b),
             },
             FS::Break => Node::Break,
             FS::Continue => Node::Continue,

@@ -100,7 +100,17 @@ pub(crate) fn parse_source(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
         Err(e) => {
             return Err(e
                 .into_iter()
-                .map(|e| raw(Sp::of(e.span()), format!("syntax error: {e}")))
+                .map(|e| {
+                    let mut sp = Sp::of(e.span());
+                    let msg = e.to_string();
+                    // Top-level "end of input" errors carry no position:
+                    // point at the end of the text instead of its start.
+                    if sp == Sp::default() && msg.contains("end of input") {
+                        let end = src.trim_end().len();
+                        sp = Sp { lo: end, hi: end };
+                    }
+                    raw(sp, format!("syntax error: {msg}"))
+                })
                 .collect());
         }
     };
@@ -123,6 +133,7 @@ fn lex_error_message(src: &str, at: usize) -> String {
         Some(c @ (')' | ']' | '}')) => format!(
             "mismatched closing delimiter `{c}`: a bracket opened before it is not closed, or this one has no opening bracket"
         ),
+        Some(c @ ('(' | '[' | '{')) => format!("this `{c}` is never closed"),
         Some('"') => {
             "unterminated string literal (strings are not supported in kernels anyway)".to_string()
         }
@@ -954,7 +965,7 @@ impl<'f> FileCx<'f> {
         let name = f.sig.ident.unraw().to_string();
         let mut program = Program::new(name, [DEFAULT_WORKGROUP_SIZE, 1, 1]);
         let mut doc_lines = Vec::new();
-        let mut flat: Option<Vec<(String, DataType, bool, Span)>> = None;
+        let mut flat: Option<Vec<FlatLocal>> = None;
         let mut ws_span = f.sig.ident.span();
         for attr in &f.attrs {
             if attr.path().is_ident("doc") {
@@ -1043,18 +1054,19 @@ impl<'f> FileCx<'f> {
         }
         if let Some(list) = flat {
             let mut map = HashMap::new();
-            for (n, ty, mutable, span) in list {
-                if map.contains_key(&n) || kx.used.contains(&n) {
-                    kx.fx.err(span, format!("`{n}` is declared twice"));
+            for l in list {
+                if map.contains_key(&l.src) || kx.used.contains(&l.src) {
+                    kx.fx.err(l.span, format!("`{}` is declared twice", l.src));
                     continue;
                 }
-                map.insert(n.clone(), kx.locals.len() as LocalId);
-                kx.used.insert(n.clone());
+                map.insert(l.src.clone(), kx.locals.len() as LocalId);
+                kx.used.insert(l.src);
+                kx.used.insert(l.name.clone());
                 kx.locals.push(FLocal {
-                    name: n,
-                    ty: Ty::K(ty),
-                    mutable,
-                    loc: Loc::Span(span),
+                    name: l.name,
+                    ty: Ty::K(l.ty),
+                    mutable: l.mutable,
+                    loc: Loc::Span(l.span),
                 });
             }
             kx.flat = Some(map);
@@ -1175,17 +1187,29 @@ impl<'f> FileCx<'f> {
         }
     }
 
-    fn locals_attr(
-        &mut self,
-        attr: &syn::Attribute,
-    ) -> Option<Vec<(String, DataType, bool, Span)>> {
-        struct Spec(Option<syn::Token![mut]>, syn::Ident, syn::Type);
+    /// `#[locals(i: u32, mut acc: f32, l7 = "odd name": u32)]`: each entry
+    /// is the identifier used in the body, optionally the local's IR name
+    /// (when it is not a usable identifier or clashes with a parameter),
+    /// and its type.
+    fn locals_attr(&mut self, attr: &syn::Attribute) -> Option<Vec<FlatLocal>> {
+        struct Spec(
+            Option<syn::Token![mut]>,
+            syn::Ident,
+            Option<syn::LitStr>,
+            syn::Type,
+        );
         impl syn::parse::Parse for Spec {
             fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
                 let m = input.parse()?;
                 let id = syn::Ident::parse_any(input)?;
+                let name = if input.peek(syn::Token![=]) {
+                    input.parse::<syn::Token![=]>()?;
+                    Some(input.parse()?)
+                } else {
+                    None
+                };
                 input.parse::<syn::Token![:]>()?;
-                Ok(Spec(m, id, input.parse()?))
+                Ok(Spec(m, id, name, input.parse()?))
             }
         }
         let list = attr
@@ -1200,9 +1224,18 @@ impl<'f> FileCx<'f> {
             }
             Ok(list) => {
                 let mut out = Vec::new();
-                for Spec(m, id, ty) in list {
+                for Spec(m, id, name, ty) in list {
                     match scalar_type(&ty) {
-                        Ok(t) => out.push((id.unraw().to_string(), t, m.is_some(), id.span())),
+                        Ok(t) => {
+                            let src = id.unraw().to_string();
+                            out.push(FlatLocal {
+                                name: name.map_or_else(|| src.clone(), |n| n.value()),
+                                src,
+                                ty: t,
+                                mutable: m.is_some(),
+                                span: id.span(),
+                            });
+                        }
                         Err(msg) => self.err(ty.span(), msg),
                     }
                 }
@@ -1210,6 +1243,17 @@ impl<'f> FileCx<'f> {
             }
         }
     }
+}
+
+/// One entry of `#[locals(...)]`.
+struct FlatLocal {
+    /// The identifier the body uses.
+    src: String,
+    /// The local's name in the IR.
+    name: String,
+    ty: DataType,
+    mutable: bool,
+    span: Span,
 }
 
 /// Names called as plain functions inside `block`, with call positions.
@@ -1362,6 +1406,8 @@ pub(crate) struct Kx<'a, 'f> {
     pub shared_loc: Vec<Span>,
     pub locals: Vec<FLocal<'f>>,
     pub used: HashSet<String>,
+    /// Next suffix to try per base name (see [`Kx::fresh_name`]).
+    pub next_suffix: HashMap<String, u32>,
     pub scopes: Vec<HashMap<String, Bind<'f>>>,
     /// First scope visible from the current helper (helpers do not see the
     /// caller's names).
@@ -1392,6 +1438,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             shared_loc: Vec::new(),
             locals: Vec::new(),
             used: HashSet::new(),
+            next_suffix: HashMap::new(),
             scopes: Vec::new(),
             base: 0,
             flat: None,
@@ -1421,13 +1468,16 @@ impl<'a, 'f> Kx<'a, 'f> {
         if self.used.insert(base.to_string()) {
             return base.to_string();
         }
-        let mut k = 1u32;
+        // Resume from the last suffix used for `base`: inlining a helper
+        // many times must not rescan `x_1, x_2, ...` at every call.
+        let mut k = self.next_suffix.get(base).copied().unwrap_or(1);
         loop {
             let n = format!("{base}_{k}");
+            k += 1;
             if self.used.insert(n.clone()) {
+                self.next_suffix.insert(base.to_string(), k);
                 return n;
             }
-            k += 1;
         }
     }
 
@@ -1567,6 +1617,18 @@ impl<'a, 'f> Kx<'a, 'f> {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             p => (p, None),
         };
+        if let (syn::Pat::Wild(_), Some(init), false) = (pat, &l.init, shared_attr) {
+            // `let _ = e;`: evaluated for its effect (an atomic or a helper
+            // call); a pure value is simply dropped.
+            let value = self.expr(&init.expr, out, Cx::TOP);
+            if matches!(value.k, FK::Atomic { .. }) {
+                out.push(FStmt {
+                    k: FS::Eval(value),
+                    loc,
+                });
+            }
+            return;
+        }
         let Some((name, mutable)) = self.fx.pat_ident(pat) else {
             return;
         };

@@ -14,33 +14,75 @@ use crate::ir::{Access, BinOp, BufRef, DataType, Expr, Literal, Node, Param, Pro
 /// Print a program as `.vyre` source that parses back to the same program.
 ///
 /// The round trip `parse(print(p)).kernels[0] == p` holds for every program
-/// that passes [`Program::validate`] whose names (kernel, parameters,
-/// shared arrays, locals) are distinct Rust identifiers and whose
-/// expressions nest at most [`MAX_NESTING`](crate::lang) levels deep.
+/// that passes [`Program::validate`] whose kernel, parameter and shared-array
+/// names are distinct Rust identifiers (local names may be anything) and
+/// whose expressions nest at most 128 levels deep.
 #[must_use]
 pub fn print(program: &Program) -> String {
-    let pr = Printer { p: program };
-    let mut body = String::new();
-    for s in &program.shared {
-        let _ = writeln!(
-            body,
-            "    #[shared]\n    let mut {}: [{}; {}];",
-            ident(&s.name),
-            s.elem,
-            s.len
-        );
-    }
-    for n in &program.body {
-        pr.node(n, 1, &mut body);
-    }
-    let lexical = pr.header(false) + &body + "}\n";
+    let plain = Printer {
+        p: program,
+        aliases: None,
+    };
+    let lexical = plain.render(false);
     if let Ok(m) = super::parse("print.vyre", &lexical)
         && m.kernels.len() == 1
         && m.kernels[0] == *program
     {
         return lexical;
     }
-    pr.header(true) + &body + "}\n"
+    Printer {
+        p: program,
+        aliases: Some(aliases(program)),
+    }
+    .render(true)
+}
+
+/// Whether `name` can be written as an identifier (`r#` for keywords).
+fn usable_ident(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    first_ok
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(name, "_" | "self" | "Self" | "super" | "crate")
+}
+
+/// The identifier each local is written as under `#[locals(...)]`: its own
+/// name where possible, else a fresh `__local{id}` alias (names that are
+/// not identifiers, or that a parameter or shared array also uses).
+fn aliases(p: &Program) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> = p
+        .params
+        .iter()
+        .map(|q| q.name().to_string())
+        .chain(p.shared.iter().map(|s| s.name.clone()))
+        .collect();
+    let own: Vec<bool> = p
+        .locals
+        .iter()
+        .map(|l| usable_ident(&l.name) && !taken.contains(&l.name))
+        .collect();
+    for (l, ok) in p.locals.iter().zip(&own) {
+        if *ok {
+            taken.insert(l.name.clone());
+        }
+    }
+    p.locals
+        .iter()
+        .zip(own)
+        .enumerate()
+        .map(|(i, (l, ok))| {
+            if ok {
+                return l.name.clone();
+            }
+            let mut alias = format!("__local{i}");
+            while !taken.insert(alias.clone()) {
+                alias.push('_');
+            }
+            alias
+        })
+        .collect()
 }
 
 const KEYWORDS: &[&str] = &[
@@ -105,9 +147,28 @@ pub(crate) fn literal(l: Literal) -> (String, u8) {
 
 struct Printer<'a> {
     p: &'a Program,
+    /// Source identifiers of the locals in `#[locals(...)]` mode.
+    aliases: Option<Vec<String>>,
 }
 
 impl Printer<'_> {
+    fn render(&self, with_locals: bool) -> String {
+        let mut body = String::new();
+        for s in &self.p.shared {
+            let _ = writeln!(
+                body,
+                "    #[shared]\n    let mut {}: [{}; {}];",
+                ident(&s.name),
+                s.elem,
+                s.len
+            );
+        }
+        for n in &self.p.body {
+            self.node(n, 1, &mut body);
+        }
+        self.header(with_locals) + &body + "}\n"
+    }
+
     fn header(&self, with_locals: bool) -> String {
         let p = self.p;
         let mut out = String::new();
@@ -139,11 +200,17 @@ impl Printer<'_> {
             let list: Vec<String> = p
                 .locals
                 .iter()
-                .map(|l| {
+                .enumerate()
+                .map(|(i, l)| {
+                    let src = self.local(i as u32);
+                    let name = if src == ident(&l.name) {
+                        String::new()
+                    } else {
+                        format!(" = {:?}", l.name)
+                    };
                     format!(
-                        "{}{}: {}",
+                        "{}{src}{name}: {}",
                         if l.mutable { "mut " } else { "" },
-                        ident(&l.name),
                         l.ty
                     )
                 })
@@ -172,6 +239,9 @@ impl Printer<'_> {
     }
 
     fn local(&self, id: u32) -> String {
+        if let Some(a) = self.aliases.as_ref().and_then(|a| a.get(id as usize)) {
+            return ident(a);
+        }
         self.p
             .locals
             .get(id as usize)

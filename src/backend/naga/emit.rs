@@ -72,13 +72,79 @@ pub fn spirv_words(program: &Program, config: &DispatchConfig) -> Result<Vec<u32
         shader_stage: naga::ShaderStage::Compute,
         entry_point: program.name.clone(),
     };
-    spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| {
+    let words = spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| {
         format!(
             "kernel `{}`: the SPIR-V writer failed (target `spirv`): {}",
             program.name,
             chain(&e)
         )
-    })
+    })?;
+    if program.fast_math {
+        Ok(words)
+    } else {
+        no_contraction(&words).map_err(|e| {
+            format!(
+                "kernel `{}`: malformed SPIR-V from naga (target `spirv`): {e}",
+                program.name
+            )
+        })
+    }
+}
+
+/// Decorate every float arithmetic result `NoContraction`.
+///
+/// SPIR-V lets a driver contract `a * b + c` into one FMA (NVIDIA's does),
+/// which rounds once where Rust and the reference round twice. vyre
+/// promises IEEE `f32` with one rounding per operation unless the kernel is
+/// `fast_math`; naga has no option for this, so the words are patched: one
+/// `OpDecorate %id NoContraction` (core SPIR-V, valid on every device) per
+/// float arithmetic or extended-instruction result, added at the end of the
+/// annotation section.
+fn no_contraction(words: &[u32]) -> Result<Vec<u32>, String> {
+    const OP_EXT_INST: u16 = 12;
+    const OP_FUNCTION: u16 = 54;
+    const OP_DECORATE: u16 = 71;
+    const NO_CONTRACTION: u32 = 42;
+    // OpFNegate, OpFAdd, OpFSub, OpFMul, OpFDiv, OpFRem, OpFMod.
+    const FLOAT_ARITH: [u16; 7] = [127, 129, 131, 133, 136, 140, 141];
+    // OpDecorate .. OpGroupMemberDecorate, OpDecorateId, OpDecorateString,
+    // OpMemberDecorateString.
+    let is_annotation = |op: u16| (71..=75).contains(&op) || op == 332 || op == 5632 || op == 5633;
+    if words.len() < 5 {
+        return Err("shorter than a SPIR-V header".into());
+    }
+    let mut ids = Vec::new();
+    let mut insert_at = None;
+    let mut seen_function = false;
+    let mut at = 5;
+    while at < words.len() {
+        let count = (words[at] >> 16) as usize;
+        let op = (words[at] & 0xffff) as u16;
+        if count == 0 || at + count > words.len() {
+            return Err(format!("bad instruction length at word {at}"));
+        }
+        if op == OP_FUNCTION {
+            seen_function = true;
+        }
+        if !seen_function && is_annotation(op) {
+            insert_at = Some(at + count);
+        }
+        // [op, result type, result id, ...]
+        if (FLOAT_ARITH.contains(&op) || op == OP_EXT_INST) && count >= 3 {
+            ids.push(words[at + 2]);
+        }
+        at += count;
+    }
+    let Some(insert_at) = insert_at else {
+        return Err("no annotation section".into());
+    };
+    let mut out = Vec::with_capacity(words.len() + ids.len() * 3);
+    out.extend_from_slice(&words[..insert_at]);
+    for id in ids {
+        out.extend_from_slice(&[(3 << 16) | u32::from(OP_DECORATE), id, NO_CONTRACTION]);
+    }
+    out.extend_from_slice(&words[insert_at..]);
+    Ok(out)
 }
 
 /// The `spirv` emitter: SPIR-V words as little-endian bytes.

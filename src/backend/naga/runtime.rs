@@ -183,6 +183,12 @@ impl WgpuBackend {
     ///
     /// See [`Device::wgpu`].
     pub fn new(options: &WgpuOptions) -> Result<Self> {
+        // `Instance::new` panics when no backend fits the platform (wasm).
+        if wgpu::Instance::enabled_backend_features().is_empty() {
+            return Err(no_device(
+                "no wgpu backend (Vulkan, Metal, DX12) exists for this platform",
+            ));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));

@@ -793,8 +793,15 @@ impl<'a> Emitter<'a> {
         }
         match e {
             Expr::Binary(BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a) {
+                // Small offsets only: larger ones never fit below a key's
+                // alignment, and keeping them small keeps the offset
+                // arithmetic of the vectoriser far from overflow.
                 (Some(k), Expr::Lit(Literal::U32(d)), _, _)
-                | (_, _, Some(k), Expr::Lit(Literal::U32(d))) => Some((k, *d)),
+                | (_, _, Some(k), Expr::Lit(Literal::U32(d)))
+                    if *d < MULT_CAP =>
+                {
+                    Some((k, *d))
+                }
                 _ => None,
             },
             _ => None,
@@ -1289,15 +1296,15 @@ impl<'a> Emitter<'a> {
     /// emit the 16-byte vector loads it allows and return its store groups.
     fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
         let mut groups = Vec::new();
-        let mut stores: Vec<(usize, u32, Option<(Key, u32)>)> = Vec::new();
+        // (position in the run, buffer) of every store to a buffer.
+        let mut stores: Vec<(usize, u32)> = Vec::new();
         for (t, n) in run.iter().enumerate() {
             if let Node::Store {
                 buf: BufRef::Param(p),
-                index,
                 ..
             } = n
             {
-                stores.push((t, *p, self.keyed(index)));
+                stores.push((t, *p));
             }
         }
         // Position of the first (re)definition of the key in the run: the
@@ -1374,7 +1381,7 @@ impl<'a> Emitter<'a> {
                 // Hoisting reads of a written buffer is only sound when the
                 // run's only stores to it are one group on the same elements
                 // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores.iter().filter(|(_, q, _)| q == p).collect();
+                let mine: Vec<_> = stores.iter().filter(|(_, q)| q == p).collect();
                 let Some((at, g)) = groups
                     .iter()
                     .find(|(_, g)| g.buf == *p && g.key == *k && g.base == base)
@@ -1618,7 +1625,7 @@ impl<'a> Emitter<'a> {
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
-                    self.ins(format!("bra.uni {end_l};"));
+                    self.ins(format!("bra {end_l};"));
                     self.place_label(&else_l);
                     let f = self.neg_facts(cond);
                     self.guarded_block(f, otherwise);
@@ -1643,7 +1650,7 @@ impl<'a> Emitter<'a> {
                 self.guarded_block(f, body);
                 self.local_mult = at_head;
                 self.loops.pop();
-                self.ins(format!("bra.uni {head};"));
+                self.ins(format!("bra {head};"));
                 self.place_label(&exit);
             }
             Node::For {
@@ -1709,7 +1716,7 @@ impl<'a> Emitter<'a> {
                 self.loops.pop();
                 self.place_label(&cont);
                 self.ins(format!("add.s32 {v}, {v}, 1;"));
-                self.ins(format!("bra.uni {head};"));
+                self.ins(format!("bra {head};"));
                 self.place_label(&exit);
             }
             Node::Loop { body } => {
@@ -1723,7 +1730,7 @@ impl<'a> Emitter<'a> {
                 self.block(body);
                 self.local_mult = at_head;
                 self.loops.pop();
-                self.ins(format!("bra.uni {head};"));
+                self.ins(format!("bra {head};"));
                 self.place_label(&exit);
             }
             Node::Break => {
@@ -1737,7 +1744,10 @@ impl<'a> Emitter<'a> {
                 }
             }
             Node::Return => self.emit_line("ret;"),
-            Node::Barrier => self.emit_line("bar.sync 0;"),
+            // Not `bar.sync` (= `barrier.sync.aligned`): after a divergent
+            // `break`/`continue` the threads of a warp may reach the barrier
+            // unconverged, which the `.aligned` form does not allow.
+            Node::Barrier => self.emit_line("barrier.sync 0;"),
         }
     }
 }

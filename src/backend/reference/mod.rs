@@ -91,7 +91,7 @@ fn backend_err(message: impl Into<String>) -> Error {
 }
 
 fn words_of(bytes: &[u8]) -> Result<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(backend_err(format!(
             "{} bytes is not a whole number of 4-byte elements",
             bytes.len()
@@ -153,7 +153,7 @@ impl DeviceBackend for CpuBackend {
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
-        if bytes % 4 != 0 {
+        if !bytes.is_multiple_of(4) {
             return Err(backend_err(format!(
                 "{bytes} bytes is not a whole number of 4-byte elements"
             )));

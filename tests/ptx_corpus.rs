@@ -1,0 +1,140 @@
+//! `ptxas` accepts the PTX of every corpus kernel (`tests/kernels/`,
+//! `bench/kernels/`, `examples/*/kernels/`) and of random programs from
+//! vyre-testkit's generator, for sm_70, sm_80 and sm_90; the bench kernels
+//! get the accesses their comments promise.
+
+mod ptx_support;
+
+use std::path::{Path, PathBuf};
+
+use ptx_support::{ARCHES, ptxas};
+use vyre::DispatchConfig;
+use vyre::backend::ptx;
+
+fn vyre_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("tests/kernels"), root.join("bench/kernels")];
+    if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
+        dirs.extend(rd.filter_map(Result::ok).map(|e| e.path().join("kernels")));
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "vyre"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn kernels() -> Vec<(String, vyre::ir::Program)> {
+    let mut out = Vec::new();
+    for file in vyre_files() {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let module = vyre::lang::parse(&file.display().to_string(), &source)
+            .unwrap_or_else(|d| panic!("{} does not parse:\n{d}", file.display()));
+        for p in module.kernels {
+            out.push((format!("{}::{}", file.display(), p.name), p));
+        }
+    }
+    out
+}
+
+#[test]
+fn corpus_kernels_assemble() {
+    let ks = kernels();
+    assert!(ks.len() >= 10, "corpus too small: {}", ks.len());
+    let Some(ptxas) = ptxas() else {
+        // Still check that every kernel emits.
+        for (label, p) in &ks {
+            ptx::emit_ptx(p, &DispatchConfig::default()).unwrap_or_else(|e| panic!("{label}: {e}"));
+        }
+        return;
+    };
+    for (label, p) in &ks {
+        for arch in ARCHES {
+            let cfg = DispatchConfig::default().with_target_arch(arch);
+            let text = ptx::emit_ptx(p, &cfg).unwrap_or_else(|e| panic!("{label}: {e}"));
+            ptx::assemble(&ptxas, &text, arch).unwrap_or_else(|e| panic!("{label} on {arch}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn bench_kernels_get_fast_accesses() {
+    let ks = kernels();
+    let find = |name: &str| {
+        ks.iter()
+            .find(|(l, _)| l.contains("bench/kernels") && l.ends_with(&format!("::{name}")))
+            .map(|(_, p)| {
+                ptx::emit_ptx(p, &DispatchConfig::default().with_target_arch("sm_90")).unwrap()
+            })
+    };
+    if let Some(t) = find("saxpy4") {
+        assert!(
+            t.contains("ld.global.v4.f32"),
+            "saxpy4: y load not vectorized\n{t}"
+        );
+        assert!(
+            t.contains("st.global.v4.f32"),
+            "saxpy4: y store not vectorized\n{t}"
+        );
+        assert!(
+            t.contains("ld.global.nc.v4.f32"),
+            "saxpy4: x load not vectorized\n{t}"
+        );
+    }
+    if let Some(t) = find("sum_partials") {
+        let v4: Vec<&str> = t
+            .lines()
+            .filter(|l| l.contains("ld.global.nc.v4.f32"))
+            .collect();
+        assert_eq!(v4.len(), 1, "sum_partials: one proven vector load\n{t}");
+        assert!(
+            !v4[0].trim().starts_with('@'),
+            "sum_partials: vector load should be proven\n{t}"
+        );
+    }
+    if let Some(t) = find("sgemm_tiled32") {
+        // Shared tiles indexed by local ids and a constant-range loop:
+        // no shared access keeps a check.
+        let checked_shared = t
+            .lines()
+            .filter(|l| l.trim().starts_with('@') && l.contains(".shared."))
+            .count();
+        assert_eq!(checked_shared, 0, "sgemm_tiled32: shared checks left\n{t}");
+    }
+}
+
+#[test]
+fn random_programs_assemble() {
+    let Some(ptxas) = ptxas() else { return };
+    let cfg = vyre_testkit::GenConfig::default();
+    let cases: u64 = std::env::var("VYRE_PTX_RANDOM_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    for seed in 0..cases {
+        let case = vyre_testkit::generate(0xC0DA + seed, &cfg);
+        let arch = ARCHES[(seed % 3) as usize];
+        let config = DispatchConfig::default().with_target_arch(arch);
+        let text =
+            ptx::emit_ptx(&case.program, &config).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        ptx::assemble(&ptxas, &text, arch).unwrap_or_else(|e| panic!("seed {seed} on {arch}: {e}"));
+    }
+}
+
+#[test]
+fn random_programs_emit_without_panics() {
+    // Emission only (fast): many more programs than `ptxas` can take.
+    let cfg = vyre_testkit::GenConfig::default();
+    for seed in 0..3000u64 {
+        let case = vyre_testkit::generate(0xBEEF_0000 + seed, &cfg);
+        let mut unchecked = case.program.clone();
+        unchecked.unchecked = true;
+        for p in [&case.program, &unchecked] {
+            ptx::emit_ptx(p, &DispatchConfig::default())
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+    }
+}
