@@ -261,7 +261,7 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
             MathFn::Exp => r.range(-110.0, 95.0),
             MathFn::Ln | MathFn::Sqrt => f32::from_bits(r.next_u32() & 0x7fff_ffff),
             MathFn::Sin | MathFn::Cos => {
-                if r.next_u32() % 3 == 0 {
+                if r.next_u32().is_multiple_of(3) {
                     // Any finite magnitude (the Payne-Hanek path).
                     let b = r.next_u32();
                     f32::from_bits(if (b >> 23) & 0xff == 0xff {
@@ -275,13 +275,20 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
                     r.range(-1.0, 1.0) * (1u64 << 28 >> e.min(28)) as f32
                 }
             }
-            MathFn::Tanh => r.range(-12.0, 12.0) * if r.next_u32() % 4 == 0 { 0.01 } else { 1.0 },
+            MathFn::Tanh => {
+                r.range(-12.0, 12.0)
+                    * if r.next_u32().is_multiple_of(4) {
+                        0.01
+                    } else {
+                        1.0
+                    }
+            }
             MathFn::Powf => r.range(0.0, 30.0),
             _ => r.range(-1000.0, 1000.0),
         };
         let y = match f {
             MathFn::Powf => {
-                if r.next_u32() % 3 == 0 {
+                if r.next_u32().is_multiple_of(3) {
                     (r.next_u32() % 21) as f32 - 10.0
                 } else {
                     r.range(-25.0, 25.0)
@@ -289,7 +296,7 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
             }
             _ => r.range(-1000.0, 1000.0),
         };
-        let x = if f == MathFn::Powf && r.next_u32() % 4 == 0 {
+        let x = if f == MathFn::Powf && r.next_u32().is_multiple_of(4) {
             -x
         } else {
             x

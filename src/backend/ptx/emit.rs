@@ -1625,7 +1625,7 @@ impl<'a> Emitter<'a> {
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
-                    self.ins(format!("bra.uni {end_l};"));
+                    self.ins(format!("bra {end_l};"));
                     self.place_label(&else_l);
                     let f = self.neg_facts(cond);
                     self.guarded_block(f, otherwise);
@@ -1650,7 +1650,7 @@ impl<'a> Emitter<'a> {
                 self.guarded_block(f, body);
                 self.local_mult = at_head;
                 self.loops.pop();
-                self.ins(format!("bra.uni {head};"));
+                self.ins(format!("bra {head};"));
                 self.place_label(&exit);
             }
             Node::For {
@@ -1716,7 +1716,7 @@ impl<'a> Emitter<'a> {
                 self.loops.pop();
                 self.place_label(&cont);
                 self.ins(format!("add.s32 {v}, {v}, 1;"));
-                self.ins(format!("bra.uni {head};"));
+                self.ins(format!("bra {head};"));
                 self.place_label(&exit);
             }
             Node::Loop { body } => {
@@ -1730,7 +1730,7 @@ impl<'a> Emitter<'a> {
                 self.block(body);
                 self.local_mult = at_head;
                 self.loops.pop();
-                self.ins(format!("bra.uni {head};"));
+                self.ins(format!("bra {head};"));
                 self.place_label(&exit);
             }
             Node::Break => {
@@ -1744,7 +1744,10 @@ impl<'a> Emitter<'a> {
                 }
             }
             Node::Return => self.emit_line("ret;"),
-            Node::Barrier => self.emit_line("bar.sync 0;"),
+            // Not `bar.sync` (= `barrier.sync.aligned`): after a divergent
+            // `break`/`continue` the threads of a warp may reach the barrier
+            // unconverged, which the `.aligned` form does not allow.
+            Node::Barrier => self.emit_line("barrier.sync 0;"),
         }
     }
 }
