@@ -435,7 +435,10 @@ pub fn check_target(case: &Case, target: &DeviceTarget, opts: DeviceRunOptions) 
     check_against(case, &want, target, opts)
 }
 
-fn check_against(
+/// Run `case` on one target and compare with the reference outputs
+/// `want` (from [`run_reference`]).
+#[must_use]
+pub fn check_against(
     case: &Case,
     want: &Outputs,
     target: &DeviceTarget,
@@ -681,7 +684,8 @@ pub fn case_from_header(source: &str, program: Program) -> Result<Case, String> 
                 }
                 case.checks[i] = Some(Check { slots });
             }
-            _ => break,
+            // Free-form comment lines (what the case is about).
+            _ => {}
         }
     }
     Ok(case)
@@ -807,15 +811,38 @@ fn without_node(body: &[vyre::ir::Node], k: &mut usize) -> Vec<vyre::ir::Node> {
 
 /// Structural shrinking after [`shrink`]: delete statements one at a time
 /// (keeping only deletions that leave a valid program that still `fails`),
-/// until no single deletion works or `budget` trials are spent. Loops keep
-/// terminating: deleting a counter's increment is rejected by the step
-/// limit of the reference (the predicate sees a reference error, a
-/// different outcome).
+/// until no single deletion works or `budget` trials are spent. Barriers
+/// and the prologue are kept, so shared memory stays initialised and
+/// race-free. Loops keep terminating: deleting a counter's increment is
+/// rejected by the step limit of the reference (the predicate sees a
+/// reference error, a different outcome).
 pub fn reduce_statements(case: &Case, budget: usize, mut fails: impl FnMut(&Case) -> bool) -> Case {
     let mut best = case.clone();
     let mut trials = 0;
-    let mut k = 0;
+    // Keep the generator's determinism invariants: the prologue (the
+    // statements before the first top-level barrier: ids and shared-memory
+    // initialisation) and every barrier stay.
+    let prologue = best
+        .program
+        .body
+        .iter()
+        .position(|n| matches!(n, vyre::ir::Node::Barrier))
+        .unwrap_or(2)
+        .min(best.program.body.len());
+    let mut k = count_nodes(&best.program.body[..prologue]);
     while k < count_nodes(&best.program.body) && trials < budget {
+        let mut probe = 0;
+        let mut target = None;
+        vyre::ir::walk_nodes(&best.program.body, &mut |n| {
+            if probe == k {
+                target = Some(matches!(n, vyre::ir::Node::Barrier));
+            }
+            probe += 1;
+        });
+        if target == Some(true) {
+            k += 1;
+            continue;
+        }
         let mut idx = k;
         let mut c = best.clone();
         c.program.body = without_node(&best.program.body, &mut idx);
