@@ -30,14 +30,14 @@ fn expectations_match_the_reference_interpreter() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Minimal repro of a reference-interpreter bug found by the test above:
-/// `(x < y) as i32 + (x == y) as i32` with `x == y == 0` gives 2 instead of
-/// 1 (the left cast's value is clobbered by the right one). The wgpu
-/// targets give 1. Ignored until the interpreter is fixed; run with
-/// `--ignored`.
+/// Regression test for a reference-interpreter bug these tests found: a
+/// cast that needs no code (`i32 <-> u32`, `bool` to an integer) released
+/// its operand's temporary register while returning it, so the next
+/// temporary overwrote the cast's value: `(x < y) as i32 + (x == y) as i32`
+/// with `x == y == 0` gave 2, and `out[(g + 0) as i32] = g + 1` stored
+/// nowhere. The wgpu targets got both right.
 #[test]
-#[ignore = "reference interpreter bug: sibling bool casts clobber each other"]
-fn reference_sibling_bool_casts() {
+fn reference_no_code_casts_keep_their_register() {
     use vyre::backend::reference::{RefArg, run};
     use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
     let mut b = ProgramBuilder::new("sibling_casts", [1, 1, 1]);
@@ -54,4 +54,16 @@ fn reference_sibling_bool_casts() {
     let mut data = vec![0u32];
     run(&b.finish(), [1, 1, 1], &mut [RefArg::Buffer(&mut data)]).unwrap();
     assert_eq!(data[0].cast_signed(), 1);
+
+    let mut b = ProgramBuilder::new("cast_index", [4, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let g = b.local("g", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(g, Expr::global_id_x());
+        let index = Expr::local(g).add(Expr::u32(0)).cast(DataType::I32);
+        blk.store(BufRef::Param(out), index, Expr::local(g).add(Expr::u32(1)));
+    });
+    let mut data = vec![0u32; 4];
+    run(&b.finish(), [1, 1, 1], &mut [RefArg::Buffer(&mut data)]).unwrap();
+    assert_eq!(data, vec![1, 2, 3, 4]);
 }

@@ -65,7 +65,9 @@ impl World {
 struct Walker<'p, 'g> {
     p: &'p Program,
     world: Option<MutexGuard<'g, World>>,
-    cv: &'g Condvar,
+    /// One condition variable per invocation: only the next baton holder
+    /// is woken.
+    cvs: &'g [Condvar],
     me: usize,
 }
 
@@ -111,9 +113,8 @@ impl Walker<'_, '_> {
         let mut g = self.world.take().expect("holding the world");
         g.state[me] = 1;
         g.pass(me);
-        self.cv.notify_all();
-        let g = self
-            .cv
+        wake(self.cvs, &g);
+        let g = self.cvs[me]
             .wait_while(g, |w| w.abort.is_none() && w.turn != me)
             .expect("lock");
         let abort = g.abort;
@@ -383,6 +384,15 @@ fn math(m: MathFn, t: DataType, v: &[u32]) -> u32 {
     }
 }
 
+/// Wake whoever may run now: the baton holder, or everyone on abort.
+fn wake(cvs: &[Condvar], w: &World) {
+    if w.abort.is_some() {
+        cvs.iter().for_each(Condvar::notify_all);
+    } else if let Some(cv) = cvs.get(w.turn) {
+        cv.notify_all();
+    }
+}
+
 /// What the walker concluded.
 enum Walked {
     Done(Vec<Vec<u32>>),
@@ -422,7 +432,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
     let ws = p.workgroup_size;
     let n = ws.iter().product::<u32>() as usize;
     let world = Mutex::new(world);
-    let cv = Condvar::new();
+    let cvs: Vec<Condvar> = (0..n).map(|_| Condvar::new()).collect();
     for wz in 0..grid[2] {
         for wy in 0..grid[1] {
             for wx in 0..grid[0] {
@@ -443,7 +453,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
                     }
                 };
                 let run_one = |me: usize| {
-                    let g = cv
+                    let g = cvs[me]
                         .wait_while(world.lock().expect("lock"), |w| {
                             w.abort.is_none() && w.turn != me
                         })
@@ -454,7 +464,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
                     let mut walker = Walker {
                         p,
                         world: Some(g),
-                        cv: &cv,
+                        cvs: &cvs,
                         me,
                     };
                     let mut state = inv(me);
@@ -471,8 +481,8 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
                             }
                         }
                     }
+                    wake(&cvs, &g);
                     drop(g);
-                    cv.notify_all();
                 };
                 if has_barrier {
                     std::thread::scope(|scope| {
@@ -588,5 +598,35 @@ fn walker_handles_all_param_kinds() {
     assert!(matches!(
         walk(&case.program, &case.inputs, case.grid),
         Walked::Done(_) | Walked::Divergence
+    ));
+}
+
+/// Both implementations flag the same barrier divergence.
+#[test]
+fn both_detect_barrier_divergence() {
+    use vyre::ir::{Access, Axis, ProgramBuilder};
+    let mut b = ProgramBuilder::new("diverge", [4, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.loop_(|body| {
+            body.barrier();
+            body.if_(
+                Expr::Builtin(Builtin::LocalId, Axis::X).eq(Expr::u32(0)),
+                |t| {
+                    t.break_();
+                },
+            );
+        });
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
+    });
+    let p = b.finish();
+    let inputs = [Value::Buffer {
+        elem: DataType::U32,
+        data: vec![0],
+    }];
+    assert!(matches!(walk(&p, &inputs, [2, 1, 1]), Walked::Divergence));
+    assert!(matches!(
+        bytecode(&p, &inputs, [2, 1, 1]),
+        Err(RunError::BarrierDivergence { .. })
     ));
 }

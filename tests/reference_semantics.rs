@@ -1037,3 +1037,116 @@ fn noop_cast_operands_keep_their_registers() {
     assert_eq!(d[0], 105);
     assert_eq!(d[4], 16);
 }
+
+/// Loads whose index is a multiply-add (fused internally) on every kind of
+/// memory, wrapping into range and landing out of range.
+#[test]
+fn multiply_add_indices() {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let ro = b.buffer("ro", DataType::U32, Access::Read);
+    let rw = b.buffer("rw", DataType::U32, Access::ReadWrite);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::U32, 4);
+    let big = b.local("big", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(big, Expr::u32(0x8000_0000));
+        blk.store(BufRef::Shared(sh), Expr::u32(3), Expr::u32(33));
+        let idx = |m: u32, c: u32| Expr::local(big).mul(Expr::u32(m)).add(Expr::u32(c));
+        let loads = [
+            Expr::load(BufRef::Param(ro), idx(2, 3)),
+            Expr::load(BufRef::Param(rw), Expr::u32(1).add(idx(4, 0))),
+            Expr::load(BufRef::Shared(sh), idx(2, 3)),
+            Expr::load(BufRef::Param(ro), idx(1, 3)),
+            Expr::load(BufRef::Shared(sh), idx(3, 0)),
+        ];
+        for (k, l) in loads.into_iter().enumerate() {
+            blk.store(BufRef::Param(out), Expr::u32(k as u32), l);
+        }
+    });
+    let p = b.finish();
+    let mut r = [10u32, 11, 12, 13];
+    let mut w = [20u32, 21, 22, 23];
+    let mut o = [99u32; 5];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut r),
+            RefArg::Buffer(&mut w),
+            RefArg::Buffer(&mut o),
+        ],
+    )
+    .unwrap();
+    assert_eq!(o, [13, 21, 33, 0, 0]);
+}
+
+#[test]
+fn zero_length_buffers() {
+    let mut b = ProgramBuilder::new("empty", [2, 1, 1]);
+    let e = b.buffer("e", DataType::I32, Access::ReadWrite);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let old = b.local("old", DataType::I32, false);
+    b.body(|blk| {
+        blk.store(BufRef::Param(e), Expr::u32(0), Expr::i32(5));
+        blk.let_(
+            old,
+            Expr::atomic(AtomicOp::Add, BufRef::Param(e), Expr::u32(0), Expr::i32(1)),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x(),
+            Expr::load(BufRef::Param(e), Expr::u32(0))
+                .add(Expr::local(old))
+                .add(Expr::len(e).cast(DataType::I32)),
+        );
+    });
+    let p = b.finish();
+    let mut empty: [u32; 0] = [];
+    let mut o = [7u32; 2];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut empty), RefArg::Buffer(&mut o)],
+    )
+    .unwrap();
+    assert_eq!(o, [0, 0]);
+}
+
+/// Locals start at zero: a `let` skipped by a branch leaves its local 0
+/// (the validator accepts the later use, which follows it in program
+/// order); a top-level `let` of a builtin reads the builtin.
+#[test]
+fn skipped_lets_leave_zero() {
+    let mut b = ProgramBuilder::new("lets", [2, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let x = b.local("x", DataType::U32, false);
+    let g = b.local("g", DataType::U32, false);
+    let lx = Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.let_(g, Expr::global_id_x());
+        blk.if_(lx.clone().eq(Expr::u32(1)), |t| {
+            t.let_(x, Expr::global_id_x());
+        });
+        blk.store(BufRef::Param(out), lx.clone(), Expr::local(x));
+        blk.store(
+            BufRef::Param(out),
+            lx.add(Expr::u32(2)),
+            Expr::local(g).mul(Expr::u32(10)),
+        );
+    });
+    let p = b.finish();
+    p.validate().unwrap();
+    let mut o = [9u32; 8];
+    run_with(
+        &p,
+        [2, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+        &RunOptions {
+            threads: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Workgroup 1 overwrites [0..4) with its own ids (2, 3), sequentially after workgroup 0.
+    assert_eq!(o[..4], [0, 3, 20, 30]);
+}

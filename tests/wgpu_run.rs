@@ -4,14 +4,15 @@
 //! are exercised. Without an adapter these print `skipped: no wgpu adapter`
 //! and pass, unless `VYRE_REQUIRE_VULKAN=1`.
 
+// The wgpu runtime exists only with the `wgpu` feature.
+#![cfg(feature = "wgpu")]
+
 mod naga_common;
 
-use naga_common::{Arg, Case, Data};
+use naga_common::{Arg, Data, leak_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
-use vyre::driver::emit_aot_target;
-use vyre::ir::{Param, Program};
-use vyre::runtime::{Artifact, KernelSpec, LaunchArg, ParamSpec};
-use vyre::{Buffer, Device, DispatchConfig, Grid};
+use vyre::runtime::{Artifact, KernelSpec, LaunchArg};
+use vyre::{Buffer, Device, Grid};
 
 fn require_vulkan() -> bool {
     std::env::var("VYRE_REQUIRE_VULKAN").is_ok_and(|v| v == "1")
@@ -29,128 +30,6 @@ fn device(options: &WgpuOptions) -> Option<Device> {
             None
         }
     }
-}
-
-/// A `'static` spec for `program` with its spirv and wgsl artifacts, as a
-/// generated launcher module would hold.
-pub fn leak_spec(program: &Program, tag: &str) -> &'static KernelSpec {
-    let config = DispatchConfig::default();
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let params: Vec<ParamSpec> = program
-        .params
-        .iter()
-        .map(|p| match p {
-            Param::Buffer(b) => ParamSpec::Buffer {
-                name: leak(b.name.clone()),
-                elem: b.elem,
-                access: b.access,
-            },
-            Param::Scalar { name, ty } => ParamSpec::Scalar {
-                name: leak(name.clone()),
-                ty: *ty,
-            },
-        })
-        .collect();
-    let artifacts: Vec<Artifact> = ["spirv", "wgsl"]
-        .into_iter()
-        .map(|target| Artifact {
-            target,
-            arch: None,
-            bytes: Box::leak(
-                emit_aot_target(target, program, &config)
-                    .unwrap_or_else(|e| panic!("{}: {e}", program.name))
-                    .into_boxed_slice(),
-            ),
-        })
-        .collect();
-    Box::leak(Box::new(KernelSpec {
-        name: leak(program.name.clone()),
-        key: leak(format!("tests::{}::{tag}", program.name)),
-        params: Box::leak(params.into_boxed_slice()),
-        workgroup_size: program.workgroup_size,
-        unchecked: program.unchecked,
-        artifacts: Box::leak(artifacts.into_boxed_slice()),
-    }))
-}
-
-enum Held {
-    U32(Buffer<u32>),
-    I32(Buffer<i32>),
-    F32(Buffer<f32>),
-    Scalar,
-}
-
-/// Run `case` on `dev` (launching it `times` times on fresh inputs would
-/// need re-upload; once is what the expectations describe).
-pub fn run_case(
-    dev: &Device,
-    case: &Case,
-    spec: &'static KernelSpec,
-) -> Result<Vec<(usize, Data)>, String> {
-    let mut held = Vec::new();
-    for arg in &case.args {
-        held.push(match arg {
-            Arg::Buf(Data::U32(v)) => Held::U32(dev.upload(v).map_err(|e| e.to_string())?),
-            Arg::Buf(Data::I32(v)) => Held::I32(dev.upload(v).map_err(|e| e.to_string())?),
-            Arg::Buf(Data::F32(v)) => Held::F32(dev.upload(v).map_err(|e| e.to_string())?),
-            _ => Held::Scalar,
-        });
-    }
-    {
-        let mut launch_args: Vec<LaunchArg<'_>> = Vec::new();
-        for ((arg, h), param) in case.args.iter().zip(held.iter_mut()).zip(spec.params) {
-            let writable = matches!(
-                param,
-                ParamSpec::Buffer {
-                    access: vyre::ir::Access::ReadWrite,
-                    ..
-                }
-            );
-            launch_args.push(match (arg, h) {
-                (Arg::U32(v), _) => LaunchArg::U32(*v),
-                (Arg::I32(v), _) => LaunchArg::I32(*v),
-                (Arg::F32(v), _) => LaunchArg::F32(*v),
-                (Arg::Bool(v), _) => LaunchArg::Bool(*v),
-                (_, Held::U32(b)) => {
-                    if writable {
-                        b.arg_mut()
-                    } else {
-                        b.arg()
-                    }
-                }
-                (_, Held::I32(b)) => {
-                    if writable {
-                        b.arg_mut()
-                    } else {
-                        b.arg()
-                    }
-                }
-                (_, Held::F32(b)) => {
-                    if writable {
-                        b.arg_mut()
-                    } else {
-                        b.arg()
-                    }
-                }
-                (_, Held::Scalar) => return Err("scalar/buffer mix-up".into()),
-            });
-        }
-        dev.launch(spec, Grid::Workgroups(case.workgroups), &mut launch_args)
-            .map_err(|e| e.to_string())?;
-    }
-    let mut out = Vec::new();
-    for (param, _) in &case.expected {
-        out.push((
-            *param,
-            match &held[*param] {
-                Held::U32(b) => Data::U32(dev.download(b).map_err(|e| e.to_string())?),
-                Held::I32(b) => Data::I32(dev.download(b).map_err(|e| e.to_string())?),
-                Held::F32(b) => Data::F32(dev.download(b).map_err(|e| e.to_string())?),
-                Held::Scalar => return Err(format!("param {param} is not a buffer")),
-            },
-        ));
-    }
-    Ok(out)
 }
 
 fn run_all(options: &WgpuOptions, tag: &str) {
@@ -324,4 +203,15 @@ fn launch_errors_are_values() {
     )
     .unwrap();
     assert_eq!(wdev.download(&wy).unwrap(), vec![2.0; 4]);
+}
+
+#[test]
+fn oversized_buffers_are_errors() {
+    let Some(dev) = device(&WgpuOptions::from_env()) else {
+        return;
+    };
+    // Far beyond any storage binding limit; fails before allocating.
+    let err = dev.zeros::<u32>(usize::MAX / 8).unwrap_err();
+    assert!(matches!(err, vyre::Error::Backend { .. }), "{err}");
+    assert!(err.to_string().contains("exceeds"), "{err}");
 }

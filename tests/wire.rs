@@ -641,6 +641,21 @@ fn reference_emitter_and_codegen() {
     let q = from_wire(&vyre::driver::emit_aot_target("reference", &p, &cfg).unwrap()).unwrap();
     assert_eq!(q.workgroup_size, [32, 1, 1]);
     assert_eq!(q.body, p.body);
+    // Bounds-check policy `Always` turns an unchecked kernel into a checked one.
+    let mut unchecked = p.clone();
+    unchecked.unchecked = true;
+    let auto = vyre::DispatchConfig::default();
+    assert!(
+        from_wire(&vyre::driver::emit_aot_target("reference", &unchecked, &auto).unwrap())
+            .unwrap()
+            .unchecked
+    );
+    let always = auto.with_bounds_checks(vyre::driver::BoundsChecks::Always);
+    assert!(
+        !from_wire(&vyre::driver::emit_aot_target("reference", &unchecked, &always).unwrap())
+            .unwrap()
+            .unchecked
+    );
     // An override that makes the program invalid is an emitter error.
     let cfg = vyre::DispatchConfig::default().with_workgroup_size([2048, 1, 1]);
     assert!(vyre::driver::emit_aot_target("reference", &p, &cfg).is_err());
@@ -658,7 +673,7 @@ fn reference_emitter_and_codegen() {
     .unwrap();
     assert_eq!(
         expr,
-        r#"::vyre::runtime::Artifact { target: "reference", arch: None, bytes: include_bytes!("k\"x\\y.vyrebin") }"#
+        r#"::vyre::runtime::Artifact { target: "reference", arch: ::core::option::Option::None, bytes: include_bytes!("k\"x\\y.vyrebin") }"#
     );
     assert!(syn_like_balanced(&expr));
 }

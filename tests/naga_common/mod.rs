@@ -4,9 +4,13 @@
 
 #![allow(dead_code)]
 
+use vyre::driver::emit_aot_target;
 use vyre::ir::{
     Access, AtomicOp, Axis, BufRef, Builtin, DataType, Expr, MathFn, Program, ProgramBuilder,
 };
+use vyre::ir::{Param, Program as IrProgram};
+use vyre::runtime::{Artifact, KernelSpec, LaunchArg, ParamSpec};
+use vyre::{Buffer, Device, DispatchConfig, Grid};
 
 /// Host data of one buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,9 +174,8 @@ pub fn int_ops() -> Case {
             lux().div(luy()).cast(DataType::I32),
             lux().rem(luy()).cast(DataType::I32),
             lux().shr(ly()).cast(DataType::I32),
-            // (Two sibling `bool` casts trip a reference-interpreter bug;
-            // see `tests/naga_reference.rs`.)
-            Expr::select(lx().lt(ly()), Expr::i32(1), Expr::i32(0))
+            lx().lt(ly())
+                .cast(DataType::I32)
                 .add(lx().eq(ly()).cast(DataType::I32).mul(Expr::i32(2))),
             Expr::select(
                 lux().gt(luy()),
@@ -1267,4 +1270,126 @@ pub fn run_reference(case: &Case) -> Result<Vec<(usize, Data)>, String> {
             Ok((*p, want.like(bits)))
         })
         .collect()
+}
+
+/// A `'static` spec for `program` with its spirv and wgsl artifacts, as a
+/// generated launcher module would hold.
+pub fn leak_spec(program: &IrProgram, tag: &str) -> &'static KernelSpec {
+    let config = DispatchConfig::default();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let params: Vec<ParamSpec> = program
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Buffer(b) => ParamSpec::Buffer {
+                name: leak(b.name.clone()),
+                elem: b.elem,
+                access: b.access,
+            },
+            Param::Scalar { name, ty } => ParamSpec::Scalar {
+                name: leak(name.clone()),
+                ty: *ty,
+            },
+        })
+        .collect();
+    let artifacts: Vec<Artifact> = ["spirv", "wgsl"]
+        .into_iter()
+        .map(|target| Artifact {
+            target,
+            arch: None,
+            bytes: Box::leak(
+                emit_aot_target(target, program, &config)
+                    .unwrap_or_else(|e| panic!("{}: {e}", program.name))
+                    .into_boxed_slice(),
+            ),
+        })
+        .collect();
+    Box::leak(Box::new(KernelSpec {
+        name: leak(program.name.clone()),
+        key: leak(format!("tests::{}::{tag}", program.name)),
+        params: Box::leak(params.into_boxed_slice()),
+        workgroup_size: program.workgroup_size,
+        unchecked: program.unchecked,
+        artifacts: Box::leak(artifacts.into_boxed_slice()),
+    }))
+}
+
+enum Held {
+    U32(Buffer<u32>),
+    I32(Buffer<i32>),
+    F32(Buffer<f32>),
+    Scalar,
+}
+
+/// Run `case` on `dev` (launching it `times` times on fresh inputs would
+/// need re-upload; once is what the expectations describe).
+pub fn run_case(
+    dev: &Device,
+    case: &Case,
+    spec: &'static KernelSpec,
+) -> Result<Vec<(usize, Data)>, String> {
+    let mut held = Vec::new();
+    for arg in &case.args {
+        held.push(match arg {
+            Arg::Buf(Data::U32(v)) => Held::U32(dev.upload(v).map_err(|e| e.to_string())?),
+            Arg::Buf(Data::I32(v)) => Held::I32(dev.upload(v).map_err(|e| e.to_string())?),
+            Arg::Buf(Data::F32(v)) => Held::F32(dev.upload(v).map_err(|e| e.to_string())?),
+            _ => Held::Scalar,
+        });
+    }
+    {
+        let mut launch_args: Vec<LaunchArg<'_>> = Vec::new();
+        for ((arg, h), param) in case.args.iter().zip(held.iter_mut()).zip(spec.params) {
+            let writable = matches!(
+                param,
+                ParamSpec::Buffer {
+                    access: vyre::ir::Access::ReadWrite,
+                    ..
+                }
+            );
+            launch_args.push(match (arg, h) {
+                (Arg::U32(v), _) => LaunchArg::U32(*v),
+                (Arg::I32(v), _) => LaunchArg::I32(*v),
+                (Arg::F32(v), _) => LaunchArg::F32(*v),
+                (Arg::Bool(v), _) => LaunchArg::Bool(*v),
+                (_, Held::U32(b)) => {
+                    if writable {
+                        b.arg_mut()
+                    } else {
+                        b.arg()
+                    }
+                }
+                (_, Held::I32(b)) => {
+                    if writable {
+                        b.arg_mut()
+                    } else {
+                        b.arg()
+                    }
+                }
+                (_, Held::F32(b)) => {
+                    if writable {
+                        b.arg_mut()
+                    } else {
+                        b.arg()
+                    }
+                }
+                (_, Held::Scalar) => return Err("scalar/buffer mix-up".into()),
+            });
+        }
+        dev.launch(spec, Grid::Workgroups(case.workgroups), &mut launch_args)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut out = Vec::new();
+    for (param, _) in &case.expected {
+        out.push((
+            *param,
+            match &held[*param] {
+                Held::U32(b) => Data::U32(dev.download(b).map_err(|e| e.to_string())?),
+                Held::I32(b) => Data::I32(dev.download(b).map_err(|e| e.to_string())?),
+                Held::F32(b) => Data::F32(dev.download(b).map_err(|e| e.to_string())?),
+                Held::Scalar => return Err(format!("param {param} is not a buffer")),
+            },
+        ));
+    }
+    Ok(out)
 }

@@ -38,115 +38,106 @@ void atomics(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_GroupThr
     uint h_old = (uint)0;
     uint k0_10_ = 16u;
 
+    uint _e16 = params.data_len;
+    uint _e18 = params.bins_len;
+    uint _e20 = params.misc_len;
+    uint _e22 = params.olds_len;
     i = global_id.x;
-    uint _e16 = i;
-    uint _e18 = params.data_len;
-    bool _e19 = (_e16 < _e18);
-    uint _e23 = asuint(data.Load((_e19 ? _e16 : 0u)*4));
-    v = (_e19 ? _e23 : 0u);
-    uint _e26 = v;
-    sv = asint(asuint(asint(_e26)) - asuint(int(500)));
-    uint _e30 = i;
-    uint _e32 = params.data_len;
-    if ((_e30 < _e32)) {
-        uint _e34 = v;
-        uint _e39 = k0_10_;
-        bool _e40 = (_e39 == 0u);
-        uint _e43 = (_e40 ? 0u : naga_mod(_e34, (_e40 ? 1u : 16u)));
-        bool _e46 = (_e43 < 16u);
-        if (_e46) {
-            uint _e50; InterlockedAdd(hist[min(uint((_e46 ? _e43 : 0u)), 15u)], 1u, _e50);
+    uint _e24 = i;
+    bool _e25 = (_e24 < _e16);
+    uint _e29 = asuint(data.Load((_e25 ? _e24 : 0u)*4));
+    v = (_e25 ? _e29 : 0u);
+    uint _e32 = v;
+    sv = asint(asuint(asint(_e32)) - asuint(int(500)));
+    uint _e36 = i;
+    if ((_e36 < _e16)) {
+        uint _e38 = v;
+        uint _e43 = k0_10_;
+        bool _e44 = (_e43 == 0u);
+        uint _e47 = (_e44 ? 0u : naga_mod(_e38, (_e44 ? 1u : 16u)));
+        bool _e50 = (_e47 < 16u);
+        if (_e50) {
+            uint _e54; InterlockedAdd(hist[min(uint((_e50 ? _e47 : 0u)), 15u)], 1u, _e54);
         }
-        int _e52 = sv;
-        uint _e54 = params.misc_len;
-        bool _e55 = (0u < _e54);
-        if (_e55) {
-            int _e59; misc.InterlockedMax((_e55 ? 0u : 0u)*4, _e52, _e59);
+        int _e56 = sv;
+        bool _e57 = (0u < _e20);
+        if (_e57) {
+            int _e61; misc.InterlockedMax((_e57 ? 0u : 0u)*4, _e56, _e61);
         }
-        int _e61 = sv;
-        uint _e63 = params.misc_len;
-        bool _e64 = (1u < _e63);
+        int _e63 = sv;
+        bool _e64 = (1u < _e20);
         if (_e64) {
-            int _e68; misc.InterlockedMin((_e64 ? 1u : 0u)*4, _e61, _e68);
+            int _e68; misc.InterlockedMin((_e64 ? 1u : 0u)*4, _e63, _e68);
         }
         uint _e71 = v;
-        uint _e76 = params.misc_len;
-        bool _e77 = (2u < _e76);
-        if (_e77) {
-            int _e81; misc.InterlockedOr((_e77 ? 2u : 0u)*4, (int(1) << (_e71 & 31u)), _e81);
+        bool _e75 = (2u < _e20);
+        if (_e75) {
+            int _e79; misc.InterlockedOr((_e75 ? 2u : 0u)*4, (int(1) << (_e71 & 31u)), _e79);
         }
-        uint _e84 = v;
-        uint _e90 = params.misc_len;
-        bool _e91 = (3u < _e90);
-        if (_e91) {
-            int _e95; misc.InterlockedAnd((_e91 ? 3u : 0u)*4, ~((int(1) << (_e84 & 31u))), _e95);
+        uint _e82 = v;
+        bool _e87 = (3u < _e20);
+        if (_e87) {
+            int _e91; misc.InterlockedAnd((_e87 ? 3u : 0u)*4, ~((int(1) << (_e82 & 31u))), _e91);
         }
-        int _e97 = sv;
-        uint _e99 = params.misc_len;
-        bool _e100 = (4u < _e99);
-        if (_e100) {
-            int _e104; misc.InterlockedXor((_e100 ? 4u : 0u)*4, _e97, _e104);
+        int _e93 = sv;
+        bool _e94 = (4u < _e20);
+        if (_e94) {
+            int _e98; misc.InterlockedXor((_e94 ? 4u : 0u)*4, _e93, _e98);
         }
-        int _e106 = sv;
-        uint _e108 = params.misc_len;
-        bool _e109 = (5u < _e108);
-        if (_e109) {
-            int _e113; misc.InterlockedAdd((_e109 ? 5u : 0u)*4, -_e106, _e113);
+        int _e100 = sv;
+        bool _e101 = (5u < _e20);
+        if (_e101) {
+            int _e105; misc.InterlockedAdd((_e101 ? 5u : 0u)*4, -_e100, _e105);
         }
-        uint _e116 = params.misc_len;
-        bool _e117 = (6u < _e116);
-        int _e121; misc.InterlockedOr((_e117 ? 6u : 0u)*4, 0, _e121);
-        cur = (_e117 ? _e121 : int(0));
+        bool _e107 = (6u < _e20);
+        int _e111; misc.InterlockedOr((_e107 ? 6u : 0u)*4, 0, _e111);
+        cur = (_e107 ? _e111 : int(0));
         got = int(0);
         uint2 loop_bound = uint2(4294967295u, 4294967295u);
         while(true) {
             if (all(loop_bound == uint2(0u, 0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e126 = cur;
-            int _e129 = cur;
-            uint _e131 = params.misc_len;
-            bool _e132 = (6u < _e131);
-            if (_e132) {
-                _atomic_compare_exchange_result_Sint_4_ _e136; misc.InterlockedCompareExchange((_e132 ? 6u : 0u)*4, _e129, asint(asuint(_e126) + asuint(int(1))), _e136.old_value);
-                _e136.exchanged = (_e136.old_value == _e129);
-                got = _e136.old_value;
+            int _e116 = cur;
+            int _e119 = cur;
+            bool _e120 = (6u < _e20);
+            if (_e120) {
+                _atomic_compare_exchange_result_Sint_4_ _e124; misc.InterlockedCompareExchange((_e120 ? 6u : 0u)*4, _e119, asint(asuint(_e116) + asuint(int(1))), _e124.old_value);
+                _e124.exchanged = (_e124.old_value == _e119);
+                got = _e124.old_value;
             } else {
                 got = int(0);
             }
-            int _e139 = got;
-            int _e140 = cur;
-            if ((_e139 == _e140)) {
+            int _e127 = got;
+            int _e128 = cur;
+            if ((_e127 == _e128)) {
                 break;
             }
-            int _e142 = got;
-            cur = _e142;
+            int _e130 = got;
+            cur = _e130;
         }
-        uint _e143 = i;
-        uint _e145 = (_e143 + 1000000u);
-        uint _e148 = params.olds_len;
-        if ((_e145 < _e148)) {
-            uint _e151; olds.InterlockedAdd(_e145*4, 5u, _e151);
-            oob = _e151;
+        uint _e131 = i;
+        uint _e133 = (_e131 + 1000000u);
+        if ((_e133 < _e22)) {
+            uint _e137; olds.InterlockedAdd(_e133*4, 5u, _e137);
+            oob = _e137;
         } else {
             oob = 0u;
         }
-        uint _e153 = i;
-        uint _e154 = oob;
-        uint _e158 = params.olds_len;
-        if ((_e153 < _e158)) {
-            { uint dummy = 0; olds.InterlockedExchange(_e153*4, (_e154 + 7u), dummy); }
+        uint _e139 = i;
+        uint _e140 = oob;
+        if ((_e139 < _e22)) {
+            { uint dummy = 0; olds.InterlockedExchange(_e139*4, (_e140 + 7u), dummy); }
         }
     }
     DeviceMemoryBarrierWithGroupSync();
     GroupMemoryBarrierWithGroupSync();
     if ((local_id.x < 16u)) {
-        bool _e166 = (local_id.x < 16u);
-        uint _e170; InterlockedOr(hist[min(uint((_e166 ? local_id.x : 0u)), 15u)], 0, _e170);
-        h_old = (_e166 ? _e170 : 0u);
-        uint _e174 = h_old;
-        uint _e176 = params.bins_len;
-        if ((local_id.x < _e176)) {
-            uint _e179; bins.InterlockedAdd(local_id.x*4, _e174, _e179);
+        bool _e150 = (local_id.x < 16u);
+        uint _e154; InterlockedOr(hist[min(uint((_e150 ? local_id.x : 0u)), 15u)], 0, _e154);
+        h_old = (_e150 ? _e154 : 0u);
+        uint _e158 = h_old;
+        if ((local_id.x < _e18)) {
+            uint _e161; bins.InterlockedAdd(local_id.x*4, _e158, _e161);
         }
     }
 }

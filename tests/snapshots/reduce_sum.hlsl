@@ -24,12 +24,14 @@ void reduce_sum(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_Group
     uint old = (uint)0;
     uint k0_1_ = 1u;
 
+    uint _e12 = params.x_len;
+    uint _e14 = params.partial_len;
+    uint _e16 = params.total_len;
     l = local_id.x;
-    uint _e12 = l;
-    uint _e15 = params.x_len;
-    bool _e16 = (global_id.x < _e15);
-    uint _e20 = asuint(x.Load((_e16 ? global_id.x : 0u)*4));
-    tile[min(uint(_e12), 127u)] = (_e16 ? _e20 : 0u);
+    uint _e18 = l;
+    bool _e20 = (global_id.x < _e12);
+    uint _e24 = asuint(x.Load((_e20 ? global_id.x : 0u)*4));
+    tile[min(uint(_e18), 127u)] = (_e20 ? _e24 : 0u);
     DeviceMemoryBarrierWithGroupSync();
     GroupMemoryBarrierWithGroupSync();
     s = 64u;
@@ -37,42 +39,40 @@ void reduce_sum(uint3 global_id : SV_DispatchThreadID, uint3 local_id : SV_Group
     while(true) {
         if (all(loop_bound == uint2(0u, 0u))) { break; }
         loop_bound -= uint2(loop_bound.y == 0u, 1u);
-        uint _e25 = s;
-        if ((_e25 > 0u)) {
+        uint _e29 = s;
+        if ((_e29 > 0u)) {
         } else {
             break;
         }
-        uint _e28 = l;
-        uint _e29 = s;
-        if ((_e28 < _e29)) {
-            uint _e31 = l;
-            uint _e32 = l;
-            uint _e34 = tile[min(uint(_e32), 127u)];
+        uint _e32 = l;
+        uint _e33 = s;
+        if ((_e32 < _e33)) {
             uint _e35 = l;
-            uint _e36 = s;
-            uint _e37 = (_e35 + _e36);
-            bool _e39 = (_e37 < 128u);
-            uint _e43 = tile[min(uint((_e39 ? _e37 : 0u)), 127u)];
-            tile[min(uint(_e31), 127u)] = (_e34 + (_e39 ? _e43 : 0u));
+            uint _e36 = l;
+            uint _e38 = tile[min(uint(_e36), 127u)];
+            uint _e39 = l;
+            uint _e40 = s;
+            uint _e41 = (_e39 + _e40);
+            bool _e43 = (_e41 < 128u);
+            uint _e47 = tile[min(uint((_e43 ? _e41 : 0u)), 127u)];
+            tile[min(uint(_e35), 127u)] = (_e38 + (_e43 ? _e47 : 0u));
         }
         DeviceMemoryBarrierWithGroupSync();
         GroupMemoryBarrierWithGroupSync();
-        uint _e48 = s;
-        uint _e52 = k0_1_;
-        s = (_e48 >> (_e52 & 31u));
+        uint _e52 = s;
+        uint _e56 = k0_1_;
+        s = (_e52 >> (_e56 & 31u));
     }
-    uint _e55 = l;
-    if ((_e55 == 0u)) {
-        uint _e61 = tile[0u];
-        uint _e63 = params.partial_len;
-        if ((workgroup_id.x < _e63)) {
-            partial.Store(workgroup_id.x*4, asuint(_e61));
+    uint _e59 = l;
+    if ((_e59 == 0u)) {
+        uint _e65 = tile[0u];
+        if ((workgroup_id.x < _e14)) {
+            partial.Store(workgroup_id.x*4, asuint(_e65));
         }
-        uint _e69 = tile[0u];
-        uint _e71 = params.total_len;
-        bool _e72 = (0u < _e71);
+        uint _e71 = tile[0u];
+        bool _e72 = (0u < _e16);
         if (_e72) {
-            uint _e76; total.InterlockedAdd((_e72 ? 0u : 0u)*4, _e69, _e76);
+            uint _e76; total.InterlockedAdd((_e72 ? 0u : 0u)*4, _e71, _e76);
             old = _e76;
         } else {
             old = 0u;

@@ -45,12 +45,14 @@ kernel void reduce_sum(
     uint s = {};
     uint old = {};
     uint k0_1_ = 1u;
+    uint _e12 = params.x_len;
+    uint _e14 = params.partial_len;
+    uint _e16 = params.total_len;
     l = local_id.x;
-    uint _e12 = l;
-    uint _e15 = params.x_len;
-    bool _e16 = global_id.x < _e15;
-    uint _e20 = x[_e16 ? global_id.x : 0u];
-    tile.inner[_e12] = _e16 ? _e20 : 0u;
+    uint _e18 = l;
+    bool _e20 = global_id.x < _e12;
+    uint _e24 = x[_e20 ? global_id.x : 0u];
+    tile.inner[_e18] = _e20 ? _e24 : 0u;
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     s = 64u;
@@ -58,42 +60,40 @@ kernel void reduce_sum(
     while(true) {
         if (metal::all(loop_bound == uint2(0u))) { break; }
         loop_bound -= uint2(loop_bound.y == 0u, 1u);
-        uint _e25 = s;
-        if (_e25 > 0u) {
+        uint _e29 = s;
+        if (_e29 > 0u) {
         } else {
             break;
         }
-        uint _e28 = l;
-        uint _e29 = s;
-        if (_e28 < _e29) {
-            uint _e31 = l;
-            uint _e32 = l;
-            uint _e34 = tile.inner[_e32];
+        uint _e32 = l;
+        uint _e33 = s;
+        if (_e32 < _e33) {
             uint _e35 = l;
-            uint _e36 = s;
-            uint _e37 = _e35 + _e36;
-            bool _e39 = _e37 < 128u;
-            uint _e43 = tile.inner[_e39 ? _e37 : 0u];
-            tile.inner[_e31] = _e34 + (_e39 ? _e43 : 0u);
+            uint _e36 = l;
+            uint _e38 = tile.inner[_e36];
+            uint _e39 = l;
+            uint _e40 = s;
+            uint _e41 = _e39 + _e40;
+            bool _e43 = _e41 < 128u;
+            uint _e47 = tile.inner[_e43 ? _e41 : 0u];
+            tile.inner[_e35] = _e38 + (_e43 ? _e47 : 0u);
         }
         metal::threadgroup_barrier(metal::mem_flags::mem_device);
         metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
-        uint _e48 = s;
-        uint _e52 = k0_1_;
-        s = _e48 >> (_e52 & 31u);
+        uint _e52 = s;
+        uint _e56 = k0_1_;
+        s = _e52 >> (_e56 & 31u);
     }
-    uint _e55 = l;
-    if (_e55 == 0u) {
-        uint _e61 = tile.inner[0u];
-        uint _e63 = params.partial_len;
-        if (workgroup_id.x < _e63) {
-            partial[workgroup_id.x] = _e61;
+    uint _e59 = l;
+    if (_e59 == 0u) {
+        uint _e65 = tile.inner[0u];
+        if (workgroup_id.x < _e14) {
+            partial[workgroup_id.x] = _e65;
         }
-        uint _e69 = tile.inner[0u];
-        uint _e71 = params.total_len;
-        bool _e72 = 0u < _e71;
+        uint _e71 = tile.inner[0u];
+        bool _e72 = 0u < _e16;
         if (_e72) {
-            uint _e76 = metal::atomic_fetch_add_explicit(&total[_e72 ? 0u : 0u], _e69, metal::memory_order_relaxed);
+            uint _e76 = metal::atomic_fetch_add_explicit(&total[_e72 ? 0u : 0u], _e71, metal::memory_order_relaxed);
             old = _e76;
         } else {
             old = 0u;

@@ -15,18 +15,18 @@ void saxpy(uint3 global_id : SV_DispatchThreadID)
 {
     uint i = (uint)0;
 
+    float _e6 = params.a;
+    uint _e8 = params.x_len;
+    uint _e10 = params.y_len;
     i = global_id.x;
-    uint _e6 = i;
-    uint _e8 = params.y_len;
-    if ((_e6 < _e8)) {
-        uint _e10 = i;
-        float _e12 = params.a;
-        uint _e13 = i;
-        uint _e15 = params.x_len;
-        bool _e16 = (_e13 < _e15);
-        float _e20 = asfloat(x.Load((_e16 ? _e13 : 0u)*4));
+    uint _e12 = i;
+    if ((_e12 < _e10)) {
+        uint _e14 = i;
+        uint _e15 = i;
+        bool _e16 = (_e15 < _e8);
+        float _e20 = asfloat(x.Load((_e16 ? _e15 : 0u)*4));
         uint _e24 = i;
         float _e26 = asfloat(y.Load(_e24*4));
-        y.Store(_e10*4, asuint(((_e12 * (_e16 ? _e20 : 0.0)) + _e26)));
+        y.Store(_e14*4, asuint(((_e6 * (_e16 ? _e20 : 0.0)) + _e26)));
     }
 }

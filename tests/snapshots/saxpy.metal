@@ -28,18 +28,18 @@ kernel void saxpy(
 , constant _mslBufferSizes& _buffer_sizes [[buffer(3)]]
 ) {
     uint i = {};
+    float _e6 = params.a;
+    uint _e8 = params.x_len;
+    uint _e10 = params.y_len;
     i = global_id.x;
-    uint _e6 = i;
-    uint _e8 = params.y_len;
-    if (_e6 < _e8) {
-        uint _e10 = i;
-        float _e12 = params.a;
-        uint _e13 = i;
-        uint _e15 = params.x_len;
-        bool _e16 = _e13 < _e15;
-        float _e20 = x[_e16 ? _e13 : 0u];
+    uint _e12 = i;
+    if (_e12 < _e10) {
+        uint _e14 = i;
+        uint _e15 = i;
+        bool _e16 = _e15 < _e8;
+        float _e20 = x[_e16 ? _e15 : 0u];
         uint _e24 = i;
         float _e26 = y[_e24];
-        y[_e10] = (_e12 * (_e16 ? _e20 : 0.0)) + _e26;
+        y[_e14] = (_e6 * (_e16 ? _e20 : 0.0)) + _e26;
     }
 }

@@ -33,11 +33,11 @@ fn env_feature(name: &str) -> bool {
 /// `cuda` and `wgpu`, by the convention that they forward to `vyre/cuda` and
 /// `vyre/wgpu` (cargo exposes only the package's own features to a build
 /// script, as `CARGO_FEATURE_*`).
-fn from_env(reason: String) -> PackageSettings {
+fn from_env(reason: String, enabled: &dyn Fn(&str) -> bool) -> PackageSettings {
     PackageSettings {
         vyre_features: ["cuda", "wgpu"]
             .into_iter()
-            .filter(|f| env_feature(f))
+            .filter(|f| enabled(f))
             .map(str::to_string)
             .collect(),
         fallback: Some(reason),
@@ -62,15 +62,27 @@ fn string_list(value: &serde_json::Value, key: &str) -> Result<Option<Vec<String
         .map(Some)
 }
 
-/// Read the settings of the package whose manifest is `manifest`.
+/// Read the settings of the package whose manifest is `manifest`, in a
+/// build script (package features from `CARGO_FEATURE_*`).
 pub(crate) fn read(manifest: &Path) -> Result<PackageSettings, Error> {
+    read_with(manifest, &env_feature)
+}
+
+/// [`read`], with `enabled` telling which of the package's own features
+/// are on.
+pub(crate) fn read_with(
+    manifest: &Path,
+    enabled: &dyn Fn(&str) -> bool,
+) -> Result<PackageSettings, Error> {
     let metadata = match cargo_metadata::MetadataCommand::new()
         .manifest_path(manifest)
         .no_deps()
         .exec()
     {
         Ok(m) => m,
-        Err(e) => return Ok(from_env(format!("`cargo metadata` failed ({e})"))),
+        Err(e) => {
+            return Ok(from_env(format!("`cargo metadata` failed ({e})"), enabled));
+        }
     };
     let canonical = manifest
         .canonicalize()
@@ -79,10 +91,13 @@ pub(crate) fn read(manifest: &Path) -> Result<PackageSettings, Error> {
         let path = p.manifest_path.as_std_path();
         path == manifest || path.canonicalize().is_ok_and(|c| c == canonical)
     }) else {
-        return Ok(from_env(format!(
-            "`cargo metadata` did not list the package of `{}`",
-            manifest.display()
-        )));
+        return Ok(from_env(
+            format!(
+                "`cargo metadata` did not list the package of `{}`",
+                manifest.display()
+            ),
+            enabled,
+        ));
     };
     let mut settings = PackageSettings::default();
     if let Some(vyre) = pkg.metadata.get("vyre") {
@@ -112,7 +127,7 @@ pub(crate) fn read(manifest: &Path) -> Result<PackageSettings, Error> {
     // is enabled in this build (cargo sets CARGO_FEATURE_<NAME>, for
     // implied features too).
     for (feature, entries) in &pkg.features {
-        if !env_feature(feature) {
+        if !enabled(feature) {
             continue;
         }
         for entry in entries {
@@ -125,4 +140,65 @@ pub(crate) fn read(manifest: &Path) -> Result<PackageSettings, Error> {
         }
     }
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, manifest_body: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("vyre-build-settings-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let vyre = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let text = manifest_body.replace("@VYRE@", &vyre.to_string_lossy().replace('\\', "/"));
+        std::fs::write(dir.join("Cargo.toml"), text).unwrap();
+        dir
+    }
+
+    #[test]
+    fn metadata_targets_archs_and_vyre_features() {
+        let dir = package(
+            "meta",
+            "[package]\nname = \"meta-probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nvyre = { path = \"@VYRE@\", features = [\"cuda\"] }\n\n[features]\ngpu = [\"vyre/wgpu\"]\nother = []\n\n[package.metadata.vyre]\ntargets = [\"reference\", \"ptx\"]\ncuda-archs = [\"sm_90\"]\n\n[workspace]\n",
+        );
+        let manifest = dir.join("Cargo.toml");
+        let off = read_with(&manifest, &|_| false).unwrap();
+        assert_eq!(off.fallback, None);
+        assert_eq!(
+            off.targets,
+            Some(vec!["reference".to_string(), "ptx".to_string()])
+        );
+        assert_eq!(off.cuda_archs, Some(vec!["sm_90".to_string()]));
+        assert_eq!(off.vyre_features.iter().collect::<Vec<_>>(), ["cuda"]);
+        // The package's `gpu` feature forwards to `vyre/wgpu`.
+        let on = read_with(&manifest, &|f| f == "gpu").unwrap();
+        assert_eq!(
+            on.vyre_features.iter().collect::<Vec<_>>(),
+            ["cuda", "wgpu"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn malformed_metadata_is_an_error_and_a_broken_manifest_falls_back() {
+        let dir = package(
+            "bad",
+            "[package]\nname = \"bad-probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[package.metadata.vyre]\ntargets = \"reference\"\n\n[workspace]\n",
+        );
+        let err = read_with(&dir.join("Cargo.toml"), &|_| false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`[package.metadata.vyre] targets` must be a list of strings"),
+            "{err}"
+        );
+        std::fs::write(dir.join("Cargo.toml"), "this is not toml [").unwrap();
+        let fallback = read_with(&dir.join("Cargo.toml"), &|f| f == "wgpu").unwrap();
+        assert!(fallback.fallback.is_some());
+        assert_eq!(fallback.vyre_features.iter().collect::<Vec<_>>(), ["wgpu"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

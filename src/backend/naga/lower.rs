@@ -64,6 +64,7 @@ pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, Strin
     }
     let mut cx = Lowerer::new(program, config)?;
     let mut body = Block::new();
+    cx.hoist_uniform_loads(&mut body)?;
     cx.block(&program.body, &mut body, &mut Vec::new())?;
     cx.func.body = body;
     let workgroup_size = config.effective_workgroup_size(program);
@@ -154,6 +155,8 @@ struct Lowerer<'a> {
     /// Variables holding literals, keyed by (type tag, bits); see
     /// [`Lowerer::break_constness`].
     opaque_vars: Vec<((u8, u32), Handle<Expression>)>,
+    /// Per uniform field: its value, loaded once at the top.
+    uniform_vals: Vec<Option<Handle<Expression>>>,
 }
 
 fn scalar_of(ty: DataType) -> Scalar {
@@ -358,6 +361,7 @@ impl<'a> Lowerer<'a> {
             builtins: [None; 4],
             nonfinite: Vec::new(),
             opaque_vars: Vec::new(),
+            uniform_vals: Vec::new(),
         };
         cx.declare_globals()?;
         cx.declare_locals();
@@ -810,11 +814,27 @@ impl<'a> Lowerer<'a> {
         field: u32,
         blk: &mut Block,
     ) -> Result<Handle<Expression>, String> {
+        if let Some(h) = self.uniform_vals.get(field as usize).copied().flatten() {
+            return Ok(h);
+        }
         let Some(base) = self.uniform else {
             return Err(self.err("internal: no uniform block for a parameter"));
         };
         let ptr = self.add(Expression::AccessIndex { base, index: field }, blk);
         Ok(self.add(Expression::Load { pointer: ptr }, blk))
+    }
+
+    /// Load every scalar parameter and buffer length once, at the top of
+    /// the entry point (it dominates every use), instead of at each use:
+    /// bounds checks in inner loops then cost a compare and a select only.
+    fn hoist_uniform_loads(&mut self, body: &mut Block) -> Result<(), String> {
+        let fields = Layout::new(&slot_kinds(self.p)).uniform_fields;
+        let mut vals = Vec::with_capacity(fields as usize);
+        for field in 0..fields {
+            vals.push(Some(self.load_uniform_field(field, body)?));
+        }
+        self.uniform_vals = vals;
+        Ok(())
     }
 
     fn array(&self, buf: BufRef) -> Result<ArrayInfo, String> {

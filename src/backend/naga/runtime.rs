@@ -289,6 +289,21 @@ impl WgpuBackend {
         }
     }
 
+    /// A buffer must fit one storage binding (and so one allocation).
+    fn check_size(&self, bytes: usize) -> Result<()> {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if padded(bytes) > max {
+            return Err(backend_err(format!(
+                "a buffer of {bytes} bytes exceeds the largest storage buffer {} binds ({max} bytes)",
+                self.info.name
+            )));
+        }
+        Ok(())
+    }
+
     fn mem<'m>(&self, mem: &'m dyn DeviceMemory) -> Result<&'m WgpuMemory> {
         mem.as_any()
             .downcast_ref::<WgpuMemory>()
@@ -494,6 +509,7 @@ impl DeviceBackend for WgpuBackend {
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+        self.check_size(bytes)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
@@ -515,6 +531,7 @@ impl DeviceBackend for WgpuBackend {
                 data.len()
             )));
         }
+        self.check_size(data.len())?;
         let mut contents = data.to_vec();
         contents.resize(padded(data.len()) as usize, 0);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

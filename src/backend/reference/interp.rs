@@ -28,7 +28,8 @@
 //! and `>>` is arithmetic on `i32`; float to integer casts saturate with
 //! NaN to 0; `bool` casts to 0/1; `f32` operations are Rust's (`mul_add`
 //! fused, `min`/`max` NaN-ignoring, `clamp(lo, hi)` = `max(lo).min(hi)`,
-//! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`.
+//! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`. Locals
+//! start at zero (a `let` skipped by a branch leaves its local 0).
 //! Out-of-range loads yield 0, out-of-range stores are dropped and
 //! out-of-range atomics do nothing and yield 0. In an `unchecked` kernel an
 //! out-of-range access is undefined behaviour on a GPU; the interpreter stays
@@ -68,7 +69,8 @@ pub struct RunOptions {
     /// executes more instructions than this (`None`: no limit).
     pub max_steps_per_invocation: Option<u64>,
     /// Worker threads for workgroups (`None` or `Some(0)`: rayon's global
-    /// pool, one thread per core; `Some(1)`: run on the calling thread).
+    /// pool, one thread per core; `Some(1)`: run on the calling thread;
+    /// `Some(n)`: a pool of `n` threads, built on first use and reused).
     pub threads: Option<usize>,
 }
 
@@ -525,6 +527,15 @@ enum Op {
         m: u32,
         i: Reg,
     },
+    /// A load whose index is `a * b + c` (wrapping): the common
+    /// `tile[row * width + col]` in one dispatch.
+    LoadMad {
+        d: Reg,
+        m: Mem,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
     LoadG {
         d: Reg,
         m: u32,
@@ -669,6 +680,7 @@ impl Op {
             | MadI { d, a, b, c }
             | Select { d, c, a, b } => (vec![d, a, b, c], None),
             LoadR { d, i, .. } | LoadG { d, i, .. } | LoadS { d, i, .. } => (vec![d, i], None),
+            LoadMad { d, a, b, c, .. } => (vec![d, a, b, c], None),
             StoreG { i, v, .. } | StoreS { i, v, .. } => (vec![i, v], None),
             Atomic { d, i, v, .. } => (vec![d, i, v], None),
             Cas { d, i, e, v, .. } => (vec![d, i, e, v], None),
@@ -857,13 +869,7 @@ impl Compiled {
             }
             _ if total == 1 => one(&mut launch.scratch(), 0),
             Some(n) if n > 1 => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| RunError::ThreadPool {
-                        threads: n,
-                        reason: e.to_string(),
-                    })?;
+                let pool = pool(n)?;
                 pool.install(|| {
                     (0..total)
                         .into_par_iter()
@@ -968,6 +974,30 @@ pub(super) enum CoreArg<'a> {
     Scalar(Literal),
 }
 
+/// A worker pool of `n` threads, built once per size and kept for later
+/// launches (building one spawns `n` OS threads).
+fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, RunError> {
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = pools.get(&n) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| RunError::ThreadPool {
+            threads: n,
+            reason: e.to_string(),
+        })?;
+    let p = Arc::new(p);
+    pools.insert(n, Arc::clone(&p));
+    Ok(p)
+}
+
 fn literal_bits(l: Literal) -> u32 {
     match l {
         Literal::Bool(b) => u32::from(b),
@@ -1006,6 +1036,8 @@ struct Codegen<'p> {
     loops: Vec<LoopCtx>,
     mem_of_param: Vec<Option<Mem>>,
     has_barrier: bool,
+    /// Per local: a fixed register it aliases (see `find_aliases`).
+    alias: Vec<Option<Reg>>,
 }
 
 impl<'p> Codegen<'p> {
@@ -1058,7 +1090,9 @@ impl<'p> Codegen<'p> {
             loops: Vec::new(),
             mem_of_param,
             has_barrier: false,
+            alias: Vec::new(),
         };
+        cg.find_aliases();
         cg.block(&p.body);
         cg.code.push(Op::Halt);
         let mut shared = Vec::new();
@@ -1147,11 +1181,56 @@ impl<'p> Codegen<'p> {
     }
 
     fn local(&self, id: u32) -> Reg {
-        self.local_base + id
+        self.alias
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(self.local_base + id)
+    }
+
+    /// The fixed register holding `e`'s value for the whole invocation, for
+    /// builtins, scalar parameters, lengths and constants.
+    fn fixed_reg(&self, e: &Expr) -> Option<Reg> {
+        match e {
+            Expr::Lit(l) => self.consts.get(&literal_bits(*l)).copied(),
+            Expr::Builtin(b, a) => Some(builtin_reg(*b, *a)),
+            Expr::Param(id) => Some(BUILTIN_REGS + id),
+            Expr::Len(id) => Some(BUILTIN_REGS + self.p.params.len() as u32 + id),
+            _ => None,
+        }
+    }
+
+    /// Immutable locals defined once, at the top level, from a fixed
+    /// register (`let i = global_id().x;`) read that register directly
+    /// instead of a copy. Top level only: a `let` nested in a branch may not
+    /// run, and then the local must read as its zero initial value.
+    fn find_aliases(&mut self) {
+        let p = self.p;
+        let mut defs = vec![0u32; p.locals.len()];
+        crate::ir::walk_nodes(&p.body, &mut |n| match n {
+            Node::Let { local, .. } | Node::Assign { local, .. } | Node::For { var: local, .. } => {
+                if let Some(d) = defs.get_mut(*local as usize) {
+                    *d += 1;
+                }
+            }
+            _ => {}
+        });
+        let mut alias = vec![None; p.locals.len()];
+        for n in &p.body {
+            if let Node::Let { local, value } = n
+                && defs.get(*local as usize) == Some(&1)
+                && p.locals.get(*local as usize).is_some_and(|l| !l.mutable)
+            {
+                alias[*local as usize] = self.fixed_reg(value);
+            }
+        }
+        self.alias = alias;
     }
 
     fn node(&mut self, node: &Node) {
         match node {
+            Node::Let { local, .. }
+                if self.alias.get(*local as usize).is_some_and(Option::is_some) => {}
             Node::Let { local, value } | Node::Assign { local, value } => {
                 let d = self.local(*local);
                 let (r, _) = self.expr(value, Some(d));
@@ -1327,6 +1406,19 @@ impl<'p> Codegen<'p> {
             Expr::Builtin(b, a) => (builtin_reg(*b, *a), DataType::U32),
             Expr::Len(id) => (BUILTIN_REGS + p.params.len() as u32 + id, DataType::U32),
             Expr::Load { buf, index } => {
+                if let Expr::Binary(BinOp::Add, l, r) = &**index
+                    && let Some((x, y, other)) = mul_add_parts(l, r)
+                {
+                    let mark = self.next_temp;
+                    let (a, _) = self.expr(x, None);
+                    let (b, _) = self.expr(y, None);
+                    let (c, _) = self.expr(other, None);
+                    self.next_temp = mark;
+                    let d = dst.unwrap_or_else(|| self.temp());
+                    let m = self.mem(*buf);
+                    self.code.push(Op::LoadMad { d, m, a, b, c });
+                    return (d, p.elem_type(*buf).unwrap_or(DataType::U32));
+                }
                 let mark = self.next_temp;
                 let (i, _) = self.expr(index, None);
                 self.next_temp = mark;
@@ -1960,6 +2052,30 @@ impl Launch<'_> {
                 }
                 Op::Select { d, c, a, b } => {
                     wr!(d, if rd!(c) != 0 { rd!(a) } else { rd!(b) });
+                }
+                Op::LoadMad { d, m, a, b, c } => {
+                    let index = rd!(a).wrapping_mul(rd!(b)).wrapping_add(rd!(c));
+                    let at = index as usize;
+                    let (word, len) = match m {
+                        Mem::Ro(g) => {
+                            let buf = ro[g as usize];
+                            (buf.get(at).copied(), buf.len())
+                        }
+                        Mem::Rw(g) => {
+                            let buf = rw[g as usize];
+                            (buf.get(at).map(|w| w.load(Relaxed)), buf.len())
+                        }
+                        Mem::Shared(s) => {
+                            let (off, len) = shared[s as usize];
+                            let w = (at < len).then(|| arena[off + at].load(Relaxed));
+                            (w, len)
+                        }
+                    };
+                    match word {
+                        Some(w) => wr!(d, w),
+                        None if unchecked => return Err(oob(m, index, len)),
+                        None => wr!(d, 0),
+                    }
                 }
                 Op::LoadR { d, m, i: ix } => {
                     let buf = ro[m as usize];

@@ -25,7 +25,10 @@ use interp::CoreArg;
 /// The target id.
 pub const TARGET: &str = "reference";
 
-/// The `reference` emitter: the program's wire encoding.
+/// The `reference` emitter: the program's wire encoding, with the
+/// config's workgroup-size override applied. `BoundsChecks::Always` clears
+/// `unchecked`, so out-of-range accesses get the checked semantics instead
+/// of an error. The ULP budget does not apply: the interpreter is exact.
 ///
 /// # Errors
 ///
@@ -33,6 +36,7 @@ pub const TARGET: &str = "reference";
 pub fn emit(program: &Program, config: &DispatchConfig) -> std::result::Result<Vec<u8>, String> {
     let mut program = program.clone();
     program.workgroup_size = config.effective_workgroup_size(&program);
+    program.unchecked = !config.checks_bounds(&program);
     program.validate().map_err(|errors| {
         errors
             .iter()
