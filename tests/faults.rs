@@ -240,7 +240,7 @@ fn interrupted_builds_and_truncated_artifacts() {
     assert!(!outs.is_empty(), "no OUT_DIR found");
     let mut blobs = Vec::new();
     for o in &outs {
-        files_under(&o.join("vyre"), &mut blobs);
+        files_under(&o.join("vyre_kernels"), &mut blobs);
     }
     let blob = blobs
         .iter()
