@@ -23,6 +23,10 @@ struct atomicsParams {
     uint bins_len;
     uint misc_len;
     uint olds_len;
+    uint grid_x;
+    uint grid_y;
+    uint grid_z;
+    uint grid_fold;
 };
 struct _atomic_compare_exchange_result_Sint_4_ {
     int old_value;
@@ -58,8 +62,9 @@ _atomic_compare_exchange_result_Sint_4_ naga_atomic_compare_exchange_weak_explic
 struct atomicsInput {
 };
 kernel void atomics(
-  metal::uint3 global_id [[thread_position_in_grid]]
-, metal::uint3 local_id [[thread_position_in_threadgroup]]
+  metal::uint3 local_id [[thread_position_in_threadgroup]]
+, metal::uint3 workgroup_id [[threadgroup_position_in_grid]]
+, metal::uint3 num_workgroups [[threadgroups_per_grid]]
 , uint __local_invocation_index [[thread_index_in_threadgroup]]
 , device type_5 const& data [[buffer(0)]]
 , device type_7& bins [[buffer(1)]]
@@ -83,105 +88,114 @@ kernel void atomics(
     uint oob = {};
     uint h_old = {};
     uint k0_10_ = 16u;
-    uint _e16 = params.data_len;
-    uint _e18 = params.bins_len;
-    uint _e20 = params.misc_len;
-    uint _e22 = params.olds_len;
-    i = global_id.x;
-    uint _e24 = i;
-    bool _e25 = _e24 < _e16;
-    uint _e29 = data[_e25 ? _e24 : 0u];
-    v = _e25 ? _e29 : 0u;
-    uint _e32 = v;
-    sv = as_type<int>(as_type<uint>(as_type<int>(_e32)) - as_type<uint>(500));
-    uint _e36 = i;
-    if (_e36 < _e16) {
-        uint _e38 = v;
-        uint _e43 = k0_10_;
-        bool _e44 = _e43 == 0u;
-        uint _e47 = _e44 ? 0u : (_e38 % (_e44 ? 1u : 16u));
-        bool _e50 = _e47 < 16u;
-        if (_e50) {
-            uint _e54 = metal::atomic_fetch_add_explicit(&hist.inner[_e50 ? _e47 : 0u], 1u, metal::memory_order_relaxed);
-        }
-        int _e56 = sv;
-        bool _e57 = 0u < _e20;
-        if (_e57) {
-            int _e61 = metal::atomic_fetch_max_explicit(&misc[_e57 ? 0u : 0u], _e56, metal::memory_order_relaxed);
-        }
-        int _e63 = sv;
-        bool _e64 = 1u < _e20;
-        if (_e64) {
-            int _e68 = metal::atomic_fetch_min_explicit(&misc[_e64 ? 1u : 0u], _e63, metal::memory_order_relaxed);
-        }
+    uint _e17 = params.data_len;
+    uint _e19 = params.bins_len;
+    uint _e21 = params.misc_len;
+    uint _e23 = params.olds_len;
+    uint _e25 = params.grid_x;
+    uint _e27 = params.grid_y;
+    uint _e29 = params.grid_z;
+    uint _e31 = params.grid_fold;
+    uint _e37 = workgroup_id.y / _e31;
+    uint _e39 = ((workgroup_id.y % _e31) * num_workgroups.x) + workgroup_id.x;
+    if (_e39 >= _e25) {
+        return;
+    }
+    i = metal::uint3((_e39 * 64u) + local_id.x, (_e37 * 1u) + local_id.y, (workgroup_id.z * 1u) + local_id.z).x;
+    uint _e57 = i;
+    bool _e58 = _e57 < _e17;
+    uint _e62 = data[_e58 ? _e57 : 0u];
+    v = _e58 ? _e62 : 0u;
+    uint _e65 = v;
+    sv = as_type<int>(as_type<uint>(as_type<int>(_e65)) - as_type<uint>(500));
+    uint _e69 = i;
+    if (_e69 < _e17) {
         uint _e71 = v;
-        bool _e75 = 2u < _e20;
-        if (_e75) {
-            int _e79 = metal::atomic_fetch_or_explicit(&misc[_e75 ? 2u : 0u], 1 << (_e71 & 31u), metal::memory_order_relaxed);
+        uint _e76 = k0_10_;
+        bool _e77 = _e76 == 0u;
+        uint _e80 = _e77 ? 0u : (_e71 % (_e77 ? 1u : 16u));
+        bool _e83 = _e80 < 16u;
+        if (_e83) {
+            uint _e87 = metal::atomic_fetch_add_explicit(&hist.inner[_e83 ? _e80 : 0u], 1u, metal::memory_order_relaxed);
         }
-        uint _e82 = v;
-        bool _e87 = 3u < _e20;
-        if (_e87) {
-            int _e91 = metal::atomic_fetch_and_explicit(&misc[_e87 ? 3u : 0u], ~((1 << (_e82 & 31u))), metal::memory_order_relaxed);
+        int _e89 = sv;
+        bool _e90 = 0u < _e21;
+        if (_e90) {
+            int _e94 = metal::atomic_fetch_max_explicit(&misc[_e90 ? 0u : 0u], _e89, metal::memory_order_relaxed);
         }
-        int _e93 = sv;
-        bool _e94 = 4u < _e20;
-        if (_e94) {
-            int _e98 = metal::atomic_fetch_xor_explicit(&misc[_e94 ? 4u : 0u], _e93, metal::memory_order_relaxed);
+        int _e96 = sv;
+        bool _e97 = 1u < _e21;
+        if (_e97) {
+            int _e101 = metal::atomic_fetch_min_explicit(&misc[_e97 ? 1u : 0u], _e96, metal::memory_order_relaxed);
         }
-        int _e100 = sv;
-        bool _e101 = 5u < _e20;
-        if (_e101) {
-            int _e105 = metal::atomic_fetch_sub_explicit(&misc[_e101 ? 5u : 0u], _e100, metal::memory_order_relaxed);
+        uint _e104 = v;
+        bool _e108 = 2u < _e21;
+        if (_e108) {
+            int _e112 = metal::atomic_fetch_or_explicit(&misc[_e108 ? 2u : 0u], 1 << (_e104 & 31u), metal::memory_order_relaxed);
         }
-        bool _e107 = 6u < _e20;
-        int _e111 = metal::atomic_load_explicit(&misc[_e107 ? 6u : 0u], metal::memory_order_relaxed);
-        cur = _e107 ? _e111 : 0;
+        uint _e115 = v;
+        bool _e120 = 3u < _e21;
+        if (_e120) {
+            int _e124 = metal::atomic_fetch_and_explicit(&misc[_e120 ? 3u : 0u], ~((1 << (_e115 & 31u))), metal::memory_order_relaxed);
+        }
+        int _e126 = sv;
+        bool _e127 = 4u < _e21;
+        if (_e127) {
+            int _e131 = metal::atomic_fetch_xor_explicit(&misc[_e127 ? 4u : 0u], _e126, metal::memory_order_relaxed);
+        }
+        int _e133 = sv;
+        bool _e134 = 5u < _e21;
+        if (_e134) {
+            int _e138 = metal::atomic_fetch_sub_explicit(&misc[_e134 ? 5u : 0u], _e133, metal::memory_order_relaxed);
+        }
+        bool _e140 = 6u < _e21;
+        int _e144 = metal::atomic_load_explicit(&misc[_e140 ? 6u : 0u], metal::memory_order_relaxed);
+        cur = _e140 ? _e144 : 0;
         got = 0;
         uint2 loop_bound = uint2(4294967295u);
         while(true) {
             if (metal::all(loop_bound == uint2(0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e116 = cur;
-            int _e119 = cur;
-            bool _e120 = 6u < _e20;
-            if (_e120) {
-                _atomic_compare_exchange_result_Sint_4_ _e124 = naga_atomic_compare_exchange_weak_explicit(&misc[_e120 ? 6u : 0u], _e119, as_type<int>(as_type<uint>(_e116) + as_type<uint>(1)));
-                got = _e124.old_value;
+            int _e149 = cur;
+            int _e152 = cur;
+            bool _e153 = 6u < _e21;
+            if (_e153) {
+                _atomic_compare_exchange_result_Sint_4_ _e157 = naga_atomic_compare_exchange_weak_explicit(&misc[_e153 ? 6u : 0u], _e152, as_type<int>(as_type<uint>(_e149) + as_type<uint>(1)));
+                got = _e157.old_value;
             } else {
                 got = 0;
             }
-            int _e127 = got;
-            int _e128 = cur;
-            if (_e127 == _e128) {
+            int _e160 = got;
+            int _e161 = cur;
+            if (_e160 == _e161) {
                 break;
             }
-            int _e130 = got;
-            cur = _e130;
+            int _e163 = got;
+            cur = _e163;
         }
-        uint _e131 = i;
-        uint _e133 = _e131 + 1000000u;
-        if (_e133 < _e22) {
-            uint _e137 = metal::atomic_fetch_add_explicit(&olds[_e133], 5u, metal::memory_order_relaxed);
-            oob = _e137;
+        uint _e164 = i;
+        uint _e166 = _e164 + 1000000u;
+        if (_e166 < _e23) {
+            uint _e170 = metal::atomic_fetch_add_explicit(&olds[_e166], 5u, metal::memory_order_relaxed);
+            oob = _e170;
         } else {
             oob = 0u;
         }
-        uint _e139 = i;
-        uint _e140 = oob;
-        if (_e139 < _e22) {
-            metal::atomic_store_explicit(&olds[_e139], _e140 + 7u, metal::memory_order_relaxed);
+        uint _e172 = i;
+        uint _e173 = oob;
+        if (_e172 < _e23) {
+            metal::atomic_store_explicit(&olds[_e172], _e173 + 7u, metal::memory_order_relaxed);
         }
     }
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     if (local_id.x < 16u) {
-        bool _e150 = local_id.x < 16u;
-        uint _e154 = metal::atomic_load_explicit(&hist.inner[_e150 ? local_id.x : 0u], metal::memory_order_relaxed);
-        h_old = _e150 ? _e154 : 0u;
-        uint _e158 = h_old;
-        if (local_id.x < _e18) {
-            uint _e161 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e158, metal::memory_order_relaxed);
+        bool _e183 = local_id.x < 16u;
+        uint _e187 = metal::atomic_load_explicit(&hist.inner[_e183 ? local_id.x : 0u], metal::memory_order_relaxed);
+        h_old = _e183 ? _e187 : 0u;
+        uint _e191 = h_old;
+        if (local_id.x < _e19) {
+            uint _e194 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e191, metal::memory_order_relaxed);
         }
     }
 }

@@ -20,15 +20,19 @@ struct reduce_sumParams {
     uint x_len;
     uint partial_len;
     uint total_len;
-    char _pad3[4];
+    uint grid_x;
+    uint grid_y;
+    uint grid_z;
+    uint grid_fold;
+    char _pad7[4];
 };
 
 struct reduce_sumInput {
 };
 kernel void reduce_sum(
-  metal::uint3 global_id [[thread_position_in_grid]]
-, metal::uint3 local_id [[thread_position_in_threadgroup]]
+  metal::uint3 local_id [[thread_position_in_threadgroup]]
 , metal::uint3 workgroup_id [[threadgroup_position_in_grid]]
+, metal::uint3 num_workgroups [[threadgroups_per_grid]]
 , uint __local_invocation_index [[thread_index_in_threadgroup]]
 , device type_5 const& x [[buffer(0)]]
 , device type_5& partial [[buffer(1)]]
@@ -48,11 +52,20 @@ kernel void reduce_sum(
     uint _e12 = params.x_len;
     uint _e14 = params.partial_len;
     uint _e16 = params.total_len;
+    uint _e18 = params.grid_x;
+    uint _e20 = params.grid_y;
+    uint _e22 = params.grid_z;
+    uint _e24 = params.grid_fold;
+    uint _e30 = workgroup_id.y / _e24;
+    uint _e32 = ((workgroup_id.y % _e24) * num_workgroups.x) + workgroup_id.x;
+    if (_e32 >= _e18) {
+        return;
+    }
     l = local_id.x;
-    uint _e18 = l;
-    bool _e20 = global_id.x < _e12;
-    uint _e24 = x[_e20 ? global_id.x : 0u];
-    tile.inner[_e18] = _e20 ? _e24 : 0u;
+    uint _e50 = l;
+    bool _e52 = metal::uint3((_e32 * 128u) + local_id.x, (_e30 * 1u) + local_id.y, (workgroup_id.z * 1u) + local_id.z).x < _e12;
+    uint _e56 = x[_e52 ? metal::uint3((_e32 * 128u) + local_id.x, (_e30 * 1u) + local_id.y, (workgroup_id.z * 1u) + local_id.z).x : 0u];
+    tile.inner[_e50] = _e52 ? _e56 : 0u;
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     s = 64u;
@@ -60,41 +73,41 @@ kernel void reduce_sum(
     while(true) {
         if (metal::all(loop_bound == uint2(0u))) { break; }
         loop_bound -= uint2(loop_bound.y == 0u, 1u);
-        uint _e29 = s;
-        if (_e29 > 0u) {
+        uint _e61 = s;
+        if (_e61 > 0u) {
         } else {
             break;
         }
-        uint _e32 = l;
-        uint _e33 = s;
-        if (_e32 < _e33) {
-            uint _e35 = l;
-            uint _e36 = l;
-            uint _e38 = tile.inner[_e36];
-            uint _e39 = l;
-            uint _e40 = s;
-            uint _e41 = _e39 + _e40;
-            bool _e43 = _e41 < 128u;
-            uint _e47 = tile.inner[_e43 ? _e41 : 0u];
-            tile.inner[_e35] = _e38 + (_e43 ? _e47 : 0u);
+        uint _e64 = l;
+        uint _e65 = s;
+        if (_e64 < _e65) {
+            uint _e67 = l;
+            uint _e68 = l;
+            uint _e70 = tile.inner[_e68];
+            uint _e71 = l;
+            uint _e72 = s;
+            uint _e73 = _e71 + _e72;
+            bool _e75 = _e73 < 128u;
+            uint _e79 = tile.inner[_e75 ? _e73 : 0u];
+            tile.inner[_e67] = _e70 + (_e75 ? _e79 : 0u);
         }
         metal::threadgroup_barrier(metal::mem_flags::mem_device);
         metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
-        uint _e52 = s;
-        uint _e56 = k0_1_;
-        s = _e52 >> (_e56 & 31u);
+        uint _e84 = s;
+        uint _e88 = k0_1_;
+        s = _e84 >> (_e88 & 31u);
     }
-    uint _e59 = l;
-    if (_e59 == 0u) {
-        uint _e65 = tile.inner[0u];
-        if (workgroup_id.x < _e14) {
-            partial[workgroup_id.x] = _e65;
+    uint _e91 = l;
+    if (_e91 == 0u) {
+        uint _e97 = tile.inner[0u];
+        if (metal::uint3(_e32, _e30, workgroup_id.z).x < _e14) {
+            partial[metal::uint3(_e32, _e30, workgroup_id.z).x] = _e97;
         }
-        uint _e71 = tile.inner[0u];
-        bool _e72 = 0u < _e16;
-        if (_e72) {
-            uint _e76 = metal::atomic_fetch_add_explicit(&total[_e72 ? 0u : 0u], _e71, metal::memory_order_relaxed);
-            old = _e76;
+        uint _e103 = tile.inner[0u];
+        bool _e104 = 0u < _e16;
+        if (_e104) {
+            uint _e108 = metal::atomic_fetch_add_explicit(&total[_e104 ? 0u : 0u], _e103, metal::memory_order_relaxed);
+            old = _e108;
         } else {
             old = 0u;
         }

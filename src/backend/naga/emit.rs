@@ -299,9 +299,10 @@ pub fn emit_msl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, S
 
 /// HLSL source for `program` (shader model 5.1). Binding `b` of group 0 is
 /// register `b` of space 0 in its class (`t` for `&[T]`, `u` for `&mut [T]`,
-/// `b` for the parameter block). HLSL has no `num_workgroups` builtin: a
-/// kernel that reads `num_workgroups()` reads naga's special constant buffer
-/// at `b(buffer_count + 1)` instead, which the runtime fills with the
+/// `b` for the parameter block). HLSL has no `num_workgroups` builtin: every
+/// kernel reads the physical workgroup counts (to rebuild the logical grid,
+/// see docs/targets.md) from naga's special constant buffer at
+/// `b(buffer_count + 1)`, which the runtime fills with the physical
 /// workgroup counts (as wgpu's DX12 backend does).
 ///
 /// # Errors
@@ -312,7 +313,7 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
     let layout = Layout::new(&slot_kinds(program));
     let options = hlsl::Options {
         shader_model: hlsl::ShaderModel::V5_1,
-        special_constants_binding: uses_num_workgroups(program).then_some(hlsl::BindTarget {
+        special_constants_binding: Some(hlsl::BindTarget {
             space: BIND_GROUP as u8,
             register: layout.buffer_count + 1,
             binding_array_size: None,
@@ -347,10 +348,6 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
             program.name
         )),
     }
-}
-
-fn uses_num_workgroups(program: &Program) -> bool {
-    super::lower::used_builtins(program)[3]
 }
 
 /// The `hlsl` emitter.

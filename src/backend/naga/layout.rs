@@ -8,8 +8,11 @@
 //!   `&mut [T]`; `array<atomic<T>>` when the kernel uses it atomically);
 //! - one uniform buffer at binding `buffer_count` holds, as 4-byte fields,
 //!   every scalar parameter in declaration order (`bool` as a `u32` 0/1), then
-//!   the element count of every buffer parameter in order. The size is rounded
-//!   up to 16 bytes. It exists whenever the kernel has any parameter.
+//!   the element count of every buffer parameter in order, then the four
+//!   grid fields `grid_x`, `grid_y`, `grid_z` (the logical workgroup counts)
+//!   and `grid_fold` (how many physical y rows one logical x row is folded
+//!   into; see docs/targets.md, "Large grids on wgpu"). The size is rounded
+//!   up to 16 bytes. It always exists.
 //!
 //! Lengths are passed explicitly instead of using `arrayLength` so that an
 //! empty buffer works: wgpu cannot bind a zero-sized buffer, so the runtime
@@ -42,7 +45,12 @@ pub struct Layout {
     pub buffer_count: u32,
     /// Number of 4-byte uniform fields (0: no uniform buffer).
     pub uniform_fields: u32,
+    /// Field index of `grid_x`; `grid_y`, `grid_z` and `grid_fold` follow.
+    pub grid_field: u32,
 }
+
+/// Number of grid fields at the end of the uniform block.
+pub const GRID_FIELDS: u32 = 4;
 
 impl Layout {
     /// The layout of a parameter list.
@@ -58,6 +66,7 @@ impl Layout {
             len_field: Vec::with_capacity(params.len()),
             buffer_count: 0,
             uniform_fields: 0,
+            grid_field: 0,
         };
         let mut next_scalar = 0;
         for p in params {
@@ -76,7 +85,8 @@ impl Layout {
                 }
             }
         }
-        layout.uniform_fields = scalars + layout.buffer_count;
+        layout.grid_field = scalars + layout.buffer_count;
+        layout.uniform_fields = layout.grid_field + GRID_FIELDS;
         layout
     }
 
@@ -109,7 +119,9 @@ mod tests {
         assert_eq!(l.scalar_field, vec![Some(0), None, None, Some(1)]);
         assert_eq!(l.len_field, vec![None, Some(2), Some(3), None]);
         assert_eq!(l.uniform_binding(), Some(2));
-        assert_eq!(l.uniform_size(), 16);
-        assert_eq!(Layout::new(&[]).uniform_binding(), None);
+        assert_eq!(l.grid_field, 4);
+        assert_eq!(l.uniform_size(), 32);
+        assert_eq!(Layout::new(&[]).uniform_binding(), Some(0));
+        assert_eq!(Layout::new(&[]).uniform_size(), 16);
     }
 }

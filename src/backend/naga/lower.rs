@@ -65,6 +65,7 @@ pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, Strin
     let mut cx = Lowerer::new(program, config)?;
     let mut body = Block::new();
     cx.hoist_uniform_loads(&mut body)?;
+    cx.logical_builtins(&mut body)?;
     cx.block(&program.body, &mut body, &mut Vec::new())?;
     cx.func.body = body;
     let workgroup_size = config.effective_workgroup_size(program);
@@ -203,62 +204,6 @@ fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
         _ => {}
     });
     (params, shared)
-}
-
-/// Which builtins the program reads, indexed global, local, workgroup id,
-/// number of workgroups.
-pub(crate) fn used_builtins(program: &Program) -> [bool; 4] {
-    fn visit(e: &Expr, used: &mut [bool; 4]) {
-        match e {
-            Expr::Builtin(b, _) => used[builtin_index(*b)] = true,
-            Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Len(_) => {}
-            Expr::Load { index, .. } => visit(index, used),
-            Expr::Unary(_, a) | Expr::Cast(_, a) => visit(a, used),
-            Expr::Binary(_, a, b) => {
-                visit(a, used);
-                visit(b, used);
-            }
-            Expr::Math(_, args) => args.iter().for_each(|a| visit(a, used)),
-            Expr::Select {
-                cond,
-                then,
-                otherwise,
-            } => {
-                visit(cond, used);
-                visit(then, used);
-                visit(otherwise, used);
-            }
-            Expr::Atomic {
-                index,
-                expected,
-                value,
-                ..
-            } => {
-                visit(index, used);
-                if let Some(x) = expected {
-                    visit(x, used);
-                }
-                visit(value, used);
-            }
-        }
-    }
-    let mut used = [false; 4];
-    crate::ir::walk_nodes(&program.body, &mut |n| match n {
-        Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
-            visit(value, &mut used);
-        }
-        Node::Store { index, value, .. } => {
-            visit(index, &mut used);
-            visit(value, &mut used);
-        }
-        Node::If { cond, .. } | Node::While { cond, .. } => visit(cond, &mut used),
-        Node::For { start, end, .. } => {
-            visit(start, &mut used);
-            visit(end, &mut used);
-        }
-        _ => {}
-    });
-    used
 }
 
 /// Whether `body` assigns `local` anywhere (nested blocks included).
@@ -490,6 +435,12 @@ impl<'a> Lowerer<'a> {
                     members.push((field, format!("{}_len", decl.name), self.ty.u32_));
                 }
             }
+            for (k, name) in ["grid_x", "grid_y", "grid_z", "grid_fold"]
+                .into_iter()
+                .enumerate()
+            {
+                members.push((layout.grid_field + k as u32, name.to_string(), self.ty.u32_));
+            }
             members.sort_by_key(|m| m.0);
             let members = members
                 .into_iter()
@@ -552,19 +503,18 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Declare the physical builtins as entry-point arguments. They are
+    /// always declared: the logical ids are rebuilt from them (see
+    /// [`Lowerer::logical_builtins`]).
     fn declare_builtins(&mut self) {
-        let used = used_builtins(self.p);
+        // `global_id` is computed from the logical workgroup id instead.
         let all = [
-            (Builtin::GlobalId, BuiltIn::GlobalInvocationId),
             (Builtin::LocalId, BuiltIn::LocalInvocationId),
             (Builtin::WorkgroupId, BuiltIn::WorkGroupId),
             (Builtin::NumWorkgroups, BuiltIn::NumWorkGroups),
         ];
         for (ours, theirs) in all {
             let slot = builtin_index(ours);
-            if !used[slot] {
-                continue;
-            }
             let index = self.func.arguments.len() as u32;
             self.func.arguments.push(FunctionArgument {
                 name: Some(ours.name().to_string()),
@@ -834,6 +784,87 @@ impl<'a> Lowerer<'a> {
             vals.push(Some(self.load_uniform_field(field, body)?));
         }
         self.uniform_vals = vals;
+        Ok(())
+    }
+
+    /// Rebuild the logical workgroup id, workgroup count and global id from
+    /// the physical ones, once, at the top of the entry point, and make the
+    /// invocations of padding workgroups return at once.
+    ///
+    /// The runtime dispatches `[px, fold * grid_y, grid_z]` where `px` is
+    /// the physical x count and `fold = ceil(grid_x / px)` (1 unless `grid_x`
+    /// exceeds the per-dimension limit). Physical `(x, y, z)` is logical
+    /// `(y % fold * px + x, y / fold, z)`. A workgroup whose logical x is
+    /// `>= grid_x` is padding: the test depends only on the workgroup id and
+    /// uniforms, so the whole workgroup returns together and barriers stay
+    /// in uniform control flow.
+    fn logical_builtins(&mut self, blk: &mut Block) -> Result<(), String> {
+        let gf = Layout::new(&slot_kinds(self.p)).grid_field;
+        let grid: Vec<Handle<Expression>> = (0..3)
+            .map(|k| self.load_uniform_field(gf + k, blk))
+            .collect::<Result<_, _>>()?;
+        let fold = self.load_uniform_field(gf + 3, blk)?;
+        let phys = |cx: &Self, b: Builtin| {
+            cx.builtins[builtin_index(b)].ok_or_else(|| cx.err("internal: builtin not declared"))
+        };
+        let wg = phys(self, Builtin::WorkgroupId)?;
+        let nwg = phys(self, Builtin::NumWorkgroups)?;
+        let local = phys(self, Builtin::LocalId)?;
+        let comp = |cx: &mut Self, base, index, blk: &mut Block| {
+            cx.add(Expression::AccessIndex { base, index }, blk)
+        };
+        let wx = comp(self, wg, 0, blk);
+        let wy = comp(self, wg, 1, blk);
+        let wz = comp(self, wg, 2, blk);
+        let px = comp(self, nwg, 0, blk);
+        let row = self.bin(BinaryOperator::Modulo, wy, fold, blk);
+        let ly = self.bin(BinaryOperator::Divide, wy, fold, blk);
+        let off = self.bin(BinaryOperator::Multiply, row, px, blk);
+        let lx = self.bin(BinaryOperator::Add, off, wx, blk);
+        let pad = self.bin(BinaryOperator::GreaterEqual, lx, grid[0], blk);
+        let mut ret = Block::new();
+        ret.push(Statement::Return { value: None }, Span::UNDEFINED);
+        blk.push(
+            Statement::If {
+                condition: pad,
+                accept: ret,
+                reject: Block::new(),
+            },
+            Span::UNDEFINED,
+        );
+        let ty = self.ty.uvec3;
+        let lwg = self.add(
+            Expression::Compose {
+                ty,
+                components: vec![lx, ly, wz],
+            },
+            blk,
+        );
+        let lnwg = self.add(
+            Expression::Compose {
+                ty,
+                components: grid,
+            },
+            blk,
+        );
+        let size = self.workgroup_size;
+        let mut gid = Vec::with_capacity(3);
+        for (k, (w, s)) in [lx, ly, wz].into_iter().zip(size).enumerate() {
+            let s = self.u32_lit(s);
+            let base = self.bin(BinaryOperator::Multiply, w, s, blk);
+            let l = comp(self, local, k as u32, blk);
+            gid.push(self.bin(BinaryOperator::Add, base, l, blk));
+        }
+        let lgid = self.add(
+            Expression::Compose {
+                ty,
+                components: gid,
+            },
+            blk,
+        );
+        self.builtins[builtin_index(Builtin::WorkgroupId)] = Some(lwg);
+        self.builtins[builtin_index(Builtin::NumWorkgroups)] = Some(lnwg);
+        self.builtins[builtin_index(Builtin::GlobalId)] = Some(lgid);
         Ok(())
     }
 

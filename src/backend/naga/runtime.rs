@@ -620,15 +620,16 @@ impl DeviceBackend for WgpuBackend {
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {
         let max = self.limits.max_compute_workgroups_per_dimension;
-        if workgroups.iter().any(|&w| w > max) {
+        let Some((physical, fold)) = fold_grid(workgroups, max) else {
             return Err(Error::InvalidGrid {
                 kernel: kernel.name.to_string(),
                 reason: format!(
-                    "{workgroups:?} workgroups; {} allows at most {max} per dimension",
+                    "{workgroups:?} workgroups; {} allows at most {max} per dimension, \
+                     and x can only be folded into y while ceil(x / {max}) * y <= {max}",
                     self.info.name
                 ),
             });
-        }
+        };
         let pipe = self.pipeline(kernel)?;
         if args.len() != pipe.kinds.len() {
             return Err(Error::BadArguments {
@@ -682,6 +683,10 @@ impl DeviceBackend for WgpuBackend {
                 _ => return Err(bad()),
             }
         }
+        let gf = pipe.layout.grid_field;
+        for (k, v) in workgroups.into_iter().chain([fold]).enumerate() {
+            put(gf + k as u32, v);
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let uniform_buf = pipe.layout.uniform_binding().map(|binding| {
             (
@@ -724,7 +729,7 @@ impl DeviceBackend for WgpuBackend {
             });
             pass.set_pipeline(&pipe.pipeline);
             pass.set_bind_group(BIND_GROUP, &bind_group, &[]);
-            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+            pass.dispatch_workgroups(physical[0], physical[1], physical[2]);
         }
         self.queue.submit([enc.finish()]);
         pop_scope(scope, &format!("launching kernel `{}`", kernel.name))
@@ -733,5 +738,49 @@ impl DeviceBackend for WgpuBackend {
     fn synchronize(&self) -> Result<()> {
         self.wait()?;
         self.take_uncaptured()
+    }
+}
+
+/// The physical grid and fold factor for a logical grid of `logical`
+/// workgroups on a device allowing `max` per dimension, or `None` when even
+/// folding cannot express it.
+///
+/// Within the limit the grid is dispatched as is (fold 1). Otherwise x is
+/// folded into y: physical `[max, fold * y, z]` with `fold = ceil(x / max)`;
+/// the shader maps physical `(px, py, pz)` back to logical
+/// `(py % fold * max + px, py / fold, pz)` and skips padding workgroups whose
+/// logical x is `>= x` (see docs/targets.md, "Large grids on wgpu").
+#[must_use]
+pub fn fold_grid(logical: [u32; 3], max: u32) -> Option<([u32; 3], u32)> {
+    let [x, y, z] = logical;
+    if y > max || z > max || max == 0 {
+        return None;
+    }
+    if x <= max {
+        return Some((logical, 1));
+    }
+    let fold = x.div_ceil(max);
+    let py = fold.checked_mul(y).filter(|&py| py <= max)?;
+    Some(([max, py, z], fold))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_grid;
+
+    #[test]
+    fn fold_grid_cases() {
+        assert_eq!(fold_grid([65_535, 7, 3], 65_535), Some(([65_535, 7, 3], 1)));
+        // 2^20 workgroups: 17 rows of 65,535 cover it (16 would not).
+        assert_eq!(
+            fold_grid([1 << 20, 1, 1], 65_535),
+            Some(([65_535, 17, 1], 17))
+        );
+        assert_eq!(fold_grid([70_000, 3, 2], 65_535), Some(([65_535, 6, 2], 2)));
+        assert_eq!(fold_grid([70_000, 40_000, 1], 65_535), None);
+        assert_eq!(fold_grid([1, 65_536, 1], 65_535), None);
+        assert_eq!(fold_grid([1, 1, 65_536], 65_535), None);
+        // ceil((2^32 - 1) / 65,535) = 65,537 rows: more than the limit.
+        assert_eq!(fold_grid([u32::MAX, 1, 1], 65_535), None);
     }
 }
