@@ -1457,29 +1457,6 @@ impl<'a> Lowerer<'a> {
 
     // ---- statements --------------------------------------------------
 
-    /// Lower `body` with the bounds facts `cond` implies when it is `holds`
-    /// in scope, minus facts about locals the body reassigns.
-    fn block_under(
-        &mut self,
-        cond: &Expr,
-        holds: bool,
-        body: &[Node],
-        out: &mut Block,
-        facts: &mut Facts,
-    ) -> Result<(), String> {
-        let base = facts.len();
-        let mut new = Vec::new();
-        if holds {
-            facts_when_true(cond, &mut new);
-        } else {
-            facts_when_false(cond, &mut new);
-        }
-        facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
-        let lowered = self.block(body, out, facts);
-        facts.truncate(base);
-        lowered
-    }
-
     fn block(&mut self, nodes: &[Node], out: &mut Block, facts: &mut Facts) -> Result<(), String> {
         let base = facts.len();
         for (i, node) in nodes.iter().enumerate() {
@@ -1599,8 +1576,17 @@ impl<'a> Lowerer<'a> {
                 let c = self.expr(cond, facts, blk)?;
                 let mut accept = Block::new();
                 let mut reject = Block::new();
-                self.block_under(cond, true, then, &mut accept, facts)?;
-                self.block_under(cond, false, otherwise, &mut reject, facts)?;
+                let base = facts.len();
+                let mut new = Vec::new();
+                facts_when_true(cond, &mut new);
+                facts.extend(new.into_iter().filter(|(l, _)| !assigns(then, *l)));
+                self.block(then, &mut accept, facts)?;
+                facts.truncate(base);
+                let mut new = Vec::new();
+                facts_when_false(cond, &mut new);
+                facts.extend(new.into_iter().filter(|(l, _)| !assigns(otherwise, *l)));
+                self.block(otherwise, &mut reject, facts)?;
+                facts.truncate(base);
                 blk.push(
                     Statement::If {
                         condition: c,
@@ -1623,7 +1609,12 @@ impl<'a> Lowerer<'a> {
                     },
                     Span::UNDEFINED,
                 );
-                self.block_under(cond, true, body, &mut lbody, facts)?;
+                let base = facts.len();
+                let mut new = Vec::new();
+                facts_when_true(cond, &mut new);
+                facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
+                self.block(body, &mut lbody, facts)?;
+                facts.truncate(base);
                 blk.push(
                     Statement::Loop {
                         body: lbody,
