@@ -63,6 +63,8 @@ fn cargo_build(pkg: &Path, env: &[(&str, &str)]) -> Run {
     cmd.args(["build", "-v", "--offline", "--color", "never"])
         .current_dir(pkg)
         .env("CARGO_TARGET_DIR", scratch_root().join("target"))
+        // No debug info: these throwaway builds only need to run.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .env_remove("VYRE_BUILD_STUB")
         .env_remove("DOCS_RS")
         .env_remove("RUST_BACKTRACE");

@@ -118,6 +118,8 @@ impl Scratch {
             .arg("--offline")
             .current_dir(&self.dir)
             .env("CARGO_TARGET_DIR", tmp().join("target"))
+            // No debug info: these throwaway builds only need to run.
+            .env("CARGO_PROFILE_DEV_DEBUG", "false")
             .env_remove("VYRE_BUILD_STUB")
             .env_remove("RUSTFLAGS");
         c
