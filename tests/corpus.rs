@@ -502,6 +502,85 @@ fn wild_indices_in_an_unchecked_kernel_are_reported() {
     assert!(matches!(e, RunError::OutOfBounds { .. }), "{e:?}");
 }
 
+/// The inputs of `ieee`: every special value, then a few ordinary ones.
+fn ieee_inputs() -> Vec<f32> {
+    let mut x = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -2.5,
+        3.0e38,
+        -3.0e38,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::from_bits(0xffc0_0001),
+        f32::MIN_POSITIVE,
+        28.0,
+    ];
+    x.extend((0..60).map(|k| (k as f32 - 30.0) * 0.75));
+    x
+}
+
+#[test]
+fn ieee_specials_follow_ieee() {
+    let p = kernel("ieee.vyre", "ieee");
+    let x = ieee_inputs();
+    let n = x.len();
+    let out = run(
+        &p,
+        [groups(n, 64), 1, 1],
+        &[
+            f32s(&x),
+            A::S(Literal::f32(0.0)),
+            A::B(vec![0; n]),
+            A::B(vec![0; n]),
+            A::B(vec![0; n]),
+        ],
+    );
+    let zero = 0.0f32;
+    // Same bits, or both NaN (the payload of a made NaN is not specified).
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    let (q, m, flags) = (as_f32(&out[1]), as_f32(&out[2]), &out[3]);
+    for (k, &v) in x.iter().enumerate() {
+        let want_q = v / (v * 0.0);
+        let want_m = v * 3e38 * zero;
+        // `v != NaN` and `28.0 != NaN` hold always, `v == v` unless NaN.
+        let want_f = 1
+            | u32::from(!v.is_nan()) << 1
+            | 1 << 2
+            | u32::from(v < f32::INFINITY) << 3
+            | u32::from(v / zero > 1e38) << 4
+            | u32::from((v * 0.0).is_nan()) << 5;
+        assert!(same(q[k], want_q), "quotients[{k}] for {v:?}: {:?}", q[k]);
+        assert!(same(m[k], want_m), "products[{k}] for {v:?}: {:?}", m[k]);
+        assert_eq!(flags[k], want_f, "flags[{k}] for {v:?}");
+    }
+    // The cases the kernel is about really occur.
+    assert!(q.iter().any(|v| v.is_nan()) && q.iter().any(|v| v.is_infinite()));
+    assert!(m.iter().any(|v| v.is_nan()) && flags.contains(&(1 | 4 | 32)));
+}
+
+#[test]
+fn sum4_partials_cover_every_element_once() {
+    let p = kernel("sum4.vyre", "sum4_partials");
+    let mut rng = Rng(11);
+    for (n, groups) in [(0usize, 1u32), (3, 1), (6, 2), (257, 3), (100_003, 37)] {
+        let x: Vec<u32> = (0..n).map(|_| rng.next()).collect();
+        let out = run(
+            &p,
+            [groups, 1, 1],
+            &[A::B(x.clone()), A::B(vec![0; groups as usize])],
+        );
+        let mut want = vec![0u32; groups as usize];
+        for (j, v) in x.iter().enumerate() {
+            let w = (j / 4) % (64 * groups as usize) / 64;
+            want[w] = want[w].wrapping_add(*v);
+        }
+        assert_eq!(out[1], want, "n = {n}, {groups} workgroups");
+    }
+}
+
 /// Every kernel of the corpus is exercised by a test above.
 #[test]
 fn every_corpus_kernel_is_tested() {
@@ -515,6 +594,8 @@ fn every_corpus_kernel_is_tested() {
         "softmax",
         "stencil",
         "wild",
+        "ieee",
+        "sum4_partials",
     ]
     .into();
     let mut found = BTreeSet::new();

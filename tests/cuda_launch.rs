@@ -168,3 +168,12 @@ fn bandwidth_report() {
         n as f64 * 4.0 / dt / 1e9
     );
 }
+
+#[test]
+fn device_copy_is_ordered_and_checked() {
+    let Ok(gpu) = Device::cuda(0) else {
+        println!("skipped: no CUDA device");
+        return;
+    };
+    vyre_testkit::device_contract::check_copy(&gpu, &["ptx"]).unwrap();
+}

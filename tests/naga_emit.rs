@@ -337,3 +337,82 @@ fn spirv_float_ops_are_not_contracted() {
     p.fast_math = true;
     assert_eq!(no_contraction_count(&p), 0);
 }
+
+/// The SPIR-V of `source`'s only kernel: its module (as lowered for SPIR-V)
+/// and the words.
+fn spirv_of(source: &str) -> (naga::Module, Vec<u8>) {
+    let module = vyre::lang::parse("k.vyre", source).unwrap_or_else(|e| panic!("{e}"));
+    let p = &module.kernels[0];
+    let config = DispatchConfig::default();
+    let lowered = vyre::backend::naga::lower::lower_with_vector_views(p, &config).unwrap();
+    (lowered, emit_aot_target("spirv", p, &config).unwrap())
+}
+
+fn global_names(module: &naga::Module) -> Vec<String> {
+    module
+        .global_variables
+        .iter()
+        .filter_map(|(_, g)| g.name.clone())
+        .collect()
+}
+
+#[test]
+fn aligned_groups_of_four_loads_become_one_vector_load_in_spirv_only() {
+    // `i` is a multiple of 4 in the loop (start and step are), so the four
+    // loads of `x` read one 16-byte vector; `y` is read-write: scalar.
+    let aligned = "#[kernel(workgroup_size = 64)]
+        pub fn k(x: &[f32], y: &mut [f32]) {
+            let mut i = global_id().x * 4;
+            let mut acc = 0.0;
+            while i + 3 < x.len() {
+                acc += x[i] + x[i + 1] + x[i + 2] + x[i + 3];
+                i += num_workgroups().x * 256;
+            }
+            y[global_id().x] = acc + y[i] + y[i + 1] + y[i + 2] + y[i + 3];
+        }";
+    let (module, words) = spirv_of(aligned);
+    let names = global_names(&module);
+    assert!(names.contains(&"x_v4".to_string()), "{names:?}");
+    assert!(!names.contains(&"y_v4".to_string()), "{names:?}");
+    let x_binding = |name: &str| {
+        module
+            .global_variables
+            .iter()
+            .find(|(_, g)| g.name.as_deref() == Some(name))
+            .and_then(|(_, g)| g.binding)
+    };
+    assert_eq!(
+        x_binding("x"),
+        x_binding("x_v4"),
+        "the view aliases x's binding"
+    );
+    assert!(
+        words.windows(4).any(|w| w == b"x_v4"),
+        "the emitted SPIR-V names the view"
+    );
+    // The portable languages cannot alias a binding: no view there.
+    let p = &vyre::lang::parse("k.vyre", aligned).unwrap().kernels[0];
+    let wgsl = wgsl_of(p, &DispatchConfig::default());
+    assert!(
+        !wgsl.contains("x_v4") && !wgsl.contains("vec4<f32>"),
+        "{wgsl}"
+    );
+
+    // Not provably a multiple of 4 (`i` steps by 1), a gap in the four, or
+    // `i` redefined between the loads: scalar loads.
+    for body in [
+        "let mut i = global_id().x * 4; while i + 3 < x.len() { acc += x[i] + x[i + 1] + x[i + 2] + x[i + 3]; i += 1; }",
+        "let i = global_id().x * 4; acc = x[i] + x[i + 1] + x[i + 3];",
+        "let mut i = global_id().x * 4; acc = x[i] + x[i + 1]; i = i + 4; acc += x[i + 2] + x[i + 3];",
+    ] {
+        let source = format!(
+            "#[kernel(workgroup_size = 64)]
+            pub fn k(x: &[f32], y: &mut [f32]) {{ let mut acc = 0.0; {body} y[global_id().x] = acc; }}"
+        );
+        let (module, _) = spirv_of(&source);
+        assert!(
+            !global_names(&module).contains(&"x_v4".to_string()),
+            "{body}"
+        );
+    }
+}

@@ -210,3 +210,8 @@ fn runtime_errors_map_to_device_errors() {
     assert!(matches!(e, Error::BadArguments { .. }), "{e:?}");
     assert_eq!(device.download(&buf).unwrap(), vec![0]);
 }
+
+#[test]
+fn device_copy_is_ordered_and_checked() {
+    vyre_testkit::device_contract::check_copy(&Device::cpu(), &["reference"]).unwrap();
+}

@@ -215,3 +215,15 @@ fn oversized_buffers_are_errors() {
     assert!(matches!(err, vyre::Error::Backend { .. }), "{err}");
     assert!(err.to_string().contains("exceeds"), "{err}");
 }
+
+#[test]
+fn device_copy_is_ordered_and_checked() {
+    for options in [
+        WgpuOptions::from_env(),
+        WgpuOptions::from_env().with_force_wgsl(true),
+    ] {
+        let Some(dev) = device(&options) else { return };
+        vyre_testkit::device_contract::check_copy(&dev, &["spirv", "wgsl"])
+            .unwrap_or_else(|e| panic!("{}: {e}", dev.name()));
+    }
+}

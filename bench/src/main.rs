@@ -129,6 +129,19 @@ fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
         });
         report("saxpy_vec4_vyre", device, s, 3.0 * bytes);
     }
+    if run("memcpy") {
+        // The device's own copy (cuMemcpyDtoD, copy_buffer_to_buffer): the
+        // bandwidth ceiling the kernels are compared with, on each device.
+        device.copy(&x, &mut y)?;
+        let got = device.download(&y)?;
+        for k in [0, n / 2, n - 1] {
+            check_close("memcpy", got[k], host_x[k], 0.0);
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            device.copy(&x, &mut y).expect("memcpy");
+        });
+        report("memcpy_device", device, s, 2.0 * bytes);
+    }
     if run("copy") {
         kernels::stream::copy(device, Grid::threads(n), &x, &mut y)?;
         let got = device.download(&y)?;

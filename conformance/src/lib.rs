@@ -75,7 +75,27 @@ pub const KERNELS: &[(&str, Driver)] = &[
     ("softmax", run_softmax),
     ("stencil", run_stencil),
     ("wild", run_wild),
+    ("ieee", run_ieee),
+    ("sum4_partials", run_sum4_partials),
 ];
+
+/// Why `kernel` is not held to the reference on `device`, for the few
+/// kernels whose contract some drivers are known not to keep (the reason
+/// is printed as a `skipped:` line; `docs/targets.md` has the details).
+#[must_use]
+pub fn known_deviation(kernel: &str, device: &Device) -> Option<&'static str> {
+    let name = device.name();
+    match kernel {
+        // wgpu's device names end in "WGSL)" on the WGSL path.
+        "ieee" if name.starts_with("wgpu") && name.contains("WGSL") => {
+            Some("WGSL cannot ask the driver to keep infinities and NaN")
+        }
+        "ieee" if name.contains("llvmpipe") => {
+            Some("llvmpipe folds `x * 0.0` to 0 even under SignedZeroInfNanPreserve")
+        }
+        _ => None,
+    }
+}
 
 /// A deterministic pseudo-random stream (xorshift32), so every device gets
 /// the same inputs without a dependency.
@@ -327,6 +347,77 @@ pub fn run_wild(device: &Device) -> vyre::Result<Outputs> {
         out("marks", Data::U32(device.download(&marks)?), Check::Exact),
         out("olds", Data::U32(device.download(&olds)?), Check::Exact),
     ])
+}
+
+/// `ieee`: NaN, infinities, signed zeros and ordinary values through
+/// quotients, products and comparisons. Every operation is correctly
+/// rounded and NaN-propagating, so the outputs are exact (any NaN payload).
+///
+/// # Errors
+/// Any upload, launch or download error of the device.
+pub fn run_ieee(device: &Device) -> vyre::Result<Outputs> {
+    let mut x = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -2.5,
+        3.0e38,
+        -3.0e38,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        28.0,
+    ];
+    x.extend(Rng::new(10).f32s(89, -100.0, 100.0));
+    let n = x.len();
+    let xd = device.upload(&x)?;
+    let mut quotients = device.zeros::<f32>(n)?;
+    let mut products = device.zeros::<f32>(n)?;
+    let mut flags = device.zeros::<u32>(n)?;
+    kernels::ieee::ieee(
+        device,
+        Grid::threads(n),
+        &xd,
+        0.0,
+        &mut quotients,
+        &mut products,
+        &mut flags,
+    )?;
+    Ok(vec![
+        out(
+            "quotients",
+            Data::F32(device.download(&quotients)?),
+            Check::Exact,
+        ),
+        out(
+            "products",
+            Data::F32(device.download(&products)?),
+            Check::Exact,
+        ),
+        out("flags", Data::U32(device.download(&flags)?), Check::Exact),
+    ])
+}
+
+/// `sum4_partials`: 100,003 random `u32` over 37 workgroups (16-byte loads
+/// plus a tail), and 6 over 2 (tail and checked vector loads only);
+/// wrapping sums, so exact.
+///
+/// # Errors
+/// Any upload, launch or download error of the device.
+pub fn run_sum4_partials(device: &Device) -> vyre::Result<Outputs> {
+    let mut outputs = Vec::new();
+    for (name, n, groups) in [("partials", 100_003, 37u32), ("partials_small", 6, 2)] {
+        let x = device.upload(&Rng::new(11).u32s(n))?;
+        let mut partials = device.zeros::<u32>(groups as usize)?;
+        kernels::sum4::sum4_partials(device, Grid::workgroups(groups), &x, &mut partials)?;
+        outputs.push(out(
+            name,
+            Data::U32(device.download(&partials)?),
+            Check::Exact,
+        ));
+    }
+    Ok(outputs)
 }
 
 /// Distance between two floats in units in the last place (`0.0` and

@@ -3,6 +3,9 @@
 
 pub mod reference;
 
+#[cfg(feature = "compiler")]
+pub(crate) mod align;
+
 #[cfg(any(feature = "compiler", feature = "cuda"))]
 pub mod ptx;
 

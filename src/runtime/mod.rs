@@ -69,6 +69,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The two buffers of a device-to-device copy differ in length.
+    #[error("copy between buffers of different lengths: source {src} elements, destination {dst}")]
+    CopyLengthMismatch {
+        /// Source elements.
+        src: usize,
+        /// Destination elements.
+        dst: usize,
+    },
     /// Host and device buffer lengths differ.
     #[error("length mismatch: buffer holds {buffer} elements, host slice {host}")]
     LengthMismatch {
@@ -348,6 +356,18 @@ pub trait DeviceBackend: Send + Sync + fmt::Debug {
     /// # Errors
     /// An asynchronous launch failure.
     fn synchronize(&self) -> Result<()>;
+    /// Copy all of `src` into `dst` (same size, checked by [`Device::copy`])
+    /// after every earlier launch, like a launch that may return early. The
+    /// default goes through the host; backends with a device-side copy
+    /// override it.
+    ///
+    /// # Errors
+    /// Copy failure.
+    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
+        let mut host = vec![0u8; src.len_bytes()];
+        self.read(src, &mut host)?;
+        self.write(dst, &host)
+    }
 }
 
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
@@ -475,6 +495,26 @@ impl Device {
             });
         }
         self.backend.write(&mut *buffer.mem, as_bytes(data))
+    }
+
+    /// Copy `src` into `dst` (same length) on the device, ordered after
+    /// earlier launches; like a launch, it may return before it finished.
+    ///
+    /// # Errors
+    /// Copy failure, different lengths, or a buffer of another device.
+    pub fn copy<T: Element>(&self, src: &Buffer<T>, dst: &mut Buffer<T>) -> Result<()> {
+        self.check_own(src.device, "copy")?;
+        self.check_own(dst.device, "copy")?;
+        if src.len != dst.len {
+            return Err(Error::CopyLengthMismatch {
+                src: src.len,
+                dst: dst.len,
+            });
+        }
+        if src.len == 0 {
+            return Ok(());
+        }
+        self.backend.copy(&*src.mem, &mut *dst.mem)
     }
 
     /// Wait until every launch so far has finished.

@@ -51,7 +51,6 @@ void atomics(uint3 local_id : SV_GroupThreadID, uint3 workgroup_id : SV_GroupID,
     int got = (int)0;
     uint oob = (uint)0;
     uint h_old = (uint)0;
-    uint k0_10_ = 16u;
 
     uint _e17 = params.data_len;
     uint _e19 = params.bins_len;
@@ -76,92 +75,90 @@ void atomics(uint3 local_id : SV_GroupThreadID, uint3 workgroup_id : SV_GroupID,
     uint _e69 = i;
     if ((_e69 < _e17)) {
         uint _e71 = v;
-        uint _e76 = k0_10_;
-        bool _e77 = (_e76 == 0u);
-        uint _e80 = (_e77 ? 0u : naga_mod(_e71, (_e77 ? 1u : 16u)));
-        bool _e83 = (_e80 < 16u);
+        uint _e73 = naga_mod(_e71, 16u);
+        bool _e76 = (_e73 < 16u);
+        if (_e76) {
+            uint _e80; InterlockedAdd(hist[min(uint((_e76 ? _e73 : 0u)), 15u)], 1u, _e80);
+        }
+        int _e82 = sv;
+        bool _e83 = (0u < _e21);
         if (_e83) {
-            uint _e87; InterlockedAdd(hist[min(uint((_e83 ? _e80 : 0u)), 15u)], 1u, _e87);
+            int _e87; misc.InterlockedMax((_e83 ? 0u : 0u)*4, _e82, _e87);
         }
         int _e89 = sv;
-        bool _e90 = (0u < _e21);
+        bool _e90 = (1u < _e21);
         if (_e90) {
-            int _e94; misc.InterlockedMax((_e90 ? 0u : 0u)*4, _e89, _e94);
+            int _e94; misc.InterlockedMin((_e90 ? 1u : 0u)*4, _e89, _e94);
         }
-        int _e96 = sv;
-        bool _e97 = (1u < _e21);
-        if (_e97) {
-            int _e101; misc.InterlockedMin((_e97 ? 1u : 0u)*4, _e96, _e101);
+        uint _e97 = v;
+        bool _e101 = (2u < _e21);
+        if (_e101) {
+            int _e105; misc.InterlockedOr((_e101 ? 2u : 0u)*4, (int(1) << (_e97 & 31u)), _e105);
         }
-        uint _e104 = v;
-        bool _e108 = (2u < _e21);
-        if (_e108) {
-            int _e112; misc.InterlockedOr((_e108 ? 2u : 0u)*4, (int(1) << (_e104 & 31u)), _e112);
+        uint _e108 = v;
+        bool _e113 = (3u < _e21);
+        if (_e113) {
+            int _e117; misc.InterlockedAnd((_e113 ? 3u : 0u)*4, ~((int(1) << (_e108 & 31u))), _e117);
         }
-        uint _e115 = v;
-        bool _e120 = (3u < _e21);
+        int _e119 = sv;
+        bool _e120 = (4u < _e21);
         if (_e120) {
-            int _e124; misc.InterlockedAnd((_e120 ? 3u : 0u)*4, ~((int(1) << (_e115 & 31u))), _e124);
+            int _e124; misc.InterlockedXor((_e120 ? 4u : 0u)*4, _e119, _e124);
         }
         int _e126 = sv;
-        bool _e127 = (4u < _e21);
+        bool _e127 = (5u < _e21);
         if (_e127) {
-            int _e131; misc.InterlockedXor((_e127 ? 4u : 0u)*4, _e126, _e131);
+            int _e131; misc.InterlockedAdd((_e127 ? 5u : 0u)*4, -_e126, _e131);
         }
-        int _e133 = sv;
-        bool _e134 = (5u < _e21);
-        if (_e134) {
-            int _e138; misc.InterlockedAdd((_e134 ? 5u : 0u)*4, -_e133, _e138);
-        }
-        bool _e140 = (6u < _e21);
-        int _e144; misc.InterlockedOr((_e140 ? 6u : 0u)*4, 0, _e144);
-        cur = (_e140 ? _e144 : int(0));
+        bool _e133 = (6u < _e21);
+        int _e137; misc.InterlockedOr((_e133 ? 6u : 0u)*4, 0, _e137);
+        cur = (_e133 ? _e137 : int(0));
         got = int(0);
         uint2 loop_bound = uint2(4294967295u, 4294967295u);
         while(true) {
             if (all(loop_bound == uint2(0u, 0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e149 = cur;
-            int _e152 = cur;
-            bool _e153 = (6u < _e21);
-            if (_e153) {
-                _atomic_compare_exchange_result_Sint_4_ _e157; misc.InterlockedCompareExchange((_e153 ? 6u : 0u)*4, _e152, asint(asuint(_e149) + asuint(int(1))), _e157.old_value);
-                _e157.exchanged = (_e157.old_value == _e152);
-                got = _e157.old_value;
+            int _e142 = cur;
+            int _e145 = cur;
+            bool _e146 = (6u < _e21);
+            if (_e146) {
+                _atomic_compare_exchange_result_Sint_4_ _e150; misc.InterlockedCompareExchange((_e146 ? 6u : 0u)*4, _e145, asint(asuint(_e142) + asuint(int(1))), _e150.old_value);
+                _e150.exchanged = (_e150.old_value == _e145);
+                got = _e150.old_value;
             } else {
                 got = int(0);
             }
-            int _e160 = got;
-            int _e161 = cur;
-            if ((_e160 == _e161)) {
+            int _e153 = got;
+            int _e154 = cur;
+            if ((_e153 == _e154)) {
                 break;
             }
-            int _e163 = got;
-            cur = _e163;
+            int _e156 = got;
+            cur = _e156;
         }
-        uint _e164 = i;
-        uint _e166 = (_e164 + 1000000u);
-        if ((_e166 < _e23)) {
-            uint _e170; olds.InterlockedAdd(_e166*4, 5u, _e170);
-            oob = _e170;
+        uint _e157 = i;
+        uint _e159 = (_e157 + 1000000u);
+        if ((_e159 < _e23)) {
+            uint _e163; olds.InterlockedAdd(_e159*4, 5u, _e163);
+            oob = _e163;
         } else {
             oob = 0u;
         }
-        uint _e172 = i;
-        uint _e173 = oob;
-        if ((_e172 < _e23)) {
-            { uint dummy = 0; olds.InterlockedExchange(_e172*4, (_e173 + 7u), dummy); }
+        uint _e165 = i;
+        uint _e166 = oob;
+        if ((_e165 < _e23)) {
+            { uint dummy = 0; olds.InterlockedExchange(_e165*4, (_e166 + 7u), dummy); }
         }
     }
     DeviceMemoryBarrierWithGroupSync();
     GroupMemoryBarrierWithGroupSync();
     if ((local_id.x < 16u)) {
-        bool _e183 = (local_id.x < 16u);
-        uint _e187; InterlockedOr(hist[min(uint((_e183 ? local_id.x : 0u)), 15u)], 0, _e187);
-        h_old = (_e183 ? _e187 : 0u);
-        uint _e191 = h_old;
+        bool _e176 = (local_id.x < 16u);
+        uint _e180; InterlockedOr(hist[min(uint((_e176 ? local_id.x : 0u)), 15u)], 0, _e180);
+        h_old = (_e176 ? _e180 : 0u);
+        uint _e184 = h_old;
         if ((local_id.x < _e19)) {
-            uint _e194; bins.InterlockedAdd(local_id.x*4, _e191, _e194);
+            uint _e187; bins.InterlockedAdd(local_id.x*4, _e184, _e187);
         }
     }
 }

@@ -87,7 +87,6 @@ kernel void atomics(
     int got = {};
     uint oob = {};
     uint h_old = {};
-    uint k0_10_ = 16u;
     uint _e17 = params.data_len;
     uint _e19 = params.bins_len;
     uint _e21 = params.misc_len;
@@ -111,91 +110,89 @@ kernel void atomics(
     uint _e69 = i;
     if (_e69 < _e17) {
         uint _e71 = v;
-        uint _e76 = k0_10_;
-        bool _e77 = _e76 == 0u;
-        uint _e80 = _e77 ? 0u : (_e71 % (_e77 ? 1u : 16u));
-        bool _e83 = _e80 < 16u;
+        uint _e73 = _e71 % 16u;
+        bool _e76 = _e73 < 16u;
+        if (_e76) {
+            uint _e80 = metal::atomic_fetch_add_explicit(&hist.inner[_e76 ? _e73 : 0u], 1u, metal::memory_order_relaxed);
+        }
+        int _e82 = sv;
+        bool _e83 = 0u < _e21;
         if (_e83) {
-            uint _e87 = metal::atomic_fetch_add_explicit(&hist.inner[_e83 ? _e80 : 0u], 1u, metal::memory_order_relaxed);
+            int _e87 = metal::atomic_fetch_max_explicit(&misc[_e83 ? 0u : 0u], _e82, metal::memory_order_relaxed);
         }
         int _e89 = sv;
-        bool _e90 = 0u < _e21;
+        bool _e90 = 1u < _e21;
         if (_e90) {
-            int _e94 = metal::atomic_fetch_max_explicit(&misc[_e90 ? 0u : 0u], _e89, metal::memory_order_relaxed);
+            int _e94 = metal::atomic_fetch_min_explicit(&misc[_e90 ? 1u : 0u], _e89, metal::memory_order_relaxed);
         }
-        int _e96 = sv;
-        bool _e97 = 1u < _e21;
-        if (_e97) {
-            int _e101 = metal::atomic_fetch_min_explicit(&misc[_e97 ? 1u : 0u], _e96, metal::memory_order_relaxed);
+        uint _e97 = v;
+        bool _e101 = 2u < _e21;
+        if (_e101) {
+            int _e105 = metal::atomic_fetch_or_explicit(&misc[_e101 ? 2u : 0u], 1 << (_e97 & 31u), metal::memory_order_relaxed);
         }
-        uint _e104 = v;
-        bool _e108 = 2u < _e21;
-        if (_e108) {
-            int _e112 = metal::atomic_fetch_or_explicit(&misc[_e108 ? 2u : 0u], 1 << (_e104 & 31u), metal::memory_order_relaxed);
+        uint _e108 = v;
+        bool _e113 = 3u < _e21;
+        if (_e113) {
+            int _e117 = metal::atomic_fetch_and_explicit(&misc[_e113 ? 3u : 0u], ~((1 << (_e108 & 31u))), metal::memory_order_relaxed);
         }
-        uint _e115 = v;
-        bool _e120 = 3u < _e21;
+        int _e119 = sv;
+        bool _e120 = 4u < _e21;
         if (_e120) {
-            int _e124 = metal::atomic_fetch_and_explicit(&misc[_e120 ? 3u : 0u], ~((1 << (_e115 & 31u))), metal::memory_order_relaxed);
+            int _e124 = metal::atomic_fetch_xor_explicit(&misc[_e120 ? 4u : 0u], _e119, metal::memory_order_relaxed);
         }
         int _e126 = sv;
-        bool _e127 = 4u < _e21;
+        bool _e127 = 5u < _e21;
         if (_e127) {
-            int _e131 = metal::atomic_fetch_xor_explicit(&misc[_e127 ? 4u : 0u], _e126, metal::memory_order_relaxed);
+            int _e131 = metal::atomic_fetch_sub_explicit(&misc[_e127 ? 5u : 0u], _e126, metal::memory_order_relaxed);
         }
-        int _e133 = sv;
-        bool _e134 = 5u < _e21;
-        if (_e134) {
-            int _e138 = metal::atomic_fetch_sub_explicit(&misc[_e134 ? 5u : 0u], _e133, metal::memory_order_relaxed);
-        }
-        bool _e140 = 6u < _e21;
-        int _e144 = metal::atomic_load_explicit(&misc[_e140 ? 6u : 0u], metal::memory_order_relaxed);
-        cur = _e140 ? _e144 : 0;
+        bool _e133 = 6u < _e21;
+        int _e137 = metal::atomic_load_explicit(&misc[_e133 ? 6u : 0u], metal::memory_order_relaxed);
+        cur = _e133 ? _e137 : 0;
         got = 0;
         uint2 loop_bound = uint2(4294967295u);
         while(true) {
             if (metal::all(loop_bound == uint2(0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e149 = cur;
-            int _e152 = cur;
-            bool _e153 = 6u < _e21;
-            if (_e153) {
-                _atomic_compare_exchange_result_Sint_4_ _e157 = naga_atomic_compare_exchange_weak_explicit(&misc[_e153 ? 6u : 0u], _e152, as_type<int>(as_type<uint>(_e149) + as_type<uint>(1)));
-                got = _e157.old_value;
+            int _e142 = cur;
+            int _e145 = cur;
+            bool _e146 = 6u < _e21;
+            if (_e146) {
+                _atomic_compare_exchange_result_Sint_4_ _e150 = naga_atomic_compare_exchange_weak_explicit(&misc[_e146 ? 6u : 0u], _e145, as_type<int>(as_type<uint>(_e142) + as_type<uint>(1)));
+                got = _e150.old_value;
             } else {
                 got = 0;
             }
-            int _e160 = got;
-            int _e161 = cur;
-            if (_e160 == _e161) {
+            int _e153 = got;
+            int _e154 = cur;
+            if (_e153 == _e154) {
                 break;
             }
-            int _e163 = got;
-            cur = _e163;
+            int _e156 = got;
+            cur = _e156;
         }
-        uint _e164 = i;
-        uint _e166 = _e164 + 1000000u;
-        if (_e166 < _e23) {
-            uint _e170 = metal::atomic_fetch_add_explicit(&olds[_e166], 5u, metal::memory_order_relaxed);
-            oob = _e170;
+        uint _e157 = i;
+        uint _e159 = _e157 + 1000000u;
+        if (_e159 < _e23) {
+            uint _e163 = metal::atomic_fetch_add_explicit(&olds[_e159], 5u, metal::memory_order_relaxed);
+            oob = _e163;
         } else {
             oob = 0u;
         }
-        uint _e172 = i;
-        uint _e173 = oob;
-        if (_e172 < _e23) {
-            metal::atomic_store_explicit(&olds[_e172], _e173 + 7u, metal::memory_order_relaxed);
+        uint _e165 = i;
+        uint _e166 = oob;
+        if (_e165 < _e23) {
+            metal::atomic_store_explicit(&olds[_e165], _e166 + 7u, metal::memory_order_relaxed);
         }
     }
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     if (local_id.x < 16u) {
-        bool _e183 = local_id.x < 16u;
-        uint _e187 = metal::atomic_load_explicit(&hist.inner[_e183 ? local_id.x : 0u], metal::memory_order_relaxed);
-        h_old = _e183 ? _e187 : 0u;
-        uint _e191 = h_old;
+        bool _e176 = local_id.x < 16u;
+        uint _e180 = metal::atomic_load_explicit(&hist.inner[_e176 ? local_id.x : 0u], metal::memory_order_relaxed);
+        h_old = _e176 ? _e180 : 0u;
+        uint _e184 = h_old;
         if (local_id.x < _e19) {
-            uint _e194 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e191, metal::memory_order_relaxed);
+            uint _e187 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e184, metal::memory_order_relaxed);
         }
     }
 }

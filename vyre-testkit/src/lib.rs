@@ -5,12 +5,14 @@
 //!   scheduling, so that any two targets can be compared; also a
 //!   `proptest` strategy ([`case_strategy`]) that shrinks.
 //! - [`compare`]: ULP distance and the per-operation float tolerances.
+//! - [`device_contract`]: what every `Device` must do, whatever its backend.
 //! - [`harness`]: run a case on the reference interpreter and on devices,
 //!   compare, shrink a mismatch, save it as a regression kernel.
 //!
 //! The design and the figures are in `docs/testing.md`.
 
 pub mod compare;
+pub mod device_contract;
 pub mod fuzz;
 pub mod generator;
 pub mod harness;

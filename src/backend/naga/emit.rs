@@ -7,7 +7,7 @@ use naga::back::{hlsl, msl, spv, wgsl};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 use super::layout::{BIND_GROUP, Layout};
-use super::lower::{lower, slot_kinds};
+use super::lower::{lower, lower_with_vector_views, slot_kinds};
 use crate::DispatchConfig;
 use crate::driver::KernelLauncherCodegen;
 use crate::ir::{Access, Param, Program};
@@ -34,8 +34,18 @@ pub fn lower_and_validate(
     config: &DispatchConfig,
     target: &str,
 ) -> Result<(naga::Module, ModuleInfo), String> {
-    let module = lower(program, config).map_err(|e| format!("{e} (target `{target}`)"))?;
-    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+    // SPIR-V alone may alias a binding (the 16-byte views of
+    // `lower_with_vector_views`); the other languages cannot.
+    let (module, flags) = if target == "spirv" {
+        (
+            lower_with_vector_views(program, config),
+            ValidationFlags::all() - ValidationFlags::BINDINGS,
+        )
+    } else {
+        (lower(program, config), ValidationFlags::all())
+    };
+    let module = module.map_err(|e| format!("{e} (target `{target}`)"))?;
+    let info = Validator::new(flags, Capabilities::empty())
         .validate(&module)
         .map_err(|e| {
             format!(
@@ -80,15 +90,95 @@ pub fn spirv_words(program: &Program, config: &DispatchConfig) -> Result<Vec<u32
         )
     })?;
     if program.fast_math {
-        Ok(words)
-    } else {
-        no_contraction(&words).map_err(|e| {
+        return Ok(words);
+    }
+    no_contraction(&words)
+        .and_then(|w| preserve_inf_nan(&w))
+        .map_err(|e| {
             format!(
                 "kernel `{}`: malformed SPIR-V from naga (target `spirv`): {e}",
                 program.name
             )
         })
+}
+
+/// `(word offset, word count, opcode)` of every instruction after the
+/// header, or what makes the stream malformed.
+fn instructions(words: &[u32]) -> Result<Vec<(usize, usize, u16)>, String> {
+    if words.len() < 5 {
+        return Err("shorter than a SPIR-V header".into());
     }
+    let mut out = Vec::new();
+    let mut at = 5;
+    while at < words.len() {
+        let count = (words[at] >> 16) as usize;
+        if count == 0 || at + count > words.len() {
+            return Err(format!("bad instruction length at word {at}"));
+        }
+        out.push((at, count, (words[at] & 0xffff) as u16));
+        at += count;
+    }
+    Ok(out)
+}
+
+/// Declare the `SignedZeroInfNanPreserve` execution mode for 32-bit floats.
+///
+/// Without it a Vulkan driver may assume that no float is NaN or infinite
+/// and fold accordingly: on the H100, NVIDIA's turned `0.0 / (x * 0.0)`
+/// into `0.0` and `28.0 != NaN` into `false`, where vyre promises IEEE
+/// results. The mode comes from `SPV_KHR_float_controls`, core in Vulkan
+/// 1.2 (lavapipe and NVIDIA support it for 32-bit floats); the patch adds
+/// the capability, the extension and one `OpExecutionMode` per entry point.
+fn preserve_inf_nan(words: &[u32]) -> Result<Vec<u32>, String> {
+    const OP_EXTENSION: u16 = 10;
+    const OP_ENTRY_POINT: u16 = 15;
+    const OP_EXECUTION_MODE: u16 = 16;
+    const OP_CAPABILITY: u16 = 17;
+    const CAP_SIGNED_ZERO_INF_NAN_PRESERVE: u32 = 4466;
+    const MODE_SIGNED_ZERO_INF_NAN_PRESERVE: u32 = 4461;
+    let insts = instructions(words)?;
+    let end_of = |ops: &[u16]| {
+        insts
+            .iter()
+            .filter(|(_, _, op)| ops.contains(op))
+            .map(|(at, count, _)| at + count)
+            .max()
+    };
+    let cap_at = end_of(&[OP_CAPABILITY]).ok_or("no OpCapability")?;
+    let ext_at = end_of(&[OP_EXTENSION]).unwrap_or(cap_at).max(cap_at);
+    let mode_at = end_of(&[OP_ENTRY_POINT, OP_EXECUTION_MODE]).ok_or("no OpEntryPoint")?;
+    let entry_points: Vec<u32> = insts
+        .iter()
+        .filter(|(_, count, op)| *op == OP_ENTRY_POINT && *count >= 3)
+        .map(|(at, ..)| words[at + 2])
+        .collect();
+    // A literal string: UTF-8, NUL-terminated, padded to whole words.
+    let mut name = b"SPV_KHR_float_controls".to_vec();
+    name.resize((name.len() / 4 + 1) * 4, 0);
+    let name_words: Vec<u32> = name
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut out = Vec::with_capacity(words.len() + 10 + 4 * entry_points.len());
+    out.extend_from_slice(&words[..cap_at]);
+    out.extend_from_slice(&[
+        (2 << 16) | u32::from(OP_CAPABILITY),
+        CAP_SIGNED_ZERO_INF_NAN_PRESERVE,
+    ]);
+    out.extend_from_slice(&words[cap_at..ext_at]);
+    out.push(((1 + name_words.len() as u32) << 16) | u32::from(OP_EXTENSION));
+    out.extend_from_slice(&name_words);
+    out.extend_from_slice(&words[ext_at..mode_at]);
+    for id in entry_points {
+        out.extend_from_slice(&[
+            (4 << 16) | u32::from(OP_EXECUTION_MODE),
+            id,
+            MODE_SIGNED_ZERO_INF_NAN_PRESERVE,
+            32,
+        ]);
+    }
+    out.extend_from_slice(&words[mode_at..]);
+    Ok(out)
 }
 
 /// Decorate every float arithmetic result `NoContraction`.
@@ -110,19 +200,10 @@ fn no_contraction(words: &[u32]) -> Result<Vec<u32>, String> {
     // OpDecorate .. OpGroupMemberDecorate, OpDecorateId, OpDecorateString,
     // OpMemberDecorateString.
     let is_annotation = |op: u16| (71..=75).contains(&op) || op == 332 || op == 5632 || op == 5633;
-    if words.len() < 5 {
-        return Err("shorter than a SPIR-V header".into());
-    }
     let mut ids = Vec::new();
     let mut insert_at = None;
     let mut seen_function = false;
-    let mut at = 5;
-    while at < words.len() {
-        let count = (words[at] >> 16) as usize;
-        let op = (words[at] & 0xffff) as u16;
-        if count == 0 || at + count > words.len() {
-            return Err(format!("bad instruction length at word {at}"));
-        }
+    for (at, count, op) in instructions(words)? {
         if op == OP_FUNCTION {
             seen_function = true;
         }
@@ -133,7 +214,6 @@ fn no_contraction(words: &[u32]) -> Result<Vec<u32>, String> {
         if (FLOAT_ARITH.contains(&op) || op == OP_EXT_INST) && count >= 3 {
             ids.push(words[at + 2]);
         }
-        at += count;
     }
     let Some(insert_at) = insert_at else {
         return Err("no annotation section".into());

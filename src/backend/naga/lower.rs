@@ -28,6 +28,7 @@ use naga::{
 
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
+use crate::backend::align::{Alignment, Key, keyed, run_len, walk_loads};
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, ParamId, Program, UnOp,
@@ -54,6 +55,30 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
 /// A message naming the kernel and the construct when the program is
 /// invalid or uses something naga cannot express.
 pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, String> {
+    lower_with(program, config, false)
+}
+
+/// As [`lower`], and group four loads `buf[k]` .. `buf[k + 3]` of a
+/// read-only buffer, `k` a multiple of 4, into one 16-byte load through a
+/// second `array<vec4<T>>` variable on the buffer's binding. Vulkan lets
+/// two variables share a binding; WGSL, MSL and HLSL do not, so only the
+/// `spirv` target uses this (and validates without naga's binding-collision
+/// check).
+///
+/// # Errors
+/// As [`lower`].
+pub fn lower_with_vector_views(
+    program: &Program,
+    config: &DispatchConfig,
+) -> Result<Module, String> {
+    lower_with(program, config, true)
+}
+
+fn lower_with(
+    program: &Program,
+    config: &DispatchConfig,
+    vectorize: bool,
+) -> Result<Module, String> {
     if let Err(errors) = program.validate() {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(format!(
@@ -63,6 +88,7 @@ pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, Strin
         ));
     }
     let mut cx = Lowerer::new(program, config)?;
+    cx.vectorize = vectorize;
     let mut body = Block::new();
     cx.hoist_uniform_loads(&mut body)?;
     cx.logical_builtins(&mut body)?;
@@ -158,6 +184,17 @@ struct Lowerer<'a> {
     opaque_vars: Vec<((u8, u32), Handle<Expression>)>,
     /// Per uniform field: its value, loaded once at the top.
     uniform_vals: Vec<Option<Handle<Expression>>>,
+    /// Whether read-only buffer loads are grouped into 16-byte loads.
+    vectorize: bool,
+    /// Alignment of each integer local at the point being lowered.
+    align: Alignment<'a>,
+    /// Per buffer parameter: its binding.
+    buffer_binding: Vec<Option<u32>>,
+    /// Per buffer parameter: its `array<vec4<T>>` view, once declared.
+    vec_views: Vec<Option<Handle<Expression>>>,
+    /// Loads of the current straight-line run served by a 16-byte load:
+    /// `(param, key, base, vec4 variable)` covers `param[key + base + 0..4]`.
+    vec_cache: Vec<(ParamId, Key, u32, Handle<Expression>)>,
 }
 
 fn scalar_of(ty: DataType) -> Scalar {
@@ -307,6 +344,11 @@ impl<'a> Lowerer<'a> {
             nonfinite: Vec::new(),
             opaque_vars: Vec::new(),
             uniform_vals: Vec::new(),
+            vectorize: false,
+            align: Alignment::new(p),
+            buffer_binding: vec![None; p.params.len()],
+            vec_views: vec![None; p.params.len()],
+            vec_cache: Vec::new(),
         };
         cx.declare_globals()?;
         cx.declare_locals();
@@ -371,6 +413,7 @@ impl<'a> Lowerer<'a> {
                 .func
                 .expressions
                 .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+            self.buffer_binding[i] = Some(binding);
             self.buffers[i] = Some(ArrayInfo {
                 global: expr,
                 elem: decl.elem,
@@ -1062,6 +1105,22 @@ impl<'a> Lowerer<'a> {
         facts: &Facts,
         blk: &mut Block,
     ) -> Result<Handle<Expression>, String> {
+        if let BufRef::Param(p) = buf
+            && let Some((key, d)) = keyed(index)
+            && let Some(&(.., base, var)) = self
+                .vec_cache
+                .iter()
+                .find(|(q, k, b, _)| *q == p && *k == key && (*b..*b + 4).contains(&d))
+        {
+            let component = self.add(
+                Expression::AccessIndex {
+                    base: var,
+                    index: d - base,
+                },
+                blk,
+            );
+            return Ok(self.add(Expression::Load { pointer: component }, blk));
+        }
         let info = self.array(buf)?;
         let idx = self.index(index, facts, blk)?;
         if self.proven(buf, index, facts) {
@@ -1111,6 +1170,19 @@ impl<'a> Lowerer<'a> {
             BinOp::Add => BinaryOperator::Add,
             BinOp::Sub => BinaryOperator::Subtract,
             BinOp::Mul => BinaryOperator::Multiply,
+            // A literal divisor other than 0 (and -1, for i32) needs none of
+            // the guards, and a plain division by it lets the driver use
+            // shifts and multiplies.
+            BinOp::Div | BinOp::Rem
+                if matches!(b, Expr::Lit(Literal::U32(1..)))
+                    || matches!(b, Expr::Lit(Literal::I32(d)) if *d != 0 && *d != -1) =>
+            {
+                if op == BinOp::Div {
+                    BinaryOperator::Divide
+                } else {
+                    BinaryOperator::Modulo
+                }
+            }
             BinOp::Div | BinOp::Rem if ty.is_integer() => {
                 return Ok(self.int_div(op == BinOp::Div, ty, l, r, blk));
             }
@@ -1136,6 +1208,19 @@ impl<'a> Lowerer<'a> {
                 }
             }
             BinOp::Eq => BinaryOperator::Equal,
+            // naga writes a float `!=` as SPIR-V's ordered `FOrdNotEqual`,
+            // false when either side is NaN; IEEE (and Rust) say true.
+            // `!(a == b)` is right everywhere.
+            BinOp::Ne if ty == DataType::F32 => {
+                let eq = self.bin(BinaryOperator::Equal, l, r, blk);
+                return Ok(self.add(
+                    Expression::Unary {
+                        op: UnaryOperator::LogicalNot,
+                        expr: eq,
+                    },
+                    blk,
+                ));
+            }
             BinOp::Ne => BinaryOperator::NotEqual,
             BinOp::Lt => BinaryOperator::Less,
             BinOp::Le => BinaryOperator::LessEqual,
@@ -1459,7 +1544,13 @@ impl<'a> Lowerer<'a> {
 
     fn block(&mut self, nodes: &[Node], out: &mut Block, facts: &mut Facts) -> Result<(), String> {
         let base = facts.len();
+        let mut run_end = 0;
         for (i, node) in nodes.iter().enumerate() {
+            if i >= run_end {
+                let len = run_len(&nodes[i..]);
+                self.vector_loads(&nodes[i..i + len], out)?;
+                run_end = i + len.max(1);
+            }
             self.node(node, out, facts)?;
             match node {
                 // Nothing after a jump runs; naga rejects such code.
@@ -1479,8 +1570,231 @@ impl<'a> Lowerer<'a> {
                 _ => {}
             }
         }
+        self.vec_cache.clear();
         facts.truncate(base);
         Ok(())
+    }
+
+    /// At the start of the straight-line run `run`: one 16-byte load for
+    /// every four loads `buf[key + base + 0..4]` of a read-only buffer in
+    /// it, `key` a multiple of 4 not redefined before the last of them.
+    /// Those loads then read the vector's components ([`Lowerer::load`]).
+    fn vector_loads(&mut self, run: &[Node], out: &mut Block) -> Result<(), String> {
+        self.vec_cache.clear();
+        if !self.vectorize || run.is_empty() {
+            return Ok(());
+        }
+        // (position in the run, buffer, key, offset) of every keyed load.
+        let mut loads: Vec<(usize, ParamId, Key, u32)> = Vec::new();
+        for (t, n) in run.iter().enumerate() {
+            let exprs: Vec<&Expr> = match n {
+                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+                Node::Store { index, value, .. } => vec![index, value],
+                _ => vec![],
+            };
+            for e in exprs {
+                walk_loads(e, &mut |buf, index| {
+                    if let BufRef::Param(p) = buf
+                        && let Some((k, d)) = keyed(index)
+                    {
+                        loads.push((t, p, k, d));
+                    }
+                });
+            }
+        }
+        let first_def = |k: &Key| {
+            match k {
+            Key::Local(id) => run
+                .iter()
+                .position(|n| {
+                    matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
+                })
+                .unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        }
+        };
+        let mut done: Vec<(ParamId, Key, u32)> = Vec::new();
+        for (_, p, k, d) in &loads {
+            let base = d - d % 4;
+            if done
+                .iter()
+                .any(|(q, kk, b)| q == p && kk == k && *b == base)
+            {
+                continue;
+            }
+            done.push((*p, k.clone(), base));
+            let members: Vec<&(usize, ParamId, Key, u32)> = loads
+                .iter()
+                .filter(|(_, q, kk, dd)| q == p && kk == k && (base..base + 4).contains(dd))
+                .collect();
+            let all = (0..4).all(|o| members.iter().any(|m| m.3 == base + o));
+            let last_use = members.iter().map(|m| m.0).max().unwrap_or(0);
+            let read_only = matches!(
+                self.p.params.get(*p as usize),
+                Some(Param::Buffer(b)) if b.access == Access::Read
+                    && matches!(b.elem, DataType::U32 | DataType::I32 | DataType::F32)
+            );
+            if !all || !read_only || base + 4 > self.align.key(k) || first_def(k) <= last_use {
+                continue;
+            }
+            let var = self.vector_load(*p, k, base, out)?;
+            self.vec_cache.push((*p, k.clone(), base, var));
+        }
+        Ok(())
+    }
+
+    /// The `array<vec4<T>>` view of buffer parameter `p`, on its binding.
+    fn vec_view(&mut self, p: ParamId, elem: DataType) -> Result<Handle<Expression>, String> {
+        if let Some(h) = self.vec_views[p as usize] {
+            return Ok(h);
+        }
+        let (Some(binding), Some(Param::Buffer(decl))) = (
+            self.buffer_binding[p as usize],
+            self.p.params.get(p as usize),
+        ) else {
+            return Err(self.err(&format!("internal: parameter {p} is not a buffer")));
+        };
+        let name = format!("{}_v4", decl.name);
+        let vec_ty = self.add_type(TypeInner::Vector {
+            size: naga::VectorSize::Quad,
+            scalar: scalar_of(elem),
+        });
+        let array_ty = self.add_type(TypeInner::Array {
+            base: vec_ty,
+            size: ArraySize::Dynamic,
+            stride: 16,
+        });
+        let global = self.module.global_variables.append(
+            GlobalVariable {
+                name: Some(name),
+                space: AddressSpace::Storage {
+                    access: StorageAccess::LOAD,
+                },
+                binding: Some(ResourceBinding {
+                    group: BIND_GROUP,
+                    binding,
+                }),
+                ty: array_ty,
+                init: None,
+                memory_decorations: naga::MemoryDecorations::empty(),
+            },
+            Span::UNDEFINED,
+        );
+        let h = self
+            .func
+            .expressions
+            .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+        self.vec_views[p as usize] = Some(h);
+        Ok(h)
+    }
+
+    /// Load `param[key + base + 0..4]` into a new `vec4` variable: one
+    /// 16-byte load when all four are in range, else four checked loads.
+    fn vector_load(
+        &mut self,
+        p: ParamId,
+        key: &Key,
+        base: u32,
+        blk: &mut Block,
+    ) -> Result<Handle<Expression>, String> {
+        let info = self.array(BufRef::Param(p))?;
+        let view = self.vec_view(p, info.elem)?;
+        let vec_ty = self.add_type(TypeInner::Vector {
+            size: naga::VectorSize::Quad,
+            scalar: scalar_of(info.elem),
+        });
+        let var = self.func.local_variables.append(
+            LocalVariable {
+                name: Some(format!("v4_{}", self.vec_cache.len())),
+                ty: vec_ty,
+                init: None,
+            },
+            Span::UNDEFINED,
+        );
+        let var = self
+            .func
+            .expressions
+            .append(Expression::LocalVariable(var), Span::UNDEFINED);
+        let key_value = match key {
+            Key::Local(id) => Expr::Local(*id),
+            Key::Builtin(b, axis) => Expr::Builtin(*b, *axis),
+            Key::Const(c) => Expr::Lit(Literal::U32(*c)),
+        };
+        let mut first = self.index(&key_value, &Vec::new(), blk)?;
+        if base != 0 {
+            let b = self.u32_lit(base);
+            first = self.bin(BinaryOperator::Add, first, b, blk);
+        }
+        // The key is a multiple of 4 and base + 4 at most that: the element
+        // index is 16-byte aligned and `first + 3` does not wrap around.
+        let mut fast = Block::new();
+        let two = self.u32_lit(2);
+        let slot = self.bin(BinaryOperator::ShiftRight, first, two, &mut fast);
+        let ptr = self.add(
+            Expression::Access {
+                base: view,
+                index: slot,
+            },
+            &mut fast,
+        );
+        let v = self.add(Expression::Load { pointer: ptr }, &mut fast);
+        fast.push(
+            Statement::Store {
+                pointer: var,
+                value: v,
+            },
+            Span::UNDEFINED,
+        );
+        if !self.checks {
+            blk.push(Statement::Block(fast), Span::UNDEFINED);
+            return Ok(var);
+        }
+        let len = self.array_len(info, blk)?;
+        let three = self.u32_lit(3);
+        let last = self.bin(BinaryOperator::Add, first, three, blk);
+        let all_in = self.bin(BinaryOperator::Less, last, len, blk);
+        let mut slow = Block::new();
+        let mut components = Vec::with_capacity(4);
+        for j in 0..4 {
+            let off = self.u32_lit(j);
+            let idx = self.bin(BinaryOperator::Add, first, off, &mut slow);
+            let in_range = self.bin(BinaryOperator::Less, idx, len, &mut slow);
+            let zero_idx = self.u32_lit(0);
+            let safe = self.select(in_range, idx, zero_idx, &mut slow);
+            let ptr = self.add(
+                Expression::Access {
+                    base: info.global,
+                    index: safe,
+                },
+                &mut slow,
+            );
+            let v = self.add(Expression::Load { pointer: ptr }, &mut slow);
+            let zero = self.zero(info.elem);
+            components.push(self.select(in_range, v, zero, &mut slow));
+        }
+        let composed = self.add(
+            Expression::Compose {
+                ty: vec_ty,
+                components,
+            },
+            &mut slow,
+        );
+        slow.push(
+            Statement::Store {
+                pointer: var,
+                value: composed,
+            },
+            Span::UNDEFINED,
+        );
+        blk.push(
+            Statement::If {
+                condition: all_in,
+                accept: fast,
+                reject: slow,
+            },
+            Span::UNDEFINED,
+        );
+        Ok(var)
     }
 
     fn store_local(
@@ -1500,6 +1814,7 @@ impl<'a> Lowerer<'a> {
     fn node(&mut self, node: &Node, blk: &mut Block, facts: &mut Facts) -> Result<(), String> {
         match node {
             Node::Let { local, value } | Node::Assign { local, value } => {
+                self.align.assign(*local, value);
                 if let Expr::Atomic { .. } = value {
                     return self.atomic(value, Some(*local), facts, blk);
                 }
@@ -1580,12 +1895,15 @@ impl<'a> Lowerer<'a> {
                 let mut new = Vec::new();
                 facts_when_true(cond, &mut new);
                 facts.extend(new.into_iter().filter(|(l, _)| !assigns(then, *l)));
+                let before = self.align.clone();
                 self.block(then, &mut accept, facts)?;
+                let after_then = std::mem::replace(&mut self.align, before);
                 facts.truncate(base);
                 let mut new = Vec::new();
                 facts_when_false(cond, &mut new);
                 facts.extend(new.into_iter().filter(|(l, _)| !assigns(otherwise, *l)));
                 self.block(otherwise, &mut reject, facts)?;
+                self.align.join(&after_then);
                 facts.truncate(base);
                 blk.push(
                     Statement::If {
@@ -1597,6 +1915,8 @@ impl<'a> Lowerer<'a> {
                 );
             }
             Node::While { cond, body } => {
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
                 let mut lbody = Block::new();
                 let c = self.expr(cond, facts, &mut lbody)?;
                 let mut brk = Block::new();
@@ -1614,6 +1934,7 @@ impl<'a> Lowerer<'a> {
                 facts_when_true(cond, &mut new);
                 facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
                 self.block(body, &mut lbody, facts)?;
+                self.align = at_head;
                 facts.truncate(base);
                 blk.push(
                     Statement::Loop {
@@ -1660,6 +1981,9 @@ impl<'a> Lowerer<'a> {
                     Span::UNDEFINED,
                 );
                 let var_ptr = self.locals[*var as usize];
+                self.align.set(*var, 1);
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
 
                 let mut lbody = Block::new();
                 let cur = self.add(Expression::Load { pointer: var_ptr }, &mut lbody);
@@ -1682,6 +2006,7 @@ impl<'a> Lowerer<'a> {
                     _ => {}
                 }
                 self.block(body, &mut lbody, facts)?;
+                self.align = at_head;
                 facts.truncate(base);
 
                 let mut continuing = Block::new();
@@ -1709,8 +2034,11 @@ impl<'a> Lowerer<'a> {
                 );
             }
             Node::Loop { body } => {
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
                 let mut lbody = Block::new();
                 self.block(body, &mut lbody, facts)?;
+                self.align = at_head;
                 blk.push(
                     Statement::Loop {
                         body: lbody,

@@ -739,6 +739,22 @@ impl DeviceBackend for WgpuBackend {
         self.wait()?;
         self.take_uncaptured()
     }
+
+    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
+        let s = self.mem(src)?;
+        let d = self.mem(&*dst)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vyre copy"),
+            });
+        // Both buffers are padded alike (same length), so the padded size
+        // is in range of each and a multiple of 4 as wgpu requires.
+        enc.copy_buffer_to_buffer(&s.buffer, 0, &d.buffer, 0, padded(s.len));
+        self.queue.submit([enc.finish()]);
+        pop_scope(scope, "copying between buffers")
+    }
 }
 
 /// The physical grid and fold factor for a logical grid of `logical`

@@ -18,6 +18,7 @@ use crate::ir::{
 };
 
 use super::math::{self, MathMode};
+use crate::backend::align::{Alignment, Key, keyed, run_len, walk_loads};
 
 /// Emit PTX for `program` (validated first) under `config`.
 ///
@@ -173,15 +174,6 @@ enum Bound {
     Const(u32),
 }
 
-/// An index that cannot change inside a region: a local not assigned in it,
-/// a builtin component or a constant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    Local(LocalId),
-    Builtin(Builtin, Axis),
-    Const(u32),
-}
-
 /// A dominating fact `key + off < bound`, where the sum cannot wrap
 /// (`off` is 0 or below a power of two dividing `key`), so every index
 /// `key + d` with `d <= off` is in range. `alive` turns false when the key
@@ -196,9 +188,6 @@ struct Fact {
 
 /// Facts valid in the region being emitted.
 type Facts = Vec<Fact>;
-
-/// Largest power of two tracked by the alignment analysis.
-const MULT_CAP: u32 = 1 << 16;
 
 /// Emission state of one kernel.
 pub(super) struct Emitter<'a> {
@@ -222,9 +211,8 @@ pub(super) struct Emitter<'a> {
     facts: Facts,
     /// Whether `fast_math` allows non-IEEE `+ - * /` contraction.
     fast: bool,
-    /// Largest power of two known to divide each integer local (a greatest
-    /// fixpoint over all its definitions).
-    local_mult: Vec<u32>,
+    /// Largest power of two known to divide each integer local here.
+    align: Alignment<'a>,
     /// Immutable locals defined as `buf.len()`.
     len_local: Vec<Option<u32>>,
     /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
@@ -264,11 +252,10 @@ impl<'a> Emitter<'a> {
             fast: program.fast_math,
             local_max: vec![None; program.locals.len()],
             two_over_pi: false,
-            local_mult: vec![1; program.locals.len()],
+            align: Alignment::new(program),
             vec_cache: Vec::new(),
             len_local: vec![None; program.locals.len()],
         };
-        e.infer_mult();
         e.locals = program
             .locals
             .iter()
@@ -769,7 +756,7 @@ impl<'a> Emitter<'a> {
         {
             return false;
         }
-        let Some((key, d)) = self.keyed(index) else {
+        let Some((key, d)) = keyed(index) else {
             return true;
         };
         !self.facts.iter().any(|f| {
@@ -786,140 +773,12 @@ impl<'a> Emitter<'a> {
         })
     }
 
-    /// `key + d` form of an index (`d` a constant).
-    fn keyed(&self, e: &Expr) -> Option<(Key, u32)> {
-        if let Some(k) = index_key(e) {
-            return Some((k, 0));
-        }
-        match e {
-            Expr::Binary(BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a) {
-                // Small offsets only: larger ones never fit below a key's
-                // alignment, and keeping them small keeps the offset
-                // arithmetic of the vectoriser far from overflow.
-                (Some(k), Expr::Lit(Literal::U32(d)), _, _)
-                | (_, _, Some(k), Expr::Lit(Literal::U32(d)))
-                    if *d < MULT_CAP =>
-                {
-                    Some((k, *d))
-                }
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
-    /// Largest tracked power of two dividing the key's value.
-    fn key_mult(&self, k: &Key) -> u32 {
-        match k {
-            Key::Local(id) => self.local_mult[*id as usize],
-            Key::Const(c) => {
-                if *c == 0 {
-                    MULT_CAP
-                } else {
-                    (1u32 << c.trailing_zeros()).min(MULT_CAP)
-                }
-            }
-            Key::Builtin(..) => 1,
-        }
-    }
-
-    /// Largest tracked power of two dividing `e` (wrapping `u32`/`i32`
-    /// arithmetic preserves divisibility by powers of two).
-    fn mult_of(&self, e: &Expr) -> u32 {
-        let lit = |v: u32| {
-            if v == 0 {
-                MULT_CAP
-            } else {
-                (1u32 << v.trailing_zeros()).min(MULT_CAP)
-            }
-        };
-        match e {
-            Expr::Lit(Literal::U32(v)) => lit(*v),
-            Expr::Lit(Literal::I32(v)) => lit(v.cast_unsigned()),
-            Expr::Local(id) => self.local_mult[*id as usize],
-            Expr::Cast(DataType::U32 | DataType::I32, inner)
-                if self
-                    .program
-                    .type_of(inner)
-                    .is_some_and(DataType::is_integer) =>
-            {
-                self.mult_of(inner)
-            }
-            Expr::Binary(op, a, b) => {
-                let (ma, mb) = (self.mult_of(a), self.mult_of(b));
-                match op {
-                    BinOp::Mul => {
-                        let sh = ma.trailing_zeros() + mb.trailing_zeros();
-                        if sh >= MULT_CAP.trailing_zeros() {
-                            MULT_CAP
-                        } else {
-                            1 << sh
-                        }
-                    }
-                    BinOp::Shl => match &**b {
-                        Expr::Lit(Literal::U32(s)) => {
-                            let sh = ma.trailing_zeros() + (s & 31);
-                            if sh >= MULT_CAP.trailing_zeros() {
-                                MULT_CAP
-                            } else {
-                                1 << sh
-                            }
-                        }
-                        _ => ma,
-                    },
-                    BinOp::Add | BinOp::Sub => ma.min(mb),
-                    BinOp::BitAnd => ma.max(mb),
-                    _ => 1,
-                }
-            }
-            Expr::Select {
-                then, otherwise, ..
-            } => self.mult_of(then).min(self.mult_of(otherwise)),
-            _ => 1,
-        }
-    }
-
-    /// Start of the alignment analysis: nothing is defined yet.
-    fn infer_mult(&mut self) {
-        for (m, l) in self.local_mult.iter_mut().zip(&self.program.locals) {
-            *m = if l.ty.is_integer() { MULT_CAP } else { 1 };
-        }
-    }
-
-    /// Entering a loop: the alignment of each local at the loop head is the
-    /// greatest fixpoint over the definitions in the body, starting from
-    /// the values on entry (an inductive invariant of every iteration).
-    fn loop_mult(&mut self, body: &[Node]) {
-        loop {
-            let mut defs: Vec<(LocalId, u32)> = Vec::new();
-            crate::ir::walk_nodes(body, &mut |n| match n {
-                Node::Let { local, value } | Node::Assign { local, value } => {
-                    defs.push((*local, self.mult_of(value)));
-                }
-                // The loop variable steps by 1.
-                Node::For { var, .. } => defs.push((*var, 1)),
-                _ => {}
-            });
-            let mut changed = false;
-            for (l, m) in defs {
-                let cur = &mut self.local_mult[l as usize];
-                if m < *cur {
-                    *cur = m;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-    }
-
     /// `a < b` (`a <= b` with `or_equal`) as a fact.
     fn lt_fact(&self, a: &Expr, b: &Expr, or_equal: bool) -> Option<Fact> {
         // `Len` and `u32` literals make the comparison unsigned (validation
         // requires equal operand types), so a negative `i32` cannot slip by.
-        let (key, off) = self.keyed(a)?;
-        if off != 0 && off >= self.key_mult(&key) {
+        let (key, off) = keyed(a)?;
+        if off != 0 && off >= self.align.key(&key) {
             // `key + off` might wrap around: proves nothing.
             return None;
         }
@@ -1055,7 +914,7 @@ impl<'a> Emitter<'a> {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
         if let BufRef::Param(p) = buf
             && !self.vec_cache.is_empty()
-            && let Some((key, off)) = self.keyed(index)
+            && let Some((key, off)) = keyed(index)
             && let Some((.., r)) = self
                 .vec_cache
                 .iter()
@@ -1225,7 +1084,7 @@ impl<'a> Emitter<'a> {
         };
         let dst = self.locals[local as usize].clone();
         self.kill(local);
-        self.local_mult[local as usize] = self.mult_of(value);
+        self.align.assign(local, value);
         if !self.program.locals[local as usize].mutable {
             self.local_max[local as usize] = self.max_value(value);
             self.len_local[local as usize] = match value {
@@ -1343,7 +1202,7 @@ impl<'a> Emitter<'a> {
             for e in exprs {
                 walk_loads(e, &mut |buf, index| {
                     if let BufRef::Param(p) = buf
-                        && let Some((k, d)) = self.keyed(index)
+                        && let Some((k, d)) = keyed(index)
                     {
                         loads.push((t, p, k, d));
                     }
@@ -1371,7 +1230,7 @@ impl<'a> Emitter<'a> {
                 .map(|(tt, ..)| *tt)
                 .max()
                 .unwrap_or(0);
-            if !all || base + 4 > self.key_mult(k) || first_def(k) <= last_use {
+            if !all || base + 4 > self.align.key(k) || first_def(k) <= last_use {
                 continue;
             }
             let Some(decl) = self.program.buffer(*p) else {
@@ -1425,10 +1284,10 @@ impl<'a> Emitter<'a> {
             else {
                 return None;
             };
-            let (k, d) = self.keyed(index)?;
+            let (k, d) = keyed(index)?;
             match &found {
                 None => {
-                    if d % 4 != 0 || d + 4 > self.key_mult(&k) {
+                    if d % 4 != 0 || d + 4 > self.align.key(&k) {
                         return None;
                     }
                     found = Some((*p, k, d));
@@ -1445,7 +1304,7 @@ impl<'a> Emitter<'a> {
             let mut bad = false;
             walk_loads(value, &mut |buf, idx| {
                 if buf == BufRef::Param(q) {
-                    match self.keyed(idx) {
+                    match keyed(idx) {
                         Some((k2, d2)) if k2 == kk && d2 >= b + o as u32 => {}
                         Some((k2, _)) if k2 != kk => bad = true,
                         _ => bad = true,
@@ -1619,9 +1478,9 @@ impl<'a> Emitter<'a> {
                 let end_l = self.label("endif");
                 self.ins(format!("@!{} bra {else_l};", c.text));
                 let f = self.facts(cond);
-                let before = self.local_mult.clone();
+                let before = self.align.clone();
                 self.guarded_block(f, then);
-                let after_then = std::mem::replace(&mut self.local_mult, before);
+                let after_then = std::mem::replace(&mut self.align, before);
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
@@ -1631,16 +1490,14 @@ impl<'a> Emitter<'a> {
                     self.guarded_block(f, otherwise);
                 }
                 // Alignment after the `if`: what both paths guarantee.
-                for (m, t) in self.local_mult.iter_mut().zip(after_then) {
-                    *m = (*m).min(t);
-                }
+                self.align.join(&after_then);
                 self.place_label(&end_l);
             }
             Node::While { cond, body } => {
                 let head = self.label("while");
                 let exit = self.label("endwhile");
-                self.loop_mult(body);
-                let at_head = self.local_mult.clone();
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
                 self.place_label(&head);
                 let c = self.expr(cond);
                 self.ins(format!("@!{} bra {exit};", c.text));
@@ -1648,7 +1505,7 @@ impl<'a> Emitter<'a> {
                 self.kill_assigned_in(body);
                 let f = self.facts(cond);
                 self.guarded_block(f, body);
-                self.local_mult = at_head;
+                self.align = at_head;
                 self.loops.pop();
                 self.ins(format!("bra {head};"));
                 self.place_label(&exit);
@@ -1667,9 +1524,9 @@ impl<'a> Emitter<'a> {
                 // `end` is evaluated once; keep it in its own register.
                 let end_r = self.reg_raw(Class::R);
                 self.ins(format!("mov.b32 {end_r}, {};", e.text));
-                self.local_mult[*var as usize] = 1;
-                self.loop_mult(body);
-                let at_head = self.local_mult.clone();
+                self.align.set(*var, 1);
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
                 let head = self.label("for");
                 let cont = self.label("forcont");
                 let exit = self.label("endfor");
@@ -1712,7 +1569,7 @@ impl<'a> Emitter<'a> {
                     f.push(fact(Bound::Const(n.cast_unsigned())));
                 }
                 self.guarded_block(f, body);
-                self.local_mult = at_head;
+                self.align = at_head;
                 self.loops.pop();
                 self.place_label(&cont);
                 self.ins(format!("add.s32 {v}, {v}, 1;"));
@@ -1722,13 +1579,13 @@ impl<'a> Emitter<'a> {
             Node::Loop { body } => {
                 let head = self.label("loop");
                 let exit = self.label("endloop");
-                self.loop_mult(body);
-                let at_head = self.local_mult.clone();
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
                 self.place_label(&head);
                 self.loops.push((head.clone(), exit.clone()));
                 self.kill_assigned_in(body);
                 self.block(body);
-                self.local_mult = at_head;
+                self.align = at_head;
                 self.loops.pop();
                 self.ins(format!("bra {head};"));
                 self.place_label(&exit);
@@ -1752,22 +1609,6 @@ impl<'a> Emitter<'a> {
     }
 }
 
-/// The key of an index expression that names a fixed value.
-fn index_key(e: &Expr) -> Option<Key> {
-    match e {
-        Expr::Local(id) => Some(Key::Local(*id)),
-        Expr::Builtin(b, a) => Some(Key::Builtin(*b, *a)),
-        Expr::Lit(Literal::U32(v)) => Some(Key::Const(*v)),
-        Expr::Lit(Literal::I32(v)) => Some(Key::Const(v.cast_unsigned())),
-        // Integer-to-integer casts reinterpret the bits: same index.
-        Expr::Cast(DataType::U32 | DataType::I32, inner) => match &**inner {
-            Expr::Local(_) | Expr::Builtin(..) | Expr::Cast(..) => index_key(inner),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Four consecutive stores to `buf[key + base + 0..4]`, emitted as one
 /// 16-byte store (`key` a multiple of 4, `base + 4` at most that).
 #[derive(Debug, Clone)]
@@ -1775,57 +1616,4 @@ struct Group {
     buf: u32,
     key: Key,
     base: u32,
-}
-
-/// Length of the straight-line run at the start of `nodes`: `let`s,
-/// assignments and stores without atomics.
-fn run_len(nodes: &[Node]) -> usize {
-    nodes
-        .iter()
-        .take_while(|n| match n {
-            Node::Let { value, .. } | Node::Assign { value, .. } => {
-                !matches!(value, Expr::Atomic { .. })
-            }
-            Node::Store { .. } => true,
-            _ => false,
-        })
-        .count()
-}
-
-/// Visit every load in `e`.
-fn walk_loads(e: &Expr, f: &mut dyn FnMut(BufRef, &Expr)) {
-    match e {
-        Expr::Load { buf, index } => {
-            f(*buf, index);
-            walk_loads(index, f);
-        }
-        Expr::Unary(_, a) | Expr::Cast(_, a) => walk_loads(a, f),
-        Expr::Binary(_, a, b) => {
-            walk_loads(a, f);
-            walk_loads(b, f);
-        }
-        Expr::Math(_, args) => args.iter().for_each(|a| walk_loads(a, f)),
-        Expr::Select {
-            cond,
-            then,
-            otherwise,
-        } => {
-            walk_loads(cond, f);
-            walk_loads(then, f);
-            walk_loads(otherwise, f);
-        }
-        Expr::Atomic {
-            index,
-            expected,
-            value,
-            ..
-        } => {
-            walk_loads(index, f);
-            if let Some(x) = expected {
-                walk_loads(x, f);
-            }
-            walk_loads(value, f);
-        }
-        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
-    }
 }

@@ -337,6 +337,16 @@ impl DeviceBackend for CudaBackend {
             .map_err(|e| driver_err("copying from the device (or an earlier kernel failed)", &e))
     }
 
+    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
+        let s = cuda_mem(src, "copy")?;
+        let d = cuda_mem(&*dst, "copy")?;
+        self.bind()?;
+        // SAFETY: both allocations hold `s.bytes` bytes (Device::copy checked
+        // the lengths); on the legacy stream, like the launches.
+        unsafe { result::memcpy_dtod_async(d.ptr, s.ptr, s.bytes, std::ptr::null_mut()) }
+            .map_err(|e| driver_err("copying between device buffers", &e))
+    }
+
     fn launch(
         &self,
         kernel: &'static KernelSpec,

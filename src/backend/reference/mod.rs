@@ -185,6 +185,12 @@ impl DeviceBackend for CpuBackend {
         Ok(())
     }
 
+    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
+        let words = cpu_mem(src)?.words.clone();
+        cpu_mem_mut(dst)?.words = words;
+        Ok(())
+    }
+
     fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
         let mem = cpu_mem(mem)?;
         if out.len() != mem.len_bytes() {

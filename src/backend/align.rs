@@ -1,0 +1,241 @@
+//! Alignment analysis shared by the emitters that use 16-byte vector
+//! accesses (PTX, SPIR-V): which power of two divides each integer local at
+//! a point of the program, and the `key + offset` form of an index.
+//!
+//! Four loads `buf[k]`, `buf[k + 1]`, `buf[k + 2]`, `buf[k + 3]` can be one
+//! 16-byte access when `k` is a multiple of 4: the element index is then
+//! 16-byte aligned, and `k + 3` cannot wrap around.
+
+use crate::ir::{BufRef, DataType, Expr, Literal, LocalId, Node, Program};
+
+/// Largest power of two tracked by the alignment analysis.
+pub(crate) const MULT_CAP: u32 = 1 << 16;
+
+/// An index that cannot change inside a region: a local not assigned in it,
+/// a builtin component or a constant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    Local(LocalId),
+    Builtin(crate::ir::Builtin, crate::ir::Axis),
+    Const(u32),
+}
+
+/// The key of an index expression that names a fixed value.
+pub(crate) fn index_key(e: &Expr) -> Option<Key> {
+    match e {
+        Expr::Local(id) => Some(Key::Local(*id)),
+        Expr::Builtin(b, a) => Some(Key::Builtin(*b, *a)),
+        Expr::Lit(Literal::U32(v)) => Some(Key::Const(*v)),
+        Expr::Lit(Literal::I32(v)) => Some(Key::Const(v.cast_unsigned())),
+        // Integer-to-integer casts reinterpret the bits: same index.
+        Expr::Cast(DataType::U32 | DataType::I32, inner) => match &**inner {
+            Expr::Local(_) | Expr::Builtin(..) | Expr::Cast(..) => index_key(inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `key + d` form of an index (`d` a constant).
+pub(crate) fn keyed(e: &Expr) -> Option<(Key, u32)> {
+    if let Some(k) = index_key(e) {
+        return Some((k, 0));
+    }
+    match e {
+        Expr::Binary(crate::ir::BinOp::Add, a, b) => match (index_key(a), &**b, index_key(b), &**a)
+        {
+            // Small offsets only: larger ones never fit below a key's
+            // alignment, and keeping them small keeps the offset arithmetic
+            // of the vectorisers far from overflow.
+            (Some(k), Expr::Lit(Literal::U32(d)), _, _)
+            | (_, _, Some(k), Expr::Lit(Literal::U32(d)))
+                if *d < MULT_CAP =>
+            {
+                Some((k, *d))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Length of the straight-line run at the start of `nodes`: `let`s,
+/// assignments and stores without atomics.
+pub(crate) fn run_len(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .take_while(|n| match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => {
+                !matches!(value, Expr::Atomic { .. })
+            }
+            Node::Store { .. } => true,
+            _ => false,
+        })
+        .count()
+}
+
+/// Visit every load in `e`.
+pub(crate) fn walk_loads(e: &Expr, f: &mut dyn FnMut(BufRef, &Expr)) {
+    match e {
+        Expr::Load { buf, index } => {
+            f(*buf, index);
+            walk_loads(index, f);
+        }
+        Expr::Unary(_, a) | Expr::Cast(_, a) => walk_loads(a, f),
+        Expr::Binary(_, a, b) => {
+            walk_loads(a, f);
+            walk_loads(b, f);
+        }
+        Expr::Math(_, args) => args.iter().for_each(|a| walk_loads(a, f)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            walk_loads(cond, f);
+            walk_loads(then, f);
+            walk_loads(otherwise, f);
+        }
+        Expr::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            walk_loads(index, f);
+            if let Some(x) = expected {
+                walk_loads(x, f);
+            }
+            walk_loads(value, f);
+        }
+        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
+    }
+}
+
+/// The largest tracked power of two dividing each integer local at the
+/// current point of a walk over the program in execution order: callers
+/// [`Alignment::assign`] at each definition, [`Alignment::join`] the two
+/// arms of an `if`, and call [`Alignment::enter_loop`] before a loop body
+/// (restoring the state at the head after it).
+#[derive(Debug, Clone)]
+pub(crate) struct Alignment<'a> {
+    program: &'a Program,
+    mult: Vec<u32>,
+}
+
+impl<'a> Alignment<'a> {
+    /// Start of the program: nothing is defined yet.
+    pub(crate) fn new(program: &'a Program) -> Self {
+        let mult = program
+            .locals
+            .iter()
+            .map(|l| if l.ty.is_integer() { MULT_CAP } else { 1 })
+            .collect();
+        Self { program, mult }
+    }
+
+    /// Set the alignment of `local` (e.g. 1 for a loop variable).
+    pub(crate) fn set(&mut self, local: LocalId, mult: u32) {
+        self.mult[local as usize] = mult;
+    }
+
+    /// `local` takes the value of `value`.
+    pub(crate) fn assign(&mut self, local: LocalId, value: &Expr) {
+        self.mult[local as usize] = self.of(value);
+    }
+
+    /// After an `if`: what both paths guarantee.
+    pub(crate) fn join(&mut self, other: &Self) {
+        for (m, t) in self.mult.iter_mut().zip(&other.mult) {
+            *m = (*m).min(*t);
+        }
+    }
+
+    /// Largest tracked power of two dividing the key's value.
+    pub(crate) fn key(&self, k: &Key) -> u32 {
+        match k {
+            Key::Local(id) => self.mult[*id as usize],
+            Key::Const(c) => lit_mult(*c),
+            Key::Builtin(..) => 1,
+        }
+    }
+
+    /// Largest tracked power of two dividing `e` (wrapping `u32`/`i32`
+    /// arithmetic preserves divisibility by powers of two).
+    pub(crate) fn of(&self, e: &Expr) -> u32 {
+        let shifted = |sh: u32| {
+            if sh >= MULT_CAP.trailing_zeros() {
+                MULT_CAP
+            } else {
+                1 << sh
+            }
+        };
+        match e {
+            Expr::Lit(Literal::U32(v)) => lit_mult(*v),
+            Expr::Lit(Literal::I32(v)) => lit_mult(v.cast_unsigned()),
+            Expr::Local(id) => self.mult[*id as usize],
+            Expr::Cast(DataType::U32 | DataType::I32, inner)
+                if self
+                    .program
+                    .type_of(inner)
+                    .is_some_and(DataType::is_integer) =>
+            {
+                self.of(inner)
+            }
+            Expr::Binary(op, a, b) => {
+                let (ma, mb) = (self.of(a), self.of(b));
+                match op {
+                    crate::ir::BinOp::Mul => shifted(ma.trailing_zeros() + mb.trailing_zeros()),
+                    crate::ir::BinOp::Shl => match &**b {
+                        Expr::Lit(Literal::U32(s)) => shifted(ma.trailing_zeros() + (s & 31)),
+                        _ => ma,
+                    },
+                    crate::ir::BinOp::Add | crate::ir::BinOp::Sub => ma.min(mb),
+                    crate::ir::BinOp::BitAnd => ma.max(mb),
+                    _ => 1,
+                }
+            }
+            Expr::Select {
+                then, otherwise, ..
+            } => self.of(then).min(self.of(otherwise)),
+            _ => 1,
+        }
+    }
+
+    /// Entering a loop: the alignment of each local at the loop head is the
+    /// greatest fixpoint over the definitions in the body, starting from
+    /// the values on entry (an inductive invariant of every iteration).
+    pub(crate) fn enter_loop(&mut self, body: &[Node]) {
+        loop {
+            let mut defs: Vec<(LocalId, u32)> = Vec::new();
+            crate::ir::walk_nodes(body, &mut |n| match n {
+                Node::Let { local, value } | Node::Assign { local, value } => {
+                    defs.push((*local, self.of(value)));
+                }
+                // The loop variable steps by 1.
+                Node::For { var, .. } => defs.push((*var, 1)),
+                _ => {}
+            });
+            let mut changed = false;
+            for (l, m) in defs {
+                let cur = &mut self.mult[l as usize];
+                if m < *cur {
+                    *cur = m;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+/// Largest tracked power of two dividing the constant `v`.
+fn lit_mult(v: u32) -> u32 {
+    if v == 0 {
+        MULT_CAP
+    } else {
+        (1u32 << v.trailing_zeros()).min(MULT_CAP)
+    }
+}
