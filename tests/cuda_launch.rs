@@ -170,10 +170,10 @@ fn bandwidth_report() {
 }
 
 #[test]
-fn device_copy_is_ordered_and_checked() {
+fn copies_and_writes_are_ordered_with_launches() {
     let Ok(gpu) = Device::cuda(0) else {
         println!("skipped: no CUDA device");
         return;
     };
-    vyre_testkit::device_contract::check_copy(&gpu, &["ptx"]).unwrap();
+    vyre_testkit::device_contract::check_ordering(&gpu, &["ptx"]).unwrap();
 }

@@ -212,6 +212,6 @@ fn runtime_errors_map_to_device_errors() {
 }
 
 #[test]
-fn device_copy_is_ordered_and_checked() {
-    vyre_testkit::device_contract::check_copy(&Device::cpu(), &["reference"]).unwrap();
+fn copies_and_writes_are_ordered_with_launches() {
+    vyre_testkit::device_contract::check_ordering(&Device::cpu(), &["reference"]).unwrap();
 }

@@ -1150,3 +1150,30 @@ fn skipped_lets_leave_zero() {
     // Workgroup 1 overwrites [0..4) with its own ids (2, 3), sequentially after workgroup 0.
     assert_eq!(o[..4], [0, 3, 20, 30]);
 }
+
+/// Parameters and shared arrays are written in the source under their own
+/// names, so they must differ; a local may share a name (the printer
+/// writes it under an alias).
+#[test]
+fn validator_rejects_a_shared_array_named_like_a_parameter() {
+    let build = |shared: &str| {
+        let mut b = ProgramBuilder::new("names", [1, 1, 1]);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        b.shared(shared, DataType::U32, 4);
+        let l = b.local("out", DataType::U32, false);
+        b.body(|blk| {
+            blk.let_(l, Expr::u32(1));
+            blk.store(BufRef::Param(out), Expr::u32(0), Expr::local(l));
+        });
+        b.finish().validate()
+    };
+    let errors = build("out").unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("shared `out`") && e.contains("has this name")),
+        "{text:?}"
+    );
+    assert_eq!(errors.len(), 1, "the local named `out` is fine: {text:?}");
+    build("tile").unwrap();
+}

@@ -217,13 +217,13 @@ fn oversized_buffers_are_errors() {
 }
 
 #[test]
-fn device_copy_is_ordered_and_checked() {
+fn copies_and_writes_are_ordered_with_launches() {
     for options in [
         WgpuOptions::from_env(),
         WgpuOptions::from_env().with_force_wgsl(true),
     ] {
         let Some(dev) = device(&options) else { return };
-        vyre_testkit::device_contract::check_copy(&dev, &["spirv", "wgsl"])
+        vyre_testkit::device_contract::check_ordering(&dev, &["spirv", "wgsl"])
             .unwrap_or_else(|e| panic!("{}: {e}", dev.name()));
     }
 }

@@ -6,7 +6,7 @@
 //! 16-byte access when `k` is a multiple of 4: the element index is then
 //! 16-byte aligned, and `k + 3` cannot wrap around.
 
-use crate::ir::{BufRef, DataType, Expr, Literal, LocalId, Node, Program};
+use crate::ir::{BufRef, DataType, Expr, Literal, LocalId, Node, ParamId, Program};
 
 /// Largest power of two tracked by the alignment analysis.
 pub(crate) const MULT_CAP: u32 = 1 << 16;
@@ -72,6 +72,44 @@ pub(crate) fn run_len(nodes: &[Node]) -> usize {
             _ => false,
         })
         .count()
+}
+
+/// `(position in the run, buffer parameter, key, offset)` of every load
+/// `param[key + offset]` in the straight-line run `run`.
+pub(crate) fn keyed_loads(run: &[Node]) -> Vec<(usize, ParamId, Key, u32)> {
+    let mut loads = Vec::new();
+    for (t, n) in run.iter().enumerate() {
+        let exprs: Vec<&Expr> = match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+            Node::Store { index, value, .. } => vec![index, value],
+            _ => vec![],
+        };
+        for e in exprs {
+            walk_loads(e, &mut |buf, index| {
+                if let BufRef::Param(p) = buf
+                    && let Some((k, d)) = keyed(index)
+                {
+                    loads.push((t, p, k, d));
+                }
+            });
+        }
+    }
+    loads
+}
+
+/// Position in `run` of the first (re)definition of the key's local
+/// (`usize::MAX` when none, or when the key is not a local): an access
+/// hoisted to the start of the run must not be used at or after it.
+pub(crate) fn first_def(run: &[Node], key: &Key) -> usize {
+    match key {
+        Key::Local(id) => run
+            .iter()
+            .position(|n| {
+                matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
+            })
+            .unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    }
 }
 
 /// Visit every load in `e`.

@@ -215,6 +215,16 @@ impl Validator<'_> {
                 ),
             );
         }
+        // Locals may take any name (the printer aliases them), but
+        // parameters and shared arrays are named in the source as they are.
+        for s in &p.shared {
+            if !names.insert(s.name.clone()) {
+                self.err(
+                    format!("shared `{}`", s.name),
+                    "a parameter or another shared array has this name; rename one of them",
+                );
+            }
+        }
         let mut local_names = std::collections::HashSet::new();
         for l in &p.locals {
             if !local_names.insert(l.name.as_str()) {

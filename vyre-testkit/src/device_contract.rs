@@ -6,15 +6,16 @@ use vyre::{Device, Error, Grid};
 
 use crate::harness::leaked_spec;
 
-/// `Device::copy`: copies every element, runs in order with launches before
-/// and after it, and refuses buffers of different lengths or of another
-/// device. `targets` are the artifacts to build the incrementing kernel for
-/// (those the device runs).
+/// `Device::copy` and `Device::write` run in order with the launches before
+/// and after them (whatever a backend batches), a copy copies every
+/// element, and both refuse buffers of another length or device. `targets`
+/// are the artifacts to build the incrementing kernel for (those the device
+/// runs).
 ///
 /// # Errors
 ///
 /// What differs from the contract.
-pub fn check_copy(device: &Device, targets: &[&str]) -> Result<(), String> {
+pub fn check_ordering(device: &Device, targets: &[&str]) -> Result<(), String> {
     // a[i] += 1 for every i < a.len().
     let mut b = ProgramBuilder::new("increment", [64, 1, 1]);
     let a = b.buffer("a", DataType::U32, Access::ReadWrite);
@@ -57,6 +58,22 @@ pub fn check_copy(device: &Device, targets: &[&str]) -> Result<(), String> {
                 got_src[k], got_dst[k]
             ));
         }
+    }
+
+    // A host write between launches: the launch before it works on the old
+    // contents (and is overwritten), the one after it on the new ones.
+    let fresh: Vec<u32> = (0..n as u32).map(|k| k ^ 0x5a5a_5a5a).collect();
+    bump(&mut dst)?;
+    device.write(&mut dst, &fresh).map_err(|e| fail("write", e))?;
+    bump(&mut dst)?;
+    let got = device.download(&dst).map_err(|e| fail("download", e))?;
+    if let Some(k) = (0..n).find(|&k| got[k] != fresh[k].wrapping_add(1)) {
+        return Err(format!(
+            "element {k} after launch, write, launch: {} (want {}): the write is \
+             not ordered with the launches around it",
+            got[k],
+            fresh[k].wrapping_add(1)
+        ));
     }
 
     let mut short = device.zeros::<u32>(n - 1).map_err(|e| fail("zeros", e))?;

@@ -28,7 +28,7 @@ use naga::{
 
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
-use crate::backend::align::{Alignment, Key, keyed, run_len, walk_loads};
+use crate::backend::align::{Alignment, Key, first_def, keyed, keyed_loads, run_len};
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, ParamId, Program, UnOp,
@@ -371,6 +371,33 @@ impl<'a> Lowerer<'a> {
             .insert(Type { name: None, inner }, Span::UNDEFINED)
     }
 
+    /// A storage-buffer global of type `ty` on `binding`, as an expression.
+    fn storage_global(
+        &mut self,
+        name: String,
+        ty: Handle<Type>,
+        binding: u32,
+        access: StorageAccess,
+    ) -> Handle<Expression> {
+        let global = self.module.global_variables.append(
+            GlobalVariable {
+                name: Some(name),
+                space: AddressSpace::Storage { access },
+                binding: Some(ResourceBinding {
+                    group: BIND_GROUP,
+                    binding,
+                }),
+                ty,
+                init: None,
+                memory_decorations: naga::MemoryDecorations::empty(),
+            },
+            Span::UNDEFINED,
+        );
+        self.func
+            .expressions
+            .append(Expression::GlobalVariable(global), Span::UNDEFINED)
+    }
+
     fn declare_globals(&mut self) -> Result<(), String> {
         let layout = Layout::new(&slot_kinds(self.p));
         let (atomic_params, atomic_shared) = atomic_arrays(self.p);
@@ -395,24 +422,7 @@ impl<'a> Lowerer<'a> {
                 Access::Read => StorageAccess::LOAD,
                 Access::ReadWrite => StorageAccess::LOAD | StorageAccess::STORE,
             };
-            let global = self.module.global_variables.append(
-                GlobalVariable {
-                    name: Some(decl.name.clone()),
-                    space: AddressSpace::Storage { access },
-                    binding: Some(ResourceBinding {
-                        group: BIND_GROUP,
-                        binding,
-                    }),
-                    ty: array_ty,
-                    init: None,
-                    memory_decorations: naga::MemoryDecorations::empty(),
-                },
-                Span::UNDEFINED,
-            );
-            let expr = self
-                .func
-                .expressions
-                .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+            let expr = self.storage_global(decl.name.clone(), array_ty, binding, access);
             self.buffer_binding[i] = Some(binding);
             self.buffers[i] = Some(ArrayInfo {
                 global: expr,
@@ -1584,35 +1594,7 @@ impl<'a> Lowerer<'a> {
         if !self.vectorize || run.is_empty() {
             return Ok(());
         }
-        // (position in the run, buffer, key, offset) of every keyed load.
-        let mut loads: Vec<(usize, ParamId, Key, u32)> = Vec::new();
-        for (t, n) in run.iter().enumerate() {
-            let exprs: Vec<&Expr> = match n {
-                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
-                Node::Store { index, value, .. } => vec![index, value],
-                _ => vec![],
-            };
-            for e in exprs {
-                walk_loads(e, &mut |buf, index| {
-                    if let BufRef::Param(p) = buf
-                        && let Some((k, d)) = keyed(index)
-                    {
-                        loads.push((t, p, k, d));
-                    }
-                });
-            }
-        }
-        let first_def = |k: &Key| {
-            match k {
-            Key::Local(id) => run
-                .iter()
-                .position(|n| {
-                    matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
-                })
-                .unwrap_or(usize::MAX),
-            _ => usize::MAX,
-        }
-        };
+        let loads = keyed_loads(run);
         let mut done: Vec<(ParamId, Key, u32)> = Vec::new();
         for (_, p, k, d) in &loads {
             let base = d - d % 4;
@@ -1634,7 +1616,7 @@ impl<'a> Lowerer<'a> {
                 Some(Param::Buffer(b)) if b.access == Access::Read
                     && matches!(b.elem, DataType::U32 | DataType::I32 | DataType::F32)
             );
-            if !all || !read_only || base + 4 > self.align.key(k) || first_def(k) <= last_use {
+            if !all || !read_only || base + 4 > self.align.key(k) || first_def(run, k) <= last_use {
                 continue;
             }
             let var = self.vector_load(*p, k, base, out)?;
@@ -1664,26 +1646,7 @@ impl<'a> Lowerer<'a> {
             size: ArraySize::Dynamic,
             stride: 16,
         });
-        let global = self.module.global_variables.append(
-            GlobalVariable {
-                name: Some(name),
-                space: AddressSpace::Storage {
-                    access: StorageAccess::LOAD,
-                },
-                binding: Some(ResourceBinding {
-                    group: BIND_GROUP,
-                    binding,
-                }),
-                ty: array_ty,
-                init: None,
-                memory_decorations: naga::MemoryDecorations::empty(),
-            },
-            Span::UNDEFINED,
-        );
-        let h = self
-            .func
-            .expressions
-            .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+        let h = self.storage_global(name, array_ty, binding, StorageAccess::LOAD);
         self.vec_views[p as usize] = Some(h);
         Ok(h)
     }

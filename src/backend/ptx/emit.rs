@@ -18,7 +18,7 @@ use crate::ir::{
 };
 
 use super::math::{self, MathMode};
-use crate::backend::align::{Alignment, Key, keyed, run_len, walk_loads};
+use crate::backend::align::{Alignment, Key, first_def, keyed, keyed_loads, run_len, walk_loads};
 
 /// Emit PTX for `program` (validated first) under `config`.
 ///
@@ -1166,24 +1166,14 @@ impl<'a> Emitter<'a> {
                 stores.push((t, *p));
             }
         }
-        // Position of the first (re)definition of the key in the run: the
-        // hoisted accesses must all come before it.
-        let first_def = |k: &Key| {
-            match k {
-            Key::Local(id) => run
-                .iter()
-                .position(|n| {
-                    matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
-                })
-                .unwrap_or(usize::MAX),
-            _ => usize::MAX,
-        }
-        };
+        // The hoisted accesses must all come before the key's first
+        // (re)definition in the run.
+        let def_at = |k: &Key| first_def(run, k);
         // Store groups: four consecutive stores to buf[key + b .. key + b + 3].
         let mut t = 0;
         while t + 4 <= run.len() {
             if let Some(g) = self.store_group_at(&run[t..t + 4])
-                && first_def(&g.key) >= t + 4
+                && def_at(&g.key) >= t + 4
             {
                 groups.push((first + t, g));
                 t += 4;
@@ -1192,23 +1182,7 @@ impl<'a> Emitter<'a> {
             }
         }
         // Loads: every (buffer, key, base) with all four offsets present.
-        let mut loads: Vec<(usize, u32, Key, u32)> = Vec::new();
-        for (t, n) in run.iter().enumerate() {
-            let exprs: Vec<&Expr> = match n {
-                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
-                Node::Store { index, value, .. } => vec![index, value],
-                _ => vec![],
-            };
-            for e in exprs {
-                walk_loads(e, &mut |buf, index| {
-                    if let BufRef::Param(p) = buf
-                        && let Some((k, d)) = keyed(index)
-                    {
-                        loads.push((t, p, k, d));
-                    }
-                });
-            }
-        }
+        let loads = keyed_loads(run);
         let mut done: Vec<(u32, Key, u32)> = Vec::new();
         for (_, p, k, d) in &loads {
             let base = d - d % 4;
@@ -1230,7 +1204,7 @@ impl<'a> Emitter<'a> {
                 .map(|(tt, ..)| *tt)
                 .max()
                 .unwrap_or(0);
-            if !all || base + 4 > self.align.key(k) || first_def(k) <= last_use {
+            if !all || base + 4 > self.align.key(k) || def_at(k) <= last_use {
                 continue;
             }
             let Some(decl) = self.program.buffer(*p) else {
