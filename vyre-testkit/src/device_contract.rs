@@ -60,11 +60,16 @@ pub fn check_ordering(device: &Device, targets: &[&str]) -> Result<(), String> {
         }
     }
 
-    // A host write between launches: the launch before it works on the old
-    // contents (and is overwritten), the one after it on the new ones.
+    // A host write between launches: the launches before it work on the old
+    // contents (and are overwritten), the one after it on the new ones. Two
+    // launches before it, so that one is still pending where a backend
+    // submits the first at once and batches the rest.
     let fresh: Vec<u32> = (0..n as u32).map(|k| k ^ 0x5a5a_5a5a).collect();
     bump(&mut dst)?;
-    device.write(&mut dst, &fresh).map_err(|e| fail("write", e))?;
+    bump(&mut dst)?;
+    device
+        .write(&mut dst, &fresh)
+        .map_err(|e| fail("write", e))?;
     bump(&mut dst)?;
     let got = device.download(&dst).map_err(|e| fail("download", e))?;
     if let Some(k) = (0..n).find(|&k| got[k] != fresh[k].wrapping_add(1)) {
