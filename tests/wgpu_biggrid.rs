@@ -114,8 +114,7 @@ fn check_builtins(case: &Case) {
 
 #[test]
 fn one_d_grid_beyond_the_limit_matches_reference() {
-    // 70,000 workgroups of 1: folded into [65535, 2, 1] with 61,070 padding
-    // workgroups.
+    // 70,000 workgroups of 1: folded into [35000, 2, 1], no padding.
     check_builtins(&builtins_case("big_1d", [1, 1, 1], [70_000, 1, 1]));
 }
 

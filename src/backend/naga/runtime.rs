@@ -825,10 +825,14 @@ impl DeviceBackend for WgpuBackend {
 /// folding cannot express it.
 ///
 /// Within the limit the grid is dispatched as is (fold 1). Otherwise x is
-/// folded into y: physical `[max, fold * y, z]` with `fold = ceil(x / max)`;
-/// the shader maps physical `(px, py, pz)` back to logical
-/// `(py % fold * max + px, py / fold, pz)` and skips padding workgroups whose
-/// logical x is `>= x` (see docs/targets.md, "Large grids on wgpu").
+/// folded into y: `fold = ceil(x / max)` rows of `px = ceil(x / fold)`
+/// workgroups, physical `[px, fold * y, z]`; the shader maps physical
+/// `(wx, wy, wz)` back to logical `(wy % fold * px + wx, wy / fold, wz)` and
+/// skips the padding workgroups whose logical x is `>= x`: fewer than
+/// `fold` per logical row, because x is spread evenly over the rows (rows
+/// of `max` would leave up to `max - 1`, which cost as much as real work:
+/// 65,534 empty workgroups at x = 65,536). See docs/targets.md, "Large
+/// grids".
 #[must_use]
 pub fn fold_grid(logical: [u32; 3], max: u32) -> Option<([u32; 3], u32)> {
     let [x, y, z] = logical;
@@ -840,7 +844,7 @@ pub fn fold_grid(logical: [u32; 3], max: u32) -> Option<([u32; 3], u32)> {
     }
     let fold = x.div_ceil(max);
     let py = fold.checked_mul(y).filter(|&py| py <= max)?;
-    Some(([max, py, z], fold))
+    Some(([x.div_ceil(fold), py, z], fold))
 }
 
 #[cfg(test)]
@@ -850,16 +854,43 @@ mod tests {
     #[test]
     fn fold_grid_cases() {
         assert_eq!(fold_grid([65_535, 7, 3], 65_535), Some(([65_535, 7, 3], 1)));
-        // 2^20 workgroups: 17 rows of 65,535 cover it (16 would not).
+        // 2^20 workgroups: 17 rows (16 of 65,535 would not cover it) of
+        // 61,681, one padding workgroup.
         assert_eq!(
             fold_grid([1 << 20, 1, 1], 65_535),
-            Some(([65_535, 17, 1], 17))
+            Some(([61_681, 17, 1], 17))
         );
-        assert_eq!(fold_grid([70_000, 3, 2], 65_535), Some(([65_535, 6, 2], 2)));
+        // Just past the limit: two rows of half, no padding.
+        assert_eq!(fold_grid([65_536, 1, 1], 65_535), Some(([32_768, 2, 1], 2)));
+        assert_eq!(fold_grid([70_000, 3, 2], 65_535), Some(([35_000, 6, 2], 2)));
         assert_eq!(fold_grid([70_000, 40_000, 1], 65_535), None);
         assert_eq!(fold_grid([1, 65_536, 1], 65_535), None);
         assert_eq!(fold_grid([1, 1, 65_536], 65_535), None);
         // ceil((2^32 - 1) / 65,535) = 65,537 rows: more than the limit.
         assert_eq!(fold_grid([u32::MAX, 1, 1], 65_535), None);
+    }
+
+    #[test]
+    fn folded_grids_cover_x_with_less_padding_than_rows() {
+        for max in [1u32, 2, 7, 65_535] {
+            let xs = (max + 1..max.saturating_mul(3).max(max + 50)).chain([
+                max.saturating_mul(max),
+                u32::MAX / 2,
+                u32::MAX,
+            ]);
+            for x in xs {
+                let Some(([px, py, _], fold)) = fold_grid([x, 1, 1], max) else {
+                    assert!(x.div_ceil(max) > max, "x = {x}, max = {max}");
+                    continue;
+                };
+                assert!(px <= max && py <= max && py == fold, "x = {x}, max = {max}");
+                let covered = u64::from(px) * u64::from(fold);
+                assert!(covered >= u64::from(x), "x = {x}, max = {max}");
+                assert!(
+                    covered - u64::from(x) < u64::from(fold),
+                    "x = {x}, max = {max}"
+                );
+            }
+        }
     }
 }
