@@ -1552,6 +1552,29 @@ impl<'a> Lowerer<'a> {
 
     // ---- statements --------------------------------------------------
 
+    /// Lower `body` with the bounds facts `cond` implies when it is `holds`
+    /// in scope, minus facts about locals the body reassigns.
+    fn block_under(
+        &mut self,
+        cond: &Expr,
+        holds: bool,
+        body: &[Node],
+        out: &mut Block,
+        facts: &mut Facts,
+    ) -> Result<(), String> {
+        let base = facts.len();
+        let mut new = Vec::new();
+        if holds {
+            facts_when_true(cond, &mut new);
+        } else {
+            facts_when_false(cond, &mut new);
+        }
+        facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
+        let lowered = self.block(body, out, facts);
+        facts.truncate(base);
+        lowered
+    }
+
     fn block(&mut self, nodes: &[Node], out: &mut Block, facts: &mut Facts) -> Result<(), String> {
         let base = facts.len();
         let mut run_end = 0;
@@ -1854,20 +1877,11 @@ impl<'a> Lowerer<'a> {
                 let c = self.expr(cond, facts, blk)?;
                 let mut accept = Block::new();
                 let mut reject = Block::new();
-                let base = facts.len();
-                let mut new = Vec::new();
-                facts_when_true(cond, &mut new);
-                facts.extend(new.into_iter().filter(|(l, _)| !assigns(then, *l)));
                 let before = self.align.clone();
-                self.block(then, &mut accept, facts)?;
+                self.block_under(cond, true, then, &mut accept, facts)?;
                 let after_then = std::mem::replace(&mut self.align, before);
-                facts.truncate(base);
-                let mut new = Vec::new();
-                facts_when_false(cond, &mut new);
-                facts.extend(new.into_iter().filter(|(l, _)| !assigns(otherwise, *l)));
-                self.block(otherwise, &mut reject, facts)?;
+                self.block_under(cond, false, otherwise, &mut reject, facts)?;
                 self.align.join(&after_then);
-                facts.truncate(base);
                 blk.push(
                     Statement::If {
                         condition: c,
@@ -1892,13 +1906,8 @@ impl<'a> Lowerer<'a> {
                     },
                     Span::UNDEFINED,
                 );
-                let base = facts.len();
-                let mut new = Vec::new();
-                facts_when_true(cond, &mut new);
-                facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
-                self.block(body, &mut lbody, facts)?;
+                self.block_under(cond, true, body, &mut lbody, facts)?;
                 self.align = at_head;
-                facts.truncate(base);
                 blk.push(
                     Statement::Loop {
                         body: lbody,
