@@ -111,16 +111,23 @@ fn leak_str(s: &str) -> &'static str {
 }
 
 /// Emit `program` for `artifacts` and build a leaked `KernelSpec` with a
-/// unique key (the backends cache modules by key).
+/// unique key (the backends cache modules by key). PTX is emitted for the
+/// default architecture, or for `VYRE_TESTKIT_ARCH` (e.g. `sm_90`) when set.
 ///
 /// # Errors
 ///
 /// The emitter's error, rendered.
 pub fn leaked_spec(program: &Program, artifacts: &[&str]) -> Result<&'static KernelSpec, String> {
+    // `VYRE_TESTKIT_ARCH=sm_90` emits PTX for that architecture instead of
+    // the default (for failures that depend on it).
+    let config = match std::env::var("VYRE_TESTKIT_ARCH") {
+        Ok(arch) if !arch.is_empty() => DispatchConfig::default().with_target_arch(arch),
+        _ => DispatchConfig::default(),
+    };
     let mut arts = Vec::new();
     for target in artifacts {
-        let bytes = emit_aot_target(target, program, &DispatchConfig::default())
-            .map_err(|e| format!("emit {target}: {e}"))?;
+        let bytes =
+            emit_aot_target(target, program, &config).map_err(|e| format!("emit {target}: {e}"))?;
         arts.push(Artifact {
             target: leak_str(target),
             arch: None,
