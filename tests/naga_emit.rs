@@ -416,3 +416,38 @@ fn aligned_groups_of_four_loads_become_one_vector_load_in_spirv_only() {
         );
     }
 }
+
+/// Shared-array indices with a static bound below the length (`local_id()`
+/// arithmetic through immutable locals, as in the blocked SGEMM) need no
+/// check; one that can reach the length keeps it.
+#[test]
+fn statically_bounded_shared_indices_elide_checks() {
+    let kernel = |last: u32| {
+        format!(
+            "#[kernel(workgroup_size = 256)]
+            pub fn k(out: &mut [f32]) {{
+                #[shared]
+                let mut t: [f32; 1024];
+                let tid = local_id().x;
+                let ty = tid / 16;
+                let tx = tid % 16;
+                t[ty * 64 + tx * 4 + {last}] = 1.0;
+                barrier();
+                let v = t[ty * 4 + 67];
+                if tid < out.len() {{
+                    out[tid] = v;
+                }}
+            }}"
+        )
+    };
+    let wgsl = |source: &str| {
+        let p = &vyre::lang::parse("k.vyre", source).unwrap().kernels[0];
+        wgsl_of(p, &DispatchConfig::default())
+    };
+    // 15 * 64 + 15 * 4 + 3 = 1023 and 15 * 4 + 67 = 127: both in range.
+    let proven = wgsl(&kernel(3));
+    assert!(!proven.contains("1024u"), "{proven}");
+    // + 4 reaches 1024: that store keeps its check.
+    let unproven = wgsl(&kernel(4));
+    assert!(unproven.contains("< 1024u"), "{unproven}");
+}

@@ -277,3 +277,116 @@ fn lit_mult(v: u32) -> u32 {
         (1u32 << v.trailing_zeros()).min(MULT_CAP)
     }
 }
+
+/// Static upper bounds for range-based check elision: each immutable
+/// local's from its `let` (an immutable local is defined once per
+/// execution of its `let`, from values whose own bounds are static), and a
+/// `for` variable's from its bound. Callers [`Ranges::define`] at each
+/// `let` and [`Ranges::define_for`] at each `for`, in program order.
+#[derive(Debug, Clone)]
+pub(crate) struct Ranges<'a> {
+    program: &'a Program,
+    wg: [u32; 3],
+    local_max: Vec<Option<u64>>,
+}
+
+impl<'a> Ranges<'a> {
+    /// No bounds known yet; `wg` is the workgroup size (bounds `local_id()`).
+    pub(crate) fn new(program: &'a Program, wg: [u32; 3]) -> Self {
+        Self {
+            program,
+            wg,
+            local_max: vec![None; program.locals.len()],
+        }
+    }
+
+    /// An immutable `local` is defined as `value` (mutable locals have no
+    /// static bound).
+    pub(crate) fn define(&mut self, local: LocalId, value: &Expr) {
+        let bound = if self.program.locals[local as usize].mutable {
+            None
+        } else {
+            self.max_value(value)
+        };
+        self.local_max[local as usize] = bound;
+    }
+
+    /// `for var in start..end` (of type `ty`): below `end` while `start`
+    /// is not negative.
+    pub(crate) fn define_for(&mut self, var: LocalId, ty: DataType, start: &Expr, end: &Expr) {
+        let start_ok = ty == DataType::U32 || self.max_value(start).is_some();
+        self.local_max[var as usize] = if start_ok {
+            self.max_value(end).and_then(|m| m.checked_sub(1))
+        } else {
+            None
+        };
+    }
+
+    /// A static upper bound of `e`, when it is provably non-negative and
+    /// bounded: built from constants, `local_id()` (below the workgroup
+    /// size), bounded immutable locals and monotone operators, without
+    /// overflow.
+    pub(crate) fn max_value(&self, e: &Expr) -> Option<u64> {
+        let ty = self.program.type_of(e)?;
+        let limit = match ty {
+            DataType::U32 => u64::from(u32::MAX),
+            DataType::I32 => i32::MAX as u64,
+            _ => return None,
+        };
+        let lit = |x: &Expr| match x {
+            Expr::Lit(Literal::U32(v)) => Some(u64::from(*v)),
+            Expr::Lit(Literal::I32(v)) => u64::try_from(*v).ok(),
+            _ => None,
+        };
+        let m = match e {
+            Expr::Lit(_) => lit(e)?,
+            Expr::Builtin(crate::ir::Builtin::LocalId, a) => {
+                u64::from(self.wg[a.index()].max(1) - 1)
+            }
+            Expr::Local(id) => self.local_max.get(*id as usize).copied().flatten()?,
+            Expr::Cast(DataType::U32 | DataType::I32, inner) => {
+                let t = self.program.type_of(inner)?;
+                if !t.is_integer() {
+                    return None;
+                }
+                self.max_value(inner)?
+            }
+            Expr::Binary(op, a, b) => {
+                let ma = self.max_value(a);
+                match op {
+                    crate::ir::BinOp::Add => ma? + self.max_value(b)?,
+                    crate::ir::BinOp::Mul => ma?.checked_mul(self.max_value(b)?)?,
+                    crate::ir::BinOp::Div => ma? / lit(b).filter(|c| *c > 0)?,
+                    // An unknown `i32` dividend may be negative: then so is
+                    // the remainder.
+                    crate::ir::BinOp::Rem => match (lit(b).filter(|c| *c > 0), ma) {
+                        (Some(c), Some(m)) => m.min(c - 1),
+                        (Some(c), None) if ty == DataType::U32 => c - 1,
+                        _ => return None,
+                    },
+                    crate::ir::BinOp::Shl => {
+                        ma?.checked_shl(u32::try_from(lit(b)?).ok().filter(|s| *s < 32)?)?
+                    }
+                    crate::ir::BinOp::Shr => ma? >> lit(b)?.min(63),
+                    crate::ir::BinOp::BitAnd => match (ma, self.max_value(b)) {
+                        (Some(x), Some(y)) => x.min(y),
+                        (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            Expr::Math(crate::ir::MathFn::Min, args) => {
+                let a = self.max_value(&args[0]);
+                let b = self.max_value(&args[1]);
+                match (a, b) {
+                    (Some(x), Some(y)) => x.min(y),
+                    (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        (m <= limit).then_some(m)
+    }
+}

@@ -75,90 +75,86 @@ void atomics(uint3 local_id : SV_GroupThreadID, uint3 workgroup_id : SV_GroupID,
     uint _e69 = i;
     if ((_e69 < _e17)) {
         uint _e71 = v;
-        uint _e73 = naga_mod(_e71, 16u);
-        bool _e76 = (_e73 < 16u);
-        if (_e76) {
-            uint _e80; InterlockedAdd(hist[min(uint((_e76 ? _e73 : 0u)), 15u)], 1u, _e80);
+        uint _e76; InterlockedAdd(hist[min(uint(naga_mod(_e71, 16u)), 15u)], 1u, _e76);
+        int _e78 = sv;
+        bool _e79 = (0u < _e21);
+        if (_e79) {
+            int _e83; misc.InterlockedMax((_e79 ? 0u : 0u)*4, _e78, _e83);
         }
-        int _e82 = sv;
-        bool _e83 = (0u < _e21);
-        if (_e83) {
-            int _e87; misc.InterlockedMax((_e83 ? 0u : 0u)*4, _e82, _e87);
+        int _e85 = sv;
+        bool _e86 = (1u < _e21);
+        if (_e86) {
+            int _e90; misc.InterlockedMin((_e86 ? 1u : 0u)*4, _e85, _e90);
         }
-        int _e89 = sv;
-        bool _e90 = (1u < _e21);
-        if (_e90) {
-            int _e94; misc.InterlockedMin((_e90 ? 1u : 0u)*4, _e89, _e94);
+        uint _e93 = v;
+        bool _e97 = (2u < _e21);
+        if (_e97) {
+            int _e101; misc.InterlockedOr((_e97 ? 2u : 0u)*4, (int(1) << (_e93 & 31u)), _e101);
         }
-        uint _e97 = v;
-        bool _e101 = (2u < _e21);
-        if (_e101) {
-            int _e105; misc.InterlockedOr((_e101 ? 2u : 0u)*4, (int(1) << (_e97 & 31u)), _e105);
+        uint _e104 = v;
+        bool _e109 = (3u < _e21);
+        if (_e109) {
+            int _e113; misc.InterlockedAnd((_e109 ? 3u : 0u)*4, ~((int(1) << (_e104 & 31u))), _e113);
         }
-        uint _e108 = v;
-        bool _e113 = (3u < _e21);
-        if (_e113) {
-            int _e117; misc.InterlockedAnd((_e113 ? 3u : 0u)*4, ~((int(1) << (_e108 & 31u))), _e117);
+        int _e115 = sv;
+        bool _e116 = (4u < _e21);
+        if (_e116) {
+            int _e120; misc.InterlockedXor((_e116 ? 4u : 0u)*4, _e115, _e120);
         }
-        int _e119 = sv;
-        bool _e120 = (4u < _e21);
-        if (_e120) {
-            int _e124; misc.InterlockedXor((_e120 ? 4u : 0u)*4, _e119, _e124);
+        int _e122 = sv;
+        bool _e123 = (5u < _e21);
+        if (_e123) {
+            int _e127; misc.InterlockedAdd((_e123 ? 5u : 0u)*4, -_e122, _e127);
         }
-        int _e126 = sv;
-        bool _e127 = (5u < _e21);
-        if (_e127) {
-            int _e131; misc.InterlockedAdd((_e127 ? 5u : 0u)*4, -_e126, _e131);
-        }
-        bool _e133 = (6u < _e21);
-        int _e137; misc.InterlockedOr((_e133 ? 6u : 0u)*4, 0, _e137);
-        cur = (_e133 ? _e137 : int(0));
+        bool _e129 = (6u < _e21);
+        int _e133; misc.InterlockedOr((_e129 ? 6u : 0u)*4, 0, _e133);
+        cur = (_e129 ? _e133 : int(0));
         got = int(0);
         uint2 loop_bound = uint2(4294967295u, 4294967295u);
         while(true) {
             if (all(loop_bound == uint2(0u, 0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e142 = cur;
-            int _e145 = cur;
-            bool _e146 = (6u < _e21);
-            if (_e146) {
-                _atomic_compare_exchange_result_Sint_4_ _e150; misc.InterlockedCompareExchange((_e146 ? 6u : 0u)*4, _e145, asint(asuint(_e142) + asuint(int(1))), _e150.old_value);
-                _e150.exchanged = (_e150.old_value == _e145);
-                got = _e150.old_value;
+            int _e138 = cur;
+            int _e141 = cur;
+            bool _e142 = (6u < _e21);
+            if (_e142) {
+                _atomic_compare_exchange_result_Sint_4_ _e146; misc.InterlockedCompareExchange((_e142 ? 6u : 0u)*4, _e141, asint(asuint(_e138) + asuint(int(1))), _e146.old_value);
+                _e146.exchanged = (_e146.old_value == _e141);
+                got = _e146.old_value;
             } else {
                 got = int(0);
             }
-            int _e153 = got;
-            int _e154 = cur;
-            if ((_e153 == _e154)) {
+            int _e149 = got;
+            int _e150 = cur;
+            if ((_e149 == _e150)) {
                 break;
             }
-            int _e156 = got;
-            cur = _e156;
+            int _e152 = got;
+            cur = _e152;
         }
-        uint _e157 = i;
-        uint _e159 = (_e157 + 1000000u);
-        if ((_e159 < _e23)) {
-            uint _e163; olds.InterlockedAdd(_e159*4, 5u, _e163);
-            oob = _e163;
+        uint _e153 = i;
+        uint _e155 = (_e153 + 1000000u);
+        if ((_e155 < _e23)) {
+            uint _e159; olds.InterlockedAdd(_e155*4, 5u, _e159);
+            oob = _e159;
         } else {
             oob = 0u;
         }
-        uint _e165 = i;
-        uint _e166 = oob;
-        if ((_e165 < _e23)) {
-            { uint dummy = 0; olds.InterlockedExchange(_e165*4, (_e166 + 7u), dummy); }
+        uint _e161 = i;
+        uint _e162 = oob;
+        if ((_e161 < _e23)) {
+            { uint dummy = 0; olds.InterlockedExchange(_e161*4, (_e162 + 7u), dummy); }
         }
     }
     DeviceMemoryBarrierWithGroupSync();
     GroupMemoryBarrierWithGroupSync();
     if ((local_id.x < 16u)) {
-        bool _e176 = (local_id.x < 16u);
-        uint _e180; InterlockedOr(hist[min(uint((_e176 ? local_id.x : 0u)), 15u)], 0, _e180);
-        h_old = (_e176 ? _e180 : 0u);
-        uint _e184 = h_old;
+        bool _e172 = (local_id.x < 16u);
+        uint _e176; InterlockedOr(hist[min(uint((_e172 ? local_id.x : 0u)), 15u)], 0, _e176);
+        h_old = (_e172 ? _e176 : 0u);
+        uint _e180 = h_old;
         if ((local_id.x < _e19)) {
-            uint _e187; bins.InterlockedAdd(local_id.x*4, _e184, _e187);
+            uint _e183; bins.InterlockedAdd(local_id.x*4, _e180, _e183);
         }
     }
 }

@@ -110,89 +110,85 @@ kernel void atomics(
     uint _e69 = i;
     if (_e69 < _e17) {
         uint _e71 = v;
-        uint _e73 = _e71 % 16u;
-        bool _e76 = _e73 < 16u;
-        if (_e76) {
-            uint _e80 = metal::atomic_fetch_add_explicit(&hist.inner[_e76 ? _e73 : 0u], 1u, metal::memory_order_relaxed);
+        uint _e76 = metal::atomic_fetch_add_explicit(&hist.inner[_e71 % 16u], 1u, metal::memory_order_relaxed);
+        int _e78 = sv;
+        bool _e79 = 0u < _e21;
+        if (_e79) {
+            int _e83 = metal::atomic_fetch_max_explicit(&misc[_e79 ? 0u : 0u], _e78, metal::memory_order_relaxed);
         }
-        int _e82 = sv;
-        bool _e83 = 0u < _e21;
-        if (_e83) {
-            int _e87 = metal::atomic_fetch_max_explicit(&misc[_e83 ? 0u : 0u], _e82, metal::memory_order_relaxed);
+        int _e85 = sv;
+        bool _e86 = 1u < _e21;
+        if (_e86) {
+            int _e90 = metal::atomic_fetch_min_explicit(&misc[_e86 ? 1u : 0u], _e85, metal::memory_order_relaxed);
         }
-        int _e89 = sv;
-        bool _e90 = 1u < _e21;
-        if (_e90) {
-            int _e94 = metal::atomic_fetch_min_explicit(&misc[_e90 ? 1u : 0u], _e89, metal::memory_order_relaxed);
+        uint _e93 = v;
+        bool _e97 = 2u < _e21;
+        if (_e97) {
+            int _e101 = metal::atomic_fetch_or_explicit(&misc[_e97 ? 2u : 0u], 1 << (_e93 & 31u), metal::memory_order_relaxed);
         }
-        uint _e97 = v;
-        bool _e101 = 2u < _e21;
-        if (_e101) {
-            int _e105 = metal::atomic_fetch_or_explicit(&misc[_e101 ? 2u : 0u], 1 << (_e97 & 31u), metal::memory_order_relaxed);
+        uint _e104 = v;
+        bool _e109 = 3u < _e21;
+        if (_e109) {
+            int _e113 = metal::atomic_fetch_and_explicit(&misc[_e109 ? 3u : 0u], ~((1 << (_e104 & 31u))), metal::memory_order_relaxed);
         }
-        uint _e108 = v;
-        bool _e113 = 3u < _e21;
-        if (_e113) {
-            int _e117 = metal::atomic_fetch_and_explicit(&misc[_e113 ? 3u : 0u], ~((1 << (_e108 & 31u))), metal::memory_order_relaxed);
+        int _e115 = sv;
+        bool _e116 = 4u < _e21;
+        if (_e116) {
+            int _e120 = metal::atomic_fetch_xor_explicit(&misc[_e116 ? 4u : 0u], _e115, metal::memory_order_relaxed);
         }
-        int _e119 = sv;
-        bool _e120 = 4u < _e21;
-        if (_e120) {
-            int _e124 = metal::atomic_fetch_xor_explicit(&misc[_e120 ? 4u : 0u], _e119, metal::memory_order_relaxed);
+        int _e122 = sv;
+        bool _e123 = 5u < _e21;
+        if (_e123) {
+            int _e127 = metal::atomic_fetch_sub_explicit(&misc[_e123 ? 5u : 0u], _e122, metal::memory_order_relaxed);
         }
-        int _e126 = sv;
-        bool _e127 = 5u < _e21;
-        if (_e127) {
-            int _e131 = metal::atomic_fetch_sub_explicit(&misc[_e127 ? 5u : 0u], _e126, metal::memory_order_relaxed);
-        }
-        bool _e133 = 6u < _e21;
-        int _e137 = metal::atomic_load_explicit(&misc[_e133 ? 6u : 0u], metal::memory_order_relaxed);
-        cur = _e133 ? _e137 : 0;
+        bool _e129 = 6u < _e21;
+        int _e133 = metal::atomic_load_explicit(&misc[_e129 ? 6u : 0u], metal::memory_order_relaxed);
+        cur = _e129 ? _e133 : 0;
         got = 0;
         uint2 loop_bound = uint2(4294967295u);
         while(true) {
             if (metal::all(loop_bound == uint2(0u))) { break; }
             loop_bound -= uint2(loop_bound.y == 0u, 1u);
-            int _e142 = cur;
-            int _e145 = cur;
-            bool _e146 = 6u < _e21;
-            if (_e146) {
-                _atomic_compare_exchange_result_Sint_4_ _e150 = naga_atomic_compare_exchange_weak_explicit(&misc[_e146 ? 6u : 0u], _e145, as_type<int>(as_type<uint>(_e142) + as_type<uint>(1)));
-                got = _e150.old_value;
+            int _e138 = cur;
+            int _e141 = cur;
+            bool _e142 = 6u < _e21;
+            if (_e142) {
+                _atomic_compare_exchange_result_Sint_4_ _e146 = naga_atomic_compare_exchange_weak_explicit(&misc[_e142 ? 6u : 0u], _e141, as_type<int>(as_type<uint>(_e138) + as_type<uint>(1)));
+                got = _e146.old_value;
             } else {
                 got = 0;
             }
-            int _e153 = got;
-            int _e154 = cur;
-            if (_e153 == _e154) {
+            int _e149 = got;
+            int _e150 = cur;
+            if (_e149 == _e150) {
                 break;
             }
-            int _e156 = got;
-            cur = _e156;
+            int _e152 = got;
+            cur = _e152;
         }
-        uint _e157 = i;
-        uint _e159 = _e157 + 1000000u;
-        if (_e159 < _e23) {
-            uint _e163 = metal::atomic_fetch_add_explicit(&olds[_e159], 5u, metal::memory_order_relaxed);
-            oob = _e163;
+        uint _e153 = i;
+        uint _e155 = _e153 + 1000000u;
+        if (_e155 < _e23) {
+            uint _e159 = metal::atomic_fetch_add_explicit(&olds[_e155], 5u, metal::memory_order_relaxed);
+            oob = _e159;
         } else {
             oob = 0u;
         }
-        uint _e165 = i;
-        uint _e166 = oob;
-        if (_e165 < _e23) {
-            metal::atomic_store_explicit(&olds[_e165], _e166 + 7u, metal::memory_order_relaxed);
+        uint _e161 = i;
+        uint _e162 = oob;
+        if (_e161 < _e23) {
+            metal::atomic_store_explicit(&olds[_e161], _e162 + 7u, metal::memory_order_relaxed);
         }
     }
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     if (local_id.x < 16u) {
-        bool _e176 = local_id.x < 16u;
-        uint _e180 = metal::atomic_load_explicit(&hist.inner[_e176 ? local_id.x : 0u], metal::memory_order_relaxed);
-        h_old = _e176 ? _e180 : 0u;
-        uint _e184 = h_old;
+        bool _e172 = local_id.x < 16u;
+        uint _e176 = metal::atomic_load_explicit(&hist.inner[_e172 ? local_id.x : 0u], metal::memory_order_relaxed);
+        h_old = _e172 ? _e176 : 0u;
+        uint _e180 = h_old;
         if (local_id.x < _e19) {
-            uint _e187 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e184, metal::memory_order_relaxed);
+            uint _e183 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e180, metal::memory_order_relaxed);
         }
     }
 }

@@ -28,7 +28,7 @@ use naga::{
 
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
-use crate::backend::align::{Alignment, Key, first_def, keyed, keyed_loads, run_len};
+use crate::backend::align::{Alignment, Key, Ranges, first_def, keyed, keyed_loads, run_len};
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, ParamId, Program, UnOp,
@@ -188,6 +188,8 @@ struct Lowerer<'a> {
     vectorize: bool,
     /// Alignment of each integer local at the point being lowered.
     align: Alignment<'a>,
+    /// Static upper bounds of immutable locals (shared-array checks).
+    ranges: Ranges<'a>,
     /// Per buffer parameter: its binding.
     buffer_binding: Vec<Option<u32>>,
     /// Per buffer parameter: its `array<vec4<T>>` view, once declared.
@@ -346,6 +348,7 @@ impl<'a> Lowerer<'a> {
             uniform_vals: Vec::new(),
             vectorize: false,
             align: Alignment::new(p),
+            ranges: Ranges::new(p, config.effective_workgroup_size(p)),
             buffer_binding: vec![None; p.params.len()],
             vec_views: vec![None; p.params.len()],
             vec_cache: Vec::new(),
@@ -983,6 +986,16 @@ impl<'a> Lowerer<'a> {
             (Bound::Const(n), BufRef::Shared(_)) => shared_len.is_some_and(|len| n <= len),
             _ => false,
         };
+        // A static bound below a shared array's length (`local_id()`
+        // arithmetic, bounded immutable locals, `for` variables).
+        if let Some(len) = shared_len
+            && self
+                .ranges
+                .max_value(index)
+                .is_some_and(|m| m < u64::from(len))
+        {
+            return true;
+        }
         match index {
             Expr::Lit(Literal::U32(i)) => shared_len.is_some_and(|len| *i < len),
             Expr::Builtin(Builtin::LocalId, axis) => {
@@ -1802,6 +1815,7 @@ impl<'a> Lowerer<'a> {
             Node::Let { local, value } | Node::Assign { local, value } => {
                 self.align.assign(*local, value);
                 if let Expr::Atomic { .. } = value {
+                    self.ranges.define(*local, value);
                     return self.atomic(value, Some(*local), facts, blk);
                 }
                 if let (Node::Let { .. }, Expr::Builtin(Builtin::LocalId, axis)) = (node, value)
@@ -1816,6 +1830,8 @@ impl<'a> Lowerer<'a> {
                 }
                 let v = self.expr(value, facts, blk)?;
                 self.store_local(*local, v, blk)?;
+                // After the value: its own loads see the bound from before.
+                self.ranges.define(*local, value);
             }
             Node::Store { buf, index, value } => {
                 let info = self.array(*buf)?;
@@ -1953,6 +1969,7 @@ impl<'a> Lowerer<'a> {
                     Span::UNDEFINED,
                 );
                 let var_ptr = self.locals[*var as usize];
+                self.ranges.define_for(*var, ty, start, end);
                 self.align.set(*var, 1);
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();

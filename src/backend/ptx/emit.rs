@@ -18,7 +18,9 @@ use crate::ir::{
 };
 
 use super::math::{self, MathMode};
-use crate::backend::align::{Alignment, Key, first_def, keyed, keyed_loads, run_len, walk_loads};
+use crate::backend::align::{
+    Alignment, Key, Ranges, first_def, keyed, keyed_loads, run_len, walk_loads,
+};
 
 /// Emit PTX for `program` (validated first) under `config`.
 ///
@@ -220,9 +222,9 @@ pub(super) struct Emitter<'a> {
     vec_cache: Vec<(u32, Key, u32, String)>,
     /// Whether the 2/pi table of the sin/cos reduction is referenced.
     two_over_pi: bool,
-    /// Static upper bound of each immutable local (from its `let`) and of
-    /// `for` variables, for range-based check elision.
-    local_max: Vec<Option<u64>>,
+    /// Static upper bounds of immutable locals and `for` variables, for
+    /// range-based check elision.
+    ranges: Ranges<'a>,
 }
 
 impl<'a> Emitter<'a> {
@@ -250,7 +252,7 @@ impl<'a> Emitter<'a> {
             wg: config.effective_workgroup_size(program),
             facts: Vec::new(),
             fast: program.fast_math,
-            local_max: vec![None; program.locals.len()],
+            ranges: Ranges::new(program, config.effective_workgroup_size(program)),
             two_over_pi: false,
             align: Alignment::new(program),
             vec_cache: Vec::new(),
@@ -751,6 +753,7 @@ impl<'a> Emitter<'a> {
         }
         if let BufRef::Shared(s) = buf
             && self
+                .ranges
                 .max_value(index)
                 .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len))
         {
@@ -1010,72 +1013,6 @@ impl<'a> Emitter<'a> {
 
     // ----- statements ---------------------------------------------------
 
-    /// A static upper bound of `e`, when it is provably non-negative and
-    /// bounded: built from constants, `local_id()` (below the workgroup
-    /// size), bounded immutable locals and monotone operators, without
-    /// overflow.
-    fn max_value(&self, e: &Expr) -> Option<u64> {
-        let ty = self.program.type_of(e)?;
-        let limit = match ty {
-            DataType::U32 => u64::from(u32::MAX),
-            DataType::I32 => i32::MAX as u64,
-            _ => return None,
-        };
-        let lit = |x: &Expr| match x {
-            Expr::Lit(Literal::U32(v)) => Some(u64::from(*v)),
-            Expr::Lit(Literal::I32(v)) => u64::try_from(*v).ok(),
-            _ => None,
-        };
-        let m = match e {
-            Expr::Lit(_) => lit(e)?,
-            Expr::Builtin(Builtin::LocalId, a) => u64::from(self.wg[a.index()].max(1) - 1),
-            Expr::Local(id) => self.local_max.get(*id as usize).copied().flatten()?,
-            Expr::Cast(DataType::U32 | DataType::I32, inner) => {
-                let t = self.program.type_of(inner)?;
-                if !t.is_integer() {
-                    return None;
-                }
-                self.max_value(inner)?
-            }
-            Expr::Binary(op, a, b) => {
-                let ma = self.max_value(a);
-                match op {
-                    BinOp::Add => ma? + self.max_value(b)?,
-                    BinOp::Mul => ma?.checked_mul(self.max_value(b)?)?,
-                    BinOp::Div => ma? / lit(b).filter(|c| *c > 0)?,
-                    // An unknown `i32` dividend may be negative: then so is
-                    // the remainder.
-                    BinOp::Rem => match (lit(b).filter(|c| *c > 0), ma) {
-                        (Some(c), Some(m)) => m.min(c - 1),
-                        (Some(c), None) if ty == DataType::U32 => c - 1,
-                        _ => return None,
-                    },
-                    BinOp::Shl => {
-                        ma?.checked_shl(u32::try_from(lit(b)?).ok().filter(|s| *s < 32)?)?
-                    }
-                    BinOp::Shr => ma? >> lit(b)?.min(63),
-                    BinOp::BitAnd => match (ma, self.max_value(b)) {
-                        (Some(x), Some(y)) => x.min(y),
-                        (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,
-                        _ => return None,
-                    },
-                    _ => return None,
-                }
-            }
-            Expr::Math(MathFn::Min, args) => {
-                let a = self.max_value(&args[0]);
-                let b = self.max_value(&args[1]);
-                match (a, b) {
-                    (Some(x), Some(y)) => x.min(y),
-                    (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        };
-        (m <= limit).then_some(m)
-    }
-
     fn assign_local(&mut self, local: LocalId, value: &Expr) {
         let v = if matches!(value, Expr::Atomic { .. }) {
             self.atomic(value, true)
@@ -1086,7 +1023,7 @@ impl<'a> Emitter<'a> {
         self.kill(local);
         self.align.assign(local, value);
         if !self.program.locals[local as usize].mutable {
-            self.local_max[local as usize] = self.max_value(value);
+            self.ranges.define(local, value);
             self.len_local[local as usize] = match value {
                 Expr::Len(p) => Some(*p),
                 _ => None,
@@ -1509,12 +1446,7 @@ impl<'a> Emitter<'a> {
                 self.ins(format!("setp.lt.{} {p}, {v}, {end_r};", sfx(ty)));
                 self.ins(format!("@!{p} bra {exit};"));
                 self.loops.push((cont.clone(), exit.clone()));
-                let start_ok = ty == DataType::U32 || self.max_value(start).is_some();
-                self.local_max[*var as usize] = if start_ok {
-                    self.max_value(end).and_then(|m| m.checked_sub(1))
-                } else {
-                    None
-                };
+                self.ranges.define_for(*var, ty, start, end);
                 self.kill(*var);
                 self.kill_assigned_in(body);
                 let fact = |bound| Fact {
