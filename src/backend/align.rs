@@ -97,6 +97,47 @@ pub(crate) fn keyed_loads(run: &[Node]) -> Vec<(usize, ParamId, Key, u32)> {
     loads
 }
 
+/// A candidate 16-byte load: `buf[key + base + 0..4]` (`base` a multiple of
+/// 4) all read somewhere in a run; `last_use` is the position of the last
+/// node reading one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoadGroup {
+    pub(crate) buf: ParamId,
+    pub(crate) key: Key,
+    pub(crate) base: u32,
+    pub(crate) last_use: usize,
+}
+
+/// The complete groups of four among `loads` (from [`keyed_loads`]), once
+/// each, in order of first appearance. Whether one may become a vector
+/// load (alignment, redefinitions, writes) is each emitter's to decide.
+pub(crate) fn load_groups(loads: &[(usize, ParamId, Key, u32)]) -> Vec<LoadGroup> {
+    let mut groups: Vec<LoadGroup> = Vec::new();
+    for (_, p, k, d) in loads {
+        let base = d - d % 4;
+        if groups
+            .iter()
+            .any(|g| g.buf == *p && g.key == *k && g.base == base)
+        {
+            continue;
+        }
+        let members = || {
+            loads
+                .iter()
+                .filter(move |(_, q, kk, dd)| q == p && kk == k && (base..base + 4).contains(dd))
+        };
+        if (0..4).all(|o| members().any(|m| m.3 == base + o)) {
+            groups.push(LoadGroup {
+                buf: *p,
+                key: k.clone(),
+                base,
+                last_use: members().map(|m| m.0).max().unwrap_or(0),
+            });
+        }
+    }
+    groups
+}
+
 /// Position in `run` of the first (re)definition of the key's local
 /// (`usize::MAX` when none, or when the key is not a local): an access
 /// hoisted to the start of the run must not be used at or after it.

@@ -28,7 +28,9 @@ use naga::{
 
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
-use crate::backend::align::{Alignment, Key, Ranges, first_def, keyed, keyed_loads, run_len};
+use crate::backend::align::{
+    Alignment, Key, Ranges, first_def, keyed, keyed_loads, load_groups, run_len,
+};
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, ParamId, Program, UnOp,
@@ -1630,33 +1632,20 @@ impl<'a> Lowerer<'a> {
         if !self.vectorize || run.is_empty() {
             return Ok(());
         }
-        let loads = keyed_loads(run);
-        let mut done: Vec<(ParamId, Key, u32)> = Vec::new();
-        for (_, p, k, d) in &loads {
-            let base = d - d % 4;
-            if done
-                .iter()
-                .any(|(q, kk, b)| q == p && kk == k && *b == base)
-            {
-                continue;
-            }
-            done.push((*p, k.clone(), base));
-            let members: Vec<&(usize, ParamId, Key, u32)> = loads
-                .iter()
-                .filter(|(_, q, kk, dd)| q == p && kk == k && (base..base + 4).contains(dd))
-                .collect();
-            let all = (0..4).all(|o| members.iter().any(|m| m.3 == base + o));
-            let last_use = members.iter().map(|m| m.0).max().unwrap_or(0);
+        for g in load_groups(&keyed_loads(run)) {
             let read_only = matches!(
-                self.p.params.get(*p as usize),
+                self.p.params.get(g.buf as usize),
                 Some(Param::Buffer(b)) if b.access == Access::Read
                     && matches!(b.elem, DataType::U32 | DataType::I32 | DataType::F32)
             );
-            if !all || !read_only || base + 4 > self.align.key(k) || first_def(run, k) <= last_use {
+            if !read_only
+                || g.base + 4 > self.align.key(&g.key)
+                || first_def(run, &g.key) <= g.last_use
+            {
                 continue;
             }
-            let var = self.vector_load(*p, k, base, out)?;
-            self.vec_cache.push((*p, k.clone(), base, var));
+            let var = self.vector_load(g.buf, &g.key, g.base, out)?;
+            self.vec_cache.push((g.buf, g.key, g.base, var));
         }
         Ok(())
     }

@@ -19,7 +19,8 @@ use crate::ir::{
 
 use super::math::{self, MathMode};
 use crate::backend::align::{
-    Alignment, Key, Ranges, first_def, keyed, keyed_loads, run_len, walk_loads,
+    Alignment, Key, LoadGroup, Ranges, first_def, keyed, keyed_loads, load_groups, run_len,
+    walk_loads,
 };
 
 /// Emit PTX for `program` (validated first) under `config`.
@@ -1120,41 +1121,27 @@ impl<'a> Emitter<'a> {
         }
         // Loads: every (buffer, key, base) with all four offsets present.
         let loads = keyed_loads(run);
-        let mut done: Vec<(u32, Key, u32)> = Vec::new();
-        for (_, p, k, d) in &loads {
-            let base = d - d % 4;
-            if done
-                .iter()
-                .any(|(q, kk, b)| q == p && kk == k && *b == base)
-            {
+        for LoadGroup {
+            buf: p,
+            key: k,
+            base,
+            last_use,
+        } in load_groups(&loads)
+        {
+            if base + 4 > self.align.key(&k) || def_at(&k) <= last_use {
                 continue;
             }
-            done.push((*p, k.clone(), base));
-            let all = (0..4).all(|o| {
-                loads
-                    .iter()
-                    .any(|(_, q, kk, dd)| q == p && kk == k && *dd == base + o)
-            });
-            let last_use = loads
-                .iter()
-                .filter(|(_, q, kk, dd)| q == p && kk == k && *dd >= base && *dd < base + 4)
-                .map(|(tt, ..)| *tt)
-                .max()
-                .unwrap_or(0);
-            if !all || base + 4 > self.align.key(k) || def_at(k) <= last_use {
-                continue;
-            }
-            let Some(decl) = self.program.buffer(*p) else {
+            let Some(decl) = self.program.buffer(p) else {
                 continue;
             };
             if decl.access == Access::ReadWrite {
                 // Hoisting reads of a written buffer is only sound when the
                 // run's only stores to it are one group on the same elements
                 // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores.iter().filter(|(_, q)| q == p).collect();
+                let mine: Vec<_> = stores.iter().filter(|(_, q)| *q == p).collect();
                 let Some((at, g)) = groups
                     .iter()
-                    .find(|(_, g)| g.buf == *p && g.key == *k && g.base == base)
+                    .find(|(_, g)| g.buf == p && g.key == k && g.base == base)
                 else {
                     continue;
                 };
@@ -1167,8 +1154,8 @@ impl<'a> Emitter<'a> {
                     continue;
                 }
                 let late = loads.iter().any(|(tt, q, kk, dd)| {
-                    q == p
-                        && (kk != k
+                    *q == p
+                        && (*kk != k
                             || *dd < base
                             || *dd >= base + 4
                             || *tt > g_start + (*dd - base) as usize)
@@ -1178,7 +1165,7 @@ impl<'a> Emitter<'a> {
                 }
                 let _ = g;
             }
-            self.vector_load(*p, k, base);
+            self.vector_load(p, &k, base);
         }
         groups
     }
