@@ -46,6 +46,18 @@ fn main() {
 
 const SCALE_OUTPUT: &str = "result [3.0, 5.0, 7.0, 9.0]";
 
+/// The fault tests run one at a time (they share a target dir and cargo
+/// locks): the lock, or `None` when they are skipped.
+fn serialized() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if skip() {
+        return None;
+    }
+    Some(
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 fn skip() -> bool {
     if std::env::var("VYRE_SKIP_FAULTS").is_ok_and(|v| v == "1") {
         println!("skipped: VYRE_SKIP_FAULTS=1");
@@ -71,6 +83,17 @@ struct Scratch {
 impl Scratch {
     /// A fresh crate `name` in `tmp()/<dir_name>`, with kernels under
     /// `kernels_dir` (relative), the given kernel files and `main.rs`.
+    /// A scratch crate running the `scale` kernel from `kernels_dir`.
+    fn scale(dir: &str, name: &str, kernels_dir: &str) -> Self {
+        Self::new(
+            dir,
+            name,
+            kernels_dir,
+            &[("k.vyre", SCALE_KERNEL.as_bytes())],
+            SCALE_MAIN,
+        )
+    }
+
     fn new(
         dir_name: &str,
         name: &str,
@@ -201,19 +224,8 @@ fn assert_ok(what: &str, (ok, out, err): (bool, String, String), want: &str) {
 
 #[test]
 fn interrupted_builds_and_truncated_artifacts() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = Scratch::new(
-        "interrupt",
-        "vyre_fault_interrupt",
-        "kernels",
-        &[("k.vyre", SCALE_KERNEL.as_bytes())],
-        SCALE_MAIN,
-    );
+    let Some(_g) = serialized() else { return };
+    let s = Scratch::scale("interrupt", "vyre_fault_interrupt", "kernels");
     assert_ok("first build", s.run(), SCALE_OUTPUT);
 
     // Kill whole builds (cargo, rustc, the build script) at several points
@@ -282,21 +294,10 @@ fn interrupted_builds_and_truncated_artifacts() {
 
 #[test]
 fn two_crates_share_one_target_dir() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_g) = serialized() else { return };
     // Same file and kernel names, different bodies.
     let other = SCALE_KERNEL.replace("a * x[i] + y[i]", "a + x[i]");
-    let a = Scratch::new(
-        "share_a",
-        "vyre_fault_share_a",
-        "kernels",
-        &[("k.vyre", SCALE_KERNEL.as_bytes())],
-        SCALE_MAIN,
-    );
+    let a = Scratch::scale("share_a", "vyre_fault_share_a", "kernels");
     let b = Scratch::new(
         "share_b",
         "vyre_fault_share_b",
@@ -327,19 +328,8 @@ fn two_crates_share_one_target_dir() {
 
 #[test]
 fn paths_with_spaces_and_non_ascii() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = Scratch::new(
-        "dir with spaces ü",
-        "vyre_fault_paths",
-        "kernels ñ dir",
-        &[("k.vyre", SCALE_KERNEL.as_bytes())],
-        SCALE_MAIN,
-    );
+    let Some(_g) = serialized() else { return };
+    let s = Scratch::scale("dir with spaces ü", "vyre_fault_paths", "kernels ñ dir");
     assert_ok("spaces and non-ASCII folders", s.run(), SCALE_OUTPUT);
 
     // A non-ASCII file name: a module of that name, or a clear error naming
@@ -355,19 +345,8 @@ fn paths_with_spaces_and_non_ascii() {
 
 #[test]
 fn read_only_source_tree() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = Scratch::new(
-        "readonly",
-        "vyre_fault_readonly",
-        "kernels",
-        &[("k.vyre", SCALE_KERNEL.as_bytes())],
-        SCALE_MAIN,
-    );
+    let Some(_g) = serialized() else { return };
+    let s = Scratch::scale("readonly", "vyre_fault_readonly", "kernels");
     // Cargo itself writes Cargo.lock on the first build; do it first.
     assert!(s.cargo(&["generate-lockfile"]).status.success());
     let snapshot = || {
@@ -403,12 +382,7 @@ fn read_only_source_tree() {
 
 #[test]
 fn kernel_file_not_utf8() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_g) = serialized() else { return };
     let s = Scratch::new(
         "not_utf8",
         "vyre_fault_not_utf8",
@@ -431,12 +405,7 @@ fn kernel_file_not_utf8() {
 
 #[test]
 fn empty_kernels_folder() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_g) = serialized() else { return };
     let main = "mod kernels {\n    vyre::include_kernels!();\n}\n\nfn main() {\n    println!(\"empty ok\");\n}\n";
     let s = Scratch::new("empty", "vyre_fault_empty", "kernels", &[], main);
     let (ok, out, err) = s.run();
@@ -457,12 +426,7 @@ fn empty_kernels_folder() {
 
 #[test]
 fn very_large_kernel_file() {
-    if skip() {
-        return;
-    }
-    let _g = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_g) = serialized() else { return };
     // One kernel with 20,000 statements, plus 60 generated kernels.
     let mut text = String::from(
         "#[kernel(workgroup_size = 64)]\npub fn big(y: &mut [u32]) {\n    let i = global_id().x;\n    if i < y.len() {\n",
