@@ -240,8 +240,10 @@ fn interrupted_builds_and_truncated_artifacts() {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().expect("spawn cargo");
         std::thread::sleep(Duration::from_millis(delay_ms));
+        // `--` first: procps-ng reads `kill -9 -<pgid>` as options and
+        // sends SIGKILL to every process (`kill(-1, 9)`).
         let _ = Command::new("kill")
-            .args(["-9", &format!("-{}", child.id())])
+            .args(["-s", "KILL", "--", &format!("-{}", child.id())])
             .status();
         let _ = child.wait();
         let want: Vec<f32> = (1..=4)
