@@ -1,11 +1,61 @@
-//! Run a regression kernel file on the reference and print its outputs.
+//! Run regression kernel files on the reference and print their outputs,
+//! or with `--target ptx|spirv|wgsl` compare a device target with the
+//! reference and print the outcome (for bisecting a device mismatch by
+//! hand-edited variants of a regression file).
 //!
 //! `cargo run -p vyre-testkit --example replay -- tests/kernels/regress_<hash>.vyre`
+//! `cargo run -p vyre-testkit --features cuda --example replay -- --target ptx a.vyre b.vyre`
+use vyre_testkit::DeviceTarget;
+use vyre_testkit::harness::{DeviceRunOptions, check_target, load_regression};
+
+fn target(art: &str) -> Result<DeviceTarget, String> {
+    let (art, device): (&'static str, vyre::Device) = match art {
+        #[cfg(feature = "cuda")]
+        "ptx" => ("ptx", vyre::Device::cuda(0).map_err(|e| e.to_string())?),
+        #[cfg(feature = "wgpu")]
+        "spirv" => ("spirv", vyre::Device::wgpu().map_err(|e| e.to_string())?),
+        #[cfg(feature = "wgpu")]
+        "wgsl" => ("wgsl", vyre::Device::wgpu().map_err(|e| e.to_string())?),
+        other => return Err(format!("target `{other}` needs its feature (cuda, wgpu)")),
+    };
+    Ok(DeviceTarget {
+        label: art.to_string(),
+        device,
+        artifacts: vec![art],
+    })
+}
+
 fn main() {
-    for path in std::env::args().skip(1) {
-        match vyre_testkit::harness::load_regression(std::path::Path::new(&path)) {
-            Ok(case) => println!("{path}: {:?}", vyre_testkit::run_reference(&case)),
-            Err(e) => println!("{path}: {e}"),
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let device = match args.iter().position(|a| a == "--target") {
+        Some(i) if i + 1 < args.len() => {
+            let t = match target(&args[i + 1]) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            args.drain(i..=i + 1);
+            Some(t)
+        }
+        _ => None,
+    };
+    for path in args {
+        let case = match load_regression(std::path::Path::new(&path)) {
+            Ok(case) => case,
+            Err(e) => {
+                println!("{path}: {e}");
+                continue;
+            }
+        };
+        match &device {
+            None => println!("{path}: {:?}", vyre_testkit::run_reference(&case)),
+            Some(t) => println!(
+                "{path} on {}: {}",
+                t.label,
+                check_target(&case, t, DeviceRunOptions::default())
+            ),
         }
     }
 }
