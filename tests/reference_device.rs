@@ -6,21 +6,7 @@ use vyre::runtime::{Artifact, KernelSpec, LaunchArg, ParamSpec};
 use vyre::{Device, Error, Grid};
 
 fn saxpy() -> Program {
-    let mut b = ProgramBuilder::new("saxpy", [64, 1, 1]);
-    let a = b.scalar("a", DataType::F32);
-    let x = b.buffer("x", DataType::F32, Access::Read);
-    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
-    let i = b.local("i", DataType::U32, false);
-    b.body(|blk| {
-        blk.let_(i, Expr::global_id_x());
-        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
-            let v = Expr::param(a)
-                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
-                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
-            then.store(BufRef::Param(y), Expr::local(i), v);
-        });
-    });
-    b.finish()
+    vyre_testkit::programs::saxpy(64)
 }
 
 const SAXPY_PARAMS: &[ParamSpec] = &[

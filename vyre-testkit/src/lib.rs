@@ -6,6 +6,7 @@
 //!   `proptest` strategy ([`case_strategy`]) that shrinks.
 //! - [`compare`]: ULP distance and the per-operation float tolerances.
 //! - [`device_contract`]: what every `Device` must do, whatever its backend.
+//! - [`programs`]: small hand-built programs shared by test suites.
 //! - [`harness`]: run a case on the reference interpreter and on devices,
 //!   compare, shrink a mismatch, save it as a regression kernel.
 //!
@@ -16,6 +17,7 @@ pub mod device_contract;
 pub mod fuzz;
 pub mod generator;
 pub mod harness;
+pub mod programs;
 pub mod source;
 
 pub use compare::{Tolerance, ulp_distance};
