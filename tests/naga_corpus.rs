@@ -3,47 +3,21 @@
 //! `spirv-val` (required when `VYRE_REQUIRE_VULKAN=1`), WGSL parses back and
 //! validates, MSL and HLSL contain their entry point.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use vyre::DispatchConfig;
 use vyre::driver::emit_aot_target;
-
-fn vyre_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/kernels"), root.join("bench/kernels")];
-    if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
-        dirs.extend(rd.filter_map(Result::ok).map(|e| e.path().join("kernels")));
-    }
-    let mut files: Vec<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "vyre"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn spirv_val() -> Option<PathBuf> {
-    let candidate = std::env::var_os("VYRE_SPIRV_VAL")
-        .map_or_else(|| PathBuf::from("spirv-val"), PathBuf::from);
-    Command::new(&candidate)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| candidate)
-}
+use vyre_testkit::corpus::{corpus_files, require_vulkan, spirv_val};
 
 #[test]
 fn corpus_kernels_emit_and_validate_for_naga_targets() {
-    let files = vyre_files();
+    let files = corpus_files(Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(!files.is_empty(), "no .vyre files found");
     let val = spirv_val();
     if val.is_none() {
         assert!(
-            std::env::var("VYRE_REQUIRE_VULKAN").map_or(true, |v| v != "1"),
+            !require_vulkan(),
             "VYRE_REQUIRE_VULKAN=1 but spirv-val was not found"
         );
         println!("skipped: spirv-val not found (SPIR-V is still emitted and naga-validated)");

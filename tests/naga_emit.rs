@@ -5,15 +5,11 @@
 
 mod naga_common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use vyre::DispatchConfig;
 use vyre::driver::emit_aot_target;
-
-fn require_vulkan() -> bool {
-    std::env::var("VYRE_REQUIRE_VULKAN").is_ok_and(|v| v == "1")
-}
+use vyre_testkit::corpus::{require_vulkan, spirv_val};
 
 #[test]
 fn all_targets_emit_for_every_program() {
@@ -55,17 +51,6 @@ fn spirv_is_word_aligned_little_endian_with_magic() {
     let bytes = emit_aot_target("spirv", &p, &DispatchConfig::default()).unwrap();
     assert_eq!(bytes.len() % 4, 0);
     assert_eq!(&bytes[..4], &0x0723_0203u32.to_le_bytes());
-}
-
-fn spirv_val() -> Option<PathBuf> {
-    let candidate = std::env::var_os("VYRE_SPIRV_VAL")
-        .map_or_else(|| PathBuf::from("spirv-val"), PathBuf::from);
-    Command::new(&candidate)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| candidate)
 }
 
 #[test]

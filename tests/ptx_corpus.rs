@@ -5,31 +5,16 @@
 
 mod ptx_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ptx_support::{ARCHES, ptxas};
 use vyre::DispatchConfig;
 use vyre::backend::ptx;
-
-fn vyre_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/kernels"), root.join("bench/kernels")];
-    if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
-        dirs.extend(rd.filter_map(Result::ok).map(|e| e.path().join("kernels")));
-    }
-    let mut files: Vec<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "vyre"))
-        .collect();
-    files.sort();
-    files
-}
+use vyre_testkit::corpus::corpus_files;
 
 fn kernels() -> Vec<(String, vyre::ir::Program)> {
     let mut out = Vec::new();
-    for file in vyre_files() {
+    for file in corpus_files(Path::new(env!("CARGO_MANIFEST_DIR"))) {
         let source = std::fs::read_to_string(&file).unwrap();
         let module = vyre::lang::parse(&file.display().to_string(), &source)
             .unwrap_or_else(|d| panic!("{} does not parse:\n{d}", file.display()));

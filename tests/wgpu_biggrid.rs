@@ -19,7 +19,7 @@ fn device(options: &WgpuOptions) -> Option<Device> {
         Ok(d) => Some(d),
         Err(e) => {
             assert!(
-                !std::env::var("VYRE_REQUIRE_VULKAN").is_ok_and(|v| v == "1"),
+                !vyre_testkit::corpus::require_vulkan(),
                 "VYRE_REQUIRE_VULKAN=1 but no wgpu adapter: {e}"
             );
             println!("skipped: no wgpu adapter ({e})");

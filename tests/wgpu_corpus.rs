@@ -21,32 +21,25 @@ use naga_common::{Arg, Case, Data, Tol, leak_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::ir::{DataType, Param, Program};
 use vyre::{Device, Grid};
+use vyre_testkit::corpus::corpus_files;
 
 const N: usize = 1024;
 
+/// The corpus without the bench kernels (sized for 2^28 elements), the
+/// regression files (run by `differential_regressions`) and `ieee.vyre`
+/// (IEEE specials are the conformance driver's job, with the drivers known
+/// to lose them listed there).
 fn vyre_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/kernels")];
-    if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
-        dirs.extend(rd.filter_map(Result::ok).map(|e| e.path().join("kernels")));
-    }
-    let mut files: Vec<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|rd| rd.filter_map(Result::ok).map(|e| e.path()))
+    corpus_files(root)
+        .into_iter()
         .filter(|p| {
-            // IEEE specials are the conformance driver's job (`ieee`), with
-            // the drivers known to lose them listed there.
-            p.file_name().is_none_or(|n| n != "ieee.vyre")
-                && p.extension().is_some_and(|e| e == "vyre")
-                && !p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("regress_"))
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !p.starts_with(root.join("bench"))
+                && name != "ieee.vyre"
+                && !name.starts_with("regress_")
         })
-        .collect();
-    files.sort();
-    files
+        .collect()
 }
 
 /// Deterministic inputs for any kernel.
@@ -114,7 +107,7 @@ fn run(options: &WgpuOptions, tag: &str) {
         Ok(d) => d,
         Err(e) => {
             assert!(
-                std::env::var("VYRE_REQUIRE_VULKAN").map_or(true, |v| v != "1"),
+                !vyre_testkit::corpus::require_vulkan(),
                 "VYRE_REQUIRE_VULKAN=1 but no wgpu adapter: {e}"
             );
             println!("skipped: no wgpu adapter ({e})");

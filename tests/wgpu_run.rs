@@ -13,10 +13,7 @@ use naga_common::{Arg, Data, leak_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::runtime::{Artifact, KernelSpec, LaunchArg};
 use vyre::{Buffer, Device, Grid};
-
-fn require_vulkan() -> bool {
-    std::env::var("VYRE_REQUIRE_VULKAN").is_ok_and(|v| v == "1")
-}
+use vyre_testkit::corpus::require_vulkan;
 
 fn device(options: &WgpuOptions) -> Option<Device> {
     match Device::wgpu_with(options) {

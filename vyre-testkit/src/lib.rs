@@ -5,6 +5,7 @@
 //!   scheduling, so that any two targets can be compared; also a
 //!   `proptest` strategy ([`case_strategy`]) that shrinks.
 //! - [`compare`]: ULP distance and the per-operation float tolerances.
+//! - [`corpus`]: the `.vyre` corpus files and the `spirv-val` probe.
 //! - [`device_contract`]: what every `Device` must do, whatever its backend.
 //! - [`programs`]: small hand-built programs shared by test suites.
 //! - [`harness`]: run a case on the reference interpreter and on devices,
@@ -13,6 +14,7 @@
 //! The design and the figures are in `docs/testing.md`.
 
 pub mod compare;
+pub mod corpus;
 pub mod device_contract;
 pub mod fuzz;
 pub mod generator;
