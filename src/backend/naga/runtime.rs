@@ -191,7 +191,9 @@ fn padded(bytes: usize) -> u64 {
     (bytes.max(4).div_ceil(4) * 4) as u64
 }
 
-fn pop_scope(scope: wgpu::ErrorScopeGuard, what: &str) -> Result<()> {
+/// `what` is formatted only when there is an error to report (launches
+/// pass `format_args!`, which costs nothing otherwise).
+fn pop_scope(scope: wgpu::ErrorScopeGuard, what: impl std::fmt::Display) -> Result<()> {
     match pollster::block_on(scope.pop()) {
         None => Ok(()),
         Some(e) => Err(backend_err(format!("{what}: {e}"))),
@@ -336,7 +338,11 @@ impl WgpuBackend {
     /// Record a command into the pending command buffer; submit it when it
     /// is the first since the device was last waited on, or when
     /// [`MAX_PENDING`] commands have piled up.
-    fn record(&self, what: &str, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
+    fn record(
+        &self,
+        what: impl std::fmt::Display,
+        f: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> Result<()> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let encoder = pending.encoder.get_or_insert_with(|| {
             self.device
@@ -358,7 +364,7 @@ impl WgpuBackend {
         self.submit(&mut pending, "the launches before it")
     }
 
-    fn submit(&self, pending: &mut Pending, what: &str) -> Result<()> {
+    fn submit(&self, pending: &mut Pending, what: impl std::fmt::Display) -> Result<()> {
         let Some(encoder) = pending.encoder.take() else {
             return Ok(());
         };
@@ -368,7 +374,7 @@ impl WgpuBackend {
         // out of `finish`.
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         self.queue.submit([encoder.finish()]);
-        pop_scope(scope, &format!("submitting {what}"))
+        pop_scope(scope, format_args!("submitting {what}"))
     }
 
     fn wait(&self) -> Result<()> {
@@ -548,7 +554,7 @@ impl WgpuBackend {
             });
         pop_scope(
             scope,
-            &format!("creating the pipeline of kernel `{}`", spec.name),
+            format_args!("creating the pipeline of kernel `{}`", spec.name),
         )?;
         debug_assert_eq!(BIND_GROUP, 0);
         Ok(Pipeline {
@@ -593,7 +599,7 @@ impl DeviceBackend for WgpuBackend {
             // wgpu zero-initializes new buffers.
             mapped_at_creation: false,
         });
-        pop_scope(scope, &format!("allocating {bytes} bytes"))?;
+        pop_scope(scope, format_args!("allocating {bytes} bytes"))?;
         Ok(Box::new(WgpuMemory { buffer, len: bytes }))
     }
 
@@ -617,7 +623,7 @@ impl DeviceBackend for WgpuBackend {
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
             });
-        pop_scope(scope, &format!("allocating {} bytes", data.len()))?;
+        pop_scope(scope, format_args!("allocating {} bytes", data.len()))?;
         Ok(Box::new(WgpuMemory {
             buffer,
             len: data.len(),
@@ -792,8 +798,8 @@ impl DeviceBackend for WgpuBackend {
             layout: &pipe.bind_group_layout,
             entries: &entries,
         });
-        pop_scope(scope, &format!("launching kernel `{}`", kernel.name))?;
-        self.record(&format!("kernel `{}`", kernel.name), |enc| {
+        pop_scope(scope, format_args!("launching kernel `{}`", kernel.name))?;
+        self.record(format_args!("kernel `{}`", kernel.name), |enc| {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
                 timestamp_writes: None,
