@@ -2,14 +2,16 @@
 //! (by `vyre-build`) for CUDA, Vulkan/Metal/DX12 and the CPU, and launched as
 //! typed, safe Rust functions.
 //!
-//! Layers point one way: [`lang`] → [`ir`]; [`backend`] → [`driver`] →
-//! [`ir`]; [`runtime`] runs what the backends emitted.
+//! Layers point one way: [`lang`] → [`ir`]; [`backend`] → [`mid`] →
+//! [`ir`], [`backend`] → [`driver`]; [`runtime`] runs what the backends emitted.
 
 pub mod backend;
 pub mod driver;
 pub mod ir;
 #[cfg(feature = "compiler")]
 pub mod lang;
+#[cfg(feature = "compiler")]
+pub mod mid;
 pub mod runtime;
 
 pub use driver::{BackendError, DispatchConfig};

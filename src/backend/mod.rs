@@ -3,9 +3,6 @@
 
 pub mod reference;
 
-#[cfg(feature = "compiler")]
-pub(crate) mod align;
-
 #[cfg(any(feature = "compiler", feature = "cuda"))]
 pub mod ptx;
 

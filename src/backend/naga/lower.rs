@@ -28,13 +28,12 @@ use naga::{
 
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
-use crate::backend::align::{
-    Alignment, Key, Ranges, first_def, keyed, keyed_loads, load_groups, run_len,
-};
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, ParamId, Program, UnOp,
 };
+use crate::mid::IndexChecks;
+use crate::mid::align::{Alignment, Key, first_def, keyed, keyed_loads, load_groups, run_len};
 
 /// The slot kinds of a program's parameters, for [`Layout::new`].
 #[must_use]
@@ -57,7 +56,7 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
 /// A message naming the kernel and the construct when the program is
 /// invalid or uses something naga cannot express.
 pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, String> {
-    lower_with(program, config, false)
+    lower_with(program, config, None, false)
 }
 
 /// As [`lower`], and group four loads `buf[k]` .. `buf[k + 3]` of a
@@ -73,12 +72,28 @@ pub fn lower_with_vector_views(
     program: &Program,
     config: &DispatchConfig,
 ) -> Result<Module, String> {
-    lower_with(program, config, true)
+    lower_with(program, config, None, true)
+}
+
+/// Lower with the middle layer's bounds decisions computed by the caller
+/// (analysed under the same `config`; `None` analyses here), with 16-byte
+/// vector views when `vectorize` (see [`lower_with_vector_views`]).
+///
+/// # Errors
+/// As [`lower`].
+pub fn lower_checked(
+    program: &Program,
+    config: &DispatchConfig,
+    checks: Option<&IndexChecks<'_>>,
+    vectorize: bool,
+) -> Result<Module, String> {
+    lower_with(program, config, checks, vectorize)
 }
 
 fn lower_with(
     program: &Program,
     config: &DispatchConfig,
+    checks: Option<&IndexChecks<'_>>,
     vectorize: bool,
 ) -> Result<Module, String> {
     if let Err(errors) = program.validate() {
@@ -89,12 +104,20 @@ fn lower_with(
             list.join("; ")
         ));
     }
-    let mut cx = Lowerer::new(program, config)?;
+    let own;
+    let checks = match checks {
+        Some(c) => c,
+        None => {
+            own = IndexChecks::analyse(program, config);
+            &own
+        }
+    };
+    let mut cx = Lowerer::new(program, config, checks)?;
     cx.vectorize = vectorize;
     let mut body = Block::new();
     cx.hoist_uniform_loads(&mut body)?;
     cx.logical_builtins(&mut body)?;
-    cx.block(&program.body, &mut body, &mut Vec::new())?;
+    cx.block(&program.body, &mut body)?;
     cx.func.body = body;
     let workgroup_size = config.effective_workgroup_size(program);
     if workgroup_size.contains(&0) {
@@ -137,17 +160,6 @@ enum ArrayLen {
     Const(u32),
 }
 
-/// An upper bound known to hold for a local at some point: `local < bound`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Bound {
-    /// `local < buf.len()`.
-    Len(ParamId),
-    /// `local < n`.
-    Const(u32),
-}
-
-type Facts = Vec<(LocalId, Bound)>;
-
 struct Types {
     bool_: Handle<Type>,
     u32_: Handle<Type>,
@@ -160,9 +172,8 @@ struct Lowerer<'a> {
     p: &'a Program,
     module: Module,
     func: Function,
-    checks: bool,
-    /// `BoundsChecks::Always`: no elision either.
-    always_check: bool,
+    /// The middle layer's bounds-check decision of every access.
+    bounds: &'a IndexChecks<'a>,
     workgroup_size: [u32; 3],
     ty: Types,
     /// Per parameter: the buffer's array, for buffer parameters.
@@ -174,9 +185,6 @@ struct Lowerer<'a> {
     uniform: Option<Handle<Expression>>,
     /// Per local: its `LocalVariable` expression.
     locals: Vec<Handle<Expression>>,
-    /// Locals known to be below a bound for their whole life (`let l =
-    /// local_id().x`).
-    local_bounds: Facts,
     /// Per builtin (`Builtin as usize`): its `FunctionArgument` expression.
     builtins: [Option<Handle<Expression>>; 4],
     /// `u32` variables holding the bits of non-finite `f32` constants.
@@ -190,8 +198,6 @@ struct Lowerer<'a> {
     vectorize: bool,
     /// Alignment of each integer local at the point being lowered.
     align: Alignment<'a>,
-    /// Static upper bounds of immutable locals (shared-array checks).
-    ranges: Ranges<'a>,
     /// Per buffer parameter: its binding.
     buffer_binding: Vec<Option<u32>>,
     /// Per buffer parameter: its `array<vec4<T>>` view, once declared.
@@ -247,70 +253,12 @@ fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
     (params, shared)
 }
 
-/// Whether `body` assigns `local` anywhere (nested blocks included).
-fn assigns(body: &[Node], local: LocalId) -> bool {
-    let mut found = false;
-    crate::ir::walk_nodes(body, &mut |n| {
-        if let Node::Assign { local: l, .. } | Node::Let { local: l, .. } = n
-            && *l == local
-        {
-            found = true;
-        }
-    });
-    found
-}
-
-/// Facts `local < bound` that hold when `cond` is true.
-fn facts_when_true(cond: &Expr, out: &mut Facts) {
-    match cond {
-        Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
-            facts_when_true(a, out);
-            facts_when_true(b, out);
-        }
-        Expr::Binary(BinOp::Lt, a, b) => lt_fact(a, b, false, out),
-        Expr::Binary(BinOp::Gt, a, b) => lt_fact(b, a, false, out),
-        Expr::Binary(BinOp::Le, a, b) => lt_fact(a, b, true, out),
-        Expr::Binary(BinOp::Ge, a, b) => lt_fact(b, a, true, out),
-        Expr::Unary(UnOp::Not, a) => facts_when_false(a, out),
-        _ => {}
-    }
-}
-
-/// Facts `local < bound` that hold when `cond` is false.
-fn facts_when_false(cond: &Expr, out: &mut Facts) {
-    match cond {
-        Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
-            facts_when_false(a, out);
-            facts_when_false(b, out);
-        }
-        // !(l >= n) is l < n.
-        Expr::Binary(BinOp::Ge, a, b) => lt_fact(a, b, false, out),
-        Expr::Binary(BinOp::Le, a, b) => lt_fact(b, a, false, out),
-        Expr::Binary(BinOp::Gt, a, b) => lt_fact(a, b, true, out),
-        Expr::Binary(BinOp::Lt, a, b) => lt_fact(b, a, true, out),
-        Expr::Unary(UnOp::Not, a) => facts_when_true(a, out),
-        _ => {}
-    }
-}
-
-/// Record `a < b` (or `a <= b` when `or_equal`) when `a` is a `u32` local
-/// and `b` a length or a constant.
-fn lt_fact(a: &Expr, b: &Expr, or_equal: bool, out: &mut Facts) {
-    let Expr::Local(l) = a else { return };
-    match (b, or_equal) {
-        (Expr::Len(p), false) => out.push((*l, Bound::Len(*p))),
-        (Expr::Lit(Literal::U32(n)), false) => out.push((*l, Bound::Const(*n))),
-        (Expr::Lit(Literal::U32(n)), true) => {
-            if let Some(n1) = n.checked_add(1) {
-                out.push((*l, Bound::Const(n1)));
-            }
-        }
-        _ => {}
-    }
-}
-
 impl<'a> Lowerer<'a> {
-    fn new(p: &'a Program, config: &DispatchConfig) -> Result<Self, String> {
+    fn new(
+        p: &'a Program,
+        config: &DispatchConfig,
+        bounds: &'a IndexChecks<'a>,
+    ) -> Result<Self, String> {
         let mut module = Module::default();
         let mut add_ty = |inner: TypeInner| {
             module
@@ -334,8 +282,7 @@ impl<'a> Lowerer<'a> {
                 name: Some(p.name.clone()),
                 ..Function::default()
             },
-            checks: config.checks_bounds(p),
-            always_check: config.bounds_checks == crate::driver::BoundsChecks::Always,
+            bounds,
             workgroup_size: config.effective_workgroup_size(p),
             ty,
             buffers: vec![None; p.params.len()],
@@ -343,14 +290,12 @@ impl<'a> Lowerer<'a> {
             scalar_field: vec![None; p.params.len()],
             uniform: None,
             locals: Vec::new(),
-            local_bounds: Vec::new(),
             builtins: [None; 4],
             nonfinite: Vec::new(),
             opaque_vars: Vec::new(),
             uniform_vals: Vec::new(),
             vectorize: false,
             align: Alignment::new(p),
-            ranges: Ranges::new(p, config.effective_workgroup_size(p)),
             buffer_binding: vec![None; p.params.len()],
             vec_views: vec![None; p.params.len()],
             vec_cache: Vec::new(),
@@ -970,55 +915,9 @@ impl<'a> Lowerer<'a> {
         Ok((in_range, index))
     }
 
-    /// Whether `index` into `buf` is proven in range by `facts` (or
-    /// statically), so that its check can be elided.
-    fn proven(&self, buf: BufRef, index: &Expr, facts: &Facts) -> bool {
-        if !self.checks {
-            return true;
-        }
-        if self.always_check {
-            return false;
-        }
-        let shared_len = match buf {
-            BufRef::Shared(id) => self.p.shared.get(id as usize).map(|s| s.len),
-            BufRef::Param(_) => None,
-        };
-        let fits = |bound: Bound| match (bound, buf) {
-            (Bound::Len(p), BufRef::Param(q)) => p == q,
-            (Bound::Const(n), BufRef::Shared(_)) => shared_len.is_some_and(|len| n <= len),
-            _ => false,
-        };
-        // A static bound below a shared array's length (`local_id()`
-        // arithmetic, bounded immutable locals, `for` variables).
-        if let Some(len) = shared_len
-            && self
-                .ranges
-                .max_value(index)
-                .is_some_and(|m| m < u64::from(len))
-        {
-            return true;
-        }
-        match index {
-            Expr::Lit(Literal::U32(i)) => shared_len.is_some_and(|len| *i < len),
-            Expr::Builtin(Builtin::LocalId, axis) => {
-                shared_len.is_some_and(|len| self.workgroup_size[axis.index()] <= len)
-            }
-            Expr::Local(l) => facts
-                .iter()
-                .chain(&self.local_bounds)
-                .any(|(fl, bound)| fl == l && fits(*bound)),
-            _ => false,
-        }
-    }
-
     /// The `u32` index of an access (an `i32` index is reinterpreted).
-    fn index(
-        &mut self,
-        index: &Expr,
-        facts: &Facts,
-        blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
-        let h = self.expr(index, facts, blk)?;
+    fn index(&mut self, index: &Expr, blk: &mut Block) -> Result<Handle<Expression>, String> {
+        let h = self.expr(index, blk)?;
         if self.p.type_of(index) == Some(DataType::I32) {
             Ok(self.bitcast(h, ScalarKind::Uint, blk))
         } else {
@@ -1026,12 +925,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn expr(
-        &mut self,
-        e: &Expr,
-        facts: &Facts,
-        blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    fn expr(&mut self, e: &Expr, blk: &mut Block) -> Result<Handle<Expression>, String> {
         Ok(match e {
             Expr::Lit(l) => self.lit(match *l {
                 Literal::Bool(b) => naga::Literal::Bool(b),
@@ -1084,10 +978,10 @@ impl<'a> Lowerer<'a> {
                 let info = self.array(BufRef::Param(*id))?;
                 self.array_len(info, blk)?
             }
-            Expr::Load { buf, index } => self.load(*buf, index, facts, blk)?,
+            Expr::Load { buf, index } => self.load(*buf, index, blk)?,
             Expr::Unary(op, a) => {
                 let ty = self.p.type_of(a);
-                let v = self.expr(a, facts, blk)?;
+                let v = self.expr(a, blk)?;
                 let op = match (op, ty) {
                     (UnOp::Neg, _) => UnaryOperator::Negate,
                     (UnOp::Not, Some(DataType::Bool)) => UnaryOperator::LogicalNot,
@@ -1095,24 +989,24 @@ impl<'a> Lowerer<'a> {
                 };
                 self.add(Expression::Unary { op, expr: v }, blk)
             }
-            Expr::Binary(op, a, b) => self.binary(*op, a, b, facts, blk)?,
+            Expr::Binary(op, a, b) => self.binary(*op, a, b, blk)?,
             Expr::Cast(to, a) => {
                 let from = self
                     .p
                     .type_of(a)
                     .ok_or_else(|| self.err("internal: untyped cast operand"))?;
-                let v = self.expr(a, facts, blk)?;
+                let v = self.expr(a, blk)?;
                 self.cast(v, from, *to, blk)?
             }
-            Expr::Math(f, args) => self.math(*f, args, facts, blk)?,
+            Expr::Math(f, args) => self.math(*f, args, blk)?,
             Expr::Select {
                 cond,
                 then,
                 otherwise,
             } => {
-                let c = self.expr(cond, facts, blk)?;
-                let t = self.expr(then, facts, blk)?;
-                let o = self.expr(otherwise, facts, blk)?;
+                let c = self.expr(cond, blk)?;
+                let t = self.expr(then, blk)?;
+                let o = self.expr(otherwise, blk)?;
                 self.select(c, t, o, blk)
             }
             Expr::Atomic { .. } => {
@@ -1127,7 +1021,6 @@ impl<'a> Lowerer<'a> {
         &mut self,
         buf: BufRef,
         index: &Expr,
-        facts: &Facts,
         blk: &mut Block,
     ) -> Result<Handle<Expression>, String> {
         if let BufRef::Param(p) = buf
@@ -1147,8 +1040,8 @@ impl<'a> Lowerer<'a> {
             return Ok(self.add(Expression::Load { pointer: component }, blk));
         }
         let info = self.array(buf)?;
-        let idx = self.index(index, facts, blk)?;
-        if self.proven(buf, index, facts) {
+        let idx = self.index(index, blk)?;
+        if !self.bounds.needs_check(index) {
             let ptr = self.add(
                 Expression::Access {
                     base: info.global,
@@ -1181,15 +1074,14 @@ impl<'a> Lowerer<'a> {
         op: BinOp,
         a: &Expr,
         b: &Expr,
-        facts: &Facts,
         blk: &mut Block,
     ) -> Result<Handle<Expression>, String> {
         let ty = self
             .p
             .type_of(a)
             .ok_or_else(|| self.err("internal: untyped operand"))?;
-        let l = self.expr(a, facts, blk)?;
-        let mut r = self.expr(b, facts, blk)?;
+        let l = self.expr(a, blk)?;
+        let mut r = self.expr(b, blk)?;
         let is_bool = ty == DataType::Bool;
         let naga_op = match op {
             BinOp::Add => BinaryOperator::Add,
@@ -1416,7 +1308,6 @@ impl<'a> Lowerer<'a> {
         &mut self,
         f: MathFn,
         args: &[Expr],
-        facts: &Facts,
         blk: &mut Block,
     ) -> Result<Handle<Expression>, String> {
         let ty = args
@@ -1425,7 +1316,7 @@ impl<'a> Lowerer<'a> {
             .ok_or_else(|| self.err("internal: untyped math operand"))?;
         let mut vals = Vec::with_capacity(args.len());
         for a in args {
-            vals.push(self.expr(a, facts, blk)?);
+            vals.push(self.expr(a, blk)?);
         }
         let arg = |i: usize| vals.get(i).copied();
         let need = |i: usize| -> Result<Handle<Expression>, String> {
@@ -1567,31 +1458,7 @@ impl<'a> Lowerer<'a> {
 
     // ---- statements --------------------------------------------------
 
-    /// Lower `body` with the bounds facts `cond` implies when it is `holds`
-    /// in scope, minus facts about locals the body reassigns.
-    fn block_under(
-        &mut self,
-        cond: &Expr,
-        holds: bool,
-        body: &[Node],
-        out: &mut Block,
-        facts: &mut Facts,
-    ) -> Result<(), String> {
-        let base = facts.len();
-        let mut new = Vec::new();
-        if holds {
-            facts_when_true(cond, &mut new);
-        } else {
-            facts_when_false(cond, &mut new);
-        }
-        facts.extend(new.into_iter().filter(|(l, _)| !assigns(body, *l)));
-        let lowered = self.block(body, out, facts);
-        facts.truncate(base);
-        lowered
-    }
-
-    fn block(&mut self, nodes: &[Node], out: &mut Block, facts: &mut Facts) -> Result<(), String> {
-        let base = facts.len();
+    fn block(&mut self, nodes: &[Node], out: &mut Block) -> Result<(), String> {
         let mut run_end = 0;
         for (i, node) in nodes.iter().enumerate() {
             if i >= run_end {
@@ -1599,27 +1466,13 @@ impl<'a> Lowerer<'a> {
                 self.vector_loads(&nodes[i..i + len], out)?;
                 run_end = i + len.max(1);
             }
-            self.node(node, out, facts)?;
-            match node {
-                // Nothing after a jump runs; naga rejects such code.
-                Node::Break | Node::Continue | Node::Return => break,
-                // `if l >= buf.len() { ...; return; }`: after it, l < len,
-                // for as long as l is not reassigned.
-                Node::If {
-                    cond,
-                    then,
-                    otherwise,
-                } if otherwise.is_empty() && matches!(then.last(), Some(Node::Return)) => {
-                    let mut new = Vec::new();
-                    facts_when_false(cond, &mut new);
-                    let rest = &nodes[i + 1..];
-                    facts.extend(new.into_iter().filter(|(l, _)| !assigns(rest, *l)));
-                }
-                _ => {}
+            self.node(node, out)?;
+            // Nothing after a jump runs; naga rejects such code.
+            if matches!(node, Node::Break | Node::Continue | Node::Return) {
+                break;
             }
         }
         self.vec_cache.clear();
-        facts.truncate(base);
         Ok(())
     }
 
@@ -1644,7 +1497,7 @@ impl<'a> Lowerer<'a> {
             {
                 continue;
             }
-            let var = self.vector_load(g.buf, &g.key, g.base, out)?;
+            let var = self.vector_load(g.buf, &g.key, g.base, g.last, out)?;
             self.vec_cache.push((g.buf, g.key, g.base, var));
         }
         Ok(())
@@ -1677,12 +1530,14 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Load `param[key + base + 0..4]` into a new `vec4` variable: one
-    /// 16-byte load when all four are in range, else four checked loads.
+    /// 16-byte load when all four are in range, else four checked loads;
+    /// `last` is the index expression of a load of `key + base + 3`.
     fn vector_load(
         &mut self,
         p: ParamId,
         key: &Key,
         base: u32,
+        last: &Expr,
         blk: &mut Block,
     ) -> Result<Handle<Expression>, String> {
         let info = self.array(BufRef::Param(p))?;
@@ -1708,7 +1563,7 @@ impl<'a> Lowerer<'a> {
             Key::Builtin(b, axis) => Expr::Builtin(*b, *axis),
             Key::Const(c) => Expr::Lit(Literal::U32(*c)),
         };
-        let mut first = self.index(&key_value, &Vec::new(), blk)?;
+        let mut first = self.index(&key_value, blk)?;
         if base != 0 {
             let b = self.u32_lit(base);
             first = self.bin(BinaryOperator::Add, first, b, blk);
@@ -1733,7 +1588,7 @@ impl<'a> Lowerer<'a> {
             },
             Span::UNDEFINED,
         );
-        if !self.checks {
+        if !self.bounds.group_needs_check(last) {
             blk.push(Statement::Block(fast), Span::UNDEFINED);
             return Ok(var);
         }
@@ -1799,34 +1654,21 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
-    fn node(&mut self, node: &Node, blk: &mut Block, facts: &mut Facts) -> Result<(), String> {
+    fn node(&mut self, node: &Node, blk: &mut Block) -> Result<(), String> {
         match node {
             Node::Let { local, value } | Node::Assign { local, value } => {
                 self.align.assign(*local, value);
                 if let Expr::Atomic { .. } = value {
-                    self.ranges.define(*local, value);
-                    return self.atomic(value, Some(*local), facts, blk);
+                    return self.atomic(value, Some(*local), blk);
                 }
-                if let (Node::Let { .. }, Expr::Builtin(Builtin::LocalId, axis)) = (node, value)
-                    && self
-                        .p
-                        .locals
-                        .get(*local as usize)
-                        .is_some_and(|d| !d.mutable)
-                {
-                    self.local_bounds
-                        .push((*local, Bound::Const(self.workgroup_size[axis.index()])));
-                }
-                let v = self.expr(value, facts, blk)?;
+                let v = self.expr(value, blk)?;
                 self.store_local(*local, v, blk)?;
-                // After the value: its own loads see the bound from before.
-                self.ranges.define(*local, value);
             }
             Node::Store { buf, index, value } => {
                 let info = self.array(*buf)?;
-                let idx = self.index(index, facts, blk)?;
-                let v = self.expr(value, facts, blk)?;
-                if self.proven(*buf, index, facts) {
+                let idx = self.index(index, blk)?;
+                let v = self.expr(value, blk)?;
+                if !self.bounds.needs_check(index) {
                     let ptr = self.add(
                         Expression::Access {
                             base: info.global,
@@ -1870,7 +1712,7 @@ impl<'a> Lowerer<'a> {
             }
             Node::Eval(value) => {
                 if let Expr::Atomic { .. } = value {
-                    return self.atomic(value, None, facts, blk);
+                    return self.atomic(value, None, blk);
                 }
                 // A pure expression statement has no effect.
             }
@@ -1879,13 +1721,13 @@ impl<'a> Lowerer<'a> {
                 then,
                 otherwise,
             } => {
-                let c = self.expr(cond, facts, blk)?;
+                let c = self.expr(cond, blk)?;
                 let mut accept = Block::new();
                 let mut reject = Block::new();
                 let before = self.align.clone();
-                self.block_under(cond, true, then, &mut accept, facts)?;
+                self.block(then, &mut accept)?;
                 let after_then = std::mem::replace(&mut self.align, before);
-                self.block_under(cond, false, otherwise, &mut reject, facts)?;
+                self.block(otherwise, &mut reject)?;
                 self.align.join(&after_then);
                 blk.push(
                     Statement::If {
@@ -1900,7 +1742,7 @@ impl<'a> Lowerer<'a> {
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
                 let mut lbody = Block::new();
-                let c = self.expr(cond, facts, &mut lbody)?;
+                let c = self.expr(cond, &mut lbody)?;
                 let mut brk = Block::new();
                 brk.push(Statement::Break, Span::UNDEFINED);
                 lbody.push(
@@ -1911,7 +1753,7 @@ impl<'a> Lowerer<'a> {
                     },
                     Span::UNDEFINED,
                 );
-                self.block_under(cond, true, body, &mut lbody, facts)?;
+                self.block(body, &mut lbody)?;
                 self.align = at_head;
                 blk.push(
                     Statement::Loop {
@@ -1934,10 +1776,10 @@ impl<'a> Lowerer<'a> {
                     .get(*var as usize)
                     .map(|d| d.ty)
                     .ok_or_else(|| self.err("internal: unknown loop variable"))?;
-                let s = self.expr(start, facts, blk)?;
+                let s = self.expr(start, blk)?;
                 self.store_local(*var, s, blk)?;
                 // The bound is evaluated once, into a hidden local.
-                let e = self.expr(end, facts, blk)?;
+                let e = self.expr(end, blk)?;
                 let end_var = self.func.local_variables.append(
                     LocalVariable {
                         name: Some(format!("{}_end", self.p.locals[*var as usize].name)),
@@ -1958,7 +1800,6 @@ impl<'a> Lowerer<'a> {
                     Span::UNDEFINED,
                 );
                 let var_ptr = self.locals[*var as usize];
-                self.ranges.define_for(*var, ty, start, end);
                 self.align.set(*var, 1);
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
@@ -1977,15 +1818,8 @@ impl<'a> Lowerer<'a> {
                     },
                     Span::UNDEFINED,
                 );
-                let base = facts.len();
-                match end {
-                    Expr::Len(p) => facts.push((*var, Bound::Len(*p))),
-                    Expr::Lit(Literal::U32(n)) => facts.push((*var, Bound::Const(*n))),
-                    _ => {}
-                }
-                self.block(body, &mut lbody, facts)?;
+                self.block(body, &mut lbody)?;
                 self.align = at_head;
-                facts.truncate(base);
 
                 let mut continuing = Block::new();
                 let cur = self.add(Expression::Load { pointer: var_ptr }, &mut continuing);
@@ -2015,7 +1849,7 @@ impl<'a> Lowerer<'a> {
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
                 let mut lbody = Block::new();
-                self.block(body, &mut lbody, facts)?;
+                self.block(body, &mut lbody)?;
                 self.align = at_head;
                 blk.push(
                     Statement::Loop {
@@ -2038,13 +1872,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// An atomic read-modify-write, its old value stored into `target`.
-    fn atomic(
-        &mut self,
-        e: &Expr,
-        target: Option<LocalId>,
-        facts: &Facts,
-        blk: &mut Block,
-    ) -> Result<(), String> {
+    fn atomic(&mut self, e: &Expr, target: Option<LocalId>, blk: &mut Block) -> Result<(), String> {
         let Expr::Atomic {
             op,
             buf,
@@ -2056,10 +1884,10 @@ impl<'a> Lowerer<'a> {
             return Err(self.err("internal: not an atomic"));
         };
         let info = self.array(*buf)?;
-        let idx = self.index(index, facts, blk)?;
-        let val = self.expr(value, facts, blk)?;
+        let idx = self.index(index, blk)?;
+        let val = self.expr(value, blk)?;
         let cmp = match expected {
-            Some(x) => Some(self.expr(x, facts, blk)?),
+            Some(x) => Some(self.expr(x, blk)?),
             None => None,
         };
         let fun = match op {
@@ -2086,7 +1914,7 @@ impl<'a> Lowerer<'a> {
         } else {
             self.scalar_ty(info.elem)
         };
-        let guard = if self.proven(*buf, index, facts) {
+        let guard = if !self.bounds.needs_check(index) {
             None
         } else {
             Some(self.guarded_index(*buf, info, idx, blk)?)

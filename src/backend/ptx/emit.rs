@@ -5,21 +5,21 @@
 //! temporaries) and `ptxas` does register allocation. Structured control flow
 //! becomes labels and predicated branches. Index arithmetic stays 32-bit;
 //! only the final address is widened (`mul.wide.u32`). Bounds checks are
-//! predicates on the access (`@%p ld...`), elided where a dominating guard
-//! proves the index in range (see [`Facts`]).
+//! predicates on the access (`@%p ld...`), on the accesses the middle
+//! layer's [`IndexChecks`] says need one.
 
 use std::fmt::Write as _;
 
 use crate::DispatchConfig;
-use crate::driver::BoundsChecks;
 use crate::ir::{
     Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, Program, UnOp,
 };
 
 use super::math::{self, MathMode};
-use crate::backend::align::{
-    Alignment, Key, LoadGroup, Ranges, first_def, keyed, keyed_loads, load_groups, run_len,
+use crate::mid::IndexChecks;
+use crate::mid::align::{
+    Alignment, Key, KeyedLoad, LoadGroup, first_def, keyed, keyed_loads, load_groups, run_len,
     walk_loads,
 };
 
@@ -29,6 +29,19 @@ use crate::backend::align::{
 /// An invalid program, an unsupported architecture or a kernel name that is
 /// not a plain identifier.
 pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> Result<String, String> {
+    emit_ptx_checked(program, config, None)
+}
+
+/// As [`emit_ptx`], with the middle layer's bounds decisions computed by
+/// the caller (analysed under the same `config`); `None` analyses here.
+///
+/// # Errors
+/// As [`emit_ptx`].
+pub fn emit_ptx_checked(
+    program: &Program,
+    config: &DispatchConfig,
+    checks: Option<&IndexChecks<'_>>,
+) -> Result<String, String> {
     if let Err(errors) = program.validate() {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(format!(
@@ -50,7 +63,15 @@ pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> Result<String, St
             "kernel name `{name}` is not a plain ASCII identifier, which PTX entry names require"
         ));
     }
-    let mut e = Emitter::new(program, config, arch);
+    let own;
+    let checks = match checks {
+        Some(c) => c,
+        None => {
+            own = IndexChecks::analyse(program, config);
+            &own
+        }
+    };
+    let mut e = Emitter::new(program, config, arch, checks);
     e.prologue();
     let body = &program.body;
     e.block(body);
@@ -168,30 +189,6 @@ pub(super) struct Val {
     pub imm: bool,
 }
 
-/// What a bounds fact compares an index against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Bound {
-    /// `len()` of a buffer parameter.
-    Len(u32),
-    /// A constant.
-    Const(u32),
-}
-
-/// A dominating fact `key + off < bound`, where the sum cannot wrap
-/// (`off` is 0 or below a power of two dividing `key`), so every index
-/// `key + d` with `d <= off` is in range. `alive` turns false when the key
-/// local is reassigned.
-#[derive(Debug, Clone)]
-struct Fact {
-    key: Key,
-    off: u32,
-    bound: Bound,
-    alive: bool,
-}
-
-/// Facts valid in the region being emitted.
-type Facts = Vec<Fact>;
-
 /// Emission state of one kernel.
 pub(super) struct Emitter<'a> {
     program: &'a Program,
@@ -207,29 +204,28 @@ pub(super) struct Emitter<'a> {
     locals: Vec<String>,
     /// Per param: scalar value register, or (pointer, length) registers.
     params: Vec<(String, String)>,
-    checks: bool,
-    elide: bool,
+    /// The middle layer's bounds-check decision of every access.
+    bounds: &'a IndexChecks<'a>,
     mode: MathMode,
     wg: [u32; 3],
-    facts: Facts,
     /// Whether `fast_math` allows non-IEEE `+ - * /` contraction.
     fast: bool,
     /// Largest power of two known to divide each integer local here.
     align: Alignment<'a>,
-    /// Immutable locals defined as `buf.len()`.
-    len_local: Vec<Option<u32>>,
     /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
     /// at the start of the current straight-line run.
     vec_cache: Vec<(u32, Key, u32, String)>,
     /// Whether the 2/pi table of the sin/cos reduction is referenced.
     two_over_pi: bool,
-    /// Static upper bounds of immutable locals and `for` variables, for
-    /// range-based check elision.
-    ranges: Ranges<'a>,
 }
 
 impl<'a> Emitter<'a> {
-    fn new(program: &'a Program, config: &DispatchConfig, arch: &str) -> Self {
+    fn new(
+        program: &'a Program,
+        config: &DispatchConfig,
+        arch: &str,
+        bounds: &'a IndexChecks<'a>,
+    ) -> Self {
         let arch_num = super::arch_number(arch).unwrap_or(70);
         let mut e = Self {
             program,
@@ -243,21 +239,17 @@ impl<'a> Emitter<'a> {
             loops: Vec::new(),
             locals: Vec::new(),
             params: Vec::new(),
-            checks: config.checks_bounds(program),
-            elide: config.bounds_checks == BoundsChecks::Auto,
+            bounds,
             mode: MathMode {
                 fast: program.fast_math,
                 ulp_budget: config.ulp_budget,
                 arch: arch_num,
             },
             wg: config.effective_workgroup_size(program),
-            facts: Vec::new(),
             fast: program.fast_math,
-            ranges: Ranges::new(program, config.effective_workgroup_size(program)),
             two_over_pi: false,
             align: Alignment::new(program),
             vec_cache: Vec::new(),
-            len_local: vec![None; program.locals.len()],
         };
         e.locals = program
             .locals
@@ -744,128 +736,10 @@ impl<'a> Emitter<'a> {
 
     // ----- memory -------------------------------------------------------
 
-    /// Whether an access to `buf[index]` needs a bounds check here.
-    fn needs_check(&self, buf: BufRef, index: &Expr) -> bool {
-        if !self.checks {
-            return false;
-        }
-        if !self.elide {
-            return true;
-        }
-        if let BufRef::Shared(s) = buf
-            && self
-                .ranges
-                .max_value(index)
-                .is_some_and(|m| m < u64::from(self.program.shared[s as usize].len))
-        {
-            return false;
-        }
-        let Some((key, d)) = keyed(index) else {
-            return true;
-        };
-        !self.facts.iter().any(|f| {
-            f.alive
-                && f.key == key
-                && f.off >= d
-                && match (buf, &f.bound) {
-                    (BufRef::Param(p), Bound::Len(q)) => p == *q,
-                    (BufRef::Shared(s), Bound::Const(n)) => {
-                        *n <= self.program.shared[s as usize].len
-                    }
-                    _ => false,
-                }
-        })
-    }
-
-    /// `a < b` (`a <= b` with `or_equal`) as a fact.
-    fn lt_fact(&self, a: &Expr, b: &Expr, or_equal: bool) -> Option<Fact> {
-        // `Len` and `u32` literals make the comparison unsigned (validation
-        // requires equal operand types), so a negative `i32` cannot slip by.
-        let (key, off) = keyed(a)?;
-        if off != 0 && off >= self.align.key(&key) {
-            // `key + off` might wrap around: proves nothing.
-            return None;
-        }
-        let bound = match b {
-            Expr::Len(p) if !or_equal => Bound::Len(*p),
-            Expr::Local(l) if !or_equal => Bound::Len(self.len_local[*l as usize]?),
-            Expr::Lit(Literal::U32(n)) => {
-                Bound::Const(if or_equal { n.checked_add(1)? } else { *n })
-            }
-            _ => return None,
-        };
-        Some(Fact {
-            key,
-            off,
-            bound,
-            alive: true,
-        })
-    }
-
-    /// Facts that hold where `cond` is true.
-    fn facts(&self, cond: &Expr) -> Facts {
-        let mut out = Facts::new();
-        match cond {
-            Expr::Binary(BinOp::Lt, a, b) => out.extend(self.lt_fact(a, b, false)),
-            Expr::Binary(BinOp::Le, a, b) => out.extend(self.lt_fact(a, b, true)),
-            Expr::Binary(BinOp::Gt, a, b) => out.extend(self.lt_fact(b, a, false)),
-            Expr::Binary(BinOp::Ge, a, b) => out.extend(self.lt_fact(b, a, true)),
-            Expr::Binary(BinOp::And | BinOp::BitAnd, a, b) => {
-                out.extend(self.facts(a));
-                out.extend(self.facts(b));
-            }
-            Expr::Unary(UnOp::Not, a) => out.extend(self.neg_facts(a)),
-            _ => {}
-        }
-        out
-    }
-
-    /// Facts that hold where `cond` is false.
-    fn neg_facts(&self, cond: &Expr) -> Facts {
-        let mut out = Facts::new();
-        match cond {
-            // !(a >= b) == a < b
-            Expr::Binary(BinOp::Ge, a, b) => out.extend(self.lt_fact(a, b, false)),
-            Expr::Binary(BinOp::Gt, a, b) => out.extend(self.lt_fact(a, b, true)),
-            Expr::Binary(BinOp::Le, a, b) => out.extend(self.lt_fact(b, a, false)),
-            Expr::Binary(BinOp::Lt, a, b) => out.extend(self.lt_fact(b, a, true)),
-            Expr::Binary(BinOp::Or | BinOp::BitOr, a, b) => {
-                out.extend(self.neg_facts(a));
-                out.extend(self.neg_facts(b));
-            }
-            Expr::Unary(UnOp::Not, a) => out.extend(self.facts(a)),
-            _ => {}
-        }
-        out
-    }
-
-    /// The local was (re)defined: facts about it no longer hold.
-    fn kill(&mut self, local: LocalId) {
-        for f in &mut self.facts {
-            if f.key == Key::Local(local) {
-                f.alive = false;
-            }
-        }
-    }
-
-    /// Before a loop body: facts about locals the body redefines do not
-    /// hold on later iterations, even before the redefinition.
-    fn kill_assigned_in(&mut self, body: &[Node]) {
-        let mut ids = Vec::new();
-        crate::ir::walk_nodes(body, &mut |n| match n {
-            Node::Let { local, .. } | Node::Assign { local, .. } => ids.push(*local),
-            Node::For { var, .. } => ids.push(*var),
-            _ => {}
-        });
-        for id in ids {
-            self.kill(id);
-        }
-    }
-
     /// Address of `buf[index]` and the in-range predicate (None: proven or
     /// unchecked). Global addresses are `.b64`, shared ones `.b32`.
     fn address(&mut self, buf: BufRef, index: &Expr) -> (String, Option<String>) {
-        let check = self.needs_check(buf, index);
+        let check = self.bounds.needs_check(index);
         let idx = self.expr(index);
         let idx_r = self.in_reg(&idx);
         match buf {
@@ -1021,15 +895,7 @@ impl<'a> Emitter<'a> {
             self.expr(value)
         };
         let dst = self.locals[local as usize].clone();
-        self.kill(local);
         self.align.assign(local, value);
-        if !self.program.locals[local as usize].mutable {
-            self.ranges.define(local, value);
-            self.len_local[local as usize] = match value {
-                Expr::Len(p) => Some(*p),
-                _ => None,
-            };
-        }
         let t = match v.ty {
             DataType::Bool => "pred",
             DataType::F32 => "f32",
@@ -1044,7 +910,6 @@ impl<'a> Emitter<'a> {
     }
 
     fn block(&mut self, body: &[Node]) {
-        let mark = self.facts.len();
         let mut i = 0;
         let mut run_end = 0;
         let mut groups: Vec<(usize, Group)> = Vec::new();
@@ -1065,26 +930,8 @@ impl<'a> Emitter<'a> {
             }
             i += 1;
             self.node(node);
-            // `if i >= n { return; }` (or `break`/`continue`) guards the
-            // rest of the block.
-            if self.elide
-                && let Node::If {
-                    cond,
-                    then,
-                    otherwise,
-                } = node
-                && otherwise.is_empty()
-                && matches!(
-                    then.last(),
-                    Some(Node::Return | Node::Break | Node::Continue)
-                )
-            {
-                let facts = self.neg_facts(cond);
-                self.facts.extend(facts);
-            }
         }
         self.vec_cache.clear();
-        self.facts.truncate(mark);
     }
 
     // ----- 16-byte vector accesses -------------------------------------
@@ -1126,6 +973,7 @@ impl<'a> Emitter<'a> {
             key: k,
             base,
             last_use,
+            last,
         } in load_groups(&loads)
         {
             if base + 4 > self.align.key(&k) || def_at(&k) <= last_use {
@@ -1153,19 +1001,19 @@ impl<'a> Emitter<'a> {
                 {
                     continue;
                 }
-                let late = loads.iter().any(|(tt, q, kk, dd)| {
-                    *q == p
-                        && (*kk != k
-                            || *dd < base
-                            || *dd >= base + 4
-                            || *tt > g_start + (*dd - base) as usize)
+                let late = loads.iter().any(|l: &KeyedLoad<'_>| {
+                    l.buf == p
+                        && (l.key != k
+                            || l.off < base
+                            || l.off >= base + 4
+                            || l.at > g_start + (l.off - base) as usize)
                 });
                 if late {
                     continue;
                 }
                 let _ = g;
             }
-            self.vector_load(p, &k, base);
+            self.vector_load(p, &k, base, last);
         }
         groups
     }
@@ -1236,15 +1084,16 @@ impl<'a> Emitter<'a> {
     }
 
     /// Address of `buf[key + base]` and, when not proven, the predicate
-    /// "all four elements in range" plus one per element.
+    /// "all four elements in range" plus one per element; `last` is the
+    /// index expression of the group's element `key + base + 3`.
     fn vec_address(
         &mut self,
         p: u32,
         key: &Key,
         base: u32,
+        last: &Expr,
     ) -> (String, Option<(String, Vec<String>)>) {
-        let last = Self::key_expr(key, base + 3);
-        let check = self.needs_check(BufRef::Param(p), &last);
+        let check = self.bounds.group_needs_check(last);
         let first = Self::key_expr(key, base);
         let idx = self.expr(&first);
         let idx_r = self.in_reg(&idx);
@@ -1280,11 +1129,11 @@ impl<'a> Emitter<'a> {
         (addr, Some((all, part)))
     }
 
-    fn vector_load(&mut self, p: u32, key: &Key, base: u32) {
+    fn vector_load(&mut self, p: u32, key: &Key, base: u32, last: &Expr) {
         let ty = self.program.buffer(p).map_or(DataType::U32, |b| b.elem);
         let space = self.space(BufRef::Param(p), true);
         let s = sfx(ty);
-        let (addr, check) = self.vec_address(p, key, base);
+        let (addr, check) = self.vec_address(p, key, base, last);
         let regs: Vec<String> = (0..4).map(|_| self.reg_raw(class_of(ty))).collect();
         let list = regs.join(", ");
         match check {
@@ -1326,7 +1175,10 @@ impl<'a> Emitter<'a> {
                 _ => unreachable!("store groups hold stores only"),
             })
             .collect();
-        let (addr, check) = self.vec_address(g.buf, &g.key, g.base);
+        let Some(Node::Store { index: last, .. }) = nodes.get(3) else {
+            unreachable!("store groups hold four stores");
+        };
+        let (addr, check) = self.vec_address(g.buf, &g.key, g.base, last);
         let s = sfx(ty);
         let list = vals.join(", ");
         match check {
@@ -1342,15 +1194,6 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-    }
-
-    fn guarded_block(&mut self, facts: Facts, body: &[Node]) {
-        let mark = self.facts.len();
-        if self.elide {
-            self.facts.extend(facts);
-        }
-        self.block(body);
-        self.facts.truncate(mark);
     }
 
     fn node(&mut self, node: &Node) {
@@ -1375,17 +1218,15 @@ impl<'a> Emitter<'a> {
                 let else_l = self.label("else");
                 let end_l = self.label("endif");
                 self.ins(format!("@!{} bra {else_l};", c.text));
-                let f = self.facts(cond);
                 let before = self.align.clone();
-                self.guarded_block(f, then);
+                self.block(then);
                 let after_then = std::mem::replace(&mut self.align, before);
                 if otherwise.is_empty() {
                     self.place_label(&else_l);
                 } else {
                     self.ins(format!("bra {end_l};"));
                     self.place_label(&else_l);
-                    let f = self.neg_facts(cond);
-                    self.guarded_block(f, otherwise);
+                    self.block(otherwise);
                 }
                 // Alignment after the `if`: what both paths guarantee.
                 self.align.join(&after_then);
@@ -1400,9 +1241,7 @@ impl<'a> Emitter<'a> {
                 let c = self.expr(cond);
                 self.ins(format!("@!{} bra {exit};", c.text));
                 self.loops.push((head.clone(), exit.clone()));
-                self.kill_assigned_in(body);
-                let f = self.facts(cond);
-                self.guarded_block(f, body);
+                self.block(body);
                 self.align = at_head;
                 self.loops.pop();
                 self.ins(format!("bra {head};"));
@@ -1433,35 +1272,7 @@ impl<'a> Emitter<'a> {
                 self.ins(format!("setp.lt.{} {p}, {v}, {end_r};", sfx(ty)));
                 self.ins(format!("@!{p} bra {exit};"));
                 self.loops.push((cont.clone(), exit.clone()));
-                self.ranges.define_for(*var, ty, start, end);
-                self.kill(*var);
-                self.kill_assigned_in(body);
-                let fact = |bound| Fact {
-                    key: Key::Local(*var),
-                    off: 0,
-                    bound,
-                    alive: true,
-                };
-                let mut f = Facts::new();
-                if ty == DataType::U32 {
-                    match end {
-                        Expr::Len(b) => f.push(fact(Bound::Len(*b))),
-                        Expr::Local(l) => {
-                            if let Some(b) = self.len_local[*l as usize] {
-                                f.push(fact(Bound::Len(b)));
-                            }
-                        }
-                        Expr::Lit(Literal::U32(n)) => f.push(fact(Bound::Const(*n))),
-                        _ => {}
-                    }
-                } else if let (Expr::Lit(Literal::I32(n)), Expr::Lit(Literal::I32(st))) =
-                    (end, start)
-                    && *st >= 0
-                {
-                    // Non-negative constant range: the i32 index is < n.
-                    f.push(fact(Bound::Const(n.cast_unsigned())));
-                }
-                self.guarded_block(f, body);
+                self.block(body);
                 self.align = at_head;
                 self.loops.pop();
                 self.place_label(&cont);
@@ -1476,7 +1287,6 @@ impl<'a> Emitter<'a> {
                 let at_head = self.align.clone();
                 self.place_label(&head);
                 self.loops.push((head.clone(), exit.clone()));
-                self.kill_assigned_in(body);
                 self.block(body);
                 self.align = at_head;
                 self.loops.pop();

@@ -1,6 +1,8 @@
-//! Alignment analysis shared by the emitters that use 16-byte vector
-//! accesses (PTX, SPIR-V): which power of two divides each integer local at
-//! a point of the program, and the `key + offset` form of an index.
+//! Alignment and value-range analyses shared by the bounds analysis
+//! ([`super::bounds`]) and the emitters that use 16-byte vector accesses
+//! (PTX, SPIR-V): which power of two divides each integer local at a point
+//! of the program, static upper bounds of indices, and the `key + offset`
+//! form of an index.
 //!
 //! Four loads `buf[k]`, `buf[k + 1]`, `buf[k + 2]`, `buf[k + 3]` can be one
 //! 16-byte access when `k` is a multiple of 4: the element index is then
@@ -74,11 +76,22 @@ pub(crate) fn run_len(nodes: &[Node]) -> usize {
         .count()
 }
 
-/// `(position in the run, buffer parameter, key, offset)` of every load
-/// `param[key + offset]` in the straight-line run `run`.
-pub(crate) fn keyed_loads(run: &[Node]) -> Vec<(usize, ParamId, Key, u32)> {
+/// A load `param[key + offset]` of a straight-line run.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyedLoad<'r> {
+    /// Position of the node reading it in the run.
+    pub(crate) at: usize,
+    pub(crate) buf: ParamId,
+    pub(crate) key: Key,
+    pub(crate) off: u32,
+    /// The load's index expression (its identity for [`crate::mid::IndexChecks`]).
+    pub(crate) index: &'r Expr,
+}
+
+/// Every load `param[key + offset]` in the straight-line run `run`.
+pub(crate) fn keyed_loads(run: &[Node]) -> Vec<KeyedLoad<'_>> {
     let mut loads = Vec::new();
-    for (t, n) in run.iter().enumerate() {
+    for (at, n) in run.iter().enumerate() {
         let exprs: Vec<&Expr> = match n {
             Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
             Node::Store { index, value, .. } => vec![index, value],
@@ -87,9 +100,15 @@ pub(crate) fn keyed_loads(run: &[Node]) -> Vec<(usize, ParamId, Key, u32)> {
         for e in exprs {
             walk_loads(e, &mut |buf, index| {
                 if let BufRef::Param(p) = buf
-                    && let Some((k, d)) = keyed(index)
+                    && let Some((key, off)) = keyed(index)
                 {
-                    loads.push((t, p, k, d));
+                    loads.push(KeyedLoad {
+                        at,
+                        buf: p,
+                        key,
+                        off,
+                        index,
+                    });
                 }
             });
         }
@@ -99,39 +118,44 @@ pub(crate) fn keyed_loads(run: &[Node]) -> Vec<(usize, ParamId, Key, u32)> {
 
 /// A candidate 16-byte load: `buf[key + base + 0..4]` (`base` a multiple of
 /// 4) all read somewhere in a run; `last_use` is the position of the last
-/// node reading one of them.
+/// node reading one of them, `last` the index expression of a load of
+/// `key + base + 3` (whose bounds decision covers the group).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LoadGroup {
+pub(crate) struct LoadGroup<'r> {
     pub(crate) buf: ParamId,
     pub(crate) key: Key,
     pub(crate) base: u32,
     pub(crate) last_use: usize,
+    pub(crate) last: &'r Expr,
 }
 
 /// The complete groups of four among `loads` (from [`keyed_loads`]), once
 /// each, in order of first appearance. Whether one may become a vector
 /// load (alignment, redefinitions, writes) is each emitter's to decide.
-pub(crate) fn load_groups(loads: &[(usize, ParamId, Key, u32)]) -> Vec<LoadGroup> {
-    let mut groups: Vec<LoadGroup> = Vec::new();
-    for (_, p, k, d) in loads {
-        let base = d - d % 4;
+pub(crate) fn load_groups<'r>(loads: &[KeyedLoad<'r>]) -> Vec<LoadGroup<'r>> {
+    let mut groups: Vec<LoadGroup<'r>> = Vec::new();
+    for l in loads {
+        let base = l.off - l.off % 4;
         if groups
             .iter()
-            .any(|g| g.buf == *p && g.key == *k && g.base == base)
+            .any(|g| g.buf == l.buf && g.key == l.key && g.base == base)
         {
             continue;
         }
         let members = || {
-            loads
-                .iter()
-                .filter(move |(_, q, kk, dd)| q == p && kk == k && (base..base + 4).contains(dd))
+            loads.iter().filter(move |m| {
+                m.buf == l.buf && m.key == l.key && (base..base + 4).contains(&m.off)
+            })
         };
-        if (0..4).all(|o| members().any(|m| m.3 == base + o)) {
+        if (0..4).all(|o| members().any(|m| m.off == base + o))
+            && let Some(last) = members().find(|m| m.off == base + 3)
+        {
             groups.push(LoadGroup {
-                buf: *p,
-                key: k.clone(),
+                buf: l.buf,
+                key: l.key.clone(),
                 base,
-                last_use: members().map(|m| m.0).max().unwrap_or(0),
+                last_use: members().map(|m| m.at).max().unwrap_or(0),
+                last: last.index,
             });
         }
     }
@@ -154,7 +178,7 @@ pub(crate) fn first_def(run: &[Node], key: &Key) -> usize {
 }
 
 /// Visit every load in `e`.
-pub(crate) fn walk_loads(e: &Expr, f: &mut dyn FnMut(BufRef, &Expr)) {
+pub(crate) fn walk_loads<'e>(e: &'e Expr, f: &mut dyn FnMut(BufRef, &'e Expr)) {
     match e {
         Expr::Load { buf, index } => {
             f(*buf, index);

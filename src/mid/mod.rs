@@ -1,0 +1,16 @@
+//! The middle layer: analyses of a validated [`Program`](crate::ir::Program)
+//! that every target needs, written once and consumed by every emitter
+//! (PTX, naga's SPIR-V/WGSL/MSL/HLSL, the reference interpreter).
+//!
+//! - [`bounds`]: for every load, store and atomic, whether its index needs
+//!   a run-time bounds check ([`IndexChecks`]); one decision per access,
+//!   the same on every target.
+//! - [`align`]: the alignment and value-range facts and the `key + offset`
+//!   index forms behind bounds-check elision and 16-byte vector accesses.
+//!
+//! Layers: `mid -> ir`, `backend -> mid`. Nothing here knows a target.
+
+pub(crate) mod align;
+pub mod bounds;
+
+pub use bounds::{CheckQuery, IndexChecks, QueryKind};
