@@ -61,6 +61,19 @@ pub enum QueryKind {
     /// The highest element of a 16-byte group of four accesses
     /// `key + base .. key + base + 3`: the whole group shares its decision.
     GroupLast,
+    /// An access served by a 16-byte group access (its own decision was
+    /// not used: the group's was).
+    InGroup,
+}
+
+/// The decision for one access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccessDecision {
+    /// Whether the access needs a bounds check.
+    pub checked: bool,
+    /// Whether the access can run: false after a `break`, `continue` or
+    /// `return` in the same block (targets may drop such code).
+    pub reachable: bool,
 }
 
 /// One question an emitter asked: the access (its position in program
@@ -81,7 +94,7 @@ pub struct IndexChecks<'p> {
     /// Index expression address -> (position in program order, checked).
     by_index: HashMap<usize, (usize, bool)>,
     /// Decisions in program order.
-    in_order: Vec<bool>,
+    in_order: Vec<AccessDecision>,
     /// What emitters asked, in order (for the cross-target test and tools
     /// that explain a kernel's checks).
     queries: RefCell<Vec<CheckQuery>>,
@@ -103,6 +116,7 @@ impl<'p> IndexChecks<'p> {
             len_local: vec![None; program.locals.len()],
             by_index: HashMap::new(),
             in_order: Vec::new(),
+            dead: false,
         };
         walk.block(&program.body);
         Self {
@@ -129,6 +143,12 @@ impl<'p> IndexChecks<'p> {
         self.ask(last, QueryKind::GroupLast)
     }
 
+    /// Record that the access whose index expression is `index` is served
+    /// by a 16-byte group access (asked with [`Self::group_needs_check`]).
+    pub fn served_by_group(&self, index: &Expr) {
+        self.ask(index, QueryKind::InGroup);
+    }
+
     fn ask(&self, index: &Expr, kind: QueryKind) -> bool {
         let Some(&(access, checked)) = self.by_index.get(&addr(index)) else {
             return true;
@@ -145,7 +165,7 @@ impl<'p> IndexChecks<'p> {
     /// statements; within a statement, an access before the accesses of
     /// its index and value).
     #[must_use]
-    pub fn decisions(&self) -> &[bool] {
+    pub fn decisions(&self) -> &[AccessDecision] {
         &self.in_order
     }
 
@@ -173,14 +193,20 @@ struct Walk<'p> {
     /// Immutable locals defined as `buf.len()`.
     len_local: Vec<Option<u32>>,
     by_index: HashMap<usize, (usize, bool)>,
-    in_order: Vec<bool>,
+    in_order: Vec<AccessDecision>,
+    /// After a jump in the current block: nothing here runs.
+    dead: bool,
 }
 
 impl Walk<'_> {
     fn block(&mut self, body: &[Node]) {
         let mark = self.facts.len();
+        let dead = self.dead;
         for node in body {
             self.node(node);
+            if matches!(node, Node::Break | Node::Continue | Node::Return) {
+                self.dead = true;
+            }
             // `if i >= n { return; }` (or `break`/`continue`) guards the
             // rest of the block.
             if let Node::If {
@@ -199,6 +225,7 @@ impl Walk<'_> {
             }
         }
         self.facts.truncate(mark);
+        self.dead = dead;
     }
 
     fn add_facts(&mut self, facts: Vec<Fact>) {
@@ -339,7 +366,10 @@ impl Walk<'_> {
         let checked = self.decide(buf, index);
         self.by_index
             .insert(addr(index), (self.in_order.len(), checked));
-        self.in_order.push(checked);
+        self.in_order.push(AccessDecision {
+            checked,
+            reachable: !self.dead,
+        });
     }
 
     fn decide(&self, buf: BufRef, index: &Expr) -> bool {

@@ -13,4 +13,4 @@
 pub(crate) mod align;
 pub mod bounds;
 
-pub use bounds::{CheckQuery, IndexChecks, QueryKind};
+pub use bounds::{AccessDecision, CheckQuery, IndexChecks, QueryKind};

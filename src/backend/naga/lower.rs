@@ -1030,6 +1030,7 @@ impl<'a> Lowerer<'a> {
                 .iter()
                 .find(|(q, k, b, _)| *q == p && *k == key && (*b..*b + 4).contains(&d))
         {
+            self.bounds.served_by_group(index);
             let component = self.add(
                 Expression::AccessIndex {
                     base: var,

@@ -798,6 +798,7 @@ impl<'a> Emitter<'a> {
                 .iter()
                 .find(|(q, k, o, _)| *q == p && *k == key && *o == off)
         {
+            self.bounds.served_by_group(index);
             return Self::reg_val(r.clone(), ty);
         }
         let (addr, pred) = self.address(buf, index);
@@ -1175,6 +1176,11 @@ impl<'a> Emitter<'a> {
                 _ => unreachable!("store groups hold stores only"),
             })
             .collect();
+        for n in &nodes[..3] {
+            if let Node::Store { index, .. } = n {
+                self.bounds.served_by_group(index);
+            }
+        }
         let Some(Node::Store { index: last, .. }) = nodes.get(3) else {
             unreachable!("store groups hold four stores");
         };
