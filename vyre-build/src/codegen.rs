@@ -5,6 +5,7 @@
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
+use vyre::driver::{ArtifactFile, KernelLauncherCodegen};
 use vyre::ir::{Access, DataType, Param, Program};
 
 use crate::Error;
@@ -67,7 +68,7 @@ fn elem_tokens(ty: DataType) -> (TokenStream, TokenStream) {
     }
 }
 
-fn kernel_tokens(krate: &syn::Path, k: &GenKernel<'_>) -> Result<TokenStream, Error> {
+fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, Error> {
     let p = k.program;
     let name = p.name.strip_prefix("r#").unwrap_or(&p.name);
     let fn_name = ident(name);
@@ -173,7 +174,7 @@ fn kernel_tokens(krate: &syn::Path, k: &GenKernel<'_>) -> Result<TokenStream, Er
 }
 
 fn tree_tokens(
-    krate: &syn::Path,
+    krate: &TokenStream,
     files: &[&GenFile<'_>],
     depth: usize,
 ) -> Result<TokenStream, Error> {
@@ -229,16 +230,66 @@ fn tree_tokens(
 /// The file users include: it includes the module proper (`inner`,
 /// relative to it), so that blobs can sit next to the module in a
 /// directory of their own.
-pub(crate) fn outer_file(inner: &str) -> String {
-    format!(
-        "{GENERATED_HEADER}\n// Include it with `mod kernels {{ vyre::include_kernels!(); }}`.\n\ninclude!({inner:?});\n"
-    )
+pub(crate) fn outer_file(inner: &str) -> Result<String, Error> {
+    let body = unparse(quote!(include!(#inner);))?;
+    Ok(format!(
+        "{GENERATED_HEADER}\n// Include it with `mod kernels {{ vyre::include_kernels!(); }}`.\n\n{body}"
+    ))
+}
+
+/// The `vyre::runtime::Artifact` expression of one blob, from the target's
+/// launcher codegen.
+///
+/// `KernelLauncherCodegen::artifact_expr` (a `vyre` API that third-party
+/// targets implement) hands over Rust source text, so this is the one place
+/// where text is parsed into tokens; it also rejects text that is not an
+/// expression, naming the target.
+pub(crate) fn artifact_expr(
+    codegen: &KernelLauncherCodegen,
+    file: &ArtifactFile<'_>,
+) -> Result<syn::Expr, Error> {
+    let text = (codegen.artifact_expr)(file).map_err(|message| Error::Codegen {
+        target: codegen.target.to_string(),
+        message,
+    })?;
+    syn::parse_str::<syn::Expr>(&text).map_err(|e| Error::Codegen {
+        target: codegen.target.to_string(),
+        message: format!("`{text}` is not an expression: {e}"),
+    })
+}
+
+/// `::name` for the `vyre` crate as the package calls it.
+fn crate_path(crate_name: &str) -> Result<TokenStream, Error> {
+    let valid = crate_name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && crate_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && crate_name != "_"
+        && syn::parse_str::<Ident>(crate_name).is_ok();
+    if !valid {
+        return Err(Error::Config(format!(
+            "`{crate_name}` is not a crate name: expected an identifier"
+        )));
+    }
+    let name = Ident::new(crate_name, Span::call_site());
+    Ok(quote!(::#name))
+}
+
+/// Format items with `prettyplease`.
+fn unparse(tokens: TokenStream) -> Result<String, Error> {
+    let file: syn::File = syn::parse2(tokens).map_err(|e| Error::Codegen {
+        target: "(all)".to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(prettyplease::unparse(&file))
 }
 
 /// The whole generated file, formatted, with the `@generated` header.
 pub(crate) fn generate(files: &[GenFile<'_>], crate_name: &str, abi: u32) -> Result<String, Error> {
-    let krate: syn::Path = syn::parse_str(&format!("::{crate_name}"))
-        .map_err(|e| Error::Config(format!("`{crate_name}` is not a crate name: {e}")))?;
+    let krate = crate_path(crate_name)?;
     let refs: Vec<&GenFile<'_>> = files.iter().collect();
     let tree = tree_tokens(&krate, &refs, 0)?;
     let message = format!(
@@ -249,10 +300,6 @@ pub(crate) fn generate(files: &[GenFile<'_>], crate_name: &str, abi: u32) -> Res
         const _: () = assert!(#krate::LAUNCHER_ABI_VERSION == #abi, #message);
         #tree
     };
-    let file: syn::File = syn::parse2(tokens).map_err(|e| Error::Codegen {
-        target: "(all)".to_string(),
-        message: e.to_string(),
-    })?;
-    let body = prettyplease::unparse(&file);
+    let body = unparse(tokens)?;
     Ok(format!("{GENERATED_HEADER}\n\n{body}"))
 }

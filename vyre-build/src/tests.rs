@@ -3,7 +3,9 @@
 //! target registered outside `vyre` is picked up).
 
 use super::*;
+use std::fs;
 use vyre::driver::KernelLauncherCodegen;
+use vyre::driver::{ArtifactFile, UNAVAILABLE_PREFIX};
 use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
 
 fn emit_toy(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {

@@ -6,23 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::Error;
-
-/// What the package's manifest says.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct PackageSettings {
-    /// `[package.metadata.vyre] targets`.
-    pub targets: Option<Vec<String>>,
-    /// `[package.metadata.vyre] cuda-archs`.
-    pub cuda_archs: Option<Vec<String>>,
-    /// Features of `vyre` the package turns on (directly, or through one of
-    /// its own features that is enabled in this build).
-    pub vyre_features: BTreeSet<String>,
-    /// The name the package uses for `vyre` (a `package = "vyre"` rename).
-    pub vyre_crate: Option<String>,
-    /// Set when `cargo metadata` could not be used and the environment
-    /// fallback was taken; the reason, for a `cargo::warning`.
-    pub fallback: Option<String>,
-}
+use crate::plan::PackageSettings;
 
 fn env_feature(name: &str) -> bool {
     let var = format!("CARGO_FEATURE_{}", name.to_uppercase().replace('-', "_"));

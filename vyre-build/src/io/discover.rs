@@ -5,18 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-
-/// One kernel file found under the kernels directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KernelFile {
-    /// Absolute (or as given) path to read.
-    pub path: PathBuf,
-    /// How diagnostics and generated docs name it: relative to the package
-    /// root, `/`-separated (e.g. `kernels/nn/relu.vyre`).
-    pub display: String,
-    /// Rust module path of the file (`["nn", "relu"]`).
-    pub module_path: Vec<String>,
-}
+use crate::plan::{KernelFile, module_name};
 
 /// Everything discovered.
 #[derive(Debug, Default)]
@@ -26,31 +15,6 @@ pub(crate) struct Discovered {
     /// The kernels directory and every directory below it, for
     /// `rerun-if-changed` (so a new file is noticed).
     pub dirs: Vec<PathBuf>,
-}
-
-/// Map a file or folder name to a Rust module name (`-` becomes `_`), or
-/// explain why it cannot be one.
-pub(crate) fn module_name(name: &str) -> Result<String, String> {
-    let mapped = name.replace('-', "_");
-    let valid_chars = mapped
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && mapped
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid_chars || mapped == "_" {
-        return Err(format!(
-            "`{name}` is not a valid Rust module name (even after mapping `-` to `_`); use letters, digits, `_` and `-`, not starting with a digit"
-        ));
-    }
-    // `syn` rejects keywords as plain identifiers.
-    if syn::parse_str::<syn::Ident>(&mapped).is_err() {
-        return Err(format!(
-            "`{name}` is a Rust keyword and cannot name a kernel module; rename it"
-        ));
-    }
-    Ok(mapped)
 }
 
 /// Walk `root` (displayed as `root_display`).
@@ -131,20 +95,6 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    #[test]
-    fn module_names() {
-        assert_eq!(module_name("saxpy").unwrap(), "saxpy");
-        assert_eq!(module_name("my-kernels").unwrap(), "my_kernels");
-        assert!(
-            module_name("3d")
-                .unwrap_err()
-                .contains("not a valid Rust module name")
-        );
-        assert!(module_name("a.b").is_err());
-        assert!(module_name("_").is_err());
-        assert!(module_name("type").unwrap_err().contains("keyword"));
     }
 
     #[test]
