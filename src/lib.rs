@@ -6,6 +6,7 @@
 //! [`ir`], [`backend`] → [`driver`]; [`runtime`] runs what the backends emitted.
 
 pub mod backend;
+mod devices;
 pub mod driver;
 pub mod ir;
 #[cfg(feature = "compiler")]

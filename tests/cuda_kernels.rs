@@ -32,15 +32,18 @@ type Outputs = Vec<Vec<u32>>;
 
 /// Run on CPU and GPU; return (cpu, gpu) buffer contents.
 fn both(
-    spec: &'static vyre::runtime::KernelSpec,
+    spec: &vyre_testkit::harness::OwnedSpec,
     grid: Grid,
     args: &[Arg],
 ) -> Option<(Outputs, Outputs)> {
     let gpu = cuda()?;
-    let cpu = run_on(&Device::cpu(), spec, grid, args)
-        .unwrap_or_else(|e| panic!("cpu {}: {e}", spec.name));
-    let g = run_on(&gpu, spec, grid, args).unwrap_or_else(|e| panic!("cuda {}: {e}", spec.name));
-    Some((cpu, g))
+    spec.with(|spec| {
+        let cpu = run_on(&Device::cpu(), spec, grid, args)
+            .unwrap_or_else(|e| panic!("cpu {}: {e}", spec.name));
+        let g =
+            run_on(&gpu, spec, grid, args).unwrap_or_else(|e| panic!("cuda {}: {e}", spec.name));
+        Some((cpu, g))
+    })
 }
 
 fn assert_same_bits(name: &str, cpu: &[Vec<u32>], gpu: &[Vec<u32>], inputs: &[Arg]) {
@@ -88,7 +91,7 @@ fn saxpy_matches_reference() {
     let x: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
     let y: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
     let args = [Arg::F32(1.5), Arg::Buf(x), Arg::Buf(y)];
-    let Some((c, g)) = both(spec, Grid::threads(n), &args) else {
+    let Some((c, g)) = both(&spec, Grid::threads(n), &args) else {
         return;
     };
     assert_same_bits("saxpy", &c, &g, &args);
@@ -179,7 +182,7 @@ fn every_binop_matches_reference_bit_exactly() {
         let (a, b) = pairs(&vals);
         let n = a.len();
         let args = [Arg::Buf(a), Arg::Buf(b), Arg::Buf(vec![0xdead_beef; n])];
-        let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+        let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
         assert_same_bits(&p.name, &c, &g, &args);
         let _ = BinOp::Add;
     }
@@ -219,7 +222,7 @@ fn every_cast_matches_reference() {
             }
             let n = vals.len();
             let args = [Arg::Buf(vals), Arg::Buf(vec![0xdead_beef; n])];
-            let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+            let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
             assert_same_bits(&p.name, &c, &g, &args);
         }
     }
@@ -331,7 +334,7 @@ fn float_math_within_documented_ulp() {
             Arg::Buf(col(2)),
             Arg::Buf(vec![0; n]),
         ];
-        let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+        let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
         let mut worst = (0u64, 0usize);
         for i in 0..n {
             let d = ulp_diff(f32::from_bits(c[3][i]), f32::from_bits(g[3][i]));
@@ -385,7 +388,7 @@ fn fast_math_is_close() {
             Arg::Buf(xs),
             Arg::Buf(vec![0; n]),
         ];
-        let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+        let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
         for i in 0..n {
             let (a, b) = (f32::from_bits(c[3][i]), f32::from_bits(g[3][i]));
             assert!(
@@ -436,7 +439,7 @@ fn integer_math_matches_reference() {
                 Arg::Buf(cc),
                 Arg::Buf(vec![0; n]),
             ];
-            let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+            let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
             assert_same_bits(&p.name, &c, &g, &args);
         }
     }
@@ -452,7 +455,7 @@ fn float_rem_matches_reference() {
     let (a, b) = pairs(&vals);
     let n = a.len();
     let args = [Arg::Buf(a), Arg::Buf(b), Arg::Buf(vec![0; n])];
-    let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+    let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
     assert_same_bits("rem f32", &c, &g, &args);
 }
 
@@ -467,7 +470,7 @@ fn shared_memory_reduction_and_atomics() {
     let mut r = Rng(3);
     let x: Vec<u32> = (0..n).map(|_| r.next_u32() % 1000).collect();
     let args = [Arg::Buf(x), Arg::Buf(vec![0])];
-    let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+    let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
     assert_same_bits("reduce", &c, &g, &args);
 
     for ty in [DataType::U32, DataType::I32] {
@@ -475,7 +478,7 @@ fn shared_memory_reduction_and_atomics() {
         let spec = ptx_support::spec(&p);
         let threads = 64 * 3;
         let args = [Arg::Buf(vec![5; 32]), Arg::Buf(vec![0; threads * 9])];
-        let (c, g) = both(spec, Grid::threads(threads), &args).expect("device");
+        let (c, g) = both(&spec, Grid::threads(threads), &args).expect("device");
         // Order-independent results: final global and shared values of
         // add/sub/min/max/and/or/xor (exchange/cas depend on thread order).
         for k in [0usize, 1, 2, 3, 4, 5, 6] {
@@ -503,7 +506,7 @@ fn control_flow_matches_reference() {
     let spec = spec(&p);
     for (flag, k) in [(true, 3), (false, -2), (true, -100)] {
         let args = [Arg::Bool(flag), Arg::I32(k), Arg::Buf(vec![0; 100])];
-        let (c, g) = both(spec, Grid::threads(128), &args).expect("device");
+        let (c, g) = both(&spec, Grid::threads(128), &args).expect("device");
         assert_same_bits("control_flow", &c, &g, &args);
     }
 }
@@ -560,7 +563,7 @@ fn wild_indices_and_zero_length_buffers() {
         Arg::Buf(vec![]),
         Arg::Buf(vec![0xabc; 10]),
     ];
-    let (c, g) = both(spec, Grid::threads(n), &args).expect("device");
+    let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
     assert_same_bits("wild", &c, &g, &args);
     // Launch with more threads than elements (the grid rounds up).
     let args2 = [
@@ -569,7 +572,7 @@ fn wild_indices_and_zero_length_buffers() {
         Arg::Buf(vec![]),
         Arg::Buf(vec![]),
     ];
-    let (c, g) = both(spec, Grid::workgroups(2), &args2).expect("device");
+    let (c, g) = both(&spec, Grid::workgroups(2), &args2).expect("device");
     assert_same_bits("wild-empty", &c, &g, &args2);
 }
 
@@ -591,7 +594,7 @@ fn cubin_for_device_arch_is_used() {
     let p = saxpy();
     let spec = spec_with(&p, &DispatchConfig::default(), &[arch.as_str()], false);
     assert!(
-        spec.artifact("cubin", Some(&arch)).is_some(),
+        spec.has_artifact("cubin", Some(&arch)),
         "no cubin for {arch}"
     );
     let args = [
@@ -599,7 +602,7 @@ fn cubin_for_device_arch_is_used() {
         Arg::Buf(vec![1.0f32.to_bits(); 300]),
         Arg::Buf(vec![0.5f32.to_bits(); 300]),
     ];
-    let (c, g) = both(spec, Grid::threads(300), &args).expect("device");
+    let (c, g) = both(&spec, Grid::threads(300), &args).expect("device");
     assert_same_bits("saxpy cubin", &c, &g, &args);
 }
 
@@ -611,13 +614,16 @@ fn no_artifact_is_a_clear_error() {
     let Some(gpu) = cuda() else { return };
     let p = saxpy();
     let spec = spec_with(&p, &DispatchConfig::default(), &[], false);
-    let e = run_on(
-        &gpu,
-        spec,
-        Grid::threads(10),
-        &[Arg::F32(1.0), Arg::Buf(vec![0; 10]), Arg::Buf(vec![0; 10])],
-    )
-    .unwrap_err();
+    let e = spec
+        .with(|spec| {
+            run_on(
+                &gpu,
+                spec,
+                Grid::threads(10),
+                &[Arg::F32(1.0), Arg::Buf(vec![0; 10]), Arg::Buf(vec![0; 10])],
+            )
+        })
+        .unwrap_err();
     assert!(matches!(e, Error::TargetNotCompiled { .. }), "{e}");
 }
 
@@ -633,7 +639,7 @@ fn vectorized_kernels_match_reference() {
         let x: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
         let y: Vec<u32> = (0..n).map(|_| r.range(-10.0, 10.0).to_bits()).collect();
         let args = [Arg::F32(0.75), Arg::Buf(x), Arg::Buf(y)];
-        let Some((c, g)) = both(spec, Grid::threads(n.div_ceil(4)), &args) else {
+        let Some((c, g)) = both(&spec, Grid::threads(n.div_ceil(4)), &args) else {
             return;
         };
         assert_same_bits("saxpy4", &c, &g, &args);
@@ -643,7 +649,7 @@ fn vectorized_kernels_match_reference() {
         let x: Vec<u32> = (0..nx).map(|k| (k as f32 + 1.0).to_bits()).collect();
         let y: Vec<u32> = (0..ny).map(|k| (k as f32 * 0.5).to_bits()).collect();
         let args = [Arg::F32(2.0), Arg::Buf(x), Arg::Buf(y)];
-        let Some((c, g)) = both(spec, Grid::threads(ny.div_ceil(4)), &args) else {
+        let Some((c, g)) = both(&spec, Grid::threads(ny.div_ceil(4)), &args) else {
             return;
         };
         assert_same_bits("saxpy4 short x", &c, &g, &args);
@@ -653,7 +659,7 @@ fn vectorized_kernels_match_reference() {
     for n in [0usize, 3, 1024, 10007, 1 << 18] {
         let x: Vec<u32> = (0..n).map(|_| r.range(0.0, 1.0).to_bits()).collect();
         let args = [Arg::Buf(x), Arg::Buf(vec![0; 40])];
-        let Some((c, g)) = both(spec, Grid::workgroups(40), &args) else {
+        let Some((c, g)) = both(&spec, Grid::workgroups(40), &args) else {
             return;
         };
         assert_same_bits("sum_partials", &c, &g, &args);

@@ -25,7 +25,9 @@ fn launch_overhead_is_small() {
         blk.store(BufRef::Param(out), Expr::u32(0), Expr::param(a));
     });
     let p = b.finish();
-    let spec = spec(&p);
+    let owned = spec(&p);
+    let (params, artifacts) = owned.parts();
+    let spec = &owned.spec(&params, &artifacts);
     let mut buf = gpu.zeros::<u32>(1).unwrap();
 
     // Bare driver launch of the same PTX in the same (primary) context.
@@ -118,7 +120,9 @@ fn bandwidth_report() {
         ("saxpy4 (4 elem/thread, v4)", saxpy4(), n.div_ceil(4), 12.0),
     ];
     for (name, p, threads, bytes_per_elem) in cases {
-        let spec = spec(&p);
+        let owned = spec(&p);
+        let (params, artifacts) = owned.parts();
+        let spec = &owned.spec(&params, &artifacts);
         let run = |y: &mut vyre::Buffer<f32>| {
             gpu.launch(
                 spec,
@@ -143,7 +147,9 @@ fn bandwidth_report() {
         );
     }
     let p = sum_partials();
-    let spec = spec(&p);
+    let owned = spec(&p);
+    let (params, artifacts) = owned.parts();
+    let spec = &owned.spec(&params, &artifacts);
     let mut partials = gpu.zeros::<f32>(1320).unwrap();
     let run = |partials: &mut vyre::Buffer<f32>| {
         gpu.launch(

@@ -26,34 +26,41 @@ const SAXPY_PARAMS: &[ParamSpec] = &[
     },
 ];
 
-fn spec(key: &'static str, program: &Program, with_artifact: bool) -> &'static KernelSpec {
-    let bytes: &'static [u8] = Box::leak(wire::to_wire(program).into_boxed_slice());
-    let artifacts: &'static [Artifact] = if with_artifact {
-        Box::leak(Box::new([Artifact {
+/// The artifact of `bytes` (a `reference` one, or a stand-in `ptx` one
+/// without `with_artifact`).
+fn artifact(bytes: &[u8], with_artifact: bool) -> [Artifact<'_>; 1] {
+    if with_artifact {
+        [Artifact {
             target: "reference",
             arch: None,
             bytes,
-        }]))
+        }]
     } else {
-        Box::leak(Box::new([Artifact {
+        [Artifact {
             target: "ptx",
             arch: None,
             bytes: b"// ptx",
-        }]))
-    };
-    Box::leak(Box::new(KernelSpec {
+        }]
+    }
+}
+
+/// The saxpy spec under `key`, with `artifacts`.
+fn spec<'a>(key: &'a str, program: &Program, artifacts: &'a [Artifact<'a>]) -> KernelSpec<'a> {
+    KernelSpec {
         name: "saxpy",
         key,
         params: SAXPY_PARAMS,
         workgroup_size: program.workgroup_size,
         unchecked: false,
         artifacts,
-    }))
+    }
 }
 
 #[test]
 fn saxpy_through_the_cpu_device() {
-    let spec = spec("test::saxpy#1", &saxpy(), true);
+    let bytes = wire::to_wire(&saxpy());
+    let artifacts = artifact(&bytes, true);
+    let spec = &spec("test::saxpy#1", &saxpy(), &artifacts);
     let device = Device::cpu();
     assert!(device.name().contains("cpu"));
     let n = 1000;
@@ -97,7 +104,9 @@ fn saxpy_through_the_cpu_device() {
 
 #[test]
 fn read_write_buffer_passed_for_read_only_param() {
-    let spec = spec("test::saxpy#rw", &saxpy(), true);
+    let bytes = wire::to_wire(&saxpy());
+    let artifacts = artifact(&bytes, true);
+    let spec = &spec("test::saxpy#rw", &saxpy(), &artifacts);
     let device = Device::cpu();
     let mut x = device.upload(&[1.0f32, 2.0]).unwrap();
     let mut y = device.upload(&[10.0f32, 20.0]).unwrap();
@@ -114,7 +123,8 @@ fn read_write_buffer_passed_for_read_only_param() {
 
 #[test]
 fn missing_artifact_is_target_not_compiled() {
-    let spec = spec("test::saxpy#none", &saxpy(), false);
+    let artifacts = artifact(&[], false);
+    let spec = &spec("test::saxpy#none", &saxpy(), &artifacts);
     let device = Device::cpu();
     let x = device.upload(&[1.0f32]).unwrap();
     let mut y = device.upload(&[1.0f32]).unwrap();
@@ -131,7 +141,7 @@ fn missing_artifact_is_target_not_compiled() {
 
 #[test]
 fn corrupt_artifact_is_a_backend_error() {
-    let bad: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+    let bad = &KernelSpec {
         name: "saxpy",
         key: "test::saxpy#corrupt",
         params: SAXPY_PARAMS,
@@ -142,7 +152,7 @@ fn corrupt_artifact_is_a_backend_error() {
             arch: None,
             bytes: b"VYRE\x01\x00\xff",
         }],
-    }));
+    };
     let device = Device::cpu();
     let x = device.upload(&[1.0f32]).unwrap();
     let mut y = device.upload(&[1.0f32]).unwrap();
@@ -170,13 +180,13 @@ fn runtime_errors_map_to_device_errors() {
         blk.store(BufRef::Param(o), Expr::u32(0), Expr::u32(5));
     });
     let p = b.finish();
-    let bytes: &'static [u8] = Box::leak(wire::to_wire(&p).into_boxed_slice());
-    let artifacts: &'static [Artifact] = Box::leak(Box::new([Artifact {
+    let bytes = wire::to_wire(&p);
+    let artifacts = [Artifact {
         target: "reference",
         arch: None,
-        bytes,
-    }]));
-    let lying: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+        bytes: &bytes,
+    }];
+    let lying = &KernelSpec {
         name: "w",
         key: "test::w#lying",
         params: &[ParamSpec::Buffer {
@@ -186,8 +196,8 @@ fn runtime_errors_map_to_device_errors() {
         }],
         workgroup_size: [1, 1, 1],
         unchecked: false,
-        artifacts,
-    }));
+        artifacts: &artifacts,
+    };
     let device = Device::cpu();
     let buf = device.upload(&[0u32]).unwrap();
     let e = device

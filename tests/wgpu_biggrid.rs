@@ -8,7 +8,7 @@
 
 mod naga_common;
 
-use naga_common::{Arg, Case, Data, Tol, leak_spec, run_case};
+use naga_common::{Arg, Case, Data, Tol, owned_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::ir::{Access, Axis, BufRef, Builtin, DataType, Expr, ProgramBuilder};
 use vyre::runtime::LaunchArg;
@@ -88,8 +88,8 @@ fn check_builtins(case: &Case) {
         let Some(dev) = device(&WgpuOptions::from_env().with_force_wgsl(force_wgsl)) else {
             return;
         };
-        let spec = leak_spec(&case.program, if force_wgsl { "wgsl" } else { "spirv" });
-        let got = run_case(&dev, case, spec).unwrap();
+        let spec = owned_spec(&case.program, if force_wgsl { "wgsl" } else { "spirv" });
+        let got = run_case(&dev, case, &spec).unwrap();
         let want = naga_common::run_reference(case).unwrap();
         assert_eq!(got.len(), 1);
         let (Data::U32(g), Data::U32(w)) = (&got[0].1, &want[0].1) else {
@@ -138,7 +138,7 @@ fn saxpy_over_two_pow_24_plus_3_elements() {
     // saxpy's workgroup is 64 wide; rebuild it 256 wide.
     let mut program = case.program.clone();
     program.workgroup_size = [256, 1, 1];
-    let spec = leak_spec(&program, "big-saxpy");
+    let spec = owned_spec(&program, "big-saxpy");
     let n = (1usize << 24) + 3;
     let xs: Vec<f32> = (0..n).map(|k| (k % 1000) as f32 * 0.5 - 3.0).collect();
     let ys: Vec<f32> = (0..n).map(|k| (k % 777) as f32).collect();
@@ -146,8 +146,8 @@ fn saxpy_over_two_pow_24_plus_3_elements() {
     let x = dev.upload(&xs).unwrap();
     let mut y = dev.upload(&ys).unwrap();
     // 65,537 workgroups of 256: two more than the limit allows in x.
-    dev.launch(
-        spec,
+    spec.launch(
+        &dev,
         Grid::threads(n),
         &mut [LaunchArg::F32(a), x.arg(), y.arg_mut()],
     )
@@ -170,11 +170,11 @@ fn grid_beyond_what_folding_expresses_is_an_error() {
         return;
     };
     let case = builtins_case("too_big", [1, 1, 1], [1, 1, 1]);
-    let spec = leak_spec(&case.program, "too-big");
+    let spec = owned_spec(&case.program, "too-big");
     let mut out = dev.zeros::<u32>(9).unwrap();
-    let err = dev
+    let err = spec
         .launch(
-            spec,
+            &dev,
             Grid::Workgroups([70_000, 40_000, 1]),
             &mut [out.arg_mut()],
         )

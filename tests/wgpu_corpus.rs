@@ -17,7 +17,7 @@ mod naga_common;
 
 use std::path::{Path, PathBuf};
 
-use naga_common::{Arg, Case, Data, Tol, leak_spec, run_case};
+use naga_common::{Arg, Case, Data, Tol, owned_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::ir::{DataType, Param, Program};
 use vyre::{Device, Grid};
@@ -137,8 +137,8 @@ fn run(options: &WgpuOptions, tag: &str) {
                     continue;
                 }
             };
-            let spec = leak_spec(&p, &format!("corpus-{tag}-{label}"));
-            match run_case(&dev, &case, spec) {
+            let spec = owned_spec(&p, &format!("corpus-{tag}-{label}"));
+            match run_case(&dev, &case, &spec) {
                 Err(e) => failures.push(format!("{label}: {e}")),
                 Ok(got) => {
                     for ((param, g), (_, w)) in got.iter().zip(&want) {

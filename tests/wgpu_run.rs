@@ -9,7 +9,7 @@
 
 mod naga_common;
 
-use naga_common::{Arg, Data, leak_spec, run_case};
+use naga_common::{Arg, Data, owned_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::runtime::{Artifact, KernelSpec, LaunchArg};
 use vyre::{Buffer, Device, Grid};
@@ -34,7 +34,7 @@ fn run_all(options: &WgpuOptions, tag: &str) {
     println!("device: {}", dev.name());
     let mut failures = Vec::new();
     for case in naga_common::all() {
-        let spec = leak_spec(&case.program, tag);
+        let spec = owned_spec(&case.program, tag);
         let oracle = match naga_common::run_reference(&case) {
             Ok(o) => o,
             Err(e) => {
@@ -42,7 +42,7 @@ fn run_all(options: &WgpuOptions, tag: &str) {
                 continue;
             }
         };
-        match run_case(&dev, &case, spec) {
+        match run_case(&dev, &case, &spec) {
             Ok(got) => {
                 // Against the reference interpreter and the hand-written
                 // expectations (which `naga_reference` checks agree).
@@ -105,7 +105,9 @@ fn buffers_round_trip_and_repeated_launches_accumulate() {
     assert!(dev.write(&mut b, &[1, 2]).is_err());
 
     let case = naga_common::saxpy();
-    let spec = leak_spec(&case.program, "repeat");
+    let owned = owned_spec(&case.program, "repeat");
+    let (params, artifacts) = owned.parts();
+    let spec = &owned.spec(&params, &artifacts);
     let (Arg::Buf(Data::F32(xs)), Arg::Buf(Data::F32(ys))) = (&case.args[1], &case.args[2]) else {
         unreachable!()
     };
@@ -139,7 +141,9 @@ fn launch_errors_are_values() {
         return;
     };
     let case = naga_common::saxpy();
-    let spec = leak_spec(&case.program, "errors");
+    let owned = owned_spec(&case.program, "errors");
+    let (params, artifacts) = owned.parts();
+    let spec = &owned.spec(&params, &artifacts);
     let x = dev.upload(&[1.0f32; 4]).unwrap();
     let mut y = dev.upload(&[1.0f32; 4]).unwrap();
     // More workgroups than any device allows per dimension.
@@ -153,11 +157,11 @@ fn launch_errors_are_values() {
     assert!(matches!(err, vyre::Error::InvalidGrid { .. }), "{err}");
 
     // No artifact this device can run.
-    let bare: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
+    let bare = &KernelSpec {
         artifacts: &[],
         key: "tests::bare",
         ..*spec
-    }));
+    };
     let err = dev
         .launch(
             bare,
@@ -172,15 +176,15 @@ fn launch_errors_are_values() {
 
     // A broken WGSL artifact on the WGSL path: a validation error, no panic.
     let wdev = device(&WgpuOptions::from_env().with_force_wgsl(true)).unwrap();
-    let broken: &'static KernelSpec = Box::leak(Box::new(KernelSpec {
-        artifacts: Box::leak(Box::new([Artifact {
+    let broken = &KernelSpec {
+        artifacts: &[Artifact {
             target: "wgsl",
             arch: None,
             bytes: b"this is not wgsl",
-        }])),
+        }],
         key: "tests::broken",
         ..*spec
-    }));
+    };
     let wx = wdev.upload(&[1.0f32; 4]).unwrap();
     let mut wy = wdev.upload(&[1.0f32; 4]).unwrap();
     let err = wdev
@@ -192,9 +196,9 @@ fn launch_errors_are_values() {
         .unwrap_err();
     assert!(matches!(err, vyre::Error::Backend { .. }), "{err}");
     // The device still works afterwards.
-    let good = leak_spec(&case.program, "after-error");
-    wdev.launch(
-        good,
+    let good = owned_spec(&case.program, "after-error");
+    good.launch(
+        &wdev,
         Grid::threads(4),
         &mut [LaunchArg::F32(1.0), wx.arg(), wy.arg_mut()],
     )

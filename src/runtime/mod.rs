@@ -2,373 +2,37 @@
 //!
 //! The generated launchers (see `vyre-build`) call [`Device::launch`] with a
 //! static [`KernelSpec`] holding every compiled artifact of a kernel; the
-//! device's [`DeviceBackend`] picks the artifact it can run (the CPU
-//! reference interpreter takes `reference`, CUDA takes a matching `cubin` or
-//! `ptx`, wgpu takes `spirv` or `wgsl`). Backends live in
-//! `crate::backend::*`; a third-party crate can add one by implementing
-//! [`DeviceBackend`] and wrapping it with [`Device::from_backend`].
+//! device's [`DeviceBackend`] picks the artifact it can run
+//! ([`KernelSpec::select_artifacts`]: the CPU reference interpreter takes
+//! `reference`, CUDA takes a matching `cubin` or `ptx`, wgpu takes `spirv`
+//! or `wgsl`) and caches what it loaded in a [`ModuleCache`].
+//!
+//! This module defines traits and types only and depends on no backend.
+//! The backends live in `crate::backend::*`; the constructors that name
+//! them ([`Device::cpu`], `Device::cuda`, `Device::wgpu`, [`Device::best`])
+//! are in one place above both (`src/devices.rs`). A third-party crate can
+//! add a backend by implementing [`DeviceBackend`] and wrapping it with
+//! [`Device::from_backend`].
 
-use std::any::Any;
-use std::fmt;
+mod backend;
+mod cache;
+mod error;
+mod memory;
+mod spec;
+
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use backend::{DeviceBackend, KernelArg};
+pub use cache::ModuleCache;
+pub use error::{Error, Result};
+pub use memory::{
+    DeviceMemory, Element, as_bytes, as_bytes_mut, downcast_memory, downcast_memory_mut,
+};
+pub use spec::{Artifact, ArtifactWant, Grid, KernelSpec, ParamSpec};
+
 use crate::ir::{Access, DataType};
-
-/// What can go wrong when running kernels.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// No usable device of the asked kind (no driver, no adapter).
-    #[error("no {backend} device available: {reason}")]
-    NoDevice {
-        /// "cuda", "wgpu", ...
-        backend: String,
-        /// Why, and how to fix it.
-        reason: String,
-    },
-    /// The kernel was not compiled for any target this device runs.
-    #[error(
-        "kernel `{kernel}` has no artifact for {device} (compiled targets: {available}); add one of {wanted} to the build's targets and enable the matching `vyre` feature"
-    )]
-    TargetNotCompiled {
-        /// Kernel name.
-        kernel: String,
-        /// The device.
-        device: String,
-        /// Targets the device could run.
-        wanted: String,
-        /// Targets present.
-        available: String,
-    },
-    /// A buffer argument lives on another device.
-    #[error(
-        "argument `{param}` of `{kernel}` is a buffer of another device; upload it to this device first"
-    )]
-    WrongDevice {
-        /// Kernel name.
-        kernel: String,
-        /// Parameter name.
-        param: String,
-    },
-    /// The arguments do not match the kernel's signature (a launcher/kernel
-    /// version skew; generated launchers are checked by rustc).
-    #[error("bad arguments for `{kernel}`: {reason}")]
-    BadArguments {
-        /// Kernel name.
-        kernel: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The grid is empty or too large for the device.
-    #[error("invalid grid for `{kernel}`: {reason}")]
-    InvalidGrid {
-        /// Kernel name.
-        kernel: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The two buffers of a device-to-device copy differ in length.
-    #[error("copy between buffers of different lengths: source {src} elements, destination {dst}")]
-    CopyLengthMismatch {
-        /// Source elements.
-        src: usize,
-        /// Destination elements.
-        dst: usize,
-    },
-    /// Host and device buffer lengths differ.
-    #[error("length mismatch: buffer holds {buffer} elements, host slice {host}")]
-    LengthMismatch {
-        /// Device buffer elements.
-        buffer: usize,
-        /// Host slice elements.
-        host: usize,
-    },
-    /// A backend (driver, loader, module) error.
-    #[error("{backend}: {message}")]
-    Backend {
-        /// Backend name.
-        backend: String,
-        /// The driver's message.
-        message: String,
-    },
-}
-
-/// `Result` with [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// A compiled blob of one kernel for one target, embedded in the binary.
-#[derive(Debug, Clone, Copy)]
-pub struct Artifact {
-    /// Target id (`reference`, `ptx`, `cubin`, `spirv`, `wgsl`, ...).
-    pub target: &'static str,
-    /// Architecture, for per-arch targets (`sm_90`).
-    pub arch: Option<&'static str>,
-    /// The blob.
-    pub bytes: &'static [u8],
-}
-
-/// A kernel parameter as the runtime sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamSpec {
-    /// A buffer of `elem`, read-only or read-write.
-    Buffer {
-        /// Parameter name.
-        name: &'static str,
-        /// Element type.
-        elem: DataType,
-        /// Access mode.
-        access: Access,
-    },
-    /// A scalar.
-    Scalar {
-        /// Parameter name.
-        name: &'static str,
-        /// Its type.
-        ty: DataType,
-    },
-}
-
-impl ParamSpec {
-    /// The parameter's name.
-    #[must_use]
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Buffer { name, .. } | Self::Scalar { name, .. } => name,
-        }
-    }
-}
-
-/// Everything the runtime knows about one compiled kernel; generated as a
-/// `static` per kernel.
-#[derive(Debug)]
-pub struct KernelSpec {
-    /// Kernel name.
-    pub name: &'static str,
-    /// Unique key within the binary (`module::path::kernel` plus a content
-    /// hash), used to cache loaded modules per device.
-    pub key: &'static str,
-    /// Parameters in order.
-    pub params: &'static [ParamSpec],
-    /// Invocations per workgroup.
-    pub workgroup_size: [u32; 3],
-    /// Whether bounds checks were compiled out (`unchecked`).
-    pub unchecked: bool,
-    /// Every compiled artifact.
-    pub artifacts: &'static [Artifact],
-}
-
-impl KernelSpec {
-    /// The first artifact for `target` (and `arch`, when given).
-    #[must_use]
-    pub fn artifact(&self, target: &str, arch: Option<&str>) -> Option<&'static Artifact> {
-        self.artifacts
-            .iter()
-            .find(|a| a.target == target && (arch.is_none() || a.arch == arch))
-    }
-
-    /// The error for "none of `wanted` was compiled".
-    #[must_use]
-    pub fn not_compiled(&self, device: &str, wanted: &[&str]) -> Error {
-        let mut available: Vec<&str> = self.artifacts.iter().map(|a| a.target).collect();
-        available.dedup();
-        Error::TargetNotCompiled {
-            kernel: self.name.to_string(),
-            device: device.to_string(),
-            wanted: wanted.join(" or "),
-            available: if available.is_empty() {
-                "none (stub build)".to_string()
-            } else {
-                available.join(", ")
-            },
-        }
-    }
-}
-
-/// How many workgroups to launch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grid {
-    /// At least this many invocations per dimension, rounded up to whole
-    /// workgroups (the usual "one thread per element").
-    Threads([u32; 3]),
-    /// Exactly this many workgroups per dimension.
-    Workgroups([u32; 3]),
-}
-
-impl Grid {
-    /// One invocation per element of a 1-D problem of `n` elements.
-    #[must_use]
-    pub fn threads(n: usize) -> Self {
-        Self::Threads([u32::try_from(n).unwrap_or(u32::MAX), 1, 1])
-    }
-
-    /// `[x, y]` invocations of a 2-D problem.
-    #[must_use]
-    pub fn threads_2d(x: u32, y: u32) -> Self {
-        Self::Threads([x, y, 1])
-    }
-
-    /// Exactly `n` workgroups along x.
-    #[must_use]
-    pub fn workgroups(n: u32) -> Self {
-        Self::Workgroups([n, 1, 1])
-    }
-
-    /// Workgroup counts for a kernel with `workgroup_size`.
-    #[must_use]
-    pub fn workgroup_count(self, workgroup_size: [u32; 3]) -> [u32; 3] {
-        match self {
-            Self::Workgroups(w) => w,
-            Self::Threads(t) => std::array::from_fn(|i| t[i].div_ceil(workgroup_size[i].max(1))),
-        }
-    }
-}
-
-/// A buffer element type.
-///
-/// # Safety
-///
-/// Implementors must be plain 4-byte values valid for every bit pattern,
-/// whose [`DataType`] is `TYPE`.
-pub unsafe trait Element: Copy + Send + Sync + 'static + fmt::Debug {
-    /// The element's IR type.
-    const TYPE: DataType;
-    /// Little-endian-independent bit pattern.
-    fn to_bits(self) -> u32;
-    /// From a bit pattern.
-    fn from_bits(bits: u32) -> Self;
-}
-
-// SAFETY: 4-byte plain values, every bit pattern valid.
-unsafe impl Element for f32 {
-    const TYPE: DataType = DataType::F32;
-    fn to_bits(self) -> u32 {
-        f32::to_bits(self)
-    }
-    fn from_bits(bits: u32) -> Self {
-        f32::from_bits(bits)
-    }
-}
-// SAFETY: as above.
-unsafe impl Element for u32 {
-    const TYPE: DataType = DataType::U32;
-    fn to_bits(self) -> u32 {
-        self
-    }
-    fn from_bits(bits: u32) -> Self {
-        bits
-    }
-}
-// SAFETY: as above.
-unsafe impl Element for i32 {
-    const TYPE: DataType = DataType::I32;
-    fn to_bits(self) -> u32 {
-        self.cast_unsigned()
-    }
-    fn from_bits(bits: u32) -> Self {
-        bits.cast_signed()
-    }
-}
-
-/// View a slice of elements as bytes (native endianness).
-#[must_use]
-pub fn as_bytes<T: Element>(data: &[T]) -> &[u8] {
-    // SAFETY: `Element` types are 4-byte plain values with no padding.
-    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
-}
-
-/// View a mutable slice of elements as bytes (native endianness).
-#[must_use]
-pub fn as_bytes_mut<T: Element>(data: &mut [T]) -> &mut [u8] {
-    // SAFETY: as in `as_bytes`, and every bit pattern is a valid `T`.
-    unsafe {
-        std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(data))
-    }
-}
-
-/// Device memory owned by a backend; backends downcast it to their own type.
-pub trait DeviceMemory: Any + Send + Sync + fmt::Debug {
-    /// Size in bytes.
-    fn len_bytes(&self) -> usize;
-    /// As `Any`, for downcasting.
-    fn as_any(&self) -> &dyn Any;
-    /// As mutable `Any`, for downcasting.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-/// One launch argument, in parameter order.
-#[derive(Debug)]
-pub enum KernelArg<'a> {
-    /// A read-only buffer.
-    Buffer(&'a dyn DeviceMemory),
-    /// A read-write buffer.
-    BufferMut(&'a mut dyn DeviceMemory),
-    /// A `u32` scalar.
-    U32(u32),
-    /// An `i32` scalar.
-    I32(i32),
-    /// An `f32` scalar.
-    F32(f32),
-    /// A `bool` scalar.
-    Bool(bool),
-}
-
-/// A runtime backend: allocates memory and runs kernels on one device.
-pub trait DeviceBackend: Send + Sync + fmt::Debug {
-    /// Human-readable device name, e.g. `cuda:0 (NVIDIA H100)`.
-    fn name(&self) -> String;
-    /// A zero-filled allocation of `bytes` bytes.
-    ///
-    /// # Errors
-    /// Allocation failure.
-    fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>>;
-    /// An allocation holding a copy of `data`.
-    ///
-    /// # Errors
-    /// Allocation or copy failure.
-    fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>>;
-    /// Copy `data` into existing memory of the same size.
-    ///
-    /// # Errors
-    /// Copy failure.
-    fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()>;
-    /// Copy memory back to the host, after all launches before it finished.
-    ///
-    /// # Errors
-    /// Copy failure.
-    fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()>;
-    /// Run `kernel` over `workgroups` with `args` (already checked against
-    /// `kernel.params` by [`Device::launch`]). May return before the kernel
-    /// finishes; [`DeviceBackend::synchronize`] and [`DeviceBackend::read`]
-    /// wait.
-    ///
-    /// # Errors
-    /// No suitable artifact, load or launch failure.
-    fn launch(
-        &self,
-        kernel: &'static KernelSpec,
-        workgroups: [u32; 3],
-        args: &mut [KernelArg<'_>],
-    ) -> Result<()>;
-    /// Wait for every launch so far.
-    ///
-    /// # Errors
-    /// An asynchronous launch failure.
-    fn synchronize(&self) -> Result<()>;
-    /// Copy all of `src` into `dst` (same size, checked by [`Device::copy`])
-    /// after every earlier launch, like a launch that may return early. The
-    /// default goes through the host; backends with a device-side copy
-    /// override it.
-    ///
-    /// # Errors
-    /// Copy failure.
-    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
-        let mut host = vec![0u8; src.len_bytes()];
-        self.read(src, &mut host)?;
-        self.write(dst, &host)
-    }
-}
 
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -388,35 +52,6 @@ impl Device {
             backend,
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
         }
-    }
-
-    /// The CPU reference interpreter: always available, no feature needed.
-    #[must_use]
-    pub fn cpu() -> Self {
-        Self::from_backend(Arc::new(crate::backend::reference::CpuBackend::new()))
-    }
-
-    /// The best device available: CUDA (with the `cuda` feature and a
-    /// driver), then wgpu (with the `wgpu` feature and an adapter), else the
-    /// CPU. `VYRE_DEVICE=cpu|cuda|wgpu` forces one.
-    #[must_use]
-    pub fn best() -> Self {
-        let forced = std::env::var("VYRE_DEVICE").ok();
-        let want = |name: &str| forced.as_deref().is_none_or(|f| f == name);
-        #[cfg(feature = "cuda")]
-        if want("cuda")
-            && let Ok(d) = Self::cuda(0)
-        {
-            return d;
-        }
-        #[cfg(feature = "wgpu")]
-        if want("wgpu")
-            && let Ok(d) = Self::wgpu()
-        {
-            return d;
-        }
-        let _ = want;
-        Self::cpu()
     }
 
     /// The device's name.
@@ -536,16 +171,17 @@ impl Device {
         }
     }
 
-    /// Launch `kernel`; the generated typed launchers call this. Checks the
-    /// arguments against the kernel's parameters and that every buffer
-    /// belongs to this device.
+    /// Launch `kernel`; the generated typed launchers call this (with their
+    /// `static` spec; any spec works, the backend caches by
+    /// [`KernelSpec::key`]). Checks the arguments against the kernel's
+    /// parameters and that every buffer belongs to this device.
     ///
     /// # Errors
     /// Bad arguments, an empty grid, no suitable artifact, or a backend
     /// failure.
     pub fn launch(
         &self,
-        kernel: &'static KernelSpec,
+        kernel: &KernelSpec<'_>,
         grid: Grid,
         args: &mut [LaunchArg<'_>],
     ) -> Result<()> {
@@ -658,8 +294,8 @@ impl LaunchArg<'_> {
     fn check<'s>(
         &'s mut self,
         device_id: u64,
-        kernel: &KernelSpec,
-        param: &ParamSpec,
+        kernel: &KernelSpec<'_>,
+        param: &ParamSpec<'_>,
     ) -> Result<KernelArg<'s>> {
         let bad = |reason: String| Error::BadArguments {
             kernel: kernel.name.to_string(),

@@ -5,12 +5,13 @@
 #![allow(dead_code)]
 
 use vyre::driver::emit_aot_target;
+use vyre::ir::Program as IrProgram;
 use vyre::ir::{
     Access, AtomicOp, Axis, BufRef, Builtin, DataType, Expr, MathFn, Program, ProgramBuilder,
 };
-use vyre::ir::{Param, Program as IrProgram};
-use vyre::runtime::{Artifact, KernelSpec, LaunchArg, ParamSpec};
+use vyre::runtime::{LaunchArg, ParamSpec};
 use vyre::{Buffer, Device, DispatchConfig, Grid};
+use vyre_testkit::harness::OwnedSpec;
 
 /// Host data of one buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -1272,46 +1273,17 @@ pub fn run_reference(case: &Case) -> Result<Vec<(usize, Data)>, String> {
         .collect()
 }
 
-/// A `'static` spec for `program` with its spirv and wgsl artifacts, as a
-/// generated launcher module would hold.
-pub fn leak_spec(program: &IrProgram, tag: &str) -> &'static KernelSpec {
+/// A spec for `program` with its spirv and wgsl artifacts, as a generated
+/// launcher module would hold, keyed by the program's name and `tag`.
+pub fn owned_spec(program: &IrProgram, tag: &str) -> OwnedSpec {
     let config = DispatchConfig::default();
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let params: Vec<ParamSpec> = program
-        .params
-        .iter()
-        .map(|p| match p {
-            Param::Buffer(b) => ParamSpec::Buffer {
-                name: leak(b.name.clone()),
-                elem: b.elem,
-                access: b.access,
-            },
-            Param::Scalar { name, ty } => ParamSpec::Scalar {
-                name: leak(name.clone()),
-                ty: *ty,
-            },
-        })
-        .collect();
-    let artifacts: Vec<Artifact> = ["spirv", "wgsl"]
-        .into_iter()
-        .map(|target| Artifact {
-            target,
-            arch: None,
-            bytes: Box::leak(
-                emit_aot_target(target, program, &config)
-                    .unwrap_or_else(|e| panic!("{}: {e}", program.name))
-                    .into_boxed_slice(),
-            ),
-        })
-        .collect();
-    Box::leak(Box::new(KernelSpec {
-        name: leak(program.name.clone()),
-        key: leak(format!("tests::{}::{tag}", program.name)),
-        params: Box::leak(params.into_boxed_slice()),
-        workgroup_size: program.workgroup_size,
-        unchecked: program.unchecked,
-        artifacts: Box::leak(artifacts.into_boxed_slice()),
-    }))
+    let mut spec = OwnedSpec::new(program, format!("tests::{}::{tag}", program.name));
+    for target in ["spirv", "wgsl"] {
+        let bytes = emit_aot_target(target, program, &config)
+            .unwrap_or_else(|e| panic!("{}: {e}", program.name));
+        spec.push_artifact(target, None, bytes);
+    }
+    spec
 }
 
 enum Held {
@@ -1323,11 +1295,9 @@ enum Held {
 
 /// Run `case` on `dev` (launching it `times` times on fresh inputs would
 /// need re-upload; once is what the expectations describe).
-pub fn run_case(
-    dev: &Device,
-    case: &Case,
-    spec: &'static KernelSpec,
-) -> Result<Vec<(usize, Data)>, String> {
+pub fn run_case(dev: &Device, case: &Case, spec: &OwnedSpec) -> Result<Vec<(usize, Data)>, String> {
+    let (params, artifacts) = spec.parts();
+    let spec = &spec.spec(&params, &artifacts);
     let mut held = Vec::new();
     for arg in &case.args {
         held.push(match arg {

@@ -377,75 +377,39 @@ pub fn unary(e: Expr) -> Expr {
     Expr::Unary(UnOp::Neg, Box::new(e))
 }
 
-use vyre::runtime::{Artifact, KernelSpec, ParamSpec};
+use vyre::runtime::{KernelSpec, ParamSpec};
+use vyre_testkit::harness::OwnedSpec;
 
-fn leak_str(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
-}
-
-/// A `'static` spec of `program` with `reference` and `ptx` artifacts (and
-/// a cubin for each arch in `cubin_arches` when ptxas is available), as a
-/// generated launcher would embed them.
+/// A spec of `program` with `reference` and `ptx` artifacts (and a cubin
+/// for each arch in `cubin_arches` when ptxas is available), as a generated
+/// launcher would embed them, under a key unique to this call.
 pub fn spec_with(
     program: &Program,
     config: &DispatchConfig,
     cubin_arches: &[&str],
     with_ptx: bool,
-) -> &'static KernelSpec {
-    let mut artifacts = Vec::new();
+) -> OwnedSpec {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut spec = OwnedSpec::new(program, format!("test::{}#{n}", program.name));
+    spec.workgroup_size = config.effective_workgroup_size(program);
     let reference = vyre::backend::reference::emit(program, config).expect("reference emit");
-    artifacts.push(Artifact {
-        target: "reference",
-        arch: None,
-        bytes: Box::leak(reference.into_boxed_slice()),
-    });
+    spec.push_artifact("reference", None, reference);
     if with_ptx {
         let text = ptx::emit_ptx(program, config).unwrap_or_else(|e| panic!("{e}"));
-        artifacts.push(Artifact {
-            target: "ptx",
-            arch: None,
-            bytes: Box::leak(text.into_bytes().into_boxed_slice()),
-        });
+        spec.push_artifact("ptx", None, text.into_bytes());
     }
     for arch in cubin_arches {
         let cfg = config.clone().with_target_arch(*arch);
         if let Ok(bytes) = ptx::emit_cubin(program, &cfg) {
-            artifacts.push(Artifact {
-                target: "cubin",
-                arch: Some(leak_str(arch)),
-                bytes: Box::leak(bytes.into_boxed_slice()),
-            });
+            spec.push_artifact("cubin", Some(arch), bytes);
         }
     }
-    let params: Vec<ParamSpec> = program
-        .params
-        .iter()
-        .map(|p| match p {
-            vyre::ir::Param::Buffer(b) => ParamSpec::Buffer {
-                name: leak_str(&b.name),
-                elem: b.elem,
-                access: b.access,
-            },
-            vyre::ir::Param::Scalar { name, ty } => ParamSpec::Scalar {
-                name: leak_str(name),
-                ty: *ty,
-            },
-        })
-        .collect();
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Box::leak(Box::new(KernelSpec {
-        name: leak_str(&program.name),
-        key: leak_str(&format!("test::{}#{n}", program.name)),
-        params: Box::leak(params.into_boxed_slice()),
-        workgroup_size: config.effective_workgroup_size(program),
-        unchecked: program.unchecked,
-        artifacts: Box::leak(artifacts.into_boxed_slice()),
-    }))
+    spec
 }
 
 /// [`spec_with`] with the default config and PTX only.
-pub fn spec(program: &Program) -> &'static KernelSpec {
+pub fn spec(program: &Program) -> OwnedSpec {
     spec_with(program, &DispatchConfig::default(), &[], true)
 }
 
@@ -513,7 +477,7 @@ enum AnyBuf {
 /// in parameter order.
 pub fn run_on(
     device: &Device,
-    spec: &'static KernelSpec,
+    spec: &KernelSpec<'_>,
     grid: Grid,
     args: &[Arg],
 ) -> vyre::Result<Vec<Vec<u32>>> {

@@ -4,7 +4,7 @@
 use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
 use vyre::{Device, Error, Grid};
 
-use crate::harness::leaked_spec;
+use crate::harness::owned_spec;
 
 /// `Device::copy` and `Device::write` run in order with the launches before
 /// and after them (whatever a backend batches), a copy copies every
@@ -27,7 +27,7 @@ pub fn check_ordering(device: &Device, targets: &[&str]) -> Result<(), String> {
             then.store(BufRef::Param(a), Expr::local(i), v);
         });
     });
-    let spec = leaked_spec(&b.finish(), targets)?;
+    let spec = owned_spec(&b.finish(), targets)?;
     let fail = |what: &str, e: Error| format!("{what}: {e}");
 
     // Odd length and large enough that a copy racing a launch shows.
@@ -38,8 +38,7 @@ pub fn check_ordering(device: &Device, targets: &[&str]) -> Result<(), String> {
     let mut src = device.upload(&start).map_err(|e| fail("upload", e))?;
     let mut dst = device.zeros::<u32>(n).map_err(|e| fail("zeros", e))?;
     let bump = |buf: &mut vyre::Buffer<u32>| {
-        device
-            .launch(spec, Grid::threads(n), &mut [buf.arg_mut()])
+        spec.launch(device, Grid::threads(n), &mut [buf.arg_mut()])
             .map_err(|e| fail("launch", e))
     };
     bump(&mut src)?;

@@ -5,8 +5,8 @@
 //! A device target is a [`vyre::Device`] plus the artifact targets to emit
 //! for it (`spirv` for wgpu, `ptx` for CUDA, `reference` for the CPU
 //! device). Artifacts are emitted in-process with
-//! [`vyre::driver::emit_aot_target`] and wrapped in a leaked
-//! `&'static KernelSpec`, exactly what `vyre-build`'s generated launchers
+//! [`vyre::driver::emit_aot_target`] and held in an [`OwnedSpec`], lent
+//! to launches as the `KernelSpec` `vyre-build`'s generated launchers
 //! embed, so no build step is involved.
 
 use std::collections::hash_map::DefaultHasher;
@@ -106,64 +106,164 @@ pub fn guard_word(i: usize) -> u32 {
 
 static SPEC_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn leak_str(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
+/// One artifact of an [`OwnedSpec`].
+#[derive(Debug, Clone)]
+pub struct OwnedArtifact {
+    /// Target id.
+    pub target: String,
+    /// Architecture, for per-arch targets.
+    pub arch: Option<String>,
+    /// The blob.
+    pub bytes: Vec<u8>,
 }
 
-/// Emit `program` for `artifacts` and build a leaked `KernelSpec` with a
-/// unique key (the backends cache modules by key). PTX is emitted for the
-/// default architecture, or for `VYRE_TESTKIT_ARCH` (e.g. `sm_90`) when set.
+/// A [`KernelSpec`] built at run time, owning what a generated launcher
+/// embeds (name, key, parameters, artifacts); [`OwnedSpec::with`] lends it
+/// as a `KernelSpec` for as long as a closure runs. Devices cache modules
+/// by `key`, so two owned specs of different kernels need different keys.
+#[derive(Debug, Clone)]
+pub struct OwnedSpec {
+    /// Kernel name.
+    pub name: String,
+    /// Cache key, unique per kernel.
+    pub key: String,
+    /// Parameters in order (as the program declares them).
+    pub params: Vec<Param>,
+    /// Invocations per workgroup.
+    pub workgroup_size: [u32; 3],
+    /// Whether bounds checks were compiled out.
+    pub unchecked: bool,
+    /// Every artifact.
+    pub artifacts: Vec<OwnedArtifact>,
+}
+
+impl OwnedSpec {
+    /// The spec of `program` (name, parameters, workgroup size,
+    /// `unchecked`) under `key`, with no artifact yet.
+    #[must_use]
+    pub fn new(program: &Program, key: impl Into<String>) -> Self {
+        Self {
+            name: program.name.clone(),
+            key: key.into(),
+            params: program.params.clone(),
+            workgroup_size: program.workgroup_size,
+            unchecked: program.unchecked,
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// Add an artifact.
+    pub fn push_artifact(&mut self, target: &str, arch: Option<&str>, bytes: Vec<u8>) {
+        self.artifacts.push(OwnedArtifact {
+            target: target.to_string(),
+            arch: arch.map(str::to_string),
+            bytes,
+        });
+    }
+
+    /// The borrowed parameter and artifact lists a [`KernelSpec`] of this
+    /// spec points to; pass them to [`OwnedSpec::spec`]:
+    ///
+    /// ```ignore
+    /// let (params, artifacts) = owned.parts();
+    /// let spec = owned.spec(&params, &artifacts);
+    /// ```
+    #[must_use]
+    pub fn parts(&self) -> (Vec<ParamSpec<'_>>, Vec<Artifact<'_>>) {
+        let params = self
+            .params
+            .iter()
+            .map(|p| match p {
+                Param::Buffer(b) => ParamSpec::Buffer {
+                    name: &b.name,
+                    elem: b.elem,
+                    access: b.access,
+                },
+                Param::Scalar { name, ty } => ParamSpec::Scalar { name, ty: *ty },
+            })
+            .collect();
+        let artifacts = self
+            .artifacts
+            .iter()
+            .map(|a| Artifact {
+                target: &a.target,
+                arch: a.arch.as_deref(),
+                bytes: &a.bytes,
+            })
+            .collect();
+        (params, artifacts)
+    }
+
+    /// This spec as a [`KernelSpec`], over the lists of
+    /// [`OwnedSpec::parts`].
+    #[must_use]
+    pub fn spec<'a>(
+        &'a self,
+        params: &'a [ParamSpec<'a>],
+        artifacts: &'a [Artifact<'a>],
+    ) -> KernelSpec<'a> {
+        KernelSpec {
+            name: &self.name,
+            key: &self.key,
+            params,
+            workgroup_size: self.workgroup_size,
+            unchecked: self.unchecked,
+            artifacts,
+        }
+    }
+
+    /// Run `f` with this spec as a [`KernelSpec`] borrowing it.
+    pub fn with<R>(&self, f: impl FnOnce(&KernelSpec<'_>) -> R) -> R {
+        let (params, artifacts) = self.parts();
+        f(&self.spec(&params, &artifacts))
+    }
+
+    /// [`Device::launch`] of this spec.
+    ///
+    /// # Errors
+    ///
+    /// The launch's error.
+    pub fn launch(
+        &self,
+        device: &Device,
+        grid: Grid,
+        args: &mut [LaunchArg<'_>],
+    ) -> vyre::Result<()> {
+        self.with(|spec| device.launch(spec, grid, args))
+    }
+
+    /// Whether an artifact of `target` (and `arch`, when given) is present.
+    #[must_use]
+    pub fn has_artifact(&self, target: &str, arch: Option<&str>) -> bool {
+        self.with(|spec| spec.artifact(target, arch).is_some())
+    }
+}
+
+/// Emit `program` for `artifacts` into an [`OwnedSpec`] with a unique key
+/// (the backends cache modules by key). PTX is emitted for the default
+/// architecture, or for `VYRE_TESTKIT_ARCH` (e.g. `sm_90`) when set.
 ///
 /// # Errors
 ///
 /// The emitter's error, rendered.
-pub fn leaked_spec(program: &Program, artifacts: &[&str]) -> Result<&'static KernelSpec, String> {
+pub fn owned_spec(program: &Program, artifacts: &[&str]) -> Result<OwnedSpec, String> {
     // `VYRE_TESTKIT_ARCH=sm_90` emits PTX for that architecture instead of
     // the default (for failures that depend on it).
     let config = match std::env::var("VYRE_TESTKIT_ARCH") {
         Ok(arch) if !arch.is_empty() => DispatchConfig::default().with_target_arch(arch),
         _ => DispatchConfig::default(),
     };
-    let mut arts = Vec::new();
-    for target in artifacts {
-        let bytes =
-            emit_aot_target(target, program, &config).map_err(|e| format!("emit {target}: {e}"))?;
-        arts.push(Artifact {
-            target: leak_str(target),
-            arch: None,
-            bytes: Box::leak(bytes.into_boxed_slice()),
-        });
-    }
-    let params: Vec<ParamSpec> = program
-        .params
-        .iter()
-        .map(|p| match p {
-            Param::Buffer(b) => ParamSpec::Buffer {
-                name: leak_str(&b.name),
-                elem: b.elem,
-                access: b.access,
-            },
-            Param::Scalar { name, ty } => ParamSpec::Scalar {
-                name: leak_str(name),
-                ty: *ty,
-            },
-        })
-        .collect();
     let mut h = DefaultHasher::new();
     program.hash(&mut h);
     let n = SPEC_COUNTER.fetch_add(1, Ordering::Relaxed);
-    Ok(Box::leak(Box::new(KernelSpec {
-        name: leak_str(&program.name),
-        key: leak_str(&format!(
-            "vyre_testkit::{}#{n}:{:016x}",
-            program.name,
-            h.finish()
-        )),
-        params: Box::leak(params.into_boxed_slice()),
-        workgroup_size: program.workgroup_size,
-        unchecked: program.unchecked,
-        artifacts: Box::leak(arts.into_boxed_slice()),
-    })))
+    let key = format!("vyre_testkit::{}#{n}:{:016x}", program.name, h.finish());
+    let mut spec = OwnedSpec::new(program, key);
+    for target in artifacts {
+        let bytes =
+            emit_aot_target(target, program, &config).map_err(|e| format!("emit {target}: {e}"))?;
+        spec.push_artifact(target, None, bytes);
+    }
+    Ok(spec)
 }
 
 /// A typed device buffer of any element type.
@@ -236,7 +336,7 @@ pub fn run_on_device(
     target: &DeviceTarget,
     opts: DeviceRunOptions,
 ) -> Result<DeviceRun, String> {
-    let spec = leaked_spec(&case.program, &target.artifacts)?;
+    let spec = owned_spec(&case.program, &target.artifacts)?;
     let dev = &target.device;
     let e = |what: &str, err: vyre::Error| format!("{what}: {err}");
     let guard: Vec<u32> = (0..opts.guard_elems).map(guard_word).collect();
@@ -278,7 +378,7 @@ pub fn run_on_device(
                 (None, Value::Buffer { .. }) => return Err("internal: buffer lost".into()),
             }
         }
-        dev.launch(spec, Grid::Workgroups(case.grid), &mut args)
+        spec.launch(dev, Grid::Workgroups(case.grid), &mut args)
             .map_err(|x| e("launch", x))?;
     }
     dev.synchronize().map_err(|x| e("synchronize", x))?;

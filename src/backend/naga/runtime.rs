@@ -1,11 +1,11 @@
 //! The wgpu runtime: Vulkan, Metal and DX12 (and lavapipe, Vulkan on the
-//! CPU) behind [`Device::wgpu`].
+//! CPU) behind [`Device::wgpu`](crate::Device::wgpu).
 //!
 //! Kernels run from their `spirv` artifact through SPIR-V passthrough when
 //! the device is a Vulkan one that supports it (no shader translation at
 //! run time), otherwise from their `wgsl` artifact. Buffers and the
 //! parameter block follow [`super::layout`]. Pipelines are created once per
-//! device and [`KernelSpec::key`]. The first launch after a synchronisation
+//! device and [`KernelSpec::key`] (in a [`ModuleCache`]). The first launch after a synchronisation
 //! is submitted at once; later ones are recorded into one command buffer
 //! that goes to the GPU at the next read, write, synchronisation or every
 //! [`MAX_PENDING`] launches (one submission per launch cost ~25 µs on the
@@ -13,9 +13,7 @@
 //! errors reported asynchronously, comes back as a [`crate::runtime::Error`]; none
 //! panics.
 
-use std::any::Any;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use wgpu::util::DeviceExt as _;
@@ -23,7 +21,8 @@ use wgpu::util::DeviceExt as _;
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::ir::Access;
 use crate::runtime::{
-    Device, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ParamSpec, Result,
+    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache,
+    ParamSpec, Result, downcast_memory,
 };
 
 const BACKEND: &str = "wgpu";
@@ -36,7 +35,7 @@ pub const MAX_PENDING: u32 = 64;
 /// of its name (as `wgpuinfo`/`vulkaninfo` show it), e.g. `llvmpipe`.
 pub const ADAPTER_ENV: &str = "VYRE_WGPU_ADAPTER";
 
-/// How [`Device::wgpu_with`] picks its adapter.
+/// How [`Device::wgpu_with`](crate::Device::wgpu_with) picks its adapter.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct WgpuOptions {
@@ -71,28 +70,6 @@ impl WgpuOptions {
     pub fn with_force_wgsl(mut self, force: bool) -> Self {
         self.force_wgsl = force;
         self
-    }
-}
-
-impl Device {
-    /// The best wgpu adapter (override with `VYRE_WGPU_ADAPTER=<name
-    /// substring>`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NoDevice`] when no adapter is found (or none matches the
-    /// override), or the device cannot be opened.
-    pub fn wgpu() -> Result<Device> {
-        Self::wgpu_with(&WgpuOptions::from_env())
-    }
-
-    /// A wgpu device picked by `options`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::wgpu`].
-    pub fn wgpu_with(options: &WgpuOptions) -> Result<Device> {
-        Ok(Device::from_backend(Arc::new(WgpuBackend::new(options)?)))
     }
 }
 
@@ -138,7 +115,7 @@ pub struct WgpuBackend {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     passthrough: bool,
-    pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
+    pipelines: ModuleCache<Pipeline>,
     /// Errors wgpu reported outside an error scope, surfaced by the next
     /// `synchronize`/`read`.
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -178,12 +155,6 @@ impl DeviceMemory for WgpuMemory {
     fn len_bytes(&self) -> usize {
         self.len
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
 }
 
 /// Allocation size for `bytes` logical bytes: at least 4, a multiple of 4.
@@ -205,7 +176,7 @@ impl WgpuBackend {
     ///
     /// # Errors
     ///
-    /// See [`Device::wgpu`].
+    /// See [`Device::wgpu`](crate::Device::wgpu).
     pub fn new(options: &WgpuOptions) -> Result<Self> {
         // `Instance::new` panics when no backend fits the platform (wasm).
         if wgpu::Instance::enabled_backend_features().is_empty() {
@@ -282,7 +253,7 @@ impl WgpuBackend {
             info,
             limits,
             passthrough,
-            pipelines: Mutex::default(),
+            pipelines: ModuleCache::new(),
             uncaptured,
             pending: Mutex::default(),
         })
@@ -330,9 +301,7 @@ impl WgpuBackend {
     }
 
     fn mem<'m>(&self, mem: &'m dyn DeviceMemory) -> Result<&'m WgpuMemory> {
-        mem.as_any()
-            .downcast_ref::<WgpuMemory>()
-            .ok_or_else(|| backend_err("memory of another backend passed to the wgpu device"))
+        downcast_memory(mem, BACKEND)
     }
 
     /// Record a command into the pending command buffer; submit it when it
@@ -392,24 +361,12 @@ impl WgpuBackend {
         Ok(())
     }
 
-    fn pipeline(&self, spec: &'static KernelSpec) -> Result<Arc<Pipeline>> {
-        if let Some(p) = self
-            .pipelines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(spec.key)
-        {
-            return Ok(Arc::clone(p));
-        }
-        let built = Arc::new(self.build_pipeline(spec)?);
+    fn pipeline(&self, spec: &KernelSpec<'_>) -> Result<Arc<Pipeline>> {
         self.pipelines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(spec.key, Arc::clone(&built));
-        Ok(built)
+            .get_or_try_insert(spec, || self.build_pipeline(spec))
     }
 
-    fn build_pipeline(&self, spec: &'static KernelSpec) -> Result<Pipeline> {
+    fn build_pipeline(&self, spec: &KernelSpec<'_>) -> Result<Pipeline> {
         let [wx, wy, wz] = spec.workgroup_size;
         let l = &self.limits;
         let invocations = u64::from(wx) * u64::from(wy) * u64::from(wz);
@@ -469,13 +426,16 @@ impl WgpuBackend {
             });
         }
 
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let spirv = if self.passthrough {
-            spec.artifact("spirv", None)
+        let spirv = ArtifactWant::target("spirv");
+        let wgsl = ArtifactWant::target("wgsl");
+        let wants: &[ArtifactWant<'_>] = if self.passthrough {
+            &[spirv, wgsl]
         } else {
-            None
+            &[wgsl]
         };
-        let (module, entry_point) = if let Some(art) = spirv {
+        let art = spec.select_artifacts(&self.name(), wants)?[0];
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let (module, entry_point) = if art.target == spirv.target {
             if !art.bytes.len().is_multiple_of(4) {
                 return Err(backend_err(format!(
                     "kernel `{}`: the spirv artifact is {} bytes, not whole words",
@@ -504,7 +464,7 @@ impl WgpuBackend {
             // `unsafe` and puts that burden on its caller).
             let module = unsafe { self.device.create_shader_module_passthrough(desc) };
             (module, Some(spec.name))
-        } else if let Some(art) = spec.artifact("wgsl", None) {
+        } else {
             let text = std::str::from_utf8(art.bytes).map_err(|e| {
                 backend_err(format!(
                     "kernel `{}`: the wgsl artifact is not UTF-8: {e}",
@@ -520,14 +480,6 @@ impl WgpuBackend {
             // The only entry point; its WGSL name may differ from the
             // kernel's when that is a WGSL keyword.
             (module, None)
-        } else {
-            drop(scope);
-            let wanted: &[&str] = if self.passthrough {
-                &["spirv", "wgsl"]
-            } else {
-                &["wgsl"]
-            };
-            return Err(spec.not_compiled(&self.name(), wanted));
         };
         let bind_group_layout =
             self.device
@@ -696,7 +648,7 @@ impl DeviceBackend for WgpuBackend {
 
     fn launch(
         &self,
-        kernel: &'static KernelSpec,
+        kernel: &KernelSpec<'_>,
         workgroups: [u32; 3],
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {

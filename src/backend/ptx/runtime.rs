@@ -9,9 +9,8 @@
 //! one map lookup and fills a small argument array on the stack (see the
 //! parameter layout in [`super`]).
 
-use std::collections::HashMap;
 use std::ffi::{CString, c_void};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, DriverError, result, sys};
 
@@ -19,7 +18,10 @@ use cudarc::driver::{CudaContext, DriverError, result, sys};
 /// pointers from [`CudaMemory::device_ptr`], the same primary context).
 pub use cudarc;
 
-use crate::runtime::{Device, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
+use crate::runtime::{
+    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
+    downcast_memory,
+};
 
 const BACKEND: &str = "cuda";
 
@@ -35,17 +37,6 @@ fn driver_err(what: &str, e: &DriverError) -> Error {
     Error::Backend {
         backend: BACKEND.to_string(),
         message: format!("{what}: {name} ({text})"),
-    }
-}
-
-impl Device {
-    /// The CUDA device with this ordinal (0 is the first GPU).
-    ///
-    /// # Errors
-    /// [`Error::NoDevice`] when the driver library is missing, no GPU is
-    /// visible or `ordinal` is out of range.
-    pub fn cuda(ordinal: usize) -> Result<Device> {
-        Ok(Device::from_backend(Arc::new(CudaBackend::new(ordinal)?)))
     }
 }
 
@@ -68,7 +59,7 @@ pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     arch: String,
     name: String,
-    modules: Mutex<HashMap<&'static str, Arc<Loaded>>>,
+    modules: ModuleCache<Loaded>,
     /// `VYRE_CUDA_FORCE_PTX` set: ignore embedded cubins and let the driver
     /// JIT the PTX (to compare start-up times, or to work around a bad cubin).
     force_ptx: bool,
@@ -131,7 +122,7 @@ impl CudaBackend {
             name: format!("cuda:{ordinal} ({gpu}, {arch})"),
             ctx,
             arch,
-            modules: Mutex::new(HashMap::new()),
+            modules: ModuleCache::new(),
             force_ptx: std::env::var_os("VYRE_CUDA_FORCE_PTX").is_some_and(|v| v != "0"),
         })
     }
@@ -150,33 +141,31 @@ impl CudaBackend {
 
     /// The loaded kernel of `spec`, loading it on first use: the cubin for
     /// this device's arch when embedded, else the PTX (JIT by the driver).
-    fn function(&self, spec: &'static KernelSpec) -> Result<Arc<Loaded>> {
-        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = modules.get(spec.key) {
-            return Ok(Arc::clone(l));
-        }
-        let loaded = Arc::new(self.load(spec)?);
-        modules.insert(spec.key, Arc::clone(&loaded));
-        Ok(loaded)
+    fn function(&self, spec: &KernelSpec<'_>) -> Result<Arc<Loaded>> {
+        self.modules.get_or_try_insert(spec, || self.load(spec))
     }
 
-    fn load(&self, spec: &'static KernelSpec) -> Result<Loaded> {
+    fn load(&self, spec: &KernelSpec<'_>) -> Result<Loaded> {
         let mut failures = Vec::new();
-        let mut candidates: Vec<Vec<u8>> = Vec::new();
-        if !self.force_ptx
-            && let Some(a) = spec.artifact("cubin", Some(&self.arch))
-        {
-            candidates.push(a.bytes.to_vec());
-        }
-        if let Some(a) = spec.artifact("ptx", None) {
-            // cuModuleLoadData reads PTX as a NUL-terminated string.
-            let mut text = a.bytes.to_vec();
-            text.push(0);
-            candidates.push(text);
-        }
-        if candidates.is_empty() {
-            return Err(spec.not_compiled(&self.name, &["cubin", "ptx"]));
-        }
+        let cubin = ArtifactWant::arch("cubin", &self.arch);
+        let ptx = ArtifactWant::target("ptx");
+        let wants: &[ArtifactWant<'_>] = if self.force_ptx {
+            &[ptx]
+        } else {
+            &[cubin, ptx]
+        };
+        let candidates: Vec<Vec<u8>> = spec
+            .select_artifacts(&self.name, wants)?
+            .into_iter()
+            .map(|a| {
+                let mut image = a.bytes.to_vec();
+                if a.target == "ptx" {
+                    // cuModuleLoadData reads PTX as a NUL-terminated string.
+                    image.push(0);
+                }
+                image
+            })
+            .collect();
         let entry = CString::new(spec.name).map_err(|_| Error::BadArguments {
             kernel: spec.name.to_string(),
             reason: "kernel name contains a NUL byte".to_string(),
@@ -258,21 +247,10 @@ impl DeviceMemory for CudaMemory {
     fn len_bytes(&self) -> usize {
         self.bytes
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
 }
 
-fn cuda_mem<'m>(mem: &'m dyn DeviceMemory, kernel: &str) -> Result<&'m CudaMemory> {
-    mem.as_any()
-        .downcast_ref::<CudaMemory>()
-        .ok_or_else(|| Error::WrongDevice {
-            kernel: kernel.to_string(),
-            param: "buffer".to_string(),
-        })
+fn cuda_mem(mem: &dyn DeviceMemory) -> Result<&CudaMemory> {
+    downcast_memory(mem, BACKEND)
 }
 
 /// Inline capacity of the launch argument array (a buffer takes 2 slots).
@@ -302,7 +280,7 @@ impl DeviceBackend for CudaBackend {
     }
 
     fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
-        let m = cuda_mem(&*mem, "write")?;
+        let m = cuda_mem(&*mem)?;
         if data.len() != m.bytes {
             return Err(Error::LengthMismatch {
                 buffer: m.bytes / 4,
@@ -319,7 +297,7 @@ impl DeviceBackend for CudaBackend {
     }
 
     fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
-        let m = cuda_mem(mem, "read")?;
+        let m = cuda_mem(mem)?;
         if out.len() != m.bytes {
             return Err(Error::LengthMismatch {
                 buffer: m.bytes / 4,
@@ -338,8 +316,8 @@ impl DeviceBackend for CudaBackend {
     }
 
     fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
-        let s = cuda_mem(src, "copy")?;
-        let d = cuda_mem(&*dst, "copy")?;
+        let s = cuda_mem(src)?;
+        let d = cuda_mem(&*dst)?;
         self.bind()?;
         // SAFETY: both allocations hold `s.bytes` bytes (Device::copy checked
         // the lengths); on the legacy stream, like the launches.
@@ -349,7 +327,7 @@ impl DeviceBackend for CudaBackend {
 
     fn launch(
         &self,
-        kernel: &'static KernelSpec,
+        kernel: &KernelSpec<'_>,
         workgroups: [u32; 3],
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {
@@ -384,13 +362,13 @@ impl DeviceBackend for CudaBackend {
         for arg in args.iter() {
             match arg {
                 KernelArg::Buffer(mem) => {
-                    let m = cuda_mem(*mem, kernel.name)?;
+                    let m = cuda_mem(*mem)?;
                     vals[n] = m.ptr;
                     vals[n + 1] = elem_len(m, kernel)?;
                     n += 2;
                 }
                 KernelArg::BufferMut(mem) => {
-                    let m = cuda_mem(&**mem, kernel.name)?;
+                    let m = cuda_mem(&**mem)?;
                     vals[n] = m.ptr;
                     vals[n + 1] = elem_len(m, kernel)?;
                     n += 2;
@@ -449,7 +427,7 @@ impl DeviceBackend for CudaBackend {
     }
 }
 
-fn elem_len(m: &CudaMemory, kernel: &KernelSpec) -> Result<u64> {
+fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>) -> Result<u64> {
     u32::try_from(m.bytes / 4)
         .map(u64::from)
         .map_err(|_| Error::BadArguments {
@@ -468,8 +446,7 @@ impl Drop for CudaBackend {
         }
         // Queued launches may still use the modules: wait first.
         let _ = result::ctx::synchronize();
-        let modules = self.modules.get_mut().unwrap_or_else(|p| p.into_inner());
-        for (_, loaded) in modules.drain() {
+        for loaded in self.modules.drain() {
             // SAFETY: modules loaded by this backend, unloaded once, after
             // every launch using them finished.
             let _ = unsafe { result::module::unload(loaded.module) };

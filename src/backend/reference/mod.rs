@@ -9,17 +9,18 @@
 
 pub mod interp;
 
-use std::any::Any;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex, PoisonError};
 
 pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
 use crate::driver::KernelLauncherCodegen;
 use crate::ir::{Literal, Program, wire};
-use crate::runtime::{DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, Result};
+use crate::runtime::{
+    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
+    downcast_memory, downcast_memory_mut,
+};
 use interp::CoreArg;
 
 /// The target id.
@@ -69,27 +70,24 @@ impl DeviceMemory for CpuMemory {
     fn len_bytes(&self) -> usize {
         self.words.len() * 4
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
 }
 
 /// The CPU runtime backend, running the reference interpreter. Decoded and
 /// compiled kernels are cached per [`KernelSpec::key`].
 #[derive(Debug, Default)]
 pub struct CpuBackend {
-    cache: Mutex<HashMap<&'static str, Arc<Compiled>>>,
+    cache: ModuleCache<Compiled>,
     options: RunOptions,
 }
 
 const NAME: &str = "cpu (vyre reference interpreter)";
 
+/// The backend name in errors.
+const BACKEND: &str = "cpu";
+
 fn backend_err(message: impl Into<String>) -> Error {
     Error::Backend {
-        backend: "cpu".to_string(),
+        backend: BACKEND.to_string(),
         message: message.into(),
     }
 }
@@ -108,15 +106,11 @@ fn words_of(bytes: &[u8]) -> Result<Vec<u32>> {
 }
 
 fn cpu_mem(mem: &dyn DeviceMemory) -> Result<&CpuMemory> {
-    mem.as_any()
-        .downcast_ref::<CpuMemory>()
-        .ok_or_else(|| backend_err("buffer does not belong to the CPU device"))
+    downcast_memory(mem, BACKEND)
 }
 
 fn cpu_mem_mut(mem: &mut dyn DeviceMemory) -> Result<&mut CpuMemory> {
-    mem.as_any_mut()
-        .downcast_mut::<CpuMemory>()
-        .ok_or_else(|| backend_err("buffer does not belong to the CPU device"))
+    downcast_memory_mut(mem, BACKEND)
 }
 
 impl CpuBackend {
@@ -130,24 +124,20 @@ impl CpuBackend {
     #[must_use]
     pub fn with_options(options: RunOptions) -> Self {
         Self {
-            cache: Mutex::default(),
+            cache: ModuleCache::new(),
             options,
         }
     }
 
-    fn compiled(&self, spec: &'static KernelSpec) -> Result<Arc<Compiled>> {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = cache.get(spec.key) {
-            return Ok(Arc::clone(c));
-        }
-        let artifact = spec
-            .artifact(TARGET, None)
-            .ok_or_else(|| spec.not_compiled(NAME, &[TARGET]))?;
-        let program = wire::from_wire(artifact.bytes)
-            .map_err(|e| backend_err(format!("kernel `{}`: {e}", spec.name)))?;
-        let compiled = Arc::new(Compiled::new(&program).map_err(|e| backend_err(e.to_string()))?);
-        cache.insert(spec.key, Arc::clone(&compiled));
-        Ok(compiled)
+    /// The decoded and compiled kernel of `spec`, from its `reference`
+    /// artifact on first use.
+    fn compiled(&self, spec: &KernelSpec<'_>) -> Result<Arc<Compiled>> {
+        self.cache.get_or_try_insert(spec, || {
+            let artifact = spec.select_artifacts(NAME, &[ArtifactWant::target(TARGET)])?[0];
+            let program = wire::from_wire(artifact.bytes)
+                .map_err(|e| backend_err(format!("kernel `{}`: {e}", spec.name)))?;
+            Compiled::new(&program).map_err(|e| backend_err(e.to_string()))
+        })
     }
 }
 
@@ -207,7 +197,7 @@ impl DeviceBackend for CpuBackend {
 
     fn launch(
         &self,
-        kernel: &'static KernelSpec,
+        kernel: &KernelSpec<'_>,
         workgroups: [u32; 3],
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {

@@ -1,0 +1,81 @@
+//! The [`DeviceBackend`] trait every runtime backend implements, and the
+//! checked [`KernelArg`]s it receives.
+
+use std::fmt;
+
+use super::{DeviceMemory, KernelSpec, Result};
+
+/// One launch argument, in parameter order.
+#[derive(Debug)]
+pub enum KernelArg<'a> {
+    /// A read-only buffer.
+    Buffer(&'a dyn DeviceMemory),
+    /// A read-write buffer.
+    BufferMut(&'a mut dyn DeviceMemory),
+    /// A `u32` scalar.
+    U32(u32),
+    /// An `i32` scalar.
+    I32(i32),
+    /// An `f32` scalar.
+    F32(f32),
+    /// A `bool` scalar.
+    Bool(bool),
+}
+
+/// A runtime backend: allocates memory and runs kernels on one device.
+pub trait DeviceBackend: Send + Sync + fmt::Debug {
+    /// Human-readable device name, e.g. `cuda:0 (NVIDIA H100)`.
+    fn name(&self) -> String;
+    /// A zero-filled allocation of `bytes` bytes.
+    ///
+    /// # Errors
+    /// Allocation failure.
+    fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>>;
+    /// An allocation holding a copy of `data`.
+    ///
+    /// # Errors
+    /// Allocation or copy failure.
+    fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>>;
+    /// Copy `data` into existing memory of the same size.
+    ///
+    /// # Errors
+    /// Copy failure.
+    fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()>;
+    /// Copy memory back to the host, after all launches before it finished.
+    ///
+    /// # Errors
+    /// Copy failure.
+    fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()>;
+    /// Run `kernel` over `workgroups` with `args` (already checked against
+    /// `kernel.params` by [`Device::launch`](super::Device::launch)). May return before the kernel
+    /// finishes; [`DeviceBackend::synchronize`] and [`DeviceBackend::read`]
+    /// wait. `kernel` need not be `'static`: a backend caches what it loads
+    /// by [`KernelSpec::key`] (see [`super::ModuleCache`]), never by the
+    /// reference.
+    ///
+    /// # Errors
+    /// No suitable artifact, load or launch failure.
+    fn launch(
+        &self,
+        kernel: &KernelSpec<'_>,
+        workgroups: [u32; 3],
+        args: &mut [KernelArg<'_>],
+    ) -> Result<()>;
+    /// Wait for every launch so far.
+    ///
+    /// # Errors
+    /// An asynchronous launch failure.
+    fn synchronize(&self) -> Result<()>;
+    /// Copy all of `src` into `dst` (same size, checked by [`Device::copy`](super::Device::copy))
+    /// after every earlier launch, like a launch that may return early. The
+    /// default goes through the host; backends with a device-side copy
+    /// override it.
+    ///
+    /// # Errors
+    /// Copy failure.
+    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
+        let mut host = vec![0u8; src.len_bytes()];
+        self.read(src, &mut host)?;
+        self.write(dst, &host)
+    }
+}

@@ -1,0 +1,97 @@
+//! [`Error`] and [`Result`] of the runtime.
+
+/// What can go wrong when running kernels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No usable device of the asked kind (no driver, no adapter).
+    #[error("no {backend} device available: {reason}")]
+    NoDevice {
+        /// "cuda", "wgpu", ...
+        backend: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
+    /// The kernel was not compiled for any target this device runs.
+    #[error(
+        "kernel `{kernel}` has no artifact for {device} (compiled targets: {available}); add one of {wanted} to the build's targets and enable the matching `vyre` feature"
+    )]
+    TargetNotCompiled {
+        /// Kernel name.
+        kernel: String,
+        /// The device.
+        device: String,
+        /// Targets the device could run.
+        wanted: String,
+        /// Targets present.
+        available: String,
+    },
+    /// A buffer argument lives on another device.
+    #[error(
+        "argument `{param}` of `{kernel}` is a buffer of another device; upload it to this device first"
+    )]
+    WrongDevice {
+        /// Kernel name.
+        kernel: String,
+        /// Parameter name.
+        param: String,
+    },
+    /// The arguments do not match the kernel's signature (a launcher/kernel
+    /// version skew; generated launchers are checked by rustc).
+    #[error("bad arguments for `{kernel}`: {reason}")]
+    BadArguments {
+        /// Kernel name.
+        kernel: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The grid is empty or too large for the device.
+    #[error("invalid grid for `{kernel}`: {reason}")]
+    InvalidGrid {
+        /// Kernel name.
+        kernel: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The two buffers of a device-to-device copy differ in length.
+    #[error("copy between buffers of different lengths: source {src} elements, destination {dst}")]
+    CopyLengthMismatch {
+        /// Source elements.
+        src: usize,
+        /// Destination elements.
+        dst: usize,
+    },
+    /// Host and device buffer lengths differ.
+    #[error("length mismatch: buffer holds {buffer} elements, host slice {host}")]
+    LengthMismatch {
+        /// Device buffer elements.
+        buffer: usize,
+        /// Host slice elements.
+        host: usize,
+    },
+    /// Memory of one backend was handed to another (through [`Device`],
+    /// a buffer of another device is [`Error::WrongDevice`] instead; this
+    /// is what a backend called directly reports).
+    ///
+    /// [`Device`]: super::Device
+    #[error(
+        "{backend}: the buffer is not memory of this backend (expected {expected}); upload it to this device first"
+    )]
+    ForeignMemory {
+        /// The backend that got the memory.
+        backend: String,
+        /// The memory type it expected.
+        expected: String,
+    },
+    /// A backend (driver, loader, module) error.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// Backend name.
+        backend: String,
+        /// The driver's message.
+        message: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

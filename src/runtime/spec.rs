@@ -1,0 +1,193 @@
+//! What the runtime knows about a compiled kernel ([`KernelSpec`], its
+//! [`ParamSpec`]s and embedded [`Artifact`]s), which artifact a backend
+//! runs ([`KernelSpec::select_artifacts`]), and the launch [`Grid`].
+//!
+//! Generated launchers hold their specs in `static`s (`KernelSpec<'static>`);
+//! tests and tools build them at run time from owned data, borrowed for as
+//! long as the spec lives.
+
+use super::Error;
+use crate::ir::{Access, DataType};
+
+/// A compiled blob of one kernel for one target, embedded in the binary
+/// (or, for specs built at run time, borrowed from the builder).
+#[derive(Debug, Clone, Copy)]
+pub struct Artifact<'a> {
+    /// Target id (`reference`, `ptx`, `cubin`, `spirv`, `wgsl`, ...).
+    pub target: &'a str,
+    /// Architecture, for per-arch targets (`sm_90`).
+    pub arch: Option<&'a str>,
+    /// The blob.
+    pub bytes: &'a [u8],
+}
+
+/// A kernel parameter as the runtime sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamSpec<'a> {
+    /// A buffer of `elem`, read-only or read-write.
+    Buffer {
+        /// Parameter name.
+        name: &'a str,
+        /// Element type.
+        elem: DataType,
+        /// Access mode.
+        access: Access,
+    },
+    /// A scalar.
+    Scalar {
+        /// Parameter name.
+        name: &'a str,
+        /// Its type.
+        ty: DataType,
+    },
+}
+
+impl<'a> ParamSpec<'a> {
+    /// The parameter's name.
+    #[must_use]
+    pub const fn name(&self) -> &'a str {
+        match self {
+            Self::Buffer { name, .. } | Self::Scalar { name, .. } => name,
+        }
+    }
+}
+
+/// Everything the runtime knows about one compiled kernel; generated as a
+/// `static` per kernel, or built at run time from borrowed data.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelSpec<'a> {
+    /// Kernel name.
+    pub name: &'a str,
+    /// Unique key within the binary (`module::path::kernel` plus a content
+    /// hash), used to cache loaded modules per device: two specs with one
+    /// key must describe the same kernel.
+    pub key: &'a str,
+    /// Parameters in order.
+    pub params: &'a [ParamSpec<'a>],
+    /// Invocations per workgroup.
+    pub workgroup_size: [u32; 3],
+    /// Whether bounds checks were compiled out (`unchecked`).
+    pub unchecked: bool,
+    /// Every compiled artifact.
+    pub artifacts: &'a [Artifact<'a>],
+}
+
+/// One kind of artifact a backend can run: a target and, for per-arch
+/// targets, the architecture (`None` matches any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArtifactWant<'w> {
+    /// Target id.
+    pub target: &'w str,
+    /// Architecture, or `None` for any.
+    pub arch: Option<&'w str>,
+}
+
+impl<'w> ArtifactWant<'w> {
+    /// Any artifact of `target`.
+    #[must_use]
+    pub const fn target(target: &'w str) -> Self {
+        Self { target, arch: None }
+    }
+
+    /// An artifact of `target` for `arch`.
+    #[must_use]
+    pub const fn arch(target: &'w str, arch: &'w str) -> Self {
+        Self {
+            target,
+            arch: Some(arch),
+        }
+    }
+
+    fn matches(&self, a: &Artifact<'_>) -> bool {
+        a.target == self.target && (self.arch.is_none() || a.arch == self.arch)
+    }
+}
+
+impl<'a> KernelSpec<'a> {
+    /// The first artifact for `target` (and `arch`, when given).
+    #[must_use]
+    pub fn artifact(&self, target: &str, arch: Option<&str>) -> Option<&'a Artifact<'a>> {
+        let want = ArtifactWant { target, arch };
+        self.artifacts.iter().find(|a| want.matches(a))
+    }
+
+    /// The artifacts a backend can run, best first: for each of `wants` in
+    /// order of preference, its first matching artifact. Backends try them
+    /// in order (CUDA falls back from a cubin the driver rejects to PTX) or
+    /// take the first.
+    ///
+    /// # Errors
+    /// [`Error::TargetNotCompiled`] naming `device` when none matches.
+    pub fn select_artifacts(
+        &self,
+        device: &str,
+        wants: &[ArtifactWant<'_>],
+    ) -> Result<Vec<&'a Artifact<'a>>, Error> {
+        let found: Vec<&'a Artifact<'a>> = wants
+            .iter()
+            .filter_map(|w| self.artifacts.iter().find(|a| w.matches(a)))
+            .collect();
+        if found.is_empty() {
+            let mut targets: Vec<&str> = wants.iter().map(|w| w.target).collect();
+            targets.dedup();
+            return Err(self.not_compiled(device, &targets));
+        }
+        Ok(found)
+    }
+
+    /// The error for "none of `wanted` was compiled".
+    #[must_use]
+    pub fn not_compiled(&self, device: &str, wanted: &[&str]) -> Error {
+        let mut available: Vec<&str> = self.artifacts.iter().map(|a| a.target).collect();
+        available.dedup();
+        Error::TargetNotCompiled {
+            kernel: self.name.to_string(),
+            device: device.to_string(),
+            wanted: wanted.join(" or "),
+            available: if available.is_empty() {
+                "none (stub build)".to_string()
+            } else {
+                available.join(", ")
+            },
+        }
+    }
+}
+
+/// How many workgroups to launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grid {
+    /// At least this many invocations per dimension, rounded up to whole
+    /// workgroups (the usual "one thread per element").
+    Threads([u32; 3]),
+    /// Exactly this many workgroups per dimension.
+    Workgroups([u32; 3]),
+}
+
+impl Grid {
+    /// One invocation per element of a 1-D problem of `n` elements.
+    #[must_use]
+    pub fn threads(n: usize) -> Self {
+        Self::Threads([u32::try_from(n).unwrap_or(u32::MAX), 1, 1])
+    }
+
+    /// `[x, y]` invocations of a 2-D problem.
+    #[must_use]
+    pub fn threads_2d(x: u32, y: u32) -> Self {
+        Self::Threads([x, y, 1])
+    }
+
+    /// Exactly `n` workgroups along x.
+    #[must_use]
+    pub fn workgroups(n: u32) -> Self {
+        Self::Workgroups([n, 1, 1])
+    }
+
+    /// Workgroup counts for a kernel with `workgroup_size`.
+    #[must_use]
+    pub fn workgroup_count(self, workgroup_size: [u32; 3]) -> [u32; 3] {
+        match self {
+            Self::Workgroups(w) => w,
+            Self::Threads(t) => std::array::from_fn(|i| t[i].div_ceil(workgroup_size[i].max(1))),
+        }
+    }
+}
