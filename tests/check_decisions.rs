@@ -163,10 +163,10 @@ fn a_guard_on_key_plus_offset_elides_checks_on_every_target() {
     // Program order: store y[i+2], load x[i+2], store y[i+3], load y[i].
     assert_eq!(checked, [false, true, false, false]);
     for (target, uses) in uses_per_target(&program, &config) {
-        for access in 0..4 {
+        for (access, want) in checked.iter().enumerate() {
             assert!(
                 uses.get(&access)
-                    .is_some_and(|u| u.iter().all(|(_, c)| *c == checked[access])),
+                    .is_some_and(|u| u.iter().all(|(_, c)| c == want)),
                 "{target}: access #{access}: {uses:?}"
             );
         }

@@ -4,6 +4,7 @@ mod ptx_support;
 
 use ptx_support::*;
 use vyre::DispatchConfig;
+use vyre::driver::CompileError;
 
 #[test]
 fn saxpy_assembles() {
@@ -147,10 +148,14 @@ fn bad_inputs_are_errors() {
     let p = saxpy();
     let e = vyre::backend::ptx::emit_ptx(&p, &DispatchConfig::default().with_target_arch("sm_61"))
         .unwrap_err();
+    assert!(matches!(e, CompileError::Unsupported { .. }), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("unsupported CUDA architecture `sm_61`"), "{e}");
     let mut bad = saxpy();
     bad.workgroup_size = [0, 1, 1];
     let e = vyre::backend::ptx::emit_ptx(&bad, &DispatchConfig::default()).unwrap_err();
+    assert!(matches!(e, CompileError::InvalidKernel { .. }), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("invalid"), "{e}");
 }
 
@@ -193,6 +198,8 @@ fn registered_targets_and_artifacts() {
 fn cubin_without_ptxas_is_unavailable() {
     let e = vyre::backend::ptx::emit_cubin_with(&saxpy(), &DispatchConfig::default(), None)
         .unwrap_err();
+    assert!(e.is_tool_unavailable(), "{e:?}");
+    let e = e.to_string();
     assert!(e.starts_with(vyre::driver::UNAVAILABLE_PREFIX), "{e}");
     assert!(!e.contains('\n'), "the note must be one line: {e}");
 }

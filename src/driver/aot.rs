@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::{CompileError, CompileResult};
 use crate::ir::Program;
 use crate::{BackendError, DispatchConfig};
 
@@ -31,6 +32,21 @@ pub struct AotEmitter {
 }
 
 inventory::collect!(AotEmitter);
+
+/// The typed form of one of vyre's own [`AotEmitter`]s: the same function
+/// before its [`CompileError`] becomes the seed's `String`, so that
+/// [`emit_aot_target`] reports variants (a missing tool is
+/// [`BackendError::ToolUnavailable`]) instead of message text. Registered
+/// with [`crate::register_typed_aot_emitter!`], which registers the
+/// `AotEmitter` too.
+pub struct TypedAotEmitter {
+    /// Stable target identifier, matching an [`AotEmitter`].
+    pub target: AotTargetId,
+    /// Emit target-native bytes for `program`.
+    pub emit: fn(&Program, &DispatchConfig) -> CompileResult<Vec<u8>>,
+}
+
+inventory::collect!(TypedAotEmitter);
 
 /// One dependency entry required by a generated launcher crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +91,10 @@ inventory::collect!(AotLauncherEmitter);
 
 /// An emitter error message starting with this prefix means "this target
 /// cannot be produced on this machine" (a missing external tool), not "the
-/// program is wrong"; optional targets are then skipped with a note.
+/// program is wrong"; optional targets are then skipped with a note. The
+/// seed's string protocol: [`emit_aot_target`] turns it into
+/// [`BackendError::ToolUnavailable`], and typed emitters produce it from
+/// [`CompileError::ToolUnavailable`].
 pub const UNAVAILABLE_PREFIX: &str = "unavailable: ";
 
 /// Where one emitted blob of a kernel lives, for [`KernelLauncherCodegen`].
@@ -122,7 +141,7 @@ pub struct KernelLauncherCodegen {
     /// Emit once per architecture of the build's arch list
     /// (`DispatchConfig::target_arch` set to each).
     pub per_arch: bool,
-    /// When the emitter's message starts with [`UNAVAILABLE_PREFIX`] (a tool
+    /// When emission fails with [`BackendError::ToolUnavailable`] (a tool
     /// it needs, such as `ptxas`, is not installed), skip the blob with a
     /// note instead of failing the build.
     pub optional: bool,
@@ -158,6 +177,21 @@ macro_rules! register_aot_emitter {
         }
         $crate::inventory::submit! {
             $crate::driver::RegistrationSite { kind: "aot target", target: $target, module: module_path!() }
+        }
+    };
+}
+
+/// Register a typed emitter (`fn(&Program, &DispatchConfig) ->
+/// CompileResult<Vec<u8>>`) as the seed's [`AotEmitter`] (its error as a
+/// `String`) and as a [`TypedAotEmitter`], recording its module.
+#[macro_export]
+macro_rules! register_typed_aot_emitter {
+    ($target:expr, $emit:expr) => {
+        $crate::register_aot_emitter!($target, |program, config| {
+            ($emit)(program, config).map_err(|e| e.to_string())
+        });
+        $crate::inventory::submit! {
+            $crate::driver::TypedAotEmitter { target: $target, emit: $emit }
         }
     };
 }
@@ -253,9 +287,10 @@ pub fn launcher_codegen(target: &str) -> Result<&'static KernelLauncherCodegen, 
 /// # Errors
 ///
 /// Returns [`BackendError::UnsupportedFeature`] when no linked backend owns
-/// `target`, [`BackendError::DuplicateRegistration`] when several do, or
-/// [`BackendError::KernelCompileFailed`] when the concrete emitter rejects
-/// the program.
+/// `target`, [`BackendError::DuplicateRegistration`] when several do,
+/// [`BackendError::ToolUnavailable`] when the target needs a tool this
+/// machine lacks, or [`BackendError::KernelCompileFailed`] when the
+/// concrete emitter rejects the program.
 pub fn emit_aot_target(
     target: &str,
     program: &Program,
@@ -267,10 +302,41 @@ pub fn emit_aot_target(
         target,
         "aot target",
     )?;
-    (emitter.emit)(program, config).map_err(|compiler_message| BackendError::KernelCompileFailed {
-        backend: target.to_string(),
-        compiler_message,
+    if let Some(typed) = inventory::iter::<TypedAotEmitter>
+        .into_iter()
+        .find(|t| t.target == target)
+    {
+        return (typed.emit)(program, config).map_err(|e| compile_failure(target, e));
+    }
+    (emitter.emit)(program, config).map_err(|message| {
+        match message.strip_prefix(UNAVAILABLE_PREFIX) {
+            // The seed's string protocol, for emitters registered untyped.
+            Some(rest) => BackendError::ToolUnavailable {
+                backend: target.to_string(),
+                tool: String::new(),
+                message: rest.to_string(),
+            },
+            None => BackendError::KernelCompileFailed {
+                backend: target.to_string(),
+                compiler_message: message,
+            },
+        }
     })
+}
+
+/// The [`BackendError`] of a typed emitter's failure for `target`.
+fn compile_failure(target: &str, error: CompileError) -> BackendError {
+    match error {
+        CompileError::ToolUnavailable { tool, message } => BackendError::ToolUnavailable {
+            backend: target.to_string(),
+            tool,
+            message,
+        },
+        other => BackendError::KernelCompileFailed {
+            backend: target.to_string(),
+            compiler_message: other.to_string(),
+        },
+    }
 }
 
 /// Emit target-owned launcher files through the linked emitter matching `target`.

@@ -22,6 +22,18 @@ pub enum BackendError {
         /// The emitter's explanation.
         compiler_message: String,
     },
+    /// The target needs an external tool that is not installed on this
+    /// machine; the program itself is fine. Optional targets are skipped.
+    #[error("{backend} is not available here: {message}")]
+    ToolUnavailable {
+        /// Target that could not be produced.
+        backend: String,
+        /// The missing tool (empty when a string-typed emitter said
+        /// [`UNAVAILABLE_PREFIX`](crate::driver::UNAVAILABLE_PREFIX) without naming one).
+        tool: String,
+        /// What is missing, how to provide it and what happens instead.
+        message: String,
+    },
     /// Two linked crates register the same target; the registry refuses to
     /// guess which one is meant.
     #[error(

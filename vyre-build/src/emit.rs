@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vyre::DispatchConfig;
-use vyre::driver::{BackendError, UNAVAILABLE_PREFIX, emit_aot_target};
+use vyre::driver::{BackendError, emit_aot_target};
 
 use crate::Error;
 use crate::plan::{Job, ParsedFile};
@@ -20,18 +20,12 @@ pub(crate) enum Emitted {
 }
 
 /// Whether `error` says that a tool the target needs (such as `ptxas`) is
-/// not installed; then the note for the user.
-///
-/// This is the one place that recognises the condition, today by the
-/// [`UNAVAILABLE_PREFIX`] of an emitter's message; when emitters report a
-/// typed `ToolUnavailable` error, only this function changes.
+/// not installed; then the note for the user. The driver reports this as
+/// [`BackendError::ToolUnavailable`], for typed emitters and for the
+/// seed's string protocol alike.
 pub(crate) fn tool_unavailable(error: &BackendError) -> Option<&str> {
     match error {
-        BackendError::KernelCompileFailed {
-            compiler_message, ..
-        } if compiler_message.starts_with(UNAVAILABLE_PREFIX) => {
-            Some(compiler_message.trim_start_matches(UNAVAILABLE_PREFIX))
-        }
+        BackendError::ToolUnavailable { message, .. } => Some(message),
         _ => None,
     }
 }
@@ -130,14 +124,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tool_unavailable_is_recognised_by_the_prefix_only() {
-        let failed = |m: &str| BackendError::KernelCompileFailed {
+    fn tool_unavailable_is_recognised_by_the_variant_only() {
+        let missing = BackendError::ToolUnavailable {
             backend: "toy".to_string(),
-            compiler_message: m.to_string(),
+            tool: "toolc".to_string(),
+            message: "toolc not found".to_string(),
         };
-        let missing = failed(&format!("{UNAVAILABLE_PREFIX}toolc not found"));
         assert_eq!(tool_unavailable(&missing), Some("toolc not found"));
-        assert_eq!(tool_unavailable(&failed("cannot lower")), None);
+        // A compile failure whose text happens to look like the seed's
+        // prefix is a failure: the driver classifies, not this crate.
+        let failed = BackendError::KernelCompileFailed {
+            backend: "toy".to_string(),
+            compiler_message: format!("{}toolc not found", vyre::driver::UNAVAILABLE_PREFIX),
+        };
+        assert_eq!(tool_unavailable(&failed), None);
     }
 
     #[test]

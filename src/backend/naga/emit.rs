@@ -9,8 +9,23 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 use super::layout::{BIND_GROUP, Layout};
 use super::lower::{lower, lower_with_vector_views, slot_kinds};
 use crate::DispatchConfig;
-use crate::driver::KernelLauncherCodegen;
+use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
 use crate::ir::{Access, Param, Program};
+
+/// A failure of one of naga's passes (validator or writer) for `target`.
+fn naga_failed(
+    program: &Program,
+    tool: &str,
+    target: &str,
+    e: &dyn std::error::Error,
+) -> CompileError {
+    CompileError::ToolFailed {
+        kernel: program.name.clone(),
+        tool: format!("naga's {tool}"),
+        target: target.into(),
+        output: chain(e),
+    }
+}
 
 /// An error and its causes, one line.
 fn chain(e: &dyn std::error::Error) -> String {
@@ -33,7 +48,7 @@ pub fn lower_and_validate(
     program: &Program,
     config: &DispatchConfig,
     target: &str,
-) -> Result<(naga::Module, ModuleInfo), String> {
+) -> CompileResult<(naga::Module, ModuleInfo)> {
     // SPIR-V alone may alias a binding (the 16-byte views of
     // `lower_with_vector_views`); the other languages cannot.
     let (module, flags) = if target == "spirv" {
@@ -44,16 +59,10 @@ pub fn lower_and_validate(
     } else {
         (lower(program, config), ValidationFlags::all())
     };
-    let module = module.map_err(|e| format!("{e} (target `{target}`)"))?;
+    let module = module.map_err(|e| e.for_target(target))?;
     let info = Validator::new(flags, Capabilities::empty())
         .validate(&module)
-        .map_err(|e| {
-            format!(
-                "kernel `{}`: naga rejected the module lowered for target `{target}`: {}",
-                program.name,
-                chain(e.as_inner())
-            )
-        })?;
+        .map_err(|e| naga_failed(program, "validator", target, e.as_inner()))?;
     Ok((module, info))
 }
 
@@ -62,7 +71,7 @@ pub fn lower_and_validate(
 /// # Errors
 ///
 /// Lowering, validation or writer failure.
-pub fn spirv_words(program: &Program, config: &DispatchConfig) -> Result<Vec<u32>, String> {
+pub fn spirv_words(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u32>> {
     let (module, info) = lower_and_validate(program, config, "spirv")?;
     let options = spv::Options {
         lang_version: (1, 0),
@@ -82,23 +91,17 @@ pub fn spirv_words(program: &Program, config: &DispatchConfig) -> Result<Vec<u32
         shader_stage: naga::ShaderStage::Compute,
         entry_point: program.name.clone(),
     };
-    let words = spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| {
-        format!(
-            "kernel `{}`: the SPIR-V writer failed (target `spirv`): {}",
-            program.name,
-            chain(&e)
-        )
-    })?;
+    let words = spv::write_vec(&module, &info, &options, Some(&pipeline))
+        .map_err(|e| naga_failed(program, "SPIR-V writer", "spirv", &e))?;
     if program.fast_math {
         return Ok(words);
     }
     no_contraction(&words)
         .and_then(|w| preserve_inf_nan(&w))
-        .map_err(|e| {
-            format!(
-                "kernel `{}`: malformed SPIR-V from naga (target `spirv`): {e}",
-                program.name
-            )
+        .map_err(|e| CompileError::Internal {
+            kernel: program.name.clone(),
+            target: "spirv".into(),
+            what: format!("malformed SPIR-V from naga: {e}"),
         })
 }
 
@@ -232,7 +235,7 @@ fn no_contraction(words: &[u32]) -> Result<Vec<u32>, String> {
 /// # Errors
 ///
 /// See [`spirv_words`].
-pub fn emit_spirv(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+pub fn emit_spirv(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     Ok(spirv_words(program, config)?
         .iter()
         .flat_map(|w| w.to_le_bytes())
@@ -244,15 +247,10 @@ pub fn emit_spirv(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>,
 /// # Errors
 ///
 /// Lowering, validation or writer failure.
-pub fn wgsl_source(program: &Program, config: &DispatchConfig) -> Result<String, String> {
+pub fn wgsl_source(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
     let (module, info) = lower_and_validate(program, config, "wgsl")?;
-    wgsl::write_string(&module, &info, wgsl::WriterFlags::empty()).map_err(|e| {
-        format!(
-            "kernel `{}`: the WGSL writer failed (target `wgsl`): {}",
-            program.name,
-            chain(&e)
-        )
-    })
+    wgsl::write_string(&module, &info, wgsl::WriterFlags::empty())
+        .map_err(|e| naga_failed(program, "WGSL writer", "wgsl", &e))
 }
 
 /// The `wgsl` emitter.
@@ -260,7 +258,7 @@ pub fn wgsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
 /// # Errors
 ///
 /// See [`wgsl_source`].
-pub fn emit_wgsl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+pub fn emit_wgsl(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     wgsl_source(program, config).map(String::into_bytes)
 }
 
@@ -273,7 +271,7 @@ pub fn emit_wgsl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, 
 ///
 /// Lowering, validation or writer failure, or more buffers than Metal's 31
 /// argument slots.
-pub fn msl_source(program: &Program, config: &DispatchConfig) -> Result<String, String> {
+pub fn msl_source(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
     let (module, info) = lower_and_validate(program, config, "msl")?;
     let layout = Layout::new(&slot_kinds(program));
     let mut resources = msl::EntryPointResources::default();
@@ -281,12 +279,15 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> Result<String, 
     // naga requires with runtime-sized arrays; vyre's code never reads it).
     let sizes_slot = layout.buffer_count + u32::from(layout.uniform_binding().is_some());
     if sizes_slot >= 31 {
-        return Err(format!(
-            "kernel `{}`: {} buffer parameters plus the parameter and sizes blocks need {} buffer slots; target `msl` has 31",
-            program.name,
-            layout.buffer_count,
-            sizes_slot + 1
-        ));
+        return Err(CompileError::Unsupported {
+            kernel: program.name.clone(),
+            construct: format!(
+                "{} buffer parameters plus the parameter and sizes blocks need {} buffer slots; Metal has 31",
+                layout.buffer_count,
+                sizes_slot + 1
+            ),
+            target: "msl".into(),
+        });
     }
     resources.sizes_buffer = Some(sizes_slot as u8);
     for (i, param) in program.params.iter().enumerate() {
@@ -330,29 +331,18 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> Result<String, 
         entry_point: Some((naga::ShaderStage::Compute, program.name.clone())),
         ..msl::PipelineOptions::default()
     };
-    let (text, translation) =
-        msl::write_string(&module, &info, &options, &pipeline).map_err(|e| {
-            format!(
-                "kernel `{}`: the MSL writer failed (target `msl`): {}",
-                program.name,
-                chain(&e)
-            )
-        })?;
+    let (text, translation) = msl::write_string(&module, &info, &options, &pipeline)
+        .map_err(|e| naga_failed(program, "MSL writer", "msl", &e))?;
     // The writer reports a failed entry point here and just leaves it out.
     let name = match translation.entry_point_names.into_iter().next() {
         Some(Ok(name)) => name,
-        Some(Err(e)) => {
-            return Err(format!(
-                "kernel `{}`: the MSL writer could not write the entry point (target `msl`): {}",
-                program.name,
-                chain(&e)
-            ));
-        }
+        Some(Err(e)) => return Err(naga_failed(program, "MSL writer", "msl", &e)),
         None => {
-            return Err(format!(
-                "kernel `{}`: the MSL writer wrote no entry point (target `msl`)",
-                program.name
-            ));
+            return Err(CompileError::Internal {
+                kernel: program.name.clone(),
+                target: "msl".into(),
+                what: "naga's MSL writer wrote no entry point".into(),
+            });
         }
     };
     Ok(with_entry_header(program, &name, &text))
@@ -373,7 +363,7 @@ fn with_entry_header(program: &Program, entry: &str, text: &str) -> String {
 /// # Errors
 ///
 /// See [`msl_source`].
-pub fn emit_msl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+pub fn emit_msl(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     msl_source(program, config).map(String::into_bytes)
 }
 
@@ -388,7 +378,7 @@ pub fn emit_msl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, S
 /// # Errors
 ///
 /// Lowering, validation or writer failure.
-pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String, String> {
+pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
     let (module, info) = lower_and_validate(program, config, "hlsl")?;
     let layout = Layout::new(&slot_kinds(program));
     let options = hlsl::Options {
@@ -409,24 +399,15 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
     let mut text = String::new();
     let reflection = hlsl::Writer::new(&mut text, &options, &pipeline)
         .write(&module, &info, None)
-        .map_err(|e| {
-            format!(
-                "kernel `{}`: the HLSL writer failed (target `hlsl`): {}",
-                program.name,
-                chain(&e)
-            )
-        })?;
+        .map_err(|e| naga_failed(program, "HLSL writer", "hlsl", &e))?;
     match reflection.entry_point_names.into_iter().next() {
         Some(Ok(name)) => Ok(with_entry_header(program, &name, &text)),
-        Some(Err(e)) => Err(format!(
-            "kernel `{}`: the HLSL writer could not write the entry point (target `hlsl`): {}",
-            program.name,
-            chain(&e)
-        )),
-        None => Err(format!(
-            "kernel `{}`: the HLSL writer wrote no entry point (target `hlsl`)",
-            program.name
-        )),
+        Some(Err(e)) => Err(naga_failed(program, "HLSL writer", "hlsl", &e)),
+        None => Err(CompileError::Internal {
+            kernel: program.name.clone(),
+            target: "hlsl".into(),
+            what: "naga's HLSL writer wrote no entry point".into(),
+        }),
     }
 }
 
@@ -435,14 +416,14 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> Result<String,
 /// # Errors
 ///
 /// See [`hlsl_source`].
-pub fn emit_hlsl(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+pub fn emit_hlsl(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     hlsl_source(program, config).map(String::into_bytes)
 }
 
-crate::register_aot_emitter!("spirv", emit_spirv);
-crate::register_aot_emitter!("wgsl", emit_wgsl);
-crate::register_aot_emitter!("msl", emit_msl);
-crate::register_aot_emitter!("hlsl", emit_hlsl);
+crate::register_typed_aot_emitter!("spirv", emit_spirv);
+crate::register_typed_aot_emitter!("wgsl", emit_wgsl);
+crate::register_typed_aot_emitter!("msl", emit_msl);
+crate::register_typed_aot_emitter!("hlsl", emit_hlsl);
 
 // All four are embedded only when the downstream crate enables `vyre/wgpu`:
 // wgpu runs `spirv` (passthrough) or `wgsl`; `msl` and `hlsl` have no vyre

@@ -28,6 +28,7 @@ use naga::{
 
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
+use crate::driver::{CompileError, CompileResult};
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, ParamId, Program, UnOp,
@@ -55,7 +56,7 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
 ///
 /// A message naming the kernel and the construct when the program is
 /// invalid or uses something naga cannot express.
-pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, String> {
+pub fn lower(program: &Program, config: &DispatchConfig) -> CompileResult<Module> {
     lower_with(program, config, None, false)
 }
 
@@ -71,7 +72,7 @@ pub fn lower(program: &Program, config: &DispatchConfig) -> Result<Module, Strin
 pub fn lower_with_vector_views(
     program: &Program,
     config: &DispatchConfig,
-) -> Result<Module, String> {
+) -> CompileResult<Module> {
     lower_with(program, config, None, true)
 }
 
@@ -86,7 +87,7 @@ pub fn lower_checked(
     config: &DispatchConfig,
     checks: Option<&IndexChecks<'_>>,
     vectorize: bool,
-) -> Result<Module, String> {
+) -> CompileResult<Module> {
     lower_with(program, config, checks, vectorize)
 }
 
@@ -95,15 +96,8 @@ fn lower_with(
     config: &DispatchConfig,
     checks: Option<&IndexChecks<'_>>,
     vectorize: bool,
-) -> Result<Module, String> {
-    if let Err(errors) = program.validate() {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "kernel `{}` is not valid IR: {}",
-            program.name,
-            list.join("; ")
-        ));
-    }
+) -> CompileResult<Module> {
+    CompileError::check_valid(program)?;
     let own;
     let checks = match checks {
         Some(c) => c,
@@ -121,10 +115,12 @@ fn lower_with(
     cx.func.body = body;
     let workgroup_size = config.effective_workgroup_size(program);
     if workgroup_size.contains(&0) {
-        return Err(format!(
-            "kernel `{}` has workgroup size {workgroup_size:?}; every dimension must be at least 1",
-            program.name
-        ));
+        return Err(CompileError::InvalidKernel {
+            kernel: program.name.clone(),
+            errors: vec![format!(
+                "workgroup size {workgroup_size:?}: every dimension must be at least 1"
+            )],
+        });
     }
     let Lowerer {
         mut module, func, ..
@@ -258,7 +254,7 @@ impl<'a> Lowerer<'a> {
         p: &'a Program,
         config: &DispatchConfig,
         bounds: &'a IndexChecks<'a>,
-    ) -> Result<Self, String> {
+    ) -> CompileResult<Self> {
         let mut module = Module::default();
         let mut add_ty = |inner: TypeInner| {
             module
@@ -348,7 +344,7 @@ impl<'a> Lowerer<'a> {
             .append(Expression::GlobalVariable(global), Span::UNDEFINED)
     }
 
-    fn declare_globals(&mut self) -> Result<(), String> {
+    fn declare_globals(&mut self) -> CompileResult<()> {
         let layout = Layout::new(&slot_kinds(self.p));
         let (atomic_params, atomic_shared) = atomic_arrays(self.p);
         for (i, param) in self.p.params.iter().enumerate() {
@@ -382,10 +378,10 @@ impl<'a> Lowerer<'a> {
         }
         for (i, decl) in self.p.shared.iter().enumerate() {
             let Some(len) = std::num::NonZeroU32::new(decl.len) else {
-                return Err(format!(
-                    "kernel `{}`: shared array `{}` has length 0, which naga cannot declare; give it at least one element",
-                    self.p.name, decl.name
-                ));
+                return Err(self.unsupported(&format!(
+                    "shared array `{}` has length 0, which naga cannot declare; give it at least one element",
+                    decl.name
+                )));
             };
             let scalar = scalar_of(decl.elem);
             let elem_ty = if atomic_shared[i] {
@@ -532,8 +528,23 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn err(&self, what: &str) -> String {
-        format!("kernel `{}`: {what}", self.p.name)
+    /// A broken invariant of the lowering (reported for target `naga`
+    /// until [`CompileError::for_target`] names the real one).
+    fn internal(&self, what: &str) -> CompileError {
+        CompileError::Internal {
+            kernel: self.p.name.clone(),
+            target: "naga".into(),
+            what: what.to_string(),
+        }
+    }
+
+    /// A construct the naga targets cannot express.
+    fn unsupported(&self, construct: &str) -> CompileError {
+        CompileError::Unsupported {
+            kernel: self.p.name.clone(),
+            construct: construct.to_string(),
+            target: "naga".into(),
+        }
     }
 
     // ---- expressions -------------------------------------------------
@@ -766,12 +777,12 @@ impl<'a> Lowerer<'a> {
         &mut self,
         field: u32,
         blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    ) -> CompileResult<Handle<Expression>> {
         if let Some(h) = self.uniform_vals.get(field as usize).copied().flatten() {
             return Ok(h);
         }
         let Some(base) = self.uniform else {
-            return Err(self.err("internal: no uniform block for a parameter"));
+            return Err(self.internal("no uniform block for a parameter"));
         };
         let ptr = self.add(Expression::AccessIndex { base, index: field }, blk);
         Ok(self.add(Expression::Load { pointer: ptr }, blk))
@@ -780,7 +791,7 @@ impl<'a> Lowerer<'a> {
     /// Load every scalar parameter and buffer length once, at the top of
     /// the entry point (it dominates every use), instead of at each use:
     /// bounds checks in inner loops then cost a compare and a select only.
-    fn hoist_uniform_loads(&mut self, body: &mut Block) -> Result<(), String> {
+    fn hoist_uniform_loads(&mut self, body: &mut Block) -> CompileResult<()> {
         let fields = Layout::new(&slot_kinds(self.p)).uniform_fields;
         let mut vals = Vec::with_capacity(fields as usize);
         for field in 0..fields {
@@ -801,14 +812,14 @@ impl<'a> Lowerer<'a> {
     /// `>= grid_x` is padding: the test depends only on the workgroup id and
     /// uniforms, so the whole workgroup returns together and barriers stay
     /// in uniform control flow.
-    fn logical_builtins(&mut self, blk: &mut Block) -> Result<(), String> {
+    fn logical_builtins(&mut self, blk: &mut Block) -> CompileResult<()> {
         let gf = Layout::new(&slot_kinds(self.p)).grid_field;
         let grid: Vec<Handle<Expression>> = (0..3)
             .map(|k| self.load_uniform_field(gf + k, blk))
             .collect::<Result<_, _>>()?;
         let fold = self.load_uniform_field(gf + 3, blk)?;
         let phys = |cx: &Self, b: Builtin| {
-            cx.builtins[builtin_index(b)].ok_or_else(|| cx.err("internal: builtin not declared"))
+            cx.builtins[builtin_index(b)].ok_or_else(|| cx.internal("builtin not declared"))
         };
         let wg = phys(self, Builtin::WorkgroupId)?;
         let nwg = phys(self, Builtin::NumWorkgroups)?;
@@ -871,19 +882,15 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
-    fn array(&self, buf: BufRef) -> Result<ArrayInfo, String> {
+    fn array(&self, buf: BufRef) -> CompileResult<ArrayInfo> {
         let info = match buf {
             BufRef::Param(id) => self.buffers.get(id as usize).copied().flatten(),
             BufRef::Shared(id) => self.shared.get(id as usize).copied(),
         };
-        info.ok_or_else(|| self.err(&format!("internal: {buf:?} is not an array")))
+        info.ok_or_else(|| self.internal(&format!("{buf:?} is not an array")))
     }
 
-    fn array_len(
-        &mut self,
-        info: ArrayInfo,
-        blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    fn array_len(&mut self, info: ArrayInfo, blk: &mut Block) -> CompileResult<Handle<Expression>> {
         match info.len {
             ArrayLen::Field(f) => self.load_uniform_field(f, blk),
             ArrayLen::Const(n) => Ok(self.u32_lit(n)),
@@ -900,7 +907,7 @@ impl<'a> Lowerer<'a> {
         info: ArrayInfo,
         idx: Handle<Expression>,
         blk: &mut Block,
-    ) -> Result<(Handle<Expression>, Handle<Expression>), String> {
+    ) -> CompileResult<(Handle<Expression>, Handle<Expression>)> {
         let len = self.array_len(info, blk)?;
         let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
         // A literal index into a buffer is likewise rejected by naga's WGSL
@@ -916,7 +923,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The `u32` index of an access (an `i32` index is reinterpreted).
-    fn index(&mut self, index: &Expr, blk: &mut Block) -> Result<Handle<Expression>, String> {
+    fn index(&mut self, index: &Expr, blk: &mut Block) -> CompileResult<Handle<Expression>> {
         let h = self.expr(index, blk)?;
         if self.p.type_of(index) == Some(DataType::I32) {
             Ok(self.bitcast(h, ScalarKind::Uint, blk))
@@ -925,7 +932,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn expr(&mut self, e: &Expr, blk: &mut Block) -> Result<Handle<Expression>, String> {
+    fn expr(&mut self, e: &Expr, blk: &mut Block) -> CompileResult<Handle<Expression>> {
         Ok(match e {
             Expr::Lit(l) => self.lit(match *l {
                 Literal::Bool(b) => naga::Literal::Bool(b),
@@ -937,7 +944,7 @@ impl<'a> Lowerer<'a> {
                 let pointer = *self
                     .locals
                     .get(*id as usize)
-                    .ok_or_else(|| self.err(&format!("internal: unknown local {id}")))?;
+                    .ok_or_else(|| self.internal(&format!("unknown local {id}")))?;
                 self.add(Expression::Load { pointer }, blk)
             }
             Expr::Param(id) => {
@@ -946,9 +953,7 @@ impl<'a> Lowerer<'a> {
                     .get(*id as usize)
                     .copied()
                     .flatten()
-                    .ok_or_else(|| {
-                        self.err(&format!("internal: parameter {id} is not a scalar"))
-                    })?;
+                    .ok_or_else(|| self.internal(&format!("parameter {id} is not a scalar")))?;
                 let v = self.load_uniform_field(field, blk)?;
                 if matches!(
                     self.p.params.get(*id as usize),
@@ -965,7 +970,7 @@ impl<'a> Lowerer<'a> {
             }
             Expr::Builtin(b, axis) => {
                 let base = self.builtins[builtin_index(*b)]
-                    .ok_or_else(|| self.err("internal: builtin not declared"))?;
+                    .ok_or_else(|| self.internal("builtin not declared"))?;
                 self.add(
                     Expression::AccessIndex {
                         base,
@@ -994,7 +999,7 @@ impl<'a> Lowerer<'a> {
                 let from = self
                     .p
                     .type_of(a)
-                    .ok_or_else(|| self.err("internal: untyped cast operand"))?;
+                    .ok_or_else(|| self.internal("untyped cast operand"))?;
                 let v = self.expr(a, blk)?;
                 self.cast(v, from, *to, blk)?
             }
@@ -1010,7 +1015,7 @@ impl<'a> Lowerer<'a> {
                 self.select(c, t, o, blk)
             }
             Expr::Atomic { .. } => {
-                return Err(self.err(
+                return Err(self.unsupported(
                     "an atomic may only be the whole right-hand side of `let`, an assignment or an expression statement",
                 ));
             }
@@ -1022,7 +1027,7 @@ impl<'a> Lowerer<'a> {
         buf: BufRef,
         index: &Expr,
         blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    ) -> CompileResult<Handle<Expression>> {
         if let BufRef::Param(p) = buf
             && let Some((key, d)) = keyed(index)
             && let Some(&(.., base, var)) = self
@@ -1076,11 +1081,11 @@ impl<'a> Lowerer<'a> {
         a: &Expr,
         b: &Expr,
         blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    ) -> CompileResult<Handle<Expression>> {
         let ty = self
             .p
             .type_of(a)
-            .ok_or_else(|| self.err("internal: untyped operand"))?;
+            .ok_or_else(|| self.internal("untyped operand"))?;
         let l = self.expr(a, blk)?;
         let mut r = self.expr(b, blk)?;
         let is_bool = ty == DataType::Bool;
@@ -1191,7 +1196,7 @@ impl<'a> Lowerer<'a> {
         from: DataType,
         to: DataType,
         blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    ) -> CompileResult<Handle<Expression>> {
         use DataType as T;
         Ok(match (from, to) {
             (a, b) if a == b => v,
@@ -1206,7 +1211,9 @@ impl<'a> Lowerer<'a> {
                 let zero = self.lit(zero);
                 self.select(v, one, zero, blk)
             }
-            (_, T::Bool) => return Err(self.err("casts to `bool` are not part of the language")),
+            (_, T::Bool) => {
+                return Err(self.unsupported("casts to `bool` are not part of the language"));
+            }
             (T::I32, T::U32) => self.bitcast(v, ScalarKind::Uint, blk),
             (T::U32, T::I32) => self.bitcast(v, ScalarKind::Sint, blk),
             (T::I32 | T::U32, T::F32) => self.convert(v, ScalarKind::Float, blk),
@@ -1252,7 +1259,7 @@ impl<'a> Lowerer<'a> {
                 self.select(nan, zero_l, r, blk)
             }
             (a, b) => {
-                return Err(self.err(&format!("internal: unsupported cast {a} as {b}")));
+                return Err(self.internal(&format!("unsupported cast {a} as {b}")));
             }
         })
     }
@@ -1310,24 +1317,19 @@ impl<'a> Lowerer<'a> {
         f: MathFn,
         args: &[Expr],
         blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    ) -> CompileResult<Handle<Expression>> {
         let ty = args
             .first()
             .and_then(|a| self.p.type_of(a))
-            .ok_or_else(|| self.err("internal: untyped math operand"))?;
+            .ok_or_else(|| self.internal("untyped math operand"))?;
         let mut vals = Vec::with_capacity(args.len());
         for a in args {
             vals.push(self.expr(a, blk)?);
         }
         let arg = |i: usize| vals.get(i).copied();
-        let need = |i: usize| -> Result<Handle<Expression>, String> {
+        let need = |i: usize| -> CompileResult<Handle<Expression>> {
             arg(i).ok_or_else(|| {
-                format!(
-                    "kernel `{}`: `{}` needs {} operands",
-                    self.p.name,
-                    f.name(),
-                    f.arity()
-                )
+                self.internal(&format!("`{}` needs {} operands", f.name(), f.arity()))
             })
         };
         let x = need(0)?;
@@ -1459,7 +1461,7 @@ impl<'a> Lowerer<'a> {
 
     // ---- statements --------------------------------------------------
 
-    fn block(&mut self, nodes: &[Node], out: &mut Block) -> Result<(), String> {
+    fn block(&mut self, nodes: &[Node], out: &mut Block) -> CompileResult<()> {
         let mut run_end = 0;
         for (i, node) in nodes.iter().enumerate() {
             if i >= run_end {
@@ -1481,7 +1483,7 @@ impl<'a> Lowerer<'a> {
     /// every four loads `buf[key + base + 0..4]` of a read-only buffer in
     /// it, `key` a multiple of 4 not redefined before the last of them.
     /// Those loads then read the vector's components ([`Lowerer::load`]).
-    fn vector_loads(&mut self, run: &[Node], out: &mut Block) -> Result<(), String> {
+    fn vector_loads(&mut self, run: &[Node], out: &mut Block) -> CompileResult<()> {
         self.vec_cache.clear();
         if !self.vectorize || run.is_empty() {
             return Ok(());
@@ -1505,7 +1507,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The `array<vec4<T>>` view of buffer parameter `p`, on its binding.
-    fn vec_view(&mut self, p: ParamId, elem: DataType) -> Result<Handle<Expression>, String> {
+    fn vec_view(&mut self, p: ParamId, elem: DataType) -> CompileResult<Handle<Expression>> {
         if let Some(h) = self.vec_views[p as usize] {
             return Ok(h);
         }
@@ -1513,7 +1515,7 @@ impl<'a> Lowerer<'a> {
             self.buffer_binding[p as usize],
             self.p.params.get(p as usize),
         ) else {
-            return Err(self.err(&format!("internal: parameter {p} is not a buffer")));
+            return Err(self.internal(&format!("parameter {p} is not a buffer")));
         };
         let name = format!("{}_v4", decl.name);
         let vec_ty = self.add_type(TypeInner::Vector {
@@ -1540,7 +1542,7 @@ impl<'a> Lowerer<'a> {
         base: u32,
         last: &Expr,
         blk: &mut Block,
-    ) -> Result<Handle<Expression>, String> {
+    ) -> CompileResult<Handle<Expression>> {
         let info = self.array(BufRef::Param(p))?;
         let view = self.vec_view(p, info.elem)?;
         let vec_ty = self.add_type(TypeInner::Vector {
@@ -1646,16 +1648,16 @@ impl<'a> Lowerer<'a> {
         local: LocalId,
         value: Handle<Expression>,
         blk: &mut Block,
-    ) -> Result<(), String> {
+    ) -> CompileResult<()> {
         let pointer = *self
             .locals
             .get(local as usize)
-            .ok_or_else(|| self.err(&format!("internal: unknown local {local}")))?;
+            .ok_or_else(|| self.internal(&format!("unknown local {local}")))?;
         blk.push(Statement::Store { pointer, value }, Span::UNDEFINED);
         Ok(())
     }
 
-    fn node(&mut self, node: &Node, blk: &mut Block) -> Result<(), String> {
+    fn node(&mut self, node: &Node, blk: &mut Block) -> CompileResult<()> {
         match node {
             Node::Let { local, value } | Node::Assign { local, value } => {
                 self.align.assign(*local, value);
@@ -1776,7 +1778,7 @@ impl<'a> Lowerer<'a> {
                     .locals
                     .get(*var as usize)
                     .map(|d| d.ty)
-                    .ok_or_else(|| self.err("internal: unknown loop variable"))?;
+                    .ok_or_else(|| self.internal("unknown loop variable"))?;
                 let s = self.expr(start, blk)?;
                 self.store_local(*var, s, blk)?;
                 // The bound is evaluated once, into a hidden local.
@@ -1873,7 +1875,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// An atomic read-modify-write, its old value stored into `target`.
-    fn atomic(&mut self, e: &Expr, target: Option<LocalId>, blk: &mut Block) -> Result<(), String> {
+    fn atomic(&mut self, e: &Expr, target: Option<LocalId>, blk: &mut Block) -> CompileResult<()> {
         let Expr::Atomic {
             op,
             buf,
@@ -1882,7 +1884,7 @@ impl<'a> Lowerer<'a> {
             value,
         } = e
         else {
-            return Err(self.err("internal: not an atomic"));
+            return Err(self.internal("not an atomic"));
         };
         let info = self.array(*buf)?;
         let idx = self.index(index, blk)?;
@@ -1902,7 +1904,7 @@ impl<'a> Lowerer<'a> {
             AtomicOp::Exchange => AtomicFunction::Exchange { compare: None },
             AtomicOp::CompareExchange => {
                 let Some(c) = cmp else {
-                    return Err(self.err("atomic_compare_exchange needs an expected value"));
+                    return Err(self.internal("atomic_compare_exchange without an expected value"));
                 };
                 AtomicFunction::Exchange { compare: Some(c) }
             }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::DispatchConfig;
-use crate::driver::{KernelLauncherCodegen, UNAVAILABLE_PREFIX};
+use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
 use crate::ir::Program;
 
 /// Environment variables consulted to find `ptxas`, in order of priority.
@@ -54,7 +54,7 @@ pub fn find_ptxas_with(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf
 /// The PTX emitter's errors; a message starting with
 /// [`UNAVAILABLE_PREFIX`] when `ptxas` is not found; `ptxas` diagnostics
 /// when it rejects the PTX (an emitter bug).
-pub fn emit_cubin(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+pub fn emit_cubin(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     emit_cubin_with(program, config, find_ptxas().as_deref())
 }
 
@@ -66,18 +66,26 @@ pub fn emit_cubin_with(
     program: &Program,
     config: &DispatchConfig,
     ptxas: Option<&Path>,
-) -> Result<Vec<u8>, String> {
+) -> CompileResult<Vec<u8>> {
     let arch = config
         .target_arch
         .clone()
         .unwrap_or_else(|| super::DEFAULT_ARCH.to_string());
     let ptx = super::emit_ptx(program, config)?;
     let Some(ptxas) = ptxas else {
-        return Err(format!(
-            "{UNAVAILABLE_PREFIX}ptxas not found (set VYRE_PTXAS, CUDA_HOME or CUDA_PATH, or put it on PATH; `pip install nvidia-cuda-nvcc-cu12` ships one); cubin for {arch} skipped, the PTX is JIT-compiled by the driver instead"
-        ));
+        return Err(CompileError::ToolUnavailable {
+            tool: "ptxas".into(),
+            message: format!(
+                "ptxas not found (set VYRE_PTXAS, CUDA_HOME or CUDA_PATH, or put it on PATH; `pip install nvidia-cuda-nvcc-cu12` ships one); cubin for {arch} skipped, the PTX is JIT-compiled by the driver instead"
+            ),
+        });
     };
-    assemble(ptxas, &ptx, &arch)
+    assemble(ptxas, &ptx, &arch).map_err(|output| CompileError::ToolFailed {
+        kernel: program.name.clone(),
+        tool: "ptxas".into(),
+        target: "cubin".into(),
+        output,
+    })
 }
 
 /// Run `ptxas` on `ptx` for `arch` in a private temporary directory.
@@ -111,12 +119,12 @@ pub fn assemble(ptxas: &Path, ptx: &str, arch: &str) -> Result<Vec<u8>, String> 
     std::fs::read(&output).map_err(|e| format!("cannot read {}: {e}", output.display()))
 }
 
-fn emit_ptx_bytes(program: &Program, config: &DispatchConfig) -> Result<Vec<u8>, String> {
+fn emit_ptx_bytes(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     super::emit_ptx(program, config).map(String::into_bytes)
 }
 
-crate::register_aot_emitter!("ptx", emit_ptx_bytes);
-crate::register_aot_emitter!("cubin", emit_cubin);
+crate::register_typed_aot_emitter!("ptx", emit_ptx_bytes);
+crate::register_typed_aot_emitter!("cubin", emit_cubin);
 
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "ptx",

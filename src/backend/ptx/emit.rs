@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::DispatchConfig;
+use crate::driver::{CompileError, CompileResult};
 use crate::ir::{
     Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
     Param, Program, UnOp,
@@ -28,7 +29,7 @@ use crate::mid::align::{
 /// # Errors
 /// An invalid program, an unsupported architecture or a kernel name that is
 /// not a plain identifier.
-pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> Result<String, String> {
+pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
     emit_ptx_checked(program, config, None)
 }
 
@@ -41,17 +42,14 @@ pub fn emit_ptx_checked(
     program: &Program,
     config: &DispatchConfig,
     checks: Option<&IndexChecks<'_>>,
-) -> Result<String, String> {
-    if let Err(errors) = program.validate() {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "kernel `{}` is invalid:\n  {}",
-            program.name,
-            list.join("\n  ")
-        ));
-    }
+) -> CompileResult<String> {
+    CompileError::check_valid(program)?;
     let arch = config.target_arch.as_deref().unwrap_or(super::DEFAULT_ARCH);
-    let version = super::isa_version(arch)?;
+    let version = super::isa_version(arch).map_err(|construct| CompileError::Unsupported {
+        kernel: program.name.clone(),
+        construct,
+        target: "ptx".into(),
+    })?;
     let name = &program.name;
     let ident_ok = name
         .chars()
@@ -59,9 +57,13 @@ pub fn emit_ptx_checked(
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ident_ok {
-        return Err(format!(
-            "kernel name `{name}` is not a plain ASCII identifier, which PTX entry names require"
-        ));
+        return Err(CompileError::Unsupported {
+            kernel: name.clone(),
+            construct: format!(
+                "kernel name `{name}` is not a plain ASCII identifier, which PTX entry names require"
+            ),
+            target: "ptx".into(),
+        });
     }
     let own;
     let checks = match checks {
