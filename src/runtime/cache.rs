@@ -84,3 +84,49 @@ impl<V> ModuleCache<V> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ModuleCache;
+    use crate::runtime::{Error, KernelSpec};
+
+    fn spec(key: &str) -> KernelSpec<'_> {
+        KernelSpec {
+            name: "k",
+            key,
+            params: &[],
+            workgroup_size: [1, 1, 1],
+            unchecked: false,
+            artifacts: &[],
+        }
+    }
+
+    #[test]
+    fn loads_once_per_key_and_caches_no_failure() {
+        let cache = ModuleCache::<u32>::new();
+        let fail = || {
+            Err(Error::Backend {
+                backend: "test".to_string(),
+                message: "no".to_string(),
+            })
+        };
+        assert!(cache.get_or_try_insert(&spec("a"), fail).is_err());
+        assert!(cache.is_empty());
+        // The key is copied: a spec built from a dropped String still hits.
+        let key = String::from("a");
+        assert_eq!(*cache.get_or_try_insert(&spec(&key), || Ok(1)).unwrap(), 1);
+        drop(key);
+        let again = String::from("a");
+        let v = cache
+            .get_or_try_insert(&spec(&again), || panic!("loaded twice"))
+            .unwrap();
+        assert_eq!(*v, 1);
+        assert_eq!(*cache.get_or_try_insert(&spec("b"), || Ok(2)).unwrap(), 2);
+        assert_eq!(cache.len(), 2);
+        let mut cache = cache;
+        let mut drained: Vec<u32> = cache.drain().iter().map(|v| **v).collect();
+        drained.sort_unstable();
+        assert_eq!(drained, [1, 2]);
+        assert!(cache.is_empty());
+    }
+}

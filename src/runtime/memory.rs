@@ -107,3 +107,38 @@ pub fn downcast_memory_mut<'m, M: DeviceMemory>(
     let any: &mut dyn Any = mem;
     any.downcast_mut::<M>().ok_or_else(|| foreign::<M>(backend))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DeviceMemory, downcast_memory, downcast_memory_mut};
+    use crate::runtime::Error;
+
+    #[derive(Debug)]
+    struct A(usize);
+    #[derive(Debug)]
+    struct B;
+    impl DeviceMemory for A {
+        fn len_bytes(&self) -> usize {
+            self.0
+        }
+    }
+    impl DeviceMemory for B {
+        fn len_bytes(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn downcasts_to_the_own_type_only() {
+        let mut a: Box<dyn DeviceMemory> = Box::new(A(8));
+        assert_eq!(downcast_memory::<A>(&*a, "a").unwrap().0, 8);
+        downcast_memory_mut::<A>(&mut *a, "a").unwrap().0 = 4;
+        assert_eq!(a.len_bytes(), 4);
+        let e = downcast_memory::<B>(&*a, "b").unwrap_err();
+        assert!(
+            matches!(&e, Error::ForeignMemory { backend, expected } if backend == "b" && expected.ends_with("B")),
+            "{e:?}"
+        );
+        assert!(downcast_memory_mut::<B>(&mut *a, "b").is_err());
+    }
+}

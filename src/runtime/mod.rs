@@ -370,3 +370,28 @@ impl LaunchArg<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The runtime defines traits and types only: no file of it imports a
+    /// backend (the constructors that do are in `src/devices.rs`).
+    #[test]
+    fn runtime_imports_no_backend() {
+        for (file, text) in [
+            ("mod.rs", include_str!("mod.rs")),
+            ("backend.rs", include_str!("backend.rs")),
+            ("cache.rs", include_str!("cache.rs")),
+            ("error.rs", include_str!("error.rs")),
+            ("memory.rs", include_str!("memory.rs")),
+            ("spec.rs", include_str!("spec.rs")),
+        ] {
+            for line in text.lines() {
+                let code = line.trim_start();
+                assert!(
+                    code.starts_with("//") || !code.contains(concat!("crate::", "backend")),
+                    "src/runtime/{file} names a backend: {line}"
+                );
+            }
+        }
+    }
+}

@@ -191,3 +191,78 @@ impl Grid {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Artifact, ArtifactWant, KernelSpec};
+    use crate::runtime::Error;
+
+    const ARTIFACTS: &[Artifact<'static>] = &[
+        Artifact {
+            target: "ptx",
+            arch: None,
+            bytes: b"p",
+        },
+        Artifact {
+            target: "cubin",
+            arch: Some("sm_80"),
+            bytes: b"c80",
+        },
+        Artifact {
+            target: "cubin",
+            arch: Some("sm_90"),
+            bytes: b"c90",
+        },
+    ];
+
+    fn spec() -> KernelSpec<'static> {
+        KernelSpec {
+            name: "k",
+            key: "k#1",
+            params: &[],
+            workgroup_size: [1, 1, 1],
+            unchecked: false,
+            artifacts: ARTIFACTS,
+        }
+    }
+
+    #[test]
+    fn select_artifacts_follows_the_preferences() {
+        let s = spec();
+        let wants = [
+            ArtifactWant::arch("cubin", "sm_90"),
+            ArtifactWant::target("ptx"),
+        ];
+        let got: Vec<&[u8]> = s
+            .select_artifacts("dev", &wants)
+            .unwrap()
+            .iter()
+            .map(|a| a.bytes)
+            .collect();
+        assert_eq!(got, [&b"c90"[..], b"p"]);
+        let got = s
+            .select_artifacts("dev", &[ArtifactWant::arch("cubin", "sm_70"), wants[1]])
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].bytes, b"p");
+        let e = s
+            .select_artifacts(
+                "dev",
+                &[ArtifactWant::target("spirv"), ArtifactWant::target("wgsl")],
+            )
+            .unwrap_err();
+        match e {
+            Error::TargetNotCompiled {
+                device,
+                wanted,
+                available,
+                ..
+            } => {
+                assert_eq!(device, "dev");
+                assert_eq!(wanted, "spirv or wgsl");
+                assert_eq!(available, "ptx, cubin");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
