@@ -39,6 +39,7 @@
 mod cache;
 mod codegen;
 mod emit;
+mod error;
 mod hash;
 mod io;
 mod pipeline;
@@ -51,8 +52,6 @@ use vyre::ir::Program;
 
 pub use codegen::GENERATED_HEADER;
 pub use error::Error;
-
-mod error;
 
 /// The default name of the generated module file in `OUT_DIR`, the one
 /// `vyre::include_kernels!()` includes.

@@ -231,7 +231,6 @@ fn finish(
     build_key: Option<Digest>,
 ) -> Result<Output, Error> {
     plan::check_module_file_name(&builder.module_name)?;
-    let stem = builder.module_name.trim_end_matches(".rs");
     let gen_dir = module_dir(out_dir, &builder.module_name);
     let old_cache = if out.stub {
         CacheManifest::new()
@@ -250,25 +249,77 @@ fn finish(
         },
     )?;
     out.kernels = plan.kernels;
-    let jobs = &plan.jobs;
+    let (new_cache, present) = emit_blobs(builder, &parsed, &plan, &gen_dir, &old_cache, &mut out)?;
 
-    // Emit what the cache cannot supply, in parallel.
-    let pending: Vec<usize> = (0..jobs.len())
-        .filter(|&j| {
-            let job = &jobs[j];
-            !old_cache
+    // Generate the module.
+    let gen_files = gen_files(builder, &parsed, &plan, &present)?;
+    for (job, _) in plan.jobs.iter().zip(&present).filter(|(_, p)| **p) {
+        out.generated.push(gen_dir.path.join(&job.rel_path));
+    }
+    let text = codegen::generate(&gen_files, &targets.crate_name, builder.abi_version)?;
+    let stem = builder.module_name.trim_end_matches(".rs");
+    let outer = codegen::outer_file(&format!("{stem}/{INNER_MODULE}"))?;
+
+    // Write it, then the caches.
+    let inner = gen_dir.path.join(INNER_MODULE);
+    if io::write_if_changed(&inner, text.as_bytes())? {
+        out.rewritten.push(inner.clone());
+    }
+    let module = out_dir.join(&builder.module_name);
+    if io::write_if_changed(&module, outer.as_bytes())? {
+        out.rewritten.push(module.clone());
+    }
+    out.generated.insert(0, inner);
+    out.generated.insert(0, module.clone());
+    out.module = module;
+    if !out.stub {
+        // Drop blobs of kernels that no longer exist.
+        gen_dir.remove_blobs(old_cache.keys().filter(|k| !new_cache.contains_key(*k)));
+        gen_dir.write_cache(&new_cache)?;
+    }
+    match build_key {
+        Some(key) => {
+            gen_dir.write_record(key, out.kernels, out_dir, &out.generated, &out.warnings)?;
+        }
+        None => gen_dir.remove_record(),
+    }
+    Cargo {
+        on: builder.emit_rerun_lines,
+    }
+    .warnings(&out.warnings);
+    Ok(out)
+}
+
+/// Produce every planned blob: reuse what the cache supplies, emit the rest
+/// in parallel and write each new blob (recording it in `out`). Returns the
+/// new cache manifest and, per job, whether its blob is present (an
+/// optional target whose tool is missing is skipped with a warning).
+fn emit_blobs(
+    builder: &Builder,
+    parsed: &[ParsedFile],
+    plan: &Plan,
+    gen_dir: &ModuleDir,
+    old_cache: &CacheManifest,
+    out: &mut Output,
+) -> Result<(CacheManifest, Vec<bool>), Error> {
+    let jobs = &plan.jobs;
+    let cached: Vec<bool> = jobs
+        .iter()
+        .map(|job| {
+            old_cache
                 .get(&job.rel_path)
                 .is_some_and(|e| e.input == job.input && gen_dir.blob_intact(&job.rel_path, e))
         })
         .collect();
-    let results = emit::emit_jobs(&parsed, jobs, &pending, &builder.dispatch_config);
+    let pending: Vec<usize> = (0..jobs.len()).filter(|&j| !cached[j]).collect();
+    let results = emit::emit_jobs(parsed, jobs, &pending, &builder.dispatch_config);
 
     let mut new_cache = CacheManifest::new();
     let mut skipped_targets: BTreeMap<&str, String> = BTreeMap::new();
     let mut present = vec![true; jobs.len()];
     for (&j, result) in pending.iter().zip(results) {
         let job = &jobs[j];
-        match emit::classify(&parsed, job, result)? {
+        match emit::classify(parsed, job, result)? {
             Emitted::Blob(bytes) => {
                 let path = gen_dir.path.join(&job.rel_path);
                 if io::write_if_changed(&path, &bytes)? {
@@ -289,14 +340,8 @@ fn finish(
             }
         }
     }
-    let mut is_pending = vec![false; jobs.len()];
-    for &j in &pending {
-        is_pending[j] = true;
-    }
-    for (j, job) in jobs.iter().enumerate() {
-        if !is_pending[j]
-            && let Some(e) = old_cache.get(&job.rel_path)
-        {
+    for (job, _) in jobs.iter().zip(&cached).filter(|(_, c)| **c) {
+        if let Some(e) = old_cache.get(&job.rel_path) {
             new_cache.insert(job.rel_path.clone(), e.clone());
         }
     }
@@ -304,44 +349,7 @@ fn finish(
         out.warnings
             .push(format!("target `{target}` skipped: {note}"));
     }
-
-    // Generate the module.
-    let gen_files = gen_files(builder, &parsed, &plan, &present)?;
-    for (j, job) in jobs.iter().enumerate() {
-        if present[j] {
-            out.generated.push(gen_dir.path.join(&job.rel_path));
-        }
-    }
-    let text = codegen::generate(&gen_files, &targets.crate_name, builder.abi_version)?;
-    let outer = codegen::outer_file(&format!("{stem}/{INNER_MODULE}"))?;
-    let inner = gen_dir.path.join(INNER_MODULE);
-    if io::write_if_changed(&inner, text.as_bytes())? {
-        out.rewritten.push(inner.clone());
-    }
-    let module = out_dir.join(&builder.module_name);
-    if io::write_if_changed(&module, outer.as_bytes())? {
-        out.rewritten.push(module.clone());
-    }
-    out.generated.insert(0, inner);
-    out.generated.insert(0, module.clone());
-    out.module = module;
-
-    if !out.stub {
-        // Drop blobs of kernels that no longer exist.
-        gen_dir.remove_blobs(old_cache.keys().filter(|k| !new_cache.contains_key(*k)));
-        gen_dir.write_cache(&new_cache)?;
-    }
-    match build_key {
-        Some(key) => {
-            gen_dir.write_record(key, out.kernels, out_dir, &out.generated, &out.warnings)?;
-        }
-        None => gen_dir.remove_record(),
-    }
-    Cargo {
-        on: builder.emit_rerun_lines,
-    }
-    .warnings(&out.warnings);
-    Ok(out)
+    Ok((new_cache, present))
 }
 
 /// The launcher description of every kernel: its key, workgroup size and
