@@ -16,25 +16,7 @@ use vyre::mid::{IndexChecks, QueryKind};
 
 /// Every `.vyre` file of the corpus, the examples and the benchmarks.
 fn kernel_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/kernels"), root.join("bench/kernels")];
-    for example in std::fs::read_dir(root.join("examples")).expect("examples/") {
-        dirs.push(example.expect("examples/ entry").path().join("kernels"));
-    }
-    let mut files = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.expect("dir entry").path();
-            if path.extension().is_some_and(|x| x == "vyre") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    vyre_testkit::corpus::corpus_files(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn kernels(path: &Path) -> Vec<Program> {
