@@ -172,8 +172,7 @@ pub fn compile_or_exit(dir: impl AsRef<Path>) -> Output {
 /// the full message (rendered diagnostics) on stderr, one
 /// `cargo::error=` line on stdout.
 pub fn exit_with(error: &Error) -> ! {
-    eprintln!("{error}");
-    io::print_cargo_error(&error.summary());
+    io::report_error(error);
     std::process::exit(1)
 }
 

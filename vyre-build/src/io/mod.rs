@@ -175,9 +175,11 @@ impl Cargo {
     }
 }
 
-/// The one-line `cargo::error=` of a failed build script.
-pub(crate) fn print_cargo_error(summary: &str) {
-    println!("cargo::error={summary}");
+/// Report a failed build the way a build script should: the full message
+/// (rendered diagnostics) on stderr, one `cargo::error=` line on stdout.
+pub(crate) fn report_error(error: &Error) {
+    eprintln!("{error}");
+    println!("cargo::error={}", error.summary());
 }
 
 /// Whether the file at `path` holds the bytes `entry` describes.
