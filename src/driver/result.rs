@@ -82,12 +82,14 @@ impl CompileError {
         matches!(self, Self::ToolUnavailable { .. })
     }
 
-    /// The validation errors of `program`, if any, as an
-    /// [`CompileError::InvalidKernel`].
+    /// Validate `program`: the facts validation established, or its errors
+    /// as an [`CompileError::InvalidKernel`].
     ///
     /// # Errors
     /// When `program` does not validate.
-    pub fn check_valid(program: &crate::ir::Program) -> Result<(), Self> {
+    pub fn check_valid(
+        program: &crate::ir::Program,
+    ) -> Result<crate::ir::validate::Validated, Self> {
         program.validate().map_err(|errors| Self::InvalidKernel {
             kernel: program.name.clone(),
             errors: errors.iter().map(ToString::to_string).collect(),

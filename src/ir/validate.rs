@@ -34,13 +34,33 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
+/// What validation established about a valid program, kept for the middle
+/// layer and the targets instead of being computed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    /// Per local: whether every invocation of a workgroup holds the same
+    /// value in it (every definition is uniform and made in uniform control
+    /// flow).
+    pub uniform_locals: Vec<bool>,
+}
+
+impl Validated {
+    /// Conservative: true only when `e` (an expression of the validated
+    /// program) is the same for every invocation of a workgroup.
+    #[must_use]
+    pub fn is_uniform(&self, e: &Expr) -> bool {
+        uniform(&self.uniform_locals, e)
+    }
+}
+
 impl Program {
     /// Check the program; `Err` holds every problem found, in body order.
+    /// `Ok` holds the facts the check established ([`Validated`]).
     ///
     /// # Errors
     ///
     /// One [`ValidationError`] per problem.
-    pub fn validate(&self) -> Result<(), Vec<ValidationError>> {
+    pub fn validate(&self) -> Result<Validated, Vec<ValidationError>> {
         let mut v = Validator {
             program: self,
             errors: Vec::new(),
@@ -52,7 +72,9 @@ impl Program {
         v.declarations();
         v.block(&self.body, "body", 0, true);
         if v.errors.is_empty() {
-            Ok(())
+            Ok(Validated {
+                uniform_locals: v.uniform_locals,
+            })
         } else {
             Err(v.errors)
         }
@@ -680,28 +702,31 @@ impl Validator<'_> {
     /// Conservative: true only when `e` is the same for every invocation of a
     /// workgroup.
     fn is_uniform(&self, e: &Expr) -> bool {
-        match e {
-            Expr::Lit(_) | Expr::Param(_) | Expr::Len(_) => true,
-            Expr::Builtin(b, _) => matches!(
-                b,
-                super::Builtin::WorkgroupId | super::Builtin::NumWorkgroups
-            ),
-            // Locals may be assigned divergent values; loads may read data.
-            Expr::Local(id) => self
-                .uniform_locals
-                .get(*id as usize)
-                .copied()
-                .unwrap_or(false),
-            Expr::Load { .. } | Expr::Atomic { .. } => false,
-            Expr::Unary(_, a) | Expr::Cast(_, a) => self.is_uniform(a),
-            Expr::Binary(_, a, b) => self.is_uniform(a) && self.is_uniform(b),
-            Expr::Math(_, args) => args.iter().all(|a| self.is_uniform(a)),
-            Expr::Select {
-                cond,
-                then,
-                otherwise,
-            } => self.is_uniform(cond) && self.is_uniform(then) && self.is_uniform(otherwise),
-        }
+        uniform(&self.uniform_locals, e)
+    }
+}
+
+/// Whether `e` is the same for every invocation of a workgroup, given which
+/// locals are (conservative: loads and atomics never are).
+fn uniform(uniform_locals: &[bool], e: &Expr) -> bool {
+    let u = |x: &Expr| uniform(uniform_locals, x);
+    match e {
+        Expr::Lit(_) | Expr::Param(_) | Expr::Len(_) => true,
+        Expr::Builtin(b, _) => matches!(
+            b,
+            super::Builtin::WorkgroupId | super::Builtin::NumWorkgroups
+        ),
+        // Locals may be assigned divergent values; loads may read data.
+        Expr::Local(id) => uniform_locals.get(*id as usize).copied().unwrap_or(false),
+        Expr::Load { .. } | Expr::Atomic { .. } => false,
+        Expr::Unary(_, a) | Expr::Cast(_, a) => u(a),
+        Expr::Binary(_, a, b) => u(a) && u(b),
+        Expr::Math(_, args) => args.iter().all(u),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => u(cond) && u(then) && u(otherwise),
     }
 }
 

@@ -35,7 +35,7 @@ pub(super) fn kernel<'f>(
         return None;
     }
     match program.validate() {
-        Ok(()) => Some(program),
+        Ok(_) => Some(program),
         Err(errors) => {
             // Every statement was emitted (no errors above), so the
             // validator's paths follow the front-end tree one to one.

@@ -8,9 +8,15 @@
 //! - [`align`]: the alignment and value-range facts and the `key + offset`
 //!   index forms behind bounds-check elision and 16-byte vector accesses.
 //!
-//! Layers: `mid -> ir`, `backend -> mid`. Nothing here knows a target.
+//! - [`Analysis`]: the above plus the facts validation established
+//!   (uniformity), computed once per kernel.
+//!
+//! Layers: `mid -> ir`, `mid -> driver` (configuration and errors),
+//! `backend -> mid`. Nothing here knows a target.
 
 pub(crate) mod align;
+mod analysis;
 pub mod bounds;
 
+pub use analysis::Analysis;
 pub use bounds::{AccessDecision, CheckQuery, IndexChecks, QueryKind};

@@ -1,0 +1,95 @@
+//! [`Analysis`]: everything the middle layer knows about one kernel,
+//! computed once (validation included) and handed to every target.
+
+use super::IndexChecks;
+use crate::DispatchConfig;
+use crate::driver::{CompileError, CompileResult};
+use crate::ir::validate::Validated;
+use crate::ir::{Expr, Program};
+
+/// The analyses of one validated kernel under one [`DispatchConfig`].
+#[derive(Debug)]
+pub struct Analysis<'p> {
+    program: &'p Program,
+    validated: Validated,
+    checks: IndexChecks<'p>,
+}
+
+impl<'p> Analysis<'p> {
+    /// Validate `program` and run every analysis on it.
+    ///
+    /// # Errors
+    /// [`CompileError::InvalidKernel`] when the program does not validate.
+    pub fn new(program: &'p Program, config: &DispatchConfig) -> CompileResult<Self> {
+        let validated = CompileError::check_valid(program)?;
+        Ok(Self {
+            program,
+            validated,
+            checks: IndexChecks::analyse(program, config),
+        })
+    }
+
+    /// The analysed kernel.
+    #[must_use]
+    pub fn program(&self) -> &'p Program {
+        self.program
+    }
+
+    /// The bounds-check decision of every access.
+    #[must_use]
+    pub fn checks(&self) -> &IndexChecks<'p> {
+        &self.checks
+    }
+
+    /// Whether `e` (an expression of the kernel) has the same value in
+    /// every invocation of a workgroup (conservative).
+    #[must_use]
+    pub fn is_uniform(&self, e: &Expr) -> bool {
+        self.validated.is_uniform(e)
+    }
+
+    /// Per local: whether it is uniform across the workgroup.
+    #[must_use]
+    pub fn uniform_locals(&self) -> &[bool] {
+        &self.validated.uniform_locals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Analysis;
+    use crate::DispatchConfig;
+    use crate::driver::CompileError;
+    use crate::ir::{Access, Axis, Builtin, DataType, Expr, ProgramBuilder};
+
+    #[test]
+    fn uniformity_comes_from_validation() {
+        let mut b = ProgramBuilder::new("k", [64, 1, 1]);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        let wg = b.local("wg", DataType::U32, false);
+        let tid = b.local("tid", DataType::U32, false);
+        b.body(|blk| {
+            blk.let_(wg, Expr::Builtin(Builtin::WorkgroupId, Axis::X));
+            blk.let_(tid, Expr::Builtin(Builtin::LocalId, Axis::X));
+            blk.store(
+                crate::ir::BufRef::Param(out),
+                Expr::local(tid),
+                Expr::local(wg),
+            );
+        });
+        let p = b.finish();
+        let a = Analysis::new(&p, &DispatchConfig::default()).expect("valid");
+        assert_eq!(a.uniform_locals(), [true, false]);
+        assert!(a.is_uniform(&Expr::local(wg)));
+        assert!(!a.is_uniform(&Expr::local(tid)));
+        assert_eq!(a.checks().decisions().len(), 1);
+    }
+
+    #[test]
+    fn an_invalid_kernel_is_an_invalid_kernel_error() {
+        let mut p = ProgramBuilder::new("k", [64, 1, 1]).finish();
+        p.workgroup_size = [0, 1, 1];
+        let e = Analysis::new(&p, &DispatchConfig::default()).unwrap_err();
+        assert!(matches!(e, CompileError::InvalidKernel { .. }), "{e:?}");
+    }
+}
