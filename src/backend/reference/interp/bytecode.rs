@@ -1,0 +1,498 @@
+//! The interpreter's bytecode: register-machine instructions ([`Op`]) with
+//! operators resolved by type, and the fixed register layout of builtins.
+
+use crate::ir::Builtin;
+
+pub(super) type Reg = u32;
+
+/// Atomic read-modify-write kinds, with signedness resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AtomicK {
+    Add,
+    Sub,
+    MinU,
+    MinI,
+    MaxU,
+    MaxI,
+    And,
+    Or,
+    Xor,
+    Xchg,
+}
+
+/// A memory: a read-only or read-write buffer (index into the launch's
+/// table of that kind) or a shared array (index into the shared layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mem {
+    Ro(u32),
+    Rw(u32),
+    Shared(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Op {
+    Mov {
+        d: Reg,
+        a: Reg,
+    },
+    AddI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    SubI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MulI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    DivU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    DivI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    RemU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    RemI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    AddF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    SubF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MulF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    DivF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    RemF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    And {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Or {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Xor {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Shl {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    ShrU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    ShrI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    EqI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    NeI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    EqF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    NeF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LtU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LtI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LtF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LeU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LeI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LeF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    NegI {
+        d: Reg,
+        a: Reg,
+    },
+    NegF {
+        d: Reg,
+        a: Reg,
+    },
+    NotB {
+        d: Reg,
+        a: Reg,
+    },
+    NotI {
+        d: Reg,
+        a: Reg,
+    },
+    IToF {
+        d: Reg,
+        a: Reg,
+    },
+    UToF {
+        d: Reg,
+        a: Reg,
+    },
+    FToI {
+        d: Reg,
+        a: Reg,
+    },
+    FToU {
+        d: Reg,
+        a: Reg,
+    },
+    Sqrt {
+        d: Reg,
+        a: Reg,
+    },
+    Exp {
+        d: Reg,
+        a: Reg,
+    },
+    Ln {
+        d: Reg,
+        a: Reg,
+    },
+    Sin {
+        d: Reg,
+        a: Reg,
+    },
+    Cos {
+        d: Reg,
+        a: Reg,
+    },
+    Tanh {
+        d: Reg,
+        a: Reg,
+    },
+    Floor {
+        d: Reg,
+        a: Reg,
+    },
+    Ceil {
+        d: Reg,
+        a: Reg,
+    },
+    AbsF {
+        d: Reg,
+        a: Reg,
+    },
+    AbsI {
+        d: Reg,
+        a: Reg,
+    },
+    MinF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MinU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MinI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MaxF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MaxU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    MaxI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Powf {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    ClampF {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    ClampU {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    ClampI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    MulAdd {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    Select {
+        d: Reg,
+        c: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LoadR {
+        d: Reg,
+        m: u32,
+        i: Reg,
+    },
+    /// A load whose index is `a * b + c` (wrapping): the common
+    /// `tile[row * width + col]` in one dispatch.
+    LoadMad {
+        d: Reg,
+        m: Mem,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    LoadG {
+        d: Reg,
+        m: u32,
+        i: Reg,
+    },
+    LoadS {
+        d: Reg,
+        m: u32,
+        i: Reg,
+    },
+    StoreG {
+        m: u32,
+        i: Reg,
+        v: Reg,
+    },
+    StoreS {
+        m: u32,
+        i: Reg,
+        v: Reg,
+    },
+    Atomic {
+        k: AtomicK,
+        d: Reg,
+        m: Mem,
+        i: Reg,
+        v: Reg,
+    },
+    Cas {
+        d: Reg,
+        m: Mem,
+        i: Reg,
+        e: Reg,
+        v: Reg,
+    },
+    Jump {
+        t: u32,
+    },
+    JumpIfNot {
+        c: Reg,
+        t: u32,
+    },
+    /// `v += 1; if v < e goto t`, unsigned: the bottom of a `for` loop
+    /// (`v < e` held before, so the increment cannot overflow).
+    ForNextU {
+        v: Reg,
+        e: Reg,
+        t: u32,
+    },
+    /// The same, signed.
+    ForNextI {
+        v: Reg,
+        e: Reg,
+        t: u32,
+    },
+    /// `d = a * b + c` on integers (wrapping; identical to the two
+    /// operations, so fusing is unobservable).
+    MadI {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    /// `if !(a < b) goto t`, unsigned; the hot loop/guard test.
+    JumpIfNotLtU {
+        a: Reg,
+        b: Reg,
+        t: u32,
+    },
+    /// `if !(a < b) goto t`, signed.
+    JumpIfNotLtI {
+        a: Reg,
+        b: Reg,
+        t: u32,
+    },
+    Barrier,
+    Halt,
+}
+
+impl Op {
+    /// Every register the instruction reads or writes, and its jump target.
+    pub(super) fn operands(&self) -> (Vec<Reg>, Option<u32>) {
+        use Op::*;
+        match *self {
+            Mov { d, a }
+            | NegI { d, a }
+            | NegF { d, a }
+            | NotB { d, a }
+            | NotI { d, a }
+            | IToF { d, a }
+            | UToF { d, a }
+            | FToI { d, a }
+            | FToU { d, a }
+            | Sqrt { d, a }
+            | Exp { d, a }
+            | Ln { d, a }
+            | Sin { d, a }
+            | Cos { d, a }
+            | Tanh { d, a }
+            | Floor { d, a }
+            | Ceil { d, a }
+            | AbsF { d, a }
+            | AbsI { d, a } => (vec![d, a], None),
+            AddI { d, a, b }
+            | SubI { d, a, b }
+            | MulI { d, a, b }
+            | DivU { d, a, b }
+            | DivI { d, a, b }
+            | RemU { d, a, b }
+            | RemI { d, a, b }
+            | AddF { d, a, b }
+            | SubF { d, a, b }
+            | MulF { d, a, b }
+            | DivF { d, a, b }
+            | RemF { d, a, b }
+            | And { d, a, b }
+            | Or { d, a, b }
+            | Xor { d, a, b }
+            | Shl { d, a, b }
+            | ShrU { d, a, b }
+            | ShrI { d, a, b }
+            | EqI { d, a, b }
+            | NeI { d, a, b }
+            | EqF { d, a, b }
+            | NeF { d, a, b }
+            | LtU { d, a, b }
+            | LtI { d, a, b }
+            | LtF { d, a, b }
+            | LeU { d, a, b }
+            | LeI { d, a, b }
+            | LeF { d, a, b }
+            | MinF { d, a, b }
+            | MinU { d, a, b }
+            | MinI { d, a, b }
+            | MaxF { d, a, b }
+            | MaxU { d, a, b }
+            | MaxI { d, a, b }
+            | Powf { d, a, b } => (vec![d, a, b], None),
+            ClampF { d, a, b, c }
+            | ClampU { d, a, b, c }
+            | ClampI { d, a, b, c }
+            | MulAdd { d, a, b, c }
+            | MadI { d, a, b, c }
+            | Select { d, c, a, b } => (vec![d, a, b, c], None),
+            LoadR { d, i, .. } | LoadG { d, i, .. } | LoadS { d, i, .. } => (vec![d, i], None),
+            LoadMad { d, a, b, c, .. } => (vec![d, a, b, c], None),
+            StoreG { i, v, .. } | StoreS { i, v, .. } => (vec![i, v], None),
+            Atomic { d, i, v, .. } => (vec![d, i, v], None),
+            Cas { d, i, e, v, .. } => (vec![d, i, e, v], None),
+            Jump { t } => (vec![], Some(t)),
+            JumpIfNot { c, t } => (vec![c], Some(t)),
+            JumpIfNotLtU { a, b, t } | JumpIfNotLtI { a, b, t } => (vec![a, b], Some(t)),
+            ForNextU { v, e, t } | ForNextI { v, e, t } => (vec![v, e], Some(t)),
+            Barrier | Halt => (vec![], None),
+        }
+    }
+}
+
+/// Fixed registers of the builtins: global id, local id, workgroup id and
+/// grid size, three components each.
+pub(super) const BUILTIN_REGS: u32 = 12;
+
+pub(super) fn builtin_reg(b: Builtin, axis: crate::ir::Axis) -> Reg {
+    let base = match b {
+        Builtin::GlobalId => 0,
+        Builtin::LocalId => 3,
+        Builtin::WorkgroupId => 6,
+        Builtin::NumWorkgroups => 9,
+    };
+    base + axis.index() as u32
+}

@@ -1,0 +1,724 @@
+//! Compiling a validated [`Program`] into bytecode: register allocation
+//! (fixed registers for builtins, parameters, lengths and constants; one
+//! per local; stack-wise temporaries per statement) and code generation.
+
+use std::collections::HashMap;
+
+use super::Compiled;
+use super::bytecode::{AtomicK, BUILTIN_REGS, Mem, Op, Reg, builtin_reg};
+use super::literal_bits;
+use crate::ir::{
+    Access, AtomicOp, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program, UnOp,
+};
+
+#[derive(Default)]
+struct LoopCtx {
+    breaks: Vec<usize>,
+    continues: Vec<usize>,
+}
+
+pub(super) struct Codegen<'p> {
+    p: &'p Program,
+    code: Vec<Op>,
+    consts: HashMap<u32, Reg>,
+    local_base: u32,
+    for_ends: Vec<Reg>,
+    next_for_end: usize,
+    temp_base: u32,
+    next_temp: u32,
+    max_reg: u32,
+    loops: Vec<LoopCtx>,
+    mem_of_param: Vec<Option<Mem>>,
+    has_barrier: bool,
+    /// Per local: a fixed register it aliases (see `find_aliases`).
+    alias: Vec<Option<Reg>>,
+}
+
+impl<'p> Codegen<'p> {
+    pub(super) fn compile(p: &'p Program) -> Compiled {
+        let np = p.params.len() as u32;
+        let param_base = BUILTIN_REGS;
+        let len_base = param_base + np;
+        let mut lits = Vec::new();
+        let mut n_for = 0usize;
+        collect(&p.body, &mut lits, &mut n_for);
+        let const_base = len_base + np;
+        let mut consts = HashMap::new();
+        for bits in lits {
+            let next = const_base + consts.len() as u32;
+            consts.entry(bits).or_insert(next);
+        }
+        let local_base = const_base + consts.len() as u32;
+        let for_base = local_base + p.locals.len() as u32;
+        let temp_base = for_base + n_for as u32;
+        let (mut nro, mut nrw) = (0u32, 0u32);
+        let mut ro_names = Vec::new();
+        let mut rw_names = Vec::new();
+        let mem_of_param = p
+            .params
+            .iter()
+            .map(|prm| match prm {
+                Param::Buffer(b) if b.access == Access::Read => {
+                    nro += 1;
+                    ro_names.push(b.name.clone());
+                    Some(Mem::Ro(nro - 1))
+                }
+                Param::Buffer(b) => {
+                    nrw += 1;
+                    rw_names.push(b.name.clone());
+                    Some(Mem::Rw(nrw - 1))
+                }
+                Param::Scalar { .. } => None,
+            })
+            .collect();
+        let mut cg = Codegen {
+            p,
+            code: Vec::new(),
+            consts,
+            local_base,
+            for_ends: (0..n_for as u32).map(|i| for_base + i).collect(),
+            next_for_end: 0,
+            temp_base,
+            next_temp: temp_base,
+            max_reg: temp_base,
+            loops: Vec::new(),
+            mem_of_param,
+            has_barrier: false,
+            alias: Vec::new(),
+        };
+        cg.find_aliases();
+        cg.block(&p.body);
+        cg.code.push(Op::Halt);
+        let mut shared = Vec::new();
+        let mut off = 0usize;
+        for s in &p.shared {
+            shared.push((off, s.len as usize));
+            off += s.len as usize;
+        }
+        let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
+        consts.sort_unstable();
+        Compiled {
+            name: p.name.clone(),
+            code: cg.code,
+            nregs: cg.max_reg as usize,
+            consts,
+            params: p.params.clone(),
+            param_base,
+            len_base,
+            ro_names,
+            rw_names,
+            shared,
+            shared_names: p.shared.iter().map(|s| s.name.clone()).collect(),
+            shared_words: off,
+            has_barrier: cg.has_barrier,
+            workgroup_size: p.workgroup_size,
+            unchecked: p.unchecked,
+        }
+    }
+
+    fn temp(&mut self) -> Reg {
+        let r = self.next_temp;
+        self.next_temp += 1;
+        self.max_reg = self.max_reg.max(self.next_temp);
+        r
+    }
+
+    fn here(&self) -> u32 {
+        self.code.len() as u32
+    }
+
+    fn patch(&mut self, at: usize, target: u32) {
+        match &mut self.code[at] {
+            Op::Jump { t }
+            | Op::JumpIfNot { t, .. }
+            | Op::JumpIfNotLtU { t, .. }
+            | Op::JumpIfNotLtI { t, .. } => *t = target,
+            _ => unreachable!("patching a non-jump instruction"),
+        }
+    }
+
+    fn mem(&self, buf: BufRef) -> Mem {
+        match buf {
+            // Validation guarantees a buffer parameter.
+            BufRef::Param(id) => self.mem_of_param[id as usize].unwrap_or(Mem::Ro(0)),
+            BufRef::Shared(id) => Mem::Shared(id),
+        }
+    }
+
+    fn block(&mut self, body: &[Node]) {
+        for n in body {
+            self.next_temp = self.temp_base;
+            self.node(n);
+        }
+        self.next_temp = self.temp_base;
+    }
+
+    /// Emit a jump taken when `cond` is false; returns its index to patch.
+    fn branch_if_false(&mut self, cond: &Expr) -> usize {
+        if let Expr::Binary(op @ (BinOp::Lt | BinOp::Gt), a, b) = cond {
+            let ty = self.p.type_of(a);
+            if matches!(ty, Some(DataType::U32 | DataType::I32)) {
+                let (ra, _) = self.expr(a, None);
+                let (rb, _) = self.expr(b, None);
+                let (x, y) = if *op == BinOp::Lt { (ra, rb) } else { (rb, ra) };
+                self.code.push(if ty == Some(DataType::U32) {
+                    Op::JumpIfNotLtU { a: x, b: y, t: 0 }
+                } else {
+                    Op::JumpIfNotLtI { a: x, b: y, t: 0 }
+                });
+                return self.code.len() - 1;
+            }
+        }
+        let (c, _) = self.expr(cond, None);
+        self.code.push(Op::JumpIfNot { c, t: 0 });
+        self.code.len() - 1
+    }
+
+    fn local(&self, id: u32) -> Reg {
+        self.alias
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(self.local_base + id)
+    }
+
+    /// The fixed register holding `e`'s value for the whole invocation, for
+    /// builtins, scalar parameters, lengths and constants.
+    fn fixed_reg(&self, e: &Expr) -> Option<Reg> {
+        match e {
+            Expr::Lit(l) => self.consts.get(&literal_bits(*l)).copied(),
+            Expr::Builtin(b, a) => Some(builtin_reg(*b, *a)),
+            Expr::Param(id) => Some(BUILTIN_REGS + id),
+            Expr::Len(id) => Some(BUILTIN_REGS + self.p.params.len() as u32 + id),
+            _ => None,
+        }
+    }
+
+    /// Immutable locals defined once, at the top level, from a fixed
+    /// register (`let i = global_id().x;`) read that register directly
+    /// instead of a copy. Top level only: a `let` nested in a branch may not
+    /// run, and then the local must read as its zero initial value.
+    fn find_aliases(&mut self) {
+        let p = self.p;
+        let mut defs = vec![0u32; p.locals.len()];
+        crate::ir::walk_nodes(&p.body, &mut |n| match n {
+            Node::Let { local, .. } | Node::Assign { local, .. } | Node::For { var: local, .. } => {
+                if let Some(d) = defs.get_mut(*local as usize) {
+                    *d += 1;
+                }
+            }
+            _ => {}
+        });
+        let mut alias = vec![None; p.locals.len()];
+        for n in &p.body {
+            if let Node::Let { local, value } = n
+                && defs.get(*local as usize) == Some(&1)
+                && p.locals.get(*local as usize).is_some_and(|l| !l.mutable)
+            {
+                alias[*local as usize] = self.fixed_reg(value);
+            }
+        }
+        self.alias = alias;
+    }
+
+    fn node(&mut self, node: &Node) {
+        match node {
+            Node::Let { local, .. }
+                if self.alias.get(*local as usize).is_some_and(Option::is_some) => {}
+            Node::Let { local, value } | Node::Assign { local, value } => {
+                let d = self.local(*local);
+                let (r, _) = self.expr(value, Some(d));
+                if r != d {
+                    self.code.push(Op::Mov { d, a: r });
+                }
+            }
+            Node::Store { buf, index, value } => {
+                let (i, _) = self.expr(index, None);
+                let (v, _) = self.expr(value, None);
+                match self.mem(*buf) {
+                    Mem::Rw(m) => self.code.push(Op::StoreG { m, i, v }),
+                    Mem::Shared(m) => self.code.push(Op::StoreS { m, i, v }),
+                    // Validation rejects stores to read-only buffers.
+                    Mem::Ro(_) => {}
+                }
+            }
+            Node::Eval(e) => {
+                self.expr(e, None);
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let jf = self.branch_if_false(cond);
+                self.block(then);
+                if otherwise.is_empty() {
+                    let end = self.here();
+                    self.patch(jf, end);
+                } else {
+                    self.code.push(Op::Jump { t: 0 });
+                    let jend = self.code.len() - 1;
+                    let els = self.here();
+                    self.patch(jf, els);
+                    self.block(otherwise);
+                    let end = self.here();
+                    self.patch(jend, end);
+                }
+            }
+            Node::While { cond, body } => {
+                let head = self.here();
+                let jf = self.branch_if_false(cond);
+                self.next_temp = self.temp_base;
+                self.loop_body(body, head, jf);
+            }
+            Node::Loop { body } => {
+                let head = self.here();
+                self.loops.push(LoopCtx::default());
+                self.block(body);
+                self.code.push(Op::Jump { t: head });
+                let exit = self.here();
+                let ctx = self.loops.pop().unwrap_or_default();
+                for b in ctx.breaks {
+                    self.patch(b, exit);
+                }
+                for c in ctx.continues {
+                    self.patch(c, head);
+                }
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let v = self.local(*var);
+                let e = self.for_ends[self.next_for_end];
+                self.next_for_end += 1;
+                let signed = self.p.locals.get(*var as usize).map(|l| l.ty) == Some(DataType::I32);
+                // `end` first: it must not see the loop variable.
+                let (re, _) = self.expr(end, Some(e));
+                if re != e {
+                    self.code.push(Op::Mov { d: e, a: re });
+                }
+                self.next_temp = self.temp_base;
+                let (rs, _) = self.expr(start, Some(v));
+                if rs != v {
+                    self.code.push(Op::Mov { d: v, a: rs });
+                }
+                self.next_temp = self.temp_base;
+                // Test once on entry, then at the bottom (one instruction
+                // per iteration for the increment, test and back edge).
+                self.code.push(if signed {
+                    Op::JumpIfNotLtI { a: v, b: e, t: 0 }
+                } else {
+                    Op::JumpIfNotLtU { a: v, b: e, t: 0 }
+                });
+                let jf = self.code.len() - 1;
+                let body_start = self.here();
+                self.loops.push(LoopCtx::default());
+                self.block(body);
+                let step = self.here();
+                self.code.push(if signed {
+                    Op::ForNextI {
+                        v,
+                        e,
+                        t: body_start,
+                    }
+                } else {
+                    Op::ForNextU {
+                        v,
+                        e,
+                        t: body_start,
+                    }
+                });
+                let exit = self.here();
+                self.patch(jf, exit);
+                let ctx = self.loops.pop().unwrap_or_default();
+                for b in ctx.breaks {
+                    self.patch(b, exit);
+                }
+                for c in ctx.continues {
+                    self.patch(c, step);
+                }
+            }
+            Node::Break => {
+                self.code.push(Op::Jump { t: 0 });
+                let at = self.code.len() - 1;
+                if let Some(l) = self.loops.last_mut() {
+                    l.breaks.push(at);
+                }
+            }
+            Node::Continue => {
+                self.code.push(Op::Jump { t: 0 });
+                let at = self.code.len() - 1;
+                if let Some(l) = self.loops.last_mut() {
+                    l.continues.push(at);
+                }
+            }
+            Node::Return => self.code.push(Op::Halt),
+            Node::Barrier => {
+                self.has_barrier = true;
+                self.code.push(Op::Barrier);
+            }
+        }
+    }
+
+    /// Body of a `while`: `continue` re-tests at `head`, the exit jump `jf`
+    /// and `break`s land after the loop.
+    fn loop_body(&mut self, body: &[Node], head: u32, jf: usize) {
+        self.loops.push(LoopCtx::default());
+        self.block(body);
+        self.code.push(Op::Jump { t: head });
+        let exit = self.here();
+        self.patch(jf, exit);
+        let ctx = self.loops.pop().unwrap_or_default();
+        for b in ctx.breaks {
+            self.patch(b, exit);
+        }
+        for c in ctx.continues {
+            self.patch(c, head);
+        }
+    }
+
+    /// Compile `e`; the result lands in `dst` when given and `e` computes
+    /// something (a plain register read returns that register instead).
+    fn expr(&mut self, e: &Expr, dst: Option<Reg>) -> (Reg, DataType) {
+        let p = self.p;
+        match e {
+            Expr::Lit(l) => (self.consts[&literal_bits(*l)], l.ty()),
+            Expr::Local(id) => (
+                self.local(*id),
+                p.locals.get(*id as usize).map_or(DataType::U32, |l| l.ty),
+            ),
+            Expr::Param(id) => {
+                let ty = match p.params.get(*id as usize) {
+                    Some(Param::Scalar { ty, .. }) => *ty,
+                    _ => DataType::U32,
+                };
+                (BUILTIN_REGS + id, ty)
+            }
+            Expr::Builtin(b, a) => (builtin_reg(*b, *a), DataType::U32),
+            Expr::Len(id) => (BUILTIN_REGS + p.params.len() as u32 + id, DataType::U32),
+            Expr::Load { buf, index } => {
+                if let Expr::Binary(BinOp::Add, l, r) = &**index
+                    && let Some((x, y, other)) = mul_add_parts(l, r)
+                {
+                    let mark = self.next_temp;
+                    let (a, _) = self.expr(x, None);
+                    let (b, _) = self.expr(y, None);
+                    let (c, _) = self.expr(other, None);
+                    self.next_temp = mark;
+                    let d = dst.unwrap_or_else(|| self.temp());
+                    let m = self.mem(*buf);
+                    self.code.push(Op::LoadMad { d, m, a, b, c });
+                    return (d, p.elem_type(*buf).unwrap_or(DataType::U32));
+                }
+                let mark = self.next_temp;
+                let (i, _) = self.expr(index, None);
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                self.code.push(match self.mem(*buf) {
+                    Mem::Ro(m) => Op::LoadR { d, m, i },
+                    Mem::Rw(m) => Op::LoadG { d, m, i },
+                    Mem::Shared(m) => Op::LoadS { d, m, i },
+                });
+                (d, p.elem_type(*buf).unwrap_or(DataType::U32))
+            }
+            Expr::Unary(op, a) => {
+                let mark = self.next_temp;
+                let (ra, t) = self.expr(a, None);
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                self.code.push(match (op, t) {
+                    (UnOp::Neg, DataType::F32) => Op::NegF { d, a: ra },
+                    (UnOp::Neg, _) => Op::NegI { d, a: ra },
+                    (UnOp::Not, DataType::Bool) => Op::NotB { d, a: ra },
+                    (UnOp::Not, _) => Op::NotI { d, a: ra },
+                });
+                (d, t)
+            }
+            Expr::Binary(op, a, b) => {
+                if *op == BinOp::Add
+                    && matches!(p.type_of(a), Some(DataType::U32 | DataType::I32))
+                    && let Some((x, y, other)) = mul_add_parts(a, b)
+                {
+                    let mark = self.next_temp;
+                    let (rx, t) = self.expr(x, None);
+                    let (ry, _) = self.expr(y, None);
+                    let (rc, _) = self.expr(other, None);
+                    self.next_temp = mark;
+                    let d = dst.unwrap_or_else(|| self.temp());
+                    self.code.push(Op::MadI {
+                        d,
+                        a: rx,
+                        b: ry,
+                        c: rc,
+                    });
+                    return (d, t);
+                }
+                let mark = self.next_temp;
+                let (ra, t) = self.expr(a, None);
+                let (rb, _) = self.expr(b, None);
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                let (x, y) = (ra, rb);
+                use DataType::{F32, I32};
+                let f = t == F32;
+                let i = t == I32;
+                let ins = match op {
+                    BinOp::Add if f => Op::AddF { d, a: x, b: y },
+                    BinOp::Add => Op::AddI { d, a: x, b: y },
+                    BinOp::Sub if f => Op::SubF { d, a: x, b: y },
+                    BinOp::Sub => Op::SubI { d, a: x, b: y },
+                    BinOp::Mul if f => Op::MulF { d, a: x, b: y },
+                    BinOp::Mul => Op::MulI { d, a: x, b: y },
+                    BinOp::Div if f => Op::DivF { d, a: x, b: y },
+                    BinOp::Div if i => Op::DivI { d, a: x, b: y },
+                    BinOp::Div => Op::DivU { d, a: x, b: y },
+                    BinOp::Rem if f => Op::RemF { d, a: x, b: y },
+                    BinOp::Rem if i => Op::RemI { d, a: x, b: y },
+                    BinOp::Rem => Op::RemU { d, a: x, b: y },
+                    BinOp::BitAnd | BinOp::And => Op::And { d, a: x, b: y },
+                    BinOp::BitOr | BinOp::Or => Op::Or { d, a: x, b: y },
+                    BinOp::BitXor => Op::Xor { d, a: x, b: y },
+                    BinOp::Shl => Op::Shl { d, a: x, b: y },
+                    BinOp::Shr if i => Op::ShrI { d, a: x, b: y },
+                    BinOp::Shr => Op::ShrU { d, a: x, b: y },
+                    BinOp::Eq if f => Op::EqF { d, a: x, b: y },
+                    BinOp::Eq => Op::EqI { d, a: x, b: y },
+                    BinOp::Ne if f => Op::NeF { d, a: x, b: y },
+                    BinOp::Ne => Op::NeI { d, a: x, b: y },
+                    BinOp::Lt | BinOp::Gt => {
+                        let (x, y) = if *op == BinOp::Lt { (x, y) } else { (y, x) };
+                        match t {
+                            F32 => Op::LtF { d, a: x, b: y },
+                            I32 => Op::LtI { d, a: x, b: y },
+                            _ => Op::LtU { d, a: x, b: y },
+                        }
+                    }
+                    BinOp::Le | BinOp::Ge => {
+                        let (x, y) = if *op == BinOp::Le { (x, y) } else { (y, x) };
+                        match t {
+                            F32 => Op::LeF { d, a: x, b: y },
+                            I32 => Op::LeI { d, a: x, b: y },
+                            _ => Op::LeU { d, a: x, b: y },
+                        }
+                    }
+                };
+                self.code.push(ins);
+                let rt = if op.is_comparison() {
+                    DataType::Bool
+                } else {
+                    t
+                };
+                (d, rt)
+            }
+            Expr::Cast(to, a) => {
+                let mark = self.next_temp;
+                let (ra, from) = self.expr(a, None);
+                use DataType::{Bool, F32, I32, U32};
+                // Same bits (i32 <-> u32, bool -> integer, identity): no
+                // code, and the operand's temporary stays allocated since it
+                // is the result.
+                if !matches!((from, to), (I32 | U32 | Bool, F32) | (F32, I32 | U32)) {
+                    return (ra, *to);
+                }
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                self.code.push(match (from, to) {
+                    (I32, F32) => Op::IToF { d, a: ra },
+                    (F32, I32) => Op::FToI { d, a: ra },
+                    (F32, U32) => Op::FToU { d, a: ra },
+                    // u32, or a bool (0 or 1), to 0.0 or 1.0.
+                    _ => Op::UToF { d, a: ra },
+                });
+                (d, *to)
+            }
+            Expr::Math(f, args) => {
+                let mark = self.next_temp;
+                let mut regs = [0; 3];
+                let mut t = DataType::F32;
+                for (k, a) in args.iter().enumerate().take(3) {
+                    let (r, ty) = self.expr(a, None);
+                    regs[k] = r;
+                    t = ty;
+                }
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                let [a, b, c] = regs;
+                use DataType::{F32, I32};
+                let ins = match f {
+                    MathFn::Sqrt => Op::Sqrt { d, a },
+                    MathFn::Exp => Op::Exp { d, a },
+                    MathFn::Ln => Op::Ln { d, a },
+                    MathFn::Sin => Op::Sin { d, a },
+                    MathFn::Cos => Op::Cos { d, a },
+                    MathFn::Tanh => Op::Tanh { d, a },
+                    MathFn::Floor => Op::Floor { d, a },
+                    MathFn::Ceil => Op::Ceil { d, a },
+                    MathFn::Abs if t == F32 => Op::AbsF { d, a },
+                    MathFn::Abs => Op::AbsI { d, a },
+                    MathFn::Min => match t {
+                        F32 => Op::MinF { d, a, b },
+                        I32 => Op::MinI { d, a, b },
+                        _ => Op::MinU { d, a, b },
+                    },
+                    MathFn::Max => match t {
+                        F32 => Op::MaxF { d, a, b },
+                        I32 => Op::MaxI { d, a, b },
+                        _ => Op::MaxU { d, a, b },
+                    },
+                    MathFn::Clamp => match t {
+                        F32 => Op::ClampF { d, a, b, c },
+                        I32 => Op::ClampI { d, a, b, c },
+                        _ => Op::ClampU { d, a, b, c },
+                    },
+                    MathFn::Powf => Op::Powf { d, a, b },
+                    MathFn::MulAdd => Op::MulAdd { d, a, b, c },
+                };
+                self.code.push(ins);
+                (d, t)
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let mark = self.next_temp;
+                let (c, _) = self.expr(cond, None);
+                let (a, t) = self.expr(then, None);
+                let (b, _) = self.expr(otherwise, None);
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                self.code.push(Op::Select { d, c, a, b });
+                (d, t)
+            }
+            Expr::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+            } => {
+                let mark = self.next_temp;
+                let (i, _) = self.expr(index, None);
+                let e = expected.as_ref().map(|x| self.expr(x, None).0);
+                let (v, _) = self.expr(value, None);
+                self.next_temp = mark;
+                let d = dst.unwrap_or_else(|| self.temp());
+                let m = self.mem(*buf);
+                let t = p.elem_type(*buf).unwrap_or(DataType::U32);
+                let signed = t == DataType::I32;
+                let k = match op {
+                    AtomicOp::Add => AtomicK::Add,
+                    AtomicOp::Sub => AtomicK::Sub,
+                    AtomicOp::Min if signed => AtomicK::MinI,
+                    AtomicOp::Min => AtomicK::MinU,
+                    AtomicOp::Max if signed => AtomicK::MaxI,
+                    AtomicOp::Max => AtomicK::MaxU,
+                    AtomicOp::And => AtomicK::And,
+                    AtomicOp::Or => AtomicK::Or,
+                    AtomicOp::Xor => AtomicK::Xor,
+                    AtomicOp::Exchange => AtomicK::Xchg,
+                    AtomicOp::CompareExchange => {
+                        self.code.push(Op::Cas {
+                            d,
+                            m,
+                            i,
+                            e: e.unwrap_or(v),
+                            v,
+                        });
+                        return (d, t);
+                    }
+                };
+                self.code.push(Op::Atomic { k, d, m, i, v });
+                (d, t)
+            }
+        }
+    }
+}
+
+/// `x * y + other` or `other + x * y`: the operands of an integer
+/// multiply-add.
+fn mul_add_parts<'e>(a: &'e Expr, b: &'e Expr) -> Option<(&'e Expr, &'e Expr, &'e Expr)> {
+    match (a, b) {
+        (Expr::Binary(BinOp::Mul, x, y), other) | (other, Expr::Binary(BinOp::Mul, x, y)) => {
+            Some((x, y, other))
+        }
+        _ => None,
+    }
+}
+
+/// Every literal's bits (plus 1, the `for` increment) and the number of
+/// `for` loops.
+fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize) {
+    fn expr(e: &Expr, lits: &mut Vec<u32>) {
+        match e {
+            Expr::Lit(l) => lits.push(literal_bits(*l)),
+            Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
+            Expr::Load { index, .. } => expr(index, lits),
+            Expr::Unary(_, a) | Expr::Cast(_, a) => expr(a, lits),
+            Expr::Binary(_, a, b) => {
+                expr(a, lits);
+                expr(b, lits);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| expr(a, lits)),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                expr(cond, lits);
+                expr(then, lits);
+                expr(otherwise, lits);
+            }
+            Expr::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => {
+                expr(index, lits);
+                if let Some(x) = expected {
+                    expr(x, lits);
+                }
+                expr(value, lits);
+            }
+        }
+    }
+    for n in body {
+        match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
+                expr(value, lits);
+            }
+            Node::Store { index, value, .. } => {
+                expr(index, lits);
+                expr(value, lits);
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                expr(cond, lits);
+                collect(then, lits, n_for);
+                collect(otherwise, lits, n_for);
+            }
+            Node::While { cond, body } => {
+                expr(cond, lits);
+                collect(body, lits, n_for);
+            }
+            Node::For {
+                start, end, body, ..
+            } => {
+                *n_for += 1;
+                lits.push(1);
+                expr(start, lits);
+                expr(end, lits);
+                collect(body, lits, n_for);
+            }
+            Node::Loop { body } => collect(body, lits, n_for),
+            Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! Executing bytecode: workgroups, invocation scheduling around barriers,
+//! and the single-`match` instruction loop (`Launch::exec`).
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use super::bytecode::{AtomicK, Mem, Op};
+use super::{Compiled, RunError};
+
+/// Per-worker scratch, reused across the workgroups a worker runs.
+pub(super) struct Scratch {
+    regs: Vec<u32>,
+    arena: Vec<AtomicU32>,
+    pcs: Vec<u32>,
+    steps: Vec<u64>,
+    done: Vec<bool>,
+}
+
+pub(super) struct Launch<'a> {
+    pub(super) c: &'a Compiled,
+    pub(super) ro: &'a [&'a [u32]],
+    pub(super) rw: &'a [&'a [AtomicU32]],
+    pub(super) template: &'a [u32],
+    pub(super) workgroups: [u32; 3],
+    pub(super) limit: u64,
+}
+
+/// Why an invocation stopped early.
+enum Fault {
+    Steps,
+    Internal(&'static str),
+    OutOfBounds { mem: Mem, index: u32, len: usize },
+}
+
+enum Stop {
+    Done,
+    Barrier,
+}
+
+impl Launch<'_> {
+    pub(super) fn scratch(&self) -> Scratch {
+        let n = if self.c.has_barrier {
+            self.c.workgroup_size.iter().map(|&d| d as usize).product()
+        } else {
+            1
+        };
+        Scratch {
+            regs: vec![0; self.c.nregs * n],
+            arena: (0..self.c.shared_words)
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            pcs: vec![0; n],
+            steps: vec![0; n],
+            done: vec![false; n],
+        }
+    }
+
+    fn wg_id(&self, wg: usize) -> [u32; 3] {
+        let [x, y, _] = self.workgroups.map(|d| d as usize);
+        [
+            (wg % x) as u32,
+            ((wg / x) % y) as u32,
+            (wg / (x * y)) as u32,
+        ]
+    }
+
+    fn fault(&self, f: Fault, workgroup: [u32; 3], invocation: u32) -> RunError {
+        let c = self.c;
+        match f {
+            Fault::Internal(reason) => RunError::Internal {
+                kernel: c.name.clone(),
+                reason: reason.to_string(),
+            },
+            Fault::Steps => RunError::StepLimitExceeded {
+                kernel: c.name.clone(),
+                limit: self.limit,
+                workgroup,
+                invocation,
+            },
+            Fault::OutOfBounds { mem, index, len } => RunError::OutOfBounds {
+                kernel: c.name.clone(),
+                buffer: match mem {
+                    Mem::Ro(g) => c.ro_names[g as usize].clone(),
+                    Mem::Rw(g) => c.rw_names[g as usize].clone(),
+                    Mem::Shared(s) => c.shared_names[s as usize].clone(),
+                },
+                index,
+                len,
+                workgroup,
+            },
+        }
+    }
+
+    pub(super) fn workgroup(&self, s: &mut Scratch, wg: usize) -> Result<(), RunError> {
+        let c = self.c;
+        let wid = self.wg_id(wg);
+        let size = c.workgroup_size;
+        for a in &s.arena {
+            a.store(0, Relaxed);
+        }
+        let nregs = c.nregs;
+        let set_builtins = |regs: &mut [u32], lid: [u32; 3]| {
+            for k in 0..3 {
+                regs[k] = wid[k].wrapping_mul(size[k]).wrapping_add(lid[k]);
+                regs[3 + k] = lid[k];
+                regs[6 + k] = wid[k];
+            }
+        };
+        if !c.has_barrier {
+            let regs = &mut s.regs[..nregs];
+            let mut inv = 0u32;
+            for z in 0..size[2] {
+                for y in 0..size[1] {
+                    for x in 0..size[0] {
+                        regs.copy_from_slice(self.template);
+                        set_builtins(regs, [x, y, z]);
+                        let mut pc = 0;
+                        let mut steps = 0;
+                        self.exec(regs, &s.arena, &mut pc, &mut steps)
+                            .map_err(|f| self.fault(f, wid, inv))?;
+                        inv += 1;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let n = s.pcs.len();
+        for inv in 0..n {
+            let regs = &mut s.regs[inv * nregs..(inv + 1) * nregs];
+            regs.copy_from_slice(self.template);
+            let x = inv as u32 % size[0];
+            let y = (inv as u32 / size[0]) % size[1];
+            let z = inv as u32 / (size[0] * size[1]);
+            set_builtins(regs, [x, y, z]);
+            s.pcs[inv] = 0;
+            s.steps[inv] = 0;
+            s.done[inv] = false;
+        }
+        loop {
+            let mut waiting = 0usize;
+            let mut finished = 0usize;
+            let mut barrier_pc = None;
+            let mut split = false;
+            for inv in 0..n {
+                if s.done[inv] {
+                    finished += 1;
+                    continue;
+                }
+                let regs = &mut s.regs[inv * nregs..(inv + 1) * nregs];
+                match self
+                    .exec(regs, &s.arena, &mut s.pcs[inv], &mut s.steps[inv])
+                    .map_err(|f| self.fault(f, wid, inv as u32))?
+                {
+                    Stop::Done => {
+                        s.done[inv] = true;
+                        finished += 1;
+                    }
+                    Stop::Barrier => {
+                        waiting += 1;
+                        match barrier_pc {
+                            None => barrier_pc = Some(s.pcs[inv]),
+                            Some(pc) if pc != s.pcs[inv] => split = true,
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+            if waiting == 0 {
+                return Ok(());
+            }
+            if finished > 0 || split {
+                let detail = if split {
+                    "invocations wait at different barriers".to_string()
+                } else {
+                    format!(
+                        "{finished} invocation(s) finished while {waiting} wait at a barrier; every invocation must reach the same barriers"
+                    )
+                };
+                return Err(RunError::BarrierDivergence {
+                    kernel: c.name.clone(),
+                    workgroup: wid,
+                    detail,
+                });
+            }
+        }
+    }
+
+    /// Run one invocation from `pc` until it finishes or reaches a barrier.
+    #[allow(clippy::too_many_lines)]
+    fn exec(
+        &self,
+        r: &mut [u32],
+        arena: &[AtomicU32],
+        pc_io: &mut u32,
+        steps_io: &mut u64,
+    ) -> Result<Stop, Fault> {
+        let code = &self.c.code[..];
+        let ro = self.ro;
+        let rw = self.rw;
+        let shared = &self.c.shared[..];
+        let unchecked = self.c.unchecked;
+        let limit = self.limit;
+        let mut pc = *pc_io as usize;
+        let mut steps = *steps_io;
+        let f = |x: u32| f32::from_bits(x);
+        let i = |x: u32| x as i32;
+        if r.len() != self.c.nregs {
+            return Err(Fault::Internal("register file of the wrong size"));
+        }
+        let rp = r.as_mut_ptr();
+        // SAFETY (for `rd!`, `wr!` and the `code` read below):
+        // `Compiled::new` verified that every register operand is below
+        // `nregs` (= `r.len()`, checked above), that every jump target lies
+        // inside `code`, and that `code` ends with `Halt`; so `pc` always
+        // indexes `code` and every register access is in bounds.
+        macro_rules! rd {
+            ($x:expr) => {{
+                let at = $x as usize;
+                unsafe { *rp.add(at) }
+            }};
+        }
+        macro_rules! wr {
+            ($x:expr, $v:expr) => {{
+                let v = $v;
+                let at = $x as usize;
+                unsafe { *rp.add(at) = v }
+            }};
+        }
+        macro_rules! bin {
+            ($d:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+                let $x = rd!($a);
+                let $y = rd!($b);
+                wr!($d, $e);
+            }};
+        }
+        macro_rules! un {
+            ($d:expr, $a:expr, |$x:ident| $e:expr) => {{
+                let $x = rd!($a);
+                wr!($d, $e);
+            }};
+        }
+        loop {
+            steps += 1;
+            if steps > limit {
+                *pc_io = pc as u32;
+                *steps_io = steps;
+                return Err(Fault::Steps);
+            }
+            let op = unsafe { *code.get_unchecked(pc) };
+            pc += 1;
+            match op {
+                Op::Mov { d, a } => wr!(d, rd!(a)),
+                Op::AddI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_add(y)),
+                Op::SubI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_sub(y)),
+                Op::MulI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_mul(y)),
+                Op::DivU { d, a, b } => bin!(d, a, b, |x, y| x.checked_div(y).unwrap_or(0)),
+                Op::DivI { d, a, b } => bin!(d, a, b, |x, y| if y == 0 {
+                    0
+                } else {
+                    i(x).wrapping_div(i(y)) as u32
+                }),
+                Op::RemU { d, a, b } => bin!(d, a, b, |x, y| x.checked_rem(y).unwrap_or(0)),
+                Op::RemI { d, a, b } => bin!(d, a, b, |x, y| if y == 0 {
+                    0
+                } else {
+                    i(x).wrapping_rem(i(y)) as u32
+                }),
+                Op::AddF { d, a, b } => bin!(d, a, b, |x, y| (f(x) + f(y)).to_bits()),
+                Op::SubF { d, a, b } => bin!(d, a, b, |x, y| (f(x) - f(y)).to_bits()),
+                Op::MulF { d, a, b } => bin!(d, a, b, |x, y| (f(x) * f(y)).to_bits()),
+                Op::DivF { d, a, b } => bin!(d, a, b, |x, y| (f(x) / f(y)).to_bits()),
+                Op::RemF { d, a, b } => bin!(d, a, b, |x, y| (f(x) % f(y)).to_bits()),
+                Op::And { d, a, b } => bin!(d, a, b, |x, y| x & y),
+                Op::Or { d, a, b } => bin!(d, a, b, |x, y| x | y),
+                Op::Xor { d, a, b } => bin!(d, a, b, |x, y| x ^ y),
+                Op::Shl { d, a, b } => bin!(d, a, b, |x, y| x << (y & 31)),
+                Op::ShrU { d, a, b } => bin!(d, a, b, |x, y| x >> (y & 31)),
+                Op::ShrI { d, a, b } => bin!(d, a, b, |x, y| (i(x) >> (y & 31)) as u32),
+                Op::EqI { d, a, b } => bin!(d, a, b, |x, y| u32::from(x == y)),
+                Op::NeI { d, a, b } => bin!(d, a, b, |x, y| u32::from(x != y)),
+                Op::EqF { d, a, b } => bin!(d, a, b, |x, y| u32::from(f(x) == f(y))),
+                Op::NeF { d, a, b } => bin!(d, a, b, |x, y| u32::from(f(x) != f(y))),
+                Op::LtU { d, a, b } => bin!(d, a, b, |x, y| u32::from(x < y)),
+                Op::LtI { d, a, b } => bin!(d, a, b, |x, y| u32::from(i(x) < i(y))),
+                Op::LtF { d, a, b } => bin!(d, a, b, |x, y| u32::from(f(x) < f(y))),
+                Op::LeU { d, a, b } => bin!(d, a, b, |x, y| u32::from(x <= y)),
+                Op::LeI { d, a, b } => bin!(d, a, b, |x, y| u32::from(i(x) <= i(y))),
+                Op::LeF { d, a, b } => bin!(d, a, b, |x, y| u32::from(f(x) <= f(y))),
+                Op::NegI { d, a } => un!(d, a, |x| x.wrapping_neg()),
+                Op::NegF { d, a } => un!(d, a, |x| (-f(x)).to_bits()),
+                Op::NotB { d, a } => un!(d, a, |x| x ^ 1),
+                Op::NotI { d, a } => un!(d, a, |x| !x),
+                Op::IToF { d, a } => un!(d, a, |x| (i(x) as f32).to_bits()),
+                Op::UToF { d, a } => un!(d, a, |x| (x as f32).to_bits()),
+                Op::FToI { d, a } => un!(d, a, |x| f(x) as i32 as u32),
+                Op::FToU { d, a } => un!(d, a, |x| f(x) as u32),
+                Op::Sqrt { d, a } => un!(d, a, |x| f(x).sqrt().to_bits()),
+                Op::Exp { d, a } => un!(d, a, |x| f(x).exp().to_bits()),
+                Op::Ln { d, a } => un!(d, a, |x| f(x).ln().to_bits()),
+                Op::Sin { d, a } => un!(d, a, |x| f(x).sin().to_bits()),
+                Op::Cos { d, a } => un!(d, a, |x| f(x).cos().to_bits()),
+                Op::Tanh { d, a } => un!(d, a, |x| f(x).tanh().to_bits()),
+                Op::Floor { d, a } => un!(d, a, |x| f(x).floor().to_bits()),
+                Op::Ceil { d, a } => un!(d, a, |x| f(x).ceil().to_bits()),
+                Op::AbsF { d, a } => un!(d, a, |x| f(x).abs().to_bits()),
+                Op::AbsI { d, a } => un!(d, a, |x| i(x).wrapping_abs() as u32),
+                Op::MinF { d, a, b } => bin!(d, a, b, |x, y| f(x).min(f(y)).to_bits()),
+                Op::MinU { d, a, b } => bin!(d, a, b, |x, y| x.min(y)),
+                Op::MinI { d, a, b } => bin!(d, a, b, |x, y| i(x).min(i(y)) as u32),
+                Op::MaxF { d, a, b } => bin!(d, a, b, |x, y| f(x).max(f(y)).to_bits()),
+                Op::MaxU { d, a, b } => bin!(d, a, b, |x, y| x.max(y)),
+                Op::MaxI { d, a, b } => bin!(d, a, b, |x, y| i(x).max(i(y)) as u32),
+                Op::Powf { d, a, b } => bin!(d, a, b, |x, y| f(x).powf(f(y)).to_bits()),
+                Op::ClampF { d, a, b, c } => {
+                    let v = f(rd!(a)).max(f(rd!(b))).min(f(rd!(c)));
+                    wr!(d, v.to_bits());
+                }
+                Op::ClampU { d, a, b, c } => {
+                    wr!(d, rd!(a).max(rd!(b)).min(rd!(c)));
+                }
+                Op::ClampI { d, a, b, c } => {
+                    let v = i(rd!(a)).max(i(rd!(b))).min(i(rd!(c)));
+                    wr!(d, v as u32);
+                }
+                Op::MulAdd { d, a, b, c } => {
+                    let v = f(rd!(a)).mul_add(f(rd!(b)), f(rd!(c)));
+                    wr!(d, v.to_bits());
+                }
+                Op::Select { d, c, a, b } => {
+                    wr!(d, if rd!(c) != 0 { rd!(a) } else { rd!(b) });
+                }
+                Op::LoadMad { d, m, a, b, c } => {
+                    let index = rd!(a).wrapping_mul(rd!(b)).wrapping_add(rd!(c));
+                    let at = index as usize;
+                    let (word, len) = match m {
+                        Mem::Ro(g) => {
+                            let buf = ro[g as usize];
+                            (buf.get(at).copied(), buf.len())
+                        }
+                        Mem::Rw(g) => {
+                            let buf = rw[g as usize];
+                            (buf.get(at).map(|w| w.load(Relaxed)), buf.len())
+                        }
+                        Mem::Shared(s) => {
+                            let (off, len) = shared[s as usize];
+                            let w = (at < len).then(|| arena[off + at].load(Relaxed));
+                            (w, len)
+                        }
+                    };
+                    match word {
+                        Some(w) => wr!(d, w),
+                        None if unchecked => return Err(oob(m, index, len)),
+                        None => wr!(d, 0),
+                    }
+                }
+                Op::LoadR { d, m, i: ix } => {
+                    let buf = ro[m as usize];
+                    let index = rd!(ix);
+                    wr!(
+                        d,
+                        match buf.get(index as usize) {
+                            Some(w) => *w,
+                            None if unchecked => {
+                                return Err(oob(Mem::Ro(m), index, buf.len()));
+                            }
+                            None => 0,
+                        }
+                    );
+                }
+                Op::LoadG { d, m, i: ix } => {
+                    let buf = rw[m as usize];
+                    let index = rd!(ix);
+                    wr!(
+                        d,
+                        match buf.get(index as usize) {
+                            Some(w) => w.load(Relaxed),
+                            None if unchecked => {
+                                return Err(oob(Mem::Rw(m), index, buf.len()));
+                            }
+                            None => 0,
+                        }
+                    );
+                }
+                Op::LoadS { d, m, i: ix } => {
+                    let (off, len) = shared[m as usize];
+                    let index = rd!(ix);
+                    wr!(
+                        d,
+                        if (index as usize) < len {
+                            arena[off + index as usize].load(Relaxed)
+                        } else if unchecked {
+                            return Err(oob(Mem::Shared(m), index, len));
+                        } else {
+                            0
+                        }
+                    );
+                }
+                Op::StoreG { m, i: ix, v } => {
+                    let buf = rw[m as usize];
+                    let index = rd!(ix);
+                    match buf.get(index as usize) {
+                        Some(w) => w.store(rd!(v), Relaxed),
+                        None if unchecked => {
+                            return Err(oob(Mem::Rw(m), index, buf.len()));
+                        }
+                        None => {}
+                    }
+                }
+                Op::StoreS { m, i: ix, v } => {
+                    let (off, len) = shared[m as usize];
+                    let index = rd!(ix);
+                    if (index as usize) < len {
+                        arena[off + index as usize].store(rd!(v), Relaxed);
+                    } else if unchecked {
+                        return Err(oob(Mem::Shared(m), index, len));
+                    }
+                }
+                Op::Atomic { k, d, m, i: ix, v } => {
+                    let index = rd!(ix);
+                    let val = rd!(v);
+                    wr!(
+                        d,
+                        match cell(rw, arena, shared, m, index) {
+                            Ok(w) => atomic_rmw(w, k, val),
+                            Err(len) if unchecked => return Err(oob(m, index, len)),
+                            Err(_) => 0,
+                        }
+                    );
+                }
+                Op::Cas { d, m, i: ix, e, v } => {
+                    let index = rd!(ix);
+                    let (exp, val) = (rd!(e), rd!(v));
+                    wr!(
+                        d,
+                        match cell(rw, arena, shared, m, index) {
+                            Ok(w) => match w.compare_exchange(exp, val, Relaxed, Relaxed) {
+                                Ok(old) | Err(old) => old,
+                            },
+                            Err(len) if unchecked => return Err(oob(m, index, len)),
+                            Err(_) => 0,
+                        }
+                    );
+                }
+                Op::Jump { t } => pc = t as usize,
+                Op::ForNextU { v, e, t } => {
+                    let next = rd!(v).wrapping_add(1);
+                    wr!(v, next);
+                    if next < rd!(e) {
+                        pc = t as usize;
+                    }
+                }
+                Op::ForNextI { v, e, t } => {
+                    let next = rd!(v).wrapping_add(1);
+                    wr!(v, next);
+                    if i(next) < i(rd!(e)) {
+                        pc = t as usize;
+                    }
+                }
+                Op::MadI { d, a, b, c } => {
+                    wr!(d, rd!(a).wrapping_mul(rd!(b)).wrapping_add(rd!(c)));
+                }
+                Op::JumpIfNot { c, t } => {
+                    if rd!(c) == 0 {
+                        pc = t as usize;
+                    }
+                }
+                Op::JumpIfNotLtU { a, b, t } => {
+                    if rd!(a) >= rd!(b) {
+                        pc = t as usize;
+                    }
+                }
+                Op::JumpIfNotLtI { a, b, t } => {
+                    if i(rd!(a)) >= i(rd!(b)) {
+                        pc = t as usize;
+                    }
+                }
+                Op::Barrier => {
+                    *pc_io = pc as u32;
+                    *steps_io = steps;
+                    return Ok(Stop::Barrier);
+                }
+                Op::Halt => {
+                    *pc_io = pc as u32;
+                    *steps_io = steps;
+                    return Ok(Stop::Done);
+                }
+            }
+        }
+    }
+}
+
+fn oob(mem: Mem, index: u32, len: usize) -> Fault {
+    Fault::OutOfBounds { mem, index, len }
+}
+
+/// The atomic cell at `index` of `m`, or the memory's length when out of
+/// range.
+#[inline]
+fn cell<'a>(
+    rw: &[&'a [AtomicU32]],
+    arena: &'a [AtomicU32],
+    shared: &[(usize, usize)],
+    m: Mem,
+    index: u32,
+) -> Result<&'a AtomicU32, usize> {
+    match m {
+        Mem::Rw(g) => {
+            let buf = rw[g as usize];
+            buf.get(index as usize).ok_or(buf.len())
+        }
+        // Validation rejects atomics on read-only buffers.
+        Mem::Ro(_) => Err(0),
+        Mem::Shared(s) => {
+            let (off, len) = shared[s as usize];
+            if (index as usize) < len {
+                Ok(&arena[off + index as usize])
+            } else {
+                Err(len)
+            }
+        }
+    }
+}
+
+fn atomic_rmw(w: &AtomicU32, k: AtomicK, v: u32) -> u32 {
+    let signed = |op: fn(i32, i32) -> i32| match w
+        .fetch_update(Relaxed, Relaxed, |x| Some(op(x as i32, v as i32) as u32))
+    {
+        Ok(old) | Err(old) => old,
+    };
+    match k {
+        AtomicK::Add => w.fetch_add(v, Relaxed),
+        AtomicK::Sub => w.fetch_sub(v, Relaxed),
+        AtomicK::MinU => w.fetch_min(v, Relaxed),
+        AtomicK::MaxU => w.fetch_max(v, Relaxed),
+        AtomicK::MinI => signed(i32::min),
+        AtomicK::MaxI => signed(i32::max),
+        AtomicK::And => w.fetch_and(v, Relaxed),
+        AtomicK::Or => w.fetch_or(v, Relaxed),
+        AtomicK::Xor => w.fetch_xor(v, Relaxed),
+        AtomicK::Xchg => w.swap(v, Relaxed),
+    }
+}

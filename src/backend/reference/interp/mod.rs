@@ -1,0 +1,524 @@
+//! The reference interpreter: the executable definition of vyre's semantics.
+//!
+//! A [`Program`] is compiled once ([`Compiled::new`]) into flat register
+//! bytecode: every value is a 32-bit pattern in a per-invocation register
+//! file (`bool` is 0 or 1, `f32` its bits). Builtins, scalar parameters,
+//! buffer lengths and constants live in fixed registers set before an
+//! invocation starts, so reading them costs no instruction; locals have one
+//! register each and expression temporaries are allocated stack-wise per
+//! statement. Operators are resolved by type at compile time (`AddF`,
+//! `DivI`, ...), so executing an instruction is one `match` arm.
+//!
+//! # Execution model
+//!
+//! Workgroups run in parallel on a `rayon` pool; global buffers are viewed
+//! as `&[AtomicU32]` and accessed with relaxed atomics, so racing kernels
+//! are sound (the outcome of a race is unspecified, as on a GPU). Within a
+//! workgroup, invocations run one after the other, each until it reaches a
+//! barrier or finishes; when all have arrived at the same barrier they are
+//! released together. If some invocations finished (or wait at a different
+//! barrier) while others wait at a barrier, the launch fails with
+//! [`RunError::BarrierDivergence`]: on a GPU that is undefined behaviour.
+//! Shared arrays are zeroed at the start of each workgroup.
+//!
+//! # Semantics
+//!
+//! Integer arithmetic wraps; `x / 0 == 0` and `x % 0 == 0`; `i32::MIN / -1
+//! == i32::MIN` and `i32::MIN % -1 == 0`; shift amounts are masked `& 31`
+//! and `>>` is arithmetic on `i32`; float to integer casts saturate with
+//! NaN to 0; `bool` casts to 0/1; `f32` operations are Rust's (`mul_add`
+//! fused, `min`/`max` NaN-ignoring, `clamp(lo, hi)` = `max(lo).min(hi)`,
+//! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`. Locals
+//! start at zero (a `let` skipped by a branch leaves its local 0).
+//! Out-of-range loads yield 0, out-of-range stores are dropped and
+//! out-of-range atomics do nothing and yield 0. In an `unchecked` kernel an
+//! out-of-range access is undefined behaviour on a GPU; the interpreter stays
+//! memory-safe and reports it as [`RunError::OutOfBounds`], naming the
+//! buffer and the index, so the oracle flags the bug instead of hiding it.
+//!
+//! # Steps
+//!
+//! [`RunOptions::max_steps_per_invocation`] bounds the bytecode
+//! instructions one invocation executes (roughly one per operator, load,
+//! store and branch), which catches infinite loops; the exact count is an
+//! implementation detail.
+
+mod bytecode;
+mod compile;
+mod exec;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
+
+use rayon::prelude::*;
+
+use crate::ir::{Access, Literal, Param, Program, ValidationError};
+use bytecode::{Op, Reg};
+use compile::Codegen;
+use exec::{Launch, Scratch};
+
+/// One launch argument of [`run`], in parameter order.
+#[derive(Debug)]
+pub enum RefArg<'a> {
+    /// A buffer parameter's elements as raw 32-bit patterns.
+    Buffer(&'a mut [u32]),
+    /// A scalar parameter; its type must be the parameter's.
+    Scalar(Literal),
+}
+
+/// Knobs of [`run_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Fail with [`RunError::StepLimitExceeded`] when one invocation
+    /// executes more instructions than this (`None`: no limit).
+    pub max_steps_per_invocation: Option<u64>,
+    /// Worker threads for workgroups (`None` or `Some(0)`: rayon's global
+    /// pool, one thread per core; `Some(1)`: run on the calling thread;
+    /// `Some(n)`: a pool of `n` threads, built on first use and reused).
+    pub threads: Option<usize>,
+}
+
+/// Why a launch failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The program does not validate.
+    #[error("kernel `{kernel}` is invalid: {}", join_errors(.errors))]
+    InvalidProgram {
+        /// Kernel name.
+        kernel: String,
+        /// Every validation problem.
+        errors: Vec<ValidationError>,
+    },
+    /// Wrong number of arguments.
+    #[error("kernel `{kernel}` takes {expected} arguments, got {got}")]
+    ArgumentCount {
+        /// Kernel name.
+        kernel: String,
+        /// Parameters of the kernel.
+        expected: usize,
+        /// Arguments passed.
+        got: usize,
+    },
+    /// An argument does not fit its parameter.
+    #[error("argument {index} (`{param}`) of kernel `{kernel}`: expected {expected}, got {got}")]
+    ArgumentMismatch {
+        /// Kernel name.
+        kernel: String,
+        /// Argument position.
+        index: usize,
+        /// Parameter name.
+        param: String,
+        /// What the parameter takes.
+        expected: String,
+        /// What was passed.
+        got: String,
+    },
+    /// An invocation ran past [`RunOptions::max_steps_per_invocation`].
+    #[error(
+        "kernel `{kernel}`: invocation {invocation} of workgroup {workgroup:?} exceeded the limit of {limit} steps (an infinite loop?)"
+    )]
+    StepLimitExceeded {
+        /// Kernel name.
+        kernel: String,
+        /// The limit.
+        limit: u64,
+        /// The workgroup.
+        workgroup: [u32; 3],
+        /// Linear local index of the invocation.
+        invocation: u32,
+    },
+    /// Invocations of one workgroup did not all reach the same barrier.
+    #[error("kernel `{kernel}`: barrier divergence in workgroup {workgroup:?}: {detail}")]
+    BarrierDivergence {
+        /// Kernel name.
+        kernel: String,
+        /// The workgroup.
+        workgroup: [u32; 3],
+        /// What happened.
+        detail: String,
+    },
+    /// An `unchecked` kernel accessed out of range.
+    #[error(
+        "unchecked kernel `{kernel}` accessed `{buffer}[{index}]` out of range (length {len}) in workgroup {workgroup:?}"
+    )]
+    OutOfBounds {
+        /// Kernel name.
+        kernel: String,
+        /// Buffer or shared array name.
+        buffer: String,
+        /// The index (an `i32` index reinterpreted as `u32`).
+        index: u32,
+        /// Its length in elements.
+        len: usize,
+        /// The workgroup.
+        workgroup: [u32; 3],
+    },
+    /// The grid has more workgroups than can be counted.
+    #[error("kernel `{kernel}`: grid of {workgroups:?} workgroups is too large")]
+    GridTooLarge {
+        /// Kernel name.
+        kernel: String,
+        /// The grid.
+        workgroups: [u32; 3],
+    },
+    /// An interpreter invariant failed (a bug in vyre; please report it).
+    #[error("internal error of the reference interpreter on kernel `{kernel}`: {reason}")]
+    Internal {
+        /// Kernel name.
+        kernel: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The worker pool could not be built.
+    #[error("could not start {threads} worker threads: {reason}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// The pool's error.
+        reason: String,
+    },
+}
+
+fn join_errors(errors: &[ValidationError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Run `program` over `workgroups` with default options.
+///
+/// # Errors
+///
+/// See [`RunError`].
+pub fn run(
+    program: &Program,
+    workgroups: [u32; 3],
+    args: &mut [RefArg<'_>],
+) -> Result<(), RunError> {
+    run_with(program, workgroups, args, &RunOptions::default())
+}
+
+/// Run `program` over `workgroups` with `opts`.
+///
+/// # Errors
+///
+/// See [`RunError`].
+pub fn run_with(
+    program: &Program,
+    workgroups: [u32; 3],
+    args: &mut [RefArg<'_>],
+    opts: &RunOptions,
+) -> Result<(), RunError> {
+    Compiled::new(program)?.run(workgroups, args, opts)
+}
+
+/// A program compiled for the interpreter; compile once, run many times.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    name: String,
+    code: Vec<Op>,
+    nregs: usize,
+    /// Register values that do not depend on the launch (constants).
+    consts: Vec<(Reg, u32)>,
+    /// Per parameter: its scalar register (scalars) and its length
+    /// register (buffers).
+    params: Vec<Param>,
+    param_base: u32,
+    len_base: u32,
+    ro_names: Vec<String>,
+    rw_names: Vec<String>,
+    /// Shared arrays: offset in the per-workgroup arena, length.
+    shared: Vec<(usize, usize)>,
+    shared_names: Vec<String>,
+    shared_words: usize,
+    has_barrier: bool,
+    workgroup_size: [u32; 3],
+    unchecked: bool,
+}
+
+impl Compiled {
+    /// Validate and compile `program`.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InvalidProgram`] when it does not validate.
+    pub fn new(program: &Program) -> Result<Self, RunError> {
+        program
+            .validate()
+            .map_err(|errors| RunError::InvalidProgram {
+                kernel: program.name.clone(),
+                errors,
+            })?;
+        let compiled = Codegen::compile(program);
+        compiled.verify().map_err(|reason| RunError::Internal {
+            kernel: program.name.clone(),
+            reason,
+        })?;
+        Ok(compiled)
+    }
+
+    /// Check the invariants `exec` relies on for its unchecked register
+    /// and code accesses.
+    fn verify(&self) -> Result<(), String> {
+        if self.code.last() != Some(&Op::Halt) {
+            return Err("bytecode does not end with `Halt`".to_string());
+        }
+        let n = self.nregs as u64;
+        let len = self.code.len() as u64;
+        for (pc, op) in self.code.iter().enumerate() {
+            let (regs, target) = op.operands();
+            if let Some(bad) = regs.iter().find(|&&r| u64::from(r) >= n) {
+                return Err(format!(
+                    "instruction {pc} ({op:?}) uses register {bad} of {n}"
+                ));
+            }
+            if target.is_some_and(|t| u64::from(t) >= len) {
+                return Err(format!("instruction {pc} ({op:?}) jumps outside the code"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernel's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Per parameter: whether it is a read-only buffer.
+    #[must_use]
+    pub fn read_only_params(&self) -> Vec<bool> {
+        self.params
+            .iter()
+            .map(|p| matches!(p, Param::Buffer(b) if b.access == Access::Read))
+            .collect()
+    }
+
+    /// Number of bytecode instructions (for diagnostics and tests).
+    #[must_use]
+    pub fn code_len(&self) -> usize {
+        self.code.len()
+    }
+
+    /// Run over `workgroups` with `opts`.
+    ///
+    /// # Errors
+    ///
+    /// See [`RunError`].
+    pub fn run(
+        &self,
+        workgroups: [u32; 3],
+        args: &mut [RefArg<'_>],
+        opts: &RunOptions,
+    ) -> Result<(), RunError> {
+        self.check_count(args.len())?;
+        let core: Vec<CoreArg<'_>> = args
+            .iter_mut()
+            .zip(&self.params)
+            .map(|(arg, param)| match arg {
+                RefArg::Buffer(b) => match param {
+                    Param::Buffer(d) if d.access == Access::Read => CoreArg::Ro(b),
+                    _ => CoreArg::Rw(atomic_view(b)),
+                },
+                RefArg::Scalar(l) => CoreArg::Scalar(*l),
+            })
+            .collect();
+        self.run_core(workgroups, &core, opts)
+    }
+
+    fn check_count(&self, got: usize) -> Result<(), RunError> {
+        if got == self.params.len() {
+            Ok(())
+        } else {
+            Err(RunError::ArgumentCount {
+                kernel: self.name.clone(),
+                expected: self.params.len(),
+                got,
+            })
+        }
+    }
+
+    /// Run with buffers given as read-only words (read-only parameters) or
+    /// atomic words (read-write parameters).
+    pub(super) fn run_core(
+        &self,
+        workgroups: [u32; 3],
+        args: &[CoreArg<'_>],
+        opts: &RunOptions,
+    ) -> Result<(), RunError> {
+        let (template, ro, rw) = self.bind(workgroups, args)?;
+        let total = u64::from(workgroups[0])
+            .checked_mul(u64::from(workgroups[1]))
+            .and_then(|n| n.checked_mul(u64::from(workgroups[2])))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| RunError::GridTooLarge {
+                kernel: self.name.clone(),
+                workgroups,
+            })?;
+        if total == 0 {
+            return Ok(());
+        }
+        let launch = Launch {
+            c: self,
+            ro: &ro,
+            rw: &rw,
+            template: &template,
+            workgroups,
+            limit: opts.max_steps_per_invocation.unwrap_or(u64::MAX),
+        };
+        let one = |scratch: &mut Scratch, wg: usize| launch.workgroup(scratch, wg);
+        match opts.threads {
+            Some(1) => {
+                let mut scratch = launch.scratch();
+                (0..total).try_for_each(|wg| one(&mut scratch, wg))
+            }
+            _ if total == 1 => one(&mut launch.scratch(), 0),
+            Some(n) if n > 1 => {
+                let pool = pool(n)?;
+                pool.install(|| {
+                    (0..total)
+                        .into_par_iter()
+                        .try_for_each_init(|| launch.scratch(), one)
+                })
+            }
+            _ => (0..total)
+                .into_par_iter()
+                .try_for_each_init(|| launch.scratch(), one),
+        }
+    }
+
+    /// Check the arguments, build the initial register file and the buffer
+    /// tables.
+    #[allow(clippy::type_complexity)]
+    fn bind<'a>(
+        &self,
+        workgroups: [u32; 3],
+        args: &[CoreArg<'a>],
+    ) -> Result<(Vec<u32>, Vec<&'a [u32]>, Vec<&'a [AtomicU32]>), RunError> {
+        self.check_count(args.len())?;
+        let mut regs = vec![0u32; self.nregs];
+        regs[9..12].copy_from_slice(&workgroups);
+        for &(r, v) in &self.consts {
+            regs[r as usize] = v;
+        }
+        let mut ro = Vec::new();
+        let mut rw = Vec::new();
+        for (index, (param, arg)) in self.params.iter().zip(args).enumerate() {
+            let mismatch = |expected: String, got: String| RunError::ArgumentMismatch {
+                kernel: self.name.clone(),
+                index,
+                param: param.name().to_string(),
+                expected,
+                got,
+            };
+            let len = match arg {
+                CoreArg::Ro(b) => Some(b.len()),
+                CoreArg::Rw(b) => Some(b.len()),
+                CoreArg::Scalar(_) => None,
+            };
+            if let Some(len) = len {
+                let len = u32::try_from(len).map_err(|_| {
+                    mismatch(
+                        format!("a buffer of at most {} elements", u32::MAX),
+                        format!("{len} elements"),
+                    )
+                })?;
+                regs[(self.len_base + index as u32) as usize] = len;
+            }
+            match (param, arg) {
+                (Param::Buffer(b), CoreArg::Ro(words)) if b.access == Access::Read => {
+                    ro.push(*words);
+                }
+                (Param::Buffer(b), CoreArg::Rw(words)) if b.access == Access::ReadWrite => {
+                    rw.push(*words);
+                }
+                (Param::Buffer(b), CoreArg::Ro(_)) => {
+                    return Err(mismatch(
+                        format!("a read-write buffer of `{}`", b.elem),
+                        "a read-only buffer".to_string(),
+                    ));
+                }
+                (Param::Buffer(b), CoreArg::Rw(_)) => {
+                    return Err(mismatch(
+                        format!("a read-only buffer of `{}`", b.elem),
+                        "a read-write buffer".to_string(),
+                    ));
+                }
+                (Param::Scalar { ty, .. }, CoreArg::Scalar(lit)) if lit.ty() == *ty => {
+                    regs[(self.param_base + index as u32) as usize] = literal_bits(*lit);
+                }
+                (Param::Buffer(b), CoreArg::Scalar(lit)) => {
+                    return Err(mismatch(
+                        format!("a buffer of `{}`", b.elem),
+                        format!("a `{}` scalar", lit.ty()),
+                    ));
+                }
+                (Param::Scalar { ty, .. }, CoreArg::Scalar(lit)) => {
+                    return Err(mismatch(
+                        format!("a `{ty}` scalar"),
+                        format!("a `{}` scalar", lit.ty()),
+                    ));
+                }
+                (Param::Scalar { ty, .. }, _) => {
+                    return Err(mismatch(format!("a `{ty}` scalar"), "a buffer".to_string()));
+                }
+            }
+        }
+        Ok((regs, ro, rw))
+    }
+}
+
+/// A launch argument of [`Compiled::run_core`].
+#[derive(Debug)]
+pub(super) enum CoreArg<'a> {
+    /// A read-only buffer parameter's words.
+    Ro(&'a [u32]),
+    /// A read-write buffer parameter's words.
+    Rw(&'a [AtomicU32]),
+    /// A scalar.
+    Scalar(Literal),
+}
+
+/// A worker pool of `n` threads, built once per size and kept for later
+/// launches (building one spawns `n` OS threads).
+fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, RunError> {
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = pools.get(&n) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| RunError::ThreadPool {
+            threads: n,
+            reason: e.to_string(),
+        })?;
+    let p = Arc::new(p);
+    pools.insert(n, Arc::clone(&p));
+    Ok(p)
+}
+
+fn literal_bits(l: Literal) -> u32 {
+    match l {
+        Literal::Bool(b) => u32::from(b),
+        Literal::I32(v) => v as u32,
+        Literal::U32(v) | Literal::F32(v) => v,
+    }
+}
+
+/// View a uniquely borrowed word slice as atomics, so that workgroups on
+/// several threads may share it.
+pub(super) fn atomic_view(words: &mut [u32]) -> &[AtomicU32] {
+    // SAFETY: `AtomicU32` has the same size, alignment and bit validity as
+    // `u32`, and the `&mut` borrow guarantees no other access for the
+    // returned lifetime.
+    unsafe { &*(std::ptr::from_mut::<[u32]>(words) as *const [AtomicU32]) }
+}
