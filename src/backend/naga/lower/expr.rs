@@ -1,0 +1,715 @@
+//! Expressions: naga expression builders, literals and constants,
+//! operators, casts and math functions.
+
+use naga::{
+    BinaryOperator, Block, Expression, Handle, LocalVariable, MathFunction, Range, ScalarKind,
+    Span, Statement, UnaryOperator,
+};
+
+use super::{Lowerer, builtin_index};
+use crate::driver::CompileResult;
+use crate::ir::{BinOp, BufRef, DataType, Expr, Literal, MathFn, Param, UnOp};
+
+impl Lowerer<'_> {
+    /// Append an expression, emitting it into `blk` when naga requires.
+    pub(super) fn add(&mut self, mut e: Expression, blk: &mut Block) -> Handle<Expression> {
+        let pre = e.needs_pre_emit();
+        if !pre {
+            self.break_constness(&mut e, blk);
+        }
+        let h = self.func.expressions.append(e, Span::UNDEFINED);
+        if !pre {
+            blk.push(
+                Statement::Emit(Range::new_from_bounds(h, h)),
+                Span::UNDEFINED,
+            );
+        }
+        h
+    }
+
+    /// An operation on literals only is a constant expression to the WGSL
+    /// front end, which folds it and rejects what vyre defines at run time
+    /// (`sqrt(-1.0)`, `i32::MAX + 1`, a constant index past a shared
+    /// array, ...). Such an operation reads its first operand from a
+    /// variable instead, which drivers fold back.
+    pub(super) fn break_constness(&mut self, e: &mut Expression, blk: &mut Block) {
+        let ops: Vec<&mut Handle<Expression>> = match e {
+            Expression::Binary { left, right, .. } => vec![left, right],
+            Expression::Unary { expr, .. } | Expression::As { expr, .. } => vec![expr],
+            Expression::Select {
+                condition,
+                accept,
+                reject,
+            } => vec![condition, accept, reject],
+            Expression::Math {
+                arg,
+                arg1,
+                arg2,
+                arg3,
+                ..
+            } => std::iter::once(arg)
+                .chain(arg1.as_mut())
+                .chain(arg2.as_mut())
+                .chain(arg3.as_mut())
+                .collect(),
+            _ => return,
+        };
+        let exprs = &self.func.expressions;
+        if !ops
+            .iter()
+            .all(|h| matches!(exprs[**h], Expression::Literal(_)))
+        {
+            return;
+        }
+        let mut ops = ops;
+        let first = &mut *ops[0];
+        *first = self.opaque(*first, blk);
+    }
+
+    /// The value of literal `lit`, loaded from a variable initialized to it.
+    pub(super) fn opaque(
+        &mut self,
+        lit: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let (key, ty) = match self.func.expressions[lit] {
+            Expression::Literal(naga::Literal::U32(v)) => ((0u8, v), self.ty.u32_),
+            Expression::Literal(naga::Literal::I32(v)) => ((1, v.cast_unsigned()), self.ty.i32_),
+            Expression::Literal(naga::Literal::F32(v)) => ((2, v.to_bits()), self.ty.f32_),
+            Expression::Literal(naga::Literal::Bool(v)) => ((3, u32::from(v)), self.ty.bool_),
+            _ => return lit,
+        };
+        let pointer = if let Some((_, h)) = self.opaque_vars.iter().find(|(k, _)| *k == key) {
+            *h
+        } else {
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(format!("k{}_{:x}", key.0, key.1)),
+                    ty,
+                    init: Some(lit),
+                },
+                Span::UNDEFINED,
+            );
+            let h = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.opaque_vars.push((key, h));
+            h
+        };
+        self.add(Expression::Load { pointer }, blk)
+    }
+
+    pub(super) fn lit(&mut self, l: naga::Literal) -> Handle<Expression> {
+        self.func
+            .expressions
+            .append(Expression::Literal(l), Span::UNDEFINED)
+    }
+
+    pub(super) fn u32_lit(&mut self, v: u32) -> Handle<Expression> {
+        self.lit(naga::Literal::U32(v))
+    }
+
+    pub(super) fn zero(&mut self, ty: DataType) -> Handle<Expression> {
+        self.lit(match ty {
+            DataType::Bool => naga::Literal::Bool(false),
+            DataType::I32 => naga::Literal::I32(0),
+            DataType::U32 => naga::Literal::U32(0),
+            DataType::F32 => naga::Literal::F32(0.0),
+        })
+    }
+
+    pub(super) fn bin(
+        &mut self,
+        op: BinaryOperator,
+        left: Handle<Expression>,
+        right: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(Expression::Binary { op, left, right }, blk)
+    }
+
+    pub(super) fn select(
+        &mut self,
+        condition: Handle<Expression>,
+        accept: Handle<Expression>,
+        reject: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::Select {
+                condition,
+                accept,
+                reject,
+            },
+            blk,
+        )
+    }
+
+    pub(super) fn math1(
+        &mut self,
+        fun: MathFunction,
+        arg: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::Math {
+                fun,
+                arg,
+                arg1: None,
+                arg2: None,
+                arg3: None,
+            },
+            blk,
+        )
+    }
+
+    pub(super) fn bitcast(
+        &mut self,
+        e: Handle<Expression>,
+        kind: ScalarKind,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::As {
+                expr: e,
+                kind,
+                convert: None,
+            },
+            blk,
+        )
+    }
+
+    pub(super) fn convert(
+        &mut self,
+        e: Handle<Expression>,
+        kind: ScalarKind,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::As {
+                expr: e,
+                kind,
+                convert: Some(4),
+            },
+            blk,
+        )
+    }
+
+    /// `x` is NaN, tested on the bit pattern.
+    pub(super) fn is_nan(&mut self, x: Handle<Expression>, blk: &mut Block) -> Handle<Expression> {
+        let bits = self.bitcast(x, ScalarKind::Uint, blk);
+        let mask = self.u32_lit(0x7fff_ffff);
+        let abs = self.bin(BinaryOperator::And, bits, mask, blk);
+        let inf = self.u32_lit(0x7f80_0000);
+        self.bin(BinaryOperator::Greater, abs, inf, blk)
+    }
+
+    pub(super) fn f32_lit(&mut self, v: f32) -> Handle<Expression> {
+        self.lit(naga::Literal::F32(v))
+    }
+
+    /// An `f32` constant. naga and WGSL reject non-finite literals (and WGSL
+    /// constant-folds `bitcast`), so those are read from a `u32` variable.
+    pub(super) fn f32_const(&mut self, v: f32, blk: &mut Block) -> Handle<Expression> {
+        if v.is_finite() {
+            return self.f32_lit(v);
+        }
+        let bits = v.to_bits();
+        let pointer = if let Some((_, h)) = self.nonfinite.iter().find(|(b, _)| *b == bits) {
+            *h
+        } else {
+            let init = self.u32_lit(bits);
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(format!("f32_bits_{bits:08x}")),
+                    ty: self.ty.u32_,
+                    init: Some(init),
+                },
+                Span::UNDEFINED,
+            );
+            let h = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.nonfinite.push((bits, h));
+            h
+        };
+        let loaded = self.add(Expression::Load { pointer }, blk);
+        self.bitcast(loaded, ScalarKind::Float, blk)
+    }
+
+    pub(super) fn expr(&mut self, e: &Expr, blk: &mut Block) -> CompileResult<Handle<Expression>> {
+        Ok(match e {
+            Expr::Lit(l) => self.lit(match *l {
+                Literal::Bool(b) => naga::Literal::Bool(b),
+                Literal::I32(v) => naga::Literal::I32(v),
+                Literal::U32(v) => naga::Literal::U32(v),
+                Literal::F32(bits) => return Ok(self.f32_const(f32::from_bits(bits), blk)),
+            }),
+            Expr::Local(id) => {
+                let pointer = *self
+                    .locals
+                    .get(*id as usize)
+                    .ok_or_else(|| self.internal(&format!("unknown local {id}")))?;
+                self.add(Expression::Load { pointer }, blk)
+            }
+            Expr::Param(id) => {
+                let field = self
+                    .scalar_field
+                    .get(*id as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| self.internal(&format!("parameter {id} is not a scalar")))?;
+                let v = self.load_uniform_field(field, blk)?;
+                if matches!(
+                    self.p.params.get(*id as usize),
+                    Some(Param::Scalar {
+                        ty: DataType::Bool,
+                        ..
+                    })
+                ) {
+                    let zero = self.u32_lit(0);
+                    self.bin(BinaryOperator::NotEqual, v, zero, blk)
+                } else {
+                    v
+                }
+            }
+            Expr::Builtin(b, axis) => {
+                let base = self.builtins[builtin_index(*b)]
+                    .ok_or_else(|| self.internal("builtin not declared"))?;
+                self.add(
+                    Expression::AccessIndex {
+                        base,
+                        index: axis.index() as u32,
+                    },
+                    blk,
+                )
+            }
+            Expr::Len(id) => {
+                let info = self.array(BufRef::Param(*id))?;
+                self.array_len(info, blk)?
+            }
+            Expr::Load { buf, index } => self.load(*buf, index, blk)?,
+            Expr::Unary(op, a) => {
+                let ty = self.p.type_of(a);
+                let v = self.expr(a, blk)?;
+                let op = match (op, ty) {
+                    (UnOp::Neg, _) => UnaryOperator::Negate,
+                    (UnOp::Not, Some(DataType::Bool)) => UnaryOperator::LogicalNot,
+                    (UnOp::Not, _) => UnaryOperator::BitwiseNot,
+                };
+                self.add(Expression::Unary { op, expr: v }, blk)
+            }
+            Expr::Binary(op, a, b) => self.binary(*op, a, b, blk)?,
+            Expr::Cast(to, a) => {
+                let from = self
+                    .p
+                    .type_of(a)
+                    .ok_or_else(|| self.internal("untyped cast operand"))?;
+                let v = self.expr(a, blk)?;
+                self.cast(v, from, *to, blk)?
+            }
+            Expr::Math(f, args) => self.math(*f, args, blk)?,
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond, blk)?;
+                let t = self.expr(then, blk)?;
+                let o = self.expr(otherwise, blk)?;
+                self.select(c, t, o, blk)
+            }
+            Expr::Atomic { .. } => {
+                return Err(self.unsupported(
+                    "an atomic may only be the whole right-hand side of `let`, an assignment or an expression statement",
+                ));
+            }
+        })
+    }
+
+    pub(super) fn binary(
+        &mut self,
+        op: BinOp,
+        a: &Expr,
+        b: &Expr,
+        blk: &mut Block,
+    ) -> CompileResult<Handle<Expression>> {
+        let ty = self
+            .p
+            .type_of(a)
+            .ok_or_else(|| self.internal("untyped operand"))?;
+        let l = self.expr(a, blk)?;
+        let mut r = self.expr(b, blk)?;
+        let is_bool = ty == DataType::Bool;
+        let naga_op = match op {
+            BinOp::Add => BinaryOperator::Add,
+            BinOp::Sub => BinaryOperator::Subtract,
+            BinOp::Mul => BinaryOperator::Multiply,
+            // A literal divisor other than 0 (and -1, for i32) needs none of
+            // the guards, and a plain division by it lets the driver use
+            // shifts and multiplies.
+            BinOp::Div | BinOp::Rem
+                if matches!(b, Expr::Lit(Literal::U32(1..)))
+                    || matches!(b, Expr::Lit(Literal::I32(d)) if *d != 0 && *d != -1) =>
+            {
+                if op == BinOp::Div {
+                    BinaryOperator::Divide
+                } else {
+                    BinaryOperator::Modulo
+                }
+            }
+            BinOp::Div | BinOp::Rem if ty.is_integer() => {
+                return Ok(self.int_div(op == BinOp::Div, ty, l, r, blk));
+            }
+            BinOp::Div => BinaryOperator::Divide,
+            BinOp::Rem => BinaryOperator::Modulo,
+            BinOp::BitAnd | BinOp::And if is_bool => BinaryOperator::LogicalAnd,
+            BinOp::BitOr | BinOp::Or if is_bool => BinaryOperator::LogicalOr,
+            BinOp::BitXor if is_bool => BinaryOperator::NotEqual,
+            BinOp::BitAnd | BinOp::And => BinaryOperator::And,
+            BinOp::BitOr | BinOp::Or => BinaryOperator::InclusiveOr,
+            BinOp::BitXor => BinaryOperator::ExclusiveOr,
+            BinOp::Shl | BinOp::Shr => {
+                // Any integer amount, reinterpreted as u32 and masked.
+                if self.p.type_of(b) == Some(DataType::I32) {
+                    r = self.bitcast(r, ScalarKind::Uint, blk);
+                }
+                let mask = self.u32_lit(31);
+                r = self.bin(BinaryOperator::And, r, mask, blk);
+                if op == BinOp::Shl {
+                    BinaryOperator::ShiftLeft
+                } else {
+                    BinaryOperator::ShiftRight
+                }
+            }
+            BinOp::Eq => BinaryOperator::Equal,
+            // naga writes a float `!=` as SPIR-V's ordered `FOrdNotEqual`,
+            // false when either side is NaN; IEEE (and Rust) say true.
+            // `!(a == b)` is right everywhere.
+            BinOp::Ne if ty == DataType::F32 => {
+                let eq = self.bin(BinaryOperator::Equal, l, r, blk);
+                return Ok(self.add(
+                    Expression::Unary {
+                        op: UnaryOperator::LogicalNot,
+                        expr: eq,
+                    },
+                    blk,
+                ));
+            }
+            BinOp::Ne => BinaryOperator::NotEqual,
+            BinOp::Lt => BinaryOperator::Less,
+            BinOp::Le => BinaryOperator::LessEqual,
+            BinOp::Gt => BinaryOperator::Greater,
+            BinOp::Ge => BinaryOperator::GreaterEqual,
+        };
+        Ok(self.bin(naga_op, l, r, blk))
+    }
+
+    /// Integer `/` or `%` with vyre's semantics: by zero gives 0,
+    /// `i32::MIN / -1` wraps to `i32::MIN` and `i32::MIN % -1` is 0. The
+    /// divisor is replaced by 1 in those cases, so no target ever sees them.
+    pub(super) fn int_div(
+        &mut self,
+        div: bool,
+        ty: DataType,
+        l: Handle<Expression>,
+        r: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let zero = self.zero(ty);
+        let one = self.lit(if ty == DataType::I32 {
+            naga::Literal::I32(1)
+        } else {
+            naga::Literal::U32(1)
+        });
+        let by_zero = self.bin(BinaryOperator::Equal, r, zero, blk);
+        let mut replace = by_zero;
+        if ty == DataType::I32 {
+            let min = self.lit(naga::Literal::I32(i32::MIN));
+            let minus_one = self.lit(naga::Literal::I32(-1));
+            let l_min = self.bin(BinaryOperator::Equal, l, min, blk);
+            let r_m1 = self.bin(BinaryOperator::Equal, r, minus_one, blk);
+            let overflow = self.bin(BinaryOperator::LogicalAnd, l_min, r_m1, blk);
+            replace = self.bin(BinaryOperator::LogicalOr, by_zero, overflow, blk);
+        }
+        let safe = self.select(replace, one, r, blk);
+        let op = if div {
+            BinaryOperator::Divide
+        } else {
+            BinaryOperator::Modulo
+        };
+        let q = self.bin(op, l, safe, blk);
+        self.select(by_zero, zero, q, blk)
+    }
+
+    pub(super) fn cast(
+        &mut self,
+        v: Handle<Expression>,
+        from: DataType,
+        to: DataType,
+        blk: &mut Block,
+    ) -> CompileResult<Handle<Expression>> {
+        use DataType as T;
+        Ok(match (from, to) {
+            (a, b) if a == b => v,
+            (T::Bool, t) => {
+                let (one, zero) = match t {
+                    T::I32 => (naga::Literal::I32(1), naga::Literal::I32(0)),
+                    T::U32 => (naga::Literal::U32(1), naga::Literal::U32(0)),
+                    T::F32 => (naga::Literal::F32(1.0), naga::Literal::F32(0.0)),
+                    T::Bool => (naga::Literal::Bool(true), naga::Literal::Bool(false)),
+                };
+                let one = self.lit(one);
+                let zero = self.lit(zero);
+                self.select(v, one, zero, blk)
+            }
+            (_, T::Bool) => {
+                return Err(self.unsupported("casts to `bool` are not part of the language"));
+            }
+            (T::I32, T::U32) => self.bitcast(v, ScalarKind::Uint, blk),
+            (T::U32, T::I32) => self.bitcast(v, ScalarKind::Sint, blk),
+            (T::I32 | T::U32, T::F32) => self.convert(v, ScalarKind::Float, blk),
+            (T::F32, t) => {
+                // Saturate like Rust `as`: clamp into the representable
+                // range (the top is the largest f32 below 2^32 or 2^31),
+                // convert, then fix the top and NaN with selects.
+                let (lo, hi, top, kind, max, zero) = if t == T::U32 {
+                    (
+                        0.0,
+                        4_294_967_040.0,
+                        4_294_967_296.0,
+                        ScalarKind::Uint,
+                        naga::Literal::U32(u32::MAX),
+                        naga::Literal::U32(0),
+                    )
+                } else {
+                    (
+                        -2_147_483_648.0,
+                        2_147_483_520.0,
+                        2_147_483_648.0,
+                        ScalarKind::Sint,
+                        naga::Literal::I32(i32::MAX),
+                        naga::Literal::I32(0),
+                    )
+                };
+                let lo_l = self.f32_lit(lo);
+                let hi_l = self.f32_lit(hi);
+                let below = self.bin(BinaryOperator::Less, v, lo_l, blk);
+                let c = self.select(below, lo_l, v, blk);
+                let above = self.bin(BinaryOperator::Greater, c, hi_l, blk);
+                let c = self.select(above, hi_l, c, blk);
+                let nan = self.is_nan(v, blk);
+                // A NaN would reach the conversion; feed it 0 instead.
+                let zero_f = self.f32_lit(0.0);
+                let c = self.select(nan, zero_f, c, blk);
+                let converted = self.convert(c, kind, blk);
+                let top_l = self.f32_lit(top);
+                let at_top = self.bin(BinaryOperator::GreaterEqual, v, top_l, blk);
+                let max_l = self.lit(max);
+                let r = self.select(at_top, max_l, converted, blk);
+                let zero_l = self.lit(zero);
+                self.select(nan, zero_l, r, blk)
+            }
+            (a, b) => {
+                return Err(self.internal(&format!("unsupported cast {a} as {b}")));
+            }
+        })
+    }
+
+    /// `f32` min/max ignoring a NaN operand, like Rust.
+    pub(super) fn fminmax(
+        &mut self,
+        max: bool,
+        a: Handle<Expression>,
+        b: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let op = if max {
+            BinaryOperator::Greater
+        } else {
+            BinaryOperator::Less
+        };
+        // a < b ? a : b — yields b when a is NaN; then b NaN -> a.
+        let pick_a = self.bin(op, a, b, blk);
+        let m = self.select(pick_a, a, b, blk);
+        let b_nan = self.is_nan(b, blk);
+        self.select(b_nan, a, m, blk)
+    }
+
+    pub(super) fn minmax(
+        &mut self,
+        max: bool,
+        ty: DataType,
+        a: Handle<Expression>,
+        b: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        if ty == DataType::F32 {
+            self.fminmax(max, a, b, blk)
+        } else {
+            self.add(
+                Expression::Math {
+                    fun: if max {
+                        MathFunction::Max
+                    } else {
+                        MathFunction::Min
+                    },
+                    arg: a,
+                    arg1: Some(b),
+                    arg2: None,
+                    arg3: None,
+                },
+                blk,
+            )
+        }
+    }
+
+    pub(super) fn math(
+        &mut self,
+        f: MathFn,
+        args: &[Expr],
+        blk: &mut Block,
+    ) -> CompileResult<Handle<Expression>> {
+        let ty = args
+            .first()
+            .and_then(|a| self.p.type_of(a))
+            .ok_or_else(|| self.internal("untyped math operand"))?;
+        let mut vals = Vec::with_capacity(args.len());
+        for a in args {
+            vals.push(self.expr(a, blk)?);
+        }
+        let arg = |i: usize| vals.get(i).copied();
+        let need = |i: usize| -> CompileResult<Handle<Expression>> {
+            arg(i).ok_or_else(|| {
+                self.internal(&format!("`{}` needs {} operands", f.name(), f.arity()))
+            })
+        };
+        let x = need(0)?;
+        Ok(match f {
+            MathFn::Sqrt => self.math1(MathFunction::Sqrt, x, blk),
+            MathFn::Exp => self.math1(MathFunction::Exp, x, blk),
+            MathFn::Ln => self.math1(MathFunction::Log, x, blk),
+            MathFn::Sin => self.math1(MathFunction::Sin, x, blk),
+            MathFn::Cos => self.math1(MathFunction::Cos, x, blk),
+            MathFn::Tanh => {
+                // Some drivers compute tanh through exp and overflow to NaN
+                // for large |x|; tanh(±10) already rounds to ±1 in f32.
+                let hi = self.f32_lit(10.0);
+                let lo = self.f32_lit(-10.0);
+                let above = self.bin(BinaryOperator::Greater, x, hi, blk);
+                let c = self.select(above, hi, x, blk);
+                let below = self.bin(BinaryOperator::Less, c, lo, blk);
+                let c = self.select(below, lo, c, blk);
+                self.math1(MathFunction::Tanh, c, blk)
+            }
+            MathFn::Floor => self.math1(MathFunction::Floor, x, blk),
+            MathFn::Ceil => self.math1(MathFunction::Ceil, x, blk),
+            MathFn::Abs => match ty {
+                DataType::F32 => self.math1(MathFunction::Abs, x, blk),
+                DataType::I32 => {
+                    // Wrapping: i32::MIN.abs() is i32::MIN.
+                    let zero = self.zero(DataType::I32);
+                    let neg = self.bin(BinaryOperator::Less, x, zero, blk);
+                    let minus = self.add(
+                        Expression::Unary {
+                            op: UnaryOperator::Negate,
+                            expr: x,
+                        },
+                        blk,
+                    );
+                    self.select(neg, minus, x, blk)
+                }
+                _ => x,
+            },
+            MathFn::Min => {
+                let y = need(1)?;
+                self.minmax(false, ty, x, y, blk)
+            }
+            MathFn::Max => {
+                let y = need(1)?;
+                self.minmax(true, ty, x, y, blk)
+            }
+            MathFn::Clamp => {
+                let lo = need(1)?;
+                let hi = need(2)?;
+                let m = self.minmax(true, ty, x, lo, blk);
+                self.minmax(false, ty, m, hi, blk)
+            }
+            MathFn::MulAdd => {
+                let y = need(1)?;
+                let z = need(2)?;
+                self.add(
+                    Expression::Math {
+                        fun: MathFunction::Fma,
+                        arg: x,
+                        arg1: Some(y),
+                        arg2: Some(z),
+                        arg3: None,
+                    },
+                    blk,
+                )
+            }
+            MathFn::Powf => {
+                let y = need(1)?;
+                self.powf(x, y, blk)
+            }
+        })
+    }
+
+    /// `x.powf(y)` with C `pow`'s special cases that GPU `pow` (defined only
+    /// for x > 0) leaves undefined: a negative base with an integer exponent
+    /// takes the sign from the exponent's parity, with a non-integer one it
+    /// is NaN; `y == 0` and `x == 1` give 1.
+    pub(super) fn powf(
+        &mut self,
+        x: Handle<Expression>,
+        y: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let ax = self.math1(MathFunction::Abs, x, blk);
+        let mag = self.add(
+            Expression::Math {
+                fun: MathFunction::Pow,
+                arg: ax,
+                arg1: Some(y),
+                arg2: None,
+                arg3: None,
+            },
+            blk,
+        );
+        let zero = self.f32_lit(0.0);
+        let one = self.f32_lit(1.0);
+        let half = self.f32_lit(0.5);
+        let neg = self.bin(BinaryOperator::Less, x, zero, blk);
+        let fy = self.math1(MathFunction::Floor, y, blk);
+        let y_int = self.bin(BinaryOperator::Equal, fy, y, blk);
+        let hy = self.bin(BinaryOperator::Multiply, y, half, blk);
+        let fhy = self.math1(MathFunction::Floor, hy, blk);
+        let even = self.bin(BinaryOperator::Equal, fhy, hy, blk);
+        let odd = self.add(
+            Expression::Unary {
+                op: UnaryOperator::LogicalNot,
+                expr: even,
+            },
+            blk,
+        );
+        let odd_int = self.bin(BinaryOperator::LogicalAnd, y_int, odd, blk);
+        let negated = self.add(
+            Expression::Unary {
+                op: UnaryOperator::Negate,
+                expr: mag,
+            },
+            blk,
+        );
+        let signed = self.select(odd_int, negated, mag, blk);
+        let nan = self.f32_const(f32::NAN, blk);
+        let neg_val = self.select(y_int, signed, nan, blk);
+        let r = self.select(neg, neg_val, mag, blk);
+        let y0 = self.bin(BinaryOperator::Equal, y, zero, blk);
+        let x1 = self.bin(BinaryOperator::Equal, x, one, blk);
+        let trivial = self.bin(BinaryOperator::LogicalOr, y0, x1, blk);
+        self.select(trivial, one, r, blk)
+    }
+}

@@ -1,0 +1,630 @@
+//! IR → `naga::Module`, directly (no WGSL text in between).
+//!
+//! vyre's semantics are spelled out in the module with explicit code rather
+//! than left to naga's or the driver's conventions, since those differ
+//! between targets:
+//!
+//! - bounds checks: an index is compared with the buffer's length (from the
+//!   uniform block) or the shared array's length; a load reads a clamped
+//!   in-range index and selects 0 when out of range, stores and atomics sit
+//!   inside an `if`. Checks that a dominating guard proves redundant
+//!   (`if i < buf.len()`, `if i >= buf.len() { return; }`, `for i in
+//!   0..buf.len()`, `local_id()` into an array at least as long as the
+//!   workgroup) are elided;
+//! - integer `/` and `%`: the divisor is replaced by 1 when it is 0 (or for
+//!   `i32::MIN / -1`) and the result selected, so no target ever divides by 0;
+//! - shift amounts are masked `& 31`;
+//! - float → int casts clamp and select (saturating, NaN → 0), NaN tests use
+//!   the bit pattern so that no "NaN never happens" assumption applies;
+//! - `f32` `min`/`max` ignore a NaN operand like Rust's; `clamp` is
+//!   `max(lo).min(hi)`; `i32::abs` wraps.
+
+mod expr;
+mod memory;
+mod stmt;
+mod vector;
+
+use naga::{
+    AddressSpace, ArraySize, BinaryOperator, Binding, Block, BuiltIn, EntryPoint, Expression,
+    Function, FunctionArgument, GlobalVariable, Handle, LocalVariable, Module, ResourceBinding,
+    Scalar, ShaderStage, Span, Statement, StorageAccess, StructMember, Type, TypeInner,
+};
+
+use super::layout::{BIND_GROUP, Layout, SlotKind};
+use crate::DispatchConfig;
+use crate::driver::{CompileError, CompileResult};
+use crate::ir::{Access, BufRef, Builtin, DataType, Expr, Node, Param, ParamId, Program};
+use crate::mid::IndexChecks;
+use crate::mid::align::{Alignment, Key};
+
+/// The slot kinds of a program's parameters, for [`Layout::new`].
+#[must_use]
+pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
+    program
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Buffer(_) => SlotKind::Buffer,
+            Param::Scalar { ty, .. } => SlotKind::Scalar(*ty),
+        })
+        .collect()
+}
+
+/// Lower a validated program to a naga module with one compute entry point
+/// named after the kernel.
+///
+/// # Errors
+///
+/// A message naming the kernel and the construct when the program is
+/// invalid or uses something naga cannot express.
+pub fn lower(program: &Program, config: &DispatchConfig) -> CompileResult<Module> {
+    lower_with(program, config, None, false)
+}
+
+/// As [`lower`], and group four loads `buf[k]` .. `buf[k + 3]` of a
+/// read-only buffer, `k` a multiple of 4, into one 16-byte load through a
+/// second `array<vec4<T>>` variable on the buffer's binding. Vulkan lets
+/// two variables share a binding; WGSL, MSL and HLSL do not, so only the
+/// `spirv` target uses this (and validates without naga's binding-collision
+/// check).
+///
+/// # Errors
+/// As [`lower`].
+pub fn lower_with_vector_views(
+    program: &Program,
+    config: &DispatchConfig,
+) -> CompileResult<Module> {
+    lower_with(program, config, None, true)
+}
+
+/// Lower with the middle layer's bounds decisions computed by the caller
+/// (analysed under the same `config`; `None` analyses here), with 16-byte
+/// vector views when `vectorize` (see [`lower_with_vector_views`]).
+///
+/// # Errors
+/// As [`lower`].
+pub fn lower_checked(
+    program: &Program,
+    config: &DispatchConfig,
+    checks: Option<&IndexChecks<'_>>,
+    vectorize: bool,
+) -> CompileResult<Module> {
+    lower_with(program, config, checks, vectorize)
+}
+
+fn lower_with(
+    program: &Program,
+    config: &DispatchConfig,
+    checks: Option<&IndexChecks<'_>>,
+    vectorize: bool,
+) -> CompileResult<Module> {
+    CompileError::check_valid(program)?;
+    let own;
+    let checks = match checks {
+        Some(c) => c,
+        None => {
+            own = IndexChecks::analyse(program, config);
+            &own
+        }
+    };
+    let mut cx = Lowerer::new(program, config, checks)?;
+    cx.vectorize = vectorize;
+    let mut body = Block::new();
+    cx.hoist_uniform_loads(&mut body)?;
+    cx.logical_builtins(&mut body)?;
+    cx.block(&program.body, &mut body)?;
+    cx.func.body = body;
+    let workgroup_size = config.effective_workgroup_size(program);
+    if workgroup_size.contains(&0) {
+        return Err(CompileError::InvalidKernel {
+            kernel: program.name.clone(),
+            errors: vec![format!(
+                "workgroup size {workgroup_size:?}: every dimension must be at least 1"
+            )],
+        });
+    }
+    let Lowerer {
+        mut module, func, ..
+    } = cx;
+    module.entry_points.push(EntryPoint {
+        name: program.name.clone(),
+        stage: ShaderStage::Compute,
+        early_depth_test: None,
+        workgroup_size,
+        workgroup_size_overrides: None,
+        function: func,
+        mesh_info: None,
+        task_payload: None,
+        incoming_ray_payload: None,
+    });
+    Ok(module)
+}
+
+/// A buffer or shared array as declared in the module.
+#[derive(Clone, Copy)]
+struct ArrayInfo {
+    /// `GlobalVariable` expression (a pointer to the array).
+    global: Handle<Expression>,
+    /// Element type.
+    elem: DataType,
+    /// Length: a uniform field (buffers) or a constant (shared arrays).
+    len: ArrayLen,
+}
+
+#[derive(Clone, Copy)]
+enum ArrayLen {
+    Field(u32),
+    Const(u32),
+}
+
+struct Types {
+    bool_: Handle<Type>,
+    u32_: Handle<Type>,
+    i32_: Handle<Type>,
+    f32_: Handle<Type>,
+    uvec3: Handle<Type>,
+}
+
+struct Lowerer<'a> {
+    p: &'a Program,
+    module: Module,
+    func: Function,
+    /// The middle layer's bounds-check decision of every access.
+    bounds: &'a IndexChecks<'a>,
+    workgroup_size: [u32; 3],
+    ty: Types,
+    /// Per parameter: the buffer's array, for buffer parameters.
+    buffers: Vec<Option<ArrayInfo>>,
+    shared: Vec<ArrayInfo>,
+    /// Per parameter: uniform field of a scalar.
+    scalar_field: Vec<Option<u32>>,
+    /// `GlobalVariable` expression of the uniform block.
+    uniform: Option<Handle<Expression>>,
+    /// Per local: its `LocalVariable` expression.
+    locals: Vec<Handle<Expression>>,
+    /// Per builtin (`Builtin as usize`): its `FunctionArgument` expression.
+    builtins: [Option<Handle<Expression>>; 4],
+    /// `u32` variables holding the bits of non-finite `f32` constants.
+    nonfinite: Vec<(u32, Handle<Expression>)>,
+    /// Variables holding literals, keyed by (type tag, bits); see
+    /// [`Lowerer::break_constness`].
+    opaque_vars: Vec<((u8, u32), Handle<Expression>)>,
+    /// Per uniform field: its value, loaded once at the top.
+    uniform_vals: Vec<Option<Handle<Expression>>>,
+    /// Whether read-only buffer loads are grouped into 16-byte loads.
+    vectorize: bool,
+    /// Alignment of each integer local at the point being lowered.
+    align: Alignment<'a>,
+    /// Per buffer parameter: its binding.
+    buffer_binding: Vec<Option<u32>>,
+    /// Per buffer parameter: its `array<vec4<T>>` view, once declared.
+    vec_views: Vec<Option<Handle<Expression>>>,
+    /// Loads of the current straight-line run served by a 16-byte load:
+    /// `(param, key, base, vec4 variable)` covers `param[key + base + 0..4]`.
+    vec_cache: Vec<(ParamId, Key, u32, Handle<Expression>)>,
+}
+
+fn scalar_of(ty: DataType) -> Scalar {
+    match ty {
+        DataType::Bool => Scalar::BOOL,
+        DataType::I32 => Scalar::I32,
+        DataType::U32 => Scalar::U32,
+        DataType::F32 => Scalar::F32,
+    }
+}
+
+fn builtin_index(b: Builtin) -> usize {
+    match b {
+        Builtin::GlobalId => 0,
+        Builtin::LocalId => 1,
+        Builtin::WorkgroupId => 2,
+        Builtin::NumWorkgroups => 3,
+    }
+}
+
+/// Buffers (`Some(param)`) and shared arrays (`None` param, `Some(shared)`)
+/// used atomically anywhere: their elements are declared `atomic<T>`.
+fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
+    let mut params = vec![false; program.params.len()];
+    let mut shared = vec![false; program.shared.len()];
+    let mut mark = |e: &Expr| {
+        if let Expr::Atomic { buf, .. } = e {
+            match buf {
+                BufRef::Param(id) => {
+                    if let Some(slot) = params.get_mut(*id as usize) {
+                        *slot = true;
+                    }
+                }
+                BufRef::Shared(id) => {
+                    if let Some(slot) = shared.get_mut(*id as usize) {
+                        *slot = true;
+                    }
+                }
+            }
+        }
+    };
+    crate::ir::walk_nodes(&program.body, &mut |n| match n {
+        Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => mark(value),
+        _ => {}
+    });
+    (params, shared)
+}
+impl<'a> Lowerer<'a> {
+    fn new(
+        p: &'a Program,
+        config: &DispatchConfig,
+        bounds: &'a IndexChecks<'a>,
+    ) -> CompileResult<Self> {
+        let mut module = Module::default();
+        let mut add_ty = |inner: TypeInner| {
+            module
+                .types
+                .insert(Type { name: None, inner }, Span::UNDEFINED)
+        };
+        let ty = Types {
+            bool_: add_ty(TypeInner::Scalar(Scalar::BOOL)),
+            u32_: add_ty(TypeInner::Scalar(Scalar::U32)),
+            i32_: add_ty(TypeInner::Scalar(Scalar::I32)),
+            f32_: add_ty(TypeInner::Scalar(Scalar::F32)),
+            uvec3: add_ty(TypeInner::Vector {
+                size: naga::VectorSize::Tri,
+                scalar: Scalar::U32,
+            }),
+        };
+        let mut cx = Self {
+            p,
+            module,
+            func: Function {
+                name: Some(p.name.clone()),
+                ..Function::default()
+            },
+            bounds,
+            workgroup_size: config.effective_workgroup_size(p),
+            ty,
+            buffers: vec![None; p.params.len()],
+            shared: Vec::new(),
+            scalar_field: vec![None; p.params.len()],
+            uniform: None,
+            locals: Vec::new(),
+            builtins: [None; 4],
+            nonfinite: Vec::new(),
+            opaque_vars: Vec::new(),
+            uniform_vals: Vec::new(),
+            vectorize: false,
+            align: Alignment::new(p),
+            buffer_binding: vec![None; p.params.len()],
+            vec_views: vec![None; p.params.len()],
+            vec_cache: Vec::new(),
+        };
+        cx.declare_globals()?;
+        cx.declare_locals();
+        cx.declare_builtins();
+        Ok(cx)
+    }
+
+    fn scalar_ty(&self, ty: DataType) -> Handle<Type> {
+        match ty {
+            DataType::Bool => self.ty.bool_,
+            DataType::I32 => self.ty.i32_,
+            DataType::U32 => self.ty.u32_,
+            DataType::F32 => self.ty.f32_,
+        }
+    }
+
+    fn add_type(&mut self, inner: TypeInner) -> Handle<Type> {
+        self.module
+            .types
+            .insert(Type { name: None, inner }, Span::UNDEFINED)
+    }
+
+    /// A storage-buffer global of type `ty` on `binding`, as an expression.
+    fn storage_global(
+        &mut self,
+        name: String,
+        ty: Handle<Type>,
+        binding: u32,
+        access: StorageAccess,
+    ) -> Handle<Expression> {
+        let global = self.module.global_variables.append(
+            GlobalVariable {
+                name: Some(name),
+                space: AddressSpace::Storage { access },
+                binding: Some(ResourceBinding {
+                    group: BIND_GROUP,
+                    binding,
+                }),
+                ty,
+                init: None,
+                memory_decorations: naga::MemoryDecorations::empty(),
+            },
+            Span::UNDEFINED,
+        );
+        self.func
+            .expressions
+            .append(Expression::GlobalVariable(global), Span::UNDEFINED)
+    }
+
+    fn declare_globals(&mut self) -> CompileResult<()> {
+        let layout = Layout::new(&slot_kinds(self.p));
+        let (atomic_params, atomic_shared) = atomic_arrays(self.p);
+        for (i, param) in self.p.params.iter().enumerate() {
+            let Param::Buffer(decl) = param else { continue };
+            let (Some(binding), Some(len_field)) = (layout.buffer_binding[i], layout.len_field[i])
+            else {
+                continue;
+            };
+            let scalar = scalar_of(decl.elem);
+            let elem_ty = if atomic_params[i] {
+                self.add_type(TypeInner::Atomic(scalar))
+            } else {
+                self.scalar_ty(decl.elem)
+            };
+            let array_ty = self.add_type(TypeInner::Array {
+                base: elem_ty,
+                size: ArraySize::Dynamic,
+                stride: 4,
+            });
+            let access = match decl.access {
+                Access::Read => StorageAccess::LOAD,
+                Access::ReadWrite => StorageAccess::LOAD | StorageAccess::STORE,
+            };
+            let expr = self.storage_global(decl.name.clone(), array_ty, binding, access);
+            self.buffer_binding[i] = Some(binding);
+            self.buffers[i] = Some(ArrayInfo {
+                global: expr,
+                elem: decl.elem,
+                len: ArrayLen::Field(len_field),
+            });
+        }
+        for (i, decl) in self.p.shared.iter().enumerate() {
+            let Some(len) = std::num::NonZeroU32::new(decl.len) else {
+                return Err(self.unsupported(&format!(
+                    "shared array `{}` has length 0, which naga cannot declare; give it at least one element",
+                    decl.name
+                )));
+            };
+            let scalar = scalar_of(decl.elem);
+            let elem_ty = if atomic_shared[i] {
+                self.add_type(TypeInner::Atomic(scalar))
+            } else {
+                self.scalar_ty(decl.elem)
+            };
+            let array_ty = self.add_type(TypeInner::Array {
+                base: elem_ty,
+                size: ArraySize::Constant(len),
+                stride: 4,
+            });
+            let global = self.module.global_variables.append(
+                GlobalVariable {
+                    name: Some(decl.name.clone()),
+                    space: AddressSpace::WorkGroup,
+                    binding: None,
+                    ty: array_ty,
+                    init: None,
+                    memory_decorations: naga::MemoryDecorations::empty(),
+                },
+                Span::UNDEFINED,
+            );
+            let expr = self
+                .func
+                .expressions
+                .append(Expression::GlobalVariable(global), Span::UNDEFINED);
+            self.shared.push(ArrayInfo {
+                global: expr,
+                elem: decl.elem,
+                len: ArrayLen::Const(decl.len),
+            });
+        }
+        if let Some(binding) = layout.uniform_binding() {
+            let mut members = Vec::new();
+            for (i, param) in self.p.params.iter().enumerate() {
+                if let (Param::Scalar { name, ty }, Some(field)) = (param, layout.scalar_field[i]) {
+                    // Uniform blocks cannot hold `bool`: it travels as a u32.
+                    let ty = if *ty == DataType::Bool {
+                        DataType::U32
+                    } else {
+                        *ty
+                    };
+                    members.push((field, name.clone(), self.scalar_ty(ty)));
+                    self.scalar_field[i] = Some(field);
+                }
+            }
+            for (i, param) in self.p.params.iter().enumerate() {
+                if let (Param::Buffer(decl), Some(field)) = (param, layout.len_field[i]) {
+                    members.push((field, format!("{}_len", decl.name), self.ty.u32_));
+                }
+            }
+            for (k, name) in ["grid_x", "grid_y", "grid_z", "grid_fold"]
+                .into_iter()
+                .enumerate()
+            {
+                members.push((layout.grid_field + k as u32, name.to_string(), self.ty.u32_));
+            }
+            members.sort_by_key(|m| m.0);
+            let members = members
+                .into_iter()
+                .map(|(field, name, ty)| StructMember {
+                    name: Some(name),
+                    ty,
+                    binding: None,
+                    offset: field * 4,
+                })
+                .collect();
+            let struct_ty = self.module.types.insert(
+                Type {
+                    name: Some(format!("{}Params", self.p.name)),
+                    inner: TypeInner::Struct {
+                        members,
+                        span: layout.uniform_size(),
+                    },
+                },
+                Span::UNDEFINED,
+            );
+            let global = self.module.global_variables.append(
+                GlobalVariable {
+                    name: Some("params".to_string()),
+                    space: AddressSpace::Uniform,
+                    binding: Some(ResourceBinding {
+                        group: BIND_GROUP,
+                        binding,
+                    }),
+                    ty: struct_ty,
+                    init: None,
+                    memory_decorations: naga::MemoryDecorations::empty(),
+                },
+                Span::UNDEFINED,
+            );
+            self.uniform = Some(
+                self.func
+                    .expressions
+                    .append(Expression::GlobalVariable(global), Span::UNDEFINED),
+            );
+        }
+        Ok(())
+    }
+
+    fn declare_locals(&mut self) {
+        for decl in &self.p.locals {
+            let ty = self.scalar_ty(decl.ty);
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(decl.name.clone()),
+                    ty,
+                    init: None,
+                },
+                Span::UNDEFINED,
+            );
+            let expr = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.locals.push(expr);
+        }
+    }
+
+    /// Declare the physical builtins as entry-point arguments. They are
+    /// always declared: the logical ids are rebuilt from them (see
+    /// [`Lowerer::logical_builtins`]).
+    fn declare_builtins(&mut self) {
+        // `global_id` is computed from the logical workgroup id instead.
+        let all = [
+            (Builtin::LocalId, BuiltIn::LocalInvocationId),
+            (Builtin::WorkgroupId, BuiltIn::WorkGroupId),
+            (Builtin::NumWorkgroups, BuiltIn::NumWorkGroups),
+        ];
+        for (ours, theirs) in all {
+            let slot = builtin_index(ours);
+            let index = self.func.arguments.len() as u32;
+            self.func.arguments.push(FunctionArgument {
+                name: Some(ours.name().to_string()),
+                ty: self.ty.uvec3,
+                binding: Some(Binding::BuiltIn(theirs)),
+            });
+            self.builtins[slot] = Some(
+                self.func
+                    .expressions
+                    .append(Expression::FunctionArgument(index), Span::UNDEFINED),
+            );
+        }
+    }
+
+    /// Rebuild the logical workgroup id, workgroup count and global id from
+    /// the physical ones, once, at the top of the entry point, and make the
+    /// invocations of padding workgroups return at once.
+    ///
+    /// The runtime dispatches `[px, fold * grid_y, grid_z]` where `px` is
+    /// the physical x count and `fold = ceil(grid_x / px)` (1 unless `grid_x`
+    /// exceeds the per-dimension limit). Physical `(x, y, z)` is logical
+    /// `(y % fold * px + x, y / fold, z)`. A workgroup whose logical x is
+    /// `>= grid_x` is padding: the test depends only on the workgroup id and
+    /// uniforms, so the whole workgroup returns together and barriers stay
+    /// in uniform control flow.
+    fn logical_builtins(&mut self, blk: &mut Block) -> CompileResult<()> {
+        let gf = Layout::new(&slot_kinds(self.p)).grid_field;
+        let grid: Vec<Handle<Expression>> = (0..3)
+            .map(|k| self.load_uniform_field(gf + k, blk))
+            .collect::<Result<_, _>>()?;
+        let fold = self.load_uniform_field(gf + 3, blk)?;
+        let phys = |cx: &Self, b: Builtin| {
+            cx.builtins[builtin_index(b)].ok_or_else(|| cx.internal("builtin not declared"))
+        };
+        let wg = phys(self, Builtin::WorkgroupId)?;
+        let nwg = phys(self, Builtin::NumWorkgroups)?;
+        let local = phys(self, Builtin::LocalId)?;
+        let comp = |cx: &mut Self, base, index, blk: &mut Block| {
+            cx.add(Expression::AccessIndex { base, index }, blk)
+        };
+        let wx = comp(self, wg, 0, blk);
+        let wy = comp(self, wg, 1, blk);
+        let wz = comp(self, wg, 2, blk);
+        let px = comp(self, nwg, 0, blk);
+        let row = self.bin(BinaryOperator::Modulo, wy, fold, blk);
+        let ly = self.bin(BinaryOperator::Divide, wy, fold, blk);
+        let off = self.bin(BinaryOperator::Multiply, row, px, blk);
+        let lx = self.bin(BinaryOperator::Add, off, wx, blk);
+        let pad = self.bin(BinaryOperator::GreaterEqual, lx, grid[0], blk);
+        let mut ret = Block::new();
+        ret.push(Statement::Return { value: None }, Span::UNDEFINED);
+        blk.push(
+            Statement::If {
+                condition: pad,
+                accept: ret,
+                reject: Block::new(),
+            },
+            Span::UNDEFINED,
+        );
+        let ty = self.ty.uvec3;
+        let lwg = self.add(
+            Expression::Compose {
+                ty,
+                components: vec![lx, ly, wz],
+            },
+            blk,
+        );
+        let lnwg = self.add(
+            Expression::Compose {
+                ty,
+                components: grid,
+            },
+            blk,
+        );
+        let size = self.workgroup_size;
+        let mut gid = Vec::with_capacity(3);
+        for (k, (w, s)) in [lx, ly, wz].into_iter().zip(size).enumerate() {
+            let s = self.u32_lit(s);
+            let base = self.bin(BinaryOperator::Multiply, w, s, blk);
+            let l = comp(self, local, k as u32, blk);
+            gid.push(self.bin(BinaryOperator::Add, base, l, blk));
+        }
+        let lgid = self.add(
+            Expression::Compose {
+                ty,
+                components: gid,
+            },
+            blk,
+        );
+        self.builtins[builtin_index(Builtin::WorkgroupId)] = Some(lwg);
+        self.builtins[builtin_index(Builtin::NumWorkgroups)] = Some(lnwg);
+        self.builtins[builtin_index(Builtin::GlobalId)] = Some(lgid);
+        Ok(())
+    }
+
+    /// A broken invariant of the lowering (reported for target `naga`
+    /// until [`CompileError::for_target`] names the real one).
+    fn internal(&self, what: &str) -> CompileError {
+        CompileError::Internal {
+            kernel: self.p.name.clone(),
+            target: "naga".into(),
+            what: what.to_string(),
+        }
+    }
+
+    /// A construct the naga targets cannot express.
+    fn unsupported(&self, construct: &str) -> CompileError {
+        CompileError::Unsupported {
+            kernel: self.p.name.clone(),
+            construct: construct.to_string(),
+            target: "naga".into(),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Statements: blocks, assignments, stores and control flow.
+
+use naga::{Barrier, BinaryOperator, Block, Expression, Handle, LocalVariable, Span, Statement};
+
+use super::Lowerer;
+use crate::driver::CompileResult;
+use crate::ir::{DataType, Expr, LocalId, Node};
+use crate::mid::align::run_len;
+
+impl Lowerer<'_> {
+    pub(super) fn block(&mut self, nodes: &[Node], out: &mut Block) -> CompileResult<()> {
+        let mut run_end = 0;
+        for (i, node) in nodes.iter().enumerate() {
+            if i >= run_end {
+                let len = run_len(&nodes[i..]);
+                self.vector_loads(&nodes[i..i + len], out)?;
+                run_end = i + len.max(1);
+            }
+            self.node(node, out)?;
+            // Nothing after a jump runs; naga rejects such code.
+            if matches!(node, Node::Break | Node::Continue | Node::Return) {
+                break;
+            }
+        }
+        self.vec_cache.clear();
+        Ok(())
+    }
+
+    pub(super) fn store_local(
+        &mut self,
+        local: LocalId,
+        value: Handle<Expression>,
+        blk: &mut Block,
+    ) -> CompileResult<()> {
+        let pointer = *self
+            .locals
+            .get(local as usize)
+            .ok_or_else(|| self.internal(&format!("unknown local {local}")))?;
+        blk.push(Statement::Store { pointer, value }, Span::UNDEFINED);
+        Ok(())
+    }
+
+    pub(super) fn node(&mut self, node: &Node, blk: &mut Block) -> CompileResult<()> {
+        match node {
+            Node::Let { local, value } | Node::Assign { local, value } => {
+                self.align.assign(*local, value);
+                if let Expr::Atomic { .. } = value {
+                    return self.atomic(value, Some(*local), blk);
+                }
+                let v = self.expr(value, blk)?;
+                self.store_local(*local, v, blk)?;
+            }
+            Node::Store { buf, index, value } => {
+                let info = self.array(*buf)?;
+                let idx = self.index(index, blk)?;
+                let v = self.expr(value, blk)?;
+                if !self.bounds.needs_check(index) {
+                    let ptr = self.add(
+                        Expression::Access {
+                            base: info.global,
+                            index: idx,
+                        },
+                        blk,
+                    );
+                    blk.push(
+                        Statement::Store {
+                            pointer: ptr,
+                            value: v,
+                        },
+                        Span::UNDEFINED,
+                    );
+                } else {
+                    let (in_range, index) = self.guarded_index(*buf, info, idx, blk)?;
+                    let mut accept = Block::new();
+                    let ptr = self.add(
+                        Expression::Access {
+                            base: info.global,
+                            index,
+                        },
+                        &mut accept,
+                    );
+                    accept.push(
+                        Statement::Store {
+                            pointer: ptr,
+                            value: v,
+                        },
+                        Span::UNDEFINED,
+                    );
+                    blk.push(
+                        Statement::If {
+                            condition: in_range,
+                            accept,
+                            reject: Block::new(),
+                        },
+                        Span::UNDEFINED,
+                    );
+                }
+            }
+            Node::Eval(value) => {
+                if let Expr::Atomic { .. } = value {
+                    return self.atomic(value, None, blk);
+                }
+                // A pure expression statement has no effect.
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond, blk)?;
+                let mut accept = Block::new();
+                let mut reject = Block::new();
+                let before = self.align.clone();
+                self.block(then, &mut accept)?;
+                let after_then = std::mem::replace(&mut self.align, before);
+                self.block(otherwise, &mut reject)?;
+                self.align.join(&after_then);
+                blk.push(
+                    Statement::If {
+                        condition: c,
+                        accept,
+                        reject,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::While { cond, body } => {
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
+                let mut lbody = Block::new();
+                let c = self.expr(cond, &mut lbody)?;
+                let mut brk = Block::new();
+                brk.push(Statement::Break, Span::UNDEFINED);
+                lbody.push(
+                    Statement::If {
+                        condition: c,
+                        accept: Block::new(),
+                        reject: brk,
+                    },
+                    Span::UNDEFINED,
+                );
+                self.block(body, &mut lbody)?;
+                self.align = at_head;
+                blk.push(
+                    Statement::Loop {
+                        body: lbody,
+                        continuing: Block::new(),
+                        break_if: None,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let ty = self
+                    .p
+                    .locals
+                    .get(*var as usize)
+                    .map(|d| d.ty)
+                    .ok_or_else(|| self.internal("unknown loop variable"))?;
+                let s = self.expr(start, blk)?;
+                self.store_local(*var, s, blk)?;
+                // The bound is evaluated once, into a hidden local.
+                let e = self.expr(end, blk)?;
+                let end_var = self.func.local_variables.append(
+                    LocalVariable {
+                        name: Some(format!("{}_end", self.p.locals[*var as usize].name)),
+                        ty: self.scalar_ty(ty),
+                        init: None,
+                    },
+                    Span::UNDEFINED,
+                );
+                let end_ptr = self
+                    .func
+                    .expressions
+                    .append(Expression::LocalVariable(end_var), Span::UNDEFINED);
+                blk.push(
+                    Statement::Store {
+                        pointer: end_ptr,
+                        value: e,
+                    },
+                    Span::UNDEFINED,
+                );
+                let var_ptr = self.locals[*var as usize];
+                self.align.set(*var, 1);
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
+
+                let mut lbody = Block::new();
+                let cur = self.add(Expression::Load { pointer: var_ptr }, &mut lbody);
+                let endv = self.add(Expression::Load { pointer: end_ptr }, &mut lbody);
+                let go = self.bin(BinaryOperator::Less, cur, endv, &mut lbody);
+                let mut brk = Block::new();
+                brk.push(Statement::Break, Span::UNDEFINED);
+                lbody.push(
+                    Statement::If {
+                        condition: go,
+                        accept: Block::new(),
+                        reject: brk,
+                    },
+                    Span::UNDEFINED,
+                );
+                self.block(body, &mut lbody)?;
+                self.align = at_head;
+
+                let mut continuing = Block::new();
+                let cur = self.add(Expression::Load { pointer: var_ptr }, &mut continuing);
+                let one = self.lit(if ty == DataType::I32 {
+                    naga::Literal::I32(1)
+                } else {
+                    naga::Literal::U32(1)
+                });
+                let next = self.bin(BinaryOperator::Add, cur, one, &mut continuing);
+                continuing.push(
+                    Statement::Store {
+                        pointer: var_ptr,
+                        value: next,
+                    },
+                    Span::UNDEFINED,
+                );
+                blk.push(
+                    Statement::Loop {
+                        body: lbody,
+                        continuing,
+                        break_if: None,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::Loop { body } => {
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
+                let mut lbody = Block::new();
+                self.block(body, &mut lbody)?;
+                self.align = at_head;
+                blk.push(
+                    Statement::Loop {
+                        body: lbody,
+                        continuing: Block::new(),
+                        break_if: None,
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            Node::Break => blk.push(Statement::Break, Span::UNDEFINED),
+            Node::Continue => blk.push(Statement::Continue, Span::UNDEFINED),
+            Node::Return => blk.push(Statement::Return { value: None }, Span::UNDEFINED),
+            Node::Barrier => blk.push(
+                Statement::ControlBarrier(Barrier::STORAGE | Barrier::WORK_GROUP),
+                Span::UNDEFINED,
+            ),
+        }
+        Ok(())
+    }
+}
