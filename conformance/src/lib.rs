@@ -427,25 +427,7 @@ pub fn run_sum4_partials(device: &Device) -> vyre::Result<Outputs> {
     Ok(outputs)
 }
 
-/// Distance between two floats in units in the last place (`0.0` and
-/// `-0.0` coincide; two NaNs are at distance 0, a NaN and a number at
-/// `u64::MAX`).
-#[must_use]
-pub fn ulp_distance(a: f32, b: f32) -> u64 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() {
-            0
-        } else {
-            u64::MAX
-        };
-    }
-    // A monotone integer line on which +0 and -0 are one point.
-    let key = |x: f32| -> i64 {
-        let bits = i64::from(x.to_bits() & 0x7FFF_FFFF);
-        if x.is_sign_negative() { -bits } else { bits }
-    };
-    key(a).abs_diff(key(b))
-}
+pub use vyre_testkit::ulp_distance;
 
 /// The first disagreement found by [`compare`].
 #[derive(Debug, Clone, PartialEq)]

@@ -13,16 +13,28 @@
 //!
 //! The design and the figures are in `docs/testing.md`.
 
+//!
+//! Only [`compare`] and [`programs`] are built without the default `full`
+//! feature (which needs `vyre`'s `compiler` feature).
+
 pub mod compare;
+#[cfg(feature = "full")]
 pub mod corpus;
+#[cfg(feature = "full")]
 pub mod device_contract;
+#[cfg(feature = "full")]
 pub mod fuzz;
+#[cfg(feature = "full")]
 pub mod generator;
+#[cfg(feature = "full")]
 pub mod harness;
 pub mod programs;
+#[cfg(feature = "full")]
 pub mod source;
 
 pub use compare::{Tolerance, ulp_distance};
+#[cfg(feature = "full")]
 pub use generator::{Case, Check, GenConfig, Value, case_strategy, generate};
 
+#[cfg(feature = "full")]
 pub use harness::{DeviceTarget, Outcome, run_case, run_reference, shrink};
