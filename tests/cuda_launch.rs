@@ -10,6 +10,7 @@ use ptx_support::*;
 use vyre::backend::ptx::runtime::cudarc::driver::{CudaContext, result};
 use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
 use vyre::{Device, Grid};
+use vyre_testkit::programs::{saxpy4, sum_partials};
 
 #[test]
 fn launch_overhead_is_small() {

@@ -3,7 +3,7 @@
 
 use vyre::ir::{
     Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalDecl, MathFn,
-    Node, Param, Program, ProgramBuilder, UnOp,
+    Node, Param, Program, UnOp,
 };
 use vyre::lang::parse;
 
@@ -62,22 +62,7 @@ pub fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
 }
 ";
     let parsed = file(src).remove(0);
-    let mut b = ProgramBuilder::new("saxpy", [256, 1, 1]);
-    b.doc("y = a * x + y");
-    let a = b.scalar("a", DataType::F32);
-    let x = b.buffer("x", DataType::F32, Access::Read);
-    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
-    let i = b.local("i", DataType::U32, false);
-    b.body(|blk| {
-        blk.let_(i, Expr::global_id_x());
-        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
-            let v = Expr::param(a)
-                .mul(Expr::load(BufRef::Param(x), Expr::local(i)))
-                .add(Expr::load(BufRef::Param(y), Expr::local(i)));
-            then.store(BufRef::Param(y), Expr::local(i), v);
-        });
-    });
-    assert_eq!(parsed, b.finish());
+    assert_eq!(parsed, vyre_testkit::programs::documented_saxpy(256));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use ptx_support::*;
 use vyre::DispatchConfig;
 use vyre::driver::BoundsChecks;
 use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+use vyre_testkit::programs::{saxpy4, sum_partials};
 
 /// Memory instructions (`ld`/`st`/`atom`/`red` on global or shared), split
 /// into (predicated, unpredicated).

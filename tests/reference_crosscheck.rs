@@ -604,22 +604,7 @@ fn walker_handles_all_param_kinds() {
 /// Both implementations flag the same barrier divergence.
 #[test]
 fn both_detect_barrier_divergence() {
-    use vyre::ir::{Access, Axis, ProgramBuilder};
-    let mut b = ProgramBuilder::new("diverge", [4, 1, 1]);
-    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
-    b.body(|blk| {
-        blk.loop_(|body| {
-            body.barrier();
-            body.if_(
-                Expr::Builtin(Builtin::LocalId, Axis::X).eq(Expr::u32(0)),
-                |t| {
-                    t.break_();
-                },
-            );
-        });
-        blk.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
-    });
-    let p = b.finish();
+    let p = vyre_testkit::programs::divergent_barrier();
     let inputs = [Value::Buffer {
         elem: DataType::U32,
         data: vec![0],

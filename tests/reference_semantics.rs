@@ -645,21 +645,7 @@ fn divergent_barrier_is_an_error() {
     // `loop { barrier(); if lid == 0 { break; } }` validates (the barrier is
     // reached before any branch), but on the second trip invocation 0 has
     // left while the others wait.
-    let mut b = ProgramBuilder::new("diverge", [4, 1, 1]);
-    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
-    b.body(|blk| {
-        blk.loop_(|body| {
-            body.barrier();
-            body.if_(
-                Expr::Builtin(Builtin::LocalId, Axis::X).eq(Expr::u32(0)),
-                |t| {
-                    t.break_();
-                },
-            );
-        });
-        blk.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
-    });
-    let p = b.finish();
+    let p = vyre_testkit::programs::divergent_barrier();
     p.validate().expect("statically fine");
     let mut o = [0u32; 1];
     let err = run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap_err();
