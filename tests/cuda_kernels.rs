@@ -9,6 +9,7 @@ mod ptx_support;
 use ptx_support::*;
 use vyre::ir::{Access, BinOp, BufRef, DataType, Expr, MathFn, ProgramBuilder};
 use vyre::{Device, DispatchConfig, Error, Grid};
+use vyre_testkit::programs::{saxpy4, sum_partials};
 
 fn cuda() -> Option<Device> {
     if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
@@ -337,7 +338,7 @@ fn float_math_within_documented_ulp() {
         let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
         let mut worst = (0u64, 0usize);
         for i in 0..n {
-            let d = ulp_diff(f32::from_bits(c[3][i]), f32::from_bits(g[3][i]));
+            let d = vyre_testkit::ulp_distance(f32::from_bits(c[3][i]), f32::from_bits(g[3][i]));
             if d > worst.0 {
                 worst = (d, i);
             }

@@ -18,7 +18,7 @@ fn expectations_match_the_reference_interpreter() {
                         *param,
                         g,
                         want,
-                        naga_common::Tol::Exact,
+                        vyre_testkit::Tolerance::FloatExact,
                     ) {
                         failures.push(e);
                     }

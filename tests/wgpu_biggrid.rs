@@ -8,11 +8,12 @@
 
 mod naga_common;
 
-use naga_common::{Arg, Case, Data, Tol, owned_spec, run_case};
+use naga_common::{Arg, Case, Data, owned_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::ir::{Access, Axis, BufRef, Builtin, DataType, Expr, ProgramBuilder};
 use vyre::runtime::LaunchArg;
 use vyre::{Device, Grid};
+use vyre_testkit::Tolerance;
 
 fn device(options: &WgpuOptions) -> Option<Device> {
     match Device::wgpu_with(options) {
@@ -79,7 +80,7 @@ fn builtins_case(name: &str, workgroup_size: [u32; 3], workgroups: [u32; 3]) -> 
         // Only the parameter index (and type) matters: the reference
         // interpreter supplies the expected values.
         expected: vec![(0, Data::U32(Vec::new()))],
-        tol: Tol::Ulp(0),
+        tol: Tolerance::Float { ulp: 0, abs: 0.0 },
     }
 }
 

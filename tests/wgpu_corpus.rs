@@ -17,10 +17,11 @@ mod naga_common;
 
 use std::path::{Path, PathBuf};
 
-use naga_common::{Arg, Case, Data, Tol, owned_spec, run_case};
+use naga_common::{Arg, Case, Data, owned_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
 use vyre::ir::{DataType, Param, Program};
 use vyre::{Device, Grid};
+use vyre_testkit::Tolerance;
 use vyre_testkit::corpus::corpus_files;
 
 const N: usize = 1024;
@@ -84,17 +85,17 @@ fn generic_case(p: &Program) -> Case {
         args,
         workgroups,
         expected,
-        tol: Tol::UlpOrAbs(16, 0.0),
+        tol: Tolerance::Float { ulp: 16, abs: 0.0 },
     }
 }
 
-fn max_float_diff(got: &Data, want: &Data) -> Option<(u32, f32)> {
+fn max_float_diff(got: &Data, want: &Data) -> Option<(u64, f32)> {
     let (Data::F32(g), Data::F32(w)) = (got, want) else {
         return None;
     };
-    let mut worst = (0u32, 0.0f32);
+    let mut worst = (0u64, 0.0f32);
     for (a, b) in g.iter().zip(w) {
-        let d = naga_common::ulp_diff(*a, *b);
+        let d = vyre_testkit::ulp_distance(*a, *b);
         if d > worst.0 {
             worst = (d, (a - b).abs() / b.abs().max(1.0));
         }
@@ -155,7 +156,7 @@ fn run(options: &WgpuOptions, tag: &str) {
                                 ));
                             }
                         } else if let Err(e) =
-                            naga_common::compare(&label, *param, g, w, Tol::Exact)
+                            naga_common::compare(&label, *param, g, w, Tolerance::FloatExact)
                         {
                             failures.push(e);
                         }

@@ -128,7 +128,7 @@ fn buffers_round_trip_and_repeated_launches_accumulate() {
             want += 0.5 * xs[k];
         }
         assert!(
-            naga_common::ulp_diff(got[k], want) <= 2,
+            vyre_testkit::ulp_distance(got[k], want) <= 2,
             "[{k}] {} vs {want}",
             got[k]
         );

@@ -9,9 +9,9 @@ use vyre::ir::Program as IrProgram;
 use vyre::ir::{
     Access, AtomicOp, Axis, BufRef, Builtin, DataType, Expr, MathFn, Program, ProgramBuilder,
 };
-use vyre::runtime::{LaunchArg, ParamSpec};
-use vyre::{Buffer, Device, DispatchConfig, Grid};
+use vyre::{Device, DispatchConfig, Grid};
 use vyre_testkit::harness::OwnedSpec;
+use vyre_testkit::{Tolerance, Value, ulp_distance};
 
 /// Host data of one buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,18 +39,6 @@ pub enum Arg {
     Bool(bool),
 }
 
-/// How closely `f32` outputs must match.
-#[derive(Debug, Clone, Copy)]
-pub enum Tol {
-    /// Bit-exact (NaN matches any NaN, -0 matches +0).
-    Exact,
-    /// At most this many ULP apart.
-    Ulp(u32),
-    /// Within this many ULP or this absolute difference (transcendentals,
-    /// whose Vulkan precision is partly absolute).
-    UlpOrAbs(u32, f32),
-}
-
 /// A program with inputs, a grid and expected outputs.
 pub struct Case {
     /// The kernel.
@@ -61,8 +49,8 @@ pub struct Case {
     pub workgroups: [u32; 3],
     /// Expected final contents of read-write buffers, by parameter index.
     pub expected: Vec<(usize, Data)>,
-    /// Float tolerance.
-    pub tol: Tol,
+    /// Float tolerance (integer outputs are always compared bit-exactly).
+    pub tol: Tolerance,
 }
 
 fn load(buf: u32, index: Expr) -> Expr {
@@ -83,28 +71,13 @@ fn wid(axis: Axis) -> Expr {
 
 /// y = a * x + y, guarded by `i < y.len()`.
 pub fn saxpy() -> Case {
-    let mut b = ProgramBuilder::new("saxpy", [64, 1, 1]);
-    b.doc("y = a * x + y");
-    let a = b.scalar("a", DataType::F32);
-    let x = b.buffer("x", DataType::F32, Access::Read);
-    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
-    let i = b.local("i", DataType::U32, false);
-    b.body(|blk| {
-        blk.let_(i, Expr::global_id_x());
-        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
-            let v = Expr::param(a)
-                .mul(load(x, Expr::local(i)))
-                .add(load(y, Expr::local(i)));
-            then.store(BufRef::Param(y), Expr::local(i), v);
-        });
-    });
     let n = 1000;
     let xs: Vec<f32> = (0..n).map(|k| k as f32 * 0.25 - 17.0).collect();
     let ys: Vec<f32> = (0..n).map(|k| (k as f32).sqrt()).collect();
     let av = 1.5f32;
     let expected: Vec<f32> = xs.iter().zip(&ys).map(|(x, y)| av * x + y).collect();
     Case {
-        program: b.finish(),
+        program: vyre_testkit::programs::documented_saxpy(64),
         args: vec![
             Arg::F32(av),
             Arg::Buf(Data::F32(xs)),
@@ -112,7 +85,7 @@ pub fn saxpy() -> Case {
         ],
         workgroups: [16, 1, 1],
         expected: vec![(2, Data::F32(expected))],
-        tol: Tol::Ulp(1),
+        tol: Tolerance::Float { ulp: 1, abs: 0.0 },
     }
 }
 
@@ -263,7 +236,7 @@ pub fn int_ops() -> Case {
         ],
         workgroups: [(count as u32).div_ceil(32), 1, 1],
         expected: vec![(2, Data::I32(expected))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -403,7 +376,7 @@ pub fn float_ops() -> Case {
         ],
         workgroups: [(n as u32).div_ceil(16), 1, 1],
         expected: vec![(2, Data::F32(ef)), (3, Data::I32(ei))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -468,7 +441,7 @@ pub fn reduce() -> Case {
         ],
         workgroups: [groups, 1, 1],
         expected: vec![(1, Data::U32(partials)), (2, Data::U32(vec![total_v]))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -614,7 +587,7 @@ pub fn atomics() -> Case {
             (2, Data::I32(misc_e)),
             (3, Data::U32(vec![7; n])),
         ],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -685,7 +658,7 @@ pub fn wild() -> Case {
             (3, Data::U32(scatter_e)),
             (4, Data::U32(vec![])),
         ],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -801,7 +774,7 @@ pub fn control() -> Case {
         args: vec![Arg::Buf(Data::U32(vec![0; n * 3]))],
         workgroups: [(n as u32).div_ceil(32) + 1, 1, 1],
         expected: vec![(0, Data::U32(e))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -863,7 +836,7 @@ pub fn transcendental() -> Case {
         ],
         workgroups: [(n as u32).div_ceil(64), 1, 1],
         expected: vec![(1, Data::F32(e))],
-        tol: Tol::UlpOrAbs(8, 1e-5),
+        tol: Tolerance::Float { ulp: 8, abs: 1e-5 },
     }
 }
 
@@ -967,7 +940,7 @@ pub fn matmul() -> Case {
         ],
         workgroups: [g, g, 1],
         expected: vec![(2, Data::F32(cv))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -1016,7 +989,7 @@ pub fn builtins() -> Case {
         args: vec![Arg::Buf(Data::U32(vec![0; total]))],
         workgroups: grid,
         expected: vec![(0, Data::U32(e))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -1106,7 +1079,7 @@ pub fn constants() -> Case {
         ],
         workgroups: [1, 1, 1],
         expected: vec![(0, Data::U32(expected)), (1, Data::U32(vec![13]))],
-        tol: Tol::Exact,
+        tol: Tolerance::FloatExact,
     }
 }
 
@@ -1127,30 +1100,14 @@ pub fn all() -> Vec<Case> {
     ]
 }
 
-/// ULP distance between two floats (NaNs equal each other, ±0 equal).
-pub fn ulp_diff(a: f32, b: f32) -> u32 {
-    if a.is_nan() && b.is_nan() {
-        return 0;
-    }
-    if a.is_nan() || b.is_nan() {
-        return u32::MAX;
-    }
-    if a == b {
-        return 0;
-    }
-    let key = |f: f32| {
-        let bits = f.to_bits() as i64;
-        if bits < 0x8000_0000 {
-            bits
-        } else {
-            0x8000_0000 - bits
-        }
-    };
-    (key(a) - key(b)).unsigned_abs().min(u64::from(u32::MAX)) as u32
-}
-
 /// Compare `got` with `want`; `Err` lists the first mismatches.
-pub fn compare(name: &str, param: usize, got: &Data, want: &Data, tol: Tol) -> Result<(), String> {
+pub fn compare(
+    name: &str,
+    param: usize,
+    got: &Data,
+    want: &Data,
+    tol: Tolerance,
+) -> Result<(), String> {
     let mut bad = Vec::new();
     match (got, want) {
         (Data::U32(g), Data::U32(w)) => {
@@ -1190,13 +1147,8 @@ pub fn compare(name: &str, param: usize, got: &Data, want: &Data, tol: Tol) -> R
                 ));
             }
             for (k, (a, b)) in g.iter().zip(w).enumerate() {
-                let d = ulp_diff(*a, *b);
-                let ok = match tol {
-                    Tol::Exact => d == 0,
-                    Tol::Ulp(u) => d <= u,
-                    Tol::UlpOrAbs(u, abs) => d <= u || (a - b).abs() <= abs,
-                };
-                if !ok {
+                if !tol.accepts(b.to_bits(), a.to_bits()) {
+                    let d = ulp_distance(*a, *b);
                     bad.push(format!("[{k}] got {a:e} want {b:e} ({d} ulp)"));
                 }
             }
@@ -1216,6 +1168,15 @@ pub fn compare(name: &str, param: usize, got: &Data, want: &Data, tol: Tol) -> R
 }
 
 impl Data {
+    /// The element type.
+    pub fn elem(&self) -> DataType {
+        match self {
+            Self::U32(_) => DataType::U32,
+            Self::I32(_) => DataType::I32,
+            Self::F32(_) => DataType::F32,
+        }
+    }
+
     /// The elements as raw bits.
     pub fn bits(&self) -> Vec<u32> {
         match self {
@@ -1235,42 +1196,61 @@ impl Data {
     }
 }
 
-/// Run `case` on the reference interpreter (the oracle); returns the final
-/// contents of the buffers `case.expected` names.
-pub fn run_reference(case: &Case) -> Result<Vec<(usize, Data)>, String> {
-    use vyre::backend::reference::{RefArg, run};
-    use vyre::ir::Literal;
-    let mut bufs: Vec<Option<Vec<u32>>> = case
-        .args
-        .iter()
-        .map(|a| match a {
-            Arg::Buf(d) => Some(d.bits()),
-            _ => None,
-        })
-        .collect();
-    {
-        let mut args = Vec::new();
-        for (b, a) in bufs.iter_mut().zip(&case.args) {
-            args.push(match (b, a) {
-                (Some(data), _) => RefArg::Buffer(data),
-                (None, Arg::U32(v)) => RefArg::Scalar(Literal::U32(*v)),
-                (None, Arg::I32(v)) => RefArg::Scalar(Literal::I32(*v)),
-                (None, Arg::F32(v)) => RefArg::Scalar(Literal::f32(*v)),
-                (None, Arg::Bool(v)) => RefArg::Scalar(Literal::Bool(*v)),
-                (None, Arg::Buf(_)) => return Err("internal: buffer lost".into()),
-            });
+impl Arg {
+    /// This argument as the testkit's [`Value`].
+    pub fn value(&self) -> Value {
+        use vyre::ir::Literal;
+        match self {
+            Self::Buf(d) => Value::Buffer {
+                elem: d.elem(),
+                data: d.bits(),
+            },
+            Self::U32(v) => Value::Scalar(Literal::U32(*v)),
+            Self::I32(v) => Value::Scalar(Literal::I32(*v)),
+            Self::F32(v) => Value::Scalar(Literal::f32(*v)),
+            Self::Bool(v) => Value::Scalar(Literal::Bool(*v)),
         }
-        run(&case.program, case.workgroups, &mut args).map_err(|e| e.to_string())?;
     }
-    case.expected
-        .iter()
-        .map(|(p, want)| {
-            let bits = bufs[*p]
-                .as_ref()
-                .ok_or_else(|| format!("param {p} is not a buffer"))?;
-            Ok((*p, want.like(bits)))
-        })
-        .collect()
+}
+
+impl Case {
+    /// The arguments as the testkit's [`Value`]s.
+    pub fn inputs(&self) -> Vec<Value> {
+        self.args.iter().map(Arg::value).collect()
+    }
+
+    /// The buffers `self.expected` names, out of every buffer's final bits.
+    fn pick(&self, outputs: &[Option<Vec<u32>>]) -> Result<Vec<(usize, Data)>, String> {
+        self.expected
+            .iter()
+            .map(|(p, want)| {
+                let bits = outputs
+                    .get(*p)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| format!("param {p} is not a buffer"))?;
+                Ok((*p, want.like(bits)))
+            })
+            .collect()
+    }
+
+    /// This case as a testkit [`vyre_testkit::Case`] (no checks: the
+    /// expectations here are explicit outputs, compared by [`compare`]).
+    pub fn testkit_case(&self) -> vyre_testkit::Case {
+        vyre_testkit::Case {
+            program: self.program.clone(),
+            inputs: self.inputs(),
+            grid: self.workgroups,
+            checks: vec![None; self.args.len()],
+            draws: Vec::new(),
+        }
+    }
+}
+
+/// Run `case` on the reference interpreter (the oracle, through
+/// [`vyre_testkit::run_reference`]); returns the final contents of the
+/// buffers `case.expected` names.
+pub fn run_reference(case: &Case) -> Result<Vec<(usize, Data)>, String> {
+    case.pick(&vyre_testkit::run_reference(&case.testkit_case())?)
 }
 
 /// A spec for `program` with its spirv and wgsl artifacts, as a generated
@@ -1286,80 +1266,19 @@ pub fn owned_spec(program: &IrProgram, tag: &str) -> OwnedSpec {
     spec
 }
 
-enum Held {
-    U32(Buffer<u32>),
-    I32(Buffer<i32>),
-    F32(Buffer<f32>),
-    Scalar,
-}
-
-/// Run `case` on `dev` (launching it `times` times on fresh inputs would
-/// need re-upload; once is what the expectations describe).
+/// Run `case` on `dev` with `spec` (through
+/// [`vyre_testkit::harness::launch_values`]); returns the final contents of
+/// the buffers `case.expected` names.
 pub fn run_case(dev: &Device, case: &Case, spec: &OwnedSpec) -> Result<Vec<(usize, Data)>, String> {
-    let (params, artifacts) = spec.parts();
-    let spec = &spec.spec(&params, &artifacts);
-    let mut held = Vec::new();
-    for arg in &case.args {
-        held.push(match arg {
-            Arg::Buf(Data::U32(v)) => Held::U32(dev.upload(v).map_err(|e| e.to_string())?),
-            Arg::Buf(Data::I32(v)) => Held::I32(dev.upload(v).map_err(|e| e.to_string())?),
-            Arg::Buf(Data::F32(v)) => Held::F32(dev.upload(v).map_err(|e| e.to_string())?),
-            _ => Held::Scalar,
-        });
-    }
-    {
-        let mut launch_args: Vec<LaunchArg<'_>> = Vec::new();
-        for ((arg, h), param) in case.args.iter().zip(held.iter_mut()).zip(spec.params) {
-            let writable = matches!(
-                param,
-                ParamSpec::Buffer {
-                    access: vyre::ir::Access::ReadWrite,
-                    ..
-                }
-            );
-            launch_args.push(match (arg, h) {
-                (Arg::U32(v), _) => LaunchArg::U32(*v),
-                (Arg::I32(v), _) => LaunchArg::I32(*v),
-                (Arg::F32(v), _) => LaunchArg::F32(*v),
-                (Arg::Bool(v), _) => LaunchArg::Bool(*v),
-                (_, Held::U32(b)) => {
-                    if writable {
-                        b.arg_mut()
-                    } else {
-                        b.arg()
-                    }
-                }
-                (_, Held::I32(b)) => {
-                    if writable {
-                        b.arg_mut()
-                    } else {
-                        b.arg()
-                    }
-                }
-                (_, Held::F32(b)) => {
-                    if writable {
-                        b.arg_mut()
-                    } else {
-                        b.arg()
-                    }
-                }
-                (_, Held::Scalar) => return Err("scalar/buffer mix-up".into()),
-            });
-        }
-        dev.launch(spec, Grid::Workgroups(case.workgroups), &mut launch_args)
-            .map_err(|e| e.to_string())?;
-    }
-    let mut out = Vec::new();
-    for (param, _) in &case.expected {
-        out.push((
-            *param,
-            match &held[*param] {
-                Held::U32(b) => Data::U32(dev.download(b).map_err(|e| e.to_string())?),
-                Held::I32(b) => Data::I32(dev.download(b).map_err(|e| e.to_string())?),
-                Held::F32(b) => Data::F32(dev.download(b).map_err(|e| e.to_string())?),
-                Held::Scalar => return Err(format!("param {param} is not a buffer")),
-            },
-        ));
-    }
-    Ok(out)
+    let outputs = spec
+        .with(|spec| {
+            vyre_testkit::harness::launch_values(
+                dev,
+                spec,
+                Grid::Workgroups(case.workgroups),
+                &case.inputs(),
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    case.pick(&outputs)
 }

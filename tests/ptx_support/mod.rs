@@ -413,25 +413,6 @@ pub fn spec(program: &Program) -> OwnedSpec {
     spec_with(program, &DispatchConfig::default(), &[], true)
 }
 
-/// Distance in units in the last place (NaN == NaN; -0 == +0).
-pub fn ulp_diff(a: f32, b: f32) -> u64 {
-    if a.is_nan() && b.is_nan() {
-        return 0;
-    }
-    if a.is_nan() || b.is_nan() {
-        return u64::MAX;
-    }
-    let ord = |f: f32| {
-        let b = f.to_bits().cast_signed();
-        if b < 0 {
-            i64::from(i32::MIN) - i64::from(b)
-        } else {
-            i64::from(b)
-        }
-    };
-    ord(a).abs_diff(ord(b))
-}
-
 /// Deterministic xorshift generator for test inputs.
 pub struct Rng(pub u64);
 
@@ -449,8 +430,7 @@ impl Rng {
     }
 }
 
-use vyre::runtime::LaunchArg;
-use vyre::{Buffer, Device, Grid};
+use vyre::{Device, Grid};
 
 /// A test argument: a buffer's contents as bit patterns, or a scalar.
 #[derive(Debug, Clone)]
@@ -467,198 +447,34 @@ pub enum Arg {
     Bool(bool),
 }
 
-enum AnyBuf {
-    F(Buffer<f32>),
-    U(Buffer<u32>),
-    I(Buffer<i32>),
-}
-
 /// Run `spec` on `device` and return every buffer's final contents (bits),
-/// in parameter order.
+/// in parameter order (through [`vyre_testkit::harness::launch_values`];
+/// each buffer's element type comes from `spec`).
 pub fn run_on(
     device: &Device,
     spec: &KernelSpec<'_>,
     grid: Grid,
     args: &[Arg],
 ) -> vyre::Result<Vec<Vec<u32>>> {
-    let mut bufs = Vec::new();
-    for (a, p) in args.iter().zip(spec.params) {
-        if let (Arg::Buf(bits), ParamSpec::Buffer { elem, .. }) = (a, p) {
-            bufs.push(match elem {
-                DataType::F32 => AnyBuf::F(
-                    device.upload(&bits.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>())?,
-                ),
-                DataType::I32 => AnyBuf::I(
-                    device.upload(&bits.iter().map(|b| b.cast_signed()).collect::<Vec<_>>())?,
-                ),
-                _ => AnyBuf::U(device.upload(bits)?),
-            });
-        }
-    }
-    {
-        let mut it = bufs.iter_mut();
-        let mut launch_args: Vec<LaunchArg<'_>> = Vec::new();
-        for (a, p) in args.iter().zip(spec.params) {
-            launch_args.push(match a {
-                Arg::Buf(_) => {
-                    let b = it.next().expect("buffer");
-                    let rw = matches!(
-                        p,
-                        ParamSpec::Buffer {
-                            access: Access::ReadWrite,
-                            ..
-                        }
-                    );
-                    match (b, rw) {
-                        (AnyBuf::F(b), true) => b.arg_mut(),
-                        (AnyBuf::F(b), false) => b.arg(),
-                        (AnyBuf::U(b), true) => b.arg_mut(),
-                        (AnyBuf::U(b), false) => b.arg(),
-                        (AnyBuf::I(b), true) => b.arg_mut(),
-                        (AnyBuf::I(b), false) => b.arg(),
-                    }
-                }
-                Arg::U32(v) => LaunchArg::U32(*v),
-                Arg::I32(v) => LaunchArg::I32(*v),
-                Arg::F32(v) => LaunchArg::F32(*v),
-                Arg::Bool(v) => LaunchArg::Bool(*v),
-            });
-        }
-        device.launch(spec, grid, &mut launch_args)?;
-    }
-    device.synchronize()?;
-    let mut out = Vec::new();
-    for b in &bufs {
-        out.push(match b {
-            AnyBuf::F(b) => device.download(b)?.iter().map(|f| f.to_bits()).collect(),
-            AnyBuf::U(b) => device.download(b)?,
-            AnyBuf::I(b) => device
-                .download(b)?
-                .iter()
-                .map(|i| i.cast_unsigned())
-                .collect(),
-        });
-    }
-    Ok(out)
-}
-
-/// saxpy, four consecutive elements per invocation (16-byte accesses),
-/// with a scalar tail loop: the bench kernel `saxpy4`.
-pub fn saxpy4() -> Program {
-    let mut b = ProgramBuilder::new("saxpy4", [256, 1, 1]);
-    let a = b.scalar("a", DataType::F32);
-    let x = b.buffer("x", DataType::F32, Access::Read);
-    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
-    let i = b.local("i", DataType::U32, false);
-    let j = b.local("j", DataType::U32, false);
-    let at = |e: Expr| e;
-    b.body(|blk| {
-        blk.let_(i, Expr::global_id_x().mul(Expr::u32(4)));
-        blk.if_else(
-            Expr::local(i).add(Expr::u32(3)).lt(Expr::len(y)),
-            |t| {
-                for k in 0..4u32 {
-                    let idx = || {
-                        if k == 0 {
-                            Expr::local(i)
-                        } else {
-                            Expr::local(i).add(Expr::u32(k))
-                        }
-                    };
-                    let v = Expr::param(a)
-                        .mul(Expr::load(BufRef::Param(x), at(idx())))
-                        .add(Expr::load(BufRef::Param(y), idx()));
-                    t.store(BufRef::Param(y), idx(), v);
-                }
+    use vyre::ir::Literal;
+    use vyre_testkit::Value;
+    let inputs: Vec<Value> = args
+        .iter()
+        .zip(spec.params)
+        .map(|(a, p)| match (a, p) {
+            (Arg::Buf(bits), ParamSpec::Buffer { elem, .. }) => Value::Buffer {
+                elem: *elem,
+                data: bits.clone(),
             },
-            |e| {
-                e.for_(j, Expr::local(i), Expr::len(y), |f| {
-                    let v = Expr::param(a)
-                        .mul(Expr::load(BufRef::Param(x), Expr::local(j)))
-                        .add(Expr::load(BufRef::Param(y), Expr::local(j)));
-                    f.store(BufRef::Param(y), Expr::local(j), v);
-                });
-            },
-        );
-    });
-    b.finish()
-}
-
-/// Grid-stride sum with four accumulators and 16-byte loads, then a
-/// shared-memory tree: partials[workgroup] (the bench kernel
-/// `sum_partials`).
-pub fn sum_partials() -> Program {
-    let mut b = ProgramBuilder::new("sum_partials", [256, 1, 1]);
-    let x = b.buffer("x", DataType::F32, Access::Read);
-    let partials = b.buffer("partials", DataType::F32, Access::ReadWrite);
-    let s = b.shared("s", DataType::F32, 256);
-    let tid = b.local("tid", DataType::U32, false);
-    let stride = b.local("stride", DataType::U32, false);
-    let n = b.local("n", DataType::U32, false);
-    let acc: Vec<_> = (0..4)
-        .map(|k| b.local(format!("a{k}"), DataType::F32, true))
-        .collect();
-    let i = b.local("i", DataType::U32, true);
-    let width = b.local("width", DataType::U32, true);
-    let lid = Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X);
-    let wid = Expr::Builtin(vyre::ir::Builtin::WorkgroupId, vyre::ir::Axis::X);
-    let nwg = Expr::Builtin(vyre::ir::Builtin::NumWorkgroups, vyre::ir::Axis::X);
-    b.body(|blk| {
-        blk.let_(tid, lid);
-        blk.let_(stride, nwg.mul(Expr::u32(1024)));
-        blk.let_(n, Expr::len(x));
-        for a in &acc {
-            blk.let_(*a, Expr::f32(0.0));
-        }
-        blk.let_(
-            i,
-            wid.clone()
-                .mul(Expr::u32(256))
-                .add(Expr::local(tid))
-                .mul(Expr::u32(4)),
-        );
-        blk.while_(Expr::local(i).add(Expr::u32(3)).lt(Expr::local(n)), |w| {
-            for (k, a) in acc.iter().enumerate() {
-                let idx = if k == 0 {
-                    Expr::local(i)
-                } else {
-                    Expr::local(i).add(Expr::u32(k as u32))
-                };
-                w.assign(*a, Expr::local(*a).add(Expr::load(BufRef::Param(x), idx)));
+            (Arg::Buf(_), ParamSpec::Scalar { name, .. }) => {
+                panic!("{}: buffer passed for scalar `{name}`", spec.name)
             }
-            w.assign(i, Expr::local(i).add(Expr::local(stride)));
-        });
-        blk.while_(Expr::local(i).lt(Expr::local(n)), |w| {
-            w.assign(
-                acc[0],
-                Expr::local(acc[0]).add(Expr::load(BufRef::Param(x), Expr::local(i))),
-            );
-            w.assign(i, Expr::local(i).add(Expr::u32(1)));
-        });
-        let total = Expr::local(acc[0])
-            .add(Expr::local(acc[1]))
-            .add(Expr::local(acc[2]).add(Expr::local(acc[3])));
-        blk.store(BufRef::Shared(s), Expr::local(tid), total);
-        blk.barrier();
-        blk.let_(width, Expr::u32(128));
-        blk.while_(Expr::local(width).gt(Expr::u32(0)), |w| {
-            w.if_(Expr::local(tid).lt(Expr::local(width)), |t| {
-                let v = Expr::load(BufRef::Shared(s), Expr::local(tid)).add(Expr::load(
-                    BufRef::Shared(s),
-                    Expr::local(tid).add(Expr::local(width)),
-                ));
-                t.store(BufRef::Shared(s), Expr::local(tid), v);
-            });
-            w.barrier();
-            w.assign(width, Expr::local(width).div(Expr::u32(2)));
-        });
-        blk.if_(Expr::local(tid).eq(Expr::u32(0)), |t| {
-            t.store(
-                BufRef::Param(partials),
-                wid.clone(),
-                Expr::load(BufRef::Shared(s), Expr::u32(0)),
-            );
-        });
-    });
-    b.finish()
+            (Arg::U32(v), _) => Value::Scalar(Literal::U32(*v)),
+            (Arg::I32(v), _) => Value::Scalar(Literal::I32(*v)),
+            (Arg::F32(v), _) => Value::Scalar(Literal::f32(*v)),
+            (Arg::Bool(v), _) => Value::Scalar(Literal::Bool(*v)),
+        })
+        .collect();
+    let outputs = vyre_testkit::harness::launch_values(device, spec, grid, &inputs)?;
+    Ok(outputs.into_iter().flatten().collect())
 }

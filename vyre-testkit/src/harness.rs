@@ -313,6 +313,65 @@ impl DevBuf {
     }
 }
 
+/// The launch argument of a scalar value.
+fn scalar_arg(l: Literal) -> LaunchArg<'static> {
+    match l {
+        Literal::Bool(x) => LaunchArg::Bool(x),
+        Literal::I32(x) => LaunchArg::I32(x),
+        Literal::U32(x) => LaunchArg::U32(x),
+        Literal::F32(x) => LaunchArg::F32(f32::from_bits(x)),
+    }
+}
+
+/// Upload `inputs` (one per parameter of `spec`, buffers typed by their
+/// `elem`), launch `spec` on `device` over `grid`, wait, and download every
+/// buffer: the final contents as raw bits, `None` for scalars. Buffers are
+/// passed writable where `spec` declares them `ReadWrite`. For specs a
+/// test builds itself (with [`OwnedSpec`] or by hand); [`run_on_device`]
+/// runs a generated [`Case`].
+///
+/// # Errors
+///
+/// The first upload, launch or download error.
+pub fn launch_values(
+    device: &Device,
+    spec: &KernelSpec<'_>,
+    grid: Grid,
+    inputs: &[Value],
+) -> vyre::Result<Outputs> {
+    let mut bufs: Vec<Option<DevBuf>> = Vec::with_capacity(inputs.len());
+    for v in inputs {
+        bufs.push(match v {
+            Value::Buffer { elem, data } => Some(DevBuf::upload(device, *elem, data)?),
+            Value::Scalar(_) => None,
+        });
+    }
+    {
+        let mut args: Vec<LaunchArg<'_>> = Vec::with_capacity(bufs.len());
+        for ((b, v), p) in bufs.iter_mut().zip(inputs).zip(spec.params) {
+            args.push(match (b, v) {
+                (Some(buf), _) => {
+                    let write = matches!(
+                        p,
+                        ParamSpec::Buffer {
+                            access: vyre::ir::Access::ReadWrite,
+                            ..
+                        }
+                    );
+                    buf.arg(write)
+                }
+                (None, Value::Scalar(l)) => scalar_arg(*l),
+                (None, Value::Buffer { .. }) => unreachable!("every buffer value was uploaded"),
+            });
+        }
+        device.launch(spec, grid, &mut args)?;
+    }
+    device.synchronize()?;
+    bufs.iter()
+        .map(|b| b.as_ref().map(|b| b.download(device)).transpose())
+        .collect()
+}
+
 /// A device buffer with its optional guard buffers before and after.
 type Guarded = (DevBuf, Option<Buffer<u32>>, Option<Buffer<u32>>);
 
@@ -369,12 +428,7 @@ pub fn run_on_device(
                         matches!(p, Param::Buffer(d) if d.access == vyre::ir::Access::ReadWrite);
                     args.push(buf.arg(write));
                 }
-                (None, Value::Scalar(l)) => args.push(match *l {
-                    Literal::Bool(x) => LaunchArg::Bool(x),
-                    Literal::I32(x) => LaunchArg::I32(x),
-                    Literal::U32(x) => LaunchArg::U32(x),
-                    Literal::F32(x) => LaunchArg::F32(f32::from_bits(x)),
-                }),
+                (None, Value::Scalar(l)) => args.push(scalar_arg(*l)),
                 (None, Value::Buffer { .. }) => return Err("internal: buffer lost".into()),
             }
         }
