@@ -1,4 +1,4 @@
-//! IR -> PTX text.
+//! IR -> PTX.
 //!
 //! One kernel per module. Locals live in virtual registers (`%r` for
 //! integers, `%f` for `f32`, `%p` for `bool`; `%rd`/`%fd` for 64-bit
@@ -12,17 +12,13 @@ use std::fmt::Write as _;
 
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
-use crate::ir::{
-    Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalId, MathFn, Node,
-    Param, Program, UnOp,
-};
+use crate::ir::{DataType, Param, Program};
 
+use super::code::{Code, ins};
+use super::isa::{Addr, Class, Imm, Label, Mod, Operand, Reg, Src, Symbol, int};
 use super::math::{self, MathMode};
 use crate::mid::IndexChecks;
-use crate::mid::align::{
-    Alignment, Key, KeyedLoad, LoadGroup, first_def, keyed, keyed_loads, load_groups, run_len,
-    walk_loads,
-};
+use crate::mid::align::{Alignment, Key};
 
 /// Emit PTX for `program` (validated first) under `config`.
 ///
@@ -77,7 +73,7 @@ pub fn emit_ptx_checked(
     e.prologue();
     let body = &program.body;
     e.block(body);
-    e.emit_line("ret;");
+    ins!(e.code; Ret);
 
     let mut out = String::new();
     let _ = writeln!(out, "//");
@@ -90,7 +86,7 @@ pub fn emit_ptx_checked(
     for (i, s) in program.shared.iter().enumerate() {
         let _ = writeln!(out, ".shared .align 16 .b32 vyre_s{i}[{}];", s.len.max(1));
     }
-    if e.two_over_pi {
+    if e.code.uses_two_over_pi() {
         let words: Vec<String> = math::TWO_OVER_PI.iter().map(|w| w.to_string()).collect();
         let _ = writeln!(
             out,
@@ -99,7 +95,7 @@ pub fn emit_ptx_checked(
             words.join(", ")
         );
     }
-    if !program.shared.is_empty() || e.two_over_pi {
+    if !program.shared.is_empty() || e.code.uses_two_over_pi() {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, ".visible .entry {name}(");
@@ -126,44 +122,22 @@ pub fn emit_ptx_checked(
     }
     let [x, y, z] = e.wg;
     let _ = writeln!(out, ")\n.reqntid {x}, {y}, {z}\n{{");
-    for (class, n) in [
-        (".pred", e.n_pred),
-        (".b32", e.n_r),
-        (".f32", e.n_f),
-        (".b64", e.n_rd),
-        (".f64", e.n_fd),
-    ] {
+    for class in Class::ALL {
+        let n = e.code.count(class);
         if n > 0 {
-            let prefix = match class {
-                ".pred" => "%p",
-                ".b32" => "%r",
-                ".f32" => "%f",
-                ".b64" => "%rd",
-                _ => "%fd",
-            };
-            let _ = writeln!(out, "\t.reg {class} {prefix}<{n}>;");
+            let _ = writeln!(out, "\t.reg {} {}<{n}>;", class.decl(), class.prefix());
         }
     }
     out.push('\n');
-    out.push_str(&e.code);
+    e.code.write(&mut out);
     out.push_str("}\n");
     Ok(out)
 }
 
-/// A register class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Class {
-    /// `.pred`
-    Pred,
-    /// `.b32`, integers.
-    R,
-    /// `.f32`
-    F,
-    /// `.b64`
-    Rd,
-    /// `.f64`
-    Fd,
-}
+mod expr;
+mod memory;
+mod stmt;
+mod vector;
 
 fn class_of(ty: DataType) -> Class {
     match ty {
@@ -173,39 +147,80 @@ fn class_of(ty: DataType) -> Class {
     }
 }
 
-/// PTX type suffix for arithmetic on `ty`.
-fn sfx(ty: DataType) -> &'static str {
+/// PTX type modifier for arithmetic on `ty`.
+fn sfx(ty: DataType) -> Mod {
     match ty {
-        DataType::I32 => "s32",
-        DataType::U32 => "u32",
-        DataType::F32 => "f32",
-        DataType::Bool => "pred",
+        DataType::I32 => Mod::S32,
+        DataType::U32 => Mod::U32,
+        DataType::F32 => Mod::F32,
+        DataType::Bool => Mod::Pred,
     }
 }
 
-/// A value: a register or an immediate, in PTX syntax.
-#[derive(Debug, Clone)]
-pub(super) struct Val {
-    pub text: String,
-    pub ty: DataType,
-    pub imm: bool,
+/// PTX type modifier of a `mov`/`selp` of a non-`bool` `ty`.
+fn mov_ty(ty: DataType) -> Mod {
+    if ty == DataType::F32 {
+        Mod::F32
+    } else {
+        Mod::B32
+    }
+}
+
+/// The zero of a non-`bool` `ty`.
+fn zero_of(ty: DataType) -> Imm {
+    if ty == DataType::F32 {
+        Imm::F32(0)
+    } else {
+        int(0)
+    }
+}
+
+/// A value: a register or an immediate, and its IR type.
+#[derive(Debug, Clone, Copy)]
+struct Val {
+    src: Src,
+    ty: DataType,
+}
+
+impl Val {
+    fn reg(r: Reg, ty: DataType) -> Self {
+        Val {
+            src: Src::Reg(r),
+            ty,
+        }
+    }
+
+    /// The immediate, when `self` is one.
+    fn imm(self) -> Option<Imm> {
+        match self.src {
+            Src::Imm(i) => Some(i),
+            Src::Reg(_) => None,
+        }
+    }
+}
+
+impl From<Val> for Operand {
+    fn from(v: Val) -> Self {
+        v.src.into()
+    }
+}
+
+impl From<&Val> for Operand {
+    fn from(v: &Val) -> Self {
+        v.src.into()
+    }
 }
 
 /// Emission state of one kernel.
-pub(super) struct Emitter<'a> {
+struct Emitter<'a> {
     program: &'a Program,
-    code: String,
-    n_pred: u32,
-    n_r: u32,
-    n_f: u32,
-    n_rd: u32,
-    n_fd: u32,
-    labels: u32,
+    /// The body being built.
+    code: Code,
     /// (continue label, break label) of enclosing loops.
-    loops: Vec<(String, String)>,
-    locals: Vec<String>,
+    loops: Vec<(Label, Label)>,
+    locals: Vec<Reg>,
     /// Per param: scalar value register, or (pointer, length) registers.
-    params: Vec<(String, String)>,
+    params: Vec<(Reg, Option<Reg>)>,
     /// The middle layer's bounds-check decision of every access.
     bounds: &'a IndexChecks<'a>,
     mode: MathMode,
@@ -216,9 +231,7 @@ pub(super) struct Emitter<'a> {
     align: Alignment<'a>,
     /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
     /// at the start of the current straight-line run.
-    vec_cache: Vec<(u32, Key, u32, String)>,
-    /// Whether the 2/pi table of the sin/cos reduction is referenced.
-    two_over_pi: bool,
+    vec_cache: Vec<(u32, Key, u32, Reg)>,
 }
 
 impl<'a> Emitter<'a> {
@@ -229,17 +242,17 @@ impl<'a> Emitter<'a> {
         bounds: &'a IndexChecks<'a>,
     ) -> Self {
         let arch_num = super::arch_number(arch).unwrap_or(70);
-        let mut e = Self {
+        let mut code = Code::new();
+        let locals = program
+            .locals
+            .iter()
+            .map(|l| code.reg(class_of(l.ty)))
+            .collect();
+        Self {
             program,
-            code: String::new(),
-            n_pred: 0,
-            n_r: 0,
-            n_f: 0,
-            n_rd: 0,
-            n_fd: 0,
-            labels: 0,
+            code,
             loops: Vec::new(),
-            locals: Vec::new(),
+            locals,
             params: Vec::new(),
             bounds,
             mode: MathMode {
@@ -249,44 +262,9 @@ impl<'a> Emitter<'a> {
             },
             wg: config.effective_workgroup_size(program),
             fast: program.fast_math,
-            two_over_pi: false,
             align: Alignment::new(program),
             vec_cache: Vec::new(),
-        };
-        e.locals = program
-            .locals
-            .iter()
-            .map(|l| e.reg_raw(class_of(l.ty)))
-            .collect();
-        e
-    }
-
-    pub(super) fn reg_raw(&mut self, class: Class) -> String {
-        let (prefix, n) = match class {
-            Class::Pred => ("%p", &mut self.n_pred),
-            Class::R => ("%r", &mut self.n_r),
-            Class::F => ("%f", &mut self.n_f),
-            Class::Rd => ("%rd", &mut self.n_rd),
-            Class::Fd => ("%fd", &mut self.n_fd),
-        };
-        let r = format!("{prefix}{n}");
-        *n += 1;
-        r
-    }
-
-    fn emit_line(&mut self, s: &str) {
-        self.code.push('\t');
-        self.code.push_str(s);
-        self.code.push('\n');
-    }
-
-    fn label(&mut self, what: &str) -> String {
-        self.labels += 1;
-        format!("$L_{what}_{}", self.labels)
-    }
-
-    fn place_label(&mut self, l: &str) {
-        let _ = writeln!(self.code, "{l}:");
+        }
     }
 
     fn prologue(&mut self) {
@@ -294,1037 +272,48 @@ impl<'a> Emitter<'a> {
         for (i, p) in program.params.iter().enumerate() {
             match p {
                 Param::Buffer(_) => {
-                    let raw = self.reg_raw(Class::Rd);
-                    let ptr = self.reg_raw(Class::Rd);
-                    let len = self.reg_raw(Class::R);
-                    self.emit_line(&format!("ld.param.u64 {raw}, [vyre_p{i}_ptr];"));
-                    self.emit_line(&format!("cvta.to.global.u64 {ptr}, {raw};"));
-                    self.emit_line(&format!("ld.param.u32 {len}, [vyre_p{i}_len];"));
-                    self.params.push((ptr, len));
+                    let raw = self.code.reg(Class::Rd);
+                    let ptr = self.code.reg(Class::Rd);
+                    let len = self.code.reg(Class::R);
+                    ins!(self.code; Ld.Param.U64 raw, Addr::sym(Symbol::ParamPtr(i)));
+                    ins!(self.code; Cvta.To.Global.U64 ptr, raw);
+                    ins!(self.code; Ld.Param.U32 len, Addr::sym(Symbol::ParamLen(i)));
+                    self.params.push((ptr, Some(len)));
                 }
                 Param::Scalar { ty, .. } => {
                     let r = match ty {
                         DataType::Bool => {
-                            let tmp = self.reg_raw(Class::R);
-                            let p = self.reg_raw(Class::Pred);
-                            self.emit_line(&format!("ld.param.u32 {tmp}, [vyre_p{i}];"));
-                            self.emit_line(&format!("setp.ne.u32 {p}, {tmp}, 0;"));
+                            let tmp = self.code.reg(Class::R);
+                            let p = self.code.reg(Class::Pred);
+                            ins!(self.code; Ld.Param.U32 tmp, Addr::sym(Symbol::Param(i)));
+                            ins!(self.code; Setp.Ne.U32 p, tmp, int(0));
                             p
                         }
                         _ => {
-                            let r = self.reg_raw(class_of(*ty));
-                            self.emit_line(&format!("ld.param.{} {r}, [vyre_p{i}];", sfx(*ty)));
+                            let r = self.code.reg(class_of(*ty));
+                            ins!(self.code; Ld.Param.(sfx(*ty)) r, Addr::sym(Symbol::Param(i)));
                             r
                         }
                     };
-                    self.params.push((r, String::new()));
+                    self.params.push((r, None));
                 }
             }
         }
     }
 
-    // ----- values -------------------------------------------------------
-
-    pub(super) fn ins(&mut self, s: String) {
-        self.emit_line(&s);
-    }
-
-    /// A fresh register holding `v` (a copy when `v` already is one).
-    fn in_reg(&mut self, v: &Val) -> String {
-        if !v.imm {
-            return v.text.clone();
-        }
-        let r = self.reg_raw(class_of(v.ty));
+    /// A register holding `v` (`v` itself when it already is one).
+    fn in_reg(&mut self, v: &Val) -> Reg {
+        let imm = match v.src {
+            Src::Reg(r) => return r,
+            Src::Imm(i) => i,
+        };
+        let r = self.code.reg(class_of(v.ty));
         if v.ty == DataType::Bool {
-            let bit = if v.text == "1" { "1" } else { "0" };
-            self.ins(format!("setp.ne.u32 {r}, {bit}, 0;"));
+            let bit = i64::from(imm == int(1));
+            ins!(self.code; Setp.Ne.U32 r, int(bit), int(0));
         } else {
-            let t = if v.ty == DataType::F32 { "f32" } else { "b32" };
-            self.ins(format!("mov.{t} {r}, {};", v.text));
+            ins!(self.code; Mov.(mov_ty(v.ty)) r, imm);
         }
         r
     }
-
-    fn lit(l: Literal) -> Val {
-        let (text, ty) = match l {
-            Literal::Bool(b) => (u32::from(b).to_string(), DataType::Bool),
-            Literal::I32(v) => (v.to_string(), DataType::I32),
-            Literal::U32(v) => (v.to_string(), DataType::U32),
-            Literal::F32(bits) => (format!("0f{bits:08X}"), DataType::F32),
-        };
-        Val {
-            text,
-            ty,
-            imm: true,
-        }
-    }
-
-    fn reg_val(text: String, ty: DataType) -> Val {
-        Val {
-            text,
-            ty,
-            imm: false,
-        }
-    }
-
-    /// Evaluate `e`; immediates stay immediates (bools become predicates).
-    fn expr(&mut self, e: &Expr) -> Val {
-        match e {
-            Expr::Lit(l) => {
-                let v = Self::lit(*l);
-                if v.ty == DataType::Bool {
-                    let r = self.in_reg(&v);
-                    Self::reg_val(r, DataType::Bool)
-                } else {
-                    v
-                }
-            }
-            Expr::Local(id) => {
-                let ty = self.program.locals[*id as usize].ty;
-                Self::reg_val(self.locals[*id as usize].clone(), ty)
-            }
-            Expr::Param(id) => {
-                let ty = match &self.program.params[*id as usize] {
-                    Param::Scalar { ty, .. } => *ty,
-                    Param::Buffer(_) => DataType::U32,
-                };
-                Self::reg_val(self.params[*id as usize].0.clone(), ty)
-            }
-            Expr::Builtin(b, axis) => self.builtin(*b, *axis),
-            Expr::Len(id) => Self::reg_val(self.params[*id as usize].1.clone(), DataType::U32),
-            Expr::Load { buf, index } => self.load(*buf, index),
-            Expr::Unary(op, a) => self.unary(*op, a),
-            Expr::Binary(op, a, b) => self.binary(*op, a, b),
-            Expr::Cast(ty, a) => self.cast(*ty, a),
-            Expr::Math(f, args) => self.math(*f, args),
-            Expr::Select {
-                cond,
-                then,
-                otherwise,
-            } => {
-                let c = self.expr(cond);
-                let t = self.expr(then);
-                let o = self.expr(otherwise);
-                if t.ty == DataType::Bool {
-                    let a = self.reg_raw(Class::Pred);
-                    let nc = self.reg_raw(Class::Pred);
-                    let b = self.reg_raw(Class::Pred);
-                    let d = self.reg_raw(Class::Pred);
-                    self.ins(format!("and.pred {a}, {}, {};", c.text, t.text));
-                    self.ins(format!("not.pred {nc}, {};", c.text));
-                    self.ins(format!("and.pred {b}, {nc}, {};", o.text));
-                    self.ins(format!("or.pred {d}, {a}, {b};"));
-                    Self::reg_val(d, DataType::Bool)
-                } else {
-                    let d = self.reg_raw(class_of(t.ty));
-                    let s = if t.ty == DataType::F32 { "f32" } else { "b32" };
-                    self.ins(format!("selp.{s} {d}, {}, {}, {};", t.text, o.text, c.text));
-                    Self::reg_val(d, t.ty)
-                }
-            }
-            Expr::Atomic { .. } => self.atomic(e, true),
-        }
-    }
-
-    fn builtin(&mut self, b: Builtin, axis: Axis) -> Val {
-        let a = ["x", "y", "z"][axis.index()];
-        let r = self.reg_raw(Class::R);
-        match b {
-            Builtin::LocalId => self.ins(format!("mov.u32 {r}, %tid.{a};")),
-            Builtin::WorkgroupId => self.ins(format!("mov.u32 {r}, %ctaid.{a};")),
-            Builtin::NumWorkgroups => self.ins(format!("mov.u32 {r}, %nctaid.{a};")),
-            Builtin::GlobalId => {
-                let t = self.reg_raw(Class::R);
-                let c = self.reg_raw(Class::R);
-                self.ins(format!("mov.u32 {t}, %tid.{a};"));
-                self.ins(format!("mov.u32 {c}, %ctaid.{a};"));
-                let size = self.wg[axis.index()];
-                self.ins(format!("mad.lo.u32 {r}, {c}, {size}, {t};"));
-            }
-        }
-        Self::reg_val(r, DataType::U32)
-    }
-
-    fn unary(&mut self, op: UnOp, a: &Expr) -> Val {
-        let v = self.expr(a);
-        let v_reg = self.in_reg(&v);
-        let d = self.reg_raw(class_of(v.ty));
-        match (op, v.ty) {
-            (UnOp::Neg, DataType::F32) => self.ins(format!("neg.f32 {d}, {v_reg};")),
-            (UnOp::Neg, _) => self.ins(format!("neg.s32 {d}, {v_reg};")),
-            (UnOp::Not, DataType::Bool) => self.ins(format!("not.pred {d}, {v_reg};")),
-            (UnOp::Not, _) => self.ins(format!("not.b32 {d}, {v_reg};")),
-        }
-        Self::reg_val(d, v.ty)
-    }
-
-    fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> Val {
-        let x = self.expr(a);
-        let y = self.expr(b);
-        let ty = x.ty;
-        let (xt, yt) = (x.text.clone(), y.text.clone());
-        let bool_out = |s: &mut Self| s.reg_raw(Class::Pred);
-        match op {
-            BinOp::Add | BinOp::Sub | BinOp::Mul if ty == DataType::F32 => {
-                let d = self.reg_raw(Class::F);
-                let name = match op {
-                    BinOp::Add => "add",
-                    BinOp::Sub => "sub",
-                    _ => "mul",
-                };
-                // `.rn` forbids ptxas from contracting a*b+c into an FMA,
-                // which would change results versus the reference.
-                let rnd = if self.fast { "" } else { ".rn" };
-                self.ins(format!("{name}{rnd}.f32 {d}, {xt}, {yt};"));
-                Self::reg_val(d, ty)
-            }
-            BinOp::Add | BinOp::Sub => {
-                let d = self.reg_raw(Class::R);
-                let name = if op == BinOp::Add { "add" } else { "sub" };
-                self.ins(format!("{name}.{} {d}, {xt}, {yt};", sfx(ty)));
-                Self::reg_val(d, ty)
-            }
-            BinOp::Mul => {
-                let d = self.reg_raw(Class::R);
-                self.ins(format!("mul.lo.{} {d}, {xt}, {yt};", sfx(ty)));
-                Self::reg_val(d, ty)
-            }
-            BinOp::Div if ty == DataType::F32 => {
-                let d = self.reg_raw(Class::F);
-                let m = if self.fast { "approx" } else { "rn" };
-                self.ins(format!("div.{m}.f32 {d}, {xt}, {yt};"));
-                Self::reg_val(d, ty)
-            }
-            BinOp::Rem if ty == DataType::F32 => {
-                let xr = self.in_reg(&x);
-                let yr = self.in_reg(&y);
-                let d = math::fmod(self, &xr, &yr);
-                Self::reg_val(d, ty)
-            }
-            BinOp::Div | BinOp::Rem => self.int_divrem(op, &x, &y),
-            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => {
-                let name = match op {
-                    BinOp::BitAnd => "and",
-                    BinOp::BitOr => "or",
-                    _ => "xor",
-                };
-                if ty == DataType::Bool {
-                    let d = bool_out(self);
-                    self.ins(format!("{name}.pred {d}, {xt}, {yt};"));
-                    Self::reg_val(d, ty)
-                } else {
-                    let d = self.reg_raw(Class::R);
-                    self.ins(format!("{name}.b32 {d}, {xt}, {yt};"));
-                    Self::reg_val(d, ty)
-                }
-            }
-            BinOp::Shl | BinOp::Shr => {
-                // PTX shifts clamp amounts >= 32 instead of masking them.
-                let amount = if y.imm {
-                    let n = y.text.parse::<i64>().map_or(0, |n| (n as u64 & 31) as u32);
-                    n.to_string()
-                } else {
-                    let m = self.reg_raw(Class::R);
-                    self.ins(format!("and.b32 {m}, {yt}, 31;"));
-                    m
-                };
-                let xr = self.in_reg(&x);
-                let d = self.reg_raw(Class::R);
-                let instr = match (op, ty) {
-                    (BinOp::Shl, _) => "shl.b32",
-                    (_, DataType::I32) => "shr.s32",
-                    _ => "shr.u32",
-                };
-                self.ins(format!("{instr} {d}, {xr}, {amount};"));
-                Self::reg_val(d, ty)
-            }
-            BinOp::Eq | BinOp::Ne if ty == DataType::Bool => {
-                let d = bool_out(self);
-                self.ins(format!("xor.pred {d}, {xt}, {yt};"));
-                if op == BinOp::Eq {
-                    let n = bool_out(self);
-                    self.ins(format!("not.pred {n}, {d};"));
-                    return Self::reg_val(n, DataType::Bool);
-                }
-                Self::reg_val(d, DataType::Bool)
-            }
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let cmp = match op {
-                    BinOp::Eq => "eq",
-                    // Rust's `!=` is true when either side is NaN: the
-                    // unordered form.
-                    BinOp::Ne if ty == DataType::F32 => "neu",
-                    BinOp::Ne => "ne",
-                    BinOp::Lt => "lt",
-                    BinOp::Le => "le",
-                    BinOp::Gt => "gt",
-                    _ => "ge",
-                };
-                let xr = self.in_reg(&x);
-                let d = bool_out(self);
-                self.ins(format!("setp.{cmp}.{} {d}, {xr}, {yt};", sfx(ty)));
-                Self::reg_val(d, DataType::Bool)
-            }
-            BinOp::And | BinOp::Or => {
-                let d = bool_out(self);
-                let name = if op == BinOp::And { "and" } else { "or" };
-                self.ins(format!("{name}.pred {d}, {xt}, {yt};"));
-                Self::reg_val(d, DataType::Bool)
-            }
-        }
-    }
-
-    /// Integer `/` and `%` with the language's total semantics: by zero
-    /// yields 0, `i32::MIN / -1` wraps and `i32::MIN % -1` is 0. PTX leaves
-    /// both undefined, so the divisor is replaced by 1 where it is 0 (or -1
-    /// for signed) and the result fixed up with `selp`.
-    fn int_divrem(&mut self, op: BinOp, x: &Val, y: &Val) -> Val {
-        let ty = x.ty;
-        let name = if op == BinOp::Div { "div" } else { "rem" };
-        let s = sfx(ty);
-        let d = self.reg_raw(Class::R);
-        if y.imm {
-            let n: i64 = y.text.parse().unwrap_or(0);
-            if n == 0 {
-                self.ins(format!("mov.b32 {d}, 0;"));
-                return Self::reg_val(d, ty);
-            }
-            if ty == DataType::I32 && n == -1 {
-                if op == BinOp::Div {
-                    self.ins(format!("neg.s32 {d}, {};", x.text));
-                } else {
-                    self.ins(format!("mov.b32 {d}, 0;"));
-                }
-                return Self::reg_val(d, ty);
-            }
-            let xr = self.in_reg(x);
-            self.ins(format!("{name}.{s} {d}, {xr}, {};", y.text));
-            return Self::reg_val(d, ty);
-        }
-        let xr = self.in_reg(x);
-        let zero = self.reg_raw(Class::Pred);
-        self.ins(format!("setp.eq.{s} {zero}, {}, 0;", y.text));
-        let bad = if ty == DataType::I32 {
-            let m1 = self.reg_raw(Class::Pred);
-            let bad = self.reg_raw(Class::Pred);
-            self.ins(format!("setp.eq.s32 {m1}, {}, -1;", y.text));
-            self.ins(format!("or.pred {bad}, {zero}, {m1};"));
-            Some((m1, bad))
-        } else {
-            None
-        };
-        let safe = self.reg_raw(Class::R);
-        let guard = bad.as_ref().map_or(zero.clone(), |(_, b)| b.clone());
-        self.ins(format!("selp.b32 {safe}, 1, {}, {guard};", y.text));
-        let q = self.reg_raw(Class::R);
-        self.ins(format!("{name}.{s} {q}, {xr}, {safe};"));
-        if let Some((m1, _)) = bad {
-            // x / -1 == -x (wrapping); x % -1 == 0.
-            let alt = self.reg_raw(Class::R);
-            if op == BinOp::Div {
-                self.ins(format!("neg.s32 {alt}, {xr};"));
-            } else {
-                self.ins(format!("mov.b32 {alt}, 0;"));
-            }
-            let q2 = self.reg_raw(Class::R);
-            self.ins(format!("selp.b32 {q2}, {alt}, {q}, {m1};"));
-            self.ins(format!("selp.b32 {d}, 0, {q2}, {zero};"));
-        } else {
-            self.ins(format!("selp.b32 {d}, 0, {q}, {zero};"));
-        }
-        Self::reg_val(d, ty)
-    }
-
-    fn cast(&mut self, to: DataType, a: &Expr) -> Val {
-        let v = self.expr(a);
-        let from = v.ty;
-        if from == to {
-            return v;
-        }
-        if from.is_integer() && to.is_integer() {
-            // i32 <-> u32 reinterprets the bits.
-            return Val { ty: to, ..v };
-        }
-        let src = self.in_reg(&v);
-        let d = self.reg_raw(class_of(to));
-        match (from, to) {
-            (DataType::Bool, DataType::F32) => {
-                self.ins(format!("selp.f32 {d}, 0f3F800000, 0f00000000, {src};"));
-            }
-            (DataType::Bool, _) => self.ins(format!("selp.b32 {d}, 1, 0, {src};")),
-            (DataType::I32 | DataType::U32, DataType::F32) => {
-                self.ins(format!("cvt.rn.f32.{} {d}, {src};", sfx(from)));
-            }
-            // Saturating, NaN -> 0: exactly Rust's `as` (PTX ISA, cvt:
-            // float-to-integer conversions saturate; NaN converts to 0).
-            (DataType::F32, _) => self.ins(format!("cvt.rzi.{}.f32 {d}, {src};", sfx(to))),
-            _ => unreachable!("casts to bool are rejected by validation"),
-        }
-        Self::reg_val(d, to)
-    }
-
-    fn math(&mut self, f: MathFn, args: &[Expr]) -> Val {
-        let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
-        let ty = vals[0].ty;
-        let regs: Vec<String> = vals.iter().map(|v| self.in_reg(v)).collect();
-        let d = match f {
-            MathFn::Abs => {
-                let d = self.reg_raw(class_of(ty));
-                self.ins(format!("abs.{} {d}, {};", sfx(ty), regs[0]));
-                d
-            }
-            MathFn::Min | MathFn::Max => {
-                let d = self.reg_raw(class_of(ty));
-                let n = if f == MathFn::Min { "min" } else { "max" };
-                self.ins(format!("{n}.{} {d}, {}, {};", sfx(ty), regs[0], regs[1]));
-                d
-            }
-            MathFn::Clamp => {
-                let t = self.reg_raw(class_of(ty));
-                let d = self.reg_raw(class_of(ty));
-                self.ins(format!("max.{} {t}, {}, {};", sfx(ty), regs[0], regs[1]));
-                self.ins(format!("min.{} {d}, {t}, {};", sfx(ty), regs[2]));
-                d
-            }
-            MathFn::Floor | MathFn::Ceil => {
-                let d = self.reg_raw(Class::F);
-                let m = if f == MathFn::Floor { "rmi" } else { "rpi" };
-                self.ins(format!("cvt.{m}.f32.f32 {d}, {};", regs[0]));
-                d
-            }
-            MathFn::MulAdd => {
-                let d = self.reg_raw(Class::F);
-                self.ins(format!(
-                    "fma.rn.f32 {d}, {}, {}, {};",
-                    regs[0], regs[1], regs[2]
-                ));
-                d
-            }
-            MathFn::Sqrt => {
-                let d = self.reg_raw(Class::F);
-                if self.mode.allows(MathFn::Sqrt) {
-                    self.ins(format!("sqrt.approx.f32 {d}, {};", regs[0]));
-                } else {
-                    self.ins(format!("sqrt.rn.f32 {d}, {};", regs[0]));
-                }
-                d
-            }
-            MathFn::Exp => math::exp(self, &regs[0]),
-            MathFn::Ln => math::ln(self, &regs[0]),
-            MathFn::Sin => math::sin_cos(self, &regs[0], false),
-            MathFn::Cos => math::sin_cos(self, &regs[0], true),
-            MathFn::Tanh => math::tanh(self, &regs[0]),
-            MathFn::Powf => math::powf(self, &regs[0], &regs[1]),
-        };
-        Self::reg_val(d, ty)
-    }
-
-    /// Declare the 2/pi table (module scope) for the sin/cos reduction.
-    pub(super) fn use_two_over_pi(&mut self) {
-        self.two_over_pi = true;
-    }
-
-    pub(super) fn math_mode(&self) -> MathMode {
-        self.mode
-    }
-
-    pub(super) fn fresh_label(&mut self, what: &str) -> String {
-        self.label(what)
-    }
-
-    pub(super) fn put_label(&mut self, l: &str) {
-        self.place_label(l);
-    }
-
-    // ----- memory -------------------------------------------------------
-
-    /// Address of `buf[index]` and the in-range predicate (None: proven or
-    /// unchecked). Global addresses are `.b64`, shared ones `.b32`.
-    fn address(&mut self, buf: BufRef, index: &Expr) -> (String, Option<String>) {
-        let check = self.bounds.needs_check(index);
-        let idx = self.expr(index);
-        let idx_r = self.in_reg(&idx);
-        match buf {
-            BufRef::Param(p) => {
-                let (base, len) = self.params[p as usize].clone();
-                let pred = check.then(|| {
-                    let pr = self.reg_raw(Class::Pred);
-                    self.ins(format!("setp.lt.u32 {pr}, {idx_r}, {len};"));
-                    pr
-                });
-                let off = self.reg_raw(Class::Rd);
-                let addr = self.reg_raw(Class::Rd);
-                self.ins(format!("mul.wide.u32 {off}, {idx_r}, 4;"));
-                self.ins(format!("add.s64 {addr}, {base}, {off};"));
-                (addr, pred)
-            }
-            BufRef::Shared(s) => {
-                let len = self.program.shared[s as usize].len;
-                let pred = check.then(|| {
-                    let pr = self.reg_raw(Class::Pred);
-                    self.ins(format!("setp.lt.u32 {pr}, {idx_r}, {len};"));
-                    pr
-                });
-                let base = self.reg_raw(Class::R);
-                let addr = self.reg_raw(Class::R);
-                self.ins(format!("mov.u32 {base}, vyre_s{s};"));
-                self.ins(format!("mad.lo.u32 {addr}, {idx_r}, 4, {base};"));
-                (addr, pred)
-            }
-        }
-    }
-
-    fn space(&self, buf: BufRef, load: bool) -> &'static str {
-        match buf {
-            BufRef::Shared(_) => "shared",
-            BufRef::Param(p) => {
-                // `&[T]` cannot alias a `&mut` argument (the launcher's
-                // borrows forbid it), so the non-coherent read-only path is
-                // safe for the whole launch.
-                let ro = self
-                    .program
-                    .buffer(p)
-                    .is_some_and(|b| b.access == Access::Read);
-                if load && ro { "global.nc" } else { "global" }
-            }
-        }
-    }
-
-    fn load(&mut self, buf: BufRef, index: &Expr) -> Val {
-        let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
-        if let BufRef::Param(p) = buf
-            && !self.vec_cache.is_empty()
-            && let Some((key, off)) = keyed(index)
-            && let Some((.., r)) = self
-                .vec_cache
-                .iter()
-                .find(|(q, k, o, _)| *q == p && *k == key && *o == off)
-        {
-            self.bounds.served_by_group(index);
-            return Self::reg_val(r.clone(), ty);
-        }
-        let (addr, pred) = self.address(buf, index);
-        let d = self.reg_raw(class_of(ty));
-        let space = self.space(buf, true);
-        let s = sfx(ty);
-        match pred {
-            Some(p) => {
-                let z = if ty == DataType::F32 {
-                    "0f00000000"
-                } else {
-                    "0"
-                };
-                let t = if ty == DataType::F32 { "f32" } else { "b32" };
-                self.ins(format!("mov.{t} {d}, {z};"));
-                self.ins(format!("@{p} ld.{space}.{s} {d}, [{addr}];"));
-            }
-            None => self.ins(format!("ld.{space}.{s} {d}, [{addr}];")),
-        }
-        Self::reg_val(d, ty)
-    }
-
-    fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) {
-        let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
-        let v = self.expr(value);
-        let vr = self.in_reg(&v);
-        let (addr, pred) = self.address(buf, index);
-        let space = self.space(buf, false);
-        let g = pred.map(|p| format!("@{p} ")).unwrap_or_default();
-        self.ins(format!("{g}st.{space}.{} [{addr}], {vr};", sfx(ty)));
-    }
-
-    /// An atomic; `used`: whether the old value is needed (else a `red`).
-    fn atomic(&mut self, e: &Expr, used: bool) -> Val {
-        let Expr::Atomic {
-            op,
-            buf,
-            index,
-            expected,
-            value,
-        } = e
-        else {
-            unreachable!("atomic() is only called on Expr::Atomic");
-        };
-        let ty = self.program.elem_type(*buf).unwrap_or(DataType::U32);
-        let exp = expected.as_ref().map(|x| {
-            let v = self.expr(x);
-            self.in_reg(&v)
-        });
-        let v = self.expr(value);
-        let mut vr = self.in_reg(&v);
-        let (addr, pred) = self.address(*buf, index);
-        let space = self.space(*buf, false);
-        let (name, t) = match op {
-            AtomicOp::Add => ("add", if ty == DataType::I32 { "s32" } else { "u32" }),
-            AtomicOp::Sub => {
-                let n = self.reg_raw(Class::R);
-                self.ins(format!("neg.s32 {n}, {vr};"));
-                vr = n;
-                ("add", "u32")
-            }
-            AtomicOp::Min => ("min", sfx(ty)),
-            AtomicOp::Max => ("max", sfx(ty)),
-            AtomicOp::And => ("and", "b32"),
-            AtomicOp::Or => ("or", "b32"),
-            AtomicOp::Xor => ("xor", "b32"),
-            AtomicOp::Exchange => ("exch", "b32"),
-            AtomicOp::CompareExchange => ("cas", "b32"),
-        };
-        let g = pred.as_ref().map(|p| format!("@{p} ")).unwrap_or_default();
-        let d = self.reg_raw(Class::R);
-        let can_red = !matches!(op, AtomicOp::Exchange | AtomicOp::CompareExchange);
-        if !used && can_red {
-            self.ins(format!("{g}red.{space}.{name}.{t} [{addr}], {vr};"));
-            return Self::reg_val(d, ty);
-        }
-        if pred.is_some() {
-            self.ins(format!("mov.b32 {d}, 0;"));
-        }
-        match exp {
-            Some(x) => self.ins(format!(
-                "{g}atom.{space}.{name}.{t} {d}, [{addr}], {x}, {vr};"
-            )),
-            None => self.ins(format!("{g}atom.{space}.{name}.{t} {d}, [{addr}], {vr};")),
-        }
-        Self::reg_val(d, ty)
-    }
-
-    // ----- statements ---------------------------------------------------
-
-    fn assign_local(&mut self, local: LocalId, value: &Expr) {
-        let v = if matches!(value, Expr::Atomic { .. }) {
-            self.atomic(value, true)
-        } else {
-            self.expr(value)
-        };
-        let dst = self.locals[local as usize].clone();
-        self.align.assign(local, value);
-        let t = match v.ty {
-            DataType::Bool => "pred",
-            DataType::F32 => "f32",
-            _ => "b32",
-        };
-        if v.ty == DataType::Bool && v.imm {
-            let r = self.in_reg(&v);
-            self.ins(format!("mov.pred {dst}, {r};"));
-        } else {
-            self.ins(format!("mov.{t} {dst}, {};", v.text));
-        }
-    }
-
-    fn block(&mut self, body: &[Node]) {
-        let mut i = 0;
-        let mut run_end = 0;
-        let mut groups: Vec<(usize, Group)> = Vec::new();
-        while i < body.len() {
-            let node = &body[i];
-            if i >= run_end {
-                self.vec_cache.clear();
-                run_end = i + run_len(&body[i..]);
-                if run_end > i {
-                    groups = self.start_run(&body[i..run_end], i);
-                }
-            }
-            if let Some((_, g)) = groups.iter().find(|(at, _)| *at == i) {
-                let g = g.clone();
-                self.store_group(&g, &body[i..i + 4]);
-                i += 4;
-                continue;
-            }
-            i += 1;
-            self.node(node);
-        }
-        self.vec_cache.clear();
-    }
-
-    // ----- 16-byte vector accesses -------------------------------------
-
-    /// Analyse a straight-line run (starting at `first` in its block):
-    /// emit the 16-byte vector loads it allows and return its store groups.
-    fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
-        let mut groups = Vec::new();
-        // (position in the run, buffer) of every store to a buffer.
-        let mut stores: Vec<(usize, u32)> = Vec::new();
-        for (t, n) in run.iter().enumerate() {
-            if let Node::Store {
-                buf: BufRef::Param(p),
-                ..
-            } = n
-            {
-                stores.push((t, *p));
-            }
-        }
-        // The hoisted accesses must all come before the key's first
-        // (re)definition in the run.
-        let def_at = |k: &Key| first_def(run, k);
-        // Store groups: four consecutive stores to buf[key + b .. key + b + 3].
-        let mut t = 0;
-        while t + 4 <= run.len() {
-            if let Some(g) = self.store_group_at(&run[t..t + 4])
-                && def_at(&g.key) >= t + 4
-            {
-                groups.push((first + t, g));
-                t += 4;
-            } else {
-                t += 1;
-            }
-        }
-        // Loads: every (buffer, key, base) with all four offsets present.
-        let loads = keyed_loads(run);
-        for LoadGroup {
-            buf: p,
-            key: k,
-            base,
-            last_use,
-            last,
-        } in load_groups(&loads)
-        {
-            if base + 4 > self.align.key(&k) || def_at(&k) <= last_use {
-                continue;
-            }
-            let Some(decl) = self.program.buffer(p) else {
-                continue;
-            };
-            if decl.access == Access::ReadWrite {
-                // Hoisting reads of a written buffer is only sound when the
-                // run's only stores to it are one group on the same elements
-                // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores.iter().filter(|(_, q)| *q == p).collect();
-                let Some((at, g)) = groups
-                    .iter()
-                    .find(|(_, g)| g.buf == p && g.key == k && g.base == base)
-                else {
-                    continue;
-                };
-                let g_start = at - first;
-                if mine.len() != 4
-                    || mine
-                        .iter()
-                        .any(|(tt, ..)| *tt < g_start || *tt >= g_start + 4)
-                {
-                    continue;
-                }
-                let late = loads.iter().any(|l: &KeyedLoad<'_>| {
-                    l.buf == p
-                        && (l.key != k
-                            || l.off < base
-                            || l.off >= base + 4
-                            || l.at > g_start + (l.off - base) as usize)
-                });
-                if late {
-                    continue;
-                }
-                let _ = g;
-            }
-            self.vector_load(p, &k, base, last);
-        }
-        groups
-    }
-
-    /// The store group of `nodes` (four stores), if they form one.
-    fn store_group_at(&self, nodes: &[Node]) -> Option<Group> {
-        let mut found: Option<(u32, Key, u32)> = None;
-        for (o, n) in nodes.iter().enumerate() {
-            let Node::Store {
-                buf: BufRef::Param(p),
-                index,
-                value,
-            } = n
-            else {
-                return None;
-            };
-            let (k, d) = keyed(index)?;
-            match &found {
-                None => {
-                    if d % 4 != 0 || d + 4 > self.align.key(&k) {
-                        return None;
-                    }
-                    found = Some((*p, k, d));
-                }
-                Some((q, kk, b)) => {
-                    if q != p || *kk != k || d != b + o as u32 {
-                        return None;
-                    }
-                }
-            }
-            // A value may not read an element the group already wrote, nor
-            // an element of the buffer it cannot name.
-            let (q, kk, b) = found.clone()?;
-            let mut bad = false;
-            walk_loads(value, &mut |buf, idx| {
-                if buf == BufRef::Param(q) {
-                    match keyed(idx) {
-                        Some((k2, d2)) if k2 == kk && d2 >= b + o as u32 => {}
-                        Some((k2, _)) if k2 != kk => bad = true,
-                        _ => bad = true,
-                    }
-                }
-            });
-            if bad {
-                return None;
-            }
-        }
-        let (buf, key, base) = found?;
-        Some(Group { buf, key, base })
-    }
-
-    /// The expression of `key + off`.
-    fn key_expr(key: &Key, off: u32) -> Expr {
-        let k = match key {
-            Key::Local(id) => Expr::Local(*id),
-            Key::Builtin(b, a) => Expr::Builtin(*b, *a),
-            Key::Const(c) => Expr::Lit(Literal::U32(*c)),
-        };
-        if off == 0 {
-            k
-        } else {
-            Expr::Binary(
-                BinOp::Add,
-                Box::new(k),
-                Box::new(Expr::Lit(Literal::U32(off))),
-            )
-        }
-    }
-
-    /// Address of `buf[key + base]` and, when not proven, the predicate
-    /// "all four elements in range" plus one per element; `last` is the
-    /// index expression of the group's element `key + base + 3`.
-    fn vec_address(
-        &mut self,
-        p: u32,
-        key: &Key,
-        base: u32,
-        last: &Expr,
-    ) -> (String, Option<(String, Vec<String>)>) {
-        let check = self.bounds.group_needs_check(last);
-        let first = Self::key_expr(key, base);
-        let idx = self.expr(&first);
-        let idx_r = self.in_reg(&idx);
-        let (ptr, len) = self.params[p as usize].clone();
-        let off = self.reg_raw(Class::Rd);
-        let addr = self.reg_raw(Class::Rd);
-        self.ins(format!("mul.wide.u32 {off}, {idx_r}, 4;"));
-        self.ins(format!("add.s64 {addr}, {ptr}, {off};"));
-        if !check {
-            return (addr, None);
-        }
-        // key is a multiple of 4 and base + 4 <= that: no wrap-around.
-        let preds: Vec<String> = (0..4)
-            .map(|o| {
-                let i = self.reg_raw(Class::R);
-                let pr = self.reg_raw(Class::Pred);
-                self.ins(format!("add.s32 {i}, {idx_r}, {o};"));
-                self.ins(format!("setp.lt.u32 {pr}, {i}, {len};"));
-                pr
-            })
-            .collect();
-        let all = preds[3].clone();
-        let not_all = self.reg_raw(Class::Pred);
-        self.ins(format!("not.pred {not_all}, {all};"));
-        let part: Vec<String> = preds[..3]
-            .iter()
-            .map(|pr| {
-                let q = self.reg_raw(Class::Pred);
-                self.ins(format!("and.pred {q}, {pr}, {not_all};"));
-                q
-            })
-            .collect();
-        (addr, Some((all, part)))
-    }
-
-    fn vector_load(&mut self, p: u32, key: &Key, base: u32, last: &Expr) {
-        let ty = self.program.buffer(p).map_or(DataType::U32, |b| b.elem);
-        let space = self.space(BufRef::Param(p), true);
-        let s = sfx(ty);
-        let (addr, check) = self.vec_address(p, key, base, last);
-        let regs: Vec<String> = (0..4).map(|_| self.reg_raw(class_of(ty))).collect();
-        let list = regs.join(", ");
-        match check {
-            None => self.ins(format!("ld.{space}.v4.{s} {{{list}}}, [{addr}];")),
-            Some((all, part)) => {
-                let (t, z) = if ty == DataType::F32 {
-                    ("f32", "0f00000000")
-                } else {
-                    ("b32", "0")
-                };
-                for r in &regs {
-                    self.ins(format!("mov.{t} {r}, {z};"));
-                }
-                self.ins(format!("@{all} ld.{space}.v4.{s} {{{list}}}, [{addr}];"));
-                // Partial tail: the elements that are in range, one by one.
-                for (o, q) in part.iter().enumerate() {
-                    self.ins(format!(
-                        "@{q} ld.{space}.{s} {}, [{addr}+{}];",
-                        regs[o],
-                        4 * o
-                    ));
-                }
-            }
-        }
-        for (o, r) in regs.into_iter().enumerate() {
-            self.vec_cache.push((p, key.clone(), base + o as u32, r));
-        }
-    }
-
-    fn store_group(&mut self, g: &Group, nodes: &[Node]) {
-        let ty = self.program.buffer(g.buf).map_or(DataType::U32, |b| b.elem);
-        let vals: Vec<String> = nodes
-            .iter()
-            .map(|n| match n {
-                Node::Store { value, .. } => {
-                    let v = self.expr(value);
-                    self.in_reg(&v)
-                }
-                _ => unreachable!("store groups hold stores only"),
-            })
-            .collect();
-        for n in &nodes[..3] {
-            if let Node::Store { index, .. } = n {
-                self.bounds.served_by_group(index);
-            }
-        }
-        let Some(Node::Store { index: last, .. }) = nodes.get(3) else {
-            unreachable!("store groups hold four stores");
-        };
-        let (addr, check) = self.vec_address(g.buf, &g.key, g.base, last);
-        let s = sfx(ty);
-        let list = vals.join(", ");
-        match check {
-            None => self.ins(format!("st.global.v4.{s} [{addr}], {{{list}}};")),
-            Some((all, part)) => {
-                self.ins(format!("@{all} st.global.v4.{s} [{addr}], {{{list}}};"));
-                for (o, q) in part.iter().enumerate() {
-                    self.ins(format!(
-                        "@{q} st.global.{s} [{addr}+{}], {};",
-                        4 * o,
-                        vals[o]
-                    ));
-                }
-            }
-        }
-    }
-
-    fn node(&mut self, node: &Node) {
-        match node {
-            Node::Let { local, value } | Node::Assign { local, value } => {
-                self.assign_local(*local, value);
-            }
-            Node::Store { buf, index, value } => self.store(*buf, index, value),
-            Node::Eval(e) => {
-                if matches!(e, Expr::Atomic { .. }) {
-                    self.atomic(e, false);
-                } else {
-                    self.expr(e);
-                }
-            }
-            Node::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                let c = self.expr(cond);
-                let else_l = self.label("else");
-                let end_l = self.label("endif");
-                self.ins(format!("@!{} bra {else_l};", c.text));
-                let before = self.align.clone();
-                self.block(then);
-                let after_then = std::mem::replace(&mut self.align, before);
-                if otherwise.is_empty() {
-                    self.place_label(&else_l);
-                } else {
-                    self.ins(format!("bra {end_l};"));
-                    self.place_label(&else_l);
-                    self.block(otherwise);
-                }
-                // Alignment after the `if`: what both paths guarantee.
-                self.align.join(&after_then);
-                self.place_label(&end_l);
-            }
-            Node::While { cond, body } => {
-                let head = self.label("while");
-                let exit = self.label("endwhile");
-                self.align.enter_loop(body);
-                let at_head = self.align.clone();
-                self.place_label(&head);
-                let c = self.expr(cond);
-                self.ins(format!("@!{} bra {exit};", c.text));
-                self.loops.push((head.clone(), exit.clone()));
-                self.block(body);
-                self.align = at_head;
-                self.loops.pop();
-                self.ins(format!("bra {head};"));
-                self.place_label(&exit);
-            }
-            Node::For {
-                var,
-                start,
-                end,
-                body,
-            } => {
-                let ty = self.program.locals[*var as usize].ty;
-                let s = self.expr(start);
-                let e = self.expr(end);
-                let v = self.locals[*var as usize].clone();
-                self.ins(format!("mov.b32 {v}, {};", s.text));
-                // `end` is evaluated once; keep it in its own register.
-                let end_r = self.reg_raw(Class::R);
-                self.ins(format!("mov.b32 {end_r}, {};", e.text));
-                self.align.set(*var, 1);
-                self.align.enter_loop(body);
-                let at_head = self.align.clone();
-                let head = self.label("for");
-                let cont = self.label("forcont");
-                let exit = self.label("endfor");
-                self.place_label(&head);
-                let p = self.reg_raw(Class::Pred);
-                self.ins(format!("setp.lt.{} {p}, {v}, {end_r};", sfx(ty)));
-                self.ins(format!("@!{p} bra {exit};"));
-                self.loops.push((cont.clone(), exit.clone()));
-                self.block(body);
-                self.align = at_head;
-                self.loops.pop();
-                self.place_label(&cont);
-                self.ins(format!("add.s32 {v}, {v}, 1;"));
-                self.ins(format!("bra {head};"));
-                self.place_label(&exit);
-            }
-            Node::Loop { body } => {
-                let head = self.label("loop");
-                let exit = self.label("endloop");
-                self.align.enter_loop(body);
-                let at_head = self.align.clone();
-                self.place_label(&head);
-                self.loops.push((head.clone(), exit.clone()));
-                self.block(body);
-                self.align = at_head;
-                self.loops.pop();
-                self.ins(format!("bra {head};"));
-                self.place_label(&exit);
-            }
-            Node::Break => {
-                if let Some((_, exit)) = self.loops.last().cloned() {
-                    self.ins(format!("bra {exit};"));
-                }
-            }
-            Node::Continue => {
-                if let Some((cont, _)) = self.loops.last().cloned() {
-                    self.ins(format!("bra {cont};"));
-                }
-            }
-            Node::Return => self.emit_line("ret;"),
-            // Not `bar.sync` (= `barrier.sync.aligned`): after a divergent
-            // `break`/`continue` the threads of a warp may reach the barrier
-            // unconverged, which the `.aligned` form does not allow.
-            Node::Barrier => self.emit_line("barrier.sync 0;"),
-        }
-    }
-}
-
-/// Four consecutive stores to `buf[key + base + 0..4]`, emitted as one
-/// 16-byte store (`key` a multiple of 4, `base + 4` at most that).
-#[derive(Debug, Clone)]
-struct Group {
-    buf: u32,
-    key: Key,
-    base: u32,
 }

@@ -17,9 +17,13 @@
 //! launch with another block shape fails loudly instead of misbehaving.
 
 #[cfg(feature = "compiler")]
+mod code;
+#[cfg(feature = "compiler")]
 mod cubin;
 #[cfg(feature = "compiler")]
 mod emit;
+#[cfg(feature = "compiler")]
+mod isa;
 #[cfg(feature = "compiler")]
 mod math;
 #[cfg(feature = "cuda")]

@@ -1,0 +1,127 @@
+//! The code sink: a kernel body under construction, as typed instructions.
+//!
+//! [`Code`] allocates virtual registers and labels and collects
+//! [`Inst`]s; the emitter owns one and the math library writes into it
+//! (depending on nothing else), so the layering is
+//! `emit -> math -> code -> isa`. [`ins!`] spells an instruction almost as
+//! PTX does: `ins!(c; Setp.Lt.U32 p, i, n)`.
+
+use std::fmt::Write as _;
+
+use super::isa::{Class, Inst, Label, Reg};
+
+/// A body line.
+#[derive(Debug, Clone)]
+enum Line {
+    Inst(Inst),
+    Label(Label),
+}
+
+/// A kernel body: its instructions, labels and register counts.
+#[derive(Debug, Default)]
+pub(super) struct Code {
+    /// Registers allocated per class (indexed by [`Class::index`]).
+    counts: [u32; 5],
+    /// Labels allocated.
+    labels: u32,
+    lines: Vec<Line>,
+    /// Whether the 2/pi table of the sin/cos reduction is referenced.
+    two_over_pi: bool,
+}
+
+impl Code {
+    /// An empty body.
+    #[must_use]
+    pub(super) fn new() -> Self {
+        Self::default()
+    }
+
+    /// A fresh register of `class`.
+    pub(super) fn reg(&mut self, class: Class) -> Reg {
+        let n = &mut self.counts[class.index()];
+        let r = Reg { class, n: *n };
+        *n += 1;
+        r
+    }
+
+    /// How many registers of `class` were allocated.
+    #[must_use]
+    pub(super) fn count(&self, class: Class) -> u32 {
+        self.counts[class.index()]
+    }
+
+    /// Append an instruction.
+    pub(super) fn push(&mut self, inst: Inst) {
+        self.lines.push(Line::Inst(inst));
+    }
+
+    /// A fresh label (not yet placed).
+    pub(super) fn label(&mut self, what: &'static str) -> Label {
+        self.labels += 1;
+        Label {
+            what,
+            n: self.labels,
+        }
+    }
+
+    /// Place `l` here.
+    pub(super) fn place(&mut self, l: Label) {
+        self.lines.push(Line::Label(l));
+    }
+
+    /// Record that the 2/pi table is referenced (it is declared at module
+    /// scope).
+    pub(super) fn use_two_over_pi(&mut self) {
+        self.two_over_pi = true;
+    }
+
+    /// Whether the 2/pi table is referenced.
+    #[must_use]
+    pub(super) fn uses_two_over_pi(&self) -> bool {
+        self.two_over_pi
+    }
+
+    /// Write the body as PTX text: one tab-indented instruction per line,
+    /// labels unindented.
+    pub(super) fn write(&self, out: &mut String) {
+        for line in &self.lines {
+            let _ = match line {
+                Line::Inst(i) => writeln!(out, "\t{i}"),
+                Line::Label(l) => writeln!(out, "{l}:"),
+            };
+        }
+    }
+}
+
+/// Push one instruction into a [`Code`], written almost as in PTX:
+///
+/// `ins!(c; Add.Rn.F32 d, a, b)`, `ins!(c; @p; Ld.(space).(ty) d, addr)`,
+/// `ins!(c; @!p; Bra l)`. Opcode and modifiers are [`Opcode`] and [`Mod`]
+/// variant names, or any expression in parentheses; operands are anything
+/// with `Into<Operand>`.
+///
+/// [`Opcode`]: super::isa::Opcode
+/// [`Mod`]: super::isa::Mod
+macro_rules! ins {
+    (@inst $op:tt $(. $m:tt)* $($a:expr),*) => {
+        $crate::backend::ptx::isa::Inst::new(
+            $crate::backend::ptx::code::ins!(@op $op),
+            &[$($crate::backend::ptx::code::ins!(@mod $m)),*],
+            &[$($crate::backend::ptx::isa::Operand::from($a)),*],
+        )
+    };
+    (@op ($e:expr)) => { $e };
+    (@op $i:ident) => { $crate::backend::ptx::isa::Opcode::$i };
+    (@mod ($e:expr)) => { $e };
+    (@mod $i:ident) => { $crate::backend::ptx::isa::Mod::$i };
+    ($c:expr; @! $g:expr; $($rest:tt)+) => {
+        $c.push($crate::backend::ptx::code::ins!(@inst $($rest)+).unless($g))
+    };
+    ($c:expr; @ $g:expr; $($rest:tt)+) => {
+        $c.push($crate::backend::ptx::code::ins!(@inst $($rest)+).when($g))
+    };
+    ($c:expr; $($rest:tt)+) => {
+        $c.push($crate::backend::ptx::code::ins!(@inst $($rest)+))
+    };
+}
+pub(super) use ins;

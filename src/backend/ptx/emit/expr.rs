@@ -1,0 +1,401 @@
+//! Expressions: literals, builtins, arithmetic, comparisons, casts and
+//! math functions.
+
+use crate::ir::{Axis, BinOp, Builtin, DataType, Expr, Literal, MathFn, Param, UnOp};
+
+use super::super::code::ins;
+use super::super::isa::{Class, Imm, Inst, Mod, Opcode, Special, Src, int};
+use super::super::math;
+use super::{Emitter, Val, class_of, mov_ty, sfx};
+
+impl Emitter<'_> {
+    fn lit(l: Literal) -> Val {
+        let (imm, ty) = match l {
+            Literal::Bool(b) => (int(i64::from(b)), DataType::Bool),
+            Literal::I32(v) => (int(i64::from(v)), DataType::I32),
+            Literal::U32(v) => (int(i64::from(v)), DataType::U32),
+            Literal::F32(bits) => (Imm::F32(bits), DataType::F32),
+        };
+        Val {
+            src: Src::Imm(imm),
+            ty,
+        }
+    }
+
+    /// Evaluate `e`; immediates stay immediates (bools become predicates).
+    pub(super) fn expr(&mut self, e: &Expr) -> Val {
+        match e {
+            Expr::Lit(l) => {
+                let v = Self::lit(*l);
+                if v.ty == DataType::Bool {
+                    let r = self.in_reg(&v);
+                    Val::reg(r, DataType::Bool)
+                } else {
+                    v
+                }
+            }
+            Expr::Local(id) => {
+                let ty = self.program.locals[*id as usize].ty;
+                Val::reg(self.locals[*id as usize], ty)
+            }
+            Expr::Param(id) => {
+                let ty = match &self.program.params[*id as usize] {
+                    Param::Scalar { ty, .. } => *ty,
+                    Param::Buffer(_) => DataType::U32,
+                };
+                Val::reg(self.params[*id as usize].0, ty)
+            }
+            Expr::Builtin(b, axis) => self.builtin(*b, *axis),
+            Expr::Len(id) => {
+                // Validation only allows the length of a buffer.
+                let (value, len) = self.params[*id as usize];
+                Val::reg(len.unwrap_or(value), DataType::U32)
+            }
+            Expr::Load { buf, index } => self.load(*buf, index),
+            Expr::Unary(op, a) => self.unary(*op, a),
+            Expr::Binary(op, a, b) => self.binary(*op, a, b),
+            Expr::Cast(ty, a) => self.cast(*ty, a),
+            Expr::Math(f, args) => self.math(*f, args),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond);
+                let t = self.expr(then);
+                let o = self.expr(otherwise);
+                if t.ty == DataType::Bool {
+                    let a = self.code.reg(Class::Pred);
+                    let nc = self.code.reg(Class::Pred);
+                    let b = self.code.reg(Class::Pred);
+                    let d = self.code.reg(Class::Pred);
+                    ins!(self.code; And.Pred a, c, t);
+                    ins!(self.code; Not.Pred nc, c);
+                    ins!(self.code; And.Pred b, nc, o);
+                    ins!(self.code; Or.Pred d, a, b);
+                    Val::reg(d, DataType::Bool)
+                } else {
+                    let d = self.code.reg(class_of(t.ty));
+                    ins!(self.code; Selp.(mov_ty(t.ty)) d, t, o, c);
+                    Val::reg(d, t.ty)
+                }
+            }
+            Expr::Atomic { .. } => self.atomic(e, true),
+        }
+    }
+
+    fn builtin(&mut self, b: Builtin, axis: Axis) -> Val {
+        let a = u8::try_from(axis.index()).unwrap_or(0);
+        let r = self.code.reg(Class::R);
+        match b {
+            Builtin::LocalId => ins!(self.code; Mov.U32 r, Special::Tid(a)),
+            Builtin::WorkgroupId => ins!(self.code; Mov.U32 r, Special::Ctaid(a)),
+            Builtin::NumWorkgroups => ins!(self.code; Mov.U32 r, Special::Nctaid(a)),
+            Builtin::GlobalId => {
+                let t = self.code.reg(Class::R);
+                let c = self.code.reg(Class::R);
+                ins!(self.code; Mov.U32 t, Special::Tid(a));
+                ins!(self.code; Mov.U32 c, Special::Ctaid(a));
+                let size = self.wg[axis.index()];
+                ins!(self.code; Mad.Lo.U32 r, c, int(i64::from(size)), t);
+            }
+        }
+        Val::reg(r, DataType::U32)
+    }
+
+    fn unary(&mut self, op: UnOp, a: &Expr) -> Val {
+        let v = self.expr(a);
+        let v_reg = self.in_reg(&v);
+        let d = self.code.reg(class_of(v.ty));
+        match (op, v.ty) {
+            (UnOp::Neg, DataType::F32) => ins!(self.code; Neg.F32 d, v_reg),
+            (UnOp::Neg, _) => ins!(self.code; Neg.S32 d, v_reg),
+            (UnOp::Not, DataType::Bool) => ins!(self.code; Not.Pred d, v_reg),
+            (UnOp::Not, _) => ins!(self.code; Not.B32 d, v_reg),
+        }
+        Val::reg(d, v.ty)
+    }
+
+    fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> Val {
+        let x = self.expr(a);
+        let y = self.expr(b);
+        let ty = x.ty;
+        match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul if ty == DataType::F32 => {
+                let d = self.code.reg(Class::F);
+                let name = match op {
+                    BinOp::Add => Opcode::Add,
+                    BinOp::Sub => Opcode::Sub,
+                    _ => Opcode::Mul,
+                };
+                // `.rn` forbids ptxas from contracting a*b+c into an FMA,
+                // which would change results versus the reference.
+                let mods: &[Mod] = if self.fast {
+                    &[Mod::F32]
+                } else {
+                    &[Mod::Rn, Mod::F32]
+                };
+                self.code
+                    .push(Inst::new(name, mods, &[d.into(), x.into(), y.into()]));
+                Val::reg(d, ty)
+            }
+            BinOp::Add | BinOp::Sub => {
+                let d = self.code.reg(Class::R);
+                let name = if op == BinOp::Add {
+                    Opcode::Add
+                } else {
+                    Opcode::Sub
+                };
+                ins!(self.code; (name).(sfx(ty)) d, x, y);
+                Val::reg(d, ty)
+            }
+            BinOp::Mul => {
+                let d = self.code.reg(Class::R);
+                ins!(self.code; Mul.Lo.(sfx(ty)) d, x, y);
+                Val::reg(d, ty)
+            }
+            BinOp::Div if ty == DataType::F32 => {
+                let d = self.code.reg(Class::F);
+                let m = if self.fast { Mod::Approx } else { Mod::Rn };
+                ins!(self.code; Div.(m).F32 d, x, y);
+                Val::reg(d, ty)
+            }
+            BinOp::Rem if ty == DataType::F32 => {
+                let xr = self.in_reg(&x);
+                let yr = self.in_reg(&y);
+                let d = math::fmod(&mut self.code, xr, yr);
+                Val::reg(d, ty)
+            }
+            BinOp::Div | BinOp::Rem => self.int_divrem(op, &x, &y),
+            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => {
+                let name = match op {
+                    BinOp::BitAnd => Opcode::And,
+                    BinOp::BitOr => Opcode::Or,
+                    _ => Opcode::Xor,
+                };
+                if ty == DataType::Bool {
+                    let d = self.code.reg(Class::Pred);
+                    ins!(self.code; (name).Pred d, x, y);
+                    Val::reg(d, ty)
+                } else {
+                    let d = self.code.reg(Class::R);
+                    ins!(self.code; (name).B32 d, x, y);
+                    Val::reg(d, ty)
+                }
+            }
+            BinOp::Shl | BinOp::Shr => {
+                // PTX shifts clamp amounts >= 32 instead of masking them.
+                let amount = if let Some(imm) = y.imm() {
+                    // Reinterpreted as unsigned, then masked.
+                    let n = imm.as_int().map_or(0, |n| n & 31);
+                    Src::Imm(int(n))
+                } else {
+                    let m = self.code.reg(Class::R);
+                    ins!(self.code; And.B32 m, y, int(31));
+                    Src::Reg(m)
+                };
+                let xr = self.in_reg(&x);
+                let d = self.code.reg(Class::R);
+                let (name, t) = match (op, ty) {
+                    (BinOp::Shl, _) => (Opcode::Shl, Mod::B32),
+                    (_, DataType::I32) => (Opcode::Shr, Mod::S32),
+                    _ => (Opcode::Shr, Mod::U32),
+                };
+                ins!(self.code; (name).(t) d, xr, amount);
+                Val::reg(d, ty)
+            }
+            BinOp::Eq | BinOp::Ne if ty == DataType::Bool => {
+                let d = self.code.reg(Class::Pred);
+                ins!(self.code; Xor.Pred d, x, y);
+                if op == BinOp::Eq {
+                    let n = self.code.reg(Class::Pred);
+                    ins!(self.code; Not.Pred n, d);
+                    return Val::reg(n, DataType::Bool);
+                }
+                Val::reg(d, DataType::Bool)
+            }
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let cmp = match op {
+                    BinOp::Eq => Mod::Eq,
+                    // Rust's `!=` is true when either side is NaN: the
+                    // unordered form.
+                    BinOp::Ne if ty == DataType::F32 => Mod::Neu,
+                    BinOp::Ne => Mod::Ne,
+                    BinOp::Lt => Mod::Lt,
+                    BinOp::Le => Mod::Le,
+                    BinOp::Gt => Mod::Gt,
+                    _ => Mod::Ge,
+                };
+                let xr = self.in_reg(&x);
+                let d = self.code.reg(Class::Pred);
+                ins!(self.code; Setp.(cmp).(sfx(ty)) d, xr, y);
+                Val::reg(d, DataType::Bool)
+            }
+            BinOp::And | BinOp::Or => {
+                let d = self.code.reg(Class::Pred);
+                let name = if op == BinOp::And {
+                    Opcode::And
+                } else {
+                    Opcode::Or
+                };
+                ins!(self.code; (name).Pred d, x, y);
+                Val::reg(d, DataType::Bool)
+            }
+        }
+    }
+
+    /// Integer `/` and `%` with the language's total semantics: by zero
+    /// yields 0, `i32::MIN / -1` wraps and `i32::MIN % -1` is 0. PTX leaves
+    /// both undefined, so the divisor is replaced by 1 where it is 0 (or -1
+    /// for signed) and the result fixed up with `selp`.
+    fn int_divrem(&mut self, op: BinOp, x: &Val, y: &Val) -> Val {
+        let ty = x.ty;
+        let name = if op == BinOp::Div {
+            Opcode::Div
+        } else {
+            Opcode::Rem
+        };
+        let s = sfx(ty);
+        let d = self.code.reg(Class::R);
+        if let Some(imm) = y.imm() {
+            let n = imm.as_int().unwrap_or(0);
+            if n == 0 {
+                ins!(self.code; Mov.B32 d, int(0));
+                return Val::reg(d, ty);
+            }
+            if ty == DataType::I32 && n == -1 {
+                if op == BinOp::Div {
+                    ins!(self.code; Neg.S32 d, x);
+                } else {
+                    ins!(self.code; Mov.B32 d, int(0));
+                }
+                return Val::reg(d, ty);
+            }
+            let xr = self.in_reg(x);
+            ins!(self.code; (name).(s) d, xr, y);
+            return Val::reg(d, ty);
+        }
+        let xr = self.in_reg(x);
+        let zero = self.code.reg(Class::Pred);
+        ins!(self.code; Setp.Eq.(s) zero, y, int(0));
+        let bad = if ty == DataType::I32 {
+            let m1 = self.code.reg(Class::Pred);
+            let bad = self.code.reg(Class::Pred);
+            ins!(self.code; Setp.Eq.S32 m1, y, int(-1));
+            ins!(self.code; Or.Pred bad, zero, m1);
+            Some((m1, bad))
+        } else {
+            None
+        };
+        let safe = self.code.reg(Class::R);
+        let guard = bad.map_or(zero, |(_, b)| b);
+        ins!(self.code; Selp.B32 safe, int(1), y, guard);
+        let q = self.code.reg(Class::R);
+        ins!(self.code; (name).(s) q, xr, safe);
+        if let Some((m1, _)) = bad {
+            // x / -1 == -x (wrapping); x % -1 == 0.
+            let alt = self.code.reg(Class::R);
+            if op == BinOp::Div {
+                ins!(self.code; Neg.S32 alt, xr);
+            } else {
+                ins!(self.code; Mov.B32 alt, int(0));
+            }
+            let q2 = self.code.reg(Class::R);
+            ins!(self.code; Selp.B32 q2, alt, q, m1);
+            ins!(self.code; Selp.B32 d, int(0), q2, zero);
+        } else {
+            ins!(self.code; Selp.B32 d, int(0), q, zero);
+        }
+        Val::reg(d, ty)
+    }
+
+    fn cast(&mut self, to: DataType, a: &Expr) -> Val {
+        let v = self.expr(a);
+        let from = v.ty;
+        if from == to {
+            return v;
+        }
+        if from.is_integer() && to.is_integer() {
+            // i32 <-> u32 reinterprets the bits.
+            return Val { ty: to, ..v };
+        }
+        let src = self.in_reg(&v);
+        let d = self.code.reg(class_of(to));
+        match (from, to) {
+            (DataType::Bool, DataType::F32) => {
+                ins!(self.code; Selp.F32 d, Imm::f32(1.0), Imm::F32(0), src);
+            }
+            (DataType::Bool, _) => ins!(self.code; Selp.B32 d, int(1), int(0), src),
+            (DataType::I32 | DataType::U32, DataType::F32) => {
+                ins!(self.code; Cvt.Rn.F32.(sfx(from)) d, src);
+            }
+            // Saturating, NaN -> 0: exactly Rust's `as` (PTX ISA, cvt:
+            // float-to-integer conversions saturate; NaN converts to 0).
+            (DataType::F32, _) => ins!(self.code; Cvt.Rzi.(sfx(to)).F32 d, src),
+            _ => unreachable!("casts to bool are rejected by validation"),
+        }
+        Val::reg(d, to)
+    }
+
+    fn math(&mut self, f: MathFn, args: &[Expr]) -> Val {
+        let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
+        let ty = vals[0].ty;
+        let regs: Vec<_> = vals.iter().map(|v| self.in_reg(v)).collect();
+        let mode = self.mode;
+        let d = match f {
+            MathFn::Abs => {
+                let d = self.code.reg(class_of(ty));
+                ins!(self.code; Abs.(sfx(ty)) d, regs[0]);
+                d
+            }
+            MathFn::Min | MathFn::Max => {
+                let d = self.code.reg(class_of(ty));
+                let n = if f == MathFn::Min {
+                    Opcode::Min
+                } else {
+                    Opcode::Max
+                };
+                ins!(self.code; (n).(sfx(ty)) d, regs[0], regs[1]);
+                d
+            }
+            MathFn::Clamp => {
+                let t = self.code.reg(class_of(ty));
+                let d = self.code.reg(class_of(ty));
+                ins!(self.code; Max.(sfx(ty)) t, regs[0], regs[1]);
+                ins!(self.code; Min.(sfx(ty)) d, t, regs[2]);
+                d
+            }
+            MathFn::Floor | MathFn::Ceil => {
+                let d = self.code.reg(Class::F);
+                let m = if f == MathFn::Floor {
+                    Mod::Rmi
+                } else {
+                    Mod::Rpi
+                };
+                ins!(self.code; Cvt.(m).F32.F32 d, regs[0]);
+                d
+            }
+            MathFn::MulAdd => {
+                let d = self.code.reg(Class::F);
+                ins!(self.code; Fma.Rn.F32 d, regs[0], regs[1], regs[2]);
+                d
+            }
+            MathFn::Sqrt => {
+                let d = self.code.reg(Class::F);
+                if mode.allows(MathFn::Sqrt) {
+                    ins!(self.code; Sqrt.Approx.F32 d, regs[0]);
+                } else {
+                    ins!(self.code; Sqrt.Rn.F32 d, regs[0]);
+                }
+                d
+            }
+            MathFn::Exp => math::exp(&mut self.code, mode, regs[0]),
+            MathFn::Ln => math::ln(&mut self.code, mode, regs[0]),
+            MathFn::Sin => math::sin_cos(&mut self.code, mode, regs[0], false),
+            MathFn::Cos => math::sin_cos(&mut self.code, mode, regs[0], true),
+            MathFn::Tanh => math::tanh(&mut self.code, mode, regs[0]),
+            MathFn::Powf => math::powf(&mut self.code, mode, regs[0], regs[1]),
+        };
+        Val::reg(d, ty)
+    }
+}

@@ -1,0 +1,175 @@
+//! Statements: assignments, blocks and structured control flow (labels and
+//! predicated branches).
+
+use crate::ir::{DataType, Expr, LocalId, Node};
+use crate::mid::align::run_len;
+
+use super::super::code::ins;
+use super::super::isa::{Class, Mod, int};
+use super::vector::Group;
+use super::{Emitter, sfx};
+
+impl Emitter<'_> {
+    fn assign_local(&mut self, local: LocalId, value: &Expr) {
+        let v = if matches!(value, Expr::Atomic { .. }) {
+            self.atomic(value, true)
+        } else {
+            self.expr(value)
+        };
+        let dst = self.locals[local as usize];
+        self.align.assign(local, value);
+        let t = match v.ty {
+            DataType::Bool => Mod::Pred,
+            DataType::F32 => Mod::F32,
+            _ => Mod::B32,
+        };
+        if v.ty == DataType::Bool && v.imm().is_some() {
+            let r = self.in_reg(&v);
+            ins!(self.code; Mov.Pred dst, r);
+        } else {
+            ins!(self.code; Mov.(t) dst, v);
+        }
+    }
+
+    pub(super) fn block(&mut self, body: &[Node]) {
+        let mut i = 0;
+        let mut run_end = 0;
+        let mut groups: Vec<(usize, Group)> = Vec::new();
+        while i < body.len() {
+            let node = &body[i];
+            if i >= run_end {
+                self.vec_cache.clear();
+                run_end = i + run_len(&body[i..]);
+                if run_end > i {
+                    groups = self.start_run(&body[i..run_end], i);
+                }
+            }
+            if let Some((_, g)) = groups.iter().find(|(at, _)| *at == i) {
+                let g = g.clone();
+                self.store_group(&g, &body[i..i + 4]);
+                i += 4;
+                continue;
+            }
+            i += 1;
+            self.node(node);
+        }
+        self.vec_cache.clear();
+    }
+
+    fn node(&mut self, node: &Node) {
+        match node {
+            Node::Let { local, value } | Node::Assign { local, value } => {
+                self.assign_local(*local, value);
+            }
+            Node::Store { buf, index, value } => self.store(*buf, index, value),
+            Node::Eval(e) => {
+                if matches!(e, Expr::Atomic { .. }) {
+                    self.atomic(e, false);
+                } else {
+                    self.expr(e);
+                }
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond);
+                let c = self.in_reg(&c);
+                let else_l = self.code.label("else");
+                let end_l = self.code.label("endif");
+                ins!(self.code; @!c; Bra else_l);
+                let before = self.align.clone();
+                self.block(then);
+                let after_then = std::mem::replace(&mut self.align, before);
+                if otherwise.is_empty() {
+                    self.code.place(else_l);
+                } else {
+                    ins!(self.code; Bra end_l);
+                    self.code.place(else_l);
+                    self.block(otherwise);
+                }
+                // Alignment after the `if`: what both paths guarantee.
+                self.align.join(&after_then);
+                self.code.place(end_l);
+            }
+            Node::While { cond, body } => {
+                let head = self.code.label("while");
+                let exit = self.code.label("endwhile");
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
+                self.code.place(head);
+                let c = self.expr(cond);
+                let c = self.in_reg(&c);
+                ins!(self.code; @!c; Bra exit);
+                self.loops.push((head, exit));
+                self.block(body);
+                self.align = at_head;
+                self.loops.pop();
+                ins!(self.code; Bra head);
+                self.code.place(exit);
+            }
+            Node::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let ty = self.program.locals[*var as usize].ty;
+                let s = self.expr(start);
+                let e = self.expr(end);
+                let v = self.locals[*var as usize];
+                ins!(self.code; Mov.B32 v, s);
+                // `end` is evaluated once; keep it in its own register.
+                let end_r = self.code.reg(Class::R);
+                ins!(self.code; Mov.B32 end_r, e);
+                self.align.set(*var, 1);
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
+                let head = self.code.label("for");
+                let cont = self.code.label("forcont");
+                let exit = self.code.label("endfor");
+                self.code.place(head);
+                let p = self.code.reg(Class::Pred);
+                ins!(self.code; Setp.Lt.(sfx(ty)) p, v, end_r);
+                ins!(self.code; @!p; Bra exit);
+                self.loops.push((cont, exit));
+                self.block(body);
+                self.align = at_head;
+                self.loops.pop();
+                self.code.place(cont);
+                ins!(self.code; Add.S32 v, v, int(1));
+                ins!(self.code; Bra head);
+                self.code.place(exit);
+            }
+            Node::Loop { body } => {
+                let head = self.code.label("loop");
+                let exit = self.code.label("endloop");
+                self.align.enter_loop(body);
+                let at_head = self.align.clone();
+                self.code.place(head);
+                self.loops.push((head, exit));
+                self.block(body);
+                self.align = at_head;
+                self.loops.pop();
+                ins!(self.code; Bra head);
+                self.code.place(exit);
+            }
+            Node::Break => {
+                if let Some(&(_, exit)) = self.loops.last() {
+                    ins!(self.code; Bra exit);
+                }
+            }
+            Node::Continue => {
+                if let Some(&(cont, _)) = self.loops.last() {
+                    ins!(self.code; Bra cont);
+                }
+            }
+            Node::Return => ins!(self.code; Ret),
+            // Not `bar.sync` (= `barrier.sync.aligned`): after a divergent
+            // `break`/`continue` the threads of a warp may reach the barrier
+            // unconverged, which the `.aligned` form does not allow.
+            Node::Barrier => ins!(self.code; Barrier.Sync int(0)),
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! Typed PTX: registers, operands and instructions as values.
+//!
+//! The emitter and the math library build [`Inst`] values; text exists only
+//! in the `Display` impls here, called when the module is written. Nothing
+//! is ever parsed back: an immediate is an [`Imm`], a register a [`Reg`].
+
+use std::fmt;
+
+/// A virtual register class (`ptxas` allocates the real registers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    /// `.pred`, `%p<n>`.
+    Pred,
+    /// `.b32` integers, `%r<n>`.
+    R,
+    /// `.f32`, `%f<n>`.
+    F,
+    /// `.b64`, `%rd<n>`.
+    Rd,
+    /// `.f64`, `%fd<n>`.
+    Fd,
+}
+
+impl Class {
+    /// Every class, in the order the module declares them.
+    pub(super) const ALL: [Class; 5] = [Class::Pred, Class::R, Class::F, Class::Rd, Class::Fd];
+
+    /// Register name prefix (`%p`, `%r`, ...).
+    #[must_use]
+    pub(super) const fn prefix(self) -> &'static str {
+        match self {
+            Class::Pred => "%p",
+            Class::R => "%r",
+            Class::F => "%f",
+            Class::Rd => "%rd",
+            Class::Fd => "%fd",
+        }
+    }
+
+    /// The `.reg` declaration type (`.pred`, `.b32`, ...).
+    #[must_use]
+    pub(super) const fn decl(self) -> &'static str {
+        match self {
+            Class::Pred => ".pred",
+            Class::R => ".b32",
+            Class::F => ".f32",
+            Class::Rd => ".b64",
+            Class::Fd => ".f64",
+        }
+    }
+
+    /// Position in [`Class::ALL`].
+    #[must_use]
+    pub(super) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A virtual register: `%r7` is `Reg { class: Class::R, n: 7 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Reg {
+    /// Its class.
+    pub class: Class,
+    /// Its number within the class.
+    pub n: u32,
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.class.prefix(), self.n)
+    }
+}
+
+/// An immediate operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Imm {
+    /// An integer (of any width), written in decimal.
+    Int(i64),
+    /// An `f32` by its bits, written `0fXXXXXXXX`.
+    F32(u32),
+    /// An `f64` by its bits, written `0dXXXXXXXXXXXXXXXX`.
+    F64(u64),
+}
+
+impl Imm {
+    /// The immediate of an `f32` value.
+    #[must_use]
+    pub(super) fn f32(v: f32) -> Self {
+        Imm::F32(v.to_bits())
+    }
+
+    /// The immediate of an `f64` value.
+    #[must_use]
+    pub(super) fn f64(v: f64) -> Self {
+        Imm::F64(v.to_bits())
+    }
+
+    /// The integer value, if an integer immediate.
+    #[must_use]
+    pub(super) const fn as_int(self) -> Option<i64> {
+        match self {
+            Imm::Int(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// An integer immediate.
+#[must_use]
+pub(super) const fn int(v: i64) -> Imm {
+    Imm::Int(v)
+}
+
+impl fmt::Display for Imm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Imm::Int(v) => write!(f, "{v}"),
+            Imm::F32(bits) => write!(f, "0f{bits:08X}"),
+            Imm::F64(bits) => write!(f, "0d{bits:016X}"),
+        }
+    }
+}
+
+/// A value operand: a register or an immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Src {
+    /// A register.
+    Reg(Reg),
+    /// An immediate.
+    Imm(Imm),
+}
+
+/// A special (read-only) register of the thread's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Special {
+    /// `%tid.<axis>`.
+    Tid(u8),
+    /// `%ctaid.<axis>`.
+    Ctaid(u8),
+    /// `%nctaid.<axis>`.
+    Nctaid(u8),
+}
+
+impl fmt::Display for Special {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, axis) = match *self {
+            Special::Tid(a) => ("tid", a),
+            Special::Ctaid(a) => ("ctaid", a),
+            Special::Nctaid(a) => ("nctaid", a),
+        };
+        let axis = ["x", "y", "z"]
+            .get(usize::from(axis))
+            .copied()
+            .unwrap_or("x");
+        write!(f, "%{name}.{axis}")
+    }
+}
+
+/// A module-scope name: a kernel parameter or a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Symbol {
+    /// Scalar parameter `i`: `vyre_p<i>`.
+    Param(usize),
+    /// Buffer parameter `i`'s device address: `vyre_p<i>_ptr`.
+    ParamPtr(usize),
+    /// Buffer parameter `i`'s length: `vyre_p<i>_len`.
+    ParamLen(usize),
+    /// Shared array `i`: `vyre_s<i>`.
+    Shared(u32),
+    /// The 2/pi table of the sin/cos reduction.
+    TwoOverPi,
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Symbol::Param(i) => write!(f, "vyre_p{i}"),
+            Symbol::ParamPtr(i) => write!(f, "vyre_p{i}_ptr"),
+            Symbol::ParamLen(i) => write!(f, "vyre_p{i}_len"),
+            Symbol::Shared(i) => write!(f, "vyre_s{i}"),
+            Symbol::TwoOverPi => f.write_str("vyre_two_over_pi"),
+        }
+    }
+}
+
+/// A memory operand: `[base]` or `[base+off]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Addr {
+    /// The base: a register or a symbol.
+    pub base: AddrBase,
+    /// A byte offset, written even when 0.
+    pub off: Option<u32>,
+}
+
+/// The base of an [`Addr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AddrBase {
+    /// An address register.
+    Reg(Reg),
+    /// A symbol's address.
+    Sym(Symbol),
+}
+
+impl Addr {
+    /// `[r]`.
+    #[must_use]
+    pub(super) const fn reg(r: Reg) -> Self {
+        Addr {
+            base: AddrBase::Reg(r),
+            off: None,
+        }
+    }
+
+    /// `[r+off]`.
+    #[must_use]
+    pub(super) const fn reg_off(r: Reg, off: u32) -> Self {
+        Addr {
+            base: AddrBase::Reg(r),
+            off: Some(off),
+        }
+    }
+
+    /// `[sym]`.
+    #[must_use]
+    pub(super) const fn sym(s: Symbol) -> Self {
+        Addr {
+            base: AddrBase::Sym(s),
+            off: None,
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.base {
+            AddrBase::Reg(r) => write!(f, "[{r}")?,
+            AddrBase::Sym(s) => write!(f, "[{s}")?,
+        }
+        match self.off {
+            Some(o) => write!(f, "+{o}]"),
+            None => f.write_str("]"),
+        }
+    }
+}
+
+/// A branch target: `$L_<what>_<n>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Label {
+    /// What the label marks (`else`, `endfor`, ...).
+    pub what: &'static str,
+    /// Its number, unique in the kernel.
+    pub n: u32,
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "$L_{}_{}", self.what, self.n)
+    }
+}
+
+/// An instruction operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Operand {
+    /// A register.
+    Reg(Reg),
+    /// An immediate.
+    Imm(Imm),
+    /// A special register.
+    Special(Special),
+    /// A symbol's address (`mov.u32 %r1, vyre_s0;`).
+    Sym(Symbol),
+    /// A memory operand.
+    Addr(Addr),
+    /// A four-register vector `{a, b, c, d}`.
+    Vec4([Reg; 4]),
+    /// A branch target.
+    Label(Label),
+}
+
+impl From<Reg> for Operand {
+    fn from(r: Reg) -> Self {
+        Operand::Reg(r)
+    }
+}
+
+impl From<&Reg> for Operand {
+    fn from(r: &Reg) -> Self {
+        Operand::Reg(*r)
+    }
+}
+
+impl From<Imm> for Operand {
+    fn from(i: Imm) -> Self {
+        Operand::Imm(i)
+    }
+}
+
+impl From<Src> for Operand {
+    fn from(s: Src) -> Self {
+        match s {
+            Src::Reg(r) => Operand::Reg(r),
+            Src::Imm(i) => Operand::Imm(i),
+        }
+    }
+}
+
+impl From<Special> for Operand {
+    fn from(s: Special) -> Self {
+        Operand::Special(s)
+    }
+}
+
+impl From<Symbol> for Operand {
+    fn from(s: Symbol) -> Self {
+        Operand::Sym(s)
+    }
+}
+
+impl From<Addr> for Operand {
+    fn from(a: Addr) -> Self {
+        Operand::Addr(a)
+    }
+}
+
+impl From<[Reg; 4]> for Operand {
+    fn from(v: [Reg; 4]) -> Self {
+        Operand::Vec4(v)
+    }
+}
+
+impl From<Label> for Operand {
+    fn from(l: Label) -> Self {
+        Operand::Label(l)
+    }
+}
+
+impl fmt::Display for Operand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Reg(r) => r.fmt(f),
+            Operand::Imm(i) => i.fmt(f),
+            Operand::Special(s) => s.fmt(f),
+            Operand::Sym(s) => s.fmt(f),
+            Operand::Addr(a) => a.fmt(f),
+            Operand::Vec4([a, b, c, d]) => write!(f, "{{{a}, {b}, {c}, {d}}}"),
+            Operand::Label(l) => l.fmt(f),
+        }
+    }
+}
+
+/// An opcode (the mnemonic before the first `.`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant is the PTX instruction of its name
+pub(super) enum Opcode {
+    Abs,
+    Add,
+    And,
+    Atom,
+    Barrier,
+    Bra,
+    Clz,
+    Copysign,
+    Cos,
+    Cvt,
+    Cvta,
+    Div,
+    Ex2,
+    Fma,
+    Ld,
+    Lg2,
+    Mad,
+    Max,
+    Min,
+    Mov,
+    Mul,
+    Neg,
+    Not,
+    Or,
+    Red,
+    Rem,
+    Ret,
+    Selp,
+    Setp,
+    Shl,
+    Shr,
+    Sin,
+    Sqrt,
+    St,
+    Sub,
+    Tanh,
+    Testp,
+    Xor,
+}
+
+impl Opcode {
+    /// The PTX mnemonic.
+    #[must_use]
+    pub(super) const fn name(self) -> &'static str {
+        match self {
+            Opcode::Abs => "abs",
+            Opcode::Add => "add",
+            Opcode::And => "and",
+            Opcode::Atom => "atom",
+            Opcode::Barrier => "barrier",
+            Opcode::Bra => "bra",
+            Opcode::Clz => "clz",
+            Opcode::Copysign => "copysign",
+            Opcode::Cos => "cos",
+            Opcode::Cvt => "cvt",
+            Opcode::Cvta => "cvta",
+            Opcode::Div => "div",
+            Opcode::Ex2 => "ex2",
+            Opcode::Fma => "fma",
+            Opcode::Ld => "ld",
+            Opcode::Lg2 => "lg2",
+            Opcode::Mad => "mad",
+            Opcode::Max => "max",
+            Opcode::Min => "min",
+            Opcode::Mov => "mov",
+            Opcode::Mul => "mul",
+            Opcode::Neg => "neg",
+            Opcode::Not => "not",
+            Opcode::Or => "or",
+            Opcode::Red => "red",
+            Opcode::Rem => "rem",
+            Opcode::Ret => "ret",
+            Opcode::Selp => "selp",
+            Opcode::Setp => "setp",
+            Opcode::Shl => "shl",
+            Opcode::Shr => "shr",
+            Opcode::Sin => "sin",
+            Opcode::Sqrt => "sqrt",
+            Opcode::St => "st",
+            Opcode::Sub => "sub",
+            Opcode::Tanh => "tanh",
+            Opcode::Testp => "testp",
+            Opcode::Xor => "xor",
+        }
+    }
+}
+
+/// An instruction modifier (one `.xxx` after the opcode): a type, a
+/// rounding mode, a comparison, a state space, an atomic operation, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant is the PTX modifier of its name
+pub(super) enum Mod {
+    // Types.
+    Pred,
+    B32,
+    U32,
+    S32,
+    F32,
+    B64,
+    U64,
+    S64,
+    F64,
+    // Rounding.
+    Rn,
+    Rni,
+    Rzi,
+    Rmi,
+    Rpi,
+    // Comparisons (`setp`).
+    Eq,
+    Ne,
+    Neu,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    // State spaces.
+    Param,
+    Global,
+    /// `.global.nc`: the non-coherent read-only path.
+    GlobalNc,
+    Shared,
+    Const,
+    // Atomic operations (`atom`, `red`).
+    Add,
+    Min,
+    Max,
+    And,
+    Or,
+    Xor,
+    Exch,
+    Cas,
+    // Other.
+    Lo,
+    Wide,
+    Approx,
+    V4,
+    To,
+    Sync,
+    NotANumber,
+    Finite,
+}
+
+impl Mod {
+    /// The modifier's text, without the leading `.`.
+    #[must_use]
+    pub(super) const fn name(self) -> &'static str {
+        match self {
+            Mod::Pred => "pred",
+            Mod::B32 => "b32",
+            Mod::U32 => "u32",
+            Mod::S32 => "s32",
+            Mod::F32 => "f32",
+            Mod::B64 => "b64",
+            Mod::U64 => "u64",
+            Mod::S64 => "s64",
+            Mod::F64 => "f64",
+            Mod::Rn => "rn",
+            Mod::Rni => "rni",
+            Mod::Rzi => "rzi",
+            Mod::Rmi => "rmi",
+            Mod::Rpi => "rpi",
+            Mod::Eq => "eq",
+            Mod::Ne => "ne",
+            Mod::Neu => "neu",
+            Mod::Lt => "lt",
+            Mod::Le => "le",
+            Mod::Gt => "gt",
+            Mod::Ge => "ge",
+            Mod::Param => "param",
+            Mod::Global => "global",
+            Mod::GlobalNc => "global.nc",
+            Mod::Shared => "shared",
+            Mod::Const => "const",
+            Mod::Add => "add",
+            Mod::Min => "min",
+            Mod::Max => "max",
+            Mod::And => "and",
+            Mod::Or => "or",
+            Mod::Xor => "xor",
+            Mod::Exch => "exch",
+            Mod::Cas => "cas",
+            Mod::Lo => "lo",
+            Mod::Wide => "wide",
+            Mod::Approx => "approx",
+            Mod::V4 => "v4",
+            Mod::To => "to",
+            Mod::Sync => "sync",
+            Mod::NotANumber => "notanumber",
+            Mod::Finite => "finite",
+        }
+    }
+}
+
+/// A guard predicate: `@%p` or `@!%p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Guard {
+    /// The predicate register.
+    pub pred: Reg,
+    /// Whether the instruction runs where the predicate is false.
+    pub negated: bool,
+}
+
+/// One instruction: `[@guard] opcode.mods operands;`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Inst {
+    /// Optional guard predicate.
+    pub guard: Option<Guard>,
+    /// The opcode.
+    pub op: Opcode,
+    /// Its modifiers, in order.
+    pub mods: Vec<Mod>,
+    /// Its operands, destination(s) first.
+    pub args: Vec<Operand>,
+}
+
+impl Inst {
+    /// An unguarded instruction.
+    #[must_use]
+    pub(super) fn new(op: Opcode, mods: &[Mod], args: &[Operand]) -> Self {
+        Inst {
+            guard: None,
+            op,
+            mods: mods.to_vec(),
+            args: args.to_vec(),
+        }
+    }
+
+    /// Guarded by `p`: runs where `p` holds.
+    #[must_use]
+    pub(super) fn when(mut self, p: Reg) -> Self {
+        self.guard = Some(Guard {
+            pred: p,
+            negated: false,
+        });
+        self
+    }
+
+    /// Guarded by `!p`: runs where `p` does not hold.
+    #[must_use]
+    pub(super) fn unless(mut self, p: Reg) -> Self {
+        self.guard = Some(Guard {
+            pred: p,
+            negated: true,
+        });
+        self
+    }
+
+    /// Guarded by `p` when there is one.
+    #[must_use]
+    pub(super) fn when_some(self, p: Option<Reg>) -> Self {
+        match p {
+            Some(p) => self.when(p),
+            None => self,
+        }
+    }
+}
+
+impl fmt::Display for Inst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(g) = self.guard {
+            let bang = if g.negated { "!" } else { "" };
+            write!(f, "@{bang}{} ", g.pred)?;
+        }
+        f.write_str(self.op.name())?;
+        for m in &self.mods {
+            write!(f, ".{}", m.name())?;
+        }
+        for (i, a) in self.args.iter().enumerate() {
+            f.write_str(if i == 0 { " " } else { ", " })?;
+            a.fmt(f)?;
+        }
+        f.write_str(";")
+    }
+}
