@@ -2,7 +2,8 @@
 //! emit `ir` nodes, then run [`Program::validate`] and map its findings back
 //! to source positions.
 
-use super::{FExpr, FK, FS, FStmt, Kx, Loc};
+use super::stmt::Kx;
+use super::tree::{FExpr, FK, FS, FStmt, Loc};
 use crate::ir::validate::{binary_type, math_type};
 use crate::ir::{
     Access, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn, Node, Param, Program, UnOp,
@@ -140,7 +141,7 @@ impl<'f> Fin<'_, '_, 'f> {
 
     fn lit_hint(&self, e: &FExpr<'f>, want: DataType) -> Vec<String> {
         match e.k {
-            FK::Int(v) if want == DataType::F32 && matches!(e.ty, super::Ty::V(_)) => {
+            FK::Int(v) if want == DataType::F32 && matches!(e.ty, super::infer::Ty::V(_)) => {
                 vec![format!(
                     "an integer literal is never an `f32`; write `{v}.0`"
                 )]

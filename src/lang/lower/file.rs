@@ -1,0 +1,608 @@
+//! File level: constants, helper signatures, call-graph checks
+//! (recursion, effects), kernel discovery, and the type syntax shared by
+//! kernels and helpers.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use super::infer::Ty;
+use super::stmt::Kx;
+use super::tree::{Cx, Loc};
+use super::{Raw, Sp, raw};
+use crate::ir::{Access, BinOp, DataType, Literal, Program};
+
+enum ConstState {
+    Pending,
+    InProgress,
+    Done(Option<Literal>),
+}
+
+struct ConstSlot<'f> {
+    item: &'f syn::ItemConst,
+    state: ConstState,
+}
+
+/// A helper's parameter.
+#[derive(Clone, Debug)]
+pub(crate) enum HParam {
+    Scalar {
+        name: String,
+        ty: DataType,
+        mutable: bool,
+    },
+    Buf {
+        name: String,
+        elem: DataType,
+        access: Access,
+    },
+}
+
+/// A helper `fn`, analysed once and inlined at each call.
+pub(crate) struct Helper<'f> {
+    pub f: &'f syn::ItemFn,
+    pub params: Vec<HParam>,
+    pub ret: Option<DataType>,
+    /// Stores, atomics or barriers, directly or through other helpers.
+    pub effectful: bool,
+    /// Body is more than a tail expression (its statements must be hoisted).
+    pub has_stmts: bool,
+    /// How often each parameter name appears in the body.
+    pub uses: HashMap<String, usize>,
+}
+
+#[derive(Default)]
+pub(crate) struct FileCx<'f> {
+    pub errs: Vec<Raw>,
+    consts: HashMap<String, ConstSlot<'f>>,
+    pub helpers: HashMap<String, Helper<'f>>,
+    pub(super) kernel_names: HashSet<String>,
+}
+
+pub(super) fn is_kernel_attr(a: &syn::Attribute) -> bool {
+    a.path().is_ident("kernel")
+}
+
+impl<'f> FileCx<'f> {
+    pub(crate) fn err(&mut self, loc: impl Into<Loc<'f>>, msg: impl Into<String>) {
+        self.errs.push(raw(loc.into().sp(), msg));
+    }
+
+    pub(crate) fn err_notes(
+        &mut self,
+        loc: impl Into<Loc<'f>>,
+        msg: impl Into<String>,
+        notes: Vec<String>,
+    ) {
+        let mut r = raw(loc.into().sp(), msg);
+        r.notes = notes;
+        self.errs.push(r);
+    }
+
+    pub(super) fn run(&mut self, file: &'f syn::File) -> Vec<Program> {
+        for attr in &file.attrs {
+            self.err(
+                attr.span(),
+                "inner attributes (`#![...]`) are not supported in a .vyre file",
+            );
+        }
+        let mut kernels = Vec::new();
+        let mut fn_names: HashMap<String, Span> = HashMap::new();
+        for item in &file.items {
+            match item {
+                syn::Item::Const(c) => {
+                    let name = c.ident.unraw().to_string();
+                    if self.consts.contains_key(&name) {
+                        self.err(
+                            c.ident.span(),
+                            format!("the constant `{name}` is defined twice; rename one of them"),
+                        );
+                        continue;
+                    }
+                    self.consts.insert(
+                        name,
+                        ConstSlot {
+                            item: c,
+                            state: ConstState::Pending,
+                        },
+                    );
+                }
+                syn::Item::Fn(f) => {
+                    let name = f.sig.ident.unraw().to_string();
+                    if fn_names.insert(name.clone(), f.sig.ident.span()).is_some() {
+                        self.err(
+                            f.sig.ident.span(),
+                            format!("the function `{name}` is defined twice; rename one of them"),
+                        );
+                        continue;
+                    }
+                    if f.attrs.iter().any(is_kernel_attr) {
+                        self.kernel_names.insert(name);
+                        kernels.push(f);
+                    }
+                }
+                other => {
+                    let what = match other {
+                        syn::Item::Struct(_) => "`struct` items are not supported",
+                        syn::Item::Enum(_) => "`enum` items are not supported",
+                        syn::Item::Union(_) => "`union` items are not supported",
+                        syn::Item::Use(_) => {
+                            "`use` is not needed: builtins and math methods are always in scope"
+                        }
+                        syn::Item::Static(_) => {
+                            "`static` items are not supported; use `const` or a buffer parameter"
+                        }
+                        syn::Item::Impl(_) | syn::Item::Trait(_) => {
+                            "traits and `impl` blocks are not supported"
+                        }
+                        syn::Item::Mod(_) => "modules are not supported; use one file per module",
+                        syn::Item::Macro(_) => "macros are not supported",
+                        syn::Item::Type(_) => "type aliases are not supported",
+                        _ => "this item is not supported",
+                    };
+                    self.err(
+                        other.span(),
+                        format!(
+                            "{what}; a .vyre file holds only `const` items, helper `fn`s and `#[kernel]` fns"
+                        ),
+                    );
+                }
+            }
+        }
+        // Helpers: signatures, recursion, effects.
+        for item in &file.items {
+            if let syn::Item::Fn(f) = item
+                && !f.attrs.iter().any(is_kernel_attr)
+            {
+                let name = f.sig.ident.unraw().to_string();
+                if self.helpers.contains_key(&name) {
+                    continue;
+                }
+                if let Some(h) = self.helper_sig(f) {
+                    self.helpers.insert(name, h);
+                }
+            }
+        }
+        self.check_recursion();
+        self.compute_effects();
+        // Every constant, so that unused ones are checked too.
+        let mut names: Vec<_> = self.consts.keys().cloned().collect();
+        names.sort();
+        for n in names {
+            self.const_value(&n);
+        }
+        let mut programs = Vec::new();
+        for f in kernels {
+            if let Some(p) = self.kernel(f) {
+                programs.push(p);
+            }
+        }
+        programs
+    }
+
+    /// The value of constant `name`, evaluated on first use.
+    pub(crate) fn const_value(&mut self, name: &str) -> Option<Option<Literal>> {
+        let slot = self.consts.get_mut(name)?;
+        match slot.state {
+            ConstState::Done(v) => return Some(v),
+            ConstState::InProgress => {
+                let span = slot.item.ident.span();
+                slot.state = ConstState::Done(None);
+                self.err(
+                    span,
+                    format!("the constant `{name}` is defined in terms of itself"),
+                );
+                return Some(None);
+            }
+            ConstState::Pending => slot.state = ConstState::InProgress,
+        }
+        let item = slot.item;
+        let v = self.eval_const_item(item);
+        if let Some(slot) = self.consts.get_mut(name)
+            && matches!(slot.state, ConstState::InProgress)
+        {
+            slot.state = ConstState::Done(v);
+        }
+        Some(v)
+    }
+
+    fn eval_const_item(&mut self, item: &'f syn::ItemConst) -> Option<Literal> {
+        if !item.generics.params.is_empty() {
+            self.err(item.generics.span(), "generic constants are not supported");
+        }
+        let ty = match scalar_type(&item.ty) {
+            Ok(t) => t,
+            Err(m) => {
+                self.err(item.ty.span(), m);
+                return None;
+            }
+        };
+        self.eval_const_expr(&item.expr, Some(ty))
+    }
+
+    /// Evaluate a constant expression of the given (or inferred) type.
+    pub(crate) fn eval_const_expr(
+        &mut self,
+        e: &'f syn::Expr,
+        ty: Option<DataType>,
+    ) -> Option<Literal> {
+        let before = self.errs.len();
+        let mut kx = Kx::new(self, true);
+        let mut pre = Vec::new();
+        let fe = kx.expr(e, &mut pre, Cx::TOP.nested());
+        if let Some(t) = ty {
+            kx.vars.unify(fe.ty, Ty::K(t));
+        }
+        let program = Program::new("const", [1, 1, 1]);
+        let lowered = super::finish::const_expr(&mut kx, &program, &fe, ty);
+        if kx.fx.errs.len() > before {
+            return None;
+        }
+        let lowered = lowered?;
+        match super::super::consts::eval(&lowered) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.err(e, m);
+                None
+            }
+        }
+    }
+
+    fn helper_sig(&mut self, f: &'f syn::ItemFn) -> Option<Helper<'f>> {
+        let mut ok = self.check_signature_shape(f);
+        for attr in &f.attrs {
+            if !(attr.path().is_ident("doc")
+                || attr.path().is_ident("inline")
+                || attr.path().is_ident("allow"))
+            {
+                self.err(
+                    attr.span(),
+                    "unsupported attribute on a helper; only doc comments, `#[inline]` and `#[allow]` are accepted (kernels are marked `#[kernel(...)]`)",
+                );
+            }
+        }
+        let mut params = Vec::new();
+        for arg in &f.sig.inputs {
+            let syn::FnArg::Typed(pt) = arg else {
+                self.err(arg.span(), "helpers cannot take `self`");
+                ok = false;
+                continue;
+            };
+            let Some((pname, mutable)) = self.pat_ident(&pt.pat) else {
+                ok = false;
+                continue;
+            };
+            match param_type(&pt.ty) {
+                Ok(PType::Scalar(ty)) => params.push(HParam::Scalar {
+                    name: pname,
+                    ty,
+                    mutable,
+                }),
+                Ok(PType::Buf(elem, access)) => params.push(HParam::Buf {
+                    name: pname,
+                    elem,
+                    access,
+                }),
+                Err(m) => {
+                    self.err(pt.ty.span(), m);
+                    ok = false;
+                }
+            }
+        }
+        let ret = match &f.sig.output {
+            syn::ReturnType::Default => None,
+            syn::ReturnType::Type(_, t) => {
+                if matches!(&**t, syn::Type::Tuple(tt) if tt.elems.is_empty()) {
+                    None
+                } else {
+                    match scalar_type(t) {
+                        Ok(t) => Some(t),
+                        Err(m) => {
+                            self.err(t.span(), format!("{m} (as a helper's return type)"));
+                            ok = false;
+                            None
+                        }
+                    }
+                }
+            }
+        };
+        // Anything but a lone tail expression (or an empty body).
+        let has_stmts = !matches!(f.block.stmts.as_slice(), [] | [syn::Stmt::Expr(_, None)]);
+        let mut uses = HashMap::new();
+        count_idents(&f.block, &mut uses);
+        ok.then_some(Helper {
+            f,
+            params,
+            ret,
+            effectful: false,
+            has_stmts,
+            uses,
+        })
+    }
+
+    pub(super) fn check_signature_shape(&mut self, f: &'f syn::ItemFn) -> bool {
+        let s = &f.sig;
+        let mut ok = true;
+        let mut bad = |this: &mut Self, span: Span, what: &str| {
+            this.err(
+                span,
+                format!("{what} functions are not supported in .vyre files"),
+            );
+            ok = false;
+        };
+        if let Some(t) = &s.constness {
+            bad(self, t.span, "`const`");
+        }
+        if let Some(t) = &s.asyncness {
+            bad(self, t.span, "`async`");
+        }
+        if let Some(t) = &s.unsafety {
+            bad(self, t.span, "`unsafe`");
+        }
+        if let Some(a) = &s.abi {
+            bad(self, a.span(), "`extern`");
+        }
+        if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
+            bad(self, s.generics.span(), "generic");
+        }
+        if let Some(v) = &s.variadic {
+            bad(self, v.span(), "variadic");
+        }
+        ok
+    }
+
+    /// `name` or `mut name`.
+    pub(super) fn pat_ident(&mut self, pat: &'f syn::Pat) -> Option<(String, bool)> {
+        match pat {
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                Some((pi.ident.unraw().to_string(), pi.mutability.is_some()))
+            }
+            _ => {
+                self.err(
+                    pat.span(),
+                    "only plain names (`x` or `mut x`) are supported here, not patterns",
+                );
+                None
+            }
+        }
+    }
+
+    fn check_recursion(&mut self) {
+        let names: Vec<String> = {
+            let mut v: Vec<_> = self.helpers.keys().cloned().collect();
+            v.sort();
+            v
+        };
+        let mut graph: HashMap<String, Vec<(String, Span)>> = HashMap::new();
+        for n in &names {
+            let mut calls = Vec::new();
+            collect_calls(&self.helpers[n].f.block, &mut calls);
+            calls.retain(|(c, _)| self.helpers.contains_key(c));
+            graph.insert(n.clone(), calls);
+        }
+        // Iterative DFS with colours; report each cycle once.
+        let mut colour: HashMap<&str, u8> = HashMap::new();
+        let mut reported: HashSet<Vec<String>> = HashSet::new();
+        for start in &names {
+            if colour.get(start.as_str()).copied().unwrap_or(0) != 0 {
+                continue;
+            }
+            let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+            colour.insert(start.as_str(), 1);
+            while let Some((node, next)) = path.last().copied() {
+                let edges = &graph[node];
+                if next >= edges.len() {
+                    colour.insert(node, 2);
+                    path.pop();
+                    continue;
+                }
+                if let Some(last) = path.last_mut() {
+                    last.1 += 1;
+                }
+                let (callee, span) = &edges[next];
+                match colour.get(callee.as_str()).copied().unwrap_or(0) {
+                    0 => {
+                        colour.insert(callee.as_str(), 1);
+                        path.push((callee.as_str(), 0));
+                    }
+                    1 => {
+                        let pos = path.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                        let mut cycle: Vec<String> =
+                            path[pos..].iter().map(|(n, _)| (*n).to_string()).collect();
+                        let mut key = cycle.clone();
+                        key.sort();
+                        cycle.push(callee.clone());
+                        if reported.insert(key) {
+                            let chain = cycle
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(" -> ");
+                            self.errs.push(Raw {
+                                sp: Sp::of(*span),
+                                message: format!(
+                                    "recursion is not supported (helpers are inlined): {chain}"
+                                ),
+                                notes: vec![
+                                    "rewrite the recursion as a `while` or `for` loop".into(),
+                                ],
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn compute_effects(&mut self) {
+        let names: Vec<String> = self.helpers.keys().cloned().collect();
+        let mut direct: HashMap<String, (bool, Vec<String>)> = HashMap::new();
+        for n in &names {
+            let mut calls = Vec::new();
+            collect_calls(&self.helpers[n].f.block, &mut calls);
+            let eff = has_direct_effect(&self.helpers[n].f.block);
+            direct.insert(n.clone(), (eff, calls.into_iter().map(|c| c.0).collect()));
+        }
+        let mut eff: HashMap<String, bool> =
+            names.iter().map(|n| (n.clone(), direct[n].0)).collect();
+        loop {
+            let mut changed = false;
+            for n in &names {
+                if !eff[n]
+                    && direct[n]
+                        .1
+                        .iter()
+                        .any(|c| eff.get(c).copied().unwrap_or(false))
+                {
+                    eff.insert(n.clone(), true);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (n, h) in &mut self.helpers {
+            h.effectful = eff[n];
+        }
+    }
+}
+
+/// Names called as plain functions inside `block`, with call positions.
+fn collect_calls(block: &syn::Block, out: &mut Vec<(String, Span)>) {
+    struct V<'a>(&'a mut Vec<(String, Span)>);
+    impl<'ast> syn::visit::Visit<'ast> for V<'_> {
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if let syn::Expr::Path(p) = &*c.func
+                && let Some(id) = p.path.get_ident()
+            {
+                self.0.push((id.unraw().to_string(), id.span()));
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+    }
+    syn::visit::Visit::visit_block(&mut V(out), block);
+}
+
+/// Count identifier uses (for deciding whether to substitute arguments).
+fn count_idents(block: &syn::Block, out: &mut HashMap<String, usize>) {
+    struct V<'a>(&'a mut HashMap<String, usize>);
+    impl<'ast> syn::visit::Visit<'ast> for V<'_> {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if let Some(id) = p.path.get_ident() {
+                *self.0.entry(id.unraw().to_string()).or_default() += 1;
+            }
+        }
+    }
+    syn::visit::Visit::visit_block(&mut V(out), block);
+}
+
+/// Whether `block` itself stores, runs an atomic or a barrier.
+fn has_direct_effect(block: &syn::Block) -> bool {
+    struct V(bool);
+    impl<'ast> syn::visit::Visit<'ast> for V {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if m.method.to_string().starts_with("atomic_") {
+                self.0 = true;
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if let syn::Expr::Path(p) = &*c.func
+                && p.path.is_ident("barrier")
+            {
+                self.0 = true;
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            if matches!(&*a.left, syn::Expr::Index(_)) {
+                self.0 = true;
+            }
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if matches!(&*b.left, syn::Expr::Index(_)) && compound_op(&b.op).is_some() {
+                self.0 = true;
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+    }
+    let mut v = V(false);
+    syn::visit::Visit::visit_block(&mut v, block);
+    v.0
+}
+
+/// The operator of a compound assignment (`+=` gives `+`).
+pub(crate) fn compound_op(op: &syn::BinOp) -> Option<BinOp> {
+    use syn::BinOp as S;
+    Some(match op {
+        S::AddAssign(_) => BinOp::Add,
+        S::SubAssign(_) => BinOp::Sub,
+        S::MulAssign(_) => BinOp::Mul,
+        S::DivAssign(_) => BinOp::Div,
+        S::RemAssign(_) => BinOp::Rem,
+        S::BitAndAssign(_) => BinOp::BitAnd,
+        S::BitOrAssign(_) => BinOp::BitOr,
+        S::BitXorAssign(_) => BinOp::BitXor,
+        S::ShlAssign(_) => BinOp::Shl,
+        S::ShrAssign(_) => BinOp::Shr,
+        _ => return None,
+    })
+}
+
+const TYPES_ALLOWED: &str = "vyre has the scalar types `bool`, `i32`, `u32` and `f32`";
+
+/// `bool`, `i32`, `u32` or `f32`.
+pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => match p.path.get_ident() {
+            Some(id) => match id.to_string().as_str() {
+                "bool" => Ok(DataType::Bool),
+                "i32" => Ok(DataType::I32),
+                "u32" => Ok(DataType::U32),
+                "f32" => Ok(DataType::F32),
+                other => Err(format!("type `{other}` is not supported; {TYPES_ALLOWED}")),
+            },
+            None => Err(match p.path.segments.last() {
+                Some(seg) => format!("type `{}` is not supported; {TYPES_ALLOWED}", seg.ident),
+                None => format!("this type is not supported; {TYPES_ALLOWED}"),
+            }),
+        },
+        syn::Type::Paren(p) => scalar_type(&p.elem),
+        _ => Err(format!("expected a scalar type; {TYPES_ALLOWED}")),
+    }
+}
+
+pub(crate) enum PType {
+    Scalar(DataType),
+    Buf(DataType, Access),
+}
+
+/// A parameter type: a scalar, `&[T]` or `&mut [T]`.
+pub(crate) fn param_type(ty: &syn::Type) -> Result<PType, String> {
+    if let syn::Type::Reference(r) = ty {
+        let access = if r.mutability.is_some() {
+            Access::ReadWrite
+        } else {
+            Access::Read
+        };
+        let syn::Type::Slice(s) = &*r.elem else {
+            return Err(
+                "references are only supported to slices: `&[T]` (read-only buffer) or `&mut [T]` (read-write buffer)"
+                    .into(),
+            );
+        };
+        let elem = scalar_type(&s.elem)?;
+        if elem == DataType::Bool {
+            return Err("buffers of `bool` are not supported; use `u32` (0 or 1) instead".into());
+        }
+        return Ok(PType::Buf(elem, access));
+    }
+    scalar_type(ty).map(PType::Scalar).map_err(|m| {
+        format!("{m}; buffer parameters are written `&[T]` (read-only) or `&mut [T]` (read-write)")
+    })
+}

@@ -1,0 +1,714 @@
+//! The lowering context of one kernel (or one constant expression) and
+//! pass 1 for statements.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use super::MAX_NESTING;
+use super::file::{FileCx, compound_op, scalar_type};
+use super::infer::{Ty, Vars};
+use super::tree::{Bind, Cx, FExpr, FK, FLocal, FS, FStmt, Loc};
+use crate::ir::{BinOp, BufRef, DataType, Literal, LocalId, Param, SharedDecl};
+
+/// Lowering state of one kernel (or one constant expression).
+pub(crate) struct Kx<'a, 'f> {
+    pub fx: &'a mut FileCx<'f>,
+    pub const_mode: bool,
+    pub params: Vec<Param>,
+    pub param_loc: Vec<Span>,
+    pub ws_span: Span,
+    pub shared: Vec<SharedDecl>,
+    pub shared_loc: Vec<Span>,
+    pub locals: Vec<FLocal<'f>>,
+    pub used: HashSet<String>,
+    /// Next suffix to try per base name (see [`Kx::fresh_name`]).
+    pub next_suffix: HashMap<String, u32>,
+    pub scopes: Vec<HashMap<String, Bind<'f>>>,
+    /// First scope visible from the current helper (helpers do not see the
+    /// caller's names).
+    pub base: usize,
+    pub flat: Option<HashMap<String, LocalId>>,
+    pub vars: Vars,
+    pub loop_depth: u32,
+    pub depth: u32,
+    /// Helpers being inlined, innermost last.
+    pub inlining: Vec<String>,
+    pub inlines: u32,
+    pub subst_nodes: usize,
+    /// Whether statements are the kernel's top-level block (`#[shared]`).
+    pub top_block: bool,
+    /// The nesting-depth error was reported (report it once).
+    pub deep_reported: bool,
+}
+
+impl<'a, 'f> Kx<'a, 'f> {
+    pub(super) fn new(fx: &'a mut FileCx<'f>, const_mode: bool) -> Self {
+        Self {
+            fx,
+            const_mode,
+            params: Vec::new(),
+            param_loc: Vec::new(),
+            ws_span: Span::call_site(),
+            shared: Vec::new(),
+            shared_loc: Vec::new(),
+            locals: Vec::new(),
+            used: HashSet::new(),
+            next_suffix: HashMap::new(),
+            scopes: Vec::new(),
+            base: 0,
+            flat: None,
+            vars: Vars::default(),
+            loop_depth: 0,
+            depth: 0,
+            inlining: Vec::new(),
+            inlines: 0,
+            subst_nodes: 0,
+            top_block: false,
+            deep_reported: false,
+        }
+    }
+
+    pub(crate) fn err(&mut self, loc: impl Into<Loc<'f>>, msg: impl Into<String>) {
+        self.fx.err(loc, msg);
+    }
+
+    pub(crate) fn bind(&mut self, name: &str, b: Bind<'f>) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name.to_string(), b);
+        }
+    }
+
+    /// A unique local name based on `base`.
+    pub(crate) fn fresh_name(&mut self, base: &str) -> String {
+        if self.used.insert(base.to_string()) {
+            return base.to_string();
+        }
+        // Resume from the last suffix used for `base`: inlining a helper
+        // many times must not rescan `x_1, x_2, ...` at every call.
+        let mut k = self.next_suffix.get(base).copied().unwrap_or(1);
+        loop {
+            let n = format!("{base}_{k}");
+            k += 1;
+            if self.used.insert(n.clone()) {
+                self.next_suffix.insert(base.to_string(), k);
+                return n;
+            }
+        }
+    }
+
+    pub(crate) fn new_local(&mut self, base: &str, ty: Ty, mutable: bool, loc: Loc<'f>) -> LocalId {
+        let name = self.fresh_name(base);
+        self.locals.push(FLocal {
+            name,
+            ty,
+            mutable,
+            loc,
+        });
+        (self.locals.len() - 1) as LocalId
+    }
+
+    /// Define a source-level local: in `#[locals]` mode the declared one,
+    /// else a fresh local bound in the current scope.
+    fn define_local(&mut self, name: &str, ty: Ty, mutable: bool, loc: Loc<'f>) -> Option<LocalId> {
+        if self.base == 0
+            && let Some(flat) = &self.flat
+        {
+            return match flat.get(name).copied() {
+                Some(id) => {
+                    let lt = self.locals[id as usize].ty;
+                    self.vars.unify(lt, ty);
+                    Some(id)
+                }
+                None => {
+                    self.err(
+                        loc,
+                        format!("`{name}` is not declared in the kernel's `#[locals(...)]` list"),
+                    );
+                    None
+                }
+            };
+        }
+        let id = self.new_local(name, ty, mutable, loc);
+        self.bind(name, Bind::Local(id));
+        Some(id)
+    }
+
+    /// Resolve a name: scopes visible from here, `#[locals]`, constants.
+    pub(crate) fn lookup(&mut self, name: &str) -> Option<Bind<'f>> {
+        if self.base == 0
+            && let Some(id) = self.flat.as_ref().and_then(|f| f.get(name).copied())
+        {
+            return Some(Bind::Local(id));
+        }
+        for s in self.scopes[self.base.min(self.scopes.len())..].iter().rev() {
+            if let Some(b) = s.get(name) {
+                return Some(b.clone());
+            }
+        }
+        None
+    }
+
+    pub(super) fn enter(&mut self, loc: Loc<'f>) -> bool {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            if std::mem::replace(&mut self.deep_reported, true) {
+                return false;
+            }
+            self.err(
+                loc,
+                format!(
+                    "code is nested more than {MAX_NESTING} levels deep; split it with `let`s or helper functions"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    // -----------------------------------------------------------------------
+    // Statements.
+
+    /// Lower a block's statements in a new scope.
+    pub(crate) fn block(&mut self, b: &'f syn::Block, out: &mut Vec<FStmt<'f>>) {
+        let top = std::mem::replace(&mut self.top_block, false);
+        self.scopes.push(HashMap::new());
+        self.stmts(&b.stmts, out, false);
+        self.scopes.pop();
+        self.top_block = top;
+    }
+
+    /// Lower statements into `out`. With `helper_tail`, the caller handles
+    /// the final tail expression (helpers), so it is skipped here.
+    pub(crate) fn stmts(
+        &mut self,
+        stmts: &'f [syn::Stmt],
+        out: &mut Vec<FStmt<'f>>,
+        helper_tail: bool,
+    ) {
+        let n = stmts.len();
+        for (i, s) in stmts.iter().enumerate() {
+            if helper_tail && i + 1 == n {
+                break;
+            }
+            self.stmt(s, out);
+        }
+    }
+
+    fn stmt(&mut self, s: &'f syn::Stmt, out: &mut Vec<FStmt<'f>>) {
+        let loc = Loc::Stmt(s);
+        match s {
+            syn::Stmt::Local(l) => self.let_stmt(l, s, out),
+            syn::Stmt::Item(item) => self.err(
+                item.span(),
+                "items inside functions are not supported; move `const` and `fn` items to the top level of the file",
+            ),
+            syn::Stmt::Macro(m) => self.err(
+                m.span(),
+                "macros are not supported in kernels (no `println!`, `assert!`, ...)",
+            ),
+            syn::Stmt::Expr(e, _) => {
+                if self.enter(loc) {
+                    self.expr_stmt(e, loc, out);
+                }
+                self.depth -= 1;
+            }
+        }
+    }
+
+    fn let_stmt(&mut self, l: &'f syn::Local, s: &'f syn::Stmt, out: &mut Vec<FStmt<'f>>) {
+        let loc = Loc::Stmt(s);
+        let mut shared_attr = false;
+        for a in &l.attrs {
+            if a.path().is_ident("shared") && matches!(a.meta, syn::Meta::Path(_)) {
+                shared_attr = true;
+            } else {
+                self.err(
+                    a.span(),
+                    "unsupported attribute on `let`; only `#[shared]` (workgroup shared arrays) is accepted",
+                );
+            }
+        }
+        let (pat, ann) = match &l.pat {
+            syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
+            p => (p, None),
+        };
+        if let (syn::Pat::Wild(_), Some(init), false) = (pat, &l.init, shared_attr) {
+            // `let _ = e;`: evaluated for its effect (an atomic or a helper
+            // call); a pure value is simply dropped.
+            let value = self.expr(&init.expr, out, Cx::TOP);
+            if matches!(value.k, FK::Atomic { .. }) {
+                out.push(FStmt {
+                    k: FS::Eval(value),
+                    loc,
+                });
+            }
+            return;
+        }
+        let Some((name, mutable)) = self.fx.pat_ident(pat) else {
+            return;
+        };
+        if shared_attr {
+            self.shared_decl(l, &name, mutable, ann);
+            return;
+        }
+        if let Some(syn::Type::Array(_)) = ann {
+            self.err(
+                l.span(),
+                "local arrays are not supported; declare a workgroup array with `#[shared] let mut name: [T; N];` at the top of the kernel",
+            );
+            return;
+        }
+        let ann_ty = match ann.map(scalar_type) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(m)) => {
+                self.err(ann.map_or(loc, |t| Loc::Span(t.span())), m);
+                return;
+            }
+        };
+        let Some(init) = &l.init else {
+            self.err(
+                l.span(),
+                format!("`let {name}` needs an initial value: `let {name} = ...;` (declare-then-assign is not supported)"),
+            );
+            return;
+        };
+        if let Some((_, d)) = &init.diverge {
+            self.err(&**d, "`let ... else` is not supported");
+        }
+        let value = self.expr(&init.expr, out, Cx::TOP);
+        let ty = match ann_ty {
+            Some(t) => {
+                self.vars.unify(value.ty, Ty::K(t));
+                Ty::K(t)
+            }
+            None => value.ty,
+        };
+        if let Some(id) = self.define_local(&name, ty, mutable, loc) {
+            out.push(FStmt {
+                k: FS::Let(id, value),
+                loc,
+            });
+        }
+    }
+
+    fn shared_decl(
+        &mut self,
+        l: &'f syn::Local,
+        name: &str,
+        mutable: bool,
+        ann: Option<&'f syn::Type>,
+    ) {
+        if !self.top_block {
+            self.err(
+                l.span(),
+                "`#[shared]` arrays may only be declared in the kernel's top-level block (not in helpers, loops or branches)",
+            );
+            return;
+        }
+        if !mutable {
+            self.err(
+                l.pat.span(),
+                format!("write `#[shared] let mut {name}: [T; N];`"),
+            );
+        }
+        if let Some(init) = &l.init {
+            self.err(
+                &*init.expr,
+                "shared arrays cannot be initialised; they start undefined, so write every element before reading it (and call `barrier()`)",
+            );
+        }
+        let Some(syn::Type::Array(arr)) = ann else {
+            self.err(
+                l.span(),
+                format!(
+                    "a shared array needs an array type: `#[shared] let mut {name}: [f32; 256];`"
+                ),
+            );
+            return;
+        };
+        let elem = match scalar_type(&arr.elem) {
+            Ok(DataType::Bool) => {
+                self.err(
+                    arr.elem.span(),
+                    "shared arrays of `bool` are not supported; use `u32`",
+                );
+                return;
+            }
+            Ok(t) => t,
+            Err(m) => {
+                self.err(arr.elem.span(), m);
+                return;
+            }
+        };
+        let len = match self.fx.eval_const_expr(&arr.len, None) {
+            Some(Literal::U32(v)) => v,
+            Some(Literal::I32(v)) if v >= 0 => v as u32,
+            Some(_) => {
+                self.err(
+                    &arr.len,
+                    "the length of a shared array must be a non-negative integer constant",
+                );
+                return;
+            }
+            None => return,
+        };
+        if len == 0 {
+            self.err(&arr.len, "a shared array needs at least one element");
+            return;
+        }
+        let bytes: u64 = self
+            .shared
+            .iter()
+            .map(|s| u64::from(s.len) * 4)
+            .sum::<u64>()
+            + u64::from(len) * 4;
+        if bytes > crate::ir::validate::MAX_SHARED_BYTES {
+            self.fx.err_notes(
+                l.span(),
+                format!(
+                    "shared arrays of this kernel take {bytes} bytes with `{name}`; at most {} bytes per workgroup are allowed",
+                    crate::ir::validate::MAX_SHARED_BYTES
+                ),
+                vec!["use smaller tiles, or keep the data in a buffer parameter".into()],
+            );
+            return;
+        }
+        let sname = self.fresh_name(name);
+        let id = self.shared.len() as u32;
+        self.shared.push(SharedDecl {
+            name: sname,
+            elem,
+            len,
+        });
+        self.shared_loc.push(l.span());
+        self.bind(name, Bind::Buf(BufRef::Shared(id)));
+    }
+
+    pub(super) fn expr_stmt(&mut self, e: &'f syn::Expr, loc: Loc<'f>, out: &mut Vec<FStmt<'f>>) {
+        match e {
+            syn::Expr::Assign(a) => self.assign(&a.left, &a.right, None, e, out),
+            syn::Expr::Binary(b) if compound_op(&b.op).is_some() => {
+                self.assign(&b.left, &b.right, compound_op(&b.op), e, out);
+            }
+            syn::Expr::If(i) => self.if_stmt(i, loc, out),
+            syn::Expr::While(w) => {
+                if let Some(l) = &w.label {
+                    self.err(l.span(), "loop labels are not supported");
+                }
+                if let syn::Expr::Let(l) = &*w.cond {
+                    self.err(l.span(), "`while let` is not supported; use `while cond { ... }`");
+                    return;
+                }
+                let cond = self.expr(
+                    &w.cond,
+                    out,
+                    Cx::TOP.no_hoist("in a `while` condition, which is evaluated before every iteration"),
+                );
+                self.vars.unify(cond.ty, Ty::K(DataType::Bool));
+                let body = self.loop_body(&w.body);
+                out.push(FStmt {
+                    k: FS::While(cond, body),
+                    loc,
+                });
+            }
+            syn::Expr::ForLoop(f) => self.for_stmt(f, loc, out),
+            syn::Expr::Loop(l) => {
+                if let Some(l) = &l.label {
+                    self.err(l.span(), "loop labels are not supported");
+                }
+                let body = self.loop_body(&l.body);
+                out.push(FStmt {
+                    k: FS::Loop(body),
+                    loc,
+                });
+            }
+            syn::Expr::Break(b) => {
+                if b.label.is_some() || b.expr.is_some() {
+                    self.err(e, "`break` takes no label or value in vyre; write plain `break;`");
+                }
+                self.loop_exit(FS::Break, "break", loc, out);
+            }
+            syn::Expr::Continue(c) => {
+                if c.label.is_some() {
+                    self.err(e, "loop labels are not supported; write plain `continue;`");
+                }
+                self.loop_exit(FS::Continue, "continue", loc, out);
+            }
+            syn::Expr::Return(r) => {
+                if !self.inlining.is_empty() {
+                    self.err(
+                        e,
+                        "`return` in a helper is only allowed as its last statement; restructure with `if`/`else`",
+                    );
+                } else if let Some(v) = &r.expr {
+                    self.err(&**v, "kernels return nothing; write `return;` and store results in a `&mut [T]` buffer");
+                } else {
+                    out.push(FStmt { k: FS::Return, loc });
+                }
+            }
+            syn::Expr::Block(b) => {
+                if let Some(l) = &b.label {
+                    self.err(l.span(), "block labels are not supported");
+                }
+                self.block(&b.block, out);
+            }
+            syn::Expr::Unsafe(u) => self.err(
+                u.unsafe_token.span,
+                "`unsafe` blocks are not supported; mark the kernel `#[kernel(unchecked)]` to drop bounds checks",
+            ),
+            syn::Expr::Call(c) if path_is(&c.func, "barrier") => {
+                if !c.args.is_empty() {
+                    self.err(e, "`barrier()` takes no arguments");
+                }
+                out.push(FStmt {
+                    k: FS::Barrier,
+                    loc,
+                });
+            }
+            syn::Expr::Call(c) if self.helper_name(&c.func).is_some() => {
+                let name = self.helper_name(&c.func).unwrap_or_default();
+                self.call_helper(&name, c, e, out, Cx::TOP, true);
+            }
+            syn::Expr::MethodCall(m) if m.method.to_string().starts_with("atomic_") => {
+                let v = self.expr(e, out, Cx::TOP);
+                out.push(FStmt {
+                    k: FS::Eval(v),
+                    loc,
+                });
+            }
+            syn::Expr::Paren(p) => self.expr_stmt(&p.expr, loc, out),
+            _ => {
+                // Lower it anyway for its diagnostics, then reject it.
+                let before = self.fx.errs.len();
+                let _ = self.expr(e, out, Cx::TOP);
+                if self.fx.errs.len() == before {
+                    self.err(
+                        e,
+                        "this expression statement has no effect; statements are `let`, assignments, stores `buf[i] = v`, atomics, `barrier()`, helper calls, `if`, loops, `break`, `continue` and `return`",
+                    );
+                }
+            }
+        }
+    }
+
+    fn loop_exit(&mut self, k: FS<'f>, what: &str, loc: Loc<'f>, out: &mut Vec<FStmt<'f>>) {
+        if self.loop_depth == 0 {
+            self.err(loc, format!("`{what}` outside of a loop"));
+        } else {
+            out.push(FStmt { k, loc });
+        }
+    }
+
+    fn loop_body(&mut self, b: &'f syn::Block) -> Vec<FStmt<'f>> {
+        let mut body = Vec::new();
+        self.loop_depth += 1;
+        self.block(b, &mut body);
+        self.loop_depth -= 1;
+        body
+    }
+
+    pub(crate) fn helper_name(&self, func: &syn::Expr) -> Option<String> {
+        if let syn::Expr::Path(p) = func
+            && p.qself.is_none()
+            && let Some(id) = p.path.get_ident()
+        {
+            let n = id.unraw().to_string();
+            if self.fx.helpers.contains_key(&n) {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// `lhs = rhs` or `lhs op= rhs`.
+    fn assign(
+        &mut self,
+        lhs: &'f syn::Expr,
+        rhs: &'f syn::Expr,
+        op: Option<BinOp>,
+        whole: &'f syn::Expr,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        let loc = Loc::Expr(whole);
+        match lhs {
+            syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                let name = p.path.get_ident().map(|i| i.unraw().to_string()).unwrap_or_default();
+                let target = match self.lookup(&name) {
+                    Some(Bind::Local(id)) => id,
+                    Some(Bind::Param(_) | Bind::Subst(_)) => {
+                        self.err(
+                            lhs,
+                            format!("cannot assign to parameter `{name}`; copy it first: `let mut {name}_v = {name};`"),
+                        );
+                        return;
+                    }
+                    Some(Bind::Buf(_)) => {
+                        self.err(lhs, format!("cannot assign to the buffer `{name}` itself; store one element: `{name}[i] = ...`"));
+                        return;
+                    }
+                    None => {
+                        self.unknown_name(&name, lhs);
+                        return;
+                    }
+                };
+                let lty = self.locals[target as usize].ty;
+                let value = match op {
+                    None => self.expr(rhs, out, Cx::TOP),
+                    Some(op) => {
+                        let r = self.expr(rhs, out, Cx::TOP.nested());
+                        let cur = FExpr {
+                            k: FK::Local(target),
+                            loc: Loc::Expr(lhs),
+                            ty: lty,
+                        };
+                        self.binary_node(op, cur, r, loc)
+                    }
+                };
+                self.vars.unify(lty, value.ty);
+                out.push(FStmt {
+                    k: FS::Assign(target, value),
+                    loc,
+                });
+            }
+            syn::Expr::Index(ix) => {
+                let Some((buf, elem)) = self.buffer_ref(&ix.expr) else {
+                    return;
+                };
+                let index = self.index_expr(&ix.index, out, Cx::TOP.nested());
+                let value = match op {
+                    None => self.expr(
+                        rhs,
+                        out,
+                        Cx {
+                            atomic_ok: false,
+                            effect_ok: true,
+                            hoist: None,
+                        },
+                    ),
+                    Some(op) => {
+                        let r = self.expr(rhs, out, Cx::TOP.nested());
+                        let cur = FExpr {
+                            k: FK::Load(buf, Box::new(index.clone())),
+                            loc: Loc::Expr(lhs),
+                            ty: Ty::K(elem),
+                        };
+                        self.binary_node(op, cur, r, loc)
+                    }
+                };
+                self.vars.unify(Ty::K(elem), value.ty);
+                out.push(FStmt {
+                    k: FS::Store(buf, index, value),
+                    loc,
+                });
+            }
+            syn::Expr::Paren(p) => self.assign(&p.expr, rhs, op, whole, out),
+            _ => self.err(
+                lhs,
+                "only a local variable (`x = ...`) or a buffer element (`buf[i] = ...`) can be assigned",
+            ),
+        }
+    }
+
+    fn if_stmt(&mut self, i: &'f syn::ExprIf, loc: Loc<'f>, out: &mut Vec<FStmt<'f>>) {
+        if let syn::Expr::Let(l) = &*i.cond {
+            self.err(l.span(), "`if let` is not supported; use `if cond { ... }`");
+            return;
+        }
+        let cond = self.expr(&i.cond, out, Cx::TOP.nested());
+        self.vars.unify(cond.ty, Ty::K(DataType::Bool));
+        let mut then = Vec::new();
+        self.block(&i.then_branch, &mut then);
+        let mut otherwise = Vec::new();
+        if let Some((_, e)) = &i.else_branch {
+            match &**e {
+                syn::Expr::If(inner) => {
+                    if self.enter(Loc::Expr(e)) {
+                        self.if_stmt(inner, Loc::Expr(e), &mut otherwise);
+                    }
+                    self.depth -= 1;
+                }
+                syn::Expr::Block(b) => self.block(&b.block, &mut otherwise),
+                other => self.err(other, "expected a block or `if` after `else`"),
+            }
+        }
+        out.push(FStmt {
+            k: FS::If(cond, then, otherwise),
+            loc,
+        });
+    }
+
+    fn for_stmt(&mut self, f: &'f syn::ExprForLoop, loc: Loc<'f>, out: &mut Vec<FStmt<'f>>) {
+        if let Some(l) = &f.label {
+            self.err(l.span(), "loop labels are not supported");
+        }
+        let Some((name, mutable)) = self.fx.pat_ident(&f.pat) else {
+            return;
+        };
+        if mutable {
+            self.err(
+                f.pat.span(),
+                "a `for` loop variable cannot be `mut`; copy it into a `let mut`",
+            );
+        }
+        let range = match &*f.expr {
+            syn::Expr::Range(r) => r,
+            syn::Expr::Paren(p) if matches!(&*p.expr, syn::Expr::Range(_)) => match &*p.expr {
+                syn::Expr::Range(r) => r,
+                _ => return,
+            },
+            other => {
+                self.err(other, "`for` loops iterate over a range `start..end` only");
+                return;
+            }
+        };
+        if let syn::RangeLimits::Closed(t) = range.limits {
+            self.err(
+                t.span(),
+                "inclusive ranges `a..=b` are not supported; write `a..(b + 1)` (and mind overflow at the type's maximum)",
+            );
+            return;
+        }
+        let (Some(start), Some(end)) = (&range.start, &range.end) else {
+            self.err(&*f.expr, "a `for` range needs both bounds: `start..end`");
+            return;
+        };
+        let start = self.expr(start, out, Cx::TOP.nested());
+        let end = self.expr(end, out, Cx::TOP.nested());
+        self.vars.unify(start.ty, end.ty);
+        let ty = start.ty;
+        self.scopes.push(HashMap::new());
+        let var = self.define_local(&name, ty, false, Loc::Span(f.pat.span()));
+        let body = self.loop_body(&f.body);
+        self.scopes.pop();
+        if let Some(var) = var {
+            out.push(FStmt {
+                k: FS::For(var, start, end, body),
+                loc,
+            });
+        }
+    }
+
+    pub(crate) fn unknown_name(&mut self, name: &str, loc: impl Into<Loc<'f>>) {
+        let mut notes = Vec::new();
+        if self.fx.helpers.contains_key(name) || self.fx.kernel_names.contains(name) {
+            notes.push(format!("`{name}` is a function; call it: `{name}(...)`"));
+        } else if !self.inlining.is_empty() {
+            notes.push(
+                "helpers only see their own parameters, their locals and `const` items".into(),
+            );
+        }
+        self.fx.err_notes(
+            loc,
+            format!("cannot find value `{name}` in this scope"),
+            notes,
+        );
+    }
+}
+
+fn path_is(e: &syn::Expr, name: &str) -> bool {
+    matches!(e, syn::Expr::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}

@@ -1,0 +1,205 @@
+//! Front-end trees: what pass 1 produces and pass 2 consumes, with the
+//! source location of every node.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+use super::Sp;
+use super::infer::Ty;
+use crate::ir::{
+    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MathFn, ParamId, UnOp,
+};
+
+/// Where a front-end node came from; its byte range is computed only when a
+/// diagnostic needs it (computing spans of large `syn` trees is not free).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Loc<'f> {
+    Expr(&'f syn::Expr),
+    Stmt(&'f syn::Stmt),
+    Span(Span),
+}
+
+impl Loc<'_> {
+    pub(crate) fn sp(self) -> Sp {
+        match self {
+            Loc::Expr(e) => Sp::of(e.span()),
+            Loc::Stmt(s) => Sp::of(s.span()),
+            Loc::Span(s) => Sp::of(s),
+        }
+    }
+}
+
+impl<'f> From<&'f syn::Expr> for Loc<'f> {
+    fn from(e: &'f syn::Expr) -> Self {
+        Loc::Expr(e)
+    }
+}
+
+impl From<Span> for Loc<'_> {
+    fn from(s: Span) -> Self {
+        Loc::Span(s)
+    }
+}
+
+/// A front-end expression.
+#[derive(Clone, Debug)]
+pub(crate) struct FExpr<'f> {
+    pub k: FK<'f>,
+    pub loc: Loc<'f>,
+    pub ty: Ty,
+}
+
+/// Front-end expression kinds, mirroring [`crate::ir::Expr`].
+#[derive(Clone, Debug)]
+pub(crate) enum FK<'f> {
+    /// An integer literal whose type is `ty` (possibly a variable).
+    Int(i128),
+    Lit(Literal),
+    Local(LocalId),
+    Param(ParamId),
+    Builtin(Builtin, Axis),
+    Len(ParamId),
+    Load(BufRef, Box<FExpr<'f>>),
+    Unary(UnOp, Box<FExpr<'f>>),
+    Binary(BinOp, Box<FExpr<'f>>, Box<FExpr<'f>>),
+    Cast(DataType, Box<FExpr<'f>>),
+    Math(MathFn, Vec<FExpr<'f>>),
+    Select(Box<FExpr<'f>>, Box<FExpr<'f>>, Box<FExpr<'f>>),
+    Atomic {
+        op: AtomicOp,
+        buf: BufRef,
+        index: Box<FExpr<'f>>,
+        expected: Option<Box<FExpr<'f>>>,
+        value: Box<FExpr<'f>>,
+    },
+    /// An expression that already produced a diagnostic.
+    Error,
+}
+
+impl<'f> FExpr<'f> {
+    pub(crate) fn error(loc: Loc<'f>) -> Self {
+        Self {
+            k: FK::Error,
+            loc,
+            ty: Ty::Err,
+        }
+    }
+
+    pub(super) fn lit(l: Literal, loc: Loc<'f>) -> Self {
+        Self {
+            k: FK::Lit(l),
+            loc,
+            ty: Ty::K(l.ty()),
+        }
+    }
+
+    /// Number of nodes, for the substitution budget.
+    pub(super) fn size(&self) -> usize {
+        1 + match &self.k {
+            FK::Load(_, a) | FK::Unary(_, a) | FK::Cast(_, a) => a.size(),
+            FK::Binary(_, a, b) => a.size() + b.size(),
+            FK::Math(_, args) => args.iter().map(FExpr::size).sum(),
+            FK::Select(a, b, c) => a.size() + b.size() + c.size(),
+            FK::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => index.size() + value.size() + expected.as_ref().map_or(0, |e| e.size()),
+            _ => 0,
+        }
+    }
+
+    /// Leaves that are free to duplicate.
+    pub(super) fn is_simple(&self) -> bool {
+        matches!(
+            self.k,
+            FK::Int(_)
+                | FK::Lit(_)
+                | FK::Local(_)
+                | FK::Param(_)
+                | FK::Builtin(..)
+                | FK::Len(_)
+                | FK::Error
+        )
+    }
+}
+
+/// A front-end statement.
+#[derive(Clone, Debug)]
+pub(crate) struct FStmt<'f> {
+    pub k: FS<'f>,
+    pub loc: Loc<'f>,
+}
+
+/// Front-end statement kinds, mirroring [`crate::ir::Node`].
+#[derive(Clone, Debug)]
+pub(crate) enum FS<'f> {
+    Let(LocalId, FExpr<'f>),
+    Assign(LocalId, FExpr<'f>),
+    Store(BufRef, FExpr<'f>, FExpr<'f>),
+    Eval(FExpr<'f>),
+    If(FExpr<'f>, Vec<FStmt<'f>>, Vec<FStmt<'f>>),
+    While(FExpr<'f>, Vec<FStmt<'f>>),
+    For(LocalId, FExpr<'f>, FExpr<'f>, Vec<FStmt<'f>>),
+    Loop(Vec<FStmt<'f>>),
+    Break,
+    Continue,
+    Return,
+    Barrier,
+}
+
+/// A local during lowering.
+#[derive(Clone, Debug)]
+pub(crate) struct FLocal<'f> {
+    pub name: String,
+    pub ty: Ty,
+    pub mutable: bool,
+    pub loc: Loc<'f>,
+}
+
+/// What a name in scope stands for.
+#[derive(Clone, Debug)]
+pub(crate) enum Bind<'f> {
+    Local(LocalId),
+    Param(ParamId),
+    Buf(BufRef),
+    /// A helper's scalar parameter replaced by its (pure) argument.
+    Subst(Box<FExpr<'f>>),
+}
+
+/// Expression context: what the position of an expression allows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cx {
+    /// An atomic may stand here (whole `let` initializer, `=` rhs, statement).
+    pub atomic_ok: bool,
+    /// A helper that writes memory may be called here.
+    pub effect_ok: bool,
+    /// `None` if statements may be hoisted before the current statement,
+    /// else why not.
+    pub hoist: Option<&'static str>,
+}
+
+impl Cx {
+    pub(crate) const TOP: Cx = Cx {
+        atomic_ok: true,
+        effect_ok: true,
+        hoist: None,
+    };
+
+    pub(crate) fn nested(self) -> Cx {
+        Cx {
+            atomic_ok: false,
+            effect_ok: false,
+            hoist: self.hoist,
+        }
+    }
+
+    pub(crate) fn no_hoist(self, why: &'static str) -> Cx {
+        Cx {
+            atomic_ok: false,
+            effect_ok: false,
+            hoist: Some(self.hoist.unwrap_or(why)),
+        }
+    }
+}
