@@ -11,7 +11,6 @@ pub mod driver;
 pub mod ir;
 #[cfg(feature = "compiler")]
 pub mod lang;
-#[cfg(feature = "compiler")]
 pub mod mid;
 pub mod runtime;
 

@@ -1,8 +1,9 @@
 //! The middle layer's bounds analysis serves every target: every access of
 //! every corpus, example and bench kernel gets one check decision, and the
-//! PTX emitter and the naga lowering (SPIR-V with vector views; WGSL, MSL
-//! and HLSL without) each consult it for every access they emit and use
-//! the same answer.
+//! PTX emitter, the naga lowering (SPIR-V with vector views; WGSL, MSL and
+//! HLSL without) and the reference interpreter (which reports an access
+//! that goes out of range where the analysis elided the check) each
+//! consult it for every access they emit and use the same answer.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use vyre::DispatchConfig;
 use vyre::backend::naga::lower::lower_checked;
 use vyre::backend::ptx::emit_ptx_checked;
+use vyre::backend::reference::Compiled;
 use vyre::driver::BoundsChecks;
 use vyre::ir::Program;
 use vyre::mid::{IndexChecks, QueryKind};
@@ -48,6 +50,11 @@ fn uses_per_target(program: &Program, config: &DispatchConfig) -> Vec<(&'static 
     collect("spirv");
     lower_checked(program, config, Some(&checks), false).expect("WGSL/MSL/HLSL lowering");
     collect("wgsl/msl/hlsl");
+    // The reference target runs under the default configuration.
+    if *config == DispatchConfig::default() {
+        Compiled::with_checks(program, &checks).expect("reference compile");
+        collect("reference");
+    }
     out
 }
 

@@ -14,6 +14,8 @@
 //! Layers: `mid -> ir`, `mid -> driver` (configuration and errors),
 //! `backend -> mid`. Nothing here knows a target.
 
+// The vector-access helpers serve the emitters only (feature `compiler`).
+#[cfg_attr(not(feature = "compiler"), allow(dead_code))]
 pub(crate) mod align;
 mod analysis;
 pub mod bounds;

@@ -10,6 +10,7 @@ use super::literal_bits;
 use crate::ir::{
     Access, AtomicOp, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program, UnOp,
 };
+use crate::mid::IndexChecks;
 
 #[derive(Default)]
 struct LoopCtx {
@@ -17,7 +18,7 @@ struct LoopCtx {
     continues: Vec<usize>,
 }
 
-pub(super) struct Codegen<'p> {
+pub(super) struct Codegen<'p, 'c> {
     p: &'p Program,
     code: Vec<Op>,
     consts: HashMap<u32, Reg>,
@@ -32,10 +33,15 @@ pub(super) struct Codegen<'p> {
     has_barrier: bool,
     /// Per local: a fixed register it aliases (see `find_aliases`).
     alias: Vec<Option<Reg>>,
+    /// The middle layer's bounds decisions (shared with every target).
+    checks: &'c IndexChecks<'p>,
+    /// Positions of the accesses whose check the analysis elides.
+    proven: Vec<usize>,
 }
 
-impl<'p> Codegen<'p> {
-    pub(super) fn compile(p: &'p Program) -> Compiled {
+impl<'p, 'c> Codegen<'p, 'c> {
+    /// Compile `p` with the given bounds decisions (analysed for `p`).
+    pub(super) fn compile_with(p: &'p Program, checks: &'c IndexChecks<'p>) -> Compiled {
         let np = p.params.len() as u32;
         let param_base = BUILTIN_REGS;
         let len_base = param_base + np;
@@ -85,6 +91,8 @@ impl<'p> Codegen<'p> {
             mem_of_param,
             has_barrier: false,
             alias: Vec::new(),
+            checks,
+            proven: Vec::new(),
         };
         cg.find_aliases();
         cg.block(&p.body);
@@ -97,6 +105,10 @@ impl<'p> Codegen<'p> {
         }
         let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
         consts.sort_unstable();
+        let mut proven = vec![false; cg.code.len()];
+        for &pc in &cg.proven {
+            proven[pc] = true;
+        }
         Compiled {
             name: p.name.clone(),
             code: cg.code,
@@ -113,6 +125,14 @@ impl<'p> Codegen<'p> {
             has_barrier: cg.has_barrier,
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
+            proven,
+        }
+    }
+
+    /// Record the bounds decision of the access just pushed (index `index`).
+    fn access(&mut self, index: &Expr) {
+        if !self.checks.needs_check(index) {
+            self.proven.push(self.code.len() - 1);
         }
     }
 
@@ -235,12 +255,14 @@ impl<'p> Codegen<'p> {
             Node::Store { buf, index, value } => {
                 let (i, _) = self.expr(index, None);
                 let (v, _) = self.expr(value, None);
-                match self.mem(*buf) {
-                    Mem::Rw(m) => self.code.push(Op::StoreG { m, i, v }),
-                    Mem::Shared(m) => self.code.push(Op::StoreS { m, i, v }),
+                let op = match self.mem(*buf) {
+                    Mem::Rw(m) => Op::StoreG { m, i, v },
+                    Mem::Shared(m) => Op::StoreS { m, i, v },
                     // Validation rejects stores to read-only buffers.
-                    Mem::Ro(_) => {}
-                }
+                    Mem::Ro(_) => return,
+                };
+                self.code.push(op);
+                self.access(index);
             }
             Node::Eval(e) => {
                 self.expr(e, None);
@@ -411,6 +433,7 @@ impl<'p> Codegen<'p> {
                     let d = dst.unwrap_or_else(|| self.temp());
                     let m = self.mem(*buf);
                     self.code.push(Op::LoadMad { d, m, a, b, c });
+                    self.access(index);
                     return (d, p.elem_type(*buf).unwrap_or(DataType::U32));
                 }
                 let mark = self.next_temp;
@@ -422,6 +445,7 @@ impl<'p> Codegen<'p> {
                     Mem::Rw(m) => Op::LoadG { d, m, i },
                     Mem::Shared(m) => Op::LoadS { d, m, i },
                 });
+                self.access(index);
                 (d, p.elem_type(*buf).unwrap_or(DataType::U32))
             }
             Expr::Unary(op, a) => {
@@ -628,10 +652,12 @@ impl<'p> Codegen<'p> {
                             e: e.unwrap_or(v),
                             v,
                         });
+                        self.access(index);
                         return (d, t);
                     }
                 };
                 self.code.push(Op::Atomic { k, d, m, i, v });
+                self.access(index);
                 (d, t)
             }
         }

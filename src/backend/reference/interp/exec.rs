@@ -76,17 +76,31 @@ impl Launch<'_> {
                 workgroup,
                 invocation,
             },
-            Fault::OutOfBounds { mem, index, len } => RunError::OutOfBounds {
-                kernel: c.name.clone(),
-                buffer: match mem {
+            Fault::OutOfBounds { mem, index, len } => {
+                let buffer = match mem {
                     Mem::Ro(g) => c.ro_names[g as usize].clone(),
                     Mem::Rw(g) => c.rw_names[g as usize].clone(),
                     Mem::Shared(s) => c.shared_names[s as usize].clone(),
-                },
-                index,
-                len,
-                workgroup,
-            },
+                };
+                let kernel = c.name.clone();
+                if c.unchecked {
+                    RunError::OutOfBounds {
+                        kernel,
+                        buffer,
+                        index,
+                        len,
+                        workgroup,
+                    }
+                } else {
+                    RunError::UnsoundBoundsCheckElision {
+                        kernel,
+                        buffer,
+                        index,
+                        len,
+                        workgroup,
+                    }
+                }
+            }
         }
     }
 
@@ -198,6 +212,9 @@ impl Launch<'_> {
         let rw = self.rw;
         let shared = &self.c.shared[..];
         let unchecked = self.c.unchecked;
+        // Accesses whose check the bounds analysis elides: out of range
+        // there means the analysis is wrong (checked on the cold path only).
+        let proven = &self.c.proven[..];
         let limit = self.limit;
         let mut pc = *pc_io as usize;
         let mut steps = *steps_io;
@@ -348,7 +365,7 @@ impl Launch<'_> {
                     };
                     match word {
                         Some(w) => wr!(d, w),
-                        None if unchecked => return Err(oob(m, index, len)),
+                        None if unchecked || proven[pc - 1] => return Err(oob(m, index, len)),
                         None => wr!(d, 0),
                     }
                 }
@@ -359,7 +376,7 @@ impl Launch<'_> {
                         d,
                         match buf.get(index as usize) {
                             Some(w) => *w,
-                            None if unchecked => {
+                            None if unchecked || proven[pc - 1] => {
                                 return Err(oob(Mem::Ro(m), index, buf.len()));
                             }
                             None => 0,
@@ -373,7 +390,7 @@ impl Launch<'_> {
                         d,
                         match buf.get(index as usize) {
                             Some(w) => w.load(Relaxed),
-                            None if unchecked => {
+                            None if unchecked || proven[pc - 1] => {
                                 return Err(oob(Mem::Rw(m), index, buf.len()));
                             }
                             None => 0,
@@ -387,7 +404,7 @@ impl Launch<'_> {
                         d,
                         if (index as usize) < len {
                             arena[off + index as usize].load(Relaxed)
-                        } else if unchecked {
+                        } else if unchecked || proven[pc - 1] {
                             return Err(oob(Mem::Shared(m), index, len));
                         } else {
                             0
@@ -399,7 +416,7 @@ impl Launch<'_> {
                     let index = rd!(ix);
                     match buf.get(index as usize) {
                         Some(w) => w.store(rd!(v), Relaxed),
-                        None if unchecked => {
+                        None if unchecked || proven[pc - 1] => {
                             return Err(oob(Mem::Rw(m), index, buf.len()));
                         }
                         None => {}
@@ -410,7 +427,7 @@ impl Launch<'_> {
                     let index = rd!(ix);
                     if (index as usize) < len {
                         arena[off + index as usize].store(rd!(v), Relaxed);
-                    } else if unchecked {
+                    } else if unchecked || proven[pc - 1] {
                         return Err(oob(Mem::Shared(m), index, len));
                     }
                 }
@@ -421,7 +438,8 @@ impl Launch<'_> {
                         d,
                         match cell(rw, arena, shared, m, index) {
                             Ok(w) => atomic_rmw(w, k, val),
-                            Err(len) if unchecked => return Err(oob(m, index, len)),
+                            Err(len) if unchecked || proven[pc - 1] =>
+                                return Err(oob(m, index, len)),
                             Err(_) => 0,
                         }
                     );
@@ -435,7 +453,8 @@ impl Launch<'_> {
                             Ok(w) => match w.compare_exchange(exp, val, Relaxed, Relaxed) {
                                 Ok(old) | Err(old) => old,
                             },
-                            Err(len) if unchecked => return Err(oob(m, index, len)),
+                            Err(len) if unchecked || proven[pc - 1] =>
+                                return Err(oob(m, index, len)),
                             Err(_) => 0,
                         }
                     );

@@ -154,6 +154,25 @@ pub enum RunError {
         /// The workgroup.
         workgroup: [u32; 3],
     },
+    /// A checked kernel went out of range at an access whose check the
+    /// middle layer's bounds analysis ([`crate::mid::IndexChecks`]) proved
+    /// redundant: the analysis is wrong, and every target that elides the
+    /// check would read or write out of range. A vyre bug.
+    #[error(
+        "kernel `{kernel}`: `{buffer}[{index}]` is out of range (length {len}) in workgroup {workgroup:?}, but the bounds analysis elided its check (a vyre bug in src/mid/bounds.rs; please report it)"
+    )]
+    UnsoundBoundsCheckElision {
+        /// Kernel name.
+        kernel: String,
+        /// Buffer or shared array name.
+        buffer: String,
+        /// The index (an `i32` index reinterpreted as `u32`).
+        index: u32,
+        /// Its length in elements.
+        len: usize,
+        /// The workgroup.
+        workgroup: [u32; 3],
+    },
     /// The grid has more workgroups than can be counted.
     #[error("kernel `{kernel}`: grid of {workgroups:?} workgroups is too large")]
     GridTooLarge {
@@ -215,6 +234,17 @@ pub fn run_with(
     Compiled::new(program)?.run(workgroups, args, opts)
 }
 
+/// `program`'s validation errors as a [`RunError::InvalidProgram`].
+fn validated(program: &Program) -> Result<(), RunError> {
+    program
+        .validate()
+        .map(drop)
+        .map_err(|errors| RunError::InvalidProgram {
+            kernel: program.name.clone(),
+            errors,
+        })
+}
+
 /// A program compiled for the interpreter; compile once, run many times.
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -237,6 +267,9 @@ pub struct Compiled {
     has_barrier: bool,
     workgroup_size: [u32; 3],
     unchecked: bool,
+    /// Per instruction: an access whose bounds check the middle layer's
+    /// analysis elides on every target (out of range there is an error).
+    proven: Vec<bool>,
 }
 
 impl Compiled {
@@ -246,13 +279,30 @@ impl Compiled {
     ///
     /// [`RunError::InvalidProgram`] when it does not validate.
     pub fn new(program: &Program) -> Result<Self, RunError> {
-        program
-            .validate()
-            .map_err(|errors| RunError::InvalidProgram {
-                kernel: program.name.clone(),
-                errors,
-            })?;
-        let compiled = Codegen::compile(program);
+        validated(program)?;
+        let checks = crate::mid::IndexChecks::analyse(program, &crate::DispatchConfig::default());
+        Self::build(program, &checks)
+    }
+
+    /// As [`Compiled::new`], with the middle layer's bounds decisions
+    /// computed by the caller for `program` (under the default
+    /// configuration, as the reference target uses): the interpreter asks
+    /// them for every access, like every other target.
+    ///
+    /// # Errors
+    ///
+    /// As [`Compiled::new`].
+    pub fn with_checks(
+        program: &Program,
+        checks: &crate::mid::IndexChecks<'_>,
+    ) -> Result<Self, RunError> {
+        validated(program)?;
+        Self::build(program, checks)
+    }
+
+    /// Compile a validated `program` and check the result.
+    fn build(program: &Program, checks: &crate::mid::IndexChecks<'_>) -> Result<Self, RunError> {
+        let compiled = Codegen::compile_with(program, checks);
         compiled.verify().map_err(|reason| RunError::Internal {
             kernel: program.name.clone(),
             reason,
@@ -265,6 +315,9 @@ impl Compiled {
     fn verify(&self) -> Result<(), String> {
         if self.code.last() != Some(&Op::Halt) {
             return Err("bytecode does not end with `Halt`".to_string());
+        }
+        if self.proven.len() != self.code.len() {
+            return Err("bounds decisions do not cover the code".to_string());
         }
         let n = self.nregs as u64;
         let len = self.code.len() as u64;
@@ -521,4 +574,66 @@ pub(super) fn atomic_view(words: &mut [u32]) -> &[AtomicU32] {
     // `u32`, and the `&mut` borrow guarantees no other access for the
     // returned lifetime.
     unsafe { &*(std::ptr::from_mut::<[u32]>(words) as *const [AtomicU32]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compile::Codegen;
+    use super::{Compiled, RefArg, RunError, RunOptions};
+    use crate::DispatchConfig;
+    use crate::ir::{Access, Axis, BufRef, Builtin, DataType, Expr, ProgramBuilder};
+    use crate::mid::IndexChecks;
+
+    /// `y[global_id().x] = 7` with no guard: out of range past `y.len()`.
+    fn unguarded_store() -> crate::ir::Program {
+        let mut b = ProgramBuilder::new("unguarded", [4, 1, 1]);
+        let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+        b.body(|blk| {
+            blk.store(
+                BufRef::Param(y),
+                Expr::Builtin(Builtin::GlobalId, Axis::X),
+                Expr::u32(7),
+            );
+        });
+        b.finish()
+    }
+
+    #[test]
+    fn checked_accesses_drop_out_of_range_stores() {
+        let p = unguarded_store();
+        let mut y = [0u32; 6];
+        Compiled::new(&p)
+            .expect("valid")
+            .run(
+                [2, 1, 1],
+                &mut [RefArg::Buffer(&mut y)],
+                &RunOptions::default(),
+            )
+            .expect("out-of-range stores of a checked kernel are dropped");
+        assert_eq!(y, [7; 6]);
+    }
+
+    #[test]
+    fn an_unsound_elision_is_reported_not_hidden() {
+        // Bounds decisions that (wrongly) elide every check: the interpreter
+        // must report the access that goes out of range.
+        let p = unguarded_store();
+        let wrong = IndexChecks::assume_in_range(&p, &DispatchConfig::default());
+        let compiled = Codegen::compile_with(&p, &wrong);
+        let mut y = [0u32; 6];
+        let e = compiled
+            .run(
+                [2, 1, 1],
+                &mut [RefArg::Buffer(&mut y)],
+                &RunOptions::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                RunError::UnsoundBoundsCheckElision { buffer, len: 6, .. } if buffer == "y"
+            ),
+            "{e:?}"
+        );
+    }
 }
