@@ -149,12 +149,11 @@ void atomics(uint3 local_id : SV_GroupThreadID, uint3 workgroup_id : SV_GroupID,
     DeviceMemoryBarrierWithGroupSync();
     GroupMemoryBarrierWithGroupSync();
     if ((local_id.x < 16u)) {
-        bool _e172 = (local_id.x < 16u);
-        uint _e176; InterlockedOr(hist[min(uint((_e172 ? local_id.x : 0u)), 15u)], 0, _e176);
-        h_old = (_e172 ? _e176 : 0u);
-        uint _e180 = h_old;
+        uint _e172; InterlockedOr(hist[min(uint(local_id.x), 15u)], 0, _e172);
+        h_old = _e172;
+        uint _e174 = h_old;
         if ((local_id.x < _e19)) {
-            uint _e183; bins.InterlockedAdd(local_id.x*4, _e180, _e183);
+            uint _e177; bins.InterlockedAdd(local_id.x*4, _e174, _e177);
         }
     }
 }

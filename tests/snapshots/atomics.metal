@@ -183,12 +183,11 @@ kernel void atomics(
     metal::threadgroup_barrier(metal::mem_flags::mem_device);
     metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
     if (local_id.x < 16u) {
-        bool _e172 = local_id.x < 16u;
-        uint _e176 = metal::atomic_load_explicit(&hist.inner[_e172 ? local_id.x : 0u], metal::memory_order_relaxed);
-        h_old = _e172 ? _e176 : 0u;
-        uint _e180 = h_old;
+        uint _e172 = metal::atomic_load_explicit(&hist.inner[local_id.x], metal::memory_order_relaxed);
+        h_old = _e172;
+        uint _e174 = h_old;
         if (local_id.x < _e19) {
-            uint _e183 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e180, metal::memory_order_relaxed);
+            uint _e177 = metal::atomic_fetch_add_explicit(&bins[local_id.x], _e174, metal::memory_order_relaxed);
         }
     }
 }
