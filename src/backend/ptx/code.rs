@@ -125,3 +125,67 @@ macro_rules! ins {
     };
 }
 pub(super) use ins;
+
+#[cfg(test)]
+mod tests {
+    use super::super::isa::{Addr, Class, Imm, Mod, Special, Symbol, int};
+    use super::Code;
+
+    fn text(c: &Code) -> String {
+        let mut s = String::new();
+        c.write(&mut s);
+        s
+    }
+
+    #[test]
+    fn registers_number_per_class() {
+        let mut c = Code::new();
+        let r0 = c.reg(Class::R);
+        let p0 = c.reg(Class::Pred);
+        let r1 = c.reg(Class::R);
+        let fd0 = c.reg(Class::Fd);
+        assert_eq!(
+            [r0, p0, r1, fd0].map(|r| r.to_string()),
+            ["%r0", "%p0", "%r1", "%fd0"]
+        );
+        assert_eq!(c.count(Class::R), 2);
+        assert_eq!(c.count(Class::F), 0);
+    }
+
+    #[test]
+    fn instructions_format_as_ptx() {
+        let mut c = Code::new();
+        let [a, b, d] = [(); 3].map(|()| c.reg(Class::F));
+        let p = c.reg(Class::Pred);
+        let rd = c.reg(Class::Rd);
+        let r = c.reg(Class::R);
+        let l = c.label("else");
+        ins!(c; Add.Rn.F32 d, a, b);
+        ins!(c; Setp.Lt.F32 p, a, Imm::f32(0.0));
+        ins!(c; @!p; Bra l);
+        c.place(l);
+        ins!(c; @p; Ld.(Mod::GlobalNc).V4.F32 [a, b, d, a], Addr::reg(rd));
+        ins!(c; St.Global.F32 Addr::reg_off(rd, 0), a);
+        ins!(c; Ld.Param.U64 rd, Addr::sym(Symbol::ParamPtr(2)));
+        ins!(c; Mov.U32 r, Special::Ctaid(1));
+        ins!(c; And.B32 r, r, int(-2_147_483_648));
+        ins!(c; Mov.F64 rd, Imm::f64(1.0));
+        ins!(c; Barrier.Sync int(0));
+        ins!(c; Ret);
+        assert_eq!(
+            text(&c),
+            "\tadd.rn.f32 %f2, %f0, %f1;\n\
+             \tsetp.lt.f32 %p0, %f0, 0f00000000;\n\
+             \t@!%p0 bra $L_else_1;\n\
+             $L_else_1:\n\
+             \t@%p0 ld.global.nc.v4.f32 {%f0, %f1, %f2, %f0}, [%rd0];\n\
+             \tst.global.f32 [%rd0+0], %f0;\n\
+             \tld.param.u64 %rd0, [vyre_p2_ptr];\n\
+             \tmov.u32 %r0, %ctaid.y;\n\
+             \tand.b32 %r0, %r0, -2147483648;\n\
+             \tmov.f64 %rd0, 0d3FF0000000000000;\n\
+             \tbarrier.sync 0;\n\
+             \tret;\n"
+        );
+    }
+}

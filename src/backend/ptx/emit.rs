@@ -84,13 +84,15 @@ pub fn emit_ptx_checked(
     let _ = writeln!(out, ".address_size 64");
     let _ = writeln!(out);
     for (i, s) in program.shared.iter().enumerate() {
-        let _ = writeln!(out, ".shared .align 16 .b32 vyre_s{i}[{}];", s.len.max(1));
+        let sym = Symbol::Shared(i);
+        let _ = writeln!(out, ".shared .align 16 .b32 {sym}[{}];", s.len.max(1));
     }
     if e.code.uses_two_over_pi() {
         let words: Vec<String> = math::TWO_OVER_PI.iter().map(|w| w.to_string()).collect();
         let _ = writeln!(
             out,
-            ".const .align 4 .b32 vyre_two_over_pi[{}] = {{{}}};",
+            ".const .align 4 .b32 {}[{}] = {{{}}};",
+            Symbol::TwoOverPi,
             words.len(),
             words.join(", ")
         );
@@ -103,8 +105,8 @@ pub fn emit_ptx_checked(
     for (i, p) in program.params.iter().enumerate() {
         match p {
             Param::Buffer(_) => {
-                decls.push(format!("\t.param .u64 vyre_p{i}_ptr"));
-                decls.push(format!("\t.param .u32 vyre_p{i}_len"));
+                decls.push(format!("\t.param .u64 {}", Symbol::ParamPtr(i)));
+                decls.push(format!("\t.param .u32 {}", Symbol::ParamLen(i)));
             }
             Param::Scalar { ty, .. } => {
                 let t = match ty {
@@ -112,7 +114,7 @@ pub fn emit_ptx_checked(
                     DataType::I32 => ".s32",
                     DataType::U32 | DataType::Bool => ".u32",
                 };
-                decls.push(format!("\t.param {t} vyre_p{i}"));
+                decls.push(format!("\t.param {t} {}", Symbol::Param(i)));
             }
         }
     }

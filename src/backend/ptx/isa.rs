@@ -166,7 +166,7 @@ pub(super) enum Symbol {
     /// Buffer parameter `i`'s length: `vyre_p<i>_len`.
     ParamLen(usize),
     /// Shared array `i`: `vyre_s<i>`.
-    Shared(u32),
+    Shared(usize),
     /// The 2/pi table of the sin/cos reduction.
     TwoOverPi,
 }

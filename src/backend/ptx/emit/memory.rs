@@ -39,7 +39,7 @@ impl Emitter<'_> {
                 });
                 let base = self.code.reg(Class::R);
                 let addr = self.code.reg(Class::R);
-                ins!(self.code; Mov.U32 base, Symbol::Shared(s));
+                ins!(self.code; Mov.U32 base, Symbol::Shared(s as usize));
                 ins!(self.code; Mad.Lo.U32 addr, idx_r, int(4), base);
                 (addr, pred)
             }
