@@ -1,6 +1,12 @@
 //! The `ptx` and `cubin` targets: our own PTX emitter, `ptxas` for cubins,
 //! and (with the `cuda` feature) the CUDA runtime over cudarc.
 //!
+//! The emitter is layered one way: `emit` (IR walk; `emit/` holds its
+//! expression, memory, statement and vector parts) -> `math` (transcendental
+//! functions and `f32 %`) -> `code` (the code sink: register and label
+//! allocation, the instruction list) -> `isa` (typed registers, operands and
+//! instructions). PTX text is produced only when the module is written.
+//!
 //! # Kernel parameter layout
 //!
 //! The emitter and the runtime agree on this ABI (it is the only contract
