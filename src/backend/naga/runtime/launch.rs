@@ -1,131 +1,31 @@
-//! The wgpu runtime: Vulkan, Metal and DX12 (and lavapipe, Vulkan on the
-//! CPU) behind [`Device::wgpu`](crate::Device::wgpu).
-//!
-//! Kernels run from their `spirv` artifact through SPIR-V passthrough when
-//! the device is a Vulkan one that supports it (no shader translation at
-//! run time), otherwise from their `wgsl` artifact. Buffers and the
-//! parameter block follow [`super::layout`]. Pipelines are created once per
-//! device and [`KernelSpec::key`] (in a [`ModuleCache`]). The first launch after a synchronisation
-//! is submitted at once; later ones are recorded into one command buffer
-//! that goes to the GPU at the next read, write, synchronisation or every
-//! [`MAX_PENDING`] launches (one submission per launch cost ~25 µs on the
-//! H100). Every wgpu error, including validation
-//! errors reported asynchronously, comes back as a [`crate::runtime::Error`]; none
-//! panics.
+//! Launching kernels: pipelines (one per device and kernel key), bind
+//! groups and the parameter block, the batching of recorded commands into
+//! submissions, and the folding of large grids.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, PoisonError};
 
 use wgpu::util::DeviceExt as _;
 
-use super::layout::{BIND_GROUP, Layout, SlotKind};
+use super::{MAX_PENDING, WgpuBackend, backend_err, pop_scope};
+use crate::backend::naga::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::ir::Access;
 use crate::runtime::{
-    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache,
-    ParamSpec, Result, downcast_memory,
+    ArtifactWant, DeviceBackend as _, Error, KernelArg, KernelSpec, ParamSpec, Result,
 };
-
-const BACKEND: &str = "wgpu";
-
-/// Launches (and device copies) recorded before the command buffer holding
-/// them is submitted anyway.
-pub const MAX_PENDING: u32 = 64;
-
-/// Environment variable choosing the adapter: a case-insensitive substring
-/// of its name (as `wgpuinfo`/`vulkaninfo` show it), e.g. `llvmpipe`.
-pub const ADAPTER_ENV: &str = "VYRE_WGPU_ADAPTER";
-
-/// How [`Device::wgpu_with`](crate::Device::wgpu_with) picks its adapter.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct WgpuOptions {
-    /// A case-insensitive substring of the adapter's name; `None` picks the
-    /// best adapter (discrete, then integrated, virtual, other, CPU).
-    pub adapter: Option<String>,
-    /// Never use SPIR-V passthrough, always the `wgsl` artifact (for
-    /// testing the fallback path).
-    pub force_wgsl: bool,
-}
-
-impl WgpuOptions {
-    /// The default options, with the adapter taken from `VYRE_WGPU_ADAPTER`
-    /// when set.
-    #[must_use]
-    pub fn from_env() -> Self {
-        Self {
-            adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()),
-            force_wgsl: false,
-        }
-    }
-
-    /// Pick the adapter whose name contains `name` (case-insensitive).
-    #[must_use]
-    pub fn with_adapter(mut self, name: impl Into<String>) -> Self {
-        self.adapter = Some(name.into());
-        self
-    }
-
-    /// Use the `wgsl` artifacts even where SPIR-V passthrough is available.
-    #[must_use]
-    pub fn with_force_wgsl(mut self, force: bool) -> Self {
-        self.force_wgsl = force;
-        self
-    }
-}
-
-fn no_device(reason: impl Into<String>) -> Error {
-    Error::NoDevice {
-        backend: BACKEND.to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn backend_err(message: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: BACKEND.to_string(),
-        message: message.into(),
-    }
-}
-
-/// Higher is better.
-fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
-    match info.device_type {
-        wgpu::DeviceType::DiscreteGpu => 4,
-        wgpu::DeviceType::IntegratedGpu => 3,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Other => 1,
-        wgpu::DeviceType::Cpu => 0,
-    }
-}
 
 /// A compiled kernel on this device.
 #[derive(Debug)]
-struct Pipeline {
+pub(super) struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     bind_group_layout: wgpu::BindGroupLayout,
     layout: Layout,
     kinds: Vec<SlotKind>,
 }
 
-/// The wgpu runtime backend (see the module docs).
-#[derive(Debug)]
-pub struct WgpuBackend {
-    device: wgpu::Device,
-    queue: wgpu::Queue,
-    info: wgpu::AdapterInfo,
-    limits: wgpu::Limits,
-    passthrough: bool,
-    pipelines: ModuleCache<Pipeline>,
-    /// Errors wgpu reported outside an error scope, surfaced by the next
-    /// `synchronize`/`read`.
-    uncaptured: Arc<Mutex<Vec<String>>>,
-    /// Work recorded but not yet submitted.
-    pending: Mutex<Pending>,
-}
-
 /// Commands recorded since the last submission.
 #[derive(Debug, Default)]
-struct Pending {
+pub(super) struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
     /// Commands in `encoder`.
     commands: u32,
@@ -135,179 +35,11 @@ struct Pending {
     busy: bool,
 }
 
-/// A wgpu storage buffer. Its allocation is at least 4 bytes (wgpu cannot
-/// bind an empty buffer); `len` is the logical size.
-#[derive(Debug)]
-pub struct WgpuMemory {
-    buffer: wgpu::Buffer,
-    len: usize,
-}
-
-impl WgpuMemory {
-    /// The underlying wgpu buffer.
-    #[must_use]
-    pub fn buffer(&self) -> &wgpu::Buffer {
-        &self.buffer
-    }
-}
-
-impl DeviceMemory for WgpuMemory {
-    fn len_bytes(&self) -> usize {
-        self.len
-    }
-}
-
-/// Allocation size for `bytes` logical bytes: at least 4, a multiple of 4.
-fn padded(bytes: usize) -> u64 {
-    (bytes.max(4).div_ceil(4) * 4) as u64
-}
-
-/// `what` is formatted only when there is an error to report (launches
-/// pass `format_args!`, which costs nothing otherwise).
-fn pop_scope(scope: wgpu::ErrorScopeGuard, what: impl std::fmt::Display) -> Result<()> {
-    match pollster::block_on(scope.pop()) {
-        None => Ok(()),
-        Some(e) => Err(backend_err(format!("{what}: {e}"))),
-    }
-}
-
 impl WgpuBackend {
-    /// Open the adapter `options` picks.
-    ///
-    /// # Errors
-    ///
-    /// See [`Device::wgpu`](crate::Device::wgpu).
-    pub fn new(options: &WgpuOptions) -> Result<Self> {
-        // `Instance::new` panics when no backend fits the platform (wasm).
-        if wgpu::Instance::enabled_backend_features().is_empty() {
-            return Err(no_device(
-                "no wgpu backend (Vulkan, Metal, DX12) exists for this platform",
-            ));
-        }
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-        let names: Vec<String> = adapters
-            .iter()
-            .map(|a| {
-                let i = a.get_info();
-                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
-            })
-            .collect();
-        let chosen = if let Some(want) = &options.adapter {
-            let want_l = want.to_lowercase();
-            adapters
-                .into_iter()
-                .filter(|a| a.get_info().name.to_lowercase().contains(&want_l))
-                .max_by_key(|a| adapter_rank(&a.get_info()))
-                .ok_or_else(|| {
-                    no_device(format!(
-                        "no adapter name contains `{want}` ({ADAPTER_ENV}); adapters found: {}",
-                        if names.is_empty() {
-                            "none".to_string()
-                        } else {
-                            names.join(", ")
-                        }
-                    ))
-                })?
-        } else {
-            adapters
-                .into_iter()
-                .max_by_key(|a| adapter_rank(&a.get_info()))
-                .ok_or_else(|| {
-                    no_device(
-                        "no adapter found; install a Vulkan driver (on Linux without a GPU, Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`), or use Device::cpu()",
-                    )
-                })?
-        };
-        let info = chosen.get_info();
-        let limits = chosen.limits();
-        let passthrough = !options.force_wgsl
-            && info.backend == wgpu::Backend::Vulkan
-            && chosen
-                .features()
-                .contains(wgpu::Features::PASSTHROUGH_SHADERS);
-        let required_features = if passthrough {
-            wgpu::Features::PASSTHROUGH_SHADERS
-        } else {
-            wgpu::Features::empty()
-        };
-        let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
-            label: Some("vyre"),
-            required_features,
-            // Everything the adapter offers: large buffers, big dispatches.
-            required_limits: limits.clone(),
-            ..wgpu::DeviceDescriptor::default()
-        }))
-        .map_err(|e| no_device(format!("opening {}: {e}", info.name)))?;
-        let uncaptured: Arc<Mutex<Vec<String>>> = Arc::default();
-        let sink = Arc::clone(&uncaptured);
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(e.to_string());
-        }));
-        Ok(Self {
-            device,
-            queue,
-            info,
-            limits,
-            passthrough,
-            pipelines: ModuleCache::new(),
-            uncaptured,
-            pending: Mutex::default(),
-        })
-    }
-
-    /// Whether kernels run from SPIR-V passthrough (else from WGSL).
-    #[must_use]
-    pub fn uses_spirv_passthrough(&self) -> bool {
-        self.passthrough
-    }
-
-    /// The adapter's information.
-    #[must_use]
-    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
-        &self.info
-    }
-
-    fn take_uncaptured(&self) -> Result<()> {
-        let mut errs = self
-            .uncaptured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            let msg = errs.join("; ");
-            errs.clear();
-            Err(backend_err(msg))
-        }
-    }
-
-    /// A buffer must fit one storage binding (and so one allocation).
-    fn check_size(&self, bytes: usize) -> Result<()> {
-        let max = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
-        if padded(bytes) > max {
-            return Err(backend_err(format!(
-                "a buffer of {bytes} bytes exceeds the largest storage buffer {} binds ({max} bytes)",
-                self.info.name
-            )));
-        }
-        Ok(())
-    }
-
-    fn mem<'m>(&self, mem: &'m dyn DeviceMemory) -> Result<&'m WgpuMemory> {
-        downcast_memory(mem, BACKEND)
-    }
-
     /// Record a command into the pending command buffer; submit it when it
     /// is the first since the device was last waited on, or when
     /// [`MAX_PENDING`] commands have piled up.
-    fn record(
+    pub(super) fn record(
         &self,
         what: impl std::fmt::Display,
         f: impl FnOnce(&mut wgpu::CommandEncoder),
@@ -328,7 +60,7 @@ impl WgpuBackend {
     }
 
     /// Submit what is pending (nothing when nothing is).
-    fn flush(&self) -> Result<()> {
+    pub(super) fn flush(&self) -> Result<()> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         self.submit(&mut pending, "the launches before it")
     }
@@ -346,7 +78,7 @@ impl WgpuBackend {
         pop_scope(scope, format_args!("submitting {what}"))
     }
 
-    fn wait(&self) -> Result<()> {
+    pub(super) fn wait(&self) -> Result<()> {
         self.flush()?;
         self.device
             .poll(wgpu::PollType::Wait {
@@ -516,137 +248,8 @@ impl WgpuBackend {
             kinds,
         })
     }
-}
 
-impl Drop for WgpuBackend {
-    /// Work recorded but not yet submitted still runs.
-    fn drop(&mut self) {
-        let _ = self.flush();
-    }
-}
-
-impl DeviceBackend for WgpuBackend {
-    fn name(&self) -> String {
-        format!(
-            "wgpu:{:?} ({}{})",
-            self.info.backend,
-            self.info.name,
-            if self.passthrough {
-                ", SPIR-V"
-            } else {
-                ", WGSL"
-            }
-        )
-    }
-
-    fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
-        self.check_size(bytes)?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: padded(bytes),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            // wgpu zero-initializes new buffers.
-            mapped_at_creation: false,
-        });
-        pop_scope(scope, format_args!("allocating {bytes} bytes"))?;
-        Ok(Box::new(WgpuMemory { buffer, len: bytes }))
-    }
-
-    fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
-        if !data.len().is_multiple_of(4) {
-            return Err(backend_err(format!(
-                "upload of {} bytes: buffers hold 4-byte elements",
-                data.len()
-            )));
-        }
-        self.check_size(data.len())?;
-        let mut contents = data.to_vec();
-        contents.resize(padded(data.len()) as usize, 0);
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: &contents,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            });
-        pop_scope(scope, format_args!("allocating {} bytes", data.len()))?;
-        Ok(Box::new(WgpuMemory {
-            buffer,
-            len: data.len(),
-        }))
-    }
-
-    fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
-        let m = self.mem(mem)?;
-        if data.len() != m.len || !data.len().is_multiple_of(4) {
-            return Err(backend_err(format!(
-                "write of {} bytes into a buffer of {} bytes",
-                data.len(),
-                m.len
-            )));
-        }
-        if !data.is_empty() {
-            // `write_buffer` lands before the next submission: the launches
-            // recorded so far must be submitted first, to see the old data.
-            self.flush()?;
-            self.queue.write_buffer(&m.buffer, 0, data);
-        }
-        Ok(())
-    }
-
-    fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
-        let m = self.mem(mem)?;
-        if out.len() != m.len {
-            return Err(backend_err(format!(
-                "read of {} bytes from a buffer of {} bytes",
-                out.len(),
-                m.len
-            )));
-        }
-        if out.is_empty() {
-            return self.synchronize();
-        }
-        let size = padded(m.len);
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("vyre readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.record("reading a buffer back", |enc| {
-            enc.copy_buffer_to_buffer(&m.buffer, 0, &staging, 0, size);
-        })?;
-        self.flush()?;
-        let (tx, rx) = mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        pop_scope(scope, "reading a buffer back")?;
-        self.wait()?;
-        self.take_uncaptured()?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(backend_err(format!("mapping the readback buffer: {e}"))),
-            Err(_) => return Err(backend_err("the readback mapping never completed")),
-        }
-        {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| backend_err(format!("reading the mapped buffer: {e}")))?;
-            out.copy_from_slice(&view[..out.len()]);
-        }
-        staging.unmap();
-        Ok(())
-    }
-
-    fn launch(
+    pub(super) fn launch_kernel(
         &self,
         kernel: &KernelSpec<'_>,
         workgroups: [u32; 3],
@@ -759,21 +362,6 @@ impl DeviceBackend for WgpuBackend {
             pass.set_pipeline(&pipe.pipeline);
             pass.set_bind_group(BIND_GROUP, &bind_group, &[]);
             pass.dispatch_workgroups(physical[0], physical[1], physical[2]);
-        })
-    }
-
-    fn synchronize(&self) -> Result<()> {
-        self.wait()?;
-        self.take_uncaptured()
-    }
-
-    fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
-        let s = self.mem(src)?;
-        let d = self.mem(&*dst)?;
-        // Both buffers are padded alike (same length), so the padded size
-        // is in range of each and a multiple of 4 as wgpu requires.
-        self.record("a buffer copy", |enc| {
-            enc.copy_buffer_to_buffer(&s.buffer, 0, &d.buffer, 0, padded(s.len));
         })
     }
 }

@@ -1,0 +1,170 @@
+//! Opening the adapter and the device: [`WgpuOptions`].
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{ADAPTER_ENV, WgpuBackend, backend_err, no_device};
+use crate::runtime::{ModuleCache, Result};
+
+/// How [`Device::wgpu_with`](crate::Device::wgpu_with) picks its adapter.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct WgpuOptions {
+    /// A case-insensitive substring of the adapter's name; `None` picks the
+    /// best adapter (discrete, then integrated, virtual, other, CPU).
+    pub adapter: Option<String>,
+    /// Never use SPIR-V passthrough, always the `wgsl` artifact (for
+    /// testing the fallback path).
+    pub force_wgsl: bool,
+}
+
+impl WgpuOptions {
+    /// The default options, with the adapter taken from `VYRE_WGPU_ADAPTER`
+    /// when set.
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self {
+            adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()),
+            force_wgsl: false,
+        }
+    }
+
+    /// Pick the adapter whose name contains `name` (case-insensitive).
+    #[must_use]
+    pub fn with_adapter(mut self, name: impl Into<String>) -> Self {
+        self.adapter = Some(name.into());
+        self
+    }
+
+    /// Use the `wgsl` artifacts even where SPIR-V passthrough is available.
+    #[must_use]
+    pub fn with_force_wgsl(mut self, force: bool) -> Self {
+        self.force_wgsl = force;
+        self
+    }
+}
+
+/// Higher is better.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
+    match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 1,
+        wgpu::DeviceType::Cpu => 0,
+    }
+}
+
+impl WgpuBackend {
+    /// Open the adapter `options` picks.
+    ///
+    /// # Errors
+    ///
+    /// See [`Device::wgpu`](crate::Device::wgpu).
+    pub fn new(options: &WgpuOptions) -> Result<Self> {
+        // `Instance::new` panics when no backend fits the platform (wasm).
+        if wgpu::Instance::enabled_backend_features().is_empty() {
+            return Err(no_device(
+                "no wgpu backend (Vulkan, Metal, DX12) exists for this platform",
+            ));
+        }
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+            })
+            .collect();
+        let chosen = if let Some(want) = &options.adapter {
+            let want_l = want.to_lowercase();
+            adapters
+                .into_iter()
+                .filter(|a| a.get_info().name.to_lowercase().contains(&want_l))
+                .max_by_key(|a| adapter_rank(&a.get_info()))
+                .ok_or_else(|| {
+                    no_device(format!(
+                        "no adapter name contains `{want}` ({ADAPTER_ENV}); adapters found: {}",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                })?
+        } else {
+            adapters
+                .into_iter()
+                .max_by_key(|a| adapter_rank(&a.get_info()))
+                .ok_or_else(|| {
+                    no_device(
+                        "no adapter found; install a Vulkan driver (on Linux without a GPU, Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`), or use Device::cpu()",
+                    )
+                })?
+        };
+        let info = chosen.get_info();
+        let limits = chosen.limits();
+        let passthrough = !options.force_wgsl
+            && info.backend == wgpu::Backend::Vulkan
+            && chosen
+                .features()
+                .contains(wgpu::Features::PASSTHROUGH_SHADERS);
+        let required_features = if passthrough {
+            wgpu::Features::PASSTHROUGH_SHADERS
+        } else {
+            wgpu::Features::empty()
+        };
+        let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vyre"),
+            required_features,
+            // Everything the adapter offers: large buffers, big dispatches.
+            required_limits: limits.clone(),
+            ..wgpu::DeviceDescriptor::default()
+        }))
+        .map_err(|e| no_device(format!("opening {}: {e}", info.name)))?;
+        let uncaptured: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(e.to_string());
+        }));
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            passthrough,
+            pipelines: ModuleCache::new(),
+            uncaptured,
+            pending: Mutex::default(),
+        })
+    }
+
+    /// Whether kernels run from SPIR-V passthrough (else from WGSL).
+    #[must_use]
+    pub fn uses_spirv_passthrough(&self) -> bool {
+        self.passthrough
+    }
+
+    /// The adapter's information.
+    #[must_use]
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    pub(super) fn take_uncaptured(&self) -> Result<()> {
+        let mut errs = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            let msg = errs.join("; ");
+            errs.clear();
+            Err(backend_err(msg))
+        }
+    }
+}

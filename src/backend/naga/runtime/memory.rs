@@ -1,0 +1,177 @@
+//! Device memory: buffers, writes, copies and readback.
+
+use std::sync::mpsc;
+
+use wgpu::util::DeviceExt as _;
+
+use super::{BACKEND, WgpuBackend, backend_err, pop_scope};
+use crate::runtime::{DeviceBackend as _, DeviceMemory, Result, downcast_memory};
+
+/// A wgpu storage buffer. Its allocation is at least 4 bytes (wgpu cannot
+/// bind an empty buffer); `len` is the logical size.
+#[derive(Debug)]
+pub struct WgpuMemory {
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) len: usize,
+}
+
+impl WgpuMemory {
+    /// The underlying wgpu buffer.
+    #[must_use]
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+impl DeviceMemory for WgpuMemory {
+    fn len_bytes(&self) -> usize {
+        self.len
+    }
+}
+
+/// Allocation size for `bytes` logical bytes: at least 4, a multiple of 4.
+fn padded(bytes: usize) -> u64 {
+    (bytes.max(4).div_ceil(4) * 4) as u64
+}
+
+impl WgpuBackend {
+    /// A buffer must fit one storage binding (and so one allocation).
+    pub(super) fn check_size(&self, bytes: usize) -> Result<()> {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if padded(bytes) > max {
+            return Err(backend_err(format!(
+                "a buffer of {bytes} bytes exceeds the largest storage buffer {} binds ({max} bytes)",
+                self.info.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn mem<'m>(&self, mem: &'m dyn DeviceMemory) -> Result<&'m WgpuMemory> {
+        downcast_memory(mem, BACKEND)
+    }
+
+    pub(super) fn alloc_zeroed_buffer(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+        self.check_size(bytes)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: padded(bytes),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            // wgpu zero-initializes new buffers.
+            mapped_at_creation: false,
+        });
+        pop_scope(scope, format_args!("allocating {bytes} bytes"))?;
+        Ok(Box::new(WgpuMemory { buffer, len: bytes }))
+    }
+
+    pub(super) fn upload_buffer(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
+        if !data.len().is_multiple_of(4) {
+            return Err(backend_err(format!(
+                "upload of {} bytes: buffers hold 4-byte elements",
+                data.len()
+            )));
+        }
+        self.check_size(data.len())?;
+        let mut contents = data.to_vec();
+        contents.resize(padded(data.len()) as usize, 0);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: &contents,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            });
+        pop_scope(scope, format_args!("allocating {} bytes", data.len()))?;
+        Ok(Box::new(WgpuMemory {
+            buffer,
+            len: data.len(),
+        }))
+    }
+
+    pub(super) fn write_buffer(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
+        let m = self.mem(mem)?;
+        if data.len() != m.len || !data.len().is_multiple_of(4) {
+            return Err(backend_err(format!(
+                "write of {} bytes into a buffer of {} bytes",
+                data.len(),
+                m.len
+            )));
+        }
+        if !data.is_empty() {
+            // `write_buffer` lands before the next submission: the launches
+            // recorded so far must be submitted first, to see the old data.
+            self.flush()?;
+            self.queue.write_buffer(&m.buffer, 0, data);
+        }
+        Ok(())
+    }
+
+    pub(super) fn read_buffer(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+        let m = self.mem(mem)?;
+        if out.len() != m.len {
+            return Err(backend_err(format!(
+                "read of {} bytes from a buffer of {} bytes",
+                out.len(),
+                m.len
+            )));
+        }
+        if out.is_empty() {
+            return self.synchronize();
+        }
+        let size = padded(m.len);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vyre readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.record("reading a buffer back", |enc| {
+            enc.copy_buffer_to_buffer(&m.buffer, 0, &staging, 0, size);
+        })?;
+        self.flush()?;
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        pop_scope(scope, "reading a buffer back")?;
+        self.wait()?;
+        self.take_uncaptured()?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(backend_err(format!("mapping the readback buffer: {e}"))),
+            Err(_) => return Err(backend_err("the readback mapping never completed")),
+        }
+        {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| backend_err(format!("reading the mapped buffer: {e}")))?;
+            out.copy_from_slice(&view[..out.len()]);
+        }
+        staging.unmap();
+        Ok(())
+    }
+
+    pub(super) fn copy_buffer(
+        &self,
+        src: &dyn DeviceMemory,
+        dst: &mut dyn DeviceMemory,
+    ) -> Result<()> {
+        let s = self.mem(src)?;
+        let d = self.mem(&*dst)?;
+        // Both buffers are padded alike (same length), so the padded size
+        // is in range of each and a multiple of 4 as wgpu requires.
+        self.record("a buffer copy", |enc| {
+            enc.copy_buffer_to_buffer(&s.buffer, 0, &d.buffer, 0, padded(s.len));
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! Running a case: on the reference interpreter (the oracle) and on device
+//! targets, with optional guard buffers around every buffer parameter.
+
+use vyre::backend::reference::{RefArg, RunOptions, run_with};
+use vyre::ir::{DataType, Literal, Param};
+use vyre::runtime::{KernelSpec, LaunchArg, ParamSpec};
+use vyre::{Buffer, Device, Grid};
+
+use super::spec::owned_spec;
+use crate::generator::{Case, Value};
+
+/// Final contents of every buffer parameter (`None` for scalars), as raw
+/// bits.
+pub type Outputs = Vec<Option<Vec<u32>>>;
+
+/// Instructions one invocation may execute on the reference interpreter
+/// before the case counts as hanging (generated loops are bounded far
+/// below this).
+pub const REFERENCE_STEP_LIMIT: u64 = 2_000_000;
+
+/// Run `case` on the reference interpreter.
+///
+/// # Errors
+///
+/// The interpreter's error, rendered.
+pub fn run_reference(case: &Case) -> Result<Outputs, String> {
+    let mut bufs: Vec<Option<Vec<u32>>> = case
+        .inputs
+        .iter()
+        .map(|v| match v {
+            Value::Buffer { data, .. } => Some(data.clone()),
+            Value::Scalar(_) => None,
+        })
+        .collect();
+    {
+        let mut args: Vec<RefArg<'_>> = Vec::with_capacity(bufs.len());
+        for (b, v) in bufs.iter_mut().zip(&case.inputs) {
+            match (b, v) {
+                (Some(data), _) => args.push(RefArg::Buffer(data)),
+                (None, Value::Scalar(l)) => args.push(RefArg::Scalar(*l)),
+                (None, Value::Buffer { .. }) => return Err("internal: buffer lost".into()),
+            }
+        }
+        let opts = RunOptions {
+            max_steps_per_invocation: Some(REFERENCE_STEP_LIMIT),
+            threads: None,
+        };
+        run_with(&case.program, case.grid, &mut args, &opts).map_err(|e| e.to_string())?;
+    }
+    Ok(bufs)
+}
+
+/// A device to compare against the reference.
+#[derive(Debug, Clone)]
+pub struct DeviceTarget {
+    /// Label in reports, e.g. `wgpu:spirv`.
+    pub label: String,
+    /// The device.
+    pub device: Device,
+    /// Artifact targets to emit for it (`spirv`, `ptx`, `reference`, ...).
+    pub artifacts: Vec<&'static str>,
+}
+
+impl DeviceTarget {
+    /// The CPU device running the `reference` artifact through the runtime
+    /// (wire encoding, `CpuBackend`, argument checking): always available.
+    #[must_use]
+    pub fn cpu() -> Self {
+        Self {
+            label: "cpu:reference".to_string(),
+            device: Device::cpu(),
+            artifacts: vec!["reference"],
+        }
+    }
+}
+
+/// Options of [`run_on_device`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceRunOptions {
+    /// Elements of a guard buffer allocated just before and just after
+    /// every buffer parameter (0: none). Guards are filled with a pattern
+    /// and must come back untouched.
+    pub guard_elems: usize,
+}
+
+/// Guard pattern word `i`.
+#[must_use]
+pub fn guard_word(i: usize) -> u32 {
+    0xDEAD_BEEF ^ (i as u32).wrapping_mul(0x9E37_79B9)
+}
+
+/// A typed device buffer of any element type.
+#[derive(Debug)]
+enum DevBuf {
+    U(Buffer<u32>),
+    I(Buffer<i32>),
+    F(Buffer<f32>),
+}
+
+impl DevBuf {
+    fn upload(device: &Device, elem: DataType, bits: &[u32]) -> vyre::Result<Self> {
+        Ok(match elem {
+            DataType::I32 => {
+                let v: Vec<i32> = bits.iter().map(|b| b.cast_signed()).collect();
+                Self::I(device.upload(&v)?)
+            }
+            DataType::F32 => {
+                let v: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+                Self::F(device.upload(&v)?)
+            }
+            _ => Self::U(device.upload(bits)?),
+        })
+    }
+
+    fn download(&self, device: &Device) -> vyre::Result<Vec<u32>> {
+        Ok(match self {
+            Self::U(b) => device.download(b)?,
+            Self::I(b) => device
+                .download(b)?
+                .into_iter()
+                .map(i32::cast_unsigned)
+                .collect(),
+            Self::F(b) => device.download(b)?.into_iter().map(f32::to_bits).collect(),
+        })
+    }
+
+    fn arg(&mut self, write: bool) -> LaunchArg<'_> {
+        match (self, write) {
+            (Self::U(b), false) => b.arg(),
+            (Self::U(b), true) => b.arg_mut(),
+            (Self::I(b), false) => b.arg(),
+            (Self::I(b), true) => b.arg_mut(),
+            (Self::F(b), false) => b.arg(),
+            (Self::F(b), true) => b.arg_mut(),
+        }
+    }
+}
+
+/// The launch argument of a scalar value.
+fn scalar_arg(l: Literal) -> LaunchArg<'static> {
+    match l {
+        Literal::Bool(x) => LaunchArg::Bool(x),
+        Literal::I32(x) => LaunchArg::I32(x),
+        Literal::U32(x) => LaunchArg::U32(x),
+        Literal::F32(x) => LaunchArg::F32(f32::from_bits(x)),
+    }
+}
+
+/// Upload `inputs` (one per parameter of `spec`, buffers typed by their
+/// `elem`), launch `spec` on `device` over `grid`, wait, and download every
+/// buffer: the final contents as raw bits, `None` for scalars. Buffers are
+/// passed writable where `spec` declares them `ReadWrite`. For specs a
+/// test builds itself (with [`OwnedSpec`](super::OwnedSpec) or by hand);
+/// [`run_on_device`] runs a generated [`Case`].
+///
+/// # Errors
+///
+/// The first upload, launch or download error.
+pub fn launch_values(
+    device: &Device,
+    spec: &KernelSpec<'_>,
+    grid: Grid,
+    inputs: &[Value],
+) -> vyre::Result<Outputs> {
+    let mut bufs: Vec<Option<DevBuf>> = Vec::with_capacity(inputs.len());
+    for v in inputs {
+        bufs.push(match v {
+            Value::Buffer { elem, data } => Some(DevBuf::upload(device, *elem, data)?),
+            Value::Scalar(_) => None,
+        });
+    }
+    {
+        let mut args: Vec<LaunchArg<'_>> = Vec::with_capacity(bufs.len());
+        for ((b, v), p) in bufs.iter_mut().zip(inputs).zip(spec.params) {
+            args.push(match (b, v) {
+                (Some(buf), _) => {
+                    let write = matches!(
+                        p,
+                        ParamSpec::Buffer {
+                            access: vyre::ir::Access::ReadWrite,
+                            ..
+                        }
+                    );
+                    buf.arg(write)
+                }
+                (None, Value::Scalar(l)) => scalar_arg(*l),
+                (None, Value::Buffer { .. }) => unreachable!("every buffer value was uploaded"),
+            });
+        }
+        device.launch(spec, grid, &mut args)?;
+    }
+    device.synchronize()?;
+    bufs.iter()
+        .map(|b| b.as_ref().map(|b| b.download(device)).transpose())
+        .collect()
+}
+
+/// A device buffer with its optional guard buffers before and after.
+type Guarded = (DevBuf, Option<Buffer<u32>>, Option<Buffer<u32>>);
+
+/// What [`run_on_device`] observed.
+#[derive(Debug, Clone)]
+pub struct DeviceRun {
+    /// Final buffer contents.
+    pub outputs: Outputs,
+    /// Guard words that changed: `(param index, before/after, element,
+    /// value)`.
+    pub guard_damage: Vec<(usize, &'static str, usize, u32)>,
+}
+
+/// Run `case` on one device target.
+///
+/// # Errors
+///
+/// Emission, upload, launch or download failure, rendered.
+pub fn run_on_device(
+    case: &Case,
+    target: &DeviceTarget,
+    opts: DeviceRunOptions,
+) -> Result<DeviceRun, String> {
+    let spec = owned_spec(&case.program, &target.artifacts)?;
+    let dev = &target.device;
+    let e = |what: &str, err: vyre::Error| format!("{what}: {err}");
+    let guard: Vec<u32> = (0..opts.guard_elems).map(guard_word).collect();
+    let mut bufs: Vec<Option<Guarded>> = Vec::new();
+    for v in &case.inputs {
+        bufs.push(match v {
+            Value::Buffer { elem, data } => {
+                let before = if guard.is_empty() {
+                    None
+                } else {
+                    Some(dev.upload(&guard).map_err(|x| e("guard", x))?)
+                };
+                let b = DevBuf::upload(dev, *elem, data).map_err(|x| e("upload", x))?;
+                let after = if guard.is_empty() {
+                    None
+                } else {
+                    Some(dev.upload(&guard).map_err(|x| e("guard", x))?)
+                };
+                Some((b, before, after))
+            }
+            Value::Scalar(_) => None,
+        });
+    }
+    {
+        let mut args: Vec<LaunchArg<'_>> = Vec::new();
+        for ((b, v), p) in bufs.iter_mut().zip(&case.inputs).zip(&case.program.params) {
+            match (b, v) {
+                (Some((buf, _, _)), _) => {
+                    let write =
+                        matches!(p, Param::Buffer(d) if d.access == vyre::ir::Access::ReadWrite);
+                    args.push(buf.arg(write));
+                }
+                (None, Value::Scalar(l)) => args.push(scalar_arg(*l)),
+                (None, Value::Buffer { .. }) => return Err("internal: buffer lost".into()),
+            }
+        }
+        spec.launch(dev, Grid::Workgroups(case.grid), &mut args)
+            .map_err(|x| e("launch", x))?;
+    }
+    dev.synchronize().map_err(|x| e("synchronize", x))?;
+    let mut outputs = Vec::new();
+    let mut guard_damage = Vec::new();
+    for (i, b) in bufs.iter().enumerate() {
+        match b {
+            None => outputs.push(None),
+            Some((buf, before, after)) => {
+                outputs.push(Some(buf.download(dev).map_err(|x| e("download", x))?));
+                for (side, g) in [("before", before), ("after", after)] {
+                    if let Some(g) = g {
+                        let got = dev.download(g).map_err(|x| e("download guard", x))?;
+                        for (k, (&w, &want)) in got.iter().zip(&guard).enumerate() {
+                            if w != want {
+                                guard_damage.push((i, side, k, w));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(DeviceRun {
+        outputs,
+        guard_damage,
+    })
+}
