@@ -12,7 +12,7 @@
 //!   the array's length; the fact proves every index `key + d` with
 //!   `d <= off`, and holds while the key local is not redefined;
 //! - for shared arrays, a static upper bound of the index below the length
-//!   ([`Ranges`]: constants, `local_id()`, bounded immutable locals, `for`
+//!   (`align::Ranges`: constants, `local_id()`, bounded immutable locals, `for`
 //!   variables).
 //!
 //! The decisions are computed once, in [`IndexChecks::analyse`], and the
@@ -53,7 +53,7 @@ struct Fact {
     alive: bool,
 }
 
-/// How an emitter used a decision, as recorded by [`IndexChecks::queries`].
+/// How an emitter used a decision, as recorded by [`IndexChecks::take_queries`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QueryKind {
     /// One element accessed on its own.

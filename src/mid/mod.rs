@@ -5,7 +5,7 @@
 //! - [`bounds`]: for every load, store and atomic, whether its index needs
 //!   a run-time bounds check ([`IndexChecks`]); one decision per access,
 //!   the same on every target.
-//! - [`align`]: the alignment and value-range facts and the `key + offset`
+//! - `align`: the alignment and value-range facts and the `key + offset`
 //!   index forms behind bounds-check elision and 16-byte vector accesses.
 //!
 //! - [`Analysis`]: the above plus the facts validation established

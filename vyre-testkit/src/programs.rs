@@ -85,7 +85,7 @@ pub fn saxpy4() -> Program {
 }
 
 /// Grid-stride sum with four accumulators and 16-byte loads, then a
-/// shared-memory tree: partials[workgroup] (the bench kernel
+/// shared-memory tree: `partials[workgroup]` (the bench kernel
 /// `sum_partials`).
 pub fn sum_partials() -> Program {
     let mut b = ProgramBuilder::new("sum_partials", [256, 1, 1]);

@@ -51,9 +51,9 @@ pub fn find_ptxas_with(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf
 /// `ptxas -arch=<arch> -O3`.
 ///
 /// # Errors
-/// The PTX emitter's errors; a message starting with
-/// [`UNAVAILABLE_PREFIX`] when `ptxas` is not found; `ptxas` diagnostics
-/// when it rejects the PTX (an emitter bug).
+/// The PTX emitter's errors; [`CompileError::ToolUnavailable`] when
+/// `ptxas` is not found; [`CompileError::ToolFailed`] with `ptxas`'s
+/// diagnostics when it rejects the PTX (an emitter bug).
 pub fn emit_cubin(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     emit_cubin_with(program, config, find_ptxas().as_deref())
 }
