@@ -8,6 +8,8 @@
 //! - `align`: the alignment and value-range facts and the `key + offset`
 //!   index forms behind bounds-check elision and 16-byte vector accesses.
 //!
+//! - [`legal`]: how semantics that targets lack (integer division by 0,
+//!   `i32::MIN / -1`) are bridged, decided once for every emitter.
 //! - [`Analysis`]: the above plus the facts validation established
 //!   (uniformity), computed once per kernel.
 //!
@@ -19,6 +21,7 @@
 pub(crate) mod align;
 mod analysis;
 pub mod bounds;
+pub mod legal;
 
 pub use analysis::Analysis;
 pub use bounds::{AccessDecision, CheckQuery, IndexChecks, QueryKind};

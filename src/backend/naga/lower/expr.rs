@@ -9,6 +9,7 @@ use naga::{
 use super::{Lowerer, builtin_index};
 use crate::driver::CompileResult;
 use crate::ir::{BinOp, BufRef, DataType, Expr, Literal, MathFn, Param, UnOp};
+use crate::mid::legal::IntDivision;
 
 impl Lowerer<'_> {
     /// Append an expression, emitting it into `blk` when naga requires.
@@ -349,10 +350,10 @@ impl Lowerer<'_> {
             BinOp::Mul => BinaryOperator::Multiply,
             // A literal divisor other than 0 (and -1, for i32) needs none of
             // the guards, and a plain division by it lets the driver use
-            // shifts and multiplies.
+            // shifts and multiplies. (0 and -1 take the guarded path.)
             BinOp::Div | BinOp::Rem
-                if matches!(b, Expr::Lit(Literal::U32(1..)))
-                    || matches!(b, Expr::Lit(Literal::I32(d)) if *d != 0 && *d != -1) =>
+                if ty.is_integer()
+                    && IntDivision::of(ty, literal_value(b)) == IntDivision::ByConstant =>
             {
                 if op == BinOp::Div {
                     BinaryOperator::Divide
@@ -426,7 +427,7 @@ impl Lowerer<'_> {
         });
         let by_zero = self.bin(BinaryOperator::Equal, r, zero, blk);
         let mut replace = by_zero;
-        if ty == DataType::I32 {
+        if IntDivision::of(ty, None) == (IntDivision::Guarded { overflow: true }) {
             let min = self.lit(naga::Literal::I32(i32::MIN));
             let minus_one = self.lit(naga::Literal::I32(-1));
             let l_min = self.bin(BinaryOperator::Equal, l, min, blk);
@@ -711,5 +712,14 @@ impl Lowerer<'_> {
         let x1 = self.bin(BinaryOperator::Equal, x, one, blk);
         let trivial = self.bin(BinaryOperator::LogicalOr, y0, x1, blk);
         self.select(trivial, one, r, blk)
+    }
+}
+
+/// The constant value of an integer literal (for [`IntDivision::of`]).
+fn literal_value(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Lit(Literal::U32(v)) => Some(i64::from(*v)),
+        Expr::Lit(Literal::I32(v)) => Some(i64::from(*v)),
+        _ => None,
     }
 }

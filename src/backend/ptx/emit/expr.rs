@@ -7,6 +7,7 @@ use super::super::code::ins;
 use super::super::isa::{Class, Imm, Inst, Mod, Opcode, Special, Src, int};
 use super::super::math;
 use super::{Emitter, Val, class_of, mov_ty, sfx};
+use crate::mid::legal::IntDivision;
 
 impl Emitter<'_> {
     fn lit(l: Literal) -> Val {
@@ -257,13 +258,13 @@ impl Emitter<'_> {
         };
         let s = sfx(ty);
         let d = self.code.reg(Class::R);
-        if let Some(imm) = y.imm() {
-            let n = imm.as_int().unwrap_or(0);
-            if n == 0 {
+        let divisor = y.imm().map(|imm| imm.as_int().unwrap_or(0));
+        let overflow = match IntDivision::of(ty, divisor) {
+            IntDivision::ByZero => {
                 ins!(self.code; Mov.B32 d, int(0));
                 return Val::reg(d, ty);
             }
-            if ty == DataType::I32 && n == -1 {
+            IntDivision::ByMinusOne => {
                 if op == BinOp::Div {
                     ins!(self.code; Neg.S32 d, x);
                 } else {
@@ -271,14 +272,17 @@ impl Emitter<'_> {
                 }
                 return Val::reg(d, ty);
             }
-            let xr = self.in_reg(x);
-            ins!(self.code; (name).(s) d, xr, y);
-            return Val::reg(d, ty);
-        }
+            IntDivision::ByConstant => {
+                let xr = self.in_reg(x);
+                ins!(self.code; (name).(s) d, xr, y);
+                return Val::reg(d, ty);
+            }
+            IntDivision::Guarded { overflow } => overflow,
+        };
         let xr = self.in_reg(x);
         let zero = self.code.reg(Class::Pred);
         ins!(self.code; Setp.Eq.(s) zero, y, int(0));
-        let bad = if ty == DataType::I32 {
+        let bad = if overflow {
             let m1 = self.code.reg(Class::Pred);
             let bad = self.code.reg(Class::Pred);
             ins!(self.code; Setp.Eq.S32 m1, y, int(-1));

@@ -1,0 +1,75 @@
+//! Legalisation decisions: where the language's semantics differ from what
+//! a target's instruction does, how to bridge them, decided once here and
+//! read by every emitter (each still spells the result in its own
+//! instructions).
+//!
+//! Integer division and remainder (`docs/language.md`): `x / 0 == 0`,
+//! `x % 0 == 0`, and for `i32`, `i32::MIN / -1 == i32::MIN` (wrapping) and
+//! `x % -1 == 0`, where hardware division is undefined or traps.
+
+use crate::ir::DataType;
+
+/// How an integer `/` or `%` must be emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntDivision {
+    /// The divisor is the constant 0: the result is 0.
+    ByZero,
+    /// The divisor is the constant `-1` of an `i32` division: `x / -1` is
+    /// the wrapping negation of `x`, `x % -1` is 0.
+    ByMinusOne,
+    /// Any other constant divisor: a plain division, which no input makes
+    /// undefined (and which drivers strength-reduce to shifts and
+    /// multiplies).
+    ByConstant,
+    /// A divisor known only at run time: guard the division by 0 (result
+    /// 0) and, when `overflow`, `i32::MIN / -1` (result `i32::MIN`, `%`
+    /// result 0).
+    Guarded {
+        /// Whether the `i32::MIN / -1` case needs a guard (`i32` only).
+        overflow: bool,
+    },
+}
+
+impl IntDivision {
+    /// The division of type `ty` (`u32` or `i32`) by a divisor whose
+    /// constant value, if it has one, is `divisor` (an `i32` as its signed
+    /// value, a `u32` as its unsigned value).
+    #[must_use]
+    pub fn of(ty: DataType, divisor: Option<i64>) -> Self {
+        match divisor {
+            Some(0) => Self::ByZero,
+            Some(-1) if ty == DataType::I32 => Self::ByMinusOne,
+            Some(_) => Self::ByConstant,
+            None => Self::Guarded {
+                overflow: ty == DataType::I32,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntDivision;
+    use crate::ir::DataType::{I32, U32};
+
+    #[test]
+    fn constant_divisors_need_no_guard_unless_zero_or_minus_one() {
+        assert_eq!(IntDivision::of(U32, Some(0)), IntDivision::ByZero);
+        assert_eq!(IntDivision::of(I32, Some(0)), IntDivision::ByZero);
+        assert_eq!(IntDivision::of(I32, Some(-1)), IntDivision::ByMinusOne);
+        // 0xffff_ffff as a u32 divisor is a plain constant.
+        assert_eq!(
+            IntDivision::of(U32, Some(0xffff_ffff)),
+            IntDivision::ByConstant
+        );
+        assert_eq!(IntDivision::of(I32, Some(7)), IntDivision::ByConstant);
+        assert_eq!(
+            IntDivision::of(I32, None),
+            IntDivision::Guarded { overflow: true }
+        );
+        assert_eq!(
+            IntDivision::of(U32, None),
+            IntDivision::Guarded { overflow: false }
+        );
+    }
+}
