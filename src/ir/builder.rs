@@ -21,9 +21,66 @@
 //! ```
 
 use super::{
-    Access, AtomicOp, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr, Literal, LocalDecl,
-    LocalId, MathFn, Node, Param, ParamId, Program, SharedDecl, SharedId, UnOp,
+    Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr,
+    Literal, LocalDecl, LocalId, MathFn, Node, Param, ParamId, Program, SharedDecl, SharedId, UnOp,
 };
+
+/// The operands of an atomic, not yet placed: [`Expr::atomic`] and
+/// [`Expr::atomic_compare_exchange`] make one, and [`AtomicCall::into_node`]
+/// (or [`Block::let_`], [`Block::assign`], [`Block::eval`]) turns it into a
+/// [`Node::Atomic`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AtomicCall {
+    /// Which operation.
+    pub op: AtomicOp,
+    /// The buffer (read-write) or shared array.
+    pub buf: BufRef,
+    /// Element index.
+    pub index: Expr,
+    /// Expected value, for [`AtomicOp::CompareExchange`] only.
+    pub expected: Option<Expr>,
+    /// Operand.
+    pub value: Expr,
+}
+
+impl AtomicCall {
+    /// The statement performing this atomic, sending its old value to
+    /// `result`.
+    #[must_use]
+    pub fn into_node(self, result: AtomicResult) -> Node {
+        Node::Atomic {
+            op: self.op,
+            buf: self.buf,
+            index: self.index,
+            expected: self.expected,
+            value: self.value,
+            result,
+        }
+    }
+}
+
+/// The right-hand side of a `let` or an assignment built with
+/// [`Block::let_`] / [`Block::assign`]: a pure expression or an atomic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Rhs {
+    /// A pure expression: [`Node::Let`] / [`Node::Assign`].
+    Expr(Expr),
+    /// An atomic: [`Node::Atomic`] with [`AtomicResult::Let`] /
+    /// [`AtomicResult::Assign`].
+    Atomic(AtomicCall),
+}
+
+impl From<Expr> for Rhs {
+    fn from(e: Expr) -> Self {
+        Self::Expr(e)
+    }
+}
+
+impl From<AtomicCall> for Rhs {
+    fn from(a: AtomicCall) -> Self {
+        Self::Atomic(a)
+    }
+}
 
 /// Incrementally builds a [`Program`].
 #[derive(Debug, Clone)]
@@ -133,14 +190,24 @@ impl Block {
         self
     }
 
-    /// `let local = value;`
-    pub fn let_(&mut self, local: LocalId, value: Expr) -> &mut Self {
-        self.push(Node::Let { local, value })
+    /// `let local = value;` (a [`Node::Let`]), or, for an [`AtomicCall`],
+    /// `let local = buf.atomic_*(..);` (a [`Node::Atomic`] with
+    /// [`AtomicResult::Let`]).
+    pub fn let_(&mut self, local: LocalId, value: impl Into<Rhs>) -> &mut Self {
+        self.push(match value.into() {
+            Rhs::Expr(value) => Node::Let { local, value },
+            Rhs::Atomic(a) => a.into_node(AtomicResult::Let(local)),
+        })
     }
 
-    /// `local = value;`
-    pub fn assign(&mut self, local: LocalId, value: Expr) -> &mut Self {
-        self.push(Node::Assign { local, value })
+    /// `local = value;` (a [`Node::Assign`]), or, for an [`AtomicCall`],
+    /// `local = buf.atomic_*(..);` (a [`Node::Atomic`] with
+    /// [`AtomicResult::Assign`]).
+    pub fn assign(&mut self, local: LocalId, value: impl Into<Rhs>) -> &mut Self {
+        self.push(match value.into() {
+            Rhs::Expr(value) => Node::Assign { local, value },
+            Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(local)),
+        })
     }
 
     /// `buf[index] = value;`
@@ -148,9 +215,10 @@ impl Block {
         self.push(Node::Store { buf, index, value })
     }
 
-    /// An expression statement (an atomic whose result is unused).
-    pub fn eval(&mut self, expr: Expr) -> &mut Self {
-        self.push(Node::Eval(expr))
+    /// `buf.atomic_*(..);`: an atomic whose old value is unused
+    /// ([`AtomicResult::Discard`]).
+    pub fn eval(&mut self, atomic: AtomicCall) -> &mut Self {
+        self.push(atomic.into_node(AtomicResult::Discard))
     }
 
     /// `if cond { .. }`
@@ -321,26 +389,34 @@ impl Expr {
             otherwise: Box::new(otherwise),
         }
     }
-    /// `buf.atomic_*(index, value)`.
+    /// `buf.atomic_*(index, value)`: an [`AtomicCall`] for
+    /// [`Block::let_`], [`Block::assign`] or [`Block::eval`].
     #[must_use]
-    pub fn atomic(op: AtomicOp, buf: BufRef, index: Expr, value: Expr) -> Self {
-        Self::Atomic {
+    pub fn atomic(op: AtomicOp, buf: BufRef, index: Expr, value: Expr) -> AtomicCall {
+        AtomicCall {
             op,
             buf,
-            index: Box::new(index),
+            index,
             expected: None,
-            value: Box::new(value),
+            value,
         }
     }
-    /// `buf.atomic_compare_exchange(index, expected, value)`.
+    /// `buf.atomic_compare_exchange(index, expected, value)`: an
+    /// [`AtomicCall`] for [`Block::let_`], [`Block::assign`] or
+    /// [`Block::eval`].
     #[must_use]
-    pub fn atomic_compare_exchange(buf: BufRef, index: Expr, expected: Expr, value: Expr) -> Self {
-        Self::Atomic {
+    pub fn atomic_compare_exchange(
+        buf: BufRef,
+        index: Expr,
+        expected: Expr,
+        value: Expr,
+    ) -> AtomicCall {
+        AtomicCall {
             op: AtomicOp::CompareExchange,
             buf,
-            index: Box::new(index),
-            expected: Some(Box::new(expected)),
-            value: Box::new(value),
+            index,
+            expected: Some(expected),
+            value,
         }
     }
 

@@ -10,10 +10,10 @@
 //! Design choices that keep backends simple:
 //! - Locals are numbered ([`LocalId`]) in one flat table per program, with
 //!   unique names; scoping and shadowing are resolved by the front end.
-//! - Expressions are pure, except [`Expr::Atomic`], which the validator only
-//!   accepts as the whole right-hand side of a `let`, an assignment or an
-//!   expression statement. So backends may evaluate operands in any order and
-//!   need no short-circuiting for `&&`/`||`.
+//! - Expressions are pure; the only read-modify-write, the atomic, is a
+//!   statement ([`Node::Atomic`]) whose old value may define or assign a
+//!   local ([`AtomicResult`]). So backends may evaluate operands in any order
+//!   and need no short-circuiting for `&&`/`||`.
 //! - Indices are `u32` or `i32`; an `i32` index is reinterpreted as `u32`, so
 //!   a negative index is simply out of range.
 
@@ -21,7 +21,7 @@ mod builder;
 pub mod validate;
 pub mod wire;
 
-pub use builder::{Block, ProgramBuilder};
+pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
 pub use validate::ValidationError;
 
 use std::fmt;
@@ -469,7 +469,7 @@ impl AtomicOp {
     ];
 }
 
-/// An expression. Pure, except [`Expr::Atomic`] (see the module docs).
+/// An expression. Always pure: atomics are statements ([`Node::Atomic`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Expr {
     /// A constant.
@@ -507,20 +507,6 @@ pub enum Expr {
         /// Value when false.
         otherwise: Box<Expr>,
     },
-    /// An atomic on a `u32`/`i32` buffer or shared element; yields the old
-    /// value. Out-of-range: no effect, yields 0.
-    Atomic {
-        /// Which operation.
-        op: AtomicOp,
-        /// The buffer (read-write) or shared array.
-        buf: BufRef,
-        /// Element index.
-        index: Box<Expr>,
-        /// Expected value, for [`AtomicOp::CompareExchange`] only.
-        expected: Option<Box<Expr>>,
-        /// Operand.
-        value: Box<Expr>,
-    },
 }
 
 /// A statement.
@@ -551,9 +537,24 @@ pub enum Node {
         /// Stored value.
         value: Expr,
     },
-    /// An expression evaluated for its effect (an atomic whose result is
-    /// unused).
-    Eval(Expr),
+    /// `buf.atomic_*(index, [expected,] value)` on a `u32`/`i32` element of a
+    /// read-write buffer or shared array: reads the old value, writes the
+    /// new one, atomically. Out-of-range (unless unchecked): no effect and
+    /// the old value is 0. `result` says where the old value goes.
+    Atomic {
+        /// Which operation.
+        op: AtomicOp,
+        /// The buffer (read-write) or shared array.
+        buf: BufRef,
+        /// `u32` or `i32` element index.
+        index: Expr,
+        /// Expected value, for [`AtomicOp::CompareExchange`] only.
+        expected: Option<Expr>,
+        /// Operand, of the element type.
+        value: Expr,
+        /// What happens to the old value.
+        result: AtomicResult,
+    },
     /// `if cond { then } else { otherwise }`.
     If {
         /// `bool` condition.
@@ -598,6 +599,29 @@ pub enum Node {
     /// Must be reached by every invocation of the workgroup (uniform control
     /// flow).
     Barrier,
+}
+
+/// Where the old value of a [`Node::Atomic`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AtomicResult {
+    /// `buf.atomic_add(i, v);` or `let _ = buf.atomic_add(i, v);`: dropped.
+    Discard,
+    /// `let [mut] old = buf.atomic_add(i, v);`: first definition of the
+    /// local, like [`Node::Let`].
+    Let(LocalId),
+    /// `old = buf.atomic_add(i, v);`: a mutable local, like [`Node::Assign`].
+    Assign(LocalId),
+}
+
+impl AtomicResult {
+    /// The local receiving the old value, if any.
+    #[must_use]
+    pub const fn local(self) -> Option<LocalId> {
+        match self {
+            Self::Discard => None,
+            Self::Let(l) | Self::Assign(l) => Some(l),
+        }
+    }
 }
 
 /// A kernel.

@@ -6,7 +6,10 @@
 
 use std::fmt;
 
-use super::{Access, AtomicOp, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program, UnOp};
+use super::{
+    Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node, Param,
+    Program, UnOp,
+};
 
 /// Largest workgroup shared memory a program may declare: 48 KiB, the
 /// portable limit (CUDA's static shared memory, and above WebGPU's 16 KiB
@@ -123,7 +126,6 @@ pub fn type_of(program: &Program, expr: &Expr) -> Option<DataType> {
             );
             (c == DataType::Bool && t == o).then_some(t)
         }
-        Expr::Atomic { buf, .. } => program.elem_type(*buf).filter(|t| t.is_integer()),
     }
 }
 
@@ -297,6 +299,14 @@ impl Validator<'_> {
                         *u = false;
                     }
                 }
+                // The old value is loaded data: never uniform.
+                Node::Atomic { result, .. } => {
+                    if let Some(local) = result.local()
+                        && let Some(u) = self.uniform_locals.get_mut(local as usize)
+                    {
+                        *u = false;
+                    }
+                }
                 Node::If {
                     cond,
                     then,
@@ -331,49 +341,12 @@ impl Validator<'_> {
     fn node(&mut self, node: &Node, path: &str, loop_depth: u32, uniform: bool) -> bool {
         match node {
             Node::Let { local, value } => {
-                let ty = self.expr_top(value, path);
-                match self.program.locals.get(*local as usize) {
-                    None => self.err(path, format!("unknown local #{local}")),
-                    Some(decl) => {
-                        if let Some(ty) = ty
-                            && ty != decl.ty
-                        {
-                            self.err(
-                                path,
-                                format!(
-                                    "`let {}: {}` is initialised with a `{ty}`; add `as {}` or change the type",
-                                    decl.name, decl.ty, decl.ty
-                                ),
-                            );
-                        }
-                        self.defined[*local as usize] = true;
-                    }
-                }
+                let ty = self.expr(value, path);
+                self.define(*local, ty, path);
             }
             Node::Assign { local, value } => {
-                let ty = self.expr_top(value, path);
-                match self.program.locals.get(*local as usize) {
-                    None => self.err(path, format!("unknown local #{local}")),
-                    Some(decl) => {
-                        if !decl.mutable {
-                            self.err(
-                                path,
-                                format!(
-                                    "cannot assign twice to immutable variable `{}`; declare it with `let mut`",
-                                    decl.name
-                                ),
-                            );
-                        }
-                        if let Some(ty) = ty
-                            && ty != decl.ty
-                        {
-                            self.err(
-                                path,
-                                format!("assigning a `{ty}` to `{}: {}`", decl.name, decl.ty),
-                            );
-                        }
-                    }
-                }
+                let ty = self.expr(value, path);
+                self.assign(*local, ty, path);
             }
             Node::Store { buf, index, value } => {
                 self.index(*buf, index, path);
@@ -391,11 +364,20 @@ impl Validator<'_> {
                     );
                 }
             }
-            Node::Eval(e) => {
-                if !matches!(e, Expr::Atomic { .. }) {
-                    self.err(path, "an expression statement must be an atomic call; other expressions have no effect");
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                let ty = self.atomic(*op, *buf, index, expected.as_ref(), value, path);
+                match *result {
+                    AtomicResult::Discard => {}
+                    AtomicResult::Let(local) => self.define(local, ty, path),
+                    AtomicResult::Assign(local) => self.assign(local, ty, path),
                 }
-                self.expr_top(e, path);
             }
             Node::If {
                 cond,
@@ -527,58 +509,101 @@ impl Validator<'_> {
         }
     }
 
-    /// A right-hand side: atomics are allowed here, at the top only.
-    fn expr_top(&mut self, e: &Expr, path: &str) -> Option<DataType> {
-        if let Expr::Atomic {
-            op,
-            buf,
-            index,
-            expected,
-            value,
-        } = e
-        {
-            self.index(*buf, index, path);
-            self.writable(*buf, path);
-            let et = self.program.elem_type(*buf);
-            if let Some(et) = et
-                && !et.is_integer()
-            {
-                self.err(
-                    path,
-                    format!("`{}` needs `u32` or `i32` elements, not `{et}`", op.name()),
-                );
-            }
-            let vt = self.expr(value, path);
-            let xt = expected.as_ref().and_then(|x| self.expr(x, path));
-            if (*op == AtomicOp::CompareExchange) != expected.is_some() {
-                self.err(
-                    path,
-                    "only `atomic_compare_exchange` takes an expected value",
-                );
-            }
-            for t in [vt, xt].into_iter().flatten() {
-                if Some(t) != et {
+    /// The first definition of `local` with a value of type `ty` (`None`:
+    /// already reported).
+    fn define(&mut self, local: LocalId, ty: Option<DataType>, path: &str) {
+        match self.program.locals.get(local as usize) {
+            None => self.err(path, format!("unknown local #{local}")),
+            Some(decl) => {
+                if let Some(ty) = ty
+                    && ty != decl.ty
+                {
                     self.err(
                         path,
                         format!(
-                            "atomic operand of type `{t}` on elements of type `{}`",
-                            et.map_or("?", DataType::name)
+                            "`let {}: {}` is initialised with a `{ty}`; add `as {}` or change the type",
+                            decl.name, decl.ty, decl.ty
                         ),
                     );
                 }
+                self.defined[local as usize] = true;
             }
-            return et.filter(|t| t.is_integer());
         }
-        self.expr(e, path)
+    }
+
+    /// An assignment to `local` of a value of type `ty` (`None`: already
+    /// reported).
+    fn assign(&mut self, local: LocalId, ty: Option<DataType>, path: &str) {
+        match self.program.locals.get(local as usize) {
+            None => self.err(path, format!("unknown local #{local}")),
+            Some(decl) => {
+                if !decl.mutable {
+                    self.err(
+                        path,
+                        format!(
+                            "cannot assign twice to immutable variable `{}`; declare it with `let mut`",
+                            decl.name
+                        ),
+                    );
+                }
+                if let Some(ty) = ty
+                    && ty != decl.ty
+                {
+                    self.err(
+                        path,
+                        format!("assigning a `{ty}` to `{}: {}`", decl.name, decl.ty),
+                    );
+                }
+            }
+        }
+    }
+
+    /// An atomic's operands; returns the type of its old value.
+    fn atomic(
+        &mut self,
+        op: AtomicOp,
+        buf: BufRef,
+        index: &Expr,
+        expected: Option<&Expr>,
+        value: &Expr,
+        path: &str,
+    ) -> Option<DataType> {
+        self.index(buf, index, path);
+        self.writable(buf, path);
+        let et = self.program.elem_type(buf);
+        if let Some(et) = et
+            && !et.is_integer()
+        {
+            self.err(
+                path,
+                format!("`{}` needs `u32` or `i32` elements, not `{et}`", op.name()),
+            );
+        }
+        let vt = self.expr(value, path);
+        let xt = expected.and_then(|x| self.expr(x, path));
+        if (op == AtomicOp::CompareExchange) != expected.is_some() {
+            self.err(
+                path,
+                "only `atomic_compare_exchange` takes an expected value",
+            );
+        }
+        for t in [vt, xt].into_iter().flatten() {
+            if Some(t) != et {
+                self.err(
+                    path,
+                    format!(
+                        "atomic operand of type `{t}` on elements of type `{}`",
+                        et.map_or("?", DataType::name)
+                    ),
+                );
+            }
+        }
+        et.filter(|t| t.is_integer())
     }
 
     fn expr(&mut self, e: &Expr, path: &str) -> Option<DataType> {
         let p = self.program;
         match e {
-            Expr::Atomic { .. } => {
-                self.err(path, "an atomic may only be the whole right-hand side of `let`, `=` or a statement; bind its result with `let old = ...;` first");
-                None
-            }
             Expr::Local(id) => match p.locals.get(*id as usize) {
                 None => {
                     self.err(path, format!("unknown local #{id}"));
@@ -707,7 +732,7 @@ impl Validator<'_> {
 }
 
 /// Whether `e` is the same for every invocation of a workgroup, given which
-/// locals are (conservative: loads and atomics never are).
+/// locals are (conservative: loads never are).
 fn uniform(uniform_locals: &[bool], e: &Expr) -> bool {
     let u = |x: &Expr| uniform(uniform_locals, x);
     match e {
@@ -718,7 +743,7 @@ fn uniform(uniform_locals: &[bool], e: &Expr) -> bool {
         ),
         // Locals may be assigned divergent values; loads may read data.
         Expr::Local(id) => uniform_locals.get(*id as usize).copied().unwrap_or(false),
-        Expr::Load { .. } | Expr::Atomic { .. } => false,
+        Expr::Load { .. } => false,
         Expr::Unary(_, a) | Expr::Cast(_, a) => u(a),
         Expr::Binary(_, a, b) => u(a) && u(b),
         Expr::Math(_, args) => args.iter().all(u),

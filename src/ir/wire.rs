@@ -24,8 +24,8 @@
 //! local    = name:str ty:type mutable:u8
 //! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32
 //! block    = n:uN node*n
-//! node     = 0 let local:uN expr      | 1 assign local:uN expr
-//!          | 2 store buf expr expr    | 3 eval expr
+//! node     = 0 let local:uN rhs       | 1 assign local:uN rhs
+//!          | 2 store buf expr expr    | 3 eval atomic
 //!          | 4 if expr block block    | 5 while expr block
 //!          | 6 for var:uN expr expr block | 7 loop block
 //!          | 8 break | 9 continue | 10 return | 11 barrier
@@ -35,8 +35,15 @@
 //!          | 5 load buf expr | 6 unary op:u8 expr | 7 binary op:u8 expr expr
 //!          | 8 cast type expr | 9 math fn:u8 n:uN expr*n
 //!          | 10 select expr expr expr
-//!          | 11 atomic op:u8 buf index:expr has_expected:u8 [expected:expr] value:expr
+//! rhs      = expr | atomic
+//! atomic   = 11 op:u8 buf index:expr has_expected:u8 [expected:expr] value:expr
 //! ```
+//!
+//! A [`Node::Atomic`] is encoded by its [`AtomicResult`]: `Let(x)` as
+//! `let x atomic`, `Assign(x)` as `assign x atomic`, `Discard` as
+//! `eval atomic`. An atomic anywhere else (inside an expression, as an
+//! index or a condition) and an `eval` of anything but an atomic are decode
+//! errors.
 //!
 //! Operator, builtin, axis, math and atomic codes are the variants'
 //! declaration order in [`super`] (starting at 0).
@@ -50,8 +57,9 @@
 //! the decoded program is validated: a decoded program is always valid.
 
 use super::{
-    Access, AtomicOp, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr, Literal, LocalDecl,
-    MathFn, Node, Param, Program, SharedDecl, UnOp, ValidationError,
+    Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr,
+    Literal, LocalDecl, MathFn, Node, Param, Program, SharedDecl, UnOp, ValidationError,
+    builder::AtomicCall,
 };
 
 /// The magic bytes every encoding starts with.
@@ -231,9 +239,37 @@ impl Writer {
                 self.expr(index);
                 self.expr(value);
             }
-            Node::Eval(e) => {
-                self.u8(3);
-                self.expr(e);
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                match *result {
+                    AtomicResult::Let(local) => {
+                        self.u8(0);
+                        self.uint(local);
+                    }
+                    AtomicResult::Assign(local) => {
+                        self.u8(1);
+                        self.uint(local);
+                    }
+                    AtomicResult::Discard => self.u8(3),
+                }
+                self.u8(11);
+                self.u8(*op as u8);
+                self.buf(*buf);
+                self.expr(index);
+                match expected {
+                    Some(x) => {
+                        self.u8(1);
+                        self.expr(x);
+                    }
+                    None => self.u8(0),
+                }
+                self.expr(value);
             }
             Node::If {
                 cond,
@@ -339,26 +375,6 @@ impl Writer {
                 self.expr(cond);
                 self.expr(then);
                 self.expr(otherwise);
-            }
-            Expr::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-            } => {
-                self.u8(11);
-                self.u8(*op as u8);
-                self.buf(*buf);
-                self.expr(index);
-                match expected {
-                    Some(x) => {
-                        self.u8(1);
-                        self.expr(x);
-                    }
-                    None => self.u8(0),
-                }
-                self.expr(value);
             }
         }
     }
@@ -603,20 +619,37 @@ impl Reader<'_> {
 
     fn node(&mut self) -> R<Node> {
         Ok(match self.u8()? {
-            0 => Node::Let {
-                local: self.uint()?,
-                value: self.expr()?,
-            },
-            1 => Node::Assign {
-                local: self.uint()?,
-                value: self.expr()?,
-            },
+            0 => {
+                let local = self.uint()?;
+                match self.rhs()? {
+                    Ok(value) => Node::Let { local, value },
+                    Err(a) => a.into_node(AtomicResult::Let(local)),
+                }
+            }
+            1 => {
+                let local = self.uint()?;
+                match self.rhs()? {
+                    Ok(value) => Node::Assign { local, value },
+                    Err(a) => a.into_node(AtomicResult::Assign(local)),
+                }
+            }
             2 => Node::Store {
                 buf: self.buf()?,
                 index: self.expr()?,
                 value: self.expr()?,
             },
-            3 => Node::Eval(self.expr()?),
+            3 => {
+                let at = self.pos;
+                match self.rhs()? {
+                    Err(a) => a.into_node(AtomicResult::Discard),
+                    Ok(_) => {
+                        return Err(WireError::Malformed {
+                            offset: at,
+                            reason: "an expression statement must be an atomic; other expressions have no effect".to_string(),
+                        });
+                    }
+                }
+            }
             4 => Node::If {
                 cond: self.expr()?,
                 then: self.block()?,
@@ -644,6 +677,34 @@ impl Reader<'_> {
                 return Err(self.err(format!("unknown statement code {b}")));
             }
         })
+    }
+
+    /// The right-hand side of `let`, `assign` or `eval`: a plain expression
+    /// (`Ok`) or, only here, an atomic (`Err`).
+    fn rhs(&mut self) -> R<Result<Expr, AtomicCall>> {
+        if self.bytes.get(self.pos) != Some(&ATOMIC) {
+            return self.expr().map(Ok);
+        }
+        // Nesting is counted as when the atomic was an expression.
+        self.enter()?;
+        self.pos += 1;
+        let op = self.tag("atomic operation", &AtomicOp::ALL)?;
+        let buf = self.buf()?;
+        let index = self.expr()?;
+        let expected = if self.bool("atomic expected flag")? {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        let value = self.expr()?;
+        self.depth -= 1;
+        Ok(Err(AtomicCall {
+            op,
+            buf,
+            index,
+            expected,
+            value,
+        }))
     }
 
     fn boxed(&mut self) -> R<Box<Expr>> {
@@ -710,22 +771,11 @@ impl Reader<'_> {
                 then: self.boxed()?,
                 otherwise: self.boxed()?,
             },
-            11 => {
-                let op = self.tag("atomic operation", &AtomicOp::ALL)?;
-                let buf = self.buf()?;
-                let index = self.boxed()?;
-                let expected = if self.bool("atomic expected flag")? {
-                    Some(self.boxed()?)
-                } else {
-                    None
-                };
-                Expr::Atomic {
-                    op,
-                    buf,
-                    index,
-                    expected,
-                    value: self.boxed()?,
-                }
+            ATOMIC => {
+                self.pos -= 1;
+                return Err(self.err(
+                    "an atomic may only be the whole right-hand side of `let`, an assignment or an expression statement",
+                ));
             }
             b => {
                 self.pos -= 1;
@@ -734,6 +784,10 @@ impl Reader<'_> {
         })
     }
 }
+
+/// The code of an atomic, which may only start the right-hand side of
+/// `let`, `assign` or `eval`.
+const ATOMIC: u8 = 11;
 
 /// Binary operators in declaration order (their wire codes).
 const BINOPS: [BinOp; 18] = [

@@ -9,7 +9,10 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Access, BinOp, BufRef, DataType, Expr, Literal, Node, Param, Program, UnOp};
+use crate::ir::{
+    Access, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Param, Program,
+    UnOp,
+};
 
 /// Print a program as `.vyre` source that parses back to the same program.
 ///
@@ -265,23 +268,25 @@ impl Printer<'_> {
         )
     }
 
+    /// `let [mut] name: ty = value;`
+    fn let_(&self, local: LocalId, value: &str, ind: &str, out: &mut String) {
+        let (m, ty) = self
+            .p
+            .locals
+            .get(local as usize)
+            .map_or((false, DataType::I32), |l| (l.mutable, l.ty));
+        let _ = writeln!(
+            out,
+            "{ind}let {}{}: {ty} = {value};",
+            if m { "mut " } else { "" },
+            self.local(local),
+        );
+    }
+
     fn node(&self, n: &Node, depth: usize, out: &mut String) {
         let ind = "    ".repeat(depth);
         match n {
-            Node::Let { local, value } => {
-                let (m, ty) = self
-                    .p
-                    .locals
-                    .get(*local as usize)
-                    .map_or((false, DataType::I32), |l| (l.mutable, l.ty));
-                let _ = writeln!(
-                    out,
-                    "{ind}let {}{}: {ty} = {};",
-                    if m { "mut " } else { "" },
-                    self.local(*local),
-                    self.expr(value, 0)
-                );
-            }
+            Node::Let { local, value } => self.let_(*local, &self.expr(value, 0), &ind, out),
             Node::Assign { local, value } => {
                 let _ = writeln!(
                     out,
@@ -289,6 +294,30 @@ impl Printer<'_> {
                     self.local(*local),
                     self.expr(value, 0)
                 );
+            }
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                let mut args = vec![self.expr(index, 0)];
+                if let Some(x) = expected {
+                    args.push(self.expr(x, 0));
+                }
+                args.push(self.expr(value, 0));
+                let call = format!("{}.{}({})", self.buf(*buf), op.name(), args.join(", "));
+                match *result {
+                    AtomicResult::Discard => {
+                        let _ = writeln!(out, "{ind}{call};");
+                    }
+                    AtomicResult::Let(local) => self.let_(local, &call, &ind, out),
+                    AtomicResult::Assign(local) => {
+                        let _ = writeln!(out, "{ind}{} = {call};", self.local(local));
+                    }
+                }
             }
             Node::Store { buf, index, value } => {
                 let _ = writeln!(
@@ -298,9 +327,6 @@ impl Printer<'_> {
                     self.expr(index, 0),
                     self.expr(value, 0)
                 );
-            }
-            Node::Eval(e) => {
-                let _ = writeln!(out, "{ind}{};", self.expr(e, 0));
             }
             Node::If { .. } => {
                 out.push_str(&ind);
@@ -459,23 +485,6 @@ impl Printer<'_> {
                 ),
                 0,
             ),
-            Expr::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-            } => {
-                let mut args = vec![self.expr(index, 0)];
-                if let Some(x) = expected {
-                    args.push(self.expr(x, 0));
-                }
-                args.push(self.expr(value, 0));
-                (
-                    format!("{}.{}({})", self.buf(*buf), op.name(), args.join(", ")),
-                    POSTFIX,
-                )
-            }
         }
     }
 }

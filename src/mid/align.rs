@@ -8,7 +8,7 @@
 //! 16-byte access when `k` is a multiple of 4: the element index is then
 //! 16-byte aligned, and `k + 3` cannot wrap around.
 
-use crate::ir::{BufRef, DataType, Expr, Literal, LocalId, Node, ParamId, Program};
+use crate::ir::{AtomicResult, BufRef, DataType, Expr, Literal, LocalId, Node, ParamId, Program};
 
 /// Largest power of two tracked by the alignment analysis.
 pub(crate) const MULT_CAP: u32 = 1 << 16;
@@ -62,17 +62,11 @@ pub(crate) fn keyed(e: &Expr) -> Option<(Key, u32)> {
 }
 
 /// Length of the straight-line run at the start of `nodes`: `let`s,
-/// assignments and stores without atomics.
+/// assignments and stores (an atomic ends a run).
 pub(crate) fn run_len(nodes: &[Node]) -> usize {
     nodes
         .iter()
-        .take_while(|n| match n {
-            Node::Let { value, .. } | Node::Assign { value, .. } => {
-                !matches!(value, Expr::Atomic { .. })
-            }
-            Node::Store { .. } => true,
-            _ => false,
-        })
+        .take_while(|n| matches!(n, Node::Let { .. } | Node::Assign { .. } | Node::Store { .. }))
         .count()
 }
 
@@ -199,18 +193,6 @@ pub(crate) fn walk_loads<'e>(e: &'e Expr, f: &mut dyn FnMut(BufRef, &'e Expr)) {
             walk_loads(then, f);
             walk_loads(otherwise, f);
         }
-        Expr::Atomic {
-            index,
-            expected,
-            value,
-            ..
-        } => {
-            walk_loads(index, f);
-            if let Some(x) = expected {
-                walk_loads(x, f);
-            }
-            walk_loads(value, f);
-        }
         Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
     }
 }
@@ -315,6 +297,11 @@ impl<'a> Alignment<'a> {
                 Node::Let { local, value } | Node::Assign { local, value } => {
                     defs.push((*local, self.of(value)));
                 }
+                // An atomic's old value is unknown.
+                Node::Atomic {
+                    result: AtomicResult::Let(local) | AtomicResult::Assign(local),
+                    ..
+                } => defs.push((*local, 1)),
                 // The loop variable steps by 1.
                 Node::For { var, .. } => defs.push((*var, 1)),
                 _ => {}
@@ -363,6 +350,12 @@ impl<'a> Ranges<'a> {
             wg,
             local_max: vec![None; program.locals.len()],
         }
+    }
+
+    /// `local` is defined with a value of unknown bound (an atomic's old
+    /// value).
+    pub(crate) fn define_unknown(&mut self, local: LocalId) {
+        self.local_max[local as usize] = None;
     }
 
     /// An immutable `local` is defined as `value` (mutable locals have no

@@ -28,7 +28,9 @@ use std::marker::PhantomData;
 
 use crate::DispatchConfig;
 use crate::driver::BoundsChecks;
-use crate::ir::{BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Program, UnOp};
+use crate::ir::{
+    AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Program, UnOp,
+};
 
 use super::align::{Alignment, Key, Ranges, keyed};
 
@@ -275,7 +277,29 @@ impl Walk<'_> {
                 self.expr(index);
                 self.expr(value);
             }
-            Node::Eval(e) => self.expr(e),
+            Node::Atomic {
+                buf,
+                index,
+                expected,
+                value,
+                result,
+                ..
+            } => {
+                // Decided like a store; the operands' own accesses see the
+                // facts from before the result is defined.
+                self.access(*buf, index);
+                self.expr(index);
+                if let Some(x) = expected {
+                    self.expr(x);
+                }
+                self.expr(value);
+                if let Some(local) = result.local() {
+                    self.kill(local);
+                    self.align.set(local, 1);
+                    self.ranges.define_unknown(local);
+                    self.len_local[local as usize] = None;
+                }
+            }
             Node::If {
                 cond,
                 then,
@@ -341,20 +365,6 @@ impl Walk<'_> {
             Expr::Load { buf, index } => {
                 self.access(*buf, index);
                 self.expr(index);
-            }
-            Expr::Atomic {
-                buf,
-                index,
-                expected,
-                value,
-                ..
-            } => {
-                self.access(*buf, index);
-                self.expr(index);
-                if let Some(x) = expected {
-                    self.expr(x);
-                }
-                self.expr(value);
             }
             Expr::Unary(_, a) | Expr::Cast(_, a) => self.expr(a),
             Expr::Binary(_, a, b) => {
@@ -525,7 +535,12 @@ impl Walk<'_> {
     fn kill_assigned_in(&mut self, body: &[Node]) {
         let mut ids = Vec::new();
         crate::ir::walk_nodes(body, &mut |n| match n {
-            Node::Let { local, .. } | Node::Assign { local, .. } => ids.push(*local),
+            Node::Let { local, .. }
+            | Node::Assign { local, .. }
+            | Node::Atomic {
+                result: AtomicResult::Let(local) | AtomicResult::Assign(local),
+                ..
+            } => ids.push(*local),
             Node::For { var, .. } => ids.push(*var),
             _ => {}
         });

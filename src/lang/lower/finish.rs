@@ -6,7 +6,8 @@ use super::stmt::Kx;
 use super::tree::{FExpr, FK, FS, FStmt, Loc};
 use crate::ir::validate::{binary_type, math_type};
 use crate::ir::{
-    Access, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn, Node, Param, Program, UnOp,
+    Access, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn,
+    Node, Param, Program, Rhs, UnOp,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -212,7 +213,7 @@ impl<'f> Fin<'_, '_, 'f> {
     fn stmt(&mut self, s: &FStmt<'f>) -> Option<Node> {
         Some(match &s.k {
             FS::Let(id, v) => {
-                let (x, t) = self.expr(v)?;
+                let (x, t) = self.rhs(v)?;
                 let decl = self.p.locals.get(*id as usize)?;
                 if t != decl.ty {
                     let msg = format!(
@@ -223,13 +224,13 @@ impl<'f> Fin<'_, '_, 'f> {
                     self.kx.fx.err_notes(v.loc, msg, notes);
                     return None;
                 }
-                Node::Let {
-                    local: *id,
-                    value: x,
+                match x {
+                    Rhs::Expr(value) => Node::Let { local: *id, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Let(*id)),
                 }
             }
             FS::Assign(id, v) => {
-                let r = self.expr(v);
+                let r = self.rhs(v);
                 let decl = self.p.locals.get(*id as usize)?;
                 if !decl.mutable {
                     let n = decl.name.clone();
@@ -249,9 +250,9 @@ impl<'f> Fin<'_, '_, 'f> {
                     self.kx.fx.err_notes(v.loc, msg, notes);
                     return None;
                 }
-                Node::Assign {
-                    local: *id,
-                    value: x,
+                match x {
+                    Rhs::Expr(value) => Node::Assign { local: *id, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(*id)),
                 }
             }
             FS::Store(b, i, v) => {
@@ -278,7 +279,13 @@ impl<'f> Fin<'_, '_, 'f> {
                     value: x,
                 }
             }
-            FS::Eval(v) => Node::Eval(self.expr(v)?.0),
+            FS::Eval(v) => match self.rhs(v)?.0 {
+                Rhs::Atomic(a) => a.into_node(AtomicResult::Discard),
+                Rhs::Expr(_) => {
+                    self.err(v.loc, "this expression statement has no effect");
+                    return None;
+                }
+            },
             FS::If(c, t, o) => {
                 let cond = self.cond(c);
                 let then = self.block(t);
@@ -333,6 +340,55 @@ impl<'f> Fin<'_, '_, 'f> {
             FS::Return => Node::Return,
             FS::Barrier => Node::Barrier,
         })
+    }
+
+    /// The right-hand side of a `let`, an assignment or an expression
+    /// statement: the only place an atomic may stand.
+    fn rhs(&mut self, e: &FExpr<'f>) -> Option<(Rhs, DataType)> {
+        let FK::Atomic {
+            op,
+            buf,
+            index,
+            expected,
+            value,
+        } = &e.k
+        else {
+            return self.expr(e).map(|(x, t)| (Rhs::Expr(x), t));
+        };
+        let loc = e.loc;
+        let et = self.elem(*buf);
+        let w = self.writable_check(*buf, loc);
+        if !et.is_integer() {
+            let n = self.buf_name(*buf);
+            self.err(
+                loc,
+                format!(
+                    "`{}` needs `u32` or `i32` elements, but `{n}` holds `{et}`",
+                    op.name()
+                ),
+            );
+            return None;
+        }
+        let i = self.index(index);
+        let x = expected.as_ref().map(|x| self.operand(x, et));
+        let v = self.operand(value, et);
+        let i = i?;
+        let x = match x {
+            Some(x) => Some(x?),
+            None => None,
+        };
+        let v = v?;
+        if !w {
+            return None;
+        }
+        let call = AtomicCall {
+            op: *op,
+            buf: *buf,
+            index: i,
+            expected: x,
+            value: v,
+        };
+        Some((Rhs::Atomic(call), et))
     }
 
     fn expr(&mut self, e: &FExpr<'f>) -> Option<(Expr, DataType)> {
@@ -480,48 +536,16 @@ impl<'f> Fin<'_, '_, 'f> {
                     ta,
                 )
             }
-            FK::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-            } => {
-                let et = self.elem(*buf);
-                let w = self.writable_check(*buf, loc);
-                if !et.is_integer() {
-                    let n = self.buf_name(*buf);
-                    self.err(
-                        loc,
-                        format!(
-                            "`{}` needs `u32` or `i32` elements, but `{n}` holds `{et}`",
-                            op.name()
-                        ),
-                    );
-                    return None;
-                }
-                let i = self.index(index);
-                let x = expected.as_ref().map(|x| self.operand(x, et));
-                let v = self.operand(value, et);
-                let i = i?;
-                let x = match x {
-                    Some(x) => Some(Box::new(x?)),
-                    None => None,
-                };
-                let v = v?;
-                if !w {
-                    return None;
-                }
-                (
-                    Expr::Atomic {
-                        op: *op,
-                        buf: *buf,
-                        index: Box::new(i),
-                        expected: x,
-                        value: Box::new(v),
-                    },
-                    et,
-                )
+            FK::Atomic { op, .. } => {
+                // Pass 1 only lets atomics stand where `rhs` takes them.
+                self.err(
+                    loc,
+                    format!(
+                        "`{}` may only be a whole statement, the whole initializer of a `let` or the whole right-hand side of `=`",
+                        op.name()
+                    ),
+                );
+                return None;
             }
         })
     }

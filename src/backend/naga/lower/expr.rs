@@ -322,11 +322,6 @@ impl Lowerer<'_> {
                 let o = self.expr(otherwise, blk)?;
                 self.select(c, t, o, blk)
             }
-            Expr::Atomic { .. } => {
-                return Err(self.unsupported(
-                    "an atomic may only be the whole right-hand side of `let`, an assignment or an expression statement",
-                ));
-            }
         })
     }
 

@@ -153,23 +153,18 @@ impl Lowerer<'_> {
     }
 
     /// An atomic read-modify-write, its old value stored into `target`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn atomic(
         &mut self,
-        e: &Expr,
+        op: AtomicOp,
+        buf: BufRef,
+        index: &Expr,
+        expected: Option<&Expr>,
+        value: &Expr,
         target: Option<LocalId>,
         blk: &mut Block,
     ) -> CompileResult<()> {
-        let Expr::Atomic {
-            op,
-            buf,
-            index,
-            expected,
-            value,
-        } = e
-        else {
-            return Err(self.internal("not an atomic"));
-        };
-        let info = self.array(*buf)?;
+        let info = self.array(buf)?;
         let idx = self.index(index, blk)?;
         let val = self.expr(value, blk)?;
         let cmp = match expected {
@@ -193,7 +188,7 @@ impl Lowerer<'_> {
             }
         };
         let scalar = scalar_of(info.elem);
-        let is_cas = *op == AtomicOp::CompareExchange;
+        let is_cas = op == AtomicOp::CompareExchange;
         let result_ty = if is_cas {
             self.module
                 .generate_predeclared_type(PredeclaredType::AtomicCompareExchangeWeakResult(scalar))
@@ -203,7 +198,7 @@ impl Lowerer<'_> {
         let guard = if !self.bounds.needs_check(index) {
             None
         } else {
-            Some(self.guarded_index(*buf, info, idx, blk)?)
+            Some(self.guarded_index(buf, info, idx, blk)?)
         };
         let mut inner = Block::new();
         {

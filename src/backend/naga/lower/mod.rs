@@ -33,7 +33,7 @@ use naga::{
 use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
-use crate::ir::{Access, BufRef, Builtin, DataType, Expr, Node, Param, ParamId, Program};
+use crate::ir::{Access, BufRef, Builtin, DataType, Node, Param, ParamId, Program};
 use crate::mid::IndexChecks;
 use crate::mid::align::{Alignment, Key};
 
@@ -227,25 +227,17 @@ fn builtin_index(b: Builtin) -> usize {
 fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
     let mut params = vec![false; program.params.len()];
     let mut shared = vec![false; program.shared.len()];
-    let mut mark = |e: &Expr| {
-        if let Expr::Atomic { buf, .. } = e {
-            match buf {
-                BufRef::Param(id) => {
-                    if let Some(slot) = params.get_mut(*id as usize) {
-                        *slot = true;
-                    }
-                }
-                BufRef::Shared(id) => {
-                    if let Some(slot) = shared.get_mut(*id as usize) {
-                        *slot = true;
-                    }
-                }
-            }
+    crate::ir::walk_nodes(&program.body, &mut |n| {
+        let Node::Atomic { buf, .. } = n else {
+            return;
+        };
+        let slot = match buf {
+            BufRef::Param(id) => params.get_mut(*id as usize),
+            BufRef::Shared(id) => shared.get_mut(*id as usize),
+        };
+        if let Some(slot) = slot {
+            *slot = true;
         }
-    };
-    crate::ir::walk_nodes(&program.body, &mut |n| match n {
-        Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => mark(value),
-        _ => {}
     });
     (params, shared)
 }

@@ -4,7 +4,7 @@ use naga::{Barrier, BinaryOperator, Block, Expression, Handle, LocalVariable, Sp
 
 use super::Lowerer;
 use crate::driver::CompileResult;
-use crate::ir::{DataType, Expr, LocalId, Node};
+use crate::ir::{DataType, LocalId, Node};
 use crate::mid::align::run_len;
 
 impl Lowerer<'_> {
@@ -44,9 +44,6 @@ impl Lowerer<'_> {
         match node {
             Node::Let { local, value } | Node::Assign { local, value } => {
                 self.align.assign(*local, value);
-                if let Expr::Atomic { .. } = value {
-                    return self.atomic(value, Some(*local), blk);
-                }
                 let v = self.expr(value, blk)?;
                 self.store_local(*local, v, blk)?;
             }
@@ -96,11 +93,20 @@ impl Lowerer<'_> {
                     );
                 }
             }
-            Node::Eval(value) => {
-                if let Expr::Atomic { .. } = value {
-                    return self.atomic(value, None, blk);
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                let target = result.local();
+                if let Some(local) = target {
+                    // The old value is unknown data.
+                    self.align.set(local, 1);
                 }
-                // A pure expression statement has no effect.
+                return self.atomic(*op, *buf, index, expected.as_ref(), value, target, blk);
             }
             Node::If {
                 cond,

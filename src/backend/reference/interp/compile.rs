@@ -8,7 +8,8 @@ use super::Compiled;
 use super::bytecode::{AtomicK, BUILTIN_REGS, Mem, Op, Reg, builtin_reg};
 use super::literal_bits;
 use crate::ir::{
-    Access, AtomicOp, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program, UnOp,
+    Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program,
+    UnOp,
 };
 use crate::mid::IndexChecks;
 
@@ -222,7 +223,13 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let p = self.p;
         let mut defs = vec![0u32; p.locals.len()];
         crate::ir::walk_nodes(&p.body, &mut |n| match n {
-            Node::Let { local, .. } | Node::Assign { local, .. } | Node::For { var: local, .. } => {
+            Node::Let { local, .. }
+            | Node::Assign { local, .. }
+            | Node::For { var: local, .. }
+            | Node::Atomic {
+                result: AtomicResult::Let(local) | AtomicResult::Assign(local),
+                ..
+            } => {
                 if let Some(d) = defs.get_mut(*local as usize) {
                     *d += 1;
                 }
@@ -264,8 +271,17 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.code.push(op);
                 self.access(index);
             }
-            Node::Eval(e) => {
-                self.expr(e, None);
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                // The old value is computed straight into the local.
+                let d = result.local().map(|l| self.local(l));
+                self.atomic(*op, *buf, index, expected.as_ref(), value, d);
             }
             Node::If {
                 cond,
@@ -617,50 +633,52 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.code.push(Op::Select { d, c, a, b });
                 (d, t)
             }
-            Expr::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-            } => {
-                let mark = self.next_temp;
-                let (i, _) = self.expr(index, None);
-                let e = expected.as_ref().map(|x| self.expr(x, None).0);
-                let (v, _) = self.expr(value, None);
-                self.next_temp = mark;
-                let d = dst.unwrap_or_else(|| self.temp());
-                let m = self.mem(*buf);
-                let t = p.elem_type(*buf).unwrap_or(DataType::U32);
-                let signed = t == DataType::I32;
-                let k = match op {
-                    AtomicOp::Add => AtomicK::Add,
-                    AtomicOp::Sub => AtomicK::Sub,
-                    AtomicOp::Min if signed => AtomicK::MinI,
-                    AtomicOp::Min => AtomicK::MinU,
-                    AtomicOp::Max if signed => AtomicK::MaxI,
-                    AtomicOp::Max => AtomicK::MaxU,
-                    AtomicOp::And => AtomicK::And,
-                    AtomicOp::Or => AtomicK::Or,
-                    AtomicOp::Xor => AtomicK::Xor,
-                    AtomicOp::Exchange => AtomicK::Xchg,
-                    AtomicOp::CompareExchange => {
-                        self.code.push(Op::Cas {
-                            d,
-                            m,
-                            i,
-                            e: e.unwrap_or(v),
-                            v,
-                        });
-                        self.access(index);
-                        return (d, t);
-                    }
-                };
-                self.code.push(Op::Atomic { k, d, m, i, v });
-                self.access(index);
-                (d, t)
-            }
         }
+    }
+
+    /// An atomic, its old value in `dst` (a temporary when `None`).
+    fn atomic(
+        &mut self,
+        op: AtomicOp,
+        buf: BufRef,
+        index: &Expr,
+        expected: Option<&Expr>,
+        value: &Expr,
+        dst: Option<Reg>,
+    ) {
+        let mark = self.next_temp;
+        let (i, _) = self.expr(index, None);
+        let e = expected.map(|x| self.expr(x, None).0);
+        let (v, _) = self.expr(value, None);
+        self.next_temp = mark;
+        let d = dst.unwrap_or_else(|| self.temp());
+        let m = self.mem(buf);
+        let signed = self.p.elem_type(buf) == Some(DataType::I32);
+        let k = match op {
+            AtomicOp::Add => AtomicK::Add,
+            AtomicOp::Sub => AtomicK::Sub,
+            AtomicOp::Min if signed => AtomicK::MinI,
+            AtomicOp::Min => AtomicK::MinU,
+            AtomicOp::Max if signed => AtomicK::MaxI,
+            AtomicOp::Max => AtomicK::MaxU,
+            AtomicOp::And => AtomicK::And,
+            AtomicOp::Or => AtomicK::Or,
+            AtomicOp::Xor => AtomicK::Xor,
+            AtomicOp::Exchange => AtomicK::Xchg,
+            AtomicOp::CompareExchange => {
+                self.code.push(Op::Cas {
+                    d,
+                    m,
+                    i,
+                    e: e.unwrap_or(v),
+                    v,
+                });
+                self.access(index);
+                return;
+            }
+        };
+        self.code.push(Op::Atomic { k, d, m, i, v });
+        self.access(index);
     }
 }
 
@@ -698,7 +716,12 @@ fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize) {
                 expr(then, lits);
                 expr(otherwise, lits);
             }
-            Expr::Atomic {
+        }
+    }
+    for n in body {
+        match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => expr(value, lits),
+            Node::Atomic {
                 index,
                 expected,
                 value,
@@ -708,13 +731,6 @@ fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize) {
                 if let Some(x) = expected {
                     expr(x, lits);
                 }
-                expr(value, lits);
-            }
-        }
-    }
-    for n in body {
-        match n {
-            Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
                 expr(value, lits);
             }
             Node::Store { index, value, .. } => {
