@@ -66,7 +66,12 @@ pub(crate) fn keyed(e: &Expr) -> Option<(Key, u32)> {
 pub(crate) fn run_len(nodes: &[Node]) -> usize {
     nodes
         .iter()
-        .take_while(|n| matches!(n, Node::Let { .. } | Node::Assign { .. } | Node::Store { .. }))
+        .take_while(|n| {
+            matches!(
+                n,
+                Node::Let { .. } | Node::Assign { .. } | Node::Store { .. }
+            )
+        })
         .count()
 }
 

@@ -34,8 +34,9 @@
 //!   whose tolerance is recorded in [`Case::checks`].
 
 use vyre::ir::{
-    Access, AtomicOp, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr, Literal, LocalDecl,
-    LocalId, MathFn, Node, Param, ParamId, Program, SharedDecl, SharedId, UnOp,
+    Access, AtomicCall, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
+    Expr, Literal, LocalDecl, LocalId, MathFn, Node, Param, ParamId, Program, SharedDecl, SharedId,
+    UnOp,
 };
 
 use crate::compare::{ApproxOp, Tolerance, op_tolerance};
@@ -992,13 +993,12 @@ impl<'s, S: Source> Gen<'s, S> {
             BufRef::Shared(sid) => self.sh_index(sid),
         };
         let d = self.cfg.max_expr_depth.min(2);
-        let expected =
-            (op == AtomicOp::CompareExchange).then(|| Box::new(self.expr(elem, d, false)));
-        let value = Box::new(self.expr(elem, d, false));
-        let atomic = Expr::Atomic {
+        let expected = (op == AtomicOp::CompareExchange).then(|| self.expr(elem, d, false));
+        let value = self.expr(elem, d, false);
+        let atomic = AtomicCall {
             op,
             buf,
-            index: Box::new(index),
+            index,
             expected,
             value,
         };
@@ -1022,27 +1022,30 @@ impl<'s, S: Source> Gen<'s, S> {
         let (buf, elem, op) = self.pick(&targets);
         let index = self.wild_index(2);
         let value = self.expr(elem, 2, false);
-        let atomic = Expr::Atomic {
+        let atomic = AtomicCall {
             op,
             buf,
-            index: Box::new(index),
+            index,
             expected: None,
-            value: Box::new(value),
+            value,
         };
         self.bind_atomic(atomic, elem, false, out);
     }
 
     /// Use an atomic as a statement, a `let` or an assignment; its old
     /// value is only made readable when `readable`.
-    fn bind_atomic(&mut self, atomic: Expr, elem: DataType, readable: bool, out: &mut Vec<Node>) {
+    fn bind_atomic(
+        &mut self,
+        atomic: AtomicCall,
+        elem: DataType,
+        readable: bool,
+        out: &mut Vec<Node>,
+    ) {
         match self.src.below(3) {
-            0 => out.push(Node::Eval(atomic)),
+            0 => out.push(atomic.into_node(AtomicResult::Discard)),
             1 => {
                 let id = self.declare("old", elem, false);
-                out.push(Node::Let {
-                    local: id,
-                    value: atomic,
-                });
+                out.push(atomic.into_node(AtomicResult::Let(id)));
                 if readable {
                     self.bind(Var {
                         id,
@@ -1060,12 +1063,9 @@ impl<'s, S: Source> Gen<'s, S> {
                     .collect();
                 if readable && !vars.is_empty() {
                     let v = self.pick(&vars);
-                    out.push(Node::Assign {
-                        local: v.id,
-                        value: atomic,
-                    });
+                    out.push(atomic.into_node(AtomicResult::Assign(v.id)));
                 } else {
-                    out.push(Node::Eval(atomic));
+                    out.push(atomic.into_node(AtomicResult::Discard));
                 }
             }
         }

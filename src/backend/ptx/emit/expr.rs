@@ -81,7 +81,6 @@ impl Emitter<'_> {
                     Val::reg(d, t.ty)
                 }
             }
-            Expr::Atomic { .. } => self.atomic(e, true),
         }
     }
 

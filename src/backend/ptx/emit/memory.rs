@@ -111,26 +111,24 @@ impl Emitter<'_> {
     }
 
     /// An atomic; `used`: whether the old value is needed (else a `red`).
-    pub(super) fn atomic(&mut self, e: &Expr, used: bool) -> Val {
-        let Expr::Atomic {
-            op,
-            buf,
-            index,
-            expected,
-            value,
-        } = e
-        else {
-            unreachable!("atomic() is only called on Expr::Atomic");
-        };
-        let ty = self.program.elem_type(*buf).unwrap_or(DataType::U32);
-        let exp = expected.as_ref().map(|x| {
+    pub(super) fn atomic(
+        &mut self,
+        op: AtomicOp,
+        buf: BufRef,
+        index: &Expr,
+        expected: Option<&Expr>,
+        value: &Expr,
+        used: bool,
+    ) -> Val {
+        let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
+        let exp = expected.map(|x| {
             let v = self.expr(x);
             self.in_reg(&v)
         });
         let v = self.expr(value);
         let mut vr = self.in_reg(&v);
-        let (addr, pred) = self.address(*buf, index);
-        let space = self.space(*buf, false);
+        let (addr, pred) = self.address(buf, index);
+        let space = self.space(buf, false);
         let (name, t) = match op {
             AtomicOp::Add => (
                 Mod::Add,

@@ -7,24 +7,25 @@ use crate::mid::align::run_len;
 use super::super::code::ins;
 use super::super::isa::{Class, Mod, int};
 use super::vector::Group;
-use super::{Emitter, sfx};
+use super::{Emitter, Val, sfx};
 
 impl Emitter<'_> {
     fn assign_local(&mut self, local: LocalId, value: &Expr) {
-        let v = if matches!(value, Expr::Atomic { .. }) {
-            self.atomic(value, true)
-        } else {
-            self.expr(value)
-        };
-        let dst = self.locals[local as usize];
+        let v = self.expr(value);
         self.align.assign(local, value);
+        self.set_local(local, &v);
+    }
+
+    /// Move `v` into the register of `local`.
+    fn set_local(&mut self, local: LocalId, v: &Val) {
+        let dst = self.locals[local as usize];
         let t = match v.ty {
             DataType::Bool => Mod::Pred,
             DataType::F32 => Mod::F32,
             _ => Mod::B32,
         };
         if v.ty == DataType::Bool && v.imm().is_some() {
-            let r = self.in_reg(&v);
+            let r = self.in_reg(v);
             ins!(self.code; Mov.Pred dst, r);
         } else {
             ins!(self.code; Mov.(t) dst, v);
@@ -62,11 +63,20 @@ impl Emitter<'_> {
                 self.assign_local(*local, value);
             }
             Node::Store { buf, index, value } => self.store(*buf, index, value),
-            Node::Eval(e) => {
-                if matches!(e, Expr::Atomic { .. }) {
-                    self.atomic(e, false);
-                } else {
-                    self.expr(e);
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                let used = result.local().is_some();
+                let v = self.atomic(*op, *buf, index, expected.as_ref(), value, used);
+                if let Some(local) = result.local() {
+                    // The old value is unknown data.
+                    self.align.set(local, 1);
+                    self.set_local(local, &v);
                 }
             }
             Node::If {
