@@ -13,7 +13,8 @@
 mod differential_support;
 
 use vyre::ir::{
-    Access, AtomicOp, Axis, BufRef, Builtin, DataType, Expr, Literal, Node, Program, ProgramBuilder,
+    Access, AtomicOp, AtomicResult, Axis, BufRef, Builtin, DataType, Expr, Literal, Program,
+    ProgramBuilder,
 };
 use vyre_testkit::harness::{DeviceRunOptions, check_target, run_reference};
 use vyre_testkit::{Case, Check, GenConfig, Outcome, Tolerance, Value, generate};
@@ -197,19 +198,25 @@ fn wild_atomics() -> (Case, Vec<u32>, Vec<u32>) {
             Expr::local(i).mul(Expr::u32(2)).add(Expr::u32(1)),
             Expr::local(old_sh),
         );
-        blk.push(Node::Eval(Expr::atomic(
-            AtomicOp::Add,
-            BufRef::Param(acc),
-            // `len + (k & 0xFFFF)` never wraps into range.
-            Expr::len(acc).add(Expr::local(k).bitand(Expr::u32(0xFFFF))),
-            Expr::u32(1),
-        )));
-        blk.push(Node::Eval(Expr::atomic_compare_exchange(
-            BufRef::Shared(sh),
-            Expr::u32(8).add(Expr::local(i)),
-            Expr::u32(0),
-            Expr::u32(7),
-        )));
+        blk.push(
+            Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(acc),
+                // `len + (k & 0xFFFF)` never wraps into range.
+                Expr::len(acc).add(Expr::local(k).bitand(Expr::u32(0xFFFF))),
+                Expr::u32(1),
+            )
+            .into_node(AtomicResult::Discard),
+        );
+        blk.push(
+            Expr::atomic_compare_exchange(
+                BufRef::Shared(sh),
+                Expr::u32(8).add(Expr::local(i)),
+                Expr::u32(0),
+                Expr::u32(7),
+            )
+            .into_node(AtomicResult::Discard),
+        );
         blk.barrier();
         blk.if_(Expr::local(i).lt(Expr::u32(8)), |t| {
             t.store(

@@ -2,8 +2,8 @@
 //! Run: `cargo test -p vyre --features compiler --test lang_parse`.
 
 use vyre::ir::{
-    Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, LocalDecl, MathFn,
-    Node, Param, Program, UnOp,
+    Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal,
+    LocalDecl, MathFn, Node, Param, Program, UnOp,
 };
 use vyre::lang::parse;
 
@@ -44,6 +44,24 @@ fn init_of<'p>(p: &'p Program, name: &str) -> &'p Expr {
             && found.is_none()
         {
             found = Some(value);
+        }
+    });
+    found.unwrap_or_else(|| panic!("no `let {name}`"))
+}
+
+/// The node that first defines `name` (a `let`, or an atomic whose old
+/// value it binds).
+fn def_of<'p>(p: &'p Program, name: &str) -> &'p Node {
+    let id = local(p, name);
+    let mut found = None;
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        let defines = match n {
+            Node::Let { local, .. } => *local == id,
+            Node::Atomic { result, .. } => *result == AtomicResult::Let(id),
+            _ => false,
+        };
+        if defines && found.is_none() {
+            found = Some(n);
         }
     });
     found.unwrap_or_else(|| panic!("no `let {name}`"))
@@ -539,62 +557,48 @@ fn atomics_in_every_allowed_position() {
     );
     assert_eq!(
         p.body[0],
-        Node::Eval(Expr::atomic(
-            AtomicOp::Add,
-            BufRef::Param(0),
-            Expr::u32(0),
-            Expr::u32(1)
-        ))
+        Expr::atomic(AtomicOp::Add, BufRef::Param(0), Expr::u32(0), Expr::u32(1))
+            .into_node(AtomicResult::Discard)
     );
     assert!(matches!(
         &p.body[3],
-        Node::Assign {
-            value: Expr::Atomic {
-                op: AtomicOp::Max,
-                ..
-            },
+        Node::Atomic {
+            op: AtomicOp::Max,
+            result: AtomicResult::Assign(b),
             ..
-        }
+        } if *b == local(&p, "b")
     ));
     let ops: Vec<AtomicOp> = p
         .body
         .iter()
         .filter_map(|n| match n {
-            Node::Eval(Expr::Atomic { op, .. })
-            | Node::Let {
-                value: Expr::Atomic { op, .. },
-                ..
-            }
-            | Node::Assign {
-                value: Expr::Atomic { op, .. },
-                ..
-            } => Some(*op),
+            Node::Atomic { op, .. } => Some(*op),
             _ => None,
         })
         .collect();
     assert_eq!(&ops[..9], &AtomicOp::ALL);
     assert_eq!(
-        *init_of(&p, "d"),
+        *def_of(&p, "d"),
         Expr::atomic_compare_exchange(
             BufRef::Param(0),
             Expr::u32(8),
             Expr::Local(local(&p, "c")),
             Expr::u32(9)
         )
+        .into_node(AtomicResult::Let(local(&p, "d")))
     );
     assert_eq!(ty_of(&p, "e"), DataType::I32);
     assert_eq!(
         p.body.last(),
-        Some(&Node::Eval(Expr::atomic(
-            AtomicOp::Add,
-            BufRef::Param(0),
-            Expr::u32(9),
-            Expr::u32(1)
-        )))
+        Some(
+            &Expr::atomic(AtomicOp::Add, BufRef::Param(0), Expr::u32(9), Expr::u32(1))
+                .into_node(AtomicResult::Discard)
+        )
     );
     assert_eq!(
-        *init_of(&p, "e"),
+        *def_of(&p, "e"),
         Expr::atomic(AtomicOp::Add, BufRef::Param(1), Expr::u32(0), Expr::i32(-1))
+            .into_node(AtomicResult::Let(local(&p, "e")))
     );
 }
 

@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 use vyre::ir::{
-    Access, AtomicOp, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr, Literal, LocalDecl,
-    MathFn, Node, Param, Program, SharedDecl, UnOp,
+    Access, AtomicCall, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
+    Expr, Literal, LocalDecl, MathFn, Node, Param, Program, Rhs, SharedDecl, UnOp,
 };
 use vyre::lang::{parse, print};
 
@@ -297,7 +297,7 @@ impl Gen {
         Expr::Binary(op, Box::new(self.expr(lt, d)), Box::new(self.expr(rt, d)))
     }
 
-    fn atomic(&mut self) -> Option<(Expr, DataType)> {
+    fn atomic(&mut self) -> Option<(AtomicCall, DataType)> {
         let mut bufs = self.bufs(Some(DataType::U32), true);
         bufs.extend(self.bufs(Some(DataType::I32), true));
         if bufs.is_empty() {
@@ -306,11 +306,11 @@ impl Gen {
         let buf = self.pick(&bufs);
         let et = self.p.elem_type(buf)?;
         let op = self.pick(&AtomicOp::ALL);
-        let index = Box::new(self.index(1));
-        let expected = (op == AtomicOp::CompareExchange).then(|| Box::new(self.expr(et, 1)));
-        let value = Box::new(self.expr(et, 1));
+        let index = self.index(1);
+        let expected = (op == AtomicOp::CompareExchange).then(|| self.expr(et, 1));
+        let value = self.expr(et, 1);
         Some((
-            Expr::Atomic {
+            AtomicCall {
                 op,
                 buf,
                 index,
@@ -350,11 +350,11 @@ impl Gen {
                 Node::Let { local, value }
             }
             3 => {
-                let (value, ty) = self.atomic()?;
+                let (atomic, ty) = self.atomic()?;
                 let m = self.chance(30);
                 let local = self.new_local(ty, m);
                 self.scopes.last_mut()?.push(local);
-                Node::Let { local, value }
+                atomic.into_node(AtomicResult::Let(local))
             }
             4 | 5 => {
                 let ty = self.pick(&TYPES);
@@ -365,13 +365,16 @@ impl Gen {
                 let local = self.pick(&targets);
                 let value = if ty.is_integer() && self.chance(20) {
                     match self.atomic() {
-                        Some((a, t)) if t == ty => a,
-                        _ => self.expr(ty, 0),
+                        Some((a, t)) if t == ty => Rhs::Atomic(a),
+                        _ => Rhs::Expr(self.expr(ty, 0)),
                     }
                 } else {
-                    self.expr(ty, 0)
+                    Rhs::Expr(self.expr(ty, 0))
                 };
-                Node::Assign { local, value }
+                match value {
+                    Rhs::Expr(value) => Node::Assign { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(local)),
+                }
             }
             6 => {
                 let bufs = self.bufs(None, true);
@@ -383,7 +386,7 @@ impl Gen {
                     value: self.expr(et, 0),
                 }
             }
-            7 => Node::Eval(self.atomic()?.0),
+            7 => self.atomic()?.0.into_node(AtomicResult::Discard),
             8 if nested => {
                 let cond = self.expr(DataType::Bool, 0);
                 let then = self.block(depth + 1, 3);
@@ -547,7 +550,22 @@ fn remap_body(body: &mut [Node], perm: &[u32]) {
                 remap_expr(index, perm);
                 remap_expr(value, perm);
             }
-            Node::Eval(e) => remap_expr(e, perm),
+            Node::Atomic {
+                index,
+                expected,
+                value,
+                result,
+                ..
+            } => {
+                if let AtomicResult::Let(local) | AtomicResult::Assign(local) = result {
+                    *local = perm[*local as usize];
+                }
+                remap_expr(index, perm);
+                if let Some(x) = expected {
+                    remap_expr(x, perm);
+                }
+                remap_expr(value, perm);
+            }
             Node::If {
                 cond,
                 then,
@@ -596,18 +614,6 @@ fn remap_expr(e: &mut Expr, perm: &[u32]) {
             remap_expr(cond, perm);
             remap_expr(then, perm);
             remap_expr(otherwise, perm);
-        }
-        Expr::Atomic {
-            index,
-            expected,
-            value,
-            ..
-        } => {
-            remap_expr(index, perm);
-            if let Some(x) = expected {
-                remap_expr(x, perm);
-            }
-            remap_expr(value, perm);
         }
         _ => {}
     }
@@ -685,7 +691,6 @@ fn generator_covers_every_kind() {
                 e(otherwise, out);
                 "select"
             }
-            Expr::Atomic { .. } => "atomic",
         };
         out.insert(k);
     }
@@ -701,12 +706,30 @@ fn generator_covers_every_kind() {
         }
         vyre::ir::walk_nodes(&p.body, &mut |n| {
             let k = match n {
-                Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
+                Node::Let { value, .. } => {
                     e(value, &mut exprs);
-                    match n {
-                        Node::Let { .. } => "let",
-                        Node::Assign { .. } => "assign",
-                        _ => "eval",
+                    "let"
+                }
+                Node::Assign { value, .. } => {
+                    e(value, &mut exprs);
+                    "assign"
+                }
+                Node::Atomic {
+                    index,
+                    expected,
+                    value,
+                    result,
+                    ..
+                } => {
+                    e(index, &mut exprs);
+                    if let Some(x) = expected {
+                        e(x, &mut exprs);
+                    }
+                    e(value, &mut exprs);
+                    match result {
+                        AtomicResult::Let(_) => "atomic let",
+                        AtomicResult::Assign(_) => "atomic assign",
+                        AtomicResult::Discard => "atomic statement",
                     }
                 }
                 Node::Store { index, value, .. } => {
@@ -729,8 +752,8 @@ fn generator_covers_every_kind() {
             nodes.insert(k);
         });
     }
-    assert_eq!(nodes.len(), 12, "{nodes:?}");
-    assert_eq!(exprs.len(), 12, "{exprs:?}");
+    assert_eq!(nodes.len(), 14, "{nodes:?}");
+    assert_eq!(exprs.len(), 11, "{exprs:?}");
     assert!(
         flat > 10,
         "the `#[locals]` fallback is exercised ({flat} times)"

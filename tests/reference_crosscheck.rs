@@ -185,44 +185,48 @@ impl Walker<'_, '_> {
                 let b = self.eval(inv, otherwise);
                 if c != 0 { a } else { b }
             }
-            Expr::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-            } => {
-                let signed = self.p.elem_type(*buf) == Some(DataType::I32);
-                let i = self.eval(inv, index) as usize;
-                let x = expected.as_ref().map(|x| self.eval(inv, x));
-                let v = self.eval(inv, value);
-                let m = self.mem(*buf);
-                let Some(old) = m.get(i).copied() else {
-                    return 0;
-                };
-                let new = match op {
-                    AtomicOp::Add => old.wrapping_add(v),
-                    AtomicOp::Sub => old.wrapping_sub(v),
-                    AtomicOp::Min if signed => (old as i32).min(v as i32) as u32,
-                    AtomicOp::Min => old.min(v),
-                    AtomicOp::Max if signed => (old as i32).max(v as i32) as u32,
-                    AtomicOp::Max => old.max(v),
-                    AtomicOp::And => old & v,
-                    AtomicOp::Or => old | v,
-                    AtomicOp::Xor => old ^ v,
-                    AtomicOp::Exchange => v,
-                    AtomicOp::CompareExchange => {
-                        if Some(old) == x {
-                            v
-                        } else {
-                            old
-                        }
-                    }
-                };
-                m[i] = new;
-                old
-            }
         }
+    }
+
+    /// An atomic statement; returns the old value.
+    fn atomic(
+        &mut self,
+        inv: &mut Inv,
+        op: AtomicOp,
+        buf: BufRef,
+        index: &Expr,
+        expected: Option<&Expr>,
+        value: &Expr,
+    ) -> u32 {
+        let signed = self.p.elem_type(buf) == Some(DataType::I32);
+        let i = self.eval(inv, index) as usize;
+        let x = expected.map(|x| self.eval(inv, x));
+        let v = self.eval(inv, value);
+        let m = self.mem(buf);
+        let Some(old) = m.get(i).copied() else {
+            return 0;
+        };
+        let new = match op {
+            AtomicOp::Add => old.wrapping_add(v),
+            AtomicOp::Sub => old.wrapping_sub(v),
+            AtomicOp::Min if signed => (old as i32).min(v as i32) as u32,
+            AtomicOp::Min => old.min(v),
+            AtomicOp::Max if signed => (old as i32).max(v as i32) as u32,
+            AtomicOp::Max => old.max(v),
+            AtomicOp::And => old & v,
+            AtomicOp::Or => old | v,
+            AtomicOp::Xor => old ^ v,
+            AtomicOp::Exchange => v,
+            AtomicOp::CompareExchange => {
+                if Some(old) == x {
+                    v
+                } else {
+                    old
+                }
+            }
+        };
+        m[i] = new;
+        old
     }
 
     fn block(&mut self, inv: &mut Inv, body: &[Node]) -> Result<Flow, &'static str> {
@@ -240,8 +244,18 @@ impl Walker<'_, '_> {
                         *w = v;
                     }
                 }
-                Node::Eval(e) => {
-                    self.eval(inv, e);
+                Node::Atomic {
+                    op,
+                    buf,
+                    index,
+                    expected,
+                    value,
+                    result,
+                } => {
+                    let old = self.atomic(inv, *op, *buf, index, expected.as_ref(), value);
+                    if let Some(local) = result.local() {
+                        inv.locals[local as usize] = old;
+                    }
                 }
                 Node::If {
                     cond,

@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use vyre::ir::wire::{MAX_DEPTH, VERSION, WireError, from_wire, to_wire};
 use vyre::ir::{
-    Access, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, MathFn, Node, Program,
-    ProgramBuilder, UnOp,
+    Access, AtomicCall, AtomicOp, AtomicResult, Axis, BinOp, BufRef, Builtin, DataType, Expr,
+    Literal, MathFn, Node, Program, ProgramBuilder, UnOp,
 };
 
 // Fixed declarations every generated program shares (see `build`).
@@ -233,7 +233,7 @@ fn expr(t: DataType, depth: u32) -> BoxedStrategy<Expr> {
     proptest::strategy::Union::new(options).boxed()
 }
 
-fn atomic() -> BoxedStrategy<(DataType, Expr)> {
+fn atomic() -> BoxedStrategy<(DataType, AtomicCall)> {
     (
         proptest::sample::select(AtomicOp::ALL.to_vec()),
         prop_oneof![
@@ -283,12 +283,14 @@ fn node(depth: u32, in_loop: bool) -> BoxedStrategy<Node> {
         })
         .boxed(),
         atomic()
-            .prop_map(|(t, e)| Node::Assign {
-                local: local_of(t),
-                value: e,
-            })
+            .prop_map(|(t, a)| a.into_node(AtomicResult::Assign(local_of(t))))
             .boxed(),
-        atomic().prop_map(|(_, e)| Node::Eval(e)).boxed(),
+        atomic()
+            .prop_map(|(t, a)| a.into_node(AtomicResult::Let(local_of(t))))
+            .boxed(),
+        atomic()
+            .prop_map(|(_, a)| a.into_node(AtomicResult::Discard))
+            .boxed(),
         prop_oneof![
             Just((DataType::I32, BufRef::Param(B_I32))),
             Just((DataType::U32, BufRef::Param(B_U32))),
@@ -616,6 +618,101 @@ fn nesting_is_limited() {
     assert!(from_wire(&v).is_err());
 }
 
+/// `Node::Atomic` is encoded as version 1 always encoded an atomic: the
+/// whole right-hand side of `let` (0), `assign` (1) or `eval` (3), with
+/// expression code 11; an atomic anywhere else, and an `eval` of anything
+/// else, are decode errors.
+#[test]
+fn atomics_are_let_assign_or_eval_on_the_wire() {
+    let mut b = ProgramBuilder::new("atomics", [1, 1, 1]);
+    let h = b.buffer("h", DataType::U32, Access::ReadWrite);
+    let s = b.shared("s", DataType::U32, 4);
+    let old = b.local("old", DataType::U32, true);
+    let header = to_wire(&b.clone().finish());
+    b.body(|blk| {
+        blk.let_(
+            old,
+            Expr::atomic(AtomicOp::Add, BufRef::Param(h), Expr::u32(0), Expr::u32(1)),
+        );
+        blk.assign(
+            old,
+            Expr::atomic(
+                AtomicOp::Exchange,
+                BufRef::Param(h),
+                Expr::u32(1),
+                Expr::u32(5),
+            ),
+        );
+        blk.eval(Expr::atomic_compare_exchange(
+            BufRef::Shared(s),
+            Expr::u32(2),
+            Expr::u32(3),
+            Expr::u32(4),
+        ));
+    });
+    let p = b.finish();
+    assert_eq!(
+        p.body[0],
+        Node::Atomic {
+            op: AtomicOp::Add,
+            buf: BufRef::Param(h),
+            index: Expr::u32(0),
+            expected: None,
+            value: Expr::u32(1),
+            result: AtomicResult::Let(old),
+        }
+    );
+    // The empty program ends with its statement count, 0.
+    let (prefix, empty) = header.split_at(header.len() - 1);
+    assert_eq!(empty, [0]);
+    let u32_lit = |v: u8| [0, 2, v];
+    let mut body = vec![3];
+    // let old = h.atomic_add(0u32, 1u32);
+    body.extend([0, 0, 11, 0, 0, 0]);
+    body.extend(u32_lit(0));
+    body.push(0);
+    body.extend(u32_lit(1));
+    // old = h.atomic_exchange(1u32, 5u32);
+    body.extend([1, 0, 11, 7, 0, 0]);
+    body.extend(u32_lit(1));
+    body.push(0);
+    body.extend(u32_lit(5));
+    // s.atomic_compare_exchange(2u32, 3u32, 4u32);
+    body.extend([3, 11, 8, 1, 0]);
+    body.extend(u32_lit(2));
+    body.push(1);
+    body.extend(u32_lit(3));
+    body.extend(u32_lit(4));
+    let bytes = to_wire(&p);
+    assert_eq!(bytes, [prefix, &body[..]].concat());
+    assert_eq!(from_wire(&bytes), Ok(p));
+
+    let decode = |body: &[u8]| from_wire(&[prefix, body].concat());
+    let atomic_add = [11, 0, 0, 0, 0, 2, 0, 0, 0, 2, 1];
+    // An atomic as a stored value, an index, an operand: decode errors.
+    let mut store = vec![1, 2, 0, 0, 0, 2, 0];
+    store.extend(atomic_add);
+    let mut index = vec![1, 2, 0, 0];
+    index.extend(atomic_add);
+    index.extend(u32_lit(1));
+    let mut operand = vec![1, 0, 0, 7, 0];
+    operand.extend(atomic_add);
+    operand.extend(u32_lit(1));
+    for bad in [store, index, operand] {
+        let e = decode(&bad).unwrap_err();
+        assert!(
+            matches!(&e, WireError::Malformed { reason, .. } if reason.contains("atomic may only be")),
+            "{bad:?}: {e:?}"
+        );
+    }
+    // `eval` of a pure expression.
+    let e = decode(&[1, 3, 0, 2, 1]).unwrap_err();
+    assert!(
+        matches!(&e, WireError::Malformed { offset, reason } if reason.contains("expression statement") && *offset == prefix.len() + 2),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn invalid_programs_are_rejected_after_decoding() {
     let mut b = ProgramBuilder::new("bad", [1, 1, 1]);
@@ -727,18 +824,6 @@ fn count_kinds(body: &[Node], seen: &mut std::collections::BTreeSet<String>) {
                 expr(then, seen);
                 expr(otherwise, seen);
             }
-            Expr::Atomic {
-                index,
-                expected,
-                value,
-                ..
-            } => {
-                expr(index, seen);
-                if let Some(x) = expected {
-                    expr(x, seen);
-                }
-                expr(value, seen);
-            }
             _ => {}
         }
     }
@@ -749,8 +834,22 @@ fn count_kinds(body: &[Node], seen: &mut std::collections::BTreeSet<String>) {
             name.split(['(', ' ', '{']).next().unwrap_or("")
         ));
         match n {
-            Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
-                expr(value, seen)
+            Node::Let { value, .. } | Node::Assign { value, .. } => expr(value, seen),
+            Node::Atomic {
+                index,
+                expected,
+                value,
+                result,
+                ..
+            } => {
+                let r = format!("{result:?}");
+                let r = r.split('(').next().unwrap_or("");
+                seen.insert(format!("node:Atomic:{r}"));
+                expr(index, seen);
+                if let Some(x) = expected {
+                    expr(x, seen);
+                }
+                expr(value, seen);
             }
             Node::Store { index, value, .. } => {
                 expr(index, seen);
@@ -799,7 +898,9 @@ fn strategy_covers_every_kind() {
         "node:Let",
         "node:Assign",
         "node:Store",
-        "node:Eval",
+        "node:Atomic:Let",
+        "node:Atomic:Assign",
+        "node:Atomic:Discard",
         "node:If",
         "node:While",
         "node:For",
@@ -819,7 +920,6 @@ fn strategy_covers_every_kind() {
         "expr:Cast",
         "expr:Math",
         "expr:Select",
-        "expr:Atomic",
     ];
     for w in want {
         assert!(seen.contains(w), "{w} never generated; saw {seen:?}");

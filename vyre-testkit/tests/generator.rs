@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use vyre::ir::{Expr, Node, walk_nodes};
+use vyre::ir::{AtomicResult, Expr, Node, walk_nodes};
 use vyre_testkit::{Case, GenConfig, Value, generate};
 
 fn seeds() -> u64 {
@@ -106,25 +106,6 @@ fn expr_kinds(e: &Expr, out: &mut BTreeSet<String>) {
             expr_kinds(otherwise, out);
             "select".to_string()
         }
-        Expr::Atomic {
-            op,
-            buf,
-            index,
-            expected,
-            value,
-        } => {
-            expr_kinds(index, out);
-            expr_kinds(value, out);
-            if let Some(x) = expected {
-                expr_kinds(x, out);
-            }
-            let place = if matches!(buf, vyre::ir::BufRef::Shared(_)) {
-                "shared"
-            } else {
-                "global"
-            };
-            format!("atomic:{}:{place}", op.name())
-        }
     };
     out.insert(name);
 }
@@ -152,7 +133,33 @@ fn covers_the_whole_ir() {
         }
         walk_nodes(&p.body, &mut |n| {
             let kind = match n {
-                Node::Let { value, .. } | Node::Assign { value, .. } | Node::Eval(value) => {
+                Node::Atomic {
+                    op,
+                    buf,
+                    index,
+                    expected,
+                    value,
+                    result,
+                } => {
+                    expr_kinds(index, &mut seen);
+                    expr_kinds(value, &mut seen);
+                    if let Some(x) = expected {
+                        expr_kinds(x, &mut seen);
+                    }
+                    let place = if matches!(buf, vyre::ir::BufRef::Shared(_)) {
+                        "shared"
+                    } else {
+                        "global"
+                    };
+                    seen.insert(format!("atomic:{}:{place}", op.name()));
+                    let result = match result {
+                        AtomicResult::Discard => "Discard",
+                        AtomicResult::Let(_) => "Let",
+                        AtomicResult::Assign(_) => "Assign",
+                    };
+                    format!("Atomic:{result}")
+                }
+                Node::Let { value, .. } | Node::Assign { value, .. } => {
                     expr_kinds(value, &mut seen);
                     format!("{n:?}")
                         .split([' ', '(', '{'])
@@ -191,7 +198,9 @@ fn covers_the_whole_ir() {
         "node:Let",
         "node:Assign",
         "node:Store",
-        "node:Eval",
+        "node:Atomic:Discard",
+        "node:Atomic:Let",
+        "node:Atomic:Assign",
         "node:If",
         "node:While",
         "node:For",
