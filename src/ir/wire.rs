@@ -59,7 +59,7 @@
 use super::{
     Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr,
     Literal, LocalDecl, MathFn, Node, Param, Program, SharedDecl, UnOp, ValidationError,
-    builder::AtomicCall,
+    builder::{AtomicCall, Rhs},
 };
 
 /// The magic bytes every encoding starts with.
@@ -622,15 +622,15 @@ impl Reader<'_> {
             0 => {
                 let local = self.uint()?;
                 match self.rhs()? {
-                    Ok(value) => Node::Let { local, value },
-                    Err(a) => a.into_node(AtomicResult::Let(local)),
+                    Rhs::Expr(value) => Node::Let { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Let(local)),
                 }
             }
             1 => {
                 let local = self.uint()?;
                 match self.rhs()? {
-                    Ok(value) => Node::Assign { local, value },
-                    Err(a) => a.into_node(AtomicResult::Assign(local)),
+                    Rhs::Expr(value) => Node::Assign { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(local)),
                 }
             }
             2 => Node::Store {
@@ -641,8 +641,8 @@ impl Reader<'_> {
             3 => {
                 let at = self.pos;
                 match self.rhs()? {
-                    Err(a) => a.into_node(AtomicResult::Discard),
-                    Ok(_) => {
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Discard),
+                    Rhs::Expr(_) => {
                         return Err(WireError::Malformed {
                             offset: at,
                             reason: "an expression statement must be an atomic; other expressions have no effect".to_string(),
@@ -680,10 +680,10 @@ impl Reader<'_> {
     }
 
     /// The right-hand side of `let`, `assign` or `eval`: a plain expression
-    /// (`Ok`) or, only here, an atomic (`Err`).
-    fn rhs(&mut self) -> R<Result<Expr, AtomicCall>> {
+    /// or, only here, an atomic.
+    fn rhs(&mut self) -> R<Rhs> {
         if self.bytes.get(self.pos) != Some(&ATOMIC) {
-            return self.expr().map(Ok);
+            return self.expr().map(Rhs::Expr);
         }
         // Nesting is counted as when the atomic was an expression.
         self.enter()?;
@@ -698,7 +698,7 @@ impl Reader<'_> {
         };
         let value = self.expr()?;
         self.depth -= 1;
-        Ok(Err(AtomicCall {
+        Ok(Rhs::Atomic(AtomicCall {
             op,
             buf,
             index,
