@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicU32;
 pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
-use crate::driver::KernelLauncherCodegen;
+use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
 use crate::ir::{Literal, Program, wire};
 use crate::runtime::{
     ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
@@ -34,21 +34,15 @@ pub const TARGET: &str = "reference";
 /// # Errors
 ///
 /// When the program (after the workgroup-size override) does not validate.
-pub fn emit(program: &Program, config: &DispatchConfig) -> std::result::Result<Vec<u8>, String> {
+pub fn emit(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>> {
     let mut program = program.clone();
     program.workgroup_size = config.effective_workgroup_size(&program);
     program.unchecked = !config.checks_bounds(&program);
-    program.validate().map_err(|errors| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+    CompileError::check_valid(&program)?;
     Ok(wire::to_wire(&program))
 }
 
-crate::register_aot_emitter!(TARGET, emit);
+crate::register_typed_aot_emitter!(TARGET, emit);
 
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: TARGET,
