@@ -1,0 +1,331 @@
+//! Expressions: leaves, loads, integer, boolean and float expressions.
+
+use vyre::ir::{Axis, BinOp, BufRef, Builtin, DataType, Expr, MathFn, Param, ParamId, UnOp};
+
+use super::{Epoch, Gen, Var};
+use crate::compare::ApproxOp;
+use crate::source::Source;
+
+impl<S: Source> Gen<'_, S> {
+    pub(super) fn expr(&mut self, ty: DataType, depth: u32, clean: bool) -> Expr {
+        match ty {
+            DataType::Bool => self.bool_expr(depth),
+            DataType::F32 => self.float_expr(depth, clean),
+            _ => self.int_expr(ty, depth),
+        }
+    }
+
+    pub(super) fn leaf(&mut self, ty: DataType, clean: bool) -> Expr {
+        let vars: Vec<Var> = self
+            .vars(ty)
+            .into_iter()
+            .filter(|v| !clean || v.clean)
+            .collect();
+        let params: Vec<ParamId> = self
+            .scalars
+            .iter()
+            .filter(|s| s.1 == ty)
+            .map(|s| s.0)
+            .collect();
+        match self.src.below(4) {
+            1 if !vars.is_empty() => Expr::Local(self.pick(&vars).id),
+            2 if !params.is_empty() => Expr::Param(self.pick(&params)),
+            3 if ty == DataType::U32 => {
+                let bufs: Vec<ParamId> = self
+                    .p
+                    .params
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| matches!(p, Param::Buffer(_)))
+                    .map(|(i, _)| i as ParamId)
+                    .collect();
+                if !bufs.is_empty() && self.src.chance(1, 3) {
+                    Expr::Len(self.pick(&bufs))
+                } else {
+                    let b = self.pick(&[
+                        Builtin::GlobalId,
+                        Builtin::LocalId,
+                        Builtin::WorkgroupId,
+                        Builtin::NumWorkgroups,
+                    ]);
+                    let a = self.pick(&[Axis::X, Axis::Y, Axis::Z]);
+                    Expr::Builtin(b, a)
+                }
+            }
+            _ => self.lit(ty),
+        }
+    }
+
+    /// A load of any buffer/shared array the epoch allows, cast to `ty`
+    /// (`f32` sources are exactly computed, so the cast is deterministic).
+    pub(super) fn load(&mut self, ty: DataType, depth: u32, clean: bool) -> Option<Expr> {
+        let mut options: Vec<u32> = Vec::new();
+        if !self.ins.is_empty() {
+            options.extend([0, 0]);
+        }
+        if !self.outs.is_empty() && !clean {
+            options.push(1);
+        }
+        if self.sh.is_some() && self.epoch != Epoch::Init && !clean {
+            options.push(2);
+        }
+        if options.is_empty() {
+            return None;
+        }
+        let (e, elem) = match self.pick(&options) {
+            0 => {
+                let (id, elem) = self.pick(&self.ins.clone());
+                let index = self.wild_index(depth.saturating_sub(1));
+                (
+                    Expr::Load {
+                        buf: BufRef::Param(id),
+                        index: Box::new(index),
+                    },
+                    elem,
+                )
+            }
+            1 => {
+                let (id, elem) = self.pick(&self.outs.clone());
+                // Even slots only for `out_f32`: odd ones hold inexact values.
+                let mut j = self.src.below(self.slots);
+                if elem == DataType::F32 {
+                    j &= !1;
+                }
+                (
+                    Expr::Load {
+                        buf: BufRef::Param(id),
+                        index: Box::new(self.own_slot(j)),
+                    },
+                    elem,
+                )
+            }
+            _ => {
+                let (sid, elem) = self.sh?;
+                let index = if self.epoch == Epoch::Write {
+                    let j = self.src.below(self.sh_slots);
+                    Expr::Local(self.lid)
+                        .mul(Expr::u32(self.sh_slots))
+                        .add(Expr::u32(j))
+                } else {
+                    self.wild_index(depth.saturating_sub(1))
+                };
+                (
+                    Expr::Load {
+                        buf: BufRef::Shared(sid),
+                        index: Box::new(index),
+                    },
+                    elem,
+                )
+            }
+        };
+        Some(if elem == ty { e } else { e.cast(ty) })
+    }
+
+    pub(super) fn int_expr(&mut self, ty: DataType, depth: u32) -> Expr {
+        if depth == 0 {
+            return self.leaf(ty, false);
+        }
+        let d = depth - 1;
+        match self.src.below(9) {
+            0 => self.leaf(ty, false),
+            1 | 2 => {
+                let op = self.pick(&[
+                    BinOp::Add,
+                    BinOp::Sub,
+                    BinOp::Mul,
+                    BinOp::Div,
+                    BinOp::Rem,
+                    BinOp::BitAnd,
+                    BinOp::BitOr,
+                    BinOp::BitXor,
+                    BinOp::Shl,
+                    BinOp::Shr,
+                ]);
+                let a = self.int_expr(ty, d);
+                let rty = if matches!(op, BinOp::Shl | BinOp::Shr) {
+                    self.int_ty()
+                } else {
+                    ty
+                };
+                let b = self.int_expr(rty, d);
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            3 => {
+                let op = if ty == DataType::I32 && self.src.chance(1, 2) {
+                    UnOp::Neg
+                } else {
+                    UnOp::Not
+                };
+                Expr::Unary(op, Box::new(self.int_expr(ty, d)))
+            }
+            4 => {
+                let from = self.any_ty();
+                self.expr(from, d, false).cast(ty)
+            }
+            5 => {
+                let f = if ty == DataType::I32 {
+                    self.pick(&[MathFn::Abs, MathFn::Min, MathFn::Max, MathFn::Clamp])
+                } else {
+                    self.pick(&[MathFn::Min, MathFn::Max, MathFn::Clamp])
+                };
+                let args = (0..f.arity()).map(|_| self.int_expr(ty, d)).collect();
+                Expr::Math(f, args)
+            }
+            6 => {
+                let c = self.bool_expr(d);
+                let (a, b) = (self.int_expr(ty, d), self.int_expr(ty, d));
+                Expr::Select {
+                    cond: Box::new(c),
+                    then: Box::new(a),
+                    otherwise: Box::new(b),
+                }
+            }
+            _ => self
+                .load(ty, d, false)
+                .unwrap_or_else(|| self.leaf(ty, false)),
+        }
+    }
+
+    pub(super) fn bool_expr(&mut self, depth: u32) -> Expr {
+        if depth == 0 {
+            return self.leaf(DataType::Bool, false);
+        }
+        let d = depth - 1;
+        match self.src.below(7) {
+            0 => self.leaf(DataType::Bool, false),
+            1 | 2 => {
+                let ty = if self.cfg.floats {
+                    self.pick(&[DataType::U32, DataType::I32, DataType::F32])
+                } else {
+                    self.int_ty()
+                };
+                let op = self.pick(&[
+                    BinOp::Eq,
+                    BinOp::Ne,
+                    BinOp::Lt,
+                    BinOp::Le,
+                    BinOp::Gt,
+                    BinOp::Ge,
+                ]);
+                let (a, b) = (self.expr(ty, d, false), self.expr(ty, d, false));
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            3 => {
+                let op = self.pick(&[
+                    BinOp::And,
+                    BinOp::Or,
+                    BinOp::BitAnd,
+                    BinOp::BitOr,
+                    BinOp::BitXor,
+                    BinOp::Eq,
+                    BinOp::Ne,
+                ]);
+                let (a, b) = (self.bool_expr(d), self.bool_expr(d));
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            4 => Expr::Unary(UnOp::Not, Box::new(self.bool_expr(d))),
+            5 => {
+                let (c, a, b) = (self.bool_expr(d), self.bool_expr(d), self.bool_expr(d));
+                Expr::Select {
+                    cond: Box::new(c),
+                    then: Box::new(a),
+                    otherwise: Box::new(b),
+                }
+            }
+            _ => self.bool_expr(d).cast(DataType::Bool),
+        }
+    }
+
+    /// An exactly computed `f32` (see [`crate::compare`]). `clean`: no
+    /// `min`/`max`, so the sign of a zero result is exact too.
+    pub(super) fn float_expr(&mut self, depth: u32, clean: bool) -> Expr {
+        if depth == 0 {
+            return self.leaf(DataType::F32, clean);
+        }
+        let d = depth - 1;
+        match self.src.below(9) {
+            0 => self.leaf(DataType::F32, clean),
+            1 | 2 => {
+                let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
+                let (a, b) = (self.float_expr(d, clean), self.float_expr(d, clean));
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            3 => {
+                let f = self.pick(&[MathFn::Abs, MathFn::Floor, MathFn::Ceil]);
+                if self.src.chance(1, 3) {
+                    Expr::Unary(UnOp::Neg, Box::new(self.float_expr(d, clean)))
+                } else {
+                    Expr::Math(f, vec![self.float_expr(d, clean)])
+                }
+            }
+            4 if !clean => {
+                let f = self.pick(&[MathFn::Min, MathFn::Max, MathFn::Clamp]);
+                let args = (0..f.arity()).map(|_| self.float_expr(d, false)).collect();
+                Expr::Math(f, args)
+            }
+            5 => {
+                let c = self.bool_expr(d);
+                let (a, b) = (self.float_expr(d, clean), self.float_expr(d, clean));
+                Expr::Select {
+                    cond: Box::new(c),
+                    then: Box::new(a),
+                    otherwise: Box::new(b),
+                }
+            }
+            6 => {
+                let from = self.pick(&[DataType::U32, DataType::I32, DataType::Bool]);
+                self.expr(from, d, false).cast(DataType::F32)
+            }
+            _ => self
+                .load(DataType::F32, d, clean)
+                .unwrap_or_else(|| self.leaf(DataType::F32, clean)),
+        }
+    }
+
+    pub(super) fn clamped(&mut self, lo: f32, hi: f32) -> Expr {
+        let e = self.float_expr(self.cfg.max_expr_depth.min(2), false);
+        Expr::Math(MathFn::Clamp, vec![e, Expr::f32(lo), Expr::f32(hi)])
+    }
+
+    /// One inexact operation on clamped, exactly computed operands.
+    pub(super) fn approx(&mut self) -> (Expr, ApproxOp) {
+        let op = self.pick(&[
+            ApproxOp::Div,
+            ApproxOp::Rem,
+            ApproxOp::Math(MathFn::Sqrt),
+            ApproxOp::Math(MathFn::Exp),
+            ApproxOp::Math(MathFn::Ln),
+            ApproxOp::Math(MathFn::Sin),
+            ApproxOp::Math(MathFn::Cos),
+            ApproxOp::Math(MathFn::Tanh),
+            ApproxOp::Math(MathFn::Powf),
+            ApproxOp::Math(MathFn::MulAdd),
+        ]);
+        let d = self.cfg.max_expr_depth.min(2);
+        let e = match op {
+            ApproxOp::Div => {
+                let a = self.float_expr(d, false);
+                let b = self.float_expr(d, true);
+                a.div(b)
+            }
+            ApproxOp::Rem => {
+                let a = self.clamped(-16.0, 16.0);
+                let b = self.clamped(0.5, 2.0);
+                a.rem(b)
+            }
+            ApproxOp::Math(f) => {
+                let args = match f {
+                    MathFn::Sqrt => vec![self.float_expr(d, false)],
+                    MathFn::Exp => vec![self.clamped(-20.0, 20.0)],
+                    MathFn::Ln => vec![self.clamped(1.0 / 1024.0, 1_048_576.0)],
+                    MathFn::Sin | MathFn::Cos => vec![self.clamped(-3.0, 3.0)],
+                    MathFn::Tanh => vec![self.clamped(-10.0, 10.0)],
+                    MathFn::Powf => vec![self.clamped(0.0625, 16.0), self.clamped(-8.0, 8.0)],
+                    _ => (0..3).map(|_| self.clamped(-16.0, 16.0)).collect(),
+                };
+                Expr::Math(f, args)
+            }
+        };
+        (e, op)
+    }
+}

@@ -1,0 +1,468 @@
+//! The random program generator.
+//!
+//! [`generate`] turns a seed into a [`Case`]: a program that passes
+//! [`Program::validate`], its inputs and a grid. Programs are built so that
+//! their results do not depend on how invocations are scheduled, which is
+//! what lets any two targets be compared:
+//!
+//! - every invocation computes its flat id `gid` (and `lid` within its
+//!   workgroup) first, and writes the `out_*` buffers only at its own slots
+//!   `out[gid * K + j]`, or at indices that are out of range for sure (so the
+//!   write is dropped): `len + (e & 0xFFFF)`, `e | 0x8000_0000`, a negative
+//!   `i32`. Own slots may be read back (they are only written by their
+//!   owner); other indices of `out_*` are never read;
+//! - read-only inputs are read at any index at all: data-derived, negative,
+//!   huge, just past the end;
+//! - the contended atomics (`acc`, the shared `sh_acc`) use one
+//!   commutative operation per array (add, sub, min, max, and, or or xor:
+//!   two different ones do not commute) and their old values are dropped; every operation, exchange and compare-exchange
+//!   included, is used on own slots, where the old value is deterministic;
+//! - shared memory runs in epochs separated by barriers at the top level (or
+//!   in a `for` loop with constant bounds, whose body is itself
+//!   write-epoch, barrier, read-epoch, barrier): in a write epoch an
+//!   invocation touches only its own slots `sh[lid * Ks + j]`; in a read
+//!   epoch anyone reads anything, nobody writes. Every slot is written
+//!   before the first barrier, so nothing reads uninitialised memory;
+//! - `return` appears only after the last barrier; `break`/`continue` never
+//!   leave a loop holding a barrier;
+//! - every loop terminates: `for` ranges span at most [`GenConfig::max_trip`]
+//!   values (`s..s + (e & 3)` wraps to an empty range rather than a long one),
+//!   `while`/`loop` carry a counter incremented first thing in the body;
+//! - floats: see [`crate::compare`]: only exactly computed floats reach
+//!   comparisons, casts and indices; each inexact operation is applied once,
+//!   to clamped exact operands, and stored into an odd slot of `out_f32`
+//!   whose tolerance is recorded in [`Case::checks`].
+
+mod expr;
+mod index;
+mod program;
+mod stmt;
+
+use vyre::ir::{
+    AtomicOp, DataType, Expr, Literal, LocalDecl, LocalId, Param, ParamId, Program, SharedId,
+};
+
+use crate::compare::Tolerance;
+use crate::source::{ReplaySource, RngSource, Source};
+
+/// Knobs of the generator. [`GenConfig::default`] is what the differential
+/// test uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenConfig {
+    /// Statements per block, at most.
+    pub max_stmts: u32,
+    /// Statements per program, at most (all blocks together).
+    pub max_total_stmts: u32,
+    /// Control-flow nesting depth, at most.
+    pub max_depth: u32,
+    /// Expression depth, at most.
+    pub max_expr_depth: u32,
+    /// Iterations of one loop, at most.
+    pub max_trip: u32,
+    /// Invocations per workgroup, at most (≤ 1024).
+    pub max_workgroup_invocations: u32,
+    /// Workgroups per dispatch, at most.
+    pub max_workgroups: u32,
+    /// Elements of an input buffer, at most.
+    pub max_input_len: u32,
+    /// Output slots per invocation and type (`K`), at most.
+    pub max_slots: u32,
+    /// Barrier-separated segments between the prologue and the final one.
+    pub max_segments: u32,
+    /// Use workgroup shared memory and barriers.
+    pub shared: bool,
+    /// Use atomics.
+    pub atomics: bool,
+    /// Use `f32` at all.
+    pub floats: bool,
+    /// Use the inexact float operations (division, transcendental math,
+    /// `mul_add`, float `%`), compared within [`crate::compare::op_tolerance`].
+    pub approx_math: bool,
+    /// Use out-of-range and data-derived indices.
+    pub wild_indices: bool,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        Self {
+            max_stmts: 5,
+            max_total_stmts: 40,
+            max_depth: 3,
+            max_expr_depth: 3,
+            max_trip: 3,
+            max_workgroup_invocations: 64,
+            max_workgroups: 8,
+            max_input_len: 48,
+            max_slots: 4,
+            max_segments: 2,
+            shared: true,
+            atomics: true,
+            floats: true,
+            approx_math: true,
+            wild_indices: true,
+        }
+    }
+}
+
+/// The value passed for one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A buffer's initial contents, as raw bits of `elem`.
+    Buffer {
+        /// Element type.
+        elem: DataType,
+        /// Raw bits, one `u32` per element.
+        data: Vec<u32>,
+    },
+    /// A scalar argument.
+    Scalar(Literal),
+}
+
+/// How a buffer's final contents are compared: element `i` uses
+/// `slots[i % slots.len()]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Tolerance per slot; the pattern repeats over the buffer.
+    pub slots: Vec<Tolerance>,
+}
+
+impl Check {
+    /// The tolerance of element `i`.
+    #[must_use]
+    pub fn tolerance(&self, i: usize) -> Tolerance {
+        self.slots
+            .get(i % self.slots.len().max(1))
+            .copied()
+            .unwrap_or(Tolerance::Bits)
+    }
+}
+
+/// A generated test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// The kernel; passes [`Program::validate`].
+    pub program: Program,
+    /// One value per parameter, in order.
+    pub inputs: Vec<Value>,
+    /// Workgroups to launch, `[x, y, z]`.
+    pub grid: [u32; 3],
+    /// Per parameter: how its final contents are compared (`None` for
+    /// scalars).
+    pub checks: Vec<Option<Check>>,
+    /// The raw draws that produced this case ([`Case::from_draws`] replays
+    /// them; shrinking edits them).
+    pub draws: Vec<u32>,
+}
+
+impl Case {
+    /// Rebuild a case from raw draws (missing draws count as 0, the simplest
+    /// choice), for replay and shrinking.
+    #[must_use]
+    pub fn from_draws(draws: &[u32], cfg: &GenConfig) -> Self {
+        let mut src = ReplaySource::new(draws);
+        let mut case = build(&mut src, cfg);
+        let used = src.consumed().min(draws.len());
+        case.draws = draws[..used].to_vec();
+        case
+    }
+
+    /// Total invocations launched.
+    #[must_use]
+    pub fn invocations(&self) -> u64 {
+        self.program.invocations_per_workgroup()
+            * self.grid.iter().map(|&g| u64::from(g)).product::<u64>()
+    }
+}
+
+/// Generate the case of `seed`.
+#[must_use]
+pub fn generate(seed: u64, cfg: &GenConfig) -> Case {
+    let mut src = RngSource::new(seed);
+    let mut case = build(&mut src, cfg);
+    case.draws = src.log;
+    case
+}
+
+/// A `proptest` strategy over cases: a list of raw draws mapped through
+/// [`Case::from_draws`], so proptest's shrinking of the list (shorter,
+/// smaller values) shrinks the program towards the simplest one.
+pub fn case_strategy(cfg: GenConfig) -> impl proptest::strategy::Strategy<Value = Case> {
+    use proptest::prelude::*;
+    proptest::collection::vec(any::<u32>(), 0..4096)
+        .prop_map(move |draws| Case::from_draws(&draws, &cfg))
+}
+
+fn build<S: Source>(src: &mut S, cfg: &GenConfig) -> Case {
+    let mut g = Gen::new(src, cfg);
+    g.program();
+    let Gen {
+        p,
+        values,
+        checks,
+        grid,
+        f_tol,
+        out_f32,
+        ..
+    } = g;
+    let mut checks = checks;
+    if let Some(id) = out_f32 {
+        checks[id as usize] = Some(Check { slots: f_tol });
+    }
+    Case {
+        program: p,
+        inputs: values,
+        grid,
+        checks,
+        draws: Vec::new(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Epoch {
+    /// Prologue: shared memory not initialised yet; no shared loads.
+    Init,
+    /// Own shared slots only; contended shared atomics allowed.
+    Write,
+    /// Shared loads anywhere; no shared writes.
+    Read,
+    /// After the last barrier: like `Read`, and `return` is allowed, no
+    /// contended shared atomics (they were flushed).
+    Final,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Var {
+    id: LocalId,
+    ty: DataType,
+    /// May be assigned by random statements.
+    assignable: bool,
+    /// An `f32` that never held a `min`/`max` result, so its zero sign is
+    /// exact (needed for divisors).
+    clean: bool,
+}
+
+/// Atomic operations whose final value does not depend on the order in
+/// which invocations apply them (as long as one element sees only one of
+/// them).
+const COMMUTATIVE: [AtomicOp; 7] = [
+    AtomicOp::Add,
+    AtomicOp::Sub,
+    AtomicOp::Min,
+    AtomicOp::Max,
+    AtomicOp::And,
+    AtomicOp::Or,
+    AtomicOp::Xor,
+];
+
+const INT_EDGES: [u32; 16] = [
+    0,
+    1,
+    2,
+    3,
+    31,
+    32,
+    33,
+    0xFFFF_FFFF,
+    0xFFFF_FFFE,
+    0x8000_0000,
+    0x7FFF_FFFF,
+    0xFFFF,
+    0x1_0000,
+    7,
+    16,
+    255,
+];
+
+/// Floats that keep exact arithmetic away from subnormals (smallest
+/// non-zero magnitude 0.25) and cover the cast and IEEE edge cases.
+const FLOAT_EDGES: [f32; 24] = [
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    2.0,
+    -0.0,
+    3.0,
+    -2.5,
+    0.25,
+    10.0,
+    100.0,
+    -7.0,
+    1.0e10,
+    -1.0e10,
+    3.0e38,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    f32::NAN,
+    16_777_216.0,
+    2_147_483_648.0,
+    2_147_483_520.0,
+    -2_147_483_904.0,
+    4_294_967_296.0,
+    1.5,
+];
+
+struct Gen<'s, S: Source> {
+    src: &'s mut S,
+    cfg: &'s GenConfig,
+    p: Program,
+    values: Vec<Value>,
+    checks: Vec<Option<Check>>,
+    grid: [u32; 3],
+    ins: Vec<(ParamId, DataType)>,
+    scalars: Vec<(ParamId, DataType)>,
+    outs: Vec<(ParamId, DataType)>,
+    out_f32: Option<ParamId>,
+    acc: Option<(ParamId, DataType)>,
+    sh: Option<(SharedId, DataType)>,
+    sh_acc: Option<(SharedId, DataType)>,
+    /// The one operation used on `acc` / `sh_acc`: two different
+    /// operations on one element do not commute (`(x + a) & b`).
+    acc_op: AtomicOp,
+    sh_acc_op: AtomicOp,
+    slots: u32,
+    sh_slots: u32,
+    invocations: u32,
+    lid: LocalId,
+    gid: LocalId,
+    scopes: Vec<Vec<Var>>,
+    /// Innermost last: whether `break`/`continue` may target the loop.
+    loops: Vec<bool>,
+    epoch: Epoch,
+    budget: u32,
+    f_tol: Vec<Tolerance>,
+    names: u32,
+}
+
+impl<'s, S: Source> Gen<'s, S> {
+    fn new(src: &'s mut S, cfg: &'s GenConfig) -> Self {
+        Self {
+            src,
+            cfg,
+            p: Program::new("generated", [1, 1, 1]),
+            values: Vec::new(),
+            checks: Vec::new(),
+            grid: [1, 1, 1],
+            ins: Vec::new(),
+            scalars: Vec::new(),
+            outs: Vec::new(),
+            out_f32: None,
+            acc: None,
+            sh: None,
+            sh_acc: None,
+            acc_op: AtomicOp::Add,
+            sh_acc_op: AtomicOp::Add,
+            slots: 1,
+            sh_slots: 1,
+            invocations: 1,
+            lid: 0,
+            gid: 0,
+            scopes: vec![Vec::new()],
+            loops: Vec::new(),
+            epoch: Epoch::Init,
+            budget: cfg.max_total_stmts,
+            f_tol: Vec::new(),
+            names: 0,
+        }
+    }
+
+    // ---- small helpers -------------------------------------------------
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.src.below(items.len() as u32) as usize]
+    }
+
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.names += 1;
+        format!("{prefix}{}", self.names - 1)
+    }
+
+    fn declare(&mut self, prefix: &str, ty: DataType, mutable: bool) -> LocalId {
+        let name = self.fresh(prefix);
+        self.p.locals.push(LocalDecl { name, ty, mutable });
+        (self.p.locals.len() - 1) as LocalId
+    }
+
+    fn bind(&mut self, var: Var) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.push(var);
+        }
+    }
+
+    fn vars(&self, ty: DataType) -> Vec<Var> {
+        self.scopes
+            .iter()
+            .flatten()
+            .filter(|v| v.ty == ty)
+            .copied()
+            .collect()
+    }
+
+    fn add_param(&mut self, param: Param, value: Value, check: Option<Check>) -> ParamId {
+        self.p.params.push(param);
+        self.values.push(value);
+        self.checks.push(check);
+        (self.p.params.len() - 1) as ParamId
+    }
+
+    fn int_ty(&mut self) -> DataType {
+        self.pick(&[DataType::U32, DataType::I32])
+    }
+
+    fn elem_ty(&mut self) -> DataType {
+        if self.cfg.floats {
+            self.pick(&[DataType::U32, DataType::I32, DataType::F32])
+        } else {
+            self.int_ty()
+        }
+    }
+
+    fn any_ty(&mut self) -> DataType {
+        if self.cfg.floats {
+            self.pick(&[DataType::U32, DataType::I32, DataType::Bool, DataType::F32])
+        } else {
+            self.pick(&[DataType::U32, DataType::I32, DataType::Bool])
+        }
+    }
+
+    fn raw_int(&mut self) -> u32 {
+        match self.src.below(3) {
+            0 => self.src.below(8),
+            1 => self.pick(&INT_EDGES),
+            _ => self.src.raw(),
+        }
+    }
+
+    fn raw_float(&mut self) -> u32 {
+        match self.src.below(3) {
+            0 => self.pick(&FLOAT_EDGES).to_bits(),
+            1 => (self.src.below(129) as f32 - 64.0).to_bits(),
+            _ => ((self.src.below(257) as f32 - 128.0) * 0.25).to_bits(),
+        }
+    }
+
+    fn raw_value(&mut self, ty: DataType) -> u32 {
+        match ty {
+            DataType::F32 => self.raw_float(),
+            DataType::Bool => self.src.below(2),
+            _ => self.raw_int(),
+        }
+    }
+
+    fn lit(&mut self, ty: DataType) -> Expr {
+        let bits = self.raw_value(ty);
+        Expr::Lit(match ty {
+            DataType::Bool => Literal::Bool(bits != 0),
+            DataType::I32 => Literal::I32(bits.cast_signed()),
+            DataType::U32 => Literal::U32(bits),
+            DataType::F32 => Literal::F32(bits),
+        })
+    }
+}
+
+fn lit_of(ty: DataType, bits: u32) -> Expr {
+    match ty {
+        DataType::I32 => Expr::i32(bits.cast_signed()),
+        _ => Expr::u32(bits),
+    }
+}
