@@ -1,0 +1,412 @@
+//! Decoding: [`from_wire`] and its checked byte reader.
+
+use crate::ir::{
+    Access, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr, Literal,
+    LocalDecl, MathFn, Node, Param, Program, SharedDecl, UnOp,
+    builder::{AtomicCall, Rhs},
+};
+
+use super::{ATOMIC, BINOPS, MAGIC, MAX_DEPTH, VERSION, WireError};
+
+/// Decode a program.
+///
+/// # Errors
+///
+/// [`WireError`] on any malformed input; never panics.
+pub fn from_wire(bytes: &[u8]) -> Result<Program, WireError> {
+    if bytes.len() < 4 || bytes[..4] != MAGIC {
+        return Err(WireError::BadMagic);
+    }
+    let Some(version) = bytes.get(4..6) else {
+        return Err(WireError::Malformed {
+            offset: bytes.len(),
+            reason: "input ends inside the version field".to_string(),
+        });
+    };
+    let found = u16::from_le_bytes([version[0], version[1]]);
+    if found != VERSION {
+        return Err(WireError::UnsupportedVersion {
+            found,
+            supported: VERSION,
+        });
+    }
+    let mut r = Reader {
+        bytes,
+        pos: 6,
+        depth: 0,
+    };
+    let program = r.program()?;
+    if r.pos != bytes.len() {
+        return Err(r.err(format!(
+            "{} trailing bytes after the program",
+            bytes.len() - r.pos
+        )));
+    }
+    program
+        .validate()
+        .map_err(|errors| WireError::InvalidProgram {
+            name: program.name.clone(),
+            errors,
+        })?;
+    Ok(program)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    depth: u32,
+}
+
+type R<T> = Result<T, WireError>;
+
+impl Reader<'_> {
+    fn err(&self, reason: impl Into<String>) -> WireError {
+        WireError::Malformed {
+            offset: self.pos,
+            reason: reason.into(),
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    fn u8(&mut self) -> R<u8> {
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .ok_or_else(|| self.err("unexpected end of input"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn uint(&mut self) -> R<u32> {
+        let start = self.pos;
+        let mut v: u32 = 0;
+        for i in 0..5 {
+            let b = self.u8()?;
+            if i == 4 && b > 0x0f {
+                self.pos = start;
+                return Err(self.err("varint does not fit in 32 bits"));
+            }
+            v |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        // Unreachable in practice: the fifth byte's check above rejects a
+        // continuation bit, but report rather than assume.
+        self.pos = start;
+        Err(self.err("varint longer than 5 bytes"))
+    }
+
+    /// A count of items that take at least one byte each: bounded by the
+    /// remaining input before anything is allocated.
+    fn count(&mut self, what: &str) -> R<usize> {
+        let at = self.pos;
+        let n = self.uint()? as usize;
+        if n > self.remaining() {
+            self.pos = at;
+            return Err(self.err(format!(
+                "{what} count {n} exceeds the {} remaining bytes",
+                self.remaining()
+            )));
+        }
+        Ok(n)
+    }
+
+    fn str(&mut self, what: &str) -> R<String> {
+        let n = self.count(what)?;
+        let raw = &self.bytes[self.pos..self.pos + n];
+        let s = std::str::from_utf8(raw)
+            .map_err(|_| self.err(format!("{what} is not valid UTF-8")))?
+            .to_string();
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn bool(&mut self, what: &str) -> R<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => {
+                self.pos -= 1;
+                Err(self.err(format!("{what}: expected 0 or 1, found {b}")))
+            }
+        }
+    }
+
+    fn tag<T: Copy>(&mut self, what: &str, table: &[T]) -> R<T> {
+        let b = self.u8()?;
+        if let Some(v) = table.get(b as usize) {
+            Ok(*v)
+        } else {
+            self.pos -= 1;
+            Err(self.err(format!("unknown {what} code {b}")))
+        }
+    }
+
+    fn ty(&mut self) -> R<DataType> {
+        self.tag(
+            "type",
+            &[DataType::Bool, DataType::I32, DataType::U32, DataType::F32],
+        )
+    }
+
+    fn buf(&mut self) -> R<BufRef> {
+        match self.u8()? {
+            0 => Ok(BufRef::Param(self.uint()?)),
+            1 => Ok(BufRef::Shared(self.uint()?)),
+            b => {
+                self.pos -= 1;
+                Err(self.err(format!("unknown buffer reference kind {b}")))
+            }
+        }
+    }
+
+    fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    fn program(&mut self) -> R<Program> {
+        let name = self.str("kernel name")?;
+        let doc = self.str("doc comment")?;
+        let flags = self.u8()?;
+        if flags & !0b11 != 0 {
+            self.pos -= 1;
+            return Err(self.err(format!("unknown flag bits {flags:#04x}")));
+        }
+        let workgroup_size = [self.uint()?, self.uint()?, self.uint()?];
+        let n = self.count("parameter")?;
+        let mut params = Vec::with_capacity(n);
+        for _ in 0..n {
+            params.push(match self.u8()? {
+                0 => {
+                    let name = self.str("parameter name")?;
+                    let elem = self.ty()?;
+                    let access = self.tag("access", &[Access::Read, Access::ReadWrite])?;
+                    Param::Buffer(BufferDecl { name, elem, access })
+                }
+                1 => {
+                    let name = self.str("parameter name")?;
+                    let ty = self.ty()?;
+                    Param::Scalar { name, ty }
+                }
+                b => {
+                    self.pos -= 1;
+                    return Err(self.err(format!("unknown parameter kind {b}")));
+                }
+            });
+        }
+        let n = self.count("shared array")?;
+        let mut shared = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = self.str("shared array name")?;
+            let elem = self.ty()?;
+            let len = self.uint()?;
+            shared.push(SharedDecl { name, elem, len });
+        }
+        let n = self.count("local")?;
+        let mut locals = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = self.str("local name")?;
+            let ty = self.ty()?;
+            let mutable = self.bool("local mutability")?;
+            locals.push(LocalDecl { name, ty, mutable });
+        }
+        let body = self.block()?;
+        Ok(Program {
+            name,
+            doc,
+            params,
+            workgroup_size,
+            shared,
+            locals,
+            body,
+            unchecked: flags & 1 != 0,
+            fast_math: flags & 2 != 0,
+        })
+    }
+
+    fn block(&mut self) -> R<Vec<Node>> {
+        self.enter()?;
+        let n = self.count("statement")?;
+        let mut body = Vec::with_capacity(n);
+        for _ in 0..n {
+            body.push(self.node()?);
+        }
+        self.depth -= 1;
+        Ok(body)
+    }
+
+    fn node(&mut self) -> R<Node> {
+        Ok(match self.u8()? {
+            0 => {
+                let local = self.uint()?;
+                match self.rhs()? {
+                    Rhs::Expr(value) => Node::Let { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Let(local)),
+                }
+            }
+            1 => {
+                let local = self.uint()?;
+                match self.rhs()? {
+                    Rhs::Expr(value) => Node::Assign { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(local)),
+                }
+            }
+            2 => Node::Store {
+                buf: self.buf()?,
+                index: self.expr()?,
+                value: self.expr()?,
+            },
+            3 => {
+                let at = self.pos;
+                match self.rhs()? {
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Discard),
+                    Rhs::Expr(_) => {
+                        return Err(WireError::Malformed {
+                            offset: at,
+                            reason: "an expression statement must be an atomic; other expressions have no effect".to_string(),
+                        });
+                    }
+                }
+            }
+            4 => Node::If {
+                cond: self.expr()?,
+                then: self.block()?,
+                otherwise: self.block()?,
+            },
+            5 => Node::While {
+                cond: self.expr()?,
+                body: self.block()?,
+            },
+            6 => Node::For {
+                var: self.uint()?,
+                start: self.expr()?,
+                end: self.expr()?,
+                body: self.block()?,
+            },
+            7 => Node::Loop {
+                body: self.block()?,
+            },
+            8 => Node::Break,
+            9 => Node::Continue,
+            10 => Node::Return,
+            11 => Node::Barrier,
+            b => {
+                self.pos -= 1;
+                return Err(self.err(format!("unknown statement code {b}")));
+            }
+        })
+    }
+
+    /// The right-hand side of `let`, `assign` or `eval`: a plain expression
+    /// or, only here, an atomic.
+    fn rhs(&mut self) -> R<Rhs> {
+        if self.bytes.get(self.pos) != Some(&ATOMIC) {
+            return self.expr().map(Rhs::Expr);
+        }
+        // Nesting is counted as when the atomic was an expression.
+        self.enter()?;
+        self.pos += 1;
+        let op = self.tag("atomic operation", &AtomicOp::ALL)?;
+        let buf = self.buf()?;
+        let index = self.expr()?;
+        let expected = if self.bool("atomic expected flag")? {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        let value = self.expr()?;
+        self.depth -= 1;
+        Ok(Rhs::Atomic(AtomicCall {
+            op,
+            buf,
+            index,
+            expected,
+            value,
+        }))
+    }
+
+    fn boxed(&mut self) -> R<Box<Expr>> {
+        self.expr().map(Box::new)
+    }
+
+    fn expr(&mut self) -> R<Expr> {
+        self.enter()?;
+        let e = self.expr_inner()?;
+        self.depth -= 1;
+        Ok(e)
+    }
+
+    fn expr_inner(&mut self) -> R<Expr> {
+        Ok(match self.u8()? {
+            0 => Expr::Lit(match self.ty()? {
+                DataType::Bool => Literal::Bool(self.bool("bool literal")?),
+                DataType::I32 => Literal::I32(self.uint()? as i32),
+                DataType::U32 => Literal::U32(self.uint()?),
+                DataType::F32 => Literal::F32(self.uint()?),
+            }),
+            1 => Expr::Local(self.uint()?),
+            2 => Expr::Param(self.uint()?),
+            3 => Expr::Builtin(
+                self.tag(
+                    "builtin",
+                    &[
+                        Builtin::GlobalId,
+                        Builtin::LocalId,
+                        Builtin::WorkgroupId,
+                        Builtin::NumWorkgroups,
+                    ],
+                )?,
+                self.tag("axis", &[Axis::X, Axis::Y, Axis::Z])?,
+            ),
+            4 => Expr::Len(self.uint()?),
+            5 => Expr::Load {
+                buf: self.buf()?,
+                index: self.boxed()?,
+            },
+            6 => {
+                let op = self.tag("unary operator", &[UnOp::Neg, UnOp::Not])?;
+                Expr::Unary(op, self.boxed()?)
+            }
+            7 => {
+                let op = self.tag("binary operator", &BINOPS)?;
+                Expr::Binary(op, self.boxed()?, self.boxed()?)
+            }
+            8 => {
+                let t = self.ty()?;
+                Expr::Cast(t, self.boxed()?)
+            }
+            9 => {
+                let f = self.tag("math function", &MathFn::ALL)?;
+                let n = self.count("math operand")?;
+                let mut args = Vec::with_capacity(n);
+                for _ in 0..n {
+                    args.push(self.expr()?);
+                }
+                Expr::Math(f, args)
+            }
+            10 => Expr::Select {
+                cond: self.boxed()?,
+                then: self.boxed()?,
+                otherwise: self.boxed()?,
+            },
+            ATOMIC => {
+                self.pos -= 1;
+                return Err(self.err(
+                    "an atomic may only be the whole right-hand side of `let`, an assignment or an expression statement",
+                ));
+            }
+            b => {
+                self.pos -= 1;
+                return Err(self.err(format!("unknown expression code {b}")));
+            }
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! The versioned binary encoding of a [`Program`] (the `reference` target's
+//! blob).
+//!
+//! # Layout (version 1)
+//!
+//! ```text
+//! magic    b"VYRE"
+//! version  u16, little endian
+//! payload  program
+//! ```
+//!
+//! Inside the payload every integer is an unsigned LEB128 varint of at most
+//! five bytes (`uN`), tags are single bytes, and a string is `len: uN`
+//! followed by that many UTF-8 bytes. `i32` values and `f32` bit patterns are
+//! encoded as the varint of their `u32` bit pattern.
+//!
+//! ```text
+//! program  = name:str doc:str flags:u8 (bit 0 unchecked, bit 1 fast_math)
+//!            wg_x:uN wg_y:uN wg_z:uN
+//!            n:uN param*n  n:uN shared*n  n:uN local*n  block
+//! param    = 0 name:str elem:type access:u8 (0 read, 1 read-write)
+//!          | 1 name:str ty:type
+//! shared   = name:str elem:type len:uN
+//! local    = name:str ty:type mutable:u8
+//! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32
+//! block    = n:uN node*n
+//! node     = 0 let local:uN rhs       | 1 assign local:uN rhs
+//!          | 2 store buf expr expr    | 3 eval atomic
+//!          | 4 if expr block block    | 5 while expr block
+//!          | 6 for var:uN expr expr block | 7 loop block
+//!          | 8 break | 9 continue | 10 return | 11 barrier
+//! buf      = 0 param:uN | 1 shared:uN
+//! expr     = 0 lit   (type, value: u8 for bool, uN bits otherwise)
+//!          | 1 local:uN | 2 param:uN | 3 builtin:u8 axis:u8 | 4 len param:uN
+//!          | 5 load buf expr | 6 unary op:u8 expr | 7 binary op:u8 expr expr
+//!          | 8 cast type expr | 9 math fn:u8 n:uN expr*n
+//!          | 10 select expr expr expr
+//! rhs      = expr | atomic
+//! atomic   = 11 op:u8 buf index:expr has_expected:u8 [expected:expr] value:expr
+//! ```
+//!
+//! A [`Node::Atomic`] is encoded by its [`AtomicResult`]: `Let(x)` as
+//! `let x atomic`, `Assign(x)` as `assign x atomic`, `Discard` as
+//! `eval atomic`. An atomic anywhere else (inside an expression, as an
+//! index or a condition) and an `eval` of anything but an atomic are decode
+//! errors.
+//!
+//! Operator, builtin, axis, math and atomic codes are the variants'
+//! declaration order in [`super`] (starting at 0).
+//!
+//! # Guarantees of [`from_wire`]
+//!
+//! Any byte string yields `Ok` or a [`WireError`], never a panic. Every
+//! length is checked against the remaining input before anything is
+//! allocated (each element takes at least one byte), nesting of blocks and
+//! expressions is limited to [`MAX_DEPTH`], trailing bytes are rejected, and
+//! the decoded program is validated: a decoded program is always valid.
+
+mod decode;
+mod encode;
+
+pub use decode::from_wire;
+pub use encode::to_wire;
+
+#[cfg(doc)]
+use super::{AtomicResult, Node, Program};
+use super::{BinOp, ValidationError};
+
+/// The magic bytes every encoding starts with.
+pub const MAGIC: [u8; 4] = *b"VYRE";
+
+/// The format version this build writes and reads.
+pub const VERSION: u16 = 1;
+
+/// Deepest nesting of blocks and expressions the decoder accepts.
+pub const MAX_DEPTH: u32 = 256;
+
+/// Why a byte string is not a valid encoded program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The bytes do not start with the vyre magic.
+    #[error("not a vyre program: bad magic bytes")]
+    BadMagic,
+    /// Encoded by an incompatible version.
+    #[error(
+        "wire format version {found} is not supported (this build reads version {supported}); rebuild the kernels with a matching vyre"
+    )]
+    UnsupportedVersion {
+        /// Version found in the header.
+        found: u16,
+        /// Version this build reads.
+        supported: u16,
+    },
+    /// The payload is malformed.
+    #[error("malformed program encoding at byte {offset}: {reason}")]
+    Malformed {
+        /// Byte offset of the problem.
+        offset: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The payload decodes, but the program it holds fails validation.
+    #[error("encoded program `{name}` is invalid: {}", first_error(.errors))]
+    InvalidProgram {
+        /// The kernel's name.
+        name: String,
+        /// Every validation problem.
+        errors: Vec<ValidationError>,
+    },
+}
+
+fn first_error(errors: &[ValidationError]) -> String {
+    match errors {
+        [] => "no details".to_string(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+    }
+}
+
+/// The code of an atomic, which may only start the right-hand side of
+/// `let`, `assign` or `eval`.
+const ATOMIC: u8 = 11;
+
+/// Binary operators in declaration order (their wire codes).
+const BINOPS: [BinOp; 18] = [
+    BinOp::Add,
+    BinOp::Sub,
+    BinOp::Mul,
+    BinOp::Div,
+    BinOp::Rem,
+    BinOp::BitAnd,
+    BinOp::BitOr,
+    BinOp::BitXor,
+    BinOp::Shl,
+    BinOp::Shr,
+    BinOp::Eq,
+    BinOp::Ne,
+    BinOp::Lt,
+    BinOp::Le,
+    BinOp::Gt,
+    BinOp::Ge,
+    BinOp::And,
+    BinOp::Or,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::BINOPS;
+    use crate::ir::{AtomicOp, MathFn};
+
+    #[test]
+    fn codes_match_declaration_order() {
+        for (i, op) in BINOPS.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+        }
+        for (i, f) in MathFn::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+        }
+        for (i, op) in AtomicOp::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+        }
+    }
+}
