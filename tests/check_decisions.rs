@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use vyre::DispatchConfig;
-use vyre::backend::naga::lower::lower_checked;
-use vyre::backend::ptx::emit_ptx_checked;
+use vyre::backend::naga::lower::lower_analysed;
+use vyre::backend::ptx::emit_ptx_analysed;
 use vyre::backend::reference::Compiled;
 use vyre::driver::BoundsChecks;
 use vyre::ir::Program;
-use vyre::mid::{IndexChecks, QueryKind};
+use vyre::mid::{Analysis, IndexChecks, QueryKind};
 
 /// Every `.vyre` file of the corpus, the examples and the benchmarks.
 fn kernel_files() -> Vec<PathBuf> {
@@ -35,7 +35,8 @@ type Uses = HashMap<usize, Vec<(QueryKind, bool)>>;
 /// Emit `program` for every target with one analysis, returning what each
 /// target asked.
 fn uses_per_target(program: &Program, config: &DispatchConfig) -> Vec<(&'static str, Uses)> {
-    let checks = IndexChecks::analyse(program, config);
+    let analysis = Analysis::new(program, config).expect("valid kernel");
+    let checks = analysis.checks();
     let mut out = Vec::new();
     let mut collect = |target: &'static str| {
         let mut uses = Uses::new();
@@ -44,15 +45,15 @@ fn uses_per_target(program: &Program, config: &DispatchConfig) -> Vec<(&'static 
         }
         out.push((target, uses));
     };
-    emit_ptx_checked(program, config, Some(&checks)).expect("PTX");
+    emit_ptx_analysed(&analysis, config).expect("PTX");
     collect("ptx");
-    lower_checked(program, config, Some(&checks), true).expect("SPIR-V lowering");
+    lower_analysed(&analysis, config, true).expect("SPIR-V lowering");
     collect("spirv");
-    lower_checked(program, config, Some(&checks), false).expect("WGSL/MSL/HLSL lowering");
+    lower_analysed(&analysis, config, false).expect("WGSL/MSL/HLSL lowering");
     collect("wgsl/msl/hlsl");
     // The reference target runs under the default configuration.
     if *config == DispatchConfig::default() {
-        Compiled::with_checks(program, &checks).expect("reference compile");
+        Compiled::analysed(&analysis).expect("reference compile");
         collect("reference");
     }
     out
@@ -186,7 +187,8 @@ fn a_while_condition_keeps_its_check_when_the_body_moves_the_index() {
     let config = DispatchConfig::default();
     let checks = IndexChecks::analyse(&program, &config);
     assert!(checks.decisions()[0].checked, "{:?}", checks.decisions());
-    let ptx = emit_ptx_checked(&program, &config, Some(&checks)).expect("PTX");
+    let analysis = Analysis::new(&program, &config).expect("valid");
+    let ptx = emit_ptx_analysed(&analysis, &config).expect("PTX");
     assert!(
         ptx.lines()
             .any(|l| l.trim_start().starts_with('@') && l.contains("ld.global.nc.u32")),

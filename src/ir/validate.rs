@@ -4,7 +4,9 @@
 //! the offending node (`body[2].then[0]`) and a message that says what is
 //! allowed instead. Backends may assume a validated program.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use super::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node, Param,
@@ -56,6 +58,45 @@ impl Validated {
     }
 }
 
+/// The type of every expression of a validated program, as validation
+/// computed it: the middle layer and the targets look types up here
+/// instead of deriving them again. Expressions are identified by address,
+/// stable while the program is borrowed (this table holds that borrow).
+#[derive(Debug)]
+pub struct ExprTypes<'p> {
+    by_addr: HashMap<usize, DataType>,
+    _program: PhantomData<&'p Program>,
+}
+
+impl ExprTypes<'_> {
+    /// The type of `e`, an expression of the validated program (`None` for
+    /// any other expression).
+    #[must_use]
+    pub fn get(&self, e: &Expr) -> Option<DataType> {
+        self.by_addr.get(&addr(e)).copied()
+    }
+
+    /// Number of typed expressions.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    /// Whether no expression is typed (a program without expressions).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_addr.is_empty()
+    }
+}
+
+/// Expression address -> type, as the validator records it.
+type TypeMap = HashMap<usize, DataType>;
+
+/// Identity of an expression node of a borrowed program.
+fn addr(e: &Expr) -> usize {
+    std::ptr::from_ref(e) as usize
+}
+
 impl Program {
     /// Check the program; `Err` holds every problem found, in body order.
     /// `Ok` holds the facts the check established ([`Validated`]).
@@ -64,20 +105,50 @@ impl Program {
     ///
     /// One [`ValidationError`] per problem.
     pub fn validate(&self) -> Result<Validated, Vec<ValidationError>> {
+        self.check(false).map(|(v, _)| v)
+    }
+
+    /// As [`Program::validate`], also returning the type of every
+    /// expression ([`ExprTypes`]).
+    ///
+    /// # Errors
+    ///
+    /// One [`ValidationError`] per problem.
+    pub fn validate_typed(&self) -> Result<(Validated, ExprTypes<'_>), Vec<ValidationError>> {
+        self.check(true).map(|(v, types)| {
+            (
+                v,
+                ExprTypes {
+                    by_addr: types.unwrap_or_default(),
+                    _program: PhantomData,
+                },
+            )
+        })
+    }
+
+    /// Validate; the expression types too when `record_types`.
+    fn check(
+        &self,
+        record_types: bool,
+    ) -> Result<(Validated, Option<TypeMap>), Vec<ValidationError>> {
         let mut v = Validator {
             program: self,
             errors: Vec::new(),
             defined: vec![false; self.locals.len()],
             uniform_locals: vec![true; self.locals.len()],
             returned_divergently: false,
+            types: record_types.then(HashMap::new),
         };
         v.infer_uniform_locals();
         v.declarations();
         v.block(&self.body, "body", 0, true);
         if v.errors.is_empty() {
-            Ok(Validated {
-                uniform_locals: v.uniform_locals,
-            })
+            Ok((
+                Validated {
+                    uniform_locals: v.uniform_locals,
+                },
+                v.types,
+            ))
         } else {
             Err(v.errors)
         }
@@ -169,6 +240,8 @@ struct Validator<'a> {
     /// Set once an invocation may have returned while others go on: later
     /// barriers could not be reached by all.
     returned_divergently: bool,
+    /// The type of every expression checked, when asked for.
+    types: Option<HashMap<usize, DataType>>,
 }
 
 impl Validator<'_> {
@@ -601,7 +674,16 @@ impl Validator<'_> {
         et.filter(|t| t.is_integer())
     }
 
+    /// Check `e`; its type, recorded when types are asked for.
     fn expr(&mut self, e: &Expr, path: &str) -> Option<DataType> {
+        let ty = self.expr_unrecorded(e, path);
+        if let (Some(types), Some(t)) = (self.types.as_mut(), ty) {
+            types.insert(addr(e), t);
+        }
+        ty
+    }
+
+    fn expr_unrecorded(&mut self, e: &Expr, path: &str) -> Option<DataType> {
         let p = self.program;
         match e {
             Expr::Local(id) => match p.locals.get(*id as usize) {

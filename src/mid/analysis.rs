@@ -1,17 +1,20 @@
 //! [`Analysis`]: everything the middle layer knows about one kernel,
-//! computed once (validation included) and handed to every target.
+//! computed once (validation included) and handed to every target: the
+//! facts validation established (the type of every expression, uniformity)
+//! and the bounds decisions.
 
 use super::IndexChecks;
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
-use crate::ir::validate::Validated;
-use crate::ir::{Expr, Program};
+use crate::ir::validate::{ExprTypes, Validated, ValidationError};
+use crate::ir::{DataType, Expr, Program};
 
 /// The analyses of one validated kernel under one [`DispatchConfig`].
 #[derive(Debug)]
 pub struct Analysis<'p> {
     program: &'p Program,
     validated: Validated,
+    types: ExprTypes<'p>,
     checks: IndexChecks<'p>,
 }
 
@@ -21,12 +24,40 @@ impl<'p> Analysis<'p> {
     /// # Errors
     /// [`CompileError::InvalidKernel`] when the program does not validate.
     pub fn new(program: &'p Program, config: &DispatchConfig) -> CompileResult<Self> {
-        let validated = CompileError::check_valid(program)?;
+        Self::try_new(program, config).map_err(|errors| CompileError::InvalidKernel {
+            kernel: program.name.clone(),
+            errors: errors.iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// As [`Analysis::new`], with the validation errors themselves.
+    ///
+    /// # Errors
+    /// Every [`ValidationError`] of `program`.
+    pub fn try_new(
+        program: &'p Program,
+        config: &DispatchConfig,
+    ) -> Result<Self, Vec<ValidationError>> {
+        let (validated, types) = program.validate_typed()?;
         Ok(Self {
             program,
             validated,
+            types,
             checks: IndexChecks::analyse(program, config),
         })
+    }
+
+    /// An analysis whose bounds decisions elide every check, sound or not:
+    /// for testing that consumers notice an unsound analysis.
+    #[cfg(test)]
+    pub(crate) fn assume_in_range(program: &'p Program, config: &DispatchConfig) -> Self {
+        let (validated, types) = program.validate_typed().expect("a valid test program");
+        Self {
+            program,
+            validated,
+            types,
+            checks: IndexChecks::assume_in_range(program, config),
+        }
     }
 
     /// The analysed kernel.
@@ -39,6 +70,14 @@ impl<'p> Analysis<'p> {
     #[must_use]
     pub fn checks(&self) -> &IndexChecks<'p> {
         &self.checks
+    }
+
+    /// The type of `e`: looked up for an expression of the kernel (as
+    /// validation computed it), derived for any other (an expression a
+    /// target builds, such as a vector group's index).
+    #[must_use]
+    pub fn type_of(&self, e: &Expr) -> Option<DataType> {
+        self.types.get(e).or_else(|| self.program.type_of(e))
     }
 
     /// Whether `e` (an expression of the kernel) has the same value in
@@ -83,6 +122,13 @@ mod tests {
         assert!(a.is_uniform(&Expr::local(wg)));
         assert!(!a.is_uniform(&Expr::local(tid)));
         assert_eq!(a.checks().decisions().len(), 1);
+        // Every expression's type was recorded by validation.
+        let crate::ir::Node::Store { index, value, .. } = &p.body[2] else {
+            panic!("a store");
+        };
+        assert_eq!(a.type_of(index), Some(DataType::U32));
+        assert_eq!(a.type_of(value), Some(DataType::U32));
+        assert_eq!(a.types.len(), 4);
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::ir::{DataType, Param, Program};
 use super::code::{Code, ins};
 use super::isa::{Addr, Class, Imm, Label, Mod, Operand, Reg, Src, Symbol, int};
 use super::math::{self, MathMode};
-use crate::mid::IndexChecks;
 use crate::mid::align::{Alignment, Key};
+use crate::mid::{Analysis, IndexChecks};
 
 /// Emit PTX for `program` (validated first) under `config`.
 ///
@@ -26,20 +26,19 @@ use crate::mid::align::{Alignment, Key};
 /// An invalid program, an unsupported architecture or a kernel name that is
 /// not a plain identifier.
 pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
-    emit_ptx_checked(program, config, None)
+    emit_ptx_analysed(&Analysis::new(program, config)?, config)
 }
 
-/// As [`emit_ptx`], with the middle layer's bounds decisions computed by
-/// the caller (analysed under the same `config`); `None` analyses here.
+/// As [`emit_ptx`], for a kernel the middle layer analysed (validation
+/// included) under the same `config`.
 ///
 /// # Errors
-/// As [`emit_ptx`].
-pub fn emit_ptx_checked(
-    program: &Program,
+/// As [`emit_ptx`], less validation.
+pub fn emit_ptx_analysed(
+    analysis: &Analysis<'_>,
     config: &DispatchConfig,
-    checks: Option<&IndexChecks<'_>>,
 ) -> CompileResult<String> {
-    CompileError::check_valid(program)?;
+    let program = analysis.program();
     let arch = config.target_arch.as_deref().unwrap_or(super::DEFAULT_ARCH);
     let version = super::isa_version(arch).map_err(|construct| CompileError::Unsupported {
         kernel: program.name.clone(),
@@ -61,15 +60,7 @@ pub fn emit_ptx_checked(
             target: "ptx".into(),
         });
     }
-    let own;
-    let checks = match checks {
-        Some(c) => c,
-        None => {
-            own = IndexChecks::analyse(program, config);
-            &own
-        }
-    };
-    let mut e = Emitter::new(program, config, arch, checks);
+    let mut e = Emitter::new(program, config, arch, analysis.checks());
     e.prologue();
     let body = &program.body;
     e.block(body);

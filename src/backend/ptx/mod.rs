@@ -40,7 +40,7 @@ pub use cubin::{
     assemble, emit_cubin, emit_cubin_with, find_ptxas, find_ptxas_with, ptxas_env_vars,
 };
 #[cfg(feature = "compiler")]
-pub use emit::{emit_ptx, emit_ptx_checked};
+pub use emit::{emit_ptx, emit_ptx_analysed};
 
 /// Architecture used when `DispatchConfig::target_arch` is `None`.
 pub const DEFAULT_ARCH: &str = "sm_70";

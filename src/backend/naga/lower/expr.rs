@@ -293,7 +293,7 @@ impl Lowerer<'_> {
             }
             Expr::Load { buf, index } => self.load(*buf, index, blk)?,
             Expr::Unary(op, a) => {
-                let ty = self.p.type_of(a);
+                let ty = self.analysis.type_of(a);
                 let v = self.expr(a, blk)?;
                 let op = match (op, ty) {
                     (UnOp::Neg, _) => UnaryOperator::Negate,
@@ -305,7 +305,7 @@ impl Lowerer<'_> {
             Expr::Binary(op, a, b) => self.binary(*op, a, b, blk)?,
             Expr::Cast(to, a) => {
                 let from = self
-                    .p
+                    .analysis
                     .type_of(a)
                     .ok_or_else(|| self.internal("untyped cast operand"))?;
                 let v = self.expr(a, blk)?;
@@ -333,7 +333,7 @@ impl Lowerer<'_> {
         blk: &mut Block,
     ) -> CompileResult<Handle<Expression>> {
         let ty = self
-            .p
+            .analysis
             .type_of(a)
             .ok_or_else(|| self.internal("untyped operand"))?;
         let l = self.expr(a, blk)?;
@@ -369,7 +369,7 @@ impl Lowerer<'_> {
             BinOp::BitXor => BinaryOperator::ExclusiveOr,
             BinOp::Shl | BinOp::Shr => {
                 // Any integer amount, reinterpreted as u32 and masked.
-                if self.p.type_of(b) == Some(DataType::I32) {
+                if self.analysis.type_of(b) == Some(DataType::I32) {
                     r = self.bitcast(r, ScalarKind::Uint, blk);
                 }
                 let mask = self.u32_lit(31);
@@ -570,7 +570,7 @@ impl Lowerer<'_> {
     ) -> CompileResult<Handle<Expression>> {
         let ty = args
             .first()
-            .and_then(|a| self.p.type_of(a))
+            .and_then(|a| self.analysis.type_of(a))
             .ok_or_else(|| self.internal("untyped math operand"))?;
         let mut vals = Vec::with_capacity(args.len());
         for a in args {

@@ -92,7 +92,7 @@ impl Lowerer<'_> {
         blk: &mut Block,
     ) -> CompileResult<Handle<Expression>> {
         let h = self.expr(index, blk)?;
-        if self.p.type_of(index) == Some(DataType::I32) {
+        if self.analysis.type_of(index) == Some(DataType::I32) {
             Ok(self.bitcast(h, ScalarKind::Uint, blk))
         } else {
             Ok(h)

@@ -34,8 +34,8 @@ use super::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
 use crate::ir::{Access, BufRef, Builtin, DataType, Node, Param, ParamId, Program};
-use crate::mid::IndexChecks;
 use crate::mid::align::{Alignment, Key};
+use crate::mid::{Analysis, IndexChecks};
 
 /// The slot kinds of a program's parameters, for [`Layout::new`].
 #[must_use]
@@ -58,7 +58,7 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
 /// A message naming the kernel and the construct when the program is
 /// invalid or uses something naga cannot express.
 pub fn lower(program: &Program, config: &DispatchConfig) -> CompileResult<Module> {
-    lower_with(program, config, None, false)
+    lower_analysed(&Analysis::new(program, config)?, config, false)
 }
 
 /// As [`lower`], and group four loads `buf[k]` .. `buf[k + 3]` of a
@@ -74,40 +74,22 @@ pub fn lower_with_vector_views(
     program: &Program,
     config: &DispatchConfig,
 ) -> CompileResult<Module> {
-    lower_with(program, config, None, true)
+    lower_analysed(&Analysis::new(program, config)?, config, true)
 }
 
-/// Lower with the middle layer's bounds decisions computed by the caller
-/// (analysed under the same `config`; `None` analyses here), with 16-byte
-/// vector views when `vectorize` (see [`lower_with_vector_views`]).
+/// Lower a kernel the middle layer analysed (validation included) under
+/// the same `config`, with 16-byte vector views when `vectorize` (see
+/// [`lower_with_vector_views`]).
 ///
 /// # Errors
-/// As [`lower`].
-pub fn lower_checked(
-    program: &Program,
+/// As [`lower`], less validation.
+pub fn lower_analysed(
+    analysis: &Analysis<'_>,
     config: &DispatchConfig,
-    checks: Option<&IndexChecks<'_>>,
     vectorize: bool,
 ) -> CompileResult<Module> {
-    lower_with(program, config, checks, vectorize)
-}
-
-fn lower_with(
-    program: &Program,
-    config: &DispatchConfig,
-    checks: Option<&IndexChecks<'_>>,
-    vectorize: bool,
-) -> CompileResult<Module> {
-    CompileError::check_valid(program)?;
-    let own;
-    let checks = match checks {
-        Some(c) => c,
-        None => {
-            own = IndexChecks::analyse(program, config);
-            &own
-        }
-    };
-    let mut cx = Lowerer::new(program, config, checks)?;
+    let program = analysis.program();
+    let mut cx = Lowerer::new(program, config, analysis)?;
     cx.vectorize = vectorize;
     let mut body = Block::new();
     cx.hoist_uniform_loads(&mut body)?;
@@ -171,6 +153,8 @@ struct Lowerer<'a> {
     func: Function,
     /// The middle layer's bounds-check decision of every access.
     bounds: &'a IndexChecks<'a>,
+    /// The middle layer's analysis: expression types, uniformity.
+    analysis: &'a Analysis<'a>,
     workgroup_size: [u32; 3],
     ty: Types,
     /// Per parameter: the buffer's array, for buffer parameters.
@@ -245,7 +229,7 @@ impl<'a> Lowerer<'a> {
     fn new(
         p: &'a Program,
         config: &DispatchConfig,
-        bounds: &'a IndexChecks<'a>,
+        analysis: &'a Analysis<'a>,
     ) -> CompileResult<Self> {
         let mut module = Module::default();
         let mut add_ty = |inner: TypeInner| {
@@ -270,7 +254,8 @@ impl<'a> Lowerer<'a> {
                 name: Some(p.name.clone()),
                 ..Function::default()
             },
-            bounds,
+            bounds: analysis.checks(),
+            analysis,
             workgroup_size: config.effective_workgroup_size(p),
             ty,
             buffers: vec![None; p.params.len()],

@@ -11,7 +11,7 @@ use crate::ir::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program,
     UnOp,
 };
-use crate::mid::IndexChecks;
+use crate::mid::Analysis;
 
 #[derive(Default)]
 struct LoopCtx {
@@ -34,15 +34,17 @@ pub(super) struct Codegen<'p, 'c> {
     has_barrier: bool,
     /// Per local: a fixed register it aliases (see `find_aliases`).
     alias: Vec<Option<Reg>>,
-    /// The middle layer's bounds decisions (shared with every target).
-    checks: &'c IndexChecks<'p>,
+    /// The middle layer's analysis: bounds decisions (shared with every
+    /// target) and expression types.
+    analysis: &'c Analysis<'p>,
     /// Positions of the accesses whose check the analysis elides.
     proven: Vec<usize>,
 }
 
 impl<'p, 'c> Codegen<'p, 'c> {
-    /// Compile `p` with the given bounds decisions (analysed for `p`).
-    pub(super) fn compile_with(p: &'p Program, checks: &'c IndexChecks<'p>) -> Compiled {
+    /// Compile the analysed program.
+    pub(super) fn compile_with(analysis: &'c Analysis<'p>) -> Compiled {
+        let p = analysis.program();
         let np = p.params.len() as u32;
         let param_base = BUILTIN_REGS;
         let len_base = param_base + np;
@@ -92,7 +94,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             mem_of_param,
             has_barrier: false,
             alias: Vec::new(),
-            checks,
+            analysis,
             proven: Vec::new(),
         };
         cg.find_aliases();
@@ -132,7 +134,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
 
     /// Record the bounds decision of the access just pushed (index `index`).
     fn access(&mut self, index: &Expr) {
-        if !self.checks.needs_check(index) {
+        if !self.analysis.checks().needs_check(index) {
             self.proven.push(self.code.len() - 1);
         }
     }
@@ -177,7 +179,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
     /// Emit a jump taken when `cond` is false; returns its index to patch.
     fn branch_if_false(&mut self, cond: &Expr) -> usize {
         if let Expr::Binary(op @ (BinOp::Lt | BinOp::Gt), a, b) = cond {
-            let ty = self.p.type_of(a);
+            let ty = self.analysis.type_of(a);
             if matches!(ty, Some(DataType::U32 | DataType::I32)) {
                 let (ra, _) = self.expr(a, None);
                 let (rb, _) = self.expr(b, None);
@@ -479,7 +481,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
             }
             Expr::Binary(op, a, b) => {
                 if *op == BinOp::Add
-                    && matches!(p.type_of(a), Some(DataType::U32 | DataType::I32))
+                    && matches!(
+                        self.analysis.type_of(a),
+                        Some(DataType::U32 | DataType::I32)
+                    )
                     && let Some((x, y, other)) = mul_add_parts(a, b)
                 {
                     let mark = self.next_temp;

@@ -53,6 +53,7 @@ use std::sync::atomic::AtomicU32;
 use rayon::prelude::*;
 
 use crate::ir::{Access, Literal, Param, Program, ValidationError};
+use crate::mid::Analysis;
 use bytecode::{Op, Reg};
 use compile::Codegen;
 use exec::{Launch, Scratch};
@@ -234,17 +235,6 @@ pub fn run_with(
     Compiled::new(program)?.run(workgroups, args, opts)
 }
 
-/// `program`'s validation errors as a [`RunError::InvalidProgram`].
-fn validated(program: &Program) -> Result<(), RunError> {
-    program
-        .validate()
-        .map(drop)
-        .map_err(|errors| RunError::InvalidProgram {
-            kernel: program.name.clone(),
-            errors,
-        })
-}
-
 /// A program compiled for the interpreter; compile once, run many times.
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -279,32 +269,28 @@ impl Compiled {
     ///
     /// [`RunError::InvalidProgram`] when it does not validate.
     pub fn new(program: &Program) -> Result<Self, RunError> {
-        validated(program)?;
-        let checks = crate::mid::IndexChecks::analyse(program, &crate::DispatchConfig::default());
-        Self::build(program, &checks)
+        let analysis =
+            Analysis::try_new(program, &crate::DispatchConfig::default()).map_err(|errors| {
+                RunError::InvalidProgram {
+                    kernel: program.name.clone(),
+                    errors,
+                }
+            })?;
+        Self::analysed(&analysis)
     }
 
-    /// As [`Compiled::new`], with the middle layer's bounds decisions
-    /// computed by the caller for `program` (under the default
-    /// configuration, as the reference target uses): the interpreter asks
-    /// them for every access, like every other target.
+    /// Compile a kernel the middle layer analysed (validation included;
+    /// the reference target uses the default configuration): the
+    /// interpreter asks its bounds decisions for every access, like every
+    /// other target.
     ///
     /// # Errors
     ///
-    /// As [`Compiled::new`].
-    pub fn with_checks(
-        program: &Program,
-        checks: &crate::mid::IndexChecks<'_>,
-    ) -> Result<Self, RunError> {
-        validated(program)?;
-        Self::build(program, checks)
-    }
-
-    /// Compile a validated `program` and check the result.
-    fn build(program: &Program, checks: &crate::mid::IndexChecks<'_>) -> Result<Self, RunError> {
-        let compiled = Codegen::compile_with(program, checks);
+    /// [`RunError::Internal`] when the bytecode breaks an invariant.
+    pub fn analysed(analysis: &Analysis<'_>) -> Result<Self, RunError> {
+        let compiled = Codegen::compile_with(analysis);
         compiled.verify().map_err(|reason| RunError::Internal {
-            kernel: program.name.clone(),
+            kernel: analysis.program().name.clone(),
             reason,
         })?;
         Ok(compiled)
@@ -582,7 +568,7 @@ mod tests {
     use super::{Compiled, RefArg, RunError, RunOptions};
     use crate::DispatchConfig;
     use crate::ir::{Access, Axis, BufRef, Builtin, DataType, Expr, ProgramBuilder};
-    use crate::mid::IndexChecks;
+    use crate::mid::Analysis;
 
     /// `y[global_id().x] = 7` with no guard: out of range past `y.len()`.
     fn unguarded_store() -> crate::ir::Program {
@@ -618,8 +604,8 @@ mod tests {
         // Bounds decisions that (wrongly) elide every check: the interpreter
         // must report the access that goes out of range.
         let p = unguarded_store();
-        let wrong = IndexChecks::assume_in_range(&p, &DispatchConfig::default());
-        let compiled = Codegen::compile_with(&p, &wrong);
+        let wrong = Analysis::assume_in_range(&p, &DispatchConfig::default());
+        let compiled = Codegen::compile_with(&wrong);
         let mut y = [0u32; 6];
         let e = compiled
             .run(
