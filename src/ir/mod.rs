@@ -17,6 +17,7 @@
 //! - Indices are `u32` or `i32`; an `i32` index is reinterpreted as `u32`, so
 //!   a negative index is simply out of range.
 
+pub mod addr;
 mod builder;
 pub mod validate;
 pub mod wire;

@@ -4,10 +4,10 @@
 //! the offending node (`body[2].then[0]`) and a message that says what is
 //! allowed instead. Backends may assume a validated program.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use super::addr::AddrMap;
 use super::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node, Param,
     Program, UnOp,
@@ -64,7 +64,7 @@ impl Validated {
 /// stable while the program is borrowed (this table holds that borrow).
 #[derive(Debug)]
 pub struct ExprTypes<'p> {
-    by_addr: HashMap<usize, DataType>,
+    by_addr: AddrMap<DataType>,
     _program: PhantomData<&'p Program>,
 }
 
@@ -90,7 +90,7 @@ impl ExprTypes<'_> {
 }
 
 /// Expression address -> type, as the validator records it.
-type TypeMap = HashMap<usize, DataType>;
+type TypeMap = AddrMap<DataType>;
 
 /// Identity of an expression node of a borrowed program.
 fn addr(e: &Expr) -> usize {
@@ -137,7 +137,7 @@ impl Program {
             defined: vec![false; self.locals.len()],
             uniform_locals: vec![true; self.locals.len()],
             returned_divergently: false,
-            types: record_types.then(HashMap::new),
+            types: record_types.then(TypeMap::default),
         };
         v.infer_uniform_locals();
         v.declarations();
@@ -241,7 +241,7 @@ struct Validator<'a> {
     /// barriers could not be reached by all.
     returned_divergently: bool,
     /// The type of every expression checked, when asked for.
-    types: Option<HashMap<usize, DataType>>,
+    types: Option<TypeMap>,
 }
 
 impl Validator<'_> {

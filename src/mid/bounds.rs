@@ -23,11 +23,11 @@
 //! borrow).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use crate::DispatchConfig;
 use crate::driver::BoundsChecks;
+use crate::ir::addr::AddrMap;
 use crate::ir::{
     AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Program, UnOp,
 };
@@ -94,7 +94,7 @@ pub struct CheckQuery {
 #[derive(Debug)]
 pub struct IndexChecks<'p> {
     /// Index expression address -> (position in program order, checked).
-    by_index: HashMap<usize, (usize, bool)>,
+    by_index: AddrMap<(usize, bool)>,
     /// Decisions in program order.
     in_order: Vec<AccessDecision>,
     /// What emitters asked, in order (for the cross-target test and tools
@@ -116,7 +116,7 @@ impl<'p> IndexChecks<'p> {
             align: Alignment::new(program),
             ranges: Ranges::new(program, wg),
             len_local: vec![None; program.locals.len()],
-            by_index: HashMap::new(),
+            by_index: AddrMap::default(),
             in_order: Vec::new(),
             dead: false,
         };
@@ -208,7 +208,7 @@ struct Walk<'p> {
     ranges: Ranges<'p>,
     /// Immutable locals defined as `buf.len()`.
     len_local: Vec<Option<u32>>,
-    by_index: HashMap<usize, (usize, bool)>,
+    by_index: AddrMap<(usize, bool)>,
     in_order: Vec<AccessDecision>,
     /// After a jump in the current block: nothing here runs.
     dead: bool,
