@@ -5,13 +5,16 @@
 //! allowed instead. Backends may assume a validated program.
 
 use std::fmt;
-use std::marker::PhantomData;
 
-use super::addr::AddrMap;
 use super::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node, Param,
     Program, UnOp,
 };
+
+mod facts;
+
+pub use facts::{ExprTypes, Validated};
+use facts::{TypeMap, addr, uniform};
 
 /// Largest workgroup shared memory a program may declare: 48 KiB, the
 /// portable limit (CUDA's static shared memory, and above WebGPU's 16 KiB
@@ -39,64 +42,6 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-/// What validation established about a valid program, kept for the middle
-/// layer and the targets instead of being computed again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validated {
-    /// Per local: whether every invocation of a workgroup holds the same
-    /// value in it (every definition is uniform and made in uniform control
-    /// flow).
-    pub uniform_locals: Vec<bool>,
-}
-
-impl Validated {
-    /// Conservative: true only when `e` (an expression of the validated
-    /// program) is the same for every invocation of a workgroup.
-    #[must_use]
-    pub fn is_uniform(&self, e: &Expr) -> bool {
-        uniform(&self.uniform_locals, e)
-    }
-}
-
-/// The type of every expression of a validated program, as validation
-/// computed it: the middle layer and the targets look types up here
-/// instead of deriving them again. Expressions are identified by address,
-/// stable while the program is borrowed (this table holds that borrow).
-#[derive(Debug)]
-pub struct ExprTypes<'p> {
-    by_addr: AddrMap<DataType>,
-    _program: PhantomData<&'p Program>,
-}
-
-impl ExprTypes<'_> {
-    /// The type of `e`, an expression of the validated program (`None` for
-    /// any other expression).
-    #[must_use]
-    pub fn get(&self, e: &Expr) -> Option<DataType> {
-        self.by_addr.get(&addr(e)).copied()
-    }
-
-    /// Number of typed expressions.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.by_addr.len()
-    }
-
-    /// Whether no expression is typed (a program without expressions).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.by_addr.is_empty()
-    }
-}
-
-/// Expression address -> type, as the validator records it.
-type TypeMap = AddrMap<DataType>;
-
-/// Identity of an expression node of a borrowed program.
-fn addr(e: &Expr) -> usize {
-    std::ptr::from_ref(e) as usize
-}
-
 impl Program {
     /// Check the program; `Err` holds every problem found, in body order.
     /// `Ok` holds the facts the check established ([`Validated`]).
@@ -115,15 +60,8 @@ impl Program {
     ///
     /// One [`ValidationError`] per problem.
     pub fn validate_typed(&self) -> Result<(Validated, ExprTypes<'_>), Vec<ValidationError>> {
-        self.check(true).map(|(v, types)| {
-            (
-                v,
-                ExprTypes {
-                    by_addr: types.unwrap_or_default(),
-                    _program: PhantomData,
-                },
-            )
-        })
+        self.check(true)
+            .map(|(v, types)| (v, ExprTypes::from_map(types.unwrap_or_default())))
     }
 
     /// Validate; the expression types too when `record_types`.
@@ -810,30 +748,6 @@ impl Validator<'_> {
     /// workgroup.
     fn is_uniform(&self, e: &Expr) -> bool {
         uniform(&self.uniform_locals, e)
-    }
-}
-
-/// Whether `e` is the same for every invocation of a workgroup, given which
-/// locals are (conservative: loads never are).
-fn uniform(uniform_locals: &[bool], e: &Expr) -> bool {
-    let u = |x: &Expr| uniform(uniform_locals, x);
-    match e {
-        Expr::Lit(_) | Expr::Param(_) | Expr::Len(_) => true,
-        Expr::Builtin(b, _) => matches!(
-            b,
-            super::Builtin::WorkgroupId | super::Builtin::NumWorkgroups
-        ),
-        // Locals may be assigned divergent values; loads may read data.
-        Expr::Local(id) => uniform_locals.get(*id as usize).copied().unwrap_or(false),
-        Expr::Load { .. } => false,
-        Expr::Unary(_, a) | Expr::Cast(_, a) => u(a),
-        Expr::Binary(_, a, b) => u(a) && u(b),
-        Expr::Math(_, args) => args.iter().all(u),
-        Expr::Select {
-            cond,
-            then,
-            otherwise,
-        } => u(cond) && u(then) && u(otherwise),
     }
 }
 
