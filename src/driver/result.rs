@@ -90,10 +90,21 @@ impl CompileError {
     pub fn check_valid(
         program: &crate::ir::Program,
     ) -> Result<crate::ir::validate::Validated, Self> {
-        program.validate().map_err(|errors| Self::InvalidKernel {
+        program
+            .validate()
+            .map_err(|errors| Self::invalid_kernel(program, &errors))
+    }
+
+    /// `program`'s validation `errors` as an [`CompileError::InvalidKernel`].
+    #[must_use]
+    pub fn invalid_kernel(
+        program: &crate::ir::Program,
+        errors: &[crate::ir::ValidationError],
+    ) -> Self {
+        Self::InvalidKernel {
             kernel: program.name.clone(),
             errors: errors.iter().map(ToString::to_string).collect(),
-        })
+        }
     }
 }
 

@@ -7,6 +7,15 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::Expr;
+
+/// The key of `e` in an [`AddrMap`]: its address, stable while the program
+/// holding it is borrowed.
+#[must_use]
+pub fn addr_of(e: &Expr) -> usize {
+    std::ptr::from_ref(e) as usize
+}
+
 /// Hasher of node addresses: one multiply (Fibonacci hashing).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AddrHasher(u64);

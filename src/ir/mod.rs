@@ -614,6 +614,20 @@ pub enum AtomicResult {
     Assign(LocalId),
 }
 
+impl Node {
+    /// The local this statement (re)defines: a `let`, an assignment, or an
+    /// atomic that keeps the old value. (A `for` defines its variable too,
+    /// but for its body only.)
+    #[must_use]
+    pub fn defined_local(&self) -> Option<LocalId> {
+        match self {
+            Node::Let { local, .. } | Node::Assign { local, .. } => Some(*local),
+            Node::Atomic { result, .. } => result.local(),
+            _ => None,
+        }
+    }
+}
+
 impl AtomicResult {
     /// The local receiving the old value, if any.
     #[must_use]

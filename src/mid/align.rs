@@ -168,9 +168,7 @@ pub(crate) fn first_def(run: &[Node], key: &Key) -> usize {
     match key {
         Key::Local(id) => run
             .iter()
-            .position(|n| {
-                matches!(n, Node::Let { local, .. } | Node::Assign { local, .. } if local == id)
-            })
+            .position(|n| n.defined_local() == Some(*id))
             .unwrap_or(usize::MAX),
         _ => usize::MAX,
     }

@@ -24,10 +24,8 @@ impl<'p> Analysis<'p> {
     /// # Errors
     /// [`CompileError::InvalidKernel`] when the program does not validate.
     pub fn new(program: &'p Program, config: &DispatchConfig) -> CompileResult<Self> {
-        Self::try_new(program, config).map_err(|errors| CompileError::InvalidKernel {
-            kernel: program.name.clone(),
-            errors: errors.iter().map(ToString::to_string).collect(),
-        })
+        Self::try_new(program, config)
+            .map_err(|errors| CompileError::invalid_kernel(program, &errors))
     }
 
     /// As [`Analysis::new`], with the validation errors themselves.

@@ -27,10 +27,8 @@ use std::marker::PhantomData;
 
 use crate::DispatchConfig;
 use crate::driver::BoundsChecks;
-use crate::ir::addr::AddrMap;
-use crate::ir::{
-    AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Program, UnOp,
-};
+use crate::ir::addr::{AddrMap, addr_of};
+use crate::ir::{BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Program, UnOp};
 
 use super::align::{Alignment, Key, Ranges, keyed};
 
@@ -166,7 +164,7 @@ impl<'p> IndexChecks<'p> {
     }
 
     fn ask(&self, index: &Expr, kind: QueryKind) -> bool {
-        let Some(&(access, checked)) = self.by_index.get(&addr(index)) else {
+        let Some(&(access, checked)) = self.by_index.get(&addr_of(index)) else {
             return true;
         };
         self.queries.borrow_mut().push(CheckQuery {
@@ -189,11 +187,6 @@ impl<'p> IndexChecks<'p> {
     pub fn take_queries(&self) -> Vec<CheckQuery> {
         std::mem::take(&mut *self.queries.borrow_mut())
     }
-}
-
-/// Identity of an expression node of the borrowed program.
-fn addr(e: &Expr) -> usize {
-    std::ptr::from_ref(e) as usize
 }
 
 /// The analysis walk, in execution order.
@@ -389,7 +382,7 @@ impl Walk<'_> {
     fn access(&mut self, buf: BufRef, index: &Expr) {
         let checked = self.decide(buf, index);
         self.by_index
-            .insert(addr(index), (self.in_order.len(), checked));
+            .insert(addr_of(index), (self.in_order.len(), checked));
         self.in_order.push(AccessDecision {
             checked,
             reachable: !self.dead,
@@ -535,14 +528,8 @@ impl Walk<'_> {
     fn kill_assigned_in(&mut self, body: &[Node]) {
         let mut ids = Vec::new();
         crate::ir::walk_nodes(body, &mut |n| match n {
-            Node::Let { local, .. }
-            | Node::Assign { local, .. }
-            | Node::Atomic {
-                result: AtomicResult::Let(local) | AtomicResult::Assign(local),
-                ..
-            } => ids.push(*local),
             Node::For { var, .. } => ids.push(*var),
-            _ => {}
+            _ => ids.extend(n.defined_local()),
         });
         for id in ids {
             self.kill(id);

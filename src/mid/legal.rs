@@ -41,9 +41,16 @@ impl IntDivision {
             Some(-1) if ty == DataType::I32 => Self::ByMinusOne,
             Some(_) => Self::ByConstant,
             None => Self::Guarded {
-                overflow: ty == DataType::I32,
+                overflow: Self::overflow_possible(ty),
             },
         }
+    }
+
+    /// Whether a division of type `ty` by a divisor that is not a plain
+    /// constant must guard `MIN / -1` (signed types only).
+    #[must_use]
+    pub fn overflow_possible(ty: DataType) -> bool {
+        ty == DataType::I32
     }
 }
 

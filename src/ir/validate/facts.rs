@@ -4,7 +4,7 @@
 
 use std::marker::PhantomData;
 
-use crate::ir::addr::AddrMap;
+use crate::ir::addr::{AddrMap, addr_of};
 use crate::ir::{DataType, Expr, Program};
 
 /// What validation established about a valid program, kept for the middle
@@ -49,7 +49,7 @@ impl ExprTypes<'_> {
     /// any other expression).
     #[must_use]
     pub fn get(&self, e: &Expr) -> Option<DataType> {
-        self.by_addr.get(&addr(e)).copied()
+        self.by_addr.get(&addr_of(e)).copied()
     }
 
     /// Number of typed expressions.
@@ -67,11 +67,6 @@ impl ExprTypes<'_> {
 
 /// Expression address -> type, as the validator records it.
 pub(super) type TypeMap = AddrMap<DataType>;
-
-/// Identity of an expression node of a borrowed program.
-pub(super) fn addr(e: &Expr) -> usize {
-    std::ptr::from_ref(e) as usize
-}
 
 /// Whether `e` is the same for every invocation of a workgroup, given which
 /// locals are (conservative: loads never are).

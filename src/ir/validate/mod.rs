@@ -14,7 +14,7 @@ use super::{
 mod facts;
 
 pub use facts::{ExprTypes, Validated};
-use facts::{TypeMap, addr, uniform};
+use facts::{TypeMap, uniform};
 
 /// Largest workgroup shared memory a program may declare: 48 KiB, the
 /// portable limit (CUDA's static shared memory, and above WebGPU's 16 KiB
@@ -616,7 +616,7 @@ impl Validator<'_> {
     fn expr(&mut self, e: &Expr, path: &str) -> Option<DataType> {
         let ty = self.expr_unrecorded(e, path);
         if let (Some(types), Some(t)) = (self.types.as_mut(), ty) {
-            types.insert(addr(e), t);
+            types.insert(super::addr::addr_of(e), t);
         }
         ty
     }

@@ -422,7 +422,7 @@ impl Lowerer<'_> {
         });
         let by_zero = self.bin(BinaryOperator::Equal, r, zero, blk);
         let mut replace = by_zero;
-        if IntDivision::of(ty, None) == (IntDivision::Guarded { overflow: true }) {
+        if IntDivision::overflow_possible(ty) {
             let min = self.lit(naga::Literal::I32(i32::MIN));
             let minus_one = self.lit(naga::Literal::I32(-1));
             let l_min = self.bin(BinaryOperator::Equal, l, min, blk);
