@@ -279,8 +279,11 @@ fn control_flow() {
             var,
             start,
             end,
+            step,
+            unroll,
             body,
         } => {
+            assert_eq!((*step, *unroll), (1, false));
             assert_eq!(*var, k);
             assert_eq!(*start, Expr::u32(0));
             assert_eq!(*end, Expr::Param(0));

@@ -428,6 +428,8 @@ impl Gen {
                     var,
                     start,
                     end,
+                    step: 1,
+                    unroll: false,
                     body,
                 }
             }
@@ -584,6 +586,7 @@ fn remap_body(body: &mut [Node], perm: &[u32]) {
                 start,
                 end,
                 body,
+                ..
             } => {
                 *var = perm[*var as usize];
                 remap_expr(start, perm);

@@ -98,6 +98,7 @@ impl Walker<'_, '_> {
         match b {
             BufRef::Param(id) => &mut w.bufs[w.slot[id as usize].expect("buffer")],
             BufRef::Shared(id) => &mut w.shared[id as usize],
+            BufRef::Private(_) => unimplemented!("TEMP: private arrays"),
         }
     }
 
@@ -284,6 +285,7 @@ impl Walker<'_, '_> {
                     start,
                     end,
                     body,
+                    ..
                 } => {
                     let signed = self.p.locals[*var as usize].ty == DataType::I32;
                     let mut i = self.eval(inv, start);

@@ -333,12 +333,14 @@ fn node(depth: u32, in_loop: bool) -> BoxedStrategy<Node> {
                     } else {
                         L_FOR_U32
                     };
-                    (Just(var), expr(t, 1), expr(t, 1), blk(true))
+                    (Just(var), expr(t, 1), expr(t, 1), 1u32..=4, blk(true))
                 })
-                .prop_map(|(var, start, end, body)| Node::For {
+                .prop_map(|(var, start, end, step, body)| Node::For {
                     var,
                     start,
                     end,
+                    step,
+                    unroll: false,
                     body,
                 })
                 .boxed(),

@@ -22,7 +22,8 @@
 
 use super::{
     Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr,
-    Literal, LocalDecl, LocalId, MathFn, Node, Param, ParamId, Program, SharedDecl, SharedId, UnOp,
+    Literal, LocalDecl, LocalId, MathFn, Node, Param, ParamId, PrivateDecl, PrivateId, Program,
+    SharedDecl, SharedId, UnOp,
 };
 
 /// The operands of an atomic, not yet placed: [`Expr::atomic`] and
@@ -124,6 +125,17 @@ impl ProgramBuilder {
             len,
         });
         (self.program.shared.len() - 1) as SharedId
+    }
+
+    /// Declare a thread-private array (all zeros when an invocation
+    /// starts); returns its [`PrivateId`].
+    pub fn private(&mut self, name: impl Into<String>, elem: DataType, len: u32) -> PrivateId {
+        self.program.private.push(PrivateDecl {
+            name: name.into(),
+            elem,
+            len,
+        });
+        (self.program.private.len() - 1) as PrivateId
     }
 
     /// Declare a local; define it with [`Block::let_`] (or use it as a `for`
@@ -261,11 +273,26 @@ impl Block {
         end: Expr,
         body: impl FnOnce(&mut Block),
     ) -> &mut Self {
+        self.for_step(var, start, end, 1, false, body)
+    }
+
+    /// `[#[unroll]] for var in (start..end).step_by(step) { .. }`
+    pub fn for_step(
+        &mut self,
+        var: LocalId,
+        start: Expr,
+        end: Expr,
+        step: u32,
+        unroll: bool,
+        body: impl FnOnce(&mut Block),
+    ) -> &mut Self {
         let body = Self::nested(body);
         self.push(Node::For {
             var,
             start,
             end,
+            step,
+            unroll,
             body,
         })
     }

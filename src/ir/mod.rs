@@ -128,11 +128,27 @@ pub type ParamId = u32;
 pub type LocalId = u32;
 /// Index of a shared array in [`Program::shared`].
 pub type SharedId = u32;
+/// Index of a thread-private array in [`Program::private`].
+pub type PrivateId = u32;
 
 /// A workgroup-shared array: `#[shared] let mut tile: [f32; 256];`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SharedDecl {
     /// Name in source.
+    pub name: String,
+    /// Element type (never [`DataType::Bool`]).
+    pub elem: DataType,
+    /// Number of elements.
+    pub len: u32,
+}
+
+/// A thread-private array: `let mut acc = [0.0f32; 64];`. Every invocation
+/// has its own copy, whose elements are all zero when the invocation starts
+/// (the front end stores a `let`'s initial value explicitly). Indexed like a
+/// shared array: a constant length, bounds-checked unless unchecked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PrivateDecl {
+    /// Name in source (unique among parameters, shared and private arrays).
     pub name: String,
     /// Element type (never [`DataType::Bool`]).
     pub elem: DataType,
@@ -151,13 +167,15 @@ pub struct LocalDecl {
     pub mutable: bool,
 }
 
-/// Something indexable: a buffer parameter or a shared array.
+/// Something indexable: a buffer parameter, a shared or a private array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BufRef {
     /// The buffer parameter with this index in [`Program::params`].
     Param(ParamId),
     /// The shared array with this index in [`Program::shared`].
     Shared(SharedId),
+    /// The thread-private array with this index in [`Program::private`].
+    Private(PrivateId),
 }
 
 /// A typed constant. `f32` is kept as its bit pattern so that `Eq`/`Hash`
@@ -572,9 +590,12 @@ pub enum Node {
         /// Loop body.
         body: Vec<Node>,
     },
-    /// `for var in start..end { body }`: `start` and `end` are evaluated once,
-    /// `var` (a fresh immutable local of the same integer type) counts up by 1
-    /// while `var < end`; `continue` moves to the next value.
+    /// `for var in (start..end).step_by(step) { body }`: `start` and `end`
+    /// are evaluated once, `var` (a fresh immutable local of the same integer
+    /// type) counts up by `step` while `var < end`, and the loop ends when
+    /// the next value would overflow the type; `continue` moves to the next
+    /// value. `#[unroll]` (`unroll`) asks targets to repeat the body once
+    /// per value; it needs literal bounds and changes no result.
     For {
         /// The loop variable.
         var: LocalId,
@@ -582,6 +603,10 @@ pub enum Node {
         start: Expr,
         /// Exclusive bound.
         end: Expr,
+        /// The increment, at least 1 (at most `i32::MAX` for an `i32` loop).
+        step: u32,
+        /// `#[unroll]`: literal bounds, no `break`/`continue` of this loop.
+        unroll: bool,
         /// Loop body.
         body: Vec<Node>,
     },
@@ -652,6 +677,8 @@ pub struct Program {
     pub workgroup_size: [u32; 3],
     /// Workgroup shared arrays.
     pub shared: Vec<SharedDecl>,
+    /// Thread-private arrays.
+    pub private: Vec<PrivateDecl>,
     /// Every local of the body, indexed by [`LocalId`].
     pub locals: Vec<LocalDecl>,
     /// The body.
@@ -673,6 +700,7 @@ impl Program {
             params: Vec::new(),
             workgroup_size,
             shared: Vec::new(),
+            private: Vec::new(),
             locals: Vec::new(),
             body: Vec::new(),
             unchecked: false,
@@ -695,6 +723,7 @@ impl Program {
         match buf {
             BufRef::Param(id) => self.buffer(id).map(|b| b.elem),
             BufRef::Shared(id) => self.shared.get(id as usize).map(|s| s.elem),
+            BufRef::Private(id) => self.private.get(id as usize).map(|s| s.elem),
         }
     }
 
@@ -704,6 +733,18 @@ impl Program {
         match buf {
             BufRef::Param(id) => self.buffer(id).map(|b| b.name.as_str()),
             BufRef::Shared(id) => self.shared.get(id as usize).map(|s| s.name.as_str()),
+            BufRef::Private(id) => self.private.get(id as usize).map(|s| s.name.as_str()),
+        }
+    }
+
+    /// The static length of a shared or private array (`None` for a buffer
+    /// parameter, whose length is known at run time only).
+    #[must_use]
+    pub fn static_len(&self, buf: BufRef) -> Option<u32> {
+        match buf {
+            BufRef::Param(_) => None,
+            BufRef::Shared(id) => self.shared.get(id as usize).map(|s| s.len),
+            BufRef::Private(id) => self.private.get(id as usize).map(|s| s.len),
         }
     }
 

@@ -263,6 +263,7 @@ impl Printer<'_> {
             || match b {
                 BufRef::Param(i) => format!("__invalid_param_{i}"),
                 BufRef::Shared(i) => format!("__invalid_shared_{i}"),
+                BufRef::Private(i) => format!("__invalid_private_{i}"),
             },
             ident,
         )
@@ -343,6 +344,7 @@ impl Printer<'_> {
                 start,
                 end,
                 body,
+                ..
             } => {
                 let _ = writeln!(
                     out,

@@ -326,6 +326,7 @@ impl Walk<'_> {
                 start,
                 end,
                 body,
+                ..
             } => {
                 // `start` and `end` are evaluated once, before the loop.
                 self.expr(start);
@@ -396,10 +397,7 @@ impl Walk<'_> {
         if !self.elide {
             return true;
         }
-        let shared_len = match buf {
-            BufRef::Shared(s) => self.program.shared.get(s as usize).map(|d| d.len),
-            BufRef::Param(_) => None,
-        };
+        let shared_len = self.program.static_len(buf);
         if let Some(len) = shared_len
             && self
                 .ranges
@@ -417,7 +415,9 @@ impl Walk<'_> {
                 && f.off >= d
                 && match (buf, &f.bound) {
                     (BufRef::Param(p), Bound::Len(q)) => p == *q,
-                    (BufRef::Shared(_), Bound::Const(n)) => shared_len.is_some_and(|len| *n <= len),
+                    (BufRef::Shared(_) | BufRef::Private(_), Bound::Const(n)) => {
+                        shared_len.is_some_and(|len| *n <= len)
+                    }
                     _ => false,
                 }
         })

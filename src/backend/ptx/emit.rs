@@ -60,6 +60,13 @@ pub fn emit_ptx_analysed(
             target: "ptx".into(),
         });
     }
+    if !program.private.is_empty() || has_step(&program.body) {
+        return Err(CompileError::Unsupported {
+            kernel: name.clone(),
+            construct: "private arrays and `step_by` loops".into(),
+            target: "ptx".into(),
+        });
+    }
     let mut e = Emitter::new(program, config, arch, analysis.checks());
     e.prologue();
     let body = &program.body;
@@ -309,4 +316,15 @@ impl<'a> Emitter<'a> {
         }
         r
     }
+}
+
+// TEMP(private arrays): until every target implements strided loops.
+pub(crate) fn has_step(body: &[crate::ir::Node]) -> bool {
+    let mut found = false;
+    crate::ir::walk_nodes(body, &mut |n| {
+        if let crate::ir::Node::For { step, .. } = n {
+            found |= *step != 1;
+        }
+    });
+    found
 }

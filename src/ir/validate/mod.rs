@@ -25,6 +25,54 @@ pub const MAX_SHARED_BYTES: u64 = 48 * 1024;
 /// drivers allow 1024).
 pub const MAX_INVOCATIONS_PER_WORKGROUP: u64 = 1024;
 
+/// Largest total size of an invocation's private arrays: 16 KiB. Arrays
+/// that stay registers after unrolling cost nothing in memory, but one
+/// indexed at run time lives in per-invocation (local) memory, and this
+/// keeps that within what every target gives a thread.
+pub const MAX_PRIVATE_BYTES: u64 = 16 * 1024;
+
+/// Most iterations an `#[unroll]` loop may have: unrolling copies the body
+/// once per iteration, so a larger count is more likely a mistake than a
+/// speed-up.
+pub const MAX_UNROLL: u64 = 1024;
+
+/// The values `for var in (start..end).step_by(step)` takes when `start` and
+/// `end` are literals of the loop's type: `None` when they are not.
+#[must_use]
+pub fn unrolled_values(start: &Expr, end: &Expr, step: u32) -> Option<Vec<super::Literal>> {
+    use super::Literal;
+    let step = u64::from(step.max(1));
+    let (lo, hi, signed) = match (start, end) {
+        (Expr::Lit(Literal::U32(a)), Expr::Lit(Literal::U32(b))) => {
+            (i64::from(*a), i64::from(*b), false)
+        }
+        (Expr::Lit(Literal::I32(a)), Expr::Lit(Literal::I32(b))) => {
+            (i64::from(*a), i64::from(*b), true)
+        }
+        _ => return None,
+    };
+    let count = if hi > lo {
+        (hi - lo).cast_unsigned().div_ceil(step)
+    } else {
+        0
+    };
+    // Bounded by the caller's check against MAX_UNROLL; the cap here only
+    // keeps a huge literal range from allocating.
+    let count = count.min(MAX_UNROLL + 1);
+    Some(
+        (0..count)
+            .map(|k| {
+                let v = lo + (k * step).cast_signed();
+                if signed {
+                    Literal::I32(v as i32)
+                } else {
+                    Literal::U32(v as u32)
+                }
+            })
+            .collect(),
+    )
+}
+
 /// One problem in a program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
@@ -250,13 +298,49 @@ impl Validator<'_> {
                 ),
             );
         }
+        for s in &p.private {
+            if !s.elem.is_storable() {
+                self.err(
+                    format!("private `{}`", s.name),
+                    "private arrays of `bool` are not supported; use `u32` instead",
+                );
+            }
+            if s.len == 0 {
+                self.err(
+                    format!("private `{}`", s.name),
+                    "private array length must be at least 1",
+                );
+            }
+        }
+        let private_bytes: u64 = p
+            .private
+            .iter()
+            .map(|s| u64::from(s.len) * u64::from(s.elem.size_bytes()))
+            .sum();
+        if private_bytes > MAX_PRIVATE_BYTES {
+            self.err(
+                "private",
+                format!(
+                    "private arrays take {private_bytes} bytes; at most {MAX_PRIVATE_BYTES} bytes per invocation are allowed"
+                ),
+            );
+        }
         // Locals may take any name (the printer aliases them), but
-        // parameters and shared arrays are named in the source as they are.
+        // parameters, shared and private arrays are named in the source as
+        // they are.
         for s in &p.shared {
             if !names.insert(s.name.clone()) {
                 self.err(
                     format!("shared `{}`", s.name),
                     "a parameter or another shared array has this name; rename one of them",
+                );
+            }
+        }
+        for s in &p.private {
+            if !names.insert(s.name.clone()) {
+                self.err(
+                    format!("private `{}`", s.name),
+                    "a parameter, shared or another private array has this name; rename one of them",
                 );
             }
         }
@@ -336,6 +420,7 @@ impl Validator<'_> {
                     start,
                     end,
                     body,
+                    ..
                 } => {
                     let u = uniform && self.is_uniform(start) && self.is_uniform(end);
                     if !u && let Some(v) = self.uniform_locals.get_mut(*var as usize) {
@@ -416,8 +501,11 @@ impl Validator<'_> {
                 var,
                 start,
                 end,
+                step,
+                unroll,
                 body,
             } => {
+                self.for_range(*var, start, end, *step, *unroll, body, path);
                 let st = self.expr(start, path);
                 let et = self.expr(end, path);
                 match self.program.locals.get(*var as usize) {
@@ -473,6 +561,51 @@ impl Validator<'_> {
         false
     }
 
+    /// The rules of a `for` loop's step and `#[unroll]`.
+    #[allow(clippy::too_many_arguments)]
+    fn for_range(
+        &mut self,
+        var: LocalId,
+        start: &Expr,
+        end: &Expr,
+        step: u32,
+        unroll: bool,
+        body: &[Node],
+        path: &str,
+    ) {
+        let ty = self.program.locals.get(var as usize).map(|d| d.ty);
+        if step == 0 {
+            self.err(path, "`step_by(0)`: a loop's step must be at least 1");
+        } else if ty == Some(DataType::I32) && step > i32::MAX.cast_unsigned() {
+            self.err(
+                path,
+                format!("`step_by({step})` does not fit the `i32` loop variable"),
+            );
+        }
+        if !unroll {
+            return;
+        }
+        match unrolled_values(start, end, step) {
+            None => self.err(
+                path,
+                "`#[unroll]` needs a range with constant bounds (literals or `const`s)",
+            ),
+            Some(values) if values.len() as u64 > MAX_UNROLL => self.err(
+                path,
+                format!(
+                    "`#[unroll]` of more than {MAX_UNROLL} iterations; unroll an inner loop instead"
+                ),
+            ),
+            Some(_) => {}
+        }
+        if has_loop_exit(body) {
+            self.err(
+                path,
+                "`#[unroll]` loop with `break` or `continue`; unrolled iterations cannot leave early",
+            );
+        }
+    }
+
     fn cond(&mut self, cond: &Expr, path: &str) {
         if let Some(t) = self.expr(cond, path)
             && t != DataType::Bool
@@ -503,11 +636,12 @@ impl Validator<'_> {
         let ok = match buf {
             BufRef::Param(id) => self.program.buffer(id).is_some(),
             BufRef::Shared(id) => (id as usize) < self.program.shared.len(),
+            BufRef::Private(id) => (id as usize) < self.program.private.len(),
         };
         if !ok {
             self.err(
                 path,
-                format!("{buf:?} does not name a buffer or shared array"),
+                format!("{buf:?} does not name a buffer, shared or private array"),
             );
         }
         if let Some(t) = self.expr(index, path)
@@ -581,6 +715,15 @@ impl Validator<'_> {
     ) -> Option<DataType> {
         self.index(buf, index, path);
         self.writable(buf, path);
+        if let BufRef::Private(_) = buf {
+            self.err(
+                path,
+                format!(
+                    "`{}` is a private array: only buffers and shared arrays have atomics (a private element needs none; use `+=`)",
+                    self.program.buf_name(buf).unwrap_or("?")
+                ),
+            );
+        }
         let et = self.program.elem_type(buf);
         if let Some(et) = et
             && !et.is_integer()
@@ -753,6 +896,18 @@ impl Validator<'_> {
 
 /// Whether `body` holds a `return` (`returns`) or a `break`/`continue` of
 /// the enclosing loop (`!returns`), outside nested loops for the latter.
+/// Whether `body` has a `break` or `continue` of its own loop (one not
+/// nested in an inner loop).
+fn has_loop_exit(body: &[Node]) -> bool {
+    body.iter().any(|n| match n {
+        Node::Break | Node::Continue => true,
+        Node::If {
+            then, otherwise, ..
+        } => has_loop_exit(then) || has_loop_exit(otherwise),
+        _ => false,
+    })
+}
+
 fn has_exit(body: &[Node], returns: bool) -> bool {
     body.iter().any(|n| match n {
         Node::Return => returns,

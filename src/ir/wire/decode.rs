@@ -2,7 +2,7 @@
 
 use crate::ir::{
     Access, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr, Literal,
-    LocalDecl, MathFn, Node, Param, Program, SharedDecl, UnOp,
+    LocalDecl, MathFn, Node, Param, PrivateDecl, Program, SharedDecl, UnOp,
     builder::{AtomicCall, Rhs},
 };
 
@@ -157,6 +157,7 @@ impl Reader<'_> {
         match self.u8()? {
             0 => Ok(BufRef::Param(self.uint()?)),
             1 => Ok(BufRef::Shared(self.uint()?)),
+            2 => Ok(BufRef::Private(self.uint()?)),
             b => {
                 self.pos -= 1;
                 Err(self.err(format!("unknown buffer reference kind {b}")))
@@ -210,6 +211,14 @@ impl Reader<'_> {
             let len = self.uint()?;
             shared.push(SharedDecl { name, elem, len });
         }
+        let n = self.count("private array")?;
+        let mut private = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = self.str("private array name")?;
+            let elem = self.ty()?;
+            let len = self.uint()?;
+            private.push(PrivateDecl { name, elem, len });
+        }
         let n = self.count("local")?;
         let mut locals = Vec::with_capacity(n);
         for _ in 0..n {
@@ -225,6 +234,7 @@ impl Reader<'_> {
             params,
             workgroup_size,
             shared,
+            private,
             locals,
             body,
             unchecked: flags & 1 != 0,
@@ -289,6 +299,8 @@ impl Reader<'_> {
                 var: self.uint()?,
                 start: self.expr()?,
                 end: self.expr()?,
+                step: self.uint()?,
+                unroll: self.bool("unroll flag")?,
                 body: self.block()?,
             },
             7 => Node::Loop {

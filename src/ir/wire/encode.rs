@@ -41,6 +41,12 @@ pub fn to_wire(program: &Program) -> Vec<u8> {
         w.ty(s.elem);
         w.uint(s.len);
     }
+    w.len(program.private.len());
+    for s in &program.private {
+        w.str(&s.name);
+        w.ty(s.elem);
+        w.uint(s.len);
+    }
     w.len(program.locals.len());
     for l in &program.locals {
         w.str(&l.name);
@@ -98,6 +104,10 @@ impl Writer {
             }
             BufRef::Shared(id) => {
                 self.u8(1);
+                self.uint(id);
+            }
+            BufRef::Private(id) => {
+                self.u8(2);
                 self.uint(id);
             }
         }
@@ -179,12 +189,16 @@ impl Writer {
                 var,
                 start,
                 end,
+                step,
+                unroll,
                 body,
             } => {
                 self.u8(6);
                 self.uint(*var);
                 self.expr(start);
                 self.expr(end);
+                self.uint(*step);
+                self.u8(u8::from(*unroll));
                 self.block(body);
             }
             Node::Loop { body } => {

@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 1)
+//! # Layout (version 2)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -17,19 +17,20 @@
 //! ```text
 //! program  = name:str doc:str flags:u8 (bit 0 unchecked, bit 1 fast_math)
 //!            wg_x:uN wg_y:uN wg_z:uN
-//!            n:uN param*n  n:uN shared*n  n:uN local*n  block
+//!            n:uN param*n  n:uN shared*n  n:uN private*n  n:uN local*n  block
 //! param    = 0 name:str elem:type access:u8 (0 read, 1 read-write)
 //!          | 1 name:str ty:type
 //! shared   = name:str elem:type len:uN
+//! private  = name:str elem:type len:uN
 //! local    = name:str ty:type mutable:u8
 //! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32
 //! block    = n:uN node*n
 //! node     = 0 let local:uN rhs       | 1 assign local:uN rhs
 //!          | 2 store buf expr expr    | 3 eval atomic
 //!          | 4 if expr block block    | 5 while expr block
-//!          | 6 for var:uN expr expr block | 7 loop block
+//!          | 6 for var:uN expr expr step:uN unroll:u8 block | 7 loop block
 //!          | 8 break | 9 continue | 10 return | 11 barrier
-//! buf      = 0 param:uN | 1 shared:uN
+//! buf      = 0 param:uN | 1 shared:uN | 2 private:uN
 //! expr     = 0 lit   (type, value: u8 for bool, uN bits otherwise)
 //!          | 1 local:uN | 2 param:uN | 3 builtin:u8 axis:u8 | 4 len param:uN
 //!          | 5 load buf expr | 6 unary op:u8 expr | 7 binary op:u8 expr expr
@@ -70,7 +71,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

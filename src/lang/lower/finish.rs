@@ -329,6 +329,8 @@ impl<'f> Fin<'_, '_, 'f> {
                     var: *var,
                     start,
                     end,
+                    step: 1,
+                    unroll: false,
                     body,
                 }
             }

@@ -35,6 +35,7 @@ impl<'f> Kx<'_, 'f> {
                     loc,
                     ty: Ty::K(DataType::U32),
                 },
+                Some((BufRef::Private(_), _)) => FExpr::error(loc),
                 Some((BufRef::Shared(id), _)) => FExpr::lit(
                     Literal::U32(self.shared.get(id as usize).map_or(0, |s| s.len)),
                     loc,
@@ -231,6 +232,7 @@ impl<'f> Kx<'_, 'f> {
                 .shared
                 .get(id as usize)
                 .map_or(DataType::U32, |s| s.elem),
+            BufRef::Private(_) => DataType::U32,
         }
     }
 
@@ -240,7 +242,7 @@ impl<'f> Kx<'_, 'f> {
                 self.params.get(id as usize),
                 Some(Param::Buffer(d)) if d.access == Access::ReadWrite
             ),
-            BufRef::Shared(_) => true,
+            BufRef::Shared(_) | BufRef::Private(_) => true,
         }
     }
 

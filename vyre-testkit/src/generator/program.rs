@@ -275,6 +275,8 @@ impl<S: Source> Gen<'_, S> {
                 var,
                 start,
                 end,
+                step: 1,
+                unroll: false,
                 body: lb,
             });
         } else {

@@ -234,6 +234,8 @@ impl<S: Source> Gen<'_, S> {
             var,
             start,
             end,
+            step: 1,
+            unroll: false,
             body,
         });
     }
@@ -260,6 +262,8 @@ impl<S: Source> Gen<'_, S> {
         let index = match buf {
             BufRef::Param(id) => self.out_index(id),
             BufRef::Shared(sid) => self.sh_index(sid),
+            // Atomics are never generated on private arrays (invalid).
+            BufRef::Private(_) => return,
         };
         let d = self.cfg.max_expr_depth.min(2);
         let expected = (op == AtomicOp::CompareExchange).then(|| self.expr(elem, d, false));

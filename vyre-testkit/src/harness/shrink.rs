@@ -100,11 +100,15 @@ fn without_node(body: &[vyre::ir::Node], k: &mut usize) -> Vec<vyre::ir::Node> {
                 var,
                 start,
                 end,
+                step,
+                unroll,
                 body,
             } => Node::For {
                 var: *var,
                 start: start.clone(),
                 end: end.clone(),
+                step: *step,
+                unroll: *unroll,
                 body: without_node(body, k),
             },
             Node::Loop { body } => Node::Loop {

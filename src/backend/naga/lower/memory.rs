@@ -45,6 +45,8 @@ impl Lowerer<'_> {
         let info = match buf {
             BufRef::Param(id) => self.buffers.get(id as usize).copied().flatten(),
             BufRef::Shared(id) => self.shared.get(id as usize).copied(),
+            // TEMP(private arrays): rejected up front until the target implements them.
+            BufRef::Private(_) => None,
         };
         info.ok_or_else(|| self.internal(&format!("{buf:?} is not an array")))
     }

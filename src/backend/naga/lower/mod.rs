@@ -218,6 +218,7 @@ fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
         let slot = match buf {
             BufRef::Param(id) => params.get_mut(*id as usize),
             BufRef::Shared(id) => shared.get_mut(*id as usize),
+            BufRef::Private(_) => None,
         };
         if let Some(slot) = slot {
             *slot = true;

@@ -161,6 +161,7 @@ impl Lowerer<'_> {
                 start,
                 end,
                 body,
+                ..
             } => {
                 let ty = self
                     .p

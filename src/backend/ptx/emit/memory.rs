@@ -43,13 +43,15 @@ impl Emitter<'_> {
                 ins!(self.code; Mad.Lo.U32 addr, idx_r, int(4), base);
                 (addr, pred)
             }
+            // TEMP(private arrays): rejected up front until the target implements them.
+            BufRef::Private(_) => (self.code.reg(Class::R), None),
         }
     }
 
     /// The state space of an access to `buf`.
     pub(super) fn space(&self, buf: BufRef, load: bool) -> Mod {
         match buf {
-            BufRef::Shared(_) => Mod::Shared,
+            BufRef::Shared(_) | BufRef::Private(_) => Mod::Shared,
             BufRef::Param(p) => {
                 // `&[T]` cannot alias a `&mut` argument (the launcher's
                 // borrows forbid it), so the non-coherent read-only path is

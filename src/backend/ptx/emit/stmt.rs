@@ -124,6 +124,7 @@ impl Emitter<'_> {
                 start,
                 end,
                 body,
+                ..
             } => {
                 let ty = self.program.locals[*var as usize].ty;
                 let s = self.expr(start);

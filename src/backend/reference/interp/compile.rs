@@ -165,6 +165,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             // Validation guarantees a buffer parameter.
             BufRef::Param(id) => self.mem_of_param[id as usize].unwrap_or(Mem::Ro(0)),
             BufRef::Shared(id) => Mem::Shared(id),
+            // TEMP(private arrays): rejected up front until the target implements them.
+            BufRef::Private(_) => Mem::Ro(0),
         }
     }
 
@@ -330,6 +332,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 start,
                 end,
                 body,
+                ..
             } => {
                 let v = self.local(*var);
                 let e = self.for_ends[self.next_for_end];
