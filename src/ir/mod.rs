@@ -19,6 +19,7 @@
 
 pub mod addr;
 mod builder;
+pub(crate) mod consts;
 pub mod validate;
 pub mod wire;
 

@@ -20,7 +20,6 @@
 //! assert_eq!(vyre::lang::parse("again.vyre", &text).unwrap().kernels[0], *saxpy);
 //! ```
 
-mod consts;
 mod diag;
 mod lower;
 mod print;

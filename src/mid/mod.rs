@@ -10,6 +10,8 @@
 //!
 //! - [`legal`]: how semantics that targets lack (integer division by 0,
 //!   `i32::MIN / -1`) are bridged, decided once for every emitter.
+//! - [`prepare()`]: the rewrites every device target wants before emission
+//!   (`#[unroll]`, folding, private arrays with constant indices to locals).
 //! - [`Analysis`]: the above plus the facts validation established
 //!   (uniformity), computed once per kernel.
 //!
@@ -22,6 +24,8 @@ pub(crate) mod align;
 mod analysis;
 pub mod bounds;
 pub mod legal;
+mod prepare;
 
 pub use analysis::Analysis;
 pub use bounds::{AccessDecision, CheckQuery, IndexChecks, QueryKind};
+pub use prepare::prepare;

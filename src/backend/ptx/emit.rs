@@ -26,7 +26,8 @@ use crate::mid::{Analysis, IndexChecks};
 /// An invalid program, an unsupported architecture or a kernel name that is
 /// not a plain identifier.
 pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
-    emit_ptx_analysed(&Analysis::new(program, config)?, config)
+    let prepared = crate::mid::prepare(program);
+    emit_ptx_analysed(&Analysis::new(&prepared, config)?, config)
 }
 
 /// As [`emit_ptx`], for a kernel the middle layer analysed (validation

@@ -241,7 +241,7 @@ impl<'f> FileCx<'f> {
             return None;
         }
         let lowered = lowered?;
-        match super::super::consts::eval(&lowered) {
+        match crate::ir::consts::eval(&lowered) {
             Ok(v) => Some(v),
             Err(m) => {
                 self.err(e, m);

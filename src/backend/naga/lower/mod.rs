@@ -58,7 +58,8 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
 /// A message naming the kernel and the construct when the program is
 /// invalid or uses something naga cannot express.
 pub fn lower(program: &Program, config: &DispatchConfig) -> CompileResult<Module> {
-    lower_analysed(&Analysis::new(program, config)?, config, false)
+    let prepared = crate::mid::prepare(program);
+    lower_analysed(&Analysis::new(&prepared, config)?, config, false)
 }
 
 /// As [`lower`], and group four loads `buf[k]` .. `buf[k + 3]` of a
@@ -74,7 +75,8 @@ pub fn lower_with_vector_views(
     program: &Program,
     config: &DispatchConfig,
 ) -> CompileResult<Module> {
-    lower_analysed(&Analysis::new(program, config)?, config, true)
+    let prepared = crate::mid::prepare(program);
+    lower_analysed(&Analysis::new(&prepared, config)?, config, true)
 }
 
 /// Lower a kernel the middle layer analysed (validation included) under

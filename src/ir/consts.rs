@@ -1,5 +1,7 @@
-//! Evaluation of constant expressions (`const` items, shared-array lengths,
-//! `workgroup_size`), with the language's run-time semantics.
+//! Evaluation of constant expressions of the IR with the language's run-time
+//! semantics: the front end folds `const` items, shared-array lengths and
+//! `workgroup_size` with it, the middle layer the index arithmetic that
+//! unrolling leaves.
 
 use crate::ir::{BinOp, DataType, Expr, Literal, MathFn, UnOp};
 
