@@ -63,8 +63,14 @@ pub(crate) fn keyed(e: &Expr) -> Option<(Key, u32)> {
 
 /// Length of the straight-line run at the start of `nodes`: `let`s,
 /// assignments and stores (an atomic ends a run).
+///
+/// A run also ends right after the definition of a local that a later
+/// access of the straight-line code uses as its index key: a group's key
+/// must hold one value from the start of its run (loads are hoisted there),
+/// so `let i = ..; a = x[i]; b = x[i + 1]; ..` (what `load4` and unrolled
+/// bodies produce) groups in the run that starts after the `let`.
 pub(crate) fn run_len(nodes: &[Node]) -> usize {
-    nodes
+    let straight = nodes
         .iter()
         .take_while(|n| {
             matches!(
@@ -72,7 +78,35 @@ pub(crate) fn run_len(nodes: &[Node]) -> usize {
                 Node::Let { .. } | Node::Assign { .. } | Node::Store { .. }
             )
         })
-        .count()
+        .count();
+    let run = &nodes[..straight];
+    (0..straight)
+        .find(|&t| {
+            run[t]
+                .defined_local()
+                .is_some_and(|l| run[t + 1..].iter().any(|n| uses_as_key(n, l)))
+        })
+        .map_or(straight, |t| t + 1)
+}
+
+/// Whether an access of the straight-line node `n` has an index of the form
+/// `local + offset`.
+fn uses_as_key(n: &Node, local: LocalId) -> bool {
+    let key = Key::Local(local);
+    let mut found = false;
+    let mut check = |_: BufRef, index: &Expr| {
+        found |= keyed(index).is_some_and(|(k, _)| k == key);
+    };
+    match n {
+        Node::Let { value, .. } | Node::Assign { value, .. } => walk_loads(value, &mut check),
+        Node::Store { index, value, .. } => {
+            check(BufRef::Param(0), index);
+            walk_loads(index, &mut check);
+            walk_loads(value, &mut check);
+        }
+        _ => {}
+    }
+    found
 }
 
 /// A load `param[key + offset]` of a straight-line run.
@@ -225,6 +259,14 @@ impl<'a> Alignment<'a> {
     /// Set the alignment of `local` (e.g. 1 for a loop variable).
     pub(crate) fn set(&mut self, local: LocalId, mult: u32) {
         self.mult[local as usize] = mult;
+    }
+
+    /// The variable of `for var in (start..end).step_by(step)`, set before
+    /// [`Alignment::enter_loop`]: every value is `start + k * step`, so a
+    /// power of two dividing both divides each (the loop ends before the
+    /// addition could wrap).
+    pub(crate) fn set_for_var(&mut self, var: LocalId, start: &Expr, step: u32) {
+        self.mult[var as usize] = self.of(start).min(lit_mult(step));
     }
 
     /// `local` takes the value of `value`.

@@ -325,6 +325,7 @@ impl Walk<'_> {
                 var,
                 start,
                 end,
+                step,
                 body,
                 ..
             } => {
@@ -332,7 +333,7 @@ impl Walk<'_> {
                 self.expr(start);
                 self.expr(end);
                 let ty = self.program.locals[*var as usize].ty;
-                self.align.set(*var, 1);
+                self.align.set_for_var(*var, start, *step);
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
                 self.ranges.define_for(*var, ty, start, end);
