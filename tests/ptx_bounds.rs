@@ -406,3 +406,85 @@ fn store_group_reading_written_elements_is_not_vectorized() {
     assert!(!ptx.contains(".v4."), "{ptx}");
     assemble_all(&p, &DispatchConfig::default());
 }
+
+/// `acc[idx] = 1.0; out[i] = acc[idx2]` with `acc` a private array of 8.
+fn private_access(idx: Expr, idx2: Expr) -> vyre::ir::Program {
+    let mut b = ProgramBuilder::new("private_access", [64, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    // Param 1: a run-time index.
+    b.scalar("n", DataType::U32);
+    let acc = b.private("acc", DataType::F32, 8);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.store(BufRef::Private(acc), idx, Expr::f32(1.0));
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            t.store(
+                BufRef::Param(out),
+                Expr::local(i),
+                Expr::load(BufRef::Private(acc), idx2),
+            );
+        });
+    });
+    b.finish()
+}
+
+/// Loads and stores of `f32` elements on the local space, counted as
+/// (predicated, unpredicated).
+fn local_accesses(ptx: &str) -> (usize, usize) {
+    let mut guarded = 0;
+    let mut plain = 0;
+    for line in ptx.lines().map(str::trim) {
+        // The zeroing stores at the start use `.b32` and are not accesses.
+        if !(line.contains("ld.local.f32") || line.contains("st.local.f32")) {
+            continue;
+        }
+        if line.starts_with('@') {
+            guarded += 1;
+        } else {
+            plain += 1;
+        }
+    }
+    (guarded, plain)
+}
+
+#[test]
+fn private_constant_index_in_range_is_not_checked() {
+    let p = private_access(Expr::u32(3), Expr::u32(7));
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(local_accesses(&ptx), (0, 2), "{ptx}");
+    assert!(
+        !ptx.contains(", 8;"),
+        "no compare against the length: {ptx}"
+    );
+    // Only the `i < out.len()` guard compares.
+    assert_eq!(ptx.matches("setp.").count(), 1, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn private_run_time_index_is_checked() {
+    let idx = Expr::param(1);
+    let p = private_access(idx.clone(), idx);
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(local_accesses(&ptx), (2, 0), "{ptx}");
+    assert_eq!(
+        ptx.lines()
+            .filter(|l| l.contains("setp.lt.u32") && l.trim_end().ends_with(", 8;"))
+            .count(),
+        2,
+        "{ptx}"
+    );
+    assemble_all(&p, &DispatchConfig::default());
+    // An out-of-range constant keeps its check (the store is dropped, the
+    // load yields 0).
+    let p = private_access(Expr::u32(8), Expr::u32(9));
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(local_accesses(&ptx), (2, 0), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    // Unchecked kernels check nothing.
+    let mut p = private_access(Expr::param(1), Expr::param(1));
+    p.unchecked = true;
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(local_accesses(&ptx), (0, 2), "{ptx}");
+}

@@ -259,3 +259,303 @@ fn cubin_with_ptxas_is_elf() {
     .unwrap();
     assert!(cubin.starts_with(b"\x7fELF"));
 }
+
+// ---- Private arrays, strided loops, 16-byte array accesses ----
+
+use vyre::ir::{Axis, BufRef, Builtin, Expr, Program, ProgramBuilder};
+
+fn local_id_x() -> Expr {
+    Expr::Builtin(Builtin::LocalId, Axis::X)
+}
+
+/// Parse one `.vyre` kernel.
+fn one_kernel(source: &str) -> Program {
+    let mut module = vyre::lang::parse("test.vyre", source).expect("parse");
+    assert_eq!(module.kernels.len(), 1);
+    module.kernels.remove(0)
+}
+
+/// Lines of `ptx` (trimmed) that contain `what`.
+fn lines_with<'a>(ptx: &'a str, what: &str) -> Vec<&'a str> {
+    ptx.lines()
+        .map(str::trim)
+        .filter(|l| l.contains(what))
+        .collect()
+}
+
+/// A small `f32` private array (zeroed by unrolled stores) and a large
+/// `u32` one (zeroed by a loop), both indexed at run time.
+fn private_arrays() -> Program {
+    let mut b = ProgramBuilder::new("private_arrays", [64, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let hist = b.private("hist", DataType::F32, 10);
+    let big = b.private("big", DataType::U32, 300);
+    let i = b.local("i", DataType::U32, false);
+    let j = b.local("j", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.for_(j, Expr::u32(0), Expr::u32(16), |f| {
+            let slot = Expr::local(i).add(Expr::local(j)).rem(Expr::u32(12));
+            f.store(
+                BufRef::Private(hist),
+                slot.clone(),
+                Expr::load(BufRef::Private(hist), slot).add(Expr::f32(1.0)),
+            );
+            f.store(
+                BufRef::Private(big),
+                Expr::local(i).mul(Expr::local(j)),
+                Expr::local(j),
+            );
+        });
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let h = Expr::load(BufRef::Private(hist), Expr::local(i).rem(Expr::u32(10)));
+            let g = Expr::load(BufRef::Private(big), Expr::local(i)).cast(DataType::F32);
+            t.store(BufRef::Param(out), Expr::local(i), h.add(g));
+        });
+    });
+    b.finish()
+}
+
+use vyre::ir::Access;
+
+#[test]
+fn private_arrays_live_in_local_memory() {
+    let p = private_arrays();
+    check_valid(&p);
+    let ptx = emit(&p, "sm_80");
+    assert!(ptx.contains(".local .align 16 .b32 vyre_l0[10];"), "{ptx}");
+    assert!(ptx.contains(".local .align 16 .b32 vyre_l1[300];"), "{ptx}");
+    // Zeroed at the start: the small array by two 16-byte stores and a
+    // tail of two, the large one by a loop of 16-byte stores.
+    assert!(
+        ptx.contains("st.local.v4.b32 [vyre_l0+0], {%r")
+            && ptx.contains("st.local.v4.b32 [vyre_l0+16], {%r")
+            && ptx.contains("st.local.b32 [vyre_l0+32], %r")
+            && ptx.contains("st.local.b32 [vyre_l0+36], %r"),
+        "{ptx}"
+    );
+    assert!(!ptx.contains("[vyre_l0+40]"), "{ptx}");
+    assert!(ptx.contains("$L_zero_"), "{ptx}");
+    // Run-time indices: checked loads and stores in the local space.
+    assert!(!lines_with(&ptx, "ld.local.f32").is_empty(), "{ptx}");
+    assert!(!lines_with(&ptx, "ld.local.u32").is_empty(), "{ptx}");
+    assert!(
+        lines_with(&ptx, "st.local.f32")
+            .iter()
+            .all(|l| l.starts_with('@')),
+        "{ptx}"
+    );
+    assert!(!ptx.contains("shared"), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    let mut unchecked = p.clone();
+    unchecked.unchecked = true;
+    let text = emit(&unchecked, "sm_80");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim().starts_with('@') && l.contains(".local")),
+        "{text}"
+    );
+    assemble_all(&unchecked, &DispatchConfig::default());
+}
+
+/// `for j in (start..end).step_by(step)` summing `j` into `out[i]`.
+fn stepped(ty: DataType, start: Expr, end: Expr, step: u32) -> Program {
+    let mut b = ProgramBuilder::new(format!("stepped_{}_{step}", ty.name()), [32, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let acc = b.local("acc", DataType::U32, true);
+    let j = b.local("j", ty, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(acc, Expr::u32(0));
+        blk.for_step(j, start, end, step, false, |f| {
+            f.assign(
+                acc,
+                Expr::local(acc).add(Expr::local(j).cast(DataType::U32)),
+            );
+        });
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            t.store(BufRef::Param(out), Expr::local(i), Expr::local(acc));
+        });
+    });
+    b.finish()
+}
+
+#[test]
+fn stepped_loops_advance_by_step_and_stop_before_overflow() {
+    // u32: exit when j > u32::MAX - step, then add the step.
+    let p = stepped(DataType::U32, Expr::u32(0), Expr::u32(u32::MAX), 4);
+    check_valid(&p);
+    let ptx = emit(&p, "sm_80");
+    assert!(ptx.contains(", 4294967291;"), "{ptx}");
+    assert_eq!(lines_with(&ptx, "setp.gt.u32").len(), 1, "{ptx}");
+    assert!(
+        lines_with(&ptx, "add.u32")
+            .iter()
+            .any(|l| l.ends_with(", 4;")),
+        "{ptx}"
+    );
+    assemble_all(&p, &DispatchConfig::default());
+    // i32: the signed limit.
+    let p = stepped(DataType::I32, Expr::i32(-100), Expr::i32(i32::MAX), 3);
+    check_valid(&p);
+    let ptx = emit(&p, "sm_80");
+    assert!(ptx.contains("setp.lt.s32"), "{ptx}");
+    let gt = lines_with(&ptx, "setp.gt.s32");
+    assert_eq!(gt.len(), 1, "{ptx}");
+    assert!(gt[0].ends_with(", 2147483644;"), "{ptx}");
+    assert!(
+        lines_with(&ptx, "add.s32")
+            .iter()
+            .any(|l| l.ends_with(", 3;")),
+        "{ptx}"
+    );
+    assemble_all(&p, &DispatchConfig::default());
+    // The largest u32 step: its immediate is written unsigned.
+    let p = stepped(DataType::U32, Expr::u32(5), Expr::u32(7), u32::MAX);
+    check_valid(&p);
+    let ptx = emit(&p, "sm_80");
+    assert!(ptx.contains(", 4294967295;"), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    // A step of 1 is the plain loop: no overflow test.
+    let p = stepped(DataType::U32, Expr::u32(0), Expr::u32(10), 1);
+    let ptx = emit(&p, "sm_80");
+    assert!(!ptx.contains("setp.gt"), "{ptx}");
+    assert!(ptx.contains("add.s32 %r"), "{ptx}");
+}
+
+/// `sh[k] .. sh[k + 3]` with `k = local_id().x * mult`, summed into
+/// `out[global_id().x]`; `sh` has `len` elements, the workgroup 256.
+fn shared_quad(mult: u32, len: u32, store_between: bool) -> Program {
+    let store = if store_between {
+        "sh[k + 1] = 2.0;"
+    } else {
+        ""
+    };
+    one_kernel(&format!(
+        "#[kernel(workgroup_size = 256)]
+         pub fn quad(x: &[f32], out: &mut [f32]) {{
+             #[shared] let mut sh: [f32; {len}];
+             let i = global_id().x;
+             sh[local_id().x] = x[i];
+             barrier();
+             let k = local_id().x * {mult};
+             let a = sh[k];
+             let b = sh[k + 1];
+             {store}
+             let c = sh[k + 2];
+             let d = sh[k + 3];
+             if i < out.len() {{
+                 out[i] = a + b + c + d;
+             }}
+         }}"
+    ))
+}
+
+#[test]
+fn aligned_shared_quads_are_16_byte_loads() {
+    let p = shared_quad(4, 1024, false);
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(lines_with(&ptx, "ld.shared.v4.f32").len(), 1, "{ptx}");
+    assert!(lines_with(&ptx, "ld.shared.f32").is_empty(), "{ptx}");
+    // 255 * 4 + 3 < 1024: proven, no check.
+    assert!(
+        !lines_with(&ptx, "ld.shared")
+            .iter()
+            .any(|l| l.starts_with('@')),
+        "{ptx}"
+    );
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn shared_quads_need_alignment_no_store_and_range() {
+    // k a multiple of 2 only: four scalar loads.
+    let p = shared_quad(2, 1024, false);
+    let ptx = emit(&p, "sm_80");
+    assert!(!ptx.contains("ld.shared.v4"), "{ptx}");
+    assert_eq!(lines_with(&ptx, "ld.shared.f32").len(), 4, "{ptx}");
+    // A store to the array in the run: scalar loads.
+    let p = shared_quad(4, 1024, true);
+    let ptx = emit(&p, "sm_80");
+    assert!(!ptx.contains("ld.shared.v4"), "{ptx}");
+    assert_eq!(lines_with(&ptx, "ld.shared.f32").len(), 4, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    // The highest element not proven in range (255 * 4 + 3 >= 1020):
+    // per-element loads, each checked.
+    let p = shared_quad(4, 1020, false);
+    let ptx = emit(&p, "sm_80");
+    assert!(!ptx.contains("ld.shared.v4"), "{ptx}");
+    let loads = lines_with(&ptx, "ld.shared.f32");
+    assert_eq!(loads.len(), 4, "{ptx}");
+    assert!(loads.iter().all(|l| l.starts_with('@')), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    // Unchecked: nothing to prove.
+    let mut p = shared_quad(4, 1020, false);
+    p.unchecked = true;
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(lines_with(&ptx, "ld.shared.v4.f32").len(), 1, "{ptx}");
+}
+
+#[test]
+fn shared_quad_stores_and_private_quads_are_16_byte_accesses() {
+    let p = one_kernel(
+        "#[kernel(workgroup_size = 256)]
+         pub fn tile(x: &[f32], out: &mut [f32]) {
+             #[shared] let mut sh: [f32; 1024];
+             let i = global_id().x;
+             let k = local_id().x * 4;
+             let v = if i < x.len() { x[i] } else { 0.0 };
+             sh[k] = v;
+             sh[k + 1] = v * 2.0;
+             sh[k + 2] = v * 3.0;
+             sh[k + 3] = v * 4.0;
+             barrier();
+             let r = ((local_id().x + 1) % 256) * 4;
+             if i < out.len() {
+                 out[i] = sh[r] + sh[r + 1] + sh[r + 2] + sh[r + 3];
+             }
+         }",
+    );
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(lines_with(&ptx, "st.shared.v4.f32").len(), 1, "{ptx}");
+    assert!(lines_with(&ptx, "st.shared.f32").is_empty(), "{ptx}");
+    assert_eq!(lines_with(&ptx, "ld.shared.v4.f32").len(), 1, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+
+    // Private: a 16-byte store of the run-time quad `acc[4j..4j+3]`, then
+    // constant-index loads of elements 4..7 as one 16-byte load.
+    let mut b = ProgramBuilder::new("private_quads", [64, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let acc = b.private("acc", DataType::F32, 8);
+    let i = b.local("i", DataType::U32, false);
+    let j = b.local("j", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(j, local_id_x().rem(Expr::u32(2)).mul(Expr::u32(4)));
+        for o in 0..4 {
+            blk.store(
+                BufRef::Private(acc),
+                Expr::local(j).add(Expr::u32(o)),
+                Expr::f32(o as f32),
+            );
+        }
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let sum = (4..8)
+                .map(|c| Expr::load(BufRef::Private(acc), Expr::u32(c)))
+                .reduce(Expr::add)
+                .unwrap();
+            t.store(BufRef::Param(out), Expr::local(i), sum);
+        });
+    });
+    let p = b.finish();
+    check_valid(&p);
+    let ptx = emit(&p, "sm_80");
+    let st = lines_with(&ptx, "st.local.v4.f32");
+    assert_eq!(st.len(), 1, "{ptx}");
+    assert!(!st[0].starts_with('@'), "{ptx}");
+    assert_eq!(lines_with(&ptx, "ld.local.v4.f32").len(), 1, "{ptx}");
+    assert!(lines_with(&ptx, "ld.local.f32").is_empty(), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
-use crate::ir::{DataType, Param, Program};
+use crate::ir::{BufRef, DataType, Param, Program};
 
 use super::code::{Code, ins};
 use super::isa::{Addr, Class, Imm, Label, Mod, Operand, Reg, Src, Symbol, int};
@@ -58,13 +58,6 @@ pub fn emit_ptx_analysed(
             construct: format!(
                 "kernel name `{name}` is not a plain ASCII identifier, which PTX entry names require"
             ),
-            target: "ptx".into(),
-        });
-    }
-    if !program.private.is_empty() || has_step(&program.body) {
-        return Err(CompileError::Unsupported {
-            kernel: name.clone(),
-            construct: "private arrays and `step_by` loops".into(),
             target: "ptx".into(),
         });
     }
@@ -128,6 +121,12 @@ pub fn emit_ptx_analysed(
         if n > 0 {
             let _ = writeln!(out, "\t.reg {} {}<{n}>;", class.decl(), class.prefix());
         }
+    }
+    // Private arrays: per-thread `.local` memory, 16-byte aligned for the
+    // vector accesses (validation guarantees `len >= 1`).
+    for (i, a) in program.private.iter().enumerate() {
+        let sym = Symbol::Private(i);
+        let _ = writeln!(out, "\t.local .align 16 .b32 {sym}[{}];", a.len.max(1));
     }
     out.push('\n');
     e.code.write(&mut out);
@@ -231,8 +230,8 @@ struct Emitter<'a> {
     /// Largest power of two known to divide each integer local here.
     align: Alignment<'a>,
     /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
-    /// at the start of the current straight-line run.
-    vec_cache: Vec<(u32, Key, u32, Reg)>,
+    /// earlier in the current straight-line run.
+    vec_cache: Vec<(BufRef, Key, u32, Reg)>,
 }
 
 impl<'a> Emitter<'a> {
@@ -300,6 +299,43 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
+        for (i, a) in program.private.iter().enumerate() {
+            self.zero_private(Symbol::Private(i), a.len);
+        }
+    }
+
+    /// Zero the private array `sym` of `len` elements (every element is 0
+    /// when an invocation starts): 16-byte stores, unrolled for small
+    /// arrays and a loop for large ones, then the elements past the last
+    /// multiple of 4. `ptxas` drops the stores that a later store
+    /// overwrites before any load, and keeps an array whose indices
+    /// become constant in registers.
+    fn zero_private(&mut self, sym: Symbol, len: u32) {
+        /// Largest array (in elements) zeroed by unrolled stores.
+        const UNROLL_MAX: u32 = 64;
+        let z = self.code.reg(Class::R);
+        ins!(self.code; Mov.B32 z, int(0));
+        let quads = len / 4;
+        if len <= UNROLL_MAX {
+            for q in 0..quads {
+                ins!(self.code; St.Local.V4.B32 Addr::sym_off(sym, 16 * q), [z; 4]);
+            }
+        } else {
+            let at = self.code.reg(Class::R);
+            let end = self.code.reg(Class::R);
+            let more = self.code.reg(Class::Pred);
+            let head = self.code.label("zero");
+            ins!(self.code; Mov.U32 at, sym);
+            ins!(self.code; Add.U32 end, at, int(i64::from(16 * quads)));
+            self.code.place(head);
+            ins!(self.code; St.Local.V4.B32 Addr::reg(at), [z; 4]);
+            ins!(self.code; Add.U32 at, at, int(16));
+            ins!(self.code; Setp.Lt.U32 more, at, end);
+            ins!(self.code; @more; Bra head);
+        }
+        for e in 4 * quads..len {
+            ins!(self.code; St.Local.B32 Addr::sym_off(sym, 4 * e), z);
+        }
     }
 
     /// A register holding `v` (`v` itself when it already is one).
@@ -317,15 +353,4 @@ impl<'a> Emitter<'a> {
         }
         r
     }
-}
-
-// TEMP(private arrays): until every target implements strided loops.
-pub(crate) fn has_step(body: &[crate::ir::Node]) -> bool {
-    let mut found = false;
-    crate::ir::walk_nodes(body, &mut |n| {
-        if let crate::ir::Node::For { step, .. } = n {
-            found |= *step != 1;
-        }
-    });
-    found
 }

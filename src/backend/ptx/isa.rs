@@ -167,6 +167,9 @@ pub(super) enum Symbol {
     ParamLen(usize),
     /// Shared array `i`: `vyre_s<i>`.
     Shared(usize),
+    /// Thread-private array `i` (a `.local` array of the kernel body):
+    /// `vyre_l<i>`.
+    Private(usize),
     /// The 2/pi table of the sin/cos reduction.
     TwoOverPi,
 }
@@ -178,6 +181,7 @@ impl fmt::Display for Symbol {
             Symbol::ParamPtr(i) => write!(f, "vyre_p{i}_ptr"),
             Symbol::ParamLen(i) => write!(f, "vyre_p{i}_len"),
             Symbol::Shared(i) => write!(f, "vyre_s{i}"),
+            Symbol::Private(i) => write!(f, "vyre_l{i}"),
             Symbol::TwoOverPi => f.write_str("vyre_two_over_pi"),
         }
     }
@@ -226,6 +230,15 @@ impl Addr {
         Addr {
             base: AddrBase::Sym(s),
             off: None,
+        }
+    }
+
+    /// `[sym+off]`.
+    #[must_use]
+    pub(super) const fn sym_off(s: Symbol, off: u32) -> Self {
+        Addr {
+            base: AddrBase::Sym(s),
+            off: Some(off),
         }
     }
 }
@@ -474,6 +487,8 @@ pub(super) enum Mod {
     /// `.global.nc`: the non-coherent read-only path.
     GlobalNc,
     Shared,
+    /// `.local`: per-thread memory (private arrays).
+    Local,
     Const,
     // Atomic operations (`atom`, `red`).
     Add,
@@ -525,6 +540,7 @@ impl Mod {
             Mod::Global => "global",
             Mod::GlobalNc => "global.nc",
             Mod::Shared => "shared",
+            Mod::Local => "local",
             Mod::Const => "const",
             Mod::Add => "add",
             Mod::Min => "min",

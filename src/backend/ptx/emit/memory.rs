@@ -1,16 +1,16 @@
-//! Loads, stores and atomics on buffers and shared arrays, with their
+//! Loads, stores and atomics on buffers, shared and private arrays, with their
 //! bounds checks.
 
 use crate::ir::{Access, AtomicOp, BufRef, DataType, Expr};
 
 use super::super::code::ins;
 use super::super::isa::{Addr, Class, Inst, Mod, Opcode, Reg, Symbol, int};
+use super::vector::group_key;
 use super::{Emitter, Val, class_of, mov_ty, sfx, zero_of};
-use crate::mid::align::keyed;
 
 impl Emitter<'_> {
     /// Address of `buf[index]` and the in-range predicate (None: proven or
-    /// unchecked). Global addresses are `.b64`, shared ones `.b32`.
+    /// unchecked). Global addresses are `.b64`, shared and local ones `.b32`.
     fn address(&mut self, buf: BufRef, index: &Expr) -> (Reg, Option<Reg>) {
         let check = self.bounds.needs_check(index);
         let idx = self.expr(index);
@@ -30,28 +30,56 @@ impl Emitter<'_> {
                 ins!(self.code; Add.S64 addr, base, off);
                 (addr, pred)
             }
-            BufRef::Shared(s) => {
-                let len = self.program.shared[s as usize].len;
-                let pred = check.then(|| {
-                    let pr = self.code.reg(Class::Pred);
-                    ins!(self.code; Setp.Lt.U32 pr, idx_r, int(i64::from(len)));
-                    pr
-                });
-                let base = self.code.reg(Class::R);
-                let addr = self.code.reg(Class::R);
-                ins!(self.code; Mov.U32 base, Symbol::Shared(s as usize));
-                ins!(self.code; Mad.Lo.U32 addr, idx_r, int(4), base);
-                (addr, pred)
+            BufRef::Shared(i) => self.array_address(Symbol::Shared(i as usize), buf, idx_r, check),
+            BufRef::Private(i) => {
+                self.array_address(Symbol::Private(i as usize), buf, idx_r, check)
             }
-            // TEMP(private arrays): rejected up front until the target implements them.
-            BufRef::Private(_) => (self.code.reg(Class::R), None),
         }
+    }
+
+    /// Address of element `idx` of the shared or private array `sym` (the
+    /// symbol of `buf`) and, when `check`, the in-range predicate against
+    /// its static length.
+    fn array_address(
+        &mut self,
+        sym: Symbol,
+        buf: BufRef,
+        idx: Reg,
+        check: bool,
+    ) -> (Reg, Option<Reg>) {
+        let len = self.program.static_len(buf).unwrap_or(0);
+        let pred = check.then(|| {
+            let pr = self.code.reg(Class::Pred);
+            ins!(self.code; Setp.Lt.U32 pr, idx, int(i64::from(len)));
+            pr
+        });
+        (self.array_addr(sym, idx), pred)
+    }
+
+    /// The symbol of a shared or private array (`None` for a buffer).
+    pub(super) fn array_sym(buf: BufRef) -> Option<Symbol> {
+        match buf {
+            BufRef::Shared(i) => Some(Symbol::Shared(i as usize)),
+            BufRef::Private(i) => Some(Symbol::Private(i as usize)),
+            BufRef::Param(_) => None,
+        }
+    }
+
+    /// The `.b32` address of element `idx` of the array `sym` (shared and
+    /// local windows are below 4 GiB).
+    pub(super) fn array_addr(&mut self, sym: Symbol, idx: Reg) -> Reg {
+        let base = self.code.reg(Class::R);
+        let addr = self.code.reg(Class::R);
+        ins!(self.code; Mov.U32 base, sym);
+        ins!(self.code; Mad.Lo.U32 addr, idx, int(4), base);
+        addr
     }
 
     /// The state space of an access to `buf`.
     pub(super) fn space(&self, buf: BufRef, load: bool) -> Mod {
         match buf {
-            BufRef::Shared(_) | BufRef::Private(_) => Mod::Shared,
+            BufRef::Shared(_) => Mod::Shared,
+            BufRef::Private(_) => Mod::Local,
             BufRef::Param(p) => {
                 // `&[T]` cannot alias a `&mut` argument (the launcher's
                 // borrows forbid it), so the non-coherent read-only path is
@@ -71,13 +99,12 @@ impl Emitter<'_> {
 
     pub(super) fn load(&mut self, buf: BufRef, index: &Expr) -> Val {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
-        if let BufRef::Param(p) = buf
-            && !self.vec_cache.is_empty()
-            && let Some((key, off)) = keyed(index)
+        if !self.vec_cache.is_empty()
+            && let Some((key, off)) = group_key(buf, index)
             && let Some((.., r)) = self
                 .vec_cache
                 .iter()
-                .find(|(q, k, o, _)| *q == p && *k == key && *o == off)
+                .find(|(q, k, o, _)| *q == buf && *k == key && *o == off)
         {
             self.bounds.served_by_group(index);
             return Val::reg(*r, ty);

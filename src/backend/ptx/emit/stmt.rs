@@ -1,12 +1,12 @@
 //! Statements: assignments, blocks and structured control flow (labels and
 //! predicated branches).
 
-use crate::ir::{DataType, Expr, LocalId, Node};
+use crate::ir::{DataType, Expr, Literal, LocalId, Node};
 use crate::mid::align::run_len;
 
 use super::super::code::ins;
 use super::super::isa::{Class, Mod, int};
-use super::vector::Group;
+use super::vector::RunPlan;
 use super::{Emitter, Val, sfx};
 
 impl Emitter<'_> {
@@ -35,17 +35,22 @@ impl Emitter<'_> {
     pub(super) fn block(&mut self, body: &[Node]) {
         let mut i = 0;
         let mut run_end = 0;
-        let mut groups: Vec<(usize, Group)> = Vec::new();
+        let mut plan = RunPlan::default();
         while i < body.len() {
             let node = &body[i];
             if i >= run_end {
                 self.vec_cache.clear();
                 run_end = i + run_len(&body[i..]);
-                if run_end > i {
-                    groups = self.start_run(&body[i..run_end], i);
-                }
+                plan = if run_end > i {
+                    self.start_run(&body[i..run_end], i)
+                } else {
+                    RunPlan::default()
+                };
             }
-            if let Some((_, g)) = groups.iter().find(|(at, _)| *at == i) {
+            for (_, l) in plan.loads.iter().filter(|(at, _)| *at == i) {
+                self.array_vector_load(l);
+            }
+            if let Some((_, g)) = plan.stores.iter().find(|(at, _)| *at == i) {
                 let g = g.clone();
                 self.store_group(&g, &body[i..i + 4]);
                 i += 4;
@@ -123,6 +128,7 @@ impl Emitter<'_> {
                 var,
                 start,
                 end,
+                step,
                 body,
                 ..
             } => {
@@ -134,7 +140,10 @@ impl Emitter<'_> {
                 // `end` is evaluated once; keep it in its own register.
                 let end_r = self.code.reg(Class::R);
                 ins!(self.code; Mov.B32 end_r, e);
-                self.align.set(*var, 1);
+                // `var` is `start + n * step`: divisible by what divides both.
+                let step_lit = Expr::Lit(Literal::U32(*step));
+                let var_align = self.align.of(start).min(self.align.of(&step_lit));
+                self.align.set(*var, var_align);
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
                 let head = self.code.label("for");
@@ -149,7 +158,24 @@ impl Emitter<'_> {
                 self.align = at_head;
                 self.loops.pop();
                 self.code.place(cont);
-                ins!(self.code; Add.S32 v, v, int(1));
+                if *step != 1 {
+                    // The loop ends when `var + step` would overflow the
+                    // variable's type: `var > MAX - step` (validation keeps
+                    // `step` within the type). With a step of 1 it cannot:
+                    // `var < end <= MAX`.
+                    let max = if ty == DataType::I32 {
+                        i64::from(i32::MAX)
+                    } else {
+                        i64::from(u32::MAX)
+                    };
+                    let last = self.code.reg(Class::Pred);
+                    ins!(self.code; Setp.Gt.(sfx(ty)) last, v, int(max - i64::from(*step)));
+                    ins!(self.code; @last; Bra exit);
+                    // A `u32` step may not fit an `.s32` immediate.
+                    ins!(self.code; Add.(sfx(ty)) v, v, int(i64::from(*step)));
+                } else {
+                    ins!(self.code; Add.S32 v, v, int(1));
+                }
                 ins!(self.code; Bra head);
                 self.code.place(exit);
             }

@@ -1,47 +1,218 @@
 //! 16-byte vector accesses: four consecutive loads of a straight-line run
-//! hoisted into one `ld.v4`, four consecutive stores merged into one
-//! `st.v4`, with per-element fallbacks at a partial tail.
+//! fetched by one `ld.v4` (buffers: hoisted to the start of the run;
+//! shared and private arrays: just before the first node reading one of
+//! them), four consecutive stores merged into one `st.v4`, with
+//! per-element fallbacks at a partial tail of a buffer.
 
-use crate::ir::{Access, BinOp, BufRef, DataType, Expr, Literal, Node};
+use crate::ir::{Access, BufRef, DataType, Expr, Literal, Node};
 use crate::mid::align::{
-    Key, KeyedLoad, LoadGroup, first_def, keyed, keyed_loads, load_groups, walk_loads,
+    Alignment, Key, KeyedLoad, LoadGroup, MULT_CAP, first_def, keyed, keyed_loads, load_groups,
+    walk_loads,
 };
 
 use super::super::code::ins;
 use super::super::isa::{Addr, Class, Reg, int};
 use super::{Emitter, class_of, mov_ty, sfx, zero_of};
 
+/// What a straight-line run vectorises, by position in the enclosing block.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RunPlan {
+    /// Store groups, at the position of their first store.
+    pub(super) stores: Vec<(usize, Group)>,
+    /// 16-byte loads from shared and private arrays, emitted just before
+    /// the node at their position.
+    pub(super) loads: Vec<(usize, ArrayLoad)>,
+}
+
+/// A 16-byte load `buf[key + base .. key + base + 3]` from a shared or
+/// private array (`key + base` a multiple of 4, all four in range).
+#[derive(Debug, Clone)]
+pub(super) struct ArrayLoad {
+    buf: BufRef,
+    key: Key,
+    base: u32,
+}
+
+/// `key + off` of an access to `buf`, the form the vector groups compare.
+/// A constant index of a shared or private array is `0 + c`, so that
+/// constant indices group too (buffers keep [`keyed`]'s form).
+pub(super) fn group_key(buf: BufRef, index: &Expr) -> Option<(Key, u32)> {
+    let (k, d) = keyed(index)?;
+    match (buf, k) {
+        (BufRef::Shared(_) | BufRef::Private(_), Key::Const(c)) => {
+            let c = c.checked_add(d).filter(|c| *c < MULT_CAP)?;
+            Some((Key::Const(0), c))
+        }
+        (_, k) => Some((k, d)),
+    }
+}
+
+/// A load `arr[key + off]` of a shared or private array in a run.
+struct ArrayRead<'r> {
+    /// Position of the node reading it in the run.
+    at: usize,
+    buf: BufRef,
+    key: Key,
+    off: u32,
+    index: &'r Expr,
+}
+
+/// A candidate 16-byte load from an array: all four elements read in the
+/// run, between the nodes `first_use` and `last_use`; `last` is the index
+/// expression of a read of the highest element.
+struct ArrayGroup<'r> {
+    load: ArrayLoad,
+    first_use: usize,
+    last_use: usize,
+    last: &'r Expr,
+}
+
+/// Every complete group of four reads of a shared or private array in
+/// `run`, once each.
+fn array_groups(run: &[Node]) -> Vec<ArrayGroup<'_>> {
+    let mut reads: Vec<ArrayRead<'_>> = Vec::new();
+    for (at, n) in run.iter().enumerate() {
+        let exprs: Vec<&Expr> = match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+            Node::Store { index, value, .. } => vec![index, value],
+            _ => vec![],
+        };
+        for e in exprs {
+            walk_loads(e, &mut |buf, index| {
+                if !matches!(buf, BufRef::Param(_))
+                    && let Some((key, off)) = group_key(buf, index)
+                {
+                    reads.push(ArrayRead {
+                        at,
+                        buf,
+                        key,
+                        off,
+                        index,
+                    });
+                }
+            });
+        }
+    }
+    let mut groups: Vec<ArrayGroup<'_>> = Vec::new();
+    for r in &reads {
+        let base = r.off - r.off % 4;
+        let same = |g: &ArrayLoad| g.buf == r.buf && g.key == r.key && g.base == base;
+        if groups.iter().any(|g| same(&g.load)) {
+            continue;
+        }
+        let members = || {
+            reads.iter().filter(move |m| {
+                m.buf == r.buf && m.key == r.key && (base..base + 4).contains(&m.off)
+            })
+        };
+        if (0..4).all(|o| members().any(|m| m.off == base + o))
+            && let Some(last) = members().find(|m| m.off == base + 3)
+        {
+            groups.push(ArrayGroup {
+                load: ArrayLoad {
+                    buf: r.buf,
+                    key: r.key.clone(),
+                    base,
+                },
+                first_use: members().map(|m| m.at).min().unwrap_or(0),
+                last_use: members().map(|m| m.at).max().unwrap_or(0),
+                last: last.index,
+            });
+        }
+    }
+    groups
+}
+
 impl Emitter<'_> {
     /// Analyse a straight-line run (starting at `first` in its block):
-    /// emit the 16-byte vector loads it allows and return its store groups.
-    pub(super) fn start_run(&mut self, run: &[Node], first: usize) -> Vec<(usize, Group)> {
-        let mut groups = Vec::new();
-        // (position in the run, buffer) of every store to a buffer.
-        let mut stores: Vec<(usize, u32)> = Vec::new();
-        for (t, n) in run.iter().enumerate() {
-            if let Node::Store {
-                buf: BufRef::Param(p),
-                ..
-            } = n
+    /// emit the 16-byte buffer loads it allows now and return its store
+    /// groups and array loads.
+    pub(super) fn start_run(&mut self, run: &[Node], first: usize) -> RunPlan {
+        let mut plan = RunPlan::default();
+        // (position in the run, target) of every store.
+        let stores: Vec<(usize, BufRef)> = run
+            .iter()
+            .enumerate()
+            .filter_map(|(t, n)| match n {
+                Node::Store { buf, .. } => Some((t, *buf)),
+                _ => None,
+            })
+            .collect();
+        // Store groups and array loads, with the alignment at each position
+        // of the run (the run's lets and assignments update it).
+        let arrays = array_groups(run);
+        let mut al = self.align.clone();
+        let mut t = 0;
+        while t < run.len() {
+            let group = if t + 4 <= run.len() {
+                self.store_group_at(&run[t..t + 4], &al)
+            } else {
+                None
+            };
+            // A store group evaluates its four values before storing: the
+            // array loads its values need come before it.
+            let width = if group.is_some() { 4 } else { 1 };
+            for g in arrays
+                .iter()
+                .filter(|g| (t..t + width).contains(&g.first_use))
             {
-                stores.push((t, *p));
+                if self.array_load_ok(g, run, t, &stores, &al) {
+                    plan.loads.push((first + t, g.load.clone()));
+                }
             }
+            if let Some(g) = group {
+                plan.stores.push((first + t, g));
+                t += 4;
+                continue;
+            }
+            if let Node::Let { local, value } | Node::Assign { local, value } = &run[t] {
+                al.assign(*local, value);
+            }
+            t += 1;
         }
+        self.buffer_loads(run, &stores, &plan.stores, first);
+        plan
+    }
+
+    /// Whether the array group `g` may be one 16-byte load emitted before
+    /// the node at `at` (where the alignment is `al`): `key + base` a
+    /// multiple of 4 there, the key unchanged until its last reader, no
+    /// store to the array in the run (conservative: the run's reads then
+    /// all see the values at its start; barriers end runs) and the highest
+    /// element proven in range (else the elements keep their own checks).
+    fn array_load_ok(
+        &self,
+        g: &ArrayGroup<'_>,
+        run: &[Node],
+        at: usize,
+        stores: &[(usize, BufRef)],
+        al: &Alignment<'_>,
+    ) -> bool {
+        let l = &g.load;
+        if l.base + 4 > al.key(&l.key) || stores.iter().any(|(_, b)| *b == l.buf) {
+            return false;
+        }
+        if let Key::Local(id) = l.key
+            && run[at..=g.last_use]
+                .iter()
+                .any(|n| n.defined_local() == Some(id))
+        {
+            return false;
+        }
+        !self.bounds.group_needs_check(g.last)
+    }
+
+    /// The 16-byte loads of buffers, hoisted to the start of the run.
+    fn buffer_loads(
+        &mut self,
+        run: &[Node],
+        stores: &[(usize, BufRef)],
+        groups: &[(usize, Group)],
+        first: usize,
+    ) {
         // The hoisted accesses must all come before the key's first
         // (re)definition in the run.
         let def_at = |k: &Key| first_def(run, k);
-        // Store groups: four consecutive stores to buf[key + b .. key + b + 3].
-        let mut t = 0;
-        while t + 4 <= run.len() {
-            if let Some(g) = self.store_group_at(&run[t..t + 4])
-                && def_at(&g.key) >= t + 4
-            {
-                groups.push((first + t, g));
-                t += 4;
-            } else {
-                t += 1;
-            }
-        }
         // Loads: every (buffer, key, base) with all four offsets present.
         let loads = keyed_loads(run);
         for LoadGroup {
@@ -62,10 +233,13 @@ impl Emitter<'_> {
                 // Hoisting reads of a written buffer is only sound when the
                 // run's only stores to it are one group on the same elements
                 // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores.iter().filter(|(_, q)| *q == p).collect();
-                let Some((at, g)) = groups
+                let mine: Vec<_> = stores
                     .iter()
-                    .find(|(_, g)| g.buf == p && g.key == k && g.base == base)
+                    .filter(|(_, q)| *q == BufRef::Param(p))
+                    .collect();
+                let Some((at, _)) = groups
+                    .iter()
+                    .find(|(_, g)| g.buf == BufRef::Param(p) && g.key == k && g.base == base)
                 else {
                     continue;
                 };
@@ -87,35 +261,48 @@ impl Emitter<'_> {
                 if late {
                     continue;
                 }
-                let _ = g;
             }
             self.vector_load(p, &k, base, last);
         }
-        groups
     }
 
-    /// The store group of `nodes` (four stores), if they form one.
-    fn store_group_at(&self, nodes: &[Node]) -> Option<Group> {
-        let mut found: Option<(u32, Key, u32)> = None;
-        for (o, n) in nodes.iter().enumerate() {
-            let Node::Store {
-                buf: BufRef::Param(p),
-                index,
-                value,
-            } = n
-            else {
+    /// Emit the planned 16-byte load `l` from a shared or private array.
+    pub(super) fn array_vector_load(&mut self, l: &ArrayLoad) {
+        let Some(sym) = Self::array_sym(l.buf) else {
+            return;
+        };
+        let ty = self.program.elem_type(l.buf).unwrap_or(DataType::U32);
+        let idx = self.expr(&Self::key_expr(&l.key, l.base));
+        let idx = self.in_reg(&idx);
+        let addr = self.array_addr(sym, idx);
+        let space = self.space(l.buf, true);
+        let regs: [Reg; 4] = std::array::from_fn(|_| self.code.reg(class_of(ty)));
+        ins!(self.code; Ld.(space).V4.(sfx(ty)) regs, Addr::reg(addr));
+        for (o, r) in (0..).zip(regs) {
+            self.vec_cache.push((l.buf, l.key.clone(), l.base + o, r));
+        }
+    }
+
+    /// The store group of `nodes` (four stores), if they form one where the
+    /// alignment is `al`. A group to a shared or private array also needs
+    /// its highest element proven in range (else the stores keep their own
+    /// checks).
+    fn store_group_at(&self, nodes: &[Node], al: &Alignment<'_>) -> Option<Group> {
+        let mut found: Option<(BufRef, Key, u32)> = None;
+        for (o, n) in (0u32..).zip(nodes) {
+            let Node::Store { buf, index, value } = n else {
                 return None;
             };
-            let (k, d) = keyed(index)?;
+            let (k, d) = group_key(*buf, index)?;
             match &found {
                 None => {
-                    if d % 4 != 0 || d + 4 > self.align.key(&k) {
+                    if d % 4 != 0 || d + 4 > al.key(&k) {
                         return None;
                     }
-                    found = Some((*p, k, d));
+                    found = Some((*buf, k, d));
                 }
                 Some((q, kk, b)) => {
-                    if q != p || *kk != k || d != b + o as u32 {
+                    if q != buf || *kk != k || d != b + o {
                         return None;
                     }
                 }
@@ -125,10 +312,9 @@ impl Emitter<'_> {
             let (q, kk, b) = found.clone()?;
             let mut bad = false;
             walk_loads(value, &mut |buf, idx| {
-                if buf == BufRef::Param(q) {
-                    match keyed(idx) {
-                        Some((k2, d2)) if k2 == kk && d2 >= b + o as u32 => {}
-                        Some((k2, _)) if k2 != kk => bad = true,
+                if buf == q {
+                    match group_key(buf, idx) {
+                        Some((k2, d2)) if k2 == kk && d2 >= b + o => {}
                         _ => bad = true,
                     }
                 }
@@ -138,6 +324,12 @@ impl Emitter<'_> {
             }
         }
         let (buf, key, base) = found?;
+        if let (Some(Node::Store { index: last, .. }), Some(_)) =
+            (nodes.get(3), Self::array_sym(buf))
+            && self.bounds.group_needs_check(last)
+        {
+            return None;
+        }
         Some(Group { buf, key, base })
     }
 
@@ -146,13 +338,13 @@ impl Emitter<'_> {
         let k = match key {
             Key::Local(id) => Expr::Local(*id),
             Key::Builtin(b, a) => Expr::Builtin(*b, *a),
-            Key::Const(c) => Expr::Lit(Literal::U32(*c)),
+            Key::Const(c) => return Expr::Lit(Literal::U32(c.wrapping_add(off))),
         };
         if off == 0 {
             k
         } else {
             Expr::Binary(
-                BinOp::Add,
+                crate::ir::BinOp::Add,
                 Box::new(k),
                 Box::new(Expr::Lit(Literal::U32(off))),
             )
@@ -226,12 +418,13 @@ impl Emitter<'_> {
             }
         }
         for (o, r) in (0..).zip(regs) {
-            self.vec_cache.push((p, key.clone(), base + o, r));
+            self.vec_cache
+                .push((BufRef::Param(p), key.clone(), base + o, r));
         }
     }
 
     pub(super) fn store_group(&mut self, g: &Group, nodes: &[Node]) {
-        let ty = self.program.buffer(g.buf).map_or(DataType::U32, |b| b.elem);
+        let ty = self.program.elem_type(g.buf).unwrap_or(DataType::U32);
         let vals: Vec<Reg> = nodes
             .iter()
             .map(|n| match n {
@@ -250,9 +443,25 @@ impl Emitter<'_> {
         let Some(Node::Store { index: last, .. }) = nodes.get(3) else {
             unreachable!("store groups hold four stores");
         };
-        let (addr, check) = self.vec_address(g.buf, &g.key, g.base, last);
         let s = sfx(ty);
         let list = [vals[0], vals[1], vals[2], vals[3]];
+        let p = match g.buf {
+            BufRef::Param(p) => p,
+            BufRef::Shared(_) | BufRef::Private(_) => {
+                // Proven in range when the group was formed (which asked
+                // the highest element's decision as the group's).
+                let Some(sym) = Self::array_sym(g.buf) else {
+                    return;
+                };
+                let idx = self.expr(&Self::key_expr(&g.key, g.base));
+                let idx = self.in_reg(&idx);
+                let addr = self.array_addr(sym, idx);
+                let space = self.space(g.buf, false);
+                ins!(self.code; St.(space).V4.(s) Addr::reg(addr), list);
+                return;
+            }
+        };
+        let (addr, check) = self.vec_address(p, &g.key, g.base, last);
         match check {
             None => ins!(self.code; St.Global.V4.(s) Addr::reg(addr), list),
             Some((all, part)) => {
@@ -266,10 +475,11 @@ impl Emitter<'_> {
 }
 
 /// Four consecutive stores to `buf[key + base + 0..4]`, emitted as one
-/// 16-byte store (`key` a multiple of 4, `base + 4` at most that).
+/// 16-byte store (`key` a multiple of 4, `base + 4` at most that; for a
+/// shared or private array, all four proven in range).
 #[derive(Debug, Clone)]
 pub(super) struct Group {
-    buf: u32,
+    buf: BufRef,
     key: Key,
     base: u32,
 }
