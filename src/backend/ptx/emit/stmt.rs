@@ -1,7 +1,7 @@
 //! Statements: assignments, blocks and structured control flow (labels and
 //! predicated branches).
 
-use crate::ir::{DataType, Expr, Literal, LocalId, Node};
+use crate::ir::{DataType, Expr, LocalId, Node};
 use crate::mid::align::run_len;
 
 use super::super::code::ins;
@@ -140,10 +140,7 @@ impl Emitter<'_> {
                 // `end` is evaluated once; keep it in its own register.
                 let end_r = self.code.reg(Class::R);
                 ins!(self.code; Mov.B32 end_r, e);
-                // `var` is `start + n * step`: divisible by what divides both.
-                let step_lit = Expr::Lit(Literal::U32(*step));
-                let var_align = self.align.of(start).min(self.align.of(&step_lit));
-                self.align.set(*var, var_align);
+                self.align.set_for_var(*var, start, *step);
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
                 let head = self.code.label("for");
