@@ -11,10 +11,18 @@ use vyre::DispatchConfig;
 use vyre::driver::emit_aot_target;
 use vyre_testkit::corpus::{require_vulkan, spirv_val};
 
+/// Every test program: the shared cases and those with private arrays and
+/// strided loops.
+fn cases() -> Vec<naga_common::Case> {
+    let mut all = naga_common::all();
+    all.extend(naga_common::private_and_stepped());
+    all
+}
+
 #[test]
 fn all_targets_emit_for_every_program() {
     let config = DispatchConfig::default();
-    for case in naga_common::all() {
+    for case in cases() {
         let p = &case.program;
         for target in ["spirv", "wgsl", "msl", "hlsl"] {
             let bytes = emit_aot_target(target, p, &config)
@@ -67,7 +75,7 @@ fn spirv_passes_spirv_val() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = DispatchConfig::default();
     let mut failures = Vec::new();
-    for case in naga_common::all() {
+    for case in cases() {
         let p = &case.program;
         let bytes = emit_aot_target("spirv", p, &config).unwrap();
         let path = dir.join(format!("{}.spv", p.name));
@@ -97,7 +105,7 @@ fn spirv_passes_spirv_val() {
 #[test]
 fn wgsl_reparses_and_validates() {
     let config = DispatchConfig::default();
-    for case in naga_common::all() {
+    for case in cases() {
         let p = &case.program;
         let text = String::from_utf8(emit_aot_target("wgsl", p, &config).unwrap()).unwrap();
         let module = naga::front::wgsl::parse_str(&text).unwrap_or_else(|e| {
@@ -128,7 +136,7 @@ fn wgsl_reparses_and_validates() {
 fn show() {
     let name = std::env::var("VYRE_SHOW").unwrap_or_else(|_| "saxpy".into());
     let target = std::env::var("VYRE_SHOW_TARGET").unwrap_or_else(|_| "wgsl".into());
-    for case in naga_common::all() {
+    for case in cases() {
         if case.program.name == name {
             let bytes =
                 emit_aot_target(&target, &case.program, &DispatchConfig::default()).unwrap();
@@ -286,7 +294,7 @@ fn launcher_codegen_embeds_the_blob() {
 #[test]
 fn emission_is_deterministic() {
     let config = DispatchConfig::default();
-    for case in naga_common::all() {
+    for case in cases() {
         for target in ["spirv", "wgsl", "msl", "hlsl"] {
             let a = emit_aot_target(target, &case.program, &config).unwrap();
             let b = emit_aot_target(target, &case.program, &config).unwrap();
@@ -435,4 +443,218 @@ fn statically_bounded_shared_indices_elide_checks() {
     // + 4 reaches 1024: that store keeps its check.
     let unproven = wgsl(&kernel(4));
     assert!(unproven.contains("< 1024u"), "{unproven}");
+}
+
+/// A kernel with one private `[u32; 8]` array `p`: `p[k] = k` for `k` in
+/// `0..end`, then `out[i] = p[2] + p[i % 8]`.
+fn private_kernel(end: vyre::ir::Expr) -> vyre::ir::Program {
+    use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+    let mut b = ProgramBuilder::new("priv", [64, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let _n = b.scalar("n", DataType::U32);
+    let p = BufRef::Private(b.private("p", DataType::U32, 8));
+    let i = b.local("i", DataType::U32, false);
+    let k = b.local("k", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.for_(k, Expr::u32(0), end, |l| {
+            l.store(p, Expr::local(k), Expr::local(k));
+        });
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            t.store(
+                BufRef::Param(out),
+                Expr::local(i),
+                Expr::load(p, Expr::u32(2)).add(Expr::load(p, Expr::local(i).rem(Expr::u32(8)))),
+            );
+        });
+    });
+    b.finish()
+}
+
+/// Private arrays are function-local `array<T, N>` variables with an
+/// explicit zero initialiser (so no target leaves them undefined), in the
+/// module and in each language.
+#[test]
+fn private_arrays_are_zero_initialised_locals() {
+    let p = private_kernel(vyre::ir::Expr::u32(8));
+    let config = DispatchConfig::default();
+    let module = vyre::backend::naga::lower::lower(&p, &config).unwrap();
+    let func = &module.entry_points[0].function;
+    let (_, var) = func
+        .local_variables
+        .iter()
+        .find(|(_, v)| v.name.as_deref() == Some("p"))
+        .expect("a local variable `p`");
+    assert!(
+        matches!(
+            module.types[var.ty].inner,
+            naga::TypeInner::Array {
+                size: naga::ArraySize::Constant(n),
+                ..
+            } if n.get() == 8
+        ),
+        "{:?}",
+        module.types[var.ty]
+    );
+    let init = var.init.expect("an initialiser");
+    assert!(
+        matches!(func.expressions[init], naga::Expression::ZeroValue(ty) if ty == var.ty),
+        "{:?}",
+        func.expressions[init]
+    );
+    // No workgroup or private-space global stands for it.
+    assert!(
+        module
+            .global_variables
+            .iter()
+            .all(|(_, g)| g.name.as_deref() != Some("p")),
+        "{:?}",
+        module.global_variables
+    );
+    let text = |target| String::from_utf8(emit_aot_target(target, &p, &config).unwrap()).unwrap();
+    let wgsl = text("wgsl");
+    assert!(
+        wgsl.contains("var p: array<u32, 8> = array<u32, 8>();"),
+        "{wgsl}"
+    );
+    let hlsl = text("hlsl");
+    assert!(
+        hlsl.contains("uint p[8] = ZeroValuearray8_uint_();"),
+        "{hlsl}"
+    );
+    let msl = text("msl");
+    assert!(
+        msl.lines()
+            .any(|l| l.contains(" p = ") && l.trim_end().ends_with("{};")),
+        "{msl}"
+    );
+}
+
+/// A private array's checks are the bounds analysis's: `k < 8` over an
+/// 8-element array needs none, `k < n` keeps one; `BoundsChecks::Always`
+/// forces it and an unchecked kernel drops it. A constant index in range
+/// is a plain constant subscript.
+#[test]
+fn private_array_checks_follow_the_bounds_analysis() {
+    use vyre::ir::Expr;
+    let config = DispatchConfig::default();
+    let proven = private_kernel(Expr::u32(8));
+    let text = wgsl_of(&proven, &config);
+    assert!(!text.contains("< 8u"), "{text}");
+    assert!(text.contains("p[2]"), "{text}");
+    assert!(text.contains("p[(_e"), "{text}");
+    let forced = wgsl_of(
+        &proven,
+        &DispatchConfig::default().with_bounds_checks(vyre::driver::BoundsChecks::Always),
+    );
+    // The loop's store, the constant load and the run-time load.
+    assert_eq!(forced.matches("< 8u").count(), 3, "{forced}");
+    let mut unproven = private_kernel(Expr::param(1));
+    let text = wgsl_of(&unproven, &config);
+    assert_eq!(text.matches("< 8u").count(), 1, "{text}");
+    unproven.unchecked = true;
+    let text = wgsl_of(&unproven, &config);
+    assert!(!text.contains("< 8u"), "{text}");
+}
+
+/// The `Loop` statements of a function body, outermost first.
+fn loops(block: &naga::Block) -> Vec<&naga::Statement> {
+    let mut out = Vec::new();
+    for s in block.iter() {
+        match s {
+            naga::Statement::Loop { body, .. } => {
+                out.push(s);
+                out.extend(loops(body));
+            }
+            naga::Statement::If { accept, reject, .. } => {
+                out.extend(loops(accept));
+                out.extend(loops(reject));
+            }
+            naga::Statement::Block(b) => out.extend(loops(b)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A stepped loop advances by its step in the continuing block and leaves
+/// when the sum wraps (`next < var`, compared in the loop's type: signed for
+/// `i32`); a step of 1 cannot wrap and keeps the plain loop.
+#[test]
+fn stepped_loops_leave_when_the_next_value_wraps() {
+    use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+    let mut b = ProgramBuilder::new("steps", [64, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let u = b.local("u", DataType::U32, false);
+    let s = b.local("s", DataType::I32, false);
+    let one = b.local("one", DataType::U32, false);
+    b.body(|blk| {
+        let bump = |l: &mut vyre::ir::Block| {
+            l.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
+        };
+        blk.for_step(u, Expr::u32(0), Expr::len(out), 4, false, bump);
+        blk.for_step(s, Expr::i32(-9), Expr::i32(100), 3, true, bump);
+        blk.for_(one, Expr::u32(0), Expr::len(out), bump);
+    });
+    let p = b.finish();
+    let module = vyre::backend::naga::lower::lower(&p, &DispatchConfig::default()).unwrap();
+    let func = &module.entry_points[0].function;
+    let found = loops(&func.body);
+    assert_eq!(found.len(), 3);
+    let expected = [
+        Some(naga::Literal::U32(4)),
+        Some(naga::Literal::I32(3)),
+        None,
+    ];
+    for (stmt, step) in found.into_iter().zip(expected) {
+        let naga::Statement::Loop {
+            continuing,
+            break_if,
+            ..
+        } = stmt
+        else {
+            unreachable!()
+        };
+        // The continuing block stores `var + step` back into `var`.
+        let stored = continuing.iter().find_map(|s| match s {
+            naga::Statement::Store { value, .. } => Some(*value),
+            _ => None,
+        });
+        let stored = stored.expect("the continuing block advances the variable");
+        let naga::Expression::Binary {
+            op: naga::BinaryOperator::Add,
+            left: cur,
+            right,
+        } = func.expressions[stored]
+        else {
+            panic!("{:?}", func.expressions[stored]);
+        };
+        let naga::Expression::Literal(lit) = func.expressions[right] else {
+            panic!("{:?}", func.expressions[right]);
+        };
+        match step {
+            None => {
+                assert_eq!(lit, naga::Literal::U32(1));
+                assert!(break_if.is_none());
+            }
+            Some(step) => {
+                assert_eq!(lit, step);
+                let cond = break_if.expect("a stepped loop leaves on overflow");
+                assert!(
+                    matches!(
+                        func.expressions[cond],
+                        naga::Expression::Binary {
+                            op: naga::BinaryOperator::Less,
+                            left,
+                            right,
+                        } if left == stored && right == cur
+                    ),
+                    "{:?}",
+                    func.expressions[cond]
+                );
+            }
+        }
+    }
+    let text = wgsl_of(&p, &DispatchConfig::default());
+    assert_eq!(text.matches("break if").count(), 2, "{text}");
 }

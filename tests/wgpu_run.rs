@@ -228,3 +228,48 @@ fn copies_and_writes_are_ordered_with_launches() {
             .unwrap_or_else(|e| panic!("{}: {e}", dev.name()));
     }
 }
+
+/// Run `case` on both paths (SPIR-V passthrough and WGSL) and compare with
+/// its hand-written expectations. (The reference interpreter is not asked:
+/// these cases join `naga_common::all()` once it runs them.)
+fn run_against_expected(case: &naga_common::Case) {
+    for (options, tag) in [
+        (WgpuOptions::from_env(), "spirv"),
+        (WgpuOptions::from_env().with_force_wgsl(true), "wgsl"),
+    ] {
+        let Some(dev) = device(&options) else { return };
+        let spec = owned_spec(&case.program, tag);
+        let got = run_case(&dev, case, &spec)
+            .unwrap_or_else(|e| panic!("{} on {}: {e}", case.program.name, dev.name()));
+        assert_eq!(got.len(), case.expected.len());
+        let failures: Vec<String> = got
+            .iter()
+            .zip(&case.expected)
+            .filter_map(|((param, g), (_, want))| {
+                naga_common::compare(&case.program.name, *param, g, want, case.tol).err()
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{tag} on {}:\n{}",
+            dev.name(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// Private arrays filled with a per-invocation pattern and read back through
+/// run-time indices (in and out of range), constant and `i32` indices, all
+/// element types; every invocation starts from zeros.
+#[test]
+fn private_arrays_hold_per_invocation_values() {
+    run_against_expected(&naga_common::private_arrays());
+}
+
+/// Strided loops with run-time bounds, `continue`, `break`, `#[unroll]`, and
+/// the overflow end: `(u32::MAX - 5..u32::MAX).step_by(4)` runs exactly
+/// twice, and the `i32` loops that would pass `i32::MAX` stop there.
+#[test]
+fn stepped_loops_stop_where_the_next_value_overflows() {
+    run_against_expected(&naga_common::stepped_loops());
+}

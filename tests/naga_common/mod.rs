@@ -1100,6 +1100,450 @@ pub fn all() -> Vec<Case> {
     ]
 }
 
+/// A private array as the host sees it: out-of-range loads yield 0 and
+/// out-of-range stores are dropped, like the kernels' checked accesses.
+struct Private<T>(Vec<T>);
+
+impl<T: Copy + Default> Private<T> {
+    fn new(len: usize) -> Self {
+        Self(vec![T::default(); len])
+    }
+    fn get(&self, k: u32) -> T {
+        self.0.get(k as usize).copied().unwrap_or_default()
+    }
+    fn set(&mut self, k: u32, v: T) {
+        if let Some(slot) = self.0.get_mut(k as usize) {
+            *slot = v;
+        }
+    }
+}
+
+const PRIV_N: u32 = 100;
+const PRIV_OUT: u32 = 4;
+
+/// Thread-private arrays (`u32`, `i32` and `f32` elements): filled with a
+/// per-invocation pattern through run-time indices (some past the end:
+/// dropped), read back through run-time indices (some past the end: 0),
+/// constant indices in and out of range, `i32` indices (negative ones are
+/// out of range), elements never written (0: every invocation starts from
+/// zeros), and an index range the bounds analysis proves (no check).
+pub fn private_arrays() -> Case {
+    let mut b = ProgramBuilder::new("private_arrays", [32, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let so = b.buffer("so", DataType::I32, Access::ReadWrite);
+    let fo = b.buffer("fo", DataType::F32, Access::ReadWrite);
+    let a = BufRef::Private(b.private("a", DataType::U32, 20));
+    let s = BufRef::Private(b.private("s", DataType::I32, 8));
+    let f = BufRef::Private(b.private("f", DataType::F32, 4));
+    let i = b.local("i", DataType::U32, false);
+    let k = b.local("k", DataType::U32, false);
+    let j = b.local("j", DataType::U32, false);
+    let j2 = b.local("j2", DataType::U32, false);
+    let acc = b.local("acc", DataType::U32, true);
+    let acc2 = b.local("acc2", DataType::U32, true);
+    let m = b.local("m", DataType::I32, false);
+    let li = || Expr::local(i);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(li().ge(Expr::len(fo)), |t| {
+            t.return_();
+        });
+        // Fill: k up to 22 of a 20-element array.
+        blk.for_(k, Expr::u32(0), li().rem(Expr::u32(24)), |l| {
+            let lk = || Expr::local(k);
+            l.store(a, lk(), li().mul(Expr::u32(31)).add(lk().mul(lk())));
+        });
+        // Read back through a run-time permutation, 4 of 24 past the end.
+        blk.let_(acc, Expr::u32(0));
+        blk.for_(j, Expr::u32(0), Expr::u32(24), |l| {
+            let lj = || Expr::local(j);
+            let at = lj().mul(Expr::u32(7)).add(li()).rem(Expr::u32(24));
+            l.assign(
+                acc,
+                Expr::local(acc).add(Expr::load(a, at).mul(lj().add(Expr::u32(1)))),
+            );
+        });
+        blk.store(
+            BufRef::Param(out),
+            li().mul(Expr::u32(PRIV_OUT)),
+            Expr::local(acc),
+        );
+        // Constant indices: in range, and past the end (load 0, store dropped).
+        blk.store(
+            a,
+            Expr::u32(3),
+            Expr::load(a, Expr::u32(3)).add(Expr::u32(1000)),
+        );
+        blk.store(a, Expr::u32(21), Expr::u32(5));
+        blk.store(
+            BufRef::Param(out),
+            li().mul(Expr::u32(PRIV_OUT)).add(Expr::u32(1)),
+            Expr::load(a, Expr::u32(3))
+                .add(Expr::load(a, Expr::u32(19)))
+                .add(Expr::load(a, Expr::u32(21))),
+        );
+        // A loop the analysis proves in range: no run-time check.
+        blk.let_(acc2, Expr::u32(0));
+        blk.for_(j2, Expr::u32(0), Expr::u32(20), |l| {
+            let lj = || Expr::local(j2);
+            l.assign(
+                acc2,
+                Expr::local(acc2)
+                    .mul(Expr::u32(3))
+                    .add(Expr::load(a, lj()).bitxor(lj())),
+            );
+        });
+        blk.store(
+            BufRef::Param(out),
+            li().mul(Expr::u32(PRIV_OUT)).add(Expr::u32(2)),
+            Expr::local(acc2),
+        );
+        // `i32` indices from -2 to 8: -2, -1 and 8 are out of range.
+        blk.let_(
+            m,
+            li().rem(Expr::u32(11))
+                .cast(DataType::I32)
+                .sub(Expr::i32(2)),
+        );
+        blk.store(
+            s,
+            Expr::local(m),
+            li().cast(DataType::I32).mul(Expr::i32(-3)),
+        );
+        blk.store(
+            s,
+            Expr::i32(1),
+            Expr::load(s, Expr::i32(1)).add(Expr::i32(5)),
+        );
+        blk.store(
+            BufRef::Param(so),
+            li(),
+            Expr::load(s, Expr::local(m))
+                .mul(Expr::i32(100))
+                .add(Expr::load(s, Expr::i32(1)))
+                .add(Expr::load(s, li().rem(Expr::u32(8)).cast(DataType::I32))),
+        );
+        // `f32` elements.
+        blk.store(
+            f,
+            li().rem(Expr::u32(4)),
+            li().cast(DataType::F32).mul(Expr::f32(0.5)),
+        );
+        blk.store(
+            f,
+            li().add(Expr::u32(1)).rem(Expr::u32(4)),
+            Expr::load(f, li().rem(Expr::u32(4))).add(Expr::f32(0.25)),
+        );
+        blk.store(
+            BufRef::Param(fo),
+            li(),
+            Expr::load(f, Expr::u32(0))
+                .add(Expr::load(f, Expr::u32(1)).mul(Expr::f32(2.0)))
+                .add(Expr::load(f, Expr::u32(2)).mul(Expr::f32(4.0)))
+                .add(Expr::load(f, Expr::u32(3)).mul(Expr::f32(8.0))),
+        );
+        blk.store(
+            BufRef::Param(out),
+            li().mul(Expr::u32(PRIV_OUT)).add(Expr::u32(3)),
+            Expr::load(a, li().rem(Expr::u32(20))),
+        );
+    });
+    let n = PRIV_N;
+    let mut e_out = vec![0u32; (n * PRIV_OUT) as usize];
+    let mut e_so = vec![0i32; n as usize];
+    let mut e_fo = vec![0f32; n as usize];
+    for i in 0..n {
+        let mut a = Private::<u32>::new(20);
+        let mut s = Private::<i32>::new(8);
+        let mut f = Private::<f32>::new(4);
+        for k in 0..i % 24 {
+            a.set(k, i.wrapping_mul(31).wrapping_add(k.wrapping_mul(k)));
+        }
+        let acc = (0..24u32).fold(0u32, |acc, j| {
+            acc.wrapping_add(a.get((j * 7 + i) % 24).wrapping_mul(j + 1))
+        });
+        let o = (i * PRIV_OUT) as usize;
+        e_out[o] = acc;
+        a.set(3, a.get(3).wrapping_add(1000));
+        a.set(21, 5);
+        e_out[o + 1] = a.get(3).wrapping_add(a.get(19)).wrapping_add(a.get(21));
+        e_out[o + 2] = (0..20u32).fold(0u32, |acc, j| {
+            acc.wrapping_mul(3).wrapping_add(a.get(j) ^ j)
+        });
+        let m = (i % 11) as i32 - 2;
+        s.set(m.cast_unsigned(), (i as i32).wrapping_mul(-3));
+        s.set(1, s.get(1).wrapping_add(5));
+        e_so[i as usize] = s
+            .get(m.cast_unsigned())
+            .wrapping_mul(100)
+            .wrapping_add(s.get(1))
+            .wrapping_add(s.get(i % 8));
+        f.set(i % 4, i as f32 * 0.5);
+        f.set((i + 1) % 4, f.get(i % 4) + 0.25);
+        e_fo[i as usize] = f.get(0) + f.get(1) * 2.0 + f.get(2) * 4.0 + f.get(3) * 8.0;
+        e_out[o + 3] = a.get(i % 20);
+    }
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(vec![0; (n * PRIV_OUT) as usize])),
+            Arg::Buf(Data::I32(vec![0; n as usize])),
+            Arg::Buf(Data::F32(vec![0.0; n as usize])),
+        ],
+        workgroups: [n.div_ceil(32) + 1, 1, 1],
+        expected: vec![
+            (0, Data::U32(e_out)),
+            (1, Data::I32(e_so)),
+            (2, Data::F32(e_fo)),
+        ],
+        tol: Tolerance::FloatExact,
+    }
+}
+
+/// The values of `for v in (start..end).step_by(step)` over `u32`, ending
+/// where `v + step` overflows.
+fn stepped_u32(start: u32, end: u32, step: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut v = Some(start);
+    while let Some(x) = v.filter(|x| *x < end) {
+        out.push(x);
+        v = x.checked_add(step);
+    }
+    out
+}
+
+/// As [`stepped_u32`] over `i32`.
+fn stepped_i32(start: i32, end: i32, step: u32) -> Vec<i32> {
+    let step = i32::try_from(step).expect("i32 step");
+    let mut out = Vec::new();
+    let mut v = Some(start);
+    while let Some(x) = v.filter(|x| *x < end) {
+        out.push(x);
+        v = x.checked_add(step);
+    }
+    out
+}
+
+const STEP_N: u32 = 40;
+const STEP_UOUT: u32 = 8;
+const STEP_IOUT: u32 = 4;
+
+/// `for` loops with `step_by`: run-time bounds, `continue`, `#[unroll]`,
+/// and loops whose next value overflows the type (`u32` and `i32`, up to
+/// `step_by(i32::MAX)`), which end there instead of wrapping around.
+pub fn stepped_loops() -> Case {
+    let mut b = ProgramBuilder::new("stepped_loops", [32, 1, 1]);
+    let uo = b.buffer("uo", DataType::U32, Access::ReadWrite);
+    let io = b.buffer("io", DataType::I32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let cnt = b.local("cnt", DataType::U32, true);
+    let sum = b.local("sum", DataType::U32, true);
+    let isum = b.local("isum", DataType::I32, true);
+    let icnt = b.local("icnt", DataType::I32, true);
+    let v = (0..6)
+        .map(|k| b.local(format!("v{k}"), DataType::U32, false))
+        .collect::<Vec<_>>();
+    let w = (0..3)
+        .map(|k| b.local(format!("w{k}"), DataType::I32, false))
+        .collect::<Vec<_>>();
+    let li = || Expr::local(i);
+    let uslot = |k: u32| Expr::local(i).mul(Expr::u32(STEP_UOUT)).add(Expr::u32(k));
+    let islot = |k: u32| Expr::local(i).mul(Expr::u32(STEP_IOUT)).add(Expr::u32(k));
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(li().ge(Expr::u32(STEP_N)), |t| {
+            t.return_();
+        });
+        // The overflow end: u32::MAX - 5 and u32::MAX - 1, then the next
+        // value would pass u32::MAX.
+        blk.let_(cnt, Expr::u32(0));
+        blk.let_(sum, Expr::u32(0));
+        blk.for_step(
+            v[0],
+            Expr::u32(u32::MAX - 5),
+            Expr::u32(u32::MAX),
+            4,
+            false,
+            |l| {
+                l.assign(cnt, Expr::local(cnt).add(Expr::u32(1)));
+                l.assign(sum, Expr::local(sum).add(Expr::local(v[0])));
+            },
+        );
+        blk.store(BufRef::Param(uo), uslot(0), Expr::local(cnt));
+        blk.store(BufRef::Param(uo), uslot(1), Expr::local(sum));
+        // Run-time bounds: i .. i * 10 + 7 by 3.
+        blk.let_(sum, Expr::u32(0));
+        blk.for_step(
+            v[1],
+            li(),
+            li().mul(Expr::u32(10)).add(Expr::u32(7)),
+            3,
+            false,
+            |l| {
+                l.assign(
+                    sum,
+                    Expr::local(sum).mul(Expr::u32(3)).add(Expr::local(v[1])),
+                );
+            },
+        );
+        blk.store(BufRef::Param(uo), uslot(2), Expr::local(sum));
+        // `continue` moves to the next stepped value.
+        blk.let_(cnt, Expr::u32(0));
+        blk.for_step(v[2], Expr::u32(0), li().add(Expr::u32(20)), 5, false, |l| {
+            l.if_(Expr::local(v[2]).rem(Expr::u32(2)).eq(Expr::u32(0)), |t| {
+                t.continue_();
+            });
+            l.assign(
+                cnt,
+                Expr::local(cnt).mul(Expr::u32(7)).add(Expr::local(v[2])),
+            );
+        });
+        blk.store(BufRef::Param(uo), uslot(3), Expr::local(cnt));
+        // A step of half the range: 0 and 2^31, then the end.
+        blk.let_(cnt, Expr::u32(0));
+        blk.for_step(v[3], li(), Expr::u32(u32::MAX), 0x8000_0000, false, |l| {
+            l.assign(
+                cnt,
+                Expr::local(cnt).mul(Expr::u32(5)).add(Expr::local(v[3])),
+            );
+        });
+        blk.store(BufRef::Param(uo), uslot(4), Expr::local(cnt));
+        // `#[unroll]` with literal bounds.
+        blk.let_(sum, Expr::u32(0));
+        blk.for_step(v[4], Expr::u32(1), Expr::u32(30), 7, true, |l| {
+            l.assign(
+                sum,
+                Expr::local(sum).mul(Expr::u32(2)).add(Expr::local(v[4])),
+            );
+        });
+        blk.store(BufRef::Param(uo), uslot(5), Expr::local(sum).add(li()));
+        // `break` out of a stepped loop.
+        blk.let_(cnt, Expr::u32(0));
+        blk.for_step(v[5], Expr::u32(2), Expr::u32(1000), 9, false, |l| {
+            l.if_(Expr::local(v[5]).gt(li().mul(Expr::u32(4))), |t| {
+                t.break_();
+            });
+            l.assign(cnt, Expr::local(cnt).add(Expr::u32(1)));
+        });
+        blk.store(BufRef::Param(uo), uslot(6), Expr::local(cnt));
+        // i32: run-time bounds through negative values.
+        blk.let_(isum, Expr::i32(0));
+        blk.let_(icnt, Expr::i32(0));
+        blk.for_step(
+            w[0],
+            Expr::i32(-20),
+            li().cast(DataType::I32).mul(Expr::i32(5)).sub(Expr::i32(7)),
+            6,
+            false,
+            |l| {
+                l.assign(
+                    isum,
+                    Expr::local(isum).mul(Expr::i32(3)).add(Expr::local(w[0])),
+                );
+                l.assign(icnt, Expr::local(icnt).add(Expr::i32(1)));
+            },
+        );
+        blk.store(BufRef::Param(io), islot(0), Expr::local(isum));
+        blk.store(BufRef::Param(io), islot(1), Expr::local(icnt));
+        // i32 overflow end: i32::MAX - 10 and i32::MAX - 3, then past MAX.
+        blk.let_(isum, Expr::i32(0));
+        blk.for_step(
+            w[1],
+            Expr::i32(i32::MAX - 10),
+            Expr::i32(i32::MAX),
+            7,
+            false,
+            |l| {
+                l.assign(isum, Expr::local(isum).add(Expr::i32(1)));
+                l.assign(isum, Expr::local(isum).bitxor(Expr::local(w[1])));
+            },
+        );
+        blk.store(BufRef::Param(io), islot(2), Expr::local(isum));
+        // step_by(i32::MAX) from a negative start: two values.
+        blk.let_(icnt, Expr::i32(0));
+        blk.for_step(
+            w[2],
+            li().cast(DataType::I32).sub(Expr::i32(30)),
+            Expr::i32(i32::MAX),
+            i32::MAX.cast_unsigned(),
+            false,
+            |l| {
+                l.assign(
+                    icnt,
+                    Expr::local(icnt).mul(Expr::i32(7)).add(Expr::local(w[2])),
+                );
+            },
+        );
+        blk.store(BufRef::Param(io), islot(3), Expr::local(icnt));
+        blk.store(BufRef::Param(uo), uslot(7), Expr::u32(0xdead));
+    });
+    let n = STEP_N;
+    let mut e_u = vec![0u32; (n * STEP_UOUT) as usize];
+    let mut e_i = vec![0i32; (n * STEP_IOUT) as usize];
+    for i in 0..n {
+        let o = (i * STEP_UOUT) as usize;
+        let vals = stepped_u32(u32::MAX - 5, u32::MAX, 4);
+        e_u[o] = vals.len() as u32;
+        e_u[o + 1] = vals.iter().fold(0u32, |a, v| a.wrapping_add(*v));
+        e_u[o + 2] = stepped_u32(i, i * 10 + 7, 3)
+            .iter()
+            .fold(0u32, |a, v| a.wrapping_mul(3).wrapping_add(*v));
+        e_u[o + 3] = stepped_u32(0, i + 20, 5)
+            .iter()
+            .filter(|v| *v % 2 != 0)
+            .fold(0u32, |a, v| a.wrapping_mul(7).wrapping_add(*v));
+        e_u[o + 4] = stepped_u32(i, u32::MAX, 0x8000_0000)
+            .iter()
+            .fold(0u32, |a, v| a.wrapping_mul(5).wrapping_add(*v));
+        e_u[o + 5] = stepped_u32(1, 30, 7)
+            .iter()
+            .fold(0u32, |a, v| a.wrapping_mul(2).wrapping_add(*v))
+            .wrapping_add(i);
+        e_u[o + 6] = stepped_u32(2, 1000, 9)
+            .iter()
+            .take_while(|v| **v <= i * 4)
+            .count() as u32;
+        e_u[o + 7] = 0xdead;
+        let o = (i * STEP_IOUT) as usize;
+        let vals = stepped_i32(-20, i as i32 * 5 - 7, 6);
+        e_i[o] = vals
+            .iter()
+            .fold(0i32, |a, v| a.wrapping_mul(3).wrapping_add(*v));
+        e_i[o + 1] = vals.len() as i32;
+        e_i[o + 2] = stepped_i32(i32::MAX - 10, i32::MAX, 7)
+            .iter()
+            .fold(0i32, |a, v| a.wrapping_add(1) ^ v);
+        e_i[o + 3] = stepped_i32(i as i32 - 30, i32::MAX, i32::MAX.cast_unsigned())
+            .iter()
+            .fold(0i32, |a, v| a.wrapping_mul(7).wrapping_add(*v));
+    }
+    // The overflow ends really are two iterations each.
+    assert_eq!(stepped_u32(u32::MAX - 5, u32::MAX, 4).len(), 2);
+    assert_eq!(stepped_i32(i32::MAX - 10, i32::MAX, 7).len(), 2);
+    assert_eq!(
+        stepped_i32(-30, i32::MAX, i32::MAX.cast_unsigned()).len(),
+        2
+    );
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(vec![0; (n * STEP_UOUT) as usize])),
+            Arg::Buf(Data::I32(vec![0; (n * STEP_IOUT) as usize])),
+        ],
+        workgroups: [n.div_ceil(32) + 1, 1, 1],
+        expected: vec![(0, Data::U32(e_u)), (1, Data::I32(e_i))],
+        tol: Tolerance::FloatExact,
+    }
+}
+
+/// The cases for thread-private arrays and strided loops. They join
+/// [`all`] once the reference interpreter (the oracle of the wgpu tests)
+/// runs them; until then they are checked against their hand-written
+/// expectations only.
+pub fn private_and_stepped() -> Vec<Case> {
+    vec![private_arrays(), stepped_loops()]
+}
+
 /// Compare `got` with `want`; `Err` lists the first mismatches.
 pub fn compare(
     name: &str,

@@ -1,4 +1,4 @@
-//! Memory: uniform fields, buffer and shared-array loads, guarded
+//! Memory: uniform fields, buffer, shared and private array loads, guarded
 //! indices, array lengths and atomics.
 
 use naga::{
@@ -9,8 +9,17 @@ use naga::{
 use super::{ArrayInfo, ArrayLen, Lowerer, scalar_of, slot_kinds};
 use crate::backend::naga::layout::Layout;
 use crate::driver::CompileResult;
-use crate::ir::{AtomicOp, BufRef, DataType, Expr, LocalId};
+use crate::ir::{AtomicOp, BufRef, DataType, Expr, Literal, LocalId};
 use crate::mid::align::keyed;
+
+/// Which element an access names, as lowered.
+#[derive(Clone, Copy)]
+pub(super) enum ElemIndex {
+    /// A constant in range (an elided check into a private array).
+    Const(u32),
+    /// The `u32` index expression.
+    Run(Handle<Expression>),
+}
 
 impl Lowerer<'_> {
     pub(super) fn load_uniform_field(
@@ -45,8 +54,7 @@ impl Lowerer<'_> {
         let info = match buf {
             BufRef::Param(id) => self.buffers.get(id as usize).copied().flatten(),
             BufRef::Shared(id) => self.shared.get(id as usize).copied(),
-            // TEMP(private arrays): rejected up front until the target implements them.
-            BufRef::Private(_) => None,
+            BufRef::Private(id) => self.private.get(id as usize).copied(),
         };
         info.ok_or_else(|| self.internal(&format!("{buf:?} is not an array")))
     }
@@ -63,9 +71,10 @@ impl Lowerer<'_> {
     }
 
     /// For a checked store or atomic: the `index < len` condition and the
-    /// index to use under it. Shared arrays have a fixed size, and naga (or
-    /// the WGSL front end, after constant folding) rejects a constant index
-    /// past it even in code that never runs, so they get the clamped index.
+    /// index to use under it. Shared and private arrays have a fixed size,
+    /// and naga (or the WGSL front end, after constant folding) rejects a
+    /// constant index past it even in code that never runs, so they get the
+    /// clamped index.
     pub(super) fn guarded_index(
         &mut self,
         buf: BufRef,
@@ -78,13 +87,60 @@ impl Lowerer<'_> {
         // A literal index into a buffer is likewise rejected by naga's WGSL
         // front end when it is huge; other buffer indices stay as they are.
         let literal = matches!(self.func.expressions[idx], Expression::Literal(_));
-        let index = if matches!(buf, BufRef::Shared(_)) || literal {
+        let index = if self.p.static_len(buf).is_some() || literal {
             let zero = self.u32_lit(0);
             self.select(in_range, idx, zero, blk)
         } else {
             idx
         };
         Ok((in_range, index))
+    }
+
+    /// The element of a private array that a literal index names, when it
+    /// is in range: the access then goes through `AccessIndex`, which every
+    /// writer turns into a plain constant subscript (no index expression,
+    /// nothing for a driver to fold). `None` for any other access.
+    pub(super) fn const_element(&self, buf: BufRef, index: &Expr) -> Option<u32> {
+        let BufRef::Private(_) = buf else {
+            return None;
+        };
+        let k = match index {
+            Expr::Lit(Literal::U32(k)) => *k,
+            // An `i32` index is reinterpreted as `u32`.
+            Expr::Lit(Literal::I32(k)) => k.cast_unsigned(),
+            _ => return None,
+        };
+        (k < self.p.static_len(buf)?).then_some(k)
+    }
+
+    /// The index of an access whose check is elided (`!checked`) or kept:
+    /// a constant element (see [`Lowerer::const_element`]) when the check
+    /// is elided and the index a literal in range, else the lowered index.
+    pub(super) fn elem_index(
+        &mut self,
+        buf: BufRef,
+        index: &Expr,
+        checked: bool,
+        blk: &mut Block,
+    ) -> CompileResult<ElemIndex> {
+        if !checked && let Some(k) = self.const_element(buf, index) {
+            return Ok(ElemIndex::Const(k));
+        }
+        Ok(ElemIndex::Run(self.index(index, blk)?))
+    }
+
+    /// A pointer to element `index` of `info`: `AccessIndex` or `Access`.
+    pub(super) fn element(
+        &mut self,
+        info: ArrayInfo,
+        index: ElemIndex,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let base = info.global;
+        match index {
+            ElemIndex::Const(index) => self.add(Expression::AccessIndex { base, index }, blk),
+            ElemIndex::Run(index) => self.add(Expression::Access { base, index }, blk),
+        }
     }
 
     /// The `u32` index of an access (an `i32` index is reinterpreted).
@@ -125,17 +181,15 @@ impl Lowerer<'_> {
             return Ok(self.add(Expression::Load { pointer: component }, blk));
         }
         let info = self.array(buf)?;
-        let idx = self.index(index, blk)?;
-        if !self.bounds.needs_check(index) {
-            let ptr = self.add(
-                Expression::Access {
-                    base: info.global,
-                    index: idx,
-                },
-                blk,
-            );
-            return Ok(self.add(Expression::Load { pointer: ptr }, blk));
-        }
+        let checked = self.bounds.needs_check(index);
+        let at = self.elem_index(buf, index, checked, blk)?;
+        let idx = match at {
+            ElemIndex::Run(idx) if checked => idx,
+            _ => {
+                let ptr = self.element(info, at, blk);
+                return Ok(self.add(Expression::Load { pointer: ptr }, blk));
+            }
+        };
         // Read a clamped in-range index (index 0 of an empty buffer exists:
         // the runtime binds at least 4 bytes), then select 0 when out of range.
         let len = self.array_len(info, blk)?;

@@ -124,14 +124,16 @@ pub fn lower_analysed(
     Ok(module)
 }
 
-/// A buffer or shared array as declared in the module.
+/// A buffer, shared or private array as declared in the module.
 #[derive(Clone, Copy)]
 struct ArrayInfo {
-    /// `GlobalVariable` expression (a pointer to the array).
+    /// `GlobalVariable` (buffers, shared arrays) or `LocalVariable`
+    /// (private arrays) expression: a pointer to the array.
     global: Handle<Expression>,
     /// Element type.
     elem: DataType,
-    /// Length: a uniform field (buffers) or a constant (shared arrays).
+    /// Length: a uniform field (buffers) or a constant (shared and private
+    /// arrays).
     len: ArrayLen,
 }
 
@@ -161,7 +163,10 @@ struct Lowerer<'a> {
     ty: Types,
     /// Per parameter: the buffer's array, for buffer parameters.
     buffers: Vec<Option<ArrayInfo>>,
+    /// Per shared array: its workgroup global.
     shared: Vec<ArrayInfo>,
+    /// Per private array: its function-local `array<T, N>` variable.
+    private: Vec<ArrayInfo>,
     /// Per parameter: uniform field of a scalar.
     scalar_field: Vec<Option<u32>>,
     /// `GlobalVariable` expression of the uniform block.
@@ -220,6 +225,7 @@ fn atomic_arrays(program: &Program) -> (Vec<bool>, Vec<bool>) {
         let slot = match buf {
             BufRef::Param(id) => params.get_mut(*id as usize),
             BufRef::Shared(id) => shared.get_mut(*id as usize),
+            // Validation rejects atomics on private arrays.
             BufRef::Private(_) => None,
         };
         if let Some(slot) = slot {
@@ -263,6 +269,7 @@ impl<'a> Lowerer<'a> {
             ty,
             buffers: vec![None; p.params.len()],
             shared: Vec::new(),
+            private: Vec::new(),
             scalar_field: vec![None; p.params.len()],
             uniform: None,
             locals: Vec::new(),
@@ -278,6 +285,7 @@ impl<'a> Lowerer<'a> {
         };
         cx.declare_globals()?;
         cx.declare_locals();
+        cx.declare_private()?;
         cx.declare_builtins();
         Ok(cx)
     }
@@ -480,6 +488,51 @@ impl<'a> Lowerer<'a> {
                 .append(Expression::LocalVariable(var), Span::UNDEFINED);
             self.locals.push(expr);
         }
+    }
+
+    /// Declare each private array as a function-local `array<T, N>` of the
+    /// entry point, explicitly initialised to zero: vyre promises zeros
+    /// when the invocation starts, and an uninitialised `OpVariable` (or an
+    /// MSL/HLSL local) holds garbage on some targets, so the initialiser is
+    /// spelled out rather than left to each writer's defaults. The entry
+    /// point runs once per invocation, so the initialiser runs once too.
+    fn declare_private(&mut self) -> CompileResult<()> {
+        for decl in &self.p.private {
+            let Some(len) = std::num::NonZeroU32::new(decl.len) else {
+                return Err(self.unsupported(&format!(
+                    "private array `{}` has length 0, which naga cannot declare; give it at least one element",
+                    decl.name
+                )));
+            };
+            let elem_ty = self.scalar_ty(decl.elem);
+            let array_ty = self.add_type(TypeInner::Array {
+                base: elem_ty,
+                size: ArraySize::Constant(len),
+                stride: 4,
+            });
+            let zero = self
+                .func
+                .expressions
+                .append(Expression::ZeroValue(array_ty), Span::UNDEFINED);
+            let var = self.func.local_variables.append(
+                LocalVariable {
+                    name: Some(decl.name.clone()),
+                    ty: array_ty,
+                    init: Some(zero),
+                },
+                Span::UNDEFINED,
+            );
+            let expr = self
+                .func
+                .expressions
+                .append(Expression::LocalVariable(var), Span::UNDEFINED);
+            self.private.push(ArrayInfo {
+                global: expr,
+                elem: decl.elem,
+                len: ArrayLen::Const(decl.len),
+            });
+        }
+        Ok(())
     }
 
     /// Declare the physical builtins as entry-point arguments. They are

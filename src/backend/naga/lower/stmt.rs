@@ -3,6 +3,7 @@
 use naga::{Barrier, BinaryOperator, Block, Expression, Handle, LocalVariable, Span, Statement};
 
 use super::Lowerer;
+use super::memory::ElemIndex;
 use crate::driver::CompileResult;
 use crate::ir::{DataType, LocalId, Node};
 use crate::mid::align::run_len;
@@ -49,24 +50,10 @@ impl Lowerer<'_> {
             }
             Node::Store { buf, index, value } => {
                 let info = self.array(*buf)?;
-                let idx = self.index(index, blk)?;
+                let checked = self.bounds.needs_check(index);
+                let at = self.elem_index(*buf, index, checked, blk)?;
                 let v = self.expr(value, blk)?;
-                if !self.bounds.needs_check(index) {
-                    let ptr = self.add(
-                        Expression::Access {
-                            base: info.global,
-                            index: idx,
-                        },
-                        blk,
-                    );
-                    blk.push(
-                        Statement::Store {
-                            pointer: ptr,
-                            value: v,
-                        },
-                        Span::UNDEFINED,
-                    );
-                } else {
+                if let (ElemIndex::Run(idx), true) = (at, checked) {
                     let (in_range, index) = self.guarded_index(*buf, info, idx, blk)?;
                     let mut accept = Block::new();
                     let ptr = self.add(
@@ -88,6 +75,15 @@ impl Lowerer<'_> {
                             condition: in_range,
                             accept,
                             reject: Block::new(),
+                        },
+                        Span::UNDEFINED,
+                    );
+                } else {
+                    let ptr = self.element(info, at, blk);
+                    blk.push(
+                        Statement::Store {
+                            pointer: ptr,
+                            value: v,
                         },
                         Span::UNDEFINED,
                     );
@@ -160,8 +156,10 @@ impl Lowerer<'_> {
                 var,
                 start,
                 end,
+                step,
                 body,
-                ..
+                // A hint only: drivers unroll what pays.
+                unroll: _,
             } => {
                 let ty = self
                     .p
@@ -216,12 +214,19 @@ impl Lowerer<'_> {
 
                 let mut continuing = Block::new();
                 let cur = self.add(Expression::Load { pointer: var_ptr }, &mut continuing);
-                let one = self.lit(if ty == DataType::I32 {
-                    naga::Literal::I32(1)
+                let step_lit = if ty == DataType::I32 {
+                    // Validation keeps an `i32` loop's step at most `i32::MAX`.
+                    let Ok(step) = i32::try_from(*step) else {
+                        return Err(self.internal("`i32` loop step past `i32::MAX`"));
+                    };
+                    naga::Literal::I32(step)
                 } else {
-                    naga::Literal::U32(1)
-                });
-                let next = self.bin(BinaryOperator::Add, cur, one, &mut continuing);
+                    naga::Literal::U32(*step)
+                };
+                let step_h = self.lit(step_lit);
+                // Integer addition wraps on every naga target (the MSL
+                // writer spells signed addition through `uint` for this).
+                let next = self.bin(BinaryOperator::Add, cur, step_h, &mut continuing);
                 continuing.push(
                     Statement::Store {
                         pointer: var_ptr,
@@ -229,11 +234,19 @@ impl Lowerer<'_> {
                     },
                     Span::UNDEFINED,
                 );
+                // With a step of 1 the next value cannot overflow: `var <
+                // end` held, so `var + 1 <= end`. A larger step leaves the
+                // loop when `var + step` wraps past the type's maximum, which
+                // (the step being positive and below the type's range) is
+                // exactly when the wrapped sum compares below `var`: an
+                // unsigned compare for `u32`, a signed one for `i32`.
+                let break_if =
+                    (*step > 1).then(|| self.bin(BinaryOperator::Less, next, cur, &mut continuing));
                 blk.push(
                     Statement::Loop {
                         body: lbody,
                         continuing,
-                        break_if: None,
+                        break_if,
                     },
                     Span::UNDEFINED,
                 );
