@@ -191,7 +191,7 @@ impl Lowerer<'_> {
                     Span::UNDEFINED,
                 );
                 let var_ptr = self.locals[*var as usize];
-                self.align.set(*var, 1);
+                self.align.set_for_var(*var, start, *step);
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();
 
