@@ -121,10 +121,10 @@ fn unsupported_rust_constructs() {
         "references (`&x`) are only allowed",
     );
     expect_at(
-        &k("    let a = [1.0; 4];"),
+        &k("    y[0] = [1.0; 4];"),
         3,
-        13,
-        "array literals are not supported",
+        12,
+        "array literals may only initialise a private array",
     );
     expect_at(&k("    if let 1 = n {}"), 3, 8, "`if let` is not supported");
     expect_at(
@@ -616,4 +616,257 @@ proptest! {
             prop_assert!(!d.diagnostics.iter().any(|d| d.message.contains("internal error")));
         }
     }
+}
+
+#[test]
+fn unknown_attributes_on_loops_lets_statements_and_items() {
+    expect_at(
+        &k("    #[bogus]\n    for i in 0..4u32 { y[i] = 1.0; }"),
+        3,
+        5,
+        "unknown attribute `#[bogus]` on a statement",
+    );
+    expect_at(
+        &k("    #[bogus] let a = 1u32;"),
+        3,
+        5,
+        "unknown attribute `#[bogus]` on `let`",
+    );
+    expect_at(
+        &k("    #[inline] y[0] = 1.0;"),
+        3,
+        5,
+        "unknown attribute `#[inline]` on a statement",
+    );
+    expect_at(
+        &k("    #[unroll] while n > 0 { }"),
+        3,
+        5,
+        "`#[unroll]` applies to `for` loops",
+    );
+    expect_at(
+        &k("    #[unroll(4)] for i in 0..4u32 { y[i] = 1.0; }"),
+        3,
+        5,
+        "`#[unroll]` takes no arguments",
+    );
+    expect_at(
+        "#[bogus]\nconst N: u32 = 4;\n#[kernel]\npub fn k(y: &mut [f32]) { y[0] = 1.0; }\n",
+        1,
+        1,
+        "unknown attribute `#[bogus]` on a `const`",
+    );
+    expect_at(
+        "#[bogus]\nfn h(v: f32) -> f32 { v }\n#[kernel]\npub fn k(y: &mut [f32]) { y[0] = h(1.0); }\n",
+        1,
+        1,
+        "unknown attribute `#[bogus]` on a helper",
+    );
+    expect_at(
+        "#[kernel]\n#[bogus]\npub fn k(y: &mut [f32]) { y[0] = 1.0; }\n",
+        2,
+        1,
+        "unknown attribute `#[bogus]` on a kernel",
+    );
+    expect_at(
+        "#[kernel]\npub fn k(#[bogus] y: &mut [f32]) { y[0] = 1.0; }\n",
+        2,
+        10,
+        "unknown attribute `#[bogus]` on a parameter",
+    );
+}
+
+#[test]
+fn unroll_needs_constant_bounds() {
+    expect_at(
+        &k("    #[unroll]\n    for i in 0..n { y[i] = 1.0; }"),
+        3,
+        5,
+        "`#[unroll]` needs a range with constant bounds",
+    );
+    // Constant expressions fold; `break` is rejected by validation, at the loop.
+    expect_at(
+        &k("    #[unroll]\n    for i in 0..4u32 { if n > i { break; } }"),
+        3,
+        5,
+        "`#[unroll]` loop with `break` or `continue`",
+    );
+    expect_at(
+        &k("    #[unroll]\n    for i in 0..5000u32 { y[i] = 1.0; }"),
+        3,
+        5,
+        "`#[unroll]` of more than 1024 iterations",
+    );
+}
+
+#[test]
+fn step_by_needs_a_positive_constant() {
+    expect_at(
+        &k("    for i in (0..n).step_by(0) { y[i] = 1.0; }"),
+        3,
+        29,
+        "`step_by(0)`: a loop's step must be at least 1",
+    );
+    expect_at(
+        &k("    for i in (0..16u32).step_by(n) { y[i] = 1.0; }"),
+        3,
+        33,
+        "the step of `step_by` must be a constant",
+    );
+    expect_at(
+        &k("    for i in (0..16i32).step_by(3000000000) { y[i] = 1.0; }"),
+        3,
+        33,
+        "does not fit the `i32` loop variable",
+    );
+    expect_at(
+        &k("    for i in (0..16u32).step_by(1, 2) { y[i] = 1.0; }"),
+        3,
+        14,
+        "`step_by` takes one constant argument",
+    );
+}
+
+#[test]
+fn private_array_errors() {
+    expect_at(
+        &k("    let mut a = [0.0f32; n];"),
+        3,
+        26,
+        "the length of a private array must be a constant (a literal or a `const`), but `n` is a run-time value",
+    );
+    expect_at(
+        &k("    let mut a: [f32; n];"),
+        3,
+        22,
+        "the length of a private array must be a constant",
+    );
+    expect_at(
+        &k("    let mut a: [f32; 0];"),
+        3,
+        5,
+        "a private array needs at least one element",
+    );
+    expect_at(
+        &k("    let mut a = [true; 4];"),
+        3,
+        5,
+        "private arrays of `bool` are not supported",
+    );
+    expect_at(
+        &k("    let mut a: [f32; 4] = [1.0; 8];"),
+        3,
+        33,
+        "mismatched lengths: `a` is declared with 4 elements but this initializer has 8",
+    );
+    expect_at(
+        &k("    let mut a = [0.0f32; 4];\n    let b = a;"),
+        4,
+        13,
+        "`a` is a private array, not a value",
+    );
+    expect_at(
+        &k("    let a = [0.0f32; 4];\n    a[1] = 2.0;"),
+        4,
+        5,
+        "cannot assign to an element of `a`, which is not mutable",
+    );
+    expect_at(
+        &k("    let mut a = [0u32; 4];\n    a[0] = 1.5;"),
+        4,
+        12,
+        "mismatched types: `a` holds `u32` but this value is `f32`",
+    );
+    expect_at(
+        &k("    let mut a = [0u32; 4];\n    a.atomic_add(0, 1);"),
+        4,
+        5,
+        "`a` is a private array: atomics work on buffers and `#[shared]` arrays only",
+    );
+    // Far more than an invocation may keep.
+    expect_at(
+        &k("    let mut a = [0.0f32; 100000];\n    y[0] = a[n];"),
+        3,
+        5,
+        "private arrays take 400000 bytes",
+    );
+}
+
+#[test]
+fn private_arrays_do_not_cross_function_boundaries() {
+    let src = "fn h(v: &[f32]) -> f32 { v[0] }\n#[kernel]\npub fn k(y: &mut [f32]) {\n    let a = [1.0f32; 4];\n    y[0] = h(&a);\n}\n";
+    expect_at(
+        src,
+        5,
+        14,
+        "the private array `a` cannot be passed to helper `h`",
+    );
+    let src =
+        "fn h(v: [f32; 4]) -> f32 { v[0] }\n#[kernel]\npub fn k(y: &mut [f32]) { y[0] = 1.0; }\n";
+    expect_at(
+        src,
+        1,
+        9,
+        "private arrays cannot be passed to or returned from functions",
+    );
+    let src =
+        "fn h() -> [f32; 4] { [0.0; 4] }\n#[kernel]\npub fn k(y: &mut [f32]) { y[0] = 1.0; }\n";
+    expect_at(
+        src,
+        1,
+        11,
+        "private arrays cannot be passed to or returned from functions",
+    );
+}
+
+#[test]
+fn vector_access_errors() {
+    expect_at(
+        &k("    let v = n.load4(0u32);"),
+        3,
+        13,
+        "`n` is not a buffer or an array",
+    );
+    expect_at(
+        &k("    let v = x.load4(0u32, 1u32);"),
+        3,
+        13,
+        "`load4` takes one index",
+    );
+    expect_at(
+        &k("    let v: [f32; 2] = x.load4(0u32);"),
+        3,
+        12,
+        "`load4` reads 4 elements, but `v` is declared with 2",
+    );
+    expect_at(
+        &k("    let v: [u32; 4] = x.load4(0u32);"),
+        3,
+        12,
+        "mismatched types: `load4` reads `f32` elements",
+    );
+    expect_at(
+        &k("    let v = [1.0f32; 8];\n    y.store4(0u32, v);"),
+        4,
+        20,
+        "`store4` stores 4 values, but the private array `v` has 8 elements",
+    );
+    expect_at(
+        &k("    y.store2(0u32, [1.0, 2.0, 3.0]);"),
+        3,
+        20,
+        "`store2` stores 2 values, but this list has 3",
+    );
+    expect_at(
+        &k("    let v = [1.0f32; 4];\n    x.store4(0u32, v);"),
+        4,
+        5,
+        "cannot write to `x`: it is a read-only buffer",
+    );
+    expect_at(
+        &k("    y[0] = x.load4(0u32);"),
+        3,
+        12,
+        "`load4` may only be used as `let v = buf.load4(i);`",
+    );
 }

@@ -801,3 +801,294 @@ pub fn k() {
         }
     );
 }
+
+fn priv_buf(p: &Program, name: &str) -> BufRef {
+    BufRef::Private(
+        p.private
+            .iter()
+            .position(|a| a.name == name)
+            .unwrap_or_else(|| panic!("no private `{name}` in {:?}", p.private)) as u32,
+    )
+}
+
+#[test]
+fn private_arrays_lower_to_decls_and_stores() {
+    let p = kernel(
+        "x: &[f32], y: &mut [f32]",
+        "    let mut acc = [0.0f32; 4];\n    let mut idx: [u32; 2] = [7; 2];\n    let mut t: [f32; 3];\n    let w = [1.0, 2.0];\n    let s = x[0];\n    let mut b = [s; 2];\n    acc[1] += w[0] * b[1];\n    t[2] = acc[1];\n    y[0] = t[2] + idx[1] as f32;",
+    );
+    let decl = |n: &str, e: DataType, len: u32| vyre::ir::PrivateDecl {
+        name: n.into(),
+        elem: e,
+        len,
+    };
+    assert_eq!(
+        p.private,
+        vec![
+            decl("acc", DataType::F32, 4),
+            decl("idx", DataType::U32, 2),
+            decl("t", DataType::F32, 3),
+            decl("w", DataType::F32, 2),
+            decl("b", DataType::F32, 2),
+        ]
+    );
+    let (acc, idx, w, b) = (
+        priv_buf(&p, "acc"),
+        priv_buf(&p, "idx"),
+        priv_buf(&p, "w"),
+        priv_buf(&p, "b"),
+    );
+    // `[0.0; 4]`: a plain loop over 0..4 storing the literal.
+    let acc_i = local(&p, "acc_i");
+    assert_eq!(
+        p.body[0],
+        Node::For {
+            var: acc_i,
+            start: Expr::u32(0),
+            end: Expr::u32(4),
+            step: 1,
+            unroll: false,
+            body: vec![Node::Store {
+                buf: acc,
+                index: Expr::Local(acc_i),
+                value: lit(Literal::f32(0.0)),
+            }],
+        }
+    );
+    // The annotation types the literal.
+    let Node::For { body, .. } = &p.body[1] else {
+        panic!("{:?}", p.body[1])
+    };
+    assert_eq!(
+        body[0],
+        Node::Store {
+            buf: idx,
+            index: Expr::Local(local(&p, "idx_i")),
+            value: Expr::u32(7),
+        }
+    );
+    // No stores at all for `t`; one per element of the list.
+    assert_eq!(
+        p.body[2],
+        Node::Store {
+            buf: w,
+            index: Expr::u32(0),
+            value: lit(Literal::f32(1.0)),
+        }
+    );
+    assert_eq!(
+        p.body[3],
+        Node::Store {
+            buf: w,
+            index: Expr::u32(1),
+            value: lit(Literal::f32(2.0)),
+        }
+    );
+    // A non-literal value is evaluated once, into a local, before the loop.
+    let b_init = local(&p, "b_init");
+    assert_eq!(
+        p.body[5],
+        Node::Let {
+            local: b_init,
+            value: Expr::Local(local(&p, "s")),
+        }
+    );
+    let Node::For { body, .. } = &p.body[6] else {
+        panic!("{:?}", p.body[6])
+    };
+    assert_eq!(
+        body[0],
+        Node::Store {
+            buf: b,
+            index: Expr::Local(local(&p, "b_i")),
+            value: Expr::Local(b_init),
+        }
+    );
+    // Compound assignment on an element.
+    let load = |buf, i: u32| Expr::Load {
+        buf,
+        index: Box::new(Expr::u32(i)),
+    };
+    assert_eq!(
+        p.body[7],
+        Node::Store {
+            buf: acc,
+            index: Expr::u32(1),
+            value: Expr::Binary(
+                BinOp::Add,
+                Box::new(load(acc, 1)),
+                Box::new(Expr::Binary(
+                    BinOp::Mul,
+                    Box::new(load(w, 0)),
+                    Box::new(load(b, 1))
+                )),
+            ),
+        }
+    );
+    assert_eq!(p.body.len(), 10);
+}
+
+#[test]
+fn private_array_names_are_unique() {
+    let p = kernel(
+        "y: &mut [f32]",
+        "    let mut a = [1.0f32; 2];\n    if y[0] > 0.0 {\n        let mut a = [2u32; 3];\n        a[0] = 1;\n    }\n    y[0] = a[1];",
+    );
+    let names: Vec<&str> = p.private.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["a", "a_1"]);
+    assert_eq!(p.private[1].elem, DataType::U32);
+    // The outer `a` is visible again after the block.
+    assert_eq!(
+        p.body.last(),
+        Some(&Node::Store {
+            buf: BufRef::Param(0),
+            index: Expr::u32(0),
+            value: Expr::Load {
+                buf: BufRef::Private(0),
+                index: Box::new(Expr::u32(1)),
+            },
+        })
+    );
+    // Never the name of a parameter.
+    let p = kernel(
+        "y: &mut [f32]",
+        "    let mut y = [0.0f32; 2];\n    y[1] = 1.0;",
+    );
+    assert_eq!(p.private[0].name, "y_1");
+}
+
+#[test]
+fn strided_and_unrolled_loops() {
+    let p = file(
+        "const N: u32 = 8;\n#[kernel]\npub fn k(y: &mut [f32], n: u32) {\n    #[unroll]\n    for i in 0..N / 2 {\n        y[i] = 1.0;\n    }\n    for j in (0..n).step_by(4) {\n        y[j] = 2.0;\n    }\n    #[unroll]\n    for k in (2..N * 2).step_by(N / 2) {\n        y[k] = 3.0;\n    }\n}\n",
+    )
+    .remove(0);
+    let shape = |n: &Node| match n {
+        Node::For {
+            start,
+            end,
+            step,
+            unroll,
+            ..
+        } => (start.clone(), end.clone(), *step, *unroll),
+        other => panic!("{other:?}"),
+    };
+    // Constant bounds of `#[unroll]` loops fold to literals.
+    assert_eq!(shape(&p.body[0]), (Expr::u32(0), Expr::u32(4), 1, true));
+    assert_eq!(shape(&p.body[1]), (Expr::u32(0), Expr::Param(1), 4, false));
+    assert_eq!(shape(&p.body[2]), (Expr::u32(2), Expr::u32(16), 4, true));
+}
+
+#[test]
+fn vector_loads_and_stores() {
+    let p = kernel(
+        "x: &[f32], y: &mut [f32]",
+        "    let i = global_id().x;\n    let v: [f32; 4] = x.load4(i * 4);\n    let w = x.load2(i);\n    y.store4(i * 4, v);\n    y.store2(8, [w[1], w[0]]);",
+    );
+    let v = priv_buf(&p, "v");
+    let w = priv_buf(&p, "w");
+    assert_eq!(p.private[0].len, 4);
+    assert_eq!(p.private[1].len, 2);
+    let add = |a: Expr, k: u32| {
+        if k == 0 {
+            a
+        } else {
+            Expr::Binary(BinOp::Add, Box::new(a), Box::new(Expr::u32(k)))
+        }
+    };
+    let load = |buf, index| Expr::Load {
+        buf,
+        index: Box::new(index),
+    };
+    // A computed index goes into a fresh immutable local first.
+    let base = local(&p, "base");
+    assert!(!p.locals[base as usize].mutable);
+    assert_eq!(
+        p.body[1],
+        Node::Let {
+            local: base,
+            value: Expr::Binary(
+                BinOp::Mul,
+                Box::new(Expr::Local(local(&p, "i"))),
+                Box::new(Expr::u32(4))
+            ),
+        }
+    );
+    for k in 0..4 {
+        assert_eq!(
+            p.body[2 + k as usize],
+            Node::Store {
+                buf: v,
+                index: Expr::u32(k),
+                value: load(BufRef::Param(0), add(Expr::Local(base), k)),
+            }
+        );
+    }
+    // A local index is used as it is.
+    let i = Expr::Local(local(&p, "i"));
+    assert_eq!(
+        p.body[7],
+        Node::Store {
+            buf: w,
+            index: Expr::u32(1),
+            value: load(BufRef::Param(0), add(i, 1)),
+        }
+    );
+    let base_1 = local(&p, "base_1");
+    for k in 0..4 {
+        assert_eq!(
+            p.body[9 + k as usize],
+            Node::Store {
+                buf: BufRef::Param(1),
+                index: add(Expr::Local(base_1), k),
+                value: load(v, Expr::u32(k)),
+            }
+        );
+    }
+    assert_eq!(
+        p.body[13],
+        Node::Store {
+            buf: BufRef::Param(1),
+            index: Expr::u32(8),
+            value: load(w, Expr::u32(1)),
+        }
+    );
+    assert_eq!(
+        p.body[14],
+        Node::Store {
+            buf: BufRef::Param(1),
+            index: add(Expr::u32(8), 1),
+            value: load(w, Expr::u32(0)),
+        }
+    );
+    assert_eq!(p.body.len(), 15);
+}
+
+#[test]
+fn atomic_result_stored_directly() {
+    let p = kernel(
+        "counters: &mut [u32], res: &mut [u32]",
+        "    let j = global_id().x;\n    res[j] = counters.atomic_add(j, 1);",
+    );
+    let old = local(&p, "old");
+    let j = Expr::Local(local(&p, "j"));
+    assert_eq!(
+        p.body[1],
+        Node::Atomic {
+            op: AtomicOp::Add,
+            buf: BufRef::Param(0),
+            index: j.clone(),
+            expected: None,
+            value: Expr::u32(1),
+            result: AtomicResult::Let(old),
+        }
+    );
+    assert_eq!(
+        p.body[2],
+        Node::Store {
+            buf: BufRef::Param(1),
+            index: j,
+            value: Expr::Local(old),
+        }
+    );
+}

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use vyre::ir::{
     Access, AtomicCall, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
-    Expr, Literal, LocalDecl, MathFn, Node, Param, Program, Rhs, SharedDecl, UnOp,
+    Expr, Literal, LocalDecl, MathFn, Node, Param, PrivateDecl, Program, Rhs, SharedDecl, UnOp,
 };
 use vyre::lang::{parse, print};
 
@@ -32,10 +32,10 @@ const DOCS: [&str; 6] = [
     "cr\rinside",
 ];
 /// Local names the printer must cope with: keywords, a name the parser
-/// would give by renaming, parameter names, and names that are not
-/// identifiers at all.
-const NAMES: [&str; 9] = [
-    "type", "match", "fn", "x_1", "s0", "out1", "odd name", "self", "1x",
+/// would give by renaming, parameter names, names that are not
+/// identifiers at all, and a private array's name.
+const NAMES: [&str; 10] = [
+    "type", "match", "fn", "x_1", "s0", "out1", "odd name", "self", "1x", "acc0",
 ];
 
 impl Gen {
@@ -108,6 +108,11 @@ impl Gen {
                 out.push(BufRef::Shared(i as u32));
             }
         }
+        for (i, s) in self.p.private.iter().enumerate() {
+            if elem.is_none_or(|e| e == s.elem) {
+                out.push(BufRef::Private(i as u32));
+            }
+        }
         out
     }
 
@@ -137,6 +142,18 @@ impl Gen {
                 _ => ((self.next() % 20001) as f32 / 100.0 - 100.0).to_bits(),
             }),
         }
+    }
+
+    /// An index into `buf`: for a private array often a constant (in or
+    /// out of range), the form that later becomes a plain local.
+    fn index_into(&mut self, buf: BufRef, depth: u32) -> Expr {
+        if let BufRef::Private(id) = buf
+            && self.chance(50)
+        {
+            let len = self.p.private[id as usize].len;
+            return Expr::u32(self.below(u64::from(len) + 1) as u32);
+        }
+        self.index(depth)
     }
 
     fn index(&mut self, depth: u32) -> Expr {
@@ -195,7 +212,7 @@ impl Gen {
                 let buf = self.pick(&bufs);
                 Expr::Load {
                     buf,
-                    index: Box::new(self.index(d)),
+                    index: Box::new(self.index_into(buf, d)),
                 }
             }
             1 => match ty {
@@ -300,6 +317,8 @@ impl Gen {
     fn atomic(&mut self) -> Option<(AtomicCall, DataType)> {
         let mut bufs = self.bufs(Some(DataType::U32), true);
         bufs.extend(self.bufs(Some(DataType::I32), true));
+        // Private arrays have no atomics.
+        bufs.retain(|b| !matches!(b, BufRef::Private(_)));
         if bufs.is_empty() {
             return None;
         }
@@ -382,7 +401,7 @@ impl Gen {
                 let et = self.p.elem_type(buf)?;
                 Node::Store {
                     buf,
-                    index: self.index(0),
+                    index: self.index_into(buf, 0),
                     value: self.expr(et, 0),
                 }
             }
@@ -416,20 +435,41 @@ impl Gen {
             }
             10 if nested => {
                 let ty = self.pick(&[DataType::U32, DataType::I32]);
-                let start = self.expr(ty, 1);
-                let end = self.expr(ty, 1);
+                let unroll = self.chance(25);
+                let (start, end) = if unroll {
+                    // Literal bounds, at most a few dozen iterations.
+                    let a = self.below(40) as i32 - 20;
+                    let b = a + self.below(30) as i32 - 5;
+                    match ty {
+                        DataType::I32 => (Expr::i32(a), Expr::i32(b)),
+                        _ => (Expr::u32(a.unsigned_abs()), Expr::u32(b.unsigned_abs())),
+                    }
+                } else {
+                    (self.expr(ty, 1), self.expr(ty, 1))
+                };
+                let step = match self.below(6) {
+                    0 | 1 => 1,
+                    2 => 2,
+                    3 => 4,
+                    4 => 1 + self.below(100) as u32,
+                    _ if unroll => 7,
+                    _ if ty == DataType::I32 => i32::MAX as u32,
+                    _ => u32::MAX,
+                };
                 let var = self.new_local(ty, false);
                 self.scopes.push(vec![var]);
-                self.loop_depth += 1;
+                // No `break`/`continue` of an unrolled loop (nested loops
+                // may still have theirs).
+                let outer = std::mem::replace(&mut self.loop_depth, if unroll { 0 } else { 1 });
                 let body = self.block(depth + 1, 3);
-                self.loop_depth -= 1;
+                self.loop_depth = outer;
                 self.scopes.pop();
                 Node::For {
                     var,
                     start,
                     end,
-                    step: 1,
-                    unroll: false,
+                    step,
+                    unroll,
                     body,
                 }
             }
@@ -515,6 +555,15 @@ fn random_program(seed: u64) -> Program {
         let len = 1 + g.below(64) as u32;
         g.p.shared.push(SharedDecl {
             name: format!("tile{i}"),
+            elem,
+            len,
+        });
+    }
+    for i in 0..g.below(3) {
+        let elem = g.pick(&NUMERIC);
+        let len = 1 + g.below(16) as u32;
+        g.p.private.push(PrivateDecl {
+            name: format!("acc{i}"),
             elem,
             len,
         });
@@ -964,4 +1013,138 @@ fn corpus_kernels_round_trip() {
         }
     }
     println!("{n} corpus kernels round-trip");
+}
+
+/// The generator reaches private arrays (constant and run-time indices,
+/// loads and stores), stepped loops and `#[unroll]` loops.
+#[test]
+fn generator_covers_private_arrays_and_loop_forms() {
+    fn private_load(x: &Expr, constant: &mut bool, dynamic: &mut bool) {
+        match x {
+            Expr::Load {
+                buf: BufRef::Private(_),
+                index,
+            } => {
+                if matches!(**index, Expr::Lit(_)) {
+                    *constant = true;
+                } else {
+                    *dynamic = true;
+                }
+                private_load(index, constant, dynamic);
+            }
+            Expr::Load { index: a, .. } | Expr::Unary(_, a) | Expr::Cast(_, a) => {
+                private_load(a, constant, dynamic);
+            }
+            Expr::Binary(_, a, b) => {
+                private_load(a, constant, dynamic);
+                private_load(b, constant, dynamic);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| private_load(a, constant, dynamic)),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                private_load(cond, constant, dynamic);
+                private_load(then, constant, dynamic);
+                private_load(otherwise, constant, dynamic);
+            }
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 1..400u64 {
+        let p = random_program(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        if !p.private.is_empty() && print(&p).contains("let mut acc0: [") {
+            seen.insert("private decl");
+        }
+        vyre::ir::walk_nodes(&p.body, &mut |n| {
+            let (mut c, mut d) = (false, false);
+            match n {
+                Node::Store {
+                    buf: BufRef::Private(_),
+                    index,
+                    value,
+                } => {
+                    seen.insert(if matches!(index, Expr::Lit(_)) {
+                        "private store constant"
+                    } else {
+                        "private store dynamic"
+                    });
+                    private_load(value, &mut c, &mut d);
+                }
+                Node::Let { value, .. } | Node::Assign { value, .. } => {
+                    private_load(value, &mut c, &mut d);
+                }
+                Node::For { step, unroll, .. } => {
+                    if *step != 1 {
+                        seen.insert("stepped for");
+                    }
+                    if *unroll {
+                        seen.insert("unrolled for");
+                    }
+                    if *unroll && *step != 1 {
+                        seen.insert("unrolled stepped for");
+                    }
+                }
+                _ => {}
+            }
+            if c {
+                seen.insert("private load constant");
+            }
+            if d {
+                seen.insert("private load dynamic");
+            }
+        });
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+}
+
+#[test]
+fn new_forms_round_trip_through_text() {
+    let src = r#"
+const N: u32 = 8;
+#[kernel(workgroup_size = 64)]
+pub fn k(x: &[f32], y: &mut [f32], counters: &mut [u32], res: &mut [u32], n: u32) {
+    let i = global_id().x;
+    let mut acc = [0.0f32; 64];
+    let mut idx: [u32; 8] = [0; 8];
+    let mut t: [f32; 4];
+    let w = [1.0, 2.0, 3.0, 4.0];
+    let mut b = [x[i] * 2.0; N];
+    #[unroll]
+    for r in 0..N / 2 {
+        for c in (0..8).step_by(2) {
+            acc[r * 8 + c] += w[r % 4] * b[c];
+        }
+    }
+    #[unroll]
+    for k in (0..16).step_by(4) {
+        idx[k / 4] = k;
+    }
+    for k in (0..n).step_by(4) {
+        t[k % 4] += 1.0;
+    }
+    let v: [f32; 4] = x.load4(i * 4);
+    y.store4(i * 4, v);
+    y.store2(i, [t[1], acc[i % 64]]);
+    res[idx[1]] = counters.atomic_add(i, 1);
+}
+"#;
+    let p = parse("new.vyre", src).unwrap().kernels.remove(0);
+    let text = print(&p);
+    assert!(text.contains("    let mut acc: [f32; 64];\n"), "{text}");
+    assert!(text.contains("    let mut t: [f32; 4];\n"), "{text}");
+    assert!(
+        text.contains("#[unroll]\n    for r in 0u32..4u32 {"),
+        "{text}"
+    );
+    assert!(
+        text.contains("for c in (0u32..8u32).step_by(2) {"),
+        "{text}"
+    );
+    assert!(text.contains("for k_1 in (0u32..n).step_by(4) {"), "{text}");
+    assert!(!text.contains("#[locals("), "{text}");
+    assert_eq!(parse("again.vyre", &text).unwrap().kernels[0], p);
+    round_trip(&p).unwrap();
 }

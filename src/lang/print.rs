@@ -17,8 +17,8 @@ use crate::ir::{
 /// Print a program as `.vyre` source that parses back to the same program.
 ///
 /// The round trip `parse(print(p)).kernels[0] == p` holds for every program
-/// that passes [`Program::validate`] whose kernel, parameter and shared-array
-/// names are distinct Rust identifiers (local names may be anything) and
+/// that passes [`Program::validate`] whose kernel, parameter, shared- and
+/// private-array names are distinct Rust identifiers (local names may be anything) and
 /// whose expressions nest at most 128 levels deep.
 #[must_use]
 pub fn print(program: &Program) -> String {
@@ -53,13 +53,15 @@ fn usable_ident(name: &str) -> bool {
 
 /// The identifier each local is written as under `#[locals(...)]`: its own
 /// name where possible, else a fresh `__local{id}` alias (names that are
-/// not identifiers, or that a parameter or shared array also uses).
+/// not identifiers, or that a parameter, shared or private array also
+/// uses).
 fn aliases(p: &Program) -> Vec<String> {
     let mut taken: std::collections::HashSet<String> = p
         .params
         .iter()
         .map(|q| q.name().to_string())
         .chain(p.shared.iter().map(|s| s.name.clone()))
+        .chain(p.private.iter().map(|s| s.name.clone()))
         .collect();
     let own: Vec<bool> = p
         .locals
@@ -161,6 +163,18 @@ impl Printer<'_> {
             let _ = writeln!(
                 body,
                 "    #[shared]\n    let mut {}: [{}; {}];",
+                ident(&s.name),
+                s.elem,
+                s.len
+            );
+        }
+        // Private arrays are declared without a value (all zeros, as every
+        // invocation starts); their `let`'s initial stores are ordinary
+        // statements of the body.
+        for s in &self.p.private {
+            let _ = writeln!(
+                body,
+                "    let mut {}: [{}; {}];",
                 ident(&s.name),
                 s.elem,
                 s.len
@@ -343,16 +357,20 @@ impl Printer<'_> {
                 var,
                 start,
                 end,
+                step,
+                unroll,
                 body,
-                ..
             } => {
-                let _ = writeln!(
-                    out,
-                    "{ind}for {} in {}..{} {{",
-                    self.local(*var),
-                    self.expr(start, 1),
-                    self.expr(end, 1)
-                );
+                if *unroll {
+                    let _ = writeln!(out, "{ind}#[unroll]");
+                }
+                let range = format!("{}..{}", self.expr(start, 1), self.expr(end, 1));
+                let range = if *step == 1 {
+                    range
+                } else {
+                    format!("({range}).step_by({step})")
+                };
+                let _ = writeln!(out, "{ind}for {} in {range} {{", self.local(*var));
                 self.body(body, depth, out);
                 let _ = writeln!(out, "{ind}}}");
             }

@@ -12,7 +12,7 @@ use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FStmt, Loc};
 use crate::ir::{AtomicOp, BinOp, Builtin, DataType, Literal, MathFn, Param, UnOp};
 
-pub(super) const METHODS: &str = "supported methods: `len`, the math methods `sqrt exp ln sin cos tanh abs floor ceil min max powf clamp mul_add`, and on buffers/shared arrays the atomics `atomic_add atomic_sub atomic_min atomic_max atomic_and atomic_or atomic_xor atomic_exchange atomic_compare_exchange`";
+pub(super) const METHODS: &str = "supported methods: `len`, the math methods `sqrt exp ln sin cos tanh abs floor ceil min max powf clamp mul_add`, on buffers, shared and private arrays `load2 load4 store2 store4`, and on buffers/shared arrays the atomics `atomic_add atomic_sub atomic_min atomic_max atomic_and atomic_or atomic_xor atomic_exchange atomic_compare_exchange`";
 
 pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, `f32::from_bits(bits)`, `f32::sqrt(x)`-style math calls, and the helper `fn`s of this file";
 
@@ -90,6 +90,15 @@ fn assoc_const(ty: &str, name: &str) -> Option<Literal> {
         ("consts", "FRAC_1_SQRT_2") => Literal::f32(std::f32::consts::FRAC_1_SQRT_2),
         _ => return None,
     })
+}
+
+/// `e` without `( )` and invisible groups.
+pub(super) fn strip_group(e: &syn::Expr) -> &syn::Expr {
+    match e {
+        syn::Expr::Paren(p) => strip_group(&p.expr),
+        syn::Expr::Group(g) => strip_group(&g.expr),
+        other => other,
+    }
 }
 
 pub(super) fn strip_ref(e: &syn::Expr) -> &syn::Expr {
@@ -191,7 +200,7 @@ impl<'f> Kx<'_, 'f> {
                 return FExpr {
                     k: FK::Load(buf, Box::new(index)),
                     loc,
-                    ty: Ty::K(elem),
+                    ty: elem,
                 };
             }
             syn::Expr::If(i) => return self.if_expr(i, e, pre, cx),
@@ -217,7 +226,7 @@ impl<'f> Kx<'_, 'f> {
                 not_supported("tuples are not supported; use separate `let`s (or separate buffers)")
             }
             syn::Expr::Array(_) | syn::Expr::Repeat(_) => not_supported(
-                "array literals are not supported; use a `#[shared]` array or a buffer parameter",
+                "array literals may only initialise a private array (`let mut a = [0.0f32; 8];`) or be stored with `buf.store4(i, [a, b, c, d])`",
             ),
             syn::Expr::Reference(_) => not_supported(
                 "references (`&x`) are only allowed when passing a buffer to a helper: `f(&buf)`",
@@ -366,10 +375,14 @@ impl<'f> Kx<'_, 'f> {
                     };
                 }
                 Some(Bind::Subst(v)) => return *v,
-                Some(Bind::Buf(_)) => {
+                Some(Bind::Buf(b)) => {
+                    let what = match b {
+                        crate::ir::BufRef::Private(_) => "a private array",
+                        _ => "a buffer",
+                    };
                     self.err(
                         e,
-                        format!("`{name}` is a buffer, not a value; index it (`{name}[i]`) or take its length (`{name}.len()`)"),
+                        format!("`{name}` is {what}, not a value; index it (`{name}[i]`) or take its length (`{name}.len()`)"),
                     );
                     return FExpr::error(loc);
                 }

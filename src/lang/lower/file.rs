@@ -93,6 +93,17 @@ impl<'f> FileCx<'f> {
         for item in &file.items {
             match item {
                 syn::Item::Const(c) => {
+                    for a in &c.attrs {
+                        if !(a.path().is_ident("doc") || a.path().is_ident("allow")) {
+                            self.err(
+                                a.span(),
+                                format!(
+                                    "unknown attribute `#[{}]` on a `const`; only doc comments and `#[allow]` are accepted",
+                                    super::stmt::attr_name(a)
+                                ),
+                            );
+                        }
+                    }
                     let name = c.ident.unraw().to_string();
                     if self.consts.contains_key(&name) {
                         self.err(
@@ -259,7 +270,10 @@ impl<'f> FileCx<'f> {
             {
                 self.err(
                     attr.span(),
-                    "unsupported attribute on a helper; only doc comments, `#[inline]` and `#[allow]` are accepted (kernels are marked `#[kernel(...)]`)",
+                    format!(
+                        "unknown attribute `#[{}]` on a helper; only doc comments, `#[inline]` and `#[allow]` are accepted (kernels are marked `#[kernel(...)]`)",
+                        super::stmt::attr_name(attr)
+                    ),
                 );
             }
         }
@@ -270,6 +284,15 @@ impl<'f> FileCx<'f> {
                 ok = false;
                 continue;
             };
+            for a in &pt.attrs {
+                self.err(
+                    a.span(),
+                    format!(
+                        "unknown attribute `#[{}]` on a parameter; parameters take no attributes",
+                        super::stmt::attr_name(a)
+                    ),
+                );
+            }
             let Some((pname, mutable)) = self.pat_ident(&pt.pat) else {
                 ok = false;
                 continue;
@@ -573,6 +596,9 @@ pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
             }),
         },
         syn::Type::Paren(p) => scalar_type(&p.elem),
+        syn::Type::Array(_) => Err(format!(
+            "an array type is only allowed on a `let` (`let mut a: [f32; 4];`, a private array, or `#[shared]`); private arrays cannot be passed to or returned from functions, and {TYPES_ALLOWED}"
+        )),
         _ => Err(format!("expected a scalar type; {TYPES_ALLOWED}")),
     }
 }

@@ -3,11 +3,13 @@
 //! to source positions.
 
 use super::stmt::Kx;
-use super::tree::{FExpr, FK, FS, FStmt, Loc};
+use proc_macro2::Span;
+
+use super::tree::{FExpr, FFor, FK, FS, FStmt, Loc};
 use crate::ir::validate::{binary_type, math_type};
 use crate::ir::{
     Access, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn,
-    Node, Param, Program, Rhs, UnOp,
+    Node, Param, PrivateDecl, Program, Rhs, UnOp,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -17,6 +19,19 @@ pub(super) fn kernel<'f>(
     body: &[FStmt<'f>],
 ) -> Option<Program> {
     program.shared = kx.shared.clone();
+    program.private = (0..kx.private.len())
+        .map(|i| {
+            let a = &kx.private[i];
+            let (name, elem, len) = (a.name.clone(), a.elem, a.len);
+            PrivateDecl {
+                name,
+                // An array nothing constrains (`[0; 4]`) is `i32`, like a
+                // local initialised with an unsuffixed literal.
+                elem: kx.vars.resolve(elem).unwrap_or(DataType::I32),
+                len,
+            }
+        })
+        .collect();
     let locals: Vec<LocalDecl> = (0..kx.locals.len())
         .map(|i| {
             let l = &kx.locals[i];
@@ -62,7 +77,8 @@ fn collect_paths<'f>(body: &[FStmt<'f>], path: &str, out: &mut Vec<(String, Loc<
                 collect_paths(t, &format!("{here}.then"), out);
                 collect_paths(o, &format!("{here}.else"), out);
             }
-            FS::While(_, b) | FS::For(_, _, _, b) | FS::Loop(b) => {
+            FS::For(l) => collect_paths(&l.body, &format!("{here}.body"), out),
+            FS::While(_, b) | FS::Loop(b) => {
                 collect_paths(b, &format!("{here}.body"), out);
             }
             _ => {}
@@ -98,6 +114,17 @@ fn locate<'f>(kx: &Kx<'_, 'f>, p: &Program, paths: &[(String, Loc<'f>)], path: &
         && let Some(s) = kx.shared_loc.last()
     {
         return Loc::Span(*s);
+    }
+    if let Some(n) = name_in("private ")
+        && let Some(i) = p.private.iter().position(|q| q.name == n)
+        && let Some(a) = kx.private.get(i)
+    {
+        return Loc::Span(a.span);
+    }
+    if path == "private"
+        && let Some(a) = kx.private.last()
+    {
+        return Loc::Span(a.span);
     }
     if let Some(n) = name_in("local ")
         && let Some(l) = kx.locals.iter().find(|l| l.name == n)
@@ -301,10 +328,16 @@ impl<'f> Fin<'_, '_, 'f> {
                 let body = self.block(b);
                 Node::While { cond: cond?, body }
             }
-            FS::For(var, st, en, b) => {
+            FS::For(l) => {
+                let FFor {
+                    var,
+                    start: st,
+                    end: en,
+                    ..
+                } = &**l;
                 let start = self.expr(st);
                 let end = self.expr(en);
-                let body = self.block(b);
+                let body = self.block(&l.body);
                 let ((start, ts), (end, te)) = (start?, end?);
                 let vt = self.p.locals.get(*var as usize)?.ty;
                 for (t, e) in [(ts, st), (te, en)] {
@@ -325,12 +358,20 @@ impl<'f> Fin<'_, '_, 'f> {
                         return None;
                     }
                 }
+                let step = match &l.step {
+                    Some(e) => self.step(e, vt)?,
+                    None => 1,
+                };
+                let (start, end) = match l.unroll {
+                    Some(attr) => self.unroll_bounds(start, end, attr)?,
+                    None => (start, end),
+                };
                 Node::For {
                     var: *var,
                     start,
                     end,
-                    step: 1,
-                    unroll: false,
+                    step,
+                    unroll: l.unroll.is_some(),
                     body,
                 }
             }
@@ -342,6 +383,69 @@ impl<'f> Fin<'_, '_, 'f> {
             FS::Return => Node::Return,
             FS::Barrier => Node::Barrier,
         })
+    }
+
+    /// The constant of `step_by(c)` on a loop over `vt`: at least 1, and
+    /// at most `i32::MAX` for an `i32` loop.
+    fn step(&mut self, e: &FExpr<'f>, vt: DataType) -> Option<u32> {
+        let (x, _) = self.expr(e)?;
+        let v = match crate::lang::consts::eval(&x) {
+            Ok(Literal::U32(v)) => i64::from(v),
+            Ok(Literal::I32(v)) => i64::from(v),
+            Ok(l) => {
+                self.err(
+                    e.loc,
+                    format!(
+                        "the step of `step_by` must be an integer, but this is `{}`",
+                        l.ty()
+                    ),
+                );
+                return None;
+            }
+            Err(_) => {
+                self.err(
+                    e.loc,
+                    "the step of `step_by` must be a constant (a literal or a `const`), not a run-time value",
+                );
+                return None;
+            }
+        };
+        let max = if vt == DataType::I32 {
+            i64::from(i32::MAX)
+        } else {
+            i64::from(u32::MAX)
+        };
+        if v < 1 {
+            self.err(
+                e.loc,
+                format!("`step_by({v})`: a loop's step must be at least 1"),
+            );
+            return None;
+        }
+        if v > max {
+            self.err(
+                e.loc,
+                format!("`step_by({v})` does not fit the `{vt}` loop variable (at most {max})"),
+            );
+            return None;
+        }
+        u32::try_from(v).ok()
+    }
+
+    /// The bounds of an `#[unroll]` loop, folded to literals; an error at
+    /// the attribute when they are not constant.
+    fn unroll_bounds(&mut self, start: Expr, end: Expr, attr: Span) -> Option<(Expr, Expr)> {
+        let fold = |e: &Expr| crate::lang::consts::eval(e).ok().map(Expr::Lit);
+        match (fold(&start), fold(&end)) {
+            (Some(s), Some(e)) => Some((s, e)),
+            _ => {
+                self.err(
+                    Loc::Span(attr),
+                    "`#[unroll]` needs a range with constant bounds (literals or `const`s); this loop's bounds are run-time values",
+                );
+                None
+            }
+        }
     }
 
     /// The right-hand side of a `let`, an assignment or an expression

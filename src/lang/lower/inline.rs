@@ -11,7 +11,7 @@ use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FS, FStmt, Loc};
 use super::{MAX_INLINES, MAX_SUBST_NODES};
-use crate::ir::{Access, DataType, Literal};
+use crate::ir::{Access, BufRef, DataType, Literal};
 
 impl<'f> Kx<'_, 'f> {
     fn zero(&mut self, ty: Ty, loc: Loc<'f>) -> FExpr<'f> {
@@ -243,6 +243,15 @@ impl<'f> Kx<'_, 'f> {
                     let Some((buf, belem)) = self.buffer_ref(strip_ref(a)) else {
                         continue;
                     };
+                    if let BufRef::Private(id) = buf {
+                        let n = self.private_name(id);
+                        self.err(
+                            a,
+                            format!("the private array `{n}` cannot be passed to helper `{name}`; private arrays stay in the kernel that declares them (pass its elements as scalars, or use a `#[shared]` array)"),
+                        );
+                        continue;
+                    }
+                    let belem = self.vars.resolve(belem).unwrap_or(*elem);
                     if belem != *elem {
                         self.err(
                             a,
@@ -389,11 +398,14 @@ fn remap_stmt(s: &mut FStmt<'_>, f: &impl Fn(u32) -> u32) {
             remap_expr(c, f);
             b.iter_mut().for_each(|s| remap_stmt(s, f));
         }
-        FS::For(var, st, en, b) => {
-            *var = f(*var);
-            remap_expr(st, f);
-            remap_expr(en, f);
-            b.iter_mut().for_each(|s| remap_stmt(s, f));
+        FS::For(l) => {
+            l.var = f(l.var);
+            remap_expr(&mut l.start, f);
+            remap_expr(&mut l.end, f);
+            if let Some(s) = &mut l.step {
+                remap_expr(s, f);
+            }
+            l.body.iter_mut().for_each(|s| remap_stmt(s, f));
         }
         FS::Loop(b) => b.iter_mut().for_each(|s| remap_stmt(s, f)),
         FS::Break | FS::Continue | FS::Return | FS::Barrier => {}

@@ -47,7 +47,10 @@ impl<'f> FileCx<'f> {
             } else {
                 self.err(
                     attr.span(),
-                    "unsupported attribute on a kernel; use `#[kernel(workgroup_size = N, unchecked, fast_math)]` and doc comments",
+                    format!(
+                        "unknown attribute `#[{}]` on a kernel; use `#[kernel(workgroup_size = N, unchecked, fast_math)]`, `#[locals(..)]`, `#[inline]`, `#[allow(..)]` and doc comments",
+                        super::stmt::attr_name(attr)
+                    ),
                 );
             }
         }
@@ -68,6 +71,15 @@ impl<'f> FileCx<'f> {
                 kx.fx.err(arg.span(), "kernels cannot take `self`");
                 continue;
             };
+            for a in &pt.attrs {
+                kx.fx.err(
+                    a.span(),
+                    format!(
+                        "unknown attribute `#[{}]` on a parameter; parameters take no attributes",
+                        super::stmt::attr_name(a)
+                    ),
+                );
+            }
             let Some((pname, mutable)) = kx.fx.pat_ident(&pt.pat) else {
                 continue;
             };

@@ -35,7 +35,10 @@ impl<'f> Kx<'_, 'f> {
                     loc,
                     ty: Ty::K(DataType::U32),
                 },
-                Some((BufRef::Private(_), _)) => FExpr::error(loc),
+                Some((BufRef::Private(id), _)) => FExpr::lit(
+                    Literal::U32(self.private.get(id as usize).map_or(0, |s| s.len)),
+                    loc,
+                ),
                 Some((BufRef::Shared(id), _)) => FExpr::lit(
                     Literal::U32(self.shared.get(id as usize).map_or(0, |s| s.len)),
                     loc,
@@ -56,6 +59,14 @@ impl<'f> Kx<'_, 'f> {
             let Some((buf, elem)) = self.buffer_ref(&m.receiver) else {
                 return FExpr::error(loc);
             };
+            if let BufRef::Private(id) = buf {
+                let n = self.private_name(id);
+                self.err(
+                    e,
+                    format!("`{n}` is a private array: atomics work on buffers and `#[shared]` arrays only (a private element is this invocation's own; update it with `{n}[i] += v`)"),
+                );
+                return FExpr::error(loc);
+            }
             let want = if op == AtomicOp::CompareExchange {
                 3
             } else {
@@ -73,13 +84,13 @@ impl<'f> Kx<'_, 'f> {
             let index = self.index_expr(&m.args[0], pre, cx.nested());
             let expected = if op == AtomicOp::CompareExchange {
                 let x = self.expr(&m.args[1], pre, cx.nested());
-                self.vars.unify(x.ty, Ty::K(elem));
+                self.vars.unify(x.ty, elem);
                 Some(Box::new(x))
             } else {
                 None
             };
             let value = self.expr(&m.args[want - 1], pre, cx.nested());
-            self.vars.unify(value.ty, Ty::K(elem));
+            self.vars.unify(value.ty, elem);
             return FExpr {
                 k: FK::Atomic {
                     op,
@@ -89,8 +100,22 @@ impl<'f> Kx<'_, 'f> {
                     value: Box::new(value),
                 },
                 loc,
-                ty: Ty::K(elem),
+                ty: elem,
             };
+        }
+        if matches!(name.as_str(), "load2" | "load4" | "store2" | "store4") {
+            let form = if name.starts_with("load") {
+                format!("`let v = buf.{name}(i);`")
+            } else {
+                format!("`buf.{name}(i, v);`")
+            };
+            self.err(
+                e,
+                format!(
+                    "`{name}` may only be used as {form} (a whole `let` initializer or statement)"
+                ),
+            );
+            return FExpr::error(loc);
         }
         if let Some(f) = math_fn(&name) {
             if m.args.len() + 1 != f.arity() {
@@ -191,8 +216,9 @@ impl<'f> Kx<'_, 'f> {
         FExpr::error(loc)
     }
 
-    /// The buffer or shared array named by `e`, with its element type.
-    pub(crate) fn buffer_ref(&mut self, e: &'f syn::Expr) -> Option<(BufRef, DataType)> {
+    /// The buffer, shared or private array named by `e`, with its element
+    /// type.
+    pub(crate) fn buffer_ref(&mut self, e: &'f syn::Expr) -> Option<(BufRef, Ty)> {
         match e {
             syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 let name = p.path.get_ident()?.unraw().to_string();
@@ -201,7 +227,7 @@ impl<'f> Kx<'_, 'f> {
                     Some(_) => {
                         self.err(
                             e,
-                            format!("`{name}` is not a buffer; only buffer parameters (`&[T]`, `&mut [T]`) and `#[shared]` arrays can be indexed or have `.len()` and atomics"),
+                            format!("`{name}` is not a buffer or an array; only buffer parameters (`&[T]`, `&mut [T]`), `#[shared]` arrays and private arrays (`let mut a = [0.0f32; 8];`) can be indexed or have `.len()`, `load4`/`store4` and (buffers and shared arrays) atomics"),
                         );
                         None
                     }
@@ -215,25 +241,34 @@ impl<'f> Kx<'_, 'f> {
             _ => {
                 self.err(
                     e,
-                    "only buffer parameters and shared arrays can be indexed, by name: `buf[i]`",
+                    "only buffer parameters, shared and private arrays can be indexed, by name: `buf[i]`",
                 );
                 None
             }
         }
     }
 
-    fn elem_of(&self, b: BufRef) -> DataType {
+    /// Element type of `b`; a private array's may still be a variable.
+    pub(crate) fn elem_of(&self, b: BufRef) -> Ty {
         match b {
-            BufRef::Param(id) => match self.params.get(id as usize) {
+            BufRef::Param(id) => Ty::K(match self.params.get(id as usize) {
                 Some(Param::Buffer(d)) => d.elem,
                 _ => DataType::U32,
-            },
-            BufRef::Shared(id) => self
-                .shared
-                .get(id as usize)
-                .map_or(DataType::U32, |s| s.elem),
-            BufRef::Private(_) => DataType::U32,
+            }),
+            BufRef::Shared(id) => Ty::K(
+                self.shared
+                    .get(id as usize)
+                    .map_or(DataType::U32, |s| s.elem),
+            ),
+            BufRef::Private(id) => self.private.get(id as usize).map_or(Ty::Err, |s| s.elem),
         }
+    }
+
+    /// The source name of private array `id`.
+    pub(crate) fn private_name(&self, id: u32) -> String {
+        self.private
+            .get(id as usize)
+            .map_or_else(String::new, |s| s.name.clone())
     }
 
     pub(crate) fn writable(&self, b: BufRef) -> bool {

@@ -13,9 +13,11 @@
 //!   and the type syntax;
 //! - `kernel`: kernel signatures and attributes;
 //! - `stmt`: the per-kernel context `Kx` and statements;
+//! - `array`: private arrays, `load4`/`store4`, `#[unroll]` and `step_by`;
 //! - `expr`, `method`, `inline`: expressions (pass 1);
 //! - `finish`: pass 2.
 
+mod array;
 mod expr;
 mod file;
 mod finish;

@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 use super::MAX_NESTING;
 use super::file::{FileCx, compound_op, scalar_type};
 use super::infer::{Ty, Vars};
-use super::tree::{Bind, Cx, FExpr, FK, FLocal, FS, FStmt, Loc};
+use super::tree::{Bind, Cx, FExpr, FFor, FK, FLocal, FPrivate, FS, FStmt, Loc};
 use crate::ir::{BinOp, BufRef, DataType, Literal, LocalId, Param, SharedDecl};
 
 /// Lowering state of one kernel (or one constant expression).
@@ -22,6 +22,8 @@ pub(crate) struct Kx<'a, 'f> {
     pub ws_span: Span,
     pub shared: Vec<SharedDecl>,
     pub shared_loc: Vec<Span>,
+    /// Thread-private arrays, in declaration order.
+    pub private: Vec<FPrivate>,
     pub locals: Vec<FLocal<'f>>,
     pub used: HashSet<String>,
     /// Next suffix to try per base name (see [`Kx::fresh_name`]).
@@ -54,6 +56,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             ws_span: Span::call_site(),
             shared: Vec::new(),
             shared_loc: Vec::new(),
+            private: Vec::new(),
             locals: Vec::new(),
             used: HashSet::new(),
             next_suffix: HashMap::new(),
@@ -97,6 +100,29 @@ impl<'a, 'f> Kx<'a, 'f> {
                 return n;
             }
         }
+    }
+
+    /// A name for a shared or private array: unique among parameters and
+    /// arrays. Outside `#[locals]` mode it also avoids every local name
+    /// (like [`Kx::fresh_name`]); in that mode local names are given
+    /// explicitly and may coincide with an array's.
+    pub(crate) fn array_name(&mut self, base: &str) -> String {
+        if self.flat.is_none() {
+            return self.fresh_name(base);
+        }
+        let taken = |kx: &Self, n: &str| {
+            kx.params.iter().any(|p| p.name() == n)
+                || kx.shared.iter().any(|s| s.name == n)
+                || kx.private.iter().any(|s| s.name == n)
+        };
+        let mut name = base.to_string();
+        let mut k = 1;
+        while taken(self, &name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        self.used.insert(name.clone());
+        name
     }
 
     pub(crate) fn new_local(&mut self, base: &str, ty: Ty, mutable: bool, loc: Loc<'f>) -> LocalId {
@@ -211,7 +237,11 @@ impl<'a, 'f> Kx<'a, 'f> {
             ),
             syn::Stmt::Expr(e, _) => {
                 if self.enter(loc) {
-                    self.expr_stmt(e, loc, out);
+                    let unroll = self.stmt_attrs(e);
+                    match e {
+                        syn::Expr::ForLoop(f) => self.for_stmt(f, unroll, loc, out),
+                        _ => self.expr_stmt(e, loc, out),
+                    }
                 }
                 self.depth -= 1;
             }
@@ -227,7 +257,10 @@ impl<'a, 'f> Kx<'a, 'f> {
             } else {
                 self.err(
                     a.span(),
-                    "unsupported attribute on `let`; only `#[shared]` (workgroup shared arrays) is accepted",
+                    format!(
+                        "unknown attribute `#[{}]` on `let`; the only attribute of a `let` is `#[shared]` (a workgroup shared array)",
+                        attr_name(a)
+                    ),
                 );
             }
         }
@@ -254,11 +287,23 @@ impl<'a, 'f> Kx<'a, 'f> {
             self.shared_decl(l, &name, mutable, ann);
             return;
         }
-        if let Some(syn::Type::Array(_)) = ann {
-            self.err(
-                l.span(),
-                "local arrays are not supported; declare a workgroup array with `#[shared] let mut name: [T; N];` at the top of the kernel",
-            );
+        let init_expr = l.init.as_ref().map(|i| super::expr::strip_group(&i.expr));
+        if let Some(syn::Expr::MethodCall(m)) = init_expr
+            && let Some(n) = vector_width(&m.method, "load")
+        {
+            if let Some((_, d)) = l.init.as_ref().and_then(|i| i.diverge.as_ref()) {
+                self.err(&**d, "`let ... else` is not supported");
+            }
+            self.vector_load(l, &name, mutable, ann, m, n, loc, out);
+            return;
+        }
+        if matches!(ann, Some(syn::Type::Array(_)))
+            || matches!(init_expr, Some(syn::Expr::Array(_) | syn::Expr::Repeat(_)))
+        {
+            if let Some((_, d)) = l.init.as_ref().and_then(|i| i.diverge.as_ref()) {
+                self.err(&**d, "`let ... else` is not supported");
+            }
+            self.private_decl(l, &name, mutable, ann, init_expr, loc, out);
             return;
         }
         let ann_ty = match ann.map(scalar_type) {
@@ -377,7 +422,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             );
             return;
         }
-        let sname = self.fresh_name(name);
+        let sname = self.array_name(name);
         let id = self.shared.len() as u32;
         self.shared.push(SharedDecl {
             name: sname,
@@ -415,7 +460,7 @@ impl<'a, 'f> Kx<'a, 'f> {
                     loc,
                 });
             }
-            syn::Expr::ForLoop(f) => self.for_stmt(f, loc, out),
+            syn::Expr::ForLoop(f) => self.for_stmt(f, None, loc, out),
             syn::Expr::Loop(l) => {
                 if let Some(l) = &l.label {
                     self.err(l.span(), "loop labels are not supported");
@@ -472,6 +517,9 @@ impl<'a, 'f> Kx<'a, 'f> {
             syn::Expr::Call(c) if self.helper_name(&c.func).is_some() => {
                 let name = self.helper_name(&c.func).unwrap_or_default();
                 self.call_helper(&name, c, e, out, Cx::TOP, true);
+            }
+            syn::Expr::MethodCall(m) if vector_width(&m.method, "store").is_some() => {
+                self.vector_store(m, e, loc, out);
             }
             syn::Expr::MethodCall(m) if m.method.to_string().starts_with("atomic_") => {
                 let v = self.expr(e, out, Cx::TOP);
@@ -578,28 +626,42 @@ impl<'a, 'f> Kx<'a, 'f> {
                 let Some((buf, elem)) = self.buffer_ref(&ix.expr) else {
                     return;
                 };
+                self.private_writable(buf, lhs);
                 let index = self.index_expr(&ix.index, out, Cx::TOP.nested());
                 let value = match op {
-                    None => self.expr(
-                        rhs,
-                        out,
-                        Cx {
-                            atomic_ok: false,
-                            effect_ok: true,
-                            hoist: None,
-                        },
-                    ),
+                    None => {
+                        let v = self.expr(rhs, out, Cx::TOP);
+                        if matches!(v.k, FK::Atomic { .. }) {
+                            // `buf[i] = other.atomic_add(j, v);`: the atomic
+                            // is a statement of its own, its old value goes
+                            // through a local (the index is pure, so running
+                            // the atomic first changes nothing).
+                            let (vl, vt) = (v.loc, v.ty);
+                            let id = self.new_local("old", vt, false, vl);
+                            out.push(FStmt {
+                                k: FS::Let(id, v),
+                                loc: vl,
+                            });
+                            FExpr {
+                                k: FK::Local(id),
+                                loc: vl,
+                                ty: vt,
+                            }
+                        } else {
+                            v
+                        }
+                    }
                     Some(op) => {
                         let r = self.expr(rhs, out, Cx::TOP.nested());
                         let cur = FExpr {
                             k: FK::Load(buf, Box::new(index.clone())),
                             loc: Loc::Expr(lhs),
-                            ty: Ty::K(elem),
+                            ty: elem,
                         };
                         self.binary_node(op, cur, r, loc)
                     }
                 };
-                self.vars.unify(Ty::K(elem), value.ty);
+                self.vars.unify(elem, value.ty);
                 out.push(FStmt {
                     k: FS::Store(buf, index, value),
                     loc,
@@ -641,7 +703,13 @@ impl<'a, 'f> Kx<'a, 'f> {
         });
     }
 
-    fn for_stmt(&mut self, f: &'f syn::ExprForLoop, loc: Loc<'f>, out: &mut Vec<FStmt<'f>>) {
+    fn for_stmt(
+        &mut self,
+        f: &'f syn::ExprForLoop,
+        unroll: Option<Span>,
+        loc: Loc<'f>,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
         if let Some(l) = &f.label {
             self.err(l.span(), "loop labels are not supported");
         }
@@ -654,14 +722,30 @@ impl<'a, 'f> Kx<'a, 'f> {
                 "a `for` loop variable cannot be `mut`; copy it into a `let mut`",
             );
         }
-        let range = match &*f.expr {
+        let (range_expr, step) = match super::expr::strip_group(&f.expr) {
+            syn::Expr::MethodCall(m) if m.method == "step_by" => {
+                if m.args.len() != 1 || m.turbofish.is_some() {
+                    self.err(
+                        &*f.expr,
+                        "`step_by` takes one constant argument: `(start..end).step_by(4)`",
+                    );
+                    return;
+                }
+                (super::expr::strip_group(&m.receiver), Some(&m.args[0]))
+            }
+            other => (other, None),
+        };
+        let range = match range_expr {
             syn::Expr::Range(r) => r,
             syn::Expr::Paren(p) if matches!(&*p.expr, syn::Expr::Range(_)) => match &*p.expr {
                 syn::Expr::Range(r) => r,
                 _ => return,
             },
             other => {
-                self.err(other, "`for` loops iterate over a range `start..end` only");
+                self.err(
+                    other,
+                    "`for` loops iterate over a range `start..end` (or `(start..end).step_by(c)`) only",
+                );
                 return;
             }
         };
@@ -679,6 +763,7 @@ impl<'a, 'f> Kx<'a, 'f> {
         let start = self.expr(start, out, Cx::TOP.nested());
         let end = self.expr(end, out, Cx::TOP.nested());
         self.vars.unify(start.ty, end.ty);
+        let step = step.map(|s| self.step_expr(s));
         let ty = start.ty;
         self.scopes.push(HashMap::new());
         let var = self.define_local(&name, ty, false, Loc::Span(f.pat.span()));
@@ -686,7 +771,14 @@ impl<'a, 'f> Kx<'a, 'f> {
         self.scopes.pop();
         if let Some(var) = var {
             out.push(FStmt {
-                k: FS::For(var, start, end, body),
+                k: FS::For(Box::new(FFor {
+                    var,
+                    start,
+                    end,
+                    step,
+                    unroll,
+                    body,
+                })),
                 loc,
             });
         }
@@ -706,6 +798,26 @@ impl<'a, 'f> Kx<'a, 'f> {
             format!("cannot find value `{name}` in this scope"),
             notes,
         );
+    }
+}
+
+/// An attribute's path as written (`unroll`, `kernel`, `a::b`).
+pub(crate) fn attr_name(a: &syn::Attribute) -> String {
+    let segs: Vec<String> = a
+        .path()
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    segs.join("::")
+}
+
+/// `2` or `4` for `{prefix}2` / `{prefix}4` (`load4`, `store2`).
+pub(crate) fn vector_width(method: &syn::Ident, prefix: &str) -> Option<u32> {
+    match method.to_string().strip_prefix(prefix)? {
+        "2" => Some(2),
+        "4" => Some(4),
+        _ => None,
     }
 }
 

@@ -141,12 +141,37 @@ pub(crate) enum FS<'f> {
     Eval(FExpr<'f>),
     If(FExpr<'f>, Vec<FStmt<'f>>, Vec<FStmt<'f>>),
     While(FExpr<'f>, Vec<FStmt<'f>>),
-    For(LocalId, FExpr<'f>, FExpr<'f>, Vec<FStmt<'f>>),
+    For(Box<FFor<'f>>),
     Loop(Vec<FStmt<'f>>),
     Break,
     Continue,
     Return,
     Barrier,
+}
+
+/// A `for` loop: `[#[unroll]] for var in (start..end)[.step_by(step)]`.
+#[derive(Clone, Debug)]
+pub(crate) struct FFor<'f> {
+    pub var: LocalId,
+    pub start: FExpr<'f>,
+    pub end: FExpr<'f>,
+    /// The `step_by` argument (a constant, checked in pass 2); `None`: 1.
+    pub step: Option<FExpr<'f>>,
+    /// The `#[unroll]` attribute, whose position errors point at.
+    pub unroll: Option<Span>,
+    pub body: Vec<FStmt<'f>>,
+}
+
+/// A thread-private array during lowering; its element type may still be
+/// an integer-literal variable (`let mut a = [0; 8];`).
+#[derive(Clone, Debug)]
+pub(crate) struct FPrivate {
+    pub name: String,
+    pub elem: Ty,
+    pub len: u32,
+    /// Declared `let mut` (stores allowed).
+    pub mutable: bool,
+    pub span: Span,
 }
 
 /// A local during lowering.
