@@ -389,7 +389,7 @@ impl<'f> Fin<'_, '_, 'f> {
     /// at most `i32::MAX` for an `i32` loop.
     fn step(&mut self, e: &FExpr<'f>, vt: DataType) -> Option<u32> {
         let (x, _) = self.expr(e)?;
-        let v = match crate::lang::consts::eval(&x) {
+        let v = match crate::ir::consts::eval(&x) {
             Ok(Literal::U32(v)) => i64::from(v),
             Ok(Literal::I32(v)) => i64::from(v),
             Ok(l) => {
@@ -435,7 +435,7 @@ impl<'f> Fin<'_, '_, 'f> {
     /// The bounds of an `#[unroll]` loop, folded to literals; an error at
     /// the attribute when they are not constant.
     fn unroll_bounds(&mut self, start: Expr, end: Expr, attr: Span) -> Option<(Expr, Expr)> {
-        let fold = |e: &Expr| crate::lang::consts::eval(e).ok().map(Expr::Lit);
+        let fold = |e: &Expr| crate::ir::consts::eval(e).ok().map(Expr::Lit);
         match (fold(&start), fold(&end)) {
             (Some(s), Some(e)) => Some((s, e)),
             _ => {
