@@ -483,14 +483,23 @@ fn knobs_off_leave_the_new_constructs_out() {
 /// written, the prepared program gives bit-identical buffers.
 #[test]
 fn prepare_gives_identical_results_on_the_reference() {
-    let cfg = GenConfig::default();
     let seeds = std::env::var("VYRE_PREPARE_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1500u64);
+    // The default, and longer loops nested deeper (more copies, more
+    // indices folded per unrolled loop), on a third of the seeds.
+    let long = GenConfig {
+        max_trip: 6,
+        max_depth: 4,
+        max_total_stmts: 60,
+        ..GenConfig::default()
+    };
+    let default = GenConfig::default();
     let mut rewritten = 0u64;
     for seed in 0..seeds {
-        let case = generate(seed, &cfg);
+        let cfg = if seed % 3 == 2 { &long } else { &default };
+        let case = generate(seed, cfg);
         let prepared = vyre::mid::prepare(&case.program);
         let std::borrow::Cow::Owned(prepared) = prepared else {
             continue;
