@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use vyre::DispatchConfig;
 use vyre::backend::naga::lower::lower_analysed;
 use vyre::backend::ptx::emit_ptx_analysed;
-use vyre::backend::reference::Compiled;
+use vyre::backend::reference::{Compiled, RefArg};
 use vyre::driver::BoundsChecks;
 use vyre::ir::Program;
 use vyre::mid::{Analysis, IndexChecks, QueryKind};
@@ -194,6 +194,27 @@ fn a_while_condition_keeps_its_check_when_the_body_moves_the_index() {
             .any(|l| l.trim_start().starts_with('@') && l.contains("ld.global.nc.u32")),
         "the while condition's load is not predicated:\n{ptx}"
     );
+}
+
+#[test]
+fn a_shift_by_32_or_more_shifts_by_the_low_bits_only() {
+    // `4096 >> 40` is `4096 >> 8 == 16`, one past the end of `sh`: the
+    // analysis used to take the amount as is (a bound of 0) and elide the
+    // check. Found by the random program generator.
+    let program = one_kernel(
+        "#[kernel(workgroup_size = 16)]
+         pub fn k(y: &mut [u32]) {
+             #[shared]
+             let mut sh: [u32; 16];
+             sh[local_id().x] = 1u32;
+             barrier();
+             y[global_id().x] = sh[4096u32 >> 40u32];
+         }",
+    );
+    let mut y = vec![7u32; 16];
+    vyre::backend::reference::run(&program, [1, 1, 1], &mut [RefArg::Buffer(&mut y)])
+        .expect("the out-of-range load is checked and reads 0");
+    assert_eq!(y, vec![0; 16]);
 }
 
 #[test]

@@ -470,7 +470,8 @@ impl<'a> Ranges<'a> {
                     crate::ir::BinOp::Shl => {
                         ma?.checked_shl(u32::try_from(lit(b)?).ok().filter(|s| *s < 32)?)?
                     }
-                    crate::ir::BinOp::Shr => ma? >> lit(b)?.min(63),
+                    // The language masks shift amounts to their low 5 bits.
+                    crate::ir::BinOp::Shr => ma? >> (lit(b)? & 31),
                     crate::ir::BinOp::BitAnd => match (ma, self.max_value(b)) {
                         (Some(x), Some(y)) => x.min(y),
                         (Some(x), None) | (None, Some(x)) if ty == DataType::U32 => x,

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use vyre::ir::{AtomicResult, Expr, Node, walk_nodes};
+use vyre::ir::{AtomicResult, BufRef, Expr, LocalId, Node, walk_nodes};
+use vyre_testkit::harness::run_reference;
 use vyre_testkit::{Case, GenConfig, Value, generate};
 
 fn seeds() -> u64 {
@@ -120,6 +121,9 @@ fn covers_the_whole_ir() {
         if !p.shared.is_empty() {
             seen.insert("decl:shared".to_string());
         }
+        if !p.private.is_empty() {
+            seen.insert("decl:private".to_string());
+        }
         if p.workgroup_size[1] > 1 || p.workgroup_size[2] > 1 {
             seen.insert("decl:2d-workgroup".to_string());
         }
@@ -215,6 +219,10 @@ fn covers_the_whole_ir() {
         "local",
         "lit",
         "decl:shared",
+        "decl:private",
+        "load:Param",
+        "load:Shared",
+        "load:Private",
         "decl:2d-workgroup",
         "decl:2d-grid",
         "scalar:bool",
@@ -253,5 +261,270 @@ fn covers_the_whole_ir() {
     assert!(
         missing.is_empty(),
         "never generated: {missing:?}\nseen: {seen:?}"
+    );
+}
+
+/// Whether `e` is a constant once the loops whose variables are `consts`
+/// are unrolled: literals and those variables only.
+fn constant_after_unrolling(e: &Expr, consts: &[LocalId]) -> bool {
+    match e {
+        Expr::Lit(_) => true,
+        Expr::Local(l) => consts.contains(l),
+        Expr::Unary(_, a) | Expr::Cast(_, a) => constant_after_unrolling(a, consts),
+        Expr::Binary(_, a, b) => {
+            constant_after_unrolling(a, consts) && constant_after_unrolling(b, consts)
+        }
+        _ => false,
+    }
+}
+
+/// The private-array accesses (loads and stores) of `e`, as their indices.
+fn private_loads<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::Load { buf, index } => {
+            if matches!(buf, BufRef::Private(_)) {
+                out.push(index);
+            }
+            private_loads(index, out);
+        }
+        Expr::Unary(_, a) | Expr::Cast(_, a) => private_loads(a, out),
+        Expr::Binary(_, a, b) => {
+            private_loads(a, out);
+            private_loads(b, out);
+        }
+        Expr::Math(_, args) => args.iter().for_each(|a| private_loads(a, out)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            private_loads(cond, out);
+            private_loads(then, out);
+            private_loads(otherwise, out);
+        }
+        _ => {}
+    }
+}
+
+/// Private accesses inside `#[unroll]` loops whose index is constant once
+/// unrolled, counted over `body` (`consts`: variables of the enclosing
+/// unrolled loops).
+fn constant_private_in_unrolled(body: &[Node], consts: &mut Vec<LocalId>) -> usize {
+    let mut n = 0;
+    for node in body {
+        let mut idx: Vec<&Expr> = Vec::new();
+        let mut exprs: Vec<&Expr> = Vec::new();
+        match node {
+            Node::Let { value, .. } | Node::Assign { value, .. } => exprs.push(value),
+            Node::Store { buf, index, value } => {
+                if matches!(buf, BufRef::Private(_)) {
+                    idx.push(index);
+                }
+                exprs.extend([index, value]);
+            }
+            Node::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => {
+                exprs.extend([index, value]);
+                exprs.extend(expected);
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                exprs.push(cond);
+                n += constant_private_in_unrolled(then, consts);
+                n += constant_private_in_unrolled(otherwise, consts);
+            }
+            Node::While { cond, body } => {
+                exprs.push(cond);
+                n += constant_private_in_unrolled(body, consts);
+            }
+            Node::Loop { body } => n += constant_private_in_unrolled(body, consts),
+            Node::For {
+                var,
+                start,
+                end,
+                unroll,
+                body,
+                ..
+            } => {
+                exprs.extend([start, end]);
+                if *unroll {
+                    consts.push(*var);
+                    n += constant_private_in_unrolled(body, consts);
+                    consts.pop();
+                } else {
+                    n += constant_private_in_unrolled(body, consts);
+                }
+            }
+            _ => {}
+        }
+        for e in exprs {
+            private_loads(e, &mut idx);
+        }
+        if !consts.is_empty() {
+            n += idx
+                .iter()
+                .filter(|i| constant_after_unrolling(i, consts))
+                .count();
+        }
+    }
+    n
+}
+
+#[test]
+fn new_constructs_appear_often() {
+    let cfg = GenConfig::default();
+    let seeds = seeds();
+    let (mut private, mut strided, mut unrolled, mut unrolled_barrier) = (0u64, 0u64, 0u64, 0u64);
+    let (mut const_in_unrolled, mut overflow_end, mut scalarised, mut runtime_kept) =
+        (0u64, 0u64, 0u64, 0u64);
+    for seed in 0..seeds {
+        let p = generate(seed, &cfg).program;
+        private += u64::from(!p.private.is_empty());
+        let (mut st, mut un, mut ub, mut ov) = (false, false, false, false);
+        walk_nodes(&p.body, &mut |n| {
+            if let Node::For {
+                end,
+                step,
+                unroll,
+                body,
+                ..
+            } = n
+            {
+                st |= *step > 1;
+                un |= *unroll;
+                ub |= *unroll && body.iter().any(|b| matches!(b, Node::Barrier));
+                ov |= matches!(
+                    end,
+                    Expr::Lit(
+                        vyre::ir::Literal::U32(0xFFFF_FFFF | 0xFFFF_FFFE)
+                            | vyre::ir::Literal::I32(0x7FFF_FFFF | 0x7FFF_FFFE)
+                    )
+                );
+            }
+        });
+        strided += u64::from(st);
+        unrolled += u64::from(un);
+        unrolled_barrier += u64::from(ub);
+        overflow_end += u64::from(ov);
+        const_in_unrolled += u64::from(constant_private_in_unrolled(&p.body, &mut Vec::new()) > 0);
+        let prepared = vyre::mid::prepare(&p);
+        scalarised += u64::from(prepared.private.len() < p.private.len());
+        runtime_kept += u64::from(!prepared.private.is_empty());
+    }
+    let pct = |n: u64| n * 100 / seeds.max(1);
+    println!(
+        "of {seeds} programs: private arrays {}%, step > 1 {}%, unroll {}%, unrolled barrier loop \
+         {}%, constant private index in an unrolled loop {}%, overflow-ending loop {}%, \
+         an array scalarised by prepare {}%, an array kept (run-time index) {}%",
+        pct(private),
+        pct(strided),
+        pct(unrolled),
+        pct(unrolled_barrier),
+        pct(const_in_unrolled),
+        pct(overflow_end),
+        pct(scalarised),
+        pct(runtime_kept),
+    );
+    assert!(pct(private) >= 40, "private arrays: {}%", pct(private));
+    assert!(pct(strided) >= 15, "step > 1: {}%", pct(strided));
+    assert!(pct(unrolled) >= 15, "unroll: {}%", pct(unrolled));
+    assert!(
+        pct(unrolled_barrier) >= 3,
+        "unrolled barrier loops: {}%",
+        pct(unrolled_barrier)
+    );
+    assert!(
+        pct(const_in_unrolled) >= 5,
+        "constant private index in an unrolled loop: {}%",
+        pct(const_in_unrolled)
+    );
+    assert!(
+        pct(overflow_end) >= 3,
+        "overflow-ending loops: {}%",
+        pct(overflow_end)
+    );
+    assert!(pct(scalarised) >= 5, "scalarised: {}%", pct(scalarised));
+    assert!(
+        pct(runtime_kept) >= 10,
+        "kept arrays: {}%",
+        pct(runtime_kept)
+    );
+}
+
+#[test]
+fn knobs_off_leave_the_new_constructs_out() {
+    let cfg = GenConfig {
+        private_arrays: false,
+        strided_loops: false,
+        unrolled_loops: false,
+        ..GenConfig::default()
+    };
+    for seed in 0..500u64 {
+        let p = generate(seed, &cfg).program;
+        assert!(p.validate().is_ok(), "seed {seed}");
+        assert!(p.private.is_empty(), "seed {seed}");
+        walk_nodes(&p.body, &mut |n| {
+            if let Node::For { step, unroll, .. } = n {
+                assert_eq!((*step, *unroll), (1, false), "seed {seed}");
+            }
+        });
+    }
+}
+
+/// `vyre::mid::prepare` (unrolling, folding, scalarising private arrays)
+/// changes no result: on the reference interpreter, which runs programs as
+/// written, the prepared program gives bit-identical buffers.
+#[test]
+fn prepare_gives_identical_results_on_the_reference() {
+    let seeds = std::env::var("VYRE_PREPARE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500u64);
+    // The default, and longer loops nested deeper (more copies, more
+    // indices folded per unrolled loop), on a third of the seeds.
+    let long = GenConfig {
+        max_trip: 6,
+        max_depth: 4,
+        max_total_stmts: 60,
+        ..GenConfig::default()
+    };
+    let default = GenConfig::default();
+    let mut rewritten = 0u64;
+    for seed in 0..seeds {
+        let cfg = if seed % 3 == 2 { &long } else { &default };
+        let case = generate(seed, cfg);
+        let prepared = vyre::mid::prepare(&case.program);
+        let std::borrow::Cow::Owned(prepared) = prepared else {
+            continue;
+        };
+        rewritten += 1;
+        if let Err(errors) = prepared.validate() {
+            panic!("seed {seed}: prepare gave an invalid program: {errors:#?}\n{prepared:#?}");
+        }
+        let want = run_reference(&case)
+            .unwrap_or_else(|e| panic!("seed {seed}: reference run failed: {e}"));
+        let got = run_reference(&Case {
+            program: prepared,
+            ..case.clone()
+        })
+        .unwrap_or_else(|e| panic!("seed {seed}: prepared program failed: {e}"));
+        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+            assert_eq!(
+                w, g,
+                "seed {seed}: parameter {i} differs after prepare\n{:#?}",
+                case.program
+            );
+        }
+    }
+    assert!(
+        rewritten * 2 >= seeds,
+        "prepare rewrote only {rewritten} of {seeds} programs"
     );
 }

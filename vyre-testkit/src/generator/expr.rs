@@ -27,8 +27,10 @@ impl<S: Source> Gen<'_, S> {
             .filter(|s| s.1 == ty)
             .map(|s| s.0)
             .collect();
-        match self.src.below(4) {
+        let options = if self.privs.is_empty() { 4 } else { 5 };
+        match self.src.below(options) {
             1 if !vars.is_empty() => Expr::Local(self.pick(&vars).id),
+            4 if ty != DataType::Bool => self.private_load(ty, None),
             2 if !params.is_empty() => Expr::Param(self.pick(&params)),
             3 if ty == DataType::U32 => {
                 let bufs: Vec<ParamId> = self
@@ -69,6 +71,11 @@ impl<S: Source> Gen<'_, S> {
         if self.sh.is_some() && self.epoch != Epoch::Init && !clean {
             options.push(2);
         }
+        // Private arrays hold only clean floats, so they suit clean
+        // contexts too.
+        if !self.privs.is_empty() {
+            options.extend([3, 3]);
+        }
         if options.is_empty() {
             return None;
         }
@@ -99,6 +106,7 @@ impl<S: Source> Gen<'_, S> {
                     elem,
                 )
             }
+            3 => return Some(self.private_load(ty, Some(depth.saturating_sub(1)))),
             _ => {
                 let (sid, elem) = self.sh?;
                 let index = if self.epoch == Epoch::Write {
@@ -119,6 +127,22 @@ impl<S: Source> Gen<'_, S> {
             }
         };
         Some(if elem == ty { e } else { e.cast(ty) })
+    }
+
+    /// A load of a private array, cast to `ty`. `depth`: how deep its index
+    /// may be; `None` for a leaf, whose index is a literal or built from a
+    /// loop variable (no recursion).
+    pub(super) fn private_load(&mut self, ty: DataType, depth: Option<u32>) -> Expr {
+        let (id, elem, len) = self.pick(&self.privs.clone());
+        let index = match depth {
+            Some(d) => self.priv_index(len, d),
+            None => self.simple_priv_index(len),
+        };
+        let e = Expr::Load {
+            buf: BufRef::Private(id),
+            index: Box::new(index),
+        };
+        if elem == ty { e } else { e.cast(ty) }
     }
 
     pub(super) fn int_expr(&mut self, ty: DataType, depth: u32) -> Expr {

@@ -2,7 +2,7 @@
 
 use vyre::ir::{BufRef, DataType, Expr, ParamId, SharedId};
 
-use super::Gen;
+use super::{Gen, lit_of};
 use crate::source::Source;
 
 impl<S: Source> Gen<'_, S> {
@@ -79,6 +79,121 @@ impl<S: Source> Gen<'_, S> {
                 let ty = self.int_ty();
                 self.expr(ty, depth, false)
             }
+        }
+    }
+}
+
+impl<S: Source> Gen<'_, S> {
+    /// An index into a private array of `len` elements: a literal in range
+    /// (option 0, the simplest, and the most common: the middle layer turns
+    /// such arrays into registers), an affine function of a loop variable
+    /// (a constant once its `#[unroll]` loop is unrolled), a run-time index
+    /// and, with [`GenConfig::wild_indices`](super::GenConfig), one out of
+    /// range or data-derived.
+    pub(super) fn priv_index(&mut self, len: u32, depth: u32) -> Expr {
+        let wild = self.cfg.wild_indices;
+        let options = if wild { 10 } else { 8 };
+        match self.src.below(options) {
+            0..=2 => {
+                let k = self.src.below(len);
+                if self.src.chance(1, 4) {
+                    Expr::i32(k.cast_signed())
+                } else {
+                    Expr::u32(k)
+                }
+            }
+            3..=5 if !self.loop_vars.is_empty() => self.loop_index(len),
+            6 => {
+                // A run-time index from any integer variable in scope.
+                let ty = self.int_ty();
+                let vars = self.vars(ty);
+                let e = if vars.is_empty() {
+                    self.expr(ty, depth.min(1), false)
+                } else {
+                    Expr::Local(self.pick(&vars).id)
+                };
+                self.in_range(e, ty, len)
+            }
+            7 => {
+                let ty = self.int_ty();
+                let e = self.expr(ty, depth.min(1), false);
+                self.in_range(e, ty, len)
+            }
+            8 => match self.src.below(5) {
+                0 => Expr::u32(len),
+                1 => Expr::u32(len + 1 + self.src.below(4)),
+                2 => Expr::i32(-1 - self.src.below(3).cast_signed()),
+                3 => Expr::i32(i32::MIN),
+                _ => Expr::u32(u32::MAX),
+            },
+            _ => self.wild_index(depth),
+        }
+    }
+
+    /// A literal index in range, or one built from a loop variable: no
+    /// expression is generated, so leaves may use it.
+    pub(super) fn simple_priv_index(&mut self, len: u32) -> Expr {
+        if !self.loop_vars.is_empty() && self.src.chance(1, 2) {
+            self.loop_index(len)
+        } else {
+            Expr::u32(self.src.below(len))
+        }
+    }
+
+    /// `e % len` as a `u32` (an `i32` is reinterpreted first, so negative
+    /// values land in range too); left as is now and then with wild
+    /// indices.
+    fn in_range(&mut self, e: Expr, ty: DataType, len: u32) -> Expr {
+        if self.cfg.wild_indices && self.src.chance(1, 4) {
+            return e;
+        }
+        let e = if ty == DataType::U32 {
+            e
+        } else {
+            e.cast(DataType::U32)
+        };
+        e.rem(Expr::u32(len))
+    }
+
+    /// `(k - first) * a + b` for a loop variable `k`: in range for every
+    /// iteration when the loop's bounds are literals (out of range for some
+    /// now and then with wild indices), `k % len` otherwise.
+    fn loop_index(&mut self, len: u32) -> Expr {
+        // Innermost loops are the likeliest to be unrolled, prefer them.
+        let n = self.loop_vars.len() as u32;
+        let pick = if self.src.chance(1, 2) {
+            n - 1
+        } else {
+            self.src.below(n)
+        };
+        let v = self.loop_vars[pick as usize];
+        let k = Expr::Local(v.id);
+        let Some((first, count)) = v.range else {
+            return self.in_range(k, v.ty, len);
+        };
+        let span = count.saturating_sub(1);
+        let muls: Vec<u32> = (1..=4u32).filter(|a| span * a < len).collect();
+        let a = if muls.is_empty() { 0 } else { self.pick(&muls) };
+        let room = len - span * a;
+        let b = if self.cfg.wild_indices && self.src.chance(1, 6) {
+            self.src.below(len + 3)
+        } else {
+            self.src.below(room)
+        };
+        let base = if first == 0 {
+            k
+        } else {
+            k.sub(lit_of(v.ty, first))
+        };
+        let scaled = match a {
+            0 => lit_of(v.ty, 0),
+            1 => base,
+            _ => base.mul(lit_of(v.ty, a)),
+        };
+        if b == 0 && a != 0 {
+            scaled
+        } else {
+            scaled.add(lit_of(v.ty, b))
         }
     }
 }

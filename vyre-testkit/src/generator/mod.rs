@@ -26,8 +26,19 @@
 //! - `return` appears only after the last barrier; `break`/`continue` never
 //!   leave a loop holding a barrier;
 //! - every loop terminates: `for` ranges span at most [`GenConfig::max_trip`]
-//!   values (`s..s + (e & 3)` wraps to an empty range rather than a long one),
-//!   `while`/`loop` carry a counter incremented first thing in the body;
+//!   values (`s..s + (e & 3) * step` wraps to an empty range rather than a
+//!   long one; `(u32::MAX - a..u32::MAX).step_by(b)` ends on overflow after
+//!   at most `a / b` rounded up iterations), `while`/`loop` carry a counter
+//!   incremented first thing in the body;
+//! - `#[unroll]` loops have literal bounds and no `break`/`continue` of their
+//!   own (nested loops inside them may have theirs);
+//! - private arrays are per invocation, so any index is race-free; they are
+//!   read and written at literal indices (what [`vyre::mid::prepare`] turns
+//!   into registers), at affine functions of loop variables (constants once
+//!   an `#[unroll]` loop is unrolled), at run-time indices and, with
+//!   [`GenConfig::wild_indices`], out of range. An `f32` private array only
+//!   ever holds clean values (it starts at `+0.0`, and only clean float
+//!   expressions are stored into it), so its loads count as clean;
 //! - floats: see [`crate::compare`]: only exactly computed floats reach
 //!   comparisons, casts and indices; each inexact operation is applied once,
 //!   to clamped exact operands, and stored into an odd slot of `out_f32`
@@ -39,7 +50,8 @@ mod program;
 mod stmt;
 
 use vyre::ir::{
-    AtomicOp, DataType, Expr, Literal, LocalDecl, LocalId, Param, ParamId, Program, SharedId,
+    AtomicOp, DataType, Expr, Literal, LocalDecl, LocalId, Param, ParamId, PrivateId, Program,
+    SharedId,
 };
 
 use crate::compare::Tolerance;
@@ -80,6 +92,14 @@ pub struct GenConfig {
     pub approx_math: bool,
     /// Use out-of-range and data-derived indices.
     pub wild_indices: bool,
+    /// Declare thread-private arrays (0–2 per program) and read and write
+    /// them.
+    pub private_arrays: bool,
+    /// Use `for` loops with a step above 1, and loops that end on overflow
+    /// of their variable (`(u32::MAX - a..u32::MAX).step_by(b)`).
+    pub strided_loops: bool,
+    /// Mark some `for` loops with literal bounds `#[unroll]`.
+    pub unrolled_loops: bool,
 }
 
 impl Default for GenConfig {
@@ -100,6 +120,9 @@ impl Default for GenConfig {
             floats: true,
             approx_math: true,
             wild_indices: true,
+            private_arrays: true,
+            strided_loops: true,
+            unrolled_loops: true,
         }
     }
 }
@@ -241,6 +264,18 @@ struct Var {
     clean: bool,
 }
 
+/// A loop variable (or `while`/`loop` counter) in scope, for private-array
+/// indices built from it.
+#[derive(Debug, Clone, Copy)]
+struct LoopVar {
+    id: LocalId,
+    ty: DataType,
+    /// With literal bounds: the first value (as bits of `ty`) and the
+    /// number of iterations; `None` when the values are only known at run
+    /// time.
+    range: Option<(u32, u32)>,
+}
+
 /// Atomic operations whose final value does not depend on the order in
 /// which invocations apply them (as long as one element sees only one of
 /// them).
@@ -316,6 +351,10 @@ struct Gen<'s, S: Source> {
     acc: Option<(ParamId, DataType)>,
     sh: Option<(SharedId, DataType)>,
     sh_acc: Option<(SharedId, DataType)>,
+    /// Private arrays: id, element type and length.
+    privs: Vec<(PrivateId, DataType, u32)>,
+    /// Enclosing loops' variables, innermost last.
+    loop_vars: Vec<LoopVar>,
     /// The one operation used on `acc` / `sh_acc`: two different
     /// operations on one element do not commute (`(x + a) & b`).
     acc_op: AtomicOp,
@@ -350,6 +389,8 @@ impl<'s, S: Source> Gen<'s, S> {
             acc: None,
             sh: None,
             sh_acc: None,
+            privs: Vec::new(),
+            loop_vars: Vec::new(),
             acc_op: AtomicOp::Add,
             sh_acc_op: AtomicOp::Add,
             slots: 1,
@@ -465,4 +506,16 @@ fn lit_of(ty: DataType, bits: u32) -> Expr {
         DataType::I32 => Expr::i32(bits.cast_signed()),
         _ => Expr::u32(bits),
     }
+}
+
+/// The first value (as bits) and the iteration count of a `for` loop with
+/// literal bounds; `None` when a bound is not a literal.
+fn literal_range(start: &Expr, end: &Expr, step: u32) -> Option<(u32, u32)> {
+    let values = vyre::ir::validate::unrolled_values(start, end, step)?;
+    let first = match values.first() {
+        Some(Literal::I32(x)) => x.cast_unsigned(),
+        Some(Literal::U32(x)) => *x,
+        _ => 0,
+    };
+    Some((first, values.len() as u32))
 }

@@ -2,10 +2,11 @@
 //! the barrier-separated epochs.
 
 use vyre::ir::{
-    Access, Axis, BufRef, BufferDecl, Builtin, DataType, Expr, Node, Param, SharedDecl, SharedId,
+    Access, Axis, BufRef, BufferDecl, Builtin, DataType, Expr, Node, Param, PrivateDecl, PrivateId,
+    SharedDecl, SharedId,
 };
 
-use super::{COMMUTATIVE, Check, Epoch, Gen, Value, Var};
+use super::{COMMUTATIVE, Check, Epoch, Gen, LoopVar, Value, Var, literal_range};
 use crate::compare::Tolerance;
 use crate::source::Source;
 
@@ -134,6 +135,21 @@ impl<S: Source> Gen<'_, S> {
             self.sh_acc_op = self.pick(&COMMUTATIVE);
         }
 
+        // Private arrays: per invocation, zero at the start.
+        if cfg.private_arrays {
+            for i in 0..self.src.below(3) {
+                let elem = self.elem_ty();
+                let len = 1 + self.src.below(16);
+                self.p.private.push(PrivateDecl {
+                    name: format!("priv{i}"),
+                    elem,
+                    len,
+                });
+                let id = (self.p.private.len() - 1) as PrivateId;
+                self.privs.push((id, elem, len));
+            }
+        }
+
         let mut body = self.prologue();
         for _ in 0..self.src.below(cfg.max_segments + 1) {
             self.segment(&mut body);
@@ -251,11 +267,21 @@ impl<S: Source> Gen<'_, S> {
         if self.src.chance(1, 2) {
             let ty = self.int_ty();
             let trip = 1 + self.src.below(self.cfg.max_trip.max(1));
+            let step = if self.cfg.strided_loops {
+                self.pick(&[1u32, 1, 1, 2, 3])
+            } else {
+                1
+            };
+            // Constant bounds, so every invocation reaches the barriers the
+            // same number of times: `trip` values, `step` apart.
+            let span = (trip - 1) * step + 1;
             let var = self.declare("k", ty, false);
             let (start, end) = match ty {
-                DataType::I32 => (Expr::i32(-1), Expr::i32(trip as i32 - 1)),
-                _ => (Expr::u32(0), Expr::u32(trip)),
+                DataType::I32 => (Expr::i32(-1), Expr::i32(span.cast_signed() - 1)),
+                _ => (Expr::u32(0), Expr::u32(span)),
             };
+            // Unrolling repeats the barriers once per copy: still uniform.
+            let unroll = self.cfg.unrolled_loops && self.src.chance(1, 3);
             self.scopes.push(vec![Var {
                 id: var,
                 ty,
@@ -263,20 +289,26 @@ impl<S: Source> Gen<'_, S> {
                 clean: true,
             }]);
             self.loops.push(false);
+            self.loop_vars.push(LoopVar {
+                id: var,
+                ty,
+                range: literal_range(&start, &end, step),
+            });
             self.epoch = Epoch::Write;
             let mut lb = self.block(1);
             lb.push(Node::Barrier);
             self.epoch = Epoch::Read;
             lb.extend(self.block(1));
             lb.push(Node::Barrier);
+            self.loop_vars.pop();
             self.loops.pop();
             self.scopes.pop();
             body.push(Node::For {
                 var,
                 start,
                 end,
-                step: 1,
-                unroll: false,
+                step,
+                unroll,
                 body: lb,
             });
         } else {

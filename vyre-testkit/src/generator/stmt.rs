@@ -2,7 +2,7 @@
 
 use vyre::ir::{AtomicCall, AtomicOp, AtomicResult, BufRef, DataType, Expr, Node};
 
-use super::{Epoch, Gen, Var, lit_of};
+use super::{Epoch, Gen, LoopVar, Var, lit_of};
 use crate::compare::op_tolerance;
 use crate::source::Source;
 
@@ -38,6 +38,7 @@ impl<S: Source> Gen<'_, S> {
             SharedStore,
             Return,
             Approx,
+            PrivateStore,
         }
         let mut kinds = vec![K::Let, K::Store, K::Store];
         let assignable = self.scopes.iter().flatten().any(|v| v.assignable);
@@ -68,6 +69,14 @@ impl<S: Source> Gen<'_, S> {
         }
         if self.cfg.approx_math && self.out_f32.is_some() && self.slots >= 2 {
             kinds.extend([K::Approx, K::Approx]);
+        }
+        if !self.privs.is_empty() {
+            kinds.extend([K::PrivateStore, K::PrivateStore]);
+            // In a loop with literal bounds, indices built from its variable
+            // are constants once unrolled: the middle layer's favourite case.
+            if self.loop_vars.last().is_some_and(|v| v.range.is_some()) {
+                kinds.extend([K::PrivateStore, K::PrivateStore]);
+            }
         }
         let d = self.cfg.max_expr_depth;
         match self.pick(&kinds) {
@@ -115,6 +124,17 @@ impl<S: Source> Gen<'_, S> {
                 let value = self.expr(elem, d, false);
                 out.push(Node::Store {
                     buf: BufRef::Shared(sid),
+                    index,
+                    value,
+                });
+            }
+            K::PrivateStore => {
+                let (id, elem, len) = self.pick(&self.privs.clone());
+                let index = self.priv_index(len, d.saturating_sub(1));
+                // Only clean floats: loads of the array count as clean.
+                let value = self.expr(elem, d, elem == DataType::F32);
+                out.push(Node::Store {
+                    buf: BufRef::Private(id),
                     index,
                     value,
                 });
@@ -167,6 +187,11 @@ impl<S: Source> Gen<'_, S> {
                     clean: true,
                 }]);
                 self.loops.push(true);
+                self.loop_vars.push(LoopVar {
+                    id: counter,
+                    ty: DataType::U32,
+                    range: None,
+                });
                 if kind_while {
                     let extra = self.expr(DataType::Bool, 2, false);
                     let mut body = vec![bump];
@@ -187,6 +212,7 @@ impl<S: Source> Gen<'_, S> {
                     body.extend(self.block(depth + 1));
                     out.push(Node::Loop { body });
                 }
+                self.loop_vars.pop();
                 self.loops.pop();
                 self.scopes.pop();
             }
@@ -203,22 +229,21 @@ impl<S: Source> Gen<'_, S> {
 
     pub(super) fn for_loop(&mut self, depth: u32, out: &mut Vec<Node>) {
         let ty = self.int_ty();
-        let trip = self.src.below(self.cfg.max_trip + 1);
-        let (start, end) = if self.src.chance(1, 2) {
-            // Data-dependent start; the span `e & 3` is at most 3, and a
-            // wrapping end gives an empty range.
-            let s = self.declare("s", ty, false);
-            let value = self.expr(ty, 2, false);
-            out.push(Node::Let { local: s, value });
-            let span = self.expr(ty, 1, false).bitand(lit_of(ty, 3));
-            let span = span.bitand(lit_of(ty, self.cfg.max_trip.min(3)));
-            (Expr::Local(s), Expr::Local(s).add(span))
+        let strided = self.cfg.strided_loops;
+        let step = if strided {
+            self.pick(&[1u32, 1, 1, 1, 2, 3, 4])
         } else {
-            let bits = self.pick(&[0u32, 0, 5, 0x7FFF_FFFD, 0xFFFF_FFFD, 0x8000_0000]);
-            let start = lit_of(ty, bits);
-            let end = lit_of(ty, bits.wrapping_add(trip));
-            (start, end)
+            1
         };
+        let (start, end) = match self.src.below(if strided { 5 } else { 4 }) {
+            0 | 1 => self.literal_bounds(ty, step),
+            2 | 3 => self.data_bounds(ty, step, out),
+            _ => self.overflow_bounds(ty, step, out),
+        };
+        let range = super::literal_range(&start, &end, step);
+        // `#[unroll]` needs literal bounds (the trip count is at most
+        // `max_trip`, far below the validator's limit).
+        let unroll = range.is_some() && self.cfg.unrolled_loops && self.src.chance(1, 2);
         let var = self.declare("i", ty, false);
         self.scopes.push(vec![Var {
             id: var,
@@ -226,18 +251,87 @@ impl<S: Source> Gen<'_, S> {
             assignable: false,
             clean: true,
         }]);
-        self.loops.push(true);
+        // No `break`/`continue` of an unrolled loop (loops nested in it may
+        // have theirs).
+        self.loops.push(!unroll);
+        self.loop_vars.push(LoopVar { id: var, ty, range });
         let body = self.block(depth + 1);
+        self.loop_vars.pop();
         self.loops.pop();
         self.scopes.pop();
         out.push(Node::For {
             var,
             start,
             end,
-            step: 1,
-            unroll: false,
+            step,
+            unroll,
             body,
         });
+    }
+
+    /// Literal bounds spanning at most `max_trip` values of `step`; a start
+    /// near the top of the type makes the end wrap (an empty range) or the
+    /// variable overflow (the loop ends).
+    fn literal_bounds(&mut self, ty: DataType, step: u32) -> (Expr, Expr) {
+        let trip = self.src.below(self.cfg.max_trip + 1);
+        let bits = self.pick(&[0u32, 0, 5, 0x7FFF_FFFD, 0xFFFF_FFFD, 0x8000_0000]);
+        // `trip` iterations: the last value is `start + (trip - 1) * step`,
+        // the end anywhere after it up to one step further.
+        let span = match trip {
+            0 => 0,
+            t => (t - 1) * step + 1 + self.src.below(step),
+        };
+        (lit_of(ty, bits), lit_of(ty, bits.wrapping_add(span)))
+    }
+
+    /// A data-dependent start `s` and `s + (e & m) * step (+ r)`: at most
+    /// `max_trip` iterations, and a wrapping end gives an empty range.
+    fn data_bounds(&mut self, ty: DataType, step: u32, out: &mut Vec<Node>) -> (Expr, Expr) {
+        let s = self.declare("s", ty, false);
+        let value = self.expr(ty, 2, false);
+        out.push(Node::Let { local: s, value });
+        let m = self.cfg.max_trip.min(3);
+        let span = if m == 0 {
+            lit_of(ty, 0)
+        } else if step == 1 {
+            let e = self.expr(ty, 1, false);
+            e.bitand(lit_of(ty, 3)).bitand(lit_of(ty, m))
+        } else {
+            // `(e & (m - 1)) * step + (f & (step - 1))`: at most `m - 1`
+            // whole steps plus one partial one.
+            let whole = self.expr(ty, 1, false).bitand(lit_of(ty, m - 1));
+            let part = self.expr(ty, 1, false).bitand(lit_of(ty, step - 1));
+            whole.mul(lit_of(ty, step)).add(part)
+        };
+        (Expr::Local(s), Expr::Local(s).add(span))
+    }
+
+    /// A range ending at (or just below) the type's maximum, such as
+    /// `(u32::MAX - a..u32::MAX).step_by(step)`: the variable would overflow
+    /// past the last value, so the loop ends there after at most `max_trip`
+    /// iterations.
+    fn overflow_bounds(&mut self, ty: DataType, step: u32, out: &mut Vec<Node>) -> (Expr, Expr) {
+        let max = if ty == DataType::I32 {
+            i32::MAX.cast_unsigned()
+        } else {
+            u32::MAX
+        };
+        let end = max - self.src.below(2);
+        let most = self.cfg.max_trip * step;
+        if self.src.chance(1, 2) {
+            // `end - (e & m)`: at most `m` values, stepped.
+            let m = self.cfg.max_trip.min(3);
+            let s = self.declare("s", ty, false);
+            let e = self.expr(ty, 1, false).bitand(lit_of(ty, m));
+            out.push(Node::Let {
+                local: s,
+                value: lit_of(ty, end).sub(e),
+            });
+            (Expr::Local(s), lit_of(ty, end))
+        } else {
+            let a = self.src.below(most + 1);
+            (lit_of(ty, end - a), lit_of(ty, end))
+        }
     }
 
     /// Every atomic operation on an own slot (deterministic old value).
