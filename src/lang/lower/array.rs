@@ -271,7 +271,11 @@ impl<'f> Kx<'_, 'f> {
                         start: FExpr::lit(Literal::U32(0), loc),
                         end: FExpr::lit(Literal::U32(len), loc),
                         step: None,
-                        unroll: None,
+                        // Unrolled (when allowed), so that the fill's
+                        // indices become constants and an array whose
+                        // other accesses are constant too becomes registers.
+                        unroll: (u64::from(len) <= crate::ir::validate::MAX_UNROLL)
+                            .then(|| l.span()),
                         body: vec![FStmt {
                             k: FS::Store(buf, at, v),
                             loc,
