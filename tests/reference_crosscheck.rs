@@ -73,6 +73,8 @@ struct Walker<'p, 'g> {
 
 struct Inv {
     locals: Vec<u32>,
+    /// This invocation's private arrays, all zeros when it starts.
+    private: Vec<Vec<u32>>,
     ids: [[u32; 3]; 4],
 }
 
@@ -93,12 +95,14 @@ impl Walker<'_, '_> {
         self.world.as_mut().expect("holding the world")
     }
 
-    fn mem(&mut self, b: BufRef) -> &mut Vec<u32> {
+    /// The words of `b`: the world's buffers and shared arrays, or the
+    /// invocation's own private arrays.
+    fn mem<'a>(&'a mut self, inv: &'a mut Inv, b: BufRef) -> &'a mut Vec<u32> {
         let w = self.w();
         match b {
             BufRef::Param(id) => &mut w.bufs[w.slot[id as usize].expect("buffer")],
             BufRef::Shared(id) => &mut w.shared[id as usize],
-            BufRef::Private(_) => unimplemented!("TEMP: private arrays"),
+            BufRef::Private(id) => &mut inv.private[id as usize],
         }
     }
 
@@ -139,10 +143,10 @@ impl Walker<'_, '_> {
                 };
                 inv.ids[k][a.index()]
             }
-            Expr::Len(id) => self.mem(BufRef::Param(*id)).len() as u32,
+            Expr::Len(id) => self.mem(inv, BufRef::Param(*id)).len() as u32,
             Expr::Load { buf, index } => {
                 let i = self.eval(inv, index) as usize;
-                self.mem(*buf).get(i).copied().unwrap_or(0)
+                self.mem(inv, *buf).get(i).copied().unwrap_or(0)
             }
             Expr::Unary(op, a) => {
                 let t = ty(a);
@@ -203,7 +207,7 @@ impl Walker<'_, '_> {
         let i = self.eval(inv, index) as usize;
         let x = expected.map(|x| self.eval(inv, x));
         let v = self.eval(inv, value);
-        let m = self.mem(buf);
+        let m = self.mem(inv, buf);
         let Some(old) = m.get(i).copied() else {
             return 0;
         };
@@ -241,7 +245,7 @@ impl Walker<'_, '_> {
                 Node::Store { buf, index, value } => {
                     let i = self.eval(inv, index) as usize;
                     let v = self.eval(inv, value);
-                    if let Some(w) = self.mem(*buf).get_mut(i) {
+                    if let Some(w) = self.mem(inv, *buf).get_mut(i) {
                         *w = v;
                     }
                 }
@@ -284,8 +288,9 @@ impl Walker<'_, '_> {
                     var,
                     start,
                     end,
+                    step,
                     body,
-                    ..
+                    unroll: _,
                 } => {
                     let signed = self.p.locals[*var as usize].ty == DataType::I32;
                     let mut i = self.eval(inv, start);
@@ -305,7 +310,20 @@ impl Walker<'_, '_> {
                             Flow::Return => return Ok(Flow::Return),
                             Flow::Normal | Flow::Continue => {}
                         }
-                        i = i.wrapping_add(1);
+                        // The next value, unless it would overflow the
+                        // variable's type: then the loop is over.
+                        let next = if signed {
+                            i32::try_from(*step)
+                                .ok()
+                                .and_then(|s| (i as i32).checked_add(s))
+                                .map(|n| n as u32)
+                        } else {
+                            i.checked_add(*step)
+                        };
+                        match next {
+                            Some(n) => i = n,
+                            None => break,
+                        }
                     }
                 }
                 Node::Loop { body } => loop {
@@ -465,6 +483,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
                     let gid = std::array::from_fn(|a| wid[a] * ws[a] + lid[a]);
                     Inv {
                         locals: vec![0; p.locals.len()],
+                        private: p.private.iter().map(|a| vec![0; a.len as usize]).collect(),
                         ids: [gid, lid, wid, grid],
                     }
                 };
@@ -545,6 +564,405 @@ fn bytecode(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Result<Vec<Vec<u32
         run_with(p, grid, &mut args, &opts)?;
     }
     Ok(bufs)
+}
+
+/// splitmix64: a tiny deterministic source for [`PrivGen`].
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n)) as u32
+    }
+
+    /// True with probability `k / n`.
+    fn chance(&mut self, k: u32, n: u32) -> bool {
+        self.below(n) < k
+    }
+}
+
+/// Random programs centred on what `vyre-testkit`'s generator does not
+/// produce: thread-private arrays (of every element type, indexed in range,
+/// out of range, by `i32` loop variables and by wild values) and `for`
+/// loops with steps 1 to 4, sometimes `#[unroll]`ed and sometimes ending
+/// just below `u32::MAX` / `i32::MAX`, where `var + step` overflows. Each
+/// invocation finally dumps its private arrays and locals to `y`, so every
+/// private word is compared.
+struct PrivGen {
+    rng: Rng,
+    p: Program,
+    x: u32,
+    y: u32,
+    /// Mutable `u32` locals, defined at the top of the body.
+    locals: Vec<u32>,
+    /// Loop variables in scope.
+    vars: Vec<(u32, DataType)>,
+    /// Words of `y` per invocation.
+    stride: u32,
+    budget: u32,
+}
+
+impl PrivGen {
+    fn case(seed: u64, barrier: bool) -> (Program, Vec<Value>, [u32; 3]) {
+        let mut rng = Rng(seed);
+        let wg = 1 + rng.below(4);
+        let grid = [1 + rng.below(2), 1, 1];
+        let mut p = Program::new(format!("private_{seed}"), [wg, 1, 1]);
+        p.params.push(Param::Buffer(vyre::ir::BufferDecl {
+            name: "x".into(),
+            elem: DataType::U32,
+            access: vyre::ir::Access::Read,
+        }));
+        p.params.push(Param::Buffer(vyre::ir::BufferDecl {
+            name: "y".into(),
+            elem: DataType::U32,
+            access: vyre::ir::Access::ReadWrite,
+        }));
+        for k in 0..1 + rng.below(3) {
+            let elem = [DataType::U32, DataType::I32, DataType::F32][rng.below(3) as usize];
+            p.private.push(vyre::ir::PrivateDecl {
+                name: format!("a{k}"),
+                elem,
+                len: 1 + rng.below(8),
+            });
+        }
+        let nlocals = 1 + rng.below(3);
+        let locals = (0..nlocals)
+            .map(|k| {
+                p.locals.push(vyre::ir::LocalDecl {
+                    name: format!("l{k}"),
+                    ty: DataType::U32,
+                    mutable: true,
+                });
+                (p.locals.len() - 1) as u32
+            })
+            .collect();
+        let stride = p.private.iter().map(|a| a.len).sum::<u32>() + nlocals;
+        let mut g = PrivGen {
+            rng,
+            p,
+            x: 0,
+            y: 1,
+            locals,
+            vars: Vec::new(),
+            stride,
+            budget: 30,
+        };
+        let mut body: Vec<Node> = g
+            .locals
+            .clone()
+            .into_iter()
+            .map(|l| Node::Let {
+                local: l,
+                value: Expr::u32(l * 7 + 1),
+            })
+            .collect();
+        body.extend(g.block(0, false));
+        if barrier {
+            body.push(Node::Barrier);
+            body.extend(g.block(0, false));
+        }
+        body.extend(g.dump());
+        g.p.body = body;
+        let xs = (0..1 + g.rng.below(16))
+            .map(|_| g.rng.next() as u32 % 64)
+            .collect();
+        let total = wg * grid[0];
+        let inputs = vec![
+            Value::Buffer {
+                elem: DataType::U32,
+                data: xs,
+            },
+            Value::Buffer {
+                elem: DataType::U32,
+                data: vec![0; (total * g.stride) as usize],
+            },
+        ];
+        (g.p, inputs, grid)
+    }
+
+    /// `y[global_id().x * stride + slot] = value`.
+    fn out(&self, slot: Expr, value: Expr) -> Node {
+        Node::Store {
+            buf: BufRef::Param(self.y),
+            index: Expr::global_id_x().mul(Expr::u32(self.stride)).add(slot),
+            value,
+        }
+    }
+
+    /// Every private word and local, to the invocation's slots of `y`.
+    fn dump(&self) -> Vec<Node> {
+        let mut out = Vec::new();
+        let mut slot = 0;
+        for (id, a) in self.p.private.iter().enumerate() {
+            for k in 0..a.len {
+                let v = Expr::load(BufRef::Private(id as u32), Expr::u32(k));
+                out.push(self.out(Expr::u32(slot), as_u32(v, a.elem)));
+                slot += 1;
+            }
+        }
+        for &l in &self.locals {
+            out.push(self.out(Expr::u32(slot), Expr::local(l)));
+            slot += 1;
+        }
+        out
+    }
+
+    fn block(&mut self, depth: u32, in_loop: bool) -> Vec<Node> {
+        let n = 1 + self.rng.below(4);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            if self.budget == 0 {
+                break;
+            }
+            self.budget -= 1;
+            out.push(self.stmt(depth, in_loop));
+        }
+        out
+    }
+
+    fn stmt(&mut self, depth: u32, in_loop: bool) -> Node {
+        match self.rng.below(10) {
+            0..=2 => {
+                let id = self.rng.below(self.p.private.len() as u32);
+                let elem = self.p.private[id as usize].elem;
+                let index = self.index(id, 2);
+                let value = from_u32(self.uexpr(2), elem);
+                Node::Store {
+                    buf: BufRef::Private(id),
+                    index,
+                    value,
+                }
+            }
+            3 | 4 => {
+                let local = self.locals[self.rng.below(self.locals.len() as u32) as usize];
+                Node::Assign {
+                    local,
+                    value: self.uexpr(2),
+                }
+            }
+            5 => {
+                let slot = self.uexpr(1).rem(Expr::u32(self.stride + 1));
+                let value = self.uexpr(2);
+                self.out(slot, value)
+            }
+            6 | 7 if depth < 2 => self.for_loop(depth),
+            8 if in_loop && self.rng.chance(1, 2) => Node::If {
+                cond: self.cond(),
+                then: vec![if self.rng.chance(1, 2) {
+                    Node::Break
+                } else {
+                    Node::Continue
+                }],
+                otherwise: Vec::new(),
+            },
+            _ if depth < 3 => Node::If {
+                cond: self.cond(),
+                then: self.block(depth + 1, in_loop),
+                otherwise: self.block(depth + 1, in_loop),
+            },
+            _ => Node::Assign {
+                local: self.locals[0],
+                value: self.uexpr(1),
+            },
+        }
+    }
+
+    fn for_loop(&mut self, depth: u32) -> Node {
+        let signed = self.rng.chance(1, 3);
+        let ty = if signed { DataType::I32 } else { DataType::U32 };
+        self.p.locals.push(vyre::ir::LocalDecl {
+            name: format!("v{}", self.p.locals.len()),
+            ty,
+            mutable: false,
+        });
+        let var = (self.p.locals.len() - 1) as u32;
+        let step = 1 + self.rng.below(4);
+        let (start, end) = match (self.rng.below(8), signed) {
+            // Near the top of the type: `var + step` overflows at the end.
+            (0, false) => (
+                Expr::u32(u32::MAX - self.rng.below(12)),
+                Expr::u32(u32::MAX - self.rng.below(3)),
+            ),
+            (0, true) => (
+                Expr::i32(i32::MAX - self.rng.below(12) as i32),
+                Expr::i32(i32::MAX - self.rng.below(3) as i32),
+            ),
+            // Bounds read at run time (evaluated once, before the loop).
+            (1, false) => (
+                self.uexpr(1).rem(Expr::u32(5)),
+                Expr::u32(self.rng.below(13)),
+            ),
+            (1, true) => (
+                self.uexpr(1)
+                    .rem(Expr::u32(5))
+                    .cast(DataType::I32)
+                    .sub(Expr::i32(2)),
+                self.uexpr(1).rem(Expr::u32(9)).cast(DataType::I32),
+            ),
+            (_, false) => {
+                let s = self.rng.below(4);
+                (Expr::u32(s), Expr::u32(s + self.rng.below(13)))
+            }
+            (_, true) => {
+                let s = self.rng.below(7) as i32 - 3;
+                (Expr::i32(s), Expr::i32(s + self.rng.below(13) as i32))
+            }
+        };
+        self.vars.push((var, ty));
+        let body = self.block(depth + 1, true);
+        self.vars.pop();
+        let literal = matches!((&start, &end), (Expr::Lit(_), Expr::Lit(_)));
+        let mut exits = false;
+        vyre::ir::walk_nodes(&body, &mut |n| {
+            exits |= matches!(n, Node::Break | Node::Continue);
+        });
+        Node::For {
+            var,
+            start,
+            end,
+            step,
+            unroll: literal && !exits && self.rng.chance(1, 3),
+            body,
+        }
+    }
+
+    fn cond(&mut self) -> Expr {
+        let a = self.uexpr(1);
+        let b = self.uexpr(1);
+        match self.rng.below(3) {
+            0 => a.lt(b),
+            1 => a.rem(Expr::u32(3)).eq(Expr::u32(0)),
+            _ => a.ge(b),
+        }
+    }
+
+    /// An index into private array `id`: in range, just or far out of
+    /// range, a loop variable (an `i32` one may be negative) or a value.
+    fn index(&mut self, id: u32, depth: u32) -> Expr {
+        let len = self.p.private[id as usize].len;
+        match self.rng.below(8) {
+            0 | 1 => Expr::u32(self.rng.below(len)),
+            2 => Expr::u32(len + self.rng.below(3)),
+            3 => Expr::u32(u32::MAX - self.rng.below(2)),
+            4 | 5 if !self.vars.is_empty() => {
+                let (v, _) = self.vars[self.rng.below(self.vars.len() as u32) as usize];
+                Expr::local(v)
+            }
+            6 => self.uexpr(depth).rem(Expr::u32(len + 1)),
+            _ => self.uexpr(depth),
+        }
+    }
+
+    /// A `u32` expression.
+    fn uexpr(&mut self, depth: u32) -> Expr {
+        if depth == 0 || self.rng.chance(1, 3) {
+            return match self.rng.below(7) {
+                0 => Expr::u32(match self.rng.below(4) {
+                    0 => u32::MAX,
+                    1 => 0x8000_0000,
+                    _ => self.rng.below(20),
+                }),
+                1 | 2 => {
+                    Expr::local(self.locals[self.rng.below(self.locals.len() as u32) as usize])
+                }
+                3 if !self.vars.is_empty() => {
+                    let (v, ty) = self.vars[self.rng.below(self.vars.len() as u32) as usize];
+                    as_u32(Expr::local(v), ty)
+                }
+                4 => Expr::global_id_x(),
+                5 => self.private_load(0),
+                _ => Expr::load(BufRef::Param(self.x), Expr::u32(self.rng.below(20))),
+            };
+        }
+        let d = depth - 1;
+        match self.rng.below(5) {
+            0 | 1 => {
+                let a = self.uexpr(d);
+                let b = self.uexpr(d);
+                match self.rng.below(6) {
+                    0 => a.add(b),
+                    1 => a.sub(b),
+                    2 => a.mul(b),
+                    3 => a.bitxor(b),
+                    4 => a.shr(b),
+                    _ => a.rem(b),
+                }
+            }
+            2 | 3 => self.private_load(d),
+            _ => {
+                let i = self.uexpr(d);
+                Expr::load(BufRef::Param(self.x), i)
+            }
+        }
+    }
+
+    /// A private array's element, as `u32`.
+    fn private_load(&mut self, depth: u32) -> Expr {
+        let id = self.rng.below(self.p.private.len() as u32);
+        let index = self.index(id, depth);
+        as_u32(
+            Expr::load(BufRef::Private(id), index),
+            self.p.private[id as usize].elem,
+        )
+    }
+}
+
+fn as_u32(e: Expr, from: DataType) -> Expr {
+    if from == DataType::U32 {
+        e
+    } else {
+        e.cast(DataType::U32)
+    }
+}
+
+fn from_u32(e: Expr, to: DataType) -> Expr {
+    if to == DataType::U32 { e } else { e.cast(to) }
+}
+
+/// The walker and the bytecode on programs full of private arrays and
+/// stepped loops (with and without barriers, so the interpreter keeps
+/// several invocations' private blocks at once).
+#[test]
+fn private_arrays_and_stepped_loops_agree() {
+    let mut compared = 0;
+    let mut unrolled = 0;
+    for seed in 0..400u64 {
+        let (p, inputs, grid) = PrivGen::case(seed, seed % 3 == 0);
+        if let Err(errors) = p.validate() {
+            panic!(
+                "seed {seed}: the generator built an invalid program: {errors:?}\n{}",
+                vyre::lang::print(&p)
+            );
+        }
+        vyre::ir::walk_nodes(&p.body, &mut |n| {
+            unrolled += usize::from(matches!(n, Node::For { unroll: true, .. }));
+        });
+        let want = match walk(&p, &inputs, grid) {
+            Walked::Done(w) => w,
+            Walked::Divergence => panic!("seed {seed}: barriers are uniform here"),
+            Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
+        };
+        let got = bytecode(&p, &inputs, grid)
+            .unwrap_or_else(|e| panic!("seed {seed}: bytecode failed: {e}"));
+        assert_eq!(
+            want,
+            got,
+            "seed {seed}: results differ for\n{}",
+            vyre::lang::print(&p)
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 400);
+    assert!(unrolled > 20, "only {unrolled} unrolled loops generated");
 }
 
 #[test]

@@ -1163,3 +1163,501 @@ fn validator_rejects_a_shared_array_named_like_a_parameter() {
     assert_eq!(errors.len(), 1, "the local named `out` is fine: {text:?}");
     build("tile").unwrap();
 }
+
+// ---- Thread-private arrays ----
+
+/// Run `p` on one thread (invocations in order) with a step limit, so a
+/// loop that fails to end is an error rather than a hang.
+fn run_bounded(p: &Program, grid: [u32; 3], args: &mut [RefArg<'_>]) -> Result<(), RunError> {
+    p.validate().expect("valid");
+    run_with(
+        p,
+        grid,
+        args,
+        &RunOptions {
+            max_steps_per_invocation: Some(100_000),
+            threads: Some(1),
+        },
+    )
+}
+
+#[test]
+fn private_arrays_start_zeroed_in_every_invocation() {
+    // Every invocation reads its arrays, then scribbles on them: the next
+    // invocation (same worker, same scratch) must still see zeros. Both a
+    // barrier-free and a barrier kernel (different scheduling paths), over
+    // two workgroups.
+    for barrier in [false, true] {
+        let mut b = ProgramBuilder::new("zeroed", [3, 1, 1]);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        let a = b.private("a", DataType::U32, 3);
+        let f = b.private("f", DataType::F32, 2);
+        let i = b.private("i", DataType::I32, 1);
+        b.body(|blk| {
+            let base = || Expr::global_id_x().mul(Expr::u32(6));
+            for k in 0..3 {
+                blk.store(
+                    BufRef::Param(out),
+                    base().add(Expr::u32(k)),
+                    Expr::load(BufRef::Private(a), Expr::u32(k)),
+                );
+            }
+            for k in 0..2 {
+                blk.store(
+                    BufRef::Param(out),
+                    base().add(Expr::u32(3 + k)),
+                    Expr::load(BufRef::Private(f), Expr::u32(k)).cast(DataType::U32),
+                );
+            }
+            blk.store(
+                BufRef::Param(out),
+                base().add(Expr::u32(5)),
+                Expr::load(BufRef::Private(i), Expr::u32(0)).cast(DataType::U32),
+            );
+            if barrier {
+                blk.barrier();
+            }
+            for k in 0..3 {
+                blk.store(BufRef::Private(a), Expr::u32(k), Expr::u32(0xdead));
+            }
+            blk.store(BufRef::Private(f), Expr::u32(1), Expr::f32(2.5));
+            blk.store(BufRef::Private(i), Expr::u32(0), Expr::i32(-3));
+        });
+        let p = b.finish();
+        let mut o = vec![0xffff_ffff_u32; 36];
+        run_bounded(&p, [2, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+        assert_eq!(o, vec![0; 36], "barrier: {barrier}");
+    }
+}
+
+#[test]
+fn private_arrays_are_per_invocation() {
+    // Four invocations write different values to the same index, then (after
+    // a barrier, so that every write happens before any read) read it back:
+    // each sees its own. Without the barrier too.
+    for barrier in [false, true] {
+        let mut b = ProgramBuilder::new("mine", [4, 1, 1]);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        let a = b.private("a", DataType::U32, 4);
+        let c = b.private("c", DataType::U32, 4);
+        b.body(|blk| {
+            blk.store(
+                BufRef::Private(a),
+                Expr::u32(2),
+                Expr::global_id_x().mul(Expr::u32(10)).add(Expr::u32(1)),
+            );
+            blk.store(BufRef::Private(c), Expr::u32(2), Expr::global_id_x());
+            if barrier {
+                blk.barrier();
+            }
+            blk.store(
+                BufRef::Param(out),
+                Expr::global_id_x().mul(Expr::u32(2)),
+                Expr::load(BufRef::Private(a), Expr::u32(2)),
+            );
+            blk.store(
+                BufRef::Param(out),
+                Expr::global_id_x().mul(Expr::u32(2)).add(Expr::u32(1)),
+                Expr::load(BufRef::Private(c), Expr::u32(2)),
+            );
+        });
+        let p = b.finish();
+        let mut o = vec![0u32; 16];
+        run_bounded(&p, [2, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+        let want: Vec<u32> = (0..8).flat_map(|g| [g * 10 + 1, g]).collect();
+        assert_eq!(o, want, "barrier: {barrier}");
+    }
+}
+
+#[test]
+fn out_of_range_private_accesses() {
+    // `a` and `c` are adjacent in the interpreter's per-invocation block: a
+    // store just past `a` must be dropped, not land in `c`.
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let a = b.private("a", DataType::U32, 2);
+    let c = b.private("c", DataType::U32, 2);
+    b.body(|blk| {
+        blk.store(BufRef::Private(c), Expr::u32(0), Expr::u32(5));
+        blk.store(BufRef::Private(c), Expr::u32(1), Expr::u32(6));
+        for i in [Expr::u32(2), Expr::u32(u32::MAX), Expr::i32(-1)] {
+            blk.store(BufRef::Private(a), i, Expr::u32(7));
+        }
+        blk.store(BufRef::Private(c), Expr::i32(-2), Expr::u32(8));
+        let loads = [
+            (a, Expr::u32(0)),
+            (a, Expr::u32(1)),
+            (a, Expr::u32(2)),
+            (a, Expr::i32(-1)),
+            (c, Expr::u32(0)),
+            (c, Expr::u32(1)),
+            (c, Expr::u32(2)),
+            (c, Expr::u32(1 << 31)),
+        ];
+        for (k, (arr, i)) in loads.into_iter().enumerate() {
+            blk.store(
+                BufRef::Param(out),
+                Expr::u32(k as u32),
+                Expr::load(BufRef::Private(arr), i),
+            );
+        }
+    });
+    let p = b.finish();
+    let mut o = [99u32; 8];
+    run_bounded(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+    assert_eq!(o, [0, 0, 0, 0, 5, 6, 0, 0]);
+}
+
+#[test]
+fn unchecked_out_of_range_private_access_is_reported() {
+    let mut b = ProgramBuilder::new("k", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let n = b.scalar("n", DataType::U32);
+    let acc = b.private("acc", DataType::F32, 3);
+    b.unchecked(true);
+    b.body(|blk| {
+        blk.store(BufRef::Private(acc), Expr::param(n), Expr::f32(1.0));
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(0),
+            Expr::load(BufRef::Private(acc), Expr::u32(2)).cast(DataType::U32),
+        );
+    });
+    let p = b.finish();
+    let mut o = [0u32; 1];
+    // In range: fine.
+    run_bounded(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut o), RefArg::Scalar(Literal::U32(2))],
+    )
+    .unwrap();
+    assert_eq!(o, [1]);
+    let err = run_bounded(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut o), RefArg::Scalar(Literal::U32(3))],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RunError::OutOfBounds { buffer, index: 3, len: 3, .. } if buffer == "acc"
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn dynamic_index_into_a_private_array() {
+    // a[k] = k * k + gid for k in 0..8 (a run-time loop index), then read
+    // a[idx[gid]] with indices from a buffer, some out of range (and one
+    // through an `i32` index, negative).
+    let mut b = ProgramBuilder::new("dyn", [1, 1, 1]);
+    let idx = b.buffer("idx", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let a = b.private("a", DataType::U32, 8);
+    let k = b.local("k", DataType::U32, false);
+    b.body(|blk| {
+        blk.for_(k, Expr::u32(0), Expr::u32(8), |body| {
+            body.store(
+                BufRef::Private(a),
+                Expr::local(k),
+                Expr::local(k).mul(Expr::local(k)).add(Expr::global_id_x()),
+            );
+        });
+        let j = Expr::load(BufRef::Param(idx), Expr::global_id_x());
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x().mul(Expr::u32(2)),
+            Expr::load(BufRef::Private(a), j.clone()),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x().mul(Expr::u32(2)).add(Expr::u32(1)),
+            Expr::load(BufRef::Private(a), j.cast(DataType::I32).sub(Expr::i32(1))),
+        );
+    });
+    let p = b.finish();
+    let mut ix = [3u32, 7, 8, 0, u32::MAX, 1];
+    let mut o = vec![0xaaaa_u32; 12];
+    run_bounded(
+        &p,
+        [6, 1, 1],
+        &mut [RefArg::Buffer(&mut ix), RefArg::Buffer(&mut o)],
+    )
+    .unwrap();
+    let want = |g: u32, j: u32| if j < 8 { j * j + g } else { 0 };
+    let expect: Vec<u32> = ix
+        .iter()
+        .zip(0u32..)
+        .flat_map(|(&j, g)| [want(g, j), want(g, j.wrapping_sub(1))])
+        .collect();
+    assert_eq!(o, expect);
+    // Spot-check the reading of the rule, not just the formula above.
+    assert_eq!(&o[..2], &[9, 4]);
+    assert_eq!(&o[4..8], &[0, 49 + 2, 3, 0]);
+}
+
+// ---- Strided `for` loops ----
+
+/// The values `for i in (start..end).step_by(step)` gives `i` (of `ty`),
+/// recorded in order by a one-invocation kernel; `skip`: `continue` when
+/// `i` equals it, before recording.
+fn visited(
+    ty: DataType,
+    start: Expr,
+    end: Expr,
+    step: u32,
+    unroll: bool,
+    skip: Option<Expr>,
+) -> Vec<u32> {
+    let mut b = ProgramBuilder::new("visit", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let n = b.local("n", DataType::U32, true);
+    let i = b.local("i", ty, false);
+    let as_u32 = |e: Expr| {
+        if ty == DataType::U32 {
+            e
+        } else {
+            e.cast(DataType::U32)
+        }
+    };
+    b.body(|blk| {
+        blk.let_(n, Expr::u32(0));
+        blk.for_step(i, start, end, step, unroll, |body| {
+            if let Some(s) = skip {
+                body.if_(Expr::local(i).eq(s), |t| {
+                    t.continue_();
+                });
+            }
+            body.store(
+                BufRef::Param(out),
+                Expr::local(n).add(Expr::u32(1)),
+                as_u32(Expr::local(i)),
+            );
+            body.assign(n, Expr::local(n).add(Expr::u32(1)));
+        });
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::local(n));
+    });
+    let p = b.finish();
+    let mut o = vec![0u32; 64];
+    run_bounded(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).expect("the loop ends");
+    let count = o[0] as usize;
+    assert!(count < 64, "{count} iterations");
+    o[1..=count].to_vec()
+}
+
+fn vu(start: u32, end: u32, step: u32) -> Vec<u32> {
+    visited(
+        DataType::U32,
+        Expr::u32(start),
+        Expr::u32(end),
+        step,
+        false,
+        None,
+    )
+}
+
+fn vi(start: i32, end: i32, step: u32) -> Vec<i32> {
+    visited(
+        DataType::I32,
+        Expr::i32(start),
+        Expr::i32(end),
+        step,
+        false,
+        None,
+    )
+    .into_iter()
+    .map(|v| v as i32)
+    .collect()
+}
+
+#[test]
+fn for_with_a_step_visits_every_step_th_value() {
+    assert_eq!(vu(0, 10, 3), [0, 3, 6, 9]);
+    assert_eq!(vu(0, 9, 3), [0, 3, 6]);
+    assert_eq!(vu(1, 10, 4), [1, 5, 9]);
+    assert_eq!(vu(2, 3, 2), [2]);
+    assert_eq!(vu(5, 5, 2), Vec::<u32>::new());
+    assert_eq!(vu(7, 2, 1), Vec::<u32>::new());
+    assert_eq!(vu(0, 4, 1), [0, 1, 2, 3]);
+    // Signed compare for an `i32` loop.
+    assert_eq!(vi(-5, 5, 4), [-5, -1, 3]);
+    assert_eq!(vi(-3, -10, 2), Vec::<i32>::new());
+}
+
+#[test]
+fn continue_in_a_stepped_loop_still_advances() {
+    let skip3 = visited(
+        DataType::U32,
+        Expr::u32(0),
+        Expr::u32(10),
+        3,
+        false,
+        Some(Expr::u32(3)),
+    );
+    assert_eq!(skip3, [0, 6, 9]);
+    // `continue` on the last value ends the loop (no re-run, no hang).
+    let skip_last = visited(
+        DataType::I32,
+        Expr::i32(-4),
+        Expr::i32(4),
+        2,
+        false,
+        Some(Expr::i32(2)),
+    );
+    assert_eq!(
+        skip_last.iter().map(|&v| v as i32).collect::<Vec<_>>(),
+        [-4, -2, 0]
+    );
+    // `continue` where the next value overflows: the loop ends.
+    let top = visited(
+        DataType::U32,
+        Expr::u32(u32::MAX - 5),
+        Expr::u32(u32::MAX),
+        4,
+        false,
+        Some(Expr::u32(u32::MAX - 1)),
+    );
+    assert_eq!(top, [u32::MAX - 5]);
+}
+
+#[test]
+fn a_u32_loop_ends_where_the_step_would_overflow() {
+    // MAX-5, MAX-1; then MAX-1 + 4 overflows: the loop ends, no wrap to 2.
+    assert_eq!(vu(u32::MAX - 5, u32::MAX, 4), [u32::MAX - 5, u32::MAX - 1]);
+    assert_eq!(vu(0, u32::MAX, 0x8000_0000), [0, 0x8000_0000]);
+    assert_eq!(vu(u32::MAX - 2, u32::MAX, 1), [u32::MAX - 2, u32::MAX - 1]);
+    // The largest step with a value left below `end`.
+    assert_eq!(vu(u32::MAX - 1, u32::MAX, u32::MAX), [u32::MAX - 1]);
+    assert_eq!(vu(0, u32::MAX, u32::MAX), [0]);
+}
+
+#[test]
+fn an_i32_loop_ends_where_the_step_would_pass_i32_max() {
+    // MAX-7, MAX-4, MAX-1; then MAX-1 + 3 passes i32::MAX: the loop ends
+    // (no wrap to negative values, which are all below `end`).
+    assert_eq!(
+        vi(i32::MAX - 7, i32::MAX, 3),
+        [i32::MAX - 7, i32::MAX - 4, i32::MAX - 1]
+    );
+    assert_eq!(vi(i32::MAX - 2, i32::MAX, 1), [i32::MAX - 2, i32::MAX - 1]);
+    assert_eq!(vi(-1, i32::MAX, i32::MAX as u32), [-1, i32::MAX - 1]);
+    assert_eq!(vi(i32::MIN, 0, i32::MAX as u32), [i32::MIN, -1]);
+}
+
+#[test]
+fn for_bounds_are_evaluated_once_with_a_step() {
+    // `end` is a local the body grows: the loop still stops at its value
+    // on entry.
+    let mut b = ProgramBuilder::new("once", [1, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let end = b.local("end", DataType::U32, true);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(end, Expr::u32(7));
+        blk.for_step(i, Expr::u32(1), Expr::local(end), 2, false, |body| {
+            body.store(BufRef::Param(out), Expr::local(i), Expr::u32(1));
+            body.assign(end, Expr::local(end).add(Expr::u32(4)));
+        });
+    });
+    let p = b.finish();
+    let mut o = vec![0u32; 32];
+    run_bounded(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+    let hit: Vec<usize> = (0..32).filter(|&k| o[k] == 1).collect();
+    assert_eq!(hit, [1, 3, 5]);
+}
+
+/// A kernel full of `#[unroll]`-able loops: nested stepped loops filling a
+/// private array, a loop at the top of `u32` and one at the top of `i32`.
+fn unroll_kernel(unroll: bool) -> Program {
+    let mut b = ProgramBuilder::new("unroll", [2, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let acc = b.private("acc", DataType::F32, 4);
+    let n = b.local("n", DataType::U32, true);
+    let (i, j, t, s) = (
+        b.local("i", DataType::U32, false),
+        b.local("j", DataType::I32, false),
+        b.local("t", DataType::U32, false),
+        b.local("s", DataType::I32, false),
+    );
+    let base = || Expr::global_id_x().mul(Expr::u32(8));
+    b.body(|blk| {
+        blk.let_(n, Expr::u32(0));
+        blk.for_step(i, Expr::u32(0), Expr::u32(8), 2, unroll, |body| {
+            body.for_step(j, Expr::i32(-1), Expr::i32(2), 2, unroll, |inner| {
+                // acc[i / 2] += x[i] * j  (j in {-1, 1})
+                let slot = Expr::local(i).div(Expr::u32(2));
+                inner.store(
+                    BufRef::Private(acc),
+                    slot.clone(),
+                    Expr::load(BufRef::Private(acc), slot).add(
+                        Expr::load(BufRef::Param(x), Expr::local(i).add(Expr::global_id_x()))
+                            .mul(Expr::local(j).cast(DataType::F32)),
+                    ),
+                );
+                inner.assign(n, Expr::local(n).add(Expr::u32(1)));
+            });
+            body.store(
+                BufRef::Private(acc),
+                Expr::local(i).div(Expr::u32(2)),
+                Expr::load(BufRef::Param(x), Expr::local(i)),
+            );
+        });
+        blk.for_step(
+            t,
+            Expr::u32(u32::MAX - 5),
+            Expr::u32(u32::MAX),
+            4,
+            unroll,
+            |body| {
+                body.assign(n, Expr::local(n).add(Expr::u32(100)));
+            },
+        );
+        blk.for_step(
+            s,
+            Expr::i32(i32::MAX - 7),
+            Expr::i32(i32::MAX),
+            3,
+            unroll,
+            |body| {
+                body.assign(n, Expr::local(n).add(Expr::u32(1000)));
+            },
+        );
+        for k in 0..4 {
+            blk.store(
+                BufRef::Param(out),
+                base().add(Expr::u32(k)),
+                Expr::load(BufRef::Private(acc), Expr::u32(k)).cast(DataType::U32),
+            );
+        }
+        blk.store(BufRef::Param(out), base().add(Expr::u32(4)), Expr::local(n));
+    });
+    b.finish()
+}
+
+#[test]
+fn unroll_changes_no_result() {
+    let run_it = |unroll: bool| {
+        let p = unroll_kernel(unroll);
+        let mut x: Vec<u32> = (0..10u32).map(|v| (v as f32 * 3.0).to_bits()).collect();
+        let mut o = vec![0u32; 16];
+        run_bounded(
+            &p,
+            [1, 1, 1],
+            &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut o)],
+        )
+        .unwrap();
+        o
+    };
+    let plain = run_it(false);
+    let unrolled = run_it(true);
+    assert_eq!(plain, unrolled);
+    // And both are right: acc[i/2] = x[i] (the inner loop's sum cancels,
+    // then the store overwrites); n = 4 * 2 + 2 * 100 + 3 * 1000.
+    let n = 8 + 200 + 3000;
+    assert_eq!(&plain[..8], &[0, 6, 12, 18, n, 0, 0, 0]);
+    assert_eq!(&plain[8..], &[0, 6, 12, 18, n, 0, 0, 0]);
+}

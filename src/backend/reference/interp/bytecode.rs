@@ -21,12 +21,14 @@ pub(super) enum AtomicK {
 }
 
 /// A memory: a read-only or read-write buffer (index into the launch's
-/// table of that kind) or a shared array (index into the shared layout).
+/// table of that kind), a shared array (index into the shared layout) or a
+/// thread-private array (index into the private layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mem {
     Ro(u32),
     Rw(u32),
     Shared(u32),
+    Private(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -346,6 +348,18 @@ pub(super) enum Op {
         i: Reg,
         v: Reg,
     },
+    /// A load from the invocation's own private array `m`.
+    LoadP {
+        d: Reg,
+        m: u32,
+        i: Reg,
+    },
+    /// A store to the invocation's own private array `m`.
+    StoreP {
+        m: u32,
+        i: Reg,
+        v: Reg,
+    },
     Atomic {
         k: AtomicK,
         d: Reg,
@@ -367,17 +381,20 @@ pub(super) enum Op {
         c: Reg,
         t: u32,
     },
-    /// `v += 1; if v < e goto t`, unsigned: the bottom of a `for` loop
-    /// (`v < e` held before, so the increment cannot overflow).
+    /// The bottom of an unsigned `for` loop: when `v + step` overflows
+    /// `u32` the loop ends (and `v` keeps its value); otherwise `v += step;
+    /// if v < e goto t`.
     ForNextU {
         v: Reg,
         e: Reg,
+        step: u32,
         t: u32,
     },
-    /// The same, signed.
+    /// The same, signed: the loop ends when `v + step` passes `i32::MAX`.
     ForNextI {
         v: Reg,
         e: Reg,
+        step: u32,
         t: u32,
     },
     /// `d = a * b + c` on integers (wrapping; identical to the two
@@ -469,15 +486,17 @@ impl Op {
             | MulAdd { d, a, b, c }
             | MadI { d, a, b, c }
             | Select { d, c, a, b } => (vec![d, a, b, c], None),
-            LoadR { d, i, .. } | LoadG { d, i, .. } | LoadS { d, i, .. } => (vec![d, i], None),
+            LoadR { d, i, .. } | LoadG { d, i, .. } | LoadS { d, i, .. } | LoadP { d, i, .. } => {
+                (vec![d, i], None)
+            }
             LoadMad { d, a, b, c, .. } => (vec![d, a, b, c], None),
-            StoreG { i, v, .. } | StoreS { i, v, .. } => (vec![i, v], None),
+            StoreG { i, v, .. } | StoreS { i, v, .. } | StoreP { i, v, .. } => (vec![i, v], None),
             Atomic { d, i, v, .. } => (vec![d, i, v], None),
             Cas { d, i, e, v, .. } => (vec![d, i, e, v], None),
             Jump { t } => (vec![], Some(t)),
             JumpIfNot { c, t } => (vec![c], Some(t)),
             JumpIfNotLtU { a, b, t } | JumpIfNotLtI { a, b, t } => (vec![a, b], Some(t)),
-            ForNextU { v, e, t } | ForNextI { v, e, t } => (vec![v, e], Some(t)),
+            ForNextU { v, e, t, .. } | ForNextI { v, e, t, .. } => (vec![v, e], Some(t)),
             Barrier | Halt => (vec![], None),
         }
     }

@@ -106,6 +106,13 @@ impl<'p, 'c> Codegen<'p, 'c> {
             shared.push((off, s.len as usize));
             off += s.len as usize;
         }
+        // Private arrays: one flat block of words per invocation.
+        let mut private = Vec::new();
+        let mut private_words = 0usize;
+        for a in &p.private {
+            private.push((private_words, a.len as usize));
+            private_words += a.len as usize;
+        }
         let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
         consts.sort_unstable();
         let mut proven = vec![false; cg.code.len()];
@@ -125,6 +132,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
             shared,
             shared_names: p.shared.iter().map(|s| s.name.clone()).collect(),
             shared_words: off,
+            private,
+            private_names: p.private.iter().map(|a| a.name.clone()).collect(),
+            private_words,
             has_barrier: cg.has_barrier,
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
@@ -165,8 +175,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             // Validation guarantees a buffer parameter.
             BufRef::Param(id) => self.mem_of_param[id as usize].unwrap_or(Mem::Ro(0)),
             BufRef::Shared(id) => Mem::Shared(id),
-            // TEMP(private arrays): rejected up front until the target implements them.
-            BufRef::Private(_) => Mem::Ro(0),
+            BufRef::Private(id) => Mem::Private(id),
         }
     }
 
@@ -269,6 +278,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let op = match self.mem(*buf) {
                     Mem::Rw(m) => Op::StoreG { m, i, v },
                     Mem::Shared(m) => Op::StoreS { m, i, v },
+                    Mem::Private(m) => Op::StoreP { m, i, v },
                     // Validation rejects stores to read-only buffers.
                     Mem::Ro(_) => return,
                 };
@@ -331,8 +341,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 var,
                 start,
                 end,
+                step,
                 body,
-                ..
+                // `unroll` changes no result; the interpreter loops either way.
+                unroll: _,
             } => {
                 let v = self.local(*var);
                 let e = self.for_ends[self.next_for_end];
@@ -360,17 +372,19 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let body_start = self.here();
                 self.loops.push(LoopCtx::default());
                 self.block(body);
-                let step = self.here();
+                let advance = self.here();
                 self.code.push(if signed {
                     Op::ForNextI {
                         v,
                         e,
+                        step: *step,
                         t: body_start,
                     }
                 } else {
                     Op::ForNextU {
                         v,
                         e,
+                        step: *step,
                         t: body_start,
                     }
                 });
@@ -381,7 +395,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     self.patch(b, exit);
                 }
                 for c in ctx.continues {
-                    self.patch(c, step);
+                    self.patch(c, advance);
                 }
             }
             Node::Break => {
@@ -465,6 +479,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     Mem::Ro(m) => Op::LoadR { d, m, i },
                     Mem::Rw(m) => Op::LoadG { d, m, i },
                     Mem::Shared(m) => Op::LoadS { d, m, i },
+                    Mem::Private(m) => Op::LoadP { d, m, i },
                 });
                 self.access(index);
                 (d, p.elem_type(*buf).unwrap_or(DataType::U32))

@@ -19,7 +19,9 @@
 //! released together. If some invocations finished (or wait at a different
 //! barrier) while others wait at a barrier, the launch fails with
 //! [`RunError::BarrierDivergence`]: on a GPU that is undefined behaviour.
-//! Shared arrays are zeroed at the start of each workgroup.
+//! Shared arrays are zeroed at the start of each workgroup; each invocation
+//! has its own block of private-array words (one flat block per invocation
+//! in the worker's scratch, allocated once), zeroed when it starts.
 //!
 //! # Semantics
 //!
@@ -29,7 +31,11 @@
 //! NaN to 0; `bool` casts to 0/1; `f32` operations are Rust's (`mul_add`
 //! fused, `min`/`max` NaN-ignoring, `clamp(lo, hi)` = `max(lo).min(hi)`,
 //! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`. Locals
-//! start at zero (a `let` skipped by a branch leaves its local 0).
+//! start at zero (a `let` skipped by a branch leaves its local 0), and so
+//! do the elements of an invocation's private arrays. A `for` loop evaluates its bounds once, runs while
+//! `var < end` (signed for `i32`), advances by its step (on `continue` too)
+//! and ends when `var + step` would overflow the loop variable's type;
+//! `#[unroll]` changes nothing here.
 //! Out-of-range loads yield 0, out-of-range stores are dropped and
 //! out-of-range atomics do nothing and yield 0. In an `unchecked` kernel an
 //! out-of-range access is undefined behaviour on a GPU; the interpreter stays
@@ -254,6 +260,11 @@ pub struct Compiled {
     shared: Vec<(usize, usize)>,
     shared_names: Vec<String>,
     shared_words: usize,
+    /// Private arrays: offset in the per-invocation block, length.
+    private: Vec<(usize, usize)>,
+    private_names: Vec<String>,
+    /// Words of one invocation's private block.
+    private_words: usize,
     has_barrier: bool,
     workgroup_size: [u32; 3],
     unchecked: bool,
@@ -618,6 +629,58 @@ mod tests {
             matches!(
                 &e,
                 RunError::UnsoundBoundsCheckElision { buffer, len: 6, .. } if buffer == "y"
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// `acc[n] = 1; out[0] = acc[n]` with a run-time `n` into a private
+    /// array of 4.
+    fn private_by_scalar() -> crate::ir::Program {
+        let mut b = ProgramBuilder::new("private", [1, 1, 1]);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        let n = b.scalar("n", DataType::U32);
+        let acc = b.private("acc", DataType::U32, 4);
+        b.body(|blk| {
+            blk.store(BufRef::Private(acc), Expr::param(n), Expr::u32(1));
+            blk.store(
+                BufRef::Param(out),
+                Expr::u32(0),
+                Expr::load(BufRef::Private(acc), Expr::param(n)),
+            );
+        });
+        b.finish()
+    }
+
+    #[test]
+    fn private_arrays_use_the_shared_bounds_decisions() {
+        let p = private_by_scalar();
+        let run = |c: &Compiled, n: u32| {
+            let mut out = [9u32];
+            c.run(
+                [1, 1, 1],
+                &mut [
+                    RefArg::Buffer(&mut out),
+                    RefArg::Scalar(crate::ir::Literal::U32(n)),
+                ],
+                &RunOptions::default(),
+            )
+            .map(|()| out[0])
+        };
+        // The real analysis keeps both checks: out of range is dropped / 0.
+        let checked = Compiled::new(&p).expect("valid");
+        assert_eq!(run(&checked, 3), Ok(1));
+        assert_eq!(run(&checked, 4), Ok(0));
+        // Decisions that (wrongly) elide them: reported, naming the array.
+        let wrong = Analysis::assume_in_range(&p, &DispatchConfig::default());
+        let compiled = Codegen::compile_with(&wrong);
+        assert_eq!(run(&compiled, 3), Ok(1));
+        let e = run(&compiled, 4).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                RunError::UnsoundBoundsCheckElision { buffer, index: 4, len: 4, .. }
+                    if buffer == "acc"
             ),
             "{e:?}"
         );
