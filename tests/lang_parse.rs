@@ -838,7 +838,8 @@ fn private_arrays_lower_to_decls_and_stores() {
         priv_buf(&p, "w"),
         priv_buf(&p, "b"),
     );
-    // `[0.0; 4]`: a plain loop over 0..4 storing the literal.
+    // `[0.0; 4]`: an unrolled loop over 0..4 storing the literal (so the
+    // middle layer can keep the array in registers).
     let acc_i = local(&p, "acc_i");
     assert_eq!(
         p.body[0],
@@ -847,7 +848,7 @@ fn private_arrays_lower_to_decls_and_stores() {
             start: Expr::u32(0),
             end: Expr::u32(4),
             step: 1,
-            unroll: false,
+            unroll: true,
             body: vec![Node::Store {
                 buf: acc,
                 index: Expr::Local(acc_i),

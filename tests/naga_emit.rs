@@ -593,7 +593,7 @@ fn stepped_loops_leave_when_the_next_value_wraps() {
             l.store(BufRef::Param(out), Expr::u32(0), Expr::u32(1));
         };
         blk.for_step(u, Expr::u32(0), Expr::len(out), 4, false, bump);
-        blk.for_step(s, Expr::i32(-9), Expr::i32(100), 3, true, bump);
+        blk.for_step(s, Expr::i32(-9), Expr::i32(100), 3, false, bump);
         blk.for_(one, Expr::u32(0), Expr::len(out), bump);
     });
     let p = b.finish();

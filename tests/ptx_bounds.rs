@@ -451,7 +451,10 @@ fn local_accesses(ptx: &str) -> (usize, usize) {
 #[test]
 fn private_constant_index_in_range_is_not_checked() {
     let p = private_access(Expr::u32(3), Expr::u32(7));
-    let ptx = emit(&p, "sm_80");
+    // Through the middle layer, constant indices make the array registers.
+    let prepared = emit(&p, "sm_80");
+    assert!(!prepared.contains(".local"), "{prepared}");
+    let ptx = emit_unprepared(&p, "sm_80");
     assert_eq!(local_accesses(&ptx), (0, 2), "{ptx}");
     assert!(
         !ptx.contains(", 8;"),
@@ -479,7 +482,7 @@ fn private_run_time_index_is_checked() {
     // An out-of-range constant keeps its check (the store is dropped, the
     // load yields 0).
     let p = private_access(Expr::u32(8), Expr::u32(9));
-    let ptx = emit(&p, "sm_80");
+    let ptx = emit_unprepared(&p, "sm_80");
     assert_eq!(local_accesses(&ptx), (2, 0), "{ptx}");
     assemble_all(&p, &DispatchConfig::default());
     // Unchecked kernels check nothing.

@@ -354,10 +354,11 @@ fn fold(e: Expr) -> Expr {
         Expr::Binary(_, a, b) => is_exact_lit(a) && is_exact_lit(b),
         _ => false,
     };
-    if foldable && let Ok(l) = crate::ir::consts::eval(&e) {
-        if !matches!(l, Literal::F32(_)) {
-            return Expr::Lit(l);
-        }
+    if foldable
+        && let Ok(l) = crate::ir::consts::eval(&e)
+        && !matches!(l, Literal::F32(_))
+    {
+        return Expr::Lit(l);
     }
     e
 }

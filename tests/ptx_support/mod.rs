@@ -44,6 +44,17 @@ pub fn emit(program: &Program, arch: &str) -> String {
         .unwrap_or_else(|e| panic!("emit {}: {e}", program.name))
 }
 
+/// Emit PTX for `program` as written, without the middle layer's
+/// preparation (`mid::prepare`: unrolling, private arrays with constant
+/// indices to registers), to test how the emitter itself lowers a construct.
+pub fn emit_unprepared(program: &Program, arch: &str) -> String {
+    let config = DispatchConfig::default().with_target_arch(arch);
+    let analysis = vyre::mid::Analysis::new(program, &config)
+        .unwrap_or_else(|e| panic!("analyse {}: {e}", program.name));
+    ptx::emit_ptx_analysed(&analysis, &config)
+        .unwrap_or_else(|e| panic!("emit {}: {e}", program.name))
+}
+
 /// Assemble `program` for every arch in [`ARCHES`] (when ptxas exists).
 pub fn assemble_all(program: &Program, config: &DispatchConfig) {
     let Some(ptxas) = ptxas() else { return };
