@@ -120,6 +120,11 @@ fn every_access_of_every_kernel_gets_one_decision_on_every_target() {
             for program in kernels(file) {
                 accesses += assert_same_decisions(&program, &config, file);
                 kernels_seen += 1;
+                // What the device targets analyse: the prepared program
+                // (unrolled, private arrays with constant indices as locals).
+                if let std::borrow::Cow::Owned(prepared) = vyre::mid::prepare(&program) {
+                    accesses += assert_same_decisions(&prepared, &config, file);
+                }
             }
         }
     }
