@@ -150,7 +150,8 @@ fn corrupt_artifact_is_a_backend_error() {
         artifacts: &[Artifact {
             target: "reference",
             arch: None,
-            bytes: b"VYRE\x01\x00\xff",
+            // A current header (wire version 2) over a truncated payload.
+            bytes: b"VYRE\x02\x00\xff",
         }],
     };
     let device = Device::cpu();
