@@ -348,17 +348,23 @@ pub(super) enum Op {
         i: Reg,
         v: Reg,
     },
-    /// A load from the invocation's own private array `m`.
+    /// A load from the invocation's private array `m`, whose `len` words
+    /// are the registers from `base` on (zeroed with the register file
+    /// when an invocation starts; `Compiled::verify` checks they exist).
     LoadP {
         d: Reg,
         m: u32,
         i: Reg,
+        base: Reg,
+        len: u32,
     },
-    /// A store to the invocation's own private array `m`.
+    /// A store to the invocation's private array `m` (as in `LoadP`).
     StoreP {
         m: u32,
         i: Reg,
         v: Reg,
+        base: Reg,
+        len: u32,
     },
     Atomic {
         k: AtomicK,
@@ -381,17 +387,30 @@ pub(super) enum Op {
         c: Reg,
         t: u32,
     },
-    /// The bottom of an unsigned `for` loop: when `v + step` overflows
-    /// `u32` the loop ends (and `v` keeps its value); otherwise `v += step;
-    /// if v < e goto t`.
+    /// `v += 1; if v < e goto t`, unsigned: the bottom of a `for` loop
+    /// (`v < e` held before, so the increment cannot overflow).
     ForNextU {
+        v: Reg,
+        e: Reg,
+        t: u32,
+    },
+    /// The same, signed.
+    ForNextI {
+        v: Reg,
+        e: Reg,
+        t: u32,
+    },
+    /// The bottom of an unsigned `for` loop with a step above 1: when
+    /// `v + step` overflows `u32` the loop ends (and `v` keeps its value);
+    /// otherwise `v += step; if v < e goto t`.
+    ForStepU {
         v: Reg,
         e: Reg,
         step: u32,
         t: u32,
     },
     /// The same, signed: the loop ends when `v + step` passes `i32::MAX`.
-    ForNextI {
+    ForStepI {
         v: Reg,
         e: Reg,
         step: u32,
@@ -496,7 +515,10 @@ impl Op {
             Jump { t } => (vec![], Some(t)),
             JumpIfNot { c, t } => (vec![c], Some(t)),
             JumpIfNotLtU { a, b, t } | JumpIfNotLtI { a, b, t } => (vec![a, b], Some(t)),
-            ForNextU { v, e, t, .. } | ForNextI { v, e, t, .. } => (vec![v, e], Some(t)),
+            ForNextU { v, e, t }
+            | ForNextI { v, e, t }
+            | ForStepU { v, e, t, .. }
+            | ForStepI { v, e, t, .. } => (vec![v, e], Some(t)),
             Barrier | Halt => (vec![], None),
         }
     }

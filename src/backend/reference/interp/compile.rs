@@ -31,6 +31,8 @@ pub(super) struct Codegen<'p, 'c> {
     max_reg: u32,
     loops: Vec<LoopCtx>,
     mem_of_param: Vec<Option<Mem>>,
+    /// Per private array: its first register and its length.
+    private: Vec<(Reg, u32)>,
     has_barrier: bool,
     /// Per local: a fixed register it aliases (see `find_aliases`).
     alias: Vec<Option<Reg>>,
@@ -59,7 +61,16 @@ impl<'p, 'c> Codegen<'p, 'c> {
         }
         let local_base = const_base + consts.len() as u32;
         let for_base = local_base + p.locals.len() as u32;
-        let temp_base = for_base + n_for as u32;
+        // Private arrays: a block of registers each, zero in the launch's
+        // template, so copying the template zeroes them per invocation.
+        let private_base = for_base + n_for as u32;
+        let mut private = Vec::new();
+        let mut private_words = 0u32;
+        for a in &p.private {
+            private.push((private_base + private_words, a.len));
+            private_words += a.len;
+        }
+        let temp_base = private_base + private_words;
         let (mut nro, mut nrw) = (0u32, 0u32);
         let mut ro_names = Vec::new();
         let mut rw_names = Vec::new();
@@ -92,6 +103,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             max_reg: temp_base,
             loops: Vec::new(),
             mem_of_param,
+            private,
             has_barrier: false,
             alias: Vec::new(),
             analysis,
@@ -105,13 +117,6 @@ impl<'p, 'c> Codegen<'p, 'c> {
         for s in &p.shared {
             shared.push((off, s.len as usize));
             off += s.len as usize;
-        }
-        // Private arrays: one flat block of words per invocation.
-        let mut private = Vec::new();
-        let mut private_words = 0usize;
-        for a in &p.private {
-            private.push((private_words, a.len as usize));
-            private_words += a.len as usize;
         }
         let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
         consts.sort_unstable();
@@ -132,9 +137,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             shared,
             shared_names: p.shared.iter().map(|s| s.name.clone()).collect(),
             shared_words: off,
-            private,
             private_names: p.private.iter().map(|a| a.name.clone()).collect(),
-            private_words,
             has_barrier: cg.has_barrier,
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
@@ -278,7 +281,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let op = match self.mem(*buf) {
                     Mem::Rw(m) => Op::StoreG { m, i, v },
                     Mem::Shared(m) => Op::StoreS { m, i, v },
-                    Mem::Private(m) => Op::StoreP { m, i, v },
+                    Mem::Private(m) => {
+                        let (base, len) = self.private[m as usize];
+                        Op::StoreP { m, i, v, base, len }
+                    }
                     // Validation rejects stores to read-only buffers.
                     Mem::Ro(_) => return,
                 };
@@ -373,20 +379,14 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.loops.push(LoopCtx::default());
                 self.block(body);
                 let advance = self.here();
-                self.code.push(if signed {
-                    Op::ForNextI {
-                        v,
-                        e,
-                        step: *step,
-                        t: body_start,
-                    }
-                } else {
-                    Op::ForNextU {
-                        v,
-                        e,
-                        step: *step,
-                        t: body_start,
-                    }
+                let (step, t) = (*step, body_start);
+                // Step 1 cannot overflow (`v < e` held), so it needs no
+                // overflow test: the common loop keeps its cheaper form.
+                self.code.push(match (signed, step) {
+                    (true, 1) => Op::ForNextI { v, e, t },
+                    (false, 1) => Op::ForNextU { v, e, t },
+                    (true, _) => Op::ForStepI { v, e, step, t },
+                    (false, _) => Op::ForStepU { v, e, step, t },
                 });
                 let exit = self.here();
                 self.patch(jf, exit);
@@ -457,7 +457,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
             Expr::Builtin(b, a) => (builtin_reg(*b, *a), DataType::U32),
             Expr::Len(id) => (BUILTIN_REGS + p.params.len() as u32 + id, DataType::U32),
             Expr::Load { buf, index } => {
-                if let Expr::Binary(BinOp::Add, l, r) = &**index
+                // (`LoadMad` reads memories outside the register file only.)
+                if !matches!(buf, BufRef::Private(_))
+                    && let Expr::Binary(BinOp::Add, l, r) = &**index
                     && let Some((x, y, other)) = mul_add_parts(l, r)
                 {
                     let mark = self.next_temp;
@@ -479,7 +481,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     Mem::Ro(m) => Op::LoadR { d, m, i },
                     Mem::Rw(m) => Op::LoadG { d, m, i },
                     Mem::Shared(m) => Op::LoadS { d, m, i },
-                    Mem::Private(m) => Op::LoadP { d, m, i },
+                    Mem::Private(m) => {
+                        let (base, len) = self.private[m as usize];
+                        Op::LoadP { d, m, i, base, len }
+                    }
                 });
                 self.access(index);
                 (d, p.elem_type(*buf).unwrap_or(DataType::U32))

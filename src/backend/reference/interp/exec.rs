@@ -9,9 +9,6 @@ use super::{Compiled, RunError};
 /// Per-worker scratch, reused across the workgroups a worker runs.
 pub(super) struct Scratch {
     regs: Vec<u32>,
-    /// Private-array words: one block of `private_words` per invocation
-    /// kept (one, or the whole workgroup when it has barriers).
-    private: Vec<u32>,
     arena: Vec<AtomicU32>,
     pcs: Vec<u32>,
     steps: Vec<u64>,
@@ -48,7 +45,6 @@ impl Launch<'_> {
         };
         Scratch {
             regs: vec![0; self.c.nregs * n],
-            private: vec![0; self.c.private_words * n],
             arena: (0..self.c.shared_words)
                 .map(|_| AtomicU32::new(0))
                 .collect(),
@@ -85,7 +81,7 @@ impl Launch<'_> {
                     Mem::Ro(g) => c.ro_names[g as usize].clone(),
                     Mem::Rw(g) => c.rw_names[g as usize].clone(),
                     Mem::Shared(s) => c.shared_names[s as usize].clone(),
-                    Mem::Private(s) => c.private_names[s as usize].clone(),
+                    Mem::Private(a) => c.private_names[a as usize].clone(),
                 };
                 let kernel = c.name.clone();
                 if c.unchecked {
@@ -124,20 +120,17 @@ impl Launch<'_> {
                 regs[6 + k] = wid[k];
             }
         };
-        let pw = c.private_words;
         if !c.has_barrier {
             let regs = &mut s.regs[..nregs];
-            let private = &mut s.private[..pw];
             let mut inv = 0u32;
             for z in 0..size[2] {
                 for y in 0..size[1] {
                     for x in 0..size[0] {
                         regs.copy_from_slice(self.template);
                         set_builtins(regs, [x, y, z]);
-                        private.fill(0);
                         let mut pc = 0;
                         let mut steps = 0;
-                        self.exec(regs, private, &s.arena, &mut pc, &mut steps)
+                        self.exec(regs, &s.arena, &mut pc, &mut steps)
                             .map_err(|f| self.fault(f, wid, inv))?;
                         inv += 1;
                     }
@@ -153,7 +146,6 @@ impl Launch<'_> {
             let y = (inv as u32 / size[0]) % size[1];
             let z = inv as u32 / (size[0] * size[1]);
             set_builtins(regs, [x, y, z]);
-            s.private[inv * pw..(inv + 1) * pw].fill(0);
             s.pcs[inv] = 0;
             s.steps[inv] = 0;
             s.done[inv] = false;
@@ -169,9 +161,8 @@ impl Launch<'_> {
                     continue;
                 }
                 let regs = &mut s.regs[inv * nregs..(inv + 1) * nregs];
-                let private = &mut s.private[inv * pw..(inv + 1) * pw];
                 match self
-                    .exec(regs, private, &s.arena, &mut s.pcs[inv], &mut s.steps[inv])
+                    .exec(regs, &s.arena, &mut s.pcs[inv], &mut s.steps[inv])
                     .map_err(|f| self.fault(f, wid, inv as u32))?
                 {
                     Stop::Done => {
@@ -208,13 +199,12 @@ impl Launch<'_> {
         }
     }
 
-    /// Run one invocation (registers `r`, private-array words `prv`) from
-    /// `pc` until it finishes or reaches a barrier.
+    /// Run one invocation (registers `r`, its private arrays included)
+    /// from `pc` until it finishes or reaches a barrier.
     #[allow(clippy::too_many_lines)]
     fn exec(
         &self,
         r: &mut [u32],
-        prv: &mut [u32],
         arena: &[AtomicU32],
         pc_io: &mut u32,
         steps_io: &mut u64,
@@ -223,7 +213,6 @@ impl Launch<'_> {
         let ro = self.ro;
         let rw = self.rw;
         let shared = &self.c.shared[..];
-        let private = &self.c.private[..];
         let unchecked = self.c.unchecked;
         // Accesses whose check the bounds analysis elides: out of range
         // there means the analysis is wrong (checked on the cold path only).
@@ -236,15 +225,14 @@ impl Launch<'_> {
         if r.len() != self.c.nregs {
             return Err(Fault::Internal("register file of the wrong size"));
         }
-        if prv.len() != self.c.private_words {
-            return Err(Fault::Internal("private block of the wrong size"));
-        }
+
         let rp = r.as_mut_ptr();
         // SAFETY (for `rd!`, `wr!` and the `code` read below):
         // `Compiled::new` verified that every register operand is below
         // `nregs` (= `r.len()`, checked above), that every jump target lies
-        // inside `code`, and that `code` ends with `Halt`; so `pc` always
-        // indexes `code` and every register access is in bounds.
+        // inside `code`, that `code` ends with `Halt` and that a private
+        // array's registers `base..base + len` exist; so `pc` always indexes
+        // `code` and every register access is in bounds.
         macro_rules! rd {
             ($x:expr) => {{
                 let at = $x as usize;
@@ -378,9 +366,9 @@ impl Launch<'_> {
                             let w = (at < len).then(|| arena[off + at].load(Relaxed));
                             (w, len)
                         }
-                        Mem::Private(s) => {
-                            let (off, len) = private[s as usize];
-                            ((at < len).then(|| prv[off + at]), len)
+                        // Never emitted for private arrays (see `Codegen::expr`).
+                        Mem::Private(_) => {
+                            return Err(Fault::Internal("`LoadMad` of a private array"));
                         }
                     };
                     match word {
@@ -431,27 +419,39 @@ impl Launch<'_> {
                         }
                     );
                 }
-                Op::LoadP { d, m, i: ix } => {
-                    let (off, len) = private[m as usize];
+                // `index < len` puts `base + index` below `base + len`,
+                // which `verify` checked is within the register file.
+                Op::LoadP {
+                    d,
+                    m,
+                    i: ix,
+                    base,
+                    len,
+                } => {
                     let index = rd!(ix);
                     wr!(
                         d,
-                        if (index as usize) < len {
-                            prv[off + index as usize]
+                        if index < len {
+                            rd!(base + index)
                         } else if unchecked || proven[pc - 1] {
-                            return Err(oob(Mem::Private(m), index, len));
+                            return Err(oob(Mem::Private(m), index, len as usize));
                         } else {
                             0
                         }
                     );
                 }
-                Op::StoreP { m, i: ix, v } => {
-                    let (off, len) = private[m as usize];
+                Op::StoreP {
+                    m,
+                    i: ix,
+                    v,
+                    base,
+                    len,
+                } => {
                     let index = rd!(ix);
-                    if (index as usize) < len {
-                        prv[off + index as usize] = rd!(v);
+                    if index < len {
+                        wr!(base + index, rd!(v));
                     } else if unchecked || proven[pc - 1] {
-                        return Err(oob(Mem::Private(m), index, len));
+                        return Err(oob(Mem::Private(m), index, len as usize));
                     }
                 }
                 Op::StoreG { m, i: ix, v } => {
@@ -503,9 +503,23 @@ impl Launch<'_> {
                     );
                 }
                 Op::Jump { t } => pc = t as usize,
+                Op::ForNextU { v, e, t } => {
+                    let next = rd!(v).wrapping_add(1);
+                    wr!(v, next);
+                    if next < rd!(e) {
+                        pc = t as usize;
+                    }
+                }
+                Op::ForNextI { v, e, t } => {
+                    let next = rd!(v).wrapping_add(1);
+                    wr!(v, next);
+                    if i(next) < i(rd!(e)) {
+                        pc = t as usize;
+                    }
+                }
                 // `v + step` overflowing the type ends the loop (falls
                 // through to the exit): it must not wrap back below `e`.
-                Op::ForNextU { v, e, step, t } => {
+                Op::ForStepU { v, e, step, t } => {
                     if let Some(next) = rd!(v).checked_add(step) {
                         wr!(v, next);
                         if next < rd!(e) {
@@ -513,7 +527,7 @@ impl Launch<'_> {
                         }
                     }
                 }
-                Op::ForNextI { v, e, step, t } => {
+                Op::ForStepI { v, e, step, t } => {
                     // Validation keeps an `i32` loop's step within `i32::MAX`.
                     if let Some(next) = i(rd!(v)).checked_add(i(step)) {
                         wr!(v, next as u32);

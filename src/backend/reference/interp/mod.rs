@@ -19,9 +19,10 @@
 //! released together. If some invocations finished (or wait at a different
 //! barrier) while others wait at a barrier, the launch fails with
 //! [`RunError::BarrierDivergence`]: on a GPU that is undefined behaviour.
-//! Shared arrays are zeroed at the start of each workgroup; each invocation
-//! has its own block of private-array words (one flat block per invocation
-//! in the worker's scratch, allocated once), zeroed when it starts.
+//! Shared arrays are zeroed at the start of each workgroup. Private arrays
+//! are a block of registers of their own in each invocation's register
+//! file, so they are zeroed with it when the invocation starts and cost no
+//! allocation.
 //!
 //! # Semantics
 //!
@@ -260,11 +261,8 @@ pub struct Compiled {
     shared: Vec<(usize, usize)>,
     shared_names: Vec<String>,
     shared_words: usize,
-    /// Private arrays: offset in the per-invocation block, length.
-    private: Vec<(usize, usize)>,
+    /// Names of the private arrays (their words are registers).
     private_names: Vec<String>,
-    /// Words of one invocation's private block.
-    private_words: usize,
     has_barrier: bool,
     workgroup_size: [u32; 3],
     unchecked: bool,
@@ -327,6 +325,15 @@ impl Compiled {
             }
             if target.is_some_and(|t| u64::from(t) >= len) {
                 return Err(format!("instruction {pc} ({op:?}) jumps outside the code"));
+            }
+            // A private access reads `base + index` for any `index < len`
+            // without a further check.
+            if let Op::LoadP { base, len, .. } | Op::StoreP { base, len, .. } = *op
+                && u64::from(base) + u64::from(len) > n
+            {
+                return Err(format!(
+                    "instruction {pc} ({op:?}) reaches past register {n}"
+                ));
             }
         }
         Ok(())
