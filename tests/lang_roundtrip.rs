@@ -733,6 +733,10 @@ fn generator_covers_every_kind() {
                 args.iter().for_each(|a| e(a, out));
                 "math"
             }
+            Expr::Subgroup(_, args) => {
+                args.iter().for_each(|a| e(a, out));
+                "subgroup"
+            }
             Expr::Select {
                 cond,
                 then,

@@ -132,6 +132,7 @@ impl Walker<'_, '_> {
         let ty = |e: &Expr| type_of(p, e).expect("typed");
         match e {
             Expr::Lit(l) => bits(*l),
+            Expr::Subgroup(..) => unimplemented!("TEMP(subgroups)"),
             Expr::Local(id) => inv.locals[*id as usize],
             Expr::Param(id) => self.w().scalars[*id as usize],
             Expr::Builtin(b, a) => {

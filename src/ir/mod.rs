@@ -434,6 +434,107 @@ impl MathFn {
     ];
 }
 
+/// A subgroup operation, written as a function call in source
+/// (`subgroup_add(v)`). The subgroup is the device's SIMD group (a warp of
+/// 32 on NVIDIA): the invocations of a workgroup with flat local index
+/// `k * size .. (k + 1) * size` form subgroup `k` (the last one partial when
+/// the workgroup size is not a multiple of the subgroup size; a lane
+/// without an invocation takes no part). Every operation but
+/// `subgroup_invocation_id()` and `subgroup_size()` is *collective*: it
+/// combines the values of the subgroup's invocations, so it must run in
+/// uniform control flow (where a `barrier()` may be), and its result is
+/// not workgroup-uniform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubgroupOp {
+    /// `subgroup_invocation_id()`: the invocation's lane, `0..size`, `u32`.
+    InvocationId,
+    /// `subgroup_size()`: the device's subgroup size, `u32`.
+    Size,
+    /// `subgroup_add(v)`: the sum over the subgroup (`i32`/`u32` wrap; `f32`
+    /// in an order the target chooses, see `docs/language.md`).
+    Add,
+    /// `subgroup_min(v)`: the minimum over the subgroup (`f32` ignores NaN
+    /// like `f32::min`).
+    Min,
+    /// `subgroup_max(v)`: the maximum over the subgroup.
+    Max,
+    /// `subgroup_shuffle(v, src)`: `v` of lane `src`.
+    Shuffle,
+    /// `subgroup_shuffle_xor(v, mask)`: `v` of lane `lane ^ mask`.
+    ShuffleXor,
+    /// `subgroup_shuffle_down(v, delta)`: `v` of lane `lane + delta`.
+    ShuffleDown,
+    /// `subgroup_broadcast_first(v)`: `v` of the lowest lane.
+    BroadcastFirst,
+    /// `subgroup_ballot(pred)`: bit `l` set when lane `l` (< 32) has `pred`.
+    Ballot,
+    /// `subgroup_all(pred)`: whether every lane has `pred`.
+    All,
+    /// `subgroup_any(pred)`: whether some lane has `pred`.
+    Any,
+}
+
+impl SubgroupOp {
+    /// Function name in source.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::InvocationId => "subgroup_invocation_id",
+            Self::Size => "subgroup_size",
+            Self::Add => "subgroup_add",
+            Self::Min => "subgroup_min",
+            Self::Max => "subgroup_max",
+            Self::Shuffle => "subgroup_shuffle",
+            Self::ShuffleXor => "subgroup_shuffle_xor",
+            Self::ShuffleDown => "subgroup_shuffle_down",
+            Self::BroadcastFirst => "subgroup_broadcast_first",
+            Self::Ballot => "subgroup_ballot",
+            Self::All => "subgroup_all",
+            Self::Any => "subgroup_any",
+        }
+    }
+
+    /// Number of operands.
+    #[must_use]
+    pub const fn arity(self) -> usize {
+        match self {
+            Self::InvocationId | Self::Size => 0,
+            Self::Shuffle | Self::ShuffleXor | Self::ShuffleDown => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether it combines values of other invocations (everything but the
+    /// lane and the size).
+    #[must_use]
+    pub const fn is_collective(self) -> bool {
+        !matches!(self, Self::InvocationId | Self::Size)
+    }
+
+    /// A shuffle whose source lane may be outside the subgroup (then the
+    /// invocation's own value is the result, on every target).
+    #[must_use]
+    pub const fn is_shuffle(self) -> bool {
+        matches!(self, Self::Shuffle | Self::ShuffleXor | Self::ShuffleDown)
+    }
+
+    /// Every subgroup operation.
+    pub const ALL: [SubgroupOp; 12] = [
+        Self::InvocationId,
+        Self::Size,
+        Self::Add,
+        Self::Min,
+        Self::Max,
+        Self::Shuffle,
+        Self::ShuffleXor,
+        Self::ShuffleDown,
+        Self::BroadcastFirst,
+        Self::Ballot,
+        Self::All,
+        Self::Any,
+    ];
+}
+
 /// An atomic read-modify-write; every form returns the element's old value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AtomicOp {
@@ -518,6 +619,8 @@ pub enum Expr {
     Cast(DataType, Box<Expr>),
     /// A math intrinsic applied to [`MathFn::arity`] operands.
     Math(MathFn, Vec<Expr>),
+    /// A subgroup operation applied to [`SubgroupOp::arity`] operands.
+    Subgroup(SubgroupOp, Vec<Expr>),
     /// `if cond { a } else { b }` with pure arms: both are evaluated.
     Select {
         /// `bool` condition.
@@ -762,6 +865,52 @@ impl Program {
             .iter()
             .map(|s| u64::from(s.len) * u64::from(s.elem.size_bytes()))
             .sum()
+    }
+
+    /// Whether the kernel uses a subgroup operation (targets then need their
+    /// subgroup capability: `SUBGROUP` on wgpu, `shfl`/`vote` on PTX).
+    #[must_use]
+    pub fn uses_subgroups(&self) -> bool {
+        fn in_expr(e: &Expr) -> bool {
+            match e {
+                Expr::Subgroup(..) => true,
+                Expr::Load { index, .. } => in_expr(index),
+                Expr::Unary(_, a) | Expr::Cast(_, a) => in_expr(a),
+                Expr::Binary(_, a, b) => in_expr(a) || in_expr(b),
+                Expr::Math(_, args) => args.iter().any(in_expr),
+                Expr::Select {
+                    cond,
+                    then,
+                    otherwise,
+                } => in_expr(cond) || in_expr(then) || in_expr(otherwise),
+                Expr::Lit(_)
+                | Expr::Local(_)
+                | Expr::Param(_)
+                | Expr::Builtin(..)
+                | Expr::Len(_) => false,
+            }
+        }
+        let mut found = false;
+        walk_nodes(&self.body, &mut |n| {
+            let exprs: Vec<&Expr> = match n {
+                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+                Node::Store { index, value, .. } => vec![index, value],
+                Node::Atomic {
+                    index,
+                    expected,
+                    value,
+                    ..
+                } => [index, value]
+                    .into_iter()
+                    .chain(expected.as_ref())
+                    .collect(),
+                Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
+                Node::For { start, end, .. } => vec![start, end],
+                _ => vec![],
+            };
+            found |= exprs.into_iter().any(in_expr);
+        });
+        found
     }
 
     /// The type of `expr` in this program, or `None` if it is ill-formed

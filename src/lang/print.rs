@@ -485,6 +485,10 @@ impl Printer<'_> {
                 (format!("{l} {} {r}", op.symbol()), p)
             }
             Expr::Cast(t, a) => (format!("{} as {t}", self.expr(a, CAST)), CAST),
+            Expr::Subgroup(op, args) => {
+                let args: Vec<String> = args.iter().map(|a| self.expr(a, 0)).collect();
+                (format!("{}({})", op.name(), args.join(", ")), POSTFIX)
+            }
             Expr::Math(f, args) => {
                 let recv = args
                     .first()

@@ -220,7 +220,9 @@ pub(crate) fn walk_loads<'e>(e: &'e Expr, f: &mut dyn FnMut(BufRef, &'e Expr)) {
             walk_loads(a, f);
             walk_loads(b, f);
         }
-        Expr::Math(_, args) => args.iter().for_each(|a| walk_loads(a, f)),
+        Expr::Math(_, args) | Expr::Subgroup(_, args) => {
+            args.iter().for_each(|a| walk_loads(a, f));
+        }
         Expr::Select {
             cond,
             then,

@@ -366,7 +366,7 @@ impl Walk<'_> {
                 self.expr(a);
                 self.expr(b);
             }
-            Expr::Math(_, args) => args.iter().for_each(|a| self.expr(a)),
+            Expr::Math(_, args) | Expr::Subgroup(_, args) => args.iter().for_each(|a| self.expr(a)),
             Expr::Select {
                 cond,
                 then,

@@ -311,6 +311,9 @@ fn substitute(e: &Expr, map: &HashMap<LocalId, Expr>) -> Expr {
         Expr::Binary(op, a, b) => Expr::Binary(*op, s(a), s(b)),
         Expr::Cast(t, a) => Expr::Cast(*t, s(a)),
         Expr::Math(f, args) => Expr::Math(*f, args.iter().map(|a| substitute(a, map)).collect()),
+        Expr::Subgroup(op, args) => {
+            Expr::Subgroup(*op, args.iter().map(|a| substitute(a, map)).collect())
+        }
         Expr::Select {
             cond,
             then,
@@ -335,6 +338,7 @@ fn fold(e: Expr) -> Expr {
         Expr::Binary(op, a, b) => Expr::Binary(op, f(a), f(b)),
         Expr::Cast(t, a) => Expr::Cast(t, f(a)),
         Expr::Math(m, args) => Expr::Math(m, args.into_iter().map(fold).collect()),
+        Expr::Subgroup(op, args) => Expr::Subgroup(op, args.into_iter().map(fold).collect()),
         Expr::Select {
             cond,
             then,
@@ -471,7 +475,9 @@ fn visit_loads(e: &Expr, f: &mut impl FnMut(&BufRef, &Expr)) {
             visit_loads(a, f);
             visit_loads(b, f);
         }
-        Expr::Math(_, args) => args.iter().for_each(|a| visit_loads(a, f)),
+        Expr::Math(_, args) | Expr::Subgroup(_, args) => {
+            args.iter().for_each(|a| visit_loads(a, f));
+        }
         Expr::Select {
             cond,
             then,
@@ -622,6 +628,9 @@ impl Rewriter<'_> {
             Expr::Binary(op, a, b) => Expr::Binary(op, f(a), f(b)),
             Expr::Cast(t, a) => Expr::Cast(t, f(a)),
             Expr::Math(m, args) => Expr::Math(m, args.into_iter().map(|a| self.expr(a)).collect()),
+            Expr::Subgroup(op, args) => {
+                Expr::Subgroup(op, args.into_iter().map(|a| self.expr(a)).collect())
+            }
             Expr::Select {
                 cond,
                 then,

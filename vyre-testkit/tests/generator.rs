@@ -72,6 +72,10 @@ fn expr_kinds(e: &Expr, out: &mut BTreeSet<String>) {
         Expr::Param(_) => "param".to_string(),
         Expr::Builtin(b, a) => format!("builtin:{}.{a:?}", b.name()),
         Expr::Len(_) => "len".to_string(),
+        Expr::Subgroup(op, args) => {
+            args.iter().for_each(|a| expr_kinds(a, out));
+            format!("subgroup:{}", op.name())
+        }
         Expr::Load { buf, index } => {
             expr_kinds(index, out);
             format!("load:{buf:?}")

@@ -61,6 +61,14 @@ pub fn emit_ptx_analysed(
             target: "ptx".into(),
         });
     }
+    // TEMP(subgroups): rejected up front until the target implements them.
+    if program.uses_subgroups() {
+        return Err(CompileError::Unsupported {
+            kernel: name.clone(),
+            construct: "subgroup operations".into(),
+            target: "ptx".into(),
+        });
+    }
     let mut e = Emitter::new(program, config, arch, analysis.checks());
     e.prologue();
     let body = &program.body;

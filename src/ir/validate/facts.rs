@@ -84,6 +84,9 @@ pub(super) fn uniform(uniform_locals: &[bool], e: &Expr) -> bool {
         Expr::Unary(_, a) | Expr::Cast(_, a) => u(a),
         Expr::Binary(_, a, b) => u(a) && u(b),
         Expr::Math(_, args) => args.iter().all(u),
+        // The size is the device's; a lane or a value combined over a
+        // subgroup differs between the subgroups of a workgroup.
+        Expr::Subgroup(op, _) => *op == crate::ir::SubgroupOp::Size,
         Expr::Select {
             cond,
             then,

@@ -8,7 +8,7 @@ use std::fmt;
 
 use super::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node, Param,
-    Program, UnOp,
+    Program, SubgroupOp, UnOp,
 };
 
 mod facts;
@@ -171,6 +171,10 @@ pub fn type_of(program: &Program, expr: &Expr) -> Option<DataType> {
             let tys: Option<Vec<_>> = args.iter().map(|a| type_of(program, a)).collect();
             math_type(*f, &tys?)
         }
+        Expr::Subgroup(op, args) => {
+            let tys: Option<Vec<_>> = args.iter().map(|a| type_of(program, a)).collect();
+            subgroup_type(*op, &tys?)
+        }
         Expr::Select {
             cond,
             then,
@@ -201,7 +205,30 @@ pub fn binary_type(op: BinOp, a: DataType, b: DataType) -> Option<DataType> {
     }
 }
 
-/// Result type of a math intrinsic over operands of types `args`.
+/// Result type of a subgroup operation over `args`, or `None` when they do
+/// not fit it (reductions and shuffles take `i32`, `u32` or `f32`, a shuffle's
+/// lane operand is `u32`, ballot/all/any take `bool`).
+#[must_use]
+pub fn subgroup_type(op: SubgroupOp, args: &[DataType]) -> Option<DataType> {
+    use DataType::{Bool, U32};
+    if args.len() != op.arity() {
+        return None;
+    }
+    match op {
+        SubgroupOp::InvocationId | SubgroupOp::Size => Some(U32),
+        SubgroupOp::Add | SubgroupOp::Min | SubgroupOp::Max | SubgroupOp::BroadcastFirst => {
+            (args[0] != Bool).then_some(args[0])
+        }
+        SubgroupOp::Shuffle | SubgroupOp::ShuffleXor | SubgroupOp::ShuffleDown => {
+            (args[0] != Bool && args[1] == U32).then_some(args[0])
+        }
+        SubgroupOp::Ballot => (args[0] == Bool).then_some(U32),
+        SubgroupOp::All | SubgroupOp::Any => (args[0] == Bool).then_some(Bool),
+    }
+}
+
+/// Result type of a math intrinsic over `args`, or `None` when they do not
+/// fit it.
 #[must_use]
 pub fn math_type(f: MathFn, args: &[DataType]) -> Option<DataType> {
     if args.len() != f.arity() || args.iter().any(|t| *t != args[0]) {
@@ -435,6 +462,7 @@ impl Validator<'_> {
     }
 
     fn node(&mut self, node: &Node, path: &str, loop_depth: u32, uniform: bool) -> bool {
+        self.collectives_in_uniform_flow(node, path, uniform);
         match node {
             Node::Let { local, value } => {
                 let ty = self.expr(value, path);
@@ -602,6 +630,51 @@ impl Validator<'_> {
             self.err(
                 path,
                 "`#[unroll]` loop with `break` or `continue`; unrolled iterations cannot leave early",
+            );
+        }
+    }
+
+    /// A collective subgroup operation must be reached by every invocation
+    /// of its subgroup: the expressions `node` evaluates itself may hold one
+    /// only in uniform control flow (a `while` condition never: it is
+    /// evaluated again after invocations may have left the loop).
+    fn collectives_in_uniform_flow(&mut self, node: &Node, path: &str, uniform: bool) {
+        let (now, repeated): (Vec<&Expr>, Option<&Expr>) = match node {
+            Node::Let { value, .. } | Node::Assign { value, .. } => (vec![value], None),
+            Node::Store { index, value, .. } => (vec![index, value], None),
+            Node::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => (
+                [index, value]
+                    .into_iter()
+                    .chain(expected.as_ref())
+                    .collect(),
+                None,
+            ),
+            Node::If { cond, .. } => (vec![cond], None),
+            Node::While { cond, .. } => (vec![], Some(cond)),
+            Node::For { start, end, .. } => (vec![start, end], None),
+            _ => (vec![], None),
+        };
+        let first = |es: &[&Expr]| es.iter().find_map(|e| first_collective(e));
+        if let Some(op) = repeated.and_then(first_collective) {
+            self.err(
+                path,
+                format!(
+                    "`{}` in a `while` condition: invocations that left the loop would not take part when it is evaluated again; compute it in the body",
+                    op.name()
+                ),
+            );
+        } else if !uniform && let Some(op) = first(&now) {
+            self.err(
+                path,
+                format!(
+                    "`{}` in control flow that depends on the invocation (local_id, global_id, loaded data); every invocation of a subgroup must take part, so compute it where a `barrier()` could be and select the value afterwards",
+                    op.name()
+                ),
             );
         }
     }
@@ -867,6 +940,24 @@ impl Validator<'_> {
                 }
                 r
             }
+            Expr::Subgroup(op, args) => {
+                let tys: Vec<_> = args.iter().map(|a| self.expr(a, path)).collect();
+                let tys: Option<Vec<_>> = tys.into_iter().collect();
+                let tys = tys?;
+                let r = subgroup_type(*op, &tys);
+                if r.is_none() {
+                    let wants = match op {
+                        SubgroupOp::InvocationId | SubgroupOp::Size => "no operands",
+                        SubgroupOp::Shuffle | SubgroupOp::ShuffleXor | SubgroupOp::ShuffleDown => {
+                            "a value of `i32`, `u32` or `f32` and a `u32` lane"
+                        }
+                        SubgroupOp::Ballot | SubgroupOp::All | SubgroupOp::Any => "one `bool`",
+                        _ => "one value of `i32`, `u32` or `f32`",
+                    };
+                    self.err(path, format!("`{}` takes {wants}; got {tys:?}", op.name()));
+                }
+                r
+            }
             Expr::Select {
                 cond,
                 then,
@@ -896,6 +987,31 @@ impl Validator<'_> {
 
 /// Whether `body` holds a `return` (`returns`) or a `break`/`continue` of
 /// the enclosing loop (`!returns`), outside nested loops for the latter.
+/// The first collective subgroup operation in `e`, if any.
+fn first_collective(e: &Expr) -> Option<SubgroupOp> {
+    match e {
+        Expr::Subgroup(op, args) => {
+            if op.is_collective() {
+                Some(*op)
+            } else {
+                args.iter().find_map(first_collective)
+            }
+        }
+        Expr::Load { index, .. } => first_collective(index),
+        Expr::Unary(_, a) | Expr::Cast(_, a) => first_collective(a),
+        Expr::Binary(_, a, b) => first_collective(a).or_else(|| first_collective(b)),
+        Expr::Math(_, args) => args.iter().find_map(first_collective),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => first_collective(cond)
+            .or_else(|| first_collective(then))
+            .or_else(|| first_collective(otherwise)),
+        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => None,
+    }
+}
+
 /// Whether `body` has a `break` or `continue` of its own loop (one not
 /// nested in an inner loop).
 fn has_loop_exit(body: &[Node]) -> bool {

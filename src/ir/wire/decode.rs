@@ -2,7 +2,7 @@
 
 use crate::ir::{
     Access, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr, Literal,
-    LocalDecl, MathFn, Node, Param, PrivateDecl, Program, SharedDecl, UnOp,
+    LocalDecl, MathFn, Node, Param, PrivateDecl, Program, SharedDecl, SubgroupOp, UnOp,
     builder::{AtomicCall, Rhs},
 };
 
@@ -403,6 +403,15 @@ impl Reader<'_> {
                     args.push(self.expr()?);
                 }
                 Expr::Math(f, args)
+            }
+            12 => {
+                let op = self.tag("subgroup operation", &SubgroupOp::ALL)?;
+                let n = self.count("subgroup operand")?;
+                let mut args = Vec::with_capacity(n);
+                for _ in 0..n {
+                    args.push(self.expr()?);
+                }
+                Expr::Subgroup(op, args)
             }
             10 => Expr::Select {
                 cond: self.boxed()?,

@@ -269,6 +269,14 @@ impl Writer {
                     self.expr(a);
                 }
             }
+            Expr::Subgroup(op, args) => {
+                self.u8(12);
+                self.u8(*op as u8);
+                self.len(args.len());
+                for a in args {
+                    self.expr(a);
+                }
+            }
             Expr::Select {
                 cond,
                 then,

@@ -35,7 +35,7 @@
 //!          | 1 local:uN | 2 param:uN | 3 builtin:u8 axis:u8 | 4 len param:uN
 //!          | 5 load buf expr | 6 unary op:u8 expr | 7 binary op:u8 expr expr
 //!          | 8 cast type expr | 9 math fn:u8 n:uN expr*n
-//!          | 10 select expr expr expr
+//!          | 10 select expr expr expr | 12 subgroup op:u8 n:uN expr*n
 //! rhs      = expr | atomic
 //! atomic   = 11 op:u8 buf index:expr has_expected:u8 [expected:expr] value:expr
 //! ```

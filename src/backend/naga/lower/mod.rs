@@ -91,6 +91,14 @@ pub fn lower_analysed(
     vectorize: bool,
 ) -> CompileResult<Module> {
     let program = analysis.program();
+    // TEMP(subgroups): rejected up front until the target implements them.
+    if program.uses_subgroups() {
+        return Err(CompileError::Unsupported {
+            kernel: program.name.clone(),
+            construct: "subgroup operations".into(),
+            target: "naga".into(),
+        });
+    }
     let mut cx = Lowerer::new(program, config, analysis)?;
     cx.vectorize = vectorize;
     let mut body = Block::new();

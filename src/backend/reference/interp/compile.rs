@@ -443,6 +443,11 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let p = self.p;
         match e {
             Expr::Lit(l) => (self.consts[&literal_bits(*l)], l.ty()),
+            // TEMP(subgroups): rejected up front (Compiled::analysed).
+            Expr::Subgroup(..) => (
+                self.consts[&literal_bits(crate::ir::Literal::U32(0))],
+                DataType::U32,
+            ),
             Expr::Local(id) => (
                 self.local(*id),
                 p.locals.get(*id as usize).map_or(DataType::U32, |l| l.ty),
@@ -729,6 +734,7 @@ fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize) {
             Expr::Lit(l) => lits.push(literal_bits(*l)),
             Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
             Expr::Load { index, .. } => expr(index, lits),
+            Expr::Subgroup(_, args) => args.iter().for_each(|a| expr(a, lits)),
             Expr::Unary(_, a) | Expr::Cast(_, a) => expr(a, lits),
             Expr::Binary(_, a, b) => {
                 expr(a, lits);

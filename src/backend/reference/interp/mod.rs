@@ -297,6 +297,13 @@ impl Compiled {
     ///
     /// [`RunError::Internal`] when the bytecode breaks an invariant.
     pub fn analysed(analysis: &Analysis<'_>) -> Result<Self, RunError> {
+        // TEMP(subgroups): rejected up front until the target implements them.
+        if analysis.program().uses_subgroups() {
+            return Err(RunError::Internal {
+                kernel: analysis.program().name.clone(),
+                reason: "subgroup operations are not implemented yet".into(),
+            });
+        }
         let compiled = Codegen::compile_with(analysis);
         compiled.verify().map_err(|reason| RunError::Internal {
             kernel: analysis.program().name.clone(),
