@@ -64,6 +64,8 @@ pub struct WgpuBackend {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     passthrough: bool,
+    /// Whether `wgpu::Features::SUBGROUP` is enabled.
+    subgroups: bool,
     pipelines: ModuleCache<Pipeline>,
     /// Errors wgpu reported outside an error scope, surfaced by the next
     /// `synchronize`/`read`.
