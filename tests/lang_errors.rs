@@ -903,6 +903,22 @@ fn subgroup_call_in_divergent_flow_points_at_the_call() {
         11,
         "`subgroup_any` in a `while` condition",
     );
+    // A subgroup result is not uniform: a condition on it diverges.
+    expect_at(
+        &k(
+            "    let v = x[0];\n    if subgroup_any(v > 0.0) {\n        let t = subgroup_add(v);\n        y[0] = t;\n    }",
+        ),
+        5,
+        17,
+        "`subgroup_add` in control flow that depends on the invocation",
+    );
+    // Through a helper with statements: the call inside the helper.
+    expect_at(
+        "fn h(v: f32) -> f32 {\n    let w = v * 2.0;\n    subgroup_min(w)\n}\n#[kernel]\nfn k(x: &[f32], y: &mut [f32]) {\n    if x[0] > 1.0 {\n        y[0] = h(x[1]);\n    }\n}\n",
+        3,
+        5,
+        "`subgroup_min` in control flow",
+    );
     // The lane and the size are not collective: fine anywhere.
     let ok = k(
         "    let i = global_id().x;\n    if i < n {\n        h[i] = subgroup_invocation_id() + subgroup_size();\n    }",

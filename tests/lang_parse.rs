@@ -1353,3 +1353,30 @@ pub fn k(h: &mut [u32]) {
     });
     assert_eq!(atomics, 2);
 }
+
+#[test]
+fn subgroup_docs_examples_parse() {
+    // The `warp_sum` of docs/language.md: a loop with uniform bounds keeps
+    // control flow uniform; an `if` value evaluates both arms (a select).
+    let src = r"
+fn warp_sum(v: f32) -> f32 {
+    let mut s = v;
+    for k in 0..5u32 {
+        s += subgroup_shuffle_xor(s, 16u32 >> k);
+    }
+    s
+}
+#[kernel]
+pub fn k(x: &[f32], y: &mut [f32]) {
+    let i = global_id().x;
+    let v = x[i];
+    let s = if v > 0.0 { subgroup_add(v) } else { 0.0 };
+    y[i] = warp_sum(v) + s;
+}
+";
+    let p = file(src).remove(0);
+    assert!(matches!(
+        init_of(&p, "s"),
+        Expr::Select { then, .. } if matches!(**then, Expr::Subgroup(SubgroupOp::Add, _))
+    ));
+}
