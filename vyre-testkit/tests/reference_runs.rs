@@ -55,9 +55,10 @@ fn results_do_not_depend_on_scheduling() {
                 (None, Value::Buffer { .. }) => unreachable!(),
             })
             .collect();
+        // Otherwise the defaults: the subgroup size `run_reference` uses.
         let opts = RunOptions {
-            max_steps_per_invocation: None,
             threads: Some(1),
+            ..RunOptions::default()
         };
         run_with(&case.program, case.grid, &mut args, &opts).expect("single-threaded run");
         drop(args);
