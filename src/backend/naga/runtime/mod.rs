@@ -108,6 +108,10 @@ impl DeviceBackend for WgpuBackend {
         self.alloc_zeroed_buffer(bytes)
     }
 
+    fn subgroup_size(&self) -> Option<u32> {
+        WgpuBackend::subgroup_size(self)
+    }
+
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
         self.upload_buffer(data)
     }
