@@ -58,6 +58,7 @@ fn results_do_not_depend_on_scheduling() {
         let opts = RunOptions {
             max_steps_per_invocation: None,
             threads: Some(1),
+            ..RunOptions::default()
         };
         run_with(&case.program, case.grid, &mut args, &opts).expect("single-threaded run");
         drop(args);

@@ -12,7 +12,7 @@ pub mod interp;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
-pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
+pub use interp::{Compiled, MAX_SUBGROUP_SIZE, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};

@@ -44,6 +44,7 @@ pub fn run_reference(case: &Case) -> Result<Outputs, String> {
         let opts = RunOptions {
             max_steps_per_invocation: Some(REFERENCE_STEP_LIMIT),
             threads: None,
+            ..RunOptions::default()
         };
         run_with(&case.program, case.grid, &mut args, &opts).map_err(|e| e.to_string())?;
     }
