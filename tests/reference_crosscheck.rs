@@ -1256,9 +1256,9 @@ impl SubgroupGen {
         };
         // Every local starts from a lane-dependent value.
         let mut body = Vec::new();
-        for ti in 0..4 {
+        for (ti, t) in TYPES.iter().enumerate() {
             for l in g.locals[ti].clone() {
-                let value = g.init(TYPES[ti]);
+                let value = g.init(*t);
                 body.push(Node::Let { local: l, value });
             }
         }
