@@ -69,6 +69,7 @@ fn launch(
     let opts = RunOptions {
         max_steps_per_invocation: Some(50_000_000),
         threads,
+        ..RunOptions::default()
     };
     run_with(p, workgroups, &mut refs, &opts)?;
     drop(refs);

@@ -5,13 +5,15 @@
 //! invocations in the same sequential order, so every result must agree bit
 //! for bit; this catches compilation bugs (register allocation, jump
 //! patching, fused instructions) that comparing the interpreter with itself
-//! through the CPU device cannot.
+//! through the CPU device cannot. A third generator ([`SubgroupGen`]) covers
+//! the subgroup operations, for several subgroup sizes.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use vyre::backend::reference::{RefArg, RunError, RunOptions, run_with};
 use vyre::ir::validate::type_of;
 use vyre::ir::{
-    AtomicOp, BinOp, BufRef, Builtin, DataType, Expr, Literal, MathFn, Node, Param, Program, UnOp,
+    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, MathFn, Node, Param, Program,
+    SubgroupOp, UnOp,
 };
 
 use vyre_testkit::{GenConfig, Value, generate};
@@ -39,6 +41,13 @@ struct World {
     /// Set when the workgroup must stop (divergence or a skip).
     abort: Option<&'static str>,
     fuel: u64,
+    /// The subgroup size `S`.
+    subgroup_size: usize,
+    /// Per invocation: the collective it waits at (operation, operand type,
+    /// value, lane operand), combined when the phase ends.
+    requests: Vec<Option<(SubgroupOp, DataType, u32, u32)>>,
+    /// Per invocation: the result of its last collective.
+    results: Vec<u32>,
 }
 
 impl World {
@@ -56,9 +65,79 @@ impl World {
         } else if finished > 0 {
             self.abort = Some("divergence");
         } else {
+            self.combine();
             self.state.iter_mut().for_each(|s| *s = 0);
             self.turn = 0;
         }
+    }
+
+    /// Everyone arrived: answer the collectives they wait at, subgroup by
+    /// subgroup (invocations `k*S .. (k+1)*S`, the last one maybe short).
+    fn combine(&mut self) {
+        let n = self.requests.len();
+        let s = self.subgroup_size;
+        for first in (0..n).step_by(s) {
+            let members: Vec<_> = self.requests[first..n.min(first + s)]
+                .iter_mut()
+                .map(Option::take)
+                .collect();
+            if members.iter().all(Option::is_none) {
+                continue;
+            }
+            let Some(reqs) = members.into_iter().collect::<Option<Vec<_>>>() else {
+                self.abort = Some("divergence");
+                return;
+            };
+            for (lane, r) in subgroup(&reqs, s).into_iter().enumerate() {
+                self.results[first + lane] = r;
+            }
+        }
+    }
+}
+
+/// The results of one subgroup's collective, lane by lane, straight from
+/// the written semantics: `reqs[l]` is lane `l`'s (operation, type, value,
+/// lane operand); lanes `reqs.len()..s` have no invocation.
+fn subgroup(reqs: &[(SubgroupOp, DataType, u32, u32)], s: usize) -> Vec<u32> {
+    let (op, t, _, _) = reqs[0];
+    let v: Vec<u32> = reqs.iter().map(|r| r.2).collect();
+    let n = v.len();
+    let all = |x: u32| vec![x; n];
+    let fold = |m: MathFn| all(v[1..].iter().fold(v[0], |acc, &x| math(m, t, &[acc, x])));
+    // Lane `src`'s value, or the reader's own when there is none.
+    let pick = |l: usize, src: u64| {
+        if src < n as u64 {
+            v[src as usize]
+        } else {
+            v[l]
+        }
+    };
+    match op {
+        SubgroupOp::Add if t == DataType::F32 => {
+            // Every lane's butterfly, missing lanes starting at -0.0.
+            let mut lanes: Vec<f32> = (0..s).map(|l| v.get(l).map_or(-0.0, |&b| f(b))).collect();
+            let mut off = s / 2;
+            while off >= 1 {
+                lanes = (0..s).map(|l| lanes[l] + lanes[l ^ off]).collect();
+                off /= 2;
+            }
+            lanes[..n].iter().map(|x| x.to_bits()).collect()
+        }
+        SubgroupOp::Add => all(v.iter().fold(0u32, |a, &x| a.wrapping_add(x))),
+        SubgroupOp::Min => fold(MathFn::Min),
+        SubgroupOp::Max => fold(MathFn::Max),
+        SubgroupOp::Shuffle => (0..n).map(|l| pick(l, u64::from(reqs[l].3))).collect(),
+        SubgroupOp::ShuffleXor => (0..n)
+            .map(|l| pick(l, u64::from(l as u32 ^ reqs[l].3)))
+            .collect(),
+        SubgroupOp::ShuffleDown => (0..n)
+            .map(|l| pick(l, l as u64 + u64::from(reqs[l].3)))
+            .collect(),
+        SubgroupOp::BroadcastFirst => all(v[0]),
+        SubgroupOp::Ballot => all((0..n.min(32)).filter(|&l| v[l] != 0).map(|l| 1 << l).sum()),
+        SubgroupOp::All => all(u32::from(v.iter().all(|&x| x != 0))),
+        SubgroupOp::Any => all(u32::from(v.iter().any(|&x| x != 0))),
+        SubgroupOp::InvocationId | SubgroupOp::Size => unreachable!("not collective"),
     }
 }
 
@@ -69,6 +148,9 @@ struct Walker<'p, 'g> {
     /// is woken.
     cvs: &'g [Condvar],
     me: usize,
+    /// Set when a collective's wait was aborted (checked after each
+    /// statement, since `eval` returns plain values).
+    failed: Option<&'static str>,
 }
 
 struct Inv {
@@ -132,7 +214,24 @@ impl Walker<'_, '_> {
         let ty = |e: &Expr| type_of(p, e).expect("typed");
         match e {
             Expr::Lit(l) => bits(*l),
-            Expr::Subgroup(..) => unimplemented!("TEMP(subgroups)"),
+            Expr::Subgroup(SubgroupOp::InvocationId, _) => {
+                let (me, s) = (self.me, self.w().subgroup_size);
+                (me % s) as u32
+            }
+            Expr::Subgroup(SubgroupOp::Size, _) => self.w().subgroup_size as u32,
+            Expr::Subgroup(op, args) => {
+                let t = ty(&args[0]);
+                let v = self.eval(inv, &args[0]);
+                let lane = args.get(1).map_or(0, |a| self.eval(inv, a));
+                let me = self.me;
+                self.w().requests[me] = Some((*op, t, v, lane));
+                // Wait like at a barrier; the last to arrive combines.
+                if let Err(why) = self.barrier() {
+                    self.failed.get_or_insert(why);
+                    return 0;
+                }
+                self.w().results[me]
+            }
             Expr::Local(id) => inv.locals[*id as usize],
             Expr::Param(id) => self.w().scalars[*id as usize],
             Expr::Builtin(b, a) => {
@@ -238,6 +337,9 @@ impl Walker<'_, '_> {
     fn block(&mut self, inv: &mut Inv, body: &[Node]) -> Result<Flow, &'static str> {
         for n in body {
             self.tick()?;
+            if let Some(why) = self.failed {
+                return Err(why);
+            }
             match n {
                 Node::Let { local, value } | Node::Assign { local, value } => {
                     let v = self.eval(inv, value);
@@ -340,6 +442,9 @@ impl Walker<'_, '_> {
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
             }
+            if let Some(why) = self.failed {
+                return Err(why);
+            }
         }
         Ok(Flow::Normal)
     }
@@ -438,7 +543,7 @@ enum Walked {
 /// Run like the reference: workgroups in order; within one, invocations in
 /// order, each until it finishes or reaches a barrier (one OS thread per
 /// invocation, but only the holder of the baton runs).
-fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
+fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Walked {
     let mut world = World {
         bufs: Vec::new(),
         slot: Vec::new(),
@@ -448,6 +553,9 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
         state: Vec::new(),
         abort: None,
         fuel: 5_000_000,
+        subgroup_size: subgroup_size as usize,
+        requests: Vec::new(),
+        results: Vec::new(),
     };
     for v in inputs {
         match v {
@@ -462,8 +570,12 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
             }
         }
     }
-    let mut has_barrier = false;
-    vyre::ir::walk_nodes(&p.body, &mut |n| has_barrier |= matches!(n, Node::Barrier));
+    // Collectives wait like barriers.
+    let has_barrier = p.uses_subgroups() || {
+        let mut any = false;
+        vyre::ir::walk_nodes(&p.body, &mut |n| any |= matches!(n, Node::Barrier));
+        any
+    };
     let ws = p.workgroup_size;
     let n = ws.iter().product::<u32>() as usize;
     let world = Mutex::new(world);
@@ -476,6 +588,8 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
                     let mut w = world.lock().expect("lock");
                     w.shared = p.shared.iter().map(|s| vec![0; s.len as usize]).collect();
                     w.state = vec![0; n];
+                    w.requests = vec![None; n];
+                    w.results = vec![0; n];
                     w.turn = 0;
                 }
                 let inv = |k: usize| {
@@ -502,6 +616,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
                         world: Some(g),
                         cvs: &cvs,
                         me,
+                        failed: None,
                     };
                     let mut state = inv(me);
                     let result = walker.block(&mut state, &p.body);
@@ -541,7 +656,12 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Walked {
     Walked::Done(world.into_inner().expect("lock").bufs)
 }
 
-fn bytecode(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Result<Vec<Vec<u32>>, RunError> {
+fn bytecode(
+    p: &Program,
+    inputs: &[Value],
+    grid: [u32; 3],
+    subgroup_size: u32,
+) -> Result<Vec<Vec<u32>>, RunError> {
     let mut bufs: Vec<Vec<u32>> = inputs
         .iter()
         .filter_map(|v| match v {
@@ -561,6 +681,7 @@ fn bytecode(p: &Program, inputs: &[Value], grid: [u32; 3]) -> Result<Vec<Vec<u32
         let opts = RunOptions {
             max_steps_per_invocation: Some(50_000_000),
             threads: Some(1),
+            subgroup_size,
         };
         run_with(p, grid, &mut args, &opts)?;
     }
@@ -947,12 +1068,12 @@ fn private_arrays_and_stepped_loops_agree() {
         vyre::ir::walk_nodes(&p.body, &mut |n| {
             unrolled += usize::from(matches!(n, Node::For { unroll: true, .. }));
         });
-        let want = match walk(&p, &inputs, grid) {
+        let want = match walk(&p, &inputs, grid, 32) {
             Walked::Done(w) => w,
             Walked::Divergence => panic!("seed {seed}: barriers are uniform here"),
             Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
         };
-        let got = bytecode(&p, &inputs, grid)
+        let got = bytecode(&p, &inputs, grid, 32)
             .unwrap_or_else(|e| panic!("seed {seed}: bytecode failed: {e}"));
         assert_eq!(
             want,
@@ -987,8 +1108,8 @@ fn bytecode_agrees_with_a_tree_walker() {
     for (c, cfg) in configs.iter().enumerate() {
         for seed in 0..350u64 {
             let case = generate(seed * 7 + c as u64, cfg);
-            let want = walk(&case.program, &case.inputs, case.grid);
-            let got = bytecode(&case.program, &case.inputs, case.grid);
+            let want = walk(&case.program, &case.inputs, case.grid, 32);
+            let got = bytecode(&case.program, &case.inputs, case.grid, 32);
             match (want, got) {
                 (Walked::Skipped(why), _) => {
                     skipped += 1;
@@ -1031,7 +1152,7 @@ fn walker_handles_all_param_kinds() {
             .any(|p| matches!(p, Param::Buffer(_)))
     );
     assert!(matches!(
-        walk(&case.program, &case.inputs, case.grid),
+        walk(&case.program, &case.inputs, case.grid, 32),
         Walked::Done(_) | Walked::Divergence
     ));
 }
@@ -1044,9 +1165,432 @@ fn both_detect_barrier_divergence() {
         elem: DataType::U32,
         data: vec![0],
     }];
-    assert!(matches!(walk(&p, &inputs, [2, 1, 1]), Walked::Divergence));
     assert!(matches!(
-        bytecode(&p, &inputs, [2, 1, 1]),
+        walk(&p, &inputs, [2, 1, 1], 32),
+        Walked::Divergence
+    ));
+    assert!(matches!(
+        bytecode(&p, &inputs, [2, 1, 1], 32),
         Err(RunError::BarrierDivergence { .. })
     ));
+}
+
+/// Random programs full of subgroup operations: all twelve, on `i32`, `u32`
+/// and `f32` values (with `-0.0`, infinities and NaN among them), with
+/// shuffle sources in range, just and far out of range and past a partial
+/// last subgroup, in uniform control flow (top level, `if`s on a scalar or
+/// the workgroup id, literal `for` loops, around barriers), and subgroup
+/// sizes 4, 8 and 32 with 1-D and 2-D workgroups that are and are not
+/// multiples of them. Each invocation finally dumps its locals to one
+/// output buffer per type, so every lane's every result is compared.
+struct SubgroupGen {
+    rng: Rng,
+    p: Program,
+    size: u32,
+    /// Parameters: `x` (u32, read), `k` (u32 scalar), then one output
+    /// buffer per type.
+    x: u32,
+    k: u32,
+    /// Mutable locals by type: u32, i32, f32, bool.
+    locals: [Vec<u32>; 4],
+    budget: u32,
+}
+
+const TYPES: [DataType; 4] = [DataType::U32, DataType::I32, DataType::F32, DataType::Bool];
+
+impl SubgroupGen {
+    fn case(seed: u64) -> (Program, Vec<Value>, [u32; 3], u32) {
+        let mut rng = Rng(seed);
+        let size = [4, 8, 32][rng.below(3) as usize];
+        let ws = match rng.below(4) {
+            // A multiple of the subgroup size.
+            0 => [size * (1 + rng.below(3)), 1, 1],
+            1 => [1 + rng.below(70), 1, 1],
+            2 => [1 + rng.below(9), 1 + rng.below(7), 1],
+            _ => [size / 2, 2 + rng.below(3), 1],
+        };
+        let grid = [1 + rng.below(2), 1, 1];
+        let mut p = Program::new(format!("subgroups_{seed}"), ws);
+        let buffer = |name: &str, elem, access| {
+            Param::Buffer(vyre::ir::BufferDecl {
+                name: name.into(),
+                elem,
+                access,
+            })
+        };
+        p.params
+            .push(buffer("x", DataType::U32, vyre::ir::Access::Read));
+        p.params.push(Param::Scalar {
+            name: "k".into(),
+            ty: DataType::U32,
+        });
+        for (t, name) in TYPES.iter().zip(["yu", "yi", "yf", "yb"]) {
+            // Bools are dumped as u32.
+            let elem = if *t == DataType::Bool {
+                DataType::U32
+            } else {
+                *t
+            };
+            p.params
+                .push(buffer(name, elem, vyre::ir::Access::ReadWrite));
+        }
+        let mut locals: [Vec<u32>; 4] = Default::default();
+        for (ti, t) in TYPES.iter().enumerate() {
+            for _ in 0..1 + rng.below(3) {
+                p.locals.push(vyre::ir::LocalDecl {
+                    name: format!("v{}", p.locals.len()),
+                    ty: *t,
+                    mutable: true,
+                });
+                locals[ti].push((p.locals.len() - 1) as u32);
+            }
+        }
+        let mut g = SubgroupGen {
+            rng,
+            p,
+            size,
+            x: 0,
+            k: 1,
+            locals,
+            budget: 24,
+        };
+        // Every local starts from a lane-dependent value.
+        let mut body = Vec::new();
+        for (ti, t) in TYPES.iter().enumerate() {
+            for l in g.locals[ti].clone() {
+                let value = g.init(*t);
+                body.push(Node::Let { local: l, value });
+            }
+        }
+        body.extend(g.block(0, true));
+        body.extend(g.dump());
+        g.p.body = body;
+        let n = ws.iter().product::<u32>() * grid[0];
+        let xs = (0..1 + g.rng.below(40))
+            .map(|_| g.rng.next() as u32)
+            .collect();
+        let mut inputs = vec![
+            Value::Buffer {
+                elem: DataType::U32,
+                data: xs,
+            },
+            Value::Scalar(Literal::U32(g.rng.below(6))),
+        ];
+        for (ti, t) in TYPES.iter().enumerate() {
+            inputs.push(Value::Buffer {
+                elem: if *t == DataType::Bool {
+                    DataType::U32
+                } else {
+                    *t
+                },
+                data: vec![0; (n * g.locals[ti].len() as u32) as usize],
+            });
+        }
+        (g.p, inputs, grid, size)
+    }
+
+    /// The invocation's flat index in the grid (x-only grids).
+    fn flat(&self) -> Expr {
+        let ws = self.p.workgroup_size;
+        let local = Expr::Builtin(Builtin::LocalId, Axis::X)
+            .add(Expr::Builtin(Builtin::LocalId, Axis::Y).mul(Expr::u32(ws[0])));
+        Expr::Builtin(Builtin::WorkgroupId, Axis::X)
+            .mul(Expr::u32(ws[0] * ws[1]))
+            .add(local)
+    }
+
+    fn dump(&self) -> Vec<Node> {
+        let mut out = Vec::new();
+        for (ti, locals) in self.locals.iter().enumerate() {
+            let stride = locals.len() as u32;
+            for (slot, &l) in locals.iter().enumerate() {
+                let v = Expr::local(l);
+                out.push(Node::Store {
+                    buf: BufRef::Param(2 + ti as u32),
+                    index: self
+                        .flat()
+                        .mul(Expr::u32(stride))
+                        .add(Expr::u32(slot as u32)),
+                    value: if TYPES[ti] == DataType::Bool {
+                        v.cast(DataType::U32)
+                    } else {
+                        v
+                    },
+                });
+            }
+        }
+        out
+    }
+
+    /// Statements; collectives only when `uniform`.
+    fn block(&mut self, depth: u32, uniform: bool) -> Vec<Node> {
+        let mut out = Vec::new();
+        for _ in 0..1 + self.rng.below(5) {
+            if self.budget == 0 {
+                break;
+            }
+            self.budget -= 1;
+            out.push(self.stmt(depth, uniform));
+        }
+        out
+    }
+
+    fn stmt(&mut self, depth: u32, uniform: bool) -> Node {
+        let ti = self.rng.below(4) as usize;
+        let local = self.locals[ti][self.rng.below(self.locals[ti].len() as u32) as usize];
+        match self.rng.below(12) {
+            0..=5 if uniform => Node::Assign {
+                local,
+                value: self.collective(TYPES[ti]),
+            },
+            6 if uniform => Node::Barrier,
+            7 if depth < 2 && uniform => {
+                // A uniform condition: on the scalar or the workgroup.
+                let cond = if self.rng.chance(1, 2) {
+                    Expr::param(self.k).rem(Expr::u32(3)).ne(Expr::u32(0))
+                } else {
+                    Expr::Builtin(Builtin::WorkgroupId, Axis::X).eq(Expr::u32(0))
+                };
+                Node::If {
+                    cond,
+                    then: self.block(depth + 1, true),
+                    otherwise: self.block(depth + 1, true),
+                }
+            }
+            8 if depth < 2 && uniform => {
+                self.p.locals.push(vyre::ir::LocalDecl {
+                    name: format!("i{}", self.p.locals.len()),
+                    ty: DataType::U32,
+                    mutable: false,
+                });
+                let var = (self.p.locals.len() - 1) as u32;
+                Node::For {
+                    var,
+                    start: Expr::u32(0),
+                    end: Expr::u32(1 + self.rng.below(3)),
+                    step: 1,
+                    unroll: false,
+                    body: self.block(depth + 1, true),
+                }
+            }
+            9 if depth < 2 => Node::If {
+                // Depends on the lane: no collectives inside.
+                cond: self.value(DataType::Bool, 1),
+                then: self.block(depth + 1, false),
+                otherwise: self.block(depth + 1, false),
+            },
+            _ => Node::Assign {
+                local,
+                value: self.value(TYPES[ti], 2),
+            },
+        }
+    }
+
+    /// A collective of result type `t`.
+    fn collective(&mut self, t: DataType) -> Expr {
+        let sg = |op, args| Expr::Subgroup(op, args);
+        if t == DataType::Bool {
+            let op = [SubgroupOp::All, SubgroupOp::Any][self.rng.below(2) as usize];
+            return sg(op, vec![self.value(DataType::Bool, 2)]);
+        }
+        if t == DataType::U32 && self.rng.chance(1, 5) {
+            return sg(SubgroupOp::Ballot, vec![self.value(DataType::Bool, 2)]);
+        }
+        let v = self.value(t, 2);
+        match self.rng.below(7) {
+            0 => sg(SubgroupOp::Add, vec![v]),
+            1 => sg(SubgroupOp::Min, vec![v]),
+            2 => sg(SubgroupOp::Max, vec![v]),
+            3 => sg(SubgroupOp::BroadcastFirst, vec![v]),
+            4 => {
+                let src = self.lane_operand();
+                sg(SubgroupOp::Shuffle, vec![v, src])
+            }
+            5 => {
+                let mask = self.lane_operand();
+                sg(SubgroupOp::ShuffleXor, vec![v, mask])
+            }
+            _ => {
+                let delta = self.lane_operand();
+                sg(SubgroupOp::ShuffleDown, vec![v, delta])
+            }
+        }
+    }
+
+    /// A shuffle's lane operand: in range, past the subgroup, huge (where
+    /// `lane + delta` must not wrap) or lane-dependent.
+    fn lane_operand(&mut self) -> Expr {
+        let s = self.size;
+        match self.rng.below(6) {
+            0 => Expr::u32(self.rng.below(s)),
+            1 => Expr::u32(s + self.rng.below(3)),
+            2 => Expr::u32(u32::MAX - self.rng.below(2)),
+            3 => lane().bitxor(Expr::u32(self.rng.below(s))),
+            4 => Expr::u32(1 << self.rng.below(s.trailing_zeros() + 1)),
+            _ => self.value(DataType::U32, 1).rem(Expr::u32(s + 4)),
+        }
+    }
+
+    /// A lane-dependent first value of type `t`, reading no local.
+    fn init(&mut self, t: DataType) -> Expr {
+        let c = self.rng.below(7);
+        let x = Expr::load(BufRef::Param(self.x), self.flat().add(Expr::u32(c)));
+        match t {
+            DataType::U32 => x.bitxor(lane()),
+            DataType::I32 => lane().cast(DataType::I32).sub(Expr::i32(c as i32)),
+            DataType::F32 => lane()
+                .cast(DataType::F32)
+                .mul(Expr::f32(0.75))
+                .sub(Expr::f32(c as f32)),
+            _ => x.rem(Expr::u32(c + 2)).eq(Expr::u32(0)),
+        }
+    }
+
+    /// A lane-dependent value of type `t`.
+    fn value(&mut self, t: DataType, depth: u32) -> Expr {
+        let pick = |g: &mut Self, ti: usize| {
+            Expr::local(g.locals[ti][g.rng.below(g.locals[ti].len() as u32) as usize])
+        };
+        match t {
+            DataType::U32 => match self.rng.below(if depth == 0 { 4 } else { 8 }) {
+                0 => lane(),
+                1 => pick(self, 0),
+                2 => Expr::u32(match self.rng.below(3) {
+                    0 => u32::MAX,
+                    _ => self.rng.below(10),
+                }),
+                3 => Expr::Subgroup(SubgroupOp::Size, vec![]),
+                4 => {
+                    let i = self.value(DataType::U32, depth - 1);
+                    Expr::load(BufRef::Param(self.x), i)
+                }
+                5 => Expr::load(BufRef::Param(self.x), self.flat()),
+                6 => self
+                    .value(DataType::U32, depth - 1)
+                    .mul(Expr::u32(3))
+                    .add(self.value(DataType::U32, depth - 1)),
+                _ => self
+                    .value(DataType::U32, depth - 1)
+                    .bitxor(Expr::Builtin(Builtin::LocalId, Axis::Y)),
+            },
+            DataType::I32 => match self.rng.below(if depth == 0 { 2 } else { 4 }) {
+                0 => pick(self, 1),
+                1 => Expr::i32([i32::MIN, i32::MAX, -3, 5][self.rng.below(4) as usize]),
+                2 => self
+                    .value(DataType::U32, depth - 1)
+                    .cast(DataType::I32)
+                    .sub(Expr::i32(40)),
+                _ => self
+                    .value(DataType::I32, depth - 1)
+                    .add(self.value(DataType::I32, depth - 1)),
+            },
+            DataType::F32 => match self.rng.below(if depth == 0 { 2 } else { 5 }) {
+                0 => pick(self, 2),
+                1 => Expr::f32(
+                    [
+                        -0.0,
+                        0.0,
+                        1.5,
+                        -2.25,
+                        f32::INFINITY,
+                        f32::NEG_INFINITY,
+                        1e30,
+                    ][self.rng.below(7) as usize],
+                ),
+                // Small integers and fractions: sums of them may round.
+                2 => self
+                    .value(DataType::I32, depth - 1)
+                    .rem(Expr::i32(1000))
+                    .cast(DataType::F32)
+                    .mul(Expr::f32(0.1)),
+                3 => lane().cast(DataType::F32).mul(Expr::f32(1e7)),
+                _ => self
+                    .value(DataType::F32, depth - 1)
+                    .add(self.value(DataType::F32, depth - 1)),
+            },
+            _ => match self.rng.below(if depth == 0 { 2 } else { 4 }) {
+                0 => pick(self, 3),
+                1 => lane().lt(Expr::u32(self.rng.below(self.size + 1))),
+                2 => self
+                    .value(DataType::U32, depth - 1)
+                    .rem(Expr::u32(3))
+                    .eq(Expr::u32(0)),
+                _ => self
+                    .value(DataType::F32, depth - 1)
+                    .lt(self.value(DataType::F32, depth - 1)),
+            },
+        }
+    }
+}
+
+fn lane() -> Expr {
+    Expr::Subgroup(SubgroupOp::InvocationId, vec![])
+}
+
+/// The walker and the bytecode on programs full of subgroup operations.
+#[test]
+fn subgroup_operations_agree() {
+    let mut seen = std::collections::HashSet::new();
+    let (mut partial, mut sensitive) = (0, 0);
+    for seed in 0..300u64 {
+        let (p, inputs, grid, size) = SubgroupGen::case(seed);
+        if let Err(errors) = p.validate() {
+            panic!(
+                "seed {seed}: the generator built an invalid program: {errors:?}\n{}",
+                vyre::lang::print(&p)
+            );
+        }
+        vyre::ir::walk_nodes(&p.body, &mut |n| {
+            if let Node::Assign { value, .. } | Node::Let { value, .. } = n {
+                collect_subgroup_ops(value, &mut seen);
+            }
+        });
+        partial += usize::from(p.workgroup_size.iter().product::<u32>() % size != 0);
+        let want = match walk(&p, &inputs, grid, size) {
+            Walked::Done(w) => w,
+            Walked::Divergence => panic!("seed {seed}: collectives are uniform here"),
+            Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
+        };
+        let got = bytecode(&p, &inputs, grid, size)
+            .unwrap_or_else(|e| panic!("seed {seed}: bytecode failed: {e}"));
+        assert_eq!(
+            want,
+            got,
+            "seed {seed} (subgroup size {size}): results differ for\n{}",
+            vyre::lang::print(&p)
+        );
+        // The comparison has teeth: another subgroup size changes results.
+        let other = bytecode(&p, &inputs, grid, if size == 8 { 4 } else { 8 })
+            .unwrap_or_else(|e| panic!("seed {seed}: bytecode failed: {e}"));
+        sensitive += usize::from(other != got);
+    }
+    assert!(sensitive > 200, "only {sensitive} cases depend on the size");
+    assert_eq!(seen.len(), 12, "operations generated: {seen:?}");
+    assert!(partial > 50, "only {partial} partial-subgroup cases");
+}
+
+fn collect_subgroup_ops(e: &Expr, seen: &mut std::collections::HashSet<SubgroupOp>) {
+    match e {
+        Expr::Subgroup(op, args) => {
+            seen.insert(*op);
+            args.iter().for_each(|a| collect_subgroup_ops(a, seen));
+        }
+        Expr::Load { index, .. } => collect_subgroup_ops(index, seen),
+        Expr::Unary(_, a) | Expr::Cast(_, a) => collect_subgroup_ops(a, seen),
+        Expr::Binary(_, a, b) => {
+            collect_subgroup_ops(a, seen);
+            collect_subgroup_ops(b, seen);
+        }
+        Expr::Math(_, args) => args.iter().for_each(|a| collect_subgroup_ops(a, seen)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            collect_subgroup_ops(cond, seen);
+            collect_subgroup_ops(then, seen);
+            collect_subgroup_ops(otherwise, seen);
+        }
+        _ => {}
+    }
 }

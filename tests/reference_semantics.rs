@@ -672,6 +672,7 @@ fn step_limit_stops_infinite_loops() {
         &RunOptions {
             max_steps_per_invocation: Some(10_000),
             threads: Some(1),
+            ..RunOptions::default()
         },
     )
     .unwrap_err();
@@ -704,6 +705,7 @@ fn step_limit_stops_infinite_loops() {
         &RunOptions {
             max_steps_per_invocation: Some(10_000),
             threads: None,
+            ..RunOptions::default()
         },
     )
     .unwrap();
@@ -801,6 +803,7 @@ fn control_flow() {
         &RunOptions {
             max_steps_per_invocation: Some(1000),
             threads: None,
+            ..RunOptions::default()
         },
     )
     .unwrap();
@@ -1177,6 +1180,7 @@ fn run_bounded(p: &Program, grid: [u32; 3], args: &mut [RefArg<'_>]) -> Result<(
         &RunOptions {
             max_steps_per_invocation: Some(100_000),
             threads: Some(1),
+            ..RunOptions::default()
         },
     )
 }
@@ -1660,4 +1664,483 @@ fn unroll_changes_no_result() {
     let n = 8 + 200 + 3000;
     assert_eq!(&plain[..8], &[0, 6, 12, 18, n, 0, 0, 0]);
     assert_eq!(&plain[8..], &[0, 6, 12, 18, n, 0, 0, 0]);
+}
+
+// ---------------------------------------------------------------------------
+// Subgroups
+// ---------------------------------------------------------------------------
+
+use vyre::ir::SubgroupOp;
+
+fn sg(op: SubgroupOp, args: Vec<Expr>) -> Expr {
+    Expr::Subgroup(op, args)
+}
+
+fn lane() -> Expr {
+    sg(SubgroupOp::InvocationId, vec![])
+}
+
+/// One workgroup of `ws` with subgroup size `size`: invocation `l` (flat
+/// local index) stores `f(x[l], l)` (of type `out`; `x` of type `elem`) to
+/// `out[l]`. Returns `out`.
+fn per_lane(
+    ws: [u32; 3],
+    size: u32,
+    elem: DataType,
+    out: DataType,
+    x: &[u32],
+    f: impl FnOnce(Expr, Expr) -> Expr,
+) -> Vec<u32> {
+    let n = ws.iter().product::<u32>() as usize;
+    assert_eq!(x.len(), n, "one input per invocation");
+    let mut b = ProgramBuilder::new("per_lane", ws);
+    let xs = b.buffer("x", elem, Access::Read);
+    let ys = b.buffer("y", out, Access::ReadWrite);
+    let l = b.local("l", DataType::U32, false);
+    let flat = Expr::Builtin(Builtin::LocalId, Axis::X)
+        .add(Expr::Builtin(Builtin::LocalId, Axis::Y).mul(Expr::u32(ws[0])))
+        .add(Expr::Builtin(Builtin::LocalId, Axis::Z).mul(Expr::u32(ws[0] * ws[1])));
+    let value = f(
+        Expr::load(BufRef::Param(xs), Expr::local(l)),
+        Expr::local(l),
+    );
+    b.body(|blk| {
+        blk.let_(l, flat);
+        blk.store(BufRef::Param(ys), Expr::local(l), value);
+    });
+    let p = b.finish();
+    let mut xs = x.to_vec();
+    let mut ys = vec![0xdead_beef_u32; n];
+    run_with(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut xs), RefArg::Buffer(&mut ys)],
+        &RunOptions {
+            subgroup_size: size,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("subgroup size {size}: {e}"));
+    ys
+}
+
+/// A collective `op` over `x` (of type `t`), per invocation.
+fn collective(ws: [u32; 3], size: u32, t: DataType, op: SubgroupOp, x: &[u32]) -> Vec<u32> {
+    per_lane(ws, size, t, t, x, |v, _| sg(op, vec![v]))
+}
+
+/// The expected value of a whole-subgroup result: `fold` over the values of
+/// invocation `l`'s subgroup (the lanes that exist).
+fn per_subgroup(x: &[u32], size: usize, fold: impl Fn(&[u32]) -> u32) -> Vec<u32> {
+    (0..x.len())
+        .map(|l| {
+            let first = l / size * size;
+            fold(&x[first..x.len().min(first + size)])
+        })
+        .collect()
+}
+
+#[test]
+fn subgroup_lanes_and_size_follow_the_flat_local_index() {
+    // A 2-D workgroup of 8 x 5: the flat index `x + 8 * y` numbers lanes
+    // across rows.
+    for size in [32, 8] {
+        let got = per_lane(
+            [8, 5, 1],
+            size,
+            DataType::U32,
+            DataType::U32,
+            &[0; 40],
+            |_, _| {
+                lane()
+                    .mul(Expr::u32(1000))
+                    .add(sg(SubgroupOp::Size, vec![]))
+            },
+        );
+        let want: Vec<u32> = (0..40).map(|l| (l % size) * 1000 + size).collect();
+        assert_eq!(got, want, "subgroup size {size}");
+    }
+}
+
+#[test]
+fn subgroup_add_min_max_on_integers() {
+    let ws = [64, 1, 1];
+    // u32 near the top (the sum wraps), i32 of both signs.
+    let xu: Vec<u32> = (0..64u32).map(|l| u32::MAX - l * 977).collect();
+    let xi: Vec<u32> = (0..64i32)
+        .map(|l| ((l * 7919) % 201 - 100) as u32)
+        .collect();
+    for size in [32, 8] {
+        let s = size as usize;
+        let run = |t, op, x: &[u32]| collective(ws, size, t, op, x);
+        let add = |v: &[u32]| v.iter().fold(0u32, |a, &x| a.wrapping_add(x));
+        assert_eq!(
+            run(DataType::U32, SubgroupOp::Add, &xu),
+            per_subgroup(&xu, s, add)
+        );
+        assert_eq!(
+            run(DataType::I32, SubgroupOp::Add, &xi),
+            per_subgroup(&xi, s, add)
+        );
+        let umin = |v: &[u32]| *v.iter().min().unwrap();
+        let umax = |v: &[u32]| *v.iter().max().unwrap();
+        let imin = |v: &[u32]| v.iter().map(|&x| x as i32).min().unwrap() as u32;
+        let imax = |v: &[u32]| v.iter().map(|&x| x as i32).max().unwrap() as u32;
+        assert_eq!(
+            run(DataType::U32, SubgroupOp::Min, &xu),
+            per_subgroup(&xu, s, umin)
+        );
+        assert_eq!(
+            run(DataType::U32, SubgroupOp::Max, &xu),
+            per_subgroup(&xu, s, umax)
+        );
+        // The signed and unsigned orders differ on these values.
+        assert_eq!(
+            run(DataType::I32, SubgroupOp::Min, &xi),
+            per_subgroup(&xi, s, imin)
+        );
+        assert_eq!(
+            run(DataType::I32, SubgroupOp::Max, &xi),
+            per_subgroup(&xi, s, imax)
+        );
+        assert_ne!(per_subgroup(&xi, s, imin), per_subgroup(&xi, s, umin));
+    }
+    // The sum wraps.
+    let big = vec![u32::MAX; 32];
+    assert_eq!(
+        collective([32, 1, 1], 32, DataType::U32, SubgroupOp::Add, &big),
+        vec![32u32.wrapping_neg(); 32]
+    );
+}
+
+#[test]
+fn subgroup_min_max_on_f32_ignore_nan() {
+    let nan = f32::NAN.to_bits();
+    let mut x: Vec<u32> = (0..16).map(|l| (l as f32 - 6.5).to_bits()).collect();
+    x[0] = nan;
+    x[7] = nan;
+    // Subgroup 1 (lanes 8..16 with S = 8) is all NaN but one value.
+    for v in &mut x[8..15] {
+        *v = nan;
+    }
+    let min = collective([16, 1, 1], 8, DataType::F32, SubgroupOp::Min, &x);
+    let max = collective([16, 1, 1], 8, DataType::F32, SubgroupOp::Max, &x);
+    let f = |v: &[u32]| v.iter().map(|&b| f32::from_bits(b)).collect::<Vec<_>>();
+    assert_eq!(f(&min[..8]), vec![-5.5; 8]);
+    assert_eq!(f(&max[..8]), vec![-0.5; 8]);
+    assert_eq!(f(&min[8..]), vec![8.5; 8]);
+    assert_eq!(f(&max[8..]), vec![8.5; 8]);
+    // Only NaN: NaN.
+    let all_nan = collective([4, 1, 1], 4, DataType::F32, SubgroupOp::Min, &[nan; 4]);
+    assert!(all_nan.iter().all(|&b| f32::from_bits(b).is_nan()));
+}
+
+/// The butterfly sum the reference defines: for `off` in `S/2, .., 1`,
+/// `v = v + v[lane ^ off]`, lanes without an invocation holding `-0.0`.
+fn butterfly(x: &[f32], size: usize) -> f32 {
+    let mut v: Vec<f32> = (0..size)
+        .map(|l| x.get(l).copied().unwrap_or(-0.0))
+        .collect();
+    let mut off = size / 2;
+    while off > 0 {
+        v = (0..size).map(|l| v[l] + v[l ^ off]).collect();
+        off /= 2;
+    }
+    v[0]
+}
+
+#[test]
+fn subgroup_add_on_f32_is_the_xor_butterfly() {
+    // S = 4: (1e8 + -1e8) + (1 + 1) = 2, while left to right
+    // ((1e8 + 1) + -1e8) + 1 = 1 (1e8 + 1 rounds back to 1e8).
+    let x = [1e8f32, 1.0, -1e8, 1.0];
+    let got = collective(
+        [4, 1, 1],
+        4,
+        DataType::F32,
+        SubgroupOp::Add,
+        &x.map(f32::to_bits),
+    );
+    assert_eq!(got, vec![2f32.to_bits(); 4]);
+    assert_eq!(x.iter().fold(0.0, |a, b| a + b), 1.0);
+    // S = 32, a full and a partial subgroup (40 invocations): values with
+    // rounding everywhere.
+    let x: Vec<f32> = (0..40)
+        .map(|l| (l as f32 * 0.37 - 5.0) * [1.0, 1e6, 1e-3, -7e4][l % 4])
+        .collect();
+    let bits: Vec<u32> = x.iter().map(|v| v.to_bits()).collect();
+    let got = collective([40, 1, 1], 32, DataType::F32, SubgroupOp::Add, &bits);
+    let (full, part) = (butterfly(&x[..32], 32), butterfly(&x[32..], 32));
+    assert_ne!(
+        full,
+        x[..32].iter().sum::<f32>(),
+        "the values must tell the orders apart"
+    );
+    assert_eq!(&got[..32], vec![full.to_bits(); 32]);
+    assert_eq!(&got[32..], vec![part.to_bits(); 8]);
+    // -0.0 is kept: missing lanes contribute -0.0, not +0.0.
+    let neg = collective(
+        [3, 1, 1],
+        4,
+        DataType::F32,
+        SubgroupOp::Add,
+        &[(-0.0f32).to_bits(); 3],
+    );
+    assert_eq!(neg, vec![(-0.0f32).to_bits(); 3]);
+}
+
+#[test]
+fn shuffles_take_the_own_value_from_missing_or_out_of_range_lanes() {
+    // 40 invocations with S = 32: subgroup 1 has lanes 0..8 only.
+    let ws = [40, 1, 1];
+    let x: Vec<u32> = (0..40).map(|l| 100 + l).collect();
+    let shuffle = |op, lane_operand: Box<dyn Fn(Expr) -> Expr>| {
+        per_lane(ws, 32, DataType::U32, DataType::U32, &x, |v, _| {
+            sg(op, vec![v, lane_operand(lane())])
+        })
+    };
+    // Source lane = its own value; `None` when out of range or missing.
+    let want = |src: &dyn Fn(u64) -> u64| -> Vec<u32> {
+        (0..40u64)
+            .map(|l| {
+                let (first, lane) = (l / 32 * 32, l % 32);
+                let s = src(lane);
+                if s < 32 && first + s < 40 {
+                    x[(first + s) as usize]
+                } else {
+                    x[l as usize]
+                }
+            })
+            .collect()
+    };
+    // shuffle(v, (lane + 5) % 40): past 31 in subgroup 0, missing lanes
+    // 8..12 in subgroup 1.
+    assert_eq!(
+        shuffle(
+            SubgroupOp::Shuffle,
+            Box::new(|l| l.add(Expr::u32(5)).rem(Expr::u32(40)))
+        ),
+        want(&|l| (l + 5) % 40)
+    );
+    assert_eq!(
+        shuffle(SubgroupOp::Shuffle, Box::new(|_| Expr::u32(u32::MAX))),
+        x
+    );
+    // xor 8: subgroup 1's lanes read lanes 8..16, which have no invocation.
+    for mask in [1, 8, 31, 32] {
+        assert_eq!(
+            shuffle(SubgroupOp::ShuffleXor, Box::new(move |_| Expr::u32(mask))),
+            want(&|l| l ^ u64::from(mask)),
+            "xor {mask}"
+        );
+    }
+    for delta in [0, 3, 31, 32] {
+        assert_eq!(
+            shuffle(SubgroupOp::ShuffleDown, Box::new(move |_| Expr::u32(delta))),
+            want(&|l| l + u64::from(delta)),
+            "down {delta}"
+        );
+    }
+    // `lane + delta` does not wrap around to a low lane.
+    assert_eq!(
+        shuffle(SubgroupOp::ShuffleDown, Box::new(|_| Expr::u32(u32::MAX))),
+        x
+    );
+    // Shuffles of i32 and f32 values move the bits.
+    let f: Vec<u32> = (0..8).map(|l| (-(l as f32) - 0.5).to_bits()).collect();
+    let got = per_lane([8, 1, 1], 8, DataType::F32, DataType::F32, &f, |v, _| {
+        sg(SubgroupOp::ShuffleXor, vec![v, Expr::u32(1)])
+    });
+    assert_eq!(got, (0..8).map(|l| f[l ^ 1]).collect::<Vec<_>>());
+}
+
+#[test]
+fn reductions_and_broadcast_ignore_missing_lanes() {
+    let ws = [40, 1, 1];
+    let x: Vec<u32> = (0..40).map(|l| 100 + (l * 37) % 41).collect();
+    let s = 32;
+    let run = |op| collective(ws, 32, DataType::U32, op, &x);
+    // A missing lane counted as 0 would make min 0 and not change the sum.
+    assert_eq!(
+        run(SubgroupOp::Min),
+        per_subgroup(&x, s, |v| *v.iter().min().unwrap())
+    );
+    assert!(run(SubgroupOp::Min)[32..].iter().all(|&m| m >= 100));
+    assert_eq!(
+        run(SubgroupOp::Max),
+        per_subgroup(&x, s, |v| *v.iter().max().unwrap())
+    );
+    assert_eq!(
+        run(SubgroupOp::Add),
+        per_subgroup(&x, s, |v| v.iter().sum())
+    );
+    assert_eq!(
+        run(SubgroupOp::BroadcastFirst),
+        per_subgroup(&x, s, |v| v[0])
+    );
+    assert_eq!(run(SubgroupOp::BroadcastFirst)[32..], [x[32]; 8]);
+}
+
+#[test]
+fn ballot_sets_a_bit_per_lane_below_32() {
+    let ws = [64, 1, 1];
+    let x: Vec<u32> = (0..64).map(|l| u32::from(l % 3 == 0 || l == 63)).collect();
+    let ballot = |size| {
+        per_lane(ws, size, DataType::U32, DataType::U32, &x, |v, _| {
+            sg(SubgroupOp::Ballot, vec![v.ne(Expr::u32(0))])
+        })
+    };
+    let mask = |v: &[u32]| {
+        v.iter()
+            .take(32)
+            .enumerate()
+            .filter(|&(_, &p)| p != 0)
+            .fold(0u32, |m, (l, _)| m | 1 << l)
+    };
+    // S = 32: one mask per subgroup.
+    let got = ballot(32);
+    assert_eq!(got, per_subgroup(&x, 32, mask));
+    assert_ne!(got[0], got[32]);
+    // S = 64: one subgroup; lanes 32..64 (lane 63's true included) are not
+    // represented.
+    assert_eq!(ballot(64), vec![mask(&x[..32]); 64]);
+    // A partial subgroup: only the lanes that exist.
+    let got = per_lane(
+        [5, 1, 1],
+        8,
+        DataType::U32,
+        DataType::U32,
+        &[1; 5],
+        |v, _| sg(SubgroupOp::Ballot, vec![v.ne(Expr::u32(0))]),
+    );
+    assert_eq!(got, vec![0b1_1111; 5]);
+}
+
+#[test]
+fn all_and_any_per_subgroup() {
+    // S = 8, 20 invocations (the last subgroup has 4): the predicate fails
+    // at invocation 9 only.
+    let x: Vec<u32> = (0..20).map(|l| u32::from(l != 9)).collect();
+    let run = |op| {
+        per_lane([20, 1, 1], 8, DataType::U32, DataType::U32, &x, |v, _| {
+            sg(op, vec![v.ne(Expr::u32(0))]).cast(DataType::U32)
+        })
+    };
+    let all = run(SubgroupOp::All);
+    assert_eq!(
+        all,
+        per_subgroup(&x, 8, |v| u32::from(v.iter().all(|&p| p != 0)))
+    );
+    assert_eq!(all[8..16], [0; 8]);
+    assert_eq!(all[..8], [1; 8]);
+    assert_eq!(all[16..], [1; 4]);
+    let any_not = per_lane([20, 1, 1], 8, DataType::U32, DataType::U32, &x, |v, _| {
+        sg(SubgroupOp::Any, vec![v.eq(Expr::u32(0))]).cast(DataType::U32)
+    });
+    let mut want = vec![0; 20];
+    want[8..16].fill(1);
+    assert_eq!(any_not, want);
+}
+
+#[test]
+fn a_subgroup_size_of_one_and_of_128() {
+    let x: Vec<u32> = (0..130).map(|l| l * 3).collect();
+    // S = 1: every invocation is alone.
+    assert_eq!(
+        collective([130, 1, 1], 1, DataType::U32, SubgroupOp::Add, &x),
+        x
+    );
+    let got = per_lane([130, 1, 1], 1, DataType::U32, DataType::U32, &x, |v, _| {
+        sg(SubgroupOp::ShuffleXor, vec![v, Expr::u32(1)])
+    });
+    assert_eq!(got, x);
+    // S = 128: one full subgroup and one of 2.
+    assert_eq!(
+        collective([130, 1, 1], 128, DataType::U32, SubgroupOp::Max, &x),
+        per_subgroup(&x, 128, |v| *v.iter().max().unwrap())
+    );
+}
+
+#[test]
+fn unsupported_subgroup_sizes_are_errors() {
+    let mut b = ProgramBuilder::new("plain", [1, 1, 1]);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.store(BufRef::Param(y), Expr::u32(0), Expr::u32(1));
+    });
+    let p = b.finish();
+    for size in [0, 3, 48, 256, u32::MAX] {
+        let mut ys = [0u32];
+        let e = run_with(
+            &p,
+            [1, 1, 1],
+            &mut [RefArg::Buffer(&mut ys)],
+            &RunOptions {
+                subgroup_size: size,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e, RunError::InvalidSubgroupSize { size });
+        assert!(e.to_string().contains("power of two"), "{e}");
+    }
+    assert_eq!(RunOptions::default().subgroup_size, 32);
+}
+
+/// Collectives interleave with barriers and shared memory, inside uniform
+/// loops: each round, every invocation adds its subgroup's sum to a shared
+/// counter slot of its subgroup.
+#[test]
+fn collectives_in_a_uniform_loop_around_barriers() {
+    let mut b = ProgramBuilder::new("rounds", [24, 1, 1]);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    let acc = b.shared("acc", DataType::U32, 3);
+    let i = b.local("i", DataType::U32, false);
+    let s = b.local("s", DataType::U32, true);
+    let l = Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.let_(s, Expr::u32(0));
+        blk.for_(i, Expr::u32(0), Expr::u32(3), |body| {
+            body.assign(
+                s,
+                Expr::local(s).add(sg(SubgroupOp::Add, vec![l.clone().add(Expr::local(i))])),
+            );
+            body.barrier();
+        });
+        blk.if_(lane().eq(Expr::u32(0)), |then| {
+            then.store(
+                BufRef::Shared(acc),
+                l.clone().div(Expr::u32(8)),
+                Expr::local(s),
+            );
+        });
+        blk.barrier();
+        blk.store(
+            BufRef::Param(y),
+            l.clone(),
+            Expr::load(BufRef::Shared(acc), l.clone().div(Expr::u32(8))),
+        );
+    });
+    let p = b.finish();
+    let mut ys = vec![0u32; 24];
+    run_with(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut ys)],
+        &RunOptions {
+            subgroup_size: 8,
+            ..RunOptions::default()
+        },
+    )
+    .expect("run");
+    // Subgroup k: sum over rounds i of sum_{l in 8k..8k+8} (l + i).
+    let want: Vec<u32> = (0..24)
+        .map(|l| {
+            let k = l / 8;
+            (0..3)
+                .map(|i| (8 * k..8 * k + 8).map(|m| m + i).sum::<u32>())
+                .sum()
+        })
+        .collect();
+    assert_eq!(ys, want);
 }

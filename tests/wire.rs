@@ -939,6 +939,7 @@ fn interpreter_never_panics_on_generated_programs() {
     let opts = RunOptions {
         max_steps_per_invocation: Some(500),
         threads: Some(1),
+        ..RunOptions::default()
     };
     for _ in 0..150 {
         let p = strategy.new_tree(&mut runner).unwrap().current();

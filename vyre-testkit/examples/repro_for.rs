@@ -38,6 +38,7 @@ fn main() {
         let o = RunOptions {
             max_steps_per_invocation: Some(2_000_000),
             threads: None,
+            ..RunOptions::default()
         };
         run_with(&p, [2, 2, 1], &mut [RefArg::Buffer(&mut d2)], &o).expect("run");
         println!(

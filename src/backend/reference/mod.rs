@@ -12,7 +12,7 @@ pub mod interp;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
-pub use interp::{Compiled, RefArg, RunError, RunOptions, run, run_with};
+pub use interp::{Compiled, MAX_SUBGROUP_SIZE, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
@@ -140,9 +140,9 @@ impl DeviceBackend for CpuBackend {
         NAME.to_string()
     }
 
-    /// The interpreter's default subgroup size.
+    /// The size the interpreter runs subgroups at (its options').
     fn subgroup_size(&self) -> Option<u32> {
-        Some(32)
+        Some(self.options.subgroup_size)
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {

@@ -14,7 +14,6 @@
 //! (shrinking a failing case) and `regress` (the regression file format).
 
 mod check;
-mod compat;
 mod regress;
 mod run;
 mod shrink;

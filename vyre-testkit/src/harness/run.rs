@@ -69,11 +69,11 @@ pub fn run_reference_at(case: &Case, subgroup_size: u32) -> Result<Outputs, Stri
 /// subgroup size.
 fn reference_options(subgroup_size: u32) -> RunOptions {
     // Every core (`threads: None`, the default).
-    let opts = RunOptions {
+    RunOptions {
         max_steps_per_invocation: Some(REFERENCE_STEP_LIMIT),
+        subgroup_size,
         ..RunOptions::default()
-    };
-    super::compat::with_subgroup_size(opts, subgroup_size)
+    }
 }
 
 /// The subgroup size the reference must use to be compared with `target`
@@ -116,7 +116,7 @@ impl DeviceTarget {
     /// subgroup operations are skipped on it).
     #[must_use]
     pub fn subgroup_size(&self) -> Option<u32> {
-        super::compat::device_subgroup_size(&self.device)
+        self.device.subgroup_size()
     }
 }
 

@@ -31,6 +31,26 @@ pub(super) enum Mem {
     Private(u32),
 }
 
+/// Collective subgroup operations, with the operand type resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SubgroupK {
+    AddI,
+    AddF,
+    MinU,
+    MinI,
+    MinF,
+    MaxU,
+    MaxI,
+    MaxF,
+    Shuffle,
+    ShuffleXor,
+    ShuffleDown,
+    BroadcastFirst,
+    Ballot,
+    All,
+    Any,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Op {
     Mov {
@@ -437,6 +457,17 @@ pub(super) enum Op {
         t: u32,
     },
     Barrier,
+    /// A collective subgroup operation: `d` of every invocation of a
+    /// subgroup from the `a` (and, for shuffles, lane operand `b`; `a`
+    /// again otherwise) of all of them. The invocation stops here like at
+    /// a barrier; the workgroup scheduler combines the values and resumes
+    /// it after the instruction.
+    Subgroup {
+        k: SubgroupK,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
     Halt,
 }
 
@@ -498,7 +529,8 @@ impl Op {
             | MaxF { d, a, b }
             | MaxU { d, a, b }
             | MaxI { d, a, b }
-            | Powf { d, a, b } => (vec![d, a, b], None),
+            | Powf { d, a, b }
+            | Subgroup { d, a, b, .. } => (vec![d, a, b], None),
             ClampF { d, a, b, c }
             | ClampU { d, a, b, c }
             | ClampI { d, a, b, c }
@@ -525,8 +557,16 @@ impl Op {
 }
 
 /// Fixed registers of the builtins: global id, local id, workgroup id and
-/// grid size, three components each.
-pub(super) const BUILTIN_REGS: u32 = 12;
+/// grid size, three components each, then the subgroup lane
+/// ([`LANE_REG`]) and size ([`SUBGROUP_SIZE_REG`]).
+pub(super) const BUILTIN_REGS: u32 = 14;
+
+/// `subgroup_invocation_id()`: set per invocation (only in kernels that
+/// read it, see `Compiled::lane`).
+pub(super) const LANE_REG: Reg = 12;
+
+/// `subgroup_size()`: set per launch from `RunOptions::subgroup_size`.
+pub(super) const SUBGROUP_SIZE_REG: Reg = 13;
 
 pub(super) fn builtin_reg(b: Builtin, axis: crate::ir::Axis) -> Reg {
     let base = match b {

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 
 use super::Compiled;
-use super::bytecode::{AtomicK, BUILTIN_REGS, Mem, Op, Reg, builtin_reg};
+use super::bytecode::{
+    AtomicK, BUILTIN_REGS, LANE_REG, Mem, Op, Reg, SUBGROUP_SIZE_REG, SubgroupK, builtin_reg,
+};
 use super::literal_bits;
 use crate::ir::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program,
-    UnOp,
+    SubgroupOp, UnOp,
 };
 use crate::mid::Analysis;
 
@@ -33,7 +35,11 @@ pub(super) struct Codegen<'p, 'c> {
     mem_of_param: Vec<Option<Mem>>,
     /// Per private array: its first register and its length.
     private: Vec<(Reg, u32)>,
-    has_barrier: bool,
+    /// A barrier or collective subgroup operation was emitted: invocations
+    /// must be interleaved.
+    synchronised: bool,
+    /// `subgroup_invocation_id()` is read: the lane register must be set.
+    lane: bool,
     /// Per local: a fixed register it aliases (see `find_aliases`).
     alias: Vec<Option<Reg>>,
     /// The middle layer's analysis: bounds decisions (shared with every
@@ -104,7 +110,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             loops: Vec::new(),
             mem_of_param,
             private,
-            has_barrier: false,
+            synchronised: false,
+            lane: false,
             alias: Vec::new(),
             analysis,
             proven: Vec::new(),
@@ -138,7 +145,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             shared_names: p.shared.iter().map(|s| s.name.clone()).collect(),
             shared_words: off,
             private_names: p.private.iter().map(|a| a.name.clone()).collect(),
-            has_barrier: cg.has_barrier,
+            synchronised: cg.synchronised,
+            lane: cg.lane,
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
             proven,
@@ -227,6 +235,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             Expr::Builtin(b, a) => Some(builtin_reg(*b, *a)),
             Expr::Param(id) => Some(BUILTIN_REGS + id),
             Expr::Len(id) => Some(BUILTIN_REGS + self.p.params.len() as u32 + id),
+            Expr::Subgroup(SubgroupOp::InvocationId, _) => Some(LANE_REG),
+            Expr::Subgroup(SubgroupOp::Size, _) => Some(SUBGROUP_SIZE_REG),
             _ => None,
         }
     }
@@ -414,7 +424,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             }
             Node::Return => self.code.push(Op::Halt),
             Node::Barrier => {
-                self.has_barrier = true;
+                self.synchronised = true;
                 self.code.push(Op::Barrier);
             }
         }
@@ -443,11 +453,12 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let p = self.p;
         match e {
             Expr::Lit(l) => (self.consts[&literal_bits(*l)], l.ty()),
-            // TEMP(subgroups): rejected up front (Compiled::analysed).
-            Expr::Subgroup(..) => (
-                self.consts[&literal_bits(crate::ir::Literal::U32(0))],
-                DataType::U32,
-            ),
+            Expr::Subgroup(SubgroupOp::InvocationId, _) => {
+                self.lane = true;
+                (LANE_REG, DataType::U32)
+            }
+            Expr::Subgroup(SubgroupOp::Size, _) => (SUBGROUP_SIZE_REG, DataType::U32),
+            Expr::Subgroup(op, args) => self.subgroup(*op, args, dst),
             Expr::Local(id) => (
                 self.local(*id),
                 p.locals.get(*id as usize).map_or(DataType::U32, |l| l.ty),
@@ -667,6 +678,56 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 (d, t)
             }
         }
+    }
+
+    /// A collective subgroup operation into `dst` (a temporary when
+    /// `None`). Validation guarantees its arity and operand types.
+    fn subgroup(&mut self, op: SubgroupOp, args: &[Expr], dst: Option<Reg>) -> (Reg, DataType) {
+        // Validation gives every collective at least one operand.
+        let Some(v) = args.first() else {
+            return (SUBGROUP_SIZE_REG, DataType::U32);
+        };
+        let mark = self.next_temp;
+        let (a, t) = self.expr(v, None);
+        let b = match args.get(1) {
+            Some(lane) => self.expr(lane, None).0,
+            None => a,
+        };
+        self.next_temp = mark;
+        let d = dst.unwrap_or_else(|| self.temp());
+        use DataType::{F32, I32};
+        let (k, rt) = match op {
+            SubgroupOp::Add if t == F32 => (SubgroupK::AddF, t),
+            SubgroupOp::Add => (SubgroupK::AddI, t),
+            SubgroupOp::Min => (
+                match t {
+                    F32 => SubgroupK::MinF,
+                    I32 => SubgroupK::MinI,
+                    _ => SubgroupK::MinU,
+                },
+                t,
+            ),
+            SubgroupOp::Max => (
+                match t {
+                    F32 => SubgroupK::MaxF,
+                    I32 => SubgroupK::MaxI,
+                    _ => SubgroupK::MaxU,
+                },
+                t,
+            ),
+            SubgroupOp::Shuffle => (SubgroupK::Shuffle, t),
+            SubgroupOp::ShuffleXor => (SubgroupK::ShuffleXor, t),
+            SubgroupOp::ShuffleDown => (SubgroupK::ShuffleDown, t),
+            SubgroupOp::BroadcastFirst => (SubgroupK::BroadcastFirst, t),
+            SubgroupOp::Ballot => (SubgroupK::Ballot, DataType::U32),
+            SubgroupOp::All => (SubgroupK::All, DataType::Bool),
+            SubgroupOp::Any => (SubgroupK::Any, DataType::Bool),
+            // Not collective: read from fixed registers (see `expr`).
+            SubgroupOp::InvocationId | SubgroupOp::Size => return (d, DataType::U32),
+        };
+        self.synchronised = true;
+        self.code.push(Op::Subgroup { k, d, a, b });
+        (d, rt)
     }
 
     /// An atomic, its old value in `dst` (a temporary when `None`).

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::bytecode::{AtomicK, Mem, Op};
+use super::bytecode::{AtomicK, LANE_REG, Mem, Op, SubgroupK};
 use super::{Compiled, RunError};
 
 /// Per-worker scratch, reused across the workgroups a worker runs.
@@ -22,6 +22,9 @@ pub(super) struct Launch<'a> {
     pub(super) template: &'a [u32],
     pub(super) workgroups: [u32; 3],
     pub(super) limit: u64,
+    /// `RunOptions::subgroup_size`, validated: a power of two up to
+    /// `MAX_SUBGROUP_SIZE`.
+    pub(super) subgroup_size: u32,
 }
 
 /// Why an invocation stopped early.
@@ -38,7 +41,7 @@ enum Stop {
 
 impl Launch<'_> {
     pub(super) fn scratch(&self) -> Scratch {
-        let n = if self.c.has_barrier {
+        let n = if self.c.synchronised {
             self.c.workgroup_size.iter().map(|&d| d as usize).product()
         } else {
             1
@@ -113,21 +116,26 @@ impl Launch<'_> {
             a.store(0, Relaxed);
         }
         let nregs = c.nregs;
-        let set_builtins = |regs: &mut [u32], lid: [u32; 3]| {
+        let lane_mask = self.subgroup_size - 1;
+        let set_builtins = |regs: &mut [u32], lid: [u32; 3], inv: u32| {
             for k in 0..3 {
                 regs[k] = wid[k].wrapping_mul(size[k]).wrapping_add(lid[k]);
                 regs[3 + k] = lid[k];
                 regs[6 + k] = wid[k];
             }
+            // Only kernels that read the lane pay for it.
+            if c.lane {
+                regs[LANE_REG as usize] = inv & lane_mask;
+            }
         };
-        if !c.has_barrier {
+        if !c.synchronised {
             let regs = &mut s.regs[..nregs];
             let mut inv = 0u32;
             for z in 0..size[2] {
                 for y in 0..size[1] {
                     for x in 0..size[0] {
                         regs.copy_from_slice(self.template);
-                        set_builtins(regs, [x, y, z]);
+                        set_builtins(regs, [x, y, z], inv);
                         let mut pc = 0;
                         let mut steps = 0;
                         self.exec(regs, &s.arena, &mut pc, &mut steps)
@@ -145,7 +153,7 @@ impl Launch<'_> {
             let x = inv as u32 % size[0];
             let y = (inv as u32 / size[0]) % size[1];
             let z = inv as u32 / (size[0] * size[1]);
-            set_builtins(regs, [x, y, z]);
+            set_builtins(regs, [x, y, z], inv as u32);
             s.pcs[inv] = 0;
             s.steps[inv] = 0;
             s.done[inv] = false;
@@ -184,10 +192,10 @@ impl Launch<'_> {
             }
             if finished > 0 || split {
                 let detail = if split {
-                    "invocations wait at different barriers".to_string()
+                    "invocations wait at different barriers or subgroup operations".to_string()
                 } else {
                     format!(
-                        "{finished} invocation(s) finished while {waiting} wait at a barrier; every invocation must reach the same barriers"
+                        "{finished} invocation(s) finished while {waiting} wait at a barrier or subgroup operation; every invocation must reach the same ones"
                     )
                 };
                 return Err(RunError::BarrierDivergence {
@@ -195,6 +203,41 @@ impl Launch<'_> {
                     workgroup: wid,
                     detail,
                 });
+            }
+            // Every invocation stopped after the same instruction: when it
+            // is a collective, combine each subgroup's values before
+            // releasing them.
+            if let Some(pc) = barrier_pc
+                && let Some(&Op::Subgroup { k, d, a, b }) =
+                    (pc as usize).checked_sub(1).and_then(|at| c.code.get(at))
+            {
+                self.collective(&mut s.regs, n, k, [d, a, b]);
+            }
+        }
+    }
+
+    /// Execute the collective `k` for every subgroup of the workgroup's `n`
+    /// invocations (register files `regs`, `nregs` each): read operand `a`
+    /// (and lane operand `b`) of every lane, then write result `d` of every
+    /// lane (`d` may be `a` or `b`). The last subgroup is partial when `n`
+    /// is not a multiple of the subgroup size.
+    fn collective(&self, regs: &mut [u32], n: usize, k: SubgroupK, [d, a, b]: [u32; 3]) {
+        let nregs = self.c.nregs;
+        let size = self.subgroup_size as usize;
+        let (d, a, b) = (d as usize, a as usize, b as usize);
+        let mut vals = [0u32; super::MAX_SUBGROUP_SIZE as usize];
+        let mut lanes = [0u32; super::MAX_SUBGROUP_SIZE as usize];
+        let mut out = [0u32; super::MAX_SUBGROUP_SIZE as usize];
+        for first in (0..n).step_by(size) {
+            let count = size.min(n - first);
+            for l in 0..count {
+                let r = &regs[(first + l) * nregs..][..nregs];
+                vals[l] = r[a];
+                lanes[l] = r[b];
+            }
+            subgroup_combine(k, size, &vals[..count], &lanes[..count], &mut out[..count]);
+            for l in 0..count {
+                regs[(first + l) * nregs + d] = out[l];
             }
         }
     }
@@ -554,7 +597,9 @@ impl Launch<'_> {
                         pc = t as usize;
                     }
                 }
-                Op::Barrier => {
+                // A collective stops the invocation like a barrier; the
+                // scheduler combines the subgroup's values (`collective`).
+                Op::Barrier | Op::Subgroup { .. } => {
                     *pc_io = pc as u32;
                     *steps_io = steps;
                     return Ok(Stop::Barrier);
@@ -567,6 +612,87 @@ impl Launch<'_> {
             }
         }
     }
+}
+
+/// One subgroup's collective `k`: `vals[l]` (and lane operand `lanes[l]`)
+/// of its participating lanes `0..vals.len()` (all of them but in a partial
+/// last subgroup) into `out[l]`; `size` is the subgroup size `S`.
+///
+/// This is the definition the targets follow (see the module docs).
+pub(super) fn subgroup_combine(
+    k: SubgroupK,
+    size: usize,
+    vals: &[u32],
+    lanes: &[u32],
+    out: &mut [u32],
+) {
+    let count = vals.len();
+    let fold = |op: fn(u32, u32) -> u32| vals.iter().copied().reduce(op).unwrap_or(0);
+    // The value of source lane `src` when it has an invocation, else the
+    // reader's own value (CUDA's rule for an out-of-range shuffle).
+    let from = |l: usize, src: u64| {
+        usize::try_from(src)
+            .ok()
+            .filter(|&s| s < count)
+            .map_or(vals[l], |s| vals[s])
+    };
+    let all = match k {
+        SubgroupK::AddI => fold(u32::wrapping_add),
+        SubgroupK::AddF => butterfly_sum(size, vals),
+        SubgroupK::MinU => fold(u32::min),
+        SubgroupK::MinI => fold(|x, y| x.cast_signed().min(y.cast_signed()).cast_unsigned()),
+        SubgroupK::MinF => fold(|x, y| f32::from_bits(x).min(f32::from_bits(y)).to_bits()),
+        SubgroupK::MaxU => fold(u32::max),
+        SubgroupK::MaxI => fold(|x, y| x.cast_signed().max(y.cast_signed()).cast_unsigned()),
+        SubgroupK::MaxF => fold(|x, y| f32::from_bits(x).max(f32::from_bits(y)).to_bits()),
+        SubgroupK::BroadcastFirst => vals.first().copied().unwrap_or(0),
+        SubgroupK::Ballot => vals
+            .iter()
+            .take(32)
+            .enumerate()
+            .fold(0, |m, (l, &p)| m | (u32::from(p != 0) << l)),
+        SubgroupK::All => u32::from(vals.iter().all(|&p| p != 0)),
+        SubgroupK::Any => u32::from(vals.iter().any(|&p| p != 0)),
+        SubgroupK::Shuffle | SubgroupK::ShuffleXor | SubgroupK::ShuffleDown => {
+            for (l, o) in out.iter_mut().enumerate() {
+                let src = match k {
+                    SubgroupK::Shuffle => u64::from(lanes[l]),
+                    SubgroupK::ShuffleXor => u64::from(l as u32 ^ lanes[l]),
+                    // `lane + delta` without wrapping: past the subgroup
+                    // (not back to a low lane) when it exceeds `u32`.
+                    _ => l as u64 + u64::from(lanes[l]),
+                };
+                *o = from(l, src);
+            }
+            return;
+        }
+    };
+    out.fill(all);
+}
+
+/// The `f32` subgroup sum: the xor butterfly over all `size` lanes, lanes
+/// without an invocation holding `-0.0` (the identity of `+` that keeps a
+/// `-0.0` sum). After each step every lane of a pair holds the same bits
+/// (`+` is commutative), so every lane ends with lane 0's result.
+fn butterfly_sum(size: usize, vals: &[u32]) -> u32 {
+    let mut v = [-0.0f32; super::MAX_SUBGROUP_SIZE as usize];
+    for (x, &bits) in v.iter_mut().zip(vals) {
+        *x = f32::from_bits(bits);
+    }
+    let v = &mut v[..size.max(1)];
+    let mut off = size / 2;
+    while off > 0 {
+        for l in 0..size {
+            // Pairs are updated once each, from the old values.
+            if l & off == 0 {
+                let s = v[l] + v[l ^ off];
+                v[l] = s;
+                v[l ^ off] = s;
+            }
+        }
+        off /= 2;
+    }
+    v[0].to_bits()
 }
 
 fn oob(mem: Mem, index: u32, len: usize) -> Fault {

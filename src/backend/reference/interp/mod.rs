@@ -19,6 +19,16 @@
 //! released together. If some invocations finished (or wait at a different
 //! barrier) while others wait at a barrier, the launch fails with
 //! [`RunError::BarrierDivergence`]: on a GPU that is undefined behaviour.
+//!
+//! Subgroups: invocation `l` (flat local index `x + y*wx + z*wx*wy`) is lane
+//! `l % S` of subgroup `l / S`, `S` being [`RunOptions::subgroup_size`]; the
+//! last subgroup is partial when `S` does not divide the workgroup size.
+//! Validation puts collective subgroup operations in workgroup-uniform
+//! control flow, so the interpreter runs them like a barrier: each
+//! invocation stops at the operation, and when all of the workgroup have
+//! arrived the values of each subgroup are combined and they go on.
+//! Kernels without barriers or collectives run each invocation straight
+//! through instead.
 //! Shared arrays are zeroed at the start of each workgroup. Private arrays
 //! are a block of registers of their own in each invocation's register
 //! file, so they are zeroed with it when the invocation starts and cost no
@@ -37,6 +47,16 @@
 //! `var < end` (signed for `i32`), advances by its step (on `continue` too)
 //! and ends when `var + step` would overflow the loop variable's type;
 //! `#[unroll]` changes nothing here.
+//!
+//! Subgroup operations combine the participating lanes (those with an
+//! invocation): `subgroup_add` wraps on integers and sums `f32` as the xor
+//! butterfly (for `off` in `S/2, S/4, .., 1`: `v = v + v[lane ^ off]`, over
+//! all `S` lanes, a lane without an invocation starting as `-0.0`; the
+//! result is lane 0's); `subgroup_min`/`max` fold `min`/`max` in lane
+//! order; a shuffle whose source lane is `>= S` or has no invocation
+//! (`lane + delta` does not wrap) yields the invocation's own value;
+//! `subgroup_broadcast_first` is lane 0's value; `subgroup_ballot` sets bit
+//! `l` for lanes `l < 32` only.
 //! Out-of-range loads yield 0, out-of-range stores are dropped and
 //! out-of-range atomics do nothing and yield 0. In an `unchecked` kernel an
 //! out-of-range access is undefined behaviour on a GPU; the interpreter stays
@@ -61,7 +81,7 @@ use rayon::prelude::*;
 
 use crate::ir::{Access, Literal, Param, Program, ValidationError};
 use crate::mid::Analysis;
-use bytecode::{Op, Reg};
+use bytecode::{Op, Reg, SUBGROUP_SIZE_REG};
 use compile::Codegen;
 use exec::{Launch, Scratch};
 
@@ -75,7 +95,7 @@ pub enum RefArg<'a> {
 }
 
 /// Knobs of [`run_with`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// Fail with [`RunError::StepLimitExceeded`] when one invocation
     /// executes more instructions than this (`None`: no limit).
@@ -84,6 +104,24 @@ pub struct RunOptions {
     /// pool, one thread per core; `Some(1)`: run on the calling thread;
     /// `Some(n)`: a pool of `n` threads, built on first use and reused).
     pub threads: Option<usize>,
+    /// The subgroup size `S` the kernel sees (`subgroup_size()`, and how
+    /// invocations form subgroups): a power of two from 1 to
+    /// [`MAX_SUBGROUP_SIZE`], otherwise the launch fails with
+    /// [`RunError::InvalidSubgroupSize`]. Default 32, NVIDIA's warp.
+    pub subgroup_size: u32,
+}
+
+/// The largest [`RunOptions::subgroup_size`].
+pub const MAX_SUBGROUP_SIZE: u32 = 128;
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            max_steps_per_invocation: None,
+            threads: None,
+            subgroup_size: 32,
+        }
+    }
 }
 
 /// Why a launch failed.
@@ -197,6 +235,15 @@ pub enum RunError {
         /// What failed.
         reason: String,
     },
+    /// [`RunOptions::subgroup_size`] is not a power of two from 1 to
+    /// [`MAX_SUBGROUP_SIZE`].
+    #[error(
+        "subgroup size {size} is not supported: it must be a power of two from 1 to {MAX_SUBGROUP_SIZE}"
+    )]
+    InvalidSubgroupSize {
+        /// The size asked for.
+        size: u32,
+    },
     /// The worker pool could not be built.
     #[error("could not start {threads} worker threads: {reason}")]
     ThreadPool {
@@ -263,7 +310,11 @@ pub struct Compiled {
     shared_words: usize,
     /// Names of the private arrays (their words are registers).
     private_names: Vec<String>,
-    has_barrier: bool,
+    /// Invocations must be interleaved: the kernel has a barrier or a
+    /// collective subgroup operation (`Op::Subgroup`).
+    synchronised: bool,
+    /// The kernel reads `subgroup_invocation_id()` (`LANE_REG`).
+    lane: bool,
     workgroup_size: [u32; 3],
     unchecked: bool,
     /// Per instruction: an access whose bounds check the middle layer's
@@ -297,13 +348,6 @@ impl Compiled {
     ///
     /// [`RunError::Internal`] when the bytecode breaks an invariant.
     pub fn analysed(analysis: &Analysis<'_>) -> Result<Self, RunError> {
-        // TEMP(subgroups): rejected up front until the target implements them.
-        if analysis.program().uses_subgroups() {
-            return Err(RunError::Internal {
-                kernel: analysis.program().name.clone(),
-                reason: "subgroup operations are not implemented yet".into(),
-            });
-        }
         let compiled = Codegen::compile_with(analysis);
         compiled.verify().map_err(|reason| RunError::Internal {
             kernel: analysis.program().name.clone(),
@@ -413,7 +457,14 @@ impl Compiled {
         args: &[CoreArg<'_>],
         opts: &RunOptions,
     ) -> Result<(), RunError> {
-        let (template, ro, rw) = self.bind(workgroups, args)?;
+        let subgroup_size = opts.subgroup_size;
+        if !subgroup_size.is_power_of_two() || subgroup_size > MAX_SUBGROUP_SIZE {
+            return Err(RunError::InvalidSubgroupSize {
+                size: subgroup_size,
+            });
+        }
+        let (mut template, ro, rw) = self.bind(workgroups, args)?;
+        template[SUBGROUP_SIZE_REG as usize] = subgroup_size;
         let total = u64::from(workgroups[0])
             .checked_mul(u64::from(workgroups[1]))
             .and_then(|n| n.checked_mul(u64::from(workgroups[2])))
@@ -432,6 +483,7 @@ impl Compiled {
             template: &template,
             workgroups,
             limit: opts.max_steps_per_invocation.unwrap_or(u64::MAX),
+            subgroup_size,
         };
         let one = |scratch: &mut Scratch, wg: usize| launch.workgroup(scratch, wg);
         match opts.threads {
