@@ -347,8 +347,13 @@ impl<S: Source> Gen<'_, S> {
         let e = match op {
             ApproxOp::Div => {
                 let a = self.float_expr(d, false);
+                // Never 0: Vulkan leaves `x / 0` undefined and lavapipe
+                // folds `0.0 / 0.0` to 0 (docs/targets.md, "Infinities and
+                // NaN"); zero-filled private arrays made such divisors
+                // common. Division by zero is pinned by tests/kernels/ieee.vyre.
                 let b = self.float_expr(d, true);
-                a.div(b)
+                let nonzero = Expr::select(b.clone().ne(Expr::f32(0.0)), b, Expr::f32(1.0));
+                a.div(nonzero)
             }
             ApproxOp::Rem => {
                 let a = self.clamped(-16.0, 16.0);
