@@ -307,8 +307,8 @@ fn rows(device: &Device, o: &Options) -> vyre::Result<()> {
                 / COLS as f64;
             let rstd = 1.0 / (var + f64::from(eps)).sqrt();
             for c in [0, 1, 2047, COLS - 1] {
-                let want = (f64::from(row[c]) - mean) * rstd * f64::from(host_g[c])
-                    + f64::from(host_b[c]);
+                let want =
+                    (f64::from(row[c]) - mean) * rstd * f64::from(host_g[c]) + f64::from(host_b[c]);
                 check_close("layer_norm_rows", got[r * COLS + c], want as f32, 1e-4);
             }
         }

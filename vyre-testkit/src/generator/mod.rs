@@ -444,7 +444,10 @@ impl<'s, S: Source> Gen<'s, S> {
     /// Whether expressions generated now may hold collective subgroup
     /// operations.
     fn collectives_ok(&self) -> bool {
-        self.cfg.subgroups && self.uniform && !self.returned_divergently
+        let [wx, wy, wz] = self.p.workgroup_size;
+        // Validation's layout rule: 1-D, or rows of whole subgroups.
+        let layout = (wy, wz) == (1, 1) || wx.is_multiple_of(vyre::ir::validate::MAX_SUBGROUP_SIZE);
+        self.cfg.subgroups && layout && self.uniform && !self.returned_divergently
     }
 
     /// Run `f` with [`Gen::uniform`] cleared (nested blocks, `while`
