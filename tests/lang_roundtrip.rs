@@ -401,7 +401,11 @@ impl Gen {
 
     fn stmt(&mut self, depth: u32) -> Option<Node> {
         let nested = depth < 3;
-        self.collective_ok = depth == 0 && !self.returned;
+        // Validation's shape rule: collectives need a 1-D workgroup (or x a
+        // multiple of 128).
+        let [wx, wy, wz] = self.p.workgroup_size;
+        let shape_ok = (wy, wz) == (1, 1) || wx.is_multiple_of(128);
+        self.collective_ok = depth == 0 && !self.returned && shape_ok;
         Some(match self.below(16) {
             0..=2 => {
                 let ty = self.pick(&TYPES);

@@ -397,6 +397,9 @@ impl<S: Source> Gen<'_, S> {
             match ty {
                 DataType::Bool => ops.extend([O::All, O::Any]),
                 DataType::F32 if clean => {}
+                // f32 sums twice: their exactness rule (integer operands)
+                // is the part most worth exercising.
+                DataType::F32 => ops.extend([O::Add, O::Add, O::Min, O::Max]),
                 _ => ops.extend([O::Add, O::Min, O::Max]),
             }
             if ty != DataType::Bool {
@@ -464,9 +467,9 @@ impl<S: Source> Gen<'_, S> {
                 0x8000_0000,
             ],
         };
-        match self.src.below(6) {
-            0 | 1 => Expr::u32(self.pick(lits)),
-            2 => match (op, self.src.below(3)) {
+        match self.src.below(7) {
+            0..=2 => Expr::u32(self.pick(lits)),
+            3 => match (op, self.src.below(3)) {
                 // Relative to the own lane: the last lanes reach past the
                 // end (of the subgroup, or of a partial one).
                 (SubgroupOp::Shuffle, 0) => lane().add(Expr::u32(self.pick(&[1u32, 2, 8]))),
@@ -477,7 +480,7 @@ impl<S: Source> Gen<'_, S> {
                 (SubgroupOp::ShuffleXor, 1) => size().shr(Expr::u32(1)),
                 _ => size().add(Expr::u32(self.src.below(3))),
             },
-            3 => {
+            4 => {
                 // Mostly in range for subgroups of 8 or 32.
                 let m = self.pick(&[7u32, 31]);
                 self.int_expr(DataType::U32, depth).bitand(Expr::u32(m))

@@ -23,7 +23,14 @@ impl<S: Source> Gen<'_, S> {
             &[1, 2, 4, 8, 16, 32, 64, 3, 5, 7, 12]
         };
         let wx = self.pick(widths).min(max_inv);
-        let wy = self.pick(&[1u32, 1, 2, 3]).min(max_inv / wx).max(1);
+        // Collective subgroup operations need a 1-D workgroup (validation's
+        // shape rule), so with subgroups 1-D shapes are more frequent.
+        let ys: &[u32] = if cfg.subgroups {
+            &[1, 1, 1, 1, 2, 3]
+        } else {
+            &[1, 1, 2, 3]
+        };
+        let wy = self.pick(ys).min(max_inv / wx).max(1);
         let wz = self.pick(&[1u32, 1, 2]).min(max_inv / (wx * wy)).max(1);
         self.p.workgroup_size = [wx, wy, wz];
         self.invocations = wx * wy * wz;
