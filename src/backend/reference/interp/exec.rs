@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::bytecode::{AtomicK, LANE_REG, Mem, Op, SubgroupK};
+use super::bytecode::{AtomicK, Mem, Op, SubgroupK};
 use super::{Compiled, RunError};
 
 /// Per-worker scratch, reused across the workgroups a worker runs.
@@ -124,8 +124,8 @@ impl Launch<'_> {
                 regs[6 + k] = wid[k];
             }
             // Only kernels that read the lane pay for it.
-            if c.lane {
-                regs[LANE_REG as usize] = inv & lane_mask;
+            if let Some(r) = c.lane {
+                regs[r as usize] = inv & lane_mask;
             }
         };
         if !c.synchronised {
