@@ -399,6 +399,14 @@ impl Compiled {
         Ok(())
     }
 
+    /// Whether a workgroup keeps every invocation's register file: with
+    /// barriers or collectives (invocations stop and resume), and in
+    /// kernels that read the lane, which is set there so that the
+    /// straight-through path of every other kernel stays as it was.
+    fn interleaved(&self) -> bool {
+        self.synchronised || self.lane.is_some()
+    }
+
     /// The kernel's name.
     #[must_use]
     pub fn name(&self) -> &str {
