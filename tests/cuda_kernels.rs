@@ -666,3 +666,155 @@ fn vectorized_kernels_match_reference() {
         assert_same_bits("sum_partials", &c, &g, &args);
     }
 }
+
+// ---- Subgroup operations ----
+
+use vyre::ir::SubgroupOp;
+
+#[test]
+fn devices_report_their_subgroup_size() {
+    // The reference interpreter's default, and a warp.
+    assert_eq!(Device::cpu().subgroup_size(), Some(32));
+    if let Some(gpu) = cuda() {
+        assert_eq!(gpu.subgroup_size(), Some(32));
+    }
+}
+
+/// Inputs of a subgroup kernel over `n` invocations: values of `ty`
+/// (`bool` as 0/1: the first workgroup all true, the second mostly true,
+/// the rest random) and lane operands (in range, just past it, and far
+/// out: `>= 32`, wrapping `lane + delta`).
+fn subgroup_inputs(ty: DataType, n: usize, group: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
+    let mut r = Rng(seed);
+    let x = (0..n)
+        .map(|i| match ty {
+            DataType::F32 => match r.next_u32() % 16 {
+                0 => f32::NAN.to_bits(),
+                1 => f32::INFINITY.to_bits(),
+                // Small integers: exact sums in any order.
+                2..=5 => ((r.next_u32() % 64) as f32 - 32.0).to_bits(),
+                _ => r.range(-100.0, 100.0).to_bits(),
+            },
+            DataType::Bool => match i / group {
+                0 => 1,
+                1 => u32::from(!r.next_u32().is_multiple_of(8)),
+                _ => r.next_u32() % 2,
+            },
+            _ => int_edges()[r.next_u32() as usize % 15] ^ (r.next_u32() % 4),
+        })
+        .collect();
+    let lanes = (0..n)
+        .map(|_| match r.next_u32() % 8 {
+            0 => [32, 33, 63, 0x8000_0000, 0xffff_ffff, 0xffff_ffe1][r.next_u32() as usize % 6],
+            _ => r.next_u32() % 32,
+        })
+        .collect();
+    (x, lanes)
+}
+
+#[test]
+fn subgroup_ops_match_reference() {
+    use ptx_support::LaneOperand;
+    if cuda().is_none() {
+        return;
+    }
+    // Whole warps, a partial last warp (48 = 32 + 16) and a 2-D block
+    // (x a multiple of 128, as validation requires for collectives).
+    for wg in [[64, 1, 1], [48, 1, 1], [128, 2, 1]] {
+        let group: usize = wg.iter().product::<u32>() as usize;
+        let groups = 3;
+        let n = group * groups;
+        for op in SubgroupOp::ALL {
+            for ty in subgroup_types(op) {
+                let lane_ops: &[LaneOperand] = if op.is_shuffle() {
+                    &[
+                        LaneOperand::Loaded,
+                        LaneOperand::Const(3),
+                        LaneOperand::Const(32),
+                    ]
+                } else {
+                    &[LaneOperand::Loaded]
+                };
+                for (k, &lane) in lane_ops.iter().enumerate() {
+                    let p = subgroup_program(op, ty, wg, lane);
+                    let spec = spec_with(&p, &DispatchConfig::default(), &[], true);
+                    let (x, lanes) = subgroup_inputs(ty, n, group, 11 + k as u64);
+                    // The last invocations run (and take part) but store nothing.
+                    let args = [
+                        Arg::Buf(x),
+                        Arg::Buf(lanes),
+                        Arg::Buf(vec![0xdead_beef; n - 5]),
+                    ];
+                    let (c, g) =
+                        both(&spec, Grid::workgroups(groups as u32), &args).expect("device");
+                    if ty == DataType::F32 && matches!(op, SubgroupOp::Min | SubgroupOp::Max) {
+                        // Which of -0.0 and +0.0 wins is unspecified.
+                        let zeros = |v: &[Vec<u32>]| -> Vec<Vec<u32>> {
+                            v.iter()
+                                .map(|b| {
+                                    b.iter()
+                                        .map(|&w| if w == 0x8000_0000 { 0 } else { w })
+                                        .collect()
+                                })
+                                .collect()
+                        };
+                        assert_same_bits(&p.name, &zeros(&c), &zeros(&g), &args);
+                    } else {
+                        // f32 sums too: PTX runs the reference's butterfly.
+                        assert_same_bits(&p.name, &c, &g, &args);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Shuffles whose source lane is out of range or has no invocation give
+/// the own value, spelled out (not only compared with the reference).
+#[test]
+fn out_of_range_shuffles_keep_the_own_value() {
+    use ptx_support::LaneOperand;
+    let Some(gpu) = cuda() else { return };
+    let wg = [48, 1, 1];
+    for op in [
+        SubgroupOp::Shuffle,
+        SubgroupOp::ShuffleXor,
+        SubgroupOp::ShuffleDown,
+    ] {
+        let p = subgroup_program(op, DataType::U32, wg, LaneOperand::Loaded);
+        let spec = spec_with(&p, &DispatchConfig::default(), &[], true);
+        let n = 96;
+        let x: Vec<u32> = (0..n).map(|i| 1000 + i).collect();
+        let lanes: Vec<u32> = (0..n)
+            .map(|i| [0, 5, 16, 31, 32, 40, 0x8000_0000, 0xffff_ffff][i as usize % 8])
+            .collect();
+        let args = [
+            Arg::Buf(x.clone()),
+            Arg::Buf(lanes.clone()),
+            Arg::Buf(vec![0; n as usize]),
+        ];
+        let out = spec
+            .with(|s| run_on(&gpu, s, Grid::workgroups(2), &args))
+            .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        for g in 0..n {
+            let (base, l) = (g - g % 32, g % 32);
+            // Members of g's warp: 32, or 16 in the second warp of a block.
+            let members = if (g % 48) >= 32 { 16 } else { 32 };
+            let operand = lanes[g as usize];
+            let src = match op {
+                SubgroupOp::Shuffle => Some(operand),
+                SubgroupOp::ShuffleXor => Some(l ^ operand),
+                _ => l.checked_add(operand),
+            };
+            let want = match src {
+                Some(s) if s < members => x[(base + s) as usize],
+                _ => x[g as usize],
+            };
+            assert_eq!(
+                out[2][g as usize], want,
+                "{} at {g} (operand {operand})",
+                p.name
+            );
+        }
+    }
+}

@@ -12,6 +12,10 @@
 //! `tests/kernels/regress_<hash>.vyre` (run by `differential_regressions`).
 //! `VYRE_REQUIRE_VULKAN=1` / `VYRE_REQUIRE_CUDA=1` turn a missing device
 //! into a failure instead of a `skipped:` line.
+//!
+//! Cases with subgroup operations are compared with the reference run at
+//! the target's subgroup size; a target that does not report its size
+//! skips them (counted in its summary line).
 
 mod differential_support;
 
@@ -19,9 +23,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use vyre_testkit::harness::{
-    DeviceRunOptions, check_against, check_target, env_cases, reduce_statements, save_regression,
+    DeviceRunOptions, References, check_target, env_cases, reduce_statements, save_regression,
 };
-use vyre_testkit::{GenConfig, Outcome, generate, run_reference, shrink};
+use vyre_testkit::{GenConfig, Outcome, generate, shrink};
 
 /// Cases in CI (fixed seed). Keeps the test around two minutes on two
 /// cores with lavapipe.
@@ -39,31 +43,42 @@ fn differential() {
     let start = Instant::now();
     let mut failures: Vec<(u64, usize, Outcome)> = Vec::new();
     let mut compared = vec![0u64; targets.len()];
+    // Per target: compared cases with subgroup operations, and skipped
+    // ones (subgroup size unknown).
+    let mut with_subgroups = vec![0u64; targets.len()];
+    let mut skipped = vec![0u64; targets.len()];
     for seed in seed0..seed0 + cases {
         let case = generate(seed, &cfg);
-        let want = run_reference(&case);
+        let subgroups = case.program.uses_subgroups();
+        // The reference runs once per subgroup size the targets need.
+        let mut refs = References::new(&case);
         for (k, t) in targets.iter().enumerate() {
             if t.label.ends_with("wgsl") && (seed - seed0) % WGSL_STRIDE != 0 {
                 continue;
             }
-            let outcome = match &want {
-                Ok(w) => check_against(&case, w, t, DeviceRunOptions::default()),
-                Err(e) => Outcome::ReferenceError(e.clone()),
-            };
+            let outcome = refs.check(t, DeviceRunOptions::default());
+            if outcome.is_skipped() {
+                skipped[k] += 1;
+                continue;
+            }
             compared[k] += 1;
+            with_subgroups[k] += u64::from(subgroups);
             if !outcome.is_match() {
                 failures.push((seed, k, outcome));
             }
         }
     }
-    for (t, n) in targets.iter().zip(&compared) {
-        let bad = failures
-            .iter()
-            .filter(|f| targets[f.1].label == t.label)
-            .count();
+    for (k, t) in targets.iter().enumerate() {
+        let bad = failures.iter().filter(|f| f.1 == k).count();
+        let size = t
+            .subgroup_size()
+            .map_or_else(|| "unknown".to_string(), |s| s.to_string());
         println!(
-            "{}: {n} programs compared, {bad} failed (seeds {seed0:#x}..{:#x})",
+            "{}: {} programs compared ({} with subgroup operations, subgroup size {size}), {bad} failed, {} skipped (subgroup size unknown) (seeds {seed0:#x}..{:#x})",
             t.label,
+            compared[k],
+            with_subgroups[k],
+            skipped[k],
             seed0 + cases
         );
     }

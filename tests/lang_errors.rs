@@ -107,7 +107,12 @@ fn unsupported_rust_constructs() {
         1,
         "`struct` items are not supported",
     );
-    expect_at(&k("    let t = (1, 2);"), 3, 13, "tuples are not supported");
+    expect_at(
+        &k("    let t = (1, 2);"),
+        3,
+        13,
+        "a tuple is not a value in vyre",
+    );
     expect_at(
         &k("    println!(\"hi\");"),
         3,
@@ -868,5 +873,264 @@ fn vector_access_errors() {
         3,
         12,
         "`load4` may only be used as `let v = buf.load4(i);`",
+    );
+}
+
+#[test]
+fn subgroup_call_in_divergent_flow_points_at_the_call() {
+    // Line 4: `        let s = subgroup_add(v);`, the call at column 17.
+    expect_at(
+        &k(
+            "    let v = x[0];\n    if global_id().x < n {\n        let s = subgroup_add(v);\n        y[0] = s;\n    }",
+        ),
+        5,
+        17,
+        "`subgroup_add` in control flow that depends on the invocation",
+    );
+    // Inside a larger expression and a store's value.
+    expect_at(
+        &k(
+            "    let i = global_id().x;\n    if x[i] > 0.0 {\n        y[i] = 1.0 + subgroup_max(x[i]);\n    }",
+        ),
+        5,
+        22,
+        "`subgroup_max` in control flow",
+    );
+    // A `while` condition is evaluated again after invocations left.
+    expect_at(
+        &k("    let mut j = 0u32;\n    while subgroup_any(j < 4) {\n        j += 1;\n    }"),
+        4,
+        11,
+        "`subgroup_any` in a `while` condition",
+    );
+    // A subgroup result is not uniform: a condition on it diverges.
+    expect_at(
+        &k(
+            "    let v = x[0];\n    if subgroup_any(v > 0.0) {\n        let t = subgroup_add(v);\n        y[0] = t;\n    }",
+        ),
+        5,
+        17,
+        "`subgroup_add` in control flow that depends on the invocation",
+    );
+    // Through a helper with statements: the call inside the helper.
+    expect_at(
+        "fn h(v: f32) -> f32 {\n    let w = v * 2.0;\n    subgroup_min(w)\n}\n#[kernel]\nfn k(x: &[f32], y: &mut [f32]) {\n    if x[0] > 1.0 {\n        y[0] = h(x[1]);\n    }\n}\n",
+        3,
+        5,
+        "`subgroup_min` in control flow",
+    );
+    // The lane and the size are not collective: fine anywhere.
+    let ok = k(
+        "    let i = global_id().x;\n    if i < n {\n        h[i] = subgroup_invocation_id() + subgroup_size();\n    }",
+    );
+    assert!(parse("ok.vyre", &ok).is_ok());
+}
+
+#[test]
+fn subgroup_arity_and_type_errors() {
+    expect_at(
+        &k("    let v = x[0];\n    let a = subgroup_shuffle(v);"),
+        4,
+        13,
+        "`subgroup_shuffle` takes 2 arguments but 1 was given: `subgroup_shuffle(v, src_lane)`",
+    );
+    expect_at(
+        &k("    let a = subgroup_size(1u32);"),
+        3,
+        13,
+        "`subgroup_size` takes no arguments but 1 was given",
+    );
+    expect_at(
+        &k("    let a = subgroup_add();"),
+        3,
+        13,
+        "`subgroup_add` takes 1 argument but 0 were given",
+    );
+    expect_at(
+        &k("    let b = subgroup_ballot(1.0);"),
+        3,
+        29,
+        "`subgroup_ballot` takes a `bool` condition, but this is `f32`",
+    );
+    expect_at(
+        &k("    let b = subgroup_add(n > 1);"),
+        3,
+        26,
+        "`subgroup_add` works on `i32`, `u32` or `f32`, not `bool`",
+    );
+    expect_at(
+        &k("    let b = subgroup_shuffle(x[0], 1i32);"),
+        3,
+        36,
+        "the lane operand of `subgroup_shuffle` must be `u32`, but this is `i32`",
+    );
+    expect_at(
+        &k("    let b = subgroup_shuffle_xor(x[0], 1.0);"),
+        3,
+        40,
+        "the lane operand of `subgroup_shuffle_xor` must be `u32`, but this is `f32`",
+    );
+    expect_at(
+        &k("    let b = subgroup_size().x;"),
+        3,
+        13,
+        "`subgroup_size()` is a scalar and has no fields",
+    );
+    expect_at(
+        "const S: u32 = subgroup_size();\n#[kernel]\nfn k() {}\n",
+        1,
+        16,
+        "subgroup functions cannot be used in a `const`",
+    );
+    // A mismatched result type is reported at the use, as usual.
+    expect_at(
+        &k("    let b: f32 = subgroup_ballot(n > 1);"),
+        3,
+        18,
+        "mismatched types: `b` is `f32` but this value is `u32`",
+    );
+}
+
+#[test]
+fn helper_named_like_a_builtin() {
+    expect_at(
+        "fn subgroup_add(v: f32) -> f32 { v }\n#[kernel]\nfn k(y: &mut [f32]) { y[0] = subgroup_add(1.0); }\n",
+        1,
+        4,
+        "`subgroup_add` is a builtin function; a helper cannot have its name",
+    );
+    expect_at(
+        "fn barrier() {}\n#[kernel]\nfn k() { barrier(); }\n",
+        1,
+        4,
+        "`barrier` is a builtin function",
+    );
+    expect_at(
+        "fn global_id() -> u32 { 0 }\n#[kernel]\nfn k() {}\n",
+        1,
+        4,
+        "`global_id` is a builtin function",
+    );
+}
+
+#[test]
+fn tuple_errors() {
+    let three = "fn three() -> (f32, f32, f32) { (1.0, 2.0, 3.0) }\nfn one() -> f32 { 1.0 }\n#[kernel]\nfn k(y: &mut [f32]) {\n";
+    let t = |body: &str| format!("{three}{body}\n}}\n");
+    expect_at(
+        &t("    let (a, b) = three();"),
+        5,
+        9,
+        "mismatched types: this pattern has 2 elements, but the value is a tuple of 3",
+    );
+    expect_at(
+        &t("    let v = three();"),
+        5,
+        13,
+        "helper `three` returns a tuple `(f32, f32, f32)`, which is not a value; destructure it in a `let`: `let (v0, v1, v2) = three(..);`",
+    );
+    expect_at(
+        &t("    y[0] = three() + 1.0;"),
+        5,
+        12,
+        "returns a tuple `(f32, f32, f32)`, which is not a value",
+    );
+    expect_at(
+        &t("    let (a, b) = one();"),
+        5,
+        18,
+        "helper `one` returns `f32`, not a tuple",
+    );
+    expect_at(
+        &t("    let t = (1.0, 2.0);"),
+        5,
+        13,
+        "a tuple is not a value in vyre",
+    );
+    expect_at(
+        &t("    let (a, b, c) = three();\n    y[0] = (a, b).0;"),
+        6,
+        12,
+        "tuple fields (`.0`) are not supported",
+    );
+    expect_at(
+        &t("    let (a, a, c) = three();"),
+        5,
+        13,
+        "`a` is bound more than once in this pattern",
+    );
+    expect_at(
+        &t("    let (a, (b, c)) = three();"),
+        5,
+        13,
+        "nested tuple patterns are not supported",
+    );
+    expect_at(
+        &t("    let (a, b, c) = three();\n    (a, b, c) = three();"),
+        6,
+        6,
+        "cannot assign twice to immutable variable `a`",
+    );
+    expect_at(
+        &t("    let (mut a, mut b) = (1.0, 2.0);\n    (a, y[0]) = (b, a);"),
+        6,
+        9,
+        "only local variables and `_` can be assigned from a tuple",
+    );
+    expect_at(
+        &t("    let (a, b): (f32, u32) = (1.0, 2.0);"),
+        5,
+        36,
+        "mismatched types: `b` is `u32` but this value is `f32`",
+    );
+    // Tuple types outside a helper's return type.
+    expect_at(
+        "fn f(p: (f32, f32)) -> f32 { 1.0 }\n#[kernel]\nfn k() {}\n",
+        1,
+        9,
+        "a tuple type is only allowed as a helper's return type",
+    );
+    expect_at(
+        "fn f() -> (f32, (f32, u32)) { (1.0, (2.0, 3)) }\n#[kernel]\nfn k() {}\n",
+        1,
+        17,
+        "nested tuples are not supported",
+    );
+    expect_at(
+        "fn f() -> (f32,) { (1.0,) }\n#[kernel]\nfn k() {}\n",
+        1,
+        11,
+        "a one-element tuple is not supported",
+    );
+    expect_at(
+        "fn f() -> (u32, u32, u32, u32, u32, u32, u32, u32, u32) { (0, 0, 0, 0, 0, 0, 0, 0, 0) }\n#[kernel]\nfn k() {}\n",
+        1,
+        11,
+        "a helper returns at most 8 values, but this tuple has 9",
+    );
+    // The helper's tail must be a tuple of the declared length.
+    expect_at(
+        "fn f() -> (f32, f32) { (1.0, 2.0, 3.0) }\n#[kernel]\nfn k(y: &mut [f32]) { let (a, b) = f(); y[0] = a + b; }\n",
+        1,
+        24,
+        "helper `f` returns `(f32, f32)` (2 values), but this tuple has 3",
+    );
+    expect_at(
+        "fn f() -> (f32, f32) { 1.0 }\n#[kernel]\nfn k(y: &mut [f32]) { let (a, b) = f(); y[0] = a + b; }\n",
+        1,
+        24,
+        "expected a tuple",
+    );
+    expect_at(
+        "fn f() -> (f32, u32) { (1.0, 2.0) }\n#[kernel]\nfn k(y: &mut [f32]) { let (a, b) = f(); y[0] = a; }\n",
+        1,
+        30,
+        "mismatched types: helper `f` returns `u32`, but this value is `f32`",
+    );
+    expect_at(
+        "fn g() -> u32 { 1.0 }\n#[kernel]\nfn k(y: &mut [u32]) { y[0] = g(); }\n",
+        1,
+        17,
+        "mismatched types: helper `g` returns `u32`, but this value is `f32`",
     );
 }

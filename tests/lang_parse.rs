@@ -3,7 +3,7 @@
 
 use vyre::ir::{
     Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal,
-    LocalDecl, MathFn, Node, Param, Program, UnOp,
+    LocalDecl, MathFn, Node, Param, Program, SubgroupOp, UnOp,
 };
 use vyre::lang::parse;
 
@@ -1092,4 +1092,291 @@ fn atomic_result_stored_directly() {
             value: Expr::Local(old),
         }
     );
+}
+
+#[test]
+fn subgroup_calls_lower_to_subgroup_exprs() {
+    let p = kernel(
+        "x: &[f32], h: &mut [u32], q: &mut [i32]",
+        "    let i = global_id().x;
+    let v = x[i];
+    let lane = subgroup_invocation_id();
+    let size = subgroup_size();
+    let s = subgroup_add(v);
+    let lo = subgroup_min(v);
+    let hi = subgroup_max(h[i]);
+    let a = subgroup_shuffle(v, 0);
+    let b = subgroup_shuffle_xor(v, lane ^ 1);
+    let c = subgroup_shuffle_down(q[i], 16);
+    let f = subgroup_broadcast_first(v);
+    let m = subgroup_ballot(v > 0.0);
+    let all = subgroup_all(v > 0.0);
+    let any = subgroup_any(i == 3);
+    let wide = subgroup_add(1);
+    h[i] = lane + size + m;",
+    );
+    let v = Expr::Local(local(&p, "v"));
+    let lane = Expr::Local(local(&p, "lane"));
+    let sg = |op, args: Vec<Expr>| Expr::Subgroup(op, args);
+    assert_eq!(*init_of(&p, "lane"), sg(SubgroupOp::InvocationId, vec![]));
+    assert_eq!(*init_of(&p, "size"), sg(SubgroupOp::Size, vec![]));
+    assert_eq!(*init_of(&p, "s"), sg(SubgroupOp::Add, vec![v.clone()]));
+    assert_eq!(*init_of(&p, "lo"), sg(SubgroupOp::Min, vec![v.clone()]));
+    assert!(
+        matches!(init_of(&p, "hi"), Expr::Subgroup(SubgroupOp::Max, a) if matches!(a[0], Expr::Load { .. }))
+    );
+    // An unsuffixed literal lane is `u32`.
+    assert_eq!(
+        *init_of(&p, "a"),
+        sg(SubgroupOp::Shuffle, vec![v.clone(), Expr::u32(0)])
+    );
+    assert_eq!(
+        *init_of(&p, "b"),
+        sg(
+            SubgroupOp::ShuffleXor,
+            vec![
+                v.clone(),
+                Expr::Binary(BinOp::BitXor, Box::new(lane), Box::new(Expr::u32(1)))
+            ]
+        )
+    );
+    assert!(matches!(
+        init_of(&p, "c"),
+        Expr::Subgroup(SubgroupOp::ShuffleDown, a) if a[1] == Expr::u32(16)
+    ));
+    assert_eq!(
+        *init_of(&p, "f"),
+        sg(SubgroupOp::BroadcastFirst, vec![v.clone()])
+    );
+    let pos = Expr::Binary(BinOp::Gt, Box::new(v), Box::new(Expr::f32(0.0)));
+    assert_eq!(*init_of(&p, "m"), sg(SubgroupOp::Ballot, vec![pos.clone()]));
+    assert_eq!(*init_of(&p, "all"), sg(SubgroupOp::All, vec![pos]));
+    assert!(matches!(
+        init_of(&p, "any"),
+        Expr::Subgroup(SubgroupOp::Any, _)
+    ));
+    // An unsuffixed literal value defaults to `i32`, like any other.
+    assert_eq!(
+        *init_of(&p, "wide"),
+        sg(SubgroupOp::Add, vec![Expr::i32(1)])
+    );
+    for (name, ty) in [
+        ("lane", DataType::U32),
+        ("size", DataType::U32),
+        ("s", DataType::F32),
+        ("hi", DataType::U32),
+        ("c", DataType::I32),
+        ("m", DataType::U32),
+        ("all", DataType::Bool),
+        ("any", DataType::Bool),
+        ("wide", DataType::I32),
+    ] {
+        assert_eq!(ty_of(&p, name), ty, "{name}");
+    }
+    assert!(p.uses_subgroups());
+}
+
+#[test]
+fn subgroup_calls_in_helpers_and_nested_expressions() {
+    let src = r"
+fn warp_sum(v: f32) -> f32 {
+    let mut s = v;
+    s = s + subgroup_shuffle_down(s, 16);
+    s
+}
+#[kernel(workgroup_size = 64)]
+pub fn k(x: &[f32], y: &mut [f32]) {
+    let i = global_id().x;
+    let t = warp_sum(x[i]) + subgroup_add(x[i] * 2.0).max(0.0);
+    if subgroup_invocation_id() == 0 {
+        y[i / subgroup_size()] = t;
+    }
+}
+";
+    let p = file(src).remove(0);
+    let mut ops = Vec::new();
+    fn walk(e: &Expr, out: &mut Vec<SubgroupOp>) {
+        match e {
+            Expr::Subgroup(op, args) => {
+                out.push(*op);
+                args.iter().for_each(|a| walk(a, out));
+            }
+            Expr::Binary(_, a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| walk(a, out)),
+            Expr::Load { index, .. } | Expr::Unary(_, index) | Expr::Cast(_, index) => {
+                walk(index, out)
+            }
+            _ => {}
+        }
+    }
+    vyre::ir::walk_nodes(&p.body, &mut |n| match n {
+        Node::Let { value, .. } | Node::Assign { value, .. } => walk(value, &mut ops),
+        Node::Store { index, value, .. } => {
+            walk(index, &mut ops);
+            walk(value, &mut ops);
+        }
+        Node::If { cond, .. } => walk(cond, &mut ops),
+        _ => {}
+    });
+    assert_eq!(
+        ops,
+        [
+            SubgroupOp::ShuffleDown,
+            SubgroupOp::Add,
+            SubgroupOp::InvocationId,
+            SubgroupOp::Size
+        ]
+    );
+}
+
+#[test]
+fn tuple_helpers_lower_to_one_local_per_element() {
+    let src = r"
+fn minmax(v: f32, lo: f32, hi: f32) -> (f32, f32) { (v.min(lo), v.max(hi)) }
+fn split(v: u32) -> (u32, u32, bool) {
+    let top = v >> 16;
+    return (top, v & 0xffff, top == 0);
+}
+fn again(v: f32) -> (f32, f32) { minmax(v, 0.0, 1.0) }
+#[kernel]
+pub fn k(x: &[f32], h: &mut [u32]) {
+    let i = global_id().x;
+    let (a, b) = minmax(x[i], 0.0, 1.0);
+    let (mut hi, lo, _) = split(h[i]);
+    hi += 1;
+    let (c, d): (f32, f32) = again(a + b);
+    let (mut p, mut q) = (1u32, 2);
+    (p, q) = (q, p);
+    (p, _, _) = split(q);
+    h[i] = hi + lo + p + q + (c + d) as u32;
+}
+";
+    let p = file(src).remove(0);
+    let x_i = Expr::Load {
+        buf: BufRef::Param(0),
+        index: Box::new(Expr::Local(local(&p, "i"))),
+    };
+    // `v` is used twice, so the load is bound once (`minmax_v`).
+    assert_eq!(*init_of(&p, "minmax_v"), x_i);
+    let v = Expr::Local(local(&p, "minmax_v"));
+    assert_eq!(
+        *init_of(&p, "a"),
+        Expr::Math(MathFn::Min, vec![v.clone(), Expr::f32(0.0)])
+    );
+    assert_eq!(
+        *init_of(&p, "b"),
+        Expr::Math(MathFn::Max, vec![v, Expr::f32(1.0)])
+    );
+    // The helper's statements come first; each element is one local.
+    let hi_local = local(&p, "hi");
+    assert!(p.locals[hi_local as usize].mutable);
+    assert!(matches!(
+        init_of(&p, "lo"),
+        Expr::Binary(BinOp::BitAnd, _, _)
+    ));
+    for (name, ty) in [
+        ("a", DataType::F32),
+        ("b", DataType::F32),
+        ("hi", DataType::U32),
+        ("lo", DataType::U32),
+        ("c", DataType::F32),
+        ("d", DataType::F32),
+        ("p", DataType::U32),
+        ("q", DataType::U32),
+    ] {
+        assert_eq!(ty_of(&p, name), ty, "{name}");
+    }
+    assert!(!p.locals[local(&p, "lo") as usize].mutable);
+    // `_` binds nothing: no local for the third element of `split`.
+    assert_eq!(
+        p.locals.iter().filter(|l| l.ty == DataType::Bool).count(),
+        0,
+        "{:?}",
+        p.locals
+    );
+    // `(p, q) = (q, p)` swaps through temporaries.
+    let (pid, qid) = (local(&p, "p"), local(&p, "q"));
+    let mut assigns = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Assign { local, value } = n
+            && (*local == pid || *local == qid)
+        {
+            assigns.push((*local, value.clone()));
+        }
+    });
+    assert_eq!(assigns.len(), 3, "{assigns:?}");
+    let (t0, t1) = match (&assigns[0].1, &assigns[1].1) {
+        (Expr::Local(a), Expr::Local(b)) => (*a, *b),
+        other => panic!("swap without temporaries: {other:?}"),
+    };
+    assert_eq!(assigns[0].0, pid);
+    assert_eq!(assigns[1].0, qid);
+    assert_eq!(
+        *init_of(&p, &p.locals[t0 as usize].name.clone()),
+        Expr::Local(qid)
+    );
+    assert_eq!(
+        *init_of(&p, &p.locals[t1 as usize].name.clone()),
+        Expr::Local(pid)
+    );
+    // `(p, _, _) = split(q)` assigns `p` the shifted value.
+    let Expr::Local(top) = assigns[2].1 else {
+        panic!("{:?}", assigns[2]);
+    };
+    assert_eq!(assigns[2].0, pid);
+    let top = p.locals[top as usize].name.clone();
+    assert!(matches!(init_of(&p, &top), Expr::Binary(BinOp::Shr, _, _)));
+}
+
+#[test]
+fn tuple_helper_as_a_statement_runs_its_body() {
+    let src = r"
+fn bump(h: &mut [u32]) -> (u32, u32) {
+    let old = h.atomic_add(0, 1);
+    (old, old + 1)
+}
+#[kernel]
+pub fn k(h: &mut [u32]) {
+    bump(h);
+    let _ = bump(h);
+}
+";
+    let p = file(src).remove(0);
+    let mut atomics = 0;
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if matches!(n, Node::Atomic { .. }) {
+            atomics += 1;
+        }
+    });
+    assert_eq!(atomics, 2);
+}
+
+#[test]
+fn subgroup_docs_examples_parse() {
+    // The `warp_sum` of docs/language.md: a loop with uniform bounds keeps
+    // control flow uniform; an `if` value evaluates both arms (a select).
+    let src = r"
+fn warp_sum(v: f32) -> f32 {
+    let mut s = v;
+    for k in 0..5u32 {
+        s += subgroup_shuffle_xor(s, 16u32 >> k);
+    }
+    s
+}
+#[kernel]
+pub fn k(x: &[f32], y: &mut [f32]) {
+    let i = global_id().x;
+    let v = x[i];
+    let s = if v > 0.0 { subgroup_add(v) } else { 0.0 };
+    y[i] = warp_sum(v) + s;
+}
+";
+    let p = file(src).remove(0);
+    assert!(matches!(
+        init_of(&p, "s"),
+        Expr::Select { then, .. } if matches!(**then, Expr::Subgroup(SubgroupOp::Add, _))
+    ));
 }

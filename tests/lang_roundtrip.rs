@@ -6,7 +6,8 @@
 use proptest::prelude::*;
 use vyre::ir::{
     Access, AtomicCall, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
-    Expr, Literal, LocalDecl, MathFn, Node, Param, PrivateDecl, Program, Rhs, SharedDecl, UnOp,
+    Expr, Literal, LocalDecl, MathFn, Node, Param, PrivateDecl, Program, Rhs, SharedDecl,
+    SubgroupOp, UnOp,
 };
 use vyre::lang::{parse, print};
 
@@ -19,6 +20,11 @@ struct Gen {
     loop_depth: u32,
     returned: bool,
     budget: u32,
+    /// Whether a collective subgroup operation may be generated here: in
+    /// the expressions of a top-level statement before any `return`, where
+    /// control flow is uniform (like `barrier()`), and not in a `while`
+    /// condition.
+    collective_ok: bool,
 }
 
 const TYPES: [DataType; 4] = [DataType::Bool, DataType::I32, DataType::U32, DataType::F32];
@@ -199,7 +205,7 @@ impl Gen {
             return self.leaf(ty);
         }
         let d = depth + 1;
-        match self.below(8) {
+        match self.below(9) {
             0 => {
                 let bufs = if ty == DataType::Bool {
                     vec![]
@@ -257,8 +263,41 @@ impl Gen {
                 then: Box::new(self.expr(ty, d)),
                 otherwise: Box::new(self.expr(ty, d)),
             },
+            7 => self.subgroup(ty, d),
             _ => self.leaf(ty),
         }
+    }
+
+    /// A subgroup call of type `ty`; collective ones only where
+    /// `collective_ok` says control flow is uniform.
+    fn subgroup(&mut self, ty: DataType, d: u32) -> Expr {
+        let ok = self.collective_ok;
+        let ops: Vec<SubgroupOp> = SubgroupOp::ALL
+            .into_iter()
+            .filter(|op| {
+                (ok || !op.is_collective())
+                    && match op {
+                        SubgroupOp::InvocationId | SubgroupOp::Size | SubgroupOp::Ballot => {
+                            ty == DataType::U32
+                        }
+                        SubgroupOp::All | SubgroupOp::Any => ty == DataType::Bool,
+                        _ => ty != DataType::Bool,
+                    }
+            })
+            .collect();
+        if ops.is_empty() {
+            return self.leaf(ty);
+        }
+        let op = self.pick(&ops);
+        let args = match op {
+            SubgroupOp::InvocationId | SubgroupOp::Size => vec![],
+            SubgroupOp::Ballot | SubgroupOp::All | SubgroupOp::Any => {
+                vec![self.expr(DataType::Bool, d)]
+            }
+            _ if op.is_shuffle() => vec![self.expr(ty, d), self.expr(DataType::U32, d)],
+            _ => vec![self.expr(ty, d)],
+        };
+        Expr::Subgroup(op, args)
     }
 
     fn binary(&mut self, ty: DataType, d: u32) -> Expr {
@@ -341,6 +380,9 @@ impl Gen {
     }
 
     fn block(&mut self, depth: u32, len: u64) -> Vec<Node> {
+        // What follows a nested block in its statement (an `else if`
+        // condition) is not at the top level.
+        self.collective_ok = false;
         self.scopes.push(Vec::new());
         let n = self.below(len + 1);
         let mut out = Vec::new();
@@ -359,6 +401,7 @@ impl Gen {
 
     fn stmt(&mut self, depth: u32) -> Option<Node> {
         let nested = depth < 3;
+        self.collective_ok = depth == 0 && !self.returned;
         Some(match self.below(16) {
             0..=2 => {
                 let ty = self.pick(&TYPES);
@@ -427,6 +470,7 @@ impl Gen {
                 }
             }
             9 if nested => {
+                self.collective_ok = false;
                 let cond = self.expr(DataType::Bool, 0);
                 self.loop_depth += 1;
                 let body = self.block(depth + 1, 3);
@@ -511,6 +555,7 @@ fn random_program(seed: u64) -> Program {
         loop_depth: 0,
         returned: false,
         budget: 40,
+        collective_ok: false,
     };
     g.p.name = g
         .pick(&["k", "saxpy", "r#type_k", "kernel_2"])
@@ -657,7 +702,9 @@ fn remap_expr(e: &mut Expr, perm: &[u32]) {
             remap_expr(a, perm);
             remap_expr(b, perm);
         }
-        Expr::Math(_, args) => args.iter_mut().for_each(|a| remap_expr(a, perm)),
+        Expr::Math(_, args) | Expr::Subgroup(_, args) => {
+            args.iter_mut().for_each(|a| remap_expr(a, perm));
+        }
         Expr::Select {
             cond,
             then,
@@ -751,9 +798,15 @@ fn generator_covers_every_kind() {
         out.insert(k);
     }
     let (mut flat, mut aliased) = (0, 0);
+    let mut subgroup_ops = std::collections::BTreeSet::new();
     for seed in 1..400u64 {
         let p = random_program(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let text = print(&p);
+        for op in SubgroupOp::ALL {
+            if text.contains(&format!("{}(", op.name())) {
+                subgroup_ops.insert(op.name());
+            }
+        }
         if text.contains("#[locals(") {
             flat += 1;
         }
@@ -809,7 +862,8 @@ fn generator_covers_every_kind() {
         });
     }
     assert_eq!(nodes.len(), 14, "{nodes:?}");
-    assert_eq!(exprs.len(), 11, "{exprs:?}");
+    assert_eq!(exprs.len(), 12, "{exprs:?}");
+    assert_eq!(subgroup_ops.len(), 12, "{subgroup_ops:?}");
     assert!(
         flat > 10,
         "the `#[locals]` fallback is exercised ({flat} times)"
@@ -1149,6 +1203,49 @@ pub fn k(x: &[f32], y: &mut [f32], counters: &mut [u32], res: &mut [u32], n: u32
     );
     assert!(text.contains("for k_1 in (0u32..n).step_by(4) {"), "{text}");
     assert!(!text.contains("#[locals("), "{text}");
+    assert_eq!(parse("again.vyre", &text).unwrap().kernels[0], p);
+    round_trip(&p).unwrap();
+}
+
+#[test]
+fn subgroup_calls_and_tuple_helpers_round_trip_through_text() {
+    let src = r#"
+fn minmax(v: f32, lo: f32, hi: f32) -> (f32, f32) { (v.min(lo), v.max(hi)) }
+fn warp_reduce(v: f32) -> f32 {
+    let mut s = v;
+    s = s + subgroup_shuffle_xor(s, 16);
+    s = s + subgroup_shuffle_xor(s, 8);
+    s
+}
+#[kernel(workgroup_size = 64)]
+pub fn k(x: &[f32], y: &mut [f32], votes: &mut [u32]) {
+    let i = global_id().x;
+    let (lo, hi) = minmax(x[i], 0.0, 1.0);
+    let s = warp_reduce(lo + hi);
+    let first = subgroup_broadcast_first(s) + subgroup_shuffle(s, 0).abs();
+    let down = subgroup_shuffle_down(-s, subgroup_size() / 2);
+    let ballot = subgroup_ballot(x[i] > 0.5) | subgroup_ballot(!subgroup_all(hi < 1.0));
+    let m = subgroup_min(i as i32) + subgroup_max(i as i32);
+    if subgroup_any(x[i] > 2.0) && subgroup_invocation_id() == 0 {
+        votes[i / subgroup_size()] = ballot + m as u32;
+    }
+    y[i] = first + down + subgroup_add(1.0f32);
+}
+"#;
+    let p = parse("sg.vyre", src).unwrap().kernels.remove(0);
+    assert!(p.uses_subgroups());
+    let text = print(&p);
+    for call in [
+        "subgroup_shuffle_xor(s, 16u32)",
+        "subgroup_shuffle(s_1, 0u32)",
+        "subgroup_shuffle_down(-s_1, subgroup_size() / 2u32)",
+        "subgroup_ballot(!subgroup_all(hi < 1.0f32))",
+        "subgroup_invocation_id() == 0u32",
+        "subgroup_add(1.0f32)",
+        "subgroup_min(i as i32)",
+    ] {
+        assert!(text.contains(call), "{call} in\n{text}");
+    }
     assert_eq!(parse("again.vyre", &text).unwrap().kernels[0], p);
     round_trip(&p).unwrap();
 }

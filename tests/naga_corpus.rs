@@ -57,8 +57,14 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
                         if let Some(val) = &val {
                             let path = dir.join(format!("{}.spv", p.name));
                             std::fs::write(&path, &bytes).unwrap();
+                            // Subgroup kernels are SPIR-V 1.3 (Vulkan 1.1).
+                            let env = if p.uses_subgroups() {
+                                "vulkan1.1"
+                            } else {
+                                "vulkan1.0"
+                            };
                             let out = Command::new(val)
-                                .args(["--target-env", "vulkan1.0"])
+                                .args(["--target-env", env])
                                 .arg(&path)
                                 .output()
                                 .unwrap();
@@ -77,9 +83,14 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
                             e.emit_to_string(&text)
                         )),
                         Ok(m) => {
+                            let caps = if p.uses_subgroups() {
+                                naga::valid::Capabilities::SUBGROUP
+                            } else {
+                                naga::valid::Capabilities::empty()
+                            };
                             if let Err(e) = naga::valid::Validator::new(
                                 naga::valid::ValidationFlags::all(),
-                                naga::valid::Capabilities::empty(),
+                                caps,
                             )
                             .validate(&m)
                             {

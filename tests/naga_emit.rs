@@ -658,3 +658,230 @@ fn stepped_loops_leave_when_the_next_value_wraps() {
     let text = wgsl_of(&p, &DispatchConfig::default());
     assert_eq!(text.matches("break if").count(), 2, "{text}");
 }
+
+/// The subgroup cases (their expectations assume a subgroup size; the
+/// emitted code does not depend on it).
+fn subgroup_programs() -> Vec<vyre::ir::Program> {
+    naga_common::subgroup_cases(32)
+        .into_iter()
+        .map(|c| c.program)
+        .collect()
+}
+
+/// Every `SubgroupOp` the programs use.
+fn subgroup_ops_in(p: &vyre::ir::Program) -> Vec<vyre::ir::SubgroupOp> {
+    fn walk(e: &vyre::ir::Expr, out: &mut Vec<vyre::ir::SubgroupOp>) {
+        use vyre::ir::Expr as E;
+        match e {
+            E::Subgroup(op, args) => {
+                out.push(*op);
+                args.iter().for_each(|a| walk(a, out));
+            }
+            E::Load { index, .. } => walk(index, out),
+            E::Unary(_, a) | E::Cast(_, a) => walk(a, out),
+            E::Binary(_, a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            E::Math(_, args) => args.iter().for_each(|a| walk(a, out)),
+            E::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                walk(cond, out);
+                walk(then, out);
+                walk(otherwise, out);
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| match n {
+        vyre::ir::Node::Let { value, .. } | vyre::ir::Node::Assign { value, .. } => {
+            walk(value, &mut out);
+        }
+        vyre::ir::Node::Store { index, value, .. } => {
+            walk(index, &mut out);
+            walk(value, &mut out);
+        }
+        _ => {}
+    });
+    out
+}
+
+/// Every subgroup operation lowers, validates with naga's `SUBGROUP`
+/// capability and is written for all four targets; the SPIR-V (1.3) passes
+/// `spirv-val` for Vulkan 1.1 and the WGSL parses back and validates.
+#[test]
+fn every_subgroup_op_emits_for_every_target() {
+    let programs = subgroup_programs();
+    let used: Vec<_> = programs.iter().flat_map(subgroup_ops_in).collect();
+    for op in vyre::ir::SubgroupOp::ALL {
+        assert!(used.contains(&op), "{} is not exercised", op.name());
+    }
+    let config = DispatchConfig::default();
+    let val = spirv_val();
+    if val.is_none() {
+        assert!(
+            !require_vulkan(),
+            "VYRE_REQUIRE_VULKAN=1 but spirv-val was not found (apt-get install spirv-tools)"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("vyre-subgroup-val-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for p in &programs {
+        for target in ["spirv", "wgsl", "msl", "hlsl"] {
+            let bytes = emit_aot_target(target, p, &config)
+                .unwrap_or_else(|e| panic!("{} for {target}: {e}", p.name));
+            assert!(!bytes.is_empty(), "{} for {target}", p.name);
+        }
+        let spv = emit_aot_target("spirv", p, &config).unwrap();
+        // SPIR-V 1.3: `GroupNonUniform*` is core from there on.
+        assert_eq!(&spv[4..8], &0x0001_0300u32.to_le_bytes(), "{}", p.name);
+        if let Some(val) = &val {
+            let path = dir.join(format!("{}.spv", p.name));
+            std::fs::write(&path, &spv).unwrap();
+            let out = Command::new(val)
+                .args(["--target-env", "vulkan1.1"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "{}: {}{}",
+                    p.name,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        let text = wgsl_of(p, &config);
+        let module = naga::front::wgsl::parse_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "{}: WGSL does not parse: {}\n{text}",
+                p.name,
+                e.emit_to_string(&text)
+            )
+        });
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::SUBGROUP,
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: re-parsed WGSL does not validate: {e:?}\n{text}",
+                p.name
+            )
+        });
+        // Without the capability, naga's validator refuses the module.
+        assert!(
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            )
+            .validate(&module)
+            .is_err(),
+            "{}",
+            p.name
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "spirv-val failed:\n{}",
+        failures.join("\n")
+    );
+    // Kernels without subgroup operations stay SPIR-V 1.0.
+    let plain = emit_aot_target("spirv", &naga_common::saxpy().program, &config).unwrap();
+    assert_eq!(&plain[4..8], &0x0001_0000u32.to_le_bytes());
+}
+
+/// Every statement of `block`, nested ones included.
+fn statements(block: &naga::Block) -> Vec<&naga::Statement> {
+    let mut out = Vec::new();
+    for s in block.iter() {
+        out.push(s);
+        match s {
+            naga::Statement::Block(b) => out.extend(statements(b)),
+            naga::Statement::If { accept, reject, .. } => {
+                out.extend(statements(accept));
+                out.extend(statements(reject));
+            }
+            naga::Statement::Loop {
+                body, continuing, ..
+            } => {
+                out.extend(statements(body));
+                out.extend(statements(continuing));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Shuffles reach the target only as general `Shuffle`s of a checked lane
+/// (WGSL wants the mask of `subgroupShuffleXor` and the delta of
+/// `subgroupShuffleDown` subgroup-uniform; the checked lane is not), each
+/// behind a select between the source lane and the own lane.
+#[test]
+fn shuffles_lower_to_checked_general_shuffles() {
+    let p = naga_common::subgroup_shuffles(32).program;
+    let module = vyre::backend::naga::lower::lower(&p, &DispatchConfig::default()).unwrap();
+    let f = &module.entry_points[0].function;
+    let mut shuffles = 0;
+    for s in statements(&f.body) {
+        if let naga::Statement::SubgroupGather { mode, .. } = s {
+            let naga::GatherMode::Shuffle(lane) = *mode else {
+                panic!("unexpected gather {mode:?}");
+            };
+            assert!(
+                matches!(f.expressions[lane], naga::Expression::Select { .. }),
+                "unchecked shuffle lane {:?}",
+                f.expressions[lane]
+            );
+            shuffles += 1;
+        }
+    }
+    assert_eq!(shuffles, 12);
+}
+
+/// Collective subgroup operations in a 2D workgroup whose x size is not a
+/// multiple of 128 are refused (drivers split such rows into subgroups of
+/// their own); the lane and the size lower anywhere.
+#[test]
+fn collectives_in_ragged_2d_workgroups_are_errors() {
+    use vyre::ir::{Access, DataType, Expr, ProgramBuilder, SubgroupOp};
+    let kernel = |op: SubgroupOp, args: Vec<Expr>| {
+        let mut b = ProgramBuilder::new("ragged", [12, 3, 1]);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        b.body(|blk| {
+            blk.store(
+                vyre::ir::BufRef::Param(out),
+                Expr::global_id_x(),
+                Expr::Subgroup(op, args),
+            );
+        });
+        b.finish()
+    };
+    let config = DispatchConfig::default();
+    let err = emit_aot_target(
+        "wgsl",
+        &kernel(SubgroupOp::Add, vec![Expr::u32(1)]),
+        &config,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("ragged") && err.contains("subgroup_add") && err.contains("12 x 3 x 1"),
+        "{err}"
+    );
+    for op in [SubgroupOp::InvocationId, SubgroupOp::Size] {
+        for target in ["spirv", "wgsl"] {
+            emit_aot_target(target, &kernel(op, vec![]), &config)
+                .unwrap_or_else(|e| panic!("{} for {target}: {e}", op.name()));
+        }
+    }
+}

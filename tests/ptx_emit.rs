@@ -559,3 +559,241 @@ fn shared_quad_stores_and_private_quads_are_16_byte_accesses() {
     assert!(lines_with(&ptx, "ld.local.f32").is_empty(), "{ptx}");
     assemble_all(&p, &DispatchConfig::default());
 }
+
+// ---- Subgroup operations ----
+
+use vyre::ir::SubgroupOp;
+
+/// Workgroup shapes: whole warps, a partial last warp (48 = 32 + 16), and
+/// a 2-D one (validation allows collectives in 2-D/3-D workgroups only when
+/// x is a multiple of 128, so rows are whole subgroups on every target).
+const SUBGROUP_SHAPES: [[u32; 3]; 3] = [[64, 1, 1], [48, 1, 1], [128, 2, 1]];
+
+#[test]
+fn every_subgroup_op_assembles() {
+    for op in SubgroupOp::ALL {
+        for ty in subgroup_types(op) {
+            for wg in SUBGROUP_SHAPES {
+                let lanes: &[LaneOperand] = if op.is_shuffle() {
+                    &[
+                        LaneOperand::Loaded,
+                        LaneOperand::Const(1),
+                        LaneOperand::Const(40),
+                    ]
+                } else {
+                    &[LaneOperand::Loaded]
+                };
+                for &lane in lanes {
+                    let p = subgroup_program(op, ty, wg, lane);
+                    check_valid(&p);
+                    assemble_all(&p, &DispatchConfig::default());
+                }
+            }
+        }
+    }
+}
+
+/// The PTX of one subgroup kernel on `arch`.
+fn sg_ptx(op: SubgroupOp, ty: DataType, wg: [u32; 3], lane: LaneOperand, arch: &str) -> String {
+    let p = subgroup_program(op, ty, wg, lane);
+    check_valid(&p);
+    emit(&p, arch)
+}
+
+/// How many lines of `ptx` contain `what`.
+fn count(ptx: &str, what: &str) -> usize {
+    lines_with(ptx, what).len()
+}
+
+const FULL: [u32; 3] = [64, 1, 1];
+const PARTIAL: [u32; 3] = [48, 1, 1];
+const LOADED: LaneOperand = LaneOperand::Loaded;
+
+#[test]
+fn subgroup_lane_size_and_members() {
+    for arch in ARCHES {
+        // The lane is %laneid; whole warps need no member computation.
+        let ptx = sg_ptx(SubgroupOp::InvocationId, DataType::U32, FULL, LOADED, arch);
+        assert_eq!(count(&ptx, "%laneid;"), 1, "{ptx}");
+        assert!(!ptx.contains("selp"), "{ptx}");
+        // The size is the constant 32, stored as is.
+        let ptx = sg_ptx(SubgroupOp::Size, DataType::U32, FULL, LOADED, arch);
+        assert!(
+            lines_with(&ptx, "mov.b32")
+                .iter()
+                .any(|l| l.ends_with(", 32;")),
+            "{ptx}"
+        );
+        // A block of 48: the second warp has 16 members (mask 0xffff,
+        // highest member lane 15), found from the flat thread index.
+        let ptx = sg_ptx(SubgroupOp::Ballot, DataType::Bool, PARTIAL, LOADED, arch);
+        // The warp index (flat index / 32) against the last warp's, 1.
+        let warp = lines_with(&ptx, "shr.u32");
+        assert!(warp.len() == 1 && warp[0].ends_with(", 5;"), "{ptx}");
+        assert_eq!(count(&ptx, ", 65535, 4294967295, %p"), 1, "{ptx}");
+        assert_eq!(count(&ptx, ", 15, 31, %p"), 1, "{ptx}");
+        // A 1-D block needs no flat-index arithmetic.
+        assert!(lines_with(&ptx, "mad.lo.u32").is_empty(), "{ptx}");
+    }
+}
+
+#[test]
+fn subgroup_integer_reductions_use_redux_from_sm_80() {
+    for (op, m) in [
+        (SubgroupOp::Add, "add"),
+        (SubgroupOp::Min, "min"),
+        (SubgroupOp::Max, "max"),
+    ] {
+        for (ty, t) in [(DataType::U32, "u32"), (DataType::I32, "s32")] {
+            for wg in [FULL, PARTIAL] {
+                for arch in ["sm_80", "sm_90"] {
+                    let ptx = sg_ptx(op, ty, wg, LOADED, arch);
+                    let redux = lines_with(&ptx, "redux.sync");
+                    assert_eq!(redux.len(), 1, "{ptx}");
+                    assert!(
+                        redux[0].starts_with(&format!("redux.sync.{m}.{t} ")),
+                        "{ptx}"
+                    );
+                    let mask = if wg == FULL { "4294967295;" } else { "%r" };
+                    assert!(redux[0].contains(&format!(", {mask}")), "{ptx}");
+                    assert!(!ptx.contains("shfl"), "{ptx}");
+                }
+                // sm_70 has no redux: the butterfly.
+                let ptx = sg_ptx(op, ty, wg, LOADED, "sm_70");
+                assert!(!ptx.contains("redux"), "{ptx}");
+                butterfly(&ptx, &format!("{m}.{t}"), wg == PARTIAL);
+            }
+        }
+    }
+}
+
+/// `ptx` holds the xor butterfly over offsets 16..1 combining with `combine`
+/// (`add.rn.f32`, `min.s32`, ...); in a partial warp each step takes the
+/// partner only where `shfl.sync`'s predicate says it is a member.
+fn butterfly(ptx: &str, combine: &str, partial: bool) {
+    let shfl = lines_with(ptx, "shfl.sync.bfly.b32");
+    assert_eq!(shfl.len(), 5, "{ptx}");
+    for (line, off) in shfl.iter().zip([16, 8, 4, 2, 1]) {
+        if partial {
+            assert!(line.contains('|'), "{line}");
+            // Clamp and mask: the registers computed at entry.
+            assert!(line.contains(&format!(", {off}, %r")), "{line}");
+        } else {
+            assert!(!line.contains('|'), "{line}");
+            assert!(
+                line.ends_with(&format!(", {off}, 31, 4294967295;")),
+                "{line}"
+            );
+        }
+    }
+    // The index arithmetic comes before the first shuffle.
+    let from = ptx.find("shfl.sync").unwrap_or(0);
+    let rest = &ptx[from..];
+    assert_eq!(count(rest, &format!("{combine} ")), 5, "{ptx}");
+    // A partner that is not a member: one select per step, only in a
+    // partial warp.
+    assert_eq!(count(rest, "selp"), if partial { 5 } else { 0 }, "{ptx}");
+}
+
+#[test]
+fn subgroup_float_reductions_are_butterflies_with_identities() {
+    for arch in ARCHES {
+        for (op, combine, identity) in [
+            (SubgroupOp::Add, "add.rn.f32", Some("0f80000000")),
+            (SubgroupOp::Min, "min.f32", None),
+            (SubgroupOp::Max, "max.f32", None),
+        ] {
+            let ptx = sg_ptx(op, DataType::F32, FULL, LOADED, arch);
+            assert!(!ptx.contains("redux"), "{ptx}");
+            butterfly(&ptx, combine, false);
+            let ptx = sg_ptx(op, DataType::F32, PARTIAL, LOADED, arch);
+            butterfly(&ptx, combine, true);
+            let selects = lines_with(&ptx, "selp.f32");
+            assert_eq!(selects.len(), 5, "{ptx}");
+            for s in selects {
+                match identity {
+                    // -0.0 where the partner is missing.
+                    Some(id) => assert!(s.contains(&format!(", {id}, %p")), "{s}"),
+                    // Min/max: the own running value.
+                    None => assert!(s.contains(", %f"), "{s}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn subgroup_shuffles_check_the_source_lane() {
+    for arch in ARCHES {
+        for (op, mode) in [
+            (SubgroupOp::Shuffle, "idx"),
+            (SubgroupOp::ShuffleXor, "bfly"),
+            (SubgroupOp::ShuffleDown, "down"),
+        ] {
+            for ty in [DataType::U32, DataType::I32, DataType::F32] {
+                let sel = if ty == DataType::F32 {
+                    "selp.f32"
+                } else {
+                    "selp.b32"
+                };
+                let head = format!("shfl.sync.{mode}.b32");
+                // A run-time lane operand: below 32 is checked, and so is
+                // membership (`d|p`) where it can fail.
+                for wg in [FULL, PARTIAL] {
+                    let ptx = sg_ptx(op, ty, wg, LOADED, arch);
+                    let shfl = lines_with(&ptx, &head);
+                    assert_eq!(shfl.len(), 1, "{ptx}");
+                    let below_32 = lines_with(&ptx, "setp.lt.u32");
+                    assert_eq!(below_32.iter().filter(|l| l.ends_with(", 32;")).count(), 1);
+                    let with_pred = shfl[0].contains('|');
+                    assert_eq!(with_pred, wg == PARTIAL || mode == "down", "{ptx}");
+                    assert_eq!(count(&ptx, "and.pred"), usize::from(with_pred) + 1, "{ptx}");
+                    assert!(count(&ptx, sel) >= 1, "{ptx}");
+                }
+                // A constant operand below 32 in whole warps: `idx` and `bfly`
+                // always name a member; `down` checks the end of the warp.
+                let ptx = sg_ptx(op, ty, FULL, LaneOperand::Const(1), arch);
+                let shfl = lines_with(&ptx, &head);
+                assert_eq!(shfl.len(), 1, "{ptx}");
+                assert!(shfl[0].ends_with(", 1, 31, 4294967295;"), "{ptx}");
+                assert_eq!(shfl[0].contains('|'), mode == "down", "{ptx}");
+                assert_eq!(count(&ptx, sel), usize::from(mode == "down"), "{ptx}");
+                // A constant operand of 32 or more names no lane: the own
+                // value, without a shuffle.
+                let ptx = sg_ptx(op, ty, PARTIAL, LaneOperand::Const(40), arch);
+                assert!(!ptx.contains("shfl"), "{ptx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn subgroup_broadcast_and_votes() {
+    for arch in ARCHES {
+        for wg in [FULL, PARTIAL] {
+            // The members are a prefix of the warp: lane 0 is the first.
+            let ptx = sg_ptx(SubgroupOp::BroadcastFirst, DataType::F32, wg, LOADED, arch);
+            let shfl = lines_with(&ptx, "shfl.sync.idx.b32 %f");
+            assert_eq!(shfl.len(), 1, "{ptx}");
+            assert!(shfl[0].contains(", 0, "), "{ptx}");
+            let mask = if wg == FULL { " 4294967295;" } else { " %r" };
+            for (op, head) in [
+                (SubgroupOp::Ballot, "vote.sync.ballot.b32 %r"),
+                (SubgroupOp::All, "vote.sync.all.pred %p"),
+                (SubgroupOp::Any, "vote.sync.any.pred %p"),
+            ] {
+                let ptx = sg_ptx(op, DataType::Bool, wg, LOADED, arch);
+                let vote = lines_with(&ptx, head);
+                assert_eq!(vote.len(), 1, "{ptx}");
+                assert!(vote[0].contains(", %p"), "{ptx}");
+                assert!(
+                    vote[0]
+                        .rsplit(',')
+                        .next()
+                        .is_some_and(|m| m.starts_with(mask)),
+                    "{ptx}"
+                );
+            }
+        }
+    }
+}

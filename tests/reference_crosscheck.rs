@@ -1206,8 +1206,10 @@ impl SubgroupGen {
             // A multiple of the subgroup size.
             0 => [size * (1 + rng.below(3)), 1, 1],
             1 => [1 + rng.below(70), 1, 1],
-            2 => [1 + rng.below(9), 1 + rng.below(7), 1],
-            _ => [size / 2, 2 + rng.below(3), 1],
+            // Validation allows collectives in 2-D workgroups only with x a
+            // multiple of 128 (rows are then whole subgroups everywhere).
+            2 => [128, 2, 1],
+            _ => [2 + rng.below(150), 1, 1],
         };
         let grid = [1 + rng.below(2), 1, 1];
         let mut p = Program::new(format!("subgroups_{seed}"), ws);

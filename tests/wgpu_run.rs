@@ -273,3 +273,100 @@ fn private_arrays_hold_per_invocation_values() {
 fn stepped_loops_stop_where_the_next_value_overflows() {
     run_against_expected(&naga_common::stepped_loops());
 }
+
+/// The device `options` open and its subgroup size, or `None` (printed)
+/// without an adapter.
+fn subgroup_device(options: &WgpuOptions) -> Option<(Device, Option<u32>)> {
+    use vyre::backend::naga::runtime::WgpuBackend;
+    match WgpuBackend::new(options) {
+        Ok(b) => {
+            let size = b.subgroup_size();
+            Some((Device::from_backend(std::sync::Arc::new(b)), size))
+        }
+        Err(e) => {
+            assert!(
+                !require_vulkan(),
+                "VYRE_REQUIRE_VULKAN=1 but no wgpu adapter: {e}"
+            );
+            println!("skipped: no wgpu adapter ({e})");
+            None
+        }
+    }
+}
+
+/// Every subgroup operation on both paths against expectations computed
+/// for the device's subgroup size: lanes, sums, min/max (NaN-ignoring),
+/// shuffles from in-range, out-of-range and missing lanes (a 36-invocation
+/// 2D workgroup: a partial last subgroup), ballot, all, any,
+/// broadcast-first, and a 128-invocation workgroup.
+#[test]
+fn subgroup_operations_match_expected() {
+    for (options, tag) in [
+        (WgpuOptions::from_env(), "spirv"),
+        (WgpuOptions::from_env().with_force_wgsl(true), "wgsl"),
+    ] {
+        let Some((dev, size)) = subgroup_device(&options) else {
+            return;
+        };
+        let Some(s) = size else {
+            // Subgroups off, or a size that varies between pipelines: the
+            // expectations need one size.
+            assert!(
+                !require_vulkan() || !dev.name().contains("llvmpipe"),
+                "lavapipe reports no single subgroup size"
+            );
+            println!("skipped: {} has no fixed subgroup size", dev.name());
+            return;
+        };
+        println!("{tag}: {} has subgroup size {s}", dev.name());
+        for case in naga_common::subgroup_cases(s) {
+            let spec = owned_spec(&case.program, tag);
+            let got = run_case(&dev, &case, &spec)
+                .unwrap_or_else(|e| panic!("{} on {}: {e}", case.program.name, dev.name()));
+            let failures: Vec<String> = got
+                .iter()
+                .zip(&case.expected)
+                .filter_map(|((param, g), (_, want))| {
+                    naga_common::compare(&case.program.name, *param, g, want, case.tol).err()
+                })
+                .collect();
+            assert!(
+                failures.is_empty(),
+                "{tag} on {} (subgroup size {s}):\n{}",
+                dev.name(),
+                failures.join("\n")
+            );
+        }
+    }
+}
+
+/// A kernel with subgroup operations on a device opened without them fails
+/// its launch with an error naming the kernel, the feature and the device,
+/// on both paths; the device keeps working.
+#[test]
+fn subgroup_kernel_without_the_feature_is_an_error() {
+    for options in [
+        WgpuOptions::from_env().with_no_subgroups(true),
+        WgpuOptions::from_env()
+            .with_no_subgroups(true)
+            .with_force_wgsl(true),
+    ] {
+        let Some((dev, size)) = subgroup_device(&options) else {
+            return;
+        };
+        assert_eq!(size, None);
+        let case = naga_common::subgroup_full(32);
+        let spec = owned_spec(&case.program, "no-subgroups");
+        let err = run_case(&dev, &case, &spec).unwrap_err();
+        assert!(
+            err.contains("subgroup_full")
+                && err.contains("subgroup operations")
+                && err.contains("wgpu")
+                && err.contains("SUBGROUP"),
+            "{err}"
+        );
+        let plain = naga_common::saxpy();
+        let spec = owned_spec(&plain.program, "no-subgroups");
+        run_case(&dev, &plain, &spec).unwrap();
+    }
+}

@@ -254,6 +254,73 @@ fn gemm(device: &Device, o: &Options) -> vyre::Result<()> {
     Ok(())
 }
 
+/// Row softmax and layer norm of a `rows x 4096` f32 matrix (32768 rows by
+/// default, fewer when `--log2n` makes the stream size smaller); bytes moved
+/// count one read and one write of the matrix.
+fn rows(device: &Device, o: &Options) -> vyre::Result<()> {
+    const COLS: usize = 4096;
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    if !run("softmax") && !run("layer_norm") {
+        return Ok(());
+    }
+    let rows = ((1usize << o.log2n) / COLS).clamp(1, 32768);
+    let n = rows * COLS;
+    let bytes = 2.0 * (n * 4) as f64;
+    let host_x: Vec<f32> = (0..n)
+        .map(|i| ((i * 37) % 101) as f32 * 0.05 - 2.5)
+        .collect();
+    let x = device.upload(&host_x)?;
+    let mut y: Buffer<f32> = device.zeros(n)?;
+    let grid = Grid::workgroups(rows as u32);
+    let probe = [0, rows / 2, rows - 1];
+    if run("softmax") {
+        kernels::rows::softmax_rows(device, grid, &x, &mut y)?;
+        let got = device.download(&y)?;
+        for r in probe {
+            let row = &host_x[r * COLS..(r + 1) * COLS];
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|&v| f64::from((v - m).exp())).sum();
+            for c in [0, 1, 2047, COLS - 1] {
+                let want = (f64::from((row[c] - m).exp()) / sum) as f32;
+                check_close("softmax_rows", got[r * COLS + c], want, 1e-5);
+            }
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::rows::softmax_rows(device, grid, &x, &mut y).expect("softmax");
+        });
+        report("softmax_rows_f32_vyre", device, s, bytes);
+    }
+    if run("layer_norm") {
+        let host_g: Vec<f32> = (0..COLS).map(|i| 1.0 + (i % 7) as f32 * 0.125).collect();
+        let host_b: Vec<f32> = (0..COLS).map(|i| (i % 5) as f32 * 0.25 - 0.5).collect();
+        let (g, b) = (device.upload(&host_g)?, device.upload(&host_b)?);
+        let eps = 1e-5f32;
+        kernels::rows::layer_norm_rows(device, grid, eps, &x, &g, &b, &mut y)?;
+        let got = device.download(&y)?;
+        for r in probe {
+            let row = &host_x[r * COLS..(r + 1) * COLS];
+            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / COLS as f64;
+            let var = row
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / COLS as f64;
+            let rstd = 1.0 / (var + f64::from(eps)).sqrt();
+            for c in [0, 1, 2047, COLS - 1] {
+                let want =
+                    (f64::from(row[c]) - mean) * rstd * f64::from(host_g[c]) + f64::from(host_b[c]);
+                check_close("layer_norm_rows", got[r * COLS + c], want as f32, 1e-4);
+            }
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::rows::layer_norm_rows(device, grid, eps, &x, &g, &b, &mut y)
+                .expect("layer norm");
+        });
+        report("layer_norm_rows_f32_vyre", device, s, bytes);
+    }
+    Ok(())
+}
+
 fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
     let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
     if !run("launch") {
@@ -386,6 +453,7 @@ fn main() -> vyre::Result<()> {
     );
     launch_overhead(&device, &o)?;
     stream(&device, &o)?;
+    rows(&device, &o)?;
     gemm(&device, &o)?;
     Ok(())
 }

@@ -26,6 +26,12 @@ pub enum KernelArg<'a> {
 pub trait DeviceBackend: Send + Sync + fmt::Debug {
     /// Human-readable device name, e.g. `cuda:0 (NVIDIA H100)`.
     fn name(&self) -> String;
+    /// The subgroup size kernels see on this device (what
+    /// `subgroup_size()` returns in them), or `None` when the backend does
+    /// not say (the default).
+    fn subgroup_size(&self) -> Option<u32> {
+        None
+    }
     /// A zero-filled allocation of `bytes` bytes.
     ///
     /// # Errors

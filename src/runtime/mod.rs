@@ -60,6 +60,14 @@ impl Device {
         self.backend.name()
     }
 
+    /// The subgroup size kernels see on this device: what
+    /// `subgroup_size()` returns and how invocations group into subgroups
+    /// (32 on CUDA), or `None` when its backend does not report one.
+    #[must_use]
+    pub fn subgroup_size(&self) -> Option<u32> {
+        self.backend.subgroup_size()
+    }
+
     /// The backend behind this handle.
     #[must_use]
     pub fn backend(&self) -> &Arc<dyn DeviceBackend> {

@@ -13,7 +13,7 @@ pub fn required(var: &str) -> bool {
 /// `wgpu`, when an adapter exists; lavapipe in CI), CUDA with PTX (feature
 /// `cuda`, when a driver and GPU exist). A missing device prints a
 /// `skipped:` line, or fails under `VYRE_REQUIRE_VULKAN=1` /
-/// `VYRE_REQUIRE_CUDA=1`.
+/// `VYRE_REQUIRE_CUDA=1`. Prints each target's subgroup size.
 pub fn targets() -> Vec<DeviceTarget> {
     #[allow(unused_mut)]
     let mut t = vec![DeviceTarget::cpu()];
@@ -49,5 +49,16 @@ pub fn targets() -> Vec<DeviceTarget> {
     }
     #[cfg(not(feature = "cuda"))]
     println!("skipped: cuda target (build with --features cuda)");
+    // Cases with subgroup operations are compared with the reference run
+    // at this size; a target without one skips them.
+    for x in &t {
+        match x.subgroup_size() {
+            Some(s) => println!("{}: subgroup size {s}", x.label),
+            None => println!(
+                "{}: subgroup size unknown; cases with subgroup operations are skipped",
+                x.label
+            ),
+        }
+    }
     t
 }

@@ -1726,3 +1726,383 @@ pub fn run_case(dev: &Device, case: &Case, spec: &OwnedSpec) -> Result<Vec<(usiz
         .map_err(|e| e.to_string())?;
     case.pick(&outputs)
 }
+
+// ---------------------------------------------------------------------------
+// Subgroup operations. The expected values depend on the device's subgroup
+// size `s`: invocation `l` (flat local index) is lane `l % s` of subgroup
+// `l / s`; the last subgroup is partial when the workgroup size is not a
+// multiple of `s`.
+
+/// The subgroups of a workgroup of `n` invocations on a device with
+/// subgroups of `s`.
+#[derive(Clone, Copy)]
+pub struct Subgroups {
+    /// Subgroup size.
+    pub s: u32,
+    /// Invocations per workgroup.
+    pub n: u32,
+}
+
+impl Subgroups {
+    /// Lane of flat local index `l`.
+    pub fn lane(self, l: u32) -> u32 {
+        l % self.s
+    }
+
+    /// Flat local indices of the subgroup holding `l`.
+    pub fn members(self, l: u32) -> std::ops::Range<u32> {
+        let base = l - l % self.s;
+        base..(base + self.s).min(self.n)
+    }
+
+    /// The shuffle result: `v[l]` of lane `src` of `l`'s subgroup, or the
+    /// own `v[l]` when that lane is `>= s` or has no invocation.
+    pub fn shuffle<T: Copy>(self, v: &[T], l: u32, src: u64) -> T {
+        let base = u64::from(l - l % self.s);
+        if src < u64::from(self.s) && base + src < u64::from(self.n) {
+            v[(base + src) as usize]
+        } else {
+            v[l as usize]
+        }
+    }
+}
+
+fn sg(op: vyre::ir::SubgroupOp, args: Vec<Expr>) -> Expr {
+    Expr::Subgroup(op, args)
+}
+
+/// `f32::min`/`max` fold over the subgroup (NaN-ignoring).
+fn fold_f32(vals: impl Iterator<Item = f32>, max: bool) -> f32 {
+    vals.reduce(|a, b| if max { a.max(b) } else { a.min(b) })
+        .unwrap_or(f32::NAN)
+}
+
+/// Workgroup shape of the subgroup cases: 36 invocations, a partial last
+/// subgroup for subgroup sizes 8, 16, 32 and 64. (2D and 3D workgroups take
+/// collective operations only with an x size that is a multiple of 128 on
+/// the naga targets; see `subgroup_full`.)
+const SG_WS: [u32; 3] = [36, 1, 1];
+
+/// `(global flat index, local flat index)` of the invocation, for `SG_WS`.
+fn sg_index() -> (Expr, Expr) {
+    (Expr::global_id_x(), lid(Axis::X))
+}
+
+const SG_U: u32 = 9;
+const SG_I: u32 = 4;
+const SG_F: u32 = 4;
+
+/// Lane, size, add/min/max over `u32`, `i32` and `f32` (with NaNs, and a
+/// workgroup where every value is NaN), ballot, all, any, broadcast-first,
+/// on a 2D workgroup with a partial last subgroup; expected for subgroup
+/// size `s`.
+pub fn subgroup_reduce(s: u32) -> Case {
+    use vyre::ir::SubgroupOp as Op;
+    let groups = 3u32;
+    let n = SG_WS[0] * SG_WS[1];
+    let total = (groups * n) as usize;
+    let mut b = ProgramBuilder::new("subgroup_reduce", SG_WS);
+    let xu = b.buffer("xu", DataType::U32, Access::Read);
+    let xi = b.buffer("xi", DataType::I32, Access::Read);
+    let xf = b.buffer("xf", DataType::F32, Access::Read);
+    let xn = b.buffer("xn", DataType::F32, Access::Read);
+    let ou = b.buffer("ou", DataType::U32, Access::ReadWrite);
+    let oi = b.buffer("oi", DataType::I32, Access::ReadWrite);
+    let of = b.buffer("of", DataType::F32, Access::ReadWrite);
+    let g = b.local("g", DataType::U32, false);
+    let u = b.local("u", DataType::U32, false);
+    let i = b.local("i", DataType::I32, false);
+    let f = b.local("f", DataType::F32, false);
+    let nf = b.local("nf", DataType::F32, false);
+    b.body(|blk| {
+        let (gi, _) = sg_index();
+        blk.let_(g, gi);
+        blk.let_(u, load(xu, Expr::local(g)));
+        blk.let_(i, load(xi, Expr::local(g)));
+        blk.let_(f, load(xf, Expr::local(g)));
+        blk.let_(nf, load(xn, Expr::local(g)));
+        let at = |k: u32, slots: u32| Expr::local(g).mul(Expr::u32(slots)).add(Expr::u32(k));
+        let uv = || Expr::local(u);
+        let bool_u = |e: Expr| e.cast(DataType::U32);
+        let us = [
+            sg(Op::InvocationId, vec![]),
+            sg(Op::Size, vec![]),
+            sg(Op::Add, vec![uv()]),
+            sg(Op::Min, vec![uv()]),
+            sg(Op::Max, vec![uv()]),
+            sg(Op::Ballot, vec![uv().bitand(Expr::u32(1)).eq(Expr::u32(1))]),
+            bool_u(sg(Op::All, vec![uv().rem(Expr::u32(7)).ne(Expr::u32(0))])),
+            bool_u(sg(Op::Any, vec![uv().rem(Expr::u32(13)).eq(Expr::u32(0))])),
+            sg(Op::BroadcastFirst, vec![uv()]),
+        ];
+        for (k, e) in us.into_iter().enumerate() {
+            blk.store(BufRef::Param(ou), at(k as u32, SG_U), e);
+        }
+        let is = [
+            sg(Op::Add, vec![Expr::local(i)]),
+            sg(Op::Min, vec![Expr::local(i)]),
+            sg(Op::Max, vec![Expr::local(i)]),
+            sg(Op::BroadcastFirst, vec![Expr::local(i)]),
+        ];
+        for (k, e) in is.into_iter().enumerate() {
+            blk.store(BufRef::Param(oi), at(k as u32, SG_I), e);
+        }
+        let fs = [
+            sg(Op::Add, vec![Expr::local(f)]),
+            sg(Op::Min, vec![Expr::local(nf)]),
+            sg(Op::Max, vec![Expr::local(nf)]),
+            sg(Op::BroadcastFirst, vec![Expr::local(f)]),
+        ];
+        for (k, e) in fs.into_iter().enumerate() {
+            blk.store(BufRef::Param(of), at(k as u32, SG_F), e);
+        }
+    });
+    let xus: Vec<u32> = (0..total as u32)
+        .map(|k| k.wrapping_mul(2_654_435_761).rotate_left(7) ^ (k * 3))
+        .collect();
+    let xis: Vec<i32> = xus.iter().map(|v| v.cast_signed()).collect();
+    // Small integers: the sum is exact in any order.
+    let xfs: Vec<f32> = (0..total as u32)
+        .map(|k| ((k * 37 + 11) % 101) as f32 - 50.0)
+        .collect();
+    // NaN at every third invocation of workgroup 1, everywhere in
+    // workgroup 2 (every subgroup all NaN), none in workgroup 0.
+    let xns: Vec<f32> = (0..total as u32)
+        .map(|k| {
+            let w = k / n;
+            if w == 2 || (w == 1 && k % 3 == 0) {
+                f32::NAN
+            } else {
+                xfs[k as usize] * 1.5 + 0.25
+            }
+        })
+        .collect();
+    let geo = Subgroups { s, n };
+    let mut eu = vec![0u32; total * SG_U as usize];
+    let mut ei = vec![0i32; total * SG_I as usize];
+    let mut ef = vec![0f32; total * SG_F as usize];
+    for w in 0..groups {
+        for l in 0..n {
+            let gk = (w * n + l) as usize;
+            let mem: Vec<usize> = geo.members(l).map(|m| (w * n + m) as usize).collect();
+            let first = mem[0];
+            let mut ballot = 0u32;
+            for (lane, &m) in mem.iter().enumerate() {
+                if lane < 32 && xus[m] & 1 == 1 {
+                    ballot |= 1 << lane;
+                }
+            }
+            let u = [
+                geo.lane(l),
+                s,
+                mem.iter().fold(0u32, |a, &m| a.wrapping_add(xus[m])),
+                mem.iter().map(|&m| xus[m]).min().unwrap_or(0),
+                mem.iter().map(|&m| xus[m]).max().unwrap_or(0),
+                ballot,
+                u32::from(mem.iter().all(|&m| !xus[m].is_multiple_of(7))),
+                u32::from(mem.iter().any(|&m| xus[m].is_multiple_of(13))),
+                xus[first],
+            ];
+            eu[gk * SG_U as usize..][..SG_U as usize].copy_from_slice(&u);
+            let i = [
+                mem.iter().fold(0i32, |a, &m| a.wrapping_add(xis[m])),
+                mem.iter().map(|&m| xis[m]).min().unwrap_or(0),
+                mem.iter().map(|&m| xis[m]).max().unwrap_or(0),
+                xis[first],
+            ];
+            ei[gk * SG_I as usize..][..SG_I as usize].copy_from_slice(&i);
+            let f = [
+                mem.iter().map(|&m| xfs[m]).sum::<f32>(),
+                fold_f32(mem.iter().map(|&m| xns[m]), false),
+                fold_f32(mem.iter().map(|&m| xns[m]), true),
+                xfs[first],
+            ];
+            ef[gk * SG_F as usize..][..SG_F as usize].copy_from_slice(&f);
+        }
+    }
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(xus)),
+            Arg::Buf(Data::I32(xis)),
+            Arg::Buf(Data::F32(xfs)),
+            Arg::Buf(Data::F32(xns)),
+            Arg::Buf(Data::U32(vec![0; eu.len()])),
+            Arg::Buf(Data::I32(vec![0; ei.len()])),
+            Arg::Buf(Data::F32(vec![0.0; ef.len()])),
+        ],
+        workgroups: [groups, 1, 1],
+        expected: vec![(4, Data::U32(eu)), (5, Data::I32(ei)), (6, Data::F32(ef))],
+        tol: Tolerance::FloatExact,
+    }
+}
+
+const SG_SHUF: u32 = 12;
+
+/// Every shuffle with sources in range, `>= s`, past the partial last
+/// subgroup, huge, wrapping (`lane + u32::MAX`) and lane-dependent masks
+/// and deltas; `u32`, `i32` and `f32` values; expected for subgroup size
+/// `s`.
+pub fn subgroup_shuffles(s: u32) -> Case {
+    use vyre::ir::SubgroupOp as Op;
+    let groups = 2u32;
+    let n = SG_WS[0] * SG_WS[1];
+    let total = (groups * n) as usize;
+    let mut b = ProgramBuilder::new("subgroup_shuffles", SG_WS);
+    let xu = b.buffer("xu", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let g = b.local("g", DataType::U32, false);
+    let v = b.local("v", DataType::U32, false);
+    let lane = b.local("lane", DataType::U32, false);
+    b.body(|blk| {
+        let (gi, _) = sg_index();
+        blk.let_(g, gi);
+        blk.let_(v, load(xu, Expr::local(g)));
+        blk.let_(lane, sg(Op::InvocationId, vec![]));
+        let vv = || Expr::local(v);
+        let ln = || Expr::local(lane);
+        let size = || sg(Op::Size, vec![]);
+        let as_i = || vv().cast(DataType::I32);
+        let as_f = || vv().bitand(Expr::u32(0xffff)).cast(DataType::F32);
+        let es = [
+            sg(
+                Op::Shuffle,
+                vec![
+                    vv(),
+                    ln().mul(Expr::u32(3)).add(Expr::u32(1)).rem(Expr::u32(16)),
+                ],
+            ),
+            sg(Op::Shuffle, vec![vv(), Expr::u32(0xffff_fff0).add(ln())]),
+            sg(Op::ShuffleXor, vec![vv(), Expr::u32(1)]),
+            sg(Op::ShuffleXor, vec![vv(), Expr::u32(5)]),
+            sg(Op::ShuffleXor, vec![vv(), size()]),
+            sg(Op::ShuffleXor, vec![vv(), ln()]),
+            sg(Op::ShuffleDown, vec![vv(), Expr::u32(1)]),
+            sg(Op::ShuffleDown, vec![vv(), Expr::u32(3)]),
+            sg(Op::ShuffleDown, vec![vv(), Expr::u32(u32::MAX)]),
+            sg(Op::ShuffleDown, vec![vv(), ln()]),
+            sg(Op::ShuffleXor, vec![as_i(), Expr::u32(2)]).cast(DataType::U32),
+            sg(Op::ShuffleDown, vec![as_f(), Expr::u32(2)]).cast(DataType::U32),
+        ];
+        for (k, e) in es.into_iter().enumerate() {
+            blk.store(
+                BufRef::Param(out),
+                Expr::local(g)
+                    .mul(Expr::u32(SG_SHUF))
+                    .add(Expr::u32(k as u32)),
+                e,
+            );
+        }
+    });
+    let xus: Vec<u32> = (0..total as u32)
+        .map(|k| k.wrapping_mul(0x9e37_79b9) ^ 0x5555)
+        .collect();
+    let geo = Subgroups { s, n };
+    let mut e = vec![0u32; total * SG_SHUF as usize];
+    for w in 0..groups {
+        let vals = &xus[(w * n) as usize..((w + 1) * n) as usize];
+        let f_of = |x: u32| (x & 0xffff) as f32 as u32;
+        for l in 0..n {
+            let lane = u64::from(geo.lane(l));
+            let sh = |src: u64| geo.shuffle(vals, l, src);
+            let row = [
+                sh((lane * 3 + 1) % 16),
+                sh(0xffff_fff0 + lane),
+                sh(lane ^ 1),
+                sh(lane ^ 5),
+                sh(lane ^ u64::from(s)),
+                sh(0),
+                sh(lane + 1),
+                sh(lane + 3),
+                sh(lane + u64::from(u32::MAX)),
+                sh(lane * 2),
+                sh(lane ^ 2),
+                f_of(sh(lane + 2)),
+            ];
+            let gk = (w * n + l) as usize;
+            e[gk * SG_SHUF as usize..][..SG_SHUF as usize].copy_from_slice(&row);
+        }
+    }
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(Data::U32(xus)),
+            Arg::Buf(Data::U32(vec![0; e.len()])),
+        ],
+        workgroups: [groups, 1, 1],
+        expected: vec![(1, Data::U32(e))],
+        tol: Tolerance::FloatExact,
+    }
+}
+
+/// A 128 x 2 workgroup (rows of whole subgroups on every device: the
+/// lowering skips the partial-subgroup check and computes the lane from the
+/// flat index): lane, rotation through `shuffle`, the sum and the `f32` max
+/// of lane-dependent values; expected for size `s`.
+pub fn subgroup_full(s: u32) -> Case {
+    use vyre::ir::SubgroupOp as Op;
+    let ws = [128u32, 2, 1];
+    let n = ws[0] * ws[1];
+    let groups = 2u32;
+    let total = (groups * n) as usize;
+    let mut b = ProgramBuilder::new("subgroup_full", ws);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let g = b.local("g", DataType::U32, false);
+    let lane = b.local("lane", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(
+            g,
+            wid(Axis::X)
+                .mul(Expr::u32(n))
+                .add(lid(Axis::Y).mul(Expr::u32(ws[0])))
+                .add(lid(Axis::X)),
+        );
+        blk.let_(lane, sg(Op::InvocationId, vec![]));
+        let size = || sg(Op::Size, vec![]);
+        let next = Expr::local(lane).add(Expr::u32(1)).rem(size());
+        let es = [
+            Expr::local(lane),
+            sg(Op::Shuffle, vec![Expr::local(g), next]),
+            sg(Op::Add, vec![Expr::local(g)]),
+            sg(Op::Max, vec![Expr::local(g).cast(DataType::F32).neg()])
+                .cast(DataType::I32)
+                .cast(DataType::U32),
+        ];
+        for (k, e) in es.into_iter().enumerate() {
+            blk.store(
+                BufRef::Param(out),
+                Expr::local(g).mul(Expr::u32(4)).add(Expr::u32(k as u32)),
+                e,
+            );
+        }
+    });
+    let geo = Subgroups { s, n };
+    let mut e = vec![0u32; total * 4];
+    for w in 0..groups {
+        for l in 0..n {
+            let gk = w * n + l;
+            let base = w * n + geo.members(l).start;
+            let end = w * n + geo.members(l).end;
+            let lane = geo.lane(l);
+            let row = [
+                lane,
+                base + (lane + 1) % s,
+                (base..end).fold(0u32, u32::wrapping_add),
+                (-(base as f32)) as i32 as u32,
+            ];
+            e[gk as usize * 4..][..4].copy_from_slice(&row);
+        }
+    }
+    Case {
+        program: b.finish(),
+        args: vec![Arg::Buf(Data::U32(vec![0; e.len()]))],
+        workgroups: [groups, 1, 1],
+        expected: vec![(0, Data::U32(e))],
+        tol: Tolerance::FloatExact,
+    }
+}
+
+/// Every subgroup case, expected for subgroup size `s`.
+pub fn subgroup_cases(s: u32) -> Vec<Case> {
+    vec![subgroup_reduce(s), subgroup_shuffles(s), subgroup_full(s)]
+}

@@ -489,3 +489,115 @@ pub fn run_on(
     let outputs = vyre_testkit::harness::launch_values(device, spec, grid, &inputs)?;
     Ok(outputs.into_iter().flatten().collect())
 }
+
+// ---- Subgroup operations ----
+
+use vyre::ir::{Axis, Builtin, SubgroupOp};
+
+/// How a shuffle's lane operand is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneOperand {
+    /// Loaded from the `lanes` buffer (a run-time value).
+    Loaded,
+    /// A constant.
+    Const(u32),
+}
+
+/// The value types `op` takes (its first operand; `U32` for the lane and
+/// the size, which take none).
+pub fn subgroup_types(op: SubgroupOp) -> Vec<DataType> {
+    if op.arity() == 0 {
+        return vec![DataType::U32];
+    }
+    [DataType::I32, DataType::U32, DataType::F32, DataType::Bool]
+        .into_iter()
+        .filter(|&ty| {
+            let args = [ty, DataType::U32];
+            vyre::ir::validate::subgroup_type(op, &args[..op.arity()]).is_some()
+        })
+        .collect()
+}
+
+/// `out[g] = op(x[g], lane)` at the flat global index `g` (the flat local
+/// index plus the workgroup's offset, so any workgroup shape numbers the
+/// invocations `0..`), where `lane` is `lanes[g]` or a constant. A `bool`
+/// operand is `x[g] != 0` (`x` holds `u32`), a `bool` result is stored as
+/// 0/1. Before it, a branch on the loaded data stores to `out` (later
+/// overwritten), so the warp has diverged and must reconverge for the
+/// collective. Loads past the end read 0; the store is guarded.
+pub fn subgroup_program(op: SubgroupOp, ty: DataType, wg: [u32; 3], lane: LaneOperand) -> Program {
+    let lane_name = match lane {
+        LaneOperand::Loaded => String::new(),
+        LaneOperand::Const(c) => format!("_c{c}"),
+    };
+    let name = format!(
+        "sg_{}_{}_{}x{}x{}{lane_name}",
+        op.name(),
+        ty.name(),
+        wg[0],
+        wg[1],
+        wg[2]
+    );
+    let storage = if ty == DataType::Bool {
+        DataType::U32
+    } else {
+        ty
+    };
+    let args = [ty, DataType::U32];
+    let result = vyre::ir::validate::subgroup_type(op, &args[..op.arity()])
+        .unwrap_or_else(|| panic!("{} does not take {ty}", op.name()));
+    let out_ty = if result == DataType::Bool {
+        DataType::U32
+    } else {
+        result
+    };
+    let mut b = ProgramBuilder::new(name, wg);
+    let x = b.buffer("x", storage, Access::Read);
+    let lanes = b.buffer("lanes", DataType::U32, Access::Read);
+    let out = b.buffer("out", out_ty, Access::ReadWrite);
+    let g = b.local("g", DataType::U32, false);
+    let r = b.local("r", result, false);
+    let id = |a| Expr::Builtin(Builtin::LocalId, a);
+    let flat = id(Axis::X)
+        .add(id(Axis::Y).mul(Expr::u32(wg[0])))
+        .add(id(Axis::Z).mul(Expr::u32(wg[0] * wg[1])));
+    let group = Expr::Builtin(Builtin::WorkgroupId, Axis::X);
+    b.body(|blk| {
+        blk.let_(g, group.mul(Expr::u32(wg.iter().product())).add(flat));
+        let xg = Expr::load(BufRef::Param(x), Expr::local(g));
+        blk.if_(
+            Expr::load(BufRef::Param(lanes), Expr::local(g))
+                .bitand(Expr::u32(1))
+                .eq(Expr::u32(1))
+                .and(Expr::local(g).lt(Expr::len(out))),
+            |t| {
+                let zero = match out_ty {
+                    DataType::F32 => Expr::f32(0.0),
+                    DataType::I32 => Expr::i32(0),
+                    _ => Expr::u32(0),
+                };
+                t.store(BufRef::Param(out), Expr::local(g), zero);
+            },
+        );
+        let v = if ty == DataType::Bool {
+            xg.ne(Expr::u32(0))
+        } else {
+            xg
+        };
+        let lane_op = match lane {
+            LaneOperand::Loaded => Expr::load(BufRef::Param(lanes), Expr::local(g)),
+            LaneOperand::Const(c) => Expr::u32(c),
+        };
+        let operands = [v, lane_op];
+        blk.let_(r, Expr::Subgroup(op, operands[..op.arity()].to_vec()));
+        let stored = if result == DataType::Bool {
+            Expr::local(r).cast(DataType::U32)
+        } else {
+            Expr::local(r)
+        };
+        blk.if_(Expr::local(g).lt(Expr::len(out)), |t| {
+            t.store(BufRef::Param(out), Expr::local(g), stored);
+        });
+    });
+    b.finish()
+}

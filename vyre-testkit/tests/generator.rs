@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use vyre::ir::{AtomicResult, BufRef, Expr, LocalId, Node, walk_nodes};
+use vyre::ir::{AtomicResult, BufRef, Expr, LocalId, Node, SubgroupOp, walk_nodes};
 use vyre_testkit::harness::run_reference;
 use vyre_testkit::{Case, GenConfig, Value, generate};
 
@@ -249,6 +249,9 @@ fn covers_the_whole_ir() {
     }
     for f in vyre::ir::MathFn::ALL {
         want.push(format!("math:{}", f.name()));
+    }
+    for op in vyre::ir::SubgroupOp::ALL {
+        want.push(format!("subgroup:{}", op.name()));
     }
     for op in [
         "Add", "Sub", "Mul", "Div", "Rem", "BitAnd", "BitOr", "BitXor", "Shl", "Shr", "Eq", "Ne",
@@ -531,4 +534,168 @@ fn prepare_gives_identical_results_on_the_reference() {
         rewritten * 2 >= seeds,
         "prepare rewrote only {rewritten} of {seeds} programs"
     );
+}
+
+/// Every expression a statement evaluates itself (not those of nested
+/// blocks).
+fn node_exprs(n: &Node) -> Vec<&Expr> {
+    match n {
+        Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+        Node::Store { index, value, .. } => vec![index, value],
+        Node::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => [index, value]
+            .into_iter()
+            .chain(expected.as_ref())
+            .collect(),
+        Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
+        Node::For { start, end, .. } => vec![start, end],
+        _ => Vec::new(),
+    }
+}
+
+/// Calls `f` on every subgroup operation in `e`.
+fn subgroup_ops(e: &Expr, f: &mut impl FnMut(SubgroupOp, &[Expr])) {
+    match e {
+        Expr::Subgroup(op, args) => {
+            f(*op, args);
+            args.iter().for_each(|a| subgroup_ops(a, f));
+        }
+        Expr::Load { index, .. } => subgroup_ops(index, f),
+        Expr::Unary(_, a) | Expr::Cast(_, a) => subgroup_ops(a, f),
+        Expr::Binary(_, a, b) => {
+            subgroup_ops(a, f);
+            subgroup_ops(b, f);
+        }
+        Expr::Math(_, args) => args.iter().for_each(|a| subgroup_ops(a, f)),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            subgroup_ops(cond, f);
+            subgroup_ops(then, f);
+            subgroup_ops(otherwise, f);
+        }
+        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
+    }
+}
+
+/// Per operation, the share of programs using it; and the shares of
+/// programs with a shuffle naming a literal lane at or past 32, with a
+/// collective in a workgroup whose size leaves a partial subgroup of 8 and
+/// of 32 lanes, and with an `f32` sum.
+#[test]
+fn subgroup_operations_appear_often() {
+    let cfg = GenConfig::default();
+    let n = 2000u64;
+    let mut per_op = vec![0u64; SubgroupOp::ALL.len()];
+    let (mut any, mut far_lane, mut partial8, mut partial32, mut float_sum) = (0, 0, 0, 0, 0);
+    for seed in 0..n {
+        let case = generate(seed, &cfg);
+        let p = &case.program;
+        let mut ops = BTreeSet::new();
+        let mut far = false;
+        let mut fsum = false;
+        walk_nodes(&p.body, &mut |node| {
+            for e in node_exprs(node) {
+                subgroup_ops(e, &mut |op, args| {
+                    ops.insert(SubgroupOp::ALL.iter().position(|o| *o == op).unwrap());
+                    if op.is_shuffle()
+                        && let Some(Expr::Lit(vyre::ir::Literal::U32(l))) = args.get(1)
+                        && *l >= 32
+                    {
+                        far = true;
+                    }
+                    if op == SubgroupOp::Add
+                        && matches!(
+                            args.first(),
+                            Some(Expr::Math(
+                                vyre::ir::MathFn::Floor | vyre::ir::MathFn::Ceil,
+                                _
+                            ))
+                        )
+                    {
+                        fsum = true;
+                    }
+                });
+            }
+        });
+        assert_eq!(!ops.is_empty(), p.uses_subgroups(), "seed {seed}");
+        for &k in &ops {
+            per_op[k] += 1;
+        }
+        let collective = ops.iter().any(|&k| SubgroupOp::ALL[k].is_collective());
+        let inv = p.invocations_per_workgroup();
+        any += u64::from(!ops.is_empty());
+        far_lane += u64::from(far);
+        partial8 += u64::from(collective && !inv.is_multiple_of(8));
+        partial32 += u64::from(collective && !inv.is_multiple_of(32) && inv > 32);
+        float_sum += u64::from(fsum);
+    }
+    let pct = |x: u64| x * 100 / n;
+    println!(
+        "subgroups: {}% of programs; far lanes {}%, partial of 8 {}%, partial of 32 (above 32) {}%, f32 sums {}%",
+        pct(any),
+        pct(far_lane),
+        pct(partial8),
+        pct(partial32),
+        pct(float_sum)
+    );
+    for (op, &c) in SubgroupOp::ALL.iter().zip(&per_op) {
+        println!("  {}: {}%", op.name(), pct(c));
+        assert!(pct(c) >= 5, "{}: in {}% of programs", op.name(), pct(c));
+    }
+    assert!(pct(any) >= 50, "subgroup operations in {}%", pct(any));
+    assert!(pct(far_lane) >= 10, "far shuffle lanes: {}%", pct(far_lane));
+    assert!(
+        pct(partial8) >= 10,
+        "partial subgroups of 8: {}%",
+        pct(partial8)
+    );
+    assert!(
+        pct(partial32) >= 3,
+        "partial subgroups of 32: {}%",
+        pct(partial32)
+    );
+    assert!(pct(float_sum) >= 3, "f32 sums: {}%", pct(float_sum));
+}
+
+/// Collective operations only where the validator allows them: this is
+/// what `thousands_of_seeds_validate` checks too, here on more seeds
+/// with deeper nesting and with `return` in the final block (the
+/// generator must stop after a divergent one).
+#[test]
+fn collectives_validate_with_deep_nesting() {
+    let cfg = GenConfig {
+        max_depth: 4,
+        max_total_stmts: 60,
+        max_segments: 3,
+        ..GenConfig::default()
+    };
+    let mut with = 0u64;
+    for seed in 0..1500u64 {
+        let p = generate(seed, &cfg).program;
+        if let Err(errors) = p.validate() {
+            panic!("seed {seed}: invalid program: {errors:#?}\n{p:#?}");
+        }
+        with += u64::from(p.uses_subgroups());
+    }
+    assert!(with >= 750, "{with} programs of 1500 with subgroups");
+}
+
+#[test]
+fn subgroups_off_leaves_them_out() {
+    let cfg = GenConfig {
+        subgroups: false,
+        ..GenConfig::default()
+    };
+    for seed in 0..1000u64 {
+        let p = generate(seed, &cfg).program;
+        assert!(p.validate().is_ok(), "seed {seed}");
+        assert!(!p.uses_subgroups(), "seed {seed}");
+    }
 }

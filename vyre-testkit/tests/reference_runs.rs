@@ -55,8 +55,8 @@ fn results_do_not_depend_on_scheduling() {
                 (None, Value::Buffer { .. }) => unreachable!(),
             })
             .collect();
+        // Otherwise the defaults: the subgroup size `run_reference` uses.
         let opts = RunOptions {
-            max_steps_per_invocation: None,
             threads: Some(1),
             ..RunOptions::default()
         };
@@ -64,4 +64,32 @@ fn results_do_not_depend_on_scheduling() {
         drop(args);
         assert_eq!(a, bufs, "seed {seed}");
     }
+}
+
+/// Generated subgroup cases run on the reference at every subgroup size a
+/// target may report, and the size reaches the interpreter: some results
+/// differ between 8 and 32 lanes.
+#[test]
+fn generated_subgroup_cases_run_at_every_size() {
+    use vyre_testkit::harness::run_reference_at;
+    let cfg = GenConfig::default();
+    let mut differ = 0u32;
+    for seed in 0..150u64 {
+        let case = generate(seed, &cfg);
+        if !case.program.uses_subgroups() {
+            continue;
+        }
+        let mut outs = Vec::new();
+        for size in [1, 4, 8, 16, 32, 64, 128] {
+            match run_reference_at(&case, size) {
+                Ok(o) => outs.push((size, o)),
+                Err(e) => panic!("seed {seed}, subgroup size {size}: {e}"),
+            }
+        }
+        differ += u32::from(outs[2].1 != outs[4].1);
+    }
+    assert!(
+        differ >= 8,
+        "only {differ} cases depend on the subgroup size"
+    );
 }

@@ -60,13 +60,22 @@ pub fn lower_and_validate(
         (lower(program, config), ValidationFlags::all())
     };
     let module = module.map_err(|e| e.for_target(target))?;
-    let info = Validator::new(flags, Capabilities::empty())
+    // Subgroup kernels need the capability (which allows every subgroup
+    // operation in compute shaders); the others are validated without it.
+    let capabilities = if program.uses_subgroups() {
+        Capabilities::SUBGROUP
+    } else {
+        Capabilities::empty()
+    };
+    let info = Validator::new(flags, capabilities)
         .validate(&module)
         .map_err(|e| naga_failed(program, "validator", target, e.as_inner()))?;
     Ok((module, info))
 }
 
-/// SPIR-V words for `program` (SPIR-V 1.0, Vulkan 1.0 environment).
+/// SPIR-V words for `program` (SPIR-V 1.0, Vulkan 1.0 environment; SPIR-V
+/// 1.3, Vulkan 1.1, for kernels with subgroup operations, whose
+/// `GroupNonUniform` instructions are core from 1.3 on).
 ///
 /// # Errors
 ///
@@ -74,7 +83,11 @@ pub fn lower_and_validate(
 pub fn spirv_words(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u32>> {
     let (module, info) = lower_and_validate(program, config, "spirv")?;
     let options = spv::Options {
-        lang_version: (1, 0),
+        lang_version: if program.uses_subgroups() {
+            (1, 3)
+        } else {
+            (1, 0)
+        },
         // Names only: deterministic, and the same in debug and release.
         flags: spv::WriterFlags::DEBUG,
         // Descriptor set and binding come straight from the module's
@@ -367,7 +380,8 @@ pub fn emit_msl(program: &Program, config: &DispatchConfig) -> CompileResult<Vec
     msl_source(program, config).map(String::into_bytes)
 }
 
-/// HLSL source for `program` (shader model 5.1). Binding `b` of group 0 is
+/// HLSL source for `program` (shader model 5.1; 6.0, which has the wave
+/// intrinsics, for kernels with subgroup operations). Binding `b` of group 0 is
 /// register `b` of space 0 in its class (`t` for `&[T]`, `u` for `&mut [T]`,
 /// `b` for the parameter block). HLSL has no `num_workgroups` builtin: every
 /// kernel reads the physical workgroup counts (to rebuild the logical grid,
@@ -382,7 +396,11 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> CompileResult<
     let (module, info) = lower_and_validate(program, config, "hlsl")?;
     let layout = Layout::new(&slot_kinds(program));
     let options = hlsl::Options {
-        shader_model: hlsl::ShaderModel::V5_1,
+        shader_model: if program.uses_subgroups() {
+            hlsl::ShaderModel::V6_0
+        } else {
+            hlsl::ShaderModel::V5_1
+        },
         special_constants_binding: Some(hlsl::BindTarget {
             space: BIND_GROUP as u8,
             register: layout.buffer_count + 1,

@@ -61,14 +61,6 @@ pub fn emit_ptx_analysed(
             target: "ptx".into(),
         });
     }
-    // TEMP(subgroups): rejected up front until the target implements them.
-    if program.uses_subgroups() {
-        return Err(CompileError::Unsupported {
-            kernel: name.clone(),
-            construct: "subgroup operations".into(),
-            target: "ptx".into(),
-        });
-    }
     let mut e = Emitter::new(program, config, arch, analysis.checks());
     e.prologue();
     let body = &program.body;
@@ -145,6 +137,7 @@ pub fn emit_ptx_analysed(
 mod expr;
 mod memory;
 mod stmt;
+mod subgroup;
 mod vector;
 
 fn class_of(ty: DataType) -> Class {
@@ -240,6 +233,9 @@ struct Emitter<'a> {
     /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
     /// earlier in the current straight-line run.
     vec_cache: Vec<(BufRef, Key, u32, Reg)>,
+    /// The thread's lane and its warp's members, computed at kernel entry
+    /// when the kernel uses subgroup operations.
+    warp: Option<subgroup::Warp>,
 }
 
 impl<'a> Emitter<'a> {
@@ -272,6 +268,7 @@ impl<'a> Emitter<'a> {
             fast: program.fast_math,
             align: Alignment::new(program),
             vec_cache: Vec::new(),
+            warp: None,
         }
     }
 
@@ -309,6 +306,10 @@ impl<'a> Emitter<'a> {
         }
         for (i, a) in program.private.iter().enumerate() {
             self.zero_private(Symbol::Private(i), a.len);
+        }
+        if program.uses_subgroups() {
+            // At entry, so that every use (in any branch) sees the registers.
+            self.warp = Some(self.warp_setup());
         }
     }
 

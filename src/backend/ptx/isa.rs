@@ -139,11 +139,14 @@ pub(super) enum Special {
     Ctaid(u8),
     /// `%nctaid.<axis>`.
     Nctaid(u8),
+    /// `%laneid`: the thread's lane in its warp.
+    LaneId,
 }
 
 impl fmt::Display for Special {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (name, axis) = match *self {
+            Special::LaneId => return f.write_str("%laneid"),
             Special::Tid(a) => ("tid", a),
             Special::Ctaid(a) => ("ctaid", a),
             Special::Nctaid(a) => ("nctaid", a),
@@ -288,6 +291,9 @@ pub(super) enum Operand {
     Vec4([Reg; 4]),
     /// A branch target.
     Label(Label),
+    /// A value destination with a predicate destination beside it, `d|p`
+    /// (`shfl.sync` sets `p` when the source lane is in range).
+    WithPred(Reg, Reg),
 }
 
 impl From<Reg> for Operand {
@@ -357,6 +363,7 @@ impl fmt::Display for Operand {
             Operand::Addr(a) => a.fmt(f),
             Operand::Vec4([a, b, c, d]) => write!(f, "{{{a}, {b}, {c}, {d}}}"),
             Operand::Label(l) => l.fmt(f),
+            Operand::WithPred(d, p) => write!(f, "{d}|{p}"),
         }
     }
 }
@@ -390,10 +397,12 @@ pub(super) enum Opcode {
     Not,
     Or,
     Red,
+    Redux,
     Rem,
     Ret,
     Selp,
     Setp,
+    Shfl,
     Shl,
     Shr,
     Sin,
@@ -402,6 +411,7 @@ pub(super) enum Opcode {
     Sub,
     Tanh,
     Testp,
+    Vote,
     Xor,
 }
 
@@ -435,10 +445,12 @@ impl Opcode {
             Opcode::Not => "not",
             Opcode::Or => "or",
             Opcode::Red => "red",
+            Opcode::Redux => "redux",
             Opcode::Rem => "rem",
             Opcode::Ret => "ret",
             Opcode::Selp => "selp",
             Opcode::Setp => "setp",
+            Opcode::Shfl => "shfl",
             Opcode::Shl => "shl",
             Opcode::Shr => "shr",
             Opcode::Sin => "sin",
@@ -447,6 +459,7 @@ impl Opcode {
             Opcode::Sub => "sub",
             Opcode::Tanh => "tanh",
             Opcode::Testp => "testp",
+            Opcode::Vote => "vote",
             Opcode::Xor => "xor",
         }
     }
@@ -499,6 +512,14 @@ pub(super) enum Mod {
     Xor,
     Exch,
     Cas,
+    // Shuffle modes (`shfl.sync`).
+    Idx,
+    Bfly,
+    Down,
+    // Vote modes (`vote.sync`).
+    Ballot,
+    All,
+    Any,
     // Other.
     Lo,
     Wide,
@@ -550,6 +571,12 @@ impl Mod {
             Mod::Xor => "xor",
             Mod::Exch => "exch",
             Mod::Cas => "cas",
+            Mod::Idx => "idx",
+            Mod::Bfly => "bfly",
+            Mod::Down => "down",
+            Mod::Ballot => "ballot",
+            Mod::All => "all",
+            Mod::Any => "any",
             Mod::Lo => "lo",
             Mod::Wide => "wide",
             Mod::Approx => "approx",

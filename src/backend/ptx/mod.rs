@@ -2,7 +2,7 @@
 //! and (with the `cuda` feature) the CUDA runtime over cudarc.
 //!
 //! The emitter is layered one way: `emit` (IR walk; `emit/` holds its
-//! expression, memory, statement and vector parts) -> `math` (transcendental
+//! expression, memory, statement, subgroup and vector parts) -> `math` (transcendental
 //! functions and `f32 %`) -> `code` (the code sink: register and label
 //! allocation, the instruction list) -> `isa` (typed registers, operands and
 //! instructions). PTX text is produced only when the module is written.
@@ -41,6 +41,10 @@ pub use cubin::{
 };
 #[cfg(feature = "compiler")]
 pub use emit::{emit_ptx, emit_ptx_analysed};
+
+/// The subgroup size of every kernel this target emits: a subgroup is a
+/// warp, 32 threads on every NVIDIA architecture (PTX's `WARP_SZ`).
+pub const WARP_SIZE: u32 = 32;
 
 /// Architecture used when `DispatchConfig::target_arch` is `None`.
 pub const DEFAULT_ARCH: &str = "sm_70";

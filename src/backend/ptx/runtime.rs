@@ -261,6 +261,12 @@ impl DeviceBackend for CudaBackend {
         self.name.clone()
     }
 
+    /// A warp: the emitter builds every kernel for 32-thread warps (the
+    /// warp size of every NVIDIA architecture), whatever is asked here.
+    fn subgroup_size(&self) -> Option<u32> {
+        Some(super::WARP_SIZE)
+    }
+
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
         let mem = self.alloc(bytes)?;
         // SAFETY: writes within the allocation just made.

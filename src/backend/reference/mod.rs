@@ -140,6 +140,11 @@ impl DeviceBackend for CpuBackend {
         NAME.to_string()
     }
 
+    /// The size the interpreter runs subgroups at (its options').
+    fn subgroup_size(&self) -> Option<u32> {
+        Some(self.options.subgroup_size)
+    }
+
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
         if !bytes.is_multiple_of(4) {
             return Err(backend_err(format!(

@@ -31,6 +31,11 @@ pub const MAX_INVOCATIONS_PER_WORKGROUP: u64 = 1024;
 /// keeps that within what every target gives a thread.
 pub const MAX_PRIVATE_BYTES: u64 = 16 * 1024;
 
+/// The largest subgroup size of any target (AMD's wave64 is 64; Vulkan
+/// allows up to 128): an x size that is a multiple of it keeps the rows of
+/// a 2D/3D workgroup in subgroups of their own under every layout.
+pub const MAX_SUBGROUP_SIZE: u32 = 128;
+
 /// Most iterations an `#[unroll]` loop may have: unrolling copies the body
 /// once per iteration, so a larger count is more likely a mistake than a
 /// speed-up.
@@ -660,6 +665,19 @@ impl Validator<'_> {
             _ => (vec![], None),
         };
         let first = |es: &[&Expr]| es.iter().find_map(|e| first_collective(e));
+        let [wx, wy, wz] = self.program.workgroup_size;
+        if (wy, wz) != (1, 1)
+            && !wx.is_multiple_of(MAX_SUBGROUP_SIZE)
+            && let Some(op) = first(&now).or_else(|| repeated.and_then(first_collective))
+        {
+            self.err(
+                path,
+                format!(
+                    "`{}` in a {wx} x {wy} x {wz} workgroup: drivers split 2D and 3D workgroups into subgroups row by row (lavapipe) or by flat index (NVIDIA), so collective subgroup operations need a one-dimensional workgroup, or an x size that is a multiple of {MAX_SUBGROUP_SIZE} (where both agree)",
+                    op.name()
+                ),
+            );
+        }
         if let Some(op) = repeated.and_then(first_collective) {
             self.err(
                 path,

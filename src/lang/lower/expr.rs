@@ -10,11 +10,49 @@ use syn::spanned::Spanned;
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FStmt, Loc};
-use crate::ir::{AtomicOp, BinOp, Builtin, DataType, Literal, MathFn, Param, UnOp};
+use crate::ir::{AtomicOp, BinOp, Builtin, DataType, Literal, MathFn, Param, SubgroupOp, UnOp};
 
 pub(super) const METHODS: &str = "supported methods: `len`, the math methods `sqrt exp ln sin cos tanh abs floor ceil min max powf clamp mul_add`, on buffers, shared and private arrays `load2 load4 store2 store4`, and on buffers/shared arrays the atomics `atomic_add atomic_sub atomic_min atomic_max atomic_and atomic_or atomic_xor atomic_exchange atomic_compare_exchange`";
 
-pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, `f32::from_bits(bits)`, `f32::sqrt(x)`-style math calls, and the helper `fn`s of this file";
+pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, the subgroup functions `subgroup_invocation_id() subgroup_size() subgroup_add subgroup_min subgroup_max subgroup_shuffle subgroup_shuffle_xor subgroup_shuffle_down subgroup_broadcast_first subgroup_ballot subgroup_all subgroup_any`, `f32::from_bits(bits)`, `f32::sqrt(x)`-style math calls, and the helper `fn`s of this file";
+
+/// The subgroup function called `name` (`subgroup_add`), if any.
+pub(crate) fn subgroup_op(name: &str) -> Option<SubgroupOp> {
+    SubgroupOp::ALL.into_iter().find(|f| f.name() == name)
+}
+
+/// How a subgroup function is called, for diagnostics.
+pub(super) fn subgroup_form(op: SubgroupOp) -> &'static str {
+    match op {
+        SubgroupOp::InvocationId => "subgroup_invocation_id()",
+        SubgroupOp::Size => "subgroup_size()",
+        SubgroupOp::Add => "subgroup_add(v)",
+        SubgroupOp::Min => "subgroup_min(v)",
+        SubgroupOp::Max => "subgroup_max(v)",
+        SubgroupOp::Shuffle => "subgroup_shuffle(v, src_lane)",
+        SubgroupOp::ShuffleXor => "subgroup_shuffle_xor(v, mask)",
+        SubgroupOp::ShuffleDown => "subgroup_shuffle_down(v, delta)",
+        SubgroupOp::BroadcastFirst => "subgroup_broadcast_first(v)",
+        SubgroupOp::Ballot => "subgroup_ballot(pred)",
+        SubgroupOp::All => "subgroup_all(pred)",
+        SubgroupOp::Any => "subgroup_any(pred)",
+    }
+}
+
+/// Whether `name` is a builtin function (a helper may not take its name:
+/// calls would be ambiguous, and the builtin wins).
+pub(crate) fn is_builtin_fn(name: &str) -> bool {
+    name == "barrier"
+        || subgroup_op(name).is_some()
+        || [
+            Builtin::GlobalId,
+            Builtin::LocalId,
+            Builtin::WorkgroupId,
+            Builtin::NumWorkgroups,
+        ]
+        .iter()
+        .any(|b| b.name() == name)
+}
 
 pub(crate) fn math_fn(name: &str) -> Option<MathFn> {
     MathFn::ALL.into_iter().find(|f| f.name() == name)
@@ -222,9 +260,9 @@ impl<'f> Kx<'_, 'f> {
             syn::Expr::Struct(_) => not_supported(
                 "struct literals are not supported; kernels work on scalars, buffers and shared arrays",
             ),
-            syn::Expr::Tuple(_) => {
-                not_supported("tuples are not supported; use separate `let`s (or separate buffers)")
-            }
+            syn::Expr::Tuple(_) => not_supported(
+                "a tuple is not a value in vyre; destructure it where it is made: `let (a, b) = (x, y);` or `let (a, b) = helper(..);`",
+            ),
             syn::Expr::Array(_) | syn::Expr::Repeat(_) => not_supported(
                 "array literals may only initialise a private array (`let mut a = [0.0f32; 8];`) or be stored with `buf.store4(i, [a, b, c, d])`",
             ),
@@ -451,6 +489,9 @@ impl<'f> Kx<'_, 'f> {
                 .collect();
             if segs.len() == 1 {
                 let name = &segs[0];
+                if let Some(op) = subgroup_op(name) {
+                    return self.subgroup_call(op, c, e, pre, cx);
+                }
                 if name == "barrier" {
                     self.err(
                         e,
@@ -532,5 +573,67 @@ impl<'f> Kx<'_, 'f> {
         }
         self.err(e, "only named functions can be called");
         FExpr::error(loc)
+    }
+
+    /// `subgroup_add(v)` and friends: arity here, operand types in pass 2.
+    /// A lane operand is `u32`, so an unsuffixed literal lane is `u32`.
+    fn subgroup_call(
+        &mut self,
+        op: SubgroupOp,
+        c: &'f syn::ExprCall,
+        e: &'f syn::Expr,
+        pre: &mut Vec<FStmt<'f>>,
+        cx: Cx,
+    ) -> FExpr<'f> {
+        let loc = Loc::Expr(e);
+        let name = op.name();
+        if self.const_mode {
+            self.err(
+                e,
+                format!("`{name}()` depends on the invocation; subgroup functions cannot be used in a `const`"),
+            );
+            return FExpr::error(loc);
+        }
+        if c.args.len() != op.arity() {
+            let (n, want) = (c.args.len(), op.arity());
+            let takes = match want {
+                0 => "takes no arguments".to_string(),
+                1 => "takes 1 argument".to_string(),
+                w => format!("takes {w} arguments"),
+            };
+            let given = if n == 1 { "was" } else { "were" };
+            self.err(
+                e,
+                format!(
+                    "`{name}` {takes} but {n} {given} given: `{}`",
+                    subgroup_form(op)
+                ),
+            );
+            return FExpr::error(loc);
+        }
+        let mut args = Vec::with_capacity(c.args.len());
+        for (i, a) in c.args.iter().enumerate() {
+            let v = self.expr(a, pre, cx.nested());
+            match op {
+                _ if op.is_shuffle() && i == 1 => self.vars.unify(v.ty, Ty::K(DataType::U32)),
+                SubgroupOp::Ballot | SubgroupOp::All | SubgroupOp::Any => {
+                    self.vars.unify(v.ty, Ty::K(DataType::Bool));
+                }
+                _ => {}
+            }
+            args.push(v);
+        }
+        let ty = match op {
+            SubgroupOp::InvocationId | SubgroupOp::Size | SubgroupOp::Ballot => {
+                Ty::K(DataType::U32)
+            }
+            SubgroupOp::All | SubgroupOp::Any => Ty::K(DataType::Bool),
+            _ => args.first().map_or(Ty::Err, |a| a.ty),
+        };
+        FExpr {
+            k: FK::Subgroup(op, args),
+            loc,
+            ty,
+        }
     }
 }

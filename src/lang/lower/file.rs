@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Cx, Loc};
-use super::{Raw, Sp, raw};
+use super::{MAX_TUPLE, Raw, Sp, raw};
 use crate::ir::{Access, BinOp, DataType, Literal, Program};
 
 enum ConstState {
@@ -40,11 +40,31 @@ pub(crate) enum HParam {
     },
 }
 
+/// What a helper returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HRet {
+    /// Nothing (`fn f(..)` or `-> ()`): callable only as a statement.
+    Unit,
+    /// One scalar.
+    Scalar(DataType),
+    /// A tuple of 2 to [`MAX_TUPLE`] scalars, destructured at the call
+    /// (`let (a, b) = f(..);`) into one local per element.
+    Tuple(Vec<DataType>),
+}
+
+impl HRet {
+    /// `(f32, u32)` for diagnostics.
+    pub(crate) fn tuple_text(tys: &[DataType]) -> String {
+        let parts: Vec<String> = tys.iter().map(ToString::to_string).collect();
+        format!("({})", parts.join(", "))
+    }
+}
+
 /// A helper `fn`, analysed once and inlined at each call.
 pub(crate) struct Helper<'f> {
     pub f: &'f syn::ItemFn,
     pub params: Vec<HParam>,
-    pub ret: Option<DataType>,
+    pub ret: HRet,
     /// Stores, atomics or barriers, directly or through other helpers.
     pub effectful: bool,
     /// Body is more than a tail expression (its statements must be hoisted).
@@ -169,6 +189,14 @@ impl<'f> FileCx<'f> {
             {
                 let name = f.sig.ident.unraw().to_string();
                 if self.helpers.contains_key(&name) {
+                    continue;
+                }
+                if super::expr::is_builtin_fn(&name) {
+                    // The builtin would win at every call, silently.
+                    self.err(
+                        f.sig.ident.span(),
+                        format!("`{name}` is a builtin function; a helper cannot have its name (rename the helper)"),
+                    );
                     continue;
                 }
                 if let Some(h) = self.helper_sig(f) {
@@ -315,21 +343,25 @@ impl<'f> FileCx<'f> {
             }
         }
         let ret = match &f.sig.output {
-            syn::ReturnType::Default => None,
-            syn::ReturnType::Type(_, t) => {
-                if matches!(&**t, syn::Type::Tuple(tt) if tt.elems.is_empty()) {
-                    None
-                } else {
-                    match scalar_type(t) {
-                        Ok(t) => Some(t),
-                        Err(m) => {
-                            self.err(t.span(), format!("{m} (as a helper's return type)"));
-                            ok = false;
-                            None
-                        }
+            syn::ReturnType::Default => HRet::Unit,
+            syn::ReturnType::Type(_, t) => match strip_type_paren(t) {
+                syn::Type::Tuple(tt) if tt.elems.is_empty() => HRet::Unit,
+                syn::Type::Tuple(tt) => match self.tuple_type(tt) {
+                    Some(tys) => HRet::Tuple(tys),
+                    None => {
+                        ok = false;
+                        HRet::Unit
                     }
-                }
-            }
+                },
+                t => match scalar_type(t) {
+                    Ok(t) => HRet::Scalar(t),
+                    Err(m) => {
+                        self.err(t.span(), format!("{m} (as a helper's return type)"));
+                        ok = false;
+                        HRet::Unit
+                    }
+                },
+            },
         };
         // Anything but a lone tail expression (or an empty body).
         let has_stmts = !matches!(f.block.stmts.as_slice(), [] | [syn::Stmt::Expr(_, None)]);
@@ -343,6 +375,43 @@ impl<'f> FileCx<'f> {
             has_stmts,
             uses,
         })
+    }
+
+    /// The element types of a helper's tuple return type `(T, U, ..)`.
+    fn tuple_type(&mut self, tt: &'f syn::TypeTuple) -> Option<Vec<DataType>> {
+        let n = tt.elems.len();
+        if n == 1 {
+            self.err(
+                tt.span(),
+                "a one-element tuple is not supported; return the scalar itself",
+            );
+            return None;
+        }
+        if n > MAX_TUPLE {
+            self.err(
+                tt.span(),
+                format!("a helper returns at most {MAX_TUPLE} values, but this tuple has {n}"),
+            );
+            return None;
+        }
+        let mut tys = Vec::with_capacity(n);
+        for el in &tt.elems {
+            if let syn::Type::Tuple(_) = strip_type_paren(el) {
+                self.err(
+                    el.span(),
+                    "nested tuples are not supported; return a flat tuple `(a, b, c)`",
+                );
+                return None;
+            }
+            match scalar_type(el) {
+                Ok(t) => tys.push(t),
+                Err(m) => {
+                    self.err(el.span(), format!("{m} (as a helper's return type)"));
+                    return None;
+                }
+            }
+        }
+        Some(tys)
     }
 
     pub(super) fn check_signature_shape(&mut self, f: &'f syn::ItemFn) -> bool {
@@ -577,6 +646,15 @@ pub(crate) fn compound_op(op: &syn::BinOp) -> Option<BinOp> {
     })
 }
 
+/// `T` without parentheses: `((f32, u32))` is `(f32, u32)`.
+pub(crate) fn strip_type_paren(t: &syn::Type) -> &syn::Type {
+    match t {
+        syn::Type::Paren(p) => strip_type_paren(&p.elem),
+        syn::Type::Group(g) => strip_type_paren(&g.elem),
+        other => other,
+    }
+}
+
 const TYPES_ALLOWED: &str = "vyre has the scalar types `bool`, `i32`, `u32` and `f32`";
 
 /// `bool`, `i32`, `u32` or `f32`.
@@ -596,6 +674,9 @@ pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
             }),
         },
         syn::Type::Paren(p) => scalar_type(&p.elem),
+        syn::Type::Tuple(_) => Err(format!(
+            "a tuple type is only allowed as a helper's return type (`fn f(..) -> (f32, u32)`, destructured with `let (a, b) = f(..);`); {TYPES_ALLOWED}"
+        )),
         syn::Type::Array(_) => Err(format!(
             "an array type is only allowed on a `let` (`let mut a: [f32; 4];`, a private array, or `#[shared]`); private arrays cannot be passed to or returned from functions, and {TYPES_ALLOWED}"
         )),

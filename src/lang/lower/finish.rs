@@ -5,11 +5,12 @@
 use super::stmt::Kx;
 use proc_macro2::Span;
 
+use super::expr::subgroup_form;
 use super::tree::{FExpr, FFor, FK, FS, FStmt, Loc};
-use crate::ir::validate::{binary_type, math_type};
+use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
     Access, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn,
-    Node, Param, PrivateDecl, Program, Rhs, UnOp,
+    Node, Param, PrivateDecl, Program, Rhs, SubgroupOp, UnOp,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -59,7 +60,8 @@ pub(super) fn kernel<'f>(
             let mut paths = Vec::new();
             collect_paths(body, "body", &mut paths);
             for e in errors {
-                let loc = locate(kx, &program, &paths, &e.path);
+                let loc = subgroup_call_at(&paths, &e.path, &e.message)
+                    .unwrap_or_else(|| locate(kx, &program, &paths, &e.path));
                 kx.err(loc, e.message);
             }
             None
@@ -68,8 +70,12 @@ pub(super) fn kernel<'f>(
 }
 
 /// `body[2].then[0]`-style paths of every statement, as the validator
-/// writes them, with their source positions.
-fn collect_paths<'f>(body: &[FStmt<'f>], path: &str, out: &mut Vec<(String, Loc<'f>)>) {
+/// writes them, with the statements.
+fn collect_paths<'a, 'f>(
+    body: &'a [FStmt<'f>],
+    path: &str,
+    out: &mut Vec<(String, &'a FStmt<'f>)>,
+) {
     for (i, s) in body.iter().enumerate() {
         let here = format!("{path}[{i}]");
         match &s.k {
@@ -83,14 +89,63 @@ fn collect_paths<'f>(body: &[FStmt<'f>], path: &str, out: &mut Vec<(String, Loc<
             }
             _ => {}
         }
-        out.push((here, s.loc));
+        out.push((here, s));
+    }
+}
+
+/// A validator finding about a subgroup call (`` `subgroup_add` in control
+/// flow that depends on ... ``) points at the call itself, not at its
+/// whole statement: the first collective call of that name among the
+/// expressions the statement evaluates itself, in the validator's order.
+fn subgroup_call_at<'f>(
+    paths: &[(String, &FStmt<'f>)],
+    path: &str,
+    message: &str,
+) -> Option<Loc<'f>> {
+    let name = message.strip_prefix('`')?.split('`').next()?;
+    let op = SubgroupOp::ALL.into_iter().find(|o| o.name() == name)?;
+    let (_, s) = paths.iter().find(|(p, _)| p == path)?;
+    let own: Vec<&FExpr<'f>> = match &s.k {
+        FS::Let(_, v) | FS::Assign(_, v) | FS::Eval(v) => vec![v],
+        FS::Store(_, i, v) => vec![i, v],
+        FS::If(c, ..) | FS::While(c, _) => vec![c],
+        FS::For(l) => vec![&l.start, &l.end],
+        _ => vec![],
+    };
+    own.into_iter().find_map(|e| find_subgroup(e, op))
+}
+
+/// The first call of subgroup function `op` in `e` (outer calls first).
+fn find_subgroup<'f>(e: &FExpr<'f>, op: SubgroupOp) -> Option<Loc<'f>> {
+    let f = |x: &FExpr<'f>| find_subgroup(x, op);
+    match &e.k {
+        FK::Subgroup(o, _) if *o == op => Some(e.loc),
+        FK::Subgroup(_, args) | FK::Math(_, args) => args.iter().find_map(f),
+        FK::Load(_, a) | FK::Unary(_, a) | FK::Cast(_, a) => f(a),
+        FK::Binary(_, a, b) => f(a).or_else(|| f(b)),
+        FK::Select(c, a, b) => f(c).or_else(|| f(a)).or_else(|| f(b)),
+        FK::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => f(index)
+            .or_else(|| f(value))
+            .or_else(|| expected.as_deref().and_then(f)),
+        FK::Int(_)
+        | FK::Lit(_)
+        | FK::Local(_)
+        | FK::Param(_)
+        | FK::Builtin(..)
+        | FK::Len(_)
+        | FK::Error => None,
     }
 }
 
 /// The source position of a validator path.
-fn locate<'f>(kx: &Kx<'_, 'f>, p: &Program, paths: &[(String, Loc<'f>)], path: &str) -> Loc<'f> {
-    if let Some((_, loc)) = paths.iter().find(|(p, _)| p == path) {
-        return *loc;
+fn locate<'f>(kx: &Kx<'_, 'f>, p: &Program, paths: &[(String, &FStmt<'f>)], path: &str) -> Loc<'f> {
+    if let Some((_, s)) = paths.iter().find(|(p, _)| p == path) {
+        return s.loc;
     }
     let name_in = |prefix: &str| {
         path.strip_prefix(prefix)
@@ -621,6 +676,28 @@ impl<'f> Fin<'_, '_, 'f> {
                 };
                 (Expr::Math(*f, xs), t)
             }
+            FK::Subgroup(op, args) => {
+                let mut xs = Vec::with_capacity(args.len());
+                let mut ts = Vec::with_capacity(args.len());
+                let mut bad = false;
+                for a in args {
+                    match self.expr(a) {
+                        Some((x, t)) => {
+                            xs.push(x);
+                            ts.push(t);
+                        }
+                        None => bad = true,
+                    }
+                }
+                if bad {
+                    return None;
+                }
+                let Some(t) = subgroup_type(*op, &ts) else {
+                    self.subgroup_error(*op, args, &ts, loc);
+                    return None;
+                };
+                (Expr::Subgroup(*op, xs), t)
+            }
             FK::Select(c, a, b) => {
                 let cond = self.cond(c);
                 let l = self.expr(a);
@@ -654,6 +731,46 @@ impl<'f> Fin<'_, '_, 'f> {
                 return None;
             }
         })
+    }
+
+    /// Which operand of a subgroup call has the wrong type, and why.
+    fn subgroup_error(
+        &mut self,
+        op: SubgroupOp,
+        args: &[FExpr<'f>],
+        ts: &[DataType],
+        loc: Loc<'f>,
+    ) {
+        let name = op.name();
+        let at = |i: usize| args.get(i).map_or(loc, |a| a.loc);
+        let (l, msg) = match op {
+            SubgroupOp::Ballot | SubgroupOp::All | SubgroupOp::Any => (
+                at(0),
+                format!(
+                    "`{name}` takes a `bool` condition, but this is `{}` (compare instead, e.g. `x != 0`)",
+                    ts.first().copied().unwrap_or(DataType::Bool)
+                ),
+            ),
+            _ if ts.first() == Some(&DataType::Bool) => (
+                at(0),
+                format!(
+                    "`{name}` works on `i32`, `u32` or `f32`, not `bool` (combine conditions with `subgroup_all`, `subgroup_any` or `subgroup_ballot`)"
+                ),
+            ),
+            _ if op.is_shuffle() => (
+                at(1),
+                format!(
+                    "the lane operand of `{name}` must be `u32`, but this is `{}`; convert it with `as u32`",
+                    ts.get(1).copied().unwrap_or(DataType::U32)
+                ),
+            ),
+            // Arity is checked in pass 1; nothing else can be wrong.
+            _ => (
+                loc,
+                format!("`{}` does not take these operands", subgroup_form(op)),
+            ),
+        };
+        self.err(l, msg);
     }
 
     /// An operand that must have type `want`.

@@ -5,13 +5,25 @@ use std::collections::HashMap;
 
 use syn::spanned::Spanned;
 
-use super::expr::strip_ref;
-use super::file::HParam;
+use super::expr::{strip_group, strip_ref};
+use super::file::{HParam, HRet};
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FS, FStmt, Loc};
-use super::{MAX_INLINES, MAX_SUBST_NODES};
+use super::{MAX_INLINES, MAX_SUBST_NODES, MAX_TUPLE};
 use crate::ir::{Access, BufRef, DataType, Literal};
+
+/// What inlining a helper produced.
+pub(crate) enum Inlined<'f> {
+    /// A diagnostic was reported.
+    Failed,
+    /// The helper returns nothing.
+    Nothing,
+    /// Its scalar value.
+    Value(FExpr<'f>),
+    /// Its tuple, one value per element.
+    Tuple(Vec<FExpr<'f>>),
+}
 
 impl<'f> Kx<'_, 'f> {
     fn zero(&mut self, ty: Ty, loc: Loc<'f>) -> FExpr<'f> {
@@ -174,8 +186,9 @@ impl<'f> Kx<'_, 'f> {
         out
     }
 
-    /// Inline a call to helper `name`. Returns `None` for helpers without a
-    /// return value (callable only as statements).
+    /// Inline a call to helper `name` used as a value (`stmt` false) or as
+    /// a statement. Returns `None` for helpers without a value, called as
+    /// statements (a tuple-returning helper's values are dropped there).
     pub(crate) fn call_helper(
         &mut self,
         name: &str,
@@ -186,13 +199,146 @@ impl<'f> Kx<'_, 'f> {
         stmt: bool,
     ) -> Option<FExpr<'f>> {
         let loc = Loc::Expr(e);
+        if !stmt && let HRet::Tuple(tys) = &self.fx.helpers[name].ret {
+            let n = tys.len();
+            let names: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+            self.err(
+                e,
+                format!(
+                    "helper `{name}` returns a tuple `{}`, which is not a value; destructure it in a `let`: `let ({}) = {name}(..);`",
+                    HRet::tuple_text(tys),
+                    names.join(", ")
+                ),
+            );
+            return Some(FExpr::error(loc));
+        }
+        match self.inline_helper(name, c, e, pre, cx) {
+            Inlined::Failed => Some(FExpr::error(loc)),
+            Inlined::Value(v) => Some(v),
+            Inlined::Tuple(_) | Inlined::Nothing if stmt => None,
+            Inlined::Tuple(_) => Some(FExpr::error(loc)),
+            Inlined::Nothing => {
+                self.err(
+                    e,
+                    format!("helper `{name}` returns nothing, so it cannot be used as a value"),
+                );
+                Some(FExpr::error(loc))
+            }
+        }
+    }
+
+    /// Inline a call to helper `name` whose tuple is destructured: one
+    /// value per element, or `None` after a diagnostic.
+    pub(crate) fn call_helper_tuple(
+        &mut self,
+        name: &str,
+        c: &'f syn::ExprCall,
+        e: &'f syn::Expr,
+        pre: &mut Vec<FStmt<'f>>,
+        cx: Cx,
+    ) -> Option<Vec<FExpr<'f>>> {
+        let what = match &self.fx.helpers[name].ret {
+            HRet::Tuple(_) => None,
+            HRet::Scalar(t) => Some(format!("`{t}`")),
+            HRet::Unit => Some("nothing".to_string()),
+        };
+        if let Some(what) = what {
+            self.err(
+                e,
+                format!(
+                    "helper `{name}` returns {what}, not a tuple, so it cannot be destructured"
+                ),
+            );
+            return None;
+        }
+        match self.inline_helper(name, c, e, pre, cx) {
+            Inlined::Tuple(vs) => Some(vs),
+            _ => None,
+        }
+    }
+
+    /// A value that must be a tuple: `(a, b, ..)` or a call of a helper
+    /// returning one; its elements, or `None` after a diagnostic. Tuples
+    /// exist only here: they are destructured where they are made.
+    pub(crate) fn tuple_value(
+        &mut self,
+        e: &'f syn::Expr,
+        pre: &mut Vec<FStmt<'f>>,
+        cx: Cx,
+    ) -> Option<Vec<FExpr<'f>>> {
+        let e = strip_group(e);
+        match e {
+            syn::Expr::Tuple(t) => {
+                let n = t.elems.len();
+                if !(2..=MAX_TUPLE).contains(&n) {
+                    self.err(
+                        e,
+                        format!("a tuple has 2 to {MAX_TUPLE} elements, but this one has {n}"),
+                    );
+                    return None;
+                }
+                let mut out = Vec::with_capacity(n);
+                let mut ok = true;
+                for el in &t.elems {
+                    if let syn::Expr::Tuple(_) = strip_group(el) {
+                        self.err(
+                            el,
+                            "nested tuples are not supported; use one flat tuple `(a, b, c)`",
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    out.push(self.expr(el, pre, cx.nested()));
+                }
+                ok.then_some(out)
+            }
+            syn::Expr::Call(c) if self.helper_name(&c.func).is_some() => {
+                let name = self.helper_name(&c.func).unwrap_or_default();
+                self.call_helper_tuple(&name, c, e, pre, cx)
+            }
+            _ => {
+                self.err(
+                    e,
+                    "expected a tuple: `(a, b)` or a call of a helper that returns one (`fn f(..) -> (f32, f32)`)",
+                );
+                None
+            }
+        }
+    }
+
+    /// Check that helper `name` returns a `want` value `v` (the caller
+    /// sees the declared type, so a mismatch is reported here, at `v`).
+    fn returns(&mut self, name: &str, v: &FExpr<'f>, want: DataType) -> bool {
+        self.vars.unify(v.ty, Ty::K(want));
+        match self.vars.resolve(v.ty) {
+            Some(t) if t != want => {
+                self.err(
+                    v.loc,
+                    format!("mismatched types: helper `{name}` returns `{want}`, but this value is `{t}`"),
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Inline the body of helper `name` at call `c`.
+    fn inline_helper(
+        &mut self,
+        name: &str,
+        c: &'f syn::ExprCall,
+        e: &'f syn::Expr,
+        pre: &mut Vec<FStmt<'f>>,
+        cx: Cx,
+    ) -> Inlined<'f> {
+        let loc = Loc::Expr(e);
         if self.const_mode {
             self.err(e, "helper functions cannot be called in a `const`");
-            return Some(FExpr::error(loc));
+            return Inlined::Failed;
         }
         if self.inlining.iter().any(|n| n == name) {
             // Recursion; reported once for the whole file.
-            return Some(FExpr::error(loc));
+            return Inlined::Failed;
         }
         self.inlines += 1;
         if self.inlines > MAX_INLINES {
@@ -202,24 +348,29 @@ impl<'f> Kx<'_, 'f> {
                     format!("more than {MAX_INLINES} helper calls are inlined into this kernel; call helpers in loops instead of repeating them"),
                 );
             }
-            return Some(FExpr::error(loc));
+            return Inlined::Failed;
         }
         let h = &self.fx.helpers[name];
-        let (f, params, ret, effectful, has_stmts) =
-            (h.f, h.params.clone(), h.ret, h.effectful, h.has_stmts);
+        let (f, params, ret, effectful, has_stmts) = (
+            h.f,
+            h.params.clone(),
+            h.ret.clone(),
+            h.effectful,
+            h.has_stmts,
+        );
         if effectful && !cx.effect_ok {
             self.err(
                 e,
                 format!("helper `{name}` writes memory or calls `barrier()`, so it may only be called as a whole statement or as the whole value of a `let`, an assignment or a store"),
             );
-            return Some(FExpr::error(loc));
+            return Inlined::Failed;
         }
         if has_stmts && let Some(why) = cx.hoist {
             self.err(
                 e,
                 format!("helper `{name}` has statements, so it cannot be called {why}; call it in a `let` before and use the result"),
             );
-            return Some(FExpr::error(loc));
+            return Inlined::Failed;
         }
         if c.args.len() != params.len() {
             self.err(
@@ -230,7 +381,7 @@ impl<'f> Kx<'_, 'f> {
                     c.args.len()
                 ),
             );
-            return Some(FExpr::error(loc));
+            return Inlined::Failed;
         }
         let mut binds = Vec::new();
         for (p, a) in params.iter().zip(&c.args) {
@@ -295,7 +446,7 @@ impl<'f> Kx<'_, 'f> {
                                     a,
                                     format!("inlining helper `{name}` here makes the expression too large; bind this argument with `let` first"),
                                 );
-                                return Some(FExpr::error(loc));
+                                return Inlined::Failed;
                             }
                         }
                         binds.push((pn.clone(), Bind::Subst(Box::new(v))));
@@ -321,57 +472,87 @@ impl<'f> Kx<'_, 'f> {
         };
         self.stmts(body, pre, false);
         let result = match (ret, tail) {
-            (Some(rt), Some(t)) => {
+            (HRet::Scalar(rt), Some(t)) => {
                 let tcx = Cx {
                     atomic_ok: cx.hoist.is_none(),
                     effect_ok: cx.effect_ok,
                     hoist: cx.hoist,
                 };
                 let v = self.expr(t, pre, tcx);
-                self.vars.unify(v.ty, Ty::K(rt));
-                if matches!(v.k, FK::Atomic { .. }) {
+                if !self.returns(name, &v, rt) {
+                    Inlined::Failed
+                } else if matches!(v.k, FK::Atomic { .. }) {
                     let id = self.new_local(&format!("{name}_result"), Ty::K(rt), false, loc);
                     let vl = v.loc;
                     pre.push(FStmt {
                         k: FS::Let(id, v),
                         loc: vl,
                     });
-                    Some(FExpr {
+                    Inlined::Value(FExpr {
                         k: FK::Local(id),
                         loc,
                         ty: Ty::K(rt),
                     })
                 } else {
-                    Some(v)
+                    Inlined::Value(v)
                 }
             }
-            (Some(rt), None) => {
+            (HRet::Scalar(rt), None) => {
                 self.err(
                     Loc::Span(f.sig.ident.span()),
                     format!("helper `{name}` must end with a value of type `{rt}` (a last line without `;`, or `return value;`)"),
                 );
-                Some(FExpr::error(loc))
+                Inlined::Failed
             }
-            (None, Some(t)) => {
+            (HRet::Tuple(tys), Some(t)) => match self.tuple_value(t, pre, cx) {
+                Some(vs) if vs.len() == tys.len() => {
+                    let mut ok = true;
+                    for (v, t) in vs.iter().zip(&tys) {
+                        ok &= self.returns(name, v, *t);
+                    }
+                    if ok {
+                        Inlined::Tuple(vs)
+                    } else {
+                        Inlined::Failed
+                    }
+                }
+                Some(vs) => {
+                    self.err(
+                        t,
+                        format!(
+                            "helper `{name}` returns `{}` ({} values), but this tuple has {}",
+                            HRet::tuple_text(&tys),
+                            tys.len(),
+                            vs.len()
+                        ),
+                    );
+                    Inlined::Failed
+                }
+                None => Inlined::Failed,
+            },
+            (HRet::Tuple(tys), None) => {
+                self.err(
+                    Loc::Span(f.sig.ident.span()),
+                    format!(
+                        "helper `{name}` must end with a tuple of type `{}` (a last line `(a, b)` without `;`, or `return (a, b);`)",
+                        HRet::tuple_text(&tys)
+                    ),
+                );
+                Inlined::Failed
+            }
+            (HRet::Unit, Some(t)) => {
                 let l = Loc::Expr(t);
                 if self.enter(l) {
                     self.expr_stmt(t, l, pre);
                 }
                 self.depth -= 1;
-                None
+                Inlined::Nothing
             }
-            (None, None) => None,
+            (HRet::Unit, None) => Inlined::Nothing,
         };
         self.inlining.pop();
         self.scopes.pop();
         (self.base, self.loop_depth, self.top_block) = saved;
-        if !stmt && result.is_none() {
-            self.err(
-                e,
-                format!("helper `{name}` returns nothing, so it cannot be used as a value"),
-            );
-            return Some(FExpr::error(loc));
-        }
         result
     }
 }
@@ -420,7 +601,9 @@ fn remap_expr(e: &mut FExpr<'_>, f: &impl Fn(u32) -> u32) {
             remap_expr(a, f);
             remap_expr(b, f);
         }
-        FK::Math(_, args) => args.iter_mut().for_each(|a| remap_expr(a, f)),
+        FK::Math(_, args) | FK::Subgroup(_, args) => {
+            args.iter_mut().for_each(|a| remap_expr(a, f));
+        }
         FK::Select(c, a, b) => {
             remap_expr(c, f);
             remap_expr(a, f);
@@ -439,5 +622,27 @@ fn remap_expr(e: &mut FExpr<'_>, f: &impl Fn(u32) -> u32) {
             remap_expr(value, f);
         }
         FK::Int(_) | FK::Lit(_) | FK::Param(_) | FK::Builtin(..) | FK::Len(_) | FK::Error => {}
+    }
+}
+
+/// Whether `e` reads local `id`.
+pub(crate) fn reads_local(e: &FExpr<'_>, id: u32) -> bool {
+    match &e.k {
+        FK::Local(l) => *l == id,
+        FK::Load(_, a) | FK::Unary(_, a) | FK::Cast(_, a) => reads_local(a, id),
+        FK::Binary(_, a, b) => reads_local(a, id) || reads_local(b, id),
+        FK::Math(_, args) | FK::Subgroup(_, args) => args.iter().any(|a| reads_local(a, id)),
+        FK::Select(c, a, b) => reads_local(c, id) || reads_local(a, id) || reads_local(b, id),
+        FK::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            reads_local(index, id)
+                || reads_local(value, id)
+                || expected.as_ref().is_some_and(|x| reads_local(x, id))
+        }
+        FK::Int(_) | FK::Lit(_) | FK::Param(_) | FK::Builtin(..) | FK::Len(_) | FK::Error => false,
     }
 }

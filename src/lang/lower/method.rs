@@ -5,7 +5,7 @@
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use super::expr::{FUNCTIONS, METHODS, atomic_op, builtin, math_fn};
+use super::expr::{FUNCTIONS, METHODS, atomic_op, builtin, math_fn, subgroup_form, subgroup_op};
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FStmt, Loc};
@@ -195,6 +195,27 @@ impl<'f> Kx<'_, 'f> {
                 loc,
                 ty: Ty::K(DataType::U32),
             };
+        }
+        if let syn::Expr::Call(c) = &*f.base
+            && let syn::Expr::Path(p) = &*c.func
+            && let Some(id) = p.path.get_ident()
+            && let Some(op) = subgroup_op(&id.unraw().to_string())
+        {
+            self.err(
+                e,
+                format!(
+                    "`{}` is a scalar and has no fields; use its value directly",
+                    subgroup_form(op)
+                ),
+            );
+            return FExpr::error(loc);
+        }
+        if let syn::Member::Unnamed(_) = f.member {
+            self.err(
+                e,
+                "tuple fields (`.0`) are not supported: a tuple is not a value in vyre; destructure it where it is made: `let (a, b) = helper(..);`",
+            );
+            return FExpr::error(loc);
         }
         if let syn::Expr::Call(c) = &*f.base
             && let syn::Expr::Path(p) = &*c.func

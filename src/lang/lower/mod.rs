@@ -47,6 +47,8 @@ const MAX_OPERATOR_RUN: usize = 128;
 const MAX_INLINES: u32 = 10_000;
 /// Most expression nodes duplicated by substituting helper arguments.
 const MAX_SUBST_NODES: usize = 200_000;
+/// Most elements of a tuple returned by a helper.
+const MAX_TUPLE: usize = 8;
 /// Stack of the parsing thread: deep (but bounded) input stays safe.
 const PARSE_STACK_BYTES: usize = 256 << 20;
 

@@ -7,10 +7,10 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use super::MAX_NESTING;
 use super::file::{FileCx, compound_op, scalar_type};
 use super::infer::{Ty, Vars};
 use super::tree::{Bind, Cx, FExpr, FFor, FK, FLocal, FPrivate, FS, FStmt, Loc};
+use super::{MAX_NESTING, MAX_TUPLE};
 use crate::ir::{BinOp, BufRef, DataType, Literal, LocalId, Param, SharedDecl};
 
 /// Lowering state of one kernel (or one constant expression).
@@ -268,7 +268,17 @@ impl<'a, 'f> Kx<'a, 'f> {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             p => (p, None),
         };
+        if let syn::Pat::Tuple(pt) = pat {
+            self.let_tuple(l, pt, ann, shared_attr, loc, out);
+            return;
+        }
         if let (syn::Pat::Wild(_), Some(init), false) = (pat, &l.init, shared_attr) {
+            if is_tuple_valued(&init.expr, self) {
+                // `let _ = f(..);` of a tuple-returning helper: its body
+                // runs, its values are dropped.
+                let _ = self.tuple_value(&init.expr, out, Cx::TOP);
+                return;
+            }
             // `let _ = e;`: evaluated for its effect (an atomic or a helper
             // call); a pure value is simply dropped.
             let value = self.expr(&init.expr, out, Cx::TOP);
@@ -338,6 +348,246 @@ impl<'a, 'f> Kx<'a, 'f> {
                 loc,
             });
         }
+    }
+
+    /// `let (a, mut b, _) = f(..);` (or `= (x, y, z)`): one local per
+    /// named element, in order.
+    fn let_tuple(
+        &mut self,
+        l: &'f syn::Local,
+        pt: &'f syn::PatTuple,
+        ann: Option<&'f syn::Type>,
+        shared_attr: bool,
+        loc: Loc<'f>,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        if shared_attr {
+            self.err(
+                pt.span(),
+                "a `#[shared]` array is declared with one name: `#[shared] let mut t: [f32; 256];`",
+            );
+            return;
+        }
+        let Some(init) = &l.init else {
+            self.err(
+                l.span(),
+                "`let (..)` needs an initial value: `let (a, b) = f(..);`",
+            );
+            return;
+        };
+        if let Some((_, d)) = &init.diverge {
+            self.err(&**d, "`let ... else` is not supported");
+        }
+        let n = pt.elems.len();
+        if !(2..=MAX_TUPLE).contains(&n) {
+            self.err(
+                pt.span(),
+                format!("a tuple pattern has 2 to {MAX_TUPLE} elements, but this one has {n}"),
+            );
+            return;
+        }
+        // Each element: `Some((name, mutable, span))`, `None` for `_`.
+        let mut names: Vec<Option<(String, bool, Span)>> = Vec::with_capacity(n);
+        let mut ok = true;
+        for el in &pt.elems {
+            match el {
+                syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    let name = pi.ident.unraw().to_string();
+                    if names.iter().flatten().any(|(m, _, _)| *m == name) {
+                        self.err(
+                            pi.ident.span(),
+                            format!("`{name}` is bound more than once in this pattern"),
+                        );
+                        ok = false;
+                    }
+                    names.push(Some((name, pi.mutability.is_some(), pi.ident.span())));
+                }
+                syn::Pat::Wild(_) => names.push(None),
+                syn::Pat::Tuple(_) | syn::Pat::Paren(_) => {
+                    self.err(
+                        el.span(),
+                        "nested tuple patterns are not supported; destructure one flat tuple",
+                    );
+                    ok = false;
+                }
+                _ => {
+                    self.err(
+                        el.span(),
+                        "a tuple pattern holds names (`a`, `mut a`) and `_` only",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let ann_tys = match ann.map(super::file::strip_type_paren) {
+            None => None,
+            Some(syn::Type::Tuple(tt)) if tt.elems.len() == n => {
+                let tys: Result<Vec<DataType>, String> = tt.elems.iter().map(scalar_type).collect();
+                match tys {
+                    Ok(t) => Some(t),
+                    Err(m) => {
+                        self.err(tt.span(), m);
+                        return;
+                    }
+                }
+            }
+            Some(t) => {
+                self.err(
+                    t.span(),
+                    format!("this pattern has {n} elements, so its type is a tuple of {n} types: `(f32, u32)`"),
+                );
+                return;
+            }
+        };
+        let Some(values) = self.tuple_value(&init.expr, out, Cx::TOP) else {
+            return;
+        };
+        if !ok {
+            return;
+        }
+        if values.len() != n {
+            self.err(
+                pt.span(),
+                format!(
+                    "mismatched types: this pattern has {n} elements, but the value is a tuple of {}",
+                    values.len()
+                ),
+            );
+            return;
+        }
+        for (i, (name, value)) in names.into_iter().zip(values).enumerate() {
+            let Some((name, mutable, span)) = name else {
+                continue;
+            };
+            let ty = match &ann_tys {
+                Some(tys) => {
+                    self.vars.unify(value.ty, Ty::K(tys[i]));
+                    Ty::K(tys[i])
+                }
+                None => value.ty,
+            };
+            if let Some(id) = self.define_local(&name, ty, mutable, Loc::Span(span)) {
+                out.push(FStmt {
+                    k: FS::Let(id, value),
+                    loc,
+                });
+            }
+        }
+    }
+
+    /// `(a, b) = f(..);`: assigns existing mutable locals (or drops `_`).
+    fn assign_tuple(
+        &mut self,
+        lhs: &'f syn::ExprTuple,
+        rhs: &'f syn::Expr,
+        whole: &'f syn::Expr,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        let mut targets: Vec<Option<(LocalId, &'f syn::Expr)>> = Vec::new();
+        let mut ok = true;
+        for el in &lhs.elems {
+            match super::expr::strip_group(el) {
+                syn::Expr::Infer(_) => targets.push(None),
+                syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                    let name = p
+                        .path
+                        .get_ident()
+                        .map(|i| i.unraw().to_string())
+                        .unwrap_or_default();
+                    match self.lookup(&name) {
+                        Some(Bind::Local(id)) => targets.push(Some((id, el))),
+                        Some(Bind::Param(_) | Bind::Subst(_)) => {
+                            self.err(
+                                el,
+                                format!("cannot assign to parameter `{name}`; copy it first: `let mut {name}_v = {name};`"),
+                            );
+                            ok = false;
+                        }
+                        Some(Bind::Buf(_)) => {
+                            self.err(el, format!("cannot assign to the buffer `{name}` itself"));
+                            ok = false;
+                        }
+                        None => {
+                            self.unknown_name(&name, el);
+                            ok = false;
+                        }
+                    }
+                }
+                _ => {
+                    self.err(
+                        el,
+                        "only local variables and `_` can be assigned from a tuple: `(a, b) = f(..);` (store buffer elements afterwards)",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let n = lhs.elems.len();
+        if ok && !(2..=MAX_TUPLE).contains(&n) {
+            self.err(
+                whole,
+                format!("a tuple has 2 to {MAX_TUPLE} elements, but this one has {n}"),
+            );
+            ok = false;
+        }
+        let Some(values) = self.tuple_value(rhs, out, Cx::TOP) else {
+            return;
+        };
+        if !ok {
+            return;
+        }
+        if values.len() != n {
+            self.err(
+                Loc::Span(lhs.span()),
+                format!(
+                    "mismatched types: {n} places are assigned, but the value is a tuple of {}",
+                    values.len()
+                ),
+            );
+            return;
+        }
+        // `(a, b) = (b, a)`: a value that reads a local assigned before it
+        // must see the old value, so then every value goes through a
+        // temporary first.
+        let assigned: Vec<LocalId> = targets.iter().flatten().map(|(id, _)| *id).collect();
+        let swap = values.iter().enumerate().any(|(j, v)| {
+            targets[..j]
+                .iter()
+                .flatten()
+                .any(|(id, _)| super::inline::reads_local(v, *id))
+        });
+        let mut pending = Vec::new();
+        for (target, value) in targets.into_iter().zip(values) {
+            let Some((id, el)) = target else {
+                continue;
+            };
+            let value = if swap
+                && assigned
+                    .iter()
+                    .any(|&a| super::inline::reads_local(&value, a))
+            {
+                let (vl, vt) = (value.loc, value.ty);
+                let tmp = self.new_local("tuple", vt, false, vl);
+                out.push(FStmt {
+                    k: FS::Let(tmp, value),
+                    loc: vl,
+                });
+                FExpr {
+                    k: FK::Local(tmp),
+                    loc: vl,
+                    ty: vt,
+                }
+            } else {
+                value
+            };
+            let lty = self.locals[id as usize].ty;
+            self.vars.unify(lty, value.ty);
+            pending.push(FStmt {
+                k: FS::Assign(id, value),
+                loc: Loc::Expr(el),
+            });
+        }
+        out.extend(pending);
     }
 
     fn shared_decl(
@@ -668,6 +918,11 @@ impl<'a, 'f> Kx<'a, 'f> {
                 });
             }
             syn::Expr::Paren(p) => self.assign(&p.expr, rhs, op, whole, out),
+            syn::Expr::Tuple(t) if op.is_none() => self.assign_tuple(t, rhs, whole, out),
+            syn::Expr::Tuple(_) => self.err(
+                whole,
+                "compound assignment to a tuple is not supported; assign each local",
+            ),
             _ => self.err(
                 lhs,
                 "only a local variable (`x = ...`) or a buffer element (`buf[i] = ...`) can be assigned",
@@ -823,4 +1078,16 @@ pub(crate) fn vector_width(method: &syn::Ident, prefix: &str) -> Option<u32> {
 
 fn path_is(e: &syn::Expr, name: &str) -> bool {
     matches!(e, syn::Expr::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// Whether `e` is a tuple value (`(a, b)` or a call of a tuple-returning
+/// helper).
+fn is_tuple_valued(e: &syn::Expr, kx: &Kx<'_, '_>) -> bool {
+    match super::expr::strip_group(e) {
+        syn::Expr::Tuple(_) => true,
+        syn::Expr::Call(c) => kx
+            .helper_name(&c.func)
+            .is_some_and(|n| matches!(kx.fx.helpers[&n].ret, super::file::HRet::Tuple(_))),
+        _ => false,
+    }
 }

@@ -7,7 +7,8 @@ use syn::spanned::Spanned;
 use super::Sp;
 use super::infer::Ty;
 use crate::ir::{
-    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MathFn, ParamId, UnOp,
+    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MathFn, ParamId,
+    SubgroupOp, UnOp,
 };
 
 /// Where a front-end node came from; its byte range is computed only when a
@@ -64,6 +65,9 @@ pub(crate) enum FK<'f> {
     Binary(BinOp, Box<FExpr<'f>>, Box<FExpr<'f>>),
     Cast(DataType, Box<FExpr<'f>>),
     Math(MathFn, Vec<FExpr<'f>>),
+    /// A subgroup function call (`subgroup_add(v)`), operands checked in
+    /// pass 2.
+    Subgroup(SubgroupOp, Vec<FExpr<'f>>),
     Select(Box<FExpr<'f>>, Box<FExpr<'f>>, Box<FExpr<'f>>),
     Atomic {
         op: AtomicOp,
@@ -98,7 +102,7 @@ impl<'f> FExpr<'f> {
         1 + match &self.k {
             FK::Load(_, a) | FK::Unary(_, a) | FK::Cast(_, a) => a.size(),
             FK::Binary(_, a, b) => a.size() + b.size(),
-            FK::Math(_, args) => args.iter().map(FExpr::size).sum(),
+            FK::Math(_, args) | FK::Subgroup(_, args) => args.iter().map(FExpr::size).sum(),
             FK::Select(a, b, c) => a.size() + b.size() + c.size(),
             FK::Atomic {
                 index,

@@ -1,6 +1,8 @@
 //! Expressions: leaves, loads, integer, boolean and float expressions.
 
-use vyre::ir::{Axis, BinOp, BufRef, Builtin, DataType, Expr, MathFn, Param, ParamId, UnOp};
+use vyre::ir::{
+    Axis, BinOp, BufRef, Builtin, DataType, Expr, MathFn, Param, ParamId, SubgroupOp, UnOp,
+};
 
 use super::{Epoch, Gen, Var};
 use crate::compare::ApproxOp;
@@ -43,6 +45,10 @@ impl<S: Source> Gen<'_, S> {
                     .collect();
                 if !bufs.is_empty() && self.src.chance(1, 3) {
                     Expr::Len(self.pick(&bufs))
+                } else if self.cfg.subgroups && self.src.chance(1, 3) {
+                    // Not collective: allowed anywhere.
+                    let op = self.pick(&[SubgroupOp::InvocationId, SubgroupOp::Size]);
+                    Expr::Subgroup(op, Vec::new())
                 } else {
                     let b = self.pick(&[
                         Builtin::GlobalId,
@@ -150,8 +156,12 @@ impl<S: Source> Gen<'_, S> {
             return self.leaf(ty, false);
         }
         let d = depth - 1;
-        match self.src.below(9) {
+        let options = if self.cfg.subgroups { 10 } else { 9 };
+        match self.src.below(options) {
             0 => self.leaf(ty, false),
+            9 => self
+                .subgroup_expr(ty, d, false)
+                .unwrap_or_else(|| self.leaf(ty, false)),
             1 | 2 => {
                 let op = self.pick(&[
                     BinOp::Add,
@@ -215,8 +225,12 @@ impl<S: Source> Gen<'_, S> {
             return self.leaf(DataType::Bool, false);
         }
         let d = depth - 1;
-        match self.src.below(7) {
+        let options = if self.cfg.subgroups { 8 } else { 7 };
+        match self.src.below(options) {
             0 => self.leaf(DataType::Bool, false),
+            7 => self
+                .subgroup_expr(DataType::Bool, d, false)
+                .unwrap_or_else(|| self.leaf(DataType::Bool, false)),
             1 | 2 => {
                 let ty = if self.cfg.floats {
                     self.pick(&[DataType::U32, DataType::I32, DataType::F32])
@@ -267,8 +281,12 @@ impl<S: Source> Gen<'_, S> {
             return self.leaf(DataType::F32, clean);
         }
         let d = depth - 1;
-        match self.src.below(9) {
+        let options = if self.cfg.subgroups { 10 } else { 9 };
+        match self.src.below(options) {
             0 => self.leaf(DataType::F32, clean),
+            9 => self
+                .subgroup_expr(DataType::F32, d, clean)
+                .unwrap_or_else(|| self.leaf(DataType::F32, clean)),
             1 | 2 => {
                 let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
                 let (a, b) = (self.float_expr(d, clean), self.float_expr(d, clean));
@@ -329,8 +347,13 @@ impl<S: Source> Gen<'_, S> {
         let e = match op {
             ApproxOp::Div => {
                 let a = self.float_expr(d, false);
+                // Never 0: Vulkan leaves `x / 0` undefined and lavapipe
+                // folds `0.0 / 0.0` to 0 (docs/targets.md, "Infinities and
+                // NaN"); zero-filled private arrays made such divisors
+                // common. Division by zero is pinned by tests/kernels/ieee.vyre.
                 let b = self.float_expr(d, true);
-                a.div(b)
+                let nonzero = Expr::select(b.clone().ne(Expr::f32(0.0)), b, Expr::f32(1.0));
+                a.div(nonzero)
             }
             ApproxOp::Rem => {
                 let a = self.clamped(-16.0, 16.0);
@@ -351,5 +374,115 @@ impl<S: Source> Gen<'_, S> {
             }
         };
         (e, op)
+    }
+}
+
+impl<S: Source> Gen<'_, S> {
+    /// A subgroup operation of result type `ty` whose operands are at most
+    /// `depth` deep, or `None` when none fits: collective ones only where
+    /// [`Gen::collectives_ok`]; with `clean`, no `f32` sum, minimum or
+    /// maximum (their zero sign is the target's: a sum of `-0.0` lanes
+    /// only, `min(0.0, -0.0)`).
+    pub(super) fn subgroup_expr(&mut self, ty: DataType, depth: u32, clean: bool) -> Option<Expr> {
+        use SubgroupOp as O;
+        if !self.cfg.subgroups {
+            return None;
+        }
+        let coll = self.collectives_ok();
+        let mut ops: Vec<SubgroupOp> = Vec::new();
+        if ty == DataType::U32 {
+            ops.extend([O::InvocationId, O::Size]);
+        }
+        if coll {
+            match ty {
+                DataType::Bool => ops.extend([O::All, O::Any]),
+                DataType::F32 if clean => {}
+                _ => ops.extend([O::Add, O::Min, O::Max]),
+            }
+            if ty != DataType::Bool {
+                // Shuffles twice as likely: lane operands are where the
+                // edge cases are.
+                ops.extend([O::Shuffle, O::ShuffleXor, O::ShuffleDown]);
+                ops.extend([O::Shuffle, O::ShuffleXor, O::ShuffleDown]);
+                ops.push(O::BroadcastFirst);
+            }
+            if ty == DataType::U32 {
+                ops.extend([O::Ballot, O::Ballot]);
+            }
+        }
+        if ops.is_empty() {
+            return None;
+        }
+        let op = self.pick(&ops);
+        let args = match op {
+            O::InvocationId | O::Size => Vec::new(),
+            O::Ballot | O::All | O::Any => vec![self.bool_expr(depth)],
+            // Integers only: every order of additions gives the same bits.
+            O::Add if ty == DataType::F32 => {
+                let e = self.float_expr(depth, false);
+                let f = self.pick(&[MathFn::Floor, MathFn::Ceil]);
+                let c = Expr::Math(
+                    MathFn::Clamp,
+                    vec![e, Expr::f32(-1024.0), Expr::f32(1024.0)],
+                );
+                vec![Expr::Math(f, vec![c])]
+            }
+            O::Add | O::Min | O::Max => vec![self.expr(ty, depth, false)],
+            O::BroadcastFirst => vec![self.expr(ty, depth, clean)],
+            _ => {
+                let v = self.expr(ty, depth, clean);
+                vec![v, self.lane_operand(op, depth)]
+            }
+        };
+        Some(Expr::Subgroup(op, args))
+    }
+
+    /// The lane operand of a shuffle: in range, at or past the subgroup
+    /// size (the invocation keeps its own value), past the end of a
+    /// partial subgroup, relative to the own lane, or data-derived.
+    fn lane_operand(&mut self, op: SubgroupOp, depth: u32) -> Expr {
+        let lane = || Expr::Subgroup(SubgroupOp::InvocationId, Vec::new());
+        let size = || Expr::Subgroup(SubgroupOp::Size, Vec::new());
+        let lits: &[u32] = match op {
+            SubgroupOp::ShuffleXor => &[1, 2, 4, 8, 16, 3, 31, 7, 32, 33, 64, 128, u32::MAX],
+            SubgroupOp::ShuffleDown => &[0, 1, 2, 4, 8, 16, 31, 32, 33, 128, u32::MAX, 0xFFFF_FFF0],
+            _ => &[
+                0,
+                1,
+                3,
+                7,
+                8,
+                15,
+                31,
+                32,
+                33,
+                63,
+                64,
+                127,
+                128,
+                u32::MAX,
+                0x8000_0000,
+            ],
+        };
+        match self.src.below(6) {
+            0 | 1 => Expr::u32(self.pick(lits)),
+            2 => match (op, self.src.below(3)) {
+                // Relative to the own lane: the last lanes reach past the
+                // end (of the subgroup, or of a partial one).
+                (SubgroupOp::Shuffle, 0) => lane().add(Expr::u32(self.pick(&[1u32, 2, 8]))),
+                (SubgroupOp::Shuffle, 1) => size().sub(Expr::u32(1)).sub(lane()),
+                (SubgroupOp::ShuffleDown, 0) => size().sub(lane()),
+                (SubgroupOp::ShuffleDown, 1) => size().sub(Expr::u32(1)).sub(lane()),
+                (SubgroupOp::ShuffleXor, 0) => size().sub(Expr::u32(1)),
+                (SubgroupOp::ShuffleXor, 1) => size().shr(Expr::u32(1)),
+                _ => size().add(Expr::u32(self.src.below(3))),
+            },
+            3 => {
+                // Mostly in range for subgroups of 8 or 32.
+                let m = self.pick(&[7u32, 31]);
+                self.int_expr(DataType::U32, depth).bitand(Expr::u32(m))
+            }
+            _ => self.int_expr(DataType::U32, depth),
+        }
     }
 }

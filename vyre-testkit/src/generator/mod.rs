@@ -42,7 +42,24 @@
 //! - floats: see [`crate::compare`]: only exactly computed floats reach
 //!   comparisons, casts and indices; each inexact operation is applied once,
 //!   to clamped exact operands, and stored into an odd slot of `out_f32`
-//!   whose tolerance is recorded in [`Case::checks`].
+//!   whose tolerance is recorded in [`Case::checks`];
+//! - subgroup operations ([`GenConfig::subgroups`]): results depend only on
+//!   the partition of a workgroup into subgroups, which the subgroup size
+//!   fixes (the harness runs the reference at the target's size). The lane
+//!   and the size go anywhere; collective operations only into statements
+//!   in uniform control flow, where a barrier could be (the top level of
+//!   the prologue, of segments, of the barrier loops and of the final
+//!   block until a `return` nested in control flow), never into `while`
+//!   conditions. Their results are values like any other: indices of
+//!   outputs built from them are out of range for sure, and inputs and
+//!   shared reads take any index. `f32` sums only add integers of
+//!   magnitude at most 1024 (`floor(clamp(x, -1024, 1024))`), which every
+//!   order of additions sums exactly; sums, minima and maxima count as not
+//!   clean (their zero sign depends on the target: a sum of `-0.0` only,
+//!   or `min(0.0, -0.0)`). Shuffles often name lanes out of range (at or
+//!   past the size, `delta` sums past it, masks above it) and lanes
+//!   missing from a partial last subgroup (workgroup sizes that are not
+//!   multiples of 8 or 32).
 
 mod expr;
 mod index;
@@ -100,6 +117,11 @@ pub struct GenConfig {
     pub strided_loops: bool,
     /// Mark some `for` loops with literal bounds `#[unroll]`.
     pub unrolled_loops: bool,
+    /// Use subgroup operations: the lane and the size anywhere, every
+    /// collective operation in uniform control flow (see the module
+    /// documentation), and workgroup sizes that leave a partial last
+    /// subgroup.
+    pub subgroups: bool,
 }
 
 impl Default for GenConfig {
@@ -123,6 +145,7 @@ impl Default for GenConfig {
             private_arrays: true,
             strided_loops: true,
             unrolled_loops: true,
+            subgroups: true,
         }
     }
 }
@@ -368,6 +391,13 @@ struct Gen<'s, S: Source> {
     /// Innermost last: whether `break`/`continue` may target the loop.
     loops: Vec<bool>,
     epoch: Epoch,
+    /// The statement being generated runs in uniform control flow (where
+    /// a barrier could be): its expressions may hold collective subgroup
+    /// operations. Cleared in nested blocks and `while` conditions.
+    uniform: bool,
+    /// A `return` was generated in non-uniform control flow: every later
+    /// statement is non-uniform for the validator.
+    returned_divergently: bool,
     budget: u32,
     f_tol: Vec<Tolerance>,
     names: u32,
@@ -401,6 +431,8 @@ impl<'s, S: Source> Gen<'s, S> {
             scopes: vec![Vec::new()],
             loops: Vec::new(),
             epoch: Epoch::Init,
+            uniform: true,
+            returned_divergently: false,
             budget: cfg.max_total_stmts,
             f_tol: Vec::new(),
             names: 0,
@@ -408,6 +440,24 @@ impl<'s, S: Source> Gen<'s, S> {
     }
 
     // ---- small helpers -------------------------------------------------
+
+    /// Whether expressions generated now may hold collective subgroup
+    /// operations.
+    fn collectives_ok(&self) -> bool {
+        let [wx, wy, wz] = self.p.workgroup_size;
+        // Validation's layout rule: 1-D, or rows of whole subgroups.
+        let layout = (wy, wz) == (1, 1) || wx.is_multiple_of(vyre::ir::validate::MAX_SUBGROUP_SIZE);
+        self.cfg.subgroups && layout && self.uniform && !self.returned_divergently
+    }
+
+    /// Run `f` with [`Gen::uniform`] cleared (nested blocks, `while`
+    /// conditions), restoring it afterwards.
+    fn non_uniform<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = std::mem::replace(&mut self.uniform, false);
+        let r = f(self);
+        self.uniform = saved;
+        r
+    }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.src.below(items.len() as u32) as usize]

@@ -15,9 +15,14 @@ impl<S: Source> Gen<'_, S> {
         let cfg = self.cfg;
         // Workgroup shape, including non-powers of two and 2-D/3-D shapes.
         let max_inv = cfg.max_workgroup_invocations.clamp(1, 1024);
-        let wx = self
-            .pick(&[1u32, 2, 4, 8, 16, 32, 64, 3, 5, 7, 12])
-            .min(max_inv);
+        // With subgroups, more sizes above 8 that leave a partial last
+        // subgroup of 8 or 32 lanes.
+        let widths: &[u32] = if cfg.subgroups {
+            &[1, 2, 4, 8, 16, 32, 64, 3, 5, 7, 12, 20, 33, 40, 48]
+        } else {
+            &[1, 2, 4, 8, 16, 32, 64, 3, 5, 7, 12]
+        };
+        let wx = self.pick(widths).min(max_inv);
         let wy = self.pick(&[1u32, 1, 2, 3]).min(max_inv / wx).max(1);
         let wz = self.pick(&[1u32, 1, 2]).min(max_inv / (wx * wy)).max(1);
         self.p.workgroup_size = [wx, wy, wz];
@@ -243,7 +248,8 @@ impl<S: Source> Gen<'_, S> {
         if let Some((sid, elem)) = self.sh_acc {
             any_shared = true;
             let len = self.p.shared[sid as usize].len;
-            let value = self.expr(elem, 1, false);
+            // Stored under `lid < len`: no collective in it.
+            let value = self.non_uniform(|g| g.expr(elem, 1, false));
             body.push(Node::If {
                 cond: Expr::Local(self.lid).lt(Expr::u32(len)),
                 then: vec![Node::Store {

@@ -39,6 +39,7 @@ impl<S: Source> Gen<'_, S> {
             Return,
             Approx,
             PrivateStore,
+            Subgroup,
         }
         let mut kinds = vec![K::Let, K::Store, K::Store];
         let assignable = self.scopes.iter().flatten().any(|v| v.assignable);
@@ -78,6 +79,11 @@ impl<S: Source> Gen<'_, S> {
                 kinds.extend([K::PrivateStore, K::PrivateStore]);
             }
         }
+        if self.collectives_ok() {
+            // A `let` of a collective: the common reduction idiom, and
+            // frequent enough that every operation shows up often.
+            kinds.extend([K::Subgroup, K::Subgroup]);
+        }
         let d = self.cfg.max_expr_depth;
         match self.pick(&kinds) {
             K::Let => {
@@ -92,6 +98,22 @@ impl<S: Source> Gen<'_, S> {
                     ty,
                     assignable: mutable,
                     clean,
+                });
+            }
+            K::Subgroup => {
+                let ty = self.any_ty();
+                let value = self
+                    .subgroup_expr(ty, d.saturating_sub(1), false)
+                    .unwrap_or_else(|| self.expr(ty, d, false));
+                let id = self.declare("sg", ty, false);
+                out.push(Node::Let { local: id, value });
+                // Sums, minima and maxima of floats are not clean (see
+                // `subgroup_expr`); nothing here claims otherwise.
+                self.bind(Var {
+                    id,
+                    ty,
+                    assignable: false,
+                    clean: false,
                 });
             }
             K::Assign => {
@@ -154,13 +176,18 @@ impl<S: Source> Gen<'_, S> {
                 });
             }
             K::If => {
+                // The condition runs where the `if` is; the branches may
+                // diverge.
                 let cond = self.expr(DataType::Bool, d, false);
-                let then = self.block(depth + 1);
-                let otherwise = if self.src.chance(1, 2) {
-                    self.block(depth + 1)
-                } else {
-                    Vec::new()
-                };
+                let (then, otherwise) = self.non_uniform(|g| {
+                    let then = g.block(depth + 1);
+                    let otherwise = if g.src.chance(1, 2) {
+                        g.block(depth + 1)
+                    } else {
+                        Vec::new()
+                    };
+                    (then, otherwise)
+                });
                 out.push(Node::If {
                     cond,
                     then,
@@ -192,10 +219,13 @@ impl<S: Source> Gen<'_, S> {
                     ty: DataType::U32,
                     range: None,
                 });
+                // A `while` condition is evaluated again after some
+                // invocations left: never a collective there, nor in the
+                // body (the loop's trip count may differ per invocation).
                 if kind_while {
-                    let extra = self.expr(DataType::Bool, 2, false);
+                    let extra = self.non_uniform(|g| g.expr(DataType::Bool, 2, false));
                     let mut body = vec![bump];
-                    body.extend(self.block(depth + 1));
+                    body.extend(self.non_uniform(|g| g.block(depth + 1)));
                     out.push(Node::While {
                         cond: Expr::Local(counter).lt(trip).and(extra),
                         body,
@@ -209,7 +239,7 @@ impl<S: Source> Gen<'_, S> {
                         },
                         bump,
                     ];
-                    body.extend(self.block(depth + 1));
+                    body.extend(self.non_uniform(|g| g.block(depth + 1)));
                     out.push(Node::Loop { body });
                 }
                 self.loop_vars.pop();
@@ -221,7 +251,14 @@ impl<S: Source> Gen<'_, S> {
             } else {
                 Node::Break
             }),
-            K::Return => out.push(Node::Return),
+            K::Return => {
+                // Invocations that took another path run on without the
+                // returned ones: no collective after this point.
+                if !self.uniform {
+                    self.returned_divergently = true;
+                }
+                out.push(Node::Return);
+            }
             K::AtomicOwn => self.atomic_own(out),
             K::AtomicShared => self.atomic_contended(out),
         }
@@ -255,7 +292,9 @@ impl<S: Source> Gen<'_, S> {
         // have theirs).
         self.loops.push(!unroll);
         self.loop_vars.push(LoopVar { id: var, ty, range });
-        let body = self.block(depth + 1);
+        // Conservatively non-uniform: bounds may be data-derived, and a
+        // `break` under a divergent branch would leave the rest divergent.
+        let body = self.non_uniform(|g| g.block(depth + 1));
         self.loop_vars.pop();
         self.loops.pop();
         self.scopes.pop();

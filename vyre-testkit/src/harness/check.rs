@@ -5,7 +5,10 @@ use std::fmt;
 
 use vyre::ir::{DataType, Param};
 
-use super::run::{DeviceRunOptions, DeviceTarget, Outputs, run_on_device, run_reference};
+use super::run::{
+    DeviceRunOptions, DeviceTarget, Outputs, reference_subgroup_size, run_on_device,
+    run_reference_at,
+};
 use crate::compare::Tolerance;
 use crate::generator::Case;
 
@@ -99,6 +102,9 @@ pub enum Outcome {
     TargetError(String),
     /// The reference interpreter failed (a generator or interpreter bug).
     ReferenceError(String),
+    /// Not compared: the case uses subgroup operations and the target's
+    /// subgroup size is unknown, so there is no reference to compare with.
+    Skipped(String),
 }
 
 impl Outcome {
@@ -112,6 +118,12 @@ impl Outcome {
     #[must_use]
     pub fn is_match(&self) -> bool {
         matches!(self, Self::Match)
+    }
+
+    /// Whether the case was not compared ([`Outcome::Skipped`]).
+    #[must_use]
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, Self::Skipped(_))
     }
 }
 
@@ -129,22 +141,86 @@ impl fmt::Display for Outcome {
             Self::GuardDamaged(s) => write!(f, "guard damaged: {s}"),
             Self::TargetError(s) => write!(f, "target error: {s}"),
             Self::ReferenceError(s) => write!(f, "reference error: {s}"),
+            Self::Skipped(s) => write!(f, "skipped: {s}"),
         }
     }
 }
 
-/// Run `case` on the reference and on one target, and compare.
+/// The reference outputs of one case, run once per subgroup size the
+/// targets need (once in all for a case without subgroup operations).
+#[derive(Debug)]
+pub struct References<'c> {
+    case: &'c Case,
+    runs: Vec<(u32, Result<Outputs, String>)>,
+}
+
+impl<'c> References<'c> {
+    /// No run yet.
+    #[must_use]
+    pub fn new(case: &'c Case) -> Self {
+        Self {
+            case,
+            runs: Vec::new(),
+        }
+    }
+
+    /// The reference outputs to compare `target` with (run at its
+    /// subgroup size, see [`reference_subgroup_size`]), or the outcome
+    /// that stands instead: [`Outcome::Skipped`] when the size is unknown,
+    /// [`Outcome::ReferenceError`].
+    ///
+    /// # Errors
+    ///
+    /// That outcome.
+    pub fn for_target(&mut self, target: &DeviceTarget) -> Result<&Outputs, Outcome> {
+        let Some(size) = reference_subgroup_size(self.case, target) else {
+            return Err(Outcome::Skipped(format!(
+                "{} does not report its subgroup size",
+                target.label
+            )));
+        };
+        let k = match self.runs.iter().position(|r| r.0 == size) {
+            Some(k) => k,
+            None => {
+                self.runs.push((size, run_reference_at(self.case, size)));
+                self.runs.len() - 1
+            }
+        };
+        self.runs[k]
+            .1
+            .as_ref()
+            .map_err(|e| Outcome::ReferenceError(e.clone()))
+    }
+
+    /// Run the case on `target` and compare with the reference at the
+    /// target's subgroup size.
+    #[must_use]
+    pub fn check(&mut self, target: &DeviceTarget, opts: DeviceRunOptions) -> Outcome {
+        let case = self.case;
+        match self.for_target(target) {
+            Ok(want) => check_against(case, want, target, opts),
+            Err(o) => o,
+        }
+    }
+
+    /// The subgroup sizes the reference ran at so far.
+    #[must_use]
+    pub fn sizes(&self) -> Vec<u32> {
+        self.runs.iter().map(|r| r.0).collect()
+    }
+}
+
+/// Run `case` on the reference (at `target`'s subgroup size when the case
+/// uses subgroup operations) and on one target, and compare.
 #[must_use]
 pub fn check_target(case: &Case, target: &DeviceTarget, opts: DeviceRunOptions) -> Outcome {
-    let want = match run_reference(case) {
-        Ok(w) => w,
-        Err(e) => return Outcome::ReferenceError(e),
-    };
-    check_against(case, &want, target, opts)
+    References::new(case).check(target, opts)
 }
 
 /// Run `case` on one target and compare with the reference outputs
-/// `want` (from [`run_reference`]).
+/// `want`, which must come from [`run_reference_at`] at
+/// [`reference_subgroup_size`]`(case, target)` ([`References`] keeps
+/// track); [`Outcome::Skipped`] when that size is unknown.
 #[must_use]
 pub fn check_against(
     case: &Case,
@@ -152,6 +228,12 @@ pub fn check_against(
     target: &DeviceTarget,
     opts: DeviceRunOptions,
 ) -> Outcome {
+    if reference_subgroup_size(case, target).is_none() {
+        return Outcome::Skipped(format!(
+            "{} does not report its subgroup size",
+            target.label
+        ));
+    }
     match run_on_device(case, target, opts) {
         Err(e) => Outcome::TargetError(e),
         Ok(run) => {
@@ -172,26 +254,13 @@ pub fn check_against(
     }
 }
 
-/// Run `case` on the reference once and on every target; one outcome per
-/// target, in order.
+/// Run `case` on the reference (once per subgroup size needed) and on
+/// every target; one outcome per target, in order.
 #[must_use]
 pub fn run_case(case: &Case, targets: &[DeviceTarget]) -> Vec<(String, Outcome)> {
-    let want = match run_reference(case) {
-        Ok(w) => w,
-        Err(e) => {
-            return targets
-                .iter()
-                .map(|t| (t.label.clone(), Outcome::ReferenceError(e.clone())))
-                .collect();
-        }
-    };
+    let mut refs = References::new(case);
     targets
         .iter()
-        .map(|t| {
-            (
-                t.label.clone(),
-                check_against(case, &want, t, DeviceRunOptions::default()),
-            )
-        })
+        .map(|t| (t.label.clone(), refs.check(t, DeviceRunOptions::default())))
         .collect()
 }

@@ -19,14 +19,15 @@ mod run;
 mod shrink;
 mod spec;
 
-pub use check::{Mismatch, Outcome, check_against, check_target, compare, run_case};
+pub use check::{Mismatch, Outcome, References, check_against, check_target, compare, run_case};
 pub use regress::{
     HEADER_MAGIC, case_from_header, case_header, load_regression, regression_source,
     save_regression,
 };
 pub use run::{
-    DeviceRun, DeviceRunOptions, DeviceTarget, Outputs, REFERENCE_STEP_LIMIT, guard_word,
-    launch_values, run_on_device, run_reference,
+    DEFAULT_SUBGROUP_SIZE, DeviceRun, DeviceRunOptions, DeviceTarget, Outputs,
+    REFERENCE_STEP_LIMIT, guard_word, launch_values, reference_subgroup_size, run_on_device,
+    run_reference, run_reference_at,
 };
 pub use shrink::{count_nodes, reduce_statements, shrink};
 pub use spec::{OwnedArtifact, OwnedSpec, owned_spec};

@@ -18,12 +18,30 @@ pub type Outputs = Vec<Option<Vec<u32>>>;
 /// below this).
 pub const REFERENCE_STEP_LIMIT: u64 = 2_000_000;
 
-/// Run `case` on the reference interpreter.
+/// The reference interpreter's default subgroup size (`RunOptions`'s),
+/// used by [`run_reference`] and for every case without subgroup
+/// operations (whose results do not depend on it).
+pub const DEFAULT_SUBGROUP_SIZE: u32 = 32;
+
+/// Run `case` on the reference interpreter, with subgroups of
+/// [`DEFAULT_SUBGROUP_SIZE`] invocations.
 ///
 /// # Errors
 ///
 /// The interpreter's error, rendered.
 pub fn run_reference(case: &Case) -> Result<Outputs, String> {
+    run_reference_at(case, DEFAULT_SUBGROUP_SIZE)
+}
+
+/// Run `case` on the reference interpreter with subgroups of
+/// `subgroup_size` invocations (a target's, see
+/// [`reference_subgroup_size`]).
+///
+/// # Errors
+///
+/// The interpreter's error, rendered (a size that is not a power of two
+/// from 1 to 128 included).
+pub fn run_reference_at(case: &Case, subgroup_size: u32) -> Result<Outputs, String> {
     let mut bufs: Vec<Option<Vec<u32>>> = case
         .inputs
         .iter()
@@ -41,14 +59,34 @@ pub fn run_reference(case: &Case) -> Result<Outputs, String> {
                 (None, Value::Buffer { .. }) => return Err("internal: buffer lost".into()),
             }
         }
-        let opts = RunOptions {
-            max_steps_per_invocation: Some(REFERENCE_STEP_LIMIT),
-            threads: None,
-            ..RunOptions::default()
-        };
+        let opts = reference_options(subgroup_size);
         run_with(&case.program, case.grid, &mut args, &opts).map_err(|e| e.to_string())?;
     }
     Ok(bufs)
+}
+
+/// `RunOptions` for a harness run: the step limit, every core, and the
+/// subgroup size.
+fn reference_options(subgroup_size: u32) -> RunOptions {
+    // Every core (`threads: None`, the default).
+    RunOptions {
+        max_steps_per_invocation: Some(REFERENCE_STEP_LIMIT),
+        subgroup_size,
+        ..RunOptions::default()
+    }
+}
+
+/// The subgroup size the reference must use to be compared with `target`
+/// on `case`: the target's when the case uses subgroup operations (`None`
+/// when the target does not know it: the case cannot be compared), else
+/// [`DEFAULT_SUBGROUP_SIZE`] (the results do not depend on it).
+#[must_use]
+pub fn reference_subgroup_size(case: &Case, target: &DeviceTarget) -> Option<u32> {
+    if case.program.uses_subgroups() {
+        target.subgroup_size()
+    } else {
+        Some(DEFAULT_SUBGROUP_SIZE)
+    }
 }
 
 /// A device to compare against the reference.
@@ -72,6 +110,13 @@ impl DeviceTarget {
             device: Device::cpu(),
             artifacts: vec!["reference"],
         }
+    }
+
+    /// The device's subgroup size (`None`: unknown, so cases with
+    /// subgroup operations are skipped on it).
+    #[must_use]
+    pub fn subgroup_size(&self) -> Option<u32> {
+        self.device.subgroup_size()
     }
 }
 

@@ -242,8 +242,7 @@ impl Lowerer<'_> {
 
     pub(super) fn expr(&mut self, e: &Expr, blk: &mut Block) -> CompileResult<Handle<Expression>> {
         Ok(match e {
-            // TEMP(subgroups): rejected up front (lower_analysed).
-            Expr::Subgroup(..) => return Err(self.internal("subgroup operations")),
+            Expr::Subgroup(op, args) => self.subgroup(*op, args, blk)?,
             Expr::Lit(l) => self.lit(match *l {
                 Literal::Bool(b) => naga::Literal::Bool(b),
                 Literal::I32(v) => naga::Literal::I32(v),

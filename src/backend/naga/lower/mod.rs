@@ -17,11 +17,14 @@
 //! - float → int casts clamp and select (saturating, NaN → 0), NaN tests use
 //!   the bit pattern so that no "NaN never happens" assumption applies;
 //! - `f32` `min`/`max` ignore a NaN operand like Rust's; `clamp` is
-//!   `max(lo).min(hi)`; `i32::abs` wraps.
+//!   `max(lo).min(hi)`; `i32::abs` wraps;
+//! - subgroup shuffles from a missing lane give the own value, subgroup
+//!   `f32` min/max ignore NaN (see `subgroup`).
 
 mod expr;
 mod memory;
 mod stmt;
+mod subgroup;
 mod vector;
 
 use naga::{
@@ -91,14 +94,6 @@ pub fn lower_analysed(
     vectorize: bool,
 ) -> CompileResult<Module> {
     let program = analysis.program();
-    // TEMP(subgroups): rejected up front until the target implements them.
-    if program.uses_subgroups() {
-        return Err(CompileError::Unsupported {
-            kernel: program.name.clone(),
-            construct: "subgroup operations".into(),
-            target: "naga".into(),
-        });
-    }
     let mut cx = Lowerer::new(program, config, analysis)?;
     cx.vectorize = vectorize;
     let mut body = Block::new();
@@ -183,6 +178,10 @@ struct Lowerer<'a> {
     locals: Vec<Handle<Expression>>,
     /// Per builtin (`Builtin as usize`): its `FunctionArgument` expression.
     builtins: [Option<Handle<Expression>>; 4],
+    /// The subgroup lane (1D workgroups only) and size arguments, declared
+    /// only for kernels that use subgroups (they need the target's
+    /// subgroup capability).
+    subgroup: Option<(Option<Handle<Expression>>, Handle<Expression>)>,
     /// `u32` variables holding the bits of non-finite `f32` constants.
     nonfinite: Vec<(u32, Handle<Expression>)>,
     /// Variables holding literals, keyed by (type tag, bits); see
@@ -282,6 +281,7 @@ impl<'a> Lowerer<'a> {
             uniform: None,
             locals: Vec::new(),
             builtins: [None; 4],
+            subgroup: None,
             nonfinite: Vec::new(),
             opaque_vars: Vec::new(),
             uniform_vals: Vec::new(),
@@ -566,6 +566,27 @@ impl<'a> Lowerer<'a> {
                     .expressions
                     .append(Expression::FunctionArgument(index), Span::UNDEFINED),
             );
+        }
+        if self.p.uses_subgroups() {
+            let mut arg = |name: &str, builtin| {
+                let index = self.func.arguments.len() as u32;
+                self.func.arguments.push(FunctionArgument {
+                    name: Some(name.to_string()),
+                    ty: self.ty.u32_,
+                    binding: Some(Binding::BuiltIn(builtin)),
+                });
+                self.func
+                    .expressions
+                    .append(Expression::FunctionArgument(index), Span::UNDEFINED)
+            };
+            let size = arg("subgroup_size", BuiltIn::SubgroupSize);
+            // naga (following D3D, whose lane order in 2D and 3D workgroups
+            // is unspecified) refuses the lane builtin unless the workgroup
+            // is one-dimensional; elsewhere the lane is computed from the
+            // flat local index, which is vyre's definition of it.
+            let lane = (self.workgroup_size[1..] == [1, 1])
+                .then(|| arg("subgroup_invocation_id", BuiltIn::SubgroupInvocationId));
+            self.subgroup = Some((lane, size));
         }
     }
 

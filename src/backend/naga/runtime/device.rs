@@ -15,6 +15,9 @@ pub struct WgpuOptions {
     /// Never use SPIR-V passthrough, always the `wgsl` artifact (for
     /// testing the fallback path).
     pub force_wgsl: bool,
+    /// Leave subgroup operations off even where the adapter has them (for
+    /// testing the error of kernels that need them).
+    pub no_subgroups: bool,
 }
 
 impl WgpuOptions {
@@ -25,6 +28,7 @@ impl WgpuOptions {
         Self {
             adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()),
             force_wgsl: false,
+            no_subgroups: false,
         }
     }
 
@@ -39,6 +43,14 @@ impl WgpuOptions {
     #[must_use]
     pub fn with_force_wgsl(mut self, force: bool) -> Self {
         self.force_wgsl = force;
+        self
+    }
+
+    /// Open the device without subgroup operations even where the adapter
+    /// has them: kernels using them then fail their launch.
+    #[must_use]
+    pub fn with_no_subgroups(mut self, off: bool) -> Self {
+        self.no_subgroups = off;
         self
     }
 }
@@ -110,11 +122,18 @@ impl WgpuBackend {
             && chosen
                 .features()
                 .contains(wgpu::Features::PASSTHROUGH_SHADERS);
-        let required_features = if passthrough {
+        let mut required_features = if passthrough {
             wgpu::Features::PASSTHROUGH_SHADERS
         } else {
             wgpu::Features::empty()
         };
+        // Kernels with subgroup operations need it (checked at their
+        // launch); the others run without.
+        let subgroups =
+            !options.no_subgroups && chosen.features().contains(wgpu::Features::SUBGROUP);
+        if subgroups {
+            required_features |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
             label: Some("vyre"),
             required_features,
@@ -136,6 +155,7 @@ impl WgpuBackend {
             info,
             limits,
             passthrough,
+            subgroups,
             pipelines: ModuleCache::new(),
             uncaptured,
             pending: Mutex::default(),
@@ -146,6 +166,24 @@ impl WgpuBackend {
     #[must_use]
     pub fn uses_spirv_passthrough(&self) -> bool {
         self.passthrough
+    }
+
+    /// Whether kernels with subgroup operations run on this device (the
+    /// adapter has `wgpu::Features::SUBGROUP` and it was requested).
+    #[must_use]
+    pub fn supports_subgroups(&self) -> bool {
+        self.subgroups
+    }
+
+    /// The subgroup size every kernel sees on this device: `Some` when the
+    /// device runs subgroup operations and the adapter reports a single
+    /// size (its minimum equals its maximum; lavapipe's is 8 with AVX2),
+    /// `None` when the size may vary between pipelines (Intel, AMD) or
+    /// subgroups are off.
+    #[must_use]
+    pub fn subgroup_size(&self) -> Option<u32> {
+        let (min, max) = (self.info.subgroup_min_size, self.info.subgroup_max_size);
+        (self.subgroups && min == max).then_some(min)
     }
 
     /// The adapter's information.

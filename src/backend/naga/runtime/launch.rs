@@ -166,6 +166,19 @@ impl WgpuBackend {
             &[wgsl]
         };
         let art = spec.select_artifacts(&self.name(), wants)?[0];
+        if !self.subgroups && uses_subgroups(art.target == spirv.target, art.bytes) {
+            return Err(backend_err(format!(
+                "kernel `{}` uses subgroup operations, which {} does not support \
+                 (wgpu feature `SUBGROUP`{})",
+                spec.name,
+                self.name(),
+                if self.info.backend == wgpu::Backend::Vulkan {
+                    "; Vulkan 1.1 subgroup operations"
+                } else {
+                    ""
+                }
+            )));
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (module, entry_point) = if art.target == spirv.target {
             if !art.bytes.len().is_multiple_of(4) {
@@ -364,6 +377,37 @@ impl WgpuBackend {
             pass.dispatch_workgroups(physical[0], physical[1], physical[2]);
         })
     }
+}
+
+/// Whether an artifact vyre emitted uses subgroup operations: a SPIR-V
+/// module declaring `OpCapability GroupNonUniform` (which the subgroup
+/// builtins every such kernel declares require), or WGSL with the
+/// `subgroup_size` builtin argument (declared by every such kernel).
+fn uses_subgroups(spirv: bool, bytes: &[u8]) -> bool {
+    if !spirv {
+        return bytes
+            .windows(b"@builtin(subgroup_size)".len())
+            .any(|w| w == b"@builtin(subgroup_size)");
+    }
+    const OP_CAPABILITY: u32 = 17;
+    const CAP_GROUP_NON_UNIFORM: u32 = 61;
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    // Capabilities come first, right after the five-word header.
+    let mut at = 5;
+    while let Some(&word) = words.get(at) {
+        let count = (word >> 16) as usize;
+        if word & 0xffff != OP_CAPABILITY || count == 0 {
+            return false;
+        }
+        if words.get(at + 1) == Some(&CAP_GROUP_NON_UNIFORM) {
+            return true;
+        }
+        at += count;
+    }
+    false
 }
 
 /// The physical grid and fold factor for a logical grid of `logical`

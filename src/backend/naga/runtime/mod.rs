@@ -64,6 +64,8 @@ pub struct WgpuBackend {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     passthrough: bool,
+    /// Whether `wgpu::Features::SUBGROUP` is enabled.
+    subgroups: bool,
     pipelines: ModuleCache<Pipeline>,
     /// Errors wgpu reported outside an error scope, surfaced by the next
     /// `synchronize`/`read`.
@@ -104,6 +106,10 @@ impl DeviceBackend for WgpuBackend {
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
         self.alloc_zeroed_buffer(bytes)
+    }
+
+    fn subgroup_size(&self) -> Option<u32> {
+        WgpuBackend::subgroup_size(self)
     }
 
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {

@@ -39,8 +39,7 @@ impl Emitter<'_> {
                 let ty = self.program.locals[*id as usize].ty;
                 Val::reg(self.locals[*id as usize], ty)
             }
-            // TEMP(subgroups): rejected up front (emit_ptx_analysed).
-            Expr::Subgroup(..) => Self::lit(crate::ir::Literal::U32(0)),
+            Expr::Subgroup(op, args) => self.subgroup(*op, args),
             Expr::Param(id) => {
                 let ty = match &self.program.params[*id as usize] {
                     Param::Scalar { ty, .. } => *ty,
