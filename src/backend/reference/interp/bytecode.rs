@@ -557,16 +557,8 @@ impl Op {
 }
 
 /// Fixed registers of the builtins: global id, local id, workgroup id and
-/// grid size, three components each, then the subgroup lane
-/// ([`LANE_REG`]) and size ([`SUBGROUP_SIZE_REG`]).
-pub(super) const BUILTIN_REGS: u32 = 14;
-
-/// `subgroup_invocation_id()`: set per invocation (only in kernels that
-/// read it, see `Compiled::lane`).
-pub(super) const LANE_REG: Reg = 12;
-
-/// `subgroup_size()`: set per launch from `RunOptions::subgroup_size`.
-pub(super) const SUBGROUP_SIZE_REG: Reg = 13;
+/// grid size, three components each.
+pub(super) const BUILTIN_REGS: u32 = 12;
 
 pub(super) fn builtin_reg(b: Builtin, axis: crate::ir::Axis) -> Reg {
     let base = match b {

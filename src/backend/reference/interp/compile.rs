@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 
 use super::Compiled;
-use super::bytecode::{
-    AtomicK, BUILTIN_REGS, LANE_REG, Mem, Op, Reg, SUBGROUP_SIZE_REG, SubgroupK, builtin_reg,
-};
+use super::bytecode::{AtomicK, BUILTIN_REGS, Mem, Op, Reg, SubgroupK, builtin_reg};
 use super::literal_bits;
 use crate::ir::{
     Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program,
@@ -38,8 +36,12 @@ pub(super) struct Codegen<'p, 'c> {
     /// A barrier or collective subgroup operation was emitted: invocations
     /// must be interleaved.
     synchronised: bool,
-    /// `subgroup_invocation_id()` is read: the lane register must be set.
-    lane: bool,
+    /// The registers of `subgroup_invocation_id()` and `subgroup_size()`,
+    /// allocated only in kernels that read them: the register file of
+    /// every other kernel stays as small (and as cheap to copy per
+    /// invocation) as before.
+    lane: Option<Reg>,
+    subgroup_size: Option<Reg>,
     /// Per local: a fixed register it aliases (see `find_aliases`).
     alias: Vec<Option<Reg>>,
     /// The middle layer's analysis: bounds decisions (shared with every
@@ -58,14 +60,21 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let len_base = param_base + np;
         let mut lits = Vec::new();
         let mut n_for = 0usize;
-        collect(&p.body, &mut lits, &mut n_for);
+        let mut ids = false;
+        collect(&p.body, &mut lits, &mut n_for, &mut ids);
         let const_base = len_base + np;
         let mut consts = HashMap::new();
         for bits in lits {
             let next = const_base + consts.len() as u32;
             consts.entry(bits).or_insert(next);
         }
-        let local_base = const_base + consts.len() as u32;
+        let ids_base = const_base + consts.len() as u32;
+        let (lane, subgroup_size) = if ids {
+            (Some(ids_base), Some(ids_base + 1))
+        } else {
+            (None, None)
+        };
+        let local_base = ids_base + 2 * u32::from(ids);
         let for_base = local_base + p.locals.len() as u32;
         // Private arrays: a block of registers each, zero in the launch's
         // template, so copying the template zeroes them per invocation.
@@ -111,7 +120,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             mem_of_param,
             private,
             synchronised: false,
-            lane: false,
+            lane,
+            subgroup_size,
             alias: Vec::new(),
             analysis,
             proven: Vec::new(),
@@ -147,6 +157,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             private_names: p.private.iter().map(|a| a.name.clone()).collect(),
             synchronised: cg.synchronised,
             lane: cg.lane,
+            subgroup_size: cg.subgroup_size,
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
             proven,
@@ -235,8 +246,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             Expr::Builtin(b, a) => Some(builtin_reg(*b, *a)),
             Expr::Param(id) => Some(BUILTIN_REGS + id),
             Expr::Len(id) => Some(BUILTIN_REGS + self.p.params.len() as u32 + id),
-            Expr::Subgroup(SubgroupOp::InvocationId, _) => Some(LANE_REG),
-            Expr::Subgroup(SubgroupOp::Size, _) => Some(SUBGROUP_SIZE_REG),
+            Expr::Subgroup(SubgroupOp::InvocationId, _) => self.lane,
+            Expr::Subgroup(SubgroupOp::Size, _) => self.subgroup_size,
             _ => None,
         }
     }
@@ -453,11 +464,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let p = self.p;
         match e {
             Expr::Lit(l) => (self.consts[&literal_bits(*l)], l.ty()),
-            Expr::Subgroup(SubgroupOp::InvocationId, _) => {
-                self.lane = true;
-                (LANE_REG, DataType::U32)
+            // `collect` found them, so their registers exist.
+            Expr::Subgroup(SubgroupOp::InvocationId | SubgroupOp::Size, _) => {
+                (self.fixed_reg(e).unwrap_or(BUILTIN_REGS), DataType::U32)
             }
-            Expr::Subgroup(SubgroupOp::Size, _) => (SUBGROUP_SIZE_REG, DataType::U32),
             Expr::Subgroup(op, args) => self.subgroup(*op, args, dst),
             Expr::Local(id) => (
                 self.local(*id),
@@ -685,7 +695,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
     fn subgroup(&mut self, op: SubgroupOp, args: &[Expr], dst: Option<Reg>) -> (Reg, DataType) {
         // Validation gives every collective at least one operand.
         let Some(v) = args.first() else {
-            return (SUBGROUP_SIZE_REG, DataType::U32);
+            return (BUILTIN_REGS, DataType::U32);
         };
         let mark = self.next_temp;
         let (a, t) = self.expr(v, None);
@@ -787,74 +797,78 @@ fn mul_add_parts<'e>(a: &'e Expr, b: &'e Expr) -> Option<(&'e Expr, &'e Expr, &'
     }
 }
 
-/// Every literal's bits (plus 1, the `for` increment) and the number of
-/// `for` loops.
-fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize) {
-    fn expr(e: &Expr, lits: &mut Vec<u32>) {
+/// Every literal's bits (plus 1, the `for` increment), the number of `for`
+/// loops, and whether `subgroup_invocation_id()` or `subgroup_size()` is
+/// read (`ids`).
+fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize, ids: &mut bool) {
+    fn expr(e: &Expr, lits: &mut Vec<u32>, ids: &mut bool) {
         match e {
             Expr::Lit(l) => lits.push(literal_bits(*l)),
             Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
-            Expr::Load { index, .. } => expr(index, lits),
-            Expr::Subgroup(_, args) => args.iter().for_each(|a| expr(a, lits)),
-            Expr::Unary(_, a) | Expr::Cast(_, a) => expr(a, lits),
-            Expr::Binary(_, a, b) => {
-                expr(a, lits);
-                expr(b, lits);
+            Expr::Load { index, .. } => expr(index, lits, ids),
+            Expr::Subgroup(op, args) => {
+                *ids |= !op.is_collective();
+                args.iter().for_each(|a| expr(a, lits, ids));
             }
-            Expr::Math(_, args) => args.iter().for_each(|a| expr(a, lits)),
+            Expr::Unary(_, a) | Expr::Cast(_, a) => expr(a, lits, ids),
+            Expr::Binary(_, a, b) => {
+                expr(a, lits, ids);
+                expr(b, lits, ids);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| expr(a, lits, ids)),
             Expr::Select {
                 cond,
                 then,
                 otherwise,
             } => {
-                expr(cond, lits);
-                expr(then, lits);
-                expr(otherwise, lits);
+                expr(cond, lits, ids);
+                expr(then, lits, ids);
+                expr(otherwise, lits, ids);
             }
         }
     }
     for n in body {
         match n {
-            Node::Let { value, .. } | Node::Assign { value, .. } => expr(value, lits),
+            Node::Let { value, .. } | Node::Assign { value, .. } => expr(value, lits, ids),
             Node::Atomic {
                 index,
                 expected,
                 value,
                 ..
             } => {
-                expr(index, lits);
+                expr(index, lits, ids);
                 if let Some(x) = expected {
-                    expr(x, lits);
+                    expr(x, lits, ids);
                 }
-                expr(value, lits);
+                expr(value, lits, ids);
             }
             Node::Store { index, value, .. } => {
-                expr(index, lits);
-                expr(value, lits);
+                expr(index, lits, ids);
+                expr(value, lits, ids);
             }
             Node::If {
                 cond,
                 then,
                 otherwise,
             } => {
-                expr(cond, lits);
-                collect(then, lits, n_for);
-                collect(otherwise, lits, n_for);
+                expr(cond, lits, ids);
+                collect(then, lits, n_for, ids);
+                collect(otherwise, lits, n_for, ids);
             }
             Node::While { cond, body } => {
-                expr(cond, lits);
-                collect(body, lits, n_for);
+                expr(cond, lits, ids);
+                collect(body, lits, n_for, ids);
             }
             Node::For {
                 start, end, body, ..
             } => {
                 *n_for += 1;
                 lits.push(1);
-                expr(start, lits);
-                expr(end, lits);
-                collect(body, lits, n_for);
+                expr(start, lits, ids);
+                expr(end, lits, ids);
+                collect(body, lits, n_for, ids);
             }
-            Node::Loop { body } => collect(body, lits, n_for),
+            Node::Loop { body } => collect(body, lits, n_for, ids),
             Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
         }
     }

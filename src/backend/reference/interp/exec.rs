@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::bytecode::{AtomicK, LANE_REG, Mem, Op, SubgroupK};
+use super::bytecode::{AtomicK, Mem, Op, SubgroupK};
 use super::{Compiled, RunError};
 
 /// Per-worker scratch, reused across the workgroups a worker runs.
@@ -41,7 +41,7 @@ enum Stop {
 
 impl Launch<'_> {
     pub(super) fn scratch(&self) -> Scratch {
-        let n = if self.c.synchronised {
+        let n = if self.c.interleaved() {
             self.c.workgroup_size.iter().map(|&d| d as usize).product()
         } else {
             1
@@ -117,25 +117,21 @@ impl Launch<'_> {
         }
         let nregs = c.nregs;
         let lane_mask = self.subgroup_size - 1;
-        let set_builtins = |regs: &mut [u32], lid: [u32; 3], inv: u32| {
+        let set_builtins = |regs: &mut [u32], lid: [u32; 3]| {
             for k in 0..3 {
                 regs[k] = wid[k].wrapping_mul(size[k]).wrapping_add(lid[k]);
                 regs[3 + k] = lid[k];
                 regs[6 + k] = wid[k];
             }
-            // Only kernels that read the lane pay for it.
-            if c.lane {
-                regs[LANE_REG as usize] = inv & lane_mask;
-            }
         };
-        if !c.synchronised {
+        if !c.interleaved() {
             let regs = &mut s.regs[..nregs];
             let mut inv = 0u32;
             for z in 0..size[2] {
                 for y in 0..size[1] {
                     for x in 0..size[0] {
                         regs.copy_from_slice(self.template);
-                        set_builtins(regs, [x, y, z], inv);
+                        set_builtins(regs, [x, y, z]);
                         let mut pc = 0;
                         let mut steps = 0;
                         self.exec(regs, &s.arena, &mut pc, &mut steps)
@@ -153,7 +149,10 @@ impl Launch<'_> {
             let x = inv as u32 % size[0];
             let y = (inv as u32 / size[0]) % size[1];
             let z = inv as u32 / (size[0] * size[1]);
-            set_builtins(regs, [x, y, z], inv as u32);
+            set_builtins(regs, [x, y, z]);
+            if let Some(r) = c.lane {
+                regs[r as usize] = inv as u32 & lane_mask;
+            }
             s.pcs[inv] = 0;
             s.steps[inv] = 0;
             s.done[inv] = false;

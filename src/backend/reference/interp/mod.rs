@@ -81,7 +81,7 @@ use rayon::prelude::*;
 
 use crate::ir::{Access, Literal, Param, Program, ValidationError};
 use crate::mid::Analysis;
-use bytecode::{Op, Reg, SUBGROUP_SIZE_REG};
+use bytecode::{Op, Reg};
 use compile::Codegen;
 use exec::{Launch, Scratch};
 
@@ -313,8 +313,10 @@ pub struct Compiled {
     /// Invocations must be interleaved: the kernel has a barrier or a
     /// collective subgroup operation (`Op::Subgroup`).
     synchronised: bool,
-    /// The kernel reads `subgroup_invocation_id()` (`LANE_REG`).
-    lane: bool,
+    /// The registers of `subgroup_invocation_id()` (set per invocation)
+    /// and `subgroup_size()` (set per launch), in kernels that read them.
+    lane: Option<Reg>,
+    subgroup_size: Option<Reg>,
     workgroup_size: [u32; 3],
     unchecked: bool,
     /// Per instruction: an access whose bounds check the middle layer's
@@ -367,6 +369,13 @@ impl Compiled {
         }
         let n = self.nregs as u64;
         let len = self.code.len() as u64;
+        if let Some(bad) = [self.lane, self.subgroup_size]
+            .into_iter()
+            .flatten()
+            .find(|&r| u64::from(r) >= n)
+        {
+            return Err(format!("subgroup register {bad} of {n}"));
+        }
         for (pc, op) in self.code.iter().enumerate() {
             let (regs, target) = op.operands();
             if let Some(bad) = regs.iter().find(|&&r| u64::from(r) >= n) {
@@ -388,6 +397,14 @@ impl Compiled {
             }
         }
         Ok(())
+    }
+
+    /// Whether a workgroup keeps every invocation's register file: with
+    /// barriers or collectives (invocations stop and resume), and in
+    /// kernels that read the lane, which is set there so that the
+    /// straight-through path of every other kernel stays as it was.
+    fn interleaved(&self) -> bool {
+        self.synchronised || self.lane.is_some()
     }
 
     /// The kernel's name.
@@ -464,7 +481,9 @@ impl Compiled {
             });
         }
         let (mut template, ro, rw) = self.bind(workgroups, args)?;
-        template[SUBGROUP_SIZE_REG as usize] = subgroup_size;
+        if let Some(r) = self.subgroup_size {
+            template[r as usize] = subgroup_size;
+        }
         let total = u64::from(workgroups[0])
             .checked_mul(u64::from(workgroups[1]))
             .and_then(|n| n.checked_mul(u64::from(workgroups[2])))
