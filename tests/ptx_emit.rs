@@ -667,12 +667,27 @@ fn subgroup_integer_reductions_use_redux_from_sm_80() {
     }
 }
 
-/// `ptx` holds the xor butterfly over offsets 16..1 combining with `combine`
-/// (`add.rn.f32`, `min.s32`, ...); in a partial warp each step takes the
-/// partner only where `shfl.sync`'s predicate says it is a member.
+/// `ptx` holds the reduction tree over offsets 16..1 combining with
+/// `combine` (`add.rn.f32`, `min.s32`, ...): the xor butterfly in full
+/// warps; in a block with a partial warp the same tree read downwards (each
+/// step takes the partner only where `shfl.sync`'s predicate says it is a
+/// member), then lane 0's result broadcast, since a missing lane cannot
+/// carry the butterfly's partial results.
 fn butterfly(ptx: &str, combine: &str, partial: bool) {
-    let shfl = lines_with(ptx, "shfl.sync.bfly.b32");
+    let mode = if partial {
+        "shfl.sync.down.b32"
+    } else {
+        "shfl.sync.bfly.b32"
+    };
+    let shfl = lines_with(ptx, mode);
     assert_eq!(shfl.len(), 5, "{ptx}");
+    let broadcast = lines_with(ptx, "shfl.sync.idx.b32");
+    if partial {
+        assert_eq!(broadcast.len(), 1, "{ptx}");
+        assert!(broadcast[0].contains(", 0, %r"), "{ptx}");
+    } else {
+        assert!(broadcast.is_empty(), "{ptx}");
+    }
     for (line, off) in shfl.iter().zip([16, 8, 4, 2, 1]) {
         if partial {
             assert!(line.contains('|'), "{line}");

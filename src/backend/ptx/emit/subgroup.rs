@@ -167,6 +167,13 @@ impl Emitter<'_> {
     /// the xor butterfly over offsets 16, 8, 4, 2, 1 (the reference's order
     /// for `f32`), where a partner lane without an invocation contributes
     /// the identity (`-0.0` or 0 for add, the own value for min/max).
+    ///
+    /// With a partial warp in the block the butterfly would be wrong: a
+    /// missing lane cannot carry the partial result the reference's
+    /// butterfly gives it for later steps. There the reduction is the same
+    /// tree read downwards (lane `l` adds lane `l + off`, which is exactly
+    /// what the butterfly's lane 0 adds at each step) and lane 0's result is
+    /// broadcast: the reference's bits on every lane.
     fn reduce(&mut self, op: SubgroupOp, v: &Val, w: Warp) -> Val {
         let ty = v.ty;
         let vr = self.in_reg(v);
@@ -183,8 +190,9 @@ impl Emitter<'_> {
         let class = class_of(ty);
         let mut acc = vr;
         let mut off = WARP_SIZE / 2;
+        let mode = if w.full() { Mod::Bfly } else { Mod::Down };
         while off > 0 {
-            let (t, p) = self.shfl(Mod::Bfly, acc, Src::Imm(int(off.into())), w, !w.full());
+            let (t, p) = self.shfl(mode, acc, Src::Imm(int(off.into())), w, !w.full());
             let partner = match p {
                 None => t,
                 Some(p) => {
@@ -213,6 +221,10 @@ impl Emitter<'_> {
             ));
             acc = d;
             off /= 2;
+        }
+        if !w.full() {
+            // Lane 0 is always a member.
+            acc = self.shfl(Mod::Idx, acc, Src::Imm(int(0)), w, false).0;
         }
         Val::reg(acc, ty)
     }
