@@ -797,9 +797,12 @@ fn out_of_range_shuffles_keep_the_own_value() {
             .with(|s| run_on(&gpu, s, Grid::workgroups(2), &args))
             .unwrap_or_else(|e| panic!("{}: {e}", p.name));
         for g in 0..n {
-            let (base, l) = (g - g % 32, g % 32);
+            // Lane within g's warp (blocks of 48: warps of 32 and 16).
+            let in_block = g % 48;
+            let l = in_block % 32;
+            let base = g - l;
             // Members of g's warp: 32, or 16 in the second warp of a block.
-            let members = if (g % 48) >= 32 { 16 } else { 32 };
+            let members = if in_block >= 32 { 16 } else { 32 };
             let operand = lanes[g as usize];
             let src = match op {
                 SubgroupOp::Shuffle => Some(operand),

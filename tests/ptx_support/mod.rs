@@ -244,9 +244,18 @@ pub fn atomics_program(ty: DataType) -> Program {
     let i = b.local("i", DataType::U32, false);
     let o = b.local("o", ty, true);
     let val = |i: LocalIdx| Expr::local(i).cast(ty);
+    let l = b.local("l", DataType::U32, false);
     b.body(|blk| {
         blk.let_(i, Expr::global_id_x());
         blk.let_(o, Expr::Lit(zero(ty)));
+        // Shared arrays start unspecified: zero them before the atomics
+        // (the reference and a device would otherwise start from different
+        // contents).
+        blk.let_(l, Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X));
+        blk.if_(Expr::local(l).lt(Expr::u32(16)), |t| {
+            t.store(BufRef::Shared(sh), Expr::local(l), Expr::Lit(zero(ty)));
+        });
+        blk.barrier();
         for (k, op) in AtomicOp::ALL.iter().enumerate() {
             let idx = Expr::u32(k as u32);
             let e = if *op == AtomicOp::CompareExchange {
