@@ -251,7 +251,10 @@ pub fn atomics_program(ty: DataType) -> Program {
         // Shared arrays start unspecified: zero them before the atomics
         // (the reference and a device would otherwise start from different
         // contents).
-        blk.let_(l, Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X));
+        blk.let_(
+            l,
+            Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X),
+        );
         blk.if_(Expr::local(l).lt(Expr::u32(16)), |t| {
             t.store(BufRef::Shared(sh), Expr::local(l), Expr::Lit(zero(ty)));
         });
