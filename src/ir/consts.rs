@@ -10,6 +10,11 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
     use Literal::{Bool, F32, I32, U32};
     Ok(match e {
         Expr::Lit(l) => *l,
+        Expr::Unary(op, a) if eval(a)?.ty().is_narrow() => {
+            let a = eval(a)?;
+            let r = eval(&Expr::Unary(*op, Box::new(Expr::Lit(a.widened()))))?;
+            cast(a.ty(), r)?
+        }
         Expr::Unary(op, a) => match (op, eval(a)?) {
             (UnOp::Neg, I32(v)) => I32(v.wrapping_neg()),
             (UnOp::Neg, F32(v)) => F32(v ^ 0x8000_0000),
@@ -18,7 +23,14 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
             (UnOp::Not, U32(v)) => U32(!v),
             _ => return Err("this unary operation does not type-check".into()),
         },
-        Expr::Binary(op, a, b) => binary(*op, eval(a)?, eval(b)?)?,
+        Expr::Binary(op, a, b) => {
+            let (a, b) = (eval(a)?, eval(b)?);
+            if a.ty().is_narrow() || b.ty().is_narrow() {
+                narrow_binary(*op, a, b)?
+            } else {
+                binary(*op, a, b)?
+            }
+        }
         Expr::Cast(ty, a) => cast(*ty, eval(a)?)?,
         Expr::Select {
             cond,
@@ -31,7 +43,13 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
         },
         Expr::Math(f, args) => {
             let vals = args.iter().map(eval).collect::<Result<Vec<_>, _>>()?;
-            math(*f, &vals)?
+            match vals.first().map(|v| v.ty()) {
+                Some(t) if t.is_narrow() => {
+                    let wide: Vec<_> = vals.iter().map(|v| v.widened()).collect();
+                    cast(t, math(*f, &wide)?)?
+                }
+                _ => math(*f, &vals)?,
+            }
         }
         _ => {
             return Err(
@@ -92,6 +110,35 @@ fn binary(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
     Ok(r)
 }
 
+/// `a op b` where an operand is a 16- or 8-bit type: computed in the
+/// register type, then rounded or wrapped back (the language's rule; shift
+/// amounts are masked to the type's width first).
+fn narrow_binary(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
+    let t = a.ty();
+    let mut wb = b.widened();
+    if matches!(op, BinOp::Shl | BinOp::Shr) {
+        let mask = t.bits() - 1;
+        wb = match wb {
+            Literal::I32(v) => Literal::I32(v & mask.cast_signed()),
+            Literal::U32(v) => Literal::U32(v & mask),
+            _ => return Err("shift amount must be an integer".into()),
+        };
+    } else if a.ty() != b.ty() {
+        return Err(format!(
+            "`{}` needs operands of the same type, got `{}` and `{}`",
+            op.symbol(),
+            a.ty(),
+            b.ty()
+        ));
+    }
+    let r = binary(op, a.widened(), wb)?;
+    if r.ty() == DataType::Bool {
+        Ok(r)
+    } else {
+        cast(t, r)
+    }
+}
+
 fn cmp_or_shift(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
     use Literal::{Bool, F32, I32, U32};
     if matches!(op, BinOp::Shl | BinOp::Shr) {
@@ -139,7 +186,21 @@ fn cmp_or_shift(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
 /// Rust `as` semantics (float to int saturates, NaN to 0).
 pub(crate) fn cast(ty: DataType, v: Literal) -> Result<Literal, String> {
     use Literal::{Bool, F32, I32, U32};
+    let v = v.widened();
     Ok(match (ty, v) {
+        (DataType::F16, _) => {
+            Literal::F16(half::f16::from_f32(f(cast(DataType::F32, v)?.bits())).to_bits())
+        }
+        (DataType::BF16, _) => {
+            Literal::BF16(half::bf16::from_f32(f(cast(DataType::F32, v)?.bits())).to_bits())
+        }
+        (DataType::U8, F32(x)) => Literal::U8(f(x) as u8),
+        (DataType::I8, F32(x)) => Literal::I8(f(x) as i8),
+        (DataType::U16, F32(x)) => Literal::U16(f(x) as u16),
+        (DataType::I16, F32(x)) => Literal::I16(f(x) as i16),
+        (DataType::U8 | DataType::I8 | DataType::U16 | DataType::I16, _) => {
+            Literal::from_bits(ty, v.bits())
+        }
         (DataType::Bool, Bool(b)) => Bool(b),
         (DataType::Bool, _) => return Err("cannot cast to `bool`; compare instead".into()),
         (DataType::I32, Bool(b)) => I32(i32::from(b)),
@@ -154,6 +215,7 @@ pub(crate) fn cast(ty: DataType, v: Literal) -> Result<Literal, String> {
         (DataType::F32, I32(x)) => Literal::f32(x as f32),
         (DataType::F32, U32(x)) => Literal::f32(x as f32),
         (DataType::F32, F32(x)) => F32(x),
+        (_, l) => return Err(format!("cannot cast a `{}` constant", l.ty())),
     })
 }
 

@@ -29,6 +29,14 @@ pub use validate::ValidationError;
 use std::fmt;
 
 /// A scalar type of the language.
+///
+/// The 16- and 8-bit types ([`DataType::is_narrow`]) are full types of
+/// values, locals and memory, with one rule for all their operations: compute
+/// in the [`DataType::register_type`] (`f32`, `u32` or `i32`), then round to
+/// nearest even (floats) or wrap (integers) to the type. For `+ - * / sqrt`
+/// on `f16`/`bf16` that is the correctly rounded result (`f32` has more than
+/// twice their precision). `mid::widen` writes the rule down once for every
+/// target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataType {
     /// `bool`. Not allowed as a buffer or shared-array element.
@@ -39,9 +47,35 @@ pub enum DataType {
     U32,
     /// `f32`, IEEE 754 binary32.
     F32,
+    /// `f16`, IEEE 754 binary16 (host type `half::f16`).
+    F16,
+    /// `bf16`, bfloat16: the upper half of an `f32` (host type `half::bf16`).
+    BF16,
+    /// `u8`, wrapping arithmetic.
+    U8,
+    /// `i8`, two's complement, wrapping arithmetic.
+    I8,
+    /// `u16`, wrapping arithmetic.
+    U16,
+    /// `i16`, two's complement, wrapping arithmetic.
+    I16,
 }
 
 impl DataType {
+    /// Every type, for generators and tables.
+    pub const ALL: [DataType; 10] = [
+        Self::Bool,
+        Self::I32,
+        Self::U32,
+        Self::F32,
+        Self::F16,
+        Self::BF16,
+        Self::U8,
+        Self::I8,
+        Self::U16,
+        Self::I16,
+    ];
+
     /// The spelling used in `.vyre` source.
     #[must_use]
     pub const fn name(self) -> &'static str {
@@ -50,13 +84,40 @@ impl DataType {
             Self::I32 => "i32",
             Self::U32 => "u32",
             Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::BF16 => "bf16",
+            Self::U8 => "u8",
+            Self::I8 => "i8",
+            Self::U16 => "u16",
+            Self::I16 => "i16",
         }
     }
 
-    /// Whether this is `i32` or `u32`.
+    /// The type spelled `name` in source.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Whether this is an integer type (`i32`, `u32`, `u8`, `i8`, `u16`, `i16`).
     #[must_use]
     pub const fn is_integer(self) -> bool {
-        matches!(self, Self::I32 | Self::U32)
+        matches!(
+            self,
+            Self::I32 | Self::U32 | Self::U8 | Self::I8 | Self::U16 | Self::I16
+        )
+    }
+
+    /// Whether this is a floating-point type (`f32`, `f16`, `bf16`).
+    #[must_use]
+    pub const fn is_float(self) -> bool {
+        matches!(self, Self::F32 | Self::F16 | Self::BF16)
+    }
+
+    /// Whether this is a signed integer type.
+    #[must_use]
+    pub const fn is_signed(self) -> bool {
+        matches!(self, Self::I32 | Self::I8 | Self::I16)
     }
 
     /// Whether values of this type may live in a buffer or a shared array.
@@ -65,10 +126,39 @@ impl DataType {
         !matches!(self, Self::Bool)
     }
 
+    /// Whether this is one of the 16- or 8-bit types.
+    #[must_use]
+    pub const fn is_narrow(self) -> bool {
+        self.size_bytes() < 4
+    }
+
     /// Size in bytes when stored in a buffer.
     #[must_use]
     pub const fn size_bytes(self) -> u32 {
-        4
+        match self {
+            Self::U8 | Self::I8 => 1,
+            Self::F16 | Self::BF16 | Self::U16 | Self::I16 => 2,
+            Self::Bool | Self::I32 | Self::U32 | Self::F32 => 4,
+        }
+    }
+
+    /// Width of the value in bits (`bool`: 32, as stored nowhere).
+    #[must_use]
+    pub const fn bits(self) -> u32 {
+        self.size_bytes() * 8
+    }
+
+    /// The 32-bit type a value of this type is computed in: `f32` for
+    /// `f16`/`bf16` (exact), `u32` for `u8`/`u16` (zero-extended), `i32` for
+    /// `i8`/`i16` (sign-extended); every other type is its own.
+    #[must_use]
+    pub const fn register_type(self) -> Self {
+        match self {
+            Self::F16 | Self::BF16 => Self::F32,
+            Self::U8 | Self::U16 => Self::U32,
+            Self::I8 | Self::I16 => Self::I32,
+            t => t,
+        }
     }
 }
 
@@ -179,8 +269,8 @@ pub enum BufRef {
     Private(PrivateId),
 }
 
-/// A typed constant. `f32` is kept as its bit pattern so that `Eq`/`Hash`
-/// hold and NaN payloads survive round trips.
+/// A typed constant. Floats are kept as their bit patterns so that
+/// `Eq`/`Hash` hold and NaN payloads survive round trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Literal {
     /// `true` / `false`.
@@ -191,6 +281,18 @@ pub enum Literal {
     U32(u32),
     /// An `f32`, as `f32::to_bits`.
     F32(u32),
+    /// An `f16`, as `half::f16::to_bits`.
+    F16(u16),
+    /// A `bf16`, as `half::bf16::to_bits`.
+    BF16(u16),
+    /// A `u8`.
+    U8(u8),
+    /// An `i8`.
+    I8(i8),
+    /// A `u16`.
+    U16(u16),
+    /// An `i16`.
+    I16(i16),
 }
 
 impl Literal {
@@ -208,6 +310,78 @@ impl Literal {
             Self::I32(_) => DataType::I32,
             Self::U32(_) => DataType::U32,
             Self::F32(_) => DataType::F32,
+            Self::F16(_) => DataType::F16,
+            Self::BF16(_) => DataType::BF16,
+            Self::U8(_) => DataType::U8,
+            Self::I8(_) => DataType::I8,
+            Self::U16(_) => DataType::U16,
+            Self::I16(_) => DataType::I16,
+        }
+    }
+
+    /// The zero of `ty` (`false` for `bool`).
+    #[must_use]
+    pub const fn zero(ty: DataType) -> Self {
+        match ty {
+            DataType::Bool => Self::Bool(false),
+            DataType::I32 => Self::I32(0),
+            DataType::U32 => Self::U32(0),
+            DataType::F32 => Self::F32(0),
+            DataType::F16 => Self::F16(0),
+            DataType::BF16 => Self::BF16(0),
+            DataType::U8 => Self::U8(0),
+            DataType::I8 => Self::I8(0),
+            DataType::U16 => Self::U16(0),
+            DataType::I16 => Self::I16(0),
+        }
+    }
+
+    /// The raw bit pattern, zero-extended to 32 bits (`bool`: 0 or 1). This
+    /// is how one element of a buffer of the literal's type is stored.
+    #[must_use]
+    pub const fn bits(self) -> u32 {
+        match self {
+            Self::Bool(b) => b as u32,
+            Self::I32(v) => v as u32,
+            Self::U32(v) | Self::F32(v) => v,
+            Self::F16(v) | Self::BF16(v) | Self::U16(v) => v as u32,
+            Self::U8(v) => v as u32,
+            Self::I8(v) => v as u8 as u32,
+            Self::I16(v) => v as u16 as u32,
+        }
+    }
+
+    /// The literal of type `ty` whose [`Literal::bits`] are the low bits of
+    /// `bits` (`bool`: any nonzero pattern is `true`).
+    #[must_use]
+    pub const fn from_bits(ty: DataType, bits: u32) -> Self {
+        match ty {
+            DataType::Bool => Self::Bool(bits != 0),
+            DataType::I32 => Self::I32(bits as i32),
+            DataType::U32 => Self::U32(bits),
+            DataType::F32 => Self::F32(bits),
+            DataType::F16 => Self::F16(bits as u16),
+            DataType::BF16 => Self::BF16(bits as u16),
+            DataType::U8 => Self::U8(bits as u8),
+            DataType::I8 => Self::I8(bits as u8 as i8),
+            DataType::U16 => Self::U16(bits as u16),
+            DataType::I16 => Self::I16(bits as u16 as i16),
+        }
+    }
+
+    /// The value in its type's [`DataType::register_type`]: `f16`/`bf16`
+    /// as the exactly equal `f32`, narrow integers zero- or sign-extended;
+    /// other literals unchanged.
+    #[must_use]
+    pub fn widened(self) -> Self {
+        match self {
+            Self::F16(v) => Self::f32(half::f16::from_bits(v).to_f32()),
+            Self::BF16(v) => Self::f32(half::bf16::from_bits(v).to_f32()),
+            Self::U8(v) => Self::U32(u32::from(v)),
+            Self::U16(v) => Self::U32(u32::from(v)),
+            Self::I8(v) => Self::I32(i32::from(v)),
+            Self::I16(v) => Self::I32(i32::from(v)),
+            l => l,
         }
     }
 }

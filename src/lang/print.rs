@@ -130,6 +130,14 @@ pub(crate) fn literal(l: Literal) -> (String, u8) {
     let s = match l {
         Literal::Bool(b) => b.to_string(),
         Literal::I32(v) => format!("{v}i32"),
+        Literal::U8(v) => format!("{v}u8"),
+        Literal::U16(v) => format!("{v}u16"),
+        Literal::I8(v) => format!("{v}i8"),
+        Literal::I16(v) => format!("{v}i16"),
+        Literal::F16(_) | Literal::BF16(_) => {
+            let (f32_text, _) = literal(l.widened());
+            format!("({f32_text} as {})", l.ty())
+        }
         Literal::U32(v) => format!("{v}u32"),
         Literal::F32(bits) => {
             let v = f32::from_bits(bits);

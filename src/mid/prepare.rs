@@ -492,12 +492,7 @@ fn visit_loads(e: &Expr, f: &mut impl FnMut(&BufRef, &Expr)) {
 }
 
 fn zero(t: DataType) -> Literal {
-    match t {
-        DataType::Bool => Literal::Bool(false),
-        DataType::I32 => Literal::I32(0),
-        DataType::U32 => Literal::U32(0),
-        DataType::F32 => Literal::F32(0),
-    }
+    Literal::zero(t)
 }
 
 /// The literal index of an access, as the element number it names.

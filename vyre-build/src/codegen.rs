@@ -65,6 +65,7 @@ fn elem_tokens(ty: DataType) -> (TokenStream, TokenStream) {
         DataType::I32 => (quote!(i32), quote!(I32)),
         DataType::U32 => (quote!(u32), quote!(U32)),
         DataType::F32 => (quote!(f32), quote!(F32)),
+        narrow => todo!("launchers for `{narrow}`"),
     }
 }
 

@@ -101,10 +101,10 @@ pub fn emit_ptx_analysed(
                 decls.push(format!("\t.param .u32 {}", Symbol::ParamLen(i)));
             }
             Param::Scalar { ty, .. } => {
-                let t = match ty {
+                let t = match ty.register_type() {
                     DataType::F32 => ".f32",
                     DataType::I32 => ".s32",
-                    DataType::U32 | DataType::Bool => ".u32",
+                    _ => ".u32",
                 };
                 decls.push(format!("\t.param {t} {}", Symbol::Param(i)));
             }
@@ -141,20 +141,20 @@ mod subgroup;
 mod vector;
 
 fn class_of(ty: DataType) -> Class {
-    match ty {
+    match ty.register_type() {
         DataType::Bool => Class::Pred,
         DataType::F32 => Class::F,
-        DataType::I32 | DataType::U32 => Class::R,
+        _ => Class::R,
     }
 }
 
 /// PTX type modifier for arithmetic on `ty`.
 fn sfx(ty: DataType) -> Mod {
-    match ty {
+    match ty.register_type() {
         DataType::I32 => Mod::S32,
-        DataType::U32 => Mod::U32,
         DataType::F32 => Mod::F32,
         DataType::Bool => Mod::Pred,
+        _ => Mod::U32,
     }
 }
 

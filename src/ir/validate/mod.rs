@@ -162,8 +162,8 @@ pub fn type_of(program: &Program, expr: &Expr) -> Option<DataType> {
         Expr::Unary(op, e) => {
             let t = type_of(program, e)?;
             match (op, t) {
-                (UnOp::Neg, DataType::I32 | DataType::F32) => Some(t),
-                (UnOp::Not, DataType::Bool | DataType::I32 | DataType::U32) => Some(t),
+                (UnOp::Neg, t) if t.is_signed() || t.is_float() => Some(t),
+                (UnOp::Not, t) if t == DataType::Bool || t.is_integer() => Some(t),
                 _ => None,
             }
         }
@@ -198,12 +198,12 @@ pub fn type_of(program: &Program, expr: &Expr) -> Option<DataType> {
 /// Result type of `a op b`, or `None` when the operands do not fit `op`.
 #[must_use]
 pub fn binary_type(op: BinOp, a: DataType, b: DataType) -> Option<DataType> {
-    use DataType::{Bool, F32};
+    use DataType::Bool;
     match op {
         BinOp::Shl | BinOp::Shr => (a.is_integer() && b.is_integer()).then_some(a),
         _ if a != b => None,
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => (a != Bool).then_some(a),
-        BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => (a != F32).then_some(a),
+        BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => (!a.is_float()).then_some(a),
         BinOp::Eq | BinOp::Ne => Some(Bool),
         BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => (a != Bool).then_some(Bool),
         BinOp::And | BinOp::Or => (a == Bool).then_some(Bool),
@@ -241,9 +241,9 @@ pub fn math_type(f: MathFn, args: &[DataType]) -> Option<DataType> {
     }
     let t = args[0];
     let ok = match f {
-        MathFn::Abs => matches!(t, DataType::F32 | DataType::I32),
+        MathFn::Abs => t.is_float() || t.is_signed(),
         MathFn::Min | MathFn::Max | MathFn::Clamp => t != DataType::Bool,
-        _ => t == DataType::F32,
+        _ => t.is_float(),
     };
     ok.then_some(t)
 }
@@ -1057,10 +1057,5 @@ fn has_exit(body: &[Node], returns: bool) -> bool {
 }
 
 fn zero(t: DataType) -> super::Literal {
-    match t {
-        DataType::Bool => super::Literal::Bool(false),
-        DataType::I32 => super::Literal::I32(0),
-        DataType::U32 => super::Literal::U32(0),
-        DataType::F32 => super::Literal::F32(0),
-    }
+    super::Literal::zero(t)
 }

@@ -149,7 +149,18 @@ impl Reader<'_> {
     fn ty(&mut self) -> R<DataType> {
         self.tag(
             "type",
-            &[DataType::Bool, DataType::I32, DataType::U32, DataType::F32],
+            &[
+                DataType::Bool,
+                DataType::I32,
+                DataType::U32,
+                DataType::F32,
+                DataType::F16,
+                DataType::BF16,
+                DataType::U8,
+                DataType::I8,
+                DataType::U16,
+                DataType::I16,
+            ],
         )
     }
 
@@ -363,6 +374,13 @@ impl Reader<'_> {
                 DataType::I32 => Literal::I32(self.uint()? as i32),
                 DataType::U32 => Literal::U32(self.uint()?),
                 DataType::F32 => Literal::F32(self.uint()?),
+                narrow => {
+                    let bits = self.uint()?;
+                    if u64::from(bits) >> narrow.bits() != 0 {
+                        return Err(self.err(format!("`{narrow}` literal {bits:#x} out of range")));
+                    }
+                    Literal::from_bits(narrow, bits)
+                }
             }),
             1 => Expr::Local(self.uint()?),
             2 => Expr::Param(self.uint()?),

@@ -93,6 +93,12 @@ impl Writer {
             DataType::I32 => 1,
             DataType::U32 => 2,
             DataType::F32 => 3,
+            DataType::F16 => 4,
+            DataType::BF16 => 5,
+            DataType::U8 => 6,
+            DataType::I8 => 7,
+            DataType::U16 => 8,
+            DataType::I16 => 9,
         });
     }
 
@@ -221,6 +227,7 @@ impl Writer {
                     Literal::Bool(b) => self.u8(u8::from(b)),
                     Literal::I32(v) => self.uint(v as u32),
                     Literal::U32(v) | Literal::F32(v) => self.uint(v),
+                    narrow => self.uint(narrow.bits()),
                 }
             }
             Expr::Local(id) => {

@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 2)
+//! # Layout (version 3)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -71,7 +71,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

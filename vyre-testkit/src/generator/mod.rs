@@ -542,12 +542,7 @@ impl<'s, S: Source> Gen<'s, S> {
 
     fn lit(&mut self, ty: DataType) -> Expr {
         let bits = self.raw_value(ty);
-        Expr::Lit(match ty {
-            DataType::Bool => Literal::Bool(bits != 0),
-            DataType::I32 => Literal::I32(bits.cast_signed()),
-            DataType::U32 => Literal::U32(bits),
-            DataType::F32 => Literal::F32(bits),
-        })
+        Expr::Lit(Literal::from_bits(ty, bits))
     }
 }
 

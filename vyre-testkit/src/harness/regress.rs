@@ -26,11 +26,7 @@ pub fn case_header(case: &Case) -> String {
                 s += &format!("// arg {i} buffer {elem} {}\n", words.join(" "));
             }
             Value::Scalar(l) => {
-                let bits = match *l {
-                    Literal::Bool(b) => u32::from(b),
-                    Literal::I32(x) => x.cast_unsigned(),
-                    Literal::U32(x) | Literal::F32(x) => x,
-                };
+                let bits = l.bits();
                 s += &format!("// arg {i} scalar {} {bits:x}\n", l.ty());
             }
         }
@@ -114,12 +110,7 @@ pub fn case_from_header(source: &str, program: Program) -> Result<Case, String> 
                     }
                 } else {
                     let bits = hex(f.get(4).ok_or("missing scalar")?)?;
-                    Value::Scalar(match ty {
-                        DataType::Bool => Literal::Bool(bits != 0),
-                        DataType::I32 => Literal::I32(bits.cast_signed()),
-                        DataType::U32 => Literal::U32(bits),
-                        DataType::F32 => Literal::F32(bits),
-                    })
+                    Value::Scalar(Literal::from_bits(ty, bits))
                 };
             }
             Some("check") => {

@@ -189,6 +189,7 @@ fn scalar_arg(l: Literal) -> LaunchArg<'static> {
         Literal::I32(x) => LaunchArg::I32(x),
         Literal::U32(x) => LaunchArg::U32(x),
         Literal::F32(x) => LaunchArg::F32(f32::from_bits(x)),
+        narrow => todo!("narrow scalar `{}` launch arguments", narrow.ty()),
     }
 }
 

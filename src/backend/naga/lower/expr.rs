@@ -112,11 +112,12 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn zero(&mut self, ty: DataType) -> Handle<Expression> {
-        self.lit(match ty {
+        self.lit(match ty.register_type() {
             DataType::Bool => naga::Literal::Bool(false),
             DataType::I32 => naga::Literal::I32(0),
             DataType::U32 => naga::Literal::U32(0),
             DataType::F32 => naga::Literal::F32(0.0),
+            narrow => unreachable!("`{narrow}` has no register of its own"),
         })
     }
 
@@ -243,11 +244,12 @@ impl Lowerer<'_> {
     pub(super) fn expr(&mut self, e: &Expr, blk: &mut Block) -> CompileResult<Handle<Expression>> {
         Ok(match e {
             Expr::Subgroup(op, args) => self.subgroup(*op, args, blk)?,
-            Expr::Lit(l) => self.lit(match *l {
+            Expr::Lit(l) => self.lit(match l.widened() {
                 Literal::Bool(b) => naga::Literal::Bool(b),
                 Literal::I32(v) => naga::Literal::I32(v),
                 Literal::U32(v) => naga::Literal::U32(v),
                 Literal::F32(bits) => return Ok(self.f32_const(f32::from_bits(bits), blk)),
+                narrow => unreachable!("`{}` literal survived widening", narrow.ty()),
             }),
             Expr::Local(id) => {
                 let pointer = *self
@@ -452,11 +454,12 @@ impl Lowerer<'_> {
         Ok(match (from, to) {
             (a, b) if a == b => v,
             (T::Bool, t) => {
-                let (one, zero) = match t {
+                let (one, zero) = match t.register_type() {
                     T::I32 => (naga::Literal::I32(1), naga::Literal::I32(0)),
                     T::U32 => (naga::Literal::U32(1), naga::Literal::U32(0)),
                     T::F32 => (naga::Literal::F32(1.0), naga::Literal::F32(0.0)),
                     T::Bool => (naga::Literal::Bool(true), naga::Literal::Bool(false)),
+                    narrow => unreachable!("`{narrow}` has no register of its own"),
                 };
                 let one = self.lit(one);
                 let zero = self.lit(zero);

@@ -203,11 +203,12 @@ struct Lowerer<'a> {
 }
 
 fn scalar_of(ty: DataType) -> Scalar {
-    match ty {
+    match ty.register_type() {
         DataType::Bool => Scalar::BOOL,
         DataType::I32 => Scalar::I32,
         DataType::U32 => Scalar::U32,
         DataType::F32 => Scalar::F32,
+        narrow => unreachable!("`{narrow}` has no register of its own"),
     }
 }
 
@@ -299,11 +300,12 @@ impl<'a> Lowerer<'a> {
     }
 
     fn scalar_ty(&self, ty: DataType) -> Handle<Type> {
-        match ty {
+        match ty.register_type() {
             DataType::Bool => self.ty.bool_,
             DataType::I32 => self.ty.i32_,
             DataType::U32 => self.ty.u32_,
             DataType::F32 => self.ty.f32_,
+            narrow => unreachable!("`{narrow}` has no register of its own"),
         }
     }
 

@@ -11,11 +11,12 @@ use crate::mid::legal::IntDivision;
 
 impl Emitter<'_> {
     fn lit(l: Literal) -> Val {
-        let (imm, ty) = match l {
+        let (imm, ty) = match l.widened() {
             Literal::Bool(b) => (int(i64::from(b)), DataType::Bool),
             Literal::I32(v) => (int(i64::from(v)), DataType::I32),
             Literal::U32(v) => (int(i64::from(v)), DataType::U32),
             Literal::F32(bits) => (Imm::F32(bits), DataType::F32),
+            narrow => unreachable!("`{}` literal survived widening", narrow.ty()),
         };
         Val {
             src: Src::Imm(imm),

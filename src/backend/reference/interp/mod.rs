@@ -642,11 +642,7 @@ fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, RunError> {
 }
 
 fn literal_bits(l: Literal) -> u32 {
-    match l {
-        Literal::Bool(b) => u32::from(b),
-        Literal::I32(v) => v as u32,
-        Literal::U32(v) | Literal::F32(v) => v,
-    }
+    l.bits()
 }
 
 /// View a uniquely borrowed word slice as atomics, so that workgroups on
