@@ -147,6 +147,7 @@ impl Gen {
                 6 => self.next() as u32,
                 _ => ((self.next() % 20001) as f32 / 100.0 - 100.0).to_bits(),
             }),
+            narrow => Literal::from_bits(narrow, self.next() as u32),
         }
     }
 

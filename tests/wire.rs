@@ -34,6 +34,7 @@ fn local_of(t: DataType) -> u32 {
         DataType::I32 => L_I32,
         DataType::U32 => L_U32,
         DataType::F32 => L_F32,
+        narrow => unreachable!("no local of type `{narrow}` in this test"),
     }
 }
 
@@ -51,6 +52,9 @@ fn lit(t: DataType) -> BoxedStrategy<Expr> {
         // Any bit pattern, NaN payloads included.
         DataType::F32 => any::<u32>()
             .prop_map(|v| Expr::Lit(Literal::F32(v)))
+            .boxed(),
+        narrow => any::<u16>()
+            .prop_map(move |v| Expr::Lit(Literal::from_bits(narrow, u32::from(v))))
             .boxed(),
     }
 }
