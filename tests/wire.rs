@@ -87,7 +87,7 @@ fn loadable(t: DataType) -> Vec<BufRef> {
             BufRef::Param(B_RO_F32),
             BufRef::Shared(S_F32),
         ],
-        DataType::Bool => vec![],
+        _ => vec![],
     }
 }
 
@@ -97,6 +97,7 @@ fn leaf(t: DataType) -> BoxedStrategy<Expr> {
         DataType::I32 => P_I32,
         DataType::U32 => P_U32,
         DataType::F32 => P_F32,
+        narrow => unreachable!("no parameter of type `{narrow}` in this test"),
     };
     let mut options = vec![
         lit(t),
