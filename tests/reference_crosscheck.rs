@@ -161,11 +161,7 @@ struct Inv {
 }
 
 fn bits(l: Literal) -> u32 {
-    match l {
-        Literal::Bool(b) => u32::from(b),
-        Literal::I32(v) => v as u32,
-        Literal::U32(v) | Literal::F32(v) => v,
-    }
+    l.bits()
 }
 
 fn f(x: u32) -> f32 {
