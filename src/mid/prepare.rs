@@ -27,6 +27,14 @@ use crate::ir::{BufRef, DataType, Expr, Literal, LocalDecl, LocalId, Node, Priva
 /// `program` with the rewrites above applied (borrowed when none applies).
 #[must_use]
 pub fn prepare(program: &Program) -> Cow<'_, Program> {
+    match super::widen(program) {
+        Cow::Borrowed(p) => prepare_widened(p),
+        Cow::Owned(p) => Cow::Owned(prepare_widened(&p).into_owned()),
+    }
+}
+
+/// [`prepare`] of a program [`widen`](super::widen) leaves unchanged.
+fn prepare_widened(program: &Program) -> Cow<'_, Program> {
     let mut unrolls = false;
     crate::ir::walk_nodes(&program.body, &mut |n| {
         unrolls |= matches!(n, Node::For { unroll: true, .. });
@@ -405,15 +413,18 @@ fn scalarize(p: &mut Program) {
                 while !names.insert(name.clone()) {
                     name.push('_');
                 }
+                // Widened programs hold narrow values in their register
+                // type (`mid::widen`).
+                let ty = decl.elem.register_type();
                 p.locals.push(LocalDecl {
                     name,
-                    ty: decl.elem,
+                    ty,
                     mutable: true,
                 });
                 let l = (p.locals.len() - 1) as LocalId;
                 zero_lets.push(Node::Let {
                     local: l,
-                    value: Expr::Lit(zero(decl.elem)),
+                    value: Expr::Lit(zero(ty)),
                 });
                 ids.push(l);
             }
@@ -533,6 +544,12 @@ impl Rewriter<'_> {
                 let elems = &self.elems[&id];
                 // Past the end: dropped (the value is pure).
                 let local = *literal_index(&index).and_then(|k| elems.get(k as usize))?;
+                // A narrow element's value is stored as `Cast(N, x)` with
+                // `x` already representable: the register local takes `x`.
+                let value = match value {
+                    Expr::Cast(n, x) if n.is_narrow() => *x,
+                    v => v,
+                };
                 Node::Assign {
                     local,
                     value: self.expr(value),
