@@ -24,6 +24,7 @@
 //! (`ld.v4.b32` for 16 bytes) and unpack or pack the elements in registers.
 
 use crate::ir::{DataType, Expr};
+use crate::mid::widen::narrow_round;
 
 use super::super::code::ins;
 use super::super::isa::{Class, Imm, Mod, Reg, int};
@@ -189,25 +190,25 @@ impl Emitter<'_> {
 
     /// The value a store into an element of narrow type `n` writes, in `n`'s
     /// register type: `x` of shape (c) `Cast(n, x)` (the store converts
-    /// it), or any other expression converted to `n` first.
+    /// it), or any other expression converted to `n` first. A rounding of
+    /// `x` to `n` itself (`Cast(n, Cast(R, Cast(n, y)))`, what widening
+    /// makes of `y as T` stored into `T` memory) is left to the store's
+    /// conversion: rounding twice to `n` is rounding once.
     pub(super) fn narrow_operand(&mut self, n: DataType, value: &Expr) -> Reg {
-        let v = match value {
-            Expr::Cast(t, x) if *t == n => {
-                let v = self.expr(x);
-                if v.ty == n.register_type() {
-                    v
-                } else {
-                    self.cast_val(n, v)
-                }
-            }
-            _ => {
-                let v = self.expr(value);
-                if v.ty == n.register_type() {
-                    v
-                } else {
-                    self.cast_val(n, v)
-                }
-            }
+        let mut x = match value {
+            Expr::Cast(t, x) if *t == n => &**x,
+            _ => value,
+        };
+        while let Some((m, y)) = narrow_round(x)
+            && m == n
+        {
+            x = y;
+        }
+        let v = self.expr(x);
+        let v = if v.ty == n.register_type() {
+            v
+        } else {
+            self.cast_val(n, v)
         };
         self.in_reg(&v)
     }
