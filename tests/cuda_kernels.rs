@@ -1156,9 +1156,10 @@ fn narrow_vector_groups_match_reference() {
                     if !run {
                         continue;
                     }
-                    for k in i..(i + w).min(ny) {
+                    let end = (i + w).min(ny);
+                    for (k, slot) in want.iter_mut().enumerate().take(end).skip(i) {
                         let xv = x.get(k).copied().unwrap_or(0);
-                        want[k] = match n {
+                        *slot = match n {
                             DataType::F16 | DataType::BF16 => {
                                 round_float(n, widen_float(n, xv) * 2.0)
                             }

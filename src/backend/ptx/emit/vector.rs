@@ -622,7 +622,7 @@ impl Emitter<'_> {
                 for (q, o) in part.into_iter().zip(0..) {
                     let byte = o * size;
                     let w = words[(byte / 4) as usize];
-                    let bits = if byte % 4 == 0 {
+                    let bits = if byte.is_multiple_of(4) {
                         w
                     } else {
                         let t = self.code.reg(Class::R);
