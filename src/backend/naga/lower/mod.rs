@@ -23,6 +23,7 @@
 
 mod expr;
 mod memory;
+mod narrow;
 mod stmt;
 mod subgroup;
 mod vector;
@@ -138,6 +139,11 @@ struct ArrayInfo {
     /// Length: a uniform field (buffers) or a constant (shared and private
     /// arrays).
     len: ArrayLen,
+    /// A buffer of a narrow element type, bound as `array<u32>` words
+    /// (`array<atomic<u32>>` when read-write) holding the elements packed
+    /// (see `narrow`). Narrow shared and private arrays are not packed:
+    /// they hold the widened 32-bit values.
+    packed: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -351,9 +357,20 @@ impl<'a> Lowerer<'a> {
             else {
                 continue;
             };
-            let scalar = scalar_of(decl.elem);
-            let elem_ty = if atomic_params[i] {
+            // A narrow element type is packed into `u32` words; a
+            // read-write one is atomic, so that a store of one element
+            // cannot race with stores of the other elements of its word.
+            let packed = decl.elem.is_narrow();
+            let atomic = atomic_params[i] || (packed && decl.access == Access::ReadWrite);
+            let scalar = if packed {
+                Scalar::U32
+            } else {
+                scalar_of(decl.elem)
+            };
+            let elem_ty = if atomic {
                 self.add_type(TypeInner::Atomic(scalar))
+            } else if packed {
+                self.ty.u32_
             } else {
                 self.scalar_ty(decl.elem)
             };
@@ -372,6 +389,7 @@ impl<'a> Lowerer<'a> {
                 global: expr,
                 elem: decl.elem,
                 len: ArrayLen::Field(len_field),
+                packed,
             });
         }
         for (i, decl) in self.p.shared.iter().enumerate() {
@@ -411,6 +429,7 @@ impl<'a> Lowerer<'a> {
                 global: expr,
                 elem: decl.elem,
                 len: ArrayLen::Const(decl.len),
+                packed: false,
             });
         }
         if let Some(binding) = layout.uniform_binding() {
@@ -540,6 +559,7 @@ impl<'a> Lowerer<'a> {
                 global: expr,
                 elem: decl.elem,
                 len: ArrayLen::Const(decl.len),
+                packed: false,
             });
         }
         Ok(())
