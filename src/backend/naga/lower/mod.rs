@@ -19,7 +19,11 @@
 //! - `f32` `min`/`max` ignore a NaN operand like Rust's; `clamp` is
 //!   `max(lo).min(hi)`; `i32::abs` wraps;
 //! - subgroup shuffles from a missing lane give the own value, subgroup
-//!   `f32` min/max ignore NaN (see `subgroup`).
+//!   `f32` min/max ignore NaN (see `subgroup`);
+//! - narrow element types (`f16 bf16 u8 i8 u16 i16`), left by `mid::widen`
+//!   in memory only: buffers of them are packed into `u32` words, stores
+//!   into read-write ones are atomic clear-and-set so neighbours in a word
+//!   never race, and rounding is exact integer code (see `narrow`).
 
 mod expr;
 mod memory;
