@@ -448,57 +448,16 @@ fn scalarize(p: &mut Program) {
 /// Calls `f` with the target and index of every access `n` makes itself
 /// (its expressions included, its nested blocks not).
 fn visit_accesses(n: &Node, f: &mut impl FnMut(&BufRef, &Expr)) {
-    let mut exprs: Vec<&Expr> = Vec::new();
-    match n {
-        Node::Let { value, .. } | Node::Assign { value, .. } => exprs.push(value),
-        Node::Store { buf, index, value } => {
-            f(buf, index);
-            exprs.extend([index, value]);
-        }
-        Node::Atomic {
-            buf,
-            index,
-            expected,
-            value,
-            ..
-        } => {
-            f(buf, index);
-            exprs.extend([index, value]);
-            exprs.extend(expected);
-        }
-        Node::If { cond, .. } | Node::While { cond, .. } => exprs.push(cond),
-        Node::For { start, end, .. } => exprs.extend([start, end]),
-        _ => {}
+    if let Node::Store { buf, index, .. } | Node::Atomic { buf, index, .. } = n {
+        f(buf, index);
     }
-    for e in exprs {
-        visit_loads(e, f);
-    }
-}
-
-fn visit_loads(e: &Expr, f: &mut impl FnMut(&BufRef, &Expr)) {
-    match e {
-        Expr::Load { buf, index } => {
-            f(buf, index);
-            visit_loads(index, f);
-        }
-        Expr::Unary(_, a) | Expr::Cast(_, a) => visit_loads(a, f),
-        Expr::Binary(_, a, b) => {
-            visit_loads(a, f);
-            visit_loads(b, f);
-        }
-        Expr::Math(_, args) | Expr::Subgroup(_, args) => {
-            args.iter().for_each(|a| visit_loads(a, f));
-        }
-        Expr::Select {
-            cond,
-            then,
-            otherwise,
-        } => {
-            visit_loads(cond, f);
-            visit_loads(then, f);
-            visit_loads(otherwise, f);
-        }
-        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
+    for e in n.exprs() {
+        e.any(&mut |e| {
+            if let Expr::Load { buf, index } = e {
+                f(buf, index);
+            }
+            false
+        });
     }
 }
 

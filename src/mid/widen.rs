@@ -87,52 +87,11 @@ fn mentions_narrow(p: &Program) -> bool {
     if decls {
         return true;
     }
-    let mut found = false;
-    crate::ir::walk_nodes(&p.body, &mut |n| {
-        found |= node_exprs(n).into_iter().any(expr_mentions_narrow);
-    });
-    found
-}
-
-/// The expressions a statement evaluates directly (not those of nested
-/// statements).
-fn node_exprs(n: &Node) -> Vec<&Expr> {
-    match n {
-        Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
-        Node::Store { index, value, .. } => vec![index, value],
-        Node::Atomic {
-            index,
-            expected,
-            value,
-            ..
-        } => {
-            let mut v = vec![index, value];
-            v.extend(expected.as_ref());
-            v
-        }
-        Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
-        Node::For { start, end, .. } => vec![start, end],
-        Node::Loop { .. } | Node::Break | Node::Continue | Node::Return | Node::Barrier => vec![],
-    }
-}
-
-fn expr_mentions_narrow(e: &Expr) -> bool {
-    match e {
+    p.any_expr(&mut |e| match e {
         Expr::Lit(l) => l.ty().is_narrow(),
-        Expr::Cast(t, a) => t.is_narrow() || expr_mentions_narrow(a),
-        Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => false,
-        Expr::Load { index, .. } => expr_mentions_narrow(index),
-        Expr::Unary(_, a) => expr_mentions_narrow(a),
-        Expr::Binary(_, a, b) => expr_mentions_narrow(a) || expr_mentions_narrow(b),
-        Expr::Math(_, args) | Expr::Subgroup(_, args) => args.iter().any(expr_mentions_narrow),
-        Expr::Select {
-            cond,
-            then,
-            otherwise,
-        } => [cond, then, otherwise]
-            .into_iter()
-            .any(|e| expr_mentions_narrow(e)),
-    }
+        Expr::Cast(t, _) => t.is_narrow(),
+        _ => false,
+    })
 }
 
 /// Shape (b): `x` (of `n`'s register type) rounded or wrapped to `n`.
