@@ -994,3 +994,41 @@ fn narrow_buffers_are_packed_words() {
     // guards prove nothing about `x`).
     assert_eq!(len_uses(&text, "x_len"), 2, "{text}");
 }
+
+/// Stores that fill whole words at an index proven a multiple of the
+/// elements per word become one `atomicStore` per word (with a per-element
+/// fallback for a word at the end of the buffer); stores that start inside
+/// a word stay element-wise clear-and-set.
+#[test]
+fn whole_word_narrow_stores_are_single_stores() {
+    use vyre::ir::DataType;
+    for t in [DataType::BF16, DataType::U8] {
+        let p = naga_common::narrow::vector(t).program;
+        let text = wgsl_of(&p, &DispatchConfig::default());
+        let words = if t == DataType::U8 { 1 } else { 2 };
+        assert_eq!(
+            text.matches("atomicStore((&y[").count(),
+            words,
+            "{t}: one store per word of y\n{text}"
+        );
+        // The fallback of each y word: one clear-and-set per element.
+        assert_eq!(text.matches("atomicAnd((&y[").count(), 4, "{text}");
+        assert!(!text.contains("atomicStore((&z["), "{text}");
+        assert_eq!(text.matches("atomicAnd((&z[").count(), 2, "{text}");
+    }
+}
+
+/// Four loads of a read-only narrow buffer at an index proven a multiple
+/// of 4 read their word (8-bit) or two words (16-bit) once, on every
+/// target, with four checked element loads as the fallback at the end of
+/// the buffer.
+#[test]
+fn aligned_narrow_loads_share_their_words() {
+    use vyre::ir::DataType;
+    for (t, words) in [(DataType::U8, 1), (DataType::BF16, 2), (DataType::I16, 2)] {
+        let p = naga_common::narrow::vector(t).program;
+        let text = wgsl_of(&p, &DispatchConfig::default());
+        assert_eq!(text.matches(" = x[").count(), words + 4, "{t}\n{text}");
+        assert_eq!(len_uses(&text, "x_len"), 5, "{t}\n{text}");
+    }
+}

@@ -653,6 +653,75 @@ pub fn neighbours(t: DataType) -> Case {
     }
 }
 
+/// Groups of four consecutive stores (what `store4` and unrolled loops
+/// leave): `y[4g + j] = x[4g + j] * c1 + c2` for `j` in `0..4`, whole words
+/// at a multiple of 4 (the last group partly past the end of `y`), and
+/// `z[4g + 1] = .., z[4g + 2] = ..`, which fill no word (element-wise
+/// stores; the other elements keep their values).
+pub fn vector(t: DataType) -> Case {
+    let n = 4 * 257 + 3;
+    let mut b = ProgramBuilder::new(format!("narrow_vector_{t}"), [64, 1, 1]);
+    let x = b.buffer("x", t, Access::Read);
+    let y = b.buffer("y", t, Access::ReadWrite);
+    let z = b.buffer("z", t, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let (c1, c2) = if t.is_float() {
+        (bits_of(t, -2.5), bits_of(t, 0.125))
+    } else {
+        (bits_of(t, 5.0), bits_of(t, 7.0))
+    };
+    let f = |k: u32| {
+        load(x, Expr::local(i).add(Expr::u32(k)))
+            .mul(lit(t, c1))
+            .add(lit(t, c2))
+    };
+    b.body(|blk| {
+        blk.let_(i, gid().mul(Expr::u32(4)));
+        for k in 0..4 {
+            blk.store(BufRef::Param(y), Expr::local(i).add(Expr::u32(k)), f(k));
+        }
+        for k in 1..3 {
+            blk.store(BufRef::Param(z), Expr::local(i).add(Expr::u32(k)), f(k));
+        }
+    });
+    let mut rng = Rng::new(0x7ec + t as u64);
+    let mask = if t.size_bytes() == 1 { 0xff } else { 0xffff };
+    let xs: Vec<u32> = (0..n)
+        .map(|_| {
+            if t.is_float() {
+                narrow(
+                    t,
+                    ((rng.next_u32() % 50_000) as f32 / 32.0 - 700.0).to_bits(),
+                )
+            } else {
+                rng.next_u32() & mask
+            }
+        })
+        .collect();
+    let init: Vec<u32> = (0..n).map(|k| (k as u32 * 0x1234 + 0x55) & mask).collect();
+    let op = |v: u32| arith(t, '+', arith(t, '*', v, c1), c2);
+    let ys: Vec<u32> = xs.iter().map(|&v| op(v)).collect();
+    let zs: Vec<u32> = (0..n)
+        .map(|k| {
+            if matches!(k % 4, 1 | 2) {
+                op(xs[k])
+            } else {
+                init[k]
+            }
+        })
+        .collect();
+    Case {
+        program: b.finish(),
+        args: vec![
+            Arg::Buf(pack(t, &xs)),
+            Arg::Buf(pack(t, &init)),
+            Arg::Buf(pack(t, &init)),
+        ],
+        workgroups: groups(n.div_ceil(4)),
+        expected: vec![(1, pack(t, &ys), Cmp::Bits), (2, pack(t, &zs), Cmp::Bits)],
+    }
+}
+
 /// Every narrow program (small inputs for the rounding ones), for the
 /// emission tests.
 #[must_use]
@@ -663,6 +732,7 @@ pub fn programs() -> Vec<Program> {
         v.push(casts(t).program);
         v.push(memory(t).program);
         v.push(neighbours(t).program);
+        v.push(vector(t).program);
         if t.is_float() {
             v.push(round(t, &[0]).program);
         }
@@ -771,6 +841,7 @@ pub fn cases(random: usize) -> Vec<Case> {
         v.push(casts(t));
         v.push(memory(t));
         v.push(neighbours(t));
+        v.push(vector(t));
         v.push(widen_all(t));
         if t.is_float() {
             v.push(round(t, &rounding_inputs(t, random)));

@@ -23,13 +23,14 @@
 //!   its rounding and denormal behaviour are implementation-defined.
 
 use naga::{
-    AtomicFunction, BinaryOperator, Block, Expression, Handle, MathFunction, ScalarKind, Span,
-    Statement, UnaryOperator,
+    AtomicFunction, BinaryOperator, Block, Expression, Handle, LocalVariable, MathFunction,
+    ScalarKind, Span, Statement, TypeInner, UnaryOperator,
 };
 
-use super::{ArrayInfo, Lowerer};
+use super::{ArrayInfo, Lowerer, scalar_of};
 use crate::driver::CompileResult;
-use crate::ir::{DataType, Expr};
+use crate::ir::{BufRef, DataType, Expr, Literal, Node, ParamId};
+use crate::mid::align::{Key, keyed, walk_loads};
 use crate::mid::widen::narrow_round;
 
 /// `log2` of the elements per `u32` word and `log2` of the element's bits.
@@ -375,5 +376,260 @@ impl Lowerer<'_> {
                 Span::UNDEFINED,
             );
         }
+    }
+
+    /// Stores into a packed buffer that fill whole words, done as one
+    /// atomic whole-word store per word (no clear-and-set): at the start of
+    /// the straight-line `run`, the longest sequence of stores `buf[key +
+    /// d + j]` (`j = 0, 1, ..`) into one packed buffer whose values read
+    /// nothing of it, `key` and `d` multiples of the elements per word
+    /// (`store2` of `bf16` at an even index, `store4` of `u8` at a
+    /// multiple of 4, unrolled loops). Each word holds exactly the group's
+    /// elements, so one invocation writes all of it. A word at the end of
+    /// the buffer (some elements past the length) falls back to the
+    /// per-element stores. Returns the number of stores done (0: none
+    /// apply, `run[0]` is lowered as usual).
+    pub(super) fn word_stores(&mut self, run: &[Node], blk: &mut Block) -> CompileResult<usize> {
+        let Some(Node::Store {
+            buf: BufRef::Param(p),
+            index,
+            ..
+        }) = run.first()
+        else {
+            return Ok(0);
+        };
+        let p = *p;
+        let info = self.array(BufRef::Param(p))?;
+        let Some((key, d0)) = keyed(index) else {
+            return Ok(0);
+        };
+        if !info.packed {
+            return Ok(0);
+        }
+        let (per_log2, bits_log2) = geometry(info.elem);
+        let per = 1u32 << per_log2;
+        if !d0.is_multiple_of(per) || !self.align.key(&key).is_multiple_of(per) {
+            return Ok(0);
+        }
+        let mut count = 0u32;
+        for n in run {
+            let Node::Store {
+                buf: BufRef::Param(q),
+                index,
+                value,
+            } = n
+            else {
+                break;
+            };
+            let mut reads = false;
+            walk_loads(value, &mut |b, _| reads |= b == BufRef::Param(p));
+            if *q != p || reads || keyed(index) != Some((key.clone(), d0 + count)) {
+                break;
+            }
+            count += 1;
+        }
+        let words = count / per;
+        if words == 0 {
+            return Ok(0);
+        }
+        let stores = &run[..(words * per) as usize];
+        let mut bits = Vec::with_capacity(stores.len());
+        for n in stores {
+            let Node::Store { value, .. } = n else {
+                unreachable!("only stores were grouped");
+            };
+            bits.push(self.store_bits(info.elem, value, blk)?);
+        }
+        for (word_stores, word_bits) in stores.chunks(per as usize).zip(bits.chunks(per as usize)) {
+            let indices: Vec<&Expr> = word_stores
+                .iter()
+                .map(|n| match n {
+                    Node::Store { index, .. } => index,
+                    _ => unreachable!("only stores were grouped"),
+                })
+                .collect();
+            // Every element's decision is asked; one check covers the word.
+            let checked = indices
+                .iter()
+                .fold(false, |any, index| self.bounds.needs_check(index) | any);
+            let first = self.index(indices[0], blk)?;
+            let mut combined = word_bits[0];
+            for (j, &b) in word_bits.iter().enumerate().skip(1) {
+                let shifted = self.op_k(BinaryOperator::ShiftLeft, b, (j as u32) << bits_log2, blk);
+                combined = self.bin(BinaryOperator::InclusiveOr, combined, shifted, blk);
+            }
+            let mut fast = Block::new();
+            let word = self.op_k(BinaryOperator::ShiftRight, first, per_log2, &mut fast);
+            let pointer = self.add(
+                Expression::Access {
+                    base: info.global,
+                    index: word,
+                },
+                &mut fast,
+            );
+            // An `atomicStore`: the word is the group's alone.
+            fast.push(
+                Statement::Store {
+                    pointer,
+                    value: combined,
+                },
+                Span::UNDEFINED,
+            );
+            if !checked {
+                blk.push(Statement::Block(fast), Span::UNDEFINED);
+                continue;
+            }
+            // `first` is a multiple of `per`: `first + per - 1` cannot wrap.
+            let len = self.array_len(info, blk)?;
+            let last = self.op_k(BinaryOperator::Add, first, per - 1, blk);
+            let all_in = self.bin(BinaryOperator::Less, last, len, blk);
+            let mut slow = Block::new();
+            for (j, &b) in word_bits.iter().enumerate() {
+                let idx = self.op_k(BinaryOperator::Add, first, j as u32, &mut slow);
+                let in_range = self.bin(BinaryOperator::Less, idx, len, &mut slow);
+                let mut store = Block::new();
+                self.packed_store(info, idx, b, &mut store);
+                slow.push(
+                    Statement::If {
+                        condition: in_range,
+                        accept: store,
+                        reject: Block::new(),
+                    },
+                    Span::UNDEFINED,
+                );
+            }
+            blk.push(
+                Statement::If {
+                    condition: all_in,
+                    accept: fast,
+                    reject: slow,
+                },
+                Span::UNDEFINED,
+            );
+        }
+        Ok(stores.len())
+    }
+
+    /// Load `param[key + base + 0..4]` of a packed read-only buffer (`key`
+    /// a multiple of 4, so the four are the whole word or two words)
+    /// widened into a new `vec4` variable: the words once when all four
+    /// are in range, else four checked element loads; `last` is the index
+    /// expression of a load of `key + base + 3`. See
+    /// [`Lowerer::vector_loads`].
+    pub(super) fn packed_vector_load(
+        &mut self,
+        p: ParamId,
+        key: &Key,
+        base: u32,
+        last: &Expr,
+        blk: &mut Block,
+    ) -> CompileResult<Handle<Expression>> {
+        let info = self.array(BufRef::Param(p))?;
+        let reg = info.elem.register_type();
+        let vec_ty = self.add_type(TypeInner::Vector {
+            size: naga::VectorSize::Quad,
+            scalar: scalar_of(reg),
+        });
+        let var = self.func.local_variables.append(
+            LocalVariable {
+                name: Some(format!("w4_{}", self.vec_cache.len())),
+                ty: vec_ty,
+                init: None,
+            },
+            Span::UNDEFINED,
+        );
+        let var = self
+            .func
+            .expressions
+            .append(Expression::LocalVariable(var), Span::UNDEFINED);
+        let key_value = match key {
+            Key::Local(id) => Expr::Local(*id),
+            Key::Builtin(b, axis) => Expr::Builtin(*b, *axis),
+            Key::Const(c) => Expr::Lit(Literal::U32(*c)),
+        };
+        let mut first = self.index(&key_value, blk)?;
+        if base != 0 {
+            first = self.op_k(BinaryOperator::Add, first, base, blk);
+        }
+        let (per_log2, bits_log2) = geometry(info.elem);
+        let per = 1u32 << per_log2;
+        let mut fast = Block::new();
+        let word0 = self.op_k(BinaryOperator::ShiftRight, first, per_log2, &mut fast);
+        let mut components = Vec::with_capacity(4);
+        for w in 0..4 / per {
+            let index = if w == 0 {
+                word0
+            } else {
+                self.op_k(BinaryOperator::Add, word0, w, &mut fast)
+            };
+            let pointer = self.add(
+                Expression::Access {
+                    base: info.global,
+                    index,
+                },
+                &mut fast,
+            );
+            let word = self.add(Expression::Load { pointer }, &mut fast);
+            for j in 0..per {
+                let shift = self.u32_lit(j << bits_log2);
+                components.push(self.unpack(word, shift, info.elem, &mut fast));
+            }
+        }
+        let composed = self.add(
+            Expression::Compose {
+                ty: vec_ty,
+                components,
+            },
+            &mut fast,
+        );
+        fast.push(
+            Statement::Store {
+                pointer: var,
+                value: composed,
+            },
+            Span::UNDEFINED,
+        );
+        if !self.bounds.group_needs_check(last) {
+            blk.push(Statement::Block(fast), Span::UNDEFINED);
+            return Ok(var);
+        }
+        // `first` is a multiple of 4: `first + 3` cannot wrap.
+        let len = self.array_len(info, blk)?;
+        let last = self.op_k(BinaryOperator::Add, first, 3, blk);
+        let all_in = self.bin(BinaryOperator::Less, last, len, blk);
+        let mut slow = Block::new();
+        let mut components = Vec::with_capacity(4);
+        for j in 0..4 {
+            let idx = self.op_k(BinaryOperator::Add, first, j, &mut slow);
+            let in_range = self.bin(BinaryOperator::Less, idx, len, &mut slow);
+            let zero_idx = self.u32_lit(0);
+            let safe = self.select(in_range, idx, zero_idx, &mut slow);
+            let v = self.packed_load(info, safe, &mut slow);
+            let zero = self.zero(reg);
+            components.push(self.select(in_range, v, zero, &mut slow));
+        }
+        let composed = self.add(
+            Expression::Compose {
+                ty: vec_ty,
+                components,
+            },
+            &mut slow,
+        );
+        slow.push(
+            Statement::Store {
+                pointer: var,
+                value: composed,
+            },
+            Span::UNDEFINED,
+        );
+        blk.push(
+            Statement::If {
+                condition: all_in,
+                accept: fast,
+                reject: slow,
+            },
+            Span::UNDEFINED,
+        );
+        Ok(var)
     }
 }

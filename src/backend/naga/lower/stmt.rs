@@ -11,17 +11,24 @@ use crate::mid::align::run_len;
 impl Lowerer<'_> {
     pub(super) fn block(&mut self, nodes: &[Node], out: &mut Block) -> CompileResult<()> {
         let mut run_end = 0;
-        for (i, node) in nodes.iter().enumerate() {
+        let mut i = 0;
+        while let Some(node) = nodes.get(i) {
             if i >= run_end {
                 let len = run_len(&nodes[i..]);
                 self.vector_loads(&nodes[i..i + len], out)?;
                 run_end = i + len.max(1);
+            }
+            let grouped = self.word_stores(&nodes[i..run_end], out)?;
+            if grouped > 0 {
+                i += grouped;
+                continue;
             }
             self.node(node, out)?;
             // Nothing after a jump runs; naga rejects such code.
             if matches!(node, Node::Break | Node::Continue | Node::Return) {
                 break;
             }
+            i += 1;
         }
         self.vec_cache.clear();
         Ok(())
