@@ -293,9 +293,13 @@ impl Lowerer<'_> {
         match n {
             DataType::U8 | DataType::U16 => self.op_k(BinaryOperator::And, v, mask(n), blk),
             DataType::I8 | DataType::I16 => {
+                // Up as `u32` (a signed left shift that overflows is
+                // undefined in MSL), back down arithmetically.
                 let top = 32 - n.bits();
-                let up = self.op_k(BinaryOperator::ShiftLeft, v, top, blk);
-                self.op_k(BinaryOperator::ShiftRight, up, top, blk)
+                let u = self.bitcast(v, ScalarKind::Uint, blk);
+                let up = self.op_k(BinaryOperator::ShiftLeft, u, top, blk);
+                let s = self.bitcast(up, ScalarKind::Sint, blk);
+                self.op_k(BinaryOperator::ShiftRight, s, top, blk)
             }
             DataType::BF16 => {
                 let hi = self.f32_to_bf16_hi(v, blk);
