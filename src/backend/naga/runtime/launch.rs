@@ -437,6 +437,16 @@ pub fn fold_grid(logical: [u32; 3], max: u32) -> Option<([u32; 3], u32)> {
     Some(([x.div_ceil(fold), py, z], fold))
 }
 
+/// The element count of buffer `m` bound to parameter `param` (narrow
+/// elements are packed, so a buffer's bytes need not be whole words).
+fn elements(m: &WgpuMemory, param: &ParamSpec<'_>) -> u32 {
+    let size = match param {
+        ParamSpec::Buffer { elem, .. } => elem.size_bytes() as usize,
+        ParamSpec::Scalar { .. } => 4,
+    };
+    (m.len / size) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::fold_grid;
@@ -483,14 +493,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The element count of buffer `m` bound to parameter `param` (narrow
-/// elements are packed, so a buffer's bytes need not be whole words).
-fn elements(m: &WgpuMemory, param: &ParamSpec<'_>) -> u32 {
-    let size = match param {
-        ParamSpec::Buffer { elem, .. } => elem.size_bytes() as usize,
-        ParamSpec::Scalar { .. } => 4,
-    };
-    (m.len / size) as u32
 }
