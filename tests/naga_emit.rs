@@ -900,11 +900,19 @@ fn narrow_programs_emit_for_every_target() {
     let dir = std::env::temp_dir().join(format!("vyre-narrow-val-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut failures = Vec::new();
+    let always = DispatchConfig::default().with_bounds_checks(vyre::driver::BoundsChecks::Always);
     for p in naga_common::narrow::programs() {
+        let mut unchecked = p.clone();
+        unchecked.unchecked = true;
         for target in ["spirv", "wgsl", "msl", "hlsl"] {
             let bytes = emit_aot_target(target, &p, &config)
                 .unwrap_or_else(|e| panic!("{} for {target}: {e}", p.name));
             assert!(!bytes.is_empty(), "{} for {target}: empty", p.name);
+            // Every access checked, and none.
+            emit_aot_target(target, &p, &always)
+                .unwrap_or_else(|e| panic!("{} for {target}, all checked: {e}", p.name));
+            emit_aot_target(target, &unchecked, &config)
+                .unwrap_or_else(|e| panic!("{} for {target}, unchecked: {e}", p.name));
         }
         let text = wgsl_of(&p, &config);
         assert!(
