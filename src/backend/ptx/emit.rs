@@ -2,7 +2,9 @@
 //!
 //! One kernel per module. Locals live in virtual registers (`%r` for
 //! integers, `%f` for `f32`, `%p` for `bool`; `%rd`/`%fd` for 64-bit
-//! temporaries) and `ptxas` does register allocation. Structured control flow
+//! temporaries, `%h` for the 16-bit halves `f16` conversions take) and
+//! `ptxas` does register allocation. Narrow element types exist only in
+//! memory (see `emit/narrow.rs`). Structured control flow
 //! becomes labels and predicated branches. Index arithmetic stays 32-bit;
 //! only the final address is widened (`mul.wide.u32`). Bounds checks are
 //! predicates on the access (`@%p ld...`), on the accesses the middle
@@ -255,7 +257,7 @@ struct Emitter<'a> {
     fast: bool,
     /// Largest power of two known to divide each integer local here.
     align: Alignment<'a>,
-    /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
+    /// Registers holding `buf[key + off]`, loaded by a vector load
     /// earlier in the current straight-line run.
     vec_cache: Vec<(BufRef, Key, u32, Reg)>,
     /// The thread's lane and its warp's members, computed at kernel entry

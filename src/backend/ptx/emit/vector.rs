@@ -24,7 +24,7 @@ use super::{Emitter, class_of, mov_ty, sfx, zero_of};
 pub(super) struct RunPlan {
     /// Store groups, at the position of their first store.
     pub(super) stores: Vec<(usize, Group)>,
-    /// 16-byte loads from shared and private arrays, emitted just before
+    /// Vector loads from shared and private arrays, emitted just before
     /// the node at their position.
     pub(super) loads: Vec<(usize, ArrayLoad)>,
 }
@@ -156,7 +156,7 @@ fn overlaps(a: &ArrayLoad, b: &ArrayLoad) -> bool {
 
 impl Emitter<'_> {
     /// Analyse a straight-line run (starting at `first` in its block):
-    /// emit the 16-byte buffer loads it allows now and return its store
+    /// emit the vector buffer loads it allows now and return its store
     /// groups and array loads.
     pub(super) fn start_run(&mut self, run: &[Node], first: usize) -> RunPlan {
         let mut plan = RunPlan::default();
@@ -285,57 +285,55 @@ impl Emitter<'_> {
             last_use,
             last,
         } = g;
+        if !widths(self.program, BufRef::Param(p)).contains(&width)
+            || base + width > self.align.key(&k)
+            || def_at <= last_use
         {
-            if !widths(self.program, BufRef::Param(p)).contains(&width)
-                || base + width > self.align.key(&k)
-                || def_at <= last_use
+            return;
+        }
+        // Elements a wider group already loaded.
+        if self.vec_cache.iter().any(|(q, kk, o, _)| {
+            *q == BufRef::Param(p) && *kk == k && (base..base + width).contains(o)
+        }) {
+            return;
+        }
+        let Some(decl) = self.program.buffer(p) else {
+            return;
+        };
+        if decl.access == Access::ReadWrite {
+            // Hoisting reads of a written buffer is only sound when the
+            // run's only stores to it are one group on the same elements
+            // and every read comes no later than the store it reads.
+            let mine: Vec<_> = stores
+                .iter()
+                .filter(|(_, q)| *q == BufRef::Param(p))
+                .collect();
+            let Some((at, _)) = groups.iter().find(|(_, g)| {
+                g.buf == BufRef::Param(p) && g.key == k && g.base == base && g.width == width
+            }) else {
+                return;
+            };
+            let g_start = at - first;
+            let w = width as usize;
+            if mine.len() != w
+                || mine
+                    .iter()
+                    .any(|(tt, ..)| *tt < g_start || *tt >= g_start + w)
             {
                 return;
             }
-            // Elements a wider group already loaded.
-            if self.vec_cache.iter().any(|(q, kk, o, _)| {
-                *q == BufRef::Param(p) && *kk == k && (base..base + width).contains(o)
-            }) {
+            let late = loads.iter().any(|l: &KeyedLoad<'_>| {
+                l.buf == p
+                    && (l.key != k
+                        || l.off < base
+                        || l.off >= base + width
+                        || l.at > g_start + (l.off - base) as usize)
+            });
+            if late {
                 return;
             }
-            let Some(decl) = self.program.buffer(p) else {
-                return;
-            };
-            if decl.access == Access::ReadWrite {
-                // Hoisting reads of a written buffer is only sound when the
-                // run's only stores to it are one group on the same elements
-                // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores
-                    .iter()
-                    .filter(|(_, q)| *q == BufRef::Param(p))
-                    .collect();
-                let Some((at, _)) = groups.iter().find(|(_, g)| {
-                    g.buf == BufRef::Param(p) && g.key == k && g.base == base && g.width == width
-                }) else {
-                    return;
-                };
-                let g_start = at - first;
-                let w = width as usize;
-                if mine.len() != w
-                    || mine
-                        .iter()
-                        .any(|(tt, ..)| *tt < g_start || *tt >= g_start + w)
-                {
-                    return;
-                }
-                let late = loads.iter().any(|l: &KeyedLoad<'_>| {
-                    l.buf == p
-                        && (l.key != k
-                            || l.off < base
-                            || l.off >= base + width
-                            || l.at > g_start + (l.off - base) as usize)
-                });
-                if late {
-                    return;
-                }
-            }
-            self.vector_load(p, &k, base, width, last);
         }
+        self.vector_load(p, &k, base, width, last);
     }
 
     /// Emit the planned vector load `l` from a shared or private array.
