@@ -1102,9 +1102,46 @@ fn narrow_binops_match_reference() {
         vals.truncate(48);
         let (a, b) = pairs(&vals);
         let n = a.len();
+        // The arithmetic the rule defines, computed here: in the register
+        // type, then rounded (floats) or wrapped (integers).
+        let want: Option<Vec<u32>> = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div if ty.is_float() => Some(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| {
+                        let (x, y) = (widen_float(ty, x), widen_float(ty, y));
+                        let v = match op {
+                            BinOp::Add => x + y,
+                            BinOp::Sub => x - y,
+                            BinOp::Mul => x * y,
+                            _ => x / y,
+                        };
+                        round_float(ty, v)
+                    })
+                    .collect(),
+            ),
+            BinOp::Add | BinOp::Sub | BinOp::Mul => Some(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| {
+                        let (x, y) = (widen_int(ty, x), widen_int(ty, y));
+                        let v = match op {
+                            BinOp::Add => x.wrapping_add(y),
+                            BinOp::Sub => x.wrapping_sub(y),
+                            _ => x.wrapping_mul(y),
+                        };
+                        wrap(ty, v)
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
         let args = [Arg::Buf(a), Arg::Buf(b), Arg::Buf(vec![0; n])];
         let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
         assert_same_elements(&p, &c, &g, &args);
+        if let Some(want) = want {
+            assert_elements(&p.name, ty, &g[2], &want);
+        }
     }
 }
 
