@@ -1252,3 +1252,27 @@ fn narrow_arrays_match_reference() {
     let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
     assert_same_elements(&p, &c, &g, &args);
 }
+
+#[test]
+fn narrow_buffer_lengths_are_elements() {
+    if cuda().is_none() {
+        return;
+    }
+    for n in NARROW {
+        // out[0] = x.len(), for lengths that are not whole words.
+        let mut b = ProgramBuilder::new(format!("len_{}", n.name()), [32, 1, 1]);
+        let x = b.buffer("x", n, Access::Read);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        b.body(|blk| {
+            blk.store(BufRef::Param(out), Expr::u32(0), Expr::len(x));
+        });
+        let p = b.finish();
+        let spec = spec(&p);
+        for len in [0usize, 1, 3, 5, 7, 4097] {
+            let args = [Arg::Buf(vec![1; len]), Arg::Buf(vec![0])];
+            let (c, g) = both(&spec, Grid::workgroups(1), &args).expect("device");
+            assert_same_elements(&p, &c, &g, &args);
+            assert_eq!(g[1], vec![len as u32], "{} of {len}", p.name);
+        }
+    }
+}
