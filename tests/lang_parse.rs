@@ -1977,13 +1977,11 @@ pub fn after(y: &mut [f32]) { y[0] = 2.0; }
         assert_eq!(k.workgroup_size, [tile, 1, 1]);
         assert_eq!(k.shared[0].len, tile);
         assert_eq!(k.private[0].len, tile * 2);
-        let unrolled = k.body.iter().find_map(|n| match n {
-            Node::For {
-                end, unroll: true, ..
-            } if matches!(end, Expr::Lit(Literal::U32(v)) if *v == tile) => Some(n),
-            _ => None,
-        });
-        assert!(unrolled.is_some(), "{}", k.name);
+        let unrolled = k
+            .body
+            .iter()
+            .any(|n| matches!(n, Node::For { end, unroll: true, .. } if *end == Expr::u32(tile)));
+        assert!(unrolled, "{}", k.name);
         let stepped = k.body.iter().any(|n| {
             matches!(n, Node::For { end, step: 2, unroll: false, .. } if *end == Expr::u32(tile))
         });
