@@ -2052,3 +2052,31 @@ pub fn pack<T, const N: u32>(x: &[T], y: &mut [T]) {
         assert!(k.validate().is_ok(), "{}", k.name);
     }
 }
+
+#[test]
+fn narrow_if_values_start_at_the_types_zero() {
+    let p = kernel(
+        "h: f16, c: u8, y: &mut [f16]",
+        r"
+        let v = if c > 1 { let t = h * 2.0; t } else { h };
+        let w: bf16 = if c > 2 { let t = 1.0; t } else { 0.5 };
+        let b = if c > 3 { let t = c; t } else { 7 };
+        y[0] = v;
+        ",
+    );
+    let zeros: Vec<(DataType, Expr)> = ["if_value", "if_value_1", "if_value_2"]
+        .iter()
+        .map(|n| (ty_of(&p, n), init_of(&p, n).clone()))
+        .collect();
+    assert_eq!(
+        zeros,
+        [
+            (DataType::F16, lit(Literal::F16(0))),
+            (DataType::BF16, lit(Literal::BF16(0))),
+            (DataType::U8, lit(Literal::U8(0))),
+        ]
+    );
+    assert_eq!(ty_of(&p, "w"), DataType::BF16);
+    assert_eq!(ty_of(&p, "b"), DataType::U8);
+    assert!(p.validate().is_ok());
+}
