@@ -1181,3 +1181,109 @@ fn narrow_array_groups_are_vector_accesses() {
     assert!(lines_with(&ptx, "ld.local.u16").is_empty(), "{ptx}");
     assemble_all(&p, &DispatchConfig::default());
 }
+
+#[test]
+fn narrow_source_kernels_load8_and_instances() {
+    // A bf16 row softmax (computed in f32): each invocation reads and
+    // writes its 16 elements as two 16-byte accesses.
+    let p = one_kernel(SOFTMAX_BF16);
+    for arch in ["sm_80", "sm_90"] {
+        let ptx = emit(&p, arch);
+        assert_eq!(lines_with(&ptx, "ld.global.nc.v4.b32").len(), 2, "{ptx}");
+        assert_eq!(lines_with(&ptx, "st.global.v4.b32").len(), 2, "{ptx}");
+        // Scalar bf16 accesses only in the partial-tail fallbacks.
+        assert!(
+            lines_with(&ptx, ".u16").iter().all(|l| l.starts_with('@')),
+            "{ptx}"
+        );
+        assert_eq!(lines_with(&ptx, "cvt.rn.bf16x2.f32").len(), 8, "{ptx}");
+        assert!(ftz_lines(&ptx).is_empty(), "{ptx}");
+    }
+    assemble_all(&p, &DispatchConfig::default());
+
+    // A generic kernel's instances: f32 and bf16 elements.
+    let module = vyre::lang::parse(
+        "scale.vyre",
+        "#[kernel(workgroup_size = 256, instances(f32 = (T = f32), bf16 = (T = bf16)))]
+         pub fn scale<T>(a: f32, x: &[T], y: &mut [T]) {
+             let i = global_id().x;
+             if i < y.len() {
+                 y[i] = (a * x[i] as f32) as T;
+             }
+         }",
+    )
+    .expect("parse");
+    let names: Vec<&str> = module.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["scale_f32", "scale_bf16"]);
+    let f32_ptx = emit(&module.kernels[0], "sm_80");
+    assert!(f32_ptx.contains("ld.global.nc.f32"), "{f32_ptx}");
+    assert!(f32_ptx.contains("st.global.f32"), "{f32_ptx}");
+    let bf16_ptx = emit(&module.kernels[1], "sm_80");
+    assert!(bf16_ptx.contains("ld.global.nc.u16"), "{bf16_ptx}");
+    assert!(bf16_ptx.contains("cvt.rn.bf16.f32 %h"), "{bf16_ptx}");
+    assert!(bf16_ptx.contains("st.global.b16"), "{bf16_ptx}");
+    for k in &module.kernels {
+        assemble_all(k, &DispatchConfig::default());
+    }
+}
+
+/// A bf16 row softmax in source: `load8`/`store8` of 16 elements per
+/// invocation (the f32 bench kernel's structure).
+const SOFTMAX_BF16: &str = r#"
+const COLS: u32 = 4096;
+const PER: u32 = 16;
+
+/// Row softmax of a `rows x 4096` bf16 matrix, computed in f32.
+#[kernel(workgroup_size = 256)]
+pub fn softmax_rows_bf16(x: &[bf16], y: &mut [bf16]) {
+    #[shared]
+    let mut partial: [f32; 512];
+    let tid = local_id().x;
+    let base = workgroup_id().x * COLS + tid * 8;
+    let mut v = [0.0f32; 16];
+    #[unroll]
+    for k in 0..2u32 {
+        let q = x.load8(base + k * 2048);
+        #[unroll]
+        for j in 0..8u32 {
+            v[k * 8 + j] = q[j] as f32;
+        }
+    }
+    let mut m = v[0];
+    #[unroll]
+    for k in 1..PER {
+        m = m.max(v[k]);
+    }
+    m = subgroup_max(m);
+    let wave = tid / subgroup_size();
+    if subgroup_invocation_id() == 0 {
+        partial[wave] = m;
+    }
+    barrier();
+    let mut row_max = partial[0];
+    for k in 1..(256 / subgroup_size()) {
+        row_max = row_max.max(partial[k]);
+    }
+    let mut s = 0.0;
+    #[unroll]
+    for k in 0..PER {
+        v[k] = (v[k] - row_max).exp();
+        s += v[k];
+    }
+    s = subgroup_add(s);
+    if subgroup_invocation_id() == 0 {
+        partial[256 + wave] = s;
+    }
+    barrier();
+    let mut total = 0.0;
+    for k in 0..(256 / subgroup_size()) {
+        total += partial[256 + k];
+    }
+    let inv = 1.0 / total;
+    #[unroll]
+    for k in 0..2u32 {
+        let b = k * 8;
+        y.store8(base + k * 2048, [(v[b] * inv) as bf16, (v[b + 1] * inv) as bf16, (v[b + 2] * inv) as bf16, (v[b + 3] * inv) as bf16, (v[b + 4] * inv) as bf16, (v[b + 5] * inv) as bf16, (v[b + 6] * inv) as bf16, (v[b + 7] * inv) as bf16]);
+    }
+}
+"#;
