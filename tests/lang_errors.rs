@@ -187,10 +187,10 @@ fn type_errors_point_at_the_expression() {
         "cannot cast `f32` to `bool`",
     );
     expect_at(
-        &k("    let w: u8 = 1;"),
+        &k("    let w: u64 = 1;"),
         3,
         12,
-        "type `u8` is not supported",
+        "type `u64` is not supported",
     );
     expect_at(
         &k("    let m = if n > 1 { 1.0 } else { 2 };"),
@@ -404,10 +404,10 @@ fn literal_range_and_kernel_shape_errors() {
         "integer literal is too large",
     );
     expect_at(
-        &k("    let a = 1u8;"),
+        &k("    let a = 1u64;"),
         3,
         13,
-        "`u8` literals are not supported",
+        "`u64` literals are not supported",
     );
     expect_at(&k("    let a = 1.0f64;"), 3, 13, "`f64` is not supported");
     expect_at(
@@ -457,7 +457,13 @@ fn literal_range_and_kernel_shape_errors() {
         "#[kernel]\nfn k<T>() {}\n",
         2,
         5,
-        "generic functions are not supported",
+        "the generic kernel `k` needs the instances to build",
+    );
+    expect_at(
+        "fn h<T>(a: f32) -> f32 { a }\n#[kernel]\nfn k() {}\n",
+        1,
+        5,
+        "generic helper functions are not supported",
     );
 }
 
