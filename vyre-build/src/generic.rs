@@ -51,6 +51,24 @@ pub(crate) struct GenInstance {
     pub types: Vec<(String, DataType)>,
 }
 
+impl From<&vyre::lang::GenericKernel> for GenGeneric {
+    fn from(g: &vyre::lang::GenericKernel) -> Self {
+        Self {
+            name: g.name.clone(),
+            type_params: g.type_params.clone(),
+            const_params: g.const_params.clone(),
+            instances: g
+                .instances
+                .iter()
+                .map(|i| GenInstance {
+                    kernel: i.kernel.clone(),
+                    types: i.types.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A kernel name without a raw-identifier prefix.
 fn plain(name: &str) -> &str {
     name.strip_prefix("r#").unwrap_or(name)
