@@ -156,12 +156,18 @@ fn same_shape(a: &Param, b: &Param) -> bool {
 /// all instances.
 fn unify<'p>(instances: &[(&'p Program, DataType)]) -> Option<Vec<EntryParam<'p>>> {
     let (first, _) = instances[0];
+    if instances
+        .iter()
+        .any(|(p, _)| p.params.len() != first.params.len())
+    {
+        return None;
+    }
     let mut out = Vec::new();
     for (j, param) in first.params.iter().enumerate() {
         let mut generic = true;
         let mut fixed = true;
         for (p, ty) in instances {
-            if p.params.len() != first.params.len() || !same_shape(&p.params[j], param) {
+            if !same_shape(&p.params[j], param) {
                 return None;
             }
             let vt = value_type(&p.params[j]);

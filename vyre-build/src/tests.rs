@@ -412,6 +412,7 @@ fn generic_entry_only_for_one_type_parameter_and_distinct_types() {
         scale_narrow("scale_f32", DataType::F32, DataType::F32),
         scale_narrow("scale_bf16", DataType::BF16, DataType::BF16),
         scale_narrow("scale_f16", DataType::F16, DataType::U8),
+        saxpy(),
     ];
     let ok = generic(
         "scale",
@@ -431,7 +432,12 @@ fn generic_entry_only_for_one_type_parameter_and_distinct_types() {
         "scale",
         &[("scale_bf16", DataType::BF16), ("scale_f16", DataType::F16)],
     );
-    for g in [two_params, consts, repeated, boolean, mismatch] {
+    // `saxpy` has no parameter `b`.
+    let count = generic(
+        "scale",
+        &[("saxpy", DataType::F32), ("scale_bf16", DataType::BF16)],
+    );
+    for g in [two_params, consts, repeated, boolean, mismatch, count] {
         let text = generate_module(&programs, std::slice::from_ref(&g)).unwrap();
         assert!(!text.contains("pub fn scale<"), "{g:?}: {text}");
         assert!(!text.contains("ScaleElem"), "{g:?}: {text}");
