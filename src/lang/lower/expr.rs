@@ -189,15 +189,14 @@ fn assoc_const(ty: &str, name: &str) -> Option<Literal> {
 }
 
 /// The `f32` value `v` rounded to float type `t` (to nearest even; `None`
-/// when it overflows to infinity, which only a finite `v` can).
+/// when the result is infinite: a literal out of the type's range).
 pub(crate) fn round_float(v: f32, t: DataType) -> Option<Literal> {
     let l = match t {
         DataType::F16 => Literal::F16(half::f16::from_f32(v).to_bits()),
         DataType::BF16 => Literal::BF16(half::bf16::from_f32(v).to_bits()),
         _ => Literal::f32(v),
     };
-    let back = f32::from_bits(l.widened().bits());
-    (back.is_finite() || !v.is_finite()).then_some(l)
+    f32::from_bits(l.widened().bits()).is_finite().then_some(l)
 }
 
 /// `e` without `( )` and invisible groups.
@@ -450,22 +449,10 @@ impl<'f> Kx<'_, 'f> {
         ty: Option<DataType>,
     ) -> FExpr<'f> {
         let loc = Loc::Expr(e);
-        let v = match digits.parse::<f32>() {
-            Ok(v) if v.is_finite() => {
-                if neg {
-                    -v
-                } else {
-                    v
-                }
-            }
-            _ => {
-                self.err(
-                    e,
-                    "float literal out of range for `f32`; write `f32::INFINITY` or `f32::from_bits(0x7f800000)` for infinity",
-                );
-                return FExpr::error(loc);
-            }
-        };
+        // Out of range: infinite (an unsuffixed literal is reported in
+        // pass 2, once its type is known).
+        let v = digits.parse::<f32>().unwrap_or(f32::INFINITY);
+        let v = if neg { -v } else { v };
         let Some(t) = ty else {
             return FExpr {
                 k: FK::Float(v.to_bits()),
