@@ -150,8 +150,8 @@ fn corrupt_artifact_is_a_backend_error() {
         artifacts: &[Artifact {
             target: "reference",
             arch: None,
-            // A current header (wire version 2) over a truncated payload.
-            bytes: b"VYRE\x02\x00\xff",
+            // A current header (wire version 3) over a truncated payload.
+            bytes: b"VYRE\x03\x00\xff",
         }],
     };
     let device = Device::cpu();
