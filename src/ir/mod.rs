@@ -931,6 +931,65 @@ impl Node {
     }
 }
 
+impl Expr {
+    /// The direct sub-expressions, in order.
+    #[must_use]
+    pub fn operands(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Load { index, .. } => vec![index],
+            Expr::Unary(_, a) | Expr::Cast(_, a) => vec![a],
+            Expr::Binary(_, a, b) => vec![a, b],
+            Expr::Math(_, args) | Expr::Subgroup(_, args) => args.iter().collect(),
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => vec![cond, then, otherwise],
+            Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {
+                vec![]
+            }
+        }
+    }
+
+    /// Whether `pred` holds for this expression or any sub-expression
+    /// (visited parents first, stopping at the first hit).
+    pub fn any(&self, pred: &mut dyn FnMut(&Expr) -> bool) -> bool {
+        self.find_map(&mut |e| pred(e).then_some(())).is_some()
+    }
+
+    /// The first `Some` that `f` gives for this expression or a
+    /// sub-expression, parents first, operands in order.
+    pub fn find_map<T>(&self, f: &mut dyn FnMut(&Expr) -> Option<T>) -> Option<T> {
+        f(self).or_else(|| self.operands().into_iter().find_map(|e| e.find_map(f)))
+    }
+}
+
+impl Node {
+    /// The expressions this statement evaluates itself, in order (not
+    /// those of nested blocks).
+    #[must_use]
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
+            Node::Store { index, value, .. } => vec![index, value],
+            Node::Atomic {
+                index,
+                expected,
+                value,
+                ..
+            } => [index, value]
+                .into_iter()
+                .chain(expected.as_ref())
+                .collect(),
+            Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
+            Node::For { start, end, .. } => vec![start, end],
+            Node::Loop { .. } | Node::Break | Node::Continue | Node::Return | Node::Barrier => {
+                vec![]
+            }
+        }
+    }
+}
+
 impl AtomicResult {
     /// The local receiving the old value, if any.
     #[must_use]
@@ -1045,44 +1104,15 @@ impl Program {
     /// subgroup capability: `SUBGROUP` on wgpu, `shfl`/`vote` on PTX).
     #[must_use]
     pub fn uses_subgroups(&self) -> bool {
-        fn in_expr(e: &Expr) -> bool {
-            match e {
-                Expr::Subgroup(..) => true,
-                Expr::Load { index, .. } => in_expr(index),
-                Expr::Unary(_, a) | Expr::Cast(_, a) => in_expr(a),
-                Expr::Binary(_, a, b) => in_expr(a) || in_expr(b),
-                Expr::Math(_, args) => args.iter().any(in_expr),
-                Expr::Select {
-                    cond,
-                    then,
-                    otherwise,
-                } => in_expr(cond) || in_expr(then) || in_expr(otherwise),
-                Expr::Lit(_)
-                | Expr::Local(_)
-                | Expr::Param(_)
-                | Expr::Builtin(..)
-                | Expr::Len(_) => false,
-            }
-        }
+        self.any_expr(&mut |e| matches!(e, Expr::Subgroup(..)))
+    }
+
+    /// Whether `pred` holds for any expression or sub-expression of the
+    /// body.
+    pub fn any_expr(&self, pred: &mut dyn FnMut(&Expr) -> bool) -> bool {
         let mut found = false;
         walk_nodes(&self.body, &mut |n| {
-            let exprs: Vec<&Expr> = match n {
-                Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
-                Node::Store { index, value, .. } => vec![index, value],
-                Node::Atomic {
-                    index,
-                    expected,
-                    value,
-                    ..
-                } => [index, value]
-                    .into_iter()
-                    .chain(expected.as_ref())
-                    .collect(),
-                Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
-                Node::For { start, end, .. } => vec![start, end],
-                _ => vec![],
-            };
-            found |= exprs.into_iter().any(in_expr);
+            found = found || n.exprs().into_iter().any(|e| e.any(pred));
         });
         found
     }

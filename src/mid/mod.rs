@@ -10,8 +10,12 @@
 //!
 //! - [`legal`]: how semantics that targets lack (integer division by 0,
 //!   `i32::MIN / -1`) are bridged, decided once for every emitter.
+//! - [`widen()`]: the narrow-type rule (`f16 bf16 u8 i8 u16 i16` computed
+//!   in 32 bits, rounded or wrapped back), leaving narrow types in memory
+//!   accesses only; every target, the reference included, runs its output.
 //! - [`prepare()`]: the rewrites every device target wants before emission
-//!   (`#[unroll]`, folding, private arrays with constant indices to locals).
+//!   ([`widen()`], `#[unroll]`, folding, private arrays with constant indices
+//!   to locals).
 //! - [`Analysis`]: the above plus the facts validation established
 //!   (uniformity), computed once per kernel.
 //!
@@ -25,7 +29,9 @@ mod analysis;
 pub mod bounds;
 pub mod legal;
 mod prepare;
+pub mod widen;
 
 pub use analysis::Analysis;
 pub use bounds::{AccessDecision, CheckQuery, IndexChecks, QueryKind};
 pub use prepare::prepare;
+pub use widen::widen;

@@ -27,6 +27,14 @@ use crate::ir::{BufRef, DataType, Expr, Literal, LocalDecl, LocalId, Node, Priva
 /// `program` with the rewrites above applied (borrowed when none applies).
 #[must_use]
 pub fn prepare(program: &Program) -> Cow<'_, Program> {
+    match super::widen(program) {
+        Cow::Borrowed(p) => prepare_widened(p),
+        Cow::Owned(p) => Cow::Owned(prepare_widened(&p).into_owned()),
+    }
+}
+
+/// [`prepare`] of a program [`widen`](super::widen) leaves unchanged.
+fn prepare_widened(program: &Program) -> Cow<'_, Program> {
     let mut unrolls = false;
     crate::ir::walk_nodes(&program.body, &mut |n| {
         unrolls |= matches!(n, Node::For { unroll: true, .. });
@@ -405,15 +413,18 @@ fn scalarize(p: &mut Program) {
                 while !names.insert(name.clone()) {
                     name.push('_');
                 }
+                // Widened programs hold narrow values in their register
+                // type (`mid::widen`).
+                let ty = decl.elem.register_type();
                 p.locals.push(LocalDecl {
                     name,
-                    ty: decl.elem,
+                    ty,
                     mutable: true,
                 });
                 let l = (p.locals.len() - 1) as LocalId;
                 zero_lets.push(Node::Let {
                     local: l,
-                    value: Expr::Lit(zero(decl.elem)),
+                    value: Expr::Lit(zero(ty)),
                 });
                 ids.push(l);
             }
@@ -437,57 +448,16 @@ fn scalarize(p: &mut Program) {
 /// Calls `f` with the target and index of every access `n` makes itself
 /// (its expressions included, its nested blocks not).
 fn visit_accesses(n: &Node, f: &mut impl FnMut(&BufRef, &Expr)) {
-    let mut exprs: Vec<&Expr> = Vec::new();
-    match n {
-        Node::Let { value, .. } | Node::Assign { value, .. } => exprs.push(value),
-        Node::Store { buf, index, value } => {
-            f(buf, index);
-            exprs.extend([index, value]);
-        }
-        Node::Atomic {
-            buf,
-            index,
-            expected,
-            value,
-            ..
-        } => {
-            f(buf, index);
-            exprs.extend([index, value]);
-            exprs.extend(expected);
-        }
-        Node::If { cond, .. } | Node::While { cond, .. } => exprs.push(cond),
-        Node::For { start, end, .. } => exprs.extend([start, end]),
-        _ => {}
+    if let Node::Store { buf, index, .. } | Node::Atomic { buf, index, .. } = n {
+        f(buf, index);
     }
-    for e in exprs {
-        visit_loads(e, f);
-    }
-}
-
-fn visit_loads(e: &Expr, f: &mut impl FnMut(&BufRef, &Expr)) {
-    match e {
-        Expr::Load { buf, index } => {
-            f(buf, index);
-            visit_loads(index, f);
-        }
-        Expr::Unary(_, a) | Expr::Cast(_, a) => visit_loads(a, f),
-        Expr::Binary(_, a, b) => {
-            visit_loads(a, f);
-            visit_loads(b, f);
-        }
-        Expr::Math(_, args) | Expr::Subgroup(_, args) => {
-            args.iter().for_each(|a| visit_loads(a, f));
-        }
-        Expr::Select {
-            cond,
-            then,
-            otherwise,
-        } => {
-            visit_loads(cond, f);
-            visit_loads(then, f);
-            visit_loads(otherwise, f);
-        }
-        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}
+    for e in n.exprs() {
+        e.any(&mut |e| {
+            if let Expr::Load { buf, index } = e {
+                f(buf, index);
+            }
+            false
+        });
     }
 }
 
@@ -533,6 +503,12 @@ impl Rewriter<'_> {
                 let elems = &self.elems[&id];
                 // Past the end: dropped (the value is pure).
                 let local = *literal_index(&index).and_then(|k| elems.get(k as usize))?;
+                // A narrow element's value is stored as `Cast(N, x)` with
+                // `x` already representable: the register local takes `x`.
+                let value = match value {
+                    Expr::Cast(n, x) if n.is_narrow() => *x,
+                    v => v,
+                };
                 Node::Assign {
                     local,
                     value: self.expr(value),

@@ -1007,27 +1007,10 @@ impl Validator<'_> {
 /// the enclosing loop (`!returns`), outside nested loops for the latter.
 /// The first collective subgroup operation in `e`, if any.
 fn first_collective(e: &Expr) -> Option<SubgroupOp> {
-    match e {
-        Expr::Subgroup(op, args) => {
-            if op.is_collective() {
-                Some(*op)
-            } else {
-                args.iter().find_map(first_collective)
-            }
-        }
-        Expr::Load { index, .. } => first_collective(index),
-        Expr::Unary(_, a) | Expr::Cast(_, a) => first_collective(a),
-        Expr::Binary(_, a, b) => first_collective(a).or_else(|| first_collective(b)),
-        Expr::Math(_, args) => args.iter().find_map(first_collective),
-        Expr::Select {
-            cond,
-            then,
-            otherwise,
-        } => first_collective(cond)
-            .or_else(|| first_collective(then))
-            .or_else(|| first_collective(otherwise)),
-        Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => None,
-    }
+    e.find_map(&mut |e| match e {
+        Expr::Subgroup(op, _) if op.is_collective() => Some(*op),
+        _ => None,
+    })
 }
 
 /// Whether `body` has a `break` or `continue` of its own loop (one not
