@@ -76,12 +76,12 @@ mod exec;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
 use crate::ir::{Access, DataType, Literal, Param, Program, ValidationError};
-use crate::mid::Analysis;
+use crate::mid::{Analysis, widen};
 use bytecode::{Op, Reg};
 use compile::Codegen;
 use exec::{Launch, Scratch};
@@ -89,9 +89,12 @@ use exec::{Launch, Scratch};
 /// One launch argument of [`run`], in parameter order.
 #[derive(Debug)]
 pub enum RefArg<'a> {
-    /// A buffer parameter's elements as raw 32-bit patterns.
+    /// A buffer parameter's elements, one `u32` slot each holding the
+    /// element's bit pattern zero-extended ([`Literal::bits`]): an `f32`'s
+    /// bits, an `i8` of `-1` as `0xff`, an `f16` as its 16 bits.
     Buffer(&'a mut [u32]),
-    /// A scalar parameter; its type must be the parameter's.
+    /// A scalar parameter; its type must be the parameter's (a narrow
+    /// parameter takes its own literal, `Literal::F16` for an `f16`).
     Scalar(Literal),
 }
 
@@ -592,6 +595,26 @@ impl Compiled {
                 })?;
                 regs[(self.len_base + index as u32) as usize] = len;
             }
+            // A narrow element's slot holds its bits zero-extended.
+            if let Param::Buffer(b) = param
+                && b.elem.is_narrow()
+            {
+                let max = u32::MAX >> (32 - b.elem.bits());
+                let bad = match arg {
+                    CoreArg::Ro(words) => words.iter().position(|&w| w > max),
+                    CoreArg::Rw(words) => words.iter().position(|w| w.load(Relaxed) > max),
+                    CoreArg::Scalar(_) | CoreArg::Widened(_) => None,
+                };
+                if let Some(k) = bad {
+                    return Err(mismatch(
+                        format!(
+                            "a buffer of `{}`, one slot per element holding its bits zero-extended",
+                            b.elem
+                        ),
+                        format!("slot {k} outside `0..={max:#x}`"),
+                    ));
+                }
+            }
             match (param, arg) {
                 (Param::Buffer(b), CoreArg::Ro(words)) if b.access == Access::Read => {
                     ro.push(*words);
@@ -681,12 +704,6 @@ fn represents(ty: DataType, lit: Literal) -> bool {
         DataType::I16 => i16::try_from(bits.cast_signed()).is_ok(),
         _ => true,
     }
-}
-
-/// `mid::widen`, until the middle layer has it: the identity (programs
-/// built in the widened normal form run as they are).
-fn widen(program: &Program) -> Cow<'_, Program> {
-    Cow::Borrowed(program)
 }
 
 /// A worker pool of `n` threads, built once per size and kept for later
