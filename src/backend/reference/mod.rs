@@ -441,4 +441,82 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("2-byte"), "{e}");
     }
+
+    /// A narrow scalar comes widened from the runtime (`KernelArg::F32`
+    /// for an `f16`), and must be a value of the parameter's type.
+    #[test]
+    fn narrow_scalars_come_widened() {
+        let mut b = ProgramBuilder::new("s", [1, 1, 1]);
+        let out = b.buffer("out", DataType::F16, Access::ReadWrite);
+        let a = b.scalar("a", DataType::F16);
+        let c = b.scalar("c", DataType::I8);
+        b.body(|blk| {
+            let v = Expr::param(a).add(Expr::param(c).cast(DataType::F16));
+            blk.store(BufRef::Param(out), Expr::u32(0), v);
+        });
+        let p = b.finish();
+        let bytes = wire::to_wire(&p);
+        let artifacts = [Artifact {
+            target: super::TARGET,
+            arch: None,
+            bytes: &bytes,
+        }];
+        let params = [
+            ParamSpec::Buffer {
+                name: "out",
+                elem: DataType::F16,
+                access: Access::ReadWrite,
+            },
+            ParamSpec::Scalar {
+                name: "a",
+                ty: DataType::F16,
+            },
+            ParamSpec::Scalar {
+                name: "c",
+                ty: DataType::I8,
+            },
+        ];
+        let spec = KernelSpec {
+            name: "s",
+            key: "reference::tests::s",
+            params: &params,
+            workgroup_size: p.workgroup_size,
+            unchecked: false,
+            artifacts: &artifacts,
+        };
+        let dev = CpuBackend::new();
+        let mut out = dev.alloc_zeroed(2).unwrap();
+        // 0.5 + -3 = -2.5 (0xc100).
+        dev.launch(
+            &spec,
+            [1, 1, 1],
+            &mut [
+                KernelArg::BufferMut(&mut *out),
+                KernelArg::F32(0.5),
+                KernelArg::I32(-3),
+            ],
+        )
+        .unwrap();
+        let mut got = [0u8; 2];
+        dev.read(&*out, &mut got).unwrap();
+        assert_eq!(u16::from_le_bytes(got), 0xc100);
+        // 0.1 is no f16, 200 no i8.
+        for (x, y) in [(0.1, 1), (1.0, 200)] {
+            let e = dev
+                .launch(
+                    &spec,
+                    [1, 1, 1],
+                    &mut [
+                        KernelArg::BufferMut(&mut *out),
+                        KernelArg::F32(x),
+                        KernelArg::I32(y),
+                    ],
+                )
+                .unwrap_err();
+            assert!(
+                matches!(e, crate::runtime::Error::BadArguments { .. }),
+                "{e:?}"
+            );
+        }
+    }
 }
