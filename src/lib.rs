@@ -20,6 +20,11 @@ pub use runtime::{Buffer, Device, Element, Error, Grid, Result};
 #[doc(hidden)]
 pub use inventory;
 
+/// The `half` crate, whose `f16` and `bf16` are the host types of the
+/// kernels' `f16` and `bf16` (buffer elements and scalar arguments);
+/// generated launchers name them `vyre::half::bf16`.
+pub use half;
+
 /// The generator/runtime protocol version. Generated launcher modules assert
 /// it at compile time so a `vyre-build`/`vyre` version skew is one clear
 /// error instead of confusing type errors.

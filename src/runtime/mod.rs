@@ -32,7 +32,7 @@ pub use memory::{
 };
 pub use spec::{Artifact, ArtifactWant, Grid, KernelSpec, ParamSpec};
 
-use crate::ir::{Access, DataType};
+use crate::ir::{Access, DataType, Literal};
 
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -87,13 +87,14 @@ impl Device {
         })
     }
 
-    /// A new zero-filled buffer of `len` elements.
+    /// A new zero-filled buffer of `len` elements (`len *
+    /// T::TYPE.size_bytes()` bytes).
     ///
     /// # Errors
     /// Allocation failure.
     pub fn zeros<T: Element>(&self, len: usize) -> Result<Buffer<T>> {
         Ok(Buffer {
-            mem: self.backend.alloc_zeroed(len * 4)?,
+            mem: self.backend.alloc_zeroed(len * std::mem::size_of::<T>())?,
             device: self.id,
             len,
             _elem: PhantomData,
@@ -296,9 +297,23 @@ pub enum LaunchArg<'a> {
     F32(f32),
     /// A `bool` scalar.
     Bool(bool),
+    /// A scalar of any type, as a literal of its exact type: how the
+    /// generated launchers pass the 16- and 8-bit scalars (`half::f16`,
+    /// `u8`, ...; see [`LaunchArg::scalar`]). It must match the parameter's
+    /// type exactly; [`Device::launch`] widens it to the parameter's
+    /// register type (`f16`/`bf16` to the equal `f32`, `u8`/`u16`
+    /// zero-extended to `u32`, `i8`/`i16` sign-extended to `i32`) before the
+    /// backend sees it.
+    Scalar(Literal),
 }
 
 impl LaunchArg<'_> {
+    /// A scalar argument of any [`Element`] type (a [`LaunchArg::Scalar`]).
+    #[must_use]
+    pub fn scalar<T: Element>(value: T) -> Self {
+        Self::Scalar(value.to_literal())
+    }
+
     fn check<'s>(
         &'s mut self,
         device_id: u64,
@@ -360,6 +375,9 @@ impl LaunchArg<'_> {
                     ty: DataType::Bool, ..
                 },
             ) => Ok(KernelArg::Bool(*v)),
+            (LaunchArg::Scalar(lit), ParamSpec::Scalar { ty, .. }) if lit.ty() == *ty => {
+                Ok(widened_scalar(*lit))
+            }
             (_, param) => Err(bad(format!(
                 "argument for `{}` ({param:?}) does not match: got {kind}",
                 param.name()
@@ -367,20 +385,314 @@ impl LaunchArg<'_> {
         }
     }
 
-    fn kind_name(&self) -> &'static str {
-        match self {
-            Self::Buffer { .. } => "a read-only buffer",
-            Self::BufferMut { .. } => "a read-write buffer",
-            Self::U32(_) => "a u32",
-            Self::I32(_) => "an i32",
-            Self::F32(_) => "an f32",
-            Self::Bool(_) => "a bool",
-        }
+    fn kind_name(&self) -> String {
+        let ty = match self {
+            Self::Buffer { elem, .. } => return format!("a read-only buffer of {elem}"),
+            Self::BufferMut { elem, .. } => return format!("a read-write buffer of {elem}"),
+            Self::U32(_) => DataType::U32,
+            Self::I32(_) => DataType::I32,
+            Self::F32(_) => DataType::F32,
+            Self::Bool(_) => DataType::Bool,
+            Self::Scalar(lit) => lit.ty(),
+        };
+        let article = if ty.name().starts_with(['i', 'f']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {ty}")
+    }
+}
+
+/// The backend's argument for a scalar: its value in its type's register
+/// type, exactly (`f16`/`bf16` as the equal `f32`, narrow integers zero- or
+/// sign-extended).
+fn widened_scalar(lit: Literal) -> KernelArg<'static> {
+    match lit.widened() {
+        Literal::Bool(b) => KernelArg::Bool(b),
+        Literal::I32(v) => KernelArg::I32(v),
+        Literal::U32(v) => KernelArg::U32(v),
+        Literal::F32(bits) => KernelArg::F32(f32::from_bits(bits)),
+        narrow => unreachable!("`Literal::widened` left a `{}`", narrow.ty()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use half::{bf16, f16};
+
+    use super::{
+        Device, DeviceBackend, DeviceMemory, Error, Grid, KernelArg, KernelSpec, LaunchArg,
+        ParamSpec, Result,
+    };
+    use crate::ir::{Access, DataType, Literal};
+
+    #[derive(Debug)]
+    struct HostMem(Vec<u8>);
+    impl DeviceMemory for HostMem {
+        fn len_bytes(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    /// A backend that keeps memory on the host and records the scalar
+    /// arguments of each launch, as the backend sees them.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        scalars: Mutex<Vec<String>>,
+    }
+
+    fn mem(m: &dyn DeviceMemory) -> &HostMem {
+        super::downcast_memory(m, "recorder").unwrap()
+    }
+
+    impl DeviceBackend for Recorder {
+        fn name(&self) -> String {
+            "recorder".to_string()
+        }
+        fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+            Ok(Box::new(HostMem(vec![0; bytes])))
+        }
+        fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
+            Ok(Box::new(HostMem(data.to_vec())))
+        }
+        fn write(&self, m: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
+            super::downcast_memory_mut::<HostMem>(m, "recorder")?
+                .0
+                .copy_from_slice(data);
+            Ok(())
+        }
+        fn read(&self, m: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+            out.copy_from_slice(&mem(m).0);
+            Ok(())
+        }
+        fn launch(
+            &self,
+            _: &KernelSpec<'_>,
+            _: [u32; 3],
+            args: &mut [KernelArg<'_>],
+        ) -> Result<()> {
+            let mut log = self.scalars.lock().unwrap();
+            for a in args {
+                match a {
+                    KernelArg::Buffer(m) => log.push(format!("buffer of {} bytes", m.len_bytes())),
+                    KernelArg::BufferMut(m) => {
+                        log.push(format!("mut buffer of {} bytes", m.len_bytes()));
+                    }
+                    KernelArg::U32(v) => log.push(format!("u32 {v}")),
+                    KernelArg::I32(v) => log.push(format!("i32 {v}")),
+                    KernelArg::F32(v) => log.push(format!("f32 {v:?}")),
+                    KernelArg::Bool(v) => log.push(format!("bool {v}")),
+                }
+            }
+            Ok(())
+        }
+        fn synchronize(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn recorder() -> (Device, Arc<Recorder>) {
+        let rec = Arc::new(Recorder::default());
+        (Device::from_backend(rec.clone()), rec)
+    }
+
+    const NARROW_PARAMS: &[ParamSpec<'static>] = &[
+        ParamSpec::Scalar {
+            name: "h",
+            ty: DataType::F16,
+        },
+        ParamSpec::Scalar {
+            name: "b",
+            ty: DataType::BF16,
+        },
+        ParamSpec::Scalar {
+            name: "u8_",
+            ty: DataType::U8,
+        },
+        ParamSpec::Scalar {
+            name: "i8_",
+            ty: DataType::I8,
+        },
+        ParamSpec::Scalar {
+            name: "u16_",
+            ty: DataType::U16,
+        },
+        ParamSpec::Scalar {
+            name: "i16_",
+            ty: DataType::I16,
+        },
+        ParamSpec::Scalar {
+            name: "f",
+            ty: DataType::F32,
+        },
+        ParamSpec::Buffer {
+            name: "x",
+            elem: DataType::BF16,
+            access: Access::Read,
+        },
+        ParamSpec::Buffer {
+            name: "y",
+            elem: DataType::I8,
+            access: Access::ReadWrite,
+        },
+    ];
+
+    fn narrow_spec() -> KernelSpec<'static> {
+        KernelSpec {
+            name: "narrow",
+            key: "narrow#1",
+            params: NARROW_PARAMS,
+            workgroup_size: [1, 1, 1],
+            unchecked: false,
+            artifacts: &[],
+        }
+    }
+
+    /// Narrow buffers are packed; `len` counts elements.
+    #[test]
+    fn narrow_buffers_hold_packed_elements() {
+        let (dev, _) = recorder();
+        let data = [bf16::ONE, bf16::from_f32(-0.5), bf16::NAN];
+        let buf = dev.upload(&data).unwrap();
+        assert_eq!(buf.len(), 3);
+        assert_eq!(buf.memory().len_bytes(), 6);
+        let back = dev.download(&buf).unwrap();
+        assert_eq!(back[..2], data[..2]);
+        assert!(back[2].is_nan());
+        let mut z = dev.zeros::<u8>(5).unwrap();
+        assert_eq!((z.len(), z.memory().len_bytes()), (5, 5));
+        dev.write(&mut z, &[1, 2, 3, 4, 255]).unwrap();
+        assert_eq!(dev.download(&z).unwrap(), [1, 2, 3, 4, 255]);
+        let z16 = dev.zeros::<i16>(3).unwrap();
+        assert_eq!(z16.memory().len_bytes(), 6);
+        let mut c = dev.zeros::<i16>(3).unwrap();
+        let src = dev.upload(&[-1i16, 2, -3]).unwrap();
+        dev.copy(&src, &mut c).unwrap();
+        assert_eq!(dev.download(&c).unwrap(), [-1, 2, -3]);
+        assert_eq!(dev.download(&z16).unwrap(), [0, 0, 0]);
+        assert_eq!(dev.zeros::<f16>(7).unwrap().memory().len_bytes(), 14);
+    }
+
+    /// Narrow scalars reach the backend widened exactly; buffers keep their
+    /// element check.
+    #[test]
+    fn narrow_scalars_are_widened_for_the_backend() {
+        let (dev, rec) = recorder();
+        let x = dev.upload(&[bf16::ONE; 4]).unwrap();
+        let mut y = dev.zeros::<i8>(4).unwrap();
+        let spec = narrow_spec();
+        dev.launch(
+            &spec,
+            Grid::threads(1),
+            &mut [
+                LaunchArg::scalar(f16::from_f32(65504.0)),
+                LaunchArg::scalar(bf16::from_bits(0x0001)),
+                LaunchArg::scalar(255u8),
+                LaunchArg::scalar(-128i8),
+                LaunchArg::scalar(0xffffu16),
+                LaunchArg::scalar(-2i16),
+                LaunchArg::scalar(0.25f32),
+                x.arg(),
+                y.arg_mut(),
+            ],
+        )
+        .unwrap();
+        let tiny = f32::from_bits(0x0001_0000);
+        assert_eq!(
+            *rec.scalars.lock().unwrap(),
+            [
+                "f32 65504.0".to_string(),
+                format!("f32 {tiny:?}"),
+                "u32 255".to_string(),
+                "i32 -128".to_string(),
+                "u32 65535".to_string(),
+                "i32 -2".to_string(),
+                "f32 0.25".to_string(),
+                "buffer of 8 bytes".to_string(),
+                "mut buffer of 4 bytes".to_string(),
+            ]
+        );
+        // `LaunchArg::Scalar` also works for the 32-bit types and bool.
+        let mut other = [LaunchArg::Scalar(Literal::Bool(true))];
+        let bool_spec = KernelSpec {
+            params: &[ParamSpec::Scalar {
+                name: "on",
+                ty: DataType::Bool,
+            }],
+            ..narrow_spec()
+        };
+        dev.launch(&bool_spec, Grid::threads(1), &mut other)
+            .unwrap();
+        assert_eq!(rec.scalars.lock().unwrap().last().unwrap(), "bool true");
+    }
+
+    /// The parameter spec keeps the source type: an argument of another
+    /// type, even one that widens to the same register type, is an error.
+    #[test]
+    fn narrow_arguments_of_the_wrong_type_are_rejected() {
+        let (dev, rec) = recorder();
+        let x = dev.upload(&[bf16::ONE; 4]).unwrap();
+        let x16 = dev.upload(&[f16::ONE; 4]).unwrap();
+        let mut y = dev.zeros::<i8>(4).unwrap();
+        let mut y8 = dev.zeros::<u8>(4).unwrap();
+        let spec = narrow_spec();
+        let good = || {
+            vec![
+                LaunchArg::scalar(f16::ONE),
+                LaunchArg::scalar(bf16::ONE),
+                LaunchArg::scalar(1u8),
+                LaunchArg::scalar(1i8),
+                LaunchArg::scalar(1u16),
+                LaunchArg::scalar(1i16),
+                LaunchArg::F32(1.0),
+            ]
+        };
+        let cases: Vec<(usize, LaunchArg<'_>, &str)> = vec![
+            (0, LaunchArg::F32(1.0), "got an f32"),
+            (0, LaunchArg::scalar(bf16::ONE), "got a bf16"),
+            (1, LaunchArg::scalar(f16::ONE), "got an f16"),
+            (2, LaunchArg::U32(1), "got a u32"),
+            (2, LaunchArg::scalar(1i8), "got an i8"),
+            (3, LaunchArg::I32(1), "got an i32"),
+            (4, LaunchArg::scalar(1u8), "got a u8"),
+            (5, LaunchArg::scalar(1u16), "got a u16"),
+            (6, LaunchArg::scalar(f16::ONE), "got an f16"),
+        ];
+        for (i, arg, want) in cases {
+            let mut args = good();
+            args[i] = arg;
+            args.push(x.arg());
+            args.push(y.arg_mut());
+            let e = dev.launch(&spec, Grid::threads(1), &mut args).unwrap_err();
+            let name = NARROW_PARAMS[i].name();
+            assert!(
+                matches!(&e, Error::BadArguments { reason, .. }
+                    if reason.contains(&format!("`{name}`")) && reason.ends_with(want)),
+                "{i}: {e}"
+            );
+        }
+        let mut args = good();
+        args.push(x16.arg());
+        args.push(y.arg_mut());
+        let e = dev.launch(&spec, Grid::threads(1), &mut args).unwrap_err();
+        assert!(
+            e.to_string().ends_with("got a read-only buffer of f16"),
+            "{e}"
+        );
+        let mut args = good();
+        args.push(x.arg());
+        args.push(y8.arg_mut());
+        let e = dev.launch(&spec, Grid::threads(1), &mut args).unwrap_err();
+        assert!(
+            e.to_string().ends_with("got a read-write buffer of u8"),
+            "{e}"
+        );
+        assert!(rec.scalars.lock().unwrap().is_empty());
+    }
+
     /// The runtime defines traits and types only: no file of it imports a
     /// backend (the constructors that do are in `src/devices.rs`).
     #[test]

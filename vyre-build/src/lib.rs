@@ -40,6 +40,7 @@ mod cache;
 mod codegen;
 mod emit;
 mod error;
+mod generic;
 mod hash;
 mod io;
 mod pipeline;

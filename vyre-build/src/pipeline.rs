@@ -165,6 +165,7 @@ fn program_files(modules: Vec<ProgramModule>) -> Result<Vec<ParsedFile>, Error> 
                 module_path: m.module_path,
             },
             programs: m.programs,
+            generics: Vec::new(),
         });
     }
     // Module paths must be sorted (and a module cannot also be a folder of
@@ -391,6 +392,7 @@ fn gen_files<'a>(
             display: pf.file.display.clone(),
             module_path: pf.file.module_path.clone(),
             kernels,
+            generics: &pf.generics,
         });
     }
     Ok(files)

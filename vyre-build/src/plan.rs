@@ -17,6 +17,7 @@ use vyre::ir::Program;
 use crate::Error;
 use crate::cache;
 use crate::emit::run_parallel;
+use crate::generic::{GenGeneric, generic_item_names};
 use crate::hash::Digest;
 
 /// Targets never picked by default (no `vyre` runtime runs them; they are
@@ -72,6 +73,8 @@ pub(crate) struct ParsedFile {
     pub file: KernelFile,
     /// Its kernels in source order.
     pub programs: Vec<Program>,
+    /// Its generic kernels (their instances are among `programs`).
+    pub generics: Vec<GenGeneric>,
 }
 
 /// One blob to produce.
@@ -256,6 +259,7 @@ pub(crate) fn parse_files(
             Ok(module) => parsed.push(ParsedFile {
                 file,
                 programs: module.kernels,
+                generics: Vec::new(),
             }),
             Err(diags) => {
                 if first.is_none()
@@ -327,6 +331,24 @@ pub(crate) fn plan(parsed: &[ParsedFile], settings: &PlanSettings<'_>) -> Result
             let digest = cache::kernel_digest(p);
             keys.push(format!("{module}::{name}#{:016x}", digest.short()));
             per_file.push(digest);
+        }
+        // A generic kernel's entry function, trait and private module must
+        // not clash with a launcher or another generic kernel's items.
+        let launchers: BTreeSet<&str> = pf.programs.iter().map(plain_name).collect();
+        let mut generic_items = BTreeSet::new();
+        for g in &pf.generics {
+            let items = generic_item_names(g);
+            let clash = items.iter().find(|item| {
+                launchers.contains(item.as_str()) || !generic_items.insert((*item).clone())
+            });
+            if let Some(item) = clash {
+                return Err(Error::Collision {
+                    message: format!(
+                        "{}: generic kernel `{}` generates `{module}::{item}`, which another item of the module already is; rename one",
+                        pf.file.display, g.name
+                    ),
+                });
+            }
         }
         kernel_keys.push(keys);
         digests.push(per_file);

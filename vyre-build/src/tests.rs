@@ -118,6 +118,48 @@ fn fill(name: &str, value: u32) -> Program {
     b.finish()
 }
 
+/// `y[i] = (a * x[i] as f32 + b as f32) as E`, for a narrow float element
+/// type `E` and a scalar `b` of type `b_ty`.
+fn scale_narrow(name: &str, elem: DataType, b_ty: DataType) -> Program {
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let a = b.scalar("a", DataType::F32);
+    let bias = b.scalar("b", b_ty);
+    let x = b.buffer("x", elem, Access::Read);
+    let y = b.buffer("y", elem, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::param(a)
+                .mul(Expr::load(BufRef::Param(x), Expr::local(i)).cast(DataType::F32))
+                .add(Expr::param(bias).cast(DataType::F32));
+            then.store(BufRef::Param(y), Expr::local(i), v.cast(elem));
+        });
+    });
+    b.finish()
+}
+
+/// A kernel with one scalar and one buffer of every narrow type.
+fn all_narrow() -> Program {
+    let mut b = ProgramBuilder::new("all_narrow", [1, 1, 1]);
+    let narrow: Vec<DataType> = DataType::ALL
+        .into_iter()
+        .filter(|t| t.is_narrow())
+        .collect();
+    let mut scalars = Vec::new();
+    let mut bufs = Vec::new();
+    for t in &narrow {
+        scalars.push(b.scalar(format!("s_{t}"), *t));
+        bufs.push(b.buffer(format!("b_{t}"), *t, Access::ReadWrite));
+    }
+    b.body(|blk| {
+        for (s, buf) in scalars.iter().zip(&bufs) {
+            blk.store(BufRef::Param(*buf), Expr::u32(0), Expr::param(*s));
+        }
+    });
+    b.finish()
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vyre-build-unit-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -197,6 +239,218 @@ fn generates_the_typed_launcher() {
     assert_eq!(out.emitted.len(), 3);
     assert_eq!(out.generated.len(), 5);
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn generates_launchers_for_narrow_types() {
+    let dir = scratch("narrow");
+    let out = builder(&dir)
+        .compile_programs(vec![ProgramModule::new(
+            "narrow",
+            vec![
+                scale_narrow("scale_bf16", DataType::BF16, DataType::F16),
+                scale_narrow("scale_f16", DataType::F16, DataType::I8),
+                all_narrow(),
+            ],
+        )])
+        .unwrap();
+    let text = fs::read_to_string(inner(&out)).unwrap();
+    syn::parse_file(&text).unwrap();
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "pub fn scale_bf16( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, b: ::vyre::half::f16, x: &::vyre::Buffer<::vyre::half::bf16>, y: &mut ::vyre::Buffer<::vyre::half::bf16>, ) -> ::vyre::Result<()> { device .launch( &SCALE_BF16_SPEC, grid, &mut [ ::vyre::runtime::LaunchArg::F32(a), ::vyre::runtime::LaunchArg::scalar(b), x.arg(), y.arg_mut(), ], ) }"
+        ),
+        "{text}"
+    );
+    assert!(
+        flat.contains(
+            "::vyre::runtime::ParamSpec::Scalar { name: \"b\", ty: ::vyre::ir::DataType::F16, }"
+        ),
+        "{text}"
+    );
+    assert!(
+        flat.contains("::vyre::runtime::ParamSpec::Buffer { name: \"x\", elem: ::vyre::ir::DataType::BF16, access: ::vyre::ir::Access::Read, }"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("b: i8, x: &::vyre::Buffer<::vyre::half::f16>"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("s_f16: ::vyre::half::f16, b_f16: &mut ::vyre::Buffer<::vyre::half::f16>, s_bf16: ::vyre::half::bf16, b_bf16: &mut ::vyre::Buffer<::vyre::half::bf16>, s_u8: u8, b_u8: &mut ::vyre::Buffer<u8>, s_i8: i8, b_i8: &mut ::vyre::Buffer<i8>, s_u16: u16, b_u16: &mut ::vyre::Buffer<u16>, s_i16: i16, b_i16: &mut ::vyre::Buffer<i16>,"),
+        "{text}"
+    );
+    for t in ["F16", "BF16", "U8", "I8", "U16", "I16"] {
+        assert!(
+            flat.contains(&format!("ty: ::vyre::ir::DataType::{t}, }}")),
+            "{t}: {text}"
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+fn generic(name: &str, instances: &[(&str, DataType)]) -> crate::generic::GenGeneric {
+    crate::generic::GenGeneric {
+        name: name.to_string(),
+        type_params: vec!["T".to_string()],
+        const_params: vec![],
+        instances: instances
+            .iter()
+            .map(|(k, t)| crate::generic::GenInstance {
+                kernel: (*k).to_string(),
+                types: vec![("T".to_string(), *t)],
+            })
+            .collect(),
+    }
+}
+
+/// The generated text of one module `m` holding `programs` and `generics`.
+fn generate_module(
+    programs: &[Program],
+    generics: &[crate::generic::GenGeneric],
+) -> Result<String, Error> {
+    let kernels = programs
+        .iter()
+        .map(|p| codegen::GenKernel {
+            program: p,
+            workgroup_size: p.workgroup_size,
+            key: format!("m::{}#0", p.name),
+            artifacts: vec![],
+        })
+        .collect();
+    codegen::generate(
+        &[codegen::GenFile {
+            display: "m.vyre".to_string(),
+            module_path: vec!["m".to_string()],
+            kernels,
+            generics,
+        }],
+        "vyre",
+        1,
+    )
+}
+
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `scale::<T>` over the instances `scale_f32`, `scale_bf16`: a sealed
+/// trait implemented for each element type, dispatching to its launcher.
+#[test]
+fn generic_kernels_get_a_typed_entry() {
+    let programs = [
+        scale_narrow("scale_f32", DataType::F32, DataType::F32),
+        scale_narrow("scale_bf16", DataType::BF16, DataType::BF16),
+    ];
+    let g = generic(
+        "scale",
+        &[("scale_f32", DataType::F32), ("scale_bf16", DataType::BF16)],
+    );
+    let text = generate_module(&programs, std::slice::from_ref(&g)).unwrap();
+    syn::parse_file(&text).unwrap();
+    let flat = flat(&text);
+    // `a` is f32 in every instance; `b`, `x` and `y` are `T`.
+    assert!(
+        flat.contains("pub fn scale<T: ScaleElem>( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, b: T, x: &::vyre::Buffer<T>, y: &mut ::vyre::Buffer<T>, ) -> ::vyre::Result<()> { <T as __scale_elem::Sealed>::launch(device, grid, a, b, x, y) }"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("pub trait ScaleElem: __scale_elem::Sealed {} impl ScaleElem for f32 {} impl ScaleElem for ::vyre::half::bf16 {}"),
+        "{text}"
+    );
+    assert!(flat.contains("mod __scale_elem { /// Implemented for each instance's element type. pub trait Sealed: ::vyre::Element { /// Launch the instance for `Self`. fn launch( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, b: Self, x: &::vyre::Buffer<Self>, y: &mut ::vyre::Buffer<Self>, ) -> ::vyre::Result<()>; }"), "{text}");
+    assert!(
+        flat.contains("impl Sealed for ::vyre::half::bf16 { /// Launches [`super::scale_bf16`]. fn launch( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, b: Self, x: &::vyre::Buffer<Self>, y: &mut ::vyre::Buffer<Self>, ) -> ::vyre::Result<()> { super::scale_bf16(device, grid, a, b, x, y) } }"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("/// Generic over the element type `T`, one of `f32` ([`scale_f32`]), `bf16` ([`scale_bf16`]): calls the /// launcher of `T`'s instance."),
+        "{text}"
+    );
+    // The instances keep their own launchers.
+    assert!(flat.contains("pub fn scale_f32("), "{text}");
+    assert!(flat.contains("pub fn scale_bf16("), "{text}");
+}
+
+/// An unchecked generic kernel's entry is `unsafe` too; a parameter named
+/// `device` is renamed as in the launchers.
+#[test]
+fn unchecked_generic_entry_is_unsafe() {
+    let programs = [fill("fill_u32", 1), {
+        let mut p = fill("fill_u8", 1);
+        if let vyre::ir::Param::Buffer(b) = &mut p.params[0] {
+            b.elem = DataType::U8;
+        }
+        p.body.clear();
+        p
+    }];
+    let g = generic(
+        "fill",
+        &[("fill_u32", DataType::U32), ("fill_u8", DataType::U8)],
+    );
+    let text = generate_module(&programs, &[g]).unwrap();
+    let flat = flat(&text);
+    assert!(
+        flat.contains("pub unsafe fn fill<T: FillElem>( device: &::vyre::Device, grid: ::vyre::Grid, out: &mut ::vyre::Buffer<T>, device_: u32, ) -> ::vyre::Result<()> { unsafe { <T as __fill_elem::Sealed>::launch(device, grid, out, device_) } }"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("unsafe { super::fill_u8(device, grid, out, device_) }"),
+        "{text}"
+    );
+    assert!(flat.contains("/// # Safety"), "{text}");
+}
+
+/// No typed entry without exactly one type parameter, with const
+/// parameters, with repeated or `bool` types, or when the instances'
+/// signatures differ by more than `T`; an instance that is not a kernel of
+/// the file is an error.
+#[test]
+fn generic_entry_only_for_one_type_parameter_and_distinct_types() {
+    let programs = [
+        scale_narrow("scale_f32", DataType::F32, DataType::F32),
+        scale_narrow("scale_bf16", DataType::BF16, DataType::BF16),
+        scale_narrow("scale_f16", DataType::F16, DataType::U8),
+    ];
+    let ok = generic(
+        "scale",
+        &[("scale_f32", DataType::F32), ("scale_bf16", DataType::BF16)],
+    );
+    let mut two_params = ok.clone();
+    two_params.type_params.push("U".to_string());
+    let mut consts = ok.clone();
+    consts.const_params.push("N".to_string());
+    let repeated = generic(
+        "scale",
+        &[("scale_f32", DataType::F32), ("scale_bf16", DataType::F32)],
+    );
+    let boolean = generic("scale", &[("scale_f32", DataType::Bool)]);
+    // `b` is f16 in one, u8 in the other: not one signature.
+    let mismatch = generic(
+        "scale",
+        &[("scale_bf16", DataType::BF16), ("scale_f16", DataType::F16)],
+    );
+    for g in [two_params, consts, repeated, boolean, mismatch] {
+        let text = generate_module(&programs, std::slice::from_ref(&g)).unwrap();
+        assert!(!text.contains("pub fn scale<"), "{g:?}: {text}");
+        assert!(!text.contains("ScaleElem"), "{g:?}: {text}");
+    }
+    // One instance: every parameter of its type is `T`.
+    let single = generic("scale", &[("scale_bf16", DataType::BF16)]);
+    let text = generate_module(&programs, &[single]).unwrap();
+    assert!(
+        flat(&text).contains("pub fn scale<T: ScaleElem>( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, b: T, x: &::vyre::Buffer<T>,"),
+        "{text}"
+    );
+    let missing = generic("scale", &[("scale_f64", DataType::F32)]);
+    let err = generate_module(&programs, &[missing])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("instance `scale_f64` of generic kernel `scale` is not a kernel of its file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -490,4 +744,46 @@ fn broken_kernel_is_a_rendered_diagnostic() {
     // Nothing was written for a failed build.
     assert!(!root.join("out").exists());
     fs::remove_dir_all(&root).unwrap();
+}
+
+/// A generic kernel's entry must not clash with a launcher of its module.
+#[test]
+fn generic_entry_clashing_with_a_launcher_is_an_error() {
+    let parsed = |generics| {
+        vec![plan::ParsedFile {
+            file: plan::KernelFile {
+                path: PathBuf::from("m.vyre"),
+                display: "m.vyre".to_string(),
+                module_path: vec!["m".to_string()],
+            },
+            programs: vec![saxpy(), fill("scale", 1), fill("scale_u32", 2)],
+            generics,
+        }]
+    };
+    let settings = plan::PlanSettings {
+        targets: &[],
+        archs: &[],
+        config: &DispatchConfig::default(),
+        generator: "test",
+        stub: true,
+    };
+    let ok = generic("saxpy_generic", &[("scale_u32", DataType::U32)]);
+    assert!(plan::plan(&parsed(vec![ok.clone()]), &settings).is_ok());
+    let err = plan::plan(&parsed(vec![ok.clone(), ok]), &settings)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("generic kernel `saxpy_generic` generates `m::saxpy_generic`"),
+        "{err}"
+    );
+    let clash = generic("scale", &[("scale_u32", DataType::U32)]);
+    let err = plan::plan(&parsed(vec![clash]), &settings)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("m.vyre: generic kernel `scale` generates `m::scale`, which another item of the module already is"),
+        "{err}"
+    );
 }
