@@ -136,10 +136,10 @@ fn wgsl_reparses_and_validates() {
 fn show() {
     let name = std::env::var("VYRE_SHOW").unwrap_or_else(|_| "saxpy".into());
     let target = std::env::var("VYRE_SHOW_TARGET").unwrap_or_else(|_| "wgsl".into());
-    for case in cases() {
-        if case.program.name == name {
-            let bytes =
-                emit_aot_target(&target, &case.program, &DispatchConfig::default()).unwrap();
+    let narrow = naga_common::narrow::programs();
+    for p in cases().iter().map(|c| &c.program).chain(&narrow) {
+        if p.name == name {
+            let bytes = emit_aot_target(&target, p, &DispatchConfig::default()).unwrap();
             println!("{}", String::from_utf8_lossy(&bytes));
         }
     }
@@ -883,5 +883,160 @@ fn collectives_in_ragged_2d_workgroups_are_errors() {
             emit_aot_target(target, &kernel(op, vec![]), &config)
                 .unwrap_or_else(|e| panic!("{} for {target}: {e}", op.name()));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Narrow element types (`f16 bf16 u8 i8 u16 i16`).
+
+/// Every narrow program emits for all four targets from a module naga
+/// validates; the WGSL re-parses and validates without the `f16`
+/// extension; the SPIR-V passes `spirv-val` and declares no 8- or 16-bit
+/// types (one packed mechanism, no device feature needed).
+#[test]
+fn narrow_programs_emit_for_every_target() {
+    let config = DispatchConfig::default();
+    let val = spirv_val();
+    let dir = std::env::temp_dir().join(format!("vyre-narrow-val-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    let always = DispatchConfig::default().with_bounds_checks(vyre::driver::BoundsChecks::Always);
+    for p in naga_common::narrow::programs() {
+        let mut unchecked = p.clone();
+        unchecked.unchecked = true;
+        for target in ["spirv", "wgsl", "msl", "hlsl"] {
+            let bytes = emit_aot_target(target, &p, &config)
+                .unwrap_or_else(|e| panic!("{} for {target}: {e}", p.name));
+            assert!(!bytes.is_empty(), "{} for {target}: empty", p.name);
+            // Every access checked, and none.
+            emit_aot_target(target, &p, &always)
+                .unwrap_or_else(|e| panic!("{} for {target}, all checked: {e}", p.name));
+            emit_aot_target(target, &unchecked, &config)
+                .unwrap_or_else(|e| panic!("{} for {target}, unchecked: {e}", p.name));
+        }
+        let text = wgsl_of(&p, &config);
+        assert!(
+            !["enable", ": f16", "<f16", " f16(", "(f16("]
+                .iter()
+                .any(|t| text.contains(t)),
+            "{}: no 8- or 16-bit types expected\n{text}",
+            p.name
+        );
+        let module = naga::front::wgsl::parse_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "{}: WGSL does not parse: {}\n{text}",
+                p.name,
+                e.emit_to_string(&text)
+            )
+        });
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: re-parsed WGSL does not validate: {e:?}\n{text}",
+                p.name
+            )
+        });
+        let bytes = emit_aot_target("spirv", &p, &config).unwrap();
+        let words: Vec<u32> = bytes
+            .chunks(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        // No `OpTypeInt 8/16` nor `OpTypeFloat 16`.
+        let mut k = 5;
+        while k < words.len() {
+            let (count, op) = ((words[k] >> 16) as usize, words[k] & 0xffff);
+            if matches!(op, 21 | 22) && words[k + 2] < 32 {
+                failures.push(format!("{}: a {}-bit SPIR-V type", p.name, words[k + 2]));
+            }
+            k += count.max(1);
+        }
+        if let Some(val) = &val {
+            let path = dir.join(format!("{}.spv", p.name));
+            std::fs::write(&path, &bytes).unwrap();
+            let out = Command::new(val)
+                .args(["--target-env", "vulkan1.0"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "{}: {}{}",
+                    p.name,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A read-only narrow buffer is a plain `array<u32>`; a read-write one is
+/// `array<atomic<u32>>`, stored into with `atomicAnd` + `atomicOr` (so
+/// neighbours in one word never race) and read with `atomicLoad`; the
+/// element length stays the bounds.
+#[test]
+fn narrow_buffers_are_packed_words() {
+    use vyre::ir::DataType;
+    let p = naga_common::narrow::map(DataType::BF16).program;
+    let text = wgsl_of(&p, &DispatchConfig::default());
+    assert!(text.contains("var<storage> x: array<u32>;"), "{text}");
+    assert!(
+        text.contains("var<storage, read_write> y: array<atomic<u32>>;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("var<storage, read_write> w: array<f32>;"),
+        "{text}"
+    );
+    assert!(text.contains("atomicAnd((&y["), "{text}");
+    assert!(text.contains("atomicOr((&y["), "{text}");
+    assert!(!text.contains("atomicStore"), "{text}");
+    assert!(!text.contains("quantizeToF16"), "{text}");
+    // Both loads of `x[i]` are checked against x's element count (the
+    // guards prove nothing about `x`).
+    assert_eq!(len_uses(&text, "x_len"), 2, "{text}");
+}
+
+/// Stores that fill whole words at an index proven a multiple of the
+/// elements per word become one `atomicStore` per word (with a per-element
+/// fallback for a word at the end of the buffer); stores that start inside
+/// a word stay element-wise clear-and-set.
+#[test]
+fn whole_word_narrow_stores_are_single_stores() {
+    use vyre::ir::DataType;
+    for t in [DataType::BF16, DataType::U8] {
+        let p = naga_common::narrow::vector(t).program;
+        let text = wgsl_of(&p, &DispatchConfig::default());
+        let words = if t == DataType::U8 { 1 } else { 2 };
+        assert_eq!(
+            text.matches("atomicStore((&y[").count(),
+            words,
+            "{t}: one store per word of y\n{text}"
+        );
+        // The fallback of each y word: one clear-and-set per element.
+        assert_eq!(text.matches("atomicAnd((&y[").count(), 4, "{text}");
+        assert!(!text.contains("atomicStore((&z["), "{text}");
+        assert_eq!(text.matches("atomicAnd((&z[").count(), 2, "{text}");
+    }
+}
+
+/// Four loads of a read-only narrow buffer at an index proven a multiple
+/// of 4 read their word (8-bit) or two words (16-bit) once, on every
+/// target, with four checked element loads as the fallback at the end of
+/// the buffer.
+#[test]
+fn aligned_narrow_loads_share_their_words() {
+    use vyre::ir::DataType;
+    for (t, words) in [(DataType::U8, 1), (DataType::BF16, 2), (DataType::I16, 2)] {
+        let p = naga_common::narrow::vector(t).program;
+        let text = wgsl_of(&p, &DispatchConfig::default());
+        assert_eq!(text.matches(" = x[").count(), words + 4, "{t}\n{text}");
+        assert_eq!(len_uses(&text, "x_len"), 5, "{t}\n{text}");
     }
 }

@@ -10,12 +10,14 @@ use vyre::DispatchConfig;
 use vyre::driver::emit_aot_target;
 
 fn check(name: &str, target: &str, ext: &str) {
-    let case = naga_common::all()
+    let program = naga_common::all()
         .into_iter()
-        .find(|c| c.program.name == name)
+        .map(|c| c.program)
+        .chain(naga_common::narrow::programs())
+        .find(|p| p.name == name)
         .unwrap_or_else(|| panic!("no test program {name}"));
     let text = String::from_utf8(
-        emit_aot_target(target, &case.program, &DispatchConfig::default())
+        emit_aot_target(target, &program, &DispatchConfig::default())
             .unwrap_or_else(|e| panic!("{name} for {target}: {e}")),
     )
     .unwrap();
@@ -82,4 +84,33 @@ fn atomics_msl() {
 #[test]
 fn atomics_hlsl() {
     check("atomics", "hlsl", "hlsl");
+}
+
+// A narrow kernel: packed `bf16` words, four aligned loads from two words,
+// whole-word atomic stores with the element-wise clear-and-set fallback,
+// integer round-to-nearest-even.
+#[test]
+fn narrow_vector_bf16_wgsl() {
+    check("narrow_vector_bf16", "wgsl", "wgsl");
+}
+
+#[test]
+fn narrow_vector_bf16_msl() {
+    check("narrow_vector_bf16", "msl", "metal");
+}
+
+#[test]
+fn narrow_vector_bf16_hlsl() {
+    check("narrow_vector_bf16", "hlsl", "hlsl");
+}
+
+// `f16` rounding and widening, and `u8` wrapping, element-wise.
+#[test]
+fn narrow_casts_f16_wgsl() {
+    check("narrow_casts_f16", "wgsl", "wgsl");
+}
+
+#[test]
+fn narrow_map_u8_wgsl() {
+    check("narrow_map_u8", "wgsl", "wgsl");
 }

@@ -370,3 +370,138 @@ fn subgroup_kernel_without_the_feature_is_an_error() {
         run_case(&dev, &plain, &spec).unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------
+// Narrow element types (`f16 bf16 u8 i8 u16 i16`): packed buffers, driven
+// through the device backend with raw bytes and compared with `half` and
+// Rust's casts bit for bit.
+
+/// Run a narrow case; the final bytes of the buffers it checks.
+fn run_narrow(
+    dev: &Device,
+    case: &naga_common::narrow::Case,
+    spec: &KernelSpec<'_>,
+) -> Result<Vec<Vec<u8>>, String> {
+    use naga_common::narrow::Arg as NArg;
+    use vyre::ir::Access;
+    use vyre::runtime::{DeviceMemory, KernelArg, ParamSpec};
+    let backend = dev.backend();
+    let mut mems: Vec<Option<Box<dyn DeviceMemory>>> = Vec::new();
+    for a in &case.args {
+        mems.push(match a {
+            NArg::Buf(bytes) => Some(backend.upload(bytes).map_err(|e| e.to_string())?),
+            NArg::U32(_) | NArg::F32(_) => None,
+        });
+    }
+    {
+        let mut args: Vec<KernelArg<'_>> = Vec::new();
+        for ((m, a), p) in mems.iter_mut().zip(&case.args).zip(spec.params) {
+            args.push(match (m, a) {
+                (Some(m), _) => {
+                    if matches!(
+                        p,
+                        ParamSpec::Buffer {
+                            access: Access::ReadWrite,
+                            ..
+                        }
+                    ) {
+                        KernelArg::BufferMut(&mut **m)
+                    } else {
+                        KernelArg::Buffer(&**m)
+                    }
+                }
+                (None, NArg::U32(v)) => KernelArg::U32(*v),
+                (None, NArg::F32(v)) => KernelArg::F32(*v),
+                (None, NArg::Buf(_)) => unreachable!(),
+            });
+        }
+        backend
+            .launch(spec, case.workgroups, &mut args)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut outs = Vec::new();
+    for (k, want, _) in &case.expected {
+        let m = mems[*k].as_ref().expect("a buffer");
+        let mut out = vec![0u8; want.len()];
+        backend.read(&**m, &mut out).map_err(|e| e.to_string())?;
+        outs.push(out);
+    }
+    Ok(outs)
+}
+
+fn run_narrow_all(options: &WgpuOptions, tag: &str, random: usize) {
+    let Some(dev) = device(options) else { return };
+    println!("device: {}", dev.name());
+    let mut failures = Vec::new();
+    for case in naga_common::narrow::cases(random) {
+        let owned = owned_spec(&case.program, tag);
+        let name = &case.program.name;
+        match owned.with(|spec| run_narrow(&dev, &case, spec)) {
+            Ok(outs) => {
+                for ((param, want, cmp), got) in case.expected.iter().zip(&outs) {
+                    let t = match &case.program.params[*param] {
+                        vyre::ir::Param::Buffer(b) => b.elem,
+                        vyre::ir::Param::Scalar { .. } => unreachable!(),
+                    };
+                    if let Err(e) = naga_common::narrow::compare(t, got, want, *cmp) {
+                        failures.push(format!("{name} param {param} ({t}): {e}"));
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{tag} on {}:\n{}",
+        dev.name(),
+        failures.join("\n")
+    );
+}
+
+/// Loads, arithmetic, casts, rounding (every `f16`/`bf16` value, the ties
+/// between them and their neighbours, random `f32`s), shared and private
+/// arrays and concurrent neighbour stores, on the SPIR-V path.
+#[test]
+fn narrow_types_match_half_spirv_path() {
+    run_narrow_all(&WgpuOptions::from_env(), "narrow-spirv", 200_000);
+}
+
+/// As above on the WGSL path.
+#[test]
+fn narrow_types_match_half_wgsl_path() {
+    run_narrow_all(
+        &WgpuOptions::from_env().with_force_wgsl(true),
+        "narrow-wgsl",
+        20_000,
+    );
+}
+
+/// Buffers of any byte length (narrow elements need not fill whole words)
+/// upload, write, copy and read back exactly their bytes.
+#[test]
+fn odd_length_buffers_round_trip() {
+    let Some(dev) = device(&WgpuOptions::from_env()) else {
+        return;
+    };
+    let backend = dev.backend();
+    for len in [1usize, 2, 3, 5, 6, 7, 1001] {
+        let data: Vec<u8> = (0..len).map(|k| (k * 37 + 11) as u8).collect();
+        let mut m = backend.upload(&data).unwrap();
+        assert_eq!(m.len_bytes(), len);
+        let mut out = vec![0u8; len];
+        backend.read(&*m, &mut out).unwrap();
+        assert_eq!(out, data, "upload of {len} bytes");
+        let data2: Vec<u8> = data.iter().map(|b| b ^ 0xa5).collect();
+        backend.write(&mut *m, &data2).unwrap();
+        backend.read(&*m, &mut out).unwrap();
+        assert_eq!(out, data2, "write of {len} bytes");
+        let mut z = backend.alloc_zeroed(len).unwrap();
+        backend.read(&*z, &mut out).unwrap();
+        assert!(out.iter().all(|&b| b == 0), "zeros of {len} bytes");
+        backend.copy(&*m, &mut *z).unwrap();
+        backend.read(&*z, &mut out).unwrap();
+        assert_eq!(out, data2, "copy of {len} bytes");
+        assert!(backend.write(&mut *m, &data2[..len - 1]).is_err());
+    }
+}

@@ -13,6 +13,8 @@ use vyre::{Device, DispatchConfig, Grid};
 use vyre_testkit::harness::OwnedSpec;
 use vyre_testkit::{Tolerance, Value, ulp_distance};
 
+pub mod narrow;
+
 /// Host data of one buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Data {

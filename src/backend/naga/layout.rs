@@ -5,10 +5,14 @@
 //! - buffer parameter number `k` (counting buffer parameters only, in
 //!   declaration order) is a storage buffer at binding `k`, holding a
 //!   runtime-sized `array<T>` (`read` for `&[T]`, `read_write` for
-//!   `&mut [T]`; `array<atomic<T>>` when the kernel uses it atomically);
+//!   `&mut [T]`; `array<atomic<T>>` when the kernel uses it atomically). A
+//!   buffer of an 8- or 16-bit element type (`f16 bf16 u8 i8 u16 i16`)
+//!   holds its elements packed little endian in `u32` words: `array<u32>`
+//!   read-only, `array<atomic<u32>>` read-write (see `lower::narrow`); its
+//!   allocation is rounded up to whole words;
 //! - one uniform buffer at binding `buffer_count` holds, as 4-byte fields,
 //!   every scalar parameter in declaration order (`bool` as a `u32` 0/1), then
-//!   the element count of every buffer parameter in order, then the four
+//!   the element count (not words) of every buffer parameter in order, then the four
 //!   grid fields `grid_x`, `grid_y`, `grid_z` (the logical workgroup counts)
 //!   and `grid_fold` (how many physical y rows one logical x row is folded
 //!   into; see docs/targets.md, "Large grids on wgpu"). The size is rounded

@@ -453,6 +453,15 @@ impl Lowerer<'_> {
         use DataType as T;
         Ok(match (from, to) {
             (a, b) if a == b => v,
+            // A narrow value is held widened already (a load of narrow
+            // memory, or a rounded value).
+            (n, r) if n.is_narrow() && r == n.register_type() => v,
+            (r, n) if n.is_narrow() && r == n.register_type() => self.round_to(v, n, blk),
+            (a, b) if a.is_narrow() || b.is_narrow() => {
+                return Err(
+                    self.internal(&format!("cast {a} as {b} survived widening (`mid::widen`)"))
+                );
+            }
             (T::Bool, t) => {
                 let (one, zero) = match t.register_type() {
                     T::I32 => (naga::Literal::I32(1), naga::Literal::I32(0)),

@@ -185,6 +185,7 @@ impl Lowerer<'_> {
         let at = self.elem_index(buf, index, checked, blk)?;
         let idx = match at {
             ElemIndex::Run(idx) if checked => idx,
+            ElemIndex::Run(idx) if info.packed => return Ok(self.packed_load(info, idx, blk)),
             _ => {
                 let ptr = self.element(info, at, blk);
                 return Ok(self.add(Expression::Load { pointer: ptr }, blk));
@@ -196,14 +197,18 @@ impl Lowerer<'_> {
         let in_range = self.bin(BinaryOperator::Less, idx, len, blk);
         let zero_idx = self.u32_lit(0);
         let safe = self.select(in_range, idx, zero_idx, blk);
-        let ptr = self.add(
-            Expression::Access {
-                base: info.global,
-                index: safe,
-            },
-            blk,
-        );
-        let v = self.add(Expression::Load { pointer: ptr }, blk);
+        let v = if info.packed {
+            self.packed_load(info, safe, blk)
+        } else {
+            let ptr = self.add(
+                Expression::Access {
+                    base: info.global,
+                    index: safe,
+                },
+                blk,
+            );
+            self.add(Expression::Load { pointer: ptr }, blk)
+        };
         let zero = self.zero(info.elem);
         Ok(self.select(in_range, v, zero, blk))
     }
@@ -221,6 +226,13 @@ impl Lowerer<'_> {
         blk: &mut Block,
     ) -> CompileResult<()> {
         let info = self.array(buf)?;
+        if info.elem.is_narrow() {
+            return Err(self.unsupported(&format!(
+                "`{}` on `{}` elements: atomics take `u32` or `i32` elements",
+                op.name(),
+                info.elem
+            )));
+        }
         let idx = self.index(index, blk)?;
         let val = self.expr(value, blk)?;
         let cmp = match expected {

@@ -19,10 +19,15 @@
 //! - `f32` `min`/`max` ignore a NaN operand like Rust's; `clamp` is
 //!   `max(lo).min(hi)`; `i32::abs` wraps;
 //! - subgroup shuffles from a missing lane give the own value, subgroup
-//!   `f32` min/max ignore NaN (see `subgroup`).
+//!   `f32` min/max ignore NaN (see `subgroup`);
+//! - narrow element types (`f16 bf16 u8 i8 u16 i16`), left by `mid::widen`
+//!   in memory only: buffers of them are packed into `u32` words, stores
+//!   into read-write ones are atomic clear-and-set so neighbours in a word
+//!   never race, and rounding is exact integer code (see `narrow`).
 
 mod expr;
 mod memory;
+mod narrow;
 mod stmt;
 mod subgroup;
 mod vector;
@@ -138,6 +143,11 @@ struct ArrayInfo {
     /// Length: a uniform field (buffers) or a constant (shared and private
     /// arrays).
     len: ArrayLen,
+    /// A buffer of a narrow element type, bound as `array<u32>` words
+    /// (`array<atomic<u32>>` when read-write) holding the elements packed
+    /// (see `narrow`). Narrow shared and private arrays are not packed:
+    /// they hold the widened 32-bit values.
+    packed: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -351,9 +361,20 @@ impl<'a> Lowerer<'a> {
             else {
                 continue;
             };
-            let scalar = scalar_of(decl.elem);
-            let elem_ty = if atomic_params[i] {
+            // A narrow element type is packed into `u32` words; a
+            // read-write one is atomic, so that a store of one element
+            // cannot race with stores of the other elements of its word.
+            let packed = decl.elem.is_narrow();
+            let atomic = atomic_params[i] || (packed && decl.access == Access::ReadWrite);
+            let scalar = if packed {
+                Scalar::U32
+            } else {
+                scalar_of(decl.elem)
+            };
+            let elem_ty = if atomic {
                 self.add_type(TypeInner::Atomic(scalar))
+            } else if packed {
+                self.ty.u32_
             } else {
                 self.scalar_ty(decl.elem)
             };
@@ -372,6 +393,7 @@ impl<'a> Lowerer<'a> {
                 global: expr,
                 elem: decl.elem,
                 len: ArrayLen::Field(len_field),
+                packed,
             });
         }
         for (i, decl) in self.p.shared.iter().enumerate() {
@@ -411,6 +433,7 @@ impl<'a> Lowerer<'a> {
                 global: expr,
                 elem: decl.elem,
                 len: ArrayLen::Const(decl.len),
+                packed: false,
             });
         }
         if let Some(binding) = layout.uniform_binding() {
@@ -540,6 +563,7 @@ impl<'a> Lowerer<'a> {
                 global: expr,
                 elem: decl.elem,
                 len: ArrayLen::Const(decl.len),
+                packed: false,
             });
         }
         Ok(())

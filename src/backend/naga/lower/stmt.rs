@@ -2,26 +2,33 @@
 
 use naga::{Barrier, BinaryOperator, Block, Expression, Handle, LocalVariable, Span, Statement};
 
-use super::Lowerer;
 use super::memory::ElemIndex;
+use super::{ArrayInfo, Lowerer};
 use crate::driver::CompileResult;
-use crate::ir::{DataType, LocalId, Node};
+use crate::ir::{BufRef, DataType, Expr, LocalId, Node};
 use crate::mid::align::run_len;
 
 impl Lowerer<'_> {
     pub(super) fn block(&mut self, nodes: &[Node], out: &mut Block) -> CompileResult<()> {
         let mut run_end = 0;
-        for (i, node) in nodes.iter().enumerate() {
+        let mut i = 0;
+        while let Some(node) = nodes.get(i) {
             if i >= run_end {
                 let len = run_len(&nodes[i..]);
                 self.vector_loads(&nodes[i..i + len], out)?;
                 run_end = i + len.max(1);
+            }
+            let grouped = self.word_stores(&nodes[i..run_end], out)?;
+            if grouped > 0 {
+                i += grouped;
+                continue;
             }
             self.node(node, out)?;
             // Nothing after a jump runs; naga rejects such code.
             if matches!(node, Node::Break | Node::Continue | Node::Return) {
                 break;
             }
+            i += 1;
         }
         self.vec_cache.clear();
         Ok(())
@@ -41,6 +48,39 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// A store into a packed narrow buffer (see `narrow`), inside its
+    /// bounds check when `checked`.
+    fn store_packed_checked(
+        &mut self,
+        buf: BufRef,
+        info: ArrayInfo,
+        at: ElemIndex,
+        checked: bool,
+        value: &Expr,
+        blk: &mut Block,
+    ) -> CompileResult<()> {
+        let ElemIndex::Run(idx) = at else {
+            return Err(self.internal("a constant element of a buffer"));
+        };
+        let bits = self.store_bits(info.elem, value, blk)?;
+        if !checked {
+            self.packed_store(info, idx, bits, blk);
+            return Ok(());
+        }
+        let (in_range, index) = self.guarded_index(buf, info, idx, blk)?;
+        let mut accept = Block::new();
+        self.packed_store(info, index, bits, &mut accept);
+        blk.push(
+            Statement::If {
+                condition: in_range,
+                accept,
+                reject: Block::new(),
+            },
+            Span::UNDEFINED,
+        );
+        Ok(())
+    }
+
     pub(super) fn node(&mut self, node: &Node, blk: &mut Block) -> CompileResult<()> {
         match node {
             Node::Let { local, value } | Node::Assign { local, value } => {
@@ -52,6 +92,9 @@ impl Lowerer<'_> {
                 let info = self.array(*buf)?;
                 let checked = self.bounds.needs_check(index);
                 let at = self.elem_index(*buf, index, checked, blk)?;
+                if info.packed {
+                    return self.store_packed_checked(*buf, info, at, checked, value, blk);
+                }
                 let v = self.expr(value, blk)?;
                 if let (ElemIndex::Run(idx), true) = (at, checked) {
                     let (in_range, index) = self.guarded_index(*buf, info, idx, blk)?;

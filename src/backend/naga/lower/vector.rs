@@ -1,5 +1,6 @@
 //! 16-byte vector views: four loads of a read-only buffer grouped into
-//! one `vec4` load.
+//! one `vec4` load (SPIR-V only); four loads of a read-only buffer of a
+//! narrow type grouped into one or two word loads (every target).
 
 use naga::{
     ArraySize, BinaryOperator, Block, Expression, Handle, LocalVariable, Span, Statement,
@@ -18,22 +19,31 @@ impl Lowerer<'_> {
     /// Those loads then read the vector's components ([`Lowerer::load`]).
     pub(super) fn vector_loads(&mut self, run: &[Node], out: &mut Block) -> CompileResult<()> {
         self.vec_cache.clear();
-        if !self.vectorize || run.is_empty() {
+        if run.is_empty() {
             return Ok(());
         }
         for g in load_groups(&keyed_loads(run)) {
-            let read_only = matches!(
-                self.p.params.get(g.buf as usize),
-                Some(Param::Buffer(b)) if b.access == Access::Read
-                    && matches!(b.elem, DataType::U32 | DataType::I32 | DataType::F32)
-            );
+            let Some(Param::Buffer(b)) = self.p.params.get(g.buf as usize) else {
+                continue;
+            };
+            // Narrow elements are packed: four of them are one or two
+            // words of the buffer's own array, on every target.
+            let packed = b.elem.is_narrow();
+            let read_only = b.access == Access::Read
+                && (packed
+                    || (self.vectorize
+                        && matches!(b.elem, DataType::U32 | DataType::I32 | DataType::F32)));
             if !read_only
                 || g.base + 4 > self.align.key(&g.key)
                 || first_def(run, &g.key) <= g.last_use
             {
                 continue;
             }
-            let var = self.vector_load(g.buf, &g.key, g.base, g.last, out)?;
+            let var = if packed {
+                self.packed_vector_load(g.buf, &g.key, g.base, g.last, out)?
+            } else {
+                self.vector_load(g.buf, &g.key, g.base, g.last, out)?
+            };
             self.vec_cache.push((g.buf, g.key, g.base, var));
         }
         Ok(())

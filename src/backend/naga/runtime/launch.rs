@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError};
 
 use wgpu::util::DeviceExt as _;
 
-use super::{MAX_PENDING, WgpuBackend, backend_err, pop_scope};
+use super::{MAX_PENDING, WgpuBackend, WgpuMemory, backend_err, pop_scope};
 use crate::backend::naga::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::ir::Access;
 use crate::runtime::{
@@ -314,7 +314,7 @@ impl WgpuBackend {
                     buffers.push((b, &m.buffer));
                     put(
                         pipe.layout.len_field[i].ok_or_else(bad)?,
-                        (m.len / 4) as u32,
+                        elements(m, &kernel.params[i]),
                     );
                 }
                 (KernelArg::BufferMut(mem), Some(b), _) => {
@@ -322,7 +322,7 @@ impl WgpuBackend {
                     buffers.push((b, &m.buffer));
                     put(
                         pipe.layout.len_field[i].ok_or_else(bad)?,
-                        (m.len / 4) as u32,
+                        elements(m, &kernel.params[i]),
                     );
                 }
                 (KernelArg::U32(v), _, Some(f)) => put(f, *v),
@@ -435,6 +435,16 @@ pub fn fold_grid(logical: [u32; 3], max: u32) -> Option<([u32; 3], u32)> {
     let fold = x.div_ceil(max);
     let py = fold.checked_mul(y).filter(|&py| py <= max)?;
     Some(([x.div_ceil(fold), py, z], fold))
+}
+
+/// The element count of buffer `m` bound to parameter `param` (narrow
+/// elements are packed, so a buffer's bytes need not be whole words).
+fn elements(m: &WgpuMemory, param: &ParamSpec<'_>) -> u32 {
+    let size = match param {
+        ParamSpec::Buffer { elem, .. } => elem.size_bytes() as usize,
+        ParamSpec::Scalar { .. } => 4,
+    };
+    (m.len / size) as u32
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use super::{BACKEND, WgpuBackend, backend_err, pop_scope};
 use crate::runtime::{DeviceBackend as _, DeviceMemory, Result, downcast_memory};
 
 /// A wgpu storage buffer. Its allocation is at least 4 bytes (wgpu cannot
-/// bind an empty buffer); `len` is the logical size.
+/// bind an empty buffer) and a multiple of 4 (buffers of 8- and 16-bit
+/// elements are bound as `u32` words); `len` is the logical size, the only
+/// bytes read back.
 #[derive(Debug)]
 pub struct WgpuMemory {
     pub(super) buffer: wgpu::Buffer,
@@ -71,12 +73,8 @@ impl WgpuBackend {
     }
 
     pub(super) fn upload_buffer(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
-        if !data.len().is_multiple_of(4) {
-            return Err(backend_err(format!(
-                "upload of {} bytes: buffers hold 4-byte elements",
-                data.len()
-            )));
-        }
+        // Any length: buffers of 8- and 16-bit elements need not be whole
+        // words; the allocation is padded with zeros.
         self.check_size(data.len())?;
         let mut contents = data.to_vec();
         contents.resize(padded(data.len()) as usize, 0);
@@ -99,7 +97,7 @@ impl WgpuBackend {
 
     pub(super) fn write_buffer(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
         let m = self.mem(mem)?;
-        if data.len() != m.len || !data.len().is_multiple_of(4) {
+        if data.len() != m.len {
             return Err(backend_err(format!(
                 "write of {} bytes into a buffer of {} bytes",
                 data.len(),
@@ -110,7 +108,15 @@ impl WgpuBackend {
             // `write_buffer` lands before the next submission: the launches
             // recorded so far must be submitted first, to see the old data.
             self.flush()?;
-            self.queue.write_buffer(&m.buffer, 0, data);
+            if data.len().is_multiple_of(4) {
+                self.queue.write_buffer(&m.buffer, 0, data);
+            } else {
+                // wgpu writes whole words: the last one is completed with
+                // zeros (padding no kernel or readback sees).
+                let mut padded_data = data.to_vec();
+                padded_data.resize(padded(data.len()) as usize, 0);
+                self.queue.write_buffer(&m.buffer, 0, &padded_data);
+            }
         }
         Ok(())
     }
