@@ -34,11 +34,30 @@ const CI_CASES: u64 = 300;
 const WGSL_STRIDE: u64 = 2;
 /// First seed in CI.
 const CI_SEED: u64 = 0x5EED;
+/// Cases with the 8- and 16-bit types ([`GenConfig::narrow`]) in CI.
+const NARROW_CASES: u64 = 100;
 
 #[test]
 fn differential() {
-    let cfg = GenConfig::default();
     let (cases, seed0) = env_cases(CI_CASES, CI_SEED);
+    differential_with(&GenConfig::default(), cases, seed0);
+}
+
+/// The narrow types (`f16 bf16 u8 i8 u16 i16`) on every target: packed
+/// buffers, widened scalars, every operation rounded or wrapped back.
+#[test]
+fn differential_narrow() {
+    let cfg = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
+    let (cases, seed0) = env_cases(NARROW_CASES, CI_SEED);
+    differential_with(&cfg, cases, seed0);
+}
+
+/// Run `cases` cases of `cfg` from `seed0` on every target; shrink, save
+/// and report the failures.
+fn differential_with(cfg: &GenConfig, cases: u64, seed0: u64) {
     let targets = differential_support::targets();
     let start = Instant::now();
     let mut failures: Vec<(u64, usize, Outcome)> = Vec::new();
@@ -48,7 +67,7 @@ fn differential() {
     let mut with_subgroups = vec![0u64; targets.len()];
     let mut skipped = vec![0u64; targets.len()];
     for seed in seed0..seed0 + cases {
-        let case = generate(seed, &cfg);
+        let case = generate(seed, cfg);
         let subgroups = case.program.uses_subgroups();
         // The reference runs once per subgroup size the targets need.
         let mut refs = References::new(&case);
@@ -106,12 +125,12 @@ fn differential() {
             continue;
         }
         done.push(key);
-        let case = generate(*seed, &cfg);
+        let case = generate(*seed, cfg);
         let target = &targets[*k];
         let same = |c: &vyre_testkit::Case| {
             check_target(c, target, DeviceRunOptions::default()).same_kind(outcome)
         };
-        let small = shrink(&case, &cfg, budget, same);
+        let small = shrink(&case, cfg, budget, same);
         let small = reduce_statements(&small, budget, same);
         let shrunk = check_target(&small, target, DeviceRunOptions::default());
         report += &format!("\n  shrunk to {} draws: {shrunk}", small.draws.len());
