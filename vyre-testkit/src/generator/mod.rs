@@ -597,24 +597,38 @@ impl<'s, S: Source> Gen<'s, S> {
     }
 
     /// An `f16`: an edge case (infinities, NaNs, the largest finite value,
-    /// subnormals) or one of [`Gen::raw_float`]'s values rounded to `f16`.
+    /// subnormals), a random mantissa (so that products and sums round) at
+    /// a magnitude from 2^-6 to 2^15, or one of [`Gen::raw_float`]'s values
+    /// rounded to `f16`.
     fn raw_f16(&mut self) -> u32 {
-        if self.src.chance(1, 4) {
-            u32::from(self.pick(&F16_EDGES))
-        } else {
-            let x = f32::from_bits(self.raw_float());
-            u32::from(half::f16::from_f32(x).to_bits())
+        match self.src.below(4) {
+            0 => u32::from(self.pick(&F16_EDGES)),
+            1 | 2 => {
+                let (sign, exp, man) = (self.src.below(2), 9 + self.src.below(22), self.src.raw());
+                sign << 15 | exp << 10 | man & 0x3ff
+            }
+            _ => {
+                let x = f32::from_bits(self.raw_float());
+                u32::from(half::f16::from_f32(x).to_bits())
+            }
         }
     }
 
-    /// A `bf16`, like [`Gen::raw_f16`] (no subnormals: they are `f32`
-    /// subnormals, which targets may flush).
+    /// A `bf16`, like [`Gen::raw_f16`], random mantissas at magnitudes from
+    /// 2^-4 to 2^20 (no subnormals, nor tiny values whose products become
+    /// `f32` subnormals, which targets may flush).
     fn raw_bf16(&mut self) -> u32 {
-        if self.src.chance(1, 4) {
-            u32::from(self.pick(&BF16_EDGES))
-        } else {
-            let x = f32::from_bits(self.raw_float());
-            u32::from(half::bf16::from_f32(x).to_bits())
+        match self.src.below(4) {
+            0 => u32::from(self.pick(&BF16_EDGES)),
+            1 | 2 => {
+                let (sign, exp, man) =
+                    (self.src.below(2), 123 + self.src.below(25), self.src.raw());
+                sign << 15 | exp << 7 | man & 0x7f
+            }
+            _ => {
+                let x = f32::from_bits(self.raw_float());
+                u32::from(half::bf16::from_f32(x).to_bits())
+            }
         }
     }
 
