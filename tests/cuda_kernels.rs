@@ -821,3 +821,458 @@ fn out_of_range_shuffles_keep_the_own_value() {
         }
     }
 }
+
+// ---- Narrow element types (f16, bf16, u8, i8, u16, i16) ----
+//
+// Buffers hold one element per `u32` slot (its bits zero-extended); the
+// harness packs them into 1- or 2-byte elements on the device. Each test
+// compares the GPU with the reference interpreter and, where the values
+// are simple to state, with values computed here by the `half` crate
+// (IEEE round to nearest even, subnormals kept).
+
+use vyre::ir::Program;
+
+/// Whether the slot `bits` of element type `ty` holds a NaN.
+fn is_nan(ty: DataType, bits: u32) -> bool {
+    match ty {
+        DataType::F32 => f32::from_bits(bits).is_nan(),
+        DataType::F16 => half::f16::from_bits(bits as u16).is_nan(),
+        DataType::BF16 => half::bf16::from_bits(bits as u16).is_nan(),
+        _ => false,
+    }
+}
+
+/// Element types of `p`'s buffers, in parameter order.
+fn buffer_types(p: &Program) -> Vec<DataType> {
+    p.params
+        .iter()
+        .filter_map(|q| match q {
+            vyre::ir::Param::Buffer(b) => Some(b.elem),
+            vyre::ir::Param::Scalar { .. } => None,
+        })
+        .collect()
+}
+
+/// `cpu` and `gpu` (every buffer of `p`) hold the same elements: equal
+/// bits, or NaNs of the element's type on both (a NaN's payload is not
+/// specified).
+fn assert_same_elements(p: &Program, cpu: &[Vec<u32>], gpu: &[Vec<u32>], inputs: &[Arg]) {
+    let types = buffer_types(p);
+    for (b, ((c, g), ty)) in cpu.iter().zip(gpu).zip(&types).enumerate() {
+        assert_eq!(c.len(), g.len(), "{}: buffer {b} length", p.name);
+        for (i, (x, y)) in c.iter().zip(g).enumerate() {
+            assert!(
+                x == y || (is_nan(*ty, *x) && is_nan(*ty, *y)),
+                "{}: buffer {b} ({ty})[{i}]: reference {x:#06x} vs cuda {y:#06x}; inputs {:?}",
+                p.name,
+                inputs
+                    .iter()
+                    .map(|a| match a {
+                        Arg::Buf(v) => format!("{:#x}", v.get(i).copied().unwrap_or(0)),
+                        o => format!("{o:?}"),
+                    })
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+/// `out` (elements of `ty`) equals `want` (bits, NaN-aware).
+fn assert_elements(name: &str, ty: DataType, out: &[u32], want: &[u32]) {
+    assert_eq!(out.len(), want.len(), "{name}: length");
+    for (i, (x, y)) in out.iter().zip(want).enumerate() {
+        assert!(
+            x == y || (is_nan(ty, *x) && is_nan(ty, *y)),
+            "{name}[{i}]: got {x:#010x}, want {y:#010x}"
+        );
+    }
+}
+
+/// The widened value (an `f32`) of a narrow float slot.
+fn widen_float(ty: DataType, bits: u32) -> f32 {
+    match ty {
+        DataType::F16 => half::f16::from_bits(bits as u16).to_f32(),
+        DataType::BF16 => half::bf16::from_bits(bits as u16).to_f32(),
+        _ => f32::from_bits(bits),
+    }
+}
+
+/// The slot of `v` rounded to the narrow float type `ty`.
+fn round_float(ty: DataType, v: f32) -> u32 {
+    match ty {
+        DataType::F16 => u32::from(half::f16::from_f32(v).to_bits()),
+        DataType::BF16 => u32::from(half::bf16::from_f32(v).to_bits()),
+        _ => v.to_bits(),
+    }
+}
+
+/// The slot of the register value `v` wrapped to the narrow integer type
+/// `ty` (its low bits).
+fn wrap(ty: DataType, v: u32) -> u32 {
+    v & ((1u64 << ty.bits()) - 1) as u32
+}
+
+/// The register value (zero- or sign-extended) of a narrow integer slot.
+fn widen_int(ty: DataType, bits: u32) -> u32 {
+    match ty {
+        DataType::I8 => bits as u8 as i8 as i32 as u32,
+        DataType::I16 => bits as u16 as i16 as i32 as u32,
+        _ => bits,
+    }
+}
+
+/// Edge values of a narrow type as slots: for `f16`/`bf16` zeros,
+/// subnormals, the largest finite values, infinities, NaNs (quiet and
+/// signalling, with payloads), then random patterns; for integers every
+/// value (8-bit) or the edges and random ones (16-bit).
+fn narrow_edges(ty: DataType) -> Vec<u32> {
+    let mut r = Rng(0x5eed + ty.bits() as u64);
+    match ty {
+        DataType::F16 | DataType::BF16 => {
+            let (max, inf, qnan, snan) = if ty == DataType::F16 {
+                (0x7bff, 0x7c00, 0x7e00, 0x7c01)
+            } else {
+                (0x7f7f, 0x7f80, 0x7fc0, 0x7f81)
+            };
+            let mut v = vec![
+                0,
+                0x8000,
+                1,
+                0x8001,
+                2,
+                0x3c00,
+                0xbc00,
+                max,
+                max | 0x8000,
+                inf,
+            ];
+            v.extend([inf | 0x8000, qnan, snan, qnan | 0x8000, 0x3555, 0x4248]);
+            v.extend((0..200).map(|_| r.next_u32() & 0xffff));
+            v
+        }
+        DataType::U8 | DataType::I8 => (0..256).collect(),
+        _ => {
+            let mut v = vec![
+                0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0x8001, 0xffff,
+            ];
+            v.extend((0..200).map(|_| r.next_u32() & 0xffff));
+            v
+        }
+    }
+}
+
+#[test]
+fn narrow_buffers_match_reference_and_half() {
+    if cuda().is_none() {
+        return;
+    }
+    for n in NARROW {
+        let p = narrow_scale(n);
+        let spec = spec(&p);
+        let x = narrow_edges(n);
+        let len = x.len();
+        let (a, scale) = match n {
+            DataType::F16 | DataType::BF16 => (Arg::F32(1.5), 0),
+            DataType::U8 | DataType::U16 => (Arg::U32(7), 7),
+            _ => (Arg::I32(-3), -3i32 as u32),
+        };
+        let want: Vec<u32> = x
+            .iter()
+            .map(|&b| match n {
+                DataType::F16 | DataType::BF16 => round_float(n, 1.5 * widen_float(n, b)),
+                _ => wrap(n, scale.wrapping_mul(widen_int(n, b))),
+            })
+            .collect();
+        let args = [a, Arg::Buf(x), Arg::Buf(vec![0xdead; len])];
+        let (c, g) = both(&spec, Grid::threads(len), &args).expect("device");
+        assert_same_elements(&p, &c, &g, &args);
+        assert_elements(&p.name, n, &g[1], &want);
+    }
+}
+
+/// `f32` inputs around the rounding boundaries of `f16` and `bf16`: ties
+/// (to even both ways), overflow to infinity and its boundary, subnormal
+/// results, NaNs whose payload lies only in bits that rounding drops.
+fn rounding_inputs() -> Vec<u32> {
+    let mut v = float_edges();
+    v.extend([
+        // f16: 1 + 2^-11 (tie, down to 1), 1 + 3 * 2^-11 (tie, up),
+        // 65504 (max), 65519.996 (rounds to max), 65520 (to inf),
+        // 2^-24 (min subnormal), 2^-25 (tie to 0), 3 * 2^-25 (tie up to
+        // 2^-23), 2^-14 - 2^-25.
+        0x3f80_1000,
+        0x3f80_3000,
+        0x477f_e000,
+        0x477f_efff,
+        0x477f_f000,
+        0x3380_0000,
+        0x3300_0000,
+        0x33c0_0000,
+        0x387f_c000,
+        // bf16: ties at bit 15 with even/odd kept bits, the largest
+        // finite value and the rounding into infinity.
+        0x3f80_8000,
+        0x3f81_8000,
+        0x3f80_8001,
+        0x7f7f_7fff,
+        0x7f7f_8000,
+        0xff7f_ffff,
+        // NaNs with payloads only in the low bits (they must stay NaN).
+        0x7f80_0001,
+        0xff80_0001,
+        0x7f80_2000,
+        0x7fc0_0000,
+        // Subnormal f32s (rounded, not flushed, by bf16).
+        0x0000_0001,
+        0x0000_8000,
+        0x0001_8000,
+        0x8000_8001,
+    ]);
+    let mut r = Rng(77);
+    v.extend((0..2000).map(|_| r.next_u32()));
+    v
+}
+
+#[test]
+fn narrow_rounding_matches_reference_and_half() {
+    if cuda().is_none() {
+        return;
+    }
+    for n in NARROW {
+        let p = narrow_round_program(n);
+        let spec = spec(&p);
+        let x = if n.is_float() {
+            rounding_inputs()
+        } else {
+            int_edges()
+        };
+        let want: Vec<u32> = x
+            .iter()
+            .map(|&b| match n {
+                DataType::F16 | DataType::BF16 => {
+                    widen_float(n, round_float(n, f32::from_bits(b))).to_bits()
+                }
+                _ => widen_int(n, wrap(n, b)),
+            })
+            .collect();
+        let len = x.len();
+        let args = [Arg::Buf(x), Arg::Buf(vec![0xdead_beef; len])];
+        let (c, g) = both(&spec, Grid::threads(len), &args).expect("device");
+        assert_same_elements(&p, &c, &g, &args);
+        assert_elements(&p.name, n.register_type(), &g[1], &want);
+    }
+}
+
+#[test]
+fn every_narrow_cast_matches_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    for from in DataType::ALL {
+        let p = casts_from_program(from);
+        let spec = spec(&p);
+        let x = match from {
+            DataType::Bool => vec![0, 1],
+            DataType::F32 => rounding_inputs(),
+            DataType::I32 | DataType::U32 => int_edges(),
+            n => narrow_edges(n),
+        };
+        let len = x.len();
+        let mut args = vec![Arg::Buf(x)];
+        args.extend(
+            buffer_types(&p)
+                .iter()
+                .skip(1)
+                .map(|_| Arg::Buf(vec![0; len])),
+        );
+        let (c, g) = both(&spec, Grid::threads(len), &args).expect("device");
+        assert_same_elements(&p, &c, &g, &args);
+    }
+}
+
+#[test]
+fn narrow_binops_match_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    for (op, ty) in narrow_binops() {
+        let p = binop_program(op, ty);
+        let spec = spec(&p);
+        let mut vals = narrow_edges(ty);
+        vals.truncate(48);
+        let (a, b) = pairs(&vals);
+        let n = a.len();
+        // The arithmetic the rule defines, computed here: in the register
+        // type, then rounded (floats) or wrapped (integers).
+        let want: Option<Vec<u32>> = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div if ty.is_float() => Some(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| {
+                        let (x, y) = (widen_float(ty, x), widen_float(ty, y));
+                        let v = match op {
+                            BinOp::Add => x + y,
+                            BinOp::Sub => x - y,
+                            BinOp::Mul => x * y,
+                            _ => x / y,
+                        };
+                        round_float(ty, v)
+                    })
+                    .collect(),
+            ),
+            BinOp::Add | BinOp::Sub | BinOp::Mul => Some(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| {
+                        let (x, y) = (widen_int(ty, x), widen_int(ty, y));
+                        let v = match op {
+                            BinOp::Add => x.wrapping_add(y),
+                            BinOp::Sub => x.wrapping_sub(y),
+                            _ => x.wrapping_mul(y),
+                        };
+                        wrap(ty, v)
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let args = [Arg::Buf(a), Arg::Buf(b), Arg::Buf(vec![0; n])];
+        let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
+        assert_same_elements(&p, &c, &g, &args);
+        if let Some(want) = want {
+            assert_elements(&p.name, ty, &g[2], &want);
+        }
+    }
+}
+
+#[test]
+fn narrow_vector_groups_match_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    for (n, width, mult) in [
+        (DataType::BF16, 8, 8),
+        (DataType::BF16, 8, 4),
+        (DataType::BF16, 4, 4),
+        (DataType::F16, 4, 4),
+        (DataType::F16, 8, 8),
+        (DataType::U8, 16, 16),
+        (DataType::I8, 4, 4),
+        (DataType::I16, 2, 2),
+        (DataType::U16, 8, 8),
+    ] {
+        for proven in [true, false] {
+            let p = narrow_vector_program(n, width, mult, proven);
+            let spec = spec(&p);
+            let edges = narrow_edges(n);
+            // Full groups, and (for the checked kernel) a partial tail of
+            // x and of y.
+            for (nx, ny) in [
+                (64 * mult as usize, 64 * mult as usize),
+                (61, 64),
+                (64, 59),
+                (5, 7),
+            ] {
+                if proven && nx != ny {
+                    continue;
+                }
+                let x: Vec<u32> = (0..nx).map(|k| edges[k % edges.len()]).collect();
+                let y = vec![0x1234; ny];
+                let threads = ny.div_ceil(mult as usize).max(1);
+                // What the kernel does, thread by thread (whole workgroups
+                // of 64 run; out-of-range loads read 0, stores drop).
+                let mut want = y.clone();
+                let (w, m) = (width as usize, mult as usize);
+                for t in 0..threads.div_ceil(64) * 64 {
+                    let i = t * m;
+                    let run = if proven {
+                        i + w - 1 < nx && i + w - 1 < ny
+                    } else {
+                        i < ny
+                    };
+                    if !run {
+                        continue;
+                    }
+                    let end = (i + w).min(ny);
+                    for (k, slot) in want.iter_mut().enumerate().take(end).skip(i) {
+                        let xv = x.get(k).copied().unwrap_or(0);
+                        *slot = match n {
+                            DataType::F16 | DataType::BF16 => {
+                                round_float(n, widen_float(n, xv) * 2.0)
+                            }
+                            _ => {
+                                let v = widen_int(n, xv);
+                                wrap(n, v.wrapping_add(v))
+                            }
+                        };
+                    }
+                }
+                let args = [Arg::Buf(x), Arg::Buf(y)];
+                let (c, g) = both(&spec, Grid::threads(threads), &args).expect("device");
+                assert_same_elements(&p, &c, &g, &args);
+                assert_elements(&format!("{} {nx}/{ny}", p.name), n, &g[1], &want);
+            }
+        }
+    }
+}
+
+#[test]
+fn narrow_arrays_match_reference() {
+    if cuda().is_none() {
+        return;
+    }
+    let n = 200;
+    let mut r = Rng(3);
+    let x: Vec<u32> = (0..n).map(|_| r.range(-100.0, 100.0).to_bits()).collect();
+
+    let p = narrow_arrays_program();
+    let spec = spec(&p);
+    let want: Vec<u32> = (0..n)
+        .map(|i| {
+            let l = i % 64;
+            let nb = i - l + (l + 1) % 64;
+            let s = x.get(nb).map_or(0.0, |b| {
+                widen_float(
+                    DataType::BF16,
+                    round_float(DataType::BF16, f32::from_bits(*b)),
+                )
+            });
+            (s + ((291 + 5 * l) % 256) as f32).to_bits()
+        })
+        .collect();
+    let args = [Arg::Buf(x.clone()), Arg::Buf(vec![0; n])];
+    let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
+    assert_same_elements(&p, &c, &g, &args);
+    // The last workgroup's neighbours past `x` read 0 (checked loads).
+    assert_elements("narrow_arrays", DataType::F32, &g[1], &want);
+
+    let p = narrow_array_vectors_program();
+    let spec = ptx_support::spec(&p);
+    let args = [Arg::Buf(x), Arg::Buf(vec![0; n])];
+    let (c, g) = both(&spec, Grid::threads(n), &args).expect("device");
+    assert_same_elements(&p, &c, &g, &args);
+}
+
+#[test]
+fn narrow_buffer_lengths_are_elements() {
+    if cuda().is_none() {
+        return;
+    }
+    for n in NARROW {
+        // out[0] = x.len(), for lengths that are not whole words.
+        let mut b = ProgramBuilder::new(format!("len_{}", n.name()), [32, 1, 1]);
+        let x = b.buffer("x", n, Access::Read);
+        let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+        b.body(|blk| {
+            blk.store(BufRef::Param(out), Expr::u32(0), Expr::len(x));
+        });
+        let p = b.finish();
+        let spec = spec(&p);
+        for len in [0usize, 1, 3, 5, 7, 4097] {
+            let args = [Arg::Buf(vec![1; len]), Arg::Buf(vec![0])];
+            let (c, g) = both(&spec, Grid::workgroups(1), &args).expect("device");
+            assert_same_elements(&p, &c, &g, &args);
+            assert_eq!(g[1], vec![len as u32], "{} of {len}", p.name);
+        }
+    }
+}

@@ -187,10 +187,10 @@ fn type_errors_point_at_the_expression() {
         "cannot cast `f32` to `bool`",
     );
     expect_at(
-        &k("    let w: u8 = 1;"),
+        &k("    let w: u64 = 1;"),
         3,
         12,
-        "type `u8` is not supported",
+        "type `u64` is not supported",
     );
     expect_at(
         &k("    let m = if n > 1 { 1.0 } else { 2 };"),
@@ -404,10 +404,10 @@ fn literal_range_and_kernel_shape_errors() {
         "integer literal is too large",
     );
     expect_at(
-        &k("    let a = 1u8;"),
+        &k("    let a = 1u64;"),
         3,
         13,
-        "`u8` literals are not supported",
+        "`u64` literals are not supported",
     );
     expect_at(&k("    let a = 1.0f64;"), 3, 13, "`f64` is not supported");
     expect_at(
@@ -457,7 +457,13 @@ fn literal_range_and_kernel_shape_errors() {
         "#[kernel]\nfn k<T>() {}\n",
         2,
         5,
-        "generic functions are not supported",
+        "the generic kernel `k` needs the instances to build",
+    );
+    expect_at(
+        "fn h<T>(a: f32) -> f32 { a }\n#[kernel]\nfn k() {}\n",
+        1,
+        5,
+        "generic helper functions are not supported",
     );
 }
 
@@ -1132,5 +1138,421 @@ fn tuple_errors() {
         1,
         17,
         "mismatched types: helper `g` returns `u32`, but this value is `f32`",
+    );
+}
+
+/// A kernel with narrow parameters whose body starts on line 3.
+fn narrow(body: &str) -> String {
+    format!(
+        "#[kernel]\npub fn k(x: &mut [f32], b: &mut [u8], h: f16, w: &mut [bf16]) {{\n{body}\n}}\n"
+    )
+}
+
+#[test]
+fn narrow_literal_errors() {
+    expect_at(
+        &narrow("    let a: u8 = 256;"),
+        3,
+        17,
+        "literal `256` out of range for `u8` (whose range is 0..=255)",
+    );
+    expect_at(
+        &narrow("    let c = -129i8;"),
+        3,
+        13,
+        "literal `-129` out of range for `i8` (whose range is -128..=127)",
+    );
+    expect_at(
+        &narrow("    let t: i16 = 40000;"),
+        3,
+        18,
+        "literal `40000` out of range for `i16` (whose range is -32768..=32767)",
+    );
+    expect_at(
+        &narrow("    let t = 65536u16;"),
+        3,
+        13,
+        "literal `65536` out of range for `u16`",
+    );
+    // The type comes from a later use, the error points at the literal.
+    expect_at(
+        &narrow("    let s = 300;\n    b[1] = s;"),
+        3,
+        13,
+        "literal `300` out of range for `u8`",
+    );
+    expect_at(
+        &narrow("    let d = 70000.0f16;"),
+        3,
+        13,
+        "float literal out of range for `f16`; write `f16::INFINITY` or `f16::from_bits(0x7c00)` for infinity",
+    );
+    expect_at(
+        &narrow("    let e: f16 = 1e5;"),
+        3,
+        18,
+        "float literal out of range for `f16`",
+    );
+    expect_at(
+        &narrow("    w[0] = 1e39;"),
+        3,
+        12,
+        "float literal out of range for `bf16`; write `bf16::INFINITY` or `bf16::from_bits(0x7f80)`",
+    );
+    expect_at(
+        &narrow("    let l = 1.5u8;"),
+        3,
+        13,
+        "a number with a fractional part or an exponent cannot be a `u8`",
+    );
+    expect_at(
+        &narrow("    let n = f16::from_bits(0x10000);"),
+        3,
+        28,
+        "literal `65536` out of range for `u16`",
+    );
+    expect_at(
+        &narrow("    let q = 1i64;"),
+        3,
+        13,
+        "`i64` literals are not supported; use no suffix or one of the suffixes `i32 u32 f32 f16 bf16 u8 i8 u16 i16`",
+    );
+}
+
+#[test]
+fn narrow_type_errors() {
+    let d = expect_at(
+        &narrow("    let f = h + 1;"),
+        3,
+        13,
+        "mismatched types: `f16 + i32`",
+    );
+    assert_eq!(
+        d.notes,
+        ["an integer literal is never an `f16`; write `1.0`"]
+    );
+    expect_at(
+        &narrow("    let m = h.sqrt() + 1.0bf16;"),
+        3,
+        13,
+        "mismatched types: `f16 + bf16`",
+    );
+    expect_at(&narrow("    let g = -b[0];"), 3, 13, "cannot negate a `u8`");
+    expect_at(
+        &narrow("    let q = !h;"),
+        3,
+        13,
+        "`!` works on `bool` and integers, not `f16`",
+    );
+    expect_at(
+        &narrow("    let p = h.min(2);"),
+        3,
+        13,
+        "`min` needs all operands of the same type, got `f16`, `i32`",
+    );
+    expect_at(
+        &narrow("    let s = b[0].sqrt();"),
+        3,
+        13,
+        "`sqrt` works on `f32` (or `f16`, `bf16`",
+    );
+    expect_at(
+        &narrow("    let h2: f16 = h as f32;"),
+        3,
+        19,
+        "`h2` is `f16` but this value is `f32`",
+    );
+    expect_at(
+        &narrow("    w[0] = h;"),
+        3,
+        12,
+        "`w` holds `bf16` but this value is `f16`",
+    );
+}
+
+#[test]
+fn narrow_indices_loops_and_atomics_stay_32_bit() {
+    expect_at(
+        &narrow("    let i = 3u8;\n    x[i] = 1.0;"),
+        4,
+        7,
+        "an index must be `u32` or `i32`, but this is `u8`",
+    );
+    expect_at(
+        &narrow("    b.atomic_add(0, 1);"),
+        3,
+        5,
+        "`atomic_add` needs `u32` or `i32` elements, but `b` holds `u8`",
+    );
+    expect_at(
+        &narrow("    for j in 0u8..4 {}"),
+        3,
+        14,
+        "a `for` range must be over `u32` or `i32`, but this bound is `u8`",
+    );
+}
+
+#[test]
+fn load8_and_store8_need_narrow_elements() {
+    expect_at(
+        &narrow("    x.store8(0, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);"),
+        3,
+        5,
+        "`store8` works on 16- and 8-bit elements (`f16 bf16 u16 i16 u8 i8`), but `x` holds `f32`; use two `store4`s",
+    );
+    // A private array's element type is known only after inference.
+    expect_at(
+        &narrow("    let arr = [0; 8];\n    let r = arr.load8(0);"),
+        4,
+        13,
+        "`load8` works on 16- and 8-bit elements (`f16 bf16 u16 i16 u8 i8`), but `arr` holds `i32`; use two `load4`s",
+    );
+    expect_at(
+        &narrow("    let v = b.load8(0);\n    let s = v.load8(0) + 1;"),
+        4,
+        13,
+        "`load8` may only be used as `let v = buf.load8(i);`",
+    );
+    expect_at(
+        &narrow("    let v: [u8; 4] = b.load8(0);"),
+        3,
+        12,
+        "`load8` reads 8 elements, but `v` is declared with 4",
+    );
+    expect_at(
+        &narrow("    w.store8(0, [h, h]);"),
+        3,
+        17,
+        "`store8` stores 8 values, but this list has 2",
+    );
+}
+
+#[test]
+fn generic_kernel_errors() {
+    expect_at(
+        "#[kernel(workgroup_size = 64)]\npub fn k<T>(x: &[T]) {}\n",
+        2,
+        9,
+        "the generic kernel `k` needs the instances to build: add `instances(...)` to its `#[kernel(...)]` attribute",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32)))]\npub fn k(x: &[f32]) {}\n",
+        1,
+        10,
+        "`instances(...)` is for generic kernels (`pub fn k<T>(..)` or `pub fn k<const N: u32>(..)`), but `k` has no generic parameters",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32), b = (U = f32)))]\npub fn k<T>() {}\n",
+        1,
+        40,
+        "`U` is not a parameter of the generic kernel `k`, whose parameters are `T`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32), b = ()))]\npub fn k<T>() {}\n",
+        1,
+        35,
+        "the instance `b` of `k` gives no value for `T`; write `b = (T = ..)`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32, N = 1)))]\npub fn k<T, const N: u32, const M: u32>() {}\n",
+        1,
+        20,
+        "the instance `a` of `k` gives no value for `M`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32, T = u8)))]\npub fn k<T>() {}\n",
+        1,
+        34,
+        "the instance `a` gives `T` twice",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = 4)))]\npub fn k<T>() {}\n",
+        1,
+        29,
+        "`T` is a type parameter: give it a scalar type (`T = f32`), not a value",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = foo)))]\npub fn k<T>() {}\n",
+        1,
+        29,
+        "`T` is a type parameter, but `foo` is not a type",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = f32)))]\npub fn k<const N: u32>() {}\n",
+        1,
+        29,
+        "`N` is a const parameter of type `u32`: give it a value (`N = 16`, or a `const`), not the type `f32`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = 1.5)))]\npub fn k<const N: u32>() {}\n",
+        1,
+        29,
+        "`N` is a `u32`, but this is a float",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = 300)))]\npub fn k<const N: u8>() {}\n",
+        1,
+        29,
+        "the value of `N` is out of range for `u8` (whose range is 0..=255)",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = -1)))]\npub fn k<const N: u32>() {}\n",
+        1,
+        29,
+        "the value of `N` is out of range for `u32`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = 4i32)))]\npub fn k<const N: u32>() {}\n",
+        1,
+        29,
+        "`N` is a `u32`, but this literal is a `i32`",
+    );
+    expect_at(
+        "const X: i32 = 3;\n#[kernel(instances(a = (N = X)))]\npub fn k<const N: u32>() {}\n",
+        2,
+        29,
+        "`N` is a `u32`, but this value is `i32`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = Y)))]\npub fn k<const N: u32>() {}\n",
+        1,
+        29,
+        "cannot find the constant `Y`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = 1)))]\npub fn k<const N: bool>() {}\n",
+        1,
+        29,
+        "`N` is a `bool`, but this is an integer",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32), a = (T = u8)))]\npub fn k<T>() {}\n",
+        1,
+        35,
+        "the instance `a` of `k` is listed twice",
+    );
+    expect_at(
+        "#[kernel(instances())]\npub fn k<T>() {}\n",
+        1,
+        10,
+        "`instances(...)` lists no instance",
+    );
+    expect_at(
+        "#[kernel(instances(a = T = f32))]\npub fn k<T>() {}\n",
+        1,
+        24,
+        "malformed `instances(...)`: expected parentheses",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = 1)), instances(b = (N = 2)))]\npub fn k<const N: u32>() {}\n",
+        1,
+        34,
+        "`instances(...)` is given twice",
+    );
+}
+
+#[test]
+fn generic_parameter_errors() {
+    expect_at(
+        "#[kernel(instances(a = (T = f32)))]\npub fn k<T: Copy>() {}\n",
+        2,
+        10,
+        "a kernel's type parameters take no bounds, defaults or attributes",
+    );
+    expect_at(
+        "#[kernel(instances(a = (N = 4)))]\npub fn k<const N: f32>() {}\n",
+        2,
+        19,
+        "a const parameter is an integer or `bool`, not `f32`",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32)))]\npub fn k<'a, T>() {}\n",
+        2,
+        10,
+        "lifetime parameters are not supported",
+    );
+    expect_at(
+        "#[kernel(instances(a = (f32 = f32)))]\npub fn k<f32>() {}\n",
+        2,
+        10,
+        "a type parameter cannot be named `f32`, like a scalar type",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32)))]\npub fn k<T, T>() {}\n",
+        2,
+        13,
+        "the generic parameter `T` is declared twice",
+    );
+    expect_at(
+        "#[kernel(instances(a = (T = f32)))]\npub fn k<T>() where T: Copy {}\n",
+        2,
+        15,
+        "`where` clauses are not supported",
+    );
+}
+
+#[test]
+fn instance_names_must_not_collide() {
+    expect_at(
+        "#[kernel(instances(x = (T = f32)))]\npub fn other<T>() {}\nfn other_x() {}\n",
+        1,
+        20,
+        "the instance `x` of `other` is the kernel `other_x`, but a function of this file has that name; rename the instance",
+    );
+    expect_at(
+        "#[kernel]\npub fn k_a() {}\n#[kernel(instances(a = (T = f32)))]\npub fn k<T>() {}\n",
+        3,
+        20,
+        "the instance `a` of `k` is the kernel `k_a`, but a function of this file has that name",
+    );
+    expect_at(
+        "#[kernel(instances(b_c = (T = f32)))]\npub fn a<T>() {}\n#[kernel(instances(c = (T = f32)))]\npub fn a_b<T>() {}\n",
+        3,
+        20,
+        "the instance `c` of `a_b` is the kernel `a_b_c`, but an instance of another generic kernel has that name",
+    );
+}
+
+#[test]
+fn errors_inside_an_instance_name_it() {
+    let src = "#[kernel(instances(f32 = (T = f32), bf16 = (T = bf16), u8 = (T = u8)))]\npub fn bad<T>(x: &mut [T]) {\n    x[0] = x[1] * 2.0;\n}\n";
+    let d = expect_at(
+        src,
+        3,
+        12,
+        "mismatched types: `u8 * f32`; both operands of `*` must have the same type",
+    );
+    assert_eq!(d.notes, ["in the instance `bad_u8` (T = u8)"]);
+    // An error of every instance is reported once, for the first.
+    let src = "#[kernel(instances(a = (N = 1), b = (N = 2)))]\npub fn k<const N: u32>(x: &mut [f32]) {\n    x[0] = q;\n}\n";
+    let ds = errors(src);
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    assert_eq!((ds[0].line, ds[0].column), (3, 12));
+    assert_eq!(ds[0].notes, ["in the instance `k_a` (N = 1u32)"]);
+}
+
+#[test]
+fn helpers_do_not_see_generic_parameters() {
+    let d = expect_at(
+        "fn h(v: f32) -> f32 { v as T }\n#[kernel(instances(a = (T = f32)))]\npub fn k<T>(y: &mut [f32]) { y[0] = h(1.0); }\n",
+        1,
+        28,
+        "`T` is a type parameter of the kernel `k`; helpers are not generic and cannot use it",
+    );
+    assert!(
+        d.notes
+            .contains(&"in the instance `k_a` (T = f32)".to_string())
+    );
+    expect_at(
+        "fn g(v: f32) -> f32 { v * (TILE as f32) }\n#[kernel(instances(a = (TILE = 4)))]\npub fn k<const TILE: u32>(y: &mut [f32]) { y[0] = g(1.0); }\n",
+        1,
+        28,
+        "cannot find value `TILE` in this scope",
+    );
+    expect_at(
+        "fn h<T>(v: T) -> T { v }\n#[kernel]\npub fn k() {}\n",
+        1,
+        5,
+        "generic helper functions are not supported",
     );
 }

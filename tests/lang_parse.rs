@@ -1380,3 +1380,703 @@ pub fn k(x: &[f32], y: &mut [f32]) {
         Expr::Select { then, .. } if matches!(**then, Expr::Subgroup(SubgroupOp::Add, _))
     ));
 }
+
+fn f16_bits(v: f32) -> u16 {
+    half::f16::from_f32(v).to_bits()
+}
+
+fn bf16_bits(v: f32) -> u16 {
+    half::bf16::from_f32(v).to_bits()
+}
+
+#[test]
+fn narrow_types_in_parameters_locals_and_arrays() {
+    let p = kernel(
+        "a: f16, b: bf16, c: u8, d: i8, e: u16, f: i16, x: &[bf16], y: &mut [u8], z: &mut [i16], w: &mut [f16], v: &[u16], s: &[i8]",
+        r"
+        let i = global_id().x;
+        let h: f16 = a;
+        let g: bf16 = x[i];
+        let k: u8 = y[i];
+        #[shared]
+        let mut tile: [f16; 128];
+        #[shared]
+        let mut bytes: [u8; 64];
+        let mut acc = [0.0f16; 8];
+        let t: [bf16; 4] = [0.0; 4];
+        let mut q = [0u8; 2];
+        let mut r: [i16; 3];
+        tile[i] = h;
+        bytes[i] = k;
+        acc[1] = h;
+        q[0] = k;
+        r[2] = z[i];
+        w[i] = tile[0] + acc[1];
+        ",
+    );
+    let scalars: Vec<(&str, DataType)> = p
+        .params
+        .iter()
+        .filter_map(|q| match q {
+            Param::Scalar { name, ty } => Some((name.as_str(), *ty)),
+            Param::Buffer(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        scalars,
+        [
+            ("a", DataType::F16),
+            ("b", DataType::BF16),
+            ("c", DataType::U8),
+            ("d", DataType::I8),
+            ("e", DataType::U16),
+            ("f", DataType::I16)
+        ]
+    );
+    let bufs: Vec<(&str, DataType, Access)> = p
+        .params
+        .iter()
+        .filter_map(|q| match q {
+            Param::Buffer(b) => Some((b.name.as_str(), b.elem, b.access)),
+            Param::Scalar { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        bufs,
+        [
+            ("x", DataType::BF16, Access::Read),
+            ("y", DataType::U8, Access::ReadWrite),
+            ("z", DataType::I16, Access::ReadWrite),
+            ("w", DataType::F16, Access::ReadWrite),
+            ("v", DataType::U16, Access::Read),
+            ("s", DataType::I8, Access::Read),
+        ]
+    );
+    assert_eq!(ty_of(&p, "h"), DataType::F16);
+    assert_eq!(ty_of(&p, "g"), DataType::BF16);
+    assert_eq!(ty_of(&p, "k"), DataType::U8);
+    let shared: Vec<(&str, DataType, u32)> = p
+        .shared
+        .iter()
+        .map(|s| (s.name.as_str(), s.elem, s.len))
+        .collect();
+    assert_eq!(
+        shared,
+        [("tile", DataType::F16, 128), ("bytes", DataType::U8, 64)]
+    );
+    assert_eq!(p.shared_bytes(), 128 * 2 + 64);
+    let private: Vec<(&str, DataType, u32)> = p
+        .private
+        .iter()
+        .map(|s| (s.name.as_str(), s.elem, s.len))
+        .collect();
+    assert_eq!(
+        private,
+        [
+            ("acc", DataType::F16, 8),
+            ("t", DataType::BF16, 4),
+            ("q", DataType::U8, 2),
+            ("r", DataType::I16, 3),
+        ]
+    );
+    // `[0.0; 4]` for a `[bf16; 4]` stores `bf16` zeros.
+    let t = priv_buf(&p, "t");
+    let mut fills = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Store { buf, value, .. } = n
+            && *buf == t
+        {
+            fills.push(value.clone());
+        }
+    });
+    assert_eq!(fills, [lit(Literal::BF16(0))]);
+    assert!(p.validate().is_ok());
+}
+
+#[test]
+fn narrow_literals_suffixes_and_inference() {
+    let p = kernel(
+        "hf: f16, hb: bf16, y: &mut [u8], z: &mut [i16]",
+        r"
+        let a = 1u8; let b = 2i16; let c = 3u16; let d = 4i8; let e = 0.5f16; let f = 0.5bf16;
+        let g = -5i8; let h = -128i8; let i = 255u8; let j = 65535u16; let k = -32768i16; let l = 1f16;
+        let m: f16 = 0.1; let n: bf16 = 0.1; let o = -0.0f16; let p1 = 2bf16;
+        let q: u8 = 7; let r = hf * 2.0; let s = 0.25 + hb; let t = 1.5;
+        let u = a + 1; let v: i8 = -1; let w = 65504.0f16; let x1 = 6e-8f16;
+        y[0] = 200; z[0] = -300;
+        let big = u8::MAX; let small = i16::MIN; let bits = i8::BITS; let inf = f16::INFINITY;
+        let nan = bf16::from_bits(0x7fc1); let one = f16::from_bits(0x3c00); let eps = bf16::EPSILON;
+        ",
+    );
+    let want = [
+        ("a", Literal::U8(1)),
+        ("b", Literal::I16(2)),
+        ("c", Literal::U16(3)),
+        ("d", Literal::I8(4)),
+        ("e", Literal::F16(0x3800)),
+        ("f", Literal::BF16(0x3f00)),
+        ("g", Literal::I8(-5)),
+        ("h", Literal::I8(i8::MIN)),
+        ("i", Literal::U8(255)),
+        ("j", Literal::U16(u16::MAX)),
+        ("k", Literal::I16(i16::MIN)),
+        ("l", Literal::F16(0x3c00)),
+        ("m", Literal::F16(f16_bits(0.1))),
+        ("n", Literal::BF16(bf16_bits(0.1))),
+        ("o", Literal::F16(0x8000)),
+        ("p1", Literal::BF16(0x4000)),
+        ("q", Literal::U8(7)),
+        ("t", Literal::f32(1.5)),
+        ("v", Literal::I8(-1)),
+        ("w", Literal::F16(0x7bff)),
+        ("x1", Literal::F16(1)),
+        ("big", Literal::U8(255)),
+        ("small", Literal::I16(i16::MIN)),
+        ("bits", Literal::U32(8)),
+        ("inf", Literal::F16(0x7c00)),
+        ("nan", Literal::BF16(0x7fc1)),
+        ("one", Literal::F16(0x3c00)),
+        ("eps", Literal::BF16(half::bf16::EPSILON.to_bits())),
+    ];
+    for (name, l) in want {
+        assert_eq!(*init_of(&p, name), lit(l), "`{name}`");
+        assert_eq!(ty_of(&p, name), l.ty(), "`{name}`");
+    }
+    // The bits: `0.1` rounded to nearest even, through `f32`.
+    assert_eq!(f16_bits(0.1), 0x2e66);
+    assert_eq!(bf16_bits(0.1), 0x3dcd);
+    // Unsuffixed literals take the type of the other operand.
+    assert_eq!(
+        *init_of(&p, "r"),
+        Expr::Param(0).mul(lit(Literal::F16(0x4000)))
+    );
+    assert_eq!(ty_of(&p, "r"), DataType::F16);
+    assert_eq!(
+        *init_of(&p, "s"),
+        lit(Literal::BF16(bf16_bits(0.25))).add(Expr::Param(1))
+    );
+    assert_eq!(
+        *init_of(&p, "u"),
+        Expr::Local(local(&p, "a")).add(lit(Literal::U8(1)))
+    );
+    assert_eq!(ty_of(&p, "t"), DataType::F32, "no context: `f32`");
+    let stores: Vec<&Node> = p
+        .body
+        .iter()
+        .filter(|n| matches!(n, Node::Store { .. }))
+        .collect();
+    assert_eq!(
+        stores,
+        [
+            &Node::Store {
+                buf: BufRef::Param(2),
+                index: Expr::u32(0),
+                value: lit(Literal::U8(200)),
+            },
+            &Node::Store {
+                buf: BufRef::Param(3),
+                index: Expr::u32(0),
+                value: lit(Literal::I16(-300)),
+            }
+        ]
+    );
+}
+
+#[test]
+fn narrow_float_literals_round_through_f32() {
+    // The decimal text is read as the nearest `f32`, which is then rounded
+    // to nearest even: 1 + 2^-11 + 2^-30 is just above the midpoint of two
+    // `f16`s, but its nearest `f32` is the midpoint itself, which rounds
+    // to the even `1.0`.
+    let p = kernel(
+        "",
+        "let a: f16 = 1.00048828218; let b: f16 = 1.0009765625; let c = 1.00048828218f16;",
+    );
+    assert_eq!(*init_of(&p, "a"), lit(Literal::F16(0x3c00)));
+    assert_eq!(*init_of(&p, "b"), lit(Literal::F16(0x3c01)));
+    assert_eq!(*init_of(&p, "c"), lit(Literal::F16(0x3c00)));
+}
+
+#[test]
+fn narrow_operators_math_casts_and_subgroups() {
+    let p = kernel(
+        "a: f16, b: bf16, c: u8, d: i8, e: u16, f: i16, y: &mut [f32]",
+        r"
+        let s = a + a * a - a / a % a;
+        let t = -b;
+        let u = !c & c | c ^ c;
+        let v = -d;
+        let w = c << 3;
+        let x = f >> 1u32;
+        let cmp = a < a && b >= b && c != c && d == d && e > e && f <= f;
+        let m1 = d.abs();
+        let m2 = c.min(c).max(c).clamp(c, c);
+        let m3 = b.sqrt().exp().ln().sin().cos().tanh().floor().ceil();
+        let m4 = a.powf(a).mul_add(a, a);
+        let m5 = f16::max(a, a);
+        let c1 = a as f32;
+        let c2 = y[0] as f16;
+        let c3 = b as u8;
+        let c4 = c as bf16;
+        let c5 = d as i16;
+        let c6 = true as u8;
+        let g1 = subgroup_add(a);
+        let g2 = subgroup_shuffle(c, 1);
+        let g3 = subgroup_max(f);
+        let sel = if cmp { a } else { 1.0 };
+        ",
+    );
+    let want = [
+        ("s", DataType::F16),
+        ("t", DataType::BF16),
+        ("u", DataType::U8),
+        ("v", DataType::I8),
+        ("w", DataType::U8),
+        ("x", DataType::I16),
+        ("cmp", DataType::Bool),
+        ("m1", DataType::I8),
+        ("m2", DataType::U8),
+        ("m3", DataType::BF16),
+        ("m4", DataType::F16),
+        ("m5", DataType::F16),
+        ("c1", DataType::F32),
+        ("c2", DataType::F16),
+        ("c3", DataType::U8),
+        ("c4", DataType::BF16),
+        ("c5", DataType::I16),
+        ("c6", DataType::U8),
+        ("g1", DataType::F16),
+        ("g2", DataType::U8),
+        ("g3", DataType::I16),
+        ("sel", DataType::F16),
+    ];
+    for (name, t) in want {
+        assert_eq!(ty_of(&p, name), t, "`{name}`");
+    }
+    assert_eq!(
+        *init_of(&p, "w"),
+        Expr::Param(2).shl(Expr::i32(3)),
+        "a shift amount keeps its own type"
+    );
+    assert_eq!(
+        *init_of(&p, "m5"),
+        Expr::Math(MathFn::Max, vec![Expr::Param(0), Expr::Param(0)])
+    );
+    assert_eq!(
+        *init_of(&p, "c2"),
+        Expr::Cast(
+            DataType::F16,
+            Box::new(Expr::Load {
+                buf: BufRef::Param(6),
+                index: Box::new(Expr::u32(0))
+            })
+        )
+    );
+    assert_eq!(
+        *init_of(&p, "g2"),
+        Expr::Subgroup(SubgroupOp::Shuffle, vec![Expr::Param(2), Expr::u32(1)])
+    );
+    assert_eq!(
+        *init_of(&p, "sel"),
+        Expr::Select {
+            cond: Box::new(Expr::Local(local(&p, "cmp"))),
+            then: Box::new(Expr::Param(0)),
+            otherwise: Box::new(lit(Literal::F16(0x3c00))),
+        }
+    );
+    assert_eq!(
+        *init_of(&p, "v"),
+        Expr::Unary(UnOp::Neg, Box::new(Expr::Param(3)))
+    );
+}
+
+#[test]
+fn narrow_helpers_constants_and_locals_attribute() {
+    let p = file(
+        r"
+const HALF: f16 = 0.5;
+const MASK: u8 = 0xf0;
+const TWO: bf16 = 1.0 + 1.0;
+fn scale(v: f16, by: f16) -> f16 { v * by + HALF }
+fn split(v: u16) -> (u8, u8) { ((v >> 8) as u8, v as u8) }
+fn put(out: &mut [bf16], i: u32, v: bf16) { out[i] = v * TWO; }
+#[kernel]
+#[locals(i: u32, h: f16, hi: u8, lo: u8)]
+pub fn k(x: &[f16], y: &mut [bf16], z: &mut [u8], w: &[u16]) {
+    let i = global_id().x;
+    let h = scale(x[i], 2.0);
+    let (hi, lo) = split(w[i]);
+    z[i] = (hi & MASK) | lo;
+    put(y, i, h as bf16);
+}",
+    )
+    .remove(0);
+    assert_eq!(
+        p.locals[..4],
+        [
+            LocalDecl {
+                name: "i".into(),
+                ty: DataType::U32,
+                mutable: false
+            },
+            LocalDecl {
+                name: "h".into(),
+                ty: DataType::F16,
+                mutable: false
+            },
+            LocalDecl {
+                name: "hi".into(),
+                ty: DataType::U8,
+                mutable: false
+            },
+            LocalDecl {
+                name: "lo".into(),
+                ty: DataType::U8,
+                mutable: false
+            },
+        ]
+    );
+    let x_i = Expr::Load {
+        buf: BufRef::Param(0),
+        index: Box::new(Expr::Local(0)),
+    };
+    assert_eq!(
+        *init_of(&p, "h"),
+        x_i.mul(lit(Literal::F16(0x4000)))
+            .add(lit(Literal::F16(0x3800)))
+    );
+    assert_eq!(ty_of(&p, "split_v"), DataType::U16);
+    assert_eq!(
+        *init_of(&p, "put_v"),
+        Expr::Cast(DataType::BF16, Box::new(Expr::Local(1)))
+    );
+    assert!(p.body.iter().any(|n| *n
+        == Node::Store {
+            buf: BufRef::Param(1),
+            index: Expr::Local(local(&p, "put_i")),
+            value: Expr::Local(local(&p, "put_v")).mul(lit(Literal::BF16(0x4000))),
+        }));
+    assert!(p.body.iter().any(|n| {
+        *n == Node::Store {
+            buf: BufRef::Param(2),
+            index: Expr::Local(0),
+            value: Expr::Local(2)
+                .bitand(lit(Literal::U8(0xf0)))
+                .bitor(Expr::Local(3)),
+        }
+    }));
+}
+
+#[test]
+fn load8_and_store8_on_narrow_elements() {
+    let p = kernel(
+        "x: &[bf16], y: &mut [bf16], b: &[u8], c: &mut [i8], h: &[f16], g: &mut [f16]",
+        r"
+        let i = global_id().x * 8;
+        let v = x.load8(i);
+        y.store8(i, v);
+        let bytes: [u8; 8] = b.load8(i);
+        c.store8(i, [1, 2, 3, 4, 5, 6, 7, -8]);
+        let q = h.load4(i);
+        g.store4(i, q);
+        let r = h.load2(i);
+        g.store2(i, r);
+        ",
+    );
+    let v = priv_buf(&p, "v");
+    assert_eq!(p.private[v_index(&p, "v")].len, 8);
+    assert_eq!(p.private[v_index(&p, "v")].elem, DataType::BF16);
+    assert_eq!(p.private[v_index(&p, "bytes")].elem, DataType::U8);
+    assert_eq!(p.private[v_index(&p, "q")].elem, DataType::F16);
+    let i = Expr::Local(local(&p, "i"));
+    let lane = |k: u32| {
+        if k == 0 {
+            i.clone()
+        } else {
+            i.clone().add(Expr::u32(k))
+        }
+    };
+    let mut loads = Vec::new();
+    let mut stores = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Store { buf, index, value } = n {
+            if *buf == v {
+                loads.push((index.clone(), value.clone()));
+            }
+            if *buf == BufRef::Param(1) {
+                stores.push((index.clone(), value.clone()));
+            }
+        }
+    });
+    let want_loads: Vec<(Expr, Expr)> = (0..8)
+        .map(|k| {
+            (
+                Expr::u32(k),
+                Expr::Load {
+                    buf: BufRef::Param(0),
+                    index: Box::new(lane(k)),
+                },
+            )
+        })
+        .collect();
+    assert_eq!(loads, want_loads);
+    let want_stores: Vec<(Expr, Expr)> = (0..8)
+        .map(|k| {
+            (
+                lane(k),
+                Expr::Load {
+                    buf: v,
+                    index: Box::new(Expr::u32(k)),
+                },
+            )
+        })
+        .collect();
+    assert_eq!(stores, want_stores);
+    let mut list = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Store {
+            buf: BufRef::Param(3),
+            value,
+            ..
+        } = n
+        {
+            list.push(value.clone());
+        }
+    });
+    let want: Vec<Expr> = [1, 2, 3, 4, 5, 6, 7, -8]
+        .into_iter()
+        .map(|v| lit(Literal::I8(v)))
+        .collect();
+    assert_eq!(list, want);
+    assert!(p.validate().is_ok());
+}
+
+fn v_index(p: &Program, name: &str) -> usize {
+    p.private
+        .iter()
+        .position(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no private array `{name}`"))
+}
+
+const SCALE: &str = r"
+fn twice(v: f32) -> f32 { v + v }
+/// y = a * x
+#[kernel(workgroup_size = 256, instances(f32 = (T = f32), bf16 = (T = bf16), h = (T = f16)))]
+pub fn scale<T>(a: f32, x: &[T], y: &mut [T]) {
+    let i = global_id().x;
+    if i < y.len() {
+        let v: T = (twice(a) * x[i] as f32) as T;
+        y[i] = v;
+        y[0] = 0.0 as T;
+        let top = T::MAX;
+    }
+}
+";
+
+#[test]
+fn generic_kernel_instances_are_ordinary_kernels() {
+    let m = parse("scale.vyre", SCALE).unwrap_or_else(|d| panic!("{}", d.render()));
+    let names: Vec<&str> = m.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["scale_f32", "scale_bf16", "scale_h"]);
+    // Each instance is the kernel written out with `T` replaced.
+    for (k, t) in m.kernels.iter().zip(["f32", "bf16", "f16"]) {
+        let src = SCALE
+            .replace(
+                "#[kernel(workgroup_size = 256, instances(f32 = (T = f32), bf16 = (T = bf16), h = (T = f16)))]",
+                "#[kernel(workgroup_size = 256)]",
+            )
+            .replace("scale<T>", &k.name)
+            .replace("T", t);
+        let plain = parse("plain.vyre", &src).unwrap_or_else(|d| panic!("{}", d.render()));
+        assert_eq!(plain.kernels[0], *k, "{t}");
+        assert_eq!(k.doc, "y = a * x");
+        assert!(plain.generics.is_empty());
+    }
+    let p = &m.kernels[1];
+    assert_eq!(
+        p.params[1],
+        Param::Buffer(vyre::ir::BufferDecl {
+            name: "x".into(),
+            elem: DataType::BF16,
+            access: Access::Read
+        })
+    );
+    assert_eq!(ty_of(p, "v"), DataType::BF16);
+    assert_eq!(
+        *init_of(p, "top"),
+        lit(Literal::BF16(half::bf16::MAX.to_bits()))
+    );
+    assert_eq!(
+        m.generics,
+        [vyre::lang::GenericKernel {
+            name: "scale".into(),
+            type_params: vec!["T".into()],
+            const_params: vec![],
+            instances: vec![
+                vyre::lang::KernelInstance {
+                    kernel: "scale_f32".into(),
+                    suffix: "f32".into(),
+                    types: vec![("T".into(), DataType::F32)],
+                    consts: vec![],
+                },
+                vyre::lang::KernelInstance {
+                    kernel: "scale_bf16".into(),
+                    suffix: "bf16".into(),
+                    types: vec![("T".into(), DataType::BF16)],
+                    consts: vec![],
+                },
+                vyre::lang::KernelInstance {
+                    kernel: "scale_h".into(),
+                    suffix: "h".into(),
+                    types: vec![("T".into(), DataType::F16)],
+                    consts: vec![],
+                },
+            ],
+        }]
+    );
+}
+
+#[test]
+fn const_generic_instances() {
+    let m = parse(
+        "tiled.vyre",
+        r"
+const BASE: u32 = 4;
+#[kernel(workgroup_size = 64)]
+pub fn before(y: &mut [f32]) { y[0] = 1.0; }
+#[kernel(workgroup_size = TILE, instances(small = (TILE = 16, NEG = -1, ON = true), big = (TILE = 32u32, NEG = -2i32, ON = false), base = (TILE = BASE, NEG = 0, ON = true)))]
+pub fn tiled<const TILE: u32, const NEG: i32, const ON: bool>(x: &[f32], y: &mut [f32]) {
+    #[shared]
+    let mut tile: [f32; TILE];
+    let mut acc = [0.0; TILE * 2];
+    let l = local_id().x;
+    tile[l] = x[global_id().x];
+    barrier();
+    #[unroll]
+    for k in 0..TILE {
+        acc[k] = tile[k] * (NEG as f32);
+    }
+    for k in (0..TILE).step_by(2) {
+        acc[k + 1] = 1.0;
+    }
+    if ON {
+        y[workgroup_id().x] = acc[TILE - 1] + (TILE as f32);
+    }
+}
+#[kernel(workgroup_size = 64)]
+pub fn after(y: &mut [f32]) { y[0] = 2.0; }
+",
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render()));
+    let names: Vec<&str> = m.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["before", "tiled_small", "tiled_big", "tiled_base", "after"]
+    );
+    for (k, (tile, neg)) in m.kernels[1..4].iter().zip([(16, -1), (32, -2), (4, 0)]) {
+        assert_eq!(k.workgroup_size, [tile, 1, 1]);
+        assert_eq!(k.shared[0].len, tile);
+        assert_eq!(k.private[0].len, tile * 2);
+        let unrolled = k
+            .body
+            .iter()
+            .any(|n| matches!(n, Node::For { end, unroll: true, .. } if *end == Expr::u32(tile)));
+        assert!(unrolled, "{}", k.name);
+        let stepped = k.body.iter().any(|n| {
+            matches!(n, Node::For { end, step: 2, unroll: false, .. } if *end == Expr::u32(tile))
+        });
+        assert!(stepped, "{}", k.name);
+        let text = vyre::lang::print(k);
+        assert!(text.contains(&format!("({neg}i32 as f32)")), "{text}");
+    }
+    // `if ON` with `ON = false` keeps the branch (constant conditions are
+    // the middle layer's business).
+    assert!(matches!(
+        m.kernels[2].body.last(),
+        Some(Node::If { cond, .. }) if *cond == Expr::bool(false)
+    ));
+    let g = &m.generics[0];
+    assert_eq!(g.name, "tiled");
+    assert!(g.type_params.is_empty());
+    assert_eq!(g.const_params, ["TILE", "NEG", "ON"]);
+    assert_eq!(
+        g.instances[2].consts,
+        [
+            ("TILE".to_string(), Literal::U32(4)),
+            ("NEG".to_string(), Literal::I32(0)),
+            ("ON".to_string(), Literal::Bool(true)),
+        ]
+    );
+    assert_eq!(g.instances[1].kernel, "tiled_big");
+    assert_eq!(g.instances[1].suffix, "big");
+}
+
+#[test]
+fn type_and_const_parameters_together() {
+    let m = parse(
+        "mixed.vyre",
+        r"
+#[kernel(instances(h4 = (T = f16, N = 4), b8 = (N = 8, T = bf16), u2 = (T = u8, N = 2)))]
+pub fn pack<T, const N: u32>(x: &[T], y: &mut [T]) {
+    let i = global_id().x * N;
+    let mut v: [T; N];
+    for k in 0..N { v[k] = x[i + k]; }
+    let mut s: T = v[0];
+    for k in 1..N { s = s.max(v[k]); }
+    y[i] = s;
+}",
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render()));
+    let got: Vec<(&str, DataType, u32)> = m
+        .kernels
+        .iter()
+        .map(|k| (k.name.as_str(), k.private[0].elem, k.private[0].len))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pack_h4", DataType::F16, 4),
+            ("pack_b8", DataType::BF16, 8),
+            ("pack_u2", DataType::U8, 2)
+        ]
+    );
+    assert_eq!(
+        m.generics[0].instances[1].types,
+        [("T".to_string(), DataType::BF16)]
+    );
+    assert_eq!(
+        m.generics[0].instances[1].consts,
+        [("N".to_string(), Literal::U32(8))]
+    );
+    for k in &m.kernels {
+        assert!(k.validate().is_ok(), "{}", k.name);
+    }
+}
+
+#[test]
+fn narrow_if_values_start_at_the_types_zero() {
+    let p = kernel(
+        "h: f16, c: u8, y: &mut [f16]",
+        r"
+        let v = if c > 1 { let t = h * 2.0; t } else { h };
+        let w: bf16 = if c > 2 { let t = 1.0; t } else { 0.5 };
+        let b = if c > 3 { let t = c; t } else { 7 };
+        y[0] = v;
+        ",
+    );
+    let zeros: Vec<(DataType, Expr)> = ["if_value", "if_value_1", "if_value_2"]
+        .iter()
+        .map(|n| (ty_of(&p, n), init_of(&p, n).clone()))
+        .collect();
+    assert_eq!(
+        zeros,
+        [
+            (DataType::F16, lit(Literal::F16(0))),
+            (DataType::BF16, lit(Literal::BF16(0))),
+            (DataType::U8, lit(Literal::U8(0))),
+        ]
+    );
+    assert_eq!(ty_of(&p, "w"), DataType::BF16);
+    assert_eq!(ty_of(&p, "b"), DataType::U8);
+    assert!(p.validate().is_ok());
+}

@@ -27,8 +27,19 @@ struct Gen {
     collective_ok: bool,
 }
 
-const TYPES: [DataType; 4] = [DataType::Bool, DataType::I32, DataType::U32, DataType::F32];
-const NUMERIC: [DataType; 3] = [DataType::I32, DataType::U32, DataType::F32];
+/// Every type: the 32-bit ones and `bool`, and the 16- and 8-bit ones.
+const TYPES: [DataType; 10] = DataType::ALL;
+const NUMERIC: [DataType; 9] = [
+    DataType::I32,
+    DataType::U32,
+    DataType::F32,
+    DataType::F16,
+    DataType::BF16,
+    DataType::U8,
+    DataType::I8,
+    DataType::U16,
+    DataType::I16,
+];
 const DOCS: [&str; 6] = [
     "",
     "doc",
@@ -147,7 +158,35 @@ impl Gen {
                 6 => self.next() as u32,
                 _ => ((self.next() % 20001) as f32 / 100.0 - 100.0).to_bits(),
             }),
-            narrow => Literal::from_bits(narrow, self.next() as u32),
+            // `f16`/`bf16`: NaNs (with payloads and signs), infinities,
+            // -0, the smallest subnormal, or any bits.
+            DataType::F16 | DataType::BF16 => {
+                let bits = match (self.below(8), ty) {
+                    (0, DataType::F16) => 0x7e00,
+                    (0, _) => 0x7fc0,
+                    (1, DataType::F16) => 0x7c00,
+                    (1, _) => 0x7f80,
+                    (2, DataType::F16) => 0xfc00,
+                    (2, _) => 0xff80,
+                    (3, _) => 0x8000,
+                    (4, _) => 1,
+                    (5, DataType::F16) => 0xfe01,
+                    (5, _) => 0xffc1,
+                    _ => self.next() as u32,
+                };
+                Literal::from_bits(ty, bits)
+            }
+            // Narrow integers: all ones (the maximum, or -1), zero, the
+            // sign bit alone (the minimum of a signed type), or any bits.
+            narrow => Literal::from_bits(
+                narrow,
+                match self.below(5) {
+                    0 => u32::MAX,
+                    1 => 0,
+                    2 => 1 << (narrow.bits() - 1),
+                    _ => self.next() as u32,
+                },
+            ),
         }
     }
 
@@ -223,11 +262,11 @@ impl Gen {
                 }
             }
             1 => match ty {
-                DataType::Bool | DataType::U32 => {
+                _ if ty == DataType::Bool || (ty.is_integer() && !ty.is_signed()) => {
                     Expr::Unary(UnOp::Not, Box::new(self.expr(ty, d)))
                 }
                 _ => {
-                    let op = if ty == DataType::I32 && self.chance(50) {
+                    let op = if ty.is_integer() && self.chance(50) {
                         UnOp::Not
                     } else {
                         UnOp::Neg
@@ -248,9 +287,9 @@ impl Gen {
                 let fs: Vec<MathFn> = MathFn::ALL
                     .into_iter()
                     .filter(|f| match f {
-                        MathFn::Abs => matches!(ty, DataType::F32 | DataType::I32),
+                        MathFn::Abs => ty.is_float() || ty.is_signed(),
                         MathFn::Min | MathFn::Max | MathFn::Clamp => ty != DataType::Bool,
-                        _ => ty == DataType::F32,
+                        _ => ty.is_float(),
                     })
                     .collect();
                 if fs.is_empty() {
@@ -326,7 +365,7 @@ impl Gen {
                 };
                 (op, t, t)
             }
-            DataType::F32 => {
+            _ if ty.is_float() => {
                 let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
                 (op, ty, ty)
             }
@@ -344,7 +383,7 @@ impl Gen {
                     BinOp::Shr,
                 ]);
                 let rt = if matches!(op, BinOp::Shl | BinOp::Shr) {
-                    self.pick(&[DataType::I32, DataType::U32])
+                    self.pick(&[DataType::I32, DataType::U32, DataType::U8, DataType::I16])
                 } else {
                     ty
                 };
@@ -739,7 +778,7 @@ fn round_trip(p: &Program) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(800))]
 
     #[test]
     fn random_programs_round_trip(seed in any::<u64>()) {
@@ -1253,4 +1292,214 @@ pub fn k(x: &[f32], y: &mut [f32], votes: &mut [u32]) {
     }
     assert_eq!(parse("again.vyre", &text).unwrap().kernels[0], p);
     round_trip(&p).unwrap();
+}
+
+/// The generator reaches every narrow type as a local, a scalar
+/// parameter, a buffer, shared and private element and a literal, and
+/// the special `f16`/`bf16` values, so the property above covers them.
+#[test]
+fn generator_covers_narrow_types() {
+    fn lits(x: &Expr, out: &mut std::collections::BTreeSet<String>) {
+        match x {
+            Expr::Lit(l) => {
+                out.insert(format!("lit {}", l.ty()));
+            }
+            Expr::Cast(t, a) => {
+                out.insert(format!("cast {t}"));
+                lits(a, out);
+            }
+            Expr::Load { index: a, .. } | Expr::Unary(_, a) => lits(a, out),
+            Expr::Binary(_, a, b) => {
+                lits(a, out);
+                lits(b, out);
+            }
+            Expr::Math(_, args) | Expr::Subgroup(_, args) => {
+                args.iter().for_each(|a| lits(a, out));
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                lits(cond, out);
+                lits(then, out);
+                lits(otherwise, out);
+            }
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 1..400u64 {
+        let p = random_program(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        for l in &p.locals {
+            seen.insert(format!("local {}", l.ty));
+        }
+        for q in &p.params {
+            match q {
+                Param::Scalar { ty, .. } => seen.insert(format!("param {ty}")),
+                Param::Buffer(b) => seen.insert(format!("buffer {}", b.elem)),
+            };
+        }
+        for s in &p.shared {
+            seen.insert(format!("shared {}", s.elem));
+        }
+        for s in &p.private {
+            seen.insert(format!("private {}", s.elem));
+        }
+        vyre::ir::walk_nodes(&p.body, &mut |n| match n {
+            Node::Let { value, .. } | Node::Assign { value, .. } => lits(value, &mut seen),
+            Node::Store { index, value, .. } => {
+                lits(index, &mut seen);
+                lits(value, &mut seen);
+            }
+            Node::If { cond, .. } | Node::While { cond, .. } => lits(cond, &mut seen),
+            _ => {}
+        });
+        let text = print(&p);
+        for special in [
+            "f16::from_bits(0x7e00)",
+            "bf16::from_bits(0x7fc0)",
+            "f16::from_bits(0xfc00)",
+            "bf16::from_bits(0xffc1)",
+            "-0.0f16",
+            "-0.0bf16",
+            "5.9604645e-8f16",
+            "-128i8",
+            "65535u16",
+        ] {
+            if text.contains(special) {
+                seen.insert(special.to_string());
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for t in DataType::ALL {
+        for what in ["local", "param", "lit", "cast"] {
+            missing.push(format!("{what} {t}"));
+        }
+        if t != DataType::Bool {
+            for what in ["buffer", "shared", "private"] {
+                missing.push(format!("{what} {t}"));
+            }
+        }
+    }
+    missing.extend(
+        [
+            "f16::from_bits(0x7e00)",
+            "bf16::from_bits(0x7fc0)",
+            "f16::from_bits(0xfc00)",
+            "bf16::from_bits(0xffc1)",
+            "-0.0f16",
+            "-0.0bf16",
+            "5.9604645e-8f16",
+            "-128i8",
+            "65535u16",
+        ]
+        .map(String::from),
+    );
+    missing.retain(|m| !seen.contains(m));
+    assert!(missing.is_empty(), "not generated: {missing:?}");
+}
+
+#[test]
+fn special_narrow_literals_print_bit_exactly() {
+    let mut lits: Vec<Literal> = Vec::new();
+    for bits in [
+        0x7e00u16, 0xfe01, 0x7c01, 0x7c00, 0xfc00, 0x8000, 0, 1, 0x8001, 0x3ff, 0x7bff, 0xfbff,
+        0x3c00, 0x2e66, 0x3555,
+    ] {
+        lits.push(Literal::F16(bits));
+    }
+    for bits in [
+        0x7fc0u16, 0xffc1, 0x7f81, 0x7f80, 0xff80, 0x8000, 0, 1, 0x8001, 0x7f7f, 0xff7f, 0x3f80,
+        0x3dcd, 0x0080,
+    ] {
+        lits.push(Literal::BF16(bits));
+    }
+    lits.extend([
+        Literal::U8(0),
+        Literal::U8(255),
+        Literal::I8(i8::MIN),
+        Literal::I8(-1),
+        Literal::I8(i8::MAX),
+        Literal::U16(u16::MAX),
+        Literal::I16(i16::MIN),
+        Literal::I16(i16::MAX),
+    ]);
+    for l in lits {
+        let ty = l.ty();
+        let mut p = Program::new("k", [64, 1, 1]);
+        p.params.push(Param::Buffer(BufferDecl {
+            name: "y".into(),
+            elem: ty,
+            access: Access::ReadWrite,
+        }));
+        p.locals.push(LocalDecl {
+            name: "v".into(),
+            ty,
+            mutable: false,
+        });
+        let neg = if ty.is_float() || ty.is_signed() {
+            Expr::Unary(UnOp::Neg, Box::new(Expr::Lit(l)))
+        } else {
+            Expr::Unary(UnOp::Not, Box::new(Expr::Lit(l)))
+        };
+        p.body.push(Node::Let {
+            local: 0,
+            value: Expr::Lit(l),
+        });
+        p.body.push(Node::Store {
+            buf: BufRef::Param(0),
+            index: Expr::u32(0),
+            value: Expr::Binary(BinOp::Add, Box::new(Expr::Local(0)), Box::new(neg)),
+        });
+        assert!(p.validate().is_ok());
+        round_trip(&p).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+    }
+}
+
+#[test]
+fn narrow_and_generic_kernels_round_trip_through_text() {
+    let src = r#"
+const HALF: f16 = 0.5;
+fn mix(a: bf16, b: bf16) -> bf16 { a * 0.25 + b }
+#[kernel(workgroup_size = 128, instances(f32 = (T = f32, N = 4), bf16 = (T = bf16, N = 8), h = (T = f16, N = 8)))]
+pub fn k<T, const N: u32>(x: &[T], y: &mut [T], b: &mut [u8], s: &[i16], w: &mut [bf16], h: f16, c: u8) {
+    #[shared]
+    let mut tile: [T; 128];
+    let mut acc: [f32; N];
+    let i = global_id().x;
+    tile[local_id().x] = x[i];
+    barrier();
+    #[unroll]
+    for k in 0..N {
+        acc[k] = tile[k] as f32 * (HALF as f32);
+    }
+    let q = -(s[i] >> 2) as i8;
+    b[i] = !c & (q as u8) | 0x80;
+    let m = h.max(-0.0).clamp(f16::MIN, f16::MAX);
+    w[i] = mix(w[i], m as bf16).sqrt();
+    y[i] = (acc[N - 1] + subgroup_add(m as f32)) as T;
+}
+"#;
+    let m = parse("narrow.vyre", src).unwrap_or_else(|d| panic!("{}", d.render()));
+    assert_eq!(m.kernels.len(), 3);
+    for p in &m.kernels {
+        round_trip(p).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        let text = print(p);
+        assert_eq!(parse("again.vyre", &text).unwrap().kernels[0], *p);
+    }
+    let text = print(&m.kernels[1]);
+    for part in [
+        "pub fn k_bf16(x: &[bf16], y: &mut [bf16], b: &mut [u8], s: &[i16], w: &mut [bf16], h: f16, c: u8) {",
+        "let mut tile: [bf16; 128];",
+        "let mut acc: [f32; 8];",
+        "(0.5f16 as f32)",
+        "| 128u8;",
+        "let q: i8 = -(s[i] >> 2i32) as i8;",
+        "h.max(-0.0f16).clamp(-65504.0f16, 65504.0f16)",
+        "(w[i] * 0.25bf16 + (m as bf16)).sqrt()",
+    ] {
+        assert!(text.contains(part), "{part} in\n{text}");
+    }
 }

@@ -491,3 +491,79 @@ fn private_run_time_index_is_checked() {
     let ptx = emit(&p, "sm_80");
     assert_eq!(local_accesses(&ptx), (0, 2), "{ptx}");
 }
+
+#[test]
+fn narrow_checks_compare_elements() {
+    // x: &[u16] read at i: checked against x.len() (elements, as the
+    // launcher passes it), addressed at 2 * i; y: &mut [u8] proven by the
+    // guard, addressed at i; sh: [i8; 100] indexed by local_id() < 128:
+    // checked against 100.
+    let mut b = ProgramBuilder::new("narrow_checks", [128, 1, 1]);
+    let x = b.buffer("x", DataType::U16, Access::Read);
+    let y = b.buffer("y", DataType::U8, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::I8, 100);
+    let i = b.local("i", DataType::U32, false);
+    let l = Expr::Builtin(vyre::ir::Builtin::LocalId, vyre::ir::Axis::X);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.store(
+            BufRef::Shared(sh),
+            l.clone(),
+            Expr::i32(-3).cast(DataType::I8),
+        );
+        blk.barrier();
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |t| {
+            let v = Expr::load(BufRef::Param(x), Expr::local(i))
+                .cast(DataType::U32)
+                .add(Expr::load(BufRef::Shared(sh), l.clone()).cast(DataType::U32));
+            t.store(BufRef::Param(y), Expr::local(i), v.cast(DataType::U8));
+        });
+    });
+    let p = b.finish();
+    let ptx = emit(&p, "sm_80");
+    let (guarded, plain) = accesses(&ptx);
+    assert_eq!(guarded.len(), 3, "{ptx}");
+    assert!(guarded[0].starts_with("st.shared.u8"), "{ptx}");
+    assert!(guarded[1].starts_with("ld.global.nc.u16"), "{ptx}");
+    assert!(guarded[2].starts_with("ld.shared.s8"), "{ptx}");
+    assert_eq!(plain.len(), 1, "{ptx}");
+    assert!(plain[0].starts_with("st.global.u8"), "{ptx}");
+    assert!(ptx.contains("ld.param.u32 %r1, [vyre_p0_len]"), "{ptx}");
+    assert!(ptx.contains("setp.lt.u32 %p2, %r0, %r1;"), "{ptx}");
+    assert!(ptx.contains("mul.wide.u32 %rd4, %r0, 2;"), "{ptx}");
+    assert!(ptx.contains("mul.wide.u32 %rd6, %r0, 1;"), "{ptx}");
+    let shared_checks: Vec<&str> = ptx
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("setp.lt.u32") && l.ends_with(", 100;"))
+        .collect();
+    assert_eq!(shared_checks.len(), 2, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn narrow_vector_groups_check_every_element_index() {
+    // Eight bf16 at a multiple of 8, guarded only by i < y.len(): the x
+    // group compares i + 0..7 against x.len() (elements), the y group
+    // against y.len().
+    let p = narrow_vector_program(DataType::BF16, 8, 8, false);
+    let ptx = emit(&p, "sm_90");
+    let x_len = ptx
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("setp.lt.u32") && l.ends_with(", %r1;"))
+        .count();
+    assert!(ptx.contains("ld.param.u32 %r1, [vyre_p0_len]"), "{ptx}");
+    assert_eq!(x_len, 8, "{ptx}");
+    for k in 1..8 {
+        assert!(
+            ptx.lines()
+                .any(|l| l.trim().starts_with("add.s32") && l.trim().ends_with(&format!(", {k};"))),
+            "{ptx}"
+        );
+    }
+    let (guarded, plain) = accesses(&ptx);
+    // 1 + 7 loads, 1 + 7 stores, all guarded.
+    assert_eq!((guarded.len(), plain.len()), (16, 0), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}

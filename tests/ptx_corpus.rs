@@ -80,6 +80,27 @@ fn bench_kernels_get_fast_accesses() {
             "sum_partials: vector load should be proven\n{t}"
         );
     }
+    // Narrow rows (when the bench has them): 8 bf16 per 16-byte access.
+    for name in ["softmax_rows_bf16", "layer_norm_rows_bf16"] {
+        if let Some(t) = find(name) {
+            assert!(
+                t.contains("ld.global.nc.v4.b32"),
+                "{name}: x load not vectorized\n{t}"
+            );
+            assert!(
+                t.contains("st.global.v4.b32"),
+                "{name}: y store not vectorized\n{t}"
+            );
+            assert!(
+                !t.lines().any(|l| {
+                    let l = l.trim();
+                    !l.starts_with('@')
+                        && (l.starts_with("ld.global.nc.u16") || l.starts_with("st.global.u16"))
+                }),
+                "{name}: unguarded scalar bf16 accesses\n{t}"
+            );
+        }
+    }
     if let Some(t) = find("sgemm_tiled32") {
         // Shared tiles indexed by local ids and a constant-range loop:
         // no shared access keeps a check.

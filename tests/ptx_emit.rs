@@ -812,3 +812,478 @@ fn subgroup_broadcast_and_votes() {
         }
     }
 }
+
+// ---- Narrow element types (f16, bf16, u8, i8, u16, i16) ----
+
+/// Every line of `ptx` with `.ftz` (no narrow conversion may flush
+/// subnormals).
+fn ftz_lines(ptx: &str) -> Vec<&str> {
+    lines_with(ptx, ".ftz")
+}
+
+#[test]
+fn narrow_buffers_widen_on_load_and_convert_on_store() {
+    for n in NARROW {
+        let p = narrow_scale(n);
+        check_valid(&p);
+        for arch in ["sm_70", "sm_80", "sm_90"] {
+            let ptx = emit(&p, arch);
+            let size = n.size_bytes();
+            // Addresses advance by the element size.
+            let muls = lines_with(&ptx, "mul.wide.u32");
+            assert_eq!(muls.len(), 2, "{ptx}");
+            assert!(
+                muls.iter().all(|l| l.ends_with(&format!(", {size};"))),
+                "{ptx}"
+            );
+            let sm80 = arch != "sm_70";
+            let (ld, st) = match n {
+                DataType::F16 => ("ld.global.nc.b16 %h", "st.global.b16 "),
+                DataType::BF16 if sm80 => ("ld.global.nc.u16 %r", "st.global.b16 "),
+                DataType::BF16 => ("ld.global.nc.u16 %r", "st.global.u16 "),
+                DataType::U8 => ("ld.global.nc.u8 %r", "st.global.u8 "),
+                DataType::I8 => ("ld.global.nc.s8 %r", "st.global.u8 "),
+                DataType::U16 => ("ld.global.nc.u16 %r", "st.global.u16 "),
+                _ => ("ld.global.nc.s16 %r", "st.global.u16 "),
+            };
+            // x[i] is checked (the guard is on y): zeroed, then loaded.
+            let loads = lines_with(&ptx, ld);
+            assert_eq!(loads.len(), 1, "{arch} {ld}\n{ptx}");
+            assert!(loads[0].starts_with('@'), "{ptx}");
+            let stores = lines_with(&ptx, st);
+            assert_eq!(stores.len(), 1, "{arch} {st}\n{ptx}");
+            assert!(!stores[0].starts_with('@'), "{ptx}");
+            match n {
+                DataType::F16 => {
+                    assert_eq!(lines_with(&ptx, "cvt.f32.f16 %f").len(), 1, "{ptx}");
+                    // One rounding: the store's (widening's rounding of the
+                    // product is the same rounding).
+                    assert_eq!(lines_with(&ptx, "cvt.rn.f16.f32 %h").len(), 1, "{ptx}");
+                }
+                DataType::BF16 => {
+                    // Widening is a shift into the upper half.
+                    assert!(
+                        lines_with(&ptx, "shl.b32")
+                            .iter()
+                            .any(|l| l.ends_with(", 16;")),
+                        "{ptx}"
+                    );
+                    if sm80 {
+                        assert_eq!(lines_with(&ptx, "cvt.rn.bf16.f32 %h").len(), 1, "{ptx}");
+                    } else {
+                        // No bf16 conversions before sm_80: integer RNE.
+                        assert!(!ptx.contains(".bf16"), "{ptx}");
+                        assert_eq!(lines_with(&ptx, "testp.notanumber.f32").len(), 1, "{ptx}");
+                        assert_eq!(lines_with(&ptx, "32767;").len(), 1, "{ptx}");
+                    }
+                }
+                // Integers: the load widens, the store wraps.
+                _ => assert!(lines_with(&ptx, "cvt.").is_empty(), "{ptx}"),
+            }
+            assert!(ftz_lines(&ptx).is_empty(), "{ptx}");
+        }
+        assemble_all(&p, &DispatchConfig::default());
+    }
+}
+
+#[test]
+fn narrow_rounding_is_one_conversion_or_mask() {
+    for n in NARROW {
+        let p = narrow_round_program(n);
+        check_valid(&p);
+        for arch in ["sm_70", "sm_80", "sm_90"] {
+            let ptx = emit(&p, arch);
+            let lines: Vec<&str> = ptx.lines().map(str::trim).collect();
+            let at = |what: &str| {
+                lines
+                    .iter()
+                    .position(|l| l.starts_with(what))
+                    .unwrap_or_else(|| panic!("{arch}: no `{what}`\n{ptx}"))
+            };
+            match n {
+                DataType::F16 => {
+                    let r = at("cvt.rn.f16.f32 %h");
+                    assert!(lines[r + 1].starts_with("cvt.f32.f16 %f"), "{ptx}");
+                }
+                DataType::BF16 if arch != "sm_70" => {
+                    // bf16(x) in the upper half, zero below: the f32 bits.
+                    let r = at("cvt.rn.bf16x2.f32 %r");
+                    assert!(lines[r].ends_with(", 0f00000000;"), "{ptx}");
+                    assert!(lines[r + 1].starts_with("mov.b32 %f"), "{ptx}");
+                }
+                DataType::BF16 => {
+                    assert!(!ptx.contains(".bf16"), "{ptx}");
+                    let t = at("testp.notanumber.f32");
+                    for (k, what) in [
+                        "bfe.u32",
+                        "add.u32",
+                        "add.u32",
+                        "or.b32",
+                        "selp.b32",
+                        "and.b32",
+                        "mov.b32 %f",
+                    ]
+                    .iter()
+                    .enumerate()
+                    {
+                        assert!(lines[t + 1 + k].starts_with(what), "{what}\n{ptx}");
+                    }
+                    assert!(lines[t + 1].ends_with(", 16, 1;"), "{ptx}");
+                    assert!(lines[t + 2].ends_with(", 32767;"), "{ptx}");
+                    assert!(lines[t + 4].ends_with(", 4194304;"), "{ptx}");
+                    assert!(lines[t + 6].ends_with(", -65536;"), "{ptx}");
+                }
+                DataType::U8 => assert!(lines[at("and.b32 %r")].ends_with(", 255;"), "{ptx}"),
+                DataType::U16 => {
+                    assert!(lines[at("and.b32 %r")].ends_with(", 65535;"), "{ptx}");
+                }
+                DataType::I8 => {
+                    at("cvt.s32.s8 %r");
+                }
+                _ => {
+                    at("cvt.s32.s16 %r");
+                }
+            }
+            assert!(ftz_lines(&ptx).is_empty(), "{ptx}");
+        }
+        assemble_all(&p, &DispatchConfig::default());
+    }
+}
+
+#[test]
+fn every_narrow_cast_and_binop_assembles() {
+    for from in DataType::ALL {
+        let p = casts_from_program(from);
+        check_valid(&p);
+        assemble_all(&p, &DispatchConfig::default());
+    }
+    // Float to narrow integer saturates (through the 32-bit saturating
+    // conversion, then clamps to the range).
+    let ptx = emit(&cast_program(DataType::F32, DataType::I8), "sm_80");
+    assert!(ptx.contains("cvt.rzi.s32.f32"), "{ptx}");
+    assert_eq!(lines_with(&ptx, "max.s32").len(), 1, "{ptx}");
+    assert_eq!(lines_with(&ptx, "min.s32").len(), 1, "{ptx}");
+    assert!(ptx.contains("st.global.u8"), "{ptx}");
+    for (op, ty) in narrow_binops() {
+        let p = binop_program(op, ty);
+        check_valid(&p);
+        assemble_all(&p, &DispatchConfig::default());
+    }
+}
+
+#[test]
+fn narrow_shared_and_private_arrays_are_byte_arrays() {
+    let p = narrow_arrays_program();
+    check_valid(&p);
+    for arch in ["sm_70", "sm_80"] {
+        let ptx = emit(&p, arch);
+        // 64 bf16; 10 u8 rounded up to whole words.
+        assert!(ptx.contains(".shared .align 16 .b8 vyre_s0[128];"), "{ptx}");
+        assert!(ptx.contains("\t.local .align 16 .b8 vyre_l0[12];"), "{ptx}");
+        // Zeroed word by word (no 16-byte quad in 12 bytes).
+        for off in [0, 4, 8] {
+            assert!(
+                ptx.contains(&format!("st.local.b32 [vyre_l0+{off}], %r")),
+                "{ptx}"
+            );
+        }
+        assert!(!ptx.contains("st.local.v4"), "{ptx}");
+        let sh_st = if arch == "sm_70" {
+            "st.shared.u16"
+        } else {
+            "st.shared.b16"
+        };
+        assert_eq!(lines_with(&ptx, sh_st).len(), 1, "{ptx}");
+        assert_eq!(lines_with(&ptx, "ld.shared.u16 %r").len(), 1, "{ptx}");
+        assert_eq!(lines_with(&ptx, "st.local.u8").len(), 1, "{ptx}");
+        assert_eq!(lines_with(&ptx, "ld.local.u8 %r").len(), 1, "{ptx}");
+        // Element addresses: index * size + base.
+        let mads = lines_with(&ptx, "mad.lo.u32");
+        assert!(mads.iter().any(|l| l.contains(", 2, %r")), "{ptx}");
+        assert!(mads.iter().any(|l| l.contains(", 1, %r")), "{ptx}");
+        assert!(ftz_lines(&ptx).is_empty(), "{ptx}");
+    }
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+/// The vector accesses of a [`narrow_vector_program`] on `arch`:
+/// (unguarded loads, guarded loads, unguarded stores, guarded stores) of
+/// `what` (e.g. `v4.b32`).
+fn vector_accesses(ptx: &str, what: &str) -> [usize; 4] {
+    let count = |prefix: &str, guarded: bool| {
+        ptx.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('@') == guarded)
+            .filter(|l| {
+                let inst = l
+                    .split_once(' ')
+                    .map_or(*l, |(a, b)| if guarded { b } else { a });
+                let inst = inst.split(' ').next().unwrap_or("");
+                inst.starts_with(prefix) && inst.ends_with(what)
+            })
+            .count()
+    };
+    [
+        count("ld.global", false),
+        count("ld.global", true),
+        count("st.global", false),
+        count("st.global", true),
+    ]
+}
+
+#[test]
+fn narrow_load8_and_store8_move_16_bytes() {
+    // Eight bf16 at a multiple of 8: one 16-byte load and store, unpacked
+    // and packed in registers.
+    let p = narrow_vector_program(DataType::BF16, 8, 8, true);
+    check_valid(&p);
+    for arch in ["sm_70", "sm_80", "sm_90"] {
+        let ptx = emit(&p, arch);
+        assert_eq!(vector_accesses(&ptx, ".v4.b32"), [1, 0, 1, 0], "{ptx}");
+        assert!(lines_with(&ptx, "ld.global.nc.v4.b32").len() == 1, "{ptx}");
+        assert!(lines_with(&ptx, ".u16").is_empty(), "{ptx}");
+        assert!(lines_with(&ptx, ".b16").is_empty(), "{ptx}");
+        // Unpacked: the low halves shifted up, the high halves masked.
+        assert_eq!(
+            lines_with(&ptx, "shl.b32")
+                .iter()
+                .filter(|l| l.ends_with(", 16;"))
+                .count(),
+            4,
+            "{ptx}"
+        );
+        if arch == "sm_70" {
+            // Rounded with integer RNE, the upper halves picked by prmt.
+            assert_eq!(lines_with(&ptx, "testp.notanumber.f32").len(), 8, "{ptx}");
+            let prmts = lines_with(&ptx, "prmt.b32");
+            assert_eq!(prmts.len(), 4, "{ptx}");
+            assert!(prmts.iter().all(|l| l.ends_with(", 30258;")), "{ptx}");
+        } else {
+            assert_eq!(lines_with(&ptx, "cvt.rn.bf16x2.f32").len(), 4, "{ptx}");
+        }
+        assert!(ftz_lines(&ptx).is_empty(), "{ptx}");
+    }
+    assemble_all(&p, &DispatchConfig::default());
+
+    // Not proven in range: the vector accesses are guarded by "all eight
+    // in range", with element-wise fallbacks for a partial tail.
+    let p = narrow_vector_program(DataType::BF16, 8, 8, false);
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(vector_accesses(&ptx, ".v4.b32"), [0, 1, 0, 1], "{ptx}");
+    let tail_loads = lines_with(&ptx, "ld.global.nc.u16");
+    assert_eq!(tail_loads.len(), 7, "{ptx}");
+    assert!(tail_loads.iter().all(|l| l.starts_with('@')), "{ptx}");
+    assert_eq!(lines_with(&ptx, "bfi.b32").len(), 7, "{ptx}");
+    let tail_stores = lines_with(&ptx, "st.global.u16");
+    assert_eq!(tail_stores.len(), 7, "{ptx}");
+    assert!(tail_stores.iter().all(|l| l.starts_with('@')), "{ptx}");
+    // Elements 0..7 (the eighth in range means all are).
+    for off in [0, 2, 4, 6, 8, 10, 12] {
+        assert!(
+            tail_stores
+                .iter()
+                .any(|l| l.contains(&format!("+{off}], "))),
+            "{ptx}"
+        );
+    }
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn narrow_groups_shrink_to_the_proven_alignment() {
+    // Four bf16 at a multiple of 4: one 8-byte access; two at a multiple
+    // of 2: one 4-byte access; eight at any index: eight scalar ones.
+    for (width, mult, ld, st, n) in [
+        (4, 4, "ld.global.nc.v2.b32", "st.global.v2.b32", 1),
+        (2, 2, "ld.global.nc.b32", "st.global.b32", 1),
+        (8, 1, "ld.global.nc.u16", "st.global.b16", 8),
+    ] {
+        let p = narrow_vector_program(DataType::BF16, width, mult, true);
+        let ptx = emit(&p, "sm_80");
+        assert_eq!(lines_with(&ptx, ld).len(), n, "{ptx}");
+        assert_eq!(lines_with(&ptx, st).len(), n, "{ptx}");
+        // Proven where the guard's offset is below the alignment.
+        let guarded = ptx
+            .lines()
+            .any(|l| l.trim().starts_with('@') && l.contains(".global."));
+        assert_eq!(guarded, mult == 1, "{ptx}");
+        assemble_all(&p, &DispatchConfig::default());
+    }
+    // Eight bf16 at a multiple of 4 only: the first four group (the other
+    // four could wrap around past the key's alignment), checked since
+    // `i + 7 < len` proves nothing there.
+    let p = narrow_vector_program(DataType::BF16, 8, 4, true);
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(lines_with(&ptx, "ld.global.nc.v2.b32").len(), 1, "{ptx}");
+    assert!(!ptx.contains("v4.b32"), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    // Four f16: one 8-byte access, halves moved through .b16 registers
+    // (packed by cvt.rn.f16x2.f32 from sm_80).
+    let p = narrow_vector_program(DataType::F16, 4, 4, true);
+    for arch in ["sm_70", "sm_80"] {
+        let ptx = emit(&p, arch);
+        assert_eq!(vector_accesses(&ptx, ".v2.b32"), [1, 0, 1, 0], "{ptx}");
+        assert_eq!(lines_with(&ptx, "mov.b32 {%h").len(), 2, "{ptx}");
+        assert_eq!(lines_with(&ptx, "cvt.f32.f16").len(), 4, "{ptx}");
+        if arch == "sm_70" {
+            assert_eq!(lines_with(&ptx, "cvt.rn.f16.f32 %h").len(), 4, "{ptx}");
+            assert_eq!(
+                lines_with(&ptx, "mov.b32 %r")
+                    .iter()
+                    .filter(|l| l.contains("{%h"))
+                    .count(),
+                2,
+                "{ptx}"
+            );
+        } else {
+            assert_eq!(lines_with(&ptx, "cvt.rn.f16x2.f32").len(), 2, "{ptx}");
+        }
+    }
+    assemble_all(&p, &DispatchConfig::default());
+    // Sixteen u8: 16 bytes, unpacked by bfe and packed by prmt.
+    let p = narrow_vector_program(DataType::U8, 16, 16, true);
+    let ptx = emit(&p, "sm_80");
+    assert_eq!(vector_accesses(&ptx, ".v4.b32"), [1, 0, 1, 0], "{ptx}");
+    assert_eq!(lines_with(&ptx, "bfe.u32").len(), 16, "{ptx}");
+    assert_eq!(lines_with(&ptx, "prmt.b32").len(), 12, "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+    // Four i8 and two i16: one word each, sign-extended by bfe.s32.
+    for (n, w) in [(DataType::I8, 4), (DataType::I16, 2)] {
+        let p = narrow_vector_program(n, w, w, true);
+        let ptx = emit(&p, "sm_80");
+        assert_eq!(vector_accesses(&ptx, ".b32"), [1, 0, 1, 0], "{ptx}");
+        assert_eq!(lines_with(&ptx, "ld.global.nc.b32").len(), 1, "{ptx}");
+        assert_eq!(lines_with(&ptx, "bfe.s32").len(), w as usize, "{ptx}");
+        assemble_all(&p, &DispatchConfig::default());
+    }
+}
+
+#[test]
+fn narrow_array_groups_are_vector_accesses() {
+    let p = narrow_array_vectors_program();
+    check_valid(&p);
+    let ptx = emit(&p, "sm_80");
+    // Eight f16 of the shared array: one 16-byte store and load.
+    assert!(
+        ptx.contains(".shared .align 16 .b8 vyre_s0[1024];"),
+        "{ptx}"
+    );
+    assert_eq!(lines_with(&ptx, "st.shared.v4.b32").len(), 1, "{ptx}");
+    assert_eq!(lines_with(&ptx, "ld.shared.v4.b32").len(), 1, "{ptx}");
+    assert!(lines_with(&ptx, "ld.shared.u16").is_empty(), "{ptx}");
+    assert!(lines_with(&ptx, "st.shared.b16").is_empty(), "{ptx}");
+    // Four u16 of the private array: 8-byte store at a run-time index and
+    // 8-byte load at constant ones.
+    let st = lines_with(&ptx, "st.local.v2.b32");
+    assert_eq!(st.len(), 1, "{ptx}");
+    assert!(!st[0].starts_with('@'), "{ptx}");
+    assert_eq!(lines_with(&ptx, "ld.local.v2.b32").len(), 1, "{ptx}");
+    assert!(lines_with(&ptx, "ld.local.u16").is_empty(), "{ptx}");
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn narrow_source_kernels_load8_and_instances() {
+    // A bf16 row softmax (computed in f32): each invocation reads and
+    // writes its 16 elements as two 16-byte accesses.
+    let p = one_kernel(SOFTMAX_BF16);
+    for arch in ["sm_80", "sm_90"] {
+        let ptx = emit(&p, arch);
+        assert_eq!(lines_with(&ptx, "ld.global.nc.v4.b32").len(), 2, "{ptx}");
+        assert_eq!(lines_with(&ptx, "st.global.v4.b32").len(), 2, "{ptx}");
+        // Scalar bf16 accesses only in the partial-tail fallbacks.
+        assert!(
+            lines_with(&ptx, ".u16").iter().all(|l| l.starts_with('@')),
+            "{ptx}"
+        );
+        assert_eq!(lines_with(&ptx, "cvt.rn.bf16x2.f32").len(), 8, "{ptx}");
+        assert!(ftz_lines(&ptx).is_empty(), "{ptx}");
+    }
+    assemble_all(&p, &DispatchConfig::default());
+
+    // A generic kernel's instances: f32 and bf16 elements.
+    let module = vyre::lang::parse(
+        "scale.vyre",
+        "#[kernel(workgroup_size = 256, instances(f32 = (T = f32), bf16 = (T = bf16)))]
+         pub fn scale<T>(a: f32, x: &[T], y: &mut [T]) {
+             let i = global_id().x;
+             if i < y.len() {
+                 y[i] = (a * x[i] as f32) as T;
+             }
+         }",
+    )
+    .expect("parse");
+    let names: Vec<&str> = module.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["scale_f32", "scale_bf16"]);
+    let f32_ptx = emit(&module.kernels[0], "sm_80");
+    assert!(f32_ptx.contains("ld.global.nc.f32"), "{f32_ptx}");
+    assert!(f32_ptx.contains("st.global.f32"), "{f32_ptx}");
+    let bf16_ptx = emit(&module.kernels[1], "sm_80");
+    assert!(bf16_ptx.contains("ld.global.nc.u16"), "{bf16_ptx}");
+    assert!(bf16_ptx.contains("cvt.rn.bf16.f32 %h"), "{bf16_ptx}");
+    assert!(bf16_ptx.contains("st.global.b16"), "{bf16_ptx}");
+    for k in &module.kernels {
+        assemble_all(k, &DispatchConfig::default());
+    }
+}
+
+/// A bf16 row softmax in source: `load8`/`store8` of 16 elements per
+/// invocation (the f32 bench kernel's structure).
+const SOFTMAX_BF16: &str = r#"
+const COLS: u32 = 4096;
+const PER: u32 = 16;
+
+/// Row softmax of a `rows x 4096` bf16 matrix, computed in f32.
+#[kernel(workgroup_size = 256)]
+pub fn softmax_rows_bf16(x: &[bf16], y: &mut [bf16]) {
+    #[shared]
+    let mut partial: [f32; 512];
+    let tid = local_id().x;
+    let base = workgroup_id().x * COLS + tid * 8;
+    let mut v = [0.0f32; 16];
+    #[unroll]
+    for k in 0..2u32 {
+        let q = x.load8(base + k * 2048);
+        #[unroll]
+        for j in 0..8u32 {
+            v[k * 8 + j] = q[j] as f32;
+        }
+    }
+    let mut m = v[0];
+    #[unroll]
+    for k in 1..PER {
+        m = m.max(v[k]);
+    }
+    m = subgroup_max(m);
+    let wave = tid / subgroup_size();
+    if subgroup_invocation_id() == 0 {
+        partial[wave] = m;
+    }
+    barrier();
+    let mut row_max = partial[0];
+    for k in 1..(256 / subgroup_size()) {
+        row_max = row_max.max(partial[k]);
+    }
+    let mut s = 0.0;
+    #[unroll]
+    for k in 0..PER {
+        v[k] = (v[k] - row_max).exp();
+        s += v[k];
+    }
+    s = subgroup_add(s);
+    if subgroup_invocation_id() == 0 {
+        partial[256 + wave] = s;
+    }
+    barrier();
+    let mut total = 0.0;
+    for k in 0..(256 / subgroup_size()) {
+        total += partial[256 + k];
+    }
+    let inv = 1.0 / total;
+    #[unroll]
+    for k in 0..2u32 {
+        let b = k * 8;
+        y.store8(base + k * 2048, [(v[b] * inv) as bf16, (v[b + 1] * inv) as bf16, (v[b + 2] * inv) as bf16, (v[b + 3] * inv) as bf16, (v[b + 4] * inv) as bf16, (v[b + 5] * inv) as bf16, (v[b + 6] * inv) as bf16, (v[b + 7] * inv) as bf16]);
+    }
+}
+"#;

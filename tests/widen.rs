@@ -317,3 +317,57 @@ fn scalarised_narrow_private_arrays_become_register_locals() {
     assert_normal_form(&w);
     assert!(w.locals.iter().all(|l| l.ty == DataType::F32));
 }
+
+#[test]
+fn indices_loop_variables_and_atomics_stay_32_bit() {
+    use vyre::ir::AtomicOp;
+    for t in NARROW.into_iter().filter(|t| t.is_integer()) {
+        // A narrow index.
+        let mut b = ProgramBuilder::new("index", [1, 1, 1]);
+        let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+        b.body(|blk| {
+            blk.store(BufRef::Param(y), Expr::Lit(Literal::zero(t)), Expr::u32(1));
+        });
+        let errors = b.finish().validate().unwrap_err();
+        assert!(
+            errors[0].message.contains("must be `u32` or `i32`"),
+            "{errors:?}"
+        );
+        // A narrow loop variable.
+        let mut b = ProgramBuilder::new("loop", [1, 1, 1]);
+        let k = b.local("k", t, false);
+        b.body(|blk| {
+            blk.for_(
+                k,
+                Expr::Lit(Literal::zero(t)),
+                Expr::Lit(Literal::zero(t)),
+                |_| {},
+            );
+        });
+        let errors = b.finish().validate().unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("must be `u32` or `i32`")),
+            "{errors:?}"
+        );
+        // An atomic on narrow elements.
+        let mut b = ProgramBuilder::new("atomic", [1, 1, 1]);
+        let y = b.buffer("y", t, Access::ReadWrite);
+        b.body(|blk| {
+            blk.eval(Expr::atomic(
+                AtomicOp::Add,
+                BufRef::Param(y),
+                Expr::u32(0),
+                Expr::Lit(Literal::zero(t)),
+            ));
+        });
+        let errors = b.finish().validate().unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("needs `u32` or `i32` elements")),
+            "{errors:?}"
+        );
+    }
+}

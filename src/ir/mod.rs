@@ -108,6 +108,13 @@ impl DataType {
         )
     }
 
+    /// Whether this is `u32` or `i32`: the types of indices, `for` loop
+    /// variables and atomic elements.
+    #[must_use]
+    pub const fn is_index(self) -> bool {
+        matches!(self, Self::I32 | Self::U32)
+    }
+
     /// Whether this is a floating-point type (`f32`, `f16`, `bf16`).
     #[must_use]
     pub const fn is_float(self) -> bool {

@@ -26,15 +26,64 @@ mod print;
 
 use std::fmt;
 
-use crate::ir::Program;
+use crate::ir::{DataType, Literal, Program};
 
 pub use print::print;
 
 /// A parsed `.vyre` file: its kernels, in source order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Module {
-    /// Every `#[kernel]` function, helpers inlined and constants folded.
+    /// Every `#[kernel]` function, helpers inlined and constants folded; a
+    /// generic kernel contributes one program per instance (named
+    /// `{kernel}_{instance}`), in the order of its `instances(...)`.
     pub kernels: Vec<Program>,
+    /// The generic kernels, in source order, with their instances.
+    pub generics: Vec<GenericKernel>,
+}
+
+/// A generic kernel and its build-time instances.
+///
+/// ```
+/// let src = r#"
+/// #[kernel(workgroup_size = 64, instances(f32 = (T = f32), bf16 = (T = bf16)))]
+/// pub fn scale<T>(a: f32, x: &[T], y: &mut [T]) {
+///     let i = global_id().x;
+///     if i < y.len() {
+///         y[i] = (a * x[i] as f32) as T;
+///     }
+/// }
+/// "#;
+/// let module = vyre::lang::parse("scale.vyre", src).unwrap();
+/// assert_eq!(module.kernels[1].name, "scale_bf16");
+/// let g = &module.generics[0];
+/// assert_eq!(g.type_params, ["T"]);
+/// assert_eq!(g.instances[1].kernel, "scale_bf16");
+/// assert_eq!(g.instances[1].types, [("T".to_string(), vyre::ir::DataType::BF16)]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericKernel {
+    /// The kernel's name in the source (`scale`).
+    pub name: String,
+    /// Its type parameters, in declaration order (`["T"]`).
+    pub type_params: Vec<String>,
+    /// Its const parameters, in declaration order (`["TILE"]`).
+    pub const_params: Vec<String>,
+    /// Its instances, in the order of `instances(...)`.
+    pub instances: Vec<KernelInstance>,
+}
+
+/// One instance of a [`GenericKernel`]: the [`Program`] named `kernel` in
+/// [`Module::kernels`], and the arguments it was built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelInstance {
+    /// The instance's program name, `{kernel}_{suffix}` (`scale_f32`).
+    pub kernel: String,
+    /// The instance's name in `instances(...)` (`f32`).
+    pub suffix: String,
+    /// The type arguments, in the order of [`GenericKernel::type_params`].
+    pub types: Vec<(String, DataType)>,
+    /// The const arguments, in the order of [`GenericKernel::const_params`].
+    pub consts: Vec<(String, Literal)>,
 }
 
 /// One problem in a source file, with its position.
@@ -116,7 +165,7 @@ impl std::error::Error for Diagnostics {}
 pub fn parse(file: &str, source: &str) -> Result<Module, Diagnostics> {
     let result = lower::parse_on_big_stack(source);
     match result {
-        Ok(kernels) => Ok(Module { kernels }),
+        Ok((kernels, generics)) => Ok(Module { kernels, generics }),
         Err(raw) => Err(diag::diagnostics(file, source, raw)),
     }
 }

@@ -1,8 +1,9 @@
 //! IR to `.vyre` text that parses back to the same program.
 //!
 //! Literals carry explicit suffixes and every `let` its type, so no
-//! inference is involved on the way back. `f32` values that are not finite
-//! print as `f32::from_bits(0x...)`. When the locals table is not what the
+//! inference is involved on the way back. Float values that are not finite
+//! print as `f32::from_bits(0x...)` (`f16::from_bits(0x...)`,
+//! `bf16::from_bits(0x...)`). When the locals table is not what the
 //! parser would build from the text (order, unused or re-defined locals,
 //! uses outside lexical scope), the kernel gets a `#[locals(...)]`
 //! attribute that fixes the table explicitly.
@@ -134,28 +135,34 @@ pub(crate) fn literal(l: Literal) -> (String, u8) {
         Literal::U16(v) => format!("{v}u16"),
         Literal::I8(v) => format!("{v}i8"),
         Literal::I16(v) => format!("{v}i16"),
-        Literal::F16(_) | Literal::BF16(_) => {
-            let (f32_text, _) = literal(l.widened());
-            format!("({f32_text} as {})", l.ty())
-        }
         Literal::U32(v) => format!("{v}u32"),
-        Literal::F32(bits) => {
-            let v = f32::from_bits(bits);
-            if v.is_finite() {
-                // `{:?}` is the shortest text that reads back bit-exactly;
-                // the sign is printed separately so `-0.0` survives.
-                if v.is_sign_negative() {
-                    format!("-{:?}f32", -v)
-                } else {
-                    format!("{v:?}f32")
-                }
-            } else {
-                format!("f32::from_bits({bits:#010x})")
-            }
+        Literal::F32(bits) => float(f32::from_bits(bits), bits, DataType::F32),
+        // The value as an `f32` is exact, and reads back as that `f32`,
+        // which rounds back to the same `f16`/`bf16` exactly.
+        Literal::F16(bits) | Literal::BF16(bits) => {
+            float(f32::from_bits(l.widened().bits()), u32::from(bits), l.ty())
         }
     };
     let p = if s.starts_with('-') { UNARY } else { POSTFIX };
     (s, p)
+}
+
+/// A float literal of type `ty` whose value is `v` (exactly) and whose
+/// bits are `bits`: `1.5f16`, `-0.0f32`, `bf16::from_bits(0x7fc0)`.
+fn float(v: f32, bits: u32, ty: DataType) -> String {
+    if v.is_finite() {
+        // `{:?}` is the shortest text that reads back bit-exactly; the
+        // sign is printed separately so `-0.0` survives.
+        if v.is_sign_negative() {
+            format!("-{:?}{ty}", -v)
+        } else {
+            format!("{v:?}{ty}")
+        }
+    } else if ty == DataType::F32 {
+        format!("f32::from_bits({bits:#010x})")
+    } else {
+        format!("{ty}::from_bits({bits:#06x})")
+    }
 }
 
 struct Printer<'a> {

@@ -6,12 +6,27 @@
 //!
 //! Four loads `buf[k]`, `buf[k + 1]`, `buf[k + 2]`, `buf[k + 3]` can be one
 //! 16-byte access when `k` is a multiple of 4: the element index is then
-//! 16-byte aligned, and `k + 3` cannot wrap around.
+//! 16-byte aligned, and `k + 3` cannot wrap around. In general `w`
+//! consecutive elements starting at a multiple of `w` form one access of
+//! `w` elements ([`group_widths`] lists the widths per element type: 16
+//! bytes for 32-bit elements; 16, 8 and 4 bytes for narrow ones).
 
 use crate::ir::{AtomicResult, BufRef, DataType, Expr, Literal, LocalId, Node, ParamId, Program};
 
 /// Largest power of two tracked by the alignment analysis.
 pub(crate) const MULT_CAP: u32 = 1 << 16;
+
+/// The group widths (in elements, largest first) of vector accesses to
+/// elements of `elem`: four 32-bit elements (16 bytes); 16, 8 and 4 bytes
+/// of narrow elements (eight, four or two 16-bit ones; sixteen, eight or
+/// four bytes).
+pub(crate) fn group_widths(elem: DataType) -> &'static [u32] {
+    match elem.size_bytes() {
+        1 => &[16, 8, 4],
+        2 => &[8, 4, 2],
+        _ => &[4],
+    }
+}
 
 /// An index that cannot change inside a region: a local not assigned in it,
 /// a builtin component or a constant.
@@ -149,15 +164,18 @@ pub(crate) fn keyed_loads(run: &[Node]) -> Vec<KeyedLoad<'_>> {
     loads
 }
 
-/// A candidate 16-byte load: `buf[key + base + 0..4]` (`base` a multiple of
-/// 4) all read somewhere in a run; `last_use` is the position of the last
-/// node reading one of them, `last` the index expression of a load of
-/// `key + base + 3` (whose bounds decision covers the group).
+/// A candidate vector load: `buf[key + base + 0..width]` (`base` a
+/// multiple of `width`) all read somewhere in a run; `last_use` is the
+/// position of the last node reading one of them, `last` the index
+/// expression of a load of `key + base + width - 1` (whose bounds decision
+/// covers the group).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LoadGroup<'r> {
     pub(crate) buf: ParamId,
     pub(crate) key: Key,
     pub(crate) base: u32,
+    /// Elements in the group (4 for [`load_groups`]).
+    pub(crate) width: u32,
     pub(crate) last_use: usize,
     pub(crate) last: &'r Expr,
 }
@@ -166,9 +184,15 @@ pub(crate) struct LoadGroup<'r> {
 /// each, in order of first appearance. Whether one may become a vector
 /// load (alignment, redefinitions, writes) is each emitter's to decide.
 pub(crate) fn load_groups<'r>(loads: &[KeyedLoad<'r>]) -> Vec<LoadGroup<'r>> {
+    load_groups_of(loads, 4)
+}
+
+/// The complete groups of `width` elements among `loads`, as
+/// [`load_groups`] (which is `width` 4).
+pub(crate) fn load_groups_of<'r>(loads: &[KeyedLoad<'r>], width: u32) -> Vec<LoadGroup<'r>> {
     let mut groups: Vec<LoadGroup<'r>> = Vec::new();
     for l in loads {
-        let base = l.off - l.off % 4;
+        let base = l.off - l.off % width;
         if groups
             .iter()
             .any(|g| g.buf == l.buf && g.key == l.key && g.base == base)
@@ -177,16 +201,17 @@ pub(crate) fn load_groups<'r>(loads: &[KeyedLoad<'r>]) -> Vec<LoadGroup<'r>> {
         }
         let members = || {
             loads.iter().filter(move |m| {
-                m.buf == l.buf && m.key == l.key && (base..base + 4).contains(&m.off)
+                m.buf == l.buf && m.key == l.key && (base..base + width).contains(&m.off)
             })
         };
-        if (0..4).all(|o| members().any(|m| m.off == base + o))
-            && let Some(last) = members().find(|m| m.off == base + 3)
+        if (0..width).all(|o| members().any(|m| m.off == base + o))
+            && let Some(last) = members().find(|m| m.off == base + width - 1)
         {
             groups.push(LoadGroup {
                 buf: l.buf,
                 key: l.key.clone(),
                 base,
+                width,
                 last_use: members().map(|m| m.at).max().unwrap_or(0),
                 last: last.index,
             });

@@ -33,7 +33,7 @@ pub fn prepare(program: &Program) -> Cow<'_, Program> {
     }
 }
 
-/// [`prepare`] of a program [`widen`](super::widen) leaves unchanged.
+/// [`prepare`] of a program [`widen`](super::widen()) leaves unchanged.
 fn prepare_widened(program: &Program) -> Cow<'_, Program> {
     let mut unrolls = false;
     crate::ir::walk_nodes(&program.body, &mut |n| {

@@ -613,3 +613,272 @@ pub fn subgroup_program(op: SubgroupOp, ty: DataType, wg: [u32; 3], lane: LaneOp
     });
     b.finish()
 }
+
+// ---- Narrow element types ----
+
+/// The 16- and 8-bit types, which live in memory only (values are computed
+/// in their register type, see `vyre::mid::widen`).
+pub const NARROW: [DataType; 6] = [
+    DataType::F16,
+    DataType::BF16,
+    DataType::U8,
+    DataType::I8,
+    DataType::U16,
+    DataType::I16,
+];
+
+/// `v` (of narrow type `n`) doubled in its register type and converted
+/// back: `(v as f32 * 2.0) as n` for floats, `(v as R + v as R) as n`
+/// (wrapping) for integers.
+pub fn narrow_double(n: DataType, v: Expr) -> Expr {
+    let r = n.register_type();
+    let w = v.cast(r);
+    let d = if n.is_float() {
+        w.mul(Expr::f32(2.0))
+    } else {
+        w.clone().add(w)
+    };
+    d.cast(n)
+}
+
+/// `y[i] = (a * x[i] as R) as N` (`R` the register type of `n`; integers
+/// wrap), guarded by `i < y.len()` (so `x[i]` keeps its check).
+pub fn narrow_scale(n: DataType) -> Program {
+    let r = n.register_type();
+    let mut b = ProgramBuilder::new(format!("scale_{}", n.name()), [64, 1, 1]);
+    let a = b.scalar("a", r);
+    let x = b.buffer("x", n, Access::Read);
+    let y = b.buffer("y", n, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |t| {
+            let xi = Expr::load(BufRef::Param(x), Expr::local(i)).cast(r);
+            t.store(
+                BufRef::Param(y),
+                Expr::local(i),
+                Expr::param(a).mul(xi).cast(n),
+            );
+        });
+    });
+    b.finish()
+}
+
+/// `out[i] = (x[i] as N) as R` (`R` the register type of `n`): one rounding
+/// (floats) or wrapping (integers) per element.
+pub fn narrow_round_program(n: DataType) -> Program {
+    let r = n.register_type();
+    let mut b = ProgramBuilder::new(format!("round_{}", n.name()), [64, 1, 1]);
+    let x = b.buffer("x", r, Access::Read);
+    let out = b.buffer("out", r, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let v = Expr::load(BufRef::Param(x), Expr::local(i));
+            t.store(BufRef::Param(out), Expr::local(i), v.cast(n).cast(r));
+        });
+    });
+    b.finish()
+}
+
+/// `width` consecutive elements at `i = global_id().x * mult` read into
+/// locals (as `load8` does), then `y[i + k] = double(v_k)` (see
+/// [`narrow_double`]). `proven`: guarded by `i + width - 1` below both
+/// lengths (no checks); else by `i < y.len()` only (vector accesses keep
+/// per-element fallbacks at a partial tail).
+pub fn narrow_vector_program(n: DataType, width: u32, mult: u32, proven: bool) -> Program {
+    let name = format!(
+        "vec{width}_{}_m{mult}{}",
+        n.name(),
+        if proven { "" } else { "_checked" }
+    );
+    let mut b = ProgramBuilder::new(name, [64, 1, 1]);
+    let x = b.buffer("x", n, Access::Read);
+    let y = b.buffer("y", n, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    let vs: Vec<_> = (0..width)
+        .map(|k| b.local(format!("v{k}"), n, false))
+        .collect();
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x().mul(Expr::u32(mult)));
+        let at = |k: u32| Expr::local(i).add(Expr::u32(k));
+        let cond = if proven {
+            at(width - 1)
+                .lt(Expr::len(x))
+                .and(at(width - 1).lt(Expr::len(y)))
+        } else {
+            Expr::local(i).lt(Expr::len(y))
+        };
+        blk.if_(cond, |t| {
+            for (k, v) in (0..).zip(&vs) {
+                t.let_(*v, Expr::load(BufRef::Param(x), at(k)));
+            }
+            for (k, v) in (0..).zip(&vs) {
+                t.store(BufRef::Param(y), at(k), narrow_double(n, Expr::local(*v)));
+            }
+        });
+    });
+    b.finish()
+}
+
+/// Narrow shared and private arrays indexed at run time:
+/// `sh: [bf16; 64]` holds each thread's `x[i]` rounded to `bf16`;
+/// `bytes: [u8; 10]` gets `(j * 97 + l * 5) as u8` at `(l + j) % 10` for
+/// `j` in `0..10` (`l = local_id().x`); then
+/// `out[i] = sh[(l + 1) % 64] as f32 + bytes[(l + 3) % 10] as f32`
+/// (the second term is `(291 + 5 * l) % 256`).
+pub fn narrow_arrays_program() -> Program {
+    let mut b = ProgramBuilder::new("narrow_arrays", [64, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::BF16, 64);
+    let bytes = b.private("bytes", DataType::U8, 10);
+    let i = b.local("i", DataType::U32, false);
+    let l = b.local("l", DataType::U32, false);
+    let j = b.local("j", DataType::U32, true);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(l, Expr::Builtin(Builtin::LocalId, Axis::X));
+        blk.store(
+            BufRef::Shared(sh),
+            Expr::local(l),
+            Expr::load(BufRef::Param(x), Expr::local(i)).cast(DataType::BF16),
+        );
+        blk.barrier();
+        blk.for_(j, Expr::u32(0), Expr::u32(10), |f| {
+            f.store(
+                BufRef::Private(bytes),
+                Expr::local(l).add(Expr::local(j)).rem(Expr::u32(10)),
+                Expr::local(j)
+                    .mul(Expr::u32(97))
+                    .add(Expr::local(l).mul(Expr::u32(5)))
+                    .cast(DataType::U8),
+            );
+        });
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let s = Expr::load(
+                BufRef::Shared(sh),
+                Expr::local(l).add(Expr::u32(1)).rem(Expr::u32(64)),
+            )
+            .cast(DataType::F32);
+            let c = Expr::load(
+                BufRef::Private(bytes),
+                Expr::local(l).add(Expr::u32(3)).rem(Expr::u32(10)),
+            )
+            .cast(DataType::F32);
+            t.store(BufRef::Param(out), Expr::local(i), s.add(c));
+        });
+    });
+    b.finish()
+}
+
+/// 16-byte groups of narrow shared and private arrays: each thread stores
+/// eight `f16` values `x[i] * o` (`o` in `0..8`) at `sh[8 l ..]`, and after
+/// a barrier sums its neighbour's eight; a private `[u16; 8]` gets four
+/// values `o + 1` at run-time index `4 * (l % 2)` and the constant-index
+/// elements 4..8 are read back:
+/// `out[i] = sum(sh[8 ((l + 1) % 64) + o]) + sum(acc[4..8])`.
+pub fn narrow_array_vectors_program() -> Program {
+    let mut b = ProgramBuilder::new("narrow_array_vectors", [64, 1, 1]);
+    let x = b.buffer("x", DataType::F32, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::F16, 512);
+    let acc = b.private("acc", DataType::U16, 8);
+    let i = b.local("i", DataType::U32, false);
+    let k = b.local("k", DataType::U32, false);
+    let v = b.local("v", DataType::F32, false);
+    let r = b.local("r", DataType::U32, false);
+    let j = b.local("j", DataType::U32, false);
+    let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.let_(k, lid().mul(Expr::u32(8)));
+        blk.let_(v, Expr::load(BufRef::Param(x), Expr::local(i)));
+        for o in 0..8 {
+            blk.store(
+                BufRef::Shared(sh),
+                Expr::local(k).add(Expr::u32(o)),
+                Expr::local(v).mul(Expr::f32(o as f32)).cast(DataType::F16),
+            );
+        }
+        blk.barrier();
+        blk.let_(
+            r,
+            lid().add(Expr::u32(1)).rem(Expr::u32(64)).mul(Expr::u32(8)),
+        );
+        blk.let_(j, lid().rem(Expr::u32(2)).mul(Expr::u32(4)));
+        for o in 0..4 {
+            blk.store(
+                BufRef::Private(acc),
+                Expr::local(j).add(Expr::u32(o)),
+                Expr::Lit(vyre::ir::Literal::U16(o as u16 + 1)),
+            );
+        }
+        blk.if_(Expr::local(i).lt(Expr::len(out)), |t| {
+            let shared = (0..8)
+                .map(|o| {
+                    Expr::load(BufRef::Shared(sh), Expr::local(r).add(Expr::u32(o)))
+                        .cast(DataType::F32)
+                })
+                .reduce(Expr::add)
+                .unwrap();
+            let private = (4..8)
+                .map(|c| Expr::load(BufRef::Private(acc), Expr::u32(c)).cast(DataType::F32))
+                .reduce(Expr::add)
+                .unwrap();
+            t.store(BufRef::Param(out), Expr::local(i), shared.add(private));
+        });
+    });
+    b.finish()
+}
+
+/// `out_t[i] = x[i] as t` for every type `t` but `bool`, from one `from`
+/// buffer (`bool` read as `x[i] != 0` from a `u32` buffer).
+pub fn casts_from_program(from: DataType) -> Program {
+    let mut b = ProgramBuilder::new(format!("casts_from_{}", from.name()), [64, 1, 1]);
+    let storage = if from == DataType::Bool {
+        DataType::U32
+    } else {
+        from
+    };
+    let x = b.buffer("x", storage, Access::Read);
+    let tos: Vec<DataType> = DataType::ALL
+        .into_iter()
+        .filter(|t| *t != DataType::Bool)
+        .collect();
+    let outs: Vec<_> = tos
+        .iter()
+        .map(|t| b.buffer(format!("out_{}", t.name()), *t, Access::ReadWrite))
+        .collect();
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(x)), |t| {
+            for (to, out) in tos.iter().zip(&outs) {
+                let mut v = Expr::load(BufRef::Param(x), Expr::local(i));
+                if from == DataType::Bool {
+                    v = v.ne(Expr::u32(0));
+                }
+                t.store(BufRef::Param(*out), Expr::local(i), v.cast(*to));
+            }
+        });
+    });
+    b.finish()
+}
+
+/// Every binary operator with every narrow type it accepts.
+pub fn narrow_binops() -> Vec<(BinOp, DataType)> {
+    use BinOp::*;
+    let mut v = Vec::new();
+    for op in [
+        Add, Sub, Mul, Div, Rem, BitAnd, BitOr, BitXor, Shl, Shr, Eq, Ne, Lt, Le, Gt, Ge,
+    ] {
+        for ty in NARROW {
+            if vyre::ir::validate::binary_type(op, ty, ty).is_some() {
+                v.push((op, ty));
+            }
+        }
+    }
+    v
+}

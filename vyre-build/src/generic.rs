@@ -51,6 +51,24 @@ pub(crate) struct GenInstance {
     pub types: Vec<(String, DataType)>,
 }
 
+impl From<&vyre::lang::GenericKernel> for GenGeneric {
+    fn from(g: &vyre::lang::GenericKernel) -> Self {
+        Self {
+            name: g.name.clone(),
+            type_params: g.type_params.clone(),
+            const_params: g.const_params.clone(),
+            instances: g
+                .instances
+                .iter()
+                .map(|i| GenInstance {
+                    kernel: i.kernel.clone(),
+                    types: i.types.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A kernel name without a raw-identifier prefix.
 fn plain(name: &str) -> &str {
     name.strip_prefix("r#").unwrap_or(name)
@@ -138,12 +156,18 @@ fn same_shape(a: &Param, b: &Param) -> bool {
 /// all instances.
 fn unify<'p>(instances: &[(&'p Program, DataType)]) -> Option<Vec<EntryParam<'p>>> {
     let (first, _) = instances[0];
+    if instances
+        .iter()
+        .any(|(p, _)| p.params.len() != first.params.len())
+    {
+        return None;
+    }
     let mut out = Vec::new();
     for (j, param) in first.params.iter().enumerate() {
         let mut generic = true;
         let mut fixed = true;
         for (p, ty) in instances {
-            if p.params.len() != first.params.len() || !same_shape(&p.params[j], param) {
+            if !same_shape(&p.params[j], param) {
                 return None;
             }
             let vt = value_type(&p.params[j]);

@@ -259,7 +259,7 @@ pub(crate) fn parse_files(
             Ok(module) => parsed.push(ParsedFile {
                 file,
                 programs: module.kernels,
-                generics: Vec::new(),
+                generics: module.generics.iter().map(GenGeneric::from).collect(),
             }),
             Err(diags) => {
                 if first.is_none()

@@ -412,6 +412,7 @@ fn generic_entry_only_for_one_type_parameter_and_distinct_types() {
         scale_narrow("scale_f32", DataType::F32, DataType::F32),
         scale_narrow("scale_bf16", DataType::BF16, DataType::BF16),
         scale_narrow("scale_f16", DataType::F16, DataType::U8),
+        saxpy(),
     ];
     let ok = generic(
         "scale",
@@ -431,7 +432,12 @@ fn generic_entry_only_for_one_type_parameter_and_distinct_types() {
         "scale",
         &[("scale_bf16", DataType::BF16), ("scale_f16", DataType::F16)],
     );
-    for g in [two_params, consts, repeated, boolean, mismatch] {
+    // `saxpy` has no parameter `b`.
+    let count = generic(
+        "scale",
+        &[("saxpy", DataType::F32), ("scale_bf16", DataType::BF16)],
+    );
+    for g in [two_params, consts, repeated, boolean, mismatch, count] {
         let text = generate_module(&programs, std::slice::from_ref(&g)).unwrap();
         assert!(!text.contains("pub fn scale<"), "{g:?}: {text}");
         assert!(!text.contains("ScaleElem"), "{g:?}: {text}");
@@ -786,4 +792,31 @@ fn generic_entry_clashing_with_a_launcher_is_an_error() {
         err.contains("m.vyre: generic kernel `scale` generates `m::scale`, which another item of the module already is"),
         "{err}"
     );
+}
+
+const SCALE_GENERIC_SRC: &str = "/// y = a * x\n#[kernel(workgroup_size = 64, instances(f32 = (T = f32), bf16 = (T = bf16)))]\npub fn scale<T>(a: f32, x: &[T], y: &mut [T]) {\n    let i = global_id().x;\n    if i < y.len() {\n        y[i] = (a * x[i] as f32) as T;\n    }\n}\n\n#[kernel(workgroup_size = 64, instances(small = (N = 16), big = (N = 32)))]\npub fn tiled<const N: u32>(x: &mut [u32]) {\n    x[global_id().x] = N;\n}\n";
+
+/// A `.vyre` generic kernel: a launcher per instance and, with one type
+/// parameter, the typed entry; const-generic kernels get instance
+/// launchers only.
+#[test]
+fn generic_kernels_from_source() {
+    let root = scratch("generic-source");
+    fs::create_dir_all(root.join("kernels")).unwrap();
+    fs::write(root.join("kernels/scale.vyre"), SCALE_GENERIC_SRC).unwrap();
+    let out = source_builder(&root).compile("kernels/").unwrap();
+    assert_eq!(out.kernels, 4);
+    let text = fs::read_to_string(inner(&out)).unwrap();
+    syn::parse_file(&text).unwrap();
+    let flat = flat(&text);
+    for f in ["scale_f32", "scale_bf16", "tiled_small", "tiled_big"] {
+        assert!(flat.contains(&format!("pub fn {f}(")), "{f}: {text}");
+    }
+    assert!(
+        flat.contains("/// y = a * x /// /// Generic over the element type `T`, one of `f32` ([`scale_f32`]), `bf16` ([`scale_bf16`]): calls the /// launcher of `T`'s instance. pub fn scale<T: ScaleElem>( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, x: &::vyre::Buffer<T>, y: &mut ::vyre::Buffer<T>, ) -> ::vyre::Result<()>"),
+        "{text}"
+    );
+    assert!(!flat.contains("pub fn tiled<"), "{text}");
+    assert!(!flat.contains("TiledElem"), "{text}");
+    fs::remove_dir_all(&root).unwrap();
 }

@@ -21,7 +21,7 @@ enum Line {
 #[derive(Debug, Default)]
 pub(super) struct Code {
     /// Registers allocated per class (indexed by [`Class::index`]).
-    counts: [u32; 5],
+    counts: [u32; 6],
     /// Labels allocated.
     labels: u32,
     lines: Vec<Line>,

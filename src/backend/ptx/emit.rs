@@ -2,7 +2,9 @@
 //!
 //! One kernel per module. Locals live in virtual registers (`%r` for
 //! integers, `%f` for `f32`, `%p` for `bool`; `%rd`/`%fd` for 64-bit
-//! temporaries) and `ptxas` does register allocation. Structured control flow
+//! temporaries, `%h` for the 16-bit halves `f16` conversions take) and
+//! `ptxas` does register allocation. Narrow element types exist only in
+//! memory (see `emit/narrow.rs`). Structured control flow
 //! becomes labels and predicated branches. Index arithmetic stays 32-bit;
 //! only the final address is widened (`mul.wide.u32`). Bounds checks are
 //! predicates on the access (`@%p ld...`), on the accesses the middle
@@ -77,7 +79,7 @@ pub fn emit_ptx_analysed(
     let _ = writeln!(out);
     for (i, s) in program.shared.iter().enumerate() {
         let sym = Symbol::Shared(i);
-        let _ = writeln!(out, ".shared .align 16 .b32 {sym}[{}];", s.len.max(1));
+        let _ = writeln!(out, ".shared .align 16 {};", array_decl(sym, s.elem, s.len));
     }
     if e.code.uses_two_over_pi() {
         let words: Vec<String> = math::TWO_OVER_PI.iter().map(|w| w.to_string()).collect();
@@ -126,7 +128,11 @@ pub fn emit_ptx_analysed(
     // vector accesses (validation guarantees `len >= 1`).
     for (i, a) in program.private.iter().enumerate() {
         let sym = Symbol::Private(i);
-        let _ = writeln!(out, "\t.local .align 16 .b32 {sym}[{}];", a.len.max(1));
+        let _ = writeln!(
+            out,
+            "\t.local .align 16 {};",
+            array_decl(sym, a.elem, a.len)
+        );
     }
     out.push('\n');
     e.code.write(&mut out);
@@ -134,8 +140,29 @@ pub fn emit_ptx_analysed(
     Ok(out)
 }
 
+/// The type, name and extent of an array of `len` `elem`s: `.b32 sym[len]`
+/// for 32-bit elements, `.b8 sym[bytes]` for narrow ones, the bytes rounded
+/// up to whole words (never empty).
+fn array_decl(sym: Symbol, elem: DataType, len: u32) -> String {
+    if elem.is_narrow() {
+        format!(".b8 {sym}[{}]", 4 * array_words(elem, len))
+    } else {
+        format!(".b32 {sym}[{}]", len.max(1))
+    }
+}
+
+/// The 32-bit words an array of `len` `elem`s occupies (at least one).
+fn array_words(elem: DataType, len: u32) -> u32 {
+    (u64::from(len) * u64::from(elem.size_bytes()))
+        .div_ceil(4)
+        .max(1)
+        .try_into()
+        .unwrap_or(u32::MAX)
+}
+
 mod expr;
 mod memory;
+mod narrow;
 mod stmt;
 mod subgroup;
 mod vector;
@@ -230,7 +257,7 @@ struct Emitter<'a> {
     fast: bool,
     /// Largest power of two known to divide each integer local here.
     align: Alignment<'a>,
-    /// Registers holding `buf[key + off]`, loaded by a 16-byte vector load
+    /// Registers holding `buf[key + off]`, loaded by a vector load
     /// earlier in the current straight-line run.
     vec_cache: Vec<(BufRef, Key, u32, Reg)>,
     /// The thread's lane and its warp's members, computed at kernel entry
@@ -305,7 +332,12 @@ impl<'a> Emitter<'a> {
             }
         }
         for (i, a) in program.private.iter().enumerate() {
-            self.zero_private(Symbol::Private(i), a.len);
+            let words = if a.elem.is_narrow() {
+                array_words(a.elem, a.len)
+            } else {
+                a.len
+            };
+            self.zero_private(Symbol::Private(i), words);
         }
         if program.uses_subgroups() {
             // At entry, so that every use (in any branch) sees the registers.
@@ -313,9 +345,9 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Zero the private array `sym` of `len` elements (every element is 0
-    /// when an invocation starts): 16-byte stores, unrolled for small
-    /// arrays and a loop for large ones, then the elements past the last
+    /// Zero the private array `sym` of `len` 32-bit words (every element is
+    /// 0 when an invocation starts): 16-byte stores, unrolled for small
+    /// arrays and a loop for large ones, then the words past the last
     /// multiple of 4. `ptxas` drops the stores that a later store
     /// overwrites before any load, and keeps an array whose indices
     /// become constant in registers.

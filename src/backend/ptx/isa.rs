@@ -19,11 +19,21 @@ pub(super) enum Class {
     Rd,
     /// `.f64`, `%fd<n>`.
     Fd,
+    /// `.b16`, `%h<n>`: `f16`/`bf16` bits for the conversions that take
+    /// 16-bit registers.
+    H,
 }
 
 impl Class {
     /// Every class, in the order the module declares them.
-    pub(super) const ALL: [Class; 5] = [Class::Pred, Class::R, Class::F, Class::Rd, Class::Fd];
+    pub(super) const ALL: [Class; 6] = [
+        Class::Pred,
+        Class::R,
+        Class::F,
+        Class::Rd,
+        Class::Fd,
+        Class::H,
+    ];
 
     /// Register name prefix (`%p`, `%r`, ...).
     #[must_use]
@@ -34,6 +44,7 @@ impl Class {
             Class::F => "%f",
             Class::Rd => "%rd",
             Class::Fd => "%fd",
+            Class::H => "%h",
         }
     }
 
@@ -46,6 +57,7 @@ impl Class {
             Class::F => ".f32",
             Class::Rd => ".b64",
             Class::Fd => ".f64",
+            Class::H => ".b16",
         }
     }
 
@@ -289,6 +301,8 @@ pub(super) enum Operand {
     Addr(Addr),
     /// A four-register vector `{a, b, c, d}`.
     Vec4([Reg; 4]),
+    /// A two-register vector `{a, b}` (also the halves of a packed `mov`).
+    Vec2([Reg; 2]),
     /// A branch target.
     Label(Label),
     /// A value destination with a predicate destination beside it, `d|p`
@@ -347,6 +361,12 @@ impl From<[Reg; 4]> for Operand {
     }
 }
 
+impl From<[Reg; 2]> for Operand {
+    fn from(v: [Reg; 2]) -> Self {
+        Operand::Vec2(v)
+    }
+}
+
 impl From<Label> for Operand {
     fn from(l: Label) -> Self {
         Operand::Label(l)
@@ -362,6 +382,7 @@ impl fmt::Display for Operand {
             Operand::Sym(s) => s.fmt(f),
             Operand::Addr(a) => a.fmt(f),
             Operand::Vec4([a, b, c, d]) => write!(f, "{{{a}, {b}, {c}, {d}}}"),
+            Operand::Vec2([a, b]) => write!(f, "{{{a}, {b}}}"),
             Operand::Label(l) => l.fmt(f),
             Operand::WithPred(d, p) => write!(f, "{d}|{p}"),
         }
@@ -377,6 +398,8 @@ pub(super) enum Opcode {
     And,
     Atom,
     Barrier,
+    Bfe,
+    Bfi,
     Bra,
     Clz,
     Copysign,
@@ -396,6 +419,7 @@ pub(super) enum Opcode {
     Neg,
     Not,
     Or,
+    Prmt,
     Red,
     Redux,
     Rem,
@@ -425,6 +449,8 @@ impl Opcode {
             Opcode::And => "and",
             Opcode::Atom => "atom",
             Opcode::Barrier => "barrier",
+            Opcode::Bfe => "bfe",
+            Opcode::Bfi => "bfi",
             Opcode::Bra => "bra",
             Opcode::Clz => "clz",
             Opcode::Copysign => "copysign",
@@ -444,6 +470,7 @@ impl Opcode {
             Opcode::Neg => "neg",
             Opcode::Not => "not",
             Opcode::Or => "or",
+            Opcode::Prmt => "prmt",
             Opcode::Red => "red",
             Opcode::Redux => "redux",
             Opcode::Rem => "rem",
@@ -472,6 +499,15 @@ impl Opcode {
 pub(super) enum Mod {
     // Types.
     Pred,
+    U8,
+    S8,
+    B16,
+    U16,
+    S16,
+    F16,
+    Bf16,
+    F16x2,
+    Bf16x2,
     B32,
     U32,
     S32,
@@ -524,6 +560,7 @@ pub(super) enum Mod {
     Lo,
     Wide,
     Approx,
+    V2,
     V4,
     To,
     Sync,
@@ -537,6 +574,15 @@ impl Mod {
     pub(super) const fn name(self) -> &'static str {
         match self {
             Mod::Pred => "pred",
+            Mod::U8 => "u8",
+            Mod::S8 => "s8",
+            Mod::B16 => "b16",
+            Mod::U16 => "u16",
+            Mod::S16 => "s16",
+            Mod::F16 => "f16",
+            Mod::Bf16 => "bf16",
+            Mod::F16x2 => "f16x2",
+            Mod::Bf16x2 => "bf16x2",
             Mod::B32 => "b32",
             Mod::U32 => "u32",
             Mod::S32 => "s32",
@@ -580,6 +626,7 @@ impl Mod {
             Mod::Lo => "lo",
             Mod::Wide => "wide",
             Mod::Approx => "approx",
+            Mod::V2 => "v2",
             Mod::V4 => "v4",
             Mod::To => "to",
             Mod::Sync => "sync",

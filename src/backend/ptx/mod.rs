@@ -14,7 +14,8 @@
 //!
 //! - a buffer `name: &[T]` / `&mut [T]` becomes two kernel parameters,
 //!   `.param .u64 vyre_p<i>_ptr` (the device address) then
-//!   `.param .u32 vyre_p<i>_len` (its length in elements);
+//!   `.param .u32 vyre_p<i>_len` (its length in elements; narrow
+//!   elements are packed, 1 or 2 bytes each);
 //! - a scalar becomes one `.param` of its type (`.u32`, `.s32`, `.f32`);
 //!   a `bool` scalar is passed as a `.u32` holding 0 or 1.
 //!

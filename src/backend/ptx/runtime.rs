@@ -19,8 +19,8 @@ use cudarc::driver::{CudaContext, DriverError, result, sys};
 pub use cudarc;
 
 use crate::runtime::{
-    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
-    downcast_memory,
+    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache,
+    ParamSpec, Result, downcast_memory,
 };
 
 const BACKEND: &str = "cuda";
@@ -365,18 +365,18 @@ impl DeviceBackend for CudaBackend {
             &mut heap_vals
         };
         let mut n = 0;
-        for arg in args.iter() {
+        for (i, arg) in args.iter().enumerate() {
             match arg {
                 KernelArg::Buffer(mem) => {
                     let m = cuda_mem(*mem)?;
                     vals[n] = m.ptr;
-                    vals[n + 1] = elem_len(m, kernel)?;
+                    vals[n + 1] = elem_len(m, kernel, i)?;
                     n += 2;
                 }
                 KernelArg::BufferMut(mem) => {
                     let m = cuda_mem(&**mem)?;
                     vals[n] = m.ptr;
-                    vals[n + 1] = elem_len(m, kernel)?;
+                    vals[n + 1] = elem_len(m, kernel, i)?;
                     n += 2;
                 }
                 KernelArg::U32(v) => {
@@ -433,14 +433,20 @@ impl DeviceBackend for CudaBackend {
     }
 }
 
-fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>) -> Result<u64> {
-    u32::try_from(m.bytes / 4)
+/// The length in elements of the buffer `m` passed as parameter `param`
+/// of `kernel` (narrow elements are packed: 1 or 2 bytes each).
+fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>, param: usize) -> Result<u64> {
+    let size = match kernel.params.get(param) {
+        Some(ParamSpec::Buffer { elem, .. }) => elem.size_bytes() as usize,
+        _ => 4,
+    };
+    let elems = m.bytes / size;
+    u32::try_from(elems)
         .map(u64::from)
         .map_err(|_| Error::BadArguments {
             kernel: kernel.name.to_string(),
             reason: format!(
-                "a buffer of {} elements exceeds the 2^32-1 elements a kernel can index",
-                m.bytes / 4
+                "a buffer of {elems} elements exceeds the 2^32-1 elements a kernel can index"
             ),
         })
 }

@@ -544,7 +544,7 @@ impl Validator<'_> {
                 match self.program.locals.get(*var as usize) {
                     None => self.err(path, format!("unknown loop variable #{var}")),
                     Some(decl) => {
-                        if !decl.ty.is_integer() {
+                        if !decl.ty.is_index() {
                             self.err(
                                 path,
                                 format!("loop variable `{}` must be `u32` or `i32`", decl.name),
@@ -736,7 +736,7 @@ impl Validator<'_> {
             );
         }
         if let Some(t) = self.expr(index, path)
-            && !t.is_integer()
+            && !t.is_index()
         {
             self.err(
                 path,
@@ -817,7 +817,7 @@ impl Validator<'_> {
         }
         let et = self.program.elem_type(buf);
         if let Some(et) = et
-            && !et.is_integer()
+            && !et.is_index()
         {
             self.err(
                 path,
@@ -843,7 +843,7 @@ impl Validator<'_> {
                 );
             }
         }
-        et.filter(|t| t.is_integer())
+        et.filter(|t| t.is_index())
     }
 
     /// Check `e`; its type, recorded when types are asked for.

@@ -1,5 +1,6 @@
 //! Pass 1 for thread-private arrays (`let mut acc = [0.0f32; 64];`), the
-//! explicit vector accesses `load2`/`load4`/`store2`/`store4`, statement
+//! explicit vector accesses `load2`/`load4`/`load8`/`store2`/`store4`/
+//! `store8` (the 8-wide ones on 16- and 8-bit elements), statement
 //! attributes (`#[unroll]`) and `step_by` steps.
 //!
 //! A private array's `let` declares a [`crate::ir::PrivateDecl`] (all zeros
@@ -12,7 +13,6 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::expr::strip_group;
-use super::file::scalar_type;
 use super::infer::Ty;
 use super::stmt::{Kx, attr_name, vector_width};
 use super::tree::{Bind, Cx, FExpr, FFor, FK, FPrivate, FS, FStmt, Loc};
@@ -151,7 +151,7 @@ impl<'f> Kx<'_, 'f> {
             );
             return None;
         };
-        let elem = match scalar_type(&arr.elem) {
+        let elem = match self.fx.scalar_ty(&arr.elem) {
             Ok(DataType::Bool) => {
                 self.err(
                     arr.elem.span(),
@@ -254,7 +254,7 @@ impl<'f> Kx<'_, 'f> {
             Init::Repeat(v) => {
                 self.vars.unify(elem, v.ty);
                 // Evaluate the value once, before the loop.
-                let v = if matches!(v.k, FK::Int(_) | FK::Lit(_) | FK::Error) {
+                let v = if matches!(v.k, FK::Int(_) | FK::Float(_) | FK::Lit(_) | FK::Error) {
                     v
                 } else {
                     self.bind_value(&format!("{name}_init"), v, out)
@@ -338,7 +338,10 @@ impl<'f> Kx<'_, 'f> {
     /// bound to a fresh local, so that the lanes index `base + k` (the form
     /// the alignment analysis groups into one vector access).
     fn vector_base(&mut self, index: FExpr<'f>, out: &mut Vec<FStmt<'f>>) -> FExpr<'f> {
-        if matches!(index.k, FK::Local(_) | FK::Int(_) | FK::Lit(_) | FK::Error) {
+        if matches!(
+            index.k,
+            FK::Local(_) | FK::Int(_) | FK::Float(_) | FK::Lit(_) | FK::Error
+        ) {
             index
         } else {
             self.bind_value("base", index, out)
@@ -356,6 +359,26 @@ impl<'f> Kx<'_, 'f> {
             ty: base.ty,
         };
         self.binary_node(BinOp::Add, base.clone(), off, base.loc)
+    }
+
+    /// Record a `load8`/`store8` on `buf` for pass 2's element-width
+    /// check (eight 32-bit elements are two `load4`s; the 8-wide form is
+    /// for 16- and 8-bit elements, 16 bytes or fewer).
+    fn check_vector_width(&mut self, n: u32, elem: Ty, at: Loc<'f>, method: &str, buf: BufRef) {
+        if n == 8 {
+            let name = match buf {
+                BufRef::Param(id) => self
+                    .params
+                    .get(id as usize)
+                    .map_or_else(String::new, |p| p.name().to_string()),
+                BufRef::Shared(id) => self
+                    .shared
+                    .get(id as usize)
+                    .map_or_else(String::new, |s| s.name.clone()),
+                BufRef::Private(id) => self.private_name(id),
+            };
+            self.wide_vectors.push((elem, at, method.to_string(), name));
+        }
     }
 
     /// `let [mut] v[: [T; N]] = x.loadN(i);`: a private array `v` of `N`
@@ -383,6 +406,7 @@ impl<'f> Kx<'_, 'f> {
         let Some((src, elem)) = self.buffer_ref(&m.receiver) else {
             return;
         };
+        self.check_vector_width(n, elem, Loc::Span(m.span()), &method, src);
         if let Some(t) = ann {
             let Some((t, len)) = self.array_type(name, t) else {
                 return;
@@ -444,6 +468,7 @@ impl<'f> Kx<'_, 'f> {
         let Some((dst, elem)) = self.buffer_ref(&m.receiver) else {
             return;
         };
+        self.check_vector_width(n, elem, loc, &method, dst);
         self.private_writable(dst, &m.receiver);
         let index = self.index_expr(&m.args[0], out, Cx::TOP.nested());
         let arg = &m.args[1];

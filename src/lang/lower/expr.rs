@@ -7,14 +7,27 @@ use std::collections::HashMap;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
+use super::file::int_literal;
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FStmt, Loc};
 use crate::ir::{AtomicOp, BinOp, Builtin, DataType, Literal, MathFn, Param, SubgroupOp, UnOp};
 
-pub(super) const METHODS: &str = "supported methods: `len`, the math methods `sqrt exp ln sin cos tanh abs floor ceil min max powf clamp mul_add`, on buffers, shared and private arrays `load2 load4 store2 store4`, and on buffers/shared arrays the atomics `atomic_add atomic_sub atomic_min atomic_max atomic_and atomic_or atomic_xor atomic_exchange atomic_compare_exchange`";
+/// The error for a float literal that rounds to infinity in `t`.
+pub(crate) fn float_overflow(t: DataType) -> String {
+    let inf = match t {
+        DataType::F16 => u32::from(half::f16::INFINITY.to_bits()),
+        DataType::BF16 => u32::from(half::bf16::INFINITY.to_bits()),
+        _ => f32::INFINITY.to_bits(),
+    };
+    format!(
+        "float literal out of range for `{t}`; write `{t}::INFINITY` or `{t}::from_bits({inf:#x})` for infinity"
+    )
+}
 
-pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, the subgroup functions `subgroup_invocation_id() subgroup_size() subgroup_add subgroup_min subgroup_max subgroup_shuffle subgroup_shuffle_xor subgroup_shuffle_down subgroup_broadcast_first subgroup_ballot subgroup_all subgroup_any`, `f32::from_bits(bits)`, `f32::sqrt(x)`-style math calls, and the helper `fn`s of this file";
+pub(super) const METHODS: &str = "supported methods: `len`, the math methods `sqrt exp ln sin cos tanh abs floor ceil min max powf clamp mul_add`, on buffers, shared and private arrays `load2 load4 store2 store4` (and on 16- and 8-bit elements `load8 store8`), and on buffers/shared arrays the atomics `atomic_add atomic_sub atomic_min atomic_max atomic_and atomic_or atomic_xor atomic_exchange atomic_compare_exchange`";
+
+pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, the subgroup functions `subgroup_invocation_id() subgroup_size() subgroup_add subgroup_min subgroup_max subgroup_shuffle subgroup_shuffle_xor subgroup_shuffle_down subgroup_broadcast_first subgroup_ballot subgroup_all subgroup_any`, `f32::from_bits(bits)` (`f16::from_bits`, `bf16::from_bits` take a `u16`), `f32::sqrt(x)`-style math calls (on any numeric type: `f16::max(a, b)`), and the helper `fn`s of this file";
 
 /// The subgroup function called `name` (`subgroup_add`), if any.
 pub(crate) fn subgroup_op(name: &str) -> Option<SubgroupOp> {
@@ -102,32 +115,88 @@ fn binop(op: &syn::BinOp) -> Option<BinOp> {
     })
 }
 
-/// Named constants of the scalar types, `f32::MAX` and friends.
+/// Named constants of the scalar types, `f32::MAX`, `u8::MAX`,
+/// `bf16::INFINITY` and friends.
 fn assoc_const(ty: &str, name: &str) -> Option<Literal> {
-    Some(match (ty, name) {
-        ("f32", "MAX") => Literal::f32(f32::MAX),
-        ("f32", "MIN") => Literal::f32(f32::MIN),
-        ("f32", "MIN_POSITIVE") => Literal::f32(f32::MIN_POSITIVE),
-        ("f32", "EPSILON") => Literal::f32(f32::EPSILON),
-        ("f32", "INFINITY") => Literal::f32(f32::INFINITY),
-        ("f32", "NEG_INFINITY") => Literal::f32(f32::NEG_INFINITY),
-        ("f32", "NAN") => Literal::f32(f32::NAN),
-        ("u32", "MAX") => Literal::U32(u32::MAX),
-        ("u32", "MIN") => Literal::U32(0),
-        ("u32", "BITS") | ("i32", "BITS") => Literal::U32(32),
-        ("i32", "MAX") => Literal::I32(i32::MAX),
-        ("i32", "MIN") => Literal::I32(i32::MIN),
-        ("consts", "PI") => Literal::f32(std::f32::consts::PI),
-        ("consts", "TAU") => Literal::f32(std::f32::consts::TAU),
-        ("consts", "E") => Literal::f32(std::f32::consts::E),
-        ("consts", "LN_2") => Literal::f32(std::f32::consts::LN_2),
-        ("consts", "LN_10") => Literal::f32(std::f32::consts::LN_10),
-        ("consts", "SQRT_2") => Literal::f32(std::f32::consts::SQRT_2),
-        ("consts", "FRAC_PI_2") => Literal::f32(std::f32::consts::FRAC_PI_2),
-        ("consts", "FRAC_PI_4") => Literal::f32(std::f32::consts::FRAC_PI_4),
-        ("consts", "FRAC_1_SQRT_2") => Literal::f32(std::f32::consts::FRAC_1_SQRT_2),
-        _ => return None,
-    })
+    if ty == "consts" {
+        return Some(match name {
+            "PI" => Literal::f32(std::f32::consts::PI),
+            "TAU" => Literal::f32(std::f32::consts::TAU),
+            "E" => Literal::f32(std::f32::consts::E),
+            "LN_2" => Literal::f32(std::f32::consts::LN_2),
+            "LN_10" => Literal::f32(std::f32::consts::LN_10),
+            "SQRT_2" => Literal::f32(std::f32::consts::SQRT_2),
+            "FRAC_PI_2" => Literal::f32(std::f32::consts::FRAC_PI_2),
+            "FRAC_PI_4" => Literal::f32(std::f32::consts::FRAC_PI_4),
+            "FRAC_1_SQRT_2" => Literal::f32(std::f32::consts::FRAC_1_SQRT_2),
+            _ => return None,
+        });
+    }
+    let t = DataType::from_name(ty)?;
+    if t.is_integer() {
+        let bits = t.bits();
+        let (min, max) = if t.is_signed() {
+            (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+        } else {
+            (0, (1i128 << bits) - 1)
+        };
+        return match name {
+            "MAX" => int_literal(max, t),
+            "MIN" => int_literal(min, t),
+            "BITS" => Some(Literal::U32(bits)),
+            _ => None,
+        };
+    }
+    match t {
+        DataType::F32 => Some(Literal::f32(match name {
+            "MAX" => f32::MAX,
+            "MIN" => f32::MIN,
+            "MIN_POSITIVE" => f32::MIN_POSITIVE,
+            "EPSILON" => f32::EPSILON,
+            "INFINITY" => f32::INFINITY,
+            "NEG_INFINITY" => f32::NEG_INFINITY,
+            "NAN" => f32::NAN,
+            _ => return None,
+        })),
+        DataType::F16 => Some(Literal::F16(
+            match name {
+                "MAX" => half::f16::MAX,
+                "MIN" => half::f16::MIN,
+                "MIN_POSITIVE" => half::f16::MIN_POSITIVE,
+                "EPSILON" => half::f16::EPSILON,
+                "INFINITY" => half::f16::INFINITY,
+                "NEG_INFINITY" => half::f16::NEG_INFINITY,
+                "NAN" => half::f16::NAN,
+                _ => return None,
+            }
+            .to_bits(),
+        )),
+        DataType::BF16 => Some(Literal::BF16(
+            match name {
+                "MAX" => half::bf16::MAX,
+                "MIN" => half::bf16::MIN,
+                "MIN_POSITIVE" => half::bf16::MIN_POSITIVE,
+                "EPSILON" => half::bf16::EPSILON,
+                "INFINITY" => half::bf16::INFINITY,
+                "NEG_INFINITY" => half::bf16::NEG_INFINITY,
+                "NAN" => half::bf16::NAN,
+                _ => return None,
+            }
+            .to_bits(),
+        )),
+        _ => None,
+    }
+}
+
+/// The `f32` value `v` rounded to float type `t` (to nearest even; `None`
+/// when the result is infinite: a literal out of the type's range).
+pub(crate) fn round_float(v: f32, t: DataType) -> Option<Literal> {
+    let l = match t {
+        DataType::F16 => Literal::F16(half::f16::from_f32(v).to_bits()),
+        DataType::BF16 => Literal::BF16(half::bf16::from_f32(v).to_bits()),
+        _ => Literal::f32(v),
+    };
+    f32::from_bits(l.widened().bits()).is_finite().then_some(l)
 }
 
 /// `e` without `( )` and invisible groups.
@@ -214,7 +283,7 @@ impl<'f> Kx<'_, 'f> {
             }
             syn::Expr::Cast(c) => {
                 let a = self.expr(&c.expr, pre, cx.nested());
-                return match super::file::scalar_type(&c.ty) {
+                return match self.fx.scalar_ty(&c.ty) {
                     Ok(t) => FExpr {
                         k: FK::Cast(t, Box::new(a)),
                         loc,
@@ -306,50 +375,35 @@ impl<'f> Kx<'_, 'f> {
         match lit {
             syn::Lit::Int(i) => {
                 let digits = i.base10_digits();
-                match i.suffix() {
-                    "f32" => return self.float_literal(digits, neg, e),
-                    "" | "i32" | "u32" => {}
-                    "f64" => {
-                        self.err(e, "`f64` is not supported; vyre computes in `f32`");
-                        return FExpr::error(loc);
-                    }
-                    other => {
-                        self.err(
-                            e,
-                            format!("`{other}` literals are not supported; use no suffix or the suffix `i32`, `u32` or `f32`"),
-                        );
-                        return FExpr::error(loc);
-                    }
-                }
+                let ty = match i.suffix() {
+                    "" => None,
+                    s => match DataType::from_name(s) {
+                        Some(t) if t.is_float() => {
+                            return self.float_literal(digits, neg, e, Some(t));
+                        }
+                        Some(t) if t.is_integer() => Some(t),
+                        _ => return self.bad_suffix(i.suffix(), e),
+                    },
+                };
                 let Ok(v) = digits.parse::<u64>() else {
                     self.err(e, "integer literal is too large for any vyre type (the largest is `u32::MAX` = 4294967295)");
                     return FExpr::error(loc);
                 };
                 let v = if neg { -i128::from(v) } else { i128::from(v) };
-                let ty = match i.suffix() {
-                    "i32" => Ty::K(DataType::I32),
-                    "u32" => Ty::K(DataType::U32),
-                    _ => self.vars.fresh(),
-                };
                 FExpr {
                     k: FK::Int(v),
                     loc,
-                    ty,
+                    ty: ty.map_or_else(|| self.vars.fresh(), Ty::K),
                 }
             }
             syn::Lit::Float(f) => match f.suffix() {
-                "" | "f32" => self.float_literal(f.base10_digits(), neg, e),
-                "f64" => {
-                    self.err(e, "`f64` is not supported; vyre computes in `f32`");
-                    FExpr::error(loc)
-                }
-                other => {
-                    self.err(
-                        e,
-                        format!("`{other}` is not a float suffix vyre knows; use `f32` or none"),
-                    );
-                    FExpr::error(loc)
-                }
+                "" => self.float_literal(f.base10_digits(), neg, e, None),
+                s => match DataType::from_name(s) {
+                    Some(t) if t.is_float() => {
+                        self.float_literal(f.base10_digits(), neg, e, Some(t))
+                    }
+                    _ => self.bad_suffix(s, e),
+                },
             },
             syn::Lit::Bool(b) => {
                 if neg {
@@ -361,25 +415,55 @@ impl<'f> Kx<'_, 'f> {
             _ => {
                 self.err(
                     e,
-                    "string, character and byte literals are not supported; vyre has `bool`, `i32`, `u32` and `f32`",
+                    "string, character and byte literals are not supported; vyre has `bool` and the numeric types `i32 u32 f32 f16 bf16 u8 i8 u16 i16`",
                 );
                 FExpr::error(loc)
             }
         }
     }
 
-    fn float_literal(&mut self, digits: &str, neg: bool, e: &'f syn::Expr) -> FExpr<'f> {
+    /// A literal suffix that names no vyre type (or a float suffix on an
+    /// integer type's literal).
+    fn bad_suffix(&mut self, suffix: &str, e: &'f syn::Expr) -> FExpr<'f> {
+        let msg = match suffix {
+            "f64" => "`f64` is not supported; vyre computes in `f32`".to_string(),
+            s if DataType::from_name(s).is_some_and(DataType::is_integer) => format!(
+                "a number with a fractional part or an exponent cannot be a `{s}`; write an integer literal"
+            ),
+            s => format!(
+                "`{s}` literals are not supported; use no suffix or one of the suffixes `i32 u32 f32 f16 bf16 u8 i8 u16 i16`"
+            ),
+        };
+        self.err(e, msg);
+        FExpr::error(Loc::Expr(e))
+    }
+
+    /// A float literal: of type `ty`, or (unsuffixed) of the type the
+    /// context gives it. The decimal text is read as an `f32`, then rounded
+    /// to `f16`/`bf16` when that is the type.
+    fn float_literal(
+        &mut self,
+        digits: &str,
+        neg: bool,
+        e: &'f syn::Expr,
+        ty: Option<DataType>,
+    ) -> FExpr<'f> {
         let loc = Loc::Expr(e);
-        match digits.parse::<f32>() {
-            Ok(v) if v.is_finite() => {
-                let v = if neg { -v } else { v };
-                FExpr::lit(Literal::f32(v), loc)
-            }
-            _ => {
-                self.err(
-                    e,
-                    "float literal out of range for `f32`; write `f32::INFINITY` or `f32::from_bits(0x7f800000)` for infinity",
-                );
+        // Out of range: infinite (an unsuffixed literal is reported in
+        // pass 2, once its type is known).
+        let v = digits.parse::<f32>().unwrap_or(f32::INFINITY);
+        let v = if neg { -v } else { v };
+        let Some(t) = ty else {
+            return FExpr {
+                k: FK::Float(v.to_bits()),
+                loc,
+                ty: self.vars.fresh_float(),
+            };
+        };
+        match round_float(v, t) {
+            Some(l) => FExpr::lit(l, loc),
+            None => {
+                self.err(e, float_overflow(t));
                 FExpr::error(loc)
             }
         }
@@ -435,13 +519,19 @@ impl<'f> Kx<'_, 'f> {
                 }
             };
         }
-        let segs: Vec<String> = p
+        let mut segs: Vec<String> = p
             .path
             .segments
             .iter()
             .map(|s| s.ident.to_string())
             .collect();
         let n = segs.len();
+        // `T::MAX` in a generic kernel's instance.
+        if n == 2
+            && let Some(t) = self.fx.type_param(&segs[0])
+        {
+            segs[0] = t.name().to_string();
+        }
         if n >= 2
             && p.path.segments.iter().all(|s| s.arguments.is_none())
             && let Some(l) = assoc_const(&segs[n - 2], &segs[n - 1])
@@ -452,7 +542,7 @@ impl<'f> Kx<'_, 'f> {
         self.err(
             e,
             format!(
-                "cannot find `{}`; paths are limited to constants like `f32::MAX`, `u32::MAX`, `i32::MIN`, `f32::INFINITY`, `f32::NAN`, `f32::consts::PI`",
+                "cannot find `{}`; paths are limited to constants like `f32::MAX`, `u32::MAX`, `i32::MIN`, `u8::MAX`, `f32::INFINITY`, `f16::NAN`, `f32::consts::PI`",
                 segs.join("::")
             ),
         );
@@ -481,7 +571,7 @@ impl<'f> Kx<'_, 'f> {
         if let syn::Expr::Path(p) = &*c.func
             && p.qself.is_none()
         {
-            let segs: Vec<String> = p
+            let mut segs: Vec<String> = p
                 .path
                 .segments
                 .iter()
@@ -519,29 +609,46 @@ impl<'f> Kx<'_, 'f> {
                 );
                 return FExpr::error(loc);
             }
-            if segs.len() == 2 && segs[0] == "f32" && segs[1] == "from_bits" {
+            if segs.len() == 2
+                && let Some(t) = self.fx.type_param(&segs[0])
+            {
+                segs[0] = t.name().to_string();
+            }
+            let float_ty = DataType::from_name(&segs[0]).filter(|t| t.is_float());
+            if segs.len() == 2
+                && segs[1] == "from_bits"
+                && let Some(t) = float_ty
+            {
+                let bits_ty = if t == DataType::F32 {
+                    DataType::U32
+                } else {
+                    DataType::U16
+                };
                 if c.args.len() != 1 {
-                    self.err(e, "`f32::from_bits` takes one `u32` argument");
+                    self.err(
+                        e,
+                        format!("`{t}::from_bits` takes one `{bits_ty}` argument"),
+                    );
                     return FExpr::error(loc);
                 }
-                return match self.fx.eval_const_expr(&c.args[0], Some(DataType::U32)) {
-                    Some(Literal::U32(bits)) => FExpr::lit(Literal::F32(bits), loc),
+                return match self.fx.eval_const_expr(&c.args[0], Some(bits_ty)) {
+                    Some(l) if l.ty() == bits_ty => {
+                        FExpr::lit(Literal::from_bits(t, l.bits()), loc)
+                    }
                     Some(_) => {
-                        self.err(&c.args[0], "`f32::from_bits` takes a `u32` constant");
+                        self.err(
+                            &c.args[0],
+                            format!("`{t}::from_bits` takes a `{bits_ty}` constant"),
+                        );
                         FExpr::error(loc)
                     }
                     None => FExpr::error(loc),
                 };
             }
             if segs.len() == 2
-                && matches!(segs[0].as_str(), "f32" | "i32" | "u32")
+                && let Some(ty) = DataType::from_name(&segs[0]).filter(|t| *t != DataType::Bool)
                 && let Some(f) = math_fn(&segs[1])
             {
-                let ty = match segs[0].as_str() {
-                    "f32" => DataType::F32,
-                    "i32" => DataType::I32,
-                    _ => DataType::U32,
-                };
                 if c.args.len() != f.arity() {
                     self.err(
                         e,

@@ -8,11 +8,13 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
+use super::generic::Plan;
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Cx, Loc};
 use super::{MAX_TUPLE, Raw, Sp, raw};
 use crate::ir::{Access, BinOp, DataType, Literal, Program};
+use crate::lang::GenericKernel;
 
 enum ConstState {
     Pending,
@@ -73,12 +75,29 @@ pub(crate) struct Helper<'f> {
     pub uses: HashMap<String, usize>,
 }
 
+/// What the parameters of a generic kernel stand for while one of its
+/// instances is lowered.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GenericArgs {
+    /// The kernel's name (for diagnostics).
+    pub kernel: String,
+    /// Type parameters: `T` is `bf16`.
+    pub types: HashMap<String, DataType>,
+    /// Const parameters: `TILE` is `16u32`.
+    pub consts: HashMap<String, Literal>,
+}
+
 #[derive(Default)]
 pub(crate) struct FileCx<'f> {
     pub errs: Vec<Raw>,
     consts: HashMap<String, ConstSlot<'f>>,
     pub helpers: HashMap<String, Helper<'f>>,
     pub(super) kernel_names: HashSet<String>,
+    /// The arguments of the kernel instance being lowered, if any.
+    pub(super) generic: Option<GenericArgs>,
+    /// How many helpers are being inlined: helpers do not see the
+    /// kernel's generic parameters.
+    pub(super) helper_depth: u32,
 }
 
 pub(super) fn is_kernel_attr(a: &syn::Attribute) -> bool {
@@ -101,7 +120,9 @@ impl<'f> FileCx<'f> {
         self.errs.push(r);
     }
 
-    pub(super) fn run(&mut self, file: &'f syn::File) -> Vec<Program> {
+    /// Lower the file: its kernels (one per instance of a generic kernel),
+    /// and the generic kernels with their instances.
+    pub(super) fn run(&mut self, file: &'f syn::File) -> (Vec<Program>, Vec<GenericKernel>) {
         for attr in &file.attrs {
             self.err(
                 attr.span(),
@@ -212,17 +233,97 @@ impl<'f> FileCx<'f> {
         for n in names {
             self.const_value(&n);
         }
+        let plans: Vec<_> = kernels.into_iter().map(|f| (f, self.plan(f))).collect();
+        self.check_instance_names(&plans, &fn_names);
         let mut programs = Vec::new();
-        for f in kernels {
-            if let Some(p) = self.kernel(f) {
-                programs.push(p);
+        let mut generics = Vec::new();
+        for (f, plan) in plans {
+            match plan {
+                Plan::Plain => programs.extend(self.kernel(f, None)),
+                Plan::Failed => {}
+                Plan::Instances(gk, args) => {
+                    for (inst, (a, _)) in gk.instances.iter().zip(args) {
+                        let before = self.errs.len();
+                        self.generic = Some(a);
+                        let p = self.kernel(f, Some(inst.kernel.clone()));
+                        self.generic = None;
+                        self.note_instance(before, inst);
+                        programs.extend(p);
+                    }
+                    generics.push(gk);
+                }
             }
         }
-        programs
+        (programs, generics)
+    }
+
+    /// Instance names must not collide with another function or instance.
+    fn check_instance_names(
+        &mut self,
+        plans: &[(&'f syn::ItemFn, Plan)],
+        fn_names: &HashMap<String, Span>,
+    ) {
+        let mut taken: HashSet<String> = fn_names.keys().cloned().collect();
+        for (_, plan) in plans {
+            let Plan::Instances(gk, args) = plan else {
+                continue;
+            };
+            for (inst, (_, span)) in gk.instances.iter().zip(args) {
+                let what = if fn_names.contains_key(&inst.kernel) {
+                    Some("a function of this file has that name")
+                } else if !taken.insert(inst.kernel.clone()) {
+                    Some("an instance of another generic kernel has that name")
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    self.err(
+                        *span,
+                        format!(
+                            "the instance `{}` of `{}` is the kernel `{}`, but {what}; rename the instance",
+                            inst.suffix, gk.name, inst.kernel
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Say which instance the diagnostics from `before` on come from;
+    /// drop those an earlier instance already reported.
+    fn note_instance(&mut self, before: usize, inst: &crate::lang::KernelInstance) {
+        let args: Vec<String> = inst
+            .types
+            .iter()
+            .map(|(n, t)| format!("{n} = {t}"))
+            .chain(
+                inst.consts
+                    .iter()
+                    .map(|(n, v)| format!("{n} = {}", super::super::print::literal(*v).0)),
+            )
+            .collect();
+        let note = format!("in the instance `{}` ({})", inst.kernel, args.join(", "));
+        let (old, new) = self.errs.split_at(before);
+        let fresh: Vec<Raw> = new
+            .iter()
+            .filter(|r| !old.iter().any(|o| o.sp == r.sp && o.message == r.message))
+            .cloned()
+            .map(|mut r| {
+                r.notes.push(note.clone());
+                r
+            })
+            .collect();
+        self.errs.truncate(before);
+        self.errs.extend(fresh);
     }
 
     /// The value of constant `name`, evaluated on first use.
     pub(crate) fn const_value(&mut self, name: &str) -> Option<Option<Literal>> {
+        if self.helper_depth == 0
+            && let Some(v) = self.generic.as_ref().and_then(|g| g.consts.get(name))
+        {
+            return Some(Some(*v));
+        }
         let slot = self.consts.get_mut(name)?;
         match slot.state {
             ConstState::Done(v) => return Some(v),
@@ -290,7 +391,7 @@ impl<'f> FileCx<'f> {
     }
 
     fn helper_sig(&mut self, f: &'f syn::ItemFn) -> Option<Helper<'f>> {
-        let mut ok = self.check_signature_shape(f);
+        let mut ok = self.check_signature_shape(f, false);
         for attr in &f.attrs {
             if !(attr.path().is_ident("doc")
                 || attr.path().is_ident("inline")
@@ -414,7 +515,10 @@ impl<'f> FileCx<'f> {
         Some(tys)
     }
 
-    pub(super) fn check_signature_shape(&mut self, f: &'f syn::ItemFn) -> bool {
+    /// Reject `const`, `async`, `unsafe`, `extern` and variadic functions,
+    /// and generic ones unless `kernel` (whose generics are checked with
+    /// their instances).
+    pub(super) fn check_signature_shape(&mut self, f: &'f syn::ItemFn, kernel: bool) -> bool {
         let s = &f.sig;
         let mut ok = true;
         let mut bad = |this: &mut Self, span: Span, what: &str| {
@@ -436,11 +540,15 @@ impl<'f> FileCx<'f> {
         if let Some(a) = &s.abi {
             bad(self, a.span(), "`extern`");
         }
-        if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
-            bad(self, s.generics.span(), "generic");
-        }
         if let Some(v) = &s.variadic {
             bad(self, v.span(), "variadic");
+        }
+        if !kernel && (!s.generics.params.is_empty() || s.generics.where_clause.is_some()) {
+            self.err(
+                s.generics.span(),
+                "generic helper functions are not supported; only kernels may be generic (`#[kernel(instances(..))] pub fn k<T>(..)`), and helpers take concrete types",
+            );
+            ok = false;
         }
         ok
     }
@@ -655,18 +763,79 @@ pub(crate) fn strip_type_paren(t: &syn::Type) -> &syn::Type {
     }
 }
 
-const TYPES_ALLOWED: &str = "vyre has the scalar types `bool`, `i32`, `u32` and `f32`";
+pub(crate) const TYPES_ALLOWED: &str = "vyre has the scalar types `bool`, `i32`, `u32`, `f32`, `f16`, `bf16`, `u8`, `i8`, `u16` and `i16`";
 
-/// `bool`, `i32`, `u32` or `f32`.
+impl FileCx<'_> {
+    /// A scalar type, where the type parameters of the kernel instance
+    /// being lowered stand for their arguments (not inside helpers).
+    pub(crate) fn scalar_ty(&self, ty: &syn::Type) -> Result<DataType, String> {
+        if let syn::Type::Path(p) = strip_type_paren(ty)
+            && p.qself.is_none()
+            && let Some(id) = p.path.get_ident()
+            && let Some(g) = &self.generic
+            && let Some(t) = g.types.get(&id.unraw().to_string())
+        {
+            if self.helper_depth > 0 {
+                return Err(format!(
+                    "`{id}` is a type parameter of the kernel `{}`; helpers are not generic and cannot use it (give the helper concrete types)",
+                    g.kernel
+                ));
+            }
+            return Ok(*t);
+        }
+        scalar_type(ty)
+    }
+
+    /// What type parameter `name` of the kernel instance being lowered
+    /// stands for (not inside helpers).
+    pub(crate) fn type_param(&self, name: &str) -> Option<DataType> {
+        if self.helper_depth > 0 {
+            return None;
+        }
+        self.generic.as_ref()?.types.get(name).copied()
+    }
+
+    /// A parameter type ([`param_type`]) with the instance's type
+    /// arguments substituted.
+    pub(crate) fn param_ty(&self, ty: &syn::Type) -> Result<PType, String> {
+        param_type_with(ty, &|t| self.scalar_ty(t))
+    }
+}
+
+/// The literal of integer type `t` with value `v`, if it fits.
+pub(crate) fn int_literal(v: i128, t: DataType) -> Option<Literal> {
+    Some(match t {
+        DataType::I32 => Literal::I32(i32::try_from(v).ok()?),
+        DataType::U32 => Literal::U32(u32::try_from(v).ok()?),
+        DataType::I16 => Literal::I16(i16::try_from(v).ok()?),
+        DataType::U16 => Literal::U16(u16::try_from(v).ok()?),
+        DataType::I8 => Literal::I8(i8::try_from(v).ok()?),
+        DataType::U8 => Literal::U8(u8::try_from(v).ok()?),
+        _ => return None,
+    })
+}
+
+/// The range of integer type `t`, as text (`0..=255`).
+pub(crate) fn int_range(t: DataType) -> String {
+    match t {
+        DataType::I32 => format!("{}..={}", i32::MIN, i32::MAX),
+        DataType::U32 => format!("0..={}", u32::MAX),
+        DataType::I16 => format!("{}..={}", i16::MIN, i16::MAX),
+        DataType::U16 => format!("0..={}", u16::MAX),
+        DataType::I8 => format!("{}..={}", i8::MIN, i8::MAX),
+        DataType::U8 => format!("0..={}", u8::MAX),
+        _ => "integers".to_string(),
+    }
+}
+
+/// A scalar type: `bool`, `i32`, `u32`, `f32`, `f16`, `bf16`, `u8`, `i8`,
+/// `u16` or `i16`.
 pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
     match ty {
         syn::Type::Path(p) if p.qself.is_none() => match p.path.get_ident() {
-            Some(id) => match id.to_string().as_str() {
-                "bool" => Ok(DataType::Bool),
-                "i32" => Ok(DataType::I32),
-                "u32" => Ok(DataType::U32),
-                "f32" => Ok(DataType::F32),
-                other => Err(format!("type `{other}` is not supported; {TYPES_ALLOWED}")),
+            Some(id) => match DataType::from_name(&id.to_string()) {
+                Some(t) => Ok(t),
+                None => Err(format!("type `{id}` is not supported; {TYPES_ALLOWED}")),
             },
             None => Err(match p.path.segments.last() {
                 Some(seg) => format!("type `{}` is not supported; {TYPES_ALLOWED}", seg.ident),
@@ -691,6 +860,14 @@ pub(crate) enum PType {
 
 /// A parameter type: a scalar, `&[T]` or `&mut [T]`.
 pub(crate) fn param_type(ty: &syn::Type) -> Result<PType, String> {
+    param_type_with(ty, &scalar_type)
+}
+
+/// [`param_type`] with `scalar` reading the scalar types.
+fn param_type_with(
+    ty: &syn::Type,
+    scalar: &dyn Fn(&syn::Type) -> Result<DataType, String>,
+) -> Result<PType, String> {
     if let syn::Type::Reference(r) = ty {
         let access = if r.mutability.is_some() {
             Access::ReadWrite
@@ -703,13 +880,13 @@ pub(crate) fn param_type(ty: &syn::Type) -> Result<PType, String> {
                     .into(),
             );
         };
-        let elem = scalar_type(&s.elem)?;
+        let elem = scalar(&s.elem)?;
         if elem == DataType::Bool {
             return Err("buffers of `bool` are not supported; use `u32` (0 or 1) instead".into());
         }
         return Ok(PType::Buf(elem, access));
     }
-    scalar_type(ty).map(PType::Scalar).map_err(|m| {
+    scalar(ty).map(PType::Scalar).map_err(|m| {
         format!("{m}; buffer parameters are written `&[T]` (read-only) or `&mut [T]` (read-write)")
     })
 }

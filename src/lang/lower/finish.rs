@@ -5,7 +5,8 @@
 use super::stmt::Kx;
 use proc_macro2::Span;
 
-use super::expr::subgroup_form;
+use super::expr::{float_overflow, round_float, subgroup_form};
+use super::file::{int_literal, int_range};
 use super::tree::{FExpr, FFor, FK, FS, FStmt, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
@@ -46,6 +47,17 @@ pub(super) fn kernel<'f>(
         .collect();
     program.locals = locals;
     let before = kx.fx.errs.len();
+    for (ty, at, method, name) in std::mem::take(&mut kx.wide_vectors) {
+        if let Some(t) = kx.vars.resolve(ty)
+            && t.size_bytes() > 2
+        {
+            let four = method.replace('8', "4");
+            kx.err(
+                at,
+                format!("`{method}` works on 16- and 8-bit elements (`f16 bf16 u16 i16 u8 i8`), but `{name}` holds `{t}`; use two `{four}`s"),
+            );
+        }
+    }
     let mut fin = Fin { kx, p: &program };
     let nodes = fin.block(body);
     program.body = nodes;
@@ -133,6 +145,7 @@ fn find_subgroup<'f>(e: &FExpr<'f>, op: SubgroupOp) -> Option<Loc<'f>> {
             .or_else(|| f(value))
             .or_else(|| expected.as_deref().and_then(f)),
         FK::Int(_)
+        | FK::Float(_)
         | FK::Lit(_)
         | FK::Local(_)
         | FK::Param(_)
@@ -224,9 +237,9 @@ impl<'f> Fin<'_, '_, 'f> {
 
     fn lit_hint(&self, e: &FExpr<'f>, want: DataType) -> Vec<String> {
         match e.k {
-            FK::Int(v) if want == DataType::F32 && matches!(e.ty, super::infer::Ty::V(_)) => {
+            FK::Int(v) if want.is_float() && matches!(e.ty, super::infer::Ty::V(_)) => {
                 vec![format!(
-                    "an integer literal is never an `f32`; write `{v}.0`"
+                    "an integer literal is never an `{want}`; write `{v}.0`"
                 )]
             }
             _ => Vec::new(),
@@ -265,7 +278,7 @@ impl<'f> Fin<'_, '_, 'f> {
 
     fn index(&mut self, i: &FExpr<'f>) -> Option<Expr> {
         let (x, t) = self.expr(i)?;
-        if !t.is_integer() {
+        if !matches!(t, DataType::U32 | DataType::I32) {
             self.err(
                 i.loc,
                 format!(
@@ -396,7 +409,7 @@ impl<'f> Fin<'_, '_, 'f> {
                 let ((start, ts), (end, te)) = (start?, end?);
                 let vt = self.p.locals.get(*var as usize)?.ty;
                 for (t, e) in [(ts, st), (te, en)] {
-                    if !t.is_integer() {
+                    if !matches!(t, DataType::U32 | DataType::I32) {
                         self.err(
                             e.loc,
                             format!(
@@ -519,7 +532,7 @@ impl<'f> Fin<'_, '_, 'f> {
         let loc = e.loc;
         let et = self.elem(*buf);
         let w = self.writable_check(*buf, loc);
-        if !et.is_integer() {
+        if !matches!(et, DataType::U32 | DataType::I32) {
             let n = self.buf_name(*buf);
             self.err(
                 loc,
@@ -558,25 +571,26 @@ impl<'f> Fin<'_, '_, 'f> {
             FK::Error => return None,
             FK::Int(v) => {
                 let t = self.kx.vars.resolve(e.ty)?;
-                let lit = match t {
-                    DataType::I32 => i32::try_from(*v).ok().map(Literal::I32),
-                    DataType::U32 => u32::try_from(*v).ok().map(Literal::U32),
-                    _ => None,
-                };
-                match lit {
+                match int_literal(*v, t) {
                     Some(l) => (Expr::Lit(l), t),
                     None => {
-                        let range = match t {
-                            DataType::I32 => "-2147483648..=2147483647",
-                            DataType::U32 => "0..=4294967295",
-                            _ => "integers",
-                        };
                         self.err(
                             loc,
                             format!(
-                                "literal `{v}` out of range for `{t}` (whose range is {range})"
+                                "literal `{v}` out of range for `{t}` (whose range is {})",
+                                int_range(t)
                             ),
                         );
+                        return None;
+                    }
+                }
+            }
+            FK::Float(bits) => {
+                let t = self.kx.vars.resolve(e.ty)?;
+                match round_float(f32::from_bits(*bits), t) {
+                    Some(l) => (Expr::Lit(l), l.ty()),
+                    None => {
+                        self.err(loc, float_overflow(t));
                         return None;
                     }
                 }
@@ -602,14 +616,18 @@ impl<'f> Fin<'_, '_, 'f> {
             FK::Unary(op, a) => {
                 let (x, t) = self.expr(a)?;
                 let ok = match op {
-                    UnOp::Neg => matches!(t, DataType::I32 | DataType::F32),
-                    UnOp::Not => t != DataType::F32,
+                    UnOp::Neg => t.is_signed() || t.is_float(),
+                    UnOp::Not => !t.is_float(),
                 };
                 if !ok {
                     let msg = match op {
-                        UnOp::Neg if t == DataType::U32 => "cannot negate a `u32`; unary `-` works on `i32` and `f32` (for wrapping negation write `0u32 - x`)".to_string(),
-                        UnOp::Neg => format!("cannot negate a `{t}`; unary `-` works on `i32` and `f32`"),
-                        UnOp::Not => "`!` works on `bool` and integers, not `f32`".to_string(),
+                        UnOp::Neg if t.is_integer() => format!(
+                            "cannot negate a `{t}`; unary `-` works on `i32` and `f32` (and the other signed and float types; for wrapping negation write `0{t} - x`)"
+                        ),
+                        UnOp::Neg => format!(
+                            "cannot negate a `{t}`; unary `-` works on `i32` and `f32` (and the other signed and float types)"
+                        ),
+                        UnOp::Not => format!("`!` works on `bool` and integers, not `{t}`"),
                     };
                     self.err(loc, msg);
                     return None;
@@ -665,9 +683,11 @@ impl<'f> Fin<'_, '_, 'f> {
                         )
                     } else {
                         let allowed = match f {
-                            MathFn::Abs => "`f32` or `i32`",
-                            MathFn::Min | MathFn::Max | MathFn::Clamp => "`f32`, `i32` or `u32`",
-                            _ => "`f32` (convert with `as f32`)",
+                            MathFn::Abs => "`f32` or `i32` (any float or signed integer type)",
+                            MathFn::Min | MathFn::Max | MathFn::Clamp => {
+                                "`f32`, `i32` or `u32` (any numeric type)"
+                            }
+                            _ => "`f32` (or `f16`, `bf16`; convert with `as f32`)",
                         };
                         format!("`{}` works on {allowed}, not `{}`", f.name(), ts[0])
                     };

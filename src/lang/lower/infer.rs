@@ -1,10 +1,12 @@
 //! Type inference of pass 1: types that may still be variables of
-//! unsuffixed integer literals, and the union-find that resolves them.
+//! unsuffixed integer or float literals, and the union-find that resolves
+//! them.
 
 use crate::ir::DataType;
 
-/// A type during inference: known, an integer-literal variable, or the
-/// type of an expression that already produced an error.
+/// A type during inference: known, a literal variable (integer or float,
+/// see [`Vars`]), or the type of an expression that already produced an
+/// error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ty {
     K(DataType),
@@ -12,21 +14,47 @@ pub(crate) enum Ty {
     Err,
 }
 
-/// Union-find over integer-literal type variables.
+/// Union-find over literal type variables. An integer-literal variable
+/// binds to an integer type (`i32` when nothing decides, `u32` for an
+/// index), a float-literal variable to a float type (`f32` when nothing
+/// decides); the two kinds never merge (pass 2 reports the mismatch).
 #[derive(Default, Debug)]
 pub(crate) struct Vars {
     parent: Vec<u32>,
     bound: Vec<Option<DataType>>,
     prefer_u32: Vec<bool>,
+    float: Vec<bool>,
 }
 
 impl Vars {
+    /// A variable of an unsuffixed integer literal.
     pub(crate) fn fresh(&mut self) -> Ty {
+        self.fresh_kind(false)
+    }
+
+    /// A variable of an unsuffixed float literal.
+    pub(crate) fn fresh_float(&mut self) -> Ty {
+        self.fresh_kind(true)
+    }
+
+    fn fresh_kind(&mut self, float: bool) -> Ty {
         let id = self.parent.len() as u32;
         self.parent.push(id);
         self.bound.push(None);
         self.prefer_u32.push(false);
+        self.float.push(float);
         Ty::V(id)
+    }
+
+    /// Whether `t` is a float-literal variable.
+    pub(crate) fn is_float_var(&mut self, t: Ty) -> bool {
+        match t {
+            Ty::V(x) => {
+                let x = self.find(x);
+                self.float[x as usize]
+            }
+            _ => false,
+        }
     }
 
     fn find(&mut self, mut v: u32) -> u32 {
@@ -48,7 +76,7 @@ impl Vars {
         match (a, b) {
             (Ty::V(x), Ty::V(y)) => {
                 let (x, y) = (self.find(x), self.find(y));
-                if x != y {
+                if x != y && self.float[x as usize] == self.float[y as usize] {
                     self.parent[x as usize] = y;
                     if self.bound[y as usize].is_none() {
                         self.bound[y as usize] = self.bound[x as usize];
@@ -58,7 +86,12 @@ impl Vars {
             }
             (Ty::V(x), Ty::K(t)) | (Ty::K(t), Ty::V(x)) => {
                 let x = self.find(x);
-                if t.is_integer() && self.bound[x as usize].is_none() {
+                let fits = if self.float[x as usize] {
+                    t.is_float()
+                } else {
+                    t.is_integer()
+                };
+                if fits && self.bound[x as usize].is_none() {
                     self.bound[x as usize] = Some(t);
                 }
             }
@@ -81,13 +114,14 @@ impl Vars {
             Ty::Err => None,
             Ty::V(x) => {
                 let x = self.find(x);
-                Some(
-                    self.bound[x as usize].unwrap_or(if self.prefer_u32[x as usize] {
-                        DataType::U32
-                    } else {
-                        DataType::I32
-                    }),
-                )
+                let default = if self.float[x as usize] {
+                    DataType::F32
+                } else if self.prefer_u32[x as usize] {
+                    DataType::U32
+                } else {
+                    DataType::I32
+                };
+                Some(self.bound[x as usize].unwrap_or(default))
             }
         }
     }

@@ -28,11 +28,14 @@ pub(crate) enum Inlined<'f> {
 impl<'f> Kx<'_, 'f> {
     fn zero(&mut self, ty: Ty, loc: Loc<'f>) -> FExpr<'f> {
         match ty {
-            Ty::K(DataType::Bool) => FExpr::lit(Literal::Bool(false), loc),
-            Ty::K(DataType::F32) => FExpr::lit(Literal::F32(0), loc),
+            Ty::K(t) => FExpr::lit(Literal::zero(t), loc),
             Ty::Err => FExpr::error(loc),
             t => FExpr {
-                k: FK::Int(0),
+                k: if self.vars.is_float_var(t) {
+                    FK::Float(0)
+                } else {
+                    FK::Int(0)
+                },
                 loc,
                 ty: t,
             },
@@ -464,6 +467,7 @@ impl<'f> Kx<'_, 'f> {
             self.bind(&n, b);
         }
         self.inlining.push(name.to_string());
+        self.fx.helper_depth += 1;
         let stmts = &f.block.stmts;
         let (body, tail): (&'f [syn::Stmt], Option<&'f syn::Expr>) = match stmts.split_last() {
             Some((syn::Stmt::Expr(t, None), rest)) => (rest, Some(t)),
@@ -551,6 +555,7 @@ impl<'f> Kx<'_, 'f> {
             (HRet::Unit, None) => Inlined::Nothing,
         };
         self.inlining.pop();
+        self.fx.helper_depth -= 1;
         self.scopes.pop();
         (self.base, self.loop_depth, self.top_block) = saved;
         result
@@ -621,7 +626,13 @@ fn remap_expr(e: &mut FExpr<'_>, f: &impl Fn(u32) -> u32) {
             }
             remap_expr(value, f);
         }
-        FK::Int(_) | FK::Lit(_) | FK::Param(_) | FK::Builtin(..) | FK::Len(_) | FK::Error => {}
+        FK::Int(_)
+        | FK::Float(_)
+        | FK::Lit(_)
+        | FK::Param(_)
+        | FK::Builtin(..)
+        | FK::Len(_)
+        | FK::Error => {}
     }
 }
 
@@ -643,6 +654,12 @@ pub(crate) fn reads_local(e: &FExpr<'_>, id: u32) -> bool {
                 || reads_local(value, id)
                 || expected.as_ref().is_some_and(|x| reads_local(x, id))
         }
-        FK::Int(_) | FK::Lit(_) | FK::Param(_) | FK::Builtin(..) | FK::Len(_) | FK::Error => false,
+        FK::Int(_)
+        | FK::Float(_)
+        | FK::Lit(_)
+        | FK::Param(_)
+        | FK::Builtin(..)
+        | FK::Len(_)
+        | FK::Error => false,
     }
 }

@@ -8,17 +8,19 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::DEFAULT_WORKGROUP_SIZE;
-use super::file::{FileCx, PType, is_kernel_attr, param_type, scalar_type};
+use super::file::{FileCx, PType, is_kernel_attr};
 use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, FLocal, Loc};
 use crate::ir::{BufRef, BufferDecl, DataType, Literal, LocalId, Param, ParamId, Program};
 
 impl<'f> FileCx<'f> {
-    pub(super) fn kernel(&mut self, f: &'f syn::ItemFn) -> Option<Program> {
+    /// Lower kernel `f`, named `name` (an instance's name) or as in the
+    /// source.
+    pub(super) fn kernel(&mut self, f: &'f syn::ItemFn, name: Option<String>) -> Option<Program> {
         let before = self.errs.len();
-        self.check_signature_shape(f);
-        let name = f.sig.ident.unraw().to_string();
+        self.check_signature_shape(f, true);
+        let name = name.unwrap_or_else(|| f.sig.ident.unraw().to_string());
         let mut program = Program::new(name, [DEFAULT_WORKGROUP_SIZE, 1, 1]);
         let mut doc_lines = Vec::new();
         let mut flat: Option<Vec<FlatLocal>> = None;
@@ -90,7 +92,7 @@ impl<'f> FileCx<'f> {
                 );
             }
             let id = kx.params.len() as ParamId;
-            let param = match param_type(&pt.ty) {
+            let param = match kx.fx.param_ty(&pt.ty) {
                 Ok(PType::Scalar(ty)) => {
                     kx.bind(&pname, Bind::Param(id));
                     Param::Scalar {
@@ -152,26 +154,37 @@ impl<'f> FileCx<'f> {
         out
     }
 
-    fn kernel_attr(&mut self, attr: &'f syn::Attribute, program: &mut Program) {
+    /// The options of a `#[kernel(...)]` attribute (reported and `None`
+    /// when malformed; empty for a plain `#[kernel]`).
+    pub(super) fn kernel_options(
+        &mut self,
+        attr: &syn::Attribute,
+    ) -> Option<syn::punctuated::Punctuated<syn::Meta, syn::Token![,]>> {
         let list = match &attr.meta {
-            syn::Meta::Path(_) => return,
+            syn::Meta::Path(_) => return Some(syn::punctuated::Punctuated::new()),
             syn::Meta::List(_) => attr.parse_args_with(
                 syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
             ),
             syn::Meta::NameValue(nv) => {
                 self.err(nv.span(), "write `#[kernel(workgroup_size = 256)]`");
-                return;
+                return None;
             }
         };
-        let list = match list {
-            Ok(l) => l,
+        match list {
+            Ok(l) => Some(l),
             Err(e) => {
                 self.err(
                     e.span(),
                     format!("malformed `#[kernel(...)]`: {e}; expected e.g. `#[kernel(workgroup_size = 256, unchecked)]`"),
                 );
-                return;
+                None
             }
+        }
+    }
+
+    fn kernel_attr(&mut self, attr: &'f syn::Attribute, program: &mut Program) {
+        let Some(list) = self.kernel_options(attr) else {
+            return;
         };
         // The attribute's tokens are re-parsed into owned trees, so only
         // literals and constant names are accepted as dimensions.
@@ -179,6 +192,8 @@ impl<'f> FileCx<'f> {
             match &meta {
                 syn::Meta::Path(p) if p.is_ident("unchecked") => program.unchecked = true,
                 syn::Meta::Path(p) if p.is_ident("fast_math") => program.fast_math = true,
+                // Read (and checked) before the kernel is lowered.
+                syn::Meta::List(l) if l.path.is_ident("instances") => {}
                 syn::Meta::NameValue(nv) if nv.path.is_ident("workgroup_size") => {
                     let span = nv.value.span();
                     let dims: Vec<&syn::Expr> = match &nv.value {
@@ -212,7 +227,7 @@ impl<'f> FileCx<'f> {
                     self.err(
                         other.span(),
                         format!(
-                            "unknown kernel option{}; allowed: `workgroup_size = N | (X, Y) | (X, Y, Z)`, `unchecked`, `fast_math`",
+                            "unknown kernel option{}; allowed: `workgroup_size = N | (X, Y) | (X, Y, Z)`, `unchecked`, `fast_math`, `instances(name = (T = f32, N = 4), ..)` (generic kernels)",
                             what.map(|w| format!(" `{w}`")).unwrap_or_default()
                         ),
                     );
@@ -293,7 +308,7 @@ impl<'f> FileCx<'f> {
             Ok(list) => {
                 let mut out = Vec::new();
                 for Spec(m, id, name, ty) in list {
-                    match scalar_type(&ty) {
+                    match self.scalar_ty(&ty) {
                         Ok(t) => {
                             let src = id.unraw().to_string();
                             out.push(FlatLocal {

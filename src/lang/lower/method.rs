@@ -103,7 +103,10 @@ impl<'f> Kx<'_, 'f> {
                 ty: elem,
             };
         }
-        if matches!(name.as_str(), "load2" | "load4" | "store2" | "store4") {
+        if matches!(
+            name.as_str(),
+            "load2" | "load4" | "load8" | "store2" | "store4" | "store8"
+        ) {
             let form = if name.starts_with("load") {
                 format!("`let v = buf.{name}(i);`")
             } else {

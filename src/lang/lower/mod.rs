@@ -12,6 +12,7 @@
 //! - `file`: file level: constants, helper signatures, recursion, effects,
 //!   and the type syntax;
 //! - `kernel`: kernel signatures and attributes;
+//! - `generic`: generic kernels and their `instances(...)`;
 //! - `stmt`: the per-kernel context `Kx` and statements;
 //! - `array`: private arrays, `load4`/`store4`, `#[unroll]` and `step_by`;
 //! - `expr`, `method`, `inline`: expressions (pass 1);
@@ -21,6 +22,7 @@ mod array;
 mod expr;
 mod file;
 mod finish;
+mod generic;
 mod infer;
 mod inline;
 mod kernel;

@@ -11,10 +11,15 @@ use super::{
     MAX_GROUP_DEPTH, MAX_OPERATOR_RUN, MAX_STATEMENT_TOKENS, PARSE_STACK_BYTES, Raw, Sp, raw,
 };
 use crate::ir::Program;
+use crate::lang::GenericKernel;
+
+/// What a successful parse produces: the kernels (one per instance of a
+/// generic kernel) and the generic kernels.
+pub(crate) type Parsed = (Vec<Program>, Vec<GenericKernel>);
 
 /// Run [`parse_source`] on a thread with a large stack, turning any panic
 /// (a bug) into an internal-error diagnostic.
-pub(crate) fn parse_on_big_stack(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
+pub(crate) fn parse_on_big_stack(source: &str) -> Result<Parsed, Vec<Raw>> {
     let run = || std::panic::catch_unwind(AssertUnwindSafe(|| parse_source(source)));
     let res = std::thread::scope(|s| {
         match std::thread::Builder::new()
@@ -37,7 +42,7 @@ pub(crate) fn parse_on_big_stack(source: &str) -> Result<Vec<Program>, Vec<Raw>>
 }
 
 /// Tokenize, check size limits, parse with `syn`, lower every kernel.
-pub(crate) fn parse_source(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
+pub(crate) fn parse_source(source: &str) -> Result<Parsed, Vec<Raw>> {
     // A byte-order mark is not a token; blank it without moving offsets.
     let blanked;
     let src = match source.strip_prefix('\u{feff}') {
@@ -77,9 +82,9 @@ pub(crate) fn parse_source(source: &str) -> Result<Vec<Program>, Vec<Raw>> {
         }
     };
     let mut fx = FileCx::default();
-    let kernels = fx.run(&file);
+    let parsed = fx.run(&file);
     if fx.errs.is_empty() {
-        Ok(kernels)
+        Ok(parsed)
     } else {
         Err(fx.errs)
     }

@@ -7,7 +7,7 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use super::file::{FileCx, compound_op, scalar_type};
+use super::file::{FileCx, compound_op};
 use super::infer::{Ty, Vars};
 use super::tree::{Bind, Cx, FExpr, FFor, FK, FLocal, FPrivate, FS, FStmt, Loc};
 use super::{MAX_NESTING, MAX_TUPLE};
@@ -44,6 +44,10 @@ pub(crate) struct Kx<'a, 'f> {
     pub top_block: bool,
     /// The nesting-depth error was reported (report it once).
     pub deep_reported: bool,
+    /// `load8`/`store8` accesses, whose element type (possibly still a
+    /// variable) pass 2 checks to be 16 or 8 bits wide: the element type,
+    /// the call, the method and the array's name.
+    pub wide_vectors: Vec<(Ty, Loc<'f>, String, String)>,
 }
 
 impl<'a, 'f> Kx<'a, 'f> {
@@ -71,6 +75,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             subst_nodes: 0,
             top_block: false,
             deep_reported: false,
+            wide_vectors: Vec::new(),
         }
     }
 
@@ -316,7 +321,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             self.private_decl(l, &name, mutable, ann, init_expr, loc, out);
             return;
         }
-        let ann_ty = match ann.map(scalar_type) {
+        let ann_ty = match ann.map(|t| self.fx.scalar_ty(t)) {
             None => None,
             Some(Ok(t)) => Some(t),
             Some(Err(m)) => {
@@ -422,7 +427,8 @@ impl<'a, 'f> Kx<'a, 'f> {
         let ann_tys = match ann.map(super::file::strip_type_paren) {
             None => None,
             Some(syn::Type::Tuple(tt)) if tt.elems.len() == n => {
-                let tys: Result<Vec<DataType>, String> = tt.elems.iter().map(scalar_type).collect();
+                let tys: Result<Vec<DataType>, String> =
+                    tt.elems.iter().map(|t| self.fx.scalar_ty(t)).collect();
                 match tys {
                     Ok(t) => Some(t),
                     Err(m) => {
@@ -625,7 +631,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             );
             return;
         };
-        let elem = match scalar_type(&arr.elem) {
+        let elem = match self.fx.scalar_ty(&arr.elem) {
             Ok(DataType::Bool) => {
                 self.err(
                     arr.elem.span(),
@@ -658,9 +664,9 @@ impl<'a, 'f> Kx<'a, 'f> {
         let bytes: u64 = self
             .shared
             .iter()
-            .map(|s| u64::from(s.len) * 4)
+            .map(|s| u64::from(s.len) * u64::from(s.elem.size_bytes()))
             .sum::<u64>()
-            + u64::from(len) * 4;
+            + u64::from(len) * u64::from(elem.size_bytes());
         if bytes > crate::ir::validate::MAX_SHARED_BYTES {
             self.fx.err_notes(
                 l.span(),
@@ -1067,11 +1073,13 @@ pub(crate) fn attr_name(a: &syn::Attribute) -> String {
     segs.join("::")
 }
 
-/// `2` or `4` for `{prefix}2` / `{prefix}4` (`load4`, `store2`).
+/// `2`, `4` or `8` for `{prefix}2` / `{prefix}4` / `{prefix}8` (`load4`,
+/// `store2`, `load8`).
 pub(crate) fn vector_width(method: &syn::Ident, prefix: &str) -> Option<u32> {
     match method.to_string().strip_prefix(prefix)? {
         "2" => Some(2),
         "4" => Some(4),
+        "8" => Some(8),
         _ => None,
     }
 }

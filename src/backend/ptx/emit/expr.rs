@@ -37,13 +37,15 @@ impl Emitter<'_> {
                 }
             }
             Expr::Local(id) => {
-                let ty = self.program.locals[*id as usize].ty;
+                // Values live in their register type (a narrow local, which
+                // widening removes, holds its widened value).
+                let ty = self.program.locals[*id as usize].ty.register_type();
                 Val::reg(self.locals[*id as usize], ty)
             }
             Expr::Subgroup(op, args) => self.subgroup(*op, args),
             Expr::Param(id) => {
                 let ty = match &self.program.params[*id as usize] {
-                    Param::Scalar { ty, .. } => *ty,
+                    Param::Scalar { ty, .. } => ty.register_type(),
                     Param::Buffer(_) => DataType::U32,
                 };
                 Val::reg(self.params[*id as usize].0, ty)
@@ -316,6 +318,16 @@ impl Emitter<'_> {
 
     fn cast(&mut self, to: DataType, a: &Expr) -> Val {
         let v = self.expr(a);
+        self.cast_val(to, v)
+    }
+
+    /// `v as to`. Values are always in their register type; a cast to a
+    /// narrow type is a value of its register type, rounded or wrapped (so
+    /// that the widening `Cast(R, ..)` around it is the identity).
+    pub(super) fn cast_val(&mut self, to: DataType, v: Val) -> Val {
+        if to.is_narrow() {
+            return self.cast_to_narrow(to, v);
+        }
         let from = v.ty;
         if from == to {
             return v;

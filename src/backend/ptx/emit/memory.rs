@@ -6,13 +6,15 @@ use crate::ir::{Access, AtomicOp, BufRef, DataType, Expr};
 use super::super::code::ins;
 use super::super::isa::{Addr, Class, Inst, Mod, Opcode, Reg, Symbol, int};
 use super::vector::group_key;
-use super::{Emitter, Val, class_of, mov_ty, sfx, zero_of};
+use super::{Emitter, Val, class_of, mov_ty, narrow, sfx, zero_of};
 
 impl Emitter<'_> {
-    /// Address of `buf[index]` and the in-range predicate (None: proven or
-    /// unchecked). Global addresses are `.b64`, shared and local ones `.b32`.
+    /// Address of `buf[index]` (`index` elements of the buffer's size past
+    /// its start) and the in-range predicate (None: proven or unchecked).
+    /// Global addresses are `.b64`, shared and local ones `.b32`.
     fn address(&mut self, buf: BufRef, index: &Expr) -> (Reg, Option<Reg>) {
         let check = self.bounds.needs_check(index);
+        let size = self.elem_size(buf);
         let idx = self.expr(index);
         let idx_r = self.in_reg(&idx);
         match buf {
@@ -26,26 +28,29 @@ impl Emitter<'_> {
                 });
                 let off = self.code.reg(Class::Rd);
                 let addr = self.code.reg(Class::Rd);
-                ins!(self.code; Mul.Wide.U32 off, idx_r, int(4));
+                ins!(self.code; Mul.Wide.U32 off, idx_r, int(i64::from(size)));
                 ins!(self.code; Add.S64 addr, base, off);
                 (addr, pred)
             }
-            BufRef::Shared(i) => self.array_address(Symbol::Shared(i as usize), buf, idx_r, check),
+            BufRef::Shared(i) => {
+                self.array_address(Symbol::Shared(i as usize), buf, idx_r, check, size)
+            }
             BufRef::Private(i) => {
-                self.array_address(Symbol::Private(i as usize), buf, idx_r, check)
+                self.array_address(Symbol::Private(i as usize), buf, idx_r, check, size)
             }
         }
     }
 
     /// Address of element `idx` of the shared or private array `sym` (the
     /// symbol of `buf`) and, when `check`, the in-range predicate against
-    /// its static length.
+    /// its static length; `size` is the element size in bytes.
     fn array_address(
         &mut self,
         sym: Symbol,
         buf: BufRef,
         idx: Reg,
         check: bool,
+        size: u32,
     ) -> (Reg, Option<Reg>) {
         let len = self.program.static_len(buf).unwrap_or(0);
         let pred = check.then(|| {
@@ -53,7 +58,7 @@ impl Emitter<'_> {
             ins!(self.code; Setp.Lt.U32 pr, idx, int(i64::from(len)));
             pr
         });
-        (self.array_addr(sym, idx), pred)
+        (self.array_addr(sym, idx, size), pred)
     }
 
     /// The symbol of a shared or private array (`None` for a buffer).
@@ -65,13 +70,13 @@ impl Emitter<'_> {
         }
     }
 
-    /// The `.b32` address of element `idx` of the array `sym` (shared and
-    /// local windows are below 4 GiB).
-    pub(super) fn array_addr(&mut self, sym: Symbol, idx: Reg) -> Reg {
+    /// The `.b32` address of element `idx` of the array `sym` of `size`-byte
+    /// elements (shared and local windows are below 4 GiB).
+    pub(super) fn array_addr(&mut self, sym: Symbol, idx: Reg, size: u32) -> Reg {
         let base = self.code.reg(Class::R);
         let addr = self.code.reg(Class::R);
         ins!(self.code; Mov.U32 base, sym);
-        ins!(self.code; Mad.Lo.U32 addr, idx, int(4), base);
+        ins!(self.code; Mad.Lo.U32 addr, idx, int(i64::from(size)), base);
         addr
     }
 
@@ -107,7 +112,10 @@ impl Emitter<'_> {
                 .find(|(q, k, o, _)| *q == buf && *k == key && *o == off)
         {
             self.bounds.served_by_group(index);
-            return Val::reg(*r, ty);
+            return Val::reg(*r, ty.register_type());
+        }
+        if ty.is_narrow() {
+            return self.narrow_load(buf, index, ty);
         }
         let (addr, pred) = self.address(buf, index);
         let d = self.code.reg(class_of(ty));
@@ -123,8 +131,49 @@ impl Emitter<'_> {
         Val::reg(d, ty)
     }
 
+    /// Shape (a): one narrow element of `buf`, widened (0 when out of
+    /// range).
+    fn narrow_load(&mut self, buf: BufRef, index: &Expr, ty: DataType) -> Val {
+        let (addr, pred) = self.address(buf, index);
+        let class = narrow::raw_class(ty);
+        let raw = self.code.reg(class);
+        let space = self.space(buf, true);
+        let t = narrow::load_mod(ty);
+        match pred {
+            Some(p) => {
+                let z = if class == Class::H {
+                    Mod::B16
+                } else {
+                    Mod::B32
+                };
+                ins!(self.code; Mov.(z) raw, int(0));
+                ins!(self.code; @p; Ld.(space).(t) raw, Addr::reg(addr));
+            }
+            None => ins!(self.code; Ld.(space).(t) raw, Addr::reg(addr)),
+        }
+        let d = self.widen_raw(ty, raw);
+        Val::reg(d, ty.register_type())
+    }
+
     pub(super) fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) {
         let ty = self.program.elem_type(buf).unwrap_or(DataType::U32);
+        if ty.is_narrow() {
+            // Shape (c): convert, then store the element's bits.
+            let x = self.narrow_operand(ty, value);
+            let bits = self.narrow_bits(ty, x);
+            let (addr, pred) = self.address(buf, index);
+            let space = self.space(buf, false);
+            let t = narrow::store_mod(ty, bits.class);
+            self.code.push(
+                Inst::new(
+                    Opcode::St,
+                    &[space, t],
+                    &[Addr::reg(addr).into(), bits.into()],
+                )
+                .when_some(pred),
+            );
+            return;
+        }
         let v = self.expr(value);
         let vr = self.in_reg(&v);
         let (addr, pred) = self.address(buf, index);

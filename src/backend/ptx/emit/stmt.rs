@@ -52,8 +52,9 @@ impl Emitter<'_> {
             }
             if let Some((_, g)) = plan.stores.iter().find(|(at, _)| *at == i) {
                 let g = g.clone();
-                self.store_group(&g, &body[i..i + 4]);
-                i += 4;
+                let w = g.width as usize;
+                self.store_group(&g, &body[i..i + w]);
+                i += w;
                 continue;
             }
             i += 1;

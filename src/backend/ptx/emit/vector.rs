@@ -1,17 +1,22 @@
-//! 16-byte vector accesses: four consecutive loads of a straight-line run
+//! Vector accesses: four consecutive loads of a straight-line run
 //! fetched by one `ld.v4` (buffers: hoisted to the start of the run;
 //! shared and private arrays: just before the first node reading one of
 //! them), four consecutive stores merged into one `st.v4`, with
 //! per-element fallbacks at a partial tail of a buffer.
+//!
+//! Narrow elements group the same way by whole 32-bit words: 16, 8 or 4
+//! bytes of consecutive elements (the widths of [`group_widths`], largest
+//! first) move as `ld/st.v4.b32`, `.v2.b32` or `.b32`, unpacked into or
+//! packed from the widened values in registers.
 
 use crate::ir::{Access, BufRef, DataType, Expr, Literal, Node};
 use crate::mid::align::{
-    Alignment, Key, KeyedLoad, LoadGroup, MULT_CAP, first_def, keyed, keyed_loads, load_groups,
-    walk_loads,
+    Alignment, Key, KeyedLoad, LoadGroup, MULT_CAP, first_def, group_widths, keyed, keyed_loads,
+    load_groups_of, walk_loads,
 };
 
 use super::super::code::ins;
-use super::super::isa::{Addr, Class, Reg, int};
+use super::super::isa::{Addr, Class, Inst, Mod, Opcode, Operand, Reg, int};
 use super::{Emitter, class_of, mov_ty, sfx, zero_of};
 
 /// What a straight-line run vectorises, by position in the enclosing block.
@@ -19,18 +24,24 @@ use super::{Emitter, class_of, mov_ty, sfx, zero_of};
 pub(super) struct RunPlan {
     /// Store groups, at the position of their first store.
     pub(super) stores: Vec<(usize, Group)>,
-    /// 16-byte loads from shared and private arrays, emitted just before
+    /// Vector loads from shared and private arrays, emitted just before
     /// the node at their position.
     pub(super) loads: Vec<(usize, ArrayLoad)>,
 }
 
-/// A 16-byte load `buf[key + base .. key + base + 3]` from a shared or
-/// private array (`key + base` a multiple of 4, all four in range).
+/// A vector load `buf[key + base .. key + base + width]` from a shared or
+/// private array (`key + base` a multiple of `width`, all in range).
 #[derive(Debug, Clone)]
 pub(super) struct ArrayLoad {
     buf: BufRef,
     key: Key,
     base: u32,
+    width: u32,
+}
+
+/// The widths of the vector accesses to `buf`'s elements, largest first.
+fn widths(program: &crate::ir::Program, buf: BufRef) -> &'static [u32] {
+    group_widths(program.elem_type(buf).unwrap_or(DataType::U32))
 }
 
 /// `key + off` of an access to `buf`, the form the vector groups compare.
@@ -57,7 +68,7 @@ struct ArrayRead<'r> {
     index: &'r Expr,
 }
 
-/// A candidate 16-byte load from an array: all four elements read in the
+/// A candidate vector load from an array: all its elements read in the
 /// run, between the nodes `first_use` and `last_use`; `last` is the index
 /// expression of a read of the highest element.
 struct ArrayGroup<'r> {
@@ -67,9 +78,10 @@ struct ArrayGroup<'r> {
     last: &'r Expr,
 }
 
-/// Every complete group of four reads of a shared or private array in
-/// `run`, once each.
-fn array_groups(run: &[Node]) -> Vec<ArrayGroup<'_>> {
+/// Every complete group of reads of a shared or private array in `run`,
+/// once each, for every width of its elements: wider groups first (the
+/// planner takes a narrower one where a wider one does not fit).
+fn array_groups<'r>(program: &crate::ir::Program, run: &'r [Node]) -> Vec<ArrayGroup<'r>> {
     let mut reads: Vec<ArrayRead<'_>> = Vec::new();
     for (at, n) in run.iter().enumerate() {
         let exprs: Vec<&Expr> = match n {
@@ -94,38 +106,57 @@ fn array_groups(run: &[Node]) -> Vec<ArrayGroup<'_>> {
         }
     }
     let mut groups: Vec<ArrayGroup<'_>> = Vec::new();
-    for r in &reads {
-        let base = r.off - r.off % 4;
-        let same = |g: &ArrayLoad| g.buf == r.buf && g.key == r.key && g.base == base;
-        if groups.iter().any(|g| same(&g.load)) {
-            continue;
-        }
-        let members = || {
-            reads.iter().filter(move |m| {
-                m.buf == r.buf && m.key == r.key && (base..base + 4).contains(&m.off)
-            })
-        };
-        if (0..4).all(|o| members().any(|m| m.off == base + o))
-            && let Some(last) = members().find(|m| m.off == base + 3)
-        {
-            groups.push(ArrayGroup {
-                load: ArrayLoad {
-                    buf: r.buf,
-                    key: r.key.clone(),
-                    base,
-                },
-                first_use: members().map(|m| m.at).min().unwrap_or(0),
-                last_use: members().map(|m| m.at).max().unwrap_or(0),
-                last: last.index,
-            });
+    let mut all_widths: Vec<u32> = reads
+        .iter()
+        .flat_map(|r| widths(program, r.buf).iter().copied())
+        .collect();
+    all_widths.sort_unstable_by(|a, b| b.cmp(a));
+    all_widths.dedup();
+    for width in all_widths {
+        for r in &reads {
+            if !widths(program, r.buf).contains(&width) {
+                continue;
+            }
+            let base = r.off - r.off % width;
+            let same = |g: &ArrayLoad| {
+                g.buf == r.buf && g.key == r.key && g.base == base && g.width == width
+            };
+            if groups.iter().any(|g| same(&g.load)) {
+                continue;
+            }
+            let members = || {
+                reads.iter().filter(move |m| {
+                    m.buf == r.buf && m.key == r.key && (base..base + width).contains(&m.off)
+                })
+            };
+            if (0..width).all(|o| members().any(|m| m.off == base + o))
+                && let Some(last) = members().find(|m| m.off == base + width - 1)
+            {
+                groups.push(ArrayGroup {
+                    load: ArrayLoad {
+                        buf: r.buf,
+                        key: r.key.clone(),
+                        base,
+                        width,
+                    },
+                    first_use: members().map(|m| m.at).min().unwrap_or(0),
+                    last_use: members().map(|m| m.at).max().unwrap_or(0),
+                    last: last.index,
+                });
+            }
         }
     }
     groups
 }
 
+/// Whether the element ranges of two loads of one array overlap.
+fn overlaps(a: &ArrayLoad, b: &ArrayLoad) -> bool {
+    a.buf == b.buf && a.key == b.key && a.base < b.base + b.width && b.base < a.base + a.width
+}
+
 impl Emitter<'_> {
     /// Analyse a straight-line run (starting at `first` in its block):
-    /// emit the 16-byte buffer loads it allows now and return its store
+    /// emit the vector buffer loads it allows now and return its store
     /// groups and array loads.
     pub(super) fn start_run(&mut self, run: &[Node], first: usize) -> RunPlan {
         let mut plan = RunPlan::default();
@@ -140,29 +171,33 @@ impl Emitter<'_> {
             .collect();
         // Store groups and array loads, with the alignment at each position
         // of the run (the run's lets and assignments update it).
-        let arrays = array_groups(run);
+        let arrays = array_groups(self.program, run);
         let mut al = self.align.clone();
         let mut t = 0;
         while t < run.len() {
-            let group = if t + 4 <= run.len() {
-                self.store_group_at(&run[t..t + 4], &al)
-            } else {
-                None
+            let group = match &run[t] {
+                Node::Store { buf, .. } => widths(self.program, *buf)
+                    .iter()
+                    .filter(|w| t + **w as usize <= run.len())
+                    .find_map(|w| self.store_group_at(&run[t..t + *w as usize], &al, *w)),
+                _ => None,
             };
-            // A store group evaluates its four values before storing: the
+            // A store group evaluates all its values before storing: the
             // array loads its values need come before it.
-            let width = if group.is_some() { 4 } else { 1 };
+            let width = group.as_ref().map_or(1, |g| g.width as usize);
             for g in arrays
                 .iter()
                 .filter(|g| (t..t + width).contains(&g.first_use))
             {
-                if self.array_load_ok(g, run, t, &stores, &al) {
+                if !plan.loads.iter().any(|(_, l)| overlaps(l, &g.load))
+                    && self.array_load_ok(g, run, t, &stores, &al)
+                {
                     plan.loads.push((first + t, g.load.clone()));
                 }
             }
             if let Some(g) = group {
                 plan.stores.push((first + t, g));
-                t += 4;
+                t += width;
                 continue;
             }
             if let Node::Let { local, value } | Node::Assign { local, value } = &run[t] {
@@ -174,9 +209,9 @@ impl Emitter<'_> {
         plan
     }
 
-    /// Whether the array group `g` may be one 16-byte load emitted before
+    /// Whether the array group `g` may be one vector load emitted before
     /// the node at `at` (where the alignment is `al`): `key + base` a
-    /// multiple of 4 there, the key unchanged until its last reader, no
+    /// multiple of its width there, the key unchanged until its last reader, no
     /// store to the array in the run (conservative: the run's reads then
     /// all see the values at its start; barriers end runs) and the highest
     /// element proven in range (else the elements keep their own checks).
@@ -189,7 +224,7 @@ impl Emitter<'_> {
         al: &Alignment<'_>,
     ) -> bool {
         let l = &g.load;
-        if l.base + 4 > al.key(&l.key) || stores.iter().any(|(_, b)| *b == l.buf) {
+        if l.base + l.width > al.key(&l.key) || stores.iter().any(|(_, b)| *b == l.buf) {
             return false;
         }
         if let Key::Local(id) = l.key
@@ -202,7 +237,9 @@ impl Emitter<'_> {
         !self.bounds.group_needs_check(g.last)
     }
 
-    /// The 16-byte loads of buffers, hoisted to the start of the run.
+    /// The vector loads of buffers, hoisted to the start of the run: for
+    /// each width (largest first), the groups of buffers whose elements
+    /// take it and none of whose elements a wider group already loaded.
     fn buffer_loads(
         &mut self,
         run: &[Node],
@@ -213,60 +250,93 @@ impl Emitter<'_> {
         // The hoisted accesses must all come before the key's first
         // (re)definition in the run.
         let def_at = |k: &Key| first_def(run, k);
-        // Loads: every (buffer, key, base) with all four offsets present.
+        // Loads: every (buffer, key, base) with all offsets present.
         let loads = keyed_loads(run);
-        for LoadGroup {
-            buf: p,
-            key: k,
-            base,
-            last_use,
-            last,
-        } in load_groups(&loads)
-        {
-            if base + 4 > self.align.key(&k) || def_at(&k) <= last_use {
-                continue;
+        let mut all_widths: Vec<u32> = loads
+            .iter()
+            .flat_map(|l| widths(self.program, BufRef::Param(l.buf)).iter().copied())
+            .collect();
+        all_widths.sort_unstable_by(|a, b| b.cmp(a));
+        all_widths.dedup();
+        for width in all_widths {
+            for g in load_groups_of(&loads, width) {
+                let def = def_at(&g.key);
+                self.buffer_load(g, &loads, stores, groups, first, def);
             }
-            let Some(decl) = self.program.buffer(p) else {
-                continue;
-            };
-            if decl.access == Access::ReadWrite {
-                // Hoisting reads of a written buffer is only sound when the
-                // run's only stores to it are one group on the same elements
-                // and every read comes no later than the store it reads.
-                let mine: Vec<_> = stores
-                    .iter()
-                    .filter(|(_, q)| *q == BufRef::Param(p))
-                    .collect();
-                let Some((at, _)) = groups
-                    .iter()
-                    .find(|(_, g)| g.buf == BufRef::Param(p) && g.key == k && g.base == base)
-                else {
-                    continue;
-                };
-                let g_start = at - first;
-                if mine.len() != 4
-                    || mine
-                        .iter()
-                        .any(|(tt, ..)| *tt < g_start || *tt >= g_start + 4)
-                {
-                    continue;
-                }
-                let late = loads.iter().any(|l: &KeyedLoad<'_>| {
-                    l.buf == p
-                        && (l.key != k
-                            || l.off < base
-                            || l.off >= base + 4
-                            || l.at > g_start + (l.off - base) as usize)
-                });
-                if late {
-                    continue;
-                }
-            }
-            self.vector_load(p, &k, base, last);
         }
     }
 
-    /// Emit the planned 16-byte load `l` from a shared or private array.
+    /// Emit the buffer load group `g` of the run if it may be one vector
+    /// load (`def_at`: the first definition of its key in the run).
+    fn buffer_load(
+        &mut self,
+        g: LoadGroup<'_>,
+        loads: &[KeyedLoad<'_>],
+        stores: &[(usize, BufRef)],
+        groups: &[(usize, Group)],
+        first: usize,
+        def_at: usize,
+    ) {
+        let LoadGroup {
+            buf: p,
+            key: k,
+            base,
+            width,
+            last_use,
+            last,
+        } = g;
+        if !widths(self.program, BufRef::Param(p)).contains(&width)
+            || base + width > self.align.key(&k)
+            || def_at <= last_use
+        {
+            return;
+        }
+        // Elements a wider group already loaded.
+        if self.vec_cache.iter().any(|(q, kk, o, _)| {
+            *q == BufRef::Param(p) && *kk == k && (base..base + width).contains(o)
+        }) {
+            return;
+        }
+        let Some(decl) = self.program.buffer(p) else {
+            return;
+        };
+        if decl.access == Access::ReadWrite {
+            // Hoisting reads of a written buffer is only sound when the
+            // run's only stores to it are one group on the same elements
+            // and every read comes no later than the store it reads.
+            let mine: Vec<_> = stores
+                .iter()
+                .filter(|(_, q)| *q == BufRef::Param(p))
+                .collect();
+            let Some((at, _)) = groups.iter().find(|(_, g)| {
+                g.buf == BufRef::Param(p) && g.key == k && g.base == base && g.width == width
+            }) else {
+                return;
+            };
+            let g_start = at - first;
+            let w = width as usize;
+            if mine.len() != w
+                || mine
+                    .iter()
+                    .any(|(tt, ..)| *tt < g_start || *tt >= g_start + w)
+            {
+                return;
+            }
+            let late = loads.iter().any(|l: &KeyedLoad<'_>| {
+                l.buf == p
+                    && (l.key != k
+                        || l.off < base
+                        || l.off >= base + width
+                        || l.at > g_start + (l.off - base) as usize)
+            });
+            if late {
+                return;
+            }
+        }
+        self.vector_load(p, &k, base, width, last);
+    }
+
+    /// Emit the planned vector load `l` from a shared or private array.
     pub(super) fn array_vector_load(&mut self, l: &ArrayLoad) {
         let Some(sym) = Self::array_sym(l.buf) else {
             return;
@@ -274,20 +344,42 @@ impl Emitter<'_> {
         let ty = self.program.elem_type(l.buf).unwrap_or(DataType::U32);
         let idx = self.expr(&Self::key_expr(&l.key, l.base));
         let idx = self.in_reg(&idx);
-        let addr = self.array_addr(sym, idx);
+        let addr = self.array_addr(sym, idx, ty.size_bytes());
         let space = self.space(l.buf, true);
-        let regs: [Reg; 4] = std::array::from_fn(|_| self.code.reg(class_of(ty)));
-        ins!(self.code; Ld.(space).V4.(sfx(ty)) regs, Addr::reg(addr));
+        let regs: Vec<Reg> = if ty.is_narrow() {
+            let words = self.words(l.width * ty.size_bytes() / 4);
+            self.code
+                .push(word_access(Opcode::Ld, space, &words, Addr::reg(addr)));
+            self.unpack_words(ty, &words)
+        } else {
+            let regs: [Reg; 4] = std::array::from_fn(|_| self.code.reg(class_of(ty)));
+            ins!(self.code; Ld.(space).V4.(sfx(ty)) regs, Addr::reg(addr));
+            regs.to_vec()
+        };
         for (o, r) in (0..).zip(regs) {
             self.vec_cache.push((l.buf, l.key.clone(), l.base + o, r));
         }
     }
 
-    /// The store group of `nodes` (four stores), if they form one where the
-    /// alignment is `al`. A group to a shared or private array also needs
-    /// its highest element proven in range (else the stores keep their own
-    /// checks).
-    fn store_group_at(&self, nodes: &[Node], al: &Alignment<'_>) -> Option<Group> {
+    /// `n` fresh `.b32` registers.
+    fn words(&mut self, n: u32) -> Vec<Reg> {
+        (0..n).map(|_| self.code.reg(Class::R)).collect()
+    }
+
+    /// The widened elements of the words `words` of `ty` elements, lowest
+    /// address first.
+    fn unpack_words(&mut self, ty: DataType, words: &[Reg]) -> Vec<Reg> {
+        words
+            .iter()
+            .flat_map(|&w| self.unpack_word(ty, w))
+            .collect()
+    }
+
+    /// The store group of `nodes` (`width` stores), if they form one where
+    /// the alignment is `al`. A group to a shared or private array also
+    /// needs its highest element proven in range (else the stores keep
+    /// their own checks).
+    fn store_group_at(&self, nodes: &[Node], al: &Alignment<'_>, width: u32) -> Option<Group> {
         let mut found: Option<(BufRef, Key, u32)> = None;
         for (o, n) in (0u32..).zip(nodes) {
             let Node::Store { buf, index, value } = n else {
@@ -296,7 +388,7 @@ impl Emitter<'_> {
             let (k, d) = group_key(*buf, index)?;
             match &found {
                 None => {
-                    if d % 4 != 0 || d + 4 > al.key(&k) {
+                    if d % width != 0 || d + width > al.key(&k) {
                         return None;
                     }
                     found = Some((*buf, k, d));
@@ -325,12 +417,17 @@ impl Emitter<'_> {
         }
         let (buf, key, base) = found?;
         if let (Some(Node::Store { index: last, .. }), Some(_)) =
-            (nodes.get(3), Self::array_sym(buf))
+            (nodes.last(), Self::array_sym(buf))
             && self.bounds.group_needs_check(last)
         {
             return None;
         }
-        Some(Group { buf, key, base })
+        Some(Group {
+            buf,
+            key,
+            base,
+            width,
+        })
     }
 
     /// The expression of `key + off`.
@@ -352,13 +449,15 @@ impl Emitter<'_> {
     }
 
     /// Address of `buf[key + base]` and, when not proven, the predicate
-    /// "all four elements in range" plus one per element; `last` is the
-    /// index expression of the group's element `key + base + 3`.
+    /// "all `width` elements in range" plus one per element below the
+    /// last; `last` is the index expression of the group's element
+    /// `key + base + width - 1`.
     fn vec_address(
         &mut self,
         p: u32,
         key: &Key,
         base: u32,
+        width: u32,
         last: &Expr,
     ) -> (Reg, Option<(Reg, Vec<Reg>)>) {
         let check = self.bounds.group_needs_check(last);
@@ -367,15 +466,17 @@ impl Emitter<'_> {
         let idx_r = self.in_reg(&idx);
         let (ptr, len) = self.params[p as usize];
         let len = len.unwrap_or(ptr);
+        let size = self.elem_size(BufRef::Param(p));
         let off = self.code.reg(Class::Rd);
         let addr = self.code.reg(Class::Rd);
-        ins!(self.code; Mul.Wide.U32 off, idx_r, int(4));
+        ins!(self.code; Mul.Wide.U32 off, idx_r, int(i64::from(size)));
         ins!(self.code; Add.S64 addr, ptr, off);
         if !check {
             return (addr, None);
         }
-        // key is a multiple of 4 and base + 4 <= that: no wrap-around.
-        let preds: Vec<Reg> = (0..4)
+        // key is a multiple of width and base + width <= that: no
+        // wrap-around.
+        let preds: Vec<Reg> = (0..i64::from(width))
             .map(|o| {
                 let i = self.code.reg(Class::R);
                 let pr = self.code.reg(Class::Pred);
@@ -384,10 +485,11 @@ impl Emitter<'_> {
                 pr
             })
             .collect();
-        let all = preds[3];
+        let (all, below) = preds.split_last().expect("groups have elements");
+        let all = *all;
         let not_all = self.code.reg(Class::Pred);
         ins!(self.code; Not.Pred not_all, all);
-        let part: Vec<Reg> = preds[..3]
+        let part: Vec<Reg> = below
             .iter()
             .map(|&pr| {
                 let q = self.code.reg(Class::Pred);
@@ -398,11 +500,19 @@ impl Emitter<'_> {
         (addr, Some((all, part)))
     }
 
-    fn vector_load(&mut self, p: u32, key: &Key, base: u32, last: &Expr) {
+    fn vector_load(&mut self, p: u32, key: &Key, base: u32, width: u32, last: &Expr) {
         let ty = self.program.buffer(p).map_or(DataType::U32, |b| b.elem);
         let space = self.space(BufRef::Param(p), true);
         let s = sfx(ty);
-        let (addr, check) = self.vec_address(p, key, base, last);
+        let (addr, check) = self.vec_address(p, key, base, width, last);
+        if ty.is_narrow() {
+            let regs = self.narrow_vector_load(ty, width, space, addr, check);
+            for (o, r) in (0..).zip(regs) {
+                self.vec_cache
+                    .push((BufRef::Param(p), key.clone(), base + o, r));
+            }
+            return;
+        }
         let regs: [Reg; 4] = std::array::from_fn(|_| self.code.reg(class_of(ty)));
         match check {
             None => ins!(self.code; Ld.(space).V4.(s) regs, Addr::reg(addr)),
@@ -423,8 +533,112 @@ impl Emitter<'_> {
         }
     }
 
+    /// The widened elements of a vector load of `width` narrow `ty`
+    /// elements at `addr` (with the checks of [`Self::vec_address`]): whole
+    /// words, then at a partial tail the in-range elements one by one,
+    /// inserted into the (zeroed) words.
+    fn narrow_vector_load(
+        &mut self,
+        ty: DataType,
+        width: u32,
+        space: Mod,
+        addr: Reg,
+        check: Option<(Reg, Vec<Reg>)>,
+    ) -> Vec<Reg> {
+        let size = ty.size_bytes();
+        let words = self.words(width * size / 4);
+        let vector = word_access(Opcode::Ld, space, &words, Addr::reg(addr));
+        match check {
+            None => self.code.push(vector),
+            Some((all, part)) => {
+                for &w in &words {
+                    ins!(self.code; Mov.B32 w, int(0));
+                }
+                self.code.push(vector.when(all));
+                let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
+                for (q, o) in part.into_iter().zip(0..) {
+                    let byte = o * size;
+                    let w = words[(byte / 4) as usize];
+                    let pos = i64::from(byte % 4 * 8);
+                    let t = self.code.reg(Class::R);
+                    ins!(self.code; @q; Ld.(space).(elem) t, Addr::reg_off(addr, byte));
+                    ins!(self.code; @q; Bfi.B32 w, t, w, int(pos), int(i64::from(size * 8)));
+                }
+            }
+        }
+        self.unpack_words(ty, &words)
+    }
+
+    /// Store group of narrow `ty` elements: the values packed into words,
+    /// stored as one vector; at a partial tail of a buffer, the in-range
+    /// elements one by one (shifted out of their words).
+    fn narrow_store_group(&mut self, g: &Group, nodes: &[Node], ty: DataType) {
+        let vals: Vec<Reg> = nodes
+            .iter()
+            .map(|n| match n {
+                Node::Store { value, .. } => self.narrow_operand(ty, value),
+                _ => unreachable!("store groups hold stores only"),
+            })
+            .collect();
+        let size = ty.size_bytes();
+        let per_word = (4 / size) as usize;
+        let words: Vec<Reg> = vals
+            .chunks(per_word)
+            .map(|xs| self.pack_word(ty, xs))
+            .collect();
+        for n in &nodes[..nodes.len() - 1] {
+            if let Node::Store { index, .. } = n {
+                self.bounds.served_by_group(index);
+            }
+        }
+        let Some(Node::Store { index: last, .. }) = nodes.last() else {
+            unreachable!("store groups hold stores");
+        };
+        let space = self.space(g.buf, false);
+        let p = match g.buf {
+            BufRef::Param(p) => p,
+            BufRef::Shared(_) | BufRef::Private(_) => {
+                // Proven in range when the group was formed.
+                let Some(sym) = Self::array_sym(g.buf) else {
+                    return;
+                };
+                let idx = self.expr(&Self::key_expr(&g.key, g.base));
+                let idx = self.in_reg(&idx);
+                let addr = self.array_addr(sym, idx, size);
+                self.code
+                    .push(word_access(Opcode::St, space, &words, Addr::reg(addr)));
+                return;
+            }
+        };
+        let (addr, check) = self.vec_address(p, &g.key, g.base, g.width, last);
+        let vector = word_access(Opcode::St, space, &words, Addr::reg(addr));
+        match check {
+            None => self.code.push(vector),
+            Some((all, part)) => {
+                self.code.push(vector.when(all));
+                let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
+                for (q, o) in part.into_iter().zip(0..) {
+                    let byte = o * size;
+                    let w = words[(byte / 4) as usize];
+                    let bits = if byte.is_multiple_of(4) {
+                        w
+                    } else {
+                        let t = self.code.reg(Class::R);
+                        ins!(self.code; Shr.U32 t, w, int(i64::from(byte % 4 * 8)));
+                        t
+                    };
+                    ins!(self.code; @q; St.(space).(elem) Addr::reg_off(addr, byte), bits);
+                }
+            }
+        }
+    }
+
     pub(super) fn store_group(&mut self, g: &Group, nodes: &[Node]) {
         let ty = self.program.elem_type(g.buf).unwrap_or(DataType::U32);
+        if ty.is_narrow() {
+            self.narrow_store_group(g, nodes, ty);
+            return;
+        }
         let vals: Vec<Reg> = nodes
             .iter()
             .map(|n| match n {
@@ -455,13 +669,13 @@ impl Emitter<'_> {
                 };
                 let idx = self.expr(&Self::key_expr(&g.key, g.base));
                 let idx = self.in_reg(&idx);
-                let addr = self.array_addr(sym, idx);
+                let addr = self.array_addr(sym, idx, 4);
                 let space = self.space(g.buf, false);
                 ins!(self.code; St.(space).V4.(s) Addr::reg(addr), list);
                 return;
             }
         };
-        let (addr, check) = self.vec_address(p, &g.key, g.base, last);
+        let (addr, check) = self.vec_address(p, &g.key, g.base, g.width, last);
         match check {
             None => ins!(self.code; St.Global.V4.(s) Addr::reg(addr), list),
             Some((all, part)) => {
@@ -474,12 +688,35 @@ impl Emitter<'_> {
     }
 }
 
-/// Four consecutive stores to `buf[key + base + 0..4]`, emitted as one
-/// 16-byte store (`key` a multiple of 4, `base + 4` at most that; for a
-/// shared or private array, all four proven in range).
+/// `width` consecutive stores to `buf[key + base + 0..width]`, emitted as
+/// one vector store (`key` a multiple of `width`, `base + width` at most
+/// that; for a shared or private array, all proven in range).
 #[derive(Debug, Clone)]
 pub(super) struct Group {
     buf: BufRef,
     key: Key,
     base: u32,
+    /// Elements in the group.
+    pub(super) width: u32,
+}
+
+/// `ld` or `st` of the 32-bit words `words` (one, two or four) at `addr`
+/// in `space`: `.b32`, `.v2.b32` or `.v4.b32`.
+fn word_access(op: Opcode, space: Mod, words: &[Reg], addr: Addr) -> Inst {
+    let (v, regs): (Option<Mod>, Operand) = match *words {
+        [a, b, c, d] => (Some(Mod::V4), [a, b, c, d].into()),
+        [a, b] => (Some(Mod::V2), [a, b].into()),
+        [a] => (None, a.into()),
+        _ => unreachable!("vector accesses move 1, 2 or 4 words"),
+    };
+    let mods: Vec<Mod> = [Some(space), v, Some(Mod::B32)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let args = if op == Opcode::St {
+        [addr.into(), regs]
+    } else {
+        [regs, addr.into()]
+    };
+    Inst::new(op, &mods, &args)
 }
