@@ -84,6 +84,20 @@ fn text_roundtrip_over_generated_programs() {
     }
 }
 
+#[test]
+fn text_roundtrip_over_narrow_programs() {
+    let cfg = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
+    for seed in 0..SEEDS {
+        let p = generate(seed, &cfg).program;
+        if let Err(e) = text_roundtrip(&p) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use vyre::ir::{DataType, Expr, Literal, Param, Program};
 use vyre_testkit::harness::{
     DeviceRunOptions, DeviceTarget, case_from_header, case_header, check_target, compare,
-    run_reference,
+    load_regression, run_reference, save_regression,
 };
 use vyre_testkit::{Case, Check, GenConfig, Outcome, Tolerance, Value, generate};
 
@@ -296,4 +296,27 @@ fn regression_headers_keep_narrow_values() {
     let header = case_header(&case).replace("buffer f16 0 0 0 0", "buffer f16 0 10000 0 0");
     let e = case_from_header(&header, case.program.clone()).unwrap_err();
     assert!(e.contains("10000"), "{e}");
+}
+
+#[test]
+fn narrow_regression_files_load_back() {
+    // The whole file: header and `.vyre` source, printed and parsed.
+    let dir = std::env::temp_dir().join(format!("vyre-testkit-narrow-{}", std::process::id()));
+    let cfg = narrow();
+    let mut saved = 0;
+    for seed in 0..60u64 {
+        let case = generate(seed, &cfg);
+        if !mentions_narrow(&case.program) {
+            continue;
+        }
+        let path = save_regression(&case, &dir).expect("save");
+        let back = load_regression(&path).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(back.program, case.program, "seed {seed}");
+        assert_eq!(back.inputs, case.inputs, "seed {seed}");
+        assert_eq!(back.checks, case.checks, "seed {seed}");
+        assert_eq!(run_reference(&back), run_reference(&case), "seed {seed}");
+        saved += 1;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(saved > 30);
 }
