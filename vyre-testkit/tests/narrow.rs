@@ -78,8 +78,10 @@ fn mentions_narrow(p: &Program) -> bool {
 
 #[test]
 fn without_the_option_no_narrow_type_appears() {
-    let cfg = GenConfig::default();
-    assert!(!cfg.narrow);
+    let cfg = GenConfig {
+        narrow: false,
+        ..GenConfig::default()
+    };
     for seed in 0..500u64 {
         let p = generate(seed, &cfg).program;
         assert!(!mentions_narrow(&p), "seed {seed}");

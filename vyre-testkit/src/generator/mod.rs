@@ -60,6 +60,24 @@
 //!   past the size, `delta` sums past it, masks above it) and lanes
 //!   missing from a partial last subgroup (workgroup sizes that are not
 //!   multiples of 8 or 32).
+//! - narrow types ([`GenConfig::narrow`]: `f16 bf16 u8 i8 u16 i16`) take
+//!   every role a 32-bit type has but indices, loop variables and atomic
+//!   elements (which stay `u32`/`i32`): input and own-slot output buffers,
+//!   shared and private arrays, locals, scalar parameters, literals, casts
+//!   from and to every type, arithmetic, math and subgroup operations. A
+//!   narrow type is drawn for about a quarter of the places a type is, so
+//!   the 32-bit constructs keep most of their frequency. `f16`/`bf16`
+//!   follow the float rules above: only operations that every target
+//!   computes in `f32` and rounds the same way (`+ - *`, negation,
+//!   `abs floor ceil`, `min max clamp` outside clean contexts, selects,
+//!   casts); their values are edge cases (infinities, NaNs, the largest
+//!   finite values, `f16` subnormals, which are normal `f32`s), random
+//!   mantissas at moderate magnitudes (so that results round) and the
+//!   `f32` values above rounded to the type. `bf16` subnormals, and tiny
+//!   `bf16` values, are left out: they are (or multiply into) `f32`
+//!   subnormals, which targets may flush. Subgroup sums of narrow floats add
+//!   integers, like `f32` ones (exact in `f32`, rounded once). Narrow float
+//!   outputs compare as the `f32`s they equal ([`Tolerance::FloatExact`]).
 
 mod expr;
 mod index;
@@ -129,8 +147,8 @@ pub struct GenConfig {
     /// private arrays, locals, scalar parameters, literals, casts between
     /// every pair of types, arithmetic, math and subgroup operations on
     /// them (see the module documentation). Off, the generator draws
-    /// exactly as before the narrow types existed, so every seed keeps its
-    /// program.
+    /// exactly as it did before the narrow types existed, so every seed
+    /// gives the program it gave then.
     pub narrow: bool,
 }
 
@@ -156,8 +174,7 @@ impl Default for GenConfig {
             strided_loops: true,
             unrolled_loops: true,
             subgroups: true,
-            // Off until every device target runs the narrow types.
-            narrow: false,
+            narrow: true,
         }
     }
 }
