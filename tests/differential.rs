@@ -77,7 +77,7 @@ fn differential_with(cfg: &GenConfig, cases: u64, seed0: u64) {
         // The reference runs once per subgroup size the targets need.
         let mut refs = References::new(&case);
         for (k, t) in targets.iter().enumerate() {
-            if t.label.ends_with("wgsl") && (seed - seed0) % WGSL_STRIDE != 0 {
+            if t.label.ends_with("wgsl") && !(seed - seed0).is_multiple_of(WGSL_STRIDE) {
                 continue;
             }
             let outcome = refs.check(t, DeviceRunOptions::default());
