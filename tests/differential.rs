@@ -3,7 +3,9 @@
 //! must agree (bit-exact integers, floats within the per-operation bound of
 //! `vyre_testkit::compare`).
 //!
-//! CI: seeds `0x5EED..0x5EED+300` on the CPU device (the `reference`
+//! CI: seeds `0x5EED..0x5EED+300` of the default configuration (with the
+//! 8- and 16-bit types), and the first 100 of them again without those
+//! types, on the CPU device (the `reference`
 //! artifact through the runtime) and, with `--features wgpu`, on wgpu:
 //! SPIR-V for every seed, WGSL for every 2nd (about 5 s for 200 seeds on
 //! an idle two-core machine; lavapipe compiles each pipeline with LLVM). `VYRE_DIFF_CASES=N` and
@@ -34,11 +36,33 @@ const CI_CASES: u64 = 300;
 const WGSL_STRIDE: u64 = 2;
 /// First seed in CI.
 const CI_SEED: u64 = 0x5EED;
+/// Cases of the generator without the 8- and 16-bit types
+/// ([`GenConfig::narrow`] off: the programs of the 32-bit types only) in
+/// CI.
+const WIDE_ONLY_CASES: u64 = 100;
 
 #[test]
 fn differential() {
-    let cfg = GenConfig::default();
     let (cases, seed0) = env_cases(CI_CASES, CI_SEED);
+    differential_with(&GenConfig::default(), cases, seed0);
+}
+
+/// The default configuration draws the narrow types (`f16 bf16 u8 i8 u16
+/// i16`) too; this runs the generator without them, whose programs hold
+/// more of the 32-bit constructs.
+#[test]
+fn differential_without_narrow_types() {
+    let cfg = GenConfig {
+        narrow: false,
+        ..GenConfig::default()
+    };
+    let (cases, seed0) = env_cases(WIDE_ONLY_CASES, CI_SEED);
+    differential_with(&cfg, cases, seed0);
+}
+
+/// Run `cases` cases of `cfg` from `seed0` on every target; shrink, save
+/// and report the failures.
+fn differential_with(cfg: &GenConfig, cases: u64, seed0: u64) {
     let targets = differential_support::targets();
     let start = Instant::now();
     let mut failures: Vec<(u64, usize, Outcome)> = Vec::new();
@@ -48,12 +72,12 @@ fn differential() {
     let mut with_subgroups = vec![0u64; targets.len()];
     let mut skipped = vec![0u64; targets.len()];
     for seed in seed0..seed0 + cases {
-        let case = generate(seed, &cfg);
+        let case = generate(seed, cfg);
         let subgroups = case.program.uses_subgroups();
         // The reference runs once per subgroup size the targets need.
         let mut refs = References::new(&case);
         for (k, t) in targets.iter().enumerate() {
-            if t.label.ends_with("wgsl") && (seed - seed0) % WGSL_STRIDE != 0 {
+            if t.label.ends_with("wgsl") && !(seed - seed0).is_multiple_of(WGSL_STRIDE) {
                 continue;
             }
             let outcome = refs.check(t, DeviceRunOptions::default());
@@ -106,12 +130,12 @@ fn differential() {
             continue;
         }
         done.push(key);
-        let case = generate(*seed, &cfg);
+        let case = generate(*seed, cfg);
         let target = &targets[*k];
         let same = |c: &vyre_testkit::Case| {
             check_target(c, target, DeviceRunOptions::default()).same_kind(outcome)
         };
-        let small = shrink(&case, &cfg, budget, same);
+        let small = shrink(&case, cfg, budget, same);
         let small = reduce_statements(&small, budget, same);
         let shrunk = check_target(&small, target, DeviceRunOptions::default());
         report += &format!("\n  shrunk to {} draws: {shrunk}", small.draws.len());

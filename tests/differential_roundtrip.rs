@@ -52,6 +52,20 @@ fn wire_roundtrip_over_generated_programs() {
 }
 
 #[test]
+fn wire_roundtrip_over_narrow_programs() {
+    let cfg = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
+    for seed in 0..SEEDS {
+        let p = generate(seed, &cfg).program;
+        if let Err(e) = wire_roundtrip(&p) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+#[test]
 fn text_roundtrip_over_generated_programs() {
     let cfg = GenConfig::default();
     let mut failures = Vec::new();
@@ -67,6 +81,20 @@ fn text_roundtrip_over_generated_programs() {
             failures.len(),
             failures.iter().map(|f| f.0).take(20).collect::<Vec<_>>()
         );
+    }
+}
+
+#[test]
+fn text_roundtrip_over_narrow_programs() {
+    let cfg = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
+    for seed in 0..SEEDS {
+        let p = generate(seed, &cfg).program;
+        if let Err(e) = text_roundtrip(&p) {
+            panic!("seed {seed}: {e}");
+        }
     }
 }
 

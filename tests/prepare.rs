@@ -232,3 +232,71 @@ fn a_program_without_unrolling_or_private_arrays_is_borrowed() {
     let p = b.finish();
     assert!(matches!(prepare(&p), std::borrow::Cow::Borrowed(_)));
 }
+
+/// Folding keeps the widened normal form: a narrow store of a constant
+/// (`out[0] = 300 as u8`, widened to `Cast(u8, 300u32)`) stays a cast
+/// instead of becoming a `u8` literal, also into a private array that
+/// becomes `u32` locals (which once failed validation: "assigning a `u16`
+/// to `p_0: u32`").
+#[test]
+fn folding_keeps_narrow_stores_in_the_widened_form() {
+    let mut b = ProgramBuilder::new("narrow", [1, 1, 1]);
+    let x = b.buffer("x", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U8, Access::ReadWrite);
+    let p = b.private("p", DataType::U16, 2);
+    let k = b.local("k", DataType::I32, false);
+    let lit = |l| Expr::Lit(l);
+    b.body(|blk| {
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(0),
+            Expr::u32(300).cast(DataType::U8),
+        );
+        blk.for_(
+            k,
+            Expr::i32(0),
+            Expr::load(BufRef::Param(x), Expr::u32(0)).cast(DataType::I32),
+            |blk| {
+                blk.store(
+                    BufRef::Private(p),
+                    Expr::u32(3).rem(Expr::u32(2)),
+                    lit(vyre::ir::Literal::U16(0xfffe)),
+                );
+            },
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(1),
+            Expr::load(BufRef::Private(p), Expr::u32(1)).cast(DataType::U8),
+        );
+    });
+    let program = b.finish();
+    let prepared = prepare(&program);
+    assert!(prepared.private.is_empty(), "scalarised");
+    if let Err(e) = prepared.validate() {
+        panic!("{e:?}\n{}", vyre::lang::print(&prepared));
+    }
+    // Shape (c) stays: every store into `out` is a cast to `u8`.
+    walk_nodes(&prepared.body, &mut |n| {
+        if let Node::Store { value, .. } = n {
+            assert!(matches!(value, Expr::Cast(DataType::U8, _)), "{value:?}");
+        }
+    });
+    let mut x = [1u32];
+    let mut o = [0u32; 2];
+    let mut po = [0u32; 2];
+    run(
+        &program,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut o)],
+    )
+    .expect("run");
+    run(
+        &prepared,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut po)],
+    )
+    .expect("run prepared");
+    assert_eq!(o, [44, 0xfe]);
+    assert_eq!(po, o);
+}

@@ -209,7 +209,7 @@ impl Walker<'_, '_> {
         let p = self.p;
         let ty = |e: &Expr| type_of(p, e).expect("typed");
         match e {
-            Expr::Lit(l) => bits(*l),
+            Expr::Lit(l) => widen(l.ty(), bits(*l)),
             Expr::Subgroup(SubgroupOp::InvocationId, _) => {
                 let (me, s) = (self.me, self.w().subgroup_size);
                 (me % s) as u32
@@ -220,13 +220,15 @@ impl Walker<'_, '_> {
                 let v = self.eval(inv, &args[0]);
                 let lane = args.get(1).map_or(0, |a| self.eval(inv, a));
                 let me = self.me;
-                self.w().requests[me] = Some((*op, t, v, lane));
+                // Narrow values take part widened.
+                self.w().requests[me] = Some((*op, t.register_type(), v, lane));
                 // Wait like at a barrier; the last to arrive combines.
                 if let Err(why) = self.barrier() {
                     self.failed.get_or_insert(why);
                     return 0;
                 }
-                self.w().results[me]
+                let r = self.w().results[me];
+                if ty(e) == t { round(t, r) } else { r }
             }
             Expr::Local(id) => inv.locals[*id as usize],
             Expr::Param(id) => self.w().scalars[*id as usize],
@@ -242,39 +244,43 @@ impl Walker<'_, '_> {
             Expr::Len(id) => self.mem(inv, BufRef::Param(*id)).len() as u32,
             Expr::Load { buf, index } => {
                 let i = self.eval(inv, index) as usize;
-                self.mem(inv, *buf).get(i).copied().unwrap_or(0)
+                let elem = p.elem_type(*buf).expect("memory");
+                let w = self.mem(inv, *buf).get(i).copied().unwrap_or(0);
+                widen(elem, w)
             }
+            // A narrow type's operations: computed in the register type,
+            // then rounded or wrapped back (the language's rule, applied to
+            // every operation, exact ones included).
             Expr::Unary(op, a) => {
                 let t = ty(a);
                 let x = self.eval(inv, a);
-                match (op, t) {
+                let r = match (op, t.register_type()) {
                     (UnOp::Neg, DataType::F32) => (-f(x)).to_bits(),
                     (UnOp::Neg, _) => (x as i32).wrapping_neg() as u32,
                     (UnOp::Not, DataType::Bool) => u32::from(x == 0),
                     (UnOp::Not, _) => !x,
-                }
+                };
+                round(t, r)
             }
             Expr::Binary(op, a, b) => {
                 let t = ty(a);
                 let x = self.eval(inv, a);
-                let y = self.eval(inv, b);
-                binary(*op, t, x, y)
+                let mut y = self.eval(inv, b);
+                if matches!(op, BinOp::Shl | BinOp::Shr) && t.is_narrow() {
+                    y &= t.bits() - 1;
+                }
+                let r = binary(*op, t.register_type(), x, y);
+                if ty(e) == t { round(t, r) } else { r }
             }
             Expr::Cast(to, a) => {
                 let from = ty(a);
                 let x = self.eval(inv, a);
-                match (from, to) {
-                    (DataType::F32, DataType::I32) => f(x) as i32 as u32,
-                    (DataType::F32, DataType::U32) => f(x) as u32,
-                    (DataType::I32, DataType::F32) => (x as i32 as f32).to_bits(),
-                    (DataType::U32 | DataType::Bool, DataType::F32) => (x as f32).to_bits(),
-                    _ => x,
-                }
+                cast(from, *to, x)
             }
             Expr::Math(m, args) => {
                 let t = ty(&args[0]);
                 let v: Vec<u32> = args.iter().map(|a| self.eval(inv, a)).collect();
-                math(*m, t, &v)
+                round(t, math(*m, t.register_type(), &v))
             }
             Expr::Select {
                 cond,
@@ -344,8 +350,9 @@ impl Walker<'_, '_> {
                 Node::Store { buf, index, value } => {
                     let i = self.eval(inv, index) as usize;
                     let v = self.eval(inv, value);
+                    let elem = self.p.elem_type(*buf).expect("memory");
                     if let Some(w) = self.mem(inv, *buf).get_mut(i) {
-                        *w = v;
+                        *w = element_bits(elem, v);
                     }
                 }
                 Node::Atomic {
@@ -443,6 +450,63 @@ impl Walker<'_, '_> {
             }
         }
         Ok(Flow::Normal)
+    }
+}
+
+/// A narrow element's bits (zero-extended) as the value of its register
+/// type: `f16` as the equal `f32` (through `half`), `bf16` as the upper half
+/// of an `f32`, `i8`/`i16` sign-extended, `u8`/`u16` zero-extended. Other
+/// types' bits are their values.
+fn widen(t: DataType, bits: u32) -> u32 {
+    match t {
+        DataType::F16 => vyre::half::f16::from_bits(bits as u16).to_f32().to_bits(),
+        DataType::BF16 => bits << 16,
+        DataType::I8 => i32::from(bits as u8 as i8) as u32,
+        DataType::I16 => i32::from(bits as u16 as i16) as u32,
+        _ => bits,
+    }
+}
+
+/// The element bits of `x`, a value of `t`'s register type that `t`
+/// represents (floats rounded to nearest even through `half`, integers
+/// keep their low bits).
+fn element_bits(t: DataType, x: u32) -> u32 {
+    match t {
+        DataType::F16 => u32::from(vyre::half::f16::from_f32(f(x)).to_bits()),
+        DataType::BF16 => u32::from(vyre::half::bf16::from_f32(f(x)).to_bits()),
+        DataType::U8 | DataType::I8 => x & 0xff,
+        DataType::U16 | DataType::I16 => x & 0xffff,
+        _ => x,
+    }
+}
+
+/// `x` (of `t`'s register type) rounded or wrapped to `t`, as a register
+/// value again; the identity for the 32-bit types.
+fn round(t: DataType, x: u32) -> u32 {
+    widen(t, element_bits(t, x))
+}
+
+/// `x as to`, `x` a (register) value of `from`: Rust's `as`, with the
+/// narrow types' rule (to `f16`/`bf16` through `f32`, float to narrow
+/// integer saturating, integer to narrow integer wrapping).
+fn cast(from: DataType, to: DataType, x: u32) -> u32 {
+    use DataType::{Bool, F32, I32, U32};
+    let from = from.register_type();
+    let cast32 = |to: DataType| match (from, to) {
+        (F32, I32) => f(x) as i32 as u32,
+        (F32, U32) => f(x) as u32,
+        (I32, F32) => (x as i32 as f32).to_bits(),
+        (U32 | Bool, F32) => (x as f32).to_bits(),
+        _ => x,
+    };
+    match to {
+        DataType::F16 | DataType::BF16 => round(to, cast32(F32)),
+        DataType::U8 if from == F32 => u32::from(f(x) as u8),
+        DataType::I8 if from == F32 => i32::from(f(x) as i8) as u32,
+        DataType::U16 if from == F32 => u32::from(f(x) as u16),
+        DataType::I16 if from == F32 => i32::from(f(x) as i16) as u32,
+        DataType::U8 | DataType::I8 | DataType::U16 | DataType::I16 => round(to, x),
+        _ => cast32(to),
     }
 }
 
@@ -562,7 +626,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
             }
             Value::Scalar(l) => {
                 world.slot.push(None);
-                world.scalars.push(bits(*l));
+                world.scalars.push(widen(l.ty(), bits(*l)));
             }
         }
     }
@@ -1113,12 +1177,23 @@ fn bytecode_agrees_with_a_tree_walker() {
                 }
                 (Walked::Divergence, Err(RunError::BarrierDivergence { .. })) => diverged += 1,
                 (Walked::Done(w), Ok(g)) => {
-                    assert_eq!(
-                        w,
-                        g,
-                        "seed {seed}, config {c}: results differ for\n{}",
-                        vyre::lang::print(&case.program)
-                    );
+                    // Bit for bit; with narrow types NaN payloads may
+                    // differ (see `agree`).
+                    if has_narrow(&case.program) {
+                        assert!(
+                            agree(&case.program, &w, &g),
+                            "seed {seed}, config {c}: results differ {:x?} for\n{}",
+                            differences(&w, &g),
+                            vyre::lang::print(&case.program)
+                        );
+                    } else {
+                        assert_eq!(
+                            w,
+                            g,
+                            "seed {seed}, config {c}: results differ for\n{}",
+                            vyre::lang::print(&case.program)
+                        );
+                    }
                     checked += 1;
                 }
                 (Walked::Divergence, other) => panic!(
@@ -1135,6 +1210,85 @@ fn bytecode_agrees_with_a_tree_walker() {
         checked + diverged >= 1000,
         "only {checked} cases compared ({skipped} skipped)"
     );
+}
+
+/// Whether `p` mentions an 8- or 16-bit type.
+fn has_narrow(p: &Program) -> bool {
+    p.params.iter().any(|prm| match prm {
+        Param::Buffer(b) => b.elem.is_narrow(),
+        Param::Scalar { ty, .. } => ty.is_narrow(),
+    }) || p.locals.iter().any(|l| l.ty.is_narrow())
+        || p.shared.iter().any(|a| a.elem.is_narrow())
+        || p.private.iter().any(|a| a.elem.is_narrow())
+        || p.any_expr(&mut |e| type_of(p, e).is_some_and(DataType::is_narrow))
+}
+
+/// Whether two final buffer contents agree: bit for bit, except that a
+/// NaN equals any NaN in `f32`, `f16` and `bf16` buffers (the walker
+/// widens a `bf16` literal NaN by its bits, the widened program through
+/// `Literal::widened`; the payload of a NaN is unspecified).
+fn agree(p: &Program, want: &[Vec<u32>], got: &[Vec<u32>]) -> bool {
+    let elems = p.params.iter().filter_map(|prm| match prm {
+        Param::Buffer(b) => Some(b.elem),
+        Param::Scalar { .. } => None,
+    });
+    want.len() == got.len()
+        && want.iter().zip(got).zip(elems).all(|((w, g), elem)| {
+            let nan = |x: u32| f(widen(elem, x)).is_nan();
+            w.len() == g.len()
+                && w.iter()
+                    .zip(g)
+                    .all(|(&a, &b)| a == b || (elem.is_float() && nan(a) && nan(b)))
+        })
+}
+
+/// The first differing elements: (buffer, index, walker, bytecode).
+fn differences(want: &[Vec<u32>], got: &[Vec<u32>]) -> Vec<(usize, usize, u32, u32)> {
+    let mut out = Vec::new();
+    for (b, (w, g)) in want.iter().zip(got).enumerate() {
+        for (i, (&x, &y)) in w.iter().zip(g).enumerate() {
+            if x != y && out.len() < 8 {
+                out.push((b, i, x, y));
+            }
+        }
+    }
+    out
+}
+
+/// The narrow types: the tree walker applies the language's rule to every
+/// operation directly (compute in the register type, round or wrap back),
+/// the bytecode runs `mid::widen`'s program.
+#[test]
+fn narrow_bytecode_agrees_with_a_tree_walker() {
+    let cfg = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
+    let (mut checked, mut skipped, mut diverged) = (0, 0, 0);
+    for seed in 0..500u64 {
+        let case = generate(seed, &cfg);
+        let want = walk(&case.program, &case.inputs, case.grid, 32);
+        let got = bytecode(&case.program, &case.inputs, case.grid, 32);
+        match (want, got) {
+            (Walked::Skipped(_), _) => skipped += 1,
+            (Walked::Divergence, Err(RunError::BarrierDivergence { .. })) => diverged += 1,
+            (Walked::Done(w), Ok(g)) => {
+                assert!(
+                    agree(&case.program, &w, &g),
+                    "seed {seed}: results differ (buffer, element, walker, bytecode): {:x?}\nfor\n{}",
+                    differences(&w, &g),
+                    vyre::lang::print(&case.program)
+                );
+                checked += 1;
+            }
+            (Walked::Divergence, other) => {
+                panic!("seed {seed}: walker saw barrier divergence, bytecode {other:?}")
+            }
+            (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
+        }
+    }
+    println!("checked {checked}, divergent {diverged}, skipped {skipped}");
+    assert!(checked + diverged >= 450, "only {checked} cases compared");
 }
 
 /// Parameters are where the walker expects them.

@@ -150,8 +150,8 @@ fn corrupt_artifact_is_a_backend_error() {
         artifacts: &[Artifact {
             target: "reference",
             arch: None,
-            // A current header (wire version 2) over a truncated payload.
-            bytes: b"VYRE\x02\x00\xff",
+            // A current header (wire version 3) over a truncated payload.
+            bytes: b"VYRE\x03\x00\xff",
         }],
     };
     let device = Device::cpu();
@@ -211,4 +211,98 @@ fn runtime_errors_map_to_device_errors() {
 #[test]
 fn copies_and_writes_are_ordered_with_launches() {
     vyre_testkit::device_contract::check_ordering(&Device::cpu(), &["reference"]).unwrap();
+}
+
+/// Narrow buffers through the CPU device: packed host buffers of `bf16`,
+/// `u8` and `i16` (an odd number of elements), a narrow scalar as
+/// `LaunchArg::scalar`.
+#[test]
+fn narrow_buffers_and_scalars_through_the_cpu_device() {
+    use vyre::half::{bf16, f16};
+    // y[i] = (x[i] as f32 * a as f32) as bf16; c[i] = c[i] + 1 (wraps);
+    // s[i] = -s[i] (wraps at -32768).
+    let mut b = ProgramBuilder::new("narrow", [4, 1, 1]);
+    let a = b.scalar("a", DataType::F16);
+    let x = b.buffer("x", DataType::BF16, Access::Read);
+    let y = b.buffer("y", DataType::BF16, Access::ReadWrite);
+    let c = b.buffer("c", DataType::U8, Access::ReadWrite);
+    let s = b.buffer("s", DataType::I16, Access::ReadWrite);
+    b.body(|blk| {
+        let i = Expr::global_id_x();
+        let v = Expr::load(BufRef::Param(x), i.clone())
+            .cast(DataType::F32)
+            .mul(Expr::param(a).cast(DataType::F32));
+        blk.store(BufRef::Param(y), i.clone(), v.cast(DataType::BF16));
+        let w = Expr::load(BufRef::Param(c), i.clone()).add(Expr::Lit(vyre::ir::Literal::U8(1)));
+        blk.store(BufRef::Param(c), i.clone(), w);
+        let n = Expr::load(BufRef::Param(s), i.clone()).neg();
+        blk.store(BufRef::Param(s), i, n);
+    });
+    let p = b.finish();
+    let bytes = wire::to_wire(&p);
+    let artifacts = artifact(&bytes, true);
+    let params = [
+        ParamSpec::Scalar {
+            name: "a",
+            ty: DataType::F16,
+        },
+        ParamSpec::Buffer {
+            name: "x",
+            elem: DataType::BF16,
+            access: Access::Read,
+        },
+        ParamSpec::Buffer {
+            name: "y",
+            elem: DataType::BF16,
+            access: Access::ReadWrite,
+        },
+        ParamSpec::Buffer {
+            name: "c",
+            elem: DataType::U8,
+            access: Access::ReadWrite,
+        },
+        ParamSpec::Buffer {
+            name: "s",
+            elem: DataType::I16,
+            access: Access::ReadWrite,
+        },
+    ];
+    let spec = &KernelSpec {
+        name: "narrow",
+        key: "test::narrow#1",
+        params: &params,
+        workgroup_size: p.workgroup_size,
+        unchecked: false,
+        artifacts: &artifacts,
+    };
+    let device = Device::cpu();
+    let xs = [1.5f32, -3.0, 3.0e38].map(bf16::from_f32);
+    let x = device.upload(&xs).unwrap();
+    let mut y = device.zeros::<bf16>(3).unwrap();
+    let mut c = device.upload(&[0u8, 254, 255]).unwrap();
+    let mut s = device.upload(&[1i16, -32768, 7]).unwrap();
+    device
+        .launch(
+            spec,
+            Grid::workgroups(1),
+            &mut [
+                LaunchArg::scalar(f16::from_f32(2.0)),
+                x.arg(),
+                y.arg_mut(),
+                c.arg_mut(),
+                s.arg_mut(),
+            ],
+        )
+        .unwrap();
+    // 3.0, -6.0 and 6e38 (infinity in bf16).
+    let want = [0x4040u16, 0xc0c0, 0x7f80];
+    let got: Vec<u16> = device
+        .download(&y)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(device.download(&c).unwrap(), [1, 255, 0]);
+    assert_eq!(device.download(&s).unwrap(), [-1, -32768, -7]);
 }

@@ -25,7 +25,8 @@ fn eval(e: Expr, ty: DataType) -> u32 {
         blk.store(BufRef::Param(out), Expr::u32(0), value);
     });
     let p = b.finish();
-    let mut buf = [0xdead_beef_u32];
+    // A narrow element's slot holds its bits only.
+    let mut buf = [0xdead_beef_u32 >> (32 - store_ty.bits())];
     run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut buf)]).expect("run");
     buf[0]
 }
@@ -1710,7 +1711,7 @@ fn per_lane(
     });
     let p = b.finish();
     let mut xs = x.to_vec();
-    let mut ys = vec![0xdead_beef_u32; n];
+    let mut ys = vec![0xdead_beef_u32 >> (32 - out.bits()); n];
     run_with(
         &p,
         [1, 1, 1],
@@ -2143,4 +2144,623 @@ fn collectives_in_a_uniform_loop_around_barriers() {
         })
         .collect();
     assert_eq!(ys, want);
+}
+
+// ---- 16- and 8-bit types ------------------------------------------------
+//
+// Every operation on a narrow type is computed in its register type and
+// rounded to nearest even (`f16`, `bf16`) or wrapped (integers) back. The
+// expected values below are worked out by hand (bit layouts in the
+// comments; the `f16` ones cross-checked with Python's IEEE binary16
+// `struct` format), never with the interpreter's or `half`'s conversions.
+
+fn h(bits: u16) -> Expr {
+    Expr::Lit(Literal::F16(bits))
+}
+fn bf(bits: u16) -> Expr {
+    Expr::Lit(Literal::BF16(bits))
+}
+fn u8l(v: u8) -> Expr {
+    Expr::Lit(Literal::U8(v))
+}
+fn i8l(v: i8) -> Expr {
+    Expr::Lit(Literal::I8(v))
+}
+fn u16l(v: u16) -> Expr {
+    Expr::Lit(Literal::U16(v))
+}
+fn i16l(v: i16) -> Expr {
+    Expr::Lit(Literal::I16(v))
+}
+/// The bits of `e: f16` as stored.
+fn eh(e: Expr) -> u32 {
+    eval(e, DataType::F16)
+}
+fn ebf(e: Expr) -> u32 {
+    eval(e, DataType::BF16)
+}
+fn eu8(e: Expr) -> u32 {
+    eval(e, DataType::U8)
+}
+/// `e: i8` as stored (its bits, zero-extended).
+fn ei8(e: Expr) -> u32 {
+    eval(e, DataType::I8)
+}
+fn eu16(e: Expr) -> u32 {
+    eval(e, DataType::U16)
+}
+fn ei16(e: Expr) -> u32 {
+    eval(e, DataType::I16)
+}
+
+// `f16` bit patterns: sign, 5 exponent bits (bias 15), 10 mantissa bits.
+const H_ONE: u16 = 0x3c00;
+const H_TWO: u16 = 0x4000;
+const H_HALF: u16 = 0x3800;
+const H_2M11: u16 = 0x1000; // 2^-11: half an ulp of 1.0
+const H_3X2M12: u16 = 0x1200; // 3 * 2^-12: three quarters of an ulp of 1.0
+const H_MAX: u16 = 0x7bff; // 65504
+const H_8: u16 = 0x4800;
+const H_16: u16 = 0x4c00;
+const H_INF: u32 = 0x7c00;
+const H_NEG_INF: u32 = 0xfc00;
+const H_MIN_NORMAL: u16 = 0x0400; // 2^-14
+const H_MIN_SUB: u16 = 0x0001; // 2^-24
+const H_60000: u16 = 0x7b53;
+
+fn is_f16_nan(bits: u32) -> bool {
+    bits & 0x7c00 == 0x7c00 && bits & 0x03ff != 0 && bits <= 0xffff
+}
+
+#[test]
+fn f16_arithmetic_rounds_to_nearest_even() {
+    // 1 + 2^-11 is exactly between 1.0 and 1 + 2^-10: to even, 1.0.
+    assert_eq!(eh(h(H_ONE).add(h(H_2M11))), u32::from(H_ONE));
+    // 1 + 3 * 2^-12 is past the middle: up to 1 + 2^-10.
+    assert_eq!(eh(h(H_ONE).add(h(H_3X2M12))), 0x3c01);
+    // 1 + 2^-10 + 2^-11 is a tie between 0x3c01 (odd) and 0x3c02: 0x3c02.
+    assert_eq!(eh(h(0x3c01).add(h(H_2M11))), 0x3c02);
+    // 65504 + 16 = 65520 is the tie between 65504 (odd mantissa) and
+    // 65536, which does not exist: to even, which is infinity.
+    assert_eq!(eh(h(H_MAX).add(h(H_16))), H_INF);
+    // 65504 + 8 = 65512 is below the tie: 65504.
+    assert_eq!(eh(h(H_MAX).add(h(H_8))), u32::from(H_MAX));
+    // Overflow to infinity, either sign.
+    assert_eq!(eh(h(H_60000).mul(h(H_TWO))), H_INF);
+    assert_eq!(eh(h(H_60000).neg().mul(h(H_TWO))), H_NEG_INF);
+    assert_eq!(eh(h(H_60000).neg().sub(h(H_60000))), H_NEG_INF);
+    // Subnormals are kept: 2^-14 / 2 = 2^-15 is 0x0200 ...
+    assert_eq!(eh(h(H_MIN_NORMAL).mul(h(H_HALF))), 0x0200);
+    // ... 2^-24 / 2 is the tie between 0 and 2^-24: to even, +0 ...
+    assert_eq!(eh(h(H_MIN_SUB).mul(h(H_HALF))), 0);
+    // ... and 3 * 2^-25 (1.5 ulp) goes to 2 * 2^-24.
+    assert_eq!(eh(h(H_MIN_SUB).mul(h(0x3e00))), 0x0002);
+    // 3 * 2^-24 - 2^-24 = 2^-23, computed exactly.
+    assert_eq!(eh(h(0x0003).sub(h(H_MIN_SUB))), 0x0002);
+    // Correctly rounded division and square root: 1/3 = 0x3555
+    // (0.333251953125), sqrt(2) = 0x3da8 (1.4140625).
+    assert_eq!(eh(h(H_ONE).div(h(0x4200))), 0x3555);
+    assert_eq!(eh(h(H_TWO).math(MathFn::Sqrt, vec![])), 0x3da8);
+    // NaN stays NaN; division by zero is IEEE.
+    assert!(is_f16_nan(eh(h(0).div(h(0)))));
+    assert!(is_f16_nan(eh(h(0x7e00).add(h(H_ONE)))));
+    assert_eq!(eh(h(H_ONE).div(h(0))), H_INF);
+    assert_eq!(eh(h(H_ONE).div(h(0x8000))), H_NEG_INF);
+    // Exact operations: negation, abs, min, max, floor.
+    assert_eq!(eh(h(H_ONE).neg()), 0xbc00);
+    assert_eq!(eh(h(0xbc00).math(MathFn::Abs, vec![])), 0x3c00);
+    assert_eq!(eh(h(0x3e00).math(MathFn::Floor, vec![])), 0x3c00);
+    assert_eq!(eh(h(0x3e00).math(MathFn::Ceil, vec![])), 0x4000);
+    assert_eq!(eh(h(H_ONE).math(MathFn::Min, vec![h(H_TWO)])), 0x3c00);
+    assert_eq!(eh(h(H_ONE).math(MathFn::Max, vec![h(H_TWO)])), 0x4000);
+    // `%` is `fmod` of the widened values: 7 % 2 = 1.
+    assert_eq!(eh(h(0x4700).rem(h(H_TWO))), 0x3c00);
+    // Comparisons compare the values: -0 == +0, NaN is unordered.
+    assert!(eb(h(0x8000).eq(h(0))));
+    assert!(eb(h(H_ONE).lt(h(0x3c01))));
+    assert!(!eb(h(0x7e00).eq(h(0x7e00))));
+}
+
+#[test]
+fn bf16_rounds_to_nearest_even() {
+    // `bf16` is the upper half of an `f32`: 1.0 = 0x3f80; an ulp of 1.0
+    // is 2^-7.
+    // 1 + 2^-8 (0x3b80 = 2^-8) ties to even: 1.0.
+    assert_eq!(ebf(bf(0x3f80).add(bf(0x3b80))), 0x3f80);
+    // 1 + 3 * 2^-9 (0x3bc0 = 1.5 * 2^-8): up to 1 + 2^-7.
+    assert_eq!(ebf(bf(0x3f80).add(bf(0x3bc0))), 0x3f81);
+    // From `f32` bits: the low 16 bits decide, 0x8000 is the tie.
+    let from = |bits: u32| ebf(Expr::Lit(Literal::F32(bits)).cast(DataType::BF16));
+    assert_eq!(from(0x3f80_8000), 0x3f80); // tie, 0x3f80 is even
+    assert_eq!(from(0x3f81_8000), 0x3f82); // tie, 0x3f81 is odd
+    assert_eq!(from(0x3f80_8001), 0x3f81); // above the tie
+    assert_eq!(from(0x3f80_7fff), 0x3f80); // below it
+    assert_eq!(from(0xbf80_8001), 0xbf81); // the sign is kept
+    // The largest finite f32 is past bf16's largest (0x7f7f) by more than
+    // half an ulp: infinity.
+    assert_eq!(from(0x7f7f_ffff), 0x7f80);
+    assert_eq!(from(0x7f7f_7fff), 0x7f7f);
+    // Subnormals are kept (0x0001_0000 is the bf16 subnormal 0x0001).
+    assert_eq!(from(0x0001_0000), 0x0001);
+    assert_eq!(from(0x0000_8000), 0); // the tie with zero: even
+    assert_eq!(from(0x0000_8001), 0x0001);
+    // NaN stays NaN.
+    let nan = from(0x7fc0_0000);
+    assert!(nan & 0x7f80 == 0x7f80 && nan & 0x7f != 0, "{nan:#x}");
+    // 2^127 * 2 overflows.
+    assert_eq!(ebf(bf(0x7f00).mul(bf(0x4000))), 0x7f80);
+    // 257 as bf16: 1.00000001b * 2^8 ties to 256 (0x4380).
+    assert_eq!(ebf(Expr::i32(257).cast(DataType::BF16)), 0x4380);
+    assert_eq!(ebf(Expr::u32(259).cast(DataType::BF16)), 0x4382);
+}
+
+#[test]
+fn narrow_integers_wrap() {
+    assert_eq!(eu8(u8l(200).add(u8l(100))), 44);
+    assert_eq!(eu8(u8l(3).sub(u8l(5))), 254);
+    assert_eq!(eu8(u8l(16).mul(u8l(17))), 16); // 272 - 256
+    assert_eq!(ei8(i8l(100).add(i8l(100))), 0xc8); // -56
+    assert_eq!(ei8(i8l(-128).sub(i8l(1))), 0x7f); // 127
+    assert_eq!(ei8(i8l(-128).div(i8l(-1))), 0x80); // -128
+    assert_eq!(ei8(i8l(-128).rem(i8l(-1))), 0);
+    assert_eq!(ei8(i8l(-7).div(i8l(2))), 0xfd); // -3, truncating
+    assert_eq!(ei8(i8l(-7).rem(i8l(2))), 0xff); // -1
+    assert_eq!(eu8(u8l(7).div(u8l(0))), 0);
+    assert_eq!(eu8(u8l(7).rem(u8l(0))), 0);
+    assert_eq!(ei8(i8l(-128).neg()), 0x80);
+    assert_eq!(ei8(i8l(-128).math(MathFn::Abs, vec![])), 0x80);
+    assert_eq!(ei8(i8l(-5).math(MathFn::Abs, vec![])), 5);
+    assert_eq!(ei8(i8l(5).not()), 0xfa); // -6
+    assert_eq!(eu8(u8l(5).not()), 250);
+    assert_eq!(eu16(u16l(65535).add(u16l(1))), 0);
+    assert_eq!(eu16(u16l(0).sub(u16l(1))), 0xffff);
+    assert_eq!(eu16(u16l(300).mul(u16l(300))), 24464); // 90000 - 65536
+    assert_eq!(ei16(i16l(32767).add(i16l(1))), 0x8000);
+    assert_eq!(ei16(i16l(-32768).div(i16l(-1))), 0x8000);
+    assert_eq!(ei16(i16l(-300).mul(i16l(300))), 0xa070); // -90000 + 131072
+    // Bitwise operations and right shifts stay in range.
+    assert_eq!(ei8(i8l(-16).bitand(i8l(0x3f))), 0x30);
+    assert_eq!(ei8(i8l(-128).shr(Expr::u32(3))), 0xf0); // -16, arithmetic
+    assert_eq!(eu8(u8l(200).shr(Expr::u32(3))), 25);
+    assert_eq!(eu8(u8l(0x81).bitxor(u8l(0xff))), 0x7e);
+    // min, max and clamp compare the values.
+    assert_eq!(ei8(i8l(-1).math(MathFn::Min, vec![i8l(1)])), 0xff);
+    assert_eq!(eu8(u8l(255).math(MathFn::Max, vec![u8l(1)])), 255);
+    assert_eq!(
+        ei16(i16l(-500).math(MathFn::Clamp, vec![i16l(-100), i16l(100)])),
+        0xff9c
+    );
+    // Comparisons compare the values.
+    assert!(eb(i8l(-1).lt(i8l(0))));
+    assert!(eb(u8l(255).gt(u8l(0))));
+    assert!(eb(i16l(-1).ne(i16l(0x7fff))));
+}
+
+#[test]
+fn narrow_shift_amounts_are_masked_to_the_width() {
+    // u8: `& 7`. 3 << 9 == 3 << 1.
+    assert_eq!(eu8(u8l(3).shl(Expr::u32(9))), 6);
+    assert_eq!(eu8(u8l(1).shl(Expr::u32(8))), 1);
+    assert_eq!(eu8(u8l(0x80).shr(Expr::u32(15))), 1);
+    // The shifted-out bits are gone: 0x81 << 1 = 0x02.
+    assert_eq!(eu8(u8l(0x81).shl(Expr::u32(1))), 2);
+    // i8: 1 << 15 == 1 << 7 = -128; a negative amount masked too.
+    assert_eq!(ei8(i8l(1).shl(Expr::u32(15))), 0x80);
+    assert_eq!(ei8(i8l(-128).shr(Expr::i32(-1))), 0xff); // >> 7 = -1
+    // u16 / i16: `& 15`.
+    assert_eq!(eu16(u16l(1).shl(Expr::u32(17))), 2);
+    assert_eq!(ei16(i16l(-32768).shr(Expr::u32(31))), 0xffff); // >> 15
+    // A narrow shift amount is an ordinary integer.
+    assert_eq!(eu(Expr::u32(1).shl(u8l(33))), 2);
+}
+
+#[test]
+fn casts_to_and_from_narrow_types() {
+    // Float to narrow integer saturates, NaN to 0.
+    assert_eq!(eu8(Expr::f32(300.0).cast(DataType::U8)), 255);
+    assert_eq!(eu8(Expr::f32(-1.0).cast(DataType::U8)), 0);
+    assert_eq!(eu8(Expr::f32(2.9).cast(DataType::U8)), 2);
+    assert_eq!(eu8(Expr::f32(255.9).cast(DataType::U8)), 255);
+    assert_eq!(ei8(Expr::f32(f32::NAN).cast(DataType::I8)), 0);
+    assert_eq!(ei8(Expr::f32(-1.0e10).cast(DataType::I8)), 0x80);
+    assert_eq!(ei8(Expr::f32(-3.7).cast(DataType::I8)), 0xfd); // -3
+    assert_eq!(ei16(Expr::f32(1.0e10).cast(DataType::I16)), 0x7fff);
+    assert_eq!(eu16(Expr::f32(f32::INFINITY).cast(DataType::U16)), 0xffff);
+    assert_eq!(eu8(h(H_INF as u16).cast(DataType::U8)), 255);
+    assert_eq!(eu8(h(0x7e00).cast(DataType::U8)), 0); // f16 NaN
+    assert_eq!(ei16(h(0xfbff).cast(DataType::I16)), 0x8000); // -65504
+    // Integer to narrow integer wraps.
+    assert_eq!(eu8(Expr::u32(257).cast(DataType::U8)), 1);
+    assert_eq!(ei8(Expr::i32(-129).cast(DataType::I8)), 0x7f);
+    assert_eq!(eu16(Expr::i32(-1).cast(DataType::U16)), 0xffff);
+    assert_eq!(ei8(u8l(255).cast(DataType::I8)), 0xff);
+    assert_eq!(eu8(i16l(-255).cast(DataType::U8)), 1); // 0xff01
+    assert_eq!(eu8(Expr::bool(true).cast(DataType::U8)), 1);
+    // Narrow to wide: sign- or zero-extended.
+    assert_eq!(eu(i8l(-1).cast(DataType::U32)), 0xffff_ffff);
+    assert_eq!(ei(i8l(-1).cast(DataType::I32)), -1);
+    assert_eq!(eu(u8l(255).cast(DataType::U32)), 255);
+    assert_eq!(eu(i16l(-2).cast(DataType::U32)), 0xffff_fffe);
+    assert_eq!(ef(i8l(-128).cast(DataType::F32)), -128.0);
+    assert_eq!(ef(u16l(65535).cast(DataType::F32)), 65535.0);
+    // Narrow floats widen exactly.
+    assert_eq!(ef(h(0x3555).cast(DataType::F32)), 0.333_251_95);
+    assert_eq!(ef(h(H_MIN_SUB).cast(DataType::F32)), 2f32.powi(-24));
+    assert_eq!(
+        ef(bf(0x3eab).cast(DataType::F32)),
+        f32::from_bits(0x3eab_0000)
+    );
+    assert_eq!(ei(h(H_MAX).cast(DataType::I32)), 65504);
+    // To f16: through f32, then rounded to nearest even.
+    assert_eq!(eh(Expr::u32(2049).cast(DataType::F16)), 0x6800); // tie: 2048
+    assert_eq!(eh(Expr::u32(2051).cast(DataType::F16)), 0x6802); // tie: 2052
+    assert_eq!(eh(Expr::u32(65535).cast(DataType::F16)), H_INF);
+    assert_eq!(eh(Expr::i32(-65519).cast(DataType::F16)), 0xfbff);
+    assert_eq!(eh(Expr::f32(65520.0).cast(DataType::F16)), H_INF);
+    assert_eq!(eh(Expr::f32(1.0e-8).cast(DataType::F16)), 0);
+    assert_eq!(eh(Expr::f32(-0.0).cast(DataType::F16)), 0x8000);
+    assert_eq!(eh(Expr::bool(true).cast(DataType::F16)), u32::from(H_ONE));
+    assert_eq!(eh(u8l(255).cast(DataType::F16)), 0x5bf8);
+    assert_eq!(eh(i8l(-2).cast(DataType::F16)), 0xc000);
+    // f16 <-> bf16: 0x3555 (0.333251953125 = f32 0x3eaaa000) to bf16:
+    // the low half 0xa000 is above the tie, so 0x3eab.
+    assert_eq!(ebf(h(0x3555).cast(DataType::BF16)), 0x3eab);
+    // bf16 0x3eab (0.333984375) to f16: 1.0101011b * 2^-2 fits exactly:
+    // exponent 13, mantissa 0101011000b = 0x158.
+    assert_eq!(eh(bf(0x3eab).cast(DataType::F16)), 0x3558);
+    // bf16's range is f32's: 2^100 is infinity in f16.
+    assert_eq!(eh(bf(0x7180).cast(DataType::F16)), H_INF);
+    // Same type: nothing happens (a NaN payload included).
+    assert_eq!(eh(h(0x7e01).cast(DataType::F16)), 0x7e01);
+}
+
+#[test]
+fn narrow_locals_round_after_every_operation() {
+    // `let mut x: f16 = 1.0; for _ in 0..4 { x += 2^-11; }` stays 1.0:
+    // each addition ties back to 1.0. In f32 the sum would be 1 + 2^-9.
+    let mut b = ProgramBuilder::new("acc", [1, 1, 1]);
+    let out = b.buffer("out", DataType::F16, Access::ReadWrite);
+    let outw = b.buffer("outw", DataType::F32, Access::ReadWrite);
+    let x = b.local("x", DataType::F16, true);
+    let w = b.local("w", DataType::F32, true);
+    let k = b.local("k", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(x, h(H_ONE));
+        blk.let_(w, Expr::f32(1.0));
+        blk.for_(k, Expr::u32(0), Expr::u32(4), |body| {
+            body.assign(x, Expr::local(x).add(h(H_2M11)));
+            body.assign(w, Expr::local(w).add(h(H_2M11).cast(DataType::F32)));
+        });
+        blk.store(BufRef::Param(out), Expr::u32(0), Expr::local(x));
+        blk.store(BufRef::Param(outw), Expr::u32(0), Expr::local(w));
+    });
+    let p = b.finish();
+    let (mut o, mut ow) = ([0u32], [0u32]);
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut o), RefArg::Buffer(&mut ow)],
+    )
+    .unwrap();
+    assert_eq!(o, [u32::from(H_ONE)]);
+    assert_eq!(f32::from_bits(ow[0]), 1.0 + 2f32.powi(-9));
+    // An i8 counter wraps at 127.
+    let mut b = ProgramBuilder::new("wrap", [1, 1, 1]);
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    let c = b.local("c", DataType::I8, true);
+    let k = b.local("k", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(c, i8l(120));
+        blk.for_(k, Expr::u32(0), Expr::u32(10), |body| {
+            body.assign(c, Expr::local(c).add(i8l(1)));
+        });
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(0),
+            Expr::local(c).cast(DataType::I32),
+        );
+    });
+    let mut o = [0u32];
+    run(&b.finish(), [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).unwrap();
+    assert_eq!(o[0].cast_signed(), -126); // 130 - 256
+}
+
+#[test]
+fn narrow_buffers_load_and_store_elements() {
+    // `y[i] = x[i] * 2` over bf16 buffers of 3 elements with 4
+    // invocations: the fourth reads 0 and its store is dropped.
+    let mut b = ProgramBuilder::new("bf", [4, 1, 1]);
+    let x = b.buffer("x", DataType::BF16, Access::Read);
+    let y = b.buffer("y", DataType::BF16, Access::ReadWrite);
+    let z = b.buffer("z", DataType::F32, Access::ReadWrite);
+    b.body(|blk| {
+        let i = Expr::global_id_x();
+        let v = Expr::load(BufRef::Param(x), i.clone());
+        blk.store(BufRef::Param(y), i.clone(), v.clone().mul(bf(0x4000)));
+        blk.store(BufRef::Param(z), i, v.cast(DataType::F32));
+    });
+    let p = b.finish();
+    // 1.5, -3.0, and 1 + 2^-7 (times 2 is exact).
+    let mut xs = [0x3fc0u32, 0xc040, 0x3f81];
+    let mut ys = [0xffffu32; 3];
+    let mut zs = [7u32; 4];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut xs),
+            RefArg::Buffer(&mut ys),
+            RefArg::Buffer(&mut zs),
+        ],
+    )
+    .unwrap();
+    assert_eq!(ys, [0x4040, 0xc0c0, 0x4001]);
+    assert_eq!(zs, [1.5f32.to_bits(), (-3.0f32).to_bits(), 0x3f81_0000, 0]);
+    // i16 and i8 elements sign-extend on load, u16 and u8 zero-extend.
+    let mut b = ProgramBuilder::new("ext", [1, 1, 1]);
+    let bufs: Vec<_> = [DataType::I16, DataType::I8, DataType::U16, DataType::U8]
+        .into_iter()
+        .map(|t| b.buffer(format!("b{t}"), t, Access::Read))
+        .collect();
+    let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+    b.body(|blk| {
+        for (k, &id) in bufs.iter().enumerate() {
+            blk.store(
+                BufRef::Param(out),
+                Expr::u32(k as u32),
+                Expr::load(BufRef::Param(id), Expr::u32(0)).cast(DataType::I32),
+            );
+        }
+        // Out of range: 0.
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(4),
+            Expr::load(BufRef::Param(bufs[0]), Expr::u32(1)).cast(DataType::I32),
+        );
+    });
+    let p = b.finish();
+    let (mut a, mut c, mut d, mut e) = ([0x8000u32], [0x80u32], [0x8000u32], [0x80u32]);
+    let mut out = [9u32; 5];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut c),
+            RefArg::Buffer(&mut d),
+            RefArg::Buffer(&mut e),
+            RefArg::Buffer(&mut out),
+        ],
+    )
+    .unwrap();
+    assert_eq!(out.map(u32::cast_signed), [-32768, -128, 32768, 128, 0]);
+    // A slot that is no element of its type is refused.
+    let mut a = [0x1_0000u32];
+    let e = run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut c),
+            RefArg::Buffer(&mut d),
+            RefArg::Buffer(&mut [0]),
+            RefArg::Buffer(&mut out),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, RunError::ArgumentMismatch { index: 0, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn narrow_shared_and_private_arrays() {
+    // Shared u16 and private f16 and i8 arrays, rounded and wrapped on
+    // store, zero at the start.
+    let mut b = ProgramBuilder::new("sp", [4, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let outh = b.buffer("outh", DataType::F16, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::U16, 4);
+    let ph = b.private("ph", DataType::F16, 2);
+    let pi = b.private("pi", DataType::I8, 3);
+    let lid = Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        // sh[lid] = 65535 + lid as u16: wraps to lid - 1.
+        blk.store(
+            BufRef::Shared(sh),
+            lid.clone(),
+            u16l(65535).add(lid.clone().cast(DataType::U16)),
+        );
+        blk.barrier();
+        // pi[1] = sh[3 - lid] as i8 (wraps: 0xffff -> -1, 2 -> 2, ...).
+        blk.store(
+            BufRef::Private(pi),
+            Expr::u32(1),
+            Expr::load(BufRef::Shared(sh), Expr::u32(3).sub(lid.clone())).cast(DataType::I8),
+        );
+        // ph[0] = 1 + 2^-11 (ties to 1); ph[1] is still 0.
+        blk.store(BufRef::Private(ph), Expr::u32(0), h(H_ONE).add(h(H_2M11)));
+        // out[lid] = (pi[1] as i32 + pi[0] as i32) as u32 (pi[0] is 0).
+        let v = Expr::load(BufRef::Private(pi), Expr::u32(1))
+            .add(Expr::load(BufRef::Private(pi), Expr::u32(0)))
+            .cast(DataType::I32)
+            .cast(DataType::U32);
+        blk.store(BufRef::Param(out), lid.clone(), v);
+        blk.store(
+            BufRef::Param(outh),
+            lid,
+            Expr::load(BufRef::Private(ph), Expr::u32(0))
+                .add(Expr::load(BufRef::Private(ph), Expr::u32(1))),
+        );
+    });
+    let p = b.finish();
+    let mut out = [0u32; 4];
+    let mut outh = [0u32; 4];
+    run(
+        &p,
+        [2, 1, 1],
+        &mut [RefArg::Buffer(&mut out), RefArg::Buffer(&mut outh)],
+    )
+    .unwrap();
+    // sh = [0xffff, 0, 1, 2]; lid reads sh[3 - lid] as i8.
+    assert_eq!(out.map(u32::cast_signed), [2, 1, 0, -1]);
+    assert_eq!(outh, [u32::from(H_ONE); 4]);
+}
+
+#[test]
+fn narrow_scalar_parameters() {
+    let mut b = ProgramBuilder::new("scal", [1, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let outi = b.buffer("outi", DataType::I32, Access::ReadWrite);
+    let a = b.scalar("a", DataType::F16);
+    let c = b.scalar("c", DataType::I8);
+    let d = b.scalar("d", DataType::BF16);
+    b.body(|blk| {
+        // a + a in f16, and a as f32.
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(0),
+            Expr::param(a).add(Expr::param(a)).cast(DataType::F32),
+        );
+        blk.store(
+            BufRef::Param(out),
+            Expr::u32(1),
+            Expr::param(d).cast(DataType::F32),
+        );
+        // c * 2 as i8 (wraps), then as i32.
+        blk.store(
+            BufRef::Param(outi),
+            Expr::u32(0),
+            Expr::param(c).mul(i8l(2)).cast(DataType::I32),
+        );
+    });
+    let p = b.finish();
+    let mut o = [0u32; 2];
+    let mut oi = [0u32];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut o),
+            RefArg::Buffer(&mut oi),
+            RefArg::Scalar(Literal::F16(H_MAX)),
+            RefArg::Scalar(Literal::I8(-100)),
+            RefArg::Scalar(Literal::BF16(0xc0a0)),
+        ],
+    )
+    .unwrap();
+    assert_eq!(o, [f32::INFINITY.to_bits(), (-5.0f32).to_bits()]);
+    assert_eq!(oi[0].cast_signed(), 56); // -200 + 256
+    // The literal's type must be the parameter's, not its register type.
+    let e = run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut o),
+            RefArg::Buffer(&mut oi),
+            RefArg::Scalar(Literal::f32(1.0)),
+            RefArg::Scalar(Literal::I8(1)),
+            RefArg::Scalar(Literal::BF16(0)),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, RunError::ArgumentMismatch { index: 2, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn narrow_out_of_range_accesses() {
+    // Loads past the end read 0 (of the type: +0.0, 0); stores are dropped.
+    let mut b = ProgramBuilder::new("oob", [1, 1, 1]);
+    let x = b.buffer("x", DataType::F16, Access::ReadWrite);
+    let y = b.buffer("y", DataType::I8, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::U8, 2);
+    let pr = b.private("pr", DataType::BF16, 2);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    b.body(|blk| {
+        blk.store(BufRef::Param(x), Expr::u32(2), h(H_ONE));
+        blk.store(BufRef::Param(y), Expr::i32(-1), i8l(5));
+        blk.store(BufRef::Shared(sh), Expr::u32(2), u8l(5));
+        blk.store(BufRef::Private(pr), Expr::u32(7), bf(0x3f80));
+        let loads = [
+            Expr::load(BufRef::Param(x), Expr::u32(2))
+                .cast(DataType::F32)
+                .cast(DataType::U32),
+            Expr::load(BufRef::Param(y), Expr::u32(1)).cast(DataType::U32),
+            Expr::load(BufRef::Shared(sh), Expr::u32(9)).cast(DataType::U32),
+            Expr::load(BufRef::Private(pr), Expr::u32(2))
+                .cast(DataType::F32)
+                .cast(DataType::U32),
+        ];
+        for (k, l) in loads.into_iter().enumerate() {
+            blk.store(BufRef::Param(out), Expr::u32(k as u32), l);
+        }
+    });
+    let p = b.finish();
+    let mut xs = [0x1234u32, 0x5678];
+    let mut ys = [0x7fu32];
+    let mut out = [9u32; 4];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut xs),
+            RefArg::Buffer(&mut ys),
+            RefArg::Buffer(&mut out),
+        ],
+    )
+    .unwrap();
+    assert_eq!(xs, [0x1234, 0x5678]);
+    assert_eq!(ys, [0x7f]);
+    assert_eq!(out, [0; 4]);
+}
+
+#[test]
+fn narrow_subgroup_operations() {
+    // An f16 sum is computed in f32 along the butterfly and rounded once:
+    // 1 + 2^-11 + 2^-11 + 0 = 1 + 2^-10 exactly (rounding after each step
+    // would give 1.0).
+    let x = [u32::from(H_ONE), u32::from(H_2M11), u32::from(H_2M11), 0];
+    assert_eq!(
+        collective([4, 1, 1], 4, DataType::F16, SubgroupOp::Add, &x),
+        [0x3c01; 4]
+    );
+    // A u8 sum wraps: 200 + 100 + 0 + 1 = 301 -> 45.
+    assert_eq!(
+        collective(
+            [4, 1, 1],
+            4,
+            DataType::U8,
+            SubgroupOp::Add,
+            &[200, 100, 0, 1]
+        ),
+        [45; 4]
+    );
+    // i8 minimum and maximum compare values (0x80 is -128, 0x7f is 127).
+    let x = [0x80, 0x7f, 0xff, 1];
+    assert_eq!(
+        collective([4, 1, 1], 4, DataType::I8, SubgroupOp::Min, &x),
+        [0x80; 4]
+    );
+    assert_eq!(
+        collective([4, 1, 1], 4, DataType::I8, SubgroupOp::Max, &x),
+        [0x7f; 4]
+    );
+    // Shuffles move bf16 values (a NaN stays a NaN).
+    let x = [0x3f80, 0x7fc1, 0xc000, 0x0001];
+    let got = per_lane([4, 1, 1], 4, DataType::BF16, DataType::BF16, &x, |v, l| {
+        sg(
+            SubgroupOp::ShuffleXor,
+            vec![v, l.bitand(Expr::u32(0)).add(Expr::u32(1))],
+        )
+    });
+    assert!(
+        got[0] & 0x7f80 == 0x7f80 && got[0] & 0x7f != 0,
+        "{:#x}",
+        got[0]
+    );
+    assert_eq!([got[1], got[2], got[3]], [0x3f80, 0x0001, 0xc000]);
 }

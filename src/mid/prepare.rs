@@ -366,9 +366,12 @@ fn fold(e: Expr) -> Expr {
         Expr::Binary(_, a, b) => is_exact_lit(a) && is_exact_lit(b),
         _ => false,
     };
+    // Never to a narrow literal: `x as u8` is a widened program's store
+    // value (shape (c) of `mid::widen`), which must stay a cast.
     if foldable
         && let Ok(l) = crate::ir::consts::eval(&e)
         && !matches!(l, Literal::F32(_))
+        && !l.ty().is_narrow()
     {
         return Expr::Lit(l);
     }

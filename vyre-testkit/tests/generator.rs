@@ -503,9 +503,17 @@ fn prepare_gives_identical_results_on_the_reference() {
         ..GenConfig::default()
     };
     let default = GenConfig::default();
+    // And the narrow types (which `prepare` widens first), on a third as
+    // many seeds again.
+    let narrow = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
     let mut rewritten = 0u64;
-    for seed in 0..seeds {
-        let cfg = if seed % 3 == 2 { &long } else { &default };
+    let runs = (0..seeds)
+        .map(|seed| (seed, if seed % 3 == 2 { &long } else { &default }))
+        .chain((0..seeds / 3).map(|seed| (seed, &narrow)));
+    for (seed, cfg) in runs {
         let case = generate(seed, cfg);
         let prepared = vyre::mid::prepare(&case.program);
         let std::borrow::Cow::Owned(prepared) = prepared else {
@@ -517,22 +525,36 @@ fn prepare_gives_identical_results_on_the_reference() {
         }
         let want = run_reference(&case)
             .unwrap_or_else(|e| panic!("seed {seed}: reference run failed: {e}"));
+        // A widened program takes a narrow scalar's widened value.
+        let inputs = case
+            .inputs
+            .iter()
+            .zip(&prepared.params)
+            .map(|(v, p)| match (v, p) {
+                (Value::Scalar(l), vyre::ir::Param::Scalar { ty, .. }) if l.ty() != *ty => {
+                    Value::Scalar(l.widened())
+                }
+                _ => v.clone(),
+            })
+            .collect();
         let got = run_reference(&Case {
             program: prepared,
+            inputs,
             ..case.clone()
         })
         .unwrap_or_else(|e| panic!("seed {seed}: prepared program failed: {e}"));
         for (i, (w, g)) in want.iter().zip(&got).enumerate() {
             assert_eq!(
                 w, g,
-                "seed {seed}: parameter {i} differs after prepare\n{:#?}",
-                case.program
+                "seed {seed} (narrow: {}): parameter {i} differs after prepare\n{:#?}",
+                cfg.narrow, case.program
             );
         }
     }
     assert!(
-        rewritten * 2 >= seeds,
-        "prepare rewrote only {rewritten} of {seeds} programs"
+        rewritten * 2 >= seeds + seeds / 3,
+        "prepare rewrote only {rewritten} of {} programs",
+        seeds + seeds / 3
     );
 }
 

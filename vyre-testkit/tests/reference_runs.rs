@@ -34,8 +34,15 @@ fn results_do_not_depend_on_scheduling() {
     // a cheap check that the generator avoided races.
     use vyre::backend::reference::{RefArg, RunOptions, run_with};
     use vyre_testkit::Value;
-    let cfg = GenConfig::default();
-    for seed in 0..200u64 {
+    let narrow = GenConfig {
+        narrow: true,
+        ..GenConfig::default()
+    };
+    // 200 cases of the default configuration, 100 with the narrow types.
+    let cases = (0..200u64)
+        .map(|seed| (seed, GenConfig::default()))
+        .chain((0..100u64).map(|seed| (seed, narrow.clone())));
+    for (seed, cfg) in cases {
         let case = generate(seed, &cfg);
         let a = run_reference(&case).expect("reference");
         let mut bufs: Vec<Option<Vec<u32>>> = case
@@ -62,7 +69,7 @@ fn results_do_not_depend_on_scheduling() {
         };
         run_with(&case.program, case.grid, &mut args, &opts).expect("single-threaded run");
         drop(args);
-        assert_eq!(a, bufs, "seed {seed}");
+        assert_eq!(a, bufs, "seed {seed} (narrow: {})", cfg.narrow);
     }
 }
 

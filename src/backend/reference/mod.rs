@@ -16,7 +16,7 @@ pub use interp::{Compiled, MAX_SUBGROUP_SIZE, RefArg, RunError, RunOptions, run,
 
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
-use crate::ir::{Literal, Program, wire};
+use crate::ir::{Literal, Param, Program, wire};
 use crate::runtime::{
     ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
     downcast_memory, downcast_memory_mut,
@@ -53,16 +53,82 @@ crate::register_launcher_codegen!(KernelLauncherCodegen {
     artifact_expr: crate::driver::include_bytes_artifact,
 });
 
-/// Memory of the CPU device: the elements' 32-bit patterns.
+/// Memory of the CPU device: bytes, packed as the host lays out its
+/// elements (`size_bytes()` each, 8- and 16-bit elements too), held in
+/// 32-bit words (native byte order) so that `u32`, `i32` and `f32` buffers
+/// run in place; narrow buffers are unpacked to the interpreter's one slot
+/// per element for a launch and packed back after it.
 #[derive(Debug, Clone, Default)]
 pub struct CpuMemory {
-    /// The words.
-    pub words: Vec<u32>,
+    /// The bytes, in native-endian words; a last partial word is zero
+    /// padded.
+    words: Vec<u32>,
+    /// Length in bytes.
+    len: usize,
+}
+
+impl CpuMemory {
+    /// `bytes` zero bytes.
+    fn zeroed(bytes: usize) -> Self {
+        Self {
+            words: vec![0; bytes.div_ceil(4)],
+            len: bytes,
+        }
+    }
+
+    /// A copy of `data`.
+    fn from_bytes(data: &[u8]) -> Self {
+        let mut m = Self::zeroed(data.len());
+        m.write_bytes(data);
+        m
+    }
+
+    /// Overwrite the first `data.len()` bytes (at most [`Self::len_bytes`]).
+    fn write_bytes(&mut self, data: &[u8]) {
+        for (w, c) in self.words.iter_mut().zip(data.chunks(4)) {
+            let mut b = [0u8; 4];
+            b[..c.len()].copy_from_slice(c);
+            *w = u32::from_ne_bytes(b);
+        }
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out: Vec<u8> = self.words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        out.truncate(self.len);
+        out
+    }
+
+    /// The interpreter's slots of a buffer of `size`-byte elements
+    /// (little-endian, zero-extended).
+    fn slots(&self, size: usize) -> Vec<u32> {
+        let bytes = self.bytes();
+        match size {
+            1 => bytes.iter().map(|&b| u32::from(b)).collect(),
+            _ => bytes
+                .chunks_exact(2)
+                .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        }
+    }
+
+    /// Store the interpreter's `slots` back as `size`-byte elements.
+    fn store_slots(&mut self, size: usize, slots: &[u32]) {
+        let bytes: Vec<u8> = match size {
+            1 => slots.iter().map(|&s| s as u8).collect(),
+            _ => slots
+                .iter()
+                .flat_map(|&s| (s as u16).to_le_bytes())
+                .collect(),
+        };
+        self.write_bytes(&bytes);
+    }
 }
 
 impl DeviceMemory for CpuMemory {
     fn len_bytes(&self) -> usize {
-        self.words.len() * 4
+        self.len
     }
 }
 
@@ -86,17 +152,10 @@ fn backend_err(message: impl Into<String>) -> Error {
     }
 }
 
-fn words_of(bytes: &[u8]) -> Result<Vec<u32>> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(backend_err(format!(
-            "{} bytes is not a whole number of 4-byte elements",
-            bytes.len()
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+fn byte_mismatch(buffer: usize, host: usize) -> Error {
+    backend_err(format!(
+        "length mismatch: buffer holds {buffer} bytes, host slice {host}"
+    ))
 }
 
 fn cpu_mem(mem: &dyn DeviceMemory) -> Result<&CpuMemory> {
@@ -146,51 +205,34 @@ impl DeviceBackend for CpuBackend {
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
-        if !bytes.is_multiple_of(4) {
-            return Err(backend_err(format!(
-                "{bytes} bytes is not a whole number of 4-byte elements"
-            )));
-        }
-        Ok(Box::new(CpuMemory {
-            words: vec![0; bytes / 4],
-        }))
+        Ok(Box::new(CpuMemory::zeroed(bytes)))
     }
 
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
-        Ok(Box::new(CpuMemory {
-            words: words_of(data)?,
-        }))
+        Ok(Box::new(CpuMemory::from_bytes(data)))
     }
 
     fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
         let mem = cpu_mem_mut(mem)?;
         if data.len() != mem.len_bytes() {
-            return Err(Error::LengthMismatch {
-                buffer: mem.words.len(),
-                host: data.len() / 4,
-            });
+            return Err(byte_mismatch(mem.len_bytes(), data.len()));
         }
-        mem.words = words_of(data)?;
+        mem.write_bytes(data);
         Ok(())
     }
 
     fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
-        let words = cpu_mem(src)?.words.clone();
-        cpu_mem_mut(dst)?.words = words;
+        let src = cpu_mem(src)?.clone();
+        *cpu_mem_mut(dst)? = src;
         Ok(())
     }
 
     fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
         let mem = cpu_mem(mem)?;
         if out.len() != mem.len_bytes() {
-            return Err(Error::LengthMismatch {
-                buffer: mem.words.len(),
-                host: out.len() / 4,
-            });
+            return Err(byte_mismatch(mem.len_bytes(), out.len()));
         }
-        for (chunk, w) in out.chunks_exact_mut(4).zip(&mem.words) {
-            chunk.copy_from_slice(&w.to_ne_bytes());
-        }
+        out.copy_from_slice(&mem.bytes());
         Ok(())
     }
 
@@ -202,40 +244,74 @@ impl DeviceBackend for CpuBackend {
     ) -> Result<()> {
         let compiled = self.compiled(kernel)?;
         let read_only = compiled.read_only_params();
-        let mut core = Vec::with_capacity(args.len());
-        for (i, arg) in args.iter_mut().enumerate() {
-            let ro = read_only.get(i).copied().unwrap_or(false);
-            core.push(match arg {
-                KernelArg::Buffer(mem) => CoreArg::Ro(&cpu_mem(*mem)?.words),
-                KernelArg::BufferMut(mem) => {
-                    let words = &mut cpu_mem_mut(&mut **mem)?.words;
-                    if ro {
-                        CoreArg::Ro(words)
-                    } else {
-                        CoreArg::Rw(atomic_words(words))
-                    }
-                }
-                KernelArg::U32(v) => CoreArg::Scalar(Literal::U32(*v)),
-                KernelArg::I32(v) => CoreArg::Scalar(Literal::I32(*v)),
-                KernelArg::F32(v) => CoreArg::Scalar(Literal::f32(*v)),
-                KernelArg::Bool(v) => CoreArg::Scalar(Literal::Bool(*v)),
+        // Per argument: the element size of a buffer parameter, and the
+        // slots of a narrow buffer (unpacked for the launch).
+        let sizes: Vec<usize> = (0..args.len())
+            .map(|i| match compiled.params().get(i) {
+                Some(Param::Buffer(b)) => b.elem.size_bytes() as usize,
+                _ => 4,
+            })
+            .collect();
+        let mut slots: Vec<Option<Vec<u32>>> = Vec::with_capacity(args.len());
+        for (arg, &size) in args.iter().zip(&sizes) {
+            slots.push(match arg {
+                KernelArg::Buffer(mem) => unpack(cpu_mem(*mem)?, size)?,
+                KernelArg::BufferMut(mem) => unpack(cpu_mem(&**mem)?, size)?,
+                _ => None,
             });
         }
-        compiled
-            .run_core(workgroups, &core, &self.options)
-            .map_err(|e| match e {
-                RunError::ArgumentCount { .. } | RunError::ArgumentMismatch { .. } => {
-                    Error::BadArguments {
-                        kernel: kernel.name.to_string(),
-                        reason: e.to_string(),
+        let result = {
+            let mut core = Vec::with_capacity(args.len());
+            for (i, (arg, slots)) in args.iter_mut().zip(slots.iter_mut()).enumerate() {
+                let ro = read_only.get(i).copied().unwrap_or(false);
+                core.push(match (arg, slots) {
+                    (KernelArg::Buffer(_), Some(slots)) => CoreArg::Ro(slots),
+                    (KernelArg::BufferMut(_), Some(slots)) => {
+                        if ro {
+                            CoreArg::Ro(slots)
+                        } else {
+                            CoreArg::Rw(atomic_words(slots))
+                        }
                     }
-                }
-                RunError::GridTooLarge { .. } => Error::InvalidGrid {
+                    (KernelArg::Buffer(mem), None) => CoreArg::Ro(&cpu_mem(*mem)?.words),
+                    (KernelArg::BufferMut(mem), None) => {
+                        let words = &mut cpu_mem_mut(&mut **mem)?.words;
+                        if ro {
+                            CoreArg::Ro(words)
+                        } else {
+                            CoreArg::Rw(atomic_words(words))
+                        }
+                    }
+                    // The runtime passes a narrow scalar widened.
+                    (KernelArg::U32(v), _) => CoreArg::Widened(Literal::U32(*v)),
+                    (KernelArg::I32(v), _) => CoreArg::Widened(Literal::I32(*v)),
+                    (KernelArg::F32(v), _) => CoreArg::Widened(Literal::f32(*v)),
+                    (KernelArg::Bool(v), _) => CoreArg::Widened(Literal::Bool(*v)),
+                });
+            }
+            compiled.run_core(workgroups, &core, &self.options)
+        };
+        // Narrow read-write buffers: the slots back into the memory.
+        for (i, ((arg, slots), &size)) in args.iter_mut().zip(&slots).zip(&sizes).enumerate() {
+            if let (KernelArg::BufferMut(mem), Some(slots)) = (arg, slots)
+                && !read_only.get(i).copied().unwrap_or(false)
+            {
+                cpu_mem_mut(&mut **mem)?.store_slots(size, slots);
+            }
+        }
+        result.map_err(|e| match e {
+            RunError::ArgumentCount { .. } | RunError::ArgumentMismatch { .. } => {
+                Error::BadArguments {
                     kernel: kernel.name.to_string(),
                     reason: e.to_string(),
-                },
-                other => backend_err(other.to_string()),
-            })
+                }
+            }
+            RunError::GridTooLarge { .. } => Error::InvalidGrid {
+                kernel: kernel.name.to_string(),
+                reason: e.to_string(),
+            },
+            other => backend_err(other.to_string()),
+        })
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -243,6 +319,204 @@ impl DeviceBackend for CpuBackend {
     }
 }
 
+/// The slots of a buffer of `size`-byte elements when they are narrow
+/// (`None`: 32-bit elements, run in place).
+fn unpack(mem: &CpuMemory, size: usize) -> Result<Option<Vec<u32>>> {
+    if !mem.len.is_multiple_of(size) {
+        return Err(backend_err(format!(
+            "{} bytes is not a whole number of {size}-byte elements",
+            mem.len
+        )));
+    }
+    Ok((size < 4).then(|| mem.slots(size)))
+}
+
 fn atomic_words(words: &mut [u32]) -> &[AtomicU32] {
     interp::atomic_view(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CpuBackend, CpuMemory};
+    use crate::ir::{Access, BufRef, DataType, Expr, ProgramBuilder, wire};
+    use crate::runtime::{Artifact, DeviceBackend, KernelArg, KernelSpec, ParamSpec};
+
+    #[test]
+    fn memory_keeps_any_byte_length() {
+        let m = CpuMemory::from_bytes(&[1, 2, 3, 4, 5, 6]);
+        assert_eq!(m.bytes(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(m.slots(2), [0x0201, 0x0403, 0x0605]);
+        assert_eq!(m.slots(1), [1, 2, 3, 4, 5, 6]);
+        let mut m = CpuMemory::zeroed(3);
+        m.store_slots(1, &[7, 8, 9]);
+        assert_eq!(m.bytes(), [7, 8, 9]);
+    }
+
+    /// `y[i] = (x[i] as f32 * 2) as bf16` over a packed `bf16` buffer of
+    /// three elements, and `c[i] = c[i] + 1` on `u8`s (wrapping).
+    #[test]
+    fn narrow_buffers_are_packed_on_the_host() {
+        let mut b = ProgramBuilder::new("k", [4, 1, 1]);
+        let x = b.buffer("x", DataType::BF16, Access::Read);
+        let y = b.buffer("y", DataType::BF16, Access::ReadWrite);
+        let c = b.buffer("c", DataType::U8, Access::ReadWrite);
+        b.body(|blk| {
+            let i = Expr::global_id_x();
+            let v = Expr::load(BufRef::Param(x), i.clone())
+                .cast(DataType::F32)
+                .mul(Expr::f32(2.0));
+            blk.store(BufRef::Param(y), i.clone(), v.cast(DataType::BF16));
+            let w = Expr::load(BufRef::Param(c), i.clone())
+                .cast(DataType::U32)
+                .add(Expr::u32(1));
+            blk.store(BufRef::Param(c), i, w.cast(DataType::U8));
+        });
+        let p = b.finish();
+        let bytes = wire::to_wire(&p);
+        let artifacts = [Artifact {
+            target: super::TARGET,
+            arch: None,
+            bytes: &bytes,
+        }];
+        let params = [
+            ParamSpec::Buffer {
+                name: "x",
+                elem: DataType::BF16,
+                access: Access::Read,
+            },
+            ParamSpec::Buffer {
+                name: "y",
+                elem: DataType::BF16,
+                access: Access::ReadWrite,
+            },
+            ParamSpec::Buffer {
+                name: "c",
+                elem: DataType::U8,
+                access: Access::ReadWrite,
+            },
+        ];
+        let spec = KernelSpec {
+            name: "k",
+            key: "reference::tests::k",
+            params: &params,
+            workgroup_size: p.workgroup_size,
+            unchecked: false,
+            artifacts: &artifacts,
+        };
+        let dev = CpuBackend::new();
+        let le = |v: &[u16]| -> Vec<u8> { v.iter().flat_map(|h| h.to_le_bytes()).collect() };
+        // 1.5, -3.0, 2^127 (doubles to infinity).
+        let xs = dev.upload(&le(&[0x3fc0, 0xc040, 0x7f00])).unwrap();
+        let mut ys = dev.upload(&le(&[1, 2, 3])).unwrap();
+        let mut cs = dev.alloc_zeroed(3).unwrap();
+        dev.write(&mut *cs, &[0, 254, 255]).unwrap();
+        dev.launch(
+            &spec,
+            [1, 1, 1],
+            &mut [
+                KernelArg::Buffer(&*xs),
+                KernelArg::BufferMut(&mut *ys),
+                KernelArg::BufferMut(&mut *cs),
+            ],
+        )
+        .unwrap();
+        let mut out = vec![0u8; 6];
+        dev.read(&*ys, &mut out).unwrap();
+        assert_eq!(out, le(&[0x4040, 0xc0c0, 0x7f80]));
+        let mut out = vec![0u8; 3];
+        dev.read(&*cs, &mut out).unwrap();
+        assert_eq!(out, [1, 255, 0]);
+        // A `bf16` buffer of an odd number of bytes is refused.
+        let odd = dev.upload(&[0; 5]).unwrap();
+        let e = dev
+            .launch(
+                &spec,
+                [1, 1, 1],
+                &mut [
+                    KernelArg::Buffer(&*odd),
+                    KernelArg::BufferMut(&mut *ys),
+                    KernelArg::BufferMut(&mut *cs),
+                ],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("2-byte"), "{e}");
+    }
+
+    /// A narrow scalar comes widened from the runtime (`KernelArg::F32`
+    /// for an `f16`), and must be a value of the parameter's type.
+    #[test]
+    fn narrow_scalars_come_widened() {
+        let mut b = ProgramBuilder::new("s", [1, 1, 1]);
+        let out = b.buffer("out", DataType::F16, Access::ReadWrite);
+        let a = b.scalar("a", DataType::F16);
+        let c = b.scalar("c", DataType::I8);
+        b.body(|blk| {
+            let v = Expr::param(a).add(Expr::param(c).cast(DataType::F16));
+            blk.store(BufRef::Param(out), Expr::u32(0), v);
+        });
+        let p = b.finish();
+        let bytes = wire::to_wire(&p);
+        let artifacts = [Artifact {
+            target: super::TARGET,
+            arch: None,
+            bytes: &bytes,
+        }];
+        let params = [
+            ParamSpec::Buffer {
+                name: "out",
+                elem: DataType::F16,
+                access: Access::ReadWrite,
+            },
+            ParamSpec::Scalar {
+                name: "a",
+                ty: DataType::F16,
+            },
+            ParamSpec::Scalar {
+                name: "c",
+                ty: DataType::I8,
+            },
+        ];
+        let spec = KernelSpec {
+            name: "s",
+            key: "reference::tests::s",
+            params: &params,
+            workgroup_size: p.workgroup_size,
+            unchecked: false,
+            artifacts: &artifacts,
+        };
+        let dev = CpuBackend::new();
+        let mut out = dev.alloc_zeroed(2).unwrap();
+        // 0.5 + -3 = -2.5 (0xc100).
+        dev.launch(
+            &spec,
+            [1, 1, 1],
+            &mut [
+                KernelArg::BufferMut(&mut *out),
+                KernelArg::F32(0.5),
+                KernelArg::I32(-3),
+            ],
+        )
+        .unwrap();
+        let mut got = [0u8; 2];
+        dev.read(&*out, &mut got).unwrap();
+        assert_eq!(u16::from_le_bytes(got), 0xc100);
+        // 0.1 is no f16, 200 no i8.
+        for (x, y) in [(0.1, 1), (1.0, 200)] {
+            let e = dev
+                .launch(
+                    &spec,
+                    [1, 1, 1],
+                    &mut [
+                        KernelArg::BufferMut(&mut *out),
+                        KernelArg::F32(x),
+                        KernelArg::I32(y),
+                    ],
+                )
+                .unwrap_err();
+            assert!(
+                matches!(e, crate::runtime::Error::BadArguments { .. }),
+                "{e:?}"
+            );
+        }
+    }
 }

@@ -4,7 +4,7 @@ use vyre::ir::{
     Axis, BinOp, BufRef, Builtin, DataType, Expr, MathFn, Param, ParamId, SubgroupOp, UnOp,
 };
 
-use super::{Epoch, Gen, Var};
+use super::{Epoch, Gen, Var, float_lit};
 use crate::compare::ApproxOp;
 use crate::source::Source;
 
@@ -13,6 +13,7 @@ impl<S: Source> Gen<'_, S> {
         match ty {
             DataType::Bool => self.bool_expr(depth),
             DataType::F32 => self.float_expr(depth, clean),
+            DataType::F16 | DataType::BF16 => self.narrow_float_expr(ty, depth, clean),
             _ => self.int_expr(ty, depth),
         }
     }
@@ -177,7 +178,12 @@ impl<S: Source> Gen<'_, S> {
                 ]);
                 let a = self.int_expr(ty, d);
                 let rty = if matches!(op, BinOp::Shl | BinOp::Shr) {
-                    self.int_ty()
+                    // Any integer type shifts; amounts on a narrow left
+                    // operand are masked to its width.
+                    match self.maybe_narrow(4) {
+                        Some(t) if t.is_integer() => t,
+                        _ => self.int_ty(),
+                    }
                 } else {
                     ty
                 };
@@ -185,7 +191,7 @@ impl<S: Source> Gen<'_, S> {
                 Expr::Binary(op, Box::new(a), Box::new(b))
             }
             3 => {
-                let op = if ty == DataType::I32 && self.src.chance(1, 2) {
+                let op = if ty.is_signed() && self.src.chance(1, 2) {
                     UnOp::Neg
                 } else {
                     UnOp::Not
@@ -197,7 +203,7 @@ impl<S: Source> Gen<'_, S> {
                 self.expr(from, d, false).cast(ty)
             }
             5 => {
-                let f = if ty == DataType::I32 {
+                let f = if ty.is_signed() {
                     self.pick(&[MathFn::Abs, MathFn::Min, MathFn::Max, MathFn::Clamp])
                 } else {
                     self.pick(&[MathFn::Min, MathFn::Max, MathFn::Clamp])
@@ -232,7 +238,9 @@ impl<S: Source> Gen<'_, S> {
                 .subgroup_expr(DataType::Bool, d, false)
                 .unwrap_or_else(|| self.leaf(DataType::Bool, false)),
             1 | 2 => {
-                let ty = if self.cfg.floats {
+                let ty = if let Some(t) = self.maybe_narrow(4) {
+                    t
+                } else if self.cfg.floats {
                     self.pick(&[DataType::U32, DataType::I32, DataType::F32])
                 } else {
                     self.int_ty()
@@ -315,12 +323,80 @@ impl<S: Source> Gen<'_, S> {
                 }
             }
             6 => {
-                let from = self.pick(&[DataType::U32, DataType::I32, DataType::Bool]);
-                self.expr(from, d, false).cast(DataType::F32)
+                let from = match self.maybe_narrow(3) {
+                    Some(t) => t,
+                    None => self.pick(&[DataType::U32, DataType::I32, DataType::Bool]),
+                };
+                // (`clean` matters for a narrow float source only.)
+                self.expr(from, d, clean).cast(DataType::F32)
             }
             _ => self
                 .load(DataType::F32, d, clean)
                 .unwrap_or_else(|| self.leaf(DataType::F32, clean)),
+        }
+    }
+
+    /// An exactly computed `f16` or `bf16` (`ty`): the operations that
+    /// round once from exact `f32` operands (`+ - *`) or are exact
+    /// (negation, `abs floor ceil`, and without `clean`, `min max clamp`),
+    /// selects, casts from every other type, loads, literals and subgroup
+    /// operations. Every target computes them in `f32` and rounds the same
+    /// way, so they compare bit-exactly (up to NaN payloads and, unless
+    /// `clean`, the sign of zero).
+    pub(super) fn narrow_float_expr(&mut self, ty: DataType, depth: u32, clean: bool) -> Expr {
+        if depth == 0 {
+            return self.leaf(ty, clean);
+        }
+        let d = depth - 1;
+        let options = if self.cfg.subgroups { 10 } else { 9 };
+        match self.src.below(options) {
+            0 => self.leaf(ty, clean),
+            9 => self
+                .subgroup_expr(ty, d, clean)
+                .unwrap_or_else(|| self.leaf(ty, clean)),
+            1 | 2 => {
+                let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
+                let a = self.narrow_float_expr(ty, d, clean);
+                let b = self.narrow_float_expr(ty, d, clean);
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            3 => {
+                if self.src.chance(1, 3) {
+                    Expr::Unary(UnOp::Neg, Box::new(self.narrow_float_expr(ty, d, clean)))
+                } else {
+                    let f = self.pick(&[MathFn::Abs, MathFn::Floor, MathFn::Ceil]);
+                    Expr::Math(f, vec![self.narrow_float_expr(ty, d, clean)])
+                }
+            }
+            4 if !clean => {
+                let f = self.pick(&[MathFn::Min, MathFn::Max, MathFn::Clamp]);
+                let args = (0..f.arity())
+                    .map(|_| self.narrow_float_expr(ty, d, false))
+                    .collect();
+                Expr::Math(f, args)
+            }
+            5 => {
+                let c = self.bool_expr(d);
+                let a = self.narrow_float_expr(ty, d, clean);
+                let b = self.narrow_float_expr(ty, d, clean);
+                Expr::Select {
+                    cond: Box::new(c),
+                    then: Box::new(a),
+                    otherwise: Box::new(b),
+                }
+            }
+            6 | 7 => {
+                // From any other type: integers and `bool` through `f32`,
+                // `f32` and the other narrow float rounded.
+                let mut from = self.any_ty();
+                if from == ty {
+                    from = DataType::F32;
+                }
+                self.expr(from, d, clean).cast(ty)
+            }
+            _ => self
+                .load(ty, d, clean)
+                .unwrap_or_else(|| self.leaf(ty, clean)),
         }
     }
 
@@ -396,10 +472,10 @@ impl<S: Source> Gen<'_, S> {
         if coll {
             match ty {
                 DataType::Bool => ops.extend([O::All, O::Any]),
-                DataType::F32 if clean => {}
-                // f32 sums twice: their exactness rule (integer operands)
+                t if t.is_float() && clean => {}
+                // Float sums twice: their exactness rule (integer operands)
                 // is the part most worth exercising.
-                DataType::F32 => ops.extend([O::Add, O::Add, O::Min, O::Max]),
+                t if t.is_float() => ops.extend([O::Add, O::Add, O::Min, O::Max]),
                 _ => ops.extend([O::Add, O::Min, O::Max]),
             }
             if ty != DataType::Bool {
@@ -420,13 +496,14 @@ impl<S: Source> Gen<'_, S> {
         let args = match op {
             O::InvocationId | O::Size => Vec::new(),
             O::Ballot | O::All | O::Any => vec![self.bool_expr(depth)],
-            // Integers only: every order of additions gives the same bits.
-            O::Add if ty == DataType::F32 => {
-                let e = self.float_expr(depth, false);
+            // Integers only: every order of additions gives the same bits
+            // (a narrow float's sum is exact in `f32`, then rounded once).
+            O::Add if ty.is_float() => {
+                let e = self.expr(ty, depth, false);
                 let f = self.pick(&[MathFn::Floor, MathFn::Ceil]);
                 let c = Expr::Math(
                     MathFn::Clamp,
-                    vec![e, Expr::f32(-1024.0), Expr::f32(1024.0)],
+                    vec![e, float_lit(ty, -1024.0), float_lit(ty, 1024.0)],
                 );
                 vec![Expr::Math(f, vec![c])]
             }

@@ -68,7 +68,8 @@ impl<S: Source> Gen<'_, S> {
                     buf: BufRef::Param(id),
                     index: Box::new(inner),
                 };
-                if elem.is_integer() {
+                // Indices are `u32` or `i32`.
+                if matches!(elem, DataType::U32 | DataType::I32) {
                     l
                 } else {
                     l.cast(DataType::U32)

@@ -60,6 +60,24 @@
 //!   past the size, `delta` sums past it, masks above it) and lanes
 //!   missing from a partial last subgroup (workgroup sizes that are not
 //!   multiples of 8 or 32).
+//! - narrow types ([`GenConfig::narrow`]: `f16 bf16 u8 i8 u16 i16`) take
+//!   every role a 32-bit type has but indices, loop variables and atomic
+//!   elements (which stay `u32`/`i32`): input and own-slot output buffers,
+//!   shared and private arrays, locals, scalar parameters, literals, casts
+//!   from and to every type, arithmetic, math and subgroup operations. A
+//!   narrow type is drawn for about a quarter of the places a type is, so
+//!   the 32-bit constructs keep most of their frequency. `f16`/`bf16`
+//!   follow the float rules above: only operations that every target
+//!   computes in `f32` and rounds the same way (`+ - *`, negation,
+//!   `abs floor ceil`, `min max clamp` outside clean contexts, selects,
+//!   casts); their values are edge cases (infinities, NaNs, the largest
+//!   finite values, `f16` subnormals, which are normal `f32`s), random
+//!   mantissas at moderate magnitudes (so that results round) and the
+//!   `f32` values above rounded to the type. `bf16` subnormals, and tiny
+//!   `bf16` values, are left out: they are (or multiply into) `f32`
+//!   subnormals, which targets may flush. Subgroup sums of narrow floats add
+//!   integers, like `f32` ones (exact in `f32`, rounded once). Narrow float
+//!   outputs compare as the `f32`s they equal ([`Tolerance::FloatExact`]).
 
 mod expr;
 mod index;
@@ -70,6 +88,8 @@ use vyre::ir::{
     AtomicOp, DataType, Expr, Literal, LocalDecl, LocalId, Param, ParamId, PrivateId, Program,
     SharedId,
 };
+
+use vyre::half;
 
 use crate::compare::Tolerance;
 use crate::source::{ReplaySource, RngSource, Source};
@@ -122,6 +142,14 @@ pub struct GenConfig {
     /// documentation), and workgroup sizes that leave a partial last
     /// subgroup.
     pub subgroups: bool,
+    /// Use the 8- and 16-bit types (`f16 bf16 u8 i8 u16 i16`; the float
+    /// ones only with [`GenConfig::floats`]): inputs, outputs, shared and
+    /// private arrays, locals, scalar parameters, literals, casts between
+    /// every pair of types, arithmetic, math and subgroup operations on
+    /// them (see the module documentation). Off, the generator draws
+    /// exactly as it did before the narrow types existed, so every seed
+    /// gives the program it gave then.
+    pub narrow: bool,
 }
 
 impl Default for GenConfig {
@@ -146,6 +174,7 @@ impl Default for GenConfig {
             strided_loops: true,
             unrolled_loops: true,
             subgroups: true,
+            narrow: true,
         }
     }
 }
@@ -157,7 +186,8 @@ pub enum Value {
     Buffer {
         /// Element type.
         elem: DataType,
-        /// Raw bits, one `u32` per element.
+        /// Raw bits, one `u32` per element (a narrow element's bits
+        /// zero-extended, [`Literal::bits`]).
         data: Vec<u32>,
     },
     /// A scalar argument.
@@ -360,6 +390,35 @@ const FLOAT_EDGES: [f32; 24] = [
     1.5,
 ];
 
+/// The 8- and 16-bit types, floats first.
+const NARROW: [DataType; 6] = [
+    DataType::F16,
+    DataType::BF16,
+    DataType::U8,
+    DataType::I8,
+    DataType::U16,
+    DataType::I16,
+];
+
+/// Edge values of the narrow integer types (taken modulo the type).
+const NARROW_INT_EDGES: [u32; 8] = [0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x81, 0xfe];
+
+/// `f16` edge cases: infinities, NaNs (quiet, signalling, negative), the
+/// largest finite values, the smallest normal, subnormals, `-0.0`, values
+/// one ulp away from 1 and 1/3. Subnormal `f16`s are normal `f32`s, so no
+/// target flushes them.
+const F16_EDGES: [u16; 16] = [
+    0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe00, 0x7bff, 0xfbff, 0x0400, 0x8400, 0x0001, 0x8001, 0x03ff,
+    0x8000, 0x3c01, 0x3bff, 0x3555,
+];
+
+/// `bf16` edge cases: infinities, NaNs, the largest finite values, `-0.0`,
+/// values one ulp away from 1, large integers (no subnormals, see
+/// [`Gen::raw_bf16`]).
+const BF16_EDGES: [u16; 12] = [
+    0x7f80, 0xff80, 0x7fc0, 0x7f81, 0xffc0, 0x7f7f, 0xff7f, 0x8000, 0x3f81, 0x3f7f, 0x4b80, 0xcf00,
+];
+
 struct Gen<'s, S: Source> {
     src: &'s mut S,
     cfg: &'s GenConfig,
@@ -500,7 +559,26 @@ impl<'s, S: Source> Gen<'s, S> {
         self.pick(&[DataType::U32, DataType::I32])
     }
 
+    /// One of the 8- and 16-bit types (integers only without
+    /// [`GenConfig::floats`]).
+    fn narrow_ty(&mut self) -> DataType {
+        if self.cfg.floats {
+            self.pick(&NARROW)
+        } else {
+            self.pick(&NARROW[2..])
+        }
+    }
+
+    /// With [`GenConfig::narrow`], a narrow type one time in `den`; `None`
+    /// otherwise (and no draw at all without the option).
+    fn maybe_narrow(&mut self, den: u32) -> Option<DataType> {
+        (self.cfg.narrow && self.src.chance(1, den)).then(|| self.narrow_ty())
+    }
+
     fn elem_ty(&mut self) -> DataType {
+        if let Some(t) = self.maybe_narrow(3) {
+            return t;
+        }
         if self.cfg.floats {
             self.pick(&[DataType::U32, DataType::I32, DataType::F32])
         } else {
@@ -509,6 +587,9 @@ impl<'s, S: Source> Gen<'s, S> {
     }
 
     fn any_ty(&mut self) -> DataType {
+        if let Some(t) = self.maybe_narrow(4) {
+            return t;
+        }
         if self.cfg.floats {
             self.pick(&[DataType::U32, DataType::I32, DataType::Bool, DataType::F32])
         } else {
@@ -532,11 +613,58 @@ impl<'s, S: Source> Gen<'s, S> {
         }
     }
 
+    /// An `f16`: an edge case (infinities, NaNs, the largest finite value,
+    /// subnormals), a random mantissa (so that products and sums round) at
+    /// a magnitude from 2^-6 to 2^15, or one of [`Gen::raw_float`]'s values
+    /// rounded to `f16`.
+    fn raw_f16(&mut self) -> u32 {
+        match self.src.below(4) {
+            0 => u32::from(self.pick(&F16_EDGES)),
+            1 | 2 => {
+                let (sign, exp, man) = (self.src.below(2), 9 + self.src.below(22), self.src.raw());
+                sign << 15 | exp << 10 | man & 0x3ff
+            }
+            _ => {
+                let x = f32::from_bits(self.raw_float());
+                u32::from(half::f16::from_f32(x).to_bits())
+            }
+        }
+    }
+
+    /// A `bf16`, like [`Gen::raw_f16`], random mantissas at magnitudes from
+    /// 2^-4 to 2^20 (no subnormals, nor tiny values whose products become
+    /// `f32` subnormals, which targets may flush).
+    fn raw_bf16(&mut self) -> u32 {
+        match self.src.below(4) {
+            0 => u32::from(self.pick(&BF16_EDGES)),
+            1 | 2 => {
+                let (sign, exp, man) =
+                    (self.src.below(2), 123 + self.src.below(25), self.src.raw());
+                sign << 15 | exp << 7 | man & 0x7f
+            }
+            _ => {
+                let x = f32::from_bits(self.raw_float());
+                u32::from(half::bf16::from_f32(x).to_bits())
+            }
+        }
+    }
+
+    /// The bits of a value of `ty` (zero-extended for a narrow type).
     fn raw_value(&mut self, ty: DataType) -> u32 {
         match ty {
             DataType::F32 => self.raw_float(),
             DataType::Bool => self.src.below(2),
-            _ => self.raw_int(),
+            DataType::F16 => self.raw_f16(),
+            DataType::BF16 => self.raw_bf16(),
+            DataType::U32 | DataType::I32 => self.raw_int(),
+            _ => {
+                let bits = if self.src.chance(1, 4) {
+                    self.pick(&NARROW_INT_EDGES)
+                } else {
+                    self.raw_int()
+                };
+                bits & mask(ty)
+            }
         }
     }
 
@@ -544,6 +672,21 @@ impl<'s, S: Source> Gen<'s, S> {
         let bits = self.raw_value(ty);
         Expr::Lit(Literal::from_bits(ty, bits))
     }
+}
+
+/// The bits a value of `ty` occupies (`u32::MAX` for the 32-bit types).
+fn mask(ty: DataType) -> u32 {
+    u32::MAX >> (32 - ty.bits())
+}
+
+/// A literal of the float type `ty` (`f32`, `f16` or `bf16`) equal to `v`
+/// (rounded to the type).
+fn float_lit(ty: DataType, v: f32) -> Expr {
+    Expr::Lit(match ty {
+        DataType::F16 => Literal::F16(half::f16::from_f32(v).to_bits()),
+        DataType::BF16 => Literal::BF16(half::bf16::from_f32(v).to_bits()),
+        _ => Literal::f32(v),
+    })
 }
 
 fn lit_of(ty: DataType, bits: u32) -> Expr {

@@ -105,6 +105,34 @@ impl<S: Source> Gen<'_, S> {
             }
             self.outs.push((id, ty));
         }
+        // Narrow own-slot outputs, with the narrow types.
+        if cfg.narrow {
+            for _ in 0..self.src.below(3) {
+                let ty = self.narrow_ty();
+                if self.outs.iter().any(|o| o.1 == ty) {
+                    continue;
+                }
+                let data = (0..out_len).map(|_| self.raw_value(ty)).collect();
+                // Floats compare as the f32s they equal: any NaN equals any
+                // NaN, and zeros of either sign (`min`/`max` of `0.0` and
+                // `-0.0` may return either).
+                let tol = if ty.is_float() {
+                    Tolerance::FloatExact
+                } else {
+                    Tolerance::Bits
+                };
+                let id = self.add_param(
+                    Param::Buffer(BufferDecl {
+                        name: format!("out_{ty}"),
+                        elem: ty,
+                        access: Access::ReadWrite,
+                    }),
+                    Value::Buffer { elem: ty, data },
+                    Some(Check { slots: vec![tol] }),
+                );
+                self.outs.push((id, ty));
+            }
+        }
         // Contended atomic accumulator.
         if cfg.atomics && self.src.chance(1, 2) {
             let elem = self.int_ty();
@@ -193,12 +221,14 @@ impl<S: Source> Gen<'_, S> {
     }
 
     pub(super) fn input_word(&mut self, elem: DataType, len: u32) -> u32 {
-        match (elem, self.src.below(3)) {
+        let bits = match (elem, self.src.below(3)) {
             // Small values make good data-derived indices.
-            (DataType::U32 | DataType::I32, 0) => self.src.below(len + 3),
-            (DataType::I32, 1) => (self.src.below(9) as i32 - 4).cast_unsigned(),
+            (t, 0) if t.is_integer() => self.src.below(len + 3),
+            (t, 1) if t.is_signed() => (self.src.below(9) as i32 - 4).cast_unsigned(),
             _ => self.raw_value(elem),
-        }
+        };
+        // A narrow element's bits, zero-extended.
+        bits & super::mask(elem)
     }
 
     pub(super) fn prologue(&mut self) -> Vec<Node> {

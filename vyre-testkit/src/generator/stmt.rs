@@ -52,8 +52,9 @@ impl<S: Source> Gen<'_, S> {
         if self.loops.last() == Some(&true) {
             kinds.push(K::Jump);
         }
-        let int_outs = self.outs.iter().any(|o| o.1.is_integer());
-        let sh_int = self.sh.is_some_and(|s| s.1.is_integer());
+        // Atomics on `u32` and `i32` elements only.
+        let int_outs = self.outs.iter().any(|o| is_atomic_elem(o.1));
+        let sh_int = self.sh.is_some_and(|s| is_atomic_elem(s.1));
         if self.cfg.atomics && (int_outs || (sh_int && self.epoch == Epoch::Write)) {
             kinds.extend([K::AtomicOwn, K::AtomicOwn]);
         }
@@ -88,7 +89,7 @@ impl<S: Source> Gen<'_, S> {
         match self.pick(&kinds) {
             K::Let => {
                 let ty = self.any_ty();
-                let clean = ty == DataType::F32 && self.src.chance(1, 2);
+                let clean = ty.is_float() && self.src.chance(1, 2);
                 let value = self.expr(ty, d, clean);
                 let mutable = self.src.chance(1, 2);
                 let id = self.declare("v", ty, mutable);
@@ -154,7 +155,7 @@ impl<S: Source> Gen<'_, S> {
                 let (id, elem, len) = self.pick(&self.privs.clone());
                 let index = self.priv_index(len, d.saturating_sub(1));
                 // Only clean floats: loads of the array count as clean.
-                let value = self.expr(elem, d, elem == DataType::F32);
+                let value = self.expr(elem, d, elem.is_float());
                 out.push(Node::Store {
                     buf: BufRef::Private(id),
                     index,
@@ -378,11 +379,11 @@ impl<S: Source> Gen<'_, S> {
         let mut targets: Vec<(BufRef, DataType)> = self
             .outs
             .iter()
-            .filter(|o| o.1.is_integer())
+            .filter(|o| is_atomic_elem(o.1))
             .map(|&(id, t)| (BufRef::Param(id), t))
             .collect();
         if let Some((sid, t)) = self.sh
-            && t.is_integer()
+            && is_atomic_elem(t)
             && self.epoch == Epoch::Write
         {
             targets.push((BufRef::Shared(sid), t));
@@ -476,4 +477,9 @@ impl<S: Source> Gen<'_, S> {
             }
         }
     }
+}
+
+/// Whether atomics may use elements of `t` (`u32` and `i32` only).
+fn is_atomic_elem(t: DataType) -> bool {
+    matches!(t, DataType::U32 | DataType::I32)
 }

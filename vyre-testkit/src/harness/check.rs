@@ -33,7 +33,15 @@ impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |b: u32| match self.elem {
             DataType::F32 => format!("{:?} ({b:#010x})", f32::from_bits(b)),
+            DataType::F16 | DataType::BF16 => {
+                format!(
+                    "{:?} ({b:#06x})",
+                    f32::from_bits(widened_bits(self.elem, b))
+                )
+            }
             DataType::I32 => format!("{} ({b:#010x})", b.cast_signed()),
+            DataType::I8 => format!("{} ({b:#04x})", b as u8 as i8),
+            DataType::I16 => format!("{} ({b:#06x})", b as u16 as i16),
             _ => format!("{b} ({b:#010x})"),
         };
         write!(
@@ -45,6 +53,17 @@ impl fmt::Display for Mismatch {
             show(self.got),
             self.tolerance
         )
+    }
+}
+
+/// The `f32` bits equal to the `f16`/`bf16` element `bits` (a NaN to a
+/// NaN); other types' bits unchanged.
+#[must_use]
+pub fn widened_bits(elem: DataType, bits: u32) -> u32 {
+    match elem {
+        DataType::F16 => vyre::half::f16::from_bits(bits as u16).to_f32().to_bits(),
+        DataType::BF16 => (bits & 0xffff) << 16,
+        _ => bits,
     }
 }
 
@@ -74,7 +93,15 @@ pub fn compare(case: &Case, want: &Outputs, got: &Outputs) -> Vec<Mismatch> {
         }
         for (k, (&a, &b)) in w.iter().zip(g).enumerate() {
             let t = check.tolerance(k);
-            if !t.accepts(a, b) && out.len() < 16 {
+            // `f16`/`bf16` elements compare as the `f32`s they equal (any
+            // NaN equals any NaN), bit-exact otherwise.
+            let accepted = if matches!(elem, DataType::F16 | DataType::BF16) && t != Tolerance::Bits
+            {
+                a == b || t.accepts(widened_bits(elem, a), widened_bits(elem, b))
+            } else {
+                t.accepts(a, b)
+            };
+            if !accepted && out.len() < 16 {
                 out.push(Mismatch {
                     param: case.program.params[i].name().to_string(),
                     index: k,

@@ -19,7 +19,9 @@ mod run;
 mod shrink;
 mod spec;
 
-pub use check::{Mismatch, Outcome, References, check_against, check_target, compare, run_case};
+pub use check::{
+    Mismatch, Outcome, References, check_against, check_target, compare, run_case, widened_bits,
+};
 pub use regress::{
     HEADER_MAGIC, case_from_header, case_header, load_regression, regression_source,
     save_regression,

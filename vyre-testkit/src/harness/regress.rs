@@ -49,13 +49,7 @@ pub fn case_header(case: &Case) -> String {
 }
 
 fn parse_ty(s: &str) -> Option<DataType> {
-    Some(match s {
-        "bool" => DataType::Bool,
-        "i32" => DataType::I32,
-        "u32" => DataType::U32,
-        "f32" => DataType::F32,
-        _ => return None,
-    })
+    DataType::from_name(s)
 }
 
 /// Rebuild a case from a regression file's header and its parsed program.
@@ -104,10 +98,13 @@ pub fn case_from_header(source: &str, program: Program) -> Result<Case, String> 
                 let i = idx(f.get(1))?;
                 let ty = parse_ty(f[3]).ok_or_else(|| format!("bad type `{}`", f[3]))?;
                 case.inputs[i] = if f[2] == "buffer" {
-                    Value::Buffer {
-                        elem: ty,
-                        data: f[4..].iter().map(|w| hex(w)).collect::<Result<_, _>>()?,
+                    let data: Vec<u32> = f[4..].iter().map(|w| hex(w)).collect::<Result<_, _>>()?;
+                    // A narrow element's bits, zero-extended.
+                    let max = u32::MAX >> (32 - ty.bits());
+                    if let Some(w) = data.iter().find(|&&w| w > max) {
+                        return Err(format!("word `{w:x}` is no `{ty}` element"));
                     }
+                    Value::Buffer { elem: ty, data }
                 } else {
                     let bits = hex(f.get(4).ok_or("missing scalar")?)?;
                     Value::Scalar(Literal::from_bits(ty, bits))

@@ -2,15 +2,16 @@
 //! targets, with optional guard buffers around every buffer parameter.
 
 use vyre::backend::reference::{RefArg, RunOptions, run_with};
+use vyre::half;
 use vyre::ir::{DataType, Literal, Param};
-use vyre::runtime::{KernelSpec, LaunchArg, ParamSpec};
+use vyre::runtime::{Element, KernelSpec, LaunchArg, ParamSpec};
 use vyre::{Buffer, Device, Grid};
 
 use super::spec::owned_spec;
 use crate::generator::{Case, Value};
 
 /// Final contents of every buffer parameter (`None` for scalars), as raw
-/// bits.
+/// bits: one `u32` per element, a narrow element's bits zero-extended.
 pub type Outputs = Vec<Option<Vec<u32>>>;
 
 /// Instructions one invocation may execute on the reference interpreter
@@ -135,61 +136,83 @@ pub fn guard_word(i: usize) -> u32 {
     0xDEAD_BEEF ^ (i as u32).wrapping_mul(0x9E37_79B9)
 }
 
-/// A typed device buffer of any element type.
+/// A typed device buffer of any element type (narrow ones packed, as the
+/// host lays them out).
 #[derive(Debug)]
 enum DevBuf {
     U(Buffer<u32>),
     I(Buffer<i32>),
     F(Buffer<f32>),
+    F16(Buffer<half::f16>),
+    BF16(Buffer<half::bf16>),
+    U8(Buffer<u8>),
+    I8(Buffer<i8>),
+    U16(Buffer<u16>),
+    I16(Buffer<i16>),
+}
+
+/// `$f!(b)` for the buffer `b` of any variant of a [`DevBuf`].
+macro_rules! each_buf {
+    ($self:expr, |$b:ident| $e:expr) => {
+        match $self {
+            DevBuf::U($b) => $e,
+            DevBuf::I($b) => $e,
+            DevBuf::F($b) => $e,
+            DevBuf::F16($b) => $e,
+            DevBuf::BF16($b) => $e,
+            DevBuf::U8($b) => $e,
+            DevBuf::I8($b) => $e,
+            DevBuf::U16($b) => $e,
+            DevBuf::I16($b) => $e,
+        }
+    };
+}
+
+fn upload_as<T: Element>(device: &Device, bits: &[u32]) -> vyre::Result<Buffer<T>> {
+    let v: Vec<T> = bits.iter().map(|&b| T::from_bits(b)).collect();
+    device.upload(&v)
 }
 
 impl DevBuf {
+    /// Upload `bits` (one element each, [`Value::Buffer`]'s convention) as
+    /// a buffer of `elem`.
     fn upload(device: &Device, elem: DataType, bits: &[u32]) -> vyre::Result<Self> {
         Ok(match elem {
-            DataType::I32 => {
-                let v: Vec<i32> = bits.iter().map(|b| b.cast_signed()).collect();
-                Self::I(device.upload(&v)?)
-            }
-            DataType::F32 => {
-                let v: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
-                Self::F(device.upload(&v)?)
-            }
-            _ => Self::U(device.upload(bits)?),
+            DataType::I32 => Self::I(upload_as(device, bits)?),
+            DataType::F32 => Self::F(upload_as(device, bits)?),
+            DataType::F16 => Self::F16(upload_as(device, bits)?),
+            DataType::BF16 => Self::BF16(upload_as(device, bits)?),
+            DataType::U8 => Self::U8(upload_as(device, bits)?),
+            DataType::I8 => Self::I8(upload_as(device, bits)?),
+            DataType::U16 => Self::U16(upload_as(device, bits)?),
+            DataType::I16 => Self::I16(upload_as(device, bits)?),
+            DataType::U32 | DataType::Bool => Self::U(upload_as(device, bits)?),
         })
     }
 
+    /// The elements' bits, zero-extended (as uploaded).
     fn download(&self, device: &Device) -> vyre::Result<Vec<u32>> {
-        Ok(match self {
-            Self::U(b) => device.download(b)?,
-            Self::I(b) => device
-                .download(b)?
-                .into_iter()
-                .map(i32::cast_unsigned)
-                .collect(),
-            Self::F(b) => device.download(b)?.into_iter().map(f32::to_bits).collect(),
-        })
+        each_buf!(self, |b| Ok(device
+            .download(b)?
+            .into_iter()
+            .map(Element::to_bits)
+            .collect()))
     }
 
     fn arg(&mut self, write: bool) -> LaunchArg<'_> {
-        match (self, write) {
-            (Self::U(b), false) => b.arg(),
-            (Self::U(b), true) => b.arg_mut(),
-            (Self::I(b), false) => b.arg(),
-            (Self::I(b), true) => b.arg_mut(),
-            (Self::F(b), false) => b.arg(),
-            (Self::F(b), true) => b.arg_mut(),
-        }
+        each_buf!(self, |b| if write { b.arg_mut() } else { b.arg() })
     }
 }
 
-/// The launch argument of a scalar value.
+/// The launch argument of a scalar value (a narrow one as
+/// [`LaunchArg::Scalar`], which the runtime widens).
 fn scalar_arg(l: Literal) -> LaunchArg<'static> {
     match l {
         Literal::Bool(x) => LaunchArg::Bool(x),
         Literal::I32(x) => LaunchArg::I32(x),
         Literal::U32(x) => LaunchArg::U32(x),
         Literal::F32(x) => LaunchArg::F32(f32::from_bits(x)),
-        narrow => todo!("narrow scalar `{}` launch arguments", narrow.ty()),
+        narrow => LaunchArg::Scalar(narrow),
     }
 }
 

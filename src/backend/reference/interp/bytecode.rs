@@ -229,6 +229,61 @@ pub(super) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// `f16` bits (zero-extended) to the equal `f32`: widening a loaded
+    /// `f16` element.
+    WidenF16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// `bf16` bits (zero-extended) to the equal `f32`: `a << 16`.
+    WidenBF16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// `f32` to `f16` bits (round to nearest even, zero-extended): the
+    /// element a store of `x as f16` writes.
+    ToF16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// `f32` to `bf16` bits (round to nearest even, zero-extended).
+    ToBF16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// `f32` rounded to the nearest `f16`, as an `f32`:
+    /// `(x as f16) as f32`.
+    QuantF16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// `f32` rounded to the nearest `bf16`, as an `f32`.
+    QuantBF16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// The low 8 bits, zero-extended: wrapping to `u8`, and the bits of
+    /// an 8-bit element.
+    ZExt8 {
+        d: Reg,
+        a: Reg,
+    },
+    /// The low 16 bits, zero-extended.
+    ZExt16 {
+        d: Reg,
+        a: Reg,
+    },
+    /// The low 8 bits, sign-extended: wrapping to `i8`, and widening a
+    /// loaded `i8` element.
+    SExt8 {
+        d: Reg,
+        a: Reg,
+    },
+    /// The low 16 bits, sign-extended.
+    SExt16 {
+        d: Reg,
+        a: Reg,
+    },
     Sqrt {
         d: Reg,
         a: Reg,
@@ -485,6 +540,16 @@ impl Op {
             | UToF { d, a }
             | FToI { d, a }
             | FToU { d, a }
+            | WidenF16 { d, a }
+            | WidenBF16 { d, a }
+            | ToF16 { d, a }
+            | ToBF16 { d, a }
+            | QuantF16 { d, a }
+            | QuantBF16 { d, a }
+            | ZExt8 { d, a }
+            | ZExt16 { d, a }
+            | SExt8 { d, a }
+            | SExt16 { d, a }
             | Sqrt { d, a }
             | Exp { d, a }
             | Ln { d, a }

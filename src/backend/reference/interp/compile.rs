@@ -49,11 +49,16 @@ pub(super) struct Codegen<'p, 'c> {
     analysis: &'c Analysis<'p>,
     /// Positions of the accesses whose check the analysis elides.
     proven: Vec<usize>,
+    /// The first construct found outside the widened normal form (an
+    /// operation on a narrow type, a narrow scalar parameter): the program
+    /// did not come from `mid::widen`, and compiling it fails.
+    unsupported: Option<String>,
 }
 
 impl<'p, 'c> Codegen<'p, 'c> {
-    /// Compile the analysed program.
-    pub(super) fn compile_with(analysis: &'c Analysis<'p>) -> Compiled {
+    /// Compile the analysed program, which must be in the widened normal
+    /// form (`mid::widen`'s output); `Err` names what is not.
+    pub(super) fn compile_with(analysis: &'c Analysis<'p>) -> Result<Compiled, String> {
         let p = analysis.program();
         let np = p.params.len() as u32;
         let param_base = BUILTIN_REGS;
@@ -125,6 +130,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             alias: Vec::new(),
             analysis,
             proven: Vec::new(),
+            unsupported: None,
         };
         cg.find_aliases();
         cg.block(&p.body);
@@ -141,7 +147,12 @@ impl<'p, 'c> Codegen<'p, 'c> {
         for &pc in &cg.proven {
             proven[pc] = true;
         }
-        Compiled {
+        if let Some(what) = cg.unsupported {
+            return Err(format!(
+                "{what} is outside the widened normal form (operations on 8- and 16-bit types must go through `mid::widen`)"
+            ));
+        }
+        Ok(Compiled {
             name: p.name.clone(),
             code: cg.code,
             nregs: cg.max_reg as usize,
@@ -161,7 +172,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
             proven,
-        }
+        })
     }
 
     /// Record the bounds decision of the access just pushed (index `index`).
@@ -478,6 +489,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     Some(Param::Scalar { ty, .. }) => *ty,
                     _ => DataType::U32,
                 };
+                if ty.is_narrow() {
+                    self.unsupported(format!("the `{ty}` scalar parameter"));
+                }
                 (BUILTIN_REGS + id, ty)
             }
             Expr::Builtin(b, a) => (builtin_reg(*b, *a), DataType::U32),
@@ -518,6 +532,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             Expr::Unary(op, a) => {
                 let mark = self.next_temp;
                 let (ra, t) = self.expr(a, None);
+                self.narrow_operand(t);
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 self.code.push(match (op, t) {
@@ -553,6 +568,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let mark = self.next_temp;
                 let (ra, t) = self.expr(a, None);
                 let (rb, _) = self.expr(b, None);
+                self.narrow_operand(t);
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 let (x, y) = (ra, rb);
@@ -608,6 +624,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 (d, rt)
             }
             Expr::Cast(to, a) => {
+                if let Some(r) = self.narrow_cast(*to, a, dst) {
+                    return r;
+                }
                 let mark = self.next_temp;
                 let (ra, from) = self.expr(a, None);
                 use DataType::{Bool, F32, I32, U32};
@@ -637,6 +656,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     regs[k] = r;
                     t = ty;
                 }
+                self.narrow_operand(t);
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 let [a, b, c] = regs;
@@ -690,6 +710,84 @@ impl<'p, 'c> Codegen<'p, 'c> {
         }
     }
 
+    /// The casts of the widened normal form (`mid::widen`) that involve a
+    /// narrow type `N` (register type `R`); `None` for every other cast.
+    /// A value of type `N` lives in a register as its element bits,
+    /// zero-extended (what memory holds):
+    /// - `(x as N) as R` with `x: R` (rounding or wrapping to `N`): one
+    ///   instruction;
+    /// - `e as R` with `e: N` (a loaded element): widened;
+    /// - `x as N` with `x: R` (the value of a store): converted to the
+    ///   element's bits.
+    ///
+    /// Any other cast from or to a narrow type is outside the normal form
+    /// and reported (see `Codegen::unsupported`).
+    fn narrow_cast(&mut self, to: DataType, a: &Expr, dst: Option<Reg>) -> Option<(Reg, DataType)> {
+        let from = self.analysis.type_of(a)?;
+        if !to.is_narrow() && !from.is_narrow() {
+            return None;
+        }
+        let mark = self.next_temp;
+        // Shape (b): round or wrap to `N` and back, fused.
+        if let Expr::Cast(n, x) = a
+            && n.is_narrow()
+            && n.register_type() == to
+            && self.analysis.type_of(x) == Some(to)
+        {
+            let (rx, _) = self.expr(x, None);
+            self.next_temp = mark;
+            let d = dst.unwrap_or_else(|| self.temp());
+            self.code.push(match n {
+                DataType::F16 => Op::QuantF16 { d, a: rx },
+                DataType::BF16 => Op::QuantBF16 { d, a: rx },
+                DataType::I8 => Op::SExt8 { d, a: rx },
+                DataType::I16 => Op::SExt16 { d, a: rx },
+                DataType::U8 => Op::ZExt8 { d, a: rx },
+                _ => Op::ZExt16 { d, a: rx },
+            });
+            return Some((d, to));
+        }
+        let (ra, _) = self.expr(a, None);
+        let widen = from.is_narrow() && from.register_type() == to;
+        let narrow = to.is_narrow() && to.register_type() == from;
+        if !widen && !narrow {
+            self.unsupported(format!("a cast from `{from}` to `{to}`"));
+            return Some((ra, to));
+        }
+        // A zero-extended 8- or 16-bit element is already its `u32`.
+        if widen && matches!(from, DataType::U8 | DataType::U16) {
+            return Some((ra, to));
+        }
+        self.next_temp = mark;
+        let d = dst.unwrap_or_else(|| self.temp());
+        self.code.push(match (from, to) {
+            (DataType::F16, _) => Op::WidenF16 { d, a: ra },
+            (DataType::BF16, _) => Op::WidenBF16 { d, a: ra },
+            (DataType::I8, _) => Op::SExt8 { d, a: ra },
+            (DataType::I16, _) => Op::SExt16 { d, a: ra },
+            (_, DataType::F16) => Op::ToF16 { d, a: ra },
+            (_, DataType::BF16) => Op::ToBF16 { d, a: ra },
+            (_, DataType::U8 | DataType::I8) => Op::ZExt8 { d, a: ra },
+            _ => Op::ZExt16 { d, a: ra },
+        });
+        Some((d, to))
+    }
+
+    /// An operator's operand type: never narrow in the normal form.
+    fn narrow_operand(&mut self, t: DataType) {
+        if t.is_narrow() {
+            self.unsupported(format!("an operation on `{t}`"));
+        }
+    }
+
+    /// Record a construct outside the widened normal form (the first one
+    /// wins); compilation then fails.
+    fn unsupported(&mut self, what: String) {
+        if self.unsupported.is_none() {
+            self.unsupported = Some(what);
+        }
+    }
+
     /// A collective subgroup operation into `dst` (a temporary when
     /// `None`). Validation guarantees its arity and operand types.
     fn subgroup(&mut self, op: SubgroupOp, args: &[Expr], dst: Option<Reg>) -> (Reg, DataType) {
@@ -699,6 +797,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
         };
         let mark = self.next_temp;
         let (a, t) = self.expr(v, None);
+        self.narrow_operand(t);
         let b = match args.get(1) {
             Some(lane) => self.expr(lane, None).0,
             None => a,

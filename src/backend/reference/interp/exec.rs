@@ -356,6 +356,26 @@ impl Launch<'_> {
                 Op::UToF { d, a } => un!(d, a, |x| (x as f32).to_bits()),
                 Op::FToI { d, a } => un!(d, a, |x| f(x) as i32 as u32),
                 Op::FToU { d, a } => un!(d, a, |x| f(x) as u32),
+                Op::WidenF16 { d, a } => {
+                    un!(d, a, |x| half::f16::from_bits(x as u16).to_f32().to_bits());
+                }
+                Op::WidenBF16 { d, a } => un!(d, a, |x| x << 16),
+                Op::ToF16 { d, a } => {
+                    un!(d, a, |x| u32::from(half::f16::from_f32(f(x)).to_bits()));
+                }
+                Op::ToBF16 { d, a } => {
+                    un!(d, a, |x| u32::from(half::bf16::from_f32(f(x)).to_bits()));
+                }
+                Op::QuantF16 { d, a } => {
+                    un!(d, a, |x| half::f16::from_f32(f(x)).to_f32().to_bits());
+                }
+                Op::QuantBF16 { d, a } => {
+                    un!(d, a, |x| half::bf16::from_f32(f(x)).to_f32().to_bits());
+                }
+                Op::ZExt8 { d, a } => un!(d, a, |x| x & 0xFF),
+                Op::ZExt16 { d, a } => un!(d, a, |x| x & 0xFFFF),
+                Op::SExt8 { d, a } => un!(d, a, |x| i32::from(x as u8 as i8) as u32),
+                Op::SExt16 { d, a } => un!(d, a, |x| i32::from(x as u16 as i16) as u32),
                 Op::Sqrt { d, a } => un!(d, a, |x| f(x).sqrt().to_bits()),
                 Op::Exp { d, a } => un!(d, a, |x| f(x).exp().to_bits()),
                 Op::Ln { d, a } => un!(d, a, |x| f(x).ln().to_bits()),

@@ -74,13 +74,14 @@ mod bytecode;
 mod compile;
 mod exec;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use crate::ir::{Access, Literal, Param, Program, ValidationError};
-use crate::mid::Analysis;
+use crate::ir::{Access, DataType, Literal, Param, Program, ValidationError};
+use crate::mid::{Analysis, widen};
 use bytecode::{Op, Reg};
 use compile::Codegen;
 use exec::{Launch, Scratch};
@@ -88,9 +89,12 @@ use exec::{Launch, Scratch};
 /// One launch argument of [`run`], in parameter order.
 #[derive(Debug)]
 pub enum RefArg<'a> {
-    /// A buffer parameter's elements as raw 32-bit patterns.
+    /// A buffer parameter's elements, one `u32` slot each holding the
+    /// element's bit pattern zero-extended ([`Literal::bits`]): an `f32`'s
+    /// bits, an `i8` of `-1` as `0xff`, an `f16` as its 16 bits.
     Buffer(&'a mut [u32]),
-    /// A scalar parameter; its type must be the parameter's.
+    /// A scalar parameter; its type must be the parameter's (a narrow
+    /// parameter takes its own literal, `Literal::F16` for an `f16`).
     Scalar(Literal),
 }
 
@@ -325,32 +329,53 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// Validate and compile `program`.
+    /// Validate `program`, widen it (`mid::widen`: every operation on an 8-
+    /// or 16-bit type becomes one on its register type, rounded or wrapped
+    /// back) and compile it.
     ///
     /// # Errors
     ///
     /// [`RunError::InvalidProgram`] when it does not validate.
     pub fn new(program: &Program) -> Result<Self, RunError> {
+        let config = crate::DispatchConfig::default();
         let analysis =
-            Analysis::try_new(program, &crate::DispatchConfig::default()).map_err(|errors| {
-                RunError::InvalidProgram {
-                    kernel: program.name.clone(),
-                    errors,
-                }
+            Analysis::try_new(program, &config).map_err(|errors| RunError::InvalidProgram {
+                kernel: program.name.clone(),
+                errors,
             })?;
-        Self::analysed(&analysis)
+        let wide = widen(program);
+        let Cow::Owned(wide) = wide else {
+            return Self::analysed(&analysis);
+        };
+        let analysis = Analysis::try_new(&wide, &config).map_err(|errors| RunError::Internal {
+            kernel: program.name.clone(),
+            reason: format!(
+                "the widened kernel does not validate: {}",
+                join_errors(&errors)
+            ),
+        })?;
+        let mut compiled = Self::analysed(&analysis)?;
+        // Arguments are checked against the kernel as written: a narrow
+        // scalar takes its own literal (passed widened).
+        compiled.params.clone_from(&program.params);
+        Ok(compiled)
     }
 
     /// Compile a kernel the middle layer analysed (validation included;
     /// the reference target uses the default configuration): the
     /// interpreter asks its bounds decisions for every access, like every
-    /// other target.
+    /// other target. The kernel must be in the widened normal form (see
+    /// [`Compiled::new`]); a kernel without 8- and 16-bit types is.
     ///
     /// # Errors
     ///
-    /// [`RunError::Internal`] when the bytecode breaks an invariant.
+    /// [`RunError::Internal`] when the bytecode breaks an invariant, or the
+    /// kernel is not in the widened normal form.
     pub fn analysed(analysis: &Analysis<'_>) -> Result<Self, RunError> {
-        let compiled = Codegen::compile_with(analysis);
+        let compiled = Codegen::compile_with(analysis).map_err(|reason| RunError::Internal {
+            kernel: analysis.program().name.clone(),
+            reason,
+        })?;
         compiled.verify().map_err(|reason| RunError::Internal {
             kernel: analysis.program().name.clone(),
             reason,
@@ -411,6 +436,13 @@ impl Compiled {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The kernel's parameters, as written (before widening: a narrow
+    /// scalar parameter keeps its type).
+    #[must_use]
+    pub fn params(&self) -> &[Param] {
+        &self.params
     }
 
     /// Per parameter: whether it is a read-only buffer.
@@ -552,7 +584,7 @@ impl Compiled {
             let len = match arg {
                 CoreArg::Ro(b) => Some(b.len()),
                 CoreArg::Rw(b) => Some(b.len()),
-                CoreArg::Scalar(_) => None,
+                CoreArg::Scalar(_) | CoreArg::Widened(_) => None,
             };
             if let Some(len) = len {
                 let len = u32::try_from(len).map_err(|_| {
@@ -562,6 +594,26 @@ impl Compiled {
                     )
                 })?;
                 regs[(self.len_base + index as u32) as usize] = len;
+            }
+            // A narrow element's slot holds its bits zero-extended.
+            if let Param::Buffer(b) = param
+                && b.elem.is_narrow()
+            {
+                let max = u32::MAX >> (32 - b.elem.bits());
+                let bad = match arg {
+                    CoreArg::Ro(words) => words.iter().position(|&w| w > max),
+                    CoreArg::Rw(words) => words.iter().position(|w| w.load(Relaxed) > max),
+                    CoreArg::Scalar(_) | CoreArg::Widened(_) => None,
+                };
+                if let Some(k) = bad {
+                    return Err(mismatch(
+                        format!(
+                            "a buffer of `{}`, one slot per element holding its bits zero-extended",
+                            b.elem
+                        ),
+                        format!("slot {k} outside `0..={max:#x}`"),
+                    ));
+                }
             }
             match (param, arg) {
                 (Param::Buffer(b), CoreArg::Ro(words)) if b.access == Access::Read => {
@@ -583,15 +635,30 @@ impl Compiled {
                     ));
                 }
                 (Param::Scalar { ty, .. }, CoreArg::Scalar(lit)) if lit.ty() == *ty => {
+                    // A narrow scalar's register holds its widened value.
+                    regs[(self.param_base + index as u32) as usize] = literal_bits(lit.widened());
+                }
+                (Param::Scalar { ty, .. }, CoreArg::Widened(lit))
+                    if ty.is_narrow() && lit.ty() == ty.register_type() =>
+                {
+                    if !represents(*ty, *lit) {
+                        return Err(mismatch(
+                            format!("a `{ty}` scalar (widened to `{}`)", lit.ty()),
+                            format!("{lit:?}, which is no `{ty}` value"),
+                        ));
+                    }
                     regs[(self.param_base + index as u32) as usize] = literal_bits(*lit);
                 }
-                (Param::Buffer(b), CoreArg::Scalar(lit)) => {
+                (Param::Scalar { ty, .. }, CoreArg::Widened(lit)) if lit.ty() == *ty => {
+                    regs[(self.param_base + index as u32) as usize] = literal_bits(*lit);
+                }
+                (Param::Buffer(b), CoreArg::Scalar(lit) | CoreArg::Widened(lit)) => {
                     return Err(mismatch(
                         format!("a buffer of `{}`", b.elem),
                         format!("a `{}` scalar", lit.ty()),
                     ));
                 }
-                (Param::Scalar { ty, .. }, CoreArg::Scalar(lit)) => {
+                (Param::Scalar { ty, .. }, CoreArg::Scalar(lit) | CoreArg::Widened(lit)) => {
                     return Err(mismatch(
                         format!("a `{ty}` scalar"),
                         format!("a `{}` scalar", lit.ty()),
@@ -613,8 +680,30 @@ pub(super) enum CoreArg<'a> {
     Ro(&'a [u32]),
     /// A read-write buffer parameter's words.
     Rw(&'a [AtomicU32]),
-    /// A scalar.
+    /// A scalar of the parameter's type.
     Scalar(Literal),
+    /// A scalar as the runtime passes it: a narrow parameter's value
+    /// already widened to its register type (`f32`, `u32`, `i32`); any
+    /// other parameter's value as is.
+    Widened(Literal),
+}
+
+/// Whether `lit` (of `ty`'s register type) is the widened value of a `ty`
+/// (any NaN for a NaN).
+fn represents(ty: DataType, lit: Literal) -> bool {
+    let bits = lit.bits();
+    match ty {
+        DataType::F16 => {
+            let x = f32::from_bits(bits);
+            x.is_nan() || half::f16::from_f32(x).to_f32().to_bits() == bits
+        }
+        DataType::BF16 => f32::from_bits(bits).is_nan() || bits & 0xFFFF == 0,
+        DataType::U8 => bits <= 0xFF,
+        DataType::U16 => bits <= 0xFFFF,
+        DataType::I8 => i8::try_from(bits.cast_signed()).is_ok(),
+        DataType::I16 => i16::try_from(bits.cast_signed()).is_ok(),
+        _ => true,
+    }
 }
 
 /// A worker pool of `n` threads, built once per size and kept for later
@@ -697,7 +786,7 @@ mod tests {
         // must report the access that goes out of range.
         let p = unguarded_store();
         let wrong = Analysis::assume_in_range(&p, &DispatchConfig::default());
-        let compiled = Codegen::compile_with(&wrong);
+        let compiled = Codegen::compile_with(&wrong).expect("compiles");
         let mut y = [0u32; 6];
         let e = compiled
             .run(
@@ -754,7 +843,7 @@ mod tests {
         assert_eq!(run(&checked, 4), Ok(0));
         // Decisions that (wrongly) elide them: reported, naming the array.
         let wrong = Analysis::assume_in_range(&p, &DispatchConfig::default());
-        let compiled = Codegen::compile_with(&wrong);
+        let compiled = Codegen::compile_with(&wrong).expect("compiles");
         assert_eq!(run(&compiled, 3), Ok(1));
         let e = run(&compiled, 4).unwrap_err();
         assert!(
@@ -765,5 +854,216 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    /// Programs in the widened normal form (`mid::widen`'s output), built
+    /// by hand: the interpreter's side of the narrow types.
+    mod widened {
+        use super::super::{Compiled, RefArg, RunError, RunOptions};
+        use crate::DispatchConfig;
+        use crate::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+        use crate::mid::Analysis;
+
+        fn run(p: &crate::ir::Program, args: &mut [RefArg<'_>]) {
+            Compiled::new(p)
+                .expect("valid")
+                .run([1, 1, 1], args, &RunOptions::default())
+                .expect("runs");
+        }
+
+        /// `(x as N) as R`: shape (b).
+        fn round(x: Expr, n: DataType) -> Expr {
+            x.cast(n).cast(n.register_type())
+        }
+
+        #[test]
+        fn loads_widen_and_stores_convert() {
+            let mut b = ProgramBuilder::new("w", [1, 1, 1]);
+            let h = b.buffer("h", DataType::F16, Access::Read);
+            let bf = b.buffer("bf", DataType::BF16, Access::ReadWrite);
+            let i8b = b.buffer("i8b", DataType::I8, Access::Read);
+            let u16b = b.buffer("u16b", DataType::U16, Access::ReadWrite);
+            let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+            let outf = b.buffer("outf", DataType::F32, Access::ReadWrite);
+            b.body(|blk| {
+                let f = |e: Expr| e.cast(DataType::F32).cast(DataType::U32);
+                // 1.5 (f16 0x3e00) as an f32, then as u32: 1.
+                blk.store(
+                    BufRef::Param(out),
+                    Expr::u32(0),
+                    f(Expr::load(BufRef::Param(h), Expr::u32(0))),
+                );
+                // f16 bits back out through an f32: `h[1] as f32` bits.
+                blk.store(
+                    BufRef::Param(outf),
+                    Expr::u32(0),
+                    Expr::load(BufRef::Param(h), Expr::u32(1)).cast(DataType::F32),
+                );
+                // i8 0xff sign-extends to -1.
+                blk.store(
+                    BufRef::Param(out),
+                    Expr::u32(2),
+                    Expr::load(BufRef::Param(i8b), Expr::u32(0))
+                        .cast(DataType::I32)
+                        .cast(DataType::U32),
+                );
+                // bf[2] = (bf[0] as f32 + bf[1] as f32) as bf16.
+                let sum = Expr::load(BufRef::Param(bf), Expr::u32(0))
+                    .cast(DataType::F32)
+                    .add(Expr::load(BufRef::Param(bf), Expr::u32(1)).cast(DataType::F32));
+                blk.store(BufRef::Param(bf), Expr::u32(2), sum.cast(DataType::BF16));
+                // u16b[0] = ((u16b[0] as u32 + 0xffff) as u16): wraps.
+                let w = Expr::load(BufRef::Param(u16b), Expr::u32(0))
+                    .cast(DataType::U32)
+                    .add(Expr::u32(0xFFFF));
+                blk.store(BufRef::Param(u16b), Expr::u32(0), w.cast(DataType::U16));
+                // Out of range: reads 0, the store is dropped.
+                blk.store(
+                    BufRef::Param(outf),
+                    Expr::u32(1),
+                    Expr::load(BufRef::Param(h), Expr::u32(9)).cast(DataType::F32),
+                );
+                blk.store(
+                    BufRef::Param(u16b),
+                    Expr::u32(7),
+                    Expr::u32(5).cast(DataType::U16),
+                );
+            });
+            let p = b.finish();
+            let mut hs = [0x3e00u32, 0xfc00];
+            // bf16 1.0 and 2^-8: 1 + 2^-8 is the tie between 1.0 and the
+            // next bf16 (1 + 2^-7) and rounds to even, 1.0.
+            let mut bfs = [0x3f80u32, 0x3b80, 0xffff];
+            let mut i8s = [0xffu32];
+            let mut u16s = [3u32];
+            let mut out = [0u32; 3];
+            let mut outf = [7u32; 2];
+            run(
+                &p,
+                &mut [
+                    RefArg::Buffer(&mut hs),
+                    RefArg::Buffer(&mut bfs),
+                    RefArg::Buffer(&mut i8s),
+                    RefArg::Buffer(&mut u16s),
+                    RefArg::Buffer(&mut out),
+                    RefArg::Buffer(&mut outf),
+                ],
+            );
+            assert_eq!(out, [1, 0, u32::MAX]);
+            assert_eq!(outf, [f32::NEG_INFINITY.to_bits(), 0]);
+            assert_eq!(bfs, [0x3f80, 0x3b80, 0x3f80]);
+            assert_eq!(u16s, [2]);
+        }
+
+        #[test]
+        fn rounding_and_wrapping() {
+            let cases: Vec<(Expr, u32)> = vec![
+                // f16: 1 + 2^-11 is a tie, to even (1.0); 1 + 3 * 2^-12
+                // rounds up to 1 + 2^-10; 65520 overflows to infinity;
+                // 2^-24, the smallest subnormal, is kept.
+                (
+                    round(Expr::f32(1.0 + 2f32.powi(-11)), DataType::F16),
+                    1f32.to_bits(),
+                ),
+                (
+                    round(Expr::f32(1.0 + 3.0 * 2f32.powi(-12)), DataType::F16),
+                    (1.0 + 2f32.powi(-10)).to_bits(),
+                ),
+                (
+                    round(Expr::f32(65520.0), DataType::F16),
+                    f32::INFINITY.to_bits(),
+                ),
+                (round(Expr::f32(65519.0), DataType::F16), 65504f32.to_bits()),
+                (
+                    round(Expr::f32(2f32.powi(-24)), DataType::F16),
+                    2f32.powi(-24).to_bits(),
+                ),
+                (round(Expr::f32(2f32.powi(-26)), DataType::F16), 0),
+                // bf16: 1 + 2^-8 ties to 1.0, 1 + 3 * 2^-9 rounds up.
+                (
+                    round(Expr::f32(1.0 + 2f32.powi(-8)), DataType::BF16),
+                    1f32.to_bits(),
+                ),
+                (
+                    round(Expr::f32(1.0 + 3.0 * 2f32.powi(-9)), DataType::BF16),
+                    (1.0 + 2f32.powi(-7)).to_bits(),
+                ),
+                // Integers wrap, then zero- or sign-extend.
+                (round(Expr::u32(300), DataType::U8), 44),
+                (
+                    round(Expr::i32(200), DataType::I8),
+                    (-56i32).cast_unsigned(),
+                ),
+                (round(Expr::u32(0x1_2345), DataType::U16), 0x2345),
+                (
+                    round(Expr::i32(0x8000), DataType::I16),
+                    (-32768i32).cast_unsigned(),
+                ),
+            ];
+            for (k, (e, want)) in cases.into_iter().enumerate() {
+                let mut b = ProgramBuilder::new("r", [1, 1, 1]);
+                let ty = b.clone().finish().type_of(&e).expect("typed");
+                let out = b.buffer("out", ty, Access::ReadWrite);
+                b.body(|blk| {
+                    blk.store(BufRef::Param(out), Expr::u32(0), e);
+                });
+                let p = b.finish();
+                let mut o = [0xdead_beefu32];
+                run(&p, &mut [RefArg::Buffer(&mut o)]);
+                assert_eq!(o[0], want, "case {k}");
+            }
+        }
+
+        #[test]
+        fn narrow_shared_and_private_arrays_hold_element_bits() {
+            let mut b = ProgramBuilder::new("sp", [2, 1, 1]);
+            let out = b.buffer("out", DataType::I32, Access::ReadWrite);
+            let sh = b.shared("sh", DataType::I8, 2);
+            let pr = b.private("pr", DataType::F16, 3);
+            let lid = Expr::Builtin(crate::ir::Builtin::LocalId, crate::ir::Axis::X);
+            b.body(|blk| {
+                // sh[lid] = -(lid as i32) - 127 as i8: -127 and -128.
+                let v = lid.clone().cast(DataType::I32).neg().sub(Expr::i32(127));
+                blk.store(BufRef::Shared(sh), lid.clone(), v.cast(DataType::I8));
+                blk.barrier();
+                // pr[2] = 0.1 as f16; out[lid] = sh[1 - lid] as i32 +
+                // (pr[2] as f32 * 1e4) as i32.
+                blk.store(
+                    BufRef::Private(pr),
+                    Expr::u32(2),
+                    Expr::f32(0.1).cast(DataType::F16),
+                );
+                let other = Expr::load(BufRef::Shared(sh), Expr::u32(1).sub(lid.clone()))
+                    .cast(DataType::I32);
+                let p = Expr::load(BufRef::Private(pr), Expr::u32(2))
+                    .cast(DataType::F32)
+                    .mul(Expr::f32(1.0e4))
+                    .cast(DataType::I32);
+                blk.store(BufRef::Param(out), lid, other.add(p));
+            });
+            let p = b.finish();
+            let mut out = [0u32; 2];
+            run(&p, &mut [RefArg::Buffer(&mut out)]);
+            // 0.1 as f16 is 0.0999755859375 (0x2e66): * 1e4 = 999.75.. -> 999.
+            assert_eq!(half::f16::from_f32(0.1).to_bits(), 0x2e66);
+            assert_eq!(out.map(u32::cast_signed), [-128 + 999, -127 + 999]);
+        }
+
+        #[test]
+        fn operations_on_narrow_values_are_outside_the_normal_form() {
+            let mut b = ProgramBuilder::new("bad", [1, 1, 1]);
+            let h = b.buffer("h", DataType::F16, Access::ReadWrite);
+            b.body(|blk| {
+                let x = Expr::load(BufRef::Param(h), Expr::u32(0));
+                blk.store(BufRef::Param(h), Expr::u32(0), x.clone().add(x));
+            });
+            let p = b.finish();
+            let a = Analysis::try_new(&p, &DispatchConfig::default()).expect("valid");
+            let e = Compiled::analysed(&a).unwrap_err();
+            assert!(
+                matches!(&e, RunError::Internal { reason, .. } if reason.contains("normal form")),
+                "{e:?}"
+            );
+        }
     }
 }
