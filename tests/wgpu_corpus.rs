@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use naga_common::{Arg, Case, Data, owned_spec, run_case};
 use vyre::backend::naga::runtime::WgpuOptions;
-use vyre::ir::{DataType, Param, Program};
+use vyre::ir::{DataType, Literal, Param, Program};
 use vyre::{Device, Grid};
 use vyre_testkit::Tolerance;
 use vyre_testkit::corpus::corpus_files;
@@ -56,6 +56,26 @@ fn generic_case(p: &Program) -> Case {
                         .wrapping_add(i as u32 * 97)
                 };
                 let data = match b.elem {
+                    // Halves of small integers, exact in every float type.
+                    t @ (DataType::F16 | DataType::BF16) => Data::Narrow(
+                        t,
+                        (0..N)
+                            .map(|j| {
+                                let v = ((k(j) >> 26) as f32 - 32.0) * 0.5;
+                                if t == DataType::F16 {
+                                    u32::from(vyre::half::f16::from_f32(v).to_bits())
+                                } else {
+                                    u32::from(vyre::half::bf16::from_f32(v).to_bits())
+                                }
+                            })
+                            .collect(),
+                    ),
+                    t if t.is_narrow() => Data::Narrow(
+                        t,
+                        (0..N)
+                            .map(|j| Literal::from_bits(t, k(j) >> 22).bits())
+                            .collect(),
+                    ),
                     DataType::U32 => Data::U32((0..N).map(|j| k(j) >> 22).collect()),
                     DataType::I32 => Data::I32((0..N).map(|j| (k(j) >> 22) as i32 - 512).collect()),
                     // Small integers and halves: sums and products stay exact.
@@ -71,7 +91,11 @@ fn generic_case(p: &Program) -> Case {
                 DataType::I32 => Arg::I32(3),
                 DataType::F32 => Arg::F32(1.5),
                 DataType::Bool => Arg::Bool(true),
-                narrow => unreachable!("no corpus kernel takes a `{narrow}` scalar"),
+                DataType::F16 => Arg::Lit(Literal::F16(vyre::half::f16::from_f32(1.5).to_bits())),
+                DataType::BF16 => {
+                    Arg::Lit(Literal::BF16(vyre::half::bf16::from_f32(1.5).to_bits()))
+                }
+                narrow => Arg::Lit(Literal::from_bits(*narrow, 3)),
             }),
         }
     }

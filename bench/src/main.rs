@@ -321,6 +321,91 @@ fn rows(device: &Device, o: &Options) -> vyre::Result<()> {
     Ok(())
 }
 
+/// [`rows`] in bf16: bf16 in and out (gamma and beta too), f32 arithmetic;
+/// bytes moved count one read and one write of the bf16 matrix.
+fn rows_bf16(device: &Device, o: &Options) -> vyre::Result<()> {
+    use vyre::half::bf16;
+    const COLS: usize = 4096;
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    if !run("softmax") && !run("layer_norm") {
+        return Ok(());
+    }
+    let rows = ((1usize << o.log2n) / COLS).clamp(1, 32768);
+    let n = rows * COLS;
+    let bytes = 2.0 * (n * 2) as f64;
+    let host_x: Vec<bf16> = (0..n)
+        .map(|i| bf16::from_f32(((i * 37) % 101) as f32 * 0.05 - 2.5))
+        .collect();
+    let x = device.upload(&host_x)?;
+    let mut y: Buffer<bf16> = device.zeros(n)?;
+    let grid = Grid::workgroups(rows as u32);
+    let probe = [0, rows / 2, rows - 1];
+    // bf16 keeps 8 significant bits: rounding the result costs up to 2^-9
+    // of it; f32 arithmetic adds next to nothing.
+    let check = |what: &str, got: bf16, want: f64| {
+        let (got, want) = (f64::from(got.to_f32()), want);
+        assert!(
+            (got - want).abs() <= want.abs() / 256.0 + 1e-6,
+            "{what}: got {got}, want {want}"
+        );
+    };
+    if run("softmax") {
+        kernels::rows::softmax_rows_bf16(device, grid, &x, &mut y)?;
+        let got = device.download(&y)?;
+        for r in probe {
+            let row: Vec<f32> = host_x[r * COLS..(r + 1) * COLS]
+                .iter()
+                .map(|v| v.to_f32())
+                .collect();
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|&v| f64::from((v - m).exp())).sum();
+            for c in [0, 1, 2047, COLS - 1] {
+                check(
+                    "softmax_rows_bf16",
+                    got[r * COLS + c],
+                    f64::from((row[c] - m).exp()) / sum,
+                );
+            }
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::rows::softmax_rows_bf16(device, grid, &x, &mut y).expect("softmax bf16");
+        });
+        report("softmax_rows_bf16_vyre", device, s, bytes);
+    }
+    if run("layer_norm") {
+        let host_g: Vec<bf16> = (0..COLS)
+            .map(|i| bf16::from_f32(1.0 + (i % 7) as f32 * 0.125))
+            .collect();
+        let host_b: Vec<bf16> = (0..COLS)
+            .map(|i| bf16::from_f32((i % 5) as f32 * 0.25 - 0.5))
+            .collect();
+        let (g, b) = (device.upload(&host_g)?, device.upload(&host_b)?);
+        let eps = 1e-5f32;
+        kernels::rows::layer_norm_rows_bf16(device, grid, eps, &x, &g, &b, &mut y)?;
+        let got = device.download(&y)?;
+        for r in probe {
+            let row: Vec<f64> = host_x[r * COLS..(r + 1) * COLS]
+                .iter()
+                .map(|v| f64::from(v.to_f32()))
+                .collect();
+            let mean = row.iter().sum::<f64>() / COLS as f64;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / COLS as f64;
+            let rstd = 1.0 / (var + f64::from(eps)).sqrt();
+            for c in [0, 1, 2047, COLS - 1] {
+                let want = (row[c] - mean) * rstd * f64::from(host_g[c].to_f32())
+                    + f64::from(host_b[c].to_f32());
+                check("layer_norm_rows_bf16", got[r * COLS + c], want);
+            }
+        }
+        let s = median_secs(device, o.iters, 10, || {
+            kernels::rows::layer_norm_rows_bf16(device, grid, eps, &x, &g, &b, &mut y)
+                .expect("layer norm bf16");
+        });
+        report("layer_norm_rows_bf16_vyre", device, s, bytes);
+    }
+    Ok(())
+}
+
 fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
     let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
     if !run("launch") {
@@ -454,6 +539,7 @@ fn main() -> vyre::Result<()> {
     launch_overhead(&device, &o)?;
     stream(&device, &o)?;
     rows(&device, &o)?;
+    rows_bf16(&device, &o)?;
     gemm(&device, &o)?;
     Ok(())
 }

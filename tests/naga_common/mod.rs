@@ -24,6 +24,9 @@ pub enum Data {
     I32(Vec<i32>),
     /// `f32` elements.
     F32(Vec<f32>),
+    /// Elements of a 16- or 8-bit type, one `u32` of zero-extended bits
+    /// each (`Literal::bits`).
+    Narrow(DataType, Vec<u32>),
 }
 
 /// One launch argument.
@@ -39,6 +42,8 @@ pub enum Arg {
     F32(f32),
     /// A `bool` scalar.
     Bool(bool),
+    /// A scalar of any type (the narrow ones).
+    Lit(vyre::ir::Literal),
 }
 
 /// A program with inputs, a grid and expected outputs.
@@ -1599,6 +1604,21 @@ pub fn compare(
                 }
             }
         }
+        (Data::Narrow(t, g), Data::Narrow(u, w)) if t == u => {
+            if g.len() != w.len() {
+                return Err(format!(
+                    "{name} param {param}: length {} != {}",
+                    g.len(),
+                    w.len()
+                ));
+            }
+            // Bit-exact, except that any NaN matches any NaN.
+            for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                if a != b && !(narrow::is_nan(*t, *a) && narrow::is_nan(*t, *b)) {
+                    bad.push(format!("[{k}] got {a:#x} want {b:#x} ({t})"));
+                }
+            }
+        }
         _ => return Err(format!("{name} param {param}: element types differ")),
     }
     if bad.is_empty() {
@@ -1620,6 +1640,7 @@ impl Data {
             Self::U32(_) => DataType::U32,
             Self::I32(_) => DataType::I32,
             Self::F32(_) => DataType::F32,
+            Self::Narrow(t, _) => *t,
         }
     }
 
@@ -1629,6 +1650,7 @@ impl Data {
             Self::U32(v) => v.clone(),
             Self::I32(v) => v.iter().map(|x| x.cast_unsigned()).collect(),
             Self::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+            Self::Narrow(_, v) => v.clone(),
         }
     }
 
@@ -1638,6 +1660,7 @@ impl Data {
             Self::U32(_) => Self::U32(bits.to_vec()),
             Self::I32(_) => Self::I32(bits.iter().map(|x| x.cast_signed()).collect()),
             Self::F32(_) => Self::F32(bits.iter().map(|x| f32::from_bits(*x)).collect()),
+            Self::Narrow(t, _) => Self::Narrow(*t, bits.to_vec()),
         }
     }
 }
@@ -1655,6 +1678,7 @@ impl Arg {
             Self::I32(v) => Value::Scalar(Literal::I32(*v)),
             Self::F32(v) => Value::Scalar(Literal::f32(*v)),
             Self::Bool(v) => Value::Scalar(Literal::Bool(*v)),
+            Self::Lit(l) => Value::Scalar(*l),
         }
     }
 }

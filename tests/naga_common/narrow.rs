@@ -143,7 +143,7 @@ fn bits_of(t: DataType, v: f32) -> u32 {
 }
 
 /// Whether the bits `b` of `t` are a NaN.
-fn is_nan(t: DataType, b: u32) -> bool {
+pub fn is_nan(t: DataType, b: u32) -> bool {
     match t {
         DataType::F16 | DataType::BF16 => f32::from_bits(widen(t, b)).is_nan(),
         DataType::F32 => f32::from_bits(b).is_nan(),
