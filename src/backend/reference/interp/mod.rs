@@ -63,6 +63,20 @@
 //! memory-safe and reports it as [`RunError::OutOfBounds`], naming the
 //! buffer and the index, so the oracle flags the bug instead of hiding it.
 //!
+//! # Narrow types
+//!
+//! `f16 bf16 u8 i8 u16 i16` are defined by [`crate::mid::widen()`]: every
+//! operation is computed in the type's 32-bit register type and rounded (to
+//! nearest even, through `half`) or wrapped back. [`Compiled::new`] compiles
+//! the widened program, so the bytecode only sees the three shapes that
+//! keep a narrow type: a load widened (`f16`/`bf16` to the equal `f32`,
+//! `i8`/`i16` sign-extended, `u8`/`u16` as they are), a value rounded or
+//! wrapped and widened back (one instruction), and a value converted for a
+//! store. Narrow memory (buffers, shared and private arrays) holds one
+//! 32-bit slot per element: the element's bits, zero-extended
+//! ([`Literal::bits`]). A narrow scalar argument is its own literal
+//! (`Literal::F16`), which the parameter's register holds widened.
+//!
 //! # Steps
 //!
 //! [`RunOptions::max_steps_per_invocation`] bounds the bytecode
