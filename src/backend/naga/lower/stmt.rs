@@ -269,7 +269,22 @@ impl Lowerer<'_> {
                 let step_h = self.lit(step_lit);
                 // Integer addition wraps on every naga target (the MSL
                 // writer spells signed addition through `uint` for this).
-                let next = self.bin(BinaryOperator::Add, cur, step_h, &mut continuing);
+                let mut next = self.bin(BinaryOperator::Add, cur, step_h, &mut continuing);
+                // With a step of 1 the next value cannot overflow: `var <
+                // end` held, so `var + 1 <= end`. A larger step leaves the
+                // loop when `var + step` wraps past the type's maximum, which
+                // (the step being positive and below the type's range) is
+                // exactly when the wrapped sum compares below `var`: an
+                // unsigned compare for `u32`, a signed one for `i32`. The
+                // variable then takes `end`, so the test at the head ends
+                // the loop (the variable is not visible after it). No
+                // `break if`: the NVIDIA Vulkan driver ran a body that
+                // `break`s only once with one.
+                if *step > 1 {
+                    let wrapped = self.bin(BinaryOperator::Less, next, cur, &mut continuing);
+                    let endv = self.add(Expression::Load { pointer: end_ptr }, &mut continuing);
+                    next = self.select(wrapped, endv, next, &mut continuing);
+                }
                 continuing.push(
                     Statement::Store {
                         pointer: var_ptr,
@@ -277,19 +292,11 @@ impl Lowerer<'_> {
                     },
                     Span::UNDEFINED,
                 );
-                // With a step of 1 the next value cannot overflow: `var <
-                // end` held, so `var + 1 <= end`. A larger step leaves the
-                // loop when `var + step` wraps past the type's maximum, which
-                // (the step being positive and below the type's range) is
-                // exactly when the wrapped sum compares below `var`: an
-                // unsigned compare for `u32`, a signed one for `i32`.
-                let break_if =
-                    (*step > 1).then(|| self.bin(BinaryOperator::Less, next, cur, &mut continuing));
                 blk.push(
                     Statement::Loop {
                         body: lbody,
                         continuing,
-                        break_if,
+                        break_if: None,
                     },
                     Span::UNDEFINED,
                 );
