@@ -67,3 +67,35 @@ fn reference_no_code_casts_keep_their_register() {
     run(&b.finish(), [1, 1, 1], &mut [RefArg::Buffer(&mut data)]).unwrap();
     assert_eq!(data, vec![1, 2, 3, 4]);
 }
+
+/// The subgroup cases' hand-written expectations agree with the reference
+/// interpreter at every subgroup size a device may have (lavapipe 8 here,
+/// NVIDIA 32): an expectation written for one size alone once passed on
+/// lavapipe and failed on the NVIDIA driver, which was right.
+#[test]
+fn subgroup_expectations_match_the_reference_at_every_size() {
+    let mut failures = Vec::new();
+    for s in [4, 8, 16, 32, 64] {
+        for case in naga_common::subgroup_cases(s) {
+            let got = vyre_testkit::harness::run_reference_at(&case.testkit_case(), s)
+                .and_then(|outputs| case.pick(&outputs));
+            match got {
+                Ok(got) => {
+                    for ((param, g), (_, want)) in got.iter().zip(&case.expected) {
+                        if let Err(e) = naga_common::compare(
+                            &format!("{} (subgroup size {s})", case.program.name),
+                            *param,
+                            g,
+                            want,
+                            vyre_testkit::Tolerance::FloatExact,
+                        ) {
+                            failures.push(e);
+                        }
+                    }
+                }
+                Err(e) => failures.push(format!("{} (subgroup size {s}): {e}", case.program.name)),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1690,7 +1690,7 @@ impl Case {
     }
 
     /// The buffers `self.expected` names, out of every buffer's final bits.
-    fn pick(&self, outputs: &[Option<Vec<u32>>]) -> Result<Vec<(usize, Data)>, String> {
+    pub fn pick(&self, outputs: &[Option<Vec<u32>>]) -> Result<Vec<(usize, Data)>, String> {
         self.expected
             .iter()
             .map(|(p, want)| {
@@ -2033,7 +2033,9 @@ pub fn subgroup_shuffles(s: u32) -> Case {
             let sh = |src: u64| geo.shuffle(vals, l, src);
             let row = [
                 sh((lane * 3 + 1) % 16),
-                sh(0xffff_fff0 + lane),
+                // `0xffff_fff0 + lane` is `u32` arithmetic: it wraps to
+                // `lane - 16` (in range) for lanes 16 and up.
+                sh(u64::from(0xffff_fff0u32.wrapping_add(lane as u32))),
                 sh(lane ^ 1),
                 sh(lane ^ 5),
                 sh(lane ^ u64::from(s)),
