@@ -505,3 +505,64 @@ fn odd_length_buffers_round_trip() {
         assert!(backend.write(&mut *m, &data2[..len - 1]).is_err());
     }
 }
+
+/// `subgroup_broadcast_first` of a converted float, compared with a branch:
+/// lavapipe's LLVM aborted the whole process on it ("Cannot select
+/// X86ISD::VBROADCAST") and the NVIDIA Vulkan driver crashed on a program
+/// with it, until the naga lowering broadcast the first lane's number and
+/// shuffled the value from it.
+#[test]
+fn broadcast_first_of_a_converted_float() {
+    let src = r#"
+#[kernel(workgroup_size = 64)]
+pub fn k(in0: &[u32], out: &mut [u32], outf: &mut [f32]) {
+    let lid = local_id().x;
+    let g = global_id().x;
+    let first = subgroup_broadcast_first(in0[g] as f32);
+    if first > (out[g] as f32) + 2.0 {
+        out.atomic_xor(g, 5);
+    }
+    outf[g] = subgroup_broadcast_first(lid as f32) + first;
+}
+"#;
+    let program = vyre::lang::parse("broadcast.vyre", src)
+        .unwrap()
+        .kernels
+        .remove(0);
+    let n = 256;
+    let mut case = naga_common::Case {
+        program,
+        args: vec![
+            Arg::Buf(Data::U32((0..n).map(|i| i * 7 % 13).collect())),
+            Arg::Buf(Data::U32((0..n).map(|i| i % 5).collect())),
+            Arg::Buf(Data::F32(vec![0.0; n as usize])),
+        ],
+        workgroups: [4, 1, 1],
+        expected: Vec::new(),
+        tol: vyre_testkit::Tolerance::FloatExact,
+    };
+    case.expected = vec![
+        (1, Data::U32(vec![0; n as usize])),
+        (2, Data::F32(vec![0.0; n as usize])),
+    ];
+    for (options, tag) in [
+        (WgpuOptions::from_env(), "spirv"),
+        (WgpuOptions::from_env().with_force_wgsl(true), "wgsl"),
+    ] {
+        let Some(dev) = device(&options) else { return };
+        let Some(s) = dev.subgroup_size() else {
+            println!("skipped: {} has no fixed subgroup size", dev.name());
+            return;
+        };
+        let want = vyre_testkit::harness::run_reference_at(&case.testkit_case(), s)
+            .and_then(|outputs| case.pick(&outputs))
+            .unwrap();
+        let spec = owned_spec(&case.program, tag);
+        let got =
+            run_case(&dev, &case, &spec).unwrap_or_else(|e| panic!("{tag} on {}: {e}", dev.name()));
+        for ((param, g), (_, w)) in got.iter().zip(&want) {
+            naga_common::compare("broadcast", *param, g, w, case.tol)
+                .unwrap_or_else(|e| panic!("{tag} on {} (subgroup size {s}): {e}", dev.name()));
+        }
+    }
+}

@@ -285,6 +285,16 @@ impl Lowerer<'_> {
                     .ok_or_else(|| self.internal("shuffle without a lane"))?;
                 self.shuffle(op, ty, v, k, blk)?
             }
+            SubgroupOp::BroadcastFirst if ty == DataType::F32 => {
+                // The first active lane's number, then its value: the same
+                // result, but lavapipe's LLVM aborts ("Cannot select
+                // X86ISD::VBROADCAST") on a float broadcast of a converted
+                // value (`subgroup_broadcast_first(x as f32)`), and the
+                // NVIDIA Vulkan driver crashed on such a program.
+                let lane = self.subgroup_lane(blk)?;
+                let first = self.gather(GatherMode::BroadcastFirst, DataType::U32, lane, blk);
+                self.gather(GatherMode::Shuffle(first), ty, v, blk)
+            }
             SubgroupOp::BroadcastFirst => self.gather(GatherMode::BroadcastFirst, ty, v, blk),
             SubgroupOp::Ballot => {
                 let mask = self.subgroup_result(Expression::SubgroupBallotResult, blk, |result| {
