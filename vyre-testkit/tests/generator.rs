@@ -558,27 +558,6 @@ fn prepare_gives_identical_results_on_the_reference() {
     );
 }
 
-/// Every expression a statement evaluates itself (not those of nested
-/// blocks).
-fn node_exprs(n: &Node) -> Vec<&Expr> {
-    match n {
-        Node::Let { value, .. } | Node::Assign { value, .. } => vec![value],
-        Node::Store { index, value, .. } => vec![index, value],
-        Node::Atomic {
-            index,
-            expected,
-            value,
-            ..
-        } => [index, value]
-            .into_iter()
-            .chain(expected.as_ref())
-            .collect(),
-        Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
-        Node::For { start, end, .. } => vec![start, end],
-        _ => Vec::new(),
-    }
-}
-
 /// Calls `f` on every subgroup operation in `e`.
 fn subgroup_ops(e: &Expr, f: &mut impl FnMut(SubgroupOp, &[Expr])) {
     match e {
@@ -623,7 +602,7 @@ fn subgroup_operations_appear_often() {
         let mut far = false;
         let mut fsum = false;
         walk_nodes(&p.body, &mut |node| {
-            for e in node_exprs(node) {
+            for e in node.exprs() {
                 subgroup_ops(e, &mut |op, args| {
                     ops.insert(SubgroupOp::ALL.iter().position(|o| *o == op).unwrap());
                     if op.is_shuffle()
