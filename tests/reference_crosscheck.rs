@@ -444,6 +444,9 @@ impl Walker<'_, '_> {
                 Node::Continue => return Ok(Flow::Continue),
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
+                Node::Matrix(_) | Node::Async(_) => {
+                    return Err("TODO(matrix): the tree walker has no matrix statements");
+                }
             }
             if let Some(why) = self.failed {
                 return Err(why);

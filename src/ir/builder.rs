@@ -21,9 +21,9 @@
 //! ```
 
 use super::{
-    Access, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType, Expr,
-    Literal, LocalDecl, LocalId, MathFn, Node, Param, ParamId, PrivateDecl, PrivateId, Program,
-    SharedDecl, SharedId, UnOp,
+    Access, AsyncOp, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
+    Expr, Literal, LocalDecl, LocalId, MathFn, MatrixDecl, MatrixId, MatrixOp, MatrixRole,
+    MatrixShape, Node, Param, ParamId, PrivateDecl, PrivateId, Program, SharedDecl, SharedId, UnOp,
 };
 
 /// The operands of an atomic, not yet placed: [`Expr::atomic`] and
@@ -125,6 +125,24 @@ impl ProgramBuilder {
             len,
         });
         (self.program.shared.len() - 1) as SharedId
+    }
+
+    /// Declare a matrix variable of `role` for a multiply of `shape`
+    /// (all zeros when the kernel starts); returns its [`MatrixId`].
+    pub fn matrix(
+        &mut self,
+        name: impl Into<String>,
+        role: MatrixRole,
+        elem: DataType,
+        shape: MatrixShape,
+    ) -> MatrixId {
+        self.program.matrices.push(MatrixDecl {
+            name: name.into(),
+            role,
+            elem,
+            shape,
+        });
+        (self.program.matrices.len() - 1) as MatrixId
     }
 
     /// Declare a thread-private array (all zeros when an invocation
@@ -321,6 +339,39 @@ impl Block {
     /// `barrier();`
     pub fn barrier(&mut self) -> &mut Self {
         self.push(Node::Barrier)
+    }
+
+    /// A matrix statement.
+    pub fn matrix(&mut self, op: MatrixOp) -> &mut Self {
+        self.push(Node::Matrix(op))
+    }
+
+    /// `async_copy(&mut dst, dst_index, &src, src_index, count);`
+    pub fn async_copy(
+        &mut self,
+        dst: SharedId,
+        dst_index: Expr,
+        src: ParamId,
+        src_index: Expr,
+        count: u32,
+    ) -> &mut Self {
+        self.push(Node::Async(AsyncOp::Copy {
+            dst,
+            dst_index,
+            src,
+            src_index,
+            count,
+        }))
+    }
+
+    /// `async_commit();`
+    pub fn async_commit(&mut self) -> &mut Self {
+        self.push(Node::Async(AsyncOp::Commit))
+    }
+
+    /// `async_wait(pending);`
+    pub fn async_wait(&mut self, pending: u32) -> &mut Self {
+        self.push(Node::Async(AsyncOp::Wait { pending }))
     }
 }
 

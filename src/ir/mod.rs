@@ -20,10 +20,12 @@
 pub mod addr;
 mod builder;
 pub(crate) mod consts;
+mod matrix;
 pub mod validate;
 pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
+pub use matrix::{AsyncOp, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixShape};
 pub use validate::ValidationError;
 
 use std::fmt;
@@ -910,6 +912,10 @@ pub enum Node {
     /// Must be reached by every invocation of the workgroup (uniform control
     /// flow).
     Barrier,
+    /// A matrix (tensor-core) operation, collective over the subgroup.
+    Matrix(MatrixOp),
+    /// An asynchronous copy, commit or wait.
+    Async(AsyncOp),
 }
 
 /// Where the old value of a [`Node::Atomic`] goes.
@@ -990,6 +996,8 @@ impl Node {
                 .collect(),
             Node::If { cond, .. } | Node::While { cond, .. } => vec![cond],
             Node::For { start, end, .. } => vec![start, end],
+            Node::Matrix(op) => op.exprs(),
+            Node::Async(op) => op.exprs(),
             Node::Loop { .. } | Node::Break | Node::Continue | Node::Return | Node::Barrier => {
                 vec![]
             }
@@ -1023,6 +1031,8 @@ pub struct Program {
     pub shared: Vec<SharedDecl>,
     /// Thread-private arrays.
     pub private: Vec<PrivateDecl>,
+    /// Matrix variables of the tensor-core operations ([`Node::Matrix`]).
+    pub matrices: Vec<MatrixDecl>,
     /// Every local of the body, indexed by [`LocalId`].
     pub locals: Vec<LocalDecl>,
     /// The body.
@@ -1045,6 +1055,7 @@ impl Program {
             workgroup_size,
             shared: Vec::new(),
             private: Vec::new(),
+            matrices: Vec::new(),
             locals: Vec::new(),
             body: Vec::new(),
             unchecked: false,
@@ -1112,6 +1123,27 @@ impl Program {
     #[must_use]
     pub fn uses_subgroups(&self) -> bool {
         self.any_expr(&mut |e| matches!(e, Expr::Subgroup(..)))
+    }
+
+    /// Whether the kernel uses a matrix operation (PTX then needs sm_80 for
+    /// `bf16` operands, naga a path for them).
+    #[must_use]
+    pub fn uses_matrices(&self) -> bool {
+        let mut found = false;
+        walk_nodes(&self.body, &mut |n| {
+            found = found || matches!(n, Node::Matrix(_))
+        });
+        found
+    }
+
+    /// Whether the kernel uses an asynchronous copy.
+    #[must_use]
+    pub fn uses_async_copies(&self) -> bool {
+        let mut found = false;
+        walk_nodes(&self.body, &mut |n| {
+            found = found || matches!(n, Node::Async(_))
+        });
+        found
     }
 
     /// Whether `pred` holds for any expression or sub-expression of the

@@ -406,6 +406,7 @@ impl Printer<'_> {
             Node::Barrier => {
                 let _ = writeln!(out, "{ind}barrier();");
             }
+            Node::Matrix(_) | Node::Async(_) => todo!("TODO(matrix): printer"),
         }
     }
 

@@ -350,6 +350,13 @@ impl Walk<'_> {
                 self.block(body);
                 self.align = at_head;
             }
+            // Matrix and copy accesses cover many elements; targets check
+            // them as a whole (the analysis decides single elements only).
+            Node::Matrix(_) | Node::Async(_) => {
+                for e in node.exprs() {
+                    self.expr(e);
+                }
+            }
             Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
         }
     }

@@ -22,7 +22,9 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::ir::validate::unrolled_values;
-use crate::ir::{BufRef, DataType, Expr, Literal, LocalDecl, LocalId, Node, PrivateId, Program};
+use crate::ir::{
+    BufRef, DataType, Expr, Literal, LocalDecl, LocalId, MatrixOp, Node, PrivateId, Program,
+};
 
 /// `program` with the rewrites above applied (borrowed when none applies).
 #[must_use]
@@ -167,6 +169,8 @@ impl Unroller {
                 value: fold(value),
                 result,
             }),
+            Node::Matrix(op) => out.push(Node::Matrix(op.map_exprs(&mut fold))),
+            Node::Async(op) => out.push(Node::Async(op.map_exprs(&mut fold))),
             other @ (Node::Break | Node::Continue | Node::Return | Node::Barrier) => {
                 out.push(other);
             }
@@ -302,6 +306,8 @@ fn substitute_node(
         Node::Continue => Node::Continue,
         Node::Return => Node::Return,
         Node::Barrier => Node::Barrier,
+        Node::Matrix(op) => Node::Matrix(op.clone().map_exprs(&mut |x| substitute(&x, map))),
+        Node::Async(op) => Node::Async(op.clone().map_exprs(&mut |x| substitute(&x, map))),
     }
 }
 
@@ -576,6 +582,39 @@ impl Rewriter<'_> {
             Node::Loop { body } => Node::Loop {
                 body: self.block(body),
             },
+            Node::Matrix(op) => {
+                let op = op.map_exprs(&mut |x| self.expr(x));
+                Node::Matrix(match op {
+                    MatrixOp::Load {
+                        matrix,
+                        buf,
+                        offset,
+                        stride,
+                        layout,
+                    } => MatrixOp::Load {
+                        matrix,
+                        buf: self.buf(buf),
+                        offset,
+                        stride,
+                        layout,
+                    },
+                    MatrixOp::Store {
+                        matrix,
+                        buf,
+                        offset,
+                        stride,
+                        layout,
+                    } => MatrixOp::Store {
+                        matrix,
+                        buf: self.buf(buf),
+                        offset,
+                        stride,
+                        layout,
+                    },
+                    op => op,
+                })
+            }
+            Node::Async(op) => Node::Async(op.map_exprs(&mut |x| self.expr(x))),
             other @ (Node::Break | Node::Continue | Node::Return | Node::Barrier) => other,
         })
     }

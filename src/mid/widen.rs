@@ -206,6 +206,10 @@ impl Widener<'_> {
             Node::Continue => Node::Continue,
             Node::Return => Node::Return,
             Node::Barrier => Node::Barrier,
+            // Matrix elements and copied elements stay in memory's types;
+            // only the `u32`/`f32` operands are widened (a no-op for them).
+            Node::Matrix(op) => Node::Matrix(op.clone().map_exprs(&mut |e| self.value(&e))),
+            Node::Async(op) => Node::Async(op.clone().map_exprs(&mut |e| self.value(&e))),
         }
     }
 

@@ -63,6 +63,13 @@ pub fn emit_ptx_analysed(
             target: "ptx".into(),
         });
     }
+    if program.uses_matrices() || program.uses_async_copies() {
+        return Err(CompileError::Unsupported {
+            kernel: name.clone(),
+            construct: "matrix operations and asynchronous copies (TODO(matrix))".into(),
+            target: "ptx".into(),
+        });
+    }
     let mut e = Emitter::new(program, config, arch, analysis.checks());
     e.prologue();
     let body = &program.body;

@@ -12,6 +12,7 @@ use super::{
 };
 
 mod facts;
+mod matrix;
 
 pub use facts::{ExprTypes, Validated};
 use facts::{TypeMap, uniform};
@@ -132,6 +133,7 @@ impl Program {
         };
         v.infer_uniform_locals();
         v.declarations();
+        v.matrix_declarations();
         v.block(&self.body, "body", 0, true);
         if v.errors.is_empty() {
             Ok((
@@ -376,6 +378,14 @@ impl Validator<'_> {
                 );
             }
         }
+        for m in &p.matrices {
+            if !names.insert(m.name.clone()) {
+                self.err(
+                    format!("matrix `{}`", m.name),
+                    "a parameter, array or another matrix has this name; rename one of them",
+                );
+            }
+        }
         let mut local_names = std::collections::HashSet::new();
         for l in &p.locals {
             if !local_names.insert(l.name.as_str()) {
@@ -582,6 +592,16 @@ impl Validator<'_> {
                 }
             }
             Node::Return => {}
+            Node::Matrix(op) => {
+                self.matrix_op(op, path);
+                if !uniform {
+                    self.err(
+                        path,
+                        "a matrix operation in control flow that depends on the invocation (local_id, global_id, loaded data); every invocation of a subgroup must take part, so move it where a `barrier()` could be",
+                    );
+                }
+            }
+            Node::Async(op) => self.async_op(op, path),
             Node::Barrier => {
                 if !uniform {
                     self.err(

@@ -1,8 +1,9 @@
 //! Decoding: [`from_wire`] and its checked byte reader.
 
 use crate::ir::{
-    Access, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr, Literal,
-    LocalDecl, MathFn, Node, Param, PrivateDecl, Program, SharedDecl, SubgroupOp, UnOp,
+    Access, AsyncOp, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr,
+    Literal, LocalDecl, MathFn, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixShape, Node,
+    Param, PrivateDecl, Program, SharedDecl, SubgroupOp, UnOp,
     builder::{AtomicCall, Rhs},
 };
 
@@ -176,6 +177,13 @@ impl Reader<'_> {
         }
     }
 
+    fn layout(&mut self) -> R<MatrixLayout> {
+        self.tag(
+            "matrix layout",
+            &[MatrixLayout::RowMajor, MatrixLayout::ColMajor],
+        )
+    }
+
     fn enter(&mut self) -> R<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -230,6 +238,27 @@ impl Reader<'_> {
             let len = self.uint()?;
             private.push(PrivateDecl { name, elem, len });
         }
+        let n = self.count("matrix")?;
+        let mut matrices = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = self.str("matrix name")?;
+            let role = self.tag(
+                "matrix role",
+                &[MatrixRole::A, MatrixRole::B, MatrixRole::Accumulator],
+            )?;
+            let elem = self.ty()?;
+            let shape = MatrixShape {
+                m: self.uint()?,
+                n: self.uint()?,
+                k: self.uint()?,
+            };
+            matrices.push(MatrixDecl {
+                name,
+                role,
+                elem,
+                shape,
+            });
+        }
         let n = self.count("local")?;
         let mut locals = Vec::with_capacity(n);
         for _ in 0..n {
@@ -246,6 +275,7 @@ impl Reader<'_> {
             workgroup_size,
             shared,
             private,
+            matrices,
             locals,
             body,
             unchecked: flags & 1 != 0,
@@ -321,6 +351,41 @@ impl Reader<'_> {
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
+            12 => Node::Matrix(MatrixOp::Fill {
+                matrix: self.uint()?,
+                value: self.expr()?,
+            }),
+            13 => Node::Matrix(MatrixOp::Load {
+                matrix: self.uint()?,
+                buf: self.buf()?,
+                offset: self.expr()?,
+                stride: self.expr()?,
+                layout: self.layout()?,
+            }),
+            14 => Node::Matrix(MatrixOp::Store {
+                matrix: self.uint()?,
+                buf: self.buf()?,
+                offset: self.expr()?,
+                stride: self.expr()?,
+                layout: self.layout()?,
+            }),
+            15 => Node::Matrix(MatrixOp::MultiplyAdd {
+                d: self.uint()?,
+                a: self.uint()?,
+                b: self.uint()?,
+                c: self.uint()?,
+            }),
+            16 => Node::Async(AsyncOp::Copy {
+                dst: self.uint()?,
+                dst_index: self.expr()?,
+                src: self.uint()?,
+                src_index: self.expr()?,
+                count: self.uint()?,
+            }),
+            17 => Node::Async(AsyncOp::Commit),
+            18 => Node::Async(AsyncOp::Wait {
+                pending: self.uint()?,
+            }),
             b => {
                 self.pos -= 1;
                 return Err(self.err(format!("unknown statement code {b}")));

@@ -1,6 +1,9 @@
 //! Encoding: [`to_wire`] and its byte writer.
 
-use crate::ir::{Access, AtomicResult, BufRef, DataType, Expr, Literal, Node, Param, Program};
+use crate::ir::{
+    Access, AsyncOp, AtomicResult, BufRef, DataType, Expr, Literal, MatrixLayout, MatrixOp,
+    MatrixRole, Node, Param, Program,
+};
 
 use super::{MAGIC, VERSION};
 
@@ -46,6 +49,19 @@ pub fn to_wire(program: &Program) -> Vec<u8> {
         w.str(&s.name);
         w.ty(s.elem);
         w.uint(s.len);
+    }
+    w.len(program.matrices.len());
+    for m in &program.matrices {
+        w.str(&m.name);
+        w.u8(match m.role {
+            MatrixRole::A => 0,
+            MatrixRole::B => 1,
+            MatrixRole::Accumulator => 2,
+        });
+        w.ty(m.elem);
+        w.uint(m.shape.m);
+        w.uint(m.shape.n);
+        w.uint(m.shape.k);
     }
     w.len(program.locals.len());
     for l in &program.locals {
@@ -215,6 +231,70 @@ impl Writer {
             Node::Continue => self.u8(9),
             Node::Return => self.u8(10),
             Node::Barrier => self.u8(11),
+            Node::Matrix(op) => self.matrix(op),
+            Node::Async(AsyncOp::Copy {
+                dst,
+                dst_index,
+                src,
+                src_index,
+                count,
+            }) => {
+                self.u8(16);
+                self.uint(*dst);
+                self.expr(dst_index);
+                self.uint(*src);
+                self.expr(src_index);
+                self.uint(*count);
+            }
+            Node::Async(AsyncOp::Commit) => self.u8(17),
+            Node::Async(AsyncOp::Wait { pending }) => {
+                self.u8(18);
+                self.uint(*pending);
+            }
+        }
+    }
+
+    fn matrix(&mut self, op: &MatrixOp) {
+        match op {
+            MatrixOp::Fill { matrix, value } => {
+                self.u8(12);
+                self.uint(*matrix);
+                self.expr(value);
+            }
+            MatrixOp::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            }
+            | MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => {
+                self.u8(if matches!(op, MatrixOp::Load { .. }) {
+                    13
+                } else {
+                    14
+                });
+                self.uint(*matrix);
+                self.buf(*buf);
+                self.expr(offset);
+                self.expr(stride);
+                self.u8(match layout {
+                    MatrixLayout::RowMajor => 0,
+                    MatrixLayout::ColMajor => 1,
+                });
+            }
+            MatrixOp::MultiplyAdd { d, a, b, c } => {
+                self.u8(15);
+                for id in [d, a, b, c] {
+                    self.uint(*id);
+                }
+            }
         }
     }
 

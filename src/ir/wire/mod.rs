@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 3)
+//! # Layout (version 4)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -17,11 +17,13 @@
 //! ```text
 //! program  = name:str doc:str flags:u8 (bit 0 unchecked, bit 1 fast_math)
 //!            wg_x:uN wg_y:uN wg_z:uN
-//!            n:uN param*n  n:uN shared*n  n:uN private*n  n:uN local*n  block
+//!            n:uN param*n  n:uN shared*n  n:uN private*n  n:uN matrix*n
+//!            n:uN local*n  block
 //! param    = 0 name:str elem:type access:u8 (0 read, 1 read-write)
 //!          | 1 name:str ty:type
 //! shared   = name:str elem:type len:uN
 //! private  = name:str elem:type len:uN
+//! matrix   = name:str role:u8 (0 a, 1 b, 2 accumulator) elem:type m:uN n:uN k:uN
 //! local    = name:str ty:type mutable:u8
 //! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32
 //! block    = n:uN node*n
@@ -30,6 +32,13 @@
 //!          | 4 if expr block block    | 5 while expr block
 //!          | 6 for var:uN expr expr step:uN unroll:u8 block | 7 loop block
 //!          | 8 break | 9 continue | 10 return | 11 barrier
+//!          | 12 matrix_fill matrix:uN expr
+//!          | 13 matrix_load matrix:uN buf offset:expr stride:expr layout:u8
+//!          | 14 matrix_store matrix:uN buf offset:expr stride:expr layout:u8
+//!          | 15 matrix_mma d:uN a:uN b:uN c:uN
+//!          | 16 async_copy shared:uN dst:expr param:uN src:expr count:uN
+//!          | 17 async_commit | 18 async_wait pending:uN
+//! layout   = u8: 0 row-major, 1 column-major
 //! buf      = 0 param:uN | 1 shared:uN | 2 private:uN
 //! expr     = 0 lit   (type, value: u8 for bool, uN bits otherwise)
 //!          | 1 local:uN | 2 param:uN | 3 builtin:u8 axis:u8 | 4 len param:uN
@@ -71,7 +80,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -323,6 +323,11 @@ impl Lowerer<'_> {
                 Statement::ControlBarrier(Barrier::STORAGE | Barrier::WORK_GROUP),
                 Span::UNDEFINED,
             ),
+            Node::Matrix(_) | Node::Async(_) => {
+                return Err(
+                    self.unsupported("matrix operations and asynchronous copies (TODO(matrix))")
+                );
+            }
         }
         Ok(())
     }

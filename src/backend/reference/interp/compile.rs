@@ -449,6 +449,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.synchronised = true;
                 self.code.push(Op::Barrier);
             }
+            Node::Matrix(_) | Node::Async(_) => todo!("TODO(matrix): reference"),
         }
     }
 
@@ -969,6 +970,11 @@ fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize, ids: &mut bool
             }
             Node::Loop { body } => collect(body, lits, n_for, ids),
             Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
+            Node::Matrix(_) | Node::Async(_) => {
+                for e in n.exprs() {
+                    expr(e, lits, ids);
+                }
+            }
         }
     }
 }

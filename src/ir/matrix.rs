@@ -1,0 +1,345 @@
+//! Matrix fragments (tensor-core operations) and asynchronous copies.
+//!
+//! A *matrix* ([`MatrixDecl`]) is a `rows × cols` tile of numbers that a
+//! whole subgroup holds together, like a SPIR-V cooperative matrix: every
+//! [`MatrixOp`] must be executed by all invocations of the subgroup together,
+//! in uniform control flow, with equal operands (the same offset, stride and
+//! layout). The meaning is then simple and independent of the subgroup
+//! size: each operation acts on the whole tile, as if every invocation held
+//! a copy of it. How a target spreads the tile over lanes (PTX `mma.sync`
+//! fragments, cooperative-matrix registers, a private copy per invocation)
+//! is its own business.
+//!
+//! A matrix's shape is the `(m, n, k)` of the multiply it takes part in:
+//! an [`MatrixRole::A`] operand is `m × k`, a [`MatrixRole::B`] operand
+//! `k × n` and an [`MatrixRole::Accumulator`] `m × n`. Shapes are multiples
+//! of the hardware's `m16n8k16` ([`MatrixShape::is_supported`]); a target
+//! splits a larger tile into hardware-sized pieces, so one source line can
+//! describe a whole warp tile (`64 × 64 × 16`) without arrays of fragments.
+//!
+//! *Asynchronous copies* ([`AsyncOp`]) move a few elements from a buffer
+//! into a shared array without holding the invocation up (PTX `cp.async`),
+//! in groups that are committed and later waited for, so that a kernel can
+//! load the next tiles while it multiplies the current ones.
+
+use super::{BufRef, DataType, Expr, ParamId, SharedId};
+
+/// Index of a matrix in [`super::Program::matrices`].
+pub type MatrixId = u32;
+
+/// What a matrix is for in `d = a × b + c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatrixRole {
+    /// The left operand, `m × k`, of `f16` or `bf16`.
+    A,
+    /// The right operand, `k × n`, of the same type as `A`.
+    B,
+    /// The accumulator and result, `m × n`, of `f32`.
+    Accumulator,
+}
+
+impl MatrixRole {
+    /// The role's name in diagnostics and printed source.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::A => "a",
+            Self::B => "b",
+            Self::Accumulator => "accumulator",
+        }
+    }
+}
+
+/// The `(m, n, k)` of a matrix multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatrixShape {
+    /// Rows of `A` and of the accumulator.
+    pub m: u32,
+    /// Columns of `B` and of the accumulator.
+    pub n: u32,
+    /// Columns of `A`, rows of `B`: the reduction length.
+    pub k: u32,
+}
+
+impl MatrixShape {
+    /// The largest number of elements one matrix may have: 4096 (a
+    /// `64 × 64` accumulator is 128 `f32` registers a lane on a 32-lane
+    /// subgroup, about half of what a thread can have).
+    pub const MAX_ELEMENTS: u32 = 4096;
+
+    /// Whether every target can do this shape: `m` a multiple of 16, `n` of
+    /// 8 and `k` of 16 (PTX `mma.sync.m16n8k16` tiles), none of the three
+    /// matrices above [`MatrixShape::MAX_ELEMENTS`].
+    #[must_use]
+    pub const fn is_supported(self) -> bool {
+        let (m, n, k) = (self.m as u64, self.n as u64, self.k as u64);
+        let max = Self::MAX_ELEMENTS as u64;
+        m > 0
+            && n > 0
+            && k > 0
+            && m % 16 == 0
+            && n % 8 == 0
+            && k % 16 == 0
+            && m * n <= max
+            && m * k <= max
+            && k * n <= max
+    }
+
+    /// `(rows, cols)` of a matrix of `role` in this shape.
+    #[must_use]
+    pub const fn dims(self, role: MatrixRole) -> (u32, u32) {
+        match role {
+            MatrixRole::A => (self.m, self.k),
+            MatrixRole::B => (self.k, self.n),
+            MatrixRole::Accumulator => (self.m, self.n),
+        }
+    }
+}
+
+/// A matrix variable: `let a = matrix_load_a::<bf16, 16, 16, 16>(..)`.
+/// Every element is zero when the kernel starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MatrixDecl {
+    /// Name in source (unique among locals, arrays and matrices).
+    pub name: String,
+    /// Operand or accumulator.
+    pub role: MatrixRole,
+    /// Element type: `f16`/`bf16` for `A` and `B`, `f32` for accumulators.
+    pub elem: DataType,
+    /// The multiply's shape; the matrix is [`MatrixShape::dims`] of it.
+    pub shape: MatrixShape,
+}
+
+impl MatrixDecl {
+    /// `(rows, cols)`.
+    #[must_use]
+    pub const fn dims(&self) -> (u32, u32) {
+        self.shape.dims(self.role)
+    }
+}
+
+/// How a matrix lies in memory: element `(r, c)` is at
+/// `offset + r * stride + c` ([`MatrixLayout::RowMajor`]) or
+/// `offset + c * stride + r` ([`MatrixLayout::ColMajor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatrixLayout {
+    /// Rows are contiguous.
+    RowMajor,
+    /// Columns are contiguous.
+    ColMajor,
+}
+
+impl MatrixLayout {
+    /// The element index of `(r, c)` relative to the offset.
+    #[must_use]
+    pub const fn index(self, r: u32, c: u32, stride: u32) -> u64 {
+        match self {
+            Self::RowMajor => r as u64 * stride as u64 + c as u64,
+            Self::ColMajor => c as u64 * stride as u64 + r as u64,
+        }
+    }
+}
+
+/// A matrix statement (all collective over the subgroup, see the module
+/// documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MatrixOp {
+    /// `let mut c = matrix_zero::<f32, M, N, K>()` (value `0.0`) or
+    /// `matrix_fill`: every element of an accumulator becomes `value`
+    /// (`f32`).
+    Fill {
+        /// The accumulator.
+        matrix: MatrixId,
+        /// The `f32` value.
+        value: Expr,
+    },
+    /// `matrix_load_a/b[_col_major]::<T, M, N, K>(&buf, offset, stride)`:
+    /// every element `(r, c)` from `buf[offset + layout.index(r, c,
+    /// stride)]`, of the matrix's element type; an element out of range
+    /// (unless unchecked) reads 0. `buf` is a buffer parameter or a shared
+    /// array.
+    Load {
+        /// The matrix written.
+        matrix: MatrixId,
+        /// Where from.
+        buf: BufRef,
+        /// `u32` index of element `(0, 0)`.
+        offset: Expr,
+        /// `u32` distance between rows (row-major) or columns.
+        stride: Expr,
+        /// Row- or column-major.
+        layout: MatrixLayout,
+    },
+    /// `matrix_store[_col_major](&mut buf, offset, stride, c)`: every
+    /// element `(r, c)` to `buf[offset + layout.index(r, c, stride)]`,
+    /// converted to the buffer's element type (`f32`, `f16` or `bf16`) as by
+    /// `as`; an element out of range (unless unchecked) is dropped. `buf`
+    /// is a read-write buffer parameter or a shared array.
+    Store {
+        /// The matrix read.
+        matrix: MatrixId,
+        /// Where to.
+        buf: BufRef,
+        /// `u32` index of element `(0, 0)`.
+        offset: Expr,
+        /// `u32` distance between rows (row-major) or columns.
+        stride: Expr,
+        /// Row- or column-major.
+        layout: MatrixLayout,
+    },
+    /// `d = matrix_mma(a, b, c)`: `d[i][j] = c[i][j] + Σₖ a[i][k] · b[k][j]`
+    /// in `f32`. The reference adds the exact products to `c[i][j]` in
+    /// order of `k`, rounding each sum to nearest even; targets may sum in
+    /// another order and with other intermediate rounding (tensor cores
+    /// do), which `docs/language.md` bounds. `d` may be `c`.
+    MultiplyAdd {
+        /// The accumulator written.
+        d: MatrixId,
+        /// The `A` operand.
+        a: MatrixId,
+        /// The `B` operand.
+        b: MatrixId,
+        /// The accumulator read.
+        c: MatrixId,
+    },
+}
+
+impl MatrixOp {
+    /// The expressions the statement evaluates, in order.
+    #[must_use]
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Self::Fill { value, .. } => vec![value],
+            Self::Load { offset, stride, .. } | Self::Store { offset, stride, .. } => {
+                vec![offset, stride]
+            }
+            Self::MultiplyAdd { .. } => vec![],
+        }
+    }
+
+    /// The same statement with every expression replaced by `f` of it.
+    #[must_use]
+    pub fn map_exprs(self, f: &mut dyn FnMut(Expr) -> Expr) -> Self {
+        match self {
+            Self::Fill { matrix, value } => Self::Fill {
+                matrix,
+                value: f(value),
+            },
+            Self::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => Self::Load {
+                matrix,
+                buf,
+                offset: f(offset),
+                stride: f(stride),
+                layout,
+            },
+            Self::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => Self::Store {
+                matrix,
+                buf,
+                offset: f(offset),
+                stride: f(stride),
+                layout,
+            },
+            op @ Self::MultiplyAdd { .. } => op,
+        }
+    }
+
+    /// The memory the statement reads or writes, if any.
+    #[must_use]
+    pub const fn buf(&self) -> Option<BufRef> {
+        match self {
+            Self::Load { buf, .. } | Self::Store { buf, .. } => Some(*buf),
+            Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
+        }
+    }
+}
+
+/// An asynchronous copy statement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AsyncOp {
+    /// `async_copy(&mut tile, dst_index, &src, src_index, count)`: copy
+    /// `src[src_index + i]` to `tile[dst_index + i]` for `i < count`,
+    /// without waiting for it. `count` elements are 4, 8 or 16 bytes and
+    /// both indices are multiples of `count` (proven or checked, like
+    /// `load4`); an element out of `src`'s range (unless unchecked) copies
+    /// 0 and one out of the tile's range is dropped. The copy belongs to the
+    /// group the next [`AsyncOp::Commit`] closes; reading or writing the
+    /// destination before that group is waited for is a data race. The
+    /// reference copies at once.
+    Copy {
+        /// A shared array.
+        dst: SharedId,
+        /// `u32` index of the first element written.
+        dst_index: Expr,
+        /// A buffer parameter of the same element type.
+        src: ParamId,
+        /// `u32` index of the first element read.
+        src_index: Expr,
+        /// Elements copied: 1, 2, 4, 8 or 16, for 4, 8 or 16 bytes.
+        count: u32,
+    },
+    /// `async_commit()`: close the group of this invocation's copies issued
+    /// since the previous commit.
+    Commit,
+    /// `async_wait(pending)`: wait until at most `pending` of this
+    /// invocation's committed groups are still in flight. Other invocations'
+    /// copies become visible after a `barrier()` that follows their wait.
+    Wait {
+        /// Groups that may still be in flight.
+        pending: u32,
+    },
+}
+
+impl AsyncOp {
+    /// The expressions the statement evaluates, in order.
+    #[must_use]
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Self::Copy {
+                dst_index,
+                src_index,
+                ..
+            } => vec![dst_index, src_index],
+            Self::Commit | Self::Wait { .. } => vec![],
+        }
+    }
+
+    /// The same statement with every expression replaced by `f` of it.
+    #[must_use]
+    pub fn map_exprs(self, f: &mut dyn FnMut(Expr) -> Expr) -> Self {
+        match self {
+            Self::Copy {
+                dst,
+                dst_index,
+                src,
+                src_index,
+                count,
+            } => Self::Copy {
+                dst,
+                dst_index: f(dst_index),
+                src,
+                src_index: f(src_index),
+                count,
+            },
+            op => op,
+        }
+    }
+
+    /// Whether `count` elements of `elem` are a size one copy can move (4,
+    /// 8 or 16 bytes).
+    #[must_use]
+    pub const fn is_copy_size(elem: DataType, count: u32) -> bool {
+        matches!(elem.size_bytes() * count, 4 | 8 | 16) && count.is_power_of_two()
+    }
+}

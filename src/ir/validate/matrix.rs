@@ -1,0 +1,273 @@
+//! The rules of matrix operations and asynchronous copies.
+
+use super::Validator;
+use crate::ir::{AsyncOp, BufRef, DataType, MatrixId, MatrixOp, MatrixRole, Param};
+
+/// Subgroups are at most this wide on the targets that have matrix
+/// operations (NVIDIA warps, Vulkan cooperative matrices at subgroup scope),
+/// and a workgroup of a multiple of it has no partial subgroup.
+const MATRIX_SUBGROUP: u64 = 32;
+
+impl Validator<'_> {
+    /// The declarations of `Program::matrices`.
+    pub(super) fn matrix_declarations(&mut self) {
+        let p = self.program;
+        for m in &p.matrices {
+            let at = format!("matrix `{}`", m.name);
+            let s = m.shape;
+            if !s.is_supported() {
+                self.err(
+                    &at,
+                    format!(
+                        "shape m = {}, n = {}, k = {} is not supported: m must be a multiple of 16, n of 8 and k of 16 (tiles of the hardware's m16n8k16), with at most {} elements in each of A (m x k), B (k x n) and the accumulator (m x n)",
+                        s.m,
+                        s.n,
+                        s.k,
+                        crate::ir::MatrixShape::MAX_ELEMENTS
+                    ),
+                );
+            }
+            let ok = match m.role {
+                MatrixRole::A | MatrixRole::B => matches!(m.elem, DataType::F16 | DataType::BF16),
+                MatrixRole::Accumulator => m.elem == DataType::F32,
+            };
+            if !ok {
+                self.err(
+                    &at,
+                    format!(
+                        "a matrix of role {} cannot hold `{}`: the operands A and B are `f16` or `bf16`, accumulators `f32`",
+                        m.role.name(),
+                        m.elem
+                    ),
+                );
+            }
+        }
+        if !p.matrices.is_empty()
+            && !p
+                .invocations_per_workgroup()
+                .is_multiple_of(MATRIX_SUBGROUP)
+        {
+            self.err(
+                "workgroup_size",
+                format!(
+                    "a kernel with matrix operations needs a workgroup of a multiple of {MATRIX_SUBGROUP} invocations (whole subgroups); {:?} has {}",
+                    p.workgroup_size,
+                    p.invocations_per_workgroup()
+                ),
+            );
+        }
+    }
+
+    /// A matrix statement.
+    pub(super) fn matrix_op(&mut self, op: &MatrixOp, path: &str) {
+        match op {
+            MatrixOp::Fill { matrix, value } => {
+                self.matrix_of(*matrix, Some(MatrixRole::Accumulator), path);
+                if let Some(t) = self.expr(value, path)
+                    && t != DataType::F32
+                {
+                    self.err(
+                        path,
+                        format!("an accumulator is filled with an `f32`, not a `{t}`"),
+                    );
+                }
+            }
+            MatrixOp::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                ..
+            } => {
+                self.matrix_memory(*buf, offset, stride, path);
+                let m = self.matrix_of(*matrix, None, path);
+                if let (Some(m), Some(et)) = (m, self.program.elem_type(*buf))
+                    && m.1 != et
+                {
+                    self.err(
+                        path,
+                        format!(
+                            "loading a matrix of `{}` from `{}`, whose elements are `{et}`",
+                            m.1,
+                            self.program.buf_name(*buf).unwrap_or("?")
+                        ),
+                    );
+                }
+            }
+            MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                ..
+            } => {
+                self.matrix_memory(*buf, offset, stride, path);
+                self.writable(*buf, path);
+                self.matrix_of(*matrix, Some(MatrixRole::Accumulator), path);
+                if let Some(et) = self.program.elem_type(*buf)
+                    && !matches!(et, DataType::F32 | DataType::F16 | DataType::BF16)
+                {
+                    self.err(
+                        path,
+                        format!(
+                            "an accumulator is stored into `f32`, `f16` or `bf16` elements, and `{}` has `{et}`",
+                            self.program.buf_name(*buf).unwrap_or("?")
+                        ),
+                    );
+                }
+            }
+            MatrixOp::MultiplyAdd { d, a, b, c } => {
+                let ms = [
+                    (*d, MatrixRole::Accumulator),
+                    (*a, MatrixRole::A),
+                    (*b, MatrixRole::B),
+                    (*c, MatrixRole::Accumulator),
+                ]
+                .map(|(id, role)| self.matrix_of(id, Some(role), path));
+                let names = [d, a, b, c].map(|id| self.matrix_name(*id));
+                if let [Some(d), Some(a), Some(b), Some(c)] = ms {
+                    if a.1 != b.1 {
+                        self.err(
+                            path,
+                            format!(
+                                "`matrix_mma` of `{}` ({}) and `{}` ({}): A and B must have one element type",
+                                names[1], a.1, names[2], b.1
+                            ),
+                        );
+                    }
+                    if [a.0, b.0, c.0].iter().any(|s| *s != d.0) {
+                        self.err(
+                            path,
+                            format!(
+                                "`matrix_mma` of matrices of different shapes: `{}` {:?}, `{}` {:?}, `{}` {:?}, `{}` {:?}",
+                                names[0], d.0, names[1], a.0, names[2], b.0, names[3], c.0
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// An asynchronous copy statement.
+    pub(super) fn async_op(&mut self, op: &AsyncOp, path: &str) {
+        let AsyncOp::Copy {
+            dst,
+            dst_index,
+            src,
+            src_index,
+            count,
+        } = op
+        else {
+            return;
+        };
+        self.exists(BufRef::Shared(*dst), path);
+        self.exists(BufRef::Param(*src), path);
+        for (what, e) in [("destination", dst_index), ("source", src_index)] {
+            if let Some(t) = self.expr(e, path)
+                && t != DataType::U32
+            {
+                self.err(
+                    path,
+                    format!("the {what} index of `async_copy` must be `u32`, not `{t}`"),
+                );
+            }
+        }
+        let (de, se) = (
+            self.program.shared.get(*dst as usize).map(|s| s.elem),
+            self.shared_or_param_elem(*src),
+        );
+        if let (Some(de), Some(se)) = (de, se) {
+            if de != se {
+                self.err(
+                    path,
+                    format!("`async_copy` from `{se}` elements into `{de}` elements; the types must match"),
+                );
+            } else if !AsyncOp::is_copy_size(de, *count) {
+                self.err(
+                    path,
+                    format!(
+                        "`async_copy` of {count} `{de}` elements: a copy moves 4, 8 or 16 bytes (a power-of-two count)"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn shared_or_param_elem(&self, src: u32) -> Option<DataType> {
+        match self.program.params.get(src as usize) {
+            Some(Param::Buffer(b)) => Some(b.elem),
+            _ => None,
+        }
+    }
+
+    fn matrix_name(&self, id: MatrixId) -> String {
+        self.program
+            .matrices
+            .get(id as usize)
+            .map_or_else(|| format!("#{id}"), |m| m.name.clone())
+    }
+
+    /// The shape and element type of matrix `id`, checking its role.
+    fn matrix_of(
+        &mut self,
+        id: MatrixId,
+        role: Option<MatrixRole>,
+        path: &str,
+    ) -> Option<(crate::ir::MatrixShape, DataType)> {
+        let Some(m) = self.program.matrices.get(id as usize) else {
+            self.err(path, format!("unknown matrix #{id}"));
+            return None;
+        };
+        if let Some(role) = role
+            && m.role != role
+        {
+            let (name, has) = (m.name.clone(), m.role.name());
+            self.err(
+                path,
+                format!(
+                    "`{name}` is an {has} matrix where an {} matrix is needed",
+                    role.name()
+                ),
+            );
+            return None;
+        }
+        Some((m.shape, m.elem))
+    }
+
+    /// The memory operand of a matrix load or store: a buffer parameter or
+    /// a shared array, `u32` offset and stride.
+    fn matrix_memory(
+        &mut self,
+        buf: BufRef,
+        offset: &crate::ir::Expr,
+        stride: &crate::ir::Expr,
+        path: &str,
+    ) {
+        if let BufRef::Private(_) = buf {
+            self.err(
+                path,
+                "matrices load from and store to buffers and shared arrays, not private arrays",
+            );
+            return;
+        }
+        self.exists(buf, path);
+        for (what, e) in [("offset", offset), ("stride", stride)] {
+            if let Some(t) = self.expr(e, path)
+                && t != DataType::U32
+            {
+                self.err(path, format!("a matrix {what} must be `u32`, not `{t}`"));
+            }
+        }
+    }
+
+    /// Report `buf` when it names nothing.
+    fn exists(&mut self, buf: BufRef, path: &str) {
+        if self.program.elem_type(buf).is_none() {
+            self.err(
+                path,
+                format!("{buf:?} does not name a buffer or shared array"),
+            );
+        }
+    }
+}
