@@ -618,7 +618,7 @@ fn nesting_is_limited() {
     assert!(from_wire(&to_wire(&p)).is_err());
     let mut v = b"VYRE".to_vec();
     v.extend_from_slice(&VERSION.to_le_bytes());
-    v.extend_from_slice(&[0, 0, 0, 1, 1, 1, 0, 0, 0, 1]);
+    v.extend_from_slice(&[0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1]);
     for _ in 0..100_000 {
         v.extend_from_slice(&[7, 1]);
     }

@@ -177,6 +177,116 @@ impl Reader<'_> {
         }
     }
 
+    /// Statement codes 0 to 3 (`let`, assignment, store, atomic): like
+    /// [`Reader::nested`], out of the recursive [`Reader::node`].
+    #[inline(never)]
+    fn effect(&mut self, code: u8) -> R<Node> {
+        Ok(match code {
+            0 => {
+                let local = self.uint()?;
+                match self.rhs()? {
+                    Rhs::Expr(value) => Node::Let { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Let(local)),
+                }
+            }
+            1 => {
+                let local = self.uint()?;
+                match self.rhs()? {
+                    Rhs::Expr(value) => Node::Assign { local, value },
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(local)),
+                }
+            }
+            2 => Node::Store {
+                buf: self.buf()?,
+                index: self.expr()?,
+                value: self.expr()?,
+            },
+            _ => {
+                let at = self.pos;
+                match self.rhs()? {
+                    Rhs::Atomic(a) => a.into_node(AtomicResult::Discard),
+                    Rhs::Expr(_) => {
+                        return Err(WireError::Malformed {
+                            offset: at,
+                            reason: "an expression statement must be an atomic; other expressions have no effect".to_string(),
+                        });
+                    }
+                }
+            }
+        })
+    }
+
+    /// Statement codes 4 to 7, the ones that nest blocks: a function of
+    /// their own so that the frame repeated per nesting level is small.
+    #[inline(never)]
+    fn nested(&mut self, code: u8) -> R<Node> {
+        Ok(match code {
+            4 => Node::If {
+                cond: self.expr()?,
+                then: self.block()?,
+                otherwise: self.block()?,
+            },
+            5 => Node::While {
+                cond: self.expr()?,
+                body: self.block()?,
+            },
+            6 => Node::For {
+                var: self.uint()?,
+                start: self.expr()?,
+                end: self.expr()?,
+                step: self.uint()?,
+                unroll: self.bool("unroll flag")?,
+                body: self.block()?,
+            },
+            _ => Node::Loop {
+                body: self.block()?,
+            },
+        })
+    }
+
+    /// Statement codes 12 to 18, kept out of [`Reader::node`] so that its
+    /// frame, repeated once per nesting level, stays small.
+    #[inline(never)]
+    fn matrix_or_async(&mut self, code: u8) -> R<Node> {
+        Ok(match code {
+            12 => Node::Matrix(MatrixOp::Fill {
+                matrix: self.uint()?,
+                value: self.expr()?,
+            }),
+            13 => Node::Matrix(MatrixOp::Load {
+                matrix: self.uint()?,
+                buf: self.buf()?,
+                offset: self.expr()?,
+                stride: self.expr()?,
+                layout: self.layout()?,
+            }),
+            14 => Node::Matrix(MatrixOp::Store {
+                matrix: self.uint()?,
+                buf: self.buf()?,
+                offset: self.expr()?,
+                stride: self.expr()?,
+                layout: self.layout()?,
+            }),
+            15 => Node::Matrix(MatrixOp::MultiplyAdd {
+                d: self.uint()?,
+                a: self.uint()?,
+                b: self.uint()?,
+                c: self.uint()?,
+            }),
+            16 => Node::Async(AsyncOp::Copy {
+                dst: self.uint()?,
+                dst_index: self.expr()?,
+                src: self.uint()?,
+                src_index: self.expr()?,
+                count: self.uint()?,
+            }),
+            17 => Node::Async(AsyncOp::Commit),
+            _ => Node::Async(AsyncOp::Wait {
+                pending: self.uint()?,
+            }),
+        })
+    }
+
     fn layout(&mut self) -> R<MatrixLayout> {
         self.tag(
             "matrix layout",
@@ -296,96 +406,13 @@ impl Reader<'_> {
 
     fn node(&mut self) -> R<Node> {
         Ok(match self.u8()? {
-            0 => {
-                let local = self.uint()?;
-                match self.rhs()? {
-                    Rhs::Expr(value) => Node::Let { local, value },
-                    Rhs::Atomic(a) => a.into_node(AtomicResult::Let(local)),
-                }
-            }
-            1 => {
-                let local = self.uint()?;
-                match self.rhs()? {
-                    Rhs::Expr(value) => Node::Assign { local, value },
-                    Rhs::Atomic(a) => a.into_node(AtomicResult::Assign(local)),
-                }
-            }
-            2 => Node::Store {
-                buf: self.buf()?,
-                index: self.expr()?,
-                value: self.expr()?,
-            },
-            3 => {
-                let at = self.pos;
-                match self.rhs()? {
-                    Rhs::Atomic(a) => a.into_node(AtomicResult::Discard),
-                    Rhs::Expr(_) => {
-                        return Err(WireError::Malformed {
-                            offset: at,
-                            reason: "an expression statement must be an atomic; other expressions have no effect".to_string(),
-                        });
-                    }
-                }
-            }
-            4 => Node::If {
-                cond: self.expr()?,
-                then: self.block()?,
-                otherwise: self.block()?,
-            },
-            5 => Node::While {
-                cond: self.expr()?,
-                body: self.block()?,
-            },
-            6 => Node::For {
-                var: self.uint()?,
-                start: self.expr()?,
-                end: self.expr()?,
-                step: self.uint()?,
-                unroll: self.bool("unroll flag")?,
-                body: self.block()?,
-            },
-            7 => Node::Loop {
-                body: self.block()?,
-            },
+            code @ 0..=3 => self.effect(code)?,
+            code @ 4..=7 => self.nested(code)?,
             8 => Node::Break,
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
-            12 => Node::Matrix(MatrixOp::Fill {
-                matrix: self.uint()?,
-                value: self.expr()?,
-            }),
-            13 => Node::Matrix(MatrixOp::Load {
-                matrix: self.uint()?,
-                buf: self.buf()?,
-                offset: self.expr()?,
-                stride: self.expr()?,
-                layout: self.layout()?,
-            }),
-            14 => Node::Matrix(MatrixOp::Store {
-                matrix: self.uint()?,
-                buf: self.buf()?,
-                offset: self.expr()?,
-                stride: self.expr()?,
-                layout: self.layout()?,
-            }),
-            15 => Node::Matrix(MatrixOp::MultiplyAdd {
-                d: self.uint()?,
-                a: self.uint()?,
-                b: self.uint()?,
-                c: self.uint()?,
-            }),
-            16 => Node::Async(AsyncOp::Copy {
-                dst: self.uint()?,
-                dst_index: self.expr()?,
-                src: self.uint()?,
-                src_index: self.expr()?,
-                count: self.uint()?,
-            }),
-            17 => Node::Async(AsyncOp::Commit),
-            18 => Node::Async(AsyncOp::Wait {
-                pending: self.uint()?,
-            }),
+            code @ 12..=18 => self.matrix_or_async(code)?,
             b => {
                 self.pos -= 1;
                 return Err(self.err(format!("unknown statement code {b}")));
