@@ -12,8 +12,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use vyre::backend::reference::{RefArg, RunError, RunOptions, run_with};
 use vyre::ir::validate::type_of;
 use vyre::ir::{
-    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, MathFn, Node, Param, Program,
-    SubgroupOp, UnOp,
+    AsyncOp, AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, Literal, MathFn, MatrixLayout,
+    MatrixOp, Node, Param, Program, SubgroupOp, UnOp,
 };
 
 use vyre_testkit::{GenConfig, Value, generate};
@@ -48,6 +48,18 @@ struct World {
     requests: Vec<Option<(SubgroupOp, DataType, u32, u32)>>,
     /// Per invocation: the result of its last collective.
     results: Vec<u32>,
+    /// Per invocation: the matrix statement it waits at (the statement's
+    /// address, to tell statements apart, the statement, and its two
+    /// operands: offset and stride, or the fill value's bits).
+    matrix_requests: Vec<Option<(usize, MatrixOp, u32, u32)>>,
+    /// Per subgroup, per matrix: its elements, row-major, as `f32`.
+    mats: Vec<Vec<Vec<f32>>>,
+    /// Each matrix's `(rows, cols)`.
+    mat_dims: Vec<(usize, usize)>,
+    /// Element type per parameter (`U32` for scalars) and per shared
+    /// array.
+    param_elems: Vec<DataType>,
+    shared_elems: Vec<DataType>,
 }
 
 impl World {
@@ -90,6 +102,125 @@ impl World {
             };
             for (lane, r) in subgroup(&reqs, s).into_iter().enumerate() {
                 self.results[first + lane] = r;
+            }
+        }
+        // Matrix statements: every lane of a subgroup must wait at the
+        // same one with the same operands; it then runs once for the
+        // subgroup.
+        for (g, first) in (0..n).step_by(s).enumerate() {
+            let members: Vec<_> = self.matrix_requests[first..n.min(first + s)]
+                .iter_mut()
+                .map(Option::take)
+                .collect();
+            let Some(Some(req)) = members.first().cloned() else {
+                if members.iter().any(Option::is_some) {
+                    self.abort = Some("matrix operands differ");
+                    return;
+                }
+                continue;
+            };
+            let same = |m: &Option<(usize, MatrixOp, u32, u32)>| {
+                m.as_ref()
+                    .is_some_and(|r| (r.0, r.2, r.3) == (req.0, req.2, req.3))
+            };
+            if !members.iter().all(same) {
+                self.abort = Some("matrix operands differ");
+                return;
+            }
+            self.matrix(g, &req.1, req.2, req.3);
+        }
+    }
+
+    /// The words of buffer parameter or shared array `b`, and their
+    /// element type.
+    fn memory(&mut self, b: BufRef) -> (&mut Vec<u32>, DataType) {
+        match b {
+            BufRef::Param(id) => (
+                &mut self.bufs[self.slot[id as usize].expect("buffer")],
+                self.param_elems[id as usize],
+            ),
+            BufRef::Shared(id) => (
+                &mut self.shared[id as usize],
+                self.shared_elems[id as usize],
+            ),
+            BufRef::Private(_) => unreachable!("validation: no private matrix memory"),
+        }
+    }
+
+    /// Matrix statement `op` for subgroup `g`, with operands `x` and `y`,
+    /// straight from the written semantics.
+    fn matrix(&mut self, g: usize, op: &MatrixOp, x: u32, y: u32) {
+        // Element (r, c)'s index, in u64: it never wraps.
+        let index = |layout: MatrixLayout, r: usize, c: usize| -> u64 {
+            let (r, c) = (r as u64, c as u64);
+            u64::from(x)
+                + match layout {
+                    MatrixLayout::RowMajor => r * u64::from(y) + c,
+                    MatrixLayout::ColMajor => c * u64::from(y) + r,
+                }
+        };
+        match op {
+            MatrixOp::Fill { matrix, .. } => {
+                for v in &mut self.mats[g][*matrix as usize] {
+                    *v = f(x);
+                }
+            }
+            MatrixOp::Load {
+                matrix,
+                buf,
+                layout,
+                ..
+            } => {
+                let (rows, cols) = self.mat_dims[*matrix as usize];
+                let (mem, elem) = self.memory(*buf);
+                let mut tile = vec![0.0; rows * cols];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let w = usize::try_from(index(*layout, r, c))
+                            .ok()
+                            .and_then(|i| mem.get(i).copied());
+                        tile[r * cols + c] = w.map_or(0.0, |w| f(widen(elem, w)));
+                    }
+                }
+                self.mats[g][*matrix as usize] = tile;
+            }
+            MatrixOp::Store {
+                matrix,
+                buf,
+                layout,
+                ..
+            } => {
+                let (rows, cols) = self.mat_dims[*matrix as usize];
+                let tile = self.mats[g][*matrix as usize].clone();
+                let (mem, elem) = self.memory(*buf);
+                for r in 0..rows {
+                    for c in 0..cols {
+                        if let Some(w) = usize::try_from(index(*layout, r, c))
+                            .ok()
+                            .and_then(|i| mem.get_mut(i))
+                        {
+                            *w = element_bits(elem, tile[r * cols + c].to_bits());
+                        }
+                    }
+                }
+            }
+            MatrixOp::MultiplyAdd { d, a, b, c } => {
+                let t = &self.mats[g];
+                let (ta, tb, tc) = (&t[*a as usize], &t[*b as usize], &t[*c as usize]);
+                let (m, k) = self.mat_dims[*a as usize];
+                let n = self.mat_dims[*b as usize].1;
+                let mut out = vec![0.0; m * n];
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut acc = tc[i * n + j];
+                        for kk in 0..k {
+                            let p = ta[i * k + kk] * tb[kk * n + j];
+                            acc += p;
+                        }
+                        out[i * n + j] = acc;
+                    }
+                }
+                self.mats[g][*d as usize] = out;
             }
         }
     }
@@ -444,9 +575,44 @@ impl Walker<'_, '_> {
                 Node::Continue => return Ok(Flow::Continue),
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
-                Node::Matrix(_) | Node::Async(_) => {
-                    return Err("TODO(matrix): the tree walker has no matrix statements");
+                Node::Matrix(op) => {
+                    let (x, y) = match op {
+                        MatrixOp::Fill { value, .. } => (self.eval(inv, value), 0),
+                        MatrixOp::Load { offset, stride, .. }
+                        | MatrixOp::Store { offset, stride, .. } => {
+                            (self.eval(inv, offset), self.eval(inv, stride))
+                        }
+                        MatrixOp::MultiplyAdd { .. } => (0, 0),
+                    };
+                    let me = self.me;
+                    let id = std::ptr::from_ref(op) as usize;
+                    self.w().matrix_requests[me] = Some((id, op.clone(), x, y));
+                    self.barrier()?;
                 }
+                Node::Async(AsyncOp::Copy {
+                    dst,
+                    dst_index,
+                    src,
+                    src_index,
+                    count,
+                }) => {
+                    let d0 = u64::from(self.eval(inv, dst_index));
+                    let s0 = u64::from(self.eval(inv, src_index));
+                    for i in 0..u64::from(*count) {
+                        let v = usize::try_from(s0 + i)
+                            .ok()
+                            .and_then(|at| self.mem(inv, BufRef::Param(*src)).get(at).copied())
+                            .unwrap_or(0);
+                        if let Some(w) = usize::try_from(d0 + i)
+                            .ok()
+                            .and_then(|at| self.mem(inv, BufRef::Shared(*dst)).get_mut(at))
+                        {
+                            *w = v;
+                        }
+                    }
+                }
+                // Copies happen at once: nothing is ever in flight.
+                Node::Async(AsyncOp::Commit | AsyncOp::Wait { .. }) => {}
             }
             if let Some(why) = self.failed {
                 return Err(why);
@@ -600,6 +766,8 @@ fn wake(cvs: &[Condvar], w: &World) {
 enum Walked {
     Done(Vec<Vec<u32>>),
     Divergence,
+    /// The lanes of a subgroup disagreed at a matrix statement.
+    MatrixOperandsDiffer,
     Skipped(&'static str),
 }
 
@@ -619,6 +787,25 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
         subgroup_size: subgroup_size as usize,
         requests: Vec::new(),
         results: Vec::new(),
+        matrix_requests: Vec::new(),
+        mats: Vec::new(),
+        mat_dims: p
+            .matrices
+            .iter()
+            .map(|m| {
+                let (r, c) = m.dims();
+                (r as usize, c as usize)
+            })
+            .collect(),
+        param_elems: p
+            .params
+            .iter()
+            .map(|prm| match prm {
+                Param::Buffer(b) => b.elem,
+                Param::Scalar { .. } => DataType::U32,
+            })
+            .collect(),
+        shared_elems: p.shared.iter().map(|a| a.elem).collect(),
     };
     for v in inputs {
         match v {
@@ -633,8 +820,8 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
             }
         }
     }
-    // Collectives wait like barriers.
-    let has_barrier = p.uses_subgroups() || {
+    // Collectives and matrix statements wait like barriers.
+    let has_barrier = p.uses_subgroups() || p.uses_matrices() || {
         let mut any = false;
         vyre::ir::walk_nodes(&p.body, &mut |n| any |= matches!(n, Node::Barrier));
         any
@@ -653,6 +840,11 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
                     w.state = vec![0; n];
                     w.requests = vec![None; n];
                     w.results = vec![0; n];
+                    w.matrix_requests = vec![None; n];
+                    // Every subgroup's matrices start at zero.
+                    let tiles: Vec<Vec<f32>> =
+                        w.mat_dims.iter().map(|&(r, c)| vec![0.0; r * c]).collect();
+                    w.mats = vec![tiles; n.div_ceil(w.subgroup_size)];
                     w.turn = 0;
                 }
                 let inv = |k: usize| {
@@ -710,6 +902,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
                 let w = world.lock().expect("lock");
                 match w.abort {
                     Some("divergence") => return Walked::Divergence,
+                    Some("matrix operands differ") => return Walked::MatrixOperandsDiffer,
                     Some(why) => return Walked::Skipped(why),
                     None => {}
                 }
@@ -1134,6 +1327,7 @@ fn private_arrays_and_stepped_loops_agree() {
         let want = match walk(&p, &inputs, grid, 32) {
             Walked::Done(w) => w,
             Walked::Divergence => panic!("seed {seed}: barriers are uniform here"),
+            Walked::MatrixOperandsDiffer => panic!("seed {seed}: no matrices here"),
             Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
         };
         let got = bytecode(&p, &inputs, grid, 32)
@@ -1202,6 +1396,9 @@ fn bytecode_agrees_with_a_tree_walker() {
                 (Walked::Divergence, other) => panic!(
                     "seed {seed}, config {c}: walker saw barrier divergence, bytecode {other:?}"
                 ),
+                (Walked::MatrixOperandsDiffer, _) => {
+                    panic!("seed {seed}, config {c}: the generator makes no matrices")
+                }
                 (Walked::Done(_), Err(e)) => {
                     panic!("seed {seed}, config {c}: bytecode failed: {e}")
                 }
@@ -1286,6 +1483,9 @@ fn narrow_bytecode_agrees_with_a_tree_walker() {
             }
             (Walked::Divergence, other) => {
                 panic!("seed {seed}: walker saw barrier divergence, bytecode {other:?}")
+            }
+            (Walked::MatrixOperandsDiffer, _) => {
+                panic!("seed {seed}: the generator makes no matrices")
             }
             (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
         }
@@ -1704,6 +1904,7 @@ fn subgroup_operations_agree() {
         let want = match walk(&p, &inputs, grid, size) {
             Walked::Done(w) => w,
             Walked::Divergence => panic!("seed {seed}: collectives are uniform here"),
+            Walked::MatrixOperandsDiffer => panic!("seed {seed}: no matrices here"),
             Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
         };
         let got = bytecode(&p, &inputs, grid, size)
@@ -1748,4 +1949,353 @@ fn collect_subgroup_ops(e: &Expr, seen: &mut std::collections::HashSet<SubgroupO
         }
         _ => {}
     }
+}
+
+/// Random programs of matrix statements and asynchronous copies: shapes
+/// from 16 x 8 x 16 to 32 x 16 x 32, `f16` and `bf16` operands, loads of
+/// both layouts from buffers and from a shared tile filled by `async_copy`
+/// (with sources and destinations partly out of range), strides below,
+/// at and above the minor dimension, offsets reaching past the end (and
+/// near `u32::MAX`), fills, multiply-adds into either accumulator (`d ==
+/// c` or not), stores of both layouts into `f32`/`f16`/`bf16` buffers
+/// partly out of range, inside `for` loops over the loop variable. Some
+/// offsets depend on the local id divided by 4 to 64, so with some
+/// subgroup sizes the lanes of a subgroup disagree (both must report it)
+/// and with others each subgroup works on its own tile.
+struct MatrixGen {
+    rng: Rng,
+    rows: [(u32, u32); 4],
+    /// Parameters `a`, `b`, `c`, `out` and their lengths.
+    bufs: [u32; 4],
+    lens: [u32; 4],
+    /// The shared tile and its length.
+    tile: u32,
+    tile_len: u32,
+    /// Matrices A, B and two accumulators.
+    mats: [u32; 4],
+    /// The `for` variable in scope, if any.
+    var: Option<u32>,
+    loop_var: u32,
+    budget: u32,
+}
+
+impl MatrixGen {
+    fn case(seed: u64) -> (Program, Vec<Value>, [u32; 3], u32) {
+        use vyre::ir::{Access, MatrixRole, MatrixShape, ProgramBuilder};
+        let mut rng = Rng(seed);
+        let pick = |rng: &mut Rng, xs: &[u32]| xs[rng.below(xs.len() as u32) as usize];
+        let (m, n, k) = (
+            pick(&mut rng, &[16, 32]),
+            pick(&mut rng, &[8, 16]),
+            pick(&mut rng, &[16, 32]),
+        );
+        let shape = MatrixShape { m, n, k };
+        let elem = if rng.chance(1, 2) {
+            DataType::F16
+        } else {
+            DataType::BF16
+        };
+        let store = [DataType::F32, DataType::F16, DataType::BF16][rng.below(3) as usize];
+        let ws = [pick(&mut rng, &[32, 64]), 1, 1];
+        let size = pick(&mut rng, &[4, 8, 16, 32, 64]);
+        let grid = [1 + rng.below(2), 1, 1];
+        let mut b = ProgramBuilder::new(format!("matrices_{seed}"), ws);
+        let types = [elem, elem, DataType::F32, store];
+        let rows = [(m, k), (k, n), (m, n), (m, n)];
+        let mut lens = [0; 4];
+        let mut bufs = [0; 4];
+        for (q, name) in ["a", "b", "c", "out"].into_iter().enumerate() {
+            let access = if q == 3 {
+                Access::ReadWrite
+            } else {
+                Access::Read
+            };
+            bufs[q] = b.buffer(name, types[q], access);
+            let (r, c) = rows[q];
+            // From half a matrix to two and a half.
+            lens[q] = r * c / 2 + rng.below(2 * r * c);
+        }
+        let tile_len = m * k / 2 + rng.below(m * k);
+        let tile = b.shared("tile", elem, tile_len);
+        let mats = [
+            b.matrix("ma", MatrixRole::A, elem, shape),
+            b.matrix("mb", MatrixRole::B, elem, shape),
+            b.matrix("mc", MatrixRole::Accumulator, DataType::F32, shape),
+            b.matrix("md", MatrixRole::Accumulator, DataType::F32, shape),
+        ];
+        let loop_var = b.local("i", DataType::U32, false);
+        let mut g = MatrixGen {
+            rng,
+            rows,
+            bufs,
+            lens,
+            tile,
+            tile_len,
+            mats,
+            var: None,
+            loop_var,
+            budget: 10,
+        };
+        b.body(|blk| {
+            while g.budget > 0 {
+                g.stmt(blk, true);
+            }
+            // Both accumulators end up in `out`.
+            for acc in [g.mats[2], g.mats[3]] {
+                let op = g.store(acc);
+                blk.matrix(op);
+            }
+        });
+        let p = b.finish();
+        let mut inputs = Vec::new();
+        for q in 0..4 {
+            let data = (0..lens[q]).map(|_| g.value(types[q])).collect();
+            inputs.push(Value::Buffer {
+                elem: types[q],
+                data,
+            });
+        }
+        (p, inputs, grid, size)
+    }
+
+    /// Bits of a random value of `t`: a few significant bits over a range
+    /// of exponents, and now and then a signed zero.
+    fn value(&mut self, t: DataType) -> u32 {
+        let x = if self.rng.chance(1, 16) {
+            if self.rng.chance(1, 2) { 0.0 } else { -0.0 }
+        } else {
+            (self.rng.below(2001) as f32 - 1000.0) * 2f32.powi(self.rng.below(9) as i32 - 12)
+        };
+        element_bits(t, x.to_bits())
+    }
+
+    /// A `u32` offset: mostly inside the memory, sometimes past its end or
+    /// near `u32::MAX`, sometimes over the workgroup id, the loop variable
+    /// or (rarely) the local id over 4 to 64.
+    fn offset(&mut self, len: u32) -> Expr {
+        let base = match self.rng.below(10) {
+            0 => u32::MAX - self.rng.below(40),
+            1 => len + self.rng.below(8),
+            _ => self.rng.below(len / 2 + 1),
+        };
+        let mut e = Expr::u32(base);
+        if self.rng.chance(1, 4) {
+            let wg = Expr::Builtin(Builtin::WorkgroupId, Axis::X);
+            e = e.add(wg.mul(Expr::u32(1 + self.rng.below(32))));
+        }
+        if let Some(v) = self.var
+            && self.rng.chance(1, 2)
+        {
+            e = e.add(Expr::local(v).mul(Expr::u32(self.rng.below(24))));
+        }
+        if self.rng.chance(1, 40) {
+            let d = [4, 8, 16, 32, 64][self.rng.below(5) as usize];
+            let lid = Expr::Builtin(Builtin::LocalId, Axis::X);
+            e = e.add(lid.div(Expr::u32(d)).mul(Expr::u32(1 + self.rng.below(16))));
+        }
+        e
+    }
+
+    /// A stride: usually the minor dimension or a little more, sometimes
+    /// less (rows overlap) or 0.
+    fn stride(&mut self, minor: u32) -> Expr {
+        Expr::u32(match self.rng.below(8) {
+            0 => 0,
+            1 => minor / 2,
+            _ => minor + self.rng.below(4),
+        })
+    }
+
+    fn layout(&mut self) -> MatrixLayout {
+        if self.rng.chance(1, 2) {
+            MatrixLayout::RowMajor
+        } else {
+            MatrixLayout::ColMajor
+        }
+    }
+
+    /// A load or store of matrix `matrix` (dims `(r, c)`) at `buf`.
+    fn access(
+        &mut self,
+        matrix: u32,
+        buf: BufRef,
+        len: u32,
+        (r, c): (u32, u32),
+        load: bool,
+    ) -> MatrixOp {
+        let layout = self.layout();
+        let minor = match layout {
+            MatrixLayout::RowMajor => c,
+            MatrixLayout::ColMajor => r,
+        };
+        let (offset, stride) = (self.offset(len), self.stride(minor));
+        if load {
+            MatrixOp::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            }
+        } else {
+            MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            }
+        }
+    }
+
+    fn store(&mut self, acc: u32) -> MatrixOp {
+        self.access(
+            acc,
+            BufRef::Param(self.bufs[3]),
+            self.lens[3],
+            self.rows[3],
+            false,
+        )
+    }
+
+    fn acc(&mut self) -> u32 {
+        self.mats[2 + self.rng.below(2) as usize]
+    }
+
+    fn stmt(&mut self, blk: &mut vyre::ir::Block, top: bool) {
+        self.budget = self.budget.saturating_sub(1);
+        match self
+            .rng
+            .below(if top && self.var.is_none() { 9 } else { 8 })
+        {
+            0 => {
+                let op = self.access(
+                    self.mats[0],
+                    BufRef::Param(self.bufs[0]),
+                    self.lens[0],
+                    self.rows[0],
+                    true,
+                );
+                blk.matrix(op);
+            }
+            1 => {
+                // A from the shared tile, filled by copies first.
+                self.copies(blk);
+                let op = self.access(
+                    self.mats[0],
+                    BufRef::Shared(self.tile),
+                    self.tile_len,
+                    self.rows[0],
+                    true,
+                );
+                blk.matrix(op);
+            }
+            2 => {
+                let op = self.access(
+                    self.mats[1],
+                    BufRef::Param(self.bufs[1]),
+                    self.lens[1],
+                    self.rows[1],
+                    true,
+                );
+                blk.matrix(op);
+            }
+            3 => {
+                let acc = self.acc();
+                let op = self.access(
+                    acc,
+                    BufRef::Param(self.bufs[2]),
+                    self.lens[2],
+                    self.rows[2],
+                    true,
+                );
+                blk.matrix(op);
+            }
+            4 => {
+                let matrix = self.acc();
+                let v = self.value(DataType::F32);
+                blk.matrix(MatrixOp::Fill {
+                    matrix,
+                    value: Expr::f32(f32::from_bits(v)),
+                });
+            }
+            5 | 6 => {
+                let (d, c) = (self.acc(), self.acc());
+                blk.matrix(MatrixOp::MultiplyAdd {
+                    d,
+                    a: self.mats[0],
+                    b: self.mats[1],
+                    c,
+                });
+            }
+            7 => {
+                let acc = self.acc();
+                let op = self.store(acc);
+                blk.matrix(op);
+            }
+            _ => {
+                let v = self.loop_var;
+                let trips = 1 + self.rng.below(3);
+                self.var = Some(v);
+                blk.for_(v, Expr::u32(0), Expr::u32(trips), |body| {
+                    for _ in 0..2 + self.rng.below(3) {
+                        self.stmt(body, false);
+                    }
+                });
+                self.var = None;
+            }
+        }
+    }
+
+    /// Every invocation copies 2, 4 or 8 elements of `a` to the tile at
+    /// `local_id * count` (past the tile's end for some), from a base
+    /// offset plus the same; then commit, wait and a barrier.
+    fn copies(&mut self, blk: &mut vyre::ir::Block) {
+        let count = [2, 4, 8][self.rng.below(3) as usize];
+        let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+        let base = self.offset(self.lens[0]);
+        let dst = lid().mul(Expr::u32(count));
+        blk.async_copy(self.tile, dst.clone(), self.bufs[0], base.add(dst), count);
+        blk.async_commit();
+        blk.async_wait(0);
+        blk.barrier();
+    }
+}
+
+/// The walker and the bytecode on random matrix programs: equal results,
+/// or both report lanes of a subgroup that disagree.
+#[test]
+fn matrix_programs_agree() {
+    let (mut done, mut differ) = (0, 0);
+    for seed in 0..160u64 {
+        let (p, inputs, grid, size) = MatrixGen::case(seed);
+        if let Err(errors) = p.validate() {
+            panic!("seed {seed}: the generator built an invalid program: {errors:?}");
+        }
+        let want = walk(&p, &inputs, grid, size);
+        let got = bytecode(&p, &inputs, grid, size);
+        match (want, got) {
+            (Walked::Done(w), Ok(g)) => {
+                assert!(
+                    agree(&p, &w, &g),
+                    "seed {seed} (subgroup size {size}): results differ (buffer, element, walker, bytecode): {:x?}\nfor {p:#?}",
+                    differences(&w, &g)
+                );
+                done += 1;
+            }
+            (Walked::MatrixOperandsDiffer, Err(RunError::MatrixOperandsDiffer { .. })) => {
+                differ += 1;
+            }
+            (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
+            (Walked::MatrixOperandsDiffer, other) => panic!(
+                "seed {seed}: the walker saw lanes disagree, the bytecode gave {:?}",
+                other.map(|_| ())
+            ),
+            (Walked::Divergence, _) => panic!("seed {seed}: matrix statements are uniform"),
+            (Walked::Skipped(why), _) => panic!("seed {seed}: walker gave up: {why}"),
+        }
+    }
+    println!("agreed on {done}, both reported disagreeing lanes in {differ}");
+    assert!(done >= 130, "only {done} programs ran");
+    assert!(differ >= 4, "only {differ} programs had disagreeing lanes");
 }

@@ -1,7 +1,7 @@
 //! The interpreter's bytecode: register-machine instructions ([`Op`]) with
 //! operators resolved by type, and the fixed register layout of builtins.
 
-use crate::ir::Builtin;
+use crate::ir::{Builtin, DataType, MatrixLayout, MatrixShape};
 
 pub(super) type Reg = u32;
 
@@ -523,7 +523,95 @@ pub(super) enum Op {
         a: Reg,
         b: Reg,
     },
+    /// A matrix statement, `Compiled::matrix_ops[s]`, with its operands in
+    /// registers `a` (offset, or a fill's value) and `b` (stride). It is
+    /// collective like `Subgroup`: the invocation stops here and the
+    /// workgroup scheduler executes the statement once per subgroup on the
+    /// subgroup's tiles, after checking that every lane passed the same
+    /// operands.
+    Matrix {
+        s: u32,
+        a: Reg,
+        b: Reg,
+    },
+    /// `async_copy`: `count` elements from buffer `src` at `si` to shared
+    /// array `dst` at `di`, copied at once (indices added in `u64`, so
+    /// they never wrap: an element past the end is out of range).
+    AsyncCopy {
+        dst: u32,
+        di: Reg,
+        src: Mem,
+        si: Reg,
+        count: u32,
+    },
     Halt,
+}
+
+/// A matrix of the kernel in the per-subgroup tile storage: its first
+/// element there, rows and columns (row-major, `f32` values: `f16` and
+/// `bf16` elements are held as the equal `f32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MatrixSlot {
+    pub(super) offset: usize,
+    pub(super) rows: u32,
+    pub(super) cols: u32,
+}
+
+impl MatrixSlot {
+    /// Elements of the tile.
+    pub(super) const fn len(self) -> usize {
+        self.rows as usize * self.cols as usize
+    }
+}
+
+/// A matrix statement with its memory and types resolved (the operands
+/// are registers of `Op::Matrix`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MatStmt {
+    /// Every element of matrix `m` = the `f32` in operand `a`.
+    Fill { m: u32 },
+    /// Matrix `m` from `mem` (elements of `elem`, the matrix's type) at
+    /// offset `a`, stride `b`.
+    Load {
+        m: u32,
+        mem: Mem,
+        elem: DataType,
+        layout: MatrixLayout,
+    },
+    /// Matrix `m` into `mem` (elements of `elem`: `f32`, `f16` or
+    /// `bf16`) at offset `a`, stride `b`.
+    Store {
+        m: u32,
+        mem: Mem,
+        elem: DataType,
+        layout: MatrixLayout,
+    },
+    /// `d = a * b + c` of `shape`.
+    MultiplyAdd {
+        d: u32,
+        a: u32,
+        b: u32,
+        c: u32,
+        shape: MatrixShape,
+    },
+}
+
+impl MatStmt {
+    /// The matrices the statement names.
+    pub(super) fn matrices(self) -> Vec<u32> {
+        match self {
+            Self::Fill { m } | Self::Load { m, .. } | Self::Store { m, .. } => vec![m],
+            Self::MultiplyAdd { d, a, b, c, .. } => vec![d, a, b, c],
+        }
+    }
+
+    /// The memory the statement reads or writes.
+    pub(super) const fn mem(self) -> Option<Mem> {
+        match self {
+            Self::Load { mem, .. } | Self::Store { mem, .. } => Some(mem),
+            Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
+        }
+    }
 }
 
 impl Op {
@@ -608,6 +696,8 @@ impl Op {
             LoadMad { d, a, b, c, .. } => (vec![d, a, b, c], None),
             StoreG { i, v, .. } | StoreS { i, v, .. } | StoreP { i, v, .. } => (vec![i, v], None),
             Atomic { d, i, v, .. } => (vec![d, i, v], None),
+            Matrix { a, b, .. } => (vec![a, b], None),
+            AsyncCopy { di, si, .. } => (vec![di, si], None),
             Cas { d, i, e, v, .. } => (vec![d, i, e, v], None),
             Jump { t } => (vec![], Some(t)),
             JumpIfNot { c, t } => (vec![c], Some(t)),

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 
 use super::Compiled;
-use super::bytecode::{AtomicK, BUILTIN_REGS, Mem, Op, Reg, SubgroupK, builtin_reg};
+use super::bytecode::{
+    AtomicK, BUILTIN_REGS, MatStmt, MatrixSlot, Mem, Op, Reg, SubgroupK, builtin_reg,
+};
 use super::literal_bits;
 use crate::ir::{
-    Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, Node, Param, Program,
-    SubgroupOp, UnOp,
+    Access, AsyncOp, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, MatrixLayout,
+    MatrixOp, Node, Param, Program, SubgroupOp, UnOp,
 };
 use crate::mid::Analysis;
 
@@ -53,6 +55,10 @@ pub(super) struct Codegen<'p, 'c> {
     /// operation on a narrow type, a narrow scalar parameter): the program
     /// did not come from `mid::widen`, and compiling it fails.
     unsupported: Option<String>,
+    /// The matrix statements `Op::Matrix` refers to, and how diagnostics
+    /// name each.
+    matrix_ops: Vec<MatStmt>,
+    matrix_descs: Vec<String>,
 }
 
 impl<'p, 'c> Codegen<'p, 'c> {
@@ -131,6 +137,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
             analysis,
             proven: Vec::new(),
             unsupported: None,
+            matrix_ops: Vec::new(),
+            matrix_descs: Vec::new(),
         };
         cg.find_aliases();
         cg.block(&p.body);
@@ -140,6 +148,19 @@ impl<'p, 'c> Codegen<'p, 'c> {
         for s in &p.shared {
             shared.push((off, s.len as usize));
             off += s.len as usize;
+        }
+        // Matrices: one block of tiles per subgroup, in declaration order.
+        let mut matrices = Vec::new();
+        let mut matrix_words = 0usize;
+        for m in &p.matrices {
+            let (rows, cols) = m.dims();
+            let slot = MatrixSlot {
+                offset: matrix_words,
+                rows,
+                cols,
+            };
+            matrix_words += slot.len();
+            matrices.push(slot);
         }
         let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
         consts.sort_unstable();
@@ -172,6 +193,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
             proven,
+            matrices,
+            matrix_words,
+            matrix_ops: cg.matrix_ops,
+            matrix_descs: cg.matrix_descs,
         })
     }
 
@@ -449,8 +474,129 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.synchronised = true;
                 self.code.push(Op::Barrier);
             }
-            Node::Matrix(_) | Node::Async(_) => todo!("TODO(matrix): reference"),
+            Node::Matrix(op) => self.matrix(op),
+            Node::Async(AsyncOp::Copy {
+                dst,
+                dst_index,
+                src,
+                src_index,
+                count,
+            }) => {
+                let (di, _) = self.expr(dst_index, None);
+                let (si, _) = self.expr(src_index, None);
+                let src = self.mem(BufRef::Param(*src));
+                self.code.push(Op::AsyncCopy {
+                    dst: *dst,
+                    di,
+                    src,
+                    si,
+                    count: *count,
+                });
+            }
+            // The reference copies at once: there is never a copy in
+            // flight to close a group over or to wait for.
+            Node::Async(AsyncOp::Commit | AsyncOp::Wait { .. }) => {}
         }
+    }
+
+    /// A matrix statement: its operands into registers, then one
+    /// collective `Op::Matrix` (see `exec::Launch::matrix`).
+    fn matrix(&mut self, op: &MatrixOp) {
+        let p = self.p;
+        let name = |m: u32| {
+            p.matrices
+                .get(m as usize)
+                .map_or_else(|| format!("#{m}"), |d| d.name.clone())
+        };
+        let buf_name = |b: BufRef| p.buf_name(b).unwrap_or("?").to_string();
+        let major = |l: MatrixLayout| match l {
+            MatrixLayout::RowMajor => "",
+            MatrixLayout::ColMajor => "_col_major",
+        };
+        let k = self.matrix_ops.len();
+        let (stmt, desc, a, b) = match op {
+            MatrixOp::Fill { matrix, value } => {
+                let (r, _) = self.expr(value, None);
+                let desc = format!("`matrix_fill` of `{}`", name(*matrix));
+                (MatStmt::Fill { m: *matrix }, desc, r, r)
+            }
+            MatrixOp::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            }
+            | MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => {
+                let (ro, _) = self.expr(offset, None);
+                let (rs, _) = self.expr(stride, None);
+                let (m, mem, layout) = (*matrix, self.mem(*buf), *layout);
+                let elem = p.elem_type(*buf).unwrap_or(DataType::F32);
+                if matches!(op, MatrixOp::Load { .. }) {
+                    let desc = format!(
+                        "`matrix_load{}` of `{}` from `{}`",
+                        major(layout),
+                        name(m),
+                        buf_name(*buf)
+                    );
+                    let stmt = MatStmt::Load {
+                        m,
+                        mem,
+                        elem,
+                        layout,
+                    };
+                    (stmt, desc, ro, rs)
+                } else {
+                    let desc = format!(
+                        "`matrix_store{}` of `{}` into `{}`",
+                        major(layout),
+                        name(m),
+                        buf_name(*buf)
+                    );
+                    let stmt = MatStmt::Store {
+                        m,
+                        mem,
+                        elem,
+                        layout,
+                    };
+                    (stmt, desc, ro, rs)
+                }
+            }
+            MatrixOp::MultiplyAdd { d, a, b, c } => {
+                let desc = format!(
+                    "`{} = matrix_mma({}, {}, {})`",
+                    name(*d),
+                    name(*a),
+                    name(*b),
+                    name(*c)
+                );
+                // Validation gives the four one shape.
+                let shape = p
+                    .matrices
+                    .get(*d as usize)
+                    .map_or(crate::ir::MatrixShape { m: 0, n: 0, k: 0 }, |m| m.shape);
+                let stmt = MatStmt::MultiplyAdd {
+                    d: *d,
+                    a: *a,
+                    b: *b,
+                    c: *c,
+                    shape,
+                };
+                // No operands: any register will do.
+                (stmt, desc, 0, 0)
+            }
+        };
+        self.matrix_ops.push(stmt);
+        self.matrix_descs
+            .push(format!("matrix statement {k} ({desc})"));
+        self.synchronised = true;
+        self.code.push(Op::Matrix { s: k as u32, a, b });
     }
 
     /// Body of a `while`: `continue` re-tests at `head`, the exit jump `jf`

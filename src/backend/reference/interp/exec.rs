@@ -3,8 +3,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::bytecode::{AtomicK, Mem, Op, SubgroupK};
+use super::bytecode::{AtomicK, MatStmt, Mem, Op, SubgroupK};
 use super::{Compiled, RunError};
+use crate::ir::DataType;
 
 /// Per-worker scratch, reused across the workgroups a worker runs.
 pub(super) struct Scratch {
@@ -13,6 +14,13 @@ pub(super) struct Scratch {
     pcs: Vec<u32>,
     steps: Vec<u64>,
     done: Vec<bool>,
+    /// The matrices of every subgroup of the workgroup: subgroup `g`'s
+    /// block is `g * matrix_words ..`, one tile per matrix in it (one copy
+    /// per subgroup: its invocations pass equal operands, which
+    /// `Launch::matrix` checks, so every lane's copy would be the same).
+    mats: Vec<f32>,
+    /// A multiply's accumulator while it is computed (so `d` may be `c`).
+    acc: Vec<f32>,
 }
 
 pub(super) struct Launch<'a> {
@@ -54,6 +62,8 @@ impl Launch<'_> {
             pcs: vec![0; n],
             steps: vec![0; n],
             done: vec![false; n],
+            mats: vec![0.0; n.div_ceil(self.subgroup_size as usize) * self.c.matrix_words],
+            acc: Vec::new(),
         }
     }
 
@@ -115,6 +125,8 @@ impl Launch<'_> {
         for a in &s.arena {
             a.store(0, Relaxed);
         }
+        // Matrix elements are 0 when the kernel starts.
+        s.mats.fill(0.0);
         let nregs = c.nregs;
         let lane_mask = self.subgroup_size - 1;
         let set_builtins = |regs: &mut [u32], lid: [u32; 3]| {
@@ -190,6 +202,11 @@ impl Launch<'_> {
                 return Ok(());
             }
             if finished > 0 || split {
+                // A matrix statement that some lanes of a subgroup skip is
+                // a broken matrix contract first.
+                if let Some(e) = self.matrix_participation(s, wid) {
+                    return Err(e);
+                }
                 let detail = if split {
                     "invocations wait at different barriers or subgroup operations".to_string()
                 } else {
@@ -206,12 +223,246 @@ impl Launch<'_> {
             // Every invocation stopped after the same instruction: when it
             // is a collective, combine each subgroup's values before
             // releasing them.
-            if let Some(pc) = barrier_pc
-                && let Some(&Op::Subgroup { k, d, a, b }) =
-                    (pc as usize).checked_sub(1).and_then(|at| c.code.get(at))
+            match barrier_pc
+                .and_then(|pc| (pc as usize).checked_sub(1))
+                .and_then(|at| c.code.get(at))
             {
-                self.collective(&mut s.regs, n, k, [d, a, b]);
+                Some(&Op::Subgroup { k, d, a, b }) => {
+                    self.collective(&mut s.regs, n, k, [d, a, b]);
+                }
+                Some(&Op::Matrix { s: stmt, a, b }) => self.matrix(s, stmt, [a, b], wid)?,
+                _ => {}
             }
+        }
+    }
+
+    /// The matrix statement invocation `inv` waits at, if any.
+    fn waits_at_matrix(&self, s: &Scratch, inv: usize) -> Option<u32> {
+        if s.done[inv] {
+            return None;
+        }
+        match (s.pcs[inv] as usize)
+            .checked_sub(1)
+            .and_then(|at| self.c.code.get(at))
+        {
+            Some(&Op::Matrix { s, .. }) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// When invocations stopped at different places: a subgroup some of
+    /// whose lanes wait at a matrix statement that others do not, as a
+    /// [`RunError::MatrixOperandsDiffer`].
+    fn matrix_participation(&self, s: &Scratch, wid: [u32; 3]) -> Option<RunError> {
+        let n = s.pcs.len();
+        let size = self.subgroup_size as usize;
+        for first in (0..n).step_by(size) {
+            let lanes = first..n.min(first + size);
+            let Some((at, stmt)) = lanes
+                .clone()
+                .find_map(|l| self.waits_at_matrix(s, l).map(|m| (l, m)))
+            else {
+                continue;
+            };
+            let Some(other) = lanes.clone().find(|&l| s.done[l] || s.pcs[l] != s.pcs[at]) else {
+                continue;
+            };
+            let what = if s.done[other] {
+                "finished"
+            } else {
+                "waits at another barrier, subgroup operation or matrix statement"
+            };
+            return Some(RunError::MatrixOperandsDiffer {
+                kernel: self.c.name.clone(),
+                workgroup: wid,
+                subgroup: (first / size) as u32,
+                statement: self.c.matrix_descs[stmt as usize].clone(),
+                detail: format!(
+                    "lane {} executes it, lane {} does not (it {what})",
+                    at - first,
+                    other - first
+                ),
+            });
+        }
+        None
+    }
+
+    /// Execute matrix statement `stmt` (operand registers `a`, `b`) once
+    /// per subgroup of the workgroup, whose invocations all wait at it:
+    /// first check that every lane of the subgroup passed the same
+    /// operands, then act on the subgroup's tiles.
+    fn matrix(
+        &self,
+        s: &mut Scratch,
+        stmt: u32,
+        [ra, rb]: [u32; 2],
+        wid: [u32; 3],
+    ) -> Result<(), RunError> {
+        let c = self.c;
+        let n = s.pcs.len();
+        let nregs = c.nregs;
+        let size = self.subgroup_size as usize;
+        let op = c.matrix_ops[stmt as usize];
+        for (g, first) in (0..n).step_by(size).enumerate() {
+            let lanes = n.min(first + size) - first;
+            let operands = |l: usize| {
+                let r = &s.regs[(first + l) * nregs..][..nregs];
+                (r[ra as usize], r[rb as usize])
+            };
+            let (x, y) = operands(0);
+            if !matches!(op, MatStmt::MultiplyAdd { .. })
+                && let Some(l) = (1..lanes).find(|&l| operands(l) != (x, y))
+            {
+                let (lx, ly) = operands(l);
+                let detail = if let MatStmt::Fill { .. } = op {
+                    format!(
+                        "lane 0 fills with {:?} ({x:#010x}), lane {l} with {:?} ({lx:#010x})",
+                        f32::from_bits(x),
+                        f32::from_bits(lx)
+                    )
+                } else if lx != x {
+                    format!("lane 0 passes offset {x}, lane {l} offset {lx}")
+                } else {
+                    format!("lane 0 passes stride {y}, lane {l} stride {ly}")
+                };
+                return Err(RunError::MatrixOperandsDiffer {
+                    kernel: c.name.clone(),
+                    workgroup: wid,
+                    subgroup: g as u32,
+                    statement: c.matrix_descs[stmt as usize].clone(),
+                    detail,
+                });
+            }
+            let block = &mut s.mats[g * c.matrix_words..][..c.matrix_words];
+            self.matrix_op(op, block, &mut s.acc, &s.arena, (x, y))
+                .map_err(|f| self.fault(f, wid, first as u32))?;
+        }
+        Ok(())
+    }
+
+    /// One subgroup's matrix statement `op` on its tiles `block`, with
+    /// operands `(x, y)`: (offset, stride), or the fill value's bits.
+    fn matrix_op(
+        &self,
+        op: MatStmt,
+        block: &mut [f32],
+        acc: &mut Vec<f32>,
+        arena: &[AtomicU32],
+        (x, y): (u32, u32),
+    ) -> Result<(), Fault> {
+        let slot = |m: u32| self.c.matrices[m as usize];
+        match op {
+            MatStmt::Fill { m } => {
+                let m = slot(m);
+                block[m.offset..][..m.len()].fill(f32::from_bits(x));
+            }
+            MatStmt::Load {
+                m,
+                mem,
+                elem,
+                layout,
+            } => {
+                let m = slot(m);
+                let t = &mut block[m.offset..][..m.len()];
+                for r in 0..m.rows {
+                    for col in 0..m.cols {
+                        let index = u64::from(x) + layout.index(r, col, y);
+                        let bits = match self.word(arena, mem, index) {
+                            Ok(w) => w,
+                            Err(len) if self.c.unchecked => return Err(oob64(mem, index, len)),
+                            Err(_) => 0,
+                        };
+                        t[(r * m.cols + col) as usize] = element_value(elem, bits);
+                    }
+                }
+            }
+            MatStmt::Store {
+                m,
+                mem,
+                elem,
+                layout,
+            } => {
+                let m = slot(m);
+                let t = &block[m.offset..][..m.len()];
+                for r in 0..m.rows {
+                    for col in 0..m.cols {
+                        let index = u64::from(x) + layout.index(r, col, y);
+                        let bits = element_bits(elem, t[(r * m.cols + col) as usize]);
+                        match self.cell(arena, mem, index) {
+                            Ok(w) => w.store(bits, Relaxed),
+                            Err(len) if self.c.unchecked => return Err(oob64(mem, index, len)),
+                            Err(_) => {}
+                        }
+                    }
+                }
+            }
+            MatStmt::MultiplyAdd { d, a, b, c, shape } => {
+                let (mm, nn, kk) = (shape.m as usize, shape.n as usize, shape.k as usize);
+                let (a, b) = (slot(a), slot(b));
+                let (c, d) = (slot(c), slot(d));
+                acc.clear();
+                acc.extend_from_slice(&block[c.offset..][..c.len()]);
+                let ta = &block[a.offset..][..a.len()];
+                let tb = &block[b.offset..][..b.len()];
+                // Element (i, j) adds its products in order of `k`, each
+                // rounded once (the multiply of two `f16`/`bf16` values is
+                // exact but for under- and overflow, and Rust does not
+                // contract `+` and `*` into a fused multiply-add); looping
+                // over `k` outside `j` keeps that order per element and
+                // walks rows of B.
+                for i in 0..mm {
+                    let row = &mut acc[i * nn..][..nn];
+                    for k in 0..kk {
+                        let av = ta[i * kk + k];
+                        let brow = &tb[k * nn..][..nn];
+                        for (o, &bv) in row.iter_mut().zip(brow) {
+                            *o += av * bv;
+                        }
+                    }
+                }
+                block[d.offset..][..d.len()].copy_from_slice(acc);
+            }
+        }
+        Ok(())
+    }
+
+    /// The word at `index` of buffer or shared array `mem`, or its length
+    /// when out of range.
+    fn word(&self, arena: &[AtomicU32], mem: Mem, index: u64) -> Result<u32, usize> {
+        let at = usize::try_from(index).unwrap_or(usize::MAX);
+        match mem {
+            Mem::Ro(g) => {
+                let buf = self.ro[g as usize];
+                buf.get(at).copied().ok_or(buf.len())
+            }
+            _ => self.cell(arena, mem, index).map(|w| w.load(Relaxed)),
+        }
+    }
+
+    /// The writable cell at `index` of read-write buffer or shared array
+    /// `mem`, or its length when out of range (a read-only buffer, which
+    /// validation never lets a statement write, has no cells).
+    fn cell<'s>(
+        &'s self,
+        arena: &'s [AtomicU32],
+        mem: Mem,
+        index: u64,
+    ) -> Result<&'s AtomicU32, usize> {
+        let at = usize::try_from(index).unwrap_or(usize::MAX);
+        match mem {
+            Mem::Rw(g) => {
+                let buf = self.rw[g as usize];
+                buf.get(at).ok_or(buf.len())
+            }
+            Mem::Shared(a) => {
+                let (off, len) = self.c.shared[a as usize];
+                if at < len {
+                    Ok(&arena[off + at])
+                } else {
+                    Err(len)
+                }
+            }
+            Mem::Ro(_) | Mem::Private(_) => Err(0),
         }
     }
 
@@ -616,9 +867,33 @@ impl Launch<'_> {
                         pc = t as usize;
                     }
                 }
+                Op::AsyncCopy {
+                    dst,
+                    di,
+                    src,
+                    si,
+                    count,
+                } => {
+                    let (d0, s0) = (u64::from(rd!(di)), u64::from(rd!(si)));
+                    for k in 0..u64::from(count) {
+                        let v = match self.word(arena, src, s0 + k) {
+                            Ok(w) => w,
+                            Err(len) if unchecked => return Err(oob64(src, s0 + k, len)),
+                            Err(_) => 0,
+                        };
+                        match self.cell(arena, Mem::Shared(dst), d0 + k) {
+                            Ok(w) => w.store(v, Relaxed),
+                            Err(len) if unchecked => {
+                                return Err(oob64(Mem::Shared(dst), d0 + k, len));
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                }
                 // A collective stops the invocation like a barrier; the
-                // scheduler combines the subgroup's values (`collective`).
-                Op::Barrier | Op::Subgroup { .. } => {
+                // scheduler combines the subgroup's values (`collective`)
+                // or executes the matrix statement (`matrix`).
+                Op::Barrier | Op::Subgroup { .. } | Op::Matrix { .. } => {
                     *pc_io = pc as u32;
                     *steps_io = steps;
                     return Ok(Stop::Barrier);
@@ -716,6 +991,33 @@ fn butterfly_sum(size: usize, vals: &[u32]) -> u32 {
 
 fn oob(mem: Mem, index: u32, len: usize) -> Fault {
     Fault::OutOfBounds { mem, index, len }
+}
+
+/// An out-of-range element of a matrix statement or a copy, whose index is
+/// computed in `u64`: reported saturated to `u32::MAX` past `u32`.
+fn oob64(mem: Mem, index: u64, len: usize) -> Fault {
+    oob(mem, u32::try_from(index).unwrap_or(u32::MAX), len)
+}
+
+/// The value of an element's bits (zero-extended in their slot): `f16` and
+/// `bf16` as the equal `f32`, an `f32` as itself.
+fn element_value(elem: DataType, bits: u32) -> f32 {
+    match elem {
+        DataType::F16 => half::f16::from_bits(bits as u16).to_f32(),
+        DataType::BF16 => f32::from_bits(bits << 16),
+        _ => f32::from_bits(bits),
+    }
+}
+
+/// The element bits (zero-extended) that store `x` as `elem`: `x as f16`
+/// and `x as bf16` round to nearest even (through `half`, as the store of
+/// a converted value does), an `f32` is itself.
+fn element_bits(elem: DataType, x: f32) -> u32 {
+    match elem {
+        DataType::F16 => u32::from(half::f16::from_f32(x).to_bits()),
+        DataType::BF16 => u32::from(half::bf16::from_f32(x).to_bits()),
+        _ => x.to_bits(),
+    }
 }
 
 /// The atomic cell at `index` of `m`, or the memory's length when out of

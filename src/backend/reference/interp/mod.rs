@@ -63,6 +63,34 @@
 //! memory-safe and reports it as [`RunError::OutOfBounds`], naming the
 //! buffer and the index, so the oracle flags the bug instead of hiding it.
 //!
+//! # Matrices and asynchronous copies
+//!
+//! A matrix statement ([`crate::ir::MatrixOp`]) is collective like a
+//! subgroup operation: every invocation stops at it, and when the whole
+//! workgroup has arrived the interpreter executes it once per subgroup.
+//! The tiles are kept once per subgroup (not per invocation), as `f32`
+//! values (`f16`/`bf16` elements widened exactly), all zero when the
+//! workgroup starts. Before executing a statement for a subgroup the
+//! interpreter checks the contract every target relies on: all live lanes
+//! of the subgroup execute it, with the same offset and stride (or fill
+//! value); otherwise the launch fails with
+//! [`RunError::MatrixOperandsDiffer`]. So the result never depends on
+//! [`RunOptions::subgroup_size`] unless that error does.
+//!
+//! A load reads element `(r, c)` from `offset + r * stride + c` (row-major)
+//! or `offset + c * stride + r` (column-major), computed in `u64`; an
+//! element out of range reads 0 and a stored one out of range is dropped
+//! (in an `unchecked` kernel either is [`RunError::OutOfBounds`], the
+//! index saturated to `u32::MAX` past `u32`). A store converts each `f32`
+//! as `as` does (`f16`/`bf16`: round to nearest even). `d = a * b + c`
+//! computes each element as `acc = c[i][j]`, then for `k` in order
+//! `acc = acc + a[i][k] * b[k][j]` in `f32`, multiply and add rounded
+//! separately; `d` may be `c`.
+//!
+//! `async_copy` copies at once, per invocation (source elements out of
+//! range copy 0, destination elements out of range are dropped, indices
+//! added in `u64`); `async_commit` and `async_wait` do nothing.
+//!
 //! # Narrow types
 //!
 //! `f16 bf16 u8 i8 u16 i16` are defined by [`crate::mid::widen()`]: every
@@ -96,7 +124,7 @@ use rayon::prelude::*;
 
 use crate::ir::{Access, DataType, Literal, Param, Program, ValidationError};
 use crate::mid::{Analysis, widen};
-use bytecode::{Op, Reg};
+use bytecode::{MatStmt, MatrixSlot, Mem, Op, Reg};
 use compile::Codegen;
 use exec::{Launch, Scratch};
 
@@ -262,6 +290,29 @@ pub enum RunError {
         /// The size asked for.
         size: u32,
     },
+    /// The invocations of one subgroup executed a matrix statement with
+    /// different operands (offset, stride or fill value), or not all of its
+    /// invocations executed it. Every target relies on this contract (PTX
+    /// `mma.sync` and `ldmatrix` spread one tile over the lanes of a warp;
+    /// a cooperative matrix is a value of the whole subgroup), so the
+    /// reference checks it on every run instead of picking one lane's
+    /// operands.
+    #[error(
+        "kernel `{kernel}`: the invocations of subgroup {subgroup} of workgroup {workgroup:?} execute {statement} with different operands: {detail}; every invocation of a subgroup must execute a matrix statement together, with equal operands"
+    )]
+    MatrixOperandsDiffer {
+        /// Kernel name.
+        kernel: String,
+        /// The workgroup.
+        workgroup: [u32; 3],
+        /// The subgroup within the workgroup (invocations `subgroup * S ..
+        /// (subgroup + 1) * S` by flat local index).
+        subgroup: u32,
+        /// Which statement: its number in the kernel and what it does.
+        statement: String,
+        /// Which lanes disagree and how.
+        detail: String,
+    },
     /// The worker pool could not be built.
     #[error("could not start {threads} worker threads: {reason}")]
     ThreadPool {
@@ -340,6 +391,13 @@ pub struct Compiled {
     /// Per instruction: an access whose bounds check the middle layer's
     /// analysis elides on every target (out of range there is an error).
     proven: Vec<bool>,
+    /// Per matrix of the kernel: where its tile lies in a subgroup's block
+    /// of `matrix_words` elements.
+    matrices: Vec<MatrixSlot>,
+    matrix_words: usize,
+    /// The statements of `Op::Matrix`, and how diagnostics name them.
+    matrix_ops: Vec<MatStmt>,
+    matrix_descs: Vec<String>,
 }
 
 impl Compiled {
@@ -425,6 +483,18 @@ impl Compiled {
             if target.is_some_and(|t| u64::from(t) >= len) {
                 return Err(format!("instruction {pc} ({op:?}) jumps outside the code"));
             }
+            if let Op::Matrix { s, .. } = *op
+                && s as usize >= self.matrix_ops.len()
+            {
+                return Err(format!(
+                    "instruction {pc} ({op:?}) names no matrix statement"
+                ));
+            }
+            if let Op::AsyncCopy { dst, src, .. } = *op {
+                self.memory_exists(Mem::Shared(dst))
+                    .and_then(|()| self.memory_exists(src))
+                    .map_err(|e| format!("instruction {pc} ({op:?}): {e}"))?;
+            }
             // A private access reads `base + index` for any `index < len`
             // without a further check.
             if let Op::LoadP { base, len, .. } | Op::StoreP { base, len, .. } = *op
@@ -435,7 +505,64 @@ impl Compiled {
                 ));
             }
         }
+        self.verify_matrices()
+    }
+
+    /// The matrix statements name existing matrices and memories, every
+    /// tile lies inside a subgroup's block, and a multiply's matrices have
+    /// the shape's dimensions (`exec` indexes tiles by them).
+    fn verify_matrices(&self) -> Result<(), String> {
+        for (k, slot) in self.matrices.iter().enumerate() {
+            if slot.offset + slot.len() > self.matrix_words {
+                return Err(format!("matrix {k} lies outside the tile storage"));
+            }
+        }
+        let slot = |m: u32| {
+            self.matrices
+                .get(m as usize)
+                .copied()
+                .ok_or_else(|| format!("no matrix {m}"))
+        };
+        for (k, stmt) in self.matrix_ops.iter().enumerate() {
+            let at = |e: String| format!("matrix statement {k}: {e}");
+            for m in stmt.matrices() {
+                slot(m).map_err(at)?;
+            }
+            if let Some(mem) = stmt.mem() {
+                self.memory_exists(mem).map_err(at)?;
+            }
+            if let MatStmt::MultiplyAdd { d, a, b, c, shape } = *stmt {
+                let dims = |m: u32| slot(m).map(|s| (s.rows, s.cols));
+                let want = [
+                    (shape.m, shape.n),
+                    (shape.m, shape.k),
+                    (shape.k, shape.n),
+                    (shape.m, shape.n),
+                ];
+                for (m, w) in [d, a, b, c].into_iter().zip(want) {
+                    if dims(m).map_err(at)? != w {
+                        return Err(at(format!("matrix {m} is not {} x {}", w.0, w.1)));
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// `mem` is a buffer parameter or shared array of the kernel (private
+    /// arrays are no memory of matrix statements or copies).
+    fn memory_exists(&self, mem: Mem) -> Result<(), String> {
+        let ok = match mem {
+            Mem::Ro(g) => (g as usize) < self.ro_names.len(),
+            Mem::Rw(g) => (g as usize) < self.rw_names.len(),
+            Mem::Shared(a) => (a as usize) < self.shared.len(),
+            Mem::Private(_) => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{mem:?} is no buffer or shared array"))
+        }
     }
 
     /// Whether a workgroup keeps every invocation's register file: with
@@ -868,6 +995,102 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    /// `if workgroup_id().x == 0 { matrix_fill(mc, 1.0) }`: uniform, so
+    /// valid; `lanes_skip` rewrites the branch to test `local_id().x`
+    /// instead, which no valid kernel can do, to reach the check that
+    /// every lane of a subgroup takes part.
+    fn guarded_fill(lanes_skip: bool) -> Compiled {
+        use crate::ir::{MatrixOp, MatrixRole, MatrixShape};
+        let mut b = ProgramBuilder::new("guarded", [32, 1, 1]);
+        let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+        let shape = MatrixShape { m: 16, n: 8, k: 16 };
+        let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, shape);
+        b.body(|blk| {
+            let wg = Expr::Builtin(Builtin::WorkgroupId, Axis::X);
+            blk.if_(wg.eq(Expr::u32(0)), |then| {
+                then.matrix(MatrixOp::Fill {
+                    matrix: mc,
+                    value: Expr::f32(1.0),
+                });
+            });
+            blk.matrix(MatrixOp::Store {
+                matrix: mc,
+                buf: BufRef::Param(out),
+                offset: Expr::u32(0),
+                stride: Expr::u32(8),
+                layout: crate::ir::MatrixLayout::RowMajor,
+            });
+        });
+        let mut c = Compiled::new(&b.finish()).expect("valid");
+        if lanes_skip {
+            let lid = super::bytecode::builtin_reg(Builtin::LocalId, Axis::X);
+            let jumps = c
+                .code
+                .iter_mut()
+                .filter_map(|op| match op {
+                    super::Op::JumpIfNot { c, .. } => Some(c),
+                    _ => None,
+                })
+                .map(|r| *r = lid)
+                .count();
+            assert_eq!(jumps, 1);
+        }
+        c
+    }
+
+    #[test]
+    fn every_lane_of_a_subgroup_must_take_part_in_a_matrix_statement() {
+        let mut out = [0u32; 128];
+        let run = |c: &Compiled, out: &mut [u32]| {
+            c.run(
+                [1, 1, 1],
+                &mut [RefArg::Buffer(out)],
+                &RunOptions::default(),
+            )
+        };
+        run(&guarded_fill(false), &mut out).expect("uniform");
+        assert_eq!(out, [1f32.to_bits(); 128]);
+        // Lane 0 (`local_id().x == 0`) skips the fill and waits at the
+        // store, the others wait at the fill.
+        let e = run(&guarded_fill(true), &mut out).unwrap_err();
+        let RunError::MatrixOperandsDiffer {
+            subgroup: 0,
+            statement,
+            detail,
+            ..
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            statement,
+            "matrix statement 1 (`matrix_store` of `mc` into `out`)"
+        );
+        assert_eq!(
+            detail,
+            "lane 0 executes it, lane 1 does not (it waits at another barrier, subgroup operation or matrix statement)"
+        );
+    }
+
+    #[test]
+    fn matrix_statements_are_verified() {
+        let mut c = guarded_fill(false);
+        assert_eq!(c.verify(), Ok(()));
+        for op in &mut c.code {
+            if let super::Op::Matrix { s, .. } = op {
+                *s = 7;
+            }
+        }
+        assert!(
+            c.verify()
+                .unwrap_err()
+                .contains("names no matrix statement")
+        );
+        let mut c = guarded_fill(false);
+        c.matrices[0].rows = 32;
+        assert!(c.verify().unwrap_err().contains("outside the tile storage"));
     }
 
     /// Programs in the widened normal form (`mid::widen`'s output), built

@@ -1,0 +1,1211 @@
+//! The reference interpreter's matrix statements and asynchronous copies,
+//! against hand-computed expectations: multiplies of every layout against a
+//! naive loop in the stated order (start from `c[i][j]`, add the products in
+//! order of `k` in `f32`), conversions on store, out-of-range elements,
+//! aliasing, the shared-memory path, the uniformity verifier, subgroup-size
+//! independence and the CPU device.
+
+use vyre::backend::reference::{RefArg, RunError, RunOptions, run, run_with};
+use vyre::half::{bf16, f16};
+use vyre::ir::{
+    Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
+    MatrixShape, Program, ProgramBuilder,
+};
+
+const ROW: MatrixLayout = MatrixLayout::RowMajor;
+const COL: MatrixLayout = MatrixLayout::ColMajor;
+
+/// splitmix64: deterministic test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n)) as u32
+    }
+
+    /// A value of `t` (`f16`, `bf16` or `f32`) as its bits: a signed
+    /// number with a few significant bits over a range of exponents, so
+    /// that sums of products need rounding in `f32`.
+    fn elem(&mut self, t: DataType) -> u32 {
+        let mant = self.below(2001) as f32 - 1000.0;
+        let x = mant * 2f32.powi(self.below(9) as i32 - 12);
+        bits_of(t, x)
+    }
+}
+
+/// `x` converted to `t` (round to nearest even), as the element's bits.
+fn bits_of(t: DataType, x: f32) -> u32 {
+    match t {
+        DataType::F16 => u32::from(f16::from_f32(x).to_bits()),
+        DataType::BF16 => u32::from(bf16::from_f32(x).to_bits()),
+        _ => x.to_bits(),
+    }
+}
+
+/// The value of an element's bits.
+fn value_of(t: DataType, bits: u32) -> f32 {
+    match t {
+        DataType::F16 => f16::from_bits(bits as u16).to_f32(),
+        DataType::BF16 => bf16::from_bits(bits as u16).to_f32(),
+        _ => f32::from_bits(bits),
+    }
+}
+
+/// The element index of `(r, c)`, by hand.
+fn at(layout: MatrixLayout, off: u64, stride: u64, r: u64, c: u64) -> u64 {
+    match layout {
+        MatrixLayout::RowMajor => off + r * stride + c,
+        MatrixLayout::ColMajor => off + c * stride + r,
+    }
+}
+
+/// `d = c + a * b` in the reference's order: `acc = c[i][j]`, then for
+/// `k = 0, 1, ..`: `acc = acc + a[i][k] * b[k][j]`, each operation rounded
+/// in `f32`. Row-major `m x k`, `k x n`, `m x n` values.
+fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
+    let mut d = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = c[i * n + j];
+            for kk in 0..k {
+                let p = a[i * k + kk] * b[kk * n + j];
+                acc += p;
+            }
+            d[i * n + j] = acc;
+        }
+    }
+    d
+}
+
+/// The same sum in `f64` (exact for these operands), and the tolerance the
+/// language allows targets around the reference:
+/// `K * 2^-22 * (|c| + sum |a b|) + 2^-126`.
+fn exact_and_bound(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = f64::from(c[i * n + j]);
+            let mut mag = s.abs();
+            for kk in 0..k {
+                let p = f64::from(a[i * k + kk]) * f64::from(b[kk * n + j]);
+                s += p;
+                mag += p.abs();
+            }
+            out.push((s, k as f64 * 2f64.powi(-22) * mag + 2f64.powi(-126)));
+        }
+    }
+    out
+}
+
+/// One multiply test: where the operands lie and how the result is stored.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    shape: MatrixShape,
+    /// Operand element type (`f16` or `bf16`).
+    elem: DataType,
+    la: MatrixLayout,
+    lb: MatrixLayout,
+    lc: MatrixLayout,
+    /// Layout and element type of the stored result.
+    ls: MatrixLayout,
+    store: DataType,
+}
+
+/// Offsets and strides (padded) of a case's four memories.
+struct Placement {
+    off: [u32; 4],
+    stride: [u32; 4],
+    len: [usize; 4],
+}
+
+impl Case {
+    /// `(rows, cols)` of A, B, C and the result.
+    fn dims(&self) -> [(u32, u32); 4] {
+        let s = self.shape;
+        [(s.m, s.k), (s.k, s.n), (s.m, s.n), (s.m, s.n)]
+    }
+
+    fn layouts(&self) -> [MatrixLayout; 4] {
+        [self.la, self.lb, self.lc, self.ls]
+    }
+
+    /// Each matrix at a small offset with a stride 3 past its minor
+    /// dimension.
+    fn placement(&self) -> Placement {
+        let mut p = Placement {
+            off: [0; 4],
+            stride: [0; 4],
+            len: [0; 4],
+        };
+        for (q, ((rows, cols), layout)) in self.dims().into_iter().zip(self.layouts()).enumerate() {
+            let (major, minor) = match layout {
+                MatrixLayout::RowMajor => (rows, cols),
+                MatrixLayout::ColMajor => (cols, rows),
+            };
+            p.off[q] = 5 + q as u32;
+            p.stride[q] = minor + 3;
+            p.len[q] = (p.off[q] + major * p.stride[q]) as usize;
+        }
+        p
+    }
+
+    /// `ma = load(a); mb = load(b); mc = load(c); mc = ma * mb + mc;
+    /// store(out, mc)`, on one 32-invocation workgroup.
+    fn program(&self, p: &Placement) -> Program {
+        let mut b = ProgramBuilder::new("mma", [32, 1, 1]);
+        let pa = b.buffer("a", self.elem, Access::Read);
+        let pb = b.buffer("b", self.elem, Access::Read);
+        let pc = b.buffer("c", DataType::F32, Access::Read);
+        let out = b.buffer("out", self.store, Access::ReadWrite);
+        let ma = b.matrix("ma", MatrixRole::A, self.elem, self.shape);
+        let mb = b.matrix("mb", MatrixRole::B, self.elem, self.shape);
+        let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, self.shape);
+        let layouts = self.layouts();
+        b.body(|blk| {
+            for (q, (m, buf)) in [(ma, pa), (mb, pb), (mc, pc)].into_iter().enumerate() {
+                blk.matrix(MatrixOp::Load {
+                    matrix: m,
+                    buf: BufRef::Param(buf),
+                    offset: Expr::u32(p.off[q]),
+                    stride: Expr::u32(p.stride[q]),
+                    layout: layouts[q],
+                });
+            }
+            blk.matrix(MatrixOp::MultiplyAdd {
+                d: mc,
+                a: ma,
+                b: mb,
+                c: mc,
+            });
+            blk.matrix(MatrixOp::Store {
+                matrix: mc,
+                buf: BufRef::Param(out),
+                offset: Expr::u32(p.off[3]),
+                stride: Expr::u32(p.stride[3]),
+                layout: layouts[3],
+            });
+        });
+        b.finish()
+    }
+
+    /// Run with random operands from `seed`; returns the result's bits
+    /// (row-major), the expected bits and the exact sums with bounds.
+    fn run(&self, seed: u64, subgroup_size: u32) -> (Vec<u32>, Vec<u32>, Vec<(f64, f64)>) {
+        let mut rng = Rng(seed);
+        let pl = self.placement();
+        let prog = self.program(&pl);
+        let types = [self.elem, self.elem, DataType::F32, self.store];
+        let mut vals: Vec<Vec<f32>> = Vec::new();
+        let mut bufs: Vec<Vec<u32>> = Vec::new();
+        for (q, &t) in types.iter().enumerate() {
+            let (rows, cols) = self.dims()[q];
+            // Padding and everything around holds junk the load must skip
+            // (a sentinel the result must keep for the output).
+            let mut buf: Vec<u32> = (0..pl.len[q])
+                .map(|_| if q == 3 { 0x7e57 } else { rng.elem(t) })
+                .collect();
+            let mut v = vec![0.0; (rows * cols) as usize];
+            for r in 0..rows {
+                for c in 0..cols {
+                    let idx = at(
+                        self.layouts()[q],
+                        u64::from(pl.off[q]),
+                        u64::from(pl.stride[q]),
+                        u64::from(r),
+                        u64::from(c),
+                    ) as usize;
+                    if q < 3 {
+                        v[(r * cols + c) as usize] = value_of(t, buf[idx]);
+                    } else {
+                        buf[idx] = 0x7e57;
+                    }
+                }
+            }
+            vals.push(v);
+            bufs.push(buf);
+        }
+        let (m, n, k) = (
+            self.shape.m as usize,
+            self.shape.n as usize,
+            self.shape.k as usize,
+        );
+        let d = naive(m, n, k, &vals[0], &vals[1], &vals[2]);
+        let want: Vec<u32> = d.iter().map(|&x| bits_of(self.store, x)).collect();
+        let exact = exact_and_bound(m, n, k, &vals[0], &vals[1], &vals[2]);
+        {
+            let [a, b, c, o] = &mut bufs[..] else {
+                unreachable!()
+            };
+            run_with(
+                &prog,
+                [1, 1, 1],
+                &mut [
+                    RefArg::Buffer(a),
+                    RefArg::Buffer(b),
+                    RefArg::Buffer(c),
+                    RefArg::Buffer(o),
+                ],
+                &opts(subgroup_size),
+            )
+            .unwrap_or_else(|e| panic!("{self:?}: {e}"));
+        }
+        let out = &bufs[3];
+        let mut got = Vec::new();
+        for r in 0..self.shape.m {
+            for c in 0..self.shape.n {
+                let idx = at(
+                    self.ls,
+                    u64::from(pl.off[3]),
+                    u64::from(pl.stride[3]),
+                    u64::from(r),
+                    u64::from(c),
+                ) as usize;
+                got.push(out[idx]);
+            }
+        }
+        // Nothing outside the tile was written.
+        let touched: std::collections::HashSet<usize> = (0..self.shape.m)
+            .flat_map(|r| (0..self.shape.n).map(move |c| (r, c)))
+            .map(|(r, c)| {
+                at(
+                    self.ls,
+                    u64::from(pl.off[3]),
+                    u64::from(pl.stride[3]),
+                    u64::from(r),
+                    u64::from(c),
+                ) as usize
+            })
+            .collect();
+        for (i, &w) in out.iter().enumerate() {
+            if !touched.contains(&i) {
+                assert_eq!(w, 0x7e57, "{self:?}: element {i} outside the tile written");
+            }
+        }
+        (got, want, exact)
+    }
+}
+
+fn opts(subgroup_size: u32) -> RunOptions {
+    RunOptions {
+        subgroup_size,
+        ..RunOptions::default()
+    }
+}
+
+fn shape(m: u32, n: u32, k: u32) -> MatrixShape {
+    MatrixShape { m, n, k }
+}
+
+/// Every layout of A, B, C and the stored result, for `shape` and `elem`;
+/// the result must be the naive loop's bit for bit, and within the
+/// targets' tolerance of the exact sum.
+fn all_layouts(shape: MatrixShape, elem: DataType, seed: u64) {
+    let mut rounded = 0;
+    for (q, &(la, lb, lc, ls)) in [
+        (ROW, ROW, ROW, ROW),
+        (ROW, COL, ROW, COL),
+        (COL, ROW, COL, ROW),
+        (COL, COL, COL, COL),
+        (ROW, ROW, COL, COL),
+        (COL, COL, ROW, ROW),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let case = Case {
+            shape,
+            elem,
+            la,
+            lb,
+            lc,
+            ls,
+            store: DataType::F32,
+        };
+        let (got, want, exact) = case.run(seed + q as u64, 32);
+        assert_eq!(got, want, "{case:?}");
+        for (g, (e, bound)) in got.iter().zip(&exact) {
+            let g = f64::from(f32::from_bits(*g));
+            assert!((g - e).abs() <= *bound, "{case:?}: {g} vs exact {e}");
+            rounded += usize::from(g != *e);
+        }
+    }
+    // The operands need rounding: the order of the sum is observable.
+    assert!(rounded > 50, "only {rounded} results were rounded");
+}
+
+#[test]
+fn multiply_16x8x16_bf16_matches_the_naive_loop() {
+    all_layouts(shape(16, 8, 16), DataType::BF16, 1);
+}
+
+#[test]
+fn multiply_32x16x32_f16_matches_the_naive_loop() {
+    all_layouts(shape(32, 16, 32), DataType::F16, 100);
+}
+
+#[test]
+fn multiply_32x16x32_bf16_matches_the_naive_loop() {
+    all_layouts(shape(32, 16, 32), DataType::BF16, 200);
+}
+
+/// The stored result converted to `f16` and `bf16` buffers (each element
+/// rounded to nearest even from the `f32` result).
+#[test]
+fn results_stored_into_narrow_buffers() {
+    for (q, (elem, store)) in [
+        (DataType::BF16, DataType::BF16),
+        (DataType::BF16, DataType::F16),
+        (DataType::F16, DataType::F16),
+        (DataType::F16, DataType::BF16),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let case = Case {
+            shape: shape(16, 16, 32),
+            elem,
+            la: ROW,
+            lb: COL,
+            lc: ROW,
+            ls: if q % 2 == 0 { ROW } else { COL },
+            store,
+        };
+        let (got, want, _) = case.run(300 + q as u64, 32);
+        assert_eq!(got, want, "{case:?}");
+    }
+}
+
+/// A one-workgroup program with accumulator `mc` (16 x 8) filled from
+/// scalar `v`, optionally multiplied (`ma` from `a`, `mb` from `b`, both
+/// row-major and dense), and stored row-major at 0 into `out` of `store`.
+fn fill_program(store: DataType, multiply: Option<DataType>) -> Program {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("fill", [32, 1, 1]);
+    let v = b.scalar("v", DataType::F32);
+    let out = b.buffer("out", store, Access::ReadWrite);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let ops = multiply.map(|t| {
+        let pa = b.buffer("a", t, Access::Read);
+        let pb = b.buffer("b", t, Access::Read);
+        let ma = b.matrix("ma", MatrixRole::A, t, s);
+        let mb = b.matrix("mb", MatrixRole::B, t, s);
+        (pa, pb, ma, mb)
+    });
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: mc,
+            value: Expr::param(v),
+        });
+        if let Some((pa, pb, ma, mb)) = ops {
+            for (m, buf, stride) in [(ma, pa, 16), (mb, pb, 8)] {
+                blk.matrix(MatrixOp::Load {
+                    matrix: m,
+                    buf: BufRef::Param(buf),
+                    offset: Expr::u32(0),
+                    stride: Expr::u32(stride),
+                    layout: ROW,
+                });
+            }
+            blk.matrix(MatrixOp::MultiplyAdd {
+                d: mc,
+                a: ma,
+                b: mb,
+                c: mc,
+            });
+        }
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: ROW,
+        });
+    });
+    b.finish()
+}
+
+/// Fill with a value, store into `store`: every element the value's bits.
+fn fill_and_store(store: DataType, v: f32) -> Vec<u32> {
+    let p = fill_program(store, None);
+    let mut out = vec![0u32; 128];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Scalar(Literal::f32(v)), RefArg::Buffer(&mut out)],
+    )
+    .expect("runs");
+    out
+}
+
+#[test]
+fn fill_and_store_round_to_nearest_even() {
+    let cases: [(DataType, f32, u32); 12] = [
+        // f32: exact, -0.0 kept.
+        (DataType::F32, 2.5, 2.5f32.to_bits()),
+        (DataType::F32, -0.0, 0x8000_0000),
+        // f16: 1 + 2^-11 is the tie between 1.0 and 1 + 2^-10: even, 1.0;
+        // 1 + 3 * 2^-11 ties between 1 + 2^-10 (odd) and 1 + 2^-9 (even).
+        (DataType::F16, 1.0 + 2f32.powi(-11), 0x3c00),
+        (DataType::F16, 1.0 + 3.0 * 2f32.powi(-11), 0x3c02),
+        (DataType::F16, 1.0 + 2f32.powi(-11) + 2f32.powi(-20), 0x3c01),
+        (DataType::F16, 65520.0, 0x7c00),
+        (DataType::F16, -2.5, 0xc100),
+        // bf16: 1 + 2^-8 ties to 1.0, 1 + 3 * 2^-8 to 1 + 2^-6.
+        (DataType::BF16, 1.0 + 2f32.powi(-8), 0x3f80),
+        (DataType::BF16, 1.0 + 3.0 * 2f32.powi(-8), 0x3f82),
+        (DataType::BF16, 1.0 + 2f32.powi(-8) + 2f32.powi(-16), 0x3f81),
+        (DataType::BF16, -0.0, 0x8000),
+        (DataType::BF16, f32::INFINITY, 0x7f80),
+    ];
+    for (store, v, want) in cases {
+        let out = fill_and_store(store, v);
+        assert!(
+            out.iter().all(|&w| w == want),
+            "fill {v} stored as {store}: {:#x} (want {want:#x})",
+            out[0]
+        );
+    }
+}
+
+/// A tie made by the multiply itself: `1 + 2^-11` and `1 + 3 * 2^-11`
+/// (exact in `f32`) stored as `f16` round to even.
+#[test]
+fn a_multiply_result_rounds_to_even_on_store() {
+    let p = fill_program(DataType::F16, Some(DataType::F16));
+    let mut out = vec![0u32; 128];
+    let mut a = vec![0u32; 256];
+    let mut b = vec![0u32; 128];
+    // a[0][0] = 2^-11; b[0][0] = 1, b[0][1] = 3, b[0][2] = 2^-10 * 1.5.
+    a[0] = bits_of(DataType::F16, 2f32.powi(-11));
+    b[0] = bits_of(DataType::F16, 1.0);
+    b[1] = bits_of(DataType::F16, 3.0);
+    b[2] = bits_of(DataType::F16, 1.5 * 1024.0);
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Scalar(Literal::f32(1.0)),
+            RefArg::Buffer(&mut out),
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut b),
+        ],
+    )
+    .expect("runs");
+    // (0, 2): 1 + 2^-11 * 1536 = 1.75.
+    assert_eq!(&out[..3], &[0x3c00, 0x3c02, 0x3f00]);
+    // Every other element is c = 1.0.
+    assert!(out[3..].iter().all(|&w| w == 0x3c00));
+}
+
+#[test]
+fn matrices_start_at_zero() {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("zero", [32, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(16),
+            layout: COL,
+        });
+    });
+    let p = b.finish();
+    let mut o = vec![7u32; 128];
+    // Two workgroups: the second starts from zero again (it stores the
+    // same zeros).
+    run(&p, [2, 1, 1], &mut [RefArg::Buffer(&mut o)]).expect("runs");
+    assert_eq!(o, vec![0; 128]);
+}
+
+/// `c = a * b + c` over `k` in steps of 16 inside a `for` loop (the
+/// accumulator is `d` and `c` at once), operands loaded at the loop
+/// variable's offsets: `out = A (16 x 64) * B (64 x 8) + 0`.
+#[test]
+fn accumulating_in_place_over_a_k_loop() {
+    let s = shape(16, 8, 16);
+    let (m, n, k) = (16usize, 8usize, 64usize);
+    let mut b = ProgramBuilder::new("kloop", [32, 1, 1]);
+    let pa = b.buffer("a", DataType::BF16, Access::Read);
+    let pb = b.buffer("b", DataType::BF16, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let ma = b.matrix("ma", MatrixRole::A, DataType::BF16, s);
+    let mb = b.matrix("mb", MatrixRole::B, DataType::BF16, s);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let kk = b.local("kk", DataType::U32, false);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: mc,
+            value: Expr::f32(0.0),
+        });
+        blk.for_step(kk, Expr::u32(0), Expr::u32(k as u32), 16, false, |body| {
+            // A row-major 16 x 64: the k-slice at column kk.
+            body.matrix(MatrixOp::Load {
+                matrix: ma,
+                buf: BufRef::Param(pa),
+                offset: Expr::local(kk),
+                stride: Expr::u32(k as u32),
+                layout: ROW,
+            });
+            // B column-major 64 x 8 (column j at j * 64): rows kk.. at kk.
+            body.matrix(MatrixOp::Load {
+                matrix: mb,
+                buf: BufRef::Param(pb),
+                offset: Expr::local(kk),
+                stride: Expr::u32(k as u32),
+                layout: COL,
+            });
+            body.matrix(MatrixOp::MultiplyAdd {
+                d: mc,
+                a: ma,
+                b: mb,
+                c: mc,
+            });
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(n as u32),
+            layout: ROW,
+        });
+    });
+    let p = b.finish();
+    let mut rng = Rng(7);
+    let mut a: Vec<u32> = (0..m * k).map(|_| rng.elem(DataType::BF16)).collect();
+    let mut bb: Vec<u32> = (0..k * n).map(|_| rng.elem(DataType::BF16)).collect();
+    let av: Vec<f32> = a.iter().map(|&x| value_of(DataType::BF16, x)).collect();
+    // Row-major values of B from its column-major buffer.
+    let mut bv = vec![0.0; k * n];
+    for r in 0..k {
+        for c in 0..n {
+            bv[r * n + c] = value_of(DataType::BF16, bb[c * k + r]);
+        }
+    }
+    let want = naive(m, n, k, &av, &bv, &vec![0.0; m * n]);
+    let mut o = vec![0u32; m * n];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut bb),
+            RefArg::Buffer(&mut o),
+        ],
+    )
+    .expect("runs");
+    let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
+    assert_eq!(o, want);
+}
+
+/// `mc = ma * mb + mc` with A from `a` (row-major, stride 16, at
+/// `a_off`), B from `b` (row-major, stride 8, at `b_off`), C filled with
+/// 0.5, stored row-major (stride 8) at `out_off` into `out`.
+fn edge_program(a_off: u32, b_off: u32, out_off: u32) -> Program {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("edge", [32, 1, 1]);
+    let pa = b.buffer("a", DataType::BF16, Access::Read);
+    let pb = b.buffer("b", DataType::BF16, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let ma = b.matrix("ma", MatrixRole::A, DataType::BF16, s);
+    let mb = b.matrix("mb", MatrixRole::B, DataType::BF16, s);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: mc,
+            value: Expr::f32(0.5),
+        });
+        for (m, buf, off, stride) in [(ma, pa, a_off, 16), (mb, pb, b_off, 8)] {
+            blk.matrix(MatrixOp::Load {
+                matrix: m,
+                buf: BufRef::Param(buf),
+                offset: Expr::u32(off),
+                stride: Expr::u32(stride),
+                layout: ROW,
+            });
+        }
+        blk.matrix(MatrixOp::MultiplyAdd {
+            d: mc,
+            a: ma,
+            b: mb,
+            c: mc,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(out_off),
+            stride: Expr::u32(8),
+            layout: ROW,
+        });
+    });
+    b.finish()
+}
+
+#[test]
+fn out_of_range_elements_read_zero_and_are_not_stored() {
+    let mut rng = Rng(11);
+    // A holds only its first 10 rows and 3 elements of the 11th: the rest
+    // reads 0. The output holds 100 of the 128 elements: the rest is
+    // dropped.
+    let a_len = 10 * 16 + 3;
+    let mut a: Vec<u32> = (0..a_len).map(|_| rng.elem(DataType::BF16)).collect();
+    let mut b: Vec<u32> = (0..128).map(|_| rng.elem(DataType::BF16)).collect();
+    let mut av: Vec<f32> = a.iter().map(|&x| value_of(DataType::BF16, x)).collect();
+    av.resize(256, 0.0);
+    let bv: Vec<f32> = b.iter().map(|&x| value_of(DataType::BF16, x)).collect();
+    let want = naive(16, 8, 16, &av, &bv, &[0.5; 128]);
+    let mut out = vec![0u32; 100];
+    run(
+        &edge_program(0, 0, 0),
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut b),
+            RefArg::Buffer(&mut out),
+        ],
+    )
+    .expect("runs");
+    let want: Vec<u32> = want[..100].iter().map(|x| x.to_bits()).collect();
+    assert_eq!(out, want);
+    // Rows 11.. of the product are c alone.
+    assert!(out[88..].iter().all(|&w| w == 0.5f32.to_bits()));
+
+    // B's offset near `u32::MAX`: indices are computed in `u64` and do
+    // not wrap to the start of the buffer, so B reads all zeros and the
+    // result is c. A store there writes nothing either.
+    for (b_off, out_off) in [(u32::MAX - 5, 0), (0, u32::MAX - 3)] {
+        let mut out = vec![7u32; 128];
+        run(
+            &edge_program(0, b_off, out_off),
+            [1, 1, 1],
+            &mut [
+                RefArg::Buffer(&mut a),
+                RefArg::Buffer(&mut b),
+                RefArg::Buffer(&mut out),
+            ],
+        )
+        .expect("runs");
+        if out_off == 0 {
+            assert_eq!(out, vec![0.5f32.to_bits(); 128]);
+        } else {
+            assert_eq!(out, vec![7; 128]);
+        }
+    }
+}
+
+/// In an `unchecked` kernel an element out of range is an error naming
+/// the buffer, as any other unchecked access.
+#[test]
+fn unchecked_out_of_range_is_reported() {
+    let mut p = edge_program(0, 0, 0);
+    p.unchecked = true;
+    let mut a = vec![0u32; 256];
+    let mut b = vec![0u32; 128];
+    let mut out = vec![0u32; 128];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut b),
+            RefArg::Buffer(&mut out),
+        ],
+    )
+    .expect("in range");
+    let mut short = vec![0u32; 120];
+    let e = run(
+        &p,
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut short),
+            RefArg::Buffer(&mut out),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, RunError::OutOfBounds { buffer, index: 120, len: 120, .. } if buffer == "b"),
+        "{e:?}"
+    );
+}
+
+/// The shared-memory path of a tiled kernel: every invocation copies 8
+/// `bf16` of A (16 x 16, rows padded to 24 in memory) and, for the first
+/// 16, 8 of B (16 x 8) into shared tiles with `async_copy`, commits,
+/// waits, meets the others at a barrier; then the subgroup loads the
+/// matrices from the shared tiles.
+#[test]
+fn matrices_load_from_shared_tiles_filled_by_async_copies() {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("tiles", [32, 1, 1]);
+    let pa = b.buffer("a", DataType::BF16, Access::Read);
+    let pb = b.buffer("b", DataType::BF16, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let ta = b.shared("ta", DataType::BF16, 256);
+    let tb = b.shared("tb", DataType::BF16, 128);
+    let ma = b.matrix("ma", MatrixRole::A, DataType::BF16, s);
+    let mb = b.matrix("mb", MatrixRole::B, DataType::BF16, s);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let t = || Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        // Row t / 2, half t % 2 of A: global (t / 2) * 24 + (t % 2) * 8.
+        let src = t()
+            .div(Expr::u32(2))
+            .mul(Expr::u32(24))
+            .add(t().rem(Expr::u32(2)).mul(Expr::u32(8)));
+        blk.async_copy(ta, t().mul(Expr::u32(8)), pa, src, 8);
+        blk.if_(t().lt(Expr::u32(16)), |then| {
+            then.async_copy(tb, t().mul(Expr::u32(8)), pb, t().mul(Expr::u32(8)), 8);
+        });
+        blk.async_commit();
+        blk.async_wait(0);
+        blk.barrier();
+        blk.matrix(MatrixOp::Load {
+            matrix: ma,
+            buf: BufRef::Shared(ta),
+            offset: Expr::u32(0),
+            stride: Expr::u32(16),
+            layout: ROW,
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: mb,
+            buf: BufRef::Shared(tb),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: ROW,
+        });
+        blk.matrix(MatrixOp::MultiplyAdd {
+            d: mc,
+            a: ma,
+            b: mb,
+            c: mc,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: ROW,
+        });
+    });
+    let p = b.finish();
+    let mut rng = Rng(21);
+    let mut a: Vec<u32> = (0..16 * 24).map(|_| rng.elem(DataType::BF16)).collect();
+    let mut bb: Vec<u32> = (0..128).map(|_| rng.elem(DataType::BF16)).collect();
+    let av: Vec<f32> = (0..256)
+        .map(|i| value_of(DataType::BF16, a[(i / 16) * 24 + i % 16]))
+        .collect();
+    let bv: Vec<f32> = bb.iter().map(|&x| value_of(DataType::BF16, x)).collect();
+    let want: Vec<u32> = naive(16, 8, 16, &av, &bv, &[0.0; 128])
+        .iter()
+        .map(|x| x.to_bits())
+        .collect();
+    for size in [8, 32, 64] {
+        let mut o = vec![0u32; 128];
+        run_with(
+            &p,
+            [1, 1, 1],
+            &mut [
+                RefArg::Buffer(&mut a),
+                RefArg::Buffer(&mut bb),
+                RefArg::Buffer(&mut o),
+            ],
+            &opts(size),
+        )
+        .expect("runs");
+        assert_eq!(o, want, "subgroup size {size}");
+    }
+}
+
+/// `async_copy`: source elements out of range copy 0 (indices added
+/// without wrapping), destination elements out of range are dropped.
+#[test]
+fn async_copies_fill_out_of_range_sources_with_zero() {
+    let mut b = ProgramBuilder::new("copy", [8, 1, 1]);
+    let src = b.buffer("src", DataType::U32, Access::Read);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let base = b.scalar("base", DataType::U32);
+    let sh = b.shared("sh", DataType::U32, 8);
+    let t = || Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.store(BufRef::Shared(sh), t(), Expr::u32(0xdead));
+        blk.barrier();
+        blk.if_(t().eq(Expr::u32(0)), |then| {
+            // sh[0..4] = src[base..base + 4]
+            then.async_copy(sh, Expr::u32(0), src, Expr::param(base), 4);
+            // sh[6..8] = src[0..2]; sh[8..10] is out of range.
+            then.async_copy(sh, Expr::u32(6), src, Expr::u32(0), 4);
+        });
+        blk.async_commit();
+        blk.async_wait(0);
+        blk.barrier();
+        blk.store(BufRef::Param(out), t(), Expr::load(BufRef::Shared(sh), t()));
+    });
+    let p = b.finish();
+    let mut s: Vec<u32> = (1..=6).collect();
+    for (base, want) in [
+        (0, [1, 2, 3, 4, 0xdead, 0xdead, 1, 2]),
+        (4, [5, 6, 0, 0, 0xdead, 0xdead, 1, 2]),
+        (u32::MAX - 1, [0, 0, 0, 0, 0xdead, 0xdead, 1, 2]),
+    ] {
+        let mut o = vec![0u32; 8];
+        run(
+            &p,
+            [1, 1, 1],
+            &mut [
+                RefArg::Buffer(&mut s),
+                RefArg::Buffer(&mut o),
+                RefArg::Scalar(Literal::U32(base)),
+            ],
+        )
+        .expect("runs");
+        assert_eq!(o, want, "base {base}");
+    }
+}
+
+/// A kernel whose lanes pass the matrix statement `op(local_id)` (built
+/// from the invocation's local id): load A at an offset, with a stride,
+/// or fill with a value.
+fn divergent(which: &str) -> Program {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("divergent", [32, 1, 1]);
+    let pa = b.buffer("a", DataType::BF16, Access::Read);
+    let ma = b.matrix("ma", MatrixRole::A, DataType::BF16, s);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let t = Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        let (offset, stride) = match which {
+            "offset" => (t.clone(), Expr::u32(16)),
+            "stride" => (Expr::u32(0), Expr::u32(16).add(t.clone().div(Expr::u32(8)))),
+            _ => (Expr::u32(0), Expr::u32(16)),
+        };
+        if which == "fill" {
+            blk.matrix(MatrixOp::Fill {
+                matrix: mc,
+                value: t.clone().rem(Expr::u32(4)).cast(DataType::F32),
+            });
+        }
+        blk.matrix(MatrixOp::Load {
+            matrix: ma,
+            buf: BufRef::Param(pa),
+            offset,
+            stride,
+            layout: ROW,
+        });
+    });
+    b.finish()
+}
+
+#[test]
+fn lanes_passing_different_operands_are_an_error() {
+    for (which, lane, want) in [
+        ("offset", 1, "lane 0 passes offset 0, lane 1 offset 1"),
+        ("stride", 8, "lane 0 passes stride 16, lane 8 stride 17"),
+        ("fill", 1, "lane 0 fills with 0.0"),
+    ] {
+        let p = divergent(which);
+        let mut a = vec![0u32; 512];
+        let e = run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut a)]).unwrap_err();
+        let RunError::MatrixOperandsDiffer {
+            kernel,
+            workgroup,
+            subgroup,
+            statement,
+            detail,
+        } = &e
+        else {
+            panic!("{which}: {e:?}");
+        };
+        assert_eq!(kernel, "divergent");
+        assert_eq!((*workgroup, *subgroup), ([0, 0, 0], 0));
+        let stmt = if which == "fill" {
+            "matrix statement 0 (`matrix_fill` of `mc`)"
+        } else {
+            "matrix statement 0 (`matrix_load` of `ma` from `a`)"
+        };
+        assert_eq!(statement, stmt, "{which}");
+        assert!(detail.contains(want), "{which}: {detail}");
+        assert!(
+            detail.contains(&format!("lane {lane}")),
+            "{which}: {detail}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("with different operands") && msg.contains("equal operands"),
+            "{msg}"
+        );
+    }
+    // With one lane per subgroup, each subgroup agrees with itself.
+    let mut a = vec![0u32; 512];
+    run_with(
+        &divergent("offset"),
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut a)],
+        &opts(1),
+    )
+    .expect("one lane per subgroup");
+    // The uniform kernel runs.
+    run(&divergent("none"), [1, 1, 1], &mut [RefArg::Buffer(&mut a)]).expect("uniform operands");
+}
+
+/// Tiles per workgroup and per 32 invocations: workgroups of 64, a
+/// 32 x 16 x 32 `f16` multiply per tile, `tile = workgroup_id * 2 + which`
+/// where `which` is 0 in uniform mode, `local_id / 32` otherwise.
+fn tiled(per_warp: bool) -> Program {
+    let s = shape(32, 16, 32);
+    let mut b = ProgramBuilder::new("tiled", [64, 1, 1]);
+    let pa = b.buffer("a", DataType::F16, Access::Read);
+    let pb = b.buffer("b", DataType::F16, Access::Read);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let ma = b.matrix("ma", MatrixRole::A, DataType::F16, s);
+    let mb = b.matrix("mb", MatrixRole::B, DataType::F16, s);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let tile = b.local("tile", DataType::U32, false);
+    let which = if per_warp {
+        Expr::Builtin(Builtin::LocalId, Axis::X).div(Expr::u32(32))
+    } else {
+        Expr::u32(0)
+    };
+    b.body(|blk| {
+        blk.let_(
+            tile,
+            Expr::Builtin(Builtin::WorkgroupId, Axis::X)
+                .mul(Expr::u32(2))
+                .add(which),
+        );
+        // Tile t: A at t * 1024 (32 x 32), B at t * 512 (32 x 16, column-
+        // major), out at t * 512.
+        blk.matrix(MatrixOp::Load {
+            matrix: ma,
+            buf: BufRef::Param(pa),
+            offset: Expr::local(tile).mul(Expr::u32(1024)),
+            stride: Expr::u32(32),
+            layout: ROW,
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: mb,
+            buf: BufRef::Param(pb),
+            offset: Expr::local(tile).mul(Expr::u32(512)),
+            stride: Expr::u32(32),
+            layout: COL,
+        });
+        blk.matrix(MatrixOp::MultiplyAdd {
+            d: mc,
+            a: ma,
+            b: mb,
+            c: mc,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::local(tile).mul(Expr::u32(512)),
+            stride: Expr::u32(16),
+            layout: ROW,
+        });
+    });
+    b.finish()
+}
+
+/// Runs `tiled(per_warp)` on 3 workgroups (6 tiles of data) with subgroup
+/// size `size`; returns the output and the naive tiles' bits (tiles never
+/// computed stay 0).
+fn run_tiled(per_warp: bool, size: u32) -> (Result<Vec<u32>, RunError>, Vec<u32>) {
+    let mut rng = Rng(31);
+    let mut a: Vec<u32> = (0..6 * 1024).map(|_| rng.elem(DataType::F16)).collect();
+    let mut b: Vec<u32> = (0..6 * 512).map(|_| rng.elem(DataType::F16)).collect();
+    let mut want = vec![0u32; 6 * 512];
+    for t in 0..6 {
+        if !per_warp && t % 2 == 1 {
+            continue;
+        }
+        let av: Vec<f32> = a[t * 1024..][..1024]
+            .iter()
+            .map(|&x| value_of(DataType::F16, x))
+            .collect();
+        let mut bv = vec![0.0; 512];
+        for r in 0..32 {
+            for c in 0..16 {
+                bv[r * 16 + c] = value_of(DataType::F16, b[t * 512 + c * 32 + r]);
+            }
+        }
+        for (w, x) in
+            want[t * 512..][..512]
+                .iter_mut()
+                .zip(naive(32, 16, 32, &av, &bv, &[0.0; 512]))
+        {
+            *w = x.to_bits();
+        }
+    }
+    let mut o = vec![0u32; 6 * 512];
+    let r = run_with(
+        &tiled(per_warp),
+        [3, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut b),
+            RefArg::Buffer(&mut o),
+        ],
+        &opts(size),
+    );
+    (r.map(|()| o), want)
+}
+
+/// The result does not depend on the interpreter's subgroup size (each
+/// statement acts on the whole tile), and where the operands are uniform
+/// only over 32 invocations, larger subgroups are an error, not another
+/// result.
+#[test]
+fn results_do_not_depend_on_the_subgroup_size() {
+    for size in [1, 2, 4, 8, 16, 32, 64, 128] {
+        let (got, want) = run_tiled(false, size);
+        assert_eq!(got.expect("uniform"), want, "subgroup size {size}");
+        let (got, want) = run_tiled(true, size);
+        if size <= 32 {
+            assert_eq!(got.expect("uniform per warp"), want, "subgroup size {size}");
+        } else {
+            let e = got.unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    RunError::MatrixOperandsDiffer { subgroup: 0, detail, .. }
+                        if detail.contains("lane 0 passes offset 0, lane 32 offset 1024")
+                ),
+                "subgroup size {size}: {e:?}"
+            );
+        }
+    }
+}
+
+/// A GEMM of 128 x 128 x 64 `bf16` in 64 x 64 x 16 tiles through the CPU
+/// device (`Device::cpu`): each workgroup of 32 computes one 64 x 64 block
+/// of `C = A B`, looping over `k`.
+#[test]
+fn gemm_through_the_cpu_device() {
+    use vyre::runtime::{Artifact, KernelSpec, ParamSpec};
+    use vyre::{Device, Grid};
+    let (mm, nn, kk) = (128u32, 128u32, 64u32);
+    let s = shape(64, 64, 16);
+    let mut b = ProgramBuilder::new("gemm", [32, 1, 1]);
+    let pa = b.buffer("a", DataType::BF16, Access::Read);
+    let pb = b.buffer("b", DataType::BF16, Access::Read);
+    let pc = b.buffer("c", DataType::F32, Access::ReadWrite);
+    let ma = b.matrix("ma", MatrixRole::A, DataType::BF16, s);
+    let mb = b.matrix("mb", MatrixRole::B, DataType::BF16, s);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let k = b.local("k", DataType::U32, false);
+    let wx = || Expr::Builtin(Builtin::WorkgroupId, Axis::X);
+    let wy = || Expr::Builtin(Builtin::WorkgroupId, Axis::Y);
+    b.body(|blk| {
+        blk.for_step(k, Expr::u32(0), Expr::u32(kk), 16, false, |body| {
+            body.matrix(MatrixOp::Load {
+                matrix: ma,
+                buf: BufRef::Param(pa),
+                offset: wy().mul(Expr::u32(64 * kk)).add(Expr::local(k)),
+                stride: Expr::u32(kk),
+                layout: ROW,
+            });
+            body.matrix(MatrixOp::Load {
+                matrix: mb,
+                buf: BufRef::Param(pb),
+                offset: Expr::local(k)
+                    .mul(Expr::u32(nn))
+                    .add(wx().mul(Expr::u32(64))),
+                stride: Expr::u32(nn),
+                layout: ROW,
+            });
+            body.matrix(MatrixOp::MultiplyAdd {
+                d: mc,
+                a: ma,
+                b: mb,
+                c: mc,
+            });
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(pc),
+            offset: wy().mul(Expr::u32(64 * nn)).add(wx().mul(Expr::u32(64))),
+            stride: Expr::u32(nn),
+            layout: ROW,
+        });
+    });
+    let p = b.finish();
+    let bytes = vyre::ir::wire::to_wire(&p);
+    let artifacts = [Artifact {
+        target: "reference",
+        arch: None,
+        bytes: &bytes,
+    }];
+    let params = [
+        ParamSpec::Buffer {
+            name: "a",
+            elem: DataType::BF16,
+            access: Access::Read,
+        },
+        ParamSpec::Buffer {
+            name: "b",
+            elem: DataType::BF16,
+            access: Access::Read,
+        },
+        ParamSpec::Buffer {
+            name: "c",
+            elem: DataType::F32,
+            access: Access::ReadWrite,
+        },
+    ];
+    let spec = KernelSpec {
+        name: "gemm",
+        key: "matrix_reference::gemm",
+        params: &params,
+        workgroup_size: p.workgroup_size,
+        unchecked: false,
+        artifacts: &artifacts,
+    };
+    let mut rng = Rng(41);
+    let a: Vec<bf16> = (0..mm * kk)
+        .map(|_| bf16::from_bits(rng.elem(DataType::BF16) as u16))
+        .collect();
+    let bm: Vec<bf16> = (0..kk * nn)
+        .map(|_| bf16::from_bits(rng.elem(DataType::BF16) as u16))
+        .collect();
+    let dev = Device::cpu();
+    let da = dev.upload(&a).unwrap();
+    let db = dev.upload(&bm).unwrap();
+    let mut dc = dev.zeros::<f32>((mm * nn) as usize).unwrap();
+    dev.launch(
+        &spec,
+        Grid::Workgroups([2, 2, 1]),
+        &mut [da.arg(), db.arg(), dc.arg_mut()],
+    )
+    .unwrap();
+    let got = dev.download(&dc).unwrap();
+    let av: Vec<f32> = a.iter().map(|x| x.to_f32()).collect();
+    let bv: Vec<f32> = bm.iter().map(|x| x.to_f32()).collect();
+    let want = naive(
+        mm as usize,
+        nn as usize,
+        kk as usize,
+        &av,
+        &bv,
+        &vec![0.0; (mm * nn) as usize],
+    );
+    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+    let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
+    assert_eq!(got, want);
+}
