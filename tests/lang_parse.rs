@@ -2080,3 +2080,695 @@ fn narrow_if_values_start_at_the_types_zero() {
     assert_eq!(ty_of(&p, "b"), DataType::U8);
     assert!(p.validate().is_ok());
 }
+
+// ---------------------------------------------------------------------------
+// Matrix operations and asynchronous copies.
+
+use vyre::ir::{AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixShape};
+
+const S16_8_16: MatrixShape = MatrixShape { m: 16, n: 8, k: 16 };
+
+fn mdecl(name: &str, role: MatrixRole, elem: DataType, shape: MatrixShape) -> MatrixDecl {
+    MatrixDecl {
+        name: name.into(),
+        role,
+        elem,
+        shape,
+    }
+}
+
+/// Every matrix and copy statement, compared with the program built by
+/// hand with the IR builder.
+#[test]
+fn matrix_statements_match_builder() {
+    let src = r"
+#[kernel(workgroup_size = 32)]
+pub fn mm(x: &[bf16], w: &[bf16], y: &mut [f32], h: &mut [bf16], s: f32) {
+    #[shared] let mut t: [bf16; 256];
+    let l = local_id().x;
+    async_copy(&mut t, l * 8, &x, l * 8 + 64, 8);
+    async_commit();
+    async_wait(0);
+    barrier();
+    let a = matrix_load_a::<bf16, 16, 8, 16>(&t, 0, 16);
+    let b = matrix_load_b_col_major::<bf16, 16, 8, 16>(&w, 32, 16);
+    let mut c = matrix_zero::<f32, 16, 8, 16>();
+    c = matrix_mma(a, b, c);
+    let d = matrix_mma(a, b, c);
+    let mut e = matrix_fill::<f32, 16, 8, 16>(s * 2.0);
+    e = matrix_load_acc_col_major(&y, 8, 16);
+    matrix_store(&mut y, 0, 8, d);
+    matrix_store_col_major(&mut h, 128, 16, e);
+}
+";
+    let got = file(src).remove(0);
+    let mut p = vyre::ir::ProgramBuilder::new("mm", [32, 1, 1]);
+    let x = p.buffer("x", DataType::BF16, Access::Read);
+    let w = p.buffer("w", DataType::BF16, Access::Read);
+    let y = p.buffer("y", DataType::F32, Access::ReadWrite);
+    let h = p.buffer("h", DataType::BF16, Access::ReadWrite);
+    let s = p.scalar("s", DataType::F32);
+    let t = p.shared("t", DataType::BF16, 256);
+    let l = p.local("l", DataType::U32, false);
+    use MatrixRole::{A, Accumulator, B};
+    let a = p.matrix("a", A, DataType::BF16, S16_8_16);
+    let b = p.matrix("b", B, DataType::BF16, S16_8_16);
+    let c = p.matrix("c", Accumulator, DataType::F32, S16_8_16);
+    let d = p.matrix("d", Accumulator, DataType::F32, S16_8_16);
+    let e = p.matrix("e", Accumulator, DataType::F32, S16_8_16);
+    p.body(|blk| {
+        blk.let_(l, Expr::Builtin(Builtin::LocalId, Axis::X));
+        blk.async_copy(
+            t,
+            Expr::local(l).mul(Expr::u32(8)),
+            x,
+            Expr::local(l).mul(Expr::u32(8)).add(Expr::u32(64)),
+            8,
+        );
+        blk.async_commit();
+        blk.async_wait(0);
+        blk.barrier();
+        blk.matrix(MatrixOp::Load {
+            matrix: a,
+            buf: BufRef::Shared(t),
+            offset: Expr::u32(0),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::RowMajor,
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: b,
+            buf: BufRef::Param(w),
+            offset: Expr::u32(32),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::ColMajor,
+        });
+        blk.matrix(MatrixOp::Fill {
+            matrix: c,
+            value: Expr::f32(0.0),
+        });
+        blk.matrix(MatrixOp::MultiplyAdd { d: c, a, b, c });
+        blk.matrix(MatrixOp::MultiplyAdd { d, a, b, c });
+        blk.matrix(MatrixOp::Fill {
+            matrix: e,
+            value: Expr::param(s).mul(Expr::f32(2.0)),
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: e,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(8),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::ColMajor,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: d,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: e,
+            buf: BufRef::Param(h),
+            offset: Expr::u32(128),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::ColMajor,
+        });
+    });
+    let want = p.finish();
+    assert!(want.validate().is_ok(), "{:?}", want.validate());
+    assert_eq!(got, want);
+    assert!(got.uses_matrices());
+}
+
+/// Shapes come from literals, `const`s, expressions of them in braces and
+/// the const parameters of a kernel instance; the element type from a type
+/// parameter. A declaration without a value makes no statement, and an
+/// assignment may leave the generic arguments out (or repeat them).
+#[test]
+fn matrix_shapes_types_and_declarations() {
+    let src = r"
+const BM: u32 = 32;
+const KT: u32 = 16;
+#[kernel(workgroup_size = 64, instances(h = (T = f16, BN = 8), b = (T = bf16, BN = 16)))]
+pub fn g<T, const BN: u32>(x: &[T], y: &mut [f32]) {
+    let mut a: MatrixA<T, BM, BN, KT>;
+    let mut c: MatrixAcc<f32, { BM / 2 * 2 }, BN, 16>;
+    a = matrix_load_a(&x, 0, KT);
+    a = matrix_load_a_col_major::<T, 32, BN, 16>(&x, 64, BM);
+    let b: MatrixB<T, BM, BN, KT> = matrix_load_b(&x, 512, BN);
+    c = matrix_mma(a, b, c);
+    matrix_store(&mut y, 0, BN, c);
+}
+";
+    let ks = file(src);
+    assert_eq!(ks.len(), 2);
+    for (k, elem, n) in [(&ks[0], DataType::F16, 8), (&ks[1], DataType::BF16, 16)] {
+        let shape = MatrixShape { m: 32, n, k: 16 };
+        assert_eq!(
+            k.matrices,
+            [
+                mdecl("a", MatrixRole::A, elem, shape),
+                mdecl("c", MatrixRole::Accumulator, DataType::F32, shape),
+                mdecl("b", MatrixRole::B, elem, shape),
+            ],
+            "{}",
+            k.name
+        );
+        // The two declarations without a value make no statement.
+        assert_eq!(k.body.len(), 5, "{:#?}", k.body);
+        assert_eq!(
+            k.body[0],
+            Node::Matrix(MatrixOp::Load {
+                matrix: 0,
+                buf: BufRef::Param(0),
+                offset: Expr::u32(0),
+                stride: Expr::u32(16),
+                layout: MatrixLayout::RowMajor,
+            })
+        );
+        assert_eq!(
+            k.body[1],
+            Node::Matrix(MatrixOp::Load {
+                matrix: 0,
+                buf: BufRef::Param(0),
+                offset: Expr::u32(64),
+                stride: Expr::u32(32),
+                layout: MatrixLayout::ColMajor,
+            })
+        );
+        assert_eq!(
+            k.body[3],
+            Node::Matrix(MatrixOp::MultiplyAdd {
+                d: 1,
+                a: 0,
+                b: 2,
+                c: 1
+            })
+        );
+        assert_eq!(
+            k.body[4],
+            Node::Matrix(MatrixOp::Store {
+                matrix: 1,
+                buf: BufRef::Param(1),
+                offset: Expr::u32(0),
+                stride: Expr::u32(n),
+                layout: MatrixLayout::RowMajor,
+            })
+        );
+    }
+}
+
+/// Matrices shadow like locals and get unique names (never a local's,
+/// parameter's or array's); in loops, `#[unroll]` loops and helpers their
+/// statements are ordinary statements.
+#[test]
+fn matrix_scopes_loops_and_helpers() {
+    let src = r"
+const COUNT: u32 = 4;
+fn stage(t: &mut [f32], src: &[f32], i: u32) {
+    async_copy(&mut t, i * COUNT, &src, i * COUNT, COUNT);
+    async_commit();
+}
+fn tile_sum(t: &[bf16], out: &mut [f32], at: u32) {
+    let a = matrix_load_a::<bf16, 16, 8, 16>(&t, at, 16);
+    let b = matrix_load_b::<bf16, 16, 8, 16>(&t, at, 8);
+    let mut c = matrix_zero::<f32, 16, 8, 16>();
+    c = matrix_mma(a, b, c);
+    matrix_store(&mut out, at, 8, c);
+}
+#[kernel(workgroup_size = 32)]
+pub fn k(x: &[f32], t: &[bf16], out: &mut [f32], n: u32) {
+    #[shared] let mut s: [f32; 128];
+    let mut c = matrix_zero::<f32, 16, 8, 16>();
+    for i in 0..n {
+        stage(s, x, i);
+        async_wait(1);
+        #[unroll]
+        for j in 0..2 {
+            let a = matrix_load_a::<bf16, 16, 8, 16>(&t, j * 256, 16);
+            let a = matrix_load_a::<bf16, 16, 8, 16>(&t, j * 256 + 16, 16);
+            let b = matrix_load_b::<bf16, 16, 8, 16>(&t, 512, 8);
+            c = matrix_mma(a, b, c);
+        }
+    }
+    let c = 1u32;
+    tile_sum(t, out, c);
+}
+";
+    let k = file(src).remove(0);
+    let names: Vec<(&str, MatrixRole)> = k
+        .matrices
+        .iter()
+        .map(|m| (m.name.as_str(), m.role))
+        .collect();
+    use MatrixRole::{A, Accumulator, B};
+    assert_eq!(
+        names,
+        [
+            ("c", Accumulator),
+            ("a", A),
+            ("a_1", A),
+            ("b", B),
+            ("a_2", A),
+            ("b_1", B),
+            ("c_2", Accumulator),
+        ]
+    );
+    // The local `c` comes after the matrix `c`: it takes the next name.
+    assert_eq!(k.locals[local(&k, "c_1") as usize].ty, DataType::U32);
+    let Node::For { body, .. } = &k.body[1] else {
+        panic!("{:#?}", k.body);
+    };
+    // The helper's copy and commit, the wait, the unrolled loop.
+    assert!(
+        matches!(
+            body[1],
+            Node::Async(AsyncOp::Copy {
+                dst: 0,
+                src: 0,
+                count: 4,
+                ..
+            })
+        ),
+        "{body:#?}"
+    );
+    assert_eq!(body[2], Node::Async(AsyncOp::Commit));
+    assert_eq!(body[3], Node::Async(AsyncOp::Wait { pending: 1 }));
+    let Node::For {
+        unroll: true,
+        body: inner,
+        ..
+    } = &body[4]
+    else {
+        panic!("{body:#?}");
+    };
+    assert_eq!(
+        inner[3],
+        Node::Matrix(MatrixOp::MultiplyAdd {
+            d: 0,
+            a: 2,
+            b: 3,
+            c: 0
+        })
+    );
+    // The helper's matrices are its own.
+    let last = k.body.last().unwrap();
+    assert_eq!(
+        *last,
+        Node::Matrix(MatrixOp::Store {
+            matrix: 6,
+            buf: BufRef::Param(2),
+            offset: Expr::local(local(&k, "tile_sum_at")),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+        })
+    );
+    assert!(k.validate().is_ok());
+}
+
+// Diagnostics of matrix and copy misuse: message and `line:col`.
+
+/// A kernel with an A matrix `a`, a B matrix `b` and an accumulator `c`
+/// (16 x 8 x 16), whose `body` starts on line 8.
+fn mk(body: &str) -> String {
+    format!(
+        "fn f(v: f32) -> f32 {{ v }}
+#[kernel(workgroup_size = 64)]
+pub fn k(x: &[bf16], y: &mut [f32], r: &[f32], u: &mut [u32], n: u32) {{
+    #[shared] let mut t: [bf16; 1024];
+    let mut a = matrix_load_a::<bf16, 16, 8, 16>(&t, 0, 16);
+    let mut b = matrix_load_b::<bf16, 16, 8, 16>(&x, 0, 8);
+    let mut c = matrix_zero::<f32, 16, 8, 16>();
+{body}
+}}
+"
+    )
+}
+
+/// The 1-based line and column of the first `needle` in `src`.
+fn pos(src: &str, needle: &str) -> (usize, usize) {
+    let at = src
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in the source"));
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Assert that parsing `src` reports a diagnostic containing `message`
+/// at the start of `at`.
+#[track_caller]
+fn diag(src: &str, at: &str, message: &str) {
+    let ds = match parse("m.vyre", src) {
+        Ok(_) => panic!("expected an error containing {message:?}"),
+        Err(d) => d.diagnostics,
+    };
+    let (line, column) = pos(src, at);
+    assert!(
+        ds.iter()
+            .any(|d| d.line == line && d.column == column && d.message.contains(message)),
+        "no diagnostic at {line}:{column} containing {message:?}; got:\n{}",
+        ds.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn the_misuse_kernel_is_valid() {
+    let k = file(&mk(
+        "    c = matrix_mma(a, b, c);\n    matrix_store(&mut y, 0, 8, c);",
+    ))
+    .remove(0);
+    assert_eq!(k.matrices.len(), 3);
+}
+
+#[test]
+fn matrices_are_not_values() {
+    let used = "is a matrix; matrices are used only by `matrix_mma` and `matrix_store`";
+    for (body, at) in [
+        ("    let v = a + 1.0;", "a + 1.0"),
+        ("    let v = c[0];", "c[0]"),
+        ("    let v = c.len();", "c.len()"),
+        ("    let v = f(b);", "b);"),
+        ("    if a == b { return; }", "a == b"),
+        ("    y[0] = c;", "c;\n}"),
+        ("    let e = c;", "c;\n}"),
+        ("    let (p, q) = (c, 1.0);", "c, 1.0"),
+        ("    (n2, c) = (1.0, 2.0);", "c) ="),
+    ] {
+        let src = mk(body);
+        diag(&src, at, used);
+        let message = format!("`{}` {used}", &at[..1]);
+        diag(&src, at, &message);
+    }
+    // Inside a helper too (a helper's own matrix).
+    let src = "fn h(t: &[bf16]) -> f32 {
+    let a = matrix_load_a::<bf16, 16, 8, 16>(&t, 0, 16);
+    a
+}
+#[kernel(workgroup_size = 32)]
+pub fn k(t: &[bf16], y: &mut [f32]) { y[0] = h(t); }
+";
+    diag(src, "a\n}", "`a` is a matrix");
+    // Nor can a helper take one.
+    let src = "fn h(a: MatrixA<bf16, 16, 8, 16>) {}
+#[kernel(workgroup_size = 32)]
+pub fn k(y: &mut [f32]) { }
+";
+    diag(
+        src,
+        "MatrixA",
+        "matrices cannot be passed to or returned from helpers",
+    );
+}
+
+#[test]
+fn matrix_assignments() {
+    diag(
+        &mk("    c += matrix_mma(a, b, c);"),
+        "c += ",
+        "compound assignment is not supported; accumulate with `c = matrix_mma(a, b, c);`",
+    );
+    diag(
+        &mk("    c = 1.0;"),
+        "1.0;",
+        "`c` is a matrix; assign it the result of `matrix_load_a`",
+    );
+    diag(
+        &mk("    let d = matrix_zero::<f32, 16, 8, 16>();\n    d = matrix_mma(a, b, d);"),
+        "d = matrix_mma",
+        "cannot assign twice to the immutable matrix `d`; declare it with `let mut d`",
+    );
+    diag(
+        &mk("    a = matrix_load_b(&t, 0, 8);"),
+        "matrix_load_b(",
+        "`matrix_load_b` makes a B matrix, but `a` is an A matrix (`MatrixA<bf16, 16, 8, 16>`)",
+    );
+    diag(
+        &mk("    a = matrix_load_a::<bf16, 32, 8, 16>(&t, 0, 16);"),
+        "matrix_load_a::<bf16, 32",
+        "mismatched matrix types: `a` is `MatrixA<bf16, 16, 8, 16>`, but this `matrix_load_a` makes `MatrixA<bf16, 32, 8, 16>`",
+    );
+    diag(
+        &mk("    let e = matrix_load_a(&t, 0, 16);"),
+        "matrix_load_a(&t",
+        "`matrix_load_a` needs the element type and shape of the matrix it makes here: `matrix_load_a::<bf16, M, N, K>(..)`",
+    );
+    diag(
+        &mk("    let e: MatrixB<bf16, 16, 8, 16> = matrix_load_a(&t, 0, 16);"),
+        "matrix_load_a(&t",
+        "`matrix_load_a` makes an A matrix, but `e` is a B matrix",
+    );
+    diag(
+        &mk("    let e: f32 = matrix_zero::<f32, 16, 8, 16>();"),
+        "f32 = matrix",
+        "`e` is a matrix; its type is `MatrixA<T, M, N, K>`",
+    );
+    diag(
+        &mk("    let mut e: MatrixAcc<f32, 16, 8, 16> = 0.0;"),
+        "0.0;",
+        "a matrix gets its value from",
+    );
+    diag(
+        &mk("    let v = 1.0 + matrix_zero::<f32, 16, 8, 16>();"),
+        "matrix_zero::<f32, 16, 8, 16>();\n}",
+        "`matrix_zero` makes a matrix, which is not a value",
+    );
+    diag(
+        &mk("    matrix_zero::<f32, 16, 8, 16>();"),
+        "matrix_zero::<f32, 16, 8, 16>();\n}",
+        "the matrix `matrix_zero` makes would be dropped",
+    );
+    diag(
+        &mk("    let v = matrix_store(&mut y, 0, 8, c);"),
+        "matrix_store(",
+        "`matrix_store` is a statement; it cannot be used inside an expression",
+    );
+}
+
+#[test]
+fn matrix_generic_arguments() {
+    diag(
+        &mk("    let e = matrix_load_a::<bf16, 16, 8>(&t, 0, 16);"),
+        "<bf16, 16, 8>",
+        "`matrix_load_a` takes 4 generic arguments, the element type and the shape (m, n, k) of the multiply: `<bf16, M, N, K>`, but 3 were given",
+    );
+    diag(
+        &mk("    let mut e: MatrixAcc<f32, 16>;"),
+        "<f32, 16>",
+        "`MatrixAcc` takes 4 generic arguments",
+    );
+    diag(
+        &mk("    let e = matrix_load_a::<f32, 16, 8, 16>(&r, 0, 16);"),
+        "f32, 16, 8, 16>(&r",
+        "an A matrix holds `f16` or `bf16` elements, not `f32`",
+    );
+    diag(
+        &mk("    let mut e = matrix_zero::<bf16, 16, 8, 16>();"),
+        "bf16, 16, 8, 16>()",
+        "an accumulator holds `f32` elements, not `bf16`",
+    );
+    diag(
+        &mk("    let e = matrix_load_a::<16, bf16, 8, 16>(&t, 0, 16);"),
+        "16, bf16",
+        "the first generic argument of a matrix is its element type",
+    );
+    diag(
+        &mk("    let e = matrix_load_a::<bf16, n, 8, 16>(&t, 0, 16);"),
+        "n, 8, 16>",
+        "the matrix dimension M must be a constant (an integer literal, a `const` or a const parameter of the kernel), but `n` is a run-time value",
+    );
+    diag(
+        &mk("    let e = matrix_load_a::<bf16, 16, { n * 2 }, 16>(&t, 0, 16);"),
+        "{ n * 2 }",
+        "the matrix dimension N must be a constant",
+    );
+    diag(
+        &mk("    let e = matrix_load_a::<bf16, 16, 8, NOPE>(&t, 0, 16);"),
+        "NOPE",
+        "cannot find the constant `NOPE` (the matrix dimension K)",
+    );
+    diag(
+        &mk("    let mut e = matrix_zero::<f32, 8, 8, 16>();"),
+        "<f32, 8, 8, 16>",
+        "the matrix shape m = 8, n = 8, k = 16 is not supported: m must be a multiple of 16, n of 8 and k of 16",
+    );
+    diag(
+        &mk("    let mut e = matrix_zero::<f32, 128, 64, 16>();"),
+        "<f32, 128, 64, 16>",
+        "with at most 4096 elements",
+    );
+    diag(
+        &mk("    let e = matrix_mma::<f32, 16, 8, 16>(a, b, c);"),
+        "<f32, 16, 8, 16>(a",
+        "`matrix_mma` takes no generic arguments",
+    );
+    diag(
+        &mk("    matrix_store::<f32>(&mut y, 0, 8, c);"),
+        "<f32>(&mut",
+        "`matrix_store` takes no generic arguments",
+    );
+}
+
+#[test]
+fn matrix_operands() {
+    diag(
+        &mk("    c = matrix_mma(b, a, c);"),
+        "b, a, c",
+        "the first operand of `matrix_mma` is an A matrix, but `b` is a B matrix (`MatrixB<bf16, 16, 8, 16>`)",
+    );
+    diag(
+        &mk("    c = matrix_mma(a, b, a);"),
+        "a);",
+        "the third operand of `matrix_mma` is an accumulator, but `a` is an A matrix",
+    );
+    diag(
+        &mk("    c = matrix_mma(a, b, n);"),
+        "n);",
+        "the third operand of `matrix_mma` is an accumulator, but `n` is not a matrix",
+    );
+    diag(
+        &mk(
+            "    let e = matrix_load_b::<bf16, 16, 16, 16>(&t, 0, 16);\n    c = matrix_mma(a, e, c);",
+        ),
+        "matrix_mma(a, e",
+        "mismatched shapes in `matrix_mma`: `a` is `MatrixA<bf16, 16, 8, 16>`, `e` is `MatrixB<bf16, 16, 16, 16>` and `c` is `MatrixAcc<f32, 16, 8, 16>`",
+    );
+    diag(
+        &mk(
+            "    let e = matrix_load_b::<f16, 16, 8, 16>(&t, 0, 16);\n    c = matrix_mma(a, e, c);",
+        ),
+        "&t, 0, 16);\n    c",
+        "mismatched types: `t` holds `bf16`, but `e` is a matrix of `f16`",
+    );
+    diag(
+        &mk(
+            "    let e = matrix_load_b::<f16, 16, 8, 16>(&t, 0, 16);\n    c = matrix_mma(a, e, c);",
+        ),
+        "matrix_mma(a, e",
+        "mismatched types in `matrix_mma`: `a` holds `bf16` and `e` holds `f16`",
+    );
+    diag(
+        &mk("    let e = matrix_mma(a, b, c, c);"),
+        "matrix_mma(a, b, c, c)",
+        "`matrix_mma` takes 3 argument(s) but 4 were given",
+    );
+    diag(
+        &mk("    let mut p = [0.0f32; 8];\n    matrix_store(&mut p, 0, 8, c);"),
+        "&mut p, 0",
+        "`matrix_store` works on buffer parameters and `#[shared]` arrays, but `p` is a private array",
+    );
+    diag(
+        &mk("    matrix_store(&r, 0, 8, c);"),
+        "&r, 0",
+        "cannot write to `r`: it is a read-only buffer (`&[f32]`)",
+    );
+    diag(
+        &mk("    matrix_store(&mut u, 0, 8, c);"),
+        "&mut u",
+        "`matrix_store` converts the accumulator's `f32` elements to `f32`, `f16` or `bf16` (as by `as`), but `u` holds `u32`",
+    );
+    diag(
+        &mk("    matrix_store(&mut y, 0, 8, a);"),
+        "a);",
+        "the fourth operand of `matrix_store` is an accumulator, but `a` is an A matrix",
+    );
+    diag(
+        &mk("    matrix_store(&mut y, 1i32, 8, c);"),
+        "1i32",
+        "a matrix offset must be `u32`, but this is `i32`; convert it with `as u32`",
+    );
+    diag(
+        &mk("    a = matrix_load_a(&t, 0, n as i32);"),
+        "n as i32",
+        "a matrix stride must be `u32`, but this is `i32`",
+    );
+    diag(
+        &mk("    c = matrix_fill(1);"),
+        "1);",
+        "an accumulator is filled with an `f32`, but this is `i32`",
+    );
+}
+
+#[test]
+fn async_copy_diagnostics() {
+    diag(
+        &mk("    async_copy(&mut t, 0, &x, 0, n);"),
+        "n);",
+        "the element count of `async_copy` must be a constant (a literal or a `const`), but `n` is a run-time value",
+    );
+    diag(
+        &mk("    async_copy(&mut t, 0, &x, 0, 3);"),
+        "3);",
+        "`async_copy` of 3 `bf16` elements: one copy moves 4, 8 or 16 bytes, so the count of `bf16` elements is 2, 4 or 8",
+    );
+    diag(
+        &mk("    async_copy(&mut y, 0, &r, 0, 4);"),
+        "&mut y",
+        "`async_copy` copies into a `#[shared]` array, but `y` is a buffer parameter",
+    );
+    diag(
+        &mk("    async_copy(&mut t, 0, &t, 0, 4);"),
+        "&t, 0, 4",
+        "`async_copy` copies from a buffer parameter, but `t` is a `#[shared]` array",
+    );
+    diag(
+        &mk("    async_copy(&mut t, 0, &r, 0, 4);"),
+        "&r, 0, 4",
+        "mismatched types: `async_copy` from `r` (`f32` elements) into `t` (`bf16` elements)",
+    );
+    diag(
+        &mk("    async_copy(&mut t, 0i32, &x, 0, 4);"),
+        "0i32",
+        "the destination index of `async_copy` must be `u32`, but this is `i32`",
+    );
+    diag(
+        &mk("    async_copy(&mut t, 0, &x);"),
+        "async_copy(",
+        "`async_copy` takes 5 argument(s) but 3 were given",
+    );
+    diag(
+        &mk("    async_wait(n);"),
+        "n);",
+        "the argument of `async_wait` (how many committed groups may still be in flight) must be a constant",
+    );
+    diag(
+        &mk("    async_commit(1);"),
+        "async_commit(1)",
+        "`async_commit` takes 0 argument(s) but 1 was given",
+    );
+    diag(
+        &mk("    let v = async_commit();"),
+        "async_commit()",
+        "`async_commit` is a statement",
+    );
+    // A helper may not take a builtin's name.
+    diag(
+        "fn async_wait(n: u32) {}\n#[kernel]\npub fn k() {}\n",
+        "async_wait",
+        "`async_wait` is a builtin function",
+    );
+}
+
+/// Rules of the whole program, found by `Program::validate` after
+/// lowering, point at the statement or the kernel attribute.
+#[test]
+fn matrix_validation_errors_have_positions() {
+    // A matrix operation where only some invocations of a subgroup are.
+    let src = mk("    if local_id().x < 16 {\n        c = matrix_mma(a, b, c);\n    }");
+    diag(
+        &src,
+        "c = matrix_mma",
+        "a matrix operation in control flow that depends on the invocation",
+    );
+    // Whole subgroups: a workgroup of a multiple of 32 invocations.
+    let src = mk("").replace("workgroup_size = 64", "workgroup_size = 48");
+    diag(
+        &src,
+        "#[kernel",
+        "a kernel with matrix operations needs a workgroup of a multiple of 32 invocations",
+    );
+}

@@ -966,3 +966,198 @@ fn interpreter_never_panics_on_generated_programs() {
         assert_eq!(ro, [2.5f32.to_bits(); 3], "a read-only buffer was written");
     }
 }
+
+/// A program with matrices of every role and every matrix and copy
+/// statement (both layouts), in a loop and a branch.
+fn matrix_program(role_b: vyre::ir::MatrixRole, load_layout: vyre::ir::MatrixLayout) -> Program {
+    use vyre::ir::{MatrixLayout, MatrixOp, MatrixRole, MatrixShape};
+    let shape = MatrixShape {
+        m: 32,
+        n: 16,
+        k: 16,
+    };
+    let mut b = ProgramBuilder::new("mma", [64, 2, 1]);
+    let x = b.buffer("x", DataType::BF16, Access::Read);
+    let w = b.buffer("w", DataType::BF16, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let h = b.buffer("h", DataType::BF16, Access::ReadWrite);
+    let s = b.scalar("s", DataType::F32);
+    let n = b.scalar("n", DataType::U32);
+    let t = b.shared("t", DataType::BF16, 1024);
+    let i = b.local("i", DataType::U32, false);
+    let ma = b.matrix("a", MatrixRole::A, DataType::BF16, shape);
+    let mb = b.matrix("b", role_b, DataType::BF16, shape);
+    let mc = b.matrix("c", MatrixRole::Accumulator, DataType::F32, shape);
+    let md = b.matrix("d", MatrixRole::Accumulator, DataType::F32, shape);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: mc,
+            value: Expr::param(s).mul(Expr::f32(0.5)),
+        });
+        blk.for_(i, Expr::u32(0), Expr::param(n), |body| {
+            body.async_copy(
+                t,
+                Expr::Builtin(Builtin::LocalId, Axis::X).mul(Expr::u32(8)),
+                x,
+                Expr::local(i).mul(Expr::u32(512)),
+                8,
+            );
+            body.async_commit();
+            body.async_wait(0);
+            body.barrier();
+            body.matrix(MatrixOp::Load {
+                matrix: ma,
+                buf: BufRef::Shared(t),
+                offset: Expr::u32(0),
+                stride: Expr::u32(16),
+                layout: load_layout,
+            });
+            body.matrix(MatrixOp::Load {
+                matrix: mb,
+                buf: BufRef::Param(w),
+                offset: Expr::local(i).mul(Expr::u32(256)),
+                stride: Expr::u32(16),
+                layout: MatrixLayout::ColMajor,
+            });
+            body.if_(Expr::param(s).gt(Expr::f32(0.0)), |then| {
+                then.matrix(MatrixOp::MultiplyAdd {
+                    d: mc,
+                    a: ma,
+                    b: mb,
+                    c: mc,
+                });
+            });
+            body.barrier();
+        });
+        blk.matrix(MatrixOp::MultiplyAdd {
+            d: md,
+            a: ma,
+            b: mb,
+            c: mc,
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: mc,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(4),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::RowMajor,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(0),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::RowMajor,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: md,
+            buf: BufRef::Param(h),
+            offset: Expr::u32(512),
+            stride: Expr::u32(32),
+            layout: MatrixLayout::ColMajor,
+        });
+        blk.async_wait(u32::MAX);
+    });
+    b.finish()
+}
+
+#[test]
+fn matrix_statements_round_trip() {
+    use vyre::ir::{MatrixLayout, MatrixRole};
+    let p = matrix_program(MatrixRole::B, MatrixLayout::RowMajor);
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let mut kinds = std::collections::BTreeSet::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Matrix(op) = n {
+            kinds.insert(
+                format!("{op:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        if let Node::Async(op) = n {
+            kinds.insert(
+                format!("{op:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    });
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "Commit",
+            "Copy",
+            "Fill",
+            "Load",
+            "MultiplyAdd",
+            "Store",
+            "Wait"
+        ]
+    );
+    let bytes = to_wire(&p);
+    assert_eq!(from_wire(&bytes), Ok(p.clone()));
+    assert_eq!(to_wire(&p), bytes, "deterministic");
+    // Every prefix is an error, never a panic.
+    for n in 0..bytes.len() {
+        assert!(
+            from_wire(&bytes[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
+    }
+}
+
+/// The byte where the encodings of `a` and `b` (of equal length) differ.
+fn differing_byte(a: &[u8], b: &[u8]) -> usize {
+    assert_eq!(a.len(), b.len());
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    diff[0]
+}
+
+#[test]
+fn corrupt_matrix_role_and_layout_codes_are_decode_errors() {
+    use vyre::ir::{MatrixLayout, MatrixRole};
+    let base = to_wire(&matrix_program(MatrixRole::B, MatrixLayout::RowMajor));
+    // The role of matrix `b`: 1 (B); 0 (A) is another valid program.
+    let other_role = to_wire(&matrix_program(MatrixRole::A, MatrixLayout::RowMajor));
+    let at = differing_byte(&base, &other_role);
+    assert_eq!((base[at], other_role[at]), (1, 0));
+    for code in [3u8, 4, 0x7f, 0xff] {
+        let mut bytes = base.clone();
+        bytes[at] = code;
+        match from_wire(&bytes) {
+            Err(WireError::Malformed { offset, reason }) => {
+                assert_eq!(offset, at);
+                assert_eq!(reason, format!("unknown matrix role code {code}"));
+            }
+            other => panic!("role code {code}: {other:?}"),
+        }
+    }
+    // A valid role that breaks the program's rules decodes, then fails
+    // validation (an A matrix as the B operand of the multiply).
+    assert!(matches!(
+        from_wire(&other_role),
+        Err(WireError::InvalidProgram { .. })
+    ));
+    // The layout of the first load: 0 (row-major); 1 is column-major.
+    let other_layout = to_wire(&matrix_program(MatrixRole::B, MatrixLayout::ColMajor));
+    let at = differing_byte(&base, &other_layout);
+    assert_eq!((base[at], other_layout[at]), (0, 1));
+    assert!(from_wire(&other_layout).is_ok());
+    for code in [2u8, 9, 0xff] {
+        let mut bytes = base.clone();
+        bytes[at] = code;
+        match from_wire(&bytes) {
+            Err(WireError::Malformed { offset, reason }) => {
+                assert_eq!(offset, at);
+                assert_eq!(reason, format!("unknown matrix layout code {code}"));
+            }
+            other => panic!("layout code {code}: {other:?}"),
+        }
+    }
+}

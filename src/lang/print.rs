@@ -6,21 +6,24 @@
 //! `bf16::from_bits(0x...)`). When the locals table is not what the
 //! parser would build from the text (order, unused or re-defined locals,
 //! uses outside lexical scope), the kernel gets a `#[locals(...)]`
-//! attribute that fixes the table explicitly.
+//! attribute that fixes the table explicitly. Private arrays and matrices
+//! are declared at the top of the body, so their statements are plain
+//! stores and assignments wherever they stand.
 
 use std::fmt::Write as _;
 
 use crate::ir::{
-    Access, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Param, Program,
-    UnOp,
+    Access, AsyncOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixId,
+    MatrixLayout, MatrixOp, MatrixRole, Node, Param, Program, UnOp,
 };
 
 /// Print a program as `.vyre` source that parses back to the same program.
 ///
 /// The round trip `parse(print(p)).kernels[0] == p` holds for every program
 /// that passes [`Program::validate`] whose kernel, parameter, shared- and
-/// private-array names are distinct Rust identifiers (local names may be anything) and
-/// whose expressions nest at most 128 levels deep.
+/// private-array and matrix names are distinct Rust identifiers (local
+/// names may be anything) and whose expressions nest at most 128 levels
+/// deep.
 #[must_use]
 pub fn print(program: &Program) -> String {
     let plain = Printer {
@@ -54,8 +57,8 @@ fn usable_ident(name: &str) -> bool {
 
 /// The identifier each local is written as under `#[locals(...)]`: its own
 /// name where possible, else a fresh `__local{id}` alias (names that are
-/// not identifiers, or that a parameter, shared or private array also
-/// uses).
+/// not identifiers, or that a parameter, shared or private array or a
+/// matrix also uses).
 fn aliases(p: &Program) -> Vec<String> {
     let mut taken: std::collections::HashSet<String> = p
         .params
@@ -63,6 +66,7 @@ fn aliases(p: &Program) -> Vec<String> {
         .map(|q| q.name().to_string())
         .chain(p.shared.iter().map(|s| s.name.clone()))
         .chain(p.private.iter().map(|s| s.name.clone()))
+        .chain(p.matrices.iter().map(|m| m.name.clone()))
         .collect();
     let own: Vec<bool> = p
         .locals
@@ -193,6 +197,26 @@ impl Printer<'_> {
                 ident(&s.name),
                 s.elem,
                 s.len
+            );
+        }
+        // Matrices likewise (all zeros when the kernel starts), `mut` so
+        // that every statement writing one is an assignment: then the text
+        // reads back to the same program wherever the first write stands.
+        for m in &self.p.matrices {
+            let kind = match m.role {
+                MatrixRole::A => "MatrixA",
+                MatrixRole::B => "MatrixB",
+                MatrixRole::Accumulator => "MatrixAcc",
+            };
+            let s = m.shape;
+            let _ = writeln!(
+                body,
+                "    let mut {}: {kind}<{}, {}, {}, {}>;",
+                ident(&m.name),
+                m.elem,
+                s.m,
+                s.n,
+                s.k
             );
         }
         for n in &self.p.body {
@@ -406,7 +430,102 @@ impl Printer<'_> {
             Node::Barrier => {
                 let _ = writeln!(out, "{ind}barrier();");
             }
-            Node::Matrix(_) | Node::Async(_) => todo!("TODO(matrix): printer"),
+            Node::Matrix(op) => {
+                let _ = writeln!(out, "{ind}{};", self.matrix_op(op));
+            }
+            Node::Async(op) => {
+                let s = match op {
+                    AsyncOp::Copy {
+                        dst,
+                        dst_index,
+                        src,
+                        src_index,
+                        count,
+                    } => format!(
+                        "async_copy(&mut {}, {}, &{}, {}, {})",
+                        self.buf(BufRef::Shared(*dst)),
+                        self.expr(dst_index, 0),
+                        self.param(*src),
+                        self.expr(src_index, 0),
+                        count_text(*count)
+                    ),
+                    AsyncOp::Commit => "async_commit()".to_string(),
+                    AsyncOp::Wait { pending } => format!("async_wait({})", count_text(*pending)),
+                };
+                let _ = writeln!(out, "{ind}{s};");
+            }
+        }
+    }
+
+    fn matrix(&self, id: MatrixId) -> String {
+        self.p
+            .matrices
+            .get(id as usize)
+            .map_or_else(|| format!("__invalid_matrix_{id}"), |m| ident(&m.name))
+    }
+
+    /// A matrix statement without its `;`. Every matrix is declared with
+    /// its type at the top of the body, so calls need no generic arguments.
+    fn matrix_op(&self, op: &MatrixOp) -> String {
+        let major = |l: MatrixLayout| match l {
+            MatrixLayout::RowMajor => "",
+            MatrixLayout::ColMajor => "_col_major",
+        };
+        match op {
+            // `matrix_zero()` is exactly a fill with `+0.0`.
+            MatrixOp::Fill {
+                matrix,
+                value: Expr::Lit(Literal::F32(0)),
+            } => format!("{} = matrix_zero()", self.matrix(*matrix)),
+            MatrixOp::Fill { matrix, value } => {
+                format!(
+                    "{} = matrix_fill({})",
+                    self.matrix(*matrix),
+                    self.expr(value, 0)
+                )
+            }
+            MatrixOp::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => {
+                let role = match self.p.matrices.get(*matrix as usize).map(|m| m.role) {
+                    Some(MatrixRole::A) => "a",
+                    Some(MatrixRole::B) => "b",
+                    _ => "acc",
+                };
+                format!(
+                    "{} = matrix_load_{role}{}(&{}, {}, {})",
+                    self.matrix(*matrix),
+                    major(*layout),
+                    self.buf(*buf),
+                    self.expr(offset, 0),
+                    self.expr(stride, 0)
+                )
+            }
+            MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => format!(
+                "matrix_store{}(&mut {}, {}, {}, {})",
+                major(*layout),
+                self.buf(*buf),
+                self.expr(offset, 0),
+                self.expr(stride, 0),
+                self.matrix(*matrix)
+            ),
+            MatrixOp::MultiplyAdd { d, a, b, c } => format!(
+                "{} = matrix_mma({}, {}, {})",
+                self.matrix(*d),
+                self.matrix(*a),
+                self.matrix(*b),
+                self.matrix(*c)
+            ),
         }
     }
 
@@ -526,6 +645,16 @@ impl Printer<'_> {
                 0,
             ),
         }
+    }
+}
+
+/// A constant count as written in a call (`8`): without a suffix, which
+/// reads back as an `i32` constant, unless it does not fit one.
+fn count_text(v: u32) -> String {
+    if i32::try_from(v).is_ok() {
+        v.to_string()
+    } else {
+        format!("{v}u32")
     }
 }
 

@@ -128,7 +128,7 @@ impl<'f> Kx<'_, 'f> {
 
     /// The first name in `e` that stands for a run-time value here (a local
     /// or a parameter), if any.
-    fn runtime_name(&mut self, e: &syn::Expr) -> Option<String> {
+    pub(super) fn runtime_name(&mut self, e: &syn::Expr) -> Option<String> {
         struct V(Vec<String>);
         impl<'ast> syn::visit::Visit<'ast> for V {
             fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {

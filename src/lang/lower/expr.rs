@@ -27,7 +27,7 @@ pub(crate) fn float_overflow(t: DataType) -> String {
 
 pub(super) const METHODS: &str = "supported methods: `len`, the math methods `sqrt exp ln sin cos tanh abs floor ceil min max powf clamp mul_add`, on buffers, shared and private arrays `load2 load4 store2 store4` (and on 16- and 8-bit elements `load8 store8`), and on buffers/shared arrays the atomics `atomic_add atomic_sub atomic_min atomic_max atomic_and atomic_or atomic_xor atomic_exchange atomic_compare_exchange`";
 
-pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, the subgroup functions `subgroup_invocation_id() subgroup_size() subgroup_add subgroup_min subgroup_max subgroup_shuffle subgroup_shuffle_xor subgroup_shuffle_down subgroup_broadcast_first subgroup_ballot subgroup_all subgroup_any`, `f32::from_bits(bits)` (`f16::from_bits`, `bf16::from_bits` take a `u16`), `f32::sqrt(x)`-style math calls (on any numeric type: `f16::max(a, b)`), and the helper `fn`s of this file";
+pub(super) const FUNCTIONS: &str = "available: the builtins `global_id()`, `local_id()`, `workgroup_id()`, `num_workgroups()` (read `.x`, `.y` or `.z`), `barrier()`, the subgroup functions `subgroup_invocation_id() subgroup_size() subgroup_add subgroup_min subgroup_max subgroup_shuffle subgroup_shuffle_xor subgroup_shuffle_down subgroup_broadcast_first subgroup_ballot subgroup_all subgroup_any`, `f32::from_bits(bits)` (`f16::from_bits`, `bf16::from_bits` take a `u16`), `f32::sqrt(x)`-style math calls (on any numeric type: `f16::max(a, b)`), the matrix statements `matrix_load_a matrix_load_b matrix_load_acc` (also `_col_major`) `matrix_zero matrix_fill matrix_mma matrix_store matrix_store_col_major`, the copies `async_copy async_commit async_wait`, and the helper `fn`s of this file";
 
 /// The subgroup function called `name` (`subgroup_add`), if any.
 pub(crate) fn subgroup_op(name: &str) -> Option<SubgroupOp> {
@@ -57,6 +57,7 @@ pub(super) fn subgroup_form(op: SubgroupOp) -> &'static str {
 pub(crate) fn is_builtin_fn(name: &str) -> bool {
     name == "barrier"
         || subgroup_op(name).is_some()
+        || super::matrix::MatFn::from_name(name).is_some()
         || [
             Builtin::GlobalId,
             Builtin::LocalId,
@@ -497,6 +498,10 @@ impl<'f> Kx<'_, 'f> {
                     };
                 }
                 Some(Bind::Subst(v)) => return *v,
+                Some(Bind::Matrix(_)) => {
+                    self.err(e, super::matrix::not_a_value(&name));
+                    return FExpr::error(loc);
+                }
                 Some(Bind::Buf(b)) => {
                     let what = match b {
                         crate::ir::BufRef::Private(_) => "a private array",
@@ -557,6 +562,10 @@ impl<'f> Kx<'_, 'f> {
         cx: Cx,
     ) -> FExpr<'f> {
         let loc = Loc::Expr(e);
+        if let Some((f, _)) = super::matrix::matrix_fn(&c.func) {
+            self.err(e, super::matrix::call_in_expr(f));
+            return FExpr::error(loc);
+        }
         if let Some(b) = builtin(&c.func) {
             self.err(
                 e,

@@ -700,7 +700,8 @@ fn count_idents(block: &syn::Block, out: &mut HashMap<String, usize>) {
     syn::visit::Visit::visit_block(&mut V(out), block);
 }
 
-/// Whether `block` itself stores, runs an atomic or a barrier.
+/// Whether `block` itself stores, runs an atomic or a barrier, stores a
+/// matrix or runs an asynchronous copy, commit or wait.
 fn has_direct_effect(block: &syn::Block) -> bool {
     struct V(bool);
     impl<'ast> syn::visit::Visit<'ast> for V {
@@ -713,6 +714,18 @@ fn has_direct_effect(block: &syn::Block) -> bool {
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
             if let syn::Expr::Path(p) = &*c.func
                 && p.path.is_ident("barrier")
+            {
+                self.0 = true;
+            }
+            // Matrix stores and asynchronous copies write memory (and a
+            // commit or wait orders copies), so their place matters.
+            if let Some((
+                super::matrix::MatFn::Store(_)
+                | super::matrix::MatFn::Copy
+                | super::matrix::MatFn::Commit
+                | super::matrix::MatFn::Wait,
+                _,
+            )) = super::matrix::matrix_fn(&c.func)
             {
                 self.0 = true;
             }
@@ -831,6 +844,9 @@ pub(crate) fn int_range(t: DataType) -> String {
 /// A scalar type: `bool`, `i32`, `u32`, `f32`, `f16`, `bf16`, `u8`, `i8`,
 /// `u16` or `i16`.
 pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
+    if super::matrix::matrix_type(ty).is_some() {
+        return Err("a matrix type is only allowed on a `let` (`let mut c: MatrixAcc<f32, 16, 8, 16>;`); matrices cannot be passed to or returned from helpers, and are used only by `matrix_mma` and `matrix_store`".into());
+    }
     match ty {
         syn::Type::Path(p) if p.qself.is_none() => match p.path.get_ident() {
             Some(id) => match DataType::from_name(&id.to_string()) {

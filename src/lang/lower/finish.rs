@@ -7,11 +7,11 @@ use proc_macro2::Span;
 
 use super::expr::{float_overflow, round_float, subgroup_form};
 use super::file::{int_literal, int_range};
-use super::tree::{FExpr, FFor, FK, FS, FStmt, Loc};
+use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
-    Access, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl, MathFn,
-    Node, Param, PrivateDecl, Program, Rhs, SubgroupOp, UnOp,
+    Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
+    MathFn, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SubgroupOp, UnOp,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -46,6 +46,7 @@ pub(super) fn kernel<'f>(
         })
         .collect();
     program.locals = locals;
+    program.matrices = kx.matrices.iter().map(|m| m.decl.clone()).collect();
     let before = kx.fx.errs.len();
     for (ty, at, method, name) in std::mem::take(&mut kx.wide_vectors) {
         if let Some(t) = kx.vars.resolve(ty)
@@ -122,6 +123,8 @@ fn subgroup_call_at<'f>(
         FS::Store(_, i, v) => vec![i, v],
         FS::If(c, ..) | FS::While(c, _) => vec![c],
         FS::For(l) => vec![&l.start, &l.end],
+        FS::Matrix(op) => op.exprs(),
+        FS::Async(op) => op.exprs(),
         _ => vec![],
     };
     own.into_iter().find_map(|e| find_subgroup(e, op))
@@ -193,6 +196,11 @@ fn locate<'f>(kx: &Kx<'_, 'f>, p: &Program, paths: &[(String, &FStmt<'f>)], path
         && let Some(a) = kx.private.last()
     {
         return Loc::Span(a.span);
+    }
+    if let Some(n) = name_in("matrix ")
+        && let Some(m) = kx.matrices.iter().find(|m| m.decl.name == n)
+    {
+        return Loc::Span(m.span);
     }
     if let Some(n) = name_in("local ")
         && let Some(l) = kx.locals.iter().find(|l| l.name == n)
@@ -450,6 +458,109 @@ impl<'f> Fin<'_, '_, 'f> {
             FS::Continue => Node::Continue,
             FS::Return => Node::Return,
             FS::Barrier => Node::Barrier,
+            FS::Matrix(op) => Node::Matrix(self.matrix_op(op)?),
+            FS::Async(op) => Node::Async(self.async_op(op)?),
+        })
+    }
+
+    /// A `u32` operand of a matrix or copy statement (`what`: its role).
+    fn u32_operand(&mut self, e: &FExpr<'f>, what: &str) -> Option<Expr> {
+        let (x, t) = self.expr(e)?;
+        if t != DataType::U32 {
+            self.err(
+                e.loc,
+                format!("{what} must be `u32`, but this is `{t}`; convert it with `as u32`"),
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    /// A matrix statement; roles, shapes and element types were checked in
+    /// pass 1.
+    fn matrix_op(&mut self, op: &FMat<'f>) -> Option<MatrixOp> {
+        Some(match op {
+            FMat::Fill { matrix, value } => {
+                let (x, t) = self.expr(value)?;
+                if t != DataType::F32 {
+                    let notes = self.lit_hint(value, DataType::F32);
+                    self.kx.fx.err_notes(
+                        value.loc,
+                        format!("an accumulator is filled with an `f32`, but this is `{t}`"),
+                        notes,
+                    );
+                    return None;
+                }
+                MatrixOp::Fill {
+                    matrix: *matrix,
+                    value: x,
+                }
+            }
+            FMat::Load {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => {
+                let o = self.u32_operand(offset, "a matrix offset");
+                let s = self.u32_operand(stride, "a matrix stride");
+                MatrixOp::Load {
+                    matrix: *matrix,
+                    buf: *buf,
+                    offset: o?,
+                    stride: s?,
+                    layout: *layout,
+                }
+            }
+            FMat::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+            } => {
+                let o = self.u32_operand(offset, "a matrix offset");
+                let s = self.u32_operand(stride, "a matrix stride");
+                MatrixOp::Store {
+                    matrix: *matrix,
+                    buf: *buf,
+                    offset: o?,
+                    stride: s?,
+                    layout: *layout,
+                }
+            }
+            FMat::MultiplyAdd { d, a, b, c } => MatrixOp::MultiplyAdd {
+                d: *d,
+                a: *a,
+                b: *b,
+                c: *c,
+            },
+        })
+    }
+
+    /// An asynchronous copy statement.
+    fn async_op(&mut self, op: &FAsync<'f>) -> Option<AsyncOp> {
+        Some(match op {
+            FAsync::Copy {
+                dst,
+                dst_index,
+                src,
+                src_index,
+                count,
+            } => {
+                let d = self.u32_operand(dst_index, "the destination index of `async_copy`");
+                let s = self.u32_operand(src_index, "the source index of `async_copy`");
+                AsyncOp::Copy {
+                    dst: *dst,
+                    dst_index: d?,
+                    src: *src,
+                    src_index: s?,
+                    count: *count,
+                }
+            }
+            FAsync::Commit => AsyncOp::Commit,
+            FAsync::Wait(pending) => AsyncOp::Wait { pending: *pending },
         })
     }
 

@@ -248,6 +248,10 @@ impl<'f> Kx<'_, 'f> {
                 let name = p.path.get_ident()?.unraw().to_string();
                 match self.lookup(&name) {
                     Some(Bind::Buf(b)) => Some((b, self.elem_of(b))),
+                    Some(Bind::Matrix(_)) => {
+                        self.err(e, super::matrix::not_a_value(&name));
+                        None
+                    }
                     Some(_) => {
                         self.err(
                             e,

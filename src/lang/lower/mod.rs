@@ -15,6 +15,7 @@
 //! - `generic`: generic kernels and their `instances(...)`;
 //! - `stmt`: the per-kernel context `Kx` and statements;
 //! - `array`: private arrays, `load4`/`store4`, `#[unroll]` and `step_by`;
+//! - `matrix`: matrix (tensor-core) operations and asynchronous copies;
 //! - `expr`, `method`, `inline`: expressions (pass 1);
 //! - `finish`: pass 2.
 
@@ -26,6 +27,7 @@ mod generic;
 mod infer;
 mod inline;
 mod kernel;
+mod matrix;
 mod method;
 mod parse;
 mod stmt;

@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 
 use super::file::{FileCx, compound_op};
 use super::infer::{Ty, Vars};
-use super::tree::{Bind, Cx, FExpr, FFor, FK, FLocal, FPrivate, FS, FStmt, Loc};
+use super::tree::{Bind, Cx, FExpr, FFor, FK, FLocal, FMatrix, FPrivate, FS, FStmt, Loc};
 use super::{MAX_NESTING, MAX_TUPLE};
 use crate::ir::{BinOp, BufRef, DataType, Literal, LocalId, Param, SharedDecl};
 
@@ -24,6 +24,8 @@ pub(crate) struct Kx<'a, 'f> {
     pub shared_loc: Vec<Span>,
     /// Thread-private arrays, in declaration order.
     pub private: Vec<FPrivate>,
+    /// Matrix variables, in declaration order.
+    pub matrices: Vec<FMatrix>,
     pub locals: Vec<FLocal<'f>>,
     pub used: HashSet<String>,
     /// Next suffix to try per base name (see [`Kx::fresh_name`]).
@@ -61,6 +63,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             shared: Vec::new(),
             shared_loc: Vec::new(),
             private: Vec::new(),
+            matrices: Vec::new(),
             locals: Vec::new(),
             used: HashSet::new(),
             next_suffix: HashMap::new(),
@@ -107,10 +110,10 @@ impl<'a, 'f> Kx<'a, 'f> {
         }
     }
 
-    /// A name for a shared or private array: unique among parameters and
-    /// arrays. Outside `#[locals]` mode it also avoids every local name
-    /// (like [`Kx::fresh_name`]); in that mode local names are given
-    /// explicitly and may coincide with an array's.
+    /// A name for a shared or private array or a matrix: unique among
+    /// parameters, arrays and matrices. Outside `#[locals]` mode it also
+    /// avoids every local name (like [`Kx::fresh_name`]); in that mode local
+    /// names are given explicitly and may coincide with an array's.
     pub(crate) fn array_name(&mut self, base: &str) -> String {
         if self.flat.is_none() {
             return self.fresh_name(base);
@@ -119,6 +122,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             kx.params.iter().any(|p| p.name() == n)
                 || kx.shared.iter().any(|s| s.name == n)
                 || kx.private.iter().any(|s| s.name == n)
+                || kx.matrices.iter().any(|m| m.decl.name == n)
         };
         let mut name = base.to_string();
         let mut k = 1;
@@ -303,6 +307,12 @@ impl<'a, 'f> Kx<'a, 'f> {
             return;
         }
         let init_expr = l.init.as_ref().map(|i| super::expr::strip_group(&i.expr));
+        if ann.is_some_and(|t| super::matrix::matrix_type(t).is_some())
+            || init_expr.is_some_and(super::matrix::is_matrix_value)
+        {
+            self.matrix_let(l, &name, mutable, ann, init_expr, loc, out);
+            return;
+        }
         if let Some(syn::Expr::MethodCall(m)) = init_expr
             && let Some(n) = vector_width(&m.method, "load")
         {
@@ -511,6 +521,10 @@ impl<'a, 'f> Kx<'a, 'f> {
                         }
                         Some(Bind::Buf(_)) => {
                             self.err(el, format!("cannot assign to the buffer `{name}` itself"));
+                            ok = false;
+                        }
+                        Some(Bind::Matrix(_)) => {
+                            self.err(el, super::matrix::not_a_value(&name));
                             ok = false;
                         }
                         None => {
@@ -770,6 +784,11 @@ impl<'a, 'f> Kx<'a, 'f> {
                     loc,
                 });
             }
+            syn::Expr::Call(c) if super::matrix::matrix_fn(&c.func).is_some() => {
+                if let Some((f, generics)) = super::matrix::matrix_fn(&c.func) {
+                    self.matrix_stmt(f, c, e, generics, loc, out);
+                }
+            }
             syn::Expr::Call(c) if self.helper_name(&c.func).is_some() => {
                 let name = self.helper_name(&c.func).unwrap_or_default();
                 self.call_helper(&name, c, e, out, Cx::TOP, true);
@@ -843,6 +862,10 @@ impl<'a, 'f> Kx<'a, 'f> {
                 let name = p.path.get_ident().map(|i| i.unraw().to_string()).unwrap_or_default();
                 let target = match self.lookup(&name) {
                     Some(Bind::Local(id)) => id,
+                    Some(Bind::Matrix(id)) => {
+                        self.matrix_assign(id, &name, rhs, op, whole, out);
+                        return;
+                    }
                     Some(Bind::Param(_) | Bind::Subst(_)) => {
                         self.err(
                             lhs,

@@ -7,8 +7,8 @@ use syn::spanned::Spanned;
 use super::Sp;
 use super::infer::Ty;
 use crate::ir::{
-    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MathFn, ParamId,
-    SubgroupOp, UnOp,
+    AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MathFn, MatrixDecl,
+    MatrixId, MatrixLayout, ParamId, SharedId, SubgroupOp, UnOp,
 };
 
 /// Where a front-end node came from; its byte range is computed only when a
@@ -156,6 +156,115 @@ pub(crate) enum FS<'f> {
     Continue,
     Return,
     Barrier,
+    /// A matrix statement (`matrix_load_a`, `matrix_mma`, ...).
+    Matrix(FMat<'f>),
+    /// An asynchronous copy, commit or wait.
+    Async(FAsync<'f>),
+}
+
+/// A matrix statement, mirroring [`crate::ir::MatrixOp`]; roles, shapes and
+/// element types are checked in pass 1, expression types in pass 2.
+#[derive(Clone, Debug)]
+pub(crate) enum FMat<'f> {
+    Fill {
+        matrix: MatrixId,
+        value: FExpr<'f>,
+    },
+    Load {
+        matrix: MatrixId,
+        buf: BufRef,
+        offset: FExpr<'f>,
+        stride: FExpr<'f>,
+        layout: MatrixLayout,
+    },
+    Store {
+        matrix: MatrixId,
+        buf: BufRef,
+        offset: FExpr<'f>,
+        stride: FExpr<'f>,
+        layout: MatrixLayout,
+    },
+    MultiplyAdd {
+        d: MatrixId,
+        a: MatrixId,
+        b: MatrixId,
+        c: MatrixId,
+    },
+}
+
+impl<'f> FMat<'f> {
+    /// The expressions the statement evaluates, in order.
+    pub(crate) fn exprs_mut(&mut self) -> Vec<&mut FExpr<'f>> {
+        match self {
+            FMat::Fill { value, .. } => vec![value],
+            FMat::Load { offset, stride, .. } | FMat::Store { offset, stride, .. } => {
+                vec![offset, stride]
+            }
+            FMat::MultiplyAdd { .. } => vec![],
+        }
+    }
+
+    /// The expressions the statement evaluates, in order.
+    pub(crate) fn exprs(&self) -> Vec<&FExpr<'f>> {
+        match self {
+            FMat::Fill { value, .. } => vec![value],
+            FMat::Load { offset, stride, .. } | FMat::Store { offset, stride, .. } => {
+                vec![offset, stride]
+            }
+            FMat::MultiplyAdd { .. } => vec![],
+        }
+    }
+}
+
+/// An asynchronous copy statement, mirroring [`crate::ir::AsyncOp`].
+#[derive(Clone, Debug)]
+pub(crate) enum FAsync<'f> {
+    Copy {
+        dst: SharedId,
+        dst_index: FExpr<'f>,
+        src: ParamId,
+        src_index: FExpr<'f>,
+        count: u32,
+    },
+    Commit,
+    Wait(u32),
+}
+
+impl<'f> FAsync<'f> {
+    /// The expressions the statement evaluates, in order.
+    pub(crate) fn exprs_mut(&mut self) -> Vec<&mut FExpr<'f>> {
+        match self {
+            FAsync::Copy {
+                dst_index,
+                src_index,
+                ..
+            } => vec![dst_index, src_index],
+            FAsync::Commit | FAsync::Wait(_) => vec![],
+        }
+    }
+
+    /// The expressions the statement evaluates, in order.
+    pub(crate) fn exprs(&self) -> Vec<&FExpr<'f>> {
+        match self {
+            FAsync::Copy {
+                dst_index,
+                src_index,
+                ..
+            } => vec![dst_index, src_index],
+            FAsync::Commit | FAsync::Wait(_) => vec![],
+        }
+    }
+}
+
+/// A matrix variable during lowering: its declaration (final: the role,
+/// element type and shape are constants of the source) and whether it may
+/// be assigned.
+#[derive(Clone, Debug)]
+pub(crate) struct FMatrix {
+    pub decl: MatrixDecl,
+    /// Declared `let mut` (assignments allowed).
+    pub mutable: bool,
+    pub span: Span,
 }
 
 /// A `for` loop: `[#[unroll]] for var in (start..end)[.step_by(step)]`.
@@ -198,6 +307,8 @@ pub(crate) enum Bind<'f> {
     Local(LocalId),
     Param(ParamId),
     Buf(BufRef),
+    /// A matrix variable (`let a = matrix_load_a::<..>(..)`).
+    Matrix(MatrixId),
     /// A helper's scalar parameter replaced by its (pure) argument.
     Subst(Box<FExpr<'f>>),
 }

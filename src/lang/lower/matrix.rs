@@ -1,0 +1,1090 @@
+//! Pass 1 for matrix (tensor-core) operations and asynchronous copies.
+//!
+//! A matrix is a variable of its own kind ([`Bind::Matrix`]): declared by a
+//! `let` whose value is a matrix operation or whose type is
+//! `MatrixA<T, M, N, K>` / `MatrixB<..>` / `MatrixAcc<f32, ..>`, assigned
+//! from matrix operations, and read only by `matrix_mma` and
+//! `matrix_store`. Its role, element type and shape are constants of the
+//! source, so they are checked here, with the positions of the generic
+//! arguments and operands; pass 2 checks the types of the offsets, strides,
+//! indices and fill values. Each `let` declares one [`MatrixDecl`] (named
+//! like a private array: unique, shadowing like locals), whose statement is
+//! the operation that gives it its value.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use super::expr::{strip_group, strip_ref};
+use super::infer::Ty;
+use super::stmt::Kx;
+use super::tree::{Bind, Cx, FAsync, FExpr, FMat, FMatrix, FS, FStmt, Loc};
+use crate::ir::{
+    AsyncOp, BinOp, BufRef, DataType, Literal, MatrixDecl, MatrixId, MatrixLayout, MatrixRole,
+    MatrixShape,
+};
+
+/// A builtin function of matrices and asynchronous copies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MatFn {
+    /// `matrix_load_a` (`_b`, `_acc`, each also `_col_major`).
+    Load(MatrixRole, MatrixLayout),
+    /// `matrix_zero::<f32, M, N, K>()`.
+    Zero,
+    /// `matrix_fill::<f32, M, N, K>(v)`.
+    Fill,
+    /// `matrix_mma(a, b, c)`.
+    Mma,
+    /// `matrix_store` (`_col_major`).
+    Store(MatrixLayout),
+    /// `async_copy(&mut tile, i, &src, j, COUNT)`.
+    Copy,
+    /// `async_commit()`.
+    Commit,
+    /// `async_wait(N)`.
+    Wait,
+}
+
+use MatrixLayout::{ColMajor, RowMajor};
+use MatrixRole::{A, Accumulator, B};
+
+/// Every matrix and copy function, by name.
+const MATRIX_FNS: [(&str, MatFn); 14] = [
+    ("matrix_load_a", MatFn::Load(A, RowMajor)),
+    ("matrix_load_a_col_major", MatFn::Load(A, ColMajor)),
+    ("matrix_load_b", MatFn::Load(B, RowMajor)),
+    ("matrix_load_b_col_major", MatFn::Load(B, ColMajor)),
+    ("matrix_load_acc", MatFn::Load(Accumulator, RowMajor)),
+    (
+        "matrix_load_acc_col_major",
+        MatFn::Load(Accumulator, ColMajor),
+    ),
+    ("matrix_zero", MatFn::Zero),
+    ("matrix_fill", MatFn::Fill),
+    ("matrix_mma", MatFn::Mma),
+    ("matrix_store", MatFn::Store(RowMajor)),
+    ("matrix_store_col_major", MatFn::Store(ColMajor)),
+    ("async_copy", MatFn::Copy),
+    ("async_commit", MatFn::Commit),
+    ("async_wait", MatFn::Wait),
+];
+
+/// The operations that give a matrix its value, for diagnostics.
+const PRODUCERS: &str = "`matrix_load_a`, `matrix_load_b`, `matrix_load_acc` (each also `_col_major`), `matrix_zero`, `matrix_fill` or `matrix_mma`";
+
+impl MatFn {
+    /// The function called `name`, if any.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        MATRIX_FNS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// The function's name in source.
+    pub(crate) fn name(self) -> &'static str {
+        MATRIX_FNS
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("matrix_mma", |(n, _)| n)
+    }
+
+    /// Whether it makes a matrix (the value of a `let` or an assignment)
+    /// rather than being a statement.
+    fn produces(self) -> bool {
+        matches!(self, Self::Load(..) | Self::Zero | Self::Fill | Self::Mma)
+    }
+
+    /// The role of the matrix it makes.
+    fn role(self) -> MatrixRole {
+        match self {
+            Self::Load(r, _) => r,
+            _ => Accumulator,
+        }
+    }
+
+    /// How it is called.
+    fn form(self) -> String {
+        let n = self.name();
+        match self {
+            Self::Load(A, _) => format!("`let a = {n}::<bf16, M, N, K>(&buf, offset, stride);`"),
+            Self::Load(B, _) => format!("`let b = {n}::<bf16, M, N, K>(&buf, offset, stride);`"),
+            Self::Load(Accumulator, _) => {
+                format!("`let mut c = {n}::<f32, M, N, K>(&buf, offset, stride);`")
+            }
+            Self::Zero => "`let mut c = matrix_zero::<f32, M, N, K>();`".into(),
+            Self::Fill => "`let mut c = matrix_fill::<f32, M, N, K>(value);`".into(),
+            Self::Mma => "`c = matrix_mma(a, b, c);` or `let d = matrix_mma(a, b, c);`".into(),
+            Self::Store(_) => format!("`{n}(&mut buf, offset, stride, c);`"),
+            Self::Copy => "`async_copy(&mut tile, tile_index, &src, src_index, COUNT);`".into(),
+            Self::Commit => "`async_commit();`".into(),
+            Self::Wait => "`async_wait(N);`".into(),
+        }
+    }
+
+    /// Its number of (value) arguments.
+    fn arity(self) -> usize {
+        match self {
+            Self::Zero | Self::Commit => 0,
+            Self::Fill | Self::Wait => 1,
+            Self::Load(..) | Self::Mma => 3,
+            Self::Store(_) => 4,
+            Self::Copy => 5,
+        }
+    }
+}
+
+/// The matrix or copy function `func` names, with its generic arguments
+/// (`matrix_load_a::<bf16, 16, 8, 16>`).
+pub(crate) fn matrix_fn(
+    func: &syn::Expr,
+) -> Option<(MatFn, Option<&syn::AngleBracketedGenericArguments>)> {
+    let syn::Expr::Path(p) = strip_group(func) else {
+        return None;
+    };
+    if p.qself.is_some() || p.path.leading_colon.is_some() || p.path.segments.len() != 1 {
+        return None;
+    }
+    let seg = &p.path.segments[0];
+    let f = MatFn::from_name(&seg.ident.unraw().to_string())?;
+    match &seg.arguments {
+        syn::PathArguments::None => Some((f, None)),
+        syn::PathArguments::AngleBracketed(a) => Some((f, Some(a))),
+        syn::PathArguments::Parenthesized(_) => None,
+    }
+}
+
+/// The role a matrix type names (`MatrixA<..>`), with its generic
+/// arguments (`None`: written without them).
+pub(crate) fn matrix_type(
+    t: &syn::Type,
+) -> Option<(MatrixRole, Option<&syn::AngleBracketedGenericArguments>)> {
+    let syn::Type::Path(p) = super::file::strip_type_paren(t) else {
+        return None;
+    };
+    if p.qself.is_some() || p.path.segments.len() != 1 {
+        return None;
+    }
+    let seg = &p.path.segments[0];
+    let role = match seg.ident.to_string().as_str() {
+        "MatrixA" => A,
+        "MatrixB" => B,
+        "MatrixAcc" => Accumulator,
+        _ => return None,
+    };
+    match &seg.arguments {
+        syn::PathArguments::AngleBracketed(a) => Some((role, Some(a))),
+        _ => Some((role, None)),
+    }
+}
+
+/// The type of a matrix as written in source: `MatrixA<bf16, 64, 64, 16>`.
+pub(crate) fn type_text(role: MatrixRole, elem: DataType, s: MatrixShape) -> String {
+    format!("{}<{elem}, {}, {}, {}>", matrix_kind(role), s.m, s.n, s.k)
+}
+
+/// `an A matrix`, `a B matrix`, `an accumulator`.
+fn role_text(role: MatrixRole) -> &'static str {
+    match role {
+        A => "an A matrix",
+        B => "a B matrix",
+        Accumulator => "an accumulator",
+    }
+}
+
+/// The message for a matrix variable used as a value.
+pub(crate) fn not_a_value(name: &str) -> String {
+    format!(
+        "`{name}` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (and assigned from {PRODUCERS})"
+    )
+}
+
+/// The message for a matrix function called inside an expression.
+pub(crate) fn call_in_expr(f: MatFn) -> String {
+    if f.produces() {
+        format!(
+            "`{}` makes a matrix, which is not a value: it may only be the whole value of a `let` or of an assignment to a matrix, e.g. {}",
+            f.name(),
+            f.form()
+        )
+    } else {
+        format!(
+            "`{}` is a statement; it cannot be used inside an expression: {}",
+            f.name(),
+            f.form()
+        )
+    }
+}
+
+/// What a matrix operation produces, before it is given its matrix.
+struct Produced<'f> {
+    f: MatFn,
+    /// Element type and shape from the generic arguments (or, for
+    /// `matrix_mma`, the accumulator operand), when known.
+    spec: Option<(DataType, MatrixShape)>,
+    op: Pending<'f>,
+    /// The call.
+    at: Loc<'f>,
+}
+
+/// The operation of a [`Produced`].
+enum Pending<'f> {
+    Fill(FExpr<'f>),
+    Load {
+        buf: BufRef,
+        elem: Ty,
+        buf_at: &'f syn::Expr,
+        offset: FExpr<'f>,
+        stride: FExpr<'f>,
+        layout: MatrixLayout,
+    },
+    Mma {
+        a: MatrixId,
+        b: MatrixId,
+        c: MatrixId,
+    },
+}
+
+impl<'f> Kx<'_, 'f> {
+    /// The declaration of matrix `id`.
+    fn matrix(&self, id: MatrixId) -> Option<&MatrixDecl> {
+        self.matrices.get(id as usize).map(|m| &m.decl)
+    }
+
+    /// `MatrixA<bf16, 64, 64, 16>` of matrix `id`.
+    fn matrix_type_of(&self, id: MatrixId) -> String {
+        self.matrix(id)
+            .map_or_else(String::new, |m| type_text(m.role, m.elem, m.shape))
+    }
+
+    /// Declare matrix `name` and bind it in the current scope.
+    fn declare_matrix(
+        &mut self,
+        name: &str,
+        role: MatrixRole,
+        (elem, shape): (DataType, MatrixShape),
+        mutable: bool,
+        span: Span,
+    ) -> MatrixId {
+        let mname = self.array_name(name);
+        self.matrices.push(FMatrix {
+            decl: MatrixDecl {
+                name: mname,
+                role,
+                elem,
+                shape,
+            },
+            mutable,
+            span,
+        });
+        let id = (self.matrices.len() - 1) as MatrixId;
+        self.bind(name, Bind::Matrix(id));
+        id
+    }
+
+    /// The `<T, M, N, K>` of a matrix type or call making a matrix of
+    /// `role`: the element type and the multiply's shape, checked.
+    fn matrix_args(
+        &mut self,
+        what: &str,
+        role: MatrixRole,
+        args: &'f syn::AngleBracketedGenericArguments,
+    ) -> Option<(DataType, MatrixShape)> {
+        let t = if role == Accumulator { "f32" } else { "bf16" };
+        let n = args.args.len();
+        if n != 4 {
+            self.err(
+                Loc::Span(angle_span(args)),
+                format!(
+                    "`{what}` takes 4 generic arguments, the element type and the shape (m, n, k) of the multiply: `<{t}, M, N, K>`, but {n} {} given",
+                    if n == 1 { "was" } else { "were" }
+                ),
+            );
+            return None;
+        }
+        let elem = self.matrix_elem(role, &args.args[0]);
+        let mut dims = [0u32; 3];
+        let mut ok = elem.is_some();
+        for (i, d) in dims.iter_mut().enumerate() {
+            match self.matrix_dim(&args.args[i + 1], ["M", "N", "K"][i]) {
+                Some(v) => *d = v,
+                None => ok = false,
+            }
+        }
+        let shape = MatrixShape {
+            m: dims[0],
+            n: dims[1],
+            k: dims[2],
+        };
+        if ok && !shape.is_supported() {
+            self.err(
+                Loc::Span(angle_span(args)),
+                format!(
+                    "the matrix shape m = {}, n = {}, k = {} is not supported: m must be a multiple of 16, n of 8 and k of 16 (tiles of the hardware's m16n8k16), with at most {} elements in each of A (m x k), B (k x n) and the accumulator (m x n)",
+                    shape.m,
+                    shape.n,
+                    shape.k,
+                    MatrixShape::MAX_ELEMENTS
+                ),
+            );
+            return None;
+        }
+        Some((elem?, shape)).filter(|_| ok)
+    }
+
+    /// The element type argument of a matrix of `role`.
+    fn matrix_elem(&mut self, role: MatrixRole, arg: &'f syn::GenericArgument) -> Option<DataType> {
+        let allowed = if role == Accumulator {
+            "`f32`"
+        } else {
+            "`f16` or `bf16`"
+        };
+        let syn::GenericArgument::Type(ty) = arg else {
+            self.err(
+                Loc::Span(arg.span()),
+                format!(
+                    "the first generic argument of a matrix is its element type: {allowed} for {}",
+                    role_text(role)
+                ),
+            );
+            return None;
+        };
+        let t = match self.fx.scalar_ty(ty) {
+            Ok(t) => t,
+            Err(m) => {
+                self.err(Loc::Span(ty.span()), m);
+                return None;
+            }
+        };
+        let ok = match role {
+            A | B => matches!(t, DataType::F16 | DataType::BF16),
+            Accumulator => t == DataType::F32,
+        };
+        if !ok {
+            self.err(
+                Loc::Span(ty.span()),
+                format!(
+                    "{} holds {allowed} elements, not `{t}` (the operands A and B are `f16` or `bf16`, accumulators `f32`)",
+                    role_text(role)
+                ),
+            );
+            return None;
+        }
+        Some(t)
+    }
+
+    /// A shape argument: an integer constant (a literal, a `const`, a const
+    /// parameter of the kernel, or `{ expression }` of them).
+    fn matrix_dim(&mut self, arg: &'f syn::GenericArgument, letter: &str) -> Option<u32> {
+        let at = Loc::Span(arg.span());
+        let value = match arg {
+            // A bare name parses as a type: `M`, `TILE`.
+            syn::GenericArgument::Type(syn::Type::Path(p))
+                if p.qself.is_none() && p.path.get_ident().is_some() =>
+            {
+                let name = p.path.get_ident()?.unraw().to_string();
+                match self.fx.const_value(&name) {
+                    Some(v) => v?,
+                    None if self.lookup(&name).is_some() => {
+                        self.err(
+                            at,
+                            format!("the matrix dimension {letter} must be a constant (an integer literal, a `const` or a const parameter of the kernel), but `{name}` is a run-time value"),
+                        );
+                        return None;
+                    }
+                    None if DataType::from_name(&name).is_some() => {
+                        self.err(
+                            at,
+                            format!("the matrix dimension {letter} must be an integer constant, not the type `{name}`"),
+                        );
+                        return None;
+                    }
+                    None => {
+                        self.err(
+                            at,
+                            format!(
+                                "cannot find the constant `{name}` (the matrix dimension {letter})"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            syn::GenericArgument::Const(e) => {
+                let e = match e {
+                    syn::Expr::Block(b) => match b.block.stmts.as_slice() {
+                        [syn::Stmt::Expr(inner, None)] => inner,
+                        _ => e,
+                    },
+                    e => e,
+                };
+                if let Some(n) = self.runtime_name(e) {
+                    self.err(
+                        at,
+                        format!("the matrix dimension {letter} must be a constant (an integer literal, a `const` or a const parameter of the kernel), but `{n}` is a run-time value"),
+                    );
+                    return None;
+                }
+                self.fx.eval_const_expr(e, None)?
+            }
+            _ => {
+                self.err(
+                    at,
+                    format!("the matrix dimension {letter} must be an integer constant (a literal, a `const` or a const parameter of the kernel)"),
+                );
+                return None;
+            }
+        };
+        match value {
+            Literal::U32(v) => Some(v),
+            Literal::I32(v) if v >= 0 => Some(v.cast_unsigned()),
+            _ => {
+                self.err(
+                    at,
+                    format!("the matrix dimension {letter} must be a non-negative integer constant, but this is `{}`", value.ty()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A constant argument (`async_copy`'s count, `async_wait`'s groups).
+    fn const_u32(&mut self, e: &'f syn::Expr, what: &str) -> Option<u32> {
+        if let Some(n) = self.runtime_name(e) {
+            self.err(
+                e,
+                format!("{what} must be a constant (a literal or a `const`), but `{n}` is a run-time value"),
+            );
+            return None;
+        }
+        match self.fx.eval_const_expr(e, None)? {
+            Literal::U32(v) => Some(v),
+            Literal::I32(v) if v >= 0 => Some(v.cast_unsigned()),
+            l => {
+                self.err(
+                    e,
+                    format!(
+                        "{what} must be a non-negative integer constant, but this is `{}`",
+                        l.ty()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The buffer parameter or shared array operand of `what` (`&buf`,
+    /// `&mut buf` or `buf`).
+    fn memory_arg(&mut self, what: &str, e: &'f syn::Expr) -> Option<(BufRef, Ty)> {
+        let (buf, elem) = self.buffer_ref(strip_ref(e))?;
+        if let BufRef::Private(id) = buf {
+            let n = self.private_name(id);
+            self.err(
+                e,
+                format!("`{what}` works on buffer parameters and `#[shared]` arrays, but `{n}` is a private array"),
+            );
+            return None;
+        }
+        Some((buf, elem))
+    }
+
+    /// A `u32` operand (offset, stride, index).
+    fn u32_operand(&mut self, e: &'f syn::Expr, out: &mut Vec<FStmt<'f>>) -> FExpr<'f> {
+        let v = self.expr(e, out, Cx::TOP.nested());
+        self.vars.unify(v.ty, Ty::K(DataType::U32));
+        v
+    }
+
+    /// A matrix operand given by name, of `role`.
+    fn matrix_operand(
+        &mut self,
+        f: MatFn,
+        which: &str,
+        role: MatrixRole,
+        e: &'f syn::Expr,
+    ) -> Option<MatrixId> {
+        let name = match strip_group(e) {
+            syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                p.path.get_ident()?.unraw().to_string()
+            }
+            _ => {
+                self.err(
+                    e,
+                    format!("`{}` takes matrices by name: {}", f.name(), f.form()),
+                );
+                return None;
+            }
+        };
+        let id = match self.lookup(&name) {
+            Some(Bind::Matrix(id)) => id,
+            None => {
+                self.unknown_name(&name, e);
+                return None;
+            }
+            Some(_) => {
+                self.err(
+                    e,
+                    format!(
+                        "the {which} operand of `{}` is {}, but `{name}` is not a matrix",
+                        f.name(),
+                        role_text(role)
+                    ),
+                );
+                return None;
+            }
+        };
+        let has = self.matrix(id)?.role;
+        if has != role {
+            let t = self.matrix_type_of(id);
+            self.err(
+                e,
+                format!(
+                    "the {which} operand of `{}` is {}, but `{name}` is {} (`{t}`)",
+                    f.name(),
+                    role_text(role),
+                    role_text(has)
+                ),
+            );
+            return None;
+        }
+        Some(id)
+    }
+
+    /// Lower a call of a matrix-making function up to the matrix it
+    /// writes.
+    fn produce(
+        &mut self,
+        f: MatFn,
+        c: &'f syn::ExprCall,
+        e: &'f syn::Expr,
+        generics: Option<&'f syn::AngleBracketedGenericArguments>,
+        out: &mut Vec<FStmt<'f>>,
+    ) -> Option<Produced<'f>> {
+        let at = Loc::Expr(e);
+        let name = f.name();
+        if c.args.len() != f.arity() {
+            self.err(
+                e,
+                format!(
+                    "`{name}` takes {} argument(s) but {} {} given: {}",
+                    f.arity(),
+                    c.args.len(),
+                    if c.args.len() == 1 { "was" } else { "were" },
+                    f.form()
+                ),
+            );
+            return None;
+        }
+        let spec = match (f, generics) {
+            (MatFn::Mma, Some(g)) => {
+                self.err(
+                    Loc::Span(angle_span(g)),
+                    "`matrix_mma` takes no generic arguments: its result has the type of its accumulator operand",
+                );
+                return None;
+            }
+            (_, Some(g)) => Some(self.matrix_args(name, f.role(), g)),
+            (_, None) => None,
+        };
+        let op = match f {
+            MatFn::Load(_, layout) => {
+                let mem = self.memory_arg(name, &c.args[0]);
+                let offset = self.u32_operand(&c.args[1], out);
+                let stride = self.u32_operand(&c.args[2], out);
+                let (buf, elem) = mem?;
+                Pending::Load {
+                    buf,
+                    elem,
+                    buf_at: &c.args[0],
+                    offset,
+                    stride,
+                    layout,
+                }
+            }
+            MatFn::Zero => Pending::Fill(FExpr::lit(Literal::f32(0.0), at)),
+            MatFn::Fill => {
+                let v = self.expr(&c.args[0], out, Cx::TOP.nested());
+                self.vars.unify(v.ty, Ty::K(DataType::F32));
+                Pending::Fill(v)
+            }
+            MatFn::Mma => {
+                let ops = [("first", A), ("second", B), ("third", Accumulator)];
+                let ids: Vec<Option<MatrixId>> = ops
+                    .iter()
+                    .zip(&c.args)
+                    .map(|((which, role), arg)| self.matrix_operand(f, which, *role, arg))
+                    .collect();
+                let [Some(a), Some(b), Some(cc)] = ids[..] else {
+                    return None;
+                };
+                let (ma, mb, mc) = (
+                    self.matrix(a)?.clone(),
+                    self.matrix(b)?.clone(),
+                    self.matrix(cc)?.clone(),
+                );
+                if ma.elem != mb.elem {
+                    self.err(
+                        e,
+                        format!(
+                            "mismatched types in `matrix_mma`: `{}` holds `{}` and `{}` holds `{}`; A and B must have one element type",
+                            ma.name, ma.elem, mb.name, mb.elem
+                        ),
+                    );
+                    return None;
+                }
+                if ma.shape != mc.shape || mb.shape != mc.shape {
+                    self.err(
+                        e,
+                        format!(
+                            "mismatched shapes in `matrix_mma`: `{}` is `{}`, `{}` is `{}` and `{}` is `{}`; the three take part in one multiply (m, n, k)",
+                            ma.name,
+                            type_text(ma.role, ma.elem, ma.shape),
+                            mb.name,
+                            type_text(mb.role, mb.elem, mb.shape),
+                            mc.name,
+                            type_text(mc.role, mc.elem, mc.shape),
+                        ),
+                    );
+                    return None;
+                }
+                return Some(Produced {
+                    f,
+                    spec: Some((mc.elem, mc.shape)),
+                    op: Pending::Mma { a, b, c: cc },
+                    at,
+                });
+            }
+            _ => return None,
+        };
+        let spec = match spec {
+            Some(s) => Some(s?),
+            None => None,
+        };
+        Some(Produced { f, spec, op, at })
+    }
+
+    /// Give matrix `target` the value `p` made: its statement, after
+    /// checking that `p`'s role, element type and shape are the matrix's.
+    fn write_matrix(
+        &mut self,
+        p: Produced<'f>,
+        target: MatrixId,
+        loc: Loc<'f>,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        let Some(m) = self.matrix(target).cloned() else {
+            return;
+        };
+        let name = p.f.name();
+        let role = p.f.role();
+        if role != m.role {
+            self.err(
+                p.at,
+                format!(
+                    "`{name}` makes {}, but `{}` is {} (`{}`)",
+                    role_text(role),
+                    m.name,
+                    role_text(m.role),
+                    type_text(m.role, m.elem, m.shape)
+                ),
+            );
+            return;
+        }
+        if let Some((elem, shape)) = p.spec
+            && (elem, shape) != (m.elem, m.shape)
+        {
+            self.err(
+                p.at,
+                format!(
+                    "mismatched matrix types: `{}` is `{}`, but this `{name}` makes `{}`",
+                    m.name,
+                    type_text(m.role, m.elem, m.shape),
+                    type_text(role, elem, shape)
+                ),
+            );
+            return;
+        }
+        let op = match p.op {
+            Pending::Fill(value) => FMat::Fill {
+                matrix: target,
+                value,
+            },
+            Pending::Load {
+                buf,
+                elem,
+                buf_at,
+                offset,
+                stride,
+                layout,
+            } => {
+                if let Some(t) = self.vars.resolve(elem)
+                    && t != m.elem
+                {
+                    let bn = self.buf_text(buf);
+                    self.err(
+                        buf_at,
+                        format!(
+                            "mismatched types: `{bn}` holds `{t}`, but `{}` is a matrix of `{}` (`{}`); a load reads elements of the matrix's type",
+                            m.name,
+                            m.elem,
+                            type_text(m.role, m.elem, m.shape)
+                        ),
+                    );
+                    return;
+                }
+                FMat::Load {
+                    matrix: target,
+                    buf,
+                    offset,
+                    stride,
+                    layout,
+                }
+            }
+            Pending::Mma { a, b, c } => FMat::MultiplyAdd { d: target, a, b, c },
+        };
+        out.push(FStmt {
+            k: FS::Matrix(op),
+            loc,
+        });
+    }
+
+    /// The source name of a buffer or array.
+    fn buf_text(&self, b: BufRef) -> String {
+        match b {
+            BufRef::Param(id) => self
+                .params
+                .get(id as usize)
+                .map_or_else(String::new, |p| p.name().to_string()),
+            BufRef::Shared(id) => self
+                .shared
+                .get(id as usize)
+                .map_or_else(String::new, |s| s.name.clone()),
+            BufRef::Private(id) => self.private_name(id),
+        }
+    }
+
+    /// `let [mut] name[: MatrixX<..>] [= op];`: declare a matrix and give
+    /// it its value.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matrix_let(
+        &mut self,
+        l: &'f syn::Local,
+        name: &str,
+        mutable: bool,
+        ann: Option<&'f syn::Type>,
+        init: Option<&'f syn::Expr>,
+        loc: Loc<'f>,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        if let Some((_, d)) = l.init.as_ref().and_then(|i| i.diverge.as_ref()) {
+            self.err(&**d, "`let ... else` is not supported");
+        }
+        // The declared type, when annotated: `Err(())` after a diagnostic.
+        let declared = match ann {
+            None => Ok(None),
+            Some(t) => {
+                match matrix_type(t) {
+                    Some((role, Some(args))) => self
+                        .matrix_args(matrix_kind(role), role, args)
+                        .map(|s| Some((role, s)))
+                        .ok_or(()),
+                    Some((role, None)) => {
+                        let t = if role == Accumulator { "f32" } else { "bf16" };
+                        self.err(
+                        Loc::Span(t.span()),
+                        format!("a matrix type needs its element type and shape: `{}<{t}, M, N, K>`", matrix_kind(role)),
+                    );
+                        Err(())
+                    }
+                    None => {
+                        self.err(
+                        Loc::Span(t.span()),
+                        format!("`{name}` is a matrix; its type is `MatrixA<T, M, N, K>`, `MatrixB<T, M, N, K>` (`T` is `f16` or `bf16`) or `MatrixAcc<f32, M, N, K>`"),
+                    );
+                        Err(())
+                    }
+                }
+            }
+        };
+        let Some(init) = init else {
+            if let Ok(Some((role, spec))) = declared {
+                self.declare_matrix(name, role, spec, mutable, l.span());
+            }
+            return;
+        };
+        let call = match strip_group(init) {
+            syn::Expr::Call(c) => matrix_fn(&c.func)
+                .filter(|(f, _)| f.produces())
+                .map(|(f, g)| (c, f, g)),
+            _ => None,
+        };
+        let Some((c, f, generics)) = call else {
+            self.err(
+                init,
+                format!("a matrix gets its value from {PRODUCERS}, or is declared without a value (`let mut {name}: MatrixAcc<f32, M, N, K>;`, all zeros)"),
+            );
+            return;
+        };
+        let Some(p) = self.produce(f, c, init, generics, out) else {
+            return;
+        };
+        let Ok(declared) = declared else {
+            return;
+        };
+        let (role, spec) = match (declared, p.spec) {
+            (Some(d), _) => d,
+            (None, Some(s)) => (f.role(), s),
+            (None, None) => {
+                let t = if f.role() == Accumulator {
+                    "f32"
+                } else {
+                    "bf16"
+                };
+                self.err(
+                    init,
+                    format!(
+                        "`{}` needs the element type and shape of the matrix it makes here: `{}::<{t}, M, N, K>(..)`, or annotate the `let`: `let {name}: {}<{t}, M, N, K> = ..` (they may be left out when assigning to a declared matrix)",
+                        f.name(),
+                        f.name(),
+                        matrix_kind(f.role())
+                    ),
+                );
+                return;
+            }
+        };
+        let id = self.declare_matrix(name, role, spec, mutable, l.span());
+        self.write_matrix(p, id, loc, out);
+    }
+
+    /// `name = op;` to matrix `id` (`op` a compound operator: an error).
+    pub(super) fn matrix_assign(
+        &mut self,
+        id: MatrixId,
+        name: &str,
+        rhs: &'f syn::Expr,
+        op: Option<BinOp>,
+        whole: &'f syn::Expr,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        let loc = Loc::Expr(whole);
+        if op.is_some() {
+            self.err(
+                whole,
+                format!("`{name}` is a matrix: compound assignment is not supported; accumulate with `{name} = matrix_mma(a, b, {name});`"),
+            );
+            return;
+        }
+        let call = match strip_group(rhs) {
+            syn::Expr::Call(c) => matrix_fn(&c.func)
+                .filter(|(f, _)| f.produces())
+                .map(|(f, g)| (c, f, g)),
+            _ => None,
+        };
+        let Some((c, f, generics)) = call else {
+            self.err(
+                rhs,
+                format!("`{name}` is a matrix; assign it the result of {PRODUCERS}"),
+            );
+            return;
+        };
+        let mutable = self.matrices.get(id as usize).is_some_and(|m| m.mutable);
+        let p = self.produce(f, c, rhs, generics, out);
+        if !mutable {
+            self.err(
+                whole,
+                format!("cannot assign twice to the immutable matrix `{name}`; declare it with `let mut {name}`"),
+            );
+            return;
+        }
+        if let Some(p) = p {
+            self.write_matrix(p, id, loc, out);
+        }
+    }
+
+    /// A matrix or copy function called as a statement.
+    pub(super) fn matrix_stmt(
+        &mut self,
+        f: MatFn,
+        c: &'f syn::ExprCall,
+        e: &'f syn::Expr,
+        generics: Option<&'f syn::AngleBracketedGenericArguments>,
+        loc: Loc<'f>,
+        out: &mut Vec<FStmt<'f>>,
+    ) {
+        let name = f.name();
+        if f.produces() {
+            self.err(
+                e,
+                format!(
+                    "the matrix `{name}` makes would be dropped; give it to a matrix: {}",
+                    f.form()
+                ),
+            );
+            return;
+        }
+        if let Some(g) = generics {
+            self.err(
+                Loc::Span(angle_span(g)),
+                format!("`{name}` takes no generic arguments: {}", f.form()),
+            );
+            return;
+        }
+        if c.args.len() != f.arity() {
+            self.err(
+                e,
+                format!(
+                    "`{name}` takes {} argument(s) but {} {} given: {}",
+                    f.arity(),
+                    c.args.len(),
+                    if c.args.len() == 1 { "was" } else { "were" },
+                    f.form()
+                ),
+            );
+            return;
+        }
+        if let Some(k) = self.statement_kind(f, c, out) {
+            out.push(FStmt { k, loc });
+        }
+    }
+
+    /// The statement of a call of `matrix_store`, `async_copy`,
+    /// `async_commit` or `async_wait` with the right number of arguments.
+    fn statement_kind(
+        &mut self,
+        f: MatFn,
+        c: &'f syn::ExprCall,
+        out: &mut Vec<FStmt<'f>>,
+    ) -> Option<FS<'f>> {
+        let name = f.name();
+        Some(match f {
+            MatFn::Store(layout) => {
+                let mem = self.memory_arg(name, &c.args[0]);
+                let offset = self.u32_operand(&c.args[1], out);
+                let stride = self.u32_operand(&c.args[2], out);
+                let m = self.matrix_operand(f, "fourth", Accumulator, &c.args[3]);
+                let ((buf, elem), matrix) = (mem?, m?);
+                if !self.writable(buf) {
+                    let bn = self.buf_text(buf);
+                    let t = self.vars.resolve(elem).unwrap_or(DataType::F32);
+                    self.err(
+                        &c.args[0],
+                        format!("cannot write to `{bn}`: it is a read-only buffer (`&[{t}]`); declare the parameter as `&mut [{t}]` to write to it"),
+                    );
+                    return None;
+                }
+                if let Some(t) = self.vars.resolve(elem)
+                    && !matches!(t, DataType::F32 | DataType::F16 | DataType::BF16)
+                {
+                    let bn = self.buf_text(buf);
+                    self.err(
+                        &c.args[0],
+                        format!("`{name}` converts the accumulator's `f32` elements to `f32`, `f16` or `bf16` (as by `as`), but `{bn}` holds `{t}`"),
+                    );
+                    return None;
+                }
+                FS::Matrix(FMat::Store {
+                    matrix,
+                    buf,
+                    offset,
+                    stride,
+                    layout,
+                })
+            }
+            MatFn::Copy => {
+                let dst = self.memory_arg(name, &c.args[0]);
+                let dst_index = self.u32_operand(&c.args[1], out);
+                let src = self.memory_arg(name, &c.args[2]);
+                let src_index = self.u32_operand(&c.args[3], out);
+                let count = self.const_u32(&c.args[4], "the element count of `async_copy`");
+                let ((dst, de), (src, se), count) = (dst?, src?, count?);
+                let BufRef::Shared(dst) = dst else {
+                    let bn = self.buf_text(dst);
+                    self.err(
+                        &c.args[0],
+                        format!("`async_copy` copies into a `#[shared]` array, but `{bn}` is a buffer parameter"),
+                    );
+                    return None;
+                };
+                let BufRef::Param(src) = src else {
+                    let bn = self.buf_text(src);
+                    self.err(
+                        &c.args[2],
+                        format!("`async_copy` copies from a buffer parameter, but `{bn}` is a `#[shared]` array"),
+                    );
+                    return None;
+                };
+                let (de, se) = (self.vars.resolve(de)?, self.vars.resolve(se)?);
+                if de != se {
+                    let (dn, sn) = (
+                        self.buf_text(BufRef::Shared(dst)),
+                        self.buf_text(BufRef::Param(src)),
+                    );
+                    self.err(
+                        &c.args[2],
+                        format!("mismatched types: `async_copy` from `{sn}` (`{se}` elements) into `{dn}` (`{de}` elements); the element types must be the same"),
+                    );
+                    return None;
+                }
+                if !AsyncOp::is_copy_size(de, count) {
+                    let fits: Vec<String> = [1u32, 2, 4, 8, 16]
+                        .into_iter()
+                        .filter(|n| AsyncOp::is_copy_size(de, *n))
+                        .map(|n| n.to_string())
+                        .collect();
+                    self.err(
+                        &c.args[4],
+                        format!(
+                            "`async_copy` of {count} `{de}` elements: one copy moves 4, 8 or 16 bytes, so the count of `{de}` elements is {}",
+                            join_or(&fits)
+                        ),
+                    );
+                    return None;
+                }
+                FS::Async(FAsync::Copy {
+                    dst,
+                    dst_index,
+                    src,
+                    src_index,
+                    count,
+                })
+            }
+            MatFn::Commit => FS::Async(FAsync::Commit),
+            MatFn::Wait => {
+                let n = self.const_u32(
+                    &c.args[0],
+                    "the argument of `async_wait` (how many committed groups may still be in flight)",
+                )?;
+                FS::Async(FAsync::Wait(n))
+            }
+            MatFn::Load(..) | MatFn::Zero | MatFn::Fill | MatFn::Mma => return None,
+        })
+    }
+}
+
+/// The span of `<...>` (without a turbofish's `::`).
+fn angle_span(a: &syn::AngleBracketedGenericArguments) -> Span {
+    a.lt_token
+        .span
+        .join(a.gt_token.span)
+        .unwrap_or_else(|| a.span())
+}
+
+/// Whether `e` is a call of a function that makes a matrix.
+pub(crate) fn is_matrix_value(e: &syn::Expr) -> bool {
+    matches!(strip_group(e), syn::Expr::Call(c) if matrix_fn(&c.func).is_some_and(|(f, _)| f.produces()))
+}
+
+/// `MatrixA`, `MatrixB` or `MatrixAcc`.
+fn matrix_kind(role: MatrixRole) -> &'static str {
+    match role {
+        A => "MatrixA",
+        B => "MatrixB",
+        Accumulator => "MatrixAcc",
+    }
+}
+
+/// `1, 2 or 4`.
+fn join_or(xs: &[String]) -> String {
+    match xs {
+        [] => "none".into(),
+        [x] => x.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
