@@ -4,6 +4,7 @@
 //! failure).
 #![cfg(feature = "cuda")]
 
+mod matrix_support;
 mod ptx_support;
 
 use ptx_support::*;
@@ -1273,6 +1274,547 @@ fn narrow_buffer_lengths_are_elements() {
             let (c, g) = both(&spec, Grid::workgroups(1), &args).expect("device");
             assert_same_elements(&p, &c, &g, &args);
             assert_eq!(g[1], vec![len as u32], "{} of {len}", p.name);
+        }
+    }
+}
+
+// ---- Matrix operations and asynchronous copies (sm_80 and later) ----
+//
+// Compared with the language's semantics computed on the host
+// (`tests/matrix_support`: element indices in u64, 0 out of range, stores
+// dropped out of range, `matrix_mma` as f32 sums in order of k within the
+// documented tolerance), on the device and on the reference interpreter.
+
+use vyre::ir::MatrixLayout;
+
+/// The CUDA device when it has the tensor-core instructions (sm_80+).
+fn matrix_device() -> Option<Device> {
+    let d = cuda()?;
+    let name = d.name();
+    let arch = name.rsplit(", ").next().unwrap_or("").trim_end_matches(')');
+    if let Some(n) = arch.strip_prefix("sm_").and_then(|n| n.parse::<u32>().ok())
+        && n < 80
+    {
+        println!("skipped: {name} has no sm_80 tensor-core instructions");
+        return None;
+    }
+    Some(d)
+}
+
+/// Run `p` (PTX for its default architecture, sm_80) on `device` and on
+/// the reference interpreter; both buffer sets.
+fn run_matrix(device: &Device, p: &Program, grid: Grid, args: &[Arg]) -> (Outputs, Outputs) {
+    check_valid(p);
+    let spec = ptx_support::spec(p);
+    spec.with(|spec| {
+        let got =
+            run_on(device, spec, grid, args).unwrap_or_else(|e| panic!("cuda {}: {e}", p.name));
+        let reference = run_on(&Device::cpu(), spec, grid, args)
+            .unwrap_or_else(|e| panic!("reference {}: {e}", p.name));
+        (got, reference)
+    })
+}
+
+fn check_valid(p: &Program) {
+    if let Err(e) = p.validate() {
+        panic!("{} invalid: {e:?}", p.name);
+    }
+}
+
+/// A NaN of `ty` (bits), to see elements a kernel should have written.
+fn nan_bits(ty: DataType) -> u32 {
+    match ty {
+        DataType::F32 => 0x7fc0_0000,
+        _ => 0x7e00, // an f16 and a bf16 NaN
+    }
+}
+
+/// Compare `out` (bits of `ty`) with `want`: `Some((value, tolerance))` for
+/// a computed element, `None` for one that keeps `initial`.
+fn check_results(
+    what: &str,
+    ty: DataType,
+    out: &[u32],
+    want: &[Option<(f32, f64)>],
+    initial: &[u32],
+) {
+    assert_eq!(out.len(), want.len(), "{what}: length");
+    for (i, (got, w)) in out.iter().zip(want).enumerate() {
+        match w {
+            Some((v, tol)) => {
+                matrix_support::assert_close(&format!("{what}[{i}]"), ty, *got, *v, *tol);
+            }
+            None => assert_eq!(*got, initial[i], "{what}[{i}]: should be untouched"),
+        }
+    }
+}
+
+/// The value of element `i` of an operand buffer as the kernel reads it:
+/// 0 past the end.
+fn operand(ty: DataType, bits: &[u32], i: usize) -> f32 {
+    bits.get(i).map_or(0.0, |b| matrix_support::to_f32(ty, *b))
+}
+
+/// Expected `c` of [`matrix_support::Gemm`]: `c[r * ldc + j]` for `r < m`,
+/// `j < ldc` (columns from `n` on are 0: `b` is zero there).
+#[allow(clippy::too_many_arguments)]
+fn gemm_expected(
+    g: &matrix_support::Gemm,
+    a: &[u32],
+    b: &[u32],
+    m: usize,
+    n: usize,
+    k: usize,
+    ldc: usize,
+) -> Vec<Option<(f32, f64)>> {
+    let mut want = Vec::with_capacity(m * ldc);
+    for r in 0..m {
+        for j in 0..ldc {
+            let products = (0..k).map(|kk| {
+                if j >= n {
+                    return (0.0, 0.0);
+                }
+                let bv = match g.b_layout {
+                    MatrixLayout::RowMajor => operand(g.elem, b, kk * n + j),
+                    MatrixLayout::ColMajor => operand(g.elem, b, j * k + kk),
+                };
+                (operand(g.elem, a, r * k + kk), bv)
+            });
+            want.push(Some(matrix_support::dot_reference(0.0, products)));
+        }
+    }
+    want
+}
+
+/// Run one [`matrix_support::Gemm`] of `m x n x k` (with `a` cut to
+/// `a_len` elements) and check `c` on the device and the reference.
+fn check_gemm(
+    device: &Device,
+    g: &matrix_support::Gemm,
+    (m, n, k): (usize, usize, usize),
+    a_len: usize,
+    seed: u64,
+) {
+    use matrix_support::{BLOCK, random_bits};
+    let p = g.program();
+    let blocks_n = n.div_ceil(BLOCK as usize);
+    let ldc = if g.edges {
+        blocks_n * BLOCK as usize
+    } else {
+        n
+    };
+    let a = random_bits(g.elem, a_len, seed);
+    let b = random_bits(g.elem, k * n, seed + 1);
+    let c0 = vec![nan_bits(g.out); m * ldc];
+    let args = [
+        Arg::Buf(a.clone()),
+        Arg::Buf(b.clone()),
+        Arg::Buf(c0.clone()),
+        Arg::U32(m as u32),
+        Arg::U32(n as u32),
+        Arg::U32(k as u32),
+        Arg::U32(ldc as u32),
+    ];
+    let grid = Grid::Workgroups([blocks_n as u32, m.div_ceil(BLOCK as usize) as u32, 1]);
+    let (got, reference) = run_matrix(device, &p, grid, &args);
+    let want = gemm_expected(g, &a, &b, m, n, k, ldc);
+    let what = format!("{} {m}x{n}x{k}", p.name);
+    check_results(&format!("{what} cuda"), g.out, &got[2], &want, &c0);
+    check_results(
+        &format!("{what} reference"),
+        g.out,
+        &reference[2],
+        &want,
+        &c0,
+    );
+}
+
+#[test]
+fn gemm_with_async_copies_ldmatrix_and_mma_matches() {
+    let Some(gpu) = matrix_device() else { return };
+    let mut seed = 1;
+    for elem in [DataType::BF16, DataType::F16] {
+        for b_layout in [MatrixLayout::RowMajor, MatrixLayout::ColMajor] {
+            for out in [DataType::F32, DataType::BF16] {
+                let g = matrix_support::Gemm {
+                    elem,
+                    b_layout,
+                    out,
+                    edges: false,
+                    unchecked: false,
+                };
+                // A 2x2 grid of 128x128 blocks, 4 stages of k.
+                check_gemm(&gpu, &g, (256, 256, 128), 256 * 128, seed);
+                seed += 10;
+            }
+        }
+    }
+    // 64x64x64 in one 128x128 block: the two warps of rows 64.. store past
+    // the end of `c` (dropped), columns 64.. (padding of `ldc` = 128) get
+    // the zeros of `b`'s guarded edge.
+    let g = matrix_support::Gemm {
+        elem: DataType::BF16,
+        b_layout: MatrixLayout::ColMajor,
+        out: DataType::F32,
+        edges: true,
+        unchecked: false,
+    };
+    check_gemm(&gpu, &g, (64, 64, 64), 64 * 64, 99);
+}
+
+#[test]
+fn gemm_edges_match() {
+    let Some(gpu) = matrix_device() else { return };
+    // (m, n, k): not multiples of the block; k % 8 != 0 and n % 8 != 0
+    // misalign rows of `a` and of a row-major `b`, so the copies take
+    // their fallback at run time; `a` is cut short by 3 elements, so the
+    // last chunk's source size zero-fills its end.
+    let mut seed = 500;
+    for (m, n, k) in [(100, 72, 40), (130, 70, 36), (1, 8, 8), (129, 129, 33)] {
+        for elem in [DataType::BF16, DataType::F16] {
+            for b_layout in [MatrixLayout::RowMajor, MatrixLayout::ColMajor] {
+                for out in [DataType::F32, DataType::BF16] {
+                    let g = matrix_support::Gemm {
+                        elem,
+                        b_layout,
+                        out,
+                        edges: true,
+                        unchecked: false,
+                    };
+                    check_gemm(&gpu, &g, (m, n, k), m * k - 3, seed);
+                    seed += 1;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn unchecked_gemm_matches() {
+    let Some(gpu) = matrix_device() else { return };
+    let g = matrix_support::Gemm {
+        elem: DataType::BF16,
+        b_layout: MatrixLayout::RowMajor,
+        out: DataType::BF16,
+        edges: false,
+        unchecked: true,
+    };
+    check_gemm(&gpu, &g, (128, 256, 96), 128 * 96, 77);
+}
+
+#[test]
+fn gemm_from_a_cubin_matches() {
+    let Some(gpu) = matrix_device() else { return };
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return;
+    }
+    let name = gpu.name();
+    let arch = name.rsplit(", ").next().unwrap_or("").trim_end_matches(')');
+    let g = matrix_support::Gemm {
+        elem: DataType::BF16,
+        b_layout: MatrixLayout::RowMajor,
+        out: DataType::F32,
+        edges: true,
+        unchecked: false,
+    };
+    let p = g.program();
+    // Only a cubin: no PTX to fall back to.
+    let spec = spec_with(&p, &DispatchConfig::default(), &[arch], false);
+    assert!(
+        spec.has_artifact("cubin", Some(arch)),
+        "no cubin for {arch}"
+    );
+    let (m, n, k) = (200, 136, 72);
+    let a = matrix_support::random_bits(g.elem, m * k, 3);
+    let b = matrix_support::random_bits(g.elem, k * n, 4);
+    let ldc = 256;
+    let c0 = vec![nan_bits(g.out); m * ldc];
+    let args = [
+        Arg::Buf(a.clone()),
+        Arg::Buf(b.clone()),
+        Arg::Buf(c0.clone()),
+        Arg::U32(m as u32),
+        Arg::U32(n as u32),
+        Arg::U32(k as u32),
+        Arg::U32(ldc as u32),
+    ];
+    let got = spec
+        .with(|spec| run_on(&gpu, spec, Grid::Workgroups([2, 2, 1]), &args))
+        .unwrap_or_else(|e| panic!("cubin {}: {e}", p.name));
+    let want = gemm_expected(&g, &a, &b, m, n, k, ldc);
+    check_results("gemm cubin", g.out, &got[2], &want, &c0);
+}
+
+#[test]
+fn matrix_loads_from_buffers_match() {
+    let Some(gpu) = matrix_device() else { return };
+    let (m, n, k) = (40usize, 64usize, 48usize);
+    let mut seed = 900;
+    for elem in [DataType::BF16, DataType::F16] {
+        for b_layout in [MatrixLayout::RowMajor, MatrixLayout::ColMajor] {
+            let p = matrix_support::global_gemm(elem, b_layout);
+            let b_rows = if b_layout == MatrixLayout::RowMajor {
+                n
+            } else {
+                k
+            };
+            // Even leading dimensions: pairs load as words; odd: element
+            // by element.
+            for (lda, ldb) in [(k, b_rows), (k + 1, b_rows + 1), (k, b_rows + 3)] {
+                let b_count = if b_layout == MatrixLayout::RowMajor {
+                    k * ldb
+                } else {
+                    n * ldb
+                };
+                let a = matrix_support::random_bits(elem, m * lda, seed);
+                let b = matrix_support::random_bits(elem, b_count, seed + 1);
+                let c0 = matrix_support::random_bits(DataType::F32, m * n, seed + 2);
+                seed += 3;
+                let args = [
+                    Arg::Buf(a.clone()),
+                    Arg::Buf(b.clone()),
+                    Arg::Buf(c0.clone()),
+                    Arg::U32(m as u32),
+                    Arg::U32(n as u32),
+                    Arg::U32(k as u32),
+                    Arg::U32(lda as u32),
+                    Arg::U32(ldb as u32),
+                ];
+                let grid = Grid::Workgroups([(n / 32) as u32, m.div_ceil(32) as u32, 1]);
+                let (got, reference) = run_matrix(&gpu, &p, grid, &args);
+                let mut want = Vec::new();
+                for r in 0..m {
+                    for j in 0..n {
+                        let products = (0..k).map(|kk| {
+                            let bv = match b_layout {
+                                MatrixLayout::RowMajor => operand(elem, &b, kk * ldb + j),
+                                MatrixLayout::ColMajor => operand(elem, &b, j * ldb + kk),
+                            };
+                            (operand(elem, &a, r * lda + kk), bv)
+                        });
+                        let c = f32::from_bits(c0[r * n + j]);
+                        want.push(Some(matrix_support::dot_reference(c, products)));
+                    }
+                }
+                let what = format!("{} lda {lda} ldb {ldb}", p.name);
+                check_results(&format!("{what} cuda"), DataType::F32, &got[2], &want, &c0);
+                check_results(
+                    &format!("{what} reference"),
+                    DataType::F32,
+                    &reference[2],
+                    &want,
+                    &c0,
+                );
+            }
+        }
+    }
+}
+
+/// Operands of one run of [`matrix_support::tile_program`].
+#[derive(Debug, Clone, Copy)]
+struct TileCase {
+    offa: u32,
+    lda: u32,
+    offb: u32,
+    ldb: u32,
+    offo: u32,
+    ldo: u32,
+    offt: u32,
+    ldt: u32,
+    offs: u32,
+}
+
+#[test]
+fn run_time_matrix_paths_match_exactly() {
+    use MatrixLayout::{ColMajor, RowMajor};
+    use matrix_support::{
+        TILE_A_LEN, TILE_B_LEN, TILE_S_LEN, element, from_f32, small_int_bits, store_element,
+        to_f32,
+    };
+    let Some(gpu) = matrix_device() else { return };
+    const OUT_LEN: usize = 200;
+    const OUT16_LEN: usize = 300;
+    let mut seed = 1234;
+    for elem in [DataType::BF16, DataType::F16] {
+        for la in [RowMajor, ColMajor] {
+            for lb in [RowMajor, ColMajor] {
+                let p = matrix_support::tile_program(elem, la, lb);
+                // Strides that fit A (16x32) and B (32x8) in the arrays.
+                let lda = if la == RowMajor { 32 } else { 16 };
+                let ldb = if lb == RowMajor { 8 } else { 32 };
+                let base = TileCase {
+                    offa: 8,
+                    lda,
+                    offb: 16,
+                    ldb,
+                    offo: 0,
+                    ldo: 8,
+                    offt: 0,
+                    ldt: 16,
+                    offs: 0,
+                };
+                let cases = [
+                    // Aligned and in range: `ldmatrix`, paired stores.
+                    base,
+                    // Offsets not multiples of 8 (2 for the stores).
+                    TileCase {
+                        offa: 3,
+                        offb: 21,
+                        offo: 1,
+                        offs: 1,
+                        offt: 5,
+                        ..base
+                    },
+                    // Strides not multiples of 8.
+                    TileCase {
+                        lda: lda + 2,
+                        ldb: ldb + 4,
+                        ldo: 9,
+                        ldt: 17,
+                        ..base
+                    },
+                    // Partly out of range: zeros read, elements dropped.
+                    TileCase {
+                        offa: 560,
+                        offb: 380,
+                        offo: 130,
+                        offt: 200,
+                        ldt: 20,
+                        offs: 250,
+                        ..base
+                    },
+                    // Beyond 2^32 in u64 (an aligned offset, no wrap-around).
+                    TileCase {
+                        offa: 0xFFFF_FFF8,
+                        offb: 0xFFFF_FFF0,
+                        offo: 0xFFFF_FFF0,
+                        ..base
+                    },
+                    TileCase {
+                        lda: 0x8000_0000,
+                        ldb: 0x8000_0000,
+                        ldo: 0x8000_0000,
+                        ..base
+                    },
+                ];
+                for case in cases {
+                    let src_a = small_int_bits(elem, TILE_A_LEN as usize, seed);
+                    let src_b = small_int_bits(elem, TILE_B_LEN as usize, seed + 1);
+                    seed += 2;
+                    let fill = -2.5f32;
+                    let out0 = vec![nan_bits(DataType::F32); OUT_LEN];
+                    let out16_0 = vec![nan_bits(elem); OUT16_LEN];
+                    let outs0 = vec![nan_bits(DataType::F32); TILE_S_LEN as usize];
+                    let c = case;
+                    let args = [
+                        Arg::Buf(src_a.clone()),
+                        Arg::Buf(src_b.clone()),
+                        Arg::Buf(out0.clone()),
+                        Arg::Buf(out16_0.clone()),
+                        Arg::Buf(outs0),
+                        Arg::U32(c.offa),
+                        Arg::U32(c.lda),
+                        Arg::U32(c.offb),
+                        Arg::U32(c.ldb),
+                        Arg::U32(c.offo),
+                        Arg::U32(c.ldo),
+                        Arg::U32(c.offt),
+                        Arg::U32(c.ldt),
+                        Arg::U32(c.offs),
+                        Arg::F32(fill),
+                    ];
+                    let (got, reference) = run_matrix(&gpu, &p, Grid::workgroups(1), &args);
+                    // d = fill + A B (small integers: exact in f32).
+                    let av = |r, k| {
+                        element(&src_a, c.offa, c.lda, la, r, k).map_or(0.0, |b| to_f32(elem, b))
+                    };
+                    let bv = |k, j| {
+                        element(&src_b, c.offb, c.ldb, lb, k, j).map_or(0.0, |b| to_f32(elem, b))
+                    };
+                    let mut out = out0.clone();
+                    let mut out16 = out16_0.clone();
+                    let mut outs = vec![0f32.to_bits(); TILE_S_LEN as usize];
+                    for r in 0..16 {
+                        for j in 0..8 {
+                            let d = (0..32).fold(fill, |acc, k| acc + av(r, k) * bv(k, j));
+                            store_element(&mut out, c.offo, c.ldo, RowMajor, r, j, d.to_bits());
+                            store_element(
+                                &mut out16,
+                                c.offt,
+                                c.ldt,
+                                ColMajor,
+                                r,
+                                j,
+                                from_f32(elem, d),
+                            );
+                            store_element(&mut outs, c.offs, 8, RowMajor, r, j, d.to_bits());
+                        }
+                    }
+                    for (who, res) in [("cuda", &got), ("reference", &reference)] {
+                        let what = format!("{} {case:?} {who}", p.name);
+                        assert_eq!(res[2], out, "{what}: out");
+                        assert_eq!(res[3], out16, "{what}: out16");
+                        assert_eq!(res[4], outs, "{what}: outs");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn async_copies_match_exactly() {
+    let Some(gpu) = matrix_device() else { return };
+    let mut seed = 77;
+    for (elem, count) in [
+        (DataType::BF16, 8),
+        (DataType::F16, 4),
+        (DataType::F32, 4),
+        (DataType::F32, 2),
+        (DataType::F32, 1),
+        (DataType::U8, 4),
+        (DataType::U16, 2),
+    ] {
+        let p = matrix_support::copy_program(elem, count);
+        let full = (32 * count) as usize;
+        // (doff, soff, sstride, source length)
+        let cases = [
+            (0, 0, count, full),
+            (0, 0, count, full - 5),
+            (0, 3, count, full),
+            (count, 0, count, full),
+            (1, 1, count, full),
+            (0, 0, 2 * count, full),
+            (0, 0xFFFF_FFF8, count, full),
+            (0, 0, 0x4000_0000, full),
+        ];
+        for (doff, soff, sstride, len) in cases {
+            let src: Vec<u32> = matrix_support::random_bits(DataType::F32, len, seed)
+                .into_iter()
+                .map(|b| match elem.size_bytes() {
+                    1 => b & 0xff,
+                    2 => b & 0xffff,
+                    _ => b,
+                })
+                .collect();
+            seed += 1;
+            let tile_len = matrix_support::copy_tile_len(count) as usize;
+            let args = [
+                Arg::Buf(src.clone()),
+                Arg::Buf(vec![0x5a; tile_len]),
+                Arg::U32(doff),
+                Arg::U32(soff),
+                Arg::U32(sstride),
+            ];
+            let (got, reference) = run_matrix(&gpu, &p, Grid::workgroups(1), &args);
+            let want = matrix_support::copy_expected(count, &src, doff, soff, sstride);
+            let what = format!(
+                "{} doff {doff} soff {soff:#x} sstride {sstride:#x} len {len}",
+                p.name
+            );
+            assert_eq!(got[1], want, "{what}: cuda");
+            assert_eq!(reference[1], want, "{what}: reference");
         }
     }
 }

@@ -93,6 +93,12 @@ pub struct CheckQuery {
 pub struct IndexChecks<'p> {
     /// Index expression address -> (position in program order, checked).
     by_index: AddrMap<(usize, bool)>,
+    /// Whether the kernel's accesses are checked at all.
+    checks: bool,
+    /// Operand address -> static upper bound, for the operands (offsets,
+    /// strides, indices) of matrix and copy statements when checks may be
+    /// elided.
+    operand_max: AddrMap<u64>,
     /// Decisions in program order.
     in_order: Vec<AccessDecision>,
     /// What emitters asked, in order (for the cross-target test and tools
@@ -115,11 +121,14 @@ impl<'p> IndexChecks<'p> {
             ranges: Ranges::new(program, wg),
             len_local: vec![None; program.locals.len()],
             by_index: AddrMap::default(),
+            operand_max: AddrMap::default(),
             in_order: Vec::new(),
             dead: false,
         };
         walk.block(&program.body);
         Self {
+            checks: walk.checks,
+            operand_max: walk.operand_max,
             by_index: walk.by_index,
             in_order: walk.in_order,
             queries: RefCell::new(Vec::new()),
@@ -138,6 +147,7 @@ impl<'p> IndexChecks<'p> {
         for d in &mut checks.in_order {
             d.checked = false;
         }
+        checks.checks = false;
         checks
     }
 
@@ -187,6 +197,43 @@ impl<'p> IndexChecks<'p> {
     pub fn take_queries(&self) -> Vec<CheckQuery> {
         std::mem::take(&mut *self.queries.borrow_mut())
     }
+
+    /// Whether a span of elements a matrix or copy statement accesses needs
+    /// a run-time check: the elements `offset + i * stride + j` for
+    /// `i < majors`, `j < minors` (`stride` `None` for one row), of an array
+    /// of `len` elements (`None`: a buffer, whose length is only known at
+    /// run time). `offset` and `stride` are operands of a
+    /// [`Node::Matrix`] or [`Node::Async`] statement of the analysed
+    /// program. No check when the kernel is unchecked, or when static upper
+    /// bounds of the operands (`align::Ranges`, as for shared-array indices)
+    /// put the last element below `len`. Such statements cover many
+    /// elements, so targets check them as a whole (once per statement) and
+    /// they take no part in [`IndexChecks::decisions`].
+    #[must_use]
+    pub fn span_needs_check(
+        &self,
+        offset: &Expr,
+        stride: Option<&Expr>,
+        majors: u32,
+        minors: u32,
+        len: Option<u32>,
+    ) -> bool {
+        if !self.checks {
+            return false;
+        }
+        let max = |e: &Expr| self.operand_max.get(&addr_of(e)).copied();
+        let last = || {
+            let rows = u64::from(majors.max(1) - 1);
+            let along = match stride {
+                Some(s) => max(s)?.checked_mul(rows)?,
+                None => 0,
+            };
+            max(offset)?
+                .checked_add(along)?
+                .checked_add(u64::from(minors.max(1) - 1))
+        };
+        !matches!((len, last()), (Some(len), Some(last)) if last < u64::from(len))
+    }
 }
 
 /// The analysis walk, in execution order.
@@ -202,6 +249,8 @@ struct Walk<'p> {
     /// Immutable locals defined as `buf.len()`.
     len_local: Vec<Option<u32>>,
     by_index: AddrMap<(usize, bool)>,
+    /// Static upper bounds of matrix and copy operands.
+    operand_max: AddrMap<u64>,
     in_order: Vec<AccessDecision>,
     /// After a jump in the current block: nothing here runs.
     dead: bool,
@@ -351,10 +400,18 @@ impl Walk<'_> {
                 self.align = at_head;
             }
             // Matrix and copy accesses cover many elements; targets check
-            // them as a whole (the analysis decides single elements only).
+            // them as a whole (the analysis decides single elements only),
+            // from the static bounds of their operands
+            // ([`IndexChecks::span_needs_check`]).
             Node::Matrix(_) | Node::Async(_) => {
                 for e in node.exprs() {
                     self.expr(e);
+                    if self.checks
+                        && self.elide
+                        && let Some(m) = self.ranges.max_value(e)
+                    {
+                        self.operand_max.insert(addr_of(e), m);
+                    }
                 }
             }
             Node::Break | Node::Continue | Node::Return | Node::Barrier => {}

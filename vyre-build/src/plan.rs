@@ -61,7 +61,8 @@ pub(crate) struct Targets {
     pub codegens: Vec<&'static KernelLauncherCodegen>,
     /// The name generated code uses for the `vyre` crate.
     pub crate_name: String,
-    /// Architectures of per-arch targets.
+    /// Architectures of per-arch targets; empty when none were chosen (each
+    /// kernel's then: see [`plan`]).
     pub archs: Vec<String>,
     /// Notes for the user.
     pub warnings: Vec<String>,
@@ -228,9 +229,7 @@ pub(crate) fn resolve_targets(
             registered: emitters.iter().map(|s| (*s).to_string()).collect(),
         });
     }
-    let archs = cuda_archs
-        .or(settings.cuda_archs)
-        .unwrap_or_else(|| vec![vyre::backend::ptx::DEFAULT_ARCH.to_string()]);
+    let archs = cuda_archs.or(settings.cuda_archs).unwrap_or_default();
     let crate_name = settings.vyre_crate.unwrap_or_else(|| "vyre".to_string());
     Ok(Targets {
         codegens,
@@ -292,7 +291,7 @@ pub(crate) fn plain_name(p: &Program) -> &str {
 pub(crate) struct PlanSettings<'a> {
     /// The targets.
     pub targets: &'a [&'static KernelLauncherCodegen],
-    /// Archs of per-arch targets.
+    /// Archs of per-arch targets (empty: each kernel's PTX architecture).
     pub archs: &'a [String],
     /// The dispatch config.
     pub config: &'a DispatchConfig,
@@ -362,12 +361,20 @@ pub(crate) fn plan(parsed: &[ParsedFile], settings: &PlanSettings<'_>) -> Result
             for (ki, p) in pf.programs.iter().enumerate() {
                 let name = plain_name(p);
                 for &cg in settings.targets {
-                    let arch_list: Vec<Option<String>> =
-                        if cg.per_arch && !settings.archs.is_empty() {
-                            settings.archs.iter().cloned().map(Some).collect()
-                        } else {
-                            vec![settings.config.target_arch.clone()]
-                        };
+                    let arch_list: Vec<Option<String>> = match (cg.per_arch, settings.archs) {
+                        (true, []) => {
+                            // None chosen: the architecture the kernel's PTX
+                            // is emitted for (sm_80 for matrix operations),
+                            // so that the cubin is named for what it runs on.
+                            let arch =
+                                settings.config.target_arch.clone().unwrap_or_else(|| {
+                                    vyre::backend::ptx::default_arch(p).to_string()
+                                });
+                            vec![Some(arch)]
+                        }
+                        (true, archs) => archs.iter().cloned().map(Some).collect(),
+                        (false, _) => vec![settings.config.target_arch.clone()],
+                    };
                     for arch in arch_list {
                         let ext = cg.extension.trim_start_matches('.');
                         let arch_part = match (&arch, cg.per_arch) {

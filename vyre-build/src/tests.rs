@@ -820,3 +820,58 @@ fn generic_kernels_from_source() {
     assert!(!flat.contains("TiledElem"), "{text}");
     fs::remove_dir_all(&root).unwrap();
 }
+
+/// A zeroed `16x8x16` accumulator stored to a buffer: a kernel with a
+/// matrix operation, which needs sm_80.
+fn matrix_kernel() -> Program {
+    use vyre::ir::{MatrixLayout, MatrixOp, MatrixRole, MatrixShape};
+    let mut b = ProgramBuilder::new("tile", [32, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let shape = MatrixShape { m: 16, n: 8, k: 16 };
+    let c = b.matrix("c", MatrixRole::Accumulator, DataType::F32, shape);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Store {
+            matrix: c,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+        });
+    });
+    b.finish()
+}
+
+/// Without chosen archs, a per-arch target is built for the architecture
+/// each kernel's PTX is emitted for (sm_80 for matrix operations), so the
+/// artifact is named for what it runs on; chosen archs are kept as given.
+#[test]
+fn unchosen_archs_follow_each_kernel() {
+    let toy_arch = vyre::driver::launcher_codegen("toy-arch").unwrap();
+    let parsed = vec![plan::ParsedFile {
+        file: plan::KernelFile {
+            path: PathBuf::from("m.vyre"),
+            display: "m.vyre".to_string(),
+            module_path: vec!["m".to_string()],
+        },
+        programs: vec![saxpy(), matrix_kernel()],
+        generics: vec![],
+    }];
+    let config = DispatchConfig::default();
+    let archs_of = |archs: &[String]| {
+        let settings = plan::PlanSettings {
+            targets: &[toy_arch],
+            archs,
+            config: &config,
+            generator: "test",
+            stub: false,
+        };
+        plan::plan(&parsed, &settings)
+            .unwrap()
+            .jobs
+            .iter()
+            .map(|j| j.arch.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(archs_of(&[]), ["sm_70", "sm_80"]);
+    assert_eq!(archs_of(&["sm_90".to_string()]), ["sm_90", "sm_90"]);
+}

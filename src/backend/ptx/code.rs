@@ -188,4 +188,32 @@ mod tests {
              \tret;\n"
         );
     }
+
+    #[test]
+    fn matrix_and_copy_instructions_format_as_ptx() {
+        let mut c = Code::new();
+        let a = [(); 4].map(|()| c.reg(Class::R));
+        let b = [c.reg(Class::R), c.reg(Class::R)];
+        let acc = [(); 4].map(|()| c.reg(Class::F));
+        let s = c.reg(Class::R);
+        let g = c.reg(Class::Rd);
+        let n = c.reg(Class::R);
+        ins!(c; Ldmatrix.Sync.Aligned.M8n8.X4.Shared.B16 a, Addr::reg_off(s, 32));
+        ins!(c; Ldmatrix.Sync.Aligned.M8n8.X2.Trans.Shared.B16 b, Addr::reg(s));
+        ins!(c; Mma.Sync.Aligned.M16n8k16.Row.Col.F32.Bf16.Bf16.F32 acc, a, b, acc);
+        ins!(c; Cp.Async.Cg.Shared.Global Addr::reg(s), Addr::reg(g), int(16), n);
+        ins!(c; Cp.Async.Ca.Shared.Global Addr::reg(s), Addr::reg(g), int(8));
+        ins!(c; Cp.Async.CommitGroup);
+        ins!(c; Cp.Async.WaitGroup int(1));
+        assert_eq!(
+            text(&c),
+            "\tldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r0, %r1, %r2, %r3}, [%r6+32];\n\
+             \tldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%r4, %r5}, [%r6];\n\
+             \tmma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%f0, %f1, %f2, %f3}, {%r0, %r1, %r2, %r3}, {%r4, %r5}, {%f0, %f1, %f2, %f3};\n\
+             \tcp.async.cg.shared.global [%r6], [%rd0], 16, %r7;\n\
+             \tcp.async.ca.shared.global [%r6], [%rd0], 8;\n\
+             \tcp.async.commit_group;\n\
+             \tcp.async.wait_group 1;\n"
+        );
+    }
 }

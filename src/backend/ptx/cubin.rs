@@ -70,7 +70,7 @@ pub fn emit_cubin_with(
     let arch = config
         .target_arch
         .clone()
-        .unwrap_or_else(|| super::DEFAULT_ARCH.to_string());
+        .unwrap_or_else(|| super::default_arch(program).to_string());
     let ptx = super::emit_ptx(program, config)?;
     let Some(ptxas) = ptxas else {
         return Err(CompileError::ToolUnavailable {

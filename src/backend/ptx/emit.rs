@@ -8,7 +8,11 @@
 //! becomes labels and predicated branches. Index arithmetic stays 32-bit;
 //! only the final address is widened (`mul.wide.u32`). Bounds checks are
 //! predicates on the access (`@%p ld...`), on the accesses the middle
-//! layer's [`IndexChecks`] says need one.
+//! layer's [`IndexChecks`] says need one. Matrices are fragments of
+//! `mma.sync.m16n8k16` in registers for the whole kernel (`emit/matrix.rs`)
+//! and asynchronous copies are `cp.async` (`emit/async_copy.rs`); both need
+//! sm_80, which an unchosen architecture becomes for such a kernel
+//! ([`super::default_arch`]).
 
 use std::fmt::Write as _;
 
@@ -42,7 +46,12 @@ pub fn emit_ptx_analysed(
     config: &DispatchConfig,
 ) -> CompileResult<String> {
     let program = analysis.program();
-    let arch = config.target_arch.as_deref().unwrap_or(super::DEFAULT_ARCH);
+    // The one rule for an unchosen architecture (sm_80 for matrix kernels):
+    // `super::default_arch`.
+    let arch = config
+        .target_arch
+        .as_deref()
+        .unwrap_or_else(|| super::default_arch(program));
     let version = super::isa_version(arch).map_err(|construct| CompileError::Unsupported {
         kernel: program.name.clone(),
         construct,
@@ -63,10 +72,12 @@ pub fn emit_ptx_analysed(
             target: "ptx".into(),
         });
     }
-    if program.uses_matrices() || program.uses_async_copies() {
+    if super::arch_number(arch).unwrap_or(0) < matrix::SM_80
+        && let Some(construct) = matrix::sm80_construct(program)
+    {
         return Err(CompileError::Unsupported {
             kernel: name.clone(),
-            construct: "matrix operations and asynchronous copies (TODO(matrix))".into(),
+            construct: format!("{construct} (target {arch})"),
             target: "ptx".into(),
         });
     }
@@ -167,7 +178,9 @@ fn array_words(elem: DataType, len: u32) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
+mod async_copy;
 mod expr;
+mod matrix;
 mod memory;
 mod narrow;
 mod stmt;
@@ -270,6 +283,11 @@ struct Emitter<'a> {
     /// The thread's lane and its warp's members, computed at kernel entry
     /// when the kernel uses subgroup operations.
     warp: Option<subgroup::Warp>,
+    /// Per matrix of `program.matrices`: the virtual registers of the
+    /// thread's fragment (see `emit/matrix.rs`), for the whole kernel.
+    matrices: Vec<Vec<Reg>>,
+    /// `%laneid`, read at kernel entry when the kernel has matrices.
+    lane: Option<Reg>,
 }
 
 impl<'a> Emitter<'a> {
@@ -285,6 +303,11 @@ impl<'a> Emitter<'a> {
             .locals
             .iter()
             .map(|l| code.reg(class_of(l.ty)))
+            .collect();
+        let matrices = program
+            .matrices
+            .iter()
+            .map(|m| matrix::fragment_regs(&mut code, m))
             .collect();
         Self {
             program,
@@ -303,6 +326,8 @@ impl<'a> Emitter<'a> {
             align: Alignment::new(program),
             vec_cache: Vec::new(),
             warp: None,
+            matrices,
+            lane: None,
         }
     }
 
@@ -349,6 +374,9 @@ impl<'a> Emitter<'a> {
         if program.uses_subgroups() {
             // At entry, so that every use (in any branch) sees the registers.
             self.warp = Some(self.warp_setup());
+        }
+        if !program.matrices.is_empty() {
+            self.matrix_setup();
         }
     }
 

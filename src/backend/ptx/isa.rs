@@ -404,16 +404,23 @@ pub(super) enum Opcode {
     Clz,
     Copysign,
     Cos,
+    /// `cp.async`: an asynchronous copy into shared memory (sm_80).
+    Cp,
     Cvt,
     Cvta,
     Div,
     Ex2,
     Fma,
     Ld,
+    /// `ldmatrix`: a warp loads 8x8 tiles of 16-bit elements from shared
+    /// memory into mma fragments (sm_75).
+    Ldmatrix,
     Lg2,
     Mad,
     Max,
     Min,
+    /// `mma.sync`: a warp-wide tensor-core multiply-add (m16n8k16: sm_80).
+    Mma,
     Mov,
     Mul,
     Neg,
@@ -455,16 +462,19 @@ impl Opcode {
             Opcode::Clz => "clz",
             Opcode::Copysign => "copysign",
             Opcode::Cos => "cos",
+            Opcode::Cp => "cp",
             Opcode::Cvt => "cvt",
             Opcode::Cvta => "cvta",
             Opcode::Div => "div",
             Opcode::Ex2 => "ex2",
             Opcode::Fma => "fma",
             Opcode::Ld => "ld",
+            Opcode::Ldmatrix => "ldmatrix",
             Opcode::Lg2 => "lg2",
             Opcode::Mad => "mad",
             Opcode::Max => "max",
             Opcode::Min => "min",
+            Opcode::Mma => "mma",
             Opcode::Mov => "mov",
             Opcode::Mul => "mul",
             Opcode::Neg => "neg",
@@ -566,6 +576,33 @@ pub(super) enum Mod {
     Sync,
     NotANumber,
     Finite,
+    // Matrix fragments (`ldmatrix`, `mma`).
+    /// `.aligned`: every thread of the warp executes the instruction.
+    Aligned,
+    /// `.m8n8`: `ldmatrix` tiles of 8x8 16-bit elements.
+    M8n8,
+    /// `.m16n8k16`: the `mma` shape.
+    M16n8k16,
+    /// `.x2`: two `ldmatrix` tiles.
+    X2,
+    /// `.x4`: four `ldmatrix` tiles.
+    X4,
+    /// `.trans`: `ldmatrix` transposes each tile.
+    Trans,
+    /// `.row`: `mma`'s A operand is row-major.
+    Row,
+    /// `.col`: `mma`'s B operand is column-major.
+    Col,
+    // Asynchronous copies (`cp.async`).
+    Async,
+    /// `.ca`: cache at all levels (4, 8 or 16 bytes).
+    Ca,
+    /// `.cg`: cache in L2 only (16 bytes).
+    Cg,
+    /// `.commit_group`.
+    CommitGroup,
+    /// `.wait_group`.
+    WaitGroup,
 }
 
 impl Mod {
@@ -632,6 +669,19 @@ impl Mod {
             Mod::Sync => "sync",
             Mod::NotANumber => "notanumber",
             Mod::Finite => "finite",
+            Mod::Aligned => "aligned",
+            Mod::M8n8 => "m8n8",
+            Mod::M16n8k16 => "m16n8k16",
+            Mod::X2 => "x2",
+            Mod::X4 => "x4",
+            Mod::Trans => "trans",
+            Mod::Row => "row",
+            Mod::Col => "col",
+            Mod::Async => "async",
+            Mod::Ca => "ca",
+            Mod::Cg => "cg",
+            Mod::CommitGroup => "commit_group",
+            Mod::WaitGroup => "wait_group",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! and (with the `cuda` feature) the CUDA runtime over cudarc.
 //!
 //! The emitter is layered one way: `emit` (IR walk; `emit/` holds its
-//! expression, memory, statement, subgroup and vector parts) -> `math` (transcendental
+//! expression, memory, statement, subgroup, vector, matrix and asynchronous
+//! copy parts) -> `math` (transcendental
 //! functions and `f32 %`) -> `code` (the code sink: register and label
 //! allocation, the instruction list) -> `isa` (typed registers, operands and
 //! instructions). PTX text is produced only when the module is written.
@@ -47,8 +48,29 @@ pub use emit::{emit_ptx, emit_ptx_analysed};
 /// warp, 32 threads on every NVIDIA architecture (PTX's `WARP_SZ`).
 pub const WARP_SIZE: u32 = 32;
 
-/// Architecture used when `DispatchConfig::target_arch` is `None`.
+/// Architecture used when `DispatchConfig::target_arch` is `None` (for a
+/// kernel without matrix operations or asynchronous copies; see
+/// [`default_arch`]).
 pub const DEFAULT_ARCH: &str = "sm_70";
+
+/// The oldest architecture with what matrix operations and asynchronous
+/// copies are made of: `mma.sync.m16n8k16` of `f16`/`bf16` and `cp.async`.
+pub const MATRIX_ARCH: &str = "sm_80";
+
+/// The architecture `program` is emitted for when none is chosen
+/// (`DispatchConfig::target_arch` is `None`): [`DEFAULT_ARCH`], or
+/// [`MATRIX_ARCH`] for a kernel with matrix operations or asynchronous
+/// copies, which the default cannot run. A chosen architecture is never
+/// changed: below [`MATRIX_ARCH`] such a kernel is
+/// `CompileError::Unsupported`.
+#[must_use]
+pub fn default_arch(program: &crate::ir::Program) -> &'static str {
+    if program.uses_matrices() || program.uses_async_copies() {
+        MATRIX_ARCH
+    } else {
+        DEFAULT_ARCH
+    }
+}
 
 /// Supported architectures and the lowest PTX ISA version that can target
 /// each (PTX ISA release notes: sm_70 arrived in PTX 6.0, sm_75 in 6.3,

@@ -205,8 +205,8 @@ impl Emitter<'_> {
             // `break`/`continue` the threads of a warp may reach the barrier
             // unconverged, which the `.aligned` form does not allow.
             Node::Barrier => ins!(self.code; Barrier.Sync int(0)),
-            // Rejected by `emit_ptx_analysed` until lowered (TODO(matrix)).
-            Node::Matrix(_) | Node::Async(_) => {}
+            Node::Matrix(op) => self.matrix_op(op),
+            Node::Async(op) => self.async_op(op),
         }
     }
 }
