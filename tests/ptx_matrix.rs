@@ -524,43 +524,8 @@ fn matrix_shapes_split_into_hardware_tiles() {
 }
 
 #[test]
-#[ignore = "prints the PTX of the kernels for reading"]
-fn dump() {
-    let mut g = gemm(
-        DataType::BF16,
-        MatrixLayout::RowMajor,
-        DataType::BF16,
-        false,
-    );
-    std::fs::write("/tmp/dump/gemm.ptx", emit(&g.program(), "sm_90")).unwrap();
-    g.unchecked = true;
-    std::fs::write("/tmp/dump/gemm_unchecked.ptx", emit(&g.program(), "sm_90")).unwrap();
-    g.unchecked = false;
-    g.edges = true;
-    std::fs::write("/tmp/dump/gemm_edges.ptx", emit(&g.program(), "sm_90")).unwrap();
-    std::fs::write(
-        "/tmp/dump/global.ptx",
-        emit(
-            &global_gemm(DataType::BF16, MatrixLayout::ColMajor),
-            "sm_90",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        "/tmp/dump/tile.ptx",
-        emit(
-            &tile_program(
-                DataType::BF16,
-                MatrixLayout::RowMajor,
-                MatrixLayout::RowMajor,
-            ),
-            "sm_90",
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        "/tmp/dump/copy.ptx",
-        emit(&copy_program(DataType::BF16, 8), "sm_90"),
-    )
-    .unwrap();
+#[ignore = "prints the PTX of the GEMM kernel for reading (run with --nocapture)"]
+fn print_gemm_ptx() {
+    let g = gemm(DataType::BF16, MatrixLayout::RowMajor, DataType::BF16, true);
+    println!("{}", emit(&g.program(), "sm_90"));
 }
