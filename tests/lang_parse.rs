@@ -2154,6 +2154,7 @@ pub fn mm(x: &[bf16], w: &[bf16], y: &mut [f32], h: &mut [bf16], s: f32) {
             offset: Expr::u32(0),
             stride: Expr::u32(16),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Load {
             matrix: b,
@@ -2161,6 +2162,7 @@ pub fn mm(x: &[bf16], w: &[bf16], y: &mut [f32], h: &mut [bf16], s: f32) {
             offset: Expr::u32(32),
             stride: Expr::u32(16),
             layout: MatrixLayout::ColMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Fill {
             matrix: c,
@@ -2178,6 +2180,7 @@ pub fn mm(x: &[bf16], w: &[bf16], y: &mut [f32], h: &mut [bf16], s: f32) {
             offset: Expr::u32(8),
             stride: Expr::u32(16),
             layout: MatrixLayout::ColMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Store {
             matrix: d,
@@ -2185,6 +2188,7 @@ pub fn mm(x: &[bf16], w: &[bf16], y: &mut [f32], h: &mut [bf16], s: f32) {
             offset: Expr::u32(0),
             stride: Expr::u32(8),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Store {
             matrix: e,
@@ -2192,6 +2196,7 @@ pub fn mm(x: &[bf16], w: &[bf16], y: &mut [f32], h: &mut [bf16], s: f32) {
             offset: Expr::u32(128),
             stride: Expr::u32(16),
             layout: MatrixLayout::ColMajor,
+            clip: None,
         });
     });
     let want = p.finish();
@@ -2244,6 +2249,7 @@ pub fn g<T, const BN: u32>(x: &[T], y: &mut [f32]) {
                 offset: Expr::u32(0),
                 stride: Expr::u32(16),
                 layout: MatrixLayout::RowMajor,
+                clip: None,
             })
         );
         assert_eq!(
@@ -2254,6 +2260,7 @@ pub fn g<T, const BN: u32>(x: &[T], y: &mut [f32]) {
                 offset: Expr::u32(64),
                 stride: Expr::u32(32),
                 layout: MatrixLayout::ColMajor,
+                clip: None,
             })
         );
         assert_eq!(
@@ -2273,6 +2280,7 @@ pub fn g<T, const BN: u32>(x: &[T], y: &mut [f32]) {
                 offset: Expr::u32(0),
                 stride: Expr::u32(n),
                 layout: MatrixLayout::RowMajor,
+                clip: None,
             })
         );
     }
@@ -2381,6 +2389,7 @@ pub fn k(x: &[f32], t: &[bf16], out: &mut [f32], n: u32) {
             offset: Expr::local(local(&k, "tile_sum_at")),
             stride: Expr::u32(8),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         })
     );
     assert!(k.validate().is_ok());

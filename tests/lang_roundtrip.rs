@@ -1832,6 +1832,7 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 offset: matrix_index(g),
                 stride: Expr::u32(8 * (1 + g.below(8) as u32)),
                 layout,
+                clip: None,
             })
         }
         3 if !accs.is_empty() => {
@@ -1852,6 +1853,7 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 offset: matrix_index(g),
                 stride: Expr::u32(64),
                 layout,
+                clip: None,
             })
         }
         4 | 5 => {

@@ -184,6 +184,7 @@ impl Case {
                     offset: Expr::u32(p.off[q]),
                     stride: Expr::u32(p.stride[q]),
                     layout: layouts[q],
+                    clip: None,
                 });
             }
             blk.matrix(MatrixOp::MultiplyAdd {
@@ -198,6 +199,7 @@ impl Case {
                 offset: Expr::u32(p.off[3]),
                 stride: Expr::u32(p.stride[3]),
                 layout: layouts[3],
+                clip: None,
             });
         });
         b.finish()
@@ -419,6 +421,7 @@ fn fill_program(store: DataType, multiply: Option<DataType>) -> Program {
                     offset: Expr::u32(0),
                     stride: Expr::u32(stride),
                     layout: ROW,
+                    clip: None,
                 });
             }
             blk.matrix(MatrixOp::MultiplyAdd {
@@ -434,6 +437,7 @@ fn fill_program(store: DataType, multiply: Option<DataType>) -> Program {
             offset: Expr::u32(0),
             stride: Expr::u32(8),
             layout: ROW,
+            clip: None,
         });
     });
     b.finish()
@@ -525,6 +529,7 @@ fn matrices_start_at_zero() {
             offset: Expr::u32(0),
             stride: Expr::u32(16),
             layout: COL,
+            clip: None,
         });
     });
     let p = b.finish();
@@ -563,6 +568,7 @@ fn accumulating_in_place_over_a_k_loop() {
                 offset: Expr::local(kk),
                 stride: Expr::u32(k as u32),
                 layout: ROW,
+                clip: None,
             });
             // B column-major 64 x 8 (column j at j * 64): rows kk.. at kk.
             body.matrix(MatrixOp::Load {
@@ -571,6 +577,7 @@ fn accumulating_in_place_over_a_k_loop() {
                 offset: Expr::local(kk),
                 stride: Expr::u32(k as u32),
                 layout: COL,
+                clip: None,
             });
             body.matrix(MatrixOp::MultiplyAdd {
                 d: mc,
@@ -585,6 +592,7 @@ fn accumulating_in_place_over_a_k_loop() {
             offset: Expr::u32(0),
             stride: Expr::u32(n as u32),
             layout: ROW,
+            clip: None,
         });
     });
     let p = b.finish();
@@ -639,6 +647,7 @@ fn edge_program(a_off: u32, b_off: u32, out_off: u32) -> Program {
                 offset: Expr::u32(off),
                 stride: Expr::u32(stride),
                 layout: ROW,
+                clip: None,
             });
         }
         blk.matrix(MatrixOp::MultiplyAdd {
@@ -653,6 +662,7 @@ fn edge_program(a_off: u32, b_off: u32, out_off: u32) -> Program {
             offset: Expr::u32(out_off),
             stride: Expr::u32(8),
             layout: ROW,
+            clip: None,
         });
     });
     b.finish()
@@ -783,6 +793,7 @@ fn matrices_load_from_shared_tiles_filled_by_async_copies() {
             offset: Expr::u32(0),
             stride: Expr::u32(16),
             layout: ROW,
+            clip: None,
         });
         blk.matrix(MatrixOp::Load {
             matrix: mb,
@@ -790,6 +801,7 @@ fn matrices_load_from_shared_tiles_filled_by_async_copies() {
             offset: Expr::u32(0),
             stride: Expr::u32(8),
             layout: ROW,
+            clip: None,
         });
         blk.matrix(MatrixOp::MultiplyAdd {
             d: mc,
@@ -803,6 +815,7 @@ fn matrices_load_from_shared_tiles_filled_by_async_copies() {
             offset: Expr::u32(0),
             stride: Expr::u32(8),
             layout: ROW,
+            clip: None,
         });
     });
     let p = b.finish();
@@ -908,6 +921,7 @@ fn divergent(which: &str) -> Program {
             offset,
             stride,
             layout: ROW,
+            clip: None,
         });
     });
     b.finish()
@@ -998,6 +1012,7 @@ fn tiled(per_warp: bool) -> Program {
             offset: Expr::local(tile).mul(Expr::u32(1024)),
             stride: Expr::u32(32),
             layout: ROW,
+            clip: None,
         });
         blk.matrix(MatrixOp::Load {
             matrix: mb,
@@ -1005,6 +1020,7 @@ fn tiled(per_warp: bool) -> Program {
             offset: Expr::local(tile).mul(Expr::u32(512)),
             stride: Expr::u32(32),
             layout: COL,
+            clip: None,
         });
         blk.matrix(MatrixOp::MultiplyAdd {
             d: mc,
@@ -1018,6 +1034,7 @@ fn tiled(per_warp: bool) -> Program {
             offset: Expr::local(tile).mul(Expr::u32(512)),
             stride: Expr::u32(16),
             layout: ROW,
+            clip: None,
         });
     });
     b.finish()
@@ -1120,6 +1137,7 @@ fn gemm_through_the_cpu_device() {
                 offset: wy().mul(Expr::u32(64 * kk)).add(Expr::local(k)),
                 stride: Expr::u32(kk),
                 layout: ROW,
+                clip: None,
             });
             body.matrix(MatrixOp::Load {
                 matrix: mb,
@@ -1129,6 +1147,7 @@ fn gemm_through_the_cpu_device() {
                     .add(wx().mul(Expr::u32(64))),
                 stride: Expr::u32(nn),
                 layout: ROW,
+                clip: None,
             });
             body.matrix(MatrixOp::MultiplyAdd {
                 d: mc,
@@ -1143,6 +1162,7 @@ fn gemm_through_the_cpu_device() {
             offset: wy().mul(Expr::u32(64 * nn)).add(wx().mul(Expr::u32(64))),
             stride: Expr::u32(nn),
             layout: ROW,
+            clip: None,
         });
     });
     let p = b.finish();

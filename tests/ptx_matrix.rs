@@ -187,6 +187,7 @@ fn shared_tile(
             offset: off_a,
             stride: lda,
             layout: a_layout,
+            clip: None,
         });
         blk.matrix(MatrixOp::Load {
             matrix: fb,
@@ -194,6 +195,7 @@ fn shared_tile(
             offset: off_b,
             stride: ldb,
             layout: b_layout,
+            clip: None,
         });
         blk.matrix(MatrixOp::MultiplyAdd {
             d: c,
@@ -207,6 +209,7 @@ fn shared_tile(
             offset: Expr::u32(0),
             stride: Expr::u32(n),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
     });
     b.finish()
@@ -492,6 +495,7 @@ fn matrix_shapes_split_into_hardware_tiles() {
                     offset: Expr::u32(0),
                     stride: Expr::u32(64),
                     layout,
+                    clip: None,
                 });
             }
             blk.matrix(MatrixOp::Fill {
@@ -505,6 +509,7 @@ fn matrix_shapes_split_into_hardware_tiles() {
                 offset: Expr::u32(0),
                 stride: Expr::u32(n),
                 layout: MatrixLayout::ColMajor,
+                clip: None,
             });
         });
         let text = assemble(&b.finish());

@@ -2136,6 +2136,7 @@ impl MatrixGen {
                 offset,
                 stride,
                 layout,
+                clip: None,
             }
         } else {
             MatrixOp::Store {
@@ -2144,6 +2145,7 @@ impl MatrixGen {
                 offset,
                 stride,
                 layout,
+                clip: None,
             }
         }
     }

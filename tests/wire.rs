@@ -1011,6 +1011,7 @@ fn matrix_program(role_b: vyre::ir::MatrixRole, load_layout: vyre::ir::MatrixLay
                 offset: Expr::u32(0),
                 stride: Expr::u32(16),
                 layout: load_layout,
+                clip: None,
             });
             body.matrix(MatrixOp::Load {
                 matrix: mb,
@@ -1018,6 +1019,7 @@ fn matrix_program(role_b: vyre::ir::MatrixRole, load_layout: vyre::ir::MatrixLay
                 offset: Expr::local(i).mul(Expr::u32(256)),
                 stride: Expr::u32(16),
                 layout: MatrixLayout::ColMajor,
+                clip: None,
             });
             body.if_(Expr::param(s).gt(Expr::f32(0.0)), |then| {
                 then.matrix(MatrixOp::MultiplyAdd {
@@ -1041,6 +1043,7 @@ fn matrix_program(role_b: vyre::ir::MatrixRole, load_layout: vyre::ir::MatrixLay
             offset: Expr::u32(4),
             stride: Expr::u32(16),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Store {
             matrix: mc,
@@ -1048,6 +1051,7 @@ fn matrix_program(role_b: vyre::ir::MatrixRole, load_layout: vyre::ir::MatrixLay
             offset: Expr::u32(0),
             stride: Expr::u32(16),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Store {
             matrix: md,
@@ -1055,6 +1059,7 @@ fn matrix_program(role_b: vyre::ir::MatrixRole, load_layout: vyre::ir::MatrixLay
             offset: Expr::u32(512),
             stride: Expr::u32(32),
             layout: MatrixLayout::ColMajor,
+            clip: None,
         });
         blk.async_wait(u32::MAX);
     });

@@ -140,6 +140,33 @@ impl MatrixLayout {
     }
 }
 
+/// The part of a tile a clipped [`MatrixOp::Load`] or [`MatrixOp::Store`]
+/// touches: element `(r, c)` takes part only when `r < rows && c < cols`
+/// (`u32` comparisons). A clipped-out element reads 0 (load) or is not
+/// written (store). This is in addition to the buffer-length bounds, which
+/// stay (`unchecked` removes only those): it lets a GEMM tile at the right
+/// or bottom edge of `C` cover columns past `n` without its store wrapping
+/// into the next row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MatrixClip {
+    /// `u32` number of rows that exist (rows `>= rows` are clipped out).
+    pub rows: Expr,
+    /// `u32` number of columns that exist (columns `>= cols` are clipped
+    /// out).
+    pub cols: Expr,
+}
+
+impl MatrixClip {
+    /// The same clip with both expressions replaced by `f` of them (rows
+    /// first).
+    #[must_use]
+    pub fn map_exprs(self, f: &mut dyn FnMut(Expr) -> Expr) -> Self {
+        let rows = f(self.rows);
+        let cols = f(self.cols);
+        Self { rows, cols }
+    }
+}
+
 /// A matrix statement (all collective over the subgroup, see the module
 /// documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -153,7 +180,8 @@ pub enum MatrixOp {
         /// The `f32` value.
         value: Expr,
     },
-    /// `matrix_load_a/b[_col_major]::<T, M, N, K>(&buf, offset, stride)`:
+    /// `matrix_load_a/b[_col_major]::<T, M, N, K>(&buf, offset, stride[,
+    /// rows, cols])`:
     /// every element `(r, c)` from `buf[offset + layout.index(r, c,
     /// stride)]`, of the matrix's element type; an element out of range
     /// (unless unchecked) reads 0. `buf` is a buffer parameter or a shared
@@ -169,8 +197,12 @@ pub enum MatrixOp {
         stride: Expr,
         /// Row- or column-major.
         layout: MatrixLayout,
+        /// Only the first `rows × cols` elements are loaded; the others
+        /// read 0 (`None`: the whole tile).
+        clip: Option<MatrixClip>,
     },
-    /// `matrix_store[_col_major](&mut buf, offset, stride, c)`: every
+    /// `matrix_store[_col_major](&mut buf, offset, stride, c[, rows,
+    /// cols])`: every
     /// element `(r, c)` to `buf[offset + layout.index(r, c, stride)]`,
     /// converted to the buffer's element type (`f32`, `f16` or `bf16`) as by
     /// `as`; an element out of range (unless unchecked) is dropped. `buf`
@@ -186,6 +218,9 @@ pub enum MatrixOp {
         stride: Expr,
         /// Row- or column-major.
         layout: MatrixLayout,
+        /// Only the first `rows × cols` elements are stored; the others
+        /// leave memory untouched (`None`: the whole tile).
+        clip: Option<MatrixClip>,
     },
     /// `d = matrix_mma(a, b, c)`: `d[i][j] = c[i][j] + Σₖ a[i][k] · b[k][j]`
     /// in `f32`. The reference adds the exact products to `c[i][j]` in
@@ -210,8 +245,24 @@ impl MatrixOp {
     pub fn exprs(&self) -> Vec<&Expr> {
         match self {
             Self::Fill { value, .. } => vec![value],
-            Self::Load { offset, stride, .. } | Self::Store { offset, stride, .. } => {
-                vec![offset, stride]
+            Self::Load {
+                offset,
+                stride,
+                clip,
+                ..
+            }
+            | Self::Store {
+                offset,
+                stride,
+                clip,
+                ..
+            } => {
+                let mut v = vec![offset, stride];
+                if let Some(clip) = clip {
+                    v.push(&clip.rows);
+                    v.push(&clip.cols);
+                }
+                v
             }
             Self::MultiplyAdd { .. } => vec![],
         }
@@ -231,26 +282,38 @@ impl MatrixOp {
                 offset,
                 stride,
                 layout,
-            } => Self::Load {
-                matrix,
-                buf,
-                offset: f(offset),
-                stride: f(stride),
-                layout,
-            },
+                clip,
+            } => {
+                let offset = f(offset);
+                let stride = f(stride);
+                Self::Load {
+                    matrix,
+                    buf,
+                    offset,
+                    stride,
+                    layout,
+                    clip: clip.map(|c| c.map_exprs(f)),
+                }
+            }
             Self::Store {
                 matrix,
                 buf,
                 offset,
                 stride,
                 layout,
-            } => Self::Store {
-                matrix,
-                buf,
-                offset: f(offset),
-                stride: f(stride),
-                layout,
-            },
+                clip,
+            } => {
+                let offset = f(offset);
+                let stride = f(stride);
+                Self::Store {
+                    matrix,
+                    buf,
+                    offset,
+                    stride,
+                    layout,
+                    clip: clip.map(|c| c.map_exprs(f)),
+                }
+            }
             op @ Self::MultiplyAdd { .. } => op,
         }
     }

@@ -25,7 +25,9 @@ pub mod validate;
 pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
-pub use matrix::{AsyncOp, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixShape};
+pub use matrix::{
+    AsyncOp, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixShape,
+};
 pub use validate::ValidationError;
 
 use std::fmt;

@@ -13,8 +13,8 @@
 use std::fmt::Write as _;
 
 use crate::ir::{
-    Access, AsyncOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixId,
-    MatrixLayout, MatrixOp, MatrixRole, Node, Param, Program, UnOp,
+    Access, AsyncOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixClip,
+    MatrixId, MatrixLayout, MatrixOp, MatrixRole, Node, Param, Program, UnOp,
 };
 
 /// Print a program as `.vyre` source that parses back to the same program.
@@ -464,6 +464,14 @@ impl Printer<'_> {
             .map_or_else(|| format!("__invalid_matrix_{id}"), |m| ident(&m.name))
     }
 
+    /// The trailing `, rows, cols` of a clipped load or store (empty when
+    /// the whole tile takes part).
+    fn clip(&self, clip: Option<&MatrixClip>) -> String {
+        clip.map_or_else(String::new, |c| {
+            format!(", {}, {}", self.expr(&c.rows, 0), self.expr(&c.cols, 0))
+        })
+    }
+
     /// A matrix statement without its `;`. Every matrix is declared with
     /// its type at the top of the body, so calls need no generic arguments.
     fn matrix_op(&self, op: &MatrixOp) -> String {
@@ -490,6 +498,7 @@ impl Printer<'_> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 let role = match self.p.matrices.get(*matrix as usize).map(|m| m.role) {
                     Some(MatrixRole::A) => "a",
@@ -497,12 +506,13 @@ impl Printer<'_> {
                     _ => "acc",
                 };
                 format!(
-                    "{} = matrix_load_{role}{}(&{}, {}, {})",
+                    "{} = matrix_load_{role}{}(&{}, {}, {}{})",
                     self.matrix(*matrix),
                     major(*layout),
                     self.buf(*buf),
                     self.expr(offset, 0),
-                    self.expr(stride, 0)
+                    self.expr(stride, 0),
+                    self.clip(clip.as_ref())
                 )
             }
             MatrixOp::Store {
@@ -511,13 +521,15 @@ impl Printer<'_> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => format!(
-                "matrix_store{}(&mut {}, {}, {}, {})",
+                "matrix_store{}(&mut {}, {}, {}, {}{})",
                 major(*layout),
                 self.buf(*buf),
                 self.expr(offset, 0),
                 self.expr(stride, 0),
-                self.matrix(*matrix)
+                self.matrix(*matrix),
+                self.clip(clip.as_ref())
             ),
             MatrixOp::MultiplyAdd { d, a, b, c } => format!(
                 "{} = matrix_mma({}, {}, {})",

@@ -591,12 +591,14 @@ impl Rewriter<'_> {
                         offset,
                         stride,
                         layout,
+                        clip,
                     } => MatrixOp::Load {
                         matrix,
                         buf: self.buf(buf),
                         offset,
                         stride,
                         layout,
+                        clip,
                     },
                     MatrixOp::Store {
                         matrix,
@@ -604,12 +606,14 @@ impl Rewriter<'_> {
                         offset,
                         stride,
                         layout,
+                        clip,
                     } => MatrixOp::Store {
                         matrix,
                         buf: self.buf(buf),
                         offset,
                         stride,
                         layout,
+                        clip,
                     },
                     op => op,
                 })

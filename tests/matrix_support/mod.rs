@@ -191,6 +191,7 @@ impl Gemm {
                             .add(l(kk).mul(u(16))),
                         stride: u(LDS_K),
                         layout: MatrixLayout::RowMajor,
+                        clip: None,
                     });
                     let (offset, stride) = match g.b_layout {
                         MatrixLayout::RowMajor => (
@@ -214,6 +215,7 @@ impl Gemm {
                         offset,
                         stride: u(stride),
                         layout: g.b_layout,
+                        clip: None,
                     });
                     s.matrix(MatrixOp::MultiplyAdd {
                         d: acc,
@@ -230,6 +232,7 @@ impl Gemm {
                 offset: l(bm).add(l(wm)).mul(p(ldc)).add(l(bn)).add(l(wn)),
                 stride: p(ldc),
                 layout: MatrixLayout::RowMajor,
+                clip: None,
             });
         });
         b.finish()
@@ -422,6 +425,7 @@ pub fn global_gemm(elem: DataType, b_layout: MatrixLayout) -> Program {
             offset: c_at.clone(),
             stride: p(n),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.for_step(kk, u(0), p(k), 16, false, |body| {
             body.matrix(MatrixOp::Load {
@@ -430,6 +434,7 @@ pub fn global_gemm(elem: DataType, b_layout: MatrixLayout) -> Program {
                 offset: l(bm).mul(p(lda)).add(l(kk)),
                 stride: p(lda),
                 layout: MatrixLayout::RowMajor,
+                clip: None,
             });
             let offset = match b_layout {
                 MatrixLayout::RowMajor => l(kk).mul(p(ldb)).add(l(bn)),
@@ -441,6 +446,7 @@ pub fn global_gemm(elem: DataType, b_layout: MatrixLayout) -> Program {
                 offset,
                 stride: p(ldb),
                 layout: b_layout,
+                clip: None,
             });
             body.matrix(MatrixOp::MultiplyAdd {
                 d: acc,
@@ -455,6 +461,7 @@ pub fn global_gemm(elem: DataType, b_layout: MatrixLayout) -> Program {
             offset: c_at,
             stride: p(n),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
     });
     b.finish()
@@ -549,6 +556,7 @@ pub fn tile_program(elem: DataType, a_layout: MatrixLayout, b_layout: MatrixLayo
             offset: p(offa),
             stride: p(lda),
             layout: a_layout,
+            clip: None,
         });
         blk.matrix(MatrixOp::Load {
             matrix: fb,
@@ -556,6 +564,7 @@ pub fn tile_program(elem: DataType, a_layout: MatrixLayout, b_layout: MatrixLayo
             offset: p(offb),
             stride: p(ldb),
             layout: b_layout,
+            clip: None,
         });
         blk.matrix(MatrixOp::Fill {
             matrix: c,
@@ -568,6 +577,7 @@ pub fn tile_program(elem: DataType, a_layout: MatrixLayout, b_layout: MatrixLayo
             offset: p(offo),
             stride: p(ldo),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Store {
             matrix: d,
@@ -575,6 +585,7 @@ pub fn tile_program(elem: DataType, a_layout: MatrixLayout, b_layout: MatrixLayo
             offset: p(offt),
             stride: p(ldt),
             layout: MatrixLayout::ColMajor,
+            clip: None,
         });
         blk.matrix(MatrixOp::Store {
             matrix: d,
@@ -582,6 +593,7 @@ pub fn tile_program(elem: DataType, a_layout: MatrixLayout, b_layout: MatrixLayo
             offset: p(offs),
             stride: u(8),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
         blk.barrier();
         blk.for_step(r, lid(), u(TILE_S_LEN), 32, false, |body| {

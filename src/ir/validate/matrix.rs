@@ -77,9 +77,10 @@ impl Validator<'_> {
                 buf,
                 offset,
                 stride,
+                clip,
                 ..
             } => {
-                self.matrix_memory(*buf, offset, stride, path);
+                self.matrix_memory(*buf, offset, stride, clip.as_ref(), path);
                 let m = self.matrix_of(*matrix, None, path);
                 if let (Some(m), Some(et)) = (m, self.program.elem_type(*buf))
                     && m.1 != et
@@ -99,9 +100,10 @@ impl Validator<'_> {
                 buf,
                 offset,
                 stride,
+                clip,
                 ..
             } => {
-                self.matrix_memory(*buf, offset, stride, path);
+                self.matrix_memory(*buf, offset, stride, clip.as_ref(), path);
                 self.writable(*buf, path);
                 self.matrix_of(*matrix, Some(MatrixRole::Accumulator), path);
                 if let Some(et) = self.program.elem_type(*buf)
@@ -242,6 +244,7 @@ impl Validator<'_> {
         buf: BufRef,
         offset: &crate::ir::Expr,
         stride: &crate::ir::Expr,
+        clip: Option<&crate::ir::MatrixClip>,
         path: &str,
     ) {
         if let BufRef::Private(_) = buf {
@@ -252,7 +255,12 @@ impl Validator<'_> {
             return;
         }
         self.exists(buf, path);
-        for (what, e) in [("offset", offset), ("stride", stride)] {
+        let mut operands = vec![("offset", offset), ("stride", stride)];
+        if let Some(clip) = clip {
+            operands.push(("clip's row count", &clip.rows));
+            operands.push(("clip's column count", &clip.cols));
+        }
+        for (what, e) in operands {
             if let Some(t) = self.expr(e, path)
                 && t != DataType::U32
             {

@@ -2,8 +2,8 @@
 
 use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr,
-    Literal, LocalDecl, MathFn, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixShape, Node,
-    Param, PrivateDecl, Program, SharedDecl, SubgroupOp, UnOp,
+    Literal, LocalDecl, MathFn, MatrixClip, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole,
+    MatrixShape, Node, Param, PrivateDecl, Program, SharedDecl, SubgroupOp, UnOp,
     builder::{AtomicCall, Rhs},
 };
 
@@ -259,6 +259,7 @@ impl Reader<'_> {
                 offset: self.expr()?,
                 stride: self.expr()?,
                 layout: self.layout()?,
+                clip: self.clip()?,
             }),
             14 => Node::Matrix(MatrixOp::Store {
                 matrix: self.uint()?,
@@ -266,6 +267,7 @@ impl Reader<'_> {
                 offset: self.expr()?,
                 stride: self.expr()?,
                 layout: self.layout()?,
+                clip: self.clip()?,
             }),
             15 => Node::Matrix(MatrixOp::MultiplyAdd {
                 d: self.uint()?,
@@ -285,6 +287,16 @@ impl Reader<'_> {
                 pending: self.uint()?,
             }),
         })
+    }
+
+    fn clip(&mut self) -> R<Option<MatrixClip>> {
+        if !self.bool("matrix clip flag")? {
+            return Ok(None);
+        }
+        Ok(Some(MatrixClip {
+            rows: self.expr()?,
+            cols: self.expr()?,
+        }))
     }
 
     fn layout(&mut self) -> R<MatrixLayout> {

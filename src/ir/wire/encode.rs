@@ -267,6 +267,7 @@ impl Writer {
                 offset,
                 stride,
                 layout,
+                clip,
             }
             | MatrixOp::Store {
                 matrix,
@@ -274,6 +275,7 @@ impl Writer {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 self.u8(if matches!(op, MatrixOp::Load { .. }) {
                     13
@@ -288,6 +290,14 @@ impl Writer {
                     MatrixLayout::RowMajor => 0,
                     MatrixLayout::ColMajor => 1,
                 });
+                match clip {
+                    None => self.u8(0),
+                    Some(clip) => {
+                        self.u8(1);
+                        self.expr(&clip.rows);
+                        self.expr(&clip.cols);
+                    }
+                }
             }
             MatrixOp::MultiplyAdd { d, a, b, c } => {
                 self.u8(15);

@@ -33,12 +33,13 @@
 //!          | 6 for var:uN expr expr step:uN unroll:u8 block | 7 loop block
 //!          | 8 break | 9 continue | 10 return | 11 barrier
 //!          | 12 matrix_fill matrix:uN expr
-//!          | 13 matrix_load matrix:uN buf offset:expr stride:expr layout:u8
-//!          | 14 matrix_store matrix:uN buf offset:expr stride:expr layout:u8
+//!          | 13 matrix_load matrix:uN buf offset:expr stride:expr layout:u8 clip
+//!          | 14 matrix_store matrix:uN buf offset:expr stride:expr layout:u8 clip
 //!          | 15 matrix_mma d:uN a:uN b:uN c:uN
 //!          | 16 async_copy shared:uN dst:expr param:uN src:expr count:uN
 //!          | 17 async_commit | 18 async_wait pending:uN
 //! layout   = u8: 0 row-major, 1 column-major
+//! clip     = 0 (whole tile) | 1 rows:expr cols:expr
 //! buf      = 0 param:uN | 1 shared:uN | 2 private:uN
 //! expr     = 0 lit   (type, value: u8 for bool, uN bits otherwise)
 //!          | 1 local:uN | 2 param:uN | 3 builtin:u8 axis:u8 | 4 len param:uN

@@ -11,7 +11,7 @@ use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
     Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
-    MathFn, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SubgroupOp, UnOp,
+    MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SubgroupOp, UnOp,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -476,6 +476,17 @@ impl<'f> Fin<'_, '_, 'f> {
         Some(x)
     }
 
+    /// The `rows, cols` of a clipped matrix load or store, both `u32`
+    /// (`Some(None)`: not clipped; `None`: an error was reported).
+    fn matrix_clip(&mut self, clip: Option<&(FExpr<'f>, FExpr<'f>)>) -> Option<Option<MatrixClip>> {
+        let Some((rows, cols)) = clip else {
+            return Some(None);
+        };
+        let r = self.u32_operand(rows, "a matrix clip's row count");
+        let c = self.u32_operand(cols, "a matrix clip's column count");
+        Some(Some(MatrixClip { rows: r?, cols: c? }))
+    }
+
     /// A matrix statement; roles, shapes and element types were checked in
     /// pass 1.
     fn matrix_op(&mut self, op: &FMat<'f>) -> Option<MatrixOp> {
@@ -502,15 +513,18 @@ impl<'f> Fin<'_, '_, 'f> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 let o = self.u32_operand(offset, "a matrix offset");
                 let s = self.u32_operand(stride, "a matrix stride");
+                let clip = self.matrix_clip(clip.as_ref());
                 MatrixOp::Load {
                     matrix: *matrix,
                     buf: *buf,
                     offset: o?,
                     stride: s?,
                     layout: *layout,
+                    clip: clip?,
                 }
             }
             FMat::Store {
@@ -519,15 +533,18 @@ impl<'f> Fin<'_, '_, 'f> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 let o = self.u32_operand(offset, "a matrix offset");
                 let s = self.u32_operand(stride, "a matrix stride");
+                let clip = self.matrix_clip(clip.as_ref());
                 MatrixOp::Store {
                     matrix: *matrix,
                     buf: *buf,
                     offset: o?,
                     stride: s?,
                     layout: *layout,
+                    clip: clip?,
                 }
             }
             FMat::MultiplyAdd { d, a, b, c } => MatrixOp::MultiplyAdd {

@@ -119,7 +119,29 @@ impl MatFn {
         }
     }
 
-    /// Its number of (value) arguments.
+    /// Whether `n` (value) arguments are a form it has: its
+    /// [`MatFn::arity`], or for loads and stores also two more, the
+    /// `rows, cols` of a clip.
+    fn takes(self, n: usize) -> bool {
+        n == self.arity()
+            || (matches!(self, Self::Load(..) | Self::Store(_)) && n == self.arity() + 2)
+    }
+
+    /// The argument counts it takes, for diagnostics: `3 or 5`.
+    fn counts(self) -> String {
+        match self {
+            Self::Load(..) | Self::Store(_) => {
+                format!(
+                    "{} (or {} with a clip's `rows, cols`)",
+                    self.arity(),
+                    self.arity() + 2
+                )
+            }
+            _ => self.arity().to_string(),
+        }
+    }
+
+    /// Its number of (value) arguments (without a clip).
     fn arity(self) -> usize {
         match self {
             Self::Zero | Self::Commit => 0,
@@ -234,6 +256,7 @@ enum Pending<'f> {
         offset: FExpr<'f>,
         stride: FExpr<'f>,
         layout: MatrixLayout,
+        clip: Option<(FExpr<'f>, FExpr<'f>)>,
     },
     Mma {
         a: MatrixId,
@@ -492,6 +515,22 @@ impl<'f> Kx<'_, 'f> {
         v
     }
 
+    /// The optional trailing `rows, cols` of a clipped load or store, at
+    /// arguments `at` and `at + 1` (the count was checked).
+    fn clip_operands(
+        &mut self,
+        c: &'f syn::ExprCall,
+        at: usize,
+        out: &mut Vec<FStmt<'f>>,
+    ) -> Option<(FExpr<'f>, FExpr<'f>)> {
+        if c.args.len() < at + 2 {
+            return None;
+        }
+        let rows = self.u32_operand(&c.args[at], out);
+        let cols = self.u32_operand(&c.args[at + 1], out);
+        Some((rows, cols))
+    }
+
     /// A matrix operand given by name, of `role`.
     fn matrix_operand(
         &mut self,
@@ -559,12 +598,12 @@ impl<'f> Kx<'_, 'f> {
     ) -> Option<Produced<'f>> {
         let at = Loc::Expr(e);
         let name = f.name();
-        if c.args.len() != f.arity() {
+        if !f.takes(c.args.len()) {
             self.err(
                 e,
                 format!(
                     "`{name}` takes {} argument(s) but {} {} given: {}",
-                    f.arity(),
+                    f.counts(),
                     c.args.len(),
                     if c.args.len() == 1 { "was" } else { "were" },
                     f.form()
@@ -588,6 +627,7 @@ impl<'f> Kx<'_, 'f> {
                 let mem = self.memory_arg(name, &c.args[0]);
                 let offset = self.u32_operand(&c.args[1], out);
                 let stride = self.u32_operand(&c.args[2], out);
+                let clip = self.clip_operands(c, 3, out);
                 let (buf, elem) = mem?;
                 Pending::Load {
                     buf,
@@ -596,6 +636,7 @@ impl<'f> Kx<'_, 'f> {
                     offset,
                     stride,
                     layout,
+                    clip,
                 }
             }
             MatFn::Zero => Pending::Fill(FExpr::lit(Literal::f32(0.0), at)),
@@ -713,6 +754,7 @@ impl<'f> Kx<'_, 'f> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 if let Some(t) = self.vars.resolve(elem)
                     && t != m.elem
@@ -735,6 +777,7 @@ impl<'f> Kx<'_, 'f> {
                     offset,
                     stride,
                     layout,
+                    clip,
                 }
             }
             Pending::Mma { a, b, c } => FMat::MultiplyAdd { d: target, a, b, c },
@@ -926,12 +969,12 @@ impl<'f> Kx<'_, 'f> {
             );
             return;
         }
-        if c.args.len() != f.arity() {
+        if !f.takes(c.args.len()) {
             self.err(
                 e,
                 format!(
                     "`{name}` takes {} argument(s) but {} {} given: {}",
-                    f.arity(),
+                    f.counts(),
                     c.args.len(),
                     if c.args.len() == 1 { "was" } else { "were" },
                     f.form()
@@ -959,6 +1002,7 @@ impl<'f> Kx<'_, 'f> {
                 let offset = self.u32_operand(&c.args[1], out);
                 let stride = self.u32_operand(&c.args[2], out);
                 let m = self.matrix_operand(f, "fourth", Accumulator, &c.args[3]);
+                let clip = self.clip_operands(c, 4, out);
                 let ((buf, elem), matrix) = (mem?, m?);
                 if !self.writable(buf) {
                     let bn = self.buf_text(buf);
@@ -985,6 +1029,7 @@ impl<'f> Kx<'_, 'f> {
                     offset,
                     stride,
                     layout,
+                    clip,
                 })
             }
             MatFn::Copy => {

@@ -176,6 +176,8 @@ pub(crate) enum FMat<'f> {
         offset: FExpr<'f>,
         stride: FExpr<'f>,
         layout: MatrixLayout,
+        /// `(rows, cols)` of a clipped load.
+        clip: Option<(FExpr<'f>, FExpr<'f>)>,
     },
     Store {
         matrix: MatrixId,
@@ -183,6 +185,8 @@ pub(crate) enum FMat<'f> {
         offset: FExpr<'f>,
         stride: FExpr<'f>,
         layout: MatrixLayout,
+        /// `(rows, cols)` of a clipped store.
+        clip: Option<(FExpr<'f>, FExpr<'f>)>,
     },
     MultiplyAdd {
         d: MatrixId,
@@ -197,8 +201,24 @@ impl<'f> FMat<'f> {
     pub(crate) fn exprs_mut(&mut self) -> Vec<&mut FExpr<'f>> {
         match self {
             FMat::Fill { value, .. } => vec![value],
-            FMat::Load { offset, stride, .. } | FMat::Store { offset, stride, .. } => {
-                vec![offset, stride]
+            FMat::Load {
+                offset,
+                stride,
+                clip,
+                ..
+            }
+            | FMat::Store {
+                offset,
+                stride,
+                clip,
+                ..
+            } => {
+                let mut v = vec![offset, stride];
+                if let Some((rows, cols)) = clip {
+                    v.push(rows);
+                    v.push(cols);
+                }
+                v
             }
             FMat::MultiplyAdd { .. } => vec![],
         }
@@ -208,8 +228,24 @@ impl<'f> FMat<'f> {
     pub(crate) fn exprs(&self) -> Vec<&FExpr<'f>> {
         match self {
             FMat::Fill { value, .. } => vec![value],
-            FMat::Load { offset, stride, .. } | FMat::Store { offset, stride, .. } => {
-                vec![offset, stride]
+            FMat::Load {
+                offset,
+                stride,
+                clip,
+                ..
+            }
+            | FMat::Store {
+                offset,
+                stride,
+                clip,
+                ..
+            } => {
+                let mut v = vec![offset, stride];
+                if let Some((rows, cols)) = clip {
+                    v.push(rows);
+                    v.push(cols);
+                }
+                v
             }
             FMat::MultiplyAdd { .. } => vec![],
         }

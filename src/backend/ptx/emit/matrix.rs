@@ -28,8 +28,8 @@
 //! unchecked path and one that checks each element.
 
 use crate::ir::{
-    BufRef, DataType, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, Node, Program,
-    walk_nodes,
+    BufRef, DataType, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, Node,
+    Program, walk_nodes,
 };
 
 use super::super::code::{Code, ins};
@@ -206,6 +206,9 @@ struct Mem {
     layout: MatrixLayout,
     /// Element size in bytes.
     size: u32,
+    /// A clip's `(major, minor)` counts (`u32` registers), where it may
+    /// cut the tile: elements at or past them are not accessed.
+    clip: Option<(Reg, Reg)>,
 }
 
 /// A row's address: a register and a byte offset to add.
@@ -266,14 +269,28 @@ impl Emitter<'_> {
                 offset,
                 stride,
                 layout,
-            } => self.matrix_memory(*matrix, *buf, offset, stride, *layout, false),
+                clip,
+            } => self.matrix_memory(
+                *matrix,
+                *buf,
+                (offset, stride, clip.as_ref()),
+                *layout,
+                false,
+            ),
             MatrixOp::Store {
                 matrix,
                 buf,
                 offset,
                 stride,
                 layout,
-            } => self.matrix_memory(*matrix, *buf, offset, stride, *layout, true),
+                clip,
+            } => self.matrix_memory(
+                *matrix,
+                *buf,
+                (offset, stride, clip.as_ref()),
+                *layout,
+                true,
+            ),
         }
     }
 
@@ -318,13 +335,15 @@ impl Emitter<'_> {
     /// from shared arrays, else element-wise with pairs as one access,
     /// unchecked) when alignment and range are proven, else a warp-uniform
     /// test choosing between it and the element-wise path that checks
-    /// every element.
+    /// every element. A clip that does not provably cover the whole tile
+    /// adds `rows >= tile rows && cols >= tile cols` to that test, and the
+    /// element-wise path then also tests `r < rows && c < cols` per
+    /// element; an unclipped statement gets no instruction more.
     fn matrix_memory(
         &mut self,
         matrix: MatrixId,
         buf: BufRef,
-        offset: &crate::ir::Expr,
-        stride: &crate::ir::Expr,
+        (offset, stride, clip): (&crate::ir::Expr, &crate::ir::Expr, Option<&MatrixClip>),
         layout: MatrixLayout,
         store: bool,
     ) {
@@ -341,12 +360,29 @@ impl Emitter<'_> {
         let off_v = self.expr(offset);
         let off = self.in_reg(&off_v);
         let stride_v = self.expr(stride);
+        // The clip as `(major, minor)` counts, unless it provably covers
+        // the tile (both literals at least the tile's dimensions).
+        let clip = clip.and_then(|c| {
+            let rows_v = self.expr(&c.rows);
+            let cols_v = self.expr(&c.cols);
+            let covers = |v: &Val, dim: u32| match v.src {
+                Src::Imm(i) => i.as_int().is_some_and(|i| i >= i64::from(dim)),
+                Src::Reg(_) => false,
+            };
+            if covers(&rows_v, rows) && covers(&cols_v, cols) {
+                return None;
+            }
+            let r = self.in_reg(&rows_v);
+            let c = self.in_reg(&cols_v);
+            Some(major_minor_regs(layout, r, c))
+        });
         let mem = Mem {
             buf,
             off,
             stride: stride_v.src,
             layout,
             size: self.elem_size(buf),
+            clip,
         };
         let ldmatrix = !store
             && matches!(buf, BufRef::Shared(_))
@@ -361,11 +397,21 @@ impl Emitter<'_> {
             1
         };
         let aligned = self.align.of(offset) >= need && self.align.of(stride) >= need;
-        if aligned && !check {
+        if aligned && !check && clip.is_none() {
             self.matrix_fast(&decl, &regs, &mem, store, ldmatrix, paired);
             return;
         }
         let mut conds = Vec::new();
+        if let Some((cmaj, cmin)) = clip {
+            // Warp-uniform (the clip is equal across the subgroup): the
+            // whole tile is inside the clip.
+            let a = self.code.reg(Class::Pred);
+            let b = self.code.reg(Class::Pred);
+            ins!(self.code; Setp.Ge.U32 a, cmaj, int(i64::from(majors)));
+            ins!(self.code; Setp.Ge.U32 b, cmin, int(i64::from(minors)));
+            conds.push(a);
+            conds.push(b);
+        }
         if !aligned {
             conds.push(self.aligned_pred(&mem, need));
         }
@@ -393,6 +439,8 @@ impl Emitter<'_> {
         ldmatrix: bool,
         paired: bool,
     ) {
+        // The fast path runs only where the tile is wholly inside any clip.
+        let mem = &Mem { clip: None, ..*mem };
         if ldmatrix {
             self.ldmatrix(decl, regs, mem);
         } else {
@@ -642,6 +690,8 @@ impl Emitter<'_> {
         let space = self.space(mem.buf, !store);
         let along_rows = pairs_along_rows(decl.role);
         let mut rows: Vec<(u32, RowBase)> = Vec::new();
+        // Clip predicates of the lane's majors and minors, by offset.
+        let mut clip_preds: [Vec<(u32, Reg)>; 2] = [Vec::new(), Vec::new()];
         for u in units(decl, regs) {
             let second = if along_rows {
                 (u.row + 1, u.col)
@@ -664,7 +714,7 @@ impl Emitter<'_> {
                 rows.push((major, r));
                 r
             };
-            if paired {
+            if paired && mem.clip.is_none() {
                 let (major, minor) = elems[0];
                 let row = at(self, major);
                 let addr = element_addr(row, minor, mem.size);
@@ -678,7 +728,7 @@ impl Emitter<'_> {
             for (k, (major, minor)) in elems.into_iter().enumerate() {
                 let row = at(self, major);
                 let addr = element_addr(row, minor, mem.size);
-                let pred = match (len, row.idx) {
+                let mut pred = match (len, row.idx) {
                     (Some(len), Some(idx)) => {
                         let i = self.code.reg(Class::Rd);
                         let p = self.code.reg(Class::Pred);
@@ -688,6 +738,20 @@ impl Emitter<'_> {
                     }
                     _ => None,
                 };
+                if let Some((cmaj, cmin)) = mem.clip {
+                    let pm = self.clip_pred(&mut clip_preds[0], lm, major, cmaj);
+                    let pn = self.clip_pred(&mut clip_preds[1], ln, minor, cmin);
+                    let both = self.code.reg(Class::Pred);
+                    ins!(self.code; And.Pred both, pm, pn);
+                    pred = Some(match pred {
+                        Some(p) => {
+                            let all = self.code.reg(Class::Pred);
+                            ins!(self.code; And.Pred all, p, both);
+                            all
+                        }
+                        None => both,
+                    });
+                }
                 self.scalar_access(halves[k], elem, space, addr, store, pred);
             }
             if let Pair::Packed(r) = u.regs
@@ -696,6 +760,25 @@ impl Emitter<'_> {
                 ins!(self.code; Mov.B32 r, halves);
             }
         }
+    }
+
+    /// Whether the lane's `lane + at` (a major or a minor) is below the
+    /// clip's `limit`, computed once per `at` (cached in `cache`). Tile
+    /// coordinates are small, so `lane + at` does not wrap.
+    fn clip_pred(&mut self, cache: &mut Vec<(u32, Reg)>, lane: Reg, at: u32, limit: Reg) -> Reg {
+        if let Some((_, p)) = cache.iter().find(|(a, _)| *a == at) {
+            return *p;
+        }
+        let p = self.code.reg(Class::Pred);
+        if at == 0 {
+            ins!(self.code; Setp.Lt.U32 p, lane, limit);
+        } else {
+            let x = self.code.reg(Class::R);
+            ins!(self.code; Add.U32 x, lane, int(i64::from(at)));
+            ins!(self.code; Setp.Lt.U32 p, x, limit);
+        }
+        cache.push((at, p));
+        p
     }
 
     /// One access of a pair of adjacent elements at `addr`: a `.b32` of

@@ -571,20 +571,24 @@ pub(super) enum MatStmt {
     /// Every element of matrix `m` = the `f32` in operand `a`.
     Fill { m: u32 },
     /// Matrix `m` from `mem` (elements of `elem`, the matrix's type) at
-    /// offset `a`, stride `b`.
+    /// offset `a`, stride `b`, only the first `rows × cols` elements when
+    /// `clip` holds the registers of `[rows, cols]`.
     Load {
         m: u32,
         mem: Mem,
         elem: DataType,
         layout: MatrixLayout,
+        clip: Option<[Reg; 2]>,
     },
     /// Matrix `m` into `mem` (elements of `elem`: `f32`, `f16` or
-    /// `bf16`) at offset `a`, stride `b`.
+    /// `bf16`) at offset `a`, stride `b`, only the first `rows × cols`
+    /// elements when `clip` holds the registers of `[rows, cols]`.
     Store {
         m: u32,
         mem: Mem,
         elem: DataType,
         layout: MatrixLayout,
+        clip: Option<[Reg; 2]>,
     },
     /// `d = a * b + c` of `shape`.
     MultiplyAdd {
@@ -609,6 +613,15 @@ impl MatStmt {
     pub(super) const fn mem(self) -> Option<Mem> {
         match self {
             Self::Load { mem, .. } | Self::Store { mem, .. } => Some(mem),
+            Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
+        }
+    }
+
+    /// The registers of a clip's `[rows, cols]`, if the statement is a
+    /// clipped load or store.
+    pub(super) const fn clip(self) -> Option<[Reg; 2]> {
+        match self {
+            Self::Load { clip, .. } | Self::Store { clip, .. } => clip,
             Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
         }
     }

@@ -526,6 +526,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 offset,
                 stride,
                 layout,
+                clip,
             }
             | MatrixOp::Store {
                 matrix,
@@ -533,9 +534,17 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 let (ro, _) = self.expr(offset, None);
                 let (rs, _) = self.expr(stride, None);
+                // Evaluated after the offset and stride, into registers of
+                // their own (temporaries only grow within a statement).
+                let clip = clip.as_ref().map(|c| {
+                    let (rr, _) = self.expr(&c.rows, None);
+                    let (rc, _) = self.expr(&c.cols, None);
+                    [rr, rc]
+                });
                 let (m, mem, layout) = (*matrix, self.mem(*buf), *layout);
                 let elem = p.elem_type(*buf).unwrap_or(DataType::F32);
                 if matches!(op, MatrixOp::Load { .. }) {
@@ -550,6 +559,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                         mem,
                         elem,
                         layout,
+                        clip,
                     };
                     (stmt, desc, ro, rs)
                 } else {
@@ -564,6 +574,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                         mem,
                         elem,
                         layout,
+                        clip,
                     };
                     (stmt, desc, ro, rs)
                 }

@@ -305,15 +305,22 @@ impl Launch<'_> {
         let op = c.matrix_ops[stmt as usize];
         for (g, first) in (0..n).step_by(size).enumerate() {
             let lanes = n.min(first + size) - first;
+            // (offset or fill bits, stride, clip rows, clip cols); an
+            // unclipped statement has the clip `u32::MAX`, which no tile
+            // reaches.
+            let clip = op.clip();
             let operands = |l: usize| {
                 let r = &s.regs[(first + l) * nregs..][..nregs];
-                (r[ra as usize], r[rb as usize])
+                let (cr, cc) = clip.map_or((u32::MAX, u32::MAX), |[cr, cc]| {
+                    (r[cr as usize], r[cc as usize])
+                });
+                (r[ra as usize], r[rb as usize], cr, cc)
             };
-            let (x, y) = operands(0);
+            let (x, y, cr, cc) = operands(0);
             if !matches!(op, MatStmt::MultiplyAdd { .. })
-                && let Some(l) = (1..lanes).find(|&l| operands(l) != (x, y))
+                && let Some(l) = (1..lanes).find(|&l| operands(l) != (x, y, cr, cc))
             {
-                let (lx, ly) = operands(l);
+                let (lx, ly, lr, lc) = operands(l);
                 let detail = if let MatStmt::Fill { .. } = op {
                     format!(
                         "lane 0 fills with {:?} ({x:#010x}), lane {l} with {:?} ({lx:#010x})",
@@ -322,8 +329,12 @@ impl Launch<'_> {
                     )
                 } else if lx != x {
                     format!("lane 0 passes offset {x}, lane {l} offset {lx}")
-                } else {
+                } else if ly != y {
                     format!("lane 0 passes stride {y}, lane {l} stride {ly}")
+                } else if lr != cr {
+                    format!("lane 0 clips to {cr} rows, lane {l} to {lr}")
+                } else {
+                    format!("lane 0 clips to {cc} columns, lane {l} to {lc}")
                 };
                 return Err(RunError::MatrixOperandsDiffer {
                     kernel: c.name.clone(),
@@ -334,14 +345,16 @@ impl Launch<'_> {
                 });
             }
             let block = &mut s.mats[g * c.matrix_words..][..c.matrix_words];
-            self.matrix_op(op, block, &mut s.acc, &s.arena, (x, y))
+            self.matrix_op(op, block, &mut s.acc, &s.arena, (x, y), (cr, cc))
                 .map_err(|f| self.fault(f, wid, first as u32))?;
         }
         Ok(())
     }
 
     /// One subgroup's matrix statement `op` on its tiles `block`, with
-    /// operands `(x, y)`: (offset, stride), or the fill value's bits.
+    /// operands `(x, y)`: (offset, stride), or the fill value's bits; a
+    /// load or store touches only elements `(r, c)` with `r < rows` and
+    /// `c < cols`.
     fn matrix_op(
         &self,
         op: MatStmt,
@@ -349,6 +362,7 @@ impl Launch<'_> {
         acc: &mut Vec<f32>,
         arena: &[AtomicU32],
         (x, y): (u32, u32),
+        (rows, cols): (u32, u32),
     ) -> Result<(), Fault> {
         let slot = |m: u32| self.c.matrices[m as usize];
         match op {
@@ -361,11 +375,17 @@ impl Launch<'_> {
                 mem,
                 elem,
                 layout,
+                ..
             } => {
                 let m = slot(m);
                 let t = &mut block[m.offset..][..m.len()];
                 for r in 0..m.rows {
                     for col in 0..m.cols {
+                        if r >= rows || col >= cols {
+                            // Clipped out: reads 0, touching no memory.
+                            t[(r * m.cols + col) as usize] = 0.0;
+                            continue;
+                        }
                         let index = u64::from(x) + layout.index(r, col, y);
                         let bits = match self.word(arena, mem, index) {
                             Ok(w) => w,
@@ -381,11 +401,13 @@ impl Launch<'_> {
                 mem,
                 elem,
                 layout,
+                ..
             } => {
                 let m = slot(m);
                 let t = &block[m.offset..][..m.len()];
-                for r in 0..m.rows {
-                    for col in 0..m.cols {
+                // Clipped-out rows and columns are not written.
+                for r in 0..m.rows.min(rows) {
+                    for col in 0..m.cols.min(cols) {
                         let index = u64::from(x) + layout.index(r, col, y);
                         let bits = element_bits(elem, t[(r * m.cols + col) as usize]);
                         match self.cell(arena, mem, index) {

@@ -490,6 +490,17 @@ impl Compiled {
                     "instruction {pc} ({op:?}) names no matrix statement"
                 ));
             }
+            if let Op::Matrix { s, .. } = *op
+                && let Some(bad) = self.matrix_ops[s as usize]
+                    .clip()
+                    .into_iter()
+                    .flatten()
+                    .find(|&r| u64::from(r) >= n)
+            {
+                return Err(format!(
+                    "instruction {pc} ({op:?}) clips with register {bad} of {n}"
+                ));
+            }
             if let Op::AsyncCopy { dst, src, .. } = *op {
                 self.memory_exists(Mem::Shared(dst))
                     .and_then(|()| self.memory_exists(src))
@@ -1021,6 +1032,7 @@ mod tests {
                 offset: Expr::u32(0),
                 stride: Expr::u32(8),
                 layout: crate::ir::MatrixLayout::RowMajor,
+                clip: None,
             });
         });
         let mut c = Compiled::new(&b.finish()).expect("valid");
