@@ -1229,3 +1229,154 @@ fn gemm_through_the_cpu_device() {
     let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
     assert_eq!(got, want);
 }
+
+/// A 16x8 accumulator loaded from `src` (`f32`, clipped to the scalar
+/// parameters `lr x lc`) and stored into `dst` (clipped to `sr x sc`),
+/// both in `layout` with the tile's own stride (8 row-major, 16
+/// column-major).
+fn clip_program(layout: MatrixLayout) -> Program {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("clip", [32, 1, 1]);
+    let src = b.buffer("src", DataType::F32, Access::Read);
+    let dst = b.buffer("dst", DataType::F32, Access::ReadWrite);
+    let lr = b.scalar("lr", DataType::U32);
+    let lc = b.scalar("lc", DataType::U32);
+    let sr = b.scalar("sr", DataType::U32);
+    let sc = b.scalar("sc", DataType::U32);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    let stride = if layout == ROW { 8 } else { 16 };
+    let clip = |r, c| {
+        Some(vyre::ir::MatrixClip {
+            rows: Expr::param(r),
+            cols: Expr::param(c),
+        })
+    };
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Load {
+            matrix: mc,
+            buf: BufRef::Param(src),
+            offset: Expr::u32(0),
+            stride: Expr::u32(stride),
+            layout,
+            clip: clip(lr, lc),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(dst),
+            offset: Expr::u32(0),
+            stride: Expr::u32(stride),
+            layout,
+            clip: clip(sr, sc),
+        });
+    });
+    b.finish()
+}
+
+/// Run [`clip_program`] with the clips `(lr, lc)` and `(sr, sc)` on a
+/// source of distinct values and a destination of a sentinel; compare
+/// with the hand-computed result.
+fn check_clip(layout: MatrixLayout, (lr, lc): (u32, u32), (sr, sc): (u32, u32)) {
+    const SENTINEL: u32 = 0xdead_beef;
+    let stride = if layout == ROW { 8 } else { 16 };
+    let mut src: Vec<u32> = (0..128).map(|i| (i as f32 + 1.0).to_bits()).collect();
+    let mut dst = vec![SENTINEL; 128];
+    let src_copy = src.clone();
+    let p = clip_program(layout);
+    for size in [32, 8] {
+        dst.fill(SENTINEL);
+        run_with(
+            &p,
+            [1, 1, 1],
+            &mut [
+                RefArg::Buffer(&mut src),
+                RefArg::Buffer(&mut dst),
+                RefArg::Scalar(Literal::U32(lr)),
+                RefArg::Scalar(Literal::U32(lc)),
+                RefArg::Scalar(Literal::U32(sr)),
+                RefArg::Scalar(Literal::U32(sc)),
+            ],
+            &opts(size),
+        )
+        .expect("runs");
+        for r in 0..16u64 {
+            for c in 0..8u64 {
+                let i = at(layout, 0, stride, r, c) as usize;
+                let stored = r < u64::from(sr) && c < u64::from(sc);
+                let loaded = r < u64::from(lr) && c < u64::from(lc);
+                let want = match (stored, loaded) {
+                    (false, _) => SENTINEL,
+                    (true, true) => src_copy[i],
+                    (true, false) => 0.0f32.to_bits(),
+                };
+                assert_eq!(
+                    dst[i], want,
+                    "{layout:?} load clip {lr}x{lc}, store clip {sr}x{sc}, subgroup {size}: element ({r}, {c})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn clipped_loads_read_zero_outside_the_clip() {
+    for layout in [ROW, COL] {
+        // Store everything: the load's clip shows as zeros.
+        check_clip(layout, (5, 3), (u32::MAX, u32::MAX));
+        check_clip(layout, (16, 1), (16, 8));
+        check_clip(layout, (0, 8), (16, 8));
+        check_clip(layout, (16, 0), (16, 8));
+    }
+}
+
+#[test]
+fn clipped_stores_leave_the_outside_untouched() {
+    for layout in [ROW, COL] {
+        check_clip(layout, (16, 8), (5, 3));
+        check_clip(layout, (16, 8), (15, 7));
+        check_clip(layout, (16, 8), (1, 8));
+        // A clip of 0 rows (or columns) stores nothing.
+        check_clip(layout, (16, 8), (0, 8));
+        check_clip(layout, (16, 8), (16, 0));
+        // Both clipped.
+        check_clip(layout, (4, 6), (9, 2));
+    }
+}
+
+#[test]
+fn a_clip_larger_than_the_tile_clips_nothing() {
+    for layout in [ROW, COL] {
+        check_clip(layout, (16, 8), (16, 8));
+        check_clip(layout, (17, 100), (1000, 9));
+        check_clip(layout, (u32::MAX, u32::MAX), (u32::MAX, u32::MAX));
+    }
+}
+
+/// The clip is an operand like the offset: lanes passing different clips
+/// are an error naming them.
+#[test]
+fn lanes_passing_different_clips_are_an_error() {
+    let s = shape(16, 8, 16);
+    let mut b = ProgramBuilder::new("divergent_clip", [32, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let mc = b.matrix("mc", MatrixRole::Accumulator, DataType::F32, s);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Store {
+            matrix: mc,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: ROW,
+            clip: Some(vyre::ir::MatrixClip {
+                rows: Expr::u32(16),
+                cols: Expr::Builtin(Builtin::LocalId, Axis::X),
+            }),
+        });
+    });
+    let p = b.finish();
+    let mut o = vec![0u32; 128];
+    let err = run(&p, [1, 1, 1], &mut [RefArg::Buffer(&mut o)]).expect_err("lanes differ");
+    let RunError::MatrixOperandsDiffer { detail, .. } = &err else {
+        panic!("unexpected error {err:?}");
+    };
+    assert_eq!(detail, "lane 0 clips to 0 columns, lane 1 to 1");
+}
