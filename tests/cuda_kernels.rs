@@ -1442,6 +1442,7 @@ fn gemm_with_async_copies_ldmatrix_and_mma_matches() {
                     out,
                     edges: false,
                     unchecked: false,
+                    clip: false,
                 };
                 // A 2x2 grid of 128x128 blocks, 4 stages of k.
                 check_gemm(&gpu, &g, (256, 256, 128), 256 * 128, seed);
@@ -1458,6 +1459,7 @@ fn gemm_with_async_copies_ldmatrix_and_mma_matches() {
         out: DataType::F32,
         edges: true,
         unchecked: false,
+        clip: false,
     };
     check_gemm(&gpu, &g, (64, 64, 64), 64 * 64, 99);
 }
@@ -1480,10 +1482,60 @@ fn gemm_edges_match() {
                         out,
                         edges: true,
                         unchecked: false,
+                        clip: false,
                     };
                     check_gemm(&gpu, &g, (m, n, k), m * k - 3, seed);
                     seed += 1;
                 }
+            }
+        }
+    }
+}
+
+/// Edge tiles stored with a clip into a `c` of exactly `m x n` (`ldc =
+/// n`): without the clip a tile past the right edge would wrap into the
+/// next row. `c` has one more row of sentinels, which must stay.
+#[test]
+fn gemm_clipped_edge_stores_match() {
+    use matrix_support::{BLOCK, random_bits};
+    let Some(gpu) = matrix_device() else { return };
+    let mut seed = 900;
+    for (m, n, k) in [(100, 72, 40), (130, 70, 36), (1, 8, 8), (129, 129, 33)] {
+        for elem in [DataType::BF16, DataType::F16] {
+            for out in [DataType::F32, DataType::BF16] {
+                let g = matrix_support::Gemm {
+                    elem,
+                    b_layout: MatrixLayout::RowMajor,
+                    out,
+                    edges: true,
+                    unchecked: false,
+                    clip: true,
+                };
+                let p = g.program();
+                let a = random_bits(elem, m * k, seed);
+                let b = random_bits(elem, k * n, seed + 1);
+                seed += 2;
+                let c0 = vec![nan_bits(out); (m + 1) * n];
+                let args = [
+                    Arg::Buf(a.clone()),
+                    Arg::Buf(b.clone()),
+                    Arg::Buf(c0.clone()),
+                    Arg::U32(m as u32),
+                    Arg::U32(n as u32),
+                    Arg::U32(k as u32),
+                    Arg::U32(n as u32),
+                ];
+                let grid = Grid::Workgroups([
+                    n.div_ceil(BLOCK as usize) as u32,
+                    m.div_ceil(BLOCK as usize) as u32,
+                    1,
+                ]);
+                let (got, reference) = run_matrix(&gpu, &p, grid, &args);
+                let mut want = gemm_expected(&g, &a, &b, m, n, k, n);
+                want.resize((m + 1) * n, None);
+                let what = format!("{} {m}x{n}x{k}", p.name);
+                check_results(&format!("{what} cuda"), out, &got[2], &want, &c0);
+                check_results(&format!("{what} reference"), out, &reference[2], &want, &c0);
             }
         }
     }
@@ -1498,6 +1550,7 @@ fn unchecked_gemm_matches() {
         out: DataType::BF16,
         edges: false,
         unchecked: true,
+        clip: false,
     };
     check_gemm(&gpu, &g, (128, 256, 96), 128 * 96, 77);
 }
@@ -1520,6 +1573,7 @@ fn gemm_from_a_cubin_matches() {
         out: DataType::F32,
         edges: true,
         unchecked: false,
+        clip: false,
     };
     let p = g.program();
     // Only a cubin: no PTX to fall back to.

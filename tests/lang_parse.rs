@@ -2781,3 +2781,121 @@ fn matrix_validation_errors_have_positions() {
         "a kernel with matrix operations needs a workgroup of a multiple of 32 invocations",
     );
 }
+
+/// Loads and stores take two optional trailing arguments, the `rows,
+/// cols` of a clip, evaluated after the offset and the stride.
+#[test]
+fn clipped_matrix_loads_and_stores_match_builder() {
+    let src = r"
+#[kernel(workgroup_size = 32)]
+pub fn mm(x: &[bf16], y: &mut [f32], m: u32, n: u32) {
+    #[shared] let mut t: [bf16; 256];
+    let a = matrix_load_a::<bf16, 16, 8, 16>(&t, 0, 16, m, 16);
+    let b = matrix_load_b_col_major::<bf16, 16, 8, 16>(&x, 32, 16, 16, n - 1);
+    let mut c = matrix_load_acc::<f32, 16, 8, 16>(&y, 0, n, m, n);
+    c = matrix_mma(a, b, c);
+    matrix_store(&mut y, 8, n, c, m - m.min(3), n);
+    matrix_store_col_major(&mut y, 0, 16, c, 4, 2);
+    matrix_store(&mut y, 0, 8, c);
+}
+";
+    let got = file(src).remove(0);
+    let mut p = vyre::ir::ProgramBuilder::new("mm", [32, 1, 1]);
+    let x = p.buffer("x", DataType::BF16, Access::Read);
+    let y = p.buffer("y", DataType::F32, Access::ReadWrite);
+    let pm = p.scalar("m", DataType::U32);
+    let pn = p.scalar("n", DataType::U32);
+    let t = p.shared("t", DataType::BF16, 256);
+    use MatrixRole::{A, Accumulator, B};
+    let a = p.matrix("a", A, DataType::BF16, S16_8_16);
+    let b = p.matrix("b", B, DataType::BF16, S16_8_16);
+    let c = p.matrix("c", Accumulator, DataType::F32, S16_8_16);
+    let clip = |rows: Expr, cols: Expr| Some(vyre::ir::MatrixClip { rows, cols });
+    p.body(|blk| {
+        blk.matrix(MatrixOp::Load {
+            matrix: a,
+            buf: BufRef::Shared(t),
+            offset: Expr::u32(0),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::RowMajor,
+            clip: clip(Expr::param(pm), Expr::u32(16)),
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: b,
+            buf: BufRef::Param(x),
+            offset: Expr::u32(32),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::ColMajor,
+            clip: clip(Expr::u32(16), Expr::param(pn).sub(Expr::u32(1))),
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: c,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(0),
+            stride: Expr::param(pn),
+            layout: MatrixLayout::RowMajor,
+            clip: clip(Expr::param(pm), Expr::param(pn)),
+        });
+        blk.matrix(MatrixOp::MultiplyAdd { d: c, a, b, c });
+        blk.matrix(MatrixOp::Store {
+            matrix: c,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(8),
+            stride: Expr::param(pn),
+            layout: MatrixLayout::RowMajor,
+            clip: clip(
+                Expr::param(pm)
+                    .sub(Expr::param(pm).math(vyre::ir::MathFn::Min, vec![Expr::u32(3)])),
+                Expr::param(pn),
+            ),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: c,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(0),
+            stride: Expr::u32(16),
+            layout: MatrixLayout::ColMajor,
+            clip: clip(Expr::u32(4), Expr::u32(2)),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: c,
+            buf: BufRef::Param(y),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+    });
+    let want = p.finish();
+    assert!(want.validate().is_ok(), "{:?}", want.validate());
+    assert_eq!(got, want);
+}
+
+#[test]
+fn clip_argument_counts_and_types() {
+    diag(
+        &mk("    a = matrix_load_a(&t, 0, 16, 4);"),
+        "matrix_load_a(&t, 0, 16, 4)",
+        "`matrix_load_a` takes 3 (or 5 with a clip's `rows, cols`) argument(s) but 4 were given",
+    );
+    diag(
+        &mk("    matrix_store(&mut y, 0, 8, c, 1);"),
+        "matrix_store(&mut y, 0, 8, c, 1)",
+        "`matrix_store` takes 4 (or 6 with a clip's `rows, cols`) argument(s) but 5 were given",
+    );
+    diag(
+        &mk("    matrix_store(&mut y, 0, 8, c, 1, 2, 3);"),
+        "matrix_store(&mut y, 0, 8, c, 1, 2, 3)",
+        "but 7 were given",
+    );
+    diag(
+        &mk("    let q = 2i32;\n    matrix_store(&mut y, 0, 8, c, 4, q);"),
+        "q);",
+        "a matrix clip's column count must be `u32`, but this is `i32`",
+    );
+    diag(
+        &mk("    let q = 2.0f32;\n    a = matrix_load_a(&t, 0, 16, q, 16);"),
+        "q, 16)",
+        "a matrix clip's row count must be `u32`, but this is `f32`",
+    );
+}

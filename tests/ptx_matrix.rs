@@ -60,6 +60,7 @@ fn gemm(elem: DataType, b_layout: MatrixLayout, out: DataType, edges: bool) -> G
         out,
         edges,
         unchecked: false,
+        clip: false,
     }
 }
 
@@ -533,4 +534,122 @@ fn matrix_shapes_split_into_hardware_tiles() {
 fn print_gemm_ptx() {
     let g = gemm(DataType::BF16, MatrixLayout::RowMajor, DataType::BF16, true);
     println!("{}", emit(&g.program(), "sm_90"));
+}
+
+/// One warp: an accumulator 16x8 filled with 1.0 and stored row-major
+/// (stride 8) into `out` with `clip`; with `load_a`, also an A 16x16
+/// loaded from a shared array with the same clip and multiplied in.
+fn clipped_store(clip: Option<vyre::ir::MatrixClip>, load_a: bool) -> Program {
+    let mut b = ProgramBuilder::new("clipped", [32, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let _rows = b.scalar("rows", DataType::U32);
+    let _cols = b.scalar("cols", DataType::U32);
+    let sa = b.shared("sa", DataType::BF16, 256);
+    let shape = MatrixShape { m: 16, n: 8, k: 16 };
+    let fa = b.matrix("fa", MatrixRole::A, DataType::BF16, shape);
+    let fb = b.matrix("fb", MatrixRole::B, DataType::BF16, shape);
+    let c = b.matrix("c", MatrixRole::Accumulator, DataType::F32, shape);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: c,
+            value: Expr::f32(1.0),
+        });
+        if load_a {
+            blk.matrix(MatrixOp::Load {
+                matrix: fa,
+                buf: BufRef::Shared(sa),
+                offset: Expr::u32(0),
+                stride: Expr::u32(16),
+                layout: MatrixLayout::RowMajor,
+                clip: clip.clone(),
+            });
+            blk.matrix(MatrixOp::MultiplyAdd {
+                d: c,
+                a: fa,
+                b: fb,
+                c,
+            });
+        }
+        blk.matrix(MatrixOp::Store {
+            matrix: c,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+            clip,
+        });
+    });
+    b.finish()
+}
+
+fn param_clip() -> Option<vyre::ir::MatrixClip> {
+    Some(vyre::ir::MatrixClip {
+        rows: Expr::param(1),
+        cols: Expr::param(2),
+    })
+}
+
+#[test]
+fn clipped_stores_test_the_whole_tile_once_and_keep_both_paths() {
+    let plain = assemble(&clipped_store(None, false));
+    let text = assemble(&clipped_store(param_clip(), false));
+    // The warp-uniform test: rows >= 16 and cols >= 8.
+    assert_eq!(count(&plain, "setp.ge.u32 "), 0, "{plain}");
+    assert_eq!(count(&text, "setp.ge.u32 "), 2, "{text}");
+    assert!(text.contains(", 16;") && text.contains(", 8;"), "{text}");
+    // The fast path stores the lane's two pairs as it does unclipped...
+    assert_eq!(count(&plain, "st.global.v2.f32 "), 2, "{plain}");
+    assert_eq!(count(&text, "st.global.v2.f32 "), 2, "{text}");
+    // ... and the clipped path its four elements one by one, each
+    // guarded (clip and length).
+    assert_eq!(count(&plain, "st.global.f32 "), 4, "{plain}");
+    assert_eq!(count(&text, "st.global.f32 "), 4, "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("st.global.f32 "))
+            .all(|l| l.trim_start().starts_with('@')),
+        "{text}"
+    );
+    // Per element: its row (g, g + 8) and column (2t, 2t + 1) against the
+    // clip, computed once each.
+    assert_eq!(
+        count(&text, "setp.lt.u32 ") - count(&plain, "setp.lt.u32 "),
+        4,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_clip_covering_the_tile_costs_nothing() {
+    let plain = assemble(&clipped_store(None, true));
+    let covering = |r, c| {
+        Some(vyre::ir::MatrixClip {
+            rows: Expr::u32(r),
+            cols: Expr::u32(c),
+        })
+    };
+    for (r, c) in [(16, 16), (100, u32::MAX)] {
+        let text = assemble(&clipped_store(covering(r, c), true));
+        assert_eq!(text, plain, "clip {r}x{c}");
+    }
+    // A literal clip that cuts the tile still tests and clips.
+    let text = assemble(&clipped_store(covering(15, 16), true));
+    assert_ne!(text, plain);
+}
+
+#[test]
+fn clipped_shared_loads_keep_ldmatrix_behind_the_uniform_test() {
+    let plain = assemble(&clipped_store(None, true));
+    let text = assemble(&clipped_store(param_clip(), true));
+    // Unclipped, the aligned in-range shared tile is `ldmatrix` alone.
+    assert_eq!(
+        count(&plain, "ldmatrix.sync.aligned.m8n8.x4.shared.b16 "),
+        1
+    );
+    assert_eq!(count(&plain, "ld.shared"), 0, "{plain}");
+    // Clipped: `ldmatrix` when the clip covers the tile, else the lane's 8
+    // elements, each guarded by the clip.
+    assert_eq!(count(&text, "ldmatrix.sync.aligned.m8n8.x4.shared.b16 "), 1);
+    assert_eq!(count(&text, "ld.shared.b16 "), 8, "{text}");
+    assert_eq!(count(&text, "setp.ge.u32 "), 4, "{text}");
 }

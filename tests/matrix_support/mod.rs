@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use vyre::ir::{
-    Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
-    MatrixShape, Program, ProgramBuilder,
+    Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MathFn, MatrixClip, MatrixLayout,
+    MatrixOp, MatrixRole, MatrixShape, Program, ProgramBuilder,
 };
 
 fn lid() -> Expr {
@@ -58,6 +58,10 @@ pub struct Gemm {
     pub edges: bool,
     /// An `unchecked` kernel.
     pub unchecked: bool,
+    /// Store `c` clipped to its `m x n` (rows `m - min(m, row0)`, columns
+    /// `n - min(n, col0)` of each warp tile), so that `ldc` may be `n`: a
+    /// tile past the right edge does not wrap into the next row.
+    pub clip: bool,
 }
 
 /// Block rows and columns of `c` per workgroup.
@@ -83,7 +87,7 @@ impl Gemm {
     /// The kernel's name.
     pub fn name(&self) -> String {
         format!(
-            "gemm_{}_{}_{}{}{}",
+            "gemm_{}_{}_{}{}{}{}",
             self.elem.name(),
             match self.b_layout {
                 MatrixLayout::RowMajor => "bn",
@@ -91,7 +95,8 @@ impl Gemm {
             },
             self.out.name(),
             if self.edges { "_edges" } else { "" },
-            if self.unchecked { "_unchecked" } else { "" }
+            if self.unchecked { "_unchecked" } else { "" },
+            if self.clip { "_clip" } else { "" }
         )
     }
 
@@ -232,7 +237,13 @@ impl Gemm {
                 offset: l(bm).add(l(wm)).mul(p(ldc)).add(l(bn)).add(l(wn)),
                 stride: p(ldc),
                 layout: MatrixLayout::RowMajor,
-                clip: None,
+                clip: g.clip.then(|| {
+                    let rest = |all: u32, at: Expr| p(all).sub(p(all).math(MathFn::Min, vec![at]));
+                    MatrixClip {
+                        rows: rest(m, l(bm).add(l(wm))),
+                        cols: rest(n, l(bn).add(l(wn))),
+                    }
+                }),
             });
         });
         b.finish()
