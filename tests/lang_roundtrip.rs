@@ -1998,3 +1998,40 @@ fn matrix_generator_covers_every_statement() {
     }
     assert_eq!(seen.len(), 13, "{seen:?}");
 }
+
+/// A GEMM whose edge tiles are clipped: one warp per 32x32 tile of `c`
+/// (`m x n`, no padding), operands loaded clipped from the buffers.
+const GEMM_CLIPPED: &str = r"
+#[kernel(workgroup_size = 32)]
+pub fn gemm_edge(a: &[bf16], b: &[bf16], c: &mut [f32], m: u32, n: u32, k: u32) {
+    let row0 = workgroup_id().y * 32;
+    let col0 = workgroup_id().x * 32;
+    let mut acc = matrix_zero::<f32, 32, 32, 16>();
+    for kk in (0..k).step_by(16) {
+        let x = matrix_load_a::<bf16, 32, 32, 16>(&a, row0 * k + kk, k, m - m.min(row0), k - kk);
+        let y = matrix_load_b_col_major::<bf16, 32, 32, 16>(&b, col0 * k + kk, k, k - kk, n - n.min(col0));
+        acc = matrix_mma(x, y, acc);
+    }
+    matrix_store(&mut c, row0 * n + col0, n, acc, m - m.min(row0), n - n.min(col0));
+    matrix_store_col_major(&mut c, 0, m, acc, 3, 5);
+}
+";
+
+#[test]
+fn clipped_matrix_statements_round_trip_through_text() {
+    let m = parse("edge.vyre", GEMM_CLIPPED).unwrap_or_else(|d| panic!("{}", d.render()));
+    let p = &m.kernels[0];
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let text = print(p);
+    for part in [
+        "x = matrix_load_a(&a, row0 * k + kk, k, m - m.min(row0), k - kk);",
+        "y = matrix_load_b_col_major(&b, col0 * k + kk, k, k - kk, n - n.min(col0));",
+        "matrix_store(&mut c, row0 * n + col0, n, acc, m - m.min(row0), n - n.min(col0));",
+        "matrix_store_col_major(&mut c, 0u32, m, acc, 3u32, 5u32);",
+    ] {
+        assert!(text.contains(part), "{part}\nnot in\n{text}");
+    }
+    round_trip(p).unwrap_or_else(|e| panic!("{e}"));
+    let again = parse("again.vyre", &text).unwrap();
+    assert_eq!(print(&again.kernels[0]), text);
+}

@@ -256,7 +256,8 @@ enum Pending<'f> {
         offset: FExpr<'f>,
         stride: FExpr<'f>,
         layout: MatrixLayout,
-        clip: Option<(FExpr<'f>, FExpr<'f>)>,
+        /// Boxed: the clip would make this variant much the largest.
+        clip: Option<Box<(FExpr<'f>, FExpr<'f>)>>,
     },
     Mma {
         a: MatrixId,
@@ -627,7 +628,7 @@ impl<'f> Kx<'_, 'f> {
                 let mem = self.memory_arg(name, &c.args[0]);
                 let offset = self.u32_operand(&c.args[1], out);
                 let stride = self.u32_operand(&c.args[2], out);
-                let clip = self.clip_operands(c, 3, out);
+                let clip = self.clip_operands(c, 3, out).map(Box::new);
                 let (buf, elem) = mem?;
                 Pending::Load {
                     buf,
@@ -777,7 +778,7 @@ impl<'f> Kx<'_, 'f> {
                     offset,
                     stride,
                     layout,
-                    clip,
+                    clip: clip.map(|c| *c),
                 }
             }
             Pending::Mma { a, b, c } => FMat::MultiplyAdd { d: target, a, b, c },
