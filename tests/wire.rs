@@ -1166,3 +1166,43 @@ fn corrupt_matrix_role_and_layout_codes_are_decode_errors() {
         }
     }
 }
+
+/// A clip is a flag byte and two expressions; loads and stores with and
+/// without one survive the encoding.
+#[test]
+fn matrix_clips_round_trip() {
+    use vyre::ir::{MatrixClip, MatrixLayout, MatrixOp, MatrixRole};
+    let mut p = matrix_program(MatrixRole::B, MatrixLayout::RowMajor);
+    let mut n = 0;
+    p.body = std::mem::take(&mut p.body)
+        .into_iter()
+        .map(|node| match node {
+            Node::Matrix(MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+                ..
+            }) => {
+                n += 1;
+                Node::Matrix(MatrixOp::Store {
+                    matrix,
+                    buf,
+                    offset,
+                    stride,
+                    layout,
+                    clip: Some(MatrixClip {
+                        rows: Expr::u32(3),
+                        cols: Expr::u32(5).add(Expr::u32(1)),
+                    }),
+                })
+            }
+            other => other,
+        })
+        .collect();
+    assert!(n > 0, "the program stores a matrix at top level");
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let bytes = to_wire(&p);
+    assert_eq!(from_wire(&bytes).expect("decodes"), p);
+}
