@@ -20,12 +20,16 @@
 //!   `max(lo).min(hi)`; `i32::abs` wraps;
 //! - subgroup shuffles from a missing lane give the own value, subgroup
 //!   `f32` min/max ignore NaN (see `subgroup`);
+//! - matrix statements and asynchronous copies are emulated: every
+//!   invocation keeps a private copy of each matrix and loops over its
+//!   elements (see `matrix`);
 //! - narrow element types (`f16 bf16 u8 i8 u16 i16`), left by `mid::widen`
 //!   in memory only: buffers of them are packed into `u32` words, stores
 //!   into read-write ones are atomic clear-and-set so neighbours in a word
 //!   never race, and rounding is exact integer code (see `narrow`).
 
 mod expr;
+mod matrix;
 mod memory;
 mod narrow;
 mod stmt;
@@ -180,6 +184,13 @@ struct Lowerer<'a> {
     shared: Vec<ArrayInfo>,
     /// Per private array: its function-local `array<T, N>` variable.
     private: Vec<ArrayInfo>,
+    /// Per matrix: its function-local `array<f32, rows * cols>` variable
+    /// (see `matrix`).
+    matrices: Vec<Handle<Expression>>,
+    /// Whether the kernel is bounds-checked at all: matrix and copy
+    /// statements access many elements and check them one by one, outside
+    /// the middle layer's per-access decisions.
+    checks_bounds: bool,
     /// Per parameter: uniform field of a scalar.
     scalar_field: Vec<Option<u32>>,
     /// `GlobalVariable` expression of the uniform block.
@@ -288,6 +299,8 @@ impl<'a> Lowerer<'a> {
             buffers: vec![None; p.params.len()],
             shared: Vec::new(),
             private: Vec::new(),
+            matrices: Vec::new(),
+            checks_bounds: config.checks_bounds(p),
             scalar_field: vec![None; p.params.len()],
             uniform: None,
             locals: Vec::new(),
@@ -305,6 +318,7 @@ impl<'a> Lowerer<'a> {
         cx.declare_globals()?;
         cx.declare_locals();
         cx.declare_private()?;
+        cx.declare_matrices()?;
         cx.declare_builtins();
         Ok(cx)
     }

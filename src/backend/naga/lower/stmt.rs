@@ -323,11 +323,8 @@ impl Lowerer<'_> {
                 Statement::ControlBarrier(Barrier::STORAGE | Barrier::WORK_GROUP),
                 Span::UNDEFINED,
             ),
-            Node::Matrix(_) | Node::Async(_) => {
-                return Err(
-                    self.unsupported("matrix operations and asynchronous copies (TODO(matrix))")
-                );
-            }
+            Node::Matrix(op) => return self.matrix(op, blk),
+            Node::Async(op) => return self.async_op(op, blk),
         }
         Ok(())
     }
