@@ -7,9 +7,10 @@
 //! r` in 64 bits, out of range reads 0 and drops stores; `acc = c[i][j]`
 //! then `acc = acc + a[i][k] * b[k][j]` in `f32` for `k = 0, 1, ..`; stores
 //! rounded to nearest even). The emulation sums in the same order, so
-//! results must match **bit for bit**. Where the reference interpreter
-//! implements matrices, it is compared too (until then it says so and is
-//! skipped).
+//! results must match **bit for bit**; the reference interpreter is
+//! compared with the same expectations. Clipped loads and stores (some
+//! cases clip A's load and the store) read 0 / write nothing outside the
+//! clip.
 //!
 //! The emission tests (every naga target, `spirv-val`, WGSL re-parse) run
 //! everywhere; the launches need the `wgpu` feature and an adapter
@@ -25,8 +26,8 @@ use naga_common::{Arg, Case, Data};
 use vyre::DispatchConfig;
 use vyre::driver::{BoundsChecks, emit_aot_target};
 use vyre::ir::{
-    Access, Axis, BufRef, Builtin, DataType, Expr, MatrixLayout, MatrixOp, MatrixRole, MatrixShape,
-    Program, ProgramBuilder,
+    Access, Axis, BufRef, Builtin, DataType, Expr, MatrixClip, MatrixLayout, MatrixOp, MatrixRole,
+    MatrixShape, Program, ProgramBuilder,
 };
 use vyre_testkit::Tolerance;
 use vyre_testkit::corpus::{require_vulkan, spirv_val};
@@ -189,6 +190,8 @@ struct Mma {
     /// `d` is a second accumulator (else `d` is `c`).
     separate_d: bool,
     unchecked: bool,
+    /// Clips `[rows, cols]` of A's load and of the store, if any.
+    clip: Option<[[u32; 2]; 2]>,
 }
 
 impl Mma {
@@ -249,6 +252,7 @@ impl Mma {
             out: (sentinel_buf(out_elem, lo + 2), po),
             separate_d: !init_from_buffer,
             unchecked: false,
+            clip: None,
         }
     }
 
@@ -281,18 +285,25 @@ impl Mma {
         b.unchecked(self.unchecked);
         let (a_layout, b_layout, o_layout) = (self.a.1.layout, self.b.1.layout, self.out.1.layout);
         let init = self.c.1;
+        let clip = |which: usize| {
+            self.clip.map(|c| MatrixClip {
+                rows: Expr::u32(c[which][0]),
+                cols: Expr::u32(c[which][1]),
+            })
+        };
         b.body(|blk| {
-            let load = |blk: &mut vyre::ir::Block, matrix, buf, k: usize, layout| {
+            let load = |blk: &mut vyre::ir::Block, matrix, buf, k: usize, layout, clip| {
                 blk.matrix(MatrixOp::Load {
                     matrix,
                     buf: BufRef::Param(buf),
                     offset: Expr::param(sc[k]),
                     stride: Expr::param(sc[k + 1]),
                     layout,
+                    clip,
                 });
             };
-            load(blk, ma, pa, 0, a_layout);
-            load(blk, mb, pb, 2, b_layout);
+            load(blk, ma, pa, 0, a_layout, clip(0));
+            load(blk, mb, pb, 2, b_layout, None);
             match init {
                 Init::Fill(v) => {
                     blk.matrix(MatrixOp::Fill {
@@ -300,7 +311,7 @@ impl Mma {
                         value: Expr::f32(v),
                     });
                 }
-                Init::Load(p) => load(blk, acc, pc, 4, p.layout),
+                Init::Load(p) => load(blk, acc, pc, 4, p.layout, None),
             }
             blk.matrix(MatrixOp::MultiplyAdd {
                 d,
@@ -314,6 +325,7 @@ impl Mma {
                 offset: Expr::param(sc[6]),
                 stride: Expr::param(sc[7]),
                 layout: o_layout,
+                clip: clip(1),
             });
         });
         b.finish()
@@ -321,7 +333,16 @@ impl Mma {
 
     fn case(&self) -> Case {
         let s = self.shape;
-        let a = host_load(&self.a.0, self.a.1, (s.m, s.k));
+        let mut a = host_load(&self.a.0, self.a.1, (s.m, s.k));
+        if let Some([[rows, cols], _]) = self.clip {
+            // Clipped-out elements of A read 0.
+            for (e, v) in a.iter_mut().enumerate() {
+                let (r, c) = (e as u32 / s.k, e as u32 % s.k);
+                if r >= rows || c >= cols {
+                    *v = 0.0;
+                }
+            }
+        }
         let bm = host_load(&self.b.0, self.b.1, (s.k, s.n));
         let (c_place, c) = match self.c.1 {
             Init::Fill(v) => (
@@ -336,7 +357,18 @@ impl Mma {
         };
         let d = host_mma(s, &a, &bm, &c);
         let mut out = self.out.0.clone();
-        host_store(&mut out, self.out.1, (s.m, s.n), &d);
+        match self.clip {
+            // Only the clip's rows and columns are stored.
+            Some([_, [rows, cols]]) => {
+                host_store(&mut out, self.out.1, (rows.min(s.m), cols.min(s.n)), &{
+                    let cols_kept = cols.min(s.n);
+                    (0..rows.min(s.m) * cols_kept)
+                        .map(|e| d[((e / cols_kept) * s.n + e % cols_kept) as usize])
+                        .collect::<Vec<f32>>()
+                });
+            }
+            None => host_store(&mut out, self.out.1, (s.m, s.n), &d),
+        }
         let places = [self.a.1, self.b.1, c_place, self.out.1];
         let mut args = vec![
             Arg::Buf(self.a.0.data()),
@@ -375,7 +407,29 @@ fn dense_cases() -> Vec<Case> {
         7,
     );
     unchecked.unchecked = true;
+    let mut clipped = Mma::dense(
+        "mma32_bf16_clipped",
+        (32, 16, 32),
+        bf,
+        [Row, Col, Col],
+        f,
+        false,
+        11,
+    );
+    clipped.clip = Some([[27, 19], [21, 11]]);
+    let mut clipped_h = Mma::dense(
+        "mma16_f16_clipped_to_nothing",
+        (16, 8, 16),
+        h,
+        [Col, Row, Row],
+        h,
+        true,
+        12,
+    );
+    clipped_h.clip = Some([[0, 16], [16, 0]]);
     [
+        clipped,
+        clipped_h,
         Mma::dense(
             "mma16_bf16_rrr_f32",
             (16, 8, 16),
@@ -548,6 +602,7 @@ fn multi_subgroup_case() -> Case {
             offset: Expr::local(t).mul(Expr::u32(m * k)),
             stride: Expr::u32(k),
             layout: Row,
+            clip: None,
         });
         blk.matrix(MatrixOp::Load {
             matrix: mb,
@@ -555,6 +610,7 @@ fn multi_subgroup_case() -> Case {
             offset: Expr::u32(0),
             stride: Expr::u32(k),
             layout: Col,
+            clip: None,
         });
         blk.matrix(MatrixOp::Fill {
             matrix: acc,
@@ -572,6 +628,7 @@ fn multi_subgroup_case() -> Case {
             offset: Expr::local(t).mul(Expr::u32(m * n)),
             stride: Expr::u32(n),
             layout: Row,
+            clip: None,
         });
     });
 
@@ -699,6 +756,7 @@ fn shared_tile_case() -> Case {
                 offset: Expr::u32(0),
                 stride: Expr::u32(kt),
                 layout: Row,
+                clip: None,
             });
             body.matrix(MatrixOp::Load {
                 matrix: mb,
@@ -706,6 +764,7 @@ fn shared_tile_case() -> Case {
                 offset: Expr::u32(0),
                 stride: Expr::u32(n),
                 layout: Row,
+                clip: None,
             });
             body.matrix(MatrixOp::MultiplyAdd {
                 d: acc,
@@ -722,6 +781,7 @@ fn shared_tile_case() -> Case {
             offset: Expr::u32(0),
             stride: Expr::u32(n),
             layout: Row,
+            clip: None,
         });
         blk.barrier();
         blk.for_step(e, Expr::local(l), Expr::u32(m * n), 32, false, |body| {
@@ -1001,8 +1061,7 @@ fn matrix_statements_are_loops_not_unrolled_code() {
     }
 }
 
-/// The hand-written expectations agree with the reference interpreter
-/// where it implements matrices (it compares every case once it does).
+/// The hand-written expectations agree with the reference interpreter.
 #[test]
 fn expectations_match_the_reference_interpreter() {
     for case in cases() {
@@ -1015,49 +1074,11 @@ fn expectations_match_the_reference_interpreter() {
     }
 }
 
-/// The reference interpreter's results, or `None` while it rejects matrix
-/// statements (a `TODO(matrix)` panic); any other failure is one.
+/// The reference interpreter's results (every case runs there).
 fn reference(case: &Case) -> Option<Vec<(usize, Data)>> {
-    // The interpreter's `todo!` is expected: keep its message and
-    // backtrace out of the output, and every other panic in it.
-    static QUIET: std::sync::Once = std::sync::Once::new();
-    QUIET.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let expected = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .is_some_and(|m| m.contains("TODO(matrix)"));
-            if !expected {
-                previous(info);
-            }
-        }));
-    });
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        naga_common::run_reference(case)
-    }));
-    match r {
-        Ok(Ok(v)) => Some(v),
-        Ok(Err(e)) => panic!("{}: reference interpreter: {e}", case.program.name),
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                .unwrap_or_default();
-            assert!(
-                msg.contains("TODO(matrix)"),
-                "{}: reference interpreter panicked: {msg}",
-                case.program.name
-            );
-            println!(
-                "{}: reference interpreter has no matrices yet; compared with the host loop only",
-                case.program.name
-            );
-            None
-        }
+    match naga_common::run_reference(case) {
+        Ok(v) => Some(v),
+        Err(e) => panic!("{}: reference interpreter: {e}", case.program.name),
     }
 }
 

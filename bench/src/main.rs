@@ -406,6 +406,62 @@ fn rows_bf16(device: &Device, o: &Options) -> vyre::Result<()> {
     Ok(())
 }
 
+/// Half-precision GEMM on the tensor cores (`kernels/gemm.vyre`): n x n x n
+/// for n = `--gemm` and twice that, bf16 and f16 in and out, f32
+/// accumulation. A few entries are checked against an f64 sum of the same
+/// rounded inputs.
+fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
+    use vyre::half::{bf16, f16};
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    macro_rules! one {
+        ($t:ty, $name:literal, $launch:path, $bn:literal) => {
+            if run($name) {
+                for m in [o.gemm, o.gemm * 2] {
+                    let mu = m as usize;
+                    let value = |i: usize, p: usize, q: usize| ((i * p) % q) as f32 / q as f32 - 0.5;
+                    let host_a: Vec<$t> = (0..mu * mu).map(|i| <$t>::from_f32(value(i, 7, 13))).collect();
+                    let host_b: Vec<$t> = (0..mu * mu).map(|i| <$t>::from_f32(value(i, 5, 11))).collect();
+                    let a = device.upload(&host_a)?;
+                    let b = device.upload(&host_b)?;
+                    let mut c: Buffer<$t> = device.zeros(mu * mu)?;
+                    let grid = Grid::Workgroups([m.div_ceil($bn), m.div_ceil(128), 1]);
+                    $launch(device, grid, m, m, m, &a, &b, &mut c)?;
+                    let got = device.download(&c)?;
+                    for (r, col) in [(0, 0), (1, mu - 1), (mu / 2, mu / 3), (mu - 1, mu - 1)] {
+                        let (mut want, mut mag) = (0.0f64, 0.0f64);
+                        for k in 0..mu {
+                            let p = f64::from(host_a[r * mu + k].to_f32())
+                                * f64::from(host_b[k * mu + col].to_f32());
+                            want += p;
+                            mag += p.abs();
+                        }
+                        let g = f64::from(got[r * mu + col].to_f32());
+                        // Output rounding (2^-8 of the value for bf16) plus
+                        // f32 accumulation over k terms.
+                        let tol = want.abs() / 128.0 + mag * mu as f64 * 2f64.powi(-22) + 1e-3;
+                        assert!((g - want).abs() <= tol, "{}: C[{r}][{col}] = {g}, want {want}", $name);
+                    }
+                    let s = median_secs(device, o.iters.min(10), 3, || {
+                        $launch(device, grid, m, m, m, &a, &b, &mut c).expect($name);
+                    });
+                    println!(
+                        "{{\"kernel\":\"{}_vyre\",\"device\":\"{}\",\"m\":{m},\"ms\":{:.3},\"TFLOPs\":{:.1}}}",
+                        $name,
+                        device.name(),
+                        s * 1e3,
+                        2.0 * f64::from(m).powi(3) / s / 1e12
+                    );
+                }
+            }
+        };
+    }
+    one!(bf16, "gemm_bf16", kernels::gemm::gemm_bf16, 128);
+    one!(f16, "gemm_f16", kernels::gemm::gemm_f16, 128);
+    one!(bf16, "gemm_bf16_k16s4", kernels::gemm::gemm_bf16_k16s4, 128);
+    one!(bf16, "gemm_bf16_n256", kernels::gemm::gemm_bf16_n256, 256);
+    Ok(())
+}
+
 fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
     let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
     if !run("launch") {
@@ -541,5 +597,6 @@ fn main() -> vyre::Result<()> {
     rows(&device, &o)?;
     rows_bf16(&device, &o)?;
     gemm(&device, &o)?;
+    gemm_half(&device, &o)?;
     Ok(())
 }

@@ -836,6 +836,7 @@ fn matrix_kernel() -> Program {
             offset: Expr::u32(0),
             stride: Expr::u32(8),
             layout: MatrixLayout::RowMajor,
+            clip: None,
         });
     });
     b.finish()

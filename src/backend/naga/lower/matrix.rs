@@ -39,7 +39,7 @@ use naga::{
 
 use super::{ArrayInfo, Lowerer};
 use crate::driver::CompileResult;
-use crate::ir::{AsyncOp, BufRef, DataType, Expr, MatrixId, MatrixLayout, MatrixOp};
+use crate::ir::{AsyncOp, BufRef, DataType, Expr, MatrixClip, MatrixId, MatrixLayout, MatrixOp};
 
 /// The memory operand of a matrix load or store, lowered.
 struct Tile {
@@ -53,6 +53,9 @@ struct Tile {
     stride: Handle<Expression>,
     /// Row- or column-major.
     layout: MatrixLayout,
+    /// The clip's `u32` row and column counts, if any: elements outside
+    /// are not visited.
+    clip: Option<(Handle<Expression>, Handle<Expression>)>,
 }
 
 impl Lowerer<'_> {
@@ -292,24 +295,31 @@ impl Lowerer<'_> {
         offset: &Expr,
         stride: &Expr,
         layout: MatrixLayout,
+        clip: Option<&MatrixClip>,
         blk: &mut Block,
     ) -> CompileResult<Tile> {
         let info = self.array(buf)?;
         let offset = self.expr(offset, blk)?;
         let stride = self.expr(stride, blk)?;
+        let clip = match clip {
+            Some(c) => Some((self.expr(&c.rows, blk)?, self.expr(&c.cols, blk)?)),
+            None => None,
+        };
         Ok(Tile {
             buf,
             info,
             offset,
             stride,
             layout,
+            clip,
         })
     }
 
-    /// Visit every element of a `rows x cols` matrix laid out as `tile`:
-    /// `f(matrix index, memory index, in range)`, in memory order (rows of
-    /// a row-major tile, columns of a column-major one). `in range` is
-    /// `None` when the kernel is unchecked.
+    /// Visit every element of a `rows x cols` matrix laid out as `tile`
+    /// (only those inside its clip): `f(matrix index, memory index, in
+    /// range)`, in memory order (rows of a row-major tile, columns of a
+    /// column-major one). `in range` is `None` when the kernel is
+    /// unchecked.
     fn tile_elements<F>(
         &mut self,
         tile: &Tile,
@@ -357,8 +367,16 @@ impl Lowerer<'_> {
         } else {
             None
         };
-        let outer_n = self.u32_lit(outer);
-        let inner_n = self.u32_lit(inner);
+        let (mut outer_n, mut inner_n) = (self.u32_lit(outer), self.u32_lit(inner));
+        if let Some((clip_rows, clip_cols)) = tile.clip {
+            // A clip only shortens the walk: `min(tile side, clip)`.
+            let (co, ci) = match tile.layout {
+                MatrixLayout::RowMajor => (clip_rows, clip_cols),
+                MatrixLayout::ColMajor => (clip_cols, clip_rows),
+            };
+            outer_n = self.min_u32(outer_n, co, blk);
+            inner_n = self.min_u32(inner_n, ci, blk);
+        }
         let (stride, layout) = (tile.stride, tile.layout);
         self.counted_loop(outer_n, blk, |cx, o, ob| {
             let base = cx.add(Expression::Load { pointer: base_var }, ob);
@@ -428,9 +446,25 @@ impl Lowerer<'_> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;
-                let tile = self.tile(*buf, offset, stride, *layout, blk)?;
+                let tile = self.tile(*buf, offset, stride, *layout, clip.as_ref(), blk)?;
+                if tile.clip.is_some() {
+                    // Clipped-out elements read 0: clear the tile first.
+                    let (zero, n) = (self.lit(naga::Literal::F32(0.0)), self.u32_lit(rows * cols));
+                    self.counted_loop(n, blk, |cx, e, b| {
+                        let p = cx.matrix_elem(ptr, e, b);
+                        b.push(
+                            Statement::Store {
+                                pointer: p,
+                                value: zero,
+                            },
+                            Span::UNDEFINED,
+                        );
+                        Ok(())
+                    })?;
+                }
                 let info = tile.info;
                 self.tile_elements(&tile, (rows, cols), blk, |cx, elem, mem, wrapped, b| {
                     let v = if cx.checks_bounds {
@@ -456,9 +490,10 @@ impl Lowerer<'_> {
                 offset,
                 stride,
                 layout,
+                clip,
             } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;
-                let tile = self.tile(*buf, offset, stride, *layout, blk)?;
+                let tile = self.tile(*buf, offset, stride, *layout, clip.as_ref(), blk)?;
                 if tile.info.elem.register_type() != DataType::F32 {
                     return Err(self.internal(&format!(
                         "matrix store into {:?} of `{}`",
@@ -485,6 +520,25 @@ impl Lowerer<'_> {
             }
             MatrixOp::MultiplyAdd { d, a, b, c } => self.multiply_add(*d, *a, *b, *c, blk),
         }
+    }
+
+    /// `min(a, b)` of two `u32`s.
+    fn min_u32(
+        &mut self,
+        a: Handle<Expression>,
+        b: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        self.add(
+            Expression::Math {
+                fun: naga::MathFunction::Min,
+                arg: a,
+                arg1: Some(b),
+                arg2: None,
+                arg3: None,
+            },
+            blk,
+        )
     }
 
     /// `d = a * b + c`, element by element in the reference's order.

@@ -1,0 +1,129 @@
+//! The tensor-core GEMM kernels of `bench/kernels/gemm.vyre` on the
+//! reference interpreter: every entry of C equals a plain Rust loop that
+//! sums the same products in the order of k in f32 and rounds once to the
+//! output type (the reference defines `matrix_mma` as exactly that order,
+//! and the kernel walks k in order), for tile-aligned sizes and for edges
+//! of m, n and k (partial tiles, `k` not a multiple of the 8-element
+//! copies, clipped stores).
+
+use vyre::backend::reference::{RefArg, RunOptions, run_with};
+use vyre::half::{bf16, f16};
+use vyre::ir::{Literal, Program};
+
+fn kernels() -> Vec<Program> {
+    let src = include_str!("../bench/kernels/gemm.vyre");
+    match vyre::lang::parse("gemm.vyre", src) {
+        Ok(m) => m.kernels,
+        Err(d) => panic!("{d}"),
+    }
+}
+
+fn kernel(name: &str) -> Program {
+    kernels()
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no kernel {name}"))
+}
+
+/// Inputs: small multiples of 1/16, exact in both half types.
+fn value(i: usize, p: usize, q: usize) -> f32 {
+    ((i * p) % q) as f32 / 16.0 - 0.5
+}
+
+/// Run `name` on (m, n, k) with the element type given by `to_bits` /
+/// `from_f32`, and compare with the sequential f32 sum.
+fn check(name: &str, m: u32, n: u32, k: u32, from_f32: fn(f32) -> u16, to_f32: fn(u16) -> f32) {
+    let p = kernel(name);
+    let bn = if name.contains("n256") { 256 } else { 128 };
+    let (mu, nu, ku) = (m as usize, n as usize, k as usize);
+    let a: Vec<u16> = (0..mu * ku).map(|i| from_f32(value(i, 7, 13))).collect();
+    let b: Vec<u16> = (0..ku * nu).map(|i| from_f32(value(i, 5, 11))).collect();
+    let mut a32: Vec<u32> = a.iter().map(|&x| u32::from(x)).collect();
+    let mut b32: Vec<u32> = b.iter().map(|&x| u32::from(x)).collect();
+    let mut c32 = vec![0u32; mu * nu];
+    let opts = RunOptions {
+        subgroup_size: 32,
+        ..RunOptions::default()
+    };
+    run_with(
+        &p,
+        [n.div_ceil(bn), m.div_ceil(128), 1],
+        &mut [
+            RefArg::Scalar(Literal::U32(m)),
+            RefArg::Scalar(Literal::U32(n)),
+            RefArg::Scalar(Literal::U32(k)),
+            RefArg::Buffer(&mut a32),
+            RefArg::Buffer(&mut b32),
+            RefArg::Buffer(&mut c32),
+        ],
+        &opts,
+    )
+    .unwrap_or_else(|e| panic!("{name} {m}x{n}x{k}: {e}"));
+    let mut bad = 0;
+    for r in 0..mu {
+        for c in 0..nu {
+            let mut acc = 0.0f32;
+            for kk in 0..ku {
+                acc += to_f32(a[r * ku + kk]) * to_f32(b[kk * nu + c]);
+            }
+            let want = from_f32(acc);
+            let got = c32[r * nu + c];
+            if got != u32::from(want) {
+                bad += 1;
+                assert!(
+                    bad < 5,
+                    "{name} {m}x{n}x{k}: C[{r}][{c}] = {:#x}, want {want:#x} ({acc})",
+                    got
+                );
+            }
+        }
+    }
+    assert_eq!(bad, 0, "{name} {m}x{n}x{k}: {bad} entries differ");
+}
+
+fn bf16_bits(x: f32) -> u16 {
+    bf16::from_f32(x).to_bits()
+}
+fn bf16_value(x: u16) -> f32 {
+    bf16::from_bits(x).to_f32()
+}
+fn f16_bits(x: f32) -> u16 {
+    f16::from_f32(x).to_bits()
+}
+fn f16_value(x: u16) -> f32 {
+    f16::from_bits(x).to_f32()
+}
+
+#[test]
+fn bf16_gemm_matches_the_sequential_sum() {
+    check("gemm_bf16", 128, 128, 64, bf16_bits, bf16_value);
+    check("gemm_bf16", 256, 256, 96, bf16_bits, bf16_value);
+}
+
+#[test]
+fn f16_gemm_matches_the_sequential_sum() {
+    check("gemm_f16", 128, 256, 32, f16_bits, f16_value);
+}
+
+#[test]
+fn every_tile_configuration_matches() {
+    check("gemm_bf16_k16s4", 128, 128, 80, bf16_bits, bf16_value);
+    check("gemm_bf16_n256", 256, 256, 48, bf16_bits, bf16_value);
+    check("gemm_bf16_k16s4", 130, 128, 21, bf16_bits, bf16_value);
+    check("gemm_bf16_n256", 70, 256, 37, bf16_bits, bf16_value);
+}
+
+#[test]
+fn edges_of_m_and_k() {
+    // m not a multiple of the tile, k not a multiple of the slice nor of
+    // the 8-element copies (the element-wise staging path).
+    check("gemm_bf16", 72, 128, 40, bf16_bits, bf16_value);
+    check("gemm_bf16", 130, 128, 21, bf16_bits, bf16_value);
+}
+
+#[test]
+fn edges_of_n_store_clipped() {
+    check("gemm_bf16", 64, 200, 32, bf16_bits, bf16_value);
+    check("gemm_f16", 129, 70, 40, f16_bits, f16_value);
+    check("gemm_bf16_n256", 100, 300, 24, bf16_bits, bf16_value);
+}
