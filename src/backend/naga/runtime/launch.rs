@@ -5,8 +5,6 @@
 use std::borrow::Cow;
 use std::sync::{Arc, PoisonError};
 
-use wgpu::util::DeviceExt as _;
-
 use super::{MAX_PENDING, WgpuBackend, WgpuMemory, backend_err, pop_scope};
 use crate::backend::naga::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::ir::Access;
@@ -239,6 +237,9 @@ impl WgpuBackend {
                 bind_group_layouts: &[Some(&bind_group_layout)],
                 immediate_size: 0,
             });
+        // A driver that cannot build the pipeline (too much private
+        // memory, say) reports an internal error, not a validation one.
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -249,6 +250,10 @@ impl WgpuBackend {
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
                 cache: None,
             });
+        pop_scope(
+            internal,
+            format_args!("building the pipeline of kernel `{}`", spec.name),
+        )?;
         pop_scope(
             scope,
             format_args!("creating the pipeline of kernel `{}`", spec.name),
@@ -337,16 +342,17 @@ impl WgpuBackend {
             put(gf + k as u32, v);
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        // Not `create_buffer_init`: on a lost device its mapping panics;
+        // a queued write reports through the scope instead.
         let uniform_buf = pipe.layout.uniform_binding().map(|binding| {
-            (
-                binding,
-                self.device
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("vyre params"),
-                        contents: &uniform,
-                        usage: wgpu::BufferUsages::UNIFORM,
-                    }),
-            )
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("vyre params"),
+                size: uniform.len() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.queue.write_buffer(&buffer, 0, &uniform);
+            (binding, buffer)
         });
         let mut entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
             .iter()

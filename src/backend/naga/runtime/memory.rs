@@ -2,8 +2,6 @@
 
 use std::sync::mpsc;
 
-use wgpu::util::DeviceExt as _;
-
 use super::{BACKEND, WgpuBackend, backend_err, pop_scope};
 use crate::runtime::{DeviceBackend as _, DeviceMemory, Result, downcast_memory};
 
@@ -79,15 +77,17 @@ impl WgpuBackend {
         let mut contents = data.to_vec();
         contents.resize(padded(data.len()) as usize, 0);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: &contents,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            });
+        // Not `create_buffer_init`: on a lost device its mapping panics; a
+        // queued write (ordered before any later submission) does not.
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: contents.len() as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, &contents);
         pop_scope(scope, format_args!("allocating {} bytes", data.len()))?;
         Ok(Box::new(WgpuMemory {
             buffer,
