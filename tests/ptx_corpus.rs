@@ -39,10 +39,31 @@ fn corpus_kernels_assemble() {
     for (label, p) in &ks {
         for arch in ARCHES {
             let cfg = DispatchConfig::default().with_target_arch(arch);
-            let text = ptx::emit_ptx(p, &cfg).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let emitted = ptx::emit_ptx(p, &cfg);
+            if needs_sm80(p) && arch_number(arch) < 80 {
+                // Tensor-core kernels are a clear error below sm_80.
+                let e = emitted.expect_err(label).to_string();
+                assert!(e.contains("needs sm_80 or later"), "{label} on {arch}: {e}");
+                continue;
+            }
+            let text = emitted.unwrap_or_else(|e| panic!("{label}: {e}"));
             ptx::assemble(&ptxas, &text, arch).unwrap_or_else(|e| panic!("{label} on {arch}: {e}"));
         }
     }
+}
+
+/// Kernels with matrix operations or asynchronous copies (`mma.sync`,
+/// `cp.async`: sm_80 and later).
+fn needs_sm80(p: &vyre::ir::Program) -> bool {
+    p.uses_matrices() || p.uses_async_copies()
+}
+
+/// `sm_86` -> 86.
+fn arch_number(arch: &str) -> u32 {
+    arch.trim_start_matches("sm_")
+        .trim_end_matches('a')
+        .parse()
+        .unwrap_or(0)
 }
 
 #[test]
