@@ -1380,3 +1380,78 @@ fn lanes_passing_different_clips_are_an_error() {
     };
     assert_eq!(detail, "lane 0 clips to 0 columns, lane 1 to 1");
 }
+
+/// The IR's own rules for matrices and copies, each broken once: the
+/// validator names the problem (programs built without the front end, whose
+/// spanned diagnostics `lang_parse` checks).
+#[test]
+fn broken_matrix_rules_are_validation_errors() {
+    let shape = MatrixShape { m: 16, n: 8, k: 16 };
+    let messages = |build: &dyn Fn(&mut ProgramBuilder)| -> String {
+        let mut b = ProgramBuilder::new("k", [32, 1, 1]);
+        build(&mut b);
+        let errors = b.finish().validate().expect_err("invalid");
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Operands of the wrong role: an accumulator where B is needed.
+    let m = messages(&|b| {
+        let a = b.matrix("a", MatrixRole::A, DataType::BF16, shape);
+        let c = b.matrix("c", MatrixRole::Accumulator, DataType::F32, shape);
+        b.body(|blk| {
+            blk.matrix(MatrixOp::MultiplyAdd { d: c, a, b: c, c });
+        });
+    });
+    assert!(
+        m.contains("`c` is an accumulator where a B matrix is needed"),
+        "{m}"
+    );
+    // A shape that is no multiple of m16n8k16, and an f32 A operand.
+    let m = messages(&|b| {
+        b.matrix(
+            "a",
+            MatrixRole::A,
+            DataType::F32,
+            MatrixShape { m: 8, n: 8, k: 16 },
+        );
+    });
+    assert!(m.contains("m = 8, n = 8, k = 16 is not supported"), "{m}");
+    assert!(m.contains("an A matrix cannot hold `f32`"), "{m}");
+    // Workgroups of whole subgroups only.
+    let mut b = ProgramBuilder::new("k", [48, 1, 1]);
+    b.matrix("c", MatrixRole::Accumulator, DataType::F32, shape);
+    let e = b.finish().validate().expect_err("48 invocations");
+    assert!(e[0].to_string().contains("multiple of 32"), "{e:?}");
+    // A matrix statement under a condition on the invocation.
+    let m = messages(&|b| {
+        let c = b.matrix("c", MatrixRole::Accumulator, DataType::F32, shape);
+        b.body(|blk| {
+            let cond = Expr::Builtin(Builtin::LocalId, Axis::X).lt(Expr::u32(3));
+            blk.if_(cond, |t| {
+                t.matrix(MatrixOp::Fill {
+                    matrix: c,
+                    value: Expr::f32(1.0),
+                });
+            });
+        });
+    });
+    assert!(
+        m.contains("control flow that depends on the invocation"),
+        "{m}"
+    );
+    // Copies: element types must match, sizes are 4, 8 or 16 bytes.
+    let m = messages(&|b| {
+        let src = b.buffer("src", DataType::F16, Access::Read);
+        let tile = b.shared("tile", DataType::U32, 64);
+        let tile16 = b.shared("tile16", DataType::F16, 64);
+        b.body(|blk| {
+            blk.async_copy(tile, Expr::u32(0), src, Expr::u32(0), 8);
+            blk.async_copy(tile16, Expr::u32(0), src, Expr::u32(0), 3);
+        });
+    });
+    assert!(m.contains("from `f16` elements into `u32` elements"), "{m}");
+    assert!(m.contains("`async_copy` of 3 `f16` elements"), "{m}");
+}

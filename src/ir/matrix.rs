@@ -43,9 +43,20 @@ impl MatrixRole {
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
-            Self::A => "a",
-            Self::B => "b",
+            Self::A => "A",
+            Self::B => "B",
             Self::Accumulator => "accumulator",
+        }
+    }
+
+    /// The role with its article, for messages: "an A matrix", "a B
+    /// matrix", "an accumulator".
+    #[must_use]
+    pub const fn described(self) -> &'static str {
+        match self {
+            Self::A => "an A matrix",
+            Self::B => "a B matrix",
+            Self::Accumulator => "an accumulator",
         }
     }
 }

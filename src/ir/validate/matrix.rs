@@ -35,8 +35,8 @@ impl Validator<'_> {
                 self.err(
                     &at,
                     format!(
-                        "a matrix of role {} cannot hold `{}`: the operands A and B are `f16` or `bf16`, accumulators `f32`",
-                        m.role.name(),
+                        "{} cannot hold `{}`: the operands A and B are `f16` or `bf16`, accumulators `f32`",
+                        m.role.described(),
                         m.elem
                     ),
                 );
@@ -224,13 +224,10 @@ impl Validator<'_> {
         if let Some(role) = role
             && m.role != role
         {
-            let (name, has) = (m.name.clone(), m.role.name());
+            let (name, has) = (m.name.clone(), m.role.described());
             self.err(
                 path,
-                format!(
-                    "`{name}` is an {has} matrix where an {} matrix is needed",
-                    role.name()
-                ),
+                format!("`{name}` is {has} where {} is needed", role.described()),
             );
             return None;
         }
