@@ -139,6 +139,12 @@ fn missing_artifact_is_target_not_compiled() {
     assert!(e.to_string().contains("reference"), "{e}");
 }
 
+/// `VYRE`, this build's wire version, then one byte of a payload.
+const CURRENT_HEADER_TRUNCATED: [u8; 7] = {
+    let v = vyre::ir::wire::VERSION.to_le_bytes();
+    [b'V', b'Y', b'R', b'E', v[0], v[1], 0xff]
+};
+
 #[test]
 fn corrupt_artifact_is_a_backend_error() {
     let bad = &KernelSpec {
@@ -150,8 +156,8 @@ fn corrupt_artifact_is_a_backend_error() {
         artifacts: &[Artifact {
             target: "reference",
             arch: None,
-            // A current header (wire version 3) over a truncated payload.
-            bytes: b"VYRE\x03\x00\xff",
+            // A current header over a truncated payload.
+            bytes: &CURRENT_HEADER_TRUNCATED,
         }],
     };
     let device = Device::cpu();
