@@ -1883,3 +1883,44 @@ fn async_copies_match_exactly() {
         }
     }
 }
+
+// ---- Shared memory above the static 48 KiB ----
+
+#[test]
+fn dynamic_shared_memory_matches_reference() {
+    // 48 KiB + 48 KiB = 96 KiB: dynamic shared memory, opted in at load
+    // (sm_80: 163 KiB, sm_90: 227 KiB allowed).
+    let src = "#[kernel(workgroup_size = 256)]
+pub fn big_shared(out: &mut [u32]) {
+    #[shared] let mut xs: [f32; 12288];
+    #[shared] let mut ys: [u32; 12288];
+    let lid = local_id().x;
+    let wg = workgroup_id().x;
+    let mut i = lid;
+    while i < 12288u32 {
+        xs[i] = ((i + wg) as f32) * 0.5;
+        ys[i] = i * 3u32 + wg;
+        i = i + 256u32;
+    }
+    barrier();
+    let mut j = lid;
+    while j < 12288u32 {
+        let k = 12287u32 - j;
+        let o = wg * 12288u32 + j;
+        if o < out.len() {
+            out[o] = ys[(k * 7u32) % 12288u32] + (xs[k] as u32);
+        }
+        j = j + 256u32;
+    }
+}
+";
+    let module = vyre::lang::parse("big_shared.vyre", src).unwrap_or_else(|d| panic!("{d}"));
+    let p = module.kernels.into_iter().next().expect("one kernel");
+    assert_eq!(p.shared_bytes(), 96 * 1024);
+    let spec = ptx_support::spec(&p);
+    let args = [Arg::Buf(vec![0; 3 * 12288])];
+    let Some((c, g)) = both(&spec, Grid::workgroups(3), &args) else {
+        return;
+    };
+    assert_same_bits("big_shared", &c, &g, &args);
+}

@@ -111,6 +111,12 @@ fn every_tile_configuration_matches() {
     check("gemm_bf16_n256", 256, 256, 48, bf16_bits, bf16_value);
     check("gemm_bf16_k16s4", 130, 128, 21, bf16_bits, bf16_value);
     check("gemm_bf16_n256", 70, 256, 37, bf16_bits, bf16_value);
+    // 3 and 4 slices of 32 in flight: 60 KB and 80 KB of shared memory,
+    // above the static 48 KiB (dynamic shared memory on CUDA).
+    check("gemm_bf16_s3", 130, 128, 72, bf16_bits, bf16_value);
+    check("gemm_bf16_s4", 130, 128, 72, bf16_bits, bf16_value);
+    check("gemm_bf16_s3", 128, 128, 256, bf16_bits, bf16_value);
+    check("gemm_bf16_s4", 128, 128, 256, bf16_bits, bf16_value);
 }
 
 #[test]

@@ -459,6 +459,8 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     one!(f16, "gemm_f16", kernels::gemm::gemm_f16, 128);
     one!(bf16, "gemm_bf16_k16s4", kernels::gemm::gemm_bf16_k16s4, 128);
     one!(bf16, "gemm_bf16_n256", kernels::gemm::gemm_bf16_n256, 256);
+    one!(bf16, "gemm_bf16_s3", kernels::gemm::gemm_bf16_s3, 128);
+    one!(bf16, "gemm_bf16_s4", kernels::gemm::gemm_bf16_s4, 128);
     Ok(())
 }
 

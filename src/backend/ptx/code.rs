@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::isa::{Class, Inst, Label, Reg};
+use super::isa::{Addr, AddrBase, Class, Inst, Label, Operand, Reg, Symbol};
 
 /// A body line.
 #[derive(Debug, Clone)]
@@ -79,6 +79,30 @@ impl Code {
     #[must_use]
     pub(super) fn uses_two_over_pi(&self) -> bool {
         self.two_over_pi
+    }
+
+    /// Rewrite every reference to shared array `i` into one to
+    /// `vyre_dyn+offsets[i]`, the array's place in dynamic shared memory.
+    pub(super) fn place_shared_dynamically(&mut self, offsets: &[u32]) {
+        let at = |i: usize| Symbol::Dyn(offsets.get(i).copied().unwrap_or(0));
+        for line in &mut self.lines {
+            let Line::Inst(inst) = line else { continue };
+            for arg in &mut inst.args {
+                match arg {
+                    Operand::Sym(Symbol::Shared(i)) => *arg = Operand::Sym(at(*i)),
+                    Operand::Addr(Addr {
+                        base: AddrBase::Sym(Symbol::Shared(i)),
+                        off,
+                    }) => {
+                        *arg = Operand::Addr(Addr {
+                            base: AddrBase::Sym(at(*i)),
+                            off: *off,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// Write the body as PTX text: one tab-indented instruction per line,

@@ -20,8 +20,9 @@ use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
 use crate::ir::{BufRef, DataType, Param, Program};
 
+use super::DYN_SHARED_BYTES;
 use super::code::{Code, ins};
-use super::isa::{Addr, Class, Imm, Label, Mod, Operand, Reg, Src, Symbol, int};
+use super::isa::{Addr, Class, DYN_SHARED, Imm, Label, Mod, Operand, Reg, Src, Symbol, int};
 use super::math::{self, MathMode};
 use crate::mid::align::{Alignment, Key};
 use crate::mid::{Analysis, IndexChecks};
@@ -95,9 +96,26 @@ pub fn emit_ptx_analysed(
     let _ = writeln!(out, ".target {arch}");
     let _ = writeln!(out, ".address_size 64");
     let _ = writeln!(out);
-    for (i, s) in program.shared.iter().enumerate() {
-        let sym = Symbol::Shared(i);
-        let _ = writeln!(out, ".shared .align 16 {};", array_decl(sym, s.elem, s.len));
+    if program.shared_bytes() > crate::ir::validate::PORTABLE_SHARED_BYTES {
+        // Above the static 48 KiB: one dynamic (`.extern`) array holds every
+        // shared array at a 16-byte-aligned offset, and the module says how
+        // large it is (the runtime reads `vyre_dyn_shared_bytes` after
+        // loading, opts the function in and passes it to every launch).
+        let mut offsets = Vec::with_capacity(program.shared.len());
+        let mut total: u32 = 0;
+        for s in &program.shared {
+            offsets.push(total);
+            let bytes = 4 * array_words(s.elem, s.len);
+            total = total.saturating_add(bytes.next_multiple_of(16));
+        }
+        e.code.place_shared_dynamically(&offsets);
+        let _ = writeln!(out, ".extern .shared .align 16 .b8 {DYN_SHARED}[];");
+        let _ = writeln!(out, ".global .align 4 .u32 {DYN_SHARED_BYTES} = {total};");
+    } else {
+        for (i, s) in program.shared.iter().enumerate() {
+            let sym = Symbol::Shared(i);
+            let _ = writeln!(out, ".shared .align 16 {};", array_decl(sym, s.elem, s.len));
+        }
     }
     if e.code.uses_two_over_pi() {
         let words: Vec<String> = math::TWO_OVER_PI.iter().map(|w| w.to_string()).collect();

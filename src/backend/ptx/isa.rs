@@ -172,6 +172,10 @@ impl fmt::Display for Special {
 }
 
 /// A module-scope name: a kernel parameter or a variable.
+/// The dynamic shared memory of a kernel whose shared arrays exceed the
+/// static 48 KiB (`.extern .shared .align 16 .b8 vyre_dyn[];`).
+pub(super) const DYN_SHARED: &str = "vyre_dyn";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Symbol {
     /// Scalar parameter `i`: `vyre_p<i>`.
@@ -182,6 +186,10 @@ pub(super) enum Symbol {
     ParamLen(usize),
     /// Shared array `i`: `vyre_s<i>`.
     Shared(usize),
+    /// A byte offset into the dynamic shared memory of a kernel whose
+    /// shared arrays exceed the static 48 KiB: `vyre_dyn+<off>` (see
+    /// [`super::code::Code::place_shared_dynamically`]).
+    Dyn(u32),
     /// Thread-private array `i` (a `.local` array of the kernel body):
     /// `vyre_l<i>`.
     Private(usize),
@@ -196,6 +204,8 @@ impl fmt::Display for Symbol {
             Symbol::ParamPtr(i) => write!(f, "vyre_p{i}_ptr"),
             Symbol::ParamLen(i) => write!(f, "vyre_p{i}_len"),
             Symbol::Shared(i) => write!(f, "vyre_s{i}"),
+            Symbol::Dyn(0) => f.write_str(DYN_SHARED),
+            Symbol::Dyn(off) => write!(f, "{DYN_SHARED}+{off}"),
             Symbol::Private(i) => write!(f, "vyre_l{i}"),
             Symbol::TwoOverPi => f.write_str("vyre_two_over_pi"),
         }
@@ -262,6 +272,13 @@ impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.base {
             AddrBase::Reg(r) => write!(f, "[{r}")?,
+            // `[vyre_dyn+a+b]` is not PTX: fold the offsets.
+            AddrBase::Sym(Symbol::Dyn(base)) => {
+                return match (base, self.off) {
+                    (0, None) => write!(f, "[{DYN_SHARED}]"),
+                    (b, o) => write!(f, "[{DYN_SHARED}+{}]", b + o.unwrap_or(0)),
+                };
+            }
             AddrBase::Sym(s) => write!(f, "[{s}")?,
         }
         match self.off {

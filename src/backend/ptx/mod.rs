@@ -48,6 +48,11 @@ pub use emit::{emit_ptx, emit_ptx_analysed};
 /// warp, 32 threads on every NVIDIA architecture (PTX's `WARP_SZ`).
 pub const WARP_SIZE: u32 = 32;
 
+/// The module-scope `.global .u32` a kernel whose shared arrays exceed the
+/// static 48 KiB declares, holding its dynamic shared memory size in bytes;
+/// the CUDA runtime reads it after loading the module (absent: 0).
+pub const DYN_SHARED_BYTES: &str = "vyre_dyn_shared_bytes";
+
 /// Architecture used when `DispatchConfig::target_arch` is `None` (for a
 /// kernel without matrix operations or asynchronous copies; see
 /// [`default_arch`]).

@@ -45,6 +45,9 @@ fn driver_err(what: &str, e: &DriverError) -> Error {
 struct Loaded {
     module: sys::CUmodule,
     function: sys::CUfunction,
+    /// Dynamic shared memory of every launch, in bytes: the module's
+    /// `vyre_dyn_shared_bytes` (a kernel above the static 48 KiB), else 0.
+    shared_bytes: u32,
 }
 
 // SAFETY: CUDA module and function handles are context-wide, usable from
@@ -182,7 +185,20 @@ impl CudaBackend {
             };
             // SAFETY: `module` was just loaded in the bound context.
             match unsafe { result::module::get_function(module, entry.clone()) } {
-                Ok(function) => return Ok(Loaded { module, function }),
+                Ok(function) => {
+                    return match self.opt_in_shared(module, function, spec.name) {
+                        Ok(shared_bytes) => Ok(Loaded {
+                            module,
+                            function,
+                            shared_bytes,
+                        }),
+                        Err(e) => {
+                            // SAFETY: unloading the module we own.
+                            let _ = unsafe { result::module::unload(module) };
+                            Err(e)
+                        }
+                    };
+                }
                 Err(e) => {
                     failures.push(format!("{e:?}"));
                     // SAFETY: unloading the module we own.
@@ -199,6 +215,67 @@ impl CudaBackend {
                 failures.join("; ")
             ),
         })
+    }
+
+    /// The dynamic shared memory `function` of `module` needs: the module's
+    /// `vyre_dyn_shared_bytes` global (absent: 0). Above 48 KiB the function
+    /// is opted in (`CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES`) after
+    /// checking the device's per-block opt-in maximum.
+    fn opt_in_shared(
+        &self,
+        module: sys::CUmodule,
+        function: sys::CUfunction,
+        kernel: &str,
+    ) -> Result<u32> {
+        let symbol = CString::new(super::DYN_SHARED_BYTES).unwrap_or_default();
+        // SAFETY: `module` is loaded in the bound context.
+        let Ok((ptr, size)) = (unsafe { result::module::get_global(module, symbol) }) else {
+            return Ok(0);
+        };
+        if size < 4 {
+            return Ok(0);
+        }
+        let mut value = [0u32; 1];
+        // SAFETY: `ptr` is a live global of at least 4 bytes of this module.
+        unsafe { result::memcpy_dtoh_sync(&mut value, ptr) }.map_err(|e| {
+            driver_err(&format!("reading the shared memory size of `{kernel}`"), &e)
+        })?;
+        let bytes = value[0];
+        if bytes == 0 {
+            return Ok(0);
+        }
+        let limit = self
+            .ctx
+            .attribute(
+                sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+            )
+            .map_err(|e| driver_err("querying the shared memory limit", &e))?;
+        let limit = u32::try_from(limit).unwrap_or(0);
+        if bytes > limit {
+            return Err(Error::Backend {
+                backend: BACKEND.to_string(),
+                message: format!(
+                    "kernel `{kernel}` needs {bytes} bytes of shared memory per workgroup; {} allows at most {limit}",
+                    self.name
+                ),
+            });
+        }
+        let value = i32::try_from(bytes).unwrap_or(i32::MAX);
+        // SAFETY: `function` is a live function of the bound context.
+        unsafe {
+            result::function::set_function_attribute(
+                function,
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                value,
+            )
+        }
+        .map_err(|e| {
+            driver_err(
+                &format!("allowing `{kernel}` {bytes} bytes of shared memory"),
+                &e,
+            )
+        })?;
+        Ok(bytes)
     }
 
     fn alloc(&self, bytes: usize) -> Result<CudaMemory> {
@@ -419,7 +496,7 @@ impl DeviceBackend for CudaBackend {
                 loaded.function,
                 (workgroups[0], workgroups[1], workgroups[2]),
                 (bx, by, bz),
-                0,
+                loaded.shared_bytes,
                 std::ptr::null_mut(),
                 ptrs,
             )
