@@ -4,11 +4,10 @@
 //! validates, MSL and HLSL contain their entry point.
 
 use std::path::Path;
-use std::process::Command;
 
 use vyre::DispatchConfig;
 use vyre::driver::emit_aot_target;
-use vyre_testkit::corpus::{corpus_files, require_vulkan, spirv_val};
+use vyre_testkit::corpus::{corpus_files, require_vulkan, spirv_val, validate_spirv};
 
 #[test]
 fn corpus_kernels_emit_and_validate_for_naga_targets() {
@@ -56,24 +55,14 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
                     "spirv" => {
                         if let Some(val) = &val {
                             let path = dir.join(format!("{}.spv", p.name));
-                            std::fs::write(&path, &bytes).unwrap();
                             // Subgroup kernels are SPIR-V 1.3 (Vulkan 1.1).
                             let env = if p.uses_subgroups() {
                                 "vulkan1.1"
                             } else {
                                 "vulkan1.0"
                             };
-                            let out = Command::new(val)
-                                .args(["--target-env", env])
-                                .arg(&path)
-                                .output()
-                                .unwrap();
-                            if !out.status.success() {
-                                failures.push(format!(
-                                    "{label}: spirv-val: {}{}",
-                                    String::from_utf8_lossy(&out.stdout),
-                                    String::from_utf8_lossy(&out.stderr)
-                                ));
+                            if let Err(e) = validate_spirv(val, &path, &bytes, env) {
+                                failures.push(format!("{label}: spirv-val: {e}"));
                             }
                         }
                     }

@@ -5,11 +5,9 @@
 
 mod naga_common;
 
-use std::process::Command;
-
 use vyre::DispatchConfig;
 use vyre::driver::emit_aot_target;
-use vyre_testkit::corpus::{require_vulkan, spirv_val};
+use vyre_testkit::corpus::{require_vulkan, spirv_val, validate_spirv};
 
 /// Every test program: the shared cases and those with private arrays and
 /// strided loops.
@@ -79,19 +77,8 @@ fn spirv_passes_spirv_val() {
         let p = &case.program;
         let bytes = emit_aot_target("spirv", p, &config).unwrap();
         let path = dir.join(format!("{}.spv", p.name));
-        std::fs::write(&path, &bytes).unwrap();
-        let out = Command::new(&val)
-            .args(["--target-env", "vulkan1.0"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            failures.push(format!(
-                "{}: {}{}",
-                p.name,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+        if let Err(e) = validate_spirv(&val, &path, &bytes, "vulkan1.0") {
+            failures.push(format!("{}: {e}", p.name));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -756,19 +743,8 @@ fn every_subgroup_op_emits_for_every_target() {
         assert_eq!(&spv[4..8], &0x0001_0300u32.to_le_bytes(), "{}", p.name);
         if let Some(val) = &val {
             let path = dir.join(format!("{}.spv", p.name));
-            std::fs::write(&path, &spv).unwrap();
-            let out = Command::new(val)
-                .args(["--target-env", "vulkan1.1"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            if !out.status.success() {
-                failures.push(format!(
-                    "{}: {}{}",
-                    p.name,
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            if let Err(e) = validate_spirv(val, &path, &spv, "vulkan1.1") {
+                failures.push(format!("{}: {e}", p.name));
             }
         }
         let text = wgsl_of(p, &config);
@@ -970,19 +946,8 @@ fn narrow_programs_emit_for_every_target() {
         }
         if let Some(val) = &val {
             let path = dir.join(format!("{}.spv", p.name));
-            std::fs::write(&path, &bytes).unwrap();
-            let out = Command::new(val)
-                .args(["--target-env", "vulkan1.0"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            if !out.status.success() {
-                failures.push(format!(
-                    "{}: {}{}",
-                    p.name,
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            if let Err(e) = validate_spirv(val, &path, &bytes, "vulkan1.0") {
+                failures.push(format!("{}: {e}", p.name));
             }
         }
     }

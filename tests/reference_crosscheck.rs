@@ -821,11 +821,8 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
         }
     }
     // Collectives and matrix statements wait like barriers.
-    let has_barrier = p.uses_subgroups() || p.uses_matrices() || {
-        let mut any = false;
-        vyre::ir::walk_nodes(&p.body, &mut |n| any |= matches!(n, Node::Barrier));
-        any
-    };
+    let has_barrier =
+        p.uses_subgroups() || p.uses_matrices() || p.any_node(&mut |n| matches!(n, Node::Barrier));
     let ws = p.workgroup_size;
     let n = ws.iter().product::<u32>() as usize;
     let world = Mutex::new(world);

@@ -19,8 +19,6 @@
 
 mod naga_common;
 
-use std::process::Command;
-
 use naga_common::narrow::{narrow, widen};
 use naga_common::{Arg, Case, Data};
 use vyre::DispatchConfig;
@@ -30,7 +28,7 @@ use vyre::ir::{
     MatrixShape, Program, ProgramBuilder,
 };
 use vyre_testkit::Tolerance;
-use vyre_testkit::corpus::{require_vulkan, spirv_val};
+use vyre_testkit::corpus::{require_vulkan, spirv_val, validate_spirv};
 
 // ---------------------------------------------------------------------------
 // Host semantics.
@@ -1002,19 +1000,8 @@ fn matrix_kernels_emit_for_every_target() {
                     continue;
                 };
                 let path = dir.join(format!("{}{what}.spv", p.name));
-                std::fs::write(&path, &bytes).unwrap();
-                let out = Command::new(val)
-                    .args(["--target-env", "vulkan1.0"])
-                    .arg(&path)
-                    .output()
-                    .unwrap();
-                if !out.status.success() {
-                    failures.push(format!(
-                        "{}{what}: spirv-val: {}{}",
-                        p.name,
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
+                if let Err(e) = validate_spirv(val, &path, &bytes, "vulkan1.0") {
+                    failures.push(format!("{}{what}: spirv-val: {e}", p.name));
                 }
             }
         }

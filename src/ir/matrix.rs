@@ -39,16 +39,6 @@ pub enum MatrixRole {
 }
 
 impl MatrixRole {
-    /// The role's name in diagnostics and printed source.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::B => "B",
-            Self::Accumulator => "accumulator",
-        }
-    }
-
     /// The role with its article, for messages: "an A matrix", "a B
     /// matrix", "an accumulator".
     #[must_use]
@@ -326,15 +316,6 @@ impl MatrixOp {
                 }
             }
             op @ Self::MultiplyAdd { .. } => op,
-        }
-    }
-
-    /// The memory the statement reads or writes, if any.
-    #[must_use]
-    pub const fn buf(&self) -> Option<BufRef> {
-        match self {
-            Self::Load { buf, .. } | Self::Store { buf, .. } => Some(*buf),
-            Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
         }
     }
 }

@@ -1131,20 +1131,20 @@ impl Program {
     /// `bf16` operands, naga a path for them).
     #[must_use]
     pub fn uses_matrices(&self) -> bool {
-        let mut found = false;
-        walk_nodes(&self.body, &mut |n| {
-            found = found || matches!(n, Node::Matrix(_))
-        });
-        found
+        self.any_node(&mut |n| matches!(n, Node::Matrix(_)))
     }
 
     /// Whether the kernel uses an asynchronous copy.
     #[must_use]
     pub fn uses_async_copies(&self) -> bool {
+        self.any_node(&mut |n| matches!(n, Node::Async(_)))
+    }
+
+    /// Whether `pred` holds for any statement of the body, nested ones
+    /// included.
+    pub fn any_node(&self, pred: &mut dyn FnMut(&Node) -> bool) -> bool {
         let mut found = false;
-        walk_nodes(&self.body, &mut |n| {
-            found = found || matches!(n, Node::Async(_))
-        });
+        walk_nodes(&self.body, &mut |n| found = found || pred(n));
         found
     }
 

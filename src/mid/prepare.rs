@@ -22,9 +22,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::ir::validate::unrolled_values;
-use crate::ir::{
-    BufRef, DataType, Expr, Literal, LocalDecl, LocalId, MatrixOp, Node, PrivateId, Program,
-};
+use crate::ir::{BufRef, DataType, Expr, Literal, LocalDecl, LocalId, Node, PrivateId, Program};
 
 /// `program` with the rewrites above applied (borrowed when none applies).
 #[must_use]
@@ -582,42 +580,9 @@ impl Rewriter<'_> {
             Node::Loop { body } => Node::Loop {
                 body: self.block(body),
             },
-            Node::Matrix(op) => {
-                let op = op.map_exprs(&mut |x| self.expr(x));
-                Node::Matrix(match op {
-                    MatrixOp::Load {
-                        matrix,
-                        buf,
-                        offset,
-                        stride,
-                        layout,
-                        clip,
-                    } => MatrixOp::Load {
-                        matrix,
-                        buf: self.buf(buf),
-                        offset,
-                        stride,
-                        layout,
-                        clip,
-                    },
-                    MatrixOp::Store {
-                        matrix,
-                        buf,
-                        offset,
-                        stride,
-                        layout,
-                        clip,
-                    } => MatrixOp::Store {
-                        matrix,
-                        buf: self.buf(buf),
-                        offset,
-                        stride,
-                        layout,
-                        clip,
-                    },
-                    op => op,
-                })
-            }
+            // Matrices load and store buffers and shared arrays only (the
+            // validator rejects private ones), so no array is renumbered.
+            Node::Matrix(op) => Node::Matrix(op.map_exprs(&mut |x| self.expr(x))),
             Node::Async(op) => Node::Async(op.map_exprs(&mut |x| self.expr(x))),
             other @ (Node::Break | Node::Continue | Node::Return | Node::Barrier) => other,
         })

@@ -29,6 +29,41 @@ pub fn require_vulkan() -> bool {
     std::env::var("VYRE_REQUIRE_VULKAN").is_ok_and(|v| v == "1")
 }
 
+/// Write `spirv` to `path` and validate it with `val` (from [`spirv_val`])
+/// for `target_env` (`vulkan1.0`, `vulkan1.1`, ...): `Err` holds the
+/// validator's output.
+///
+/// # Errors
+///
+/// The validator's stdout and stderr when it rejects the module.
+///
+/// # Panics
+///
+/// When the file cannot be written or the validator cannot be run (a
+/// broken test machine, not a finding).
+pub fn validate_spirv(
+    val: &Path,
+    path: &Path,
+    spirv: &[u8],
+    target_env: &str,
+) -> Result<(), String> {
+    std::fs::write(path, spirv).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    let out = Command::new(val)
+        .args(["--target-env", target_env])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", val.display()));
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// `spirv-val` (or the binary `VYRE_SPIRV_VAL` names), when it runs.
 #[must_use]
 pub fn spirv_val() -> Option<PathBuf> {

@@ -1,7 +1,7 @@
 //! The rules of matrix operations and asynchronous copies.
 
 use super::Validator;
-use crate::ir::{AsyncOp, BufRef, DataType, MatrixId, MatrixOp, MatrixRole, Param};
+use crate::ir::{AsyncOp, BufRef, DataType, MatrixId, MatrixOp, MatrixRole};
 
 /// Subgroups are at most this wide on the targets that have matrix
 /// operations (NVIDIA warps, Vulkan cooperative matrices at subgroup scope),
@@ -177,7 +177,7 @@ impl Validator<'_> {
         }
         let (de, se) = (
             self.program.shared.get(*dst as usize).map(|s| s.elem),
-            self.shared_or_param_elem(*src),
+            self.program.elem_type(BufRef::Param(*src)),
         );
         if let (Some(de), Some(se)) = (de, se) {
             if de != se {
@@ -193,13 +193,6 @@ impl Validator<'_> {
                     ),
                 );
             }
-        }
-    }
-
-    fn shared_or_param_elem(&self, src: u32) -> Option<DataType> {
-        match self.program.params.get(src as usize) {
-            Some(Param::Buffer(b)) => Some(b.elem),
-            _ => None,
         }
     }
 
