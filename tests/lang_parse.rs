@@ -2094,6 +2094,7 @@ fn mdecl(name: &str, role: MatrixRole, elem: DataType, shape: MatrixShape) -> Ma
         role,
         elem,
         shape,
+        scope: vyre::ir::MatrixScope::Subgroup,
     }
 }
 

@@ -646,6 +646,7 @@ fn random_program(seed: u64) -> Program {
             name: format!("tile{i}"),
             elem,
             len,
+            layout: vyre::ir::SharedLayout::Linear,
         });
     }
     for i in 0..g.below(3) {
@@ -1611,6 +1612,7 @@ fn matrix_kernels_round_trip_through_text() {
                     n: 32,
                     k: 16
                 },
+                scope: vyre::ir::MatrixScope::Subgroup,
             },
             MatrixDecl {
                 name: "x".into(),
@@ -1621,6 +1623,7 @@ fn matrix_kernels_round_trip_through_text() {
                     n: 32,
                     k: 16
                 },
+                scope: vyre::ir::MatrixScope::Subgroup,
             },
             MatrixDecl {
                 name: "y".into(),
@@ -1631,6 +1634,7 @@ fn matrix_kernels_round_trip_through_text() {
                     n: 32,
                     k: 16
                 },
+                scope: vyre::ir::MatrixScope::Subgroup,
             },
         ]
     );
@@ -1719,6 +1723,7 @@ fn random_matrix_program(seed: u64) -> Program {
             name: name.into(),
             elem,
             len: 512,
+            layout: vyre::ir::SharedLayout::Linear,
         });
     }
     let shapes = [
@@ -1750,6 +1755,7 @@ fn random_matrix_program(seed: u64) -> Program {
             role,
             elem,
             shape,
+            scope: vyre::ir::MatrixScope::Subgroup,
         });
     }
     // Always one multiply that fits.
@@ -1765,6 +1771,7 @@ fn random_matrix_program(seed: u64) -> Program {
             role,
             elem: e,
             shape,
+            scope: vyre::ir::MatrixScope::Subgroup,
         });
     }
     g.p.body = matrix_block(&mut g, 0, 10);

@@ -160,6 +160,7 @@ impl World {
                 }
         };
         match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): crosscheck"),
             MatrixOp::Fill { matrix, .. } => {
                 for v in &mut self.mats[g][*matrix as usize] {
                     *v = f(x);
@@ -583,6 +584,7 @@ impl Walker<'_, '_> {
                             (self.eval(inv, offset), self.eval(inv, stride))
                         }
                         MatrixOp::MultiplyAdd { .. } => (0, 0),
+                        MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): crosscheck"),
                     };
                     let me = self.me;
                     let id = std::ptr::from_ref(op) as usize;

@@ -581,6 +581,7 @@ fn hostile_lengths_fail_fast() {
         name: "s".into(),
         elem: DataType::U32,
         len: u32::MAX,
+        layout: vyre::ir::SharedLayout::Linear,
     });
     assert!(matches!(
         from_wire(&to_wire(&p)),

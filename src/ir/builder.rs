@@ -23,7 +23,8 @@
 use super::{
     Access, AsyncOp, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
     Expr, Literal, LocalDecl, LocalId, MathFn, MatrixDecl, MatrixId, MatrixOp, MatrixRole,
-    MatrixShape, Node, Param, ParamId, PrivateDecl, PrivateId, Program, SharedDecl, SharedId, UnOp,
+    MatrixScope, MatrixShape, Node, Param, ParamId, PrivateDecl, PrivateId, Program, SharedDecl,
+    SharedId, SharedLayout, UnOp,
 };
 
 /// The operands of an atomic, not yet placed: [`Expr::atomic`] and
@@ -123,8 +124,23 @@ impl ProgramBuilder {
             name: name.into(),
             elem,
             len,
+            layout: SharedLayout::Linear,
         });
         (self.program.shared.len() - 1) as SharedId
+    }
+
+    /// Declare a workgroup shared array laid out as `layout`; returns its
+    /// [`SharedId`].
+    pub fn shared_with_layout(
+        &mut self,
+        name: impl Into<String>,
+        elem: DataType,
+        len: u32,
+        layout: SharedLayout,
+    ) -> SharedId {
+        let id = self.shared(name, elem, len);
+        self.program.shared[id as usize].layout = layout;
+        id
     }
 
     /// Declare a matrix variable of `role` for a multiply of `shape`
@@ -141,8 +157,22 @@ impl ProgramBuilder {
             role,
             elem,
             shape,
+            scope: MatrixScope::Subgroup,
         });
         (self.program.matrices.len() - 1) as MatrixId
+    }
+
+    /// Declare an `f32` accumulator of shape `64 × n × k` that a warpgroup
+    /// holds ([`MatrixScope::Warpgroup`]); returns its [`MatrixId`].
+    pub fn warpgroup_accumulator(&mut self, name: impl Into<String>, n: u32, k: u32) -> MatrixId {
+        let shape = MatrixShape {
+            m: MatrixScope::WARPGROUP_M,
+            n,
+            k,
+        };
+        let id = self.matrix(name, MatrixRole::Accumulator, DataType::F32, shape);
+        self.program.matrices[id as usize].scope = MatrixScope::Warpgroup;
+        id
     }
 
     /// Declare a thread-private array (all zeros when an invocation

@@ -17,6 +17,13 @@
 //! splits a larger tile into hardware-sized pieces, so one source line can
 //! describe a whole warp tile (`64 × 64 × 16`) without arrays of fragments.
 //!
+//! A *warpgroup* matrix ([`MatrixScope::Warpgroup`]) is an accumulator
+//! that four subgroups of 32 (128 consecutive invocations, a Hopper
+//! warpgroup) hold together, with the same "whole tile" meaning. Its
+//! multiply ([`MatrixOp::WarpgroupMultiplyAdd`]) reads `A` and `B` straight
+//! from shared arrays, as `wgmma.mma_async` does; targets without such an
+//! instruction split it over the four subgroups (16 rows each).
+//!
 //! *Asynchronous copies* ([`AsyncOp`]) move a few elements from a buffer
 //! into a shared array without holding the invocation up (PTX `cp.async`),
 //! in groups that are committed and later waited for, so that a kernel can
@@ -97,6 +104,50 @@ impl MatrixShape {
     }
 }
 
+/// Who holds a matrix together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MatrixScope {
+    /// One subgroup (a warp): every statement but
+    /// [`MatrixOp::WarpgroupMultiplyAdd`].
+    #[default]
+    Subgroup,
+    /// [`MatrixScope::WARPGROUP`] consecutive invocations (four warps): an
+    /// accumulator of shape `64 × n × k` used by
+    /// [`MatrixOp::WarpgroupMultiplyAdd`], `Fill` and `Store` only.
+    Warpgroup,
+}
+
+impl MatrixScope {
+    /// Invocations of a warpgroup: `local_invocation_index / 128` numbers
+    /// the warpgroups of a workgroup.
+    pub const WARPGROUP: u32 = 128;
+    /// Rows of a warpgroup accumulator (`wgmma`'s `m64`).
+    pub const WARPGROUP_M: u32 = 64;
+    /// Largest `n` of a warpgroup accumulator (`wgmma`'s `n256`).
+    pub const WARPGROUP_MAX_N: u32 = 256;
+    /// Largest `k` one warpgroup multiply covers.
+    pub const WARPGROUP_MAX_K: u32 = 256;
+
+    /// Whether a matrix of this scope can have `shape`: a subgroup's
+    /// [`MatrixShape::is_supported`]; a warpgroup's `m = 64`, `n` a
+    /// multiple of 8 up to 256, `k` a multiple of 16 up to 256.
+    #[must_use]
+    pub const fn supports(self, shape: MatrixShape) -> bool {
+        match self {
+            Self::Subgroup => shape.is_supported(),
+            Self::Warpgroup => {
+                shape.m == Self::WARPGROUP_M
+                    && shape.n > 0
+                    && shape.n <= Self::WARPGROUP_MAX_N
+                    && shape.n % 8 == 0
+                    && shape.k > 0
+                    && shape.k <= Self::WARPGROUP_MAX_K
+                    && shape.k % 16 == 0
+            }
+        }
+    }
+}
+
 /// A matrix variable: `let a = matrix_load_a::<bf16, 16, 16, 16>(..)`.
 /// Every element is zero when the kernel starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -109,6 +160,8 @@ pub struct MatrixDecl {
     pub elem: DataType,
     /// The multiply's shape; the matrix is [`MatrixShape::dims`] of it.
     pub shape: MatrixShape,
+    /// Held by a subgroup or by a warpgroup (accumulators only).
+    pub scope: MatrixScope,
 }
 
 impl MatrixDecl {
@@ -168,8 +221,20 @@ impl MatrixClip {
     }
 }
 
-/// A matrix statement (all collective over the subgroup, see the module
-/// documentation).
+/// An operand tile of [`MatrixOp::WarpgroupMultiplyAdd`] in a shared
+/// array, row-major: element `(r, c)` is `array[offset + r * stride + c]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SharedTile {
+    /// The shared array (`f16` or `bf16`).
+    pub array: SharedId,
+    /// `u32` index of element `(0, 0)`.
+    pub offset: Expr,
+    /// `u32` distance between rows.
+    pub stride: Expr,
+}
+
+/// A matrix statement (all collective over the matrix's scope, see the
+/// module documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MatrixOp {
     /// `let mut c = matrix_zero::<f32, M, N, K>()` (value `0.0`) or
@@ -238,6 +303,27 @@ pub enum MatrixOp {
         /// The accumulator read.
         c: MatrixId,
     },
+    /// `d = warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride,
+    /// c)`: `d[i][j] = c[i][j] + Σₖ A[i][k] · B[k][j]` like
+    /// [`MatrixOp::MultiplyAdd`] (same reference order and rounding), for
+    /// warpgroup accumulators `d` and `c` of shape `64 × n × k`, with the
+    /// `64 × k` tile `A` and the `k × n` tile `B` read from shared arrays
+    /// of one element type (`f16` or `bf16`) when the statement runs. An
+    /// element out of its array (unless unchecked) reads 0. Targets read
+    /// the tiles with `wgmma.mma_async` when both arrays are
+    /// [`super::SharedLayout::Swizzled`] with `stride` their row length and
+    /// the tiles start on whole swizzle rows (`A` on a column multiple of
+    /// 16, `B` of 64, both on a row multiple of 8), else piece by piece.
+    WarpgroupMultiplyAdd {
+        /// The accumulator written.
+        d: MatrixId,
+        /// The `64 × k` left operand.
+        a: SharedTile,
+        /// The `k × n` right operand.
+        b: SharedTile,
+        /// The accumulator read.
+        c: MatrixId,
+    },
 }
 
 impl MatrixOp {
@@ -266,6 +352,9 @@ impl MatrixOp {
                 v
             }
             Self::MultiplyAdd { .. } => vec![],
+            Self::WarpgroupMultiplyAdd { a, b, .. } => {
+                vec![&a.offset, &a.stride, &b.offset, &b.stride]
+            }
         }
     }
 
@@ -316,6 +405,26 @@ impl MatrixOp {
                 }
             }
             op @ Self::MultiplyAdd { .. } => op,
+            Self::WarpgroupMultiplyAdd { d, a, b, c } => {
+                let a = a.map_exprs(f);
+                let b = b.map_exprs(f);
+                Self::WarpgroupMultiplyAdd { d, a, b, c }
+            }
+        }
+    }
+}
+
+impl SharedTile {
+    /// The same tile with both expressions replaced by `f` of them (offset
+    /// first).
+    #[must_use]
+    pub fn map_exprs(self, f: &mut dyn FnMut(Expr) -> Expr) -> Self {
+        let offset = f(self.offset);
+        let stride = f(self.stride);
+        Self {
+            array: self.array,
+            offset,
+            stride,
         }
     }
 }

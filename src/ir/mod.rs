@@ -26,7 +26,8 @@ pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
 pub use matrix::{
-    AsyncOp, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixShape,
+    AsyncOp, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixScope,
+    MatrixShape, SharedTile,
 };
 pub use validate::ValidationError;
 
@@ -242,6 +243,97 @@ pub struct SharedDecl {
     pub elem: DataType,
     /// Number of elements.
     pub len: u32,
+    /// How the elements lie in memory (invisible to the program's meaning).
+    pub layout: SharedLayout,
+}
+
+/// How a shared array's elements lie in memory. A layout never changes
+/// what a program computes: element `i` is element `i` whatever its
+/// address, so the reference and any target may ignore it. It exists for
+/// hardware that reads shared memory in a fixed arrangement (Hopper's
+/// `wgmma` reads its operands from *swizzled* tiles), and it lets a target
+/// spread a tile's rows over the memory banks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SharedLayout {
+    /// Element `i` at byte `i * size` (the default).
+    #[default]
+    Linear,
+    /// `#[shared(swizzled, cols = C)]`: the array is a row-major matrix of
+    /// `C` columns, stored the way the tensor cores read it. It is cut into
+    /// column *panels* 128 bytes wide (`P = 128 / size` columns), stored one
+    /// after the other; inside a panel row `r` takes 128 bytes, and its
+    /// eight 16-byte chunks are permuted by `chunk ^ (r % 8)` (PTX's
+    /// "128-byte swizzle"). [`SharedLayout::physical_index`] is the map.
+    /// `C` is a power of two of at least `P` columns and the row count a
+    /// multiple of 8 (whole 1024-byte swizzle atoms; the array itself is
+    /// 1024-byte aligned).
+    Swizzled {
+        /// Columns of the row-major matrix the array holds.
+        cols: u32,
+    },
+}
+
+impl SharedLayout {
+    /// Bytes of one swizzled row inside a panel.
+    pub const PANEL_BYTES: u32 = 128;
+    /// Bytes a swizzle permutes as a unit.
+    pub const CHUNK_BYTES: u32 = 16;
+    /// Rows of one swizzle atom (the permutation repeats every 8 rows).
+    pub const ATOM_ROWS: u32 = 8;
+
+    /// Columns of one panel for elements of `size` bytes.
+    #[must_use]
+    pub const fn panel_cols(size: u32) -> u32 {
+        Self::PANEL_BYTES / size
+    }
+
+    /// Where element `i` of an array of `len` elements of `size` bytes is
+    /// stored, as an element index: `i` itself for [`SharedLayout::Linear`].
+    /// A bijection of `0..len` that keeps every aligned 16-byte group of
+    /// elements together and in order, so a 16-byte access, `cp.async` or
+    /// `ldmatrix` row is still one contiguous access.
+    #[must_use]
+    pub const fn physical_index(self, size: u32, len: u32, i: u32) -> u32 {
+        match self {
+            Self::Linear => i,
+            Self::Swizzled { cols } => {
+                let panel_cols = Self::panel_cols(size);
+                let chunk = Self::CHUNK_BYTES / size;
+                let rows = len / cols;
+                let (r, c) = (i / cols, i % cols);
+                let (panel, pc) = (c / panel_cols, c % panel_cols);
+                let swizzled = ((pc / chunk) ^ (r % Self::ATOM_ROWS)) * chunk + pc % chunk;
+                panel * rows * panel_cols + r * panel_cols + swizzled
+            }
+        }
+    }
+
+    /// Why this layout cannot hold `len` elements of `size` bytes, if it
+    /// cannot.
+    #[must_use]
+    pub fn problem(self, size: u32, len: u32) -> Option<String> {
+        let Self::Swizzled { cols } = self else {
+            return None;
+        };
+        let panel_cols = Self::panel_cols(size);
+        if !matches!(size, 1 | 2 | 4) {
+            return Some(format!(
+                "a swizzled array holds 1-, 2- or 4-byte elements, not {size}-byte ones"
+            ));
+        }
+        if !cols.is_power_of_two() || cols < panel_cols {
+            return Some(format!(
+                "`cols = {cols}`: a swizzled array's row is a power of two of at least {panel_cols} elements (128 bytes)"
+            ));
+        }
+        if !len.is_multiple_of(cols) || !(len / cols).is_multiple_of(Self::ATOM_ROWS) {
+            return Some(format!(
+                "{len} elements are not whole groups of 8 rows of {cols} (a swizzled array is a multiple of {} elements)",
+                cols * Self::ATOM_ROWS
+            ));
+        }
+        None
+    }
 }
 
 /// A thread-private array: `let mut acc = [0.0f32; 64];`. Every invocation
@@ -1138,6 +1230,14 @@ impl Program {
     #[must_use]
     pub fn uses_async_copies(&self) -> bool {
         self.any_node(&mut |n| matches!(n, Node::Async(_)))
+    }
+
+    /// Whether a matrix is held by a warpgroup ([`MatrixScope::Warpgroup`]).
+    #[must_use]
+    pub fn uses_warpgroup_matrices(&self) -> bool {
+        self.matrices
+            .iter()
+            .any(|m| m.scope == matrix::MatrixScope::Warpgroup)
     }
 
     /// Whether `pred` holds for any statement of the body, nested ones

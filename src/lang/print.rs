@@ -480,6 +480,7 @@ impl Printer<'_> {
             MatrixLayout::ColMajor => "_col_major",
         };
         match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): printer"),
             // `matrix_zero()` is exactly a fill with `+0.0`.
             MatrixOp::Fill {
                 matrix,

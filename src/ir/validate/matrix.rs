@@ -1,7 +1,9 @@
 //! The rules of matrix operations and asynchronous copies.
 
 use super::Validator;
-use crate::ir::{AsyncOp, BufRef, DataType, MatrixId, MatrixOp, MatrixRole};
+use crate::ir::{
+    AsyncOp, BufRef, DataType, MatrixId, MatrixOp, MatrixRole, MatrixScope, SharedTile,
+};
 
 /// Subgroups are at most this wide on the targets that have matrix
 /// operations (NVIDIA warps, Vulkan cooperative matrices at subgroup scope),
@@ -15,7 +17,29 @@ impl Validator<'_> {
         for m in &p.matrices {
             let at = format!("matrix `{}`", m.name);
             let s = m.shape;
-            if !s.is_supported() {
+            if m.scope == MatrixScope::Warpgroup {
+                if m.role != MatrixRole::Accumulator {
+                    self.err(
+                        &at,
+                        format!(
+                            "only accumulators are held by a warpgroup; {} is held by a subgroup (a warpgroup multiply reads A and B from shared arrays)",
+                            m.role.described()
+                        ),
+                    );
+                } else if !m.scope.supports(s) {
+                    self.err(
+                        &at,
+                        format!(
+                            "a warpgroup accumulator has shape m = 64, n a multiple of 8 up to {}, k a multiple of 16 up to {} (Hopper's wgmma.m64nNk16); this one has m = {}, n = {}, k = {}",
+                            MatrixScope::WARPGROUP_MAX_N,
+                            MatrixScope::WARPGROUP_MAX_K,
+                            s.m,
+                            s.n,
+                            s.k
+                        ),
+                    );
+                }
+            } else if !s.is_supported() {
                 self.err(
                     &at,
                     format!(
@@ -56,6 +80,71 @@ impl Validator<'_> {
                 ),
             );
         }
+        let warpgroup = u64::from(MatrixScope::WARPGROUP);
+        if p.uses_warpgroup_matrices() && !p.invocations_per_workgroup().is_multiple_of(warpgroup) {
+            self.err(
+                "workgroup_size",
+                format!(
+                    "a kernel with warpgroup matrices needs a workgroup of a multiple of {warpgroup} invocations (whole warpgroups); {:?} has {}",
+                    p.workgroup_size,
+                    p.invocations_per_workgroup()
+                ),
+            );
+        }
+        for a in &p.shared {
+            if let Some(problem) = a.layout.problem(a.elem.size_bytes(), a.len) {
+                self.err(&format!("shared array `{}`", a.name), problem);
+            }
+        }
+    }
+
+    /// Report a matrix statement other than a warpgroup multiply that names
+    /// a warpgroup matrix.
+    fn subgroup_statement(&mut self, ids: &[MatrixId], what: &str, path: &str) {
+        for id in ids {
+            if let Some(m) = self.program.matrices.get(*id as usize)
+                && m.scope == MatrixScope::Warpgroup
+            {
+                let name = m.name.clone();
+                self.err(
+                    path,
+                    format!(
+                        "`{what}` works on subgroup matrices, and `{name}` is held by a warpgroup (use `warpgroup_mma`)"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// An operand tile of a warpgroup multiply: a shared array of `f16` or
+    /// `bf16`, `u32` offset and stride; returns its element type.
+    fn shared_tile(&mut self, tile: &SharedTile, what: &str, path: &str) -> Option<DataType> {
+        let array = self.program.shared.get(tile.array as usize).cloned();
+        for (part, e) in [("offset", &tile.offset), ("stride", &tile.stride)] {
+            if let Some(t) = self.expr(e, path)
+                && t != DataType::U32
+            {
+                self.err(
+                    path,
+                    format!("the {part} of `warpgroup_mma`'s {what} must be `u32`, not `{t}`"),
+                );
+            }
+        }
+        let Some(array) = array else {
+            self.err(path, format!("unknown shared array #{}", tile.array));
+            return None;
+        };
+        if !matches!(array.elem, DataType::F16 | DataType::BF16) {
+            self.err(
+                path,
+                format!(
+                    "`warpgroup_mma` reads {what} from `f16` or `bf16` elements, and `{}` has `{}`",
+                    array.name, array.elem
+                ),
+            );
+            return None;
+        }
+        Some(array.elem)
     }
 
     /// A matrix statement.
@@ -81,6 +170,7 @@ impl Validator<'_> {
                 ..
             } => {
                 self.matrix_memory(*buf, offset, stride, clip.as_ref(), path);
+                self.subgroup_statement(&[*matrix], "matrix_load", path);
                 let m = self.matrix_of(*matrix, None, path);
                 if let (Some(m), Some(et)) = (m, self.program.elem_type(*buf))
                     && m.1 != et
@@ -118,7 +208,44 @@ impl Validator<'_> {
                     );
                 }
             }
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+                let accs = [*d, *c].map(|id| {
+                    let m = self.matrix_of(id, Some(MatrixRole::Accumulator), path);
+                    let scope = self.program.matrices.get(id as usize).map(|m| m.scope);
+                    if m.is_some() && scope != Some(MatrixScope::Warpgroup) {
+                        let name = self.matrix_name(id);
+                        self.err(
+                            path,
+                            format!("`warpgroup_mma` accumulates into warpgroup matrices, and `{name}` is held by a subgroup"),
+                        );
+                    }
+                    m
+                });
+                if let [Some(dm), Some(cm)] = accs
+                    && dm.0 != cm.0
+                {
+                    let names = [d, c].map(|id| self.matrix_name(*id));
+                    self.err(
+                        path,
+                        format!(
+                            "`warpgroup_mma` of accumulators of different shapes: `{}` {:?}, `{}` {:?}",
+                            names[0], dm.0, names[1], cm.0
+                        ),
+                    );
+                }
+                let ta = self.shared_tile(a, "A", path);
+                let tb = self.shared_tile(b, "B", path);
+                if let (Some(ta), Some(tb)) = (ta, tb)
+                    && ta != tb
+                {
+                    self.err(
+                        path,
+                        format!("`warpgroup_mma` of A of `{ta}` and B of `{tb}`: A and B must have one element type"),
+                    );
+                }
+            }
             MatrixOp::MultiplyAdd { d, a, b, c } => {
+                self.subgroup_statement(&[*d, *a, *b, *c], "matrix_mma", path);
                 let ms = [
                     (*d, MatrixRole::Accumulator),
                     (*a, MatrixRole::A),

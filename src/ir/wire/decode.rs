@@ -350,7 +350,12 @@ impl Reader<'_> {
             let name = self.str("shared array name")?;
             let elem = self.ty()?;
             let len = self.uint()?;
-            shared.push(SharedDecl { name, elem, len });
+            shared.push(SharedDecl {
+                name,
+                elem,
+                len,
+                layout: crate::ir::SharedLayout::Linear, // TODO(wg): wire v5
+            });
         }
         let n = self.count("private array")?;
         let mut private = Vec::with_capacity(n);
@@ -379,6 +384,7 @@ impl Reader<'_> {
                 role,
                 elem,
                 shape,
+                scope: crate::ir::MatrixScope::Subgroup, // TODO(wg): wire v5
             });
         }
         let n = self.count("local")?;

@@ -256,6 +256,7 @@ impl Writer {
 
     fn matrix(&mut self, op: &MatrixOp) {
         match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): wire v5"),
             MatrixOp::Fill { matrix, value } => {
                 self.u8(12);
                 self.uint(*matrix);

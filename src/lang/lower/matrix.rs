@@ -294,6 +294,7 @@ impl<'f> Kx<'_, 'f> {
                 role,
                 elem,
                 shape,
+                scope: crate::ir::MatrixScope::Subgroup, // TODO(wg): language
             },
             mutable,
             span,

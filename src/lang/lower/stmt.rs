@@ -698,6 +698,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             name: sname,
             elem,
             len,
+            layout: crate::ir::SharedLayout::Linear, // TODO(wg): language
         });
         self.shared_loc.push(l.span());
         self.bind(name, Bind::Buf(BufRef::Shared(id)));

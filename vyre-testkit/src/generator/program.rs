@@ -160,6 +160,7 @@ impl<S: Source> Gen<'_, S> {
                 name: "sh".to_string(),
                 elem,
                 len: self.invocations * self.sh_slots,
+                layout: vyre::ir::SharedLayout::Linear,
             });
             self.sh = Some(((self.p.shared.len() - 1) as SharedId, elem));
         }
@@ -170,6 +171,7 @@ impl<S: Source> Gen<'_, S> {
                 name: "sh_acc".to_string(),
                 elem,
                 len,
+                layout: vyre::ir::SharedLayout::Linear,
             });
             self.sh_acc = Some(((self.p.shared.len() - 1) as SharedId, elem));
             self.sh_acc_op = self.pick(&COMMUTATIVE);

@@ -424,6 +424,7 @@ impl Lowerer<'_> {
     /// A matrix statement.
     pub(super) fn matrix(&mut self, op: &MatrixOp, blk: &mut Block) -> CompileResult<()> {
         match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): naga"),
             MatrixOp::Fill { matrix, value } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;
                 let v = self.expr(value, blk)?;

@@ -61,6 +61,7 @@ pub(super) fn sm80_construct(program: &Program) -> Option<String> {
     walk_nodes(&program.body, &mut |n| match n {
         Node::Matrix(op) => {
             let (id, what) = match op {
+                MatrixOp::WarpgroupMultiplyAdd { d, .. } => (*d, "warpgroup_mma"),
                 MatrixOp::MultiplyAdd { a, .. } => (*a, "matrix_mma"),
                 MatrixOp::Fill { matrix, .. } => (*matrix, "matrix_fill"),
                 MatrixOp::Load { matrix, .. } => (*matrix, "matrix_load"),
@@ -255,6 +256,7 @@ impl Emitter<'_> {
     /// A matrix statement.
     pub(super) fn matrix_op(&mut self, op: &MatrixOp) {
         match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): ptx"),
             MatrixOp::Fill { matrix, value } => {
                 let v = self.expr(value);
                 let regs = self.matrices[*matrix as usize].clone();

@@ -515,6 +515,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
         };
         let k = self.matrix_ops.len();
         let (stmt, desc, a, b) = match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): reference"),
             MatrixOp::Fill { matrix, value } => {
                 let (r, _) = self.expr(value, None);
                 let desc = format!("`matrix_fill` of `{}`", name(*matrix));
