@@ -6,6 +6,7 @@
 
 mod matrix_support;
 mod ptx_support;
+mod warpgroup_support;
 
 use ptx_support::*;
 use vyre::ir::{Access, BinOp, BufRef, DataType, Expr, MathFn, ProgramBuilder};
@@ -1927,4 +1928,87 @@ pub fn big_shared(out: &mut [u32]) {
         return;
     };
     assert_same_bits("big_shared", &c, &g, &args);
+}
+
+/// The device's architecture, `sm_XY`, from its name.
+fn device_arch(d: &Device) -> String {
+    let name = d.name();
+    name.rsplit(", ")
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(')')
+        .to_string()
+}
+
+#[test]
+fn warpgroup_gemm_matches_the_exact_product() {
+    // Small integers: every product and sum is exact in f32, so any order
+    // of summation gives the same bits. On an sm_90 device the sm_90a cubin
+    // (wgmma) is embedded and preferred; the linear-tile kernel and other
+    // devices take the mma.sync path.
+    let Some(device) = matrix_device() else {
+        return;
+    };
+    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
+        return;
+    }
+    let arch = device_arch(&device);
+    let archs: Vec<&str> = if arch == "sm_90" {
+        vec!["sm_90a", "sm_90"]
+    } else {
+        vec![arch.as_str()]
+    };
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return;
+    }
+    for (elem, swizzled) in [
+        (DataType::BF16, true),
+        (DataType::F16, true),
+        (DataType::BF16, false),
+    ] {
+        let p = warpgroup_support::warpgroup_gemm(elem, swizzled);
+        check_valid(&p);
+        let spec = spec_with(&p, &DispatchConfig::default(), &archs, true);
+        for a in &archs {
+            assert!(
+                spec.has_artifact("cubin", Some(a)),
+                "no {a} cubin for {}",
+                p.name
+            );
+        }
+        for (m, n, k, seed) in [(256, 256, 128, 1), (200, 136, 72, 2), (64, 128, 64, 3)] {
+            let a = matrix_support::small_int_bits(elem, m * k, seed);
+            let b = matrix_support::small_int_bits(elem, k * n, seed + 7);
+            let args = [
+                Arg::Buf(a.clone()),
+                Arg::Buf(b.clone()),
+                Arg::Buf(vec![nan_bits(DataType::F32); m * n]),
+                Arg::U32(m as u32),
+                Arg::U32(n as u32),
+                Arg::U32(k as u32),
+            ];
+            let grid = Grid::Workgroups([
+                (n as u32).div_ceil(warpgroup_support::BN),
+                (m as u32).div_ceil(warpgroup_support::BM),
+                1,
+            ]);
+            let got = spec
+                .with(|s| run_on(&device, s, grid, &args))
+                .unwrap_or_else(|e| panic!("cuda {}: {e}", p.name));
+            let af: Vec<f32> = a.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
+            let bf: Vec<f32> = b.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
+            let want = warpgroup_support::expected(&af, &bf, m, n, k);
+            for (i, (g, w)) in got[2].iter().zip(&want).enumerate() {
+                assert_eq!(
+                    f32::from_bits(*g),
+                    *w,
+                    "{} {m}x{n}x{k} on {arch}: c[{i}] (row {}, col {})",
+                    p.name,
+                    i / n,
+                    i % n
+                );
+            }
+        }
+    }
 }

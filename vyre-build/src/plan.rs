@@ -365,12 +365,19 @@ pub(crate) fn plan(parsed: &[ParsedFile], settings: &PlanSettings<'_>) -> Result
                         (true, []) => {
                             // None chosen: the architecture the kernel's PTX
                             // is emitted for (sm_80 for matrix operations),
-                            // so that the cubin is named for what it runs on.
+                            // so that the cubin is named for what it runs on,
+                            // and sm_90a beside it for warpgroup matrices
+                            // (`wgmma`, which only sm_90a cubins have).
                             let arch =
                                 settings.config.target_arch.clone().unwrap_or_else(|| {
                                     vyre::backend::ptx::default_arch(p).to_string()
                                 });
-                            vec![Some(arch)]
+                            let wgmma = vyre::backend::ptx::WGMMA_ARCH;
+                            let mut archs = vec![Some(arch.clone())];
+                            if p.uses_warpgroup_matrices() && arch != wgmma {
+                                archs.push(Some(wgmma.to_string()));
+                            }
+                            archs
                         }
                         (true, archs) => archs.iter().cloned().map(Some).collect(),
                         (false, _) => vec![settings.config.target_arch.clone()],

@@ -842,9 +842,30 @@ fn matrix_kernel() -> Program {
     b.finish()
 }
 
+/// A zeroed warpgroup accumulator stored to a buffer: a kernel that
+/// `wgmma` serves on sm_90a.
+fn warpgroup_kernel() -> Program {
+    use vyre::ir::{MatrixLayout, MatrixOp};
+    let mut b = ProgramBuilder::new("wg_tile", [128, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let c = b.warpgroup_accumulator("c", 8, 16);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Store {
+            matrix: c,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+    });
+    b.finish()
+}
+
 /// Without chosen archs, a per-arch target is built for the architecture
 /// each kernel's PTX is emitted for (sm_80 for matrix operations), so the
-/// artifact is named for what it runs on; chosen archs are kept as given.
+/// artifact is named for what it runs on, plus sm_90a for warpgroup
+/// matrices; chosen archs are kept as given.
 #[test]
 fn unchosen_archs_follow_each_kernel() {
     let toy_arch = vyre::driver::launcher_codegen("toy-arch").unwrap();
@@ -854,7 +875,7 @@ fn unchosen_archs_follow_each_kernel() {
             display: "m.vyre".to_string(),
             module_path: vec!["m".to_string()],
         },
-        programs: vec![saxpy(), matrix_kernel()],
+        programs: vec![saxpy(), matrix_kernel(), warpgroup_kernel()],
         generics: vec![],
     }];
     let config = DispatchConfig::default();
@@ -873,6 +894,9 @@ fn unchosen_archs_follow_each_kernel() {
             .map(|j| j.arch.clone().unwrap_or_default())
             .collect::<Vec<_>>()
     };
-    assert_eq!(archs_of(&[]), ["sm_70", "sm_80"]);
-    assert_eq!(archs_of(&["sm_90".to_string()]), ["sm_90", "sm_90"]);
+    assert_eq!(archs_of(&[]), ["sm_70", "sm_80", "sm_80", "sm_90a"]);
+    assert_eq!(
+        archs_of(&["sm_90".to_string()]),
+        ["sm_90", "sm_90", "sm_90"]
+    );
 }

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
-use crate::ir::{BufRef, DataType, Param, Program};
+use crate::ir::{BufRef, DataType, Param, Program, SharedLayout};
 
 use super::DYN_SHARED_BYTES;
 use super::code::{Code, ins};
@@ -104,17 +104,29 @@ pub fn emit_ptx_analysed(
         let mut offsets = Vec::with_capacity(program.shared.len());
         let mut total: u32 = 0;
         for s in &program.shared {
+            total = total.next_multiple_of(shared_align(s.layout));
             offsets.push(total);
             let bytes = 4 * array_words(s.elem, s.len);
             total = total.saturating_add(bytes.next_multiple_of(16));
         }
         e.code.place_shared_dynamically(&offsets);
-        let _ = writeln!(out, ".extern .shared .align 16 .b8 {DYN_SHARED}[];");
+        let align = program
+            .shared
+            .iter()
+            .map(|s| shared_align(s.layout))
+            .max()
+            .unwrap_or(16);
+        let _ = writeln!(out, ".extern .shared .align {align} .b8 {DYN_SHARED}[];");
         let _ = writeln!(out, ".global .align 4 .u32 {DYN_SHARED_BYTES} = {total};");
     } else {
         for (i, s) in program.shared.iter().enumerate() {
             let sym = Symbol::Shared(i);
-            let _ = writeln!(out, ".shared .align 16 {};", array_decl(sym, s.elem, s.len));
+            let align = shared_align(s.layout);
+            let _ = writeln!(
+                out,
+                ".shared .align {align} {};",
+                array_decl(sym, s.elem, s.len)
+            );
         }
     }
     if e.code.uses_two_over_pi() {
@@ -179,6 +191,17 @@ pub fn emit_ptx_analysed(
 /// The type, name and extent of an array of `len` `elem`s: `.b32 sym[len]`
 /// for 32-bit elements, `.b8 sym[bytes]` for narrow ones, the bytes rounded
 /// up to whole words (never empty).
+/// The alignment of a shared array in bytes: 16 (for 16-byte accesses),
+/// or a whole 1024-byte swizzle atom for a swizzled one (the hardware
+/// swizzles by address bits, and `wgmma` descriptors assume atoms start on
+/// 1024-byte boundaries).
+fn shared_align(layout: SharedLayout) -> u32 {
+    match layout {
+        SharedLayout::Linear => 16,
+        SharedLayout::Swizzled { .. } => SharedLayout::PANEL_BYTES * SharedLayout::ATOM_ROWS,
+    }
+}
+
 fn array_decl(sym: Symbol, elem: DataType, len: u32) -> String {
     if elem.is_narrow() {
         format!(".b8 {sym}[{}]", 4 * array_words(elem, len))
@@ -204,6 +227,7 @@ mod narrow;
 mod stmt;
 mod subgroup;
 mod vector;
+mod warpgroup;
 
 fn class_of(ty: DataType) -> Class {
     match ty.register_type() {
@@ -306,6 +330,8 @@ struct Emitter<'a> {
     matrices: Vec<Vec<Reg>>,
     /// `%laneid`, read at kernel entry when the kernel has matrices.
     lane: Option<Reg>,
+    /// Warpgroup multiplies may use `wgmma.mma_async` (sm_90a).
+    wgmma: bool,
 }
 
 impl<'a> Emitter<'a> {
@@ -325,7 +351,7 @@ impl<'a> Emitter<'a> {
         let matrices = program
             .matrices
             .iter()
-            .map(|m| matrix::fragment_regs(&mut code, m))
+            .map(|m| matrix::fragment_regs(&mut code, &matrix::warp_part(m)))
             .collect();
         Self {
             program,
@@ -339,6 +365,7 @@ impl<'a> Emitter<'a> {
                 ulp_budget: config.ulp_budget,
                 arch: arch_num,
             },
+            wgmma: super::has_wgmma(arch),
             wg: config.effective_workgroup_size(program),
             fast: program.fast_math,
             align: Alignment::new(program),

@@ -325,6 +325,9 @@ pub(super) enum Operand {
     /// A value destination with a predicate destination beside it, `d|p`
     /// (`shfl.sync` sets `p` when the source lane is in range).
     WithPred(Reg, Reg),
+    /// `count` consecutive registers of one class from `first`, as a vector
+    /// `{%f1, %f2, ..}` (a `wgmma` accumulator).
+    Span(Reg, u32),
 }
 
 impl From<Reg> for Operand {
@@ -402,6 +405,17 @@ impl fmt::Display for Operand {
             Operand::Vec2([a, b]) => write!(f, "{{{a}, {b}}}"),
             Operand::Label(l) => l.fmt(f),
             Operand::WithPred(d, p) => write!(f, "{d}|{p}"),
+            Operand::Span(first, count) => {
+                f.write_str("{")?;
+                for i in 0..*count {
+                    let r = Reg {
+                        class: first.class,
+                        n: first.n + i,
+                    };
+                    write!(f, "{}{r}", if i == 0 { "" } else { ", " })?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }
@@ -427,6 +441,8 @@ pub(super) enum Opcode {
     Cvta,
     Div,
     Ex2,
+    /// `fence`: a memory or proxy fence.
+    Fence,
     Fma,
     Ld,
     /// `ldmatrix`: a warp loads 8x8 tiles of 16-bit elements from shared
@@ -460,6 +476,9 @@ pub(super) enum Opcode {
     Tanh,
     Testp,
     Vote,
+    /// `wgmma`: a warpgroup-wide asynchronous tensor-core multiply-add
+    /// and its fence, commit and wait (sm_90a).
+    Wgmma,
     Xor,
 }
 
@@ -484,6 +503,7 @@ impl Opcode {
             Opcode::Cvta => "cvta",
             Opcode::Div => "div",
             Opcode::Ex2 => "ex2",
+            Opcode::Fence => "fence",
             Opcode::Fma => "fma",
             Opcode::Ld => "ld",
             Opcode::Ldmatrix => "ldmatrix",
@@ -514,6 +534,7 @@ impl Opcode {
             Opcode::Tanh => "tanh",
             Opcode::Testp => "testp",
             Opcode::Vote => "vote",
+            Opcode::Wgmma => "wgmma",
             Opcode::Xor => "xor",
         }
     }
@@ -620,6 +641,62 @@ pub(super) enum Mod {
     CommitGroup,
     /// `.wait_group`.
     WaitGroup,
+    // Warpgroup matrices (`wgmma`, sm_90a).
+    /// `.mma_async`.
+    MmaAsync,
+    /// `.fence` (`wgmma.fence`).
+    FenceOp,
+    /// `.proxy` (`fence.proxy.async`).
+    Proxy,
+    /// `.shared::cta`.
+    SharedCta,
+    /// `.m64nNk16` for `N = 8 * (i + 1)`: the `wgmma` shape.
+    M64k16(u8),
+}
+
+/// The `wgmma` shapes `.m64nNk16`, `N = 8, 16, .., 256`.
+const WGMMA_SHAPES: [&str; 32] = [
+    "m64n8k16",
+    "m64n16k16",
+    "m64n24k16",
+    "m64n32k16",
+    "m64n40k16",
+    "m64n48k16",
+    "m64n56k16",
+    "m64n64k16",
+    "m64n72k16",
+    "m64n80k16",
+    "m64n88k16",
+    "m64n96k16",
+    "m64n104k16",
+    "m64n112k16",
+    "m64n120k16",
+    "m64n128k16",
+    "m64n136k16",
+    "m64n144k16",
+    "m64n152k16",
+    "m64n160k16",
+    "m64n168k16",
+    "m64n176k16",
+    "m64n184k16",
+    "m64n192k16",
+    "m64n200k16",
+    "m64n208k16",
+    "m64n216k16",
+    "m64n224k16",
+    "m64n232k16",
+    "m64n240k16",
+    "m64n248k16",
+    "m64n256k16",
+];
+
+impl Mod {
+    /// The `wgmma` shape `.m64nNk16` (`n` a multiple of 8 up to 256).
+    #[must_use]
+    pub(super) fn wgmma_shape(n: u32) -> Self {
+        debug_assert!(n % 8 == 0 && (8..=256).contains(&n));
+        Mod::M64k16(u8::try_from(n / 8 - 1).unwrap_or(0))
+    }
 }
 
 impl Mod {
@@ -699,6 +776,11 @@ impl Mod {
             Mod::Cg => "cg",
             Mod::CommitGroup => "commit_group",
             Mod::WaitGroup => "wait_group",
+            Mod::MmaAsync => "mma_async",
+            Mod::FenceOp => "fence",
+            Mod::Proxy => "proxy",
+            Mod::SharedCta => "shared::cta",
+            Mod::M64k16(i) => WGMMA_SHAPES[i as usize % WGMMA_SHAPES.len()],
         }
     }
 }

@@ -91,6 +91,7 @@ pub const ARCHES: &[(&str, &str)] = &[
     ("sm_87", "7.4"),
     ("sm_89", "7.8"),
     ("sm_90", "7.8"),
+    ("sm_90a", "8.0"),
     ("sm_100", "8.6"),
     ("sm_120", "8.7"),
 ];
@@ -113,8 +114,22 @@ pub fn isa_version(arch: &str) -> Result<&'static str, String> {
         })
 }
 
-/// Compute capability number of an `sm_XY` name (`sm_86` -> 86).
+/// Compute capability number of an `sm_XY` or `sm_XYa` name (`sm_86` ->
+/// 86, `sm_90a` -> 90).
 #[must_use]
 pub fn arch_number(arch: &str) -> Option<u32> {
-    arch.strip_prefix("sm_")?.parse().ok()
+    let n = arch.strip_prefix("sm_")?;
+    n.strip_suffix('a').unwrap_or(n).parse().ok()
+}
+
+/// The architecture whose `wgmma.mma_async` warpgroup multiplies read
+/// their operands from swizzled shared memory (Hopper's "accelerated"
+/// features; no later family has `wgmma`).
+pub const WGMMA_ARCH: &str = "sm_90a";
+
+/// Whether kernels built for `arch` multiply warpgroup matrices with
+/// `wgmma.mma_async` (else with `mma.sync`, a subgroup at a time).
+#[must_use]
+pub fn has_wgmma(arch: &str) -> bool {
+    arch == WGMMA_ARCH
 }

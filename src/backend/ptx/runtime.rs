@@ -143,19 +143,24 @@ impl CudaBackend {
     }
 
     /// The loaded kernel of `spec`, loading it on first use: the cubin for
-    /// this device's arch when embedded, else the PTX (JIT by the driver).
+    /// this device's arch when embedded (an `sm_XYa` one before `sm_XY`),
+    /// else the PTX (JIT by the driver).
     fn function(&self, spec: &KernelSpec<'_>) -> Result<Arc<Loaded>> {
         self.modules.get_or_try_insert(spec, || self.load(spec))
     }
 
     fn load(&self, spec: &KernelSpec<'_>) -> Result<Loaded> {
         let mut failures = Vec::new();
+        // An `sm_XYa` cubin (architecture-specific features such as
+        // sm_90a's `wgmma`) runs on exactly its architecture: first choice.
+        let specific = format!("{}a", self.arch);
+        let cubin_specific = ArtifactWant::arch("cubin", &specific);
         let cubin = ArtifactWant::arch("cubin", &self.arch);
         let ptx = ArtifactWant::target("ptx");
         let wants: &[ArtifactWant<'_>] = if self.force_ptx {
             &[ptx]
         } else {
-            &[cubin, ptx]
+            &[cubin_specific, cubin, ptx]
         };
         let candidates: Vec<Vec<u8>> = spec
             .select_artifacts(&self.name, wants)?

@@ -28,8 +28,8 @@
 //! unchecked path and one that checks each element.
 
 use crate::ir::{
-    BufRef, DataType, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, Node,
-    Program, walk_nodes,
+    BufRef, DataType, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole,
+    MatrixScope, MatrixShape, Node, Program, SharedLayout, walk_nodes,
 };
 
 use super::super::code::{Code, ins};
@@ -88,8 +88,25 @@ pub(super) fn sm80_construct(program: &Program) -> Option<String> {
         .or_else(|| copy.then(|| "async_copy needs sm_80 or later (cp.async)".to_string()))
 }
 
+/// The part of `m` one warp holds: `m` itself, or for a warpgroup
+/// accumulator the warp's 16 rows (`16 × n`, in `mma.sync` accumulator
+/// fragments, which is also `wgmma`'s accumulator layout).
+pub(super) fn warp_part(m: &MatrixDecl) -> MatrixDecl {
+    match m.scope {
+        MatrixScope::Subgroup => m.clone(),
+        MatrixScope::Warpgroup => MatrixDecl {
+            shape: MatrixShape {
+                m: TILE_M,
+                ..m.shape
+            },
+            scope: MatrixScope::Subgroup,
+            ..m.clone()
+        },
+    }
+}
+
 /// Hardware tiles along `m`, `n` and `k`.
-fn tiles(m: &MatrixDecl) -> (u32, u32, u32) {
+pub(super) fn tiles(m: &MatrixDecl) -> (u32, u32, u32) {
     let s = m.shape;
     (s.m / TILE_M, s.n / TILE_N, s.k / TILE_K)
 }
@@ -256,7 +273,7 @@ impl Emitter<'_> {
     /// A matrix statement.
     pub(super) fn matrix_op(&mut self, op: &MatrixOp) {
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): ptx"),
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => self.warpgroup_mma(*d, a, b, *c),
             MatrixOp::Fill { matrix, value } => {
                 let v = self.expr(value);
                 let regs = self.matrices[*matrix as usize].clone();
@@ -279,6 +296,16 @@ impl Emitter<'_> {
                 *layout,
                 false,
             ),
+            MatrixOp::Store {
+                matrix,
+                buf,
+                offset,
+                stride,
+                layout,
+                clip,
+            } if self.program.matrices[*matrix as usize].scope == MatrixScope::Warpgroup => {
+                self.warpgroup_store(*matrix, *buf, (offset, stride, clip.as_ref()), *layout);
+            }
             MatrixOp::Store {
                 matrix,
                 buf,
@@ -312,6 +339,17 @@ impl Emitter<'_> {
             Mod::Bf16
         };
         let [dr, ar, br, cr] = [d, a, b, c].map(|m| self.matrices[m as usize].clone());
+        self.mma_tiles(ty, (mt, nt, kt), [&dr, &ar, &br, &cr]);
+    }
+
+    /// `mma.sync` over fragments: `d = a * b + c` for `(mt, nt, kt)`
+    /// hardware tiles of `ty` operands, registers in `fragment_regs` order.
+    pub(super) fn mma_tiles(
+        &mut self,
+        ty: Mod,
+        (mt, nt, kt): (u32, u32, u32),
+        [dr, ar, br, cr]: [&[Reg]; 4],
+    ) {
         let quad = |regs: &[Reg], at: u32| -> [Reg; 4] {
             let at = at as usize * 4;
             [regs[at], regs[at + 1], regs[at + 2], regs[at + 3]]
@@ -322,9 +360,9 @@ impl Emitter<'_> {
             for mi in 0..mt {
                 for ni in 0..nt {
                     let acc = mi * nt + ni;
-                    let dq = quad(&dr, acc);
-                    let cq = if ki == 0 { quad(&cr, acc) } else { dq };
-                    let aq = quad(&ar, mi * kt + ki);
+                    let dq = quad(dr, acc);
+                    let cq = if ki == 0 { quad(cr, acc) } else { dq };
+                    let aq = quad(ar, mi * kt + ki);
                     let bi = ((ki * nt + ni) * 2) as usize;
                     let bp = [br[bi], br[bi + 1]];
                     ins!(self.code; Mma.Sync.Aligned.M16n8k16.Row.Col.F32.(ty).(ty).F32 dq, aq, bp, cq);
@@ -353,6 +391,23 @@ impl Emitter<'_> {
             return;
         };
         let regs = self.matrices[matrix as usize].clone();
+        self.matrix_memory_of(&decl, &regs, buf, (offset, stride, clip), layout, store);
+    }
+
+    /// [`Self::matrix_memory`] of a matrix `decl` held in `regs` (an IR
+    /// matrix or a piece of a warpgroup statement). A swizzled shared array
+    /// is always accessed element by element, each address through the
+    /// layout.
+    pub(super) fn matrix_memory_of(
+        &mut self,
+        decl: &MatrixDecl,
+        regs: &[Reg],
+        buf: BufRef,
+        (offset, stride, clip): (&crate::ir::Expr, &crate::ir::Expr, Option<&MatrixClip>),
+        layout: MatrixLayout,
+        store: bool,
+    ) {
+        let (decl, regs) = (decl.clone(), regs.to_vec());
         let (rows, cols) = decl.dims();
         let (majors, minors) = major_minor(layout, rows, cols);
         let len = self.program.static_len(buf);
@@ -386,6 +441,10 @@ impl Emitter<'_> {
             size: self.elem_size(buf),
             clip,
         };
+        if self.swizzled(buf) {
+            self.matrix_elements(&decl, &regs, &mem, store, false, true);
+            return;
+        }
         let ldmatrix = !store
             && matches!(buf, BufRef::Shared(_))
             && matches!(decl.role, MatrixRole::A | MatrixRole::B);
@@ -729,7 +788,7 @@ impl Emitter<'_> {
             };
             for (k, (major, minor)) in elems.into_iter().enumerate() {
                 let row = at(self, major);
-                let addr = element_addr(row, minor, mem.size);
+                let addr = self.element_address(mem, row, minor);
                 let mut pred = match (len, row.idx) {
                     (Some(len), Some(idx)) => {
                         let i = self.code.reg(Class::Rd);
@@ -762,6 +821,32 @@ impl Emitter<'_> {
                 ins!(self.code; Mov.B32 r, halves);
             }
         }
+    }
+
+    /// Whether `buf` is a swizzled shared array.
+    pub(super) fn swizzled(&self, buf: BufRef) -> bool {
+        matches!(buf, BufRef::Shared(i) if self.program.shared.get(i as usize)
+            .is_some_and(|a| a.layout != SharedLayout::Linear))
+    }
+
+    /// The address of element `minor` of `row`: an offset from the row's
+    /// address, or for a swizzled shared array (always on the checked
+    /// path, which knows the row's index) the element's own address
+    /// through the layout.
+    fn element_address(&mut self, mem: &Mem, row: RowBase, minor: u32) -> Addr {
+        let (BufRef::Shared(i), Some(idx)) = (mem.buf, row.idx) else {
+            return element_addr(row, minor, mem.size);
+        };
+        if !self.swizzled(mem.buf) {
+            return element_addr(row, minor, mem.size);
+        }
+        // Out-of-range elements are not accessed (their predicate fails),
+        // so the low 32 bits serve.
+        let wide = self.code.reg(Class::Rd);
+        let lo = self.code.reg(Class::R);
+        ins!(self.code; Add.S64 wide, idx, int(i64::from(minor)));
+        ins!(self.code; Cvt.U32.U64 lo, wide);
+        Addr::reg(self.array_addr(Symbol::Shared(i as usize), lo, mem.size))
     }
 
     /// Whether the lane's `lane + at` (a major or a minor) is below the

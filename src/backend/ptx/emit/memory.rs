@@ -1,7 +1,7 @@
 //! Loads, stores and atomics on buffers, shared and private arrays, with their
 //! bounds checks.
 
-use crate::ir::{Access, AtomicOp, BufRef, DataType, Expr};
+use crate::ir::{Access, AtomicOp, BufRef, DataType, Expr, SharedLayout};
 
 use super::super::code::ins;
 use super::super::isa::{Addr, Class, Inst, Mod, Opcode, Reg, Symbol, int};
@@ -73,11 +73,61 @@ impl Emitter<'_> {
     /// The `.b32` address of element `idx` of the array `sym` of `size`-byte
     /// elements (shared and local windows are below 4 GiB).
     pub(super) fn array_addr(&mut self, sym: Symbol, idx: Reg, size: u32) -> Reg {
+        let idx = match sym {
+            Symbol::Shared(i) => self.physical_index(i, idx),
+            _ => idx,
+        };
         let base = self.code.reg(Class::R);
         let addr = self.code.reg(Class::R);
         ins!(self.code; Mov.U32 base, sym);
         ins!(self.code; Mad.Lo.U32 addr, idx, int(i64::from(size)), base);
         addr
+    }
+
+    /// Where element `idx` (in range) of shared array `i` is stored:
+    /// `SharedLayout::physical_index` in instructions (`idx` itself for a
+    /// linear array). Row and column are shifts and masks (the row length
+    /// is a power of two); the 16-byte chunk is XORed with the row's low
+    /// three bits.
+    pub(super) fn physical_index(&mut self, i: usize, idx: Reg) -> Reg {
+        let Some(a) = self.program.shared.get(i) else {
+            return idx;
+        };
+        let SharedLayout::Swizzled { cols } = a.layout else {
+            return idx;
+        };
+        let size = a.elem.size_bytes();
+        let panel_cols = SharedLayout::panel_cols(size);
+        let chunk = SharedLayout::CHUNK_BYTES / size;
+        let rows = a.len / cols;
+        let log = |x: u32| int(i64::from(x.trailing_zeros()));
+        // r = idx / cols; c = idx % cols.
+        let r = self.code.reg(Class::R);
+        let c = self.code.reg(Class::R);
+        ins!(self.code; Shr.U32 r, idx, log(cols));
+        ins!(self.code; And.B32 c, idx, int(i64::from(cols - 1)));
+        // In-panel element index r * P + (c % P), with its chunk XORed by
+        // (r % 8): ((r * P + c % P) ^ ((r & 7) * chunk)).
+        let pc = self.code.reg(Class::R);
+        let rp = self.code.reg(Class::R);
+        let r7 = self.code.reg(Class::R);
+        let x = self.code.reg(Class::R);
+        let inner = self.code.reg(Class::R);
+        ins!(self.code; And.B32 pc, c, int(i64::from(panel_cols - 1)));
+        ins!(self.code; Shl.B32 rp, r, log(panel_cols));
+        ins!(self.code; Add.U32 rp, rp, pc);
+        ins!(self.code; And.B32 r7, r, int(i64::from(SharedLayout::ATOM_ROWS - 1)));
+        ins!(self.code; Shl.B32 x, r7, log(chunk));
+        ins!(self.code; Xor.B32 inner, rp, x);
+        if cols == panel_cols {
+            return inner;
+        }
+        // Plus the panel's start: (c / P) * rows * P.
+        let panel = self.code.reg(Class::R);
+        let out = self.code.reg(Class::R);
+        ins!(self.code; Shr.U32 panel, c, log(panel_cols));
+        ins!(self.code; Mad.Lo.U32 out, panel, int(i64::from(rows * panel_cols)), inner);
+        out
     }
 
     /// The state space of an access to `buf`.

@@ -1,0 +1,122 @@
+//! PTX of warpgroup matrices: `wgmma.mma_async` on sm_90a when both tiles
+//! are swizzled, `mma.sync` by warps otherwise (and on every other
+//! architecture), and swizzled shared arrays. `ptxas` assembles every
+//! variant when it exists (`skipped: ptxas not found` otherwise;
+//! `VYRE_REQUIRE_PTXAS=1` makes that a failure).
+
+mod ptx_support;
+mod warpgroup_support;
+
+use ptx_support::{emit, ptxas};
+use vyre::backend::ptx;
+use vyre::ir::{DataType, SharedLayout};
+use warpgroup_support::warpgroup_gemm;
+
+/// Lines of `text` whose instruction starts with `prefix` (after an
+/// optional guard).
+fn count(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .map(|l| {
+            let l = l.trim();
+            match l.strip_prefix('@') {
+                Some(rest) => rest.split_once(' ').map_or("", |(_, i)| i),
+                None => l,
+            }
+        })
+        .filter(|l| l.starts_with(prefix))
+        .count()
+}
+
+fn assemble(text: &str, arch: &str, name: &str) {
+    if let Some(ptxas) = ptxas() {
+        let cubin = ptx::assemble(&ptxas, text, arch)
+            .unwrap_or_else(|e| panic!("{name} on {arch}: {e}\n--- PTX ---\n{text}"));
+        assert!(cubin.starts_with(b"\x7fELF"), "cubin is not an ELF file");
+    }
+}
+
+#[test]
+fn swizzled_tiles_on_sm90a_take_wgmma_with_the_mma_sync_path_behind_one_test() {
+    for elem in [DataType::BF16, DataType::F16] {
+        let p = warpgroup_gemm(elem, true);
+        p.validate().unwrap();
+        let text = emit(&p, "sm_90a");
+        assemble(&text, "sm_90a", &p.name);
+        let ty = if elem == DataType::BF16 {
+            "bf16"
+        } else {
+            "f16"
+        };
+        // k = 64: four m64n128k16 multiplies, one batch.
+        let shape = format!("wgmma.mma_async.sync.aligned.m64n128k16.f32.{ty}.{ty}");
+        assert_eq!(count(&text, &shape), 4, "{text}");
+        assert_eq!(count(&text, "wgmma.fence.sync.aligned"), 1);
+        assert_eq!(count(&text, "wgmma.commit_group.sync.aligned"), 1);
+        assert_eq!(count(&text, "wgmma.wait_group.sync.aligned 0"), 1);
+        assert_eq!(count(&text, "fence.proxy.async.shared::cta"), 1);
+        // The fallback: each warp's 16 rows by mma.sync (4 k-steps x 16
+        // n8 tiles).
+        assert_eq!(count(&text, "mma.sync.aligned.m16n8k16"), 64);
+        assert!(text.contains(".shared .align 1024 .b8"), "{text}");
+    }
+}
+
+#[test]
+fn other_architectures_and_linear_tiles_multiply_by_warps() {
+    for (arch, swizzled) in [("sm_80", true), ("sm_90", true), ("sm_90a", false)] {
+        let p = warpgroup_gemm(DataType::BF16, swizzled);
+        let text = emit(&p, arch);
+        assemble(&text, arch, &p.name);
+        assert_eq!(count(&text, "wgmma"), 0, "{arch}: {text}");
+        assert_eq!(count(&text, "mma.sync.aligned.m16n8k16"), 64, "{arch}");
+    }
+}
+
+#[test]
+fn the_swizzle_is_a_permutation_of_whole_16_byte_chunks() {
+    for (size, cols, rows) in [(2, 64, 16), (2, 256, 24), (4, 32, 8), (1, 512, 8)] {
+        let layout = SharedLayout::Swizzled { cols };
+        assert_eq!(layout.problem(size, cols * rows), None);
+        let len = cols * rows;
+        let chunk = 16 / size;
+        let mut seen = vec![false; len as usize];
+        for i in 0..len {
+            let p = layout.physical_index(size, len, i);
+            assert!(p < len && !seen[p as usize], "{size} {cols}: {i} -> {p}");
+            seen[p as usize] = true;
+            // Chunks stay whole and in order.
+            assert_eq!(p % chunk, i % chunk);
+            if i % chunk != 0 {
+                assert_eq!(p, layout.physical_index(size, len, i - 1) + 1);
+            }
+        }
+        // Row r's chunk j lands at chunk j ^ (r % 8) of the row's panel.
+        let r = 3;
+        let p = layout.physical_index(size, len, r * cols + chunk);
+        let panel_cols = 128 / size;
+        assert_eq!(p, r * panel_cols + (1 ^ 3) * chunk);
+    }
+    assert!(
+        SharedLayout::Swizzled { cols: 48 }
+            .problem(2, 48 * 8)
+            .is_some()
+    );
+    assert!(
+        SharedLayout::Swizzled { cols: 32 }
+            .problem(2, 32 * 8)
+            .is_some()
+    );
+    assert!(
+        SharedLayout::Swizzled { cols: 64 }
+            .problem(2, 64 * 4)
+            .is_some()
+    );
+}
+
+/// `cargo test --test ptx_warpgroup -- --ignored --nocapture` prints the
+/// sm_90a PTX of the bf16 GEMM, to read or to feed `ptxas -v`.
+#[test]
+#[ignore = "prints PTX for reading"]
+fn print_warpgroup_gemm_ptx() {
+    println!("{}", emit(&warpgroup_gemm(DataType::BF16, true), "sm_90a"));
+}

@@ -1,0 +1,150 @@
+//! A warpgroup GEMM built with `ProgramBuilder`, shared by the PTX test
+//! (`tests/ptx_warpgroup.rs`) and the GPU test (`tests/cuda_kernels.rs`),
+//! with a host-side expectation computed from the language's semantics
+//! (`src/ir/matrix.rs`), independently of any backend.
+#![allow(dead_code)]
+
+use vyre::ir::{
+    Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixClip, MatrixLayout, MatrixOp,
+    Program, ProgramBuilder, SharedLayout, SharedTile,
+};
+
+/// Columns of `c` per workgroup of [`warpgroup_gemm`].
+pub const BN: u32 = 128;
+/// Rows of `c` per workgroup (two warpgroups of 64).
+pub const BM: u32 = 128;
+/// `k` per step.
+pub const BK: u32 = 64;
+
+fn lid() -> Expr {
+    Expr::Builtin(Builtin::LocalId, Axis::X)
+}
+
+fn wgid(a: Axis) -> Expr {
+    Expr::Builtin(Builtin::WorkgroupId, a)
+}
+
+fn u(v: u32) -> Expr {
+    Expr::u32(v)
+}
+
+/// `c = a × b` (`m × k` times `k × n`, row-major, `f32` out) by two
+/// warpgroups of a 256-invocation workgroup, each a `64 × 128` accumulator
+/// multiplied by `warpgroup_mma` from shared tiles of `A` (`128 × 64`) and
+/// `B` (`64 × 128`), filled element by element (zero past the edges) and
+/// laid out as `layout` (swizzled: the `wgmma` path on sm_90a). Edge tiles
+/// are stored clipped. Parameters `a, b, c, m, n, k`.
+pub fn warpgroup_gemm(elem: DataType, swizzled: bool) -> Program {
+    let name = format!(
+        "wg_gemm_{}_{}",
+        elem.name(),
+        if swizzled { "swizzled" } else { "linear" }
+    );
+    let mut b = ProgramBuilder::new(name, [256, 1, 1]);
+    let a = b.buffer("a", elem, Access::Read);
+    let bb = b.buffer("b", elem, Access::Read);
+    let c = b.buffer("c", DataType::F32, Access::ReadWrite);
+    let m = b.scalar("m", DataType::U32);
+    let n = b.scalar("n", DataType::U32);
+    let k = b.scalar("k", DataType::U32);
+    let layout = |cols| {
+        if swizzled {
+            SharedLayout::Swizzled { cols }
+        } else {
+            SharedLayout::Linear
+        }
+    };
+    let ta = b.shared_with_layout("ta", elem, BM * BK, layout(BK));
+    let tb = b.shared_with_layout("tb", elem, BK * BN, layout(BN));
+    let acc = b.warpgroup_accumulator("acc", BN, BK);
+    let row0 = b.local("row0", DataType::U32, false);
+    let col0 = b.local("col0", DataType::U32, false);
+    let half = b.local("half", DataType::U32, false);
+    let k0 = b.local("k0", DataType::U32, false);
+    let i = b.local("i", DataType::U32, false);
+    let r = b.local("r", DataType::U32, false);
+    let cc = b.local("cc", DataType::U32, false);
+    let zero = Expr::Lit(Literal::zero(elem));
+    let (p, l) = (Expr::param, Expr::local);
+    b.body(|blk| {
+        blk.let_(row0, wgid(Axis::Y).mul(u(BM)));
+        blk.let_(col0, wgid(Axis::X).mul(u(BN)));
+        blk.let_(half, lid().div(u(128)));
+        blk.for_step(k0, u(0), p(k), BK, false, |body| {
+            // A tile: rows row0.., columns k0..
+            body.for_step(i, lid(), u(BM * BK), 256, false, |f| {
+                f.let_(r, l(i).div(u(BK)));
+                f.let_(cc, l(i).rem(u(BK)));
+                let gr = l(row0).add(l(r));
+                let gc = l(k0).add(l(cc));
+                let inside = gr.clone().lt(p(m)).bitand(gc.clone().lt(p(k)));
+                let v = Expr::select(
+                    inside,
+                    Expr::load(BufRef::Param(a), gr.mul(p(k)).add(gc)),
+                    zero.clone(),
+                );
+                f.store(BufRef::Shared(ta), l(i), v);
+            });
+            // B tile: rows k0.., columns col0..
+            body.for_step(i, lid(), u(BK * BN), 256, false, |f| {
+                f.let_(r, l(i).div(u(BN)));
+                f.let_(cc, l(i).rem(u(BN)));
+                let gr = l(k0).add(l(r));
+                let gc = l(col0).add(l(cc));
+                let inside = gr.clone().lt(p(k)).bitand(gc.clone().lt(p(n)));
+                let v = Expr::select(
+                    inside,
+                    Expr::load(BufRef::Param(bb), gr.mul(p(n)).add(gc)),
+                    zero.clone(),
+                );
+                f.store(BufRef::Shared(tb), l(i), v);
+            });
+            body.barrier();
+            body.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d: acc,
+                a: SharedTile {
+                    array: ta,
+                    offset: l(half).mul(u(64 * BK)),
+                    stride: u(BK),
+                },
+                b: SharedTile {
+                    array: tb,
+                    offset: u(0),
+                    stride: u(BN),
+                },
+                c: acc,
+            });
+            body.barrier();
+        });
+        let top = l(row0).add(l(half).mul(u(64)));
+        let rows = Expr::select(top.clone().lt(p(m)), p(m).sub(top.clone()), u(0));
+        let cols = Expr::select(l(col0).lt(p(n)), p(n).sub(l(col0)), u(0));
+        blk.matrix(MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Param(c),
+            offset: top.mul(p(n)).add(l(col0)),
+            stride: p(n),
+            layout: MatrixLayout::RowMajor,
+            clip: Some(MatrixClip { rows, cols }),
+        });
+    });
+    b.finish()
+}
+
+/// The expected `c` of [`warpgroup_gemm`]: every element the sum over `k`
+/// in slices of [`BK`], each slice's products added in order of `k` to
+/// the running `f32` sum (round to nearest even), as the reference does;
+/// `a` and `b` given as `f32` values of the half-precision inputs.
+pub fn expected(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+    let mut c = vec![0.0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for x in 0..k {
+                s += a[i * k + x] * b[x * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+    c
+}
