@@ -73,6 +73,22 @@ fn other_architectures_and_linear_tiles_multiply_by_warps() {
 }
 
 #[test]
+fn every_access_to_a_swizzled_array_assembles() {
+    let p = warpgroup_support::swizzled_accesses();
+    p.validate().unwrap();
+    for arch in ["sm_80", "sm_90a"] {
+        let text = emit(&p, arch);
+        assemble(&text, arch, &p.name);
+        // Both arrays on whole swizzle atoms; the shared tiles loaded
+        // element by element (no ldmatrix: its row addresses assume a
+        // linear layout).
+        assert_eq!(text.matches(".shared .align 1024").count(), 2, "{text}");
+        assert_eq!(count(&text, "ldmatrix"), 0);
+        assert_eq!(count(&text, "cp.async.cg.shared.global"), 1);
+    }
+}
+
+#[test]
 fn the_swizzle_is_a_permutation_of_whole_16_byte_chunks() {
     for (size, cols, rows) in [(2, 64, 16), (2, 256, 24), (4, 32, 8), (1, 512, 8)] {
         let layout = SharedLayout::Swizzled { cols };

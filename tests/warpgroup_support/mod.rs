@@ -148,3 +148,103 @@ pub fn expected(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> 
     }
     c
 }
+
+/// Elements of each array of [`swizzled_accesses`].
+pub const SWIZZLED_LEN: u32 = 1024;
+
+/// Every kind of access to swizzled shared arrays, to compare a target
+/// that lays them out (PTX) with the reference (which need not): 256
+/// invocations store `u32`s (four each) into a swizzled `u32` array of two
+/// panels (`cols = 64`), copy `f16` bits from `src` into a swizzled `f16`
+/// array by 16-byte `async_copy`s, then read both back at scattered
+/// indices (plain loads) into `out32` and `out16`, and load a 16 × 16 `A`
+/// matrix from the `f16` array (stored to `outm`, `f32`). Parameters
+/// `src, out32, out16, outm`.
+pub fn swizzled_accesses() -> Program {
+    use vyre::ir::{MatrixRole, MatrixShape};
+    let mut b = ProgramBuilder::new("swizzled_accesses", [256, 1, 1]);
+    let src = b.buffer("src", DataType::F16, Access::Read);
+    let out32 = b.buffer("out32", DataType::U32, Access::ReadWrite);
+    let out16 = b.buffer("out16", DataType::F16, Access::ReadWrite);
+    let outm = b.buffer("outm", DataType::F32, Access::ReadWrite);
+    let s32 = b.shared_with_layout(
+        "s32",
+        DataType::U32,
+        SWIZZLED_LEN,
+        SharedLayout::Swizzled { cols: 64 },
+    );
+    let s16 = b.shared_with_layout(
+        "s16",
+        DataType::F16,
+        SWIZZLED_LEN,
+        SharedLayout::Swizzled { cols: 128 },
+    );
+    let shape = MatrixShape { m: 16, n: 8, k: 16 };
+    let fa = b.matrix("fa", MatrixRole::A, DataType::F16, shape);
+    let acc = b.matrix("acc", MatrixRole::Accumulator, DataType::F32, shape);
+    let fb = b.matrix("fb", MatrixRole::B, DataType::F16, shape);
+    let i = b.local("i", DataType::U32, false);
+    let l = Expr::local;
+    b.body(|blk| {
+        blk.for_step(i, lid(), u(SWIZZLED_LEN), 256, false, |f| {
+            f.store(
+                BufRef::Shared(s32),
+                l(i),
+                l(i).mul(u(2_654_435_761)).add(u(7)),
+            );
+        });
+        blk.for_step(i, lid().mul(u(8)), u(SWIZZLED_LEN), 2048, false, |f| {
+            f.async_copy(s16, l(i), src, l(i), 8);
+        });
+        blk.async_commit();
+        blk.async_wait(0);
+        blk.barrier();
+        blk.for_step(i, lid(), u(SWIZZLED_LEN), 256, false, |f| {
+            let scattered = l(i).mul(u(389)).rem(u(SWIZZLED_LEN));
+            f.store(
+                BufRef::Param(out32),
+                l(i),
+                Expr::load(BufRef::Shared(s32), scattered.clone()),
+            );
+            f.store(
+                BufRef::Param(out16),
+                l(i),
+                Expr::load(BufRef::Shared(s16), scattered),
+            );
+        });
+        // A 16 x 16 tile from row 5, column 40 (crossing chunks and rows
+        // of different swizzles) times an identity-like B of ones on the
+        // diagonal: the rows of A, summed in blocks, land in `outm`.
+        blk.matrix(MatrixOp::Load {
+            matrix: fa,
+            buf: BufRef::Shared(s16),
+            offset: u(5 * 128 + 40),
+            stride: u(128),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+        blk.matrix(MatrixOp::Load {
+            matrix: fb,
+            buf: BufRef::Shared(s16),
+            offset: u(9 * 128 + 3),
+            stride: u(128),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+        blk.matrix(MatrixOp::MultiplyAdd {
+            d: acc,
+            a: fa,
+            b: fb,
+            c: acc,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Param(outm),
+            offset: lid().div(u(32)).mul(u(128)),
+            stride: u(8),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+    });
+    b.finish()
+}
