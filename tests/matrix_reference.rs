@@ -9,9 +9,9 @@
 mod matrix_support;
 
 use matrix_support::warpgroup::WgCase;
-use vyre::ir::SharedTile;
 use vyre::backend::reference::{RefArg, RunError, RunOptions, run, run_with};
 use vyre::half::{bf16, f16};
+use vyre::ir::SharedTile;
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
     MatrixShape, Program, ProgramBuilder,
@@ -1651,7 +1651,10 @@ fn warpgroup_fill_and_clipped_store() {
         // 1 + 2^-11 is halfway between f16 1.0 and its successor: even.
         let one = bits_of(DataType::F16, 1.0);
         for (i, &x) in o.iter().enumerate() {
-            let (r, c) = ((i as u32).wrapping_sub(2) / 10, (i as u32).wrapping_sub(2) % 10);
+            let (r, c) = (
+                (i as u32).wrapping_sub(2) / 10,
+                (i as u32).wrapping_sub(2) % 10,
+            );
             let inside = i >= 2 && r < 60 && c < 5;
             assert_eq!(x, if inside { one } else { sentinel }, "element {i}");
         }
@@ -1708,10 +1711,26 @@ fn warpgroup_invocations_passing_different_operands_are_an_error() {
     };
     for (which, stmt, want) in [
         ("fill", 0, "invocation 0 fills with 0.0"),
-        ("a_off", 1, "invocation 0 passes A offset 0, invocation 64 A offset 1"),
-        ("a_stride", 1, "invocation 0 passes A stride 16, invocation 64 A stride 17"),
-        ("b_off", 1, "invocation 0 passes B offset 0, invocation 64 B offset 1"),
-        ("b_stride", 1, "invocation 0 passes B stride 8, invocation 64 B stride 9"),
+        (
+            "a_off",
+            1,
+            "invocation 0 passes A offset 0, invocation 64 A offset 1",
+        ),
+        (
+            "a_stride",
+            1,
+            "invocation 0 passes A stride 16, invocation 64 A stride 17",
+        ),
+        (
+            "b_off",
+            1,
+            "invocation 0 passes B offset 0, invocation 64 B offset 1",
+        ),
+        (
+            "b_stride",
+            1,
+            "invocation 0 passes B stride 8, invocation 64 B stride 9",
+        ),
     ] {
         for size in [32, 64, 128] {
             let e = run_with(&program(which, 64), [1, 1, 1], &mut [], &opts(size)).unwrap_err();
@@ -1725,7 +1744,10 @@ fn warpgroup_invocations_passing_different_operands_are_an_error() {
             else {
                 panic!("{which}, size {size}: {e:?}");
             };
-            assert_eq!((kernel.as_str(), *workgroup, *warpgroup), ("wg_divergent", [0; 3], 0));
+            assert_eq!(
+                (kernel.as_str(), *workgroup, *warpgroup),
+                ("wg_divergent", [0; 3], 0)
+            );
             assert!(
                 statement.starts_with(&format!("matrix statement {stmt} (")),
                 "{which}: {statement}"
@@ -1735,7 +1757,10 @@ fn warpgroup_invocations_passing_different_operands_are_an_error() {
             }
             assert!(detail.contains(want), "{which}, size {size}: {detail}");
             let msg = e.to_string();
-            assert!(msg.contains("warpgroup 0") && msg.contains("equal operands"), "{msg}");
+            assert!(
+                msg.contains("warpgroup 0") && msg.contains("equal operands"),
+                "{msg}"
+            );
         }
         // Operands that differ per warpgroup only are fine.
         run_with(&program(which, 128), [1, 1, 1], &mut [], &opts(32))

@@ -207,14 +207,20 @@ impl World {
         };
         // A clipped load or store touches `(r, c)` only when `r < bx` and
         // `c < by`.
-        let clipped_in = |r: usize, c: usize| (r as u64) < u64::from(bx) && (c as u64) < u64::from(by);
+        let clipped_in =
+            |r: usize, c: usize| (r as u64) < u64::from(bx) && (c as u64) < u64::from(by);
         match op {
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
                 let (m, n) = self.mat_dims[*d as usize];
                 let k = self.mat_k[*d as usize];
                 // A[i][kk] = a.array[x + i * y + kk], B[kk][j] =
                 // b.array[bx + kk * by + j], in u64; out of range reads 0.
-                let read = |mem: &Vec<u32>, elem: DataType, off: u32, stride: u32, r: usize, col: usize| {
+                let read = |mem: &Vec<u32>,
+                            elem: DataType,
+                            off: u32,
+                            stride: u32,
+                            r: usize,
+                            col: usize| {
                     let i = u64::from(off) + r as u64 * u64::from(stride) + col as u64;
                     usize::try_from(i)
                         .ok()
@@ -2561,7 +2567,11 @@ impl WarpgroupGen {
         let mut e = Expr::u32(base);
         let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
         if self.rng.chance(1, 4) {
-            e = e.add(lid().div(Expr::u32(128)).mul(Expr::u32(1 + self.rng.below(64))));
+            e = e.add(
+                lid()
+                    .div(Expr::u32(128))
+                    .mul(Expr::u32(1 + self.rng.below(64))),
+            );
         }
         if self.rng.chance(1, 5) {
             let wg = Expr::Builtin(Builtin::WorkgroupId, Axis::X);
@@ -2574,7 +2584,11 @@ impl WarpgroupGen {
         }
         if self.rng.chance(1, 90) {
             let d = [32, 64][self.rng.below(2) as usize];
-            e = e.add(lid().div(Expr::u32(d)).mul(Expr::u32(1 + self.rng.below(8))));
+            e = e.add(
+                lid()
+                    .div(Expr::u32(d))
+                    .mul(Expr::u32(1 + self.rng.below(8))),
+            );
         }
         e
     }
@@ -2772,5 +2786,8 @@ fn warpgroup_programs_agree() {
         "agreed on {done}, both reported disagreeing invocations of a warpgroup in {wg_differ} and lanes of a subgroup in {differ}"
     );
     assert!(done >= 60, "only {done} programs ran");
-    assert!(wg_differ >= 2, "only {wg_differ} programs had disagreeing warpgroups");
+    assert!(
+        wg_differ >= 2,
+        "only {wg_differ} programs had disagreeing warpgroups"
+    );
 }

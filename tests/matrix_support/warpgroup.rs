@@ -8,8 +8,8 @@
 
 use vyre::half::{bf16, f16};
 use vyre::ir::{
-    Access, Axis, BufRef, Builtin, DataType, Expr, MatrixLayout, MatrixOp, Program,
-    ProgramBuilder, SharedLayout, SharedTile,
+    Access, Axis, BufRef, Builtin, DataType, Expr, MatrixLayout, MatrixOp, Program, ProgramBuilder,
+    SharedLayout, SharedTile,
 };
 
 /// One warpgroup multiply kernel: `warpgroups` warpgroups per workgroup
