@@ -3,10 +3,15 @@
 //! naive loop in the stated order (start from `c[i][j]`, add the products in
 //! order of `k` in `f32`), conversions on store, out-of-range elements,
 //! aliasing, the shared-memory path, the uniformity verifier, subgroup-size
-//! independence and the CPU device.
+//! independence and the CPU device; warpgroup accumulators and their
+//! multiply from shared arrays.
 
+mod matrix_support;
+
+use matrix_support::warpgroup::WgCase;
 use vyre::backend::reference::{RefArg, RunError, RunOptions, run, run_with};
 use vyre::half::{bf16, f16};
+use vyre::ir::SharedTile;
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
     MatrixShape, Program, ProgramBuilder,
@@ -1454,4 +1459,311 @@ fn broken_matrix_rules_are_validation_errors() {
     });
     assert!(m.contains("from `f16` elements into `u32` elements"), "{m}");
     assert!(m.contains("`async_copy` of 3 `f16` elements"), "{m}");
+}
+
+// ---------------------------------------------------------------------------
+// Warpgroup accumulators.
+
+/// Run a [`WgCase`] on inputs from `seed` with subgroups of `size`.
+fn wg_run(case: &WgCase, seed: u64, size: u32) -> (Result<Vec<u32>, RunError>, Vec<u32>) {
+    let (mut a, mut b) = case.inputs(seed);
+    let want = case.expected(&a, &b);
+    let mut out = vec![0u32; case.out_len() as usize];
+    let r = run_with(
+        &case.program(),
+        [1, 1, 1],
+        &mut [
+            RefArg::Buffer(&mut a),
+            RefArg::Buffer(&mut b),
+            RefArg::Buffer(&mut out),
+        ],
+        &opts(size),
+    );
+    (r.map(|()| out), want)
+}
+
+fn wg_case(n: u32, k: u32, elem: DataType) -> WgCase {
+    WgCase {
+        n,
+        k,
+        elem,
+        layout: vyre::ir::SharedLayout::Linear,
+        a_len: 64 * k,
+        b_len: k * n,
+        a_off: 0,
+        a_stride: k,
+        b_off: 0,
+        b_stride: n,
+        warpgroups: 1,
+        per_warpgroup: 0,
+    }
+}
+
+/// `d = A * B + c` with `d != c` against the plain loop in the documented
+/// order, bit for bit: dense tiles, strides past the row (gaps) and below
+/// it (overlapping rows), tiles reaching past the end of their arrays
+/// (reading 0) and offsets near `u32::MAX` (past `u32`, so out of range),
+/// linear and swizzled arrays (the layout changes nothing); `c` is stored
+/// unchanged. Subgroups of 8 to 128 give the same results.
+#[test]
+fn warpgroup_multiply_matches_the_plain_loop() {
+    let swz = vyre::ir::SharedLayout::Swizzled { cols: 64 };
+    let mut cases = Vec::new();
+    for (n, k) in [(8, 16), (16, 32), (24, 48), (256, 16)] {
+        for elem in [DataType::F16, DataType::BF16] {
+            cases.push(wg_case(n, k, elem));
+        }
+    }
+    let base = wg_case(16, 32, DataType::BF16);
+    cases.extend([
+        WgCase {
+            a_off: 5,
+            a_stride: 37,
+            b_off: 3,
+            b_stride: 19,
+            a_len: 64 * 37 + 40,
+            b_len: 32 * 19 + 7,
+            ..base
+        },
+        WgCase {
+            a_stride: 8,
+            b_stride: 4,
+            ..base
+        },
+        // Past the ends: the last rows of A and B read 0.
+        WgCase {
+            a_off: 100,
+            a_len: 64 * 32 - 300,
+            b_off: 9,
+            b_len: 32 * 16 - 50,
+            ..base
+        },
+        // Near `u32::MAX`: the index passes `u32` (no wrap to 0).
+        WgCase {
+            a_off: u32::MAX - 40,
+            b_off: u32::MAX - 3,
+            ..base
+        },
+        WgCase {
+            layout: swz,
+            a_len: 4096,
+            b_len: 512,
+            a_off: 64,
+            a_stride: 64,
+            b_stride: 16,
+            elem: DataType::F16,
+            ..base
+        },
+    ]);
+    for (q, case) in cases.iter().enumerate() {
+        let mut first = None;
+        for size in [8, 32, 128] {
+            let (got, want) = wg_run(case, q as u64, size);
+            let got = got.unwrap_or_else(|e| panic!("case {q} {case:?}: {e}"));
+            assert_eq!(got.len(), want.len());
+            for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g, w, "case {q} {case:?}, subgroup size {size}, element {e}");
+            }
+            assert_eq!(*first.get_or_insert_with(|| got.clone()), got);
+        }
+        let products = &want_of(case, q as u64)[(64 * case.n) as usize..];
+        assert!(
+            products.iter().any(|&x| f32::from_bits(x) != 1.5) || case.a_off > u32::MAX - 64,
+            "case {q}: nothing was multiplied"
+        );
+    }
+}
+
+fn want_of(case: &WgCase, seed: u64) -> Vec<u32> {
+    let (a, b) = case.inputs(seed);
+    case.expected(&a, &b)
+}
+
+/// Two warpgroups in a workgroup, each with its own `c` (`1.5 + g`) and
+/// its own operand offsets (`g * 640` further), and its own part of `out`.
+#[test]
+fn warpgroups_of_a_workgroup_use_their_own_operands() {
+    let case = WgCase {
+        warpgroups: 2,
+        per_warpgroup: 640,
+        a_len: 64 * 32 + 640,
+        b_len: 32 * 16 + 640,
+        ..wg_case(16, 32, DataType::F16)
+    };
+    for size in [16, 64, 128] {
+        let (got, want) = wg_run(&case, 7, size);
+        assert_eq!(got.expect("runs"), want, "subgroup size {size}");
+    }
+    // The two halves differ (each warpgroup used its own operands).
+    let want = want_of(&case, 7);
+    let half = want.len() / 2;
+    assert_ne!(want[..half], want[half..]);
+}
+
+/// A warpgroup accumulator that is never filled is zero; a fill and a
+/// clipped store into an `f16` buffer round to nearest even and leave the
+/// clipped-out part (and the part out of range) untouched.
+#[test]
+fn warpgroup_fill_and_clipped_store() {
+    let mut b = ProgramBuilder::new("wg_fill", [128, 1, 1]);
+    let out = b.buffer("out", DataType::F16, Access::ReadWrite);
+    let zero = b.buffer("zero", DataType::F32, Access::ReadWrite);
+    let w = b.warpgroup_accumulator("w", 8, 16);
+    let z = b.warpgroup_accumulator("z", 8, 16);
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: w,
+            value: Expr::f32(1.0 + 2f32.powi(-11)),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: w,
+            buf: BufRef::Param(out),
+            offset: Expr::u32(2),
+            stride: Expr::u32(10),
+            layout: ROW,
+            clip: Some(vyre::ir::MatrixClip {
+                rows: Expr::u32(60),
+                cols: Expr::u32(5),
+            }),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: z,
+            buf: BufRef::Param(zero),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: ROW,
+            clip: None,
+        });
+    });
+    let p = b.finish();
+    let sentinel = 0x7777u32;
+    let mut o = vec![sentinel; 500];
+    let mut zb = vec![0xffff_ffffu32; 512];
+    for size in [32, 128] {
+        o.fill(sentinel);
+        run_with(
+            &p,
+            [1, 1, 1],
+            &mut [RefArg::Buffer(&mut o), RefArg::Buffer(&mut zb)],
+            &opts(size),
+        )
+        .expect("runs");
+        // 1 + 2^-11 is halfway between f16 1.0 and its successor: even.
+        let one = bits_of(DataType::F16, 1.0);
+        for (i, &x) in o.iter().enumerate() {
+            let (r, c) = (
+                (i as u32).wrapping_sub(2) / 10,
+                (i as u32).wrapping_sub(2) % 10,
+            );
+            let inside = i >= 2 && r < 60 && c < 5;
+            assert_eq!(x, if inside { one } else { sentinel }, "element {i}");
+        }
+        assert!(zb.iter().all(|&x| x == 0), "a fresh accumulator is zero");
+    }
+}
+
+/// The invocations of a warpgroup must pass equal operands to a statement
+/// on warpgroup matrices: offsets of `A` or `B`, strides or a fill value
+/// that differ within a warpgroup are a `WarpgroupOperandsDiffer` naming
+/// the warpgroup, the statement and the invocations, whatever the subgroup
+/// size; values that differ only between warpgroups are fine.
+#[test]
+fn warpgroup_invocations_passing_different_operands_are_an_error() {
+    let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+    let program = |which: &str, div: u32| {
+        let mut b = ProgramBuilder::new("wg_divergent", [256, 1, 1]);
+        let ta = b.shared("ta", DataType::F16, 4096);
+        let tb = b.shared("tb", DataType::F16, 1024);
+        let w = b.warpgroup_accumulator("w", 8, 16);
+        let v = || lid().div(Expr::u32(div));
+        let pick = |what: &str, base: u32| {
+            if which == what {
+                Expr::u32(base).add(v())
+            } else {
+                Expr::u32(base)
+            }
+        };
+        b.body(|blk| {
+            blk.matrix(MatrixOp::Fill {
+                matrix: w,
+                value: if which == "fill" {
+                    v().cast(DataType::F32)
+                } else {
+                    Expr::f32(0.0)
+                },
+            });
+            blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d: w,
+                a: SharedTile {
+                    array: ta,
+                    offset: pick("a_off", 0),
+                    stride: pick("a_stride", 16),
+                },
+                b: SharedTile {
+                    array: tb,
+                    offset: pick("b_off", 0),
+                    stride: pick("b_stride", 8),
+                },
+                c: w,
+            });
+        });
+        b.finish()
+    };
+    for (which, stmt, want) in [
+        ("fill", 0, "invocation 0 fills with 0.0"),
+        (
+            "a_off",
+            1,
+            "invocation 0 passes A offset 0, invocation 64 A offset 1",
+        ),
+        (
+            "a_stride",
+            1,
+            "invocation 0 passes A stride 16, invocation 64 A stride 17",
+        ),
+        (
+            "b_off",
+            1,
+            "invocation 0 passes B offset 0, invocation 64 B offset 1",
+        ),
+        (
+            "b_stride",
+            1,
+            "invocation 0 passes B stride 8, invocation 64 B stride 9",
+        ),
+    ] {
+        for size in [32, 64, 128] {
+            let e = run_with(&program(which, 64), [1, 1, 1], &mut [], &opts(size)).unwrap_err();
+            let RunError::WarpgroupOperandsDiffer {
+                kernel,
+                workgroup,
+                warpgroup,
+                statement,
+                detail,
+            } = &e
+            else {
+                panic!("{which}, size {size}: {e:?}");
+            };
+            assert_eq!(
+                (kernel.as_str(), *workgroup, *warpgroup),
+                ("wg_divergent", [0; 3], 0)
+            );
+            assert!(
+                statement.starts_with(&format!("matrix statement {stmt} (")),
+                "{which}: {statement}"
+            );
+            if which != "fill" {
+                assert!(statement.contains("warpgroup_mma(&ta"), "{statement}");
+            }
+            assert!(detail.contains(want), "{which}, size {size}: {detail}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("warpgroup 0") && msg.contains("equal operands"),
+                "{msg}"
+            );
+        }
+        // Operands that differ per warpgroup only are fine.
+        run_with(&program(which, 128), [1, 1, 1], &mut [], &opts(32))
+            .unwrap_or_else(|e| panic!("{which}: per-warpgroup operands: {e}"));
+    }
 }

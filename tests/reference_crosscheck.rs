@@ -49,13 +49,22 @@ struct World {
     /// Per invocation: the result of its last collective.
     results: Vec<u32>,
     /// Per invocation: the matrix statement it waits at (the statement's
-    /// address, to tell statements apart, the statement, and its two
-    /// operands: offset and stride, or the fill value's bits).
-    matrix_requests: Vec<Option<(usize, MatrixOp, u32, u32)>>,
+    /// address, to tell statements apart, the statement, and its operands:
+    /// offset, stride and a clip's rows and columns (`u32::MAX` unclipped),
+    /// or the fill value's bits; a warpgroup multiply's A offset, A stride,
+    /// B offset and B stride).
+    matrix_requests: Vec<Option<(usize, MatrixOp, [u32; 4])>>,
     /// Per subgroup, per matrix: its elements, row-major, as `f32`.
     mats: Vec<Vec<Vec<f32>>>,
+    /// Per warpgroup (128 invocations), per matrix: the same for warpgroup
+    /// matrices.
+    wmats: Vec<Vec<Vec<f32>>>,
     /// Each matrix's `(rows, cols)`.
     mat_dims: Vec<(usize, usize)>,
+    /// Whether each matrix is held by a warpgroup.
+    mat_warpgroup: Vec<bool>,
+    /// Each matrix's `k` (the reduction length of its shape).
+    mat_k: Vec<usize>,
     /// Element type per parameter (`U32` for scalars) and per shared
     /// array.
     param_elems: Vec<DataType>,
@@ -106,28 +115,48 @@ impl World {
         }
         // Matrix statements: every lane of a subgroup must wait at the
         // same one with the same operands; it then runs once for the
-        // subgroup.
-        for (g, first) in (0..n).step_by(s).enumerate() {
-            let members: Vec<_> = self.matrix_requests[first..n.min(first + s)]
-                .iter_mut()
-                .map(Option::take)
-                .collect();
-            let Some(Some(req)) = members.first().cloned() else {
-                if members.iter().any(Option::is_some) {
-                    self.abort = Some("matrix operands differ");
+        // subgroup. A statement on warpgroup matrices: the same over the
+        // 128 invocations of a warpgroup, once per warpgroup.
+        let reqs: Vec<_> = self.matrix_requests.iter_mut().map(Option::take).collect();
+        for warpgroup in [false, true] {
+            let (size, why) = if warpgroup {
+                (128, "warpgroup operands differ")
+            } else {
+                (s, "matrix operands differ")
+            };
+            for (g, first) in (0..n).step_by(size).enumerate() {
+                let members = &reqs[first..n.min(first + size)];
+                let ours = |m: &Option<(usize, MatrixOp, [u32; 4])>| {
+                    m.as_ref()
+                        .is_some_and(|r| self.on_warpgroup_matrices(&r.1) == warpgroup)
+                };
+                if !members.iter().any(ours) {
+                    continue;
+                }
+                let Some(Some(req)) = members.first().cloned() else {
+                    self.abort = Some(why);
+                    return;
+                };
+                let same = |m: &Option<(usize, MatrixOp, [u32; 4])>| {
+                    m.as_ref().is_some_and(|r| (r.0, r.2) == (req.0, req.2))
+                };
+                if !members.iter().all(same) {
+                    self.abort = Some(why);
                     return;
                 }
-                continue;
-            };
-            let same = |m: &Option<(usize, MatrixOp, u32, u32)>| {
-                m.as_ref()
-                    .is_some_and(|r| (r.0, r.2, r.3) == (req.0, req.2, req.3))
-            };
-            if !members.iter().all(same) {
-                self.abort = Some("matrix operands differ");
-                return;
+                self.matrix(g, &req.1, req.2);
             }
-            self.matrix(g, &req.1, req.2, req.3);
+        }
+    }
+
+    /// Whether `op` acts on warpgroup matrices (and so once per warpgroup).
+    fn on_warpgroup_matrices(&self, op: &MatrixOp) -> bool {
+        match op {
+            MatrixOp::WarpgroupMultiplyAdd { .. } => true,
+            MatrixOp::Fill { matrix, .. }
+            | MatrixOp::Load { matrix, .. }
+            | MatrixOp::Store { matrix, .. } => self.mat_warpgroup[*matrix as usize],
+            MatrixOp::MultiplyAdd { .. } => false,
         }
     }
 
@@ -147,9 +176,26 @@ impl World {
         }
     }
 
-    /// Matrix statement `op` for subgroup `g`, with operands `x` and `y`,
-    /// straight from the written semantics.
-    fn matrix(&mut self, g: usize, op: &MatrixOp, x: u32, y: u32) {
+    /// Matrix statement `op` for subgroup `g` (warpgroup `g` for a
+    /// statement on warpgroup matrices), with operands `x`, `y` (and `bx`,
+    /// `by`), straight from the written semantics.
+    fn matrix(&mut self, g: usize, op: &MatrixOp, [x, y, bx, by]: [u32; 4]) {
+        let warpgroup = self.on_warpgroup_matrices(op);
+        let mut mats = std::mem::take(if warpgroup {
+            &mut self.wmats[g]
+        } else {
+            &mut self.mats[g]
+        });
+        self.matrix_on(&mut mats, op, [x, y, bx, by]);
+        if warpgroup {
+            self.wmats[g] = mats;
+        } else {
+            self.mats[g] = mats;
+        }
+    }
+
+    /// Matrix statement `op` on one group's matrices `mats`.
+    fn matrix_on(&mut self, mats: &mut [Vec<f32>], op: &MatrixOp, [x, y, bx, by]: [u32; 4]) {
         // Element (r, c)'s index, in u64: it never wraps.
         let index = |layout: MatrixLayout, r: usize, c: usize| -> u64 {
             let (r, c) = (r as u64, c as u64);
@@ -159,10 +205,47 @@ impl World {
                     MatrixLayout::ColMajor => c * u64::from(y) + r,
                 }
         };
+        // A clipped load or store touches `(r, c)` only when `r < bx` and
+        // `c < by`.
+        let clipped_in =
+            |r: usize, c: usize| (r as u64) < u64::from(bx) && (c as u64) < u64::from(by);
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): crosscheck"),
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+                let (m, n) = self.mat_dims[*d as usize];
+                let k = self.mat_k[*d as usize];
+                // A[i][kk] = a.array[x + i * y + kk], B[kk][j] =
+                // b.array[bx + kk * by + j], in u64; out of range reads 0.
+                let read = |mem: &Vec<u32>,
+                            elem: DataType,
+                            off: u32,
+                            stride: u32,
+                            r: usize,
+                            col: usize| {
+                    let i = u64::from(off) + r as u64 * u64::from(stride) + col as u64;
+                    usize::try_from(i)
+                        .ok()
+                        .and_then(|i| mem.get(i).copied())
+                        .map_or(0.0, |w| f(widen(elem, w)))
+                };
+                let (sa, sb) = (a.array as usize, b.array as usize);
+                let (ea, eb) = (self.shared_elems[sa], self.shared_elems[sb]);
+                let tc = mats[*c as usize].clone();
+                let mut out = vec![0.0; m * n];
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut acc = tc[i * n + j];
+                        for kk in 0..k {
+                            let av = read(&self.shared[sa], ea, x, y, i, kk);
+                            let bv = read(&self.shared[sb], eb, bx, by, kk, j);
+                            acc += av * bv;
+                        }
+                        out[i * n + j] = acc;
+                    }
+                }
+                mats[*d as usize] = out;
+            }
             MatrixOp::Fill { matrix, .. } => {
-                for v in &mut self.mats[g][*matrix as usize] {
+                for v in &mut mats[*matrix as usize] {
                     *v = f(x);
                 }
             }
@@ -177,13 +260,16 @@ impl World {
                 let mut tile = vec![0.0; rows * cols];
                 for r in 0..rows {
                     for c in 0..cols {
+                        if !clipped_in(r, c) {
+                            continue;
+                        }
                         let w = usize::try_from(index(*layout, r, c))
                             .ok()
                             .and_then(|i| mem.get(i).copied());
                         tile[r * cols + c] = w.map_or(0.0, |w| f(widen(elem, w)));
                     }
                 }
-                self.mats[g][*matrix as usize] = tile;
+                mats[*matrix as usize] = tile;
             }
             MatrixOp::Store {
                 matrix,
@@ -192,10 +278,13 @@ impl World {
                 ..
             } => {
                 let (rows, cols) = self.mat_dims[*matrix as usize];
-                let tile = self.mats[g][*matrix as usize].clone();
+                let tile = mats[*matrix as usize].clone();
                 let (mem, elem) = self.memory(*buf);
                 for r in 0..rows {
                     for c in 0..cols {
+                        if !clipped_in(r, c) {
+                            continue;
+                        }
                         if let Some(w) = usize::try_from(index(*layout, r, c))
                             .ok()
                             .and_then(|i| mem.get_mut(i))
@@ -206,7 +295,7 @@ impl World {
                 }
             }
             MatrixOp::MultiplyAdd { d, a, b, c } => {
-                let t = &self.mats[g];
+                let t = &*mats;
                 let (ta, tb, tc) = (&t[*a as usize], &t[*b as usize], &t[*c as usize]);
                 let (m, k) = self.mat_dims[*a as usize];
                 let n = self.mat_dims[*b as usize].1;
@@ -221,7 +310,7 @@ impl World {
                         out[i * n + j] = acc;
                     }
                 }
-                self.mats[g][*d as usize] = out;
+                mats[*d as usize] = out;
             }
         }
     }
@@ -577,18 +666,38 @@ impl Walker<'_, '_> {
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
                 Node::Matrix(op) => {
-                    let (x, y) = match op {
-                        MatrixOp::Fill { value, .. } => (self.eval(inv, value), 0),
-                        MatrixOp::Load { offset, stride, .. }
-                        | MatrixOp::Store { offset, stride, .. } => {
-                            (self.eval(inv, offset), self.eval(inv, stride))
+                    let ops = match op {
+                        MatrixOp::Fill { value, .. } => [self.eval(inv, value), 0, 0, 0],
+                        MatrixOp::Load {
+                            offset,
+                            stride,
+                            clip,
+                            ..
                         }
-                        MatrixOp::MultiplyAdd { .. } => (0, 0),
-                        MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): crosscheck"),
+                        | MatrixOp::Store {
+                            offset,
+                            stride,
+                            clip,
+                            ..
+                        } => {
+                            let (o, st) = (self.eval(inv, offset), self.eval(inv, stride));
+                            // No clip: every row and column exists.
+                            let (r, c) = clip.as_ref().map_or((u32::MAX, u32::MAX), |c| {
+                                (self.eval(inv, &c.rows), self.eval(inv, &c.cols))
+                            });
+                            [o, st, r, c]
+                        }
+                        MatrixOp::MultiplyAdd { .. } => [0; 4],
+                        MatrixOp::WarpgroupMultiplyAdd { a, b, .. } => [
+                            self.eval(inv, &a.offset),
+                            self.eval(inv, &a.stride),
+                            self.eval(inv, &b.offset),
+                            self.eval(inv, &b.stride),
+                        ],
                     };
                     let me = self.me;
                     let id = std::ptr::from_ref(op) as usize;
-                    self.w().matrix_requests[me] = Some((id, op.clone(), x, y));
+                    self.w().matrix_requests[me] = Some((id, op.clone(), ops));
                     self.barrier()?;
                 }
                 Node::Async(AsyncOp::Copy {
@@ -770,6 +879,9 @@ enum Walked {
     Divergence,
     /// The lanes of a subgroup disagreed at a matrix statement.
     MatrixOperandsDiffer,
+    /// The invocations of a warpgroup disagreed at a statement on
+    /// warpgroup matrices.
+    WarpgroupOperandsDiffer,
     Skipped(&'static str),
 }
 
@@ -791,6 +903,13 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
         results: Vec::new(),
         matrix_requests: Vec::new(),
         mats: Vec::new(),
+        wmats: Vec::new(),
+        mat_warpgroup: p
+            .matrices
+            .iter()
+            .map(|m| m.scope == vyre::ir::MatrixScope::Warpgroup)
+            .collect(),
+        mat_k: p.matrices.iter().map(|m| m.shape.k as usize).collect(),
         mat_dims: p
             .matrices
             .iter()
@@ -843,7 +962,8 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
                     // Every subgroup's matrices start at zero.
                     let tiles: Vec<Vec<f32>> =
                         w.mat_dims.iter().map(|&(r, c)| vec![0.0; r * c]).collect();
-                    w.mats = vec![tiles; n.div_ceil(w.subgroup_size)];
+                    w.mats = vec![tiles.clone(); n.div_ceil(w.subgroup_size)];
+                    w.wmats = vec![tiles; n.div_ceil(128)];
                     w.turn = 0;
                 }
                 let inv = |k: usize| {
@@ -902,6 +1022,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
                 match w.abort {
                     Some("divergence") => return Walked::Divergence,
                     Some("matrix operands differ") => return Walked::MatrixOperandsDiffer,
+                    Some("warpgroup operands differ") => return Walked::WarpgroupOperandsDiffer,
                     Some(why) => return Walked::Skipped(why),
                     None => {}
                 }
@@ -1326,7 +1447,9 @@ fn private_arrays_and_stepped_loops_agree() {
         let want = match walk(&p, &inputs, grid, 32) {
             Walked::Done(w) => w,
             Walked::Divergence => panic!("seed {seed}: barriers are uniform here"),
-            Walked::MatrixOperandsDiffer => panic!("seed {seed}: no matrices here"),
+            Walked::MatrixOperandsDiffer | Walked::WarpgroupOperandsDiffer => {
+                panic!("seed {seed}: no matrices here")
+            }
             Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
         };
         let got = bytecode(&p, &inputs, grid, 32)
@@ -1395,7 +1518,7 @@ fn bytecode_agrees_with_a_tree_walker() {
                 (Walked::Divergence, other) => panic!(
                     "seed {seed}, config {c}: walker saw barrier divergence, bytecode {other:?}"
                 ),
-                (Walked::MatrixOperandsDiffer, _) => {
+                (Walked::MatrixOperandsDiffer | Walked::WarpgroupOperandsDiffer, _) => {
                     panic!("seed {seed}, config {c}: the generator makes no matrices")
                 }
                 (Walked::Done(_), Err(e)) => {
@@ -1483,7 +1606,7 @@ fn narrow_bytecode_agrees_with_a_tree_walker() {
             (Walked::Divergence, other) => {
                 panic!("seed {seed}: walker saw barrier divergence, bytecode {other:?}")
             }
-            (Walked::MatrixOperandsDiffer, _) => {
+            (Walked::MatrixOperandsDiffer | Walked::WarpgroupOperandsDiffer, _) => {
                 panic!("seed {seed}: the generator makes no matrices")
             }
             (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
@@ -1903,7 +2026,9 @@ fn subgroup_operations_agree() {
         let want = match walk(&p, &inputs, grid, size) {
             Walked::Done(w) => w,
             Walked::Divergence => panic!("seed {seed}: collectives are uniform here"),
-            Walked::MatrixOperandsDiffer => panic!("seed {seed}: no matrices here"),
+            Walked::MatrixOperandsDiffer | Walked::WarpgroupOperandsDiffer => {
+                panic!("seed {seed}: no matrices here")
+            }
             Walked::Skipped(why) => panic!("seed {seed}: walker gave up: {why}"),
         };
         let got = bytecode(&p, &inputs, grid, size)
@@ -2288,6 +2413,9 @@ fn matrix_programs_agree() {
                 differ += 1;
             }
             (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
+            (Walked::WarpgroupOperandsDiffer, _) => {
+                panic!("seed {seed}: the generator makes no warpgroup matrices")
+            }
             (Walked::MatrixOperandsDiffer, other) => panic!(
                 "seed {seed}: the walker saw lanes disagree, the bytecode gave {:?}",
                 other.map(|_| ())
@@ -2299,4 +2427,367 @@ fn matrix_programs_agree() {
     println!("agreed on {done}, both reported disagreeing lanes in {differ}");
     assert!(done >= 130, "only {done} programs ran");
     assert!(differ >= 4, "only {differ} programs had disagreeing lanes");
+}
+
+/// Random programs of warpgroup accumulators: workgroups of one or two
+/// warpgroups, `64 x n x k` accumulators (`n` 8 or 16, `k` 16 or 32) of
+/// `f16` or `bf16` operands in two shared arrays (linear or swizzled, the
+/// layout changing nothing), filled by `async_copy` from a buffer and by
+/// stores of the accumulators themselves; fills, warpgroup multiplies into
+/// either accumulator (`d == c` or not) with offsets inside, past the end
+/// and near `u32::MAX`, per-warpgroup offsets (`local_id / 128`) and, now
+/// and then, offsets that differ inside a warpgroup (both must report it);
+/// stores (some clipped) into an `f32`/`f16`/`bf16` buffer, and a subgroup
+/// accumulator alongside, inside `for` loops too.
+struct WarpgroupGen {
+    rng: Rng,
+    n: u32,
+    k: u32,
+    /// Parameters `src` and `out` and their lengths.
+    src: u32,
+    src_len: u32,
+    out: u32,
+    out_len: u32,
+    /// The shared arrays of A and B and their lengths.
+    ta: u32,
+    ta_len: u32,
+    tb: u32,
+    tb_len: u32,
+    /// The warpgroup accumulators and the subgroup one.
+    accs: [u32; 2],
+    sub: u32,
+    var: Option<u32>,
+    loop_var: u32,
+    budget: u32,
+}
+
+impl WarpgroupGen {
+    fn case(seed: u64) -> (Program, Vec<Value>, [u32; 3], u32) {
+        use vyre::ir::{Access, MatrixRole, MatrixShape, ProgramBuilder, SharedLayout};
+        let mut rng = Rng(seed ^ 0x5747_4d4d);
+        let pick = |rng: &mut Rng, xs: &[u32]| xs[rng.below(xs.len() as u32) as usize];
+        let (n, k) = (pick(&mut rng, &[8, 16]), pick(&mut rng, &[16, 32]));
+        let elem = if rng.chance(1, 2) {
+            DataType::F16
+        } else {
+            DataType::BF16
+        };
+        let store = [DataType::F32, DataType::F16, DataType::BF16][rng.below(3) as usize];
+        let ws = [pick(&mut rng, &[128, 256]), 1, 1];
+        let size = pick(&mut rng, &[8, 32, 64, 128]);
+        let grid = [1 + rng.below(2), 1, 1];
+        let mut b = ProgramBuilder::new(format!("warpgroup_{seed}"), ws);
+        let src_len = 64 * k + rng.below(64 * k);
+        let src = b.buffer("src", elem, Access::Read);
+        let out_len = 64 * n / 2 + rng.below(3 * 64 * n);
+        let out = b.buffer("out", store, Access::ReadWrite);
+        // A swizzled array is whole 8-row groups of 64 columns (128 bytes).
+        let mut array = |b: &mut ProgramBuilder, name: &str, elems: u32| {
+            if rng.chance(1, 3) {
+                let len = 512 * (1 + rng.below(elems.div_ceil(512) * 2));
+                let id = b.shared_with_layout(name, elem, len, SharedLayout::Swizzled { cols: 64 });
+                (id, len)
+            } else {
+                let len = elems / 2 + rng.below(2 * elems);
+                (b.shared(name, elem, len), len)
+            }
+        };
+        let (ta, ta_len) = array(&mut b, "ta", 64 * k);
+        let (tb, tb_len) = array(&mut b, "tb", k * n);
+        let accs = [
+            b.warpgroup_accumulator("wa", n, k),
+            b.warpgroup_accumulator("wb", n, k),
+        ];
+        let sub = b.matrix(
+            "sc",
+            MatrixRole::Accumulator,
+            DataType::F32,
+            MatrixShape { m: 16, n: 8, k: 16 },
+        );
+        let loop_var = b.local("i", DataType::U32, false);
+        let mut g = WarpgroupGen {
+            rng,
+            n,
+            k,
+            src,
+            src_len,
+            out,
+            out_len,
+            ta,
+            ta_len,
+            tb,
+            tb_len,
+            accs,
+            sub,
+            var: None,
+            loop_var,
+            budget: 9,
+        };
+        b.body(|blk| {
+            g.copies(blk, true);
+            g.copies(blk, false);
+            while g.budget > 0 {
+                g.stmt(blk, true);
+            }
+            for acc in g.accs {
+                let op = g.store(acc);
+                blk.matrix(op);
+            }
+        });
+        let p = b.finish();
+        let mut value = |t: DataType| {
+            let x = if g.rng.chance(1, 16) {
+                0.0
+            } else {
+                (g.rng.below(2001) as f32 - 1000.0) * 2f32.powi(g.rng.below(9) as i32 - 12)
+            };
+            element_bits(t, x.to_bits())
+        };
+        let data = (0..src_len).map(|_| value(elem)).collect();
+        let out_data = (0..out_len).map(|_| value(store)).collect();
+        let inputs = vec![
+            Value::Buffer { elem, data },
+            Value::Buffer {
+                elem: store,
+                data: out_data,
+            },
+        ];
+        (p, inputs, grid, size)
+    }
+
+    /// A `u32` offset into `len` elements: mostly inside, sometimes past
+    /// the end or near `u32::MAX`, sometimes per warpgroup or over the loop
+    /// variable, rarely per 32 or 64 invocations (a warpgroup disagrees).
+    fn offset(&mut self, len: u32) -> Expr {
+        let base = match self.rng.below(10) {
+            0 => u32::MAX - self.rng.below(40),
+            1 => len + self.rng.below(8),
+            _ => self.rng.below(len / 2 + 1),
+        };
+        let mut e = Expr::u32(base);
+        let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+        if self.rng.chance(1, 4) {
+            e = e.add(
+                lid()
+                    .div(Expr::u32(128))
+                    .mul(Expr::u32(1 + self.rng.below(64))),
+            );
+        }
+        if self.rng.chance(1, 5) {
+            let wg = Expr::Builtin(Builtin::WorkgroupId, Axis::X);
+            e = e.add(wg.mul(Expr::u32(1 + self.rng.below(32))));
+        }
+        if let Some(v) = self.var
+            && self.rng.chance(1, 2)
+        {
+            e = e.add(Expr::local(v).mul(Expr::u32(self.rng.below(24))));
+        }
+        if self.rng.chance(1, 90) {
+            let d = [32, 64][self.rng.below(2) as usize];
+            e = e.add(
+                lid()
+                    .div(Expr::u32(d))
+                    .mul(Expr::u32(1 + self.rng.below(8))),
+            );
+        }
+        e
+    }
+
+    /// A row stride: usually the row length or a little more, sometimes
+    /// less (rows overlap) or 0.
+    fn stride(&mut self, row: u32) -> Expr {
+        Expr::u32(match self.rng.below(8) {
+            0 => 0,
+            1 => row / 2,
+            _ => row + self.rng.below(4),
+        })
+    }
+
+    fn acc(&mut self) -> u32 {
+        self.accs[self.rng.below(2) as usize]
+    }
+
+    /// A store of warpgroup accumulator `acc` into `out`, some clipped.
+    fn store(&mut self, acc: u32) -> MatrixOp {
+        let clip = self.rng.chance(1, 4).then(|| vyre::ir::MatrixClip {
+            rows: Expr::u32(self.rng.below(70)),
+            cols: Expr::u32(self.rng.below(self.n + 4)),
+        });
+        MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Param(self.out),
+            offset: self.offset(self.out_len),
+            stride: self.stride(self.n),
+            layout: MatrixLayout::RowMajor,
+            clip,
+        }
+    }
+
+    /// Every invocation copies 2, 4 or 8 elements of `src` into `ta` (or
+    /// `tb`) at `local_id * count`, from a base offset plus the same; then
+    /// commit, wait and a barrier.
+    fn copies(&mut self, blk: &mut vyre::ir::Block, a: bool) {
+        let count = [2, 4, 8][self.rng.below(3) as usize];
+        let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+        let base = Expr::u32(self.rng.below(self.src_len / 2 + 1));
+        let dst = lid().mul(Expr::u32(count));
+        let tile = if a { self.ta } else { self.tb };
+        blk.async_copy(tile, dst.clone(), self.src, base.add(dst), count);
+        blk.async_commit();
+        blk.async_wait(0);
+        blk.barrier();
+    }
+
+    fn stmt(&mut self, blk: &mut vyre::ir::Block, top: bool) {
+        self.budget = self.budget.saturating_sub(1);
+        match self
+            .rng
+            .below(if top && self.var.is_none() { 10 } else { 9 })
+        {
+            0 => {
+                let a = self.rng.chance(1, 2);
+                self.copies(blk, a);
+            }
+            1 => {
+                let matrix = self.acc();
+                let x = (self.rng.below(2001) as f32 - 1000.0) / 64.0;
+                blk.matrix(MatrixOp::Fill {
+                    matrix,
+                    value: Expr::f32(x),
+                });
+            }
+            2..=4 => {
+                let (d, c) = (self.acc(), self.acc());
+                let (k, n) = (self.k, self.n);
+                let a = vyre::ir::SharedTile {
+                    array: self.ta,
+                    offset: self.offset(self.ta_len),
+                    stride: self.stride(k),
+                };
+                let b = vyre::ir::SharedTile {
+                    array: self.tb,
+                    offset: self.offset(self.tb_len),
+                    stride: self.stride(n),
+                };
+                blk.matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, c });
+            }
+            5 => {
+                let acc = self.acc();
+                let op = self.store(acc);
+                blk.matrix(op);
+            }
+            6 => {
+                // An accumulator into A's or B's array: the next multiply
+                // reads its rounded values.
+                let acc = self.acc();
+                let (array, len) = if self.rng.chance(1, 2) {
+                    (self.ta, self.ta_len)
+                } else {
+                    (self.tb, self.tb_len)
+                };
+                blk.barrier();
+                blk.matrix(MatrixOp::Store {
+                    matrix: acc,
+                    buf: BufRef::Shared(array),
+                    offset: Expr::u32(self.rng.below(len / 2 + 1)),
+                    stride: self.stride(self.n),
+                    layout: MatrixLayout::RowMajor,
+                    clip: None,
+                });
+                blk.barrier();
+            }
+            7 => {
+                // The subgroup accumulator: filled per subgroup, stored.
+                let lid = Expr::Builtin(Builtin::LocalId, Axis::X);
+                let size = Expr::Subgroup(SubgroupOp::Size, vec![]);
+                let x = (self.rng.below(200) as f32 - 100.0) / 8.0;
+                blk.matrix(MatrixOp::Fill {
+                    matrix: self.sub,
+                    value: Expr::f32(x).add(lid.div(size).cast(DataType::F32)),
+                });
+                blk.matrix(MatrixOp::Store {
+                    matrix: self.sub,
+                    buf: BufRef::Param(self.out),
+                    offset: self.offset(self.out_len),
+                    stride: self.stride(8),
+                    layout: MatrixLayout::RowMajor,
+                    clip: None,
+                });
+            }
+            8 => {
+                let (d, c) = (self.acc(), self.acc());
+                let (k, n) = (self.k, self.n);
+                // Both tiles from one array, in range.
+                let a = vyre::ir::SharedTile {
+                    array: self.ta,
+                    offset: Expr::u32(0),
+                    stride: Expr::u32(k),
+                };
+                let b = vyre::ir::SharedTile {
+                    array: self.ta,
+                    offset: Expr::u32(self.rng.below(self.ta_len / 2 + 1)),
+                    stride: Expr::u32(n),
+                };
+                blk.matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, c });
+            }
+            _ => {
+                let v = self.loop_var;
+                let trips = 1 + self.rng.below(3);
+                self.var = Some(v);
+                blk.for_(v, Expr::u32(0), Expr::u32(trips), |body| {
+                    for _ in 0..2 + self.rng.below(3) {
+                        self.stmt(body, false);
+                    }
+                });
+                self.var = None;
+            }
+        }
+    }
+}
+
+/// The walker and the bytecode on random warpgroup programs: equal
+/// results, or both report invocations of a warpgroup (or lanes of a
+/// subgroup) that disagree.
+#[test]
+fn warpgroup_programs_agree() {
+    let (mut done, mut differ, mut wg_differ) = (0, 0, 0);
+    for seed in 0..80u64 {
+        let (p, inputs, grid, size) = WarpgroupGen::case(seed);
+        if let Err(errors) = p.validate() {
+            panic!("seed {seed}: the generator built an invalid program: {errors:?}");
+        }
+        let want = walk(&p, &inputs, grid, size);
+        let got = bytecode(&p, &inputs, grid, size);
+        match (want, got) {
+            (Walked::Done(w), Ok(g)) => {
+                assert!(
+                    agree(&p, &w, &g),
+                    "seed {seed} (subgroup size {size}): results differ (buffer, element, walker, bytecode): {:x?}\nfor {p:#?}",
+                    differences(&w, &g)
+                );
+                done += 1;
+            }
+            (Walked::WarpgroupOperandsDiffer, Err(RunError::WarpgroupOperandsDiffer { .. })) => {
+                wg_differ += 1;
+            }
+            (Walked::MatrixOperandsDiffer, Err(RunError::MatrixOperandsDiffer { .. })) => {
+                differ += 1;
+            }
+            (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
+            (Walked::MatrixOperandsDiffer | Walked::WarpgroupOperandsDiffer, other) => panic!(
+                "seed {seed}: the walker saw invocations disagree, the bytecode gave {:?}",
+                other.map(|_| ())
+            ),
+            (Walked::Divergence, _) => panic!("seed {seed}: matrix statements are uniform"),
+            (Walked::Skipped(why), _) => panic!("seed {seed}: walker gave up: {why}"),
+        }
+    }
+    println!(
+        "agreed on {done}, both reported disagreeing invocations of a warpgroup in {wg_differ} and lanes of a subgroup in {differ}"
+    );
+    assert!(done >= 60, "only {done} programs ran");
+    assert!(
+        wg_differ >= 2,
+        "only {wg_differ} programs had disagreeing warpgroups"
+    );
 }

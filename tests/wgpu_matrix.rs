@@ -17,7 +17,10 @@
 //! (lavapipe in CI) and print `skipped: no wgpu adapter` without one,
 //! unless `VYRE_REQUIRE_VULKAN=1`.
 
+mod matrix_support;
 mod naga_common;
+
+use matrix_support::warpgroup::WgCase;
 
 use naga_common::narrow::{narrow, widen};
 use naga_common::{Arg, Case, Data};
@@ -917,7 +920,76 @@ fn cases() -> Vec<Case> {
     all.push(async_copy_case(DataType::U32, 4));
     all.push(async_copy_case(DataType::F16, 8));
     all.push(async_copy_case(DataType::BF16, 2));
+    all.extend(warpgroup_cases());
     all
+}
+
+/// Warpgroup multiplies (`WarpgroupMultiplyAdd` on `64 x n` warpgroup
+/// accumulators, emulated per invocation like every matrix), small enough
+/// for lavapipe: `64 x 8 x 16` with strides past the row, tiles past the
+/// end of their arrays and `d != c`; `64 x 16 x 32` of `bf16` from
+/// *swizzled* shared arrays (naga ignores the layout: the result is the
+/// linear one); two warpgroups of a workgroup with their own operands.
+/// Expectations from the plain loop of `matrix_support::warpgroup`.
+fn warpgroup_cases() -> Vec<Case> {
+    let base = WgCase {
+        n: 8,
+        k: 16,
+        elem: DataType::F16,
+        layout: vyre::ir::SharedLayout::Linear,
+        a_len: 64 * 17 - 40,
+        b_len: 16 * 9 - 5,
+        a_off: 3,
+        a_stride: 17,
+        b_off: 1,
+        b_stride: 9,
+        warpgroups: 1,
+        per_warpgroup: 0,
+    };
+    let cases = [
+        base,
+        WgCase {
+            n: 16,
+            k: 32,
+            elem: DataType::BF16,
+            layout: vyre::ir::SharedLayout::Swizzled { cols: 64 },
+            a_len: 2048,
+            b_len: 512,
+            a_off: 0,
+            a_stride: 32,
+            b_off: 0,
+            b_stride: 16,
+            ..base
+        },
+        WgCase {
+            warpgroups: 2,
+            per_warpgroup: 200,
+            a_len: 64 * 17 + 200,
+            b_len: 16 * 9 + 200,
+            ..base
+        },
+    ];
+    cases
+        .iter()
+        .enumerate()
+        .map(|(q, c)| {
+            let (a, b) = c.inputs(100 + q as u64);
+            let want = c.expected(&a, &b).into_iter().map(f32::from_bits).collect();
+            let mut program = c.program();
+            program.name = format!("warpgroup_mma_{q}");
+            Case {
+                program,
+                args: vec![
+                    Arg::Buf(Data::Narrow(c.elem, a)),
+                    Arg::Buf(Data::Narrow(c.elem, b)),
+                    Arg::Buf(Data::F32(vec![0.0; c.out_len() as usize])),
+                ],
+                workgroups: [1, 1, 1],
+                expected: vec![(2, Data::F32(want))],
+                tol: Tolerance::Float { ulp: 0, abs: 0.0 },
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 //! (`docs/language.md`, `src/ir/matrix.rs`), independently of any backend.
 #![allow(dead_code)]
 
+pub mod warpgroup;
+
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MathFn, MatrixClip, MatrixLayout,
     MatrixOp, MatrixRole, MatrixShape, Program, ProgramBuilder,

@@ -24,6 +24,13 @@
 //!   `f16`/`bf16` values are exact in `f32`, so a driver that contracts
 //!   into an fma gets the same sums. `d` may be `c`: element `(i, j)` of
 //!   `c` is read only before `d[i][j]` is written.
+//! - `WarpgroupMultiplyAdd` (a warpgroup accumulator, held like any other
+//!   matrix: each invocation computes the whole tile): `d = c`, then for
+//!   each row `i`, `k = 0, 1, ..` and column `j`, `d[i][j] = d[i][j] +
+//!   A[i][k] * B[k][j]`, with `A` and `B` read straight from their shared
+//!   arrays (out of range reads 0, as for `Load`): the same sums in the
+//!   same order as `MultiplyAdd`. Shared arrays ignore their layout
+//!   (`SharedLayout`): element `i` is element `i`.
 //! - `AsyncOp::Copy` copies at once, element by element; `Commit` and
 //!   `Wait` are no-ops (a following `barrier()` makes the copies of other
 //!   invocations visible, as vyre requires anyway).
@@ -39,7 +46,9 @@ use naga::{
 
 use super::{ArrayInfo, Lowerer};
 use crate::driver::CompileResult;
-use crate::ir::{AsyncOp, BufRef, DataType, Expr, MatrixClip, MatrixId, MatrixLayout, MatrixOp};
+use crate::ir::{
+    AsyncOp, BufRef, DataType, Expr, MatrixClip, MatrixId, MatrixLayout, MatrixOp, SharedTile,
+};
 
 /// The memory operand of a matrix load or store, lowered.
 struct Tile {
@@ -424,7 +433,9 @@ impl Lowerer<'_> {
     /// A matrix statement.
     pub(super) fn matrix(&mut self, op: &MatrixOp, blk: &mut Block) -> CompileResult<()> {
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): naga"),
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+                self.warpgroup_multiply_add(*d, a, b, *c, blk)
+            }
             MatrixOp::Fill { matrix, value } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;
                 let v = self.expr(value, blk)?;
@@ -602,6 +613,172 @@ impl Lowerer<'_> {
                 );
                 Ok(())
             })
+        })
+    }
+
+    /// A `u32` variable holding `init`, and with it (when the kernel checks
+    /// bounds) a sticky flag, initially false, for "its 64-bit value passed
+    /// `u32::MAX`"; see [`Lowerer::advance_row`].
+    fn row_base(
+        &mut self,
+        init: Handle<Expression>,
+        blk: &mut Block,
+    ) -> (Handle<Expression>, Option<Handle<Expression>>) {
+        let (u32_, bool_) = (self.ty.u32_, self.ty.bool_);
+        let var = self.temp("mbase", u32_);
+        blk.push(
+            Statement::Store {
+                pointer: var,
+                value: init,
+            },
+            Span::UNDEFINED,
+        );
+        let wrapped = self.checks_bounds.then(|| {
+            let no = self.lit(naga::Literal::Bool(false));
+            let w = self.temp("mwrap", bool_);
+            blk.push(
+                Statement::Store {
+                    pointer: w,
+                    value: no,
+                },
+                Span::UNDEFINED,
+            );
+            w
+        });
+        (var, wrapped)
+    }
+
+    /// `base += stride` for a [`Lowerer::row_base`] pair, setting the flag
+    /// when the sum wraps.
+    fn advance_row(
+        &mut self,
+        (var, wrapped): (Handle<Expression>, Option<Handle<Expression>>),
+        stride: Handle<Expression>,
+        blk: &mut Block,
+    ) {
+        let base = self.add(Expression::Load { pointer: var }, blk);
+        let next = self.bin(BinaryOperator::Add, base, stride, blk);
+        blk.push(
+            Statement::Store {
+                pointer: var,
+                value: next,
+            },
+            Span::UNDEFINED,
+        );
+        if let Some(w) = wrapped {
+            let was = self.add(Expression::Load { pointer: w }, blk);
+            let now = self.bin(BinaryOperator::Less, next, base, blk);
+            let w_new = self.bin(BinaryOperator::LogicalOr, was, now, blk);
+            blk.push(
+                Statement::Store {
+                    pointer: w,
+                    value: w_new,
+                },
+                Span::UNDEFINED,
+            );
+        }
+    }
+
+    /// Element `col` of the row that starts at a [`Lowerer::row_base`]
+    /// pair, of shared array `info`, as an `f32` (0 when out of range in a
+    /// checked kernel: past the array or past `u32::MAX`).
+    fn row_element(
+        &mut self,
+        info: ArrayInfo,
+        (var, wrapped): (Handle<Expression>, Option<Handle<Expression>>),
+        col: Handle<Expression>,
+        blk: &mut Block,
+    ) -> CompileResult<Handle<Expression>> {
+        let base = self.add(Expression::Load { pointer: var }, blk);
+        let idx = self.bin(BinaryOperator::Add, base, col, blk);
+        let Some(w) = wrapped else {
+            return Ok(self.raw_load(info, idx, blk));
+        };
+        // `col` is below 2^8: `base + col` wrapped iff it is below `base`.
+        let was = self.add(Expression::Load { pointer: w }, blk);
+        let now = self.bin(BinaryOperator::Less, idx, base, blk);
+        let w = self.bin(BinaryOperator::LogicalOr, was, now, blk);
+        let ok = self.in_range(info, idx, Some(w), blk)?;
+        Ok(self.checked_load(info, idx, ok, blk))
+    }
+
+    /// Warpgroup `d = A * B + c` with `A` and `B` read from shared arrays,
+    /// per invocation like [`Lowerer::multiply_add`] (the layout of the
+    /// arrays is ignored: element `i` is element `i`). `d` starts as a copy
+    /// of `c` (unless it is `c`); then for each row `i`, for `k = 0, 1, ..`,
+    /// for each column `j`: `d[i][j] = d[i][j] + A[i][k] * B[k][j]`, so each
+    /// element adds its products in order of `k`, exactly the reference's
+    /// sums. The start of `A`'s row `i` and of `B`'s row `k` are kept in
+    /// variables, advanced by the strides, with a sticky flag for an index
+    /// past `u32::MAX` (out of range, as for `Load`).
+    fn warpgroup_multiply_add(
+        &mut self,
+        d: MatrixId,
+        a: &SharedTile,
+        b: &SharedTile,
+        c: MatrixId,
+        blk: &mut Block,
+    ) -> CompileResult<()> {
+        let (dp, m, n) = self.matrix_var(d)?;
+        let (cp, ..) = self.matrix_var(c)?;
+        let k = self
+            .p
+            .matrices
+            .get(d as usize)
+            .map_or(0, |decl| decl.shape.k);
+        let (ai, bi) = (
+            self.array(BufRef::Shared(a.array))?,
+            self.array(BufRef::Shared(b.array))?,
+        );
+        let a_off = self.expr(&a.offset, blk)?;
+        let a_stride = self.expr(&a.stride, blk)?;
+        let b_off = self.expr(&b.offset, blk)?;
+        let b_stride = self.expr(&b.stride, blk)?;
+        if d != c {
+            let len = self.u32_lit(m * n);
+            self.counted_loop(len, blk, |cx, e, eb| {
+                let from = cx.matrix_elem(cp, e, eb);
+                let v = cx.add(Expression::Load { pointer: from }, eb);
+                let to = cx.matrix_elem(dp, e, eb);
+                eb.push(
+                    Statement::Store {
+                        pointer: to,
+                        value: v,
+                    },
+                    Span::UNDEFINED,
+                );
+                Ok(())
+            })?;
+        }
+        let a_row = self.row_base(a_off, blk);
+        let (m_n, n_n, k_n) = (self.u32_lit(m), self.u32_lit(n), self.u32_lit(k));
+        self.counted_loop(m_n, blk, |cx, i, ib| {
+            let b_row = cx.row_base(b_off, ib);
+            cx.counted_loop(k_n, ib, |cx, kk, kb| {
+                let av = cx.row_element(ai, a_row, kk, kb)?;
+                cx.counted_loop(n_n, kb, |cx, j, jb| {
+                    let bv = cx.row_element(bi, b_row, j, jb)?;
+                    let ij = cx.mul_add_k(i, n, j, jb);
+                    let dij = cx.matrix_elem(dp, ij, jb);
+                    let cur = cx.add(Expression::Load { pointer: dij }, jb);
+                    // Exact for `f16`/`bf16` operands: one rounding, in the
+                    // add, whether or not a driver fuses the two.
+                    let prod = cx.bin(BinaryOperator::Multiply, av, bv, jb);
+                    let sum = cx.bin(BinaryOperator::Add, cur, prod, jb);
+                    jb.push(
+                        Statement::Store {
+                            pointer: dij,
+                            value: sum,
+                        },
+                        Span::UNDEFINED,
+                    );
+                    Ok(())
+                })?;
+                cx.advance_row(b_row, b_stride, kb);
+                Ok(())
+            })?;
+            cx.advance_row(a_row, a_stride, ib);
+            Ok(())
         })
     }
 

@@ -526,9 +526,9 @@ pub(super) enum Op {
     /// A matrix statement, `Compiled::matrix_ops[s]`, with its operands in
     /// registers `a` (offset, or a fill's value) and `b` (stride). It is
     /// collective like `Subgroup`: the invocation stops here and the
-    /// workgroup scheduler executes the statement once per subgroup on the
-    /// subgroup's tiles, after checking that every lane passed the same
-    /// operands.
+    /// workgroup scheduler executes the statement once per subgroup (per
+    /// warpgroup for a statement on warpgroup matrices) on the group's
+    /// tiles, after checking that every member passed the same operands.
     Matrix {
         s: u32,
         a: Reg,
@@ -547,14 +547,17 @@ pub(super) enum Op {
     Halt,
 }
 
-/// A matrix of the kernel in the per-subgroup tile storage: its first
-/// element there, rows and columns (row-major, `f32` values: `f16` and
-/// `bf16` elements are held as the equal `f32`).
+/// A matrix of the kernel in the per-subgroup tile storage (per-warpgroup
+/// for a warpgroup matrix): its first element there, rows and columns
+/// (row-major, `f32` values: `f16` and `bf16` elements are held as the
+/// equal `f32`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct MatrixSlot {
     pub(super) offset: usize,
     pub(super) rows: u32,
     pub(super) cols: u32,
+    /// Held by a warpgroup: the tile lies in a warpgroup's block.
+    pub(super) warpgroup: bool,
 }
 
 impl MatrixSlot {
@@ -598,6 +601,19 @@ pub(super) enum MatStmt {
         c: u32,
         shape: MatrixShape,
     },
+    /// Warpgroup accumulator `d = A * B + c` of `shape`: `A` (`m x k`) from
+    /// shared array `a` at offset `Op::Matrix`'s `a`, stride its `b`; `B`
+    /// (`k x n`) from shared array `b` at offset and stride in registers
+    /// `b_regs`; both arrays of `elem`, row-major.
+    WarpgroupMultiplyAdd {
+        d: u32,
+        c: u32,
+        a: u32,
+        b: u32,
+        elem: DataType,
+        b_regs: [Reg; 2],
+        shape: MatrixShape,
+    },
 }
 
 impl MatStmt {
@@ -606,22 +622,26 @@ impl MatStmt {
         match self {
             Self::Fill { m } | Self::Load { m, .. } | Self::Store { m, .. } => vec![m],
             Self::MultiplyAdd { d, a, b, c, .. } => vec![d, a, b, c],
+            Self::WarpgroupMultiplyAdd { d, c, .. } => vec![d, c],
         }
     }
 
-    /// The memory the statement reads or writes.
-    pub(super) const fn mem(self) -> Option<Mem> {
+    /// The memories the statement reads or writes.
+    pub(super) fn mems(self) -> Vec<Mem> {
         match self {
-            Self::Load { mem, .. } | Self::Store { mem, .. } => Some(mem),
-            Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
+            Self::Load { mem, .. } | Self::Store { mem, .. } => vec![mem],
+            Self::WarpgroupMultiplyAdd { a, b, .. } => vec![Mem::Shared(a), Mem::Shared(b)],
+            Self::Fill { .. } | Self::MultiplyAdd { .. } => vec![],
         }
     }
 
-    /// The registers of a clip's `[rows, cols]`, if the statement is a
-    /// clipped load or store.
-    pub(super) const fn clip(self) -> Option<[Reg; 2]> {
+    /// The registers of the statement's third and fourth operands, if any:
+    /// a clip's `[rows, cols]` of a clipped load or store, or the offset
+    /// and stride of a warpgroup multiply's `B`.
+    pub(super) const fn extra(self) -> Option<[Reg; 2]> {
         match self {
             Self::Load { clip, .. } | Self::Store { clip, .. } => clip,
+            Self::WarpgroupMultiplyAdd { b_regs, .. } => Some(b_regs),
             Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
         }
     }

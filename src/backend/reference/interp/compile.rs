@@ -149,17 +149,25 @@ impl<'p, 'c> Codegen<'p, 'c> {
             shared.push((off, s.len as usize));
             off += s.len as usize;
         }
-        // Matrices: one block of tiles per subgroup, in declaration order.
+        // Matrices: one block of tiles per subgroup (warpgroup matrices:
+        // per warpgroup), in declaration order.
         let mut matrices = Vec::new();
-        let mut matrix_words = 0usize;
+        let (mut matrix_words, mut warpgroup_words) = (0usize, 0usize);
         for m in &p.matrices {
             let (rows, cols) = m.dims();
+            let warpgroup = m.scope == crate::ir::MatrixScope::Warpgroup;
+            let words = if warpgroup {
+                &mut warpgroup_words
+            } else {
+                &mut matrix_words
+            };
             let slot = MatrixSlot {
-                offset: matrix_words,
+                offset: *words,
                 rows,
                 cols,
+                warpgroup,
             };
-            matrix_words += slot.len();
+            *words += slot.len();
             matrices.push(slot);
         }
         let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
@@ -195,6 +203,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             proven,
             matrices,
             matrix_words,
+            warpgroup_words,
             matrix_ops: cg.matrix_ops,
             matrix_descs: cg.matrix_descs,
         })
@@ -515,7 +524,43 @@ impl<'p, 'c> Codegen<'p, 'c> {
         };
         let k = self.matrix_ops.len();
         let (stmt, desc, a, b) = match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): reference"),
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+                let (ra, rsa) = (self.expr(&a.offset, None).0, self.expr(&a.stride, None).0);
+                // Into registers of their own, like a clip.
+                let b_regs = [self.expr(&b.offset, None).0, self.expr(&b.stride, None).0];
+                let array = |id: u32| {
+                    p.shared
+                        .get(id as usize)
+                        .map_or_else(|| format!("#{id}"), |s| s.name.clone())
+                };
+                let desc = format!(
+                    "`{} = warpgroup_mma(&{}, .., &{}, .., {})`",
+                    name(*d),
+                    array(a.array),
+                    array(b.array),
+                    name(*c)
+                );
+                // Validation gives both accumulators one shape and both
+                // arrays one element type.
+                let shape = p
+                    .matrices
+                    .get(*d as usize)
+                    .map_or(crate::ir::MatrixShape { m: 0, n: 0, k: 0 }, |m| m.shape);
+                let elem = p
+                    .shared
+                    .get(a.array as usize)
+                    .map_or(DataType::F16, |s| s.elem);
+                let stmt = MatStmt::WarpgroupMultiplyAdd {
+                    d: *d,
+                    c: *c,
+                    a: a.array,
+                    b: b.array,
+                    elem,
+                    b_regs,
+                    shape,
+                };
+                (stmt, desc, ra, rsa)
+            }
             MatrixOp::Fill { matrix, value } => {
                 let (r, _) = self.expr(value, None);
                 let desc = format!("`matrix_fill` of `{}`", name(*matrix));

@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use super::bytecode::{AtomicK, MatStmt, Mem, Op, SubgroupK};
 use super::{Compiled, RunError};
+
+/// Invocations of a warpgroup.
+const WARPGROUP: usize = crate::ir::MatrixScope::WARPGROUP as usize;
 use crate::ir::DataType;
 
 /// Per-worker scratch, reused across the workgroups a worker runs.
@@ -19,8 +22,13 @@ pub(super) struct Scratch {
     /// per subgroup: its invocations pass equal operands, which
     /// `Launch::matrix` checks, so every lane's copy would be the same).
     mats: Vec<f32>,
+    /// The warpgroup matrices of every warpgroup of the workgroup:
+    /// warpgroup `w`'s block is `w * warpgroup_words ..`.
+    wmats: Vec<f32>,
     /// A multiply's accumulator while it is computed (so `d` may be `c`).
     acc: Vec<f32>,
+    /// A warpgroup multiply's `A` and `B` tiles, read from shared memory.
+    tiles: Vec<f32>,
 }
 
 pub(super) struct Launch<'a> {
@@ -63,7 +71,9 @@ impl Launch<'_> {
             steps: vec![0; n],
             done: vec![false; n],
             mats: vec![0.0; n.div_ceil(self.subgroup_size as usize) * self.c.matrix_words],
+            wmats: vec![0.0; n.div_ceil(WARPGROUP) * self.c.warpgroup_words],
             acc: Vec::new(),
+            tiles: Vec::new(),
         }
     }
 
@@ -127,6 +137,7 @@ impl Launch<'_> {
         }
         // Matrix elements are 0 when the kernel starts.
         s.mats.fill(0.0);
+        s.wmats.fill(0.0);
         let nregs = c.nregs;
         let lane_mask = self.subgroup_size - 1;
         let set_builtins = |regs: &mut [u32], lid: [u32; 3]| {
@@ -250,18 +261,34 @@ impl Launch<'_> {
         }
     }
 
-    /// When invocations stopped at different places: a subgroup some of
-    /// whose lanes wait at a matrix statement that others do not, as a
-    /// [`RunError::MatrixOperandsDiffer`].
+    /// When invocations stopped at different places: a warpgroup some of
+    /// whose invocations wait at a statement on warpgroup matrices that
+    /// others do not, as a [`RunError::WarpgroupOperandsDiffer`], or a
+    /// subgroup some of whose lanes wait at a statement on subgroup
+    /// matrices that others do not, as a [`RunError::MatrixOperandsDiffer`].
     fn matrix_participation(&self, s: &Scratch, wid: [u32; 3]) -> Option<RunError> {
+        self.group_participation(s, wid, WARPGROUP, true)
+            .or_else(|| self.group_participation(s, wid, self.subgroup_size as usize, false))
+    }
+
+    /// [`Launch::matrix_participation`] for groups of `size` consecutive
+    /// invocations and statements on warpgroup matrices (`warpgroup`) or
+    /// on subgroup ones.
+    fn group_participation(
+        &self,
+        s: &Scratch,
+        wid: [u32; 3],
+        size: usize,
+        warpgroup: bool,
+    ) -> Option<RunError> {
         let n = s.pcs.len();
-        let size = self.subgroup_size as usize;
         for first in (0..n).step_by(size) {
             let lanes = first..n.min(first + size);
-            let Some((at, stmt)) = lanes
-                .clone()
-                .find_map(|l| self.waits_at_matrix(s, l).map(|m| (l, m)))
-            else {
+            let Some((at, stmt)) = lanes.clone().find_map(|l| {
+                self.waits_at_matrix(s, l)
+                    .filter(|&m| self.c.warpgroup_stmt(m) == warpgroup)
+                    .map(|m| (l, m))
+            }) else {
                 continue;
             };
             let Some(other) = lanes.clone().find(|&l| s.done[l] || s.pcs[l] != s.pcs[at]) else {
@@ -272,25 +299,55 @@ impl Launch<'_> {
             } else {
                 "waits at another barrier, subgroup operation or matrix statement"
             };
-            return Some(RunError::MatrixOperandsDiffer {
-                kernel: self.c.name.clone(),
-                workgroup: wid,
-                subgroup: (first / size) as u32,
-                statement: self.c.matrix_descs[stmt as usize].clone(),
-                detail: format!(
-                    "lane {} executes it, lane {} does not (it {what})",
-                    at - first,
-                    other - first
-                ),
-            });
+            let member = if warpgroup { "invocation" } else { "lane" };
+            let detail = format!(
+                "{member} {} executes it, {member} {} does not (it {what})",
+                at - first,
+                other - first
+            );
+            return Some(self.operands_differ(wid, warpgroup, first / size, stmt, detail));
         }
         None
     }
 
+    /// The error of group `g` (a warpgroup's or a subgroup's) executing
+    /// matrix statement `stmt` with different operands.
+    fn operands_differ(
+        &self,
+        workgroup: [u32; 3],
+        warpgroup: bool,
+        g: usize,
+        stmt: u32,
+        detail: String,
+    ) -> RunError {
+        let (kernel, statement) = (
+            self.c.name.clone(),
+            self.c.matrix_descs[stmt as usize].clone(),
+        );
+        if warpgroup {
+            RunError::WarpgroupOperandsDiffer {
+                kernel,
+                workgroup,
+                warpgroup: g as u32,
+                statement,
+                detail,
+            }
+        } else {
+            RunError::MatrixOperandsDiffer {
+                kernel,
+                workgroup,
+                subgroup: g as u32,
+                statement,
+                detail,
+            }
+        }
+    }
+
     /// Execute matrix statement `stmt` (operand registers `a`, `b`) once
-    /// per subgroup of the workgroup, whose invocations all wait at it:
-    /// first check that every lane of the subgroup passed the same
-    /// operands, then act on the subgroup's tiles.
+    /// per subgroup of the workgroup (per warpgroup for a statement on
+    /// warpgroup matrices), whose invocations all wait at it: first check
+    /// that every member of the group passed the same operands, then act
+    /// on the group's tiles.
     fn matrix(
         &self,
         s: &mut Scratch,
@@ -301,68 +358,77 @@ impl Launch<'_> {
         let c = self.c;
         let n = s.pcs.len();
         let nregs = c.nregs;
-        let size = self.subgroup_size as usize;
         let op = c.matrix_ops[stmt as usize];
+        let warpgroup = c.warpgroup_stmt(stmt);
+        let (size, words) = if warpgroup {
+            (WARPGROUP, c.warpgroup_words)
+        } else {
+            (self.subgroup_size as usize, c.matrix_words)
+        };
+        let member = if warpgroup { "invocation" } else { "lane" };
         for (g, first) in (0..n).step_by(size).enumerate() {
             let lanes = n.min(first + size) - first;
-            // (offset or fill bits, stride, clip rows, clip cols); an
+            // (offset or fill bits, stride, then a clip's rows and cols or
+            // the offset and stride of a warpgroup multiply's `B`); an
             // unclipped statement has the clip `u32::MAX`, which no tile
             // reaches.
-            let clip = op.clip();
+            let extra = op.extra();
             let operands = |l: usize| {
                 let r = &s.regs[(first + l) * nregs..][..nregs];
-                let (cr, cc) = clip.map_or((u32::MAX, u32::MAX), |[cr, cc]| {
-                    (r[cr as usize], r[cc as usize])
+                let (e0, e1) = extra.map_or((u32::MAX, u32::MAX), |[e0, e1]| {
+                    (r[e0 as usize], r[e1 as usize])
                 });
-                (r[ra as usize], r[rb as usize], cr, cc)
+                [r[ra as usize], r[rb as usize], e0, e1]
             };
-            let (x, y, cr, cc) = operands(0);
+            let ops = operands(0);
             if !matches!(op, MatStmt::MultiplyAdd { .. })
-                && let Some(l) = (1..lanes).find(|&l| operands(l) != (x, y, cr, cc))
+                && let Some(l) = (1..lanes).find(|&l| operands(l) != ops)
             {
-                let (lx, ly, lr, lc) = operands(l);
+                let [x, y, cr, cc] = ops;
+                let [lx, ly, lr, lc] = operands(l);
+                let wgmma = matches!(op, MatStmt::WarpgroupMultiplyAdd { .. });
+                let (a, b) = if wgmma { ("A ", "B ") } else { ("", "") };
                 let detail = if let MatStmt::Fill { .. } = op {
                     format!(
-                        "lane 0 fills with {:?} ({x:#010x}), lane {l} with {:?} ({lx:#010x})",
+                        "{member} 0 fills with {:?} ({x:#010x}), {member} {l} with {:?} ({lx:#010x})",
                         f32::from_bits(x),
                         f32::from_bits(lx)
                     )
                 } else if lx != x {
-                    format!("lane 0 passes offset {x}, lane {l} offset {lx}")
+                    format!("{member} 0 passes {a}offset {x}, {member} {l} {a}offset {lx}")
                 } else if ly != y {
-                    format!("lane 0 passes stride {y}, lane {l} stride {ly}")
+                    format!("{member} 0 passes {a}stride {y}, {member} {l} {a}stride {ly}")
+                } else if wgmma && lr != cr {
+                    format!("{member} 0 passes {b}offset {cr}, {member} {l} {b}offset {lr}")
+                } else if wgmma {
+                    format!("{member} 0 passes {b}stride {cc}, {member} {l} {b}stride {lc}")
                 } else if lr != cr {
-                    format!("lane 0 clips to {cr} rows, lane {l} to {lr}")
+                    format!("{member} 0 clips to {cr} rows, {member} {l} to {lr}")
                 } else {
-                    format!("lane 0 clips to {cc} columns, lane {l} to {lc}")
+                    format!("{member} 0 clips to {cc} columns, {member} {l} to {lc}")
                 };
-                return Err(RunError::MatrixOperandsDiffer {
-                    kernel: c.name.clone(),
-                    workgroup: wid,
-                    subgroup: g as u32,
-                    statement: c.matrix_descs[stmt as usize].clone(),
-                    detail,
-                });
+                return Err(self.operands_differ(wid, warpgroup, g, stmt, detail));
             }
-            let block = &mut s.mats[g * c.matrix_words..][..c.matrix_words];
-            self.matrix_op(op, block, &mut s.acc, &s.arena, (x, y), (cr, cc))
+            let mats = if warpgroup { &mut s.wmats } else { &mut s.mats };
+            let block = &mut mats[g * words..][..words];
+            self.matrix_op(op, block, (&mut s.acc, &mut s.tiles), &s.arena, ops)
                 .map_err(|f| self.fault(f, wid, first as u32))?;
         }
         Ok(())
     }
 
-    /// One subgroup's matrix statement `op` on its tiles `block`, with
-    /// operands `(x, y)`: (offset, stride), or the fill value's bits; a
-    /// load or store touches only elements `(r, c)` with `r < rows` and
-    /// `c < cols`.
+    /// One group's matrix statement `op` on its tiles `block`, with
+    /// operands `[x, y, e0, e1]`: (offset, stride), or the fill value's
+    /// bits; a load or store touches only elements `(r, c)` with `r < e0`
+    /// and `c < e1`; a warpgroup multiply reads `A` at offset `x`, stride
+    /// `y` and `B` at offset `e0`, stride `e1`.
     fn matrix_op(
         &self,
         op: MatStmt,
         block: &mut [f32],
-        acc: &mut Vec<f32>,
+        (acc, tiles): (&mut Vec<f32>, &mut Vec<f32>),
         arena: &[AtomicU32],
-        (x, y): (u32, u32),
-        (rows, cols): (u32, u32),
+        [x, y, rows, cols]: [u32; 4],
     ) -> Result<(), Fault> {
         let slot = |m: u32| self.c.matrices[m as usize];
         match op {
@@ -432,6 +498,55 @@ impl Launch<'_> {
                 // contract `+` and `*` into a fused multiply-add); looping
                 // over `k` outside `j` keeps that order per element and
                 // walks rows of B.
+                for i in 0..mm {
+                    let row = &mut acc[i * nn..][..nn];
+                    for k in 0..kk {
+                        let av = ta[i * kk + k];
+                        let brow = &tb[k * nn..][..nn];
+                        for (o, &bv) in row.iter_mut().zip(brow) {
+                            *o += av * bv;
+                        }
+                    }
+                }
+                block[d.offset..][..d.len()].copy_from_slice(acc);
+            }
+            MatStmt::WarpgroupMultiplyAdd {
+                d,
+                c,
+                a,
+                b,
+                elem,
+                shape,
+                ..
+            } => {
+                let (mm, nn, kk) = (shape.m, shape.n, shape.k);
+                // `A` (`m x k`) then `B` (`k x n`), read as row-major loads.
+                tiles.clear();
+                for (mem, off, stride, (r, cc)) in [
+                    (Mem::Shared(a), x, y, (mm, kk)),
+                    (Mem::Shared(b), rows, cols, (kk, nn)),
+                ] {
+                    for i in 0..r {
+                        for j in 0..cc {
+                            let index = u64::from(off)
+                                + crate::ir::MatrixLayout::RowMajor.index(i, j, stride);
+                            let bits = match self.word(arena, mem, index) {
+                                Ok(w) => w,
+                                Err(len) if self.c.unchecked => {
+                                    return Err(oob64(mem, index, len));
+                                }
+                                Err(_) => 0,
+                            };
+                            tiles.push(element_value(elem, bits));
+                        }
+                    }
+                }
+                let (ta, tb) = tiles.split_at(mm as usize * kk as usize);
+                let (mm, nn, kk) = (mm as usize, nn as usize, kk as usize);
+                let (c, d) = (slot(c), slot(d));
+                acc.clear();
+                acc.extend_from_slice(&block[c.offset..][..c.len()]);
+                // The order of `MultiplyAdd`.
                 for i in 0..mm {
                     let row = &mut acc[i * nn..][..nn];
                     for k in 0..kk {

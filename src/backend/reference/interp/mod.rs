@@ -87,6 +87,17 @@
 //! `acc = acc + a[i][k] * b[k][j]` in `f32`, multiply and add rounded
 //! separately; `d` may be `c`.
 //!
+//! A warpgroup matrix ([`crate::ir::MatrixScope::Warpgroup`]) is kept once
+//! per warpgroup (invocations `128 w .. 128 (w + 1)`), and a statement on
+//! warpgroup matrices (`Fill`, `Store`, `WarpgroupMultiplyAdd`) executes
+//! once per warpgroup, after the same check over the warpgroup's
+//! invocations ([`RunError::WarpgroupOperandsDiffer`]). A warpgroup
+//! multiply reads `A[i][k]` from `offset + i * stride + k` of its shared
+//! array and `B[k][j]` likewise, exactly as a row-major load does (out of
+//! range reads 0, or is [`RunError::OutOfBounds`] when unchecked), and
+//! sums like `d = a * b + c`. Shared arrays' layouts
+//! ([`crate::ir::SharedLayout`]) are ignored: element `i` is element `i`.
+//!
 //! `async_copy` copies at once, per invocation (source elements out of
 //! range copy 0, destination elements out of range are dropped, indices
 //! added in `u64`); `async_commit` and `async_wait` do nothing.
@@ -313,6 +324,27 @@ pub enum RunError {
         /// Which lanes disagree and how.
         detail: String,
     },
+    /// The invocations of one warpgroup (128 consecutive invocations)
+    /// executed a statement on warpgroup matrices with different operands
+    /// (offsets, strides or fill value), or not all of them executed it:
+    /// the warpgroup counterpart of [`RunError::MatrixOperandsDiffer`]
+    /// (`wgmma` spreads one tile over the four warps of a warpgroup).
+    #[error(
+        "kernel `{kernel}`: the invocations of warpgroup {warpgroup} of workgroup {workgroup:?} execute {statement} with different operands: {detail}; every invocation of a warpgroup (128 consecutive invocations) must execute a statement on warpgroup matrices together, with equal operands"
+    )]
+    WarpgroupOperandsDiffer {
+        /// Kernel name.
+        kernel: String,
+        /// The workgroup.
+        workgroup: [u32; 3],
+        /// The warpgroup within the workgroup (invocations `warpgroup *
+        /// 128 .. (warpgroup + 1) * 128` by flat local index).
+        warpgroup: u32,
+        /// Which statement: its number in the kernel and what it does.
+        statement: String,
+        /// Which invocations disagree and how.
+        detail: String,
+    },
     /// The worker pool could not be built.
     #[error("could not start {threads} worker threads: {reason}")]
     ThreadPool {
@@ -392,9 +424,12 @@ pub struct Compiled {
     /// analysis elides on every target (out of range there is an error).
     proven: Vec<bool>,
     /// Per matrix of the kernel: where its tile lies in a subgroup's block
-    /// of `matrix_words` elements.
+    /// of `matrix_words` elements (a warpgroup matrix: in a warpgroup's
+    /// block of `warpgroup_words`).
     matrices: Vec<MatrixSlot>,
     matrix_words: usize,
+    /// Elements of a warpgroup's block of warpgroup matrices.
+    warpgroup_words: usize,
     /// The statements of `Op::Matrix`, and how diagnostics name them.
     matrix_ops: Vec<MatStmt>,
     matrix_descs: Vec<String>,
@@ -492,13 +527,13 @@ impl Compiled {
             }
             if let Op::Matrix { s, .. } = *op
                 && let Some(bad) = self.matrix_ops[s as usize]
-                    .clip()
+                    .extra()
                     .into_iter()
                     .flatten()
                     .find(|&r| u64::from(r) >= n)
             {
                 return Err(format!(
-                    "instruction {pc} ({op:?}) clips with register {bad} of {n}"
+                    "instruction {pc} ({op:?}) has an operand in register {bad} of {n}"
                 ));
             }
             if let Op::AsyncCopy { dst, src, .. } = *op {
@@ -520,11 +555,19 @@ impl Compiled {
     }
 
     /// The matrix statements name existing matrices and memories, every
-    /// tile lies inside a subgroup's block, and a multiply's matrices have
-    /// the shape's dimensions (`exec` indexes tiles by them).
+    /// tile lies inside a subgroup's (or warpgroup's) block, a statement's
+    /// matrices are all held by subgroups or all by warpgroups (a
+    /// multiply's and a load's by subgroups, a warpgroup multiply's by
+    /// warpgroups), and a multiply's matrices have the shape's dimensions
+    /// (`exec` indexes tiles by them).
     fn verify_matrices(&self) -> Result<(), String> {
         for (k, slot) in self.matrices.iter().enumerate() {
-            if slot.offset + slot.len() > self.matrix_words {
+            let words = if slot.warpgroup {
+                self.warpgroup_words
+            } else {
+                self.matrix_words
+            };
+            if slot.offset + slot.len() > words {
                 return Err(format!("matrix {k} lies outside the tile storage"));
             }
         }
@@ -536,11 +579,27 @@ impl Compiled {
         };
         for (k, stmt) in self.matrix_ops.iter().enumerate() {
             let at = |e: String| format!("matrix statement {k}: {e}");
+            let warpgroup = match *stmt {
+                MatStmt::WarpgroupMultiplyAdd { .. } => true,
+                MatStmt::Fill { m } | MatStmt::Store { m, .. } => slot(m).map_err(at)?.warpgroup,
+                MatStmt::Load { .. } | MatStmt::MultiplyAdd { .. } => false,
+            };
             for m in stmt.matrices() {
-                slot(m).map_err(at)?;
+                if slot(m).map_err(at)?.warpgroup != warpgroup {
+                    let by = if warpgroup { "warpgroup" } else { "subgroup" };
+                    return Err(at(format!("matrix {m} is not held by a {by}")));
+                }
             }
-            if let Some(mem) = stmt.mem() {
+            for mem in stmt.mems() {
                 self.memory_exists(mem).map_err(at)?;
+            }
+            if let MatStmt::WarpgroupMultiplyAdd { d, c, shape, .. } = *stmt {
+                for m in [d, c] {
+                    let s = slot(m).map_err(at)?;
+                    if (s.rows, s.cols) != (shape.m, shape.n) {
+                        return Err(at(format!("matrix {m} is not {} x {}", shape.m, shape.n)));
+                    }
+                }
             }
             if let MatStmt::MultiplyAdd { d, a, b, c, shape } = *stmt {
                 let dims = |m: u32| slot(m).map(|s| (s.rows, s.cols));
@@ -574,6 +633,17 @@ impl Compiled {
         } else {
             Err(format!("{mem:?} is no buffer or shared array"))
         }
+    }
+
+    /// Whether matrix statement `stmt` acts on warpgroup matrices (and so
+    /// executes once per warpgroup).
+    fn warpgroup_stmt(&self, stmt: u32) -> bool {
+        self.matrix_ops.get(stmt as usize).is_some_and(|op| {
+            op.matrices()
+                .first()
+                .and_then(|&m| self.matrices.get(m as usize))
+                .is_some_and(|slot| slot.warpgroup)
+        })
     }
 
     /// Whether a workgroup keeps every invocation's register file: with
