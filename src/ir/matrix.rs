@@ -139,10 +139,10 @@ impl MatrixScope {
                 shape.m == Self::WARPGROUP_M
                     && shape.n > 0
                     && shape.n <= Self::WARPGROUP_MAX_N
-                    && shape.n % 8 == 0
+                    && shape.n.is_multiple_of(8)
                     && shape.k > 0
                     && shape.k <= Self::WARPGROUP_MAX_K
-                    && shape.k % 16 == 0
+                    && shape.k.is_multiple_of(16)
             }
         }
     }

@@ -694,7 +694,7 @@ impl Mod {
     /// The `wgmma` shape `.m64nNk16` (`n` a multiple of 8 up to 256).
     #[must_use]
     pub(super) fn wgmma_shape(n: u32) -> Self {
-        debug_assert!(n % 8 == 0 && (8..=256).contains(&n));
+        debug_assert!(n.is_multiple_of(8) && (8..=256).contains(&n));
         Mod::M64k16(u8::try_from(n / 8 - 1).unwrap_or(0))
     }
 }

@@ -93,7 +93,7 @@ impl Validator<'_> {
         }
         for a in &p.shared {
             if let Some(problem) = a.layout.problem(a.elem.size_bytes(), a.len) {
-                self.err(&format!("shared array `{}`", a.name), problem);
+                self.err(format!("shared array `{}`", a.name), problem);
             }
         }
     }
