@@ -262,7 +262,7 @@ fn role_text(role: MatrixRole) -> &'static str {
 /// The message for a matrix variable used as a value.
 pub(crate) fn not_a_value(name: &str) -> String {
     format!(
-        "`{name}` is a matrix; matrices are used only by `matrix_mma`, `warpgroup_mma` and `matrix_store` (and assigned from {PRODUCERS})"
+        "`{name}` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma` and `matrix_store`), and assigned from {PRODUCERS}"
     )
 }
 
@@ -1019,14 +1019,14 @@ impl<'f> Kx<'_, 'f> {
                         .map(|s| Some(((role, scope), s)))
                         .ok_or(()),
                     Some((role, scope, None)) => {
-                        let (t, m) = match (role, scope) {
+                        let (e, m) = match (role, scope) {
                             (Accumulator, MatrixScope::Warpgroup) => ("f32", "64"),
                             (Accumulator, _) => ("f32", "M"),
                             _ => ("bf16", "M"),
                         };
                         self.err(
                         Loc::Span(t.span()),
-                        format!("a matrix type needs its element type and shape: `{}<{t}, {m}, N, K>`", matrix_kind(role, scope)),
+                        format!("a matrix type needs its element type and shape: `{}<{e}, {m}, N, K>`", matrix_kind(role, scope)),
                     );
                         Err(())
                     }
