@@ -3372,7 +3372,9 @@ fn warpgroup_validation_errors_have_positions() {
         "#[kernel",
         "a kernel with warpgroup matrices needs a workgroup of a multiple of 128 invocations",
     );
-    let src = mkw("    if local_id().x < 16 {\n        w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);\n    }");
+    let src = mkw(
+        "    if local_id().x < 16 {\n        w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);\n    }",
+    );
     diag(
         &src,
         "w = warpgroup_mma",

@@ -1798,7 +1798,11 @@ fn random_matrix_program(seed: u64) -> Program {
             .iter()
             .take(1 + g.below(4) as usize)
         {
-            let shape = if g.chance(70) { first } else { g.pick(&wshapes) };
+            let shape = if g.chance(70) {
+                first
+            } else {
+                g.pick(&wshapes)
+            };
             g.p.matrices.push(MatrixDecl {
                 name: (*name).into(),
                 role: MatrixRole::Accumulator,
@@ -2180,11 +2184,7 @@ fn warpgroup_kernels_round_trip_through_text() {
     assert!(p.validate().is_ok(), "{:?}", p.validate());
     assert_eq!(p.shared[0].layout, SharedLayout::Swizzled { cols: 64 });
     assert_eq!(p.shared[1].layout, SharedLayout::Swizzled { cols: 128 });
-    assert!(
-        p.matrices
-            .iter()
-            .all(|m| m.scope == MatrixScope::Warpgroup)
-    );
+    assert!(p.matrices.iter().all(|m| m.scope == MatrixScope::Warpgroup));
     let text = print(p);
     for part in [
         "    #[shared(swizzled, cols = 64)]\n    let mut ta: [bf16; 8192];\n",

@@ -569,8 +569,14 @@ impl<'f> Fin<'_, '_, 'f> {
 
     /// An operand tile of `warpgroup_mma`: its offset and stride are `u32`.
     fn shared_tile(&mut self, t: &FTile<'f>, which: &str) -> Option<SharedTile> {
-        let o = self.u32_operand(&t.offset, &format!("the offset of `warpgroup_mma`'s {which}"));
-        let s = self.u32_operand(&t.stride, &format!("the stride of `warpgroup_mma`'s {which}"));
+        let o = self.u32_operand(
+            &t.offset,
+            &format!("the offset of `warpgroup_mma`'s {which}"),
+        );
+        let s = self.u32_operand(
+            &t.stride,
+            &format!("the stride of `warpgroup_mma`'s {which}"),
+        );
         Some(SharedTile {
             array: t.array,
             offset: o?,

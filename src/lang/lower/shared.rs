@@ -33,10 +33,8 @@ impl SharedArgs {
             fn visit_local(&mut self, l: &'ast syn::Local) {
                 for a in &l.attrs {
                     if a.path().is_ident("shared") && matches!(a.meta, syn::Meta::List(_)) {
-                        self.0.insert(
-                            key(a),
-                            a.parse_args_with(Punctuated::parse_terminated),
-                        );
+                        self.0
+                            .insert(key(a), a.parse_args_with(Punctuated::parse_terminated));
                     }
                 }
                 syn::visit::visit_local(self, l);
