@@ -61,8 +61,18 @@ impl<'f> Kx<'_, 'f> {
         if matches!(a.meta, syn::Meta::Path(_)) {
             return Some(SharedLayout::Linear);
         }
-        let all: &'f SharedArgs = self.fx.shared_args?;
-        let args = match all.0.get(&key(a))? {
+        let all: Option<&'f SharedArgs> = self.fx.shared_args;
+        let Some(parsed) = all.and_then(|all| all.0.get(&key(a))) else {
+            // Every `#[shared(..)]` of the file was parsed before lowering.
+            self.err(
+                a.span(),
+                format!(
+                    "internal error: the arguments of this attribute were not parsed; write {FORMS}"
+                ),
+            );
+            return None;
+        };
+        let args = match parsed {
             Ok(args) => args,
             Err(e) => {
                 self.err(
