@@ -2900,3 +2900,484 @@ fn clip_argument_counts_and_types() {
         "a matrix clip's row count must be `u32`, but this is `f32`",
     );
 }
+
+// ---------------------------------------------------------------------------
+// Warpgroup accumulators and swizzled shared arrays.
+
+/// Every warpgroup form, and `#[shared(swizzled, cols = C)]` with `C` a
+/// literal, a const parameter of the instance and `{ expression }`,
+/// compared with the program built by hand.
+#[test]
+fn warpgroup_statements_match_builder() {
+    let src = r"
+const S: u32 = 2;
+#[kernel(workgroup_size = 256, instances(n64 = (BN = 64, BK = 64)))]
+pub fn wg<const BN: u32, const BK: u32>(c: &mut [f32], h: &mut [bf16], off: u32, m: u32) {
+    #[shared(swizzled, cols = BK)]
+    let mut ta: [bf16; { S * 64 * BK }];
+    #[shared(swizzled, cols = { BN / 2 * 2 })]
+    let mut tb: [bf16; { S * BK * BN }];
+    #[shared(swizzled, cols = 128)]
+    let mut tc: [f16; 1024];
+    #[shared()]
+    let mut lin: [f32; 64];
+    let mut acc = warpgroup_zero::<f32, 64, BN, BK>();
+    let mut acc2 = warpgroup_fill::<f32, 64, BN, BK>(1.5);
+    let mut acc3: WarpgroupAcc<f32, 64, BN, BK>;
+    acc = warpgroup_mma(&ta, off, BK, &tb, off * 2, BN, acc);
+    acc3 = warpgroup_mma(&ta, 0, BK, &tb, 0, BN, acc2);
+    let d = warpgroup_mma(&ta, 0, BK, &tb, 0, BN, acc3);
+    acc2 = warpgroup_zero();
+    acc2 = warpgroup_fill(m as f32);
+    matrix_store(&mut c, 0, BN, acc);
+    matrix_store(&mut c, off, BN, acc3, m, BN);
+    matrix_store_col_major(&mut h, 0, 64, d);
+    matrix_store(&mut lin, 0, 8, acc2, 1, 8);
+}
+";
+    let got = file(src).remove(0);
+    let mut p = vyre::ir::ProgramBuilder::new("wg_n64", [256, 1, 1]);
+    let c = p.buffer("c", DataType::F32, Access::ReadWrite);
+    let h = p.buffer("h", DataType::BF16, Access::ReadWrite);
+    let off = p.scalar("off", DataType::U32);
+    let pm = p.scalar("m", DataType::U32);
+    use vyre::ir::{SharedLayout, SharedTile};
+    let ta = p.shared_with_layout(
+        "ta",
+        DataType::BF16,
+        2 * 64 * 64,
+        SharedLayout::Swizzled { cols: 64 },
+    );
+    let tb = p.shared_with_layout(
+        "tb",
+        DataType::BF16,
+        2 * 64 * 64,
+        SharedLayout::Swizzled { cols: 64 },
+    );
+    p.shared_with_layout(
+        "tc",
+        DataType::F16,
+        1024,
+        SharedLayout::Swizzled { cols: 128 },
+    );
+    let lin = p.shared("lin", DataType::F32, 64);
+    let acc = p.warpgroup_accumulator("acc", 64, 64);
+    let acc2 = p.warpgroup_accumulator("acc2", 64, 64);
+    let acc3 = p.warpgroup_accumulator("acc3", 64, 64);
+    let d = p.warpgroup_accumulator("d", 64, 64);
+    let tile = |array, offset: Expr, stride: u32| SharedTile {
+        array,
+        offset,
+        stride: Expr::u32(stride),
+    };
+    p.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: acc,
+            value: Expr::f32(0.0),
+        });
+        blk.matrix(MatrixOp::Fill {
+            matrix: acc2,
+            value: Expr::f32(1.5),
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: acc,
+            a: tile(ta, Expr::param(off), 64),
+            b: tile(tb, Expr::param(off).mul(Expr::u32(2)), 64),
+            c: acc,
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: acc3,
+            a: tile(ta, Expr::u32(0), 64),
+            b: tile(tb, Expr::u32(0), 64),
+            c: acc2,
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d,
+            a: tile(ta, Expr::u32(0), 64),
+            b: tile(tb, Expr::u32(0), 64),
+            c: acc3,
+        });
+        blk.matrix(MatrixOp::Fill {
+            matrix: acc2,
+            value: Expr::f32(0.0),
+        });
+        blk.matrix(MatrixOp::Fill {
+            matrix: acc2,
+            value: Expr::param(pm).cast(DataType::F32),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Param(c),
+            offset: Expr::u32(0),
+            stride: Expr::u32(64),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: acc3,
+            buf: BufRef::Param(c),
+            offset: Expr::param(off),
+            stride: Expr::u32(64),
+            layout: MatrixLayout::RowMajor,
+            clip: Some(vyre::ir::MatrixClip {
+                rows: Expr::param(pm),
+                cols: Expr::u32(64),
+            }),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: d,
+            buf: BufRef::Param(h),
+            offset: Expr::u32(0),
+            stride: Expr::u32(64),
+            layout: MatrixLayout::ColMajor,
+            clip: None,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: acc2,
+            buf: BufRef::Shared(lin),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::RowMajor,
+            clip: Some(vyre::ir::MatrixClip {
+                rows: Expr::u32(1),
+                cols: Expr::u32(8),
+            }),
+        });
+    });
+    let want = p.finish();
+    assert!(want.validate().is_ok(), "{:?}", want.validate());
+    assert_eq!(got, want);
+    assert!(got.uses_warpgroup_matrices());
+}
+
+/// A kernel with warpgroup accumulators, for the diagnostics below.
+fn mkw(body: &str) -> String {
+    format!(
+        "#[kernel(workgroup_size = 128)]
+pub fn k(x: &[bf16], y: &mut [f32], n: u32) {{
+    #[shared(swizzled, cols = 64)] let mut ta: [bf16; 4096];
+    #[shared(swizzled, cols = 64)] let mut tb: [bf16; 1024];
+    #[shared] let mut th: [f16; 1024];
+    #[shared] let mut tf: [f32; 1024];
+    let mut w = warpgroup_zero::<f32, 64, 64, 16>();
+    let mut a = matrix_load_a::<bf16, 16, 8, 16>(&ta, 0, 16);
+    let mut b = matrix_load_b::<bf16, 16, 8, 16>(&x, 0, 8);
+    let mut c = matrix_zero::<f32, 16, 8, 16>();
+{body}
+}}
+"
+    )
+}
+
+#[test]
+fn the_warpgroup_misuse_kernel_is_valid() {
+    let k = file(&mkw(
+        "    w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);\n    matrix_store(&mut y, 0, 64, w);",
+    ))
+    .remove(0);
+    assert_eq!(k.matrices.len(), 4);
+    assert_eq!(k.matrices[0].scope, vyre::ir::MatrixScope::Warpgroup);
+    assert_eq!(k.matrices[3].scope, vyre::ir::MatrixScope::Subgroup);
+}
+
+#[test]
+fn shared_attribute_diagnostics() {
+    diag(
+        &mkw("    #[shared(swizzle, cols = 64)] let mut s: [bf16; 512];"),
+        "swizzle,",
+        "unknown `#[shared]` argument `swizzle`; the arguments are `swizzled` and `cols = C`",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, rows = 8)] let mut s: [bf16; 512];"),
+        "rows = 8",
+        "unknown `#[shared]` argument `rows`",
+    );
+    diag(
+        &mkw("    #[shared(swizzled)] let mut s: [bf16; 512];"),
+        "#[shared(swizzled)]",
+        "a swizzled array needs its row length: `#[shared(swizzled, cols = C)]`",
+    );
+    diag(
+        &mkw("    #[shared(cols = 64)] let mut s: [bf16; 512];"),
+        "cols = 64)] let mut s",
+        "`cols` is the row length of a swizzled array",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, swizzled, cols = 64)] let mut s: [bf16; 512];"),
+        "swizzled, cols = 64)] let mut s",
+        "`swizzled` is given twice",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = 64, cols = 64)] let mut s: [bf16; 512];"),
+        "cols = 64)] let mut s",
+        "`cols` is given twice",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = n)] let mut s: [bf16; 512];"),
+        "n)]",
+        "`cols` must be a constant (a literal, a `const` or a const parameter of the kernel), but `n` is a run-time value",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = 0)] let mut s: [bf16; 512];"),
+        "0)]",
+        "`cols` must be a positive integer constant, but this is not positive",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = 1.5)] let mut s: [bf16; 512];"),
+        "1.5)]",
+        "`cols` must be a positive integer constant, but this is `f32`",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = NOPE)] let mut s: [bf16; 512];"),
+        "NOPE",
+        "NOPE",
+    );
+    diag(
+        &mkw("    #[shared(swizzled cols = 64)] let mut s: [bf16; 512];"),
+        "cols = 64)] let mut s",
+        "malformed `#[shared(..)]`",
+    );
+    // The layout's own rules, at the attribute.
+    diag(
+        &mkw("    #[shared(swizzled, cols = 32)] let mut s: [bf16; 512];"),
+        "#[shared(swizzled, cols = 32)]",
+        "`cols = 32`: a swizzled array's row is a power of two of at least 64 elements (128 bytes)",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = 96)] let mut s: [bf16; 768];"),
+        "#[shared(swizzled, cols = 96)]",
+        "a swizzled array's row is a power of two",
+    );
+    diag(
+        &mkw("    #[shared(swizzled, cols = 64)] let mut s: [bf16; 320];"),
+        "#[shared(swizzled, cols = 64)] let mut s",
+        "320 elements are not whole groups of 8 rows of 64 (a swizzled array is a multiple of 512 elements)",
+    );
+    diag(
+        &mkw("    #[shared = 1] let mut s: [bf16; 512];"),
+        "#[shared = 1]",
+        "unknown attribute `#[shared]` on `let`",
+    );
+    diag(
+        &mkw("    #[shared] #[shared] let mut s: [bf16; 512];"),
+        "#[shared] let mut s",
+        "`#[shared]` is given twice",
+    );
+}
+
+#[test]
+fn warpgroup_declarations_and_assignments() {
+    diag(
+        &mkw("    let mut e = warpgroup_zero::<f32, 32, 64, 16>();"),
+        "<f32, 32, 64, 16>",
+        "the warpgroup accumulator shape m = 32, n = 64, k = 16 is not supported: m must be 64, n a multiple of 8 up to 256 and k a multiple of 16 up to 256",
+    );
+    diag(
+        &mkw("    let mut e: WarpgroupAcc<f32, 64, 512, 16>;"),
+        "<f32, 64, 512, 16>",
+        "the warpgroup accumulator shape m = 64, n = 512, k = 16 is not supported",
+    );
+    diag(
+        &mkw("    let mut e = warpgroup_fill::<bf16, 64, 64, 16>(1.0);"),
+        "bf16, 64, 64, 16>(1.0)",
+        "an accumulator holds `f32` elements, not `bf16`",
+    );
+    diag(
+        &mkw("    let mut e = warpgroup_zero::<f32, 64, 64>();"),
+        "<f32, 64, 64>",
+        "`warpgroup_zero` takes 4 generic arguments, the element type and the shape (m, n, k) of the multiply: `<f32, 64, N, K>`, but 3 were given",
+    );
+    diag(
+        &mkw("    let mut e: WarpgroupAcc;"),
+        "WarpgroupAcc;",
+        "a matrix type needs its element type and shape: `WarpgroupAcc<f32, 64, N, K>`",
+    );
+    diag(
+        &mkw("    let mut e = warpgroup_zero();"),
+        "warpgroup_zero()",
+        "`warpgroup_zero` needs the element type and shape of the matrix it makes here: `warpgroup_zero::<f32, 64, N, K>(..)`, or annotate the `let`: `let e: WarpgroupAcc<f32, 64, N, K> = ..`",
+    );
+    diag(
+        &mkw("    w = matrix_zero();"),
+        "matrix_zero()",
+        "`matrix_zero` works on subgroup matrices, but `w` is a warpgroup accumulator (`WarpgroupAcc<f32, 64, 64, 16>`); a warpgroup accumulator gets its value from `warpgroup_zero`, `warpgroup_fill` or `warpgroup_mma`",
+    );
+    diag(
+        &mkw("    w = matrix_fill(2.0);"),
+        "matrix_fill(2.0)",
+        "`matrix_fill` works on subgroup matrices, but `w` is a warpgroup accumulator",
+    );
+    diag(
+        &mkw("    w = matrix_load_acc(&tf, 0, 64);"),
+        "matrix_load_acc(",
+        "`matrix_load_acc` works on subgroup matrices, but `w` is a warpgroup accumulator",
+    );
+    diag(
+        &mkw("    let mut e: WarpgroupAcc<f32, 64, 64, 16> = matrix_load_acc(&tf, 0, 64);"),
+        "matrix_load_acc(",
+        "`matrix_load_acc` works on subgroup matrices, but `e` is a warpgroup accumulator",
+    );
+    diag(
+        &mkw("    c = warpgroup_zero();"),
+        "warpgroup_zero()",
+        "`warpgroup_zero` makes a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup (`MatrixAcc<f32, 16, 8, 16>`)",
+    );
+    diag(
+        &mkw("    let mut e: MatrixAcc<f32, 64, 64, 16> = warpgroup_zero::<f32, 64, 64, 16>();"),
+        "warpgroup_zero::<f32, 64, 64, 16>();\n}",
+        "`warpgroup_zero` makes a warpgroup accumulator",
+    );
+    diag(
+        &mkw("    w = warpgroup_zero::<f32, 64, 128, 16>();"),
+        "warpgroup_zero::<f32, 64, 128",
+        "mismatched matrix types: `w` is `WarpgroupAcc<f32, 64, 64, 16>`, but this `warpgroup_zero` makes `WarpgroupAcc<f32, 64, 128, 16>`",
+    );
+    diag(
+        &mkw("    w += warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);"),
+        "w += ",
+        "compound assignment is not supported",
+    );
+    diag(
+        &mkw("    let v = 1.0 + warpgroup_zero::<f32, 64, 64, 16>();"),
+        "warpgroup_zero::<f32, 64, 64, 16>();\n}",
+        "`warpgroup_zero` makes a matrix, which is not a value",
+    );
+    diag(
+        &mkw("    warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);"),
+        "warpgroup_mma(",
+        "the matrix `warpgroup_mma` makes would be dropped",
+    );
+    diag(
+        &mkw("    let v = w;"),
+        "w;",
+        "`w` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma` and `matrix_store`)",
+    );
+    diag(
+        &mkw("    let w2 = warpgroup_zero::<f32, 64, 64, 16>();\n    w2 = warpgroup_zero();"),
+        "w2 = warpgroup_zero();",
+        "cannot assign twice to the immutable matrix `w2`",
+    );
+}
+
+#[test]
+fn warpgroup_mma_operands() {
+    diag(
+        &mkw("    w = warpgroup_mma(&x, 0, 64, &tb, 0, 64, w);"),
+        "&x, 0, 64, &tb",
+        "`warpgroup_mma` reads A from a `#[shared]` array, but `x` is a buffer parameter",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &y, 0, 64, w);"),
+        "&y, 0",
+        "`warpgroup_mma` reads B from a `#[shared]` array, but `y` is a buffer parameter",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &tf, 0, 64, w);"),
+        "&tf, 0",
+        "`warpgroup_mma` reads B from `f16` or `bf16` elements, but `tf` holds `f32`",
+    );
+    diag(
+        &mkw("    let mut p = [0.0f32; 8];\n    w = warpgroup_mma(&p, 0, 64, &tb, 0, 64, w);"),
+        "&p, 0",
+        "`warpgroup_mma` works on buffer parameters and `#[shared]` arrays, but `p` is a private array",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &th, 0, 64, w);"),
+        "warpgroup_mma(&ta, 0, 64, &th",
+        "mismatched types in `warpgroup_mma`: `ta` holds `bf16` and `th` holds `f16`; A and B must have one element type",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, c);"),
+        "c);",
+        "`warpgroup_mma` accumulates into a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup (`MatrixAcc<f32, 16, 8, 16>`)",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, a);"),
+        "a);",
+        "the seventh operand of `warpgroup_mma` is an accumulator, but `a` is an A matrix",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, n);"),
+        "n);",
+        "the seventh operand of `warpgroup_mma` is an accumulator, but `n` is not a matrix",
+    );
+    diag(
+        &mkw("    c = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);"),
+        "warpgroup_mma(",
+        "`warpgroup_mma` makes a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup",
+    );
+    diag(
+        &mkw(
+            "    let mut v = warpgroup_zero::<f32, 64, 128, 16>();\n    w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, v);",
+        ),
+        "warpgroup_mma(&ta, 0, 64, &tb, 0, 64, v)",
+        "mismatched matrix types: `w` is `WarpgroupAcc<f32, 64, 64, 16>`, but this `warpgroup_mma` makes `WarpgroupAcc<f32, 64, 128, 16>`",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &tb, 0, w);"),
+        "warpgroup_mma(&ta, 0, 64, &tb, 0, w)",
+        "`warpgroup_mma` takes 7 argument(s) but 6 were given",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma::<f32, 64, 64, 16>(&ta, 0, 64, &tb, 0, 64, w);"),
+        "<f32, 64, 64, 16>(&ta",
+        "`warpgroup_mma` takes no generic arguments",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0i32, 64, &tb, 0, 64, w);"),
+        "0i32",
+        "the offset of `warpgroup_mma`'s A must be `u32`, but this is `i32`",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64.0, w);"),
+        "64.0",
+        "the stride of `warpgroup_mma`'s B must be `u32`, but this is `f32`",
+    );
+    diag(
+        &mkw("    w = warpgroup_fill(1);"),
+        "1);",
+        "an accumulator is filled with an `f32`, but this is `i32`",
+    );
+    // Subgroup statements on a warpgroup accumulator.
+    diag(
+        &mkw("    c = matrix_mma(a, b, w);"),
+        "w);",
+        "`matrix_mma` works on subgroup matrices, but `w` is a warpgroup accumulator (`WarpgroupAcc<f32, 64, 64, 16>`); multiply into it with `w = warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, w);`",
+    );
+    diag(
+        &mkw("    w = matrix_mma(a, b, c);"),
+        "matrix_mma(a, b, c)",
+        "`matrix_mma` works on subgroup matrices, but `w` is a warpgroup accumulator",
+    );
+    diag(
+        &mkw("    matrix_store(&mut x, 0, 64, w);"),
+        "&mut x",
+        "cannot write to `x`: it is a read-only buffer",
+    );
+    // A helper may not take a builtin's name.
+    diag(
+        "fn warpgroup_mma(n: u32) {}\n#[kernel]\npub fn k() {}\n",
+        "warpgroup_mma",
+        "`warpgroup_mma` is a builtin function",
+    );
+}
+
+/// Rules of the whole program, found by `Program::validate` after
+/// lowering: whole warpgroups.
+#[test]
+fn warpgroup_validation_errors_have_positions() {
+    let src = mkw("").replace("workgroup_size = 128", "workgroup_size = 64");
+    diag(
+        &src,
+        "#[kernel",
+        "a kernel with warpgroup matrices needs a workgroup of a multiple of 128 invocations",
+    );
+    let src = mkw(
+        "    if local_id().x < 16 {\n        w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);\n    }",
+    );
+    diag(
+        &src,
+        "w = warpgroup_mma",
+        "a matrix operation in control flow that depends on the invocation",
+    );
+}

@@ -1512,7 +1512,10 @@ pub fn k<T, const N: u32>(x: &[T], y: &mut [T], b: &mut [u8], s: &[i16], w: &mut
 // ---------------------------------------------------------------------------
 // Matrix operations and asynchronous copies.
 
-use vyre::ir::{AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixShape};
+use vyre::ir::{
+    AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape,
+    SharedLayout, SharedTile,
+};
 
 /// A tensor-core GEMM as a kernel author writes it: shared tiles filled by
 /// asynchronous copies in a loop over `k`, warp tiles loaded in an
@@ -1690,7 +1693,13 @@ fn random_matrix_program(seed: u64) -> Program {
         budget: 0,
         collective_ok: false,
     };
-    g.p.workgroup_size = g.pick(&[[32, 1, 1], [64, 1, 1], [256, 1, 1], [32, 2, 1], [8, 8, 2]]);
+    // Warpgroup accumulators need whole warpgroups (128 invocations).
+    let warpgroups = g.chance(50);
+    g.p.workgroup_size = if warpgroups {
+        g.pick(&[[128, 1, 1], [256, 1, 1], [64, 2, 1], [8, 8, 2]])
+    } else {
+        g.pick(&[[32, 1, 1], [64, 1, 1], [256, 1, 1], [32, 2, 1], [8, 8, 2]])
+    };
     g.p.unchecked = g.chance(20);
     for (name, elem, access) in [
         ("x", DataType::BF16, Access::Read),
@@ -1714,16 +1723,26 @@ fn random_matrix_program(seed: u64) -> Program {
         name: "n".into(),
         ty: DataType::U32,
     });
-    for (name, elem) in [
-        ("tb", DataType::BF16),
-        ("th", DataType::F16),
-        ("tf", DataType::F32),
+    // Any array may be swizzled (512 elements are 8 rows of 64 or 16 of
+    // 32); the swizzled `sa`, `sb` and `sh` hold warpgroup tiles.
+    for (name, elem, len, cols) in [
+        ("tb", DataType::BF16, 512, 64),
+        ("th", DataType::F16, 512, 64),
+        ("tf", DataType::F32, 512, 32),
+        ("sa", DataType::BF16, 64 * 64, 64),
+        ("sb", DataType::BF16, 64 * 128, 128),
+        ("sh", DataType::F16, 64 * 64, 64),
     ] {
+        let layout = if name.starts_with('s') || g.chance(30) {
+            SharedLayout::Swizzled { cols }
+        } else {
+            SharedLayout::Linear
+        };
         g.p.shared.push(SharedDecl {
             name: name.into(),
             elem,
-            len: 512,
-            layout: vyre::ir::SharedLayout::Linear,
+            len,
+            layout,
         });
     }
     let shapes = [
@@ -1758,6 +1777,41 @@ fn random_matrix_program(seed: u64) -> Program {
             scope: vyre::ir::MatrixScope::Subgroup,
         });
     }
+    if warpgroups {
+        // Warpgroup accumulators of one or two shapes, some names shared
+        // with the subgroup generator's (`acc` may be taken).
+        let wshapes = [
+            MatrixShape { m: 64, n: 8, k: 16 },
+            MatrixShape {
+                m: 64,
+                n: 64,
+                k: 64,
+            },
+            MatrixShape {
+                m: 64,
+                n: 256,
+                k: 32,
+            },
+        ];
+        let first = g.pick(&wshapes);
+        for name in ["wacc", "loop", "wd", "acc2"]
+            .iter()
+            .take(1 + g.below(4) as usize)
+        {
+            let shape = if g.chance(70) {
+                first
+            } else {
+                g.pick(&wshapes)
+            };
+            g.p.matrices.push(MatrixDecl {
+                name: (*name).into(),
+                role: MatrixRole::Accumulator,
+                elem: DataType::F32,
+                shape,
+                scope: MatrixScope::Warpgroup,
+            });
+        }
+    }
     // Always one multiply that fits.
     let shape = g.pick(&shapes);
     let elem = g.pick(&[DataType::BF16, DataType::F16]);
@@ -1771,7 +1825,7 @@ fn random_matrix_program(seed: u64) -> Program {
             role,
             elem: e,
             shape,
-            scope: vyre::ir::MatrixScope::Subgroup,
+            scope: MatrixScope::Subgroup,
         });
     }
     g.p.body = matrix_block(&mut g, 0, 10);
@@ -1814,8 +1868,11 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
         of(MatrixRole::A),
         of(MatrixRole::B),
     );
+    let warpgroup = |i: &u32| ms[*i as usize].scope == MatrixScope::Warpgroup;
+    let waccs: Vec<u32> = accs.iter().copied().filter(warpgroup).collect();
+    let subgroup: Vec<u32> = (0..ms.len() as u32).filter(|i| !warpgroup(i)).collect();
     let layout = g.pick(&[MatrixLayout::RowMajor, MatrixLayout::ColMajor]);
-    Some(match g.below(12) {
+    Some(match g.below(14) {
         0 if !accs.is_empty() => {
             let matrix = g.pick(&accs);
             let value = match g.below(3) {
@@ -1826,7 +1883,7 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
             Node::Matrix(MatrixOp::Fill { matrix, value })
         }
         1 | 2 => {
-            let matrix = g.below(ms.len() as u64) as u32;
+            let matrix = g.pick(&subgroup);
             let elem = ms[matrix as usize].elem;
             let bufs: Vec<BufRef> = g
                 .bufs(Some(elem), false)
@@ -1865,9 +1922,10 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
         }
         4 | 5 => {
             // Any fitting combination, `d` and `c` often the same.
+            let sub_accs: Vec<u32> = accs.iter().copied().filter(|i| !warpgroup(i)).collect();
             let mut combos = Vec::new();
-            for &d in &accs {
-                for &c in &accs {
+            for &d in &sub_accs {
+                for &c in &sub_accs {
                     for &a in &as_ {
                         for &b in &bs {
                             let sh = ms[d as usize].shape;
@@ -1908,6 +1966,26 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 src_index: matrix_index(g),
                 count: g.pick(&counts),
             })
+        }
+        11 | 12 if !waccs.is_empty() => {
+            let pairs: Vec<(u32, u32)> = waccs
+                .iter()
+                .flat_map(|&d| waccs.iter().map(move |&c| (d, c)))
+                .filter(|&(d, c)| ms[d as usize].shape == ms[c as usize].shape)
+                .collect();
+            let same: Vec<_> = pairs.iter().copied().filter(|(d, c)| d == c).collect();
+            let pool = if g.chance(60) { same } else { pairs };
+            let (d, c) = g.pick(&pool);
+            // A and B of one element type, from any array of it (swizzled
+            // or not).
+            let (a, b) = g.pick(&[(3u32, 4u32), (4, 3), (0, 4), (3, 3), (5, 1), (1, 5), (5, 5)]);
+            let tile = |g: &mut Gen, array: u32| SharedTile {
+                array,
+                offset: matrix_index(g),
+                stride: Expr::u32(8 * (1 + g.below(16) as u32)),
+            };
+            let (a, b) = (tile(g, a), tile(g, b));
+            Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, c })
         }
         7 => Node::Async(AsyncOp::Commit),
         8 => Node::Async(AsyncOp::Wait {
@@ -1994,6 +2072,10 @@ fn matrix_generator_covers_every_statement() {
                 Node::Matrix(MatrixOp::Store { .. }) => "store col",
                 Node::Matrix(MatrixOp::MultiplyAdd { d, c, .. }) if d == c => "mma",
                 Node::Matrix(MatrixOp::MultiplyAdd { .. }) => "mma into another",
+                Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, c, .. }) if d == c => {
+                    "warpgroup mma"
+                }
+                Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { .. }) => "warpgroup mma into another",
                 Node::Async(AsyncOp::Copy { .. }) => "copy",
                 Node::Async(AsyncOp::Commit) => "commit",
                 Node::Async(AsyncOp::Wait { .. }) => "wait",
@@ -2002,8 +2084,24 @@ fn matrix_generator_covers_every_statement() {
             };
             seen.insert(k);
         });
+        let wg = |m: &u32| p.matrices[*m as usize].scope == MatrixScope::Warpgroup;
+        vyre::ir::walk_nodes(&p.body, &mut |n| match n {
+            Node::Matrix(MatrixOp::Fill { matrix, .. }) if wg(matrix) => {
+                seen.insert("warpgroup fill");
+            }
+            Node::Matrix(MatrixOp::Store { matrix, .. }) if wg(matrix) => {
+                seen.insert("warpgroup store");
+            }
+            _ => {}
+        });
+        if text.contains("#[shared(swizzled, cols = 32)]") {
+            seen.insert("swizzled f32");
+        }
+        if text.contains("let mut r#loop: WarpgroupAcc<f32, 64,") {
+            seen.insert("warpgroup keyword name");
+        }
     }
-    assert_eq!(seen.len(), 13, "{seen:?}");
+    assert_eq!(seen.len(), 19, "{seen:?}");
 }
 
 /// A GEMM whose edge tiles are clipped: one warp per 32x32 tile of `c`
@@ -2035,6 +2133,69 @@ fn clipped_matrix_statements_round_trip_through_text() {
         "y = matrix_load_b_col_major(&b, col0 * k + kk, k, k - kk, n - n.min(col0));",
         "matrix_store(&mut c, row0 * n + col0, n, acc, m - m.min(row0), n - n.min(col0));",
         "matrix_store_col_major(&mut c, 0u32, m, acc, 3u32, 5u32);",
+    ] {
+        assert!(text.contains(part), "{part}\nnot in\n{text}");
+    }
+    round_trip(p).unwrap_or_else(|e| panic!("{e}"));
+    let again = parse("again.vyre", &text).unwrap();
+    assert_eq!(print(&again.kernels[0]), text);
+}
+
+/// A Hopper-style GEMM: one warpgroup per 64-row slice of a 128x128 tile,
+/// operands staged into swizzled shared arrays, accumulated by
+/// `warpgroup_mma`.
+const GEMM_WARPGROUP: &str = r"
+const BM: u32 = 128;
+#[kernel(workgroup_size = 256, instances(n128 = (BN = 128, BK = 64)))]
+pub fn wg_gemm<const BN: u32, const BK: u32>(a: &[bf16], b: &[bf16], c: &mut [f32], m: u32, n: u32, k: u32) {
+    #[shared(swizzled, cols = BK)]
+    let mut ta: [bf16; { BM * BK }];
+    #[shared(swizzled, cols = { BN })]
+    let mut tb: [bf16; { BK * BN }];
+    let wg = local_id().x / 128;
+    let row0 = workgroup_id().y * BM;
+    let col0 = workgroup_id().x * BN;
+    let mut acc = warpgroup_zero::<f32, 64, BN, BK>();
+    let mut bias: WarpgroupAcc<f32, 64, BN, BK>;
+    bias = warpgroup_fill(0.5);
+    for kk in (0..k).step_by(64) {
+        for e in (local_id().x * 8..BM * BK).step_by(2048) {
+            async_copy(&mut ta, e, &a, (row0 + e / BK) * k + kk + e % BK, 8);
+        }
+        for e in (local_id().x * 8..BK * BN).step_by(2048) {
+            async_copy(&mut tb, e, &b, (kk + e / BN) * n + col0 + e % BN, 8);
+        }
+        async_commit();
+        async_wait(0);
+        barrier();
+        acc = warpgroup_mma(&ta, wg * 64 * BK, BK, &tb, 0, BN, acc);
+        barrier();
+    }
+    let d = warpgroup_mma(&ta, 0, BK, &tb, 0, BN, bias);
+    matrix_store(&mut c, (row0 + wg * 64) * n + col0, n, acc, m - m.min(row0 + wg * 64), n - n.min(col0));
+    matrix_store_col_major(&mut c, 0, 64, d);
+}
+";
+
+#[test]
+fn warpgroup_kernels_round_trip_through_text() {
+    let m = parse("wg.vyre", GEMM_WARPGROUP).unwrap_or_else(|d| panic!("{}", d.render()));
+    let p = &m.kernels[0];
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    assert_eq!(p.shared[0].layout, SharedLayout::Swizzled { cols: 64 });
+    assert_eq!(p.shared[1].layout, SharedLayout::Swizzled { cols: 128 });
+    assert!(p.matrices.iter().all(|m| m.scope == MatrixScope::Warpgroup));
+    let text = print(p);
+    for part in [
+        "    #[shared(swizzled, cols = 64)]\n    let mut ta: [bf16; 8192];\n",
+        "    #[shared(swizzled, cols = 128)]\n    let mut tb: [bf16; 8192];\n",
+        "    let mut acc: WarpgroupAcc<f32, 64, 128, 64>;\n    let mut bias: WarpgroupAcc<f32, 64, 128, 64>;\n    let mut d: WarpgroupAcc<f32, 64, 128, 64>;\n",
+        "    acc = warpgroup_zero();\n",
+        "    bias = warpgroup_fill(0.5f32);\n",
+        "        acc = warpgroup_mma(&ta, wg * 64u32 * 64u32, 64u32, &tb, 0u32, 128u32, acc);\n",
+        "    d = warpgroup_mma(&ta, 0u32, 64u32, &tb, 0u32, 128u32, bias);\n",
+        "    matrix_store(&mut c, (row0 + wg * 64u32) * n + col0, n, acc, m - m.min(row0 + wg * 64u32), n - n.min(col0));\n",
+        "    matrix_store_col_major(&mut c, 0u32, 64u32, d);\n",
     ] {
         assert!(text.contains(part), "{part}\nnot in\n{text}");
     }

@@ -1207,3 +1207,220 @@ fn matrix_clips_round_trip() {
     let bytes = to_wire(&p);
     assert_eq!(from_wire(&bytes).expect("decodes"), p);
 }
+
+/// A kernel with warpgroup accumulators, a `WarpgroupMultiplyAdd` (in a
+/// loop, `d` equal to `c` and not) and swizzled shared arrays: version 5's
+/// additions. `swizzled_cols` is the row length of array `ta`.
+fn warpgroup_program(swizzled_cols: u32) -> Program {
+    use vyre::ir::{MatrixLayout, MatrixOp, SharedLayout, SharedTile};
+    let mut b = ProgramBuilder::new("wgmma", [256, 1, 1]);
+    let x = b.buffer("x", DataType::BF16, Access::Read);
+    let y = b.buffer("y", DataType::F32, Access::ReadWrite);
+    let n = b.scalar("n", DataType::U32);
+    let ta = b.shared_with_layout(
+        "ta",
+        DataType::BF16,
+        128 * 64,
+        SharedLayout::Swizzled {
+            cols: swizzled_cols,
+        },
+    );
+    let tb = b.shared_with_layout(
+        "tb",
+        DataType::BF16,
+        64 * 128,
+        SharedLayout::Swizzled { cols: 128 },
+    );
+    let lin = b.shared("lin", DataType::F32, 64);
+    let i = b.local("i", DataType::U32, false);
+    let acc = b.warpgroup_accumulator("acc", 128, 64);
+    let out = b.warpgroup_accumulator("out", 128, 64);
+    let wg = Expr::Builtin(Builtin::LocalId, Axis::X).div(Expr::u32(128));
+    b.body(|blk| {
+        blk.matrix(MatrixOp::Fill {
+            matrix: acc,
+            value: Expr::f32(0.0),
+        });
+        blk.for_(i, Expr::u32(0), Expr::param(n), |body| {
+            body.async_copy(
+                ta,
+                Expr::Builtin(Builtin::LocalId, Axis::X).mul(Expr::u32(8)),
+                x,
+                Expr::local(i).mul(Expr::u32(2048)),
+                8,
+            );
+            body.async_commit();
+            body.async_wait(0);
+            body.barrier();
+            body.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d: acc,
+                a: SharedTile {
+                    array: ta,
+                    offset: wg.clone().mul(Expr::u32(64 * 64)),
+                    stride: Expr::u32(64),
+                },
+                b: SharedTile {
+                    array: tb,
+                    offset: Expr::u32(0),
+                    stride: Expr::u32(128),
+                },
+                c: acc,
+            });
+            body.barrier();
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: out,
+            a: SharedTile {
+                array: ta,
+                offset: Expr::u32(16),
+                stride: Expr::u32(64),
+            },
+            b: SharedTile {
+                array: tb,
+                offset: Expr::param(n).mul(Expr::u32(8)),
+                stride: Expr::u32(128),
+            },
+            c: acc,
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: out,
+            buf: BufRef::Param(y),
+            offset: wg.mul(Expr::u32(64 * 128)),
+            stride: Expr::u32(128),
+            layout: MatrixLayout::RowMajor,
+            clip: Some(vyre::ir::MatrixClip {
+                rows: Expr::u32(64),
+                cols: Expr::param(n),
+            }),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Shared(lin),
+            offset: Expr::u32(0),
+            stride: Expr::u32(8),
+            layout: MatrixLayout::ColMajor,
+            clip: None,
+        });
+    });
+    b.finish()
+}
+
+#[test]
+fn warpgroup_statements_and_swizzled_arrays_round_trip() {
+    use vyre::ir::{MatrixScope, SharedLayout};
+    let p = warpgroup_program(64);
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    assert_eq!(p.shared[0].layout, SharedLayout::Swizzled { cols: 64 });
+    assert_eq!(p.shared[2].layout, SharedLayout::Linear);
+    assert_eq!(p.matrices[0].scope, MatrixScope::Warpgroup);
+    let bytes = to_wire(&p);
+    assert_eq!(bytes[4..6], 5u16.to_le_bytes(), "version 5");
+    assert_eq!(from_wire(&bytes), Ok(p.clone()));
+    assert_eq!(to_wire(&p), bytes, "deterministic");
+    for n in 0..bytes.len() {
+        assert!(
+            from_wire(&bytes[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
+    }
+    // Subgroup matrices and linear arrays keep their scope and layout too.
+    let q = matrix_program(vyre::ir::MatrixRole::B, vyre::ir::MatrixLayout::RowMajor);
+    assert!(q.matrices.iter().all(|m| m.scope == MatrixScope::Subgroup));
+    assert_eq!(from_wire(&to_wire(&q)), Ok(q));
+}
+
+/// The layout tag, the swizzle's columns, the scope tag and the statement
+/// code are checked: unknown codes are decode errors at their byte, valid
+/// codes that break the rules fail validation.
+#[test]
+fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
+    let base = to_wire(&warpgroup_program(64));
+    assert!(from_wire(&to_wire(&warpgroup_program(128))).is_ok());
+    // Array `ta`: its name, `bf16` (5), 8192 elements, swizzled (1), 64
+    // columns.
+    let decl = base
+        .windows(8)
+        .position(|w| w == b"\x02ta\x05\x80\x40\x01\x40")
+        .expect("the declaration of `ta`");
+    let at = decl + 7;
+    assert_eq!(base[at], 64);
+    // 32 columns of `bf16` are narrower than a 128-byte panel.
+    let mut bytes = base.clone();
+    bytes[at] = 32;
+    assert!(
+        matches!(&from_wire(&bytes), Err(WireError::InvalidProgram { errors, .. })
+            if errors.iter().any(|e| e.to_string().contains("`cols = 32`"))),
+        "{:?}",
+        from_wire(&bytes)
+    );
+    // The layout tag of `ta` is the byte before its columns: 1 (swizzled).
+    let tag = at - 1;
+    assert_eq!(base[tag], 1);
+    for code in [2u8, 7, 0xff] {
+        let mut bytes = base.clone();
+        bytes[tag] = code;
+        match from_wire(&bytes) {
+            Err(WireError::Malformed { offset, reason }) => {
+                assert_eq!(offset, tag);
+                assert_eq!(reason, format!("unknown shared array layout code {code}"));
+            }
+            other => panic!("layout code {code}: {other:?}"),
+        }
+    }
+    // The scope of matrix `acc` (warpgroup, 1) is the last byte of its
+    // declaration, just before the next matrix's name `out`.
+    let out_name = base
+        .windows(4)
+        .position(|w| w == b"\x03out")
+        .expect("the name of matrix `out`");
+    let scope = out_name - 1;
+    assert_eq!(base[scope], 1);
+    for code in [2u8, 0x80] {
+        let mut bytes = base.clone();
+        bytes[scope] = code;
+        match from_wire(&bytes) {
+            Err(WireError::Malformed { offset, reason }) => {
+                assert_eq!(offset, scope);
+                assert_eq!(reason, format!("unknown matrix scope code {code}"));
+            }
+            other => panic!("scope code {code}: {other:?}"),
+        }
+    }
+    // Scope 0 (subgroup) decodes, but a subgroup accumulator of m = 64,
+    // n = 128 in a warpgroup multiply breaks the rules.
+    let mut bytes = base.clone();
+    bytes[scope] = 0;
+    assert!(matches!(
+        from_wire(&bytes),
+        Err(WireError::InvalidProgram { .. })
+    ));
+    // An unknown statement code after the last one (19).
+    let mut p = Program::new("k", [1, 1, 1]);
+    p.body = vec![Node::Barrier];
+    let mut bytes = to_wire(&p);
+    let last = bytes.len() - 1;
+    assert_eq!(bytes[last], 11, "barrier");
+    bytes[last] = 20;
+    match from_wire(&bytes) {
+        Err(WireError::Malformed { offset, reason }) => {
+            assert_eq!(offset, last);
+            assert_eq!(reason, "unknown statement code 20");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Version 4 encodings (no layouts, scopes or warpgroup multiplies) are
+/// refused with the version error, not misread.
+#[test]
+fn version_4_is_refused() {
+    let mut bytes = to_wire(&warpgroup_program(64));
+    bytes[4..6].copy_from_slice(&4u16.to_le_bytes());
+    assert_eq!(
+        from_wire(&bytes),
+        Err(WireError::UnsupportedVersion {
+            found: 4,
+            supported: 5
+        })
+    );
+}

@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 
 use crate::ir::{
     Access, AsyncOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixClip,
-    MatrixId, MatrixLayout, MatrixOp, MatrixRole, Node, Param, Program, UnOp,
+    MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, Node, Param, Program, SharedLayout,
+    SharedTile, UnOp,
 };
 
 /// Print a program as `.vyre` source that parses back to the same program.
@@ -179,9 +180,13 @@ impl Printer<'_> {
     fn render(&self, with_locals: bool) -> String {
         let mut body = String::new();
         for s in &self.p.shared {
+            let attr = match s.layout {
+                SharedLayout::Linear => "#[shared]".to_string(),
+                SharedLayout::Swizzled { cols } => format!("#[shared(swizzled, cols = {cols})]"),
+            };
             let _ = writeln!(
                 body,
-                "    #[shared]\n    let mut {}: [{}; {}];",
+                "    {attr}\n    let mut {}: [{}; {}];",
                 ident(&s.name),
                 s.elem,
                 s.len
@@ -203,10 +208,11 @@ impl Printer<'_> {
         // that every statement writing one is an assignment: then the text
         // reads back to the same program wherever the first write stands.
         for m in &self.p.matrices {
-            let kind = match m.role {
-                MatrixRole::A => "MatrixA",
-                MatrixRole::B => "MatrixB",
-                MatrixRole::Accumulator => "MatrixAcc",
+            let kind = match (m.role, m.scope) {
+                (MatrixRole::Accumulator, MatrixScope::Warpgroup) => "WarpgroupAcc",
+                (MatrixRole::A, _) => "MatrixA",
+                (MatrixRole::B, _) => "MatrixB",
+                (MatrixRole::Accumulator, MatrixScope::Subgroup) => "MatrixAcc",
             };
             let s = m.shape;
             let _ = writeln!(
@@ -479,17 +485,22 @@ impl Printer<'_> {
             MatrixLayout::RowMajor => "",
             MatrixLayout::ColMajor => "_col_major",
         };
+        // A warpgroup accumulator is filled by `warpgroup_zero/fill`.
+        let fill = |id: MatrixId| match self.p.matrices.get(id as usize).map(|m| m.scope) {
+            Some(MatrixScope::Warpgroup) => "warpgroup",
+            _ => "matrix",
+        };
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): printer"),
             // `matrix_zero()` is exactly a fill with `+0.0`.
             MatrixOp::Fill {
                 matrix,
                 value: Expr::Lit(Literal::F32(0)),
-            } => format!("{} = matrix_zero()", self.matrix(*matrix)),
+            } => format!("{} = {}_zero()", self.matrix(*matrix), fill(*matrix)),
             MatrixOp::Fill { matrix, value } => {
                 format!(
-                    "{} = matrix_fill({})",
+                    "{} = {}_fill({})",
                     self.matrix(*matrix),
+                    fill(*matrix),
                     self.expr(value, 0)
                 )
             }
@@ -539,7 +550,24 @@ impl Printer<'_> {
                 self.matrix(*b),
                 self.matrix(*c)
             ),
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => format!(
+                "{} = warpgroup_mma({}, {}, {})",
+                self.matrix(*d),
+                self.tile(a),
+                self.tile(b),
+                self.matrix(*c)
+            ),
         }
+    }
+
+    /// `&array, offset, stride` of a warpgroup multiply's operand tile.
+    fn tile(&self, t: &SharedTile) -> String {
+        format!(
+            "&{}, {}, {}",
+            self.buf(BufRef::Shared(t.array)),
+            self.expr(&t.offset, 0),
+            self.expr(&t.stride, 0)
+        )
     }
 
     fn body(&self, body: &[Node], depth: usize, out: &mut String) {

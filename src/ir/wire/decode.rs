@@ -3,7 +3,8 @@
 use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr,
     Literal, LocalDecl, MathFn, MatrixClip, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole,
-    MatrixShape, Node, Param, PrivateDecl, Program, SharedDecl, SubgroupOp, UnOp,
+    MatrixScope, MatrixShape, Node, Param, PrivateDecl, Program, SharedDecl, SharedLayout,
+    SharedTile, SubgroupOp, UnOp,
     builder::{AtomicCall, Rhs},
 };
 
@@ -244,7 +245,7 @@ impl Reader<'_> {
         })
     }
 
-    /// Statement codes 12 to 18, kept out of [`Reader::node`] so that its
+    /// Statement codes 12 to 19, kept out of [`Reader::node`] so that its
     /// frame, repeated once per nesting level, stays small.
     #[inline(never)]
     fn matrix_or_async(&mut self, code: u8) -> R<Node> {
@@ -283,10 +284,37 @@ impl Reader<'_> {
                 count: self.uint()?,
             }),
             17 => Node::Async(AsyncOp::Commit),
-            _ => Node::Async(AsyncOp::Wait {
+            18 => Node::Async(AsyncOp::Wait {
                 pending: self.uint()?,
             }),
+            _ => Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d: self.uint()?,
+                a: self.tile()?,
+                b: self.tile()?,
+                c: self.uint()?,
+            }),
         })
+    }
+
+    /// An operand tile of a warpgroup multiply.
+    fn tile(&mut self) -> R<SharedTile> {
+        Ok(SharedTile {
+            array: self.uint()?,
+            offset: self.expr()?,
+            stride: self.expr()?,
+        })
+    }
+
+    /// A shared array's layout: 0 linear, 1 swizzled with its columns.
+    fn shared_layout(&mut self) -> R<SharedLayout> {
+        match self.u8()? {
+            0 => Ok(SharedLayout::Linear),
+            1 => Ok(SharedLayout::Swizzled { cols: self.uint()? }),
+            b => {
+                self.pos -= 1;
+                Err(self.err(format!("unknown shared array layout code {b}")))
+            }
+        }
     }
 
     fn clip(&mut self) -> R<Option<MatrixClip>> {
@@ -350,11 +378,12 @@ impl Reader<'_> {
             let name = self.str("shared array name")?;
             let elem = self.ty()?;
             let len = self.uint()?;
+            let layout = self.shared_layout()?;
             shared.push(SharedDecl {
                 name,
                 elem,
                 len,
-                layout: crate::ir::SharedLayout::Linear, // TODO(wg): wire v5
+                layout,
             });
         }
         let n = self.count("private array")?;
@@ -379,12 +408,16 @@ impl Reader<'_> {
                 n: self.uint()?,
                 k: self.uint()?,
             };
+            let scope = self.tag(
+                "matrix scope",
+                &[MatrixScope::Subgroup, MatrixScope::Warpgroup],
+            )?;
             matrices.push(MatrixDecl {
                 name,
                 role,
                 elem,
                 shape,
-                scope: crate::ir::MatrixScope::Subgroup, // TODO(wg): wire v5
+                scope,
             });
         }
         let n = self.count("local")?;
@@ -430,7 +463,7 @@ impl Reader<'_> {
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
-            code @ 12..=18 => self.matrix_or_async(code)?,
+            code @ 12..=19 => self.matrix_or_async(code)?,
             b => {
                 self.pos -= 1;
                 return Err(self.err(format!("unknown statement code {b}")));

@@ -2,7 +2,7 @@
 
 use crate::ir::{
     Access, AsyncOp, AtomicResult, BufRef, DataType, Expr, Literal, MatrixLayout, MatrixOp,
-    MatrixRole, Node, Param, Program,
+    MatrixRole, MatrixScope, Node, Param, Program, SharedLayout, SharedTile,
 };
 
 use super::{MAGIC, VERSION};
@@ -43,6 +43,13 @@ pub fn to_wire(program: &Program) -> Vec<u8> {
         w.str(&s.name);
         w.ty(s.elem);
         w.uint(s.len);
+        match s.layout {
+            SharedLayout::Linear => w.u8(0),
+            SharedLayout::Swizzled { cols } => {
+                w.u8(1);
+                w.uint(cols);
+            }
+        }
     }
     w.len(program.private.len());
     for s in &program.private {
@@ -62,6 +69,10 @@ pub fn to_wire(program: &Program) -> Vec<u8> {
         w.uint(m.shape.m);
         w.uint(m.shape.n);
         w.uint(m.shape.k);
+        w.u8(match m.scope {
+            MatrixScope::Subgroup => 0,
+            MatrixScope::Warpgroup => 1,
+        });
     }
     w.len(program.locals.len());
     for l in &program.locals {
@@ -256,7 +267,6 @@ impl Writer {
 
     fn matrix(&mut self, op: &MatrixOp) {
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => todo!("TODO(wg): wire v5"),
             MatrixOp::Fill { matrix, value } => {
                 self.u8(12);
                 self.uint(*matrix);
@@ -306,7 +316,20 @@ impl Writer {
                     self.uint(*id);
                 }
             }
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+                self.u8(19);
+                self.uint(*d);
+                self.tile(a);
+                self.tile(b);
+                self.uint(*c);
+            }
         }
+    }
+
+    fn tile(&mut self, t: &SharedTile) {
+        self.uint(t.array);
+        self.expr(&t.offset);
+        self.expr(&t.stride);
     }
 
     fn expr(&mut self, e: &Expr) {

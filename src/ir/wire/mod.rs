@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 4)
+//! # Layout (version 5)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -21,11 +21,14 @@
 //!            n:uN local*n  block
 //! param    = 0 name:str elem:type access:u8 (0 read, 1 read-write)
 //!          | 1 name:str ty:type
-//! shared   = name:str elem:type len:uN
+//! shared   = name:str elem:type len:uN shared_layout
+//! shared_layout = 0 (linear) | 1 (swizzled) cols:uN
 //! private  = name:str elem:type len:uN
 //! matrix   = name:str role:u8 (0 a, 1 b, 2 accumulator) elem:type m:uN n:uN k:uN
+//!            scope:u8 (0 subgroup, 1 warpgroup)
 //! local    = name:str ty:type mutable:u8
-//! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32
+//! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32, 4 f16, 5 bf16, 6 u8, 7 i8,
+//!            8 u16, 9 i16
 //! block    = n:uN node*n
 //! node     = 0 let local:uN rhs       | 1 assign local:uN rhs
 //!          | 2 store buf expr expr    | 3 eval atomic
@@ -38,6 +41,8 @@
 //!          | 15 matrix_mma d:uN a:uN b:uN c:uN
 //!          | 16 async_copy shared:uN dst:expr param:uN src:expr count:uN
 //!          | 17 async_commit | 18 async_wait pending:uN
+//!          | 19 warpgroup_mma d:uN a:tile b:tile c:uN
+//! tile     = shared:uN offset:expr stride:expr
 //! layout   = u8: 0 row-major, 1 column-major
 //! clip     = 0 (whole tile) | 1 rows:expr cols:expr
 //! buf      = 0 param:uN | 1 shared:uN | 2 private:uN
@@ -81,7 +86,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -98,6 +98,8 @@ pub(crate) struct FileCx<'f> {
     /// How many helpers are being inlined: helpers do not see the
     /// kernel's generic parameters.
     pub(super) helper_depth: u32,
+    /// The parsed arguments of the file's `#[shared(..)]` attributes.
+    pub(super) shared_args: Option<&'f super::shared::SharedArgs>,
 }
 
 pub(super) fn is_kernel_attr(a: &syn::Attribute) -> bool {

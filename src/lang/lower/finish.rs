@@ -7,11 +7,12 @@ use proc_macro2::Span;
 
 use super::expr::{float_overflow, round_float, subgroup_form};
 use super::file::{int_literal, int_range};
-use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, Loc};
+use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, FTile, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
     Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
-    MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SubgroupOp, UnOp,
+    MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile, SubgroupOp,
+    UnOp,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -553,6 +554,33 @@ impl<'f> Fin<'_, '_, 'f> {
                 b: *b,
                 c: *c,
             },
+            FMat::WarpgroupMultiplyAdd { d, a, b, c } => {
+                let a = self.shared_tile(a, "A");
+                let b = self.shared_tile(b, "B");
+                MatrixOp::WarpgroupMultiplyAdd {
+                    d: *d,
+                    a: a?,
+                    b: b?,
+                    c: *c,
+                }
+            }
+        })
+    }
+
+    /// An operand tile of `warpgroup_mma`: its offset and stride are `u32`.
+    fn shared_tile(&mut self, t: &FTile<'f>, which: &str) -> Option<SharedTile> {
+        let o = self.u32_operand(
+            &t.offset,
+            &format!("the offset of `warpgroup_mma`'s {which}"),
+        );
+        let s = self.u32_operand(
+            &t.stride,
+            &format!("the stride of `warpgroup_mma`'s {which}"),
+        );
+        Some(SharedTile {
+            array: t.array,
+            offset: o?,
+            stride: s?,
         })
     }
 

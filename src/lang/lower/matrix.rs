@@ -2,9 +2,12 @@
 //!
 //! A matrix is a variable of its own kind ([`Bind::Matrix`]): declared by a
 //! `let` whose value is a matrix operation or whose type is
-//! `MatrixA<T, M, N, K>` / `MatrixB<..>` / `MatrixAcc<f32, ..>`, assigned
-//! from matrix operations, and read only by `matrix_mma` and
-//! `matrix_store`. Its role, element type and shape are constants of the
+//! `MatrixA<T, M, N, K>` / `MatrixB<..>` / `MatrixAcc<f32, ..>` /
+//! `WarpgroupAcc<f32, 64, N, K>`, assigned from matrix operations, and read
+//! only by `matrix_mma`, `warpgroup_mma` and `matrix_store`. A warpgroup
+//! accumulator ([`MatrixScope::Warpgroup`]) is made by `warpgroup_zero`,
+//! `warpgroup_fill` and `warpgroup_mma` only, and a subgroup matrix never
+//! by them. Its role, element type and shape are constants of the
 //! source, so they are checked here, with the positions of the generic
 //! arguments and operands; pass 2 checks the types of the offsets, strides,
 //! indices and fill values. Each `let` declares one [`MatrixDecl`] (named
@@ -18,10 +21,10 @@ use syn::spanned::Spanned;
 use super::expr::{strip_group, strip_ref};
 use super::infer::Ty;
 use super::stmt::Kx;
-use super::tree::{Bind, Cx, FAsync, FExpr, FMat, FMatrix, FS, FStmt, Loc};
+use super::tree::{Bind, Cx, FAsync, FExpr, FMat, FMatrix, FS, FStmt, FTile, Loc};
 use crate::ir::{
     AsyncOp, BinOp, BufRef, DataType, Literal, MatrixDecl, MatrixId, MatrixLayout, MatrixRole,
-    MatrixShape,
+    MatrixScope, MatrixShape,
 };
 
 /// A builtin function of matrices and asynchronous copies.
@@ -43,13 +46,19 @@ pub(crate) enum MatFn {
     Commit,
     /// `async_wait(N)`.
     Wait,
+    /// `warpgroup_zero::<f32, 64, N, K>()`.
+    WgZero,
+    /// `warpgroup_fill::<f32, 64, N, K>(v)`.
+    WgFill,
+    /// `warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c)`.
+    WgMma,
 }
 
 use MatrixLayout::{ColMajor, RowMajor};
 use MatrixRole::{A, Accumulator, B};
 
 /// Every matrix and copy function, by name.
-const MATRIX_FNS: [(&str, MatFn); 14] = [
+const MATRIX_FNS: [(&str, MatFn); 17] = [
     ("matrix_load_a", MatFn::Load(A, RowMajor)),
     ("matrix_load_a_col_major", MatFn::Load(A, ColMajor)),
     ("matrix_load_b", MatFn::Load(B, RowMajor)),
@@ -67,10 +76,13 @@ const MATRIX_FNS: [(&str, MatFn); 14] = [
     ("async_copy", MatFn::Copy),
     ("async_commit", MatFn::Commit),
     ("async_wait", MatFn::Wait),
+    ("warpgroup_zero", MatFn::WgZero),
+    ("warpgroup_fill", MatFn::WgFill),
+    ("warpgroup_mma", MatFn::WgMma),
 ];
 
 /// The operations that give a matrix its value, for diagnostics.
-const PRODUCERS: &str = "`matrix_load_a`, `matrix_load_b`, `matrix_load_acc` (each also `_col_major`), `matrix_zero`, `matrix_fill` or `matrix_mma`";
+const PRODUCERS: &str = "`matrix_load_a`, `matrix_load_b`, `matrix_load_acc` (each also `_col_major`), `matrix_zero`, `matrix_fill` or `matrix_mma` (for a warpgroup accumulator: `warpgroup_zero`, `warpgroup_fill` or `warpgroup_mma`)";
 
 impl MatFn {
     /// The function called `name`, if any.
@@ -89,7 +101,24 @@ impl MatFn {
     /// Whether it makes a matrix (the value of a `let` or an assignment)
     /// rather than being a statement.
     fn produces(self) -> bool {
-        matches!(self, Self::Load(..) | Self::Zero | Self::Fill | Self::Mma)
+        matches!(
+            self,
+            Self::Load(..)
+                | Self::Zero
+                | Self::Fill
+                | Self::Mma
+                | Self::WgZero
+                | Self::WgFill
+                | Self::WgMma
+        )
+    }
+
+    /// Who holds the matrix it makes.
+    fn scope(self) -> MatrixScope {
+        match self {
+            Self::WgZero | Self::WgFill | Self::WgMma => MatrixScope::Warpgroup,
+            _ => MatrixScope::Subgroup,
+        }
     }
 
     /// The role of the matrix it makes.
@@ -116,6 +145,9 @@ impl MatFn {
             Self::Copy => "`async_copy(&mut tile, tile_index, &src, src_index, COUNT);`".into(),
             Self::Commit => "`async_commit();`".into(),
             Self::Wait => "`async_wait(N);`".into(),
+            Self::WgZero => "`let mut c = warpgroup_zero::<f32, 64, N, K>();`".into(),
+            Self::WgFill => "`let mut c = warpgroup_fill::<f32, 64, N, K>(value);`".into(),
+            Self::WgMma => "`c = warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`)".into(),
         }
     }
 
@@ -144,11 +176,12 @@ impl MatFn {
     /// Its number of (value) arguments (without a clip).
     fn arity(self) -> usize {
         match self {
-            Self::Zero | Self::Commit => 0,
-            Self::Fill | Self::Wait => 1,
+            Self::Zero | Self::Commit | Self::WgZero => 0,
+            Self::Fill | Self::Wait | Self::WgFill => 1,
             Self::Load(..) | Self::Mma => 3,
             Self::Store(_) => 4,
             Self::Copy => 5,
+            Self::WgMma => 7,
         }
     }
 }
@@ -173,11 +206,16 @@ pub(crate) fn matrix_fn(
     }
 }
 
-/// The role a matrix type names (`MatrixA<..>`), with its generic
-/// arguments (`None`: written without them).
+/// The role and scope a matrix type names (`MatrixA<..>`,
+/// `WarpgroupAcc<..>`), with its generic arguments (`None`: written without
+/// them).
 pub(crate) fn matrix_type(
     t: &syn::Type,
-) -> Option<(MatrixRole, Option<&syn::AngleBracketedGenericArguments>)> {
+) -> Option<(
+    MatrixRole,
+    MatrixScope,
+    Option<&syn::AngleBracketedGenericArguments>,
+)> {
     let syn::Type::Path(p) = super::file::strip_type_paren(t) else {
         return None;
     };
@@ -185,21 +223,31 @@ pub(crate) fn matrix_type(
         return None;
     }
     let seg = &p.path.segments[0];
-    let role = match seg.ident.to_string().as_str() {
-        "MatrixA" => A,
-        "MatrixB" => B,
-        "MatrixAcc" => Accumulator,
+    let (role, scope) = match seg.ident.to_string().as_str() {
+        "MatrixA" => (A, MatrixScope::Subgroup),
+        "MatrixB" => (B, MatrixScope::Subgroup),
+        "MatrixAcc" => (Accumulator, MatrixScope::Subgroup),
+        "WarpgroupAcc" => (Accumulator, MatrixScope::Warpgroup),
         _ => return None,
     };
     match &seg.arguments {
-        syn::PathArguments::AngleBracketed(a) => Some((role, Some(a))),
-        _ => Some((role, None)),
+        syn::PathArguments::AngleBracketed(a) => Some((role, scope, Some(a))),
+        _ => Some((role, scope, None)),
     }
 }
 
-/// The type of a matrix as written in source: `MatrixA<bf16, 64, 64, 16>`.
-pub(crate) fn type_text(role: MatrixRole, elem: DataType, s: MatrixShape) -> String {
-    format!("{}<{elem}, {}, {}, {}>", matrix_kind(role), s.m, s.n, s.k)
+/// The type of a matrix as written in source: `MatrixA<bf16, 64, 64, 16>`,
+/// `WarpgroupAcc<f32, 64, 128, 64>`.
+pub(crate) fn type_text(m: &MatrixDecl) -> String {
+    let s = m.shape;
+    format!(
+        "{}<{}, {}, {}, {}>",
+        matrix_kind(m.role, m.scope),
+        m.elem,
+        s.m,
+        s.n,
+        s.k
+    )
 }
 
 /// `an A matrix`, `a B matrix`, `an accumulator`.
@@ -214,7 +262,7 @@ fn role_text(role: MatrixRole) -> &'static str {
 /// The message for a matrix variable used as a value.
 pub(crate) fn not_a_value(name: &str) -> String {
     format!(
-        "`{name}` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (and assigned from {PRODUCERS})"
+        "`{name}` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma` and `matrix_store`), and assigned from {PRODUCERS}"
     )
 }
 
@@ -264,6 +312,11 @@ enum Pending<'f> {
         b: MatrixId,
         c: MatrixId,
     },
+    WgMma {
+        a: FTile<'f>,
+        b: FTile<'f>,
+        c: MatrixId,
+    },
 }
 
 impl<'f> Kx<'_, 'f> {
@@ -274,15 +327,14 @@ impl<'f> Kx<'_, 'f> {
 
     /// `MatrixA<bf16, 64, 64, 16>` of matrix `id`.
     fn matrix_type_of(&self, id: MatrixId) -> String {
-        self.matrix(id)
-            .map_or_else(String::new, |m| type_text(m.role, m.elem, m.shape))
+        self.matrix(id).map_or_else(String::new, type_text)
     }
 
     /// Declare matrix `name` and bind it in the current scope.
     fn declare_matrix(
         &mut self,
         name: &str,
-        role: MatrixRole,
+        (role, scope): (MatrixRole, MatrixScope),
         (elem, shape): (DataType, MatrixShape),
         mutable: bool,
         span: Span,
@@ -294,7 +346,7 @@ impl<'f> Kx<'_, 'f> {
                 role,
                 elem,
                 shape,
-                scope: crate::ir::MatrixScope::Subgroup, // TODO(wg): language
+                scope,
             },
             mutable,
             span,
@@ -305,20 +357,26 @@ impl<'f> Kx<'_, 'f> {
     }
 
     /// The `<T, M, N, K>` of a matrix type or call making a matrix of
-    /// `role`: the element type and the multiply's shape, checked.
+    /// `role` held by `scope`: the element type and the multiply's shape,
+    /// checked.
     fn matrix_args(
         &mut self,
         what: &str,
-        role: MatrixRole,
+        (role, scope): (MatrixRole, MatrixScope),
         args: &'f syn::AngleBracketedGenericArguments,
     ) -> Option<(DataType, MatrixShape)> {
         let t = if role == Accumulator { "f32" } else { "bf16" };
+        let m = if scope == MatrixScope::Warpgroup {
+            "64"
+        } else {
+            "M"
+        };
         let n = args.args.len();
         if n != 4 {
             self.err(
                 Loc::Span(angle_span(args)),
                 format!(
-                    "`{what}` takes 4 generic arguments, the element type and the shape (m, n, k) of the multiply: `<{t}, M, N, K>`, but {n} {} given",
+                    "`{what}` takes 4 generic arguments, the element type and the shape (m, n, k) of the multiply: `<{t}, {m}, N, K>`, but {n} {} given",
                     if n == 1 { "was" } else { "were" }
                 ),
             );
@@ -338,7 +396,22 @@ impl<'f> Kx<'_, 'f> {
             n: dims[1],
             k: dims[2],
         };
-        if ok && !shape.is_supported() {
+        if ok && scope == MatrixScope::Warpgroup && !scope.supports(shape) {
+            self.err(
+                Loc::Span(angle_span(args)),
+                format!(
+                    "the warpgroup accumulator shape m = {}, n = {}, k = {} is not supported: m must be {}, n a multiple of 8 up to {} and k a multiple of 16 up to {} (Hopper's `wgmma.m64nNk16`)",
+                    shape.m,
+                    shape.n,
+                    shape.k,
+                    MatrixScope::WARPGROUP_M,
+                    MatrixScope::WARPGROUP_MAX_N,
+                    MatrixScope::WARPGROUP_MAX_K
+                ),
+            );
+            return None;
+        }
+        if ok && scope == MatrixScope::Subgroup && !shape.is_supported() {
             self.err(
                 Loc::Span(angle_span(args)),
                 format!(
@@ -571,7 +644,7 @@ impl<'f> Kx<'_, 'f> {
                 return None;
             }
         };
-        let has = self.matrix(id)?.role;
+        let (has, scope) = self.matrix(id).map(|m| (m.role, m.scope))?;
         if has != role {
             let t = self.matrix_type_of(id);
             self.err(
@@ -585,7 +658,69 @@ impl<'f> Kx<'_, 'f> {
             );
             return None;
         }
-        Some(id)
+        let t = self.matrix_type_of(id);
+        match (f, scope) {
+            (MatFn::Mma, MatrixScope::Warpgroup) => {
+                self.err(
+                    e,
+                    format!(
+                        "`matrix_mma` works on subgroup matrices, but `{name}` is a warpgroup accumulator (`{t}`); multiply into it with `{name} = warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, {name});`"
+                    ),
+                );
+                None
+            }
+            (MatFn::WgMma, MatrixScope::Subgroup) => {
+                self.err(
+                    e,
+                    format!(
+                        "`warpgroup_mma` accumulates into a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `{name}` is held by a subgroup (`{t}`)"
+                    ),
+                );
+                None
+            }
+            _ => Some(id),
+        }
+    }
+
+    /// An operand tile of `warpgroup_mma`: the `#[shared]` array (`f16` or
+    /// `bf16`) at argument `at`, with its offset and stride after it;
+    /// returns it with its element type.
+    fn shared_tile_operand(
+        &mut self,
+        c: &'f syn::ExprCall,
+        at: usize,
+        which: &str,
+        out: &mut Vec<FStmt<'f>>,
+    ) -> Option<(FTile<'f>, DataType)> {
+        let mem = self.memory_arg("warpgroup_mma", &c.args[at]);
+        let offset = self.u32_operand(&c.args[at + 1], out);
+        let stride = self.u32_operand(&c.args[at + 2], out);
+        let (buf, elem) = mem?;
+        let BufRef::Shared(array) = buf else {
+            let bn = self.buf_text(buf);
+            self.err(
+                &c.args[at],
+                format!("`warpgroup_mma` reads {which} from a `#[shared]` array, but `{bn}` is a buffer parameter; copy the tile into a shared array first (`async_copy`)"),
+            );
+            return None;
+        };
+        let elem = self.vars.resolve(elem)?;
+        if !matches!(elem, DataType::F16 | DataType::BF16) {
+            let bn = self.buf_text(buf);
+            self.err(
+                &c.args[at],
+                format!("`warpgroup_mma` reads {which} from `f16` or `bf16` elements, but `{bn}` holds `{elem}`"),
+            );
+            return None;
+        }
+        Some((
+            FTile {
+                array,
+                offset,
+                stride,
+            },
+            elem,
+        ))
     }
 
     /// Lower a call of a matrix-making function up to the matrix it
@@ -614,14 +749,14 @@ impl<'f> Kx<'_, 'f> {
             return None;
         }
         let spec = match (f, generics) {
-            (MatFn::Mma, Some(g)) => {
+            (MatFn::Mma | MatFn::WgMma, Some(g)) => {
                 self.err(
                     Loc::Span(angle_span(g)),
-                    "`matrix_mma` takes no generic arguments: its result has the type of its accumulator operand",
+                    format!("`{name}` takes no generic arguments: its result has the type of its accumulator operand"),
                 );
                 return None;
             }
-            (_, Some(g)) => Some(self.matrix_args(name, f.role(), g)),
+            (_, Some(g)) => Some(self.matrix_args(name, (f.role(), f.scope()), g)),
             (_, None) => None,
         };
         let op = match f {
@@ -641,8 +776,8 @@ impl<'f> Kx<'_, 'f> {
                     clip,
                 }
             }
-            MatFn::Zero => Pending::Fill(FExpr::lit(Literal::f32(0.0), at)),
-            MatFn::Fill => {
+            MatFn::Zero | MatFn::WgZero => Pending::Fill(FExpr::lit(Literal::f32(0.0), at)),
+            MatFn::Fill | MatFn::WgFill => {
                 let v = self.expr(&c.args[0], out, Cx::TOP.nested());
                 self.vars.unify(v.ty, Ty::K(DataType::F32));
                 Pending::Fill(v)
@@ -678,11 +813,11 @@ impl<'f> Kx<'_, 'f> {
                         format!(
                             "mismatched shapes in `matrix_mma`: `{}` is `{}`, `{}` is `{}` and `{}` is `{}`; the three take part in one multiply (m, n, k)",
                             ma.name,
-                            type_text(ma.role, ma.elem, ma.shape),
+                            type_text(&ma),
                             mb.name,
-                            type_text(mb.role, mb.elem, mb.shape),
+                            type_text(&mb),
                             mc.name,
-                            type_text(mc.role, mc.elem, mc.shape),
+                            type_text(&mc),
                         ),
                     );
                     return None;
@@ -691,6 +826,36 @@ impl<'f> Kx<'_, 'f> {
                     f,
                     spec: Some((mc.elem, mc.shape)),
                     op: Pending::Mma { a, b, c: cc },
+                    at,
+                });
+            }
+            MatFn::WgMma => {
+                let ta = self.shared_tile_operand(c, 0, "A", out);
+                let tb = self.shared_tile_operand(c, 3, "B", out);
+                let cc = self.matrix_operand(f, "seventh", Accumulator, &c.args[6]);
+                let ((ta, ea), (tb, eb), cc) = (ta?, tb?, cc?);
+                if ea != eb {
+                    let (an, bn) = (
+                        self.buf_text(BufRef::Shared(ta.array)),
+                        self.buf_text(BufRef::Shared(tb.array)),
+                    );
+                    self.err(
+                        e,
+                        format!(
+                            "mismatched types in `warpgroup_mma`: `{an}` holds `{ea}` and `{bn}` holds `{eb}`; A and B must have one element type"
+                        ),
+                    );
+                    return None;
+                }
+                let mc = self.matrix(cc)?.clone();
+                return Some(Produced {
+                    f,
+                    spec: Some((mc.elem, mc.shape)),
+                    op: Pending::WgMma {
+                        a: ta,
+                        b: tb,
+                        c: cc,
+                    },
                     at,
                 });
             }
@@ -725,21 +890,43 @@ impl<'f> Kx<'_, 'f> {
                     role_text(role),
                     m.name,
                     role_text(m.role),
-                    type_text(m.role, m.elem, m.shape)
+                    type_text(&m)
                 ),
             );
+            return;
+        }
+        if p.f.scope() != m.scope {
+            let msg = if m.scope == MatrixScope::Warpgroup {
+                format!(
+                    "`{name}` works on subgroup matrices, but `{}` is a warpgroup accumulator (`{}`); a warpgroup accumulator gets its value from `warpgroup_zero`, `warpgroup_fill` or `warpgroup_mma`",
+                    m.name,
+                    type_text(&m)
+                )
+            } else {
+                format!(
+                    "`{name}` makes a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `{}` is held by a subgroup (`{}`)",
+                    m.name,
+                    type_text(&m)
+                )
+            };
+            self.err(p.at, msg);
             return;
         }
         if let Some((elem, shape)) = p.spec
             && (elem, shape) != (m.elem, m.shape)
         {
+            let made = MatrixDecl {
+                elem,
+                shape,
+                ..m.clone()
+            };
             self.err(
                 p.at,
                 format!(
                     "mismatched matrix types: `{}` is `{}`, but this `{name}` makes `{}`",
                     m.name,
-                    type_text(m.role, m.elem, m.shape),
-                    type_text(role, elem, shape)
+                    type_text(&m),
+                    type_text(&made)
                 ),
             );
             return;
@@ -768,7 +955,7 @@ impl<'f> Kx<'_, 'f> {
                             "mismatched types: `{bn}` holds `{t}`, but `{}` is a matrix of `{}` (`{}`); a load reads elements of the matrix's type",
                             m.name,
                             m.elem,
-                            type_text(m.role, m.elem, m.shape)
+                            type_text(&m)
                         ),
                     );
                     return;
@@ -783,6 +970,7 @@ impl<'f> Kx<'_, 'f> {
                 }
             }
             Pending::Mma { a, b, c } => FMat::MultiplyAdd { d: target, a, b, c },
+            Pending::WgMma { a, b, c } => FMat::WarpgroupMultiplyAdd { d: target, a, b, c },
         };
         out.push(FStmt {
             k: FS::Matrix(op),
@@ -826,22 +1014,26 @@ impl<'f> Kx<'_, 'f> {
             None => Ok(None),
             Some(t) => {
                 match matrix_type(t) {
-                    Some((role, Some(args))) => self
-                        .matrix_args(matrix_kind(role), role, args)
-                        .map(|s| Some((role, s)))
+                    Some((role, scope, Some(args))) => self
+                        .matrix_args(matrix_kind(role, scope), (role, scope), args)
+                        .map(|s| Some(((role, scope), s)))
                         .ok_or(()),
-                    Some((role, None)) => {
-                        let t = if role == Accumulator { "f32" } else { "bf16" };
+                    Some((role, scope, None)) => {
+                        let (e, m) = match (role, scope) {
+                            (Accumulator, MatrixScope::Warpgroup) => ("f32", "64"),
+                            (Accumulator, _) => ("f32", "M"),
+                            _ => ("bf16", "M"),
+                        };
                         self.err(
                         Loc::Span(t.span()),
-                        format!("a matrix type needs its element type and shape: `{}<{t}, M, N, K>`", matrix_kind(role)),
+                        format!("a matrix type needs its element type and shape: `{}<{e}, {m}, N, K>`", matrix_kind(role, scope)),
                     );
                         Err(())
                     }
                     None => {
                         self.err(
                         Loc::Span(t.span()),
-                        format!("`{name}` is a matrix; its type is `MatrixA<T, M, N, K>`, `MatrixB<T, M, N, K>` (`T` is `f16` or `bf16`) or `MatrixAcc<f32, M, N, K>`"),
+                        format!("`{name}` is a matrix; its type is `MatrixA<T, M, N, K>`, `MatrixB<T, M, N, K>` (`T` is `f16` or `bf16`), `MatrixAcc<f32, M, N, K>` or `WarpgroupAcc<f32, 64, N, K>`"),
                     );
                         Err(())
                     }
@@ -849,8 +1041,8 @@ impl<'f> Kx<'_, 'f> {
             }
         };
         let Some(init) = init else {
-            if let Ok(Some((role, spec))) = declared {
-                self.declare_matrix(name, role, spec, mutable, l.span());
+            if let Ok(Some((kind, spec))) = declared {
+                self.declare_matrix(name, kind, spec, mutable, l.span());
             }
             return;
         };
@@ -873,28 +1065,33 @@ impl<'f> Kx<'_, 'f> {
         let Ok(declared) = declared else {
             return;
         };
-        let (role, spec) = match (declared, p.spec) {
+        let (kind, spec) = match (declared, p.spec) {
             (Some(d), _) => d,
-            (None, Some(s)) => (f.role(), s),
+            (None, Some(s)) => ((f.role(), f.scope()), s),
             (None, None) => {
                 let t = if f.role() == Accumulator {
                     "f32"
                 } else {
                     "bf16"
                 };
+                let m = if f.scope() == MatrixScope::Warpgroup {
+                    "64"
+                } else {
+                    "M"
+                };
                 self.err(
                     init,
                     format!(
-                        "`{}` needs the element type and shape of the matrix it makes here: `{}::<{t}, M, N, K>(..)`, or annotate the `let`: `let {name}: {}<{t}, M, N, K> = ..` (they may be left out when assigning to a declared matrix)",
+                        "`{}` needs the element type and shape of the matrix it makes here: `{}::<{t}, {m}, N, K>(..)`, or annotate the `let`: `let {name}: {}<{t}, {m}, N, K> = ..` (they may be left out when assigning to a declared matrix)",
                         f.name(),
                         f.name(),
-                        matrix_kind(f.role())
+                        matrix_kind(f.role(), f.scope())
                     ),
                 );
                 return;
             }
         };
-        let id = self.declare_matrix(name, role, spec, mutable, l.span());
+        let id = self.declare_matrix(name, kind, spec, mutable, l.span());
         self.write_matrix(p, id, loc, out);
     }
 
@@ -1100,7 +1297,13 @@ impl<'f> Kx<'_, 'f> {
                 )?;
                 FS::Async(FAsync::Wait(n))
             }
-            MatFn::Load(..) | MatFn::Zero | MatFn::Fill | MatFn::Mma => return None,
+            MatFn::Load(..)
+            | MatFn::Zero
+            | MatFn::Fill
+            | MatFn::Mma
+            | MatFn::WgZero
+            | MatFn::WgFill
+            | MatFn::WgMma => return None,
         })
     }
 }
@@ -1118,12 +1321,13 @@ pub(crate) fn is_matrix_value(e: &syn::Expr) -> bool {
     matches!(strip_group(e), syn::Expr::Call(c) if matrix_fn(&c.func).is_some_and(|(f, _)| f.produces()))
 }
 
-/// `MatrixA`, `MatrixB` or `MatrixAcc`.
-fn matrix_kind(role: MatrixRole) -> &'static str {
-    match role {
-        A => "MatrixA",
-        B => "MatrixB",
-        Accumulator => "MatrixAcc",
+/// `MatrixA`, `MatrixB`, `MatrixAcc` or `WarpgroupAcc`.
+pub(crate) fn matrix_kind(role: MatrixRole, scope: MatrixScope) -> &'static str {
+    match (role, scope) {
+        (Accumulator, MatrixScope::Warpgroup) => "WarpgroupAcc",
+        (A, _) => "MatrixA",
+        (B, _) => "MatrixB",
+        (Accumulator, MatrixScope::Subgroup) => "MatrixAcc",
     }
 }
 

@@ -16,6 +16,7 @@
 //! - `stmt`: the per-kernel context `Kx` and statements;
 //! - `array`: private arrays, `load4`/`store4`, `#[unroll]` and `step_by`;
 //! - `matrix`: matrix (tensor-core) operations and asynchronous copies;
+//! - `shared`: the `#[shared(..)]` attribute (swizzled shared arrays);
 //! - `expr`, `method`, `inline`: expressions (pass 1);
 //! - `finish`: pass 2.
 
@@ -30,6 +31,7 @@ mod kernel;
 mod matrix;
 mod method;
 mod parse;
+mod shared;
 mod stmt;
 mod tree;
 

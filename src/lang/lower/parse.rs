@@ -81,7 +81,9 @@ pub(crate) fn parse_source(source: &str) -> Result<Parsed, Vec<Raw>> {
                 .collect());
         }
     };
+    let shared_args = super::shared::SharedArgs::collect(&file);
     let mut fx = FileCx::default();
+    fx.shared_args = Some(&shared_args);
     let parsed = fx.run(&file);
     if fx.errs.is_empty() {
         Ok(parsed)

@@ -259,15 +259,17 @@ impl<'a, 'f> Kx<'a, 'f> {
 
     fn let_stmt(&mut self, l: &'f syn::Local, s: &'f syn::Stmt, out: &mut Vec<FStmt<'f>>) {
         let loc = Loc::Stmt(s);
-        let mut shared_attr = false;
+        let mut shared_attr = None;
         for a in &l.attrs {
-            if a.path().is_ident("shared") && matches!(a.meta, syn::Meta::Path(_)) {
-                shared_attr = true;
+            if a.path().is_ident("shared") && !matches!(a.meta, syn::Meta::NameValue(_)) {
+                if shared_attr.replace(a).is_some() {
+                    self.err(a.span(), "`#[shared]` is given twice");
+                }
             } else {
                 self.err(
                     a.span(),
                     format!(
-                        "unknown attribute `#[{}]` on `let`; the only attribute of a `let` is `#[shared]` (a workgroup shared array)",
+                        "unknown attribute `#[{}]` on `let`; the only attribute of a `let` is `#[shared]` or `#[shared(swizzled, cols = C)]` (a workgroup shared array)",
                         attr_name(a)
                     ),
                 );
@@ -278,10 +280,10 @@ impl<'a, 'f> Kx<'a, 'f> {
             p => (p, None),
         };
         if let syn::Pat::Tuple(pt) = pat {
-            self.let_tuple(l, pt, ann, shared_attr, loc, out);
+            self.let_tuple(l, pt, ann, shared_attr.is_some(), loc, out);
             return;
         }
-        if let (syn::Pat::Wild(_), Some(init), false) = (pat, &l.init, shared_attr) {
+        if let (syn::Pat::Wild(_), Some(init), None) = (pat, &l.init, shared_attr) {
             if is_tuple_valued(&init.expr, self) {
                 // `let _ = f(..);` of a tuple-returning helper: its body
                 // runs, its values are dropped.
@@ -302,8 +304,8 @@ impl<'a, 'f> Kx<'a, 'f> {
         let Some((name, mutable)) = self.fx.pat_ident(pat) else {
             return;
         };
-        if shared_attr {
-            self.shared_decl(l, &name, mutable, ann);
+        if let Some(a) = shared_attr {
+            self.shared_decl(l, &name, mutable, ann, a);
             return;
         }
         let init_expr = l.init.as_ref().map(|i| super::expr::strip_group(&i.expr));
@@ -616,6 +618,7 @@ impl<'a, 'f> Kx<'a, 'f> {
         name: &str,
         mutable: bool,
         ann: Option<&'f syn::Type>,
+        attr: &'f syn::Attribute,
     ) {
         if !self.top_block {
             self.err(
@@ -675,6 +678,12 @@ impl<'a, 'f> Kx<'a, 'f> {
             self.err(&arr.len, "a shared array needs at least one element");
             return;
         }
+        let Some(layout) = self.shared_layout(attr) else {
+            return;
+        };
+        if !self.check_shared_layout(attr, layout, elem, len) {
+            return;
+        }
         let bytes: u64 = self
             .shared
             .iter()
@@ -698,7 +707,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             name: sname,
             elem,
             len,
-            layout: crate::ir::SharedLayout::Linear, // TODO(wg): language
+            layout,
         });
         self.shared_loc.push(l.span());
         self.bind(name, Bind::Buf(BufRef::Shared(id)));

@@ -194,6 +194,20 @@ pub(crate) enum FMat<'f> {
         b: MatrixId,
         c: MatrixId,
     },
+    WarpgroupMultiplyAdd {
+        d: MatrixId,
+        a: FTile<'f>,
+        b: FTile<'f>,
+        c: MatrixId,
+    },
+}
+
+/// An operand tile of `warpgroup_mma`, mirroring [`crate::ir::SharedTile`].
+#[derive(Clone, Debug)]
+pub(crate) struct FTile<'f> {
+    pub array: SharedId,
+    pub offset: FExpr<'f>,
+    pub stride: FExpr<'f>,
 }
 
 impl<'f> FMat<'f> {
@@ -221,6 +235,9 @@ impl<'f> FMat<'f> {
                 v
             }
             FMat::MultiplyAdd { .. } => vec![],
+            FMat::WarpgroupMultiplyAdd { a, b, .. } => {
+                vec![&mut a.offset, &mut a.stride, &mut b.offset, &mut b.stride]
+            }
         }
     }
 
@@ -248,6 +265,9 @@ impl<'f> FMat<'f> {
                 v
             }
             FMat::MultiplyAdd { .. } => vec![],
+            FMat::WarpgroupMultiplyAdd { a, b, .. } => {
+                vec![&a.offset, &a.stride, &b.offset, &b.stride]
+            }
         }
     }
 }
