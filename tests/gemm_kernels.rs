@@ -1,4 +1,5 @@
-//! The tensor-core GEMM kernels of `bench/kernels/gemm.vyre` on the
+//! The tensor-core GEMM kernels of `bench/kernels/gemm.vyre` and
+//! `bench/kernels/gemm_wg.vyre` on the
 //! reference interpreter: every entry of C equals a plain Rust loop that
 //! sums the same products in the order of k in f32 and rounds once to the
 //! output type (the reference defines `matrix_mma` as exactly that order,
@@ -11,11 +12,21 @@ use vyre::half::{bf16, f16};
 use vyre::ir::{Literal, Program};
 
 fn kernels() -> Vec<Program> {
-    let src = include_str!("../bench/kernels/gemm.vyre");
-    match vyre::lang::parse("gemm.vyre", src) {
-        Ok(m) => m.kernels,
-        Err(d) => panic!("{d}"),
+    let files = [
+        ("gemm.vyre", include_str!("../bench/kernels/gemm.vyre")),
+        (
+            "gemm_wg.vyre",
+            include_str!("../bench/kernels/gemm_wg.vyre"),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, src) in files {
+        match vyre::lang::parse(name, src) {
+            Ok(m) => out.extend(m.kernels),
+            Err(d) => panic!("{d}"),
+        }
     }
+    out
 }
 
 fn kernel(name: &str) -> Program {
@@ -34,7 +45,8 @@ fn value(i: usize, p: usize, q: usize) -> f32 {
 /// `from_f32`, and compare with the sequential f32 sum.
 fn check(name: &str, m: u32, n: u32, k: u32, from_f32: fn(f32) -> u16, to_f32: fn(u16) -> f32) {
     let p = kernel(name);
-    let bn = if name.contains("n256") { 256 } else { 128 };
+    let wide = name.contains("n256") || (name.starts_with("gemm_wg") && !name.contains("n128"));
+    let bn = if wide { 256 } else { 128 };
     let (mu, nu, ku) = (m as usize, n as usize, k as usize);
     let a: Vec<u16> = (0..mu * ku).map(|i| from_f32(value(i, 7, 13))).collect();
     let b: Vec<u16> = (0..ku * nu).map(|i| from_f32(value(i, 5, 11))).collect();
@@ -132,4 +144,14 @@ fn edges_of_n_store_clipped() {
     check("gemm_bf16", 64, 200, 32, bf16_bits, bf16_value);
     check("gemm_f16", 129, 70, 40, f16_bits, f16_value);
     check("gemm_bf16_n256", 100, 300, 24, bf16_bits, bf16_value);
+}
+
+#[test]
+fn warpgroup_gemms_match_the_sequential_sum() {
+    // `bench/kernels/gemm_wg.vyre`: warpgroup accumulators over swizzled
+    // tiles, 4 (or 3) slices of 64 in flight; whole tiles and every edge.
+    check("gemm_wg_bf16", 128, 256, 256, bf16_bits, bf16_value);
+    check("gemm_wg_f16", 128, 256, 128, f16_bits, f16_value);
+    check("gemm_wg_bf16_n128", 130, 136, 72, bf16_bits, bf16_value);
+    check("gemm_wg_bf16_s3", 70, 300, 100, bf16_bits, bf16_value);
 }

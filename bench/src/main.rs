@@ -461,6 +461,21 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     one!(bf16, "gemm_bf16_n256", kernels::gemm::gemm_bf16_n256, 256);
     one!(bf16, "gemm_bf16_s3", kernels::gemm::gemm_bf16_s3, 128);
     one!(bf16, "gemm_bf16_s4", kernels::gemm::gemm_bf16_s4, 128);
+    // Warpgroup GEMMs (`kernels/gemm_wg.vyre`): `wgmma` on sm_90a.
+    one!(bf16, "gemm_wg_bf16", kernels::gemm_wg::gemm_wg_bf16, 256);
+    one!(f16, "gemm_wg_f16", kernels::gemm_wg::gemm_wg_f16, 256);
+    one!(
+        bf16,
+        "gemm_wg_bf16_n128",
+        kernels::gemm_wg::gemm_wg_bf16_n128,
+        128
+    );
+    one!(
+        bf16,
+        "gemm_wg_bf16_s3",
+        kernels::gemm_wg::gemm_wg_bf16_s3,
+        256
+    );
     Ok(())
 }
 
