@@ -1953,19 +1953,26 @@ fn warpgroup_gemm_matches_the_exact_product() {
         return;
     }
     let arch = device_arch(&device);
-    let archs: Vec<&str> = if arch == "sm_90" {
-        vec!["sm_90a", "sm_90"]
+    // On sm_90: with the sm_90a cubin (wgmma) and without it (the
+    // `mma.sync` path, `ldmatrix` through the swizzle).
+    let arch_sets: Vec<Vec<&str>> = if arch == "sm_90" {
+        vec![vec!["sm_90a", "sm_90"], vec!["sm_90"]]
     } else {
-        vec![arch.as_str()]
+        vec![vec![arch.as_str()]]
     };
     if vyre::backend::ptx::find_ptxas().is_none() {
         println!("skipped: ptxas not found (cubin path)");
         return;
     }
-    for (elem, swizzled) in [
-        (DataType::BF16, true),
-        (DataType::F16, true),
-        (DataType::BF16, false),
+    for (elem, swizzled, archs) in [
+        (DataType::BF16, true, &arch_sets[0]),
+        (DataType::F16, true, &arch_sets[0]),
+        (DataType::BF16, false, &arch_sets[0]),
+        (
+            DataType::BF16,
+            true,
+            arch_sets.last().unwrap_or(&arch_sets[0]),
+        ),
     ] {
         let p = warpgroup_support::warpgroup_gemm(elem, swizzled);
         check_valid(&p);
@@ -1975,13 +1982,13 @@ fn warpgroup_gemm_matches_the_exact_product() {
         let text = vyre::backend::ptx::emit_ptx(&p, &DispatchConfig::default())
             .unwrap_or_else(|e| panic!("{e}"));
         spec.push_artifact("ptx", None, text.into_bytes());
-        for a in &archs {
+        for a in archs.iter() {
             let cfg = DispatchConfig::default().with_target_arch(*a);
             let cubin = vyre::backend::ptx::emit_cubin(&p, &cfg)
                 .unwrap_or_else(|e| panic!("{} for {a}: {e}", p.name));
             spec.push_artifact("cubin", Some(a), cubin);
         }
-        for a in &archs {
+        for a in archs.iter() {
             assert!(
                 spec.has_artifact("cubin", Some(a)),
                 "no {a} cubin for {}",
@@ -2014,7 +2021,7 @@ fn warpgroup_gemm_matches_the_exact_product() {
                 assert_eq!(
                     f32::from_bits(*g),
                     *w,
-                    "{} {m}x{n}x{k} on {arch}: c[{i}] (row {}, col {})",
+                    "{} {m}x{n}x{k} on {arch} ({archs:?}): c[{i}] (row {}, col {})",
                     p.name,
                     i / n,
                     i % n

@@ -441,13 +441,13 @@ impl Emitter<'_> {
             size: self.elem_size(buf),
             clip,
         };
-        if self.swizzled(buf) {
-            self.matrix_elements(&decl, &regs, &mem, store, false, true);
-            return;
-        }
         let ldmatrix = !store
             && matches!(buf, BufRef::Shared(_))
             && matches!(decl.role, MatrixRole::A | MatrixRole::B);
+        if self.swizzled(buf) && !ldmatrix {
+            self.matrix_elements(&decl, &regs, &mem, store, false, true);
+            return;
+        }
         let paired = pairs_contiguous(decl.role, layout);
         // Elements the offset and the stride must be multiples of.
         let need: u32 = if ldmatrix {
@@ -956,7 +956,11 @@ impl Emitter<'_> {
             ins!(self.code; And.B32 n, lane, int(8));
             (m, n)
         };
-        let base = self.lane_addr(mem, major, minor);
+        let base = if self.swizzled(mem.buf) {
+            major
+        } else {
+            self.lane_addr(mem, major, minor)
+        };
         let (mt, nt, kt) = tiles(decl);
         // (major, minor) of each piece's first element and its registers.
         let mut pieces: Vec<(u32, u32, Vec<Reg>)> = Vec::new();
@@ -984,16 +988,27 @@ impl Emitter<'_> {
             }
         }
         let mut rows: Vec<(u32, RowBase)> = Vec::new();
-        for (major, minor, dst) in pieces {
-            let row = match rows.iter().find(|(m, _)| *m == major) {
-                Some((_, r)) => *r,
-                None => {
-                    let r = self.row_base(mem, base, major);
-                    rows.push((major, r));
-                    r
-                }
+        let swizzled = self.swizzled(mem.buf);
+        for (piece_major, piece_minor, dst) in pieces {
+            let addr = if swizzled {
+                // Each lane's 16-byte row of the piece through the layout
+                // (rows of a swizzled tile are not a stride apart).
+                let ma = self.code.reg(Class::R);
+                let mi = self.code.reg(Class::R);
+                ins!(self.code; Add.U32 ma, major, int(i64::from(piece_major)));
+                ins!(self.code; Add.U32 mi, minor, int(i64::from(piece_minor)));
+                Addr::reg(self.lane_addr(mem, ma, mi))
+            } else {
+                let row = match rows.iter().find(|(m, _)| *m == piece_major) {
+                    Some((_, r)) => *r,
+                    None => {
+                        let r = self.row_base(mem, base, piece_major);
+                        rows.push((piece_major, r));
+                        r
+                    }
+                };
+                element_addr(row, piece_minor, mem.size)
             };
-            let addr = element_addr(row, minor, mem.size);
             let mut mods = vec![Mod::Sync, Mod::Aligned, Mod::M8n8];
             mods.push(if dst.len() == 4 { Mod::X4 } else { Mod::X2 });
             if trans {
