@@ -2052,3 +2052,70 @@ fn swizzled_shared_arrays_match_reference() {
     let (got, reference) = run_matrix(&device, &p, Grid::workgroups(1), &args);
     assert_same_bits("swizzled_accesses", &reference, &got, &args);
 }
+
+#[test]
+fn bench_warpgroup_gemms_are_exact_on_the_device() {
+    // `bench/kernels/gemm_wg.vyre` (asynchronous `wgmma` on sm_90a, the
+    // copies of the next slice issued meanwhile) with small-integer inputs:
+    // exact, whatever the order of summation; whole tiles and edges.
+    let Some(device) = matrix_device() else {
+        return;
+    };
+    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
+        return;
+    }
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return;
+    }
+    let arch = device_arch(&device);
+    let src = include_str!("../bench/kernels/gemm_wg.vyre");
+    let module = vyre::lang::parse("gemm_wg.vyre", src).unwrap_or_else(|d| panic!("{d}"));
+    for p in module.kernels {
+        let bn: u32 = if p.name.contains("n128") { 128 } else { 256 };
+        let elem = if p.name.contains("f16") && !p.name.contains("bf16") {
+            DataType::F16
+        } else {
+            DataType::BF16
+        };
+        let mut spec = vyre_testkit::harness::OwnedSpec::new(&p, format!("test::{}", p.name));
+        spec.workgroup_size = p.workgroup_size;
+        let mut archs = vec![arch.clone()];
+        if arch == "sm_90" {
+            archs.insert(0, "sm_90a".to_string());
+        }
+        for a in &archs {
+            let cfg = DispatchConfig::default().with_target_arch(a.as_str());
+            let cubin = vyre::backend::ptx::emit_cubin(&p, &cfg)
+                .unwrap_or_else(|e| panic!("{} for {a}: {e}", p.name));
+            spec.push_artifact("cubin", Some(a.as_str()), cubin);
+        }
+        for (m, n, k, seed) in [(256, 512, 512, 1), (200, 300, 136, 2)] {
+            let a = matrix_support::small_int_bits(elem, m * k, seed);
+            let b = matrix_support::small_int_bits(elem, k * n, seed + 7);
+            let args = [
+                Arg::U32(m as u32),
+                Arg::U32(n as u32),
+                Arg::U32(k as u32),
+                Arg::Buf(a.clone()),
+                Arg::Buf(b.clone()),
+                Arg::Buf(vec![0x7e00; m * n]),
+            ];
+            let grid = Grid::Workgroups([(n as u32).div_ceil(bn), (m as u32).div_ceil(128), 1]);
+            let got = spec
+                .with(|s| run_on(&device, s, grid, &args))
+                .unwrap_or_else(|e| panic!("cuda {}: {e}", p.name));
+            let af: Vec<f32> = a.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
+            let bf: Vec<f32> = b.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
+            let want = warpgroup_support::expected(&af, &bf, m, n, k);
+            for (i, (g, w)) in got[2].iter().zip(&want).enumerate() {
+                assert_eq!(
+                    matrix_support::to_f32(elem, *g),
+                    matrix_support::to_f32(elem, matrix_support::from_f32(elem, *w)),
+                    "{} {m}x{n}x{k} on {arch}: c[{i}]",
+                    p.name
+                );
+            }
+        }
+    }
+}

@@ -1985,7 +1985,13 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 stride: Expr::u32(8 * (1 + g.below(16) as u32)),
             };
             let (a, b) = (tile(g, a), tile(g, b));
-            Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, c })
+            Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d,
+                a,
+                b,
+                c,
+                asynchronous: false,
+            })
         }
         7 => Node::Async(AsyncOp::Commit),
         8 => Node::Async(AsyncOp::Wait {

@@ -1705,6 +1705,7 @@ fn warpgroup_invocations_passing_different_operands_are_an_error() {
                     stride: pick("b_stride", 8),
                 },
                 c: w,
+                asynchronous: false,
             });
         });
         b.finish()

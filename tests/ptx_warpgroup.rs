@@ -52,7 +52,9 @@ fn swizzled_tiles_on_sm90a_take_wgmma_with_the_mma_sync_path_behind_one_test() {
         assert_eq!(count(&text, &shape), 4, "{text}");
         assert_eq!(count(&text, "wgmma.fence.sync.aligned"), 1);
         assert_eq!(count(&text, "wgmma.commit_group.sync.aligned"), 1);
-        assert_eq!(count(&text, "wgmma.wait_group.sync.aligned 0"), 1);
+        // One after the batch (a synchronous multiply), one before the
+        // `mma.sync` path (an earlier asynchronous batch may be running).
+        assert_eq!(count(&text, "wgmma.wait_group.sync.aligned 0"), 2);
         assert_eq!(count(&text, "fence.proxy.async.shared::cta"), 1);
         // The fallback: each warp's 16 rows by mma.sync (4 k-steps x 16
         // n8 tiles).
@@ -131,9 +133,16 @@ fn the_swizzle_is_a_permutation_of_whole_16_byte_chunks() {
 }
 
 /// `cargo test --test ptx_warpgroup -- --ignored --nocapture` prints the
-/// sm_90a PTX of the bf16 GEMM, to read or to feed `ptxas -v`.
+/// sm_90a PTX of the bench's `gemm_wg_bf16`, to read or to feed `ptxas -v`.
 #[test]
 #[ignore = "prints PTX for reading"]
 fn print_warpgroup_gemm_ptx() {
-    println!("{}", emit(&warpgroup_gemm(DataType::BF16, true), "sm_90a"));
+    let src = include_str!("../bench/kernels/gemm_wg.vyre");
+    let module = vyre::lang::parse("gemm_wg.vyre", src).unwrap_or_else(|d| panic!("{d}"));
+    let p = module
+        .kernels
+        .iter()
+        .find(|p| p.name == "gemm_wg_bf16")
+        .expect("gemm_wg_bf16");
+    println!("{}", emit(p, "sm_90a"));
 }

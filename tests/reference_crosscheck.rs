@@ -156,7 +156,7 @@ impl World {
             MatrixOp::Fill { matrix, .. }
             | MatrixOp::Load { matrix, .. }
             | MatrixOp::Store { matrix, .. } => self.mat_warpgroup[*matrix as usize],
-            MatrixOp::MultiplyAdd { .. } => false,
+            MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => false,
         }
     }
 
@@ -210,7 +210,9 @@ impl World {
         let clipped_in =
             |r: usize, c: usize| (r as u64) < u64::from(bx) && (c as u64) < u64::from(by);
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+            // Multiplies complete at once here: nothing to wait for.
+            MatrixOp::WarpgroupWait => {}
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let (m, n) = self.mat_dims[*d as usize];
                 let k = self.mat_k[*d as usize];
                 // A[i][kk] = a.array[x + i * y + kk], B[kk][j] =
@@ -665,6 +667,7 @@ impl Walker<'_, '_> {
                 Node::Continue => return Ok(Flow::Continue),
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
+                Node::Matrix(MatrixOp::WarpgroupWait) => {}
                 Node::Matrix(op) => {
                     let ops = match op {
                         MatrixOp::Fill { value, .. } => [self.eval(inv, value), 0, 0, 0],
@@ -687,7 +690,7 @@ impl Walker<'_, '_> {
                             });
                             [o, st, r, c]
                         }
-                        MatrixOp::MultiplyAdd { .. } => [0; 4],
+                        MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => [0; 4],
                         MatrixOp::WarpgroupMultiplyAdd { a, b, .. } => [
                             self.eval(inv, &a.offset),
                             self.eval(inv, &a.stride),
@@ -2669,7 +2672,13 @@ impl WarpgroupGen {
                     offset: self.offset(self.tb_len),
                     stride: self.stride(n),
                 };
-                blk.matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, c });
+                blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                    d,
+                    a,
+                    b,
+                    c,
+                    asynchronous: false,
+                });
             }
             5 => {
                 let acc = self.acc();
@@ -2728,7 +2737,13 @@ impl WarpgroupGen {
                     offset: Expr::u32(self.rng.below(self.ta_len / 2 + 1)),
                     stride: Expr::u32(n),
                 };
-                blk.matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, c });
+                blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                    d,
+                    a,
+                    b,
+                    c,
+                    asynchronous: false,
+                });
             }
             _ => {
                 let v = self.loop_var;

@@ -1265,6 +1265,7 @@ fn warpgroup_program(swizzled_cols: u32) -> Program {
                     stride: Expr::u32(128),
                 },
                 c: acc,
+                asynchronous: false,
             });
             body.barrier();
         });
@@ -1281,6 +1282,7 @@ fn warpgroup_program(swizzled_cols: u32) -> Program {
                 stride: Expr::u32(128),
             },
             c: acc,
+            asynchronous: false,
         });
         blk.matrix(MatrixOp::Store {
             matrix: out,

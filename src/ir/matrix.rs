@@ -314,6 +314,14 @@ pub enum MatrixOp {
     /// [`super::SharedLayout::Swizzled`] with `stride` their row length and
     /// the tiles start on whole swizzle rows (`A` on a column multiple of
     /// 16, `B` of 64, both on a row multiple of 8), else piece by piece.
+    ///
+    /// `warpgroup_mma_async(..)` is the same multiply, `asynchronous`: it
+    /// may still be running until the next [`MatrixOp::WarpgroupWait`] of
+    /// the warpgroup, so that the invocations can issue other work (the
+    /// next copies) meanwhile. Until then, reading or writing `d` or `c`,
+    /// or writing an element of either tile, is a data race, exactly as
+    /// for an asynchronous copy's destination. The reference multiplies at
+    /// once.
     WarpgroupMultiplyAdd {
         /// The accumulator written.
         d: MatrixId,
@@ -323,7 +331,13 @@ pub enum MatrixOp {
         b: SharedTile,
         /// The accumulator read.
         c: MatrixId,
+        /// May complete as late as the next [`MatrixOp::WarpgroupWait`].
+        asynchronous: bool,
     },
+    /// `warpgroup_wait()`: every asynchronous warpgroup multiply this
+    /// warpgroup issued has completed (collective over the warpgroup; a
+    /// no-op where none is running).
+    WarpgroupWait,
 }
 
 impl MatrixOp {
@@ -355,6 +369,7 @@ impl MatrixOp {
             Self::WarpgroupMultiplyAdd { a, b, .. } => {
                 vec![&a.offset, &a.stride, &b.offset, &b.stride]
             }
+            Self::WarpgroupWait => vec![],
         }
     }
 
@@ -405,11 +420,24 @@ impl MatrixOp {
                 }
             }
             op @ Self::MultiplyAdd { .. } => op,
-            Self::WarpgroupMultiplyAdd { d, a, b, c } => {
+            Self::WarpgroupMultiplyAdd {
+                d,
+                a,
+                b,
+                c,
+                asynchronous,
+            } => {
                 let a = a.map_exprs(f);
                 let b = b.map_exprs(f);
-                Self::WarpgroupMultiplyAdd { d, a, b, c }
+                Self::WarpgroupMultiplyAdd {
+                    d,
+                    a,
+                    b,
+                    c,
+                    asynchronous,
+                }
             }
+            op @ Self::WarpgroupWait => op,
         }
     }
 }

@@ -550,13 +550,21 @@ impl Printer<'_> {
                 self.matrix(*b),
                 self.matrix(*c)
             ),
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => format!(
-                "{} = warpgroup_mma({}, {}, {})",
+            MatrixOp::WarpgroupMultiplyAdd {
+                d,
+                a,
+                b,
+                c,
+                asynchronous,
+            } => format!(
+                "{} = warpgroup_mma{}({}, {}, {})",
                 self.matrix(*d),
+                if *asynchronous { "_async" } else { "" },
                 self.tile(a),
                 self.tile(b),
                 self.matrix(*c)
             ),
+            MatrixOp::WarpgroupWait => "warpgroup_wait()".to_string(),
         }
     }
 

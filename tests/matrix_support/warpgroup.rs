@@ -103,6 +103,7 @@ impl WgCase {
                     stride: Expr::u32(s.b_stride),
                 },
                 c: wc,
+                asynchronous: false,
             });
             for (q, m) in [wc, wd].into_iter().enumerate() {
                 let base = g()

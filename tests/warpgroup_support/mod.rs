@@ -113,6 +113,7 @@ pub fn warpgroup_gemm(elem: DataType, swizzled: bool) -> Program {
                     stride: u(BN),
                 },
                 c: acc,
+                asynchronous: false,
             });
             body.barrier();
         });

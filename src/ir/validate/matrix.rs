@@ -208,7 +208,8 @@ impl Validator<'_> {
                     );
                 }
             }
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+            MatrixOp::WarpgroupWait => {}
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let accs = [*d, *c].map(|id| {
                     let m = self.matrix_of(id, Some(MatrixRole::Accumulator), path);
                     let scope = self.program.matrices.get(id as usize).map(|m| m.scope);

@@ -245,7 +245,7 @@ impl Reader<'_> {
         })
     }
 
-    /// Statement codes 12 to 19, kept out of [`Reader::node`] so that its
+    /// Statement codes 12 to 21, kept out of [`Reader::node`] so that its
     /// frame, repeated once per nesting level, stays small.
     #[inline(never)]
     fn matrix_or_async(&mut self, code: u8) -> R<Node> {
@@ -287,11 +287,13 @@ impl Reader<'_> {
             18 => Node::Async(AsyncOp::Wait {
                 pending: self.uint()?,
             }),
+            21 => Node::Matrix(MatrixOp::WarpgroupWait),
             _ => Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d: self.uint()?,
                 a: self.tile()?,
                 b: self.tile()?,
                 c: self.uint()?,
+                asynchronous: code == 20,
             }),
         })
     }
@@ -463,7 +465,7 @@ impl Reader<'_> {
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
-            code @ 12..=19 => self.matrix_or_async(code)?,
+            code @ 12..=21 => self.matrix_or_async(code)?,
             b => {
                 self.pos -= 1;
                 return Err(self.err(format!("unknown statement code {b}")));

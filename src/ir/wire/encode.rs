@@ -316,8 +316,15 @@ impl Writer {
                     self.uint(*id);
                 }
             }
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
-                self.u8(19);
+            MatrixOp::WarpgroupWait => self.u8(21),
+            MatrixOp::WarpgroupMultiplyAdd {
+                d,
+                a,
+                b,
+                c,
+                asynchronous,
+            } => {
+                self.u8(if *asynchronous { 20 } else { 19 });
                 self.uint(*d);
                 self.tile(a);
                 self.tile(b);

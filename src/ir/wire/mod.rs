@@ -42,6 +42,8 @@
 //!          | 16 async_copy shared:uN dst:expr param:uN src:expr count:uN
 //!          | 17 async_commit | 18 async_wait pending:uN
 //!          | 19 warpgroup_mma d:uN a:tile b:tile c:uN
+//!          | 20 warpgroup_mma_async d:uN a:tile b:tile c:uN
+//!          | 21 warpgroup_wait
 //! tile     = shared:uN offset:expr stride:expr
 //! layout   = u8: 0 row-major, 1 column-major
 //! clip     = 0 (whole tile) | 1 rows:expr cols:expr

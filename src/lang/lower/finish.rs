@@ -554,7 +554,13 @@ impl<'f> Fin<'_, '_, 'f> {
                 b: *b,
                 c: *c,
             },
-            FMat::WarpgroupMultiplyAdd { d, a, b, c } => {
+            FMat::WarpgroupMultiplyAdd {
+                d,
+                a,
+                b,
+                c,
+                asynchronous,
+            } => {
                 let a = self.shared_tile(a, "A");
                 let b = self.shared_tile(b, "B");
                 MatrixOp::WarpgroupMultiplyAdd {
@@ -562,8 +568,10 @@ impl<'f> Fin<'_, '_, 'f> {
                     a: a?,
                     b: b?,
                     c: *c,
+                    asynchronous: *asynchronous,
                 }
             }
+            FMat::WarpgroupWait => MatrixOp::WarpgroupWait,
         })
     }
 

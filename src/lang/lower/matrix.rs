@@ -50,15 +50,18 @@ pub(crate) enum MatFn {
     WgZero,
     /// `warpgroup_fill::<f32, 64, N, K>(v)`.
     WgFill,
-    /// `warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c)`.
-    WgMma,
+    /// `warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c)`,
+    /// or `warpgroup_mma_async(..)` (`true`).
+    WgMma(bool),
+    /// `warpgroup_wait()`.
+    WgWait,
 }
 
 use MatrixLayout::{ColMajor, RowMajor};
 use MatrixRole::{A, Accumulator, B};
 
 /// Every matrix and copy function, by name.
-const MATRIX_FNS: [(&str, MatFn); 17] = [
+const MATRIX_FNS: [(&str, MatFn); 19] = [
     ("matrix_load_a", MatFn::Load(A, RowMajor)),
     ("matrix_load_a_col_major", MatFn::Load(A, ColMajor)),
     ("matrix_load_b", MatFn::Load(B, RowMajor)),
@@ -78,7 +81,9 @@ const MATRIX_FNS: [(&str, MatFn); 17] = [
     ("async_wait", MatFn::Wait),
     ("warpgroup_zero", MatFn::WgZero),
     ("warpgroup_fill", MatFn::WgFill),
-    ("warpgroup_mma", MatFn::WgMma),
+    ("warpgroup_mma", MatFn::WgMma(false)),
+    ("warpgroup_mma_async", MatFn::WgMma(true)),
+    ("warpgroup_wait", MatFn::WgWait),
 ];
 
 /// The operations that give a matrix its value, for diagnostics.
@@ -109,14 +114,14 @@ impl MatFn {
                 | Self::Mma
                 | Self::WgZero
                 | Self::WgFill
-                | Self::WgMma
+                | Self::WgMma(_)
         )
     }
 
     /// Who holds the matrix it makes.
     fn scope(self) -> MatrixScope {
         match self {
-            Self::WgZero | Self::WgFill | Self::WgMma => MatrixScope::Warpgroup,
+            Self::WgZero | Self::WgFill | Self::WgMma(_) => MatrixScope::Warpgroup,
             _ => MatrixScope::Subgroup,
         }
     }
@@ -147,7 +152,10 @@ impl MatFn {
             Self::Wait => "`async_wait(N);`".into(),
             Self::WgZero => "`let mut c = warpgroup_zero::<f32, 64, N, K>();`".into(),
             Self::WgFill => "`let mut c = warpgroup_fill::<f32, 64, N, K>(value);`".into(),
-            Self::WgMma => "`c = warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`)".into(),
+            Self::WgMma(_) => format!(
+                "`c = {n}(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`)"
+            ),
+            Self::WgWait => "`warpgroup_wait();`".into(),
         }
     }
 
@@ -176,12 +184,12 @@ impl MatFn {
     /// Its number of (value) arguments (without a clip).
     fn arity(self) -> usize {
         match self {
-            Self::Zero | Self::Commit | Self::WgZero => 0,
+            Self::Zero | Self::Commit | Self::WgZero | Self::WgWait => 0,
             Self::Fill | Self::Wait | Self::WgFill => 1,
             Self::Load(..) | Self::Mma => 3,
             Self::Store(_) => 4,
             Self::Copy => 5,
-            Self::WgMma => 7,
+            Self::WgMma(_) => 7,
         }
     }
 }
@@ -316,6 +324,7 @@ enum Pending<'f> {
         a: FTile<'f>,
         b: FTile<'f>,
         c: MatrixId,
+        asynchronous: bool,
     },
 }
 
@@ -669,7 +678,7 @@ impl<'f> Kx<'_, 'f> {
                 );
                 None
             }
-            (MatFn::WgMma, MatrixScope::Subgroup) => {
+            (MatFn::WgMma(_), MatrixScope::Subgroup) => {
                 self.err(
                     e,
                     format!(
@@ -749,7 +758,7 @@ impl<'f> Kx<'_, 'f> {
             return None;
         }
         let spec = match (f, generics) {
-            (MatFn::Mma | MatFn::WgMma, Some(g)) => {
+            (MatFn::Mma | MatFn::WgMma(_), Some(g)) => {
                 self.err(
                     Loc::Span(angle_span(g)),
                     format!("`{name}` takes no generic arguments: its result has the type of its accumulator operand"),
@@ -829,7 +838,7 @@ impl<'f> Kx<'_, 'f> {
                     at,
                 });
             }
-            MatFn::WgMma => {
+            MatFn::WgMma(asynchronous) => {
                 let ta = self.shared_tile_operand(c, 0, "A", out);
                 let tb = self.shared_tile_operand(c, 3, "B", out);
                 let cc = self.matrix_operand(f, "seventh", Accumulator, &c.args[6]);
@@ -855,6 +864,7 @@ impl<'f> Kx<'_, 'f> {
                         a: ta,
                         b: tb,
                         c: cc,
+                        asynchronous,
                     },
                     at,
                 });
@@ -970,7 +980,18 @@ impl<'f> Kx<'_, 'f> {
                 }
             }
             Pending::Mma { a, b, c } => FMat::MultiplyAdd { d: target, a, b, c },
-            Pending::WgMma { a, b, c } => FMat::WarpgroupMultiplyAdd { d: target, a, b, c },
+            Pending::WgMma {
+                a,
+                b,
+                c,
+                asynchronous,
+            } => FMat::WarpgroupMultiplyAdd {
+                d: target,
+                a,
+                b,
+                c,
+                asynchronous,
+            },
         };
         out.push(FStmt {
             k: FS::Matrix(op),
@@ -1290,6 +1311,7 @@ impl<'f> Kx<'_, 'f> {
                 })
             }
             MatFn::Commit => FS::Async(FAsync::Commit),
+            MatFn::WgWait => FS::Matrix(FMat::WarpgroupWait),
             MatFn::Wait => {
                 let n = self.const_u32(
                     &c.args[0],
@@ -1303,7 +1325,7 @@ impl<'f> Kx<'_, 'f> {
             | MatFn::Mma
             | MatFn::WgZero
             | MatFn::WgFill
-            | MatFn::WgMma => return None,
+            | MatFn::WgMma(_) => return None,
         })
     }
 }

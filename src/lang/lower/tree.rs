@@ -199,7 +199,9 @@ pub(crate) enum FMat<'f> {
         a: FTile<'f>,
         b: FTile<'f>,
         c: MatrixId,
+        asynchronous: bool,
     },
+    WarpgroupWait,
 }
 
 /// An operand tile of `warpgroup_mma`, mirroring [`crate::ir::SharedTile`].
@@ -234,7 +236,7 @@ impl<'f> FMat<'f> {
                 }
                 v
             }
-            FMat::MultiplyAdd { .. } => vec![],
+            FMat::MultiplyAdd { .. } | FMat::WarpgroupWait => vec![],
             FMat::WarpgroupMultiplyAdd { a, b, .. } => {
                 vec![&mut a.offset, &mut a.stride, &mut b.offset, &mut b.stride]
             }
@@ -264,7 +266,7 @@ impl<'f> FMat<'f> {
                 }
                 v
             }
-            FMat::MultiplyAdd { .. } => vec![],
+            FMat::MultiplyAdd { .. } | FMat::WarpgroupWait => vec![],
             FMat::WarpgroupMultiplyAdd { a, b, .. } => {
                 vec![&a.offset, &a.stride, &b.offset, &b.stride]
             }

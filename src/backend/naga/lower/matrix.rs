@@ -433,7 +433,9 @@ impl Lowerer<'_> {
     /// A matrix statement.
     pub(super) fn matrix(&mut self, op: &MatrixOp, blk: &mut Block) -> CompileResult<()> {
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+            // The emulation multiplies at once: nothing to wait for.
+            MatrixOp::WarpgroupWait => Ok(()),
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 self.warpgroup_multiply_add(*d, a, b, *c, blk)
             }
             MatrixOp::Fill { matrix, value } => {

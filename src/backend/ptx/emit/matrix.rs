@@ -62,6 +62,7 @@ pub(super) fn sm80_construct(program: &Program) -> Option<String> {
         Node::Matrix(op) => {
             let (id, what) = match op {
                 MatrixOp::WarpgroupMultiplyAdd { d, .. } => (*d, "warpgroup_mma"),
+                MatrixOp::WarpgroupWait => return,
                 MatrixOp::MultiplyAdd { a, .. } => (*a, "matrix_mma"),
                 MatrixOp::Fill { matrix, .. } => (*matrix, "matrix_fill"),
                 MatrixOp::Load { matrix, .. } => (*matrix, "matrix_load"),
@@ -273,7 +274,14 @@ impl Emitter<'_> {
     /// A matrix statement.
     pub(super) fn matrix_op(&mut self, op: &MatrixOp) {
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => self.warpgroup_mma(*d, a, b, *c),
+            MatrixOp::WarpgroupMultiplyAdd {
+                d,
+                a,
+                b,
+                c,
+                asynchronous,
+            } => self.warpgroup_mma(*d, a, b, *c, *asynchronous),
+            MatrixOp::WarpgroupWait => self.warpgroup_wait(),
             MatrixOp::Fill { matrix, value } => {
                 let v = self.expr(value);
                 let regs = self.matrices[*matrix as usize].clone();

@@ -27,7 +27,7 @@
 
 use crate::ir::{
     Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixClip, MatrixDecl, MatrixId, MatrixLayout,
-    MatrixRole, MatrixScope, MatrixShape, SharedLayout, SharedTile,
+    MatrixOp, MatrixRole, MatrixScope, MatrixShape, Node, SharedLayout, SharedTile,
 };
 
 use super::super::code::ins;
@@ -103,17 +103,34 @@ impl Emitter<'_> {
         );
     }
 
-    /// `d = warpgroup_mma(A tile, B tile, c)`.
+    /// `warpgroup_wait()`: every `wgmma` batch of this warpgroup has
+    /// completed (nothing to do where none was issued: the `mma.sync` path
+    /// is synchronous).
+    pub(super) fn warpgroup_wait(&mut self) {
+        if self.any_wgmma() {
+            self.code.push(Inst::new(
+                Opcode::Wgmma,
+                &[Mod::WaitGroup, Mod::Sync, Mod::Aligned],
+                &[int(0).into()],
+            ));
+        }
+    }
+
+    /// `d = warpgroup_mma(A tile, B tile, c)`; `asynchronous`: without
+    /// waiting for the `wgmma` batch (until the next `warpgroup_wait()`).
     pub(super) fn warpgroup_mma(
         &mut self,
         d: MatrixId,
         a: &SharedTile,
         b: &SharedTile,
         c: MatrixId,
+        asynchronous: bool,
     ) {
         let decl = self.program.matrices[d as usize].clone();
         let plan = self.wgmma_operands(d, a, b);
         let Some((pa, pb)) = plan else {
+            // An earlier asynchronous batch may still write these registers.
+            self.warpgroup_wait();
             self.warpgroup_mma_by_warps(&decl, (d, c), a, b);
             return;
         };
@@ -122,10 +139,25 @@ impl Emitter<'_> {
         let end = self.code.label("wgend");
         ins!(self.code; @!ok; Bra slow);
         self.wgmma(&decl, (d, c), (a, pa), (b, pb));
+        if !asynchronous {
+            self.warpgroup_wait();
+        }
         ins!(self.code; Bra end);
         self.code.place(slow);
+        // An earlier asynchronous batch may still write these registers.
+        self.warpgroup_wait();
         self.warpgroup_mma_by_warps(&decl, (d, c), a, b);
         self.code.place(end);
+    }
+
+    /// Whether some warpgroup multiply of the kernel may take the `wgmma`
+    /// path (else there is never a batch to wait for).
+    fn any_wgmma(&self) -> bool {
+        self.wgmma
+            && self.program.any_node(&mut |n| {
+                matches!(n, Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, .. })
+                    if self.wgmma_operands(*d, a, b).is_some())
+            })
     }
 
     /// The statically known facts `wgmma` needs, when they hold: sm_90a,
@@ -233,7 +265,8 @@ impl Emitter<'_> {
         (r, c)
     }
 
-    /// The `wgmma` path (the tiles fit, see [`Self::wgmma_fits`]).
+    /// The `wgmma` path (the tiles fit, see [`Self::wgmma_fits`]): one
+    /// committed batch, not waited for.
     fn wgmma(
         &mut self,
         decl: &MatrixDecl,
@@ -342,11 +375,6 @@ impl Emitter<'_> {
             Opcode::Wgmma,
             &[Mod::CommitGroup, Mod::Sync, Mod::Aligned],
             &[],
-        ));
-        self.code.push(Inst::new(
-            Opcode::Wgmma,
-            &[Mod::WaitGroup, Mod::Sync, Mod::Aligned],
-            &[int(0).into()],
         ));
     }
 

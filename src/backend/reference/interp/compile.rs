@@ -483,6 +483,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.synchronised = true;
                 self.code.push(Op::Barrier);
             }
+            // The reference multiplies at once: nothing to wait for.
+            Node::Matrix(MatrixOp::WarpgroupWait) => {}
             Node::Matrix(op) => self.matrix(op),
             Node::Async(AsyncOp::Copy {
                 dst,
@@ -524,7 +526,8 @@ impl<'p, 'c> Codegen<'p, 'c> {
         };
         let k = self.matrix_ops.len();
         let (stmt, desc, a, b) = match op {
-            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c } => {
+            MatrixOp::WarpgroupWait => return,
+            MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let (ra, rsa) = (self.expr(&a.offset, None).0, self.expr(&a.stride, None).0);
                 // Into registers of their own, like a clip.
                 let b_regs = [self.expr(&b.offset, None).0, self.expr(&b.stride, None).0];
