@@ -1985,12 +1985,15 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 stride: Expr::u32(8 * (1 + g.below(16) as u32)),
             };
             let (a, b) = (tile(g, a), tile(g, b));
+            if g.chance(15) {
+                return Some(Node::Matrix(MatrixOp::WarpgroupWait));
+            }
             Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d,
                 a,
                 b,
                 c,
-                asynchronous: false,
+                asynchronous: g.chance(50),
             })
         }
         7 => Node::Async(AsyncOp::Commit),
@@ -2208,4 +2211,33 @@ fn warpgroup_kernels_round_trip_through_text() {
     round_trip(p).unwrap_or_else(|e| panic!("{e}"));
     let again = parse("again.vyre", &text).unwrap();
     assert_eq!(print(&again.kernels[0]), text);
+}
+
+#[test]
+fn asynchronous_warpgroup_multiplies_round_trip() {
+    // The bench's warpgroup GEMM: `warpgroup_mma_async` in the loop,
+    // `warpgroup_wait()` before the barrier and before the store.
+    let src = include_str!("../bench/kernels/gemm_wg.vyre");
+    let m = parse("gemm_wg.vyre", src).unwrap_or_else(|d| panic!("{}", d.render()));
+    for p in &m.kernels {
+        assert!(p.validate().is_ok(), "{:?}", p.validate());
+        let mut asynchronous = 0;
+        let mut waits = 0;
+        vyre::ir::walk_nodes(&p.body, &mut |n| match n {
+            Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { asynchronous: true, .. }) => {
+                asynchronous += 1;
+            }
+            Node::Matrix(MatrixOp::WarpgroupWait) => waits += 1,
+            _ => {}
+        });
+        assert_eq!((asynchronous, waits), (1, 2), "{}", p.name);
+        let text = print(p);
+        assert!(text.contains(" = warpgroup_mma_async(&ta, "), "{text}");
+        assert_eq!(text.matches("warpgroup_wait();").count(), 2, "{text}");
+        round_trip(p).unwrap_or_else(|e| panic!("{e}"));
+        let again = parse("again.vyre", &text).unwrap();
+        assert_eq!(&again.kernels[0], p);
+        let wire = vyre::ir::wire::to_wire(p);
+        assert_eq!(&vyre::ir::wire::from_wire(&wire).unwrap(), p);
+    }
 }
