@@ -2224,7 +2224,9 @@ fn asynchronous_warpgroup_multiplies_round_trip() {
         let mut asynchronous = 0;
         let mut waits = 0;
         vyre::ir::walk_nodes(&p.body, &mut |n| match n {
-            Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { asynchronous: true, .. }) => {
+            Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
+                asynchronous: true, ..
+            }) => {
                 asynchronous += 1;
             }
             Node::Matrix(MatrixOp::WarpgroupWait) => waits += 1,

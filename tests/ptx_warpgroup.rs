@@ -87,6 +87,11 @@ fn every_access_to_a_swizzled_array_assembles() {
         // beside the element-wise path (which this launch takes).
         assert_eq!(text.matches(".shared .align 1024").count(), 2, "{text}");
         assert_eq!(count(&text, "ldmatrix"), 2);
+        // Indices of whole atoms plus a rest: the rows are counted modulo
+        // 2^32 / cols (cols 64 and 128).
+        for mask in [u32::MAX >> 6, u32::MAX >> 7] {
+            assert!(text.contains(&format!(", {mask};")), "{mask}: {text}");
+        }
         assert_eq!(count(&text, "cp.async.cg.shared.global"), 1);
     }
 }

@@ -158,7 +158,8 @@ pub const SWIZZLED_LEN: u32 = 1024;
 /// invocations store `u32`s (four each) into a swizzled `u32` array of two
 /// panels (`cols = 64`), copy `f16` bits from `src` into a swizzled `f16`
 /// array by 16-byte `async_copy`s, then read both back at scattered
-/// indices (plain loads) into `out32` and `out16`, and load a 16 × 16 `A`
+/// indices (plain loads, through indices of whole swizzle atoms plus a rest,
+/// some wrapping around 2^32) into `out32` and `out16`, and load a 16 × 16 `A`
 /// matrix from the `f16` array (stored to `outm`, `f32`). Parameters
 /// `src, out32, out16, outm`.
 pub fn swizzled_accesses() -> Program {
@@ -188,9 +189,12 @@ pub fn swizzled_accesses() -> Program {
     let l = Expr::local;
     b.body(|blk| {
         blk.for_step(i, lid(), u(SWIZZLED_LEN), 256, false, |f| {
+            // `i` as whole swizzle atoms plus the rest: PTX maps the rest
+            // alone and adds the atoms' rows.
+            let split = l(i).div(u(512)).mul(u(512)).add(l(i).rem(u(512)));
             f.store(
                 BufRef::Shared(s32),
-                l(i),
+                split,
                 l(i).mul(u(2_654_435_761)).add(u(7)),
             );
         });
@@ -202,15 +206,19 @@ pub fn swizzled_accesses() -> Program {
         blk.barrier();
         blk.for_step(i, lid(), u(SWIZZLED_LEN), 256, false, |f| {
             let scattered = l(i).mul(u(389)).rem(u(SWIZZLED_LEN));
+            // Whole atoms (512 and 1024 elements) that wrap around 2^32:
+            // the same elements as `scattered`.
+            let wrapped32 = u(0u32.wrapping_sub(512)).add(scattered.clone().add(u(512)));
+            let wrapped16 = u(0u32.wrapping_sub(1024)).add(scattered.add(u(1024)));
             f.store(
                 BufRef::Param(out32),
                 l(i),
-                Expr::load(BufRef::Shared(s32), scattered.clone()),
+                Expr::load(BufRef::Shared(s32), wrapped32),
             );
             f.store(
                 BufRef::Param(out16),
                 l(i),
-                Expr::load(BufRef::Shared(s16), scattered),
+                Expr::load(BufRef::Shared(s16), wrapped16),
             );
         });
         // A 16 x 16 tile from row 5, column 40 (crossing chunks and rows

@@ -54,14 +54,19 @@ impl Emitter<'_> {
         let src_check = self
             .bounds
             .span_needs_check(src_index, None, 1, count, None);
-        let di = self.expr(dst_index);
-        let di = self.in_reg(&di);
+        let (di, dst_addr) = match self.swizzled_address(dst as usize, dst_index) {
+            Some(split) => split,
+            None => {
+                let di = self.expr(dst_index);
+                let di = self.in_reg(&di);
+                let sym = Symbol::Shared(dst as usize);
+                (di, self.array_addr(sym, di, size))
+            }
+        };
         let si = self.expr(src_index);
         let si = self.in_reg(&si);
         let (base, len) = self.params[src as usize];
         let len = len.unwrap_or(base);
-        let sym = Symbol::Shared(dst as usize);
-        let dst_addr = self.array_addr(sym, di, size);
         let src_addr = {
             let off = self.code.reg(Class::Rd);
             let a = self.code.reg(Class::Rd);

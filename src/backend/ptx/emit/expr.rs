@@ -277,7 +277,20 @@ impl Emitter<'_> {
             }
             IntDivision::ByConstant => {
                 let xr = self.in_reg(x);
-                ins!(self.code; (name).(s) d, xr, y);
+                // `ptxas` leaves a `u32` division by a constant power of two
+                // as a reciprocal sequence (seen in the SASS of the GEMM's
+                // copy loops): a shift or a mask instead.
+                match divisor {
+                    Some(p) if ty == DataType::U32 && p > 0 && (p as u64).is_power_of_two() => {
+                        let k = i64::from((p as u64).trailing_zeros());
+                        if op == BinOp::Div {
+                            ins!(self.code; Shr.U32 d, xr, int(k));
+                        } else {
+                            ins!(self.code; And.B32 d, xr, int(p - 1));
+                        }
+                    }
+                    _ => ins!(self.code; (name).(s) d, xr, y),
+                }
                 return Val::reg(d, ty);
             }
             IntDivision::Guarded { overflow } => overflow,

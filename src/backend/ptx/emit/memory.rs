@@ -15,6 +15,17 @@ impl Emitter<'_> {
     fn address(&mut self, buf: BufRef, index: &Expr) -> (Reg, Option<Reg>) {
         let check = self.bounds.needs_check(index);
         let size = self.elem_size(buf);
+        if let BufRef::Shared(i) = buf
+            && let Some((idx, addr)) = self.swizzled_address(i as usize, index)
+        {
+            let len = self.program.static_len(buf).unwrap_or(0);
+            let pred = check.then(|| {
+                let pr = self.code.reg(Class::Pred);
+                ins!(self.code; Setp.Lt.U32 pr, idx, int(i64::from(len)));
+                pr
+            });
+            return (addr, pred);
+        }
         let idx = self.expr(index);
         let idx_r = self.in_reg(&idx);
         match buf {
@@ -82,6 +93,72 @@ impl Emitter<'_> {
         ins!(self.code; Mov.U32 base, sym);
         ins!(self.code; Mad.Lo.U32 addr, idx, int(i64::from(size)), base);
         addr
+    }
+
+    /// Index and address of `shared[index]` for a swizzled array `i` when
+    /// `index` is `hi + lo` with `hi` a multiple of whole swizzle atoms (8
+    /// rows; proven by the alignment analysis): the layout of `lo` alone
+    /// (which stays put in a loop over stages, so `ptxas` hoists it) plus
+    /// `hi`'s rows. Exact also where `hi + lo` wraps: rows are counted
+    /// modulo `2^32 / cols` like the index's own.
+    pub(super) fn swizzled_address(&mut self, i: usize, index: &Expr) -> Option<(Reg, Reg)> {
+        let a = self.program.shared.get(i)?;
+        let SharedLayout::Swizzled { cols } = a.layout else {
+            return None;
+        };
+        let Expr::Binary(crate::ir::BinOp::Add, x, y) = index else {
+            return None;
+        };
+        let atom = cols.checked_mul(SharedLayout::ATOM_ROWS)?;
+        let (hi, lo) = if self.align.of(x) >= atom {
+            (&**x, &**y)
+        } else if self.align.of(y) >= atom {
+            (&**y, &**x)
+        } else {
+            return None;
+        };
+        let size = a.elem.size_bytes();
+        let (len, panel_cols) = (a.len, SharedLayout::panel_cols(size));
+        let chunk = SharedLayout::CHUNK_BYTES / size;
+        let log = |x: u32| int(i64::from(x.trailing_zeros()));
+        let h = self.expr(hi);
+        let h = self.in_reg(&h);
+        let l = self.expr(lo);
+        let l = self.in_reg(&l);
+        let idx = self.code.reg(Class::R);
+        ins!(self.code; Add.U32 idx, h, l);
+        // lo's row and column, and its place in its panel with the chunk
+        // swizzled by the row's low bits (which hi does not change).
+        let c = self.code.reg(Class::R);
+        let lr = self.code.reg(Class::R);
+        let pc = self.code.reg(Class::R);
+        let r7 = self.code.reg(Class::R);
+        let x7 = self.code.reg(Class::R);
+        let swz = self.code.reg(Class::R);
+        let panel = self.code.reg(Class::R);
+        let fixed = self.code.reg(Class::R);
+        ins!(self.code; And.B32 c, l, int(i64::from(cols - 1)));
+        ins!(self.code; Shr.U32 lr, l, log(cols));
+        ins!(self.code; And.B32 pc, c, int(i64::from(panel_cols - 1)));
+        ins!(self.code; And.B32 r7, lr, int(i64::from(SharedLayout::ATOM_ROWS - 1)));
+        ins!(self.code; Shl.B32 x7, r7, log(chunk));
+        ins!(self.code; Xor.B32 swz, pc, x7);
+        ins!(self.code; Shr.U32 panel, c, log(panel_cols));
+        ins!(self.code; Mad.Lo.U32 fixed, panel, int(i64::from(len / cols * panel_cols)), swz);
+        // The row: hi's rows plus lo's, modulo 2^32 / cols.
+        let hr = self.code.reg(Class::R);
+        let rs = self.code.reg(Class::R);
+        let r = self.code.reg(Class::R);
+        let phys = self.code.reg(Class::R);
+        ins!(self.code; Shr.U32 hr, h, log(cols));
+        ins!(self.code; Add.U32 rs, hr, lr);
+        ins!(self.code; And.B32 r, rs, int(i64::from(u32::MAX >> cols.trailing_zeros())));
+        ins!(self.code; Mad.Lo.U32 phys, r, int(i64::from(panel_cols)), fixed);
+        let base = self.code.reg(Class::R);
+        let addr = self.code.reg(Class::R);
+        ins!(self.code; Mov.U32 base, Symbol::Shared(i));
+        ins!(self.code; Mad.Lo.U32 addr, phys, int(i64::from(size)), base);
+        Some((idx, addr))
     }
 
     /// Where element `idx` (in range) of shared array `i` is stored:

@@ -134,11 +134,13 @@ impl Emitter<'_> {
             self.warpgroup_mma_by_warps(&decl, (d, c), a, b);
             return;
         };
-        let ok = self.wgmma_fits(&decl.shape, (a, pa), (b, pb));
+        let at_a = self.row_col(&a.offset, pa.cols);
+        let at_b = self.row_col(&b.offset, pb.cols);
+        let ok = self.wgmma_fits(&decl.shape, (at_a, pa), (at_b, pb));
         let slow = self.code.label("wgslow");
         let end = self.code.label("wgend");
         ins!(self.code; @!ok; Bra slow);
-        self.wgmma(&decl, (d, c), (a, pa), (b, pb));
+        self.wgmma(&decl, (d, c), (at_a, pa), (at_b, pb));
         if !asynchronous {
             self.warpgroup_wait();
         }
@@ -207,11 +209,9 @@ impl Emitter<'_> {
     fn wgmma_fits(
         &mut self,
         s: &MatrixShape,
-        (a, pa): (&SharedTile, Operand2d),
-        (b, pb): (&SharedTile, Operand2d),
+        ((ra, ca), pa): ((Reg, Reg), Operand2d),
+        ((rb, cb), pb): ((Reg, Reg), Operand2d),
     ) -> Reg {
-        let (ra, ca) = self.row_col(&a.offset, pa.cols);
-        let (rb, cb) = self.row_col(&b.offset, pb.cols);
         let panel = SharedLayout::panel_cols(2);
         let mut bits = Vec::new();
         for (x, mask) in [
@@ -271,8 +271,8 @@ impl Emitter<'_> {
         &mut self,
         decl: &MatrixDecl,
         (d, c): (MatrixId, MatrixId),
-        (a, pa): (&SharedTile, Operand2d),
-        (b, pb): (&SharedTile, Operand2d),
+        ((ra, ca), pa): ((Reg, Reg), Operand2d),
+        ((rb, cb), pb): ((Reg, Reg), Operand2d),
     ) {
         let s = decl.shape;
         let elem = self.program.shared[pa.array].elem;
@@ -283,8 +283,6 @@ impl Emitter<'_> {
         };
         let dr = self.matrices[d as usize].clone();
         let cr = self.matrices[c as usize].clone();
-        let (ra, ca) = self.row_col(&a.offset, pa.cols);
-        let (rb, cb) = self.row_col(&b.offset, pb.cols);
         let base_a = self.code.reg(Class::R);
         let base_b = self.code.reg(Class::R);
         ins!(self.code; Mov.U32 base_a, Symbol::Shared(pa.array));
@@ -305,7 +303,21 @@ impl Emitter<'_> {
         // 128-byte swizzle (bit 62).
         let hi = i64::from(ATOM_BYTES >> 4) | (1 << 30);
         let mut descs = Vec::new();
+        let lbo = i64::from((pb.rows * SharedLayout::PANEL_BYTES) >> 4);
         for kk in 0..s.k / 16 {
+            if kk > 0 && pa.cols == panel {
+                // One panel of A (the test put the tile's k columns inside
+                // it): 32 bytes further along its rows; B 16 rows of 128
+                // bytes further. The address field (bits 0-13, bytes / 16)
+                // does not overflow: shared memory is below 256 KiB.
+                let (da0, db0) = descs[0];
+                let da = self.code.reg(Class::Rd);
+                let db = self.code.reg(Class::Rd);
+                ins!(self.code; Add.S64 da, da0, int(i64::from(2 * kk)));
+                ins!(self.code; Add.S64 db, db0, int(i64::from((16 * kk * SharedLayout::PANEL_BYTES) >> 4)));
+                descs.push((da, db));
+                continue;
+            }
             // A at column ca + 16 kk: its panel and the byte in the row.
             let col = self.code.reg(Class::R);
             let pan = self.code.reg(Class::R);
@@ -322,7 +334,6 @@ impl Emitter<'_> {
             // B at row rb + 16 kk: 16 rows of 128 bytes further.
             let addr_b = self.code.reg(Class::R);
             ins!(self.code; Add.U32 addr_b, b_start, int(i64::from(16 * kk * SharedLayout::PANEL_BYTES)));
-            let lbo = i64::from((pb.rows * SharedLayout::PANEL_BYTES) >> 4);
             let db = self.descriptor(addr_b, lbo, hi);
             descs.push((da, db));
         }
