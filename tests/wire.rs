@@ -1396,17 +1396,17 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
         from_wire(&bytes),
         Err(WireError::InvalidProgram { .. })
     ));
-    // An unknown statement code after the last one (19).
+    // An unknown statement code after the last one (21, warpgroup_wait).
     let mut p = Program::new("k", [1, 1, 1]);
     p.body = vec![Node::Barrier];
     let mut bytes = to_wire(&p);
     let last = bytes.len() - 1;
     assert_eq!(bytes[last], 11, "barrier");
-    bytes[last] = 20;
+    bytes[last] = 22;
     match from_wire(&bytes) {
         Err(WireError::Malformed { offset, reason }) => {
             assert_eq!(offset, last);
-            assert_eq!(reason, "unknown statement code 20");
+            assert_eq!(reason, "unknown statement code 22");
         }
         other => panic!("{other:?}"),
     }
