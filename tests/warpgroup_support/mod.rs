@@ -155,8 +155,9 @@ pub const SWIZZLED_LEN: u32 = 1024;
 
 /// Every kind of access to swizzled shared arrays, to compare a target
 /// that lays them out (PTX) with the reference (which need not): 256
-/// invocations store `u32`s (four each) into a swizzled `u32` array of two
-/// panels (`cols = 64`), copy `f16` bits from `src` into a swizzled `f16`
+/// invocations store `u32`s (four each) into a swizzled `u32` array of one
+/// panel (`cols = 32`; the `f16` array below has two, so both of PTX's
+/// index maps run), copy `f16` bits from `src` into a swizzled `f16`
 /// array by 16-byte `async_copy`s, then read both back at scattered
 /// indices (plain loads, through indices of whole swizzle atoms plus a rest,
 /// some wrapping around 2^32) into `out32` and `out16`, and load a 16 × 16 `A`
@@ -173,7 +174,7 @@ pub fn swizzled_accesses() -> Program {
         "s32",
         DataType::U32,
         SWIZZLED_LEN,
-        SharedLayout::Swizzled { cols: 64 },
+        SharedLayout::Swizzled { cols: 32 },
     );
     let s16 = b.shared_with_layout(
         "s16",
