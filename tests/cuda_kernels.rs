@@ -1940,12 +1940,75 @@ fn device_arch(d: &Device) -> String {
         .to_string()
 }
 
+/// A spec of `p` with a cubin for each of `archs` (a failed build panics)
+/// and, when `with_ptx`, its PTX: no reference artifact, the tests below
+/// compare with the exact product.
+fn cubin_spec(p: &Program, archs: &[&str], with_ptx: bool) -> vyre_testkit::harness::OwnedSpec {
+    let mut spec = vyre_testkit::harness::OwnedSpec::new(p, format!("test::{}", p.name));
+    spec.workgroup_size = p.workgroup_size;
+    if with_ptx {
+        let text = vyre::backend::ptx::emit_ptx(p, &DispatchConfig::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        spec.push_artifact("ptx", None, text.into_bytes());
+    }
+    for a in archs {
+        let cfg = DispatchConfig::default().with_target_arch(*a);
+        let cubin = vyre::backend::ptx::emit_cubin(p, &cfg)
+            .unwrap_or_else(|e| panic!("{} for {a}: {e}", p.name));
+        spec.push_artifact("cubin", Some(a), cubin);
+    }
+    spec
+}
+
+/// Run the GEMM `spec` (C = A × B, `m x k` by `k x n`, tiles of `BN x 128`
+/// per workgroup) on small-integer inputs and compare C (`out` elements)
+/// exactly with the product: every order of summation gives the same
+/// bits. `scalars_first`: the parameters are `m, n, k, a, b, c` rather
+/// than `a, b, c, m, n, k`.
+fn exact_gemm(
+    device: &Device,
+    spec: &vyre_testkit::harness::OwnedSpec,
+    (elem, out): (DataType, DataType),
+    (m, n, k, seed): (usize, usize, usize, u64),
+    bn: u32,
+    scalars_first: bool,
+) {
+    let a = matrix_support::small_int_bits(elem, m * k, seed);
+    let b = matrix_support::small_int_bits(elem, k * n, seed + 7);
+    let bufs = [
+        Arg::Buf(a.clone()),
+        Arg::Buf(b.clone()),
+        Arg::Buf(vec![nan_bits(out); m * n]),
+    ];
+    let scalars = [m, n, k].map(|x| Arg::U32(x as u32));
+    let args: Vec<Arg> = if scalars_first {
+        scalars.into_iter().chain(bufs).collect()
+    } else {
+        bufs.into_iter().chain(scalars).collect()
+    };
+    let grid = Grid::Workgroups([(n as u32).div_ceil(bn), (m as u32).div_ceil(128), 1]);
+    let got = spec
+        .with(|s| run_on(device, s, grid, &args))
+        .unwrap_or_else(|e| panic!("cuda: {e}"));
+    let af: Vec<f32> = a.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
+    let bf: Vec<f32> = b.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
+    let want = warpgroup_support::expected(&af, &bf, m, n, k);
+    for (i, (g, w)) in got[2].iter().zip(&want).enumerate() {
+        assert_eq!(
+            matrix_support::to_f32(out, *g),
+            matrix_support::to_f32(out, matrix_support::from_f32(out, *w)),
+            "{m}x{n}x{k}: c[{i}] (row {}, col {})",
+            i / n,
+            i % n
+        );
+    }
+}
+
 #[test]
 fn warpgroup_gemm_matches_the_exact_product() {
-    // Small integers: every product and sum is exact in f32, so any order
-    // of summation gives the same bits. On an sm_90 device the sm_90a cubin
-    // (wgmma) is embedded and preferred; the linear-tile kernel and other
-    // devices take the mma.sync path.
+    // On an sm_90 device the sm_90a cubin (wgmma) is embedded and
+    // preferred; the linear-tile kernel and other devices take the
+    // mma.sync path.
     let Some(device) = matrix_device() else {
         return;
     };
@@ -1976,57 +2039,17 @@ fn warpgroup_gemm_matches_the_exact_product() {
     ] {
         let p = warpgroup_support::warpgroup_gemm(elem, swizzled);
         check_valid(&p);
-        // PTX and cubins only: the exact product is the expectation.
-        let mut spec = vyre_testkit::harness::OwnedSpec::new(&p, format!("test::{}", p.name));
-        spec.workgroup_size = p.workgroup_size;
-        let text = vyre::backend::ptx::emit_ptx(&p, &DispatchConfig::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        spec.push_artifact("ptx", None, text.into_bytes());
-        for a in archs.iter() {
-            let cfg = DispatchConfig::default().with_target_arch(*a);
-            let cubin = vyre::backend::ptx::emit_cubin(&p, &cfg)
-                .unwrap_or_else(|e| panic!("{} for {a}: {e}", p.name));
-            spec.push_artifact("cubin", Some(a), cubin);
-        }
-        for a in archs.iter() {
-            assert!(
-                spec.has_artifact("cubin", Some(a)),
-                "no {a} cubin for {}",
-                p.name
+        let spec = cubin_spec(&p, archs, true);
+        for size in [(256, 256, 128, 1), (200, 136, 72, 2), (64, 128, 64, 3)] {
+            println!("{} {size:?} on {arch} ({archs:?})", p.name);
+            exact_gemm(
+                &device,
+                &spec,
+                (elem, DataType::F32),
+                size,
+                warpgroup_support::BN,
+                false,
             );
-        }
-        for (m, n, k, seed) in [(256, 256, 128, 1), (200, 136, 72, 2), (64, 128, 64, 3)] {
-            let a = matrix_support::small_int_bits(elem, m * k, seed);
-            let b = matrix_support::small_int_bits(elem, k * n, seed + 7);
-            let args = [
-                Arg::Buf(a.clone()),
-                Arg::Buf(b.clone()),
-                Arg::Buf(vec![nan_bits(DataType::F32); m * n]),
-                Arg::U32(m as u32),
-                Arg::U32(n as u32),
-                Arg::U32(k as u32),
-            ];
-            let grid = Grid::Workgroups([
-                (n as u32).div_ceil(warpgroup_support::BN),
-                (m as u32).div_ceil(warpgroup_support::BM),
-                1,
-            ]);
-            let got = spec
-                .with(|s| run_on(&device, s, grid, &args))
-                .unwrap_or_else(|e| panic!("cuda {}: {e}", p.name));
-            let af: Vec<f32> = a.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
-            let bf: Vec<f32> = b.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
-            let want = warpgroup_support::expected(&af, &bf, m, n, k);
-            for (i, (g, w)) in got[2].iter().zip(&want).enumerate() {
-                assert_eq!(
-                    f32::from_bits(*g),
-                    *w,
-                    "{} {m}x{n}x{k} on {arch} ({archs:?}): c[{i}] (row {}, col {})",
-                    p.name,
-                    i / n,
-                    i % n
-                );
-            }
         }
     }
 }
@@ -2056,8 +2079,7 @@ fn swizzled_shared_arrays_match_reference() {
 #[test]
 fn bench_warpgroup_gemms_are_exact_on_the_device() {
     // `bench/kernels/gemm_wg.vyre` (asynchronous `wgmma` on sm_90a, the
-    // copies of the next slice issued meanwhile) with small-integer inputs:
-    // exact, whatever the order of summation; whole tiles and edges.
+    // copies of the next slice issued meanwhile): whole tiles and edges.
     let Some(device) = matrix_device() else {
         return;
     };
@@ -2069,6 +2091,10 @@ fn bench_warpgroup_gemms_are_exact_on_the_device() {
         return;
     }
     let arch = device_arch(&device);
+    let mut archs = vec![arch.as_str()];
+    if arch == "sm_90" {
+        archs.insert(0, "sm_90a");
+    }
     let src = include_str!("../bench/kernels/gemm_wg.vyre");
     let module = vyre::lang::parse("gemm_wg.vyre", src).unwrap_or_else(|d| panic!("{d}"));
     for p in module.kernels {
@@ -2078,44 +2104,10 @@ fn bench_warpgroup_gemms_are_exact_on_the_device() {
         } else {
             DataType::BF16
         };
-        let mut spec = vyre_testkit::harness::OwnedSpec::new(&p, format!("test::{}", p.name));
-        spec.workgroup_size = p.workgroup_size;
-        let mut archs = vec![arch.clone()];
-        if arch == "sm_90" {
-            archs.insert(0, "sm_90a".to_string());
-        }
-        for a in &archs {
-            let cfg = DispatchConfig::default().with_target_arch(a.as_str());
-            let cubin = vyre::backend::ptx::emit_cubin(&p, &cfg)
-                .unwrap_or_else(|e| panic!("{} for {a}: {e}", p.name));
-            spec.push_artifact("cubin", Some(a.as_str()), cubin);
-        }
-        for (m, n, k, seed) in [(256, 512, 512, 1), (200, 300, 136, 2)] {
-            let a = matrix_support::small_int_bits(elem, m * k, seed);
-            let b = matrix_support::small_int_bits(elem, k * n, seed + 7);
-            let args = [
-                Arg::U32(m as u32),
-                Arg::U32(n as u32),
-                Arg::U32(k as u32),
-                Arg::Buf(a.clone()),
-                Arg::Buf(b.clone()),
-                Arg::Buf(vec![0x7e00; m * n]),
-            ];
-            let grid = Grid::Workgroups([(n as u32).div_ceil(bn), (m as u32).div_ceil(128), 1]);
-            let got = spec
-                .with(|s| run_on(&device, s, grid, &args))
-                .unwrap_or_else(|e| panic!("cuda {}: {e}", p.name));
-            let af: Vec<f32> = a.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
-            let bf: Vec<f32> = b.iter().map(|x| matrix_support::to_f32(elem, *x)).collect();
-            let want = warpgroup_support::expected(&af, &bf, m, n, k);
-            for (i, (g, w)) in got[2].iter().zip(&want).enumerate() {
-                assert_eq!(
-                    matrix_support::to_f32(elem, *g),
-                    matrix_support::to_f32(elem, matrix_support::from_f32(elem, *w)),
-                    "{} {m}x{n}x{k} on {arch}: c[{i}]",
-                    p.name
-                );
-            }
+        let spec = cubin_spec(&p, &archs, false);
+        for size in [(256, 512, 512, 1), (200, 300, 136, 2)] {
+            println!("{} {size:?} on {arch}", p.name);
+            exact_gemm(&device, &spec, (elem, elem), size, bn, true);
         }
     }
 }

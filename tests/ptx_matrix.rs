@@ -9,7 +9,7 @@ mod matrix_support;
 mod ptx_support;
 
 use matrix_support::*;
-use ptx_support::{emit, ptxas};
+use ptx_support::{count, emit, ptxas};
 use vyre::DispatchConfig;
 use vyre::backend::ptx;
 use vyre::driver::CompileError;
@@ -36,21 +36,6 @@ fn assemble(p: &Program) -> String {
         }
     }
     texts.into_iter().next().unwrap_or_default()
-}
-
-/// Lines of `text` whose instruction starts with `prefix` (after an
-/// optional guard).
-fn count(text: &str, prefix: &str) -> usize {
-    text.lines()
-        .map(|l| {
-            let l = l.trim();
-            match l.strip_prefix('@') {
-                Some(rest) => rest.split_once(' ').map_or("", |(_, i)| i),
-                None => l,
-            }
-        })
-        .filter(|l| l.starts_with(prefix))
-        .count()
 }
 
 fn gemm(elem: DataType, b_layout: MatrixLayout, out: DataType, edges: bool) -> Gemm {

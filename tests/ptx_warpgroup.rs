@@ -7,25 +7,10 @@
 mod ptx_support;
 mod warpgroup_support;
 
-use ptx_support::{emit, ptxas};
+use ptx_support::{count, emit, ptxas};
 use vyre::backend::ptx;
 use vyre::ir::{DataType, SharedLayout};
 use warpgroup_support::warpgroup_gemm;
-
-/// Lines of `text` whose instruction starts with `prefix` (after an
-/// optional guard).
-fn count(text: &str, prefix: &str) -> usize {
-    text.lines()
-        .map(|l| {
-            let l = l.trim();
-            match l.strip_prefix('@') {
-                Some(rest) => rest.split_once(' ').map_or("", |(_, i)| i),
-                None => l,
-            }
-        })
-        .filter(|l| l.starts_with(prefix))
-        .count()
-}
 
 fn assemble(text: &str, arch: &str, name: &str) {
     if let Some(ptxas) = ptxas() {

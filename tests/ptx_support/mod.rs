@@ -38,6 +38,21 @@ pub fn ptxas() -> Option<std::path::PathBuf> {
     None
 }
 
+/// Lines of `text` whose instruction starts with `prefix` (after an
+/// optional guard).
+pub fn count(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .map(|l| {
+            let l = l.trim();
+            match l.strip_prefix('@') {
+                Some(rest) => rest.split_once(' ').map_or("", |(_, i)| i),
+                None => l,
+            }
+        })
+        .filter(|l| l.starts_with(prefix))
+        .count()
+}
+
 /// Emit PTX for `program` on `arch`, panicking with the message on error.
 pub fn emit(program: &Program, arch: &str) -> String {
     ptx::emit_ptx(program, &DispatchConfig::default().with_target_arch(arch))
