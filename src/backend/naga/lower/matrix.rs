@@ -164,6 +164,33 @@ impl Lowerer<'_> {
         self.add(Expression::Access { base: ptr, index }, blk)
     }
 
+    /// Element `e` of the matrix variable `ptr` becomes `value(e)`, for
+    /// every `e < count`.
+    fn set_each<F>(
+        &mut self,
+        ptr: Handle<Expression>,
+        count: u32,
+        blk: &mut Block,
+        mut value: F,
+    ) -> CompileResult<()>
+    where
+        F: FnMut(&mut Self, Handle<Expression>, &mut Block) -> Handle<Expression>,
+    {
+        let n = self.u32_lit(count);
+        self.counted_loop(n, blk, |cx, e, b| {
+            let v = value(cx, e, b);
+            let p = cx.matrix_elem(ptr, e, b);
+            b.push(
+                Statement::Store {
+                    pointer: p,
+                    value: v,
+                },
+                Span::UNDEFINED,
+            );
+            Ok(())
+        })
+    }
+
     /// `a * k + b` for `u32` values and a constant `k`.
     fn mul_add_k(
         &mut self,
@@ -441,18 +468,7 @@ impl Lowerer<'_> {
             MatrixOp::Fill { matrix, value } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;
                 let v = self.expr(value, blk)?;
-                let n = self.u32_lit(rows * cols);
-                self.counted_loop(n, blk, |cx, e, b| {
-                    let p = cx.matrix_elem(ptr, e, b);
-                    b.push(
-                        Statement::Store {
-                            pointer: p,
-                            value: v,
-                        },
-                        Span::UNDEFINED,
-                    );
-                    Ok(())
-                })
+                self.set_each(ptr, rows * cols, blk, |_, _, _| v)
             }
             MatrixOp::Load {
                 matrix,
@@ -466,18 +482,8 @@ impl Lowerer<'_> {
                 let tile = self.tile(*buf, offset, stride, *layout, clip.as_ref(), blk)?;
                 if tile.clip.is_some() {
                     // Clipped-out elements read 0: clear the tile first.
-                    let (zero, n) = (self.lit(naga::Literal::F32(0.0)), self.u32_lit(rows * cols));
-                    self.counted_loop(n, blk, |cx, e, b| {
-                        let p = cx.matrix_elem(ptr, e, b);
-                        b.push(
-                            Statement::Store {
-                                pointer: p,
-                                value: zero,
-                            },
-                            Span::UNDEFINED,
-                        );
-                        Ok(())
-                    })?;
+                    let zero = self.lit(naga::Literal::F32(0.0));
+                    self.set_each(ptr, rows * cols, blk, |_, _, _| zero)?;
                 }
                 let info = tile.info;
                 self.tile_elements(&tile, (rows, cols), blk, |cx, elem, mem, wrapped, b| {
@@ -737,19 +743,9 @@ impl Lowerer<'_> {
         let b_off = self.expr(&b.offset, blk)?;
         let b_stride = self.expr(&b.stride, blk)?;
         if d != c {
-            let len = self.u32_lit(m * n);
-            self.counted_loop(len, blk, |cx, e, eb| {
+            self.set_each(dp, m * n, blk, |cx, e, eb| {
                 let from = cx.matrix_elem(cp, e, eb);
-                let v = cx.add(Expression::Load { pointer: from }, eb);
-                let to = cx.matrix_elem(dp, e, eb);
-                eb.push(
-                    Statement::Store {
-                        pointer: to,
-                        value: v,
-                    },
-                    Span::UNDEFINED,
-                );
-                Ok(())
+                cx.add(Expression::Load { pointer: from }, eb)
             })?;
         }
         let a_row = self.row_base(a_off, blk);

@@ -518,7 +518,7 @@ impl Emitter<'_> {
     }
 
     /// A predicate that holds where every one of `preds` does.
-    fn all_of(&mut self, preds: &[Reg]) -> Reg {
+    pub(super) fn all_of(&mut self, preds: &[Reg]) -> Reg {
         let mut acc = preds[0];
         for p in &preds[1..] {
             let r = self.code.reg(Class::Pred);

@@ -118,8 +118,7 @@ impl Emitter<'_> {
             return None;
         };
         let size = a.elem.size_bytes();
-        let (len, panel_cols) = (a.len, SharedLayout::panel_cols(size));
-        let chunk = SharedLayout::CHUNK_BYTES / size;
+        let (rows, panel_cols) = (a.len / cols, SharedLayout::panel_cols(size));
         let log = |x: u32| int(i64::from(x.trailing_zeros()));
         let h = self.expr(hi);
         let h = self.in_reg(&h);
@@ -131,20 +130,9 @@ impl Emitter<'_> {
         // swizzled by the row's low bits (which hi does not change).
         let c = self.code.reg(Class::R);
         let lr = self.code.reg(Class::R);
-        let pc = self.code.reg(Class::R);
-        let r7 = self.code.reg(Class::R);
-        let x7 = self.code.reg(Class::R);
-        let swz = self.code.reg(Class::R);
-        let panel = self.code.reg(Class::R);
-        let fixed = self.code.reg(Class::R);
         ins!(self.code; And.B32 c, l, int(i64::from(cols - 1)));
         ins!(self.code; Shr.U32 lr, l, log(cols));
-        ins!(self.code; And.B32 pc, c, int(i64::from(panel_cols - 1)));
-        ins!(self.code; And.B32 r7, lr, int(i64::from(SharedLayout::ATOM_ROWS - 1)));
-        ins!(self.code; Shl.B32 x7, r7, log(chunk));
-        ins!(self.code; Xor.B32 swz, pc, x7);
-        ins!(self.code; Shr.U32 panel, c, log(panel_cols));
-        ins!(self.code; Mad.Lo.U32 fixed, panel, int(i64::from(len / cols * panel_cols)), swz);
+        let fixed = self.panel_place((size, rows, cols), lr, c);
         // The row: hi's rows plus lo's, modulo 2^32 / cols.
         let hr = self.code.reg(Class::R);
         let rs = self.code.reg(Class::R);
@@ -174,37 +162,43 @@ impl Emitter<'_> {
             return idx;
         };
         let size = a.elem.size_bytes();
-        let panel_cols = SharedLayout::panel_cols(size);
-        let chunk = SharedLayout::CHUNK_BYTES / size;
-        let rows = a.len / cols;
-        let log = |x: u32| int(i64::from(x.trailing_zeros()));
+        let (rows, panel_cols) = (a.len / cols, SharedLayout::panel_cols(size));
         // r = idx / cols; c = idx % cols.
         let r = self.code.reg(Class::R);
         let c = self.code.reg(Class::R);
-        ins!(self.code; Shr.U32 r, idx, log(cols));
+        ins!(self.code; Shr.U32 r, idx, int(i64::from(cols.trailing_zeros())));
         ins!(self.code; And.B32 c, idx, int(i64::from(cols - 1)));
-        // In-panel element index r * P + (c % P), with its chunk XORed by
-        // (r % 8): ((r * P + c % P) ^ ((r & 7) * chunk)).
+        let place = self.panel_place((size, rows, cols), r, c);
+        let out = self.code.reg(Class::R);
+        ins!(self.code; Mad.Lo.U32 out, r, int(i64::from(panel_cols)), place);
+        out
+    }
+
+    /// Where element `(r, c)` of a swizzled shared array of `rows × cols`
+    /// elements of `size` bytes lies, less its row's start within the panel
+    /// (`r * P`, `P` the panel's columns): the panel's start
+    /// `(c / P) * rows * P` plus the column in the panel with its 16-byte
+    /// chunk XORed by `r % 8`. Only `r`'s low three bits matter.
+    fn panel_place(&mut self, (size, rows, cols): (u32, u32, u32), r: Reg, c: Reg) -> Reg {
+        let panel_cols = SharedLayout::panel_cols(size);
+        let chunk = SharedLayout::CHUNK_BYTES / size;
+        let log = |x: u32| int(i64::from(x.trailing_zeros()));
         let pc = self.code.reg(Class::R);
-        let rp = self.code.reg(Class::R);
         let r7 = self.code.reg(Class::R);
         let x = self.code.reg(Class::R);
-        let inner = self.code.reg(Class::R);
+        let swz = self.code.reg(Class::R);
         ins!(self.code; And.B32 pc, c, int(i64::from(panel_cols - 1)));
-        ins!(self.code; Shl.B32 rp, r, log(panel_cols));
-        ins!(self.code; Add.U32 rp, rp, pc);
         ins!(self.code; And.B32 r7, r, int(i64::from(SharedLayout::ATOM_ROWS - 1)));
         ins!(self.code; Shl.B32 x, r7, log(chunk));
-        ins!(self.code; Xor.B32 inner, rp, x);
-        if cols == panel_cols {
-            return inner;
+        ins!(self.code; Xor.B32 swz, pc, x);
+        if cols <= panel_cols {
+            return swz;
         }
-        // Plus the panel's start: (c / P) * rows * P.
         let panel = self.code.reg(Class::R);
-        let out = self.code.reg(Class::R);
+        let place = self.code.reg(Class::R);
         ins!(self.code; Shr.U32 panel, c, log(panel_cols));
-        ins!(self.code; Mad.Lo.U32 out, panel, int(i64::from(rows * panel_cols)), inner);
-        out
+        ins!(self.code; Mad.Lo.U32 place, panel, int(i64::from(rows * panel_cols)), swz);
+        place
     }
 
     /// The state space of an access to `buf`.

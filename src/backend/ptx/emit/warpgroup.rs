@@ -244,13 +244,7 @@ impl Emitter<'_> {
             ins!(self.code; Setp.Le.U32 p, x, int(i64::from(max)));
             preds.push(p);
         }
-        let mut all = preds[0];
-        for p in &preds[1..] {
-            let r = self.code.reg(Class::Pred);
-            ins!(self.code; And.Pred r, all, *p);
-            all = r;
-        }
-        all
+        self.all_of(&preds)
     }
 
     /// `(offset / cols, offset % cols)` of a tile's offset (`cols` a power
