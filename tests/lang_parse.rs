@@ -2969,6 +2969,7 @@ pub fn wg<const BN: u32, const BK: u32>(c: &mut [f32], h: &mut [bf16], off: u32,
         array,
         offset,
         stride: Expr::u32(stride),
+        layout: vyre::ir::MatrixLayout::RowMajor,
     };
     p.body(|blk| {
         blk.matrix(MatrixOp::Fill {
@@ -2981,21 +2982,21 @@ pub fn wg<const BN: u32, const BK: u32>(c: &mut [f32], h: &mut [bf16], off: u32,
         });
         blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
             d: acc,
-            a: tile(ta, Expr::param(off), 64),
+            a: vyre::ir::WarpgroupOperand::Shared(tile(ta, Expr::param(off), 64)),
             b: tile(tb, Expr::param(off).mul(Expr::u32(2)), 64),
             c: acc,
             asynchronous: false,
         });
         blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
             d: acc3,
-            a: tile(ta, Expr::u32(0), 64),
+            a: vyre::ir::WarpgroupOperand::Shared(tile(ta, Expr::u32(0), 64)),
             b: tile(tb, Expr::u32(0), 64),
             c: acc2,
             asynchronous: false,
         });
         blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
             d,
-            a: tile(ta, Expr::u32(0), 64),
+            a: vyre::ir::WarpgroupOperand::Shared(tile(ta, Expr::u32(0), 64)),
             b: tile(tb, Expr::u32(0), 64),
             c: acc3,
             asynchronous: false,

@@ -1514,7 +1514,7 @@ pub fn k<T, const N: u32>(x: &[T], y: &mut [T], b: &mut [u8], s: &[i16], w: &mut
 
 use vyre::ir::{
     AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape,
-    SharedLayout, SharedTile,
+    SharedLayout, SharedTile, WarpgroupOperand,
 };
 
 /// A tensor-core GEMM as a kernel author writes it: shared tiles filled by
@@ -1983,8 +1983,9 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 array,
                 offset: matrix_index(g),
                 stride: Expr::u32(8 * (1 + g.below(16) as u32)),
+                layout: MatrixLayout::RowMajor,
             };
-            let (a, b) = (tile(g, a), tile(g, b));
+            let (a, b) = (WarpgroupOperand::Shared(tile(g, a)), tile(g, b));
             if g.chance(15) {
                 return Some(Node::Matrix(MatrixOp::WarpgroupWait));
             }

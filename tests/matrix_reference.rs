@@ -11,7 +11,7 @@ mod matrix_support;
 use matrix_support::warpgroup::WgCase;
 use vyre::backend::reference::{RefArg, RunError, RunOptions, run, run_with};
 use vyre::half::{bf16, f16};
-use vyre::ir::SharedTile;
+use vyre::ir::{SharedTile, WarpgroupOperand};
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
     MatrixShape, Program, ProgramBuilder,
@@ -1694,15 +1694,17 @@ fn warpgroup_invocations_passing_different_operands_are_an_error() {
             });
             blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d: w,
-                a: SharedTile {
+                a: WarpgroupOperand::Shared(SharedTile {
                     array: ta,
                     offset: pick("a_off", 0),
                     stride: pick("a_stride", 16),
-                },
+                    layout: MatrixLayout::RowMajor,
+                }),
                 b: SharedTile {
                     array: tb,
                     offset: pick("b_off", 0),
                     stride: pick("b_stride", 8),
+                    layout: MatrixLayout::RowMajor,
                 },
                 c: w,
                 asynchronous: false,

@@ -152,7 +152,9 @@ impl World {
     /// Whether `op` acts on warpgroup matrices (and so once per warpgroup).
     fn on_warpgroup_matrices(&self, op: &MatrixOp) -> bool {
         match op {
-            MatrixOp::WarpgroupMultiplyAdd { .. } => true,
+            MatrixOp::WarpgroupMultiplyAdd { .. }
+            | MatrixOp::Map { .. }
+            | MatrixOp::RowReduce { .. } => true,
             MatrixOp::Fill { matrix, .. }
             | MatrixOp::Load { matrix, .. }
             | MatrixOp::Store { matrix, .. } => self.mat_warpgroup[*matrix as usize],
@@ -212,6 +214,9 @@ impl World {
         match op {
             // Multiplies complete at once here: nothing to wait for.
             MatrixOp::WarpgroupWait => {}
+            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {
+                unimplemented!("TODO(oracle): matrix_map / matrix_row_*")
+            }
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let (m, n) = self.mat_dims[*d as usize];
                 let k = self.mat_k[*d as usize];
@@ -228,6 +233,9 @@ impl World {
                         .ok()
                         .and_then(|i| mem.get(i).copied())
                         .map_or(0.0, |w| f(widen(elem, w)))
+                };
+                let vyre::ir::WarpgroupOperand::Shared(a) = a else {
+                    unimplemented!("TODO(oracle): A in registers")
                 };
                 let (sa, sb) = (a.array as usize, b.array as usize);
                 let (ea, eb) = (self.shared_elems[sa], self.shared_elems[sb]);
@@ -691,7 +699,16 @@ impl Walker<'_, '_> {
                             [o, st, r, c]
                         }
                         MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => [0; 4],
-                        MatrixOp::WarpgroupMultiplyAdd { a, b, .. } => [
+                        MatrixOp::Map { .. }
+                        | MatrixOp::RowReduce { .. }
+                        | MatrixOp::WarpgroupMultiplyAdd { .. } => {
+                            unimplemented!("TODO(oracle): matrix_map / matrix_row_* / A in registers")
+                        }
+                        MatrixOp::WarpgroupMultiplyAdd {
+                            a: vyre::ir::WarpgroupOperand::Shared(a),
+                            b,
+                            ..
+                        } => [
                             self.eval(inv, &a.offset),
                             self.eval(inv, &a.stride),
                             self.eval(inv, &b.offset),
@@ -2666,15 +2683,17 @@ impl WarpgroupGen {
                     array: self.ta,
                     offset: self.offset(self.ta_len),
                     stride: self.stride(k),
+                    layout: vyre::ir::MatrixLayout::RowMajor,
                 };
                 let b = vyre::ir::SharedTile {
                     array: self.tb,
                     offset: self.offset(self.tb_len),
                     stride: self.stride(n),
+                    layout: vyre::ir::MatrixLayout::RowMajor,
                 };
                 blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
                     d,
-                    a,
+                    a: vyre::ir::WarpgroupOperand::Shared(a),
                     b,
                     c,
                     asynchronous: false,
@@ -2731,15 +2750,17 @@ impl WarpgroupGen {
                     array: self.ta,
                     offset: Expr::u32(0),
                     stride: Expr::u32(k),
+                    layout: vyre::ir::MatrixLayout::RowMajor,
                 };
                 let b = vyre::ir::SharedTile {
                     array: self.ta,
                     offset: Expr::u32(self.rng.below(self.ta_len / 2 + 1)),
                     stride: Expr::u32(n),
+                    layout: vyre::ir::MatrixLayout::RowMajor,
                 };
                 blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
                     d,
-                    a,
+                    a: vyre::ir::WarpgroupOperand::Shared(a),
                     b,
                     c,
                     asynchronous: false,

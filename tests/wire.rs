@@ -1212,7 +1212,7 @@ fn matrix_clips_round_trip() {
 /// loop, `d` equal to `c` and not) and swizzled shared arrays: version 5's
 /// additions. `swizzled_cols` is the row length of array `ta`.
 fn warpgroup_program(swizzled_cols: u32) -> Program {
-    use vyre::ir::{MatrixLayout, MatrixOp, SharedLayout, SharedTile};
+    use vyre::ir::{MatrixLayout, MatrixOp, SharedLayout, SharedTile, WarpgroupOperand};
     let mut b = ProgramBuilder::new("wgmma", [256, 1, 1]);
     let x = b.buffer("x", DataType::BF16, Access::Read);
     let y = b.buffer("y", DataType::F32, Access::ReadWrite);
@@ -1254,15 +1254,17 @@ fn warpgroup_program(swizzled_cols: u32) -> Program {
             body.barrier();
             body.matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d: acc,
-                a: SharedTile {
+                a: WarpgroupOperand::Shared(SharedTile {
                     array: ta,
                     offset: wg.clone().mul(Expr::u32(64 * 64)),
                     stride: Expr::u32(64),
-                },
+                    layout: MatrixLayout::RowMajor,
+                }),
                 b: SharedTile {
                     array: tb,
                     offset: Expr::u32(0),
                     stride: Expr::u32(128),
+                    layout: MatrixLayout::RowMajor,
                 },
                 c: acc,
                 asynchronous: false,
@@ -1271,15 +1273,17 @@ fn warpgroup_program(swizzled_cols: u32) -> Program {
         });
         blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
             d: out,
-            a: SharedTile {
+            a: WarpgroupOperand::Shared(SharedTile {
                 array: ta,
                 offset: Expr::u32(16),
                 stride: Expr::u32(64),
-            },
+                layout: MatrixLayout::RowMajor,
+            }),
             b: SharedTile {
                 array: tb,
                 offset: Expr::param(n).mul(Expr::u32(8)),
                 stride: Expr::u32(128),
+                layout: MatrixLayout::RowMajor,
             },
             c: acc,
             asynchronous: false,
@@ -1316,7 +1320,7 @@ fn warpgroup_statements_and_swizzled_arrays_round_trip() {
     assert_eq!(p.shared[2].layout, SharedLayout::Linear);
     assert_eq!(p.matrices[0].scope, MatrixScope::Warpgroup);
     let bytes = to_wire(&p);
-    assert_eq!(bytes[4..6], 5u16.to_le_bytes(), "version 5");
+    assert_eq!(bytes[4..6], VERSION.to_le_bytes());
     assert_eq!(from_wire(&bytes), Ok(p.clone()));
     assert_eq!(to_wire(&p), bytes, "deterministic");
     for n in 0..bytes.len() {

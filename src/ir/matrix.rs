@@ -222,15 +222,73 @@ impl MatrixClip {
 }
 
 /// An operand tile of [`MatrixOp::WarpgroupMultiplyAdd`] in a shared
-/// array, row-major: element `(r, c)` is `array[offset + r * stride + c]`.
+/// array: element `(r, c)` is `array[offset + layout.index(r, c, stride)]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SharedTile {
     /// The shared array (`f16` or `bf16`).
     pub array: SharedId,
     /// `u32` index of element `(0, 0)`.
     pub offset: Expr,
-    /// `u32` distance between rows.
+    /// `u32` distance between rows (row-major) or columns (column-major).
     pub stride: Expr,
+    /// Row-major, or column-major (`B` only: `warpgroup_mma_t` multiplies
+    /// by the transpose of a row-major `n × k` tile, as attention's
+    /// `Q · Kᵀ` does).
+    pub layout: MatrixLayout,
+}
+
+/// Where [`MatrixOp::WarpgroupMultiplyAdd`] reads its `64 × k` left
+/// operand `A` from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WarpgroupOperand {
+    /// A row-major tile of a shared array.
+    Shared(SharedTile),
+    /// A warpgroup accumulator of `64 × k` (its shape's `n` is the
+    /// multiply's `k`), every element rounded to nearest even to `B`'s
+    /// element type first: attention's `P · V` with `P` still in
+    /// registers. It must be neither `d` nor `c`.
+    Accumulator(MatrixId),
+}
+
+impl WarpgroupOperand {
+    /// The same operand with every expression replaced by `f` of it.
+    #[must_use]
+    pub fn map_exprs(self, f: &mut dyn FnMut(Expr) -> Expr) -> Self {
+        match self {
+            Self::Shared(t) => Self::Shared(t.map_exprs(f)),
+            op @ Self::Accumulator(_) => op,
+        }
+    }
+
+    /// The expressions the operand evaluates (a tile's offset and stride).
+    #[must_use]
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Self::Shared(t) => vec![&t.offset, &t.stride],
+            Self::Accumulator(_) => vec![],
+        }
+    }
+}
+
+/// How [`MatrixOp::RowReduce`] combines a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowReduceOp {
+    /// The largest element: `f32::max` folded from `-inf`, so NaN
+    /// elements are skipped.
+    Max,
+    /// The sum, from `0.0`.
+    Add,
+}
+
+impl RowReduceOp {
+    /// The language's name: `matrix_row_max` or `matrix_row_sum`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Max => "matrix_row_max",
+            Self::Add => "matrix_row_sum",
+        }
+    }
 }
 
 /// A matrix statement (all collective over the matrix's scope, see the
@@ -322,11 +380,16 @@ pub enum MatrixOp {
     /// or writing an element of either tile, is a data race, exactly as
     /// for an asynchronous copy's destination. The reference multiplies at
     /// once.
+    ///
+    /// `A` may instead be a warpgroup accumulator
+    /// ([`WarpgroupOperand::Accumulator`], `warpgroup_mma(p, &tb, ..)`), and
+    /// `B` column-major (`warpgroup_mma_t`: the transpose of a row-major
+    /// `n × k` tile).
     WarpgroupMultiplyAdd {
         /// The accumulator written.
         d: MatrixId,
         /// The `64 × k` left operand.
-        a: SharedTile,
+        a: WarpgroupOperand,
         /// The `k × n` right operand.
         b: SharedTile,
         /// The accumulator read.
@@ -338,6 +401,52 @@ pub enum MatrixOp {
     /// warpgroup issued has completed (collective over the warpgroup; a
     /// no-op where none is running).
     WarpgroupWait,
+    /// `d = matrix_map(src, |row, col, value| expr)`: every element
+    /// `d[r][c]` of a warpgroup accumulator becomes `expr` (`f32`)
+    /// evaluated with the locals `row = r`, `col = c` (`u32`) and
+    /// `value = src[r][c]` (`f32`), which the statement defines. `d` and
+    /// `src` have one shape (`d` may be `src`).
+    ///
+    /// `expr` is pure: literals, parameters, buffer lengths, the
+    /// `workgroup_id`/`num_workgroups` builtins, loads from buffers and
+    /// shared arrays, operators, casts, math and `if`; it may name other
+    /// locals, which must hold one value across the warpgroup (like a
+    /// tile's offset; the reference checks). Targets evaluate it where
+    /// the element lives, so it is how attention scales, masks and
+    /// exponentiates a score tile without leaving registers.
+    Map {
+        /// The accumulator written.
+        d: MatrixId,
+        /// The accumulator read.
+        src: MatrixId,
+        /// `u32` local: the element's row.
+        row: super::LocalId,
+        /// `u32` local: the element's column.
+        col: super::LocalId,
+        /// `f32` local: the element's value in `src`.
+        value: super::LocalId,
+        /// The new value.
+        expr: Expr,
+    },
+    /// `matrix_row_max(&mut dst, offset, src)` / `matrix_row_sum(..)`:
+    /// `dst[offset + r]` becomes the maximum (from `-inf`, by `f32::max`)
+    /// or the sum (from `0.0`, left to right in `c`, each sum rounded) of
+    /// row `r` of warpgroup accumulator `src`, for every `r < 64`; an
+    /// element out of the array (unless unchecked) is dropped. Targets
+    /// may sum in another order. `dst` is an `f32` shared array; the
+    /// values are visible to the warpgroup's later matrix statements
+    /// (a `matrix_map` reading them), and to other reads after a
+    /// `barrier()`.
+    RowReduce {
+        /// Maximum or sum.
+        op: RowReduceOp,
+        /// The accumulator read.
+        src: MatrixId,
+        /// The `f32` shared array written.
+        dst: SharedId,
+        /// `u32` index of row 0's value.
+        offset: Expr,
+    },
 }
 
 impl MatrixOp {
@@ -367,9 +476,13 @@ impl MatrixOp {
             }
             Self::MultiplyAdd { .. } => vec![],
             Self::WarpgroupMultiplyAdd { a, b, .. } => {
-                vec![&a.offset, &a.stride, &b.offset, &b.stride]
+                let mut v = a.exprs();
+                v.extend([&b.offset, &b.stride]);
+                v
             }
             Self::WarpgroupWait => vec![],
+            Self::Map { expr, .. } => vec![expr],
+            Self::RowReduce { offset, .. } => vec![offset],
         }
     }
 
@@ -438,6 +551,32 @@ impl MatrixOp {
                 }
             }
             op @ Self::WarpgroupWait => op,
+            Self::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => Self::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr: f(expr),
+            },
+            Self::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => Self::RowReduce {
+                op,
+                src,
+                dst,
+                offset: f(offset),
+            },
         }
     }
 }
@@ -453,6 +592,7 @@ impl SharedTile {
             array: self.array,
             offset,
             stride,
+            layout: self.layout,
         }
     }
 }

@@ -27,7 +27,7 @@ pub mod wire;
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
 pub use matrix::{
     AsyncOp, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixScope,
-    MatrixShape, SharedTile,
+    MatrixShape, RowReduceOp, SharedTile, WarpgroupOperand,
 };
 pub use validate::ValidationError;
 

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use crate::ir::{
     Access, AsyncOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixClip,
     MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, Node, Param, Program, SharedLayout,
-    SharedTile, UnOp,
+    SharedTile, UnOp, WarpgroupOperand,
 };
 
 /// Print a program as `.vyre` source that parses back to the same program.
@@ -557,14 +557,50 @@ impl Printer<'_> {
                 c,
                 asynchronous,
             } => format!(
-                "{} = warpgroup_mma{}({}, {}, {})",
+                "{} = warpgroup_mma{}{}({}, {}, {})",
                 self.matrix(*d),
+                if b.layout == MatrixLayout::ColMajor {
+                    "_t"
+                } else {
+                    ""
+                },
                 if *asynchronous { "_async" } else { "" },
-                self.tile(a),
+                match a {
+                    WarpgroupOperand::Shared(t) => self.tile(t),
+                    WarpgroupOperand::Accumulator(p) => self.matrix(*p),
+                },
                 self.tile(b),
                 self.matrix(*c)
             ),
             MatrixOp::WarpgroupWait => "warpgroup_wait()".to_string(),
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => format!(
+                "{} = matrix_map({}, |{}, {}, {}| {})",
+                self.matrix(*d),
+                self.matrix(*src),
+                self.local(*row),
+                self.local(*col),
+                self.local(*value),
+                self.expr(expr, 0)
+            ),
+            MatrixOp::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => format!(
+                "{}(&mut {}, {}, {})",
+                op.name(),
+                self.buf(BufRef::Shared(*dst)),
+                self.expr(offset, 0),
+                self.matrix(*src)
+            ),
         }
     }
 

@@ -9,7 +9,7 @@
 use vyre::half::{bf16, f16};
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, MatrixLayout, MatrixOp, Program, ProgramBuilder,
-    SharedLayout, SharedTile,
+    SharedLayout, SharedTile, WarpgroupOperand,
 };
 
 /// One warpgroup multiply kernel: `warpgroups` warpgroups per workgroup
@@ -92,15 +92,17 @@ impl WgCase {
             let shift = || g().mul(Expr::u32(s.per_warpgroup));
             blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d: wd,
-                a: SharedTile {
+                a: WarpgroupOperand::Shared(SharedTile {
                     array: ta,
                     offset: Expr::u32(s.a_off).add(shift()),
                     stride: Expr::u32(s.a_stride),
-                },
+                    layout: MatrixLayout::RowMajor,
+                }),
                 b: SharedTile {
                     array: tb,
                     offset: Expr::u32(s.b_off).add(shift()),
                     stride: Expr::u32(s.b_stride),
+                    layout: MatrixLayout::RowMajor,
                 },
                 c: wc,
                 asynchronous: false,

@@ -6,7 +6,7 @@
 
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixClip, MatrixLayout, MatrixOp,
-    Program, ProgramBuilder, SharedLayout, SharedTile,
+    Program, ProgramBuilder, SharedLayout, SharedTile, WarpgroupOperand,
 };
 
 /// Columns of `c` per workgroup of [`warpgroup_gemm`].
@@ -102,15 +102,17 @@ pub fn warpgroup_gemm(elem: DataType, swizzled: bool) -> Program {
             body.barrier();
             body.matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d: acc,
-                a: SharedTile {
+                a: WarpgroupOperand::Shared(SharedTile {
                     array: ta,
                     offset: l(half).mul(u(64 * BK)),
                     stride: u(BK),
-                },
+                    layout: MatrixLayout::RowMajor,
+                }),
                 b: SharedTile {
                     array: tb,
                     offset: u(0),
                     stride: u(BN),
+                    layout: MatrixLayout::RowMajor,
                 },
                 c: acc,
                 asynchronous: false,

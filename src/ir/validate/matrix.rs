@@ -2,7 +2,8 @@
 
 use super::Validator;
 use crate::ir::{
-    AsyncOp, BufRef, DataType, MatrixId, MatrixOp, MatrixRole, MatrixScope, SharedTile,
+    AsyncOp, BufRef, Builtin, DataType, Expr, LocalId, MatrixId, MatrixLayout, MatrixOp,
+    MatrixRole, MatrixScope, MatrixShape, SharedTile, WarpgroupOperand,
 };
 
 /// Subgroups are at most this wide on the targets that have matrix
@@ -210,38 +211,102 @@ impl Validator<'_> {
             }
             MatrixOp::WarpgroupWait => {}
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
-                let accs = [*d, *c].map(|id| {
-                    let m = self.matrix_of(id, Some(MatrixRole::Accumulator), path);
-                    let scope = self.program.matrices.get(id as usize).map(|m| m.scope);
-                    if m.is_some() && scope != Some(MatrixScope::Warpgroup) {
-                        let name = self.matrix_name(id);
-                        self.err(
-                            path,
-                            format!("`warpgroup_mma` accumulates into warpgroup matrices, and `{name}` is held by a subgroup"),
-                        );
-                    }
-                    m
-                });
+                let accs = [*d, *c].map(|id| self.warpgroup_accumulator(id, "warpgroup_mma", path));
                 if let [Some(dm), Some(cm)] = accs
-                    && dm.0 != cm.0
+                    && dm != cm
                 {
                     let names = [d, c].map(|id| self.matrix_name(*id));
                     self.err(
                         path,
                         format!(
                             "`warpgroup_mma` of accumulators of different shapes: `{}` {:?}, `{}` {:?}",
-                            names[0], dm.0, names[1], cm.0
+                            names[0], dm, names[1], cm
                         ),
                     );
                 }
-                let ta = self.shared_tile(a, "A", path);
                 let tb = self.shared_tile(b, "B", path);
+                let ta = match a {
+                    WarpgroupOperand::Shared(t) => {
+                        if t.layout != MatrixLayout::RowMajor {
+                            self.err(
+                                path,
+                                "`warpgroup_mma` reads A row-major (only B may be transposed, by `warpgroup_mma_t`)",
+                            );
+                        }
+                        self.shared_tile(t, "A", path)
+                    }
+                    WarpgroupOperand::Accumulator(p) => {
+                        self.accumulator_operand(*p, [*d, *c], accs[0], path);
+                        tb
+                    }
+                };
                 if let (Some(ta), Some(tb)) = (ta, tb)
                     && ta != tb
                 {
                     self.err(
                         path,
                         format!("`warpgroup_mma` of A of `{ta}` and B of `{tb}`: A and B must have one element type"),
+                    );
+                }
+            }
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => {
+                let shapes = [*d, *src].map(|id| self.warpgroup_accumulator(id, "matrix_map", path));
+                if let [Some(ds), Some(ss)] = shapes
+                    && ds.dims(MatrixRole::Accumulator) != ss.dims(MatrixRole::Accumulator)
+                {
+                    let names = [d, src].map(|id| self.matrix_name(*id));
+                    self.err(
+                        path,
+                        format!(
+                            "`matrix_map` into `{}` ({}x{}) of `{}` ({}x{}): the accumulators must have one size",
+                            names[0], ds.m, ds.n, names[1], ss.m, ss.n
+                        ),
+                    );
+                }
+                for (id, ty) in [(*row, DataType::U32), (*col, DataType::U32), (*value, DataType::F32)] {
+                    self.map_variable(id, ty, path);
+                }
+                self.map_body(expr, path);
+                if let Some(t) = self.expr(expr, path)
+                    && t != DataType::F32
+                {
+                    self.err(
+                        path,
+                        format!("`matrix_map`'s closure returns an `f32`, not a `{t}`"),
+                    );
+                }
+            }
+            MatrixOp::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => {
+                self.warpgroup_accumulator(*src, op.name(), path);
+                match self.program.shared.get(*dst as usize) {
+                    None => self.err(path, format!("unknown shared array #{dst}")),
+                    Some(a) if a.elem != DataType::F32 => {
+                        let (name, elem) = (a.name.clone(), a.elem);
+                        self.err(
+                            path,
+                            format!("`{}` writes `f32` row values, and `{name}` has `{elem}`", op.name()),
+                        );
+                    }
+                    Some(_) => {}
+                }
+                if let Some(t) = self.expr(offset, path)
+                    && t != DataType::U32
+                {
+                    self.err(
+                        path,
+                        format!("the offset of `{}` must be `u32`, not `{t}`", op.name()),
                     );
                 }
             }
@@ -321,6 +386,87 @@ impl Validator<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// The shape of warpgroup accumulator `id`, reporting any other
+    /// matrix.
+    fn warpgroup_accumulator(&mut self, id: MatrixId, what: &str, path: &str) -> Option<MatrixShape> {
+        let m = self.matrix_of(id, Some(MatrixRole::Accumulator), path)?;
+        if self.program.matrices[id as usize].scope != MatrixScope::Warpgroup {
+            let name = self.matrix_name(id);
+            self.err(
+                path,
+                format!("`{what}` works on warpgroup accumulators (`WarpgroupAcc<f32, 64, N, K>`), and `{name}` is held by a subgroup"),
+            );
+            return None;
+        }
+        Some(m.0)
+    }
+
+    /// A warpgroup multiply's `A` held in accumulator `p`: `64 × k` for
+    /// the multiply's `k`, and neither `d` nor `c`.
+    fn accumulator_operand(
+        &mut self,
+        p: MatrixId,
+        written: [MatrixId; 2],
+        d_shape: Option<MatrixShape>,
+        path: &str,
+    ) {
+        let Some(ps) = self.warpgroup_accumulator(p, "warpgroup_mma", path) else {
+            return;
+        };
+        let name = self.matrix_name(p);
+        if written.contains(&p) {
+            self.err(
+                path,
+                format!("`warpgroup_mma` reads A from `{name}` and writes or accumulates it too; A must be another accumulator"),
+            );
+        }
+        if let Some(ds) = d_shape
+            && ps.n != ds.k
+        {
+            self.err(
+                path,
+                format!(
+                    "`warpgroup_mma` of A `{name}` (64x{}) with an accumulator of k = {}: A must be 64 x k",
+                    ps.n, ds.k
+                ),
+            );
+        }
+    }
+
+    /// A local a `matrix_map` defines: of type `ty`, immutable.
+    fn map_variable(&mut self, id: LocalId, ty: DataType, path: &str) {
+        if let Some(decl) = self.program.locals.get(id as usize)
+            && decl.mutable
+        {
+            let name = decl.name.clone();
+            self.err(path, format!("`matrix_map`'s `{name}` is immutable"));
+        }
+        self.define(id, Some(ty), path);
+    }
+
+    /// What a `matrix_map` closure may not use: subgroup operations and
+    /// the builtins that differ between invocations (the closure runs
+    /// where each element lives, not in one invocation).
+    fn map_body(&mut self, expr: &Expr, path: &str) {
+        let bad = expr.find_map(&mut |e| match e {
+            Expr::Subgroup(op, _) => Some(format!("`{}`", op.name())),
+            Expr::Builtin(b @ (Builtin::GlobalId | Builtin::LocalId), _) => {
+                Some(format!("`{}`", b.name()))
+            }
+            Expr::Load {
+                buf: BufRef::Private(_),
+                ..
+            } => Some("a private array".to_string()),
+            _ => None,
+        });
+        if let Some(what) = bad {
+            self.err(
+                path,
+                format!("{what} in a `matrix_map` closure: it is evaluated where each element lives, not by one invocation, so it may use the row, column and value, locals equal across the warpgroup, parameters, loads and `workgroup_id`"),
+            );
         }
     }
 

@@ -479,6 +479,16 @@ impl Validator<'_> {
                     self.mark_locals(body, u);
                 }
                 Node::Loop { body } => self.mark_locals(body, uniform),
+                // A map's row, column and value differ between elements.
+                Node::Matrix(crate::ir::MatrixOp::Map {
+                    row, col, value, ..
+                }) => {
+                    for id in [row, col, value] {
+                        if let Some(u) = self.uniform_locals.get_mut(*id as usize) {
+                            *u = false;
+                        }
+                    }
+                }
                 _ => {}
             }
         }

@@ -4,7 +4,7 @@ use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr,
     Literal, LocalDecl, MathFn, MatrixClip, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole,
     MatrixScope, MatrixShape, Node, Param, PrivateDecl, Program, SharedDecl, SharedLayout,
-    SharedTile, SubgroupOp, UnOp,
+    RowReduceOp, SharedTile, SubgroupOp, UnOp, WarpgroupOperand,
     builder::{AtomicCall, Rhs},
 };
 
@@ -245,7 +245,7 @@ impl Reader<'_> {
         })
     }
 
-    /// Statement codes 12 to 21, kept out of [`Reader::node`] so that its
+    /// Statement codes 12 to 23, kept out of [`Reader::node`] so that its
     /// frame, repeated once per nesting level, stays small.
     #[inline(never)]
     fn matrix_or_async(&mut self, code: u8) -> R<Node> {
@@ -288,14 +288,40 @@ impl Reader<'_> {
                 pending: self.uint()?,
             }),
             21 => Node::Matrix(MatrixOp::WarpgroupWait),
+            22 => Node::Matrix(MatrixOp::Map {
+                d: self.uint()?,
+                src: self.uint()?,
+                row: self.uint()?,
+                col: self.uint()?,
+                value: self.uint()?,
+                expr: self.expr()?,
+            }),
+            23 => Node::Matrix(MatrixOp::RowReduce {
+                op: self.tag("row reduction", &[RowReduceOp::Max, RowReduceOp::Add])?,
+                src: self.uint()?,
+                dst: self.uint()?,
+                offset: self.expr()?,
+            }),
             _ => Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
                 d: self.uint()?,
-                a: self.tile()?,
+                a: self.warpgroup_operand()?,
                 b: self.tile()?,
                 c: self.uint()?,
                 asynchronous: code == 20,
             }),
         })
+    }
+
+    /// A warpgroup multiply's `A`: 0 a tile, 1 an accumulator.
+    fn warpgroup_operand(&mut self) -> R<WarpgroupOperand> {
+        match self.u8()? {
+            0 => Ok(WarpgroupOperand::Shared(self.tile()?)),
+            1 => Ok(WarpgroupOperand::Accumulator(self.uint()?)),
+            b => {
+                self.pos -= 1;
+                Err(self.err(format!("unknown warpgroup operand code {b}")))
+            }
+        }
     }
 
     /// An operand tile of a warpgroup multiply.
@@ -304,6 +330,7 @@ impl Reader<'_> {
             array: self.uint()?,
             offset: self.expr()?,
             stride: self.expr()?,
+            layout: self.layout()?,
         })
     }
 
@@ -465,7 +492,7 @@ impl Reader<'_> {
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
-            code @ 12..=21 => self.matrix_or_async(code)?,
+            code @ 12..=23 => self.matrix_or_async(code)?,
             b => {
                 self.pos -= 1;
                 return Err(self.err(format!("unknown statement code {b}")));

@@ -2,7 +2,8 @@
 
 use crate::ir::{
     Access, AsyncOp, AtomicResult, BufRef, DataType, Expr, Literal, MatrixLayout, MatrixOp,
-    MatrixRole, MatrixScope, Node, Param, Program, SharedLayout, SharedTile,
+    MatrixRole, MatrixScope, Node, Param, Program, RowReduceOp, SharedLayout, SharedTile,
+    WarpgroupOperand,
 };
 
 use super::{MAGIC, VERSION};
@@ -297,10 +298,7 @@ impl Writer {
                 self.buf(*buf);
                 self.expr(offset);
                 self.expr(stride);
-                self.u8(match layout {
-                    MatrixLayout::RowMajor => 0,
-                    MatrixLayout::ColMajor => 1,
-                });
+                self.layout(*layout);
                 match clip {
                     None => self.u8(0),
                     Some(clip) => {
@@ -326,17 +324,63 @@ impl Writer {
             } => {
                 self.u8(if *asynchronous { 20 } else { 19 });
                 self.uint(*d);
-                self.tile(a);
+                match a {
+                    WarpgroupOperand::Shared(t) => {
+                        self.u8(0);
+                        self.tile(t);
+                    }
+                    WarpgroupOperand::Accumulator(m) => {
+                        self.u8(1);
+                        self.uint(*m);
+                    }
+                }
                 self.tile(b);
                 self.uint(*c);
             }
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => {
+                self.u8(22);
+                for id in [d, src, row, col, value] {
+                    self.uint(*id);
+                }
+                self.expr(expr);
+            }
+            MatrixOp::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => {
+                self.u8(23);
+                self.u8(match op {
+                    RowReduceOp::Max => 0,
+                    RowReduceOp::Add => 1,
+                });
+                self.uint(*src);
+                self.uint(*dst);
+                self.expr(offset);
+            }
         }
+    }
+
+    fn layout(&mut self, layout: MatrixLayout) {
+        self.u8(match layout {
+            MatrixLayout::RowMajor => 0,
+            MatrixLayout::ColMajor => 1,
+        });
     }
 
     fn tile(&mut self, t: &SharedTile) {
         self.uint(t.array);
         self.expr(&t.offset);
         self.expr(&t.stride);
+        self.layout(t.layout);
     }
 
     fn expr(&mut self, e: &Expr) {

@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 5)
+//! # Layout (version 6)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -41,10 +41,13 @@
 //!          | 15 matrix_mma d:uN a:uN b:uN c:uN
 //!          | 16 async_copy shared:uN dst:expr param:uN src:expr count:uN
 //!          | 17 async_commit | 18 async_wait pending:uN
-//!          | 19 warpgroup_mma d:uN a:tile b:tile c:uN
-//!          | 20 warpgroup_mma_async d:uN a:tile b:tile c:uN
+//!          | 19 warpgroup_mma d:uN a:operand b:tile c:uN
+//!          | 20 warpgroup_mma_async d:uN a:operand b:tile c:uN
 //!          | 21 warpgroup_wait
-//! tile     = shared:uN offset:expr stride:expr
+//!          | 22 matrix_map d:uN src:uN row:uN col:uN value:uN expr
+//!          | 23 matrix_row_reduce op:u8 (0 max, 1 sum) src:uN shared:uN offset:expr
+//! operand  = 0 tile | 1 accumulator matrix:uN
+//! tile     = shared:uN offset:expr stride:expr layout:u8
 //! layout   = u8: 0 row-major, 1 column-major
 //! clip     = 0 (whole tile) | 1 rows:expr cols:expr
 //! buf      = 0 param:uN | 1 shared:uN | 2 private:uN
@@ -88,7 +91,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 5;
+pub const VERSION: u16 = 6;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -11,8 +11,8 @@ use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, FTile, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
     Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
-    MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile, SubgroupOp,
-    UnOp,
+    MathFn, MatrixClip, MatrixLayout, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile, SubgroupOp,
+    UnOp, WarpgroupOperand,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -565,7 +565,7 @@ impl<'f> Fin<'_, '_, 'f> {
                 let b = self.shared_tile(b, "B");
                 MatrixOp::WarpgroupMultiplyAdd {
                     d: *d,
-                    a: a?,
+                    a: WarpgroupOperand::Shared(a?),
                     b: b?,
                     c: *c,
                     asynchronous: *asynchronous,
@@ -589,6 +589,7 @@ impl<'f> Fin<'_, '_, 'f> {
             array: t.array,
             offset: o?,
             stride: s?,
+            layout: MatrixLayout::RowMajor,
         })
     }
 

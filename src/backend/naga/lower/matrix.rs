@@ -463,7 +463,16 @@ impl Lowerer<'_> {
             // The emulation multiplies at once: nothing to wait for.
             MatrixOp::WarpgroupWait => Ok(()),
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
+                let crate::ir::WarpgroupOperand::Shared(a) = a else {
+                    return Err(self.unsupported("TODO(naga): warpgroup_mma with A in registers"));
+                };
+                if b.layout != MatrixLayout::RowMajor {
+                    return Err(self.unsupported("TODO(naga): warpgroup_mma_t"));
+                }
                 self.warpgroup_multiply_add(*d, a, b, *c, blk)
+            }
+            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {
+                Err(self.unsupported("TODO(naga): matrix_map / matrix_row_*"))
             }
             MatrixOp::Fill { matrix, value } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;

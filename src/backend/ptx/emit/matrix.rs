@@ -62,6 +62,8 @@ pub(super) fn sm80_construct(program: &Program) -> Option<String> {
         Node::Matrix(op) => {
             let (id, what) = match op {
                 MatrixOp::WarpgroupMultiplyAdd { d, .. } => (*d, "warpgroup_mma"),
+                MatrixOp::Map { src, .. } => (*src, "matrix_map"),
+                MatrixOp::RowReduce { src, op, .. } => (*src, op.name()),
                 MatrixOp::WarpgroupWait => return,
                 MatrixOp::MultiplyAdd { a, .. } => (*a, "matrix_mma"),
                 MatrixOp::Fill { matrix, .. } => (*matrix, "matrix_fill"),
@@ -280,7 +282,13 @@ impl Emitter<'_> {
                 b,
                 c,
                 asynchronous,
-            } => self.warpgroup_mma(*d, a, b, *c, *asynchronous),
+            } => match a {
+                crate::ir::WarpgroupOperand::Shared(a) => {
+                    self.warpgroup_mma(*d, a, b, *c, *asynchronous);
+                }
+                crate::ir::WarpgroupOperand::Accumulator(_) => {} // TODO(ptx)
+            },
+            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {} // TODO(ptx)
             MatrixOp::WarpgroupWait => self.warpgroup_wait(),
             MatrixOp::Fill { matrix, value } => {
                 let v = self.expr(value);

@@ -157,7 +157,7 @@ impl Emitter<'_> {
     fn any_wgmma(&self) -> bool {
         self.wgmma
             && self.program.any_node(&mut |n| {
-                matches!(n, Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, .. })
+                matches!(n, Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, a: crate::ir::WarpgroupOperand::Shared(a), b, .. })
                     if self.wgmma_operands(*d, a, b).is_some())
             })
     }

@@ -527,7 +527,19 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let k = self.matrix_ops.len();
         let (stmt, desc, a, b) = match op {
             MatrixOp::WarpgroupWait => return,
+            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {
+                self.unsupported("TODO(reference): matrix_map / matrix_row_*".to_string());
+                return;
+            }
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
+                let crate::ir::WarpgroupOperand::Shared(a) = a else {
+                    self.unsupported("TODO(reference): warpgroup_mma with A in registers".to_string());
+                    return;
+                };
+                if b.layout != MatrixLayout::RowMajor {
+                    self.unsupported("TODO(reference): warpgroup_mma_t".to_string());
+                    return;
+                }
                 let (ra, rsa) = (self.expr(&a.offset, None).0, self.expr(&a.stride, None).0);
                 // Into registers of their own, like a clip.
                 let b_regs = [self.expr(&b.offset, None).0, self.expr(&b.stride, None).0];
