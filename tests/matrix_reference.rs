@@ -11,11 +11,11 @@ mod matrix_support;
 use matrix_support::warpgroup::WgCase;
 use vyre::backend::reference::{RefArg, RunError, RunOptions, run, run_with};
 use vyre::half::{bf16, f16};
-use vyre::ir::{SharedTile, WarpgroupOperand};
 use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
     MatrixShape, Program, ProgramBuilder,
 };
+use vyre::ir::{SharedTile, WarpgroupOperand};
 
 const ROW: MatrixLayout = MatrixLayout::RowMajor;
 const COL: MatrixLayout = MatrixLayout::ColMajor;

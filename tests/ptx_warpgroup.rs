@@ -146,3 +146,67 @@ fn print_warpgroup_gemm_ptx() {
         .expect("gemm_wg_bf16");
     println!("{}", emit(p, "sm_90a"));
 }
+
+#[test]
+fn an_attention_step_keeps_scores_in_registers() {
+    use warpgroup_support::attention_step;
+    for (dim, swizzled) in [(64, true), (128, true), (64, false)] {
+        let p = attention_step(DataType::BF16, dim, swizzled);
+        p.validate().unwrap();
+        for arch in ["sm_80", "sm_90a"] {
+            let text = emit(&p, arch);
+            assemble(&text, arch, &p.name);
+            let wgmma = arch == "sm_90a" && swizzled;
+            // s = q · kᵀ: k = dim in steps of 16, n = 64 keys; o = p · v:
+            // k = 64 keys, n = dim.
+            let s_shape = "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16";
+            let o_shape = format!("wgmma.mma_async.sync.aligned.m64n{dim}k16.f32.bf16.bf16");
+            let (s_n, o_n) = if wgmma {
+                (dim as usize / 16, 4)
+            } else {
+                (0, 0)
+            };
+            if dim == 64 {
+                assert_eq!(count(&text, s_shape), s_n + o_n, "{arch}");
+            } else {
+                assert_eq!(count(&text, s_shape), s_n, "{arch}");
+                assert_eq!(count(&text, &o_shape), o_n, "{arch}");
+            }
+            if wgmma {
+                // p · v takes A from registers: `{%r.., ..}` right after
+                // the accumulator, and no `imm-trans-a`; q · kᵀ reads a
+                // K-major B (imm-trans-b 0).
+                let from_regs = text
+                    .lines()
+                    .filter(|l| l.contains("wgmma.mma_async") && l.contains("}, {%r"))
+                    .count();
+                assert_eq!(from_regs, 4, "{text}");
+                assert!(
+                    text.lines()
+                        .filter(|l| l.contains(s_shape) && !l.contains("}, {%r"))
+                        .all(|l| l.trim_end().ends_with("1, 1, 0, 0;")),
+                    "{text}"
+                );
+            }
+            // p in bf16 pairs: four conversions per 16 keys (4 steps).
+            assert_eq!(
+                count(&text, "cvt.rn.bf16x2.f32"),
+                16 * if wgmma { 2 } else { 1 },
+                "{arch}"
+            );
+            // Two row reductions: two rows per thread, two butterfly steps
+            // each, one warp barrier after the stores.
+            assert_eq!(count(&text, "shfl.sync.bfly.b32"), 8, "{arch}");
+            assert_eq!(count(&text, "bar.warp.sync"), 2, "{arch}");
+        }
+    }
+}
+
+/// Prints the sm_90a PTX of the `d = 64` attention step (for reading with
+/// `ptxas -v`).
+#[test]
+#[ignore = "prints PTX"]
+fn print_attention_step() {
+    let p = warpgroup_support::attention_step(DataType::BF16, 64, true);
+    println!("{}", emit(&p, "sm_90a"));
+}

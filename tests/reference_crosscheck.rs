@@ -702,7 +702,9 @@ impl Walker<'_, '_> {
                         MatrixOp::Map { .. }
                         | MatrixOp::RowReduce { .. }
                         | MatrixOp::WarpgroupMultiplyAdd { .. } => {
-                            unimplemented!("TODO(oracle): matrix_map / matrix_row_* / A in registers")
+                            unimplemented!(
+                                "TODO(oracle): matrix_map / matrix_row_* / A in registers"
+                            )
                         }
                         MatrixOp::WarpgroupMultiplyAdd {
                             a: vyre::ir::WarpgroupOperand::Shared(a),

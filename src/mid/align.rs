@@ -430,6 +430,12 @@ impl<'a> Ranges<'a> {
         self.local_max[local as usize] = None;
     }
 
+    /// `local` is defined with a value of at most `max` (a matrix map's row
+    /// or column).
+    pub(crate) fn define_max(&mut self, local: LocalId, max: u64) {
+        self.local_max[local as usize] = Some(max);
+    }
+
     /// An immutable `local` is defined as `value` (mutable locals have no
     /// static bound).
     pub(crate) fn define(&mut self, local: LocalId, value: &Expr) {

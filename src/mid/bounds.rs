@@ -28,7 +28,7 @@ use std::marker::PhantomData;
 use crate::DispatchConfig;
 use crate::driver::BoundsChecks;
 use crate::ir::addr::{AddrMap, addr_of};
-use crate::ir::{BinOp, BufRef, DataType, Expr, Literal, LocalId, Node, Program, UnOp};
+use crate::ir::{BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixOp, Node, Program, UnOp};
 
 use super::align::{Alignment, Key, Ranges, keyed};
 
@@ -404,6 +404,27 @@ impl Walk<'_> {
             // from the static bounds of their operands
             // ([`IndexChecks::span_needs_check`]).
             Node::Matrix(_) | Node::Async(_) => {
+                if let Node::Matrix(MatrixOp::Map {
+                    d, row, col, value, ..
+                }) = node
+                {
+                    // The closure's locals: a row and a column of `d`, and
+                    // an element's value.
+                    let (rows, cols) = self
+                        .program
+                        .matrices
+                        .get(*d as usize)
+                        .map_or((0, 0), crate::ir::MatrixDecl::dims);
+                    for (local, n) in [(*row, rows), (*col, cols), (*value, 0)] {
+                        self.kill(local);
+                        self.align.set(local, 1);
+                        self.len_local[local as usize] = None;
+                        match n.checked_sub(1) {
+                            Some(max) => self.ranges.define_max(local, u64::from(max)),
+                            None => self.ranges.define_unknown(local),
+                        }
+                    }
+                }
                 for e in node.exprs() {
                     self.expr(e);
                     if self.checks

@@ -259,3 +259,203 @@ pub fn swizzled_accesses() -> Program {
     });
     b.finish()
 }
+
+/// Keys of [`attention_step`].
+pub const STEP_KEYS: u32 = 64;
+
+/// One step of attention by two warpgroups (256 invocations), every new
+/// warpgroup statement in it: `q` (`128 × d`), `k` and `v` (`64 × d`, `d`
+/// = `dim`) are copied into shared tiles (swizzled with their row length
+/// when `swizzled`: the `wgmma` path on sm_90a); each warpgroup takes 64
+/// rows of `q` and computes `s = q · kᵀ` (`warpgroup_mma_t`), masks
+/// `s[r][c]` to `-inf` where `c > r + 64 w` (`w` its warpgroup: a local
+/// that differs between warpgroups), `m = matrix_row_max(s)`,
+/// `p = exp((s - m[r]) · scale)`, `l = matrix_row_sum(p)`, `o = p · v`
+/// (`A` from the accumulator `p`, rounded to the element type) and
+/// stores `o / l[r]` (`f32`). Parameters `q, k, v, o, scale`.
+pub fn attention_step(elem: DataType, dim: u32, swizzled: bool) -> Program {
+    use vyre::ir::{MathFn, RowReduceOp};
+    let name = format!(
+        "attention_step_{}_d{dim}_{}",
+        elem.name(),
+        if swizzled { "swizzled" } else { "linear" }
+    );
+    let mut b = ProgramBuilder::new(name, [256, 1, 1]);
+    let q = b.buffer("q", elem, Access::Read);
+    let k = b.buffer("k", elem, Access::Read);
+    let v = b.buffer("v", elem, Access::Read);
+    let o = b.buffer("o", DataType::F32, Access::ReadWrite);
+    let scale = b.scalar("scale", DataType::F32);
+    let layout = || {
+        if swizzled {
+            SharedLayout::Swizzled { cols: dim }
+        } else {
+            SharedLayout::Linear
+        }
+    };
+    let tq = b.shared_with_layout("tq", elem, 128 * dim, layout());
+    let tk = b.shared_with_layout("tk", elem, STEP_KEYS * dim, layout());
+    let tv = b.shared_with_layout("tv", elem, STEP_KEYS * dim, layout());
+    let mrow = b.shared("mrow", DataType::F32, 128);
+    let lrow = b.shared("lrow", DataType::F32, 128);
+    let s = b.warpgroup_accumulator("s", STEP_KEYS, dim);
+    let pm = b.warpgroup_accumulator("p", STEP_KEYS, dim);
+    let acc = b.warpgroup_accumulator("acc", dim, STEP_KEYS);
+    let w = b.local("w", DataType::U32, false);
+    let i = b.local("i", DataType::U32, false);
+    let vars: Vec<_> = (0..3)
+        .map(|n| {
+            [
+                b.local(format!("r{n}"), DataType::U32, false),
+                b.local(format!("c{n}"), DataType::U32, false),
+                b.local(format!("x{n}"), DataType::F32, false),
+            ]
+        })
+        .collect();
+    let l = Expr::local;
+    let map = |d, src, [row, col, value]: [u32; 3], expr| MatrixOp::Map {
+        d,
+        src,
+        row,
+        col,
+        value,
+        expr,
+    };
+    b.body(|blk| {
+        blk.let_(w, lid().div(u(128)));
+        for (buf, tile, rows) in [(q, tq, 128), (k, tk, STEP_KEYS), (v, tv, STEP_KEYS)] {
+            blk.for_step(i, lid(), u(rows * dim), 256, false, |f| {
+                f.store(
+                    BufRef::Shared(tile),
+                    l(i),
+                    Expr::load(BufRef::Param(buf), l(i)),
+                );
+            });
+        }
+        blk.barrier();
+        blk.matrix(MatrixOp::Fill {
+            matrix: s,
+            value: Expr::f32(0.0),
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: s,
+            a: WarpgroupOperand::Shared(SharedTile {
+                array: tq,
+                offset: l(w).mul(u(64 * dim)),
+                stride: u(dim),
+                layout: MatrixLayout::RowMajor,
+            }),
+            b: SharedTile {
+                array: tk,
+                offset: u(0),
+                stride: u(dim),
+                layout: MatrixLayout::ColMajor,
+            },
+            c: s,
+            asynchronous: false,
+        });
+        let [r0, c0, x0] = vars[0];
+        blk.matrix(map(
+            s,
+            s,
+            vars[0],
+            Expr::select(
+                l(c0).gt(l(r0).add(l(w).mul(u(64)))),
+                Expr::f32(f32::NEG_INFINITY),
+                l(x0),
+            ),
+        ));
+        let rows = || l(w).mul(u(64));
+        blk.matrix(MatrixOp::RowReduce {
+            op: RowReduceOp::Max,
+            src: s,
+            dst: mrow,
+            offset: rows(),
+        });
+        let [r1, _, x1] = vars[1];
+        blk.matrix(map(
+            pm,
+            s,
+            vars[1],
+            l(x1)
+                .sub(Expr::load(BufRef::Shared(mrow), rows().add(l(r1))))
+                .mul(Expr::param(scale))
+                .math(MathFn::Exp, vec![]),
+        ));
+        blk.matrix(MatrixOp::RowReduce {
+            op: RowReduceOp::Add,
+            src: pm,
+            dst: lrow,
+            offset: rows(),
+        });
+        blk.matrix(MatrixOp::Fill {
+            matrix: acc,
+            value: Expr::f32(0.0),
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: acc,
+            a: WarpgroupOperand::Accumulator(pm),
+            b: SharedTile {
+                array: tv,
+                offset: u(0),
+                stride: u(dim),
+                layout: MatrixLayout::RowMajor,
+            },
+            c: acc,
+            asynchronous: false,
+        });
+        let [r2, _, x2] = vars[2];
+        blk.matrix(map(
+            acc,
+            acc,
+            vars[2],
+            l(x2).div(Expr::load(BufRef::Shared(lrow), rows().add(l(r2)))),
+        ));
+        blk.matrix(MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Param(o),
+            offset: rows().mul(u(dim)),
+            stride: u(dim),
+            layout: MatrixLayout::RowMajor,
+            clip: None,
+        });
+    });
+    b.finish()
+}
+
+/// The expected `o` of [`attention_step`] in `f64` from the `f32` values
+/// of the inputs (`q`: `128 × dim`, `k`, `v`: `64 × dim`), with `p`
+/// rounded by `round` (to the element type) before it multiplies `v`, as
+/// the program's accumulator operand is; targets differ from it by the
+/// exponential's and the sums' rounding only.
+pub fn attention_step_expected(
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    dim: usize,
+    scale: f32,
+    round: impl Fn(f32) -> f32,
+) -> Vec<f64> {
+    let keys = STEP_KEYS as usize;
+    let mut out = vec![0.0f64; 128 * dim];
+    for r in 0..128 {
+        let s: Vec<f32> = (0..keys)
+            .map(|c| {
+                if c > r {
+                    return f32::NEG_INFINITY;
+                }
+                (0..dim)
+                    .map(|x| f64::from(q[r * dim + x]) * f64::from(k[c * dim + x]))
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let p: Vec<f32> = s.iter().map(|x| ((x - m) * scale).exp()).collect();
+        let l: f64 = p.iter().map(|x| f64::from(*x)).sum();
+        for x in 0..dim {
+            let acc: f64 = (0..keys)
+                .map(|c| f64::from(round(p[c])) * f64::from(v[c * dim + x]))
+                .sum();
+            out[r * dim + x] = acc / l;
+        }
+    }
+    out
+}

@@ -428,6 +428,8 @@ pub(super) enum Opcode {
     Add,
     And,
     Atom,
+    /// `bar.warp.sync`: a warp's lanes meet, their memory accesses ordered.
+    Bar,
     Barrier,
     Bfe,
     Bfi,
@@ -491,6 +493,7 @@ impl Opcode {
             Opcode::Add => "add",
             Opcode::And => "and",
             Opcode::Atom => "atom",
+            Opcode::Bar => "bar",
             Opcode::Barrier => "barrier",
             Opcode::Bfe => "bfe",
             Opcode::Bfi => "bfi",
@@ -612,6 +615,8 @@ pub(super) enum Mod {
     V4,
     To,
     Sync,
+    /// `.warp`: `bar.warp.sync`.
+    Warp,
     NotANumber,
     Finite,
     // Matrix fragments (`ldmatrix`, `mma`).
@@ -761,6 +766,7 @@ impl Mod {
             Mod::V4 => "v4",
             Mod::To => "to",
             Mod::Sync => "sync",
+            Mod::Warp => "warp",
             Mod::NotANumber => "notanumber",
             Mod::Finite => "finite",
             Mod::Aligned => "aligned",

@@ -257,7 +257,8 @@ impl Validator<'_> {
                 value,
                 expr,
             } => {
-                let shapes = [*d, *src].map(|id| self.warpgroup_accumulator(id, "matrix_map", path));
+                let shapes =
+                    [*d, *src].map(|id| self.warpgroup_accumulator(id, "matrix_map", path));
                 if let [Some(ds), Some(ss)] = shapes
                     && ds.dims(MatrixRole::Accumulator) != ss.dims(MatrixRole::Accumulator)
                 {
@@ -270,7 +271,11 @@ impl Validator<'_> {
                         ),
                     );
                 }
-                for (id, ty) in [(*row, DataType::U32), (*col, DataType::U32), (*value, DataType::F32)] {
+                for (id, ty) in [
+                    (*row, DataType::U32),
+                    (*col, DataType::U32),
+                    (*value, DataType::F32),
+                ] {
                     self.map_variable(id, ty, path);
                 }
                 self.map_body(expr, path);
@@ -296,7 +301,10 @@ impl Validator<'_> {
                         let (name, elem) = (a.name.clone(), a.elem);
                         self.err(
                             path,
-                            format!("`{}` writes `f32` row values, and `{name}` has `{elem}`", op.name()),
+                            format!(
+                                "`{}` writes `f32` row values, and `{name}` has `{elem}`",
+                                op.name()
+                            ),
                         );
                     }
                     Some(_) => {}
@@ -391,7 +399,12 @@ impl Validator<'_> {
 
     /// The shape of warpgroup accumulator `id`, reporting any other
     /// matrix.
-    fn warpgroup_accumulator(&mut self, id: MatrixId, what: &str, path: &str) -> Option<MatrixShape> {
+    fn warpgroup_accumulator(
+        &mut self,
+        id: MatrixId,
+        what: &str,
+        path: &str,
+    ) -> Option<MatrixShape> {
         let m = self.matrix_of(id, Some(MatrixRole::Accumulator), path)?;
         if self.program.matrices[id as usize].scope != MatrixScope::Warpgroup {
             let name = self.matrix_name(id);

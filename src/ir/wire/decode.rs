@@ -3,8 +3,8 @@
 use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr,
     Literal, LocalDecl, MathFn, MatrixClip, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole,
-    MatrixScope, MatrixShape, Node, Param, PrivateDecl, Program, SharedDecl, SharedLayout,
-    RowReduceOp, SharedTile, SubgroupOp, UnOp, WarpgroupOperand,
+    MatrixScope, MatrixShape, Node, Param, PrivateDecl, Program, RowReduceOp, SharedDecl,
+    SharedLayout, SharedTile, SubgroupOp, UnOp, WarpgroupOperand,
     builder::{AtomicCall, Rhs},
 };
 

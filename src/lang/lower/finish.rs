@@ -11,8 +11,8 @@ use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, FTile, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
     Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
-    MathFn, MatrixClip, MatrixLayout, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile, SubgroupOp,
-    UnOp, WarpgroupOperand,
+    MathFn, MatrixClip, MatrixLayout, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile,
+    SubgroupOp, UnOp, WarpgroupOperand,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.

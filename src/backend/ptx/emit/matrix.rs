@@ -261,7 +261,7 @@ impl Emitter<'_> {
         }
     }
 
-    fn lane_reg(&mut self) -> Reg {
+    pub(super) fn lane_reg(&mut self) -> Reg {
         match self.lane {
             Some(l) => l,
             None => {
@@ -282,13 +282,21 @@ impl Emitter<'_> {
                 b,
                 c,
                 asynchronous,
-            } => match a {
-                crate::ir::WarpgroupOperand::Shared(a) => {
-                    self.warpgroup_mma(*d, a, b, *c, *asynchronous);
-                }
-                crate::ir::WarpgroupOperand::Accumulator(_) => {} // TODO(ptx)
-            },
-            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {} // TODO(ptx)
+            } => self.warpgroup_mma(*d, a, b, *c, *asynchronous),
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => self.warpgroup_map((*d, *src), [*row, *col, *value], expr),
+            MatrixOp::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => self.warpgroup_row_reduce(*op, *src, *dst, offset),
             MatrixOp::WarpgroupWait => self.warpgroup_wait(),
             MatrixOp::Fill { matrix, value } => {
                 let v = self.expr(value);

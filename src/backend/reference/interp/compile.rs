@@ -533,7 +533,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
             }
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let crate::ir::WarpgroupOperand::Shared(a) = a else {
-                    self.unsupported("TODO(reference): warpgroup_mma with A in registers".to_string());
+                    self.unsupported(
+                        "TODO(reference): warpgroup_mma with A in registers".to_string(),
+                    );
                     return;
                 };
                 if b.layout != MatrixLayout::RowMajor {
