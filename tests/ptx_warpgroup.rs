@@ -105,8 +105,7 @@ fn the_swizzle_is_a_permutation_of_whole_16_byte_chunks() {
         assert_eq!(p, r * panel_cols + (1 ^ 3) * chunk);
     }
     // One panel: the layout moves only bits below a whole atom, so whole
-    // atoms could be added after mapping the rest (a cheaper split than
-    // the emitter's general one, not used yet).
+    // atoms can be added after mapping the rest (the emitter's split).
     let one_panel = SharedLayout::Swizzled { cols: 64 };
     for (hi, lo) in [(0, 5), (512, 77), (1536, 511), (4096, 300)] {
         let len = 8192;

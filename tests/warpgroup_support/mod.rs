@@ -158,7 +158,8 @@ pub const SWIZZLED_LEN: u32 = 1024;
 /// Every kind of access to swizzled shared arrays, to compare a target
 /// that lays them out (PTX) with the reference (which need not): 256
 /// invocations store `u32`s (four each) into a swizzled `u32` array of one
-/// panel (`cols = 32`; the `f16` array below has two panels), copy `f16` bits from `src` into a swizzled `f16`
+/// panel (`cols = 32`; the `f16` array below has two, so both of PTX's
+/// index maps run), copy `f16` bits from `src` into a swizzled `f16`
 /// array by 16-byte `async_copy`s, then read both back at scattered
 /// indices (plain loads, through indices of whole swizzle atoms plus a rest,
 /// some wrapping around 2^32) into `out32` and `out16`, and load a 16 × 16 `A`

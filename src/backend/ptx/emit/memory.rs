@@ -126,6 +126,18 @@ impl Emitter<'_> {
         let l = self.in_reg(&l);
         let idx = self.code.reg(Class::R);
         ins!(self.code; Add.U32 idx, h, l);
+        if cols == panel_cols {
+            // One panel: the layout moves bits below the atom only, so
+            // `phys(hi + lo) = hi + phys(lo)` (modulo 2^32, like the index).
+            let pl = self.physical_index(i, l);
+            let phys = self.code.reg(Class::R);
+            let base = self.code.reg(Class::R);
+            let addr = self.code.reg(Class::R);
+            ins!(self.code; Add.U32 phys, pl, h);
+            ins!(self.code; Mov.U32 base, Symbol::Shared(i));
+            ins!(self.code; Mad.Lo.U32 addr, phys, int(i64::from(size)), base);
+            return Some((idx, addr));
+        }
         // lo's row and column, and its place in its panel with the chunk
         // swizzled by the row's low bits (which hi does not change).
         let c = self.code.reg(Class::R);
