@@ -3054,6 +3054,182 @@ pub fn wg<const BN: u32, const BK: u32>(c: &mut [f32], h: &mut [bf16], off: u32,
     assert!(got.uses_warpgroup_matrices());
 }
 
+/// The attention forms: `warpgroup_mma_t` (B column-major), A from an
+/// accumulator (plain, `_async`, `_t_async`), `matrix_map` (into another
+/// accumulator, into its source, bound by `let`, into a matrix of another
+/// `k`; annotated, `_` and `-> f32` closures; a helper call and `if`) and
+/// `matrix_row_max`/`matrix_row_sum`, compared with the program built by
+/// hand.
+#[test]
+fn attention_statements_match_builder() {
+    let src = r"
+fn scaled(x: f32, k: f32) -> f32 { x * k }
+#[kernel(workgroup_size = 128)]
+pub fn attn(o: &mut [f32], scale: f32, n: u32) {
+    #[shared(swizzled, cols = 64)] let mut tq: [bf16; 4096];
+    #[shared(swizzled, cols = 64)] let mut tk: [bf16; 4096];
+    #[shared] let mut tv: [bf16; 4096];
+    #[shared] let mut m: [f32; 64];
+    #[shared] let mut l: [f32; 128];
+    let base = workgroup_id().x * 64;
+    let mut s = warpgroup_zero::<f32, 64, 64, 64>();
+    s = warpgroup_mma_t(&tq, base, 64, &tk, 0, 64, s);
+    matrix_row_max(&mut m, 0, s);
+    let p = matrix_map(s, |r, c, v| (scaled(v, scale) - m[r]).exp());
+    matrix_row_sum(&mut l, n + 64, p);
+    let mut acc: WarpgroupAcc<f32, 64, 64, 64>;
+    acc = warpgroup_mma(p, &tv, 0, 64, acc);
+    acc = warpgroup_mma_async(p, &tv, base, 64, acc);
+    warpgroup_wait();
+    let mut t = warpgroup_mma_t_async(p, &tk, 64, 64, acc);
+    t = matrix_map(t, |_, c: u32, v: f32| if c < n { v / l[c] } else { 0.0 });
+    s = matrix_map(s, |r, c, v| -> f32 { v });
+    let mut q: WarpgroupAcc<f32, 64, 64, 16>;
+    q = matrix_map(t, |r, c, v| v + (r * 64 + c) as f32);
+    matrix_store(&mut o, base, 64, q);
+}
+";
+    let got = file(src).remove(0);
+    use vyre::ir::{
+        MatrixLayout, RowReduceOp, SharedLayout, SharedTile, WarpgroupOperand,
+    };
+    let mut b = vyre::ir::ProgramBuilder::new("attn", [128, 1, 1]);
+    let o = b.buffer("o", DataType::F32, Access::ReadWrite);
+    let scale = b.scalar("scale", DataType::F32);
+    let n = b.scalar("n", DataType::U32);
+    let sw = SharedLayout::Swizzled { cols: 64 };
+    let tq = b.shared_with_layout("tq", DataType::BF16, 4096, sw);
+    let tk = b.shared_with_layout("tk", DataType::BF16, 4096, sw);
+    let tv = b.shared("tv", DataType::BF16, 4096);
+    let m = b.shared("m", DataType::F32, 64);
+    let l = b.shared("l", DataType::F32, 128);
+    let base = b.local("base", DataType::U32, false);
+    let s = b.warpgroup_accumulator("s", 64, 64);
+    // The closures' parameters, in the order the text gives them.
+    let (r0, c0, v0) = (
+        b.local("r", DataType::U32, false),
+        b.local("c", DataType::U32, false),
+        b.local("v", DataType::F32, false),
+    );
+    let p = b.warpgroup_accumulator("p", 64, 64);
+    let acc = b.warpgroup_accumulator("acc", 64, 64);
+    let t = b.warpgroup_accumulator("t", 64, 64);
+    let (r1, c1, v1) = (
+        b.local("row", DataType::U32, false),
+        b.local("c_1", DataType::U32, false),
+        b.local("v_1", DataType::F32, false),
+    );
+    let (r2, c2, v2) = (
+        b.local("r_1", DataType::U32, false),
+        b.local("c_2", DataType::U32, false),
+        b.local("v_2", DataType::F32, false),
+    );
+    let q = b.warpgroup_accumulator("q", 64, 16);
+    let (r3, c3, v3) = (
+        b.local("r_2", DataType::U32, false),
+        b.local("c_3", DataType::U32, false),
+        b.local("v_3", DataType::F32, false),
+    );
+    let tile = |array, offset: Expr, layout| SharedTile {
+        array,
+        offset,
+        stride: Expr::u32(64),
+        layout,
+    };
+    let wg = |d, a, b, c, asynchronous| {
+        Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d,
+            a,
+            b,
+            c,
+            asynchronous,
+        })
+    };
+    let map = |d, src, (row, col, value), expr| {
+        Node::Matrix(MatrixOp::Map {
+            d,
+            src,
+            row,
+            col,
+            value,
+            expr,
+        })
+    };
+    let reduce = |op, src, dst, offset| Node::Matrix(MatrixOp::RowReduce { op, src, dst, offset });
+    let (row, col) = (MatrixLayout::RowMajor, MatrixLayout::ColMajor);
+    b.body(|blk| {
+        blk.let_(
+            base,
+            Expr::Builtin(Builtin::WorkgroupId, Axis::X).mul(Expr::u32(64)),
+        );
+        blk.matrix(MatrixOp::Fill {
+            matrix: s,
+            value: Expr::f32(0.0),
+        });
+        blk.push(wg(
+            s,
+            WarpgroupOperand::Shared(tile(tq, Expr::local(base), row)),
+            tile(tk, Expr::u32(0), col),
+            s,
+            false,
+        ));
+        blk.push(reduce(RowReduceOp::Max, s, m, Expr::u32(0)));
+        blk.push(map(
+            p,
+            s,
+            (r0, c0, v0),
+            Expr::local(v0)
+                .mul(Expr::param(scale))
+                .sub(Expr::load(BufRef::Shared(m), Expr::local(r0)))
+                .math(MathFn::Exp, vec![]),
+        ));
+        blk.push(reduce(
+            RowReduceOp::Add,
+            p,
+            l,
+            Expr::param(n).add(Expr::u32(64)),
+        ));
+        let pa = WarpgroupOperand::Accumulator(p);
+        blk.push(wg(acc, pa.clone(), tile(tv, Expr::u32(0), row), acc, false));
+        blk.push(wg(acc, pa.clone(), tile(tv, Expr::local(base), row), acc, true));
+        blk.matrix(MatrixOp::WarpgroupWait);
+        blk.push(wg(t, pa, tile(tk, Expr::u32(64), col), acc, true));
+        blk.push(map(
+            t,
+            t,
+            (r1, c1, v1),
+            Expr::select(
+                Expr::local(c1).lt(Expr::param(n)),
+                Expr::local(v1).div(Expr::load(BufRef::Shared(l), Expr::local(c1))),
+                Expr::f32(0.0),
+            ),
+        ));
+        blk.push(map(s, s, (r2, c2, v2), Expr::local(v2)));
+        blk.push(map(
+            q,
+            t,
+            (r3, c3, v3),
+            Expr::local(v3).add(
+                Expr::local(r3)
+                    .mul(Expr::u32(64))
+                    .add(Expr::local(c3))
+                    .cast(DataType::F32),
+            ),
+        ));
+        blk.matrix(MatrixOp::Store {
+            matrix: q,
+            buf: BufRef::Param(o),
+            offset: Expr::local(base),
+            stride: Expr::u32(64),
+            layout: row,
+            clip: None,
+        });
+    });
+    let want = b.finish();
+    assert!(want.validate().is_ok(), "{:?}", want.validate());
+    assert_eq!(got, want);
+}
+
 /// A kernel with warpgroup accumulators, for the diagnostics below.
 fn mkw(body: &str) -> String {
     format!(
@@ -3204,7 +3380,7 @@ fn warpgroup_declarations_and_assignments() {
     diag(
         &mkw("    w = matrix_zero();"),
         "matrix_zero()",
-        "`matrix_zero` works on subgroup matrices, but `w` is a warpgroup accumulator (`WarpgroupAcc<f32, 64, 64, 16>`); a warpgroup accumulator gets its value from `warpgroup_zero`, `warpgroup_fill` or `warpgroup_mma`",
+        "`matrix_zero` works on subgroup matrices, but `w` is a warpgroup accumulator (`WarpgroupAcc<f32, 64, 64, 16>`); a warpgroup accumulator gets its value from `warpgroup_zero`, `warpgroup_fill`, `warpgroup_mma` or `matrix_map`",
     );
     diag(
         &mkw("    w = matrix_fill(2.0);"),
@@ -3254,7 +3430,7 @@ fn warpgroup_declarations_and_assignments() {
     diag(
         &mkw("    let v = w;"),
         "w;",
-        "`w` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma` and `matrix_store`)",
+        "`w` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma`, `matrix_map`, `matrix_row_max`, `matrix_row_sum` and `matrix_store`)",
     );
     diag(
         &mkw("    let w2 = warpgroup_zero::<f32, 64, 64, 16>();\n    w2 = warpgroup_zero();"),
@@ -3320,7 +3496,7 @@ fn warpgroup_mma_operands() {
     diag(
         &mkw("    w = warpgroup_mma(&ta, 0, 64, &tb, 0, w);"),
         "warpgroup_mma(&ta, 0, 64, &tb, 0, w)",
-        "`warpgroup_mma` takes 7 argument(s) but 6 were given",
+        "`warpgroup_mma` takes 7 (or 5 with A from a warpgroup accumulator) argument(s) but 6 were given",
     );
     diag(
         &mkw("    w = warpgroup_mma::<f32, 64, 64, 16>(&ta, 0, 64, &tb, 0, 64, w);"),

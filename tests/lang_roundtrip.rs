@@ -1514,7 +1514,7 @@ pub fn k<T, const N: u32>(x: &[T], y: &mut [T], b: &mut [u8], s: &[i16], w: &mut
 
 use vyre::ir::{
     AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape,
-    SharedLayout, SharedTile, WarpgroupOperand,
+    RowReduceOp, SharedLayout, SharedTile, WarpgroupOperand,
 };
 
 /// A tensor-core GEMM as a kernel author writes it: shared tiles filled by
@@ -1779,7 +1779,9 @@ fn random_matrix_program(seed: u64) -> Program {
     }
     if warpgroups {
         // Warpgroup accumulators of one or two shapes, some names shared
-        // with the subgroup generator's (`acc` may be taken).
+        // with the subgroup generator's (`acc` may be taken). Each shape's
+        // `k` is another's `n`, so that an accumulator can be the `A` of a
+        // multiply (64 x k).
         let wshapes = [
             MatrixShape { m: 64, n: 8, k: 16 },
             MatrixShape {
@@ -1792,11 +1794,21 @@ fn random_matrix_program(seed: u64) -> Program {
                 n: 256,
                 k: 32,
             },
+            MatrixShape {
+                m: 64,
+                n: 16,
+                k: 16,
+            },
+            MatrixShape {
+                m: 64,
+                n: 32,
+                k: 64,
+            },
         ];
         let first = g.pick(&wshapes);
-        for name in ["wacc", "loop", "wd", "acc2"]
+        for name in ["wacc", "loop", "wd", "acc2", "wp", "fn"]
             .iter()
-            .take(1 + g.below(4) as usize)
+            .take(1 + g.below(6) as usize)
         {
             let shape = if g.chance(70) {
                 first
@@ -1844,6 +1856,84 @@ fn matrix_index(g: &mut Gen) -> Expr {
     Expr::local(l).mul(Expr::u32(8)).add(base)
 }
 
+/// A `matrix_map` body of type `ty` (`f32` or `u32`, or `bool` for a
+/// condition) over the element's row, column and value, visible `u32`
+/// locals, the parameters `s` and `n`, `workgroup_id`, loads from `f32`
+/// buffers and the `f32` shared array, operators, casts, math and `if`:
+/// everything a closure may use.
+fn map_expr(g: &mut Gen, (row, col, value): (u32, u32, u32), ty: DataType, depth: u32) -> Expr {
+    let rcv = (row, col, value);
+    let leafy = depth > 3 || g.chance(30);
+    match ty {
+        DataType::Bool => {
+            let op = g.pick(&[BinOp::Lt, BinOp::Ge, BinOp::Eq]);
+            Expr::Binary(
+                op,
+                Box::new(map_expr(g, rcv, DataType::U32, depth + 1)),
+                Box::new(map_expr(g, rcv, DataType::U32, depth + 1)),
+            )
+        }
+        DataType::U32 if leafy => {
+            let mut options = vec![
+                Expr::Local(row),
+                Expr::Local(col),
+                Expr::param(7),
+                Expr::u32(g.below(100) as u32),
+                Expr::Builtin(Builtin::WorkgroupId, g.pick(&[Axis::X, Axis::Y])),
+            ];
+            options.extend(g.visible(DataType::U32, false).into_iter().map(Expr::Local));
+            let k = g.below(options.len() as u64) as usize;
+            options.swap_remove(k)
+        }
+        DataType::U32 => {
+            let op = g.pick(&[BinOp::Add, BinOp::Mul, BinOp::Sub]);
+            Expr::Binary(
+                op,
+                Box::new(map_expr(g, rcv, DataType::U32, depth + 1)),
+                Box::new(map_expr(g, rcv, DataType::U32, depth + 1)),
+            )
+        }
+        _ if leafy => match g.below(4) {
+            0 => Expr::Lit(g.literal(DataType::F32)),
+            1 => Expr::param(6),
+            _ => Expr::Local(value),
+        },
+        _ => match g.below(6) {
+            0 => Expr::Load {
+                // `y`, `r` or the shared `tf`.
+                buf: g.pick(&[BufRef::Param(2), BufRef::Param(5), BufRef::Shared(2)]),
+                index: Box::new(map_expr(g, rcv, DataType::U32, depth + 1)),
+            },
+            1 => Expr::Cast(
+                DataType::F32,
+                Box::new(map_expr(g, rcv, DataType::U32, depth + 1)),
+            ),
+            2 => {
+                let f = g.pick(&[MathFn::Exp, MathFn::Max, MathFn::Abs]);
+                Expr::Math(
+                    f,
+                    (0..f.arity())
+                        .map(|_| map_expr(g, rcv, DataType::F32, depth + 1))
+                        .collect(),
+                )
+            }
+            3 => Expr::Select {
+                cond: Box::new(map_expr(g, rcv, DataType::Bool, depth + 1)),
+                then: Box::new(map_expr(g, rcv, DataType::F32, depth + 1)),
+                otherwise: Box::new(map_expr(g, rcv, DataType::F32, depth + 1)),
+            },
+            _ => {
+                let op = g.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div]);
+                Expr::Binary(
+                    op,
+                    Box::new(map_expr(g, rcv, DataType::F32, depth + 1)),
+                    Box::new(map_expr(g, rcv, DataType::F32, depth + 1)),
+                )
+            }
+        },
+    }
+}
+
 fn matrix_block(g: &mut Gen, depth: u32, n: u32) -> Vec<Node> {
     g.scopes.push(Vec::new());
     let mut out = Vec::new();
@@ -1872,7 +1962,7 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
     let waccs: Vec<u32> = accs.iter().copied().filter(warpgroup).collect();
     let subgroup: Vec<u32> = (0..ms.len() as u32).filter(|i| !warpgroup(i)).collect();
     let layout = g.pick(&[MatrixLayout::RowMajor, MatrixLayout::ColMajor]);
-    Some(match g.below(14) {
+    Some(match g.below(17) {
         0 if !accs.is_empty() => {
             let matrix = g.pick(&accs);
             let value = match g.below(3) {
@@ -1977,15 +2067,30 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
             let pool = if g.chance(60) { same } else { pairs };
             let (d, c) = g.pick(&pool);
             // A and B of one element type, from any array of it (swizzled
-            // or not).
+            // or not); B row- or column-major.
             let (a, b) = g.pick(&[(3u32, 4u32), (4, 3), (0, 4), (3, 3), (5, 1), (1, 5), (5, 5)]);
-            let tile = |g: &mut Gen, array: u32| SharedTile {
+            let tile = |g: &mut Gen, array: u32, layout| SharedTile {
                 array,
                 offset: matrix_index(g),
                 stride: Expr::u32(8 * (1 + g.below(16) as u32)),
-                layout: MatrixLayout::RowMajor,
+                layout,
             };
-            let (a, b) = (WarpgroupOperand::Shared(tile(g, a)), tile(g, b));
+            let b_layout = g.pick(&[MatrixLayout::RowMajor, MatrixLayout::ColMajor]);
+            let (a, b) = (
+                WarpgroupOperand::Shared(tile(g, a, MatrixLayout::RowMajor)),
+                tile(g, b, b_layout),
+            );
+            // Or A from another accumulator of 64 x k.
+            let ps: Vec<u32> = waccs
+                .iter()
+                .copied()
+                .filter(|&p| p != d && p != c && ms[p as usize].shape.n == ms[d as usize].shape.k)
+                .collect();
+            let a = if !ps.is_empty() && g.chance(40) {
+                WarpgroupOperand::Accumulator(g.pick(&ps))
+            } else {
+                a
+            };
             if g.chance(15) {
                 return Some(Node::Matrix(MatrixOp::WarpgroupWait));
             }
@@ -1997,6 +2102,42 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 asynchronous: g.chance(50),
             })
         }
+        13 if !waccs.is_empty() => {
+            // Into an accumulator of the same size, often itself.
+            let src = g.pick(&waccs);
+            let size = |m: u32| (ms[m as usize].shape.m, ms[m as usize].shape.n);
+            let ds: Vec<u32> = waccs
+                .iter()
+                .copied()
+                .filter(|&d| size(d) == size(src))
+                .collect();
+            let d = if g.chance(50) { src } else { g.pick(&ds) };
+            let row = g.new_local(DataType::U32, false);
+            // Rarely one local for the row and the column: only
+            // `#[locals]` can say that.
+            let col = if g.chance(5) {
+                row
+            } else {
+                g.new_local(DataType::U32, false)
+            };
+            let value = g.new_local(DataType::F32, false);
+            let expr = map_expr(g, (row, col, value), DataType::F32, 0);
+            Node::Matrix(MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            })
+        }
+        14 if !waccs.is_empty() => Node::Matrix(MatrixOp::RowReduce {
+            op: g.pick(&[RowReduceOp::Max, RowReduceOp::Add]),
+            src: g.pick(&waccs),
+            // `tf`, the `f32` array.
+            dst: 2,
+            offset: matrix_index(g),
+        }),
         7 => Node::Async(AsyncOp::Commit),
         8 => Node::Async(AsyncOp::Wait {
             pending: g.pick(&[0, 1, 3, i32::MAX as u32, u32::MAX]),
@@ -2095,6 +2236,30 @@ fn matrix_generator_covers_every_statement() {
             seen.insert(k);
         });
         let wg = |m: &u32| p.matrices[*m as usize].scope == MatrixScope::Warpgroup;
+        vyre::ir::walk_nodes(&p.body, &mut |n| {
+            let k = match n {
+                Node::Matrix(MatrixOp::WarpgroupMultiplyAdd {
+                    a: WarpgroupOperand::Accumulator(_),
+                    ..
+                }) => "accumulator A",
+                Node::Matrix(MatrixOp::Map { d, src, .. }) if d == src => "map in place",
+                Node::Matrix(MatrixOp::Map { row, col, .. }) if row == col => "map row = col",
+                Node::Matrix(MatrixOp::Map { .. }) => "map",
+                Node::Matrix(MatrixOp::RowReduce {
+                    op: RowReduceOp::Max,
+                    ..
+                }) => "row max",
+                Node::Matrix(MatrixOp::RowReduce { .. }) => "row sum",
+                _ => return,
+            };
+            seen.insert(k);
+        });
+        if text.contains("= warpgroup_mma_t(") {
+            seen.insert("column-major B");
+        }
+        if text.contains("= warpgroup_mma_t_async(") {
+            seen.insert("column-major B async");
+        }
         vyre::ir::walk_nodes(&p.body, &mut |n| match n {
             Node::Matrix(MatrixOp::Fill { matrix, .. }) if wg(matrix) => {
                 seen.insert("warpgroup fill");
@@ -2111,7 +2276,7 @@ fn matrix_generator_covers_every_statement() {
             seen.insert("warpgroup keyword name");
         }
     }
-    assert_eq!(seen.len(), 19, "{seen:?}");
+    assert_eq!(seen.len(), 27, "{seen:?}");
 }
 
 /// A GEMM whose edge tiles are clipped: one warp per 32x32 tile of `c`
@@ -2243,4 +2408,112 @@ fn asynchronous_warpgroup_multiplies_round_trip() {
         let wire = vyre::ir::wire::to_wire(p);
         assert_eq!(&vyre::ir::wire::from_wire(&wire).unwrap(), p);
     }
+}
+
+/// One attention step as a kernel author writes it: `S = Q · Kᵀ` by
+/// `warpgroup_mma_t`, the row maxima, `P = exp(S · scale - max)` by
+/// `matrix_map` (a helper inlined into the closure), the row sums, and
+/// `O += P · V` with `P` still in registers.
+const ATTENTION: &str = r"
+fn scaled(x: f32, k: f32) -> f32 { x * k }
+#[kernel(workgroup_size = 128)]
+pub fn attn(o: &mut [f32], scale: f32, n: u32) {
+    #[shared(swizzled, cols = 64)] let mut tq: [bf16; 4096];
+    #[shared(swizzled, cols = 64)] let mut tk: [bf16; 4096];
+    #[shared(swizzled, cols = 64)] let mut tv: [bf16; 4096];
+    #[shared] let mut m: [f32; 64];
+    #[shared] let mut l: [f32; 64];
+    let mut s = warpgroup_zero::<f32, 64, 64, 64>();
+    s = warpgroup_mma_t(&tq, 0, 64, &tk, 0, 64, s);
+    matrix_row_max(&mut m, 0, s);
+    let p = matrix_map(s, |r, c, v| (scaled(v, scale) - m[r]).exp());
+    matrix_row_sum(&mut l, 0, p);
+    let mut acc = warpgroup_zero::<f32, 64, 64, 64>();
+    acc = warpgroup_mma_async(p, &tv, 0, 64, acc);
+    warpgroup_wait();
+    acc = warpgroup_mma_t_async(p, &tk, 0, 64, acc);
+    warpgroup_wait();
+    acc = matrix_map(acc, |_, c: u32, v: f32| -> f32 { if c < n { v / l[c] } else { 0.0 } });
+    matrix_store(&mut o, 0, 64, acc);
+}
+";
+
+#[test]
+fn attention_kernel_round_trips_through_text() {
+    let m = parse("attn.vyre", ATTENTION).unwrap_or_else(|d| panic!("{}", d.render()));
+    let p = &m.kernels[0];
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let text = print(p);
+    for part in [
+        "    s = warpgroup_mma_t(&tq, 0u32, 64u32, &tk, 0u32, 64u32, s);\n",
+        "    matrix_row_max(&mut m, 0u32, s);\n",
+        "    p = matrix_map(s, |r, c, v| (v * scale - m[r]).exp());\n",
+        "    matrix_row_sum(&mut l, 0u32, p);\n",
+        "    acc = warpgroup_mma_async(p, &tv, 0u32, 64u32, acc);\n",
+        "    acc = warpgroup_mma_t_async(p, &tk, 0u32, 64u32, acc);\n",
+        // `_` got a local named `row`.
+        "    acc = matrix_map(acc, |row, c_1, v_1| if c_1 < n { v_1 / l[c_1] } else { 0.0f32 });\n",
+    ] {
+        assert!(text.contains(part), "{part}\nnot in\n{text}");
+    }
+    assert!(!text.contains("#[locals("), "{text}");
+    round_trip(p).unwrap_or_else(|e| panic!("{e}"));
+    let again = parse("again.vyre", &text).unwrap();
+    assert_eq!(print(&again.kernels[0]), text);
+}
+
+/// A map whose row and column are one local, or whose locals are not
+/// identifiers or are also used outside the closure, prints with
+/// `#[locals(...)]`, where the closure names the declared locals (a name
+/// given twice is the same local).
+#[test]
+fn map_locals_the_text_cannot_scope_use_the_locals_attribute() {
+    let m = parse("attn.vyre", ATTENTION).unwrap_or_else(|d| panic!("{}", d.render()));
+    let base = m.kernels[0].clone();
+    let maps = |p: &mut Program, f: &mut dyn FnMut(&mut u32, &mut u32, &mut u32)| {
+        for n in &mut p.body {
+            if let Node::Matrix(MatrixOp::Map { row, col, value, .. }) = n {
+                f(row, col, value);
+            }
+        }
+    };
+    // Row and column one local (in the first map, whose column is
+    // unused).
+    let mut p = base.clone();
+    let mut first = true;
+    maps(&mut p, &mut |row, col, _| {
+        if std::mem::take(&mut first) {
+            *col = *row;
+        }
+    });
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let text = print(&p);
+    assert!(text.contains("#[locals(r: u32, c: u32, v: f32, "), "{text}");
+    assert!(text.contains("matrix_map(s, |r, r, v| "), "{text}");
+    round_trip(&p).unwrap_or_else(|e| panic!("{e}"));
+    // Names that are not identifiers, and a keyword.
+    let mut p = base.clone();
+    p.locals[0].name = "odd name".into();
+    p.locals[2].name = "type".into();
+    let text = print(&p);
+    assert!(
+        text.contains("matrix_map(s, |__local0, c, r#type| (r#type * scale - m[__local0]).exp())"),
+        "{text}"
+    );
+    round_trip(&p).unwrap_or_else(|e| panic!("{e}"));
+    // The second map reuses the first one's locals.
+    let mut p = base;
+    maps(&mut p, &mut |row, col, value| {
+        (*row, *col, *value) = (0, 1, 2);
+    });
+    for n in &mut p.body {
+        if let Node::Matrix(MatrixOp::Map { expr, .. }) = n {
+            remap_expr(expr, &[0, 1, 2, 0, 1, 2]);
+        }
+    }
+    p.locals.truncate(3);
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let text = print(&p);
+    assert!(text.contains("#[locals("), "{text}");
+    round_trip(&p).unwrap_or_else(|e| panic!("{e}"));
 }

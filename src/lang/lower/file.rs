@@ -723,6 +723,7 @@ fn has_direct_effect(block: &syn::Block) -> bool {
             // commit or wait orders copies), so their place matters.
             if let Some((
                 super::matrix::MatFn::Store(_)
+                | super::matrix::MatFn::RowReduce(_)
                 | super::matrix::MatFn::Copy
                 | super::matrix::MatFn::Commit
                 | super::matrix::MatFn::Wait,

@@ -7,12 +7,12 @@ use proc_macro2::Span;
 
 use super::expr::{float_overflow, round_float, subgroup_form};
 use super::file::{int_literal, int_range};
-use super::tree::{FAsync, FExpr, FFor, FK, FMat, FS, FStmt, FTile, Loc};
+use super::tree::{FAsync, FExpr, FFor, FK, FMat, FOperand, FS, FStmt, FTile, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
     Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
-    MathFn, MatrixClip, MatrixLayout, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile,
-    SubgroupOp, UnOp, WarpgroupOperand,
+    MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile, SubgroupOp,
+    UnOp, WarpgroupOperand,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -561,17 +561,61 @@ impl<'f> Fin<'_, '_, 'f> {
                 c,
                 asynchronous,
             } => {
-                let a = self.shared_tile(a, "A");
+                let a = match a {
+                    FOperand::Shared(t) => self.shared_tile(t, "A").map(WarpgroupOperand::Shared),
+                    FOperand::Accumulator(p) => Some(WarpgroupOperand::Accumulator(*p)),
+                };
                 let b = self.shared_tile(b, "B");
                 MatrixOp::WarpgroupMultiplyAdd {
                     d: *d,
-                    a: WarpgroupOperand::Shared(a?),
+                    a: a?,
                     b: b?,
                     c: *c,
                     asynchronous: *asynchronous,
                 }
             }
             FMat::WarpgroupWait => MatrixOp::WarpgroupWait,
+            FMat::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => {
+                let (x, t) = self.expr(expr)?;
+                if t != DataType::F32 {
+                    let notes = self.lit_hint(expr, DataType::F32);
+                    self.kx.fx.err_notes(
+                        expr.loc,
+                        format!("`matrix_map`'s closure returns an `f32` (the new element), but this is `{t}`"),
+                        notes,
+                    );
+                    return None;
+                }
+                MatrixOp::Map {
+                    d: *d,
+                    src: *src,
+                    row: *row,
+                    col: *col,
+                    value: *value,
+                    expr: x,
+                }
+            }
+            FMat::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => {
+                let what = format!("the offset of `{}`", op.name());
+                MatrixOp::RowReduce {
+                    op: *op,
+                    src: *src,
+                    dst: *dst,
+                    offset: self.u32_operand(offset, &what)?,
+                }
+            }
         })
     }
 
@@ -589,7 +633,7 @@ impl<'f> Fin<'_, '_, 'f> {
             array: t.array,
             offset: o?,
             stride: s?,
-            layout: MatrixLayout::RowMajor,
+            layout: t.layout,
         })
     }
 

@@ -4,10 +4,12 @@
 //! `let` whose value is a matrix operation or whose type is
 //! `MatrixA<T, M, N, K>` / `MatrixB<..>` / `MatrixAcc<f32, ..>` /
 //! `WarpgroupAcc<f32, 64, N, K>`, assigned from matrix operations, and read
-//! only by `matrix_mma`, `warpgroup_mma` and `matrix_store`. A warpgroup
-//! accumulator ([`MatrixScope::Warpgroup`]) is made by `warpgroup_zero`,
-//! `warpgroup_fill` and `warpgroup_mma` only, and a subgroup matrix never
-//! by them. Its role, element type and shape are constants of the
+//! only by `matrix_mma`, `warpgroup_mma`, `matrix_map`, `matrix_row_max`,
+//! `matrix_row_sum` and `matrix_store`. A warpgroup accumulator
+//! ([`MatrixScope::Warpgroup`]) is made by `warpgroup_zero`,
+//! `warpgroup_fill`, `warpgroup_mma` (`_t`, `_async`) and `matrix_map`
+//! only, and a subgroup matrix never by them. A `matrix_map` closure's
+//! parameters are fresh immutable locals that only its body sees. Its role, element type and shape are constants of the
 //! source, so they are checked here, with the positions of the generic
 //! arguments and operands; pass 2 checks the types of the offsets, strides,
 //! indices and fill values. Each `let` declares one [`MatrixDecl`] (named
@@ -21,10 +23,10 @@ use syn::spanned::Spanned;
 use super::expr::{strip_group, strip_ref};
 use super::infer::Ty;
 use super::stmt::Kx;
-use super::tree::{Bind, Cx, FAsync, FExpr, FMat, FMatrix, FS, FStmt, FTile, Loc};
+use super::tree::{Bind, Cx, FAsync, FExpr, FK, FMat, FMatrix, FOperand, FS, FStmt, FTile, Loc};
 use crate::ir::{
-    AsyncOp, BinOp, BufRef, DataType, Literal, MatrixDecl, MatrixId, MatrixLayout, MatrixRole,
-    MatrixScope, MatrixShape,
+    AsyncOp, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MatrixDecl, MatrixId,
+    MatrixLayout, MatrixRole, MatrixScope, MatrixShape, RowReduceOp,
 };
 
 /// A builtin function of matrices and asynchronous copies.
@@ -50,18 +52,24 @@ pub(crate) enum MatFn {
     WgZero,
     /// `warpgroup_fill::<f32, 64, N, K>(v)`.
     WgFill,
-    /// `warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c)`,
-    /// or `warpgroup_mma_async(..)` (`true`).
-    WgMma(bool),
+    /// `warpgroup_mma(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c)`
+    /// or `warpgroup_mma(p, &tb, b_offset, b_stride, c)`: B's layout
+    /// (column-major for `warpgroup_mma_t`) and whether it is
+    /// `_async` (`true`).
+    WgMma(MatrixLayout, bool),
     /// `warpgroup_wait()`.
     WgWait,
+    /// `matrix_map(src, |row, col, value| expr)`.
+    Map,
+    /// `matrix_row_max(&mut dst, offset, src)` or `matrix_row_sum(..)`.
+    RowReduce(RowReduceOp),
 }
 
 use MatrixLayout::{ColMajor, RowMajor};
 use MatrixRole::{A, Accumulator, B};
 
 /// Every matrix and copy function, by name.
-const MATRIX_FNS: [(&str, MatFn); 19] = [
+const MATRIX_FNS: [(&str, MatFn); 24] = [
     ("matrix_load_a", MatFn::Load(A, RowMajor)),
     ("matrix_load_a_col_major", MatFn::Load(A, ColMajor)),
     ("matrix_load_b", MatFn::Load(B, RowMajor)),
@@ -81,13 +89,18 @@ const MATRIX_FNS: [(&str, MatFn); 19] = [
     ("async_wait", MatFn::Wait),
     ("warpgroup_zero", MatFn::WgZero),
     ("warpgroup_fill", MatFn::WgFill),
-    ("warpgroup_mma", MatFn::WgMma(false)),
-    ("warpgroup_mma_async", MatFn::WgMma(true)),
+    ("warpgroup_mma", MatFn::WgMma(RowMajor, false)),
+    ("warpgroup_mma_async", MatFn::WgMma(RowMajor, true)),
+    ("warpgroup_mma_t", MatFn::WgMma(ColMajor, false)),
+    ("warpgroup_mma_t_async", MatFn::WgMma(ColMajor, true)),
     ("warpgroup_wait", MatFn::WgWait),
+    ("matrix_map", MatFn::Map),
+    ("matrix_row_max", MatFn::RowReduce(RowReduceOp::Max)),
+    ("matrix_row_sum", MatFn::RowReduce(RowReduceOp::Add)),
 ];
 
 /// The operations that give a matrix its value, for diagnostics.
-const PRODUCERS: &str = "`matrix_load_a`, `matrix_load_b`, `matrix_load_acc` (each also `_col_major`), `matrix_zero`, `matrix_fill` or `matrix_mma` (for a warpgroup accumulator: `warpgroup_zero`, `warpgroup_fill` or `warpgroup_mma`)";
+const PRODUCERS: &str = "`matrix_load_a`, `matrix_load_b`, `matrix_load_acc` (each also `_col_major`), `matrix_zero`, `matrix_fill` or `matrix_mma` (for a warpgroup accumulator: `warpgroup_zero`, `warpgroup_fill`, `warpgroup_mma` or `matrix_map`)";
 
 impl MatFn {
     /// The function called `name`, if any.
@@ -114,14 +127,15 @@ impl MatFn {
                 | Self::Mma
                 | Self::WgZero
                 | Self::WgFill
-                | Self::WgMma(_)
+                | Self::WgMma(..)
+                | Self::Map
         )
     }
 
     /// Who holds the matrix it makes.
     fn scope(self) -> MatrixScope {
         match self {
-            Self::WgZero | Self::WgFill | Self::WgMma(_) => MatrixScope::Warpgroup,
+            Self::WgZero | Self::WgFill | Self::WgMma(..) | Self::Map => MatrixScope::Warpgroup,
             _ => MatrixScope::Subgroup,
         }
     }
@@ -152,10 +166,17 @@ impl MatFn {
             Self::Wait => "`async_wait(N);`".into(),
             Self::WgZero => "`let mut c = warpgroup_zero::<f32, 64, N, K>();`".into(),
             Self::WgFill => "`let mut c = warpgroup_fill::<f32, 64, N, K>(value);`".into(),
-            Self::WgMma(_) => format!(
-                "`c = {n}(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`)"
+            Self::WgMma(RowMajor, _) => format!(
+                "`c = {n}(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`) or `c = {n}(p, &tb, b_offset, b_stride, c);` (A from the warpgroup accumulator `p`, 64 x k)"
+            ),
+            Self::WgMma(ColMajor, _) => format!(
+                "`c = {n}(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` or `c = {n}(p, &tb, b_offset, b_stride, c);`, B being the transpose of the row-major n x k tile at `b_offset` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`; `p`: a warpgroup accumulator, 64 x k)"
             ),
             Self::WgWait => "`warpgroup_wait();`".into(),
+            Self::Map => "`d = matrix_map(src, |row, col, value| expr);` or `let d = matrix_map(src, |row, col, value| expr);` (`src`: a warpgroup accumulator; `row`, `col`: `u32`, `value`: `f32`; `expr`: the new `f32` element)".into(),
+            Self::RowReduce(_) => format!(
+                "`{n}(&mut dst, offset, acc);` (`dst`: a `#[shared]` array of `f32`; `acc`: a warpgroup accumulator)"
+            ),
         }
     }
 
@@ -165,6 +186,7 @@ impl MatFn {
     fn takes(self, n: usize) -> bool {
         n == self.arity()
             || (matches!(self, Self::Load(..) | Self::Store(_)) && n == self.arity() + 2)
+            || (matches!(self, Self::WgMma(..)) && n == 5)
     }
 
     /// The argument counts it takes, for diagnostics: `3 or 5`.
@@ -177,6 +199,7 @@ impl MatFn {
                     self.arity() + 2
                 )
             }
+            Self::WgMma(..) => "7 (or 5 with A from a warpgroup accumulator)".into(),
             _ => self.arity().to_string(),
         }
     }
@@ -186,10 +209,11 @@ impl MatFn {
         match self {
             Self::Zero | Self::Commit | Self::WgZero | Self::WgWait => 0,
             Self::Fill | Self::Wait | Self::WgFill => 1,
-            Self::Load(..) | Self::Mma => 3,
+            Self::Map => 2,
+            Self::Load(..) | Self::Mma | Self::RowReduce(_) => 3,
             Self::Store(_) => 4,
             Self::Copy => 5,
-            Self::WgMma(_) => 7,
+            Self::WgMma(..) => 7,
         }
     }
 }
@@ -270,7 +294,7 @@ fn role_text(role: MatrixRole) -> &'static str {
 /// The message for a matrix variable used as a value.
 pub(crate) fn not_a_value(name: &str) -> String {
     format!(
-        "`{name}` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma` and `matrix_store`), and assigned from {PRODUCERS}"
+        "`{name}` is a matrix; matrices are used only by `matrix_mma` and `matrix_store` (warpgroup accumulators by `warpgroup_mma`, `matrix_map`, `matrix_row_max`, `matrix_row_sum` and `matrix_store`), and assigned from {PRODUCERS}"
     )
 }
 
@@ -321,10 +345,19 @@ enum Pending<'f> {
         c: MatrixId,
     },
     WgMma {
-        a: FTile<'f>,
+        a: FOperand<'f>,
+        /// A's argument, where an error about it points.
+        a_at: &'f syn::Expr,
         b: FTile<'f>,
         c: MatrixId,
         asynchronous: bool,
+    },
+    Map {
+        src: MatrixId,
+        row: LocalId,
+        col: LocalId,
+        value: LocalId,
+        expr: FExpr<'f>,
     },
 }
 
@@ -678,11 +711,32 @@ impl<'f> Kx<'_, 'f> {
                 );
                 None
             }
-            (MatFn::WgMma(_), MatrixScope::Subgroup) => {
+            (MatFn::WgMma(..), MatrixScope::Subgroup) if which == "first" => {
                 self.err(
                     e,
                     format!(
-                        "`warpgroup_mma` accumulates into a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `{name}` is held by a subgroup (`{t}`)"
+                        "`{}` reads A from a `#[shared]` array or a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `{name}` is held by a subgroup (`{t}`)",
+                        f.name()
+                    ),
+                );
+                None
+            }
+            (MatFn::WgMma(..), MatrixScope::Subgroup) => {
+                self.err(
+                    e,
+                    format!(
+                        "`{}` accumulates into a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `{name}` is held by a subgroup (`{t}`)",
+                        f.name()
+                    ),
+                );
+                None
+            }
+            (MatFn::Map | MatFn::RowReduce(_), MatrixScope::Subgroup) => {
+                self.err(
+                    e,
+                    format!(
+                        "`{}` works on warpgroup accumulators (`WarpgroupAcc<f32, 64, N, K>`), but `{name}` is held by a subgroup (`{t}`)",
+                        f.name()
                     ),
                 );
                 None
@@ -696,12 +750,13 @@ impl<'f> Kx<'_, 'f> {
     /// returns it with its element type.
     fn shared_tile_operand(
         &mut self,
-        c: &'f syn::ExprCall,
+        (f, c): (MatFn, &'f syn::ExprCall),
         at: usize,
-        which: &str,
+        (which, layout): (&str, MatrixLayout),
         out: &mut Vec<FStmt<'f>>,
     ) -> Option<(FTile<'f>, DataType)> {
-        let mem = self.memory_arg("warpgroup_mma", &c.args[at]);
+        let fname = f.name();
+        let mem = self.memory_arg(fname, &c.args[at]);
         let offset = self.u32_operand(&c.args[at + 1], out);
         let stride = self.u32_operand(&c.args[at + 2], out);
         let (buf, elem) = mem?;
@@ -709,7 +764,7 @@ impl<'f> Kx<'_, 'f> {
             let bn = self.buf_text(buf);
             self.err(
                 &c.args[at],
-                format!("`warpgroup_mma` reads {which} from a `#[shared]` array, but `{bn}` is a buffer parameter; copy the tile into a shared array first (`async_copy`)"),
+                format!("`{fname}` reads {which} from a `#[shared]` array, but `{bn}` is a buffer parameter; copy the tile into a shared array first (`async_copy`)"),
             );
             return None;
         };
@@ -718,7 +773,7 @@ impl<'f> Kx<'_, 'f> {
             let bn = self.buf_text(buf);
             self.err(
                 &c.args[at],
-                format!("`warpgroup_mma` reads {which} from `f16` or `bf16` elements, but `{bn}` holds `{elem}`"),
+                format!("`{fname}` reads {which} from `f16` or `bf16` elements, but `{bn}` holds `{elem}`"),
             );
             return None;
         }
@@ -727,9 +782,240 @@ impl<'f> Kx<'_, 'f> {
                 array,
                 offset,
                 stride,
+                layout,
             },
             elem,
         ))
+    }
+
+    /// The `A` of a five-argument `warpgroup_mma(p, &tb, ..)`: warpgroup
+    /// accumulator `p` of 64 x k for the multiply of accumulator `c`, and
+    /// not `c` itself (`d` is checked when it is known).
+    fn accumulator_a(&mut self, f: MatFn, e: &'f syn::Expr, c: Option<MatrixId>) -> Option<MatrixId> {
+        let fname = f.name();
+        if !matches!(strip_group(e), syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some())
+        {
+            self.err(
+                e,
+                format!("with 5 arguments, `{fname}` reads A from a warpgroup accumulator, given by name: `c = {fname}(p, &tb, b_offset, b_stride, c);` (A from a `#[shared]` array takes 7 arguments: `&ta, a_offset, a_stride, &tb, ..`)"),
+            );
+            return None;
+        }
+        let p = self.matrix_operand(f, "first", Accumulator, e)?;
+        let (pm, cm) = (self.matrix(p)?.clone(), self.matrix(c?)?.clone());
+        if Some(p) == c {
+            self.err(
+                e,
+                format!("`{fname}` reads A from `{}` and accumulates into it too; A must be another accumulator (copy it first: `let p = matrix_map({}, |r, c, v| v);`)", pm.name, pm.name),
+            );
+            return None;
+        }
+        if pm.shape.n != cm.shape.k {
+            self.err(
+                e,
+                format!(
+                    "A of `{fname}` is 64 x k for the multiply's k = {} (`{}` is `{}`), but `{}` is 64 x {} (`{}`)",
+                    cm.shape.k,
+                    cm.name,
+                    type_text(&cm),
+                    pm.name,
+                    pm.shape.n,
+                    type_text(&pm)
+                ),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
+    /// The closure of `matrix_map`: its three parameters become fresh
+    /// immutable locals (`#[locals]` mode: the declared ones), seen only by
+    /// its body, which is one pure `f32` expression.
+    fn map_closure(
+        &mut self,
+        e: &'f syn::Expr,
+    ) -> Option<(LocalId, LocalId, LocalId, FExpr<'f>)> {
+        let form = "`|row, col, value| expr` (`row`, `col`: `u32`; `value`: `f32`)";
+        let syn::Expr::Closure(cl) = strip_group(e) else {
+            self.err(
+                e,
+                format!("the second argument of `matrix_map` is a closure of the element's row, column and value: {form}"),
+            );
+            return None;
+        };
+        let mut ok = true;
+        let modifiers: [(Option<Span>, &str); 5] = [
+            (cl.lifetimes.as_ref().map(Spanned::span), "`for<..>`"),
+            (cl.constness.map(|t| t.span), "`const`"),
+            (cl.movability.map(|t| t.span), "`static`"),
+            (cl.asyncness.map(|t| t.span), "`async`"),
+            (cl.capture.map(|t| t.span), "`move`"),
+        ];
+        for (sp, what) in modifiers {
+            if let Some(sp) = sp {
+                self.err(
+                    Loc::Span(sp),
+                    format!("{what} is not supported on a `matrix_map` closure: write {form}"),
+                );
+                ok = false;
+            }
+        }
+        if let Some(a) = cl.attrs.first() {
+            self.err(a.span(), "a `matrix_map` closure takes no attributes");
+            ok = false;
+        }
+        let bars = cl.or1_token.span.join(cl.or2_token.span).unwrap_or(cl.or1_token.span);
+        let n = cl.inputs.len();
+        if n != 3 {
+            self.err(
+                Loc::Span(bars),
+                format!("`matrix_map`'s closure takes 3 parameters, the element's row, column and value: {form}, but this one takes {n}"),
+            );
+            return None;
+        }
+        if let syn::ReturnType::Type(_, t) = &cl.output {
+            match self.fx.scalar_ty(t) {
+                Ok(DataType::F32) => {}
+                Ok(t2) => {
+                    self.err(
+                        Loc::Span(t.span()),
+                        format!("mismatched types: `matrix_map`'s closure returns the new `f32` element, not `{t2}`"),
+                    );
+                    ok = false;
+                }
+                Err(m) => {
+                    self.err(Loc::Span(t.span()), m);
+                    ok = false;
+                }
+            }
+        }
+        let flat = self.base == 0 && self.flat.is_some();
+        const ROLES: [(&str, DataType); 3] = [
+            ("row", DataType::U32),
+            ("column", DataType::U32),
+            ("value", DataType::F32),
+        ];
+        // Each parameter: its name (`None` for `_`) and position.
+        let mut params: Vec<(Option<String>, Span)> = Vec::with_capacity(3);
+        for (pat, (role, want)) in cl.inputs.iter().zip(ROLES) {
+            let (pat, ann) = match pat {
+                syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
+                p => (p, None),
+            };
+            let name = match pat {
+                syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    if let Some(m) = pi.mutability {
+                        self.err(
+                            Loc::Span(m.span),
+                            "`matrix_map`'s closure parameters are immutable; remove `mut` (copy one into a `let mut` in a helper if needed)",
+                        );
+                        ok = false;
+                    }
+                    let name = pi.ident.unraw().to_string();
+                    if !flat && params.iter().any(|(n, _)| n.as_deref() == Some(name.as_str())) {
+                        self.err(
+                            pi.ident.span(),
+                            format!("`{name}` is bound more than once in this closure's parameters"),
+                        );
+                        ok = false;
+                    }
+                    Some(name)
+                }
+                syn::Pat::Wild(_) if !flat => None,
+                syn::Pat::Wild(_) => {
+                    self.err(
+                        pat.span(),
+                        "in a kernel with `#[locals(...)]`, name every `matrix_map` closure parameter (a declared local)",
+                    );
+                    ok = false;
+                    None
+                }
+                _ => {
+                    self.err(
+                        pat.span(),
+                        format!("a `matrix_map` closure parameter is a name (or `_`), here the element's {role}"),
+                    );
+                    ok = false;
+                    None
+                }
+            };
+            if let Some(t) = ann {
+                match self.fx.scalar_ty(t) {
+                    Ok(got) if got == want => {}
+                    Ok(got) => {
+                        self.err(
+                            Loc::Span(t.span()),
+                            format!(
+                                "mismatched types: `matrix_map`'s {} parameter{} is the element's {role}, a `{want}`, not `{got}`",
+                                ["first", "second", "third"][params.len()],
+                                name.as_ref().map_or_else(String::new, |n| format!(" `{n}`"))
+                            ),
+                        );
+                        ok = false;
+                    }
+                    Err(m) => {
+                        self.err(Loc::Span(t.span()), m);
+                        ok = false;
+                    }
+                }
+            }
+            params.push((name, pat.span()));
+        }
+        if !ok {
+            return None;
+        }
+        self.scopes.push(std::collections::HashMap::new());
+        let mut ids = [0 as LocalId; 3];
+        for (i, ((name, sp), (role, want))) in params.iter().zip(ROLES).enumerate() {
+            let loc = Loc::Span(*sp);
+            let id = match name {
+                // An unnamed parameter still needs its local.
+                None => Some(self.new_local(["row", "col", "value"][i], Ty::K(want), false, loc)),
+                Some(n) => self.define_local(n, Ty::K(want), false, loc),
+            };
+            let Some(id) = id else {
+                ok = false;
+                continue;
+            };
+            // `#[locals]` mode names declared locals: they must fit.
+            let l = &self.locals[id as usize];
+            let (lt, mutable, lname) = (self.vars.resolve(l.ty), l.mutable, l.name.clone());
+            if lt != Some(want) || mutable {
+                self.err(
+                    loc,
+                    format!(
+                        "`{lname}` is `matrix_map`'s {role} parameter, so it is declared `{lname}: {want}` (immutable) in `#[locals(...)]`"
+                    ),
+                );
+                ok = false;
+            }
+            ids[i] = id;
+        }
+        let mut pre = Vec::new();
+        let body = self.expr(
+            &cl.body,
+            &mut pre,
+            Cx::TOP.no_hoist("in a `matrix_map` closure, which is evaluated once per element"),
+        );
+        self.scopes.pop();
+        self.vars.unify(body.ty, Ty::K(DataType::F32));
+        if !pre.is_empty() {
+            self.err(
+                &*cl.body,
+                "a `matrix_map` closure is one expression; compute what needs statements into a `let` before the `matrix_map`",
+            );
+            ok = false;
+        }
+        let mut bad = Vec::new();
+        map_forbidden(&body, &mut bad);
+        for (loc, what) in bad {
+            self.err(
+                loc,
+                format!("{what} in a `matrix_map` closure: it is evaluated where each element lives, not by one invocation, so it may use the row, column and value, locals equal across the warpgroup, parameters, loads and `workgroup_id`"),
+            );
+            ok = false;
+        }
+        ok.then_some((ids[0], ids[1], ids[2], body))
     }
 
     /// Lower a call of a matrix-making function up to the matrix it
@@ -758,10 +1044,15 @@ impl<'f> Kx<'_, 'f> {
             return None;
         }
         let spec = match (f, generics) {
-            (MatFn::Mma | MatFn::WgMma(_), Some(g)) => {
+            (MatFn::Mma | MatFn::WgMma(..) | MatFn::Map, Some(g)) => {
+                let of = if f == MatFn::Map {
+                    "the matrix it maps"
+                } else {
+                    "its accumulator operand"
+                };
                 self.err(
                     Loc::Span(angle_span(g)),
-                    format!("`{name}` takes no generic arguments: its result has the type of its accumulator operand"),
+                    format!("`{name}` takes no generic arguments: its result has the type of {of}"),
                 );
                 return None;
             }
@@ -838,9 +1129,38 @@ impl<'f> Kx<'_, 'f> {
                     at,
                 });
             }
-            MatFn::WgMma(asynchronous) => {
-                let ta = self.shared_tile_operand(c, 0, "A", out);
-                let tb = self.shared_tile_operand(c, 3, "B", out);
+            MatFn::WgMma(layout, asynchronous) if c.args.len() == 5 => {
+                let cc = self.matrix_operand(f, "fifth", Accumulator, &c.args[4]);
+                let p = self.accumulator_a(f, &c.args[0], cc);
+                let tb = self.shared_tile_operand((f, c), 1, ("B", layout), out);
+                let (p, (tb, _), cc) = (p?, tb?, cc?);
+                let mc = self.matrix(cc)?.clone();
+                return Some(Produced {
+                    f,
+                    spec: Some((mc.elem, mc.shape)),
+                    op: Pending::WgMma {
+                        a: FOperand::Accumulator(p),
+                        a_at: &c.args[0],
+                        b: tb,
+                        c: cc,
+                        asynchronous,
+                    },
+                    at,
+                });
+            }
+            MatFn::WgMma(layout, asynchronous) => {
+                if let syn::Expr::Path(p) = strip_group(&c.args[0])
+                    && let Some(id) = p.path.get_ident()
+                    && let Some(Bind::Matrix(_)) = self.lookup(&id.unraw().to_string())
+                {
+                    self.err(
+                        e,
+                        format!("with A from the accumulator `{}`, `{name}` takes 5 arguments: `c = {name}({}, &tb, b_offset, b_stride, c);`", id.unraw(), id.unraw()),
+                    );
+                    return None;
+                }
+                let ta = self.shared_tile_operand((f, c), 0, ("A", RowMajor), out);
+                let tb = self.shared_tile_operand((f, c), 3, ("B", layout), out);
                 let cc = self.matrix_operand(f, "seventh", Accumulator, &c.args[6]);
                 let ((ta, ea), (tb, eb), cc) = (ta?, tb?, cc?);
                 if ea != eb {
@@ -851,7 +1171,7 @@ impl<'f> Kx<'_, 'f> {
                     self.err(
                         e,
                         format!(
-                            "mismatched types in `warpgroup_mma`: `{an}` holds `{ea}` and `{bn}` holds `{eb}`; A and B must have one element type"
+                            "mismatched types in `{name}`: `{an}` holds `{ea}` and `{bn}` holds `{eb}`; A and B must have one element type"
                         ),
                     );
                     return None;
@@ -861,10 +1181,29 @@ impl<'f> Kx<'_, 'f> {
                     f,
                     spec: Some((mc.elem, mc.shape)),
                     op: Pending::WgMma {
-                        a: ta,
+                        a: FOperand::Shared(ta),
+                        a_at: &c.args[0],
                         b: tb,
                         c: cc,
                         asynchronous,
+                    },
+                    at,
+                });
+            }
+            MatFn::Map => {
+                let src = self.matrix_operand(f, "first", Accumulator, &c.args[0]);
+                let closure = self.map_closure(&c.args[1]);
+                let (src, (row, col, value, expr)) = (src?, closure?);
+                let ms = self.matrix(src)?.clone();
+                return Some(Produced {
+                    f,
+                    spec: Some((ms.elem, ms.shape)),
+                    op: Pending::Map {
+                        src,
+                        row,
+                        col,
+                        value,
+                        expr,
                     },
                     at,
                 });
@@ -908,7 +1247,7 @@ impl<'f> Kx<'_, 'f> {
         if p.f.scope() != m.scope {
             let msg = if m.scope == MatrixScope::Warpgroup {
                 format!(
-                    "`{name}` works on subgroup matrices, but `{}` is a warpgroup accumulator (`{}`); a warpgroup accumulator gets its value from `warpgroup_zero`, `warpgroup_fill` or `warpgroup_mma`",
+                    "`{name}` works on subgroup matrices, but `{}` is a warpgroup accumulator (`{}`); a warpgroup accumulator gets its value from `warpgroup_zero`, `warpgroup_fill`, `warpgroup_mma` or `matrix_map`",
                     m.name,
                     type_text(&m)
                 )
@@ -922,7 +1261,25 @@ impl<'f> Kx<'_, 'f> {
             self.err(p.at, msg);
             return;
         }
-        if let Some((elem, shape)) = p.spec
+        if let (MatFn::Map, Some((_, shape))) = (p.f, p.spec) {
+            // A map keeps the size; `k` (the multiply the matrix takes
+            // part in) may differ, as for attention's `P` of `S`.
+            if (shape.m, shape.n) != (m.shape.m, m.shape.n) {
+                self.err(
+                    p.at,
+                    format!(
+                        "mismatched matrix sizes: `{}` is {} x {} (`{}`), but this `matrix_map` makes {} x {}; `matrix_map` keeps the size of the matrix it maps",
+                        m.name,
+                        m.shape.m,
+                        m.shape.n,
+                        type_text(&m),
+                        shape.m,
+                        shape.n
+                    ),
+                );
+                return;
+            }
+        } else if let Some((elem, shape)) = p.spec
             && (elem, shape) != (m.elem, m.shape)
         {
             let made = MatrixDecl {
@@ -982,15 +1339,44 @@ impl<'f> Kx<'_, 'f> {
             Pending::Mma { a, b, c } => FMat::MultiplyAdd { d: target, a, b, c },
             Pending::WgMma {
                 a,
+                a_at,
                 b,
                 c,
                 asynchronous,
-            } => FMat::WarpgroupMultiplyAdd {
+            } => {
+                if let FOperand::Accumulator(a) = a
+                    && a == target
+                {
+                    self.err(
+                        a_at,
+                        format!(
+                            "`{name}` writes `{}`, which is also its A; A must be another accumulator",
+                            m.name
+                        ),
+                    );
+                    return;
+                }
+                FMat::WarpgroupMultiplyAdd {
+                    d: target,
+                    a,
+                    b,
+                    c,
+                    asynchronous,
+                }
+            }
+            Pending::Map {
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => FMat::Map {
                 d: target,
-                a,
-                b,
-                c,
-                asynchronous,
+                src,
+                row,
+                col,
+                value,
+                expr,
             },
         };
         out.push(FStmt {
@@ -1312,6 +1698,35 @@ impl<'f> Kx<'_, 'f> {
             }
             MatFn::Commit => FS::Async(FAsync::Commit),
             MatFn::WgWait => FS::Matrix(FMat::WarpgroupWait),
+            MatFn::RowReduce(op) => {
+                let mem = self.memory_arg(name, &c.args[0]);
+                let offset = self.u32_operand(&c.args[1], out);
+                let src = self.matrix_operand(f, "third", Accumulator, &c.args[2]);
+                let ((buf, elem), src) = (mem?, src?);
+                let bn = self.buf_text(buf);
+                let BufRef::Shared(dst) = buf else {
+                    self.err(
+                        &c.args[0],
+                        format!("`{name}` writes the row values to a `#[shared]` array of `f32`, but `{bn}` is a buffer parameter"),
+                    );
+                    return None;
+                };
+                if let Some(t) = self.vars.resolve(elem)
+                    && t != DataType::F32
+                {
+                    self.err(
+                        &c.args[0],
+                        format!("`{name}` writes `f32` row values, but `{bn}` holds `{t}`"),
+                    );
+                    return None;
+                }
+                FS::Matrix(FMat::RowReduce {
+                    op,
+                    src,
+                    dst,
+                    offset,
+                })
+            }
             MatFn::Wait => {
                 let n = self.const_u32(
                     &c.args[0],
@@ -1325,7 +1740,8 @@ impl<'f> Kx<'_, 'f> {
             | MatFn::Mma
             | MatFn::WgZero
             | MatFn::WgFill
-            | MatFn::WgMma(_) => return None,
+            | MatFn::WgMma(..)
+            | MatFn::Map => return None,
         })
     }
 }
@@ -1350,6 +1766,57 @@ pub(crate) fn matrix_kind(role: MatrixRole, scope: MatrixScope) -> &'static str 
         (A, _) => "MatrixA",
         (B, _) => "MatrixB",
         (Accumulator, MatrixScope::Subgroup) => "MatrixAcc",
+    }
+}
+
+/// What a `matrix_map` closure body may not use, with where: subgroup
+/// operations, the builtins that differ between invocations and private
+/// arrays (the validator's rules, found here to point at the use).
+fn map_forbidden<'f>(e: &FExpr<'f>, out: &mut Vec<(Loc<'f>, String)>) {
+    let what = match &e.k {
+        FK::Subgroup(op, _) => Some(format!("`{}`", op.name())),
+        FK::Builtin(b @ (Builtin::GlobalId | Builtin::LocalId), _) => Some(format!("`{}`", b.name())),
+        FK::Load(BufRef::Private(_), _) => Some("a private array".to_string()),
+        _ => None,
+    };
+    if let Some(w) = what {
+        out.push((e.loc, w));
+        return;
+    }
+    match &e.k {
+        FK::Load(_, a) | FK::Unary(_, a) | FK::Cast(_, a) => map_forbidden(a, out),
+        FK::Binary(_, a, b) => {
+            map_forbidden(a, out);
+            map_forbidden(b, out);
+        }
+        FK::Math(_, args) | FK::Subgroup(_, args) => {
+            args.iter().for_each(|a| map_forbidden(a, out));
+        }
+        FK::Select(c, a, b) => {
+            map_forbidden(c, out);
+            map_forbidden(a, out);
+            map_forbidden(b, out);
+        }
+        FK::Atomic {
+            index,
+            expected,
+            value,
+            ..
+        } => {
+            map_forbidden(index, out);
+            if let Some(x) = expected {
+                map_forbidden(x, out);
+            }
+            map_forbidden(value, out);
+        }
+        FK::Int(_)
+        | FK::Float(_)
+        | FK::Lit(_)
+        | FK::Local(_)
+        | FK::Param(_)
+        | FK::Builtin(..)
+        | FK::Len(_)
+        | FK::Error => {}
     }
 }
 

@@ -147,7 +147,13 @@ impl<'a, 'f> Kx<'a, 'f> {
 
     /// Define a source-level local: in `#[locals]` mode the declared one,
     /// else a fresh local bound in the current scope.
-    fn define_local(&mut self, name: &str, ty: Ty, mutable: bool, loc: Loc<'f>) -> Option<LocalId> {
+    pub(super) fn define_local(
+        &mut self,
+        name: &str,
+        ty: Ty,
+        mutable: bool,
+        loc: Loc<'f>,
+    ) -> Option<LocalId> {
         if self.base == 0
             && let Some(flat) = &self.flat
         {

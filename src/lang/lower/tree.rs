@@ -8,7 +8,7 @@ use super::Sp;
 use super::infer::Ty;
 use crate::ir::{
     AtomicOp, Axis, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MathFn, MatrixDecl,
-    MatrixId, MatrixLayout, ParamId, SharedId, SubgroupOp, UnOp,
+    MatrixId, MatrixLayout, ParamId, RowReduceOp, SharedId, SubgroupOp, UnOp,
 };
 
 /// Where a front-end node came from; its byte range is computed only when a
@@ -196,12 +196,28 @@ pub(crate) enum FMat<'f> {
     },
     WarpgroupMultiplyAdd {
         d: MatrixId,
-        a: FTile<'f>,
+        a: FOperand<'f>,
         b: FTile<'f>,
         c: MatrixId,
         asynchronous: bool,
     },
     WarpgroupWait,
+    /// `d = matrix_map(src, |row, col, value| expr)`.
+    Map {
+        d: MatrixId,
+        src: MatrixId,
+        row: LocalId,
+        col: LocalId,
+        value: LocalId,
+        expr: FExpr<'f>,
+    },
+    /// `matrix_row_max/sum(&mut dst, offset, src)`.
+    RowReduce {
+        op: RowReduceOp,
+        src: MatrixId,
+        dst: SharedId,
+        offset: FExpr<'f>,
+    },
 }
 
 /// An operand tile of `warpgroup_mma`, mirroring [`crate::ir::SharedTile`].
@@ -210,6 +226,14 @@ pub(crate) struct FTile<'f> {
     pub array: SharedId,
     pub offset: FExpr<'f>,
     pub stride: FExpr<'f>,
+    pub layout: MatrixLayout,
+}
+
+/// The `A` of `warpgroup_mma`, mirroring [`crate::ir::WarpgroupOperand`].
+#[derive(Clone, Debug)]
+pub(crate) enum FOperand<'f> {
+    Shared(FTile<'f>),
+    Accumulator(MatrixId),
 }
 
 impl<'f> FMat<'f> {
@@ -238,8 +262,24 @@ impl<'f> FMat<'f> {
             }
             FMat::MultiplyAdd { .. } | FMat::WarpgroupWait => vec![],
             FMat::WarpgroupMultiplyAdd { a, b, .. } => {
-                vec![&mut a.offset, &mut a.stride, &mut b.offset, &mut b.stride]
+                let mut v = match a {
+                    FOperand::Shared(t) => vec![&mut t.offset, &mut t.stride],
+                    FOperand::Accumulator(_) => vec![],
+                };
+                v.extend([&mut b.offset, &mut b.stride]);
+                v
             }
+            FMat::Map { expr, .. } => vec![expr],
+            FMat::RowReduce { offset, .. } => vec![offset],
+        }
+    }
+
+    /// The locals the statement defines (a map's row, column and value),
+    /// for renumbering.
+    pub(crate) fn locals_mut(&mut self) -> Vec<&mut LocalId> {
+        match self {
+            FMat::Map { row, col, value, .. } => vec![row, col, value],
+            _ => vec![],
         }
     }
 
@@ -268,8 +308,15 @@ impl<'f> FMat<'f> {
             }
             FMat::MultiplyAdd { .. } | FMat::WarpgroupWait => vec![],
             FMat::WarpgroupMultiplyAdd { a, b, .. } => {
-                vec![&a.offset, &a.stride, &b.offset, &b.stride]
+                let mut v = match a {
+                    FOperand::Shared(t) => vec![&t.offset, &t.stride],
+                    FOperand::Accumulator(_) => vec![],
+                };
+                v.extend([&b.offset, &b.stride]);
+                v
             }
+            FMat::Map { expr, .. } => vec![expr],
+            FMat::RowReduce { offset, .. } => vec![offset],
         }
     }
 }
