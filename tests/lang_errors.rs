@@ -1556,3 +1556,52 @@ fn helpers_do_not_see_generic_parameters() {
         "generic helper functions are not supported",
     );
 }
+
+/// A warpgroup kernel whose body starts on line 6: a shared `f32` array
+/// `m`, a `bf16` tile `tb` and an accumulator `s`.
+fn attn(body: &str) -> String {
+    format!(
+        "#[kernel(workgroup_size = 128)]\npub fn k(y: &mut [f32]) {{\n    #[shared] let mut m: [f32; 64];\n    #[shared] let mut tb: [bf16; 4096];\n    let mut s = warpgroup_zero::<f32, 64, 64, 64>();\n{body}\n}}\n"
+    )
+}
+
+/// The attention forms' misuse points at the part at fault: the closure's
+/// parameter list, an annotation, an operand, a call in the closure.
+#[test]
+fn attention_form_errors() {
+    let d = expect_at(
+        &attn("    s = matrix_map(s, |r, c| r as f32);"),
+        6,
+        23,
+        "`matrix_map`'s closure takes 3 parameters",
+    );
+    assert_eq!(d.span.len(), "|r, c|".len());
+    let d = expect_at(
+        &attn("    s = matrix_map(s, |r, c, v: u32| v as f32);"),
+        6,
+        33,
+        "mismatched types: `matrix_map`'s third parameter `v` is the element's value (`f32`), not `u32`",
+    );
+    assert_eq!(d.span.len(), 3);
+    let d = expect_at(
+        &attn("    matrix_row_max(&mut y, 0, s);"),
+        6,
+        20,
+        "`matrix_row_max` writes the row values to a `#[shared]` array of `f32`, but `y` is a buffer parameter",
+    );
+    assert_eq!(d.span.len(), "&mut y".len());
+    let d = expect_at(
+        &attn("    s = warpgroup_mma(s, &tb, 0, 64, s);"),
+        6,
+        23,
+        "`warpgroup_mma` reads A from `s` and accumulates into it too",
+    );
+    assert_eq!(d.span.len(), 1);
+    let d = expect_at(
+        &attn("    s = matrix_map(s, |r, c, v| v + subgroup_max(v));"),
+        6,
+        37,
+        "`subgroup_max` in a `matrix_map` closure",
+    );
+    assert_eq!(d.span.len(), "subgroup_max(v)".len());
+}

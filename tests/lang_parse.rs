@@ -3561,3 +3561,310 @@ fn warpgroup_validation_errors_have_positions() {
         "a matrix operation in control flow that depends on the invocation",
     );
 }
+
+/// `mkw` with the attention forms used correctly: `p` is 64 x 16, the `A`
+/// of a multiply into `w` (k = 16).
+#[test]
+fn the_attention_misuse_kernel_is_valid() {
+    let k = file(&mkw("    let mut p = warpgroup_zero::<f32, 64, 16, 16>();
+    w = warpgroup_mma(p, &tb, 0, 64, w);
+    w = warpgroup_mma_t_async(p, &tb, 0, 16, w);
+    w = warpgroup_mma_t(&ta, 0, 64, &tb, 0, 16, w);
+    let e: WarpgroupAcc<f32, 64, 64, 64> = matrix_map(w, |r, c, v| v);
+    matrix_row_max(&mut tf, 0, e);
+    matrix_row_sum(&mut tf, 64, w);"))
+    .remove(0);
+    assert!(k.validate().is_ok(), "{:?}", k.validate());
+    assert_eq!(k.matrices[5].name, "e");
+    assert_eq!(
+        k.matrices[5].shape,
+        vyre::ir::MatrixShape {
+            m: 64,
+            n: 64,
+            k: 64
+        }
+    );
+}
+
+#[test]
+fn warpgroup_mma_accumulator_a_and_transposed_b_diagnostics() {
+    let p = "    let mut p = warpgroup_zero::<f32, 64, 16, 16>();\n";
+    diag(
+        &mkw("    w = warpgroup_mma(w, &tb, 0, 64, w);"),
+        "w, &tb",
+        "`warpgroup_mma` reads A from `w` and accumulates into it too; A must be another accumulator (copy it first: `let p = matrix_map(w, |r, c, v| v);`)",
+    );
+    diag(
+        &mkw("    let mut q = warpgroup_zero::<f32, 64, 64, 16>();\n    w = warpgroup_mma(q, &tb, 0, 64, w);"),
+        "q, &tb",
+        "A of `warpgroup_mma` is 64 x k for the multiply's k = 16 (`w` is `WarpgroupAcc<f32, 64, 64, 16>`), but `q` is 64 x 64 (`WarpgroupAcc<f32, 64, 64, 16>`)",
+    );
+    diag(
+        &mkw("    let mut e = warpgroup_zero::<f32, 64, 16, 16>();\n    let mut f = warpgroup_zero::<f32, 64, 16, 16>();\n    e = warpgroup_mma_async(e, &tb, 0, 16, f);"),
+        "e, &tb",
+        "`warpgroup_mma_async` writes `e`, which is also its A; A must be another accumulator",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(c, &tb, 0, 64, w);"),
+        "c, &tb",
+        "`warpgroup_mma` reads A from a `#[shared]` array or a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup (`MatrixAcc<f32, 16, 8, 16>`)",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma_t(a, &tb, 0, 64, w);"),
+        "a, &tb",
+        "the first operand of `warpgroup_mma_t` is an accumulator, but `a` is an A matrix (`MatrixA<bf16, 16, 8, 16>`)",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma(&ta, 0, &tb, 0, w);"),
+        "&ta, 0, &tb",
+        "with 5 arguments, `warpgroup_mma` reads A from a warpgroup accumulator, given by name: `c = warpgroup_mma(p, &tb, b_offset, b_stride, c);`",
+    );
+    diag(
+        &format!("{}", mkw(&format!("{p}    w = warpgroup_mma_async(p, 0, 64, &tb, 0, 64, w);"))),
+        "warpgroup_mma_async(p, 0",
+        "with A from the accumulator `p`, `warpgroup_mma_async` takes 5 arguments: `c = warpgroup_mma_async(p, &tb, b_offset, b_stride, c);`",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma_t(&ta, 0, 64, &y, 0, 64, w);"),
+        "&y, 0",
+        "`warpgroup_mma_t` reads B from a `#[shared]` array, but `y` is a buffer parameter",
+    );
+    diag(
+        &mkw(&format!("{p}    w = warpgroup_mma_t_async(p, &tf, 0, 64, w);")),
+        "&tf, 0",
+        "`warpgroup_mma_t_async` reads B from `f16` or `bf16` elements, but `tf` holds `f32`",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma_t(&ta, 0, 64, &th, 0, 64, w);"),
+        "warpgroup_mma_t(&ta",
+        "mismatched types in `warpgroup_mma_t`: `ta` holds `bf16` and `th` holds `f16`",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma_t(&ta, 0, 64, &tb, 0, 64, c);"),
+        "c);",
+        "`warpgroup_mma_t` accumulates into a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup",
+    );
+    diag(
+        &mkw(&format!("{p}    w = warpgroup_mma(p, &tb, 0, 64, c);")),
+        "c);",
+        "`warpgroup_mma` accumulates into a warpgroup accumulator",
+    );
+    diag(
+        &mkw("    w = warpgroup_mma_t(&ta, 0, 64, &tb, 0, 64);"),
+        "warpgroup_mma_t(&ta",
+        "`warpgroup_mma_t` takes 7 (or 5 with A from a warpgroup accumulator) argument(s) but 6 were given",
+    );
+    diag(
+        &mkw(&format!("{p}    w = warpgroup_mma(p, &tb, 0i32, 64, w);")),
+        "0i32",
+        "the offset of `warpgroup_mma`'s B must be `u32`, but this is `i32`",
+    );
+}
+
+#[test]
+fn matrix_map_diagnostics() {
+    diag(
+        &mkw("    w = matrix_map(w, |r, c| 1.0);"),
+        "|r, c|",
+        "`matrix_map`'s closure takes 3 parameters, the element's row, column and value: `|row, col, value| expr` (`row`, `col`: `u32`; `value`: `f32`), but this one takes 2",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, || 1.0);"),
+        "||",
+        "but this one takes 0",
+    );
+    diag(
+        &mkw("    w = matrix_map(w);"),
+        "matrix_map(w)",
+        "`matrix_map` takes 2 argument(s) but 1 was given",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, 1.0);"),
+        "1.0);",
+        "the second argument of `matrix_map` is a closure of the element's row, column and value",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r: f32, c, v| v);"),
+        "f32, c",
+        "mismatched types: `matrix_map`'s first parameter `r` is the element's row (`u32`), not `f32`",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, _: f16| 1.0);"),
+        "f16|",
+        "mismatched types: `matrix_map`'s third parameter is the element's value (`f32`), not `f16`",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| -> u32 { r });"),
+        "u32 {",
+        "mismatched types: `matrix_map`'s closure returns the new `f32` element, not `u32`",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| r);"),
+        "r);",
+        "`matrix_map`'s closure returns an `f32` (the new element), but this is `u32`",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| 1);"),
+        "1);",
+        "`matrix_map`'s closure returns an `f32` (the new element), but this is `i32`",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, r, v| v);"),
+        "r, v|",
+        "`r` is bound more than once in this closure's parameters",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |mut r, c, v| v);"),
+        "mut r",
+        "`matrix_map`'s closure parameters are immutable; remove `mut`",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |(r, c), c, v| v);"),
+        "(r, c), c",
+        "a `matrix_map` closure parameter is a name (or `_`), here the element's row",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, move |r, c, v| v);"),
+        "move",
+        "`move` is not supported on a `matrix_map` closure",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| v + subgroup_add(v));"),
+        "subgroup_add(v)",
+        "`subgroup_add` in a `matrix_map` closure: it is evaluated where each element lives, not by one invocation",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| v + local_id().x as f32);"),
+        "local_id().x",
+        "`local_id` in a `matrix_map` closure",
+    );
+    diag(
+        &mkw("    let mut pa = [0.0f32; 4];\n    w = matrix_map(w, |r, c, v| v + pa[r]);"),
+        "pa[r]",
+        "a private array in a `matrix_map` closure",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| { let z = v; z });"),
+        "{ let z",
+        "a block with statements cannot be used in a `matrix_map` closure, which is evaluated once per element",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| v * w);"),
+        "w);",
+        "`w` is a matrix",
+    );
+    diag(
+        &mkw("    w = matrix_map(w, |r, c, v| v);\n    let z = r;"),
+        "r;",
+        "cannot find",
+    );
+    diag(
+        &mkw("    w = matrix_map(c, |r, col, v| v);"),
+        "c, |",
+        "`matrix_map` works on warpgroup accumulators (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup (`MatrixAcc<f32, 16, 8, 16>`)",
+    );
+    diag(
+        &mkw("    w = matrix_map(a, |r, col, v| v);"),
+        "a, |",
+        "the first operand of `matrix_map` is an accumulator, but `a` is an A matrix",
+    );
+    diag(
+        &mkw("    c = matrix_map(w, |r, col, v| v);"),
+        "matrix_map(w",
+        "`matrix_map` makes a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup",
+    );
+    diag(
+        &mkw("    let mut e = warpgroup_zero::<f32, 64, 128, 16>();\n    w = matrix_map(e, |r, c, v| v);"),
+        "matrix_map(e",
+        "mismatched matrix sizes: `w` is 64 x 64 (`WarpgroupAcc<f32, 64, 64, 16>`), but this `matrix_map` makes 64 x 128; `matrix_map` keeps the size of the matrix it maps",
+    );
+    diag(
+        &mkw("    w = matrix_map::<f32, 64, 64, 16>(w, |r, c, v| v);"),
+        "<f32, 64, 64, 16>(w",
+        "`matrix_map` takes no generic arguments: its result has the type of the matrix it maps",
+    );
+    diag(
+        &mkw("    matrix_map(w, |r, c, v| v);"),
+        "matrix_map(",
+        "the matrix `matrix_map` makes would be dropped",
+    );
+    diag(
+        &mkw("    let z = 1.0 + matrix_map(w, |r, c, v| v);"),
+        "matrix_map(",
+        "`matrix_map` makes a matrix, which is not a value",
+    );
+    diag(
+        &mkw("    let e = warpgroup_zero::<f32, 64, 64, 16>();\n    e = matrix_map(w, |r, c, v| v);"),
+        "e = matrix_map",
+        "cannot assign twice to the immutable matrix `e`",
+    );
+    // A helper with statements cannot run once per element.
+    diag(
+        &format!(
+            "fn twice(x: f32) -> f32 {{ let y = x * 2.0; y }}\n{}",
+            mkw("    w = matrix_map(w, |r, c, v| twice(v));")
+        ),
+        "twice(v)",
+        "helper `twice` has statements, so it cannot be called in a `matrix_map` closure, which is evaluated once per element",
+    );
+    // The validator's rules, at the statement.
+    diag(
+        &mkw("    if local_id().x < 16 {\n        w = matrix_map(w, |r, c, v| v);\n    }"),
+        "w = matrix_map",
+        "a matrix operation in control flow that depends on the invocation",
+    );
+}
+
+#[test]
+fn matrix_row_reduction_diagnostics() {
+    diag(
+        &mkw("    matrix_row_max(&mut y, 0, w);"),
+        "&mut y",
+        "`matrix_row_max` writes the row values to a `#[shared]` array of `f32`, but `y` is a buffer parameter",
+    );
+    diag(
+        &mkw("    matrix_row_sum(&mut th, 0, w);"),
+        "&mut th",
+        "`matrix_row_sum` writes `f32` row values, but `th` holds `f16`",
+    );
+    diag(
+        &mkw("    let mut pa = [0.0f32; 64];\n    matrix_row_max(&mut pa, 0, w);"),
+        "&mut pa",
+        "`matrix_row_max` works on buffer parameters and `#[shared]` arrays, but `pa` is a private array",
+    );
+    diag(
+        &mkw("    matrix_row_max(&mut tf, 0, c);"),
+        "c);",
+        "`matrix_row_max` works on warpgroup accumulators (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup",
+    );
+    diag(
+        &mkw("    matrix_row_sum(&mut tf, 0, b);"),
+        "b);",
+        "the third operand of `matrix_row_sum` is an accumulator, but `b` is a B matrix",
+    );
+    diag(
+        &mkw("    matrix_row_max(&mut tf, 0);"),
+        "matrix_row_max(",
+        "`matrix_row_max` takes 3 argument(s) but 2 were given: `matrix_row_max(&mut dst, offset, acc);`",
+    );
+    diag(
+        &mkw("    matrix_row_sum(&mut tf, 1.0, w);"),
+        "1.0, w",
+        "the offset of `matrix_row_sum` must be `u32`, but this is `f32`",
+    );
+    diag(
+        &mkw("    matrix_row_max::<f32>(&mut tf, 0, w);"),
+        "<f32>",
+        "`matrix_row_max` takes no generic arguments",
+    );
+    diag(
+        &mkw("    let z = matrix_row_max(&mut tf, 0, w);"),
+        "matrix_row_max(",
+        "`matrix_row_max` is a statement; it cannot be used inside an expression",
+    );
+    diag(
+        "fn matrix_row_sum(n: u32) {}\n#[kernel]\npub fn k() {}\n",
+        "matrix_row_sum",
+        "`matrix_row_sum` is a builtin function",
+    );
+}

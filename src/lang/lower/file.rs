@@ -703,7 +703,8 @@ fn count_idents(block: &syn::Block, out: &mut HashMap<String, usize>) {
 }
 
 /// Whether `block` itself stores, runs an atomic or a barrier, stores a
-/// matrix or runs an asynchronous copy, commit or wait.
+/// matrix or its row maxima or sums, or runs an asynchronous copy, commit
+/// or wait.
 fn has_direct_effect(block: &syn::Block) -> bool {
     struct V(bool);
     impl<'ast> syn::visit::Visit<'ast> for V {
@@ -719,8 +720,9 @@ fn has_direct_effect(block: &syn::Block) -> bool {
             {
                 self.0 = true;
             }
-            // Matrix stores and asynchronous copies write memory (and a
-            // commit or wait orders copies), so their place matters.
+            // Matrix stores, row reductions and asynchronous copies write
+            // memory (and a commit or wait orders copies), so their place
+            // matters.
             if let Some((
                 super::matrix::MatFn::Store(_)
                 | super::matrix::MatFn::RowReduce(_)

@@ -946,7 +946,7 @@ impl<'f> Kx<'_, 'f> {
                         self.err(
                             Loc::Span(t.span()),
                             format!(
-                                "mismatched types: `matrix_map`'s {} parameter{} is the element's {role}, a `{want}`, not `{got}`",
+                                "mismatched types: `matrix_map`'s {} parameter{} is the element's {role} (`{want}`), not `{got}`",
                                 ["first", "second", "third"][params.len()],
                                 name.as_ref().map_or_else(String::new, |n| format!(" `{n}`"))
                             ),
