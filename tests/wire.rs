@@ -1400,33 +1400,271 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
         from_wire(&bytes),
         Err(WireError::InvalidProgram { .. })
     ));
-    // An unknown statement code after the last one (21, warpgroup_wait).
+    // An unknown statement code after the last one (23, the row
+    // reduction).
     let mut p = Program::new("k", [1, 1, 1]);
     p.body = vec![Node::Barrier];
     let mut bytes = to_wire(&p);
     let last = bytes.len() - 1;
     assert_eq!(bytes[last], 11, "barrier");
-    bytes[last] = 22;
-    match from_wire(&bytes) {
-        Err(WireError::Malformed { offset, reason }) => {
-            assert_eq!(offset, last);
-            assert_eq!(reason, "unknown statement code 22");
+    for code in [24u8, 0x7f] {
+        bytes[last] = code;
+        match from_wire(&bytes) {
+            Err(WireError::Malformed { offset, reason }) => {
+                assert_eq!(offset, last);
+                assert_eq!(reason, format!("unknown statement code {code}"));
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
 }
 
-/// Version 4 encodings (no layouts, scopes or warpgroup multiplies) are
-/// refused with the version error, not misread.
+/// Version 4 encodings (no layouts, scopes or warpgroup multiplies) and
+/// version 5 ones (tiles without a layout, no operand tag) are refused with
+/// the version error, not misread.
 #[test]
-fn version_4_is_refused() {
-    let mut bytes = to_wire(&warpgroup_program(64));
-    bytes[4..6].copy_from_slice(&4u16.to_le_bytes());
-    assert_eq!(
-        from_wire(&bytes),
-        Err(WireError::UnsupportedVersion {
-            found: 4,
-            supported: 5
-        })
+fn versions_4_and_5_are_refused() {
+    assert_eq!(VERSION, 6);
+    for old in [4u16, 5] {
+        let mut bytes = to_wire(&warpgroup_program(64));
+        bytes[4..6].copy_from_slice(&old.to_le_bytes());
+        assert_eq!(
+            from_wire(&bytes),
+            Err(WireError::UnsupportedVersion {
+                found: old,
+                supported: VERSION
+            })
+        );
+    }
+}
+
+/// Version 6's additions: a warpgroup multiply with `A` from an
+/// accumulator (plain and asynchronous), `B` column-major (with `A` a tile
+/// and an accumulator), `matrix_map` (into another accumulator and in
+/// place, its closure reading the row, column, value, a parameter, a
+/// shared array and a buffer) and both row reductions.
+fn attention_program() -> Program {
+    use vyre::ir::{
+        MatrixLayout, MatrixOp, RowReduceOp, SharedLayout, SharedTile, WarpgroupOperand,
+    };
+    let mut b = ProgramBuilder::new("attn", [128, 1, 1]);
+    let o = b.buffer("o", DataType::F32, Access::ReadWrite);
+    let bias = b.buffer("bias", DataType::F32, Access::Read);
+    let scale = b.scalar("scale", DataType::F32);
+    let n = b.scalar("n", DataType::U32);
+    let sw = SharedLayout::Swizzled { cols: 64 };
+    let tq = b.shared_with_layout("tq", DataType::F16, 64 * 64, sw);
+    let tk = b.shared_with_layout("tk", DataType::F16, 64 * 64, sw);
+    let tv = b.shared("tv", DataType::F16, 64 * 64);
+    let m = b.shared("m", DataType::F32, 64);
+    let l = b.shared("l", DataType::F32, 64);
+    let s = b.warpgroup_accumulator("s", 64, 64);
+    let p = b.warpgroup_accumulator("p", 64, 64);
+    let acc = b.warpgroup_accumulator("acc", 64, 64);
+    let (r, c, v) = (
+        b.local("r", DataType::U32, false),
+        b.local("c", DataType::U32, false),
+        b.local("v", DataType::F32, false),
     );
+    let (r2, c2, v2) = (
+        b.local("r2", DataType::U32, false),
+        b.local("c2", DataType::U32, false),
+        b.local("v2", DataType::F32, false),
+    );
+    let tile = |array, offset, layout| SharedTile {
+        array,
+        offset: Expr::u32(offset),
+        stride: Expr::u32(64),
+        layout,
+    };
+    let (row, col) = (MatrixLayout::RowMajor, MatrixLayout::ColMajor);
+    b.body(|blk| {
+        for x in [s, acc] {
+            blk.matrix(MatrixOp::Fill {
+                matrix: x,
+                value: Expr::f32(0.0),
+            });
+        }
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: s,
+            a: WarpgroupOperand::Shared(tile(tq, 0, row)),
+            b: tile(tk, 0, col),
+            c: s,
+            asynchronous: false,
+        });
+        blk.matrix(MatrixOp::RowReduce {
+            op: RowReduceOp::Max,
+            src: s,
+            dst: m,
+            offset: Expr::u32(0),
+        });
+        blk.matrix(MatrixOp::Map {
+            d: p,
+            src: s,
+            row: r,
+            col: c,
+            value: v,
+            expr: Expr::local(v)
+                .mul(Expr::param(scale))
+                .sub(Expr::load(BufRef::Shared(m), Expr::local(r)))
+                .add(Expr::load(BufRef::Param(bias), Expr::local(c)))
+                .math(MathFn::Exp, vec![]),
+        });
+        blk.matrix(MatrixOp::RowReduce {
+            op: RowReduceOp::Add,
+            src: p,
+            dst: l,
+            offset: Expr::param(n),
+        });
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: acc,
+            a: WarpgroupOperand::Accumulator(p),
+            b: tile(tv, 0, row),
+            c: acc,
+            asynchronous: true,
+        });
+        blk.matrix(MatrixOp::WarpgroupWait);
+        blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            d: acc,
+            a: WarpgroupOperand::Accumulator(p),
+            b: tile(tk, 64, col),
+            c: acc,
+            asynchronous: false,
+        });
+        blk.matrix(MatrixOp::Map {
+            d: acc,
+            src: acc,
+            row: r2,
+            col: c2,
+            value: v2,
+            expr: Expr::select(
+                Expr::local(c2).lt(Expr::param(n)),
+                Expr::local(v2).div(Expr::load(BufRef::Shared(l), Expr::local(r2))),
+                Expr::f32(0.0),
+            ),
+        });
+        blk.matrix(MatrixOp::Store {
+            matrix: acc,
+            buf: BufRef::Param(o),
+            offset: Expr::u32(0),
+            stride: Expr::u32(64),
+            layout: row,
+            clip: None,
+        });
+    });
+    b.finish()
+}
+
+#[test]
+fn attention_statements_round_trip() {
+    use vyre::ir::{MatrixLayout, MatrixOp, RowReduceOp, WarpgroupOperand};
+    let p = attention_program();
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let bytes = to_wire(&p);
+    assert_eq!(bytes[4..6], VERSION.to_le_bytes());
+    assert_eq!(from_wire(&bytes), Ok(p.clone()));
+    assert_eq!(to_wire(&p), bytes, "deterministic");
+    for n in 0..bytes.len() {
+        assert!(
+            from_wire(&bytes[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
+    }
+    // Every addition is there to round-trip.
+    let mut seen = std::collections::BTreeSet::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Matrix(op) = n {
+            seen.insert(match op {
+                MatrixOp::WarpgroupMultiplyAdd {
+                    a: WarpgroupOperand::Accumulator(_),
+                    b,
+                    ..
+                } if b.layout == MatrixLayout::ColMajor => "accumulator A, B col-major",
+                MatrixOp::WarpgroupMultiplyAdd {
+                    a: WarpgroupOperand::Accumulator(_),
+                    ..
+                } => "accumulator A",
+                MatrixOp::WarpgroupMultiplyAdd { b, .. } if b.layout == MatrixLayout::ColMajor => {
+                    "B col-major"
+                }
+                MatrixOp::Map { d, src, .. } if d == src => "map in place",
+                MatrixOp::Map { .. } => "map",
+                MatrixOp::RowReduce {
+                    op: RowReduceOp::Max,
+                    ..
+                } => "row max",
+                MatrixOp::RowReduce { .. } => "row sum",
+                _ => return,
+            });
+        }
+    });
+    assert_eq!(seen.len(), 7, "{seen:?}");
+}
+
+/// The new tags are checked: a warpgroup operand code other than 0 (tile)
+/// or 1 (accumulator), a tile layout other than 0 or 1, a row reduction
+/// other than 0 (max) or 1 (sum).
+#[test]
+fn corrupt_operand_layout_and_reduction_codes_are_decode_errors() {
+    use vyre::ir::{MatrixOp, RowReduceOp, SharedTile, WarpgroupOperand};
+    // One statement, the whole body, which ends the encoding: its bytes
+    // start where those of the empty body end (both counts are one byte).
+    let last_statement = |op: MatrixOp| {
+        let mut p = attention_program();
+        p.body = vec![];
+        let start = to_wire(&p).len();
+        p.body = vec![Node::Matrix(op)];
+        (to_wire(&p), start)
+    };
+    let tile = SharedTile {
+        array: 1,
+        offset: Expr::u32(0),
+        stride: Expr::u32(64),
+        layout: vyre::ir::MatrixLayout::ColMajor,
+    };
+    // `19 d operand(1 p) tile(array offset stride layout) c`.
+    let (bytes, start) = last_statement(MatrixOp::WarpgroupMultiplyAdd {
+        d: 2,
+        a: WarpgroupOperand::Accumulator(1),
+        b: tile.clone(),
+        c: 2,
+        asynchronous: false,
+    });
+    let (op_tag, layout) = (start + 2, bytes.len() - 2);
+    assert_eq!(bytes[start], 19, "warpgroup_mma");
+    assert_eq!(bytes[op_tag], 1, "accumulator operand");
+    assert_eq!(bytes[layout], 1, "column-major");
+    for (at, what) in [
+        (op_tag, "unknown warpgroup operand code"),
+        (layout, "unknown matrix layout code"),
+    ] {
+        let mut b = bytes.clone();
+        b[at] = 2;
+        match from_wire(&b) {
+            Err(WireError::Malformed { offset, reason }) => {
+                assert_eq!(offset, at, "{reason}");
+                assert!(reason.starts_with(what), "{reason}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // `23 op src shared offset`.
+    let (bytes, start) = last_statement(MatrixOp::RowReduce {
+        op: RowReduceOp::Add,
+        src: 0,
+        dst: 3,
+        offset: Expr::u32(0),
+    });
+    let op_at = start + 1;
+    assert_eq!(bytes[start], 23, "row reduction");
+    assert_eq!(bytes[op_at], 1, "sum");
+    let mut b = bytes.clone();
+    b[op_at] = 2;
+    match from_wire(&b) {
+        Err(WireError::Malformed { offset, reason }) => {
+            assert_eq!(offset, op_at);
+            assert!(reason.contains("row reduction"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
