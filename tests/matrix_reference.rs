@@ -15,7 +15,7 @@ use vyre::ir::{
     Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MatrixLayout, MatrixOp, MatrixRole,
     MatrixShape, Program, ProgramBuilder,
 };
-use vyre::ir::{SharedTile, WarpgroupOperand};
+use vyre::ir::{MathFn, SharedTile, WarpgroupOperand};
 
 const ROW: MatrixLayout = MatrixLayout::RowMajor;
 const COL: MatrixLayout = MatrixLayout::ColMajor;
@@ -1768,5 +1768,653 @@ fn warpgroup_invocations_passing_different_operands_are_an_error() {
         // Operands that differ per warpgroup only are fine.
         run_with(&program(which, 128), [1, 1, 1], &mut [], &opts(32))
             .unwrap_or_else(|e| panic!("{which}: per-warpgroup operands: {e}"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Attention building blocks: `matrix_map`, `matrix_row_max/sum`, `A` from
+// an accumulator and `B` column-major.
+
+fn lid() -> Expr {
+    Expr::Builtin(Builtin::LocalId, Axis::X)
+}
+
+fn wgx() -> Expr {
+    Expr::Builtin(Builtin::WorkgroupId, Axis::X)
+}
+
+/// The three locals a `matrix_map` defines (`u32`, `u32`, `f32`).
+fn closure(b: &mut ProgramBuilder, tag: &str) -> [u32; 3] {
+    [
+        b.local(format!("r{tag}"), DataType::U32, false),
+        b.local(format!("c{tag}"), DataType::U32, false),
+        b.local(format!("v{tag}"), DataType::F32, false),
+    ]
+}
+
+fn map(d: u32, src: u32, [row, col, value]: [u32; 3], expr: Expr) -> MatrixOp {
+    MatrixOp::Map {
+        d,
+        src,
+        row,
+        col,
+        value,
+        expr,
+    }
+}
+
+/// `(r * 16 + c) as f32`, of a closure's locals.
+fn index_f32([r, c, _]: [u32; 3]) -> Expr {
+    Expr::local(r)
+        .mul(Expr::u32(16))
+        .add(Expr::local(c))
+        .cast(DataType::F32)
+}
+
+/// `matrix_map` evaluates its expression per element with the row, column
+/// and value bound, and reads uniform locals, a scalar parameter, a shared
+/// array (out of range reads 0) and `workgroup_id`, with the operators'
+/// run-time semantics (`powf`, `exp`, a mask by row and column): two
+/// workgroups, each with its own offsets, against the same expression
+/// computed on the host.
+#[test]
+fn map_evaluates_the_closure_per_element() {
+    let mut b = ProgramBuilder::new("map", [128, 1, 1]);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let scale = b.scalar("scale", DataType::F32);
+    let m = b.shared("m", DataType::F32, 70);
+    let s = b.warpgroup_accumulator("s", 16, 16);
+    let off = b.local("off", DataType::U32, false);
+    let base = b.local("base", DataType::U32, false);
+    let c1 = closure(&mut b, "1");
+    let c2 = closure(&mut b, "2");
+    let l = Expr::local;
+    b.body(|blk| {
+        blk.if_(lid().lt(Expr::u32(70)), |t| {
+            t.store(
+                BufRef::Shared(m),
+                lid(),
+                lid()
+                    .cast(DataType::F32)
+                    .mul(Expr::f32(0.25))
+                    .sub(Expr::f32(3.0)),
+            );
+        });
+        blk.barrier();
+        blk.let_(off, wgx().mul(Expr::u32(12)));
+        blk.let_(base, wgx().add(Expr::u32(2)));
+        blk.matrix(MatrixOp::Fill {
+            matrix: s,
+            value: Expr::f32(1.5),
+        });
+        // s = v * (r * 16 + c) - 7
+        blk.matrix(map(
+            s,
+            s,
+            c1,
+            l(c1[2]).mul(index_f32(c1)).sub(Expr::f32(7.0)),
+        ));
+        // s = c > r + base ? -inf : 2^(v * scale - m[r + off]) * exp(-c / 8)
+        let y = l(c2[2])
+            .mul(Expr::param(scale))
+            .sub(Expr::load(BufRef::Shared(m), l(c2[0]).add(l(off))));
+        let e = Expr::f32(2.0).math(MathFn::Powf, vec![y]).mul(
+            l(c2[1])
+                .cast(DataType::F32)
+                .neg()
+                .div(Expr::f32(8.0))
+                .math(MathFn::Exp, vec![]),
+        );
+        let masked = l(c2[1]).gt(l(c2[0]).add(l(base)));
+        blk.matrix(map(
+            s,
+            s,
+            c2,
+            Expr::select(masked, Expr::f32(f32::NEG_INFINITY), e),
+        ));
+        blk.matrix(MatrixOp::Store {
+            matrix: s,
+            buf: BufRef::Param(out),
+            offset: wgx().mul(Expr::u32(1024)),
+            stride: Expr::u32(16),
+            layout: ROW,
+            clip: None,
+        });
+    });
+    let p = b.finish();
+    let sc = 0.01f32;
+    let mut want = Vec::new();
+    for g in 0..2u32 {
+        let m = |i: u32| {
+            if i < 70 { i as f32 * 0.25 - 3.0 } else { 0.0 }
+        };
+        for r in 0..64u32 {
+            for c in 0..16u32 {
+                let v = 1.5f32 * ((r * 16 + c) as f32) - 7.0;
+                let y = v * sc - m(r + 12 * g);
+                let e = 2f32.powf(y) * (-(c as f32) / 8.0).exp();
+                want.push(if c > r + g + 2 { f32::NEG_INFINITY } else { e });
+            }
+        }
+    }
+    for size in [32, 128] {
+        let mut o = vec![0u32; 2048];
+        run_with(
+            &p,
+            [2, 1, 1],
+            &mut [
+                RefArg::Buffer(&mut o),
+                RefArg::Scalar(Literal::F32(sc.to_bits())),
+            ],
+            &opts(size),
+        )
+        .expect("runs");
+        for (e, (&g, w)) in o.iter().zip(&want).enumerate() {
+            assert_eq!(g, w.to_bits(), "element {e}: {} vs {w}", f32::from_bits(g));
+        }
+    }
+    // Rows 58.. of workgroup 1 read `m[70..]`: 0, out of range.
+    assert!(
+        want.iter()
+            .all(|x| x.is_finite() || *x == f32::NEG_INFINITY)
+    );
+}
+
+/// The row-reduction kernel: `s` from a `matrix_map` of rows with NaN,
+/// `-inf`, all-negative and cancelling values; `matrix_row_max` into `mx`
+/// at offset 10 (rows 60.. out of range) and `matrix_row_sum` into `sm`,
+/// both copied to `out`.
+fn row_reduce_program(unchecked: bool) -> Program {
+    let mut b = ProgramBuilder::new("rows", [128, 1, 1]);
+    b.unchecked(unchecked);
+    let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+    let mx = b.shared("mx", DataType::F32, 70);
+    let sm = b.shared("sm", DataType::F32, 70);
+    let s = b.warpgroup_accumulator("s", 16, 16);
+    let cl = closure(&mut b, "");
+    let [r, c, _] = cl.map(Expr::local);
+    let rf = r.clone().cast(DataType::F32);
+    let cf = c.clone().cast(DataType::F32);
+    let kind = r.clone().rem(Expr::u32(4));
+    let u = Expr::u32;
+    let value = Expr::select(
+        kind.clone().eq(u(1)).and(c.clone().eq(u(3))),
+        Expr::f32(f32::NAN),
+        Expr::select(
+            kind.clone().eq(u(2)),
+            Expr::f32(f32::NEG_INFINITY),
+            Expr::select(
+                kind.eq(u(3)),
+                cf.clone()
+                    .add(Expr::f32(1.0))
+                    .mul(Expr::f32(-0.3))
+                    .sub(rf.clone()),
+                Expr::select(
+                    c.eq(u(0)),
+                    rf.clone().sub(Expr::f32(30.5)).mul(Expr::f32(1e8)),
+                    rf.sub(Expr::f32(31.5))
+                        .mul(cf.add(Expr::f32(1.0)))
+                        .mul(Expr::f32(-0.1)),
+                ),
+            ),
+        ),
+    );
+    b.body(|blk| {
+        blk.matrix(map(s, s, cl, value));
+        blk.matrix(MatrixOp::RowReduce {
+            op: vyre::ir::RowReduceOp::Max,
+            src: s,
+            dst: mx,
+            offset: u(10),
+        });
+        blk.matrix(MatrixOp::RowReduce {
+            op: vyre::ir::RowReduceOp::Add,
+            src: s,
+            dst: sm,
+            offset: u(0),
+        });
+        blk.barrier();
+        blk.if_(lid().lt(u(70)), |t| {
+            t.store(
+                BufRef::Param(out),
+                lid(),
+                Expr::load(BufRef::Shared(mx), lid()),
+            );
+            t.store(
+                BufRef::Param(out),
+                lid().add(u(70)),
+                Expr::load(BufRef::Shared(sm), lid()),
+            );
+        });
+    });
+    b.finish()
+}
+
+/// The value of element `(r, c)` of `row_reduce_program`'s `s`.
+fn row_value(r: u32, c: u32) -> f32 {
+    let (rf, cf) = (r as f32, c as f32);
+    match r % 4 {
+        1 if c == 3 => f32::NAN,
+        2 => f32::NEG_INFINITY,
+        3 => (cf + 1.0) * -0.3 - rf,
+        _ if c == 0 => (rf - 30.5) * 1e8,
+        _ => (rf - 31.5) * (cf + 1.0) * -0.1,
+    }
+}
+
+/// `matrix_row_max` folds `f32::max` from `-inf` (NaN skipped, a row of
+/// negatives keeps its negative maximum, a row of `-inf` is `-inf`);
+/// `matrix_row_sum` adds left to right from `0.0`, rounding each sum (NaN
+/// propagates); elements past the array are dropped, and are an
+/// `OutOfBounds` error in an unchecked kernel.
+#[test]
+fn row_reductions_fold_each_row() {
+    let mut o = vec![0u32; 140];
+    run(
+        &row_reduce_program(false),
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+    )
+    .expect("runs");
+    let row = |r: u32| (0..16).map(move |c| row_value(r, c));
+    for i in 0..70u32 {
+        let want_max = if (10..70).contains(&i) {
+            row(i - 10).fold(f32::NEG_INFINITY, f32::max)
+        } else {
+            0.0
+        };
+        let want_sum = if i < 64 {
+            row(i).fold(0.0, |a, x| a + x)
+        } else {
+            0.0
+        };
+        assert_eq!(o[i as usize], want_max.to_bits(), "max at {i}");
+        assert_eq!(o[70 + i as usize], want_sum.to_bits(), "sum at {i}");
+    }
+    let got = |i: usize| f32::from_bits(o[i]);
+    // Row 1 (NaN at column 3): the maximum skips it, the sum is NaN.
+    assert!(got(11).is_finite() && got(71).is_nan());
+    // Row 2: all -inf.
+    assert_eq!((got(12), got(72)), (f32::NEG_INFINITY, f32::NEG_INFINITY));
+    // Row 3: all negative, the largest is -3.3.
+    assert_eq!(got(13), -0.3 - 3.0);
+    // Row 0 sums left to right: 1e8-sized first term absorbs others.
+    let r0: Vec<f32> = row(0).collect();
+    let reversed = r0.iter().rev().fold(0.0f32, |a, &x| a + x);
+    assert_ne!(reversed.to_bits(), o[70], "the order is observable here");
+    // Unchecked: row 60 goes to `mx[70]`.
+    let e = run(
+        &row_reduce_program(true),
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut o)],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, RunError::OutOfBounds { buffer, index: 70, len: 70, .. } if buffer == "mx"),
+        "{e:?}"
+    );
+}
+
+/// `d = P · B + c` with `P` a warpgroup accumulator, every element rounded
+/// to nearest even to the operand type first (`1 + j * 2^-10` keeps its
+/// value in `f16` and rounds in `bf16`, ties to even), `B` row- or
+/// column-major at an odd offset and stride, part of it past the end of
+/// its array (reads 0): against the plain loop, bit for bit, and unlike the
+/// loop without the rounding.
+#[test]
+fn multiply_with_a_from_an_accumulator() {
+    let (n, k) = (8u32, 16u32);
+    for elem in [DataType::F16, DataType::BF16] {
+        for layout in [ROW, COL] {
+            let (b_off, b_stride, b_len) = if layout == ROW {
+                (3, 11, 170)
+            } else {
+                (5, 19, 150)
+            };
+            let mut bld = ProgramBuilder::new("pv", [128, 1, 1]);
+            let vb = bld.buffer("vb", elem, Access::Read);
+            let out = bld.buffer("out", DataType::F32, Access::ReadWrite);
+            let tb = bld.shared("tb", elem, b_len);
+            let pm = bld.warpgroup_accumulator("p", k, 16);
+            let d = bld.warpgroup_accumulator("d", n, k);
+            let i = bld.local("i", DataType::U32, false);
+            let cl = closure(&mut bld, "");
+            let [r, c, _] = cl.map(Expr::local);
+            // (1 + ((r * 16 + c) % 8) * 2^-10) * (r - 20)
+            let pv = Expr::f32(1.0)
+                .add(
+                    index_f32(cl)
+                        .rem(Expr::f32(8.0))
+                        .mul(Expr::f32(2f32.powi(-10))),
+                )
+                .mul(r.cast(DataType::F32).sub(Expr::f32(20.0)));
+            let _ = c;
+            bld.body(|blk| {
+                blk.for_(i, Expr::u32(0), Expr::u32(b_len.div_ceil(128)), |body| {
+                    let idx = Expr::local(i).mul(Expr::u32(128)).add(lid());
+                    body.if_(idx.clone().lt(Expr::u32(b_len)), |t| {
+                        t.store(
+                            BufRef::Shared(tb),
+                            idx.clone(),
+                            Expr::load(BufRef::Param(vb), idx),
+                        );
+                    });
+                });
+                blk.barrier();
+                blk.matrix(map(pm, pm, cl, pv));
+                blk.matrix(MatrixOp::Fill {
+                    matrix: d,
+                    value: Expr::f32(0.25),
+                });
+                blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                    d,
+                    a: WarpgroupOperand::Accumulator(pm),
+                    b: SharedTile {
+                        array: tb,
+                        offset: Expr::u32(b_off),
+                        stride: Expr::u32(b_stride),
+                        layout,
+                    },
+                    c: d,
+                    asynchronous: false,
+                });
+                blk.matrix(MatrixOp::Store {
+                    matrix: d,
+                    buf: BufRef::Param(out),
+                    offset: Expr::u32(0),
+                    stride: Expr::u32(n),
+                    layout: ROW,
+                    clip: None,
+                });
+            });
+            let prog = bld.finish();
+            let mut rng = Rng(u64::from(b_len) + elem.bits() as u64);
+            let mut vbits: Vec<u32> = (0..b_len).map(|_| rng.elem(elem)).collect();
+            let mut o = vec![0u32; (64 * n) as usize];
+            run(
+                &prog,
+                [1, 1, 1],
+                &mut [RefArg::Buffer(&mut vbits), RefArg::Buffer(&mut o)],
+            )
+            .expect("runs");
+            let bval = |kk: u32, j: u32| {
+                let idx = u64::from(b_off) + layout.index(kk, j, b_stride);
+                vbits.get(idx as usize).map_or(0.0, |&w| value_of(elem, w))
+            };
+            let pval = |r: u32, c: u32| {
+                (1.0 + ((r * 16 + c) as f32 % 8.0) * 2f32.powi(-10)) * (r as f32 - 20.0)
+            };
+            let (mut want, mut unrounded) = (Vec::new(), Vec::new());
+            for r in 0..64 {
+                for j in 0..n {
+                    let (mut acc, mut raw) = (0.25f32, 0.25f32);
+                    for kk in 0..k {
+                        let pr = value_of(elem, bits_of(elem, pval(r, kk)));
+                        acc += pr * bval(kk, j);
+                        raw += pval(r, kk) * bval(kk, j);
+                    }
+                    want.push(acc.to_bits());
+                    unrounded.push(raw.to_bits());
+                }
+            }
+            assert_eq!(o, want, "{elem} {layout:?}");
+            if elem == DataType::BF16 {
+                assert_ne!(o, unrounded, "{elem} {layout:?}: the rounding is applied");
+            }
+            // Some of B lies past the array: those elements read 0.
+            let last = u64::from(b_off) + layout.index(k - 1, n - 1, b_stride);
+            assert!(last >= u64::from(b_len));
+        }
+    }
+}
+
+/// `warpgroup_mma_t` with `A` from a shared array and `B` column-major
+/// (`B[k][j]` at `offset + j * stride + k`): odd offsets and strides, a
+/// tile past the end, and a `B` offset near `u32::MAX` (out of range past
+/// `u32`, reading 0: `d` stays `c`).
+#[test]
+fn multiply_with_a_column_major_b() {
+    let (n, k) = (16u32, 32u32);
+    for (b_off, b_stride, b_len) in [(7u32, 33u32, 600u32), (0, 32, 512), (u32::MAX - 5, 32, 512)] {
+        let elem = DataType::F16;
+        let mut bld = ProgramBuilder::new("qk", [128, 1, 1]);
+        let ab = bld.buffer("ab", elem, Access::Read);
+        let bb = bld.buffer("bb", elem, Access::Read);
+        let out = bld.buffer("out", DataType::F32, Access::ReadWrite);
+        let ta = bld.shared("ta", elem, 64 * 35 + 3);
+        let tb = bld.shared("tb", elem, b_len);
+        let d = bld.warpgroup_accumulator("d", n, k);
+        let i = bld.local("i", DataType::U32, false);
+        bld.body(|blk| {
+            for (tile, src, len) in [(ta, ab, 64 * 35 + 3), (tb, bb, b_len)] {
+                blk.for_(i, Expr::u32(0), Expr::u32(len.div_ceil(128)), |body| {
+                    let idx = Expr::local(i).mul(Expr::u32(128)).add(lid());
+                    body.if_(idx.clone().lt(Expr::u32(len)), |t| {
+                        t.store(
+                            BufRef::Shared(tile),
+                            idx.clone(),
+                            Expr::load(BufRef::Param(src), idx),
+                        );
+                    });
+                });
+            }
+            blk.barrier();
+            blk.matrix(MatrixOp::Fill {
+                matrix: d,
+                value: Expr::f32(-2.0),
+            });
+            blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d,
+                a: WarpgroupOperand::Shared(SharedTile {
+                    array: ta,
+                    offset: Expr::u32(3),
+                    stride: Expr::u32(35),
+                    layout: ROW,
+                }),
+                b: SharedTile {
+                    array: tb,
+                    offset: Expr::u32(b_off),
+                    stride: Expr::u32(b_stride),
+                    layout: COL,
+                },
+                c: d,
+                asynchronous: true,
+            });
+            blk.matrix(MatrixOp::WarpgroupWait);
+            blk.matrix(MatrixOp::Store {
+                matrix: d,
+                buf: BufRef::Param(out),
+                offset: Expr::u32(0),
+                stride: Expr::u32(n),
+                layout: ROW,
+                clip: None,
+            });
+        });
+        let prog = bld.finish();
+        let mut rng = Rng(u64::from(b_stride));
+        let mut abits: Vec<u32> = (0..64 * 35 + 3).map(|_| rng.elem(elem)).collect();
+        let mut bbits: Vec<u32> = (0..b_len).map(|_| rng.elem(elem)).collect();
+        let read = |v: &[u32], idx: u64| {
+            usize::try_from(idx)
+                .ok()
+                .and_then(|i| v.get(i))
+                .map_or(0.0, |&w| value_of(elem, w))
+        };
+        let mut want = Vec::new();
+        for r in 0..64u64 {
+            for j in 0..u64::from(n) {
+                let mut acc = -2.0f32;
+                for kk in 0..u64::from(k) {
+                    let a = read(&abits, 3 + r * 35 + kk);
+                    let b = read(&bbits, u64::from(b_off) + j * u64::from(b_stride) + kk);
+                    acc += a * b;
+                }
+                want.push(acc.to_bits());
+            }
+        }
+        let mut o = vec![0u32; (64 * n) as usize];
+        for size in [32, 128] {
+            run_with(
+                &prog,
+                [1, 1, 1],
+                &mut [
+                    RefArg::Buffer(&mut abits),
+                    RefArg::Buffer(&mut bbits),
+                    RefArg::Buffer(&mut o),
+                ],
+                &opts(size),
+            )
+            .expect("runs");
+            assert_eq!(o, want, "B at {b_off}, stride {b_stride}");
+        }
+        let untouched = want.iter().all(|&x| x == (-2.0f32).to_bits());
+        assert_eq!(untouched, b_off > u32::MAX - 64, "B at {b_off}");
+    }
+}
+
+/// The attention block of `matrix_support::attention` (all four building
+/// blocks, `exp` and a division by the row sum included) against its host
+/// transcription, bit for bit, for `f16` and `bf16`, two workgroups.
+#[test]
+fn attention_block_matches_the_host() {
+    use matrix_support::attention::{Attention, SCALE};
+    for elem in [DataType::F16, DataType::BF16] {
+        for exp in [true, false] {
+            let att = Attention {
+                elem,
+                kv: 16,
+                d: 16,
+                exp,
+                workgroups: 2,
+            };
+            let [mut q, mut k, mut v] = att.inputs(11);
+            let want = att.expected(&[q.clone(), k.clone(), v.clone()]);
+            let mut o = vec![0u32; (2 * att.out_per_workgroup()) as usize];
+            run(
+                &att.program(),
+                [2, 1, 1],
+                &mut [
+                    RefArg::Buffer(&mut q),
+                    RefArg::Buffer(&mut k),
+                    RefArg::Buffer(&mut v),
+                    RefArg::Buffer(&mut o),
+                    RefArg::Scalar(Literal::F32(SCALE.to_bits())),
+                ],
+            )
+            .expect("runs");
+            for (e, (&g, w)) in o.iter().zip(&want).enumerate() {
+                assert_eq!(g, w.to_bits(), "{elem} exp={exp}: element {e}");
+            }
+            assert!(want.iter().all(|x| x.is_finite()));
+        }
+    }
+}
+
+/// A local a `matrix_map` reads must be equal across the warpgroup (it is
+/// evaluated where each element lives): one that differs per 64
+/// invocations is a `WarpgroupOperandsDiffer` naming it; one per warpgroup
+/// is fine. A row reduction's offset and an accumulator-`A` multiply's `B`
+/// operands are compared likewise.
+#[test]
+fn map_locals_and_row_offsets_must_agree_across_a_warpgroup() {
+    let program = |which: &str, div: u32| {
+        let mut b = ProgramBuilder::new("wg_map", [256, 1, 1]);
+        let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+        let sh = b.shared("sh", DataType::F32, 512);
+        let tb = b.shared("tb", DataType::F16, 1024);
+        let s = b.warpgroup_accumulator("s", 16, 16);
+        let d = b.warpgroup_accumulator("d", 8, 16);
+        let x = b.local("x", DataType::U32, false);
+        let cl = closure(&mut b, "");
+        let pick = |what: &str| {
+            if which == what {
+                Expr::local(x)
+            } else {
+                Expr::u32(0)
+            }
+        };
+        b.body(|blk| {
+            blk.let_(x, lid().div(Expr::u32(div)));
+            blk.matrix(map(
+                s,
+                s,
+                cl,
+                Expr::local(cl[2]).add(pick("map").cast(DataType::F32)),
+            ));
+            blk.matrix(MatrixOp::RowReduce {
+                op: vyre::ir::RowReduceOp::Max,
+                src: s,
+                dst: sh,
+                offset: pick("row"),
+            });
+            blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                d,
+                a: WarpgroupOperand::Accumulator(s),
+                b: SharedTile {
+                    array: tb,
+                    offset: pick("b_off"),
+                    stride: Expr::u32(8),
+                    layout: COL,
+                },
+                c: d,
+                asynchronous: false,
+            });
+            blk.matrix(MatrixOp::Store {
+                matrix: d,
+                buf: BufRef::Param(out),
+                offset: lid().div(Expr::u32(128)).mul(Expr::u32(512)),
+                stride: Expr::u32(8),
+                layout: ROW,
+                clip: None,
+            });
+        });
+        b.finish()
+    };
+    for (which, stmt, want) in [
+        (
+            "map",
+            "matrix statement 0 (`s = matrix_map(s, |r, c, v| ..)`)",
+            "`matrix_map` reads `x`, which invocation 0 holds as 0x00000000 and invocation 64 as 0x00000001",
+        ),
+        (
+            "row",
+            "matrix statement 1 (`matrix_row_max(&sh, .., s)`)",
+            "invocation 0 passes offset 0, invocation 64 offset 1",
+        ),
+        (
+            "b_off",
+            "matrix statement 2 (`d = warpgroup_mma_t(s, &tb, .., d)`)",
+            "invocation 0 passes B offset 0, invocation 64 B offset 1",
+        ),
+    ] {
+        for size in [32, 128] {
+            let mut o = vec![0u32; 1024];
+            let e = run_with(
+                &program(which, 64),
+                [1, 1, 1],
+                &mut [RefArg::Buffer(&mut o)],
+                &opts(size),
+            )
+            .unwrap_err();
+            let RunError::WarpgroupOperandsDiffer {
+                warpgroup: 0,
+                statement,
+                detail,
+                ..
+            } = &e
+            else {
+                panic!("{which}, size {size}: {e:?}");
+            };
+            assert_eq!(statement, stmt, "{which}");
+            assert!(detail.contains(want), "{which}: {detail}");
+        }
+        let mut o = vec![0u32; 1024];
+        run_with(
+            &program(which, 128),
+            [1, 1, 1],
+            &mut [RefArg::Buffer(&mut o)],
+            &opts(32),
+        )
+        .unwrap_or_else(|e| panic!("{which}: per-warpgroup values: {e}"));
     }
 }

@@ -4,6 +4,7 @@
 //! (`docs/language.md`, `src/ir/matrix.rs`), independently of any backend.
 #![allow(dead_code)]
 
+pub mod attention;
 pub mod warpgroup;
 
 use vyre::ir::{

@@ -1,7 +1,7 @@
 //! The interpreter's bytecode: register-machine instructions ([`Op`]) with
 //! operators resolved by type, and the fixed register layout of builtins.
 
-use crate::ir::{Builtin, DataType, MatrixLayout, MatrixShape};
+use crate::ir::{Builtin, DataType, MatrixLayout, MatrixShape, RowReduceOp};
 
 pub(super) type Reg = u32;
 
@@ -602,18 +602,62 @@ pub(super) enum MatStmt {
         shape: MatrixShape,
     },
     /// Warpgroup accumulator `d = A * B + c` of `shape`: `A` (`m x k`) from
-    /// shared array `a` at offset `Op::Matrix`'s `a`, stride its `b`; `B`
-    /// (`k x n`) from shared array `b` at offset and stride in registers
-    /// `b_regs`; both arrays of `elem`, row-major.
+    /// a shared array at offset `Op::Matrix`'s `a`, stride its `b`, or
+    /// from a warpgroup accumulator rounded to `elem` ([`WgA`]); `B`
+    /// (`k x n`) from shared array `b` in `b_layout` at offset and stride
+    /// in registers `b_regs`; the arrays of `elem`.
     WarpgroupMultiplyAdd {
         d: u32,
         c: u32,
-        a: u32,
+        a: WgA,
         b: u32,
         elem: DataType,
         b_regs: [Reg; 2],
+        b_layout: MatrixLayout,
         shape: MatrixShape,
     },
+    /// Warpgroup accumulator `d[r][c] = expr(r, c, src[r][c])`, the
+    /// expression being `Compiled::maps[map]` (its operands, the locals it
+    /// names, are compared across the warpgroup there).
+    Map { d: u32, src: u32, map: u32 },
+    /// `dst[offset + r] = op` over row `r` of warpgroup accumulator `src`,
+    /// offset in `Op::Matrix`'s `a`; `dst` an `f32` shared array.
+    RowReduce { op: RowReduceOp, src: u32, dst: u32 },
+}
+
+/// Where a warpgroup multiply reads `A`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WgA {
+    /// A row-major tile of this shared array.
+    Shared(u32),
+    /// This warpgroup accumulator, each element rounded to the multiply's
+    /// element type.
+    Acc(u32),
+}
+
+/// The expression of a `matrix_map`, compiled as a subroutine: the code
+/// from `entry` (skipped by the statement's own flow) computes it into
+/// `result` and halts, reading the element's row, column and value from
+/// registers `row`, `col` and `value`; `uniform` are the registers (and
+/// names) of the other locals it reads, which every invocation of the
+/// warpgroup must hold equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MapCode {
+    pub(super) entry: u32,
+    pub(super) result: Reg,
+    pub(super) row: Reg,
+    pub(super) col: Reg,
+    pub(super) value: Reg,
+    pub(super) uniform: Vec<(Reg, String)>,
+}
+
+impl MapCode {
+    /// Every register the subroutine's frame names.
+    pub(super) fn regs(&self) -> Vec<Reg> {
+        let mut v = vec![self.result, self.row, self.col, self.value];
+        v.extend(self.uniform.iter().map(|u| u.0));
+        v
+    }
 }
 
 impl MatStmt {
@@ -622,7 +666,12 @@ impl MatStmt {
         match self {
             Self::Fill { m } | Self::Load { m, .. } | Self::Store { m, .. } => vec![m],
             Self::MultiplyAdd { d, a, b, c, .. } => vec![d, a, b, c],
-            Self::WarpgroupMultiplyAdd { d, c, .. } => vec![d, c],
+            Self::WarpgroupMultiplyAdd { d, c, a, .. } => match a {
+                WgA::Acc(p) => vec![d, c, p],
+                WgA::Shared(_) => vec![d, c],
+            },
+            Self::Map { d, src, .. } => vec![d, src],
+            Self::RowReduce { src, .. } => vec![src],
         }
     }
 
@@ -630,8 +679,12 @@ impl MatStmt {
     pub(super) fn mems(self) -> Vec<Mem> {
         match self {
             Self::Load { mem, .. } | Self::Store { mem, .. } => vec![mem],
-            Self::WarpgroupMultiplyAdd { a, b, .. } => vec![Mem::Shared(a), Mem::Shared(b)],
-            Self::Fill { .. } | Self::MultiplyAdd { .. } => vec![],
+            Self::WarpgroupMultiplyAdd { a, b, .. } => match a {
+                WgA::Shared(a) => vec![Mem::Shared(a), Mem::Shared(b)],
+                WgA::Acc(_) => vec![Mem::Shared(b)],
+            },
+            Self::RowReduce { dst, .. } => vec![Mem::Shared(dst)],
+            Self::Fill { .. } | Self::MultiplyAdd { .. } | Self::Map { .. } => vec![],
         }
     }
 
@@ -642,7 +695,10 @@ impl MatStmt {
         match self {
             Self::Load { clip, .. } | Self::Store { clip, .. } => clip,
             Self::WarpgroupMultiplyAdd { b_regs, .. } => Some(b_regs),
-            Self::Fill { .. } | Self::MultiplyAdd { .. } => None,
+            Self::Fill { .. }
+            | Self::MultiplyAdd { .. }
+            | Self::Map { .. }
+            | Self::RowReduce { .. } => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::Compiled;
 use super::bytecode::{
-    AtomicK, BUILTIN_REGS, MatStmt, MatrixSlot, Mem, Op, Reg, SubgroupK, builtin_reg,
+    AtomicK, BUILTIN_REGS, MapCode, MatStmt, MatrixSlot, Mem, Op, Reg, SubgroupK, WgA, builtin_reg,
 };
 use super::literal_bits;
 use crate::ir::{
@@ -59,6 +59,8 @@ pub(super) struct Codegen<'p, 'c> {
     /// name each.
     matrix_ops: Vec<MatStmt>,
     matrix_descs: Vec<String>,
+    /// The compiled expressions of `matrix_map` statements.
+    maps: Vec<MapCode>,
 }
 
 impl<'p, 'c> Codegen<'p, 'c> {
@@ -139,6 +141,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             unsupported: None,
             matrix_ops: Vec::new(),
             matrix_descs: Vec::new(),
+            maps: Vec::new(),
         };
         cg.find_aliases();
         cg.block(&p.body);
@@ -206,6 +209,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             warpgroup_words,
             matrix_ops: cg.matrix_ops,
             matrix_descs: cg.matrix_descs,
+            maps: cg.maps,
         })
     }
 
@@ -527,22 +531,55 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let k = self.matrix_ops.len();
         let (stmt, desc, a, b) = match op {
             MatrixOp::WarpgroupWait => return,
-            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {
-                self.unsupported("TODO(reference): matrix_map / matrix_row_*".to_string());
-                return;
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => {
+                let stmt = MatStmt::Map {
+                    d: *d,
+                    src: *src,
+                    map: self.maps.len() as u32,
+                };
+                let code = self.map_code([*row, *col, *value], expr);
+                let local = |id: u32| p.locals.get(id as usize).map_or("?", |l| l.name.as_str());
+                let desc = format!(
+                    "`{} = matrix_map({}, |{}, {}, {}| ..)`",
+                    name(*d),
+                    name(*src),
+                    local(*row),
+                    local(*col),
+                    local(*value)
+                );
+                // The operands are compared by `exec` from `MapCode`; the
+                // instruction's registers are never read.
+                let r = code.row;
+                self.maps.push(code);
+                (stmt, desc, r, r)
+            }
+            MatrixOp::RowReduce {
+                op: rop,
+                src,
+                dst,
+                offset,
+            } => {
+                let (r, _) = self.expr(offset, None);
+                let array = p
+                    .shared
+                    .get(*dst as usize)
+                    .map_or_else(|| format!("#{dst}"), |s| s.name.clone());
+                let desc = format!("`{}(&{array}, .., {})`", rop.name(), name(*src));
+                let stmt = MatStmt::RowReduce {
+                    op: *rop,
+                    src: *src,
+                    dst: *dst,
+                };
+                (stmt, desc, r, r)
             }
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
-                let crate::ir::WarpgroupOperand::Shared(a) = a else {
-                    self.unsupported(
-                        "TODO(reference): warpgroup_mma with A in registers".to_string(),
-                    );
-                    return;
-                };
-                if b.layout != MatrixLayout::RowMajor {
-                    self.unsupported("TODO(reference): warpgroup_mma_t".to_string());
-                    return;
-                }
-                let (ra, rsa) = (self.expr(&a.offset, None).0, self.expr(&a.stride, None).0);
                 // Into registers of their own, like a clip.
                 let b_regs = [self.expr(&b.offset, None).0, self.expr(&b.stride, None).0];
                 let array = |id: u32| {
@@ -550,30 +587,53 @@ impl<'p, 'c> Codegen<'p, 'c> {
                         .get(id as usize)
                         .map_or_else(|| format!("#{id}"), |s| s.name.clone())
                 };
+                let t = if b.layout == MatrixLayout::ColMajor {
+                    "_t"
+                } else {
+                    ""
+                };
+                // An accumulator `A` has no operands: `B`'s stand in for
+                // them (compared twice, harmlessly).
+                let (wa, a_desc, ra, rsa) = match a {
+                    crate::ir::WarpgroupOperand::Shared(a) => {
+                        let (ra, rsa) =
+                            (self.expr(&a.offset, None).0, self.expr(&a.stride, None).0);
+                        (
+                            WgA::Shared(a.array),
+                            format!("&{}, ..", array(a.array)),
+                            ra,
+                            rsa,
+                        )
+                    }
+                    crate::ir::WarpgroupOperand::Accumulator(m) => {
+                        (WgA::Acc(*m), name(*m), b_regs[0], b_regs[1])
+                    }
+                };
                 let desc = format!(
-                    "`{} = warpgroup_mma(&{}, .., &{}, .., {})`",
+                    "`{} = warpgroup_mma{t}({a_desc}, &{}, .., {})`",
                     name(*d),
-                    array(a.array),
                     array(b.array),
                     name(*c)
                 );
                 // Validation gives both accumulators one shape and both
-                // arrays one element type.
+                // arrays one element type (`B`'s is the rounding type of an
+                // accumulator `A`).
                 let shape = p
                     .matrices
                     .get(*d as usize)
                     .map_or(crate::ir::MatrixShape { m: 0, n: 0, k: 0 }, |m| m.shape);
                 let elem = p
                     .shared
-                    .get(a.array as usize)
+                    .get(b.array as usize)
                     .map_or(DataType::F16, |s| s.elem);
                 let stmt = MatStmt::WarpgroupMultiplyAdd {
                     d: *d,
                     c: *c,
-                    a: a.array,
+                    a: wa,
                     b: b.array,
                     elem,
                     b_regs,
+                    b_layout: b.layout,
                     shape,
                 };
                 (stmt, desc, ra, rsa)
@@ -671,6 +731,46 @@ impl<'p, 'c> Codegen<'p, 'c> {
             .push(format!("matrix statement {k} ({desc})"));
         self.synchronised = true;
         self.code.push(Op::Matrix { s: k as u32, a, b });
+    }
+
+    /// A `matrix_map` expression as a subroutine that the statement's own
+    /// flow jumps over: `exec` runs it once per element from `entry` on a
+    /// copy of the warpgroup's first invocation's registers, so every
+    /// operator, cast and load has exactly the bytecode's semantics.
+    fn map_code(&mut self, [row, col, value]: [u32; 3], expr: &Expr) -> MapCode {
+        let mut uniform: Vec<u32> = Vec::new();
+        expr.find_map(&mut |e| {
+            if let Expr::Local(id) = e
+                && ![row, col, value].contains(id)
+                && !uniform.contains(id)
+            {
+                uniform.push(*id);
+            }
+            None::<()>
+        });
+        uniform.sort_unstable();
+        self.code.push(Op::Jump { t: 0 });
+        let skip = self.code.len() - 1;
+        let entry = self.here();
+        let (result, _) = self.expr(expr, None);
+        self.code.push(Op::Halt);
+        let after = self.here();
+        self.patch(skip, after);
+        let p = self.p;
+        MapCode {
+            entry,
+            result,
+            row: self.local(row),
+            col: self.local(col),
+            value: self.local(value),
+            uniform: uniform
+                .into_iter()
+                .map(|id| {
+                    let name = p.locals.get(id as usize).map_or("?", |l| l.name.as_str());
+                    (self.local(id), name.to_string())
+                })
+                .collect(),
+        }
     }
 
     /// Body of a `while`: `continue` re-tests at `head`, the exit jump `jf`

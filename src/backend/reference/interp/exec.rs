@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::bytecode::{AtomicK, MatStmt, Mem, Op, SubgroupK};
+use super::bytecode::{AtomicK, MatStmt, Mem, Op, SubgroupK, WgA};
 use super::{Compiled, RunError};
 
 /// Invocations of a warpgroup.
@@ -29,6 +29,9 @@ pub(super) struct Scratch {
     acc: Vec<f32>,
     /// A warpgroup multiply's `A` and `B` tiles, read from shared memory.
     tiles: Vec<f32>,
+    /// The registers a `matrix_map` expression runs on: a copy of the
+    /// warpgroup's first invocation's.
+    map_regs: Vec<u32>,
 }
 
 pub(super) struct Launch<'a> {
@@ -74,6 +77,7 @@ impl Launch<'_> {
             wmats: vec![0.0; n.div_ceil(WARPGROUP) * self.c.warpgroup_words],
             acc: Vec::new(),
             tiles: Vec::new(),
+            map_regs: Vec::new(),
         }
     }
 
@@ -381,13 +385,26 @@ impl Launch<'_> {
                 [r[ra as usize], r[rb as usize], e0, e1]
             };
             let ops = operands(0);
+            if let MatStmt::Map { d, src, map } = op {
+                self.map(s, (g, first, lanes), [stmt, d, src, map], wid)
+                    .map_err(|e| e.unwrap_or_else(|(f, inv)| self.fault(f, wid, inv)))?;
+                continue;
+            }
             if !matches!(op, MatStmt::MultiplyAdd { .. })
                 && let Some(l) = (1..lanes).find(|&l| operands(l) != ops)
             {
                 let [x, y, cr, cc] = ops;
                 let [lx, ly, lr, lc] = operands(l);
-                let wgmma = matches!(op, MatStmt::WarpgroupMultiplyAdd { .. });
-                let (a, b) = if wgmma { ("A ", "B ") } else { ("", "") };
+                let (wgmma, shared_a) = match op {
+                    MatStmt::WarpgroupMultiplyAdd { a, .. } => (true, matches!(a, WgA::Shared(_))),
+                    _ => (false, false),
+                };
+                // An accumulator `A` passes `B`'s operands in its place.
+                let (a, b) = match (wgmma, shared_a) {
+                    (true, true) => ("A ", "B "),
+                    (true, false) => ("B ", "B "),
+                    _ => ("", ""),
+                };
                 let detail = if let MatStmt::Fill { .. } = op {
                     format!(
                         "{member} 0 fills with {:?} ({x:#010x}), {member} {l} with {:?} ({lx:#010x})",
@@ -413,6 +430,67 @@ impl Launch<'_> {
             let block = &mut mats[g * words..][..words];
             self.matrix_op(op, block, (&mut s.acc, &mut s.tiles), &s.arena, ops)
                 .map_err(|f| self.fault(f, wid, first as u32))?;
+        }
+        Ok(())
+    }
+
+    /// `matrix_map` (`Compiled::maps[map]`) for warpgroup `g` (invocations
+    /// `first .. first + lanes`): check that they hold equal values in the
+    /// locals the expression reads, then run the expression's subroutine
+    /// per element on a copy of invocation `first`'s registers with the
+    /// row, column and value set. `Err(Ok(e))` is a broken contract,
+    /// `Err(Err((fault, invocation)))` a fault of the expression.
+    fn map(
+        &self,
+        s: &mut Scratch,
+        (g, first, lanes): (usize, usize, usize),
+        [stmt, d, src, map]: [u32; 4],
+        wid: [u32; 3],
+    ) -> Result<(), Result<RunError, (Fault, u32)>> {
+        let c = self.c;
+        let nregs = c.nregs;
+        let Some(code) = c.maps.get(map as usize) else {
+            return Err(Err((
+                Fault::Internal("no such map expression"),
+                first as u32,
+            )));
+        };
+        let reg = |l: usize, r: u32| s.regs[(first + l) * nregs + r as usize];
+        for (r, name) in &code.uniform {
+            let x = reg(0, *r);
+            if let Some(l) = (1..lanes).find(|&l| reg(l, *r) != x) {
+                let y = reg(l, *r);
+                let detail = format!(
+                    "`matrix_map` reads `{name}`, which invocation 0 holds as {x:#010x} and invocation {l} as {y:#010x}; the locals a `matrix_map` reads must be equal across the warpgroup"
+                );
+                return Err(Ok(self.operands_differ(wid, true, g, stmt, detail)));
+            }
+        }
+        let (sd, ss) = (c.matrices[d as usize], c.matrices[src as usize]);
+        s.map_regs.clear();
+        s.map_regs
+            .extend_from_slice(&s.regs[first * nregs..][..nregs]);
+        let block = &mut s.wmats[g * c.warpgroup_words..][..c.warpgroup_words];
+        for r in 0..ss.rows {
+            for col in 0..ss.cols {
+                let e = (r * ss.cols + col) as usize;
+                s.map_regs[code.row as usize] = r;
+                s.map_regs[code.col as usize] = col;
+                s.map_regs[code.value as usize] = block[ss.offset + e].to_bits();
+                let (mut pc, mut steps) = (code.entry, 0);
+                match self.exec(&mut s.map_regs, &s.arena, &mut pc, &mut steps) {
+                    Ok(Stop::Done) => {}
+                    Ok(Stop::Barrier) => {
+                        return Err(Err((
+                            Fault::Internal("a collective in a `matrix_map` expression"),
+                            first as u32,
+                        )));
+                    }
+                    Err(f) => return Err(Err((f, first as u32))),
+                }
+                // Element `e` of `src` was read above: `d` may be `src`.
+                block[sd.offset + e] = f32::from_bits(s.map_regs[code.result as usize]);
+            }
         }
         Ok(())
     }
@@ -510,26 +588,51 @@ impl Launch<'_> {
                 }
                 block[d.offset..][..d.len()].copy_from_slice(acc);
             }
+            // Executed by `Launch::map`, which has the registers.
+            MatStmt::Map { .. } => {
+                return Err(Fault::Internal("`matrix_map` outside `Launch::map`"));
+            }
+            MatStmt::RowReduce { op, src, dst } => {
+                let m = slot(src);
+                let t = &block[m.offset..][..m.len()];
+                let mem = Mem::Shared(dst);
+                for r in 0..m.rows {
+                    let row = &t[(r * m.cols) as usize..][..m.cols as usize];
+                    let v = match op {
+                        // `f32::max` ignores NaN elements.
+                        crate::ir::RowReduceOp::Max => {
+                            row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x))
+                        }
+                        crate::ir::RowReduceOp::Add => row.iter().fold(0.0, |a, &x| a + x),
+                    };
+                    let index = u64::from(x) + u64::from(r);
+                    match self.cell(arena, mem, index) {
+                        Ok(w) => w.store(v.to_bits(), Relaxed),
+                        Err(len) if self.c.unchecked => return Err(oob64(mem, index, len)),
+                        Err(_) => {}
+                    }
+                }
+            }
             MatStmt::WarpgroupMultiplyAdd {
                 d,
                 c,
                 a,
                 b,
                 elem,
+                b_layout,
                 shape,
                 ..
             } => {
                 let (mm, nn, kk) = (shape.m, shape.n, shape.k);
-                // `A` (`m x k`) then `B` (`k x n`), read as row-major loads.
+                // `A` (`m x k`) then `B` (`k x n`), read as loads do.
                 tiles.clear();
-                for (mem, off, stride, (r, cc)) in [
-                    (Mem::Shared(a), x, y, (mm, kk)),
-                    (Mem::Shared(b), rows, cols, (kk, nn)),
-                ] {
+                let read = |tiles: &mut Vec<f32>,
+                            mem: Mem,
+                            (off, stride, layout): (u32, u32, crate::ir::MatrixLayout),
+                            (r, cc): (u32, u32)| {
                     for i in 0..r {
                         for j in 0..cc {
-                            let index = u64::from(off)
-                                + crate::ir::MatrixLayout::RowMajor.index(i, j, stride);
+                            let index = u64::from(off) + layout.index(i, j, stride);
                             let bits = match self.word(arena, mem, index) {
                                 Ok(w) => w,
                                 Err(len) if self.c.unchecked => {
@@ -540,7 +643,27 @@ impl Launch<'_> {
                             tiles.push(element_value(elem, bits));
                         }
                     }
+                    Ok(())
+                };
+                match a {
+                    WgA::Shared(a) => read(
+                        tiles,
+                        Mem::Shared(a),
+                        (x, y, crate::ir::MatrixLayout::RowMajor),
+                        (mm, kk),
+                    )?,
+                    // Each element rounded to nearest even to `B`'s type
+                    // (`(v as bf16) as f32`, like `Op::QuantBF16`).
+                    WgA::Acc(p) => {
+                        let p = slot(p);
+                        tiles.extend(
+                            block[p.offset..][..p.len()]
+                                .iter()
+                                .map(|&v| element_value(elem, element_bits(elem, v))),
+                        );
+                    }
                 }
+                read(tiles, Mem::Shared(b), (rows, cols, b_layout), (kk, nn))?;
                 let (ta, tb) = tiles.split_at(mm as usize * kk as usize);
                 let (mm, nn, kk) = (mm as usize, nn as usize, kk as usize);
                 let (c, d) = (slot(c), slot(d));

@@ -135,7 +135,7 @@ use rayon::prelude::*;
 
 use crate::ir::{Access, DataType, Literal, Param, Program, ValidationError};
 use crate::mid::{Analysis, widen};
-use bytecode::{MatStmt, MatrixSlot, Mem, Op, Reg};
+use bytecode::{MapCode, MatStmt, MatrixSlot, Mem, Op, Reg, WgA};
 use compile::Codegen;
 use exec::{Launch, Scratch};
 
@@ -433,6 +433,8 @@ pub struct Compiled {
     /// The statements of `Op::Matrix`, and how diagnostics name them.
     matrix_ops: Vec<MatStmt>,
     matrix_descs: Vec<String>,
+    /// The expressions of `matrix_map` statements (`MatStmt::Map`).
+    maps: Vec<MapCode>,
 }
 
 impl Compiled {
@@ -536,6 +538,23 @@ impl Compiled {
                     "instruction {pc} ({op:?}) has an operand in register {bad} of {n}"
                 ));
             }
+            if let Op::Matrix { s, .. } = *op
+                && let MatStmt::Map { map, .. } = self.matrix_ops[s as usize]
+            {
+                let Some(code) = self.maps.get(map as usize) else {
+                    return Err(format!("instruction {pc} ({op:?}) names no map expression"));
+                };
+                if u64::from(code.entry) >= len {
+                    return Err(format!(
+                        "instruction {pc} ({op:?}): its map expression starts outside the code"
+                    ));
+                }
+                if let Some(bad) = code.regs().into_iter().find(|&r| u64::from(r) >= n) {
+                    return Err(format!(
+                        "instruction {pc} ({op:?}): its map expression uses register {bad} of {n}"
+                    ));
+                }
+            }
             if let Op::AsyncCopy { dst, src, .. } = *op {
                 self.memory_exists(Mem::Shared(dst))
                     .and_then(|()| self.memory_exists(src))
@@ -580,7 +599,9 @@ impl Compiled {
         for (k, stmt) in self.matrix_ops.iter().enumerate() {
             let at = |e: String| format!("matrix statement {k}: {e}");
             let warpgroup = match *stmt {
-                MatStmt::WarpgroupMultiplyAdd { .. } => true,
+                MatStmt::WarpgroupMultiplyAdd { .. }
+                | MatStmt::Map { .. }
+                | MatStmt::RowReduce { .. } => true,
                 MatStmt::Fill { m } | MatStmt::Store { m, .. } => slot(m).map_err(at)?.warpgroup,
                 MatStmt::Load { .. } | MatStmt::MultiplyAdd { .. } => false,
             };
@@ -593,12 +614,23 @@ impl Compiled {
             for mem in stmt.mems() {
                 self.memory_exists(mem).map_err(at)?;
             }
-            if let MatStmt::WarpgroupMultiplyAdd { d, c, shape, .. } = *stmt {
-                for m in [d, c] {
+            if let MatStmt::WarpgroupMultiplyAdd { d, c, a, shape, .. } = *stmt {
+                let mut want = vec![(d, (shape.m, shape.n)), (c, (shape.m, shape.n))];
+                if let WgA::Acc(p) = a {
+                    want.push((p, (shape.m, shape.k)));
+                }
+                for (m, (rows, cols)) in want {
                     let s = slot(m).map_err(at)?;
-                    if (s.rows, s.cols) != (shape.m, shape.n) {
-                        return Err(at(format!("matrix {m} is not {} x {}", shape.m, shape.n)));
+                    if (s.rows, s.cols) != (rows, cols) {
+                        return Err(at(format!("matrix {m} is not {rows} x {cols}")));
                     }
+                }
+            }
+            // A map writes `d` element by element from `src`'s.
+            if let MatStmt::Map { d, src, .. } = *stmt {
+                let (sd, ss) = (slot(d).map_err(at)?, slot(src).map_err(at)?);
+                if (sd.rows, sd.cols) != (ss.rows, ss.cols) {
+                    return Err(at(format!("matrices {d} and {src} differ in size")));
                 }
             }
             if let MatStmt::MultiplyAdd { d, a, b, c, shape } = *stmt {
