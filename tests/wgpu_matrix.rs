@@ -921,7 +921,46 @@ fn cases() -> Vec<Case> {
     all.push(async_copy_case(DataType::F16, 8));
     all.push(async_copy_case(DataType::BF16, 2));
     all.extend(warpgroup_cases());
+    all.extend(attention_cases());
     all
+}
+
+/// The attention block of `matrix_support::attention` (`warpgroup_mma_t`,
+/// a masking `matrix_map`, `matrix_row_max`, a `matrix_map` reading the
+/// maxima, `matrix_row_sum`, `warpgroup_mma` with `A` from the accumulator
+/// `P`, a `matrix_map` reading the sums), in its exact variant (no `exp`
+/// or `/`, whose GPU versions are approximate), for `f16` and `bf16`, two
+/// workgroups: bit for bit against the host transcription and the
+/// reference interpreter.
+fn attention_cases() -> Vec<Case> {
+    use matrix_support::attention::{Attention, SCALE};
+    [DataType::F16, DataType::BF16]
+        .into_iter()
+        .map(|elem| {
+            let att = Attention {
+                elem,
+                kv: 16,
+                d: 16,
+                exp: false,
+                workgroups: 2,
+            };
+            let [q, k, v] = att.inputs(5);
+            let want = att.expected(&[q.clone(), k.clone(), v.clone()]);
+            Case {
+                program: att.program(),
+                args: vec![
+                    Arg::Buf(Data::Narrow(elem, q)),
+                    Arg::Buf(Data::Narrow(elem, k)),
+                    Arg::Buf(Data::Narrow(elem, v)),
+                    Arg::Buf(Data::F32(vec![0.0; want.len()])),
+                    Arg::F32(SCALE),
+                ],
+                workgroups: [att.workgroups, 1, 1],
+                expected: vec![(3, Data::F32(want))],
+                tol: Tolerance::Float { ulp: 0, abs: 0.0 },
+            }
+        })
+        .collect()
 }
 
 /// Warpgroup multiplies (`WarpgroupMultiplyAdd` on `64 x n` warpgroup

@@ -47,7 +47,8 @@ use naga::{
 use super::{ArrayInfo, Lowerer};
 use crate::driver::CompileResult;
 use crate::ir::{
-    AsyncOp, BufRef, DataType, Expr, MatrixClip, MatrixId, MatrixLayout, MatrixOp, SharedTile,
+    AsyncOp, BufRef, DataType, Expr, LocalId, MatrixClip, MatrixId, MatrixLayout, MatrixOp,
+    RowReduceOp, SharedId, SharedTile, WarpgroupOperand,
 };
 
 /// The memory operand of a matrix load or store, lowered.
@@ -463,17 +464,22 @@ impl Lowerer<'_> {
             // The emulation multiplies at once: nothing to wait for.
             MatrixOp::WarpgroupWait => Ok(()),
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
-                let crate::ir::WarpgroupOperand::Shared(a) = a else {
-                    return Err(self.unsupported("TODO(naga): warpgroup_mma with A in registers"));
-                };
-                if b.layout != MatrixLayout::RowMajor {
-                    return Err(self.unsupported("TODO(naga): warpgroup_mma_t"));
-                }
                 self.warpgroup_multiply_add(*d, a, b, *c, blk)
             }
-            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {
-                Err(self.unsupported("TODO(naga): matrix_map / matrix_row_*"))
-            }
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => self.map(*d, *src, [*row, *col, *value], expr, blk),
+            MatrixOp::RowReduce {
+                op,
+                src,
+                dst,
+                offset,
+            } => self.row_reduce(*op, *src, *dst, offset, blk),
             MatrixOp::Fill { matrix, value } => {
                 let (ptr, rows, cols) = self.matrix_var(*matrix)?;
                 let v = self.expr(value, blk)?;
@@ -719,19 +725,23 @@ impl Lowerer<'_> {
         Ok(self.checked_load(info, idx, ok, blk))
     }
 
-    /// Warpgroup `d = A * B + c` with `A` and `B` read from shared arrays,
-    /// per invocation like [`Lowerer::multiply_add`] (the layout of the
-    /// arrays is ignored: element `i` is element `i`). `d` starts as a copy
-    /// of `c` (unless it is `c`); then for each row `i`, for `k = 0, 1, ..`,
-    /// for each column `j`: `d[i][j] = d[i][j] + A[i][k] * B[k][j]`, so each
+    /// Warpgroup `d = A * B + c`, per invocation like
+    /// [`Lowerer::multiply_add`], with `B` read from its shared array (the
+    /// layout of the arrays is ignored: element `i` is element `i`) and `A`
+    /// from a shared array or from a warpgroup accumulator, each element
+    /// rounded to `B`'s element type (`round_to`, the exact integer
+    /// rounding every narrow value gets). `d` starts as a copy of `c`
+    /// (unless it is `c`); then for each row `i`, for `k = 0, 1, ..`, for
+    /// each column `j`: `d[i][j] = d[i][j] + A[i][k] * B[k][j]`, so each
     /// element adds its products in order of `k`, exactly the reference's
-    /// sums. The start of `A`'s row `i` and of `B`'s row `k` are kept in
-    /// variables, advanced by the strides, with a sticky flag for an index
-    /// past `u32::MAX` (out of range, as for `Load`).
+    /// sums. The start of `A`'s row `i` and of `B`'s row `k` (column `j`
+    /// of a column-major `B`) are kept in variables, advanced by the
+    /// strides, with a sticky flag for an index past `u32::MAX` (out of
+    /// range, as for `Load`).
     fn warpgroup_multiply_add(
         &mut self,
         d: MatrixId,
-        a: &SharedTile,
+        a: &WarpgroupOperand,
         b: &SharedTile,
         c: MatrixId,
         blk: &mut Block,
@@ -743,28 +753,79 @@ impl Lowerer<'_> {
             .matrices
             .get(d as usize)
             .map_or(0, |decl| decl.shape.k);
-        let (ai, bi) = (
-            self.array(BufRef::Shared(a.array))?,
-            self.array(BufRef::Shared(b.array))?,
-        );
-        let a_off = self.expr(&a.offset, blk)?;
-        let a_stride = self.expr(&a.stride, blk)?;
+        let bi = self.array(BufRef::Shared(b.array))?;
+        /// Where `A` comes from, lowered.
+        enum A {
+            Shared(ArrayInfo, Handle<Expression>, Handle<Expression>),
+            Acc(Handle<Expression>),
+        }
+        let a = match a {
+            WarpgroupOperand::Shared(t) => {
+                let ai = self.array(BufRef::Shared(t.array))?;
+                let off = self.expr(&t.offset, blk)?;
+                let stride = self.expr(&t.stride, blk)?;
+                A::Shared(ai, off, stride)
+            }
+            WarpgroupOperand::Accumulator(p) => A::Acc(self.matrix_var(*p)?.0),
+        };
         let b_off = self.expr(&b.offset, blk)?;
         let b_stride = self.expr(&b.stride, blk)?;
+        let col_major = b.layout == MatrixLayout::ColMajor;
         if d != c {
             self.set_each(dp, m * n, blk, |cx, e, eb| {
                 let from = cx.matrix_elem(cp, e, eb);
                 cx.add(Expression::Load { pointer: from }, eb)
             })?;
         }
-        let a_row = self.row_base(a_off, blk);
+        let a_row = match a {
+            A::Shared(_, off, _) => Some(self.row_base(off, blk)),
+            A::Acc(_) => None,
+        };
         let (m_n, n_n, k_n) = (self.u32_lit(m), self.u32_lit(n), self.u32_lit(k));
+        let zero = self.u32_lit(0);
         self.counted_loop(m_n, blk, |cx, i, ib| {
-            let b_row = cx.row_base(b_off, ib);
+            let b_row = (!col_major).then(|| cx.row_base(b_off, ib));
             cx.counted_loop(k_n, ib, |cx, kk, kb| {
-                let av = cx.row_element(ai, a_row, kk, kb)?;
+                let av = match (&a, a_row) {
+                    (A::Shared(ai, ..), Some(row)) => cx.row_element(*ai, row, kk, kb)?,
+                    (A::Acc(pp), _) => {
+                        let ik = cx.mul_add_k(i, k, kk, kb);
+                        let ptr = cx.matrix_elem(*pp, ik, kb);
+                        let v = cx.add(Expression::Load { pointer: ptr }, kb);
+                        cx.round_to(v, bi.elem, kb)
+                    }
+                    (A::Shared(..), None) => return Err(cx.internal("A's row base")),
+                };
+                // Column-major: column `j` of `B` starts at `b_off + j *
+                // stride`, and `B[k][j]` is `k` further; the walk starts
+                // at `b_off + k` (past `u32::MAX` when that wraps).
+                let b_col = if col_major {
+                    let start = cx.bin(BinaryOperator::Add, b_off, kk, kb);
+                    let col = cx.row_base(start, kb);
+                    if let Some(w) = col.1 {
+                        let wrapped = cx.bin(BinaryOperator::Less, start, b_off, kb);
+                        kb.push(
+                            Statement::Store {
+                                pointer: w,
+                                value: wrapped,
+                            },
+                            Span::UNDEFINED,
+                        );
+                    }
+                    Some(col)
+                } else {
+                    None
+                };
                 cx.counted_loop(n_n, kb, |cx, j, jb| {
-                    let bv = cx.row_element(bi, b_row, j, jb)?;
+                    let bv = match (b_row, b_col) {
+                        (Some(row), _) => cx.row_element(bi, row, j, jb)?,
+                        (None, Some(col)) => {
+                            let v = cx.row_element(bi, col, zero, jb)?;
+                            cx.advance_row(col, b_stride, jb);
+                            v
+                        }
+                        (None, None) => return Err(cx.internal("B's row base")),
+                    };
                     let ij = cx.mul_add_k(i, n, j, jb);
                     let dij = cx.matrix_elem(dp, ij, jb);
                     let cur = cx.add(Expression::Load { pointer: dij }, jb);
@@ -781,10 +842,140 @@ impl Lowerer<'_> {
                     );
                     Ok(())
                 })?;
-                cx.advance_row(b_row, b_stride, kb);
+                if let Some(row) = b_row {
+                    cx.advance_row(row, b_stride, kb);
+                }
                 Ok(())
             })?;
-            cx.advance_row(a_row, a_stride, ib);
+            if let (Some(row), A::Shared(_, _, stride)) = (a_row, &a) {
+                cx.advance_row(row, *stride, ib);
+            }
+            Ok(())
+        })
+    }
+
+    /// `d = matrix_map(src, |row, col, value| expr)`: a loop over the
+    /// elements that stores the element's row, column and value into the
+    /// closure's locals (naga local variables like any other) and lowers
+    /// `expr` with the ordinary expression lowering, so its operators,
+    /// casts, loads and bounds checks are those of any statement. Each
+    /// invocation computes the whole tile (its private copy); the locals
+    /// the closure reads hold one value across the warpgroup, so every
+    /// copy is the same. `d` may be `src`: element `e` is read before it
+    /// is written, and no other element reads it.
+    fn map(
+        &mut self,
+        d: MatrixId,
+        src: MatrixId,
+        [row, col, value]: [LocalId; 3],
+        expr: &Expr,
+        blk: &mut Block,
+    ) -> CompileResult<()> {
+        let (dp, rows, cols) = self.matrix_var(d)?;
+        let (sp, ..) = self.matrix_var(src)?;
+        let local = |cx: &Self, id: LocalId| {
+            cx.locals
+                .get(id as usize)
+                .copied()
+                .ok_or_else(|| cx.internal(&format!("unknown local {id}")))
+        };
+        let (rv, cv, vv) = (local(self, row)?, local(self, col)?, local(self, value)?);
+        // The row and column take every value: no alignment is known (a
+        // never-assigned local counts as 0, a multiple of everything).
+        self.align.set(row, 1);
+        self.align.set(col, 1);
+        // Loads grouped at the start of the enclosing run never serve the
+        // closure's loads (their keys may be the closure's own locals).
+        let cache = std::mem::take(&mut self.vec_cache);
+        let (rows_n, cols_n) = (self.u32_lit(rows), self.u32_lit(cols));
+        let result = self.counted_loop(rows_n, blk, |cx, r, rb| {
+            cx.counted_loop(cols_n, rb, |cx, c, cb| {
+                let e = cx.mul_add_k(r, cols, c, cb);
+                let from = cx.matrix_elem(sp, e, cb);
+                let v = cx.add(Expression::Load { pointer: from }, cb);
+                for (pointer, value) in [(rv, r), (cv, c), (vv, v)] {
+                    cb.push(Statement::Store { pointer, value }, Span::UNDEFINED);
+                }
+                let x = cx.expr(expr, cb)?;
+                let to = cx.matrix_elem(dp, e, cb);
+                cb.push(
+                    Statement::Store {
+                        pointer: to,
+                        value: x,
+                    },
+                    Span::UNDEFINED,
+                );
+                Ok(())
+            })
+        });
+        self.vec_cache = cache;
+        result
+    }
+
+    /// `matrix_row_max/sum(&mut dst, offset, src)`: every invocation folds
+    /// every row of its copy of `src` (max from `-inf`, NaN-ignoring like
+    /// `f32::max`; or the sum from `0.0` left to right) and stores row
+    /// `r`'s value at `dst[offset + r]` (out of range, or past `u32::MAX`,
+    /// dropped unless unchecked). All the invocations of the warpgroup
+    /// write the same values to the same elements, so the result is the
+    /// one value whichever write lands last, and each invocation's own
+    /// later reads (a `matrix_map` reading the row values, before any
+    /// barrier) see its own write: no invocation depends on another's.
+    fn row_reduce(
+        &mut self,
+        op: RowReduceOp,
+        src: MatrixId,
+        dst: SharedId,
+        offset: &Expr,
+        blk: &mut Block,
+    ) -> CompileResult<()> {
+        let (sp, rows, cols) = self.matrix_var(src)?;
+        let info = self.array(BufRef::Shared(dst))?;
+        let offset = self.expr(offset, blk)?;
+        let f32_ = self.ty.f32_;
+        let acc = self.temp("mred", f32_);
+        let init = match op {
+            RowReduceOp::Max => self.f32_const(f32::NEG_INFINITY, blk),
+            RowReduceOp::Add => self.lit(naga::Literal::F32(0.0)),
+        };
+        let (rows_n, cols_n) = (self.u32_lit(rows), self.u32_lit(cols));
+        self.counted_loop(rows_n, blk, |cx, r, rb| {
+            rb.push(
+                Statement::Store {
+                    pointer: acc,
+                    value: init,
+                },
+                Span::UNDEFINED,
+            );
+            cx.counted_loop(cols_n, rb, |cx, c, cb| {
+                let e = cx.mul_add_k(r, cols, c, cb);
+                let from = cx.matrix_elem(sp, e, cb);
+                let v = cx.add(Expression::Load { pointer: from }, cb);
+                let cur = cx.add(Expression::Load { pointer: acc }, cb);
+                let next = match op {
+                    RowReduceOp::Max => cx.minmax(true, DataType::F32, cur, v, cb),
+                    RowReduceOp::Add => cx.bin(BinaryOperator::Add, cur, v, cb),
+                };
+                cb.push(
+                    Statement::Store {
+                        pointer: acc,
+                        value: next,
+                    },
+                    Span::UNDEFINED,
+                );
+                Ok(())
+            })?;
+            let v = cx.add(Expression::Load { pointer: acc }, rb);
+            let idx = cx.bin(BinaryOperator::Add, offset, r, rb);
+            if cx.checks_bounds {
+                // `r` is below 2^6: `offset + r` wrapped iff it is below
+                // `offset`.
+                let wrapped = cx.bin(BinaryOperator::Less, idx, offset, rb);
+                let ok = cx.in_range(info, idx, Some(wrapped), rb)?;
+                cx.checked_store(info, idx, ok, v, rb);
+            } else {
+                cx.raw_store(info, idx, v, rb);
+            }
             Ok(())
         })
     }
