@@ -3090,9 +3090,7 @@ pub fn attn(o: &mut [f32], scale: f32, n: u32) {
 }
 ";
     let got = file(src).remove(0);
-    use vyre::ir::{
-        MatrixLayout, RowReduceOp, SharedLayout, SharedTile, WarpgroupOperand,
-    };
+    use vyre::ir::{MatrixLayout, RowReduceOp, SharedLayout, SharedTile, WarpgroupOperand};
     let mut b = vyre::ir::ProgramBuilder::new("attn", [128, 1, 1]);
     let o = b.buffer("o", DataType::F32, Access::ReadWrite);
     let scale = b.scalar("scale", DataType::F32);
@@ -3155,7 +3153,14 @@ pub fn attn(o: &mut [f32], scale: f32, n: u32) {
             expr,
         })
     };
-    let reduce = |op, src, dst, offset| Node::Matrix(MatrixOp::RowReduce { op, src, dst, offset });
+    let reduce = |op, src, dst, offset| {
+        Node::Matrix(MatrixOp::RowReduce {
+            op,
+            src,
+            dst,
+            offset,
+        })
+    };
     let (row, col) = (MatrixLayout::RowMajor, MatrixLayout::ColMajor);
     b.body(|blk| {
         blk.let_(
@@ -3191,7 +3196,13 @@ pub fn attn(o: &mut [f32], scale: f32, n: u32) {
         ));
         let pa = WarpgroupOperand::Accumulator(p);
         blk.push(wg(acc, pa.clone(), tile(tv, Expr::u32(0), row), acc, false));
-        blk.push(wg(acc, pa.clone(), tile(tv, Expr::local(base), row), acc, true));
+        blk.push(wg(
+            acc,
+            pa.clone(),
+            tile(tv, Expr::local(base), row),
+            acc,
+            true,
+        ));
         blk.matrix(MatrixOp::WarpgroupWait);
         blk.push(wg(t, pa, tile(tk, Expr::u32(64), col), acc, true));
         blk.push(map(
@@ -3595,12 +3606,16 @@ fn warpgroup_mma_accumulator_a_and_transposed_b_diagnostics() {
         "`warpgroup_mma` reads A from `w` and accumulates into it too; A must be another accumulator (copy it first: `let p = matrix_map(w, |r, c, v| v);`)",
     );
     diag(
-        &mkw("    let mut q = warpgroup_zero::<f32, 64, 64, 16>();\n    w = warpgroup_mma(q, &tb, 0, 64, w);"),
+        &mkw(
+            "    let mut q = warpgroup_zero::<f32, 64, 64, 16>();\n    w = warpgroup_mma(q, &tb, 0, 64, w);",
+        ),
         "q, &tb",
         "A of `warpgroup_mma` is 64 x k for the multiply's k = 16 (`w` is `WarpgroupAcc<f32, 64, 64, 16>`), but `q` is 64 x 64 (`WarpgroupAcc<f32, 64, 64, 16>`)",
     );
     diag(
-        &mkw("    let mut e = warpgroup_zero::<f32, 64, 16, 16>();\n    let mut f = warpgroup_zero::<f32, 64, 16, 16>();\n    e = warpgroup_mma_async(e, &tb, 0, 16, f);"),
+        &mkw(
+            "    let mut e = warpgroup_zero::<f32, 64, 16, 16>();\n    let mut f = warpgroup_zero::<f32, 64, 16, 16>();\n    e = warpgroup_mma_async(e, &tb, 0, 16, f);",
+        ),
         "e, &tb",
         "`warpgroup_mma_async` writes `e`, which is also its A; A must be another accumulator",
     );
@@ -3620,7 +3635,9 @@ fn warpgroup_mma_accumulator_a_and_transposed_b_diagnostics() {
         "with 5 arguments, `warpgroup_mma` reads A from a warpgroup accumulator, given by name: `c = warpgroup_mma(p, &tb, b_offset, b_stride, c);`",
     );
     diag(
-        &format!("{}", mkw(&format!("{p}    w = warpgroup_mma_async(p, 0, 64, &tb, 0, 64, w);"))),
+        &mkw(&format!(
+            "{p}    w = warpgroup_mma_async(p, 0, 64, &tb, 0, 64, w);"
+        )),
         "warpgroup_mma_async(p, 0",
         "with A from the accumulator `p`, `warpgroup_mma_async` takes 5 arguments: `c = warpgroup_mma_async(p, &tb, b_offset, b_stride, c);`",
     );
@@ -3630,7 +3647,9 @@ fn warpgroup_mma_accumulator_a_and_transposed_b_diagnostics() {
         "`warpgroup_mma_t` reads B from a `#[shared]` array, but `y` is a buffer parameter",
     );
     diag(
-        &mkw(&format!("{p}    w = warpgroup_mma_t_async(p, &tf, 0, 64, w);")),
+        &mkw(&format!(
+            "{p}    w = warpgroup_mma_t_async(p, &tf, 0, 64, w);"
+        )),
         "&tf, 0",
         "`warpgroup_mma_t_async` reads B from `f16` or `bf16` elements, but `tf` holds `f32`",
     );
@@ -3774,7 +3793,9 @@ fn matrix_map_diagnostics() {
         "`matrix_map` makes a warpgroup accumulator (`WarpgroupAcc<f32, 64, N, K>`), but `c` is held by a subgroup",
     );
     diag(
-        &mkw("    let mut e = warpgroup_zero::<f32, 64, 128, 16>();\n    w = matrix_map(e, |r, c, v| v);"),
+        &mkw(
+            "    let mut e = warpgroup_zero::<f32, 64, 128, 16>();\n    w = matrix_map(e, |r, c, v| v);",
+        ),
         "matrix_map(e",
         "mismatched matrix sizes: `w` is 64 x 64 (`WarpgroupAcc<f32, 64, 64, 16>`), but this `matrix_map` makes 64 x 128; `matrix_map` keeps the size of the matrix it maps",
     );
@@ -3794,7 +3815,9 @@ fn matrix_map_diagnostics() {
         "`matrix_map` makes a matrix, which is not a value",
     );
     diag(
-        &mkw("    let e = warpgroup_zero::<f32, 64, 64, 16>();\n    e = matrix_map(w, |r, c, v| v);"),
+        &mkw(
+            "    let e = warpgroup_zero::<f32, 64, 64, 16>();\n    e = matrix_map(w, |r, c, v| v);",
+        ),
         "e = matrix_map",
         "cannot assign twice to the immutable matrix `e`",
     );
@@ -3866,5 +3889,47 @@ fn matrix_row_reduction_diagnostics() {
         "fn matrix_row_sum(n: u32) {}\n#[kernel]\npub fn k() {}\n",
         "matrix_row_sum",
         "`matrix_row_sum` is a builtin function",
+    );
+}
+
+/// The attention step of docs/language.md (*Attention: accumulators as
+/// operands, maps and row reductions*), in a kernel, parses and validates.
+#[test]
+fn attention_docs_example_parses() {
+    let doc = include_str!("../docs/language.md");
+    let section = doc
+        .split("#### Attention: accumulators as operands")
+        .nth(1)
+        .expect("the section");
+    let body = section
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its example");
+    let src = format!(
+        "#[kernel(workgroup_size = 128)]\npub fn attn(out: &mut [f32], scale: f32, row0: u32) {{\n{body}}}\n"
+    );
+    let p = file(&src).remove(0);
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let mut kinds = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Matrix(op) = n {
+            kinds.push(match op {
+                MatrixOp::WarpgroupMultiplyAdd {
+                    a: vyre::ir::WarpgroupOperand::Accumulator(_),
+                    ..
+                } => "mma p",
+                MatrixOp::WarpgroupMultiplyAdd { .. } => "mma t",
+                MatrixOp::Map { .. } => "map",
+                MatrixOp::RowReduce { .. } => "reduce",
+                _ => "other",
+            });
+        }
+    });
+    assert_eq!(
+        kinds,
+        [
+            "other", "mma t", "reduce", "map", "reduce", "other", "mma p", "map", "other"
+        ]
     );
 }

@@ -1513,8 +1513,8 @@ pub fn k<T, const N: u32>(x: &[T], y: &mut [T], b: &mut [u8], s: &[i16], w: &mut
 // Matrix operations and asynchronous copies.
 
 use vyre::ir::{
-    AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape,
-    RowReduceOp, SharedLayout, SharedTile, WarpgroupOperand,
+    AsyncOp, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape, RowReduceOp,
+    SharedLayout, SharedTile, WarpgroupOperand,
 };
 
 /// A tensor-core GEMM as a kernel author writes it: shared tiles filled by
@@ -2472,7 +2472,10 @@ fn map_locals_the_text_cannot_scope_use_the_locals_attribute() {
     let base = m.kernels[0].clone();
     let maps = |p: &mut Program, f: &mut dyn FnMut(&mut u32, &mut u32, &mut u32)| {
         for n in &mut p.body {
-            if let Node::Matrix(MatrixOp::Map { row, col, value, .. }) = n {
+            if let Node::Matrix(MatrixOp::Map {
+                row, col, value, ..
+            }) = n
+            {
                 f(row, col, value);
             }
         }

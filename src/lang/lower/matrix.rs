@@ -791,7 +791,12 @@ impl<'f> Kx<'_, 'f> {
     /// The `A` of a five-argument `warpgroup_mma(p, &tb, ..)`: warpgroup
     /// accumulator `p` of 64 x k for the multiply of accumulator `c`, and
     /// not `c` itself (`d` is checked when it is known).
-    fn accumulator_a(&mut self, f: MatFn, e: &'f syn::Expr, c: Option<MatrixId>) -> Option<MatrixId> {
+    fn accumulator_a(
+        &mut self,
+        f: MatFn,
+        e: &'f syn::Expr,
+        c: Option<MatrixId>,
+    ) -> Option<MatrixId> {
         let fname = f.name();
         if !matches!(strip_group(e), syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some())
         {
@@ -831,10 +836,7 @@ impl<'f> Kx<'_, 'f> {
     /// The closure of `matrix_map`: its three parameters become fresh
     /// immutable locals (`#[locals]` mode: the declared ones), seen only by
     /// its body, which is one pure `f32` expression.
-    fn map_closure(
-        &mut self,
-        e: &'f syn::Expr,
-    ) -> Option<(LocalId, LocalId, LocalId, FExpr<'f>)> {
+    fn map_closure(&mut self, e: &'f syn::Expr) -> Option<(LocalId, LocalId, LocalId, FExpr<'f>)> {
         let form = "`|row, col, value| expr` (`row`, `col`: `u32`; `value`: `f32`)";
         let syn::Expr::Closure(cl) = strip_group(e) else {
             self.err(
@@ -864,7 +866,11 @@ impl<'f> Kx<'_, 'f> {
             self.err(a.span(), "a `matrix_map` closure takes no attributes");
             ok = false;
         }
-        let bars = cl.or1_token.span.join(cl.or2_token.span).unwrap_or(cl.or1_token.span);
+        let bars = cl
+            .or1_token
+            .span
+            .join(cl.or2_token.span)
+            .unwrap_or(cl.or1_token.span);
         let n = cl.inputs.len();
         if n != 3 {
             self.err(
@@ -912,10 +918,16 @@ impl<'f> Kx<'_, 'f> {
                         ok = false;
                     }
                     let name = pi.ident.unraw().to_string();
-                    if !flat && params.iter().any(|(n, _)| n.as_deref() == Some(name.as_str())) {
+                    if !flat
+                        && params
+                            .iter()
+                            .any(|(n, _)| n.as_deref() == Some(name.as_str()))
+                    {
                         self.err(
                             pi.ident.span(),
-                            format!("`{name}` is bound more than once in this closure's parameters"),
+                            format!(
+                                "`{name}` is bound more than once in this closure's parameters"
+                            ),
                         );
                         ok = false;
                     }
@@ -1775,7 +1787,9 @@ pub(crate) fn matrix_kind(role: MatrixRole, scope: MatrixScope) -> &'static str 
 fn map_forbidden<'f>(e: &FExpr<'f>, out: &mut Vec<(Loc<'f>, String)>) {
     let what = match &e.k {
         FK::Subgroup(op, _) => Some(format!("`{}`", op.name())),
-        FK::Builtin(b @ (Builtin::GlobalId | Builtin::LocalId), _) => Some(format!("`{}`", b.name())),
+        FK::Builtin(b @ (Builtin::GlobalId | Builtin::LocalId), _) => {
+            Some(format!("`{}`", b.name()))
+        }
         FK::Load(BufRef::Private(_), _) => Some("a private array".to_string()),
         _ => None,
     };

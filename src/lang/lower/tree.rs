@@ -278,7 +278,9 @@ impl<'f> FMat<'f> {
     /// for renumbering.
     pub(crate) fn locals_mut(&mut self) -> Vec<&mut LocalId> {
         match self {
-            FMat::Map { row, col, value, .. } => vec![row, col, value],
+            FMat::Map {
+                row, col, value, ..
+            } => vec![row, col, value],
             _ => vec![],
         }
     }
