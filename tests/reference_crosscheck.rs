@@ -52,8 +52,11 @@ struct World {
     /// address, to tell statements apart, the statement, and its operands:
     /// offset, stride and a clip's rows and columns (`u32::MAX` unclipped),
     /// or the fill value's bits; a warpgroup multiply's A offset, A stride,
-    /// B offset and B stride).
-    matrix_requests: Vec<Option<(usize, MatrixOp, [u32; 4])>>,
+    /// B offset and B stride (0, 0, B offset and B stride with an
+    /// accumulator A); a row reduction's offset; a `matrix_map`'s
+    /// workgroup id, grid size and the values of the locals it reads, see
+    /// [`map_operands`]).
+    matrix_requests: Vec<Option<(usize, MatrixOp, Vec<u32>)>>,
     /// Per subgroup, per matrix: its elements, row-major, as `f32`.
     mats: Vec<Vec<Vec<f32>>>,
     /// Per warpgroup (128 invocations), per matrix: the same for warpgroup
@@ -69,6 +72,35 @@ struct World {
     /// array.
     param_elems: Vec<DataType>,
     shared_elems: Vec<DataType>,
+    /// The program, for `matrix_map` expressions.
+    program: Program,
+}
+
+/// The locals a `matrix_map` closure reads besides its own three, in
+/// order of id: their values must agree across the warpgroup.
+fn map_locals(op: &MatrixOp) -> Vec<u32> {
+    let MatrixOp::Map {
+        row,
+        col,
+        value,
+        expr,
+        ..
+    } = op
+    else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    expr.find_map(&mut |e| {
+        if let Expr::Local(id) = e
+            && ![*row, *col, *value].contains(id)
+            && !ids.contains(id)
+        {
+            ids.push(*id);
+        }
+        None::<()>
+    });
+    ids.sort_unstable();
+    ids
 }
 
 impl World {
@@ -126,7 +158,7 @@ impl World {
             };
             for (g, first) in (0..n).step_by(size).enumerate() {
                 let members = &reqs[first..n.min(first + size)];
-                let ours = |m: &Option<(usize, MatrixOp, [u32; 4])>| {
+                let ours = |m: &Option<(usize, MatrixOp, Vec<u32>)>| {
                     m.as_ref()
                         .is_some_and(|r| self.on_warpgroup_matrices(&r.1) == warpgroup)
                 };
@@ -137,14 +169,14 @@ impl World {
                     self.abort = Some(why);
                     return;
                 };
-                let same = |m: &Option<(usize, MatrixOp, [u32; 4])>| {
-                    m.as_ref().is_some_and(|r| (r.0, r.2) == (req.0, req.2))
+                let same = |m: &Option<(usize, MatrixOp, Vec<u32>)>| {
+                    m.as_ref().is_some_and(|r| (r.0, &r.2) == (req.0, &req.2))
                 };
                 if !members.iter().all(same) {
                     self.abort = Some(why);
                     return;
                 }
-                self.matrix(g, &req.1, req.2);
+                self.matrix(g, &req.1, &req.2);
             }
         }
     }
@@ -181,14 +213,14 @@ impl World {
     /// Matrix statement `op` for subgroup `g` (warpgroup `g` for a
     /// statement on warpgroup matrices), with operands `x`, `y` (and `bx`,
     /// `by`), straight from the written semantics.
-    fn matrix(&mut self, g: usize, op: &MatrixOp, [x, y, bx, by]: [u32; 4]) {
+    fn matrix(&mut self, g: usize, op: &MatrixOp, ops: &[u32]) {
         let warpgroup = self.on_warpgroup_matrices(op);
         let mut mats = std::mem::take(if warpgroup {
             &mut self.wmats[g]
         } else {
             &mut self.mats[g]
         });
-        self.matrix_on(&mut mats, op, [x, y, bx, by]);
+        self.matrix_on(&mut mats, op, ops);
         if warpgroup {
             self.wmats[g] = mats;
         } else {
@@ -197,7 +229,9 @@ impl World {
     }
 
     /// Matrix statement `op` on one group's matrices `mats`.
-    fn matrix_on(&mut self, mats: &mut [Vec<f32>], op: &MatrixOp, [x, y, bx, by]: [u32; 4]) {
+    fn matrix_on(&mut self, mats: &mut [Vec<f32>], op: &MatrixOp, ops: &[u32]) {
+        let at = |k: usize| ops.get(k).copied().unwrap_or(0);
+        let (x, y, bx, by) = (at(0), at(1), at(2), at(3));
         // Element (r, c)'s index, in u64: it never wraps.
         let index = |layout: MatrixLayout, r: usize, c: usize| -> u64 {
             let (r, c) = (r as u64, c as u64);
@@ -214,39 +248,103 @@ impl World {
         match op {
             // Multiplies complete at once here: nothing to wait for.
             MatrixOp::WarpgroupWait => {}
-            MatrixOp::Map { .. } | MatrixOp::RowReduce { .. } => {
-                unimplemented!("TODO(oracle): matrix_map / matrix_row_*")
+            MatrixOp::Map {
+                d,
+                src,
+                row,
+                col,
+                value,
+                expr,
+            } => {
+                // ops: workgroup id, grid, then the closure's other locals.
+                let mut locals = vec![0u32; self.program.locals.len()];
+                for (k, id) in map_locals(op).into_iter().enumerate() {
+                    locals[id as usize] = at(6 + k);
+                }
+                let ids = [[at(0), at(1), at(2)], [at(3), at(4), at(5)]];
+                let (rows, cols) = self.mat_dims[*src as usize];
+                let from = mats[*src as usize].clone();
+                let mut out = vec![0.0; rows * cols];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        locals[*row as usize] = r as u32;
+                        locals[*col as usize] = c as u32;
+                        locals[*value as usize] = from[r * cols + c].to_bits();
+                        out[r * cols + c] = f(self.pure_eval(&locals, ids, expr));
+                    }
+                }
+                mats[*d as usize] = out;
+            }
+            MatrixOp::RowReduce { op, src, dst, .. } => {
+                let (rows, cols) = self.mat_dims[*src as usize];
+                let t = &mats[*src as usize];
+                for r in 0..rows {
+                    let row = &t[r * cols..(r + 1) * cols];
+                    let v = match op {
+                        // The documented fold: `f32::max` (NaN never wins).
+                        vyre::ir::RowReduceOp::Max => {
+                            row.iter().fold(f32::NEG_INFINITY, |m, &e| m.max(e))
+                        }
+                        vyre::ir::RowReduceOp::Add => {
+                            let mut acc = 0.0f32;
+                            for &e in row {
+                                acc += e;
+                            }
+                            acc
+                        }
+                    };
+                    if let Some(w) = usize::try_from(u64::from(x) + r as u64)
+                        .ok()
+                        .and_then(|i| self.shared[*dst as usize].get_mut(i))
+                    {
+                        *w = v.to_bits();
+                    }
+                }
             }
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let (m, n) = self.mat_dims[*d as usize];
                 let k = self.mat_k[*d as usize];
                 // A[i][kk] = a.array[x + i * y + kk], B[kk][j] =
-                // b.array[bx + kk * by + j], in u64; out of range reads 0.
+                // b.array[bx + kk * by + j] (row-major) or [bx + j * by +
+                // kk] (column-major), in u64; out of range reads 0.
                 let read = |mem: &Vec<u32>,
                             elem: DataType,
-                            off: u32,
-                            stride: u32,
+                            (off, stride, layout): (u32, u32, MatrixLayout),
                             r: usize,
                             col: usize| {
-                    let i = u64::from(off) + r as u64 * u64::from(stride) + col as u64;
+                    let (major, minor) = match layout {
+                        MatrixLayout::RowMajor => (r, col),
+                        MatrixLayout::ColMajor => (col, r),
+                    };
+                    let i = u64::from(off) + major as u64 * u64::from(stride) + minor as u64;
                     usize::try_from(i)
                         .ok()
                         .and_then(|i| mem.get(i).copied())
                         .map_or(0.0, |w| f(widen(elem, w)))
                 };
-                let vyre::ir::WarpgroupOperand::Shared(a) = a else {
-                    unimplemented!("TODO(oracle): A in registers")
+                let sb = b.array as usize;
+                let eb = self.shared_elems[sb];
+                // A from an accumulator: each element rounded to B's type.
+                let a_of = |i: usize, kk: usize| match a {
+                    vyre::ir::WarpgroupOperand::Shared(t) => read(
+                        &self.shared[t.array as usize],
+                        self.shared_elems[t.array as usize],
+                        (x, y, MatrixLayout::RowMajor),
+                        i,
+                        kk,
+                    ),
+                    vyre::ir::WarpgroupOperand::Accumulator(p) => {
+                        f(round(eb, mats[*p as usize][i * k + kk].to_bits()))
+                    }
                 };
-                let (sa, sb) = (a.array as usize, b.array as usize);
-                let (ea, eb) = (self.shared_elems[sa], self.shared_elems[sb]);
                 let tc = mats[*c as usize].clone();
                 let mut out = vec![0.0; m * n];
                 for i in 0..m {
                     for j in 0..n {
                         let mut acc = tc[i * n + j];
                         for kk in 0..k {
-                            let av = read(&self.shared[sa], ea, x, y, i, kk);
-                            let bv = read(&self.shared[sb], eb, bx, by, kk, j);
+                            let av = a_of(i, kk);
+                            let bv = read(&self.shared[sb], eb, (bx, by, b.layout), kk, j);
                             acc += av * bv;
                         }
                         out[i * n + j] = acc;
@@ -321,6 +419,75 @@ impl World {
                     }
                 }
                 mats[*d as usize] = out;
+            }
+        }
+    }
+}
+
+impl World {
+    /// A `matrix_map` closure's value: `Walker::eval` without collectives
+    /// (validation keeps them, `local_id`, `global_id` and private arrays
+    /// out of the closure), with `locals` and the workgroup id and grid
+    /// size `ids` given, memory read from the world.
+    fn pure_eval(&self, locals: &[u32], ids: [[u32; 3]; 2], e: &Expr) -> u32 {
+        let p = &self.program;
+        let ty = |e: &Expr| type_of(p, e).expect("typed");
+        let ev = |e: &Expr| self.pure_eval(locals, ids, e);
+        match e {
+            Expr::Lit(l) => widen(l.ty(), bits(*l)),
+            Expr::Subgroup(..) => unreachable!("validation: no subgroup operation in a map"),
+            Expr::Local(id) => locals[*id as usize],
+            Expr::Param(id) => self.scalars[*id as usize],
+            Expr::Builtin(b, a) => match b {
+                Builtin::WorkgroupId => ids[0][a.index()],
+                Builtin::NumWorkgroups => ids[1][a.index()],
+                _ => unreachable!("validation: no per-invocation builtin in a map"),
+            },
+            Expr::Len(id) => self.bufs[self.slot[*id as usize].expect("buffer")].len() as u32,
+            Expr::Load { buf, index } => {
+                let i = ev(index) as usize;
+                let elem = p.elem_type(*buf).expect("memory");
+                let mem = match buf {
+                    BufRef::Param(id) => &self.bufs[self.slot[*id as usize].expect("buffer")],
+                    BufRef::Shared(id) => &self.shared[*id as usize],
+                    BufRef::Private(_) => unreachable!("validation: no private array in a map"),
+                };
+                widen(elem, mem.get(i).copied().unwrap_or(0))
+            }
+            Expr::Unary(op, a) => {
+                let t = ty(a);
+                let x = ev(a);
+                let r = match (op, t.register_type()) {
+                    (UnOp::Neg, DataType::F32) => (-f(x)).to_bits(),
+                    (UnOp::Neg, _) => (x as i32).wrapping_neg() as u32,
+                    (UnOp::Not, DataType::Bool) => u32::from(x == 0),
+                    (UnOp::Not, _) => !x,
+                };
+                round(t, r)
+            }
+            Expr::Binary(op, a, b) => {
+                let t = ty(a);
+                let x = ev(a);
+                let mut y = ev(b);
+                if matches!(op, BinOp::Shl | BinOp::Shr) && t.is_narrow() {
+                    y &= t.bits() - 1;
+                }
+                let r = binary(*op, t.register_type(), x, y);
+                if ty(e) == t { round(t, r) } else { r }
+            }
+            Expr::Cast(to, a) => cast(ty(a), *to, ev(a)),
+            Expr::Math(m, args) => {
+                let t = ty(&args[0]);
+                let v: Vec<u32> = args.iter().map(ev).collect();
+                round(t, math(*m, t.register_type(), &v))
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let (c, a, b) = (ev(cond), ev(then), ev(otherwise));
+                if c != 0 { a } else { b }
             }
         }
     }
@@ -678,7 +845,7 @@ impl Walker<'_, '_> {
                 Node::Matrix(MatrixOp::WarpgroupWait) => {}
                 Node::Matrix(op) => {
                     let ops = match op {
-                        MatrixOp::Fill { value, .. } => [self.eval(inv, value), 0, 0, 0],
+                        MatrixOp::Fill { value, .. } => vec![self.eval(inv, value)],
                         MatrixOp::Load {
                             offset,
                             stride,
@@ -696,26 +863,30 @@ impl Walker<'_, '_> {
                             let (r, c) = clip.as_ref().map_or((u32::MAX, u32::MAX), |c| {
                                 (self.eval(inv, &c.rows), self.eval(inv, &c.cols))
                             });
-                            [o, st, r, c]
+                            vec![o, st, r, c]
                         }
-                        MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => [0; 4],
-                        MatrixOp::Map { .. }
-                        | MatrixOp::RowReduce { .. }
-                        | MatrixOp::WarpgroupMultiplyAdd { .. } => {
-                            unimplemented!(
-                                "TODO(oracle): matrix_map / matrix_row_* / A in registers"
-                            )
+                        MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => vec![],
+                        MatrixOp::Map { .. } => {
+                            let mut v: Vec<u32> =
+                                inv.ids[2].iter().chain(&inv.ids[3]).copied().collect();
+                            v.extend(map_locals(op).iter().map(|&l| inv.locals[l as usize]));
+                            v
                         }
-                        MatrixOp::WarpgroupMultiplyAdd {
-                            a: vyre::ir::WarpgroupOperand::Shared(a),
-                            b,
-                            ..
-                        } => [
-                            self.eval(inv, &a.offset),
-                            self.eval(inv, &a.stride),
-                            self.eval(inv, &b.offset),
-                            self.eval(inv, &b.stride),
-                        ],
+                        MatrixOp::RowReduce { offset, .. } => vec![self.eval(inv, offset)],
+                        MatrixOp::WarpgroupMultiplyAdd { a, b, .. } => {
+                            let (ao, ast) = match a {
+                                vyre::ir::WarpgroupOperand::Shared(a) => {
+                                    (self.eval(inv, &a.offset), self.eval(inv, &a.stride))
+                                }
+                                vyre::ir::WarpgroupOperand::Accumulator(_) => (0, 0),
+                            };
+                            vec![
+                                ao,
+                                ast,
+                                self.eval(inv, &b.offset),
+                                self.eval(inv, &b.stride),
+                            ]
+                        }
                     };
                     let me = self.me;
                     let id = std::ptr::from_ref(op) as usize;
@@ -949,6 +1120,7 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
             })
             .collect(),
         shared_elems: p.shared.iter().map(|a| a.elem).collect(),
+        program: p.clone(),
     };
     for v in inputs {
         match v {
@@ -2478,6 +2650,17 @@ struct WarpgroupGen {
     /// The warpgroup accumulators and the subgroup one.
     accs: [u32; 2],
     sub: u32,
+    /// A `64 x k` warpgroup accumulator, the `A` of accumulator-`A`
+    /// multiplies.
+    pa: u32,
+    /// The `f32` shared array of row reductions, and its length.
+    red: u32,
+    red_len: u32,
+    /// A local the `matrix_map` closures read (equal across a warpgroup,
+    /// unless `lid / 64` is mixed in now and then), and the closure's own
+    /// three locals.
+    u: u32,
+    cl: [u32; 3],
     var: Option<u32>,
     loop_var: u32,
     budget: u32,
@@ -2527,6 +2710,21 @@ impl WarpgroupGen {
             MatrixShape { m: 16, n: 8, k: 16 },
         );
         let loop_var = b.local("i", DataType::U32, false);
+        let pa = b.warpgroup_accumulator("pa", k, 16);
+        let red_len = 40 + rng.below(60);
+        let red = b.shared("red", DataType::F32, red_len);
+        let u = b.local("u", DataType::U32, false);
+        let cl = [
+            b.local("r", DataType::U32, false),
+            b.local("c", DataType::U32, false),
+            b.local("v", DataType::F32, false),
+        ];
+        let u_value = {
+            let lid = Expr::Builtin(Builtin::LocalId, Axis::X);
+            let wg = Expr::Builtin(Builtin::WorkgroupId, Axis::X);
+            let d = if rng.chance(1, 12) { 64 } else { 128 };
+            wg.mul(Expr::u32(3)).add(lid.div(Expr::u32(d)))
+        };
         let mut g = WarpgroupGen {
             rng,
             n,
@@ -2541,11 +2739,17 @@ impl WarpgroupGen {
             tb_len,
             accs,
             sub,
+            pa,
+            red,
+            red_len,
+            u,
+            cl,
             var: None,
             loop_var,
             budget: 9,
         };
         b.body(|blk| {
+            blk.let_(u, u_value);
             g.copies(blk, true);
             g.copies(blk, false);
             while g.budget > 0 {
@@ -2645,6 +2849,63 @@ impl WarpgroupGen {
         }
     }
 
+    /// An `f32` closure body: the element's value, row and column, the
+    /// uniform local, `workgroup_id`, literals, loads from the row-value
+    /// array and from the operand arrays (narrow, widened; indices out of
+    /// range too), arithmetic, `min`/`max`/`exp`, and masks by row and
+    /// column.
+    fn map_expr(&mut self, depth: u32) -> Expr {
+        let [r, c, v] = self.cl.map(Expr::local);
+        let u = Expr::local(self.u);
+        let f = |e: Expr| e.cast(DataType::F32);
+        if depth == 0 || self.rng.chance(1, 4) {
+            return match self.rng.below(9) {
+                0 | 1 => v,
+                2 => f(r),
+                3 => f(c),
+                4 => f(u),
+                5 => Expr::f32((self.rng.below(41) as f32 - 20.0) / 4.0),
+                6 => Expr::load(
+                    BufRef::Shared(self.red),
+                    r.add(u.rem(Expr::u32(1 + self.rng.below(48)))),
+                ),
+                7 => {
+                    let (array, len) = if self.rng.chance(1, 2) {
+                        (self.ta, self.ta_len)
+                    } else {
+                        (self.tb, self.tb_len)
+                    };
+                    let idx = r
+                        .mul(Expr::u32(1 + self.rng.below(40)))
+                        .add(c)
+                        .add(Expr::u32(self.rng.below(len)));
+                    f(Expr::load(BufRef::Shared(array), idx))
+                }
+                _ => f(Expr::Builtin(Builtin::WorkgroupId, Axis::X)),
+            };
+        }
+        let a = self.map_expr(depth - 1);
+        match self.rng.below(9) {
+            0 => a.add(self.map_expr(depth - 1)),
+            1 => a.sub(self.map_expr(depth - 1)),
+            2 => a.mul(self.map_expr(depth - 1)),
+            3 => a.div(self.map_expr(depth - 1)),
+            4 => a.math(MathFn::Max, vec![self.map_expr(depth - 1)]),
+            5 => a.math(MathFn::Min, vec![self.map_expr(depth - 1)]),
+            6 => a.mul(Expr::f32(0.125)).math(MathFn::Exp, vec![]),
+            7 => Expr::select(
+                c.gt(r.add(Expr::u32(self.rng.below(8)))),
+                Expr::f32(f32::NEG_INFINITY),
+                a,
+            ),
+            _ => Expr::select(
+                r.rem(Expr::u32(3)).eq(Expr::u32(0)),
+                a,
+                self.map_expr(depth - 1),
+            ),
+        }
+    }
+
     /// Every invocation copies 2, 4 or 8 elements of `src` into `ta` (or
     /// `tb`) at `local_id * count`, from a base offset plus the same; then
     /// commit, wait and a barrier.
@@ -2664,7 +2925,7 @@ impl WarpgroupGen {
         self.budget = self.budget.saturating_sub(1);
         match self
             .rng
-            .below(if top && self.var.is_none() { 10 } else { 9 })
+            .below(if top && self.var.is_none() { 14 } else { 13 })
         {
             0 => {
                 let a = self.rng.chance(1, 2);
@@ -2687,11 +2948,18 @@ impl WarpgroupGen {
                     stride: self.stride(k),
                     layout: vyre::ir::MatrixLayout::RowMajor,
                 };
+                // Column-major `B` now and then: `k x n` from columns of
+                // `k` elements.
+                let col = self.rng.chance(1, 3);
                 let b = vyre::ir::SharedTile {
                     array: self.tb,
                     offset: self.offset(self.tb_len),
-                    stride: self.stride(n),
-                    layout: vyre::ir::MatrixLayout::RowMajor,
+                    stride: self.stride(if col { k } else { n }),
+                    layout: if col {
+                        MatrixLayout::ColMajor
+                    } else {
+                        MatrixLayout::RowMajor
+                    },
                 };
                 blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
                     d,
@@ -2768,6 +3036,69 @@ impl WarpgroupGen {
                     asynchronous: false,
                 });
             }
+            9 | 10 => {
+                // A map into an accumulator (or `pa`) of itself or of the
+                // other accumulator.
+                let (d, src) = if self.rng.chance(1, 3) {
+                    (self.pa, self.pa)
+                } else {
+                    (self.acc(), self.acc())
+                };
+                let [row, col, value] = self.cl;
+                let expr = self.map_expr(3);
+                blk.matrix(MatrixOp::Map {
+                    d,
+                    src,
+                    row,
+                    col,
+                    value,
+                    expr,
+                });
+            }
+            11 => {
+                let op = if self.rng.chance(1, 2) {
+                    vyre::ir::RowReduceOp::Max
+                } else {
+                    vyre::ir::RowReduceOp::Add
+                };
+                let src = if self.rng.chance(1, 4) {
+                    self.pa
+                } else {
+                    self.acc()
+                };
+                let offset = self.offset(self.red_len);
+                blk.matrix(MatrixOp::RowReduce {
+                    op,
+                    src,
+                    dst: self.red,
+                    offset,
+                });
+            }
+            12 => {
+                // `A` from `pa` (rounded to the operand type), `B` either
+                // way.
+                let (d, c) = (self.acc(), self.acc());
+                let (k, n) = (self.k, self.n);
+                let col = self.rng.chance(1, 2);
+                let b = vyre::ir::SharedTile {
+                    array: self.tb,
+                    offset: self.offset(self.tb_len),
+                    stride: self.stride(if col { k } else { n }),
+                    layout: if col {
+                        MatrixLayout::ColMajor
+                    } else {
+                        MatrixLayout::RowMajor
+                    },
+                };
+                blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+                    d,
+                    a: vyre::ir::WarpgroupOperand::Accumulator(self.pa),
+                    b,
+                    c,
+                    asynchronous: self.rng.chance(1, 2),
+                });
+                blk.matrix(MatrixOp::WarpgroupWait);
+            }
             _ => {
                 let v = self.loop_var;
                 let trips = 1 + self.rng.below(3);
@@ -2783,13 +3114,35 @@ impl WarpgroupGen {
     }
 }
 
+/// Whether `p` has a `matrix_map`, a row reduction, a warpgroup multiply
+/// with `A` from an accumulator, one with `B` column-major.
+fn attention_features(p: &Program) -> [bool; 4] {
+    let mut f = [false; 4];
+    p.any_node(&mut |n| {
+        if let Node::Matrix(op) = n {
+            match op {
+                MatrixOp::Map { .. } => f[0] = true,
+                MatrixOp::RowReduce { .. } => f[1] = true,
+                MatrixOp::WarpgroupMultiplyAdd { a, b, .. } => {
+                    f[2] |= matches!(a, vyre::ir::WarpgroupOperand::Accumulator(_));
+                    f[3] |= b.layout == MatrixLayout::ColMajor;
+                }
+                _ => {}
+            }
+        }
+        false
+    });
+    f
+}
+
 /// The walker and the bytecode on random warpgroup programs: equal
 /// results, or both report invocations of a warpgroup (or lanes of a
 /// subgroup) that disagree.
 #[test]
 fn warpgroup_programs_agree() {
-    let (mut done, mut differ, mut wg_differ) = (0, 0, 0);
-    for seed in 0..80u64 {
+    let (mut done, mut differ, mut wg_differ, mut map_differ) = (0, 0, 0, 0);
+    let mut features = [0usize; 4];
+    for seed in 0..120u64 {
         let (p, inputs, grid, size) = WarpgroupGen::case(seed);
         if let Err(errors) = p.validate() {
             panic!("seed {seed}: the generator built an invalid program: {errors:?}");
@@ -2804,9 +3157,16 @@ fn warpgroup_programs_agree() {
                     differences(&w, &g)
                 );
                 done += 1;
+                for (k, n) in attention_features(&p).into_iter().enumerate() {
+                    features[k] += usize::from(n);
+                }
             }
-            (Walked::WarpgroupOperandsDiffer, Err(RunError::WarpgroupOperandsDiffer { .. })) => {
+            (
+                Walked::WarpgroupOperandsDiffer,
+                Err(RunError::WarpgroupOperandsDiffer { statement, .. }),
+            ) => {
                 wg_differ += 1;
+                map_differ += usize::from(statement.contains("matrix_map"));
             }
             (Walked::MatrixOperandsDiffer, Err(RunError::MatrixOperandsDiffer { .. })) => {
                 differ += 1;
@@ -2821,9 +3181,14 @@ fn warpgroup_programs_agree() {
         }
     }
     println!(
-        "agreed on {done}, both reported disagreeing invocations of a warpgroup in {wg_differ} and lanes of a subgroup in {differ}"
+        "agreed on {done}, both reported disagreeing invocations of a warpgroup in {wg_differ} ({map_differ} at a `matrix_map`) and lanes of a subgroup in {differ}; programs that ran with a map, a row reduction, an accumulator A, a column-major B: {features:?}"
     );
-    assert!(done >= 60, "only {done} programs ran");
+    assert!(done >= 90, "only {done} programs ran");
+    assert!(
+        features.iter().all(|&n| n >= 20),
+        "too few programs that ran used each attention building block: {features:?}"
+    );
+    assert!(map_differ >= 1, "no `matrix_map` read a disagreeing local");
     assert!(
         wg_differ >= 2,
         "only {wg_differ} programs had disagreeing warpgroups"

@@ -29,8 +29,18 @@
 //!   each row `i`, `k = 0, 1, ..` and column `j`, `d[i][j] = d[i][j] +
 //!   A[i][k] * B[k][j]`, with `A` and `B` read straight from their shared
 //!   arrays (out of range reads 0, as for `Load`): the same sums in the
-//!   same order as `MultiplyAdd`. Shared arrays ignore their layout
-//!   (`SharedLayout`): element `i` is element `i`.
+//!   same order as `MultiplyAdd`. A column-major `B` is walked down its
+//!   columns; an `A` held in an accumulator is read from its private copy,
+//!   each element rounded to `B`'s type by the exact integer rounding of
+//!   `narrow`. Shared arrays ignore their layout (`SharedLayout`):
+//!   element `i` is element `i`.
+//! - `Map`: a loop over the elements storing the row, column and value
+//!   into the closure's locals and lowering the closure with the ordinary
+//!   expression lowering (bounds checks included).
+//! - `RowReduce`: every invocation reduces every row of its copy and
+//!   stores all 64 values; the invocations of a warpgroup store identical
+//!   values, so whichever store lands last leaves the same element, and
+//!   an invocation's own later reads see its own store.
 //! - `AsyncOp::Copy` copies at once, element by element; `Commit` and
 //!   `Wait` are no-ops (a following `barrier()` makes the copies of other
 //!   invocations visible, as vyre requires anyway).

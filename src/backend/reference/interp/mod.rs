@@ -89,14 +89,30 @@
 //!
 //! A warpgroup matrix ([`crate::ir::MatrixScope::Warpgroup`]) is kept once
 //! per warpgroup (invocations `128 w .. 128 (w + 1)`), and a statement on
-//! warpgroup matrices (`Fill`, `Store`, `WarpgroupMultiplyAdd`) executes
+//! warpgroup matrices (`Fill`, `Store`, `WarpgroupMultiplyAdd`, `Map`,
+//! `RowReduce`) executes
 //! once per warpgroup, after the same check over the warpgroup's
 //! invocations ([`RunError::WarpgroupOperandsDiffer`]). A warpgroup
 //! multiply reads `A[i][k]` from `offset + i * stride + k` of its shared
 //! array and `B[k][j]` likewise, exactly as a row-major load does (out of
 //! range reads 0, or is [`RunError::OutOfBounds`] when unchecked), and
-//! sums like `d = a * b + c`. Shared arrays' layouts
+//! sums like `d = a * b + c`; a column-major `B` reads `B[k][j]` from
+//! `offset + j * stride + k`, and an `A` held in a warpgroup accumulator
+//! is that accumulator's elements, each rounded to nearest even to `B`'s
+//! element type (`(x as bf16) as f32`). Shared arrays' layouts
 //! ([`crate::ir::SharedLayout`]) are ignored: element `i` is element `i`.
+//!
+//! `matrix_map`'s closure is compiled as a bytecode subroutine that the
+//! statement's own flow jumps over; once per warpgroup, after checking
+//! that the warpgroup's invocations hold equal values in every local the
+//! closure reads besides its own three, the interpreter runs it per
+//! element, row by row, on a copy of the warpgroup's first invocation's
+//! registers with the row, column and value set: every operator, cast
+//! and load (bounds included) is the bytecode's own. `matrix_row_max`
+//! folds `f32::max` from `-inf` and `matrix_row_sum` adds left to right
+//! from `0.0`; row `r`'s value goes to `offset + r` (in `u64`) of the
+//! shared array, out of range dropped (an `OutOfBounds` error when
+//! unchecked).
 //!
 //! `async_copy` copies at once, per invocation (source elements out of
 //! range copy 0, destination elements out of range are dropped, indices
