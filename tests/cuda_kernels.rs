@@ -2111,3 +2111,74 @@ fn bench_warpgroup_gemms_are_exact_on_the_device() {
         }
     }
 }
+
+#[test]
+fn attention_step_matches_softmax_attention() {
+    // Scores, masks, row statistics and `p` never leave registers: `q ·
+    // kᵀ` (B column-major), a map, row max and sum, `p · v` (A from the
+    // accumulator); with the sm_90a cubin through wgmma, else mma.sync.
+    let Some(device) = matrix_device() else {
+        return;
+    };
+    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
+        return;
+    }
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return;
+    }
+    let arch = device_arch(&device);
+    let arch_sets: Vec<Vec<&str>> = if arch == "sm_90" {
+        vec![vec!["sm_90a", "sm_90"], vec!["sm_90"]]
+    } else {
+        vec![vec![arch.as_str()]]
+    };
+    let keys = warpgroup_support::STEP_KEYS as usize;
+    for (elem, dim, swizzled) in [
+        (DataType::BF16, 64, true),
+        (DataType::BF16, 128, true),
+        (DataType::F16, 64, true),
+        (DataType::BF16, 64, false),
+    ] {
+        let p = warpgroup_support::attention_step(elem, dim, swizzled);
+        check_valid(&p);
+        let d = dim as usize;
+        let inputs = |n, seed| matrix_support::random_bits(elem, n, seed);
+        let (q, k, v) = (inputs(128 * d, 1), inputs(keys * d, 2), inputs(keys * d, 3));
+        let f = |x: &[u32]| -> Vec<f32> {
+            x.iter().map(|b| matrix_support::to_f32(elem, *b)).collect()
+        };
+        let scale = 1.0 / (dim as f32).sqrt();
+        let round = |x: f32| matrix_support::to_f32(elem, matrix_support::from_f32(elem, x));
+        let want =
+            warpgroup_support::attention_step_expected((&f(&q), &f(&k), &f(&v)), d, scale, round);
+        for archs in &arch_sets {
+            let spec = cubin_spec(&p, archs, true);
+            let args = [
+                Arg::Buf(q.clone()),
+                Arg::Buf(k.clone()),
+                Arg::Buf(v.clone()),
+                Arg::Buf(vec![nan_bits(DataType::F32); 128 * d]),
+                Arg::F32(scale),
+            ];
+            let got = spec
+                .with(|s| run_on(&device, s, Grid::Workgroups([1, 1, 1]), &args))
+                .unwrap_or_else(|e| panic!("cuda: {e}"));
+            let mut worst = 0.0f64;
+            for (i, (g, w)) in got[3].iter().zip(&want).enumerate() {
+                let g = f64::from(f32::from_bits(*g));
+                let err = (g - w).abs();
+                worst = worst.max(err);
+                // `p` is rounded to the element type before it multiplies
+                // `v` (|v| < 1): a score summed in another order may
+                // round the other way, by one unit in its last place.
+                assert!(
+                    err <= 1e-2,
+                    "{} on {archs:?}: o[{i}] = {g}, want {w}",
+                    p.name
+                );
+            }
+            println!("{} on {archs:?}: worst error {worst:.2e}", p.name);
+        }
+    }
+}

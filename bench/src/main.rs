@@ -479,6 +479,135 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     Ok(())
 }
 
+/// Flash-attention forward (`kernels/attention.vyre`), bf16, on the shapes
+/// of `peers_ml.py`'s SDPA runs: (batch, heads, seq, head dim) =
+/// (4, 32, 4096, 128) and (8, 16, 2048, 64), causal and not (the CPU
+/// device: one small shape). A few query rows are checked against an f64
+/// softmax of the same bf16 inputs; FLOPs are counted as by the peer
+/// (`4 b h s² d`, halved when causal).
+fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
+    use vyre::half::bf16;
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    type Launch = fn(
+        &Device,
+        Grid,
+        u32,
+        f32,
+        &Buffer<bf16>,
+        &Buffer<bf16>,
+        &Buffer<bf16>,
+        &mut Buffer<bf16>,
+    ) -> vyre::Result<()>;
+    if device.name().starts_with("wgpu") {
+        // naga emulates warpgroup accumulators with a private copy of the
+        // whole tile per invocation: llvmpipe had not finished compiling
+        // the d = 64 kernel after 12 minutes.
+        if run("attention") {
+            println!(
+                "{{\"kernel\":\"attention_bf16_vyre\",\"device\":\"{}\",\"skipped\":\"warpgroup accumulators are emulated per invocation on wgpu\"}}",
+                device.name()
+            );
+        }
+        return Ok(());
+    }
+    let shapes: &[(u32, u32, u32, u32)] = if device.name().starts_with("cuda") {
+        &[(4, 32, 4096, 128), (8, 16, 2048, 64)]
+    } else {
+        &[(1, 2, 256, 64), (1, 1, 256, 128)]
+    };
+    for &(b, h, seq, d) in shapes {
+        for causal in [false, true] {
+            let (name, launch): (&str, Launch) = match (d, causal) {
+                (64, false) => ("attention_bf16_d64", kernels::attention::attention_bf16_d64),
+                (64, true) => (
+                    "attention_bf16_d64_causal",
+                    kernels::attention::attention_bf16_d64_causal,
+                ),
+                (128, false) => (
+                    "attention_bf16_d128",
+                    kernels::attention::attention_bf16_d128,
+                ),
+                _ => (
+                    "attention_bf16_d128_causal",
+                    kernels::attention::attention_bf16_d128_causal,
+                ),
+            };
+            if !run(name) {
+                continue;
+            }
+            let (heads, s, du) = ((b * h) as usize, seq as usize, d as usize);
+            let len = heads * s * du;
+            let value = |i: usize, p: usize, q: usize| ((i * p) % q) as f32 / q as f32 - 0.5;
+            let host_q: Vec<bf16> = (0..len)
+                .map(|i| bf16::from_f32(2.0 * value(i, 7, 13)))
+                .collect();
+            let host_k: Vec<bf16> = (0..len)
+                .map(|i| bf16::from_f32(2.0 * value(i, 5, 11)))
+                .collect();
+            let host_v: Vec<bf16> = (0..len).map(|i| bf16::from_f32(value(i, 3, 17))).collect();
+            let (q, k, v) = (
+                device.upload(&host_q)?,
+                device.upload(&host_k)?,
+                device.upload(&host_v)?,
+            );
+            let mut out: Buffer<bf16> = device.zeros(len)?;
+            let scale = 1.0 / (d as f32).sqrt();
+            let grid = Grid::Workgroups([seq / 128, b * h, 1]);
+            launch(device, grid, seq, scale, &q, &k, &v, &mut out)?;
+            let got = device.download(&out)?;
+            let f = |x: bf16| f64::from(x.to_f32());
+            for (hd, row) in [
+                (0, 0),
+                (heads / 2, s / 3),
+                (heads - 1, s - 1),
+                (heads.min(2) - 1, 129),
+            ] {
+                let base = hd * s * du;
+                let keys = if causal { row + 1 } else { s };
+                let scores: Vec<f64> = (0..keys)
+                    .map(|j| {
+                        (0..du)
+                            .map(|x| f(host_q[base + row * du + x]) * f(host_k[base + j * du + x]))
+                            .sum::<f64>()
+                            * f64::from(scale)
+                    })
+                    .collect();
+                let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let p: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
+                let l: f64 = p.iter().sum();
+                for x in [0, du / 2, du - 1] {
+                    let want = (0..keys)
+                        .map(|j| p[j] * f(host_v[base + j * du + x]))
+                        .sum::<f64>()
+                        / l;
+                    let g = f(got[base + row * du + x]);
+                    // bf16 output (2^-8 relative) and p rounded to bf16.
+                    let tol = want.abs() / 128.0 + 2e-3;
+                    assert!(
+                        (g - want).abs() <= tol,
+                        "{name} {b}x{h}x{seq}: o[{hd}][{row}][{x}] = {g}, want {want}"
+                    );
+                }
+            }
+            let secs = median_secs(device, o.iters.min(10), 3, || {
+                launch(device, grid, seq, scale, &q, &k, &v, &mut out).expect(name);
+            });
+            let flops = 4.0
+                * f64::from(b * h)
+                * f64::from(seq).powi(2)
+                * f64::from(d)
+                * if causal { 0.5 } else { 1.0 };
+            println!(
+                "{{\"kernel\":\"{name}_vyre\",\"device\":\"{}\",\"b\":{b},\"h\":{h},\"s\":{seq},\"d\":{d},\"causal\":{causal},\"ms\":{:.3},\"TFLOPs\":{:.1}}}",
+                device.name(),
+                secs * 1e3,
+                flops / secs / 1e12
+            );
+        }
+    }
+    Ok(())
+}
+
 fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
     let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
     if !run("launch") {
@@ -615,5 +744,6 @@ fn main() -> vyre::Result<()> {
     rows_bf16(&device, &o)?;
     gemm(&device, &o)?;
     gemm_half(&device, &o)?;
+    attention(&device, &o)?;
     Ok(())
 }
