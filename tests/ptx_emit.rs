@@ -1287,3 +1287,17 @@ pub fn softmax_rows_bf16(x: &[bf16], y: &mut [bf16]) {
     }
 }
 "#;
+
+#[test]
+fn exp_flushes_subnormals_only_under_fast_math() {
+    // `fast_math` allows `ex2.approx.ftz` (a lone `MUFU.EX2`); a ULP budget
+    // alone keeps subnormal results (`ex2.approx` without `.ftz`).
+    let fast = emit(&math_program(MathFn::Exp, DataType::F32, true), "sm_80");
+    assert_eq!(count(&fast, "ex2.approx.ftz.f32"), 1, "{fast}");
+    let cfg = DispatchConfig::default().with_ulp_budget(64);
+    let budget =
+        vyre::backend::ptx::emit_ptx(&math_program(MathFn::Exp, DataType::F32, false), &cfg)
+            .expect("emits");
+    assert_eq!(count(&budget, "ex2.approx.f32"), 1, "{budget}");
+    assert_eq!(count(&budget, "ex2.approx.ftz"), 0, "{budget}");
+}

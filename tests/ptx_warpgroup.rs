@@ -209,3 +209,51 @@ fn print_attention_step() {
     let p = warpgroup_support::attention_step(DataType::BF16, 64, true);
     println!("{}", emit(&p, "sm_90a"));
 }
+
+/// The attention kernels of `bench/kernels/attention.vyre` on sm_90a:
+/// every multiply through `wgmma` (the score tile with a K-major `B`, the
+/// output with `A` from registers), and `ptxas` keeps the asynchronous
+/// multiplies asynchronous (it reports "wgmma ... serialized" otherwise).
+#[test]
+fn bench_attention_kernels_keep_wgmma_asynchronous() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/kernels/attention.vyre");
+    let src = std::fs::read_to_string(path).expect("reads the kernel");
+    let module = vyre::lang::parse(path, &src).unwrap_or_else(|d| panic!("{}", d.render()));
+    assert!(module.kernels.len() >= 4);
+    for p in &module.kernels {
+        let text = emit(p, "sm_90a");
+        let dim = if p.name.contains("d128") { 128 } else { 64 };
+        // s = q · kᵀ: one m64n64k16 per 16 of the head dimension; o += p ·
+        // v: one m64n{dim}k16 per 16 keys, A from registers.
+        let from_regs = text
+            .lines()
+            .filter(|l| l.contains("wgmma.mma_async") && l.contains("}, {%r"))
+            .count();
+        assert_eq!(from_regs, 4, "{}", p.name);
+        let scores = text
+            .lines()
+            .filter(|l| {
+                l.contains("wgmma.mma_async.sync.aligned.m64n64k16") && !l.contains("}, {%r")
+            })
+            .count();
+        assert!(scores >= dim / 16, "{}: {scores}", p.name);
+        let Some(ptxas) = ptx_support::ptxas() else {
+            continue;
+        };
+        let dir = std::env::temp_dir().join(format!("vyre_att_{}_{}", std::process::id(), p.name));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ptx = dir.join("k.ptx");
+        std::fs::write(&ptx, &text).expect("writes PTX");
+        let out = std::process::Command::new(&ptxas)
+            .args(["-arch=sm_90a", "-v", "-o"])
+            .arg(dir.join("k.cubin"))
+            .arg(&ptx)
+            .output()
+            .expect("runs ptxas");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {log}", p.name);
+        assert!(!log.contains("serialized"), "{}: {log}", p.name);
+        assert!(log.contains("0 bytes spill stores"), "{}: {log}", p.name);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -515,23 +515,76 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
     } else {
         &[(1, 2, 256, 64), (1, 1, 256, 128)]
     };
+    use kernels::attention as at;
+    let kernels: [(&str, u32, bool, Launch); 12] = [
+        (
+            "attention_pipe_p_bf16_d64",
+            64,
+            false,
+            at::attention_pipe_p_bf16_d64,
+        ),
+        (
+            "attention_pipe_p_bf16_d64_causal",
+            64,
+            true,
+            at::attention_pipe_p_bf16_d64_causal,
+        ),
+        (
+            "attention_pipe_p_bf16_d128",
+            128,
+            false,
+            at::attention_pipe_p_bf16_d128,
+        ),
+        (
+            "attention_pipe_p_bf16_d128_causal",
+            128,
+            true,
+            at::attention_pipe_p_bf16_d128_causal,
+        ),
+        ("attention_bf16_d64", 64, false, at::attention_bf16_d64),
+        (
+            "attention_bf16_d64_causal",
+            64,
+            true,
+            at::attention_bf16_d64_causal,
+        ),
+        ("attention_bf16_d128", 128, false, at::attention_bf16_d128),
+        (
+            "attention_bf16_d128_causal",
+            128,
+            true,
+            at::attention_bf16_d128_causal,
+        ),
+        (
+            "attention_v1_v1_bf16_d64",
+            64,
+            false,
+            at::attention_v1_v1_bf16_d64,
+        ),
+        (
+            "attention_v1_v1_bf16_d64_causal",
+            64,
+            true,
+            at::attention_v1_v1_bf16_d64_causal,
+        ),
+        (
+            "attention_v1_v1_bf16_d128",
+            128,
+            false,
+            at::attention_v1_v1_bf16_d128,
+        ),
+        (
+            "attention_v1_v1_bf16_d128_causal",
+            128,
+            true,
+            at::attention_v1_v1_bf16_d128_causal,
+        ),
+    ];
     for &(b, h, seq, d) in shapes {
-        for causal in [false, true] {
-            let (name, launch): (&str, Launch) = match (d, causal) {
-                (64, false) => ("attention_bf16_d64", kernels::attention::attention_bf16_d64),
-                (64, true) => (
-                    "attention_bf16_d64_causal",
-                    kernels::attention::attention_bf16_d64_causal,
-                ),
-                (128, false) => (
-                    "attention_bf16_d128",
-                    kernels::attention::attention_bf16_d128,
-                ),
-                _ => (
-                    "attention_bf16_d128_causal",
-                    kernels::attention::attention_bf16_d128_causal,
-                ),
-            };
+        for &(name, kd, causal, launch) in &kernels {
+            if kd != d {
+                continue;
+            }
             if !run(name) {
                 continue;
             }

@@ -332,6 +332,9 @@ struct Emitter<'a> {
     lane: Option<Reg>,
     /// Warpgroup multiplies may use `wgmma.mma_async` (sm_90a).
     wgmma: bool,
+    /// Sub-expressions of a `matrix_map` closure already evaluated for the
+    /// current row (by address): see `warpgroup_map`.
+    hoisted: Vec<(*const crate::ir::Expr, Val)>,
 }
 
 impl<'a> Emitter<'a> {
@@ -366,6 +369,7 @@ impl<'a> Emitter<'a> {
                 arch: arch_num,
             },
             wgmma: super::has_wgmma(arch),
+            hoisted: Vec::new(),
             wg: config.effective_workgroup_size(program),
             fast: program.fast_math,
             align: Alignment::new(program),

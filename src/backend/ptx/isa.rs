@@ -611,6 +611,8 @@ pub(super) enum Mod {
     Lo,
     Wide,
     Approx,
+    /// `.ftz`: subnormal inputs and results flushed to zero.
+    Ftz,
     V2,
     V4,
     To,
@@ -762,6 +764,7 @@ impl Mod {
             Mod::Lo => "lo",
             Mod::Wide => "wide",
             Mod::Approx => "approx",
+            Mod::Ftz => "ftz",
             Mod::V2 => "v2",
             Mod::V4 => "v4",
             Mod::To => "to",

@@ -185,7 +185,13 @@ pub(super) fn exp(c: &mut Code, mode: MathMode, x: Reg) -> Reg {
         let t = c.reg(Class::F);
         let d = c.reg(Class::F);
         ins!(c; Mul.F32 t, x, Imm::f32(std::f32::consts::LOG2_E));
-        ins!(c; Ex2.Approx.F32 d, t);
+        if mode.fast {
+            // `fast_math`: results below 2^-126 may flush to zero, which
+            // saves the subnormal scaling ptxas wraps around `MUFU.EX2`.
+            ins!(c; Ex2.Approx.Ftz.F32 d, t);
+        } else {
+            ins!(c; Ex2.Approx.F32 d, t);
+        }
         return d;
     }
     // Clamp to where the result is finite and nonzero (beyond it the f32

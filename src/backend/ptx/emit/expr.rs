@@ -26,6 +26,9 @@ impl Emitter<'_> {
 
     /// Evaluate `e`; immediates stay immediates (bools become predicates).
     pub(super) fn expr(&mut self, e: &Expr) -> Val {
+        if let Some((_, v)) = self.hoisted.iter().find(|(p, _)| std::ptr::eq(*p, e)) {
+            return *v;
+        }
         match e {
             Expr::Lit(l) => {
                 let v = Self::lit(*l);

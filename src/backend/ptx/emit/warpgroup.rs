@@ -613,17 +613,33 @@ impl Emitter<'_> {
         let sr = self.matrices[src as usize].clone();
         let dr = self.matrices[d as usize].clone();
         let [lr, lc, lv] = [row, col, value].map(|l| self.locals[l as usize]);
-        for (i, (s, x)) in sr.iter().zip(&dr).enumerate() {
-            let i = i as u32;
-            let (tile, half, second) = (i / 4, (i / 2) % 2, i % 2);
+        let per_row = row_invariant_parts(expr, [col, value]);
+        // The thread's elements lie in two rows (`half` 0 and 1, 8 apart):
+        // what depends on neither the column nor the value (a row
+        // statistic's load, its exponential) is evaluated once per row.
+        for half in 0..2u32 {
             ins!(self.code; Add.U32 lr, row0, int(i64::from(8 * half)));
-            ins!(self.code; Add.U32 lc, col0, int(i64::from(8 * tile + second)));
-            ins!(self.code; Mov.F32 lv, *s);
             // Cached vector loads were keyed by the locals' old values.
             self.vec_cache.clear();
-            let v = self.expr(expr);
-            ins!(self.code; Mov.F32 *x, v);
+            self.hoisted.clear();
+            for part in &per_row {
+                let v = self.expr(part);
+                self.hoisted.push((std::ptr::from_ref(*part), v));
+            }
+            for (i, (s, x)) in sr.iter().zip(&dr).enumerate() {
+                let i = i as u32;
+                let (tile, second) = (i / 4, i % 2);
+                if (i / 2) % 2 != half {
+                    continue;
+                }
+                ins!(self.code; Add.U32 lc, col0, int(i64::from(8 * tile + second)));
+                ins!(self.code; Mov.F32 lv, *s);
+                self.vec_cache.clear();
+                let v = self.expr(expr);
+                ins!(self.code; Mov.F32 *x, v);
+            }
         }
+        self.hoisted.clear();
         self.vec_cache.clear();
     }
 
@@ -695,6 +711,28 @@ impl Emitter<'_> {
         }
         ins!(self.code; Bar.Warp.Sync int(0xffff_ffff));
     }
+}
+
+/// The largest sub-expressions of a closure that name none of `varying`
+/// (the column and value locals) and compute something (a load, an
+/// operator, a call): evaluated once per row rather than per element.
+fn row_invariant_parts(expr: &Expr, varying: [LocalId; 2]) -> Vec<&Expr> {
+    let varies = |e: &Expr| e.any(&mut |x| matches!(x, Expr::Local(l) if varying.contains(l)));
+    let mut out = Vec::new();
+    let mut stack = vec![expr];
+    while let Some(e) = stack.pop() {
+        if !varies(e) {
+            if !matches!(
+                e,
+                Expr::Lit(_) | Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_)
+            ) {
+                out.push(e);
+            }
+            continue;
+        }
+        stack.extend(e.operands());
+    }
+    out
 }
 
 /// Where a `wgmma` reads `A`: a swizzled tile (its row and column, and
