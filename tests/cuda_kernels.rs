@@ -2182,3 +2182,60 @@ fn attention_step_matches_softmax_attention() {
         }
     }
 }
+
+#[test]
+fn bench_attention_kernels_match_softmax_attention() {
+    // `bench/kernels/attention.vyre` through its cubins: on sm_90 with the
+    // sm_90a cubin (wgmma) and without it (mma.sync), every output row
+    // against an f64 softmax.
+    let Some(device) = matrix_device() else {
+        return;
+    };
+    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
+        return;
+    }
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return;
+    }
+    let arch = device_arch(&device);
+    let arch_sets: Vec<Vec<&str>> = if arch == "sm_90" {
+        vec![vec!["sm_90a", "sm_90"], vec!["sm_90"]]
+    } else {
+        vec![vec![arch.as_str()]]
+    };
+    let src = include_str!("../bench/kernels/attention.vyre");
+    let module = vyre::lang::parse("attention.vyre", src).unwrap_or_else(|d| panic!("{d}"));
+    for p in &module.kernels {
+        check_valid(p);
+        let dim = if p.name.contains("d128") { 128 } else { 64 };
+        let causal = p.name.ends_with("causal");
+        for archs in &arch_sets {
+            let spec = cubin_spec(p, archs, true);
+            for (heads, seq) in [(2, 256), (3, 1024)] {
+                let [q, k, v] = warpgroup_support::attention_inputs(heads, seq, dim);
+                let args = [
+                    Arg::U32(seq as u32),
+                    Arg::F32(1.0 / (dim as f32).sqrt()),
+                    Arg::Buf(q.clone()),
+                    Arg::Buf(k.clone()),
+                    Arg::Buf(v.clone()),
+                    Arg::Buf(vec![0x7fc0; heads * seq * dim]),
+                ];
+                let grid = Grid::Workgroups([(seq / 128) as u32, heads as u32, 1]);
+                let got = spec
+                    .with(|s| run_on(&device, s, grid, &args))
+                    .unwrap_or_else(|e| panic!("cuda: {e}"));
+                let what = format!("{} {heads}x{seq} on {archs:?}", p.name);
+                warpgroup_support::check_attention(
+                    &what,
+                    [&q, &k, &v],
+                    &got[5],
+                    (heads, seq, dim),
+                    causal,
+                );
+                println!("{what}: ok");
+            }
+        }
+    }
+}

@@ -516,31 +516,7 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
         &[(1, 2, 256, 64), (1, 1, 256, 128)]
     };
     use kernels::attention as at;
-    let kernels: [(&str, u32, bool, Launch); 12] = [
-        (
-            "attention_pipe_p_bf16_d64",
-            64,
-            false,
-            at::attention_pipe_p_bf16_d64,
-        ),
-        (
-            "attention_pipe_p_bf16_d64_causal",
-            64,
-            true,
-            at::attention_pipe_p_bf16_d64_causal,
-        ),
-        (
-            "attention_pipe_p_bf16_d128",
-            128,
-            false,
-            at::attention_pipe_p_bf16_d128,
-        ),
-        (
-            "attention_pipe_p_bf16_d128_causal",
-            128,
-            true,
-            at::attention_pipe_p_bf16_d128_causal,
-        ),
+    let kernels: [(&str, u32, bool, Launch); 4] = [
         ("attention_bf16_d64", 64, false, at::attention_bf16_d64),
         (
             "attention_bf16_d64_causal",
@@ -554,30 +530,6 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
             128,
             true,
             at::attention_bf16_d128_causal,
-        ),
-        (
-            "attention_v1_v1_bf16_d64",
-            64,
-            false,
-            at::attention_v1_v1_bf16_d64,
-        ),
-        (
-            "attention_v1_v1_bf16_d64_causal",
-            64,
-            true,
-            at::attention_v1_v1_bf16_d64_causal,
-        ),
-        (
-            "attention_v1_v1_bf16_d128",
-            128,
-            false,
-            at::attention_v1_v1_bf16_d128,
-        ),
-        (
-            "attention_v1_v1_bf16_d128_causal",
-            128,
-            true,
-            at::attention_v1_v1_bf16_d128_causal,
         ),
     ];
     for &(b, h, seq, d) in shapes {

@@ -460,3 +460,80 @@ pub fn attention_step_expected(
     }
     out
 }
+
+/// Deterministic bf16 inputs of an attention of `heads × seq × dim`
+/// (`q`, `k`, `v` as bits, in `[-1, 1)`, `[-1, 1)`, `[-0.5, 0.5)`).
+pub fn attention_inputs(heads: usize, seq: usize, dim: usize) -> [Vec<u32>; 3] {
+    let len = heads * seq * dim;
+    let value = |i: usize, p: usize, q: usize| ((i * p) % q) as f32 / q as f32 - 0.5;
+    let bits = |f: &dyn Fn(usize) -> f32| -> Vec<u32> {
+        (0..len)
+            .map(|i| u32::from(vyre::half::bf16::from_f32(f(i)).to_bits()))
+            .collect()
+    };
+    [
+        bits(&|i| 2.0 * value(i, 7, 13)),
+        bits(&|i| 2.0 * value(i, 5, 11)),
+        bits(&|i| value(i, 3, 17)),
+    ]
+}
+
+/// Row `row` of head `head` of softmax(q kᵀ · scale) v in `f64` from bf16
+/// bits (`causal`: keys after the query left out).
+pub fn attention_row(
+    [q, k, v]: [&[u32]; 3],
+    (head, row): (usize, usize),
+    (seq, dim): (usize, usize),
+    scale: f64,
+    causal: bool,
+) -> Vec<f64> {
+    let f = |x: u32| f64::from(vyre::half::bf16::from_bits(x as u16).to_f32());
+    let base = head * seq * dim;
+    let keys = if causal { row + 1 } else { seq };
+    let s: Vec<f64> = (0..keys)
+        .map(|j| {
+            (0..dim)
+                .map(|x| f(q[base + row * dim + x]) * f(k[base + j * dim + x]))
+                .sum::<f64>()
+                * scale
+        })
+        .collect();
+    let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let p: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+    let l: f64 = p.iter().sum();
+    (0..dim)
+        .map(|x| {
+            (0..keys)
+                .map(|j| p[j] * f(v[base + j * dim + x]))
+                .sum::<f64>()
+                / l
+        })
+        .collect()
+}
+
+/// Check every row of `o` (bf16 bits) against [`attention_row`]: bf16
+/// output rounding (half an ulp, 2^-9 relative) plus `p` rounded to bf16
+/// before `p · v` (2^-9 of `Σ p |v| / l`, at most 2^-9 · 0.5).
+pub fn check_attention(
+    what: &str,
+    inputs: [&[u32]; 3],
+    o: &[u32],
+    (heads, seq, dim): (usize, usize, usize),
+    causal: bool,
+) {
+    let scale = 1.0 / (dim as f64).sqrt();
+    for head in 0..heads {
+        for row in 0..seq {
+            let want = attention_row(inputs, (head, row), (seq, dim), scale, causal);
+            for (x, w) in want.iter().enumerate() {
+                let g = f64::from(
+                    vyre::half::bf16::from_bits(o[(head * seq + row) * dim + x] as u16).to_f32(),
+                );
+                assert!(
+                    (g - w).abs() <= w.abs() / 256.0 + 1e-3,
+                    "{what}: o[{head}][{row}][{x}] = {g}, want {w}"
+                );
+            }
+        }
+    }
+}
