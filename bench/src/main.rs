@@ -517,9 +517,24 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
     };
     use kernels::attention as at;
     let kernels: [(&str, u32, bool, Launch); 7] = [
-        ("attention_bf16_d64_k128", 64, false, at::attention_bf16_d64_k128),
-        ("attention_bf16_d64_causal_k128", 64, true, at::attention_bf16_d64_causal_k128),
-        ("attention_bf16_d128_k128", 128, false, at::attention_bf16_d128_k128),
+        (
+            "attention_bf16_d64_k128",
+            64,
+            false,
+            at::attention_bf16_d64_k128,
+        ),
+        (
+            "attention_bf16_d64_causal_k128",
+            64,
+            true,
+            at::attention_bf16_d64_causal_k128,
+        ),
+        (
+            "attention_bf16_d128_k128",
+            128,
+            false,
+            at::attention_bf16_d128_k128,
+        ),
         ("attention_bf16_d64", 64, false, at::attention_bf16_d64),
         (
             "attention_bf16_d64_causal",

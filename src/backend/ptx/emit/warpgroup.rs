@@ -16,6 +16,18 @@
 //! its operands loaded as subgroup matrices (16 × 16 of `A`, 16 × 64
 //! pieces of `B`), which gives the same result on any architecture.
 //!
+//! `A` may also be a warpgroup accumulator (attention's `P`): its
+//! registers already hold `wgmma`'s (and `mma.sync`'s) `A` fragment of the
+//! same rows and columns, so each 16 of `k` is four `cvt.rn.bf16x2.f32`
+//! (or `f16x2`) and the register form of `wgmma`. A column-major `B`
+//! (`warpgroup_mma_t`) is read K-major, with the descriptors of `A`.
+//! `matrix_map` evaluates its closure on the thread's own elements (the
+//! parts that depend only on the row once per row), and the row reductions
+//! fold the thread's two rows, combine the four threads of a row by
+//! butterfly shuffles and store from the first, then meet at
+//! `bar.warp.sync` (a warp owns its 16 rows, so later statements of the
+//! warpgroup see the values).
+//!
 //! Descriptors (PTX ISA, "Matrix Descriptor Format"): bits 0-13 the start
 //! address >> 4, 16-29 the leading and 32-45 the stride byte offset >> 4,
 //! 62-63 the swizzle (1: 128 bytes). `A` is K-major (a row of the tile is
@@ -135,20 +147,27 @@ impl Emitter<'_> {
             self.warpgroup_mma_by_warps(&decl, (d, c), a, b);
             return;
         };
-        let at_a = match (a, pa) {
-            (WarpgroupOperand::Shared(t), Some(pa)) => Some((self.row_col(&t.offset, pa.cols), pa)),
-            _ => None,
+        let a_src = match (a, pa) {
+            (WarpgroupOperand::Shared(t), Some(pa)) => {
+                WgmmaA::Tile((self.row_col(&t.offset, pa.cols), pa))
+            }
+            // `wgmma_operands` plans every tile it accepts.
+            (WarpgroupOperand::Shared(_), None) | (WarpgroupOperand::Accumulator(_), Some(_)) => {
+                self.warpgroup_wait();
+                self.warpgroup_mma_by_warps(&decl, (d, c), a, b);
+                return;
+            }
+            (WarpgroupOperand::Accumulator(p), None) => WgmmaA::Registers(*p),
+        };
+        let at_a = match a_src {
+            WgmmaA::Tile(at) => Some(at),
+            WgmmaA::Registers(_) => None,
         };
         let at_b = (self.row_col(&b.offset, pb.cols), pb);
         let ok = self.wgmma_fits(&decl.shape, at_a, at_b, b.layout);
         let slow = self.code.label("wgslow");
         let end = self.code.label("wgend");
         ins!(self.code; @!ok; Bra slow);
-        let a_src = match (a, at_a) {
-            (_, Some(at)) => WgmmaA::Tile(at),
-            (WarpgroupOperand::Accumulator(p), None) => WgmmaA::Registers(*p),
-            (WarpgroupOperand::Shared(_), None) => unreachable!("a tile operand has a plan"),
-        };
         self.wgmma(&decl, (d, c), a_src, at_b, b.layout);
         if !asynchronous {
             self.warpgroup_wait();
