@@ -30,7 +30,7 @@ fn check(name: &str, heads: usize, seq: usize, dim: usize, causal: bool) {
     };
     run_with(
         &p,
-        [(seq / 128) as u32, heads as u32, 1],
+        [seq.div_ceil(128) as u32, heads as u32, 1],
         &mut [
             RefArg::Scalar(Literal::U32(seq as u32)),
             RefArg::Scalar(Literal::F32(scale.to_bits())),
@@ -49,6 +49,15 @@ fn check(name: &str, heads: usize, seq: usize, dim: usize, causal: bool) {
 fn head_dim_64_matches_softmax_attention() {
     check("attention_bf16_d64", 2, 256, 64, false);
     check("attention_bf16_d64_causal", 2, 256, 64, true);
+}
+
+#[test]
+fn any_sequence_length_masks_and_clips() {
+    // The last key tile partial (masked past `seq`), the last query block
+    // partial (rows past `seq` not stored, the next head untouched).
+    check("attention_bf16_d64", 3, 200, 64, false);
+    check("attention_bf16_d64_causal", 2, 131, 64, true);
+    check("attention_bf16_d128_k128", 1, 77, 128, false);
 }
 
 #[test]

@@ -2212,7 +2212,7 @@ fn bench_attention_kernels_match_softmax_attention() {
         let causal = p.name.ends_with("causal");
         for archs in &arch_sets {
             let spec = cubin_spec(p, archs, true);
-            for (heads, seq) in [(2, 256), (3, 1024)] {
+            for (heads, seq) in [(2, 256), (3, 1024), (2, 200)] {
                 let [q, k, v] = warpgroup_support::attention_inputs(heads, seq, dim);
                 let args = [
                     Arg::U32(seq as u32),
@@ -2222,7 +2222,7 @@ fn bench_attention_kernels_match_softmax_attention() {
                     Arg::Buf(v.clone()),
                     Arg::Buf(vec![0x7fc0; heads * seq * dim]),
                 ];
-                let grid = Grid::Workgroups([(seq / 128) as u32, heads as u32, 1]);
+                let grid = Grid::Workgroups([seq.div_ceil(128) as u32, heads as u32, 1]);
                 let got = spec
                     .with(|s| run_on(&device, s, grid, &args))
                     .unwrap_or_else(|e| panic!("cuda: {e}"));
