@@ -516,7 +516,13 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
         &[(1, 2, 256, 64), (1, 1, 200, 128)]
     };
     use kernels::attention as at;
-    let kernels: [(&str, u32, bool, Launch); 7] = [
+    let kernels: [(&str, u32, bool, Launch); 8] = [
+        (
+            "attention_bf16_d128_causal_k128",
+            128,
+            true,
+            at::attention_bf16_d128_causal_k128,
+        ),
         (
             "attention_bf16_d64_k128",
             64,
