@@ -2113,13 +2113,7 @@ fn matrix_node(g: &mut Gen, depth: u32) -> Option<Node> {
                 .collect();
             let d = if g.chance(50) { src } else { g.pick(&ds) };
             let row = g.new_local(DataType::U32, false);
-            // Rarely one local for the row and the column: only
-            // `#[locals]` can say that.
-            let col = if g.chance(5) {
-                row
-            } else {
-                g.new_local(DataType::U32, false)
-            };
+            let col = g.new_local(DataType::U32, false);
             let value = g.new_local(DataType::F32, false);
             let expr = map_expr(g, (row, col, value), DataType::F32, 0);
             Node::Matrix(MatrixOp::Map {
@@ -2243,7 +2237,6 @@ fn matrix_generator_covers_every_statement() {
                     ..
                 }) => "accumulator A",
                 Node::Matrix(MatrixOp::Map { d, src, .. }) if d == src => "map in place",
-                Node::Matrix(MatrixOp::Map { row, col, .. }) if row == col => "map row = col",
                 Node::Matrix(MatrixOp::Map { .. }) => "map",
                 Node::Matrix(MatrixOp::RowReduce {
                     op: RowReduceOp::Max,
@@ -2276,7 +2269,7 @@ fn matrix_generator_covers_every_statement() {
             seen.insert("warpgroup keyword name");
         }
     }
-    assert_eq!(seen.len(), 27, "{seen:?}");
+    assert_eq!(seen.len(), 26, "{seen:?}");
 }
 
 /// A GEMM whose edge tiles are clipped: one warp per 32x32 tile of `c`
@@ -2462,10 +2455,9 @@ fn attention_kernel_round_trips_through_text() {
     assert_eq!(print(&again.kernels[0]), text);
 }
 
-/// A map whose row and column are one local, or whose locals are not
-/// identifiers or are also used outside the closure, prints with
-/// `#[locals(...)]`, where the closure names the declared locals (a name
-/// given twice is the same local).
+/// A map whose locals are not identifiers or are also used outside the
+/// closure prints with `#[locals(...)]`, where the closure names the
+/// declared locals; one whose row and column are one local is rejected.
 #[test]
 fn map_locals_the_text_cannot_scope_use_the_locals_attribute() {
     let m = parse("attn.vyre", ATTENTION).unwrap_or_else(|d| panic!("{}", d.render()));
@@ -2480,8 +2472,8 @@ fn map_locals_the_text_cannot_scope_use_the_locals_attribute() {
             }
         }
     };
-    // Row and column one local (in the first map, whose column is
-    // unused).
+    // Row and column one local: not a program (one local cannot hold
+    // both).
     let mut p = base.clone();
     let mut first = true;
     maps(&mut p, &mut |row, col, _| {
@@ -2489,11 +2481,13 @@ fn map_locals_the_text_cannot_scope_use_the_locals_attribute() {
             *col = *row;
         }
     });
-    assert!(p.validate().is_ok(), "{:?}", p.validate());
-    let text = print(&p);
-    assert!(text.contains("#[locals(r: u32, c: u32, v: f32, "), "{text}");
-    assert!(text.contains("matrix_map(s, |r, r, v| "), "{text}");
-    round_trip(&p).unwrap_or_else(|e| panic!("{e}"));
+    let errors = p.validate().expect_err("row = col is rejected");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("three different locals")),
+        "{errors:?}"
+    );
     // Names that are not identifiers, and a keyword.
     let mut p = base.clone();
     p.locals[0].name = "odd name".into();

@@ -271,6 +271,12 @@ impl Validator<'_> {
                         ),
                     );
                 }
+                if row == col || row == value || col == value {
+                    self.err(
+                        path,
+                        "`matrix_map`'s row, column and value are three different locals (one local cannot hold two of them)",
+                    );
+                }
                 for (id, ty) in [
                     (*row, DataType::U32),
                     (*col, DataType::U32),
