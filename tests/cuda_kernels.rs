@@ -2004,29 +2004,41 @@ fn exact_gemm(
     }
 }
 
+/// The device and cubin architecture sets of the warpgroup tests: on
+/// sm_90 with the sm_90a cubin (wgmma, preferred) and without it (the
+/// `mma.sync` path, `ldmatrix` through the swizzle), elsewhere the
+/// device's own. `None` without a matrix device, with
+/// `VYRE_TEST_CPU_ONLY`, or without ptxas (printed as skipped).
+fn warpgroup_cubin_device() -> Option<(Device, Vec<Vec<String>>)> {
+    let device = matrix_device()?;
+    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
+        return None;
+    }
+    if vyre::backend::ptx::find_ptxas().is_none() {
+        println!("skipped: ptxas not found (cubin path)");
+        return None;
+    }
+    let arch = device_arch(&device);
+    let sets = if arch == "sm_90" {
+        vec![vec!["sm_90a".into(), "sm_90".into()], vec!["sm_90".into()]]
+    } else {
+        vec![vec![arch]]
+    };
+    Some((device, sets))
+}
+
 #[test]
 fn warpgroup_gemm_matches_the_exact_product() {
     // On an sm_90 device the sm_90a cubin (wgmma) is embedded and
     // preferred; the linear-tile kernel and other devices take the
     // mma.sync path.
-    let Some(device) = matrix_device() else {
+    let Some((device, sets)) = warpgroup_cubin_device() else {
         return;
     };
-    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
-        return;
-    }
-    let arch = device_arch(&device);
-    // On sm_90: with the sm_90a cubin (wgmma) and without it (the
-    // `mma.sync` path, `ldmatrix` through the swizzle).
-    let arch_sets: Vec<Vec<&str>> = if arch == "sm_90" {
-        vec![vec!["sm_90a", "sm_90"], vec!["sm_90"]]
-    } else {
-        vec![vec![arch.as_str()]]
-    };
-    if vyre::backend::ptx::find_ptxas().is_none() {
-        println!("skipped: ptxas not found (cubin path)");
-        return;
-    }
+    let arch_sets: Vec<Vec<&str>> = sets
+        .iter()
+        .map(|s| s.iter().map(String::as_str).collect())
+        .collect();
     for (elem, swizzled, archs) in [
         (DataType::BF16, true, &arch_sets[0]),
         (DataType::F16, true, &arch_sets[0]),
@@ -2041,7 +2053,7 @@ fn warpgroup_gemm_matches_the_exact_product() {
         check_valid(&p);
         let spec = cubin_spec(&p, archs, true);
         for size in [(256, 256, 128, 1), (200, 136, 72, 2), (64, 128, 64, 3)] {
-            println!("{} {size:?} on {arch} ({archs:?})", p.name);
+            println!("{} {size:?} on {archs:?}", p.name);
             exact_gemm(
                 &device,
                 &spec,
@@ -2117,22 +2129,13 @@ fn attention_step_matches_softmax_attention() {
     // Scores, masks, row statistics and `p` never leave registers: `q ·
     // kᵀ` (B column-major), a map, row max and sum, `p · v` (A from the
     // accumulator); with the sm_90a cubin through wgmma, else mma.sync.
-    let Some(device) = matrix_device() else {
+    let Some((device, sets)) = warpgroup_cubin_device() else {
         return;
     };
-    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
-        return;
-    }
-    if vyre::backend::ptx::find_ptxas().is_none() {
-        println!("skipped: ptxas not found (cubin path)");
-        return;
-    }
-    let arch = device_arch(&device);
-    let arch_sets: Vec<Vec<&str>> = if arch == "sm_90" {
-        vec![vec!["sm_90a", "sm_90"], vec!["sm_90"]]
-    } else {
-        vec![vec![arch.as_str()]]
-    };
+    let arch_sets: Vec<Vec<&str>> = sets
+        .iter()
+        .map(|s| s.iter().map(String::as_str).collect())
+        .collect();
     let keys = warpgroup_support::STEP_KEYS as usize;
     for (elem, dim, swizzled) in [
         (DataType::BF16, 64, true),
@@ -2188,22 +2191,13 @@ fn bench_attention_kernels_match_softmax_attention() {
     // `bench/kernels/attention.vyre` through its cubins: on sm_90 with the
     // sm_90a cubin (wgmma) and without it (mma.sync), every output row
     // against an f64 softmax.
-    let Some(device) = matrix_device() else {
+    let Some((device, sets)) = warpgroup_cubin_device() else {
         return;
     };
-    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() {
-        return;
-    }
-    if vyre::backend::ptx::find_ptxas().is_none() {
-        println!("skipped: ptxas not found (cubin path)");
-        return;
-    }
-    let arch = device_arch(&device);
-    let arch_sets: Vec<Vec<&str>> = if arch == "sm_90" {
-        vec![vec!["sm_90a", "sm_90"], vec!["sm_90"]]
-    } else {
-        vec![vec![arch.as_str()]]
-    };
+    let arch_sets: Vec<Vec<&str>> = sets
+        .iter()
+        .map(|s| s.iter().map(String::as_str).collect())
+        .collect();
     let src = include_str!("../bench/kernels/attention.vyre");
     let module = vyre::lang::parse("attention.vyre", src).unwrap_or_else(|d| panic!("{d}"));
     for p in &module.kernels {
