@@ -26,6 +26,12 @@ pub enum KernelArg<'a> {
 pub trait DeviceBackend: Send + Sync + fmt::Debug {
     /// Human-readable device name, e.g. `cuda:0 (NVIDIA H100)`.
     fn name(&self) -> String;
+    /// The architecture key tuning tables file this device's measurements under
+    /// (`sm_90` on CUDA, `cpu` for the reference interpreter, `wgpu:<backend>:<adapter>` on wgpu).
+    /// The default is the device's name.
+    fn tune_arch(&self) -> String {
+        self.name()
+    }
     /// The subgroup size kernels see on this device (what
     /// `subgroup_size()` returns in them), or `None` when the backend does
     /// not say (the default).

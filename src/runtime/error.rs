@@ -1,5 +1,7 @@
 //! [`Error`] and [`Result`] of the runtime.
 
+use super::tune;
+
 /// What can go wrong when running kernels.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -91,6 +93,9 @@ pub enum Error {
         /// The driver's message.
         message: String,
     },
+    /// A tuning table (`vyre-tune.toml`) that cannot be read or written.
+    #[error(transparent)]
+    Tune(#[from] tune::TuneError),
 }
 
 /// `Result` with [`Error`].

@@ -19,6 +19,7 @@ mod cache;
 mod error;
 mod memory;
 mod spec;
+pub mod tune;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Device {
     backend: Arc<dyn DeviceBackend>,
     id: u64,
+    /// [`DeviceBackend::tune_arch`], asked once.
+    tune_arch: Arc<str>,
 }
 
 impl Device {
@@ -49,6 +52,7 @@ impl Device {
     #[must_use]
     pub fn from_backend(backend: Arc<dyn DeviceBackend>) -> Self {
         Self {
+            tune_arch: backend.tune_arch().into(),
             backend,
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -58,6 +62,12 @@ impl Device {
     #[must_use]
     pub fn name(&self) -> String {
         self.backend.name()
+    }
+
+    /// This device's architecture key for tuning tables (see [`DeviceBackend::tune_arch`]).
+    #[must_use]
+    pub fn tune_arch(&self) -> &str {
+        &self.tune_arch
     }
 
     /// The subgroup size kernels see on this device: what
@@ -704,6 +714,7 @@ mod tests {
             ("error.rs", include_str!("error.rs")),
             ("memory.rs", include_str!("memory.rs")),
             ("spec.rs", include_str!("spec.rs")),
+            ("tune.rs", include_str!("tune.rs")),
         ] {
             for line in text.lines() {
                 let code = line.trim_start();

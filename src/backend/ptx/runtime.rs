@@ -343,6 +343,11 @@ impl DeviceBackend for CudaBackend {
         self.name.clone()
     }
 
+    /// The compute capability, `sm_90`.
+    fn tune_arch(&self) -> String {
+        self.arch.clone()
+    }
+
     /// A warp: the emitter builds every kernel for 32-thread warps (the
     /// warp size of every NVIDIA architecture), whatever is asked here.
     fn subgroup_size(&self) -> Option<u32> {

@@ -199,6 +199,11 @@ impl DeviceBackend for CpuBackend {
         NAME.to_string()
     }
 
+    /// `cpu`: one interpreter, whatever the host.
+    fn tune_arch(&self) -> String {
+        "cpu".to_string()
+    }
+
     /// The size the interpreter runs subgroups at (its options').
     fn subgroup_size(&self) -> Option<u32> {
         Some(self.options.subgroup_size)

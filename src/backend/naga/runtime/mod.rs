@@ -104,6 +104,11 @@ impl DeviceBackend for WgpuBackend {
         )
     }
 
+    /// `wgpu:<backend>:<adapter>`, lower case (`wgpu:vulkan:nvidia h100 80gb hbm3`).
+    fn tune_arch(&self) -> String {
+        format!("wgpu:{:?}:{}", self.info.backend, self.info.name).to_lowercase()
+    }
+
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
         self.alloc_zeroed_buffer(bytes)
     }
