@@ -154,8 +154,12 @@ fn tick() {
 }
 
 fn run_binary(name: &str) -> String {
+    run_binary_with(name, &[])
+}
+
+fn run_binary_with(name: &str, args: &[&str]) -> String {
     let exe = scratch_root().join("target/debug").join(name);
-    let out = Command::new(&exe).output().unwrap();
+    let out = Command::new(&exe).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -310,5 +314,91 @@ fn third_party_target_is_picked_up_from_a_linked_crate() {
     assert_eq!(
         run_binary(name),
         "targets [\"reference\", \"toy\"] toy Some(\"toy alpha 2\")\n"
+    );
+}
+
+#[test]
+fn a_tuning_table_in_the_kernels_folder_chooses_the_instance_at_launch() {
+    let name = "vyre-build-fixture-tuned";
+    let pkg = setup("build-tuned", name);
+    let table = pkg.join("kernels/vyre-tune.toml");
+
+    // 1. No table: the dispatching launcher runs the first instance, with
+    //    the grid of its rule (the output is checked by the binary).
+    let first = cargo_build(&pkg, &[]);
+    assert!(first.ok, "{}", first.output);
+    assert_eq!(run_binary_with(name, &["run", "1000"]), "n=1000 tile=64\n");
+    assert_eq!(
+        run_binary_with(name, &["run", "0"]),
+        "n=0 tile=0\n",
+        "an empty problem launches nothing"
+    );
+
+    // 2. The generated tuning function times both f32 instances and writes
+    //    a record the table reads back.
+    run_binary_with(name, &["tune", "5000", table.to_str().unwrap()]);
+    let measured = vyre::runtime::tune::TuneTable::load(&table).unwrap();
+    let [record] = measured.records.as_slice() else {
+        panic!("{measured:?}");
+    };
+    assert_eq!(record.kernel, "tiles::scale");
+    assert_eq!(record.arch, "cpu");
+    let names: Vec<&str> = record.times_us.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["f32_t64", "f32_t256"],
+        "the u32 instance solves another problem"
+    );
+    assert!(
+        record
+            .times_us
+            .iter()
+            .all(|(_, t)| *t > 0.0 && t.is_finite())
+    );
+    let sizes: Vec<&str> = record.size.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(sizes, ["n", "x", "y", "which"]);
+
+    // 3. A table written by hand: 256 near n = 100000, 64 near n = 1000.
+    //    Creating the file reruns the build script (the kernels folder is
+    //    watched), and the launcher follows the table.
+    let record = |n: u64, best: &str| {
+        format!(
+            "[[record]]\nkernel = \"tiles::scale\"\narch = \"cpu\"\nsize = {{ n = {n}, x = {n}, y = {n}, which = 1 }}\nbest = \"{best}\"\ntimes_us = {{ {best} = 1.0 }}\n"
+        )
+    };
+    fs::remove_file(&table).unwrap();
+    let second = cargo_build(&pkg, &[]);
+    assert!(second.ok, "{}", second.output);
+    tick();
+    fs::write(
+        &table,
+        format!("{}{}", record(1000, "f32_t64"), record(100_000, "f32_t256")),
+    )
+    .unwrap();
+    let third = cargo_build(&pkg, &[]);
+    assert!(third.ok, "{}", third.output);
+    assert!(ran_build_script(&third, name), "{}", third.output);
+    assert_eq!(run_binary_with(name, &["run", "2000"]), "n=2000 tile=64\n");
+    assert_eq!(
+        run_binary_with(name, &["run", "50000"]),
+        "n=50000 tile=256\n"
+    );
+
+    // 4. A record naming an instance the kernel no longer has fails the
+    //    build at its line.
+    tick();
+    fs::write(
+        &table,
+        format!("{}{}", record(1000, "f32_t64"), record(9, "f32_t128")),
+    )
+    .unwrap();
+    let stale = cargo_build(&pkg, &[]);
+    assert!(!stale.ok);
+    assert!(
+        stale
+            .output
+            .contains("kernels/vyre-tune.toml:7: `tiles::scale` has no instance `f32_t128`"),
+        "{}",
+        stale.output
     );
 }

@@ -1605,3 +1605,131 @@ fn attention_form_errors() {
     );
     assert_eq!(d.span.len(), "subgroup_max(v)".len());
 }
+
+/// A kernel with `opts` in `#[kernel(..)]` on line 1 and a signature
+/// giving integer, float and buffer parameters.
+fn grid_kernel(opts: &str) -> String {
+    format!("#[kernel({opts})]\npub fn k(n: u32, a: f32, x: &[f32], y: &mut [f32]) {{}}\n")
+}
+
+#[test]
+fn grid_rule_errors() {
+    // Column 10 is where the options start.
+    expect_at(&grid_kernel("grid = a"), 1, 17, "`a` is a `f32` parameter");
+    expect_at(
+        &grid_kernel("grid = x"),
+        1,
+        17,
+        "a grid uses its length, `x.len()`",
+    );
+    expect_at(&grid_kernel("grid = m"), 1, 17, "cannot find `m`");
+    expect_at(
+        &grid_kernel("grid = n.abs()"),
+        1,
+        19,
+        "`abs` is not a grid method",
+    );
+    expect_at(
+        &grid_kernel("grid = n << 2"),
+        1,
+        19,
+        "a grid dimension is an integer expression",
+    );
+    expect_at(
+        &grid_kernel("grid = n.len()"),
+        1,
+        17,
+        "`.len()` is the length of a buffer parameter",
+    );
+    expect_at(
+        &grid_kernel("grid = n.div_ceil(2, 3)"),
+        1,
+        19,
+        "takes one argument",
+    );
+    expect_at(
+        &grid_kernel("grid = (n, 1, 1, 1)"),
+        1,
+        17,
+        "`grid` takes 1 to 3 dimensions",
+    );
+    expect_at(
+        &grid_kernel("grid = n / (4 - 4)"),
+        1,
+        17,
+        "this grid dimension divides by zero",
+    );
+    expect_at(
+        &grid_kernel("grid = n / (4 / 0)"),
+        1,
+        22,
+        "has no value: `4 / 0` divides by zero",
+    );
+    expect_at(
+        &grid_kernel("grid = (n, 1 - 2)"),
+        1,
+        21,
+        "`1 - 2` is negative",
+    );
+    expect_at(
+        &grid_kernel("grid = n, grid = n"),
+        1,
+        20,
+        "`grid` is given twice",
+    );
+    expect_at(
+        &grid_kernel("grid = -1"),
+        1,
+        17,
+        "expected a non-negative integer",
+    );
+    expect_at(
+        &grid_kernel("grid = 2.5"),
+        1,
+        17,
+        "a grid dimension is an integer expression",
+    );
+}
+
+#[test]
+fn tune_option_errors() {
+    let generic = |opts: &str| {
+        format!("#[kernel({opts})]\npub fn k<T, const B: u32>(n: u32, x: &[T]) {{}}\n")
+    };
+    expect_at(
+        &grid_kernel("grid = n, tune(B)"),
+        1,
+        20,
+        "`tune(...)` names const parameters of a generic kernel, but `k` has no generic parameters",
+    );
+    expect_at(
+        &generic("instances(a = (T = f32, B = 1)), tune(B)"),
+        1,
+        43,
+        "it must also compute the instance's grid: add `grid = (..)`",
+    );
+    expect_at(
+        &generic("grid = n, instances(a = (T = f32, B = 1)), tune(T)"),
+        1,
+        58,
+        "`T` is not a const parameter of `k`",
+    );
+    expect_at(
+        &generic("grid = n, instances(a = (T = f32, B = 1)), tune(B, B)"),
+        1,
+        61,
+        "`B` is named twice in `tune(...)`",
+    );
+    expect_at(
+        &generic("grid = n, instances(a = (T = f32, B = 1)), tune()"),
+        1,
+        53,
+        "`tune(...)` names no parameter",
+    );
+    expect_at(
+        &generic("grid = n, instances(a = (T = f32, B = 1)), tune(B), tune(B)"),
+        1,
+        62,
+        "`tune(...)` is given twice",
+    );
+}

@@ -1932,6 +1932,7 @@ fn generic_kernel_instances_are_ordinary_kernels() {
                     consts: vec![],
                 },
             ],
+            tune: vec![],
         }]
     );
 }
@@ -3932,4 +3933,47 @@ fn attention_docs_example_parses() {
             "other", "mma t", "reduce", "map", "reduce", "other", "mma p", "map", "other"
         ]
     );
+}
+
+#[test]
+fn grid_rules_fold_constants_per_instance_and_evaluate_checked() {
+    use vyre::lang::{SizeExpr, SizeOp};
+    let src = r#"
+const ROWS: u32 = 128;
+#[kernel(
+    workgroup_size = 256,
+    grid = (n.div_ceil(BN), m.div_ceil(ROWS), y.len() / (n * 2).max(1)),
+    tune(BN),
+    instances(wide = (BN = 256), narrow = (BN = ROWS))
+)]
+pub fn k<const BN: u32>(m: u32, n: i32, y: &mut [f32]) {}
+
+#[kernel]
+pub fn plain(x: &mut [f32]) {}
+"#;
+    let m = vyre::lang::parse("g.vyre", src).unwrap();
+    assert_eq!(m.generics[0].tune, ["BN"]);
+    assert!(!m.grids.contains_key("plain"), "no rule, no entry");
+    let wide = &m.grids["k_wide"];
+    assert_eq!(
+        wide.dims[0],
+        SizeExpr::Binary(
+            SizeOp::DivCeil,
+            Box::new(SizeExpr::Scalar("n".into())),
+            Box::new(SizeExpr::Const(256))
+        )
+    );
+    assert_eq!(
+        m.grids["k_narrow"].to_string(),
+        "(n.div_ceil(128), m.div_ceil(128), (y.len() / (n * 2).max(1)))"
+    );
+    let scalar = |name: &str| match name {
+        "m" => Some(1000),
+        "n" => Some(300),
+        _ => None,
+    };
+    let len = |name: &str| (name == "y").then_some(6000);
+    assert_eq!(wide.eval(&scalar, &len), Ok([2, 8, 10]));
+    let no_n = |name: &str| (name == "m").then_some(1);
+    assert!(wide.eval(&no_n, &len).unwrap_err().contains("`n`"));
 }

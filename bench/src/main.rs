@@ -6,6 +6,8 @@
 //! cargo run --release -p vyre-bench --features cuda -- --device cuda
 //! cargo run --release -p vyre-bench --features wgpu -- --device wgpu --log2n 24
 //! cargo run --release -p vyre-bench -- --device cpu --log2n 20 --gemm 256
+//! # time the tunable kernels' instances, record the winners:
+//! cargo run --release -p vyre-bench --features cuda -- --device cuda --tune bench/kernels/vyre-tune.toml
 //! ```
 
 use std::time::Instant;
@@ -22,6 +24,9 @@ struct Options {
     gemm: u32,
     iters: usize,
     only: Option<String>,
+    /// `--tune TABLE`: time the instances of the tunable kernels and add
+    /// the records to TABLE instead of benchmarking.
+    tune: Option<String>,
 }
 
 fn parse_args() -> Options {
@@ -31,6 +36,7 @@ fn parse_args() -> Options {
         gemm: 4096,
         iters: 20,
         only: None,
+        tune: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -42,6 +48,7 @@ fn parse_args() -> Options {
             "--gemm" => o.gemm = value.parse().expect("--gemm takes an integer"),
             "--iters" => o.iters = value.parse().expect("--iters takes an integer"),
             "--only" => o.only = Some(value),
+            "--tune" => o.tune = Some(value),
             other => panic!("unknown argument {other}; see the module docs"),
         }
         i += 2;
@@ -414,8 +421,22 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     use vyre::half::{bf16, f16};
     let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
     macro_rules! one {
+        // An instance launched with an explicit grid of 128 x $bn tiles.
         ($t:ty, $name:literal, $launch:path, $bn:literal) => {
+            one!(@ $t, $name, |m: u32, a: &Buffer<$t>, b: &Buffer<$t>, c: &mut Buffer<$t>| {
+                let grid = Grid::Workgroups([m.div_ceil($bn), m.div_ceil(128), 1]);
+                $launch(device, grid, m, m, m, a, b, c)
+            });
+        };
+        // A launcher that computes its grid (`grid = ..` in the kernel).
+        ($t:ty, $name:literal, $launch:expr) => {
+            one!(@ $t, $name, |m: u32, a: &Buffer<$t>, b: &Buffer<$t>, c: &mut Buffer<$t>| {
+                $launch(device, m, m, m, a, b, c)
+            });
+        };
+        (@ $t:ty, $name:literal, $launch:expr) => {
             if run($name) {
+                let launch = $launch;
                 for m in [o.gemm, o.gemm * 2] {
                     let mu = m as usize;
                     let value = |i: usize, p: usize, q: usize| ((i * p) % q) as f32 / q as f32 - 0.5;
@@ -424,8 +445,7 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
                     let a = device.upload(&host_a)?;
                     let b = device.upload(&host_b)?;
                     let mut c: Buffer<$t> = device.zeros(mu * mu)?;
-                    let grid = Grid::Workgroups([m.div_ceil($bn), m.div_ceil(128), 1]);
-                    $launch(device, grid, m, m, m, &a, &b, &mut c)?;
+                    launch(m, &a, &b, &mut c)?;
                     let got = device.download(&c)?;
                     for (r, col) in [(0, 0), (1, mu - 1), (mu / 2, mu / 3), (mu - 1, mu - 1)] {
                         let (mut want, mut mag) = (0.0f64, 0.0f64);
@@ -442,7 +462,7 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
                         assert!((g - want).abs() <= tol, "{}: C[{r}][{col}] = {g}, want {want}", $name);
                     }
                     let s = median_secs(device, o.iters.min(10), 3, || {
-                        $launch(device, grid, m, m, m, &a, &b, &mut c).expect($name);
+                        launch(m, &a, &b, &mut c).expect($name);
                     });
                     println!(
                         "{{\"kernel\":\"{}_vyre\",\"device\":\"{}\",\"m\":{m},\"ms\":{:.3},\"TFLOPs\":{:.1}}}",
@@ -461,21 +481,15 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     one!(bf16, "gemm_bf16_n256", kernels::gemm::gemm_bf16_n256, 256);
     one!(bf16, "gemm_bf16_s3", kernels::gemm::gemm_bf16_s3, 128);
     one!(bf16, "gemm_bf16_s4", kernels::gemm::gemm_bf16_s4, 128);
-    // Warpgroup GEMMs (`kernels/gemm_wg.vyre`): `wgmma` on sm_90a.
-    one!(bf16, "gemm_wg_bf16", kernels::gemm_wg::gemm_wg_bf16, 256);
-    one!(f16, "gemm_wg_f16", kernels::gemm_wg::gemm_wg_f16, 256);
-    one!(
-        bf16,
-        "gemm_wg_bf16_n128",
-        kernels::gemm_wg::gemm_wg_bf16_n128,
-        128
-    );
-    one!(
-        bf16,
-        "gemm_wg_bf16_s3",
-        kernels::gemm_wg::gemm_wg_bf16_s3,
-        256
-    );
+    // Warpgroup GEMMs (`kernels/gemm_wg.vyre`): `wgmma` on sm_90a. Their
+    // launchers compute the grid; `gemm_wg::<T>` picks the instance.
+    use kernels::gemm_wg as wg;
+    one!(bf16, "gemm_wg_bf16", wg::gemm_wg_bf16);
+    one!(f16, "gemm_wg_f16", wg::gemm_wg_f16);
+    one!(bf16, "gemm_wg_bf16_n128", wg::gemm_wg_bf16_n128);
+    one!(bf16, "gemm_wg_bf16_s3", wg::gemm_wg_bf16_s3);
+    one!(bf16, "gemm_wg_bf16_tuned", wg::gemm_wg::<bf16>);
+    one!(f16, "gemm_wg_f16_tuned", wg::gemm_wg::<f16>);
     Ok(())
 }
 
@@ -490,7 +504,6 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
     let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
     type Launch = fn(
         &Device,
-        Grid,
         u32,
         f32,
         &Buffer<bf16>,
@@ -516,7 +529,7 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
         &[(1, 2, 256, 64), (1, 1, 200, 128)]
     };
     use kernels::attention as at;
-    let kernels: [(&str, u32, bool, Launch); 8] = [
+    let kernels: [(&str, u32, bool, Launch); 12] = [
         (
             "attention_bf16_d128_causal_k128",
             128,
@@ -555,6 +568,31 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
             true,
             at::attention_bf16_d128_causal,
         ),
+        // The dispatching launcher: the instance `vyre-tune.toml` names.
+        (
+            "attention_bf16_d64_tuned",
+            64,
+            false,
+            at::attention::<bf16, 64, 0>,
+        ),
+        (
+            "attention_bf16_d64_causal_tuned",
+            64,
+            true,
+            at::attention::<bf16, 64, 1>,
+        ),
+        (
+            "attention_bf16_d128_tuned",
+            128,
+            false,
+            at::attention::<bf16, 128, 0>,
+        ),
+        (
+            "attention_bf16_d128_causal_tuned",
+            128,
+            true,
+            at::attention::<bf16, 128, 1>,
+        ),
     ];
     for &(b, h, seq, d) in shapes {
         for &(name, kd, causal, launch) in &kernels {
@@ -581,8 +619,7 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
             );
             let mut out: Buffer<bf16> = device.zeros(len)?;
             let scale = 1.0 / (d as f32).sqrt();
-            let grid = Grid::Workgroups([seq.div_ceil(128), b * h, 1]);
-            launch(device, grid, seq, scale, &q, &k, &v, &mut out)?;
+            launch(device, seq, scale, &q, &k, &v, &mut out)?;
             let got = device.download(&out)?;
             let f = |x: bf16| f64::from(x.to_f32());
             for (hd, row) in [
@@ -619,7 +656,7 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
                 }
             }
             let secs = median_secs(device, o.iters.min(10), 3, || {
-                launch(device, grid, seq, scale, &q, &k, &v, &mut out).expect(name);
+                launch(device, seq, scale, &q, &k, &v, &mut out).expect(name);
             });
             let flops = 4.0
                 * f64::from(b * h)
@@ -753,10 +790,71 @@ mod bare_cuda {
     }
 }
 
+/// `--tune TABLE`: time every instance of `gemm_wg` (n³ for n = `--gemm`
+/// and twice that) and of `attention` (the bench's shapes) through their
+/// generated `*_tune` functions, and add the records to TABLE (the
+/// crate's `kernels/vyre-tune.toml`, read by the next build).
+fn tune(device: &Device, o: &Options, path: &str) -> vyre::Result<()> {
+    use vyre::half::{bf16, f16};
+    use vyre::runtime::tune::{TuneRecord, TuneTable};
+    let mut table = TuneTable::load(path)?;
+    let mut add = |record: TuneRecord| {
+        println!(
+            "{{\"tuned\":\"{}\",\"arch\":\"{}\",\"size\":{:?},\"best\":\"{}\",\"times_us\":{:?}}}",
+            record.kernel, record.arch, record.size, record.best, record.times_us
+        );
+        table.insert(record);
+    };
+    for m in [o.gemm, o.gemm * 2] {
+        let len = (m as usize).pow(2);
+        macro_rules! gemm {
+            ($t:ty) => {{
+                let a: Buffer<$t> = device.upload(&vec![<$t>::from_f32(0.5); len])?;
+                let b: Buffer<$t> = device.upload(&vec![<$t>::from_f32(0.25); len])?;
+                let mut c: Buffer<$t> = device.zeros(len)?;
+                add(kernels::gemm_wg::gemm_wg_tune::<$t>(
+                    device, m, m, m, &a, &b, &mut c,
+                )?);
+            }};
+        }
+        gemm!(bf16);
+        gemm!(f16);
+    }
+    let shapes: &[(u32, u32, u32)] = if device.name().starts_with("cuda") {
+        &[(4 * 32, 4096, 128), (8 * 16, 2048, 64)]
+    } else {
+        &[(2, 256, 64), (1, 200, 128)]
+    };
+    for &(heads, seq, d) in shapes {
+        let len = (heads * seq * d) as usize;
+        let x: Buffer<bf16> = device.upload(&vec![bf16::from_f32(0.1); len])?;
+        let mut out: Buffer<bf16> = device.zeros(len)?;
+        let scale = 1.0 / (d as f32).sqrt();
+        use kernels::attention::attention_tune as at;
+        let records = if d == 64 {
+            [
+                at::<bf16, 64, 0>(device, seq, scale, &x, &x, &x, &mut out)?,
+                at::<bf16, 64, 1>(device, seq, scale, &x, &x, &x, &mut out)?,
+            ]
+        } else {
+            [
+                at::<bf16, 128, 0>(device, seq, scale, &x, &x, &x, &mut out)?,
+                at::<bf16, 128, 1>(device, seq, scale, &x, &x, &x, &mut out)?,
+            ]
+        };
+        records.into_iter().for_each(&mut add);
+    }
+    table.save(path)?;
+    Ok(())
+}
+
 fn main() -> vyre::Result<()> {
     let start = Instant::now();
     let o = parse_args();
     let device = open(&o.device)?;
+    if let Some(path) = &o.tune {
+        return tune(&device, &o, path);
+    }
     // Time to the first completed launch (module load included: cubin, or
     // PTX JIT when the cubin is absent or VYRE_CUDA_PREFER_PTX=1).
     let mut probe: Buffer<u32> = device.zeros(1)?;

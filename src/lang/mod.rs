@@ -21,13 +21,16 @@
 //! ```
 
 mod diag;
+mod grid;
 mod lower;
 mod print;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ir::{DataType, Literal, Program};
 
+pub use grid::{GridRule, SizeExpr, SizeOp};
 pub use print::print;
 
 /// A parsed `.vyre` file: its kernels, in source order.
@@ -39,6 +42,10 @@ pub struct Module {
     pub kernels: Vec<Program>,
     /// The generic kernels, in source order, with their instances.
     pub generics: Vec<GenericKernel>,
+    /// The launch grids of the kernels whose `#[kernel(...)]` gives
+    /// `grid = (..)`, by kernel name (an instance's rule has its const
+    /// arguments folded in).
+    pub grids: BTreeMap<String, GridRule>,
 }
 
 /// A generic kernel and its build-time instances.
@@ -70,6 +77,10 @@ pub struct GenericKernel {
     pub const_params: Vec<String>,
     /// Its instances, in the order of `instances(...)`.
     pub instances: Vec<KernelInstance>,
+    /// The const parameters of `tune(...)`: those a generated launcher
+    /// chooses among (by the tuning table), where instances agreeing on
+    /// every other argument are alternatives for one problem.
+    pub tune: Vec<String>,
 }
 
 /// One instance of a [`GenericKernel`]: the [`Program`] named `kernel` in
@@ -165,7 +176,11 @@ impl std::error::Error for Diagnostics {}
 pub fn parse(file: &str, source: &str) -> Result<Module, Diagnostics> {
     let result = lower::parse_on_big_stack(source);
     match result {
-        Ok((kernels, generics)) => Ok(Module { kernels, generics }),
+        Ok((kernels, generics, grids)) => Ok(Module {
+            kernels,
+            generics,
+            grids,
+        }),
         Err(raw) => Err(diag::diagnostics(file, source, raw)),
     }
 }

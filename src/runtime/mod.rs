@@ -31,7 +31,7 @@ pub use error::{Error, Result};
 pub use memory::{
     DeviceMemory, Element, as_bytes, as_bytes_mut, downcast_memory, downcast_memory_mut,
 };
-pub use spec::{Artifact, ArtifactWant, Grid, KernelSpec, ParamSpec};
+pub use spec::{Artifact, ArtifactWant, Grid, GridArith, KernelSpec, ParamSpec};
 
 use crate::ir::{Access, DataType, Literal};
 

@@ -192,9 +192,111 @@ impl Grid {
     }
 }
 
+/// Evaluates a kernel's `grid = (..)` rule inside a generated launcher:
+/// checked `u64` arithmetic that remembers the first failure (overflow, a
+/// negative value, a division by zero) instead of wrapping or panicking,
+/// reported by [`GridArith::finish`].
+#[derive(Debug)]
+pub struct GridArith {
+    kernel: &'static str,
+    rule: &'static str,
+    error: std::cell::RefCell<Option<String>>,
+}
+
+impl GridArith {
+    /// For kernel `kernel`, whose rule reads `rule` (for messages).
+    #[must_use]
+    pub const fn new(kernel: &'static str, rule: &'static str) -> Self {
+        Self {
+            kernel,
+            rule,
+            error: std::cell::RefCell::new(None),
+        }
+    }
+
+    fn check(&self, value: Option<u64>, what: impl FnOnce() -> String) -> u64 {
+        value.unwrap_or_else(|| {
+            self.error.borrow_mut().get_or_insert_with(what);
+            0
+        })
+    }
+
+    /// The value of the integer argument `name`; a negative one is a
+    /// failure.
+    pub fn arg(&self, name: &str, value: i64) -> u64 {
+        self.check(u64::try_from(value).ok(), || format!("`{name}` is {value}"))
+    }
+
+    /// `a + b`.
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        self.check(a.checked_add(b), || format!("`{a} + {b}` overflows"))
+    }
+
+    /// `a - b`.
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        self.check(a.checked_sub(b), || format!("`{a} - {b}` is negative"))
+    }
+
+    /// `a * b`.
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        self.check(a.checked_mul(b), || format!("`{a} * {b}` overflows"))
+    }
+
+    /// `a / b`.
+    pub fn div(&self, a: u64, b: u64) -> u64 {
+        self.check(a.checked_div(b), || format!("`{a} / {b}` divides by zero"))
+    }
+
+    /// `a % b`.
+    pub fn rem(&self, a: u64, b: u64) -> u64 {
+        self.check(a.checked_rem(b), || format!("`{a} % {b}` divides by zero"))
+    }
+
+    /// `a.div_ceil(b)`.
+    pub fn div_ceil(&self, a: u64, b: u64) -> u64 {
+        self.check((b != 0).then(|| a.div_ceil(b)), || {
+            format!("`{a}.div_ceil({b})` divides by zero")
+        })
+    }
+
+    /// `a.min(b)`.
+    #[must_use]
+    pub fn min(&self, a: u64, b: u64) -> u64 {
+        a.min(b)
+    }
+
+    /// `a.max(b)`.
+    #[must_use]
+    pub fn max(&self, a: u64, b: u64) -> u64 {
+        a.max(b)
+    }
+
+    /// The grid of workgroup counts `dims`, `None` when one of them is 0
+    /// (an empty problem: the launcher launches nothing).
+    ///
+    /// # Errors
+    /// [`Error::InvalidGrid`] for the first failure of the arithmetic, or
+    /// a count above `u32::MAX`.
+    pub fn finish(self, dims: [u64; 3]) -> Result<Option<Grid>, Error> {
+        let fail = |reason: String| Error::InvalidGrid {
+            kernel: self.kernel.to_string(),
+            reason: format!("its grid rule `{}` has no value: {reason}", self.rule),
+        };
+        if let Some(e) = self.error.take() {
+            return Err(fail(e));
+        }
+        let mut out = [0u32; 3];
+        for (o, d) in out.iter_mut().zip(dims) {
+            *o = u32::try_from(d)
+                .map_err(|_| fail(format!("{d} workgroups is more than a launch takes")))?;
+        }
+        Ok((!out.contains(&0)).then_some(Grid::Workgroups(out)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Artifact, ArtifactWant, KernelSpec};
+    use super::{Artifact, ArtifactWant, Grid, GridArith, KernelSpec};
     use crate::runtime::Error;
 
     const ARTIFACTS: &[Artifact<'static>] = &[
@@ -264,5 +366,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn grid_arithmetic_reports_its_first_failure_and_never_wraps() {
+        let g = GridArith::new("k", "n.div_ceil(256)");
+        let n = g.arg("n", 1000);
+        let x = g.div_ceil(n, 256);
+        assert_eq!(g.finish([x, 1, 1]), Ok(Some(Grid::Workgroups([4, 1, 1]))));
+
+        let g = GridArith::new("k", "(n - 8, m)");
+        let n = g.arg("n", 4);
+        let m = g.arg("m", -1);
+        let x = g.sub(n, 8);
+        let err = g.finish([x, m, 1]).unwrap_err().to_string();
+        assert!(
+            err.contains("`k`") && err.contains("`4 - 8` is negative"),
+            "{err}"
+        );
+
+        let g = GridArith::new("k", "a.len() / 0");
+        let x = g.div(7, 0);
+        assert!(
+            g.finish([x, 1, 1])
+                .unwrap_err()
+                .to_string()
+                .contains("divides by zero")
+        );
+
+        let g = GridArith::new("k", "big");
+        let x = g.mul(u64::from(u32::MAX), 2);
+        assert!(
+            g.finish([x, 1, 1])
+                .unwrap_err()
+                .to_string()
+                .contains("more than a launch takes")
+        );
+
+        let g = GridArith::new("k", "n");
+        assert_eq!(
+            g.finish([0, 1, 1]),
+            Ok(None),
+            "an empty problem launches nothing"
+        );
     }
 }

@@ -168,6 +168,8 @@ pub(crate) struct BuildInputs<'a> {
     pub files: &'a [KernelFile],
     /// Their sources.
     pub sources: &'a [String],
+    /// The tuning table's text, if there is one.
+    pub tune_table: Option<&'a str>,
 }
 
 impl BuildInputs<'_> {
@@ -196,6 +198,10 @@ impl BuildInputs<'_> {
                 .field(&f.display)
                 .field(f.module_path.join("::"))
                 .field(src);
+        }
+        h = h.field("tune");
+        if let Some(text) = self.tune_table {
+            h = h.field(text);
         }
         h.finish()
     }

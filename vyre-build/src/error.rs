@@ -78,6 +78,15 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The tuning table (`vyre-tune.toml`) cannot be read, or a record
+    /// does not fit the kernels (an instance renamed or removed since it
+    /// was measured).
+    TuneTable {
+        /// Where: `vyre-tune.toml:LINE` or `vyre-tune.toml:LINE:COLUMN`.
+        at: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// The build configuration is incomplete or inconsistent (for example
     /// `OUT_DIR` unset outside a build script, or a malformed
     /// `[package.metadata.vyre]`).
@@ -126,6 +135,7 @@ impl fmt::Display for Error {
                 f,
                 "vyre-build: the launcher codegen of target `{target}` produced invalid code: {message}"
             ),
+            Self::TuneTable { at, message } => write!(f, "vyre-build: {at}: {message}"),
             Self::Config(message) => write!(f, "vyre-build: {message}"),
         }
     }

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use vyre::ir::{DataType, Param, Program};
+use vyre::ir::{DataType, Literal, Param, Program};
 
 use crate::Error;
 use crate::codegen::{
@@ -40,6 +40,8 @@ pub(crate) struct GenGeneric {
     pub const_params: Vec<String>,
     /// Its instances, in source order.
     pub instances: Vec<GenInstance>,
+    /// The const parameters the dispatching entry chooses (`tune(..)`).
+    pub tune: Vec<String>,
 }
 
 /// One instance of a [`GenGeneric`].
@@ -47,8 +49,12 @@ pub(crate) struct GenGeneric {
 pub(crate) struct GenInstance {
     /// The instance's kernel (`scale_bf16`), one of the file's kernels.
     pub kernel: String,
+    /// The instance's name in `instances(...)` (`bf16`).
+    pub suffix: String,
     /// The type arguments (`[("T", BF16)]`).
     pub types: Vec<(String, DataType)>,
+    /// The const arguments (`[("BN", U32(128))]`).
+    pub consts: Vec<(String, Literal)>,
 }
 
 impl From<&vyre::lang::GenericKernel> for GenGeneric {
@@ -62,9 +68,12 @@ impl From<&vyre::lang::GenericKernel> for GenGeneric {
                 .iter()
                 .map(|i| GenInstance {
                     kernel: i.kernel.clone(),
+                    suffix: i.suffix.clone(),
                     types: i.types.clone(),
+                    consts: i.consts.clone(),
                 })
                 .collect(),
+            tune: g.tune.clone(),
         }
     }
 }
@@ -75,7 +84,7 @@ fn plain(name: &str) -> &str {
 }
 
 /// `scale_rows` -> `ScaleRows`.
-fn upper_camel(name: &str) -> String {
+pub(crate) fn upper_camel(name: &str) -> String {
     plain(name)
         .split('_')
         .filter(|part| !part.is_empty())
@@ -199,6 +208,14 @@ pub(crate) fn generic_tokens(
     };
     let mut instances: Vec<(&Program, DataType)> = Vec::new();
     for (kernel, ty) in typed {
+        // Instances that compute their grid get the dispatching entry
+        // (`crate::dispatch`) instead.
+        if kernels
+            .iter()
+            .any(|k| k.grid.is_some() && plain(&k.program.name) == plain(kernel))
+        {
+            return Ok(TokenStream::new());
+        }
         let program = kernels
             .iter()
             .map(|k| k.program)

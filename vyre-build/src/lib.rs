@@ -38,6 +38,7 @@
 
 mod cache;
 mod codegen;
+mod dispatch;
 mod emit;
 mod error;
 mod generic;
@@ -57,6 +58,12 @@ pub use error::Error;
 /// The default name of the generated module file in `OUT_DIR`, the one
 /// `vyre::include_kernels!()` includes.
 pub const DEFAULT_MODULE_NAME: &str = "vyre_kernels.rs";
+
+/// The tuning table a package commits beside its `Cargo.toml`: records of
+/// which instance of a generic kernel was fastest where (written by the
+/// generated `*_tune` functions through `vyre::runtime::tune::TuneTable`),
+/// compiled into the dispatching launchers.
+pub const TUNE_TABLE: &str = "vyre-tune.toml";
 
 /// Kernels built in Rust, for [`Builder::compile_programs`].
 #[derive(Debug, Clone)]

@@ -9,11 +9,13 @@ use vyre::driver::ArtifactFile;
 
 use crate::cache::{BuildInputs, CacheEntry, CacheManifest};
 use crate::codegen::{self, GenFile, GenKernel};
+use crate::dispatch::Table;
 use crate::emit::{self, Emitted};
 use crate::hash::Digest;
 use crate::io::{self, Cargo, ModuleDir};
 use crate::plan::{self, KernelFile, ParsedFile, Plan, PlanSettings, Targets};
 use crate::{Builder, Error, Output, ProgramModule};
+use vyre::runtime::tune::TuneTable;
 
 /// The module proper, in `OUT_DIR/<module stem>/`.
 const INNER_MODULE: &str = "kernels.rs";
@@ -61,6 +63,19 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
         .cloned()
         .chain(discovered.files.iter().map(|f| f.path.clone()))
         .collect();
+    // The tuning table sits in the kernels directory, which is tracked:
+    // creating it reruns the build (cargo cannot watch a missing file).
+    let table_path = dir_abs.join(crate::TUNE_TABLE);
+    let table_display = format!("{dir_display}/{}", crate::TUNE_TABLE);
+    let table_text = match std::fs::read_to_string(&table_path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("reading", &table_path, e)),
+    };
+    let mut inputs: Vec<PathBuf> = inputs;
+    if table_text.is_some() {
+        inputs.push(table_path.clone());
+    }
     out.tracked = io::trackable(inputs, &out_dir);
     out.tracked_env = vec![io::ENV_STUB.to_string(), io::ENV_DOCS_RS.to_string()];
     cargo.rerun_if_changed(&out.tracked);
@@ -95,6 +110,7 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
         env: &env,
         files: &discovered.files,
         sources: &sources,
+        tune_table: table_text.as_deref(),
     }
     .key();
     if let Some(done) = up_to_date(&out_dir, &builder.module_name, key, &out) {
@@ -102,7 +118,18 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
         return Ok(done);
     }
     let parsed = plan::parse_files(discovered.files, &sources)?;
-    finish(builder, parsed, &targets, &out_dir, out, Some(key))
+    let table = match &table_text {
+        Some(text) => TuneTable::parse(&table_display, text).map_err(|e| Error::TuneTable {
+            at: format!("{}:{}:{}", e.file, e.line, e.column),
+            message: e.message,
+        })?,
+        None => TuneTable::default(),
+    };
+    let table = Table {
+        display: &table_display,
+        records: &table.records,
+    };
+    finish(builder, parsed, &targets, &out_dir, out, Some(key), table)
 }
 
 /// [`Builder::compile_programs`].
@@ -124,7 +151,11 @@ pub(crate) fn compile_programs(
         warnings: targets.warnings.clone(),
         ..Output::default()
     };
-    finish(builder, parsed, &targets, &out_dir, out, None)
+    let table = Table {
+        display: crate::TUNE_TABLE,
+        records: &[],
+    };
+    finish(builder, parsed, &targets, &out_dir, out, None, table)
 }
 
 /// Check and sort the modules of [`Builder::compile_programs`].
@@ -166,6 +197,7 @@ fn program_files(modules: Vec<ProgramModule>) -> Result<Vec<ParsedFile>, Error> 
             },
             programs: m.programs,
             generics: Vec::new(),
+            grids: std::collections::BTreeMap::new(),
         });
     }
     // Module paths must be sorted (and a module cannot also be a folder of
@@ -230,6 +262,7 @@ fn finish(
     out_dir: &Path,
     mut out: Output,
     build_key: Option<Digest>,
+    table: Table<'_>,
 ) -> Result<Output, Error> {
     plan::check_module_file_name(&builder.module_name)?;
     let gen_dir = module_dir(out_dir, &builder.module_name);
@@ -257,7 +290,7 @@ fn finish(
     for (job, _) in plan.jobs.iter().zip(&present).filter(|(_, p)| **p) {
         out.generated.push(gen_dir.path.join(&job.rel_path));
     }
-    let text = codegen::generate(&gen_files, &targets.crate_name, builder.abi_version)?;
+    let text = codegen::generate(&gen_files, &targets.crate_name, builder.abi_version, table)?;
     let stem = builder.module_name.trim_end_matches(".rs");
     let outer = codegen::outer_file(&format!("{stem}/{INNER_MODULE}"))?;
 
@@ -386,6 +419,7 @@ fn gen_files<'a>(
                 workgroup_size: builder.dispatch_config.effective_workgroup_size(p),
                 key: plan.kernel_keys[fi][ki].clone(),
                 artifacts,
+                grid: pf.grids.get(plan::plain_name(p)),
             });
         }
         files.push(GenFile {

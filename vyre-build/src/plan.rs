@@ -76,6 +76,8 @@ pub(crate) struct ParsedFile {
     pub programs: Vec<Program>,
     /// Its generic kernels (their instances are among `programs`).
     pub generics: Vec<GenGeneric>,
+    /// The kernels' `grid = (..)` rules, by kernel name.
+    pub grids: BTreeMap<String, vyre::lang::GridRule>,
 }
 
 /// One blob to produce.
@@ -259,6 +261,7 @@ pub(crate) fn parse_files(
                 file,
                 programs: module.kernels,
                 generics: module.generics.iter().map(GenGeneric::from).collect(),
+                grids: module.grids,
             }),
             Err(diags) => {
                 if first.is_none()
@@ -336,7 +339,12 @@ pub(crate) fn plan(parsed: &[ParsedFile], settings: &PlanSettings<'_>) -> Result
         let launchers: BTreeSet<&str> = pf.programs.iter().map(plain_name).collect();
         let mut generic_items = BTreeSet::new();
         for g in &pf.generics {
-            let items = generic_item_names(g);
+            let mut items = generic_item_names(g).to_vec();
+            if g.instances.iter().all(|i| pf.grids.contains_key(&i.kernel)) {
+                items.extend(crate::dispatch::dispatch_item_names(g));
+                items.sort();
+                items.dedup();
+            }
             let clash = items.iter().find(|item| {
                 launchers.contains(item.as_str()) || !generic_items.insert((*item).clone())
             });

@@ -299,9 +299,12 @@ fn generic(name: &str, instances: &[(&str, DataType)]) -> crate::generic::GenGen
             .iter()
             .map(|(k, t)| crate::generic::GenInstance {
                 kernel: (*k).to_string(),
+                suffix: k.strip_prefix(&format!("{name}_")).unwrap_or(k).to_string(),
                 types: vec![("T".to_string(), *t)],
+                consts: vec![],
             })
             .collect(),
+        tune: vec![],
     }
 }
 
@@ -317,6 +320,7 @@ fn generate_module(
             workgroup_size: p.workgroup_size,
             key: format!("m::{}#0", p.name),
             artifacts: vec![],
+            grid: None,
         })
         .collect();
     codegen::generate(
@@ -328,6 +332,10 @@ fn generate_module(
         }],
         "vyre",
         1,
+        crate::dispatch::Table {
+            display: "vyre-tune.toml",
+            records: &[],
+        },
     )
 }
 
@@ -764,6 +772,7 @@ fn generic_entry_clashing_with_a_launcher_is_an_error() {
             },
             programs: vec![saxpy(), fill("scale", 1), fill("scale_u32", 2)],
             generics,
+            grids: std::collections::BTreeMap::new(),
         }]
     };
     let settings = plan::PlanSettings {
@@ -877,6 +886,7 @@ fn unchosen_archs_follow_each_kernel() {
         },
         programs: vec![saxpy(), matrix_kernel(), warpgroup_kernel()],
         generics: vec![],
+        grids: std::collections::BTreeMap::new(),
     }];
     let config = DispatchConfig::default();
     let archs_of = |archs: &[String]| {

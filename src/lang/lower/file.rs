@@ -100,6 +100,8 @@ pub(crate) struct FileCx<'f> {
     pub(super) helper_depth: u32,
     /// The parsed arguments of the file's `#[shared(..)]` attributes.
     pub(super) shared_args: Option<&'f super::shared::SharedArgs>,
+    /// The `grid = (..)` rules of the kernels lowered so far, by kernel.
+    pub(super) grids: std::collections::BTreeMap<String, crate::lang::GridRule>,
 }
 
 pub(super) fn is_kernel_attr(a: &syn::Attribute) -> bool {

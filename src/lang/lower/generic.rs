@@ -78,11 +78,18 @@ impl<'f> FileCx<'f> {
         let kernel = f.sig.ident.unraw().to_string();
         let params = self.generic_params(f);
         let instances = self.instances_option(f);
-        let (params, instances) = match (params, instances) {
-            (Some(p), Some(i)) => (p, i),
+        let tune = self.tune_option(f);
+        let (params, instances, tune) = match (params, instances, tune) {
+            (Some(p), Some(i), Some(t)) => (p, i, t),
             _ => return Plan::Failed,
         };
         if params.is_empty() {
+            if let Some((span, _)) = tune {
+                self.err(
+                    span,
+                    format!("`tune(...)` names const parameters of a generic kernel, but `{kernel}` has no generic parameters"),
+                );
+            }
             if let Some((span, _)) = instances {
                 self.err(
                     span,
@@ -107,14 +114,35 @@ impl<'f> FileCx<'f> {
             );
             return Plan::Failed;
         };
-        let mut ok = true;
         let mut seen: HashSet<String> = HashSet::new();
         let mut gk = GenericKernel {
             name: kernel.clone(),
             type_params: Vec::new(),
             const_params: Vec::new(),
             instances: Vec::new(),
+            tune: Vec::new(),
         };
+        let mut ok = true;
+        if let Some((_, names)) = &tune {
+            for name in names {
+                let n = name.unraw().to_string();
+                if !params
+                    .iter()
+                    .any(|p| matches!(p, GParam::Const(c, _) if *c == n))
+                {
+                    self.err(
+                        name.span(),
+                        format!("`{n}` is not a const parameter of `{kernel}`; `tune(...)` names the const parameters (tile sizes, stages) whose instances solve the same problem"),
+                    );
+                    ok = false;
+                } else if gk.tune.contains(&n) {
+                    self.err(name.span(), format!("`{n}` is named twice in `tune(...)`"));
+                    ok = false;
+                } else {
+                    gk.tune.push(n);
+                }
+            }
+        }
         for p in &params {
             match p {
                 GParam::Type(n) => gk.type_params.push(n.clone()),
@@ -427,6 +455,81 @@ impl<'f> FileCx<'f> {
             out.push(param);
         }
         ok.then_some(out)
+    }
+
+    /// The `tune(...)` option of kernel `f`'s attribute: the names it
+    /// lists, `Some(None)` when there is none, `None` when malformed. It
+    /// needs `grid = ..`: the launcher that picks an instance must also
+    /// compute that instance's grid.
+    #[allow(clippy::option_option)]
+    fn tune_option(&mut self, f: &'f syn::ItemFn) -> Option<Option<(Span, Vec<syn::Ident>)>> {
+        let mut found = None;
+        let mut has_grid = false;
+        let mut ok = true;
+        for attr in f.attrs.iter().filter(|a| is_kernel_attr(a)) {
+            // A malformed attribute is reported by `instances_option`.
+            let Ok(options) = (match &attr.meta {
+                syn::Meta::List(_) => attr.parse_args_with(
+                    syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+                ),
+                _ => Ok(syn::punctuated::Punctuated::new()),
+            }) else {
+                continue;
+            };
+            for meta in options {
+                has_grid |= matches!(&meta, syn::Meta::NameValue(nv) if nv.path.is_ident("grid"));
+                if !meta.path().is_ident("tune") {
+                    continue;
+                }
+                let syn::Meta::List(l) = &meta else {
+                    self.err(
+                        meta.span(),
+                        "write `tune(BN, STAGES)`: the const parameters the launcher may choose",
+                    );
+                    ok = false;
+                    continue;
+                };
+                if found.is_some() {
+                    self.err(
+                        l.path.span(),
+                        "`tune(...)` is given twice; name every parameter in one",
+                    );
+                    ok = false;
+                    continue;
+                }
+                match l.parse_args_with(
+                    syn::punctuated::Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated,
+                ) {
+                    Ok(names) if names.is_empty() => {
+                        self.err(
+                            l.span(),
+                            "`tune(...)` names no parameter; write `tune(BN, STAGES)`",
+                        );
+                        ok = false;
+                    }
+                    Ok(names) => {
+                        found = Some((l.path.span(), names.into_iter().collect::<Vec<_>>()))
+                    }
+                    Err(e) => {
+                        self.err(
+                            e.span(),
+                            format!("malformed `tune(...)`: {e}; write `tune(BN, STAGES)`"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if let Some((span, _)) = &found
+            && !has_grid
+        {
+            self.err(
+                *span,
+                "`tune(...)` lets the generated launcher choose the instance, so it must also compute the instance's grid: add `grid = (..)` to `#[kernel(...)]`",
+            );
+            ok = false;
+        }
+        ok.then_some(found)
     }
 
     /// The `instances(...)` option of kernel `f`'s attribute: `Some(None)`

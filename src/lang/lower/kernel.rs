@@ -25,6 +25,7 @@ impl<'f> FileCx<'f> {
         let mut doc_lines = Vec::new();
         let mut flat: Option<Vec<FlatLocal>> = None;
         let mut ws_span = f.sig.ident.span();
+        let mut grid = None;
         for attr in &f.attrs {
             if attr.path().is_ident("doc") {
                 match &attr.meta {
@@ -42,7 +43,7 @@ impl<'f> FileCx<'f> {
                 }
             } else if is_kernel_attr(attr) {
                 ws_span = attr.span();
-                self.kernel_attr(attr, &mut program);
+                grid = grid.or(self.kernel_attr(attr, &mut program));
             } else if attr.path().is_ident("locals") {
                 flat = self.locals_attr(attr);
             } else if attr.path().is_ident("allow") || attr.path().is_ident("inline") {
@@ -147,6 +148,11 @@ impl<'f> FileCx<'f> {
         kx.stmts(&f.block.stmts, &mut body, false);
         kx.scopes.pop();
         program.params = std::mem::take(&mut kx.params);
+        if let Some(value) = grid
+            && let Some(rule) = kx.fx.grid_rule(&value, &program.params)
+        {
+            kx.fx.grids.insert(program.name.clone(), rule);
+        }
         let out = super::finish::kernel(&mut kx, program, &body);
         if kx.fx.errs.len() > before {
             return None;
@@ -182,10 +188,15 @@ impl<'f> FileCx<'f> {
         }
     }
 
-    fn kernel_attr(&mut self, attr: &'f syn::Attribute, program: &mut Program) {
-        let Some(list) = self.kernel_options(attr) else {
-            return;
-        };
+    /// Apply the options of `#[kernel(...)]` to `program`; returns the
+    /// value of `grid = ..`, lowered once the parameters are known.
+    fn kernel_attr(
+        &mut self,
+        attr: &'f syn::Attribute,
+        program: &mut Program,
+    ) -> Option<syn::Expr> {
+        let list = self.kernel_options(attr)?;
+        let mut grid = None;
         // The attribute's tokens are re-parsed into owned trees, so only
         // literals and constant names are accepted as dimensions.
         for meta in list {
@@ -193,7 +204,13 @@ impl<'f> FileCx<'f> {
                 syn::Meta::Path(p) if p.is_ident("unchecked") => program.unchecked = true,
                 syn::Meta::Path(p) if p.is_ident("fast_math") => program.fast_math = true,
                 // Read (and checked) before the kernel is lowered.
-                syn::Meta::List(l) if l.path.is_ident("instances") => {}
+                syn::Meta::List(l) if l.path.is_ident("instances") || l.path.is_ident("tune") => {}
+                syn::Meta::NameValue(nv) if nv.path.is_ident("grid") => {
+                    if grid.is_some() {
+                        self.err(nv.path.span(), "`grid` is given twice");
+                    }
+                    grid = Some(nv.value.clone());
+                }
                 syn::Meta::NameValue(nv) if nv.path.is_ident("workgroup_size") => {
                     let span = nv.value.span();
                     let dims: Vec<&syn::Expr> = match &nv.value {
@@ -227,13 +244,14 @@ impl<'f> FileCx<'f> {
                     self.err(
                         other.span(),
                         format!(
-                            "unknown kernel option{}; allowed: `workgroup_size = N | (X, Y) | (X, Y, Z)`, `unchecked`, `fast_math`, `instances(name = (T = f32, N = 4), ..)` (generic kernels)",
+                            "unknown kernel option{}; allowed: `workgroup_size = N | (X, Y) | (X, Y, Z)`, `grid = N | (X, Y) | (X, Y, Z)` (workgroups, from the arguments), `unchecked`, `fast_math`, `instances(name = (T = f32, N = 4), ..)` and `tune(N, ..)` (generic kernels)",
                             what.map(|w| format!(" `{w}`")).unwrap_or_default()
                         ),
                     );
                 }
             }
         }
+        grid
     }
 
     /// Evaluate a constant expression that is not part of the file's tree

@@ -12,7 +12,8 @@
 //! - `file`: file level: constants, helper signatures, recursion, effects,
 //!   and the type syntax;
 //! - `kernel`: kernel signatures and attributes;
-//! - `generic`: generic kernels and their `instances(...)`;
+//! - `generic`: generic kernels, their `instances(...)` and `tune(...)`;
+//! - `grid`: the `grid = (..)` option (launch grids from the arguments);
 //! - `stmt`: the per-kernel context `Kx` and statements;
 //! - `array`: private arrays, `load4`/`store4`, `#[unroll]` and `step_by`;
 //! - `matrix`: matrix (tensor-core) operations and asynchronous copies;
@@ -25,6 +26,7 @@ mod expr;
 mod file;
 mod finish;
 mod generic;
+mod grid;
 mod infer;
 mod inline;
 mod kernel;

@@ -2,6 +2,7 @@
 //! checked before `syn` sees deep or huge input, `syn` errors as
 //! diagnostics, then file-level lowering.
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use proc_macro2::{TokenStream, TokenTree};
@@ -11,11 +12,11 @@ use super::{
     MAX_GROUP_DEPTH, MAX_OPERATOR_RUN, MAX_STATEMENT_TOKENS, PARSE_STACK_BYTES, Raw, Sp, raw,
 };
 use crate::ir::Program;
-use crate::lang::GenericKernel;
+use crate::lang::{GenericKernel, GridRule};
 
 /// What a successful parse produces: the kernels (one per instance of a
-/// generic kernel) and the generic kernels.
-pub(crate) type Parsed = (Vec<Program>, Vec<GenericKernel>);
+/// generic kernel), the generic kernels and the kernels' grid rules.
+pub(crate) type Parsed = (Vec<Program>, Vec<GenericKernel>, BTreeMap<String, GridRule>);
 
 /// Run [`parse_source`] on a thread with a large stack, turning any panic
 /// (a bug) into an internal-error diagnostic.
@@ -84,9 +85,9 @@ pub(crate) fn parse_source(source: &str) -> Result<Parsed, Vec<Raw>> {
     let shared_args = super::shared::SharedArgs::collect(&file);
     let mut fx = FileCx::default();
     fx.shared_args = Some(&shared_args);
-    let parsed = fx.run(&file);
+    let (kernels, generics) = fx.run(&file);
     if fx.errs.is_empty() {
-        Ok(parsed)
+        Ok((kernels, generics, std::mem::take(&mut fx.grids)))
     } else {
         Err(fx.errs)
     }
