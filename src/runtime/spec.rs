@@ -377,13 +377,19 @@ mod tests {
 
         let g = GridArith::new("k", "(n - 8, m)");
         let n = g.arg("n", 4);
-        let m = g.arg("m", -1);
         let x = g.sub(n, 8);
+        let m = g.arg("m", -1);
         let err = g.finish([x, m, 1]).unwrap_err().to_string();
         assert!(
             err.contains("`k`") && err.contains("`4 - 8` is negative"),
             "{err}"
         );
+        assert!(!err.contains("-1"), "only the first failure: {err}");
+
+        let g = GridArith::new("k", "m");
+        let m = g.arg("m", -1);
+        let err = g.finish([m, 1, 1]).unwrap_err().to_string();
+        assert!(err.contains("`m` is -1"), "{err}");
 
         let g = GridArith::new("k", "a.len() / 0");
         let x = g.div(7, 0);
