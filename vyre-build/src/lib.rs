@@ -18,6 +18,11 @@
 //! vyre::Result<()>` (an `unsafe fn` for `#[kernel(unchecked)]`), plus a
 //! `NAME_WORKGROUP_SIZE` const and a `NAME_SPEC` static. The compiled blobs
 //! are written under `OUT_DIR/vyre/` and embedded with `include_bytes!`.
+//! A kernel whose attribute gives `grid = (..)` computes its grid from its
+//! arguments, and its launcher takes none; a generic kernel whose instances
+//! do also gets a dispatching entry that picks the instance named by the
+//! tuning table [`TUNE_TABLE`] in the kernels folder (see `docs/build.md`,
+//! *Tuning tables*).
 //!
 //! Targets: by default every registered target whose `vyre` runtime feature
 //! the package enables on its `vyre` dependency (`reference` always; `ptx`

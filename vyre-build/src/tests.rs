@@ -910,3 +910,99 @@ fn unchosen_archs_follow_each_kernel() {
         ["sm_90", "sm_90", "sm_90"]
     );
 }
+
+/// The generated module of one `.vyre` source, with `records` as its
+/// tuning table.
+fn generate_source(
+    src: &str,
+    records: &[vyre::runtime::tune::TuneRecord],
+) -> Result<String, Error> {
+    let module = vyre::lang::parse("m.vyre", src).unwrap();
+    let generics: Vec<crate::generic::GenGeneric> = module
+        .generics
+        .iter()
+        .map(crate::generic::GenGeneric::from)
+        .collect();
+    let kernels = module
+        .kernels
+        .iter()
+        .map(|p| codegen::GenKernel {
+            program: p,
+            workgroup_size: p.workgroup_size,
+            key: format!("m::{}#0", p.name),
+            artifacts: vec![],
+            grid: module.grids.get(&p.name),
+        })
+        .collect();
+    codegen::generate(
+        &[codegen::GenFile {
+            display: "m.vyre".to_string(),
+            module_path: vec!["m".to_string()],
+            kernels,
+            generics: &generics,
+        }],
+        "vyre",
+        1,
+        crate::dispatch::Table {
+            display: "kernels/vyre-tune.toml",
+            records,
+        },
+    )
+}
+
+const TUNED: &str = r#"
+#[kernel(grid = n.div_ceil(B), tune(B), instances(small = (B = 64), big = (B = 256)))]
+pub fn k<const B: u32>(n: u32, y: &mut [f32]) {}
+"#;
+
+fn record(size: &[(&str, u64)], best: &str, line: usize) -> vyre::runtime::tune::TuneRecord {
+    vyre::runtime::tune::TuneRecord {
+        kernel: "m::k".to_string(),
+        arch: "sm_90".to_string(),
+        size: size.iter().map(|(n, v)| ((*n).to_string(), *v)).collect(),
+        best: best.to_string(),
+        times_us: vec![(best.to_string(), 1.0)],
+        line,
+    }
+}
+
+/// A record's choice is compiled in as the index of its instance in the
+/// group, under its arch and size; the entry computes the grid.
+#[test]
+fn table_records_become_choices_of_the_dispatching_entry() {
+    let text = generate_source(TUNED, &[record(&[("n", 4096), ("y", 4096)], "big", 3)]).unwrap();
+    let flat = flat(&text);
+    assert!(
+        flat.contains(r#"::vyre::runtime::tune::TuneChoice { arch: "sm_90", size: &[4096u64, 4096u64], instance: 1usize, }"#),
+        "{text}"
+    );
+    assert!(flat.contains("pub fn k( device: &::vyre::Device, n: u32, y: &mut ::vyre::Buffer<f32>, ) -> ::vyre::Result<()>"), "{text}");
+    assert!(flat.contains("pub fn k_tune("), "{text}");
+    assert!(
+        flat.contains("pub fn k_big( device: &::vyre::Device, n: u32, y"),
+        "no grid argument: {text}"
+    );
+    assert!(
+        flat.contains(r#"::vyre::runtime::GridArith::new("k_big", "(n.div_ceil(256), 1, 1)")"#),
+        "{text}"
+    );
+}
+
+/// A record measured with another size key (the kernel's parameters
+/// changed since) fails the build at the record's line.
+#[test]
+fn a_record_of_another_size_shape_is_an_error_at_its_line() {
+    let err =
+        generate_source(TUNED, &[record(&[("m", 4096), ("y", 4096)], "small", 9)]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("vyre-build: kernels/vyre-tune.toml:9: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("gives the size as m, y, but the kernel's size key is n, y"),
+        "{text}"
+    );
+    let err = generate_source(TUNED, &[record(&[("n", 1), ("y", 1)], "huge", 4)]).unwrap_err();
+    assert!(err.to_string().contains("kernels/vyre-tune.toml:4: `m::k` has no instance `huge` (its instances are `small`, `big`)"), "{err}");
+}
