@@ -1733,3 +1733,25 @@ fn tune_option_errors() {
         "`tune(...)` is given twice",
     );
 }
+
+#[test]
+fn warpgroup_wait_takes_a_small_constant() {
+    expect_at(
+        &k("    warpgroup_wait(n);"),
+        3,
+        20,
+        "the argument of `warpgroup_wait` (how many of the latest asynchronous multiplies may still run)",
+    );
+    expect_at(
+        &k("    warpgroup_wait(8);"),
+        3,
+        20,
+        "`warpgroup_wait(8)`: at most 7 multiplies may be left running",
+    );
+    expect_at(
+        &k("    warpgroup_wait(1, 2);"),
+        3,
+        5,
+        "`warpgroup_wait` takes 0 or 1",
+    );
+}

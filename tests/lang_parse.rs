@@ -3204,7 +3204,7 @@ pub fn attn(o: &mut [f32], scale: f32, n: u32) {
             acc,
             true,
         ));
-        blk.matrix(MatrixOp::WarpgroupWait);
+        blk.matrix(MatrixOp::WarpgroupWait { pending: 0 });
         blk.push(wg(t, pa, tile(tk, Expr::u32(64), col), acc, true));
         blk.push(map(
             t,

@@ -2220,7 +2220,7 @@ fn multiply_with_a_column_major_b() {
                 c: d,
                 asynchronous: true,
             });
-            blk.matrix(MatrixOp::WarpgroupWait);
+            blk.matrix(MatrixOp::WarpgroupWait { pending: 0 });
             blk.matrix(MatrixOp::Store {
                 matrix: d,
                 buf: BufRef::Param(out),

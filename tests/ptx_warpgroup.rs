@@ -257,3 +257,41 @@ fn bench_attention_kernels_keep_wgmma_asynchronous() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[test]
+fn bench_gemm_keeps_one_multiply_running_across_the_barrier() {
+    // `gemm_wg` with W = 1 waits with `wgmma.wait_group 1`: the previous
+    // slice's multiply may run while the next is issued; ptxas must keep
+    // it asynchronous (no serialization) without spilling.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/kernels/gemm_wg.vyre");
+    let src = std::fs::read_to_string(path).expect("reads the kernel");
+    let module = vyre::lang::parse(path, &src).unwrap_or_else(|d| panic!("{}", d.render()));
+    for p in &module.kernels {
+        let text = emit(p, "sm_90a");
+        let waits_one = text.contains("wgmma.wait_group.sync.aligned 1;");
+        assert_eq!(waits_one, p.name.ends_with("_w1"), "{}", p.name);
+        assert!(
+            text.contains("wgmma.wait_group.sync.aligned 0;"),
+            "{}",
+            p.name
+        );
+        let Some(ptxas) = ptx_support::ptxas() else {
+            continue;
+        };
+        let dir = std::env::temp_dir().join(format!("vyre_gemm_{}_{}", std::process::id(), p.name));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ptx = dir.join("k.ptx");
+        std::fs::write(&ptx, &text).expect("writes PTX");
+        let out = std::process::Command::new(&ptxas)
+            .args(["-arch=sm_90a", "-v", "-o"])
+            .arg(dir.join("k.cubin"))
+            .arg(&ptx)
+            .output()
+            .expect("runs ptxas");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {log}", p.name);
+        assert!(!log.contains("serialized"), "{}: {log}", p.name);
+        assert!(log.contains("0 bytes spill stores"), "{}: {log}", p.name);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -190,7 +190,7 @@ impl World {
             MatrixOp::Fill { matrix, .. }
             | MatrixOp::Load { matrix, .. }
             | MatrixOp::Store { matrix, .. } => self.mat_warpgroup[*matrix as usize],
-            MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => false,
+            MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait { .. } => false,
         }
     }
 
@@ -247,7 +247,7 @@ impl World {
             |r: usize, c: usize| (r as u64) < u64::from(bx) && (c as u64) < u64::from(by);
         match op {
             // Multiplies complete at once here: nothing to wait for.
-            MatrixOp::WarpgroupWait => {}
+            MatrixOp::WarpgroupWait { .. } => {}
             MatrixOp::Map {
                 d,
                 src,
@@ -842,7 +842,7 @@ impl Walker<'_, '_> {
                 Node::Continue => return Ok(Flow::Continue),
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
-                Node::Matrix(MatrixOp::WarpgroupWait) => {}
+                Node::Matrix(MatrixOp::WarpgroupWait { .. }) => {}
                 Node::Matrix(op) => {
                     let ops = match op {
                         MatrixOp::Fill { value, .. } => vec![self.eval(inv, value)],
@@ -865,7 +865,7 @@ impl Walker<'_, '_> {
                             });
                             vec![o, st, r, c]
                         }
-                        MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait => vec![],
+                        MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait { .. } => vec![],
                         MatrixOp::Map { .. } => {
                             let mut v: Vec<u32> =
                                 inv.ids[2].iter().chain(&inv.ids[3]).copied().collect();
@@ -3097,7 +3097,7 @@ impl WarpgroupGen {
                     c,
                     asynchronous: self.rng.chance(1, 2),
                 });
-                blk.matrix(MatrixOp::WarpgroupWait);
+                blk.matrix(MatrixOp::WarpgroupWait { pending: 0 });
             }
             _ => {
                 let v = self.loop_var;

@@ -1523,7 +1523,7 @@ fn attention_program() -> Program {
             c: acc,
             asynchronous: true,
         });
-        blk.matrix(MatrixOp::WarpgroupWait);
+        blk.matrix(MatrixOp::WarpgroupWait { pending: 0 });
         blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
             d: acc,
             a: WarpgroupOperand::Accumulator(p),

@@ -291,6 +291,10 @@ impl RowReduceOp {
     }
 }
 
+/// The most asynchronous warpgroup multiplies a `warpgroup_wait(n)` may
+/// leave running (`wgmma.wait_group` takes 0 to 7).
+pub const MAX_PENDING_WARPGROUP_MULTIPLIES: u32 = 7;
+
 /// A matrix statement (all collective over the matrix's scope, see the
 /// module documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -399,8 +403,16 @@ pub enum MatrixOp {
     },
     /// `warpgroup_wait()`: every asynchronous warpgroup multiply this
     /// warpgroup issued has completed (collective over the warpgroup; a
-    /// no-op where none is running).
-    WarpgroupWait,
+    /// no-op where none is running). `warpgroup_wait(n)`: all but the `n`
+    /// most recently issued ones have, so that the next multiply can start
+    /// while the last `n` run (their `d`, `c` and tiles stay off limits;
+    /// a later multiply into the same accumulator is ordered after them).
+    /// The reference multiplies at once, so for it every wait is a no-op.
+    WarpgroupWait {
+        /// How many of the most recent asynchronous multiplies may still
+        /// be running, `0..=MAX_PENDING_WARPGROUP_MULTIPLIES`.
+        pending: u32,
+    },
     /// `d = matrix_map(src, |row, col, value| expr)`: every element
     /// `d[r][c]` of a warpgroup accumulator becomes `expr` (`f32`)
     /// evaluated with the locals `row = r`, `col = c` (`u32`) and
@@ -480,7 +492,7 @@ impl MatrixOp {
                 v.extend([&b.offset, &b.stride]);
                 v
             }
-            Self::WarpgroupWait => vec![],
+            Self::WarpgroupWait { .. } => vec![],
             Self::Map { expr, .. } => vec![expr],
             Self::RowReduce { offset, .. } => vec![offset],
         }
@@ -550,7 +562,7 @@ impl MatrixOp {
                     asynchronous,
                 }
             }
-            op @ Self::WarpgroupWait => op,
+            op @ Self::WarpgroupWait { .. } => op,
             Self::Map {
                 d,
                 src,

@@ -26,8 +26,8 @@ pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
 pub use matrix::{
-    AsyncOp, MatrixClip, MatrixDecl, MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixScope,
-    MatrixShape, RowReduceOp, SharedTile, WarpgroupOperand,
+    AsyncOp, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixClip, MatrixDecl, MatrixId, MatrixLayout,
+    MatrixOp, MatrixRole, MatrixScope, MatrixShape, RowReduceOp, SharedTile, WarpgroupOperand,
 };
 pub use validate::ValidationError;
 

@@ -572,7 +572,8 @@ impl Printer<'_> {
                 self.tile(b),
                 self.matrix(*c)
             ),
-            MatrixOp::WarpgroupWait => "warpgroup_wait()".to_string(),
+            MatrixOp::WarpgroupWait { pending: 0 } => "warpgroup_wait()".to_string(),
+            MatrixOp::WarpgroupWait { pending } => format!("warpgroup_wait({pending})"),
             MatrixOp::Map {
                 d,
                 src,

@@ -2,8 +2,8 @@
 
 use super::Validator;
 use crate::ir::{
-    AsyncOp, BufRef, Builtin, DataType, Expr, LocalId, MatrixId, MatrixLayout, MatrixOp,
-    MatrixRole, MatrixScope, MatrixShape, SharedTile, WarpgroupOperand,
+    AsyncOp, BufRef, Builtin, DataType, Expr, LocalId, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixId,
+    MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape, SharedTile, WarpgroupOperand,
 };
 
 /// Subgroups are at most this wide on the targets that have matrix
@@ -209,7 +209,16 @@ impl Validator<'_> {
                     );
                 }
             }
-            MatrixOp::WarpgroupWait => {}
+            MatrixOp::WarpgroupWait { pending } => {
+                if *pending > MAX_PENDING_WARPGROUP_MULTIPLIES {
+                    self.err(
+                        path,
+                        format!(
+                            "`warpgroup_wait({pending})` leaves more multiplies running than targets track; at most {MAX_PENDING_WARPGROUP_MULTIPLIES}"
+                        ),
+                    );
+                }
+            }
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 let accs = [*d, *c].map(|id| self.warpgroup_accumulator(id, "warpgroup_mma", path));
                 if let [Some(dm), Some(cm)] = accs

@@ -287,7 +287,9 @@ impl Reader<'_> {
             18 => Node::Async(AsyncOp::Wait {
                 pending: self.uint()?,
             }),
-            21 => Node::Matrix(MatrixOp::WarpgroupWait),
+            21 => Node::Matrix(MatrixOp::WarpgroupWait {
+                pending: self.uint()?,
+            }),
             22 => Node::Matrix(MatrixOp::Map {
                 d: self.uint()?,
                 src: self.uint()?,

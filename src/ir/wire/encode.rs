@@ -314,7 +314,10 @@ impl Writer {
                     self.uint(*id);
                 }
             }
-            MatrixOp::WarpgroupWait => self.u8(21),
+            MatrixOp::WarpgroupWait { pending } => {
+                self.u8(21);
+                self.uint(*pending);
+            }
             MatrixOp::WarpgroupMultiplyAdd {
                 d,
                 a,

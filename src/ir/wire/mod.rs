@@ -43,7 +43,7 @@
 //!          | 17 async_commit | 18 async_wait pending:uN
 //!          | 19 warpgroup_mma d:uN a:operand b:tile c:uN
 //!          | 20 warpgroup_mma_async d:uN a:operand b:tile c:uN
-//!          | 21 warpgroup_wait
+//!          | 21 warpgroup_wait pending:uint
 //!          | 22 matrix_map d:uN src:uN row:uN col:uN value:uN expr
 //!          | 23 matrix_row_reduce op:u8 (0 max, 1 sum) src:uN shared:uN offset:expr
 //! operand  = 0 tile | 1 accumulator matrix:uN
@@ -91,7 +91,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 6;
+pub const VERSION: u16 = 7;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -574,7 +574,7 @@ impl<'f> Fin<'_, '_, 'f> {
                     asynchronous: *asynchronous,
                 }
             }
-            FMat::WarpgroupWait => MatrixOp::WarpgroupWait,
+            FMat::WarpgroupWait(pending) => MatrixOp::WarpgroupWait { pending: *pending },
             FMat::Map {
                 d,
                 src,

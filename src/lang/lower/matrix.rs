@@ -172,7 +172,7 @@ impl MatFn {
             Self::WgMma(ColMajor, _) => format!(
                 "`c = {n}(&ta, a_offset, a_stride, &tb, b_offset, b_stride, c);` or `c = {n}(p, &tb, b_offset, b_stride, c);`, B being the transpose of the row-major n x k tile at `b_offset` (`ta`, `tb`: `#[shared]` arrays of `f16` or `bf16`; `p`: a warpgroup accumulator, 64 x k)"
             ),
-            Self::WgWait => "`warpgroup_wait();`".into(),
+            Self::WgWait => "`warpgroup_wait();` or `warpgroup_wait(N);`".into(),
             Self::Map => "`d = matrix_map(src, |row, col, value| expr);` or `let d = matrix_map(src, |row, col, value| expr);` (`src`: a warpgroup accumulator; `row`, `col`: `u32`, `value`: `f32`; `expr`: the new `f32` element)".into(),
             Self::RowReduce(_) => format!(
                 "`{n}(&mut dst, offset, acc);` (`dst`: a `#[shared]` array of `f32`; `acc`: a warpgroup accumulator)"
@@ -186,6 +186,7 @@ impl MatFn {
     fn takes(self, n: usize) -> bool {
         n == self.arity()
             || (matches!(self, Self::Load(..) | Self::Store(_)) && n == self.arity() + 2)
+            || (matches!(self, Self::WgWait) && n == 1)
             || (matches!(self, Self::WgMma(..)) && n == 5)
     }
 
@@ -200,6 +201,7 @@ impl MatFn {
                 )
             }
             Self::WgMma(..) => "7 (or 5 with A from a warpgroup accumulator)".into(),
+            Self::WgWait => "0 or 1".into(),
             _ => self.arity().to_string(),
         }
     }
@@ -1709,7 +1711,26 @@ impl<'f> Kx<'_, 'f> {
                 })
             }
             MatFn::Commit => FS::Async(FAsync::Commit),
-            MatFn::WgWait => FS::Matrix(FMat::WarpgroupWait),
+            MatFn::WgWait => {
+                let pending = match c.args.first() {
+                    Some(arg) => self.const_u32(
+                        arg,
+                        "the argument of `warpgroup_wait` (how many of the latest asynchronous multiplies may still run)",
+                    )?,
+                    None => 0,
+                };
+                if pending > crate::ir::MAX_PENDING_WARPGROUP_MULTIPLIES {
+                    self.err(
+                        &c.args[0],
+                        format!(
+                            "`warpgroup_wait({pending})`: at most {} multiplies may be left running",
+                            crate::ir::MAX_PENDING_WARPGROUP_MULTIPLIES
+                        ),
+                    );
+                    return None;
+                }
+                FS::Matrix(FMat::WarpgroupWait(pending))
+            }
             MatFn::RowReduce(op) => {
                 let mem = self.memory_arg(name, &c.args[0]);
                 let offset = self.u32_operand(&c.args[1], out);

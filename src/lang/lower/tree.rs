@@ -201,7 +201,7 @@ pub(crate) enum FMat<'f> {
         c: MatrixId,
         asynchronous: bool,
     },
-    WarpgroupWait,
+    WarpgroupWait(u32),
     /// `d = matrix_map(src, |row, col, value| expr)`.
     Map {
         d: MatrixId,
@@ -260,7 +260,7 @@ impl<'f> FMat<'f> {
                 }
                 v
             }
-            FMat::MultiplyAdd { .. } | FMat::WarpgroupWait => vec![],
+            FMat::MultiplyAdd { .. } | FMat::WarpgroupWait(_) => vec![],
             FMat::WarpgroupMultiplyAdd { a, b, .. } => {
                 let mut v = match a {
                     FOperand::Shared(t) => vec![&mut t.offset, &mut t.stride],
@@ -308,7 +308,7 @@ impl<'f> FMat<'f> {
                 }
                 v
             }
-            FMat::MultiplyAdd { .. } | FMat::WarpgroupWait => vec![],
+            FMat::MultiplyAdd { .. } | FMat::WarpgroupWait(_) => vec![],
             FMat::WarpgroupMultiplyAdd { a, b, .. } => {
                 let mut v = match a {
                     FOperand::Shared(t) => vec![&t.offset, &t.stride],

@@ -472,7 +472,7 @@ impl Lowerer<'_> {
     pub(super) fn matrix(&mut self, op: &MatrixOp, blk: &mut Block) -> CompileResult<()> {
         match op {
             // The emulation multiplies at once: nothing to wait for.
-            MatrixOp::WarpgroupWait => Ok(()),
+            MatrixOp::WarpgroupWait { .. } => Ok(()),
             MatrixOp::WarpgroupMultiplyAdd { d, a, b, c, .. } => {
                 self.warpgroup_multiply_add(*d, a, b, *c, blk)
             }

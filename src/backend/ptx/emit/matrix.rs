@@ -64,7 +64,7 @@ pub(super) fn sm80_construct(program: &Program) -> Option<String> {
                 MatrixOp::WarpgroupMultiplyAdd { d, .. } => (*d, "warpgroup_mma"),
                 MatrixOp::Map { src, .. } => (*src, "matrix_map"),
                 MatrixOp::RowReduce { src, op, .. } => (*src, op.name()),
-                MatrixOp::WarpgroupWait => return,
+                MatrixOp::WarpgroupWait { .. } => return,
                 MatrixOp::MultiplyAdd { a, .. } => (*a, "matrix_mma"),
                 MatrixOp::Fill { matrix, .. } => (*matrix, "matrix_fill"),
                 MatrixOp::Load { matrix, .. } => (*matrix, "matrix_load"),
@@ -297,7 +297,7 @@ impl Emitter<'_> {
                 dst,
                 offset,
             } => self.warpgroup_row_reduce(*op, *src, *dst, offset),
-            MatrixOp::WarpgroupWait => self.warpgroup_wait(),
+            MatrixOp::WarpgroupWait { pending } => self.warpgroup_wait_pending(*pending),
             MatrixOp::Fill { matrix, value } => {
                 let v = self.expr(value);
                 let regs = self.matrices[*matrix as usize].clone();

@@ -120,11 +120,18 @@ impl Emitter<'_> {
     /// completed (nothing to do where none was issued: the `mma.sync` path
     /// is synchronous).
     pub(super) fn warpgroup_wait(&mut self) {
+        self.warpgroup_wait_pending(0);
+    }
+
+    /// `warpgroup_wait(pending)`: all but the `pending` latest `wgmma`
+    /// batches of this warpgroup have completed (`wgmma.wait_group`; each
+    /// statement's batch is one committed group).
+    pub(super) fn warpgroup_wait_pending(&mut self, pending: u32) {
         if self.any_wgmma() {
             self.code.push(Inst::new(
                 Opcode::Wgmma,
                 &[Mod::WaitGroup, Mod::Sync, Mod::Aligned],
-                &[int(0).into()],
+                &[int(i64::from(pending)).into()],
             ));
         }
     }

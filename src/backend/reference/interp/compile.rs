@@ -488,7 +488,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.code.push(Op::Barrier);
             }
             // The reference multiplies at once: nothing to wait for.
-            Node::Matrix(MatrixOp::WarpgroupWait) => {}
+            Node::Matrix(MatrixOp::WarpgroupWait { .. }) => {}
             Node::Matrix(op) => self.matrix(op),
             Node::Async(AsyncOp::Copy {
                 dst,
@@ -530,7 +530,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
         };
         let k = self.matrix_ops.len();
         let (stmt, desc, a, b) = match op {
-            MatrixOp::WarpgroupWait => return,
+            MatrixOp::WarpgroupWait { .. } => return,
             MatrixOp::Map {
                 d,
                 src,
