@@ -237,25 +237,32 @@ fn bench_attention_kernels_keep_wgmma_asynchronous() {
             .filter(|l| l.contains(&shape) && !l.contains("}, {%r"))
             .count();
         assert!(scores >= dim / 16, "{}: {scores}", p.name);
-        let Some(ptxas) = ptx_support::ptxas() else {
-            continue;
-        };
-        let dir = std::env::temp_dir().join(format!("vyre_att_{}_{}", std::process::id(), p.name));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let ptx = dir.join("k.ptx");
-        std::fs::write(&ptx, &text).expect("writes PTX");
-        let out = std::process::Command::new(&ptxas)
-            .args(["-arch=sm_90a", "-v", "-o"])
-            .arg(dir.join("k.cubin"))
-            .arg(&ptx)
-            .output()
-            .expect("runs ptxas");
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{}: {log}", p.name);
-        assert!(!log.contains("serialized"), "{}: {log}", p.name);
-        assert!(log.contains("0 bytes spill stores"), "{}: {log}", p.name);
-        std::fs::remove_dir_all(&dir).ok();
+        assert_ptxas_keeps_wgmma_asynchronous(&p.name, &text);
     }
+}
+
+/// Where ptxas is installed: `text` (sm_90a PTX of kernel `name`) compiles
+/// with every `wgmma` left asynchronous (ptxas says when it serializes
+/// them) and no spills.
+fn assert_ptxas_keeps_wgmma_asynchronous(name: &str, text: &str) {
+    let Some(ptxas) = ptx_support::ptxas() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("vyre_wgmma_{}_{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ptx = dir.join("k.ptx");
+    std::fs::write(&ptx, text).expect("writes PTX");
+    let out = std::process::Command::new(&ptxas)
+        .args(["-arch=sm_90a", "-v", "-o"])
+        .arg(dir.join("k.cubin"))
+        .arg(&ptx)
+        .output()
+        .expect("runs ptxas");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name}: {log}");
+    assert!(!log.contains("serialized"), "{name}: {log}");
+    assert!(log.contains("0 bytes spill stores"), "{name}: {log}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -275,23 +282,6 @@ fn bench_gemm_keeps_one_multiply_running_across_the_barrier() {
             "{}",
             p.name
         );
-        let Some(ptxas) = ptx_support::ptxas() else {
-            continue;
-        };
-        let dir = std::env::temp_dir().join(format!("vyre_gemm_{}_{}", std::process::id(), p.name));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let ptx = dir.join("k.ptx");
-        std::fs::write(&ptx, &text).expect("writes PTX");
-        let out = std::process::Command::new(&ptxas)
-            .args(["-arch=sm_90a", "-v", "-o"])
-            .arg(dir.join("k.cubin"))
-            .arg(&ptx)
-            .output()
-            .expect("runs ptxas");
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{}: {log}", p.name);
-        assert!(!log.contains("serialized"), "{}: {log}", p.name);
-        assert!(log.contains("0 bytes spill stores"), "{}: {log}", p.name);
-        std::fs::remove_dir_all(&dir).ok();
+        assert_ptxas_keeps_wgmma_asynchronous(&p.name, &text);
     }
 }

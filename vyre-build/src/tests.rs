@@ -313,6 +313,16 @@ fn generate_module(
     programs: &[Program],
     generics: &[crate::generic::GenGeneric],
 ) -> Result<String, Error> {
+    generate_with(programs, generics, &std::collections::BTreeMap::new(), &[])
+}
+
+/// [`generate_module`] with the kernels' grid rules and a tuning table.
+fn generate_with(
+    programs: &[Program],
+    generics: &[crate::generic::GenGeneric],
+    grids: &std::collections::BTreeMap<String, vyre::lang::GridRule>,
+    records: &[vyre::runtime::tune::TuneRecord],
+) -> Result<String, Error> {
     let kernels = programs
         .iter()
         .map(|p| codegen::GenKernel {
@@ -320,7 +330,7 @@ fn generate_module(
             workgroup_size: p.workgroup_size,
             key: format!("m::{}#0", p.name),
             artifacts: vec![],
-            grid: None,
+            grid: grids.get(&p.name),
         })
         .collect();
     codegen::generate(
@@ -333,8 +343,8 @@ fn generate_module(
         "vyre",
         1,
         crate::dispatch::Table {
-            display: "vyre-tune.toml",
-            records: &[],
+            display: "kernels/vyre-tune.toml",
+            records,
         },
     )
 }
@@ -923,31 +933,7 @@ fn generate_source(
         .iter()
         .map(crate::generic::GenGeneric::from)
         .collect();
-    let kernels = module
-        .kernels
-        .iter()
-        .map(|p| codegen::GenKernel {
-            program: p,
-            workgroup_size: p.workgroup_size,
-            key: format!("m::{}#0", p.name),
-            artifacts: vec![],
-            grid: module.grids.get(&p.name),
-        })
-        .collect();
-    codegen::generate(
-        &[codegen::GenFile {
-            display: "m.vyre".to_string(),
-            module_path: vec!["m".to_string()],
-            kernels,
-            generics: &generics,
-        }],
-        "vyre",
-        1,
-        crate::dispatch::Table {
-            display: "kernels/vyre-tune.toml",
-            records,
-        },
-    )
+    generate_with(&module.kernels, &generics, &module.grids, records)
 }
 
 const TUNED: &str = r#"
