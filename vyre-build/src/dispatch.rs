@@ -1,14 +1,14 @@
 //! The dispatching entry of a generic kernel whose instances compute their
 //! own grid (`grid = (..)`), and its tuning function.
 //!
-//! For `attention<T, const D: u32, const CAUSAL: bool, const BKV: u32>`
+//! For `attention<T, const D: u32, const CAUSAL: u32, const BKV: u32>`
 //! with `tune(BKV)`, instances that agree on `T`, `D` and `CAUSAL` solve
 //! the same problem and differ only in how (a group). The module gets
 //!
 //! ```ignore
-//! pub fn attention<T: AttentionElem, const D: u32, const CAUSAL: bool>(
+//! pub fn attention<T: AttentionElem, const D: u32, const CAUSAL: u32>(
 //!     device: &vyre::Device, seq: u32, scale: f32, q: &vyre::Buffer<T>, ..) -> vyre::Result<()>;
-//! pub fn attention_tune<T: AttentionElem, const D: u32, const CAUSAL: bool>(
+//! pub fn attention_tune<T: AttentionElem, const D: u32, const CAUSAL: u32>(
 //!     device: &vyre::Device, seq: u32, ..) -> vyre::Result<vyre::runtime::tune::TuneRecord>;
 //! ```
 //!
@@ -157,7 +157,8 @@ struct Group<'a> {
     members: Vec<Inst<'a>>,
 }
 
-/// A parameter of the entry: generic (`T`) or of one fixed type.
+/// Per parameter of the entry, whether it is generic (`T`, else of one
+/// fixed type); `None` when the instances' signatures differ otherwise.
 fn entry_params(group_types: &[(Option<DataType>, &Program)]) -> Option<Vec<bool>> {
     let (_, first) = group_types[0];
     let mut out = Vec::new();
@@ -182,7 +183,9 @@ fn entry_params(group_types: &[(Option<DataType>, &Program)]) -> Option<Vec<bool
         if !generic && !fixed {
             return None;
         }
-        out.push(generic && !fixed);
+        // As for the typed entry: where every instance has its type
+        // argument, the position is `T` (also when all have one type).
+        out.push(generic);
     }
     Some(out)
 }
