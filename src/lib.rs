@@ -14,6 +14,9 @@ pub mod lang;
 pub mod mid;
 pub mod runtime;
 
+/// Options of [`Device::wgpu_with`] (adapter, WGSL instead of SPIR-V).
+#[cfg(feature = "wgpu")]
+pub use backend::naga::runtime::WgpuOptions;
 pub use driver::{BackendError, DispatchConfig};
 pub use runtime::{Buffer, Device, Element, Error, Grid, Result};
 

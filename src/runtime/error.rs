@@ -14,6 +14,14 @@ pub enum Error {
         /// Why, and how to fix it.
         reason: String,
     },
+    /// `VYRE_DEVICE` names a device that cannot be had.
+    #[error("VYRE_DEVICE={asked}: {reason}")]
+    DeviceRequest {
+        /// The variable's value.
+        asked: String,
+        /// Why it cannot be had, and how to fix it.
+        reason: String,
+    },
     /// The kernel was not compiled for any target this device runs.
     #[error(
         "kernel `{kernel}` has no artifact for {device} (compiled targets: {available}); add one of {wanted} to the build's targets and enable the matching `vyre` feature"
