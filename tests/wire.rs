@@ -1419,13 +1419,14 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
     }
 }
 
-/// Version 4 encodings (no layouts, scopes or warpgroup multiplies) and
-/// version 5 ones (tiles without a layout, no operand tag) are refused with
-/// the version error, not misread.
+/// Version 4 encodings (no layouts, scopes or warpgroup multiplies),
+/// version 5 ones (tiles without a layout, no operand tag) and version 6
+/// ones (a warpgroup wait without its pending count) are refused with the
+/// version error, not misread.
 #[test]
-fn versions_4_and_5_are_refused() {
-    assert_eq!(VERSION, 6);
-    for old in [4u16, 5] {
+fn versions_4_to_6_are_refused() {
+    assert_eq!(VERSION, 7);
+    for old in [4u16, 5, 6] {
         let mut bytes = to_wire(&warpgroup_program(64));
         bytes[4..6].copy_from_slice(&old.to_le_bytes());
         assert_eq!(
