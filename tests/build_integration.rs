@@ -273,6 +273,25 @@ fn incremental_builds_rerun_and_rewrite_only_what_changed() {
     fs::remove_file(pkg.join("kernels/broken.vyre")).unwrap();
     let seventh = cargo_build(&pkg, &[]);
     assert!(seventh.ok, "{}", seventh.output);
+
+    // 7. `[package.metadata.vyre]` in Cargo.toml chooses the targets: an
+    //    edit there reruns the build script.
+    tick();
+    let manifest = pkg.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        format!(
+            "{text}
+[package.metadata.vyre]
+targets = [\"reference\"]
+"
+        ),
+    )
+    .unwrap();
+    let eighth = cargo_build(&pkg, &[]);
+    assert!(eighth.ok, "{}", eighth.output);
+    assert!(ran_build_script(&eighth, name), "{}", eighth.output);
 }
 
 #[test]

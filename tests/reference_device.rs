@@ -312,3 +312,17 @@ fn narrow_buffers_and_scalars_through_the_cpu_device() {
     assert_eq!(device.download(&c).unwrap(), [1, 255, 0]);
     assert_eq!(device.download(&s).unwrap(), [-1, -32768, -7]);
 }
+
+#[test]
+fn oversized_buffers_are_errors_not_aborts() {
+    let dev = Device::cpu();
+    // Bytes past usize: an error, not a wrapped 4-byte buffer.
+    let err = dev
+        .zeros::<f32>(usize::MAX / 4 + 2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("overflow the address space"), "{err}");
+    // More than the host can hold: an error, not an aborted process.
+    let err = dev.zeros::<u8>(1 << 62).unwrap_err().to_string();
+    assert!(err.contains("cannot allocate"), "{err}");
+}

@@ -101,10 +101,19 @@ impl Device {
     /// T::TYPE.size_bytes()` bytes).
     ///
     /// # Errors
-    /// Allocation failure.
+    /// Allocation failure, or a size in bytes that does not fit a `usize`.
     pub fn zeros<T: Element>(&self, len: usize) -> Result<Buffer<T>> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or_else(|| Error::Backend {
+                backend: self.backend.name(),
+                message: format!(
+                    "{len} elements of {} bytes overflow the address space",
+                    std::mem::size_of::<T>()
+                ),
+            })?;
         Ok(Buffer {
-            mem: self.backend.alloc_zeroed(len * std::mem::size_of::<T>())?,
+            mem: self.backend.alloc_zeroed(bytes)?,
             device: self.id,
             len,
             _elem: PhantomData,

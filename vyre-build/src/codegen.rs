@@ -40,10 +40,20 @@ pub(crate) struct GenFile<'a> {
     pub generics: &'a [GenGeneric],
 }
 
+/// Keywords that `syn` accepts as identifiers but the editions generated
+/// code may be compiled in reserve (`gen`: edition 2024).
+const RESERVED: &[&str] = &["gen"];
+
+/// Whether `name` is a Rust keyword (of any edition) rather than a plain
+/// identifier.
+pub(crate) fn is_keyword(name: &str) -> bool {
+    RESERVED.contains(&name) || syn::parse_str::<Ident>(name).is_err()
+}
+
 /// An identifier for `name`, raw when it is a keyword.
 pub(crate) fn ident(name: &str) -> Ident {
     let name = name.strip_prefix("r#").unwrap_or(name);
-    if syn::parse_str::<Ident>(name).is_ok() {
+    if !is_keyword(name) {
         Ident::new(name, Span::call_site())
     } else {
         Ident::new_raw(name, Span::call_site())

@@ -76,6 +76,11 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
     if table_text.is_some() {
         inputs.push(table_path.clone());
     }
+    // `[package.metadata.vyre]` chooses targets and architectures.
+    let manifest = manifest_dir.join("Cargo.toml");
+    if builder.read_metadata && manifest.is_file() {
+        inputs.push(manifest);
+    }
     out.tracked = io::trackable(inputs, &out_dir);
     out.tracked_env = vec![io::ENV_STUB.to_string(), io::ENV_DOCS_RS.to_string()];
     cargo.rerun_if_changed(&out.tracked);

@@ -992,3 +992,12 @@ fn a_record_of_another_size_shape_is_an_error_at_its_line() {
     let err = generate_source(TUNED, &[record(&[("n", 1), ("y", 1)], "huge", 4)]).unwrap_err();
     assert!(err.to_string().contains("kernels/vyre-tune.toml:4: `m::k` has no instance `huge` (its instances are `small`, `big`)"), "{err}");
 }
+
+/// A kernel named `gen` (a keyword from edition 2024 on, which `syn`
+/// accepts) gets a raw launcher name, so that the module compiles there.
+#[test]
+fn a_kernel_named_gen_gets_a_raw_launcher() {
+    let text = generate_module(&[fill("gen", 1)], &[]).unwrap();
+    assert!(text.contains("pub unsafe fn r#gen("), "{text}");
+    assert!(text.contains("pub static GEN_SPEC"), "{text}");
+}

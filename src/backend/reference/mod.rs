@@ -76,6 +76,23 @@ impl CpuMemory {
         }
     }
 
+    /// `bytes` zero bytes, or an error when the host cannot hold them (a
+    /// failed allocation would abort the process).
+    fn try_zeroed(bytes: usize) -> Result<Self> {
+        let words = bytes.div_ceil(4);
+        let mut v: Vec<u32> = Vec::new();
+        v.try_reserve_exact(words)
+            .map_err(|e| crate::runtime::Error::Backend {
+                backend: NAME.to_string(),
+                message: format!("cannot allocate {bytes} bytes of host memory: {e}"),
+            })?;
+        v.resize(words, 0);
+        Ok(Self {
+            words: v,
+            len: bytes,
+        })
+    }
+
     /// A copy of `data`.
     fn from_bytes(data: &[u8]) -> Self {
         let mut m = Self::zeroed(data.len());
@@ -210,7 +227,7 @@ impl DeviceBackend for CpuBackend {
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
-        Ok(Box::new(CpuMemory::zeroed(bytes)))
+        Ok(Box::new(CpuMemory::try_zeroed(bytes)?))
     }
 
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
