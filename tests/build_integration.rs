@@ -352,6 +352,9 @@ fn a_tuning_table_in_the_kernels_folder_chooses_the_instance_at_launch() {
         "n=0 tile=0\n",
         "an empty problem launches nothing"
     );
+    // Parameters named `device`, `device_`, `grid`, `None` and like a
+    // static of the module: the launcher compiles and passes each through.
+    assert_eq!(run_binary_with(name, &["names", "1"]), "names 31\n");
 
     // 2. The generated tuning function times both f32 instances and writes
     //    a record the table reads back.

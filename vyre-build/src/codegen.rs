@@ -60,15 +60,36 @@ pub(crate) fn ident(name: &str) -> Ident {
     }
 }
 
-/// The launcher's argument name for the kernel parameter `pname`: the
-/// launcher's own `device` and `grid` arguments win, a kernel parameter of
-/// the same name gets a trailing `_`.
-pub(crate) fn arg_ident(pname: &str) -> Ident {
-    if pname == "device" || pname == "grid" {
-        format_ident!("{pname}_")
-    } else {
-        ident(pname)
+/// The launcher's argument name for the kernel parameter `pname` of a
+/// kernel with `params`. It is `pname` unless that could not be a plain
+/// binding there: the launcher's own `device` and `grid`, the generated
+/// code's `__`-prefixed locals, and names starting with a capital (which
+/// may name a unit variant such as `None`, or a `static` of the module,
+/// which a parameter cannot shadow) are lower-cased and get trailing `_`s
+/// until no other parameter has the name.
+pub(crate) fn arg_ident(params: &[Param], pname: &str) -> Ident {
+    let plain = pname.strip_prefix("r#").unwrap_or(pname);
+    let capital = plain.starts_with(|c: char| c.is_uppercase());
+    if !(capital || plain == "device" || plain == "grid" || plain.starts_with("__")) {
+        return ident(pname);
     }
+    let mut name = if capital {
+        plain.to_lowercase()
+    } else {
+        plain.to_string()
+    };
+    while name == "device"
+        || name == "grid"
+        || name.starts_with("__")
+        || params.iter().any(|p| p.name() == name)
+    {
+        if name.starts_with("__") {
+            name = format!("arg{name}");
+        } else {
+            name.push('_');
+        }
+    }
+    ident(&name)
 }
 
 /// The launcher's type for `param`, whose value (scalar) or element
@@ -148,7 +169,7 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
     let mut specs = Vec::new();
     for param in &p.params {
         let pname = param.name();
-        let arg_ident = arg_ident(pname);
+        let arg_ident = arg_ident(&p.params, pname);
         match param {
             Param::Buffer(b) => {
                 let ty = host_type(krate, b.elem);
@@ -207,7 +228,10 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
             docs.extend(doc_attrs(&format!(
                 "The grid is the kernel's rule, `grid = {rule}` workgroups; an\nempty problem (a count of 0) launches nothing."
             )));
-            (quote!(), crate::dispatch::grid_tokens(krate, name, rule))
+            (
+                quote!(),
+                crate::dispatch::grid_tokens(krate, name, rule, &p.params),
+            )
         }
         None => (quote!(grid: #krate::Grid,), quote!()),
     };

@@ -51,23 +51,23 @@ pub(crate) fn dispatch_item_names(g: &GenGeneric) -> [String; 4] {
 }
 
 /// The tokens computing `e` with the `GridArith` named `__g`.
-fn size_tokens(e: &SizeExpr) -> TokenStream {
+fn size_tokens(e: &SizeExpr, params: &[Param]) -> TokenStream {
     match e {
         SizeExpr::Const(v) => {
             let v = proc_macro2::Literal::u64_suffixed(*v);
             quote!(#v)
         }
         SizeExpr::Scalar(name) => {
-            let arg = arg_ident(name);
+            let arg = arg_ident(params, name);
             quote!(__g.arg(#name, i64::from(#arg)))
         }
         SizeExpr::Len(name) => {
-            let arg = arg_ident(name);
+            let arg = arg_ident(params, name);
             quote!(u64::try_from(#arg.len()).unwrap_or(u64::MAX))
         }
         SizeExpr::Binary(op, a, b) => {
-            let a = size_tokens(a);
-            let b = size_tokens(b);
+            let a = size_tokens(a, params);
+            let b = size_tokens(b, params);
             let m = format_ident!(
                 "{}",
                 match op {
@@ -88,10 +88,15 @@ fn size_tokens(e: &SizeExpr) -> TokenStream {
 
 /// The statements that bind `grid` for kernel `name` from its rule, or
 /// return `Ok(())` for an empty problem.
-pub(crate) fn grid_tokens(krate: &TokenStream, name: &str, rule: &GridRule) -> TokenStream {
+pub(crate) fn grid_tokens(
+    krate: &TokenStream,
+    name: &str,
+    rule: &GridRule,
+    params: &[Param],
+) -> TokenStream {
     let text = rule.to_string();
     let [x, y, z] = &rule.dims;
-    let [x, y, z] = [x, y, z].map(size_tokens);
+    let [x, y, z] = [x, y, z].map(|d| size_tokens(d, params));
     quote! {
         let __g = #krate::runtime::GridArith::new(#name, #text);
         let __dims = [#x, #y, #z];
@@ -109,13 +114,13 @@ fn size_key(params: &[Param]) -> Vec<(&str, TokenStream)> {
         if let Param::Scalar { name, ty } = p
             && matches!(ty, DataType::U32 | DataType::I32)
         {
-            let arg = arg_ident(name);
+            let arg = arg_ident(params, name);
             out.push((name.as_str(), quote!(u64::try_from(#arg).unwrap_or(0))));
         }
     }
     for p in params {
         if let Param::Buffer(b) = p {
-            let arg = arg_ident(&b.name);
+            let arg = arg_ident(params, &b.name);
             out.push((
                 b.name.as_str(),
                 quote!(u64::try_from(#arg.len()).unwrap_or(u64::MAX)),
@@ -344,7 +349,7 @@ pub(crate) fn dispatch_tokens(
             .iter()
             .zip(&generic_at)
             .map(|(p, generic)| {
-                let name = arg_ident(p.name());
+                let name = arg_ident(params, p.name());
                 let host = if *generic {
                     elem.clone()
                 } else {
@@ -358,14 +363,14 @@ pub(crate) fn dispatch_tokens(
     let args: Vec<TokenStream> = params
         .iter()
         .map(|p| {
-            let a = arg_ident(p.name());
+            let a = arg_ident(params, p.name());
             match p {
                 Param::Buffer(b) if b.access == vyre::ir::Access::ReadWrite => quote!(&mut *#a),
                 _ => quote!(#a),
             }
         })
         .collect();
-    let plain_args: Vec<_> = params.iter().map(|p| arg_ident(p.name())).collect();
+    let plain_args: Vec<_> = params.iter().map(|p| arg_ident(params, p.name())).collect();
     let unchecked = first.unchecked;
     let (unsafety, wrap): (TokenStream, fn(TokenStream) -> TokenStream) = if unchecked {
         (quote!(unsafe), |c| quote!(unsafe { #c }))

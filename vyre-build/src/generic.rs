@@ -248,7 +248,7 @@ pub(crate) fn generic_tokens(
         params
             .iter()
             .map(|ep| {
-                let name = arg_ident(ep.param.name());
+                let name = arg_ident(&first.params, ep.param.name());
                 let host = if ep.generic {
                     elem.clone()
                 } else {
@@ -259,7 +259,10 @@ pub(crate) fn generic_tokens(
             })
             .collect()
     };
-    let args: Vec<_> = params.iter().map(|ep| arg_ident(ep.param.name())).collect();
+    let args: Vec<_> = params
+        .iter()
+        .map(|ep| arg_ident(&first.params, ep.param.name()))
+        .collect();
     let entry_sig = sig(&t_tokens);
     let launch_sig = sig(&self_tokens);
     let (unsafety, call_wrap): (TokenStream, fn(TokenStream) -> TokenStream) = if first.unchecked {

@@ -313,47 +313,53 @@ pub(crate) fn plan(parsed: &[ParsedFile], settings: &PlanSettings<'_>) -> Result
     // Content hash per kernel, and the unique key.
     let mut kernel_keys = Vec::new();
     let mut digests = Vec::new();
-    let mut seen_items: BTreeMap<String, String> = BTreeMap::new();
     for pf in parsed {
         let module = pf.file.module_path.join("::");
         let mut keys = Vec::new();
         let mut per_file = Vec::new();
-        for p in &pf.programs {
-            let name = plain_name(p);
-            let item = format!("{module}::{}", name.to_uppercase());
-            if let Some(other) = seen_items.insert(item.clone(), p.name.clone()) {
-                return Err(Error::Collision {
+        // Every item the module will hold, with what generates it (a
+        // description and a number, so that two generators of one name
+        // are told apart): two of one name (rustc's E0428) are refused
+        // here, naming both.
+        let mut items: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        let mut claim = |item: String, owner: &str, id: usize| -> Result<(), Error> {
+            match items.get(&item) {
+                Some((other, other_id)) if *other_id != id => Err(Error::Collision {
                     message: format!(
-                        "{}: kernels `{other}` and `{}` both generate `{item}_SPEC`; rename one",
-                        pf.file.display, p.name
+                        "{}: {other} and {owner} both generate `{module}::{item}`; rename one",
+                        pf.file.display
                     ),
-                });
+                }),
+                _ => {
+                    items.insert(item, (owner.to_string(), id));
+                    Ok(())
+                }
+            }
+        };
+        for (id, p) in pf.programs.iter().enumerate() {
+            let name = plain_name(p);
+            let upper = name.to_uppercase();
+            let owner = format!("kernel `{name}`");
+            for item in [
+                name.to_string(),
+                format!("{upper}_SPEC"),
+                format!("{upper}_WORKGROUP_SIZE"),
+            ] {
+                claim(item, &owner, id)?;
             }
             let digest = cache::kernel_digest(p);
             keys.push(format!("{module}::{name}#{:016x}", digest.short()));
             per_file.push(digest);
         }
-        // A generic kernel's entry function, trait and private module must
-        // not clash with a launcher or another generic kernel's items.
-        let launchers: BTreeSet<&str> = pf.programs.iter().map(plain_name).collect();
-        let mut generic_items = BTreeSet::new();
-        for g in &pf.generics {
-            let mut items = generic_item_names(g).to_vec();
+        // A generic kernel's entry function, trait and private module.
+        for (i, g) in pf.generics.iter().enumerate() {
+            let mut generated = generic_item_names(g).to_vec();
             if g.instances.iter().all(|i| pf.grids.contains_key(&i.kernel)) {
-                items.extend(crate::dispatch::dispatch_item_names(g));
-                items.sort();
-                items.dedup();
+                generated.extend(crate::dispatch::dispatch_item_names(g));
             }
-            let clash = items.iter().find(|item| {
-                launchers.contains(item.as_str()) || !generic_items.insert((*item).clone())
-            });
-            if let Some(item) = clash {
-                return Err(Error::Collision {
-                    message: format!(
-                        "{}: generic kernel `{}` generates `{module}::{item}`, which another item of the module already is; rename one",
-                        pf.file.display, g.name
-                    ),
-                });
+            let owner = format!("generic kernel `{}`", g.name);
+            for item in generated {
+                claim(item, &owner, pf.programs.len() + i)?;
             }
         }
         kernel_keys.push(keys);

@@ -658,6 +658,22 @@ fn colliding_kernel_items_are_an_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("both generate `a::GO_SPEC`"), "{err}");
+    // A kernel named like another's static (rustc: E0428).
+    for other in ["FOO_SPEC", "FOO_WORKGROUP_SIZE"] {
+        let err = builder(&dir)
+            .compile_programs(vec![ProgramModule::new(
+                "a",
+                vec![fill("foo", 1), fill(other, 2)],
+            )])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "kernel `foo` and kernel `{other}` both generate `a::{other}`"
+            )),
+            "{err}"
+        );
+    }
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -799,7 +815,7 @@ fn generic_entry_clashing_with_a_launcher_is_an_error() {
         .unwrap()
         .to_string();
     assert!(
-        err.contains("generic kernel `saxpy_generic` generates `m::saxpy_generic`"),
+        err.contains("generic kernel `saxpy_generic` and generic kernel `saxpy_generic` both generate `m::saxpy_generic`"),
         "{err}"
     );
     let clash = generic("scale", &[("scale_u32", DataType::U32)]);
@@ -808,7 +824,9 @@ fn generic_entry_clashing_with_a_launcher_is_an_error() {
         .unwrap()
         .to_string();
     assert!(
-        err.contains("m.vyre: generic kernel `scale` generates `m::scale`, which another item of the module already is"),
+        err.contains(
+            "m.vyre: kernel `scale` and generic kernel `scale` both generate `m::scale`; rename one"
+        ),
         "{err}"
     );
 }
