@@ -1755,3 +1755,19 @@ fn warpgroup_wait_takes_a_small_constant() {
         "`warpgroup_wait` takes 0 or 1",
     );
 }
+
+#[test]
+fn kernel_options_given_twice_are_errors() {
+    expect_at(
+        "#[kernel(workgroup_size = 64, workgroup_size = 128)]\npub fn k(y: &mut [f32]) {}\n",
+        1,
+        31,
+        "`workgroup_size` is given twice",
+    );
+    expect_at(
+        "#[kernel(workgroup_size = 64)]\n#[kernel(workgroup_size = 128)]\npub fn k(y: &mut [f32]) {}\n",
+        2,
+        1,
+        "`#[kernel]` is given twice",
+    );
+}

@@ -107,9 +107,26 @@ pub(crate) fn param_type(krate: &TokenStream, param: &Param, host: &TokenStream)
 /// The `# Safety` section of an unchecked kernel's launcher.
 pub(crate) const UNCHECKED_SAFETY_DOC: &str = "# Safety\n\nThis kernel is `#[kernel(unchecked)]`: its buffer and shared-array\naccesses are not bounds-checked. The caller must make sure that, for\nthe given grid and buffer lengths, every index the kernel computes is in\nrange; an out-of-range access is undefined behaviour.";
 
+/// `text` with the Unicode direction controls written as `\u{..}`: rustc
+/// rejects them in comments and doc strings (they can make code read
+/// differently from how it compiles: CVE-2021-42574).
+fn without_direction_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+        {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Doc attributes for a block of text, one per line, each starting with a
 /// space so that it prints as `/// text`.
 pub(crate) fn doc_attrs(text: &str) -> Vec<TokenStream> {
+    let text = without_direction_controls(text);
     text.lines()
         .map(|line| {
             let line = if line.is_empty() || line.starts_with(' ') {

@@ -160,6 +160,29 @@ pub(crate) fn module_name(name: &str) -> Result<String, String> {
     Ok(mapped)
 }
 
+/// Longest blob file name stem kept as is: file systems take 255 bytes a
+/// name, and the target, arch and extension follow.
+const MAX_STEM_BYTES: usize = 160;
+
+/// The blob file name `{stem}.{tail}`; a stem longer than
+/// [`MAX_STEM_BYTES`] (a very long kernel or module name) is cut at a
+/// character boundary and followed by a hash of the whole stem, so that
+/// names stay distinct and fit every file system.
+pub(crate) fn blob_file_name(stem: &str, tail: &str) -> String {
+    if stem.len() <= MAX_STEM_BYTES {
+        return format!("{stem}.{tail}");
+    }
+    let mut cut = MAX_STEM_BYTES - 20;
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = crate::hash::Hasher::new("blob-stem")
+        .field(stem)
+        .finish()
+        .short();
+    format!("{}~{hash:016x}.{tail}", &stem[..cut])
+}
+
 /// The generated module's file name must be a plain `*.rs` name.
 pub(crate) fn check_module_file_name(name: &str) -> Result<(), Error> {
     if name.contains(['/', '\\']) || !name.ends_with(".rs") {
@@ -403,10 +426,9 @@ pub(crate) fn plan(parsed: &[ParsedFile], settings: &PlanSettings<'_>) -> Result
                         };
                         // Module names are identifiers, so `.` separates
                         // the parts unambiguously.
-                        let rel_path = format!(
-                            "{}.{name}.{}{arch_part}.{ext}",
-                            pf.file.module_path.join("."),
-                            cg.target
+                        let rel_path = blob_file_name(
+                            &format!("{}.{name}", pf.file.module_path.join(".")),
+                            &format!("{}{arch_part}.{ext}", cg.target),
                         );
                         let input = cache::blob_key(
                             &digests[fi][ki],
@@ -453,5 +475,17 @@ mod tests {
         assert!(module_name("type").unwrap_err().contains("keyword"));
         // Reserved from edition 2024 on, which `syn` accepts as a name.
         assert!(module_name("gen").unwrap_err().contains("keyword"));
+    }
+
+    #[test]
+    fn long_kernel_names_get_short_distinct_blob_names() {
+        assert_eq!(blob_file_name("m.k", "ptx.ptx"), "m.k.ptx.ptx");
+        let long_a = format!("m.{}", "é".repeat(120));
+        let long_b = format!("m.{}x", "é".repeat(120));
+        let a = blob_file_name(&long_a, "cubin.sm_90.cubin");
+        let b = blob_file_name(&long_b, "cubin.sm_90.cubin");
+        assert_ne!(a, b);
+        assert!(a.len() <= 200, "{} bytes", a.len());
+        assert!(a.ends_with(".cubin.sm_90.cubin") && a.contains('~'), "{a}");
     }
 }

@@ -1019,3 +1019,17 @@ fn a_kernel_named_gen_gets_a_raw_launcher() {
     assert!(text.contains("pub unsafe fn r#gen("), "{text}");
     assert!(text.contains("pub static GEN_SPEC"), "{text}");
 }
+
+/// Direction controls in a doc comment (rustc refuses them there) are
+/// written out as `\u{..}`.
+#[test]
+fn direction_controls_in_docs_are_escaped() {
+    let mut p = fill("k", 1);
+    p.doc = "abc \u{202E}def\u{2066} ghi".to_string();
+    let text = generate_module(&[p], &[]).unwrap();
+    assert!(
+        !text.contains('\u{202E}') && !text.contains('\u{2066}'),
+        "{text}"
+    );
+    assert!(text.contains("abc \\u{202e}def\\u{2066} ghi"), "{text}");
+}

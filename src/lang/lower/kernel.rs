@@ -26,6 +26,7 @@ impl<'f> FileCx<'f> {
         let mut flat: Option<Vec<FlatLocal>> = None;
         let mut ws_span = f.sig.ident.span();
         let mut grid = None;
+        let mut kernel_attrs = 0;
         for attr in &f.attrs {
             if attr.path().is_ident("doc") {
                 match &attr.meta {
@@ -42,6 +43,14 @@ impl<'f> FileCx<'f> {
                     _ => self.err(attr.span(), "malformed doc attribute"),
                 }
             } else if is_kernel_attr(attr) {
+                if kernel_attrs > 0 {
+                    self.err(
+                        attr.span(),
+                        "`#[kernel]` is given twice; put every option in one `#[kernel(...)]`",
+                    );
+                    continue;
+                }
+                kernel_attrs += 1;
                 ws_span = attr.span();
                 grid = grid.or(self.kernel_attr(attr, &mut program));
             } else if attr.path().is_ident("locals") {
@@ -197,6 +206,7 @@ impl<'f> FileCx<'f> {
     ) -> Option<syn::Expr> {
         let list = self.kernel_options(attr)?;
         let mut grid = None;
+        let mut workgroup_size_given = false;
         // The attribute's tokens are re-parsed into owned trees, so only
         // literals and constant names are accepted as dimensions.
         for meta in list {
@@ -212,6 +222,11 @@ impl<'f> FileCx<'f> {
                     grid = Some(nv.value.clone());
                 }
                 syn::Meta::NameValue(nv) if nv.path.is_ident("workgroup_size") => {
+                    if workgroup_size_given {
+                        self.err(nv.path.span(), "`workgroup_size` is given twice");
+                        continue;
+                    }
+                    workgroup_size_given = true;
                     let span = nv.value.span();
                     let dims: Vec<&syn::Expr> = match &nv.value {
                         syn::Expr::Tuple(t) => t.elems.iter().collect(),
