@@ -1771,3 +1771,32 @@ fn kernel_options_given_twice_are_errors() {
         "`#[kernel]` is given twice",
     );
 }
+
+#[test]
+fn constant_arithmetic_that_overflows_is_an_error() {
+    expect_at(
+        "const N: u32 = 65536;\n#[kernel]\npub fn k(y: &mut [f32]) {\n    let a = [0.0f32; N * N];\n    y[0] = a[0];\n}\n",
+        4,
+        22,
+        "`65536 * 65536` overflows `u32` in a constant",
+    );
+    expect_at(
+        "const M: u32 = u32::MAX + 65;\n#[kernel]\npub fn k(y: &mut [f32]) {}\n",
+        1,
+        16,
+        "`4294967295 + 65` overflows `u32` in a constant",
+    );
+    expect_at(
+        "const M: i32 = -2147483647 - 2;\n#[kernel]\npub fn k(y: &mut [f32]) {}\n",
+        1,
+        16,
+        "overflows `i32` in a constant",
+    );
+    // A bare length is a `u32` (too large here, but not "out of range for i32").
+    expect_at(
+        "#[kernel]\npub fn k(y: &mut [f32]) {\n    let a = [0.0f32; 4294967295];\n    y[0] = a[0];\n}\n",
+        3,
+        5,
+        "private arrays take 17179869180 bytes",
+    );
+}

@@ -60,6 +60,97 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
     })
 }
 
+/// [`eval`], except that integer arithmetic that overflows (`+ - *` and
+/// negation of `u32`/`i32`) is an error, as in Rust's constant evaluation:
+/// the front end folds `const` items, array lengths and sizes with it, so
+/// that `N * N` cannot silently wrap to a small length.
+pub(crate) fn eval_checked(e: &Expr) -> Result<Literal, String> {
+    check_overflow(e)?;
+    eval(e)
+}
+
+/// The first overflowing integer operation in `e`, as an error.
+fn check_overflow(e: &Expr) -> Result<(), String> {
+    use Literal::{I32, U32};
+    match e {
+        Expr::Binary(op, a, b) => {
+            check_overflow(a)?;
+            check_overflow(b)?;
+            let overflows = match (eval(a)?, eval(b)?) {
+                (U32(x), U32(y)) => match op {
+                    BinOp::Add => Some((
+                        x.checked_add(y).is_none(),
+                        x.to_string(),
+                        y.to_string(),
+                        "u32",
+                    )),
+                    BinOp::Sub => Some((
+                        x.checked_sub(y).is_none(),
+                        x.to_string(),
+                        y.to_string(),
+                        "u32",
+                    )),
+                    BinOp::Mul => Some((
+                        x.checked_mul(y).is_none(),
+                        x.to_string(),
+                        y.to_string(),
+                        "u32",
+                    )),
+                    _ => None,
+                },
+                (I32(x), I32(y)) => match op {
+                    BinOp::Add => Some((
+                        x.checked_add(y).is_none(),
+                        x.to_string(),
+                        y.to_string(),
+                        "i32",
+                    )),
+                    BinOp::Sub => Some((
+                        x.checked_sub(y).is_none(),
+                        x.to_string(),
+                        y.to_string(),
+                        "i32",
+                    )),
+                    BinOp::Mul => Some((
+                        x.checked_mul(y).is_none(),
+                        x.to_string(),
+                        y.to_string(),
+                        "i32",
+                    )),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((true, x, y, ty)) = overflows {
+                return Err(format!(
+                    "`{x} {} {y}` overflows `{ty}` in a constant",
+                    op.symbol()
+                ));
+            }
+            Ok(())
+        }
+        Expr::Unary(op, a) => {
+            check_overflow(a)?;
+            if *op == UnOp::Neg && eval(a)? == I32(i32::MIN) {
+                return Err("`-(-2147483648)` overflows `i32` in a constant".into());
+            }
+            Ok(())
+        }
+        Expr::Cast(_, a) => check_overflow(a),
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            check_overflow(cond)?;
+            check_overflow(then)?;
+            check_overflow(otherwise)
+        }
+        Expr::Math(_, args) => args.iter().try_for_each(check_overflow),
+        _ => Ok(()),
+    }
+}
+
 fn f(bits: u32) -> f32 {
     f32::from_bits(bits)
 }

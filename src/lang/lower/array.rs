@@ -112,7 +112,10 @@ impl<'f> Kx<'_, 'f> {
             );
             return None;
         }
-        match self.fx.eval_const_expr(e, None) {
+        // A bare integer length is a `u32`, as Rust reads it as a `usize`
+        // (else a length past `i32::MAX` would be an `i32` out of range).
+        let bare = matches!(e, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) if i.suffix().is_empty());
+        match self.fx.eval_const_expr(e, bare.then_some(DataType::U32)) {
             Some(Literal::U32(v)) => Some(v),
             Some(Literal::I32(v)) if v >= 0 => Some(v.cast_unsigned()),
             Some(_) => {

@@ -385,7 +385,7 @@ impl<'f> FileCx<'f> {
             return None;
         }
         let lowered = lowered?;
-        match crate::ir::consts::eval(&lowered) {
+        match crate::ir::consts::eval_checked(&lowered) {
             Ok(v) => Some(v),
             Err(m) => {
                 self.err(e, m);
