@@ -326,3 +326,41 @@ fn oversized_buffers_are_errors_not_aborts() {
     let err = dev.zeros::<u8>(1 << 62).unwrap_err().to_string();
     assert!(err.contains("cannot allocate"), "{err}");
 }
+
+#[test]
+fn an_infinite_loop_on_the_cpu_device_is_an_error_not_a_hang() {
+    let src = "#[kernel(workgroup_size = 1)]\npub fn spin(y: &mut [u32]) {\n    let mut i = 0u32;\n    loop {\n        i = i + 1;\n        y[0] = i;\n    }\n}\n";
+    let p = vyre::lang::parse("spin.vyre", src)
+        .unwrap()
+        .kernels
+        .remove(0);
+    let bytes = wire::to_wire(&p);
+    let spec = KernelSpec {
+        name: "spin",
+        key: "spin#test",
+        params: &[ParamSpec::Buffer {
+            name: "y",
+            elem: DataType::U32,
+            access: Access::ReadWrite,
+        }],
+        workgroup_size: [1, 1, 1],
+        unchecked: false,
+        artifacts: &[Artifact {
+            target: "reference",
+            arch: None,
+            bytes: &bytes,
+        }],
+    };
+    let dev = Device::cpu();
+    let mut y = dev.zeros::<u32>(1).unwrap();
+    let t = std::time::Instant::now();
+    let err = dev
+        .launch(&spec, Grid::workgroups(1), &mut [y.arg_mut()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("exceeded the limit of 268435456 steps"),
+        "{err}"
+    );
+    println!("the step limit stopped the loop after {:?}", t.elapsed());
+}

@@ -151,10 +151,26 @@ impl DeviceMemory for CpuMemory {
 
 /// The CPU runtime backend, running the reference interpreter. Decoded and
 /// compiled kernels are cached per [`KernelSpec::key`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CpuBackend {
     cache: ModuleCache<Compiled>,
     options: RunOptions,
+}
+
+/// The step limit of [`CpuBackend::new`] (and so of `Device::cpu()`): an
+/// invocation that runs more interpreter instructions than this fails with
+/// [`RunError::StepLimitExceeded`] instead of hanging the caller forever
+/// (an infinite loop). Real kernels stay far below it; 2^28 steps take
+/// seconds. [`CpuBackend::with_options`] sets another limit, or none.
+pub const DEFAULT_MAX_STEPS_PER_INVOCATION: u64 = 1 << 28;
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::with_options(RunOptions {
+            max_steps_per_invocation: Some(DEFAULT_MAX_STEPS_PER_INVOCATION),
+            ..RunOptions::default()
+        })
+    }
 }
 
 const NAME: &str = "cpu (vyre reference interpreter)";
@@ -184,7 +200,8 @@ fn cpu_mem_mut(mem: &mut dyn DeviceMemory) -> Result<&mut CpuMemory> {
 }
 
 impl CpuBackend {
-    /// A new CPU backend.
+    /// A new CPU backend, with the step limit
+    /// [`DEFAULT_MAX_STEPS_PER_INVOCATION`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
