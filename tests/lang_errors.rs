@@ -1800,3 +1800,16 @@ fn constant_arithmetic_that_overflows_is_an_error() {
         "private arrays take 17179869180 bytes",
     );
 }
+
+/// Thousands of small kernels in one file are not one long statement
+/// (the token limit counts per statement, and an item ends at its `}`).
+#[test]
+fn many_small_kernels_in_one_file_parse() {
+    let src: String = (0..3000)
+        .map(|i| format!("#[kernel]\npub fn k{i}(y: &mut [f32]) {{}}\n"))
+        .collect();
+    let t = std::time::Instant::now();
+    let m = parse("many.vyre", &src).unwrap_or_else(|d| panic!("{}", d.render()));
+    assert_eq!(m.kernels.len(), 3000);
+    println!("3000 kernels parsed in {:?}", t.elapsed());
+}

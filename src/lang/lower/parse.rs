@@ -169,6 +169,11 @@ fn check_token_limits(tokens: &TokenStream) -> Option<Raw> {
             run = 0;
         }
         if let TokenTree::Group(g) = tt {
+            // At file level a `{ .. }` ends an item (a kernel, a helper):
+            // the next item is a new statement, however many came before.
+            if depth == 0 && g.delimiter() == proc_macro2::Delimiter::Brace {
+                *count = 0;
+            }
             if depth + 1 > MAX_GROUP_DEPTH {
                 return Some(raw(
                     Sp::of(g.span_open()),
