@@ -31,7 +31,7 @@ pub use half;
 /// The generator/runtime protocol version. Generated launcher modules assert
 /// it at compile time so a `vyre-build`/`vyre` version skew is one clear
 /// error instead of confusing type errors.
-pub const LAUNCHER_ABI_VERSION: u32 = 1;
+pub const LAUNCHER_ABI_VERSION: u32 = 2;
 
 /// Include the launcher module `vyre-build` generated into `OUT_DIR`
 /// (`vyre_kernels.rs` by default, or the given file name), with the lint

@@ -364,3 +364,41 @@ fn an_infinite_loop_on_the_cpu_device_is_an_error_not_a_hang() {
     );
     println!("the step limit stopped the loop after {:?}", t.elapsed());
 }
+
+/// An unchecked kernel's spec cannot be launched through the safe
+/// `Device::launch` (that would make unchecked accesses reachable from
+/// safe code); `launch_unchecked`, an `unsafe fn`, runs it.
+#[test]
+fn unchecked_specs_need_the_unsafe_launch() {
+    let mut p = saxpy();
+    p.unchecked = true;
+    let bytes = wire::to_wire(&p);
+    let artifacts = artifact(&bytes, true);
+    let mut spec = spec("test::saxpy_unchecked#1", &p, &artifacts);
+    spec.unchecked = true;
+    let device = Device::cpu();
+    let x = device.upload(&[1.0f32; 64]).unwrap();
+    let mut y = device.upload(&[1.0f32; 64]).unwrap();
+    let err = device
+        .launch(
+            &spec,
+            Grid::threads(64),
+            &mut [LaunchArg::F32(2.0), x.arg(), y.arg_mut()],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::BadArguments { reason, .. } if reason.contains("launch_unchecked")),
+        "{err}"
+    );
+    // SAFETY: 64 invocations over buffers of 64 elements: every index of
+    // saxpy is in range.
+    unsafe {
+        device.launch_unchecked(
+            &spec,
+            Grid::threads(64),
+            &mut [LaunchArg::F32(2.0), x.arg(), y.arg_mut()],
+        )
+    }
+    .unwrap();
+    assert_eq!(device.download(&y).unwrap(), vec![3.0f32; 64]);
+}

@@ -206,8 +206,47 @@ impl Device {
     ///
     /// # Errors
     /// Bad arguments, an empty grid, no suitable artifact, or a backend
-    /// failure.
+    /// failure; a kernel built `#[kernel(unchecked)]` (its accesses are not
+    /// bounds-checked, so a launch can be undefined behaviour) is
+    /// [`Error::BadArguments`]: it needs [`Device::launch_unchecked`].
     pub fn launch(
+        &self,
+        kernel: &KernelSpec<'_>,
+        grid: Grid,
+        args: &mut [LaunchArg<'_>],
+    ) -> Result<()> {
+        if kernel.unchecked {
+            return Err(Error::BadArguments {
+                kernel: kernel.name.to_string(),
+                reason: "the kernel is `#[kernel(unchecked)]`: launch it with the `unsafe` `Device::launch_unchecked` (its generated launcher is an `unsafe fn` that does)".to_string(),
+            });
+        }
+        self.launch_checked_args(kernel, grid, args)
+    }
+
+    /// [`Device::launch`] for any kernel, `#[kernel(unchecked)]` ones
+    /// included.
+    ///
+    /// # Safety
+    ///
+    /// When `kernel.unchecked`, its buffer and shared-array accesses are not
+    /// bounds-checked: the caller must make sure that, for this grid and
+    /// these buffers, every index the kernel computes is in range.
+    ///
+    /// # Errors
+    /// As [`Device::launch`], but for the unchecked kernel.
+    pub unsafe fn launch_unchecked(
+        &self,
+        kernel: &KernelSpec<'_>,
+        grid: Grid,
+        args: &mut [LaunchArg<'_>],
+    ) -> Result<()> {
+        self.launch_checked_args(kernel, grid, args)
+    }
+
+    /// The launch behind both entries: arguments checked against the
+    /// parameters, the grid against emptiness.
+    fn launch_checked_args(
         &self,
         kernel: &KernelSpec<'_>,
         grid: Grid,

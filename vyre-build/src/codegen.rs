@@ -239,6 +239,14 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
     let key = &k.key;
     let artifacts = &k.artifacts;
     let unchecked = p.unchecked;
+    // An unchecked kernel's launcher is an `unsafe fn` whose caller keeps
+    // every index in range (its `# Safety` section): the one place that may
+    // call `Device::launch_unchecked` for it.
+    let launch_call = if p.unchecked {
+        quote!(unsafe { device.launch_unchecked(&#spec_static, grid, &mut [#(#args),*]) })
+    } else {
+        quote!(device.launch(&#spec_static, grid, &mut [#(#args),*]))
+    };
     let (grid_arg, grid_stmts) = match k.grid {
         Some(rule) => {
             docs.push(quote!(#[doc = ""]));
@@ -276,7 +284,7 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
             #(#sig),*
         ) -> #krate::Result<()> {
             #grid_stmts
-            device.launch(&#spec_static, grid, &mut [#(#args),*])
+            #launch_call
         }
     })
 }

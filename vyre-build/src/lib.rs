@@ -205,7 +205,7 @@ impl Builder {
             emit_rerun_lines: true,
             read_metadata: true,
             dispatch_config: DispatchConfig::default(),
-            abi_version: 1,
+            abi_version: vyre::LAUNCHER_ABI_VERSION,
         }
     }
 

@@ -215,7 +215,7 @@ fn generates_the_typed_launcher() {
         "{text}"
     );
     assert!(
-        flat.contains("const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == 1,"),
+        flat.contains("const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == 2,"),
         "{text}"
     );
     assert!(flat.contains("pub mod nn {"), "{text}");

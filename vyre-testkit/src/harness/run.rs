@@ -257,7 +257,7 @@ pub fn launch_values(
                 (None, Value::Buffer { .. }) => unreachable!("every buffer value was uploaded"),
             });
         }
-        device.launch(spec, grid, &mut args)?;
+        super::spec::launch_any(device, spec, grid, &mut args)?;
     }
     device.synchronize()?;
     bufs.iter()

@@ -135,13 +135,36 @@ impl OwnedSpec {
         grid: Grid,
         args: &mut [LaunchArg<'_>],
     ) -> vyre::Result<()> {
-        self.with(|spec| device.launch(spec, grid, args))
+        self.with(|spec| launch_any(device, spec, grid, args))
     }
 
     /// Whether an artifact of `target` (and `arch`, when given) is present.
     #[must_use]
     pub fn has_artifact(&self, target: &str, arch: Option<&str>) -> bool {
         self.with(|spec| spec.artifact(target, arch).is_some())
+    }
+}
+
+/// Launch `spec` on `device`, through [`Device::launch_unchecked`] when it
+/// is a `#[kernel(unchecked)]` one.
+///
+/// # Errors
+///
+/// The launch's error.
+pub(crate) fn launch_any(
+    device: &Device,
+    spec: &KernelSpec<'_>,
+    grid: Grid,
+    args: &mut [LaunchArg<'_>],
+) -> vyre::Result<()> {
+    if spec.unchecked {
+        // SAFETY: the harness runs the tests' own programs. The random
+        // generator makes no unchecked program, and the hand-written
+        // unchecked ones (such as the unchecked GEMM of the matrix tests)
+        // keep every index in range by construction.
+        unsafe { device.launch_unchecked(spec, grid, args) }
+    } else {
+        device.launch(spec, grid, args)
     }
 }
 
