@@ -76,52 +76,29 @@ fn check_overflow(e: &Expr) -> Result<(), String> {
         Expr::Binary(op, a, b) => {
             check_overflow(a)?;
             check_overflow(b)?;
-            let overflows = match (eval(a)?, eval(b)?) {
-                (U32(x), U32(y)) => match op {
-                    BinOp::Add => Some((
-                        x.checked_add(y).is_none(),
-                        x.to_string(),
-                        y.to_string(),
-                        "u32",
-                    )),
-                    BinOp::Sub => Some((
-                        x.checked_sub(y).is_none(),
-                        x.to_string(),
-                        y.to_string(),
-                        "u32",
-                    )),
-                    BinOp::Mul => Some((
-                        x.checked_mul(y).is_none(),
-                        x.to_string(),
-                        y.to_string(),
-                        "u32",
-                    )),
-                    _ => None,
-                },
-                (I32(x), I32(y)) => match op {
-                    BinOp::Add => Some((
-                        x.checked_add(y).is_none(),
-                        x.to_string(),
-                        y.to_string(),
-                        "i32",
-                    )),
-                    BinOp::Sub => Some((
-                        x.checked_sub(y).is_none(),
-                        x.to_string(),
-                        y.to_string(),
-                        "i32",
-                    )),
-                    BinOp::Mul => Some((
-                        x.checked_mul(y).is_none(),
-                        x.to_string(),
-                        y.to_string(),
-                        "i32",
-                    )),
-                    _ => None,
-                },
-                _ => None,
+            // Exact in i128, then against the type's range.
+            let (x, y, range, ty) = match (eval(a)?, eval(b)?) {
+                (U32(x), U32(y)) => (
+                    i128::from(x),
+                    i128::from(y),
+                    (0, i128::from(u32::MAX)),
+                    "u32",
+                ),
+                (I32(x), I32(y)) => (
+                    i128::from(x),
+                    i128::from(y),
+                    (i128::from(i32::MIN), i128::from(i32::MAX)),
+                    "i32",
+                ),
+                _ => return Ok(()),
             };
-            if let Some((true, x, y, ty)) = overflows {
+            let exact = match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul => x * y,
+                _ => return Ok(()),
+            };
+            if exact < range.0 || exact > range.1 {
                 return Err(format!(
                     "`{x} {} {y}` overflows `{ty}` in a constant",
                     op.symbol()
