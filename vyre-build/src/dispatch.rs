@@ -27,7 +27,7 @@ use vyre::runtime::tune::TuneRecord;
 
 use crate::Error;
 use crate::codegen::{GenKernel, UNCHECKED_SAFETY_DOC, arg_ident, doc_attrs, host_type, ident};
-use crate::generic::{GenGeneric, upper_camel};
+use crate::generic::{GenGeneric, unify, upper_camel, value_type};
 
 /// The tuning table the generated module compiles in.
 #[derive(Debug, Clone, Copy)]
@@ -162,46 +162,6 @@ struct Group<'a> {
     members: Vec<Inst<'a>>,
 }
 
-/// Per parameter of the entry, whether it is generic (`T`, else of one
-/// fixed type); `None` when the instances' signatures differ otherwise.
-fn entry_params(group_types: &[(Option<DataType>, &Program)]) -> Option<Vec<bool>> {
-    let (_, first) = group_types[0];
-    let mut out = Vec::new();
-    for (j, param) in first.params.iter().enumerate() {
-        let mut generic = true;
-        let mut fixed = true;
-        for (ty, p) in group_types {
-            let q = p.params.get(j)?;
-            let same = q.name() == param.name()
-                && match (q, param) {
-                    (Param::Buffer(x), Param::Buffer(y)) => x.access == y.access,
-                    (Param::Scalar { .. }, Param::Scalar { .. }) => true,
-                    _ => false,
-                };
-            if !same || p.params.len() != first.params.len() {
-                return None;
-            }
-            let vt = value_type(q);
-            generic &= Some(vt) == *ty;
-            fixed &= vt == value_type(param);
-        }
-        if !generic && !fixed {
-            return None;
-        }
-        // As for the typed entry: where every instance has its type
-        // argument, the position is `T` (also when all have one type).
-        out.push(generic);
-    }
-    Some(out)
-}
-
-fn value_type(p: &Param) -> DataType {
-    match p {
-        Param::Buffer(b) => b.elem,
-        Param::Scalar { ty, .. } => *ty,
-    }
-}
-
 /// The table's choices for `group`, as `TuneChoice` expressions: the
 /// records of `kernel_path` whose best instance is in the group.
 fn choices_tokens(
@@ -327,15 +287,15 @@ pub(crate) fn dispatch_tokens(
             }),
         }
     }
-    let all: Vec<(Option<DataType>, &Program)> = groups
+    let all: Vec<(&Program, Option<DataType>)> = groups
         .iter()
-        .flat_map(|gr| gr.members.iter().map(move |m| (gr.ty, m.program)))
+        .flat_map(|gr| gr.members.iter().map(move |m| (m.program, gr.ty)))
         .collect();
-    let Some(generic_at) = entry_params(&all) else {
+    let Some(entry) = unify(&all) else {
         return Ok(TokenStream::new());
     };
-    let first = all[0].1;
-    if all.iter().any(|(_, p)| p.unchecked != first.unchecked) {
+    let first = all[0].0;
+    if all.iter().any(|(p, _)| p.unchecked != first.unchecked) {
         return Ok(TokenStream::new());
     }
     let params = &first.params;
@@ -345,12 +305,12 @@ pub(crate) fn dispatch_tokens(
     let [fn_name, tune_name, trait_name, sealed] = dispatch_item_names(g).map(|n| ident(&n));
     let t = g.type_params.first().map(|n| ident(n));
     let sig = |elem: &TokenStream| -> Vec<TokenStream> {
-        params
+        entry
             .iter()
-            .zip(&generic_at)
-            .map(|(p, generic)| {
+            .map(|ep| {
+                let p = ep.param;
                 let name = arg_ident(params, p.name());
-                let host = if *generic {
+                let host = if ep.generic {
                     elem.clone()
                 } else {
                     host_type(krate, value_type(p))

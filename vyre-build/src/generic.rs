@@ -133,15 +133,15 @@ fn typed_instances(g: &GenGeneric) -> Option<Vec<(&str, DataType)>> {
 
 /// A parameter of the typed entry: the instances' parameter at this
 /// position, of type `T` or of one fixed type.
-struct EntryParam<'p> {
+pub(crate) struct EntryParam<'p> {
     /// The parameter in the first instance.
-    param: &'p Param,
+    pub param: &'p Param,
     /// Whether its type (value or element) is `T`.
-    generic: bool,
+    pub generic: bool,
 }
 
 /// The value (scalar) or element (buffer) type of `p`.
-fn value_type(p: &Param) -> DataType {
+pub(crate) fn value_type(p: &Param) -> DataType {
     match p {
         Param::Buffer(b) => b.elem,
         Param::Scalar { ty, .. } => *ty,
@@ -160,10 +160,13 @@ fn same_shape(a: &Param, b: &Param) -> bool {
 
 /// The typed entry's parameters, when the instances' signatures are one
 /// signature with `T` substituted: a position is `T` when every instance
-/// has its own type argument there (with a single instance, every position
-/// of the argument's type is taken as `T`), else it must have one type in
-/// all instances.
-fn unify<'p>(instances: &[(&'p Program, DataType)]) -> Option<Vec<EntryParam<'p>>> {
+/// has its own type argument there (with a single instance, or instances
+/// of one type, every position of the argument's type is taken as `T`),
+/// else it must have one type in all instances. An instance's argument is
+/// `None` for a kernel without a type parameter (no position is `T`).
+pub(crate) fn unify<'p>(
+    instances: &[(&'p Program, Option<DataType>)],
+) -> Option<Vec<EntryParam<'p>>> {
     let (first, _) = instances[0];
     if instances
         .iter()
@@ -180,7 +183,7 @@ fn unify<'p>(instances: &[(&'p Program, DataType)]) -> Option<Vec<EntryParam<'p>
                 return None;
             }
             let vt = value_type(&p.params[j]);
-            generic &= vt == *ty;
+            generic &= Some(vt) == *ty;
             fixed &= vt == value_type(param);
         }
         if !generic && !fixed {
@@ -229,7 +232,9 @@ pub(crate) fn generic_tokens(
             })?;
         instances.push((program, ty));
     }
-    let Some(params) = unify(&instances) else {
+    let with_types: Vec<(&Program, Option<DataType>)> =
+        instances.iter().map(|(p, t)| (*p, Some(*t))).collect();
+    let Some(params) = unify(&with_types) else {
         return Ok(TokenStream::new());
     };
     let first = instances[0].0;
