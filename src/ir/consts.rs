@@ -64,12 +64,14 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
 /// negation of `u32`/`i32`) is an error, as in Rust's constant evaluation:
 /// the front end folds `const` items, array lengths and sizes with it, so
 /// that `N * N` cannot silently wrap to a small length.
+#[cfg(feature = "compiler")]
 pub(crate) fn eval_checked(e: &Expr) -> Result<Literal, String> {
     check_overflow(e)?;
     eval(e)
 }
 
 /// The first overflowing integer operation in `e`, as an error.
+#[cfg(feature = "compiler")]
 fn check_overflow(e: &Expr) -> Result<(), String> {
     use Literal::{I32, U32};
     match e {
