@@ -21,6 +21,7 @@ pub mod addr;
 mod builder;
 pub(crate) mod consts;
 mod matrix;
+mod size_op;
 pub mod validate;
 pub mod wire;
 
@@ -29,6 +30,7 @@ pub use matrix::{
     AsyncOp, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixClip, MatrixDecl, MatrixId, MatrixLayout,
     MatrixOp, MatrixRole, MatrixScope, MatrixShape, RowReduceOp, SharedTile, WarpgroupOperand,
 };
+pub use size_op::SizeOp;
 pub use validate::ValidationError;
 
 use std::fmt;

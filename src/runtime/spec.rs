@@ -7,7 +7,7 @@
 //! long as the spec lives.
 
 use super::Error;
-use crate::ir::{Access, DataType};
+use crate::ir::{Access, DataType, SizeOp};
 
 /// A compiled blob of one kernel for one target, embedded in the binary
 /// (or, for specs built at run time, borrowed from the builder).
@@ -214,9 +214,9 @@ impl GridArith {
         }
     }
 
-    fn check(&self, value: Option<u64>, what: impl FnOnce() -> String) -> u64 {
-        value.unwrap_or_else(|| {
-            self.error.borrow_mut().get_or_insert_with(what);
+    fn check(&self, value: std::result::Result<u64, String>) -> u64 {
+        value.unwrap_or_else(|e| {
+            self.error.borrow_mut().get_or_insert(e);
             0
         })
     }
@@ -224,51 +224,13 @@ impl GridArith {
     /// The value of the integer argument `name`; a negative one is a
     /// failure.
     pub fn arg(&self, name: &str, value: i64) -> u64 {
-        self.check(u64::try_from(value).ok(), || format!("`{name}` is {value}"))
+        self.check(u64::try_from(value).map_err(|_| format!("`{name}` is {value}")))
     }
 
-    /// `a + b`.
-    pub fn add(&self, a: u64, b: u64) -> u64 {
-        self.check(a.checked_add(b), || format!("`{a} + {b}` overflows"))
-    }
-
-    /// `a - b`.
-    pub fn sub(&self, a: u64, b: u64) -> u64 {
-        self.check(a.checked_sub(b), || format!("`{a} - {b}` is negative"))
-    }
-
-    /// `a * b`.
-    pub fn mul(&self, a: u64, b: u64) -> u64 {
-        self.check(a.checked_mul(b), || format!("`{a} * {b}` overflows"))
-    }
-
-    /// `a / b`.
-    pub fn div(&self, a: u64, b: u64) -> u64 {
-        self.check(a.checked_div(b), || format!("`{a} / {b}` divides by zero"))
-    }
-
-    /// `a % b`.
-    pub fn rem(&self, a: u64, b: u64) -> u64 {
-        self.check(a.checked_rem(b), || format!("`{a} % {b}` divides by zero"))
-    }
-
-    /// `a.div_ceil(b)`.
-    pub fn div_ceil(&self, a: u64, b: u64) -> u64 {
-        self.check((b != 0).then(|| a.div_ceil(b)), || {
-            format!("`{a}.div_ceil({b})` divides by zero")
-        })
-    }
-
-    /// `a.min(b)`.
-    #[must_use]
-    pub fn min(&self, a: u64, b: u64) -> u64 {
-        a.min(b)
-    }
-
-    /// `a.max(b)`.
-    #[must_use]
-    pub fn max(&self, a: u64, b: u64) -> u64 {
-        a.max(b)
+    /// `a op b` ([`SizeOp::apply`]: the arithmetic the front end folds
+    /// constants with).
+    pub fn op(&self, op: SizeOp, a: u64, b: u64) -> u64 {
+        self.check(op.apply(a, b))
     }
 
     /// The grid of workgroup counts `dims`, `None` when one of them is 0
@@ -297,6 +259,7 @@ impl GridArith {
 #[cfg(test)]
 mod tests {
     use super::{Artifact, ArtifactWant, Grid, GridArith, KernelSpec};
+    use crate::ir::SizeOp;
     use crate::runtime::Error;
 
     const ARTIFACTS: &[Artifact<'static>] = &[
@@ -372,12 +335,12 @@ mod tests {
     fn grid_arithmetic_reports_its_first_failure_and_never_wraps() {
         let g = GridArith::new("k", "n.div_ceil(256)");
         let n = g.arg("n", 1000);
-        let x = g.div_ceil(n, 256);
+        let x = g.op(SizeOp::DivCeil, n, 256);
         assert_eq!(g.finish([x, 1, 1]), Ok(Some(Grid::Workgroups([4, 1, 1]))));
 
         let g = GridArith::new("k", "(n - 8, m)");
         let n = g.arg("n", 4);
-        let x = g.sub(n, 8);
+        let x = g.op(SizeOp::Sub, n, 8);
         let m = g.arg("m", -1);
         let err = g.finish([x, m, 1]).unwrap_err().to_string();
         assert!(
@@ -392,7 +355,7 @@ mod tests {
         assert!(err.contains("`m` is -1"), "{err}");
 
         let g = GridArith::new("k", "a.len() / 0");
-        let x = g.div(7, 0);
+        let x = g.op(SizeOp::Div, 7, 0);
         assert!(
             g.finish([x, 1, 1])
                 .unwrap_err()
@@ -401,7 +364,7 @@ mod tests {
         );
 
         let g = GridArith::new("k", "big");
-        let x = g.mul(u64::from(u32::MAX), 2);
+        let x = g.op(SizeOp::Mul, u64::from(u32::MAX), 2);
         assert!(
             g.finish([x, 1, 1])
                 .unwrap_err()

@@ -22,7 +22,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use vyre::ir::{DataType, Literal, Param, Program};
-use vyre::lang::{GridRule, SizeExpr, SizeOp};
+use vyre::lang::{GridRule, SizeExpr};
 use vyre::runtime::tune::TuneRecord;
 
 use crate::Error;
@@ -51,7 +51,7 @@ pub(crate) fn dispatch_item_names(g: &GenGeneric) -> [String; 4] {
 }
 
 /// The tokens computing `e` with the `GridArith` named `__g`.
-fn size_tokens(e: &SizeExpr, params: &[Param]) -> TokenStream {
+fn size_tokens(krate: &TokenStream, e: &SizeExpr, params: &[Param]) -> TokenStream {
     match e {
         SizeExpr::Const(v) => {
             let v = proc_macro2::Literal::u64_suffixed(*v);
@@ -66,22 +66,10 @@ fn size_tokens(e: &SizeExpr, params: &[Param]) -> TokenStream {
             quote!(u64::try_from(#arg.len()).unwrap_or(u64::MAX))
         }
         SizeExpr::Binary(op, a, b) => {
-            let a = size_tokens(a, params);
-            let b = size_tokens(b, params);
-            let m = format_ident!(
-                "{}",
-                match op {
-                    SizeOp::Add => "add",
-                    SizeOp::Sub => "sub",
-                    SizeOp::Mul => "mul",
-                    SizeOp::Div => "div",
-                    SizeOp::Rem => "rem",
-                    SizeOp::DivCeil => "div_ceil",
-                    SizeOp::Min => "min",
-                    SizeOp::Max => "max",
-                }
-            );
-            quote!(__g.#m(#a, #b))
+            let a = size_tokens(krate, a, params);
+            let b = size_tokens(krate, b, params);
+            let op = format_ident!("{op:?}");
+            quote!(__g.op(#krate::ir::SizeOp::#op, #a, #b))
         }
     }
 }
@@ -96,7 +84,7 @@ pub(crate) fn grid_tokens(
 ) -> TokenStream {
     let text = rule.to_string();
     let [x, y, z] = &rule.dims;
-    let [x, y, z] = [x, y, z].map(|d| size_tokens(d, params));
+    let [x, y, z] = [x, y, z].map(|d| size_tokens(krate, d, params));
     quote! {
         let __g = #krate::runtime::GridArith::new(#name, #text);
         let __dims = [#x, #y, #z];
