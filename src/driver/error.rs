@@ -5,9 +5,7 @@
 #[non_exhaustive]
 pub enum BackendError {
     /// Nothing linked implements `name` for `backend`.
-    #[error(
-        "{name} is not supported by {backend}; link a crate that registers it (see `vyre::driver::registered_aot_emitters`) or pick another target"
-    )]
+    #[error("{name} is not supported by {backend}{}", registry_hint(backend))]
     UnsupportedFeature {
         /// What was asked for, e.g. "aot target `spirv`".
         name: String,
@@ -49,4 +47,15 @@ pub enum BackendError {
         /// Where the second registration comes from.
         second: String,
     },
+}
+
+/// What to do about an [`BackendError::UnsupportedFeature`]: for a target
+/// nothing registers (`backend` is the registry, `vyre-driver`), link one;
+/// a target refusing a request flag needs no hint beyond the flag's.
+fn registry_hint(backend: &str) -> &'static str {
+    if backend == "vyre-driver" {
+        "; link a crate that registers it (see `vyre::driver::registered_aot_emitters`) or pick another target"
+    } else {
+        ""
+    }
 }

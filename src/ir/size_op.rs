@@ -25,6 +25,24 @@ pub enum SizeOp {
 }
 
 impl SizeOp {
+    /// Every operation.
+    pub const ALL: [SizeOp; 8] = [
+        Self::Add,
+        Self::Sub,
+        Self::Mul,
+        Self::Div,
+        Self::Rem,
+        Self::DivCeil,
+        Self::Min,
+        Self::Max,
+    ];
+
+    /// The operation spelled `spelling` (see [`SizeOp::spelling`]).
+    #[must_use]
+    pub fn from_spelling(spelling: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.spelling() == spelling)
+    }
+
     /// The method name (`div_ceil`, `min`, `max`) or operator (`+`).
     #[must_use]
     pub const fn spelling(self) -> &'static str {

@@ -93,6 +93,13 @@ pub enum Error {
         /// The memory type it expected.
         expected: String,
     },
+    /// Bytes that cannot be a buffer of the asked element type (not a
+    /// whole number of elements, or a type that cannot be stored).
+    #[error("invalid buffer: {reason}")]
+    InvalidBuffer {
+        /// What is wrong.
+        reason: String,
+    },
     /// A backend (driver, loader, module) error.
     #[error("{backend}: {message}")]
     Backend {

@@ -188,6 +188,88 @@ impl Device {
         self.backend.synchronize()
     }
 
+    /// Upload `bytes`, little-endian elements of `elem`, into a new
+    /// [`AnyBuffer`].
+    ///
+    /// # Errors
+    /// A byte count that is not a whole number of elements (or an `elem`
+    /// that cannot be stored, `bool`), allocation or copy failure.
+    pub fn upload_bytes(&self, elem: DataType, bytes: &[u8]) -> Result<AnyBuffer> {
+        let len = Self::element_count(elem, bytes.len())?;
+        Ok(AnyBuffer {
+            mem: self.backend.upload(bytes)?,
+            device: self.id,
+            len,
+            elem,
+        })
+    }
+
+    /// A new zero-filled [`AnyBuffer`] of `len` elements of `elem`.
+    ///
+    /// # Errors
+    /// An `elem` that cannot be stored, a size that overflows, allocation
+    /// failure.
+    pub fn zeros_any(&self, elem: DataType, len: usize) -> Result<AnyBuffer> {
+        let size = elem.size_bytes() as usize;
+        Self::element_count(elem, 0)?;
+        let bytes = len.checked_mul(size).ok_or_else(|| Error::Backend {
+            backend: self.backend.name(),
+            message: format!("{len} elements of {size} bytes overflow the address space"),
+        })?;
+        Ok(AnyBuffer {
+            mem: self.backend.alloc_zeroed(bytes)?,
+            device: self.id,
+            len,
+            elem,
+        })
+    }
+
+    /// Copy an [`AnyBuffer`] back as little-endian bytes.
+    ///
+    /// # Errors
+    /// Copy failure, or a buffer of another device.
+    pub fn download_bytes(&self, buffer: &AnyBuffer) -> Result<Vec<u8>> {
+        self.check_own(buffer.device, "download")?;
+        let mut out = vec![0u8; buffer.len * buffer.elem.size_bytes() as usize];
+        self.backend.read(&*buffer.mem, &mut out)?;
+        Ok(out)
+    }
+
+    /// Overwrite an [`AnyBuffer`] with `bytes` (the same number of bytes).
+    ///
+    /// # Errors
+    /// Copy failure, a length mismatch, or a buffer of another device.
+    pub fn write_bytes(&self, buffer: &mut AnyBuffer, bytes: &[u8]) -> Result<()> {
+        self.check_own(buffer.device, "write")?;
+        let len = Self::element_count(buffer.elem, bytes.len())?;
+        if len != buffer.len {
+            return Err(Error::LengthMismatch {
+                buffer: buffer.len,
+                host: len,
+            });
+        }
+        self.backend.write(&mut *buffer.mem, bytes)
+    }
+
+    /// How many `elem`s `bytes` bytes hold, when it is a whole number.
+    fn element_count(elem: DataType, bytes: usize) -> Result<usize> {
+        let size = elem.size_bytes() as usize;
+        if !elem.is_storable() || size == 0 {
+            return Err(Error::InvalidBuffer {
+                reason: format!("`{}` cannot be a buffer element", elem.name()),
+            });
+        }
+        if !bytes.is_multiple_of(size) {
+            return Err(Error::InvalidBuffer {
+                reason: format!(
+                    "{bytes} bytes are not a whole number of `{}` elements ({size} bytes each)",
+                    elem.name()
+                ),
+            });
+        }
+        Ok(bytes / size)
+    }
+
     fn check_own(&self, device: u64, what: &str) -> Result<()> {
         if device == self.id {
             Ok(())
@@ -322,6 +404,72 @@ impl<T: Element> Buffer<T> {
             mem: &mut *self.mem,
             device: self.device,
             elem: T::TYPE,
+        }
+    }
+}
+
+/// A device buffer whose element type is known only at run time: what a
+/// program that reads kernel signatures from data (a standalone launcher,
+/// a REPL) uses where [`Buffer<T>`] needs the type at compile time. Its
+/// launch arguments are checked against the parameters exactly like a
+/// typed buffer's.
+#[derive(Debug)]
+pub struct AnyBuffer {
+    mem: Box<dyn DeviceMemory>,
+    device: u64,
+    len: usize,
+    elem: DataType,
+}
+
+impl AnyBuffer {
+    /// Number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no element.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The element type.
+    #[must_use]
+    pub fn elem(&self) -> DataType {
+        self.elem
+    }
+
+    /// The backend memory (for interop: a collective library, another
+    /// runtime).
+    #[must_use]
+    pub fn memory(&self) -> &dyn DeviceMemory {
+        &*self.mem
+    }
+
+    /// The backend memory, mutably (for work that writes it in place).
+    #[must_use]
+    pub fn memory_mut(&mut self) -> &mut dyn DeviceMemory {
+        &mut *self.mem
+    }
+
+    /// A read-only launch argument.
+    #[must_use]
+    pub fn arg(&self) -> LaunchArg<'_> {
+        LaunchArg::Buffer {
+            mem: &*self.mem,
+            device: self.device,
+            elem: self.elem,
+        }
+    }
+
+    /// A read-write launch argument.
+    #[must_use]
+    pub fn arg_mut(&mut self) -> LaunchArg<'_> {
+        LaunchArg::BufferMut {
+            mem: &mut *self.mem,
+            device: self.device,
+            elem: self.elem,
         }
     }
 }

@@ -87,6 +87,15 @@ pub enum Error {
         /// What is wrong, and what to do.
         message: String,
     },
+    /// A launcher crate cannot be emitted for the target: none is
+    /// registered, or the target cannot honour a flag of the request
+    /// ([`vyre::BackendError::UnsupportedFeature`] naming it).
+    Launcher {
+        /// The target id.
+        target: String,
+        /// The driver's error.
+        source: vyre::BackendError,
+    },
     /// The build configuration is incomplete or inconsistent (for example
     /// `OUT_DIR` unset outside a build script, or a malformed
     /// `[package.metadata.vyre]`).
@@ -136,6 +145,9 @@ impl fmt::Display for Error {
                 "vyre-build: the launcher codegen of target `{target}` produced invalid code: {message}"
             ),
             Self::TuneTable { at, message } => write!(f, "vyre-build: {at}: {message}"),
+            Self::Launcher { target, source } => {
+                write!(f, "vyre-build: launcher crate for `{target}`: {source}")
+            }
             Self::Config(message) => write!(f, "vyre-build: {message}"),
         }
     }
@@ -145,6 +157,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::Launcher { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -49,6 +49,7 @@ mod error;
 mod generic;
 mod hash;
 mod io;
+mod launcher;
 mod pipeline;
 mod plan;
 
@@ -59,6 +60,9 @@ use vyre::ir::Program;
 
 pub use codegen::GENERATED_HEADER;
 pub use error::Error;
+pub use launcher::{
+    AllReduceEntry, BUNDLE_DIR, LauncherCrate, LauncherOutput, ReduceOp, TrainLoop,
+};
 
 /// The default name of the generated module file in `OUT_DIR`, the one
 /// `vyre::include_kernels!()` includes.

@@ -7,6 +7,8 @@
 //! - `vyre explain FILE.vyre::KERNEL`: parameters, workgroup, shared memory,
 //!   grid rule, generic instances, bounds checks and (with `ptxas`)
 //!   registers and spills.
+//! - `vyre launcher --target T --name NAME KERNELS_DIR -o DIR`: a standalone
+//!   launcher crate (see `vyre_build::LauncherCrate`).
 //!
 //! The `vyre` and `cargo-vyre` binaries are thin wrappers around [`run`]
 //! and [`run_cargo`]; [`run_with`] writes to any pair of writers. Exit
@@ -24,6 +26,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 mod check;
 mod emit;
 mod explain;
+mod launcher;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -87,6 +90,7 @@ pub fn run_with(
         Some(("check", m)) => check::run(&paths_arg(m), out, err),
         Some(("emit", m)) => emit::run(&emit::Request::from_matches(m), out, err),
         Some(("explain", m)) => explain::run(m, out, err),
+        Some(("launcher", m)) => launcher::run(m, out, err),
         _ => Err(Failure::usage("no command given; try `--help`")),
     };
     match result {
@@ -163,6 +167,7 @@ fn command(bin_name: &str) -> Command {
                 )
                 .arg(Arg::new("name").value_name("KERNEL")),
         )
+        .subcommand(launcher::command())
 }
 
 /// `check`'s paths.

@@ -208,3 +208,108 @@ fn cargo_vyre_behaves_like_vyre() {
     assert_eq!(cargo.stdout, direct.stdout);
     assert_eq!(cargo.stderr, direct.stderr);
 }
+
+#[test]
+fn launcher_writes_a_crate_with_its_training_loop_and_refuses_what_it_cannot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kernels = dir.path().join("kernels");
+    std::fs::create_dir(&kernels).unwrap();
+    std::fs::write(kernels.join("good.vyre"), GOOD).unwrap();
+    let out = vyre(
+        dir.path(),
+        &[
+            "launcher",
+            "--target",
+            "reference",
+            "--name",
+            "demo",
+            "kernels",
+            "-o",
+            "demo",
+            "--train-step",
+            "k",
+            "--train-eval",
+            "k",
+            "--train-loss",
+            "y",
+            "--train-data",
+            "x",
+            "--allreduce",
+            "y:avg",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("wrote demo (2 kernels, "),
+        "{}",
+        text(&out.stdout)
+    );
+    let manifest = std::fs::read_to_string(dir.path().join("demo/bundle/manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(m["target"], "reference");
+    assert_eq!(m["train"]["step"], serde_json::json!(["k"]));
+    assert_eq!(m["train"]["allreduce"][0]["op"], "avg");
+    assert!(dir.path().join("demo/src/main.rs").is_file());
+    assert!(
+        dir.path()
+            .join("demo/bundle/good.k.reference.vyrebin")
+            .is_file()
+    );
+
+    for (args, want) in [
+        (
+            vec![
+                "launcher",
+                "-t",
+                "spirv",
+                "--name",
+                "d2",
+                "--collectives",
+                "kernels",
+                "-o",
+                "d2",
+            ],
+            "include_collectives (wgpu has no collective library",
+        ),
+        (
+            vec![
+                "launcher",
+                "-t",
+                "reference",
+                "--name",
+                "d3",
+                "--train-step",
+                "k",
+                "kernels",
+                "-o",
+                "d3",
+            ],
+            "a training loop needs --train-step and --train-loss",
+        ),
+        (
+            vec![
+                "launcher",
+                "-t",
+                "reference",
+                "--name",
+                "d4",
+                "--train-step",
+                "k",
+                "--train-loss",
+                "nope",
+                "kernels",
+                "-o",
+                "d4",
+            ],
+            "the loss buffer `nope` is not a buffer parameter",
+        ),
+    ] {
+        let out = vyre(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

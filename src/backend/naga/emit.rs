@@ -9,7 +9,9 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 use super::layout::{BIND_GROUP, Layout};
 use super::lower::{lower, lower_with_vector_views, slot_kinds};
 use crate::DispatchConfig;
-use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
+use crate::driver::{
+    AotLauncherFiles, AotLauncherRequest, CompileError, CompileResult, KernelLauncherCodegen,
+};
 use crate::ir::{Access, Param, Program};
 
 /// A failure of one of naga's passes (validator or writer) for `target`.
@@ -442,6 +444,27 @@ crate::register_typed_aot_emitter!("spirv", emit_spirv);
 crate::register_typed_aot_emitter!("wgsl", emit_wgsl);
 crate::register_typed_aot_emitter!("msl", emit_msl);
 crate::register_typed_aot_emitter!("hlsl", emit_hlsl);
+
+/// The standalone launcher crate of the `spirv` target (wgpu). wgpu has no
+/// collective library, so `include_collectives` is refused.
+fn launcher(request: &AotLauncherRequest<'_>) -> Result<AotLauncherFiles, String> {
+    const WGPU: &str = concat!(
+        "{ version = \"",
+        env!("CARGO_PKG_VERSION"),
+        "\", features = [\"wgpu\"] }"
+    );
+    if request.include_collectives {
+        return Err(format!(
+            "{}include_collectives (wgpu has no collective library; use `ptx` with NCCL or `reference`)",
+            crate::driver::UNSUPPORTED_PREFIX
+        ));
+    }
+    Ok(crate::driver::standard_launcher_files(
+        request, WGPU, "Wgpu",
+    ))
+}
+
+crate::register_aot_launcher_emitter!("spirv", launcher);
 
 // All four are embedded only when the downstream crate enables `vyre/wgpu`:
 // wgpu runs `spirv` (passthrough) or `wgsl`; `msl` and `hlsl` have no vyre

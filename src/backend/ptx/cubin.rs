@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::DispatchConfig;
-use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
+use crate::driver::{
+    AotLauncherFiles, AotLauncherRequest, CompileError, CompileResult, KernelLauncherCodegen,
+};
 use crate::ir::Program;
 
 /// Environment variables consulted to find `ptxas`, in order of priority.
@@ -125,6 +127,32 @@ fn emit_ptx_bytes(program: &Program, config: &DispatchConfig) -> CompileResult<V
 
 crate::register_typed_aot_emitter!("ptx", emit_ptx_bytes);
 crate::register_typed_aot_emitter!("cubin", emit_cubin);
+
+/// The standalone launcher crate of the CUDA targets (`ptx`, `cubin`):
+/// CUDA through cudarc, and with collectives NCCL (both loaded at run time).
+fn launcher(request: &AotLauncherRequest<'_>) -> Result<AotLauncherFiles, String> {
+    const CUDA: &str = concat!(
+        "{ version = \"",
+        env!("CARGO_PKG_VERSION"),
+        "\", features = [\"cuda\"] }"
+    );
+    const NCCL: &str = concat!(
+        "{ version = \"",
+        env!("CARGO_PKG_VERSION"),
+        "\", features = [\"cuda\", \"nccl\"] }"
+    );
+    let dependency = if request.include_collectives {
+        NCCL
+    } else {
+        CUDA
+    };
+    Ok(crate::driver::standard_launcher_files(
+        request, dependency, "Cuda",
+    ))
+}
+
+crate::register_aot_launcher_emitter!("ptx", launcher);
+crate::register_aot_launcher_emitter!("cubin", launcher);
 
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: "ptx",

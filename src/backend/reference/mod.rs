@@ -15,7 +15,9 @@ use std::sync::atomic::AtomicU32;
 pub use interp::{Compiled, MAX_SUBGROUP_SIZE, RefArg, RunError, RunOptions, run, run_with};
 
 use crate::DispatchConfig;
-use crate::driver::{CompileError, CompileResult, KernelLauncherCodegen};
+use crate::driver::{
+    AotLauncherFiles, AotLauncherRequest, CompileError, CompileResult, KernelLauncherCodegen,
+};
 use crate::ir::{Literal, Param, Program, wire};
 use crate::runtime::{
     ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
@@ -43,6 +45,17 @@ pub fn emit(program: &Program, config: &DispatchConfig) -> CompileResult<Vec<u8>
 }
 
 crate::register_typed_aot_emitter!(TARGET, emit);
+
+/// The standalone launcher crate of the `reference` target: the CPU
+/// interpreter, multi-rank through `vyre-launcher`'s TCP all-reduce.
+fn launcher(request: &AotLauncherRequest<'_>) -> Result<AotLauncherFiles, String> {
+    const DEPENDENCY: &str = concat!("{ version = \"", env!("CARGO_PKG_VERSION"), "\" }");
+    Ok(crate::driver::standard_launcher_files(
+        request, DEPENDENCY, "Cpu",
+    ))
+}
+
+crate::register_aot_launcher_emitter!(TARGET, launcher);
 
 crate::register_launcher_codegen!(KernelLauncherCodegen {
     target: TARGET,

@@ -1,0 +1,158 @@
+//! CUDA collectives through NCCL (loaded at run time, like the driver):
+//! rank 0's `ncclUniqueId` travels through the rendezvous, then every
+//! all-reduce runs in place on the device buffers.
+
+use std::time::Duration;
+
+use cudarc::nccl::{result, sys};
+use vyre::backend::ptx::runtime::CudaMemory;
+use vyre::ir::DataType;
+use vyre::runtime::downcast_memory_mut;
+
+use crate::error::{LauncherError, Result};
+use crate::manifest::ReduceOp;
+use crate::ranks::{Hub, ID_BYTES, Ranks, Rendezvous, share_id_by_file};
+use crate::run::Workspace;
+
+/// One NCCL communicator of this rank.
+pub(crate) struct Nccl {
+    comm: sys::ncclComm_t,
+    device: vyre::Device,
+}
+
+fn nccl_err(what: &str, e: impl std::fmt::Debug) -> LauncherError {
+    LauncherError::Environment(format!("NCCL {what}: {e:?}"))
+}
+
+impl Nccl {
+    /// Join the communicator of `ranks` on `device` (the rank's GPU, already
+    /// opened).
+    pub(crate) fn open(
+        ranks: Ranks,
+        rendezvous: &Rendezvous,
+        limit: Duration,
+        device: &vyre::Device,
+    ) -> Result<Self> {
+        // SAFETY: only tries to dlopen the library.
+        if !unsafe { sys::is_culib_present() } {
+            return Err(LauncherError::Environment(
+                "the NCCL library (libnccl.so.2) was not found; install NCCL or put it on LD_LIBRARY_PATH".to_string(),
+            ));
+        }
+        let mut id = [0u8; ID_BYTES];
+        if ranks.rank == 0 {
+            let unique = std::panic::catch_unwind(result::get_uniqueid)
+                .map_err(|_| nccl_err("ncclGetUniqueId", "the library lacks the symbol"))?
+                .map_err(|e| nccl_err("ncclGetUniqueId", e))?;
+            for (b, c) in id.iter_mut().zip(unique.internal) {
+                *b = c as u8;
+            }
+        }
+        let id = match rendezvous {
+            Rendezvous::Tcp { addr } => Hub::connect(ranks, addr, id, limit)?.1,
+            Rendezvous::File(path) => share_id_by_file(ranks, path, id, limit)?,
+        };
+        let mut unique = sys::ncclUniqueId {
+            internal: [0; ID_BYTES],
+        };
+        for (c, b) in unique.internal.iter_mut().zip(id) {
+            *c = b as _;
+        }
+        // Make the device's context current on this thread (NCCL binds the
+        // communicator to the current device).
+        device.synchronize()?;
+        let mut comm = std::ptr::null_mut();
+        // SAFETY: `comm` is a valid out-pointer; the id is rank 0's.
+        unsafe { result::comm_init_rank(&mut comm, ranks.size as i32, unique, ranks.rank as i32) }
+            .map_err(|e| nccl_err("ncclCommInitRank", e))?;
+        Ok(Self {
+            comm,
+            device: device.clone(),
+        })
+    }
+
+    /// All-reduce buffer `name` in place.
+    pub(crate) fn all_reduce(
+        &self,
+        ws: &mut Workspace<'_>,
+        name: &str,
+        op: ReduceOp,
+    ) -> Result<()> {
+        self.device.synchronize()?;
+        let buf = ws
+            .buffer_mut(name)
+            .ok_or_else(|| LauncherError::Usage(format!("all-reduce: no buffer `{name}`")))?;
+        let datatype = match buf.elem() {
+            DataType::F32 => sys::ncclDataType_t::ncclFloat32,
+            DataType::F16 => sys::ncclDataType_t::ncclFloat16,
+            DataType::BF16 => sys::ncclDataType_t::ncclBfloat16,
+            DataType::I32 => sys::ncclDataType_t::ncclInt32,
+            DataType::U32 => sys::ncclDataType_t::ncclUint32,
+            DataType::I8 => sys::ncclDataType_t::ncclInt8,
+            DataType::U8 => sys::ncclDataType_t::ncclUint8,
+            other => {
+                return Err(LauncherError::Usage(format!(
+                    "all-reduce of `{name}`: NCCL has no `{}`",
+                    other.name()
+                )));
+            }
+        };
+        let count = buf.len();
+        let mem = downcast_memory_mut::<CudaMemory>(buf.memory_mut(), "cuda")?;
+        let ptr = mem.device_ptr() as *mut std::ffi::c_void;
+        let op = match op {
+            ReduceOp::Sum => sys::ncclRedOp_t::ncclSum,
+            ReduceOp::Avg => sys::ncclRedOp_t::ncclAvg,
+        };
+        // SAFETY: `ptr` is this device's allocation of `count` elements of
+        // `datatype`; in place is allowed; the null stream orders it after
+        // earlier launches, and the synchronisation below waits for it.
+        unsafe {
+            result::all_reduce(
+                ptr,
+                ptr,
+                count,
+                datatype,
+                op,
+                self.comm,
+                std::ptr::null_mut(),
+            )
+        }
+        .map_err(|e| nccl_err("ncclAllReduce", e))?;
+        self.device.synchronize()?;
+        Ok(())
+    }
+
+    /// The mean of `value` over the ranks.
+    pub(crate) fn mean(&self, value: f64) -> Result<f64> {
+        let mut scratch = self
+            .device
+            .upload_bytes(DataType::F32, &(value as f32).to_le_bytes())?;
+        let mem = downcast_memory_mut::<CudaMemory>(scratch.memory_mut(), "cuda")?;
+        let ptr = mem.device_ptr() as *mut std::ffi::c_void;
+        // SAFETY: as in `all_reduce`, one f32.
+        unsafe {
+            result::all_reduce(
+                ptr,
+                ptr,
+                1,
+                sys::ncclDataType_t::ncclFloat32,
+                sys::ncclRedOp_t::ncclAvg,
+                self.comm,
+                std::ptr::null_mut(),
+            )
+        }
+        .map_err(|e| nccl_err("ncclAllReduce", e))?;
+        let bytes = self.device.download_bytes(&scratch)?;
+        Ok(f64::from(f32::from_le_bytes([
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ])))
+    }
+}
+
+impl Drop for Nccl {
+    fn drop(&mut self) {
+        // SAFETY: the communicator was initialised once and is destroyed once.
+        let _ = unsafe { result::comm_destroy(self.comm) };
+    }
+}
