@@ -1,6 +1,6 @@
 //! Standalone launcher crates end to end: emitted by
-//! `vyre_build::LauncherCrate` from `tests/fixtures/launcher/kernels`,
-//! built with the real `cargo` (offline, path dependencies on this
+//! `vyre_build::LauncherCrate` from `examples/launcher/kernels` (the
+//! example's kernels), built with the real `cargo` (offline, path dependencies on this
 //! workspace, the target directory shared with `tests/build_integration.rs`
 //! so that dependencies are compiled once), and run as a user would: kernels
 //! on `.npy` and raw files against plain Rust, every refused input as one
@@ -27,7 +27,7 @@ fn scratch_root() -> PathBuf {
 }
 
 fn kernels() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/launcher/kernels")
+    workspace().join("examples/launcher/kernels")
 }
 
 fn train_loop() -> TrainLoop {
@@ -153,7 +153,11 @@ fn synthetic(rows: usize, d: usize) -> (HostArray, HostArray) {
     for _ in 0..rows {
         let mut z = 0.0;
         for (j, t) in truth.iter().enumerate() {
-            let (v, weight) = if j == d - 1 { (1.0, 0.2) } else { (next(), 1.0) };
+            let (v, weight) = if j == d - 1 {
+                (1.0, 0.2)
+            } else {
+                (next(), 1.0)
+            };
             z += v * t * weight;
             x.push(v);
         }

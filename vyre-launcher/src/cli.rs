@@ -46,6 +46,12 @@ pub struct Launcher<'a> {
 /// line and returns a failure status on any error.
 #[must_use]
 pub fn main(launcher: &Launcher<'_>) -> ExitCode {
+    if launcher.backend == Backend::Cuda && std::env::var_os("NCCL_NVLS_ENABLE").is_none() {
+        // NVLink multicast stays off unless the user turns it on.
+        // SAFETY: the first thing the launcher does, before it starts any
+        // thread (no other thread can read the environment meanwhile).
+        unsafe { std::env::set_var("NCCL_NVLS_ENABLE", "0") };
+    }
     match run_args(launcher, std::env::args_os()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Clap(e)) => {

@@ -7,12 +7,11 @@ use std::time::Duration;
 use cudarc::nccl::{result, sys};
 use vyre::backend::ptx::runtime::CudaMemory;
 use vyre::ir::DataType;
-use vyre::runtime::downcast_memory_mut;
+use vyre::runtime::{AnyBuffer, downcast_memory_mut};
 
 use crate::error::{LauncherError, Result};
 use crate::manifest::ReduceOp;
 use crate::ranks::{Hub, ID_BYTES, Ranks, Rendezvous, share_id_by_file};
-use crate::run::Workspace;
 
 /// One NCCL communicator of this rank.
 pub(crate) struct Nccl {
@@ -26,10 +25,10 @@ fn nccl_err(what: &str, e: impl std::fmt::Debug) -> LauncherError {
 
 impl Nccl {
     /// Join the communicator of `ranks` on `device` (the rank's GPU, already
-    /// opened).
+    /// opened); `rendezvous` is `None` for a single rank.
     pub(crate) fn open(
         ranks: Ranks,
-        rendezvous: &Rendezvous,
+        rendezvous: Option<&Rendezvous>,
         limit: Duration,
         device: &vyre::Device,
     ) -> Result<Self> {
@@ -49,8 +48,9 @@ impl Nccl {
             }
         }
         let id = match rendezvous {
-            Rendezvous::Tcp { addr } => Hub::connect(ranks, addr, id, limit)?.1,
-            Rendezvous::File(path) => share_id_by_file(ranks, path, id, limit)?,
+            None => id,
+            Some(Rendezvous::Tcp { addr }) => Hub::connect(ranks, addr, id, limit)?.1,
+            Some(Rendezvous::File(path)) => share_id_by_file(ranks, path, id, limit)?,
         };
         let mut unique = sys::ncclUniqueId {
             internal: [0; ID_BYTES],
@@ -71,17 +71,9 @@ impl Nccl {
         })
     }
 
-    /// All-reduce buffer `name` in place.
-    pub(crate) fn all_reduce(
-        &self,
-        ws: &mut Workspace<'_>,
-        name: &str,
-        op: ReduceOp,
-    ) -> Result<()> {
+    /// All-reduce `buf` in place.
+    pub(crate) fn all_reduce(&self, buf: &mut AnyBuffer, op: ReduceOp) -> Result<()> {
         self.device.synchronize()?;
-        let buf = ws
-            .buffer_mut(name)
-            .ok_or_else(|| LauncherError::Usage(format!("all-reduce: no buffer `{name}`")))?;
         let datatype = match buf.elem() {
             DataType::F32 => sys::ncclDataType_t::ncclFloat32,
             DataType::F16 => sys::ncclDataType_t::ncclFloat16,
@@ -92,7 +84,7 @@ impl Nccl {
             DataType::U8 => sys::ncclDataType_t::ncclUint8,
             other => {
                 return Err(LauncherError::Usage(format!(
-                    "all-reduce of `{name}`: NCCL has no `{}`",
+                    "all-reduce: NCCL has no `{}`",
                     other.name()
                 )));
             }
@@ -154,5 +146,43 @@ impl Drop for Nccl {
     fn drop(&mut self) {
         // SAFETY: the communicator was initialised once and is destroyed once.
         let _ = unsafe { result::comm_destroy(self.comm) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A communicator of one rank on GPU 0: the all-reduce and the mean
+    /// run through NCCL and leave the values as they are.
+    #[test]
+    fn one_rank_reduces_through_nccl() {
+        let required = std::env::var_os("VYRE_REQUIRE_CUDA").is_some_and(|v| v == "1");
+        let device = match vyre::Device::cuda(0) {
+            Ok(d) => d,
+            Err(e) if !required => {
+                println!("skipped: no CUDA device ({e})");
+                return;
+            }
+            Err(e) => panic!("VYRE_REQUIRE_CUDA=1 but {e}"),
+        };
+        let nccl = match Nccl::open(Ranks::SINGLE, None, Duration::from_secs(10), &device) {
+            Ok(n) => n,
+            Err(e) if !required => {
+                println!("skipped: {e}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let values = [1.5f32, -2.0, 3.25];
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut buf = device.upload_bytes(DataType::F32, &bytes).unwrap();
+        nccl.all_reduce(&mut buf, ReduceOp::Sum).unwrap();
+        nccl.all_reduce(&mut buf, ReduceOp::Avg).unwrap();
+        assert_eq!(device.download_bytes(&buf).unwrap(), bytes);
+        assert_eq!(nccl.mean(0.25).unwrap(), 0.25);
+        let mut u16s = device.upload_bytes(DataType::U16, &[0, 0]).unwrap();
+        let e = nccl.all_reduce(&mut u16s, ReduceOp::Sum).unwrap_err();
+        assert!(e.to_string().contains("NCCL has no `u16`"), "{e}");
     }
 }

@@ -445,25 +445,43 @@ impl Communicator {
     /// # Errors
     /// A bad environment, a failed rendezvous, collectives the backend
     /// cannot do.
-    pub(crate) fn open(ranks: &Ranks, backend: Backend, device: &vyre::Device) -> Result<Self> {
-        if ranks.size == 1 {
+    pub(crate) fn open(
+        ranks: &Ranks,
+        backend: Backend,
+        collectives: bool,
+        device: &vyre::Device,
+    ) -> Result<Self> {
+        // One rank reduces nothing, except that a CUDA launcher built with
+        // collectives still goes through NCCL (a communicator of one), so
+        // that a one-GPU run exercises the multi-GPU path.
+        let one_rank_nccl = cfg!(feature = "nccl") && backend == Backend::Cuda && collectives;
+        if ranks.size == 1 && !one_rank_nccl {
             return Ok(Self::Single);
         }
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let rendezvous = Rendezvous::from_vars(&var)?;
+        let rendezvous = if ranks.size == 1 {
+            None
+        } else {
+            Some(Rendezvous::from_vars(&var)?)
+        };
         let limit = timeout(&var)?;
         match backend {
             Backend::Cpu => match rendezvous {
-                Rendezvous::Tcp { addr } => {
+                Some(Rendezvous::Tcp { addr }) => {
                     let (hub, _) = Hub::connect(*ranks, &addr, [0; ID_BYTES], limit)?;
                     Ok(Self::Hub(std::cell::RefCell::new(hub)))
                 }
-                Rendezvous::File(_) => Err(LauncherError::Environment(
+                _ => Err(LauncherError::Environment(
                     "CPU ranks reduce over TCP: set MASTER_ADDR and MASTER_PORT instead of VYRE_RENDEZVOUS_FILE".to_string(),
                 )),
             },
             #[cfg(feature = "nccl")]
-            Backend::Cuda => Ok(Self::Nccl(crate::nccl::Nccl::open(*ranks, &rendezvous, limit, device)?)),
+            Backend::Cuda => Ok(Self::Nccl(crate::nccl::Nccl::open(
+                *ranks,
+                rendezvous.as_ref(),
+                limit,
+                device,
+            )?)),
             #[allow(unreachable_patterns)]
             other => {
                 let _ = device;
@@ -498,7 +516,12 @@ impl Communicator {
                 ws.put(name, &array)
             }
             #[cfg(feature = "nccl")]
-            Self::Nccl(nccl) => nccl.all_reduce(ws, name, op),
+            Self::Nccl(nccl) => {
+                let buf = ws.buffer_mut(name).ok_or_else(|| {
+                    LauncherError::Usage(format!("all-reduce: no buffer `{name}`"))
+                })?;
+                nccl.all_reduce(buf, op)
+            }
         }
     }
 

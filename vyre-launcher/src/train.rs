@@ -244,7 +244,12 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
     }
 
     let device = open_device(launcher, m)?;
-    let comm = crate::ranks::Communicator::open(&world, launcher.backend, &device)?;
+    let comm = crate::ranks::Communicator::open(
+        &world,
+        launcher.backend,
+        bundle.manifest.collectives,
+        &device,
+    )?;
     let mut ws = Workspace::new(device, bundle);
     for (n, a) in arrays.iter().filter(|(n, _)| !t.data.contains(n)) {
         ws.put(n, a)?;
