@@ -20,17 +20,17 @@
 pub mod addr;
 mod builder;
 pub(crate) mod consts;
+mod grid;
 mod matrix;
-mod size_op;
 pub mod validate;
 pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
+pub use grid::{GridRule, SizeExpr, SizeOp};
 pub use matrix::{
     AsyncOp, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixClip, MatrixDecl, MatrixId, MatrixLayout,
     MatrixOp, MatrixRole, MatrixScope, MatrixShape, RowReduceOp, SharedTile, WarpgroupOperand,
 };
-pub use size_op::SizeOp;
 pub use validate::ValidationError;
 
 use std::fmt;

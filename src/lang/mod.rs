@@ -21,7 +21,6 @@
 //! ```
 
 mod diag;
-mod grid;
 mod lower;
 mod print;
 
@@ -30,7 +29,7 @@ use std::fmt;
 
 use crate::ir::{DataType, Literal, Program};
 
-pub use grid::{GridRule, SizeExpr, SizeOp};
+pub use crate::ir::{GridRule, SizeExpr, SizeOp};
 pub use print::print;
 
 /// A parsed `.vyre` file: its kernels, in source order.

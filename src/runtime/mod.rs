@@ -89,12 +89,7 @@ impl Device {
     /// # Errors
     /// Allocation or copy failure.
     pub fn upload<T: Element>(&self, data: &[T]) -> Result<Buffer<T>> {
-        Ok(Buffer {
-            mem: self.backend.upload(as_bytes(data))?,
-            device: self.id,
-            len: data.len(),
-            _elem: PhantomData,
-        })
+        Ok(Buffer::typed(self.upload_bytes(T::TYPE, as_bytes(data))?))
     }
 
     /// A new zero-filled buffer of `len` elements (`len *
@@ -103,21 +98,7 @@ impl Device {
     /// # Errors
     /// Allocation failure, or a size in bytes that does not fit a `usize`.
     pub fn zeros<T: Element>(&self, len: usize) -> Result<Buffer<T>> {
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T>())
-            .ok_or_else(|| Error::Backend {
-                backend: self.backend.name(),
-                message: format!(
-                    "{len} elements of {} bytes overflow the address space",
-                    std::mem::size_of::<T>()
-                ),
-            })?;
-        Ok(Buffer {
-            mem: self.backend.alloc_zeroed(bytes)?,
-            device: self.id,
-            len,
-            _elem: PhantomData,
-        })
+        Ok(Buffer::typed(self.zeros_any(T::TYPE, len)?))
     }
 
     /// Copy a buffer back into a new `Vec`.
@@ -125,7 +106,7 @@ impl Device {
     /// # Errors
     /// Copy failure, or a buffer of another device.
     pub fn download<T: Element>(&self, buffer: &Buffer<T>) -> Result<Vec<T>> {
-        let mut out = vec![T::from_bits(0); buffer.len];
+        let mut out = vec![T::from_bits(0); buffer.len()];
         self.download_into(buffer, &mut out)?;
         Ok(out)
     }
@@ -135,14 +116,13 @@ impl Device {
     /// # Errors
     /// Copy failure, length mismatch, or a buffer of another device.
     pub fn download_into<T: Element>(&self, buffer: &Buffer<T>, out: &mut [T]) -> Result<()> {
-        self.check_own(buffer.device, "download")?;
-        if out.len() != buffer.len {
+        if out.len() != buffer.len() {
             return Err(Error::LengthMismatch {
-                buffer: buffer.len,
+                buffer: buffer.len(),
                 host: out.len(),
             });
         }
-        self.backend.read(&*buffer.mem, as_bytes_mut(out))
+        self.read_bytes(&buffer.raw, as_bytes_mut(out))
     }
 
     /// Overwrite a buffer with `data` (same length).
@@ -150,14 +130,7 @@ impl Device {
     /// # Errors
     /// Copy failure, length mismatch, or a buffer of another device.
     pub fn write<T: Element>(&self, buffer: &mut Buffer<T>, data: &[T]) -> Result<()> {
-        self.check_own(buffer.device, "write")?;
-        if data.len() != buffer.len {
-            return Err(Error::LengthMismatch {
-                buffer: buffer.len,
-                host: data.len(),
-            });
-        }
-        self.backend.write(&mut *buffer.mem, as_bytes(data))
+        self.write_bytes(&mut buffer.raw, as_bytes(data))
     }
 
     /// Copy `src` into `dst` (same length) on the device, ordered after
@@ -166,6 +139,7 @@ impl Device {
     /// # Errors
     /// Copy failure, different lengths, or a buffer of another device.
     pub fn copy<T: Element>(&self, src: &Buffer<T>, dst: &mut Buffer<T>) -> Result<()> {
+        let (src, dst) = (&src.raw, &mut dst.raw);
         self.check_own(src.device, "copy")?;
         self.check_own(dst.device, "copy")?;
         if src.len != dst.len {
@@ -229,9 +203,8 @@ impl Device {
     /// # Errors
     /// Copy failure, or a buffer of another device.
     pub fn download_bytes(&self, buffer: &AnyBuffer) -> Result<Vec<u8>> {
-        self.check_own(buffer.device, "download")?;
         let mut out = vec![0u8; buffer.len * buffer.elem.size_bytes() as usize];
-        self.backend.read(&*buffer.mem, &mut out)?;
+        self.read_bytes(buffer, &mut out)?;
         Ok(out)
     }
 
@@ -249,6 +222,12 @@ impl Device {
             });
         }
         self.backend.write(&mut *buffer.mem, bytes)
+    }
+
+    /// Copy all of `buffer` into `out` (its size in bytes).
+    fn read_bytes(&self, buffer: &AnyBuffer, out: &mut [u8]) -> Result<()> {
+        self.check_own(buffer.device, "download")?;
+        self.backend.read(&*buffer.mem, out)
     }
 
     /// How many `elem`s `bytes` bytes hold, when it is a whole number.
@@ -359,52 +338,58 @@ impl Device {
     }
 }
 
-/// A typed device buffer of `T`.
+/// A typed device buffer of `T`: an [`AnyBuffer`] of `T::TYPE` whose
+/// element type the compiler knows.
 #[derive(Debug)]
 pub struct Buffer<T: Element> {
-    mem: Box<dyn DeviceMemory>,
-    device: u64,
-    len: usize,
+    raw: AnyBuffer,
     _elem: PhantomData<T>,
 }
 
 impl<T: Element> Buffer<T> {
+    /// `raw` as a `Buffer<T>`; its element type must be `T::TYPE`.
+    fn typed(raw: AnyBuffer) -> Self {
+        debug_assert_eq!(raw.elem, T::TYPE);
+        Self {
+            raw,
+            _elem: PhantomData,
+        }
+    }
+
     /// Number of elements.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.len
+        self.raw.len()
     }
 
     /// Whether the buffer holds no element.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.raw.is_empty()
     }
 
     /// The backend memory (for backend code and benchmarks).
     #[must_use]
     pub fn memory(&self) -> &dyn DeviceMemory {
-        &*self.mem
+        self.raw.memory()
     }
 
     /// A read-only launch argument.
     #[must_use]
     pub fn arg(&self) -> LaunchArg<'_> {
-        LaunchArg::Buffer {
-            mem: &*self.mem,
-            device: self.device,
-            elem: T::TYPE,
-        }
+        self.raw.arg()
     }
 
     /// A read-write launch argument.
     #[must_use]
     pub fn arg_mut(&mut self) -> LaunchArg<'_> {
-        LaunchArg::BufferMut {
-            mem: &mut *self.mem,
-            device: self.device,
-            elem: T::TYPE,
-        }
+        self.raw.arg_mut()
+    }
+
+    /// The buffer without its static element type.
+    #[must_use]
+    pub fn into_any(self) -> AnyBuffer {
+        self.raw
     }
 }
 

@@ -20,11 +20,10 @@ use vyre::driver::{
     launcher_codegen, registered_launcher_codegens,
 };
 use vyre::ir::{Param, Program};
-use vyre::lang::{GridRule, SizeExpr};
 use vyre_launcher::bundle::sha256_hex;
 use vyre_launcher::manifest::{
     BlobEntry, FORMAT_VERSION, KernelEntry, MANIFEST_FILE, Manifest, ParamEntry, ParamKind,
-    SizeTerm,
+    grid_terms,
 };
 
 pub use vyre_launcher::manifest::{AllReduceEntry, ReduceOp, TrainEntry as TrainLoop};
@@ -381,27 +380,6 @@ fn kernel_entry(pf: &ParsedFile, p: &Program, config: &DispatchConfig) -> Kernel
         grid: pf.grids.get(name).map(grid_terms),
         blobs: Vec::new(),
     }
-}
-
-/// A grid rule as manifest data.
-fn grid_terms(rule: &GridRule) -> [SizeTerm; 3] {
-    fn term(e: &SizeExpr) -> SizeTerm {
-        match e {
-            SizeExpr::Const(v) => SizeTerm::Const(*v),
-            SizeExpr::Scalar(n) => SizeTerm::Scalar(n.clone()),
-            SizeExpr::Len(n) => SizeTerm::Len(n.clone()),
-            SizeExpr::Binary(op, a, b) => SizeTerm::Op {
-                op: op.spelling().to_string(),
-                a: Box::new(term(a)),
-                b: Box::new(term(b)),
-            },
-        }
-    }
-    [
-        term(&rule.dims[0]),
-        term(&rule.dims[1]),
-        term(&rule.dims[2]),
-    ]
 }
 
 /// The training loop must name kernels of the bundle, and buffers that

@@ -565,30 +565,17 @@ fn a_reference_launcher_runs_kernels_and_refuses_bad_input_in_one_line() {
     let (xs, ys) = synthetic(512, 4);
     write_output(&w.join("tx.npy"), &xs).unwrap();
     write_output(&w.join("ty.npy"), &ys).unwrap();
+    // `train` on the data, 2 chunks of 256 rows, weights written to `out`.
+    let train_args = |out: &str, extra: &[&str]| -> Vec<String> {
+        let base = "train --in x=tx.npy --in y=ty.npy --len w=4 --len grad=4 --len err=rows --len loss=rows --scalar lr=2.0 --chunk-rows 256";
+        let mut args: Vec<String> = base.split(' ').map(str::to_string).collect();
+        args.extend(["--out".to_string(), format!("w={out}")]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
     let train = |extra: &[&str], env: &[(&str, &str)], out: &str| {
-        let mut args = vec![
-            "train",
-            "--in",
-            "x=tx.npy",
-            "--in",
-            "y=ty.npy",
-            "--len",
-            "w=4",
-            "--len",
-            "grad=4",
-            "--len",
-            "err=rows",
-            "--len",
-            "loss=rows",
-            "--scalar",
-            "lr=2.0",
-            "--chunk-rows",
-            "256",
-            "--out",
-        ];
-        let out_arg = format!("w={out}");
-        args.push(&out_arg);
-        args.extend_from_slice(extra);
+        let args = train_args(out, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run(&exe, w, &args, env)
     };
     let single = ok(train(&["--steps", "150"], &[], "w1.npy"));
@@ -629,32 +616,7 @@ fn a_reference_launcher_runs_kernels_and_refuses_bad_input_in_one_line() {
         l.local_addr().unwrap().port().to_string()
     };
     let spawn = |rank: &str, out: &str| {
-        let mut args: Vec<String> = [
-            "train",
-            "--in",
-            "x=tx.npy",
-            "--in",
-            "y=ty.npy",
-            "--len",
-            "w=4",
-            "--len",
-            "grad=4",
-            "--len",
-            "err=rows",
-            "--len",
-            "loss=rows",
-            "--scalar",
-            "lr=2.0",
-            "--chunk-rows",
-            "256",
-            "--steps",
-            "150",
-            "--out",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("w={out}"));
+        let args = train_args(out, &["--steps", "150"]);
         let mut cmd = Command::new(&exe);
         cmd.args(&args)
             .current_dir(w)

@@ -2,7 +2,7 @@
 //! reads. One definition serves both sides, so the two cannot drift.
 
 use serde::{Deserialize, Serialize};
-use vyre::ir::{Access, DataType, SizeOp};
+use vyre::ir::{Access, DataType, GridRule, SizeExpr, SizeOp};
 
 /// The manifest's file name inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -146,27 +146,55 @@ pub enum SizeTerm {
 }
 
 impl SizeTerm {
-    /// The value, with checked `u64` arithmetic ([`SizeOp::apply`]).
+    /// The expression this term writes down.
     ///
     /// # Errors
-    /// An unknown operation or name, overflow, a negative value, a division
-    /// by zero.
-    pub fn eval(
-        &self,
-        scalar: &dyn Fn(&str) -> Option<u64>,
-        len: &dyn Fn(&str) -> Option<u64>,
-    ) -> Result<u64, String> {
-        match self {
-            Self::Const(v) => Ok(*v),
-            Self::Scalar(n) => scalar(n).ok_or_else(|| format!("`{n}` is negative or not given")),
-            Self::Len(n) => len(n).ok_or_else(|| format!("`{n}` is not a buffer")),
-            Self::Op { op, a, b } => {
-                let op = SizeOp::from_spelling(op)
-                    .ok_or_else(|| format!("unknown grid operation `{op}`"))?;
-                op.apply(a.eval(scalar, len)?, b.eval(scalar, len)?)
-            }
+    /// An operation no [`SizeOp`] spells.
+    pub fn to_expr(&self) -> Result<SizeExpr, String> {
+        Ok(match self {
+            Self::Const(v) => SizeExpr::Const(*v),
+            Self::Scalar(n) => SizeExpr::Scalar(n.clone()),
+            Self::Len(n) => SizeExpr::Len(n.clone()),
+            Self::Op { op, a, b } => SizeExpr::Binary(
+                SizeOp::from_spelling(op)
+                    .ok_or_else(|| format!("unknown grid operation `{op}`"))?,
+                Box::new(a.to_expr()?),
+                Box::new(b.to_expr()?),
+            ),
+        })
+    }
+}
+
+impl From<&SizeExpr> for SizeTerm {
+    fn from(e: &SizeExpr) -> Self {
+        match e {
+            SizeExpr::Const(v) => Self::Const(*v),
+            SizeExpr::Scalar(n) => Self::Scalar(n.clone()),
+            SizeExpr::Len(n) => Self::Len(n.clone()),
+            SizeExpr::Binary(op, a, b) => Self::Op {
+                op: op.spelling().to_string(),
+                a: Box::new(Self::from(&**a)),
+                b: Box::new(Self::from(&**b)),
+            },
         }
     }
+}
+
+/// A kernel's grid rule as manifest data.
+#[must_use]
+pub fn grid_terms(rule: &GridRule) -> [SizeTerm; 3] {
+    rule.dims.each_ref().map(SizeTerm::from)
+}
+
+/// The grid rule that manifest data writes down.
+///
+/// # Errors
+/// An operation no [`SizeOp`] spells.
+pub fn grid_rule(terms: &[SizeTerm; 3]) -> Result<GridRule, String> {
+    let [x, y, z] = terms;
+    Ok(GridRule {
+        dims: [x.to_expr()?, y.to_expr()?, z.to_expr()?],
+    })
 }
 
 /// A compiled blob of a kernel.
@@ -333,29 +361,35 @@ mod tests {
     }
 
     #[test]
-    fn grid_terms_evaluate_with_checked_arithmetic() {
-        let t = SizeTerm::Op {
-            op: "div_ceil".into(),
-            a: Box::new(SizeTerm::Len("x".into())),
-            b: Box::new(SizeTerm::Const(256)),
+    fn grid_terms_round_trip_and_refuse_unknown_operations() {
+        let rule = GridRule {
+            dims: [
+                SizeExpr::Binary(
+                    SizeOp::DivCeil,
+                    Box::new(SizeExpr::Len("x".into())),
+                    Box::new(SizeExpr::Const(256)),
+                ),
+                SizeExpr::Scalar("n".into()),
+                SizeExpr::Const(1),
+            ],
         };
-        let len = |n: &str| (n == "x").then_some(1000);
-        assert_eq!(t.eval(&|_| None, &len), Ok(4));
-        let sub = SizeTerm::Op {
-            op: "-".into(),
-            a: Box::new(SizeTerm::Const(1)),
-            b: Box::new(SizeTerm::Scalar("n".into())),
-        };
-        assert!(
-            sub.eval(&|_| Some(2), &len)
-                .unwrap_err()
-                .contains("negative")
+        let terms = grid_terms(&rule);
+        let text = serde_json::to_string(&terms).unwrap();
+        assert_eq!(
+            text,
+            r#"[{"op":{"op":"div_ceil","a":{"len":"x"},"b":{"const":256}}},{"scalar":"n"},{"const":1}]"#
         );
+        let back: [SizeTerm; 3] = serde_json::from_str(&text).unwrap();
+        assert_eq!(grid_rule(&back).unwrap(), rule);
         let bad = SizeTerm::Op {
             op: "**".into(),
             a: Box::new(SizeTerm::Const(1)),
             b: Box::new(SizeTerm::Const(1)),
         };
-        assert!(bad.eval(&|_| None, &len).unwrap_err().contains("unknown"));
+        assert!(
+            bad.to_expr()
+                .unwrap_err()
+                .contains("unknown grid operation `**`")
+        );
     }
 }

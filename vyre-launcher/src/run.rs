@@ -11,7 +11,7 @@ use vyre::runtime::{AnyBuffer, Artifact, Grid, KernelSpec, LaunchArg, ParamSpec}
 use crate::bundle::Bundle;
 use crate::error::{LauncherError, Result};
 use crate::host::HostArray;
-use crate::manifest::{KernelEntry, ParamKind};
+use crate::manifest::{KernelEntry, ParamKind, grid_rule};
 
 /// Device buffers and scalars by name, and the bundle whose kernels use
 /// them: a kernel's parameter `x` is the workspace's `x`.
@@ -234,26 +234,28 @@ impl<'b> Workspace<'b> {
     /// The kernel's grid rule evaluated on the workspace, or one invocation
     /// per element of its longest buffer.
     fn default_grid(&self, kernel: &KernelEntry) -> Result<Grid> {
-        if let Some(rule) = &kernel.grid {
+        if let Some(terms) = &kernel.grid {
             let scalar = |n: &str| match self.scalars.get(n)? {
                 Literal::U32(v) => Some(u64::from(*v)),
                 Literal::I32(v) => u64::try_from(*v).ok(),
                 _ => None,
             };
             let len = |n: &str| self.buffers.get(n).map(|(b, _)| b.len() as u64);
-            let mut counts = [1u32; 3];
-            for (count, term) in counts.iter_mut().zip(rule) {
-                let v = term.eval(&scalar, &len).map_err(|e| {
-                    LauncherError::Usage(format!("`{}`'s grid rule: {e}", kernel.name))
-                })?;
-                *count = u32::try_from(v).map_err(|_| {
+            let rule_error =
+                |e: String| LauncherError::Usage(format!("`{}`'s grid rule: {e}", kernel.name));
+            let counts = grid_rule(terms)
+                .and_then(|rule| rule.eval(&scalar, &len))
+                .map_err(rule_error)?;
+            let mut workgroups = [1u32; 3];
+            for (w, v) in workgroups.iter_mut().zip(counts) {
+                *w = u32::try_from(v).map_err(|_| {
                     LauncherError::Usage(format!(
                         "`{}`'s grid rule gives {v} workgroups, more than a launch can have",
                         kernel.name
                     ))
                 })?;
             }
-            return Ok(Grid::Workgroups(counts));
+            return Ok(Grid::Workgroups(workgroups));
         }
         let longest = kernel
             .params
