@@ -653,6 +653,75 @@ fn a_reference_launcher_runs_kernels_and_refuses_bad_input_in_one_line() {
         assert!((a - b).abs() <= 1e-3 * a.abs().max(1.0), "{w1:?} vs {w2:?}");
     }
 
+    // `run` on two ranks: per-rank inputs (`{rank}` in the path), the
+    // result all-reduced: the sum over ranks, as one rank on the summed
+    // data.
+    let x0: Vec<f32> = (0..500).map(|i| i as f32 * 0.5).collect();
+    let x1: Vec<f32> = (0..500).map(|i| 3.0 - i as f32).collect();
+    write_output(&w.join("part0.npy"), &f32_array(vec![500], &x0)).unwrap();
+    write_output(&w.join("part1.npy"), &f32_array(vec![500], &x1)).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let ranks: Vec<_> = ["0", "1"]
+        .iter()
+        .map(|rank| {
+            Command::new(&exe)
+                .args(["run", "saxpy", "--in", "x=part{rank}.npy", "--len", "y=500"])
+                .args([
+                    "--scalar",
+                    "a=1",
+                    "--allreduce",
+                    "y:sum",
+                    "--out",
+                    "y=sum.npy",
+                ])
+                .args(["--out", "y=mine{rank}.npy"])
+                .current_dir(w)
+                .env("RANK", rank)
+                .env("WORLD_SIZE", "2")
+                .env("MASTER_ADDR", "127.0.0.1")
+                .env("MASTER_PORT", &port)
+                .env_remove("LOCAL_RANK")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in ranks {
+        ok(r.wait_with_output().unwrap());
+    }
+    let summed: Vec<f32> = x0.iter().zip(&x1).map(|(a, b)| a + b).collect();
+    write_output(&w.join("summed.npy"), &f32_array(vec![500], &summed)).unwrap();
+    ok(run(
+        &exe,
+        w,
+        &[
+            "run",
+            "saxpy",
+            "--in",
+            "x=summed.npy",
+            "--len",
+            "y=500",
+            "--scalar",
+            "a=1",
+            "--out",
+            "y=one.npy",
+        ],
+        &[],
+    ));
+    let one = read_input(&w.join("one.npy"), DataType::F32, "y").unwrap();
+    assert_eq!(
+        read_input(&w.join("sum.npy"), DataType::F32, "y").unwrap(),
+        one
+    );
+    for rank in 0..2 {
+        let mine = read_input(&w.join(format!("mine{rank}.npy")), DataType::F32, "y").unwrap();
+        assert_eq!(mine, one, "rank {rank} ends with the reduced result");
+    }
+
     // Environment problems are one line too.
     let env_cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (

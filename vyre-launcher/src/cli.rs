@@ -12,7 +12,8 @@ use vyre::runtime::Grid;
 use crate::bundle::{Bundle, Expected};
 use crate::error::{LauncherError, Result};
 use crate::host::{self, HostArray};
-use crate::manifest::{KernelEntry, ParamKind};
+use crate::manifest::{KernelEntry, ParamKind, ReduceOp};
+use crate::ranks::{Communicator, Ranks};
 use crate::run::Workspace;
 use crate::train;
 
@@ -148,6 +149,7 @@ fn command() -> Command {
                         .conflicts_with("grid")
                         .help("Invocations to launch, rounded up to whole workgroups"),
                 )
+                .arg(allreduce_arg())
                 .arg(device.clone()),
         )
         .subcommand(train::command(inputs, device))
@@ -245,6 +247,37 @@ pub(crate) fn name_values(m: &ArgMatches, id: &str) -> Result<Vec<(String, Strin
                 })
         })
         .collect()
+}
+
+/// `--allreduce NAME[:sum|avg]`.
+pub(crate) fn allreduce_arg() -> Arg {
+    Arg::new("allreduce")
+        .long("allreduce")
+        .value_name("NAME[:sum|avg]")
+        .action(ArgAction::Append)
+        .help("All-reduce buffer NAME across ranks after each step (besides the manifest's)")
+}
+
+/// `marked` (the manifest's all-reduced buffers) plus `--allreduce
+/// NAME[:op]` (the op defaults to `sum`; a flag overrides a mark).
+pub(crate) fn reductions(
+    mut marked: Vec<(String, ReduceOp)>,
+    m: &ArgMatches,
+) -> Result<Vec<(String, ReduceOp)>> {
+    for spec in m.get_many::<String>("allreduce").into_iter().flatten() {
+        let (name, op) = match spec.split_once(':') {
+            Some((n, o)) => (
+                n,
+                ReduceOp::from_name(o).ok_or_else(|| {
+                    LauncherError::Usage(format!("--allreduce {spec}: the op is `sum` or `avg`"))
+                })?,
+            ),
+            None => (spec.as_str(), ReduceOp::Sum),
+        };
+        marked.retain(|(n, _)| n != name);
+        marked.push((name.to_string(), op));
+    }
+    Ok(marked)
 }
 
 /// The device the launcher runs on.
@@ -354,12 +387,17 @@ pub(crate) fn param_type(kernels: &[&KernelEntry], name: &str) -> Result<DataTyp
 pub(crate) fn read_inputs(
     kernels: &[&KernelEntry],
     inputs: &[(String, String)],
+    ranks: &Ranks,
 ) -> Result<Vec<(String, HostArray)>> {
     inputs
         .iter()
         .map(|(name, file)| {
             let elem = param_type(kernels, name)?;
-            Ok((name.clone(), host::read_input(Path::new(file), elem, name)?))
+            let path = ranks.path(file);
+            Ok((
+                name.clone(),
+                host::read_input(Path::new(&path), elem, name)?,
+            ))
         })
         .collect()
 }
@@ -409,9 +447,27 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
             )));
         }
     }
-    let arrays = read_inputs(&kernels, &inputs)?;
+    let world = Ranks::for_bundle(bundle)?;
+    let reduce = reductions(Vec::new(), m)?;
+    let names: Vec<(String, String)> = reduce
+        .iter()
+        .map(|(n, _)| (n.clone(), String::new()))
+        .collect();
+    check_names(&kernels, &names, "allreduce", ParamKind::Buffer)?;
+    let arrays = read_inputs(&kernels, &inputs, &world)?;
     let longest = arrays.iter().map(|(_, a)| a.len() as u64).max();
     let device = open_device(launcher, m)?;
+    // Only a run that reduces needs the other ranks (and NCCL's start-up).
+    let comm = if reduce.is_empty() {
+        Communicator::Single
+    } else {
+        Communicator::open(
+            &world,
+            launcher.backend,
+            bundle.manifest.collectives,
+            &device,
+        )?
+    };
     let mut ws = Workspace::new(device, bundle);
     for (n, a) in &arrays {
         ws.put(n, a)?;
@@ -445,10 +501,19 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
         ws.zeros(&p.name, elem, vec![len])?;
     }
     let launched = ws.launch(kernel, grid)?;
+    for (name, op) in &reduce {
+        comm.all_reduce(&mut ws, name, *op)?;
+    }
+    // Every rank writes a per-rank path (`{rank}`); a shared one, rank 0.
     for (n, file) in &outputs {
-        host::write_output(Path::new(file), &ws.get(n)?)?;
+        if world.rank == 0 || file.contains("{rank}") {
+            host::write_output(Path::new(&world.path(file)), &ws.get(n)?)?;
+        }
     }
     let [x, y, z] = launched.workgroups;
+    if world.rank > 0 {
+        return Ok(());
+    }
     println!(
         "ran {} on {}: {x}x{y}x{z} workgroups in {:.3} ms",
         kernel.name,

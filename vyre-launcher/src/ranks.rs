@@ -106,6 +106,29 @@ impl Ranks {
         })
     }
 
+    /// The ranks from the environment, for a run of `bundle`.
+    ///
+    /// # Errors
+    /// What [`Ranks::from_env`] reports, or several ranks for a launcher
+    /// emitted without collectives.
+    pub fn for_bundle(bundle: &crate::bundle::Bundle) -> Result<Self> {
+        let ranks = Self::from_env()?;
+        if ranks.size > 1 && !bundle.manifest.collectives {
+            return Err(LauncherError::Environment(format!(
+                "WORLD_SIZE={} but this launcher was emitted without collectives",
+                ranks.size
+            )));
+        }
+        Ok(ranks)
+    }
+
+    /// `path` with `{rank}` replaced by this rank's number (per-rank
+    /// inputs and outputs).
+    #[must_use]
+    pub fn path(&self, path: &str) -> String {
+        path.replace("{rank}", &self.rank.to_string())
+    }
+
     /// This rank's rows of `[from, to)`: consecutive, as even as possible.
     #[must_use]
     pub fn share(&self, from: u64, to: u64) -> (u64, u64) {

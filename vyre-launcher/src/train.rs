@@ -19,7 +19,7 @@ use crate::bundle::Bundle;
 use crate::cli::{Launcher, check_names, name_values, open_device, param_type, read_inputs};
 use crate::error::{LauncherError, Result};
 use crate::host::{self, HostArray};
-use crate::manifest::{KernelEntry, ParamKind, ReduceOp, TrainEntry};
+use crate::manifest::{KernelEntry, ParamKind, ReduceOp};
 use crate::run::Workspace;
 
 /// The `train` subcommand.
@@ -45,13 +45,7 @@ pub(crate) fn command(inputs: [Arg; 4], device: Arg) -> Command {
                 .value_name("X")
                 .help("Stop a chunk's steps once the loss is at most X (default: VYRE_TTT_TARGET_LOSS)"),
         )
-        .arg(
-            Arg::new("allreduce")
-                .long("allreduce")
-                .value_name("NAME[:sum|avg]")
-                .action(clap::ArgAction::Append)
-                .help("All-reduce buffer NAME across ranks after each step (besides the manifest's)"),
-        )
+        .arg(crate::cli::allreduce_arg())
         .arg(device)
 }
 
@@ -91,29 +85,6 @@ fn budget(m: &ArgMatches) -> Result<Budget> {
         None => None,
     };
     Ok(Budget { steps, target_loss })
-}
-
-/// The manifest's all-reduced buffers plus `--allreduce NAME[:op]`.
-fn reductions(t: &TrainEntry, m: &ArgMatches) -> Result<Vec<(String, ReduceOp)>> {
-    let mut out: Vec<(String, ReduceOp)> = t
-        .allreduce
-        .iter()
-        .map(|a| (a.buffer.clone(), a.op))
-        .collect();
-    for spec in m.get_many::<String>("allreduce").into_iter().flatten() {
-        let (name, op) = match spec.split_once(':') {
-            Some((n, o)) => (
-                n,
-                ReduceOp::from_name(o).ok_or_else(|| {
-                    LauncherError::Usage(format!("--allreduce {spec}: the op is `sum` or `avg`"))
-                })?,
-            ),
-            None => (spec.as_str(), ReduceOp::Sum),
-        };
-        out.retain(|(n, _)| n != name);
-        out.push((name.to_string(), op));
-    }
-    Ok(out)
 }
 
 /// The kernels named in `names`.
@@ -173,25 +144,24 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
     check_names(&all, &lens, "len", ParamKind::Buffer)?;
     check_names(&all, &scalars, "scalar", ParamKind::Scalar)?;
     let budget = budget(m)?;
-    let reduce = reductions(t, m)?;
+    let marked: Vec<(String, ReduceOp)> = t
+        .allreduce
+        .iter()
+        .map(|a| (a.buffer.clone(), a.op))
+        .collect();
+    let reduce = crate::cli::reductions(marked, m)?;
     let names: Vec<(String, String)> = reduce
         .iter()
         .map(|(n, _)| (n.clone(), String::new()))
         .collect();
     check_names(&all, &names, "allreduce", ParamKind::Buffer)?;
-    let world = crate::ranks::Ranks::from_env()?;
-    if world.size > 1 && !bundle.manifest.collectives {
-        return Err(LauncherError::Environment(format!(
-            "WORLD_SIZE={} but this launcher was emitted without collectives",
-            world.size
-        )));
-    }
+    let world = crate::ranks::Ranks::for_bundle(bundle)?;
 
     let mut literals = Vec::new();
     for (n, v) in &scalars {
         literals.push((n.clone(), host::parse_scalar(v, param_type(&all, n)?, n)?));
     }
-    let arrays = read_inputs(&all, &inputs)?;
+    let arrays = read_inputs(&all, &inputs, &world)?;
     let data: Vec<&(String, HostArray)> =
         arrays.iter().filter(|(n, _)| t.data.contains(n)).collect();
     let missing: Vec<&String> = t
