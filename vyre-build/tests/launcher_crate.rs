@@ -789,3 +789,40 @@ fn a_wgpu_launcher_runs_on_vulkan_where_there_is_an_adapter() {
         .unwrap();
     assert_eq!(y, x.iter().map(|v| 0.5 * v).collect::<Vec<f32>>());
 }
+
+#[test]
+fn a_cuda_launcher_builds_and_runs_where_there_is_a_gpu() {
+    let name = "vyre-launcher-ptx";
+    let dir = emit(
+        &LauncherCrate::new("ptx", name)
+            .collectives(true)
+            .runtime_path(workspace()),
+        name,
+    );
+    let exe = build(&dir, name);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // The bundle is checked without a GPU.
+    assert!(ok(run(&exe, w, &["verify"], &[])).contains("target ptx"));
+    let x: Vec<f32> = (0..300).map(|i| i as f32 * 0.75).collect();
+    write_output(&w.join("x.npy"), &f32_array(vec![300], &x)).unwrap();
+    let args = [
+        "run", "saxpy", "--in", "x=x.npy", "--len", "y=300", "--scalar", "a=-2", "--out", "y=y.npy",
+    ];
+    let out = run(&exe, w, &args, &[]);
+    if !out.status.success() {
+        assert!(
+            std::env::var_os("VYRE_REQUIRE_CUDA").is_none_or(|v| v != "1"),
+            "VYRE_REQUIRE_CUDA=1 but: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        one_line_error(&out, "cuda");
+        println!("skipped: no CUDA device");
+        return;
+    }
+    let y = read_input(&w.join("y.npy"), DataType::F32, "y")
+        .unwrap()
+        .to_f32()
+        .unwrap();
+    assert_eq!(y, x.iter().map(|v| -2.0 * v).collect::<Vec<f32>>());
+}
