@@ -152,7 +152,26 @@ fn command() -> Command {
                 .arg(allreduce_arg())
                 .arg(device.clone()),
         )
-        .subcommand(train::command(inputs, device))
+        .subcommand(train::command(inputs, device.clone()))
+        .subcommand(
+            Command::new("bench-allreduce")
+                .about("Time the all-reduce of an f32 buffer across the ranks (one JSON line)")
+                .arg(
+                    Arg::new("mib")
+                        .long("mib")
+                        .value_name("MIB")
+                        .default_value("256")
+                        .help("Buffer size in MiB"),
+                )
+                .arg(
+                    Arg::new("iters")
+                        .long("iters")
+                        .value_name("N")
+                        .default_value("20")
+                        .help("Timed all-reduces (after 5 untimed ones)"),
+                )
+                .arg(device),
+        )
 }
 
 fn run_args(
@@ -187,6 +206,7 @@ fn run_args(
         }
         Some(("run", m)) => Ok(run_kernel(launcher, &bundle, m)?),
         Some(("train", m)) => Ok(train::run(launcher, &bundle, m)?),
+        Some(("bench-allreduce", m)) => Ok(bench_allreduce(launcher, &bundle, m)?),
         _ => Ok(()),
     }
 }
@@ -520,5 +540,57 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
         ws.device.name(),
         launched.ms
     );
+    Ok(())
+}
+
+/// `bench-allreduce`: the all-reduce (sum) of `--mib` MiB of `f32`, timed
+/// over `--iters` runs after 5 untimed ones, as NCCL's tests report it:
+/// algorithm bandwidth (bytes / time) and bus bandwidth (that times
+/// `2 (n - 1) / n`, what each link carries in a ring).
+fn bench_allreduce(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Result<()> {
+    let number = |id: &str| -> Result<u64> {
+        let v = m.get_one::<String>(id).map_or("", String::as_str);
+        v.parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| LauncherError::Usage(format!("bad number `{v}` for --{id}")))
+    };
+    let (mib, iters) = (number("mib")?, number("iters")?);
+    let world = Ranks::for_bundle(bundle)?;
+    let device = open_device(launcher, m)?;
+    let comm = Communicator::open(
+        &world,
+        launcher.backend,
+        bundle.manifest.collectives,
+        &device,
+    )?;
+    let mut ws = Workspace::new(device, bundle);
+    let bytes = mib * (1 << 20);
+    let elements = bytes / 4;
+    ws.zeros("allreduce", DataType::F32, vec![elements])?;
+    for _ in 0..5 {
+        comm.all_reduce(&mut ws, "allreduce", ReduceOp::Sum)?;
+    }
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        comm.all_reduce(&mut ws, "allreduce", ReduceOp::Sum)?;
+    }
+    let seconds = start.elapsed().as_secs_f64() / iters as f64;
+    let algbw = bytes as f64 / seconds / 1e9;
+    let n = f64::from(world.size);
+    if world.rank == 0 {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "allreduce",
+                "bytes": bytes,
+                "ranks": world.size,
+                "ms": seconds * 1e3,
+                "algbw_gbs": algbw,
+                "busbw_gbs": algbw * 2.0 * (n - 1.0) / n,
+                "device": ws.device.name(),
+            })
+        );
+    }
     Ok(())
 }

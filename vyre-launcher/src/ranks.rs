@@ -239,6 +239,8 @@ impl Hub {
                 match listener.accept() {
                     Ok((mut s, _)) => {
                         s.set_nonblocking(false).map_err(|e| io_err("accept", &e))?;
+                        // Small messages (the loss each step) go out at once.
+                        s.set_nodelay(true).map_err(|e| io_err("accept", &e))?;
                         s.set_read_timeout(Some(
                             deadline
                                 .saturating_duration_since(Instant::now())
@@ -323,6 +325,7 @@ impl Hub {
             std::thread::sleep(Duration::from_millis(50));
         };
         let mut s = stream;
+        s.set_nodelay(true).map_err(|e| io_err("connect", &e))?;
         let mut hello = MAGIC.to_vec();
         hello.extend_from_slice(&ranks.rank.to_le_bytes());
         hello.extend_from_slice(&ranks.size.to_le_bytes());
