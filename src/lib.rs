@@ -8,6 +8,7 @@
 pub mod backend;
 mod devices;
 pub mod driver;
+mod interop;
 pub mod ir;
 #[cfg(feature = "compiler")]
 pub mod lang;

@@ -2233,3 +2233,49 @@ fn bench_attention_kernels_match_softmax_attention() {
         }
     }
 }
+
+/// Interop with cudarc: a vyre device over the application's context,
+/// `CudaSlice`s moved into buffers without a copy, run, and moved back.
+#[test]
+fn cudarc_slices_round_trip_through_a_launch() {
+    use vyre::backend::ptx::runtime::cudarc::driver::CudaContext;
+    use vyre::runtime::LaunchArg;
+    if std::env::var_os("VYRE_TEST_CPU_ONLY").is_some() || cuda().is_none() {
+        return;
+    }
+    let ctx = CudaContext::new(0).unwrap();
+    let stream = ctx.default_stream();
+    let x: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 100.0).collect();
+    let y: Vec<f32> = (0..1000).map(|i| (i % 7) as f32).collect();
+    let dev = Device::from_cudarc(ctx.clone()).unwrap();
+    assert!(dev.cudarc_context().is_some());
+    let xb = dev
+        .buffer_from_cuda_slice(stream.clone_htod(&x).unwrap())
+        .unwrap();
+    let mut yb = dev
+        .buffer_from_cuda_slice(stream.clone_htod(&y).unwrap())
+        .unwrap();
+    let owned = spec(&saxpy());
+    owned.with(|spec| {
+        dev.launch(
+            spec,
+            Grid::threads(1000),
+            &mut [LaunchArg::F32(2.0), xb.arg(), yb.arg_mut()],
+        )
+        .unwrap();
+    });
+    let ys = yb.into_cuda_slice().expect("the slice it was made from");
+    let got = stream.clone_dtoh(&ys).unwrap();
+    let want: Vec<f32> = x.iter().zip(&y).map(|(x, y)| 2.0 * x + y).collect();
+    assert_eq!(got, want);
+    // Memory vyre allocated is lent, not handed over.
+    let z = dev.upload(&[1.0f32, 2.0]).unwrap();
+    let z = z.into_cuda_slice().expect_err("vyre's own allocation");
+    assert!(z.cuda_device_ptr().is_some());
+    assert_eq!(dev.download(&z).unwrap(), [1.0, 2.0]);
+    // A slice is no buffer of the CPU device.
+    let e = Device::cpu()
+        .buffer_from_cuda_slice(stream.clone_htod(&x).unwrap())
+        .unwrap_err();
+    assert!(matches!(e, Error::ForeignMemory { .. }), "{e}");
+}

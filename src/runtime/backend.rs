@@ -1,6 +1,7 @@
 //! The [`DeviceBackend`] trait every runtime backend implements, and the
 //! checked [`KernelArg`]s it receives.
 
+use std::any::Any;
 use std::fmt;
 
 use super::{DeviceMemory, KernelSpec, Result};
@@ -23,7 +24,9 @@ pub enum KernelArg<'a> {
 }
 
 /// A runtime backend: allocates memory and runs kernels on one device.
-pub trait DeviceBackend: Send + Sync + fmt::Debug {
+/// (`Any`, so that [`crate::Device::backend_as`] can hand the concrete
+/// backend to interop code.)
+pub trait DeviceBackend: Any + Send + Sync + fmt::Debug {
     /// Human-readable device name, e.g. `cuda:0 (NVIDIA H100)`.
     fn name(&self) -> String;
     /// The architecture key tuning tables file this device's measurements under

@@ -84,6 +84,48 @@ impl Device {
         &self.backend
     }
 
+    /// The backend as its concrete type `B` (for interop: the wgpu device
+    /// of a wgpu backend, the CUDA context of a CUDA one), or `None` when
+    /// it is another backend.
+    #[must_use]
+    pub fn backend_as<B: DeviceBackend>(&self) -> Option<&B> {
+        let any: &dyn std::any::Any = &*self.backend;
+        any.downcast_ref::<B>()
+    }
+
+    /// Adopt `mem`, memory of this device's backend made elsewhere (a
+    /// `wgpu::Buffer`, a cudarc allocation), as a buffer of `len` elements
+    /// of `elem`, without a copy. Whether `mem` belongs to this backend is
+    /// checked at each use ([`Error::ForeignMemory`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidBuffer`] when `elem` cannot be a buffer element or
+    /// `len` elements do not fit in `mem`.
+    pub fn adopt(
+        &self,
+        mem: Box<dyn DeviceMemory>,
+        elem: DataType,
+        len: usize,
+    ) -> Result<AnyBuffer> {
+        Self::element_count(elem, 0)?;
+        let need = len.checked_mul(elem.size_bytes() as usize);
+        if need.is_none_or(|n| n > mem.len_bytes()) {
+            return Err(Error::InvalidBuffer {
+                reason: format!(
+                    "{len} `{}` elements do not fit in {} bytes of memory",
+                    elem.name(),
+                    mem.len_bytes()
+                ),
+            });
+        }
+        Ok(AnyBuffer {
+            mem,
+            device: self.id,
+            len,
+            elem,
+        })
+    }
+
     /// Upload `data` into a new buffer.
     ///
     /// # Errors
@@ -391,6 +433,34 @@ impl<T: Element> Buffer<T> {
     pub fn into_any(self) -> AnyBuffer {
         self.raw
     }
+
+    /// [`AnyBuffer::try_into_memory`] of this buffer.
+    ///
+    /// # Errors
+    /// `self`, unchanged.
+    pub fn try_into_memory<M: DeviceMemory, R>(
+        self,
+        convert: impl FnOnce(M) -> std::result::Result<R, M>,
+    ) -> std::result::Result<R, Self> {
+        self.raw.try_into_memory(convert).map_err(Self::typed)
+    }
+
+    /// `raw` as a buffer of `T`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBuffer`] when `raw` holds another element type.
+    pub fn from_any(raw: AnyBuffer) -> Result<Self> {
+        if raw.elem != T::TYPE {
+            return Err(Error::InvalidBuffer {
+                reason: format!(
+                    "a buffer of `{}` is not a `Buffer<{}>`",
+                    raw.elem.name(),
+                    T::TYPE.name()
+                ),
+            });
+        }
+        Ok(Self::typed(raw))
+    }
 }
 
 /// A device buffer whose element type is known only at run time: what a
@@ -430,6 +500,49 @@ impl AnyBuffer {
     #[must_use]
     pub fn memory(&self) -> &dyn DeviceMemory {
         &*self.mem
+    }
+
+    /// The backend memory, handed back (to give it to another runtime).
+    #[must_use]
+    pub fn into_memory(self) -> Box<dyn DeviceMemory> {
+        self.mem
+    }
+
+    /// Hand the memory, when it is an `M`, to `convert` (interop: turn a
+    /// backend's memory back into the application's type); the buffer
+    /// again when it is not an `M` or `convert` gives the memory back.
+    ///
+    /// # Errors
+    /// `self`, unchanged.
+    pub fn try_into_memory<M: DeviceMemory, R>(
+        self,
+        convert: impl FnOnce(M) -> std::result::Result<R, M>,
+    ) -> std::result::Result<R, Self> {
+        let Self {
+            mem,
+            device,
+            len,
+            elem,
+        } = self;
+        let is_m = (&*mem as &dyn std::any::Any).is::<M>();
+        if !is_m {
+            return Err(Self {
+                mem,
+                device,
+                len,
+                elem,
+            });
+        }
+        let any: Box<dyn std::any::Any> = mem;
+        let m = *any
+            .downcast::<M>()
+            .unwrap_or_else(|_| unreachable!("checked above"));
+        convert(m).map_err(|m| Self {
+            mem: Box::new(m),
+            device,
+            len,
+            elem,
+        })
     }
 
     /// The backend memory, mutably (for work that writes it in place).

@@ -106,28 +106,46 @@ impl CudaBackend {
                     "device ordinal {ordinal} requested but only {count} GPU(s) present"
                 ));
             }
-            let ctx = CudaContext::new(ordinal).map_err(|e| format!("{e:?}"))?;
-            let (major, minor) = ctx.compute_capability().map_err(|e| format!("{e:?}"))?;
-            let gpu = ctx.name().unwrap_or_else(|_| "unknown GPU".to_string());
-            Ok((ctx, major, minor, gpu))
+            CudaContext::new(ordinal).map_err(|e| format!("{e:?}"))
         });
-        let (ctx, major, minor, gpu) = match opened {
-            Ok(Ok(v)) => v,
-            Ok(Err(reason)) => return Err(no_device(reason)),
-            Err(_) => {
-                return Err(no_device(
-                    "the CUDA driver is too old for vyre's bindings (a driver entry point is missing); update the NVIDIA driver".to_string(),
-                ));
-            }
-        };
+        match opened {
+            Ok(Ok(ctx)) => Self::from_context(ctx),
+            Ok(Err(reason)) => Err(no_device(reason)),
+            Err(_) => Err(no_device(
+                "the CUDA driver is too old for vyre's bindings (a driver entry point is missing); update the NVIDIA driver".to_string(),
+            )),
+        }
+    }
+
+    /// Run on a cudarc context the application already has (interop: its
+    /// `CudaSlice`s can be adopted with [`CudaMemory::from_cuda_slice`]).
+    /// vyre launches on the context's legacy default stream: work the
+    /// application queues on other streams is ordered with vyre's by
+    /// synchronising (adoption and hand-back do), or by the legacy
+    /// stream's implicit ordering for blocking streams.
+    ///
+    /// # Errors
+    /// [`Error::NoDevice`] when the device cannot be queried.
+    pub fn from_context(ctx: Arc<CudaContext>) -> Result<Self> {
+        let (major, minor) = ctx.compute_capability().map_err(|e| Error::NoDevice {
+            backend: BACKEND.to_string(),
+            reason: format!("{e:?}"),
+        })?;
+        let gpu = ctx.name().unwrap_or_else(|_| "unknown GPU".to_string());
         let arch = format!("sm_{major}{minor}");
         Ok(Self {
-            name: format!("cuda:{ordinal} ({gpu}, {arch})"),
+            name: format!("cuda:{} ({gpu}, {arch})", ctx.ordinal()),
             ctx,
             arch,
             modules: ModuleCache::new(),
             force_ptx: std::env::var_os("VYRE_CUDA_FORCE_PTX").is_some_and(|v| v != "0"),
         })
+    }
+
+    /// The cudarc context (interop).
+    #[must_use]
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
     }
 
     /// The device's architecture, `sm_XY`.
@@ -295,6 +313,28 @@ impl CudaBackend {
             ptr,
             bytes,
             ctx: Arc::clone(&self.ctx),
+            owner: Owner::Vyre,
+        })
+    }
+}
+
+/// Who frees a [`CudaMemory`].
+enum Owner {
+    /// vyre allocated it (`cuMemAlloc`) and frees it.
+    Vyre,
+    /// An adopted cudarc `CudaSlice<T>`, kept whole: cudarc frees it its
+    /// own way (stream-ordered where it allocated so), or hands it back.
+    Cudarc(Box<dyn std::any::Any + Send + Sync>),
+    /// Handed back to cudarc; nothing to free.
+    Gone,
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Vyre => "Vyre",
+            Self::Cudarc(_) => "Cudarc",
+            Self::Gone => "Gone",
         })
     }
 }
@@ -305,6 +345,7 @@ pub struct CudaMemory {
     ptr: sys::CUdeviceptr,
     bytes: usize,
     ctx: Arc<CudaContext>,
+    owner: Owner,
 }
 
 impl CudaMemory {
@@ -313,14 +354,88 @@ impl CudaMemory {
     pub fn device_ptr(&self) -> sys::CUdeviceptr {
         self.ptr
     }
+
+    /// Adopt a cudarc slice without a copy. Its stream is synchronised
+    /// first, so that vyre's launches (on the context's legacy default
+    /// stream) see what cudarc wrote; the slice is kept, and freed by
+    /// cudarc when the buffer is dropped, or handed back by
+    /// [`CudaMemory::into_cuda_slice`].
+    ///
+    /// # Errors
+    /// The synchronisation fails.
+    pub fn from_cuda_slice<T: cudarc::driver::DeviceRepr + 'static>(
+        slice: cudarc::driver::CudaSlice<T>,
+    ) -> Result<Self> {
+        use cudarc::driver::DevicePtr;
+        let stream = Arc::clone(slice.stream());
+        let ctx = Arc::clone(slice.context());
+        let bytes = slice.len() * std::mem::size_of::<T>();
+        let (ptr, sync) = slice.device_ptr(&stream);
+        drop(sync);
+        stream
+            .synchronize()
+            .map_err(|e| driver_err("synchronising the adopted slice's stream", &e))?;
+        Ok(Self {
+            ptr,
+            bytes,
+            ctx,
+            owner: Owner::Cudarc(Box::new(slice)),
+        })
+    }
+
+    /// The cudarc slice this memory was adopted from, back, after vyre's
+    /// work on it has finished; `Err(self)` for memory vyre allocated (or
+    /// a slice of another element type).
+    ///
+    /// # Errors
+    /// `self`, unchanged, when there is no such slice.
+    pub fn into_cuda_slice<T: cudarc::driver::DeviceRepr + 'static>(
+        mut self,
+    ) -> std::result::Result<cudarc::driver::CudaSlice<T>, Self> {
+        let owner = std::mem::replace(&mut self.owner, Owner::Gone);
+        match owner {
+            Owner::Cudarc(any) => match any.downcast::<cudarc::driver::CudaSlice<T>>() {
+                Ok(slice) => {
+                    if self.ctx.bind_to_thread().is_ok() {
+                        // vyre's launches ran on the legacy stream; the
+                        // slice's stream must not overtake them.
+                        let _ = result::ctx::synchronize();
+                    }
+                    Ok(*slice)
+                }
+                Err(any) => {
+                    self.owner = Owner::Cudarc(any);
+                    Err(self)
+                }
+            },
+            other => {
+                self.owner = other;
+                Err(self)
+            }
+        }
+    }
 }
 
 impl Drop for CudaMemory {
     fn drop(&mut self) {
-        if self.ctx.bind_to_thread().is_ok() {
-            // SAFETY: `ptr` came from `malloc_sync` in this context and is
-            // freed once. A failure here cannot be reported from `drop`.
-            let _ = unsafe { result::free_sync(self.ptr) };
+        match std::mem::replace(&mut self.owner, Owner::Gone) {
+            Owner::Vyre => {
+                if self.ctx.bind_to_thread().is_ok() {
+                    // SAFETY: `ptr` came from `malloc_sync` in this context
+                    // and is freed once. A failure here cannot be reported
+                    // from `drop`.
+                    let _ = unsafe { result::free_sync(self.ptr) };
+                }
+            }
+            // Launches on the legacy stream finish before cudarc's free
+            // (stream-ordered on the slice's stream) can reuse the memory.
+            Owner::Cudarc(slice) => {
+                if self.ctx.bind_to_thread().is_ok() {
+                    let _ = result::ctx::synchronize();
+                }
+                drop(slice);
+            }
+            Owner::Gone => {}
         }
     }
 }

@@ -149,17 +149,55 @@ impl WgpuBackend {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(e.to_string());
         }));
-        Ok(Self {
+        Ok(Self::with_parts(device, queue, uncaptured))
+    }
+
+    /// Run on a device and queue the application already has (zero-copy
+    /// interop: buffers of that device can be adopted with
+    /// [`WgpuMemory::from_buffer`]). Kernels use SPIR-V passthrough when
+    /// the device was opened with `wgpu::Features::PASSTHROUGH_SHADERS` on
+    /// Vulkan, WGSL otherwise, and subgroup operations when it has
+    /// `wgpu::Features::SUBGROUP`. The device's uncaptured-error handler
+    /// stays the application's: vyre reports its own errors through error
+    /// scopes.
+    #[must_use]
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        Self::with_parts(device, queue, Arc::default())
+    }
+
+    fn with_parts(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        uncaptured: Arc<Mutex<Vec<String>>>,
+    ) -> Self {
+        let info = device.adapter_info();
+        let features = device.features();
+        Self {
+            passthrough: info.backend == wgpu::Backend::Vulkan
+                && features.contains(wgpu::Features::PASSTHROUGH_SHADERS),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            limits: device.limits(),
+            info,
             device,
             queue,
-            info,
-            limits,
-            passthrough,
-            subgroups,
             pipelines: ModuleCache::new(),
             uncaptured,
             pending: Mutex::default(),
-        })
+        }
+    }
+
+    /// The wgpu device (for interop: the application's own work on it).
+    #[must_use]
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue vyre submits to. Call [`crate::Device::synchronize`]
+    /// before the application submits work that reads what vyre wrote:
+    /// vyre records launches and submits them in batches.
+    #[must_use]
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
     }
 
     /// Whether kernels run from SPIR-V passthrough (else from WGSL).

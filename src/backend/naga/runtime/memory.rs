@@ -21,6 +21,41 @@ impl WgpuMemory {
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
     }
+
+    /// Adopt an application's `buffer` (zero-copy interop), of which the
+    /// first `bytes` bytes are the data; adopt it with
+    /// [`crate::Device::adopt`]. The buffer is shared, not moved: wgpu
+    /// buffers are handles, and the application may keep its own.
+    ///
+    /// # Errors
+    /// A buffer without `STORAGE | COPY_SRC | COPY_DST` usage (vyre binds it
+    /// as storage and reads and writes it by copies), or one smaller than
+    /// `bytes` rounded up to whole 4-byte words.
+    pub fn from_buffer(buffer: wgpu::Buffer, bytes: usize) -> Result<Self> {
+        let need = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        if !buffer.usage().contains(need) {
+            return Err(backend_err(format!(
+                "an adopted buffer needs usage {need:?}; it has {:?}",
+                buffer.usage()
+            )));
+        }
+        if buffer.size() < padded(bytes) {
+            return Err(backend_err(format!(
+                "an adopted buffer of {} bytes cannot hold {bytes} bytes (rounded up to whole 4-byte words: {})",
+                buffer.size(),
+                padded(bytes)
+            )));
+        }
+        Ok(Self { buffer, len: bytes })
+    }
+
+    /// The buffer, handed back to the application.
+    #[must_use]
+    pub fn into_buffer(self) -> wgpu::Buffer {
+        self.buffer
+    }
 }
 
 impl DeviceMemory for WgpuMemory {

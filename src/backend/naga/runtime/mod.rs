@@ -25,6 +25,11 @@ pub use device::WgpuOptions;
 pub use launch::fold_grid;
 pub use memory::WgpuMemory;
 
+/// The wgpu version this backend is built on, for interop
+/// ([`crate::Device::from_wgpu`], [`crate::Device::buffer_from_wgpu`]):
+/// devices and buffers must come from this very crate.
+pub use wgpu;
+
 use std::sync::{Arc, Mutex};
 
 use crate::runtime::{
