@@ -62,3 +62,9 @@ macro_rules! include_kernels {
         pub use __vyre_generated::*;
     };
 }
+
+/// The user guide (`docs/guide.md`): its snippets are compiled and run as
+/// doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct UserGuide;
