@@ -2279,3 +2279,28 @@ fn cudarc_slices_round_trip_through_a_launch() {
         .unwrap_err();
     assert!(matches!(e, Error::ForeignMemory { .. }), "{e}");
 }
+
+/// `Device::time` on CUDA: events on the legacy stream around the work.
+#[test]
+fn device_time_uses_events_around_the_work() {
+    use vyre::runtime::LaunchArg;
+    let Some(dev) = cuda() else { return };
+    let n = 1 << 22;
+    let x = dev.upload(&vec![1.5f32; n]).unwrap();
+    let mut y = dev.zeros::<f32>(n).unwrap();
+    let owned = spec(&saxpy());
+    let ((), took) = dev
+        .time(|d| {
+            owned.with(|spec| {
+                d.launch(
+                    spec,
+                    Grid::threads(n),
+                    &mut [LaunchArg::F32(2.0), x.arg(), y.arg_mut()],
+                )
+            })
+        })
+        .unwrap();
+    println!("{}: saxpy of {n} f32 took {took:?}", dev.name());
+    assert!(took.as_nanos() > 0 && took.as_secs() < 10, "{took:?}");
+    assert_eq!(dev.download(&y).unwrap(), vec![3.0f32; n]);
+}

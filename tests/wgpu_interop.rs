@@ -143,3 +143,36 @@ fn unusable_buffers_are_refused() {
     let b = b.into_wgpu_buffer().expect_err("CPU memory");
     assert_eq!(cpu.download(&b).unwrap(), [1.0, 2.0]);
 }
+
+/// `Device::time` on wgpu: timestamp queries between launches where the
+/// adapter has them (not lavapipe), host timing otherwise; the work runs
+/// either way.
+#[test]
+fn device_time_measures_a_launch() {
+    let Some((device, queue)) = app_device() else {
+        return;
+    };
+    let timestamps = device.features().contains(
+        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+    );
+    drop((device, queue));
+    let dev = vyre::Device::wgpu().unwrap();
+    println!("{}: timestamps between launches: {timestamps}", dev.name());
+    let n = 1 << 16;
+    let x = dev.upload(&vec![1.5f32; n]).unwrap();
+    let mut y = dev.zeros::<f32>(n).unwrap();
+    let spec = naga_common::owned_spec(&vyre_testkit::programs::saxpy(64), "timed");
+    let ((), took) = dev
+        .time(|d| {
+            spec.with(|spec| {
+                d.launch(
+                    spec,
+                    Grid::threads(n),
+                    &mut [LaunchArg::F32(2.0), x.arg(), y.arg_mut()],
+                )
+            })
+        })
+        .unwrap();
+    assert!(took.as_nanos() > 0 && took.as_secs() < 60, "{took:?}");
+    assert_eq!(dev.download(&y).unwrap(), vec![3.0f32; n]);
+}

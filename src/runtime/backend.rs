@@ -81,6 +81,16 @@ pub trait DeviceBackend: Any + Send + Sync + fmt::Debug {
     /// # Errors
     /// An asynchronous launch failure.
     fn synchronize(&self) -> Result<()>;
+    /// A mark in the device's queue of work, ordered after every earlier
+    /// launch, for [`Device::time`](super::Device::time). `None` (the
+    /// default): the device has no timer of its own, and `Device::time`
+    /// measures on the host around a synchronisation.
+    ///
+    /// # Errors
+    /// The mark cannot be recorded.
+    fn mark(&self) -> Result<Option<Box<dyn DeviceMark>>> {
+        Ok(None)
+    }
     /// Copy all of `src` into `dst` (same size, checked by [`Device::copy`](super::Device::copy))
     /// after every earlier launch, like a launch that may return early. The
     /// default goes through the host; backends with a device-side copy
@@ -93,4 +103,15 @@ pub trait DeviceBackend: Any + Send + Sync + fmt::Debug {
         self.read(src, &mut host)?;
         self.write(dst, &host)
     }
+}
+
+/// A point in a device's queue of work, recorded by
+/// [`DeviceBackend::mark`] (a CUDA event, a wgpu timestamp query).
+pub trait DeviceMark: Any + Send + Sync + fmt::Debug {
+    /// The device's time from `earlier` (a mark of the same device) to
+    /// this one; waits until the work before this mark has finished.
+    ///
+    /// # Errors
+    /// A mark of another device, or the device fails.
+    fn since(&self, earlier: &dyn DeviceMark) -> Result<std::time::Duration>;
 }

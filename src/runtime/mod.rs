@@ -18,6 +18,8 @@ mod backend;
 mod cache;
 mod error;
 mod memory;
+#[cfg(feature = "nvtx")]
+pub mod nvtx;
 mod spec;
 pub mod tune;
 
@@ -25,7 +27,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use backend::{DeviceBackend, KernelArg};
+pub use backend::{DeviceBackend, DeviceMark, KernelArg};
 pub use cache::ModuleCache;
 pub use error::{Error, Result};
 pub use memory::{
@@ -194,6 +196,47 @@ impl Device {
             return Ok(());
         }
         self.backend.copy(&*src.mem, &mut *dst.mem)
+    }
+
+    /// Run `work` and measure how long the device spent on what it queued:
+    /// with the device's own timer where it has one (CUDA events, wgpu
+    /// timestamp queries), else on the host from a synchronisation before
+    /// `work` to one after it. Waits for `work`'s launches to finish.
+    ///
+    /// ```
+    /// let device = vyre::Device::cpu();
+    /// let (sum, took) = device.time(|d| {
+    ///     let x = d.upload(&[1u32, 2, 3])?;
+    ///     Ok(d.download(&x)?.iter().sum::<u32>())
+    /// })?;
+    /// assert_eq!(sum, 6);
+    /// assert!(took.as_secs() < 60);
+    /// # Ok::<(), vyre::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What `work` returns, or the device fails.
+    pub fn time<R>(
+        &self,
+        work: impl FnOnce(&Device) -> Result<R>,
+    ) -> Result<(R, std::time::Duration)> {
+        match self.backend.mark()? {
+            Some(start) => {
+                let out = work(self)?;
+                let end = self.backend.mark()?.ok_or_else(|| Error::Backend {
+                    backend: self.backend.name(),
+                    message: "the device stopped recording marks".to_string(),
+                })?;
+                Ok((out, end.since(&*start)?))
+            }
+            None => {
+                self.synchronize()?;
+                let start = std::time::Instant::now();
+                let out = work(self)?;
+                self.synchronize()?;
+                Ok((out, start.elapsed()))
+            }
+        }
     }
 
     /// Wait until every launch so far has finished.
@@ -376,6 +419,8 @@ impl Device {
         for (arg, param) in args.iter_mut().zip(kernel.params) {
             raw.push(arg.check(self.id, kernel, param)?);
         }
+        #[cfg(feature = "nvtx")]
+        let _range = nvtx::Range::push(kernel.name);
         self.backend.launch(kernel, workgroups, &mut raw)
     }
 }

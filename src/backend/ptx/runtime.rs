@@ -19,8 +19,8 @@ use cudarc::driver::{CudaContext, DriverError, result, sys};
 pub use cudarc;
 
 use crate::runtime::{
-    ArtifactWant, DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache,
-    ParamSpec, Result, downcast_memory,
+    ArtifactWant, DeviceBackend, DeviceMark, DeviceMemory, Error, KernelArg, KernelSpec,
+    ModuleCache, ParamSpec, Result, downcast_memory,
 };
 
 const BACKEND: &str = "cuda";
@@ -632,6 +632,66 @@ impl DeviceBackend for CudaBackend {
     fn synchronize(&self) -> Result<()> {
         self.bind()?;
         result::ctx::synchronize().map_err(|e| driver_err("kernel execution", &e))
+    }
+
+    /// A CUDA event recorded on the legacy stream, where the launches go.
+    fn mark(&self) -> Result<Option<Box<dyn DeviceMark>>> {
+        self.bind()?;
+        let event = result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT)
+            .map_err(|e| driver_err("creating an event", &e))?;
+        let mark = CudaMark {
+            event,
+            ctx: Arc::clone(&self.ctx),
+        };
+        // SAFETY: a live event of this context, on the legacy stream.
+        unsafe { result::event::record(mark.event, std::ptr::null_mut()) }
+            .map_err(|e| driver_err("recording an event", &e))?;
+        Ok(Some(Box::new(mark)))
+    }
+}
+
+/// A CUDA event: [`DeviceBackend::mark`] of the CUDA backend.
+#[derive(Debug)]
+struct CudaMark {
+    event: sys::CUevent,
+    ctx: Arc<CudaContext>,
+}
+
+// SAFETY: an event handle is context-wide; every use binds the context.
+unsafe impl Send for CudaMark {}
+// SAFETY: as above; the handle is only read.
+unsafe impl Sync for CudaMark {}
+
+impl DeviceMark for CudaMark {
+    fn since(&self, earlier: &dyn DeviceMark) -> Result<std::time::Duration> {
+        let earlier = (earlier as &dyn std::any::Any)
+            .downcast_ref::<CudaMark>()
+            .ok_or_else(|| Error::Backend {
+                backend: BACKEND.to_string(),
+                message: "timing from a mark of another device".to_string(),
+            })?;
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| driver_err("binding the context", &e))?;
+        // SAFETY: both events are live and recorded, this one after
+        // `earlier`.
+        let ms = unsafe {
+            result::event::synchronize(self.event)
+                .and_then(|()| result::event::elapsed(earlier.event, self.event))
+        }
+        .map_err(|e| driver_err("timing between events", &e))?;
+        Ok(std::time::Duration::from_secs_f64(
+            f64::from(ms.max(0.0)) / 1e3,
+        ))
+    }
+}
+
+impl Drop for CudaMark {
+    fn drop(&mut self) {
+        if self.ctx.bind_to_thread().is_ok() {
+            // SAFETY: created once, destroyed once.
+            let _ = unsafe { result::event::destroy(self.event) };
+        }
     }
 }
 

@@ -134,6 +134,12 @@ impl WgpuBackend {
         if subgroups {
             required_features |= wgpu::Features::SUBGROUP;
         }
+        // `Device::time` writes timestamps between launches where it can.
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        if chosen.features().contains(timestamps) {
+            required_features |= timestamps;
+        }
         let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
             label: Some("vyre"),
             required_features,
@@ -176,6 +182,9 @@ impl WgpuBackend {
             passthrough: info.backend == wgpu::Backend::Vulkan
                 && features.contains(wgpu::Features::PASSTHROUGH_SHADERS),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
+            timestamps: features.contains(
+                wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+            ),
             limits: device.limits(),
             info,
             device,

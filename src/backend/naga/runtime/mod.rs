@@ -20,6 +20,7 @@
 mod device;
 mod launch;
 mod memory;
+mod timer;
 
 pub use device::WgpuOptions;
 pub use launch::fold_grid;
@@ -33,7 +34,7 @@ pub use wgpu;
 use std::sync::{Arc, Mutex};
 
 use crate::runtime::{
-    DeviceBackend, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
+    DeviceBackend, DeviceMark, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
 };
 use launch::{Pending, Pipeline};
 
@@ -71,6 +72,9 @@ pub struct WgpuBackend {
     passthrough: bool,
     /// Whether `wgpu::Features::SUBGROUP` is enabled.
     subgroups: bool,
+    /// Whether timestamps can be written between launches
+    /// (`TIMESTAMP_QUERY` and `TIMESTAMP_QUERY_INSIDE_ENCODERS`).
+    timestamps: bool,
     pipelines: ModuleCache<Pipeline>,
     /// Errors wgpu reported outside an error scope, surfaced by the next
     /// `synchronize`/`read`.
@@ -146,6 +150,10 @@ impl DeviceBackend for WgpuBackend {
     fn synchronize(&self) -> Result<()> {
         self.wait()?;
         self.take_uncaptured()
+    }
+
+    fn mark(&self) -> Result<Option<Box<dyn DeviceMark>>> {
+        self.timestamp_mark()
     }
 
     fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
