@@ -231,18 +231,24 @@ fn unsupported_flags_and_targets_are_refused_by_name() {
     assert!(!dir.exists(), "a refused emission wrote files");
 }
 
+/// The golden test's crate: ptx with collectives, the training loop and
+/// sm_80 cubins, emitted into `dir`.
+fn emit_golden(name: &str, dir: &Path) -> vyre_build::LauncherOutput {
+    LauncherCrate::new("ptx", name)
+        .collectives(true)
+        .training_loop(train_loop())
+        .runtime_path(workspace())
+        .cuda_archs(["sm_80"])
+        .emit(kernels(), dir)
+        .unwrap()
+}
+
 #[test]
 fn the_emitted_crate_has_the_expected_files_manifest_and_cargo_toml() {
     let name = "vyre-launcher-golden";
     let dir = scratch_root().join(name);
     let _ = fs::remove_dir_all(&dir);
-    let out = LauncherCrate::new("ptx", name)
-        .collectives(true)
-        .training_loop(train_loop())
-        .runtime_path(workspace())
-        .cuda_archs(["sm_80"])
-        .emit(kernels(), &dir)
-        .unwrap();
+    let out = emit_golden(name, &dir);
     let files: Vec<String> = out
         .files
         .iter()
@@ -327,22 +333,10 @@ fn the_emitted_crate_has_the_expected_files_manifest_and_cargo_toml() {
     );
 
     // Emitting again rewrites nothing; a removed kernel's blob goes away.
-    let again = LauncherCrate::new("ptx", name)
-        .collectives(true)
-        .training_loop(train_loop())
-        .runtime_path(workspace())
-        .cuda_archs(["sm_80"])
-        .emit(kernels(), &dir)
-        .unwrap();
+    let again = emit_golden(name, &dir);
     assert!(again.rewritten.is_empty(), "{:?}", again.rewritten);
     fs::write(dir.join("bundle/stale.ptx"), "x").unwrap();
-    LauncherCrate::new("ptx", name)
-        .collectives(true)
-        .training_loop(train_loop())
-        .runtime_path(workspace())
-        .cuda_archs(["sm_80"])
-        .emit(kernels(), &dir)
-        .unwrap();
+    emit_golden(name, &dir);
     assert!(!dir.join("bundle/stale.ptx").exists());
 }
 

@@ -422,6 +422,62 @@ pub(crate) fn read_inputs(
         .collect()
 }
 
+/// The buffer, scalar and reduction flags `run` and `train` share, checked
+/// against the parameters of their kernels.
+pub(crate) struct Bindings {
+    /// `--in NAME=FILE`.
+    pub inputs: Vec<(String, String)>,
+    /// `--scalar NAME=VALUE`, parsed as the parameter's type.
+    pub scalars: Vec<(String, vyre::ir::Literal)>,
+    /// `--out NAME=FILE`.
+    pub outputs: Vec<(String, String)>,
+    /// `--len NAME=N` (or `rows`, for `train`), as given.
+    pub lens: Vec<(String, String)>,
+    /// The manifest's marks plus `--allreduce`.
+    pub reduce: Vec<(String, ReduceOp)>,
+}
+
+impl Bindings {
+    /// The flags of `m` for `kernels`, `marked` the buffers the manifest
+    /// all-reduces.
+    pub(crate) fn parse(
+        m: &ArgMatches,
+        kernels: &[&KernelEntry],
+        marked: Vec<(String, ReduceOp)>,
+    ) -> Result<Self> {
+        let inputs = name_values(m, "in")?;
+        let scalars = name_values(m, "scalar")?;
+        let outputs = name_values(m, "out")?;
+        let lens = name_values(m, "len")?;
+        check_names(kernels, &inputs, "in", ParamKind::Buffer)?;
+        check_names(kernels, &outputs, "out", ParamKind::Buffer)?;
+        check_names(kernels, &lens, "len", ParamKind::Buffer)?;
+        check_names(kernels, &scalars, "scalar", ParamKind::Scalar)?;
+        let reduce = reductions(marked, m)?;
+        let names: Vec<(String, String)> = reduce
+            .iter()
+            .map(|(n, _)| (n.clone(), String::new()))
+            .collect();
+        check_names(kernels, &names, "allreduce", ParamKind::Buffer)?;
+        let scalars = scalars
+            .iter()
+            .map(|(n, v)| {
+                Ok((
+                    n.clone(),
+                    host::parse_scalar(v, param_type(kernels, n)?, n)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            inputs,
+            scalars,
+            outputs,
+            lens,
+            reduce,
+        })
+    }
+}
+
 /// `--len NAME=N` values.
 pub(crate) fn lengths(pairs: &[(String, String)]) -> Result<Vec<(String, u64)>> {
     pairs
@@ -438,29 +494,15 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
     let name = m.get_one::<String>("kernel").map_or("", String::as_str);
     let kernel = bundle.manifest.kernel(name).map_err(LauncherError::Usage)?;
     let kernels = [kernel];
-    let inputs = name_values(m, "in")?;
-    let scalars = name_values(m, "scalar")?;
-    let outputs = name_values(m, "out")?;
-    let lens = name_values(m, "len")?;
-    check_names(&kernels, &inputs, "in", ParamKind::Buffer)?;
-    check_names(&kernels, &outputs, "out", ParamKind::Buffer)?;
-    check_names(&kernels, &lens, "len", ParamKind::Buffer)?;
-    check_names(&kernels, &scalars, "scalar", ParamKind::Scalar)?;
-    let lens = lengths(&lens)?;
+    let b = Bindings::parse(m, &kernels, Vec::new())?;
+    let lens = lengths(&b.lens)?;
     let grid = match (m.get_one::<String>("grid"), m.get_one::<String>("threads")) {
         (Some(g), _) => Some(Grid::Workgroups(dims(g, "grid")?)),
         (None, Some(t)) => Some(Grid::Threads(dims(t, "threads")?)),
         (None, None) => None,
     };
-    let mut literals = Vec::new();
-    for (n, v) in &scalars {
-        literals.push((
-            n.clone(),
-            host::parse_scalar(v, param_type(&kernels, n)?, n)?,
-        ));
-    }
     for p in kernel.params.iter().filter(|p| p.kind == ParamKind::Scalar) {
-        if !scalars.iter().any(|(n, _)| n == &p.name) {
+        if !b.scalars.iter().any(|(n, _)| n == &p.name) {
             return Err(LauncherError::Usage(format!(
                 "`{}` needs scalar `{}`: --scalar {}=VALUE",
                 kernel.name, p.name, p.name
@@ -468,13 +510,8 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
         }
     }
     let world = Ranks::for_bundle(bundle)?;
-    let reduce = reductions(Vec::new(), m)?;
-    let names: Vec<(String, String)> = reduce
-        .iter()
-        .map(|(n, _)| (n.clone(), String::new()))
-        .collect();
-    check_names(&kernels, &names, "allreduce", ParamKind::Buffer)?;
-    let arrays = read_inputs(&kernels, &inputs, &world)?;
+    let reduce = b.reduce;
+    let arrays = read_inputs(&kernels, &b.inputs, &world)?;
     let longest = arrays.iter().map(|(_, a)| a.len() as u64).max();
     let device = open_device(launcher, m)?;
     // Only a run that reduces needs the other ranks (and NCCL's start-up).
@@ -492,7 +529,7 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
     for (n, a) in &arrays {
         ws.put(n, a)?;
     }
-    for (n, v) in literals {
+    for (n, v) in b.scalars {
         ws.set_scalar(&n, v);
     }
     for p in kernel.params.iter().filter(|p| p.kind == ParamKind::Buffer) {
@@ -525,7 +562,7 @@ fn run_kernel(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> Resul
         comm.all_reduce(&mut ws, name, *op)?;
     }
     // Every rank writes a per-rank path (`{rank}`); a shared one, rank 0.
-    for (n, file) in &outputs {
+    for (n, file) in &b.outputs {
         if world.rank == 0 || file.contains("{rank}") {
             host::write_output(Path::new(&world.path(file)), &ws.get(n)?)?;
         }

@@ -16,10 +16,10 @@ use clap::{Arg, ArgMatches, Command};
 use serde_json::json;
 
 use crate::bundle::Bundle;
-use crate::cli::{Launcher, check_names, name_values, open_device, param_type, read_inputs};
+use crate::cli::{Bindings, Launcher, open_device, param_type, read_inputs};
 use crate::error::{LauncherError, Result};
 use crate::host::{self, HostArray};
-use crate::manifest::{KernelEntry, ParamKind, ReduceOp};
+use crate::manifest::{KernelEntry, ReduceOp};
 use crate::run::Workspace;
 
 /// The `train` subcommand.
@@ -135,33 +135,15 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
     let update = kernels(bundle, &t.update)?;
     let eval = kernels(bundle, &t.eval)?;
     let all: Vec<&KernelEntry> = step.iter().chain(&update).chain(&eval).copied().collect();
-    let inputs = name_values(m, "in")?;
-    let scalars = name_values(m, "scalar")?;
-    let outputs = name_values(m, "out")?;
-    let lens = name_values(m, "len")?;
-    check_names(&all, &inputs, "in", ParamKind::Buffer)?;
-    check_names(&all, &outputs, "out", ParamKind::Buffer)?;
-    check_names(&all, &lens, "len", ParamKind::Buffer)?;
-    check_names(&all, &scalars, "scalar", ParamKind::Scalar)?;
-    let budget = budget(m)?;
     let marked: Vec<(String, ReduceOp)> = t
         .allreduce
         .iter()
         .map(|a| (a.buffer.clone(), a.op))
         .collect();
-    let reduce = crate::cli::reductions(marked, m)?;
-    let names: Vec<(String, String)> = reduce
-        .iter()
-        .map(|(n, _)| (n.clone(), String::new()))
-        .collect();
-    check_names(&all, &names, "allreduce", ParamKind::Buffer)?;
+    let bindings = Bindings::parse(m, &all, marked)?;
+    let budget = budget(m)?;
     let world = crate::ranks::Ranks::for_bundle(bundle)?;
-
-    let mut literals = Vec::new();
-    for (n, v) in &scalars {
-        literals.push((n.clone(), host::parse_scalar(v, param_type(&all, n)?, n)?));
-    }
-    let arrays = read_inputs(&all, &inputs, &world)?;
+    let arrays = read_inputs(&all, &bindings.inputs, &world)?;
     let data: Vec<&(String, HostArray)> =
         arrays.iter().filter(|(n, _)| t.data.contains(n)).collect();
     let missing: Vec<&String> = t
@@ -202,7 +184,7 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
     // `--len NAME=rows` buffers follow the chunk; others are fixed.
     let mut per_row = Vec::new();
     let mut fixed = Vec::new();
-    for (n, v) in &lens {
+    for (n, v) in &bindings.lens {
         if v == "rows" {
             per_row.push(n.clone());
         } else {
@@ -227,7 +209,7 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
     for (n, len) in &fixed {
         ws.zeros(n, param_type(&all, n)?, vec![*len])?;
     }
-    for (n, v) in literals {
+    for (n, v) in bindings.scalars {
         ws.set_scalar(&n, v);
     }
 
@@ -251,7 +233,7 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
             for k in &step {
                 ws.launch(k, None)?;
             }
-            for (name, op) in &reduce {
+            for (name, op) in &bindings.reduce {
                 comm.all_reduce(&mut ws, name, *op)?;
             }
             for k in &update {
@@ -297,7 +279,7 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
                 "device": ws.device.name(),
             })
         );
-        for (n, file) in &outputs {
+        for (n, file) in &bindings.outputs {
             host::write_output(Path::new(file), &ws.get(n)?)?;
         }
     }
