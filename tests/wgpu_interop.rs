@@ -152,11 +152,11 @@ fn device_time_measures_a_launch() {
     let Some((device, queue)) = app_device() else {
         return;
     };
-    let timestamps = device.features().contains(
-        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
-    );
     drop((device, queue));
     let dev = vyre::Device::wgpu().unwrap();
+    let timestamps = dev
+        .backend_as::<vyre::backend::naga::runtime::WgpuBackend>()
+        .is_some_and(|b| b.timestamps_between_launches());
     println!("{}: timestamps between launches: {timestamps}", dev.name());
     let n = 1 << 16;
     let x = dev.upload(&vec![1.5f32; n]).unwrap();

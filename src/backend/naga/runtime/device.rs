@@ -178,6 +178,10 @@ impl WgpuBackend {
     ) -> Self {
         let info = device.adapter_info();
         let features = device.features();
+        let ring = super::binding::UniformRing::new(
+            &device,
+            device.limits().min_uniform_buffer_offset_alignment,
+        );
         Self {
             passthrough: info.backend == wgpu::Backend::Vulkan
                 && features.contains(wgpu::Features::PASSTHROUGH_SHADERS),
@@ -192,6 +196,8 @@ impl WgpuBackend {
             pipelines: ModuleCache::new(),
             uncaptured,
             pending: Mutex::default(),
+            ring: Mutex::new(ring),
+            bind_groups: Arc::default(),
         }
     }
 
@@ -231,6 +237,13 @@ impl WgpuBackend {
     pub fn subgroup_size(&self) -> Option<u32> {
         let (min, max) = (self.info.subgroup_min_size, self.info.subgroup_max_size);
         (self.subgroups && min == max).then_some(min)
+    }
+
+    /// Whether [`crate::Device::time`] uses timestamp queries here (the
+    /// device writes timestamps between passes), rather than host time.
+    #[must_use]
+    pub fn timestamps_between_launches(&self) -> bool {
+        self.timestamps
     }
 
     /// The adapter's information.

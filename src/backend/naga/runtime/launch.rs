@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, PoisonError};
 
+use super::binding::BindKey;
 use super::{MAX_PENDING, WgpuBackend, WgpuMemory, backend_err, pop_scope};
 use crate::backend::naga::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::ir::Access;
@@ -15,6 +16,8 @@ use crate::runtime::{
 /// A compiled kernel on this device.
 #[derive(Debug)]
 pub(super) struct Pipeline {
+    /// A serial number, for the bind-group cache.
+    id: u64,
     pipeline: wgpu::ComputePipeline,
     bind_group_layout: wgpu::BindGroupLayout,
     layout: Layout,
@@ -149,8 +152,8 @@ impl WgpuBackend {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(u64::from(layout.uniform_size())),
                 },
                 count: None,
             });
@@ -259,7 +262,9 @@ impl WgpuBackend {
             format_args!("creating the pipeline of kernel `{}`", spec.name),
         )?;
         debug_assert_eq!(BIND_GROUP, 0);
+        static NEXT_PIPELINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Pipeline {
+            id: NEXT_PIPELINE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             pipeline,
             bind_group_layout,
             layout,
@@ -341,45 +346,67 @@ impl WgpuBackend {
         for (k, v) in workgroups.into_iter().chain([fold]).enumerate() {
             put(gf + k as u32, v);
         }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        // Not `create_buffer_init`: on a lost device its mapping panics;
-        // a queued write reports through the scope instead.
-        let uniform_buf = pipe.layout.uniform_binding().map(|binding| {
-            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("vyre params"),
-                size: uniform.len() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+        // The uniforms go into the next slot of the ring; the bind group
+        // (buffers, and the ring at a dynamic offset) is cached.
+        let mut key = BindKey {
+            pipeline: pipe.id,
+            buffers: buffers
+                .iter()
+                .map(|(b, buf)| (*b, (*buf).clone()))
+                .collect(),
+        };
+        let uniform_offset = match pipe.layout.uniform_binding() {
+            Some(binding) => {
+                let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+                let slot = ring.slot_for(&self.device, uniform.len() as u64);
+                if slot.flush_first {
+                    self.flush()?;
+                }
+                self.queue
+                    .write_buffer(&ring.buffer, u64::from(slot.offset), &uniform);
+                key.buffers.push((binding, ring.buffer.clone()));
+                Some(slot.offset)
+            }
+            None => None,
+        };
+        let uniform_size = wgpu::BufferSize::new(uniform.len() as u64);
+        let bind_group = self.bind_groups.get_or_make(key, |key| {
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let entries: Vec<wgpu::BindGroupEntry<'_>> = key
+                .buffers
+                .iter()
+                .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                    binding: *binding,
+                    resource: if Some(*binding) == pipe.layout.uniform_binding() {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer,
+                            offset: 0,
+                            size: uniform_size,
+                        })
+                    } else {
+                        buffer.as_entire_binding()
+                    },
+                })
+                .collect();
+            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.name),
+                layout: &pipe.bind_group_layout,
+                entries: &entries,
             });
-            self.queue.write_buffer(&buffer, 0, &uniform);
-            (binding, buffer)
-        });
-        let mut entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
-            .iter()
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        if let Some((binding, buf)) = &uniform_buf {
-            entries.push(wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: buf.as_entire_binding(),
-            });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.name),
-            layout: &pipe.bind_group_layout,
-            entries: &entries,
-        });
-        pop_scope(scope, format_args!("launching kernel `{}`", kernel.name))?;
+            pop_scope(scope, format_args!("launching kernel `{}`", kernel.name))?;
+            Ok::<_, Error>(group)
+        })?;
         self.record(format_args!("kernel `{}`", kernel.name), |enc| {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
                 timestamp_writes: None,
             });
             pass.set_pipeline(&pipe.pipeline);
-            pass.set_bind_group(BIND_GROUP, &bind_group, &[]);
+            let offsets: &[u32] = match &uniform_offset {
+                Some(o) => std::slice::from_ref(o),
+                None => &[],
+            };
+            pass.set_bind_group(BIND_GROUP, &bind_group, offsets);
             pass.dispatch_workgroups(physical[0], physical[1], physical[2]);
         })
     }

@@ -1,7 +1,8 @@
 //! Device memory: buffers, writes, copies and readback.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
+use super::binding::SharedBindGroups;
 use super::{BACKEND, WgpuBackend, backend_err, pop_scope};
 use crate::runtime::{DeviceBackend as _, DeviceMemory, Result, downcast_memory};
 
@@ -13,6 +14,22 @@ use crate::runtime::{DeviceBackend as _, DeviceMemory, Result, downcast_memory};
 pub struct WgpuMemory {
     pub(super) buffer: wgpu::Buffer,
     pub(super) len: usize,
+    /// For memory vyre allocated: drops the cached bind groups that bind
+    /// it when it is dropped, so that the cache never keeps it alive.
+    _forget: Option<ForgetBindGroups>,
+}
+
+/// Drops, when dropped, the cached bind groups that bind `buffer`.
+#[derive(Debug)]
+struct ForgetBindGroups {
+    cache: SharedBindGroups,
+    buffer: wgpu::Buffer,
+}
+
+impl Drop for ForgetBindGroups {
+    fn drop(&mut self) {
+        self.cache.forget(&self.buffer);
+    }
 }
 
 impl WgpuMemory {
@@ -48,13 +65,20 @@ impl WgpuMemory {
                 padded(bytes)
             )));
         }
-        Ok(Self { buffer, len: bytes })
+        Ok(Self {
+            buffer,
+            len: bytes,
+            // The application's buffer: a cached bind group may hold it
+            // until it is evicted (at most 64 are kept).
+            _forget: None,
+        })
     }
 
     /// The buffer, handed back to the application.
     #[must_use]
     pub fn into_buffer(self) -> wgpu::Buffer {
-        self.buffer
+        let Self { buffer, .. } = self;
+        buffer
     }
 }
 
@@ -102,7 +126,7 @@ impl WgpuBackend {
             mapped_at_creation: false,
         });
         pop_scope(scope, format_args!("allocating {bytes} bytes"))?;
-        Ok(Box::new(WgpuMemory { buffer, len: bytes }))
+        Ok(Box::new(self.owned_memory(buffer, bytes)))
     }
 
     pub(super) fn upload_buffer(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
@@ -124,10 +148,20 @@ impl WgpuBackend {
         });
         self.queue.write_buffer(&buffer, 0, &contents);
         pop_scope(scope, format_args!("allocating {} bytes", data.len()))?;
-        Ok(Box::new(WgpuMemory {
+        Ok(Box::new(self.owned_memory(buffer, data.len())))
+    }
+
+    /// Memory vyre allocated: forgotten by the bind-group cache when
+    /// dropped.
+    fn owned_memory(&self, buffer: wgpu::Buffer, len: usize) -> WgpuMemory {
+        WgpuMemory {
+            _forget: Some(ForgetBindGroups {
+                cache: Arc::clone(&self.bind_groups),
+                buffer: buffer.clone(),
+            }),
             buffer,
-            len: data.len(),
-        }))
+            len,
+        }
     }
 
     pub(super) fn write_buffer(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {

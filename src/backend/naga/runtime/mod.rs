@@ -17,6 +17,7 @@
 //! `launch` (pipelines, bind groups, the batching of commands, large
 //! grids) and `memory` (buffers, copies, readback).
 
+mod binding;
 mod device;
 mod launch;
 mod memory;
@@ -81,6 +82,10 @@ pub struct WgpuBackend {
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// Work recorded but not yet submitted.
     pending: Mutex<Pending>,
+    /// The launches' uniform slots.
+    ring: Mutex<binding::UniformRing>,
+    /// Bind groups by pipeline and buffers.
+    bind_groups: binding::SharedBindGroups,
 }
 
 /// `what` is formatted only when there is an error to report (launches
