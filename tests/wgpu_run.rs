@@ -566,3 +566,41 @@ pub fn k(in0: &[u32], out: &mut [u32], outf: &mut [f32]) {
         }
     }
 }
+
+/// Thousands of launches without a wait, each with its own scalar: every
+/// launch reads its own uniform slot, across the ring's wrap-arounds and
+/// the submissions in between.
+#[test]
+fn every_launch_reads_its_own_scalars() {
+    use vyre::ir::{Access, BufRef, DataType, Expr, ProgramBuilder};
+    let Some(dev) = device(&WgpuOptions::from_env()) else {
+        return;
+    };
+    // y[i] += a for i < y.len()
+    let mut b = ProgramBuilder::new("add_scalar", [64, 1, 1]);
+    let a = b.scalar("a", DataType::U32);
+    let y = b.buffer("y", DataType::U32, Access::ReadWrite);
+    let i = b.local("i", DataType::U32, false);
+    b.body(|blk| {
+        blk.let_(i, Expr::global_id_x());
+        blk.if_(Expr::local(i).lt(Expr::len(y)), |then| {
+            let v = Expr::load(BufRef::Param(y), Expr::local(i)).add(Expr::param(a));
+            then.store(BufRef::Param(y), Expr::local(i), v);
+        });
+    });
+    let spec = owned_spec(&b.finish(), "ring");
+    let mut buf: Buffer<u32> = dev.zeros(100).unwrap();
+    let launches = 2600u32;
+    spec.with(|spec| {
+        for k in 0..launches {
+            dev.launch(
+                spec,
+                Grid::threads(100),
+                &mut [LaunchArg::U32(k), buf.arg_mut()],
+            )
+            .unwrap();
+        }
+    });
+    let want = launches * (launches - 1) / 2;
+    assert_eq!(dev.download(&buf).unwrap(), vec![want; 100]);
+}

@@ -59,24 +59,22 @@ impl BindGroups {
 }
 
 /// The ring of uniform slots the scalar parameters of launches go into.
+/// A launch stages its bytes on the host; the slots of a command buffer
+/// are written with one `write_buffer` just before it is submitted
+/// ([`UniformRing::take_staged`]): wgpu stages every `write_buffer` in a
+/// buffer of its own, which costs more than the launch.
 #[derive(Debug)]
 pub(super) struct UniformRing {
     /// The buffer, bound at a dynamic offset.
     pub buffer: wgpu::Buffer,
-    /// Bytes per slot: the device's uniform offset alignment, at least the
-    /// largest uniform block asked for so far (slots are re-sized by
-    /// [`UniformRing::slot_for`] when a kernel needs more).
+    /// Bytes per slot: the device's uniform offset alignment, or more when
+    /// a kernel's uniform block is larger.
     slot: u64,
     /// The next free slot.
     next: u64,
-}
-
-/// Where a launch's uniforms went, and whether the pending command buffer
-/// must be submitted before they are written (the ring wrapped around: its
-/// earliest slots may still be waiting for their launches).
-pub(super) struct Slot {
-    pub offset: u32,
-    pub flush_first: bool,
+    /// Slots staged since the last submission, from byte `staged_from`.
+    staged: Vec<u8>,
+    staged_from: u64,
 }
 
 impl UniformRing {
@@ -87,6 +85,8 @@ impl UniformRing {
             buffer: Self::make(device, slot),
             slot,
             next: 0,
+            staged: Vec::new(),
+            staged_from: 0,
         }
     }
 
@@ -99,26 +99,43 @@ impl UniformRing {
         })
     }
 
-    /// A slot for `bytes` bytes of uniforms. A block larger than a slot
-    /// (hundreds of parameters) gets a new ring of larger slots, after the
-    /// pending work is submitted.
-    pub(super) fn slot_for(&mut self, device: &wgpu::Device, bytes: u64) -> Slot {
-        let mut flush_first = false;
-        if bytes > self.slot {
-            self.slot = bytes.next_multiple_of(self.slot);
-            self.buffer = Self::make(device, self.slot);
+    /// Stage `bytes` in the next slot: its offset, and the ring buffer it
+    /// is in; `None` when the staged slots must be submitted first (the
+    /// ring wraps around, or needs larger slots for `bytes`), after which a
+    /// new call succeeds.
+    pub(super) fn stage(
+        &mut self,
+        device: &wgpu::Device,
+        bytes: &[u8],
+    ) -> Option<(u32, wgpu::Buffer)> {
+        let len = bytes.len() as u64;
+        if len > self.slot || self.next == RING_SLOTS {
+            if !self.staged.is_empty() {
+                return None;
+            }
+            if len > self.slot {
+                self.slot = len.next_multiple_of(self.slot);
+                self.buffer = Self::make(device, self.slot);
+            }
             self.next = 0;
-            flush_first = true;
-        }
-        if self.next == RING_SLOTS {
-            self.next = 0;
-            flush_first = true;
         }
         let offset = self.next * self.slot;
         self.next += 1;
-        Slot {
-            offset: u32::try_from(offset).unwrap_or(u32::MAX),
-            flush_first,
+        if self.staged.is_empty() {
+            self.staged_from = offset;
+        }
+        let at = (offset - self.staged_from) as usize;
+        self.staged.resize(at + self.slot as usize, 0);
+        self.staged[at..at + bytes.len()].copy_from_slice(bytes);
+        Some((u32::try_from(offset).ok()?, self.buffer.clone()))
+    }
+
+    /// Write the staged slots (before the command buffer that reads them
+    /// is submitted).
+    pub(super) fn write_staged(&mut self, queue: &wgpu::Queue) {
+        if !self.staged.is_empty() {
+            queue.write_buffer(&self.buffer, self.staged_from, &self.staged);
+            self.staged.clear();
         }
     }
 }

@@ -75,6 +75,12 @@ impl WgpuBackend {
         // Errors recorded into the encoder (pass and copy validation) come
         // out of `finish`.
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        // The launches' uniforms, written before the commands that read
+        // them.
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_staged(&self.queue);
         self.queue.submit([encoder.finish()]);
         pop_scope(scope, format_args!("submitting {what}"))
     }
@@ -357,15 +363,22 @@ impl WgpuBackend {
         };
         let uniform_offset = match pipe.layout.uniform_binding() {
             Some(binding) => {
-                let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-                let slot = ring.slot_for(&self.device, uniform.len() as u64);
-                if slot.flush_first {
+                let lock = || self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut staged = lock().stage(&self.device, &uniform);
+                if staged.is_none() {
+                    // The ring wraps: submit the slots staged so far.
                     self.flush()?;
+                    staged = lock().stage(&self.device, &uniform);
                 }
-                self.queue
-                    .write_buffer(&ring.buffer, u64::from(slot.offset), &uniform);
-                key.buffers.push((binding, ring.buffer.clone()));
-                Some(slot.offset)
+                let (offset, ring) = staged.ok_or_else(|| {
+                    backend_err(format!(
+                        "kernel `{}`: no uniform slot for {} bytes",
+                        kernel.name,
+                        uniform.len()
+                    ))
+                })?;
+                key.buffers.push((binding, ring));
+                Some(offset)
             }
             None => None,
         };
