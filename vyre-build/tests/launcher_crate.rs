@@ -592,16 +592,21 @@ fn a_reference_launcher_runs_kernels_and_refuses_bad_input_in_one_line() {
     );
 
     // --target-loss (here from the environment) stops a chunk early.
+    // The metrics go to a file with --metrics.
     let early = ok(train(
-        &["--steps", "150"],
+        &["--steps", "150", "--metrics", "early.jsonl"],
         &[("VYRE_TTT_TARGET_LOSS", "0.4")],
         "w2.npy",
     ));
+    assert_eq!(early, "", "the metrics went to the file");
+    let early = fs::read_to_string(w.join("early.jsonl")).unwrap();
     let early_steps = json_lines(&early)
         .iter()
         .filter(|l| l.get("step").is_some())
         .count();
     assert!(early_steps < 300, "{early_steps}");
+    let last = json_lines(&early).pop().unwrap();
+    assert_eq!(last["summary"], true);
 
     // Two ranks over TCP split each chunk's rows and average the gradient:
     // the same weights as one rank (up to summation order).

@@ -40,6 +40,12 @@ pub(crate) fn command(inputs: [Arg; 4], device: Arg) -> Command {
                 .help("Step budget per chunk (default: VYRE_TTT_STEPS, else 100)"),
         )
         .arg(
+            Arg::new("metrics")
+                .long("metrics")
+                .value_name("FILE")
+                .help("Write the JSON lines to FILE instead of stdout (a library's log, NCCL_DEBUG's say, stays out of them)"),
+        )
+        .arg(
             Arg::new("target-loss")
                 .long("target-loss")
                 .value_name("X")
@@ -85,6 +91,45 @@ fn budget(m: &ArgMatches) -> Result<Budget> {
         None => None,
     };
     Ok(Budget { steps, target_loss })
+}
+
+/// Where the JSON lines go: stdout, or a file (`--metrics`), a line at a
+/// time so that a run cut short keeps what it measured.
+enum Metrics {
+    Stdout,
+    File(std::path::PathBuf, std::fs::File),
+}
+
+impl Metrics {
+    fn open(path: Option<&String>) -> Result<Self> {
+        Ok(match path {
+            None => Self::Stdout,
+            Some(p) => {
+                let path = std::path::PathBuf::from(p);
+                let file = std::fs::File::create(&path).map_err(|e| LauncherError::File {
+                    path: path.clone(),
+                    reason: format!("cannot be written: {e}"),
+                })?;
+                Self::File(path, file)
+            }
+        })
+    }
+
+    fn line(&mut self, value: &serde_json::Value) -> Result<()> {
+        match self {
+            Self::Stdout => {
+                println!("{value}");
+                Ok(())
+            }
+            Self::File(path, file) => {
+                use std::io::Write as _;
+                writeln!(file, "{value}").map_err(|e| LauncherError::File {
+                    path: path.clone(),
+                    reason: format!("cannot be written: {e}"),
+                })
+            }
+        }
+    }
 }
 
 /// The kernels named in `names`.
@@ -213,6 +258,7 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
         ws.set_scalar(&n, v);
     }
 
+    let mut metrics = Metrics::open(m.get_one::<String>("metrics").filter(|_| world.rank == 0))?;
     let mut total_steps = 0u64;
     let mut last_loss = f64::NAN;
     let mut eval_losses = Vec::new();
@@ -244,10 +290,7 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
             total_steps += 1;
             last_loss = loss;
             if world.rank == 0 {
-                println!(
-                    "{}",
-                    json!({"chunk": chunk, "step": s, "loss": loss, "ms": ms})
-                );
+                metrics.line(&json!({"chunk": chunk, "step": s, "loss": loss, "ms": ms}))?;
             }
             if budget.target_loss.is_some_and(|target| loss <= target) {
                 break;
@@ -259,26 +302,20 @@ pub(crate) fn run(launcher: &Launcher<'_>, bundle: &Bundle, m: &ArgMatches) -> R
         let eval_loss = comm.mean_across_ranks(mean_loss(&ws, &t.loss)?)?;
         eval_losses.push(eval_loss);
         if world.rank == 0 {
-            println!(
-                "{}",
-                json!({"chunk": chunk, "eval_loss": eval_loss, "rows": to - from})
-            );
+            metrics.line(&json!({"chunk": chunk, "eval_loss": eval_loss, "rows": to - from}))?;
         }
     }
     if world.rank == 0 {
         let mean_eval = eval_losses.iter().sum::<f64>() / eval_losses.len().max(1) as f64;
-        println!(
-            "{}",
-            json!({
-                "summary": true,
-                "chunks": chunks,
-                "steps": total_steps,
-                "final_loss": last_loss,
-                "eval_loss": mean_eval,
-                "ranks": world.size,
-                "device": ws.device.name(),
-            })
-        );
+        metrics.line(&json!({
+            "summary": true,
+            "chunks": chunks,
+            "steps": total_steps,
+            "final_loss": last_loss,
+            "eval_loss": mean_eval,
+            "ranks": world.size,
+            "device": ws.device.name(),
+        }))?;
         for (n, file) in &bindings.outputs {
             host::write_output(Path::new(file), &ws.get(n)?)?;
         }
