@@ -419,9 +419,22 @@ fn cargo_toml(
     dependencies: &[vyre::driver::LauncherDependency],
     runtime_path: Option<&Path>,
 ) -> Result<String, Error> {
+    // Relative to the emitted crate, a relative checkout path would point
+    // elsewhere: make it absolute.
+    let root = match runtime_path {
+        Some(p) => Some(std::path::absolute(p).map_err(|e| Error::io("resolving", p, e))?),
+        None => None,
+    };
     let mut deps = String::new();
     for dep in dependencies {
-        let spec = match runtime_path.and_then(|root| local_crate(root, dep.name)) {
+        let local = root.as_deref().and_then(|root| local_crate(root, dep.name));
+        if let (Some(root), None, "vyre-launcher") = (&root, &local, dep.name) {
+            return Err(Error::Config(format!(
+                "the vyre checkout `{}` has no `vyre-launcher/Cargo.toml`",
+                root.display()
+            )));
+        }
+        let spec = match local {
             Some(path) => with_path(dep.spec, &path),
             None => dep.spec.to_string(),
         };

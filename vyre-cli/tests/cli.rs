@@ -272,6 +272,12 @@ fn launcher_writes_a_crate_with_its_training_loop_and_refuses_what_it_cannot() {
             "include_collectives (wgpu has no collective library",
         ),
         (
+            "launcher -t reference --name d5 --vyre-path . kernels -o d5"
+                .split(' ')
+                .collect(),
+            "has no `vyre-launcher/Cargo.toml`",
+        ),
+        (
             vec![
                 "launcher",
                 "-t",
