@@ -12,7 +12,6 @@
 //! two differ by thousands of ULP. A device that is absent prints
 //! `skipped:` (unless `VYRE_REQUIRE_VULKAN=1` / `VYRE_REQUIRE_CUDA=1`).
 
-use vyre::runtime::LaunchArg;
 use vyre::{Device, DispatchConfig, Grid};
 use vyre_testkit::harness::OwnedSpec;
 use vyre_testkit::ulp_distance;
