@@ -4,9 +4,9 @@
 //! - the reference interpreter and PTX: `/` and `sqrt` correctly rounded,
 //!   `mul_add` fused (rounded once);
 //! - the naga targets (Vulkan through SPIR-V, WGSL): `/` and `sqrt` within
-//!   3 ULP (Vulkan allows 2.5 and 3), and `mul_add` either fused or `a * b
-//!   + c` with two roundings: SPIR-V's `Fma` and WGSL's `fma` allow both
-//!   (lavapipe computes it unfused).
+//!   3 ULP (Vulkan allows 2.5 and 3), and `mul_add` either fused or
+//!   `a * b + c` with two roundings: SPIR-V's `Fma` and WGSL's `fma` allow
+//!   both (lavapipe computes it unfused).
 //!
 //! Inputs include `mul_add`s that cancel (`c` close to `-a * b`), where the
 //! two differ by thousands of ULP. A device that is absent prints
