@@ -120,21 +120,7 @@ impl Nccl {
         let mut scratch = self
             .device
             .upload_bytes(DataType::F32, &(value as f32).to_le_bytes())?;
-        let mem = downcast_memory_mut::<CudaMemory>(scratch.memory_mut(), "cuda")?;
-        let ptr = mem.device_ptr() as *mut std::ffi::c_void;
-        // SAFETY: as in `all_reduce`, one f32.
-        unsafe {
-            result::all_reduce(
-                ptr,
-                ptr,
-                1,
-                sys::ncclDataType_t::ncclFloat32,
-                sys::ncclRedOp_t::ncclAvg,
-                self.comm,
-                std::ptr::null_mut(),
-            )
-        }
-        .map_err(|e| nccl_err("ncclAllReduce", e))?;
+        self.all_reduce(&mut scratch, ReduceOp::Avg)?;
         let bytes = self.device.download_bytes(&scratch)?;
         Ok(f64::from(f32::from_le_bytes([
             bytes[0], bytes[1], bytes[2], bytes[3],
