@@ -715,6 +715,73 @@ fn launch_overhead(device: &Device, o: &Options) -> vyre::Result<()> {
     Ok(())
 }
 
+/// Launches in one chain of the `graph` figure.
+const CHAIN: usize = 1000;
+/// Elements each launch of the chain updates (4 workgroups of 256).
+const CHAIN_N: usize = 1024;
+
+/// Issue 14, item 2: 1,000 small dependent launches (`saxpy` on 1,024
+/// elements, each reading what the previous wrote), eager and replayed
+/// from a captured graph; on CUDA also through cudarc alone, in the same
+/// run. Prints microseconds per launch, each the median of 5 chains
+/// (after a warm-up chain), synchronised at the end of each.
+fn graph(device: &Device, o: &Options) -> vyre::Result<()> {
+    let run = |name: &str| o.only.as_deref().is_none_or(|f| name.contains(f));
+    if !run("graph") {
+        return Ok(());
+    }
+    let x: Buffer<f32> = device.upload(&vec![1.0f32; CHAIN_N])?;
+    let mut y: Buffer<f32> = device.zeros(CHAIN_N)?;
+    let grid = Grid::threads(CHAIN_N);
+    let report = |what: &str, per_launch: f64| {
+        println!(
+            "{{\"kernel\":\"{what}\",\"device\":\"{}\",\"launches\":{CHAIN},\"us_per_launch\":{:.3}}}",
+            device.name(),
+            per_launch * 1e6
+        );
+    };
+    let eager = median_secs(device, 5, 1, || {
+        for _ in 0..CHAIN {
+            kernels::stream::saxpy(device, grid, 0.5, &x, &mut y).expect("saxpy");
+        }
+    });
+    report("chain_eager_vyre", eager / CHAIN as f64);
+    if let Err(e) = device.capture(|_| Ok(())) {
+        println!(
+            "{{\"kernel\":\"chain_graph_vyre\",\"device\":\"{}\",\"skipped\":\"{e}\"}}",
+            device.name()
+        );
+        return Ok(());
+    }
+    let t = Instant::now();
+    let graph = device.capture(|d| {
+        for _ in 0..CHAIN {
+            kernels::stream::saxpy(d, grid, 0.5, &x, &mut y)?;
+        }
+        Ok(())
+    })?;
+    let capture = t.elapsed().as_secs_f64();
+    println!(
+        "{{\"kernel\":\"chain_capture_vyre\",\"device\":\"{}\",\"launches\":{CHAIN},\"ms\":{:.3}}}",
+        device.name(),
+        capture * 1e3
+    );
+    let replay = median_secs(device, 5, 1, || graph.replay().expect("replay"));
+    report("chain_graph_vyre", replay / CHAIN as f64);
+    // Every launch of every chain (two warm-ups and five timed, eager and
+    // replayed) adds 0.5: the graph ran them all.
+    let runs = (2 * (2 + 5)) as f32 * CHAIN as f32;
+    check_close("chain", device.download(&y)?[CHAIN_N - 1], 0.5 * runs, 1e-6);
+    #[cfg(feature = "cuda")]
+    if device.name().starts_with("cuda") {
+        cudarc_chain::run().map_err(|message| vyre::Error::Backend {
+            backend: "cuda".into(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
 /// The same `empty` kernel (its embedded cubin) launched with a bare
 /// `cuLaunchKernel`, measured exactly like the generated launcher.
 #[cfg(feature = "cuda")]
@@ -788,6 +855,95 @@ mod bare_cuda {
             "{{\"kernel\":\"enqueue_empty_bare_culaunch\",\"us_per_launch\":{:.3}}}",
             enqueue * 1e6
         );
+        Ok(())
+    }
+}
+
+/// [`super::graph`]'s chain through cudarc's own API (module from the
+/// same cubin, `launch_builder`, stream capture into a `CudaGraph`), on a
+/// stream of its own with cudarc's per-slice event tracking off (one
+/// stream needs none).
+#[cfg(feature = "cuda")]
+mod cudarc_chain {
+    use std::time::Instant;
+
+    use cudarc::driver::{CudaContext, LaunchConfig, PushKernelArg, sys};
+    use cudarc::nvrtc::Ptx;
+
+    use super::{CHAIN, CHAIN_N};
+
+    pub fn run() -> Result<(), String> {
+        let err = |e: cudarc::driver::DriverError| format!("{e:?}");
+        let ctx = CudaContext::new(0).map_err(err)?;
+        // SAFETY: no slice is shared between streams in this benchmark.
+        unsafe { ctx.disable_event_tracking() };
+        let spec = &super::kernels::stream::SAXPY_SPEC;
+        let cubin = spec
+            .artifact("cubin", Some("sm_90"))
+            .ok_or("no sm_90 cubin embedded")?;
+        let module = ctx
+            .load_module(Ptx::from_binary(cubin.bytes.to_vec()))
+            .map_err(err)?;
+        let f = module.load_function(spec.name).map_err(err)?;
+        let stream = ctx.new_stream().map_err(err)?;
+        let x = stream.clone_htod(&vec![1.0f32; CHAIN_N]).map_err(err)?;
+        let mut y = stream.alloc_zeros::<f32>(CHAIN_N).map_err(err)?;
+        let (a, len) = (0.5f32, CHAIN_N as u32);
+        let cfg = LaunchConfig {
+            grid_dim: ((CHAIN_N / 256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut chain = || -> Result<(), String> {
+            for _ in 0..CHAIN {
+                let mut launch = stream.launch_builder(&f);
+                // The PTX emitter's parameters: a, then (pointer, length)
+                // per buffer.
+                launch.arg(&a).arg(&x).arg(&len).arg(&mut y).arg(&len);
+                // SAFETY: arguments in the kernel's parameter layout.
+                unsafe { launch.launch(cfg) }.map_err(err)?;
+            }
+            Ok(())
+        };
+        let median = |f: &mut dyn FnMut() -> Result<(), String>| -> Result<f64, String> {
+            f()?;
+            stream.synchronize().map_err(err)?;
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let t = Instant::now();
+                f()?;
+                stream.synchronize().map_err(err)?;
+                times.push(t.elapsed().as_secs_f64() / CHAIN as f64);
+            }
+            times.sort_by(f64::total_cmp);
+            Ok(times[2])
+        };
+        let eager = median(&mut chain)?;
+        println!(
+            "{{\"kernel\":\"chain_eager_cudarc\",\"launches\":{CHAIN},\"us_per_launch\":{:.3}}}",
+            eager * 1e6
+        );
+        stream
+            .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
+            .map_err(err)?;
+        chain()?;
+        let graph = stream
+            .end_capture(sys::CUgraphInstantiate_flags(0))
+            .map_err(err)?
+            .ok_or("empty capture")?;
+        let replay = median(&mut || graph.launch().map_err(err))?;
+        println!(
+            "{{\"kernel\":\"chain_graph_cudarc\",\"launches\":{CHAIN},\"us_per_launch\":{:.3}}}",
+            replay * 1e6
+        );
+        let got = stream.clone_dtoh(&y).map_err(err)?;
+        let want = 0.5 * (1 + 5 + 1 + 5) as f32 * CHAIN as f32;
+        if got[CHAIN_N - 1] != want {
+            return Err(format!(
+                "cudarc chain: y = {} instead of {want}",
+                got[CHAIN_N - 1]
+            ));
+        }
         Ok(())
     }
 }
@@ -868,6 +1024,7 @@ fn main() -> vyre::Result<()> {
         start.elapsed().as_secs_f64() * 1e3
     );
     launch_overhead(&device, &o)?;
+    graph(&device, &o)?;
     stream(&device, &o)?;
     rows(&device, &o)?;
     rows_bf16(&device, &o)?;

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::fmt;
 
-use super::{DeviceMemory, KernelSpec, Result};
+use super::{DeviceMemory, Error, KernelSpec, Result};
 
 /// One launch argument, in parameter order.
 #[derive(Debug)]
@@ -91,6 +91,63 @@ pub trait DeviceBackend: Any + Send + Sync + fmt::Debug {
     fn mark(&self) -> Result<Option<Box<dyn DeviceMark>>> {
         Ok(None)
     }
+    /// A backend for the same device and memory whose work goes into a new
+    /// queue that runs independently of this one (a CUDA stream), for
+    /// [`Device::new_stream`](super::Device::new_stream). `None` (the
+    /// default): the device has one in-order queue, and a "stream" is that
+    /// queue again.
+    ///
+    /// # Errors
+    /// The queue cannot be created.
+    fn new_stream(&self) -> Result<Option<std::sync::Arc<dyn DeviceBackend>>> {
+        Ok(None)
+    }
+    /// Order the work queued after this call behind `mark` (a mark of a
+    /// backend of the same device, possibly another stream's). The default
+    /// does nothing: with one in-order queue, everything queued later
+    /// already runs after it.
+    ///
+    /// # Errors
+    /// A mark of another device, or the driver fails.
+    fn wait_for(&self, mark: &dyn DeviceMark) -> Result<()> {
+        let _ = mark;
+        Ok(())
+    }
+    /// Start recording the launches (and device copies) that follow into
+    /// a graph instead of running them, until [`DeviceBackend::end_capture`].
+    /// The default: [`Error::Unsupported`].
+    ///
+    /// # Errors
+    /// The backend has no graphs, or is already capturing.
+    fn begin_capture(&self) -> Result<()> {
+        Err(Error::Unsupported {
+            backend: self.name(),
+            what: "record graphs (they need CUDA or wgpu); launch the kernels one by one"
+                .to_string(),
+        })
+    }
+    /// Stop recording and return what was recorded, ready to replay.
+    ///
+    /// # Errors
+    /// Nothing is being captured, or the driver rejects the graph.
+    fn end_capture(&self) -> Result<Box<dyn DeviceGraph>> {
+        Err(Error::Unsupported {
+            backend: self.name(),
+            what: "record graphs".to_string(),
+        })
+    }
+    /// Run a graph this backend (or another stream of its device)
+    /// recorded, queued like a launch.
+    ///
+    /// # Errors
+    /// A graph of another backend, or the driver fails.
+    fn replay(&self, graph: &dyn DeviceGraph) -> Result<()> {
+        let _ = graph;
+        Err(Error::Unsupported {
+            backend: self.name(),
+            what: "replay graphs".to_string(),
+        })
+    }
     /// Copy all of `src` into `dst` (same size, checked by [`Device::copy`](super::Device::copy))
     /// after every earlier launch, like a launch that may return early. The
     /// default goes through the host; backends with a device-side copy
@@ -114,4 +171,15 @@ pub trait DeviceMark: Any + Send + Sync + fmt::Debug {
     /// # Errors
     /// A mark of another device, or the device fails.
     fn since(&self, earlier: &dyn DeviceMark) -> Result<std::time::Duration>;
+}
+
+/// Recorded work, made by [`DeviceBackend::end_capture`] and run by
+/// [`DeviceBackend::replay`]; it keeps alive the memory it uses.
+pub trait DeviceGraph: Any + Send + Sync + fmt::Debug {
+    /// How many launches and copies it holds.
+    fn len(&self) -> usize;
+    /// Whether it holds none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

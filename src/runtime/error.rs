@@ -108,6 +108,25 @@ pub enum Error {
         /// The driver's message.
         message: String,
     },
+    /// The device cannot do what was asked (a CUDA graph on a backend
+    /// without graphs, say).
+    #[error("{backend} cannot {what}")]
+    Unsupported {
+        /// Backend name.
+        backend: String,
+        /// What it cannot do, and what to do instead.
+        what: String,
+    },
+    /// An operation that cannot be recorded into a graph was called while
+    /// [`Device::capture`](super::Device::capture) records one (only
+    /// launches and device-to-device copies can be).
+    #[error(
+        "{what} while capturing a graph: only launches and device copies can be captured; do it before or after `Device::capture`"
+    )]
+    WhileCapturing {
+        /// The operation.
+        what: String,
+    },
     /// A tuning table (`vyre-tune.toml`) that cannot be read or written.
     #[error(transparent)]
     Tune(#[from] tune::TuneError),

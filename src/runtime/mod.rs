@@ -21,19 +21,21 @@ mod memory;
 #[cfg(feature = "nvtx")]
 pub mod nvtx;
 mod spec;
+mod stream;
 pub mod tune;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use backend::{DeviceBackend, DeviceMark, KernelArg};
+pub use backend::{DeviceBackend, DeviceGraph, DeviceMark, KernelArg};
 pub use cache::ModuleCache;
 pub use error::{Error, Result};
 pub use memory::{
     DeviceMemory, Element, as_bytes, as_bytes_mut, downcast_memory, downcast_memory_mut,
 };
 pub use spec::{Artifact, ArtifactWant, Grid, GridArith, KernelSpec, ParamSpec};
+pub use stream::{Event, Graph};
 
 use crate::ir::{Access, DataType, Literal};
 

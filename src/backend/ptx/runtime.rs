@@ -2,15 +2,19 @@
 //! dynamically: a binary built with the `cuda` feature runs, and reports
 //! [`Error::NoDevice`], on machines without the NVIDIA driver).
 //!
-//! Memory is a raw `CUdeviceptr` per buffer; kernels run on the context's
-//! default (legacy) stream, so the synchronous copies in `read`/`write` are
-//! ordered after earlier launches without extra events. Modules are loaded
-//! once per device and cached by [`KernelSpec::key`]; the launch path does
-//! one map lookup and fills a small argument array on the stack (see the
-//! parameter layout in [`super`]).
+//! Memory is a raw `CUdeviceptr` per buffer, reference-counted so that a
+//! CUDA graph keeps alive what it uses. A device's first handle launches on
+//! the context's default (legacy) stream, [`DeviceBackend::new_stream`]
+//! handles on blocking streams of their own; the synchronous copies in
+//! `read`/`write` go through the legacy stream, so they are ordered after
+//! earlier launches of every stream without extra events. Modules are
+//! loaded once per device, shared by its streams, and cached by
+//! [`KernelSpec::key`]; the launch path does one map lookup and fills a
+//! small argument array on the stack (see the parameter layout in
+//! [`super`]).
 
 use std::ffi::{CString, c_void};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cudarc::driver::{CudaContext, DriverError, result, sys};
 
@@ -19,8 +23,8 @@ use cudarc::driver::{CudaContext, DriverError, result, sys};
 pub use cudarc;
 
 use crate::runtime::{
-    ArtifactWant, DeviceBackend, DeviceMark, DeviceMemory, Error, KernelArg, KernelSpec,
-    ModuleCache, ParamSpec, Result, downcast_memory,
+    ArtifactWant, DeviceBackend, DeviceGraph, DeviceMark, DeviceMemory, Error, KernelArg,
+    KernelSpec, ModuleCache, ParamSpec, Result, downcast_memory,
 };
 
 const BACKEND: &str = "cuda";
@@ -56,9 +60,9 @@ unsafe impl Send for Loaded {}
 // SAFETY: as above; the handles are immutable once loaded.
 unsafe impl Sync for Loaded {}
 
-/// A CUDA device: one primary context, its default stream, and the modules
-/// loaded into it.
-pub struct CudaBackend {
+/// What every stream of one CUDA device shares: the context and the
+/// modules loaded into it (unloaded when the last stream and graph go).
+struct Shared {
     ctx: Arc<CudaContext>,
     arch: String,
     name: String,
@@ -68,11 +72,79 @@ pub struct CudaBackend {
     force_ptx: bool,
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.ctx.bind_to_thread().is_err() {
+            return;
+        }
+        // Queued launches may still use the modules: wait first.
+        let _ = result::ctx::synchronize();
+        for loaded in self.modules.drain() {
+            // SAFETY: modules loaded by this device, unloaded once, after
+            // every launch using them finished.
+            let _ = unsafe { result::module::unload(loaded.module) };
+        }
+    }
+}
+
+/// A CUDA stream handle: null for the legacy default stream, else one this
+/// backend created and destroys.
+struct Stream {
+    raw: sys::CUstream,
+    ctx: Arc<CudaContext>,
+}
+
+// SAFETY: a stream handle is context-wide; every use binds the context.
+unsafe impl Send for Stream {}
+// SAFETY: as above; the handle is only passed to the driver.
+unsafe impl Sync for Stream {}
+
+impl Stream {
+    /// A new stream of the bound context: `Default` ones synchronise with
+    /// the legacy stream (the device's reads and writes), `NonBlocking`
+    /// ones do not (graph capture).
+    fn create(ctx: &Arc<CudaContext>, kind: result::stream::StreamKind) -> Result<Self> {
+        let raw = result::stream::create(kind).map_err(|e| driver_err("creating a stream", &e))?;
+        Ok(Self {
+            raw,
+            ctx: Arc::clone(ctx),
+        })
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if !self.raw.is_null() && self.ctx.bind_to_thread().is_ok() {
+            // SAFETY: created by `Stream::create`, destroyed once; the
+            // driver finishes its queued work first.
+            let _ = unsafe { result::stream::destroy(self.raw) };
+        }
+    }
+}
+
+/// A graph being recorded: the stream it is captured on and the memory
+/// its launches use.
+struct Capture {
+    stream: Stream,
+    keep: Vec<Arc<Allocation>>,
+    nodes: usize,
+}
+
+/// A CUDA device (one primary context, its modules) and the stream this
+/// handle launches on.
+pub struct CudaBackend {
+    shared: Arc<Shared>,
+    stream: Stream,
+    /// The graph [`DeviceBackend::begin_capture`] started, if any.
+    capture: Mutex<Option<Capture>>,
+}
+
 impl std::fmt::Debug for CudaBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CudaBackend")
-            .field("name", &self.name)
-            .field("arch", &self.arch)
+            .field("name", &self.shared.name)
+            .field("arch", &self.shared.arch)
+            .field("stream", &self.stream.raw)
             .finish_non_exhaustive()
     }
 }
@@ -134,54 +206,101 @@ impl CudaBackend {
         let gpu = ctx.name().unwrap_or_else(|_| "unknown GPU".to_string());
         let arch = format!("sm_{major}{minor}");
         Ok(Self {
-            name: format!("cuda:{} ({gpu}, {arch})", ctx.ordinal()),
-            ctx,
-            arch,
-            modules: ModuleCache::new(),
-            force_ptx: std::env::var_os("VYRE_CUDA_FORCE_PTX").is_some_and(|v| v != "0"),
+            stream: Stream {
+                raw: std::ptr::null_mut(),
+                ctx: Arc::clone(&ctx),
+            },
+            shared: Arc::new(Shared {
+                name: format!("cuda:{} ({gpu}, {arch})", ctx.ordinal()),
+                ctx,
+                arch,
+                modules: ModuleCache::new(),
+                force_ptx: std::env::var_os("VYRE_CUDA_FORCE_PTX").is_some_and(|v| v != "0"),
+            }),
+            capture: Mutex::new(None),
         })
     }
 
     /// The cudarc context (interop).
     #[must_use]
     pub fn context(&self) -> &Arc<CudaContext> {
-        &self.ctx
+        &self.shared.ctx
+    }
+
+    /// The raw stream this handle launches on (null: the legacy default
+    /// stream), for interop with code that queues its own work.
+    #[must_use]
+    pub fn stream(&self) -> sys::CUstream {
+        self.stream.raw
     }
 
     /// The device's architecture, `sm_XY`.
     #[must_use]
     pub fn arch(&self) -> &str {
-        &self.arch
+        &self.shared.arch
     }
 
     fn bind(&self) -> Result<()> {
-        self.ctx
+        self.shared
+            .ctx
             .bind_to_thread()
             .map_err(|e| driver_err("binding the CUDA context", &e))
+    }
+
+    /// Bind the context, refusing `what` while a graph is being captured
+    /// (it would run now, out of the graph's order, or break the capture).
+    fn bind_outside_capture(&self, what: &str) -> Result<()> {
+        if self.lock_capture().is_some() {
+            return Err(Error::WhileCapturing {
+                what: what.to_string(),
+            });
+        }
+        self.bind()
+    }
+
+    fn lock_capture(&self) -> std::sync::MutexGuard<'_, Option<Capture>> {
+        self.capture.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stream the next launch or copy goes to (the capture stream
+    /// while capturing), after keeping the memory it uses alive in the
+    /// graph.
+    fn queue_for(&self, uses: &[&CudaMemory]) -> sys::CUstream {
+        let mut capture = self.lock_capture();
+        match capture.as_mut() {
+            Some(c) => {
+                c.keep.extend(uses.iter().map(|m| Arc::clone(&m.alloc)));
+                c.nodes += 1;
+                c.stream.raw
+            }
+            None => self.stream.raw,
+        }
     }
 
     /// The loaded kernel of `spec`, loading it on first use: the cubin for
     /// this device's arch when embedded (an `sm_XYa` one before `sm_XY`),
     /// else the PTX (JIT by the driver).
     fn function(&self, spec: &KernelSpec<'_>) -> Result<Arc<Loaded>> {
-        self.modules.get_or_try_insert(spec, || self.load(spec))
+        self.shared
+            .modules
+            .get_or_try_insert(spec, || self.load(spec))
     }
 
     fn load(&self, spec: &KernelSpec<'_>) -> Result<Loaded> {
         let mut failures = Vec::new();
         // An `sm_XYa` cubin (architecture-specific features such as
         // sm_90a's `wgmma`) runs on exactly its architecture: first choice.
-        let specific = format!("{}a", self.arch);
+        let specific = format!("{}a", self.shared.arch);
         let cubin_specific = ArtifactWant::arch("cubin", &specific);
-        let cubin = ArtifactWant::arch("cubin", &self.arch);
+        let cubin = ArtifactWant::arch("cubin", &self.shared.arch);
         let ptx = ArtifactWant::target("ptx");
-        let wants: &[ArtifactWant<'_>] = if self.force_ptx {
+        let wants: &[ArtifactWant<'_>] = if self.shared.force_ptx {
             &[ptx]
         } else {
             &[cubin_specific, cubin, ptx]
         };
         let candidates: Vec<Vec<u8>> = spec
-            .select_artifacts(&self.name, wants)?
+            .select_artifacts(&self.shared.name, wants)?
             .into_iter()
             .map(|a| {
                 let mut image = a.bytes.to_vec();
@@ -234,7 +353,7 @@ impl CudaBackend {
             message: format!(
                 "could not load kernel `{}` on {}: {}",
                 spec.name,
-                self.name,
+                self.shared.name,
                 failures.join("; ")
             ),
         })
@@ -268,6 +387,7 @@ impl CudaBackend {
             return Ok(0);
         }
         let limit = self
+            .shared
             .ctx
             .attribute(
                 sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
@@ -279,7 +399,7 @@ impl CudaBackend {
                 backend: BACKEND.to_string(),
                 message: format!(
                     "kernel `{kernel}` needs {bytes} bytes of shared memory per workgroup; {} allows at most {limit}",
-                    self.name
+                    self.shared.name
                 ),
             });
         }
@@ -302,7 +422,7 @@ impl CudaBackend {
     }
 
     fn alloc(&self, bytes: usize) -> Result<CudaMemory> {
-        self.bind()?;
+        self.bind_outside_capture("allocating a buffer")?;
         // Zero-length buffers still get a real (4-byte) allocation so that
         // every kernel pointer argument is valid.
         let size = bytes.max(4);
@@ -310,15 +430,17 @@ impl CudaBackend {
         let ptr = unsafe { result::malloc_sync(size) }
             .map_err(|e| driver_err(&format!("allocating {bytes} bytes"), &e))?;
         Ok(CudaMemory {
-            ptr,
-            bytes,
-            ctx: Arc::clone(&self.ctx),
-            owner: Owner::Vyre,
+            alloc: Arc::new(Allocation {
+                ptr,
+                bytes,
+                ctx: Arc::clone(&self.shared.ctx),
+                owner: Owner::Vyre,
+            }),
         })
     }
 }
 
-/// Who frees a [`CudaMemory`].
+/// Who frees an [`Allocation`].
 enum Owner {
     /// vyre allocated it (`cuMemAlloc`) and frees it.
     Vyre,
@@ -339,27 +461,61 @@ impl std::fmt::Debug for Owner {
     }
 }
 
-/// Device memory of the CUDA backend.
+/// One device allocation, shared by its buffer and the graphs that use it.
 #[derive(Debug)]
-pub struct CudaMemory {
+struct Allocation {
     ptr: sys::CUdeviceptr,
     bytes: usize,
     ctx: Arc<CudaContext>,
     owner: Owner,
 }
 
+impl Drop for Allocation {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.owner, Owner::Gone) {
+            Owner::Vyre => {
+                if self.ctx.bind_to_thread().is_ok() {
+                    // SAFETY: `ptr` came from `malloc_sync` in this context
+                    // and is freed once, when no buffer or graph holds it
+                    // (`cuMemFree` waits for the launches using it). A
+                    // failure here cannot be reported from `drop`.
+                    let _ = unsafe { result::free_sync(self.ptr) };
+                }
+            }
+            // Launches on vyre's streams finish before cudarc's free
+            // (stream-ordered on the slice's stream) can reuse the memory.
+            Owner::Cudarc(slice) => {
+                if self.ctx.bind_to_thread().is_ok() {
+                    let _ = result::ctx::synchronize();
+                }
+                drop(slice);
+            }
+            Owner::Gone => {}
+        }
+    }
+}
+
+/// Device memory of the CUDA backend.
+#[derive(Debug)]
+pub struct CudaMemory {
+    alloc: Arc<Allocation>,
+}
+
 impl CudaMemory {
     /// The raw device address (for interop and benchmarks).
     #[must_use]
     pub fn device_ptr(&self) -> sys::CUdeviceptr {
-        self.ptr
+        self.alloc.ptr
+    }
+
+    fn bytes(&self) -> usize {
+        self.alloc.bytes
     }
 
     /// Adopt a cudarc slice without a copy. Its stream is synchronised
-    /// first, so that vyre's launches (on the context's legacy default
-    /// stream) see what cudarc wrote; the slice is kept, and freed by
-    /// cudarc when the buffer is dropped, or handed back by
-    /// [`CudaMemory::into_cuda_slice`].
+    /// first, so that vyre's launches see what cudarc wrote; the slice is
+    /// kept, and freed by cudarc when the buffer (and every graph using
+    /// it) is dropped, or handed back by [`CudaMemory::into_cuda_slice`].
     ///
     /// # Errors
     /// The synchronisation fails.
@@ -376,73 +532,60 @@ impl CudaMemory {
             .synchronize()
             .map_err(|e| driver_err("synchronising the adopted slice's stream", &e))?;
         Ok(Self {
-            ptr,
-            bytes,
-            ctx,
-            owner: Owner::Cudarc(Box::new(slice)),
+            alloc: Arc::new(Allocation {
+                ptr,
+                bytes,
+                ctx,
+                owner: Owner::Cudarc(Box::new(slice)),
+            }),
         })
     }
 
     /// The cudarc slice this memory was adopted from, back, after vyre's
-    /// work on it has finished; `Err(self)` for memory vyre allocated (or
-    /// a slice of another element type).
+    /// work on it has finished; `Err(self)` for memory vyre allocated, a
+    /// slice of another element type, or memory a live [`crate::runtime::Graph`]
+    /// still uses.
     ///
     /// # Errors
     /// `self`, unchanged, when there is no such slice.
     pub fn into_cuda_slice<T: cudarc::driver::DeviceRepr + 'static>(
-        mut self,
+        self,
     ) -> std::result::Result<cudarc::driver::CudaSlice<T>, Self> {
-        let owner = std::mem::replace(&mut self.owner, Owner::Gone);
+        let mut alloc = match Arc::try_unwrap(self.alloc) {
+            Ok(alloc) => alloc,
+            Err(shared) => return Err(Self { alloc: shared }),
+        };
+        let owner = std::mem::replace(&mut alloc.owner, Owner::Gone);
         match owner {
             Owner::Cudarc(any) => match any.downcast::<cudarc::driver::CudaSlice<T>>() {
                 Ok(slice) => {
-                    if self.ctx.bind_to_thread().is_ok() {
-                        // vyre's launches ran on the legacy stream; the
+                    if alloc.ctx.bind_to_thread().is_ok() {
+                        // vyre's launches ran on its own streams; the
                         // slice's stream must not overtake them.
                         let _ = result::ctx::synchronize();
                     }
                     Ok(*slice)
                 }
                 Err(any) => {
-                    self.owner = Owner::Cudarc(any);
-                    Err(self)
+                    alloc.owner = Owner::Cudarc(any);
+                    Err(Self {
+                        alloc: Arc::new(alloc),
+                    })
                 }
             },
             other => {
-                self.owner = other;
-                Err(self)
+                alloc.owner = other;
+                Err(Self {
+                    alloc: Arc::new(alloc),
+                })
             }
-        }
-    }
-}
-
-impl Drop for CudaMemory {
-    fn drop(&mut self) {
-        match std::mem::replace(&mut self.owner, Owner::Gone) {
-            Owner::Vyre => {
-                if self.ctx.bind_to_thread().is_ok() {
-                    // SAFETY: `ptr` came from `malloc_sync` in this context
-                    // and is freed once. A failure here cannot be reported
-                    // from `drop`.
-                    let _ = unsafe { result::free_sync(self.ptr) };
-                }
-            }
-            // Launches on the legacy stream finish before cudarc's free
-            // (stream-ordered on the slice's stream) can reuse the memory.
-            Owner::Cudarc(slice) => {
-                if self.ctx.bind_to_thread().is_ok() {
-                    let _ = result::ctx::synchronize();
-                }
-                drop(slice);
-            }
-            Owner::Gone => {}
         }
     }
 }
 
 impl DeviceMemory for CudaMemory {
     fn len_bytes(&self) -> usize {
-        self.bytes
+        self.alloc.bytes
     }
 }
 
@@ -455,12 +598,12 @@ const INLINE_SLOTS: usize = 32;
 
 impl DeviceBackend for CudaBackend {
     fn name(&self) -> String {
-        self.name.clone()
+        self.shared.name.clone()
     }
 
     /// The compute capability, `sm_90`.
     fn tune_arch(&self) -> String {
-        self.arch.clone()
+        self.shared.arch.clone()
     }
 
     /// A warp: the emitter builds every kernel for 32-thread warps (the
@@ -472,7 +615,7 @@ impl DeviceBackend for CudaBackend {
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
         let mem = self.alloc(bytes)?;
         // SAFETY: writes within the allocation just made.
-        unsafe { result::memset_d8_sync(mem.ptr, 0, bytes.max(4)) }
+        unsafe { result::memset_d8_sync(mem.device_ptr(), 0, bytes.max(4)) }
             .map_err(|e| driver_err("zeroing device memory", &e))?;
         Ok(Box::new(mem))
     }
@@ -481,7 +624,7 @@ impl DeviceBackend for CudaBackend {
         let mem = self.alloc(data.len())?;
         if !data.is_empty() {
             // SAFETY: the allocation holds at least `data.len()` bytes.
-            unsafe { result::memcpy_htod_sync(mem.ptr, data) }
+            unsafe { result::memcpy_htod_sync(mem.device_ptr(), data) }
                 .map_err(|e| driver_err("copying to the device", &e))?;
         }
         Ok(Box::new(mem))
@@ -489,37 +632,38 @@ impl DeviceBackend for CudaBackend {
 
     fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
         let m = cuda_mem(&*mem)?;
-        if data.len() != m.bytes {
+        if data.len() != m.bytes() {
             return Err(Error::LengthMismatch {
-                buffer: m.bytes / 4,
+                buffer: m.bytes() / 4,
                 host: data.len() / 4,
             });
         }
+        self.bind_outside_capture("writing a buffer")?;
         if data.is_empty() {
             return Ok(());
         }
-        self.bind()?;
-        // SAFETY: sizes checked equal above.
-        unsafe { result::memcpy_htod_sync(m.ptr, data) }
+        // SAFETY: sizes checked equal above; the legacy-stream copy waits
+        // for the launches of every blocking stream before it.
+        unsafe { result::memcpy_htod_sync(m.device_ptr(), data) }
             .map_err(|e| driver_err("copying to the device", &e))
     }
 
     fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
         let m = cuda_mem(mem)?;
-        if out.len() != m.bytes {
+        if out.len() != m.bytes() {
             return Err(Error::LengthMismatch {
-                buffer: m.bytes / 4,
+                buffer: m.bytes() / 4,
                 host: out.len() / 4,
             });
         }
-        self.bind()?;
+        self.bind_outside_capture("downloading a buffer")?;
         if out.is_empty() {
             // Still surface asynchronous launch failures.
             return self.synchronize();
         }
         // SAFETY: sizes checked equal above; the legacy-stream copy waits
-        // for earlier launches.
-        unsafe { result::memcpy_dtoh_sync(out, m.ptr) }
+        // for earlier launches of every blocking stream.
+        unsafe { result::memcpy_dtoh_sync(out, m.device_ptr()) }
             .map_err(|e| driver_err("copying from the device (or an earlier kernel failed)", &e))
     }
 
@@ -527,9 +671,10 @@ impl DeviceBackend for CudaBackend {
         let s = cuda_mem(src)?;
         let d = cuda_mem(&*dst)?;
         self.bind()?;
-        // SAFETY: both allocations hold `s.bytes` bytes (Device::copy checked
-        // the lengths); on the legacy stream, like the launches.
-        unsafe { result::memcpy_dtod_async(d.ptr, s.ptr, s.bytes, std::ptr::null_mut()) }
+        let stream = self.queue_for(&[s, d]);
+        // SAFETY: both allocations hold `s.bytes()` bytes (Device::copy
+        // checked the lengths); on this handle's stream, like its launches.
+        unsafe { result::memcpy_dtod_async(d.device_ptr(), s.device_ptr(), s.bytes(), stream) }
             .map_err(|e| driver_err("copying between device buffers", &e))
     }
 
@@ -567,36 +712,36 @@ impl DeviceBackend for CudaBackend {
             &mut heap_vals
         };
         let mut n = 0;
+        let mut buffers: Vec<&CudaMemory> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
-            match arg {
-                KernelArg::Buffer(mem) => {
-                    let m = cuda_mem(*mem)?;
-                    vals[n] = m.ptr;
-                    vals[n + 1] = elem_len(m, kernel, i)?;
-                    n += 2;
-                }
-                KernelArg::BufferMut(mem) => {
-                    let m = cuda_mem(&**mem)?;
-                    vals[n] = m.ptr;
-                    vals[n + 1] = elem_len(m, kernel, i)?;
-                    n += 2;
-                }
+            let mem = match arg {
+                KernelArg::Buffer(mem) => Some(cuda_mem(*mem)?),
+                KernelArg::BufferMut(mem) => Some(cuda_mem(&**mem)?),
                 KernelArg::U32(v) => {
                     vals[n] = u64::from(*v);
-                    n += 1;
+                    None
                 }
                 KernelArg::I32(v) => {
                     vals[n] = u64::from(v.cast_unsigned());
-                    n += 1;
+                    None
                 }
                 KernelArg::F32(v) => {
                     vals[n] = u64::from(v.to_bits());
-                    n += 1;
+                    None
                 }
                 KernelArg::Bool(v) => {
                     vals[n] = u64::from(*v);
-                    n += 1;
+                    None
                 }
+            };
+            match mem {
+                Some(m) => {
+                    vals[n] = m.device_ptr();
+                    vals[n + 1] = elem_len(m, kernel, i)?;
+                    n += 2;
+                    buffers.push(m);
+                }
+                None => n += 1,
             }
         }
         let mut inline_ptrs = [std::ptr::null_mut::<c_void>(); INLINE_SLOTS];
@@ -611,18 +756,19 @@ impl DeviceBackend for CudaBackend {
             *p = std::ptr::from_mut(v).cast();
         }
         let [bx, by, bz] = kernel.workgroup_size;
+        let stream = self.queue_for(&buffers);
         // SAFETY: `ptrs` holds one pointer per kernel parameter, in the
         // emitter's layout, each to a live value of the parameter's size;
-        // buffer pointers are live allocations of this context whose
-        // lengths the kernel checks (unless unchecked, whose launcher is
-        // `unsafe`).
+        // buffer pointers are live allocations of this context (kept alive
+        // by a graph being captured) whose lengths the kernel checks
+        // (unless unchecked, whose launcher is `unsafe`).
         unsafe {
             result::launch_kernel(
                 loaded.function,
                 (workgroups[0], workgroups[1], workgroups[2]),
                 (bx, by, bz),
                 loaded.shared_bytes,
-                std::ptr::null_mut(),
+                stream,
                 ptrs,
             )
         }
@@ -630,24 +776,176 @@ impl DeviceBackend for CudaBackend {
     }
 
     fn synchronize(&self) -> Result<()> {
-        self.bind()?;
+        self.bind_outside_capture("synchronizing")?;
         result::ctx::synchronize().map_err(|e| driver_err("kernel execution", &e))
     }
 
-    /// A CUDA event recorded on the legacy stream, where the launches go.
+    /// A CUDA event recorded on this handle's stream, where its launches
+    /// go.
     fn mark(&self) -> Result<Option<Box<dyn DeviceMark>>> {
-        self.bind()?;
+        self.bind_outside_capture("recording an event")?;
         let event = result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT)
             .map_err(|e| driver_err("creating an event", &e))?;
         let mark = CudaMark {
             event,
-            ctx: Arc::clone(&self.ctx),
+            ctx: Arc::clone(&self.shared.ctx),
         };
-        // SAFETY: a live event of this context, on the legacy stream.
-        unsafe { result::event::record(mark.event, std::ptr::null_mut()) }
+        // SAFETY: a live event and stream of this context.
+        unsafe { result::event::record(mark.event, self.stream.raw) }
             .map_err(|e| driver_err("recording an event", &e))?;
         Ok(Some(Box::new(mark)))
     }
+
+    /// A blocking stream of the same context: ordered with the legacy
+    /// stream (the device's copies) but not with the device's other
+    /// streams.
+    fn new_stream(&self) -> Result<Option<Arc<dyn DeviceBackend>>> {
+        self.bind_outside_capture("creating a stream")?;
+        let stream = Stream::create(&self.shared.ctx, result::stream::StreamKind::Default)?;
+        Ok(Some(Arc::new(Self {
+            shared: Arc::clone(&self.shared),
+            stream,
+            capture: Mutex::new(None),
+        })))
+    }
+
+    fn wait_for(&self, mark: &dyn DeviceMark) -> Result<()> {
+        let mark = cuda_mark(mark)?;
+        if !Arc::ptr_eq(&mark.ctx, &self.shared.ctx) {
+            return Err(foreign_mark());
+        }
+        self.bind_outside_capture("waiting for an event")?;
+        // SAFETY: a live event and stream of this context.
+        unsafe {
+            result::stream::wait_event(
+                self.stream.raw,
+                mark.event,
+                sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
+            )
+        }
+        .map_err(|e| driver_err("waiting for an event", &e))
+    }
+
+    /// Capture on a non-blocking stream of its own (the legacy stream
+    /// cannot be captured), in relaxed mode: vyre itself refuses what
+    /// cannot be captured ([`Error::WhileCapturing`]).
+    fn begin_capture(&self) -> Result<()> {
+        self.bind_outside_capture("starting another capture")?;
+        let stream = Stream::create(&self.shared.ctx, result::stream::StreamKind::NonBlocking)?;
+        // SAFETY: a live stream of the bound context.
+        unsafe {
+            result::stream::begin_capture(
+                stream.raw,
+                sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED,
+            )
+        }
+        .map_err(|e| driver_err("starting a graph capture", &e))?;
+        *self.lock_capture() = Some(Capture {
+            stream,
+            keep: Vec::new(),
+            nodes: 0,
+        });
+        Ok(())
+    }
+
+    fn end_capture(&self) -> Result<Box<dyn DeviceGraph>> {
+        let capture = self.lock_capture().take().ok_or_else(|| Error::Backend {
+            backend: BACKEND.to_string(),
+            message: "no graph is being captured".to_string(),
+        })?;
+        self.bind()?;
+        // SAFETY: the stream is capturing (begun above, ended once).
+        let graph = unsafe { result::stream::end_capture(capture.stream.raw) }
+            .map_err(|e| driver_err("ending a graph capture", &e))?;
+        let mut recorded = CudaGraph {
+            graph,
+            exec: std::ptr::null_mut(),
+            nodes: capture.nodes,
+            keep: capture.keep,
+            shared: Arc::clone(&self.shared),
+        };
+        // SAFETY: a graph just captured in this context.
+        recorded.exec =
+            unsafe { result::graph::instantiate(graph, sys::CUgraphInstantiate_flags(0)) }
+                .map_err(|e| driver_err("instantiating the captured graph", &e))?;
+        Ok(Box::new(recorded))
+    }
+
+    fn replay(&self, graph: &dyn DeviceGraph) -> Result<()> {
+        let graph = (graph as &dyn std::any::Any)
+            .downcast_ref::<CudaGraph>()
+            .filter(|g| Arc::ptr_eq(&g.shared, &self.shared))
+            .ok_or_else(|| Error::Backend {
+                backend: BACKEND.to_string(),
+                message: "replaying a graph captured on another device".to_string(),
+            })?;
+        self.bind_outside_capture("replaying a graph")?;
+        // SAFETY: a live executable graph of this context, whose memory
+        // and modules it keeps alive.
+        unsafe { result::graph::launch(graph.exec, self.stream.raw) }
+            .map_err(|e| driver_err("replaying a graph", &e))
+    }
+}
+
+/// A captured CUDA graph, instantiated, with what its kernels use.
+struct CudaGraph {
+    graph: sys::CUgraph,
+    exec: sys::CUgraphExec,
+    nodes: usize,
+    /// The memory its launches read and write.
+    keep: Vec<Arc<Allocation>>,
+    /// The modules of its kernels.
+    shared: Arc<Shared>,
+}
+
+// SAFETY: graph handles are context-wide; every use binds the context.
+unsafe impl Send for CudaGraph {}
+// SAFETY: as above; launching an executable graph does not mutate it.
+unsafe impl Sync for CudaGraph {}
+
+impl std::fmt::Debug for CudaGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaGraph")
+            .field("nodes", &self.nodes)
+            .field("buffers", &self.keep.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceGraph for CudaGraph {
+    fn len(&self) -> usize {
+        self.nodes
+    }
+}
+
+impl Drop for CudaGraph {
+    fn drop(&mut self) {
+        if self.shared.ctx.bind_to_thread().is_err() {
+            return;
+        }
+        // Replays still queued use the graph and its memory.
+        let _ = result::ctx::synchronize();
+        // SAFETY: created once at capture, destroyed once.
+        unsafe {
+            if !self.exec.is_null() {
+                let _ = result::graph::exec_destroy(self.exec);
+            }
+            let _ = result::graph::destroy(self.graph);
+        }
+    }
+}
+
+fn foreign_mark() -> Error {
+    Error::Backend {
+        backend: BACKEND.to_string(),
+        message: "an event or mark of another device".to_string(),
+    }
+}
+
+fn cuda_mark(mark: &dyn DeviceMark) -> Result<&CudaMark> {
+    (mark as &dyn std::any::Any)
+        .downcast_ref::<CudaMark>()
+        .ok_or_else(foreign_mark)
 }
 
 /// A CUDA event: [`DeviceBackend::mark`] of the CUDA backend.
@@ -664,12 +962,7 @@ unsafe impl Sync for CudaMark {}
 
 impl DeviceMark for CudaMark {
     fn since(&self, earlier: &dyn DeviceMark) -> Result<std::time::Duration> {
-        let earlier = (earlier as &dyn std::any::Any)
-            .downcast_ref::<CudaMark>()
-            .ok_or_else(|| Error::Backend {
-                backend: BACKEND.to_string(),
-                message: "timing from a mark of another device".to_string(),
-            })?;
+        let earlier = cuda_mark(earlier)?;
         self.ctx
             .bind_to_thread()
             .map_err(|e| driver_err("binding the context", &e))?;
@@ -689,7 +982,8 @@ impl DeviceMark for CudaMark {
 impl Drop for CudaMark {
     fn drop(&mut self) {
         if self.ctx.bind_to_thread().is_ok() {
-            // SAFETY: created once, destroyed once.
+            // SAFETY: created once, destroyed once (the driver releases it
+            // after the work it waits on).
             let _ = unsafe { result::event::destroy(self.event) };
         }
     }
@@ -702,7 +996,7 @@ fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>, param: usize) -> Result<u64
         Some(ParamSpec::Buffer { elem, .. }) => elem.size_bytes() as usize,
         _ => 4,
     };
-    let elems = m.bytes / size;
+    let elems = m.bytes() / size;
     u32::try_from(elems)
         .map(u64::from)
         .map_err(|_| Error::BadArguments {
@@ -711,19 +1005,4 @@ fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>, param: usize) -> Result<u64
                 "a buffer of {elems} elements exceeds the 2^32-1 elements a kernel can index"
             ),
         })
-}
-
-impl Drop for CudaBackend {
-    fn drop(&mut self) {
-        if self.ctx.bind_to_thread().is_err() {
-            return;
-        }
-        // Queued launches may still use the modules: wait first.
-        let _ = result::ctx::synchronize();
-        for loaded in self.modules.drain() {
-            // SAFETY: modules loaded by this backend, unloaded once, after
-            // every launch using them finished.
-            let _ = unsafe { result::module::unload(loaded.module) };
-        }
-    }
 }

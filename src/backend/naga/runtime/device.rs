@@ -198,6 +198,7 @@ impl WgpuBackend {
             pending: Mutex::default(),
             ring: Mutex::new(ring),
             bind_groups: Arc::default(),
+            capture: Mutex::default(),
         }
     }
 

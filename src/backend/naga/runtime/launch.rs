@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, PoisonError};
 
 use super::binding::BindKey;
+use super::graph::Recorded;
 use super::{MAX_PENDING, WgpuBackend, WgpuMemory, backend_err, pop_scope};
 use crate::backend::naga::layout::{BIND_GROUP, Layout, SlotKind};
 use crate::ir::Access;
@@ -22,6 +23,30 @@ pub(super) struct Pipeline {
     bind_group_layout: wgpu::BindGroupLayout,
     layout: Layout,
     kinds: Vec<SlotKind>,
+}
+
+/// One launch, ready to record: what [`WgpuBackend::dispatch`] needs, and
+/// what a captured graph keeps (its buffers stay alive with it).
+#[derive(Debug)]
+pub(super) struct Dispatch<'a> {
+    name: Cow<'a, str>,
+    pipe: Arc<Pipeline>,
+    buffers: Vec<(u32, wgpu::Buffer)>,
+    uniform: Vec<u8>,
+    physical: [u32; 3],
+}
+
+impl Dispatch<'_> {
+    /// The same dispatch, owning its kernel's name (to outlive the launch).
+    pub(super) fn into_owned(self) -> Dispatch<'static> {
+        Dispatch {
+            name: Cow::Owned(self.name.into_owned()),
+            pipe: self.pipe,
+            buffers: self.buffers,
+            uniform: self.uniform,
+            physical: self.physical,
+        }
+    }
 }
 
 /// Commands recorded since the last submission.
@@ -284,6 +309,21 @@ impl WgpuBackend {
         workgroups: [u32; 3],
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {
+        let dispatch = self.prepare(kernel, workgroups, args)?;
+        if self.is_capturing() {
+            self.keep(Recorded::Dispatch(dispatch.into_owned()));
+            return Ok(());
+        }
+        self.dispatch(&dispatch)
+    }
+
+    /// What a launch binds and dispatches, from its checked arguments.
+    fn prepare<'a>(
+        &self,
+        kernel: &'a KernelSpec<'_>,
+        workgroups: [u32; 3],
+        args: &mut [KernelArg<'_>],
+    ) -> Result<Dispatch<'a>> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         let Some((physical, fold)) = fold_grid(workgroups, max) else {
             return Err(Error::InvalidGrid {
@@ -311,7 +351,7 @@ impl WgpuBackend {
             let at = field as usize * 4;
             uniform[at..at + 4].copy_from_slice(&v.to_le_bytes());
         };
-        let mut buffers: Vec<(u32, &wgpu::Buffer)> = Vec::new();
+        let mut buffers: Vec<(u32, wgpu::Buffer)> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
             let bad = || Error::BadArguments {
                 kernel: kernel.name.to_string(),
@@ -327,7 +367,7 @@ impl WgpuBackend {
             ) {
                 (KernelArg::Buffer(mem), Some(b), _) => {
                     let m = self.mem(*mem)?;
-                    buffers.push((b, &m.buffer));
+                    buffers.push((b, m.buffer.clone()));
                     put(
                         pipe.layout.len_field[i].ok_or_else(bad)?,
                         elements(m, &kernel.params[i]),
@@ -335,7 +375,7 @@ impl WgpuBackend {
                 }
                 (KernelArg::BufferMut(mem), Some(b), _) => {
                     let m = self.mem(&**mem)?;
-                    buffers.push((b, &m.buffer));
+                    buffers.push((b, m.buffer.clone()));
                     put(
                         pipe.layout.len_field[i].ok_or_else(bad)?,
                         elements(m, &kernel.params[i]),
@@ -352,28 +392,45 @@ impl WgpuBackend {
         for (k, v) in workgroups.into_iter().chain([fold]).enumerate() {
             put(gf + k as u32, v);
         }
+        Ok(Dispatch {
+            name: Cow::Borrowed(kernel.name),
+            pipe,
+            buffers,
+            uniform,
+            physical,
+        })
+    }
+
+    /// Record one prepared dispatch: its uniforms into the next slot of
+    /// the ring, its (cached) bind group, a compute pass.
+    pub(super) fn dispatch(&self, d: &Dispatch<'_>) -> Result<()> {
+        let Dispatch {
+            name,
+            pipe,
+            buffers,
+            uniform,
+            physical,
+        } = d;
+        let name: &str = name;
         // The uniforms go into the next slot of the ring; the bind group
         // (buffers, and the ring at a dynamic offset) is cached.
         let mut key = BindKey {
             pipeline: pipe.id,
-            buffers: buffers
-                .iter()
-                .map(|(b, buf)| (*b, (*buf).clone()))
-                .collect(),
+            buffers: buffers.clone(),
         };
         let uniform_offset = match pipe.layout.uniform_binding() {
             Some(binding) => {
                 let lock = || self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut staged = lock().stage(&self.device, &uniform);
+                let mut staged = lock().stage(&self.device, uniform);
                 if staged.is_none() {
                     // The ring wraps: submit the slots staged so far.
                     self.flush()?;
-                    staged = lock().stage(&self.device, &uniform);
+                    staged = lock().stage(&self.device, uniform);
                 }
                 let (offset, ring) = staged.ok_or_else(|| {
                     backend_err(format!(
                         "kernel `{}`: no uniform slot for {} bytes",
-                        kernel.name,
+                        name,
                         uniform.len()
                     ))
                 })?;
@@ -402,16 +459,16 @@ impl WgpuBackend {
                 })
                 .collect();
             let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(kernel.name),
+                label: Some(name),
                 layout: &pipe.bind_group_layout,
                 entries: &entries,
             });
-            pop_scope(scope, format_args!("launching kernel `{}`", kernel.name))?;
+            pop_scope(scope, format_args!("launching kernel `{}`", name))?;
             Ok::<_, Error>(group)
         })?;
-        self.record(format_args!("kernel `{}`", kernel.name), |enc| {
+        self.record(format_args!("kernel `{}`", name), |enc| {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.name),
+                label: Some(name),
                 timestamp_writes: None,
             });
             pass.set_pipeline(&pipe.pipeline);

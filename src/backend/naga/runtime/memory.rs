@@ -1,5 +1,6 @@
 //! Device memory: buffers, writes, copies and readback.
 
+use super::graph::Recorded;
 use std::sync::{Arc, mpsc};
 
 use super::binding::SharedBindGroups;
@@ -245,8 +246,15 @@ impl WgpuBackend {
         let d = self.mem(&*dst)?;
         // Both buffers are padded alike (same length), so the padded size
         // is in range of each and a multiple of 4 as wgpu requires.
-        self.record("a buffer copy", |enc| {
-            enc.copy_buffer_to_buffer(&s.buffer, 0, &d.buffer, 0, padded(s.len));
-        })
+        let copy = Recorded::Copy {
+            src: s.buffer.clone(),
+            dst: d.buffer.clone(),
+            bytes: padded(s.len),
+        };
+        if self.is_capturing() {
+            self.keep(copy);
+            return Ok(());
+        }
+        self.replay_one(&copy)
     }
 }

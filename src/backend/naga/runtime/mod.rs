@@ -19,6 +19,7 @@
 
 mod binding;
 mod device;
+mod graph;
 mod launch;
 mod memory;
 mod timer;
@@ -35,7 +36,8 @@ pub use wgpu;
 use std::sync::{Arc, Mutex};
 
 use crate::runtime::{
-    DeviceBackend, DeviceMark, DeviceMemory, Error, KernelArg, KernelSpec, ModuleCache, Result,
+    DeviceBackend, DeviceGraph, DeviceMark, DeviceMemory, Error, KernelArg, KernelSpec,
+    ModuleCache, Result,
 };
 use launch::{Pending, Pipeline};
 
@@ -86,6 +88,8 @@ pub struct WgpuBackend {
     ring: Mutex<binding::UniformRing>,
     /// Bind groups by pipeline and buffers.
     bind_groups: binding::SharedBindGroups,
+    /// The launches and copies of the graph being captured, if any.
+    capture: Mutex<Option<Vec<graph::Recorded>>>,
 }
 
 /// `what` is formatted only when there is an error to report (launches
@@ -124,6 +128,7 @@ impl DeviceBackend for WgpuBackend {
     }
 
     fn alloc_zeroed(&self, bytes: usize) -> Result<Box<dyn DeviceMemory>> {
+        self.refuse_while_capturing("allocating a buffer")?;
         self.alloc_zeroed_buffer(bytes)
     }
 
@@ -132,14 +137,17 @@ impl DeviceBackend for WgpuBackend {
     }
 
     fn upload(&self, data: &[u8]) -> Result<Box<dyn DeviceMemory>> {
+        self.refuse_while_capturing("uploading a buffer")?;
         self.upload_buffer(data)
     }
 
     fn write(&self, mem: &mut dyn DeviceMemory, data: &[u8]) -> Result<()> {
+        self.refuse_while_capturing("writing a buffer")?;
         self.write_buffer(mem, data)
     }
 
     fn read(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+        self.refuse_while_capturing("downloading a buffer")?;
         self.read_buffer(mem, out)
     }
 
@@ -153,15 +161,29 @@ impl DeviceBackend for WgpuBackend {
     }
 
     fn synchronize(&self) -> Result<()> {
+        self.refuse_while_capturing("synchronizing")?;
         self.wait()?;
         self.take_uncaptured()
     }
 
     fn mark(&self) -> Result<Option<Box<dyn DeviceMark>>> {
+        self.refuse_while_capturing("recording an event")?;
         self.timestamp_mark()
     }
 
     fn copy(&self, src: &dyn DeviceMemory, dst: &mut dyn DeviceMemory) -> Result<()> {
         self.copy_buffer(src, dst)
+    }
+
+    fn begin_capture(&self) -> Result<()> {
+        self.begin_graph()
+    }
+
+    fn end_capture(&self) -> Result<Box<dyn DeviceGraph>> {
+        self.end_graph()
+    }
+
+    fn replay(&self, graph: &dyn DeviceGraph) -> Result<()> {
+        self.replay_graph(graph)
     }
 }
