@@ -32,7 +32,8 @@ pub use half;
 /// The generator/runtime protocol version. Generated launcher modules assert
 /// it at compile time so a `vyre-build`/`vyre` version skew is one clear
 /// error instead of confusing type errors.
-pub const LAUNCHER_ABI_VERSION: u32 = 2;
+// Version 3: `KernelSpec::debug` (the `debug_print!`/`debug_assert!` sites).
+pub const LAUNCHER_ABI_VERSION: u32 = 3;
 
 /// Include the launcher module `vyre-build` generated into `OUT_DIR`
 /// (`vyre_kernels.rs` by default, or the given file name), with the lint

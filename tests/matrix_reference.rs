@@ -1201,6 +1201,7 @@ fn gemm_through_the_cpu_device() {
         workgroup_size: p.workgroup_size,
         unchecked: false,
         artifacts: &artifacts,
+        debug: &[],
     };
     let mut rng = Rng(41);
     let a: Vec<bf16> = (0..mm * kk)

@@ -53,6 +53,7 @@ fn spec<'a>(key: &'a str, program: &Program, artifacts: &'a [Artifact<'a>]) -> K
         workgroup_size: program.workgroup_size,
         unchecked: false,
         artifacts,
+        debug: &[],
     }
 }
 
@@ -159,6 +160,7 @@ fn corrupt_artifact_is_a_backend_error() {
             // A current header over a truncated payload.
             bytes: &CURRENT_HEADER_TRUNCATED,
         }],
+        debug: &[],
     };
     let device = Device::cpu();
     let x = device.upload(&[1.0f32]).unwrap();
@@ -204,6 +206,7 @@ fn runtime_errors_map_to_device_errors() {
         workgroup_size: [1, 1, 1],
         unchecked: false,
         artifacts: &artifacts,
+        debug: &[],
     };
     let device = Device::cpu();
     let buf = device.upload(&[0u32]).unwrap();
@@ -280,6 +283,7 @@ fn narrow_buffers_and_scalars_through_the_cpu_device() {
         workgroup_size: p.workgroup_size,
         unchecked: false,
         artifacts: &artifacts,
+        debug: &[],
     };
     let device = Device::cpu();
     let xs = [1.5f32, -3.0, 3.0e38].map(bf16::from_f32);
@@ -350,6 +354,7 @@ fn an_infinite_loop_on_the_cpu_device_is_an_error_not_a_hang() {
             arch: None,
             bytes: &bytes,
         }],
+        debug: &[],
     };
     let dev = Device::cpu();
     let mut y = dev.zeros::<u32>(1).unwrap();

@@ -20,12 +20,17 @@
 pub mod addr;
 mod builder;
 pub(crate) mod consts;
+mod debug;
 mod grid;
 mod matrix;
 pub mod validate;
 pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
+pub use debug::{
+    DEBUG_FLOATS_PARAM, DEBUG_RECORD_HEADER, DEBUG_WORDS_PARAM, DebugKind, DebugSite, FormatPiece,
+    format_pieces, in_float_ring, printable,
+};
 pub use grid::{GridRule, SizeExpr, SizeOp};
 pub use matrix::{
     AsyncOp, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixClip, MatrixDecl, MatrixId, MatrixLayout,

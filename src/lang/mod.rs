@@ -45,6 +45,10 @@ pub struct Module {
     /// `grid = (..)`, by kernel name (an instance's rule has its const
     /// arguments folded in).
     pub grids: BTreeMap<String, GridRule>,
+    /// The `debug_print!`/`debug_assert!` call sites of a debug build
+    /// ([`ParseOptions::debug`]), by kernel name, in site-number order (a
+    /// record's first word); empty otherwise.
+    pub debug: BTreeMap<String, Vec<crate::ir::DebugSite>>,
 }
 
 /// A generic kernel and its build-time instances.
@@ -173,13 +177,68 @@ impl std::error::Error for Diagnostics {}
 ///
 /// Every problem found, each pointing at its `file:line:col`.
 pub fn parse(file: &str, source: &str) -> Result<Module, Diagnostics> {
-    let result = lower::parse_on_big_stack(source);
-    match result {
-        Ok((kernels, generics, grids)) => Ok(Module {
-            kernels,
-            generics,
-            grids,
-        }),
+    parse_with(file, source, &ParseOptions::default())
+}
+
+/// How to parse a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// Compile `debug_print!` and `debug_assert!` in (a debug build:
+    /// kernels that use them get the two hidden ring parameters of
+    /// [`crate::ir::DEBUG_WORDS_PARAM`], and [`Module::debug`] lists their
+    /// call sites). Off: the calls are checked, then removed.
+    pub debug: bool,
+}
+
+impl ParseOptions {
+    /// Options with debugging on or off.
+    #[must_use]
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+}
+
+/// [`parse`] with `options`.
+///
+/// ```
+/// use vyre::lang::{parse_with, ParseOptions};
+/// let src = r#"
+/// #[kernel(workgroup_size = 64)]
+/// pub fn k(x: &mut [f32]) {
+///     let i = global_id().x;
+///     debug_print!("i = {} x = {}", i, x[i]);
+///     debug_assert!(i < x.len(), "i = {}", i);
+/// }
+/// "#;
+/// let plain = parse_with("k.vyre", src, &ParseOptions::default()).unwrap();
+/// assert_eq!(plain.kernels[0].params.len(), 1);
+/// assert!(plain.debug.is_empty());
+/// let debug = parse_with("k.vyre", src, &ParseOptions::default().debug(true)).unwrap();
+/// assert_eq!(debug.kernels[0].params.len(), 3); // + the two rings
+/// let sites = &debug.debug["k"];
+/// assert_eq!((sites[0].file.as_str(), sites[0].line, sites[0].column), ("k.vyre", 5, 5));
+/// assert_eq!(sites[1].args, [vyre::ir::DataType::U32]);
+/// ```
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_with(file: &str, source: &str, options: &ParseOptions) -> Result<Module, Diagnostics> {
+    match lower::parse_on_big_stack(source, options.debug) {
+        Ok(parsed) => {
+            let mut debug = parsed.debug;
+            for site in debug.values_mut().flatten() {
+                site.file = file.to_string();
+            }
+            Ok(Module {
+                kernels: parsed.kernels,
+                generics: parsed.generics,
+                grids: parsed.grids,
+                debug,
+            })
+        }
         Err(raw) => Err(diag::diagnostics(file, source, raw)),
     }
 }

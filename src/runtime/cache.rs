@@ -98,6 +98,7 @@ mod tests {
             workgroup_size: [1, 1, 1],
             unchecked: false,
             artifacts: &[],
+            debug: &[],
         }
     }
 

@@ -127,6 +127,23 @@ pub enum Error {
         /// The operation.
         what: String,
     },
+    /// A `debug_assert!` failed in a kernel (built with debugging on).
+    #[error("kernel `{kernel}`: assertion failed at {site} in invocation ({}, {}, {}): {condition}{}{}", invocation[0], invocation[1], invocation[2], if message.is_empty() { String::new() } else { format!(": {message}") }, if *more > 0 { format!(" (and {more} more failures)") } else { String::new() })]
+    KernelAssert {
+        /// Kernel name.
+        kernel: String,
+        /// `file:line:column` of the first failed assert (in invocation
+        /// order).
+        site: String,
+        /// Its invocation's `global_id()`.
+        invocation: [u32; 3],
+        /// The condition as written.
+        condition: String,
+        /// Its formatted message, if it has one.
+        message: String,
+        /// How many other records of failed asserts the launch wrote.
+        more: usize,
+    },
     /// A tuning table (`vyre-tune.toml`) that cannot be read or written.
     #[error(transparent)]
     Tune(#[from] tune::TuneError),

@@ -16,6 +16,7 @@
 
 mod backend;
 mod cache;
+mod debug;
 mod error;
 mod memory;
 #[cfg(feature = "nvtx")]
@@ -30,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use backend::{DeviceBackend, DeviceGraph, DeviceMark, KernelArg};
 pub use cache::ModuleCache;
+pub use debug::{DEBUG_RING_WORDS, DebugRecord, DebugSink, DebugSiteSpec};
 pub use error::{Error, Result};
 pub use memory::{
     DeviceMemory, Element, as_bytes, as_bytes_mut, downcast_memory, downcast_memory_mut,
@@ -49,6 +51,8 @@ pub struct Device {
     id: u64,
     /// [`DeviceBackend::tune_arch`], asked once.
     tune_arch: Arc<str>,
+    /// The debug rings and sink, shared by every handle of the device.
+    debug: Arc<debug::DebugState>,
 }
 
 impl Device {
@@ -59,6 +63,7 @@ impl Device {
             tune_arch: backend.tune_arch().into(),
             backend,
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
+            debug: Arc::default(),
         }
     }
 
@@ -400,14 +405,14 @@ impl Device {
         grid: Grid,
         args: &mut [LaunchArg<'_>],
     ) -> Result<()> {
-        if args.len() != kernel.params.len() {
+        // A kernel built with `debug_print!`/`debug_assert!` has two hidden
+        // ring parameters last, which the runtime passes.
+        let rings = debug::has_rings(kernel);
+        let user_params = kernel.params.len() - if rings { 2 } else { 0 };
+        if args.len() != user_params {
             return Err(Error::BadArguments {
                 kernel: kernel.name.to_string(),
-                reason: format!(
-                    "{} arguments for {} parameters",
-                    args.len(),
-                    kernel.params.len()
-                ),
+                reason: format!("{} arguments for {user_params} parameters", args.len()),
             });
         }
         let workgroups = grid.workgroup_count(kernel.workgroup_size);
@@ -423,6 +428,9 @@ impl Device {
         }
         #[cfg(feature = "nvtx")]
         let _range = nvtx::Range::push(kernel.name);
+        if rings {
+            return self.launch_with_rings(kernel, workgroups, raw);
+        }
         self.backend.launch(kernel, workgroups, &mut raw)
     }
 }
@@ -899,6 +907,7 @@ mod tests {
             workgroup_size: [1, 1, 1],
             unchecked: false,
             artifacts: &[],
+            debug: &[],
         }
     }
 

@@ -70,6 +70,9 @@ pub struct KernelSpec<'a> {
     pub unchecked: bool,
     /// Every compiled artifact.
     pub artifacts: &'a [Artifact<'a>],
+    /// The `debug_print!`/`debug_assert!` call sites of a debug build, by
+    /// the site number its records carry (empty otherwise).
+    pub debug: &'a [super::DebugSiteSpec<'a>],
 }
 
 /// One kind of artifact a backend can run: a target and, for per-arch
@@ -288,6 +291,7 @@ mod tests {
             workgroup_size: [1, 1, 1],
             unchecked: false,
             artifacts: ARTIFACTS,
+            debug: &[],
         }
     }
 

@@ -126,6 +126,7 @@ impl Device {
             backend,
             id: self.id,
             tune_arch: std::sync::Arc::clone(&self.tune_arch),
+            debug: std::sync::Arc::clone(&self.debug),
         })
     }
 

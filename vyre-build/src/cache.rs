@@ -156,6 +156,8 @@ pub(crate) struct BuildInputs<'a> {
     pub crate_name: &'a str,
     /// Stub mode.
     pub stub: bool,
+    /// Debug calls compiled in.
+    pub debug: bool,
     /// The targets.
     pub targets: &'a [&'static KernelLauncherCodegen],
     /// Archs of per-arch targets.
@@ -180,7 +182,8 @@ impl BuildInputs<'_> {
             .field(self.abi_version.to_le_bytes())
             .field(self.module_name)
             .field(self.crate_name)
-            .field([u8::from(self.stub)]);
+            .field([u8::from(self.stub)])
+            .field([u8::from(self.debug)]);
         for t in self.targets {
             h = h.field(t.target);
         }

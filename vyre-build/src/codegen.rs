@@ -26,6 +26,8 @@ pub(crate) struct GenKernel<'a> {
     /// Its `grid = (..)` rule: the launcher computes the grid and takes no
     /// `grid` argument.
     pub grid: Option<&'a vyre::lang::GridRule>,
+    /// Its `debug_print!`/`debug_assert!` sites, in a debug build.
+    pub debug: &'a [vyre::ir::DebugSite],
 }
 
 /// One kernel file.
@@ -172,6 +174,26 @@ fn scalar_arg_tokens(krate: &TokenStream, ty: DataType, value: &Ident) -> TokenS
     quote!(#krate::runtime::LaunchArg::#variant(#value))
 }
 
+/// A `vyre::runtime::DebugSiteSpec` of `d`.
+fn debug_site_tokens(krate: &TokenStream, d: &vyre::ir::DebugSite) -> TokenStream {
+    let assert = match &d.kind {
+        vyre::ir::DebugKind::Print => quote!(None),
+        vyre::ir::DebugKind::Assert { condition } => quote!(Some(#condition)),
+    };
+    let (file, line, column, format) = (&d.file, d.line, d.column, &d.format);
+    let args = d.args.iter().map(|t| data_type_tokens(krate, *t));
+    quote! {
+        #krate::runtime::DebugSiteSpec {
+            assert: #assert,
+            file: #file,
+            line: #line,
+            column: #column,
+            format: #format,
+            args: &[#(#args),*],
+        }
+    }
+}
+
 fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, Error> {
     let p = k.program;
     let name = p.name.strip_prefix("r#").unwrap_or(&p.name);
@@ -189,9 +211,6 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
         let arg_ident = arg_ident(&p.params, pname);
         match param {
             Param::Buffer(b) => {
-                let ty = host_type(krate, b.elem);
-                let pty = param_type(krate, param, &ty);
-                sig.push(quote!(#arg_ident: #pty));
                 let elem = data_type_tokens(krate, b.elem);
                 let access = match b.access {
                     Access::Read => quote!(Read),
@@ -204,6 +223,13 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
                         access: #krate::ir::Access::#access,
                     }
                 });
+                // The rings of a debug build are the runtime's to pass.
+                if param.is_debug_ring() {
+                    continue;
+                }
+                let ty = host_type(krate, b.elem);
+                let pty = param_type(krate, param, &ty);
+                sig.push(quote!(#arg_ident: #pty));
                 args.push(match b.access {
                     Access::Read => quote!(#arg_ident.arg()),
                     Access::ReadWrite => quote!(#arg_ident.arg_mut()),
@@ -260,6 +286,13 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
         }
         None => (quote!(grid: #krate::Grid,), quote!()),
     };
+    let debug_sites = k.debug.iter().map(|d| debug_site_tokens(krate, d));
+    if !k.debug.is_empty() {
+        docs.push(quote!(#[doc = ""]));
+        docs.extend(doc_attrs(
+            "Built with `debug_print!`/`debug_assert!` (a debug build): each launch\nwaits for the kernel and prints what it recorded; a failed assert is\n`Error::KernelAssert`.",
+        ));
+    }
     let wg_doc = format!(" Workgroup size of [`{name}`], `[x, y, z]`.");
     let spec_doc =
         format!(" Runtime description of [`{name}`]: parameters and the embedded artifacts.");
@@ -275,6 +308,7 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
             workgroup_size: #wg_const,
             unchecked: #unchecked,
             artifacts: &[#(#artifacts),*],
+            debug: &[#(#debug_sites),*],
         };
 
         #(#docs)*

@@ -286,7 +286,14 @@ pub(crate) fn dispatch_tokens(
     if all.iter().any(|(p, _)| p.unchecked != first.unchecked) {
         return Ok(TokenStream::new());
     }
-    let params = &first.params;
+    // The rings of a debug build are the runtime's to pass.
+    let shown: Vec<Param> = first
+        .params
+        .iter()
+        .filter(|p| !p.is_debug_ring())
+        .cloned()
+        .collect();
+    let params = &shown;
     let key = size_key(params);
     let key_names: Vec<&str> = key.iter().map(|(n, _)| *n).collect();
 

@@ -176,7 +176,9 @@ impl LauncherCrate {
         let display = kernels_dir.display().to_string().replace('\\', "/");
         let discovered = io::discover::discover(kernels_dir, &display)?;
         let sources = io::read_sources(&discovered.files)?;
-        let parsed = plan::parse_files(discovered.files, &sources)?;
+        // A bundle's kernels are built without debug calls: its runtime
+        // does not read debug rings.
+        let parsed = plan::parse_files(discovered.files, &sources, false)?;
         let generator = io::generator_fingerprint();
         let plan = plan::plan(
             &parsed,

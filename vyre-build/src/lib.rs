@@ -153,6 +153,7 @@ pub struct Builder {
     manifest_dir: Option<PathBuf>,
     module_name: String,
     stub: Option<bool>,
+    debug: Option<bool>,
     emit_rerun_lines: bool,
     read_metadata: bool,
     dispatch_config: DispatchConfig,
@@ -206,6 +207,7 @@ impl Builder {
             manifest_dir: None,
             module_name: DEFAULT_MODULE_NAME.to_string(),
             stub: None,
+            debug: None,
             emit_rerun_lines: true,
             read_metadata: true,
             dispatch_config: DispatchConfig::default(),
@@ -268,6 +270,19 @@ impl Builder {
     #[must_use]
     pub fn stub(mut self, stub: bool) -> Self {
         self.stub = Some(stub);
+        self
+    }
+
+    /// Compile `debug_print!`/`debug_assert!` in (`true`) or check and
+    /// remove them (`false`). Unset, `VYRE_DEBUG=1` in the build's
+    /// environment turns them on (tracked with `rerun-if-env-changed`, so
+    /// `VYRE_DEBUG=1 cargo run` rebuilds the kernels and a plain `cargo
+    /// run` rebuilds them without). A kernel with debug calls then waits
+    /// for itself at each launch and prints what it recorded (see
+    /// `vyre::runtime::DebugRecord`).
+    #[must_use]
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
         self
     }
 

@@ -83,6 +83,10 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
     }
     out.tracked = io::trackable(inputs, &out_dir);
     out.tracked_env = vec![io::ENV_STUB.to_string(), io::ENV_DOCS_RS.to_string()];
+    if builder.debug.is_none() {
+        out.tracked_env.push(io::ENV_DEBUG.to_string());
+    }
+    let debug = builder.debug.unwrap_or_else(io::debug_from_env);
     cargo.rerun_if_changed(&out.tracked);
 
     let stub = builder.stub.unwrap_or_else(io::stub_from_env);
@@ -110,6 +114,7 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
         module_name: &builder.module_name,
         crate_name: &targets.crate_name,
         stub,
+        debug,
         targets: &targets.codegens,
         archs: &targets.archs,
         env: &env,
@@ -122,7 +127,7 @@ pub(crate) fn compile_dir(builder: &Builder, dir: &Path) -> Result<Output, Error
         cargo.warnings(&done.warnings);
         return Ok(done);
     }
-    let parsed = plan::parse_files(discovered.files, &sources)?;
+    let parsed = plan::parse_files(discovered.files, &sources, debug)?;
     let table = match &table_text {
         Some(text) => TuneTable::parse(&table_display, text).map_err(|e| Error::TuneTable {
             at: format!("{}:{}:{}", e.file, e.line, e.column),
@@ -203,6 +208,7 @@ fn program_files(modules: Vec<ProgramModule>) -> Result<Vec<ParsedFile>, Error> 
             programs: m.programs,
             generics: Vec::new(),
             grids: std::collections::BTreeMap::new(),
+            debug: std::collections::BTreeMap::new(),
         });
     }
     // Module paths must be sorted (and a module cannot also be a folder of
@@ -425,6 +431,7 @@ fn gen_files<'a>(
                 key: plan.kernel_keys[fi][ki].clone(),
                 artifacts,
                 grid: pf.grids.get(plan::plain_name(p)),
+                debug: pf.debug.get(&p.name).map_or(&[], Vec::as_slice),
             });
         }
         files.push(GenFile {

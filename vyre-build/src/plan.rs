@@ -78,6 +78,8 @@ pub(crate) struct ParsedFile {
     pub generics: Vec<GenGeneric>,
     /// The kernels' `grid = (..)` rules, by kernel name.
     pub grids: BTreeMap<String, vyre::lang::GridRule>,
+    /// The debug call sites of a debug build, by kernel name.
+    pub debug: BTreeMap<String, Vec<vyre::ir::DebugSite>>,
 }
 
 /// One blob to produce.
@@ -268,10 +270,12 @@ pub(crate) fn resolve_targets(
 pub(crate) fn parse_files(
     files: Vec<KernelFile>,
     sources: &[String],
+    debug: bool,
 ) -> Result<Vec<ParsedFile>, Error> {
     let indices: Vec<usize> = (0..sources.len()).collect();
+    let options = vyre::lang::ParseOptions::default().debug(debug);
     let results = run_parallel(&indices, |&i| {
-        vyre::lang::parse(&files[i].display, &sources[i])
+        vyre::lang::parse_with(&files[i].display, &sources[i], &options)
     });
     let mut parsed = Vec::new();
     let mut rendered = String::new();
@@ -284,6 +288,7 @@ pub(crate) fn parse_files(
                 programs: module.kernels,
                 generics: module.generics.iter().map(GenGeneric::from).collect(),
                 grids: module.grids,
+                debug: module.debug,
             }),
             Err(diags) => {
                 if first.is_none()

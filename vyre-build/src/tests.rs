@@ -215,7 +215,10 @@ fn generates_the_typed_launcher() {
         "{text}"
     );
     assert!(
-        flat.contains("const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == 2,"),
+        flat.contains(&format!(
+            "const _: () = assert!( ::vyre::LAUNCHER_ABI_VERSION == {},",
+            vyre::LAUNCHER_ABI_VERSION
+        )),
         "{text}"
     );
     assert!(flat.contains("pub mod nn {"), "{text}");
@@ -331,6 +334,7 @@ fn generate_with(
             key: format!("m::{}#0", p.name),
             artifacts: vec![],
             grid: grids.get(&p.name),
+            debug: &[],
         })
         .collect();
     codegen::generate(
@@ -799,6 +803,7 @@ fn generic_entry_clashing_with_a_launcher_is_an_error() {
             programs: vec![saxpy(), fill("scale", 1), fill("scale_u32", 2)],
             generics,
             grids: std::collections::BTreeMap::new(),
+            debug: std::collections::BTreeMap::new(),
         }]
     };
     let settings = plan::PlanSettings {
@@ -915,6 +920,7 @@ fn unchosen_archs_follow_each_kernel() {
         programs: vec![saxpy(), matrix_kernel(), warpgroup_kernel()],
         generics: vec![],
         grids: std::collections::BTreeMap::new(),
+        debug: std::collections::BTreeMap::new(),
     }];
     let config = DispatchConfig::default();
     let archs_of = |archs: &[String]| {
@@ -1032,4 +1038,56 @@ fn direction_controls_in_docs_are_escaped() {
         "{text}"
     );
     assert!(text.contains("abc \\u{202e}def\\u{2066} ghi"), "{text}");
+}
+
+/// A debug build (`Builder::debug(true)`): launchers and the generic entry
+/// keep the user's parameters, the specs gain the two rings and the call
+/// sites; a plain build of the same source has neither, and switching
+/// rebuilds.
+#[test]
+fn debug_builds_hide_the_rings_and_list_the_sites() {
+    let root = scratch("debug-build");
+    fs::create_dir_all(root.join("kernels")).unwrap();
+    let src = SCALE_GENERIC_SRC.replace(
+        "        y[i] = (a * x[i] as f32) as T;",
+        "        debug_assert!(a > 0.0, \"a = {}\", a);\n        y[i] = (a * x[i] as f32) as T;",
+    );
+    fs::write(root.join("kernels/scale.vyre"), &src).unwrap();
+    let plain = source_builder(&root)
+        .debug(false)
+        .compile("kernels/")
+        .unwrap();
+    let plain_text = flat(&fs::read_to_string(inner(&plain)).unwrap());
+    assert!(!plain_text.contains("__vyre_debug"), "{plain_text}");
+    assert!(plain_text.contains("debug: &[],"), "{plain_text}");
+
+    let debug = source_builder(&root)
+        .debug(true)
+        .compile("kernels/")
+        .unwrap();
+    assert!(
+        !debug.up_to_date,
+        "the debug setting is part of the build key"
+    );
+    let text = fs::read_to_string(inner(&debug)).unwrap();
+    syn::parse_file(&text).unwrap();
+    let flat = flat(&text);
+    // The rings are in the spec, not in any signature.
+    assert!(flat.contains("name: \"__vyre_debug\""), "{text}");
+    assert!(flat.contains("name: \"__vyre_debug_f32\""), "{text}");
+    assert!(
+        flat.contains("pub fn scale_f32( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, x: &::vyre::Buffer<f32>, y: &mut ::vyre::Buffer<f32>, ) -> ::vyre::Result<()>"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("pub fn scale<T: ScaleElem>( device: &::vyre::Device, grid: ::vyre::Grid, a: f32, x: &::vyre::Buffer<T>, y: &mut ::vyre::Buffer<T>, ) -> ::vyre::Result<()>"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("::vyre::runtime::DebugSiteSpec { assert: Some(\"a > 0.0\"), file: \"kernels/scale.vyre\", line: 6u32, column: 9u32, format: \"a = {}\", args: &[::vyre::ir::DataType::F32], }"),
+        "{text}"
+    );
+    // Kernels without debug calls are untouched.
+    assert!(flat.contains("pub fn tiled_small( device: &::vyre::Device, grid: ::vyre::Grid, x: &mut ::vyre::Buffer<u32>, )"), "{text}");
+    fs::remove_dir_all(&root).unwrap();
 }

@@ -163,6 +163,8 @@ impl<'b> Workspace<'b> {
             workgroup_size: kernel.workgroup_size,
             unchecked: false,
             artifacts: &artifacts,
+            // Bundles are built without `debug_print!`/`debug_assert!`.
+            debug: &[],
         };
         let grid = match grid {
             Some(g) => g,

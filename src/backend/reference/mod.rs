@@ -454,6 +454,7 @@ mod tests {
             workgroup_size: p.workgroup_size,
             unchecked: false,
             artifacts: &artifacts,
+            debug: &[],
         };
         let dev = CpuBackend::new();
         let le = |v: &[u16]| -> Vec<u8> { v.iter().flat_map(|h| h.to_le_bytes()).collect() };
@@ -535,6 +536,7 @@ mod tests {
             workgroup_size: p.workgroup_size,
             unchecked: false,
             artifacts: &artifacts,
+            debug: &[],
         };
         let dev = CpuBackend::new();
         let mut out = dev.alloc_zeroed(2).unwrap();

@@ -102,6 +102,12 @@ pub(crate) struct FileCx<'f> {
     pub(super) shared_args: Option<&'f super::shared::SharedArgs>,
     /// The `grid = (..)` rules of the kernels lowered so far, by kernel.
     pub(super) grids: std::collections::BTreeMap<String, crate::lang::GridRule>,
+    /// Whether `debug_print!`/`debug_assert!` are compiled in.
+    pub(super) debug_on: bool,
+    /// The parsed arguments of the file's debug macro calls.
+    pub(super) debug_args: Option<&'f super::debug::DebugArgs>,
+    /// The debug call sites of the kernels lowered so far, by kernel.
+    pub(super) debug_sites: std::collections::BTreeMap<String, Vec<crate::ir::DebugSite>>,
 }
 
 pub(super) fn is_kernel_attr(a: &syn::Attribute) -> bool {

@@ -67,7 +67,10 @@ pub(super) fn kernel<'f>(
         return None;
     }
     match program.validate() {
-        Ok(_) => Some(program),
+        Ok(_) => {
+            super::debug::strip_placeholders(&mut program.body);
+            Some(program)
+        }
         Err(errors) => {
             // Every statement was emitted (no errors above), so the
             // validator's paths follow the front-end tree one to one.
@@ -126,6 +129,7 @@ fn subgroup_call_at<'f>(
         FS::For(l) => vec![&l.start, &l.end],
         FS::Matrix(op) => op.exprs(),
         FS::Async(op) => op.exprs(),
+        FS::Debug(d) => d.exprs(),
         _ => vec![],
     };
     own.into_iter().find_map(|e| find_subgroup(e, op))
@@ -234,13 +238,13 @@ pub(super) fn const_expr<'f>(
     Some(x)
 }
 
-struct Fin<'k, 'a, 'f> {
-    kx: &'k mut Kx<'a, 'f>,
-    p: &'k Program,
+pub(super) struct Fin<'k, 'a, 'f> {
+    pub(super) kx: &'k mut Kx<'a, 'f>,
+    pub(super) p: &'k Program,
 }
 
 impl<'f> Fin<'_, '_, 'f> {
-    fn err(&mut self, loc: Loc<'f>, msg: impl Into<String>) {
+    pub(super) fn err(&mut self, loc: Loc<'f>, msg: impl Into<String>) {
         self.kx.err(loc, msg);
     }
 
@@ -273,7 +277,7 @@ impl<'f> Fin<'_, '_, 'f> {
         out
     }
 
-    fn cond(&mut self, c: &FExpr<'f>) -> Option<Expr> {
+    pub(super) fn cond(&mut self, c: &FExpr<'f>) -> Option<Expr> {
         let (x, t) = self.expr(c)?;
         if t != DataType::Bool {
             self.err(
@@ -461,6 +465,7 @@ impl<'f> Fin<'_, '_, 'f> {
             FS::Barrier => Node::Barrier,
             FS::Matrix(op) => Node::Matrix(self.matrix_op(op)?),
             FS::Async(op) => Node::Async(self.async_op(op)?),
+            FS::Debug(d) => self.debug_stmt(d)?,
         })
     }
 
@@ -774,7 +779,7 @@ impl<'f> Fin<'_, '_, 'f> {
         Some((Rhs::Atomic(call), et))
     }
 
-    fn expr(&mut self, e: &FExpr<'f>) -> Option<(Expr, DataType)> {
+    pub(super) fn expr(&mut self, e: &FExpr<'f>) -> Option<(Expr, DataType)> {
         let loc = e.loc;
         Some(match &e.k {
             FK::Error => return None,

@@ -599,6 +599,12 @@ fn remap_stmt(s: &mut FStmt<'_>, f: &impl Fn(u32) -> u32) {
             op.exprs_mut().into_iter().for_each(|e| remap_expr(e, f));
         }
         FS::Async(op) => op.exprs_mut().into_iter().for_each(|e| remap_expr(e, f)),
+        FS::Debug(d) => {
+            if let Some(slot) = &mut d.slot {
+                *slot = f(*slot);
+            }
+            d.exprs_mut().into_iter().for_each(|e| remap_expr(e, f));
+        }
         FS::Break | FS::Continue | FS::Return | FS::Barrier => {}
     }
 }

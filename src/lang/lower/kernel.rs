@@ -166,6 +166,12 @@ impl<'f> FileCx<'f> {
         if kx.fx.errs.len() > before {
             return None;
         }
+        if let Some(p) = &out
+            && !kx.debug_sites.is_empty()
+        {
+            let sites = std::mem::take(&mut kx.debug_sites);
+            kx.fx.debug_sites.insert(p.name.clone(), sites);
+        }
         out
     }
 

@@ -22,6 +22,7 @@
 //! - `finish`: pass 2.
 
 mod array;
+mod debug;
 mod expr;
 mod file;
 mod finish;

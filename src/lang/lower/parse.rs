@@ -11,17 +11,25 @@ use super::file::FileCx;
 use super::{
     MAX_GROUP_DEPTH, MAX_OPERATOR_RUN, MAX_STATEMENT_TOKENS, PARSE_STACK_BYTES, Raw, Sp, raw,
 };
-use crate::ir::Program;
+use crate::ir::{DebugSite, Program};
 use crate::lang::{GenericKernel, GridRule};
 
-/// What a successful parse produces: the kernels (one per instance of a
-/// generic kernel), the generic kernels and the kernels' grid rules.
-pub(crate) type Parsed = (Vec<Program>, Vec<GenericKernel>, BTreeMap<String, GridRule>);
+/// What a successful parse produces.
+pub(crate) struct Parsed {
+    /// The kernels (one per instance of a generic kernel).
+    pub kernels: Vec<Program>,
+    /// The generic kernels.
+    pub generics: Vec<GenericKernel>,
+    /// The kernels' grid rules.
+    pub grids: BTreeMap<String, GridRule>,
+    /// The debug call sites of a debug build, by kernel (no file names yet).
+    pub debug: BTreeMap<String, Vec<DebugSite>>,
+}
 
 /// Run [`parse_source`] on a thread with a large stack, turning any panic
 /// (a bug) into an internal-error diagnostic.
-pub(crate) fn parse_on_big_stack(source: &str) -> Result<Parsed, Vec<Raw>> {
-    let run = || std::panic::catch_unwind(AssertUnwindSafe(|| parse_source(source)));
+pub(crate) fn parse_on_big_stack(source: &str, debug: bool) -> Result<Parsed, Vec<Raw>> {
+    let run = || std::panic::catch_unwind(AssertUnwindSafe(|| parse_source(source, debug)));
     let res = std::thread::scope(|s| {
         match std::thread::Builder::new()
             .name("vyre-parse".into())
@@ -42,8 +50,9 @@ pub(crate) fn parse_on_big_stack(source: &str) -> Result<Parsed, Vec<Raw>> {
     }
 }
 
-/// Tokenize, check size limits, parse with `syn`, lower every kernel.
-pub(crate) fn parse_source(source: &str) -> Result<Parsed, Vec<Raw>> {
+/// Tokenize, check size limits, parse with `syn`, lower every kernel
+/// (with `debug_print!`/`debug_assert!` compiled in when `debug`).
+pub(crate) fn parse_source(source: &str, debug: bool) -> Result<Parsed, Vec<Raw>> {
     // A byte-order mark is not a token; blank it without moving offsets.
     let blanked;
     let src = match source.strip_prefix('\u{feff}') {
@@ -83,11 +92,19 @@ pub(crate) fn parse_source(source: &str) -> Result<Parsed, Vec<Raw>> {
         }
     };
     let shared_args = super::shared::SharedArgs::collect(&file);
+    let debug_args = super::debug::DebugArgs::collect(&file);
     let mut fx = FileCx::default();
     fx.shared_args = Some(&shared_args);
+    fx.debug_args = Some(&debug_args);
+    fx.debug_on = debug;
     let (kernels, generics) = fx.run(&file);
     if fx.errs.is_empty() {
-        Ok((kernels, generics, std::mem::take(&mut fx.grids)))
+        Ok(Parsed {
+            kernels,
+            generics,
+            grids: std::mem::take(&mut fx.grids),
+            debug: std::mem::take(&mut fx.debug_sites),
+        })
     } else {
         Err(fx.errs)
     }

@@ -50,6 +50,8 @@ pub(crate) struct Kx<'a, 'f> {
     /// variable) pass 2 checks to be 16 or 8 bits wide: the element type,
     /// the call, the method and the array's name.
     pub wide_vectors: Vec<(Ty, Loc<'f>, String, String)>,
+    /// The debug call sites pass 2 emitted, by site number.
+    pub debug_sites: Vec<crate::ir::DebugSite>,
 }
 
 impl<'a, 'f> Kx<'a, 'f> {
@@ -78,6 +80,7 @@ impl<'a, 'f> Kx<'a, 'f> {
             subst_nodes: 0,
             top_block: false,
             deep_reported: false,
+            debug_sites: Vec::new(),
             wide_vectors: Vec::new(),
         }
     }
@@ -246,9 +249,15 @@ impl<'a, 'f> Kx<'a, 'f> {
                 item.span(),
                 "items inside functions are not supported; move `const` and `fn` items to the top level of the file",
             ),
+            syn::Stmt::Macro(m) if super::debug::is_debug_macro(&m.mac) => {
+                if self.enter(loc) {
+                    self.debug_macro(&m.mac, out);
+                }
+                self.depth -= 1;
+            }
             syn::Stmt::Macro(m) => self.err(
                 m.span(),
-                "macros are not supported in kernels (no `println!`, `assert!`, ...)",
+                "macros other than `debug_print!` and `debug_assert!` are not supported in kernels (no `println!`, `assert!`, ...)",
             ),
             syn::Stmt::Expr(e, _) => {
                 if self.enter(loc) {

@@ -160,6 +160,44 @@ pub(crate) enum FS<'f> {
     Matrix(FMat<'f>),
     /// An asynchronous copy, commit or wait.
     Async(FAsync<'f>),
+    /// A `debug_print!` or `debug_assert!`.
+    Debug(Box<FDebug<'f>>),
+}
+
+/// A `debug_print!`/`debug_assert!` call (see `super::debug`).
+#[derive(Clone, Debug)]
+pub(crate) struct FDebug<'f> {
+    /// An assert's condition and its source text.
+    pub assert: Option<(FExpr<'f>, String)>,
+    /// The format string (empty: none).
+    pub format: String,
+    /// The values, one per `{}`.
+    pub args: Vec<FExpr<'f>>,
+    /// 1-based line and column of the call.
+    pub line: u32,
+    pub column: u32,
+    /// The local holding the record's first word, in a debug build.
+    pub slot: Option<LocalId>,
+}
+
+impl<'f> FDebug<'f> {
+    /// Every expression, condition first.
+    pub(crate) fn exprs_mut(&mut self) -> Vec<&mut FExpr<'f>> {
+        self.assert
+            .iter_mut()
+            .map(|(c, _)| c)
+            .chain(self.args.iter_mut())
+            .collect()
+    }
+
+    /// Every expression, condition first.
+    pub(crate) fn exprs(&self) -> Vec<&FExpr<'f>> {
+        self.assert
+            .iter()
+            .map(|(c, _)| c)
+            .chain(self.args.iter())
+            .collect()
+    }
 }
 
 /// A matrix statement, mirroring [`crate::ir::MatrixOp`]; roles, shapes and

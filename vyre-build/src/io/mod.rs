@@ -21,6 +21,9 @@ use crate::plan::{KernelFile, PackageSettings};
 /// Environment variables `vyre-build` reads (tracked with
 /// `cargo::rerun-if-env-changed`).
 pub(crate) const ENV_STUB: &str = "VYRE_BUILD_STUB";
+/// `VYRE_DEBUG=1`: compile `debug_print!`/`debug_assert!` in (unless
+/// [`crate::Builder::debug`] decides).
+pub(crate) const ENV_DEBUG: &str = "VYRE_DEBUG";
 /// Set by docs.rs: build in stub mode.
 pub(crate) const ENV_DOCS_RS: &str = "DOCS_RS";
 
@@ -40,6 +43,10 @@ fn env_is_set(name: &str) -> bool {
 
 /// Stub mode as the environment asks: `VYRE_BUILD_STUB` set (and not `0`)
 /// or `DOCS_RS` present.
+pub(crate) fn debug_from_env() -> bool {
+    env_is_set(ENV_DEBUG)
+}
+
 pub(crate) fn stub_from_env() -> bool {
     env_is_set(ENV_STUB) || std::env::var_os(ENV_DOCS_RS).is_some()
 }

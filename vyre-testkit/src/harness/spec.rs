@@ -6,8 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use vyre::driver::emit_aot_target;
+use vyre::ir::DebugKind;
 use vyre::ir::{Param, Program};
-use vyre::runtime::{Artifact, KernelSpec, LaunchArg, ParamSpec};
+use vyre::runtime::{Artifact, DebugSiteSpec, KernelSpec, LaunchArg, ParamSpec};
 use vyre::{Device, DispatchConfig, Grid};
 
 static SPEC_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -41,6 +42,9 @@ pub struct OwnedSpec {
     pub unchecked: bool,
     /// Every artifact.
     pub artifacts: Vec<OwnedArtifact>,
+    /// The `debug_print!`/`debug_assert!` sites of a debug build (the
+    /// `debug` map of [`vyre::lang::Module`] for this kernel).
+    pub debug: Vec<vyre::ir::DebugSite>,
 }
 
 impl OwnedSpec {
@@ -55,6 +59,7 @@ impl OwnedSpec {
             workgroup_size: program.workgroup_size,
             unchecked: program.unchecked,
             artifacts: Vec::new(),
+            debug: Vec::new(),
         }
     }
 
@@ -101,7 +106,8 @@ impl OwnedSpec {
     }
 
     /// This spec as a [`KernelSpec`], over the lists of
-    /// [`OwnedSpec::parts`].
+    /// [`OwnedSpec::parts`], without debug sites ([`OwnedSpec::with`] has
+    /// them).
     #[must_use]
     pub fn spec<'a>(
         &'a self,
@@ -115,13 +121,32 @@ impl OwnedSpec {
             workgroup_size: self.workgroup_size,
             unchecked: self.unchecked,
             artifacts,
+            debug: &[],
         }
     }
 
     /// Run `f` with this spec as a [`KernelSpec`] borrowing it.
     pub fn with<R>(&self, f: impl FnOnce(&KernelSpec<'_>) -> R) -> R {
         let (params, artifacts) = self.parts();
-        f(&self.spec(&params, &artifacts))
+        let debug: Vec<DebugSiteSpec<'_>> = self
+            .debug
+            .iter()
+            .map(|d| DebugSiteSpec {
+                assert: match &d.kind {
+                    DebugKind::Print => None,
+                    DebugKind::Assert { condition } => Some(condition),
+                },
+                file: &d.file,
+                line: d.line,
+                column: d.column,
+                format: &d.format,
+                args: &d.args,
+            })
+            .collect();
+        f(&KernelSpec {
+            debug: &debug,
+            ..self.spec(&params, &artifacts)
+        })
     }
 
     /// [`Device::launch`] of this spec.
