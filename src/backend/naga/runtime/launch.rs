@@ -53,6 +53,10 @@ impl Dispatch<'_> {
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
+    /// The compute pass consecutive launches share (one pass per launch
+    /// cost more than the dispatch; wgpu still orders dependent dispatches
+    /// of a pass). Ended before any other command and before submission.
+    pass: Option<wgpu::ComputePass<'static>>,
     /// Commands in `encoder`.
     commands: u32,
     /// Whether anything was submitted since the device was last waited on:
@@ -71,16 +75,53 @@ impl WgpuBackend {
         f: impl FnOnce(&mut wgpu::CommandEncoder),
     ) -> Result<()> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let encoder = pending.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("vyre"),
-                })
-        });
+        // An open pass locks the encoder: end it.
+        pending.pass = None;
+        let encoder = pending.encoder.get_or_insert_with(|| self.new_encoder());
         f(encoder);
+        self.count_command(&mut pending, what)
+    }
+
+    /// Record a dispatch into the open compute pass of the pending command
+    /// buffer (opening one when there is none), like [`Self::record`].
+    pub(super) fn record_dispatch(
+        &self,
+        what: impl std::fmt::Display,
+        f: impl FnOnce(&mut wgpu::ComputePass<'static>),
+    ) -> Result<()> {
+        let mut guard = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = &mut *guard;
+        let pass = match &mut pending.pass {
+            Some(pass) => pass,
+            open @ None => {
+                let encoder = pending.encoder.get_or_insert_with(|| self.new_encoder());
+                open.insert(
+                    encoder
+                        .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("vyre launches"),
+                            timestamp_writes: None,
+                        })
+                        .forget_lifetime(),
+                )
+            }
+        };
+        f(pass);
+        self.count_command(pending, what)
+    }
+
+    fn new_encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vyre"),
+            })
+    }
+
+    /// One more command is pending: submit when it is the first since the
+    /// device was last waited on, or when [`MAX_PENDING`] have piled up.
+    fn count_command(&self, pending: &mut Pending, what: impl std::fmt::Display) -> Result<()> {
         pending.commands += 1;
         if !pending.busy || pending.commands >= MAX_PENDING {
-            self.submit(&mut pending, what)?;
+            self.submit(pending, what)?;
         }
         Ok(())
     }
@@ -92,6 +133,7 @@ impl WgpuBackend {
     }
 
     fn submit(&self, pending: &mut Pending, what: impl std::fmt::Display) -> Result<()> {
+        pending.pass = None;
         let Some(encoder) = pending.encoder.take() else {
             return Ok(());
         };
@@ -466,11 +508,7 @@ impl WgpuBackend {
             pop_scope(scope, format_args!("launching kernel `{}`", name))?;
             Ok::<_, Error>(group)
         })?;
-        self.record(format_args!("kernel `{}`", name), |enc| {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(name),
-                timestamp_writes: None,
-            });
+        self.record_dispatch(format_args!("kernel `{}`", name), |pass| {
             pass.set_pipeline(&pipe.pipeline);
             let offsets: &[u32] = match &uniform_offset {
                 Some(o) => std::slice::from_ref(o),
