@@ -13,14 +13,14 @@ fn main() {
     let skewed = vyre_build::Builder::new()
         .stub(true)
         .module_name("skewed_kernels.rs")
-        .launcher_abi_version(3)
+        .launcher_abi_version(999)
         .compile("kernels/");
     if let Err(e) = skewed {
         vyre_build::exit_with(&e);
     }
     let path = out_dir.join("skewed_kernels.rs");
     let mac = format!(
-        "/// Includes a kernel module generated for launcher ABI 3.\n#[macro_export]\nmacro_rules! skewed_kernels {{\n    () => {{\n        include!({:?});\n    }};\n}}\n",
+        "/// Includes a kernel module generated for launcher ABI 999.\n#[macro_export]\nmacro_rules! skewed_kernels {{\n    () => {{\n        include!({:?});\n    }};\n}}\n",
         path.display().to_string()
     );
     std::fs::write(out_dir.join("skew_macro.rs"), mac).expect("writing OUT_DIR/skew_macro.rs");
