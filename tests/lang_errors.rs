@@ -117,7 +117,14 @@ fn unsupported_rust_constructs() {
         &k("    println!(\"hi\");"),
         3,
         5,
-        "macros are not supported",
+        "macros other than `debug_print!` and `debug_assert!` are not supported",
+    );
+    // A debug macro is a statement, not a value.
+    expect_at(
+        &k("    let v = debug_print!(\"hi\");"),
+        3,
+        13,
+        "`debug_print!` and `debug_assert!` are statements",
     );
     expect_at(
         &k("    let r = &n;"),

@@ -3,7 +3,7 @@
 //! `#[shared(..)]`), lowered in pass 1 to an [`FDebug`] statement, and in
 //! pass 2 type-checked and, in a debug build, emitted as the ring writes
 //! that [`crate::ir::DEBUG_WORDS_PARAM`] describes. Without debugging the
-//! calls are checked, then removed.
+//! calls are checked and emit no node.
 
 use std::collections::HashMap;
 
@@ -211,37 +211,6 @@ impl<'f> Kx<'_, 'f> {
     }
 }
 
-/// The no-op a debug call of a non-debug build leaves in pass 2, so that
-/// statement paths still match the front-end tree for the validator;
-/// removed by [`strip_placeholders`].
-fn placeholder() -> Node {
-    Node::If {
-        cond: Expr::Lit(Literal::Bool(false)),
-        then: Vec::new(),
-        otherwise: Vec::new(),
-    }
-}
-
-/// Remove the [`placeholder`]s (and any other empty `if false {}`, which
-/// does nothing either) from `body`.
-pub(super) fn strip_placeholders(body: &mut Vec<Node>) {
-    body.retain(|n| *n != placeholder());
-    for n in body {
-        match n {
-            Node::If {
-                then, otherwise, ..
-            } => {
-                strip_placeholders(then);
-                strip_placeholders(otherwise);
-            }
-            Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
-                strip_placeholders(body);
-            }
-            _ => {}
-        }
-    }
-}
-
 impl<'f> Fin<'_, '_, 'f> {
     /// Pass 2 of a debug call: check it, and in a debug build emit its
     /// record (under `if !cond` for an assert).
@@ -270,9 +239,8 @@ impl<'f> Fin<'_, '_, 'f> {
         if !ok {
             return None;
         }
-        let Some(slot) = d.slot else {
-            return Some(placeholder());
-        };
+        // A non-debug build: checked, and nothing emitted.
+        let slot = d.slot?;
         let ring = |name: &str| {
             self.p
                 .params

@@ -340,9 +340,12 @@ impl<'f> Kx<'_, 'f> {
                 "references (`&x`) are only allowed when passing a buffer to a helper: `f(&buf)`",
             ),
             syn::Expr::Try(_) => not_supported("the `?` operator is not supported"),
-            syn::Expr::Macro(_) => {
-                not_supported("macros are not supported in kernels (no `println!`, `assert!`, ...)")
-            }
+            syn::Expr::Macro(m) if super::debug::is_debug_macro(&m.mac) => not_supported(
+                "`debug_print!` and `debug_assert!` are statements; they have no value",
+            ),
+            syn::Expr::Macro(_) => not_supported(
+                "macros other than `debug_print!` and `debug_assert!` are not supported in kernels (no `println!`, `assert!`, ...)",
+            ),
             syn::Expr::Range(_) => not_supported("ranges are only allowed in `for` loops"),
             syn::Expr::Assign(_) => {
                 not_supported("assignment is a statement; it cannot be used as a value")

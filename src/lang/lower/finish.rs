@@ -67,10 +67,7 @@ pub(super) fn kernel<'f>(
         return None;
     }
     match program.validate() {
-        Ok(_) => {
-            super::debug::strip_placeholders(&mut program.body);
-            Some(program)
-        }
+        Ok(_) => Some(program),
         Err(errors) => {
             // Every statement was emitted (no errors above), so the
             // validator's paths follow the front-end tree one to one.
@@ -93,7 +90,11 @@ fn collect_paths<'a, 'f>(
     path: &str,
     out: &mut Vec<(String, &'a FStmt<'f>)>,
 ) {
-    for (i, s) in body.iter().enumerate() {
+    // A debug call of a non-debug build emits no node: it takes no index.
+    let emitted = body
+        .iter()
+        .filter(|s| !matches!(&s.k, FS::Debug(d) if d.slot.is_none()));
+    for (i, s) in emitted.enumerate() {
         let here = format!("{path}[{i}]");
         match &s.k {
             FS::If(_, t, o) => {
