@@ -4,8 +4,11 @@
 //! exists, CUDA where a GPU exists; a missing GPU prints `skipped:`); a
 //! failed assert is an `Err` naming kernel, site and invocation.
 
+mod device_support;
+
 use std::sync::{Arc, Mutex};
 
+use device_support::devices;
 use vyre::driver::emit_aot_target;
 use vyre::lang::{ParseOptions, parse_with};
 use vyre::runtime::DebugRecord;
@@ -67,33 +70,6 @@ fn kernel(name: &str, debug: bool) -> OwnedSpec {
         spec.push_artifact(target, None, bytes);
     }
     spec
-}
-
-fn devices() -> Vec<Device> {
-    let mut out = vec![Device::cpu()];
-    #[cfg(feature = "wgpu")]
-    match Device::wgpu() {
-        Ok(d) => out.push(d),
-        Err(e) => {
-            assert!(
-                !vyre_testkit::corpus::require_vulkan(),
-                "VYRE_REQUIRE_VULKAN=1 but: {e}"
-            );
-            println!("skipped: no wgpu adapter ({e})");
-        }
-    }
-    #[cfg(feature = "cuda")]
-    match Device::cuda(0) {
-        Ok(d) => out.push(d),
-        Err(e) => {
-            assert!(
-                std::env::var("VYRE_REQUIRE_CUDA").as_deref() != Ok("1"),
-                "VYRE_REQUIRE_CUDA=1 but: {e}"
-            );
-            println!("skipped: no CUDA device ({e})");
-        }
-    }
-    out
 }
 
 /// Collect what `dev` prints.

@@ -4,6 +4,9 @@
 //! where a GPU exists. A missing GPU device prints `skipped:` (unless
 //! `VYRE_REQUIRE_VULKAN=1` / `VYRE_REQUIRE_CUDA=1`).
 
+mod device_support;
+
+use device_support::devices;
 use vyre::driver::emit_aot_target;
 use vyre::ir::Program;
 use vyre::runtime::{LaunchArg, ParamSpec};
@@ -29,34 +32,6 @@ fn saxpy_spec() -> OwnedSpec {
         spec.push_artifact(target, None, bytes);
     }
     spec
-}
-
-/// The devices to test: the CPU, and each GPU backend that is there.
-fn devices() -> Vec<Device> {
-    let mut out = vec![Device::cpu()];
-    #[cfg(feature = "wgpu")]
-    match Device::wgpu() {
-        Ok(d) => out.push(d),
-        Err(e) => {
-            assert!(
-                !vyre_testkit::corpus::require_vulkan(),
-                "VYRE_REQUIRE_VULKAN=1 but: {e}"
-            );
-            println!("skipped: no wgpu adapter ({e})");
-        }
-    }
-    #[cfg(feature = "cuda")]
-    match Device::cuda(0) {
-        Ok(d) => out.push(d),
-        Err(e) => {
-            assert!(
-                std::env::var("VYRE_REQUIRE_CUDA").as_deref() != Ok("1"),
-                "VYRE_REQUIRE_CUDA=1 but: {e}"
-            );
-            println!("skipped: no CUDA device ({e})");
-        }
-    }
-    out
 }
 
 fn has_graphs(dev: &Device) -> bool {
