@@ -6,6 +6,14 @@
 //! Integer division and remainder (`docs/language.md`): `x / 0 == 0`,
 //! `x % 0 == 0`, and for `i32`, `i32::MIN / -1 == i32::MIN` (wrapping) and
 //! `x % -1 == 0`, where hardware division is undefined or traps.
+//!
+//! `x.clamp(lo, hi)` is `x.max(lo).min(hi)`, so `hi` when `lo > hi`, where
+//! the targets' clamps (SPIR-V `FClamp`/`SClamp`, WGSL `clamp`) are
+//! undefined and NVIDIA's compilers reorder a `max` feeding a `min` as if
+//! `lo <= hi` held (seed 0x60a2, `docs/testing.md`). Every emitter first
+//! bounds the lower bound by the upper, `lo > hi ? hi : lo` (a NaN `lo`
+//! stays: `max` ignores it), then emits the `max` and the `min`; every
+//! order of that pair gives the same value.
 
 use crate::ir::DataType;
 

@@ -641,8 +641,11 @@ impl Lowerer<'_> {
                 self.minmax(true, ty, x, y, blk)
             }
             MathFn::Clamp => {
+                // `lo > hi ? hi : lo`, then max and min: see `mid::legal`.
                 let lo = need(1)?;
                 let hi = need(2)?;
+                let above = self.bin(BinaryOperator::Greater, lo, hi, blk);
+                let lo = self.select(above, hi, lo, blk);
                 let m = self.minmax(true, ty, x, lo, blk);
                 self.minmax(false, ty, m, hi, blk)
             }

@@ -392,12 +392,7 @@ impl Emitter<'_> {
                 d
             }
             MathFn::Clamp => {
-                // `x.max(lo).min(hi)`, which is `hi` when `lo > hi`. ptxas
-                // (and the driver's JIT) may reorder a `max` feeding a `min`
-                // as if `lo <= hi` held (seed 0x60a2, docs/testing.md), so
-                // the lower bound is first made at most `hi`: `lo > hi ? hi :
-                // lo` (a NaN `lo` stays, as `max` ignores it). Every order of
-                // the pair then gives the same value.
+                // `lo > hi ? hi : lo`, then max and min: see `mid::legal`.
                 let above = self.code.reg(Class::Pred);
                 let lo = self.code.reg(class_of(ty));
                 ins!(self.code; Setp.Gt.(sfx(ty)) above, regs[1], regs[2]);
