@@ -271,14 +271,16 @@ impl<'f> Fin<'_, '_, 'f> {
                 Box::new(u32_lit(1 + k)),
             )
         };
-        let mut record = vec![Node::Atomic {
+        let words_len = DEBUG_RECORD_HEADER + values.len() as u32;
+        let reserve = Node::Atomic {
             op: AtomicOp::Add,
             buf: words,
             index: u32_lit(0),
             expected: None,
-            value: u32_lit(DEBUG_RECORD_HEADER + values.len() as u32),
+            value: u32_lit(words_len),
             result: AtomicResult::Let(slot),
-        }];
+        };
+        let mut record = Vec::new();
         let header = [
             u32_lit(site),
             Expr::Builtin(Builtin::GlobalId, Axis::X),
@@ -315,12 +317,29 @@ impl<'f> Fin<'_, '_, 'f> {
             };
             record.push(Node::Store { buf, index, value });
         }
+        // Stores only when the whole record fits: the bounds checks would
+        // drop the rest anyway, but an `unchecked` kernel has none.
+        let BufRef::Param(words_param) = words else {
+            return None;
+        };
+        let fits = Expr::Binary(
+            BinOp::Le,
+            Box::new(at(words_len)),
+            Box::new(Expr::Len(words_param)),
+        );
         Some(Node::If {
             cond: match cond {
                 Some(c) => Expr::Unary(UnOp::Not, Box::new(c)),
                 None => Expr::Lit(Literal::Bool(true)),
             },
-            then: record,
+            then: vec![
+                reserve,
+                Node::If {
+                    cond: fits,
+                    then: record,
+                    otherwise: Vec::new(),
+                },
+            ],
             otherwise: Vec::new(),
         })
     }
