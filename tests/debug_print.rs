@@ -8,11 +8,10 @@ mod device_support;
 
 use std::sync::{Arc, Mutex};
 
-use device_support::devices;
-use vyre::driver::emit_aot_target;
+use device_support::{devices, spec_for_every_target};
 use vyre::lang::{ParseOptions, parse_with};
 use vyre::runtime::DebugRecord;
-use vyre::{Device, DispatchConfig, Error, Grid};
+use vyre::{Device, Error, Grid};
 use vyre_testkit::harness::OwnedSpec;
 
 const SOURCE: &str = r#"
@@ -64,20 +63,8 @@ fn kernel(name: &str, debug: bool) -> OwnedSpec {
         .iter()
         .find(|k| k.name == name)
         .expect("kernel");
-    let mut spec = OwnedSpec::new(program, format!("tests::debug_print::{name}#{debug}"));
+    let mut spec = spec_for_every_target(program, &format!("tests::debug_print::{name}#{debug}"));
     spec.debug = module.debug.get(name).cloned().unwrap_or_default();
-    let mut targets = vec!["reference"];
-    if cfg!(feature = "cuda") {
-        targets.push("ptx");
-    }
-    if cfg!(feature = "wgpu") {
-        targets.push("spirv");
-    }
-    for target in targets {
-        let bytes = emit_aot_target(target, program, &DispatchConfig::default())
-            .unwrap_or_else(|e| panic!("{name} ({target}): {e}"));
-        spec.push_artifact(target, None, bytes);
-    }
     spec
 }
 

@@ -6,32 +6,15 @@
 
 mod device_support;
 
-use device_support::devices;
-use vyre::driver::emit_aot_target;
-use vyre::ir::Program;
+use device_support::{devices, spec_for_every_target};
 use vyre::runtime::{LaunchArg, ParamSpec};
-use vyre::{Buffer, Device, DispatchConfig, Error, Grid};
+use vyre::{Buffer, Device, Error, Grid};
 use vyre_testkit::harness::OwnedSpec;
 use vyre_testkit::programs::saxpy;
 
 /// `saxpy` with an artifact for every target of this build.
 fn saxpy_spec() -> OwnedSpec {
-    let program: Program = saxpy(64);
-    let config = DispatchConfig::default();
-    let mut spec = OwnedSpec::new(&program, "tests::streams::saxpy");
-    let mut targets = vec!["reference"];
-    if cfg!(feature = "cuda") {
-        targets.push("ptx");
-    }
-    if cfg!(feature = "wgpu") {
-        targets.push("spirv");
-    }
-    for target in targets {
-        let bytes = emit_aot_target(target, &program, &config)
-            .unwrap_or_else(|e| panic!("emitting {target}: {e}"));
-        spec.push_artifact(target, None, bytes);
-    }
-    spec
+    spec_for_every_target(&saxpy(64), "tests::streams::saxpy")
 }
 
 fn has_graphs(dev: &Device) -> bool {

@@ -163,12 +163,11 @@ impl Device {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        for r in &records {
-            match &sink {
-                Some(sink) => sink(r),
-                None => eprintln!("{r}"),
-            }
-        }
+        let deliver = |r: &DebugRecord| match &sink {
+            Some(sink) => sink(r),
+            None => eprintln!("{r}"),
+        };
+        records.iter().for_each(deliver);
         if lost > 0 {
             let note = DebugRecord {
                 kernel: kernel.name.to_string(),
@@ -179,10 +178,7 @@ impl Device {
                 ),
                 failed_assert: None,
             };
-            match &sink {
-                Some(sink) => sink(&note),
-                None => eprintln!("{note}"),
-            }
+            deliver(&note);
         }
         let failed: Vec<&DebugRecord> = records
             .iter()

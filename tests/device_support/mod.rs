@@ -3,7 +3,10 @@
 //! `skipped:`, unless `VYRE_REQUIRE_VULKAN=1` / `VYRE_REQUIRE_CUDA=1` make
 //! it a failure.
 
-use vyre::Device;
+use vyre::driver::emit_aot_target;
+use vyre::ir::Program;
+use vyre::{Device, DispatchConfig};
+use vyre_testkit::harness::OwnedSpec;
 
 /// Every device of this build and machine, the CPU first.
 pub fn devices() -> Vec<Device> {
@@ -31,4 +34,24 @@ pub fn devices() -> Vec<Device> {
         }
     }
     out
+}
+
+/// A spec of `program` under `key` with an artifact for every target this
+/// build's devices run: `reference`, and `ptx` / `spirv` with the `cuda` /
+/// `wgpu` features.
+pub fn spec_for_every_target(program: &Program, key: &str) -> OwnedSpec {
+    let mut spec = OwnedSpec::new(program, key);
+    let mut targets = vec!["reference"];
+    if cfg!(feature = "cuda") {
+        targets.push("ptx");
+    }
+    if cfg!(feature = "wgpu") {
+        targets.push("spirv");
+    }
+    for target in targets {
+        let bytes = emit_aot_target(target, program, &DispatchConfig::default())
+            .unwrap_or_else(|e| panic!("{} ({target}): {e}", program.name));
+        spec.push_artifact(target, None, bytes);
+    }
+    spec
 }

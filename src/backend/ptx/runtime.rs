@@ -265,11 +265,12 @@ impl CudaBackend {
     /// The stream the next launch or copy goes to (the capture stream
     /// while capturing), after keeping the memory it uses alive in the
     /// graph.
-    fn queue_for(&self, uses: &[&CudaMemory]) -> sys::CUstream {
+    fn queue_for<'m>(&self, uses: impl IntoIterator<Item = &'m CudaMemory>) -> sys::CUstream {
         let mut capture = self.lock_capture();
         match capture.as_mut() {
             Some(c) => {
-                c.keep.extend(uses.iter().map(|m| Arc::clone(&m.alloc)));
+                c.keep
+                    .extend(uses.into_iter().map(|m| Arc::clone(&m.alloc)));
                 c.nodes += 1;
                 c.stream.raw
             }
@@ -671,7 +672,7 @@ impl DeviceBackend for CudaBackend {
         let s = cuda_mem(src)?;
         let d = cuda_mem(&*dst)?;
         self.bind()?;
-        let stream = self.queue_for(&[s, d]);
+        let stream = self.queue_for([s, d]);
         // SAFETY: both allocations hold `s.bytes()` bytes (Device::copy
         // checked the lengths); on this handle's stream, like its launches.
         unsafe { result::memcpy_dtod_async(d.device_ptr(), s.device_ptr(), s.bytes(), stream) }
@@ -712,7 +713,6 @@ impl DeviceBackend for CudaBackend {
             &mut heap_vals
         };
         let mut n = 0;
-        let mut buffers: Vec<&CudaMemory> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
             let mem = match arg {
                 KernelArg::Buffer(mem) => Some(cuda_mem(*mem)?),
@@ -739,7 +739,6 @@ impl DeviceBackend for CudaBackend {
                     vals[n] = m.device_ptr();
                     vals[n + 1] = elem_len(m, kernel, i)?;
                     n += 2;
-                    buffers.push(m);
                 }
                 None => n += 1,
             }
@@ -756,7 +755,12 @@ impl DeviceBackend for CudaBackend {
             *p = std::ptr::from_mut(v).cast();
         }
         let [bx, by, bz] = kernel.workgroup_size;
-        let stream = self.queue_for(&buffers);
+        // The buffers again (no list built per launch): a capture keeps them.
+        let stream = self.queue_for(args.iter().filter_map(|a| match a {
+            KernelArg::Buffer(m) => cuda_mem(*m).ok(),
+            KernelArg::BufferMut(m) => cuda_mem(&**m).ok(),
+            _ => None,
+        }));
         // SAFETY: `ptrs` holds one pointer per kernel parameter, in the
         // emitter's layout, each to a live value of the parameter's size;
         // buffer pointers are live allocations of this context (kept alive
