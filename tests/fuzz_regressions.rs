@@ -7,12 +7,16 @@
 //!   every linked target).
 //! - A bounded mutation loop (`vyre_testkit::fuzz::Mutator`) over seed
 //!   inputs runs each property on machines without cargo-fuzz; its size is
-//!   `VYRE_FUZZ_ITERS` per target (default 2000).
+//!   `VYRE_FUZZ_ITERS` per target (default 2000), and per emitter for
+//!   `emit`, whose inputs each pick one emitter.
 
 use std::path::Path;
 
 use vyre::ir::wire::to_wire;
-use vyre_testkit::fuzz::{Mutator, emit_program, emit_property, parse_property, wire_property};
+use vyre_testkit::fuzz::{
+    Mutator, emit_input, emit_program, emit_property, fuzzed_emitters, parse_property,
+    wire_property,
+};
 use vyre_testkit::{GenConfig, generate};
 
 type Property = fn(&[u8]) -> Result<(), String>;
@@ -72,14 +76,9 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
         "parse" => (0..16)
             .map(|s| vyre::lang::print(&generate(s, &cfg).program).into_bytes())
             .collect(),
-        _ => (0..16)
-            .map(|s| {
-                generate(s, &cfg)
-                    .draws
-                    .iter()
-                    .flat_map(|d| d.to_le_bytes())
-                    .collect()
-            })
+        // The first byte picks the emitter: seed `s` starts on emitter `s`.
+        _ => (0..16u8)
+            .map(|s| emit_input(s, &generate(u64::from(s), &cfg).draws))
             .collect(),
     }
 }
@@ -91,6 +90,13 @@ fn mutation_corpus() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
     for (name, property) in targets() {
+        // `emit` runs one emitter per input: as many inputs per emitter as
+        // the other targets get in all.
+        let iters = if name == "emit" {
+            iters * fuzzed_emitters().len()
+        } else {
+            iters
+        };
         let corpus = seeds(name);
         let mut m = Mutator::new(0xF022);
         let start = std::time::Instant::now();

@@ -3,6 +3,7 @@
 //!
 //! `cargo run -p vyre-testkit --example fuzz_seeds -- [count]`
 use vyre::ir::wire::to_wire;
+use vyre_testkit::fuzz::emit_input;
 use vyre_testkit::{GenConfig, generate};
 
 fn main() {
@@ -21,8 +22,8 @@ fn main() {
         };
         w("wire", &to_wire(&c.program));
         w("parse", vyre::lang::print(&c.program).as_bytes());
-        let draws: Vec<u8> = c.draws.iter().flat_map(|d| d.to_le_bytes()).collect();
-        w("emit", &draws);
+        // The first byte picks the emitter: the seeds take turns.
+        w("emit", &emit_input(seed as u8, &c.draws));
     }
     println!("wrote {n} seeds per target under {}", root.display());
 }

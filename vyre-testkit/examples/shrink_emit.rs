@@ -2,13 +2,9 @@
 //! fuzz regression input (`tests/fuzz_regressions/emit/<name>.vyre`).
 //!
 //! `cargo run -p vyre-testkit --example shrink_emit -- <seed> <name>`
-use vyre_testkit::fuzz::{emit_program, emit_property};
+use vyre_testkit::fuzz::emit_program;
 use vyre_testkit::harness::reduce_statements;
 use vyre_testkit::{GenConfig, generate, shrink};
-
-fn bytes(draws: &[u32]) -> Vec<u8> {
-    draws.iter().flat_map(|d| d.to_le_bytes()).collect()
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -16,13 +12,13 @@ fn main() {
     let name = args.next().unwrap_or_else(|| format!("seed_{seed}"));
     let cfg = GenConfig::default();
     let case = generate(seed, &cfg);
-    let Err(first) = emit_property(&bytes(&case.draws)) else {
+    let Err(first) = emit_program(&case.program) else {
         println!("seed {seed}: every emitter accepts it");
         return;
     };
     let target = first.split_whitespace().next().unwrap_or("").to_string();
     let small = shrink(&case, &cfg, 4000, |c| {
-        emit_property(&bytes(&c.draws)).is_err_and(|e| e.starts_with(&target))
+        emit_program(&c.program).is_err_and(|e| e.starts_with(&target))
     });
     let small = reduce_statements(&small, 4000, |c| {
         emit_program(&c.program).is_err_and(|e| e.starts_with(&target))

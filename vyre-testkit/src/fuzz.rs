@@ -8,7 +8,7 @@
 //! panic, hang or allocate without bound on any input.
 
 use vyre::DispatchConfig;
-use vyre::driver::{UNAVAILABLE_PREFIX, emit_aot_target, registered_aot_emitters};
+use vyre::driver::{AotEmitter, UNAVAILABLE_PREFIX, emit_aot_target, registered_aot_emitters};
 use vyre::ir::wire::{from_wire, to_wire};
 
 use crate::generator::{Case, GenConfig};
@@ -76,6 +76,17 @@ pub fn wire_property(data: &[u8]) -> Result<(), String> {
 /// Targets the emit property skips: `cubin` runs an external assembler.
 pub const SKIPPED_TARGETS: [&str; 1] = ["cubin"];
 
+/// The emitters the emit property exercises: every linked one but
+/// [`SKIPPED_TARGETS`], sorted by target id (so a saved input picks the
+/// same emitter in every binary).
+#[must_use]
+pub fn fuzzed_emitters() -> Vec<&'static AotEmitter> {
+    registered_aot_emitters()
+        .into_iter()
+        .filter(|e| !SKIPPED_TARGETS.contains(&e.target))
+        .collect()
+}
+
 /// Bytes as generator draws (4 bytes each, little-endian), so the fuzzer
 /// steers the program's shape.
 #[must_use]
@@ -92,19 +103,43 @@ pub fn case_from_bytes(data: &[u8]) -> Case {
     Case::from_draws(&draws, &GenConfig::default())
 }
 
-/// Generated program: every linked emitter (but [`SKIPPED_TARGETS`])
-/// accepts it without panicking, and returns bytes, or an
-/// `unavailable: ` error for a missing external tool.
+/// An emit-property input: the byte that picks the emitter (index
+/// `pick % fuzzed_emitters().len()`), then the generator draws.
+#[must_use]
+pub fn emit_input(pick: u8, draws: &[u32]) -> Vec<u8> {
+    std::iter::once(pick)
+        .chain(draws.iter().flat_map(|d| d.to_le_bytes()))
+        .collect()
+}
+
+/// Generated program, one emitter per input: the first byte picks the
+/// emitter (see [`emit_input`]), the rest are generator draws. The program
+/// must validate, and the emitter must return bytes (or an `unavailable: `
+/// error for a missing external tool), never panic or reject it.
+///
+/// One emitter per execution, not all six: an execution then costs one
+/// lowering and one naga validation instead of four, and coverage guidance
+/// still reaches every emitter (each sees the inputs whose first byte
+/// picks it). [`emit_program`] checks one program on every emitter.
 ///
 /// # Errors
 ///
-/// The violated property (an emitter rejecting a valid program).
+/// The violated property; the message starts with the target's id.
 pub fn emit_property(data: &[u8]) -> Result<(), String> {
-    emit_program(&case_from_bytes(data).program)
+    let (pick, draws) = data.split_first().map_or((0, data), |(p, d)| (*p, d));
+    let program = case_from_bytes(draws).program;
+    if let Err(e) = program.validate() {
+        return Err(format!("invalid program: {e:?}"));
+    }
+    let emitters = fuzzed_emitters();
+    match emitters.get(usize::from(pick) % emitters.len().max(1)) {
+        Some(emitter) => emit_with(emitter, &program),
+        None => Ok(()),
+    }
 }
 
-/// The emit property for one program: it validates, and every linked
-/// emitter (but [`SKIPPED_TARGETS`]) accepts it.
+/// The emit property for one program on every emitter: it validates, and
+/// every linked emitter (but [`SKIPPED_TARGETS`]) accepts it.
 ///
 /// # Errors
 ///
@@ -113,22 +148,19 @@ pub fn emit_program(program: &vyre::ir::Program) -> Result<(), String> {
     if let Err(e) = program.validate() {
         return Err(format!("invalid program: {e:?}"));
     }
-    for emitter in registered_aot_emitters() {
-        if SKIPPED_TARGETS.contains(&emitter.target) {
-            continue;
-        }
-        match (emitter.emit)(program, &DispatchConfig::default()) {
-            Ok(bytes) if bytes.is_empty() => {
-                return Err(format!("{} emitted no bytes", emitter.target));
-            }
-            Ok(_) => {}
-            Err(m) if m.starts_with(UNAVAILABLE_PREFIX) => {}
-            Err(m) => {
-                return Err(format!("{} rejected a valid program: {m}", emitter.target));
-            }
-        }
+    fuzzed_emitters()
+        .into_iter()
+        .try_for_each(|emitter| emit_with(emitter, program))
+}
+
+/// One emitter on one valid program: bytes, or an `unavailable: ` error.
+fn emit_with(emitter: &AotEmitter, program: &vyre::ir::Program) -> Result<(), String> {
+    match (emitter.emit)(program, &DispatchConfig::default()) {
+        Ok(bytes) if bytes.is_empty() => Err(format!("{} emitted no bytes", emitter.target)),
+        Ok(_) => Ok(()),
+        Err(m) if m.starts_with(UNAVAILABLE_PREFIX) => Ok(()),
+        Err(m) => Err(format!("{} rejected a valid program: {m}", emitter.target)),
     }
-    Ok(())
 }
 
 /// A small deterministic byte mutator (xorshift-driven: flip, insert,
