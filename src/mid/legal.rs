@@ -7,13 +7,14 @@
 //! `x % 0 == 0`, and for `i32`, `i32::MIN / -1 == i32::MIN` (wrapping) and
 //! `x % -1 == 0`, where hardware division is undefined or traps.
 //!
-//! `x.clamp(lo, hi)` is `x.max(lo).min(hi)`, so `hi` when `lo > hi`, where
-//! the targets' clamps (SPIR-V `FClamp`/`SClamp`, WGSL `clamp`) are
-//! undefined and NVIDIA's compilers reorder a `max` feeding a `min` as if
-//! `lo <= hi` held (seed 0x60a2, `docs/testing.md`). Every emitter first
-//! bounds the lower bound by the upper, `lo > hi ? hi : lo` (a NaN `lo`
-//! stays: `max` ignores it), then emits the `max` and the `min`; every
-//! order of that pair gives the same value.
+//! `x.clamp(lo, hi)` is `x.max(lo).min(hi)`, so `hi` when `lo > hi`,
+//! where the naga targets' clamps (SPIR-V `FClamp`/`SClamp`, WGSL `clamp`)
+//! are undefined. The naga lowering first bounds the lower bound by the
+//! upper, `lo > hi ? hi : lo` (a NaN `lo` stays: `max` ignores it), then
+//! emits the `max` and the `min`, so every order of that pair gives the
+//! same value. PTX's `max` and `min` are exact for any operands and need no
+//! guard; its signed ones have a ptxas workaround of their own
+//! (`backend::ptx::emit`, `min_max`).
 
 use crate::ir::DataType;
 

@@ -4,7 +4,7 @@
 use crate::ir::{Axis, BinOp, Builtin, DataType, Expr, Literal, MathFn, Param, UnOp};
 
 use super::super::code::ins;
-use super::super::isa::{Class, Imm, Inst, Mod, Opcode, Special, Src, int};
+use super::super::isa::{Class, Imm, Inst, Mod, Opcode, Reg, Special, Src, int};
 use super::super::math;
 use super::{Emitter, Val, class_of, mov_ty, sfx};
 use crate::mid::legal::IntDivision;
@@ -370,6 +370,43 @@ impl Emitter<'_> {
         Val::reg(d, to)
     }
 
+    /// `min` or `max` (`op`) of two values of `ty`.
+    ///
+    /// A signed integer pair goes through the unsigned instruction with
+    /// both operands' sign bits flipped (`x ^ 0x8000_0000` orders as `u32`
+    /// the way `x` orders as `i32`), and the result flipped back. The
+    /// signed instruction would be shorter, but ptxas (CUDA 12.9, and the
+    /// driver's JIT seen on the H100) folds an `i32` negation into the
+    /// middle operand of a three-operand signed min/max (`VIMNMX3`) and the
+    /// negation is lost: `min(min(a, -b), c)` gave `min(min(a, b), c)`
+    /// (differential seed 0x60a2; the minimal PTX is in `docs/targets.md`).
+    /// With unsigned operations ptxas keeps the negation as its own
+    /// instruction.
+    pub(super) fn min_max(&mut self, op: Opcode, ty: DataType, a: Reg, b: Reg) -> Reg {
+        let class = class_of(ty);
+        let d = self.code.reg(class);
+        if sfx(ty) != Mod::S32 {
+            self.code
+                .push(Inst::new(op, &[sfx(ty)], &[d.into(), a.into(), b.into()]));
+            return d;
+        }
+        let sign = int(i64::from(i32::MIN));
+        let (fa, fb, t) = (
+            self.code.reg(class),
+            self.code.reg(class),
+            self.code.reg(class),
+        );
+        ins!(self.code; Xor.B32 fa, a, sign);
+        ins!(self.code; Xor.B32 fb, b, sign);
+        self.code.push(Inst::new(
+            op,
+            &[Mod::U32],
+            &[t.into(), fa.into(), fb.into()],
+        ));
+        ins!(self.code; Xor.B32 d, t, sign);
+        d
+    }
+
     fn math(&mut self, f: MathFn, args: &[Expr]) -> Val {
         let vals: Vec<Val> = args.iter().map(|a| self.expr(a)).collect();
         let ty = vals[0].ty;
@@ -381,27 +418,13 @@ impl Emitter<'_> {
                 ins!(self.code; Abs.(sfx(ty)) d, regs[0]);
                 d
             }
-            MathFn::Min | MathFn::Max => {
-                let d = self.code.reg(class_of(ty));
-                let n = if f == MathFn::Min {
-                    Opcode::Min
-                } else {
-                    Opcode::Max
-                };
-                ins!(self.code; (n).(sfx(ty)) d, regs[0], regs[1]);
-                d
-            }
+            MathFn::Min => self.min_max(Opcode::Min, ty, regs[0], regs[1]),
+            MathFn::Max => self.min_max(Opcode::Max, ty, regs[0], regs[1]),
             MathFn::Clamp => {
-                // `lo > hi ? hi : lo`, then max and min: see `mid::legal`.
-                let above = self.code.reg(Class::Pred);
-                let lo = self.code.reg(class_of(ty));
-                ins!(self.code; Setp.Gt.(sfx(ty)) above, regs[1], regs[2]);
-                ins!(self.code; Selp.(mov_ty(ty)) lo, regs[2], regs[1], above);
-                let t = self.code.reg(class_of(ty));
-                let d = self.code.reg(class_of(ty));
-                ins!(self.code; Max.(sfx(ty)) t, regs[0], lo);
-                ins!(self.code; Min.(sfx(ty)) d, t, regs[2]);
-                d
+                // `x.max(lo).min(hi)`: PTX's `max` and `min` are exact for
+                // any operands, `lo > hi` included (`mid::legal`).
+                let t = self.min_max(Opcode::Max, ty, regs[0], regs[1]);
+                self.min_max(Opcode::Min, ty, t, regs[2])
             }
             MathFn::Floor | MathFn::Ceil => {
                 let d = self.code.reg(Class::F);

@@ -206,20 +206,20 @@ impl Emitter<'_> {
                     s
                 }
             };
-            let d = self.code.reg(class);
-            // `.rn` keeps ptxas from fusing anything into the additions.
-            let round: &[Mod] = if op == SubgroupOp::Add && ty == DataType::F32 {
-                &[Mod::Rn]
+            if op == SubgroupOp::Add {
+                // `.rn` keeps ptxas from fusing anything into the additions.
+                let round: &[Mod] = if ty == DataType::F32 { &[Mod::Rn] } else { &[] };
+                let d = self.code.reg(class);
+                let mods: Vec<Mod> = round.iter().copied().chain([sfx(ty)]).collect();
+                self.code.push(Inst::new(
+                    opcode,
+                    &mods,
+                    &[d.into(), acc.into(), partner.into()],
+                ));
+                acc = d;
             } else {
-                &[]
-            };
-            let mods: Vec<Mod> = round.iter().copied().chain([sfx(ty)]).collect();
-            self.code.push(Inst::new(
-                opcode,
-                &mods,
-                &[d.into(), acc.into(), partner.into()],
-            ));
-            acc = d;
+                acc = self.min_max(opcode, ty, acc, partner);
+            }
             off /= 2;
         }
         if !w.full() {
