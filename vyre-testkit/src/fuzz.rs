@@ -7,6 +7,8 @@
 //! inside vyre is a crash by itself. None of vyre's entry points may
 //! panic, hang or allocate without bound on any input.
 
+use std::sync::OnceLock;
+
 use vyre::DispatchConfig;
 use vyre::driver::{AotEmitter, UNAVAILABLE_PREFIX, emit_aot_target, registered_aot_emitters};
 use vyre::ir::wire::{from_wire, to_wire};
@@ -78,13 +80,17 @@ pub const SKIPPED_TARGETS: [&str; 1] = ["cubin"];
 
 /// The emitters the emit property exercises: every linked one but
 /// [`SKIPPED_TARGETS`], sorted by target id (so a saved input picks the
-/// same emitter in every binary).
+/// same emitter in every binary). Listed once: the fuzzer asks for every
+/// execution.
 #[must_use]
-pub fn fuzzed_emitters() -> Vec<&'static AotEmitter> {
-    registered_aot_emitters()
-        .into_iter()
-        .filter(|e| !SKIPPED_TARGETS.contains(&e.target))
-        .collect()
+pub fn fuzzed_emitters() -> &'static [&'static AotEmitter] {
+    static EMITTERS: OnceLock<Vec<&'static AotEmitter>> = OnceLock::new();
+    EMITTERS.get_or_init(|| {
+        registered_aot_emitters()
+            .into_iter()
+            .filter(|e| !SKIPPED_TARGETS.contains(&e.target))
+            .collect()
+    })
 }
 
 /// Bytes as generator draws (4 bytes each, little-endian), so the fuzzer
@@ -128,9 +134,7 @@ pub fn emit_input(pick: u8, draws: &[u32]) -> Vec<u8> {
 pub fn emit_property(data: &[u8]) -> Result<(), String> {
     let (pick, draws) = data.split_first().map_or((0, data), |(p, d)| (*p, d));
     let program = case_from_bytes(draws).program;
-    if let Err(e) = program.validate() {
-        return Err(format!("invalid program: {e:?}"));
-    }
+    check_valid(&program)?;
     let emitters = fuzzed_emitters();
     match emitters.get(usize::from(pick) % emitters.len().max(1)) {
         Some(emitter) => emit_with(emitter, &program),
@@ -145,12 +149,18 @@ pub fn emit_property(data: &[u8]) -> Result<(), String> {
 ///
 /// The violated property; the message starts with the target's id.
 pub fn emit_program(program: &vyre::ir::Program) -> Result<(), String> {
-    if let Err(e) = program.validate() {
-        return Err(format!("invalid program: {e:?}"));
-    }
+    check_valid(program)?;
     fuzzed_emitters()
-        .into_iter()
+        .iter()
         .try_for_each(|emitter| emit_with(emitter, program))
+}
+
+/// The generator's programs must validate: a generator bug otherwise.
+fn check_valid(program: &vyre::ir::Program) -> Result<(), String> {
+    match program.validate() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("invalid program: {e:?}")),
+    }
 }
 
 /// One emitter on one valid program: bytes, or an `unavailable: ` error.
