@@ -4,8 +4,9 @@
 //! `vyre_testkit::compare`).
 //!
 //! CI: seeds `0x5EED..0x5EED+300` of the default configuration (with the
-//! 8- and 16-bit types), and the first 100 of them again without those
-//! types, on the CPU device (the `reference`
+//! 8- and 16-bit types, and the 64-bit ones in about one program in six),
+//! the first 100 of them again without those types, and 60 programs that
+//! all use the 64-bit types, on the CPU device (the `reference`
 //! artifact through the runtime) and, with `--features wgpu`, on wgpu:
 //! SPIR-V for every seed, WGSL for every 2nd (about 5 s for 200 seeds on
 //! an idle two-core machine; lavapipe compiles each pipeline with LLVM). `VYRE_DIFF_CASES=N` and
@@ -17,7 +18,12 @@
 //!
 //! Cases with subgroup operations are compared with the reference run at
 //! the target's subgroup size; a target that does not report its size
-//! skips them (counted in its summary line).
+//! skips them, and a target that cannot express a case's 64-bit types
+//! (WGSL: none of them) skips the case (both counted in its summary line).
+//!
+//! Only the 64-bit programs: `VYRE_DIFF_CASES=N cargo test --features wgpu
+//! --test differential -- differential_wide_types` (`VYRE_DIFF_CASES`
+//! sets the count of every test here).
 
 mod differential_support;
 
@@ -36,10 +42,13 @@ const CI_CASES: u64 = 300;
 const WGSL_STRIDE: u64 = 2;
 /// First seed in CI.
 const CI_SEED: u64 = 0x5EED;
-/// Cases of the generator without the 8- and 16-bit types
-/// ([`GenConfig::narrow`] off: the programs of the 32-bit types only) in
-/// CI.
-const WIDE_ONLY_CASES: u64 = 100;
+/// Cases of the generator without the 8-, 16- and 64-bit types
+/// ([`GenConfig::narrow`] off, [`GenConfig::wide_one_in`] 0: the programs
+/// of the 32-bit types only) in CI.
+const THIRTY_TWO_BIT_CASES: u64 = 100;
+/// Cases of the generator with the 64-bit types in every program
+/// ([`GenConfig::wide_one_in`] 1) in CI.
+const WIDE_CASES: u64 = 60;
 
 #[test]
 fn differential() {
@@ -48,15 +57,30 @@ fn differential() {
 }
 
 /// The default configuration draws the narrow types (`f16 bf16 u8 i8 u16
-/// i16`) too; this runs the generator without them, whose programs hold
-/// more of the 32-bit constructs.
+/// i16`) and the 64-bit ones too; this runs the generator without them,
+/// whose programs hold more of the 32-bit constructs.
 #[test]
 fn differential_without_narrow_types() {
     let cfg = GenConfig {
         narrow: false,
+        wide_one_in: 0,
         ..GenConfig::default()
     };
-    let (cases, seed0) = env_cases(WIDE_ONLY_CASES, CI_SEED);
+    let (cases, seed0) = env_cases(THIRTY_TWO_BIT_CASES, CI_SEED);
+    differential_with(&cfg, cases, seed0);
+}
+
+/// Programs that all use the 64-bit types (`u64 i64 f64`: buffers,
+/// scalars, locals, shared and private arrays, casts, arithmetic, `f64`
+/// division within 3 ulps); targets that cannot express them (WGSL) skip
+/// them.
+#[test]
+fn differential_wide_types() {
+    let cfg = GenConfig {
+        wide_one_in: 1,
+        ..GenConfig::default()
+    };
+    let (cases, seed0) = env_cases(WIDE_CASES, CI_SEED);
     differential_with(&cfg, cases, seed0);
 }
 
@@ -68,7 +92,8 @@ fn differential_with(cfg: &GenConfig, cases: u64, seed0: u64) {
     let mut failures: Vec<(u64, usize, Outcome)> = Vec::new();
     let mut compared = vec![0u64; targets.len()];
     // Per target: compared cases with subgroup operations, and skipped
-    // ones (subgroup size unknown).
+    // ones (subgroup size unknown, or 64-bit types the target cannot
+    // express).
     let mut with_subgroups = vec![0u64; targets.len()];
     let mut skipped = vec![0u64; targets.len()];
     for seed in seed0..seed0 + cases {
@@ -98,7 +123,7 @@ fn differential_with(cfg: &GenConfig, cases: u64, seed0: u64) {
             .subgroup_size()
             .map_or_else(|| "unknown".to_string(), |s| s.to_string());
         println!(
-            "{}: {} programs compared ({} with subgroup operations, subgroup size {size}), {bad} failed, {} skipped (subgroup size unknown) (seeds {seed0:#x}..{:#x})",
+            "{}: {} programs compared ({} with subgroup operations, subgroup size {size}), {bad} failed, {} skipped (subgroup size unknown, or 64-bit types it cannot express) (seeds {seed0:#x}..{:#x})",
             t.label,
             compared[k],
             with_subgroups[k],

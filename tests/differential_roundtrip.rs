@@ -65,6 +65,36 @@ fn wire_roundtrip_over_narrow_programs() {
     }
 }
 
+/// Programs that all use the 64-bit types (literals of two words on the
+/// wire, NaN payloads, `i64::MIN`).
+#[test]
+fn wire_roundtrip_over_wide_programs() {
+    let cfg = GenConfig {
+        wide_one_in: 1,
+        ..GenConfig::default()
+    };
+    for seed in 0..SEEDS / 2 {
+        let p = generate(seed, &cfg).program;
+        if let Err(e) = wire_roundtrip(&p) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+#[test]
+fn text_roundtrip_over_wide_programs() {
+    let cfg = GenConfig {
+        wide_one_in: 1,
+        ..GenConfig::default()
+    };
+    for seed in 0..SEEDS / 2 {
+        let p = generate(seed, &cfg).program;
+        if let Err(e) = text_roundtrip(&p) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
 #[test]
 fn text_roundtrip_over_generated_programs() {
     let cfg = GenConfig::default();

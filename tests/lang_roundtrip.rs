@@ -4,6 +4,7 @@
 //! Run: `cargo test -p vyre --features compiler --test lang_roundtrip`.
 
 use proptest::prelude::*;
+use vyre::ir::validate::math_type;
 use vyre::ir::{
     Access, AtomicCall, AtomicOp, AtomicResult, Axis, BinOp, BufRef, BufferDecl, Builtin, DataType,
     Expr, Literal, LocalDecl, MathFn, Node, Param, PrivateDecl, Program, Rhs, SharedDecl,
@@ -27,9 +28,10 @@ struct Gen {
     collective_ok: bool,
 }
 
-/// Every type: the 32-bit ones and `bool`, and the 16- and 8-bit ones.
-const TYPES: [DataType; 10] = DataType::ALL;
-const NUMERIC: [DataType; 9] = [
+/// Every type: the 32-bit ones and `bool`, the 16- and 8-bit ones and the
+/// 64-bit ones.
+const TYPES: [DataType; 13] = DataType::ALL;
+const NUMERIC: [DataType; 12] = [
     DataType::I32,
     DataType::U32,
     DataType::F32,
@@ -39,6 +41,9 @@ const NUMERIC: [DataType; 9] = [
     DataType::I8,
     DataType::U16,
     DataType::I16,
+    DataType::U64,
+    DataType::I64,
+    DataType::F64,
 ];
 const DOCS: [&str; 6] = [
     "",
@@ -176,6 +181,46 @@ impl Gen {
                 };
                 Literal::from_bits(ty, bits)
             }
+            DataType::U64 => Literal::U64(match self.below(8) {
+                0 => u64::MAX,
+                1 => 0,
+                2 => 1 << 32,
+                3 => u32::MAX.into(),
+                4 => 1 << 53,
+                5 => (1 << 53) + 1,
+                6 => self.next(),
+                _ => self.next() % 1000,
+            }),
+            DataType::I64 => Literal::I64(match self.below(9) {
+                0 => i64::MIN,
+                1 => i64::MAX,
+                2 => -1,
+                3 => 0,
+                4 => i64::from(i32::MIN) - 1,
+                5 => 1 << 32,
+                6 => -(1 << 53) - 1,
+                7 => self.next().cast_signed(),
+                _ => self.next().cast_signed() % 1000,
+            }),
+            // NaNs (quiet, signalling, negative, with payloads),
+            // infinities, -0, subnormals, the extremes, any bits, and
+            // decimals that print with many digits.
+            DataType::F64 => Literal::F64(match self.below(14) {
+                0 => f64::NAN.to_bits(),
+                1 => 0x7ff0_0000_0000_0001, // signalling NaN
+                2 => 0xfff8_dead_beef_0001, // negative NaN with payload
+                3 => f64::INFINITY.to_bits(),
+                4 => f64::NEG_INFINITY.to_bits(),
+                5 => (-0.0f64).to_bits(),
+                6 => 1,                     // smallest subnormal
+                7 => 0x800f_ffff_ffff_ffff, // largest negative subnormal
+                8 => f64::MAX.to_bits(),
+                9 => f64::MIN_POSITIVE.to_bits(),
+                10 => self.next(),
+                11 => 0.1f64.to_bits(),
+                12 => (2f64.powi(53) + 2.0).to_bits(),
+                _ => ((self.next() % 20001) as f64 / 100.0 - 100.0).to_bits(),
+            }),
             // Narrow integers: all ones (the maximum, or -1), zero, the
             // sign bit alone (the minimum of a signed type), or any bits.
             narrow => Literal::from_bits(
@@ -284,13 +329,11 @@ impl Gen {
                 Expr::Cast(ty, Box::new(self.expr(from, d)))
             }
             5 => {
+                // What validation allows on `ty` (on `f64` not `exp ln sin
+                // cos tanh powf`).
                 let fs: Vec<MathFn> = MathFn::ALL
                     .into_iter()
-                    .filter(|f| match f {
-                        MathFn::Abs => ty.is_float() || ty.is_signed(),
-                        MathFn::Min | MathFn::Max | MathFn::Clamp => ty != DataType::Bool,
-                        _ => ty.is_float(),
-                    })
+                    .filter(|f| math_type(*f, &vec![ty; f.arity()]).is_some())
                     .collect();
                 if fs.is_empty() {
                     return self.binary(ty, d);
@@ -321,7 +364,8 @@ impl Gen {
                             ty == DataType::U32
                         }
                         SubgroupOp::All | SubgroupOp::Any => ty == DataType::Bool,
-                        _ => ty != DataType::Bool,
+                        // No collective on a 64-bit value.
+                        _ => ty != DataType::Bool && !ty.is_wide(),
                     }
             })
             .collect();
@@ -365,6 +409,11 @@ impl Gen {
                 };
                 (op, t, t)
             }
+            // (`%` is not defined on `f64`.)
+            DataType::F64 => {
+                let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div]);
+                (op, ty, ty)
+            }
             _ if ty.is_float() => {
                 let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
                 (op, ty, ty)
@@ -383,7 +432,14 @@ impl Gen {
                     BinOp::Shr,
                 ]);
                 let rt = if matches!(op, BinOp::Shl | BinOp::Shr) {
-                    self.pick(&[DataType::I32, DataType::U32, DataType::U8, DataType::I16])
+                    self.pick(&[
+                        DataType::I32,
+                        DataType::U32,
+                        DataType::U8,
+                        DataType::I16,
+                        DataType::U64,
+                        DataType::I64,
+                    ])
                 } else {
                     ty
                 };
@@ -1371,6 +1427,13 @@ fn generator_covers_narrow_types() {
             "5.9604645e-8f16",
             "-128i8",
             "65535u16",
+            "-9223372036854775808i64",
+            "18446744073709551615u64",
+            "f64::from_bits(0x7ff8000000000000)",
+            "f64::from_bits(0xfff8deadbeef0001)",
+            "f64::from_bits(0xfff0000000000000)",
+            "-0.0f64",
+            "5e-324f64",
         ] {
             if text.contains(special) {
                 seen.insert(special.to_string());
@@ -1399,6 +1462,13 @@ fn generator_covers_narrow_types() {
             "5.9604645e-8f16",
             "-128i8",
             "65535u16",
+            "-9223372036854775808i64",
+            "18446744073709551615u64",
+            "f64::from_bits(0x7ff8000000000000)",
+            "f64::from_bits(0xfff8deadbeef0001)",
+            "f64::from_bits(0xfff0000000000000)",
+            "-0.0f64",
+            "5e-324f64",
         ]
         .map(String::from),
     );
@@ -1459,6 +1529,98 @@ fn special_narrow_literals_print_bit_exactly() {
             value: Expr::Binary(BinOp::Add, Box::new(Expr::Local(0)), Box::new(neg)),
         });
         assert!(p.validate().is_ok());
+        round_trip(&p).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+    }
+}
+
+/// Every 64-bit edge value prints to text that parses back to the same
+/// bits, alone and negated (or complemented).
+#[test]
+fn special_wide_literals_print_bit_exactly() {
+    let mut lits: Vec<Literal> = [
+        0u64,
+        1,
+        u64::MAX,
+        u64::MAX - 1,
+        1 << 32,
+        (1 << 32) - 1,
+        (1 << 32) + 1,
+        1 << 53,
+        (1 << 53) + 1,
+        1 << 63,
+    ]
+    .into_iter()
+    .map(Literal::U64)
+    .collect();
+    lits.extend(
+        [
+            0i64,
+            1,
+            -1,
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            i64::from(i32::MIN) - 1,
+            i64::from(u32::MAX) + 1,
+            -(1 << 53) - 1,
+        ]
+        .map(Literal::I64),
+    );
+    lits.extend(
+        [
+            f64::NAN.to_bits(),
+            0x7ff0_0000_0000_0001,
+            0xfff8_dead_beef_0001,
+            0x7ff4_0000_0000_0000,
+            f64::INFINITY.to_bits(),
+            f64::NEG_INFINITY.to_bits(),
+            0,
+            (-0.0f64).to_bits(),
+            1,
+            0x8000_0000_0000_0001,
+            0x000f_ffff_ffff_ffff,
+            f64::MAX.to_bits(),
+            f64::MIN.to_bits(),
+            f64::MIN_POSITIVE.to_bits(),
+            f64::EPSILON.to_bits(),
+            0.1f64.to_bits(),
+            (-1.5e-300f64).to_bits(),
+            1e300f64.to_bits(),
+            (2f64.powi(53) + 2.0).to_bits(),
+            f64::from(f32::MAX).to_bits(),
+            f64::from(f32::from_bits(1)).to_bits(),
+            std::f64::consts::PI.to_bits(),
+        ]
+        .map(Literal::F64),
+    );
+    for l in lits {
+        let ty = l.ty();
+        let mut p = Program::new("k", [64, 1, 1]);
+        p.params.push(Param::Buffer(BufferDecl {
+            name: "y".into(),
+            elem: ty,
+            access: Access::ReadWrite,
+        }));
+        p.locals.push(LocalDecl {
+            name: "v".into(),
+            ty,
+            mutable: false,
+        });
+        let neg = if ty.is_float() || ty.is_signed() {
+            Expr::Unary(UnOp::Neg, Box::new(Expr::Lit(l)))
+        } else {
+            Expr::Unary(UnOp::Not, Box::new(Expr::Lit(l)))
+        };
+        p.body.push(Node::Let {
+            local: 0,
+            value: Expr::Lit(l),
+        });
+        p.body.push(Node::Store {
+            buf: BufRef::Param(0),
+            index: Expr::u32(0),
+            value: Expr::Binary(BinOp::Add, Box::new(Expr::Local(0)), Box::new(neg)),
+        });
+        assert!(p.validate().is_ok(), "{l:?}: {:?}", p.validate());
         round_trip(&p).unwrap_or_else(|e| panic!("{l:?}: {e}"));
     }
 }

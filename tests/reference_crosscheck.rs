@@ -16,6 +16,7 @@ use vyre::ir::{
     MatrixOp, Node, Param, Program, SubgroupOp, UnOp,
 };
 
+use vyre_testkit::harness::{from_words, to_words};
 use vyre_testkit::{GenConfig, Value, generate};
 
 enum Flow {
@@ -28,11 +29,13 @@ enum Flow {
 /// Everything invocations share, behind one lock: memory and the baton
 /// that lets exactly one invocation run at a time.
 struct World {
-    bufs: Vec<Vec<u32>>,
+    /// Buffer contents, one value per element (`Value::Buffer`'s
+    /// convention: a narrower element's bits zero-extended).
+    bufs: Vec<Vec<u64>>,
     /// Buffer slot per parameter (None for scalars).
     slot: Vec<Option<usize>>,
-    scalars: Vec<u32>,
-    shared: Vec<Vec<u32>>,
+    scalars: Vec<u64>,
+    shared: Vec<Vec<u64>>,
     /// Index of the invocation allowed to run.
     turn: usize,
     /// Per invocation: 0 runnable this phase, 1 waiting at a barrier,
@@ -56,7 +59,7 @@ struct World {
     /// accumulator A); a row reduction's offset; a `matrix_map`'s
     /// workgroup id, grid size and the values of the locals it reads, see
     /// [`map_operands`]).
-    matrix_requests: Vec<Option<(usize, MatrixOp, Vec<u32>)>>,
+    matrix_requests: Vec<Option<(usize, MatrixOp, Vec<u64>)>>,
     /// Per subgroup, per matrix: its elements, row-major, as `f32`.
     mats: Vec<Vec<Vec<f32>>>,
     /// Per warpgroup (128 invocations), per matrix: the same for warpgroup
@@ -158,7 +161,7 @@ impl World {
             };
             for (g, first) in (0..n).step_by(size).enumerate() {
                 let members = &reqs[first..n.min(first + size)];
-                let ours = |m: &Option<(usize, MatrixOp, Vec<u32>)>| {
+                let ours = |m: &Option<(usize, MatrixOp, Vec<u64>)>| {
                     m.as_ref()
                         .is_some_and(|r| self.on_warpgroup_matrices(&r.1) == warpgroup)
                 };
@@ -169,7 +172,7 @@ impl World {
                     self.abort = Some(why);
                     return;
                 };
-                let same = |m: &Option<(usize, MatrixOp, Vec<u32>)>| {
+                let same = |m: &Option<(usize, MatrixOp, Vec<u64>)>| {
                     m.as_ref().is_some_and(|r| (r.0, &r.2) == (req.0, &req.2))
                 };
                 if !members.iter().all(same) {
@@ -196,7 +199,7 @@ impl World {
 
     /// The words of buffer parameter or shared array `b`, and their
     /// element type.
-    fn memory(&mut self, b: BufRef) -> (&mut Vec<u32>, DataType) {
+    fn memory(&mut self, b: BufRef) -> (&mut Vec<u64>, DataType) {
         match b {
             BufRef::Param(id) => (
                 &mut self.bufs[self.slot[id as usize].expect("buffer")],
@@ -213,7 +216,7 @@ impl World {
     /// Matrix statement `op` for subgroup `g` (warpgroup `g` for a
     /// statement on warpgroup matrices), with operands `x`, `y` (and `bx`,
     /// `by`), straight from the written semantics.
-    fn matrix(&mut self, g: usize, op: &MatrixOp, ops: &[u32]) {
+    fn matrix(&mut self, g: usize, op: &MatrixOp, ops: &[u64]) {
         let warpgroup = self.on_warpgroup_matrices(op);
         let mut mats = std::mem::take(if warpgroup {
             &mut self.wmats[g]
@@ -229,8 +232,9 @@ impl World {
     }
 
     /// Matrix statement `op` on one group's matrices `mats`.
-    fn matrix_on(&mut self, mats: &mut [Vec<f32>], op: &MatrixOp, ops: &[u32]) {
-        let at = |k: usize| ops.get(k).copied().unwrap_or(0);
+    fn matrix_on(&mut self, mats: &mut [Vec<f32>], op: &MatrixOp, ops: &[u64]) {
+        // Offsets, strides and clips are `u32`.
+        let at = |k: usize| ops.get(k).map_or(0, |&v| v as u32);
         let (x, y, bx, by) = (at(0), at(1), at(2), at(3));
         // Element (r, c)'s index, in u64: it never wraps.
         let index = |layout: MatrixLayout, r: usize, c: usize| -> u64 {
@@ -257,9 +261,9 @@ impl World {
                 expr,
             } => {
                 // ops: workgroup id, grid, then the closure's other locals.
-                let mut locals = vec![0u32; self.program.locals.len()];
+                let mut locals = vec![0u64; self.program.locals.len()];
                 for (k, id) in map_locals(op).into_iter().enumerate() {
-                    locals[id as usize] = at(6 + k);
+                    locals[id as usize] = ops.get(6 + k).copied().unwrap_or(0);
                 }
                 let ids = [[at(0), at(1), at(2)], [at(3), at(4), at(5)]];
                 let (rows, cols) = self.mat_dims[*src as usize];
@@ -267,9 +271,9 @@ impl World {
                 let mut out = vec![0.0; rows * cols];
                 for r in 0..rows {
                     for c in 0..cols {
-                        locals[*row as usize] = r as u32;
-                        locals[*col as usize] = c as u32;
-                        locals[*value as usize] = from[r * cols + c].to_bits();
+                        locals[*row as usize] = r as u64;
+                        locals[*col as usize] = c as u64;
+                        locals[*value as usize] = u64::from(from[r * cols + c].to_bits());
                         out[r * cols + c] = f(self.pure_eval(&locals, ids, expr));
                     }
                 }
@@ -297,7 +301,7 @@ impl World {
                         .ok()
                         .and_then(|i| self.shared[*dst as usize].get_mut(i))
                     {
-                        *w = v.to_bits();
+                        *w = u64::from(v.to_bits());
                     }
                 }
             }
@@ -307,7 +311,7 @@ impl World {
                 // A[i][kk] = a.array[x + i * y + kk], B[kk][j] =
                 // b.array[bx + kk * by + j] (row-major) or [bx + j * by +
                 // kk] (column-major), in u64; out of range reads 0.
-                let read = |mem: &Vec<u32>,
+                let read = |mem: &Vec<u64>,
                             elem: DataType,
                             (off, stride, layout): (u32, u32, MatrixLayout),
                             r: usize,
@@ -333,9 +337,10 @@ impl World {
                         i,
                         kk,
                     ),
-                    vyre::ir::WarpgroupOperand::Accumulator(p) => {
-                        f(round(eb, mats[*p as usize][i * k + kk].to_bits()))
-                    }
+                    vyre::ir::WarpgroupOperand::Accumulator(p) => f(round(
+                        eb,
+                        u64::from(mats[*p as usize][i * k + kk].to_bits()),
+                    )),
                 };
                 let tc = mats[*c as usize].clone();
                 let mut out = vec![0.0; m * n];
@@ -397,7 +402,7 @@ impl World {
                             .ok()
                             .and_then(|i| mem.get_mut(i))
                         {
-                            *w = element_bits(elem, tile[r * cols + c].to_bits());
+                            *w = element_bits(elem, u64::from(tile[r * cols + c].to_bits()));
                         }
                     }
                 }
@@ -429,7 +434,7 @@ impl World {
     /// (validation keeps them, `local_id`, `global_id` and private arrays
     /// out of the closure), with `locals` and the workgroup id and grid
     /// size `ids` given, memory read from the world.
-    fn pure_eval(&self, locals: &[u32], ids: [[u32; 3]; 2], e: &Expr) -> u32 {
+    fn pure_eval(&self, locals: &[u64], ids: [[u32; 3]; 2], e: &Expr) -> u64 {
         let p = &self.program;
         let ty = |e: &Expr| type_of(p, e).expect("typed");
         let ev = |e: &Expr| self.pure_eval(locals, ids, e);
@@ -439,11 +444,11 @@ impl World {
             Expr::Local(id) => locals[*id as usize],
             Expr::Param(id) => self.scalars[*id as usize],
             Expr::Builtin(b, a) => match b {
-                Builtin::WorkgroupId => ids[0][a.index()],
-                Builtin::NumWorkgroups => ids[1][a.index()],
+                Builtin::WorkgroupId => u64::from(ids[0][a.index()]),
+                Builtin::NumWorkgroups => u64::from(ids[1][a.index()]),
                 _ => unreachable!("validation: no per-invocation builtin in a map"),
             },
-            Expr::Len(id) => self.bufs[self.slot[*id as usize].expect("buffer")].len() as u32,
+            Expr::Len(id) => self.bufs[self.slot[*id as usize].expect("buffer")].len() as u64,
             Expr::Load { buf, index } => {
                 let i = ev(index) as usize;
                 let elem = p.elem_type(*buf).expect("memory");
@@ -456,21 +461,14 @@ impl World {
             }
             Expr::Unary(op, a) => {
                 let t = ty(a);
-                let x = ev(a);
-                let r = match (op, t.register_type()) {
-                    (UnOp::Neg, DataType::F32) => (-f(x)).to_bits(),
-                    (UnOp::Neg, _) => (x as i32).wrapping_neg() as u32,
-                    (UnOp::Not, DataType::Bool) => u32::from(x == 0),
-                    (UnOp::Not, _) => !x,
-                };
-                round(t, r)
+                round(t, unary(*op, t.register_type(), ev(a)))
             }
             Expr::Binary(op, a, b) => {
                 let t = ty(a);
                 let x = ev(a);
                 let mut y = ev(b);
                 if matches!(op, BinOp::Shl | BinOp::Shr) && t.is_narrow() {
-                    y &= t.bits() - 1;
+                    y &= u64::from(t.bits() - 1);
                 }
                 let r = binary(*op, t.register_type(), x, y);
                 if ty(e) == t { round(t, r) } else { r }
@@ -478,7 +476,7 @@ impl World {
             Expr::Cast(to, a) => cast(ty(a), *to, ev(a)),
             Expr::Math(m, args) => {
                 let t = ty(&args[0]);
-                let v: Vec<u32> = args.iter().map(ev).collect();
+                let v: Vec<u64> = args.iter().map(ev).collect();
                 round(t, math(*m, t.register_type(), &v))
             }
             Expr::Select {
@@ -501,7 +499,12 @@ fn subgroup(reqs: &[(SubgroupOp, DataType, u32, u32)], s: usize) -> Vec<u32> {
     let v: Vec<u32> = reqs.iter().map(|r| r.2).collect();
     let n = v.len();
     let all = |x: u32| vec![x; n];
-    let fold = |m: MathFn| all(v[1..].iter().fold(v[0], |acc, &x| math(m, t, &[acc, x])));
+    // (Collectives take values of at most 32 bits.)
+    let fold = |m: MathFn| {
+        all(v[1..].iter().fold(v[0], |acc, &x| {
+            math(m, t, &[u64::from(acc), u64::from(x)]) as u32
+        }))
+    };
     // Lane `src`'s value, or the reader's own when there is none.
     let pick = |l: usize, src: u64| {
         if src < n as u64 {
@@ -552,18 +555,27 @@ struct Walker<'p, 'g> {
 }
 
 struct Inv {
-    locals: Vec<u32>,
+    /// Local values (a value of a type of at most 32 bits zero-extended).
+    locals: Vec<u64>,
     /// This invocation's private arrays, all zeros when it starts.
-    private: Vec<Vec<u32>>,
+    private: Vec<Vec<u64>>,
     ids: [[u32; 3]; 4],
 }
 
-fn bits(l: Literal) -> u32 {
-    l.bits()
+fn bits(l: Literal) -> u64 {
+    l.bits64()
 }
 
-fn f(x: u32) -> f32 {
-    f32::from_bits(x)
+/// The `f32` whose bits are `x` (a value of at most 32 bits).
+fn f(x: impl Into<u64>) -> f32 {
+    let x = x.into();
+    debug_assert_eq!(x >> 32, 0, "an `f32` with bits above 32");
+    f32::from_bits(x as u32)
+}
+
+/// The `f64` whose bits are `x`.
+fn d(x: u64) -> f64 {
+    f64::from_bits(x)
 }
 
 impl Walker<'_, '_> {
@@ -573,7 +585,7 @@ impl Walker<'_, '_> {
 
     /// The words of `b`: the world's buffers and shared arrays, or the
     /// invocation's own private arrays.
-    fn mem<'a>(&'a mut self, inv: &'a mut Inv, b: BufRef) -> &'a mut Vec<u32> {
+    fn mem<'a>(&'a mut self, inv: &'a mut Inv, b: BufRef) -> &'a mut Vec<u64> {
         let w = self.w();
         match b {
             BufRef::Param(id) => &mut w.bufs[w.slot[id as usize].expect("buffer")],
@@ -603,29 +615,30 @@ impl Walker<'_, '_> {
         abort.map_or(Ok(()), Err)
     }
 
-    fn eval(&mut self, inv: &mut Inv, e: &Expr) -> u32 {
+    fn eval(&mut self, inv: &mut Inv, e: &Expr) -> u64 {
         let p = self.p;
         let ty = |e: &Expr| type_of(p, e).expect("typed");
         match e {
             Expr::Lit(l) => widen(l.ty(), bits(*l)),
             Expr::Subgroup(SubgroupOp::InvocationId, _) => {
                 let (me, s) = (self.me, self.w().subgroup_size);
-                (me % s) as u32
+                (me % s) as u64
             }
-            Expr::Subgroup(SubgroupOp::Size, _) => self.w().subgroup_size as u32,
+            Expr::Subgroup(SubgroupOp::Size, _) => self.w().subgroup_size as u64,
             Expr::Subgroup(op, args) => {
                 let t = ty(&args[0]);
                 let v = self.eval(inv, &args[0]);
                 let lane = args.get(1).map_or(0, |a| self.eval(inv, a));
                 let me = self.me;
-                // Narrow values take part widened.
-                self.w().requests[me] = Some((*op, t.register_type(), v, lane));
+                // Narrow values take part widened (no collective takes a
+                // value of more than 32 bits).
+                self.w().requests[me] = Some((*op, t.register_type(), v as u32, lane as u32));
                 // Wait like at a barrier; the last to arrive combines.
                 if let Err(why) = self.barrier() {
                     self.failed.get_or_insert(why);
                     return 0;
                 }
-                let r = self.w().results[me];
+                let r = u64::from(self.w().results[me]);
                 if ty(e) == t { round(t, r) } else { r }
             }
             Expr::Local(id) => inv.locals[*id as usize],
@@ -637,9 +650,9 @@ impl Walker<'_, '_> {
                     Builtin::WorkgroupId => 2,
                     Builtin::NumWorkgroups => 3,
                 };
-                inv.ids[k][a.index()]
+                u64::from(inv.ids[k][a.index()])
             }
-            Expr::Len(id) => self.mem(inv, BufRef::Param(*id)).len() as u32,
+            Expr::Len(id) => self.mem(inv, BufRef::Param(*id)).len() as u64,
             Expr::Load { buf, index } => {
                 let i = self.eval(inv, index) as usize;
                 let elem = p.elem_type(*buf).expect("memory");
@@ -652,20 +665,14 @@ impl Walker<'_, '_> {
             Expr::Unary(op, a) => {
                 let t = ty(a);
                 let x = self.eval(inv, a);
-                let r = match (op, t.register_type()) {
-                    (UnOp::Neg, DataType::F32) => (-f(x)).to_bits(),
-                    (UnOp::Neg, _) => (x as i32).wrapping_neg() as u32,
-                    (UnOp::Not, DataType::Bool) => u32::from(x == 0),
-                    (UnOp::Not, _) => !x,
-                };
-                round(t, r)
+                round(t, unary(*op, t.register_type(), x))
             }
             Expr::Binary(op, a, b) => {
                 let t = ty(a);
                 let x = self.eval(inv, a);
                 let mut y = self.eval(inv, b);
                 if matches!(op, BinOp::Shl | BinOp::Shr) && t.is_narrow() {
-                    y &= t.bits() - 1;
+                    y &= u64::from(t.bits() - 1);
                 }
                 let r = binary(*op, t.register_type(), x, y);
                 if ty(e) == t { round(t, r) } else { r }
@@ -677,7 +684,7 @@ impl Walker<'_, '_> {
             }
             Expr::Math(m, args) => {
                 let t = ty(&args[0]);
-                let v: Vec<u32> = args.iter().map(|a| self.eval(inv, a)).collect();
+                let v: Vec<u64> = args.iter().map(|a| self.eval(inv, a)).collect();
                 round(t, math(*m, t.register_type(), &v))
             }
             Expr::Select {
@@ -702,13 +709,14 @@ impl Walker<'_, '_> {
         index: &Expr,
         expected: Option<&Expr>,
         value: &Expr,
-    ) -> u32 {
+    ) -> u64 {
+        // Atomics act on `u32` and `i32` elements only.
         let signed = self.p.elem_type(buf) == Some(DataType::I32);
         let i = self.eval(inv, index) as usize;
-        let x = expected.map(|x| self.eval(inv, x));
-        let v = self.eval(inv, value);
+        let x = expected.map(|x| self.eval(inv, x) as u32);
+        let v = self.eval(inv, value) as u32;
         let m = self.mem(inv, buf);
-        let Some(old) = m.get(i).copied() else {
+        let Some(old) = m.get(i).map(|&w| w as u32) else {
             return 0;
         };
         let new = match op {
@@ -730,8 +738,8 @@ impl Walker<'_, '_> {
                 }
             }
         };
-        m[i] = new;
-        old
+        m[i] = u64::from(new);
+        u64::from(old)
     }
 
     fn block(&mut self, inv: &mut Inv, body: &[Node]) -> Result<Flow, &'static str> {
@@ -797,8 +805,9 @@ impl Walker<'_, '_> {
                     unroll: _,
                 } => {
                     let signed = self.p.locals[*var as usize].ty == DataType::I32;
-                    let mut i = self.eval(inv, start);
-                    let e = self.eval(inv, end);
+                    // (Loop variables are `u32` or `i32`.)
+                    let mut i = self.eval(inv, start) as u32;
+                    let e = self.eval(inv, end) as u32;
                     let lt = |a: u32, b: u32| {
                         if signed {
                             (a as i32) < (b as i32)
@@ -808,7 +817,7 @@ impl Walker<'_, '_> {
                     };
                     while lt(i, e) {
                         self.tick()?;
-                        inv.locals[*var as usize] = i;
+                        inv.locals[*var as usize] = u64::from(i);
                         match self.block(inv, body)? {
                             Flow::Break => break,
                             Flow::Return => return Ok(Flow::Return),
@@ -860,15 +869,19 @@ impl Walker<'_, '_> {
                         } => {
                             let (o, st) = (self.eval(inv, offset), self.eval(inv, stride));
                             // No clip: every row and column exists.
-                            let (r, c) = clip.as_ref().map_or((u32::MAX, u32::MAX), |c| {
+                            let unclipped = u64::from(u32::MAX);
+                            let (r, c) = clip.as_ref().map_or((unclipped, unclipped), |c| {
                                 (self.eval(inv, &c.rows), self.eval(inv, &c.cols))
                             });
                             vec![o, st, r, c]
                         }
                         MatrixOp::MultiplyAdd { .. } | MatrixOp::WarpgroupWait { .. } => vec![],
                         MatrixOp::Map { .. } => {
-                            let mut v: Vec<u32> =
-                                inv.ids[2].iter().chain(&inv.ids[3]).copied().collect();
+                            let mut v: Vec<u64> = inv.ids[2]
+                                .iter()
+                                .chain(&inv.ids[3])
+                                .map(|&x| u64::from(x))
+                                .collect();
                             v.extend(map_locals(op).iter().map(|&l| inv.locals[l as usize]));
                             v
                         }
@@ -900,8 +913,8 @@ impl Walker<'_, '_> {
                     src_index,
                     count,
                 }) => {
-                    let d0 = u64::from(self.eval(inv, dst_index));
-                    let s0 = u64::from(self.eval(inv, src_index));
+                    let d0 = self.eval(inv, dst_index);
+                    let s0 = self.eval(inv, src_index);
                     for i in 0..u64::from(*count) {
                         let v = usize::try_from(s0 + i)
                             .ok()
@@ -928,25 +941,27 @@ impl Walker<'_, '_> {
 
 /// A narrow element's bits (zero-extended) as the value of its register
 /// type: `f16` as the equal `f32` (through `half`), `bf16` as the upper half
-/// of an `f32`, `i8`/`i16` sign-extended, `u8`/`u16` zero-extended. Other
-/// types' bits are their values.
-fn widen(t: DataType, bits: u32) -> u32 {
-    match t {
-        DataType::F16 => vyre::half::f16::from_bits(bits as u16).to_f32().to_bits(),
-        DataType::BF16 => bits << 16,
-        DataType::I8 => i32::from(bits as u8 as i8) as u32,
-        DataType::I16 => i32::from(bits as u16 as i16) as u32,
-        _ => bits,
-    }
+/// of an `f32`, `i8`/`i16` sign-extended (to 32 bits), `u8`/`u16`
+/// zero-extended. Other types' bits are their values (a 32-bit value
+/// zero-extended to 64 bits, a 64-bit value whole).
+fn widen(t: DataType, bits: u64) -> u64 {
+    let b = bits as u32;
+    u64::from(match t {
+        DataType::F16 => vyre::half::f16::from_bits(b as u16).to_f32().to_bits(),
+        DataType::BF16 => b << 16,
+        DataType::I8 => i32::from(b as u8 as i8) as u32,
+        DataType::I16 => i32::from(b as u16 as i16) as u32,
+        _ => return bits,
+    })
 }
 
 /// The element bits of `x`, a value of `t`'s register type that `t`
 /// represents (floats rounded to nearest even through `half`, integers
 /// keep their low bits).
-fn element_bits(t: DataType, x: u32) -> u32 {
+fn element_bits(t: DataType, x: u64) -> u64 {
     match t {
-        DataType::F16 => u32::from(vyre::half::f16::from_f32(f(x)).to_bits()),
-        DataType::BF16 => u32::from(vyre::half::bf16::from_f32(f(x)).to_bits()),
+        DataType::F16 => u64::from(vyre::half::f16::from_f32(f(x)).to_bits()),
+        DataType::BF16 => u64::from(vyre::half::bf16::from_f32(f(x)).to_bits()),
         DataType::U8 | DataType::I8 => x & 0xff,
         DataType::U16 | DataType::I16 => x & 0xffff,
         _ => x,
@@ -954,36 +969,135 @@ fn element_bits(t: DataType, x: u32) -> u32 {
 }
 
 /// `x` (of `t`'s register type) rounded or wrapped to `t`, as a register
-/// value again; the identity for the 32-bit types.
-fn round(t: DataType, x: u32) -> u32 {
+/// value again; the identity for the 32- and 64-bit types.
+fn round(t: DataType, x: u64) -> u64 {
     widen(t, element_bits(t, x))
 }
 
-/// `x as to`, `x` a (register) value of `from`: Rust's `as`, with the
-/// narrow types' rule (to `f16`/`bf16` through `f32`, float to narrow
-/// integer saturating, integer to narrow integer wrapping).
-fn cast(from: DataType, to: DataType, x: u32) -> u32 {
-    use DataType::{Bool, F32, I32, U32};
+/// `x as to`, `x` a (register) value of `from`: Rust's `as` (integers
+/// wrap or extend, integers to floats and `f64` to `f32` round to nearest
+/// even, floats to integers saturate with NaN to 0), with the narrow
+/// types' rule: to `f16`/`bf16` through `f32`, a narrow integer result
+/// held in its register type.
+fn cast(from: DataType, to: DataType, x: u64) -> u64 {
+    use DataType::{BF16, Bool, F16, F32, F64, I8, I16, I32, I64, U8, U16, U32, U64};
     let from = from.register_type();
-    let cast32 = |to: DataType| match (from, to) {
-        (F32, I32) => f(x) as i32 as u32,
-        (F32, U32) => f(x) as u32,
-        (I32, F32) => (x as i32 as f32).to_bits(),
-        (U32 | Bool, F32) => (x as f32).to_bits(),
-        _ => x,
-    };
-    match to {
-        DataType::F16 | DataType::BF16 => round(to, cast32(F32)),
-        DataType::U8 if from == F32 => u32::from(f(x) as u8),
-        DataType::I8 if from == F32 => i32::from(f(x) as i8) as u32,
-        DataType::U16 if from == F32 => u32::from(f(x) as u16),
-        DataType::I16 if from == F32 => i32::from(f(x) as i16) as u32,
-        DataType::U8 | DataType::I8 | DataType::U16 | DataType::I16 => round(to, x),
-        _ => cast32(to),
+    if from == to {
+        return x;
+    }
+    if matches!(to, F16 | BF16) {
+        return round(to, cast(from, F32, x));
+    }
+    macro_rules! to {
+        ($v:expr) => {{
+            let v = $v;
+            match to {
+                U32 => u64::from(v as u32),
+                I32 => u64::from((v as i32).cast_unsigned()),
+                F32 => u64::from((v as f32).to_bits()),
+                U64 => v as u64,
+                I64 => (v as i64).cast_unsigned(),
+                F64 => (v as f64).to_bits(),
+                U8 => u64::from(v as u8),
+                I8 => u64::from(i32::from(v as i8).cast_unsigned()),
+                U16 => u64::from(v as u16),
+                I16 => u64::from(i32::from(v as i16).cast_unsigned()),
+                Bool | F16 | BF16 => unreachable!("handled above"),
+            }
+        }};
+    }
+    match from {
+        Bool | U32 => to!(x as u32),
+        I32 => to!((x as u32).cast_signed()),
+        F32 => to!(f(x)),
+        U64 => to!(x),
+        I64 => to!(x.cast_signed()),
+        F64 => to!(d(x)),
+        t => unreachable!("`{t}` is no register type"),
     }
 }
 
-fn binary(op: BinOp, t: DataType, x: u32, y: u32) -> u32 {
+/// `op x` on a value of register type `t`.
+fn unary(op: UnOp, t: DataType, x: u64) -> u64 {
+    match (op, t) {
+        (UnOp::Neg, DataType::F32) => u64::from((-f(x)).to_bits()),
+        (UnOp::Neg, DataType::F64) => (-d(x)).to_bits(),
+        (UnOp::Neg, DataType::I64) => x.cast_signed().wrapping_neg().cast_unsigned(),
+        (UnOp::Neg, _) => u64::from((x as i32).wrapping_neg() as u32),
+        (UnOp::Not, DataType::Bool) => u64::from(x == 0),
+        (UnOp::Not, DataType::U64 | DataType::I64) => !x,
+        (UnOp::Not, _) => u64::from(!(x as u32)),
+    }
+}
+
+/// `x op y`, `x` of register type `t` (`y` too, but for a shift amount,
+/// which may have any integer type).
+fn binary(op: BinOp, t: DataType, x: u64, y: u64) -> u64 {
+    match t {
+        DataType::U64 | DataType::I64 => binary64(op, t == DataType::I64, x, y),
+        DataType::F64 => binary_f64(op, d(x), d(y)),
+        _ => u64::from(binary32(op, t, x as u32, y as u32)),
+    }
+}
+
+/// [`binary`] on `u64` or (`signed`) `i64` values: wrapping, `x / 0 ==
+/// x % 0 == 0`, `MIN / -1 == MIN`, `MIN % -1 == 0`, shift amounts `& 63`.
+fn binary64(op: BinOp, signed: bool, x: u64, y: u64) -> u64 {
+    let (xi, yi) = (x.cast_signed(), y.cast_signed());
+    let b = u64::from;
+    match op {
+        BinOp::Add => x.wrapping_add(y),
+        BinOp::Sub => x.wrapping_sub(y),
+        BinOp::Mul => x.wrapping_mul(y),
+        BinOp::Div | BinOp::Rem if y == 0 => 0,
+        BinOp::Div if signed => xi.wrapping_div(yi).cast_unsigned(),
+        BinOp::Rem if signed => xi.wrapping_rem(yi).cast_unsigned(),
+        BinOp::Div => x / y,
+        BinOp::Rem => x % y,
+        BinOp::BitAnd | BinOp::And => x & y,
+        BinOp::BitOr | BinOp::Or => x | y,
+        BinOp::BitXor => x ^ y,
+        BinOp::Shl => x << (y & 63),
+        BinOp::Shr if signed => (xi >> (y & 63)).cast_unsigned(),
+        BinOp::Shr => x >> (y & 63),
+        BinOp::Eq => b(x == y),
+        BinOp::Ne => b(x != y),
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+            let o = if signed { xi.cmp(&yi) } else { x.cmp(&y) };
+            b(match op {
+                BinOp::Lt => o.is_lt(),
+                BinOp::Le => o.is_le(),
+                BinOp::Gt => o.is_gt(),
+                _ => o.is_ge(),
+            })
+        }
+    }
+}
+
+/// [`binary`] on `f64` values (IEEE; comparisons with a NaN are false but
+/// `!=`).
+fn binary_f64(op: BinOp, x: f64, y: f64) -> u64 {
+    let b = u64::from;
+    match op {
+        BinOp::Add => (x + y).to_bits(),
+        BinOp::Sub => (x - y).to_bits(),
+        BinOp::Mul => (x * y).to_bits(),
+        BinOp::Div => (x / y).to_bits(),
+        BinOp::Eq => b(x == y),
+        BinOp::Ne => b(x != y),
+        BinOp::Lt => b(x < y),
+        BinOp::Le => b(x <= y),
+        BinOp::Gt => b(x > y),
+        BinOp::Ge => b(x >= y),
+        BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor | BinOp::Shl | BinOp::Shr => {
+            unreachable!("validation: no bitwise operation on `f64`")
+        }
+        BinOp::And | BinOp::Or => unreachable!("validation: `&&` and `||` take `bool`"),
+        BinOp::Rem => unreachable!("validation: no `%` on `f64`"),
+    }
+}
+
+fn binary32(op: BinOp, t: DataType, x: u32, y: u32) -> u32 {
     use DataType::{F32, I32};
     let b = u32::from;
     let (xi, yi) = (x as i32, y as i32);
@@ -1029,7 +1143,51 @@ fn binary(op: BinOp, t: DataType, x: u32, y: u32) -> u32 {
     }
 }
 
-fn math(m: MathFn, t: DataType, v: &[u32]) -> u32 {
+/// Math function `m` on values of register type `t`.
+fn math(m: MathFn, t: DataType, v: &[u64]) -> u64 {
+    match t {
+        DataType::F64 => math_f64(m, &v.iter().map(|&x| d(x)).collect::<Vec<_>>()).to_bits(),
+        DataType::U64 | DataType::I64 => math64(m, t == DataType::I64, v),
+        _ => {
+            let v: Vec<u32> = v.iter().map(|&x| x as u32).collect();
+            u64::from(math32(m, t, &v))
+        }
+    }
+}
+
+/// [`math`] on `f64` (the functions validation allows on it).
+fn math_f64(m: MathFn, v: &[f64]) -> f64 {
+    match m {
+        MathFn::Sqrt => v[0].sqrt(),
+        MathFn::Floor => v[0].floor(),
+        MathFn::Ceil => v[0].ceil(),
+        MathFn::Abs => v[0].abs(),
+        MathFn::MulAdd => v[0].mul_add(v[1], v[2]),
+        MathFn::Min => v[0].min(v[1]),
+        MathFn::Max => v[0].max(v[1]),
+        MathFn::Clamp => v[0].max(v[1]).min(v[2]),
+        MathFn::Exp | MathFn::Ln | MathFn::Sin | MathFn::Cos | MathFn::Tanh | MathFn::Powf => {
+            unreachable!("validation: no `{m:?}` on `f64`")
+        }
+    }
+}
+
+/// [`math`] on `u64` or (`signed`) `i64`.
+fn math64(m: MathFn, signed: bool, v: &[u64]) -> u64 {
+    let i = |k: usize| v[k].cast_signed();
+    match (m, signed) {
+        (MathFn::Abs, true) => i(0).wrapping_abs().cast_unsigned(),
+        (MathFn::Min, true) => i(0).min(i(1)).cast_unsigned(),
+        (MathFn::Max, true) => i(0).max(i(1)).cast_unsigned(),
+        (MathFn::Clamp, true) => i(0).max(i(1)).min(i(2)).cast_unsigned(),
+        (MathFn::Min, false) => v[0].min(v[1]),
+        (MathFn::Max, false) => v[0].max(v[1]),
+        (MathFn::Clamp, false) => v[0].max(v[1]).min(v[2]),
+        _ => unreachable!("validation: no `{m:?}` on a 64-bit integer"),
+    }
+}
+
+fn math32(m: MathFn, t: DataType, v: &[u32]) -> u32 {
     use DataType::{F32, I32};
     let fl = |g: fn(f32) -> f32| g(f(v[0])).to_bits();
     match (m, t) {
@@ -1068,7 +1226,8 @@ fn wake(cvs: &[Condvar], w: &World) {
 
 /// What the walker concluded.
 enum Walked {
-    Done(Vec<Vec<u32>>),
+    /// Every buffer's final elements (`Value::Buffer`'s convention).
+    Done(Vec<Vec<u64>>),
     Divergence,
     /// The lanes of a subgroup disagreed at a matrix statement.
     MatrixOperandsDiffer,
@@ -1226,16 +1385,25 @@ fn walk(p: &Program, inputs: &[Value], grid: [u32; 3], subgroup_size: u32) -> Wa
     Walked::Done(world.into_inner().expect("lock").bufs)
 }
 
+/// The bytecode interpreter's final buffers, one value per element (its
+/// memory holds a 64-bit element as two words: converted back here).
 fn bytecode(
     p: &Program,
     inputs: &[Value],
     grid: [u32; 3],
     subgroup_size: u32,
-) -> Result<Vec<Vec<u32>>, RunError> {
+) -> Result<Vec<Vec<u64>>, RunError> {
+    let elems: Vec<DataType> = inputs
+        .iter()
+        .filter_map(|v| match v {
+            Value::Buffer { elem, .. } => Some(*elem),
+            Value::Scalar(_) => None,
+        })
+        .collect();
     let mut bufs: Vec<Vec<u32>> = inputs
         .iter()
         .filter_map(|v| match v {
-            Value::Buffer { data, .. } => Some(data.clone()),
+            Value::Buffer { elem, data } => Some(to_words(*elem, data)),
             Value::Scalar(_) => None,
         })
         .collect();
@@ -1255,7 +1423,11 @@ fn bytecode(
         };
         run_with(p, grid, &mut args, &opts)?;
     }
-    Ok(bufs)
+    Ok(bufs
+        .iter()
+        .zip(elems)
+        .map(|(words, elem)| from_words(elem, words))
+        .collect())
 }
 
 /// splitmix64: a tiny deterministic source for [`PrivGen`].
@@ -1365,7 +1537,7 @@ impl PrivGen {
         body.extend(g.dump());
         g.p.body = body;
         let xs = (0..1 + g.rng.below(16))
-            .map(|_| g.rng.next() as u32 % 64)
+            .map(|_| g.rng.next() % 64)
             .collect();
         let total = wg * grid[0];
         let inputs = vec![
@@ -1740,17 +1912,23 @@ fn has_narrow(p: &Program) -> bool {
 }
 
 /// Whether two final buffer contents agree: bit for bit, except that a
-/// NaN equals any NaN in `f32`, `f16` and `bf16` buffers (the walker
-/// widens a `bf16` literal NaN by its bits, the widened program through
-/// `Literal::widened`; the payload of a NaN is unspecified).
-fn agree(p: &Program, want: &[Vec<u32>], got: &[Vec<u32>]) -> bool {
+/// NaN equals any NaN in `f32`, `f16`, `bf16` and `f64` buffers (the
+/// walker widens a `bf16` literal NaN by its bits, the widened program
+/// through `Literal::widened`; the payload of a NaN is unspecified).
+fn agree(p: &Program, want: &[Vec<u64>], got: &[Vec<u64>]) -> bool {
     let elems = p.params.iter().filter_map(|prm| match prm {
         Param::Buffer(b) => Some(b.elem),
         Param::Scalar { .. } => None,
     });
     want.len() == got.len()
         && want.iter().zip(got).zip(elems).all(|((w, g), elem)| {
-            let nan = |x: u32| f(widen(elem, x)).is_nan();
+            let nan = |x: u64| {
+                if elem == DataType::F64 {
+                    d(x).is_nan()
+                } else {
+                    x >> 32 == 0 && f(widen(elem, x)).is_nan()
+                }
+            };
             w.len() == g.len()
                 && w.iter()
                     .zip(g)
@@ -1759,7 +1937,7 @@ fn agree(p: &Program, want: &[Vec<u32>], got: &[Vec<u32>]) -> bool {
 }
 
 /// The first differing elements: (buffer, index, walker, bytecode).
-fn differences(want: &[Vec<u32>], got: &[Vec<u32>]) -> Vec<(usize, usize, u32, u32)> {
+fn differences(want: &[Vec<u64>], got: &[Vec<u64>]) -> Vec<(usize, usize, u64, u64)> {
     let mut out = Vec::new();
     for (b, (w, g)) in want.iter().zip(got).enumerate() {
         for (i, (&x, &y)) in w.iter().zip(g).enumerate() {
@@ -1808,6 +1986,64 @@ fn narrow_bytecode_agrees_with_a_tree_walker() {
     }
     println!("checked {checked}, divergent {diverged}, skipped {skipped}");
     assert!(checked + diverged >= 450, "only {checked} cases compared");
+}
+
+/// The 64-bit types: the walker computes `u64`/`i64` with Rust's wrapping
+/// 64-bit operations and `f64` with Rust's `f64` (its own conversions,
+/// comparisons, division and shift rules, independent of the
+/// interpreter's), on programs that all use them; bit for bit (`f64` NaNs
+/// included: both sides use the host's operations), with narrow types
+/// also, up to NaN payloads (see `agree`).
+#[test]
+fn wide_bytecode_agrees_with_a_tree_walker() {
+    let cfg = GenConfig {
+        wide_one_in: 1,
+        ..GenConfig::default()
+    };
+    let seeds: u64 = std::env::var("VYRE_CROSSCHECK_WIDE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let (mut checked, mut skipped, mut diverged) = (0, 0, 0);
+    for seed in 0..seeds {
+        let case = generate(seed, &cfg);
+        assert!(
+            !vyre_testkit::harness::wide_types(&case.program).is_empty(),
+            "seed {seed}"
+        );
+        let want = walk(&case.program, &case.inputs, case.grid, 32);
+        let got = bytecode(&case.program, &case.inputs, case.grid, 32);
+        match (want, got) {
+            (Walked::Skipped(_), _) => skipped += 1,
+            (Walked::Divergence, Err(RunError::BarrierDivergence { .. })) => diverged += 1,
+            (Walked::Done(w), Ok(g)) => {
+                let same = if has_narrow(&case.program) {
+                    agree(&case.program, &w, &g)
+                } else {
+                    w == g
+                };
+                assert!(
+                    same,
+                    "seed {seed}: results differ (buffer, element, walker, bytecode): {:x?}\nfor\n{}",
+                    differences(&w, &g),
+                    vyre::lang::print(&case.program)
+                );
+                checked += 1;
+            }
+            (Walked::Divergence, other) => {
+                panic!("seed {seed}: walker saw barrier divergence, bytecode {other:?}")
+            }
+            (Walked::MatrixOperandsDiffer | Walked::WarpgroupOperandsDiffer, _) => {
+                panic!("seed {seed}: the generator makes no matrices")
+            }
+            (Walked::Done(_), Err(e)) => panic!("seed {seed}: bytecode failed: {e}"),
+        }
+    }
+    println!("checked {checked}, divergent {diverged}, skipped {skipped}");
+    assert!(
+        checked + diverged >= seeds * 9 / 10,
+        "only {checked} cases compared"
+    );
 }
 
 /// Parameters are where the walker expects them.
@@ -1938,7 +2174,7 @@ impl SubgroupGen {
         g.p.body = body;
         let n = ws.iter().product::<u32>() * grid[0];
         let xs = (0..1 + g.rng.below(40))
-            .map(|_| g.rng.next() as u32)
+            .map(|_| u64::from(g.rng.next() as u32))
             .collect();
         let mut inputs = vec![
             Value::Buffer {
@@ -2378,13 +2614,13 @@ impl MatrixGen {
 
     /// Bits of a random value of `t`: a few significant bits over a range
     /// of exponents, and now and then a signed zero.
-    fn value(&mut self, t: DataType) -> u32 {
+    fn value(&mut self, t: DataType) -> u64 {
         let x = if self.rng.chance(1, 16) {
             if self.rng.chance(1, 2) { 0.0 } else { -0.0 }
         } else {
             (self.rng.below(2001) as f32 - 1000.0) * 2f32.powi(self.rng.below(9) as i32 - 12)
         };
-        element_bits(t, x.to_bits())
+        element_bits(t, u64::from(x.to_bits()))
     }
 
     /// A `u32` offset: mostly inside the memory, sometimes past its end or
@@ -2536,7 +2772,7 @@ impl MatrixGen {
                 let v = self.value(DataType::F32);
                 blk.matrix(MatrixOp::Fill {
                     matrix,
-                    value: Expr::f32(f32::from_bits(v)),
+                    value: Expr::f32(f(v)),
                 });
             }
             5 | 6 => {
@@ -2767,7 +3003,7 @@ impl WarpgroupGen {
             } else {
                 (g.rng.below(2001) as f32 - 1000.0) * 2f32.powi(g.rng.below(9) as i32 - 12)
             };
-            element_bits(t, x.to_bits())
+            element_bits(t, u64::from(x.to_bits()))
         };
         let data = (0..src_len).map(|_| value(elem)).collect();
         let out_data = (0..out_len).map(|_| value(store)).collect();

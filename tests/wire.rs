@@ -25,8 +25,28 @@ const L_U32: u32 = 2;
 const L_F32: u32 = 3;
 const L_FOR_I32: u32 = 4;
 const L_FOR_U32: u32 = 5;
+// The 64-bit declarations, after the 32-bit ones.
+const P_U64: u32 = 8;
+const P_I64: u32 = 9;
+const P_F64: u32 = 10;
+const B_U64: u32 = 11;
+const B_I64: u32 = 12;
+const B_F64: u32 = 13;
+const S_I64: u32 = 3;
+const S_F64: u32 = 4;
+const L_U64: u32 = 6;
+const L_I64: u32 = 7;
+const L_F64: u32 = 8;
 
-const TYPES: [DataType; 4] = [DataType::Bool, DataType::I32, DataType::U32, DataType::F32];
+const TYPES: [DataType; 7] = [
+    DataType::Bool,
+    DataType::I32,
+    DataType::U32,
+    DataType::F32,
+    DataType::U64,
+    DataType::I64,
+    DataType::F64,
+];
 
 fn local_of(t: DataType) -> u32 {
     match t {
@@ -34,6 +54,9 @@ fn local_of(t: DataType) -> u32 {
         DataType::I32 => L_I32,
         DataType::U32 => L_U32,
         DataType::F32 => L_F32,
+        DataType::U64 => L_U64,
+        DataType::I64 => L_I64,
+        DataType::F64 => L_F64,
         narrow => unreachable!("no local of type `{narrow}` in this test"),
     }
 }
@@ -53,10 +76,52 @@ fn lit(t: DataType) -> BoxedStrategy<Expr> {
         DataType::F32 => any::<u32>()
             .prop_map(|v| Expr::Lit(Literal::F32(v)))
             .boxed(),
+        // Any bits, and the edges: extremes, values around 2^32 and
+        // 2^53, NaNs with payloads and signs, -0.0, infinities, subnormals.
+        DataType::U64 | DataType::I64 | DataType::F64 => {
+            let edges: Vec<u64> = match t {
+                DataType::F64 => vec![
+                    f64::NAN.to_bits(),
+                    0x7ff0_0000_0000_0001,
+                    0xfff8_dead_beef_0001,
+                    f64::INFINITY.to_bits(),
+                    f64::NEG_INFINITY.to_bits(),
+                    (-0.0f64).to_bits(),
+                    1,
+                    0x800f_ffff_ffff_ffff,
+                    f64::MAX.to_bits(),
+                    2f64.powi(53).to_bits(),
+                ],
+                _ => vec![
+                    0,
+                    1,
+                    u64::MAX,
+                    i64::MIN.cast_unsigned(),
+                    i64::MAX.cast_unsigned(),
+                    1 << 32,
+                    (1 << 32) - 1,
+                    1 << 53,
+                    (1 << 53) + 1,
+                ],
+            };
+            prop_oneof![any::<u64>(), proptest::sample::select(edges)]
+                .prop_map(move |v| Expr::Lit(Literal::from_bits64(t, v)))
+                .boxed()
+        }
         narrow => any::<u16>()
             .prop_map(move |v| Expr::Lit(Literal::from_bits(narrow, u32::from(v))))
             .boxed(),
     }
+}
+
+/// Shift amounts: any integer type.
+fn shift_ty() -> impl Strategy<Value = DataType> {
+    prop_oneof![
+        Just(DataType::I32),
+        Just(DataType::U32),
+        Just(DataType::U64),
+        Just(DataType::I64)
+    ]
 }
 
 fn axis() -> impl Strategy<Value = Axis> {
@@ -87,6 +152,9 @@ fn loadable(t: DataType) -> Vec<BufRef> {
             BufRef::Param(B_RO_F32),
             BufRef::Shared(S_F32),
         ],
+        DataType::U64 => vec![BufRef::Param(B_U64)],
+        DataType::I64 => vec![BufRef::Param(B_I64), BufRef::Shared(S_I64)],
+        DataType::F64 => vec![BufRef::Param(B_F64), BufRef::Shared(S_F64)],
         _ => vec![],
     }
 }
@@ -97,6 +165,9 @@ fn leaf(t: DataType) -> BoxedStrategy<Expr> {
         DataType::I32 => P_I32,
         DataType::U32 => P_U32,
         DataType::F32 => P_F32,
+        DataType::U64 => P_U64,
+        DataType::I64 => P_I64,
+        DataType::F64 => P_F64,
         narrow => unreachable!("no parameter of type `{narrow}` in this test"),
     };
     let mut options = vec![
@@ -116,7 +187,11 @@ fn leaf(t: DataType) -> BoxedStrategy<Expr> {
                 .prop_map(|(b, a)| Expr::Builtin(b, a))
                 .boxed(),
         );
-        options.push((B_I32..=B_RO_F32).prop_map(Expr::Len).boxed());
+        options.push(
+            prop_oneof![B_I32..=B_RO_F32, B_U64..=B_F64]
+                .prop_map(Expr::Len)
+                .boxed(),
+        );
     }
     let bufs = loadable(t);
     if !bufs.is_empty() {
@@ -136,14 +211,14 @@ fn expr(t: DataType, depth: u32) -> BoxedStrategy<Expr> {
     let sub = move |t| expr(t, depth - 1);
     let mut options: Vec<BoxedStrategy<Expr>> = vec![leaf(t)];
     // Unary.
-    if matches!(t, DataType::I32 | DataType::F32) {
+    if t.is_signed() || t.is_float() {
         options.push(
             sub(t)
                 .prop_map(|e| Expr::Unary(UnOp::Neg, Box::new(e)))
                 .boxed(),
         );
     }
-    if t != DataType::F32 {
+    if !t.is_float() {
         options.push(
             sub(t)
                 .prop_map(|e| Expr::Unary(UnOp::Not, Box::new(e)))
@@ -153,9 +228,13 @@ fn expr(t: DataType, depth: u32) -> BoxedStrategy<Expr> {
     // Binary producing `t` from `t` operands.
     let mut ops = Vec::new();
     if t != DataType::Bool {
-        ops.extend([BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
+        ops.extend([BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div]);
     }
-    if t != DataType::F32 {
+    // (`%` is not defined on `f64`.)
+    if t != DataType::Bool && t != DataType::F64 {
+        ops.push(BinOp::Rem);
+    }
+    if !t.is_float() {
         ops.extend([BinOp::BitAnd, BinOp::BitOr, BinOp::BitXor]);
     }
     if t == DataType::Bool {
@@ -168,7 +247,7 @@ fn expr(t: DataType, depth: u32) -> BoxedStrategy<Expr> {
     );
     if t.is_integer() {
         let shift = prop_oneof![Just(BinOp::Shl), Just(BinOp::Shr)];
-        let rhs = int_ty().prop_flat_map(move |r| expr(r, depth - 1));
+        let rhs = shift_ty().prop_flat_map(move |r| expr(r, depth - 1));
         options.push(
             (shift, sub(t), rhs)
                 .prop_map(|(op, a, b)| Expr::Binary(op, Box::new(a), Box::new(b)))
@@ -302,6 +381,11 @@ fn node(depth: u32, in_loop: bool) -> BoxedStrategy<Node> {
             Just((DataType::F32, BufRef::Param(B_F32))),
             Just((DataType::I32, BufRef::Shared(S_I32))),
             Just((DataType::F32, BufRef::Shared(S_F32))),
+            Just((DataType::U64, BufRef::Param(B_U64))),
+            Just((DataType::I64, BufRef::Param(B_I64))),
+            Just((DataType::F64, BufRef::Param(B_F64))),
+            Just((DataType::I64, BufRef::Shared(S_I64))),
+            Just((DataType::F64, BufRef::Shared(S_F64))),
         ]
         .prop_flat_map(|(t, buf)| (Just(buf), index_expr(), expr(t, 2)))
         .prop_map(|(buf, index, value)| Node::Store { buf, index, value })
@@ -368,6 +452,14 @@ fn build(body: Vec<Node>, wg: [u32; 3], unchecked: bool, fast_math: bool, doc: S
     b.shared("s_i32", DataType::I32, 8);
     b.shared("s_u32", DataType::U32, 16);
     b.shared("s_f32", DataType::F32, 4);
+    b.scalar("p_u64", DataType::U64);
+    b.scalar("p_i64", DataType::I64);
+    b.scalar("p_f64", DataType::F64);
+    b.buffer("b_u64", DataType::U64, Access::ReadWrite);
+    b.buffer("b_i64", DataType::I64, Access::ReadWrite);
+    b.buffer("b_f64", DataType::F64, Access::ReadWrite);
+    b.shared("s_i64", DataType::I64, 4);
+    b.shared("s_f64", DataType::F64, 2);
     let ls = [
         b.local("l_bool", DataType::Bool, true),
         b.local("l_i32", DataType::I32, true),
@@ -376,11 +468,19 @@ fn build(body: Vec<Node>, wg: [u32; 3], unchecked: bool, fast_math: bool, doc: S
     ];
     b.local("for_i32", DataType::I32, false);
     b.local("for_u32", DataType::U32, false);
+    let wide = [
+        b.local("l_u64", DataType::U64, true),
+        b.local("l_i64", DataType::I64, true),
+        b.local("l_f64", DataType::F64, true),
+    ];
     b.body(|blk| {
         blk.let_(ls[0], Expr::bool(false));
         blk.let_(ls[1], Expr::i32(0));
         blk.let_(ls[2], Expr::u32(0));
         blk.let_(ls[3], Expr::f32(0.0));
+        blk.let_(wide[0], Expr::Lit(Literal::U64(0)));
+        blk.let_(wide[1], Expr::Lit(Literal::I64(0)));
+        blk.let_(wide[2], Expr::Lit(Literal::f64(0.0)));
         for n in body {
             blk.push(n);
         }
@@ -530,6 +630,56 @@ fn every_truncation_is_an_error() {
         from_wire(&longer),
         Err(WireError::Malformed { .. })
     ));
+}
+
+/// 64-bit literals (two words on the wire) of every edge value round-trip
+/// bit for bit (NaN payloads included), and every truncation of their
+/// encoding is an error.
+#[test]
+fn wide_literals_round_trip_and_every_truncation_is_an_error() {
+    let mut b = ProgramBuilder::new("wide", [4, 1, 1]);
+    let yu = b.buffer("yu", DataType::U64, Access::ReadWrite);
+    let yi = b.buffer("yi", DataType::I64, Access::ReadWrite);
+    let yf = b.buffer("yf", DataType::F64, Access::ReadWrite);
+    let s = b.scalar("s", DataType::F64);
+    let lits = [
+        (yu, Literal::U64(u64::MAX)),
+        (yu, Literal::U64(1 << 32)),
+        (yu, Literal::U64((1 << 53) + 1)),
+        (yi, Literal::I64(i64::MIN)),
+        (yi, Literal::I64(-1)),
+        (yi, Literal::I64(i64::from(i32::MIN) - 1)),
+        (yf, Literal::F64(0xfff8_dead_beef_0001)),
+        (yf, Literal::F64(0x7ff0_0000_0000_0001)),
+        (yf, Literal::f64(-0.0)),
+        (yf, Literal::f64(f64::NEG_INFINITY)),
+        (yf, Literal::F64(1)),
+    ];
+    b.body(|blk| {
+        for (k, (buf, l)) in lits.iter().enumerate() {
+            let v = if *buf == yf {
+                Expr::Lit(*l).add(Expr::param(s))
+            } else {
+                Expr::Lit(*l)
+            };
+            blk.store(BufRef::Param(*buf), Expr::u32(k as u32), v);
+        }
+        blk.store(
+            BufRef::Param(yu),
+            Expr::u32(99),
+            Expr::param(s).cast(DataType::U64),
+        );
+    });
+    let p = b.finish();
+    p.validate().unwrap();
+    let bytes = to_wire(&p);
+    assert_eq!(from_wire(&bytes), Ok(p));
+    for n in 0..bytes.len() {
+        assert!(
+            from_wire(&bytes[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
+    }
 }
 
 #[test]
@@ -953,6 +1103,10 @@ fn interpreter_never_panics_on_generated_programs() {
         let mut bu = [4u32, 5];
         let mut bf = [1.5f32.to_bits(); 4];
         let mut ro = [2.5f32.to_bits(); 3];
+        // 64-bit elements: two words each.
+        let mut bu64 = vyre_testkit::harness::to_words(DataType::U64, &[u64::MAX, 1 << 32]);
+        let mut bi64 = vyre_testkit::harness::to_words(DataType::I64, &[i64::MIN.cast_unsigned()]);
+        let mut bf64 = vyre_testkit::harness::to_words(DataType::F64, &[(-0.0f64).to_bits(), 1, 7]);
         let mut args = [
             RefArg::Scalar(Literal::Bool(true)),
             RefArg::Scalar(Literal::I32(-3)),
@@ -962,6 +1116,12 @@ fn interpreter_never_panics_on_generated_programs() {
             RefArg::Buffer(&mut bu),
             RefArg::Buffer(&mut bf),
             RefArg::Buffer(&mut ro),
+            RefArg::Scalar(Literal::U64(u64::MAX - 3)),
+            RefArg::Scalar(Literal::I64(i64::MIN + 1)),
+            RefArg::Scalar(Literal::f64(-2.5e300)),
+            RefArg::Buffer(&mut bu64),
+            RefArg::Buffer(&mut bi64),
+            RefArg::Buffer(&mut bf64),
         ];
         let _ = run_with(&p, [2, 1, 1], &mut args, &opts);
         assert_eq!(ro, [2.5f32.to_bits(); 3], "a read-only buffer was written");
@@ -1424,9 +1584,9 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
 /// ones (a warpgroup wait without its pending count) are refused with the
 /// version error, not misread.
 #[test]
-fn versions_4_to_6_are_refused() {
-    assert_eq!(VERSION, 7);
-    for old in [4u16, 5, 6] {
+fn versions_4_to_7_are_refused() {
+    assert_eq!(VERSION, 8);
+    for old in [4u16, 5, 6, 7] {
         let mut bytes = to_wire(&warpgroup_program(64));
         bytes[4..6].copy_from_slice(&old.to_le_bytes());
         assert_eq!(

@@ -398,6 +398,13 @@ fn compile_failure(target: &str, error: CompileError) -> BackendError {
             tool,
             message,
         },
+        CompileError::Unsupported {
+            kernel, construct, ..
+        } => BackendError::TargetLacks {
+            backend: target.to_string(),
+            kernel,
+            construct,
+        },
         other => BackendError::KernelCompileFailed {
             backend: target.to_string(),
             compiler_message: other.to_string(),

@@ -20,6 +20,19 @@ pub enum BackendError {
         /// The emitter's explanation.
         compiler_message: String,
     },
+    /// The kernel uses a construct the target cannot express (`f64` in
+    /// WGSL, say). Build tools record it per kernel and target
+    /// ([`crate::runtime::Artifact::unsupported_blob`]) instead of failing
+    /// the build; launching the kernel there is then an error.
+    #[error("kernel `{kernel}` cannot be compiled for {backend}: {construct}")]
+    TargetLacks {
+        /// Target that cannot express the kernel.
+        backend: String,
+        /// Kernel name.
+        kernel: String,
+        /// What the target lacks, as a sentence fragment.
+        construct: String,
+    },
     /// The target needs an external tool that is not installed on this
     /// machine; the program itself is fine. Optional targets are skipped.
     #[error("{backend} is not available here: {message}")]

@@ -3,6 +3,7 @@
 //! `workgroup_size` with it, the middle layer the index arithmetic that
 //! unrolling leaves.
 
+use crate::ir::wide::{self, Num, WideK};
 use crate::ir::{BinOp, DataType, Expr, Literal, MathFn, UnOp};
 
 /// Evaluate a constant expression; `Err` says what is not constant.
@@ -10,6 +11,16 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
     use Literal::{Bool, F32, I32, U32};
     Ok(match e {
         Expr::Lit(l) => *l,
+        Expr::Unary(op, a) if eval(a)?.ty().is_wide() => {
+            let a = eval(a)?;
+            let k = match (op, a.ty()) {
+                (UnOp::Neg, DataType::F64) => WideK::NegF,
+                (UnOp::Neg, DataType::I64) => WideK::Neg,
+                (UnOp::Not, DataType::I64 | DataType::U64) => WideK::Not,
+                _ => return Err("this unary operation does not type-check".into()),
+            };
+            Literal::from_bits64(a.ty(), wide::apply(k, a.bits64(), 0, 0))
+        }
         Expr::Unary(op, a) if eval(a)?.ty().is_narrow() => {
             let a = eval(a)?;
             let r = eval(&Expr::Unary(*op, Box::new(Expr::Lit(a.widened()))))?;
@@ -25,7 +36,9 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
         },
         Expr::Binary(op, a, b) => {
             let (a, b) = (eval(a)?, eval(b)?);
-            if a.ty().is_narrow() || b.ty().is_narrow() {
+            if a.ty().is_wide() || b.ty().is_wide() {
+                wide_binary(*op, a, b)?
+            } else if a.ty().is_narrow() || b.ty().is_narrow() {
                 narrow_binary(*op, a, b)?
             } else {
                 binary(*op, a, b)?
@@ -44,6 +57,20 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
         Expr::Math(f, args) => {
             let vals = args.iter().map(eval).collect::<Result<Vec<_>, _>>()?;
             match vals.first().map(|v| v.ty()) {
+                Some(t) if t.is_wide() => {
+                    if vals.iter().any(|v| v.ty() != t)
+                        || crate::ir::validate::math_type(*f, &vec![t; vals.len()]).is_none()
+                    {
+                        return Err(format!(
+                            "`{}` is not defined on `{t}` in a constant",
+                            f.name()
+                        ));
+                    }
+                    let bits: Vec<u64> = vals.iter().map(|v| v.bits64()).collect();
+                    let at = |i: usize| bits.get(i).copied().unwrap_or(0);
+                    let r = wide::apply(wide::wide_math(*f, t), at(0), at(1), at(2));
+                    Literal::from_bits64(t, r)
+                }
                 Some(t) if t.is_narrow() => {
                     let wide: Vec<_> = vals.iter().map(|v| v.widened()).collect();
                     cast(t, math(*f, &wide)?)?
@@ -61,7 +88,7 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
 }
 
 /// [`eval`], except that integer arithmetic that overflows (`+ - *` and
-/// negation of `u32`/`i32`) is an error, as in Rust's constant evaluation:
+/// negation of the 32- and 64-bit integers) is an error, as in Rust's constant evaluation:
 /// the front end folds `const` items, array lengths and sizes with it, so
 /// that `N * N` cannot silently wrap to a small length.
 #[cfg(feature = "compiler")]
@@ -73,7 +100,7 @@ pub(crate) fn eval_checked(e: &Expr) -> Result<Literal, String> {
 /// The first overflowing integer operation in `e`, as an error.
 #[cfg(feature = "compiler")]
 fn check_overflow(e: &Expr) -> Result<(), String> {
-    use Literal::{I32, U32};
+    use Literal::{I32, I64, U32, U64};
     match e {
         Expr::Binary(op, a, b) => {
             check_overflow(a)?;
@@ -91,6 +118,18 @@ fn check_overflow(e: &Expr) -> Result<(), String> {
                     i128::from(y),
                     (i128::from(i32::MIN), i128::from(i32::MAX)),
                     "i32",
+                ),
+                (U64(x), U64(y)) => (
+                    i128::from(x),
+                    i128::from(y),
+                    (0, i128::from(u64::MAX)),
+                    "u64",
+                ),
+                (I64(x), I64(y)) => (
+                    i128::from(x),
+                    i128::from(y),
+                    (i128::from(i64::MIN), i128::from(i64::MAX)),
+                    "i64",
                 ),
                 _ => return Ok(()),
             };
@@ -112,6 +151,9 @@ fn check_overflow(e: &Expr) -> Result<(), String> {
             check_overflow(a)?;
             if *op == UnOp::Neg && eval(a)? == I32(i32::MIN) {
                 return Err("`-(-2147483648)` overflows `i32` in a constant".into());
+            }
+            if *op == UnOp::Neg && eval(a)? == I64(i64::MIN) {
+                return Err("`-(-9223372036854775808)` overflows `i64` in a constant".into());
             }
             Ok(())
         }
@@ -183,6 +225,41 @@ fn binary(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
 /// `a op b` where an operand is a 16- or 8-bit type: computed in the
 /// register type, then rounded or wrapped back (the language's rule; shift
 /// amounts are masked to the type's width first).
+/// `a op b` where an operand is 64-bit (a shift's amount may have any
+/// integer type; every other operator takes two operands of one type).
+fn wide_binary(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
+    let t = a.ty();
+    if crate::ir::validate::binary_type(op, t, b.ty()).is_none() {
+        return Err(format!(
+            "`{t} {} {}` is not defined in a constant",
+            op.symbol(),
+            b.ty()
+        ));
+    }
+    if !t.is_wide() {
+        // A 32-bit (or narrower) value shifted by a 64-bit amount: the
+        // amount's low bits are all the mask keeps.
+        let amount = Literal::U32(b.bits());
+        return if t.is_narrow() {
+            narrow_binary(op, a, amount)
+        } else {
+            binary(op, a, amount)
+        };
+    }
+    let (k, swap) = wide::wide_binary(op, t);
+    let (x, y) = (a.bits64(), b.widened().bits64());
+    let r = if swap {
+        wide::apply(k, y, x, x)
+    } else {
+        wide::apply(k, x, y, y)
+    };
+    Ok(if op.is_comparison() {
+        Literal::Bool(r != 0)
+    } else {
+        Literal::from_bits64(t, r)
+    })
+}
+
 fn narrow_binary(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
     let t = a.ty();
     let mut wb = b.widened();
@@ -257,6 +334,38 @@ fn cmp_or_shift(op: BinOp, a: Literal, b: Literal) -> Result<Literal, String> {
 pub(crate) fn cast(ty: DataType, v: Literal) -> Result<Literal, String> {
     use Literal::{Bool, F32, I32, U32};
     let v = v.widened();
+    if v.ty().is_wide() || ty.is_wide() {
+        let from = v.ty();
+        if ty == DataType::Bool {
+            return Err("cannot cast to `bool`; compare instead".into());
+        }
+        if ty.is_narrow() && from == DataType::F64 && ty.is_integer() {
+            // Saturating, as `mid::widen`'s clamp of the saturated
+            // register-type value.
+            let x = f64::from_bits(v.bits64());
+            return Ok(match ty {
+                DataType::U8 => Literal::U8(x as u8),
+                DataType::I8 => Literal::I8(x as i8),
+                DataType::U16 => Literal::U16(x as u16),
+                _ => Literal::I16(x as i16),
+            });
+        }
+        if ty.is_narrow() {
+            // Through the register type, as `mid::widen` does: an integer
+            // truncated, a float rounded to `f32` first.
+            let r = if ty.is_float() {
+                DataType::F32
+            } else {
+                ty.register_type()
+            };
+            return cast(ty, cast(r, v)?);
+        }
+        let bits = wide::convert(v.bits64(), wide::num(from), wide::num(ty));
+        return Ok(match wide::num(ty) {
+            Num::U32 | Num::I32 | Num::F32 => Literal::from_bits(ty, bits as u32),
+            _ => Literal::from_bits64(ty, bits),
+        });
+    }
     Ok(match (ty, v) {
         (DataType::F16, _) => {
             Literal::F16(half::f16::from_f32(f(cast(DataType::F32, v)?.bits())).to_bits())

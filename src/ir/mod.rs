@@ -24,6 +24,7 @@ mod debug;
 mod grid;
 mod matrix;
 pub mod validate;
+pub(crate) mod wide;
 pub mod wire;
 
 pub use builder::{AtomicCall, Block, ProgramBuilder, Rhs};
@@ -71,11 +72,19 @@ pub enum DataType {
     U16,
     /// `i16`, two's complement, wrapping arithmetic.
     I16,
+    /// `u64`, wrapping arithmetic (a target without 64-bit integers
+    /// reports the kernel as unsupported).
+    U64,
+    /// `i64`, two's complement, wrapping arithmetic.
+    I64,
+    /// `f64`, IEEE 754 binary64 (a target without it, such as WGSL or
+    /// Metal, reports the kernel as unsupported).
+    F64,
 }
 
 impl DataType {
     /// Every type, for generators and tables.
-    pub const ALL: [DataType; 10] = [
+    pub const ALL: [DataType; 13] = [
         Self::Bool,
         Self::I32,
         Self::U32,
@@ -86,6 +95,9 @@ impl DataType {
         Self::I8,
         Self::U16,
         Self::I16,
+        Self::U64,
+        Self::I64,
+        Self::F64,
     ];
 
     /// The spelling used in `.vyre` source.
@@ -102,6 +114,9 @@ impl DataType {
             Self::I8 => "i8",
             Self::U16 => "u16",
             Self::I16 => "i16",
+            Self::U64 => "u64",
+            Self::I64 => "i64",
+            Self::F64 => "f64",
         }
     }
 
@@ -111,12 +126,20 @@ impl DataType {
         Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// Whether this is an integer type (`i32`, `u32`, `u8`, `i8`, `u16`, `i16`).
+    /// Whether this is an integer type (`i32`, `u32`, the narrow ones,
+    /// `u64`, `i64`).
     #[must_use]
     pub const fn is_integer(self) -> bool {
         matches!(
             self,
-            Self::I32 | Self::U32 | Self::U8 | Self::I8 | Self::U16 | Self::I16
+            Self::I32
+                | Self::U32
+                | Self::U8
+                | Self::I8
+                | Self::U16
+                | Self::I16
+                | Self::U64
+                | Self::I64
         )
     }
 
@@ -127,16 +150,23 @@ impl DataType {
         matches!(self, Self::I32 | Self::U32)
     }
 
-    /// Whether this is a floating-point type (`f32`, `f16`, `bf16`).
+    /// Whether this is a floating-point type (`f32`, `f16`, `bf16`, `f64`).
     #[must_use]
     pub const fn is_float(self) -> bool {
-        matches!(self, Self::F32 | Self::F16 | Self::BF16)
+        matches!(self, Self::F32 | Self::F16 | Self::BF16 | Self::F64)
     }
 
     /// Whether this is a signed integer type.
     #[must_use]
     pub const fn is_signed(self) -> bool {
-        matches!(self, Self::I32 | Self::I8 | Self::I16)
+        matches!(self, Self::I32 | Self::I8 | Self::I16 | Self::I64)
+    }
+
+    /// Whether this is one of the 64-bit types (`u64`, `i64`, `f64`):
+    /// computed natively, never through a 32-bit register type.
+    #[must_use]
+    pub const fn is_wide(self) -> bool {
+        matches!(self, Self::U64 | Self::I64 | Self::F64)
     }
 
     /// Whether values of this type may live in a buffer or a shared array.
@@ -158,6 +188,7 @@ impl DataType {
             Self::U8 | Self::I8 => 1,
             Self::F16 | Self::BF16 | Self::U16 | Self::I16 => 2,
             Self::Bool | Self::I32 | Self::U32 | Self::F32 => 4,
+            Self::U64 | Self::I64 | Self::F64 => 8,
         }
     }
 
@@ -167,9 +198,10 @@ impl DataType {
         self.size_bytes() * 8
     }
 
-    /// The 32-bit type a value of this type is computed in: `f32` for
+    /// The type a value of this type is computed in: `f32` for
     /// `f16`/`bf16` (exact), `u32` for `u8`/`u16` (zero-extended), `i32` for
-    /// `i8`/`i16` (sign-extended); every other type is its own.
+    /// `i8`/`i16` (sign-extended); every other type (the 32- and 64-bit
+    /// ones) is its own.
     #[must_use]
     pub const fn register_type(self) -> Self {
         match self {
@@ -403,6 +435,12 @@ pub enum Literal {
     U16(u16),
     /// An `i16`.
     I16(i16),
+    /// A `u64`.
+    U64(u64),
+    /// An `i64`.
+    I64(i64),
+    /// An `f64`, as `f64::to_bits`.
+    F64(u64),
 }
 
 impl Literal {
@@ -410,6 +448,12 @@ impl Literal {
     #[must_use]
     pub fn f32(v: f32) -> Self {
         Self::F32(v.to_bits())
+    }
+
+    /// An `f64` literal.
+    #[must_use]
+    pub fn f64(v: f64) -> Self {
+        Self::F64(v.to_bits())
     }
 
     /// The literal's type.
@@ -426,6 +470,9 @@ impl Literal {
             Self::I8(_) => DataType::I8,
             Self::U16(_) => DataType::U16,
             Self::I16(_) => DataType::I16,
+            Self::U64(_) => DataType::U64,
+            Self::I64(_) => DataType::I64,
+            Self::F64(_) => DataType::F64,
         }
     }
 
@@ -443,29 +490,58 @@ impl Literal {
             DataType::I8 => Self::I8(0),
             DataType::U16 => Self::U16(0),
             DataType::I16 => Self::I16(0),
+            DataType::U64 => Self::U64(0),
+            DataType::I64 => Self::I64(0),
+            DataType::F64 => Self::F64(0),
         }
     }
 
     /// The raw bit pattern, zero-extended to 32 bits (`bool`: 0 or 1). This
-    /// is how one element of a buffer of the literal's type is stored.
+    /// is how one element of a buffer of the literal's type is stored; a
+    /// 64-bit literal gives its low 32 bits (see [`Literal::bits64`]).
     #[must_use]
     pub const fn bits(self) -> u32 {
+        self.bits64() as u32
+    }
+
+    /// The raw bit pattern, zero-extended to 64 bits (`bool`: 0 or 1).
+    #[must_use]
+    pub const fn bits64(self) -> u64 {
         match self {
-            Self::Bool(b) => b as u32,
-            Self::I32(v) => v as u32,
-            Self::U32(v) | Self::F32(v) => v,
-            Self::F16(v) | Self::BF16(v) | Self::U16(v) => v as u32,
-            Self::U8(v) => v as u32,
-            Self::I8(v) => v as u8 as u32,
-            Self::I16(v) => v as u16 as u32,
+            Self::Bool(b) => b as u64,
+            Self::I32(v) => v as u32 as u64,
+            Self::U32(v) | Self::F32(v) => v as u64,
+            Self::F16(v) | Self::BF16(v) | Self::U16(v) => v as u64,
+            Self::U8(v) => v as u64,
+            Self::I8(v) => v as u8 as u64,
+            Self::I16(v) => v as u16 as u64,
+            Self::U64(v) | Self::F64(v) => v,
+            Self::I64(v) => v as u64,
+        }
+    }
+
+    /// The literal of type `ty` whose [`Literal::bits64`] are the low bits
+    /// of `bits` (`bool`: any nonzero pattern is `true`).
+    #[must_use]
+    pub const fn from_bits64(ty: DataType, bits: u64) -> Self {
+        match ty {
+            DataType::U64 => Self::U64(bits),
+            DataType::I64 => Self::I64(bits as i64),
+            DataType::F64 => Self::F64(bits),
+            DataType::Bool => Self::Bool(bits != 0),
+            t => Self::from_bits(t, bits as u32),
         }
     }
 
     /// The literal of type `ty` whose [`Literal::bits`] are the low bits of
-    /// `bits` (`bool`: any nonzero pattern is `true`).
+    /// `bits` (`bool`: any nonzero pattern is `true`; a 64-bit type gets
+    /// `bits` zero-extended).
     #[must_use]
     pub const fn from_bits(ty: DataType, bits: u32) -> Self {
         match ty {
+            DataType::U64 => Self::U64(bits as u64),
+            DataType::I64 => Self::I64(bits as u64 as i64),
+            DataType::F64 => Self::F64(bits as u64),
             DataType::Bool => Self::Bool(bits != 0),
             DataType::I32 => Self::I32(bits as i32),
             DataType::U32 => Self::U32(bits),

@@ -141,6 +141,18 @@ pub(crate) fn literal(l: Literal) -> (String, u8) {
         Literal::I8(v) => format!("{v}i8"),
         Literal::I16(v) => format!("{v}i16"),
         Literal::U32(v) => format!("{v}u32"),
+        Literal::U64(v) => format!("{v}u64"),
+        Literal::I64(v) => format!("{v}i64"),
+        Literal::F64(bits) => {
+            let v = f64::from_bits(bits);
+            if !v.is_finite() {
+                format!("f64::from_bits({bits:#018x})")
+            } else if v.is_sign_negative() {
+                format!("-{:?}f64", -v)
+            } else {
+                format!("{v:?}f64")
+            }
+        }
         Literal::F32(bits) => float(f32::from_bits(bits), bits, DataType::F32),
         // The value as an `f32` is exact, and reads back as that `f32`,
         // which rounds back to the same `f16`/`bf16` exactly.

@@ -19,11 +19,13 @@ pub(crate) const MULT_CAP: u32 = 1 << 16;
 /// The group widths (in elements, largest first) of vector accesses to
 /// elements of `elem`: four 32-bit elements (16 bytes); 16, 8 and 4 bytes
 /// of narrow elements (eight, four or two 16-bit ones; sixteen, eight or
-/// four bytes).
+/// four bytes); none for 64-bit elements (each is one access already; a
+/// pair would be a `.v2.b64`, left for when a kernel needs it).
 pub(crate) fn group_widths(elem: DataType) -> &'static [u32] {
     match elem.size_bytes() {
         1 => &[16, 8, 4],
         2 => &[8, 4, 2],
+        8 => &[],
         _ => &[4],
     }
 }

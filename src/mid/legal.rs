@@ -5,7 +5,7 @@
 //!
 //! Integer division and remainder (`docs/language.md`): `x / 0 == 0`,
 //! `x % 0 == 0`, and for `i32`, `i32::MIN / -1 == i32::MIN` (wrapping) and
-//! `x % -1 == 0`, where hardware division is undefined or traps.
+//! `x % -1 == 0`, and likewise for `i64`, where hardware division is undefined or traps.
 //!
 //! `x.clamp(lo, hi)` is `x.max(lo).min(hi)`, so `hi` when `lo > hi`,
 //! where the naga targets' clamps (SPIR-V `FClamp`/`SClamp`, WGSL `clamp`)
@@ -40,14 +40,14 @@ pub enum IntDivision {
 }
 
 impl IntDivision {
-    /// The division of type `ty` (`u32` or `i32`) by a divisor whose
-    /// constant value, if it has one, is `divisor` (an `i32` as its signed
-    /// value, a `u32` as its unsigned value).
+    /// The division of type `ty` (`u32`, `i32`, `u64` or `i64`) by a
+    /// divisor whose constant value, if it has one, is `divisor` (a signed
+    /// type's as its signed value, an unsigned type's as its bits).
     #[must_use]
     pub fn of(ty: DataType, divisor: Option<i64>) -> Self {
         match divisor {
             Some(0) => Self::ByZero,
-            Some(-1) if ty == DataType::I32 => Self::ByMinusOne,
+            Some(-1) if Self::overflow_possible(ty) => Self::ByMinusOne,
             Some(_) => Self::ByConstant,
             None => Self::Guarded {
                 overflow: Self::overflow_possible(ty),
@@ -59,7 +59,7 @@ impl IntDivision {
     /// constant must guard `MIN / -1` (signed types only).
     #[must_use]
     pub fn overflow_possible(ty: DataType) -> bool {
-        ty == DataType::I32
+        matches!(ty, DataType::I32 | DataType::I64)
     }
 }
 

@@ -21,6 +21,12 @@ pub enum KernelArg<'a> {
     F32(f32),
     /// A `bool` scalar.
     Bool(bool),
+    /// A `u64` scalar.
+    U64(u64),
+    /// An `i64` scalar.
+    I64(i64),
+    /// An `f64` scalar.
+    F64(f64),
 }
 
 /// A runtime backend: allocates memory and runs kernels on one device.

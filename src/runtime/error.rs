@@ -36,6 +36,21 @@ pub enum Error {
         /// Targets present.
         available: String,
     },
+    /// The kernel uses a construct the target this device runs cannot
+    /// express (`f64` on WGSL, say); the build recorded why.
+    #[error(
+        "kernel `{kernel}` cannot run on {device}: its `{target}` target cannot express it ({reason}); run it on a device whose target can"
+    )]
+    TargetCannotExpress {
+        /// Kernel name.
+        kernel: String,
+        /// The device.
+        device: String,
+        /// The target the device runs.
+        target: String,
+        /// What the target lacks.
+        reason: String,
+    },
     /// A buffer argument lives on another device.
     #[error(
         "argument `{param}` of `{kernel}` is a buffer of another device; upload it to this device first"

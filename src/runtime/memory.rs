@@ -9,7 +9,7 @@ use super::{Error, Result};
 use crate::ir::{DataType, Literal};
 
 /// A buffer element type: `f32`, `u32`, `i32`, [`half::f16`],
-/// [`half::bf16`], `u8`, `i8`, `u16` or `i16`.
+/// [`half::bf16`], `u8`, `i8`, `u16`, `i16`, `u64`, `i64` or `f64`.
 ///
 /// Buffers hold elements densely packed, `TYPE.size_bytes()` bytes each, in
 /// the host's byte order (little endian on every supported device).
@@ -24,17 +24,17 @@ use crate::ir::{DataType, Literal};
 pub unsafe trait Element: Copy + Send + Sync + 'static + fmt::Debug {
     /// The element's IR type.
     const TYPE: DataType;
-    /// The bit pattern, zero-extended to 32 bits (the convention of
-    /// [`Literal::bits`]): `Element::to_bits(half::bf16::ONE) == 0x3f80`,
+    /// The bit pattern, zero-extended to 64 bits (the convention of
+    /// [`Literal::bits64`]): `Element::to_bits(half::bf16::ONE) == 0x3f80`,
     /// `Element::to_bits(-1i8) == 0xff`.
-    fn to_bits(self) -> u32;
+    fn to_bits(self) -> u64;
     /// The element whose bit pattern is the low `TYPE.bits()` bits of
     /// `bits` (higher bits are ignored).
-    fn from_bits(bits: u32) -> Self;
+    fn from_bits(bits: u64) -> Self;
     /// The element as a literal of its exact type.
     #[must_use]
     fn to_literal(self) -> Literal {
-        Literal::from_bits(Self::TYPE, self.to_bits())
+        Literal::from_bits64(Self::TYPE, self.to_bits())
     }
 }
 
@@ -47,11 +47,11 @@ macro_rules! element {
         // padding and every bit pattern valid.
         unsafe impl Element for $t {
             const TYPE: DataType = DataType::$ty;
-            fn to_bits(self) -> u32 {
+            fn to_bits(self) -> u64 {
                 let $v = self;
                 $to
             }
-            fn from_bits($b: u32) -> Self {
+            fn from_bits($b: u64) -> Self {
                 $from
             }
         }
@@ -63,15 +63,18 @@ macro_rules! element {
 }
 
 element! {
-    f32 => F32, |v| v.to_bits(), |b| f32::from_bits(b);
-    half::f16 => F16, |v| u32::from(v.to_bits()), |b| half::f16::from_bits(b as u16);
-    half::bf16 => BF16, |v| u32::from(v.to_bits()), |b| half::bf16::from_bits(b as u16);
-    u32 => U32, |v| v, |b| b;
-    i32 => I32, |v| v.cast_unsigned(), |b| b.cast_signed();
-    u8 => U8, |v| u32::from(v), |b| b as u8;
-    i8 => I8, |v| u32::from(v.cast_unsigned()), |b| (b as u8).cast_signed();
-    u16 => U16, |v| u32::from(v), |b| b as u16;
-    i16 => I16, |v| u32::from(v.cast_unsigned()), |b| (b as u16).cast_signed();
+    f32 => F32, |v| u64::from(v.to_bits()), |b| f32::from_bits(b as u32);
+    half::f16 => F16, |v| u64::from(v.to_bits()), |b| half::f16::from_bits(b as u16);
+    half::bf16 => BF16, |v| u64::from(v.to_bits()), |b| half::bf16::from_bits(b as u16);
+    u32 => U32, |v| u64::from(v), |b| b as u32;
+    i32 => I32, |v| u64::from(v.cast_unsigned()), |b| (b as u32).cast_signed();
+    u8 => U8, |v| u64::from(v), |b| b as u8;
+    i8 => I8, |v| u64::from(v.cast_unsigned()), |b| (b as u8).cast_signed();
+    u16 => U16, |v| u64::from(v), |b| b as u16;
+    i16 => I16, |v| u64::from(v.cast_unsigned()), |b| (b as u16).cast_signed();
+    u64 => U64, |v| v, |b| b;
+    i64 => I64, |v| v.cast_unsigned(), |b| b.cast_signed();
+    f64 => F64, |v| v.to_bits(), |b| f64::from_bits(b);
 }
 
 /// View a slice of elements as bytes (native endianness).
@@ -144,21 +147,21 @@ mod tests {
     /// takes the low bits, and the literal has the exact type.
     #[test]
     fn element_bits_follow_the_literal_convention() {
-        fn check<T: Element>(v: T, bits: u32, lit: Literal) {
+        fn check<T: Element>(v: T, bits: u64, lit: Literal) {
             assert_eq!(v.to_bits(), bits, "{v:?}");
-            assert_eq!(lit.bits(), bits, "{lit:?}");
+            assert_eq!(lit.bits64(), bits, "{lit:?}");
             assert_eq!(v.to_literal(), lit);
             assert_eq!(lit.ty(), T::TYPE);
             // (Compared as bits: NaN payloads must survive.)
             assert_eq!(T::from_bits(bits).to_bits(), bits);
             // Bits above the type's width are ignored.
-            if T::TYPE.bits() < 32 {
-                let high = 0xdead_beef_u32 << T::TYPE.bits();
+            if T::TYPE.bits() < 64 {
+                let high = 0xdead_beef_u64 << T::TYPE.bits();
                 assert_eq!(T::from_bits(bits | high).to_bits(), bits);
             }
         }
         check(1.5f32, 0x3fc0_0000, Literal::f32(1.5));
-        check(-7i32, (-7i32).cast_unsigned(), Literal::I32(-7));
+        check(-7i32, u64::from((-7i32).cast_unsigned()), Literal::I32(-7));
         check(9u32, 9, Literal::U32(9));
         check(f16::from_f32(-2.0), 0xc000, Literal::F16(0xc000));
         check(bf16::ONE, 0x3f80, Literal::BF16(0x3f80));
@@ -168,6 +171,9 @@ mod tests {
         check(-128i8, 0x80, Literal::I8(-128));
         check(0xbeefu16, 0xbeef, Literal::U16(0xbeef));
         check(-2i16, 0xfffe, Literal::I16(-2));
+        check(u64::MAX - 1, u64::MAX - 1, Literal::U64(u64::MAX - 1));
+        check(-3i64, (-3i64).cast_unsigned(), Literal::I64(-3));
+        check(-0.5f64, (-0.5f64).to_bits(), Literal::f64(-0.5));
         let all = [
             f32::TYPE,
             u32::TYPE,
@@ -178,6 +184,9 @@ mod tests {
             i8::TYPE,
             u16::TYPE,
             i16::TYPE,
+            u64::TYPE,
+            i64::TYPE,
+            f64::TYPE,
         ];
         let storable: Vec<DataType> = DataType::ALL
             .into_iter()

@@ -765,13 +765,16 @@ impl LaunchArg<'_> {
 
 /// The backend's argument for a scalar: its value in its type's register
 /// type, exactly (`f16`/`bf16` as the equal `f32`, narrow integers zero- or
-/// sign-extended).
+/// sign-extended; the 64-bit types as themselves).
 fn widened_scalar(lit: Literal) -> KernelArg<'static> {
     match lit.widened() {
         Literal::Bool(b) => KernelArg::Bool(b),
         Literal::I32(v) => KernelArg::I32(v),
         Literal::U32(v) => KernelArg::U32(v),
         Literal::F32(bits) => KernelArg::F32(f32::from_bits(bits)),
+        Literal::U64(v) => KernelArg::U64(v),
+        Literal::I64(v) => KernelArg::I64(v),
+        Literal::F64(bits) => KernelArg::F64(f64::from_bits(bits)),
         narrow => unreachable!("`Literal::widened` left a `{}`", narrow.ty()),
     }
 }
@@ -844,6 +847,9 @@ mod tests {
                     KernelArg::I32(v) => log.push(format!("i32 {v}")),
                     KernelArg::F32(v) => log.push(format!("f32 {v:?}")),
                     KernelArg::Bool(v) => log.push(format!("bool {v}")),
+                    KernelArg::U64(v) => log.push(format!("u64 {v}")),
+                    KernelArg::I64(v) => log.push(format!("i64 {v}")),
+                    KernelArg::F64(v) => log.push(format!("f64 {v:?}")),
                 }
             }
             Ok(())
@@ -987,6 +993,55 @@ mod tests {
         dev.launch(&bool_spec, Grid::threads(1), &mut other)
             .unwrap();
         assert_eq!(rec.scalars.lock().unwrap().last().unwrap(), "bool true");
+        // The 64-bit types go as themselves, and only to their own type.
+        let wide_spec = KernelSpec {
+            params: &[
+                ParamSpec::Scalar {
+                    name: "a",
+                    ty: DataType::U64,
+                },
+                ParamSpec::Scalar {
+                    name: "b",
+                    ty: DataType::I64,
+                },
+                ParamSpec::Scalar {
+                    name: "c",
+                    ty: DataType::F64,
+                },
+            ],
+            ..narrow_spec()
+        };
+        rec.scalars.lock().unwrap().clear();
+        dev.launch(
+            &wide_spec,
+            Grid::threads(1),
+            &mut [
+                LaunchArg::scalar(u64::MAX),
+                LaunchArg::scalar(i64::MIN),
+                LaunchArg::scalar(-0.5f64),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            *rec.scalars.lock().unwrap(),
+            [
+                format!("u64 {}", u64::MAX),
+                format!("i64 {}", i64::MIN),
+                "f64 -0.5".to_string()
+            ]
+        );
+        let e = dev
+            .launch(
+                &wide_spec,
+                Grid::threads(1),
+                &mut [
+                    LaunchArg::U32(1),
+                    LaunchArg::scalar(0i64),
+                    LaunchArg::scalar(0.0f64),
+                ],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("a u32"), "{e}");
     }
 
     /// The parameter spec keeps the source type: an argument of another

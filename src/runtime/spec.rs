@@ -21,6 +21,30 @@ pub struct Artifact<'a> {
     pub bytes: &'a [u8],
 }
 
+impl Artifact<'_> {
+    /// How the blob of a kernel that its target cannot express starts; the
+    /// reason follows as UTF-8 (see [`Artifact::unsupported_blob`]).
+    pub const UNSUPPORTED_MAGIC: &'static [u8] = b"vyre:unsupported\n";
+
+    /// The blob a build records for a kernel that `target` cannot express
+    /// (`reason` says what it lacks), so that launching the kernel on a
+    /// device of that target fails with [`Error::TargetCannotExpress`]
+    /// instead of the build failing for every device.
+    #[must_use]
+    pub fn unsupported_blob(reason: &str) -> Vec<u8> {
+        [Self::UNSUPPORTED_MAGIC, reason.as_bytes()].concat()
+    }
+
+    /// The reason this artifact stands for a kernel its target cannot
+    /// express, if it does.
+    #[must_use]
+    pub fn unsupported_reason(&self) -> Option<&str> {
+        self.bytes
+            .strip_prefix(Self::UNSUPPORTED_MAGIC)
+            .map(|r| std::str::from_utf8(r).unwrap_or("(reason not UTF-8)"))
+    }
+}
+
 /// A kernel parameter as the runtime sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamSpec<'a> {
@@ -120,16 +144,31 @@ impl<'a> KernelSpec<'a> {
     /// take the first.
     ///
     /// # Errors
-    /// [`Error::TargetNotCompiled`] naming `device` when none matches.
+    /// [`Error::TargetNotCompiled`] naming `device` when none matches;
+    /// [`Error::TargetCannotExpress`] when the only matches stand for a
+    /// kernel their target cannot express.
     pub fn select_artifacts(
         &self,
         device: &str,
         wants: &[ArtifactWant<'_>],
     ) -> Result<Vec<&'a Artifact<'a>>, Error> {
-        let found: Vec<&'a Artifact<'a>> = wants
+        let matched: Vec<&'a Artifact<'a>> = wants
             .iter()
             .filter_map(|w| self.artifacts.iter().find(|a| w.matches(a)))
             .collect();
+        let found: Vec<&'a Artifact<'a>> = matched
+            .iter()
+            .copied()
+            .filter(|a| a.unsupported_reason().is_none())
+            .collect();
+        if let (true, Some(lacking)) = (found.is_empty(), matched.first()) {
+            return Err(Error::TargetCannotExpress {
+                kernel: self.name.to_string(),
+                device: device.to_string(),
+                target: lacking.target.to_string(),
+                reason: lacking.unsupported_reason().unwrap_or_default().to_string(),
+            });
+        }
         if found.is_empty() {
             let mut targets: Vec<&str> = wants.iter().map(|w| w.target).collect();
             targets.dedup();
@@ -333,6 +372,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A target that cannot express the kernel is an error naming kernel,
+    /// target and reason, unless another wanted artifact can run.
+    #[test]
+    fn an_unsupported_placeholder_is_an_error_unless_another_target_runs() {
+        let lacks = Artifact::unsupported_blob("`f64` has no WGSL type");
+        let arts = [
+            Artifact {
+                target: "wgsl",
+                arch: None,
+                bytes: &lacks,
+            },
+            Artifact {
+                target: "spirv",
+                arch: None,
+                bytes: b"spv",
+            },
+        ];
+        let s = KernelSpec {
+            artifacts: &arts,
+            ..spec()
+        };
+        assert_eq!(arts[0].unsupported_reason(), Some("`f64` has no WGSL type"));
+        assert_eq!(arts[1].unsupported_reason(), None);
+        let e = s
+            .select_artifacts("wgpu:gl", &[ArtifactWant::target("wgsl")])
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::TargetCannotExpress { kernel, target, reason, .. }
+                if kernel == "k" && target == "wgsl" && reason == "`f64` has no WGSL type"),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("`k`") && text.contains("`f64` has no WGSL type"),
+            "{text}"
+        );
+        let got = s
+            .select_artifacts(
+                "wgpu:vulkan",
+                &[ArtifactWant::target("wgsl"), ArtifactWant::target("spirv")],
+            )
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].bytes, b"spv");
     }
 
     #[test]

@@ -1644,18 +1644,31 @@ impl Data {
         }
     }
 
-    /// The elements as raw bits.
-    pub fn bits(&self) -> Vec<u32> {
-        match self {
+    /// The elements as raw bits, one zero-extended `u64` each (the
+    /// testkit's [`Value::Buffer`] convention).
+    pub fn bits(&self) -> Vec<u64> {
+        let words: Vec<u32> = match self {
             Self::U32(v) => v.clone(),
             Self::I32(v) => v.iter().map(|x| x.cast_unsigned()).collect(),
             Self::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
             Self::Narrow(_, v) => v.clone(),
-        }
+        };
+        words.into_iter().map(u64::from).collect()
     }
 
-    /// Data of the same element type as `self` from raw bits.
-    pub fn like(&self, bits: &[u32]) -> Self {
+    /// Data of the same element type as `self` from raw bits (one
+    /// zero-extended `u64` per element; bits above 32 are an error: no
+    /// element type here is wider).
+    pub fn like(&self, bits: &[u64]) -> Self {
+        let bits: Vec<u32> = bits
+            .iter()
+            .map(|&b| {
+                u32::try_from(b).unwrap_or_else(|_| {
+                    panic!("{b:#x}: bits above 32 in a `{}` element", self.elem())
+                })
+            })
+            .collect();
+        let bits = bits.as_slice();
         match self {
             Self::U32(_) => Self::U32(bits.to_vec()),
             Self::I32(_) => Self::I32(bits.iter().map(|x| x.cast_signed()).collect()),
@@ -1690,7 +1703,7 @@ impl Case {
     }
 
     /// The buffers `self.expected` names, out of every buffer's final bits.
-    pub fn pick(&self, outputs: &[Option<Vec<u32>>]) -> Result<Vec<(usize, Data)>, String> {
+    pub fn pick(&self, outputs: &[Option<Vec<u64>>]) -> Result<Vec<(usize, Data)>, String> {
         self.expected
             .iter()
             .map(|(p, want)| {

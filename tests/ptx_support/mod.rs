@@ -473,8 +473,13 @@ use vyre::{Device, Grid};
 /// A test argument: a buffer's contents as bit patterns, or a scalar.
 #[derive(Debug, Clone)]
 pub enum Arg {
-    /// Buffer contents (element bits; the type comes from the spec).
+    /// Buffer contents (element bits; the type comes from the spec, and
+    /// is at most 32 bits wide).
     Buf(Vec<u32>),
+    /// Buffer contents of any element type, one zero-extended `u64` of
+    /// bits per element (a `u64`, `i64` or `f64` buffer; read back with
+    /// [`run_on_wide`]).
+    Buf64(Vec<u64>),
     /// u32 scalar.
     U32(u32),
     /// i32 scalar.
@@ -483,17 +488,42 @@ pub enum Arg {
     F32(f32),
     /// bool scalar.
     Bool(bool),
+    /// A scalar of any type (`u64`, `i64`, `f64`, the narrow ones).
+    Lit(vyre::ir::Literal),
 }
 
 /// Run `spec` on `device` and return every buffer's final contents (bits),
 /// in parameter order (through [`vyre_testkit::harness::launch_values`];
-/// each buffer's element type comes from `spec`).
+/// each buffer's element type comes from `spec`). Every buffer must have
+/// elements of at most 32 bits ([`run_on_wide`] reads any).
 pub fn run_on(
     device: &Device,
     spec: &KernelSpec<'_>,
     grid: Grid,
     args: &[Arg],
 ) -> vyre::Result<Vec<Vec<u32>>> {
+    Ok(run_on_wide(device, spec, grid, args)?
+        .into_iter()
+        .map(|b| {
+            b.into_iter()
+                .map(|w| {
+                    u32::try_from(w).unwrap_or_else(|_| {
+                        panic!("{}: a 64-bit buffer; use `run_on_wide`", spec.name)
+                    })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// [`run_on`] with every buffer's elements as zero-extended `u64` bits
+/// (the testkit's `Outputs` convention), for buffers of any element type.
+pub fn run_on_wide(
+    device: &Device,
+    spec: &KernelSpec<'_>,
+    grid: Grid,
+    args: &[Arg],
+) -> vyre::Result<Vec<Vec<u64>>> {
     use vyre::ir::Literal;
     use vyre_testkit::Value;
     let inputs: Vec<Value> = args
@@ -502,15 +532,20 @@ pub fn run_on(
         .map(|(a, p)| match (a, p) {
             (Arg::Buf(bits), ParamSpec::Buffer { elem, .. }) => Value::Buffer {
                 elem: *elem,
+                data: bits.iter().map(|&b| u64::from(b)).collect(),
+            },
+            (Arg::Buf64(bits), ParamSpec::Buffer { elem, .. }) => Value::Buffer {
+                elem: *elem,
                 data: bits.clone(),
             },
-            (Arg::Buf(_), ParamSpec::Scalar { name, .. }) => {
+            (Arg::Buf(_) | Arg::Buf64(_), ParamSpec::Scalar { name, .. }) => {
                 panic!("{}: buffer passed for scalar `{name}`", spec.name)
             }
             (Arg::U32(v), _) => Value::Scalar(Literal::U32(*v)),
             (Arg::I32(v), _) => Value::Scalar(Literal::I32(*v)),
             (Arg::F32(v), _) => Value::Scalar(Literal::f32(*v)),
             (Arg::Bool(v), _) => Value::Scalar(Literal::Bool(*v)),
+            (Arg::Lit(l), _) => Value::Scalar(*l),
         })
         .collect();
     let outputs = vyre_testkit::harness::launch_values(device, spec, grid, &inputs)?;

@@ -154,6 +154,9 @@ pub(crate) fn host_type(krate: &TokenStream, ty: DataType) -> TokenStream {
         DataType::I8 => quote!(i8),
         DataType::U16 => quote!(u16),
         DataType::I16 => quote!(i16),
+        DataType::U64 => quote!(u64),
+        DataType::I64 => quote!(i64),
+        DataType::F64 => quote!(f64),
     }
 }
 
@@ -164,8 +167,8 @@ fn data_type_tokens(krate: &TokenStream, ty: DataType) -> TokenStream {
 }
 
 /// The `LaunchArg` of the scalar `value` of type `ty`: the 32-bit types and
-/// `bool` have their own variants; narrow scalars go as
-/// `LaunchArg::scalar`, which the runtime widens.
+/// `bool` have their own variants; narrow and 64-bit scalars go as
+/// `LaunchArg::scalar` (the runtime widens the narrow ones).
 fn scalar_arg_tokens(krate: &TokenStream, ty: DataType, value: &Ident) -> TokenStream {
     let variant = match ty {
         DataType::Bool | DataType::I32 | DataType::U32 | DataType::F32 => format_ident!("{ty:?}"),

@@ -17,6 +17,9 @@ pub(crate) enum Emitted {
     Blob(Vec<u8>),
     /// An optional target's tool is missing: the note for the user.
     Unavailable(String),
+    /// The target cannot express the kernel: the placeholder blob
+    /// ([`vyre::runtime::Artifact::unsupported_blob`]) and the warning.
+    Lacks(Vec<u8>, String),
 }
 
 /// Whether `error` says that a tool the target needs (such as `ptxas`) is
@@ -72,6 +75,18 @@ pub(crate) fn classify(
         return Ok(Emitted::Unavailable(note.to_string()));
     }
     let pf = &parsed[job.file];
+    if let BackendError::TargetLacks { construct, .. } = &error {
+        let warning = format!(
+            "{}: kernel `{}` is not built for `{}`: {construct}; launching it on a device of that target is an error",
+            pf.file.display,
+            pf.programs[job.kernel].name,
+            job.target_label()
+        );
+        return Ok(Emitted::Lacks(
+            vyre::runtime::Artifact::unsupported_blob(construct),
+            warning,
+        ));
+    }
     Err(Error::Emit {
         file: pf.file.display.clone(),
         kernel: pf.programs[job.kernel].name.clone(),

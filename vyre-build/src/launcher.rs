@@ -200,6 +200,10 @@ impl LauncherCrate {
         for (job, result) in plan.jobs.iter().zip(results) {
             match emit::classify(&parsed, job, result)? {
                 Emitted::Blob(bytes) => blobs.push(Some(bytes)),
+                Emitted::Lacks(bytes, warning) => {
+                    out.warnings.push(warning);
+                    blobs.push(Some(bytes));
+                }
                 Emitted::Unavailable(note) => {
                     out.warnings.push(format!(
                         "{} skipped for `{}`: {note}",

@@ -364,30 +364,49 @@ fn emit_blobs(
     let mut present = vec![true; jobs.len()];
     for (&j, result) in pending.iter().zip(results) {
         let job = &jobs[j];
-        match emit::classify(parsed, job, result)? {
-            Emitted::Blob(bytes) => {
-                let path = gen_dir.path.join(&job.rel_path);
-                if io::write_if_changed(&path, &bytes)? {
-                    out.rewritten.push(path);
-                }
-                let pf = &parsed[job.file];
-                out.emitted.push(format!(
-                    "{}::{} ({})",
-                    pf.file.module_path.join("::"),
-                    pf.programs[job.kernel].name,
-                    job.target_label()
-                ));
-                new_cache.insert(job.rel_path.clone(), CacheEntry::new(job.input, &bytes));
-            }
+        let (bytes, lacks) = match emit::classify(parsed, job, result)? {
+            Emitted::Blob(bytes) => (bytes, None),
+            Emitted::Lacks(bytes, warning) => (bytes, Some(warning)),
             Emitted::Unavailable(note) => {
                 present[j] = false;
                 skipped_targets.entry(job.target.target).or_insert(note);
+                continue;
             }
+        };
+        out.warnings.extend(lacks);
+        let path = gen_dir.path.join(&job.rel_path);
+        if io::write_if_changed(&path, &bytes)? {
+            out.rewritten.push(path);
         }
+        let pf = &parsed[job.file];
+        out.emitted.push(format!(
+            "{}::{} ({})",
+            pf.file.module_path.join("::"),
+            pf.programs[job.kernel].name,
+            job.target_label()
+        ));
+        new_cache.insert(job.rel_path.clone(), CacheEntry::new(job.input, &bytes));
     }
     for (job, _) in jobs.iter().zip(&cached).filter(|(_, c)| **c) {
         if let Some(e) = old_cache.get(&job.rel_path) {
             new_cache.insert(job.rel_path.clone(), e.clone());
+        }
+        // A kernel its target cannot express warns on every build, cached
+        // or not.
+        let blob = std::fs::read(gen_dir.path.join(&job.rel_path)).unwrap_or_default();
+        let artifact = vyre::runtime::Artifact {
+            target: job.target.target,
+            arch: None,
+            bytes: &blob,
+        };
+        if let Some(reason) = artifact.unsupported_reason() {
+            let pf = &parsed[job.file];
+            out.warnings.push(format!(
+                "{}: kernel `{}` is not built for `{}`: {reason}; launching it on a device of that target is an error",
+                pf.file.display,
+                pf.programs[job.kernel].name,
+                job.target_label()
+            ));
         }
     }
     for (target, note) in skipped_targets {

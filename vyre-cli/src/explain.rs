@@ -455,6 +455,9 @@ fn literal(l: Literal) -> String {
         Literal::I8(v) => v.to_string(),
         Literal::U16(v) => v.to_string(),
         Literal::I16(v) => v.to_string(),
+        Literal::U64(v) => v.to_string(),
+        Literal::I64(v) => v.to_string(),
+        Literal::F64(bits) => format!("{:?}", f64::from_bits(bits)),
     }
 }
 

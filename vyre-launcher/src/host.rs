@@ -59,6 +59,9 @@ fn npy_kind(elem: DataType) -> Option<(TypeChar, u64)> {
         DataType::I16 => (TypeChar::Int, 2),
         DataType::U8 => (TypeChar::Uint, 1),
         DataType::I8 => (TypeChar::Int, 1),
+        DataType::F64 => (TypeChar::Float, 8),
+        DataType::U64 => (TypeChar::Uint, 8),
+        DataType::I64 => (TypeChar::Int, 8),
         _ => return None,
     })
 }
@@ -225,6 +228,9 @@ fn npy_bytes(array: &HostArray) -> Result<Vec<u8>, String> {
         DataType::I16 => npy_of!(i16, 2),
         DataType::U8 => npy_of!(u8, 1),
         DataType::I8 => npy_of!(i8, 1),
+        DataType::F64 => npy_of!(f64, 8),
+        DataType::U64 => npy_of!(u64, 8),
+        DataType::I64 => npy_of!(i64, 8),
         other => return Err(format!("`{}` cannot be written as .npy", other.name())),
     })
 }
@@ -268,6 +274,9 @@ pub fn parse_scalar(text: &str, ty: DataType, param: &str) -> Result<Literal> {
         DataType::I16 => Literal::I16(int(i64::from(i16::MIN), i64::from(i16::MAX))? as i16),
         DataType::U8 => Literal::U8(int(0, i64::from(u8::MAX))? as u8),
         DataType::I8 => Literal::I8(int(i64::from(i8::MIN), i64::from(i8::MAX))? as i8),
+        DataType::I64 => Literal::I64(int(i64::MIN, i64::MAX)?),
+        DataType::U64 => Literal::U64(text.parse::<u64>().map_err(|_| bad())?),
+        DataType::F64 => Literal::f64(text.parse::<f64>().map_err(|_| bad())?),
     })
 }
 

@@ -3,7 +3,9 @@
 //! print the shrunk program as `.vyre` with the mismatches.
 //!
 //! `cargo run -p vyre-testkit --features wgpu --example triage -- spirv <seed>...`
-//! (target: `spirv` or `wgsl` on wgpu, `ptx` on CUDA, `reference` on the CPU)
+//! (target: `spirv` or `wgsl` on wgpu, `ptx` on CUDA, `reference` on the CPU;
+//! `TRIAGE_WIDE=1`: the seeds of `differential_wide_types`, generated with
+//! the 64-bit types in every program)
 use vyre_testkit::harness::{DeviceRunOptions, check_target, reduce_statements};
 use vyre_testkit::{DeviceTarget, GenConfig, generate, shrink};
 
@@ -31,7 +33,14 @@ fn main() {
         _ => "reference",
     };
     let t = target(art);
-    let cfg = GenConfig::default();
+    let cfg = if std::env::var("TRIAGE_WIDE").is_ok_and(|v| v == "1") {
+        GenConfig {
+            wide_one_in: 1,
+            ..GenConfig::default()
+        }
+    } else {
+        GenConfig::default()
+    };
     let opts = DeviceRunOptions::default();
     for seed in args.filter_map(|s| s.parse::<u64>().ok()) {
         let case = generate(seed, &cfg);

@@ -67,6 +67,44 @@ impl Tolerance {
     }
 }
 
+impl Tolerance {
+    /// [`Tolerance::accepts`] for `f64` elements: the ULP distance counts
+    /// `f64` values, the absolute bound is the same number.
+    #[must_use]
+    pub fn accepts_f64(self, want: u64, got: u64) -> bool {
+        if want == got {
+            return true;
+        }
+        let (w, g) = (f64::from_bits(want), f64::from_bits(got));
+        match self {
+            Self::Bits => false,
+            Self::FloatExact => (w.is_nan() && g.is_nan()) || (w == 0.0 && g == 0.0),
+            Self::Float { ulp, abs } => {
+                (w.is_nan() && g.is_nan())
+                    || ulp_distance_f64(w, g) <= u64::from(ulp)
+                    || (w.is_finite() && g.is_finite() && (w - g).abs() <= f64::from(abs))
+            }
+        }
+    }
+}
+
+/// [`ulp_distance`] between two `f64`s.
+#[must_use]
+pub fn ulp_distance_f64(a: f64, b: f64) -> u64 {
+    if a.is_nan() || b.is_nan() {
+        return if a.is_nan() && b.is_nan() {
+            0
+        } else {
+            u64::MAX
+        };
+    }
+    let key = |x: f64| -> i128 {
+        let bits = i128::from(x.to_bits() & 0x7FFF_FFFF_FFFF_FFFF);
+        if x.is_sign_negative() { -bits } else { bits }
+    };
+    u64::try_from(key(a).abs_diff(key(b))).unwrap_or(u64::MAX)
+}
+
 /// Distance between two floats in units in the last place: the number of
 /// representable `f32` values between them (`0.0` and `-0.0` are one
 /// value; infinities are one step past `f32::MAX`). Two NaNs are at
@@ -127,6 +165,21 @@ pub fn op_tolerance(op: ApproxOp) -> Tolerance {
         ulp,
         abs: abs.max(FLUSH),
     }
+}
+
+/// The tolerance of one inexact `f64` operation on the generator's
+/// operands, in `f64` units: division, within the 3 ULPs of the `f32` one
+/// ([`op_tolerance`]), without the allowance for flushed subnormals
+/// (targets keep `f64` subnormals). Division is the only one: `%` is not
+/// defined on `f64`, and `sqrt`, `mul_add` are correctly rounded, so any
+/// other operation gets 0 ULPs.
+#[must_use]
+pub fn op_tolerance_f64(op: ApproxOp) -> Tolerance {
+    let ulp = match op {
+        ApproxOp::Div => 3,
+        ApproxOp::Rem | ApproxOp::Math(_) => 0,
+    };
+    Tolerance::Float { ulp, abs: 0.0 }
 }
 
 /// An inexact float operation.

@@ -121,7 +121,9 @@ pub fn emit_input(pick: u8, draws: &[u32]) -> Vec<u8> {
 /// Generated program, one emitter per input: the first byte picks the
 /// emitter (see [`emit_input`]), the rest are generator draws. The program
 /// must validate, and the emitter must return bytes (or an `unavailable: `
-/// error for a missing external tool), never panic or reject it.
+/// error for a missing external tool), never panic or reject it; a
+/// program the target cannot express (64-bit types in WGSL, see
+/// [`inexpressible`](crate::harness::inexpressible)) it must refuse.
 ///
 /// One emitter per execution, not all six: an execution then costs one
 /// lowering and one naga validation instead of four, and coverage guidance
@@ -143,7 +145,8 @@ pub fn emit_property(data: &[u8]) -> Result<(), String> {
 }
 
 /// The emit property for one program on every emitter: it validates, and
-/// every linked emitter (but [`SKIPPED_TARGETS`]) accepts it.
+/// every linked emitter (but [`SKIPPED_TARGETS`]) accepts it (or refuses
+/// it, where the target cannot express it).
 ///
 /// # Errors
 ///
@@ -163,13 +166,23 @@ fn check_valid(program: &vyre::ir::Program) -> Result<(), String> {
     }
 }
 
-/// One emitter on one valid program: bytes, or an `unavailable: ` error.
+/// One emitter on one valid program: bytes, or an `unavailable: ` error;
+/// for a program the target cannot express
+/// ([`inexpressible`](crate::harness::inexpressible): 64-bit types in
+/// WGSL, `f64` in Metal, `f64` `sqrt floor ceil` in HLSL), an error saying
+/// so, never bytes.
 fn emit_with(emitter: &AotEmitter, program: &vyre::ir::Program) -> Result<(), String> {
-    match (emitter.emit)(program, &DispatchConfig::default()) {
-        Ok(bytes) if bytes.is_empty() => Err(format!("{} emitted no bytes", emitter.target)),
-        Ok(_) => Ok(()),
-        Err(m) if m.starts_with(UNAVAILABLE_PREFIX) => Ok(()),
-        Err(m) => Err(format!("{} rejected a valid program: {m}", emitter.target)),
+    let target = emitter.target;
+    let refused = crate::harness::inexpressible(program, target);
+    match ((emitter.emit)(program, &DispatchConfig::default()), refused) {
+        (Err(m), _) if m.starts_with(UNAVAILABLE_PREFIX) => Ok(()),
+        (Ok(_), Some(why)) => Err(format!(
+            "{target} emitted a kernel it cannot express ({why})"
+        )),
+        (Err(m), Some(_)) if m.contains("cannot express") => Ok(()),
+        (Ok(bytes), None) if bytes.is_empty() => Err(format!("{target} emitted no bytes")),
+        (Ok(_), None) => Ok(()),
+        (Err(m), _) => Err(format!("{target} rejected a valid program: {m}")),
     }
 }
 

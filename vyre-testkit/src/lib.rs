@@ -32,7 +32,7 @@ pub mod programs;
 #[cfg(feature = "full")]
 pub mod source;
 
-pub use compare::{Tolerance, ulp_distance};
+pub use compare::{Tolerance, ulp_distance, ulp_distance_f64};
 #[cfg(feature = "full")]
 pub use generator::{Case, Check, GenConfig, Value, case_strategy, generate};
 

@@ -42,7 +42,7 @@ fn narrow_cases_validate_and_run_on_the_reference() {
         for (v, p) in case.inputs.iter().zip(&case.program.params) {
             if let (Value::Buffer { elem, data }, Param::Buffer(b)) = (v, p) {
                 assert_eq!(*elem, b.elem, "seed {seed}");
-                let max = u32::MAX >> (32 - elem.bits());
+                let max = u64::MAX >> (64 - elem.bits());
                 assert!(data.iter().all(|&w| w <= max), "seed {seed}: {data:x?}");
             }
         }

@@ -2,7 +2,9 @@
 //! (no step-limit hit, no barrier divergence), and the CPU device running
 //! the emitted `reference` artifact through the runtime agrees with it.
 
-use vyre_testkit::harness::{DeviceRunOptions, DeviceTarget, check_target, run_reference};
+use vyre_testkit::harness::{
+    DeviceRunOptions, DeviceTarget, check_target, from_words, run_reference, to_words,
+};
 use vyre_testkit::{GenConfig, Outcome, generate};
 
 #[test]
@@ -45,11 +47,12 @@ fn results_do_not_depend_on_scheduling() {
     for (seed, cfg) in cases {
         let case = generate(seed, &cfg);
         let a = run_reference(&case).expect("reference");
+        // The interpreter's memory: two words per 64-bit element.
         let mut bufs: Vec<Option<Vec<u32>>> = case
             .inputs
             .iter()
             .map(|v| match v {
-                Value::Buffer { data, .. } => Some(data.clone()),
+                Value::Buffer { elem, data } => Some(to_words(*elem, data)),
                 Value::Scalar(_) => None,
             })
             .collect();
@@ -69,6 +72,14 @@ fn results_do_not_depend_on_scheduling() {
         };
         run_with(&case.program, case.grid, &mut args, &opts).expect("single-threaded run");
         drop(args);
+        let bufs: Vec<Option<Vec<u64>>> = bufs
+            .into_iter()
+            .zip(&case.inputs)
+            .map(|(b, v)| match (b, v) {
+                (Some(words), Value::Buffer { elem, .. }) => Some(from_words(*elem, &words)),
+                _ => None,
+            })
+            .collect();
         assert_eq!(a, bufs, "seed {seed} (narrow: {})", cfg.narrow);
     }
 }

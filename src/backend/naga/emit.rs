@@ -7,12 +7,12 @@ use naga::back::{hlsl, msl, spv, wgsl};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 use super::layout::{BIND_GROUP, Layout};
-use super::lower::{lower, lower_with_vector_views, slot_kinds};
+use super::lower::{lower, lower_with_vector_views, slot_kinds, wide_types};
 use crate::DispatchConfig;
 use crate::driver::{
     AotLauncherFiles, AotLauncherRequest, CompileError, CompileResult, KernelLauncherCodegen,
 };
-use crate::ir::{Access, Param, Program};
+use crate::ir::{Access, DataType, Expr, MathFn, Param, Program};
 
 /// A failure of one of naga's passes (validator or writer) for `target`.
 fn naga_failed(
@@ -40,12 +40,109 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// `` `u64`, `i64` and `f64` `` (the types of `tys`, quoted).
+fn type_list(tys: &[DataType]) -> String {
+    let names: Vec<String> = tys.iter().map(|t| format!("`{t}`")).collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The 64-bit types `target` cannot express, as an
+/// [`CompileError::Unsupported`]: WGSL has no 64-bit types at all (naga's
+/// writer would print `i64`/`u64`/`f64` and `li`/`lu`/`lf` literals, which
+/// only naga's own front end reads, not the WGSL of browsers or Tint),
+/// Metal has no `double` (its `long`/`ulong` are fine), and HLSL has no
+/// `double` `sqrt`, `floor` or `ceil` (DXIL defines them for 16- and 32-bit
+/// floats only; DXC would silently compute them in `float`).
+fn check_wide_types(program: &Program, target: &str) -> CompileResult<()> {
+    if target == "hlsl" {
+        return check_hlsl_f64_math(program);
+    }
+    let wide = wide_types(program);
+    let missing: Vec<DataType> = match target {
+        "wgsl" => wide,
+        "msl" => wide.into_iter().filter(|t| *t == DataType::F64).collect(),
+        _ => return Ok(()),
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let (language, instead) = if target == "wgsl" {
+        (
+            "WGSL has no 64-bit types",
+            "it runs on wgpu through the `spirv` target (SPIR-V passthrough on Vulkan)",
+        )
+    } else {
+        (
+            "Metal has no 64-bit float type",
+            "`u64` and `i64` are fine on Metal",
+        )
+    };
+    Err(CompileError::Unsupported {
+        kernel: program.name.clone(),
+        construct: format!(
+            "the kernel uses {}, which this target cannot express ({language}; {instead}; `ptx`, `hlsl` and `reference` have them too)",
+            type_list(&missing)
+        ),
+        target: target.into(),
+    })
+}
+
+/// HLSL's `f64` math: `abs min max clamp mul_add` exist in DXIL for
+/// `double`, `sqrt floor ceil` do not.
+fn check_hlsl_f64_math(program: &Program) -> CompileResult<()> {
+    let mut missing: Option<MathFn> = None;
+    program.any_expr(&mut |e| {
+        if let Expr::Math(f @ (MathFn::Sqrt | MathFn::Floor | MathFn::Ceil), args) = e
+            && args.first().and_then(|a| program.type_of(a)) == Some(DataType::F64)
+        {
+            missing = Some(*f);
+        }
+        missing.is_some()
+    });
+    match missing {
+        None => Ok(()),
+        Some(f) => Err(CompileError::Unsupported {
+            kernel: program.name.clone(),
+            construct: format!(
+                "`f64` `{}`, which HLSL cannot express (DXIL has `sqrt`, `floor` and `ceil` for 16- and 32-bit floats only; `spirv`, `ptx` and `reference` have them)",
+                f.name()
+            ),
+            target: "hlsl".into(),
+        }),
+    }
+}
+
+/// The naga capabilities a kernel's module needs beyond the base ones:
+/// `SUBGROUP` for subgroup operations, `SHADER_INT64` for any 64-bit type
+/// (an `f64` kernel tests NaN and converts through `u64` bits too) and
+/// `FLOAT64` for `f64`.
+pub fn capabilities(program: &Program) -> Capabilities {
+    let mut caps = Capabilities::empty();
+    if program.uses_subgroups() {
+        caps |= Capabilities::SUBGROUP;
+    }
+    let wide = wide_types(program);
+    if !wide.is_empty() {
+        caps |= Capabilities::SHADER_INT64;
+    }
+    if wide.contains(&DataType::F64) {
+        caps |= Capabilities::FLOAT64;
+    }
+    caps
+}
+
 /// Lower `program` and run naga's validator over the module.
 ///
 /// # Errors
 ///
 /// The lowering's message, or the validator's, naming the kernel and
-/// `target`.
+/// `target`; [`CompileError::Unsupported`] for 64-bit types `target`
+/// cannot express (any in `wgsl`, `f64` in `msl`, `f64` `sqrt`, `floor` and
+/// `ceil` in `hlsl`).
 pub fn lower_and_validate(
     program: &Program,
     config: &DispatchConfig,
@@ -62,14 +159,13 @@ pub fn lower_and_validate(
         (lower(program, config), ValidationFlags::all())
     };
     let module = module.map_err(|e| e.for_target(target))?;
-    // Subgroup kernels need the capability (which allows every subgroup
-    // operation in compute shaders); the others are validated without it.
-    let capabilities = if program.uses_subgroups() {
-        Capabilities::SUBGROUP
-    } else {
-        Capabilities::empty()
-    };
-    let info = Validator::new(flags, capabilities)
+    // After lowering, which validates the kernel: an invalid one is
+    // reported as such first.
+    check_wide_types(program, target)?;
+    // Subgroup and 64-bit kernels need their capabilities (`SUBGROUP`
+    // allows every subgroup operation in compute shaders); the others are
+    // validated without them.
+    let info = Validator::new(flags, capabilities(program))
         .validate(&module)
         .map_err(|e| naga_failed(program, "validator", target, e.as_inner()))?;
     Ok((module, info))
@@ -139,22 +235,33 @@ fn instructions(words: &[u32]) -> Result<Vec<(usize, usize, u16)>, String> {
     Ok(out)
 }
 
-/// Declare the `SignedZeroInfNanPreserve` execution mode for 32-bit floats.
+/// Declare the `SignedZeroInfNanPreserve` execution mode for 32-bit floats
+/// (and 64-bit ones in a module declaring the `Float64` capability).
 ///
 /// Without it a Vulkan driver may assume that no float is NaN or infinite
 /// and fold accordingly: on the H100, NVIDIA's turned `0.0 / (x * 0.0)`
 /// into `0.0` and `28.0 != NaN` into `false`, where vyre promises IEEE
 /// results. The mode comes from `SPV_KHR_float_controls`, core in Vulkan
 /// 1.2 (lavapipe and NVIDIA support it for 32-bit floats); the patch adds
-/// the capability, the extension and one `OpExecutionMode` per entry point.
+/// the capability, the extension and one `OpExecutionMode` per entry point
+/// and float width.
 fn preserve_inf_nan(words: &[u32]) -> Result<Vec<u32>, String> {
     const OP_EXTENSION: u16 = 10;
     const OP_ENTRY_POINT: u16 = 15;
     const OP_EXECUTION_MODE: u16 = 16;
     const OP_CAPABILITY: u16 = 17;
+    const CAP_FLOAT64: u32 = 10;
     const CAP_SIGNED_ZERO_INF_NAN_PRESERVE: u32 = 4466;
     const MODE_SIGNED_ZERO_INF_NAN_PRESERVE: u32 = 4461;
     let insts = instructions(words)?;
+    let widths: &[u32] = if insts
+        .iter()
+        .any(|&(at, count, op)| op == OP_CAPABILITY && count == 2 && words[at + 1] == CAP_FLOAT64)
+    {
+        &[32, 64]
+    } else {
+        &[32]
+    };
     let end_of = |ops: &[u16]| {
         insts
             .iter()
@@ -177,7 +284,7 @@ fn preserve_inf_nan(words: &[u32]) -> Result<Vec<u32>, String> {
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let mut out = Vec::with_capacity(words.len() + 10 + 4 * entry_points.len());
+    let mut out = Vec::with_capacity(words.len() + 10 + 4 * entry_points.len() * widths.len());
     out.extend_from_slice(&words[..cap_at]);
     out.extend_from_slice(&[
         (2 << 16) | u32::from(OP_CAPABILITY),
@@ -188,12 +295,14 @@ fn preserve_inf_nan(words: &[u32]) -> Result<Vec<u32>, String> {
     out.extend_from_slice(&name_words);
     out.extend_from_slice(&words[ext_at..mode_at]);
     for id in entry_points {
-        out.extend_from_slice(&[
-            (4 << 16) | u32::from(OP_EXECUTION_MODE),
-            id,
-            MODE_SIGNED_ZERO_INF_NAN_PRESERVE,
-            32,
-        ]);
+        for &width in widths {
+            out.extend_from_slice(&[
+                (4 << 16) | u32::from(OP_EXECUTION_MODE),
+                id,
+                MODE_SIGNED_ZERO_INF_NAN_PRESERVE,
+                width,
+            ]);
+        }
     }
     out.extend_from_slice(&words[mode_at..]);
     Ok(out)
@@ -277,7 +386,9 @@ pub fn emit_wgsl(program: &Program, config: &DispatchConfig) -> CompileResult<Ve
     wgsl_source(program, config).map(String::into_bytes)
 }
 
-/// MSL source for `program` (Metal 2.0). Binding `b` of group 0 is
+/// MSL source for `program` (Metal 2.0; 2.3 for kernels with `u64` or
+/// `i64`, which Metal has from 2.3 on; `f64`, which Metal lacks, is
+/// [`CompileError::Unsupported`]). Binding `b` of group 0 is
 /// `[[buffer(b)]]` (buffer parameters, then the parameter block); naga's
 /// buffer-sizes block follows at the next slot (it must be bound, but vyre's
 /// code never reads it: lengths come from the parameter block).
@@ -333,7 +444,13 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> CompileResult<S
         );
     }
     let mut options = msl::Options {
-        lang_version: (2, 0),
+        // 64-bit integers need Metal 2.3 (where wgpu offers
+        // `SHADER_INT64`); `f64` was refused above.
+        lang_version: if wide_types(program).is_empty() {
+            (2, 0)
+        } else {
+            (2, 3)
+        },
         fake_missing_bindings: false,
         zero_initialize_workgroup_memory: true,
         emit_int_div_checks: false,
@@ -383,7 +500,11 @@ pub fn emit_msl(program: &Program, config: &DispatchConfig) -> CompileResult<Vec
 }
 
 /// HLSL source for `program` (shader model 5.1; 6.0, which has the wave
-/// intrinsics, for kernels with subgroup operations). Binding `b` of group 0 is
+/// intrinsics, `int64_t` and the templated `ByteAddressBuffer` loads naga
+/// writes for 8-byte elements, for kernels with subgroup operations or
+/// 64-bit types; `f64` `sqrt`, `floor` and `ceil`, which DXIL lacks, are
+/// [`CompileError::Unsupported`]; `f64` division needs D3D's extended
+/// doubles option on the device). Binding `b` of group 0 is
 /// register `b` of space 0 in its class (`t` for `&[T]`, `u` for `&mut [T]`,
 /// `b` for the parameter block). HLSL has no `num_workgroups` builtin: every
 /// kernel reads the physical workgroup counts (to rebuild the logical grid,
@@ -398,7 +519,7 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> CompileResult<
     let (module, info) = lower_and_validate(program, config, "hlsl")?;
     let layout = Layout::new(&slot_kinds(program));
     let options = hlsl::Options {
-        shader_model: if program.uses_subgroups() {
+        shader_model: if program.uses_subgroups() || !wide_types(program).is_empty() {
             hlsl::ShaderModel::V6_0
         } else {
             hlsl::ShaderModel::V5_1

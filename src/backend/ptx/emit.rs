@@ -154,6 +154,9 @@ pub fn emit_ptx_analysed(
                 let t = match ty.register_type() {
                     DataType::F32 => ".f32",
                     DataType::I32 => ".s32",
+                    DataType::F64 => ".f64",
+                    DataType::I64 => ".s64",
+                    DataType::U64 => ".u64",
                     _ => ".u32",
                 };
                 decls.push(format!("\t.param {t} {}", Symbol::Param(i)));
@@ -205,6 +208,8 @@ fn shared_align(layout: SharedLayout) -> u32 {
 fn array_decl(sym: Symbol, elem: DataType, len: u32) -> String {
     if elem.is_narrow() {
         format!(".b8 {sym}[{}]", 4 * array_words(elem, len))
+    } else if elem.is_wide() {
+        format!(".b64 {sym}[{}]", len.max(1))
     } else {
         format!(".b32 {sym}[{}]", len.max(1))
     }
@@ -233,6 +238,8 @@ fn class_of(ty: DataType) -> Class {
     match ty.register_type() {
         DataType::Bool => Class::Pred,
         DataType::F32 => Class::F,
+        DataType::F64 => Class::Fd,
+        DataType::U64 | DataType::I64 => Class::Rd,
         _ => Class::R,
     }
 }
@@ -243,25 +250,35 @@ fn sfx(ty: DataType) -> Mod {
         DataType::I32 => Mod::S32,
         DataType::F32 => Mod::F32,
         DataType::Bool => Mod::Pred,
+        DataType::U64 => Mod::U64,
+        DataType::I64 => Mod::S64,
+        DataType::F64 => Mod::F64,
         _ => Mod::U32,
     }
 }
 
 /// PTX type modifier of a `mov`/`selp` of a non-`bool` `ty`.
 fn mov_ty(ty: DataType) -> Mod {
-    if ty == DataType::F32 {
-        Mod::F32
-    } else {
-        Mod::B32
+    match ty {
+        DataType::F32 => Mod::F32,
+        DataType::F64 => Mod::F64,
+        DataType::U64 | DataType::I64 => Mod::B64,
+        _ => Mod::B32,
     }
+}
+
+/// PTX bitwise type modifier of `ty` (`.b32`, or `.b64` for the 64-bit
+/// types).
+fn bits_ty(ty: DataType) -> Mod {
+    if ty.is_wide() { Mod::B64 } else { Mod::B32 }
 }
 
 /// The zero of a non-`bool` `ty`.
 fn zero_of(ty: DataType) -> Imm {
-    if ty == DataType::F32 {
-        Imm::F32(0)
-    } else {
-        int(0)
+    match ty {
+        DataType::F32 => Imm::F32(0),
+        DataType::F64 => Imm::F64(0),
+        _ => int(0),
     }
 }
 

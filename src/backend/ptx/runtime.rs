@@ -733,6 +733,19 @@ impl DeviceBackend for CudaBackend {
                     vals[n] = u64::from(*v);
                     None
                 }
+                // A `.u64`/`.s64`/`.f64` parameter: the whole slot.
+                KernelArg::U64(v) => {
+                    vals[n] = *v;
+                    None
+                }
+                KernelArg::I64(v) => {
+                    vals[n] = v.cast_unsigned();
+                    None
+                }
+                KernelArg::F64(v) => {
+                    vals[n] = v.to_bits();
+                    None
+                }
             };
             match mem {
                 Some(m) => {

@@ -339,6 +339,9 @@ impl DeviceBackend for CpuBackend {
                     (KernelArg::I32(v), _) => CoreArg::Widened(Literal::I32(*v)),
                     (KernelArg::F32(v), _) => CoreArg::Widened(Literal::f32(*v)),
                     (KernelArg::Bool(v), _) => CoreArg::Widened(Literal::Bool(*v)),
+                    (KernelArg::U64(v), _) => CoreArg::Widened(Literal::U64(*v)),
+                    (KernelArg::I64(v), _) => CoreArg::Widened(Literal::I64(*v)),
+                    (KernelArg::F64(v), _) => CoreArg::Widened(Literal::f64(*v)),
                 });
             }
             compiled.run_core(workgroups, &core, &self.options)

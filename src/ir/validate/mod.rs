@@ -212,6 +212,8 @@ pub fn binary_type(op: BinOp, a: DataType, b: DataType) -> Option<DataType> {
     match op {
         BinOp::Shl | BinOp::Shr => (a.is_integer() && b.is_integer()).then_some(a),
         _ if a != b => None,
+        // `f64 % f64` (an exact `fmod`) has no instruction on any target.
+        BinOp::Rem if a == DataType::F64 => None,
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => (a != Bool).then_some(a),
         BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => (!a.is_float()).then_some(a),
         BinOp::Eq | BinOp::Ne => Some(Bool),
@@ -221,8 +223,8 @@ pub fn binary_type(op: BinOp, a: DataType, b: DataType) -> Option<DataType> {
 }
 
 /// Result type of a subgroup operation over `args`, or `None` when they do
-/// not fit it (reductions and shuffles take `i32`, `u32` or `f32`, a shuffle's
-/// lane operand is `u32`, ballot/all/any take `bool`).
+/// not fit it (reductions and shuffles take a numeric type of at most 32
+/// bits, a shuffle's lane operand is `u32`, ballot/all/any take `bool`).
 #[must_use]
 pub fn subgroup_type(op: SubgroupOp, args: &[DataType]) -> Option<DataType> {
     use DataType::{Bool, U32};
@@ -232,10 +234,10 @@ pub fn subgroup_type(op: SubgroupOp, args: &[DataType]) -> Option<DataType> {
     match op {
         SubgroupOp::InvocationId | SubgroupOp::Size => Some(U32),
         SubgroupOp::Add | SubgroupOp::Min | SubgroupOp::Max | SubgroupOp::BroadcastFirst => {
-            (args[0] != Bool).then_some(args[0])
+            (args[0] != Bool && !args[0].is_wide()).then_some(args[0])
         }
         SubgroupOp::Shuffle | SubgroupOp::ShuffleXor | SubgroupOp::ShuffleDown => {
-            (args[0] != Bool && args[1] == U32).then_some(args[0])
+            (args[0] != Bool && !args[0].is_wide() && args[1] == U32).then_some(args[0])
         }
         SubgroupOp::Ballot => (args[0] == Bool).then_some(U32),
         SubgroupOp::All | SubgroupOp::Any => (args[0] == Bool).then_some(Bool),
@@ -243,7 +245,10 @@ pub fn subgroup_type(op: SubgroupOp, args: &[DataType]) -> Option<DataType> {
 }
 
 /// Result type of a math intrinsic over `args`, or `None` when they do not
-/// fit it.
+/// fit it. On `f64` only the correctly rounded or exact functions exist
+/// (`sqrt abs min max clamp floor ceil mul_add`): no target has `f64`
+/// `exp ln sin cos tanh powf` instructions (PTX has none, and SPIR-V's
+/// GLSL.std.450 defines them for 16- and 32-bit floats only).
 #[must_use]
 pub fn math_type(f: MathFn, args: &[DataType]) -> Option<DataType> {
     if args.len() != f.arity() || args.iter().any(|t| *t != args[0]) {
@@ -253,7 +258,8 @@ pub fn math_type(f: MathFn, args: &[DataType]) -> Option<DataType> {
     let ok = match f {
         MathFn::Abs => t.is_float() || t.is_signed(),
         MathFn::Min | MathFn::Max | MathFn::Clamp => t != DataType::Bool,
-        _ => t.is_float(),
+        MathFn::Sqrt | MathFn::Floor | MathFn::Ceil | MathFn::MulAdd => t.is_float(),
+        _ => t.is_float() && t != DataType::F64,
     };
     ok.then_some(t)
 }
@@ -950,7 +956,12 @@ impl Validator<'_> {
                 let (ta, tb) = (self.expr(a, path), self.expr(b, path));
                 let (ta, tb) = (ta?, tb?);
                 let r = binary_type(*op, ta, tb);
-                if r.is_none() {
+                if r.is_none() && *op == BinOp::Rem && ta == DataType::F64 && tb == ta {
+                    self.err(
+                        path,
+                        "`f64 % f64` is not supported (no target has an exact `f64` remainder); compute it in `f32`, or as `x - (x / y).floor() * y` where rounding is acceptable",
+                    );
+                } else if r.is_none() {
                     self.err(
                         path,
                         format!(
@@ -981,9 +992,12 @@ impl Validator<'_> {
                     let allowed = match f {
                         MathFn::Abs => "`f32` or `i32`",
                         MathFn::Min | MathFn::Max | MathFn::Clamp => {
-                            "`f32`, `i32` or `u32` (all operands the same type)"
+                            "a numeric type (all operands the same type)"
                         }
-                        _ => "`f32`",
+                        MathFn::Sqrt | MathFn::Floor | MathFn::Ceil | MathFn::MulAdd => {
+                            "a float type (all operands the same type)"
+                        }
+                        _ => "`f32`, `f16` or `bf16` (not `f64`: no target has it)",
                     };
                     self.err(
                         path,
@@ -1005,10 +1019,10 @@ impl Validator<'_> {
                     let wants = match op {
                         SubgroupOp::InvocationId | SubgroupOp::Size => "no operands",
                         SubgroupOp::Shuffle | SubgroupOp::ShuffleXor | SubgroupOp::ShuffleDown => {
-                            "a value of `i32`, `u32` or `f32` and a `u32` lane"
+                            "a numeric value of at most 32 bits and a `u32` lane"
                         }
                         SubgroupOp::Ballot | SubgroupOp::All | SubgroupOp::Any => "one `bool`",
-                        _ => "one value of `i32`, `u32` or `f32`",
+                        _ => "one numeric value of at most 32 bits (not `u64`, `i64`, `f64`)",
                     };
                     self.err(path, format!("`{}` takes {wants}; got {tys:?}", op.name()));
                 }

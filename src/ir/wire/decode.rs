@@ -162,6 +162,9 @@ impl Reader<'_> {
                 DataType::I8,
                 DataType::U16,
                 DataType::I16,
+                DataType::U64,
+                DataType::I64,
+                DataType::F64,
             ],
         )
     }
@@ -548,6 +551,11 @@ impl Reader<'_> {
                 DataType::I32 => Literal::I32(self.uint()? as i32),
                 DataType::U32 => Literal::U32(self.uint()?),
                 DataType::F32 => Literal::F32(self.uint()?),
+                wide @ (DataType::U64 | DataType::I64 | DataType::F64) => {
+                    let low = u64::from(self.uint()?);
+                    let high = u64::from(self.uint()?);
+                    Literal::from_bits64(wide, low | high << 32)
+                }
                 narrow => {
                     let bits = self.uint()?;
                     if u64::from(bits) >> narrow.bits() != 0 {

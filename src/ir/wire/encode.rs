@@ -127,6 +127,9 @@ impl Writer {
             DataType::I8 => 7,
             DataType::U16 => 8,
             DataType::I16 => 9,
+            DataType::U64 => 10,
+            DataType::I64 => 11,
+            DataType::F64 => 12,
         });
     }
 
@@ -395,6 +398,12 @@ impl Writer {
                     Literal::Bool(b) => self.u8(u8::from(b)),
                     Literal::I32(v) => self.uint(v as u32),
                     Literal::U32(v) | Literal::F32(v) => self.uint(v),
+                    // Low word, then high word.
+                    wide @ (Literal::U64(_) | Literal::I64(_) | Literal::F64(_)) => {
+                        let bits = wide.bits64();
+                        self.uint(bits as u32);
+                        self.uint((bits >> 32) as u32);
+                    }
                     narrow => self.uint(narrow.bits()),
                 }
             }

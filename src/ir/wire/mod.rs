@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 6)
+//! # Layout (version 8)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -28,7 +28,7 @@
 //!            scope:u8 (0 subgroup, 1 warpgroup)
 //! local    = name:str ty:type mutable:u8
 //! type     = u8: 0 bool, 1 i32, 2 u32, 3 f32, 4 f16, 5 bf16, 6 u8, 7 i8,
-//!            8 u16, 9 i16
+//!            8 u16, 9 i16, 10 u64, 11 i64, 12 f64
 //! block    = n:uN node*n
 //! node     = 0 let local:uN rhs       | 1 assign local:uN rhs
 //!          | 2 store buf expr expr    | 3 eval atomic
@@ -51,7 +51,8 @@
 //! layout   = u8: 0 row-major, 1 column-major
 //! clip     = 0 (whole tile) | 1 rows:expr cols:expr
 //! buf      = 0 param:uN | 1 shared:uN | 2 private:uN
-//! expr     = 0 lit   (type, value: u8 for bool, uN bits otherwise)
+//! expr     = 0 lit   (type, value: u8 for bool, low:uN high:uN for the
+//!                    64-bit types, uN bits otherwise)
 //!          | 1 local:uN | 2 param:uN | 3 builtin:u8 axis:u8 | 4 len param:uN
 //!          | 5 load buf expr | 6 unary op:u8 expr | 7 binary op:u8 expr expr
 //!          | 8 cast type expr | 9 math fn:u8 n:uN expr*n
@@ -91,7 +92,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 7;
+pub const VERSION: u16 = 8;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -257,7 +257,7 @@ impl<'f> Kx<'_, 'f> {
             Init::Repeat(v) => {
                 self.vars.unify(elem, v.ty);
                 // Evaluate the value once, before the loop.
-                let v = if matches!(v.k, FK::Int(_) | FK::Float(_) | FK::Lit(_) | FK::Error) {
+                let v = if matches!(v.k, FK::Int(_) | FK::Float(..) | FK::Lit(_) | FK::Error) {
                     v
                 } else {
                     self.bind_value(&format!("{name}_init"), v, out)
@@ -343,7 +343,7 @@ impl<'f> Kx<'_, 'f> {
     fn vector_base(&mut self, index: FExpr<'f>, out: &mut Vec<FStmt<'f>>) -> FExpr<'f> {
         if matches!(
             index.k,
-            FK::Local(_) | FK::Int(_) | FK::Float(_) | FK::Lit(_) | FK::Error
+            FK::Local(_) | FK::Int(_) | FK::Float(..) | FK::Lit(_) | FK::Error
         ) {
             index
         } else {

@@ -16,9 +16,10 @@ use crate::ir::{AtomicOp, BinOp, Builtin, DataType, Literal, MathFn, Param, Subg
 /// The error for a float literal that rounds to infinity in `t`.
 pub(crate) fn float_overflow(t: DataType) -> String {
     let inf = match t {
-        DataType::F16 => u32::from(half::f16::INFINITY.to_bits()),
-        DataType::BF16 => u32::from(half::bf16::INFINITY.to_bits()),
-        _ => f32::INFINITY.to_bits(),
+        DataType::F16 => u64::from(half::f16::INFINITY.to_bits()),
+        DataType::BF16 => u64::from(half::bf16::INFINITY.to_bits()),
+        DataType::F64 => f64::INFINITY.to_bits(),
+        _ => u64::from(f32::INFINITY.to_bits()),
     };
     format!(
         "float literal out of range for `{t}`; write `{t}::INFINITY` or `{t}::from_bits({inf:#x})` for infinity"
@@ -172,6 +173,16 @@ fn assoc_const(ty: &str, name: &str) -> Option<Literal> {
             }
             .to_bits(),
         )),
+        DataType::F64 => Some(Literal::f64(match name {
+            "MAX" => f64::MAX,
+            "MIN" => f64::MIN,
+            "MIN_POSITIVE" => f64::MIN_POSITIVE,
+            "EPSILON" => f64::EPSILON,
+            "INFINITY" => f64::INFINITY,
+            "NEG_INFINITY" => f64::NEG_INFINITY,
+            "NAN" => f64::NAN,
+            _ => return None,
+        })),
         DataType::BF16 => Some(Literal::BF16(
             match name {
                 "MAX" => half::bf16::MAX,
@@ -189,12 +200,15 @@ fn assoc_const(ty: &str, name: &str) -> Option<Literal> {
     }
 }
 
-/// The `f32` value `v` rounded to float type `t` (to nearest even; `None`
-/// when the result is infinite: a literal out of the type's range).
-pub(crate) fn round_float(v: f32, t: DataType) -> Option<Literal> {
+/// A float literal of type `t` from its value read as an `f32` (`v`) and
+/// as an `f64` (`v64`): `v64` for `f64`, otherwise `v` rounded to `t` (to
+/// nearest even). `None` when the result is infinite: a literal out of the
+/// type's range.
+pub(crate) fn round_float(v: f32, v64: f64, t: DataType) -> Option<Literal> {
     let l = match t {
         DataType::F16 => Literal::F16(half::f16::from_f32(v).to_bits()),
         DataType::BF16 => Literal::BF16(half::bf16::from_f32(v).to_bits()),
+        DataType::F64 => return v64.is_finite().then_some(Literal::f64(v64)),
         _ => Literal::f32(v),
     };
     f32::from_bits(l.widened().bits()).is_finite().then_some(l)
@@ -390,7 +404,7 @@ impl<'f> Kx<'_, 'f> {
                     },
                 };
                 let Ok(v) = digits.parse::<u64>() else {
-                    self.err(e, "integer literal is too large for any vyre type (the largest is `u32::MAX` = 4294967295)");
+                    self.err(e, "integer literal is too large for any vyre type (the largest is `u64::MAX` = 18446744073709551615)");
                     return FExpr::error(loc);
                 };
                 let v = if neg { -i128::from(v) } else { i128::from(v) };
@@ -419,7 +433,7 @@ impl<'f> Kx<'_, 'f> {
             _ => {
                 self.err(
                     e,
-                    "string, character and byte literals are not supported; vyre has `bool` and the numeric types `i32 u32 f32 f16 bf16 u8 i8 u16 i16`",
+                    "string, character and byte literals are not supported; vyre has `bool` and the numeric types `i32 u32 f32 f16 bf16 u8 i8 u16 i16 u64 i64 f64`",
                 );
                 FExpr::error(loc)
             }
@@ -430,12 +444,11 @@ impl<'f> Kx<'_, 'f> {
     /// integer type's literal).
     fn bad_suffix(&mut self, suffix: &str, e: &'f syn::Expr) -> FExpr<'f> {
         let msg = match suffix {
-            "f64" => "`f64` is not supported; vyre computes in `f32`".to_string(),
             s if DataType::from_name(s).is_some_and(DataType::is_integer) => format!(
                 "a number with a fractional part or an exponent cannot be a `{s}`; write an integer literal"
             ),
             s => format!(
-                "`{s}` literals are not supported; use no suffix or one of the suffixes `i32 u32 f32 f16 bf16 u8 i8 u16 i16`"
+                "`{s}` literals are not supported; use no suffix or one of the suffixes `i32 u32 f32 f16 bf16 u8 i8 u16 i16 u64 i64 f64`"
             ),
         };
         self.err(e, msg);
@@ -443,8 +456,8 @@ impl<'f> Kx<'_, 'f> {
     }
 
     /// A float literal: of type `ty`, or (unsuffixed) of the type the
-    /// context gives it. The decimal text is read as an `f32`, then rounded
-    /// to `f16`/`bf16` when that is the type.
+    /// context gives it. The decimal text is read as an `f32` (then rounded
+    /// to `f16`/`bf16` when that is the type) and, for `f64`, as an `f64`.
     fn float_literal(
         &mut self,
         digits: &str,
@@ -457,14 +470,16 @@ impl<'f> Kx<'_, 'f> {
         // pass 2, once its type is known).
         let v = digits.parse::<f32>().unwrap_or(f32::INFINITY);
         let v = if neg { -v } else { v };
+        let v64 = digits.parse::<f64>().unwrap_or(f64::INFINITY);
+        let v64 = if neg { -v64 } else { v64 };
         let Some(t) = ty else {
             return FExpr {
-                k: FK::Float(v.to_bits()),
+                k: FK::Float(v.to_bits(), v64.to_bits()),
                 loc,
                 ty: self.vars.fresh_float(),
             };
         };
-        match round_float(v, t) {
+        match round_float(v, v64, t) {
             Some(l) => FExpr::lit(l, loc),
             None => {
                 self.err(e, float_overflow(t));
@@ -631,10 +646,10 @@ impl<'f> Kx<'_, 'f> {
                 && segs[1] == "from_bits"
                 && let Some(t) = float_ty
             {
-                let bits_ty = if t == DataType::F32 {
-                    DataType::U32
-                } else {
-                    DataType::U16
+                let bits_ty = match t {
+                    DataType::F32 => DataType::U32,
+                    DataType::F64 => DataType::U64,
+                    _ => DataType::U16,
                 };
                 if c.args.len() != 1 {
                     self.err(
@@ -645,7 +660,7 @@ impl<'f> Kx<'_, 'f> {
                 }
                 return match self.fx.eval_const_expr(&c.args[0], Some(bits_ty)) {
                     Some(l) if l.ty() == bits_ty => {
-                        FExpr::lit(Literal::from_bits(t, l.bits()), loc)
+                        FExpr::lit(Literal::from_bits64(t, l.bits64()), loc)
                     }
                     Some(_) => {
                         self.err(

@@ -789,7 +789,7 @@ pub(crate) fn strip_type_paren(t: &syn::Type) -> &syn::Type {
     }
 }
 
-pub(crate) const TYPES_ALLOWED: &str = "vyre has the scalar types `bool`, `i32`, `u32`, `f32`, `f16`, `bf16`, `u8`, `i8`, `u16` and `i16`";
+pub(crate) const TYPES_ALLOWED: &str = "vyre has the scalar types `bool`, `i32`, `u32`, `f32`, `f16`, `bf16`, `u8`, `i8`, `u16`, `i16`, `u64`, `i64` and `f64`";
 
 impl FileCx<'_> {
     /// A scalar type, where the type parameters of the kernel instance
@@ -837,6 +837,8 @@ pub(crate) fn int_literal(v: i128, t: DataType) -> Option<Literal> {
         DataType::U16 => Literal::U16(u16::try_from(v).ok()?),
         DataType::I8 => Literal::I8(i8::try_from(v).ok()?),
         DataType::U8 => Literal::U8(u8::try_from(v).ok()?),
+        DataType::U64 => Literal::U64(u64::try_from(v).ok()?),
+        DataType::I64 => Literal::I64(i64::try_from(v).ok()?),
         _ => return None,
     })
 }
@@ -850,12 +852,14 @@ pub(crate) fn int_range(t: DataType) -> String {
         DataType::U16 => format!("0..={}", u16::MAX),
         DataType::I8 => format!("{}..={}", i8::MIN, i8::MAX),
         DataType::U8 => format!("0..={}", u8::MAX),
+        DataType::U64 => format!("0..={}", u64::MAX),
+        DataType::I64 => format!("{}..={}", i64::MIN, i64::MAX),
         _ => "integers".to_string(),
     }
 }
 
 /// A scalar type: `bool`, `i32`, `u32`, `f32`, `f16`, `bf16`, `u8`, `i8`,
-/// `u16` or `i16`.
+/// `u16`, `i16`, `u64`, `i64` or `f64`.
 pub(crate) fn scalar_type(ty: &syn::Type) -> Result<DataType, String> {
     if super::matrix::matrix_type(ty).is_some() {
         return Err("a matrix type is only allowed on a `let` (`let mut c: MatrixAcc<f32, 16, 8, 16>;`); matrices cannot be passed to or returned from helpers, and are used only by `matrix_mma` and `matrix_store`".into());

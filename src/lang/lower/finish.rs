@@ -154,7 +154,7 @@ fn find_subgroup<'f>(e: &FExpr<'f>, op: SubgroupOp) -> Option<Loc<'f>> {
             .or_else(|| f(value))
             .or_else(|| expected.as_deref().and_then(f)),
         FK::Int(_)
-        | FK::Float(_)
+        | FK::Float(..)
         | FK::Lit(_)
         | FK::Local(_)
         | FK::Param(_)
@@ -800,9 +800,9 @@ impl<'f> Fin<'_, '_, 'f> {
                     }
                 }
             }
-            FK::Float(bits) => {
+            FK::Float(bits, bits64) => {
                 let t = self.kx.vars.resolve(e.ty)?;
-                match round_float(f32::from_bits(*bits), t) {
+                match round_float(f32::from_bits(*bits), f64::from_bits(*bits64), t) {
                     Some(l) => (Expr::Lit(l), l.ty()),
                     None => {
                         self.err(loc, float_overflow(t));
@@ -992,6 +992,13 @@ impl<'f> Fin<'_, '_, 'f> {
                     "`{name}` works on `i32`, `u32` or `f32`, not `bool` (combine conditions with `subgroup_all`, `subgroup_any` or `subgroup_ballot`)"
                 ),
             ),
+            _ if ts.first().is_some_and(|t| t.is_wide()) => (
+                at(0),
+                format!(
+                    "`{name}` works on numeric values of at most 32 bits, not `{}` (split a 64-bit value into two `u32` halves)",
+                    ts.first().copied().unwrap_or(DataType::U64)
+                ),
+            ),
             _ if op.is_shuffle() => (
                 at(1),
                 format!(
@@ -1051,6 +1058,7 @@ impl<'f> Fin<'_, '_, 'f> {
             BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => format!(
                 "`{sym}` is not defined for `{ta}`; bitwise operators work on integers and `bool`"
             ),
+            BinOp::Rem if ta == DataType::F64 => "`f64 % f64` is not supported (no target has an exact `f64` remainder); compute it in `f32`, or as `x - (x / y).floor() * y` where rounding is acceptable".to_string(),
             _ => format!("`{sym}` is not defined for `{ta}`"),
         };
         self.kx.fx.err_notes(loc, msg, notes);

@@ -32,7 +32,7 @@ impl<'f> Kx<'_, 'f> {
             Ty::Err => FExpr::error(loc),
             t => FExpr {
                 k: if self.vars.is_float_var(t) {
-                    FK::Float(0)
+                    FK::Float(0, 0)
                 } else {
                     FK::Int(0)
                 },
@@ -638,7 +638,7 @@ fn remap_expr(e: &mut FExpr<'_>, f: &impl Fn(u32) -> u32) {
             remap_expr(value, f);
         }
         FK::Int(_)
-        | FK::Float(_)
+        | FK::Float(..)
         | FK::Lit(_)
         | FK::Param(_)
         | FK::Builtin(..)
@@ -666,7 +666,7 @@ pub(crate) fn reads_local(e: &FExpr<'_>, id: u32) -> bool {
                 || expected.as_ref().is_some_and(|x| reads_local(x, id))
         }
         FK::Int(_)
-        | FK::Float(_)
+        | FK::Float(..)
         | FK::Lit(_)
         | FK::Param(_)
         | FK::Builtin(..)

@@ -1845,7 +1845,7 @@ fn map_forbidden<'f>(e: &FExpr<'f>, out: &mut Vec<(Loc<'f>, String)>) {
             map_forbidden(value, out);
         }
         FK::Int(_)
-        | FK::Float(_)
+        | FK::Float(..)
         | FK::Lit(_)
         | FK::Local(_)
         | FK::Param(_)

@@ -55,10 +55,11 @@ pub(crate) struct FExpr<'f> {
 pub(crate) enum FK<'f> {
     /// An integer literal whose type is `ty` (possibly a variable).
     Int(i128),
-    /// An unsuffixed float literal, as the bits of its `f32` value, whose
-    /// type is `ty` (a float variable: `f32` unless the context makes it
-    /// `f16` or `bf16`, then rounded to nearest even).
-    Float(u32),
+    /// An unsuffixed float literal, as the bits of its value read as an
+    /// `f32` and as an `f64`, whose type is `ty` (a float variable: `f32`
+    /// unless the context makes it `f64`, or `f16` or `bf16`, then the
+    /// `f32` rounded to nearest even).
+    Float(u32, u64),
     Lit(Literal),
     Local(LocalId),
     Param(ParamId),
@@ -123,7 +124,7 @@ impl<'f> FExpr<'f> {
         matches!(
             self.k,
             FK::Int(_)
-                | FK::Float(_)
+                | FK::Float(..)
                 | FK::Lit(_)
                 | FK::Local(_)
                 | FK::Param(_)

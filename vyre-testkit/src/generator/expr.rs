@@ -4,7 +4,7 @@ use vyre::ir::{
     Axis, BinOp, BufRef, Builtin, DataType, Expr, MathFn, Param, ParamId, SubgroupOp, UnOp,
 };
 
-use super::{Epoch, Gen, Var, float_lit};
+use super::{Epoch, Gen, Var, convert, float_lit};
 use crate::compare::ApproxOp;
 use crate::source::Source;
 
@@ -14,6 +14,7 @@ impl<S: Source> Gen<'_, S> {
             DataType::Bool => self.bool_expr(depth),
             DataType::F32 => self.float_expr(depth, clean),
             DataType::F16 | DataType::BF16 => self.narrow_float_expr(ty, depth, clean),
+            DataType::F64 => self.double_expr(depth, clean),
             _ => self.int_expr(ty, depth),
         }
     }
@@ -102,7 +103,7 @@ impl<S: Source> Gen<'_, S> {
                 let (id, elem) = self.pick(&self.outs.clone());
                 // Even slots only for `out_f32`: odd ones hold inexact values.
                 let mut j = self.src.below(self.slots);
-                if elem == DataType::F32 {
+                if matches!(elem, DataType::F32 | DataType::F64) {
                     j &= !1;
                 }
                 (
@@ -133,7 +134,7 @@ impl<S: Source> Gen<'_, S> {
                 )
             }
         };
-        Some(if elem == ty { e } else { e.cast(ty) })
+        Some(if elem == ty { e } else { convert(e, elem, ty) })
     }
 
     /// A load of a private array, cast to `ty`. `depth`: how deep its index
@@ -149,7 +150,7 @@ impl<S: Source> Gen<'_, S> {
             buf: BufRef::Private(id),
             index: Box::new(index),
         };
-        if elem == ty { e } else { e.cast(ty) }
+        if elem == ty { e } else { convert(e, elem, ty) }
     }
 
     pub(super) fn int_expr(&mut self, ty: DataType, depth: u32) -> Expr {
@@ -179,10 +180,11 @@ impl<S: Source> Gen<'_, S> {
                 let a = self.int_expr(ty, d);
                 let rty = if matches!(op, BinOp::Shl | BinOp::Shr) {
                     // Any integer type shifts; amounts on a narrow left
-                    // operand are masked to its width.
+                    // operand are masked to its width (on a 64-bit one
+                    // `& 63`).
                     match self.maybe_narrow(4) {
                         Some(t) if t.is_integer() => t,
-                        _ => self.int_ty(),
+                        _ => self.maybe_wide_int(4).unwrap_or_else(|| self.int_ty()),
                     }
                 } else {
                     ty
@@ -200,7 +202,7 @@ impl<S: Source> Gen<'_, S> {
             }
             4 => {
                 let from = self.any_ty();
-                self.expr(from, d, false).cast(ty)
+                convert(self.expr(from, d, false), from, ty)
             }
             5 => {
                 let f = if ty.is_signed() {
@@ -239,6 +241,8 @@ impl<S: Source> Gen<'_, S> {
                 .unwrap_or_else(|| self.leaf(DataType::Bool, false)),
             1 | 2 => {
                 let ty = if let Some(t) = self.maybe_narrow(4) {
+                    t
+                } else if let Some(t) = self.maybe_wide(3) {
                     t
                 } else if self.cfg.floats {
                     self.pick(&[DataType::U32, DataType::I32, DataType::F32])
@@ -325,10 +329,14 @@ impl<S: Source> Gen<'_, S> {
             6 => {
                 let from = match self.maybe_narrow(3) {
                     Some(t) => t,
-                    None => self.pick(&[DataType::U32, DataType::I32, DataType::Bool]),
+                    None => match self.maybe_wide(3) {
+                        Some(t) => t,
+                        None => self.pick(&[DataType::U32, DataType::I32, DataType::Bool]),
+                    },
                 };
-                // (`clean` matters for a narrow float source only.)
-                self.expr(from, d, clean).cast(DataType::F32)
+                // (`clean` matters for a narrow float or `f64` source
+                // only.)
+                convert(self.expr(from, d, clean), from, DataType::F32)
             }
             _ => self
                 .load(DataType::F32, d, clean)
@@ -392,12 +400,86 @@ impl<S: Source> Gen<'_, S> {
                 if from == ty {
                     from = DataType::F32;
                 }
-                self.expr(from, d, clean).cast(ty)
+                convert(self.expr(from, d, clean), from, ty)
             }
             _ => self
                 .load(ty, d, clean)
                 .unwrap_or_else(|| self.leaf(ty, clean)),
         }
+    }
+
+    /// An exactly computed `f64`: the operations IEEE 754 defines one
+    /// correctly rounded result for (`+ - *`, `sqrt`, `mul_add`) or that
+    /// are exact (negation, `abs floor ceil`, and without `clean`, `min max
+    /// clamp`), selects, casts from every other type, loads, literals.
+    /// `clean`: no `min`/`max`, so the sign of a zero result is exact too.
+    pub(super) fn double_expr(&mut self, depth: u32, clean: bool) -> Expr {
+        const F64: DataType = DataType::F64;
+        if depth == 0 {
+            return self.leaf(F64, clean);
+        }
+        let d = depth - 1;
+        match self.src.below(10) {
+            0 => self.leaf(F64, clean),
+            1 | 2 => {
+                let op = self.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
+                let (a, b) = (self.double_expr(d, clean), self.double_expr(d, clean));
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            3 => {
+                if self.src.chance(1, 4) {
+                    Expr::Unary(UnOp::Neg, Box::new(self.double_expr(d, clean)))
+                } else {
+                    let f = self.pick(&[MathFn::Abs, MathFn::Floor, MathFn::Ceil, MathFn::Sqrt]);
+                    Expr::Math(f, vec![self.double_expr(d, clean)])
+                }
+            }
+            4 if !clean => {
+                let f = self.pick(&[MathFn::Min, MathFn::Max, MathFn::Clamp]);
+                let args = (0..f.arity()).map(|_| self.double_expr(d, false)).collect();
+                Expr::Math(f, args)
+            }
+            5 => {
+                let c = self.bool_expr(d);
+                let (a, b) = (self.double_expr(d, clean), self.double_expr(d, clean));
+                Expr::Select {
+                    cond: Box::new(c),
+                    then: Box::new(a),
+                    otherwise: Box::new(b),
+                }
+            }
+            6 | 7 => {
+                // From any other type (`f32` for `f64` itself).
+                let mut from = self.any_ty();
+                if from == F64 {
+                    from = DataType::F32;
+                }
+                convert(self.expr(from, d, clean), from, F64)
+            }
+            8 => {
+                let args = (0..3).map(|_| self.double_expr(d, clean)).collect();
+                Expr::Math(MathFn::MulAdd, args)
+            }
+            _ => self
+                .load(F64, d, clean)
+                .unwrap_or_else(|| self.leaf(F64, clean)),
+        }
+    }
+
+    /// The one inexact `f64` operation, division (`%` is not defined on
+    /// `f64`), on exactly computed operands, as the `f32` one in
+    /// [`Gen::approx`]: the divisor is never 0.
+    pub(super) fn approx_f64(&mut self) -> (Expr, ApproxOp) {
+        let d = self.cfg.max_expr_depth.min(2);
+        let a = self.double_expr(d, false);
+        // Never 0 (see `approx`): Vulkan leaves `x / 0` undefined.
+        let b = self.double_expr(d, true);
+        let zero = Expr::Lit(vyre::ir::Literal::f64(0.0));
+        let one = Expr::Lit(vyre::ir::Literal::f64(1.0));
+        (
+            a.div(Expr::select(b.clone().ne(zero), b, one)),
+            ApproxOp::Div,
+        )
     }
 
     pub(super) fn clamped(&mut self, lo: f32, hi: f32) -> Expr {
@@ -461,7 +543,8 @@ impl<S: Source> Gen<'_, S> {
     /// only, `min(0.0, -0.0)`).
     pub(super) fn subgroup_expr(&mut self, ty: DataType, depth: u32, clean: bool) -> Option<Expr> {
         use SubgroupOp as O;
-        if !self.cfg.subgroups {
+        // No subgroup operation takes or gives a 64-bit value.
+        if !self.cfg.subgroups || ty.is_wide() {
             return None;
         }
         let coll = self.collectives_ok();

@@ -78,6 +78,32 @@
 //!   subnormals, which targets may flush. Subgroup sums of narrow floats add
 //!   integers, like `f32` ones (exact in `f32`, rounded once). Narrow float
 //!   outputs compare as the `f32`s they equal ([`Tolerance::FloatExact`]).
+//! - 64-bit types ([`GenConfig::wide_one_in`]: `u64 i64 f64`): about one
+//!   program in six is a *wide* one (one draw at the start decides; the
+//!   others draw what they drew before the 64-bit types existed). A wide
+//!   program has at least one own-slot output of a 64-bit type
+//!   (`out_u64`, `out_i64`, `out_f64`), and draws a 64-bit type for about a
+//!   third of the places a type is drawn (arrays, scalar parameters,
+//!   locals, cast sources, comparisons, a quarter of shift amounts). Indices,
+//!   loop variables and atomics stay `u32`/`i32`, and no subgroup
+//!   operation takes a 64-bit value (the validator's rules). Integers use
+//!   every operator (shifts by amounts of any integer type, masked `& 63`),
+//!   `abs min max clamp`, casts from and to every type; their values are
+//!   edge cases (0, ±1, the extremes, values around 2^31, 2^32, 2^53 and
+//!   2^63), sign-extended 32-bit edges and random 64-bit patterns.
+//!   `f64` is computed exactly where IEEE 754 defines one correctly rounded
+//!   result (`+ - *`, negation, `abs floor ceil sqrt mul_add`, `min max
+//!   clamp` outside clean contexts, selects, conversions from and to every
+//!   type), so those values go anywhere, compared as
+//!   [`Tolerance::FloatExact`]; its values include NaNs (with payloads,
+//!   signalling, negative), infinities, `-0.0`, subnormals, the extremes,
+//!   values near 2^32, 2^53 and 2^63 and random mantissas. Division
+//!   follows the `f32` rule: applied once, to exact operands (a divisor
+//!   that is not 0), stored into an odd slot of `out_f64` within
+//!   [`crate::compare::op_tolerance_f64`] (`%` is not defined on `f64`). An
+//!   `f64` converted to `f32` or `bf16` is first flushed to a signed zero
+//!   below 2^-24 in magnitude, so that no `f32` value of the generator
+//!   lands near the subnormal range (which targets may flush).
 
 mod expr;
 mod index;
@@ -150,6 +176,15 @@ pub struct GenConfig {
     /// exactly as it did before the narrow types existed, so every seed
     /// gives the program it gave then.
     pub narrow: bool,
+    /// Use the 64-bit types (`u64 i64 f64`; `f64` only with
+    /// [`GenConfig::floats`]) in about one program in `wide_one_in` (6 by
+    /// default; 1: every program; 0: none): inputs, own-slot outputs,
+    /// shared and private arrays, locals, scalar parameters, literals,
+    /// casts between them and every other type, their arithmetic and math
+    /// (see the module documentation). With 0 (and with 1, for the
+    /// programs' other parts) the generator draws exactly as it did before
+    /// the 64-bit types existed.
+    pub wide_one_in: u32,
 }
 
 impl Default for GenConfig {
@@ -175,6 +210,7 @@ impl Default for GenConfig {
             unrolled_loops: true,
             subgroups: true,
             narrow: true,
+            wide_one_in: 6,
         }
     }
 }
@@ -186,9 +222,9 @@ pub enum Value {
     Buffer {
         /// Element type.
         elem: DataType,
-        /// Raw bits, one `u32` per element (a narrow element's bits
-        /// zero-extended, [`Literal::bits`]).
-        data: Vec<u32>,
+        /// Raw bits, one `u64` per element (a narrower element's bits
+        /// zero-extended, [`Literal::bits64`]).
+        data: Vec<u64>,
     },
     /// A scalar argument.
     Scalar(Literal),
@@ -278,11 +314,16 @@ fn build<S: Source>(src: &mut S, cfg: &GenConfig) -> Case {
         grid,
         f_tol,
         out_f32,
+        d_tol,
+        out_f64,
         ..
     } = g;
     let mut checks = checks;
     if let Some(id) = out_f32 {
         checks[id as usize] = Some(Check { slots: f_tol });
+    }
+    if let Some(id) = out_f64 {
+        checks[id as usize] = Some(Check { slots: d_tol });
     }
     Case {
         program: p,
@@ -390,6 +431,88 @@ const FLOAT_EDGES: [f32; 24] = [
     1.5,
 ];
 
+/// Edge values of the 64-bit integer types: small ones, the extremes
+/// (`u64::MAX` is `-1i64`), around 2^31, 2^32, 2^53 and 2^63 (both
+/// signs), shift amounts around 64.
+const INT64_EDGES: [u64; 24] = [
+    0,
+    1,
+    2,
+    63,
+    64,
+    65,
+    u64::MAX,
+    u64::MAX - 1,
+    1 << 63,
+    (1 << 63) - 1,
+    (1 << 63) + 1,
+    1 << 32,
+    (1 << 32) - 1,
+    (1 << 32) + 1,
+    0xFFFF_FFFF_0000_0000,
+    0x8000_0000,
+    0x7FFF_FFFF,
+    0xFFFF_FFFF_8000_0000,
+    0xFFFF_FFFF_7FFF_FFFF,
+    1 << 53,
+    (1 << 53) + 1,
+    (1 << 53) - 1,
+    0xFFE0_0000_0000_0000,
+    0x0123_4567_89AB_CDEF,
+];
+
+/// `f64` edge cases (as bits): zeros, ±1, the extremes, the smallest
+/// normal, subnormals (of both signs, the smallest and the largest),
+/// infinities, NaNs (quiet, signalling, negative, with a payload), values
+/// at and around 2^31, 2^32, 2^53, 2^63 and 2^64 (the cast edges), `f32`
+/// extremes, values that round when converted to `f32`, and tiny and huge
+/// normals.
+const F64_EDGES: [u64; 40] = [
+    0x0000_0000_0000_0000, // 0.0
+    0x8000_0000_0000_0000, // -0.0
+    0x3FF0_0000_0000_0000, // 1.0
+    0xBFF0_0000_0000_0000, // -1.0
+    0x3FE0_0000_0000_0000, // 0.5
+    0x3FF8_0000_0000_0000, // 1.5
+    0x7FEF_FFFF_FFFF_FFFF, // f64::MAX
+    0xFFEF_FFFF_FFFF_FFFF, // f64::MIN
+    0x0010_0000_0000_0000, // f64::MIN_POSITIVE
+    0x0000_0000_0000_0001, // smallest subnormal
+    0x800F_FFFF_FFFF_FFFF, // largest subnormal, negative
+    0x0008_0000_0000_0000, // a subnormal
+    0x7FF0_0000_0000_0000, // inf
+    0xFFF0_0000_0000_0000, // -inf
+    0x7FF8_0000_0000_0000, // NaN
+    0xFFF8_0000_0000_0000, // -NaN
+    0x7FF0_0000_0000_0001, // signalling NaN
+    0x7FF8_DEAD_BEEF_0001, // NaN with a payload
+    0x41E0_0000_0000_0000, // 2^31
+    0xC1E0_0000_0000_0000, // -2^31
+    0xC1E0_0000_0020_0000, // -2^31 - 1
+    0x41DF_FFFF_FFC0_0000, // 2^31 - 1
+    0x41F0_0000_0000_0000, // 2^32
+    0x41EF_FFFF_FFE0_0000, // 2^32 - 1
+    0x41EF_FFFF_FFF0_0000, // 2^32 - 0.5
+    0x41F0_0000_0008_0000, // 2^32 + 0.5
+    0x4340_0000_0000_0000, // 2^53
+    0x433F_FFFF_FFFF_FFFF, // 2^53 - 1
+    0x4340_0000_0000_0001, // 2^53 + 2
+    0x43E0_0000_0000_0000, // 2^63
+    0xC3E0_0000_0000_0000, // -2^63
+    0x43DF_FFFF_FFFF_FFFF, // just below 2^63
+    0x43F0_0000_0000_0000, // 2^64
+    0x47EF_FFFF_E000_0000, // f32::MAX
+    0x47EF_FFFF_F000_0000, // f32::MAX + half an f32 ulp (rounds to inf)
+    0x3FB9_9999_9999_999A, // 0.1 (rounds as an f32)
+    0x3FF0_0000_1000_0000, // 1 + 2^-24 (an f32 tie)
+    0x7E37_E43C_8800_759C, // 1e300
+    0x01A5_6E1F_C2F8_F359, // 1e-300
+    0xC059_0000_0000_0000, // -100.0
+];
+
+/// The 64-bit types.
+const WIDE: [DataType; 3] = [DataType::U64, DataType::I64, DataType::F64];
+
 /// The 8- and 16-bit types, floats first.
 const NARROW: [DataType; 6] = [
     DataType::F16,
@@ -430,6 +553,8 @@ struct Gen<'s, S: Source> {
     scalars: Vec<(ParamId, DataType)>,
     outs: Vec<(ParamId, DataType)>,
     out_f32: Option<ParamId>,
+    /// `out_f64`, whose odd slots hold the inexact `f64` results.
+    out_f64: Option<ParamId>,
     acc: Option<(ParamId, DataType)>,
     sh: Option<(SharedId, DataType)>,
     sh_acc: Option<(SharedId, DataType)>,
@@ -459,6 +584,10 @@ struct Gen<'s, S: Source> {
     returned_divergently: bool,
     budget: u32,
     f_tol: Vec<Tolerance>,
+    /// Tolerance per slot of `out_f64`.
+    d_tol: Vec<Tolerance>,
+    /// This program uses the 64-bit types ([`GenConfig::wide_one_in`]).
+    wide: bool,
     names: u32,
 }
 
@@ -475,6 +604,7 @@ impl<'s, S: Source> Gen<'s, S> {
             scalars: Vec::new(),
             outs: Vec::new(),
             out_f32: None,
+            out_f64: None,
             acc: None,
             sh: None,
             sh_acc: None,
@@ -494,6 +624,8 @@ impl<'s, S: Source> Gen<'s, S> {
             returned_divergently: false,
             budget: cfg.max_total_stmts,
             f_tol: Vec::new(),
+            d_tol: Vec::new(),
+            wide: false,
             names: 0,
         }
     }
@@ -575,8 +707,32 @@ impl<'s, S: Source> Gen<'s, S> {
         (self.cfg.narrow && self.src.chance(1, den)).then(|| self.narrow_ty())
     }
 
+    /// One of the 64-bit types (integers only without
+    /// [`GenConfig::floats`]).
+    fn wide_ty(&mut self) -> DataType {
+        if self.cfg.floats {
+            self.pick(&WIDE)
+        } else {
+            self.pick(&WIDE[..2])
+        }
+    }
+
+    /// In a wide program ([`Gen::wide`]), a 64-bit type one time in `den`;
+    /// `None` otherwise (and no draw at all in other programs).
+    fn maybe_wide(&mut self, den: u32) -> Option<DataType> {
+        (self.wide && self.src.chance(1, den)).then(|| self.wide_ty())
+    }
+
+    /// [`Gen::maybe_wide`] for integer types only (`u64`, `i64`).
+    fn maybe_wide_int(&mut self, den: u32) -> Option<DataType> {
+        (self.wide && self.src.chance(1, den)).then(|| self.pick(&WIDE[..2]))
+    }
+
     fn elem_ty(&mut self) -> DataType {
         if let Some(t) = self.maybe_narrow(3) {
+            return t;
+        }
+        if let Some(t) = self.maybe_wide(3) {
             return t;
         }
         if self.cfg.floats {
@@ -588,6 +744,9 @@ impl<'s, S: Source> Gen<'s, S> {
 
     fn any_ty(&mut self) -> DataType {
         if let Some(t) = self.maybe_narrow(4) {
+            return t;
+        }
+        if let Some(t) = self.maybe_wide(3) {
             return t;
         }
         if self.cfg.floats {
@@ -668,15 +827,66 @@ impl<'s, S: Source> Gen<'s, S> {
         }
     }
 
+    /// A 64-bit integer: small, an edge case ([`INT64_EDGES`]), a 32-bit
+    /// value sign- (`i64`) or zero-extended (`u64`), or any bits.
+    fn raw_int64(&mut self, ty: DataType) -> u64 {
+        match self.src.below(4) {
+            0 => u64::from(self.src.below(8)),
+            1 => self.pick(&INT64_EDGES),
+            2 => {
+                let w = self.raw_int();
+                if ty == DataType::I64 {
+                    i64::from(w.cast_signed()).cast_unsigned()
+                } else {
+                    u64::from(w)
+                }
+            }
+            _ => u64::from(self.src.raw()) << 32 | u64::from(self.src.raw()),
+        }
+    }
+
+    /// An `f64` (as bits): an edge case ([`F64_EDGES`]), a small integer or
+    /// quarter, one of [`Gen::raw_float`]'s values, or a random mantissa
+    /// at a magnitude from 2^-20 to 2^64 (so that sums, products and
+    /// conversions to `f32` round).
+    fn raw_f64(&mut self) -> u64 {
+        match self.src.below(5) {
+            0 | 1 => self.pick(&F64_EDGES),
+            2 => ((f64::from(self.src.below(257)) - 128.0) * 0.25).to_bits(),
+            3 => f64::from(f32::from_bits(self.raw_float())).to_bits(),
+            _ => {
+                let sign = u64::from(self.src.below(2));
+                let exp = u64::from(1023 - 20 + self.src.below(85));
+                let man = u64::from(self.src.raw()) << 20 | u64::from(self.src.raw() >> 12);
+                sign << 63 | exp << 52 | man
+            }
+        }
+    }
+
+    /// The bits of a value of `ty`, zero-extended to 64 bits.
+    fn raw_bits(&mut self, ty: DataType) -> u64 {
+        match ty {
+            DataType::U64 | DataType::I64 => self.raw_int64(ty),
+            DataType::F64 => self.raw_f64(),
+            _ => u64::from(self.raw_value(ty)),
+        }
+    }
+
     fn lit(&mut self, ty: DataType) -> Expr {
-        let bits = self.raw_value(ty);
-        Expr::Lit(Literal::from_bits(ty, bits))
+        let bits = self.raw_bits(ty);
+        Expr::Lit(Literal::from_bits64(ty, bits))
     }
 }
 
 /// The bits a value of `ty` occupies (`u32::MAX` for the 32-bit types).
 fn mask(ty: DataType) -> u32 {
-    u32::MAX >> (32 - ty.bits())
+    u32::MAX >> (32 - ty.bits().min(32))
+}
+
+/// The bits a value of `ty` occupies, for every type (`u64::MAX` for the
+/// 64-bit ones).
+fn mask64(ty: DataType) -> u64 {
+    u64::MAX >> (64 - ty.bits())
 }
 
 /// A literal of the float type `ty` (`f32`, `f16` or `bf16`) equal to `v`
@@ -685,8 +895,33 @@ fn float_lit(ty: DataType, v: f32) -> Expr {
     Expr::Lit(match ty {
         DataType::F16 => Literal::F16(half::f16::from_f32(v).to_bits()),
         DataType::BF16 => Literal::BF16(half::bf16::from_f32(v).to_bits()),
+        DataType::F64 => Literal::f64(f64::from(v)),
         _ => Literal::f32(v),
     })
+}
+
+/// The magnitude below which an `f64` converted to `f32` or `bf16` is
+/// flushed to a signed zero first (see [`convert`]): 2^-24, the smallest
+/// `f16` subnormal, which the narrow types already bring into `f32`.
+const F32_FROM_F64_MIN: f64 = 5.960_464_477_539_063e-8;
+
+/// `e as to`, `e` of type `from` (a cast even when `from == to`). An
+/// `f64` becoming an `f32` or `bf16` is flushed to a zero of its sign first
+/// when its magnitude is below [`F32_FROM_F64_MIN`] but not 0 (zeros and
+/// NaN pass), so no `f32` value the generator computes comes near the
+/// subnormal range, which targets may flush. The flush is exact
+/// (comparisons and selects of literals), so the result stays exactly
+/// computed, and clean when `e` is.
+fn convert(e: Expr, from: DataType, to: DataType) -> Expr {
+    if from == DataType::F64 && matches!(to, DataType::F32 | DataType::BF16) {
+        let f64_lit = |v: f64| Expr::Lit(Literal::f64(v));
+        let tiny = Expr::Math(vyre::ir::MathFn::Abs, vec![e.clone()])
+            .lt(f64_lit(F32_FROM_F64_MIN))
+            .and(e.clone().ne(f64_lit(0.0)));
+        let zero = Expr::select(e.clone().lt(f64_lit(0.0)), f64_lit(-0.0), f64_lit(0.0));
+        return Expr::select(tiny, zero, e).cast(to);
+    }
+    e.cast(to)
 }
 
 fn lit_of(ty: DataType, bits: u32) -> Expr {

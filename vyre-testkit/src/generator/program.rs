@@ -13,6 +13,13 @@ use crate::source::Source;
 impl<S: Source> Gen<'_, S> {
     pub(super) fn program(&mut self) {
         let cfg = self.cfg;
+        // One program in `wide_one_in` uses the 64-bit types (the last
+        // option: the simplest program has none). No draw for 0 or 1.
+        self.wide = match cfg.wide_one_in {
+            0 => false,
+            1 => true,
+            n => self.src.below(n) == n - 1,
+        };
         // Workgroup shape, including non-powers of two and 2-D/3-D shapes.
         let max_inv = cfg.max_workgroup_invocations.clamp(1, 1024);
         // With subgroups, more sizes above 8 that leave a partial last
@@ -87,7 +94,9 @@ impl<S: Source> Gen<'_, S> {
             if !always && (!self.src.chance(1, 2) || (ty == DataType::F32 && !cfg.floats)) {
                 continue;
             }
-            let data = (0..out_len).map(|_| self.raw_value(ty)).collect();
+            let data = (0..out_len)
+                .map(|_| u64::from(self.raw_value(ty)))
+                .collect();
             let id = self.add_param(
                 Param::Buffer(BufferDecl {
                     name: format!("out_{ty}"),
@@ -112,7 +121,9 @@ impl<S: Source> Gen<'_, S> {
                 if self.outs.iter().any(|o| o.1 == ty) {
                     continue;
                 }
-                let data = (0..out_len).map(|_| self.raw_value(ty)).collect();
+                let data = (0..out_len)
+                    .map(|_| u64::from(self.raw_value(ty)))
+                    .collect();
                 // Floats compare as the f32s they equal: any NaN equals any
                 // NaN, and zeros of either sign (`min`/`max` of `0.0` and
                 // `-0.0` may return either).
@@ -133,11 +144,44 @@ impl<S: Source> Gen<'_, S> {
                 self.outs.push((id, ty));
             }
         }
+        // 64-bit own-slot outputs in a wide program: at least one.
+        if self.wide {
+            let first = self.wide_ty();
+            for ty in super::WIDE {
+                if ty == DataType::F64 && !cfg.floats {
+                    continue;
+                }
+                if ty != first && !self.src.chance(1, 3) {
+                    continue;
+                }
+                let data = (0..out_len).map(|_| self.raw_bits(ty)).collect();
+                let tol = if ty == DataType::F64 {
+                    Tolerance::FloatExact
+                } else {
+                    Tolerance::Bits
+                };
+                let id = self.add_param(
+                    Param::Buffer(BufferDecl {
+                        name: format!("out_{ty}"),
+                        elem: ty,
+                        access: Access::ReadWrite,
+                    }),
+                    Value::Buffer { elem: ty, data },
+                    Some(Check { slots: vec![tol] }),
+                );
+                if ty == DataType::F64 {
+                    // Even slots exact, odd ones for division.
+                    self.out_f64 = Some(id);
+                    self.d_tol = vec![Tolerance::FloatExact; self.slots as usize];
+                }
+                self.outs.push((id, ty));
+            }
+        }
         // Contended atomic accumulator.
         if cfg.atomics && self.src.chance(1, 2) {
             let elem = self.int_ty();
             let len = 1 + self.src.below(8);
-            let data = (0..len).map(|_| self.raw_int()).collect();
+            let data = (0..len).map(|_| u64::from(self.raw_int())).collect();
             let id = self.add_param(
                 Param::Buffer(BufferDecl {
                     name: "acc".to_string(),
@@ -222,15 +266,17 @@ impl<S: Source> Gen<'_, S> {
         self.p.body = body;
     }
 
-    pub(super) fn input_word(&mut self, elem: DataType, len: u32) -> u32 {
+    /// One element of an input buffer of `len` elements, as its bits
+    /// zero-extended.
+    pub(super) fn input_word(&mut self, elem: DataType, len: u32) -> u64 {
         let bits = match (elem, self.src.below(3)) {
             // Small values make good data-derived indices.
-            (t, 0) if t.is_integer() => self.src.below(len + 3),
-            (t, 1) if t.is_signed() => (self.src.below(9) as i32 - 4).cast_unsigned(),
-            _ => self.raw_value(elem),
+            (t, 0) if t.is_integer() => u64::from(self.src.below(len + 3)),
+            (t, 1) if t.is_signed() => (i64::from(self.src.below(9)) - 4).cast_unsigned(),
+            _ => self.raw_bits(elem),
         };
-        // A narrow element's bits, zero-extended.
-        bits & super::mask(elem)
+        // A narrower element's bits, zero-extended.
+        bits & super::mask64(elem)
     }
 
     pub(super) fn prologue(&mut self) -> Vec<Node> {

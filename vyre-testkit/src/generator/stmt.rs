@@ -3,7 +3,7 @@
 use vyre::ir::{AtomicCall, AtomicOp, AtomicResult, BufRef, DataType, Expr, Node};
 
 use super::{Epoch, Gen, LoopVar, Var, lit_of};
-use crate::compare::op_tolerance;
+use crate::compare::{op_tolerance, op_tolerance_f64};
 use crate::source::Source;
 
 impl<S: Source> Gen<'_, S> {
@@ -38,6 +38,8 @@ impl<S: Source> Gen<'_, S> {
             SharedStore,
             Return,
             Approx,
+            ApproxWide,
+            WideStore,
             PrivateStore,
             Subgroup,
         }
@@ -72,6 +74,14 @@ impl<S: Source> Gen<'_, S> {
         if self.cfg.approx_math && self.out_f32.is_some() && self.slots >= 2 {
             kinds.extend([K::Approx, K::Approx]);
         }
+        if self.cfg.approx_math && self.out_f64.is_some() && self.slots >= 2 {
+            kinds.push(K::ApproxWide);
+        }
+        // A wide program's 64-bit outputs get stores of their own (in
+        // other programs the list, and so every draw, is unchanged).
+        if self.outs.iter().any(|o| o.1.is_wide()) {
+            kinds.extend([K::WideStore, K::WideStore]);
+        }
         if !self.privs.is_empty() {
             kinds.extend([K::PrivateStore, K::PrivateStore]);
             // In a loop with literal bounds, indices built from its variable
@@ -86,7 +96,8 @@ impl<S: Source> Gen<'_, S> {
             kinds.extend([K::Subgroup, K::Subgroup]);
         }
         let d = self.cfg.max_expr_depth;
-        match self.pick(&kinds) {
+        let kind = self.pick(&kinds);
+        match kind {
             K::Let => {
                 let ty = self.any_ty();
                 let clean = ty.is_float() && self.src.chance(1, 2);
@@ -129,8 +140,14 @@ impl<S: Source> Gen<'_, S> {
                 let value = self.expr(v.ty, d, v.clean);
                 out.push(Node::Assign { local: v.id, value });
             }
-            K::Store => {
-                let (buf, ty) = self.pick(&self.outs.clone());
+            K::Store | K::WideStore => {
+                let outs: Vec<_> = self
+                    .outs
+                    .iter()
+                    .filter(|o| matches!(kind, K::Store) || o.1.is_wide())
+                    .copied()
+                    .collect();
+                let (buf, ty) = self.pick(&outs);
                 let index = self.out_index(buf);
                 let value = self.expr(ty, d, false);
                 out.push(Node::Store {
@@ -169,6 +186,20 @@ impl<S: Source> Gen<'_, S> {
                 let (value, op) = self.approx();
                 let t = &mut self.f_tol[j as usize];
                 *t = t.join(op_tolerance(op));
+                let index = self.own_slot(j);
+                out.push(Node::Store {
+                    buf: BufRef::Param(buf),
+                    index,
+                    value,
+                });
+            }
+            K::ApproxWide => {
+                let Some(buf) = self.out_f64 else { return };
+                // Odd slots are the inexact ones (never read back).
+                let j = 1 + 2 * self.src.below(self.slots / 2);
+                let (value, op) = self.approx_f64();
+                let t = &mut self.d_tol[j as usize];
+                *t = t.join(op_tolerance_f64(op));
                 let index = self.own_slot(j);
                 out.push(Node::Store {
                     buf: BufRef::Param(buf),

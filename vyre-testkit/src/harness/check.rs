@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use vyre::ir::{DataType, Param};
+use vyre::ir::{DataType, Expr, MathFn, Param, Program};
 
 use super::run::{
     DeviceRunOptions, DeviceTarget, Outputs, reference_subgroup_size, run_on_device,
@@ -19,10 +19,10 @@ pub struct Mismatch {
     pub param: String,
     /// Element index.
     pub index: usize,
-    /// Reference bits.
-    pub want: u32,
-    /// Target bits.
-    pub got: u32,
+    /// Reference bits (zero-extended).
+    pub want: u64,
+    /// Target bits (zero-extended).
+    pub got: u64,
     /// The tolerance that rejected it.
     pub tolerance: Tolerance,
     /// Element type.
@@ -31,17 +31,20 @@ pub struct Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |b: u32| match self.elem {
-            DataType::F32 => format!("{:?} ({b:#010x})", f32::from_bits(b)),
+        let show = |b: u64| match self.elem {
+            DataType::F32 => format!("{:?} ({b:#010x})", f32::from_bits(b as u32)),
             DataType::F16 | DataType::BF16 => {
                 format!(
                     "{:?} ({b:#06x})",
-                    f32::from_bits(widened_bits(self.elem, b))
+                    f32::from_bits(widened_bits(self.elem, b as u32))
                 )
             }
-            DataType::I32 => format!("{} ({b:#010x})", b.cast_signed()),
+            DataType::F64 => format!("{:?} ({b:#018x})", f64::from_bits(b)),
+            DataType::I32 => format!("{} ({b:#010x})", (b as u32).cast_signed()),
             DataType::I8 => format!("{} ({b:#04x})", b as u8 as i8),
             DataType::I16 => format!("{} ({b:#06x})", b as u16 as i16),
+            DataType::I64 => format!("{} ({b:#018x})", b.cast_signed()),
+            DataType::U64 => format!("{b} ({b:#018x})"),
             _ => format!("{b} ({b:#010x})"),
         };
         write!(
@@ -84,8 +87,8 @@ pub fn compare(case: &Case, want: &Outputs, got: &Outputs) -> Vec<Mismatch> {
             out.push(Mismatch {
                 param: case.program.params[i].name().to_string(),
                 index: w.len().min(g.len()),
-                want: w.len() as u32,
-                got: g.len() as u32,
+                want: w.len() as u64,
+                got: g.len() as u64,
                 tolerance: Tolerance::Bits,
                 elem: DataType::U32,
             });
@@ -94,12 +97,19 @@ pub fn compare(case: &Case, want: &Outputs, got: &Outputs) -> Vec<Mismatch> {
         for (k, (&a, &b)) in w.iter().zip(g).enumerate() {
             let t = check.tolerance(k);
             // `f16`/`bf16` elements compare as the `f32`s they equal (any
-            // NaN equals any NaN), bit-exact otherwise.
-            let accepted = if matches!(elem, DataType::F16 | DataType::BF16) && t != Tolerance::Bits
-            {
-                a == b || t.accepts(widened_bits(elem, a), widened_bits(elem, b))
+            // NaN equals any NaN), `f64` ones as `f64`s, integers
+            // bit-exactly.
+            let accepted = if elem == DataType::F64 {
+                t.accepts_f64(a, b)
+            } else if elem.is_wide() {
+                a == b
+            } else if a >> 32 != 0 || b >> 32 != 0 {
+                // Bits above a narrower element's width: never equal.
+                false
+            } else if matches!(elem, DataType::F16 | DataType::BF16) && t != Tolerance::Bits {
+                a == b || t.accepts(widened_bits(elem, a as u32), widened_bits(elem, b as u32))
             } else {
-                t.accepts(a, b)
+                t.accepts(a as u32, b as u32)
             };
             if !accepted && out.len() < 16 {
                 out.push(Mismatch {
@@ -130,7 +140,9 @@ pub enum Outcome {
     /// The reference interpreter failed (a generator or interpreter bug).
     ReferenceError(String),
     /// Not compared: the case uses subgroup operations and the target's
-    /// subgroup size is unknown, so there is no reference to compare with.
+    /// subgroup size is unknown, so there is no reference to compare with;
+    /// or the target cannot express the case's 64-bit types
+    /// ([`inexpressible`]).
     Skipped(String),
 }
 
@@ -173,6 +185,82 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// The 64-bit types (`u64 i64 f64`) `program` mentions anywhere (in a
+/// declaration, a literal or a cast: every value's type comes from one),
+/// in [`DataType::ALL`]'s order.
+#[must_use]
+pub fn wide_types(program: &Program) -> Vec<DataType> {
+    let mut seen = [false; DataType::ALL.len()];
+    let mut note = |t: DataType| {
+        if let Some(k) = DataType::ALL.iter().position(|&u| u == t) {
+            seen[k] |= t.is_wide();
+        }
+    };
+    for p in &program.params {
+        match p {
+            Param::Buffer(b) => note(b.elem),
+            Param::Scalar { ty, .. } => note(*ty),
+        }
+    }
+    program.locals.iter().for_each(|l| note(l.ty));
+    program.shared.iter().for_each(|a| note(a.elem));
+    program.private.iter().for_each(|a| note(a.elem));
+    program.any_expr(&mut |e| {
+        match e {
+            Expr::Lit(l) => note(l.ty()),
+            Expr::Cast(t, _) => note(*t),
+            _ => {}
+        }
+        false
+    });
+    DataType::ALL
+        .into_iter()
+        .zip(seen)
+        .filter_map(|(t, s)| s.then_some(t))
+        .collect()
+}
+
+/// Why the artifact target `target` cannot express `program`, when it
+/// cannot: WGSL has no 64-bit types, Metal (`msl`) no `f64`, HLSL no `f64`
+/// `sqrt`, `floor` or `ceil` (DXIL defines them for 16- and 32-bit floats
+/// only); the naga emitters refuse such kernels as unsupported. `None`
+/// otherwise.
+#[must_use]
+pub fn inexpressible(program: &Program, target: &str) -> Option<String> {
+    if target == "hlsl" {
+        let mut missing = None;
+        program.any_expr(&mut |e| {
+            if let Expr::Math(f @ (MathFn::Sqrt | MathFn::Floor | MathFn::Ceil), args) = e
+                && args.first().and_then(|a| program.type_of(a)) == Some(DataType::F64)
+            {
+                missing = Some(*f);
+            }
+            missing.is_some()
+        });
+        return missing.map(|f| format!("`hlsl` cannot express `f64` `{}`", f.name()));
+    }
+    let missing: Vec<String> = wide_types(program)
+        .into_iter()
+        .filter(|&t| match target {
+            "wgsl" => true,
+            "msl" => t == DataType::F64,
+            _ => false,
+        })
+        .map(|t| format!("`{t}`"))
+        .collect();
+    (!missing.is_empty()).then(|| format!("`{target}` cannot express {}", missing.join(", ")))
+}
+
+/// [`Outcome::Skipped`] when one of `target`'s artifacts cannot express
+/// `case` ([`inexpressible`]).
+fn skip_inexpressible(case: &Case, target: &DeviceTarget) -> Option<Outcome> {
+    target
+        .artifacts
+        .iter()
+        .find_map(|a| inexpressible(&case.program, a))
+        .map(|why| Outcome::Skipped(format!("{}: {why}", target.label)))
+}
+
 /// The reference outputs of one case, run once per subgroup size the
 /// targets need (once in all for a case without subgroup operations).
 #[derive(Debug)]
@@ -193,13 +281,17 @@ impl<'c> References<'c> {
 
     /// The reference outputs to compare `target` with (run at its
     /// subgroup size, see [`reference_subgroup_size`]), or the outcome
-    /// that stands instead: [`Outcome::Skipped`] when the size is unknown,
-    /// [`Outcome::ReferenceError`].
+    /// that stands instead: [`Outcome::Skipped`] when the size is unknown
+    /// or the target cannot express the case's 64-bit types
+    /// ([`inexpressible`]), [`Outcome::ReferenceError`].
     ///
     /// # Errors
     ///
     /// That outcome.
     pub fn for_target(&mut self, target: &DeviceTarget) -> Result<&Outputs, Outcome> {
+        if let Some(skip) = skip_inexpressible(self.case, target) {
+            return Err(skip);
+        }
         let Some(size) = reference_subgroup_size(self.case, target) else {
             return Err(Outcome::Skipped(format!(
                 "{} does not report its subgroup size",
@@ -247,7 +339,8 @@ pub fn check_target(case: &Case, target: &DeviceTarget, opts: DeviceRunOptions) 
 /// Run `case` on one target and compare with the reference outputs
 /// `want`, which must come from [`run_reference_at`] at
 /// [`reference_subgroup_size`]`(case, target)` ([`References`] keeps
-/// track); [`Outcome::Skipped`] when that size is unknown.
+/// track); [`Outcome::Skipped`] when that size is unknown or the target
+/// cannot express the case ([`inexpressible`]).
 #[must_use]
 pub fn check_against(
     case: &Case,
@@ -255,6 +348,9 @@ pub fn check_against(
     target: &DeviceTarget,
     opts: DeviceRunOptions,
 ) -> Outcome {
+    if let Some(skip) = skip_inexpressible(case, target) {
+        return skip;
+    }
     if reference_subgroup_size(case, target).is_none() {
         return Outcome::Skipped(format!(
             "{} does not report its subgroup size",

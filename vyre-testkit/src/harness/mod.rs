@@ -20,7 +20,8 @@ mod shrink;
 mod spec;
 
 pub use check::{
-    Mismatch, Outcome, References, check_against, check_target, compare, run_case, widened_bits,
+    Mismatch, Outcome, References, check_against, check_target, compare, inexpressible, run_case,
+    wide_types, widened_bits,
 };
 pub use regress::{
     HEADER_MAGIC, case_from_header, case_header, load_regression, regression_source,
@@ -28,8 +29,8 @@ pub use regress::{
 };
 pub use run::{
     DEFAULT_SUBGROUP_SIZE, DeviceRun, DeviceRunOptions, DeviceTarget, Outputs,
-    REFERENCE_STEP_LIMIT, guard_word, launch_values, reference_subgroup_size, run_on_device,
-    run_reference, run_reference_at,
+    REFERENCE_STEP_LIMIT, from_words, guard_word, launch_values, reference_subgroup_size,
+    run_on_device, run_reference, run_reference_at, to_words,
 };
 pub use shrink::{count_nodes, reduce_statements, shrink};
 pub use spec::{OwnedArtifact, OwnedSpec, owned_spec};

@@ -26,7 +26,7 @@ pub fn case_header(case: &Case) -> String {
                 s += &format!("// arg {i} buffer {elem} {}\n", words.join(" "));
             }
             Value::Scalar(l) => {
-                let bits = l.bits();
+                let bits = l.bits64();
                 s += &format!("// arg {i} scalar {} {bits:x}\n", l.ty());
             }
         }
@@ -72,6 +72,7 @@ pub fn case_from_header(source: &str, program: Program) -> Result<Case, String> 
         draws: Vec::new(),
     };
     let hex = |w: &str| u32::from_str_radix(w, 16).map_err(|e| format!("bad word `{w}`: {e}"));
+    let hex64 = |w: &str| u64::from_str_radix(w, 16).map_err(|e| format!("bad word `{w}`: {e}"));
     for line in lines {
         let Some(rest) = line.strip_prefix("// ") else {
             break;
@@ -98,16 +99,17 @@ pub fn case_from_header(source: &str, program: Program) -> Result<Case, String> 
                 let i = idx(f.get(1))?;
                 let ty = parse_ty(f[3]).ok_or_else(|| format!("bad type `{}`", f[3]))?;
                 case.inputs[i] = if f[2] == "buffer" {
-                    let data: Vec<u32> = f[4..].iter().map(|w| hex(w)).collect::<Result<_, _>>()?;
-                    // A narrow element's bits, zero-extended.
-                    let max = u32::MAX >> (32 - ty.bits());
+                    let data: Vec<u64> =
+                        f[4..].iter().map(|w| hex64(w)).collect::<Result<_, _>>()?;
+                    // A narrower element's bits, zero-extended.
+                    let max = u64::MAX >> (64 - ty.bits());
                     if let Some(w) = data.iter().find(|&&w| w > max) {
                         return Err(format!("word `{w:x}` is no `{ty}` element"));
                     }
                     Value::Buffer { elem: ty, data }
                 } else {
-                    let bits = hex(f.get(4).ok_or("missing scalar")?)?;
-                    Value::Scalar(Literal::from_bits(ty, bits))
+                    let bits = hex64(f.get(4).ok_or("missing scalar")?)?;
+                    Value::Scalar(Literal::from_bits64(ty, bits))
                 };
             }
             Some("check") => {

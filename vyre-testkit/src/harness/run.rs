@@ -11,8 +11,8 @@ use super::spec::owned_spec;
 use crate::generator::{Case, Value};
 
 /// Final contents of every buffer parameter (`None` for scalars), as raw
-/// bits: one `u32` per element, a narrow element's bits zero-extended.
-pub type Outputs = Vec<Option<Vec<u32>>>;
+/// bits: one `u64` per element, a narrower element's bits zero-extended.
+pub type Outputs = Vec<Option<Vec<u64>>>;
 
 /// Instructions one invocation may execute on the reference interpreter
 /// before the case counts as hanging (generated loops are bounded far
@@ -43,11 +43,13 @@ pub fn run_reference(case: &Case) -> Result<Outputs, String> {
 /// The interpreter's error, rendered (a size that is not a power of two
 /// from 1 to 128 included).
 pub fn run_reference_at(case: &Case, subgroup_size: u32) -> Result<Outputs, String> {
+    // The interpreter's memory: one word per element, two (in the host's
+    // byte order) for a 64-bit element.
     let mut bufs: Vec<Option<Vec<u32>>> = case
         .inputs
         .iter()
         .map(|v| match v {
-            Value::Buffer { data, .. } => Some(data.clone()),
+            Value::Buffer { elem, data } => Some(to_words(*elem, data)),
             Value::Scalar(_) => None,
         })
         .collect();
@@ -63,7 +65,49 @@ pub fn run_reference_at(case: &Case, subgroup_size: u32) -> Result<Outputs, Stri
         let opts = reference_options(subgroup_size);
         run_with(&case.program, case.grid, &mut args, &opts).map_err(|e| e.to_string())?;
     }
-    Ok(bufs)
+    Ok(bufs
+        .into_iter()
+        .zip(&case.inputs)
+        .map(|(b, v)| match (b, v) {
+            (Some(words), Value::Buffer { elem, .. }) => Some(from_words(*elem, &words)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A buffer's elements as the reference interpreter's words: one per
+/// element, two for a 64-bit element (its bytes in the host's order).
+#[must_use]
+pub fn to_words(elem: DataType, data: &[u64]) -> Vec<u32> {
+    if elem.is_wide() {
+        data.iter()
+            .flat_map(|v| {
+                let b = v.to_ne_bytes();
+                [
+                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                    u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+                ]
+            })
+            .collect()
+    } else {
+        data.iter().map(|&v| v as u32).collect()
+    }
+}
+
+/// The inverse of [`to_words`].
+#[must_use]
+pub fn from_words(elem: DataType, words: &[u32]) -> Vec<u64> {
+    if elem.is_wide() {
+        words
+            .chunks_exact(2)
+            .map(|w| {
+                let (l, h) = (w[0].to_ne_bytes(), w[1].to_ne_bytes());
+                u64::from_ne_bytes([l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]])
+            })
+            .collect()
+    } else {
+        words.iter().map(|&w| u64::from(w)).collect()
+    }
 }
 
 /// `RunOptions` for a harness run: the step limit, every core, and the
@@ -149,6 +193,9 @@ enum DevBuf {
     I8(Buffer<i8>),
     U16(Buffer<u16>),
     I16(Buffer<i16>),
+    U64(Buffer<u64>),
+    I64(Buffer<i64>),
+    F64(Buffer<f64>),
 }
 
 /// `$f!(b)` for the buffer `b` of any variant of a [`DevBuf`].
@@ -164,11 +211,14 @@ macro_rules! each_buf {
             DevBuf::I8($b) => $e,
             DevBuf::U16($b) => $e,
             DevBuf::I16($b) => $e,
+            DevBuf::U64($b) => $e,
+            DevBuf::I64($b) => $e,
+            DevBuf::F64($b) => $e,
         }
     };
 }
 
-fn upload_as<T: Element>(device: &Device, bits: &[u32]) -> vyre::Result<Buffer<T>> {
+fn upload_as<T: Element>(device: &Device, bits: &[u64]) -> vyre::Result<Buffer<T>> {
     let v: Vec<T> = bits.iter().map(|&b| T::from_bits(b)).collect();
     device.upload(&v)
 }
@@ -176,7 +226,7 @@ fn upload_as<T: Element>(device: &Device, bits: &[u32]) -> vyre::Result<Buffer<T
 impl DevBuf {
     /// Upload `bits` (one element each, [`Value::Buffer`]'s convention) as
     /// a buffer of `elem`.
-    fn upload(device: &Device, elem: DataType, bits: &[u32]) -> vyre::Result<Self> {
+    fn upload(device: &Device, elem: DataType, bits: &[u64]) -> vyre::Result<Self> {
         Ok(match elem {
             DataType::I32 => Self::I(upload_as(device, bits)?),
             DataType::F32 => Self::F(upload_as(device, bits)?),
@@ -186,12 +236,15 @@ impl DevBuf {
             DataType::I8 => Self::I8(upload_as(device, bits)?),
             DataType::U16 => Self::U16(upload_as(device, bits)?),
             DataType::I16 => Self::I16(upload_as(device, bits)?),
+            DataType::U64 => Self::U64(upload_as(device, bits)?),
+            DataType::I64 => Self::I64(upload_as(device, bits)?),
+            DataType::F64 => Self::F64(upload_as(device, bits)?),
             DataType::U32 | DataType::Bool => Self::U(upload_as(device, bits)?),
         })
     }
 
     /// The elements' bits, zero-extended (as uploaded).
-    fn download(&self, device: &Device) -> vyre::Result<Vec<u32>> {
+    fn download(&self, device: &Device) -> vyre::Result<Vec<u64>> {
         each_buf!(self, |b| Ok(device
             .download(b)?
             .into_iter()

@@ -26,7 +26,13 @@
 //! - narrow element types (`f16 bf16 u8 i8 u16 i16`), left by `mid::widen`
 //!   in memory only: buffers of them are packed into `u32` words, stores
 //!   into read-write ones are atomic clear-and-set so neighbours in a word
-//!   never race, and rounding is exact integer code (see `narrow`).
+//!   never race, and rounding is exact integer code (see `narrow`);
+//! - the 64-bit types (`u64 i64 f64`) are naga's 8-byte scalars, in
+//!   memory and in registers: 8-byte array elements and parameter-block
+//!   fields, the same division guards (`i64::MIN / -1`), shift masks `& 63`
+//!   and saturating casts as the 32-bit types. Modules using them need
+//!   naga's `SHADER_INT64` capability (and `FLOAT64` for `f64`; an `f64`
+//!   NaN test reads the bits as a `u64`), see [`wide_types`].
 
 mod expr;
 mod matrix;
@@ -59,6 +65,42 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
             Param::Buffer(_) => SlotKind::Buffer,
             Param::Scalar { ty, .. } => SlotKind::Scalar(*ty),
         })
+        .collect()
+}
+
+/// The 64-bit types (`u64`, `i64`, `f64`) `program` uses anywhere: as
+/// a parameter, array element, local, literal or cast target type (every
+/// 64-bit value comes from one of these), in [`DataType::ALL`] order.
+#[must_use]
+pub fn wide_types(program: &Program) -> Vec<DataType> {
+    let mut used = [false; 3];
+    let mut note = |ty: DataType| match ty {
+        DataType::U64 => used[0] = true,
+        DataType::I64 => used[1] = true,
+        DataType::F64 => used[2] = true,
+        _ => {}
+    };
+    for p in &program.params {
+        match p {
+            Param::Buffer(decl) => note(decl.elem),
+            Param::Scalar { ty, .. } => note(*ty),
+        }
+    }
+    program.shared.iter().for_each(|d| note(d.elem));
+    program.private.iter().for_each(|d| note(d.elem));
+    program.locals.iter().for_each(|d| note(d.ty));
+    program.any_expr(&mut |e| {
+        match e {
+            crate::ir::Expr::Lit(l) => note(l.ty()),
+            crate::ir::Expr::Cast(ty, _) => note(*ty),
+            _ => {}
+        }
+        false
+    });
+    [DataType::U64, DataType::I64, DataType::F64]
+        .into_iter()
+        .zip(used)
+        .filter_map(|(ty, u)| u.then_some(ty))
         .collect()
 }
 
@@ -166,6 +208,13 @@ struct Types {
     i32_: Handle<Type>,
     f32_: Handle<Type>,
     uvec3: Handle<Type>,
+    /// The 64-bit types, declared only in modules that use them (a
+    /// declared `i64` alone makes SPIR-V require `Int64`): `u64` and `i64`
+    /// when the kernel uses any 64-bit type (`f64` NaN tests and casts go
+    /// through `u64` bits), `f64` when it uses `f64`.
+    u64_: Option<Handle<Type>>,
+    i64_: Option<Handle<Type>>,
+    f64_: Option<Handle<Type>>,
 }
 
 struct Lowerer<'a> {
@@ -203,11 +252,12 @@ struct Lowerer<'a> {
     /// only for kernels that use subgroups (they need the target's
     /// subgroup capability).
     subgroup: Option<(Option<Handle<Expression>>, Handle<Expression>)>,
-    /// `u32` variables holding the bits of non-finite `f32` constants.
-    nonfinite: Vec<(u32, Handle<Expression>)>,
+    /// `u32` (`u64`) variables holding the bits of non-finite `f32`
+    /// (`f64`) constants, keyed by (width in bytes, bits).
+    nonfinite: Vec<((u32, u64), Handle<Expression>)>,
     /// Variables holding literals, keyed by (type tag, bits); see
     /// [`Lowerer::break_constness`].
-    opaque_vars: Vec<((u8, u32), Handle<Expression>)>,
+    opaque_vars: Vec<((u8, u64), Handle<Expression>)>,
     /// Per uniform field: its value, loaded once at the top.
     uniform_vals: Vec<Option<Handle<Expression>>>,
     /// Whether read-only buffer loads are grouped into 16-byte loads.
@@ -229,8 +279,17 @@ fn scalar_of(ty: DataType) -> Scalar {
         DataType::I32 => Scalar::I32,
         DataType::U32 => Scalar::U32,
         DataType::F32 => Scalar::F32,
+        DataType::U64 => Scalar::U64,
+        DataType::I64 => Scalar::I64,
+        DataType::F64 => Scalar::F64,
         narrow => unreachable!("`{narrow}` has no register of its own"),
     }
+}
+
+/// The stride of an array of `ty` held unpacked (one register value per
+/// element): 8 bytes for the 64-bit types, 4 for every other.
+fn stride_of(ty: DataType) -> u32 {
+    if ty.is_wide() { 8 } else { 4 }
 }
 
 fn builtin_index(b: Builtin) -> usize {
@@ -275,6 +334,8 @@ impl<'a> Lowerer<'a> {
                 .types
                 .insert(Type { name: None, inner }, Span::UNDEFINED)
         };
+        let wide = wide_types(p);
+        let (int64, float64) = (!wide.is_empty(), wide.contains(&DataType::F64));
         let ty = Types {
             bool_: add_ty(TypeInner::Scalar(Scalar::BOOL)),
             u32_: add_ty(TypeInner::Scalar(Scalar::U32)),
@@ -284,6 +345,9 @@ impl<'a> Lowerer<'a> {
                 size: naga::VectorSize::Tri,
                 scalar: Scalar::U32,
             }),
+            u64_: int64.then(|| add_ty(TypeInner::Scalar(Scalar::U64))),
+            i64_: int64.then(|| add_ty(TypeInner::Scalar(Scalar::I64))),
+            f64_: float64.then(|| add_ty(TypeInner::Scalar(Scalar::F64))),
         };
         let mut cx = Self {
             p,
@@ -324,13 +388,17 @@ impl<'a> Lowerer<'a> {
     }
 
     fn scalar_ty(&self, ty: DataType) -> Handle<Type> {
-        match ty.register_type() {
-            DataType::Bool => self.ty.bool_,
-            DataType::I32 => self.ty.i32_,
-            DataType::U32 => self.ty.u32_,
-            DataType::F32 => self.ty.f32_,
+        let wide = match ty.register_type() {
+            DataType::Bool => return self.ty.bool_,
+            DataType::I32 => return self.ty.i32_,
+            DataType::U32 => return self.ty.u32_,
+            DataType::F32 => return self.ty.f32_,
+            DataType::U64 => self.ty.u64_,
+            DataType::I64 => self.ty.i64_,
+            DataType::F64 => self.ty.f64_,
             narrow => unreachable!("`{narrow}` has no register of its own"),
-        }
+        };
+        wide.unwrap_or_else(|| unreachable!("`{ty}` is used but `wide_types` missed it"))
     }
 
     fn add_type(&mut self, inner: TypeInner) -> Handle<Type> {
@@ -395,7 +463,8 @@ impl<'a> Lowerer<'a> {
             let array_ty = self.add_type(TypeInner::Array {
                 base: elem_ty,
                 size: ArraySize::Dynamic,
-                stride: 4,
+                // Narrow elements are packed into `u32` words.
+                stride: if packed { 4 } else { stride_of(decl.elem) },
             });
             let access = match decl.access {
                 Access::Read => StorageAccess::LOAD,
@@ -426,7 +495,7 @@ impl<'a> Lowerer<'a> {
             let array_ty = self.add_type(TypeInner::Array {
                 base: elem_ty,
                 size: ArraySize::Constant(len),
-                stride: 4,
+                stride: stride_of(decl.elem),
             });
             let global = self.module.global_variables.append(
                 GlobalVariable {
@@ -482,7 +551,7 @@ impl<'a> Lowerer<'a> {
                     name: Some(name),
                     ty,
                     binding: None,
-                    offset: field * 4,
+                    offset: layout.field_offset(field),
                 })
                 .collect();
             let struct_ty = self.module.types.insert(
@@ -555,7 +624,7 @@ impl<'a> Lowerer<'a> {
             let array_ty = self.add_type(TypeInner::Array {
                 base: elem_ty,
                 size: ArraySize::Constant(len),
-                stride: 4,
+                stride: stride_of(decl.elem),
             });
             let zero = self
                 .func

@@ -18,6 +18,13 @@ pub struct WgpuOptions {
     /// Leave subgroup operations off even where the adapter has them (for
     /// testing the error of kernels that need them).
     pub no_subgroups: bool,
+    /// Leave 64-bit integers (`wgpu::Features::SHADER_INT64`, which every
+    /// kernel with a 64-bit type needs) off even where the adapter has
+    /// them (for testing the error of kernels that need them).
+    pub no_int64: bool,
+    /// Leave `f64` (`wgpu::Features::SHADER_F64`) off even where the
+    /// adapter has it (for testing the error of kernels that need it).
+    pub no_f64: bool,
 }
 
 impl WgpuOptions {
@@ -29,6 +36,8 @@ impl WgpuOptions {
             adapter: std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty()),
             force_wgsl: false,
             no_subgroups: false,
+            no_int64: false,
+            no_f64: false,
         }
     }
 
@@ -51,6 +60,22 @@ impl WgpuOptions {
     #[must_use]
     pub fn with_no_subgroups(mut self, off: bool) -> Self {
         self.no_subgroups = off;
+        self
+    }
+
+    /// Open the device without 64-bit integers even where the adapter has
+    /// them: kernels using any 64-bit type then fail their launch.
+    #[must_use]
+    pub fn with_no_int64(mut self, off: bool) -> Self {
+        self.no_int64 = off;
+        self
+    }
+
+    /// Open the device without `f64` even where the adapter has it:
+    /// kernels using `f64` then fail their launch.
+    #[must_use]
+    pub fn with_no_f64(mut self, off: bool) -> Self {
+        self.no_f64 = off;
         self
     }
 }
@@ -134,6 +159,16 @@ impl WgpuBackend {
         if subgroups {
             required_features |= wgpu::Features::SUBGROUP;
         }
+        // Likewise kernels with 64-bit types (`u64 i64 f64`: every one
+        // declares `Int64`, `f64` ones `Float64` too).
+        for (feature, off) in [
+            (wgpu::Features::SHADER_INT64, options.no_int64),
+            (wgpu::Features::SHADER_F64, options.no_f64),
+        ] {
+            if !off && chosen.features().contains(feature) {
+                required_features |= feature;
+            }
+        }
         // `Device::time` writes timestamps between launches where it can.
         let timestamps =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
@@ -160,12 +195,13 @@ impl WgpuBackend {
 
     /// Run on a device and queue the application already has (zero-copy
     /// interop: buffers of that device can be adopted with
-    /// [`WgpuMemory::from_buffer`]). Kernels use SPIR-V passthrough when
-    /// the device was opened with `wgpu::Features::PASSTHROUGH_SHADERS` on
-    /// Vulkan, WGSL otherwise, and subgroup operations when it has
-    /// `wgpu::Features::SUBGROUP`. The device's uncaptured-error handler
-    /// stays the application's: vyre reports its own errors through error
-    /// scopes.
+    /// [`WgpuMemory::from_buffer`](super::WgpuMemory::from_buffer)).
+    /// Kernels use SPIR-V passthrough when the device was opened with
+    /// `wgpu::Features::PASSTHROUGH_SHADERS` on Vulkan, WGSL otherwise,
+    /// subgroup operations when it has `wgpu::Features::SUBGROUP`, and
+    /// 64-bit types when it has `wgpu::Features::SHADER_INT64` (and
+    /// `SHADER_F64` for `f64`). The device's uncaptured-error handler stays
+    /// the application's: vyre reports its own errors through error scopes.
     #[must_use]
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
         Self::with_parts(device, queue, Arc::default())
@@ -186,6 +222,8 @@ impl WgpuBackend {
             passthrough: info.backend == wgpu::Backend::Vulkan
                 && features.contains(wgpu::Features::PASSTHROUGH_SHADERS),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
+            int64: features.contains(wgpu::Features::SHADER_INT64),
+            f64: features.contains(wgpu::Features::SHADER_F64),
             timestamps: features.contains(
                 wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
             ),
@@ -227,6 +265,22 @@ impl WgpuBackend {
     #[must_use]
     pub fn supports_subgroups(&self) -> bool {
         self.subgroups
+    }
+
+    /// Whether kernels with 64-bit integer types run on this device (the
+    /// adapter has `wgpu::Features::SHADER_INT64` and it was requested).
+    /// Every kernel with a 64-bit type needs it, `f64` ones included.
+    #[must_use]
+    pub fn supports_int64(&self) -> bool {
+        self.int64
+    }
+
+    /// Whether kernels with `f64` run on this device (the adapter has
+    /// `wgpu::Features::SHADER_F64` and `SHADER_INT64`, and they were
+    /// requested). They run from SPIR-V only (WGSL has no `f64`).
+    #[must_use]
+    pub fn supports_f64(&self) -> bool {
+        self.f64 && self.int64
     }
 
     /// The subgroup size every kernel sees on this device: `Some` when the

@@ -239,7 +239,36 @@ impl WgpuBackend {
         } else {
             &[wgsl]
         };
-        let art = spec.select_artifacts(&self.name(), wants)?[0];
+        let art = match spec.select_artifacts(&self.name(), wants) {
+            Ok(arts) => arts[0],
+            Err(e) => {
+                // A 64-bit kernel has no `wgsl` artifact (WGSL cannot
+                // express it): say so rather than ask for one.
+                let spirv_art = spec.artifacts.iter().find(|a| a.target == spirv.target);
+                return Err(match spirv_art.map(|a| wide_needs(a.bytes)) {
+                    Some(needs) if !self.passthrough && needs.int64 => Error::Unsupported {
+                        backend: super::BACKEND.to_string(),
+                        what: format!(
+                            "run kernel `{}` on {}: it uses {}, which WGSL cannot express, so it \
+                             runs only from its `spirv` artifact through SPIR-V passthrough \
+                             (Vulkan with wgpu feature `PASSTHROUGH_SHADERS`{})",
+                            spec.name,
+                            self.name(),
+                            needs.types(),
+                            if self.info.backend == wgpu::Backend::Vulkan {
+                                ", not forced off by `WgpuOptions::with_force_wgsl`"
+                            } else {
+                                ""
+                            }
+                        ),
+                    },
+                    _ => e,
+                });
+            }
+        };
+        if art.target == spirv.target {
+            self.check_wide(spec.name, art.bytes)?;
+        }
         if !self.subgroups && uses_subgroups(art.target == spirv.target, art.bytes) {
             return Err(backend_err(format!(
                 "kernel `{}` uses subgroup operations, which {} does not support \
@@ -388,10 +417,14 @@ impl WgpuBackend {
                 ),
             });
         }
-        let mut uniform = vec![0u8; pipe.layout.uniform_size() as usize];
-        let mut put = |field: u32, v: u32| {
-            let at = field as usize * 4;
-            uniform[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let layout = &pipe.layout;
+        let mut uniform = vec![0u8; layout.uniform_size() as usize];
+        // Field `field` takes `bytes` (little endian) when their size is
+        // the field's (a 64-bit scalar's field is 8 bytes, every other 4).
+        let mut put = |field: u32, bytes: &[u8]| {
+            let at = layout.field_offset(field) as usize;
+            let size = layout.field_size(field) as usize;
+            (bytes.len() == size).then(|| uniform[at..at + size].copy_from_slice(bytes))
         };
         let mut buffers: Vec<(u32, wgpu::Buffer)> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
@@ -402,37 +435,32 @@ impl WgpuBackend {
                     kernel.params[i].name()
                 ),
             };
-            match (
-                arg,
-                pipe.layout.buffer_binding[i],
-                pipe.layout.scalar_field[i],
-            ) {
+            let put_ok = match (arg, layout.buffer_binding[i], layout.scalar_field[i]) {
                 (KernelArg::Buffer(mem), Some(b), _) => {
                     let m = self.mem(*mem)?;
                     buffers.push((b, m.buffer.clone()));
-                    put(
-                        pipe.layout.len_field[i].ok_or_else(bad)?,
-                        elements(m, &kernel.params[i]),
-                    );
+                    let n = elements(m, &kernel.params[i]);
+                    put(layout.len_field[i].ok_or_else(bad)?, &n.to_le_bytes())
                 }
                 (KernelArg::BufferMut(mem), Some(b), _) => {
                     let m = self.mem(&**mem)?;
                     buffers.push((b, m.buffer.clone()));
-                    put(
-                        pipe.layout.len_field[i].ok_or_else(bad)?,
-                        elements(m, &kernel.params[i]),
-                    );
+                    let n = elements(m, &kernel.params[i]);
+                    put(layout.len_field[i].ok_or_else(bad)?, &n.to_le_bytes())
                 }
-                (KernelArg::U32(v), _, Some(f)) => put(f, *v),
-                (KernelArg::I32(v), _, Some(f)) => put(f, v.cast_unsigned()),
-                (KernelArg::F32(v), _, Some(f)) => put(f, v.to_bits()),
-                (KernelArg::Bool(v), _, Some(f)) => put(f, u32::from(*v)),
-                _ => return Err(bad()),
+                (arg, _, Some(f)) => match scalar_bytes(arg) {
+                    Some((bytes, len)) => put(f, &bytes[..len]),
+                    None => None,
+                },
+                _ => None,
+            };
+            if put_ok.is_none() {
+                return Err(bad());
             }
         }
-        let gf = pipe.layout.grid_field;
+        let gf = layout.grid_field;
         for (k, v) in workgroups.into_iter().chain([fold]).enumerate() {
-            put(gf + k as u32, v);
+            put(gf + k as u32, &v.to_le_bytes());
         }
         Ok(Dispatch {
             name: Cow::Borrowed(kernel.name),
@@ -520,35 +548,125 @@ impl WgpuBackend {
     }
 }
 
-/// Whether an artifact vyre emitted uses subgroup operations: a SPIR-V
-/// module declaring `OpCapability GroupNonUniform` (which the subgroup
-/// builtins every such kernel declares require), or WGSL with the
-/// `subgroup_size` builtin argument (declared by every such kernel).
-fn uses_subgroups(spirv: bool, bytes: &[u8]) -> bool {
-    if !spirv {
-        return bytes
-            .windows(b"@builtin(subgroup_size)".len())
-            .any(|w| w == b"@builtin(subgroup_size)");
+impl WgpuBackend {
+    /// Refuse a SPIR-V kernel that declares a 64-bit capability this device
+    /// was not opened with: an error naming the kernel, the types, the
+    /// target and the missing wgpu features (rather than a driver's
+    /// undefined behaviour).
+    fn check_wide(&self, kernel: &str, spirv: &[u8]) -> Result<()> {
+        let needs = wide_needs(spirv);
+        let mut missing = Vec::new();
+        if needs.int64 && !self.int64 {
+            missing.push("`SHADER_INT64` (Vulkan `shaderInt64`)");
+        }
+        if needs.float64 && !self.f64 {
+            missing.push("`SHADER_F64` (Vulkan `shaderFloat64`)");
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Unsupported {
+            backend: super::BACKEND.to_string(),
+            what: format!(
+                "run kernel `{kernel}` (target `spirv`) on {}: it uses {}, which needs wgpu feature {}; \
+                 the device was opened without (the adapter lacks it, or `WgpuOptions` turned it off)",
+                self.name(),
+                needs.types(),
+                missing.join(" and "),
+            ),
+        })
     }
+}
+
+/// The 64-bit capabilities a SPIR-V artifact declares.
+#[derive(Debug, Default, Clone, Copy)]
+struct WideNeeds {
+    /// `OpCapability Int64`: every kernel with a 64-bit type (`f64` NaN
+    /// tests and casts use `u64` bits).
+    int64: bool,
+    /// `OpCapability Float64`: kernels with `f64`.
+    float64: bool,
+}
+
+impl WideNeeds {
+    /// The types, for messages.
+    fn types(self) -> &'static str {
+        if self.float64 {
+            "`f64`"
+        } else {
+            "64-bit integers (`u64`, `i64`)"
+        }
+    }
+}
+
+/// The 64-bit capabilities `spirv` declares.
+fn wide_needs(spirv: &[u8]) -> WideNeeds {
+    const CAP_FLOAT64: u32 = 10;
+    const CAP_INT64: u32 = 11;
+    let caps = spirv_capabilities(spirv);
+    WideNeeds {
+        int64: caps.contains(&CAP_INT64),
+        float64: caps.contains(&CAP_FLOAT64),
+    }
+}
+
+/// The capabilities a SPIR-V module declares (its leading `OpCapability`
+/// instructions).
+fn spirv_capabilities(bytes: &[u8]) -> Vec<u32> {
     const OP_CAPABILITY: u32 = 17;
-    const CAP_GROUP_NON_UNIFORM: u32 = 61;
     let words: Vec<u32> = bytes
         .chunks_exact(4)
         .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
         .collect();
     // Capabilities come first, right after the five-word header.
+    let mut caps = Vec::new();
     let mut at = 5;
     while let Some(&word) = words.get(at) {
         let count = (word >> 16) as usize;
         if word & 0xffff != OP_CAPABILITY || count == 0 {
-            return false;
+            break;
         }
-        if words.get(at + 1) == Some(&CAP_GROUP_NON_UNIFORM) {
-            return true;
+        if let Some(&cap) = words.get(at + 1) {
+            caps.push(cap);
         }
         at += count;
     }
-    false
+    caps
+}
+
+/// Whether an artifact vyre emitted uses subgroup operations: a SPIR-V
+/// module declaring `OpCapability GroupNonUniform` (which the subgroup
+/// builtins every such kernel declares require), or WGSL with the
+/// `subgroup_size` builtin argument (declared by every such kernel).
+fn uses_subgroups(spirv: bool, bytes: &[u8]) -> bool {
+    const CAP_GROUP_NON_UNIFORM: u32 = 61;
+    if !spirv {
+        return bytes
+            .windows(b"@builtin(subgroup_size)".len())
+            .any(|w| w == b"@builtin(subgroup_size)");
+    }
+    spirv_capabilities(bytes).contains(&CAP_GROUP_NON_UNIFORM)
+}
+
+/// A scalar argument's bytes in the parameter block, little endian, and
+/// how many of the 8 there are (4, or 8 for a 64-bit scalar); `None` for a
+/// buffer.
+fn scalar_bytes(arg: &KernelArg<'_>) -> Option<([u8; 8], usize)> {
+    let four = |v: u32| {
+        let mut b = [0; 8];
+        b[..4].copy_from_slice(&v.to_le_bytes());
+        (b, 4)
+    };
+    Some(match arg {
+        KernelArg::U32(v) => four(*v),
+        KernelArg::I32(v) => four(v.cast_unsigned()),
+        KernelArg::F32(v) => four(v.to_bits()),
+        KernelArg::Bool(v) => four(u32::from(*v)),
+        KernelArg::U64(v) => (v.to_le_bytes(), 8),
+        KernelArg::I64(v) => (v.to_le_bytes(), 8),
+        KernelArg::F64(v) => (v.to_bits().to_le_bytes(), 8),
+        KernelArg::Buffer(_) | KernelArg::BufferMut(_) => return None,
+    })
 }
 
 /// The physical grid and fold factor for a logical grid of `logical`

@@ -7,10 +7,11 @@ use super::binding::SharedBindGroups;
 use super::{BACKEND, WgpuBackend, backend_err, pop_scope};
 use crate::runtime::{DeviceBackend as _, DeviceMemory, Result, downcast_memory};
 
-/// A wgpu storage buffer. Its allocation is at least 4 bytes (wgpu cannot
-/// bind an empty buffer) and a multiple of 4 (buffers of 8- and 16-bit
-/// elements are bound as `u32` words); `len` is the logical size, the only
-/// bytes read back.
+/// A wgpu storage buffer. Its allocation is at least 8 bytes (wgpu cannot
+/// bind an empty buffer, and a checked load from an empty buffer reads its
+/// element 0, which may be a 64-bit one) and a multiple of 4 (buffers of
+/// 8- and 16-bit elements are bound as `u32` words); `len` is the logical
+/// size, the only bytes read back.
 #[derive(Debug)]
 pub struct WgpuMemory {
     pub(super) buffer: wgpu::Buffer,
@@ -48,7 +49,7 @@ impl WgpuMemory {
     /// # Errors
     /// A buffer without `STORAGE | COPY_SRC | COPY_DST` usage (vyre binds it
     /// as storage and reads and writes it by copies), or one smaller than
-    /// `bytes` rounded up to whole 4-byte words.
+    /// `bytes` rounded up to whole 4-byte words and at least 8 bytes.
     pub fn from_buffer(buffer: wgpu::Buffer, bytes: usize) -> Result<Self> {
         let need = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
@@ -61,7 +62,7 @@ impl WgpuMemory {
         }
         if buffer.size() < padded(bytes) {
             return Err(backend_err(format!(
-                "an adopted buffer of {} bytes cannot hold {bytes} bytes (rounded up to whole 4-byte words: {})",
+                "an adopted buffer of {} bytes cannot hold {bytes} bytes (rounded up to whole 4-byte words, at least 8: {})",
                 buffer.size(),
                 padded(bytes)
             )));
@@ -89,9 +90,11 @@ impl DeviceMemory for WgpuMemory {
     }
 }
 
-/// Allocation size for `bytes` logical bytes: at least 4, a multiple of 4.
+/// Allocation size for `bytes` logical bytes: at least 8 (one element of
+/// any type, which a checked load of an empty buffer reads and discards),
+/// a multiple of 4.
 fn padded(bytes: usize) -> u64 {
-    (bytes.max(4).div_ceil(4) * 4) as u64
+    (bytes.max(8).div_ceil(4) * 4) as u64
 }
 
 impl WgpuBackend {

@@ -3,7 +3,11 @@
 //!
 //! Kernels run from their `spirv` artifact through SPIR-V passthrough when
 //! the device is a Vulkan one that supports it (no shader translation at
-//! run time), otherwise from their `wgsl` artifact. Buffers and the
+//! run time), otherwise from their `wgsl` artifact. Kernels with 64-bit
+//! types (`u64 i64 f64`) have no `wgsl` artifact and run from SPIR-V only,
+//! on a device opened with `SHADER_INT64` (and `SHADER_F64` for `f64`),
+//! which [`WgpuBackend`] requests where the adapter has them; elsewhere
+//! their launch is an [`Error::Unsupported`] saying why. Buffers and the
 //! parameter block follow [`super::layout`]. Pipelines are created once per
 //! device and [`KernelSpec::key`] (in a [`ModuleCache`]). The first launch after a synchronisation
 //! is submitted at once; later ones are recorded into one command buffer
@@ -75,6 +79,10 @@ pub struct WgpuBackend {
     passthrough: bool,
     /// Whether `wgpu::Features::SUBGROUP` is enabled.
     subgroups: bool,
+    /// Whether `wgpu::Features::SHADER_INT64` is enabled.
+    int64: bool,
+    /// Whether `wgpu::Features::SHADER_F64` is enabled.
+    f64: bool,
     /// Whether timestamps can be written between launches
     /// (`TIMESTAMP_QUERY` and `TIMESTAMP_QUERY_INSIDE_ENCODERS`).
     timestamps: bool,

@@ -6,7 +6,7 @@ use crate::ir::{Axis, BinOp, Builtin, DataType, Expr, Literal, MathFn, Param, Un
 use super::super::code::ins;
 use super::super::isa::{Class, Imm, Inst, Mod, Opcode, Reg, Special, Src, int};
 use super::super::math;
-use super::{Emitter, Val, class_of, mov_ty, sfx};
+use super::{Emitter, Val, bits_ty, class_of, mov_ty, sfx};
 use crate::mid::legal::IntDivision;
 
 impl Emitter<'_> {
@@ -16,6 +16,11 @@ impl Emitter<'_> {
             Literal::I32(v) => (int(i64::from(v)), DataType::I32),
             Literal::U32(v) => (int(i64::from(v)), DataType::U32),
             Literal::F32(bits) => (Imm::F32(bits), DataType::F32),
+            // (A `u64` above `i64::MAX` is written as the negative number
+            // of the same bits, which PTX reads as those 64 bits.)
+            Literal::U64(v) => (int(v.cast_signed()), DataType::U64),
+            Literal::I64(v) => (int(v), DataType::I64),
+            Literal::F64(bits) => (Imm::F64(bits), DataType::F64),
             narrow => unreachable!("`{}` literal survived widening", narrow.ty()),
         };
         Val {
@@ -116,9 +121,11 @@ impl Emitter<'_> {
         let d = self.code.reg(class_of(v.ty));
         match (op, v.ty) {
             (UnOp::Neg, DataType::F32) => ins!(self.code; Neg.F32 d, v_reg),
+            (UnOp::Neg, DataType::F64) => ins!(self.code; Neg.F64 d, v_reg),
+            (UnOp::Neg, DataType::I64) => ins!(self.code; Neg.S64 d, v_reg),
             (UnOp::Neg, _) => ins!(self.code; Neg.S32 d, v_reg),
             (UnOp::Not, DataType::Bool) => ins!(self.code; Not.Pred d, v_reg),
-            (UnOp::Not, _) => ins!(self.code; Not.B32 d, v_reg),
+            (UnOp::Not, t) => ins!(self.code; Not.(bits_ty(t)) d, v_reg),
         }
         Val::reg(d, v.ty)
     }
@@ -128,8 +135,8 @@ impl Emitter<'_> {
         let y = self.expr(b);
         let ty = x.ty;
         match op {
-            BinOp::Add | BinOp::Sub | BinOp::Mul if ty == DataType::F32 => {
-                let d = self.code.reg(Class::F);
+            BinOp::Add | BinOp::Sub | BinOp::Mul if matches!(ty, DataType::F32 | DataType::F64) => {
+                let d = self.code.reg(class_of(ty));
                 let name = match op {
                     BinOp::Add => Opcode::Add,
                     BinOp::Sub => Opcode::Sub,
@@ -138,16 +145,16 @@ impl Emitter<'_> {
                 // `.rn` forbids ptxas from contracting a*b+c into an FMA,
                 // which would change results versus the reference.
                 let mods: &[Mod] = if self.fast {
-                    &[Mod::F32]
+                    &[sfx(ty)]
                 } else {
-                    &[Mod::Rn, Mod::F32]
+                    &[Mod::Rn, sfx(ty)]
                 };
                 self.code
                     .push(Inst::new(name, mods, &[d.into(), x.into(), y.into()]));
                 Val::reg(d, ty)
             }
             BinOp::Add | BinOp::Sub => {
-                let d = self.code.reg(Class::R);
+                let d = self.code.reg(class_of(ty));
                 let name = if op == BinOp::Add {
                     Opcode::Add
                 } else {
@@ -157,8 +164,14 @@ impl Emitter<'_> {
                 Val::reg(d, ty)
             }
             BinOp::Mul => {
-                let d = self.code.reg(Class::R);
+                let d = self.code.reg(class_of(ty));
                 ins!(self.code; Mul.Lo.(sfx(ty)) d, x, y);
+                Val::reg(d, ty)
+            }
+            // IEEE division; PTX has no approximate `f64` division.
+            BinOp::Div if ty == DataType::F64 => {
+                let d = self.code.reg(Class::Fd);
+                ins!(self.code; Div.Rn.F64 d, x, y);
                 Val::reg(d, ty)
             }
             BinOp::Div if ty == DataType::F32 => {
@@ -185,27 +198,36 @@ impl Emitter<'_> {
                     ins!(self.code; (name).Pred d, x, y);
                     Val::reg(d, ty)
                 } else {
-                    let d = self.code.reg(Class::R);
-                    ins!(self.code; (name).B32 d, x, y);
+                    let d = self.code.reg(class_of(ty));
+                    ins!(self.code; (name).(bits_ty(ty)) d, x, y);
                     Val::reg(d, ty)
                 }
             }
             BinOp::Shl | BinOp::Shr => {
-                // PTX shifts clamp amounts >= 32 instead of masking them.
+                // PTX shifts clamp amounts >= the width instead of masking
+                // them; the amount operand is a `.u32` for every width.
+                let mask = i64::from(ty.bits() - 1);
                 let amount = if let Some(imm) = y.imm() {
                     // Reinterpreted as unsigned, then masked.
-                    let n = imm.as_int().map_or(0, |n| n & 31);
+                    let n = imm.as_int().map_or(0, |n| n & mask);
                     Src::Imm(int(n))
+                } else if y.ty.is_wide() {
+                    let m = self.code.reg(Class::Rd);
+                    let m32 = self.code.reg(Class::R);
+                    ins!(self.code; And.B64 m, y, int(mask));
+                    ins!(self.code; Cvt.U32.U64 m32, m);
+                    Src::Reg(m32)
                 } else {
                     let m = self.code.reg(Class::R);
-                    ins!(self.code; And.B32 m, y, int(31));
+                    ins!(self.code; And.B32 m, y, int(mask));
                     Src::Reg(m)
                 };
                 let xr = self.in_reg(&x);
-                let d = self.code.reg(Class::R);
+                let d = self.code.reg(class_of(ty));
                 let (name, t) = match (op, ty) {
-                    (BinOp::Shl, _) => (Opcode::Shl, Mod::B32),
-                    (_, DataType::I32) => (Opcode::Shr, Mod::S32),
+                    (BinOp::Shl, t) => (Opcode::Shl, bits_ty(t)),
+                    (_, DataType::I32 | DataType::I64) => (Opcode::Shr, sfx(ty)),
+                    (_, t) if t.is_wide() => (Opcode::Shr, Mod::U64),
                     _ => (Opcode::Shr, Mod::U32),
                 };
                 ins!(self.code; (name).(t) d, xr, amount);
@@ -226,7 +248,7 @@ impl Emitter<'_> {
                     BinOp::Eq => Mod::Eq,
                     // Rust's `!=` is true when either side is NaN: the
                     // unordered form.
-                    BinOp::Ne if ty == DataType::F32 => Mod::Neu,
+                    BinOp::Ne if ty.is_float() => Mod::Neu,
                     BinOp::Ne => Mod::Ne,
                     BinOp::Lt => Mod::Lt,
                     BinOp::Le => Mod::Le,
@@ -263,18 +285,20 @@ impl Emitter<'_> {
             Opcode::Rem
         };
         let s = sfx(ty);
-        let d = self.code.reg(Class::R);
+        let (class, b) = (class_of(ty), bits_ty(ty));
+        let neg = if ty.is_wide() { Mod::S64 } else { Mod::S32 };
+        let d = self.code.reg(class);
         let divisor = y.imm().map(|imm| imm.as_int().unwrap_or(0));
         let overflow = match IntDivision::of(ty, divisor) {
             IntDivision::ByZero => {
-                ins!(self.code; Mov.B32 d, int(0));
+                ins!(self.code; Mov.(b) d, int(0));
                 return Val::reg(d, ty);
             }
             IntDivision::ByMinusOne => {
                 if op == BinOp::Div {
-                    ins!(self.code; Neg.S32 d, x);
+                    ins!(self.code; Neg.(neg) d, x);
                 } else {
-                    ins!(self.code; Mov.B32 d, int(0));
+                    ins!(self.code; Mov.(b) d, int(0));
                 }
                 return Val::reg(d, ty);
             }
@@ -304,30 +328,30 @@ impl Emitter<'_> {
         let bad = if overflow {
             let m1 = self.code.reg(Class::Pred);
             let bad = self.code.reg(Class::Pred);
-            ins!(self.code; Setp.Eq.S32 m1, y, int(-1));
+            ins!(self.code; Setp.Eq.(neg) m1, y, int(-1));
             ins!(self.code; Or.Pred bad, zero, m1);
             Some((m1, bad))
         } else {
             None
         };
-        let safe = self.code.reg(Class::R);
+        let safe = self.code.reg(class);
         let guard = bad.map_or(zero, |(_, b)| b);
-        ins!(self.code; Selp.B32 safe, int(1), y, guard);
-        let q = self.code.reg(Class::R);
+        ins!(self.code; Selp.(b) safe, int(1), y, guard);
+        let q = self.code.reg(class);
         ins!(self.code; (name).(s) q, xr, safe);
         if let Some((m1, _)) = bad {
             // x / -1 == -x (wrapping); x % -1 == 0.
-            let alt = self.code.reg(Class::R);
+            let alt = self.code.reg(class);
             if op == BinOp::Div {
-                ins!(self.code; Neg.S32 alt, xr);
+                ins!(self.code; Neg.(neg) alt, xr);
             } else {
-                ins!(self.code; Mov.B32 alt, int(0));
+                ins!(self.code; Mov.(b) alt, int(0));
             }
-            let q2 = self.code.reg(Class::R);
-            ins!(self.code; Selp.B32 q2, alt, q, m1);
-            ins!(self.code; Selp.B32 d, int(0), q2, zero);
+            let q2 = self.code.reg(class);
+            ins!(self.code; Selp.(b) q2, alt, q, m1);
+            ins!(self.code; Selp.(b) d, int(0), q2, zero);
         } else {
-            ins!(self.code; Selp.B32 d, int(0), q, zero);
+            ins!(self.code; Selp.(b) d, int(0), q, zero);
         }
         Val::reg(d, ty)
     }
@@ -348,8 +372,8 @@ impl Emitter<'_> {
         if from == to {
             return v;
         }
-        if from.is_integer() && to.is_integer() {
-            // i32 <-> u32 reinterprets the bits.
+        if from.is_integer() && to.is_integer() && from.is_wide() == to.is_wide() {
+            // i32 <-> u32 and i64 <-> u64 reinterpret the bits.
             return Val { ty: to, ..v };
         }
         let src = self.in_reg(&v);
@@ -358,13 +382,30 @@ impl Emitter<'_> {
             (DataType::Bool, DataType::F32) => {
                 ins!(self.code; Selp.F32 d, Imm::f32(1.0), Imm::F32(0), src);
             }
-            (DataType::Bool, _) => ins!(self.code; Selp.B32 d, int(1), int(0), src),
-            (DataType::I32 | DataType::U32, DataType::F32) => {
-                ins!(self.code; Cvt.Rn.F32.(sfx(from)) d, src);
+            (DataType::Bool, DataType::F64) => {
+                ins!(self.code; Selp.F64 d, Imm::f64(1.0), Imm::F64(0), src);
             }
+            (DataType::Bool, t) => ins!(self.code; Selp.(bits_ty(t)) d, int(1), int(0), src),
+            // Integer width changes: extended by the source's signedness
+            // (Rust's `as`), or truncated.
+            (f, t) if f.is_integer() && t.is_integer() && t.is_wide() => {
+                let ext = if f.is_signed() { Mod::S32 } else { Mod::U32 };
+                ins!(self.code; Cvt.(sfx(t)).(ext) d, src);
+            }
+            (f, t) if f.is_integer() && t.is_integer() => {
+                ins!(self.code; Cvt.U32.U64 d, src);
+            }
+            (f, DataType::F32 | DataType::F64) if f.is_integer() => {
+                ins!(self.code; Cvt.Rn.(sfx(to)).(sfx(from)) d, src);
+            }
+            // Exact.
+            (DataType::F32, DataType::F64) => ins!(self.code; Cvt.F64.F32 d, src),
+            (DataType::F64, DataType::F32) => ins!(self.code; Cvt.Rn.F32.F64 d, src),
             // Saturating, NaN -> 0: exactly Rust's `as` (PTX ISA, cvt:
             // float-to-integer conversions saturate; NaN converts to 0).
-            (DataType::F32, _) => ins!(self.code; Cvt.Rzi.(sfx(to)).F32 d, src),
+            (DataType::F32 | DataType::F64, _) => {
+                ins!(self.code; Cvt.Rzi.(sfx(to)).(sfx(from)) d, src);
+            }
             _ => unreachable!("casts to bool are rejected by validation"),
         }
         Val::reg(d, to)
@@ -427,18 +468,24 @@ impl Emitter<'_> {
                 self.min_max(Opcode::Min, ty, t, regs[2])
             }
             MathFn::Floor | MathFn::Ceil => {
-                let d = self.code.reg(Class::F);
+                let d = self.code.reg(class_of(ty));
                 let m = if f == MathFn::Floor {
                     Mod::Rmi
                 } else {
                     Mod::Rpi
                 };
-                ins!(self.code; Cvt.(m).F32.F32 d, regs[0]);
+                ins!(self.code; Cvt.(m).(sfx(ty)).(sfx(ty)) d, regs[0]);
                 d
             }
             MathFn::MulAdd => {
-                let d = self.code.reg(Class::F);
-                ins!(self.code; Fma.Rn.F32 d, regs[0], regs[1], regs[2]);
+                let d = self.code.reg(class_of(ty));
+                ins!(self.code; Fma.Rn.(sfx(ty)) d, regs[0], regs[1], regs[2]);
+                d
+            }
+            // Correctly rounded (PTX has no approximate `f64` square root).
+            MathFn::Sqrt if ty == DataType::F64 => {
+                let d = self.code.reg(Class::Fd);
+                ins!(self.code; Sqrt.Rn.F64 d, regs[0]);
                 d
             }
             MathFn::Sqrt => {

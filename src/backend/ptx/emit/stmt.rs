@@ -7,7 +7,7 @@ use crate::mid::align::run_len;
 use super::super::code::ins;
 use super::super::isa::{Class, Mod, int};
 use super::vector::RunPlan;
-use super::{Emitter, Val, sfx};
+use super::{Emitter, Val, mov_ty, sfx};
 
 impl Emitter<'_> {
     fn assign_local(&mut self, local: LocalId, value: &Expr) {
@@ -21,8 +21,7 @@ impl Emitter<'_> {
         let dst = self.locals[local as usize];
         let t = match v.ty {
             DataType::Bool => Mod::Pred,
-            DataType::F32 => Mod::F32,
-            _ => Mod::B32,
+            t => mov_ty(t),
         };
         if v.ty == DataType::Bool && v.imm().is_some() {
             let r = self.in_reg(v);

@@ -1,9 +1,15 @@
 //! The interpreter's bytecode: register-machine instructions ([`Op`]) with
 //! operators resolved by type, and the fixed register layout of builtins.
 
+use crate::ir::wide::{Num, WideK};
 use crate::ir::{Builtin, DataType, MatrixLayout, MatrixShape, RowReduceOp};
 
 pub(super) type Reg = u32;
+
+/// A register's value: 64 bits, so that a `u64`, `i64` or `f64` fits one
+/// register. Every other value is a 32-bit pattern zero-extended (the
+/// 32-bit instructions read the low half and write it zero-extended).
+pub(super) type Word = u64;
 
 /// Atomic read-modify-write kinds, with signedness resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -545,6 +551,35 @@ pub(super) enum Op {
         count: u32,
     },
     Halt,
+    /// `d = k(a, b, c)` on 64-bit operands (unused operands are `a`);
+    /// comparisons write a `bool`.
+    Wide {
+        k: WideK,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    /// `d = a as to`, with `a` of type `from`; one side is 64-bit.
+    Conv {
+        d: Reg,
+        a: Reg,
+        from: Num,
+        to: Num,
+    },
+    /// `d = m[i]` of a memory of 64-bit elements (two words each; private
+    /// arrays hold one element per register and use `LoadP`).
+    Load64 {
+        d: Reg,
+        m: Mem,
+        i: Reg,
+    },
+    /// `m[i] = v` of a memory of 64-bit elements.
+    Store64 {
+        m: Mem,
+        i: Reg,
+        v: Reg,
+    },
 }
 
 /// A matrix of the kernel in the per-subgroup tile storage (per-warpgroup
@@ -773,6 +808,9 @@ impl Op {
             | MaxI { d, a, b }
             | Powf { d, a, b }
             | Subgroup { d, a, b, .. } => (vec![d, a, b], None),
+            Wide { d, a, b, c, .. } => (vec![d, a, b, c], None),
+            Conv { d, a, .. } | Load64 { d, i: a, .. } => (vec![d, a], None),
+            Store64 { i, v, .. } => (vec![i, v], None),
             ClampF { d, a, b, c }
             | ClampU { d, a, b, c }
             | ClampI { d, a, b, c }

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 
 use super::Compiled;
 use super::bytecode::{
-    AtomicK, BUILTIN_REGS, MapCode, MatStmt, MatrixSlot, Mem, Op, Reg, SubgroupK, WgA, builtin_reg,
+    AtomicK, BUILTIN_REGS, MapCode, MatStmt, MatrixSlot, Mem, Op, Reg, SubgroupK, WgA, Word,
+    builtin_reg,
 };
 use super::literal_bits;
+use crate::ir::wide::{Num, WideK, num, wide_binary, wide_math};
 use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, MatrixLayout,
     MatrixOp, Node, Param, Program, SubgroupOp, UnOp,
@@ -24,7 +26,7 @@ struct LoopCtx {
 pub(super) struct Codegen<'p, 'c> {
     p: &'p Program,
     code: Vec<Op>,
-    consts: HashMap<u32, Reg>,
+    consts: HashMap<Word, Reg>,
     local_base: u32,
     for_ends: Vec<Reg>,
     next_for_end: usize,
@@ -149,8 +151,11 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let mut shared = Vec::new();
         let mut off = 0usize;
         for s in &p.shared {
-            shared.push((off, s.len as usize));
-            off += s.len as usize;
+            // A 64-bit element takes two words (`Load64` and `Store64`
+            // index words `2 i` and `2 i + 1`).
+            let words = s.len as usize * if s.elem.is_wide() { 2 } else { 1 };
+            shared.push((off, words));
+            off += words;
         }
         // Matrices: one block of tiles per subgroup (warpgroup matrices:
         // per warpgroup), in declaration order.
@@ -173,7 +178,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             *words += slot.len();
             matrices.push(slot);
         }
-        let mut consts: Vec<(Reg, u32)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
+        let mut consts: Vec<(Reg, Word)> = cg.consts.iter().map(|(&v, &r)| (r, v)).collect();
         consts.sort_unstable();
         let mut proven = vec![false; cg.code.len()];
         for &pc in &cg.proven {
@@ -348,7 +353,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
             Node::Store { buf, index, value } => {
                 let (i, _) = self.expr(index, None);
                 let (v, _) = self.expr(value, None);
+                let wide = self.p.elem_type(*buf).is_some_and(DataType::is_wide);
                 let op = match self.mem(*buf) {
+                    m @ (Mem::Rw(_) | Mem::Shared(_)) if wide => Op::Store64 { m, i, v },
                     Mem::Rw(m) => Op::StoreG { m, i, v },
                     Mem::Shared(m) => Op::StoreS { m, i, v },
                     Mem::Private(m) => {
@@ -820,6 +827,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             Expr::Load { buf, index } => {
                 // (`LoadMad` reads memories outside the register file only.)
                 if !matches!(buf, BufRef::Private(_))
+                    && !p.elem_type(*buf).is_some_and(DataType::is_wide)
                     && let Expr::Binary(BinOp::Add, l, r) = &**index
                     && let Some((x, y, other)) = mul_add_parts(l, r)
                 {
@@ -838,7 +846,11 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let (i, _) = self.expr(index, None);
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
+                let wide = p.elem_type(*buf).is_some_and(DataType::is_wide);
                 self.code.push(match self.mem(*buf) {
+                    m @ (Mem::Ro(_) | Mem::Rw(_) | Mem::Shared(_)) if wide => {
+                        Op::Load64 { d, m, i }
+                    }
                     Mem::Ro(m) => Op::LoadR { d, m, i },
                     Mem::Rw(m) => Op::LoadG { d, m, i },
                     Mem::Shared(m) => Op::LoadS { d, m, i },
@@ -856,6 +868,15 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.narrow_operand(t);
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
+                if t.is_wide() {
+                    let k = match (op, t) {
+                        (UnOp::Neg, DataType::F64) => WideK::NegF,
+                        (UnOp::Neg, _) => WideK::Neg,
+                        (UnOp::Not, _) => WideK::Not,
+                    };
+                    self.wide(k, d, [ra, ra, ra]);
+                    return (d, t);
+                }
                 self.code.push(match (op, t) {
                     (UnOp::Neg, DataType::F32) => Op::NegF { d, a: ra },
                     (UnOp::Neg, _) => Op::NegI { d, a: ra },
@@ -893,6 +914,16 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 let (x, y) = (ra, rb);
+                let rt = if op.is_comparison() {
+                    DataType::Bool
+                } else {
+                    t
+                };
+                if t.is_wide() {
+                    let (k, swap) = wide_binary(*op, t);
+                    self.wide(k, d, if swap { [y, x, x] } else { [x, y, y] });
+                    return (d, rt);
+                }
                 use DataType::{F32, I32};
                 let f = t == F32;
                 let i = t == I32;
@@ -937,11 +968,6 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     }
                 };
                 self.code.push(ins);
-                let rt = if op.is_comparison() {
-                    DataType::Bool
-                } else {
-                    t
-                };
                 (d, rt)
             }
             Expr::Cast(to, a) => {
@@ -950,6 +976,22 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 }
                 let mark = self.next_temp;
                 let (ra, from) = self.expr(a, None);
+                if from.is_wide() || to.is_wide() {
+                    // `u64` <-> `i64` and identities keep the bits.
+                    let (f, t) = (num(from), num(*to));
+                    if f == t || matches!((f, t), (Num::U64, Num::I64) | (Num::I64, Num::U64)) {
+                        return (ra, *to);
+                    }
+                    self.next_temp = mark;
+                    let d = dst.unwrap_or_else(|| self.temp());
+                    self.code.push(Op::Conv {
+                        d,
+                        a: ra,
+                        from: f,
+                        to: t,
+                    });
+                    return (d, *to);
+                }
                 use DataType::{Bool, F32, I32, U32};
                 // Same bits (i32 <-> u32, bool -> integer, identity): no
                 // code, and the operand's temporary stays allocated since it
@@ -981,6 +1023,11 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 let [a, b, c] = regs;
+                if t.is_wide() {
+                    let k = wide_math(*f, t);
+                    self.wide(k, d, [a, b, c]);
+                    return (d, t);
+                }
                 use DataType::{F32, I32};
                 let ins = match f {
                     MathFn::Sqrt => Op::Sqrt { d, a },
@@ -1092,6 +1139,11 @@ impl<'p, 'c> Codegen<'p, 'c> {
             _ => Op::ZExt16 { d, a: ra },
         });
         Some((d, to))
+    }
+
+    /// `d = k(a, b, c)` on 64-bit registers.
+    fn wide(&mut self, k: WideK, d: Reg, [a, b, c]: [Reg; 3]) {
+        self.code.push(Op::Wide { k, d, a, b, c });
     }
 
     /// An operator's operand type: never narrow in the normal form.
@@ -1220,8 +1272,8 @@ fn mul_add_parts<'e>(a: &'e Expr, b: &'e Expr) -> Option<(&'e Expr, &'e Expr, &'
 /// Every literal's bits (plus 1, the `for` increment), the number of `for`
 /// loops, and whether `subgroup_invocation_id()` or `subgroup_size()` is
 /// read (`ids`).
-fn collect(body: &[Node], lits: &mut Vec<u32>, n_for: &mut usize, ids: &mut bool) {
-    fn expr(e: &Expr, lits: &mut Vec<u32>, ids: &mut bool) {
+fn collect(body: &[Node], lits: &mut Vec<Word>, n_for: &mut usize, ids: &mut bool) {
+    fn expr(e: &Expr, lits: &mut Vec<Word>, ids: &mut bool) {
         match e {
             Expr::Lit(l) => lits.push(literal_bits(*l)),
             Expr::Local(_) | Expr::Param(_) | Expr::Builtin(..) | Expr::Len(_) => {}

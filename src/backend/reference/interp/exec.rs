@@ -3,8 +3,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::bytecode::{AtomicK, MatStmt, Mem, Op, SubgroupK, WgA};
+use super::bytecode::{AtomicK, MatStmt, Mem, Op, SubgroupK, WgA, Word};
 use super::{Compiled, RunError};
+use crate::ir::wide::{apply as wide, convert};
 
 /// Invocations of a warpgroup.
 const WARPGROUP: usize = crate::ir::MatrixScope::WARPGROUP as usize;
@@ -12,7 +13,7 @@ use crate::ir::DataType;
 
 /// Per-worker scratch, reused across the workgroups a worker runs.
 pub(super) struct Scratch {
-    regs: Vec<u32>,
+    regs: Vec<Word>,
     arena: Vec<AtomicU32>,
     pcs: Vec<u32>,
     steps: Vec<u64>,
@@ -31,14 +32,14 @@ pub(super) struct Scratch {
     tiles: Vec<f32>,
     /// The registers a `matrix_map` expression runs on: a copy of the
     /// warpgroup's first invocation's.
-    map_regs: Vec<u32>,
+    map_regs: Vec<Word>,
 }
 
 pub(super) struct Launch<'a> {
     pub(super) c: &'a Compiled,
     pub(super) ro: &'a [&'a [u32]],
     pub(super) rw: &'a [&'a [AtomicU32]],
-    pub(super) template: &'a [u32],
+    pub(super) template: &'a [Word],
     pub(super) workgroups: [u32; 3],
     pub(super) limit: u64,
     /// `RunOptions::subgroup_size`, validated: a power of two up to
@@ -144,11 +145,11 @@ impl Launch<'_> {
         s.wmats.fill(0.0);
         let nregs = c.nregs;
         let lane_mask = self.subgroup_size - 1;
-        let set_builtins = |regs: &mut [u32], lid: [u32; 3]| {
+        let set_builtins = |regs: &mut [Word], lid: [u32; 3]| {
             for k in 0..3 {
-                regs[k] = wid[k].wrapping_mul(size[k]).wrapping_add(lid[k]);
-                regs[3 + k] = lid[k];
-                regs[6 + k] = wid[k];
+                regs[k] = Word::from(wid[k].wrapping_mul(size[k]).wrapping_add(lid[k]));
+                regs[3 + k] = Word::from(lid[k]);
+                regs[6 + k] = Word::from(wid[k]);
             }
         };
         if !c.interleaved() {
@@ -178,7 +179,7 @@ impl Launch<'_> {
             let z = inv as u32 / (size[0] * size[1]);
             set_builtins(regs, [x, y, z]);
             if let Some(r) = c.lane {
-                regs[r as usize] = inv as u32 & lane_mask;
+                regs[r as usize] = Word::from(inv as u32 & lane_mask);
             }
             s.pcs[inv] = 0;
             s.steps[inv] = 0;
@@ -380,9 +381,9 @@ impl Launch<'_> {
             let operands = |l: usize| {
                 let r = &s.regs[(first + l) * nregs..][..nregs];
                 let (e0, e1) = extra.map_or((u32::MAX, u32::MAX), |[e0, e1]| {
-                    (r[e0 as usize], r[e1 as usize])
+                    (r[e0 as usize] as u32, r[e1 as usize] as u32)
                 });
-                [r[ra as usize], r[rb as usize], e0, e1]
+                [r[ra as usize] as u32, r[rb as usize] as u32, e0, e1]
             };
             let ops = operands(0);
             if let MatStmt::Map { d, src, map } = op {
@@ -474,9 +475,9 @@ impl Launch<'_> {
         for r in 0..ss.rows {
             for col in 0..ss.cols {
                 let e = (r * ss.cols + col) as usize;
-                s.map_regs[code.row as usize] = r;
-                s.map_regs[code.col as usize] = col;
-                s.map_regs[code.value as usize] = block[ss.offset + e].to_bits();
+                s.map_regs[code.row as usize] = Word::from(r);
+                s.map_regs[code.col as usize] = Word::from(col);
+                s.map_regs[code.value as usize] = Word::from(block[ss.offset + e].to_bits());
                 let (mut pc, mut steps) = (code.entry, 0);
                 match self.exec(&mut s.map_regs, &s.arena, &mut pc, &mut steps) {
                     Ok(Stop::Done) => {}
@@ -489,7 +490,7 @@ impl Launch<'_> {
                     Err(f) => return Err(Err((f, first as u32))),
                 }
                 // Element `e` of `src` was read above: `d` may be `src`.
-                block[sd.offset + e] = f32::from_bits(s.map_regs[code.result as usize]);
+                block[sd.offset + e] = f32::from_bits(s.map_regs[code.result as usize] as u32);
             }
         }
         Ok(())
@@ -731,7 +732,7 @@ impl Launch<'_> {
     /// (and lane operand `b`) of every lane, then write result `d` of every
     /// lane (`d` may be `a` or `b`). The last subgroup is partial when `n`
     /// is not a multiple of the subgroup size.
-    fn collective(&self, regs: &mut [u32], n: usize, k: SubgroupK, [d, a, b]: [u32; 3]) {
+    fn collective(&self, regs: &mut [Word], n: usize, k: SubgroupK, [d, a, b]: [u32; 3]) {
         let nregs = self.c.nregs;
         let size = self.subgroup_size as usize;
         let (d, a, b) = (d as usize, a as usize, b as usize);
@@ -742,12 +743,13 @@ impl Launch<'_> {
             let count = size.min(n - first);
             for l in 0..count {
                 let r = &regs[(first + l) * nregs..][..nregs];
-                vals[l] = r[a];
-                lanes[l] = r[b];
+                // Collectives take values of at most 32 bits.
+                vals[l] = r[a] as u32;
+                lanes[l] = r[b] as u32;
             }
             subgroup_combine(k, size, &vals[..count], &lanes[..count], &mut out[..count]);
             for l in 0..count {
-                regs[(first + l) * nregs + d] = out[l];
+                regs[(first + l) * nregs + d] = Word::from(out[l]);
             }
         }
     }
@@ -757,7 +759,7 @@ impl Launch<'_> {
     #[allow(clippy::too_many_lines)]
     fn exec(
         &self,
-        r: &mut [u32],
+        r: &mut [Word],
         arena: &[AtomicU32],
         pc_io: &mut u32,
         steps_io: &mut u64,
@@ -786,15 +788,31 @@ impl Launch<'_> {
         // inside `code`, that `code` ends with `Halt` and that a private
         // array's registers `base..base + len` exist; so `pc` always indexes
         // `code` and every register access is in bounds.
+        // `rd!`/`wr!` read and write a 32-bit value (the low half of the
+        // register, written zero-extended); `rdw!`/`wrw!` the whole
+        // register (64-bit values, and copies of a value of any type).
         macro_rules! rd {
+            ($x:expr) => {{
+                let at = $x as usize;
+                unsafe { *rp.add(at) as u32 }
+            }};
+        }
+        macro_rules! wr {
+            ($x:expr, $v:expr) => {{
+                let v: u32 = $v;
+                let at = $x as usize;
+                unsafe { *rp.add(at) = Word::from(v) }
+            }};
+        }
+        macro_rules! rdw {
             ($x:expr) => {{
                 let at = $x as usize;
                 unsafe { *rp.add(at) }
             }};
         }
-        macro_rules! wr {
+        macro_rules! wrw {
             ($x:expr, $v:expr) => {{
-                let v = $v;
+                let v: Word = $v;
                 let at = $x as usize;
                 unsafe { *rp.add(at) = v }
             }};
@@ -822,7 +840,7 @@ impl Launch<'_> {
             let op = unsafe { *code.get_unchecked(pc) };
             pc += 1;
             match op {
-                Op::Mov { d, a } => wr!(d, rd!(a)),
+                Op::Mov { d, a } => wrw!(d, rdw!(a)),
                 Op::AddI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_add(y)),
                 Op::SubI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_sub(y)),
                 Op::MulI { d, a, b } => bin!(d, a, b, |x, y| x.wrapping_mul(y)),
@@ -920,7 +938,35 @@ impl Launch<'_> {
                     wr!(d, v.to_bits());
                 }
                 Op::Select { d, c, a, b } => {
-                    wr!(d, if rd!(c) != 0 { rd!(a) } else { rd!(b) });
+                    wrw!(d, if rd!(c) != 0 { rdw!(a) } else { rdw!(b) });
+                }
+                Op::Wide { k, d, a, b, c } => wrw!(d, wide(k, rdw!(a), rdw!(b), rdw!(c))),
+                Op::Conv { d, a, from, to } => wrw!(d, convert(rdw!(a), from, to)),
+                Op::Load64 { d, m, i: ix } => {
+                    let index = rd!(ix);
+                    let at = u64::from(index) * 2;
+                    match (self.word(arena, m, at), self.word(arena, m, at + 1)) {
+                        (Ok(lo), Ok(hi)) => wrw!(d, join_words([lo, hi])),
+                        (Err(len), _) | (_, Err(len)) if unchecked || proven[pc - 1] => {
+                            return Err(oob(m, index, len / 2));
+                        }
+                        _ => wrw!(d, 0),
+                    }
+                }
+                Op::Store64 { m, i: ix, v } => {
+                    let index = rd!(ix);
+                    let at = u64::from(index) * 2;
+                    match (self.cell(arena, m, at), self.cell(arena, m, at + 1)) {
+                        (Ok(lo), Ok(hi)) => {
+                            let [l, h] = split_word(rdw!(v));
+                            lo.store(l, Relaxed);
+                            hi.store(h, Relaxed);
+                        }
+                        (Err(len), _) | (_, Err(len)) if unchecked || proven[pc - 1] => {
+                            return Err(oob(m, index, len / 2));
+                        }
+                        _ => {}
+                    }
                 }
                 Op::LoadMad { d, m, a, b, c } => {
                     let index = rd!(a).wrapping_mul(rd!(b)).wrapping_add(rd!(c));
@@ -1002,10 +1048,10 @@ impl Launch<'_> {
                     len,
                 } => {
                     let index = rd!(ix);
-                    wr!(
+                    wrw!(
                         d,
                         if index < len {
-                            rd!(base + index)
+                            rdw!(base + index)
                         } else if unchecked || proven[pc - 1] {
                             return Err(oob(Mem::Private(m), index, len as usize));
                         } else {
@@ -1022,7 +1068,7 @@ impl Launch<'_> {
                 } => {
                     let index = rd!(ix);
                     if index < len {
-                        wr!(base + index, rd!(v));
+                        wrw!(base + index, rdw!(v));
                     } else if unchecked || proven[pc - 1] {
                         return Err(oob(Mem::Private(m), index, len as usize));
                     }
@@ -1326,4 +1372,20 @@ fn atomic_rmw(w: &AtomicU32, k: AtomicK, v: u32) -> u32 {
         AtomicK::Xor => w.fetch_xor(v, Relaxed),
         AtomicK::Xchg => w.swap(v, Relaxed),
     }
+}
+
+/// The two words of memory that hold a 64-bit element, in address order
+/// (the host's byte order, as `CpuMemory` lays out every element).
+pub(super) fn split_word(v: Word) -> [u32; 2] {
+    let b = v.to_ne_bytes();
+    [
+        u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+    ]
+}
+
+/// The 64-bit element held by two words of memory (see [`split_word`]).
+pub(super) fn join_words([lo, hi]: [u32; 2]) -> Word {
+    let (l, h) = (lo.to_ne_bytes(), hi.to_ne_bytes());
+    Word::from_ne_bytes([l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]])
 }

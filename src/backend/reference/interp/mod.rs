@@ -1,8 +1,11 @@
 //! The reference interpreter: the executable definition of vyre's semantics.
 //!
 //! A [`Program`] is compiled once ([`Compiled::new`]) into flat register
-//! bytecode: every value is a 32-bit pattern in a per-invocation register
-//! file (`bool` is 0 or 1, `f32` its bits). Builtins, scalar parameters,
+//! bytecode: every value is a bit pattern in a 64-bit register of a
+//! per-invocation register file (`bool` is 0 or 1, `f32` its bits
+//! zero-extended, a `u64`/`i64`/`f64` the whole register; the 64-bit
+//! operations are `crate::ir::wide`'s). Memory is 32-bit words: a 64-bit
+//! element takes two, in the host's byte order. Builtins, scalar parameters,
 //! buffer lengths and constants live in fixed registers set before an
 //! invocation starts, so reading them costs no instruction; locals have one
 //! register each and expression temporaries are allocated stack-wise per
@@ -37,8 +40,9 @@
 //! # Semantics
 //!
 //! Integer arithmetic wraps; `x / 0 == 0` and `x % 0 == 0`; `i32::MIN / -1
-//! == i32::MIN` and `i32::MIN % -1 == 0`; shift amounts are masked `& 31`
-//! and `>>` is arithmetic on `i32`; float to integer casts saturate with
+//! == i32::MIN` and `i32::MIN % -1 == 0` (likewise `i64`); shift amounts
+//! are masked `& 31` (`& 63` for the 64-bit types) and `>>` is arithmetic on
+//! `i32` and `i64`; float to integer casts saturate with
 //! NaN to 0; `bool` casts to 0/1; `f32` operations are Rust's (`mul_add`
 //! fused, `min`/`max` NaN-ignoring, `clamp(lo, hi)` = `max(lo).min(hi)`,
 //! `i32::abs` wrapping); an `i32` index is reinterpreted as `u32`. Locals
@@ -151,7 +155,7 @@ use rayon::prelude::*;
 
 use crate::ir::{Access, DataType, Literal, Param, Program, ValidationError};
 use crate::mid::{Analysis, widen};
-use bytecode::{MapCode, MatStmt, MatrixSlot, Mem, Op, Reg, WgA};
+use bytecode::{MapCode, MatStmt, MatrixSlot, Mem, Op, Reg, WgA, Word};
 use compile::Codegen;
 use exec::{Launch, Scratch};
 
@@ -413,7 +417,7 @@ pub struct Compiled {
     code: Vec<Op>,
     nregs: usize,
     /// Register values that do not depend on the launch (constants).
-    consts: Vec<(Reg, u32)>,
+    consts: Vec<(Reg, Word)>,
     /// Per parameter: its scalar register (scalars) and its length
     /// register (buffers).
     params: Vec<Param>,
@@ -784,7 +788,7 @@ impl Compiled {
         }
         let (mut template, ro, rw) = self.bind(workgroups, args)?;
         if let Some(r) = self.subgroup_size {
-            template[r as usize] = subgroup_size;
+            template[r as usize] = Word::from(subgroup_size);
         }
         let total = u64::from(workgroups[0])
             .checked_mul(u64::from(workgroups[1]))
@@ -834,10 +838,12 @@ impl Compiled {
         &self,
         workgroups: [u32; 3],
         args: &[CoreArg<'a>],
-    ) -> Result<(Vec<u32>, Vec<&'a [u32]>, Vec<&'a [AtomicU32]>), RunError> {
+    ) -> Result<(Vec<Word>, Vec<&'a [u32]>, Vec<&'a [AtomicU32]>), RunError> {
         self.check_count(args.len())?;
-        let mut regs = vec![0u32; self.nregs];
-        regs[9..12].copy_from_slice(&workgroups);
+        let mut regs = vec![0; self.nregs];
+        for (r, n) in regs[9..12].iter_mut().zip(workgroups) {
+            *r = Word::from(n);
+        }
         for &(r, v) in &self.consts {
             regs[r as usize] = v;
         }
@@ -856,14 +862,23 @@ impl Compiled {
                 CoreArg::Rw(b) => Some(b.len()),
                 CoreArg::Scalar(_) | CoreArg::Widened(_) => None,
             };
-            if let Some(len) = len {
+            if let Some(words) = len {
+                // A 64-bit element is two words (in the host's byte order).
+                let wide = matches!(param, Param::Buffer(b) if b.elem.is_wide());
+                if wide && words % 2 != 0 {
+                    return Err(mismatch(
+                        format!("a buffer of `{}`, two words per element", param_elem(param)),
+                        format!("{words} words"),
+                    ));
+                }
+                let len = if wide { words / 2 } else { words };
                 let len = u32::try_from(len).map_err(|_| {
                     mismatch(
                         format!("a buffer of at most {} elements", u32::MAX),
                         format!("{len} elements"),
                     )
                 })?;
-                regs[(self.len_base + index as u32) as usize] = len;
+                regs[(self.len_base + index as u32) as usize] = Word::from(len);
             }
             // A narrow element's slot holds its bits zero-extended.
             if let Param::Buffer(b) = param
@@ -1000,8 +1015,16 @@ fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, RunError> {
     Ok(p)
 }
 
-fn literal_bits(l: Literal) -> u32 {
-    l.bits()
+/// A buffer parameter's element type (`u32` for a scalar, never asked).
+fn param_elem(param: &Param) -> DataType {
+    match param {
+        Param::Buffer(b) => b.elem,
+        Param::Scalar { .. } => DataType::U32,
+    }
+}
+
+fn literal_bits(l: Literal) -> Word {
+    l.bits64()
 }
 
 /// View a uniquely borrowed word slice as atomics, so that workgroups on
