@@ -89,6 +89,23 @@ pub fn arrays(seed: u64, x: &[f64], out: &mut [u64], out_f: &mut [f64]) {
 }
 
 #[kernel(workgroup_size = 32)]
+pub fn sext(x: &[i32], y: &[u32], out: &mut [u32], o64: &mut [i64]) {
+    let i = global_id().x;
+    if i < x.len() {
+        let v = x[i] as i64;
+        let w = y[i] as i64;
+        out[6 * i] = (v < 0i64) as u32;
+        out[6 * i + 1] = (v > 31i64) as u32;
+        out[6 * i + 2] = ((v >> 63u32) != 0) as u32;
+        out[6 * i + 3] = (v <= -1) as u32 + (w < 0) as u32 * 2;
+        out[6 * i + 4] = (v.min(w) == v) as u32;
+        out[6 * i + 5] = ((x[i] as u64) >> 40u32) as u32;
+        o64[2 * i] = v.abs();
+        o64[2 * i + 1] = v * w;
+    }
+}
+
+#[kernel(workgroup_size = 32)]
 pub fn params(a: u32, b: u64, c: f32, d: f64, e: i64, out: &mut [u64], out_f: &mut [f64]) {
     let i = global_id().x;
     if i < out.len() {
@@ -470,9 +487,55 @@ fn scalar_parameters_of_every_width_keep_their_values() {
     }
 }
 
+/// A sign-extended `i32` keeps its sign in every 64-bit operation (Mesa's
+/// lavapipe once treated `OpSConvert`'s result as non-negative in
+/// comparisons, shifts and `abs`).
+#[test]
+fn sign_extended_values_keep_their_sign() {
+    let p = program("sext");
+    let spec = spec_for_every_target(&p, "tests::wide_types::sext");
+    let x = [-5i32, 7, i32::MIN, -1, 0, 31, 32, i32::MAX];
+    let y = [u32::MAX, 3, 0x8000_0000, 1, 0, 40, 0xFFFF_FFF0, 2];
+    let n = x.len();
+    for dev in devices() {
+        let xb = dev.upload(&x).unwrap();
+        let yb = dev.upload(&y).unwrap();
+        let mut o = dev.zeros::<u32>(6 * n).unwrap();
+        let mut o64 = dev.zeros::<i64>(2 * n).unwrap();
+        spec.with(|sp| {
+            dev.launch(
+                sp,
+                Grid::threads(n),
+                &mut [xb.arg(), yb.arg(), o.arg_mut(), o64.arg_mut()],
+            )
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", dev.name()));
+        let (go, g64) = (dev.download(&o).unwrap(), dev.download(&o64).unwrap());
+        for i in 0..n {
+            let (v, w) = (i64::from(x[i]), i64::from(y[i]));
+            let want = [
+                u32::from(v < 0),
+                u32::from(v > 31),
+                u32::from((v >> 63) != 0),
+                u32::from(v <= -1) + u32::from(w < 0) * 2,
+                u32::from(v.min(w) == v),
+                (x[i] as u64 >> 40) as u32,
+            ];
+            assert_eq!(go[6 * i..6 * i + 6], want, "{}: x = {}", dev.name(), x[i]);
+            assert_eq!(
+                g64[2 * i..2 * i + 2],
+                [v.wrapping_abs(), v.wrapping_mul(w)],
+                "{}: x = {}",
+                dev.name(),
+                x[i]
+            );
+        }
+    }
+}
+
 #[test]
 fn ptx_of_64_bit_kernels_assembles_for_every_architecture() {
-    for name in ["ints", "floats", "arrays", "params"] {
+    for name in ["ints", "floats", "arrays", "params", "sext"] {
         ptx_support::assemble_all(&program(name), &DispatchConfig::default());
     }
     let text = ptx_support::emit(&program("params"), "sm_90");

@@ -168,18 +168,22 @@ pub fn op_tolerance(op: ApproxOp) -> Tolerance {
 }
 
 /// The tolerance of one inexact `f64` operation on the generator's
-/// operands, in `f64` units: division, within the 3 ULPs of the `f32` one
-/// ([`op_tolerance`]), without the allowance for flushed subnormals
-/// (targets keep `f64` subnormals). Division is the only one: `%` is not
-/// defined on `f64`, and `sqrt`, `mul_add` are correctly rounded, so any
+/// operands, in `f64` units, without the allowance for flushed subnormals
+/// (targets keep `f64` subnormals): division within the 3 ULPs of the
+/// `f32` one ([`op_tolerance`]); `mul_add` of operands in `[-16, 16]`
+/// fused or not (2 ULPs, or `2^-40` absolutely where the sum cancels).
+/// `%` is not defined on `f64` and `sqrt` is correctly rounded, so any
 /// other operation gets 0 ULPs.
 #[must_use]
 pub fn op_tolerance_f64(op: ApproxOp) -> Tolerance {
-    let ulp = match op {
-        ApproxOp::Div => 3,
-        ApproxOp::Rem | ApproxOp::Math(_) => 0,
-    };
-    Tolerance::Float { ulp, abs: 0.0 }
+    match op {
+        ApproxOp::Div => Tolerance::Float { ulp: 3, abs: 0.0 },
+        ApproxOp::Math(MathFn::MulAdd) => Tolerance::Float {
+            ulp: 2,
+            abs: 1.0 / 1_099_511_627_776.0,
+        },
+        ApproxOp::Rem | ApproxOp::Math(_) => Tolerance::Float { ulp: 0, abs: 0.0 },
+    }
 }
 
 /// An inexact float operation.

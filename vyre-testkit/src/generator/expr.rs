@@ -456,30 +456,56 @@ impl<S: Source> Gen<'_, S> {
                 }
                 convert(self.expr(from, d, clean), from, F64)
             }
-            8 => {
-                let args = (0..3).map(|_| self.double_expr(d, clean)).collect();
-                Expr::Math(MathFn::MulAdd, args)
-            }
             _ => self
                 .load(F64, d, clean)
                 .unwrap_or_else(|| self.leaf(F64, clean)),
         }
     }
 
-    /// The one inexact `f64` operation, division (`%` is not defined on
-    /// `f64`), on exactly computed operands, as the `f32` one in
-    /// [`Gen::approx`]: the divisor is never 0.
+    /// One of the inexact `f64` operations on exactly computed operands,
+    /// as in [`Gen::approx`]: division (the divisor never 0; `%` is not
+    /// defined on `f64`), or `mul_add` on operands clamped to `[-16, 16]`
+    /// (fused on PTX and the reference, but SPIR-V's `Fma` may round the
+    /// product first, as lavapipe's does).
     pub(super) fn approx_f64(&mut self) -> (Expr, ApproxOp) {
         let d = self.cfg.max_expr_depth.min(2);
+        if self.src.chance(1, 3) {
+            let args = (0..3)
+                .map(|_| {
+                    let e = self.double_expr(d, false);
+                    Expr::Math(
+                        MathFn::Clamp,
+                        vec![
+                            e,
+                            float_lit(DataType::F64, -16.0),
+                            float_lit(DataType::F64, 16.0),
+                        ],
+                    )
+                })
+                .collect();
+            return (
+                Expr::Math(MathFn::MulAdd, args),
+                ApproxOp::Math(MathFn::MulAdd),
+            );
+        }
         let a = self.double_expr(d, false);
-        // Never 0 (see `approx`): Vulkan leaves `x / 0` undefined.
+        // Never 0 (see `approx`): Vulkan leaves `x / 0` undefined. Nor NaN,
+        // which `f64 sqrt` makes of negative operands: lavapipe folds
+        // `0.0 / x` to 0 even then (it folds `x * 0.0` regardless of
+        // `SignedZeroInfNanPreserve`, docs/targets.md).
         let b = self.double_expr(d, true);
         let zero = Expr::Lit(vyre::ir::Literal::f64(0.0));
         let one = Expr::Lit(vyre::ir::Literal::f64(1.0));
-        (
-            a.div(Expr::select(b.clone().ne(zero), b, one)),
-            ApproxOp::Div,
-        )
+        let usable = Expr::Binary(
+            BinOp::And,
+            Box::new(b.clone().ne(zero)),
+            Box::new(Expr::Binary(
+                BinOp::Eq,
+                Box::new(b.clone()),
+                Box::new(b.clone()),
+            )),
+        );
+        (a.div(Expr::select(usable, b, one)), ApproxOp::Div)
     }
 
     pub(super) fn clamped(&mut self, lo: f32, hi: f32) -> Expr {

@@ -593,8 +593,20 @@ impl Lowerer<'_> {
             }
         };
         let (wf, wt) = (width(from), width(to));
-        let v = if wf < wt {
-            // Extend by the source's signedness.
+        let v = if wf < wt && from.is_signed() {
+            // Sign-extended as a zero extension shifted up, then shifted
+            // back arithmetically: Mesa's lavapipe treats an `OpSConvert`
+            // result as non-negative in later comparisons, shifts and
+            // `abs` (`(-5i32 as i64) < 0` was false; tests/wide_types.rs,
+            // `sign_extended_values_keep_their_sign`).
+            let u = self.bitcast(v, ScalarKind::Uint, blk);
+            let z = self.convert_to(u, ScalarKind::Uint, wt, blk);
+            let k = self.u32_lit(32);
+            let up = self.bin(BinaryOperator::ShiftLeft, z, k, blk);
+            let s = self.bitcast(up, ScalarKind::Sint, blk);
+            self.bin(BinaryOperator::ShiftRight, s, k, blk)
+        } else if wf < wt {
+            // Zero-extended.
             self.convert_to(v, kind_of(from), wt, blk)
         } else if wf > wt {
             let u = if from.is_signed() {
