@@ -393,7 +393,7 @@ fn spirv_declares_64_bit_capabilities_only_where_used_and_validates() {
         let bytes = emit("spirv", &p).unwrap_or_else(|e| panic!("{e}"));
         let caps = spirv_capabilities(&bytes);
         assert!(caps.contains(&CAP_INT64), "{}: {caps:?}", p.name);
-        let has_f64 = vyre::backend::naga::lower::wide_types(&p).contains(&DataType::F64);
+        let has_f64 = p.wide_types().contains(&DataType::F64);
         assert_eq!(caps.contains(&CAP_FLOAT64), has_f64, "{}: {caps:?}", p.name);
         if let Some(val) = &val {
             let path = dir.path().join(format!("{}.spv", p.name));
@@ -476,7 +476,7 @@ fn hlsl_writes_64_bit_types_but_not_f64_sqrt_floor_ceil() {
                 continue;
             }
         };
-        let types = vyre::backend::naga::lower::wide_types(&p);
+        let types = p.wide_types();
         if types.contains(&DataType::F64) {
             assert!(text.contains("double"), "{}:\n{text}", p.name);
         }

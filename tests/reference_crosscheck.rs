@@ -2007,10 +2007,7 @@ fn wide_bytecode_agrees_with_a_tree_walker() {
     let (mut checked, mut skipped, mut diverged) = (0, 0, 0);
     for seed in 0..seeds {
         let case = generate(seed, &cfg);
-        assert!(
-            !vyre_testkit::harness::wide_types(&case.program).is_empty(),
-            "seed {seed}"
-        );
+        assert!(!case.program.wide_types().is_empty(), "seed {seed}");
         let want = walk(&case.program, &case.inputs, case.grid, 32);
         let got = bytecode(&case.program, &case.inputs, case.grid, 32);
         match (want, got) {

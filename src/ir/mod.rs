@@ -1302,6 +1302,42 @@ impl Program {
         self.any_expr(&mut |e| matches!(e, Expr::Subgroup(..)))
     }
 
+    /// The 64-bit types (`u64`, `i64`, `f64`) the kernel uses anywhere: as
+    /// a parameter, array element, local, literal or cast target type
+    /// (every 64-bit value comes from one of these), in [`DataType::ALL`]
+    /// order. Targets without them refuse such a kernel.
+    #[must_use]
+    pub fn wide_types(&self) -> Vec<DataType> {
+        let mut used = [false; DataType::ALL.len()];
+        let mut note = |t: DataType| {
+            if let Some(k) = DataType::ALL.iter().position(|&u| u == t) {
+                used[k] |= t.is_wide();
+            }
+        };
+        for p in &self.params {
+            match p {
+                Param::Buffer(b) => note(b.elem),
+                Param::Scalar { ty, .. } => note(*ty),
+            }
+        }
+        self.shared.iter().for_each(|d| note(d.elem));
+        self.private.iter().for_each(|d| note(d.elem));
+        self.locals.iter().for_each(|d| note(d.ty));
+        self.any_expr(&mut |e| {
+            match e {
+                Expr::Lit(l) => note(l.ty()),
+                Expr::Cast(t, _) => note(*t),
+                _ => {}
+            }
+            false
+        });
+        DataType::ALL
+            .into_iter()
+            .zip(used)
+            .filter_map(|(t, u)| u.then_some(t))
+            .collect()
+    }
+
     /// Whether the kernel uses a matrix operation (PTX then needs sm_80 for
     /// `bf16` operands, naga a path for them).
     #[must_use]

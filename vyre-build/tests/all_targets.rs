@@ -69,3 +69,59 @@ fn example_kernels_compile_for_every_registered_target() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+/// A kernel a target cannot express (`f64` in WGSL and MSL) does not fail
+/// the build: that target gets a placeholder artifact and one warning per
+/// kernel and target, and launching the kernel from it is an error that
+/// names kernel, target and reason; the other targets build as usual.
+#[test]
+fn a_kernel_a_target_cannot_express_warns_and_fails_only_at_launch() {
+    let dir = std::env::temp_dir().join(format!("vyre-build-lacks-{}", std::process::id()));
+    let kernels = dir.join("kernels");
+    std::fs::create_dir_all(&kernels).unwrap();
+    std::fs::write(
+        kernels.join("wide.vyre"),
+        "#[kernel(workgroup_size = 64)]\npub fn halve(x: &mut [f64]) {\n    let i = global_id().x;\n    if i < x.len() {\n        x[i] = x[i] * 0.5;\n    }\n}\n\n#[kernel(workgroup_size = 64)]\npub fn plain(x: &mut [f32]) {\n    let i = global_id().x;\n    if i < x.len() {\n        x[i] = x[i] * 0.5;\n    }\n}\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let result = vyre_build::Builder::new()
+        .targets(["reference", "spirv", "wgsl", "msl"])
+        .manifest_dir(&dir)
+        .out_dir(&out)
+        .read_metadata(false)
+        .emit_rerun_lines(false)
+        .stub(false)
+        .compile("kernels")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lacks: Vec<&String> = result
+        .warnings
+        .iter()
+        .filter(|w| w.contains("is not built for"))
+        .collect();
+    assert_eq!(lacks.len(), 2, "{:?}", result.warnings);
+    for target in ["wgsl", "msl"] {
+        assert!(
+            lacks.iter().any(|w| w.contains("`halve`")
+                && w.contains(&format!("`{target}`"))
+                && w.contains("f64")),
+            "{target}: {lacks:?}"
+        );
+    }
+    // Every kernel has a blob per target: the placeholders included.
+    assert_eq!(result.emitted.len(), 2 * 4, "{:?}", result.emitted);
+    let blob = std::fs::read(out.join("vyre_kernels/wide.halve.wgsl.wgsl")).unwrap();
+    let placeholder = vyre::runtime::Artifact {
+        target: "wgsl",
+        arch: None,
+        bytes: &blob,
+    };
+    assert!(
+        placeholder
+            .unsupported_reason()
+            .is_some_and(|r| r.contains("f64")),
+        "{}",
+        String::from_utf8_lossy(&blob)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

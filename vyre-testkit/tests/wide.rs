@@ -9,7 +9,7 @@ use vyre::ir::{BinOp, DataType, Expr, Literal, MathFn, Param};
 use vyre_testkit::compare::{ApproxOp, op_tolerance_f64};
 use vyre_testkit::harness::{
     DeviceRunOptions, DeviceTarget, case_from_header, case_header, check_target, compare,
-    inexpressible, load_regression, run_reference, save_regression, wide_types,
+    inexpressible, load_regression, run_reference, save_regression,
 };
 use vyre_testkit::{Case, Check, GenConfig, Outcome, Tolerance, Value, generate};
 
@@ -40,7 +40,7 @@ fn wide_cases_validate_and_run_on_the_reference() {
             );
         }
         assert!(
-            !wide_types(&case.program).is_empty(),
+            !case.program.wide_types().is_empty(),
             "seed {seed}: no 64-bit type"
         );
         // Inputs hold each element's bits zero-extended; scalars have
@@ -89,7 +89,7 @@ fn one_program_in_six_is_wide_and_the_others_are_unchanged() {
     let mut wide = 0;
     for seed in 0..n {
         let case = generate(seed, &cfg);
-        if wide_types(&case.program).is_empty() {
+        if case.program.wide_types().is_empty() {
             let old = Case::from_draws(&case.draws[1..], &before);
             assert_eq!(old.program, case.program, "seed {seed}");
             assert_eq!(old.inputs, case.inputs, "seed {seed}");
@@ -114,10 +114,10 @@ fn without_the_option_no_wide_type_appears() {
     };
     for seed in 0..500u64 {
         let p = generate(seed, &cfg).program;
-        assert_eq!(wide_types(&p), [], "seed {seed}");
+        assert_eq!(p.wide_types(), [], "seed {seed}");
         // Without floats, no `f64` either.
         let p = generate(seed, &ints).program;
-        assert!(!wide_types(&p).contains(&DataType::F64), "seed {seed}");
+        assert!(!p.wide_types().contains(&DataType::F64), "seed {seed}");
         assert!(p.validate().is_ok(), "seed {seed}");
     }
 }
@@ -443,7 +443,7 @@ fn inexpressible_targets_are_named() {
     let (mut f64_case, mut int_case) = (None, None);
     for seed in 0..200u64 {
         let case = generate(seed, &cfg);
-        let tys = wide_types(&case.program);
+        let tys = case.program.wide_types();
         if tys.contains(&DataType::F64) {
             f64_case.get_or_insert(case);
         } else {
@@ -470,7 +470,7 @@ fn inexpressible_targets_are_named() {
         let why = inexpressible(&p, "hlsl");
         assert_eq!(why.is_some(), f64_rounding(&p), "seed {seed}: {why:?}");
         refused += u32::from(why.is_some());
-        accepted += u32::from(why.is_none() && wide_types(&p).contains(&DataType::F64));
+        accepted += u32::from(why.is_none() && p.wide_types().contains(&DataType::F64));
     }
     assert!(refused > 5 && accepted > 5, "{refused} {accepted}");
     assert!(inexpressible(&f64_case.program, "wgsl").is_some());

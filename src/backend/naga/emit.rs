@@ -7,7 +7,7 @@ use naga::back::{hlsl, msl, spv, wgsl};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 use super::layout::{BIND_GROUP, Layout};
-use super::lower::{lower, lower_with_vector_views, slot_kinds, wide_types};
+use super::lower::{lower, lower_with_vector_views, slot_kinds};
 use crate::DispatchConfig;
 use crate::driver::{
     AotLauncherFiles, AotLauncherRequest, CompileError, CompileResult, KernelLauncherCodegen,
@@ -61,7 +61,7 @@ fn check_wide_types(program: &Program, target: &str) -> CompileResult<()> {
     if target == "hlsl" {
         return check_hlsl_f64_math(program);
     }
-    let wide = wide_types(program);
+    let wide = program.wide_types();
     let missing: Vec<DataType> = match target {
         "wgsl" => wide,
         "msl" => wide.into_iter().filter(|t| *t == DataType::F64).collect(),
@@ -125,7 +125,7 @@ pub fn capabilities(program: &Program) -> Capabilities {
     if program.uses_subgroups() {
         caps |= Capabilities::SUBGROUP;
     }
-    let wide = wide_types(program);
+    let wide = program.wide_types();
     if !wide.is_empty() {
         caps |= Capabilities::SHADER_INT64;
     }
@@ -446,7 +446,7 @@ pub fn msl_source(program: &Program, config: &DispatchConfig) -> CompileResult<S
     let mut options = msl::Options {
         // 64-bit integers need Metal 2.3 (where wgpu offers
         // `SHADER_INT64`); `f64` was refused above.
-        lang_version: if wide_types(program).is_empty() {
+        lang_version: if program.wide_types().is_empty() {
             (2, 0)
         } else {
             (2, 3)
@@ -519,7 +519,7 @@ pub fn hlsl_source(program: &Program, config: &DispatchConfig) -> CompileResult<
     let (module, info) = lower_and_validate(program, config, "hlsl")?;
     let layout = Layout::new(&slot_kinds(program));
     let options = hlsl::Options {
-        shader_model: if program.uses_subgroups() || !wide_types(program).is_empty() {
+        shader_model: if program.uses_subgroups() || !program.wide_types().is_empty() {
             hlsl::ShaderModel::V6_0
         } else {
             hlsl::ShaderModel::V5_1

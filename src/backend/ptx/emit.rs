@@ -191,9 +191,6 @@ pub fn emit_ptx_analysed(
     Ok(out)
 }
 
-/// The type, name and extent of an array of `len` `elem`s: `.b32 sym[len]`
-/// for 32-bit elements, `.b8 sym[bytes]` for narrow ones, the bytes rounded
-/// up to whole words (never empty).
 /// The alignment of a shared array in bytes: 16 (for 16-byte accesses),
 /// or a whole 1024-byte swizzle atom for a swizzled one (the hardware
 /// swizzles by address bits, and `wgmma` descriptors assume atoms start on
@@ -205,6 +202,9 @@ fn shared_align(layout: SharedLayout) -> u32 {
     }
 }
 
+/// The type, name and extent of an array of `len` `elem`s: `.b32 sym[len]`
+/// for 32-bit elements, `.b64 sym[len]` for 64-bit ones, `.b8 sym[bytes]`
+/// for narrow ones, the bytes rounded up to whole words (never empty).
 fn array_decl(sym: Symbol, elem: DataType, len: u32) -> String {
     if elem.is_narrow() {
         format!(".b8 {sym}[{}]", 4 * array_words(elem, len))
@@ -430,12 +430,10 @@ impl<'a> Emitter<'a> {
             }
         }
         for (i, a) in program.private.iter().enumerate() {
-            let words = if a.elem.is_narrow() {
-                array_words(a.elem, a.len)
-            } else {
-                a.len
-            };
-            self.zero_private(Symbol::Private(i), words);
+            // Every byte: a 64-bit element is two words (zeroing `len`
+            // words left the upper half of a `[u64; 3]` to chance:
+            // differential seed 0x200352 on the H100).
+            self.zero_private(Symbol::Private(i), array_words(a.elem, a.len));
         }
         if program.uses_subgroups() {
             // At entry, so that every use (in any branch) sees the registers.

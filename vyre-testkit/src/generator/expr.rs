@@ -488,24 +488,29 @@ impl<S: Source> Gen<'_, S> {
                 ApproxOp::Math(MathFn::MulAdd),
             );
         }
-        let a = self.double_expr(d, false);
-        // Never 0 (see `approx`): Vulkan leaves `x / 0` undefined. Nor NaN,
-        // which `f64 sqrt` makes of negative operands: lavapipe folds
-        // `0.0 / x` to 0 even then (it folds `x * 0.0` regardless of
-        // `SignedZeroInfNanPreserve`, docs/targets.md).
+        // Operands of magnitude 0 or within [2^-500, 2^500], so that the
+        // quotient neither overflows nor underflows: Vulkan bounds the
+        // error of `f64` division only in range (NVIDIA's driver gave NaN
+        // for an overflowing quotient the reference has as -inf). The
+        // divisor is never 0 (Vulkan leaves `x / 0` undefined) nor NaN
+        // (`f64 sqrt` makes NaN of negative operands, and lavapipe folds
+        // `0.0 / x` to 0 even then: docs/targets.md).
+        let lit = |v: f64| Expr::Lit(vyre::ir::Literal::f64(v));
+        let (big, small) = (2f64.powi(500), 2f64.powi(-500));
+        let a = Expr::Math(
+            MathFn::Clamp,
+            vec![self.double_expr(d, false), lit(-big), lit(big)],
+        );
+        let a_tiny = Expr::Math(MathFn::Abs, vec![a.clone()]).lt(lit(small));
+        let a = Expr::select(a_tiny, lit(0.0), a);
         let b = self.double_expr(d, true);
-        let zero = Expr::Lit(vyre::ir::Literal::f64(0.0));
-        let one = Expr::Lit(vyre::ir::Literal::f64(1.0));
+        let mag = Expr::Math(MathFn::Abs, vec![b.clone()]);
         let usable = Expr::Binary(
             BinOp::And,
-            Box::new(b.clone().ne(zero)),
-            Box::new(Expr::Binary(
-                BinOp::Eq,
-                Box::new(b.clone()),
-                Box::new(b.clone()),
-            )),
+            Box::new(mag.clone().ge(lit(small))),
+            Box::new(mag.le(lit(big))),
         );
-        (a.div(Expr::select(usable, b, one)), ApproxOp::Div)
+        (a.div(Expr::select(usable, b, lit(1.0))), ApproxOp::Div)
     }
 
     pub(super) fn clamped(&mut self, lo: f32, hi: f32) -> Expr {

@@ -185,41 +185,6 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The 64-bit types (`u64 i64 f64`) `program` mentions anywhere (in a
-/// declaration, a literal or a cast: every value's type comes from one),
-/// in [`DataType::ALL`]'s order.
-#[must_use]
-pub fn wide_types(program: &Program) -> Vec<DataType> {
-    let mut seen = [false; DataType::ALL.len()];
-    let mut note = |t: DataType| {
-        if let Some(k) = DataType::ALL.iter().position(|&u| u == t) {
-            seen[k] |= t.is_wide();
-        }
-    };
-    for p in &program.params {
-        match p {
-            Param::Buffer(b) => note(b.elem),
-            Param::Scalar { ty, .. } => note(*ty),
-        }
-    }
-    program.locals.iter().for_each(|l| note(l.ty));
-    program.shared.iter().for_each(|a| note(a.elem));
-    program.private.iter().for_each(|a| note(a.elem));
-    program.any_expr(&mut |e| {
-        match e {
-            Expr::Lit(l) => note(l.ty()),
-            Expr::Cast(t, _) => note(*t),
-            _ => {}
-        }
-        false
-    });
-    DataType::ALL
-        .into_iter()
-        .zip(seen)
-        .filter_map(|(t, s)| s.then_some(t))
-        .collect()
-}
-
 /// Why the artifact target `target` cannot express `program`, when it
 /// cannot: WGSL has no 64-bit types, Metal (`msl`) no `f64`, HLSL no `f64`
 /// `sqrt`, `floor` or `ceil` (DXIL defines them for 16- and 32-bit floats
@@ -239,7 +204,8 @@ pub fn inexpressible(program: &Program, target: &str) -> Option<String> {
         });
         return missing.map(|f| format!("`hlsl` cannot express `f64` `{}`", f.name()));
     }
-    let missing: Vec<String> = wide_types(program)
+    let missing: Vec<String> = program
+        .wide_types()
         .into_iter()
         .filter(|&t| match target {
             "wgsl" => true,

@@ -21,7 +21,7 @@ mod spec;
 
 pub use check::{
     Mismatch, Outcome, References, check_against, check_target, compare, inexpressible, run_case,
-    wide_types, widened_bits,
+    widened_bits,
 };
 pub use regress::{
     HEADER_MAGIC, case_from_header, case_header, load_regression, regression_source,

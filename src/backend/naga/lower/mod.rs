@@ -68,42 +68,6 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
         .collect()
 }
 
-/// The 64-bit types (`u64`, `i64`, `f64`) `program` uses anywhere: as
-/// a parameter, array element, local, literal or cast target type (every
-/// 64-bit value comes from one of these), in [`DataType::ALL`] order.
-#[must_use]
-pub fn wide_types(program: &Program) -> Vec<DataType> {
-    let mut used = [false; 3];
-    let mut note = |ty: DataType| match ty {
-        DataType::U64 => used[0] = true,
-        DataType::I64 => used[1] = true,
-        DataType::F64 => used[2] = true,
-        _ => {}
-    };
-    for p in &program.params {
-        match p {
-            Param::Buffer(decl) => note(decl.elem),
-            Param::Scalar { ty, .. } => note(*ty),
-        }
-    }
-    program.shared.iter().for_each(|d| note(d.elem));
-    program.private.iter().for_each(|d| note(d.elem));
-    program.locals.iter().for_each(|d| note(d.ty));
-    program.any_expr(&mut |e| {
-        match e {
-            crate::ir::Expr::Lit(l) => note(l.ty()),
-            crate::ir::Expr::Cast(ty, _) => note(*ty),
-            _ => {}
-        }
-        false
-    });
-    [DataType::U64, DataType::I64, DataType::F64]
-        .into_iter()
-        .zip(used)
-        .filter_map(|(ty, u)| u.then_some(ty))
-        .collect()
-}
-
 /// Lower a validated program to a naga module with one compute entry point
 /// named after the kernel.
 ///
@@ -334,7 +298,7 @@ impl<'a> Lowerer<'a> {
                 .types
                 .insert(Type { name: None, inner }, Span::UNDEFINED)
         };
-        let wide = wide_types(p);
+        let wide = p.wide_types();
         let (int64, float64) = (!wide.is_empty(), wide.contains(&DataType::F64));
         let ty = Types {
             bool_: add_ty(TypeInner::Scalar(Scalar::BOOL)),

@@ -401,10 +401,21 @@ impl Emitter<'_> {
             // Exact.
             (DataType::F32, DataType::F64) => ins!(self.code; Cvt.F64.F32 d, src),
             (DataType::F64, DataType::F32) => ins!(self.code; Cvt.Rn.F32.F64 d, src),
-            // Saturating, NaN -> 0: exactly Rust's `as` (PTX ISA, cvt:
-            // float-to-integer conversions saturate; NaN converts to 0).
+            // Saturating: Rust's `as` (PTX ISA, cvt: float-to-integer
+            // conversions saturate). NaN gives 0 from `f32` to a 32-bit
+            // integer, but the hardware's `f64` and 64-bit conversions give
+            // the integer "indefinite" (`0x8000_0000`, `1 << 63`; seen on
+            // the H100, differential seeds 0x200010, 0x20018d): those get
+            // an explicit NaN test.
             (DataType::F32 | DataType::F64, _) => {
                 ins!(self.code; Cvt.Rzi.(sfx(to)).(sfx(from)) d, src);
+                if from == DataType::F64 || to.is_wide() {
+                    let nan = self.code.reg(Class::Pred);
+                    let r = self.code.reg(class_of(to));
+                    ins!(self.code; Testp.NotANumber.(sfx(from)) nan, src);
+                    ins!(self.code; Selp.(bits_ty(to)) r, int(0), d, nan);
+                    return Val::reg(r, to);
+                }
             }
             _ => unreachable!("casts to bool are rejected by validation"),
         }
