@@ -696,3 +696,16 @@ fn private_arrays_of_64_bit_elements_are_zeroed_whole_on_ptx() {
         assert!(text.contains(store), "missing `{store}` in\n{text}");
     }
 }
+
+#[test]
+fn asynchronous_copies_of_64_bit_elements_are_an_error() {
+    let src = "#[kernel(workgroup_size = 32)]\npub fn k(x: &[f64], y: &mut [f64]) {\n    #[shared]\n    let mut t: [f64; 64];\n    async_copy(&mut t, 0, x, 0, 2);\n    async_commit();\n    async_wait(0);\n    barrier();\n    y[0] = t[0];\n}\n";
+    let Err(err) = parse("a.vyre", src) else {
+        panic!("an asynchronous copy of f64 elements was accepted");
+    };
+    let err = err.render();
+    assert!(
+        err.contains("`async_copy` of `f64` elements is not supported"),
+        "{err}"
+    );
+}

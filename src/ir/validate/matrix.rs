@@ -401,6 +401,11 @@ impl Validator<'_> {
                     path,
                     format!("`async_copy` from `{se}` elements into `{de}` elements; the types must match"),
                 );
+            } else if de.is_wide() {
+                self.err(
+                    path,
+                    format!("`async_copy` of `{de}` elements is not supported; copy 64-bit values with plain loads and stores"),
+                );
             } else if !AsyncOp::is_copy_size(de, *count) {
                 self.err(
                     path,
