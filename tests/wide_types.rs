@@ -61,8 +61,11 @@ pub fn floats(t: f64, x: &[f64], y: &[f32], out_f: &mut [f64], out_32: &mut [u32
     out_f[base + 5] = if f < g { f64::INFINITY } else if f == g { f64::NAN } else { f64::MIN_POSITIVE };
     out_f[base + 6] = f * 1.0e-300 * 1.0e-10 + 0.1;
     out_f[base + 7] = (i as f64) / 7.0 + 1.0f64 / 3.0;
-    out_32[2 * i] = (f as u32) ^ ((f as i32) as u32);
-    out_32[2 * i + 1] = (f != f) as u32 + (f > g) as u32 * 2 + (f <= g) as u32 * 4;
+    out_32[5 * i] = f as u32;
+    out_32[5 * i + 1] = (f as i32) as u32;
+    out_32[5 * i + 2] = (f != f) as u32 + (f > g) as u32 * 2 + (f <= g) as u32 * 4;
+    out_32[5 * i + 3] = ((f as i64) >> 32u32) as u32;
+    out_32[5 * i + 4] = ((f as u64) >> 32u32) as u32;
     out_h[i] = (f as f32) + ((f as i64) as f32);
 }
 
@@ -196,7 +199,7 @@ fn ints_expected(k: u32, s: u64, u: u64, v: i64, i: u32) -> ([u64; 8], [i64; 8])
 /// `floats` in Rust, for element `i`. (The language's `clamp(lo, hi)` is
 /// `max(lo).min(hi)`, which Rust's `f64::clamp` is not for a NaN.)
 #[allow(clippy::manual_clamp)]
-fn floats_expected(t: f64, f: f64, y: f32, i: u32) -> ([f64; 8], [u32; 2], f32) {
+fn floats_expected(t: f64, f: f64, y: f32, i: u32) -> ([f64; 8], [u32; 5], f32) {
     let g = f64::from(y);
     let out_f = [
         f + g * t - f / 3.0,
@@ -214,9 +217,15 @@ fn floats_expected(t: f64, f: f64, y: f32, i: u32) -> ([f64; 8], [u32; 2], f32) 
         f * 1.0e-300 * 1.0e-10 + 0.1,
         f64::from(i) / 7.0 + 1.0 / 3.0,
     ];
+    // Each conversion on its own: NaN to an integer is 0 everywhere (the
+    // H100 gave the "indefinite" integer from an `f64`, which an XOR of two
+    // such conversions had hidden).
     let out_32 = [
-        (f as u32) ^ ((f as i32) as u32),
+        f as u32,
+        (f as i32) as u32,
         u32::from(f.is_nan()) + u32::from(f > g) * 2 + u32::from(f <= g) * 4,
+        ((f as i64) >> 32) as u32,
+        ((f as u64) >> 32) as u32,
     ];
     (out_f, out_32, (f as f32) + ((f as i64) as f32))
 }
@@ -345,7 +354,7 @@ fn float_operations_and_conversions_match_rust_on_every_device() {
         let x = dev.upload(&F_CASES).unwrap();
         let y = dev.upload(&ys).unwrap();
         let mut of = dev.zeros::<f64>(8 * n).unwrap();
-        let mut o32 = dev.zeros::<u32>(2 * n).unwrap();
+        let mut o32 = dev.zeros::<u32>(5 * n).unwrap();
         let mut oh = dev.zeros::<f32>(n).unwrap();
         spec.with(|sp| {
             dev.launch(
@@ -381,7 +390,7 @@ fn float_operations_and_conversions_match_rust_on_every_device() {
                 );
             }
             assert_eq!(
-                [g32[2 * i], g32[2 * i + 1]],
+                g32[5 * i..5 * i + 5],
                 w32,
                 "{}: out_32 of element {i} (x = {:e})",
                 dev.name(),
@@ -708,4 +717,18 @@ fn asynchronous_copies_of_64_bit_elements_are_an_error() {
         err.contains("`async_copy` of `f64` elements is not supported"),
         "{err}"
     );
+}
+
+/// NaN converts to 0 on PTX from `f64` and to the 64-bit integers through
+/// an explicit test (the hardware's conversion gives the "indefinite"
+/// integer there); `f32` to a 32-bit integer needs none.
+#[test]
+fn ptx_tests_for_nan_where_the_hardware_conversion_does_not() {
+    let src = "#[kernel(workgroup_size = 32)]\npub fn c(x: &[f64], y: &[f32], o: &mut [i64], p: &mut [u32], q: &mut [i32]) {\n    let i = global_id().x;\n    if i < x.len() {\n        o[i] = x[i] as i64;\n        p[i] = x[i] as u32;\n        o[i + 1] = (y[i] as u64) as i64;\n        q[i] = y[i] as i32;\n    }\n}\n";
+    let module = parse("c.vyre", src).unwrap_or_else(|e| panic!("{}", e.render()));
+    let text = ptx_support::emit(&module.kernels[0], "sm_90");
+    assert_eq!(text.matches("testp.notanumber.f64").count(), 2, "{text}");
+    assert_eq!(text.matches("testp.notanumber.f32").count(), 1, "{text}");
+    assert!(text.contains("cvt.rzi.s32.f32"), "{text}");
+    ptx_support::assemble_all(&module.kernels[0], &DispatchConfig::default());
 }
