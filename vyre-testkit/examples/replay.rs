@@ -9,20 +9,29 @@ use vyre_testkit::DeviceTarget;
 use vyre_testkit::harness::{DeviceRunOptions, check_target, load_regression};
 
 fn target(art: &str) -> Result<DeviceTarget, String> {
-    let (art, device): (&'static str, vyre::Device) = match art {
+    match art {
         #[cfg(feature = "cuda")]
-        "ptx" => ("ptx", vyre::Device::cuda(0).map_err(|e| e.to_string())?),
+        "ptx" => Ok(on("ptx", vyre::Device::cuda(0).map_err(|e| e.to_string())?)),
         #[cfg(feature = "wgpu")]
-        "spirv" => ("spirv", vyre::Device::wgpu().map_err(|e| e.to_string())?),
+        "spirv" => Ok(on(
+            "spirv",
+            vyre::Device::wgpu().map_err(|e| e.to_string())?,
+        )),
         #[cfg(feature = "wgpu")]
-        "wgsl" => ("wgsl", vyre::Device::wgpu().map_err(|e| e.to_string())?),
-        other => return Err(format!("target `{other}` needs its feature (cuda, wgpu)")),
-    };
-    Ok(DeviceTarget {
+        "wgsl" => Ok(on("wgsl", vyre::Device::wgpu().map_err(|e| e.to_string())?)),
+        other => Err(format!("target `{other}` needs its feature (cuda, wgpu)")),
+    }
+}
+
+/// The target running artifact `art` on `device` (unused in a build
+/// without the `cuda` and `wgpu` features, where no device target exists).
+#[cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
+fn on(art: &'static str, device: vyre::Device) -> DeviceTarget {
+    DeviceTarget {
         label: art.to_string(),
         device,
         artifacts: vec![art],
-    })
+    }
 }
 
 fn main() {
