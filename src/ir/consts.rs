@@ -3,7 +3,7 @@
 //! `workgroup_size` with it, the middle layer the index arithmetic that
 //! unrolling leaves.
 
-use crate::ir::wide::{self, Num, WideK};
+use crate::ir::wide::{self, Num};
 use crate::ir::{BinOp, DataType, Expr, Literal, MathFn, UnOp};
 
 /// Evaluate a constant expression; `Err` says what is not constant.
@@ -13,11 +13,8 @@ pub(crate) fn eval(e: &Expr) -> Result<Literal, String> {
         Expr::Lit(l) => *l,
         Expr::Unary(op, a) if eval(a)?.ty().is_wide() => {
             let a = eval(a)?;
-            let k = match (op, a.ty()) {
-                (UnOp::Neg, DataType::F64) => WideK::NegF,
-                (UnOp::Neg, DataType::I64) => WideK::Neg,
-                (UnOp::Not, DataType::I64 | DataType::U64) => WideK::Not,
-                _ => return Err("this unary operation does not type-check".into()),
+            let Some(k) = wide::wide_unary(*op, a.ty()) else {
+                return Err("this unary operation does not type-check".into());
             };
             Literal::from_bits64(a.ty(), wide::apply(k, a.bits64(), 0, 0))
         }

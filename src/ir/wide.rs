@@ -7,7 +7,7 @@
 //! `mul_add` fused, `clamp(lo, hi)` = `max(lo).min(hi)`) and conversions
 //! are Rust's `as`.
 
-use crate::ir::{BinOp, DataType, MathFn};
+use crate::ir::{BinOp, DataType, MathFn, UnOp};
 
 /// A 64-bit operation, resolved by type: `u64`/`i64` wrap (`U`/`I`
 /// variants differ in signedness), `f64` is IEEE 754 binary64 with the
@@ -84,6 +84,17 @@ pub(crate) fn num(t: DataType) -> Num {
         DataType::I64 => Num::I64,
         DataType::F64 => Num::F64,
         DataType::Bool | DataType::U32 | DataType::U8 | DataType::U16 => Num::U32,
+    }
+}
+
+/// The 64-bit instruction of `op x` with `x` of type `t`, or `None` where
+/// the operator is not defined on it (`-` on `u64`).
+pub(crate) fn wide_unary(op: UnOp, t: DataType) -> Option<WideK> {
+    match (op, t) {
+        (UnOp::Neg, DataType::F64) => Some(WideK::NegF),
+        (UnOp::Neg, DataType::I64) => Some(WideK::Neg),
+        (UnOp::Not, DataType::I64 | DataType::U64) => Some(WideK::Not),
+        _ => None,
     }
 }
 

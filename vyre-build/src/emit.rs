@@ -76,15 +76,9 @@ pub(crate) fn classify(
     }
     let pf = &parsed[job.file];
     if let BackendError::TargetLacks { construct, .. } = &error {
-        let warning = format!(
-            "{}: kernel `{}` is not built for `{}`: {construct}; launching it on a device of that target is an error",
-            pf.file.display,
-            pf.programs[job.kernel].name,
-            job.target_label()
-        );
         return Ok(Emitted::Lacks(
             vyre::runtime::Artifact::unsupported_blob(construct),
-            warning,
+            lacks_warning(parsed, job, construct),
         ));
     }
     Err(Error::Emit {
@@ -93,6 +87,35 @@ pub(crate) fn classify(
         target: job.target_label(),
         message: failure_message(error),
     })
+}
+
+/// The warning for `job`'s kernel, which its target cannot express because
+/// of `reason`.
+pub(crate) fn lacks_warning(parsed: &[ParsedFile], job: &Job, reason: &str) -> String {
+    let pf = &parsed[job.file];
+    format!(
+        "{}: kernel `{}` is not built for `{}`: {reason}; launching it on a device of that target is an error",
+        pf.file.display,
+        pf.programs[job.kernel].name,
+        job.target_label()
+    )
+}
+
+/// The reason recorded in the placeholder blob at `path`, when it is one
+/// ([`vyre::runtime::Artifact::unsupported_blob`]); only the magic's bytes
+/// are read from any other blob.
+pub(crate) fn placeholder_reason(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let magic = vyre::runtime::Artifact::UNSUPPORTED_MAGIC;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = vec![0; magic.len()];
+    file.read_exact(&mut head).ok()?;
+    if head != magic {
+        return None;
+    }
+    let mut reason = String::new();
+    file.read_to_string(&mut reason).ok()?;
+    Some(reason)
 }
 
 /// Map `f` over `items` on up to `available_parallelism` threads, keeping

@@ -393,20 +393,8 @@ fn emit_blobs(
         }
         // A kernel its target cannot express warns on every build, cached
         // or not.
-        let blob = std::fs::read(gen_dir.path.join(&job.rel_path)).unwrap_or_default();
-        let artifact = vyre::runtime::Artifact {
-            target: job.target.target,
-            arch: None,
-            bytes: &blob,
-        };
-        if let Some(reason) = artifact.unsupported_reason() {
-            let pf = &parsed[job.file];
-            out.warnings.push(format!(
-                "{}: kernel `{}` is not built for `{}`: {reason}; launching it on a device of that target is an error",
-                pf.file.display,
-                pf.programs[job.kernel].name,
-                job.target_label()
-            ));
+        if let Some(reason) = emit::placeholder_reason(&gen_dir.path.join(&job.rel_path)) {
+            out.warnings.push(emit::lacks_warning(parsed, job, &reason));
         }
     }
     for (target, note) in skipped_targets {

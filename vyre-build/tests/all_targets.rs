@@ -108,6 +108,25 @@ fn a_kernel_a_target_cannot_express_warns_and_fails_only_at_launch() {
             "{target}: {lacks:?}"
         );
     }
+    // A second, cached build warns the same.
+    let again = vyre_build::Builder::new()
+        .targets(["reference", "spirv", "wgsl", "msl"])
+        .manifest_dir(&dir)
+        .out_dir(&out)
+        .read_metadata(false)
+        .emit_rerun_lines(false)
+        .stub(false)
+        .compile("kernels")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut warned: Vec<&String> = again
+        .warnings
+        .iter()
+        .filter(|w| w.contains("is not built for"))
+        .collect();
+    warned.sort();
+    let mut first = lacks.clone();
+    first.sort();
+    assert_eq!(warned, first, "{:?}", again.warnings);
     // Every kernel has a blob per target: the placeholders included.
     assert_eq!(result.emitted.len(), 2 * 4, "{:?}", result.emitted);
     let blob = std::fs::read(out.join("vyre_kernels/wide.halve.wgsl.wgsl")).unwrap();

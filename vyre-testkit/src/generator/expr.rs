@@ -409,7 +409,8 @@ impl<S: Source> Gen<'_, S> {
     }
 
     /// An exactly computed `f64`: the operations IEEE 754 defines one
-    /// correctly rounded result for (`+ - *`, `sqrt`, `mul_add`) or that
+    /// correctly rounded result for (`+ - *`, `sqrt`; `mul_add` is in
+    /// [`Gen::approx_f64`], since SPIR-V's may be unfused) or that
     /// are exact (negation, `abs floor ceil`, and without `clean`, `min max
     /// clamp`), selects, casts from every other type, loads, literals.
     /// `clean`: no `min`/`max`, so the sign of a zero result is exact too.

@@ -10,7 +10,7 @@ use super::bytecode::{
     builtin_reg,
 };
 use super::literal_bits;
-use crate::ir::wide::{Num, WideK, num, wide_binary, wide_math};
+use crate::ir::wide::{Num, WideK, num, wide_binary, wide_math, wide_unary};
 use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, MathFn, MatrixLayout,
     MatrixOp, Node, Param, Program, SubgroupOp, UnOp,
@@ -869,12 +869,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.next_temp = mark;
                 let d = dst.unwrap_or_else(|| self.temp());
                 if t.is_wide() {
-                    let k = match (op, t) {
-                        (UnOp::Neg, DataType::F64) => WideK::NegF,
-                        (UnOp::Neg, _) => WideK::Neg,
-                        (UnOp::Not, _) => WideK::Not,
-                    };
-                    self.wide(k, d, [ra, ra, ra]);
+                    match wide_unary(*op, t) {
+                        Some(k) => self.wide(k, d, [ra, ra, ra]),
+                        None => self.unsupported(format!("`{op:?}` on `{t}`")),
+                    }
                     return (d, t);
                 }
                 self.code.push(match (op, t) {
