@@ -1825,3 +1825,27 @@ fn many_small_kernels_in_one_file_parse() {
     assert_eq!(m.kernels.len(), 3000);
     println!("3000 kernels parsed in {:?}", t.elapsed());
 }
+
+#[test]
+fn identifiers_must_be_in_nfc() {
+    // `café` with a combining acute accent (NFD) would be the same item as
+    // the precomposed `café` for rustc; both kernels in one file would
+    // make a generated module that does not compile.
+    let nfd = "cafe\u{301}";
+    let src = format!(
+        "#[kernel]\nfn caf\u{e9}(y: &mut [f32]) {{ y[0] = 1.0; }}\n#[kernel]\nfn {nfd}(y: &mut [f32]) {{ y[0] = 2.0; }}\n"
+    );
+    let d = expect_at(&src, 4, 4, "is not in Unicode NFC");
+    assert!(
+        d.message.contains("write it as `caf\u{e9}`"),
+        "{}",
+        d.message
+    );
+    // The precomposed spelling alone is a valid kernel name.
+    let ok = parse(
+        "e.vyre",
+        "#[kernel]\nfn caf\u{e9}(y: &mut [f32]) { y[0] = 1.0; }\n",
+    )
+    .expect("parses");
+    assert_eq!(ok.kernels[0].name, "caf\u{e9}");
+}

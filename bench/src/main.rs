@@ -388,27 +388,51 @@ fn rows_bf16(device: &Device, o: &Options) -> vyre::Result<()> {
             .collect();
         let (g, b) = (device.upload(&host_g)?, device.upload(&host_b)?);
         let eps = 1e-5f32;
-        kernels::rows::layer_norm_rows_bf16(device, grid, eps, &x, &g, &b, &mut y)?;
-        let got = device.download(&y)?;
-        for r in probe {
-            let row: Vec<f64> = host_x[r * COLS..(r + 1) * COLS]
-                .iter()
-                .map(|v| f64::from(v.to_f32()))
-                .collect();
-            let mean = row.iter().sum::<f64>() / COLS as f64;
-            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / COLS as f64;
-            let rstd = 1.0 / (var + f64::from(eps)).sqrt();
-            for c in [0, 1, 2047, COLS - 1] {
-                let want = (row[c] - mean) * rstd * f64::from(host_g[c].to_f32())
-                    + f64::from(host_b[c].to_f32());
-                check("layer_norm_rows_bf16", got[r * COLS + c], want);
+        // The kernel of record, then two shapes measured against it: 128
+        // invocations a row, and 128 holding the row as bf16.
+        type LayerNorm = fn(
+            &Device,
+            Grid,
+            f32,
+            &Buffer<bf16>,
+            &Buffer<bf16>,
+            &Buffer<bf16>,
+            &mut Buffer<bf16>,
+        ) -> vyre::Result<()>;
+        let variants: [(&str, LayerNorm); 3] = [
+            ("layer_norm_rows_bf16", kernels::rows::layer_norm_rows_bf16),
+            (
+                "layer_norm_rows_bf16_128",
+                kernels::rows::layer_norm_rows_bf16_128,
+            ),
+            (
+                "layer_norm_rows_bf16_packed",
+                kernels::rows::layer_norm_rows_bf16_packed,
+            ),
+        ];
+        for (name, kernel) in variants {
+            device.write(&mut y, &vec![bf16::ZERO; n])?;
+            kernel(device, grid, eps, &x, &g, &b, &mut y)?;
+            let got = device.download(&y)?;
+            for r in probe {
+                let row: Vec<f64> = host_x[r * COLS..(r + 1) * COLS]
+                    .iter()
+                    .map(|v| f64::from(v.to_f32()))
+                    .collect();
+                let mean = row.iter().sum::<f64>() / COLS as f64;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / COLS as f64;
+                let rstd = 1.0 / (var + f64::from(eps)).sqrt();
+                for c in [0, 1, 2047, COLS - 1] {
+                    let want = (row[c] - mean) * rstd * f64::from(host_g[c].to_f32())
+                        + f64::from(host_b[c].to_f32());
+                    check(name, got[r * COLS + c], want);
+                }
             }
+            let s = median_secs(device, o.iters, 10, || {
+                kernel(device, grid, eps, &x, &g, &b, &mut y).expect("layer norm bf16");
+            });
+            report(&format!("{name}_vyre"), device, s, bytes);
         }
-        let s = median_secs(device, o.iters, 10, || {
-            kernels::rows::layer_norm_rows_bf16(device, grid, eps, &x, &g, &b, &mut y)
-                .expect("layer norm bf16");
-        });
-        report("layer_norm_rows_bf16_vyre", device, s, bytes);
     }
     Ok(())
 }

@@ -13,7 +13,8 @@ pub fn required(var: &str) -> bool {
 /// `wgpu`, when an adapter exists; lavapipe in CI), CUDA with PTX (feature
 /// `cuda`, when a driver and GPU exist). A missing device prints a
 /// `skipped:` line, or fails under `VYRE_REQUIRE_VULKAN=1` /
-/// `VYRE_REQUIRE_CUDA=1`. Prints each target's subgroup size.
+/// `VYRE_REQUIRE_CUDA=1`. `VYRE_DIFF_TARGETS` (labels separated by commas)
+/// keeps only the targets it names. Prints each target's subgroup size.
 pub fn targets() -> Vec<DeviceTarget> {
     #[allow(unused_mut)]
     let mut t = vec![DeviceTarget::cpu()];
@@ -49,6 +50,13 @@ pub fn targets() -> Vec<DeviceTarget> {
     }
     #[cfg(not(feature = "cuda"))]
     println!("skipped: cuda target (build with --features cuda)");
+    // `VYRE_DIFF_TARGETS=cuda:ptx,wgpu:spirv` keeps only those (a long
+    // run on a GPU host spends its time where it is asked to).
+    if let Ok(keep) = std::env::var("VYRE_DIFF_TARGETS") {
+        let keep: Vec<&str> = keep.split(',').map(str::trim).collect();
+        t.retain(|x| keep.contains(&x.label.as_str()));
+        println!("VYRE_DIFF_TARGETS: only {keep:?}");
+    }
     // Cases with subgroup operations are compared with the reference run
     // at this size; a target without one skips them.
     for x in &t {

@@ -72,6 +72,12 @@ pub(crate) fn parse_source(source: &str, debug: bool) -> Result<Parsed, Vec<Raw>
     if let Some(r) = check_token_limits(&tokens) {
         return Err(vec![r]);
     }
+    if !src.is_ascii() {
+        let errs = identifiers_not_in_nfc(&tokens);
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+    }
     let file: syn::File = match syn::parse2(tokens) {
         Ok(f) => f,
         Err(e) => {
@@ -108,6 +114,39 @@ pub(crate) fn parse_source(source: &str, debug: bool) -> Result<Parsed, Vec<Raw>
     } else {
         Err(fx.errs)
     }
+}
+
+/// Identifiers not written in Unicode NFC. rustc compares identifiers after
+/// NFC normalisation, so `café` spelled with a combining accent and with a
+/// precomposed `é` would be two kernels here and one item in the generated
+/// Rust (a duplicate definition); asking for NFC keeps the two views equal.
+fn identifiers_not_in_nfc(tokens: &TokenStream) -> Vec<Raw> {
+    let mut errs = Vec::new();
+    let mut stack = vec![tokens.clone().into_iter()];
+    while let Some(iter) = stack.last_mut() {
+        let Some(tt) = iter.next() else {
+            stack.pop();
+            continue;
+        };
+        match tt {
+            TokenTree::Group(g) => stack.push(g.stream().into_iter()),
+            TokenTree::Ident(i) => {
+                let name = i.to_string();
+                if !unicode_normalization::is_nfc(&name) {
+                    let nfc: String =
+                        unicode_normalization::UnicodeNormalization::nfc(name.as_str()).collect();
+                    errs.push(raw(
+                        Sp::of(i.span()),
+                        format!(
+                            "identifier `{name}` is not in Unicode NFC; Rust compares identifiers in NFC, so write it as `{nfc}` (precomposed characters)"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    errs
 }
 
 /// Say what the tokenizer most likely tripped over at byte `at`.
