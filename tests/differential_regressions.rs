@@ -41,6 +41,12 @@ fn regression_kernels_agree_on_every_target() {
         };
         for t in &targets {
             let o = check_target(&case, t, DeviceRunOptions { guard_elems: 16 });
+            if o.is_skipped() {
+                // A target that cannot express the case (WGSL and the
+                // 64-bit types) says so; that is not a disagreement.
+                println!("{} on {}: {o}", f.display(), t.label);
+                continue;
+            }
             if !o.is_match() {
                 failures.push(format!("{} on {}: {o}", f.display(), t.label));
             }

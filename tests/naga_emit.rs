@@ -1034,3 +1034,32 @@ fn signed_min_max_are_unsigned_on_sign_flipped_operands() {
     assert_eq!(text.matches("^ 2147483648u").count(), 6, "{text}");
     assert_eq!(text.matches("bitcast<u32>(").count(), 4, "{text}");
 }
+
+#[test]
+fn float_clamp_selects_a_nan_x_and_huge_divisors_are_scaled() {
+    // The NVIDIA Vulkan driver reorders a clamp's max/min pair for a NaN
+    // `x`, and flushes the reciprocal of a divisor above 2^126
+    // (docs/targets.md, naga "Semantics"): the lowering selects a NaN `x`
+    // on its bits and scales such divisors by 1/4 around the division.
+    let p = vyre::lang::parse(
+        "t.vyre",
+        "#[kernel(workgroup_size = 32)]
+pub fn k(x: &[f32], y: &mut [f32]) {
+    y[0] = x[0].clamp(-3.0, 3.0);
+    y[1] = x[1] / x[2];
+}",
+    )
+    .expect("parses")
+    .kernels
+    .remove(0);
+    let text = wgsl_of(&p, &DispatchConfig::default());
+    // The division: |y| > 2^126 picks 0.25 as the scale, applied twice.
+    assert!(
+        text.contains("select(1f, 0.25f, (abs(")
+            && text.contains("> 85070590000000000000000000000000000000f))"),
+        "{text}"
+    );
+    // The clamp: the NaN test of `x` (its bits against the exponent mask)
+    // besides those of the max, the min and the NaN-`x` bound `lo.min(hi)`.
+    assert_eq!(text.matches("2139095040u").count(), 4, "{text}");
+}

@@ -1354,3 +1354,41 @@ pub fn k(a: &[i32], out: &mut [i32]) {
     assert_eq!(count(&ptx, "min.u32"), 5, "{ptx}");
     assert_eq!(count(&ptx, "max.u32"), 5, "{ptx}");
 }
+
+#[test]
+fn f32_add_and_sub_are_fmas_so_ptxas_cannot_fold_a_tie_wrongly() {
+    // ptxas folds `sub.rn.f32` of known values with an effective
+    // subtraction that ties toward zero (16777199 - 1.5 gives 16777197;
+    // docs/targets.md, "Constant folding of ties"). The emitter writes
+    // `a + b` as fma(a, 1, b) and `a - b` as fma(b, -1, a), which it does
+    // not fold.
+    let p = one_kernel(
+        "#[kernel(workgroup_size = 32)]
+pub fn k(y: &mut [f32]) {
+    let a = 16777216.0;
+    let b = a - 17.0;
+    y[0] = b - 1.5;
+    y[1] = y[2] + y[3];
+}",
+    );
+    let ptx = emit(&p, "sm_90");
+    assert_eq!(count(&ptx, "add.rn.f32"), 0, "{ptx}");
+    assert_eq!(count(&ptx, "sub.rn.f32"), 0, "{ptx}");
+    assert_eq!(count(&ptx, "0fBF800000"), 2, "{ptx}");
+    assert_eq!(count(&ptx, "0f3F800000"), 1, "{ptx}");
+    // What ptxas makes of it: the cubin must not hold the wrongly rounded
+    // 16777197 (0x4B7FFFED); with `sub.rn.f32` it does
+    // (docs/bench/ptxas_fold_tie.ptx).
+    let Some(ptxas) = ptxas() else { return };
+    let cubin = vyre::backend::ptx::assemble(&ptxas, &ptx, "sm_90").expect("assembles");
+    let wrong = 16_777_197.0f32.to_le_bytes();
+    assert!(
+        !cubin.windows(4).any(|w| w == wrong),
+        "ptxas folded the tie"
+    );
+    let repro = include_str!("../docs/bench/ptxas_fold_tie.ptx");
+    let folded = vyre::backend::ptx::assemble(&ptxas, repro, "sm_90").expect("assembles");
+    if !folded.windows(4).any(|w| w == wrong) {
+        println!("this ptxas folds the tie correctly; the fma form is kept anyway");
+    }
+}

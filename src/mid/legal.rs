@@ -12,7 +12,9 @@
 //! are undefined. The naga lowering first bounds the lower bound by the
 //! upper, `lo > hi ? hi : lo` (a NaN `lo` stays: `max` ignores it), then
 //! emits the `max` and the `min`, so every order of that pair gives the
-//! same value. PTX's `max` and `min` are exact for any operands and need no
+//! same value; for a float `x` it also selects `lo.min(hi)` when `x` is
+//! NaN, tested on its bits (the NVIDIA Vulkan driver reorders the pair for
+//! a NaN `x` as well). PTX's `max` and `min` are exact for any operands and need no
 //! guard; its signed ones have a ptxas workaround of their own
 //! (`backend::ptx::emit`, `min_max`).
 

@@ -329,7 +329,7 @@ impl CudaBackend {
             // SAFETY: `module` was just loaded in the bound context.
             match unsafe { result::module::get_function(module, entry.clone()) } {
                 Ok(function) => {
-                    return match self.opt_in_shared(module, function, spec.name) {
+                    return match self.opt_in_shared(module, function, spec.name, &image) {
                         Ok(shared_bytes) => Ok(Loaded {
                             module,
                             function,
@@ -363,13 +363,21 @@ impl CudaBackend {
     /// The dynamic shared memory `function` of `module` needs: the module's
     /// `vyre_dyn_shared_bytes` global (absent: 0). Above 48 KiB the function
     /// is opted in (`CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES`) after
-    /// checking the device's per-block opt-in maximum.
+    /// checking the device's per-block opt-in maximum. The driver is asked
+    /// for the global only when `image` (the PTX text or the cubin, whose
+    /// symbol table holds the name) mentions it: a failed lookup is an API
+    /// error that `compute-sanitizer` counts against every other kernel.
     fn opt_in_shared(
         &self,
         module: sys::CUmodule,
         function: sys::CUfunction,
         kernel: &str,
+        image: &[u8],
     ) -> Result<u32> {
+        let name = super::DYN_SHARED_BYTES.as_bytes();
+        if !image.windows(name.len()).any(|w| w == name) {
+            return Ok(0);
+        }
         let symbol = CString::new(super::DYN_SHARED_BYTES).unwrap_or_default();
         // SAFETY: `module` is loaded in the bound context.
         let Ok((ptr, size)) = (unsafe { result::module::get_global(module, symbol) }) else {

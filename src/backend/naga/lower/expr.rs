@@ -406,6 +406,30 @@ impl Lowerer<'_> {
         })
     }
 
+    /// `x / y` in `f32`. Vulkan bounds the error of a division only for
+    /// divisors in [2^-126, 2^126]; above, the NVIDIA driver's reciprocal
+    /// is subnormal and flushed, so `x / 3e38` gives 0 (and `inf / 3e38`
+    /// NaN; differential seeds 0x300127, 0x30538b and six more). Such a
+    /// divisor is divided by 4 first and the quotient by 4 after: both
+    /// exact, since `|x / (y / 4)|` is at most 16, unless the quotient is
+    /// subnormal (rounded twice then).
+    fn f32_div(
+        &mut self,
+        x: Handle<Expression>,
+        y: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let ay = self.math1(MathFunction::Abs, y, blk);
+        let limit = self.f32_lit(f32::from_bits(0x7E80_0000)); // 2^126
+        let big = self.bin(BinaryOperator::Greater, ay, limit, blk);
+        let one = self.f32_lit(1.0);
+        let quarter = self.f32_lit(0.25);
+        let scale = self.select(big, quarter, one, blk);
+        let ys = self.bin(BinaryOperator::Multiply, y, scale, blk);
+        let q = self.bin(BinaryOperator::Divide, x, ys, blk);
+        self.bin(BinaryOperator::Multiply, q, scale, blk)
+    }
+
     pub(super) fn binary(
         &mut self,
         op: BinOp,
@@ -440,6 +464,7 @@ impl Lowerer<'_> {
             BinOp::Div | BinOp::Rem if ty.is_integer() => {
                 return Ok(self.int_div(op == BinOp::Div, ty, l, r, blk));
             }
+            BinOp::Div if ty == DataType::F32 => return Ok(self.f32_div(l, r, blk)),
             BinOp::Div => BinaryOperator::Divide,
             BinOp::Rem => BinaryOperator::Modulo,
             BinOp::BitAnd | BinOp::And if is_bool => BinaryOperator::LogicalAnd,
@@ -831,7 +856,16 @@ impl Lowerer<'_> {
                 let above = self.bin(BinaryOperator::Greater, lo, hi, blk);
                 let lo = self.select(above, hi, lo, blk);
                 let m = self.minmax(true, ty, x, lo, blk);
-                self.minmax(false, ty, m, hi, blk)
+                let clamped = self.minmax(false, ty, m, hi, blk);
+                if !matches!(ty, DataType::F32 | DataType::F64) {
+                    return Ok(clamped);
+                }
+                // A NaN `x` gives `lo.min(hi)`, selected on its bits: the
+                // NVIDIA driver swaps the max/min pair for a NaN `x` too
+                // (giving `hi`; differential seeds 0x301a6e, 0x304661).
+                let nan = self.is_nan_of(ty, x, blk);
+                let bound = self.minmax(false, ty, lo, hi, blk);
+                self.select(nan, bound, clamped, blk)
             }
             MathFn::MulAdd => {
                 let y = need(1)?;

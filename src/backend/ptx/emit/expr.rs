@@ -135,6 +135,22 @@ impl Emitter<'_> {
         let y = self.expr(b);
         let ty = x.ty;
         match op {
+            BinOp::Add | BinOp::Sub if ty == DataType::F32 && !self.fast => {
+                // `a + b` as `fma.rn(a, 1, b)` and `a - b` as
+                // `fma.rn(b, -1, a)`: the same single rounding, but ptxas
+                // (12.9, and the driver's JIT) folds an `add`/`sub` whose
+                // operands it knows into a wrongly rounded constant when an
+                // effective subtraction ties (16777199 - 1.5 gives 16777197,
+                // not 16777198), and it does not fold the `fma`
+                // (docs/targets.md, "Constant folding of ties").
+                let d = self.code.reg(Class::F);
+                if op == BinOp::Add {
+                    ins!(self.code; Fma.Rn.F32 d, x, Imm::F32(0x3F80_0000), y);
+                } else {
+                    ins!(self.code; Fma.Rn.F32 d, y, Imm::F32(0xBF80_0000), x);
+                }
+                Val::reg(d, ty)
+            }
             BinOp::Add | BinOp::Sub | BinOp::Mul if matches!(ty, DataType::F32 | DataType::F64) => {
                 let d = self.code.reg(class_of(ty));
                 let name = match op {
