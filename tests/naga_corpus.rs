@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use vyre::DispatchConfig;
-use vyre::driver::emit_aot_target;
+use vyre::driver::{BackendError, emit_aot_target};
 use vyre_testkit::corpus::{corpus_files, require_vulkan, spirv_val, validate_spirv};
 
 #[test]
@@ -26,6 +26,7 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
     let config = DispatchConfig::default();
     let mut failures = Vec::new();
     let mut kernels = 0;
+    let mut lacks = 0;
     for file in &files {
         let source = std::fs::read_to_string(file).unwrap();
         let module = match vyre::lang::parse(&file.display().to_string(), &source) {
@@ -45,6 +46,15 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
             for target in ["spirv", "wgsl", "msl", "hlsl"] {
                 let bytes = match emit_aot_target(target, p, &config) {
                     Ok(b) => b,
+                    // A kernel the target cannot express (the 64-bit types
+                    // on WGSL, `f64` on MSL) is reported, not emitted;
+                    // vyre-build records it as a placeholder. Only those.
+                    Err(BackendError::TargetLacks { .. })
+                        if matches!(target, "wgsl" | "msl") && !p.wide_types().is_empty() =>
+                    {
+                        lacks += 1;
+                        continue;
+                    }
                     Err(e) => {
                         failures.push(format!("{label} for {target}: {e}"));
                         continue;
@@ -111,6 +121,9 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("{kernels} kernels from {} files", files.len());
+    println!(
+        "{kernels} kernels from {} files; {lacks} (kernel, target) pairs the target cannot express",
+        files.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
