@@ -102,20 +102,25 @@ pub(crate) fn lacks_warning(parsed: &[ParsedFile], job: &Job, reason: &str) -> S
 }
 
 /// The reason recorded in the placeholder blob at `path`, when it is one
-/// ([`vyre::runtime::Artifact::unsupported_blob`]); only the magic's bytes
-/// are read from any other blob.
-pub(crate) fn placeholder_reason(path: &std::path::Path) -> Option<String> {
+/// ([`vyre::runtime::Artifact::unsupported_blob`]), decoded by the
+/// runtime's [`vyre::runtime::Artifact::unsupported_reason`]; only the
+/// magic's bytes are read from any other blob.
+pub(crate) fn placeholder_reason(path: &std::path::Path, target: &str) -> Option<String> {
     use std::io::Read;
     let magic = vyre::runtime::Artifact::UNSUPPORTED_MAGIC;
     let mut file = std::fs::File::open(path).ok()?;
-    let mut head = vec![0; magic.len()];
-    file.read_exact(&mut head).ok()?;
-    if head != magic {
+    let mut bytes = vec![0; magic.len()];
+    file.read_exact(&mut bytes).ok()?;
+    if bytes != magic {
         return None;
     }
-    let mut reason = String::new();
-    file.read_to_string(&mut reason).ok()?;
-    Some(reason)
+    file.read_to_end(&mut bytes).ok()?;
+    let artifact = vyre::runtime::Artifact {
+        target,
+        arch: None,
+        bytes: &bytes,
+    };
+    artifact.unsupported_reason().map(str::to_owned)
 }
 
 /// Map `f` over `items` on up to `available_parallelism` threads, keeping

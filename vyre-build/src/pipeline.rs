@@ -393,7 +393,9 @@ fn emit_blobs(
         }
         // A kernel its target cannot express warns on every build, cached
         // or not.
-        if let Some(reason) = emit::placeholder_reason(&gen_dir.path.join(&job.rel_path)) {
+        if let Some(reason) =
+            emit::placeholder_reason(&gen_dir.path.join(&job.rel_path), job.target.target)
+        {
             out.warnings.push(emit::lacks_warning(parsed, job, &reason));
         }
     }

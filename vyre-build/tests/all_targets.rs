@@ -85,15 +85,18 @@ fn a_kernel_a_target_cannot_express_warns_and_fails_only_at_launch() {
     )
     .unwrap();
     let out = dir.join("out");
-    let result = vyre_build::Builder::new()
-        .targets(["reference", "spirv", "wgsl", "msl"])
-        .manifest_dir(&dir)
-        .out_dir(&out)
-        .read_metadata(false)
-        .emit_rerun_lines(false)
-        .stub(false)
-        .compile("kernels")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let build = || {
+        vyre_build::Builder::new()
+            .targets(["reference", "spirv", "wgsl", "msl"])
+            .manifest_dir(&dir)
+            .out_dir(&out)
+            .read_metadata(false)
+            .emit_rerun_lines(false)
+            .stub(false)
+            .compile("kernels")
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let result = build();
     let lacks: Vec<&String> = result
         .warnings
         .iter()
@@ -109,15 +112,7 @@ fn a_kernel_a_target_cannot_express_warns_and_fails_only_at_launch() {
         );
     }
     // A second, cached build warns the same.
-    let again = vyre_build::Builder::new()
-        .targets(["reference", "spirv", "wgsl", "msl"])
-        .manifest_dir(&dir)
-        .out_dir(&out)
-        .read_metadata(false)
-        .emit_rerun_lines(false)
-        .stub(false)
-        .compile("kernels")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = build();
     let mut warned: Vec<&String> = again
         .warnings
         .iter()
