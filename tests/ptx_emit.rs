@@ -1392,3 +1392,77 @@ pub fn k(y: &mut [f32]) {
         println!("this ptxas folds the tie correctly; the fma form is kept anyway");
     }
 }
+
+/// The line of `ptx` (trimmed) that writes register `reg`.
+fn definition<'a>(ptx: &'a str, reg: &str) -> &'a str {
+    let head = format!(" {reg},");
+    ptx.lines()
+        .map(str::trim)
+        .find(|l| l.contains(&head) && !l.starts_with('@') && !l.starts_with("st."))
+        .unwrap_or_else(|| panic!("no definition of {reg} in\n{ptx}"))
+}
+
+#[test]
+fn votes_read_a_predicate_rebuilt_from_a_register() {
+    // ptxas (12.9 and 13.5) may compute a comparison as its negation and
+    // flip its readers, but not a `vote`'s operand: `subgroup_any(0 > x)`
+    // was true (seed 0x305022; docs/bench/ptxas_vote_negation.ptx). Every
+    // vote reads `setp.ne.u32 q, selp(1, 0, p), 0`, which it flips right.
+    let p = one_kernel(
+        "#[kernel(workgroup_size = 20)]
+pub fn k(a: &[u32], out: &mut [u32]) {
+    let i = global_id().x;
+    let mut z: [u32; 8];
+    let x = a[i];
+    out[i] = subgroup_ballot(z[1] * 6 > z[i]);
+    if subgroup_any(0 > x) || subgroup_all(x > 2) {
+        out[i + 1] = 1;
+    }
+}",
+    );
+    for arch in ["sm_70", "sm_90"] {
+        let ptx = emit(&p, arch);
+        let votes = lines_with(&ptx, "vote.sync.");
+        assert_eq!(votes.len(), 3, "{ptx}");
+        for vote in votes {
+            let operands: Vec<&str> = vote
+                .split(|c| c == ' ' || c == ',' || c == ';')
+                .filter(|s| !s.is_empty())
+                .collect();
+            let q = operands[2];
+            let rebuilt = definition(&ptx, q);
+            assert!(rebuilt.starts_with("setp.ne.u32 "), "{vote}: {rebuilt}");
+            let bit = rebuilt.split(',').nth(1).expect("a source").trim();
+            assert!(rebuilt.ends_with(", 0;"), "{rebuilt}");
+            let select = definition(&ptx, bit);
+            assert!(
+                select.starts_with("selp.b32 ") && select.contains(", 1, 0, %p"),
+                "{vote}: {select}"
+            );
+        }
+    }
+    assemble_all(&p, &DispatchConfig::default());
+}
+
+#[test]
+fn unsigned_extensions_name_an_unsigned_destination() {
+    // `cvt.s64.u32` zero-extends, but ptxas (12.9 and 13.5) sign-extends
+    // one that feeds a `shl.b64` (seed 0x318662;
+    // docs/bench/ptxas_zext_shl.ptx): a widening is named by the source's
+    // signedness on both sides.
+    let p = one_kernel(
+        "#[kernel(workgroup_size = 32)]
+pub fn k(a: &[u32], b: &[i32], c: &[u16], out: &mut [i64], outu: &mut [u64]) {
+    let i = global_id().x;
+    out[i] = 0i64.min((a[i] as i64) << 11) + (b[i] as i64) + (c[i] as i64);
+    outu[i] = (b[i] as u64) + (a[i] as u64);
+}",
+    );
+    let ptx = emit(&p, "sm_90");
+    assert_eq!(count(&ptx, "cvt.u64.u32"), 3, "{ptx}");
+    assert_eq!(count(&ptx, "cvt.s64.s32"), 2, "{ptx}");
+    for mixed in ["cvt.s64.u32", "cvt.u64.s32"] {
+        assert_eq!(count(&ptx, mixed), 0, "{mixed}\n{ptx}");
+    }
+    assemble_all(&p, &DispatchConfig::default());
+}

@@ -620,6 +620,8 @@ pub(super) enum Mod {
     /// `.warp`: `bar.warp.sync`.
     Warp,
     NotANumber,
+    /// `testp.number`: not NaN.
+    Number,
     Finite,
     // Matrix fragments (`ldmatrix`, `mma`).
     /// `.aligned`: every thread of the warp executes the instruction.
@@ -771,6 +773,7 @@ impl Mod {
             Mod::Sync => "sync",
             Mod::Warp => "warp",
             Mod::NotANumber => "notanumber",
+            Mod::Number => "number",
             Mod::Finite => "finite",
             Mod::Aligned => "aligned",
             Mod::M8n8 => "m8n8",

@@ -403,10 +403,16 @@ impl Emitter<'_> {
             }
             (DataType::Bool, t) => ins!(self.code; Selp.(bits_ty(t)) d, int(1), int(0), src),
             // Integer width changes: extended by the source's signedness
-            // (Rust's `as`), or truncated.
+            // (Rust's `as`), or truncated. The destination is named with
+            // the source's signedness too (the bits are the same): ptxas
+            // (12.9 and 13.5) sign-extends a `cvt.s64.u32` that feeds a
+            // `shl.b64` (seed 0x318662; docs/bench/ptxas_zext_shl.ptx).
             (f, t) if f.is_integer() && t.is_integer() && t.is_wide() => {
-                let ext = if f.is_signed() { Mod::S32 } else { Mod::U32 };
-                ins!(self.code; Cvt.(sfx(t)).(ext) d, src);
+                if f.is_signed() {
+                    ins!(self.code; Cvt.S64.S32 d, src);
+                } else {
+                    ins!(self.code; Cvt.U64.U32 d, src);
+                }
             }
             (f, t) if f.is_integer() && t.is_integer() => {
                 ins!(self.code; Cvt.U32.U64 d, src);
@@ -422,14 +428,19 @@ impl Emitter<'_> {
             // integer, but the hardware's `f64` and 64-bit conversions give
             // the integer "indefinite" (`0x8000_0000`, `1 << 63`; seen on
             // the H100, differential seeds 0x200010, 0x20018d): those get
-            // an explicit NaN test.
+            // an explicit NaN test. It is written as "a number keeps the
+            // conversion" (`testp.number`, then `selp d, 0`): ptxas 12.9
+            // miscompiles the form "NaN gives 0" (`testp.notanumber`, then
+            // `selp 0, d`) of a known saturated value read only by a loop's
+            // `u >= 0`, and drops the loop (seed 0x31b084;
+            // docs/bench/ptxas129_selp_loop.ptx).
             (DataType::F32 | DataType::F64, _) => {
                 ins!(self.code; Cvt.Rzi.(sfx(to)).(sfx(from)) d, src);
                 if from == DataType::F64 || to.is_wide() {
-                    let nan = self.code.reg(Class::Pred);
+                    let number = self.code.reg(Class::Pred);
                     let r = self.code.reg(class_of(to));
-                    ins!(self.code; Testp.NotANumber.(sfx(from)) nan, src);
-                    ins!(self.code; Selp.(bits_ty(to)) r, int(0), d, nan);
+                    ins!(self.code; Testp.Number.(sfx(from)) number, src);
+                    ins!(self.code; Selp.(bits_ty(to)) r, d, int(0), number);
                     return Val::reg(r, to);
                 }
             }

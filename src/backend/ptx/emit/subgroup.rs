@@ -130,13 +130,13 @@ impl Emitter<'_> {
                 Val::reg(d, vals[0].ty)
             }
             SubgroupOp::Ballot => {
-                let p = self.in_reg(&vals[0]);
+                let p = self.vote_operand(&vals[0]);
                 let d = self.code.reg(Class::R);
                 ins!(self.code; Vote.Sync.Ballot.B32 d, p, w.mask);
                 Val::reg(d, DataType::U32)
             }
             SubgroupOp::All | SubgroupOp::Any => {
-                let p = self.in_reg(&vals[0]);
+                let p = self.vote_operand(&vals[0]);
                 let d = self.code.reg(Class::Pred);
                 let m = if op == SubgroupOp::All {
                     Mod::All
@@ -147,6 +147,22 @@ impl Emitter<'_> {
                 Val::reg(d, DataType::Bool)
             }
         }
+    }
+
+    /// The predicate a `vote` reads, rebuilt from a 0/1 register.
+    ///
+    /// ptxas (12.9 and 13.5) may compute a comparison as its negation and
+    /// flip its readers; it flips `selp` but not `vote`, so a `vote` of
+    /// `0 > x` became one of `x >= 0` (`docs/bench/ptxas_vote_negation.ptx`).
+    /// Through `selp` and `setp.ne` the flip reaches the `vote` as a negated
+    /// operand (`VOTE.ANY P0, !P0`), at no cost in SASS.
+    fn vote_operand(&mut self, v: &Val) -> Reg {
+        let p = self.in_reg(v);
+        let bit = self.code.reg(Class::R);
+        ins!(self.code; Selp.B32 bit, int(1), int(0), p);
+        let q = self.code.reg(Class::Pred);
+        ins!(self.code; Setp.Ne.U32 q, bit, int(0));
+        q
     }
 
     /// `shfl.sync.<mode>.b32` of `v` with lane operand `b`; with the
