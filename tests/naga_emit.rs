@@ -1063,3 +1063,36 @@ pub fn k(x: &[f32], y: &mut [f32]) {
     // besides those of the max, the min and the NaN-`x` bound `lo.min(hi)`.
     assert_eq!(text.matches("2139095040u").count(), 4, "{text}");
 }
+
+#[test]
+fn f32_add_and_sub_lower_to_fma_with_an_exact_product() {
+    // NVIDIA's Vulkan compiler, like ptxas, folds an `f32` add or subtract
+    // of known operands whose exact result is a tie toward zero (seeds
+    // 0x319a34, 0x31cc3c). `a + b` is `fma(a, 1, b)` and `a - b` is
+    // `fma(b, -1, a)`: one rounding, fused or not, as the product is exact.
+    // `fast_math` keeps the plain operators.
+    let src = |attrs: &str| {
+        format!(
+            "#[kernel(workgroup_size = 32{attrs})]
+pub fn k(x: &[f32], y: &mut [f32], z: &mut [i32]) {{
+    y[0] = x[0] + x[1];
+    y[1] = x[2] - x[3];
+    z[0] = z[1] + z[2] - z[3];
+}}"
+        )
+    };
+    let kernel = |attrs: &str| {
+        vyre::lang::parse("t.vyre", &src(attrs))
+            .expect("parses")
+            .kernels
+            .remove(0)
+    };
+    let text = wgsl_of(&kernel(""), &DispatchConfig::default());
+    assert_eq!(text.matches("fma(").count(), 2, "{text}");
+    assert_eq!(text.matches(", 1f, ").count(), 1, "{text}");
+    assert_eq!(text.matches(", -1f, ").count(), 1, "{text}");
+    // Integer arithmetic is untouched.
+    assert!(text.contains(" + ") && text.contains(" - "), "{text}");
+    let fast = wgsl_of(&kernel(", fast_math"), &DispatchConfig::default());
+    assert_eq!(fast.matches("fma(").count(), 0, "{fast}");
+}

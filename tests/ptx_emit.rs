@@ -1426,7 +1426,7 @@ pub fn k(a: &[u32], out: &mut [u32]) {
         assert_eq!(votes.len(), 3, "{ptx}");
         for vote in votes {
             let operands: Vec<&str> = vote
-                .split(|c| c == ' ' || c == ',' || c == ';')
+                .split([' ', ',', ';'])
                 .filter(|s| !s.is_empty())
                 .collect();
             let q = operands[2];

@@ -5,6 +5,8 @@
 //! ```sh
 //! cargo run --release -p vyre-bench --features cuda -- --device cuda
 //! cargo run --release -p vyre-bench --features wgpu -- --device wgpu --log2n 24
+//! # the same with device features left off (any of subgroups,int64,f64,timestamps):
+//! cargo run --release -p vyre-bench --features wgpu -- --device wgpu --wgpu-off int64,f64
 //! cargo run --release -p vyre-bench -- --device cpu --log2n 20 --gemm 256
 //! # time the tunable kernels' instances, record the winners:
 //! cargo run --release -p vyre-bench --features cuda -- --device cuda --tune bench/kernels/vyre-tune.toml
@@ -27,6 +29,9 @@ struct Options {
     /// `--tune TABLE`: time the instances of the tunable kernels and add
     /// the records to TABLE instead of benchmarking.
     tune: Option<String>,
+    /// `--wgpu-off LIST`: wgpu device features to leave off (comma
+    /// separated: `subgroups`, `int64`, `f64`, `timestamps`).
+    wgpu_off: String,
 }
 
 fn parse_args() -> Options {
@@ -37,6 +42,7 @@ fn parse_args() -> Options {
         iters: 20,
         only: None,
         tune: None,
+        wgpu_off: String::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -49,6 +55,7 @@ fn parse_args() -> Options {
             "--iters" => o.iters = value.parse().expect("--iters takes an integer"),
             "--only" => o.only = Some(value),
             "--tune" => o.tune = Some(value),
+            "--wgpu-off" => o.wgpu_off = value,
             other => panic!("unknown argument {other}; see the module docs"),
         }
         i += 2;
@@ -56,13 +63,25 @@ fn parse_args() -> Options {
     o
 }
 
-fn open(name: &str) -> vyre::Result<Device> {
-    match name {
+fn open(o: &Options) -> vyre::Result<Device> {
+    match o.device.as_str() {
         "cpu" => Ok(Device::cpu()),
         #[cfg(feature = "cuda")]
         "cuda" => Device::cuda(0),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(),
+        "wgpu" => {
+            let mut options = vyre::WgpuOptions::from_env();
+            for off in o.wgpu_off.split(',').filter(|s| !s.is_empty()) {
+                options = match off {
+                    "subgroups" => options.with_no_subgroups(true),
+                    "int64" => options.with_no_int64(true),
+                    "f64" => options.with_no_f64(true),
+                    "timestamps" => options.with_no_timestamps(true),
+                    other => panic!("--wgpu-off: unknown feature `{other}`"),
+                };
+            }
+            Device::wgpu_with(&options)
+        }
         "best" => Ok(Device::best()),
         other => panic!("device `{other}` is not compiled in (features: cuda, wgpu)"),
     }
@@ -1033,7 +1052,7 @@ fn tune(device: &Device, o: &Options, path: &str) -> vyre::Result<()> {
 fn main() -> vyre::Result<()> {
     let start = Instant::now();
     let o = parse_args();
-    let device = open(&o.device)?;
+    let device = open(&o)?;
     if let Some(path) = &o.tune {
         return tune(&device, &o, path);
     }

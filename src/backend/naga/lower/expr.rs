@@ -430,6 +430,37 @@ impl Lowerer<'_> {
         self.bin(BinaryOperator::Multiply, q, scale, blk)
     }
 
+    /// `a + b` as `fma(a, 1, b)` and `a - b` as `fma(b, -1, a)`: the same
+    /// single rounding for every input, fused or not (the product is
+    /// exact). NVIDIA's Vulkan compiler, like ptxas, folds an `f32` add or
+    /// subtract of known operands whose exact result is a tie toward zero
+    /// (`-7 * 2^24 + 100`; differential seeds 0x319a34, 0x31cc3c; the PTX
+    /// emitter does the same, docs/targets.md). `fast_math` keeps the plain
+    /// instruction, whose contract allows any rounding.
+    fn f32_add_as_fma(
+        &mut self,
+        sub: bool,
+        a: Handle<Expression>,
+        b: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let (x, y, z) = if sub {
+            (b, self.f32_lit(-1.0), a)
+        } else {
+            (a, self.f32_lit(1.0), b)
+        };
+        self.add(
+            Expression::Math {
+                fun: MathFunction::Fma,
+                arg: x,
+                arg1: Some(y),
+                arg2: Some(z),
+                arg3: None,
+            },
+            blk,
+        )
+    }
+
     pub(super) fn binary(
         &mut self,
         op: BinOp,
@@ -445,6 +476,11 @@ impl Lowerer<'_> {
         let mut r = self.expr(b, blk)?;
         let is_bool = ty == DataType::Bool;
         let naga_op = match op {
+            BinOp::Add | BinOp::Sub
+                if ty == DataType::F32 && !self.analysis.program().fast_math =>
+            {
+                return Ok(self.f32_add_as_fma(op == BinOp::Sub, l, r, blk));
+            }
             BinOp::Add => BinaryOperator::Add,
             BinOp::Sub => BinaryOperator::Subtract,
             BinOp::Mul => BinaryOperator::Multiply,
@@ -705,13 +741,69 @@ impl Lowerer<'_> {
         // A NaN would reach the conversion; feed it 0 instead.
         let zero_f = float_lit(self, 0.0);
         let c = self.select(nan, zero_f, c, blk);
-        let converted = self.convert_to(c, kind, width(to), blk);
+        let converted = if width(to) == 8 {
+            self.float_to_64_in_halves(c, from, signed, blk)
+        } else {
+            self.convert_to(c, kind, 4, blk)
+        };
         let top_l = float_lit(self, top);
         let at_top = self.bin(BinaryOperator::GreaterEqual, v, top_l, blk);
         let max_l = self.lit(max);
         let r = self.select(at_top, max_l, converted, blk);
         let zero_l = self.zero(to);
         self.select(nan, zero_l, r, blk)
+    }
+
+    /// `c` (a float of type `from`, in range and not NaN) converted to a
+    /// 64-bit integer, toward zero, as two 32-bit conversions: the high
+    /// word `floor(|c| / 2^32)` and the low `|c| - high * 2^32` (both
+    /// exact), joined and negated for a negative `c` (`signed`). NVIDIA's
+    /// Vulkan compiler folds a 64-bit conversion followed by a truncation
+    /// to 32 bits into one saturating 32-bit conversion: `1e10 as u64 as
+    /// u32` gave `u32::MAX`, not 1410065408 (seeds 0x313f5a, 0x317fde).
+    fn float_to_64_in_halves(
+        &mut self,
+        c: Handle<Expression>,
+        from: DataType,
+        signed: bool,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
+        let float_lit = |cx: &mut Self, x: f64| {
+            cx.lit(if from == DataType::F64 {
+                naga::Literal::F64(x)
+            } else {
+                naga::Literal::F32(x as f32)
+            })
+        };
+        let whole = self.math1(MathFunction::Trunc, c, blk);
+        let a = self.math1(MathFunction::Abs, whole, blk);
+        let down = float_lit(self, 2f64.powi(-32));
+        let up = float_lit(self, 2f64.powi(32));
+        let scaled = self.bin(BinaryOperator::Multiply, a, down, blk);
+        let high_f = self.math1(MathFunction::Floor, scaled, blk);
+        let high_part = self.bin(BinaryOperator::Multiply, high_f, up, blk);
+        let low_f = self.bin(BinaryOperator::Subtract, a, high_part, blk);
+        let high = self.convert_to(high_f, ScalarKind::Uint, 4, blk);
+        let low = self.convert_to(low_f, ScalarKind::Uint, 4, blk);
+        let high = self.convert_to(high, ScalarKind::Uint, 8, blk);
+        let low = self.convert_to(low, ScalarKind::Uint, 8, blk);
+        let k = self.u32_lit(32);
+        let high = self.bin(BinaryOperator::ShiftLeft, high, k, blk);
+        let joined = self.bin(BinaryOperator::InclusiveOr, high, low, blk);
+        if !signed {
+            return joined;
+        }
+        let s = self.bitcast(joined, ScalarKind::Sint, blk);
+        let negated = self.add(
+            Expression::Unary {
+                op: UnaryOperator::Negate,
+                expr: s,
+            },
+            blk,
+        );
+        let zero_f = float_lit(self, 0.0);
+        let negative = self.bin(BinaryOperator::Less, whole, zero_f, blk);
+        self.select(negative, negated, s, blk)
     }
 
     /// Float (`f32` or `f64`, `ty`) min/max ignoring a NaN operand, like

@@ -25,6 +25,9 @@ pub struct WgpuOptions {
     /// Leave `f64` (`wgpu::Features::SHADER_F64`) off even where the
     /// adapter has it (for testing the error of kernels that need it).
     pub no_f64: bool,
+    /// Leave timestamp queries off even where the adapter has them:
+    /// `Device::time` then measures host time between synchronisations.
+    pub no_timestamps: bool,
 }
 
 impl WgpuOptions {
@@ -38,6 +41,7 @@ impl WgpuOptions {
             no_subgroups: false,
             no_int64: false,
             no_f64: false,
+            no_timestamps: false,
         }
     }
 
@@ -76,6 +80,14 @@ impl WgpuOptions {
     #[must_use]
     pub fn with_no_f64(mut self, off: bool) -> Self {
         self.no_f64 = off;
+        self
+    }
+
+    /// Open the device without timestamp queries even where the adapter
+    /// has them (to compare launches with and without them).
+    #[must_use]
+    pub fn with_no_timestamps(mut self, off: bool) -> Self {
+        self.no_timestamps = off;
         self
     }
 }
@@ -172,7 +184,7 @@ impl WgpuBackend {
         // `Device::time` writes timestamps between launches where it can.
         let timestamps =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
-        if chosen.features().contains(timestamps) {
+        if !options.no_timestamps && chosen.features().contains(timestamps) {
             required_features |= timestamps;
         }
         let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
