@@ -207,6 +207,21 @@ fn stream(device: &Device, o: &Options) -> vyre::Result<()> {
             sum(&mut partials, &mut out).expect("sum");
         });
         report("sum_vyre", device, s, bytes);
+
+        // One launch: subgroup sums and one `f32` atomic per workgroup,
+        // into a result zeroed by a device-to-device copy.
+        let zero: Buffer<f32> = device.zeros(1)?;
+        let sum1 = |out: &mut Buffer<f32>| -> vyre::Result<()> {
+            device.copy(&zero, out)?;
+            kernels::stream::sum_subgroup(device, Grid::workgroups(groups as u32), &x, out)
+        };
+        sum1(&mut out)?;
+        let got = device.download(&out)?[0];
+        check_close("sum_subgroup", got, want as f32, 1e-4);
+        let s = median_secs(device, o.iters, 10, || {
+            sum1(&mut out).expect("sum_subgroup");
+        });
+        report("sum_subgroup_vyre", device, s, bytes);
     }
     Ok(())
 }

@@ -1302,6 +1302,20 @@ impl Program {
         self.any_expr(&mut |e| matches!(e, Expr::Subgroup(..)))
     }
 
+    /// Whether the kernel has an `atomic_add` on `f32` elements (targets
+    /// then need float atomics: `SHADER_FLOAT32_ATOMIC` on wgpu; HLSL has
+    /// none).
+    #[must_use]
+    pub fn uses_float_atomics(&self) -> bool {
+        let mut found = false;
+        walk_nodes(&self.body, &mut |n| {
+            if let Node::Atomic { buf, .. } = n {
+                found |= self.elem_type(*buf) == Some(DataType::F32);
+            }
+        });
+        found
+    }
+
     /// The 64-bit types (`u64`, `i64`, `f64`) the kernel uses anywhere: as
     /// a parameter, array element, local, literal or cast target type
     /// (every 64-bit value comes from one of these), in [`DataType::ALL`]

@@ -160,6 +160,9 @@ fn covers_the_whole_ir() {
                         "global"
                     };
                     seen.insert(format!("atomic:{}:{place}", op.name()));
+                    if let Some(t) = p.elem_type(*buf) {
+                        seen.insert(format!("atomic-elem:{}:{t}", op.name()));
+                    }
                     let result = match result {
                         AtomicResult::Discard => "Discard",
                         AtomicResult::Let(_) => "Let",
@@ -239,6 +242,9 @@ fn covers_the_whole_ir() {
         "cast:bool",
         "unary:Neg",
         "unary:Not",
+        "atomic-elem:atomic_add:f32",
+        "atomic-elem:atomic_add:u32",
+        "atomic-elem:atomic_add:i32",
     ]
     .iter()
     .map(ToString::to_string)

@@ -118,8 +118,8 @@ fn check_hlsl_f64_math(program: &Program) -> CompileResult<()> {
 
 /// The naga capabilities a kernel's module needs beyond the base ones:
 /// `SUBGROUP` for subgroup operations, `SHADER_INT64` for any 64-bit type
-/// (an `f64` kernel tests NaN and converts through `u64` bits too) and
-/// `FLOAT64` for `f64`.
+/// (an `f64` kernel tests NaN and converts through `u64` bits too),
+/// `FLOAT64` for `f64` and `SHADER_FLOAT32_ATOMIC` for `f32` atomics.
 pub fn capabilities(program: &Program) -> Capabilities {
     let mut caps = Capabilities::empty();
     if program.uses_subgroups() {
@@ -132,7 +132,24 @@ pub fn capabilities(program: &Program) -> Capabilities {
     if wide.contains(&DataType::F64) {
         caps |= Capabilities::FLOAT64;
     }
+    if program.uses_float_atomics() {
+        caps |= Capabilities::SHADER_FLOAT32_ATOMIC;
+    }
     caps
+}
+
+/// `atomic_add` on `f32` elements where `target` has no float atomics:
+/// HLSL (DXIL's atomic add is integer-only; `spirv`, `msl`, `wgsl` through
+/// wgpu's `SHADER_FLOAT32_ATOMIC`, `ptx` and `reference` have it).
+fn check_float_atomics(program: &Program, target: &str) -> CompileResult<()> {
+    if target != "hlsl" || !program.uses_float_atomics() {
+        return Ok(());
+    }
+    Err(CompileError::Unsupported {
+        kernel: program.name.clone(),
+        construct: "`atomic_add` on `f32` elements, which HLSL cannot express (DXIL's atomic add takes integers only; `spirv`, `msl`, `wgsl`, `ptx` and `reference` have it)".into(),
+        target: target.into(),
+    })
 }
 
 /// Lower `program` and run naga's validator over the module.
@@ -162,6 +179,7 @@ pub fn lower_and_validate(
     // After lowering, which validates the kernel: an invalid one is
     // reported as such first.
     check_wide_types(program, target)?;
+    check_float_atomics(program, target)?;
     // Subgroup and 64-bit kernels need their capabilities (`SUBGROUP`
     // allows every subgroup operation in compute shaders); the others are
     // validated without them.

@@ -860,13 +860,24 @@ impl Validator<'_> {
             );
         }
         let et = self.program.elem_type(buf);
+        // `atomic_add` on `f32` buffer elements: PTX `atom.add.f32`, SPIR-V
+        // `OpAtomicFAddEXT` (wgpu's `SHADER_FLOAT32_ATOMIC`, storage buffers
+        // only).
+        let float_add =
+            op == AtomicOp::Add && et == Some(DataType::F32) && matches!(buf, BufRef::Param(_));
         if let Some(et) = et
             && !et.is_index()
+            && !float_add
         {
-            self.err(
-                path,
-                format!("`{}` needs `u32` or `i32` elements, not `{et}`", op.name()),
-            );
+            let what = if op == AtomicOp::Add && et == DataType::F32 {
+                "`atomic_add` of `f32` works on buffer elements only, not on a shared array"
+                    .to_string()
+            } else if op == AtomicOp::Add {
+                format!("`atomic_add` needs `u32`, `i32` or `f32` (buffer) elements, not `{et}`")
+            } else {
+                format!("`{}` needs `u32` or `i32` elements, not `{et}`", op.name())
+            };
+            self.err(path, what);
         }
         let vt = self.expr(value, path);
         let xt = expected.and_then(|x| self.expr(x, path));
@@ -887,7 +898,7 @@ impl Validator<'_> {
                 );
             }
         }
-        et.filter(|t| t.is_index())
+        et.filter(|t| t.is_index() || float_add)
     }
 
     /// Check `e`; its type, recorded when types are asked for.

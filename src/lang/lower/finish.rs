@@ -10,9 +10,9 @@ use super::file::{int_literal, int_range};
 use super::tree::{FAsync, FExpr, FFor, FK, FMat, FOperand, FS, FStmt, FTile, Loc};
 use crate::ir::validate::{binary_type, math_type, subgroup_type};
 use crate::ir::{
-    Access, AsyncOp, AtomicCall, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalDecl,
-    MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile, SubgroupOp,
-    UnOp, WarpgroupOperand,
+    Access, AsyncOp, AtomicCall, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal,
+    LocalDecl, MathFn, MatrixClip, MatrixOp, Node, Param, PrivateDecl, Program, Rhs, SharedTile,
+    SubgroupOp, UnOp, WarpgroupOperand,
 };
 
 /// Finish a kernel: `program` has its header; `body` is the pass-1 tree.
@@ -747,12 +747,26 @@ impl<'f> Fin<'_, '_, 'f> {
         let loc = e.loc;
         let et = self.elem(*buf);
         let w = self.writable_check(*buf, loc);
-        if !matches!(et, DataType::U32 | DataType::I32) {
+        let float_add = *op == AtomicOp::Add && et == DataType::F32;
+        if float_add && !matches!(buf, BufRef::Param(_)) {
             let n = self.buf_name(*buf);
             self.err(
                 loc,
+                format!("`atomic_add` of `f32` works on buffer elements only, and `{n}` is a shared array (add into a `u32`/`i32` array, or reduce with `subgroup_add` and a barrier)"),
+            );
+            return None;
+        }
+        if !matches!(et, DataType::U32 | DataType::I32) && !float_add {
+            let n = self.buf_name(*buf);
+            let needs = if *op == AtomicOp::Add {
+                "`u32`, `i32` or (buffers) `f32`"
+            } else {
+                "`u32` or `i32`"
+            };
+            self.err(
+                loc,
                 format!(
-                    "`{}` needs `u32` or `i32` elements, but `{n}` holds `{et}`",
+                    "`{}` needs {needs} elements, but `{n}` holds `{et}`",
                     op.name()
                 ),
             );

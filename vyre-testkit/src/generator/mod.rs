@@ -17,6 +17,8 @@
 //!   commutative operation per array (add, sub, min, max, and, or or xor:
 //!   two different ones do not commute) and their old values are dropped; every operation, exchange and compare-exchange
 //!   included, is used on own slots, where the old value is deterministic;
+//!   `acc` may be an `f32` buffer summed by `atomic_add` of integers below
+//!   256 ([`GenConfig::float_atomics`]), whose sum no order changes;
 //! - shared memory runs in epochs separated by barriers at the top level (or
 //!   in a `for` loop with constant bounds, whose body is itself
 //!   write-epoch, barrier, read-epoch, barrier): in a write epoch an
@@ -185,6 +187,12 @@ pub struct GenConfig {
     /// programs' other parts) the generator draws exactly as it did before
     /// the 64-bit types existed.
     pub wide_one_in: u32,
+    /// Make the contended accumulator an `f32` buffer summed by
+    /// `atomic_add` in about one program in four (with
+    /// [`GenConfig::atomics`] and [`GenConfig::floats`]); the added values
+    /// are integers below 256, so every order of the additions gives the
+    /// same exact sum. Off, the generator draws as it did before.
+    pub float_atomics: bool,
 }
 
 impl Default for GenConfig {
@@ -211,6 +219,7 @@ impl Default for GenConfig {
             subgroups: true,
             narrow: true,
             wide_one_in: 6,
+            float_atomics: true,
         }
     }
 }

@@ -179,9 +179,19 @@ impl<S: Source> Gen<'_, S> {
         }
         // Contended atomic accumulator.
         if cfg.atomics && self.src.chance(1, 2) {
-            let elem = self.int_ty();
+            let float = cfg.float_atomics && cfg.floats && self.src.chance(1, 4);
+            let elem = if float { DataType::F32 } else { self.int_ty() };
             let len = 1 + self.src.below(8);
-            let data = (0..len).map(|_| u64::from(self.raw_int())).collect();
+            let data = (0..len)
+                .map(|_| {
+                    if float {
+                        // Small integers: the sums stay exact.
+                        u64::from((self.src.below(64) as f32).to_bits())
+                    } else {
+                        u64::from(self.raw_int())
+                    }
+                })
+                .collect();
             let id = self.add_param(
                 Param::Buffer(BufferDecl {
                     name: "acc".to_string(),
@@ -194,7 +204,11 @@ impl<S: Source> Gen<'_, S> {
                 }),
             );
             self.acc = Some((id, elem));
-            self.acc_op = self.pick(&COMMUTATIVE);
+            self.acc_op = if float {
+                vyre::ir::AtomicOp::Add
+            } else {
+                self.pick(&COMMUTATIVE)
+            };
         }
         // Shared memory.
         if cfg.shared && self.src.chance(1, 2) {

@@ -459,7 +459,20 @@ impl<S: Source> Gen<'_, S> {
         }
         let (buf, elem, op) = self.pick(&targets);
         let index = self.wild_index(2);
-        let value = self.expr(elem, 2, false);
+        let value = if elem == DataType::F32 {
+            // An integer below 256: any order of the additions is exact.
+            let bits = self.expr(DataType::U32, 2, false);
+            Expr::Cast(
+                DataType::F32,
+                Box::new(Expr::Binary(
+                    vyre::ir::BinOp::BitAnd,
+                    Box::new(bits),
+                    Box::new(Expr::Lit(vyre::ir::Literal::U32(255))),
+                )),
+            )
+        } else {
+            self.expr(elem, 2, false)
+        };
         let atomic = AtomicCall {
             op,
             buf,

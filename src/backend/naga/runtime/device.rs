@@ -173,9 +173,11 @@ impl WgpuBackend {
         }
         // Likewise kernels with 64-bit types (`u64 i64 f64`: every one
         // declares `Int64`, `f64` ones `Float64` too).
+        // And kernels with `f32` atomics.
         for (feature, off) in [
             (wgpu::Features::SHADER_INT64, options.no_int64),
             (wgpu::Features::SHADER_F64, options.no_f64),
+            (wgpu::Features::SHADER_FLOAT32_ATOMIC, false),
         ] {
             if !off && chosen.features().contains(feature) {
                 required_features |= feature;
@@ -212,7 +214,8 @@ impl WgpuBackend {
     /// `wgpu::Features::PASSTHROUGH_SHADERS` on Vulkan, WGSL otherwise,
     /// subgroup operations when it has `wgpu::Features::SUBGROUP`, and
     /// 64-bit types when it has `wgpu::Features::SHADER_INT64` (and
-    /// `SHADER_F64` for `f64`). The device's uncaptured-error handler stays
+    /// `SHADER_F64` for `f64`), `f32` atomics when it has
+    /// `SHADER_FLOAT32_ATOMIC`. The device's uncaptured-error handler stays
     /// the application's: vyre reports its own errors through error scopes.
     #[must_use]
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
@@ -236,6 +239,7 @@ impl WgpuBackend {
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             int64: features.contains(wgpu::Features::SHADER_INT64),
             f64: features.contains(wgpu::Features::SHADER_F64),
+            float_atomics: features.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC),
             timestamps: features.contains(
                 wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
             ),

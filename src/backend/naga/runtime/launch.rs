@@ -269,6 +269,18 @@ impl WgpuBackend {
         if art.target == spirv.target {
             self.check_wide(spec.name, art.bytes)?;
         }
+        if !self.float_atomics && uses_float_atomics(art.target == spirv.target, art.bytes) {
+            return Err(Error::Unsupported {
+                backend: super::BACKEND.to_string(),
+                what: format!(
+                    "run kernel `{}` on {}: it has an `atomic_add` on `f32` elements, which needs \
+                     wgpu feature `SHADER_FLOAT32_ATOMIC` (Vulkan `shaderBufferFloat32AtomicAdd`); \
+                     the adapter lacks it",
+                    spec.name,
+                    self.name(),
+                ),
+            });
+        }
         if !self.subgroups && uses_subgroups(art.target == spirv.target, art.bytes) {
             return Err(backend_err(format!(
                 "kernel `{}` uses subgroup operations, which {} does not support \
@@ -632,6 +644,18 @@ fn spirv_capabilities(bytes: &[u8]) -> Vec<u32> {
         at += count;
     }
     caps
+}
+
+/// Whether an artifact vyre emitted has `f32` atomics: a SPIR-V module
+/// declaring `OpCapability AtomicFloat32AddEXT`, or WGSL with `atomic<f32>`.
+fn uses_float_atomics(spirv: bool, bytes: &[u8]) -> bool {
+    const CAP_ATOMIC_FLOAT32_ADD: u32 = 6033;
+    if !spirv {
+        return bytes
+            .windows(b"atomic<f32>".len())
+            .any(|w| w == b"atomic<f32>");
+    }
+    spirv_capabilities(bytes).contains(&CAP_ATOMIC_FLOAT32_ADD)
 }
 
 /// Whether an artifact vyre emitted uses subgroup operations: a SPIR-V

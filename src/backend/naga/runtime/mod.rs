@@ -83,6 +83,8 @@ pub struct WgpuBackend {
     int64: bool,
     /// Whether `wgpu::Features::SHADER_F64` is enabled.
     f64: bool,
+    /// Whether `wgpu::Features::SHADER_FLOAT32_ATOMIC` is enabled.
+    float_atomics: bool,
     /// Whether timestamps can be written between launches
     /// (`TIMESTAMP_QUERY` and `TIMESTAMP_QUERY_INSIDE_ENCODERS`).
     timestamps: bool,

@@ -343,10 +343,12 @@ impl Emitter<'_> {
         let (name, t) = match op {
             AtomicOp::Add => (
                 Mod::Add,
-                if ty == DataType::I32 {
-                    Mod::S32
-                } else {
-                    Mod::U32
+                match ty {
+                    DataType::I32 => Mod::S32,
+                    // `atom.add.f32` / `red.add.f32` round to nearest even
+                    // and keep subnormals (sm_20+).
+                    DataType::F32 => Mod::F32,
+                    _ => Mod::U32,
                 },
             ),
             AtomicOp::Sub => {
@@ -364,7 +366,7 @@ impl Emitter<'_> {
             AtomicOp::CompareExchange => (Mod::Cas, Mod::B32),
         };
         let mods = [space, name, t];
-        let d = self.code.reg(Class::R);
+        let d = self.code.reg(class_of(ty));
         let can_red = !matches!(op, AtomicOp::Exchange | AtomicOp::CompareExchange);
         if !used && can_red {
             self.code.push(

@@ -15,6 +15,8 @@ pub(super) type Word = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum AtomicK {
     Add,
+    /// `f32` add on the element's bits (rounded to nearest even).
+    AddF,
     Sub,
     MinU,
     MinI,

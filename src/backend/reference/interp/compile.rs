@@ -1228,7 +1228,9 @@ impl<'p, 'c> Codegen<'p, 'c> {
         let d = dst.unwrap_or_else(|| self.temp());
         let m = self.mem(buf);
         let signed = self.p.elem_type(buf) == Some(DataType::I32);
+        let float = self.p.elem_type(buf) == Some(DataType::F32);
         let k = match op {
+            AtomicOp::Add if float => AtomicK::AddF,
             AtomicOp::Add => AtomicK::Add,
             AtomicOp::Sub => AtomicK::Sub,
             AtomicOp::Min if signed => AtomicK::MinI,

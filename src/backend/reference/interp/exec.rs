@@ -1362,6 +1362,11 @@ fn atomic_rmw(w: &AtomicU32, k: AtomicK, v: u32) -> u32 {
     };
     match k {
         AtomicK::Add => w.fetch_add(v, Relaxed),
+        AtomicK::AddF => match w.fetch_update(Relaxed, Relaxed, |x| {
+            Some((f32::from_bits(x) + f32::from_bits(v)).to_bits())
+        }) {
+            Ok(old) | Err(old) => old,
+        },
         AtomicK::Sub => w.fetch_sub(v, Relaxed),
         AtomicK::MinU => w.fetch_min(v, Relaxed),
         AtomicK::MaxU => w.fetch_max(v, Relaxed),
