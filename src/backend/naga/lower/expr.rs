@@ -449,6 +449,17 @@ impl Lowerer<'_> {
         } else {
             (a, self.f32_lit(1.0), b)
         };
+        self.fma(x, y, z, blk)
+    }
+
+    /// `x * y + z` by naga's `Fma` (which a target may compute unfused).
+    fn fma(
+        &mut self,
+        x: Handle<Expression>,
+        y: Handle<Expression>,
+        z: Handle<Expression>,
+        blk: &mut Block,
+    ) -> Handle<Expression> {
         self.add(
             Expression::Math {
                 fun: MathFunction::Fma,
@@ -962,16 +973,7 @@ impl Lowerer<'_> {
             MathFn::MulAdd => {
                 let y = need(1)?;
                 let z = need(2)?;
-                self.add(
-                    Expression::Math {
-                        fun: MathFunction::Fma,
-                        arg: x,
-                        arg1: Some(y),
-                        arg2: Some(z),
-                        arg3: None,
-                    },
-                    blk,
-                )
+                self.fma(x, y, z, blk)
             }
             MathFn::Powf => {
                 let y = need(1)?;

@@ -650,12 +650,7 @@ fn spirv_capabilities(bytes: &[u8]) -> Vec<u32> {
 /// declaring `OpCapability AtomicFloat32AddEXT`, or WGSL with `atomic<f32>`.
 fn uses_float_atomics(spirv: bool, bytes: &[u8]) -> bool {
     const CAP_ATOMIC_FLOAT32_ADD: u32 = 6033;
-    if !spirv {
-        return bytes
-            .windows(b"atomic<f32>".len())
-            .any(|w| w == b"atomic<f32>");
-    }
-    spirv_capabilities(bytes).contains(&CAP_ATOMIC_FLOAT32_ADD)
+    declares(spirv, bytes, CAP_ATOMIC_FLOAT32_ADD, b"atomic<f32>")
 }
 
 /// Whether an artifact vyre emitted uses subgroup operations: a SPIR-V
@@ -664,12 +659,22 @@ fn uses_float_atomics(spirv: bool, bytes: &[u8]) -> bool {
 /// `subgroup_size` builtin argument (declared by every such kernel).
 fn uses_subgroups(spirv: bool, bytes: &[u8]) -> bool {
     const CAP_GROUP_NON_UNIFORM: u32 = 61;
-    if !spirv {
-        return bytes
-            .windows(b"@builtin(subgroup_size)".len())
-            .any(|w| w == b"@builtin(subgroup_size)");
+    declares(
+        spirv,
+        bytes,
+        CAP_GROUP_NON_UNIFORM,
+        b"@builtin(subgroup_size)",
+    )
+}
+
+/// Whether a SPIR-V artifact declares `capability`, or WGSL text holds
+/// `wgsl_marker`.
+fn declares(spirv: bool, bytes: &[u8], capability: u32, wgsl_marker: &[u8]) -> bool {
+    if spirv {
+        spirv_capabilities(bytes).contains(&capability)
+    } else {
+        bytes.windows(wgsl_marker.len()).any(|w| w == wgsl_marker)
     }
-    spirv_capabilities(bytes).contains(&CAP_GROUP_NON_UNIFORM)
 }
 
 /// A scalar argument's bytes in the parameter block, little endian, and
