@@ -622,6 +622,8 @@ pub(super) enum Mod {
     NotANumber,
     /// `testp.number`: not NaN.
     Number,
+    /// `.NaN`: `min`/`max` return NaN when an operand is NaN (sm_80+).
+    NaN,
     Finite,
     // Matrix fragments (`ldmatrix`, `mma`).
     /// `.aligned`: every thread of the warp executes the instruction.
@@ -774,6 +776,7 @@ impl Mod {
             Mod::Warp => "warp",
             Mod::NotANumber => "notanumber",
             Mod::Number => "number",
+            Mod::NaN => "NaN",
             Mod::Finite => "finite",
             Mod::Aligned => "aligned",
             Mod::M8n8 => "m8n8",

@@ -188,8 +188,8 @@ impl fmt::Display for Outcome {
 /// Why the artifact target `target` cannot express `program`, when it
 /// cannot: WGSL has no 64-bit types, Metal (`msl`) no `f64`, HLSL no `f64`
 /// `sqrt`, `floor` or `ceil` (DXIL defines them for 16- and 32-bit floats
-/// only); the naga emitters refuse such kernels as unsupported. `None`
-/// otherwise.
+/// only) and no `f32` atomics; the naga emitters refuse such kernels as
+/// unsupported. `None` otherwise.
 #[must_use]
 pub fn inexpressible(program: &Program, target: &str) -> Option<String> {
     if target == "hlsl" {
@@ -202,7 +202,12 @@ pub fn inexpressible(program: &Program, target: &str) -> Option<String> {
             }
             missing.is_some()
         });
-        return missing.map(|f| format!("`hlsl` cannot express `f64` `{}`", f.name()));
+        if let Some(f) = missing {
+            return Some(format!("`hlsl` cannot express `f64` `{}`", f.name()));
+        }
+        return program
+            .uses_float_atomics()
+            .then(|| "`hlsl` cannot express `atomic_add` on `f32`".to_string());
     }
     let missing: Vec<String> = program
         .wide_types()
