@@ -433,18 +433,34 @@ fn rows_bf16(device: &Device, o: &Options) -> vyre::Result<()> {
             &Buffer<bf16>,
             &mut Buffer<bf16>,
         ) -> vyre::Result<()>;
-        let variants: [(&str, LayerNorm); 3] = [
-            ("layer_norm_rows_bf16", kernels::rows::layer_norm_rows_bf16),
+        // (name, kernel, rows per workgroup)
+        let variants: [(&str, LayerNorm, usize); 4] = [
+            (
+                "layer_norm_rows_bf16",
+                kernels::rows::layer_norm_rows_bf16,
+                1,
+            ),
             (
                 "layer_norm_rows_bf16_128",
                 kernels::rows::layer_norm_rows_bf16_128,
+                1,
             ),
             (
                 "layer_norm_rows_bf16_packed",
                 kernels::rows::layer_norm_rows_bf16_packed,
+                1,
+            ),
+            (
+                "layer_norm_rows_bf16_4rows",
+                kernels::rows::layer_norm_rows_bf16_4rows,
+                4,
             ),
         ];
-        for (name, kernel) in variants {
+        for (name, kernel, per) in variants {
+            if rows % per != 0 {
+                continue;
+            }
+            let grid = Grid::workgroups((rows / per) as u32);
             device.write(&mut y, &vec![bf16::ZERO; n])?;
             kernel(device, grid, eps, &x, &g, &b, &mut y)?;
             let got = device.download(&y)?;
