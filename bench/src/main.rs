@@ -457,7 +457,7 @@ fn rows_bf16(device: &Device, o: &Options) -> vyre::Result<()> {
             ),
         ];
         for (name, kernel, per) in variants {
-            if rows % per != 0 {
+            if !rows.is_multiple_of(per) {
                 continue;
             }
             let grid = Grid::workgroups((rows / per) as u32);

@@ -276,7 +276,7 @@ fn exp_f32(c: &mut Code, x: Reg) -> Reg {
 fn exp_f32_model(x: f32) -> f32 {
     let t = x.mul_add(EXP_LOG2E_HI, EXP_ROUND);
     let j = t - EXP_ROUND;
-    let jc = j.max(-126.0).min(127.0);
+    let jc = j.clamp(-126.0, 127.0);
     let excess = j - jc;
     let f = x.mul_add(EXP_LOG2E_LO, x.mul_add(EXP_LOG2E_HI, -j)) + excess;
     let e = 2f64.powf(f64::from(f)) as f32;
