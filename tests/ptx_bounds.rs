@@ -11,6 +11,18 @@ use vyre_testkit::programs::{saxpy4, sum_partials};
 
 /// Memory instructions (`ld`/`st`/`atom`/`red` on global or shared), split
 /// into (predicated, unpredicated).
+/// The unpredicated accesses that follow a branch to a vector group's
+/// per-element tail (`@!%p bra $L_vtail_N`): whole groups, checked by
+/// that branch.
+fn branch_guarded(ptx: &str) -> Vec<String> {
+    let lines: Vec<&str> = ptx.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with("@!%p") && w[0].contains("bra $L_vtail_"))
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
 fn accesses(ptx: &str) -> (Vec<String>, Vec<String>) {
     let mut guarded = Vec::new();
     let mut plain = Vec::new();
@@ -352,8 +364,8 @@ fn saxpy4_uses_16_byte_accesses() {
     let p = saxpy4();
     let ptx = emit(&p, "sm_90");
     // y is proven by `i + 3 < y.len()` (i = gid * 4 cannot wrap): plain
-    // vector load and store. x is not: a vector load under the
-    // "all four in range" predicate, with a per-element tail.
+    // vector load and store. x is not: a vector load after a branch that
+    // takes the per-element tail unless all four are in range.
     assert!(ptx.contains("ld.global.v4.f32 {"), "{ptx}");
     assert!(
         ptx.lines()
@@ -365,7 +377,21 @@ fn saxpy4_uses_16_byte_accesses() {
         .filter(|l| l.contains("ld.global.nc.v4.f32"))
         .collect();
     assert_eq!(xv.len(), 1, "{ptx}");
-    assert!(xv[0].trim().starts_with('@'), "{ptx}");
+    let checked = branch_guarded(&ptx);
+    assert_eq!(checked.len(), 1, "{ptx}");
+    assert!(checked[0].starts_with("ld.global.nc.v4.f32"), "{ptx}");
+    // The tail: the first three elements, each under its own predicate.
+    let (guarded, _) = accesses(&ptx);
+    for off in ["+0]", "+4]", "+8]"] {
+        assert_eq!(
+            guarded
+                .iter()
+                .filter(|l| l.starts_with("ld.global.nc.f32") && l.ends_with(&format!("{off};")))
+                .count(),
+            1,
+            "{off}\n{ptx}"
+        );
+    }
     assemble_all(&p, &DispatchConfig::default());
 }
 
@@ -563,7 +589,10 @@ fn narrow_vector_groups_check_every_element_index() {
         );
     }
     let (guarded, plain) = accesses(&ptx);
-    // 1 + 7 loads, 1 + 7 stores, all guarded.
-    assert_eq!((guarded.len(), plain.len()), (16, 0), "{ptx}");
+    // The vector load and store behind the branch to their tails (which
+    // compares the last element, i + 7), and 7 + 7 predicated accesses
+    // there (elements 0 to 6: the last is out of range on that path).
+    assert_eq!((guarded.len(), plain.len()), (14, 2), "{ptx}");
+    assert_eq!(branch_guarded(&ptx).len(), 2, "{ptx}");
     assemble_all(&p, &DispatchConfig::default());
 }

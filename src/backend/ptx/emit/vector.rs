@@ -2,7 +2,8 @@
 //! fetched by one `ld.v4` (buffers: hoisted to the start of the run;
 //! shared and private arrays: just before the first node reading one of
 //! them), four consecutive stores merged into one `st.v4`, with
-//! per-element fallbacks at a partial tail of a buffer.
+//! per-element fallbacks at a partial tail of a buffer, branched around
+//! where the group is whole ([`TailCheck`]).
 //!
 //! Narrow elements group the same way by whole 32-bit words: 16, 8 or 4
 //! bytes of consecutive elements (the widths of [`group_widths`], largest
@@ -16,7 +17,7 @@ use crate::mid::align::{
 };
 
 use super::super::code::ins;
-use super::super::isa::{Addr, Class, Inst, Mod, Opcode, Operand, Reg, int};
+use super::super::isa::{Addr, Class, Inst, Label, Mod, Opcode, Operand, Reg, int};
 use super::{Emitter, class_of, mov_ty, sfx, zero_of};
 
 /// What a straight-line run vectorises, by position in the enclosing block.
@@ -459,7 +460,7 @@ impl Emitter<'_> {
         base: u32,
         width: u32,
         last: &Expr,
-    ) -> (Reg, Option<(Reg, Vec<Reg>)>) {
+    ) -> (Reg, Option<TailCheck>) {
         let check = self.bounds.group_needs_check(last);
         let first = Self::key_expr(key, base);
         let idx = self.expr(&first);
@@ -475,29 +476,42 @@ impl Emitter<'_> {
             return (addr, None);
         }
         // key is a multiple of width and base + width <= that: no
-        // wrap-around.
-        let preds: Vec<Reg> = (0..i64::from(width))
-            .map(|o| {
-                let i = self.code.reg(Class::R);
-                let pr = self.code.reg(Class::Pred);
-                ins!(self.code; Add.S32 i, idx_r, int(o));
-                ins!(self.code; Setp.Lt.U32 pr, i, len);
-                pr
-            })
-            .collect();
-        let (all, below) = preds.split_last().expect("groups have elements");
-        let all = *all;
-        let not_all = self.code.reg(Class::Pred);
-        ins!(self.code; Not.Pred not_all, all);
-        let part: Vec<Reg> = below
-            .iter()
-            .map(|&pr| {
-                let q = self.code.reg(Class::Pred);
-                ins!(self.code; And.Pred q, pr, not_all);
-                q
-            })
-            .collect();
-        (addr, Some((all, part)))
+        // wrap-around, so the last element in range means all are.
+        let last_i = self.code.reg(Class::R);
+        let all = self.code.reg(Class::Pred);
+        ins!(self.code; Add.S32 last_i, idx_r, int(i64::from(width) - 1));
+        ins!(self.code; Setp.Lt.U32 all, last_i, len);
+        let check = TailCheck {
+            all,
+            idx: idx_r,
+            len,
+            tail: self.code.label("vtail"),
+            join: self.code.label("vjoin"),
+        };
+        (addr, Some(check))
+    }
+
+    /// Branch to `c`'s tail unless the whole group is in range; the
+    /// vector access follows.
+    fn enter_full(&mut self, c: &TailCheck) {
+        let all = c.all;
+        ins!(self.code; @!all; Bra c.tail);
+    }
+
+    /// End the vector access and start the tail: the elements in range,
+    /// one by one (all but the last, which is out of range there).
+    fn enter_tail(&mut self, c: &TailCheck) {
+        ins!(self.code; Bra c.join);
+        self.code.place(c.tail);
+    }
+
+    /// `idx + o < len`, on the tail path.
+    fn in_range(&mut self, c: &TailCheck, o: u32) -> Reg {
+        let i = self.code.reg(Class::R);
+        let q = self.code.reg(Class::Pred);
+        ins!(self.code; Add.S32 i, c.idx, int(i64::from(o)));
+        ins!(self.code; Setp.Lt.U32 q, i, c.len);
+        q
     }
 
     fn vector_load(&mut self, p: u32, key: &Key, base: u32, width: u32, last: &Expr) {
@@ -516,15 +530,18 @@ impl Emitter<'_> {
         let regs: [Reg; 4] = std::array::from_fn(|_| self.code.reg(class_of(ty)));
         match check {
             None => ins!(self.code; Ld.(space).V4.(s) regs, Addr::reg(addr)),
-            Some((all, part)) => {
+            Some(c) => {
+                self.enter_full(&c);
+                ins!(self.code; Ld.(space).V4.(s) regs, Addr::reg(addr));
+                self.enter_tail(&c);
                 for r in regs {
                     ins!(self.code; Mov.(mov_ty(ty)) r, zero_of(ty));
                 }
-                ins!(self.code; @all; Ld.(space).V4.(s) regs, Addr::reg(addr));
-                // Partial tail: the elements that are in range, one by one.
-                for ((q, r), off) in part.into_iter().zip(regs).zip((0..).step_by(4)) {
-                    ins!(self.code; @q; Ld.(space).(s) r, Addr::reg_off(addr, off));
+                for (o, r) in (0..width - 1).zip(regs) {
+                    let q = self.in_range(&c, o);
+                    ins!(self.code; @q; Ld.(space).(s) r, Addr::reg_off(addr, o * 4));
                 }
+                self.code.place(c.join);
             }
         }
         for (o, r) in (0..).zip(regs) {
@@ -543,20 +560,23 @@ impl Emitter<'_> {
         width: u32,
         space: Mod,
         addr: Reg,
-        check: Option<(Reg, Vec<Reg>)>,
+        check: Option<TailCheck>,
     ) -> Vec<Reg> {
         let size = ty.size_bytes();
         let words = self.words(width * size / 4);
         let vector = word_access(Opcode::Ld, space, &words, Addr::reg(addr));
         match check {
             None => self.code.push(vector),
-            Some((all, part)) => {
+            Some(c) => {
+                self.enter_full(&c);
+                self.code.push(vector);
+                self.enter_tail(&c);
                 for &w in &words {
                     ins!(self.code; Mov.B32 w, int(0));
                 }
-                self.code.push(vector.when(all));
                 let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
-                for (q, o) in part.into_iter().zip(0..) {
+                for o in 0..width - 1 {
+                    let q = self.in_range(&c, o);
                     let byte = o * size;
                     let w = words[(byte / 4) as usize];
                     let pos = i64::from(byte % 4 * 8);
@@ -564,6 +584,7 @@ impl Emitter<'_> {
                     ins!(self.code; @q; Ld.(space).(elem) t, Addr::reg_off(addr, byte));
                     ins!(self.code; @q; Bfi.B32 w, t, w, int(pos), int(i64::from(size * 8)));
                 }
+                self.code.place(c.join);
             }
         }
         self.unpack_words(ty, &words)
@@ -614,10 +635,13 @@ impl Emitter<'_> {
         let vector = word_access(Opcode::St, space, &words, Addr::reg(addr));
         match check {
             None => self.code.push(vector),
-            Some((all, part)) => {
-                self.code.push(vector.when(all));
+            Some(c) => {
+                self.enter_full(&c);
+                self.code.push(vector);
+                self.enter_tail(&c);
                 let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
-                for (q, o) in part.into_iter().zip(0..) {
+                for o in 0..g.width - 1 {
+                    let q = self.in_range(&c, o);
                     let byte = o * size;
                     let w = words[(byte / 4) as usize];
                     let bits = if byte.is_multiple_of(4) {
@@ -629,6 +653,7 @@ impl Emitter<'_> {
                     };
                     ins!(self.code; @q; St.(space).(elem) Addr::reg_off(addr, byte), bits);
                 }
+                self.code.place(c.join);
             }
         }
     }
@@ -678,14 +703,33 @@ impl Emitter<'_> {
         let (addr, check) = self.vec_address(p, &g.key, g.base, g.width, last);
         match check {
             None => ins!(self.code; St.Global.V4.(s) Addr::reg(addr), list),
-            Some((all, part)) => {
-                ins!(self.code; @all; St.Global.V4.(s) Addr::reg(addr), list);
-                for ((q, v), off) in part.into_iter().zip(vals).zip((0..).step_by(4)) {
-                    ins!(self.code; @q; St.Global.(s) Addr::reg_off(addr, off), v);
+            Some(c) => {
+                self.enter_full(&c);
+                ins!(self.code; St.Global.V4.(s) Addr::reg(addr), list);
+                self.enter_tail(&c);
+                for (o, v) in (0..g.width - 1).zip(vals) {
+                    let q = self.in_range(&c, o);
+                    ins!(self.code; @q; St.Global.(s) Addr::reg_off(addr, o * 4), v);
                 }
+                self.code.place(c.join);
             }
         }
     }
+}
+
+/// The bounds check of a vector access to a buffer: `all` holds when the
+/// whole group is in range (the vector access runs); otherwise the code at
+/// `tail` accesses the elements in range one by one, and both paths meet
+/// at `join`. A branch rather than predicates: the per-element fallbacks
+/// then cost nothing where the group is whole, which is everywhere but at
+/// a buffer's partial end.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TailCheck {
+    all: Reg,
+    idx: Reg,
+    len: Reg,
+    tail: Label,
+    join: Label,
 }
 
 /// `width` consecutive stores to `buf[key + base + 0..width]`, emitted as
