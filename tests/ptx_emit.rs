@@ -1081,11 +1081,17 @@ fn narrow_load8_and_store8_move_16_bytes() {
     }
     assemble_all(&p, &DispatchConfig::default());
 
-    // Not proven in range: the vector accesses are guarded by "all eight
-    // in range", with element-wise fallbacks for a partial tail.
+    // Not proven in range: the vector accesses follow a branch to
+    // element-wise fallbacks taken unless all eight are in range.
     let p = narrow_vector_program(DataType::BF16, 8, 8, false);
     let ptx = emit(&p, "sm_80");
-    assert_eq!(vector_accesses(&ptx, ".v4.b32"), [0, 1, 0, 1], "{ptx}");
+    assert_eq!(vector_accesses(&ptx, ".v4.b32"), [1, 0, 1, 0], "{ptx}");
+    let lines: Vec<&str> = ptx.lines().map(str::trim).collect();
+    let behind_branch = lines
+        .windows(2)
+        .filter(|w| w[0].contains("bra $L_vtail_") && w[1].contains(".v4.b32"))
+        .count();
+    assert_eq!(behind_branch, 2, "{ptx}");
     let tail_loads = lines_with(&ptx, "ld.global.nc.u16");
     assert_eq!(tail_loads.len(), 7, "{ptx}");
     assert!(tail_loads.iter().all(|l| l.starts_with('@')), "{ptx}");
