@@ -339,10 +339,10 @@ fn atomic_inside_an_expression() {
         "cannot be part of a larger expression",
     );
     expect_at(
-        &k("    let f = x.atomic_add(0, 1.0);"),
+        &k("    let f = x.atomic_max(0, 1.0);"),
         3,
         13,
-        "`atomic_add` needs `u32` or `i32` elements",
+        "`atomic_max` needs `u32` or `i32` elements",
     );
 }
 
@@ -1294,7 +1294,7 @@ fn narrow_indices_loops_and_atomics_stay_32_bit() {
         &narrow("    b.atomic_add(0, 1);"),
         3,
         5,
-        "`atomic_add` needs `u32` or `i32` elements, but `b` holds `u8`",
+        "`atomic_add` needs `u32`, `i32` or (buffers) `f32` elements, but `b` holds `u8`",
     );
     expect_at(
         &narrow("    for j in 0u8..4 {}"),

@@ -364,9 +364,9 @@ fn indices_loop_variables_and_atomics_stay_32_bit() {
         });
         let errors = b.finish().validate().unwrap_err();
         assert!(
-            errors
-                .iter()
-                .any(|e| e.message.contains("needs `u32` or `i32` elements")),
+            errors.iter().any(|e| e
+                .message
+                .contains("needs `u32`, `i32` or `f32` (buffer) elements")),
             "{errors:?}"
         );
     }
