@@ -8,6 +8,7 @@ use std::path::Path;
 use vyre::DispatchConfig;
 use vyre::driver::{BackendError, emit_aot_target};
 use vyre_testkit::corpus::{corpus_files, require_vulkan, spirv_val, validate_spirv};
+use vyre_testkit::harness::inexpressible;
 
 #[test]
 fn corpus_kernels_emit_and_validate_for_naga_targets() {
@@ -47,11 +48,10 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
                 let bytes = match emit_aot_target(target, p, &config) {
                     Ok(b) => b,
                     // A kernel the target cannot express (the 64-bit types
-                    // on WGSL, `f64` on MSL) is reported, not emitted;
+                    // on WGSL, `f64` on MSL, `f64` `floor` or `f32` atomics
+                    // on HLSL: `inexpressible`) is reported, not emitted;
                     // vyre-build records it as a placeholder. Only those.
-                    Err(BackendError::TargetLacks { .. })
-                        if matches!(target, "wgsl" | "msl") && !p.wide_types().is_empty() =>
-                    {
+                    Err(BackendError::TargetLacks { .. }) if inexpressible(p, target).is_some() => {
                         lacks += 1;
                         continue;
                     }
@@ -82,11 +82,8 @@ fn corpus_kernels_emit_and_validate_for_naga_targets() {
                             e.emit_to_string(&text)
                         )),
                         Ok(m) => {
-                            let caps = if p.uses_subgroups() {
-                                naga::valid::Capabilities::SUBGROUP
-                            } else {
-                                naga::valid::Capabilities::empty()
-                            };
+                            // What the kernel's module was validated with.
+                            let caps = vyre::backend::naga::emit::capabilities(p);
                             if let Err(e) = naga::valid::Validator::new(
                                 naga::valid::ValidationFlags::all(),
                                 caps,
