@@ -86,74 +86,74 @@ kernel void narrow_vector_bf16_(
     }
     float _e217 = w4_0_.x;
     uint _e220 = as_type<uint>(_e217 * -2.5);
-    uint _e242 = as_type<uint>(as_type<float>(((_e220 & 2147483647u) > 2139095040u) ? ((_e220 | 4194304u) & 4294901760u) : (((_e220 + 32767u) + ((_e220 >> 16u) & 1u)) & 4294901760u)) + 0.125);
-    uint _e262 = (((_e242 & 2147483647u) > 2139095040u) ? ((_e242 | 4194304u) & 4294901760u) : (((_e242 + 32767u) + ((_e242 >> 16u) & 1u)) & 4294901760u)) >> 16u;
-    float _e264 = w4_0_.y;
-    uint _e267 = as_type<uint>(_e264 * -2.5);
-    uint _e289 = as_type<uint>(as_type<float>(((_e267 & 2147483647u) > 2139095040u) ? ((_e267 | 4194304u) & 4294901760u) : (((_e267 + 32767u) + ((_e267 >> 16u) & 1u)) & 4294901760u)) + 0.125);
-    uint _e309 = (((_e289 & 2147483647u) > 2139095040u) ? ((_e289 | 4194304u) & 4294901760u) : (((_e289 + 32767u) + ((_e289 >> 16u) & 1u)) & 4294901760u)) >> 16u;
-    float _e311 = w4_0_.z;
-    uint _e314 = as_type<uint>(_e311 * -2.5);
-    uint _e336 = as_type<uint>(as_type<float>(((_e314 & 2147483647u) > 2139095040u) ? ((_e314 | 4194304u) & 4294901760u) : (((_e314 + 32767u) + ((_e314 >> 16u) & 1u)) & 4294901760u)) + 0.125);
-    uint _e356 = (((_e336 & 2147483647u) > 2139095040u) ? ((_e336 | 4194304u) & 4294901760u) : (((_e336 + 32767u) + ((_e336 >> 16u) & 1u)) & 4294901760u)) >> 16u;
-    float _e358 = w4_0_.w;
-    uint _e361 = as_type<uint>(_e358 * -2.5);
-    uint _e383 = as_type<uint>(as_type<float>(((_e361 & 2147483647u) > 2139095040u) ? ((_e361 | 4194304u) & 4294901760u) : (((_e361 + 32767u) + ((_e361 >> 16u) & 1u)) & 4294901760u)) + 0.125);
-    uint _e403 = (((_e383 & 2147483647u) > 2139095040u) ? ((_e383 | 4194304u) & 4294901760u) : (((_e383 + 32767u) + ((_e383 >> 16u) & 1u)) & 4294901760u)) >> 16u;
-    uint _e404 = i;
-    uint _e406 = _e404 + 0u;
-    if ((_e406 + 1u) < _e11) {
-        metal::atomic_store_explicit(&y[_e406 >> 1u], _e262 | (_e309 << 16u), metal::memory_order_relaxed);
+    uint _e243 = as_type<uint>(metal::fma(as_type<float>(((_e220 & 2147483647u) > 2139095040u) ? ((_e220 | 4194304u) & 4294901760u) : (((_e220 + 32767u) + ((_e220 >> 16u) & 1u)) & 4294901760u)), 1.0, 0.125));
+    uint _e263 = (((_e243 & 2147483647u) > 2139095040u) ? ((_e243 | 4194304u) & 4294901760u) : (((_e243 + 32767u) + ((_e243 >> 16u) & 1u)) & 4294901760u)) >> 16u;
+    float _e265 = w4_0_.y;
+    uint _e268 = as_type<uint>(_e265 * -2.5);
+    uint _e291 = as_type<uint>(metal::fma(as_type<float>(((_e268 & 2147483647u) > 2139095040u) ? ((_e268 | 4194304u) & 4294901760u) : (((_e268 + 32767u) + ((_e268 >> 16u) & 1u)) & 4294901760u)), 1.0, 0.125));
+    uint _e311 = (((_e291 & 2147483647u) > 2139095040u) ? ((_e291 | 4194304u) & 4294901760u) : (((_e291 + 32767u) + ((_e291 >> 16u) & 1u)) & 4294901760u)) >> 16u;
+    float _e313 = w4_0_.z;
+    uint _e316 = as_type<uint>(_e313 * -2.5);
+    uint _e339 = as_type<uint>(metal::fma(as_type<float>(((_e316 & 2147483647u) > 2139095040u) ? ((_e316 | 4194304u) & 4294901760u) : (((_e316 + 32767u) + ((_e316 >> 16u) & 1u)) & 4294901760u)), 1.0, 0.125));
+    uint _e359 = (((_e339 & 2147483647u) > 2139095040u) ? ((_e339 | 4194304u) & 4294901760u) : (((_e339 + 32767u) + ((_e339 >> 16u) & 1u)) & 4294901760u)) >> 16u;
+    float _e361 = w4_0_.w;
+    uint _e364 = as_type<uint>(_e361 * -2.5);
+    uint _e387 = as_type<uint>(metal::fma(as_type<float>(((_e364 & 2147483647u) > 2139095040u) ? ((_e364 | 4194304u) & 4294901760u) : (((_e364 + 32767u) + ((_e364 >> 16u) & 1u)) & 4294901760u)), 1.0, 0.125));
+    uint _e407 = (((_e387 & 2147483647u) > 2139095040u) ? ((_e387 | 4194304u) & 4294901760u) : (((_e387 + 32767u) + ((_e387 >> 16u) & 1u)) & 4294901760u)) >> 16u;
+    uint _e408 = i;
+    uint _e410 = _e408 + 0u;
+    if ((_e410 + 1u) < _e11) {
+        metal::atomic_store_explicit(&y[_e410 >> 1u], _e263 | (_e311 << 16u), metal::memory_order_relaxed);
     } else {
-        uint _e417 = _e406 + 0u;
-        if (_e417 < _e11) {
-            uint _e424 = (_e417 & 1u) << 4u;
-            metal::atomic_fetch_and_explicit(&y[_e417 >> 1u], ~((65535u << _e424)), metal::memory_order_relaxed);
-            metal::atomic_fetch_or_explicit(&y[_e417 >> 1u], _e262 << _e424, metal::memory_order_relaxed);
+        uint _e421 = _e410 + 0u;
+        if (_e421 < _e11) {
+            uint _e428 = (_e421 & 1u) << 4u;
+            metal::atomic_fetch_and_explicit(&y[_e421 >> 1u], ~((65535u << _e428)), metal::memory_order_relaxed);
+            metal::atomic_fetch_or_explicit(&y[_e421 >> 1u], _e263 << _e428, metal::memory_order_relaxed);
         }
-        uint _e431 = _e406 + 1u;
-        if (_e431 < _e11) {
-            uint _e438 = (_e431 & 1u) << 4u;
-            metal::atomic_fetch_and_explicit(&y[_e431 >> 1u], ~((65535u << _e438)), metal::memory_order_relaxed);
-            metal::atomic_fetch_or_explicit(&y[_e431 >> 1u], _e309 << _e438, metal::memory_order_relaxed);
+        uint _e435 = _e410 + 1u;
+        if (_e435 < _e11) {
+            uint _e442 = (_e435 & 1u) << 4u;
+            metal::atomic_fetch_and_explicit(&y[_e435 >> 1u], ~((65535u << _e442)), metal::memory_order_relaxed);
+            metal::atomic_fetch_or_explicit(&y[_e435 >> 1u], _e311 << _e442, metal::memory_order_relaxed);
         }
     }
-    uint _e444 = i;
-    uint _e446 = _e444 + 2u;
-    if ((_e446 + 1u) < _e11) {
-        metal::atomic_store_explicit(&y[_e446 >> 1u], _e356 | (_e403 << 16u), metal::memory_order_relaxed);
+    uint _e448 = i;
+    uint _e450 = _e448 + 2u;
+    if ((_e450 + 1u) < _e11) {
+        metal::atomic_store_explicit(&y[_e450 >> 1u], _e359 | (_e407 << 16u), metal::memory_order_relaxed);
     } else {
-        uint _e457 = _e446 + 0u;
-        if (_e457 < _e11) {
-            uint _e464 = (_e457 & 1u) << 4u;
-            metal::atomic_fetch_and_explicit(&y[_e457 >> 1u], ~((65535u << _e464)), metal::memory_order_relaxed);
-            metal::atomic_fetch_or_explicit(&y[_e457 >> 1u], _e356 << _e464, metal::memory_order_relaxed);
+        uint _e461 = _e450 + 0u;
+        if (_e461 < _e11) {
+            uint _e468 = (_e461 & 1u) << 4u;
+            metal::atomic_fetch_and_explicit(&y[_e461 >> 1u], ~((65535u << _e468)), metal::memory_order_relaxed);
+            metal::atomic_fetch_or_explicit(&y[_e461 >> 1u], _e359 << _e468, metal::memory_order_relaxed);
         }
-        uint _e471 = _e446 + 1u;
-        if (_e471 < _e11) {
-            uint _e478 = (_e471 & 1u) << 4u;
-            metal::atomic_fetch_and_explicit(&y[_e471 >> 1u], ~((65535u << _e478)), metal::memory_order_relaxed);
-            metal::atomic_fetch_or_explicit(&y[_e471 >> 1u], _e403 << _e478, metal::memory_order_relaxed);
+        uint _e475 = _e450 + 1u;
+        if (_e475 < _e11) {
+            uint _e482 = (_e475 & 1u) << 4u;
+            metal::atomic_fetch_and_explicit(&y[_e475 >> 1u], ~((65535u << _e482)), metal::memory_order_relaxed);
+            metal::atomic_fetch_or_explicit(&y[_e475 >> 1u], _e407 << _e482, metal::memory_order_relaxed);
         }
     }
-    uint _e484 = i;
-    uint _e486 = _e484 + 1u;
-    float _e488 = w4_0_.y;
-    uint _e491 = as_type<uint>(_e488 * -2.5);
-    uint _e513 = as_type<uint>(as_type<float>(((_e491 & 2147483647u) > 2139095040u) ? ((_e491 | 4194304u) & 4294901760u) : (((_e491 + 32767u) + ((_e491 >> 16u) & 1u)) & 4294901760u)) + 0.125);
-    if (_e486 < _e13) {
-        uint _e540 = (_e486 & 1u) << 4u;
-        metal::atomic_fetch_and_explicit(&z[_e486 >> 1u], ~((65535u << _e540)), metal::memory_order_relaxed);
-        metal::atomic_fetch_or_explicit(&z[_e486 >> 1u], ((((_e513 & 2147483647u) > 2139095040u) ? ((_e513 | 4194304u) & 4294901760u) : (((_e513 + 32767u) + ((_e513 >> 16u) & 1u)) & 4294901760u)) >> 16u) << _e540, metal::memory_order_relaxed);
+    uint _e488 = i;
+    uint _e490 = _e488 + 1u;
+    float _e492 = w4_0_.y;
+    uint _e495 = as_type<uint>(_e492 * -2.5);
+    uint _e518 = as_type<uint>(metal::fma(as_type<float>(((_e495 & 2147483647u) > 2139095040u) ? ((_e495 | 4194304u) & 4294901760u) : (((_e495 + 32767u) + ((_e495 >> 16u) & 1u)) & 4294901760u)), 1.0, 0.125));
+    if (_e490 < _e13) {
+        uint _e545 = (_e490 & 1u) << 4u;
+        metal::atomic_fetch_and_explicit(&z[_e490 >> 1u], ~((65535u << _e545)), metal::memory_order_relaxed);
+        metal::atomic_fetch_or_explicit(&z[_e490 >> 1u], ((((_e518 & 2147483647u) > 2139095040u) ? ((_e518 | 4194304u) & 4294901760u) : (((_e518 + 32767u) + ((_e518 >> 16u) & 1u)) & 4294901760u)) >> 16u) << _e545, metal::memory_order_relaxed);
     }
-    uint _e546 = i;
-    uint _e548 = _e546 + 2u;
-    float _e550 = w4_0_.z;
-    uint _e553 = as_type<uint>(_e550 * -2.5);
-    uint _e575 = as_type<uint>(as_type<float>(((_e553 & 2147483647u) > 2139095040u) ? ((_e553 | 4194304u) & 4294901760u) : (((_e553 + 32767u) + ((_e553 >> 16u) & 1u)) & 4294901760u)) + 0.125);
-    if (_e548 < _e13) {
-        uint _e602 = (_e548 & 1u) << 4u;
-        metal::atomic_fetch_and_explicit(&z[_e548 >> 1u], ~((65535u << _e602)), metal::memory_order_relaxed);
-        metal::atomic_fetch_or_explicit(&z[_e548 >> 1u], ((((_e575 & 2147483647u) > 2139095040u) ? ((_e575 | 4194304u) & 4294901760u) : (((_e575 + 32767u) + ((_e575 >> 16u) & 1u)) & 4294901760u)) >> 16u) << _e602, metal::memory_order_relaxed);
+    uint _e551 = i;
+    uint _e553 = _e551 + 2u;
+    float _e555 = w4_0_.z;
+    uint _e558 = as_type<uint>(_e555 * -2.5);
+    uint _e581 = as_type<uint>(metal::fma(as_type<float>(((_e558 & 2147483647u) > 2139095040u) ? ((_e558 | 4194304u) & 4294901760u) : (((_e558 + 32767u) + ((_e558 >> 16u) & 1u)) & 4294901760u)), 1.0, 0.125));
+    if (_e553 < _e13) {
+        uint _e608 = (_e553 & 1u) << 4u;
+        metal::atomic_fetch_and_explicit(&z[_e553 >> 1u], ~((65535u << _e608)), metal::memory_order_relaxed);
+        metal::atomic_fetch_or_explicit(&z[_e553 >> 1u], ((((_e581 & 2147483647u) > 2139095040u) ? ((_e581 | 4194304u) & 4294901760u) : (((_e581 + 32767u) + ((_e581 >> 16u) & 1u)) & 4294901760u)) >> 16u) << _e608, metal::memory_order_relaxed);
     }
 }

@@ -55,6 +55,6 @@ void saxpy(uint3 local_id : SV_GroupThreadID, uint3 workgroup_id : SV_GroupID, u
         float _e54 = asfloat(x.Load((_e50 ? _e49 : 0u)*4));
         uint _e58 = i;
         float _e60 = asfloat(y.Load(_e58*4));
-        y.Store(_e48*4, asuint(((_e8 * (_e50 ? _e54 : 0.0)) + _e60)));
+        y.Store(_e48*4, asuint(mad((_e8 * (_e50 ? _e54 : 0.0)), 1.0, _e60)));
     }
 }

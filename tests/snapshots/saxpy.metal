@@ -55,6 +55,6 @@ kernel void saxpy(
         float _e54 = x[_e50 ? _e49 : 0u];
         uint _e58 = i;
         float _e60 = y[_e58];
-        y[_e48] = (_e8 * (_e50 ? _e54 : 0.0)) + _e60;
+        y[_e48] = metal::fma(_e8 * (_e50 ? _e54 : 0.0), 1.0, _e60);
     }
 }

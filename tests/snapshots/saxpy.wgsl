@@ -40,6 +40,6 @@ fn saxpy(@builtin(local_invocation_id) local_id: vec3<u32>, @builtin(workgroup_i
         let _e54 = x[select(0u, _e49, _e50)];
         let _e58 = i;
         let _e60 = y[_e58];
-        y[_e48] = ((_e8 * select(0f, _e54, _e50)) + _e60);
+        y[_e48] = fma((_e8 * select(0f, _e54, _e50)), 1f, _e60);
     }
 }
