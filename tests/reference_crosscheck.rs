@@ -710,8 +710,10 @@ impl Walker<'_, '_> {
         expected: Option<&Expr>,
         value: &Expr,
     ) -> u64 {
-        // Atomics act on `u32` and `i32` elements only.
+        // Atomics act on `u32` and `i32` elements, and `atomic_add` on
+        // `f32` buffer elements too.
         let signed = self.p.elem_type(buf) == Some(DataType::I32);
+        let float = self.p.elem_type(buf) == Some(DataType::F32);
         let i = self.eval(inv, index) as usize;
         let x = expected.map(|x| self.eval(inv, x) as u32);
         let v = self.eval(inv, value) as u32;
@@ -720,6 +722,7 @@ impl Walker<'_, '_> {
             return 0;
         };
         let new = match op {
+            AtomicOp::Add if float => (f32::from_bits(old) + f32::from_bits(v)).to_bits(),
             AtomicOp::Add => old.wrapping_add(v),
             AtomicOp::Sub => old.wrapping_sub(v),
             AtomicOp::Min if signed => (old as i32).min(v as i32) as u32,
