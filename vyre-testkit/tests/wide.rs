@@ -457,18 +457,18 @@ fn inexpressible_targets_are_named() {
     for target in ["spirv", "ptx", "reference"] {
         assert_eq!(inexpressible(&f64_case.program, target), None, "{target}");
     }
-    // HLSL: only `f64` `sqrt`, `floor` and `ceil`.
-    let f64_rounding = |p: &vyre::ir::Program| {
+    // HLSL: only `f64` `sqrt`, `floor` and `ceil`, and `f32` atomics.
+    let hlsl_refuses = |p: &vyre::ir::Program| {
         p.any_expr(&mut |e| {
             matches!(e, Expr::Math(MathFn::Sqrt | MathFn::Floor | MathFn::Ceil, a)
                 if p.type_of(&a[0]) == Some(DataType::F64))
-        })
+        }) || p.uses_float_atomics()
     };
     let (mut refused, mut accepted) = (0, 0);
     for seed in 0..100u64 {
         let p = generate(seed, &cfg).program;
         let why = inexpressible(&p, "hlsl");
-        assert_eq!(why.is_some(), f64_rounding(&p), "seed {seed}: {why:?}");
+        assert_eq!(why.is_some(), hlsl_refuses(&p), "seed {seed}: {why:?}");
         refused += u32::from(why.is_some());
         accepted += u32::from(why.is_none() && p.wide_types().contains(&DataType::F64));
     }

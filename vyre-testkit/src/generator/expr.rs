@@ -601,7 +601,9 @@ impl<S: Source> Gen<'_, S> {
                 ops.push(O::BroadcastFirst);
             }
             if ty == DataType::U32 {
-                ops.extend([O::Ballot, O::Ballot]);
+                // Four times: only `u32` slots can take a ballot, while the
+                // other operations are drawn for every type.
+                ops.extend([O::Ballot; 4]);
             }
         }
         if ops.is_empty() {
