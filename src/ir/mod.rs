@@ -1307,13 +1307,9 @@ impl Program {
     /// none).
     #[must_use]
     pub fn uses_float_atomics(&self) -> bool {
-        let mut found = false;
-        walk_nodes(&self.body, &mut |n| {
-            if let Node::Atomic { buf, .. } = n {
-                found |= self.elem_type(*buf) == Some(DataType::F32);
-            }
-        });
-        found
+        self.any_node(&mut |n| {
+            matches!(n, Node::Atomic { buf, .. } if self.elem_type(*buf) == Some(DataType::F32))
+        })
     }
 
     /// The 64-bit types (`u64`, `i64`, `f64`) the kernel uses anywhere: as

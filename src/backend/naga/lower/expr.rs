@@ -255,6 +255,15 @@ impl Lowerer<'_> {
         self.bin(BinaryOperator::Greater, abs, inf, blk)
     }
 
+    /// The literal `x` of float type `ty` (`f64`, else `f32`, rounded).
+    fn float_lit_of(&mut self, ty: DataType, x: f64) -> Handle<Expression> {
+        self.lit(if ty == DataType::F64 {
+            naga::Literal::F64(x)
+        } else {
+            naga::Literal::F32(x as f32)
+        })
+    }
+
     pub(super) fn f32_lit(&mut self, v: f32) -> Handle<Expression> {
         self.lit(naga::Literal::F32(v))
     }
@@ -718,13 +727,6 @@ impl Lowerer<'_> {
         let top_exp = if signed { bits - 1 } else { bits };
         let top = 2f64.powi(top_exp as i32);
         let lo = if signed { -top } else { 0.0 };
-        let float_lit = |cx: &mut Self, x: f64| {
-            cx.lit(if from == DataType::F64 {
-                naga::Literal::F64(x)
-            } else {
-                naga::Literal::F32(x as f32)
-            })
-        };
         // The largest float of the source type below `top`.
         let hi = if from == DataType::F64 {
             f64::from_bits(top.to_bits() - 1)
@@ -742,22 +744,22 @@ impl Lowerer<'_> {
             DataType::U64 => naga::Literal::U64(u64::MAX),
             _ => naga::Literal::I64(i64::MAX),
         };
-        let lo_l = float_lit(self, lo);
-        let hi_l = float_lit(self, hi);
+        let lo_l = self.float_lit_of(from, lo);
+        let hi_l = self.float_lit_of(from, hi);
         let below = self.bin(BinaryOperator::Less, v, lo_l, blk);
         let c = self.select(below, lo_l, v, blk);
         let above = self.bin(BinaryOperator::Greater, c, hi_l, blk);
         let c = self.select(above, hi_l, c, blk);
         let nan = self.is_nan_of(from, v, blk);
         // A NaN would reach the conversion; feed it 0 instead.
-        let zero_f = float_lit(self, 0.0);
+        let zero_f = self.float_lit_of(from, 0.0);
         let c = self.select(nan, zero_f, c, blk);
         let converted = if width(to) == 8 {
             self.float_to_64_in_halves(c, from, signed, blk)
         } else {
             self.convert_to(c, kind, 4, blk)
         };
-        let top_l = float_lit(self, top);
+        let top_l = self.float_lit_of(from, top);
         let at_top = self.bin(BinaryOperator::GreaterEqual, v, top_l, blk);
         let max_l = self.lit(max);
         let r = self.select(at_top, max_l, converted, blk);
@@ -779,17 +781,10 @@ impl Lowerer<'_> {
         signed: bool,
         blk: &mut Block,
     ) -> Handle<Expression> {
-        let float_lit = |cx: &mut Self, x: f64| {
-            cx.lit(if from == DataType::F64 {
-                naga::Literal::F64(x)
-            } else {
-                naga::Literal::F32(x as f32)
-            })
-        };
         let whole = self.math1(MathFunction::Trunc, c, blk);
         let a = self.math1(MathFunction::Abs, whole, blk);
-        let down = float_lit(self, 2f64.powi(-32));
-        let up = float_lit(self, 2f64.powi(32));
+        let down = self.float_lit_of(from, 2f64.powi(-32));
+        let up = self.float_lit_of(from, 2f64.powi(32));
         let scaled = self.bin(BinaryOperator::Multiply, a, down, blk);
         let high_f = self.math1(MathFunction::Floor, scaled, blk);
         let high_part = self.bin(BinaryOperator::Multiply, high_f, up, blk);
@@ -812,7 +807,7 @@ impl Lowerer<'_> {
             },
             blk,
         );
-        let zero_f = float_lit(self, 0.0);
+        let zero_f = self.float_lit_of(from, 0.0);
         let negative = self.bin(BinaryOperator::Less, whole, zero_f, blk);
         self.select(negative, negated, s, blk)
     }

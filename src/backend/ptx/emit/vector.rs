@@ -491,18 +491,22 @@ impl Emitter<'_> {
         (addr, Some(check))
     }
 
-    /// Branch to `c`'s tail unless the whole group is in range; the
-    /// vector access follows.
-    fn enter_full(&mut self, c: &TailCheck) {
+    /// `whole` (the vector access) where the group is in range, else
+    /// `tail` (the elements in range one by one; the last is out of range
+    /// there): a branch to the tail, and both paths meeting after it.
+    fn whole_or_tail(
+        &mut self,
+        c: &TailCheck,
+        whole: impl FnOnce(&mut Self),
+        tail: impl FnOnce(&mut Self),
+    ) {
         let all = c.all;
         ins!(self.code; @!all; Bra c.tail);
-    }
-
-    /// End the vector access and start the tail: the elements in range,
-    /// one by one (all but the last, which is out of range there).
-    fn enter_tail(&mut self, c: &TailCheck) {
+        whole(self);
         ins!(self.code; Bra c.join);
         self.code.place(c.tail);
+        tail(self);
+        self.code.place(c.join);
     }
 
     /// `idx + o < len`, on the tail path.
@@ -530,19 +534,19 @@ impl Emitter<'_> {
         let regs: [Reg; 4] = std::array::from_fn(|_| self.code.reg(class_of(ty)));
         match check {
             None => ins!(self.code; Ld.(space).V4.(s) regs, Addr::reg(addr)),
-            Some(c) => {
-                self.enter_full(&c);
-                ins!(self.code; Ld.(space).V4.(s) regs, Addr::reg(addr));
-                self.enter_tail(&c);
-                for r in regs {
-                    ins!(self.code; Mov.(mov_ty(ty)) r, zero_of(ty));
-                }
-                for (o, r) in (0..width - 1).zip(regs) {
-                    let q = self.in_range(&c, o);
-                    ins!(self.code; @q; Ld.(space).(s) r, Addr::reg_off(addr, o * 4));
-                }
-                self.code.place(c.join);
-            }
+            Some(c) => self.whole_or_tail(
+                &c,
+                |e| ins!(e.code; Ld.(space).V4.(s) regs, Addr::reg(addr)),
+                |e| {
+                    for r in regs {
+                        ins!(e.code; Mov.(mov_ty(ty)) r, zero_of(ty));
+                    }
+                    for (o, r) in (0..width - 1).zip(regs) {
+                        let q = e.in_range(&c, o);
+                        ins!(e.code; @q; Ld.(space).(s) r, Addr::reg_off(addr, o * 4));
+                    }
+                },
+            ),
         }
         for (o, r) in (0..).zip(regs) {
             self.vec_cache
@@ -567,25 +571,25 @@ impl Emitter<'_> {
         let vector = word_access(Opcode::Ld, space, &words, Addr::reg(addr));
         match check {
             None => self.code.push(vector),
-            Some(c) => {
-                self.enter_full(&c);
-                self.code.push(vector);
-                self.enter_tail(&c);
-                for &w in &words {
-                    ins!(self.code; Mov.B32 w, int(0));
-                }
-                let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
-                for o in 0..width - 1 {
-                    let q = self.in_range(&c, o);
-                    let byte = o * size;
-                    let w = words[(byte / 4) as usize];
-                    let pos = i64::from(byte % 4 * 8);
-                    let t = self.code.reg(Class::R);
-                    ins!(self.code; @q; Ld.(space).(elem) t, Addr::reg_off(addr, byte));
-                    ins!(self.code; @q; Bfi.B32 w, t, w, int(pos), int(i64::from(size * 8)));
-                }
-                self.code.place(c.join);
-            }
+            Some(c) => self.whole_or_tail(
+                &c,
+                |e| e.code.push(vector),
+                |e| {
+                    for &w in &words {
+                        ins!(e.code; Mov.B32 w, int(0));
+                    }
+                    let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
+                    for o in 0..width - 1 {
+                        let q = e.in_range(&c, o);
+                        let byte = o * size;
+                        let w = words[(byte / 4) as usize];
+                        let pos = i64::from(byte % 4 * 8);
+                        let t = e.code.reg(Class::R);
+                        ins!(e.code; @q; Ld.(space).(elem) t, Addr::reg_off(addr, byte));
+                        ins!(e.code; @q; Bfi.B32 w, t, w, int(pos), int(i64::from(size * 8)));
+                    }
+                },
+            ),
         }
         self.unpack_words(ty, &words)
     }
@@ -635,26 +639,26 @@ impl Emitter<'_> {
         let vector = word_access(Opcode::St, space, &words, Addr::reg(addr));
         match check {
             None => self.code.push(vector),
-            Some(c) => {
-                self.enter_full(&c);
-                self.code.push(vector);
-                self.enter_tail(&c);
-                let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
-                for o in 0..g.width - 1 {
-                    let q = self.in_range(&c, o);
-                    let byte = o * size;
-                    let w = words[(byte / 4) as usize];
-                    let bits = if byte.is_multiple_of(4) {
-                        w
-                    } else {
-                        let t = self.code.reg(Class::R);
-                        ins!(self.code; Shr.U32 t, w, int(i64::from(byte % 4 * 8)));
-                        t
-                    };
-                    ins!(self.code; @q; St.(space).(elem) Addr::reg_off(addr, byte), bits);
-                }
-                self.code.place(c.join);
-            }
+            Some(c) => self.whole_or_tail(
+                &c,
+                |e| e.code.push(vector),
+                |e| {
+                    let elem = if size == 1 { Mod::U8 } else { Mod::U16 };
+                    for o in 0..g.width - 1 {
+                        let q = e.in_range(&c, o);
+                        let byte = o * size;
+                        let w = words[(byte / 4) as usize];
+                        let bits = if byte.is_multiple_of(4) {
+                            w
+                        } else {
+                            let t = e.code.reg(Class::R);
+                            ins!(e.code; Shr.U32 t, w, int(i64::from(byte % 4 * 8)));
+                            t
+                        };
+                        ins!(e.code; @q; St.(space).(elem) Addr::reg_off(addr, byte), bits);
+                    }
+                },
+            ),
         }
     }
 
@@ -703,16 +707,16 @@ impl Emitter<'_> {
         let (addr, check) = self.vec_address(p, &g.key, g.base, g.width, last);
         match check {
             None => ins!(self.code; St.Global.V4.(s) Addr::reg(addr), list),
-            Some(c) => {
-                self.enter_full(&c);
-                ins!(self.code; St.Global.V4.(s) Addr::reg(addr), list);
-                self.enter_tail(&c);
-                for (o, v) in (0..g.width - 1).zip(vals) {
-                    let q = self.in_range(&c, o);
-                    ins!(self.code; @q; St.Global.(s) Addr::reg_off(addr, o * 4), v);
-                }
-                self.code.place(c.join);
-            }
+            Some(c) => self.whole_or_tail(
+                &c,
+                |e| ins!(e.code; St.Global.V4.(s) Addr::reg(addr), list),
+                |e| {
+                    for (o, v) in (0..g.width - 1).zip(vals) {
+                        let q = e.in_range(&c, o);
+                        ins!(e.code; @q; St.Global.(s) Addr::reg_off(addr, o * 4), v);
+                    }
+                },
+            ),
         }
     }
 }

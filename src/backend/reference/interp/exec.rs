@@ -1355,18 +1355,13 @@ fn cell<'a>(
 }
 
 fn atomic_rmw(w: &AtomicU32, k: AtomicK, v: u32) -> u32 {
-    let signed = |op: fn(i32, i32) -> i32| match w
-        .fetch_update(Relaxed, Relaxed, |x| Some(op(x as i32, v as i32) as u32))
-    {
+    let update = |op: &dyn Fn(u32) -> u32| match w.fetch_update(Relaxed, Relaxed, |x| Some(op(x))) {
         Ok(old) | Err(old) => old,
     };
+    let signed = |op: fn(i32, i32) -> i32| update(&|x| op(x as i32, v as i32) as u32);
     match k {
         AtomicK::Add => w.fetch_add(v, Relaxed),
-        AtomicK::AddF => match w.fetch_update(Relaxed, Relaxed, |x| {
-            Some((f32::from_bits(x) + f32::from_bits(v)).to_bits())
-        }) {
-            Ok(old) | Err(old) => old,
-        },
+        AtomicK::AddF => update(&|x| (f32::from_bits(x) + f32::from_bits(v)).to_bits()),
         AtomicK::Sub => w.fetch_sub(v, Relaxed),
         AtomicK::MinU => w.fetch_min(v, Relaxed),
         AtomicK::MaxU => w.fetch_max(v, Relaxed),
