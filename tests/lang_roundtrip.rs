@@ -636,6 +636,9 @@ impl Gen {
                 Node::Return
             }
             14 if depth == 0 && !self.returned => Node::Barrier,
+            15 if nested && self.chance(50) => Node::Unsafe {
+                body: self.block(depth + 1, 2),
+            },
             _ => {
                 let ty = self.pick(&TYPES);
                 let value = self.expr(ty, 0);
@@ -788,7 +791,7 @@ fn remap_body(body: &mut [Node], perm: &[u32]) {
                 remap_expr(end, perm);
                 remap_body(body, perm);
             }
-            Node::Loop { body } => remap_body(body, perm),
+            Node::Loop { body } | Node::Unsafe { body } => remap_body(body, perm),
             _ => {}
         }
     }
@@ -954,6 +957,7 @@ fn generator_covers_every_kind() {
                 Node::While { .. } => "while",
                 Node::For { .. } => "for",
                 Node::Loop { .. } => "loop",
+                Node::Unsafe { .. } => "unsafe",
                 Node::Break => "break",
                 Node::Continue => "continue",
                 Node::Return => "return",
@@ -966,7 +970,7 @@ fn generator_covers_every_kind() {
             nodes.insert(k);
         });
     }
-    assert_eq!(nodes.len(), 14, "{nodes:?}");
+    assert_eq!(nodes.len(), 15, "{nodes:?}");
     assert_eq!(exprs.len(), 12, "{exprs:?}");
     assert_eq!(subgroup_ops.len(), 12, "{subgroup_ops:?}");
     assert!(

@@ -850,6 +850,12 @@ impl Walker<'_, '_> {
                         Flow::Normal | Flow::Continue => {}
                     }
                 },
+                // In line; out of range inside is an error of the bytecode
+                // interpreter, which in-range programs never reach.
+                Node::Unsafe { body } => match self.block(inv, body)? {
+                    Flow::Normal => {}
+                    jump => return Ok(jump),
+                },
                 Node::Break => return Ok(Flow::Break),
                 Node::Continue => return Ok(Flow::Continue),
                 Node::Return => return Ok(Flow::Return),

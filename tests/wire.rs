@@ -414,6 +414,7 @@ fn node(depth: u32, in_loop: bool) -> BoxedStrategy<Node> {
                 .boxed(),
         );
         options.push(blk(true).prop_map(|body| Node::Loop { body }).boxed());
+        options.push(blk(in_loop).prop_map(|body| Node::Unsafe { body }).boxed());
         options.push(
             int_ty()
                 .prop_flat_map(move |t| {
@@ -504,7 +505,10 @@ fn strip_barriers(body: &mut Vec<Node>) {
                 strip_barriers(then);
                 strip_barriers(otherwise);
             }
-            Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
+            Node::While { body, .. }
+            | Node::For { body, .. }
+            | Node::Loop { body }
+            | Node::Unsafe { body } => {
                 strip_barriers(body);
             }
             _ => {}
@@ -1033,7 +1037,7 @@ fn count_kinds(body: &[Node], seen: &mut std::collections::BTreeSet<String>) {
                 expr(end, seen);
                 count_kinds(body, seen);
             }
-            Node::Loop { body } => count_kinds(body, seen),
+            Node::Loop { body } | Node::Unsafe { body } => count_kinds(body, seen),
             _ => {}
         }
     }
@@ -1063,6 +1067,7 @@ fn strategy_covers_every_kind() {
         "node:While",
         "node:For",
         "node:Loop",
+        "node:Unsafe",
         "node:Break",
         "node:Continue",
         "node:Return",
@@ -1560,14 +1565,13 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
         from_wire(&bytes),
         Err(WireError::InvalidProgram { .. })
     ));
-    // An unknown statement code after the last one (23, the row
-    // reduction).
+    // An unknown statement code after the last one (24, `unsafe`).
     let mut p = Program::new("k", [1, 1, 1]);
     p.body = vec![Node::Barrier];
     let mut bytes = to_wire(&p);
     let last = bytes.len() - 1;
     assert_eq!(bytes[last], 11, "barrier");
-    for code in [24u8, 0x7f] {
+    for code in [25u8, 0x7f] {
         bytes[last] = code;
         match from_wire(&bytes) {
             Err(WireError::Malformed { offset, reason }) => {
@@ -1580,13 +1584,14 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
 }
 
 /// Version 4 encodings (no layouts, scopes or warpgroup multiplies),
-/// version 5 ones (tiles without a layout, no operand tag) and version 6
-/// ones (a warpgroup wait without its pending count) are refused with the
-/// version error, not misread.
+/// version 5 ones (tiles without a layout, no operand tag), version 6
+/// ones (a warpgroup wait without its pending count), and versions 7 and 8
+/// (no 64-bit types, no `unsafe` blocks) are refused with the version
+/// error, not misread.
 #[test]
-fn versions_4_to_7_are_refused() {
-    assert_eq!(VERSION, 8);
-    for old in [4u16, 5, 6, 7] {
+fn versions_4_to_8_are_refused() {
+    assert_eq!(VERSION, 9);
+    for old in [4u16, 5, 6, 7, 8] {
         let mut bytes = to_wire(&warpgroup_program(64));
         bytes[4..6].copy_from_slice(&old.to_le_bytes());
         assert_eq!(

@@ -1079,6 +1079,18 @@ pub enum Node {
         /// Loop body; leave it with `break` or `return`.
         body: Vec<Node>,
     },
+    /// `unsafe { body }`: the kernel's author asserts that every access of
+    /// `body` (loads, stores, atomics, matrix and copy statements) is in
+    /// range, typically after testing the buffers' lengths, as with Rust's
+    /// `get_unchecked`. No target checks them; an access out of range is
+    /// undefined behaviour on a GPU, and the reference interpreter reports
+    /// it as `RunError::OutOfBoundsInUnsafe`. The block runs in line: it
+    /// opens no scope of its own for `break`, `continue` or `return`, and
+    /// unlike `#[kernel(unchecked)]` it leaves the launcher safe.
+    Unsafe {
+        /// The statements whose accesses are not checked.
+        body: Vec<Node>,
+    },
     /// `break` out of the innermost loop.
     Break,
     /// `continue` the innermost loop.
@@ -1175,9 +1187,12 @@ impl Node {
             Node::For { start, end, .. } => vec![start, end],
             Node::Matrix(op) => op.exprs(),
             Node::Async(op) => op.exprs(),
-            Node::Loop { .. } | Node::Break | Node::Continue | Node::Return | Node::Barrier => {
-                vec![]
-            }
+            Node::Loop { .. }
+            | Node::Unsafe { .. }
+            | Node::Break
+            | Node::Continue
+            | Node::Return
+            | Node::Barrier => vec![],
         }
     }
 }
@@ -1406,7 +1421,10 @@ pub fn walk_nodes<'a>(body: &'a [Node], f: &mut dyn FnMut(&'a Node)) {
                 walk_nodes(then, f);
                 walk_nodes(otherwise, f);
             }
-            Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
+            Node::While { body, .. }
+            | Node::For { body, .. }
+            | Node::Loop { body }
+            | Node::Unsafe { body } => {
                 walk_nodes(body, f);
             }
             _ => {}

@@ -436,6 +436,11 @@ impl Printer<'_> {
                 self.body(body, depth, out);
                 let _ = writeln!(out, "{ind}}}");
             }
+            Node::Unsafe { body } => {
+                let _ = writeln!(out, "{ind}unsafe {{");
+                self.body(body, depth, out);
+                let _ = writeln!(out, "{ind}}}");
+            }
             Node::Break => {
                 let _ = writeln!(out, "{ind}break;");
             }

@@ -13,7 +13,10 @@
 //!   `d <= off`, and holds while the key local is not redefined;
 //! - for shared arrays, a static upper bound of the index below the length
 //!   (`align::Ranges`: constants, `local_id()`, bounded immutable locals, `for`
-//!   variables).
+//!   variables);
+//! - the access is inside an `unsafe` block ([`Node::Unsafe`]): the kernel's
+//!   author vouches for it (under [`BoundsChecks::Always`] it is checked
+//!   like any other).
 //!
 //! The decisions are computed once, in [`IndexChecks::analyse`], and the
 //! emitters ask [`IndexChecks::needs_check`] with the access's index
@@ -99,6 +102,8 @@ pub struct IndexChecks<'p> {
     /// strides, indices) of matrix and copy statements when checks may be
     /// elided.
     operand_max: AddrMap<u64>,
+    /// The operands of the matrix and copy statements of `unsafe` blocks.
+    trusted_operands: AddrMap<()>,
     /// Decisions in program order.
     in_order: Vec<AccessDecision>,
     /// What emitters asked, in order (for the cross-target test and tools
@@ -122,13 +127,16 @@ impl<'p> IndexChecks<'p> {
             len_local: vec![None; program.locals.len()],
             by_index: AddrMap::default(),
             operand_max: AddrMap::default(),
+            trusted_operands: AddrMap::default(),
             in_order: Vec::new(),
             dead: false,
+            unsafe_depth: 0,
         };
         walk.block(&program.body);
         Self {
             checks: walk.checks,
             operand_max: walk.operand_max,
+            trusted_operands: walk.trusted_operands,
             by_index: walk.by_index,
             in_order: walk.in_order,
             queries: RefCell::new(Vec::new()),
@@ -204,9 +212,10 @@ impl<'p> IndexChecks<'p> {
     /// of `len` elements (`None`: a buffer, whose length is only known at
     /// run time). `offset` and `stride` are operands of a
     /// [`Node::Matrix`] or [`Node::Async`] statement of the analysed
-    /// program. No check when the kernel is unchecked, or when static upper
-    /// bounds of the operands (`align::Ranges`, as for shared-array indices)
-    /// put the last element below `len`. Such statements cover many
+    /// program. No check when the kernel is unchecked, when the statement is
+    /// in an `unsafe` block, or when static upper bounds of the operands
+    /// (`align::Ranges`, as for shared-array indices) put the last element
+    /// below `len`. Such statements cover many
     /// elements, so targets check them as a whole (once per statement) and
     /// they take no part in [`IndexChecks::decisions`].
     #[must_use]
@@ -218,7 +227,7 @@ impl<'p> IndexChecks<'p> {
         minors: u32,
         len: Option<u32>,
     ) -> bool {
-        if !self.checks {
+        if !self.checks || self.trusted_operands.contains_key(&addr_of(offset)) {
             return false;
         }
         let max = |e: &Expr| self.operand_max.get(&addr_of(e)).copied();
@@ -251,9 +260,13 @@ struct Walk<'p> {
     by_index: AddrMap<(usize, bool)>,
     /// Static upper bounds of matrix and copy operands.
     operand_max: AddrMap<u64>,
+    /// Operands of matrix and copy statements in `unsafe` blocks.
+    trusted_operands: AddrMap<()>,
     in_order: Vec<AccessDecision>,
     /// After a jump in the current block: nothing here runs.
     dead: bool,
+    /// How many `unsafe` blocks enclose the statement being walked.
+    unsafe_depth: u32,
 }
 
 impl Walk<'_> {
@@ -399,6 +412,13 @@ impl Walk<'_> {
                 self.block(body);
                 self.align = at_head;
             }
+            // In line: facts from before hold inside, and the block's own
+            // end where its statements' would.
+            Node::Unsafe { body } => {
+                self.unsafe_depth += 1;
+                self.block(body);
+                self.unsafe_depth -= 1;
+            }
             // Matrix and copy accesses cover many elements; targets check
             // them as a whole (the analysis decides single elements only),
             // from the static bounds of their operands
@@ -427,6 +447,9 @@ impl Walk<'_> {
                 }
                 for e in node.exprs() {
                     self.expr(e);
+                    if self.checks && self.elide && self.unsafe_depth > 0 {
+                        self.trusted_operands.insert(addr_of(e), ());
+                    }
                     if self.checks
                         && self.elide
                         && let Some(m) = self.ranges.max_value(e)
@@ -482,6 +505,9 @@ impl Walk<'_> {
         }
         if !self.elide {
             return true;
+        }
+        if self.unsafe_depth > 0 {
+            return false;
         }
         let shared_len = self.program.static_len(buf);
         if let Some(len) = shared_len

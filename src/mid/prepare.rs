@@ -139,6 +139,9 @@ impl Unroller {
             Node::Loop { body } => out.push(Node::Loop {
                 body: self.block(body),
             }),
+            Node::Unsafe { body } => out.push(Node::Unsafe {
+                body: self.block(body),
+            }),
             Node::Let { local, value } => out.push(Node::Let {
                 local,
                 value: fold(value),
@@ -300,6 +303,7 @@ fn substitute_node(
             body: b(body),
         },
         Node::Loop { body } => Node::Loop { body: b(body) },
+        Node::Unsafe { body } => Node::Unsafe { body: b(body) },
         Node::Break => Node::Break,
         Node::Continue => Node::Continue,
         Node::Return => Node::Return,
@@ -578,6 +582,9 @@ impl Rewriter<'_> {
                 body: self.block(body),
             },
             Node::Loop { body } => Node::Loop {
+                body: self.block(body),
+            },
+            Node::Unsafe { body } => Node::Unsafe {
                 body: self.block(body),
             },
             // Matrices load and store buffers and shared arrays only (the

@@ -202,6 +202,9 @@ impl Widener<'_> {
             Node::Loop { body } => Node::Loop {
                 body: self.block(body),
             },
+            Node::Unsafe { body } => Node::Unsafe {
+                body: self.block(body),
+            },
             Node::Break => Node::Break,
             Node::Continue => Node::Continue,
             Node::Return => Node::Return,

@@ -184,6 +184,46 @@ fn explain_shows_parameters_workgroup_and_checks() {
 }
 
 #[test]
+fn explain_names_the_accesses_of_unsafe_blocks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kernels = dir.path().join("kernels");
+    std::fs::create_dir(&kernels).unwrap();
+    std::fs::write(
+        kernels.join("u.vyre"),
+        "#[kernel(workgroup_size = 64)]
+pub fn k(n: u32, x: &[f32], y: &mut [f32]) {
+    let i = global_id().x;
+    if i < n && n <= x.len() && n <= y.len() {
+        unsafe {
+            y[i] = x[i];
+        }
+    }
+    y[i + 1] = 0.0;
+}
+",
+    )
+    .unwrap();
+    let out = vyre(dir.path(), &["explain", "kernels/u.vyre::k"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "bounds checks: 3 accesses, 1 checked, 0 proven in range, 2 in `unsafe` blocks"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("store y[i]: not checked: inside an `unsafe` block"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("load x[i]: not checked: inside an `unsafe` block"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("store y[i + 1]: checked"), "{stdout}");
+}
+
+#[test]
 fn explain_unknown_kernel_lists_kernels() {
     let dir = fixture();
     let out = vyre(dir.path(), &["explain", "kernels/good.vyre::nope"]);

@@ -216,6 +216,7 @@ fn covers_the_whole_ir() {
         "node:While",
         "node:For",
         "node:Loop",
+        "node:Unsafe",
         "node:Break",
         "node:Continue",
         "node:Return",

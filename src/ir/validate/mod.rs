@@ -484,7 +484,7 @@ impl Validator<'_> {
                     }
                     self.mark_locals(body, u);
                 }
-                Node::Loop { body } => self.mark_locals(body, uniform),
+                Node::Loop { body } | Node::Unsafe { body } => self.mark_locals(body, uniform),
                 // A map's row, column and value differ between elements.
                 Node::Matrix(crate::ir::MatrixOp::Map {
                     row, col, value, ..
@@ -603,6 +603,10 @@ impl Validator<'_> {
                 if !u && has_exit(body, true) {
                     self.returned_divergently = true;
                 }
+            }
+            // In line: a divergent exit inside diverges what follows.
+            Node::Unsafe { body } => {
+                return self.block(body, &format!("{path}.unsafe"), loop_depth, uniform);
             }
             Node::Loop { body } => {
                 // A `loop` is uniform only as far as its exits are; we do not
@@ -1084,6 +1088,7 @@ fn has_loop_exit(body: &[Node]) -> bool {
         Node::If {
             then, otherwise, ..
         } => has_loop_exit(then) || has_loop_exit(otherwise),
+        Node::Unsafe { body } => has_loop_exit(body),
         _ => false,
     })
 }
@@ -1095,6 +1100,7 @@ fn has_exit(body: &[Node], returns: bool) -> bool {
         Node::If {
             then, otherwise, ..
         } => has_exit(then, returns) || has_exit(otherwise, returns),
+        Node::Unsafe { body } => has_exit(body, returns),
         Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
             returns && has_exit(body, true)
         }

@@ -220,7 +220,7 @@ impl Reader<'_> {
         })
     }
 
-    /// Statement codes 4 to 7, the ones that nest blocks: a function of
+    /// Statement codes 4 to 7 and 24, the ones that nest blocks: a function of
     /// their own so that the frame repeated per nesting level is small.
     #[inline(never)]
     fn nested(&mut self, code: u8) -> R<Node> {
@@ -242,7 +242,10 @@ impl Reader<'_> {
                 unroll: self.bool("unroll flag")?,
                 body: self.block()?,
             },
-            _ => Node::Loop {
+            7 => Node::Loop {
+                body: self.block()?,
+            },
+            _ => Node::Unsafe {
                 body: self.block()?,
             },
         })
@@ -492,7 +495,7 @@ impl Reader<'_> {
     fn node(&mut self) -> R<Node> {
         Ok(match self.u8()? {
             code @ 0..=3 => self.effect(code)?,
-            code @ 4..=7 => self.nested(code)?,
+            code @ (4..=7 | 24) => self.nested(code)?,
             8 => Node::Break,
             9 => Node::Continue,
             10 => Node::Return,

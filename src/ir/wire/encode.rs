@@ -242,6 +242,10 @@ impl Writer {
                 self.u8(7);
                 self.block(body);
             }
+            Node::Unsafe { body } => {
+                self.u8(24);
+                self.block(body);
+            }
             Node::Break => self.u8(8),
             Node::Continue => self.u8(9),
             Node::Return => self.u8(10),

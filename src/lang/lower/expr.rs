@@ -376,7 +376,7 @@ impl<'f> Kx<'_, 'f> {
                 not_supported("`let` in an expression (`if let`, let-chains) is not supported")
             }
             syn::Expr::Unsafe(_) => not_supported(
-                "`unsafe` blocks are not supported; mark the kernel `#[kernel(unchecked)]` to drop bounds checks",
+                "an `unsafe` block has no value in vyre: it must stand on its own as a statement (`let mut v = 0.0; unsafe { v = x[i]; }`)",
             ),
             syn::Expr::Async(_) | syn::Expr::Await(_) => {
                 not_supported("`async`/`.await` are not supported in kernels")

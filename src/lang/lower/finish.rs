@@ -105,6 +105,7 @@ fn collect_paths<'a, 'f>(
             FS::While(_, b) | FS::Loop(b) => {
                 collect_paths(b, &format!("{here}.body"), out);
             }
+            FS::Unsafe(b) => collect_paths(b, &format!("{here}.unsafe"), out),
             _ => {}
         }
         out.push((here, s));
@@ -458,6 +459,9 @@ impl<'f> Fin<'_, '_, 'f> {
                 }
             }
             FS::Loop(b) => Node::Loop {
+                body: self.block(b),
+            },
+            FS::Unsafe(b) => Node::Unsafe {
                 body: self.block(b),
             },
             FS::Break => Node::Break,

@@ -593,7 +593,7 @@ fn remap_stmt(s: &mut FStmt<'_>, f: &impl Fn(u32) -> u32) {
             }
             l.body.iter_mut().for_each(|s| remap_stmt(s, f));
         }
-        FS::Loop(b) => b.iter_mut().for_each(|s| remap_stmt(s, f)),
+        FS::Loop(b) | FS::Unsafe(b) => b.iter_mut().for_each(|s| remap_stmt(s, f)),
         FS::Matrix(op) => {
             op.locals_mut().into_iter().for_each(|id| *id = f(*id));
             op.exprs_mut().into_iter().for_each(|e| remap_expr(e, f));

@@ -740,13 +740,18 @@ impl<'a, 'f> Kx<'a, 'f> {
                     self.err(l.span(), "loop labels are not supported");
                 }
                 if let syn::Expr::Let(l) = &*w.cond {
-                    self.err(l.span(), "`while let` is not supported; use `while cond { ... }`");
+                    self.err(
+                        l.span(),
+                        "`while let` is not supported; use `while cond { ... }`",
+                    );
                     return;
                 }
                 let cond = self.expr(
                     &w.cond,
                     out,
-                    Cx::TOP.no_hoist("in a `while` condition, which is evaluated before every iteration"),
+                    Cx::TOP.no_hoist(
+                        "in a `while` condition, which is evaluated before every iteration",
+                    ),
                 );
                 self.vars.unify(cond.ty, Ty::K(DataType::Bool));
                 let body = self.loop_body(&w.body);
@@ -768,7 +773,10 @@ impl<'a, 'f> Kx<'a, 'f> {
             }
             syn::Expr::Break(b) => {
                 if b.label.is_some() || b.expr.is_some() {
-                    self.err(e, "`break` takes no label or value in vyre; write plain `break;`");
+                    self.err(
+                        e,
+                        "`break` takes no label or value in vyre; write plain `break;`",
+                    );
                 }
                 self.loop_exit(FS::Break, "break", loc, out);
             }
@@ -796,10 +804,14 @@ impl<'a, 'f> Kx<'a, 'f> {
                 }
                 self.block(&b.block, out);
             }
-            syn::Expr::Unsafe(u) => self.err(
-                u.unsafe_token.span,
-                "`unsafe` blocks are not supported; mark the kernel `#[kernel(unchecked)]` to drop bounds checks",
-            ),
+            syn::Expr::Unsafe(u) => {
+                let mut body = Vec::new();
+                self.block(&u.block, &mut body);
+                out.push(FStmt {
+                    k: FS::Unsafe(body),
+                    loc,
+                });
+            }
             syn::Expr::Call(c) if path_is(&c.func, "barrier") => {
                 if !c.args.is_empty() {
                     self.err(e, "`barrier()` takes no arguments");

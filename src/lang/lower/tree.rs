@@ -153,6 +153,8 @@ pub(crate) enum FS<'f> {
     While(FExpr<'f>, Vec<FStmt<'f>>),
     For(Box<FFor<'f>>),
     Loop(Vec<FStmt<'f>>),
+    /// `unsafe { .. }`: accesses the kernel's author vouches for.
+    Unsafe(Vec<FStmt<'f>>),
     Break,
     Continue,
     Return,

@@ -14,9 +14,16 @@ impl<S: Source> Gen<'_, S> {
 
     /// An own slot of an `out_*` buffer, or an index surely out of range.
     pub(super) fn out_index(&mut self, buf: ParamId) -> Expr {
+        self.out_slot(buf).0
+    }
+
+    /// [`Self::out_index`], and whether it is the own slot (in range).
+    pub(super) fn out_slot(&mut self, buf: ParamId) -> (Expr, bool) {
         let j = self.src.below(self.slots);
         let own = self.own_slot(j);
-        self.own_or_oob(own, Expr::Len(buf))
+        let index = self.own_or_oob(own.clone(), Expr::Len(buf));
+        let own_slot = index == own;
+        (index, own_slot)
     }
 
     pub(super) fn sh_index(&mut self, sid: SharedId) -> Expr {

@@ -148,13 +148,26 @@ impl<S: Source> Gen<'_, S> {
                     .copied()
                     .collect();
                 let (buf, ty) = self.pick(&outs);
-                let index = self.out_index(buf);
+                let (index, own_slot) = self.out_slot(buf);
                 let value = self.expr(ty, d, false);
-                out.push(Node::Store {
+                // A store to the invocation's own slot whose value loads
+                // nothing is in range: sometimes it is vouched for with an
+                // `unsafe` block, which every target must then run unchecked
+                // to the same result.
+                let vouchable = own_slot
+                    && value
+                        .find_map(&mut |e| matches!(e, Expr::Load { .. }).then_some(()))
+                        .is_none();
+                let store = Node::Store {
                     buf: BufRef::Param(buf),
                     index,
                     value,
-                });
+                };
+                if vouchable && self.src.chance(1, 3) {
+                    out.push(Node::Unsafe { body: vec![store] });
+                } else {
+                    out.push(store);
+                }
             }
             K::SharedStore => {
                 let Some((sid, elem)) = self.sh else {

@@ -114,6 +114,9 @@ fn without_node(body: &[vyre::ir::Node], k: &mut usize) -> Vec<vyre::ir::Node> {
             Node::Loop { body } => Node::Loop {
                 body: without_node(body, k),
             },
+            Node::Unsafe { body } => Node::Unsafe {
+                body: without_node(body, k),
+            },
             other => other.clone(),
         });
     }

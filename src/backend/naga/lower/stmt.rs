@@ -301,6 +301,14 @@ impl Lowerer<'_> {
                     Span::UNDEFINED,
                 );
             }
+            // The bounds analysis already left the block's accesses
+            // unchecked. A nested naga block, so that a jump inside leaves
+            // the statements after it valid (unreachable) code.
+            Node::Unsafe { body } => {
+                let mut inner = Block::new();
+                self.block(body, &mut inner)?;
+                blk.push(Statement::Block(inner), Span::UNDEFINED);
+            }
             Node::Loop { body } => {
                 self.align.enter_loop(body);
                 let at_head = self.align.clone();

@@ -53,6 +53,10 @@ pub(super) struct Codegen<'p, 'c> {
     analysis: &'c Analysis<'p>,
     /// Positions of the accesses whose check the analysis elides.
     proven: Vec<usize>,
+    /// Code ranges compiled from `unsafe` blocks, and how deep the
+    /// statement being compiled is in them.
+    unsafe_ranges: Vec<(usize, usize)>,
+    unsafe_depth: u32,
     /// The first construct found outside the widened normal form (an
     /// operation on a narrow type, a narrow scalar parameter): the program
     /// did not come from `mid::widen`, and compiling it fails.
@@ -60,6 +64,8 @@ pub(super) struct Codegen<'p, 'c> {
     /// The matrix statements `Op::Matrix` refers to, and how diagnostics
     /// name each.
     matrix_ops: Vec<MatStmt>,
+    /// Per matrix statement: inside an `unsafe` block.
+    matrix_in_unsafe: Vec<bool>,
     matrix_descs: Vec<String>,
     /// The compiled expressions of `matrix_map` statements.
     maps: Vec<MapCode>,
@@ -140,8 +146,11 @@ impl<'p, 'c> Codegen<'p, 'c> {
             alias: Vec::new(),
             analysis,
             proven: Vec::new(),
+            unsafe_ranges: Vec::new(),
+            unsafe_depth: 0,
             unsupported: None,
             matrix_ops: Vec::new(),
+            matrix_in_unsafe: Vec::new(),
             matrix_descs: Vec::new(),
             maps: Vec::new(),
         };
@@ -184,6 +193,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
         for &pc in &cg.proven {
             proven[pc] = true;
         }
+        let mut in_unsafe = vec![false; cg.code.len()];
+        for &(start, end) in &cg.unsafe_ranges {
+            in_unsafe[start..end].fill(true);
+        }
         if let Some(what) = cg.unsupported {
             return Err(format!(
                 "{what} is outside the widened normal form (operations on 8- and 16-bit types must go through `mid::widen`)"
@@ -209,10 +222,12 @@ impl<'p, 'c> Codegen<'p, 'c> {
             workgroup_size: p.workgroup_size,
             unchecked: p.unchecked,
             proven,
+            in_unsafe,
             matrices,
             matrix_words,
             warpgroup_words,
             matrix_ops: cg.matrix_ops,
+            matrix_in_unsafe: cg.matrix_in_unsafe,
             matrix_descs: cg.matrix_descs,
             maps: cg.maps,
         })
@@ -405,6 +420,13 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let jf = self.branch_if_false(cond);
                 self.next_temp = self.temp_base;
                 self.loop_body(body, head, jf);
+            }
+            Node::Unsafe { body } => {
+                let start = self.code.len();
+                self.unsafe_depth += 1;
+                self.block(body);
+                self.unsafe_depth -= 1;
+                self.unsafe_ranges.push((start, self.code.len()));
             }
             Node::Loop { body } => {
                 let head = self.here();
@@ -734,6 +756,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
             }
         };
         self.matrix_ops.push(stmt);
+        self.matrix_in_unsafe.push(self.unsafe_depth > 0);
         self.matrix_descs
             .push(format!("matrix statement {k} ({desc})"));
         self.synchronised = true;
@@ -1340,7 +1363,7 @@ fn collect(body: &[Node], lits: &mut Vec<Word>, n_for: &mut usize, ids: &mut boo
                 expr(end, lits, ids);
                 collect(body, lits, n_for, ids);
             }
-            Node::Loop { body } => collect(body, lits, n_for, ids),
+            Node::Loop { body } | Node::Unsafe { body } => collect(body, lits, n_for, ids),
             Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
             Node::Matrix(_) | Node::Async(_) => {
                 for e in n.exprs() {

@@ -51,7 +51,31 @@ pub(super) struct Launch<'a> {
 enum Fault {
     Steps,
     Internal(&'static str),
-    OutOfBounds { mem: Mem, index: u32, len: usize },
+    OutOfBounds {
+        mem: Mem,
+        index: u32,
+        len: usize,
+        /// The access is in an `unsafe` block: the kernel's author vouched
+        /// for it.
+        in_unsafe: bool,
+    },
+}
+
+impl Fault {
+    /// This fault, from an access inside an `unsafe` block when `yes`.
+    fn in_unsafe(self, yes: bool) -> Self {
+        match self {
+            Fault::OutOfBounds {
+                mem, index, len, ..
+            } => Fault::OutOfBounds {
+                mem,
+                index,
+                len,
+                in_unsafe: yes,
+            },
+            other => other,
+        }
+    }
 }
 
 enum Stop {
@@ -104,7 +128,12 @@ impl Launch<'_> {
                 workgroup,
                 invocation,
             },
-            Fault::OutOfBounds { mem, index, len } => {
+            Fault::OutOfBounds {
+                mem,
+                index,
+                len,
+                in_unsafe,
+            } => {
                 let buffer = match mem {
                     Mem::Ro(g) => c.ro_names[g as usize].clone(),
                     Mem::Rw(g) => c.rw_names[g as usize].clone(),
@@ -112,7 +141,15 @@ impl Launch<'_> {
                     Mem::Private(a) => c.private_names[a as usize].clone(),
                 };
                 let kernel = c.name.clone();
-                if c.unchecked {
+                if in_unsafe {
+                    RunError::OutOfBoundsInUnsafe {
+                        kernel,
+                        buffer,
+                        index,
+                        len,
+                        workgroup,
+                    }
+                } else if c.unchecked {
                     RunError::OutOfBounds {
                         kernel,
                         buffer,
@@ -429,8 +466,16 @@ impl Launch<'_> {
             }
             let mats = if warpgroup { &mut s.wmats } else { &mut s.mats };
             let block = &mut mats[g * words..][..words];
-            self.matrix_op(op, block, (&mut s.acc, &mut s.tiles), &s.arena, ops)
-                .map_err(|f| self.fault(f, wid, first as u32))?;
+            let in_unsafe = c.matrix_in_unsafe[stmt as usize];
+            self.matrix_op(
+                op,
+                block,
+                (&mut s.acc, &mut s.tiles),
+                &s.arena,
+                ops,
+                in_unsafe,
+            )
+            .map_err(|f| self.fault(f.in_unsafe(in_unsafe), wid, first as u32))?;
         }
         Ok(())
     }
@@ -508,8 +553,12 @@ impl Launch<'_> {
         (acc, tiles): (&mut Vec<f32>, &mut Vec<f32>),
         arena: &[AtomicU32],
         [x, y, rows, cols]: [u32; 4],
+        in_unsafe: bool,
     ) -> Result<(), Fault> {
         let slot = |m: u32| self.c.matrices[m as usize];
+        // Out of range is an error, not the language's zero / dropped
+        // store, where nothing checks the access on a GPU.
+        let unchecked = self.c.unchecked || in_unsafe;
         match op {
             MatStmt::Fill { m } => {
                 let m = slot(m);
@@ -534,7 +583,7 @@ impl Launch<'_> {
                         let index = u64::from(x) + layout.index(r, col, y);
                         let bits = match self.word(arena, mem, index) {
                             Ok(w) => w,
-                            Err(len) if self.c.unchecked => return Err(oob64(mem, index, len)),
+                            Err(len) if unchecked => return Err(oob64(mem, index, len)),
                             Err(_) => 0,
                         };
                         t[(r * m.cols + col) as usize] = element_value(elem, bits);
@@ -557,7 +606,7 @@ impl Launch<'_> {
                         let bits = element_bits(elem, t[(r * m.cols + col) as usize]);
                         match self.cell(arena, mem, index) {
                             Ok(w) => w.store(bits, Relaxed),
-                            Err(len) if self.c.unchecked => return Err(oob64(mem, index, len)),
+                            Err(len) if unchecked => return Err(oob64(mem, index, len)),
                             Err(_) => {}
                         }
                     }
@@ -609,7 +658,7 @@ impl Launch<'_> {
                     let index = u64::from(x) + u64::from(r);
                     match self.cell(arena, mem, index) {
                         Ok(w) => w.store(v.to_bits(), Relaxed),
-                        Err(len) if self.c.unchecked => return Err(oob64(mem, index, len)),
+                        Err(len) if unchecked => return Err(oob64(mem, index, len)),
                         Err(_) => {}
                     }
                 }
@@ -636,7 +685,7 @@ impl Launch<'_> {
                             let index = u64::from(off) + layout.index(i, j, stride);
                             let bits = match self.word(arena, mem, index) {
                                 Ok(w) => w,
-                                Err(len) if self.c.unchecked => {
+                                Err(len) if unchecked => {
                                     return Err(oob64(mem, index, len));
                                 }
                                 Err(_) => 0,
@@ -772,6 +821,9 @@ impl Launch<'_> {
         // Accesses whose check the bounds analysis elides: out of range
         // there means the analysis is wrong (checked on the cold path only).
         let proven = &self.c.proven[..];
+        // Instructions of `unsafe` blocks: an out-of-range access there is
+        // the kernel author's error.
+        let in_unsafe = &self.c.in_unsafe[..];
         let limit = self.limit;
         let mut pc = *pc_io as usize;
         let mut steps = *steps_io;
@@ -948,7 +1000,7 @@ impl Launch<'_> {
                     match (self.word(arena, m, at), self.word(arena, m, at + 1)) {
                         (Ok(lo), Ok(hi)) => wrw!(d, join_words([lo, hi])),
                         (Err(len), _) | (_, Err(len)) if unchecked || proven[pc - 1] => {
-                            return Err(oob(m, index, len / 2));
+                            return Err(oob(m, index, len / 2).in_unsafe(in_unsafe[pc - 1]));
                         }
                         _ => wrw!(d, 0),
                     }
@@ -963,7 +1015,7 @@ impl Launch<'_> {
                             hi.store(h, Relaxed);
                         }
                         (Err(len), _) | (_, Err(len)) if unchecked || proven[pc - 1] => {
-                            return Err(oob(m, index, len / 2));
+                            return Err(oob(m, index, len / 2).in_unsafe(in_unsafe[pc - 1]));
                         }
                         _ => {}
                     }
@@ -992,7 +1044,9 @@ impl Launch<'_> {
                     };
                     match word {
                         Some(w) => wr!(d, w),
-                        None if unchecked || proven[pc - 1] => return Err(oob(m, index, len)),
+                        None if unchecked || proven[pc - 1] => {
+                            return Err(oob(m, index, len).in_unsafe(in_unsafe[pc - 1]));
+                        }
                         None => wr!(d, 0),
                     }
                 }
@@ -1004,7 +1058,9 @@ impl Launch<'_> {
                         match buf.get(index as usize) {
                             Some(w) => *w,
                             None if unchecked || proven[pc - 1] => {
-                                return Err(oob(Mem::Ro(m), index, buf.len()));
+                                return Err(
+                                    oob(Mem::Ro(m), index, buf.len()).in_unsafe(in_unsafe[pc - 1])
+                                );
                             }
                             None => 0,
                         }
@@ -1018,7 +1074,9 @@ impl Launch<'_> {
                         match buf.get(index as usize) {
                             Some(w) => w.load(Relaxed),
                             None if unchecked || proven[pc - 1] => {
-                                return Err(oob(Mem::Rw(m), index, buf.len()));
+                                return Err(
+                                    oob(Mem::Rw(m), index, buf.len()).in_unsafe(in_unsafe[pc - 1])
+                                );
                             }
                             None => 0,
                         }
@@ -1032,7 +1090,9 @@ impl Launch<'_> {
                         if (index as usize) < len {
                             arena[off + index as usize].load(Relaxed)
                         } else if unchecked || proven[pc - 1] {
-                            return Err(oob(Mem::Shared(m), index, len));
+                            return Err(
+                                oob(Mem::Shared(m), index, len).in_unsafe(in_unsafe[pc - 1])
+                            );
                         } else {
                             0
                         }
@@ -1053,7 +1113,8 @@ impl Launch<'_> {
                         if index < len {
                             rdw!(base + index)
                         } else if unchecked || proven[pc - 1] {
-                            return Err(oob(Mem::Private(m), index, len as usize));
+                            return Err(oob(Mem::Private(m), index, len as usize)
+                                .in_unsafe(in_unsafe[pc - 1]));
                         } else {
                             0
                         }
@@ -1070,7 +1131,9 @@ impl Launch<'_> {
                     if index < len {
                         wrw!(base + index, rdw!(v));
                     } else if unchecked || proven[pc - 1] {
-                        return Err(oob(Mem::Private(m), index, len as usize));
+                        return Err(
+                            oob(Mem::Private(m), index, len as usize).in_unsafe(in_unsafe[pc - 1])
+                        );
                     }
                 }
                 Op::StoreG { m, i: ix, v } => {
@@ -1079,7 +1142,9 @@ impl Launch<'_> {
                     match buf.get(index as usize) {
                         Some(w) => w.store(rd!(v), Relaxed),
                         None if unchecked || proven[pc - 1] => {
-                            return Err(oob(Mem::Rw(m), index, buf.len()));
+                            return Err(
+                                oob(Mem::Rw(m), index, buf.len()).in_unsafe(in_unsafe[pc - 1])
+                            );
                         }
                         None => {}
                     }
@@ -1090,7 +1155,7 @@ impl Launch<'_> {
                     if (index as usize) < len {
                         arena[off + index as usize].store(rd!(v), Relaxed);
                     } else if unchecked || proven[pc - 1] {
-                        return Err(oob(Mem::Shared(m), index, len));
+                        return Err(oob(Mem::Shared(m), index, len).in_unsafe(in_unsafe[pc - 1]));
                     }
                 }
                 Op::Atomic { k, d, m, i: ix, v } => {
@@ -1101,7 +1166,7 @@ impl Launch<'_> {
                         match cell(rw, arena, shared, m, index) {
                             Ok(w) => atomic_rmw(w, k, val),
                             Err(len) if unchecked || proven[pc - 1] =>
-                                return Err(oob(m, index, len)),
+                                return Err(oob(m, index, len).in_unsafe(in_unsafe[pc - 1])),
                             Err(_) => 0,
                         }
                     );
@@ -1116,7 +1181,7 @@ impl Launch<'_> {
                                 Ok(old) | Err(old) => old,
                             },
                             Err(len) if unchecked || proven[pc - 1] =>
-                                return Err(oob(m, index, len)),
+                                return Err(oob(m, index, len).in_unsafe(in_unsafe[pc - 1])),
                             Err(_) => 0,
                         }
                     );
@@ -1184,13 +1249,16 @@ impl Launch<'_> {
                     for k in 0..u64::from(count) {
                         let v = match self.word(arena, src, s0 + k) {
                             Ok(w) => w,
-                            Err(len) if unchecked => return Err(oob64(src, s0 + k, len)),
+                            Err(len) if unchecked || in_unsafe[pc - 1] => {
+                                return Err(oob64(src, s0 + k, len).in_unsafe(in_unsafe[pc - 1]));
+                            }
                             Err(_) => 0,
                         };
                         match self.cell(arena, Mem::Shared(dst), d0 + k) {
                             Ok(w) => w.store(v, Relaxed),
-                            Err(len) if unchecked => {
-                                return Err(oob64(Mem::Shared(dst), d0 + k, len));
+                            Err(len) if unchecked || in_unsafe[pc - 1] => {
+                                return Err(oob64(Mem::Shared(dst), d0 + k, len)
+                                    .in_unsafe(in_unsafe[pc - 1]));
                             }
                             Err(_) => {}
                         }
@@ -1296,7 +1364,12 @@ fn butterfly_sum(size: usize, vals: &[u32]) -> u32 {
 }
 
 fn oob(mem: Mem, index: u32, len: usize) -> Fault {
-    Fault::OutOfBounds { mem, index, len }
+    Fault::OutOfBounds {
+        mem,
+        index,
+        len,
+        in_unsafe: false,
+    }
 }
 
 /// An out-of-range element of a matrix statement or a copy, whose index is

@@ -277,6 +277,25 @@ pub enum RunError {
         /// The workgroup.
         workgroup: [u32; 3],
     },
+    /// An access inside an `unsafe` block went out of range: the kernel's
+    /// author asserted it could not. Undefined behaviour on a GPU, where
+    /// nothing checks it.
+    #[error(
+        "kernel `{kernel}` accessed `{buffer}[{index}]` out of range (length {len}) inside an `unsafe` block, in workgroup {workgroup:?}; on a GPU this is undefined behaviour"
+    )]
+    OutOfBoundsInUnsafe {
+        /// Kernel name.
+        kernel: String,
+        /// Buffer or shared array name.
+        buffer: String,
+        /// The index (an `i32` index reinterpreted as `u32`; a matrix or
+        /// copy element's, saturated past `u32::MAX`).
+        index: u32,
+        /// Its length in elements.
+        len: usize,
+        /// The workgroup.
+        workgroup: [u32; 3],
+    },
     /// A checked kernel went out of range at an access whose check the
     /// middle layer's bounds analysis ([`crate::mid::IndexChecks`]) proved
     /// redundant: the analysis is wrong, and every target that elides the
@@ -443,6 +462,9 @@ pub struct Compiled {
     /// Per instruction: an access whose bounds check the middle layer's
     /// analysis elides on every target (out of range there is an error).
     proven: Vec<bool>,
+    /// Per instruction: compiled from an `unsafe` block (out of range there
+    /// is [`RunError::OutOfBoundsInUnsafe`]).
+    in_unsafe: Vec<bool>,
     /// Per matrix of the kernel: where its tile lies in a subgroup's block
     /// of `matrix_words` elements (a warpgroup matrix: in a warpgroup's
     /// block of `warpgroup_words`).
@@ -452,6 +474,8 @@ pub struct Compiled {
     warpgroup_words: usize,
     /// The statements of `Op::Matrix`, and how diagnostics name them.
     matrix_ops: Vec<MatStmt>,
+    /// Per matrix statement: inside an `unsafe` block.
+    matrix_in_unsafe: Vec<bool>,
     matrix_descs: Vec<String>,
     /// The expressions of `matrix_map` statements (`MatStmt::Map`).
     maps: Vec<MapCode>,
@@ -518,7 +542,10 @@ impl Compiled {
         if self.code.last() != Some(&Op::Halt) {
             return Err("bytecode does not end with `Halt`".to_string());
         }
-        if self.proven.len() != self.code.len() {
+        if self.proven.len() != self.code.len()
+            || self.in_unsafe.len() != self.code.len()
+            || self.matrix_in_unsafe.len() != self.matrix_ops.len()
+        {
             return Err("bounds decisions do not cover the code".to_string());
         }
         let n = self.nregs as u64;
