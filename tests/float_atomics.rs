@@ -6,25 +6,12 @@
 #![cfg(feature = "compiler")]
 
 mod device_support;
+mod lang_support;
 
 use device_support::{devices, spec_for_every_target};
+use lang_support::{error, kernel};
 use vyre::driver::CompileError;
-use vyre::ir::Program;
 use vyre::{DispatchConfig, Grid};
-
-fn kernel(src: &str) -> Program {
-    vyre::lang::parse("t.vyre", src)
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-        .kernels
-        .remove(0)
-}
-
-fn error(src: &str) -> String {
-    match vyre::lang::parse("t.vyre", src) {
-        Ok(_) => panic!("accepted:\n{src}"),
-        Err(e) => e.render(),
-    }
-}
 
 /// Each workgroup adds its 256 values into `out[0]` with one atomic per
 /// subgroup, and every invocation adds 1 to `out[1]` and records the old

@@ -7,29 +7,17 @@
 #![cfg(feature = "compiler")]
 
 mod device_support;
+mod lang_support;
 mod ptx_support;
 
 use device_support::{devices, spec_for_every_target};
+use lang_support::{error, kernel};
 use vyre::backend::reference::{RefArg, RunError, run};
 use vyre::driver::BoundsChecks;
 use vyre::ir::{Node, Program};
 use vyre::mid::Analysis;
 use vyre::runtime::LaunchArg;
 use vyre::{DispatchConfig, Grid};
-
-fn kernel(src: &str) -> Program {
-    vyre::lang::parse("t.vyre", src)
-        .unwrap_or_else(|e| panic!("{}", e.render()))
-        .kernels
-        .remove(0)
-}
-
-fn error(src: &str) -> String {
-    match vyre::lang::parse("t.vyre", src) {
-        Ok(_) => panic!("accepted:\n{src}"),
-        Err(e) => e.render(),
-    }
-}
 
 /// `y[i] = 2 x[i] + y[i]` for the first `n` elements: the kernel tests the
 /// lengths once, then vouches for every access of the block.

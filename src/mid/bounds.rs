@@ -412,8 +412,8 @@ impl Walk<'_> {
                 self.block(body);
                 self.align = at_head;
             }
-            // In line: facts from before hold inside, and the block's own
-            // end where its statements' would.
+            // In line: the facts from before hold inside, and the block's
+            // own facts end with it.
             Node::Unsafe { body } => {
                 self.unsafe_depth += 1;
                 self.block(body);
