@@ -320,3 +320,50 @@ pub fn k(y: &mut [f32]) {
     assert!(jump.contains("`break` outside of a loop"), "{jump}");
     assert!(jump.contains("t.vyre:4:9"), "{jump}");
 }
+
+/// `bench/kernels/sgemm.vyre`'s `sgemm_blocked_vouched`: the unchecked
+/// kernel's body behind the kernel's own test. Whole tiles take the
+/// `unsafe` path, other sizes and workgroups past C the checked one; both
+/// give the exact product (small integers) on every device, and the
+/// reference would stop on an access the test let through out of range.
+#[test]
+fn the_vouched_sgemm_is_exact_for_any_size_and_grid() {
+    let module = vyre::lang::parse("sgemm.vyre", include_str!("../bench/kernels/sgemm.vyre"))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let p = module
+        .kernels
+        .into_iter()
+        .find(|k| k.name == "sgemm_blocked_vouched")
+        .expect("sgemm_blocked_vouched");
+    assert!(!p.unchecked);
+    let spec = spec_for_every_target(&p, "tests::unsafe_blocks::sgemm_vouched");
+    // n = 128 on a 2 x 2 grid: one whole tile, three past C; n = 40: the
+    // checked body. (Not on wgpu: lavapipe takes most of a minute to compile
+    // the two unrolled bodies; `unsafe` on wgpu is covered above.)
+    for (n, grid) in [(128usize, 2u32), (40, 1)] {
+        let a: Vec<f32> = (0..n * n).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let b: Vec<f32> = (0..n * n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+        let want: Vec<f32> = (0..n * n)
+            .map(|i| {
+                let (r, col) = (i / n, i % n);
+                (0..n).map(|k| a[r * n + k] * b[k * n + col]).sum()
+            })
+            .collect();
+        for dev in devices()
+            .into_iter()
+            .filter(|d| !d.name().starts_with("wgpu"))
+        {
+            let (ab, bb) = (dev.upload(&a).unwrap(), dev.upload(&b).unwrap());
+            let mut cb = dev.zeros::<f32>(n * n).unwrap();
+            spec.with(|s| {
+                dev.launch(
+                    s,
+                    Grid::Workgroups([grid, grid, 1]),
+                    &mut [LaunchArg::U32(n as u32), ab.arg(), bb.arg(), cb.arg_mut()],
+                )
+            })
+            .unwrap_or_else(|e| panic!("{} n = {n}: {e}", dev.name()));
+            assert_eq!(dev.download(&cb).unwrap(), want, "{} n = {n}", dev.name());
+        }
+    }
+}

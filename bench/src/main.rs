@@ -292,6 +292,16 @@ fn gemm(device: &Device, o: &Options) -> vyre::Result<()> {
         });
         tflops("sgemm_blocked_unchecked_vyre", s);
     }
+
+    // The unchecked kernel's body behind a safe launcher (an `unsafe` block
+    // after the kernel's own test; any n).
+    kernels::sgemm::sgemm_blocked_vouched(device, grid128, o.gemm, &a, &b, &mut c)?;
+    check(device, &c, "sgemm_blocked_vouched")?;
+    let s = median_secs(device, iters, 1, || {
+        kernels::sgemm::sgemm_blocked_vouched(device, grid128, o.gemm, &a, &b, &mut c)
+            .expect("blocked vouched");
+    });
+    tflops("sgemm_blocked_vouched_vyre", s);
     Ok(())
 }
 
