@@ -285,8 +285,8 @@ pub fn k(x: &[u32], y: &mut [u32]) {
         })
         .collect();
     assert_eq!(y, want);
+    let spec = spec_for_every_target(&p, "tests::unsafe_blocks::jumps");
     for dev in devices() {
-        let spec = spec_for_every_target(&p, "tests::unsafe_blocks::jumps");
         let xb = dev.upload(&(1..=8).collect::<Vec<u32>>()).unwrap();
         let mut yb = dev.zeros::<u32>(8).unwrap();
         spec.with(|s| dev.launch(s, Grid::threads(8), &mut [xb.arg(), yb.arg_mut()]))
