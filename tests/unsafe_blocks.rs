@@ -295,20 +295,64 @@ pub fn k(x: &[u32], y: &mut [u32]) {
     }
 }
 
+/// `let v = unsafe { .. };`: the block's value is computed inside it (a
+/// local assigned at its end), so the tail's own accesses are vouched for
+/// too; the text round trips.
+#[test]
+fn unsafe_blocks_have_values() {
+    let src = "#[kernel(workgroup_size = 32)]
+pub fn k(x: &[u32], y: &mut [u32]) {
+    let i = local_id().x;
+    let v = unsafe {
+        let w = x[i] * 2u32;
+        w + x[i + 1]
+    };
+    let old = unsafe { y.atomic_add(i, v) };
+    y[i + 32] = old + 1u32;
+}";
+    let p = kernel(src);
+    // Inside: both loads of `x` and the atomic; outside: the last store.
+    assert_eq!(
+        decisions(&p, &DispatchConfig::default()),
+        [false, false, false, true]
+    );
+    assert_eq!(kernel(&vyre::lang::print(&p)), p);
+    let mut x: Vec<u32> = (0..33).collect();
+    let mut y = vec![1u32; 64];
+    run(
+        &p,
+        [1, 1, 1],
+        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut y)],
+    )
+    .expect("in range");
+    for i in 0..32u32 {
+        let v = 2 * i + i + 1;
+        assert_eq!(y[i as usize], 1 + v, "{i}");
+        assert_eq!(y[i as usize + 32], 2, "{i}");
+    }
+    // One element short: the tail's `x[i + 1]` is out of range inside.
+    let e = run_reference(src, 32, 64).unwrap_err();
+    assert!(
+        matches!(&e, RunError::OutOfBoundsInUnsafe { buffer, index: 32, len: 32, .. } if buffer == "x"),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn misplaced_unsafe_blocks_are_clear_errors() {
-    let value = error(
+    let cond = error(
         "#[kernel(workgroup_size = 32)]
 pub fn k(x: &[f32], y: &mut [f32]) {
-    let v = unsafe { x[0] };
-    y[0] = v;
+    while unsafe { x[0] } > 1.0 {
+        y[0] = 0.0;
+    }
 }",
     );
     assert!(
-        value.contains("an `unsafe` block has no value in vyre"),
-        "{value}"
+        cond.contains("an `unsafe` block cannot be used in a `while` condition"),
+        "{cond}"
     );
-    assert!(value.contains("t.vyre:3:13"), "{value}");
+    assert!(cond.contains("t.vyre:3:11"), "{cond}");
     let jump = error(
         "#[kernel(workgroup_size = 32)]
 pub fn k(y: &mut [f32]) {

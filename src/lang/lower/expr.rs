@@ -326,6 +326,7 @@ impl<'f> Kx<'_, 'f> {
                 };
             }
             syn::Expr::If(i) => return self.if_expr(i, e, pre, cx),
+            syn::Expr::Unsafe(u) => return self.unsafe_value(u, e, pre, cx),
             syn::Expr::Block(b) => {
                 if b.label.is_some() {
                     self.err(e, "block labels are not supported");
@@ -375,9 +376,7 @@ impl<'f> Kx<'_, 'f> {
             syn::Expr::Let(_) => {
                 not_supported("`let` in an expression (`if let`, let-chains) is not supported")
             }
-            syn::Expr::Unsafe(_) => not_supported(
-                "an `unsafe` block has no value in vyre: it must stand on its own as a statement (`let mut v = 0.0; unsafe { v = x[i]; }`)",
-            ),
+
             syn::Expr::Async(_) | syn::Expr::Await(_) => {
                 not_supported("`async`/`.await` are not supported in kernels")
             }

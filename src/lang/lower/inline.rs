@@ -11,7 +11,7 @@ use super::infer::Ty;
 use super::stmt::Kx;
 use super::tree::{Bind, Cx, FExpr, FK, FS, FStmt, Loc};
 use super::{MAX_INLINES, MAX_SUBST_NODES, MAX_TUPLE};
-use crate::ir::{Access, BufRef, DataType, Literal};
+use crate::ir::{Access, BufRef, DataType, Literal, LocalId};
 
 /// What inlining a helper produced.
 pub(crate) enum Inlined<'f> {
@@ -105,25 +105,14 @@ impl<'f> Kx<'_, 'f> {
             return FExpr::error(loc);
         }
         let ty = if a.ty == Ty::Err { b.ty } else { a.ty };
-        let mut tmp = self.new_local("if_value", ty, true, loc);
-        // Its `let` comes before the arms' locals in the text, so give it
-        // the table slot before theirs too: then printing needs no
-        // `#[locals]` list to reproduce the table.
-        if (tmp as usize) > mark {
-            self.locals[mark..].rotate_right(1);
-            let (m, t) = (mark as u32, tmp);
-            let f = |id: u32| match id {
-                id if id == t => m,
-                id if id >= m && id < t => id + 1,
-                id => id,
-            };
-            for s in p1.iter_mut().chain(p2.iter_mut()) {
-                remap_stmt(s, &f);
-            }
-            remap_expr(&mut a, &f);
-            remap_expr(&mut b, &f);
-            tmp = m;
-        }
+        let tmp = self.value_local(
+            "if_value",
+            ty,
+            mark,
+            [&mut p1, &mut p2],
+            [&mut a, &mut b],
+            loc,
+        );
         let zero = self.zero(ty, loc);
         pre.push(FStmt {
             k: FS::Let(tmp, zero),
@@ -140,6 +129,91 @@ impl<'f> Kx<'_, 'f> {
         });
         pre.push(FStmt {
             k: FS::If(cond, p1, p2),
+            loc,
+        });
+        FExpr {
+            k: FK::Local(tmp),
+            loc,
+            ty,
+        }
+    }
+
+    /// A fresh mutable local receiving the value of an `if` or `unsafe`
+    /// used as a value. Its `let` comes before the locals defined in
+    /// `stmts` and `values` (table slots from `mark` on) in the text, so it
+    /// takes the table slot before theirs too: then printing needs no
+    /// `#[locals]` list to reproduce the table.
+    fn value_local<const N: usize>(
+        &mut self,
+        base: &str,
+        ty: Ty,
+        mark: usize,
+        stmts: [&mut Vec<FStmt<'f>>; N],
+        values: [&mut FExpr<'f>; N],
+        loc: Loc<'f>,
+    ) -> LocalId {
+        let tmp = self.new_local(base, ty, true, loc);
+        if (tmp as usize) <= mark {
+            return tmp;
+        }
+        self.locals[mark..].rotate_right(1);
+        let (m, t) = (mark as u32, tmp);
+        let f = |id: u32| match id {
+            id if id == t => m,
+            id if id >= m && id < t => id + 1,
+            id => id,
+        };
+        for s in stmts.into_iter().flat_map(|b| b.iter_mut()) {
+            remap_stmt(s, &f);
+        }
+        for v in values {
+            remap_expr(v, &f);
+        }
+        m
+    }
+
+    /// `unsafe { ..; tail }` used as a value: `let mut unsafe_value = 0;
+    /// unsafe { ..; unsafe_value = tail; }` goes before the statement, so
+    /// that the tail's own accesses are inside the block too.
+    pub(super) fn unsafe_value(
+        &mut self,
+        u: &'f syn::ExprUnsafe,
+        e: &'f syn::Expr,
+        pre: &mut Vec<FStmt<'f>>,
+        cx: Cx,
+    ) -> FExpr<'f> {
+        let loc = Loc::Expr(e);
+        if let Some(why) = cx.hoist {
+            self.err(
+                e,
+                format!(
+                    "an `unsafe` block cannot be used {why}; compute its value into a `let` first"
+                ),
+            );
+            return FExpr::error(loc);
+        }
+        let mark = self.locals.len();
+        let mut body = Vec::new();
+        self.scopes.push(HashMap::new());
+        let mut value = self.block_value(&u.block, e, &mut body, cx);
+        self.scopes.pop();
+        if value.ty == Ty::Err {
+            return value;
+        }
+        let ty = value.ty;
+        let tmp = self.value_local("unsafe_value", ty, mark, [&mut body], [&mut value], loc);
+        let zero = self.zero(ty, loc);
+        pre.push(FStmt {
+            k: FS::Let(tmp, zero),
+            loc,
+        });
+        let at = value.loc;
+        body.push(FStmt {
+            k: FS::Assign(tmp, value),
+            loc: at,
+        });
+        pre.push(FStmt {
+            k: FS::Unsafe(body),
             loc,
         });
         FExpr {
