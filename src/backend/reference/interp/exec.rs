@@ -862,6 +862,13 @@ impl Launch<'_> {
                 unsafe { *rp.add(at) }
             }};
         }
+        // An out-of-range fault of the instruction being executed, marked
+        // when that instruction comes from an `unsafe` block.
+        macro_rules! here {
+            ($fault:expr) => {
+                $fault.in_unsafe(in_unsafe[pc - 1])
+            };
+        }
         macro_rules! wrw {
             ($x:expr, $v:expr) => {{
                 let v: Word = $v;
@@ -1000,7 +1007,7 @@ impl Launch<'_> {
                     match (self.word(arena, m, at), self.word(arena, m, at + 1)) {
                         (Ok(lo), Ok(hi)) => wrw!(d, join_words([lo, hi])),
                         (Err(len), _) | (_, Err(len)) if unchecked || proven[pc - 1] => {
-                            return Err(oob(m, index, len / 2).in_unsafe(in_unsafe[pc - 1]));
+                            return Err(here!(oob(m, index, len / 2)));
                         }
                         _ => wrw!(d, 0),
                     }
@@ -1015,7 +1022,7 @@ impl Launch<'_> {
                             hi.store(h, Relaxed);
                         }
                         (Err(len), _) | (_, Err(len)) if unchecked || proven[pc - 1] => {
-                            return Err(oob(m, index, len / 2).in_unsafe(in_unsafe[pc - 1]));
+                            return Err(here!(oob(m, index, len / 2)));
                         }
                         _ => {}
                     }
@@ -1045,7 +1052,7 @@ impl Launch<'_> {
                     match word {
                         Some(w) => wr!(d, w),
                         None if unchecked || proven[pc - 1] => {
-                            return Err(oob(m, index, len).in_unsafe(in_unsafe[pc - 1]));
+                            return Err(here!(oob(m, index, len)));
                         }
                         None => wr!(d, 0),
                     }
@@ -1058,9 +1065,7 @@ impl Launch<'_> {
                         match buf.get(index as usize) {
                             Some(w) => *w,
                             None if unchecked || proven[pc - 1] => {
-                                return Err(
-                                    oob(Mem::Ro(m), index, buf.len()).in_unsafe(in_unsafe[pc - 1])
-                                );
+                                return Err(here!(oob(Mem::Ro(m), index, buf.len())));
                             }
                             None => 0,
                         }
@@ -1074,9 +1079,7 @@ impl Launch<'_> {
                         match buf.get(index as usize) {
                             Some(w) => w.load(Relaxed),
                             None if unchecked || proven[pc - 1] => {
-                                return Err(
-                                    oob(Mem::Rw(m), index, buf.len()).in_unsafe(in_unsafe[pc - 1])
-                                );
+                                return Err(here!(oob(Mem::Rw(m), index, buf.len())));
                             }
                             None => 0,
                         }
@@ -1090,9 +1093,7 @@ impl Launch<'_> {
                         if (index as usize) < len {
                             arena[off + index as usize].load(Relaxed)
                         } else if unchecked || proven[pc - 1] {
-                            return Err(
-                                oob(Mem::Shared(m), index, len).in_unsafe(in_unsafe[pc - 1])
-                            );
+                            return Err(here!(oob(Mem::Shared(m), index, len)));
                         } else {
                             0
                         }
@@ -1113,8 +1114,7 @@ impl Launch<'_> {
                         if index < len {
                             rdw!(base + index)
                         } else if unchecked || proven[pc - 1] {
-                            return Err(oob(Mem::Private(m), index, len as usize)
-                                .in_unsafe(in_unsafe[pc - 1]));
+                            return Err(here!(oob(Mem::Private(m), index, len as usize)));
                         } else {
                             0
                         }
@@ -1131,9 +1131,7 @@ impl Launch<'_> {
                     if index < len {
                         wrw!(base + index, rdw!(v));
                     } else if unchecked || proven[pc - 1] {
-                        return Err(
-                            oob(Mem::Private(m), index, len as usize).in_unsafe(in_unsafe[pc - 1])
-                        );
+                        return Err(here!(oob(Mem::Private(m), index, len as usize)));
                     }
                 }
                 Op::StoreG { m, i: ix, v } => {
@@ -1142,9 +1140,7 @@ impl Launch<'_> {
                     match buf.get(index as usize) {
                         Some(w) => w.store(rd!(v), Relaxed),
                         None if unchecked || proven[pc - 1] => {
-                            return Err(
-                                oob(Mem::Rw(m), index, buf.len()).in_unsafe(in_unsafe[pc - 1])
-                            );
+                            return Err(here!(oob(Mem::Rw(m), index, buf.len())));
                         }
                         None => {}
                     }
@@ -1155,7 +1151,7 @@ impl Launch<'_> {
                     if (index as usize) < len {
                         arena[off + index as usize].store(rd!(v), Relaxed);
                     } else if unchecked || proven[pc - 1] {
-                        return Err(oob(Mem::Shared(m), index, len).in_unsafe(in_unsafe[pc - 1]));
+                        return Err(here!(oob(Mem::Shared(m), index, len)));
                     }
                 }
                 Op::Atomic { k, d, m, i: ix, v } => {
@@ -1166,7 +1162,7 @@ impl Launch<'_> {
                         match cell(rw, arena, shared, m, index) {
                             Ok(w) => atomic_rmw(w, k, val),
                             Err(len) if unchecked || proven[pc - 1] =>
-                                return Err(oob(m, index, len).in_unsafe(in_unsafe[pc - 1])),
+                                return Err(here!(oob(m, index, len))),
                             Err(_) => 0,
                         }
                     );
@@ -1181,7 +1177,7 @@ impl Launch<'_> {
                                 Ok(old) | Err(old) => old,
                             },
                             Err(len) if unchecked || proven[pc - 1] =>
-                                return Err(oob(m, index, len).in_unsafe(in_unsafe[pc - 1])),
+                                return Err(here!(oob(m, index, len))),
                             Err(_) => 0,
                         }
                     );
@@ -1250,15 +1246,14 @@ impl Launch<'_> {
                         let v = match self.word(arena, src, s0 + k) {
                             Ok(w) => w,
                             Err(len) if unchecked || in_unsafe[pc - 1] => {
-                                return Err(oob64(src, s0 + k, len).in_unsafe(in_unsafe[pc - 1]));
+                                return Err(here!(oob64(src, s0 + k, len)));
                             }
                             Err(_) => 0,
                         };
                         match self.cell(arena, Mem::Shared(dst), d0 + k) {
                             Ok(w) => w.store(v, Relaxed),
                             Err(len) if unchecked || in_unsafe[pc - 1] => {
-                                return Err(oob64(Mem::Shared(dst), d0 + k, len)
-                                    .in_unsafe(in_unsafe[pc - 1]));
+                                return Err(here!(oob64(Mem::Shared(dst), d0 + k, len)));
                             }
                             Err(_) => {}
                         }
