@@ -153,14 +153,13 @@ fn in_range_blocks_match_plain_rust_on_every_device() {
 /// Runs `src` on the reference interpreter with `x` of `nx` elements and
 /// `y` of `ny`, one workgroup.
 fn run_reference(src: &str, nx: usize, ny: usize) -> Result<(), RunError> {
-    let p = kernel(src);
-    let mut x = vec![0u32; nx];
-    let mut y = vec![0u32; ny];
-    run(
-        &p,
-        [1, 1, 1],
-        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut y)],
-    )
+    run_xy(&kernel(src), &mut vec![0; nx], &mut vec![0; ny])
+}
+
+/// Runs `p` (parameters `x`, `y`) on the reference interpreter, one
+/// workgroup, with the elements' bits in `x` and `y`.
+fn run_xy(p: &Program, x: &mut [u32], y: &mut [u32]) -> Result<(), RunError> {
+    run(p, [1, 1, 1], &mut [RefArg::Buffer(x), RefArg::Buffer(y)])
 }
 
 #[test]
@@ -228,12 +227,7 @@ pub fn k(x: &[f16], y: &mut [f32]) {
     let p = kernel(matrix);
     let mut x = vec![0u32; 256];
     let mut y = vec![0u32; 256];
-    let e = run(
-        &p,
-        [1, 1, 1],
-        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut y)],
-    )
-    .unwrap_err();
+    let e = run_xy(&p, &mut x, &mut y).unwrap_err();
     assert!(
         matches!(&e, RunError::OutOfBoundsInUnsafe { buffer, len: 256, .. } if buffer == "y"),
         "{e:?}"
@@ -269,12 +263,7 @@ pub fn k(x: &[u32], y: &mut [u32]) {
     );
     let mut x: Vec<u32> = (1..=8).collect();
     let mut y = vec![0u32; 8];
-    run(
-        &p,
-        [1, 1, 1],
-        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut y)],
-    )
-    .expect("run");
+    run_xy(&p, &mut x, &mut y).expect("run");
     let want: Vec<u32> = (0..8u32)
         .map(|i| {
             if i == 7 {
@@ -319,12 +308,7 @@ pub fn k(x: &[u32], y: &mut [u32]) {
     assert_eq!(kernel(&vyre::lang::print(&p)), p);
     let mut x: Vec<u32> = (0..33).collect();
     let mut y = vec![1u32; 64];
-    run(
-        &p,
-        [1, 1, 1],
-        &mut [RefArg::Buffer(&mut x), RefArg::Buffer(&mut y)],
-    )
-    .expect("in range");
+    run_xy(&p, &mut x, &mut y).expect("in range");
     for i in 0..32u32 {
         let v = 2 * i + i + 1;
         assert_eq!(y[i as usize], 1 + v, "{i}");
