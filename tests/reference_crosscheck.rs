@@ -937,6 +937,55 @@ impl Walker<'_, '_> {
                         }
                     }
                 }
+                // Every invocation copies the whole box (the statement is
+                // collective with equal operands, so the copies agree).
+                Node::Async(AsyncOp::Tile {
+                    dst,
+                    dst_index,
+                    src,
+                    rows,
+                    cols,
+                    row,
+                    col,
+                    box_rows,
+                    box_cols,
+                }) => {
+                    let (d0, r0, c0) = (
+                        self.eval(inv, dst_index),
+                        self.eval(inv, row),
+                        self.eval(inv, col),
+                    );
+                    let ncols = self.eval(inv, &Expr::Param(*cols));
+                    let len = self.eval(inv, &Expr::Len(*src));
+                    let nrows = self
+                        .eval(inv, &Expr::Param(*rows))
+                        .min(len.checked_div(ncols).unwrap_or(0));
+                    let vyre::ir::SharedLayout::Swizzled { cols: tile_cols } =
+                        self.p.shared[*dst as usize].layout
+                    else {
+                        return Err("a tile copy into a linear array");
+                    };
+                    for r in 0..u64::from(*box_rows) {
+                        for c in 0..u64::from(*box_cols) {
+                            let (sr, sc) = (r0 + r, c0 + c);
+                            let v = if sr < nrows && sc < ncols {
+                                usize::try_from(sr * ncols + sc)
+                                    .ok()
+                                    .and_then(|at| self.mem(inv, BufRef::Param(*src)).get(at).copied())
+                                    .unwrap_or(0)
+                            } else {
+                                0
+                            };
+                            let at = d0 + r * u64::from(tile_cols) + c;
+                            if let Some(w) = usize::try_from(at)
+                                .ok()
+                                .and_then(|at| self.mem(inv, BufRef::Shared(*dst)).get_mut(at))
+                            {
+                                *w = v;
+                            }
+                        }
+                    }
+                }
                 // Copies happen at once: nothing is ever in flight.
                 Node::Async(AsyncOp::Commit | AsyncOp::Wait { .. }) => {}
             }

@@ -633,6 +633,48 @@ pub enum AsyncOp {
         /// Elements copied: 1, 2, 4, 8 or 16, for 4, 8 or 16 bytes.
         count: u32,
     },
+    /// `async_copy_tile(&mut tile, dst_index, &src, rows, cols, row, col,
+    /// BOX_ROWS, BOX_COLS)`: copy a `BOX_ROWS x BOX_COLS` box of `src`,
+    /// viewed as a row-major matrix of `cols` columns and `min(rows,
+    /// src.len() / cols)` rows (none when `cols` is 0), from its element
+    /// `(row, col)` on, into the tile: element `(r, c)` of the box goes to
+    /// `tile[dst_index + r * C + c]`, `C` being the tile's `cols`. Box
+    /// elements outside the matrix copy 0, and those whose destination is
+    /// past the tile's end are dropped (all arithmetic exact, without
+    /// wrapping). The tile is a [`super::SharedLayout::Swizzled`] array of
+    /// `src`'s element type.
+    ///
+    /// The statement is *collective*: the whole workgroup executes it, in
+    /// uniform control flow and with the same operands, and it belongs to
+    /// the group the next [`AsyncOp::Commit`] closes, like
+    /// [`AsyncOp::Copy`]. On Hopper (`sm_90`) one invocation issues it as
+    /// TMA copies (`cp.async.bulk.tensor`, one per 128-byte column panel of
+    /// the box) on a tensor map the launcher builds from `src`, `rows` and
+    /// `cols`; elsewhere [`crate::mid::tile`] rewrites it into a loop of
+    /// element copies shared by the workgroup's invocations.
+    Tile {
+        /// A swizzled shared array.
+        dst: SharedId,
+        /// `u32` index of the box's first element in the tile.
+        dst_index: Expr,
+        /// A buffer parameter of the tile's element type.
+        src: ParamId,
+        /// A `u32` scalar parameter: rows of the source matrix (at most
+        /// `src.len() / cols` count).
+        rows: ParamId,
+        /// A `u32` scalar parameter: columns (and row length) of the source
+        /// matrix.
+        cols: ParamId,
+        /// `u32` row of the box's first element in the source matrix.
+        row: Expr,
+        /// `u32` column of the box's first element in the source matrix.
+        col: Expr,
+        /// Rows of the box: a multiple of 8, at most 256.
+        box_rows: u32,
+        /// Columns of the box: a multiple of the tile's 128-byte panel
+        /// width, at most the tile's `cols`.
+        box_cols: u32,
+    },
     /// `async_commit()`: close the group of this invocation's copies issued
     /// since the previous commit.
     Commit,
@@ -655,6 +697,12 @@ impl AsyncOp {
                 src_index,
                 ..
             } => vec![dst_index, src_index],
+            Self::Tile {
+                dst_index,
+                row,
+                col,
+                ..
+            } => vec![dst_index, row, col],
             Self::Commit | Self::Wait { .. } => vec![],
         }
     }
@@ -676,6 +724,27 @@ impl AsyncOp {
                 src_index: f(src_index),
                 count,
             },
+            Self::Tile {
+                dst,
+                dst_index,
+                src,
+                rows,
+                cols,
+                row,
+                col,
+                box_rows,
+                box_cols,
+            } => Self::Tile {
+                dst,
+                dst_index: f(dst_index),
+                src,
+                rows,
+                cols,
+                row: f(row),
+                col: f(col),
+                box_rows,
+                box_cols,
+            },
             op => op,
         }
     }
@@ -686,4 +755,7 @@ impl AsyncOp {
     pub const fn is_copy_size(elem: DataType, count: u32) -> bool {
         matches!(elem.size_bytes() * count, 4 | 8 | 16) && count.is_power_of_two()
     }
+
+    /// Most rows of a tile copy's box (the TMA box limit).
+    pub const MAX_TILE_ROWS: u32 = 256;
 }

@@ -1376,6 +1376,12 @@ impl Program {
         self.any_node(&mut |n| matches!(n, Node::Async(_)))
     }
 
+    /// Whether the body has a tile copy ([`AsyncOp::Tile`]).
+    #[must_use]
+    pub fn has_tile_copies(&self) -> bool {
+        self.any_node(&mut |n| matches!(n, Node::Async(AsyncOp::Tile { .. })))
+    }
+
     /// Whether a matrix is held by a warpgroup ([`MatrixScope::Warpgroup`]).
     #[must_use]
     pub fn uses_warpgroup_matrices(&self) -> bool {

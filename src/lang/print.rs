@@ -472,6 +472,28 @@ impl Printer<'_> {
                         self.expr(src_index, 0),
                         count_text(*count)
                     ),
+                    AsyncOp::Tile {
+                        dst,
+                        dst_index,
+                        src,
+                        rows,
+                        cols,
+                        row,
+                        col,
+                        box_rows,
+                        box_cols,
+                    } => format!(
+                        "async_copy_tile(&mut {}, {}, &{}, {}, {}, {}, {}, {}, {})",
+                        self.buf(BufRef::Shared(*dst)),
+                        self.expr(dst_index, 0),
+                        self.param(*src),
+                        self.param(*rows),
+                        self.param(*cols),
+                        self.expr(row, 0),
+                        self.expr(col, 0),
+                        count_text(*box_rows),
+                        count_text(*box_cols)
+                    ),
                     AsyncOp::Commit => "async_commit()".to_string(),
                     AsyncOp::Wait { pending } => format!("async_wait({})", count_text(*pending)),
                 };

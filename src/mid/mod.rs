@@ -16,6 +16,8 @@
 //! - [`prepare()`]: the rewrites every device target wants before emission
 //!   ([`widen()`], `#[unroll]`, folding, private arrays with constant indices
 //!   to locals).
+//! - [`tile`]: tile copies as loops of element copies, for targets without
+//!   a copy engine (and for Hopper's run-time fallback).
 //! - [`Analysis`]: the above plus the facts validation established
 //!   (uniformity), computed once per kernel.
 //!
@@ -29,9 +31,11 @@ mod analysis;
 pub mod bounds;
 pub mod legal;
 mod prepare;
+pub mod tile;
 pub mod widen;
 
 pub use analysis::Analysis;
 pub use bounds::{AccessDecision, CheckQuery, IndexChecks, QueryKind};
 pub use prepare::prepare;
+pub use tile::lower_tile_copies;
 pub use widen::widen;

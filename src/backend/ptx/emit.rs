@@ -33,7 +33,8 @@ use crate::mid::{Analysis, IndexChecks};
 /// An invalid program, an unsupported architecture or a kernel name that is
 /// not a plain identifier.
 pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
-    let prepared = crate::mid::prepare(program);
+    let tiled = crate::mid::tile::lower_for(program, config, false);
+    let prepared = crate::mid::prepare(&tiled);
     emit_ptx_analysed(&Analysis::new(&prepared, config)?, config)
 }
 

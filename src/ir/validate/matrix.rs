@@ -3,7 +3,8 @@
 use super::Validator;
 use crate::ir::{
     AsyncOp, BufRef, Builtin, DataType, Expr, LocalId, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixId,
-    MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape, SharedTile, WarpgroupOperand,
+    MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape, Param, SharedLayout, SharedTile,
+    WarpgroupOperand,
 };
 
 /// Subgroups are at most this wide on the targets that have matrix
@@ -369,6 +370,10 @@ impl Validator<'_> {
 
     /// An asynchronous copy statement.
     pub(super) fn async_op(&mut self, op: &AsyncOp, path: &str) {
+        if let AsyncOp::Tile { .. } = op {
+            self.tile_copy(op, path);
+            return;
+        }
         let AsyncOp::Copy {
             dst,
             dst_index,
@@ -414,6 +419,103 @@ impl Validator<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// A tile copy ([`AsyncOp::Tile`]).
+    fn tile_copy(&mut self, op: &AsyncOp, path: &str) {
+        let AsyncOp::Tile {
+            dst,
+            dst_index,
+            src,
+            rows,
+            cols,
+            row,
+            col,
+            box_rows,
+            box_cols,
+        } = op
+        else {
+            return;
+        };
+        self.exists(BufRef::Shared(*dst), path);
+        self.exists(BufRef::Param(*src), path);
+        for (what, e) in [
+            ("destination index", dst_index),
+            ("row", row),
+            ("column", col),
+        ] {
+            if let Some(t) = self.expr(e, path)
+                && t != DataType::U32
+            {
+                self.err(
+                    path,
+                    format!("the {what} of `async_copy_tile` must be `u32`, not `{t}`"),
+                );
+            }
+        }
+        for (what, p) in [("rows", rows), ("cols", cols)] {
+            match self.program.params.get(*p as usize) {
+                Some(Param::Scalar {
+                    ty: DataType::U32, ..
+                }) => {}
+                Some(other) => self.err(
+                    path,
+                    format!(
+                        "the {what} of `async_copy_tile` must be a `u32` scalar parameter (the launcher builds the copy's tensor map from it), but `{}` is not",
+                        other.name()
+                    ),
+                ),
+                None => self.err(path, format!("parameter {p} does not exist")),
+            }
+        }
+        let Some(tile) = self.program.shared.get(*dst as usize) else {
+            return;
+        };
+        let se = self.program.elem_type(BufRef::Param(*src));
+        if se.is_some_and(|se| se != tile.elem) {
+            self.err(
+                path,
+                format!(
+                    "`async_copy_tile` from `{}` elements into `{}` elements; the types must match",
+                    se.unwrap_or(tile.elem),
+                    tile.elem
+                ),
+            );
+            return;
+        }
+        let SharedLayout::Swizzled { cols: tile_cols } = tile.layout else {
+            self.err(
+                path,
+                format!(
+                    "`async_copy_tile` copies into a swizzled tile (`#[shared(swizzled, cols = C)]`), and `{}` is not one",
+                    tile.name
+                ),
+            );
+            return;
+        };
+        let panel = SharedLayout::panel_cols(tile.elem.size_bytes());
+        if *box_rows == 0
+            || !box_rows.is_multiple_of(SharedLayout::ATOM_ROWS)
+            || *box_rows > AsyncOp::MAX_TILE_ROWS
+        {
+            self.err(
+                path,
+                format!(
+                    "`async_copy_tile` of {box_rows} rows: a box has a multiple of {} rows, at most {}",
+                    SharedLayout::ATOM_ROWS,
+                    AsyncOp::MAX_TILE_ROWS
+                ),
+            );
+        }
+        if *box_cols == 0 || !box_cols.is_multiple_of(panel) || *box_cols > tile_cols {
+            self.err(
+                path,
+                format!(
+                    "`async_copy_tile` of {box_cols} columns into `{}` ({tile_cols} columns of `{}`): a box has a multiple of {panel} columns (128 bytes), at most the tile's",
+                    tile.name, tile.elem
+                ),
+            );
         }
     }
 

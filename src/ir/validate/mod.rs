@@ -7,8 +7,8 @@
 use std::fmt;
 
 use super::{
-    Access, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node, Param,
-    Program, SubgroupOp, UnOp,
+    Access, AsyncOp, AtomicOp, AtomicResult, BinOp, BufRef, DataType, Expr, LocalId, MathFn, Node,
+    Param, Program, SubgroupOp, UnOp,
 };
 
 mod facts;
@@ -629,7 +629,10 @@ impl Validator<'_> {
                     );
                 }
             }
-            Node::Async(op) => self.async_op(op, path),
+            Node::Async(op) => {
+                self.async_op(op, path);
+                self.async_in_uniform_flow(op, path, uniform);
+            }
             Node::Barrier => {
                 if !uniform {
                     self.err(
@@ -640,6 +643,41 @@ impl Validator<'_> {
             }
         }
         false
+    }
+
+    /// A tile copy is collective: the whole workgroup executes it with the
+    /// same operands (one invocation issues it on Hopper). In a kernel with
+    /// tile copies, `async_commit` and `async_wait` are collective too:
+    /// every invocation counts the same groups, so that the targets can
+    /// track each group's completion on one barrier the workgroup shares.
+    fn async_in_uniform_flow(&mut self, op: &AsyncOp, path: &str, uniform: bool) {
+        let what = match op {
+            AsyncOp::Tile {
+                dst_index,
+                row,
+                col,
+                ..
+            } => {
+                if uniform && [dst_index, row, col].iter().any(|e| !self.is_uniform(e)) {
+                    self.err(
+                        path,
+                        "`async_copy_tile` with an operand that depends on the invocation (local_id, global_id, loaded data): the workgroup copies one box together, so its destination index, row and column must be the same in every invocation",
+                    );
+                }
+                "async_copy_tile"
+            }
+            AsyncOp::Commit if self.program.has_tile_copies() => "async_commit",
+            AsyncOp::Wait { .. } if self.program.has_tile_copies() => "async_wait",
+            _ => return,
+        };
+        if !uniform {
+            self.err(
+                path,
+                format!(
+                    "`{what}` in control flow that depends on the invocation (local_id, global_id, loaded data); in a kernel with `async_copy_tile` the whole workgroup copies, commits and waits together, so move it where a `barrier()` could be"
+                ),
+            );
+        }
     }
 
     /// The rules of a `for` loop's step and `#[unroll]`.

@@ -251,7 +251,7 @@ impl Reader<'_> {
         })
     }
 
-    /// Statement codes 12 to 23, kept out of [`Reader::node`] so that its
+    /// Statement codes 12 to 23 and 25, kept out of [`Reader::node`] so that its
     /// frame, repeated once per nesting level, stays small.
     #[inline(never)]
     fn matrix_or_async(&mut self, code: u8) -> R<Node> {
@@ -290,6 +290,17 @@ impl Reader<'_> {
                 count: self.uint()?,
             }),
             17 => Node::Async(AsyncOp::Commit),
+            25 => Node::Async(AsyncOp::Tile {
+                dst: self.uint()?,
+                dst_index: self.expr()?,
+                src: self.uint()?,
+                rows: self.uint()?,
+                cols: self.uint()?,
+                row: self.expr()?,
+                col: self.expr()?,
+                box_rows: self.uint()?,
+                box_cols: self.uint()?,
+            }),
             18 => Node::Async(AsyncOp::Wait {
                 pending: self.uint()?,
             }),
@@ -500,7 +511,7 @@ impl Reader<'_> {
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
-            code @ 12..=23 => self.matrix_or_async(code)?,
+            code @ (12..=23 | 25) => self.matrix_or_async(code)?,
             b => {
                 self.pos -= 1;
                 return Err(self.err(format!("unknown statement code {b}")));

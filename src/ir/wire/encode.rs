@@ -265,6 +265,28 @@ impl Writer {
                 self.expr(src_index);
                 self.uint(*count);
             }
+            Node::Async(AsyncOp::Tile {
+                dst,
+                dst_index,
+                src,
+                rows,
+                cols,
+                row,
+                col,
+                box_rows,
+                box_cols,
+            }) => {
+                self.u8(25);
+                self.uint(*dst);
+                self.expr(dst_index);
+                self.uint(*src);
+                self.uint(*rows);
+                self.uint(*cols);
+                self.expr(row);
+                self.expr(col);
+                self.uint(*box_rows);
+                self.uint(*box_cols);
+            }
             Node::Async(AsyncOp::Commit) => self.u8(17),
             Node::Async(AsyncOp::Wait { pending }) => {
                 self.u8(18);

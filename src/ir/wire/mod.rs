@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 9)
+//! # Layout (version 10)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -47,6 +47,8 @@
 //!          | 22 matrix_map d:uN src:uN row:uN col:uN value:uN expr
 //!          | 23 matrix_row_reduce op:u8 (0 max, 1 sum) src:uN shared:uN offset:expr
 //!          | 24 unsafe block
+//!          | 25 async_copy_tile shared:uN dst:expr param:uN rows:uN cols:uN
+//!               row:expr col:expr box_rows:uN box_cols:uN
 //! operand  = 0 tile | 1 accumulator matrix:uN
 //! tile     = shared:uN offset:expr stride:expr layout:u8
 //! layout   = u8: 0 row-major, 1 column-major
@@ -93,7 +95,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 9;
+pub const VERSION: u16 = 10;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -735,6 +735,7 @@ fn has_direct_effect(block: &syn::Block) -> bool {
                 super::matrix::MatFn::Store(_)
                 | super::matrix::MatFn::RowReduce(_)
                 | super::matrix::MatFn::Copy
+                | super::matrix::MatFn::Tile
                 | super::matrix::MatFn::Commit
                 | super::matrix::MatFn::Wait,
                 _,

@@ -667,6 +667,32 @@ impl<'f> Fin<'_, '_, 'f> {
                     count: *count,
                 }
             }
+            FAsync::Tile {
+                dst,
+                dst_index,
+                src,
+                rows,
+                cols,
+                row,
+                col,
+                box_rows,
+                box_cols,
+            } => {
+                let d = self.u32_operand(dst_index, "the destination index of `async_copy_tile`");
+                let r = self.u32_operand(row, "the row of `async_copy_tile`");
+                let c = self.u32_operand(col, "the column of `async_copy_tile`");
+                AsyncOp::Tile {
+                    dst: *dst,
+                    dst_index: d?,
+                    src: *src,
+                    rows: *rows,
+                    cols: *cols,
+                    row: r?,
+                    col: c?,
+                    box_rows: *box_rows,
+                    box_cols: *box_cols,
+                }
+            }
             FAsync::Commit => AsyncOp::Commit,
             FAsync::Wait(pending) => AsyncOp::Wait { pending: *pending },
         })

@@ -26,7 +26,7 @@ use super::stmt::Kx;
 use super::tree::{Bind, Cx, FAsync, FExpr, FK, FMat, FMatrix, FOperand, FS, FStmt, FTile, Loc};
 use crate::ir::{
     AsyncOp, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MatrixDecl, MatrixId,
-    MatrixLayout, MatrixRole, MatrixScope, MatrixShape, RowReduceOp,
+    MatrixLayout, MatrixRole, MatrixScope, MatrixShape, Param, ParamId, RowReduceOp,
 };
 
 /// A builtin function of matrices and asynchronous copies.
@@ -44,6 +44,9 @@ pub(crate) enum MatFn {
     Store(MatrixLayout),
     /// `async_copy(&mut tile, i, &src, j, COUNT)`.
     Copy,
+    /// `async_copy_tile(&mut tile, i, &src, rows, cols, row, col, BOX_ROWS,
+    /// BOX_COLS)`.
+    Tile,
     /// `async_commit()`.
     Commit,
     /// `async_wait(N)`.
@@ -69,7 +72,7 @@ use MatrixLayout::{ColMajor, RowMajor};
 use MatrixRole::{A, Accumulator, B};
 
 /// Every matrix and copy function, by name.
-const MATRIX_FNS: [(&str, MatFn); 24] = [
+const MATRIX_FNS: [(&str, MatFn); 25] = [
     ("matrix_load_a", MatFn::Load(A, RowMajor)),
     ("matrix_load_a_col_major", MatFn::Load(A, ColMajor)),
     ("matrix_load_b", MatFn::Load(B, RowMajor)),
@@ -85,6 +88,7 @@ const MATRIX_FNS: [(&str, MatFn); 24] = [
     ("matrix_store", MatFn::Store(RowMajor)),
     ("matrix_store_col_major", MatFn::Store(ColMajor)),
     ("async_copy", MatFn::Copy),
+    ("async_copy_tile", MatFn::Tile),
     ("async_commit", MatFn::Commit),
     ("async_wait", MatFn::Wait),
     ("warpgroup_zero", MatFn::WgZero),
@@ -162,6 +166,7 @@ impl MatFn {
             Self::Mma => "`c = matrix_mma(a, b, c);` or `let d = matrix_mma(a, b, c);`".into(),
             Self::Store(_) => format!("`{n}(&mut buf, offset, stride, c);`"),
             Self::Copy => "`async_copy(&mut tile, tile_index, &src, src_index, COUNT);`".into(),
+            Self::Tile => "`async_copy_tile(&mut tile, tile_index, &src, rows, cols, row, col, BOX_ROWS, BOX_COLS);` (`rows`, `cols`: `u32` parameters giving `src`'s shape)".into(),
             Self::Commit => "`async_commit();`".into(),
             Self::Wait => "`async_wait(N);`".into(),
             Self::WgZero => "`let mut c = warpgroup_zero::<f32, 64, N, K>();`".into(),
@@ -215,6 +220,7 @@ impl MatFn {
             Self::Load(..) | Self::Mma | Self::RowReduce(_) => 3,
             Self::Store(_) => 4,
             Self::Copy => 5,
+            Self::Tile => 9,
             Self::WgMma(..) => 7,
         }
     }
@@ -1607,6 +1613,92 @@ impl<'f> Kx<'_, 'f> {
         }
     }
 
+    /// `async_copy_tile(&mut tile, tile_index, &src, rows, cols, row, col,
+    /// BOX_ROWS, BOX_COLS)` (nine arguments, counted by the caller).
+    fn tile_copy(&mut self, c: &'f syn::ExprCall, out: &mut Vec<FStmt<'f>>) -> Option<FS<'f>> {
+        const NAME: &str = "async_copy_tile";
+        let dst = self.memory_arg(NAME, &c.args[0]);
+        let dst_index = self.u32_operand(&c.args[1], out);
+        let src = self.memory_arg(NAME, &c.args[2]);
+        let rows = self.shape_param(&c.args[3], "rows");
+        let cols = self.shape_param(&c.args[4], "cols");
+        let row = self.u32_operand(&c.args[5], out);
+        let col = self.u32_operand(&c.args[6], out);
+        let box_rows = self.const_u32(&c.args[7], "the box rows of `async_copy_tile`");
+        let box_cols = self.const_u32(&c.args[8], "the box columns of `async_copy_tile`");
+        let ((dst, de), (src, se)) = (dst?, src?);
+        let BufRef::Shared(dst) = dst else {
+            let bn = self.buf_text(dst);
+            self.err(
+                &c.args[0],
+                format!(
+                    "`{NAME}` copies into a `#[shared]` array, but `{bn}` is a buffer parameter"
+                ),
+            );
+            return None;
+        };
+        let BufRef::Param(src) = src else {
+            let bn = self.buf_text(src);
+            self.err(
+                &c.args[2],
+                format!(
+                    "`{NAME}` copies from a buffer parameter, but `{bn}` is a `#[shared]` array"
+                ),
+            );
+            return None;
+        };
+        let (de, se) = (self.vars.resolve(de)?, self.vars.resolve(se)?);
+        if de != se {
+            let (dn, sn) = (
+                self.buf_text(BufRef::Shared(dst)),
+                self.buf_text(BufRef::Param(src)),
+            );
+            self.err(
+                &c.args[2],
+                format!("mismatched types: `{NAME}` from `{sn}` (`{se}` elements) into `{dn}` (`{de}` elements); the element types must be the same"),
+            );
+            return None;
+        }
+        Some(FS::Async(FAsync::Tile {
+            dst,
+            dst_index,
+            src,
+            rows: rows?,
+            cols: cols?,
+            row,
+            col,
+            box_rows: box_rows?,
+            box_cols: box_cols?,
+        }))
+    }
+
+    /// The `u32` scalar parameter `e` names, for the `what` (rows or cols)
+    /// of a tile copy's source: the launcher builds the tensor map from it.
+    fn shape_param(&mut self, e: &'f syn::Expr, what: &str) -> Option<ParamId> {
+        let found = match strip_group(e) {
+            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().and_then(|id| {
+                let name = id.unraw().to_string();
+                self.params.iter().position(|p| p.name() == name)
+            }),
+            _ => None,
+        };
+        match found.map(|i| (i, &self.params[i])) {
+            Some((
+                i,
+                Param::Scalar {
+                    ty: DataType::U32, ..
+                },
+            )) => Some(i as ParamId),
+            _ => {
+                self.err(
+                    e,
+                    format!("the `{what}` of `async_copy_tile` must name a `u32` parameter of the kernel: the launcher builds the copy's tensor map from the source buffer and its shape"),
+                );
+                None
+            }
+        }
+    }
+
     /// The statement of a call of `matrix_store`, `async_copy`,
     /// `async_commit` or `async_wait` with the right number of arguments.
     fn statement_kind(
@@ -1710,6 +1802,7 @@ impl<'f> Kx<'_, 'f> {
                     count,
                 })
             }
+            MatFn::Tile => self.tile_copy(c, out)?,
             MatFn::Commit => FS::Async(FAsync::Commit),
             MatFn::WgWait => {
                 let pending = match c.args.first() {

@@ -374,6 +374,17 @@ pub(crate) enum FAsync<'f> {
         src_index: FExpr<'f>,
         count: u32,
     },
+    Tile {
+        dst: SharedId,
+        dst_index: FExpr<'f>,
+        src: ParamId,
+        rows: ParamId,
+        cols: ParamId,
+        row: FExpr<'f>,
+        col: FExpr<'f>,
+        box_rows: u32,
+        box_cols: u32,
+    },
     Commit,
     Wait(u32),
 }
@@ -387,6 +398,12 @@ impl<'f> FAsync<'f> {
                 src_index,
                 ..
             } => vec![dst_index, src_index],
+            FAsync::Tile {
+                dst_index,
+                row,
+                col,
+                ..
+            } => vec![dst_index, row, col],
             FAsync::Commit | FAsync::Wait(_) => vec![],
         }
     }
@@ -399,6 +416,12 @@ impl<'f> FAsync<'f> {
                 src_index,
                 ..
             } => vec![dst_index, src_index],
+            FAsync::Tile {
+                dst_index,
+                row,
+                col,
+                ..
+            } => vec![dst_index, row, col],
             FAsync::Commit | FAsync::Wait(_) => vec![],
         }
     }

@@ -76,7 +76,8 @@ pub fn slot_kinds(program: &Program) -> Vec<SlotKind> {
 /// A message naming the kernel and the construct when the program is
 /// invalid or uses something naga cannot express.
 pub fn lower(program: &Program, config: &DispatchConfig) -> CompileResult<Module> {
-    let prepared = crate::mid::prepare(program);
+    let tiled = crate::mid::tile::lower_for(program, config, false);
+    let prepared = crate::mid::prepare(&tiled);
     lower_analysed(&Analysis::new(&prepared, config)?, config, false)
 }
 
@@ -93,7 +94,8 @@ pub fn lower_with_vector_views(
     program: &Program,
     config: &DispatchConfig,
 ) -> CompileResult<Module> {
-    let prepared = crate::mid::prepare(program);
+    let tiled = crate::mid::tile::lower_for(program, config, false);
+    let prepared = crate::mid::prepare(&tiled);
     lower_analysed(&Analysis::new(&prepared, config)?, config, true)
 }
 

@@ -29,12 +29,17 @@ impl Emitter<'_> {
                 src_index,
                 count,
             } => self.async_copy(*dst, dst_index, *src, src_index, *count),
+            AsyncOp::Tile { .. } => self.tile_copy(op),
             AsyncOp::Commit => ins!(self.code; Cp.Async.CommitGroup),
             AsyncOp::Wait { pending } => {
                 ins!(self.code; Cp.Async.WaitGroup int(i64::from(*pending)));
             }
         }
     }
+
+    /// A tile copy the middle layer kept for the copy engine (see
+    /// `emit/tile.rs`).
+    fn tile_copy(&mut self, _op: &AsyncOp) {}
 
     fn async_copy(
         &mut self,

@@ -537,6 +537,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
                     count: *count,
                 });
             }
+            // `Compiled::new` runs the middle layer's loop instead.
+            Node::Async(AsyncOp::Tile { .. }) => self.unsupported(
+                "a tile copy not yet rewritten into its loop (`mid::lower_tile_copies`)".into(),
+            ),
             // The reference copies at once: there is never a copy in
             // flight to close a group over or to wait for.
             Node::Async(AsyncOp::Commit | AsyncOp::Wait { .. }) => {}

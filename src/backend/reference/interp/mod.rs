@@ -496,10 +496,12 @@ impl Compiled {
                 kernel: program.name.clone(),
                 errors,
             })?;
-        let wide = widen(program);
-        let Cow::Owned(wide) = wide else {
+        // Tile copies run as the middle layer's loops of element copies.
+        let tiled = crate::mid::lower_tile_copies(program, program.workgroup_size, false);
+        let wide = widen(&tiled);
+        if matches!((&tiled, &wide), (Cow::Borrowed(_), Cow::Borrowed(_))) {
             return Self::analysed(&analysis);
-        };
+        }
         let analysis = Analysis::try_new(&wide, &config).map_err(|errors| RunError::Internal {
             kernel: program.name.clone(),
             reason: format!(

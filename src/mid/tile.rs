@@ -1,0 +1,394 @@
+//! Tile copies ([`AsyncOp::Tile`]) for targets without a copy engine.
+//!
+//! Hopper's PTX issues a tile copy as TMA copies on a tensor map the
+//! launcher builds; every other target (naga's SPIR-V/WGSL/MSL/HLSL, PTX
+//! before `sm_90`, the reference interpreter) runs [`lower_tile_copies`]'s
+//! rewrite instead: the statement becomes a loop in which the workgroup's
+//! invocations share the box's elements, each copied by a checked load and
+//! store with the statement's meaning (0 outside the source matrix, dropped
+//! past the tile's end). The copy then completes at once; its group's
+//! `async_commit`/`async_wait` have nothing left to wait for, and the
+//! `barrier()` a kernel places after its wait makes the elements visible to
+//! the other invocations, as for [`AsyncOp::Copy`].
+//!
+//! The same loop is what Hopper runs when a copy cannot go to the copy
+//! engine at run time ([`tma_guard`]): a destination that is not a whole
+//! number of swizzle atoms inside the tile, or a source row length that is
+//! not a multiple of 16 bytes (a tensor map's row stride).
+
+use std::borrow::Cow;
+
+use crate::ir::{
+    AsyncOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, LocalDecl, LocalId, MathFn, Node,
+    Program, SharedLayout,
+};
+
+/// `program` with every tile copy rewritten into its loop of element copies
+/// when `hardware` is false; when true, each becomes `if guard { copy }
+/// else { loop }` with [`tma_guard`]. `workgroup_size` is the size the
+/// kernel is launched with (the configuration's override, if any).
+#[must_use]
+pub fn lower_tile_copies(
+    program: &Program,
+    workgroup_size: [u32; 3],
+    hardware: bool,
+) -> Cow<'_, Program> {
+    if !program.has_tile_copies() {
+        return Cow::Borrowed(program);
+    }
+    let mut p = program.clone();
+    let body = std::mem::take(&mut p.body);
+    let mut lower = Lower {
+        locals: &mut p.locals,
+        program,
+        workgroup_size,
+        hardware,
+        next: 0,
+    };
+    p.body = lower.block(body);
+    Cow::Owned(p)
+}
+
+/// [`lower_tile_copies`] for a kernel emitted under `config` (whose
+/// workgroup size override, if any, is the launched size).
+#[must_use]
+pub fn lower_for<'p>(
+    program: &'p Program,
+    config: &crate::DispatchConfig,
+    hardware: bool,
+) -> Cow<'p, Program> {
+    let size = config.workgroup_size.unwrap_or(program.workgroup_size);
+    lower_tile_copies(program, size, hardware)
+}
+
+/// The run-time condition under which Hopper issues tile copy `op` to the
+/// copy engine: its destination starts on a swizzle atom (a row multiple
+/// of 8 and a column multiple of the 128-byte panel) with the whole box
+/// inside the tile, the source row is a multiple of 16 bytes, and the row
+/// and column fit TMA's signed coordinates. `None` for other statements.
+#[must_use]
+pub fn tma_guard(program: &Program, op: &AsyncOp) -> Option<Expr> {
+    let AsyncOp::Tile {
+        dst,
+        dst_index,
+        cols,
+        row,
+        col,
+        box_rows,
+        ..
+    } = op
+    else {
+        return None;
+    };
+    let tile = program.shared.get(*dst as usize)?;
+    let SharedLayout::Swizzled { cols: tile_cols } = tile.layout else {
+        return None;
+    };
+    let size = tile.elem.size_bytes();
+    let atom = tile_cols * SharedLayout::ATOM_ROWS;
+    let panel = SharedLayout::panel_cols(size);
+    let box_span = box_rows * tile_cols;
+    // `dst_index % (8 * C)` is a whole number of rows of an atom when its
+    // column part (`% C`) is a panel multiple; the box's rows then fill
+    // whole atoms.
+    let atom_aligned = bin(
+        BinOp::Eq,
+        bin(
+            BinOp::Rem,
+            bin(BinOp::Rem, dst_index.clone(), u32e(atom)),
+            u32e(panel),
+        ),
+        u32e(0),
+    );
+    // The row part must be 0 too: `dst_index % (8 * C) < C`.
+    let row_aligned = bin(
+        BinOp::Lt,
+        bin(BinOp::Rem, dst_index.clone(), u32e(atom)),
+        u32e(tile_cols),
+    );
+    let inside = if box_span <= tile.len {
+        bin(BinOp::Le, dst_index.clone(), u32e(tile.len - box_span))
+    } else {
+        Expr::bool(false)
+    };
+    let stride_ok = bin(
+        BinOp::Eq,
+        bin(BinOp::Rem, Expr::param(*cols), u32e(16 / size.max(1))),
+        u32e(0),
+    );
+    let coords_ok = bin(
+        BinOp::And,
+        bin(BinOp::Le, row.clone(), u32e(i32::MAX.cast_unsigned())),
+        bin(BinOp::Le, col.clone(), u32e(i32::MAX.cast_unsigned())),
+    );
+    Some(
+        [row_aligned, inside, stride_ok, coords_ok]
+            .into_iter()
+            .fold(atom_aligned, |a, b| bin(BinOp::And, a, b)),
+    )
+}
+
+struct Lower<'a> {
+    locals: &'a mut Vec<LocalDecl>,
+    program: &'a Program,
+    workgroup_size: [u32; 3],
+    hardware: bool,
+    next: u32,
+}
+
+impl Lower<'_> {
+    fn block(&mut self, body: Vec<Node>) -> Vec<Node> {
+        let mut out = Vec::with_capacity(body.len());
+        for node in body {
+            self.node(node, &mut out);
+        }
+        out
+    }
+
+    fn node(&mut self, node: Node, out: &mut Vec<Node>) {
+        let n = match node {
+            Node::Async(op @ AsyncOp::Tile { .. }) => {
+                let fallback = self.element_loop(&op);
+                if self.hardware
+                    && let Some(cond) = tma_guard(self.program, &op)
+                {
+                    out.push(Node::If {
+                        cond,
+                        then: vec![Node::Async(op)],
+                        otherwise: fallback,
+                    });
+                } else {
+                    out.extend(fallback);
+                }
+                return;
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => Node::If {
+                cond,
+                then: self.block(then),
+                otherwise: self.block(otherwise),
+            },
+            Node::While { cond, body } => Node::While {
+                cond,
+                body: self.block(body),
+            },
+            Node::For {
+                var,
+                start,
+                end,
+                step,
+                unroll,
+                body,
+            } => Node::For {
+                var,
+                start,
+                end,
+                step,
+                unroll,
+                body: self.block(body),
+            },
+            Node::Loop { body } => Node::Loop {
+                body: self.block(body),
+            },
+            Node::Unsafe { body } => Node::Unsafe {
+                body: self.block(body),
+            },
+            other => other,
+        };
+        out.push(n);
+    }
+
+    fn local(&mut self, what: &str, mutable: bool) -> LocalId {
+        let id = self.locals.len() as LocalId;
+        self.locals.push(LocalDecl {
+            name: format!("__tile{}_{what}", self.next),
+            ty: DataType::U32,
+            mutable,
+        });
+        id
+    }
+
+    /// The loop of element copies the workgroup shares:
+    ///
+    /// ```text
+    /// let R = min(rows, src.len() / cols);   // rows of the source matrix
+    /// for e in flat..BOX_ROWS * BOX_COLS step WORKGROUP {
+    ///     let r = e / BOX_COLS; let c = e % BOX_COLS;
+    ///     let off = r * C + c;                // in the tile, from dst_index
+    ///     if dst_index < LEN && off < LEN - dst_index {
+    ///         let v = 0;
+    ///         if row < R && r < R - row && col < cols && c < cols - col {
+    ///             v = src[(row + r) * cols + col + c];
+    ///         }
+    ///         tile[dst_index + off] = v;
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Every comparison is arranged so that nothing wraps.
+    fn element_loop(&mut self, op: &AsyncOp) -> Vec<Node> {
+        let AsyncOp::Tile {
+            dst,
+            dst_index,
+            src,
+            rows,
+            cols,
+            row,
+            col,
+            box_rows,
+            box_cols,
+        } = op
+        else {
+            return Vec::new();
+        };
+        let Some(tile) = self.program.shared.get(*dst as usize) else {
+            return Vec::new();
+        };
+        let (len, elem) = (tile.len, tile.elem);
+        let tile_cols = match tile.layout {
+            SharedLayout::Swizzled { cols } => cols,
+            SharedLayout::Linear => *box_cols,
+        };
+        let [wx, wy, wz] = self.workgroup_size;
+        let threads = (wx * wy * wz).max(1);
+        let flat = {
+            let id = |a| Expr::Builtin(Builtin::LocalId, a);
+            bin(
+                BinOp::Add,
+                id(Axis::X),
+                bin(
+                    BinOp::Mul,
+                    bin(
+                        BinOp::Add,
+                        id(Axis::Y),
+                        bin(BinOp::Mul, id(Axis::Z), u32e(wy)),
+                    ),
+                    u32e(wx),
+                ),
+            )
+        };
+        let src_rows = self.local("rows", false);
+        let e = self.local("e", false);
+        let r = self.local("r", false);
+        let c = self.local("c", false);
+        let off = self.local("off", false);
+        let v_ty = elem;
+        let v = {
+            let id = self.locals.len() as LocalId;
+            self.locals.push(LocalDecl {
+                name: format!("__tile{}_v", self.next),
+                ty: v_ty,
+                mutable: true,
+            });
+            id
+        };
+        self.next += 1;
+        let (lr, le, lc, loff) = (
+            Expr::local(r),
+            Expr::local(e),
+            Expr::local(c),
+            Expr::local(off),
+        );
+        let nrows = Expr::local(src_rows);
+        let ncols = Expr::param(*cols);
+        let in_source = [
+            bin(BinOp::Lt, row.clone(), nrows.clone()),
+            bin(
+                BinOp::Lt,
+                lr.clone(),
+                bin(BinOp::Sub, nrows.clone(), row.clone()),
+            ),
+            bin(BinOp::Lt, col.clone(), ncols.clone()),
+            bin(
+                BinOp::Lt,
+                lc.clone(),
+                bin(BinOp::Sub, ncols.clone(), col.clone()),
+            ),
+        ]
+        .into_iter()
+        .reduce(|a, b| bin(BinOp::And, a, b))
+        .unwrap_or_else(|| Expr::bool(false));
+        let src_index = bin(
+            BinOp::Add,
+            bin(
+                BinOp::Mul,
+                bin(BinOp::Add, row.clone(), lr.clone()),
+                ncols.clone(),
+            ),
+            bin(BinOp::Add, col.clone(), lc.clone()),
+        );
+        let in_tile = bin(
+            BinOp::And,
+            bin(BinOp::Lt, dst_index.clone(), u32e(len)),
+            bin(
+                BinOp::Lt,
+                loff.clone(),
+                bin(BinOp::Sub, u32e(len), dst_index.clone()),
+            ),
+        );
+        let zero = Expr::Lit(crate::ir::Literal::zero(elem));
+        let body = vec![
+            Node::Let {
+                local: r,
+                value: bin(BinOp::Div, le.clone(), u32e(*box_cols)),
+            },
+            Node::Let {
+                local: c,
+                value: bin(BinOp::Rem, le, u32e(*box_cols)),
+            },
+            Node::Let {
+                local: off,
+                value: bin(BinOp::Add, bin(BinOp::Mul, lr, u32e(tile_cols)), lc),
+            },
+            Node::If {
+                cond: in_tile,
+                then: vec![
+                    Node::Let {
+                        local: v,
+                        value: zero,
+                    },
+                    Node::If {
+                        cond: in_source,
+                        then: vec![Node::Assign {
+                            local: v,
+                            value: Expr::load(BufRef::Param(*src), src_index),
+                        }],
+                        otherwise: vec![],
+                    },
+                    Node::Store {
+                        buf: BufRef::Shared(*dst),
+                        index: bin(BinOp::Add, dst_index.clone(), loff),
+                        value: Expr::local(v),
+                    },
+                ],
+                otherwise: vec![],
+            },
+        ];
+        vec![
+            Node::Let {
+                local: src_rows,
+                value: Expr::param(*rows)
+                    .math(MathFn::Min, vec![bin(BinOp::Div, Expr::Len(*src), ncols)]),
+            },
+            Node::For {
+                var: e,
+                start: flat,
+                end: u32e(box_rows * box_cols),
+                step: threads,
+                unroll: false,
+                body,
+            },
+        ]
+    }
+}
+
+fn u32e(v: u32) -> Expr {
+    Expr::u32(v)
+}
+
+fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    Expr::Binary(op, Box::new(a), Box::new(b))
+}

@@ -1,0 +1,250 @@
+//! Tile copies (`async_copy_tile`): a box of a row-major source matrix into
+//! a swizzled shared tile, 0 outside the matrix and dropped past the tile.
+//! The language accepts, prints and encodes them; the validator keeps them
+//! collective; and every device of this machine (the reference, wgpu, CUDA
+//! with TMA on Hopper) gives the result a plain host model of the
+//! documented meaning computes, at the edges of the source and the tile,
+//! for destinations TMA cannot take and for row lengths it cannot stride.
+
+#![cfg(feature = "compiler")]
+
+mod device_support;
+mod lang_support;
+
+use device_support::{devices, spec_for_every_target};
+use lang_support::{error, kernel};
+use vyre::ir::{AsyncOp, Node};
+use vyre::runtime::LaunchArg;
+use vyre::{DispatchConfig, Grid};
+
+/// Tile rows and columns of the probe, and its box.
+const TILE_ROWS: usize = 32;
+const TILE_COLS: usize = 128;
+const BOX_ROWS: usize = 16;
+const BOX_COLS: usize = 128;
+/// What the probe writes into the tile before the copy: elements the copy
+/// leaves alone keep it.
+const SENTINEL: u16 = 0xAAAA;
+
+/// Copies one box of `src` (a `rows x cols` matrix) from `(row, col)` into
+/// its tile at `dst`, then writes the whole tile (logical order) to `out`.
+const PROBE: &str = "#[kernel(workgroup_size = 128)]
+pub fn probe(rows: u32, cols: u32, row: u32, col: u32, dst: u32, src: &[u16], out: &mut [u16]) {
+    #[shared(swizzled, cols = 128)]
+    let mut t: [u16; 4096];
+    let tid = local_id().x;
+    for i in 0..32 {
+        t[i * 128 + tid] = 43690u16;
+    }
+    barrier();
+    async_copy_tile(&mut t, dst, &src, rows, cols, row, col, 16, 128);
+    async_commit();
+    async_wait(0);
+    barrier();
+    for i in 0..32 {
+        out[i * 128 + tid] = t[i * 128 + tid];
+    }
+}";
+
+/// The documented meaning, element by element, in exact arithmetic.
+fn model(src: &[u16], rows: u32, cols: u32, row: u32, col: u32, dst: u32) -> Vec<u16> {
+    let mut t = vec![SENTINEL; TILE_ROWS * TILE_COLS];
+    let cols64 = u64::from(cols);
+    let have_rows = if cols == 0 {
+        0
+    } else {
+        u64::from(rows).min(src.len() as u64 / cols64)
+    };
+    for r in 0..BOX_ROWS as u64 {
+        for c in 0..BOX_COLS as u64 {
+            let i = u64::from(dst) + r * TILE_COLS as u64 + c;
+            if i >= t.len() as u64 {
+                continue;
+            }
+            let (sr, sc) = (u64::from(row) + r, u64::from(col) + c);
+            t[i as usize] = if sr < have_rows && sc < cols64 {
+                src[(sr * cols64 + sc) as usize]
+            } else {
+                0
+            };
+        }
+    }
+    t
+}
+
+#[test]
+fn tile_copies_parse_print_and_round_trip() {
+    let p = kernel(PROBE);
+    let mut tiles = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Async(op @ AsyncOp::Tile { .. }) = n {
+            tiles.push(op.clone());
+        }
+    });
+    assert!(
+        matches!(
+            tiles.as_slice(),
+            [AsyncOp::Tile {
+                dst: 0,
+                src: 5,
+                rows: 0,
+                cols: 1,
+                box_rows: 16,
+                box_cols: 128,
+                ..
+            }]
+        ),
+        "{tiles:?}"
+    );
+    let text = vyre::lang::print(&p);
+    assert!(
+        text.contains("async_copy_tile(&mut t, dst, &src, rows, cols, row, col, 16, 128);"),
+        "{text}"
+    );
+    assert_eq!(kernel(&text), p, "{text}");
+    let bytes = vyre::ir::wire::to_wire(&p);
+    assert_eq!(vyre::ir::wire::from_wire(&bytes).expect("decode"), p);
+}
+
+#[test]
+fn tile_copies_are_checked_where_they_are_written() {
+    let with = |params: &str, tile: &str, call: &str| {
+        error(&format!(
+            "#[kernel(workgroup_size = 64)]
+pub fn k(rows: u32, cols: u32, {params} src: &[u16], out: &mut [u16]) {{
+    {tile}
+    {call}
+    async_commit();
+    async_wait(0);
+    barrier();
+    out[0] = t[0];
+}}"
+        ))
+    };
+    let swizzled = "#[shared(swizzled, cols = 64)] let mut t: [u16; 1024];";
+    for (params, tile, call, want) in [
+        (
+            "",
+            "#[shared] let mut t: [u16; 1024];",
+            "async_copy_tile(&mut t, 0, &src, rows, cols, 0, 0, 8, 64);",
+            "copies into a swizzled tile",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, 16, cols, 0, 0, 8, 64);",
+            "must name a `u32` parameter",
+        ),
+        (
+            "n: i32,",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, n, cols, 0, 0, 8, 64);",
+            "must name a `u32` parameter",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, rows, cols, 0, 0, 12, 64);",
+            "a box has a multiple of 8 rows",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, rows, cols, 0, 0, 8, 32);",
+            "a multiple of 64 columns",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, rows, cols, local_id().x, 0, 8, 64);",
+            "must be the same in every invocation",
+        ),
+        (
+            "",
+            swizzled,
+            "if local_id().x < 32 { async_copy_tile(&mut t, 0, &src, rows, cols, 0, 0, 8, 64); }",
+            "in control flow that depends on the invocation",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, rows, cols, 0, 0, 8, 64); if local_id().x == 0 { async_commit(); }",
+            "`async_commit` in control flow that depends on the invocation",
+        ),
+    ] {
+        let e = with(params, tile, call);
+        assert!(e.contains(want), "{call}: {e}");
+    }
+}
+
+/// Every device gives the model's tile, for boxes inside the matrix, over
+/// its edges (zero fill), past the tile's end (dropped), at destinations
+/// that are not whole swizzle atoms, and for row lengths TMA cannot stride.
+#[test]
+fn tile_copies_match_the_model_on_every_device() {
+    let p = kernel(PROBE);
+    let mut spec = spec_for_every_target(&p, "tests::tile_copies::probe");
+    if cfg!(feature = "cuda") {
+        // Hopper's form: TMA on tensor maps (the default `ptx` artifact,
+        // for sm_80, runs the element loop).
+        let mut config = DispatchConfig::default();
+        config.target_arch = Some("sm_90a".into());
+        let ptx = vyre::driver::emit_aot_target("ptx", &p, &config).expect("sm_90a PTX");
+        spec.push_artifact("ptx", Some("sm_90a"), ptx);
+    }
+    let (m, n) = (40u32, 200u32);
+    let src: Vec<u16> = (0..m * n + 37).map(|i| (i * 7 + 1) as u16).collect();
+    let tile = (TILE_COLS * 8) as u32;
+    // (rows, cols, row, col, dst)
+    let cases = [
+        (m, n, 0, 0, 0),              // inside
+        (m, n, 8, 64, tile),          // inside, second atom row
+        (m, n, 32, 0, 0),             // rows 40.. are past `rows`: zero
+        (m, n, 0, 128, 0),            // columns 200.. past `cols`: zero
+        (m, n, 36, 150, tile * 2),    // both edges
+        (m, n, 200, 300, 0),          // wholly outside: all zero
+        (m, n, 0, 0, tile * 3),       // half the box past the tile: dropped
+        (m, n, 0, 0, 8),              // not a whole swizzle atom
+        (m, n, 0, 0, 128),            // atom row 1: not whole atoms
+        (m, 196, 0, 0, 0),            // 196 * 2 bytes: not a 16-byte stride
+        (1000, n, 0, 0, 0),           // `rows` past the buffer: len / cols
+        (0, n, 0, 0, 0),              // no rows
+        (m, 0, 0, 0, 0),              // no columns
+        (m, n, u32::MAX - 3, 0, 0),   // rows that would wrap
+        (m, n, 0, u32::MAX - 70, 0),  // columns that would wrap
+        (m, n, 0, 0, u32::MAX - 100), // a destination that would wrap
+    ];
+    for dev in devices() {
+        let srcb = dev.upload(&src).unwrap();
+        for &(rows, cols, row, col, dst) in &cases {
+            let want = model(&src, rows, cols, row, col, dst);
+            let mut outb = dev.zeros::<u16>(TILE_ROWS * TILE_COLS).unwrap();
+            spec.with(|s| {
+                dev.launch(
+                    s,
+                    Grid::workgroups(1),
+                    &mut [
+                        LaunchArg::U32(rows),
+                        LaunchArg::U32(cols),
+                        LaunchArg::U32(row),
+                        LaunchArg::U32(col),
+                        LaunchArg::U32(dst),
+                        srcb.arg(),
+                        outb.arg_mut(),
+                    ],
+                )
+            })
+            .unwrap_or_else(|e| panic!("{}: {e}", dev.name()));
+            let got = dev.download(&outb).unwrap();
+            let bad = (0..want.len()).find(|&i| got[i] != want[i]);
+            assert!(
+                bad.is_none(),
+                "{} (rows {rows}, cols {cols}, row {row}, col {col}, dst {dst}): element {:?}: got {:#x}, want {:#x}",
+                dev.name(),
+                bad,
+                bad.map_or(0, |i| got[i]),
+                bad.map_or(0, |i| want[i]),
+            );
+        }
+    }
+}
