@@ -1202,6 +1202,7 @@ fn gemm_through_the_cpu_device() {
         unchecked: false,
         artifacts: &artifacts,
         debug: &[],
+        tensor_maps: &[],
     };
     let mut rng = Rng(41);
     let a: Vec<bf16> = (0..mm * kk)

@@ -596,6 +596,7 @@ impl OwnedSpec {
             unchecked: self.program.unchecked,
             artifacts: &artifacts,
             debug: &[],
+            tensor_maps: &[],
         })
     }
 }

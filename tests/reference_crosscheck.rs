@@ -971,7 +971,9 @@ impl Walker<'_, '_> {
                             let v = if sr < nrows && sc < ncols {
                                 usize::try_from(sr * ncols + sc)
                                     .ok()
-                                    .and_then(|at| self.mem(inv, BufRef::Param(*src)).get(at).copied())
+                                    .and_then(|at| {
+                                        self.mem(inv, BufRef::Param(*src)).get(at).copied()
+                                    })
                                     .unwrap_or(0)
                             } else {
                                 0

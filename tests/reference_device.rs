@@ -54,6 +54,7 @@ fn spec<'a>(key: &'a str, program: &Program, artifacts: &'a [Artifact<'a>]) -> K
         unchecked: false,
         artifacts,
         debug: &[],
+        tensor_maps: &[],
     }
 }
 
@@ -161,6 +162,7 @@ fn corrupt_artifact_is_a_backend_error() {
             bytes: &CURRENT_HEADER_TRUNCATED,
         }],
         debug: &[],
+        tensor_maps: &[],
     };
     let device = Device::cpu();
     let x = device.upload(&[1.0f32]).unwrap();
@@ -207,6 +209,7 @@ fn runtime_errors_map_to_device_errors() {
         unchecked: false,
         artifacts: &artifacts,
         debug: &[],
+        tensor_maps: &[],
     };
     let device = Device::cpu();
     let buf = device.upload(&[0u32]).unwrap();
@@ -284,6 +287,7 @@ fn narrow_buffers_and_scalars_through_the_cpu_device() {
         unchecked: false,
         artifacts: &artifacts,
         debug: &[],
+        tensor_maps: &[],
     };
     let device = Device::cpu();
     let xs = [1.5f32, -3.0, 3.0e38].map(bf16::from_f32);
@@ -355,6 +359,7 @@ fn an_infinite_loop_on_the_cpu_device_is_an_error_not_a_hang() {
             bytes: &bytes,
         }],
         debug: &[],
+        tensor_maps: &[],
     };
     let dev = Device::cpu();
     let mut y = dev.zeros::<u32>(1).unwrap();

@@ -183,15 +183,20 @@ pub fn k(rows: u32, cols: u32, {params} src: &[u16], out: &mut [u16]) {{
 #[test]
 fn tile_copies_match_the_model_on_every_device() {
     let p = kernel(PROBE);
-    let mut spec = spec_for_every_target(&p, "tests::tile_copies::probe");
-    if cfg!(feature = "cuda") {
-        // Hopper's form: TMA on tensor maps (the default `ptx` artifact,
-        // for sm_80, runs the element loop).
-        let mut config = DispatchConfig::default();
-        config.target_arch = Some("sm_90a".into());
-        let ptx = vyre::driver::emit_aot_target("ptx", &p, &config).expect("sm_90a PTX");
-        spec.push_artifact("ptx", Some("sm_90a"), ptx);
-    }
+    let spec = spec_for_every_target(&p, "tests::tile_copies::probe");
+    // Hopper's form: TMA on tensor maps (the default `ptx` artifact, for
+    // sm_80, runs the element loop), alone in a spec of its own.
+    let mut hopper = vyre_testkit::harness::OwnedSpec::new(&p, "tests::tile_copies::probe_tma");
+    let mut config = DispatchConfig::default();
+    config.target_arch = Some("sm_90a".into());
+    let ptx = vyre::driver::emit_aot_target("ptx", &p, &config).expect("sm_90a PTX");
+    let text = String::from_utf8_lossy(&ptx);
+    assert!(
+        text.contains("cp.async.bulk.tensor.2d")
+            && text.contains(".param .align 64 .b8 vyre_tmap0[128]"),
+        "{text}"
+    );
+    hopper.push_artifact("ptx", Some("sm_90a"), ptx);
     let (m, n) = (40u32, 200u32);
     let src: Vec<u16> = (0..m * n + 37).map(|i| (i * 7 + 1) as u16).collect();
     let tile = (TILE_COLS * 8) as u32;
@@ -214,7 +219,18 @@ fn tile_copies_match_the_model_on_every_device() {
         (m, n, 0, u32::MAX - 70, 0),  // columns that would wrap
         (m, n, 0, 0, u32::MAX - 100), // a destination that would wrap
     ];
+    let mut runs = Vec::new();
     for dev in devices() {
+        #[cfg(feature = "cuda")]
+        if dev
+            .backend_as::<vyre::backend::ptx::runtime::CudaBackend>()
+            .is_some_and(|c| c.arch() == "sm_90")
+        {
+            runs.push((dev.clone(), &hopper));
+        }
+        runs.push((dev, &spec));
+    }
+    for (dev, spec) in runs {
         let srcb = dev.upload(&src).unwrap();
         for &(rows, cols, row, col, dst) in &cases {
             let want = model(&src, rows, cols, row, col, dst);

@@ -574,6 +574,8 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     one!(bf16, "gemm_wg_bf16_s3", wg::gemm_wg_bf16_s3);
     one!(bf16, "gemm_wg_bf16_w1", wg::gemm_wg_bf16_w1);
     one!(f16, "gemm_wg_f16_w1", wg::gemm_wg_f16_w1);
+    one!(bf16, "gemm_wg_bf16_tma", wg::gemm_wg_bf16_tma);
+    one!(f16, "gemm_wg_f16_tma", wg::gemm_wg_f16_tma);
     one!(bf16, "gemm_wg_bf16_tuned", wg::gemm_wg::<bf16>);
     one!(f16, "gemm_wg_f16_tuned", wg::gemm_wg::<f16>);
     Ok(())

@@ -38,14 +38,37 @@ pub fn lower_tile_copies(
     }
     let mut p = program.clone();
     let body = std::mem::take(&mut p.body);
+    // On Hopper: whether each tensor map is usable, once at entry.
+    let mut entry = Vec::new();
+    let mut maps = Vec::new();
+    if hardware {
+        for (k, m) in tensor_maps(program).into_iter().enumerate() {
+            let Some(elem) = program.elem_type(BufRef::Param(m.src)) else {
+                continue;
+            };
+            let local = p.locals.len() as LocalId;
+            p.locals.push(LocalDecl {
+                name: format!("__tile_map{k}"),
+                ty: DataType::Bool,
+                mutable: false,
+            });
+            entry.push(Node::Let {
+                local,
+                value: map_usable(&m, elem),
+            });
+            maps.push((m, local));
+        }
+    }
     let mut lower = Lower {
         locals: &mut p.locals,
         program,
         workgroup_size,
         hardware,
+        maps,
         next: 0,
     };
-    p.body = lower.block(body);
+    entry.extend(lower.block(body));
+    p.body = entry;
     Cow::Owned(p)
 }
 
@@ -62,16 +85,16 @@ pub fn lower_for<'p>(
 }
 
 /// The run-time condition under which Hopper issues tile copy `op` to the
-/// copy engine: its destination starts on a swizzle atom (a row multiple
-/// of 8 and a column multiple of the 128-byte panel) with the whole box
-/// inside the tile, the source row is a multiple of 16 bytes, and the row
-/// and column fit TMA's signed coordinates. `None` for other statements.
+/// copy engine: its tensor map is usable (`map_ok`, see [`map_usable`]),
+/// its destination starts on a swizzle atom (a row multiple of 8 and a
+/// column multiple of the 128-byte panel) with the whole box inside the
+/// tile, and the row and column fit TMA's signed coordinates. `None` for
+/// other statements.
 #[must_use]
-pub fn tma_guard(program: &Program, op: &AsyncOp) -> Option<Expr> {
+pub fn tma_guard(program: &Program, op: &AsyncOp, map_ok: Expr) -> Option<Expr> {
     let AsyncOp::Tile {
         dst,
         dst_index,
-        cols,
         row,
         col,
         box_rows,
@@ -84,48 +107,148 @@ pub fn tma_guard(program: &Program, op: &AsyncOp) -> Option<Expr> {
     let SharedLayout::Swizzled { cols: tile_cols } = tile.layout else {
         return None;
     };
-    let size = tile.elem.size_bytes();
     let atom = tile_cols * SharedLayout::ATOM_ROWS;
-    let panel = SharedLayout::panel_cols(size);
+    let panel = SharedLayout::panel_cols(tile.elem.size_bytes());
     let box_span = box_rows * tile_cols;
-    // `dst_index % (8 * C)` is a whole number of rows of an atom when its
-    // column part (`% C`) is a panel multiple; the box's rows then fill
-    // whole atoms.
+    // `dst_index % (8 * C)` below `C` (the first row of an atom) and a
+    // multiple of the panel width: the box's rows then fill whole atoms.
+    let within_atom = bin(BinOp::Rem, dst_index.clone(), u32e(atom));
     let atom_aligned = bin(
-        BinOp::Eq,
+        BinOp::And,
+        bin(BinOp::Lt, within_atom.clone(), u32e(tile_cols)),
         bin(
-            BinOp::Rem,
-            bin(BinOp::Rem, dst_index.clone(), u32e(atom)),
-            u32e(panel),
+            BinOp::Eq,
+            bin(BinOp::Rem, within_atom, u32e(panel)),
+            u32e(0),
         ),
-        u32e(0),
-    );
-    // The row part must be 0 too: `dst_index % (8 * C) < C`.
-    let row_aligned = bin(
-        BinOp::Lt,
-        bin(BinOp::Rem, dst_index.clone(), u32e(atom)),
-        u32e(tile_cols),
     );
     let inside = if box_span <= tile.len {
         bin(BinOp::Le, dst_index.clone(), u32e(tile.len - box_span))
     } else {
         Expr::bool(false)
     };
-    let stride_ok = bin(
-        BinOp::Eq,
-        bin(BinOp::Rem, Expr::param(*cols), u32e(16 / size.max(1))),
-        u32e(0),
-    );
     let coords_ok = bin(
         BinOp::And,
         bin(BinOp::Le, row.clone(), u32e(i32::MAX.cast_unsigned())),
         bin(BinOp::Le, col.clone(), u32e(i32::MAX.cast_unsigned())),
     );
     Some(
-        [row_aligned, inside, stride_ok, coords_ok]
+        [atom_aligned, inside, coords_ok]
             .into_iter()
-            .fold(atom_aligned, |a, b| bin(BinOp::And, a, b)),
+            .fold(map_ok, |a, b| bin(BinOp::And, a, b)),
     )
+}
+
+/// Whether the launcher can build `map`'s tensor map (the same test as the
+/// CUDA runtime's): the matrix has a row and a column, and a row is a
+/// multiple of 16 bytes (a tensor map's stride). Constant for a launch, so
+/// computed once at the kernel's entry.
+#[must_use]
+pub fn map_usable(map: &TileMap, elem: DataType) -> Expr {
+    let cols = Expr::param(map.cols);
+    [
+        bin(BinOp::Ne, cols.clone(), u32e(0)),
+        bin(BinOp::Ne, Expr::param(map.rows), u32e(0)),
+        bin(BinOp::Le, cols.clone(), Expr::Len(map.src)),
+        bin(
+            BinOp::Eq,
+            bin(BinOp::Rem, cols, u32e(16 / elem.size_bytes().max(1))),
+            u32e(0),
+        ),
+    ]
+    .into_iter()
+    .reduce(|a, b| bin(BinOp::And, a, b))
+    .unwrap_or_else(|| Expr::bool(false))
+}
+
+/// One tensor map a kernel's tile copies read through: the source buffer
+/// viewed as a `rows x cols` matrix, copied in boxes of `box_rows` rows and
+/// one 128-byte panel of columns. The launcher builds it from the buffer and
+/// the two parameters' values (at most `len / cols` rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileMap {
+    /// The source buffer parameter.
+    pub src: crate::ir::ParamId,
+    /// The `u32` parameter with the matrix's rows.
+    pub rows: crate::ir::ParamId,
+    /// The `u32` parameter with its columns.
+    pub cols: crate::ir::ParamId,
+    /// Rows of a box.
+    pub box_rows: u32,
+}
+
+impl TileMap {
+    /// The map tile copy `op` reads through (`None` for other statements).
+    #[must_use]
+    pub fn of(op: &AsyncOp) -> Option<Self> {
+        match *op {
+            AsyncOp::Tile {
+                src,
+                rows,
+                cols,
+                box_rows,
+                ..
+            } => Some(Self {
+                src,
+                rows,
+                cols,
+                box_rows,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The distinct tensor maps of `program`'s tile copies, in the order of
+/// their first copy: the kernel's extra parameters on Hopper, after its own.
+#[must_use]
+pub fn tensor_maps(program: &Program) -> Vec<TileMap> {
+    let mut maps = Vec::new();
+    live_nodes(&program.body, &mut |n| {
+        if let Node::Async(op) = n
+            && let Some(m) = TileMap::of(op)
+            && !maps.contains(&m)
+        {
+            maps.push(m);
+        }
+    });
+    maps
+}
+
+/// The value of a condition that is a constant (an instance's `if TMA ==
+/// 1`), if it is one.
+fn constant_branch(cond: &Expr) -> Option<bool> {
+    match crate::ir::consts::eval(cond) {
+        Ok(crate::ir::Literal::Bool(b)) => Some(b),
+        _ => None,
+    }
+}
+
+/// [`crate::ir::walk_nodes`] skipping the arms of `if`s with a constant
+/// condition that are never taken.
+fn live_nodes<'a>(body: &'a [Node], f: &mut dyn FnMut(&'a Node)) {
+    for n in body {
+        f(n);
+        match n {
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => match constant_branch(cond) {
+                Some(true) => live_nodes(then, f),
+                Some(false) => live_nodes(otherwise, f),
+                None => {
+                    live_nodes(then, f);
+                    live_nodes(otherwise, f);
+                }
+            },
+            Node::While { body, .. }
+            | Node::For { body, .. }
+            | Node::Loop { body }
+            | Node::Unsafe { body } => live_nodes(body, f),
+            _ => {}
+        }
+    }
 }
 
 struct Lower<'a> {
@@ -133,6 +256,8 @@ struct Lower<'a> {
     program: &'a Program,
     workgroup_size: [u32; 3],
     hardware: bool,
+    /// Each tensor map with the `bool` local saying it is usable.
+    maps: Vec<(TileMap, LocalId)>,
     next: u32,
 }
 
@@ -149,8 +274,12 @@ impl Lower<'_> {
         let n = match node {
             Node::Async(op @ AsyncOp::Tile { .. }) => {
                 let fallback = self.element_loop(&op);
+                let map_ok = TileMap::of(&op)
+                    .and_then(|m| self.maps.iter().find(|(k, _)| *k == m))
+                    .map(|&(_, local)| Expr::local(local));
                 if self.hardware
-                    && let Some(cond) = tma_guard(self.program, &op)
+                    && let Some(map_ok) = map_ok
+                    && let Some(cond) = tma_guard(self.program, &op, map_ok)
                 {
                     out.push(Node::If {
                         cond,
@@ -162,14 +291,22 @@ impl Lower<'_> {
                 }
                 return;
             }
+            // An arm a constant condition never takes keeps no tile copy
+            // (the other instances of a kernel with `if TMA == 1`).
             Node::If {
                 cond,
                 then,
                 otherwise,
-            } => Node::If {
-                cond,
-                then: self.block(then),
-                otherwise: self.block(otherwise),
+            } => match constant_branch(&cond) {
+                Some(taken) => {
+                    out.extend(self.block(if taken { then } else { otherwise }));
+                    return;
+                }
+                None => Node::If {
+                    cond,
+                    then: self.block(then),
+                    otherwise: self.block(otherwise),
+                },
             },
             Node::While { cond, body } => Node::While {
                 cond,

@@ -99,6 +99,7 @@ mod tests {
             unchecked: false,
             artifacts: &[],
             debug: &[],
+            tensor_maps: &[],
         }
     }
 

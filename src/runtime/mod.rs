@@ -36,7 +36,7 @@ pub use error::{Error, Result};
 pub use memory::{
     DeviceMemory, Element, as_bytes, as_bytes_mut, downcast_memory, downcast_memory_mut,
 };
-pub use spec::{Artifact, ArtifactWant, Grid, GridArith, KernelSpec, ParamSpec};
+pub use spec::{Artifact, ArtifactWant, Grid, GridArith, KernelSpec, ParamSpec, TensorMapSpec};
 pub use stream::{Event, Graph};
 
 use crate::ir::{Access, DataType, Literal};
@@ -914,6 +914,7 @@ mod tests {
             unchecked: false,
             artifacts: &[],
             debug: &[],
+            tensor_maps: &[],
         }
     }
 

@@ -97,6 +97,27 @@ pub struct KernelSpec<'a> {
     /// The `debug_print!`/`debug_assert!` call sites of a debug build, by
     /// the site number its records carry (empty otherwise).
     pub debug: &'a [super::DebugSiteSpec<'a>],
+    /// The tensor maps of the kernel's tile copies (`async_copy_tile`), in
+    /// order: a CUDA launch passes one after the kernel's parameters
+    /// (empty for kernels without tile copies; other targets ignore them).
+    pub tensor_maps: &'a [TensorMapSpec],
+}
+
+/// A tensor map a kernel's tile copies read through: buffer parameter
+/// `buffer` viewed as a row-major matrix with the values of `u32`
+/// parameters `rows` (at most `len / cols` count) and `cols`, read in boxes
+/// of `box_rows` rows and one 128-byte panel of columns, swizzled the way
+/// `#[shared(swizzled, ..)]` tiles are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorMapSpec {
+    /// Index of the buffer parameter.
+    pub buffer: u32,
+    /// Index of the `u32` parameter with the matrix's rows.
+    pub rows: u32,
+    /// Index of the `u32` parameter with its columns.
+    pub cols: u32,
+    /// Rows of a box.
+    pub box_rows: u32,
 }
 
 /// One kind of artifact a backend can run: a target and, for per-arch
@@ -331,6 +352,7 @@ mod tests {
             unchecked: false,
             artifacts: ARTIFACTS,
             debug: &[],
+            tensor_maps: &[],
         }
     }
 

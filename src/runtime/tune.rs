@@ -1127,6 +1127,7 @@ times_us = { "n 128/\"odd\"" = 12.0, plain = 1e300, "ü" = 0.1 }
             unchecked: false,
             artifacts: &artifacts,
             debug: &[],
+            tensor_maps: &[],
         };
         let x = device.upload(&[1.0f32; 256]).unwrap();
         let mut y = device.zeros::<f32>(256).unwrap();

@@ -290,6 +290,17 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
         None => (quote!(grid: #krate::Grid,), quote!()),
     };
     let debug_sites = k.debug.iter().map(|d| debug_site_tokens(krate, d));
+    let tensor_maps = vyre::mid::tile::tensor_maps(p).into_iter().map(|m| {
+        let (buffer, rows, cols, box_rows) = (m.src, m.rows, m.cols, m.box_rows);
+        quote! {
+            #krate::runtime::TensorMapSpec {
+                buffer: #buffer,
+                rows: #rows,
+                cols: #cols,
+                box_rows: #box_rows,
+            }
+        }
+    });
     if !k.debug.is_empty() {
         docs.push(quote!(#[doc = ""]));
         docs.extend(doc_attrs(
@@ -312,6 +323,7 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
             unchecked: #unchecked,
             artifacts: &[#(#artifacts),*],
             debug: &[#(#debug_sites),*],
+            tensor_maps: &[#(#tensor_maps),*],
         };
 
         #(#docs)*

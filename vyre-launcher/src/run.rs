@@ -165,6 +165,7 @@ impl<'b> Workspace<'b> {
             artifacts: &artifacts,
             // Bundles are built without `debug_print!`/`debug_assert!`.
             debug: &[],
+            tensor_maps: &[],
         };
         let grid = match grid {
             Some(g) => g,

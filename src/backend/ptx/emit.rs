@@ -33,7 +33,8 @@ use crate::mid::{Analysis, IndexChecks};
 /// An invalid program, an unsupported architecture or a kernel name that is
 /// not a plain identifier.
 pub fn emit_ptx(program: &Program, config: &DispatchConfig) -> CompileResult<String> {
-    let tiled = crate::mid::tile::lower_for(program, config, false);
+    let tiled = crate::mid::tile::lower_for(program, config, has_tma(program, config));
+    let tiled = tile::with_tile_barriers(&tiled);
     let prepared = crate::mid::prepare(&tiled);
     emit_ptx_analysed(&Analysis::new(&prepared, config)?, config)
 }
@@ -83,10 +84,19 @@ pub fn emit_ptx_analysed(
             target: "ptx".into(),
         });
     }
+    if program.has_tile_copies() && !tile::has_barriers(program) {
+        return Err(CompileError::Unsupported {
+            kernel: name.clone(),
+            construct: "a tile copy the middle layer has not prepared (emit it with `emit_ptx`)"
+                .into(),
+            target: "ptx".into(),
+        });
+    }
     let mut e = Emitter::new(program, config, arch, analysis.checks());
     e.prologue();
     let body = &program.body;
     e.block(body);
+    e.tile_drain();
     ins!(e.code; Ret);
 
     let mut out = String::new();
@@ -164,6 +174,17 @@ pub fn emit_ptx_analysed(
             }
         }
     }
+    // Tile copies' tensor maps (`CUtensorMap`, 128 bytes, 64-byte aligned),
+    // in `mid::tile::tensor_maps` order; the launcher passes them after the
+    // kernel's own parameters.
+    if e.tma.is_some() {
+        for i in 0..crate::mid::tile::tensor_maps(program).len() {
+            decls.push(format!(
+                "\t.param .align 64 .b8 {}[128]",
+                Symbol::TensorMap(i)
+            ));
+        }
+    }
     out.push_str(&decls.join(",\n"));
     if !decls.is_empty() {
         out.push('\n');
@@ -232,8 +253,23 @@ mod memory;
 mod narrow;
 mod stmt;
 mod subgroup;
+mod tile;
 mod vector;
 mod warpgroup;
+
+/// Whether tile copies go to the copy engine (TMA, with PTX ISA 8.0's
+/// barrier forms): `sm_90a` and later families.
+fn has_tma(program: &Program, config: &DispatchConfig) -> bool {
+    let arch = config
+        .target_arch
+        .as_deref()
+        .unwrap_or_else(|| super::default_arch(program));
+    let version = super::isa_version(arch)
+        .ok()
+        .and_then(|v| v.split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+    super::arch_number(arch).unwrap_or(0) >= 90 && version >= Some((8u32, 0u32))
+}
 
 fn class_of(ty: DataType) -> Class {
     match ty.register_type() {
@@ -350,6 +386,9 @@ struct Emitter<'a> {
     lane: Option<Reg>,
     /// Warpgroup multiplies may use `wgmma.mma_async` (sm_90a).
     wgmma: bool,
+    /// The state of TMA tile copies (`emit/tile.rs`), when the kernel has
+    /// any.
+    tma: Option<tile::Tma>,
     /// Sub-expressions of a `matrix_map` closure already evaluated for the
     /// current row (by address): see `warpgroup_map`.
     hoisted: Vec<(*const crate::ir::Expr, Val)>,
@@ -387,6 +426,7 @@ impl<'a> Emitter<'a> {
                 arch: arch_num,
             },
             wgmma: super::has_wgmma(arch),
+            tma: None,
             hoisted: Vec::new(),
             wg: config.effective_workgroup_size(program),
             fast: program.fast_math,
@@ -443,6 +483,7 @@ impl<'a> Emitter<'a> {
         if !program.matrices.is_empty() {
             self.matrix_setup();
         }
+        self.tma_setup();
     }
 
     /// Zero the private array `sym` of `len` 32-bit words (every element is

@@ -195,6 +195,9 @@ pub(super) enum Symbol {
     Private(usize),
     /// The 2/pi table of the sin/cos reduction.
     TwoOverPi,
+    /// Tensor map `i` of a kernel with TMA copies, a 128-byte parameter
+    /// after the kernel's own: `vyre_tmap<i>`.
+    TensorMap(usize),
 }
 
 impl fmt::Display for Symbol {
@@ -208,6 +211,7 @@ impl fmt::Display for Symbol {
             Symbol::Dyn(off) => write!(f, "{DYN_SHARED}+{off}"),
             Symbol::Private(i) => write!(f, "vyre_l{i}"),
             Symbol::TwoOverPi => f.write_str("vyre_two_over_pi"),
+            Symbol::TensorMap(i) => write!(f, "vyre_tmap{i}"),
         }
     }
 }
@@ -328,6 +332,9 @@ pub(super) enum Operand {
     /// `count` consecutive registers of one class from `first`, as a vector
     /// `{%f1, %f2, ..}` (a `wgmma` accumulator).
     Span(Reg, u32),
+    /// A tensor map's generic address and a box's coordinates, innermost
+    /// first: `[%rd1, {%r1, %r2}]` (a TMA copy's source).
+    TensorCoords(Reg, [Reg; 2]),
 }
 
 impl From<Reg> for Operand {
@@ -405,6 +412,7 @@ impl fmt::Display for Operand {
             Operand::Vec2([a, b]) => write!(f, "{{{a}, {b}}}"),
             Operand::Label(l) => l.fmt(f),
             Operand::WithPred(d, p) => write!(f, "{d}|{p}"),
+            Operand::TensorCoords(map, [x, y]) => write!(f, "[{map}, {{{x}, {y}}}]"),
             Operand::Span(first, count) => {
                 f.write_str("{")?;
                 for i in 0..*count {
@@ -453,6 +461,9 @@ pub(super) enum Opcode {
     Lg2,
     Mad,
     Max,
+    /// `mbarrier`: a shared-memory barrier object that counts arrivals and
+    /// the bytes of asynchronous copies (sm_90 for the forms used here).
+    Mbarrier,
     Min,
     /// `mma.sync`: a warp-wide tensor-core multiply-add (m16n8k16: sm_80).
     Mma,
@@ -513,6 +524,7 @@ impl Opcode {
             Opcode::Lg2 => "lg2",
             Opcode::Mad => "mad",
             Opcode::Max => "max",
+            Opcode::Mbarrier => "mbarrier",
             Opcode::Min => "min",
             Opcode::Mma => "mma",
             Opcode::Mov => "mov",
@@ -663,6 +675,40 @@ pub(super) enum Mod {
     SharedCta,
     /// `.m64nNk16` for `N = 8 * (i + 1)`: the `wgmma` shape.
     M64k16(u8),
+    // Barrier objects and TMA copies (sm_90).
+    /// `.init`.
+    Init,
+    /// `.arrive`.
+    Arrive,
+    /// `.expect_tx`.
+    ExpectTx,
+    /// `.try_wait`.
+    TryWait,
+    /// `.parity`.
+    Parity,
+    /// `.relaxed`.
+    Relaxed,
+    /// `.release`.
+    Release,
+    /// `.cta`.
+    Cta,
+    /// `.cluster`.
+    Cluster,
+    /// `.mbarrier_init` (`fence.mbarrier_init`).
+    MbarrierInit,
+    /// `.bulk`.
+    Bulk,
+    /// `.tensor`.
+    Tensor,
+    /// `.2d`.
+    Dim2,
+    /// `.shared::cluster`.
+    SharedCluster,
+    /// `.tile` (a TMA copy's mode).
+    TileMode,
+    /// `.mbarrier::complete_tx::bytes`: the copy's bytes complete on a
+    /// barrier object.
+    CompleteTxBytes,
 }
 
 /// The `wgmma` shapes `.m64nNk16`, `N = 8, 16, .., 256`.
@@ -796,6 +842,22 @@ impl Mod {
             Mod::Proxy => "proxy",
             Mod::SharedCta => "shared::cta",
             Mod::M64k16(i) => WGMMA_SHAPES[i as usize % WGMMA_SHAPES.len()],
+            Mod::Init => "init",
+            Mod::Arrive => "arrive",
+            Mod::ExpectTx => "expect_tx",
+            Mod::TryWait => "try_wait",
+            Mod::Parity => "parity",
+            Mod::Relaxed => "relaxed",
+            Mod::Release => "release",
+            Mod::Cta => "cta",
+            Mod::Cluster => "cluster",
+            Mod::MbarrierInit => "mbarrier_init",
+            Mod::Bulk => "bulk",
+            Mod::Tensor => "tensor",
+            Mod::Dim2 => "2d",
+            Mod::SharedCluster => "shared::cluster",
+            Mod::TileMode => "tile",
+            Mod::CompleteTxBytes => "mbarrier::complete_tx::bytes",
         }
     }
 }

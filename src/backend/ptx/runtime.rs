@@ -13,6 +13,7 @@
 //! small argument array on the stack (see the parameter layout in
 //! [`super`]).
 
+use crate::ir::DataType;
 use std::ffi::{CString, c_void};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -764,16 +765,26 @@ impl DeviceBackend for CudaBackend {
                 None => n += 1,
             }
         }
+        // Tile copies' tensor maps go after the kernel's own parameters.
+        let mut maps: Vec<sys::CUtensorMap> = kernel
+            .tensor_maps
+            .iter()
+            .map(|m| tensor_map(kernel, args, m))
+            .collect::<Result<_>>()?;
+        let total = n + maps.len();
         let mut inline_ptrs = [std::ptr::null_mut::<c_void>(); INLINE_SLOTS];
         let mut heap_ptrs = Vec::new();
-        let ptrs: &mut [*mut c_void] = if n <= INLINE_SLOTS {
-            &mut inline_ptrs[..n]
+        let ptrs: &mut [*mut c_void] = if total <= INLINE_SLOTS {
+            &mut inline_ptrs[..total]
         } else {
-            heap_ptrs.resize(n, std::ptr::null_mut());
+            heap_ptrs.resize(total, std::ptr::null_mut());
             &mut heap_ptrs
         };
         for (p, v) in ptrs.iter_mut().zip(vals.iter_mut()) {
             *p = std::ptr::from_mut(v).cast();
+        }
+        for (p, m) in ptrs[n..].iter_mut().zip(maps.iter_mut()) {
+            *p = std::ptr::from_mut(m).cast();
         }
         let [bx, by, bz] = kernel.workgroup_size;
         // The buffers again (no list built per launch): a capture keeps them.
@@ -1016,6 +1027,95 @@ impl Drop for CudaMark {
 
 /// The length in elements of the buffer `m` passed as parameter `param`
 /// of `kernel` (narrow elements are packed: 1 or 2 bytes each).
+/// The tensor map of `spec` for this launch: the buffer as a row-major
+/// `min(rows, len / cols) x cols` matrix, boxes of `box_rows` rows and one
+/// 128-byte panel, swizzled by 128 bytes, zero outside. A matrix the copy
+/// engine cannot take (no rows or columns, a row not a multiple of 16
+/// bytes) gets an all-zero map: the kernel tests the same conditions
+/// (`mid::tile::tma_guard`) and copies element by element instead.
+fn tensor_map(
+    kernel: &KernelSpec<'_>,
+    args: &[KernelArg<'_>],
+    spec: &crate::runtime::TensorMapSpec,
+) -> Result<sys::CUtensorMap> {
+    use sys::{
+        CUtensorMapDataType as T, CUtensorMapFloatOOBfill as Fill,
+        CUtensorMapInterleave as Interleave, CUtensorMapL2promotion as L2,
+        CUtensorMapSwizzle as Swizzle,
+    };
+    let bad = |reason: String| Error::BadArguments {
+        kernel: kernel.name.to_string(),
+        reason,
+    };
+    let scalar = |i: u32| match args.get(i as usize) {
+        Some(KernelArg::U32(v)) => Ok(*v),
+        _ => Err(bad(format!(
+            "parameter {i}, the shape of a tile copy's source, is not a `u32`"
+        ))),
+    };
+    let (rows, cols) = (scalar(spec.rows)?, scalar(spec.cols)?);
+    let mem = match args.get(spec.buffer as usize) {
+        Some(KernelArg::Buffer(m)) => cuda_mem(*m)?,
+        Some(KernelArg::BufferMut(m)) => cuda_mem(&**m)?,
+        _ => {
+            return Err(bad(format!(
+                "parameter {}, a tile copy's source, is not a buffer",
+                spec.buffer
+            )));
+        }
+    };
+    let elem = match kernel.params.get(spec.buffer as usize) {
+        Some(ParamSpec::Buffer { elem, .. }) => *elem,
+        _ => return Err(bad("a tile copy's source is not a buffer parameter".into())),
+    };
+    let size = elem.size_bytes();
+    let len = elem_len(mem, kernel, spec.buffer as usize)?;
+    let zero = sys::CUtensorMap { opaque: [0; 16] };
+    let have_rows = u64::from(rows).min(len.checked_div(u64::from(cols)).unwrap_or(0));
+    if cols == 0 || have_rows == 0 || (u64::from(cols) * u64::from(size)) % 16 != 0 {
+        return Ok(zero);
+    }
+    let ty = match elem {
+        DataType::U8 | DataType::I8 => T::CU_TENSOR_MAP_DATA_TYPE_UINT8,
+        DataType::U16 | DataType::I16 => T::CU_TENSOR_MAP_DATA_TYPE_UINT16,
+        DataType::F16 => T::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+        DataType::BF16 => T::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+        DataType::F32 => T::CU_TENSOR_MAP_DATA_TYPE_FLOAT32,
+        DataType::I32 => T::CU_TENSOR_MAP_DATA_TYPE_INT32,
+        _ => T::CU_TENSOR_MAP_DATA_TYPE_UINT32,
+    };
+    let dims = [u64::from(cols), have_rows];
+    let strides = [u64::from(cols) * u64::from(size)];
+    let boxes = [128 / size, spec.box_rows];
+    let steps = [1u32, 1];
+    let mut map = zero;
+    // SAFETY: every array has the rank's (2) entries (strides: rank - 1);
+    // the address is a live allocation of this context, 256-byte aligned;
+    // the call only writes `map`.
+    let r = unsafe {
+        sys::cuTensorMapEncodeTiled(
+            &raw mut map,
+            ty,
+            2,
+            mem.device_ptr() as *mut c_void,
+            dims.as_ptr(),
+            strides.as_ptr(),
+            boxes.as_ptr(),
+            steps.as_ptr(),
+            Interleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+            Swizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            L2::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            Fill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+        )
+    };
+    if r != sys::CUresult::CUDA_SUCCESS {
+        return Err(bad(format!(
+            "cuTensorMapEncodeTiled failed ({r:?}) for a {have_rows} x {cols} matrix of `{elem}`"
+        )));
+    }
+    Ok(map)
+}
+
 fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>, param: usize) -> Result<u64> {
     let size = match kernel.params.get(param) {
         Some(ParamSpec::Buffer { elem, .. }) => elem.size_bytes() as usize,

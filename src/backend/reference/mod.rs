@@ -458,6 +458,7 @@ mod tests {
             unchecked: false,
             artifacts: &artifacts,
             debug: &[],
+            tensor_maps: &[],
         };
         let dev = CpuBackend::new();
         let le = |v: &[u16]| -> Vec<u8> { v.iter().flat_map(|h| h.to_le_bytes()).collect() };
@@ -540,6 +541,7 @@ mod tests {
             unchecked: false,
             artifacts: &artifacts,
             debug: &[],
+            tensor_maps: &[],
         };
         let dev = CpuBackend::new();
         let mut out = dev.alloc_zeroed(2).unwrap();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use vyre::driver::emit_aot_target;
 use vyre::ir::DebugKind;
 use vyre::ir::{Param, Program};
-use vyre::runtime::{Artifact, DebugSiteSpec, KernelSpec, LaunchArg, ParamSpec};
+use vyre::runtime::{Artifact, DebugSiteSpec, KernelSpec, LaunchArg, ParamSpec, TensorMapSpec};
 use vyre::{Device, DispatchConfig, Grid};
 
 static SPEC_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -45,6 +45,8 @@ pub struct OwnedSpec {
     /// The `debug_print!`/`debug_assert!` sites of a debug build (the
     /// `debug` map of [`vyre::lang::Module`] for this kernel).
     pub debug: Vec<vyre::ir::DebugSite>,
+    /// The tensor maps of the kernel's tile copies.
+    pub tensor_maps: Vec<TensorMapSpec>,
 }
 
 impl OwnedSpec {
@@ -60,6 +62,15 @@ impl OwnedSpec {
             unchecked: program.unchecked,
             artifacts: Vec::new(),
             debug: Vec::new(),
+            tensor_maps: vyre::mid::tile::tensor_maps(program)
+                .into_iter()
+                .map(|m| TensorMapSpec {
+                    buffer: m.src,
+                    rows: m.rows,
+                    cols: m.cols,
+                    box_rows: m.box_rows,
+                })
+                .collect(),
         }
     }
 
@@ -122,6 +133,7 @@ impl OwnedSpec {
             unchecked: self.unchecked,
             artifacts,
             debug: &[],
+            tensor_maps: &self.tensor_maps,
         }
     }
 

@@ -993,6 +993,10 @@ impl Lowerer<'_> {
     /// An asynchronous copy statement: the copy happens at once, so
     /// `Commit` and `Wait` have nothing to do.
     pub(super) fn async_op(&mut self, op: &AsyncOp, blk: &mut Block) -> CompileResult<()> {
+        if let AsyncOp::Tile { .. } = op {
+            // `lower` runs the middle layer's loop instead (`mid::tile`).
+            return Err(self.internal("a tile copy not rewritten into its loop"));
+        }
         let AsyncOp::Copy {
             dst,
             dst_index,

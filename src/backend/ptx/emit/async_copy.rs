@@ -30,16 +30,16 @@ impl Emitter<'_> {
                 count,
             } => self.async_copy(*dst, dst_index, *src, src_index, *count),
             AsyncOp::Tile { .. } => self.tile_copy(op),
-            AsyncOp::Commit => ins!(self.code; Cp.Async.CommitGroup),
+            AsyncOp::Commit => {
+                ins!(self.code; Cp.Async.CommitGroup);
+                self.tile_commit();
+            }
             AsyncOp::Wait { pending } => {
                 ins!(self.code; Cp.Async.WaitGroup int(i64::from(*pending)));
+                self.tile_wait(*pending);
             }
         }
     }
-
-    /// A tile copy the middle layer kept for the copy engine (see
-    /// `emit/tile.rs`).
-    fn tile_copy(&mut self, _op: &AsyncOp) {}
 
     fn async_copy(
         &mut self,

@@ -202,7 +202,10 @@ impl Emitter<'_> {
                     ins!(self.code; Bra cont);
                 }
             }
-            Node::Return => ins!(self.code; Ret),
+            Node::Return => {
+                self.tile_drain();
+                ins!(self.code; Ret);
+            }
             // Not `bar.sync` (= `barrier.sync.aligned`): after a divergent
             // `break`/`continue` the threads of a warp may reach the barrier
             // unconverged, which the `.aligned` form does not allow.
