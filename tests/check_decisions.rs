@@ -119,6 +119,11 @@ fn every_access_of_every_kernel_gets_one_decision_on_every_target() {
     ] {
         for file in &files {
             for program in kernels(file) {
+                // Tile copies reach the targets as the middle layer's loop
+                // (every target but Hopper's PTX, whose form keeps the copy
+                // beside that loop).
+                let program = vyre::mid::lower_tile_copies(&program, program.workgroup_size, false)
+                    .into_owned();
                 // Targets compile `mid::widen`'s normal form only: a kernel
                 // with narrow types goes through `prepare` (which widens)
                 // first; one without is its own widened form.
