@@ -23,7 +23,7 @@ use vyre::ir::{Param, Program};
 use vyre_launcher::bundle::sha256_hex;
 use vyre_launcher::manifest::{
     BlobEntry, FORMAT_VERSION, KernelEntry, MANIFEST_FILE, Manifest, ParamEntry, ParamKind,
-    grid_terms,
+    TensorMapEntry, grid_terms,
 };
 
 pub use vyre_launcher::manifest::{AllReduceEntry, ReduceOp, TrainEntry as TrainLoop};
@@ -385,6 +385,15 @@ fn kernel_entry(pf: &ParsedFile, p: &Program, config: &DispatchConfig) -> Kernel
         params,
         grid: pf.grids.get(name).map(grid_terms),
         blobs: Vec::new(),
+        tensor_maps: vyre::mid::tile::tensor_maps(p)
+            .into_iter()
+            .map(|m| TensorMapEntry {
+                buffer: m.src,
+                rows: m.rows,
+                cols: m.cols,
+                box_rows: m.box_rows,
+            })
+            .collect(),
     }
 }
 

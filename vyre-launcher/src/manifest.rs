@@ -53,6 +53,26 @@ pub struct KernelEntry {
     pub grid: Option<[SizeTerm; 3]>,
     /// The compiled blobs.
     pub blobs: Vec<BlobEntry>,
+    /// The tensor maps of its tile copies (`async_copy_tile`), which a CUDA
+    /// launch passes after its parameters; absent when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensor_maps: Vec<TensorMapEntry>,
+}
+
+/// A tensor map of a kernel's tile copies: parameter indices of the source
+/// buffer and of the `u32` rows and columns of its matrix, and the rows of
+/// a box (`vyre::runtime::TensorMapSpec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorMapEntry {
+    /// The source buffer parameter.
+    pub buffer: u32,
+    /// The `u32` parameter with the matrix's rows.
+    pub rows: u32,
+    /// The `u32` parameter with its columns.
+    pub cols: u32,
+    /// Rows of a box.
+    pub box_rows: u32,
 }
 
 /// A kernel parameter.
@@ -337,6 +357,7 @@ mod tests {
             params: vec![],
             grid: None,
             blobs: vec![],
+            tensor_maps: vec![],
         }
     }
 

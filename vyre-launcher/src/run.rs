@@ -156,6 +156,16 @@ impl<'b> Workspace<'b> {
             kernel.name,
             kernel.blobs.first().map_or("", |b| &b.sha256)
         );
+        let tensor_maps: Vec<vyre::runtime::TensorMapSpec> = kernel
+            .tensor_maps
+            .iter()
+            .map(|m| vyre::runtime::TensorMapSpec {
+                buffer: m.buffer,
+                rows: m.rows,
+                cols: m.cols,
+                box_rows: m.box_rows,
+            })
+            .collect();
         let spec = KernelSpec {
             name: &kernel.entry,
             key: &key,
@@ -165,7 +175,7 @@ impl<'b> Workspace<'b> {
             artifacts: &artifacts,
             // Bundles are built without `debug_print!`/`debug_assert!`.
             debug: &[],
-            tensor_maps: &[],
+            tensor_maps: &tensor_maps,
         };
         let grid = match grid {
             Some(g) => g,
