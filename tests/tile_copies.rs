@@ -197,6 +197,17 @@ fn tile_copies_match_the_model_on_every_device() {
         "{text}"
     );
     hopper.push_artifact("ptx", Some("sm_90a"), ptx);
+    // The same assembled by ptxas, where one is found (a build embeds the
+    // cubin; the PTX is what the driver compiles without one).
+    let cubin = vyre::driver::emit_aot_target("cubin", &p, &config)
+        .ok()
+        .filter(|b| b.starts_with(b"\x7fELF"))
+        .map(|bytes| {
+            let mut s =
+                vyre_testkit::harness::OwnedSpec::new(&p, "tests::tile_copies::probe_tma_cubin");
+            s.push_artifact("cubin", Some("sm_90a"), bytes);
+            s
+        });
     let (m, n) = (40u32, 200u32);
     let src: Vec<u16> = (0..m * n + 37).map(|i| (i * 7 + 1) as u16).collect();
     let tile = (TILE_COLS * 8) as u32;
@@ -226,11 +237,15 @@ fn tile_copies_match_the_model_on_every_device() {
             .backend_as::<vyre::backend::ptx::runtime::CudaBackend>()
             .is_some_and(|c| c.arch() == "sm_90")
         {
-            runs.push((dev.clone(), &hopper));
+            runs.push((dev.clone(), &hopper, "sm_90a PTX"));
+            match &cubin {
+                Some(c) => runs.push((dev.clone(), c, "sm_90a cubin")),
+                None => println!("skipped: the sm_90a cubin (no ptxas)"),
+            }
         }
-        runs.push((dev, &spec));
+        runs.push((dev, &spec, "default"));
     }
-    for (dev, spec) in runs {
+    for (dev, spec, form) in runs {
         let srcb = dev.upload(&src).unwrap();
         for &(rows, cols, row, col, dst) in &cases {
             let want = model(&src, rows, cols, row, col, dst);
@@ -250,12 +265,17 @@ fn tile_copies_match_the_model_on_every_device() {
                     ],
                 )
             })
-            .unwrap_or_else(|e| panic!("{}: {e}", dev.name()));
-            let got = dev.download(&outb).unwrap();
+            .unwrap_or_else(|e| panic!("{} ({form}): {e}", dev.name()));
+            let got = dev.download(&outb).unwrap_or_else(|e| {
+                panic!(
+                    "{} ({form}; rows {rows}, cols {cols}, row {row}, col {col}, dst {dst}): {e}",
+                    dev.name()
+                )
+            });
             let bad = (0..want.len()).find(|&i| got[i] != want[i]);
             assert!(
                 bad.is_none(),
-                "{} (rows {rows}, cols {cols}, row {row}, col {col}, dst {dst}): element {:?}: got {:#x}, want {:#x}",
+                "{} ({form}; rows {rows}, cols {cols}, row {row}, col {col}, dst {dst}): element {:?}: got {:#x}, want {:#x}",
                 dev.name(),
                 bad,
                 bad.map_or(0, |i| got[i]),

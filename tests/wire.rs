@@ -1565,13 +1565,13 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
         from_wire(&bytes),
         Err(WireError::InvalidProgram { .. })
     ));
-    // An unknown statement code after the last one (24, `unsafe`).
+    // An unknown statement code after the last one (25, a tile copy).
     let mut p = Program::new("k", [1, 1, 1]);
     p.body = vec![Node::Barrier];
     let mut bytes = to_wire(&p);
     let last = bytes.len() - 1;
     assert_eq!(bytes[last], 11, "barrier");
-    for code in [25u8, 0x7f] {
+    for code in [26u8, 0x7f] {
         bytes[last] = code;
         match from_wire(&bytes) {
             Err(WireError::Malformed { offset, reason }) => {
@@ -1585,13 +1585,13 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
 
 /// Version 4 encodings (no layouts, scopes or warpgroup multiplies),
 /// version 5 ones (tiles without a layout, no operand tag), version 6
-/// ones (a warpgroup wait without its pending count), and versions 7 and 8
-/// (no 64-bit types, no `unsafe` blocks) are refused with the version
-/// error, not misread.
+/// ones (a warpgroup wait without its pending count), and versions 7 to 9
+/// (no 64-bit types, no `unsafe` blocks, no tile copies) are refused with
+/// the version error, not misread.
 #[test]
-fn versions_4_to_8_are_refused() {
-    assert_eq!(VERSION, 9);
-    for old in [4u16, 5, 6, 7, 8] {
+fn versions_4_to_9_are_refused() {
+    assert_eq!(VERSION, 10);
+    for old in [4u16, 5, 6, 7, 8, 9] {
         let mut bytes = to_wire(&warpgroup_program(64));
         bytes[4..6].copy_from_slice(&old.to_le_bytes());
         assert_eq!(
