@@ -26,7 +26,7 @@ use super::stmt::Kx;
 use super::tree::{Bind, Cx, FAsync, FExpr, FK, FMat, FMatrix, FOperand, FS, FStmt, FTile, Loc};
 use crate::ir::{
     AsyncOp, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MatrixDecl, MatrixId,
-    MatrixLayout, MatrixRole, MatrixScope, MatrixShape, Param, ParamId, RowReduceOp,
+    MatrixLayout, MatrixRole, MatrixScope, MatrixShape, Param, ParamId, RowReduceOp, SharedId,
 };
 
 /// A builtin function of matrices and asynchronous copies.
@@ -1626,13 +1626,36 @@ impl<'f> Kx<'_, 'f> {
         let col = self.u32_operand(&c.args[6], out);
         let box_rows = self.const_u32(&c.args[7], "the box rows of `async_copy_tile`");
         let box_cols = self.const_u32(&c.args[8], "the box columns of `async_copy_tile`");
-        let ((dst, de), (src, se)) = (dst?, src?);
+        let (dst, src, _) = self.copy_operands(NAME, c, dst?, src?)?;
+        Some(FS::Async(FAsync::Tile {
+            dst,
+            dst_index,
+            src,
+            rows: rows?,
+            cols: cols?,
+            row,
+            col,
+            box_rows: box_rows?,
+            box_cols: box_cols?,
+        }))
+    }
+
+    /// The destination (a `#[shared]` array, argument 0) and source (a
+    /// buffer parameter, argument 2) of copy `what`, and their common
+    /// element type.
+    fn copy_operands(
+        &mut self,
+        what: &str,
+        c: &'f syn::ExprCall,
+        (dst, de): (BufRef, Ty),
+        (src, se): (BufRef, Ty),
+    ) -> Option<(SharedId, ParamId, DataType)> {
         let BufRef::Shared(dst) = dst else {
             let bn = self.buf_text(dst);
             self.err(
                 &c.args[0],
                 format!(
-                    "`{NAME}` copies into a `#[shared]` array, but `{bn}` is a buffer parameter"
+                    "`{what}` copies into a `#[shared]` array, but `{bn}` is a buffer parameter"
                 ),
             );
             return None;
@@ -1642,7 +1665,7 @@ impl<'f> Kx<'_, 'f> {
             self.err(
                 &c.args[2],
                 format!(
-                    "`{NAME}` copies from a buffer parameter, but `{bn}` is a `#[shared]` array"
+                    "`{what}` copies from a buffer parameter, but `{bn}` is a `#[shared]` array"
                 ),
             );
             return None;
@@ -1655,21 +1678,11 @@ impl<'f> Kx<'_, 'f> {
             );
             self.err(
                 &c.args[2],
-                format!("mismatched types: `{NAME}` from `{sn}` (`{se}` elements) into `{dn}` (`{de}` elements); the element types must be the same"),
+                format!("mismatched types: `{what}` from `{sn}` (`{se}` elements) into `{dn}` (`{de}` elements); the element types must be the same"),
             );
             return None;
         }
-        Some(FS::Async(FAsync::Tile {
-            dst,
-            dst_index,
-            src,
-            rows: rows?,
-            cols: cols?,
-            row,
-            col,
-            box_rows: box_rows?,
-            box_cols: box_cols?,
-        }))
+        Some((dst, src, de))
     }
 
     /// The `u32` scalar parameter `e` names, for the `what` (rows or cols)
@@ -1750,35 +1763,8 @@ impl<'f> Kx<'_, 'f> {
                 let src = self.memory_arg(name, &c.args[2]);
                 let src_index = self.u32_operand(&c.args[3], out);
                 let count = self.const_u32(&c.args[4], "the element count of `async_copy`");
-                let ((dst, de), (src, se), count) = (dst?, src?, count?);
-                let BufRef::Shared(dst) = dst else {
-                    let bn = self.buf_text(dst);
-                    self.err(
-                        &c.args[0],
-                        format!("`async_copy` copies into a `#[shared]` array, but `{bn}` is a buffer parameter"),
-                    );
-                    return None;
-                };
-                let BufRef::Param(src) = src else {
-                    let bn = self.buf_text(src);
-                    self.err(
-                        &c.args[2],
-                        format!("`async_copy` copies from a buffer parameter, but `{bn}` is a `#[shared]` array"),
-                    );
-                    return None;
-                };
-                let (de, se) = (self.vars.resolve(de)?, self.vars.resolve(se)?);
-                if de != se {
-                    let (dn, sn) = (
-                        self.buf_text(BufRef::Shared(dst)),
-                        self.buf_text(BufRef::Param(src)),
-                    );
-                    self.err(
-                        &c.args[2],
-                        format!("mismatched types: `async_copy` from `{sn}` (`{se}` elements) into `{dn}` (`{de}` elements); the element types must be the same"),
-                    );
-                    return None;
-                }
+                let (dst, src, count) = (dst?, src?, count?);
+                let (dst, src, de) = self.copy_operands(name, c, dst, src)?;
                 if !AsyncOp::is_copy_size(de, count) {
                     let fits: Vec<String> = [1u32, 2, 4, 8, 16]
                         .into_iter()
