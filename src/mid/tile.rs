@@ -88,8 +88,8 @@ pub fn lower_for<'p>(
 /// copy engine: its tensor map is usable (`map_ok`, see [`map_usable`]),
 /// its destination starts on a swizzle atom (a row multiple of 8 and a
 /// column multiple of the 128-byte panel) with the whole box inside the
-/// tile, and the row and column fit TMA's signed coordinates. `None` for
-/// other statements.
+/// tile, the row and column fit TMA's signed coordinates, and the column
+/// is on a 16-byte boundary. `None` for other statements.
 #[must_use]
 pub fn tma_guard(program: &Program, op: &AsyncOp, map_ok: Expr) -> Option<Expr> {
     let AsyncOp::Tile {
@@ -127,11 +127,21 @@ pub fn tma_guard(program: &Program, op: &AsyncOp, map_ok: Expr) -> Option<Expr> 
     } else {
         Expr::bool(false)
     };
-    let coords_ok = bin(
-        BinOp::And,
+    // TMA's coordinates are signed, and a box starts on a 16-byte boundary
+    // of its row (an unaligned column faults: seen on the H100 at column
+    // 150 of a `u16` matrix).
+    let coords_ok = [
         bin(BinOp::Le, row.clone(), u32e(i32::MAX.cast_unsigned())),
         bin(BinOp::Le, col.clone(), u32e(i32::MAX.cast_unsigned())),
-    );
+        bin(
+            BinOp::Eq,
+            bin(BinOp::Rem, col.clone(), u32e(16 / tile.elem.size_bytes().max(1))),
+            u32e(0),
+        ),
+    ]
+    .into_iter()
+    .reduce(|a, b| bin(BinOp::And, a, b))
+    .unwrap_or_else(|| Expr::bool(false));
     Some(
         [atom_aligned, inside, coords_ok]
             .into_iter()
