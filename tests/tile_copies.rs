@@ -218,6 +218,7 @@ fn tile_copies_match_the_model_on_every_device() {
         (m, n, 32, 0, 0),             // rows 40.. are past `rows`: zero
         (m, n, 0, 128, 0),            // columns 200.. past `cols`: zero
         (m, n, 36, 150, tile * 2),    // both edges
+        (m, n, 8, 4, 0),              // a column off the 16-byte grid
         (m, n, 200, 300, 0),          // wholly outside: all zero
         (m, n, 0, 0, tile * 3),       // half the box past the tile: dropped
         (m, n, 0, 0, 8),              // not a whole swizzle atom
