@@ -135,7 +135,11 @@ pub fn tma_guard(program: &Program, op: &AsyncOp, map_ok: Expr) -> Option<Expr> 
         bin(BinOp::Le, col.clone(), u32e(i32::MAX.cast_unsigned())),
         bin(
             BinOp::Eq,
-            bin(BinOp::Rem, col.clone(), u32e(16 / tile.elem.size_bytes().max(1))),
+            bin(
+                BinOp::Rem,
+                col.clone(),
+                u32e(16 / tile.elem.size_bytes().max(1)),
+            ),
             u32e(0),
         ),
     ]
