@@ -10,6 +10,7 @@
 
 mod device_support;
 mod lang_support;
+mod ptx_support;
 
 use device_support::{devices, spec_for_every_target};
 use lang_support::{error, kernel};
@@ -282,6 +283,55 @@ fn tile_copies_match_the_model_on_every_device() {
                 bad.map_or(0, |i| got[i]),
                 bad.map_or(0, |i| want[i]),
             );
+        }
+    }
+}
+
+/// Hopper's form, checked without a GPU: one TMA copy per 128-byte panel,
+/// a tensor map parameter per distinct map, the ring of 16 barrier objects,
+/// and `ptxas` accepts it; other architectures and the GEMM's instances
+/// without tile copies carry none of it.
+#[test]
+fn hopper_ptx_issues_one_tma_copy_per_panel_and_assembles() {
+    let probe = kernel(PROBE);
+    let gemm = vyre::lang::parse(
+        "gemm_wg.vyre",
+        include_str!("../bench/kernels/gemm_wg.vyre"),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()))
+    .kernels;
+    let find = |name: &str| {
+        gemm.iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no kernel `{name}`"))
+    };
+    // (program, arch, TMA copies, tensor maps)
+    let cases = [
+        (&probe, "sm_90a", 2, 1),
+        (&probe, "sm_80", 0, 0),
+        (find("gemm_wg_bf16_tma"), "sm_90a", 1 + 4, 2),
+        (find("gemm_wg_bf16"), "sm_90a", 0, 0),
+    ];
+    let ptxas = ptx_support::ptxas();
+    for (p, arch, copies, maps) in cases {
+        let text = ptx_support::emit(p, arch);
+        let what = format!("{} on {arch}", p.name);
+        assert_eq!(
+            ptx_support::count(&text, "cp.async.bulk.tensor.2d"),
+            copies,
+            "{what}"
+        );
+        assert_eq!(
+            text.matches(".param .align 64 .b8 vyre_tmap").count(),
+            maps,
+            "{what}"
+        );
+        let inits = ptx_support::count(&text, "mbarrier.init.shared::cta.b64");
+        assert_eq!(inits, if maps > 0 { 16 } else { 0 }, "{what}");
+        if let Some(ptxas) = &ptxas {
+            let cubin = vyre::backend::ptx::assemble(ptxas, &text, arch)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(cubin.starts_with(b"\x7fELF"), "{what}");
         }
     }
 }

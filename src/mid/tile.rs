@@ -2,7 +2,7 @@
 //!
 //! Hopper's PTX issues a tile copy as TMA copies on a tensor map the
 //! launcher builds; every other target (naga's SPIR-V/WGSL/MSL/HLSL, PTX
-//! before `sm_90`, the reference interpreter) runs [`lower_tile_copies`]'s
+//! before `sm_90a`, the reference interpreter) runs [`lower_tile_copies`]'s
 //! rewrite instead: the statement becomes a loop in which the workgroup's
 //! invocations share the box's elements, each copied by a checked load and
 //! store with the statement's meaning (0 outside the source matrix, dropped
@@ -13,8 +13,9 @@
 //!
 //! The same loop is what Hopper runs when a copy cannot go to the copy
 //! engine at run time ([`tma_guard`]): a destination that is not a whole
-//! number of swizzle atoms inside the tile, or a source row length that is
-//! not a multiple of 16 bytes (a tensor map's row stride).
+//! number of swizzle atoms inside the tile, a source row length that is not
+//! a multiple of 16 bytes (a tensor map's row stride), an empty source
+//! matrix, or a box that does not start on a 16-byte boundary of its row.
 
 use std::borrow::Cow;
 
