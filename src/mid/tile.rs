@@ -353,11 +353,12 @@ impl Lower<'_> {
         out.push(n);
     }
 
-    fn local(&mut self, what: &str, mutable: bool) -> LocalId {
+    /// A fresh local of the current copy's loop, `__tile<n>_<what>`.
+    fn local(&mut self, what: &str, ty: DataType, mutable: bool) -> LocalId {
         let id = self.locals.len() as LocalId;
         self.locals.push(LocalDecl {
             name: format!("__tile{}_{what}", self.next),
-            ty: DataType::U32,
+            ty,
             mutable,
         });
         id
@@ -400,9 +401,9 @@ impl Lower<'_> {
             return Vec::new();
         };
         let (len, elem) = (tile.len, tile.elem);
-        let tile_cols = match tile.layout {
-            SharedLayout::Swizzled { cols } => cols,
-            SharedLayout::Linear => *box_cols,
+        // Validation admits swizzled tiles only.
+        let SharedLayout::Swizzled { cols: tile_cols } = tile.layout else {
+            return Vec::new();
         };
         let [wx, wy, wz] = self.workgroup_size;
         let threads = (wx * wy * wz).max(1);
@@ -422,21 +423,12 @@ impl Lower<'_> {
                 ),
             )
         };
-        let src_rows = self.local("rows", false);
-        let e = self.local("e", false);
-        let r = self.local("r", false);
-        let c = self.local("c", false);
-        let off = self.local("off", false);
-        let v_ty = elem;
-        let v = {
-            let id = self.locals.len() as LocalId;
-            self.locals.push(LocalDecl {
-                name: format!("__tile{}_v", self.next),
-                ty: v_ty,
-                mutable: true,
-            });
-            id
-        };
+        let src_rows = self.local("rows", DataType::U32, false);
+        let e = self.local("e", DataType::U32, false);
+        let r = self.local("r", DataType::U32, false);
+        let c = self.local("c", DataType::U32, false);
+        let off = self.local("off", DataType::U32, false);
+        let v = self.local("v", elem, true);
         self.next += 1;
         let (lr, le, lc, loff) = (
             Expr::local(r),

@@ -61,6 +61,15 @@ pub(in super::super) fn has_barriers(program: &Program) -> bool {
 
 /// The registers of a kernel with TMA tile copies.
 pub(super) struct Tma {
+    /// The group ring's registers.
+    ring: Ring,
+    /// The tensor maps, in parameter order, with their generic addresses.
+    maps: Vec<(TileMap, Reg)>,
+}
+
+/// The registers that track the groups on the barrier ring.
+#[derive(Clone, Copy)]
+struct Ring {
     /// Groups committed (the same in every invocation).
     committed: Reg,
     /// Groups this invocation has waited for.
@@ -69,8 +78,6 @@ pub(super) struct Tma {
     leader: Reg,
     /// Shared address of `full[0]` (`empty[0]` is `SLOTS` objects on).
     bars: Reg,
-    /// The tensor maps, in parameter order, with their generic addresses.
-    maps: Vec<(TileMap, Reg)>,
 }
 
 impl Emitter<'_> {
@@ -123,10 +130,12 @@ impl Emitter<'_> {
         self.code.place(skip);
         ins!(self.code; Barrier.Sync int(0));
         self.tma = Some(Tma {
-            committed,
-            waited,
-            leader,
-            bars,
+            ring: Ring {
+                committed,
+                waited,
+                leader,
+                bars,
+            },
             maps,
         });
     }
@@ -153,7 +162,7 @@ impl Emitter<'_> {
         let Some(tma) = &self.tma else {
             return;
         };
-        let (leader, committed) = (tma.leader, tma.committed);
+        let ring = tma.ring;
         let Some(&(_, map_addr)) = tma.maps.iter().find(|(m, _)| *m == map) else {
             return;
         };
@@ -167,8 +176,8 @@ impl Emitter<'_> {
         let c = self.expr(col);
         let c = self.in_reg(&c);
         let skip = self.code.label("tmacopy");
-        ins!(self.code; @!leader; Bra skip);
-        let bar = self.slot_addr(committed, 0);
+        ins!(self.code; @!ring.leader; Bra skip);
+        let bar = self.slot_addr(ring, ring.committed, 0);
         // Earlier accesses of the tile through the generic proxy (this
         // workgroup's, ordered before by its barriers) come before the copy
         // engine's writes.
@@ -195,11 +204,11 @@ impl Emitter<'_> {
     /// `async_commit()` in a kernel with TMA copies: the leader's arrival
     /// closes the group; the ring's next slot is then made free.
     pub(super) fn tile_commit(&mut self) {
-        let Some(tma) = &self.tma else {
+        let Some(ring) = self.ring() else {
             return;
         };
-        let (leader, committed) = (tma.leader, tma.committed);
-        let bar = self.slot_addr(committed, 0);
+        let (leader, committed) = (ring.leader, ring.committed);
+        let bar = self.slot_addr(ring, committed, 0);
         let sink = self.code.reg(Class::Rd);
         ins!(self.code; @leader; Mbarrier.Arrive.SharedCta.B64 sink, Addr::reg(bar));
         ins!(self.code; Add.U32 committed, committed, int(1));
@@ -212,9 +221,9 @@ impl Emitter<'_> {
         ins!(self.code; @early; Bra done);
         let oldest = self.code.reg(Class::R);
         ins!(self.code; Sub.U32 oldest, committed, int(i64::from(SLOTS)));
-        self.wait_through(oldest);
+        self.wait_through(ring, oldest);
         ins!(self.code; @!leader; Bra done);
-        let empty = self.slot_addr(committed, SLOTS);
+        let empty = self.slot_addr(ring, committed, SLOTS);
         let parity = self.parity(oldest);
         self.spin(empty, parity);
         self.code.place(done);
@@ -223,17 +232,17 @@ impl Emitter<'_> {
     /// `async_wait(pending)` in a kernel with TMA copies: wait for every
     /// group but the latest `pending`.
     pub(super) fn tile_wait(&mut self, pending: u32) {
-        let Some(tma) = &self.tma else {
+        let Some(ring) = self.ring() else {
             return;
         };
-        let committed = tma.committed;
+        let committed = ring.committed;
         let done = self.code.label("tmawait");
         let none = self.code.reg(Class::Pred);
         ins!(self.code; Setp.Le.U32 none, committed, int(i64::from(pending)));
         ins!(self.code; @none; Bra done);
         let last = self.code.reg(Class::R);
         ins!(self.code; Sub.U32 last, committed, int(i64::from(pending) + 1));
-        self.wait_through(last);
+        self.wait_through(ring, last);
         self.code.place(done);
     }
 
@@ -244,23 +253,25 @@ impl Emitter<'_> {
         }
     }
 
+    /// The ring's registers, in a kernel with TMA tile copies.
+    fn ring(&self) -> Option<Ring> {
+        self.tma.as_ref().map(|t| t.ring)
+    }
+
     /// Wait for groups `waited ..= last` in turn, arriving on each one's
     /// `empty` barrier.
-    fn wait_through(&mut self, last: Reg) {
-        let Some(tma) = &self.tma else {
-            return;
-        };
-        let waited = tma.waited;
+    fn wait_through(&mut self, ring: Ring, last: Reg) {
+        let waited = ring.waited;
         let top = self.code.label("tmaloop");
         let done = self.code.label("tmadone");
         self.code.place(top);
         let past = self.code.reg(Class::Pred);
         ins!(self.code; Setp.Gt.U32 past, waited, last);
         ins!(self.code; @past; Bra done);
-        let full = self.slot_addr(waited, 0);
+        let full = self.slot_addr(ring, waited, 0);
         let parity = self.parity(waited);
         self.spin(full, parity);
-        let empty = self.slot_addr(waited, SLOTS);
+        let empty = self.slot_addr(ring, waited, SLOTS);
         let sink = self.code.reg(Class::Rd);
         ins!(self.code; Mbarrier.Arrive.SharedCta.B64 sink, Addr::reg(empty));
         ins!(self.code; Add.U32 waited, waited, int(1));
@@ -270,11 +281,8 @@ impl Emitter<'_> {
 
     /// The shared address of the barrier object of group `g`'s slot, `base`
     /// objects on (`0`: `full`, `SLOTS`: `empty`).
-    fn slot_addr(&mut self, g: Reg, base: u32) -> Reg {
-        let Some(tma) = &self.tma else {
-            return g;
-        };
-        let bars = tma.bars;
+    fn slot_addr(&mut self, ring: Ring, g: Reg, base: u32) -> Reg {
+        let bars = ring.bars;
         let slot = self.code.reg(Class::R);
         let addr = self.code.reg(Class::R);
         ins!(self.code; And.B32 slot, g, int(i64::from(SLOTS - 1)));
