@@ -2108,8 +2108,8 @@ fn cubin_spec(p: &Program, archs: &[&str], with_ptx: bool) -> vyre_testkit::harn
     spec
 }
 
-/// Run the GEMM `spec` (C = A × B, `m x k` by `k x n`, tiles of `BN x 128`
-/// per workgroup) on small-integer inputs and compare C (`out` elements)
+/// Run the GEMM `spec` (C = A × B, `m x k` by `k x n`) on small-integer
+/// inputs in `grid(m, n)` workgroups and compare C (`out` elements)
 /// exactly with the product: every order of summation gives the same
 /// bits. `scalars_first`: the parameters are `m, n, k, a, b, c` rather
 /// than `a, b, c, m, n, k`.
@@ -2118,7 +2118,7 @@ fn exact_gemm(
     spec: &vyre_testkit::harness::OwnedSpec,
     (elem, out): (DataType, DataType),
     (m, n, k, seed): (usize, usize, usize, u64),
-    bn: u32,
+    grid: &dyn Fn(u32, u32) -> [u32; 3],
     scalars_first: bool,
 ) {
     let a = matrix_support::small_int_bits(elem, m * k, seed);
@@ -2134,7 +2134,7 @@ fn exact_gemm(
     } else {
         bufs.into_iter().chain(scalars).collect()
     };
-    let grid = Grid::Workgroups([(n as u32).div_ceil(bn), (m as u32).div_ceil(128), 1]);
+    let grid = Grid::Workgroups(grid(m as u32, n as u32));
     let got = spec
         .with(|s| run_on(device, s, grid, &args))
         .unwrap_or_else(|e| panic!("cuda: {e}"));
@@ -2207,7 +2207,7 @@ fn warpgroup_gemm_matches_the_exact_product() {
                 &spec,
                 (elem, DataType::F32),
                 size,
-                warpgroup_support::BN,
+                &|m, n| [n.div_ceil(warpgroup_support::BN), m.div_ceil(128), 1],
                 false,
             );
         }
@@ -2258,7 +2258,17 @@ fn bench_warpgroup_gemms_are_exact_on_the_device() {
     let src = include_str!("../bench/kernels/gemm_wg.vyre");
     let module = vyre::lang::parse("gemm_wg.vyre", src).unwrap_or_else(|d| panic!("{d}"));
     for p in module.kernels {
-        let bn: u32 = if p.name.contains("n128") { 128 } else { 256 };
+        // The kernel's own `grid = (..)` rule: its tile order is its own.
+        let rule = &module.grids[&p.name];
+        let grid = |m: u32, n: u32| {
+            let scalar = |name: &str| match name {
+                "m" => Some(u64::from(m)),
+                "n" => Some(u64::from(n)),
+                _ => None,
+            };
+            let dims = rule.eval(&scalar, &|_| None).expect("grid rule");
+            dims.map(|d| u32::try_from(d).expect("grid fits u32"))
+        };
         let elem = if p.name.contains("f16") && !p.name.contains("bf16") {
             DataType::F16
         } else {
@@ -2267,7 +2277,7 @@ fn bench_warpgroup_gemms_are_exact_on_the_device() {
         let spec = cubin_spec(&p, &archs, false);
         for size in [(256, 512, 512, 1), (200, 300, 136, 2)] {
             println!("{} {size:?} on {arch}", p.name);
-            exact_gemm(&device, &spec, (elem, elem), size, bn, true);
+            exact_gemm(&device, &spec, (elem, elem), size, &grid, true);
         }
     }
 }

@@ -9,9 +9,11 @@
 
 use vyre::backend::reference::{RefArg, RunOptions, run_with};
 use vyre::half::{bf16, f16};
-use vyre::ir::{Literal, Program};
+use vyre::ir::{GridRule, Literal, Program};
 
-fn kernels() -> Vec<Program> {
+/// Every kernel of the two files, with its `grid = (..)` rule if it has
+/// one (those of `gemm.vyre` have none).
+fn kernels() -> Vec<(Program, Option<GridRule>)> {
     let files = [
         ("gemm.vyre", include_str!("../bench/kernels/gemm.vyre")),
         (
@@ -22,17 +24,20 @@ fn kernels() -> Vec<Program> {
     let mut out = Vec::new();
     for (name, src) in files {
         match vyre::lang::parse(name, src) {
-            Ok(m) => out.extend(m.kernels),
+            Ok(mut m) => out.extend(m.kernels.into_iter().map(|p| {
+                let rule = m.grids.remove(&p.name);
+                (p, rule)
+            })),
             Err(d) => panic!("{d}"),
         }
     }
     out
 }
 
-fn kernel(name: &str) -> Program {
+fn kernel(name: &str) -> (Program, Option<GridRule>) {
     kernels()
         .into_iter()
-        .find(|p| p.name == name)
+        .find(|(p, _)| p.name == name)
         .unwrap_or_else(|| panic!("no kernel {name}"))
 }
 
@@ -44,22 +49,44 @@ fn value(i: usize, p: usize, q: usize) -> f32 {
 /// Run `name` on (m, n, k) with the element type given by `to_bits` /
 /// `from_f32`, and compare with the sequential f32 sum.
 fn check(name: &str, m: u32, n: u32, k: u32, from_f32: fn(f32) -> u16, to_f32: fn(u16) -> f32) {
-    let p = kernel(name);
-    let wide = name.contains("n256") || (name.starts_with("gemm_wg") && !name.contains("n128"));
-    let bn = if wide { 256 } else { 128 };
+    let (p, rule) = kernel(name);
+    let scalar = |s: &str| match s {
+        "m" => Some(u64::from(m)),
+        "n" => Some(u64::from(n)),
+        "k" => Some(u64::from(k)),
+        _ => None,
+    };
+    let len = |s: &str| match s {
+        "a" => Some(u64::from(m) * u64::from(k)),
+        "b" => Some(u64::from(k) * u64::from(n)),
+        "c" => Some(u64::from(m) * u64::from(n)),
+        _ => None,
+    };
+    let grid = match rule {
+        Some(rule) => rule
+            .eval(&scalar, &len)
+            .unwrap_or_else(|e| panic!("{name}: grid: {e}"))
+            .map(|d| u32::try_from(d).expect("grid fits u32")),
+        // `gemm.vyre`: tiles of BN x 128, BN in the instance's name.
+        None => {
+            let bn = if name.contains("n256") { 256 } else { 128 };
+            [n.div_ceil(bn), m.div_ceil(128), 1]
+        }
+    };
     let (mu, nu, ku) = (m as usize, n as usize, k as usize);
     let a: Vec<u16> = (0..mu * ku).map(|i| from_f32(value(i, 7, 13))).collect();
     let b: Vec<u16> = (0..ku * nu).map(|i| from_f32(value(i, 5, 11))).collect();
     let mut a32: Vec<u32> = a.iter().map(|&x| u32::from(x)).collect();
     let mut b32: Vec<u32> = b.iter().map(|&x| u32::from(x)).collect();
-    let mut c32 = vec![0u32; mu * nu];
+    // NaN in both half types: an entry no workgroup stores fails.
+    let mut c32 = vec![0xffffu32; mu * nu];
     let opts = RunOptions {
         subgroup_size: 32,
         ..RunOptions::default()
     };
     run_with(
         &p,
-        [n.div_ceil(bn), m.div_ceil(128), 1],
+        grid,
         &mut [
             RefArg::Scalar(Literal::U32(m)),
             RefArg::Scalar(Literal::U32(n)),
@@ -161,4 +188,23 @@ fn warpgroup_gemms_match_the_sequential_sum() {
     // filled with 0 by the copies: whole tiles, then ragged m, n and k.
     check("gemm_wg_bf16_tma", 128, 256, 256, bf16_bits, bf16_value);
     check("gemm_wg_f16_tma", 130, 264, 72, f16_bits, f16_value);
+}
+
+#[test]
+fn grouped_tile_orders_cover_every_tile_once() {
+    // G = 8 rows of tiles per group: a grid of 3 x 2 tiles is one partial
+    // group (3 rows), 9 x 2 one whole group and a last one of a single row;
+    // every entry of C is written exactly once with the right sum.
+    check("gemm_wg_bf16_tma_g8", 130, 300, 72, bf16_bits, bf16_value);
+    check("gemm_wg_bf16_w1_g8", 1100, 272, 64, bf16_bits, bf16_value);
+    check("gemm_wg_f16_tma_w1_g8", 256, 512, 136, f16_bits, f16_value);
+    // 128-wide tiles, three stages: two workgroups fit one SM.
+    check(
+        "gemm_wg_bf16_tma_n128_s3",
+        260,
+        136,
+        200,
+        bf16_bits,
+        bf16_value,
+    );
 }

@@ -576,6 +576,18 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
     one!(f16, "gemm_wg_f16_w1", wg::gemm_wg_f16_w1);
     one!(bf16, "gemm_wg_bf16_tma", wg::gemm_wg_bf16_tma);
     one!(f16, "gemm_wg_f16_tma", wg::gemm_wg_f16_tma);
+    one!(bf16, "gemm_wg_bf16_w1_g8", wg::gemm_wg_bf16_w1_g8);
+    one!(f16, "gemm_wg_f16_g8", wg::gemm_wg_f16_g8);
+    one!(bf16, "gemm_wg_bf16_tma_g8", wg::gemm_wg_bf16_tma_g8);
+    one!(f16, "gemm_wg_f16_tma_g8", wg::gemm_wg_f16_tma_g8);
+    one!(bf16, "gemm_wg_bf16_tma_w1", wg::gemm_wg_bf16_tma_w1);
+    one!(bf16, "gemm_wg_bf16_tma_w1_g8", wg::gemm_wg_bf16_tma_w1_g8);
+    one!(f16, "gemm_wg_f16_tma_w1_g8", wg::gemm_wg_f16_tma_w1_g8);
+    one!(
+        bf16,
+        "gemm_wg_bf16_tma_n128_s3",
+        wg::gemm_wg_bf16_tma_n128_s3
+    );
     one!(bf16, "gemm_wg_bf16_tuned", wg::gemm_wg::<bf16>);
     one!(f16, "gemm_wg_f16_tuned", wg::gemm_wg::<f16>);
     Ok(())
