@@ -1195,6 +1195,133 @@ impl Node {
             | Node::Barrier => vec![],
         }
     }
+
+    /// This statement with `f` applied to each of its own expressions (those
+    /// of [`Node::exprs`], in that order), nested blocks untouched: with
+    /// [`Node::map_blocks`], the one place a rewriting pass spells out the
+    /// shape of every statement.
+    #[must_use]
+    pub fn map_exprs(self, f: &mut dyn FnMut(Expr) -> Expr) -> Node {
+        match self {
+            Node::Let { local, value } => Node::Let {
+                local,
+                value: f(value),
+            },
+            Node::Assign { local, value } => Node::Assign {
+                local,
+                value: f(value),
+            },
+            Node::Store { buf, index, value } => {
+                let index = f(index);
+                Node::Store {
+                    buf,
+                    index,
+                    value: f(value),
+                }
+            }
+            Node::Atomic {
+                op,
+                buf,
+                index,
+                expected,
+                value,
+                result,
+            } => {
+                let index = f(index);
+                let value = f(value);
+                Node::Atomic {
+                    op,
+                    buf,
+                    index,
+                    expected: expected.map(&mut *f),
+                    value,
+                    result,
+                }
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => Node::If {
+                cond: f(cond),
+                then,
+                otherwise,
+            },
+            Node::While { cond, body } => Node::While {
+                cond: f(cond),
+                body,
+            },
+            Node::For {
+                var,
+                start,
+                end,
+                step,
+                unroll,
+                body,
+            } => {
+                let start = f(start);
+                Node::For {
+                    var,
+                    start,
+                    end: f(end),
+                    step,
+                    unroll,
+                    body,
+                }
+            }
+            Node::Matrix(op) => Node::Matrix(op.map_exprs(f)),
+            Node::Async(op) => Node::Async(op.map_exprs(f)),
+            other @ (Node::Loop { .. }
+            | Node::Unsafe { .. }
+            | Node::Break
+            | Node::Continue
+            | Node::Return
+            | Node::Barrier) => other,
+        }
+    }
+
+    /// This statement with `f` applied to each block nested directly in it
+    /// (an `if`'s two arms in order, a loop's body), its own expressions
+    /// untouched; see [`Node::map_exprs`].
+    #[must_use]
+    pub fn map_blocks(self, f: &mut dyn FnMut(Vec<Node>) -> Vec<Node>) -> Node {
+        match self {
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let then = f(then);
+                Node::If {
+                    cond,
+                    then,
+                    otherwise: f(otherwise),
+                }
+            }
+            Node::While { cond, body } => Node::While {
+                cond,
+                body: f(body),
+            },
+            Node::For {
+                var,
+                start,
+                end,
+                step,
+                unroll,
+                body,
+            } => Node::For {
+                var,
+                start,
+                end,
+                step,
+                unroll,
+                body: f(body),
+            },
+            Node::Loop { body } => Node::Loop { body: f(body) },
+            Node::Unsafe { body } => Node::Unsafe { body: f(body) },
+            other => other,
+        }
+    }
 }
 
 impl AtomicResult {

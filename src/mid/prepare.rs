@@ -110,6 +110,7 @@ impl Unroller {
                     }
                     let copy = body
                         .iter()
+                        .cloned()
                         .map(|n| substitute_node(n, &map, &renames))
                         .collect();
                     for n in self.block(copy) {
@@ -132,49 +133,11 @@ impl Unroller {
                     otherwise: self.block(otherwise),
                 }),
             },
-            Node::While { cond, body } => out.push(Node::While {
-                cond: fold(cond),
-                body: self.block(body),
-            }),
-            Node::Loop { body } => out.push(Node::Loop {
-                body: self.block(body),
-            }),
-            Node::Unsafe { body } => out.push(Node::Unsafe {
-                body: self.block(body),
-            }),
-            Node::Let { local, value } => out.push(Node::Let {
-                local,
-                value: fold(value),
-            }),
-            Node::Assign { local, value } => out.push(Node::Assign {
-                local,
-                value: fold(value),
-            }),
-            Node::Store { buf, index, value } => out.push(Node::Store {
-                buf,
-                index: fold(index),
-                value: fold(value),
-            }),
-            Node::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-                result,
-            } => out.push(Node::Atomic {
-                op,
-                buf,
-                index: fold(index),
-                expected: expected.map(fold),
-                value: fold(value),
-                result,
-            }),
-            Node::Matrix(op) => out.push(Node::Matrix(op.map_exprs(&mut fold))),
-            Node::Async(op) => out.push(Node::Async(op.map_exprs(&mut fold))),
-            other @ (Node::Break | Node::Continue | Node::Return | Node::Barrier) => {
-                out.push(other);
-            }
+            other => out.push(
+                other
+                    .map_exprs(&mut fold)
+                    .map_blocks(&mut |b| self.block(b)),
+            ),
         }
     }
 
@@ -230,30 +193,19 @@ fn defined_locals(body: &[Node]) -> Vec<LocalId> {
 /// `n` with the locals of `map` replaced (reads) and `renames` applied to
 /// every statement that defines or assigns a local.
 fn substitute_node(
-    n: &Node,
+    n: Node,
     map: &HashMap<LocalId, Expr>,
     renames: &HashMap<LocalId, LocalId>,
 ) -> Node {
-    let e = |x: &Expr| substitute(x, map);
-    let l = |x: &LocalId| *renames.get(x).unwrap_or(x);
-    let b = |body: &[Node]| {
-        body.iter()
-            .map(|n| substitute_node(n, map, renames))
-            .collect()
-    };
-    match n {
+    let l = |x: LocalId| *renames.get(&x).unwrap_or(&x);
+    let n = match n {
         Node::Let { local, value } => Node::Let {
             local: l(local),
-            value: e(value),
+            value,
         },
         Node::Assign { local, value } => Node::Assign {
             local: l(local),
-            value: e(value),
-        },
-        Node::Store { buf, index, value } => Node::Store {
-            buf: *buf,
-            index: e(index),
-            value: e(value),
+            value,
         },
         Node::Atomic {
             op,
@@ -263,29 +215,16 @@ fn substitute_node(
             value,
             result,
         } => Node::Atomic {
-            op: *op,
-            buf: *buf,
-            index: e(index),
-            expected: expected.as_ref().map(e),
-            value: e(value),
+            op,
+            buf,
+            index,
+            expected,
+            value,
             result: match result {
                 crate::ir::AtomicResult::Discard => crate::ir::AtomicResult::Discard,
                 crate::ir::AtomicResult::Let(x) => crate::ir::AtomicResult::Let(l(x)),
                 crate::ir::AtomicResult::Assign(x) => crate::ir::AtomicResult::Assign(l(x)),
             },
-        },
-        Node::If {
-            cond,
-            then,
-            otherwise,
-        } => Node::If {
-            cond: e(cond),
-            then: b(then),
-            otherwise: b(otherwise),
-        },
-        Node::While { cond, body } => Node::While {
-            cond: e(cond),
-            body: b(body),
         },
         Node::For {
             var,
@@ -296,21 +235,20 @@ fn substitute_node(
             body,
         } => Node::For {
             var: l(var),
-            start: e(start),
-            end: e(end),
-            step: *step,
-            unroll: *unroll,
-            body: b(body),
+            start,
+            end,
+            step,
+            unroll,
+            body,
         },
-        Node::Loop { body } => Node::Loop { body: b(body) },
-        Node::Unsafe { body } => Node::Unsafe { body: b(body) },
-        Node::Break => Node::Break,
-        Node::Continue => Node::Continue,
-        Node::Return => Node::Return,
-        Node::Barrier => Node::Barrier,
-        Node::Matrix(op) => Node::Matrix(op.clone().map_exprs(&mut |x| substitute(&x, map))),
-        Node::Async(op) => Node::Async(op.clone().map_exprs(&mut |x| substitute(&x, map))),
-    }
+        other => other,
+    };
+    n.map_exprs(&mut |x| substitute(&x, map))
+        .map_blocks(&mut |body| {
+            body.into_iter()
+                .map(|n| substitute_node(n, map, renames))
+                .collect()
+        })
 }
 
 /// `e` with every local of `map` replaced.
@@ -505,7 +443,7 @@ impl Rewriter<'_> {
     }
 
     fn node(&self, n: Node) -> Option<Node> {
-        Some(match n {
+        let n = match n {
             Node::Store {
                 buf: BufRef::Private(id),
                 index,
@@ -520,23 +458,15 @@ impl Rewriter<'_> {
                     Expr::Cast(n, x) if n.is_narrow() => *x,
                     v => v,
                 };
-                Node::Assign {
+                return Some(Node::Assign {
                     local,
                     value: self.expr(value),
-                }
+                });
             }
             Node::Store { buf, index, value } => Node::Store {
                 buf: self.buf(buf),
-                index: self.expr(index),
-                value: self.expr(value),
-            },
-            Node::Let { local, value } => Node::Let {
-                local,
-                value: self.expr(value),
-            },
-            Node::Assign { local, value } => Node::Assign {
-                local,
-                value: self.expr(value),
+                index,
+                value,
             },
             Node::Atomic {
                 op,
@@ -548,51 +478,19 @@ impl Rewriter<'_> {
             } => Node::Atomic {
                 op,
                 buf: self.buf(buf),
-                index: self.expr(index),
-                expected: expected.map(|x| self.expr(x)),
-                value: self.expr(value),
+                index,
+                expected,
+                value,
                 result,
-            },
-            Node::If {
-                cond,
-                then,
-                otherwise,
-            } => Node::If {
-                cond: self.expr(cond),
-                then: self.block(then),
-                otherwise: self.block(otherwise),
-            },
-            Node::While { cond, body } => Node::While {
-                cond: self.expr(cond),
-                body: self.block(body),
-            },
-            Node::For {
-                var,
-                start,
-                end,
-                step,
-                unroll,
-                body,
-            } => Node::For {
-                var,
-                start: self.expr(start),
-                end: self.expr(end),
-                step,
-                unroll,
-                body: self.block(body),
-            },
-            Node::Loop { body } => Node::Loop {
-                body: self.block(body),
-            },
-            Node::Unsafe { body } => Node::Unsafe {
-                body: self.block(body),
             },
             // Matrices load and store buffers and shared arrays only (the
             // validator rejects private ones), so no array is renumbered.
-            Node::Matrix(op) => Node::Matrix(op.map_exprs(&mut |x| self.expr(x))),
-            Node::Async(op) => Node::Async(op.map_exprs(&mut |x| self.expr(x))),
-            other @ (Node::Break | Node::Continue | Node::Return | Node::Barrier) => other,
-        })
+            other => other,
+        };
+        Some(
+            n.map_exprs(&mut |x| self.expr(x))
+                .map_blocks(&mut |b| self.block(b)),
+        )
     }
 
     fn expr(&self, e: Expr) -> Expr {

@@ -319,36 +319,12 @@ impl Lower<'_> {
                 }
                 None => Node::If {
                     cond,
-                    then: self.block(then),
-                    otherwise: self.block(otherwise),
-                },
+                    then,
+                    otherwise,
+                }
+                .map_blocks(&mut |b| self.block(b)),
             },
-            Node::While { cond, body } => Node::While {
-                cond,
-                body: self.block(body),
-            },
-            Node::For {
-                var,
-                start,
-                end,
-                step,
-                unroll,
-                body,
-            } => Node::For {
-                var,
-                start,
-                end,
-                step,
-                unroll,
-                body: self.block(body),
-            },
-            Node::Loop { body } => Node::Loop {
-                body: self.block(body),
-            },
-            Node::Unsafe { body } => Node::Unsafe {
-                body: self.block(body),
-            },
-            other => other,
+            other => other.map_blocks(&mut |b| self.block(b)),
         };
         out.push(n);
     }

@@ -42,7 +42,7 @@ pub fn widen(program: &Program) -> Cow<'_, Program> {
         }
     }
     let w = Widener { src: program };
-    p.body = w.block(&program.body);
+    p.body = w.block(std::mem::take(&mut p.body));
     Cow::Owned(p)
 }
 
@@ -125,95 +125,36 @@ struct Widener<'p> {
 }
 
 impl Widener<'_> {
-    fn block(&self, body: &[Node]) -> Vec<Node> {
-        body.iter().map(|n| self.node(n)).collect()
+    fn block(&self, body: Vec<Node>) -> Vec<Node> {
+        body.into_iter().map(|n| self.node(n)).collect()
     }
 
     fn value(&self, e: &Expr) -> Expr {
         self.expr(e).0
     }
 
-    fn node(&self, n: &Node) -> Node {
-        match n {
-            Node::Let { local, value } => Node::Let {
-                local: *local,
-                value: self.value(value),
-            },
-            Node::Assign { local, value } => Node::Assign {
-                local: *local,
-                value: self.value(value),
-            },
+    fn node(&self, n: Node) -> Node {
+        let n = match n {
+            // A narrow element is stored as `Cast(N, x)`: memory's type.
             Node::Store { buf, index, value } => {
-                let elem = self.src.elem_type(*buf).unwrap_or(DataType::U32);
-                let value = self.value(value);
-                Node::Store {
-                    buf: *buf,
-                    index: self.value(index),
+                let elem = self.src.elem_type(buf).unwrap_or(DataType::U32);
+                let value = self.value(&value);
+                return Node::Store {
+                    buf,
+                    index: self.value(&index),
                     value: if elem.is_narrow() {
                         Expr::Cast(elem, Box::new(value))
                     } else {
                         value
                     },
-                }
+                };
             }
-            Node::Atomic {
-                op,
-                buf,
-                index,
-                expected,
-                value,
-                result,
-            } => Node::Atomic {
-                op: *op,
-                buf: *buf,
-                index: self.value(index),
-                expected: expected.as_ref().map(|e| self.value(e)),
-                value: self.value(value),
-                result: *result,
-            },
-            Node::If {
-                cond,
-                then,
-                otherwise,
-            } => Node::If {
-                cond: self.value(cond),
-                then: self.block(then),
-                otherwise: self.block(otherwise),
-            },
-            Node::While { cond, body } => Node::While {
-                cond: self.value(cond),
-                body: self.block(body),
-            },
-            Node::For {
-                var,
-                start,
-                end,
-                step,
-                unroll,
-                body,
-            } => Node::For {
-                var: *var,
-                start: self.value(start),
-                end: self.value(end),
-                step: *step,
-                unroll: *unroll,
-                body: self.block(body),
-            },
-            Node::Loop { body } => Node::Loop {
-                body: self.block(body),
-            },
-            Node::Unsafe { body } => Node::Unsafe {
-                body: self.block(body),
-            },
-            Node::Break => Node::Break,
-            Node::Continue => Node::Continue,
-            Node::Return => Node::Return,
-            Node::Barrier => Node::Barrier,
-            // Matrix elements and copied elements stay in memory's types;
-            // only the `u32`/`f32` operands are widened (a no-op for them).
-            Node::Matrix(op) => Node::Matrix(op.clone().map_exprs(&mut |e| self.value(&e))),
-            Node::Async(op) => Node::Async(op.clone().map_exprs(&mut |e| self.value(&e))),
-        }
+            other => other,
+        };
+        // Matrix elements and copied elements stay in memory's types; only
+        // the `u32`/`f32` operands are widened (a no-op for them).
+        n.map_exprs(&mut |e| self.value(&e))
+            .map_blocks(&mut |b| self.block(b))
     }
 
     /// The widened expression and the *source* type of `e`.
