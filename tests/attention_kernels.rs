@@ -65,3 +65,15 @@ fn head_dim_128_matches_softmax_attention() {
     check("attention_bf16_d128", 1, 256, 128, false);
     check("attention_bf16_d128_causal", 1, 384, 128, true);
 }
+
+#[test]
+fn tile_copy_instances_match_softmax_attention() {
+    // q, k and v staged by `async_copy_tile` (TMA on sm_90a; here the
+    // element loop) from the [heads * seq, D] matrices: several key tiles
+    // and heads, a partial last tile and query block (the last head's rows
+    // past the buffer come in as 0, masked), causal and not.
+    check("attention_bf16_d64_tma", 2, 256, 64, false);
+    check("attention_bf16_d64_causal_tma", 3, 200, 64, true);
+    check("attention_bf16_d128_k128_tma", 2, 77, 128, false);
+    check("attention_bf16_d128_causal_k128_tma", 1, 384, 128, true);
+}

@@ -223,7 +223,7 @@ fn bench_attention_kernels_keep_wgmma_asynchronous() {
     for p in &module.kernels {
         let text = emit(p, "sm_90a");
         let dim = if p.name.contains("d128") { 128 } else { 64 };
-        let keys = if p.name.ends_with("k128") { 128 } else { 64 };
+        let keys = if p.name.contains("_k128") { 128 } else { 64 };
         // s = q · kᵀ: one m64n{keys}k16 per 16 of the head dimension; o +=
         // p · v: one m64n{dim}k16 per 16 keys, A from registers.
         let from_regs = text

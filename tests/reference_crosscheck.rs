@@ -955,11 +955,14 @@ impl Walker<'_, '_> {
                         self.eval(inv, row),
                         self.eval(inv, col),
                     );
-                    let ncols = self.eval(inv, &Expr::Param(*cols));
                     let len = self.eval(inv, &Expr::Len(*src));
-                    let nrows = self
-                        .eval(inv, &Expr::Param(*rows))
-                        .min(len.checked_div(ncols).unwrap_or(0));
+                    let mut dim = |d: vyre::ir::TileDim, ncols: u64| match d {
+                        vyre::ir::TileDim::Param(p) => self.eval(inv, &Expr::Param(p)),
+                        vyre::ir::TileDim::Const(v) => u64::from(v),
+                        vyre::ir::TileDim::Fill => len.checked_div(ncols).unwrap_or(0),
+                    };
+                    let ncols = dim(*cols, 0);
+                    let nrows = dim(*rows, ncols).min(len.checked_div(ncols).unwrap_or(0));
                     let vyre::ir::SharedLayout::Swizzled { cols: tile_cols } =
                         self.p.shared[*dst as usize].layout
                     else {

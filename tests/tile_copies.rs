@@ -14,7 +14,7 @@ mod ptx_support;
 
 use device_support::{devices, spec_for_every_target};
 use lang_support::{error, kernel};
-use vyre::ir::{AsyncOp, Node};
+use vyre::ir::{AsyncOp, Node, TileDim};
 use vyre::runtime::LaunchArg;
 use vyre::{DispatchConfig, Grid};
 
@@ -46,6 +46,28 @@ pub fn probe(rows: u32, cols: u32, row: u32, col: u32, dst: u32, src: &[u16], ou
         out[i * 128 + tid] = t[i * 128 + tid];
     }
 }";
+
+/// The probe with a source matrix of constant width 200 and every row the
+/// buffer holds (`src.len() / 200`): shapes the launcher knows without a
+/// parameter of their own.
+const PROBE_FILL: &str = "#[kernel(workgroup_size = 128)]
+pub fn probe_fill(row: u32, col: u32, dst: u32, src: &[u16], out: &mut [u16]) {
+    #[shared(swizzled, cols = 128)]
+    let mut t: [u16; 4096];
+    let tid = local_id().x;
+    for i in 0..32 {
+        t[i * 128 + tid] = 43690u16;
+    }
+    barrier();
+    async_copy_tile(&mut t, dst, &src, src.len() / FILL_COLS, FILL_COLS, row, col, 16, 128);
+    async_commit();
+    async_wait(0);
+    barrier();
+    for i in 0..32 {
+        out[i * 128 + tid] = t[i * 128 + tid];
+    }
+}
+const FILL_COLS: u32 = 200;";
 
 /// The documented meaning, element by element, in exact arithmetic.
 fn model(src: &[u16], rows: u32, cols: u32, row: u32, col: u32, dst: u32) -> Vec<u16> {
@@ -88,8 +110,8 @@ fn tile_copies_parse_print_and_round_trip() {
             [AsyncOp::Tile {
                 dst: 0,
                 src: 5,
-                rows: 0,
-                cols: 1,
+                rows: TileDim::Param(0),
+                cols: TileDim::Param(1),
                 box_rows: 16,
                 box_cols: 128,
                 ..
@@ -102,6 +124,25 @@ fn tile_copies_parse_print_and_round_trip() {
         text.contains("async_copy_tile(&mut t, dst, &src, rows, cols, row, col, 16, 128);"),
         "{text}"
     );
+    assert_eq!(kernel(&text), p, "{text}");
+    let bytes = vyre::ir::wire::to_wire(&p);
+    assert_eq!(vyre::ir::wire::from_wire(&bytes).expect("decode"), p);
+    // A constant width and every row of the buffer.
+    let p = kernel(PROBE_FILL);
+    let text = vyre::lang::print(&p);
+    assert!(
+        text.contains(
+            "async_copy_tile(&mut t, dst, &src, src.len() / 200, 200, row, col, 16, 128);"
+        ),
+        "{text}"
+    );
+    let mut dims = Vec::new();
+    vyre::ir::walk_nodes(&p.body, &mut |n| {
+        if let Node::Async(AsyncOp::Tile { rows, cols, .. }) = n {
+            dims.push((*rows, *cols));
+        }
+    });
+    assert_eq!(dims, [(TileDim::Fill, TileDim::Const(200))]);
     assert_eq!(kernel(&text), p, "{text}");
     let bytes = vyre::ir::wire::to_wire(&p);
     assert_eq!(vyre::ir::wire::from_wire(&bytes).expect("decode"), p);
@@ -133,14 +174,32 @@ pub fn k(rows: u32, cols: u32, {params} src: &[u16], out: &mut [u16]) {{
         (
             "",
             swizzled,
-            "async_copy_tile(&mut t, 0, &src, 16, cols, 0, 0, 8, 64);",
-            "must name a `u32` parameter",
+            "async_copy_tile(&mut t, 0, &src, rows + 1, cols, 0, 0, 8, 64);",
+            "or `src.len() / cols`, but this expression reads `rows`",
         ),
         (
             "n: i32,",
             swizzled,
             "async_copy_tile(&mut t, 0, &src, n, cols, 0, 0, 8, 64);",
-            "must name a `u32` parameter",
+            "but `n` is not a `u32` scalar",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, src.len() / 64, cols, 0, 0, 8, 64);",
+            "must divide by the copy's own cols",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, out.len() / cols, cols, 0, 0, 8, 64);",
+            "only for the copy's own source buffer",
+        ),
+        (
+            "",
+            swizzled,
+            "async_copy_tile(&mut t, 0, &src, rows, src.len() / 8, 0, 0, 8, 64);",
+            "a constant, but this expression reads `src`",
         ),
         (
             "",
@@ -178,19 +237,26 @@ pub fn k(rows: u32, cols: u32, {params} src: &[u16], out: &mut [u16]) {{
     }
 }
 
-/// Every device gives the model's tile, for boxes inside the matrix, over
-/// its edges (zero fill), past the tile's end (dropped), at destinations
-/// that are not whole swizzle atoms, and for row lengths TMA cannot stride.
-#[test]
-fn tile_copies_match_the_model_on_every_device() {
-    let p = kernel(PROBE);
-    let spec = spec_for_every_target(&p, "tests::tile_copies::probe");
-    // Hopper's form: TMA on tensor maps (the default `ptx` artifact, for
-    // sm_80, runs the element loop), alone in a spec of its own.
-    let mut hopper = vyre_testkit::harness::OwnedSpec::new(&p, "tests::tile_copies::probe_tma");
+/// One launch of a probe: the source matrix's (rows, cols) as the model
+/// sees them, and the box's (row, col, dst).
+type Case = ((u32, u32), (u32, u32, u32));
+
+/// Every device (and on Hopper the `sm_90a` PTX and cubin, TMA on tensor
+/// maps, in specs of their own; the default `ptx` artifact, for sm_80, runs
+/// the element loop) gives the model's tile for each case of probe `p`,
+/// launched with `scalars(case)` and then `src` and the output.
+fn check_on_every_device(
+    p: &vyre::ir::Program,
+    src: &[u16],
+    cases: &[Case],
+    scalars: &dyn Fn(&Case) -> Vec<u32>,
+) {
+    let key = format!("tests::tile_copies::{}", p.name);
+    let spec = spec_for_every_target(p, &key);
+    let mut hopper = vyre_testkit::harness::OwnedSpec::new(p, format!("{key}_tma"));
     let mut config = DispatchConfig::default();
     config.target_arch = Some("sm_90a".into());
-    let ptx = vyre::driver::emit_aot_target("ptx", &p, &config).expect("sm_90a PTX");
+    let ptx = vyre::driver::emit_aot_target("ptx", p, &config).expect("sm_90a PTX");
     let text = String::from_utf8_lossy(&ptx);
     assert!(
         text.contains("cp.async.bulk.tensor.2d")
@@ -200,38 +266,14 @@ fn tile_copies_match_the_model_on_every_device() {
     hopper.push_artifact("ptx", Some("sm_90a"), ptx);
     // The same assembled by ptxas, where one is found (a build embeds the
     // cubin; the PTX is what the driver compiles without one).
-    let cubin = vyre::driver::emit_aot_target("cubin", &p, &config)
+    let cubin = vyre::driver::emit_aot_target("cubin", p, &config)
         .ok()
         .filter(|b| b.starts_with(b"\x7fELF"))
         .map(|bytes| {
-            let mut s =
-                vyre_testkit::harness::OwnedSpec::new(&p, "tests::tile_copies::probe_tma_cubin");
+            let mut s = vyre_testkit::harness::OwnedSpec::new(p, format!("{key}_tma_cubin"));
             s.push_artifact("cubin", Some("sm_90a"), bytes);
             s
         });
-    let (m, n) = (40u32, 200u32);
-    let src: Vec<u16> = (0..m * n + 37).map(|i| (i * 7 + 1) as u16).collect();
-    let tile = (TILE_COLS * 8) as u32;
-    // (rows, cols, row, col, dst)
-    let cases = [
-        (m, n, 0, 0, 0),              // inside
-        (m, n, 8, 64, tile),          // inside, second atom row
-        (m, n, 32, 0, 0),             // rows 40.. are past `rows`: zero
-        (m, n, 0, 128, 0),            // columns 200.. past `cols`: zero
-        (m, n, 36, 150, tile * 2),    // both edges
-        (m, n, 8, 4, 0),              // a column off the 16-byte grid
-        (m, n, 200, 300, 0),          // wholly outside: all zero
-        (m, n, 0, 0, tile * 3),       // half the box past the tile: dropped
-        (m, n, 0, 0, 8),              // not a whole swizzle atom
-        (m, n, 0, 0, 128),            // atom row 1: not whole atoms
-        (m, 196, 0, 0, 0),            // 196 * 2 bytes: not a 16-byte stride
-        (1000, n, 0, 0, 0),           // `rows` past the buffer: len / cols
-        (0, n, 0, 0, 0),              // no rows
-        (m, 0, 0, 0, 0),              // no columns
-        (m, n, u32::MAX - 3, 0, 0),   // rows that would wrap
-        (m, n, 0, u32::MAX - 70, 0),  // columns that would wrap
-        (m, n, 0, 0, u32::MAX - 100), // a destination that would wrap
-    ];
     let mut runs = Vec::new();
     for dev in devices() {
         #[cfg(feature = "cuda")]
@@ -248,43 +290,84 @@ fn tile_copies_match_the_model_on_every_device() {
         runs.push((dev, &spec, "default"));
     }
     for (dev, spec, form) in runs {
-        let srcb = dev.upload(&src).unwrap();
-        for &(rows, cols, row, col, dst) in &cases {
-            let want = model(&src, rows, cols, row, col, dst);
+        let srcb = dev.upload(src).unwrap();
+        for case in cases {
+            let ((rows, cols), (row, col, dst)) = *case;
+            let what = format!(
+                "{} {} ({form}; rows {rows}, cols {cols}, row {row}, col {col}, dst {dst})",
+                dev.name(),
+                p.name
+            );
+            let want = model(src, rows, cols, row, col, dst);
             let mut outb = dev.zeros::<u16>(TILE_ROWS * TILE_COLS).unwrap();
-            spec.with(|s| {
-                dev.launch(
-                    s,
-                    Grid::workgroups(1),
-                    &mut [
-                        LaunchArg::U32(rows),
-                        LaunchArg::U32(cols),
-                        LaunchArg::U32(row),
-                        LaunchArg::U32(col),
-                        LaunchArg::U32(dst),
-                        srcb.arg(),
-                        outb.arg_mut(),
-                    ],
-                )
-            })
-            .unwrap_or_else(|e| panic!("{} ({form}): {e}", dev.name()));
-            let got = dev.download(&outb).unwrap_or_else(|e| {
-                panic!(
-                    "{} ({form}; rows {rows}, cols {cols}, row {row}, col {col}, dst {dst}): {e}",
-                    dev.name()
-                )
-            });
+            let mut args: Vec<LaunchArg> = scalars(case).into_iter().map(LaunchArg::U32).collect();
+            args.push(srcb.arg());
+            args.push(outb.arg_mut());
+            spec.with(|s| dev.launch(s, Grid::workgroups(1), &mut args))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            drop(args);
+            let got = dev
+                .download(&outb)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             let bad = (0..want.len()).find(|&i| got[i] != want[i]);
             assert!(
                 bad.is_none(),
-                "{} ({form}; rows {rows}, cols {cols}, row {row}, col {col}, dst {dst}): element {:?}: got {:#x}, want {:#x}",
-                dev.name(),
+                "{what}: element {:?}: got {:#x}, want {:#x}",
                 bad,
                 bad.map_or(0, |i| got[i]),
                 bad.map_or(0, |i| want[i]),
             );
         }
     }
+}
+
+/// Every device gives the model's tile, for boxes inside the matrix, over
+/// its edges (zero fill), past the tile's end (dropped), at destinations
+/// that are not whole swizzle atoms, and for row lengths TMA cannot stride.
+#[test]
+fn tile_copies_match_the_model_on_every_device() {
+    let (m, n) = (40u32, 200u32);
+    let src: Vec<u16> = (0..m * n + 37).map(|i| (i * 7 + 1) as u16).collect();
+    let tile = (TILE_COLS * 8) as u32;
+    let cases: [Case; 17] = [
+        ((m, n), (0, 0, 0)),              // inside
+        ((m, n), (8, 64, tile)),          // inside, second atom row
+        ((m, n), (32, 0, 0)),             // rows 40.. are past `rows`: zero
+        ((m, n), (0, 128, 0)),            // columns 200.. past `cols`: zero
+        ((m, n), (36, 150, tile * 2)),    // both edges
+        ((m, n), (8, 4, 0)),              // a column off the 16-byte grid
+        ((m, n), (200, 300, 0)),          // wholly outside: all zero
+        ((m, n), (0, 0, tile * 3)),       // half the box past the tile: dropped
+        ((m, n), (0, 0, 8)),              // not a whole swizzle atom
+        ((m, n), (0, 0, 128)),            // atom row 1: not whole atoms
+        ((m, 196), (0, 0, 0)),            // 196 * 2 bytes: not a 16-byte stride
+        ((1000, n), (0, 0, 0)),           // `rows` past the buffer: len / cols
+        ((0, n), (0, 0, 0)),              // no rows
+        ((m, 0), (0, 0, 0)),              // no columns
+        ((m, n), (u32::MAX - 3, 0, 0)),   // rows that would wrap
+        ((m, n), (0, u32::MAX - 70, 0)),  // columns that would wrap
+        ((m, n), (0, 0, u32::MAX - 100)), // a destination that would wrap
+    ];
+    let scalars = |&((rows, cols), (row, col, dst)): &Case| vec![rows, cols, row, col, dst];
+    check_on_every_device(&kernel(PROBE), &src, &cases, &scalars);
+}
+
+/// The shape without parameters (`src.len() / 200` rows of 200): every row
+/// the buffer holds, the last partial row not among them.
+#[test]
+fn tile_copies_of_every_row_match_the_model_on_every_device() {
+    let src: Vec<u16> = (0..40 * 200 + 37).map(|i| (i * 5 + 3) as u16).collect();
+    let all = (u32::MAX, 200);
+    let tile = (TILE_COLS * 8) as u32;
+    let cases: [Case; 5] = [
+        (all, (0, 0, 0)),        // inside
+        (all, (32, 128, tile)),  // the last rows and columns: zero past them
+        (all, (40, 0, 0)),       // row 40 is the partial one: zero
+        (all, (8, 4, 0)),        // a column off the 16-byte grid
+        (all, (0, 0, tile * 3)), // half the box past the tile: dropped
+    ];
+    let scalars = |&(_, (row, col, dst)): &Case| vec![row, col, dst];
+    check_on_every_device(&kernel(PROBE_FILL), &src, &cases, &scalars);
 }
 
 /// Hopper's form, checked without a GPU: one TMA copy per 128-byte panel,
@@ -300,17 +383,35 @@ fn hopper_ptx_issues_one_tma_copy_per_panel_and_assembles() {
     )
     .unwrap_or_else(|e| panic!("{}", e.render()))
     .kernels;
+    let attention = vyre::lang::parse(
+        "attention.vyre",
+        include_str!("../bench/kernels/attention.vyre"),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()))
+    .kernels;
     let find = |name: &str| {
         gemm.iter()
+            .chain(&attention)
             .find(|p| p.name == name)
             .unwrap_or_else(|| panic!("no kernel `{name}`"))
     };
+    let fill = kernel(PROBE_FILL);
     // (program, arch, TMA copies, tensor maps)
     let cases = [
         (&probe, "sm_90a", 2, 1),
         (&probe, "sm_80", 0, 0),
+        (&fill, "sm_90a", 2, 1),
         (find("gemm_wg_bf16_tma"), "sm_90a", 1 + 4, 2),
         (find("gemm_wg_bf16"), "sm_90a", 0, 0),
+        // q, k and v of 128 columns (two panels), k and v again per tile.
+        (
+            find("attention_bf16_d128_k128_tma"),
+            "sm_90a",
+            3 * 2 + 2 * 2,
+            3,
+        ),
+        (find("attention_bf16_d64_causal_tma"), "sm_90a", 3 + 2, 3),
+        (find("attention_bf16_d64_causal"), "sm_90a", 0, 0),
     ];
     let ptxas = ptx_support::ptxas();
     for (p, arch, copies, maps) in cases {

@@ -1585,13 +1585,14 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
 
 /// Version 4 encodings (no layouts, scopes or warpgroup multiplies),
 /// version 5 ones (tiles without a layout, no operand tag), version 6
-/// ones (a warpgroup wait without its pending count), and versions 7 to 9
-/// (no 64-bit types, no `unsafe` blocks, no tile copies) are refused with
-/// the version error, not misread.
+/// ones (a warpgroup wait without its pending count), versions 7 to 9
+/// (no 64-bit types, no `unsafe` blocks, no tile copies) and version 10
+/// (a tile copy's rows and columns as bare parameter indices) are refused
+/// with the version error, not misread.
 #[test]
-fn versions_4_to_9_are_refused() {
-    assert_eq!(VERSION, 10);
-    for old in [4u16, 5, 6, 7, 8, 9] {
+fn versions_4_to_10_are_refused() {
+    assert_eq!(VERSION, 11);
+    for old in [4u16, 5, 6, 7, 8, 9, 10] {
         let mut bytes = to_wire(&warpgroup_program(64));
         bytes[4..6].copy_from_slice(&old.to_le_bytes());
         assert_eq!(
@@ -1833,4 +1834,88 @@ fn corrupt_operand_layout_and_reduction_codes_are_decode_errors() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A kernel with one tile copy of a `rows x cols` source matrix.
+fn tile_copy_program(rows: vyre::ir::TileDim, cols: vyre::ir::TileDim) -> Program {
+    use vyre::ir::{AsyncOp, SharedLayout};
+    let mut b = ProgramBuilder::new("tile", [64, 1, 1]);
+    let src = b.buffer("src", DataType::U16, Access::Read);
+    b.scalar("rows", DataType::U32);
+    b.scalar("cols", DataType::U32);
+    let t = b.shared_with_layout(
+        "t",
+        DataType::U16,
+        16 * 64,
+        SharedLayout::Swizzled { cols: 64 },
+    );
+    let mut p = b.finish();
+    p.body = vec![
+        Node::Async(AsyncOp::Tile {
+            dst: t,
+            dst_index: Expr::u32(0),
+            src,
+            rows,
+            cols,
+            row: Expr::u32(8),
+            col: Expr::u32(0),
+            box_rows: 8,
+            box_cols: 64,
+        }),
+        Node::Async(AsyncOp::Commit),
+        Node::Async(AsyncOp::Wait { pending: 0 }),
+    ];
+    p
+}
+
+/// Version 11: a tile copy's dimensions are a parameter, a constant or
+/// (rows) every row of the buffer, each tagged; another tag is a decode
+/// error at its byte.
+#[test]
+fn tile_copy_dimensions_round_trip_and_unknown_kinds_are_refused() {
+    use vyre::ir::TileDim;
+    let forms = [
+        (TileDim::Param(1), TileDim::Param(2)),
+        (TileDim::Const(4000), TileDim::Const(192)),
+        (TileDim::Fill, TileDim::Param(2)),
+        (TileDim::Fill, TileDim::Const(64)),
+    ];
+    for (rows, cols) in forms {
+        let p = tile_copy_program(rows, cols);
+        assert!(p.validate().is_ok(), "{:?}", p.validate());
+        let bytes = to_wire(&p);
+        assert_eq!(from_wire(&bytes), Ok(p), "{rows:?} x {cols:?}");
+        for n in 0..bytes.len() {
+            assert!(
+                from_wire(&bytes[..n]).is_err(),
+                "prefix of {n} bytes decoded"
+            );
+        }
+    }
+    // The rows' tag is the first byte where a parameter's and the fill's
+    // encodings differ.
+    let param = to_wire(&tile_copy_program(TileDim::Param(1), TileDim::Param(2)));
+    let fill = to_wire(&tile_copy_program(TileDim::Fill, TileDim::Param(2)));
+    let at = param
+        .iter()
+        .zip(&fill)
+        .position(|(a, b)| a != b)
+        .expect("the encodings differ");
+    let mut bad = fill.clone();
+    bad[at] = 3;
+    match from_wire(&bad) {
+        Err(WireError::Malformed { offset, reason }) => {
+            assert_eq!(offset, at);
+            assert_eq!(reason, "unknown tile dimension kind 3");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Columns that are every row of the buffer are no matrix.
+    let p = tile_copy_program(TileDim::Param(1), TileDim::Fill);
+    assert!(
+        p.validate()
+            .is_err_and(|e| format!("{e:?}").contains("the cols of `async_copy_tile`")),
+        "{:?}",
+        p.validate()
+    );
 }

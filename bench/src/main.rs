@@ -629,7 +629,7 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
         &[(1, 2, 256, 64), (1, 1, 200, 128)]
     };
     use kernels::attention as at;
-    let kernels: [(&str, u32, bool, Launch); 12] = [
+    let kernels: [(&str, u32, bool, Launch); 16] = [
         (
             "attention_bf16_d128_causal_k128",
             128,
@@ -667,6 +667,31 @@ fn attention(device: &Device, o: &Options) -> vyre::Result<()> {
             128,
             true,
             at::attention_bf16_d128_causal,
+        ),
+        // Tiles staged by tile copies (TMA on sm_90a).
+        (
+            "attention_bf16_d64_tma",
+            64,
+            false,
+            at::attention_bf16_d64_tma,
+        ),
+        (
+            "attention_bf16_d64_causal_tma",
+            64,
+            true,
+            at::attention_bf16_d64_causal_tma,
+        ),
+        (
+            "attention_bf16_d128_k128_tma",
+            128,
+            false,
+            at::attention_bf16_d128_k128_tma,
+        ),
+        (
+            "attention_bf16_d128_causal_k128_tma",
+            128,
+            true,
+            at::attention_bf16_d128_causal_k128_tma,
         ),
         // The dispatching launcher: the instance `vyre-tune.toml` names.
         (

@@ -609,6 +609,51 @@ impl SharedTile {
     }
 }
 
+/// A dimension of a tile copy's source matrix ([`AsyncOp::Tile`]): fixed
+/// for a launch, so that the launcher can build the copy's tensor map from
+/// it before the kernel runs, and the kernel can read it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TileDim {
+    /// The value of a `u32` scalar parameter.
+    Param(ParamId),
+    /// A constant.
+    Const(u32),
+    /// Rows only: every row the source buffer holds, `src.len() / cols`
+    /// (written so in the language).
+    Fill,
+}
+
+impl TileDim {
+    /// The dimension as an expression of the kernel, for source buffer
+    /// `src` whose matrix has `cols` columns (what [`TileDim::Fill`]
+    /// divides by).
+    #[must_use]
+    pub fn expr(self, src: ParamId, cols: &Expr) -> Expr {
+        match self {
+            Self::Param(p) => Expr::param(p),
+            Self::Const(v) => Expr::u32(v),
+            Self::Fill => Expr::Binary(
+                crate::ir::BinOp::Div,
+                Box::new(Expr::Len(src)),
+                Box::new(cols.clone()),
+            ),
+        }
+    }
+
+    /// The dimension's value for a launch: `param(i)` is the value of
+    /// parameter `i`, `len` the source buffer's length in elements and
+    /// `cols` the matrix's columns (for [`TileDim::Fill`]; `x / 0` is 0, as
+    /// in the kernel). `None` when `param` has no such value.
+    #[must_use]
+    pub fn value(self, param: &dyn Fn(ParamId) -> Option<u32>, len: u64, cols: u64) -> Option<u64> {
+        match self {
+            Self::Param(p) => param(p).map(u64::from),
+            Self::Const(v) => Some(u64::from(v)),
+            Self::Fill => Some(len.checked_div(cols).unwrap_or(0)),
+        }
+    }
+}
+
 /// An asynchronous copy statement.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AsyncOp {
@@ -659,12 +704,11 @@ pub enum AsyncOp {
         dst_index: Expr,
         /// A buffer parameter of the tile's element type.
         src: ParamId,
-        /// A `u32` scalar parameter: rows of the source matrix (at most
-        /// `src.len() / cols` count).
-        rows: ParamId,
-        /// A `u32` scalar parameter: columns (and row length) of the source
-        /// matrix.
-        cols: ParamId,
+        /// Rows of the source matrix (at most `src.len() / cols` count).
+        rows: TileDim,
+        /// Columns (and row length) of the source matrix; never
+        /// [`TileDim::Fill`].
+        cols: TileDim,
         /// `u32` row of the box's first element in the source matrix.
         row: Expr,
         /// `u32` column of the box's first element in the source matrix.

@@ -35,7 +35,8 @@ pub use debug::{
 pub use grid::{GridRule, SizeExpr, SizeOp};
 pub use matrix::{
     AsyncOp, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixClip, MatrixDecl, MatrixId, MatrixLayout,
-    MatrixOp, MatrixRole, MatrixScope, MatrixShape, RowReduceOp, SharedTile, WarpgroupOperand,
+    MatrixOp, MatrixRole, MatrixScope, MatrixShape, RowReduceOp, SharedTile, TileDim,
+    WarpgroupOperand,
 };
 pub use validate::ValidationError;
 

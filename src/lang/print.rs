@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use crate::ir::{
     Access, AsyncOp, AtomicResult, BinOp, BufRef, DataType, Expr, Literal, LocalId, MatrixClip,
     MatrixId, MatrixLayout, MatrixOp, MatrixRole, MatrixScope, Node, Param, Program, SharedLayout,
-    SharedTile, UnOp, WarpgroupOperand,
+    SharedTile, TileDim, UnOp, WarpgroupOperand,
 };
 
 /// Print a program as `.vyre` source that parses back to the same program.
@@ -322,6 +322,22 @@ impl Printer<'_> {
             .map_or_else(|| format!("__invalid_local_{id}"), |l| ident(&l.name))
     }
 
+    /// A tile copy's matrix dimension as the language writes it, for a
+    /// copy from `src` with `cols` columns.
+    fn tile_dim(&self, d: TileDim, src: u32, cols: TileDim) -> String {
+        match d {
+            TileDim::Param(p) => self.param(p),
+            TileDim::Const(v) => count_text(v),
+            TileDim::Fill => {
+                let cols = match cols {
+                    TileDim::Fill => "0".to_string(),
+                    c => self.tile_dim(c, src, cols),
+                };
+                format!("{}.len() / {cols}", self.param(src))
+            }
+        }
+    }
+
     fn param(&self, id: u32) -> String {
         self.p
             .params
@@ -487,8 +503,8 @@ impl Printer<'_> {
                         self.buf(BufRef::Shared(*dst)),
                         self.expr(dst_index, 0),
                         self.param(*src),
-                        self.param(*rows),
-                        self.param(*cols),
+                        self.tile_dim(*rows, *src, *cols),
+                        self.tile_dim(*cols, *src, *cols),
                         self.expr(row, 0),
                         self.expr(col, 0),
                         count_text(*box_rows),

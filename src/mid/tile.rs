@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use crate::ir::{
     AsyncOp, Axis, BinOp, BufRef, Builtin, DataType, Expr, LocalDecl, LocalId, MathFn, Node,
-    Program, SharedLayout,
+    Program, SharedLayout, TileDim,
 };
 
 /// `program` with every tile copy rewritten into its loop of element copies
@@ -160,10 +160,10 @@ pub fn tma_guard(program: &Program, op: &AsyncOp, map_ok: Expr) -> Option<Expr> 
 /// computed once at the kernel's entry.
 #[must_use]
 pub fn map_usable(map: &TileMap, elem: DataType) -> Expr {
-    let cols = Expr::param(map.cols);
+    let cols = map.cols.expr(map.src, &u32e(0));
     [
         bin(BinOp::Ne, cols.clone(), u32e(0)),
-        bin(BinOp::Ne, Expr::param(map.rows), u32e(0)),
+        bin(BinOp::Ne, map.rows.expr(map.src, &cols), u32e(0)),
         bin(BinOp::Le, cols.clone(), Expr::Len(map.src)),
         bin(
             BinOp::Eq,
@@ -179,15 +179,15 @@ pub fn map_usable(map: &TileMap, elem: DataType) -> Expr {
 /// One tensor map a kernel's tile copies read through: the source buffer
 /// viewed as a `rows x cols` matrix, copied in boxes of `box_rows` rows and
 /// one 128-byte panel of columns. The launcher builds it from the buffer and
-/// the two parameters' values (at most `len / cols` rows).
+/// the two dimensions' values (at most `len / cols` rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileMap {
     /// The source buffer parameter.
     pub src: crate::ir::ParamId,
-    /// The `u32` parameter with the matrix's rows.
-    pub rows: crate::ir::ParamId,
-    /// The `u32` parameter with its columns.
-    pub cols: crate::ir::ParamId,
+    /// The matrix's rows.
+    pub rows: TileDim,
+    /// Its columns.
+    pub cols: TileDim,
     /// Rows of a box.
     pub box_rows: u32,
 }
@@ -413,7 +413,7 @@ impl Lower<'_> {
             Expr::local(off),
         );
         let nrows = Expr::local(src_rows);
-        let ncols = Expr::param(*cols);
+        let ncols = cols.expr(*src, &u32e(0));
         let in_source = [
             bin(BinOp::Lt, row.clone(), nrows.clone()),
             bin(
@@ -490,8 +490,12 @@ impl Lower<'_> {
         vec![
             Node::Let {
                 local: src_rows,
-                value: Expr::param(*rows)
-                    .math(MathFn::Min, vec![bin(BinOp::Div, Expr::Len(*src), ncols)]),
+                value: match rows {
+                    TileDim::Fill => rows.expr(*src, &ncols),
+                    _ => rows
+                        .expr(*src, &ncols)
+                        .math(MathFn::Min, vec![bin(BinOp::Div, Expr::Len(*src), ncols)]),
+                },
             },
             Node::For {
                 var: e,

@@ -104,18 +104,19 @@ pub struct KernelSpec<'a> {
 }
 
 /// A tensor map a kernel's tile copies read through: buffer parameter
-/// `buffer` viewed as a row-major matrix with the values of `u32`
-/// parameters `rows` (at most `len / cols` count) and `cols`, read in boxes
-/// of `box_rows` rows and one 128-byte panel of columns, swizzled the way
-/// `#[shared(swizzled, ..)]` tiles are laid out.
+/// `buffer` viewed as a row-major `rows x cols` matrix (at most `len /
+/// cols` rows count), read in boxes of `box_rows` rows and one 128-byte
+/// panel of columns, swizzled the way `#[shared(swizzled, ..)]` tiles are
+/// laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TensorMapSpec {
     /// Index of the buffer parameter.
     pub buffer: u32,
-    /// Index of the `u32` parameter with the matrix's rows.
-    pub rows: u32,
-    /// Index of the `u32` parameter with its columns.
-    pub cols: u32,
+    /// The matrix's rows: a `u32` parameter's value, a constant, or every
+    /// row the buffer holds.
+    pub rows: crate::ir::TileDim,
+    /// Its columns: a `u32` parameter's value or a constant.
+    pub cols: crate::ir::TileDim,
     /// Rows of a box.
     pub box_rows: u32,
 }

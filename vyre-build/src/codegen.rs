@@ -291,7 +291,11 @@ fn kernel_tokens(krate: &TokenStream, k: &GenKernel<'_>) -> Result<TokenStream, 
     };
     let debug_sites = k.debug.iter().map(|d| debug_site_tokens(krate, d));
     let tensor_maps = vyre::mid::tile::tensor_maps(p).into_iter().map(|m| {
-        let (buffer, rows, cols, box_rows) = (m.src, m.rows, m.cols, m.box_rows);
+        let (buffer, box_rows) = (m.src, m.box_rows);
+        let (rows, cols) = (
+            tile_dim_tokens(krate, m.rows),
+            tile_dim_tokens(krate, m.cols),
+        );
         quote! {
             #krate::runtime::TensorMapSpec {
                 buffer: #buffer,
@@ -484,4 +488,13 @@ pub(crate) fn generate(
     };
     let body = unparse(tokens)?;
     Ok(format!("{GENERATED_HEADER}\n\n{body}"))
+}
+
+/// `d` as the expression that builds it in generated code.
+fn tile_dim_tokens(krate: &TokenStream, d: vyre::ir::TileDim) -> TokenStream {
+    match d {
+        vyre::ir::TileDim::Param(p) => quote!(#krate::ir::TileDim::Param(#p)),
+        vyre::ir::TileDim::Const(v) => quote!(#krate::ir::TileDim::Const(#v)),
+        vyre::ir::TileDim::Fill => quote!(#krate::ir::TileDim::Fill),
+    }
 }

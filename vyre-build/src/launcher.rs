@@ -389,8 +389,8 @@ fn kernel_entry(pf: &ParsedFile, p: &Program, config: &DispatchConfig) -> Kernel
             .into_iter()
             .map(|m| TensorMapEntry {
                 buffer: m.src,
-                rows: m.rows,
-                cols: m.cols,
+                rows: m.rows.into(),
+                cols: m.cols.into(),
                 box_rows: m.box_rows,
             })
             .collect(),

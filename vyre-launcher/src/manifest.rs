@@ -59,20 +59,63 @@ pub struct KernelEntry {
     pub tensor_maps: Vec<TensorMapEntry>,
 }
 
-/// A tensor map of a kernel's tile copies: parameter indices of the source
-/// buffer and of the `u32` rows and columns of its matrix, and the rows of
-/// a box (`vyre::runtime::TensorMapSpec`).
+/// A tensor map of a kernel's tile copies: the source buffer parameter,
+/// the rows and columns of its matrix, and the rows of a box
+/// (`vyre::runtime::TensorMapSpec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TensorMapEntry {
     /// The source buffer parameter.
     pub buffer: u32,
-    /// The `u32` parameter with the matrix's rows.
-    pub rows: u32,
-    /// The `u32` parameter with its columns.
-    pub cols: u32,
+    /// The matrix's rows.
+    pub rows: TensorDimEntry,
+    /// Its columns.
+    pub cols: TensorDimEntry,
     /// Rows of a box.
     pub box_rows: u32,
+}
+
+/// A dimension of a tile copy's source matrix (`vyre::ir::TileDim`). A
+/// bare number is a `u32` parameter's index, the only form the first
+/// bundles with tile copies wrote; the others are tagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TensorDimEntry {
+    /// The value of the `u32` parameter with this index.
+    Param(u32),
+    /// `{"const": v}` or `"fill"`.
+    Tagged(TensorDimTagged),
+}
+
+/// The tagged forms of a [`TensorDimEntry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TensorDimTagged {
+    /// A constant.
+    Const(u32),
+    /// Every row the buffer holds (`src.len() / cols`).
+    Fill,
+}
+
+impl From<vyre::ir::TileDim> for TensorDimEntry {
+    fn from(d: vyre::ir::TileDim) -> Self {
+        use vyre::ir::TileDim;
+        match d {
+            TileDim::Param(p) => Self::Param(p),
+            TileDim::Const(v) => Self::Tagged(TensorDimTagged::Const(v)),
+            TileDim::Fill => Self::Tagged(TensorDimTagged::Fill),
+        }
+    }
+}
+
+impl From<TensorDimEntry> for vyre::ir::TileDim {
+    fn from(d: TensorDimEntry) -> Self {
+        match d {
+            TensorDimEntry::Param(p) => Self::Param(p),
+            TensorDimEntry::Tagged(TensorDimTagged::Const(v)) => Self::Const(v),
+            TensorDimEntry::Tagged(TensorDimTagged::Fill) => Self::Fill,
+        }
+    }
 }
 
 /// A kernel parameter.
@@ -411,6 +454,44 @@ mod tests {
             bad.to_expr()
                 .unwrap_err()
                 .contains("unknown grid operation `**`")
+        );
+    }
+
+    #[test]
+    fn tensor_map_dimensions_are_tagged_and_bare_numbers_still_read() {
+        use vyre::ir::TileDim;
+        let entry = |rows: TileDim, cols: TileDim| TensorMapEntry {
+            buffer: 2,
+            rows: rows.into(),
+            cols: cols.into(),
+            box_rows: 64,
+        };
+        for (rows, cols, text) in [
+            (
+                TileDim::Param(0),
+                TileDim::Param(1),
+                r#"{"buffer":2,"rows":0,"cols":1,"box_rows":64}"#,
+            ),
+            (
+                TileDim::Fill,
+                TileDim::Const(128),
+                r#"{"buffer":2,"rows":"fill","cols":{"const":128},"box_rows":64}"#,
+            ),
+        ] {
+            let e = entry(rows, cols);
+            assert_eq!(serde_json::to_string(&e).unwrap(), text);
+            let back: TensorMapEntry = serde_json::from_str(text).unwrap();
+            assert_eq!(back, e);
+            assert_eq!(
+                (TileDim::from(back.rows), TileDim::from(back.cols)),
+                (rows, cols)
+            );
+        }
+        assert!(
+            serde_json::from_str::<TensorMapEntry>(
+                r#"{"buffer":2,"rows":"all","cols":1,"box_rows":64}"#
+            )
+            .is_err()
         );
     }
 }

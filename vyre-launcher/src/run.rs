@@ -161,8 +161,8 @@ impl<'b> Workspace<'b> {
             .iter()
             .map(|m| vyre::runtime::TensorMapSpec {
                 buffer: m.buffer,
-                rows: m.rows,
-                cols: m.cols,
+                rows: m.rows.into(),
+                cols: m.cols.into(),
                 box_rows: m.box_rows,
             })
             .collect();

@@ -1047,13 +1047,6 @@ fn tensor_map(
         kernel: kernel.name.to_string(),
         reason,
     };
-    let scalar = |i: u32| match args.get(i as usize) {
-        Some(KernelArg::U32(v)) => Ok(*v),
-        _ => Err(bad(format!(
-            "parameter {i}, the shape of a tile copy's source, is not a `u32`"
-        ))),
-    };
-    let (rows, cols) = (scalar(spec.rows)?, scalar(spec.cols)?);
     let mem = match args.get(spec.buffer as usize) {
         Some(KernelArg::Buffer(m)) => cuda_mem(*m)?,
         Some(KernelArg::BufferMut(m)) => cuda_mem(&**m)?,
@@ -1070,9 +1063,22 @@ fn tensor_map(
     };
     let size = elem.size_bytes();
     let len = elem_len(mem, kernel, spec.buffer as usize)?;
+    let param = |i: u32| match args.get(i as usize) {
+        Some(KernelArg::U32(v)) => Some(*v),
+        _ => None,
+    };
+    let dim = |d: crate::ir::TileDim, cols: u64| {
+        d.value(&param, len, cols).ok_or_else(|| {
+            bad(format!(
+                "the shape of a tile copy's source is not known: {d:?} names no `u32` parameter"
+            ))
+        })
+    };
+    let cols = dim(spec.cols, 0)?;
+    let rows = dim(spec.rows, cols)?;
     let zero = sys::CUtensorMap { opaque: [0; 16] };
-    let have_rows = u64::from(rows).min(len.checked_div(u64::from(cols)).unwrap_or(0));
-    if cols == 0 || have_rows == 0 || (u64::from(cols) * u64::from(size)) % 16 != 0 {
+    let have_rows = rows.min(len.checked_div(cols).unwrap_or(0));
+    if cols == 0 || have_rows == 0 || (cols * u64::from(size)) % 16 != 0 {
         return Ok(zero);
     }
     let ty = match elem {
@@ -1084,8 +1090,8 @@ fn tensor_map(
         DataType::I32 => T::CU_TENSOR_MAP_DATA_TYPE_INT32,
         _ => T::CU_TENSOR_MAP_DATA_TYPE_UINT32,
     };
-    let dims = [u64::from(cols), have_rows];
-    let strides = [u64::from(cols) * u64::from(size)];
+    let dims = [cols, have_rows];
+    let strides = [cols * u64::from(size)];
     let boxes = [128 / size, spec.box_rows];
     let steps = [1u32, 1];
     let mut map = zero;

@@ -4,7 +4,7 @@ use super::Validator;
 use crate::ir::{
     AsyncOp, BufRef, Builtin, DataType, Expr, LocalId, MAX_PENDING_WARPGROUP_MULTIPLIES, MatrixId,
     MatrixLayout, MatrixOp, MatrixRole, MatrixScope, MatrixShape, Param, SharedLayout, SharedTile,
-    WarpgroupOperand,
+    TileDim, WarpgroupOperand,
 };
 
 /// Subgroups are at most this wide on the targets that have matrix
@@ -454,8 +454,17 @@ impl Validator<'_> {
                 );
             }
         }
-        for (what, p) in [("rows", rows), ("cols", cols)] {
-            match self.program.params.get(*p as usize) {
+        if *cols == TileDim::Fill {
+            self.err(
+                path,
+                "the cols of `async_copy_tile` must be a `u32` parameter or a constant; only the rows may be `src.len() / cols`",
+            );
+        }
+        for (what, dim) in [("rows", rows), ("cols", cols)] {
+            let TileDim::Param(p) = *dim else {
+                continue;
+            };
+            match self.program.params.get(p as usize) {
                 Some(Param::Scalar {
                     ty: DataType::U32, ..
                 }) => {}

@@ -4,7 +4,7 @@ use crate::ir::{
     Access, AsyncOp, AtomicOp, AtomicResult, Axis, BufRef, BufferDecl, Builtin, DataType, Expr,
     Literal, LocalDecl, MathFn, MatrixClip, MatrixDecl, MatrixLayout, MatrixOp, MatrixRole,
     MatrixScope, MatrixShape, Node, Param, PrivateDecl, Program, RowReduceOp, SharedDecl,
-    SharedLayout, SharedTile, SubgroupOp, UnOp, WarpgroupOperand,
+    SharedLayout, SharedTile, SubgroupOp, TileDim, UnOp, WarpgroupOperand,
     builder::{AtomicCall, Rhs},
 };
 
@@ -100,6 +100,20 @@ impl Reader<'_> {
         // continuation bit, but report rather than assume.
         self.pos = start;
         Err(self.err("varint longer than 5 bytes"))
+    }
+
+    /// A tile copy's matrix dimension (see the module's `dim`).
+    fn tile_dim(&mut self) -> R<TileDim> {
+        let at = self.pos;
+        match self.u8()? {
+            0 => Ok(TileDim::Param(self.uint()?)),
+            1 => Ok(TileDim::Const(self.uint()?)),
+            2 => Ok(TileDim::Fill),
+            k => {
+                self.pos = at;
+                Err(self.err(format!("unknown tile dimension kind {k}")))
+            }
+        }
     }
 
     /// A count of items that take at least one byte each: bounded by the
@@ -294,8 +308,8 @@ impl Reader<'_> {
                 dst: self.uint()?,
                 dst_index: self.expr()?,
                 src: self.uint()?,
-                rows: self.uint()?,
-                cols: self.uint()?,
+                rows: self.tile_dim()?,
+                cols: self.tile_dim()?,
                 row: self.expr()?,
                 col: self.expr()?,
                 box_rows: self.uint()?,

@@ -2,7 +2,7 @@
 
 use crate::ir::{
     Access, AsyncOp, AtomicResult, BufRef, DataType, Expr, Literal, MatrixLayout, MatrixOp,
-    MatrixRole, MatrixScope, Node, Param, Program, RowReduceOp, SharedLayout, SharedTile,
+    MatrixRole, MatrixScope, Node, Param, Program, RowReduceOp, SharedLayout, SharedTile, TileDim,
     WarpgroupOperand,
 };
 
@@ -101,6 +101,21 @@ impl Writer {
                 return;
             }
             self.0.push(byte | 0x80);
+        }
+    }
+
+    /// A tile copy's matrix dimension: `0 param:uN | 1 const:uN | 2` (fill).
+    fn tile_dim(&mut self, d: TileDim) {
+        match d {
+            TileDim::Param(p) => {
+                self.u8(0);
+                self.uint(p);
+            }
+            TileDim::Const(v) => {
+                self.u8(1);
+                self.uint(v);
+            }
+            TileDim::Fill => self.u8(2),
         }
     }
 
@@ -280,8 +295,8 @@ impl Writer {
                 self.uint(*dst);
                 self.expr(dst_index);
                 self.uint(*src);
-                self.uint(*rows);
-                self.uint(*cols);
+                self.tile_dim(*rows);
+                self.tile_dim(*cols);
                 self.expr(row);
                 self.expr(col);
                 self.uint(*box_rows);

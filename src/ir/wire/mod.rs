@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 10)
+//! # Layout (version 11)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -47,8 +47,9 @@
 //!          | 22 matrix_map d:uN src:uN row:uN col:uN value:uN expr
 //!          | 23 matrix_row_reduce op:u8 (0 max, 1 sum) src:uN shared:uN offset:expr
 //!          | 24 unsafe block
-//!          | 25 async_copy_tile shared:uN dst:expr param:uN rows:uN cols:uN
+//!          | 25 async_copy_tile shared:uN dst:expr param:uN rows:dim cols:dim
 //!               row:expr col:expr box_rows:uN box_cols:uN
+//! dim      = 0 param:uN | 1 const:uN | 2 (every row of the buffer)
 //! operand  = 0 tile | 1 accumulator matrix:uN
 //! tile     = shared:uN offset:expr stride:expr layout:u8
 //! layout   = u8: 0 row-major, 1 column-major
@@ -95,7 +96,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 10;
+pub const VERSION: u16 = 11;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

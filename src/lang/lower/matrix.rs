@@ -27,6 +27,7 @@ use super::tree::{Bind, Cx, FAsync, FExpr, FK, FMat, FMatrix, FOperand, FS, FStm
 use crate::ir::{
     AsyncOp, BinOp, BufRef, Builtin, DataType, Literal, LocalId, MatrixDecl, MatrixId,
     MatrixLayout, MatrixRole, MatrixScope, MatrixShape, Param, ParamId, RowReduceOp, SharedId,
+    TileDim,
 };
 
 /// A builtin function of matrices and asynchronous copies.
@@ -1620,8 +1621,8 @@ impl<'f> Kx<'_, 'f> {
         let dst = self.memory_arg(NAME, &c.args[0]);
         let dst_index = self.u32_operand(&c.args[1], out);
         let src = self.memory_arg(NAME, &c.args[2]);
-        let rows = self.shape_param(&c.args[3], "rows");
-        let cols = self.shape_param(&c.args[4], "cols");
+        let cols = self.tile_dim(&c.args[4], "cols");
+        let rows = self.tile_rows(&c.args[3], &c.args[2], cols);
         let row = self.u32_operand(&c.args[5], out);
         let col = self.u32_operand(&c.args[6], out);
         let box_rows = self.const_u32(&c.args[7], "the box rows of `async_copy_tile`");
@@ -1685,31 +1686,80 @@ impl<'f> Kx<'_, 'f> {
         Some((dst, src, de))
     }
 
-    /// The `u32` scalar parameter `e` names, for the `what` (rows or cols)
-    /// of a tile copy's source: the launcher builds the tensor map from it.
-    fn shape_param(&mut self, e: &'f syn::Expr, what: &str) -> Option<ParamId> {
-        let found = match strip_group(e) {
-            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().and_then(|id| {
-                let name = id.unraw().to_string();
-                self.params.iter().position(|p| p.name() == name)
-            }),
-            _ => None,
-        };
-        match found.map(|i| (i, &self.params[i])) {
-            Some((
-                i,
-                Param::Scalar {
-                    ty: DataType::U32, ..
-                },
-            )) => Some(i as ParamId),
-            _ => {
-                self.err(
-                    e,
-                    format!("the `{what}` of `async_copy_tile` must name a `u32` parameter of the kernel: the launcher builds the copy's tensor map from the source buffer and its shape"),
-                );
-                None
+    /// The `what` (rows or cols) of a tile copy's source matrix: a `u32`
+    /// scalar parameter or a constant, values the launcher knows before
+    /// the kernel runs (it builds the copy's tensor map from them).
+    fn tile_dim(&mut self, e: &'f syn::Expr, what: &str) -> Option<TileDim> {
+        if let syn::Expr::Path(p) = strip_group(e)
+            && p.qself.is_none()
+            && let Some(id) = p.path.get_ident()
+        {
+            let name = id.unraw().to_string();
+            if let Some(i) = self.params.iter().position(|p| p.name() == name) {
+                return match &self.params[i] {
+                    Param::Scalar {
+                        ty: DataType::U32, ..
+                    } => Some(TileDim::Param(i as ParamId)),
+                    _ => {
+                        self.err(
+                            e,
+                            format!("the `{what}` of `async_copy_tile` must be a `u32` parameter of the kernel or a constant, but `{name}` is not a `u32` scalar: the launcher builds the copy's tensor map from the source buffer and its shape"),
+                        );
+                        None
+                    }
+                };
             }
         }
+        if let Some(n) = self.runtime_name(e) {
+            self.err(
+                e,
+                format!("the `{what}` of `async_copy_tile` must be a `u32` parameter of the kernel or a constant{}, but this expression reads `{n}`: the launcher builds the copy's tensor map from the source buffer and its shape before the kernel runs", if what == "rows" { ", or `src.len() / cols`" } else { "" }),
+            );
+            return None;
+        }
+        self.const_u32(e, &format!("the `{what}` of `async_copy_tile`"))
+            .map(TileDim::Const)
+    }
+
+    /// The rows of a tile copy's source matrix: as [`Self::tile_dim`], or
+    /// `src.len() / cols` (every row the buffer holds) with `src` the
+    /// copy's source (`src_arg`) and `cols` its columns (`cols`, already
+    /// read).
+    fn tile_rows(
+        &mut self,
+        e: &'f syn::Expr,
+        src_arg: &'f syn::Expr,
+        cols: Option<TileDim>,
+    ) -> Option<TileDim> {
+        let syn::Expr::Binary(b) = strip_group(e) else {
+            return self.tile_dim(e, "rows");
+        };
+        let syn::Expr::MethodCall(m) = strip_group(&b.left) else {
+            return self.tile_dim(e, "rows");
+        };
+        if !matches!(b.op, syn::BinOp::Div(_)) || m.method != "len" || !m.args.is_empty() {
+            return self.tile_dim(e, "rows");
+        }
+        let name = |x: &syn::Expr| match strip_group(strip_ref(x)) {
+            syn::Expr::Path(p) => p.path.get_ident().map(|id| id.unraw().to_string()),
+            _ => None,
+        };
+        if name(&m.receiver).is_none() || name(&m.receiver) != name(src_arg) {
+            self.err(
+                e,
+                "the rows of `async_copy_tile` may be `src.len() / cols` only for the copy's own source buffer `src`",
+            );
+            return None;
+        }
+        let divisor = self.tile_dim(&b.right, "cols")?;
+        if cols.is_some_and(|c| c != divisor) {
+            self.err(
+                &*b.right,
+                "the rows `src.len() / cols` of `async_copy_tile` must divide by the copy's own cols (the same parameter or constant)",
+            );
+            return None;
+        }
+        Some(TileDim::Fill)
     }
 
     /// The statement of a call of `matrix_store`, `async_copy`,
