@@ -50,24 +50,17 @@ pub fn probe(rows: u32, cols: u32, row: u32, col: u32, dst: u32, src: &[u16], ou
 /// The probe with a source matrix of constant width 200 and every row the
 /// buffer holds (`src.len() / 200`): shapes the launcher knows without a
 /// parameter of their own.
-const PROBE_FILL: &str = "#[kernel(workgroup_size = 128)]
-pub fn probe_fill(row: u32, col: u32, dst: u32, src: &[u16], out: &mut [u16]) {
-    #[shared(swizzled, cols = 128)]
-    let mut t: [u16; 4096];
-    let tid = local_id().x;
-    for i in 0..32 {
-        t[i * 128 + tid] = 43690u16;
-    }
-    barrier();
-    async_copy_tile(&mut t, dst, &src, src.len() / FILL_COLS, FILL_COLS, row, col, 16, 128);
-    async_commit();
-    async_wait(0);
-    barrier();
-    for i in 0..32 {
-        out[i * 128 + tid] = t[i * 128 + tid];
-    }
+fn probe_fill() -> String {
+    let (signature, call) = (
+        "pub fn probe(rows: u32, cols: u32, row: u32,",
+        "&src, rows, cols, row,",
+    );
+    assert!(PROBE.contains(signature) && PROBE.contains(call));
+    PROBE
+        .replace(signature, "pub fn probe_fill(row: u32,")
+        .replace(call, "&src, src.len() / FILL_COLS, FILL_COLS, row,")
+        + "\nconst FILL_COLS: u32 = 200;"
 }
-const FILL_COLS: u32 = 200;";
 
 /// The documented meaning, element by element, in exact arithmetic.
 fn model(src: &[u16], rows: u32, cols: u32, row: u32, col: u32, dst: u32) -> Vec<u16> {
@@ -128,7 +121,7 @@ fn tile_copies_parse_print_and_round_trip() {
     let bytes = vyre::ir::wire::to_wire(&p);
     assert_eq!(vyre::ir::wire::from_wire(&bytes).expect("decode"), p);
     // A constant width and every row of the buffer.
-    let p = kernel(PROBE_FILL);
+    let p = kernel(&probe_fill());
     let text = vyre::lang::print(&p);
     assert!(
         text.contains(
@@ -367,7 +360,7 @@ fn tile_copies_of_every_row_match_the_model_on_every_device() {
         (all, (0, 0, tile * 3)), // half the box past the tile: dropped
     ];
     let scalars = |&(_, (row, col, dst)): &Case| vec![row, col, dst];
-    check_on_every_device(&kernel(PROBE_FILL), &src, &cases, &scalars);
+    check_on_every_device(&kernel(&probe_fill()), &src, &cases, &scalars);
 }
 
 /// Hopper's form, checked without a GPU: one TMA copy per 128-byte panel,
@@ -395,7 +388,7 @@ fn hopper_ptx_issues_one_tma_copy_per_panel_and_assembles() {
             .find(|p| p.name == name)
             .unwrap_or_else(|| panic!("no kernel `{name}`"))
     };
-    let fill = kernel(PROBE_FILL);
+    let fill = kernel(&probe_fill());
     // (program, arch, TMA copies, tensor maps)
     let cases = [
         (&probe, "sm_90a", 2, 1),
