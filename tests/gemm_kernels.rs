@@ -49,6 +49,18 @@ fn value(i: usize, p: usize, q: usize) -> f32 {
 /// Run `name` on (m, n, k) with the element type given by `to_bits` /
 /// `from_f32`, and compare with the sequential f32 sum.
 fn check(name: &str, m: u32, n: u32, k: u32, from_f32: fn(f32) -> u16, to_f32: fn(u16) -> f32) {
+    check_in(name, None, (m, n, k), from_f32, to_f32);
+}
+
+/// [`check`] in `workers` workgroups instead of the kernel's grid, when
+/// given.
+fn check_in(
+    name: &str,
+    workers: Option<u32>,
+    (m, n, k): (u32, u32, u32),
+    from_f32: fn(f32) -> u16,
+    to_f32: fn(u16) -> f32,
+) {
     let (p, rule) = kernel(name);
     let scalar = |s: &str| match s {
         "m" => Some(u64::from(m)),
@@ -73,6 +85,7 @@ fn check(name: &str, m: u32, n: u32, k: u32, from_f32: fn(f32) -> u16, to_f32: f
             [n.div_ceil(bn), m.div_ceil(128), 1]
         }
     };
+    let grid = workers.map_or(grid, |w| [w, 1, 1]);
     let (mu, nu, ku) = (m as usize, n as usize, k as usize);
     let a: Vec<u16> = (0..mu * ku).map(|i| from_f32(value(i, 7, 13))).collect();
     let b: Vec<u16> = (0..ku * nu).map(|i| from_f32(value(i, 5, 11))).collect();
@@ -206,5 +219,43 @@ fn grouped_tile_orders_cover_every_tile_once() {
         200,
         bf16_bits,
         bf16_value,
+    );
+}
+
+#[test]
+fn persistent_gemms_stream_slices_across_their_tiles() {
+    // `gemm_wgp`: each workgroup takes every `workers`-th tile in the
+    // grouped order, its slices one stream with the next tile's first
+    // copies in flight while the last tile is stored. In the kernel's own
+    // grid (fewer tiles than P = 132: one each), then in 2 and 3 workgroups
+    // (several tiles each, the last ones partial, and a workgroup with one
+    // tile fewer), with ragged m, n, k and k = 0 (C all 0).
+    check("gemm_wgp_bf16_p132", 130, 300, 72, bf16_bits, bf16_value);
+    for (workers, size) in [
+        (2, (260, 520, 136)),
+        (3, (390, 300, 200)),
+        (3, (130, 260, 0)),
+    ] {
+        check_in(
+            "gemm_wgp_bf16_w1_p132",
+            Some(workers),
+            size,
+            bf16_bits,
+            bf16_value,
+        );
+        check_in(
+            "gemm_wgp_bf16_p132",
+            Some(workers),
+            size,
+            bf16_bits,
+            bf16_value,
+        );
+    }
+    check_in(
+        "gemm_wgp_f16_w1_p132",
+        Some(2),
+        (256, 512, 192),
+        f16_bits,
+        f16_value,
     );
 }

@@ -396,6 +396,7 @@ fn hopper_ptx_issues_one_tma_copy_per_panel_and_assembles() {
         (&fill, "sm_90a", 2, 1),
         (find("gemm_wg_bf16_tma"), "sm_90a", 1 + 4, 2),
         (find("gemm_wg_bf16"), "sm_90a", 0, 0),
+        (find("gemm_wgp_bf16_w1_p132"), "sm_90a", 1 + 4, 2),
         // q, k and v of 128 columns (two panels), k and v again per tile.
         (
             find("attention_bf16_d128_k128_tma"),

@@ -588,6 +588,10 @@ fn gemm_half(device: &Device, o: &Options) -> vyre::Result<()> {
         "gemm_wg_bf16_tma_n128_s3",
         wg::gemm_wg_bf16_tma_n128_s3
     );
+    // Persistent (one workgroup per SM), TMA.
+    one!(bf16, "gemm_wgp_bf16_p132", wg::gemm_wgp_bf16_p132);
+    one!(bf16, "gemm_wgp_bf16_w1_p132", wg::gemm_wgp_bf16_w1_p132);
+    one!(f16, "gemm_wgp_f16_w1_p132", wg::gemm_wgp_f16_w1_p132);
     one!(bf16, "gemm_wg_bf16_tuned", wg::gemm_wg::<bf16>);
     one!(f16, "gemm_wg_f16_tuned", wg::gemm_wg::<f16>);
     Ok(())
