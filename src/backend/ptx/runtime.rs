@@ -1025,8 +1025,6 @@ impl Drop for CudaMark {
     }
 }
 
-/// The length in elements of the buffer `m` passed as parameter `param`
-/// of `kernel` (narrow elements are packed: 1 or 2 bytes each).
 /// The tensor map of `spec` for this launch: the buffer as a row-major
 /// `min(rows, len / cols) x cols` matrix, boxes of `box_rows` rows and one
 /// 128-byte panel, swizzled by 128 bytes, zero outside. A matrix the copy
@@ -1122,6 +1120,8 @@ fn tensor_map(
     Ok(map)
 }
 
+/// The length in elements of the buffer `m` passed as parameter `param`
+/// of `kernel` (narrow elements are packed: 1 or 2 bytes each).
 fn elem_len(m: &CudaMemory, kernel: &KernelSpec<'_>, param: usize) -> Result<u64> {
     let size = match kernel.params.get(param) {
         Some(ParamSpec::Buffer { elem, .. }) => elem.size_bytes() as usize,
