@@ -2118,7 +2118,7 @@ fn exact_gemm(
     spec: &vyre_testkit::harness::OwnedSpec,
     (elem, out): (DataType, DataType),
     (m, n, k, seed): (usize, usize, usize, u64),
-    grid: &dyn Fn(u32, u32) -> [u32; 3],
+    grid: &dyn Fn(u32, u32, u32) -> [u32; 3],
     scalars_first: bool,
 ) {
     let a = matrix_support::small_int_bits(elem, m * k, seed);
@@ -2134,7 +2134,7 @@ fn exact_gemm(
     } else {
         bufs.into_iter().chain(scalars).collect()
     };
-    let grid = Grid::Workgroups(grid(m as u32, n as u32));
+    let grid = Grid::Workgroups(grid(m as u32, n as u32, k as u32));
     let got = spec
         .with(|s| run_on(device, s, grid, &args))
         .unwrap_or_else(|e| panic!("cuda: {e}"));
@@ -2207,7 +2207,7 @@ fn warpgroup_gemm_matches_the_exact_product() {
                 &spec,
                 (elem, DataType::F32),
                 size,
-                &|m, n| [n.div_ceil(warpgroup_support::BN), m.div_ceil(128), 1],
+                &|m, n, _| [n.div_ceil(warpgroup_support::BN), m.div_ceil(128), 1],
                 false,
             );
         }
@@ -2260,15 +2260,7 @@ fn bench_warpgroup_gemms_are_exact_on_the_device() {
     for p in module.kernels {
         // The kernel's own `grid = (..)` rule: its tile order is its own.
         let rule = &module.grids[&p.name];
-        let grid = |m: u32, n: u32| {
-            let scalar = |name: &str| match name {
-                "m" => Some(u64::from(m)),
-                "n" => Some(u64::from(n)),
-                _ => None,
-            };
-            let dims = rule.eval(&scalar, &|_| None).expect("grid rule");
-            dims.map(|d| u32::try_from(d).expect("grid fits u32"))
-        };
+        let grid = |m, n, k| matrix_support::gemm_grid(rule, m, n, k);
         let elem = if p.name.contains("f16") && !p.name.contains("bf16") {
             DataType::F16
         } else {

@@ -7,6 +7,8 @@
 //! of m, n and k (partial tiles, `k` not a multiple of the 8-element
 //! copies, clipped stores).
 
+mod matrix_support;
+
 use vyre::backend::reference::{RefArg, RunOptions, run_with};
 use vyre::half::{bf16, f16};
 use vyre::ir::{GridRule, Literal, Program};
@@ -62,23 +64,8 @@ fn check_in(
     to_f32: fn(u16) -> f32,
 ) {
     let (p, rule) = kernel(name);
-    let scalar = |s: &str| match s {
-        "m" => Some(u64::from(m)),
-        "n" => Some(u64::from(n)),
-        "k" => Some(u64::from(k)),
-        _ => None,
-    };
-    let len = |s: &str| match s {
-        "a" => Some(u64::from(m) * u64::from(k)),
-        "b" => Some(u64::from(k) * u64::from(n)),
-        "c" => Some(u64::from(m) * u64::from(n)),
-        _ => None,
-    };
     let grid = match rule {
-        Some(rule) => rule
-            .eval(&scalar, &len)
-            .unwrap_or_else(|e| panic!("{name}: grid: {e}"))
-            .map(|d| u32::try_from(d).expect("grid fits u32")),
+        Some(rule) => matrix_support::gemm_grid(&rule, m, n, k),
         // `gemm.vyre`: tiles of BN x 128, BN in the instance's name.
         None => {
             let bn = if name.contains("n256") { 256 } else { 128 };

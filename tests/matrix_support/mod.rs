@@ -8,8 +8,8 @@ pub mod attention;
 pub mod warpgroup;
 
 use vyre::ir::{
-    Access, Axis, BufRef, Builtin, DataType, Expr, Literal, MathFn, MatrixClip, MatrixLayout,
-    MatrixOp, MatrixRole, MatrixShape, Program, ProgramBuilder,
+    Access, Axis, BufRef, Builtin, DataType, Expr, GridRule, Literal, MathFn, MatrixClip,
+    MatrixLayout, MatrixOp, MatrixRole, MatrixShape, Program, ProgramBuilder,
 };
 
 fn lid() -> Expr {
@@ -619,6 +619,29 @@ pub fn tile_program(elem: DataType, a_layout: MatrixLayout, b_layout: MatrixLayo
         });
     });
     b.finish()
+}
+
+/// The workgroup counts that a GEMM kernel's `grid = (..)` rule gives for
+/// `m x k` times `k x n`: its scalars `m`, `n` and `k`, and buffers `a`,
+/// `b` and `c` of those shapes.
+pub fn gemm_grid(rule: &GridRule, m: u32, n: u32, k: u32) -> [u32; 3] {
+    let (m, n, k) = (u64::from(m), u64::from(n), u64::from(k));
+    let scalar = |s: &str| match s {
+        "m" => Some(m),
+        "n" => Some(n),
+        "k" => Some(k),
+        _ => None,
+    };
+    let len = |s: &str| match s {
+        "a" => Some(m * k),
+        "b" => Some(k * n),
+        "c" => Some(m * n),
+        _ => None,
+    };
+    let dims = rule
+        .eval(&scalar, &len)
+        .unwrap_or_else(|e| panic!("grid rule: {e}"));
+    dims.map(|d| u32::try_from(d).expect("grid fits u32"))
 }
 
 /// Length of the shared array of [`copy_program`] for `count`-element
