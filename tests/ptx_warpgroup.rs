@@ -285,3 +285,116 @@ fn bench_gemm_keeps_one_multiply_running_across_the_barrier() {
         assert_ptxas_keeps_wgmma_asynchronous(&p.name, &text);
     }
 }
+
+/// Line numbers of the lines of `text` that contain `what`.
+fn lines_with(text: &str, what: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(what))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+const FENCE: &str = "fence.proxy.async.shared::cta";
+
+#[test]
+fn proxy_fences_follow_generic_writes_of_wgmma_tiles() {
+    // Tiles filled by plain stores in copy loops: one fence per slice,
+    // before the barrier that publishes them, none between it and `wgmma`.
+    let p = warpgroup_gemm(DataType::BF16, true);
+    let text = emit(&p, "sm_90a");
+    let fences = lines_with(&text, FENCE);
+    assert_eq!(fences.len(), 1, "{text}");
+    let line = |i: usize| text.lines().nth(i).unwrap_or_default();
+    assert!(line(fences[0] + 1).contains("barrier.sync"), "{text}");
+    let wgmma = lines_with(&text, "wgmma.fence.sync.aligned");
+    assert!(fences[0] < wgmma[0], "{text}");
+
+    // Tiles filled by the copy engine: the multiply loop has no fence; the
+    // element-by-element fallback of each tile copy fences after its loop,
+    // before any barrier or `wgmma` that follows in the text.
+    let src = include_str!("../bench/kernels/gemm_wg.vyre");
+    let module = vyre::lang::parse("gemm_wg.vyre", src).unwrap_or_else(|d| panic!("{d}"));
+    for name in ["gemm_wg_bf16_tma", "gemm_wg_bf16_tma_w1_g8"] {
+        let p = module
+            .kernels
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no kernel {name}"));
+        let text = emit(p, "sm_90a");
+        let lines: Vec<&str> = text.lines().collect();
+        let first_wgmma = lines_with(&text, "wgmma.fence.sync.aligned")[0];
+        let barrier = lines[..first_wgmma]
+            .iter()
+            .rposition(|l| l.contains("barrier.sync"))
+            .expect("a barrier before the multiply");
+        assert!(
+            !lines[barrier..first_wgmma]
+                .iter()
+                .any(|l| l.contains(FENCE)),
+            "{name}: a fence between the barrier and wgmma"
+        );
+        let stores = lines_with(&text, "st.shared.b16");
+        assert!(!stores.is_empty(), "{name}: no fallback stores");
+        for s in stores {
+            let next = lines[s..]
+                .iter()
+                .position(|l| {
+                    l.contains(FENCE)
+                        || l.contains("barrier.sync")
+                        || l.contains("wgmma.fence")
+                        || l.contains("ret;")
+                })
+                .map(|i| lines[s + i]);
+            assert!(
+                next.is_some_and(|l| l.contains(FENCE)),
+                "{name}: the store at line {s} reaches {next:?} unfenced"
+            );
+        }
+        assemble(&text, "sm_90a", name);
+    }
+}
+
+#[test]
+fn a_tile_write_that_leaves_a_loop_by_break_is_fenced_before_wgmma() {
+    // The loop's head is clear (its barrier fences every iteration), but
+    // the write before `break` reaches the multiply after the loop.
+    let src = r#"
+#[kernel(workgroup_size = 128)]
+pub fn leave(n: u32, a: &[bf16], out: &mut [f32]) {
+    #[shared(swizzled, cols = 64)]
+    let mut ta: [bf16; 4096];
+    #[shared(swizzled, cols = 64)]
+    let mut tb: [bf16; 4096];
+    let tid = local_id().x;
+    for i in 0..n {
+        if i == 7 {
+            ta[tid] = a[tid];
+            break;
+        }
+        barrier();
+    }
+    let mut acc = warpgroup_zero::<f32, 64, 64, 64>();
+    acc = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, acc);
+    matrix_store(&mut out, 0, 64, acc);
+}
+"#;
+    let module = vyre::lang::parse("leave.vyre", src).unwrap_or_else(|d| panic!("{d}"));
+    let p = &module.kernels[0];
+    let text = emit(p, "sm_90a");
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| l.starts_with("$L_endfor"))
+        .expect("the loop's exit");
+    let wgmma = lines_with(&text, "wgmma.fence.sync.aligned")[0];
+    assert!(
+        lines[end..wgmma].iter().any(|l| l.contains(FENCE)),
+        "no fence between the loop and wgmma:\n{text}"
+    );
+    // The barrier in the loop fences what the iteration before wrote: none
+    // (the write leaves the loop at once), so no fence precedes it.
+    let barrier = lines_with(&text, "barrier.sync")[0];
+    assert!(!lines[barrier - 1].contains(FENCE), "{text}");
+    assemble(&text, "sm_90a", &p.name);
+}

@@ -93,6 +93,7 @@ pub fn emit_ptx_analysed(
         });
     }
     let mut e = Emitter::new(program, config, arch, analysis.checks());
+    e.proxy = e.plan_proxy_fences();
     e.prologue();
     let body = &program.body;
     e.block(body);
@@ -251,6 +252,7 @@ mod expr;
 mod matrix;
 mod memory;
 mod narrow;
+mod proxy;
 mod stmt;
 mod subgroup;
 mod tile;
@@ -392,6 +394,9 @@ struct Emitter<'a> {
     /// Sub-expressions of a `matrix_map` closure already evaluated for the
     /// current row (by address): see `warpgroup_map`.
     hoisted: Vec<(*const crate::ir::Expr, Val)>,
+    /// Where generic writes of `wgmma` tiles need a proxy fence
+    /// (`emit/proxy.rs`).
+    proxy: proxy::FencePlan,
 }
 
 impl<'a> Emitter<'a> {
@@ -428,6 +433,7 @@ impl<'a> Emitter<'a> {
             wgmma: super::has_wgmma(arch),
             tma: None,
             hoisted: Vec::new(),
+            proxy: proxy::FencePlan::default(),
             wg: config.effective_workgroup_size(program),
             fast: program.fast_math,
             align: Alignment::new(program),

@@ -6,6 +6,7 @@ use crate::mid::align::run_len;
 
 use super::super::code::ins;
 use super::super::isa::{Class, Mod, int};
+use super::proxy::FenceAt;
 use super::vector::RunPlan;
 use super::{Emitter, Val, mov_ty, sfx};
 
@@ -63,6 +64,9 @@ impl Emitter<'_> {
     }
 
     fn node(&mut self, node: &Node) {
+        // Generic writes of `wgmma` tiles published by a barrier or read
+        // by `wgmma` (`emit/proxy.rs`).
+        self.proxy_fence(node, FenceAt::Before);
         match node {
             Node::Let { local, value } | Node::Assign { local, value } => {
                 self.assign_local(*local, value);
@@ -96,6 +100,7 @@ impl Emitter<'_> {
                 ins!(self.code; @!c; Bra else_l);
                 let before = self.align.clone();
                 self.block(then);
+                self.proxy_fence(node, FenceAt::ThenEnd);
                 let after_then = std::mem::replace(&mut self.align, before);
                 if otherwise.is_empty() {
                     self.code.place(else_l);
@@ -103,6 +108,7 @@ impl Emitter<'_> {
                     ins!(self.code; Bra end_l);
                     self.code.place(else_l);
                     self.block(otherwise);
+                    self.proxy_fence(node, FenceAt::ElseEnd);
                 }
                 // Alignment after the `if`: what both paths guarantee.
                 self.align.join(&after_then);

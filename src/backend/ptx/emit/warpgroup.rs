@@ -197,6 +197,18 @@ impl Emitter<'_> {
             })
     }
 
+    /// The shared arrays a `wgmma` of this multiply would read (`A`'s when
+    /// a tile, and `B`'s), when the multiply may take that path.
+    pub(super) fn wgmma_tile_arrays(
+        &self,
+        d: MatrixId,
+        a: &WarpgroupOperand,
+        b: &SharedTile,
+    ) -> Option<(Option<usize>, usize)> {
+        let (pa, pb) = self.wgmma_operands(d, a, b)?;
+        Some((pa.map(|p| p.array), pb.array))
+    }
+
     /// The statically known facts `wgmma` needs, when they hold: sm_90a,
     /// the tile arrays swizzled with the strides (literals) as their row
     /// lengths, large enough for `A`'s 64 × k and `B`'s k × n (n × k
@@ -464,14 +476,6 @@ impl Emitter<'_> {
                 ins!(self.code; Mov.F32 *x, *y);
             }
         }
-        // Writes of shared memory by ordinary stores and `cp.async` (the
-        // generic proxy) become visible to `wgmma` (the async proxy) only
-        // after a proxy fence.
-        self.code.push(Inst::new(
-            Opcode::Fence,
-            &[Mod::Proxy, Mod::Async, Mod::SharedCta],
-            &[],
-        ));
         self.code.push(Inst::new(
             Opcode::Wgmma,
             &[Mod::FenceOp, Mod::Sync, Mod::Aligned],
