@@ -145,6 +145,16 @@ impl TuneRecord {
             && self.candidates() == other.candidates()
     }
 
+    /// Whether `self` measured all that `other` did: same kernel, arch
+    /// and size, and every candidate of `other` among its own.
+    fn covers(&self, other: &Self) -> bool {
+        let mine = self.candidates();
+        self.kernel == other.kernel
+            && self.arch == other.arch
+            && self.size == other.size
+            && other.candidates().iter().all(|c| mine.contains(c))
+    }
+
     /// The order of [`TuneTable::to_toml`]: kernel, arch, candidate names,
     /// size values (then size names, best and times, for determinism).
     fn file_order(&self, other: &Self) -> CmpOrdering {
@@ -267,13 +277,13 @@ impl TuneTable {
         }
     }
 
-    /// Add `record`, replacing the record of the same kernel, arch, size and candidate set
-    /// (the names in `times_us`, as a set) if there is one.
+    /// Add `record`, replacing every record it covers: one of the same kernel, arch and size
+    /// whose candidate set (the names in `times_us`, as a set) is part of `record`'s. A kernel's
+    /// instances for other types (other candidate sets) keep their records, and a tuning run
+    /// with new instances leaves no stale record behind to compete with its own.
     pub fn insert(&mut self, record: TuneRecord) {
-        match self.records.iter_mut().find(|old| old.same_key(&record)) {
-            Some(old) => *old = record,
-            None => self.records.push(record),
-        }
+        self.records.retain(|old| !record.covers(old));
+        self.records.push(record);
     }
 
     /// The file text (deterministic: records sorted by kernel, arch, candidate names, size values;
@@ -1003,16 +1013,33 @@ times_us = { "n 128/\"odd\"" = 12.0, plain = 1e300, "ü" = 0.1 }
         t.insert(record("k", &[("n", 1)], &[("b", 0.5), ("a", 1.0)]));
         assert_eq!(t.records.len(), 1);
         assert_eq!(t.records[0].best, "b");
-        // Another candidate set, size, arch or kernel is another record.
+        // Fewer candidates, another size, arch or kernel is another record.
         t.insert(record("k", &[("n", 1)], &[("a", 1.0)]));
         t.insert(record("k", &[("n", 2)], &[("a", 1.0)]));
         t.insert(record("j", &[("n", 2)], &[("a", 1.0)]));
         let mut other_arch = record("k", &[("n", 2)], &[("a", 1.0)]);
         other_arch.arch = "cpu".to_string();
         t.insert(other_arch);
-        assert_eq!(t.records.len(), 5);
+        // Another type's instances (a disjoint set) too.
+        t.insert(record("k", &[("n", 1)], &[("x", 3.0), ("y", 2.0)]));
+        assert_eq!(t.records.len(), 6);
         assert_eq!(t.records[0].best, "b");
         assert_eq!(t.records[1].times_us.len(), 1);
+        // A run with a new instance covers both earlier sets of `a` and `b`
+        // at n = 1: one record is left there for them, beside `x`/`y`'s.
+        t.insert(record(
+            "k",
+            &[("n", 1)],
+            &[("a", 1.0), ("b", 0.9), ("c", 0.4)],
+        ));
+        assert_eq!(t.records.len(), 5);
+        let at_one: Vec<&str> = t
+            .records
+            .iter()
+            .filter(|r| r.kernel == "k" && r.arch == "sm_90" && r.size == [("n".to_string(), 1)])
+            .map(|r| r.best.as_str())
+            .collect();
+        assert_eq!(at_one, ["y", "c"]);
     }
 
     #[test]
