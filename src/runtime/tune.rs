@@ -139,10 +139,7 @@ impl TuneRecord {
     /// Whether `other` measured the same thing: same kernel, arch, size
     /// and candidate set (a newer measurement replaces it).
     fn same_key(&self, other: &Self) -> bool {
-        self.kernel == other.kernel
-            && self.arch == other.arch
-            && self.size == other.size
-            && self.candidates() == other.candidates()
+        self.covers(other) && other.covers(self)
     }
 
     /// Whether `self` measured all that `other` did: same kernel, arch
