@@ -1498,6 +1498,7 @@ fn wg_case(n: u32, k: u32, elem: DataType) -> WgCase {
         b_stride: n,
         warpgroups: 1,
         per_warpgroup: 0,
+        skip_odd: false,
     }
 }
 
@@ -1600,6 +1601,100 @@ fn warpgroups_of_a_workgroup_use_their_own_operands() {
     let want = want_of(&case, 7);
     let half = want.len() / 2;
     assert_ne!(want[..half], want[half..]);
+}
+
+/// Three warpgroups of which the middle one skips its multiply in a branch
+/// on `local_id().x / 128`: it waits at the barrier after the branch while
+/// the others multiply, its `d` stays 0, and the others' results are the
+/// plain loop's, whatever the subgroup size.
+#[test]
+fn a_warpgroup_may_skip_matrix_statements_in_a_branch_of_its_own() {
+    let case = WgCase {
+        warpgroups: 3,
+        per_warpgroup: 320,
+        a_len: 64 * 32 + 640,
+        b_len: 32 * 16 + 640,
+        skip_odd: true,
+        ..wg_case(16, 32, DataType::BF16)
+    };
+    for size in [8, 32, 128] {
+        let (got, want) = wg_run(&case, 11, size);
+        assert_eq!(got.expect("runs"), want, "subgroup size {size}");
+    }
+    let want = want_of(&case, 11);
+    let part = want.len() / 6;
+    // Warpgroups 0 and 2 multiplied; warpgroup 1's `d` is 0.
+    for (g, multiplied) in [(0, true), (1, false), (2, true)] {
+        let d = &want[(2 * g + 1) * part..(2 * g + 2) * part];
+        assert_eq!(d.iter().any(|&x| x != 0), multiplied, "warpgroup {g}");
+    }
+}
+
+/// A warpgroup whose invocations do not all take a branch around a matrix
+/// statement is refused by validation; a barrier in a branch that is the
+/// same across each warpgroup but not across the workgroup is too.
+#[test]
+fn branches_around_warpgroup_statements_must_be_whole_warpgroups() {
+    let program = |cond: Expr, barrier_inside: bool| {
+        let mut b = ProgramBuilder::new("wg_branch", [256, 1, 1]);
+        let out = b.buffer("out", DataType::F32, Access::ReadWrite);
+        let w = b.warpgroup_accumulator("w", 8, 16);
+        b.body(|blk| {
+            blk.if_(cond, |then| {
+                then.matrix(MatrixOp::Fill {
+                    matrix: w,
+                    value: Expr::f32(1.0),
+                });
+                if barrier_inside {
+                    then.barrier();
+                }
+            });
+            blk.matrix(MatrixOp::Store {
+                matrix: w,
+                buf: BufRef::Param(out),
+                offset: Expr::u32(0),
+                stride: Expr::u32(8),
+                layout: MatrixLayout::RowMajor,
+                clip: None,
+            });
+        });
+        b.finish()
+    };
+    let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+    // The same across each warpgroup: accepted.
+    for cond in [
+        lid().div(Expr::u32(128)).eq(Expr::u32(1)),
+        lid().lt(Expr::u32(128)),
+        lid().shr(Expr::u32(7)).ne(Expr::u32(0)),
+        Expr::u32(255).lt(lid()),
+    ] {
+        let p = program(cond.clone(), false);
+        assert!(p.validate().is_ok(), "{cond:?}: {:?}", p.validate());
+    }
+    // Not the same across a warpgroup: refused at the matrix statement.
+    for cond in [
+        lid().lt(Expr::u32(64)),
+        lid().div(Expr::u32(64)).eq(Expr::u32(1)),
+        lid().rem(Expr::u32(128)).eq(Expr::u32(0)),
+    ] {
+        let errors = program(cond.clone(), false).validate().unwrap_err();
+        assert!(
+            errors.iter().any(|e| e
+                .message
+                .contains("every invocation of its subgroup or warpgroup must take part")),
+            "{cond:?}: {errors:?}"
+        );
+    }
+    // A barrier needs the whole workgroup.
+    let errors = program(lid().lt(Expr::u32(128)), true)
+        .validate()
+        .unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("`barrier()` in control flow")),
+        "{errors:?}"
+    );
 }
 
 /// A warpgroup accumulator that is never filled is zero; a fill and a

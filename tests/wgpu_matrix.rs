@@ -968,8 +968,10 @@ fn attention_cases() -> Vec<Case> {
 /// for lavapipe: `64 x 8 x 16` with strides past the row, tiles past the
 /// end of their arrays and `d != c`; `64 x 16 x 32` of `bf16` from
 /// *swizzled* shared arrays (naga ignores the layout: the result is the
-/// linear one); two warpgroups of a workgroup with their own operands.
-/// Expectations from the plain loop of `matrix_support::warpgroup`.
+/// linear one); two warpgroups of a workgroup with their own operands;
+/// three, of which the middle one skips its multiply in a branch on
+/// `local_id().x / 128`. Expectations from the plain loop of
+/// `matrix_support::warpgroup`.
 fn warpgroup_cases() -> Vec<Case> {
     let base = WgCase {
         n: 8,
@@ -984,6 +986,7 @@ fn warpgroup_cases() -> Vec<Case> {
         b_stride: 9,
         warpgroups: 1,
         per_warpgroup: 0,
+        skip_odd: false,
     };
     let cases = [
         base,
@@ -1005,6 +1008,15 @@ fn warpgroup_cases() -> Vec<Case> {
             per_warpgroup: 200,
             a_len: 64 * 17 + 200,
             b_len: 16 * 9 + 200,
+            ..base
+        },
+        // Warpgroup 1 skips its multiply in a branch of its own.
+        WgCase {
+            warpgroups: 3,
+            per_warpgroup: 100,
+            a_len: 64 * 17 + 200,
+            b_len: 16 * 9 + 200,
+            skip_odd: true,
             ..base
         },
     ];

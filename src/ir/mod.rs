@@ -1429,6 +1429,15 @@ impl Program {
         self.workgroup_size.iter().map(|&d| u64::from(d)).product()
     }
 
+    /// Whether the workgroup's x size is a whole number of warpgroups
+    /// ([`MatrixScope::WARPGROUP`] invocations), so that each warpgroup lies
+    /// in one row of the workgroup and `local_id().x / 128` names it within
+    /// that row.
+    #[must_use]
+    pub fn whole_warpgroup_rows(&self) -> bool {
+        self.workgroup_size[0] > 0 && self.workgroup_size[0].is_multiple_of(MatrixScope::WARPGROUP)
+    }
+
     /// Bytes of workgroup shared memory the program declares.
     #[must_use]
     pub fn shared_bytes(&self) -> u64 {

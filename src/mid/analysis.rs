@@ -6,7 +6,7 @@
 use super::IndexChecks;
 use crate::DispatchConfig;
 use crate::driver::{CompileError, CompileResult};
-use crate::ir::validate::{ExprTypes, Validated, ValidationError};
+use crate::ir::validate::{ExprTypes, Uniformity, Validated, ValidationError};
 use crate::ir::{DataType, Expr, Program};
 
 /// The analyses of one validated kernel under one [`DispatchConfig`].
@@ -85,29 +85,38 @@ impl<'p> Analysis<'p> {
         self.validated.is_uniform(e)
     }
 
-    /// Per local: whether it is uniform across the workgroup.
+    /// How widely `e` (an expression of the kernel) is shared: across the
+    /// workgroup, across each warpgroup, or not known (conservative).
     #[must_use]
-    pub fn uniform_locals(&self) -> &[bool] {
-        &self.validated.uniform_locals
+    pub fn uniformity(&self, e: &Expr) -> Uniformity {
+        self.validated.uniformity(e)
+    }
+
+    /// Per local: how widely its value is shared.
+    #[must_use]
+    pub fn local_uniformity(&self) -> &[Uniformity] {
+        &self.validated.local_uniformity
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Analysis;
+    use super::{Analysis, Uniformity};
     use crate::DispatchConfig;
     use crate::driver::CompileError;
     use crate::ir::{Access, Axis, Builtin, DataType, Expr, ProgramBuilder};
 
     #[test]
     fn uniformity_comes_from_validation() {
-        let mut b = ProgramBuilder::new("k", [64, 1, 1]);
+        let mut b = ProgramBuilder::new("k", [256, 1, 1]);
         let out = b.buffer("out", DataType::U32, Access::ReadWrite);
         let wg = b.local("wg", DataType::U32, false);
         let tid = b.local("tid", DataType::U32, false);
+        let half = b.local("half", DataType::U32, false);
         b.body(|blk| {
             blk.let_(wg, Expr::Builtin(Builtin::WorkgroupId, Axis::X));
             blk.let_(tid, Expr::Builtin(Builtin::LocalId, Axis::X));
+            blk.let_(half, Expr::local(tid).div(Expr::u32(128)));
             blk.store(
                 crate::ir::BufRef::Param(out),
                 Expr::local(tid),
@@ -116,17 +125,26 @@ mod tests {
         });
         let p = b.finish();
         let a = Analysis::new(&p, &DispatchConfig::default()).expect("valid");
-        assert_eq!(a.uniform_locals(), [true, false]);
+        assert_eq!(
+            a.local_uniformity(),
+            [
+                Uniformity::Workgroup,
+                Uniformity::Varying,
+                Uniformity::Warpgroup
+            ]
+        );
         assert!(a.is_uniform(&Expr::local(wg)));
         assert!(!a.is_uniform(&Expr::local(tid)));
+        assert!(!a.is_uniform(&Expr::local(half)));
+        assert_eq!(a.uniformity(&Expr::local(half)), Uniformity::Warpgroup);
         assert_eq!(a.checks().decisions().len(), 1);
         // Every expression's type was recorded by validation.
-        let crate::ir::Node::Store { index, value, .. } = &p.body[2] else {
+        let crate::ir::Node::Store { index, value, .. } = &p.body[3] else {
             panic!("a store");
         };
         assert_eq!(a.type_of(index), Some(DataType::U32));
         assert_eq!(a.type_of(value), Some(DataType::U32));
-        assert_eq!(a.types.len(), 4);
+        assert_eq!(a.types.len(), 7);
     }
 
     #[test]

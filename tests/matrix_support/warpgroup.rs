@@ -17,8 +17,12 @@ use vyre::ir::{
 /// copies buffers `a` and `b` into the shared arrays (every invocation a
 /// few elements), fills `c` with `1.5 + g`, computes `d = A * B + c` with
 /// `A` at `a_off + g * per_warpgroup`, `B` at `b_off + g * per_warpgroup`,
-/// and stores `c` and then `d` (row-major, stride `n`) at `out[g * 2 * 64
-/// * n ..]`.
+/// and stores `c` and then `d` (row-major, stride `n`) at
+/// `out[g * 2 * 64 * n ..]`. With `skip_odd`, the warpgroups of odd `g`
+/// skip the multiply (a branch on `local_id().x / 128`, which each
+/// warpgroup takes whole), their `d` staying 0, and all meet at a barrier
+/// before the stores: the warpgroups that skip wait there while the others
+/// multiply.
 #[derive(Debug, Clone, Copy)]
 pub struct WgCase {
     /// Columns of the accumulators.
@@ -40,6 +44,8 @@ pub struct WgCase {
     pub warpgroups: u32,
     /// Added to both offsets per warpgroup.
     pub per_warpgroup: u32,
+    /// Whether the warpgroups of odd index skip the multiply.
+    pub skip_odd: bool,
 }
 
 /// Rows of a warpgroup accumulator.
@@ -90,7 +96,7 @@ impl WgCase {
                 value: Expr::f32(1.5).add(g().cast(DataType::F32)),
             });
             let shift = || g().mul(Expr::u32(s.per_warpgroup));
-            blk.matrix(MatrixOp::WarpgroupMultiplyAdd {
+            let multiply = MatrixOp::WarpgroupMultiplyAdd {
                 d: wd,
                 a: WarpgroupOperand::Shared(SharedTile {
                     array: ta,
@@ -106,7 +112,16 @@ impl WgCase {
                 },
                 c: wc,
                 asynchronous: false,
-            });
+            };
+            if s.skip_odd {
+                let even = g().rem(Expr::u32(2)).eq(Expr::u32(0));
+                blk.if_(even, |then| {
+                    then.matrix(multiply);
+                });
+                blk.barrier();
+            } else {
+                blk.matrix(multiply);
+            }
             for (q, m) in [wc, wd].into_iter().enumerate() {
                 let base = g()
                     .mul(Expr::u32(2 * M * s.n))
@@ -165,6 +180,10 @@ impl WgCase {
             );
             let c = 1.5 + g as f32;
             out.extend(std::iter::repeat_n(c.to_bits(), (m * n) as usize));
+            if self.skip_odd && g % 2 == 1 {
+                out.extend(std::iter::repeat_n(0f32.to_bits(), (m * n) as usize));
+                continue;
+            }
             for i in 0..m {
                 for j in 0..n {
                     let mut acc = c;

@@ -14,8 +14,8 @@ use super::{
 mod facts;
 mod matrix;
 
-pub use facts::{ExprTypes, Validated};
-use facts::{TypeMap, uniform};
+pub use facts::{ExprTypes, Uniformity, Validated};
+use facts::{TypeMap, UniformityRules};
 
 /// Largest workgroup shared memory a program may declare: 227 KiB, the
 /// largest any target offers (Hopper's per-block opt-in maximum); 48 KiB
@@ -135,18 +135,22 @@ impl Program {
             program: self,
             errors: Vec::new(),
             defined: vec![false; self.locals.len()],
-            uniform_locals: vec![true; self.locals.len()],
-            returned_divergently: false,
+            local_uniformity: vec![Uniformity::Workgroup; self.locals.len()],
+            local_id_x: vec![true; self.locals.len()],
+            returned: Uniformity::Workgroup,
             types: record_types.then(TypeMap::default),
         };
-        v.infer_uniform_locals();
+        v.infer_local_id_x();
+        v.infer_local_uniformity();
         v.declarations();
         v.matrix_declarations();
-        v.block(&self.body, "body", 0, true);
+        v.block(&self.body, "body", 0, Uniformity::Workgroup);
         if v.errors.is_empty() {
             Ok((
                 Validated {
-                    uniform_locals: v.uniform_locals,
+                    local_uniformity: v.local_uniformity,
+                    local_id_x: v.local_id_x,
+                    whole_warpgroup_rows: self.whole_warpgroup_rows(),
                 },
                 v.types,
             ))
@@ -268,12 +272,17 @@ struct Validator<'a> {
     program: &'a Program,
     errors: Vec<ValidationError>,
     defined: Vec<bool>,
-    /// Locals whose every assignment is uniform and made in uniform control
-    /// flow (fixpoint of [`Validator::infer_uniform_locals`]).
-    uniform_locals: Vec<bool>,
-    /// Set once an invocation may have returned while others go on: later
-    /// barriers could not be reached by all.
-    returned_divergently: bool,
+    /// Per local, how widely its value is shared: the least uniformity of
+    /// its definitions' values and of the control flow they are made in
+    /// (fixpoint of [`Validator::infer_local_uniformity`]).
+    local_uniformity: Vec<Uniformity>,
+    /// Per local, whether it always holds `local_id().x` (fixpoint of
+    /// [`Validator::infer_local_id_x`]).
+    local_id_x: Vec<bool>,
+    /// The least uniformity of the control flow of any `return` so far: once
+    /// some invocations may have returned while others go on, later points
+    /// are reached only that uniformly (`Workgroup`: no such return).
+    returned: Uniformity,
     /// The type of every expression checked, when asked for.
     types: Option<TypeMap>,
 }
@@ -411,51 +420,96 @@ impl Validator<'_> {
         }
     }
 
-    /// `uniform`: whether control flow at this point is known to be uniform
-    /// across the workgroup (for barrier placement).
+    /// `flow`: how uniformly control flow reaches this point (barriers
+    /// need the workgroup, matrix statements their warpgroup).
     ///
-    /// Returns whether some invocations may have left the innermost loop
-    /// iteration (`break`/`continue` under a divergent branch), which makes
-    /// the rest of that loop body divergent.
-    fn block(&mut self, body: &[Node], path: &str, loop_depth: u32, uniform: bool) -> bool {
-        let mut diverged = false;
+    /// Returns how uniformly invocations stay in the innermost loop
+    /// iteration: less than `Workgroup` after a `break`/`continue` under a
+    /// branch that is less uniform, which makes the rest of that loop body
+    /// that much less uniform.
+    fn block(
+        &mut self,
+        body: &[Node],
+        path: &str,
+        loop_depth: u32,
+        flow: Uniformity,
+    ) -> Uniformity {
+        let mut stayed = Uniformity::Workgroup;
         for (i, node) in body.iter().enumerate() {
             let here = format!("{path}[{i}]");
-            let u = uniform && !diverged && !self.returned_divergently;
-            diverged |= self.node(node, &here, loop_depth, u);
+            let u = flow.min(stayed).min(self.returned);
+            stayed = stayed.min(self.node(node, &here, loop_depth, u));
         }
-        diverged
+        stayed
     }
 
-    /// Fixpoint: a local is uniform when every `let`/assignment of it stores
-    /// a uniform value under uniform control flow.
-    fn infer_uniform_locals(&mut self) {
+    /// The uniformity rules, with what is known of the locals so far.
+    fn rules(&self) -> UniformityRules<'_> {
+        UniformityRules {
+            locals: &self.local_uniformity,
+            local_id_x: &self.local_id_x,
+            whole_warpgroup_rows: self.program.whole_warpgroup_rows(),
+        }
+    }
+
+    /// Conservative: how widely `e` is shared.
+    fn uniformity(&self, e: &Expr) -> Uniformity {
+        self.rules().of(e)
+    }
+
+    /// Fixpoint: a local holds `local_id().x` when every definition of it
+    /// stores that value (where in the control flow does not matter).
+    fn infer_local_id_x(&mut self) {
         loop {
-            let before = self.uniform_locals.clone();
-            let body = &self.program.body;
-            self.mark_locals(body, true);
-            if before == self.uniform_locals {
+            let before = self.local_id_x.clone();
+            let mut not = Vec::new();
+            visit_definitions(&self.program.body, &mut |local, value| {
+                if !value.is_some_and(|v| self.rules().is_local_id_x(v)) {
+                    not.push(local);
+                }
+            });
+            for local in not {
+                if let Some(x) = self.local_id_x.get_mut(local as usize) {
+                    *x = false;
+                }
+            }
+            if before == self.local_id_x {
                 break;
             }
         }
     }
 
-    fn mark_locals(&mut self, body: &[Node], uniform: bool) {
+    /// Fixpoint: a local is as uniform as the least uniform of its
+    /// definitions' values and of the control flow they are made in.
+    fn infer_local_uniformity(&mut self) {
+        loop {
+            let before = self.local_uniformity.clone();
+            let body = &self.program.body;
+            self.mark_locals(body, Uniformity::Workgroup);
+            if before == self.local_uniformity {
+                break;
+            }
+        }
+    }
+
+    /// Lower `local`'s uniformity to at most `u`.
+    fn lower_local(&mut self, local: LocalId, u: Uniformity) {
+        if let Some(l) = self.local_uniformity.get_mut(local as usize) {
+            *l = (*l).min(u);
+        }
+    }
+
+    fn mark_locals(&mut self, body: &[Node], flow: Uniformity) {
         for node in body {
             match node {
                 Node::Let { local, value } | Node::Assign { local, value } => {
-                    if !(uniform && self.is_uniform(value))
-                        && let Some(u) = self.uniform_locals.get_mut(*local as usize)
-                    {
-                        *u = false;
-                    }
+                    let u = flow.min(self.uniformity(value));
+                    self.lower_local(*local, u);
                 }
                 // The old value is loaded data: never uniform.
                 Node::Atomic { result, .. } => {
-                    if let Some(local) = result.local()
-                        && let Some(u) = self.uniform_locals.get_mut(local as usize)
-                    {
-                        *u = false;
+                    if let Some(local) = result.local() {
+                        self.lower_local(local, Uniformity::Varying);
                     }
                 }
                 Node::If {
@@ -463,12 +517,12 @@ impl Validator<'_> {
                     then,
                     otherwise,
                 } => {
-                    let u = uniform && self.is_uniform(cond);
+                    let u = flow.min(self.uniformity(cond));
                     self.mark_locals(then, u);
                     self.mark_locals(otherwise, u);
                 }
                 Node::While { cond, body } => {
-                    let u = uniform && self.is_uniform(cond);
+                    let u = flow.min(self.uniformity(cond));
                     self.mark_locals(body, u);
                 }
                 Node::For {
@@ -478,21 +532,17 @@ impl Validator<'_> {
                     body,
                     ..
                 } => {
-                    let u = uniform && self.is_uniform(start) && self.is_uniform(end);
-                    if !u && let Some(v) = self.uniform_locals.get_mut(*var as usize) {
-                        *v = false;
-                    }
+                    let u = flow.min(self.uniformity(start)).min(self.uniformity(end));
+                    self.lower_local(*var, u);
                     self.mark_locals(body, u);
                 }
-                Node::Loop { body } | Node::Unsafe { body } => self.mark_locals(body, uniform),
+                Node::Loop { body } | Node::Unsafe { body } => self.mark_locals(body, flow),
                 // A map's row, column and value differ between elements.
                 Node::Matrix(crate::ir::MatrixOp::Map {
                     row, col, value, ..
                 }) => {
                     for id in [row, col, value] {
-                        if let Some(u) = self.uniform_locals.get_mut(*id as usize) {
-                            *u = false;
-                        }
+                        self.lower_local(*id, Uniformity::Varying);
                     }
                 }
                 _ => {}
@@ -500,7 +550,11 @@ impl Validator<'_> {
         }
     }
 
-    fn node(&mut self, node: &Node, path: &str, loop_depth: u32, uniform: bool) -> bool {
+    /// Check `node`, reached as uniformly as `flow`; returns how uniformly
+    /// invocations stay in the innermost loop iteration (see
+    /// [`Validator::block`]).
+    fn node(&mut self, node: &Node, path: &str, loop_depth: u32, flow: Uniformity) -> Uniformity {
+        let uniform = flow == Uniformity::Workgroup;
         self.collectives_in_uniform_flow(node, path, uniform);
         match node {
             Node::Let { local, value } => {
@@ -548,20 +602,25 @@ impl Validator<'_> {
                 otherwise,
             } => {
                 self.cond(cond, path);
-                let u = uniform && self.is_uniform(cond);
+                let u = flow.min(self.uniformity(cond));
                 let d1 = self.block(then, &format!("{path}.then"), loop_depth, u);
                 let d2 = self.block(otherwise, &format!("{path}.else"), loop_depth, u);
-                if !u && (has_exit(then, true) || has_exit(otherwise, true)) {
-                    self.returned_divergently = true;
+                if has_exit(then, true) || has_exit(otherwise, true) {
+                    self.returned = self.returned.min(u);
                 }
-                return d1 || d2 || (!u && (has_exit(then, false) || has_exit(otherwise, false)));
+                let left = if has_exit(then, false) || has_exit(otherwise, false) {
+                    u
+                } else {
+                    Uniformity::Workgroup
+                };
+                return d1.min(d2).min(left);
             }
             Node::While { cond, body } => {
                 self.cond(cond, path);
-                let u = uniform && self.is_uniform(cond);
+                let u = flow.min(self.uniformity(cond));
                 self.block(body, &format!("{path}.body"), loop_depth + 1, u);
-                if !u && has_exit(body, true) {
-                    self.returned_divergently = true;
+                if has_exit(body, true) {
+                    self.returned = self.returned.min(u);
                 }
             }
             Node::For {
@@ -598,21 +657,21 @@ impl Validator<'_> {
                         self.defined[*var as usize] = true;
                     }
                 }
-                let u = uniform && self.is_uniform(start) && self.is_uniform(end);
+                let u = flow.min(self.uniformity(start)).min(self.uniformity(end));
                 self.block(body, &format!("{path}.body"), loop_depth + 1, u);
-                if !u && has_exit(body, true) {
-                    self.returned_divergently = true;
+                if has_exit(body, true) {
+                    self.returned = self.returned.min(u);
                 }
             }
             // In line: a divergent exit inside diverges what follows.
             Node::Unsafe { body } => {
-                return self.block(body, &format!("{path}.unsafe"), loop_depth, uniform);
+                return self.block(body, &format!("{path}.unsafe"), loop_depth, flow);
             }
             Node::Loop { body } => {
                 // A `loop` is uniform only as far as its exits are; we do not
                 // track breaks, so barriers inside `loop` count as uniform only
                 // when reached before any data-dependent branch.
-                self.block(body, &format!("{path}.body"), loop_depth + 1, uniform);
+                self.block(body, &format!("{path}.body"), loop_depth + 1, flow);
             }
             Node::Break | Node::Continue => {
                 if loop_depth == 0 {
@@ -622,10 +681,17 @@ impl Validator<'_> {
             Node::Return => {}
             Node::Matrix(op) => {
                 self.matrix_op(op, path);
-                if !uniform {
+                if flow < Uniformity::Warpgroup {
+                    let how = if self.program.whole_warpgroup_rows() {
+                        "branch on values that are the same across each warpgroup (`local_id().x / 128`, `local_id().x < 128`, uniform values) or move it where a `barrier()` could be"
+                    } else {
+                        "move it where a `barrier()` could be (branches on `local_id().x / 128` need a workgroup whose x size is a multiple of 128)"
+                    };
                     self.err(
                         path,
-                        "a matrix operation in control flow that depends on the invocation (local_id, global_id, loaded data); every invocation of a subgroup must take part, so move it where a `barrier()` could be",
+                        format!(
+                            "a matrix operation in control flow that depends on the invocation (local_id, global_id, loaded data); every invocation of its subgroup or warpgroup must take part, so {how}"
+                        ),
                     );
                 }
             }
@@ -642,7 +708,7 @@ impl Validator<'_> {
                 }
             }
         }
-        false
+        Uniformity::Workgroup
     }
 
     /// A tile copy is collective: the whole workgroup executes it with the
@@ -658,7 +724,11 @@ impl Validator<'_> {
                 col,
                 ..
             } => {
-                if uniform && [dst_index, row, col].iter().any(|e| !self.is_uniform(e)) {
+                if uniform
+                    && [dst_index, row, col]
+                        .iter()
+                        .any(|e| self.uniformity(e) != Uniformity::Workgroup)
+                {
                     self.err(
                         path,
                         "`async_copy_tile` with an operand that depends on the invocation (local_id, global_id, loaded data): the workgroup copies one box together, so its destination index, row and column must be the same in every invocation",
@@ -1100,16 +1170,45 @@ impl Validator<'_> {
             }
         }
     }
+}
 
-    /// Conservative: true only when `e` is the same for every invocation of a
-    /// workgroup.
-    fn is_uniform(&self, e: &Expr) -> bool {
-        uniform(&self.uniform_locals, e)
+/// Call `f` with every local `body` defines, and the value when the
+/// definition is a `let` or an assignment (`None`: an atomic's old value, a
+/// loop variable, a map's row, column or value).
+fn visit_definitions(body: &[Node], f: &mut impl FnMut(LocalId, Option<&Expr>)) {
+    for node in body {
+        match node {
+            Node::Let { local, value } | Node::Assign { local, value } => f(*local, Some(value)),
+            Node::Atomic { result, .. } => {
+                if let Some(local) = result.local() {
+                    f(local, None);
+                }
+            }
+            Node::If {
+                then, otherwise, ..
+            } => {
+                visit_definitions(then, f);
+                visit_definitions(otherwise, f);
+            }
+            Node::For { var, body, .. } => {
+                f(*var, None);
+                visit_definitions(body, f);
+            }
+            Node::While { body, .. } | Node::Loop { body } | Node::Unsafe { body } => {
+                visit_definitions(body, f);
+            }
+            Node::Matrix(crate::ir::MatrixOp::Map {
+                row, col, value, ..
+            }) => {
+                for id in [row, col, value] {
+                    f(*id, None);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
-/// Whether `body` holds a `return` (`returns`) or a `break`/`continue` of
-/// the enclosing loop (`!returns`), outside nested loops for the latter.
 /// The first collective subgroup operation in `e`, if any.
 fn first_collective(e: &Expr) -> Option<SubgroupOp> {
     e.find_map(&mut |e| match e {
@@ -1131,6 +1230,8 @@ fn has_loop_exit(body: &[Node]) -> bool {
     })
 }
 
+/// Whether `body` holds a `return` (`returns`) or a `break`/`continue` of
+/// the enclosing loop (`!returns`), outside nested loops for the latter.
 fn has_exit(body: &[Node], returns: bool) -> bool {
     body.iter().any(|n| match n {
         Node::Return => returns,

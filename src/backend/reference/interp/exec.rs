@@ -18,6 +18,9 @@ pub(super) struct Scratch {
     pcs: Vec<u32>,
     steps: Vec<u64>,
     done: Vec<bool>,
+    /// Whether the invocation waits at the barrier, collective or matrix
+    /// statement it stopped after (`pcs` is one past it).
+    parked: Vec<bool>,
     /// The matrices of every subgroup of the workgroup: subgroup `g`'s
     /// block is `g * matrix_words ..`, one tile per matrix in it (one copy
     /// per subgroup: its invocations pass equal operands, which
@@ -98,6 +101,7 @@ impl Launch<'_> {
             pcs: vec![0; n],
             steps: vec![0; n],
             done: vec![false; n],
+            parked: vec![false; n],
             mats: vec![0.0; n.div_ceil(self.subgroup_size as usize) * self.c.matrix_words],
             wmats: vec![0.0; n.div_ceil(WARPGROUP) * self.c.warpgroup_words],
             acc: Vec::new(),
@@ -221,39 +225,45 @@ impl Launch<'_> {
             s.pcs[inv] = 0;
             s.steps[inv] = 0;
             s.done[inv] = false;
+            s.parked[inv] = false;
         }
         loop {
             let mut waiting = 0usize;
             let mut finished = 0usize;
-            let mut barrier_pc = None;
-            let mut split = false;
             for inv in 0..n {
                 if s.done[inv] {
                     finished += 1;
                     continue;
                 }
-                let regs = &mut s.regs[inv * nregs..(inv + 1) * nregs];
-                match self
-                    .exec(regs, &s.arena, &mut s.pcs[inv], &mut s.steps[inv])
-                    .map_err(|f| self.fault(f, wid, inv as u32))?
-                {
-                    Stop::Done => {
-                        s.done[inv] = true;
-                        finished += 1;
-                    }
-                    Stop::Barrier => {
-                        waiting += 1;
-                        match barrier_pc {
-                            None => barrier_pc = Some(s.pcs[inv]),
-                            Some(pc) if pc != s.pcs[inv] => split = true,
-                            Some(_) => {}
+                if !s.parked[inv] {
+                    let regs = &mut s.regs[inv * nregs..(inv + 1) * nregs];
+                    match self
+                        .exec(regs, &s.arena, &mut s.pcs[inv], &mut s.steps[inv])
+                        .map_err(|f| self.fault(f, wid, inv as u32))?
+                    {
+                        Stop::Done => {
+                            s.done[inv] = true;
+                            finished += 1;
+                            continue;
                         }
+                        Stop::Barrier => s.parked[inv] = true,
                     }
                 }
+                waiting += 1;
             }
             if waiting == 0 {
                 return Ok(());
             }
+            // A matrix statement involves its warpgroup or subgroup only:
+            // each group whose members all wait at one goes ahead, wherever
+            // the others wait.
+            if self.release_matrix_groups(s, wid)? {
+                continue;
+            }
+            // Otherwise everyone waits at the same barrier or subgroup
+            // operation, which the whole workgroup takes part in.
+            let first_pc = (0..n).find(|&inv| !s.done[inv]).map(|inv| s.pcs[inv]);
+            let split = (0..n).any(|inv| !s.done[inv] && Some(s.pcs[inv]) != first_pc);
             if finished > 0 || split {
                 // A matrix statement that some lanes of a subgroup skip is
                 // a broken matrix contract first.
@@ -276,29 +286,55 @@ impl Launch<'_> {
             // Every invocation stopped after the same instruction: when it
             // is a collective, combine each subgroup's values before
             // releasing them.
-            match barrier_pc
+            if let Some(&Op::Subgroup { k, d, a, b }) = first_pc
                 .and_then(|pc| (pc as usize).checked_sub(1))
                 .and_then(|at| c.code.get(at))
             {
-                Some(&Op::Subgroup { k, d, a, b }) => {
-                    self.collective(&mut s.regs, n, k, [d, a, b]);
-                }
-                Some(&Op::Matrix { s: stmt, a, b }) => self.matrix(s, stmt, [a, b], wid)?,
-                _ => {}
+                self.collective(&mut s.regs, n, k, [d, a, b]);
             }
+            s.parked.fill(false);
         }
     }
 
-    /// The matrix statement invocation `inv` waits at, if any.
-    fn waits_at_matrix(&self, s: &Scratch, inv: usize) -> Option<u32> {
-        if s.done[inv] {
+    /// Execute the matrix statements whose group (warpgroup or subgroup,
+    /// as the statement's matrices are held) waits at them whole, and let
+    /// the group's invocations go on. Returns whether any did.
+    fn release_matrix_groups(&self, s: &mut Scratch, wid: [u32; 3]) -> Result<bool, RunError> {
+        let n = s.pcs.len();
+        let mut released = false;
+        for (size, warpgroup) in [(WARPGROUP, true), (self.subgroup_size as usize, false)] {
+            for (g, first) in (0..n).step_by(size).enumerate() {
+                let lanes = first..n.min(first + size);
+                let Some((stmt, regs)) = self
+                    .waits_at_matrix(s, first)
+                    .filter(|&(m, _)| self.c.warpgroup_stmt(m) == warpgroup)
+                else {
+                    continue;
+                };
+                if lanes
+                    .clone()
+                    .all(|l| self.waits_at_matrix(s, l).is_some() && s.pcs[l] == s.pcs[first])
+                {
+                    self.matrix(s, stmt, regs, wid, g)?;
+                    s.parked[lanes].fill(false);
+                    released = true;
+                }
+            }
+        }
+        Ok(released)
+    }
+
+    /// The matrix statement invocation `inv` waits at, if any, with its
+    /// operand registers.
+    fn waits_at_matrix(&self, s: &Scratch, inv: usize) -> Option<(u32, [u32; 2])> {
+        if s.done[inv] || !s.parked[inv] {
             return None;
         }
         match (s.pcs[inv] as usize)
             .checked_sub(1)
             .and_then(|at| self.c.code.get(at))
         {
-            Some(&Op::Matrix { s, .. }) => Some(s),
+            Some(&Op::Matrix { s, a, b }) => Some((s, [a, b])),
             _ => None,
         }
     }
@@ -328,8 +364,8 @@ impl Launch<'_> {
             let lanes = first..n.min(first + size);
             let Some((at, stmt)) = lanes.clone().find_map(|l| {
                 self.waits_at_matrix(s, l)
-                    .filter(|&m| self.c.warpgroup_stmt(m) == warpgroup)
-                    .map(|m| (l, m))
+                    .filter(|&(m, _)| self.c.warpgroup_stmt(m) == warpgroup)
+                    .map(|(m, _)| (l, m))
             }) else {
                 continue;
             };
@@ -385,17 +421,18 @@ impl Launch<'_> {
         }
     }
 
-    /// Execute matrix statement `stmt` (operand registers `a`, `b`) once
-    /// per subgroup of the workgroup (per warpgroup for a statement on
-    /// warpgroup matrices), whose invocations all wait at it: first check
-    /// that every member of the group passed the same operands, then act
-    /// on the group's tiles.
+    /// Execute matrix statement `stmt` (operand registers `a`, `b`) for
+    /// group `g` of the workgroup (its `g`-th subgroup, or warpgroup for a
+    /// statement on warpgroup matrices), whose invocations all wait at it:
+    /// first check that every member of the group passed the same
+    /// operands, then act on the group's tiles.
     fn matrix(
         &self,
         s: &mut Scratch,
         stmt: u32,
         [ra, rb]: [u32; 2],
         wid: [u32; 3],
+        g: usize,
     ) -> Result<(), RunError> {
         let c = self.c;
         let n = s.pcs.len();
@@ -408,75 +445,74 @@ impl Launch<'_> {
             (self.subgroup_size as usize, c.matrix_words)
         };
         let member = if warpgroup { "invocation" } else { "lane" };
-        for (g, first) in (0..n).step_by(size).enumerate() {
-            let lanes = n.min(first + size) - first;
-            // (offset or fill bits, stride, then a clip's rows and cols or
-            // the offset and stride of a warpgroup multiply's `B`); an
-            // unclipped statement has the clip `u32::MAX`, which no tile
-            // reaches.
-            let extra = op.extra();
-            let operands = |l: usize| {
-                let r = &s.regs[(first + l) * nregs..][..nregs];
-                let (e0, e1) = extra.map_or((u32::MAX, u32::MAX), |[e0, e1]| {
-                    (r[e0 as usize] as u32, r[e1 as usize] as u32)
-                });
-                [r[ra as usize] as u32, r[rb as usize] as u32, e0, e1]
-            };
-            let ops = operands(0);
-            if let MatStmt::Map { d, src, map } = op {
-                self.map(s, (g, first, lanes), [stmt, d, src, map], wid)
-                    .map_err(|e| e.unwrap_or_else(|(f, inv)| self.fault(f, wid, inv)))?;
-                continue;
-            }
-            if !matches!(op, MatStmt::MultiplyAdd { .. })
-                && let Some(l) = (1..lanes).find(|&l| operands(l) != ops)
-            {
-                let [x, y, cr, cc] = ops;
-                let [lx, ly, lr, lc] = operands(l);
-                let (wgmma, shared_a) = match op {
-                    MatStmt::WarpgroupMultiplyAdd { a, .. } => (true, matches!(a, WgA::Shared(_))),
-                    _ => (false, false),
-                };
-                // An accumulator `A` passes `B`'s operands in its place.
-                let (a, b) = match (wgmma, shared_a) {
-                    (true, true) => ("A ", "B "),
-                    (true, false) => ("B ", "B "),
-                    _ => ("", ""),
-                };
-                let detail = if let MatStmt::Fill { .. } = op {
-                    format!(
-                        "{member} 0 fills with {:?} ({x:#010x}), {member} {l} with {:?} ({lx:#010x})",
-                        f32::from_bits(x),
-                        f32::from_bits(lx)
-                    )
-                } else if lx != x {
-                    format!("{member} 0 passes {a}offset {x}, {member} {l} {a}offset {lx}")
-                } else if ly != y {
-                    format!("{member} 0 passes {a}stride {y}, {member} {l} {a}stride {ly}")
-                } else if wgmma && lr != cr {
-                    format!("{member} 0 passes {b}offset {cr}, {member} {l} {b}offset {lr}")
-                } else if wgmma {
-                    format!("{member} 0 passes {b}stride {cc}, {member} {l} {b}stride {lc}")
-                } else if lr != cr {
-                    format!("{member} 0 clips to {cr} rows, {member} {l} to {lr}")
-                } else {
-                    format!("{member} 0 clips to {cc} columns, {member} {l} to {lc}")
-                };
-                return Err(self.operands_differ(wid, warpgroup, g, stmt, detail));
-            }
-            let mats = if warpgroup { &mut s.wmats } else { &mut s.mats };
-            let block = &mut mats[g * words..][..words];
-            let in_unsafe = c.matrix_in_unsafe[stmt as usize];
-            self.matrix_op(
-                op,
-                block,
-                (&mut s.acc, &mut s.tiles),
-                &s.arena,
-                ops,
-                in_unsafe,
-            )
-            .map_err(|f| self.fault(f.in_unsafe(in_unsafe), wid, first as u32))?;
+        let first = g * size;
+        let lanes = n.min(first + size) - first;
+        // (offset or fill bits, stride, then a clip's rows and cols or
+        // the offset and stride of a warpgroup multiply's `B`); an
+        // unclipped statement has the clip `u32::MAX`, which no tile
+        // reaches.
+        let extra = op.extra();
+        let operands = |l: usize| {
+            let r = &s.regs[(first + l) * nregs..][..nregs];
+            let (e0, e1) = extra.map_or((u32::MAX, u32::MAX), |[e0, e1]| {
+                (r[e0 as usize] as u32, r[e1 as usize] as u32)
+            });
+            [r[ra as usize] as u32, r[rb as usize] as u32, e0, e1]
+        };
+        let ops = operands(0);
+        if let MatStmt::Map { d, src, map } = op {
+            return self
+                .map(s, (g, first, lanes), [stmt, d, src, map], wid)
+                .map_err(|e| e.unwrap_or_else(|(f, inv)| self.fault(f, wid, inv)));
         }
+        if !matches!(op, MatStmt::MultiplyAdd { .. })
+            && let Some(l) = (1..lanes).find(|&l| operands(l) != ops)
+        {
+            let [x, y, cr, cc] = ops;
+            let [lx, ly, lr, lc] = operands(l);
+            let (wgmma, shared_a) = match op {
+                MatStmt::WarpgroupMultiplyAdd { a, .. } => (true, matches!(a, WgA::Shared(_))),
+                _ => (false, false),
+            };
+            // An accumulator `A` passes `B`'s operands in its place.
+            let (a, b) = match (wgmma, shared_a) {
+                (true, true) => ("A ", "B "),
+                (true, false) => ("B ", "B "),
+                _ => ("", ""),
+            };
+            let detail = if let MatStmt::Fill { .. } = op {
+                format!(
+                    "{member} 0 fills with {:?} ({x:#010x}), {member} {l} with {:?} ({lx:#010x})",
+                    f32::from_bits(x),
+                    f32::from_bits(lx)
+                )
+            } else if lx != x {
+                format!("{member} 0 passes {a}offset {x}, {member} {l} {a}offset {lx}")
+            } else if ly != y {
+                format!("{member} 0 passes {a}stride {y}, {member} {l} {a}stride {ly}")
+            } else if wgmma && lr != cr {
+                format!("{member} 0 passes {b}offset {cr}, {member} {l} {b}offset {lr}")
+            } else if wgmma {
+                format!("{member} 0 passes {b}stride {cc}, {member} {l} {b}stride {lc}")
+            } else if lr != cr {
+                format!("{member} 0 clips to {cr} rows, {member} {l} to {lr}")
+            } else {
+                format!("{member} 0 clips to {cc} columns, {member} {l} to {lc}")
+            };
+            return Err(self.operands_differ(wid, warpgroup, g, stmt, detail));
+        }
+        let mats = if warpgroup { &mut s.wmats } else { &mut s.mats };
+        let block = &mut mats[g * words..][..words];
+        let in_unsafe = c.matrix_in_unsafe[stmt as usize];
+        self.matrix_op(
+            op,
+            block,
+            (&mut s.acc, &mut s.tiles),
+            &s.arena,
+            ops,
+            in_unsafe,
+        )
+        .map_err(|f| self.fault(f.in_unsafe(in_unsafe), wid, first as u32))?;
         Ok(())
     }
 
