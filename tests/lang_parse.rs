@@ -3574,6 +3574,57 @@ fn warpgroup_validation_errors_have_positions() {
     );
 }
 
+/// A matrix statement in a branch each warpgroup takes whole is valid; a
+/// `warpgroup_barrier()` parses, prints back, and has the rules of a
+/// barrier (no arguments, a statement, uniform control flow) plus whole
+/// warpgroups.
+#[test]
+fn warpgroup_branches_and_barriers() {
+    let k = file(&mkw("    let g = local_id().x / 128;
+    if g == 0 {
+        w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);
+    }
+    warpgroup_barrier();
+    for i in 0..g {
+        c = matrix_mma(a, b, c);
+    }"))
+    .remove(0);
+    assert!(k.validate().is_ok(), "{:?}", k.validate());
+    assert!(k.body.contains(&Node::WarpgroupBarrier));
+    let text = vyre::lang::print(&k);
+    assert!(text.contains("    warpgroup_barrier();\n"), "{text}");
+    let again = file(&text).remove(0);
+    assert_eq!(again.body, k.body);
+    diag(
+        &mkw("    warpgroup_barrier(1);"),
+        "warpgroup_barrier(1)",
+        "`warpgroup_barrier()` takes no arguments",
+    );
+    diag(
+        &mkw("    let v = warpgroup_barrier();"),
+        "warpgroup_barrier()",
+        "`warpgroup_barrier()` is a statement",
+    );
+    diag(
+        &mkw("    if local_id().x < 128 {\n        warpgroup_barrier();\n    }"),
+        "warpgroup_barrier();",
+        "`warpgroup_barrier()` in control flow that depends on the invocation",
+    );
+    diag(
+        &mk("    warpgroup_barrier();"),
+        "warpgroup_barrier();",
+        "`warpgroup_barrier()` needs a workgroup of whole warpgroups",
+    );
+    // A branch on half a warpgroup is not one a warpgroup takes whole.
+    diag(
+        &mkw(
+            "    if local_id().x / 64 == 0 {\n        w = warpgroup_mma(&ta, 0, 64, &tb, 0, 64, w);\n    }",
+        ),
+        "w = warpgroup_mma",
+        "every invocation of its subgroup or warpgroup must take part",
+    );
+}
+
 /// `mkw` with the attention forms used correctly: `p` is 64 x 16, the `A`
 /// of a multiply into `w` (k = 16).
 #[test]

@@ -1630,6 +1630,19 @@ fn a_warpgroup_may_skip_matrix_statements_in_a_branch_of_its_own() {
     }
 }
 
+/// `warpgroup_barrier()` orders the shared-memory exchange inside each
+/// warpgroup, in every workgroup, whatever the subgroup size.
+#[test]
+fn warpgroup_barriers_order_each_warpgroup() {
+    use matrix_support::warpgroup::{barrier_exchange, barrier_exchange_expected};
+    let p = barrier_exchange();
+    for size in [8, 32, 128] {
+        let mut out = vec![0u32; 3 * 256];
+        run_with(&p, [3, 1, 1], &mut [RefArg::Buffer(&mut out)], &opts(size)).expect("runs");
+        assert_eq!(out, barrier_exchange_expected(3), "subgroup size {size}");
+    }
+}
+
 /// A warpgroup whose invocations do not all take a branch around a matrix
 /// statement is refused by validation; a barrier in a branch that is the
 /// same across each warpgroup but not across the workgroup is too.

@@ -1496,3 +1496,44 @@ pub fn k(a: &[u32], b: &[i32], c: &[u16], out: &mut [i64], outu: &mut [u64]) {
     }
     assemble_all(&p, &DispatchConfig::default());
 }
+
+/// `warpgroup_barrier()` is `barrier.sync 1 + w, 128` for warpgroup `w` of
+/// the flat thread index (barrier 0 stays the workgroup's), in a 2D
+/// workgroup too; it assembles on every architecture.
+#[test]
+fn warpgroup_barriers_name_one_barrier_per_warpgroup() {
+    for (size, flat) in [("256", "mov.u32"), ("(128, 2)", "mad.lo.u32")] {
+        let p = one_kernel(&format!(
+            "#[kernel(workgroup_size = {size})]
+pub fn k(out: &mut [u32]) {{
+    #[shared]
+    let mut sh: [u32; 256];
+    let i = local_id().x + local_id().y * 128;
+    sh[i] = i;
+    warpgroup_barrier();
+    out[i] = sh[i ^ 64];
+    barrier();
+}}"
+        ));
+        let ptx = emit(&p, "sm_90");
+        let lines: Vec<&str> = ptx.lines().map(str::trim).collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("barrier.sync %r") && l.ends_with(", 128;"))
+            .unwrap_or_else(|| panic!("no warpgroup barrier:\n{ptx}"));
+        // The id is the warpgroup plus one, the warpgroup the flat index
+        // shifted by 7.
+        assert!(
+            lines[at - 1].starts_with("add.u32") && lines[at - 1].ends_with(", 1;"),
+            "{ptx}"
+        );
+        assert!(
+            lines[at - 2].starts_with("shr.u32") && lines[at - 2].ends_with(", 7;"),
+            "{ptx}"
+        );
+        // The flat index: `%tid.x` alone, or `x + y * 128`.
+        assert!(lines[at - 3].starts_with(flat), "{size}\n{ptx}");
+        assert_eq!(count(&ptx, "barrier.sync 0;"), 1, "{ptx}");
+        assemble_all(&p, &DispatchConfig::default());
+    }
+}

@@ -860,6 +860,10 @@ impl Walker<'_, '_> {
                 Node::Continue => return Ok(Flow::Continue),
                 Node::Return => return Ok(Flow::Return),
                 Node::Barrier => self.barrier()?,
+                // The generators make none; the bytecode interpreter lets
+                // warpgroups run apart between them, an order this
+                // evaluator does not model.
+                Node::WarpgroupBarrier => return Err("a warpgroup barrier"),
                 Node::Matrix(MatrixOp::WarpgroupWait { .. }) => {}
                 Node::Matrix(op) => {
                     let ops = match op {

@@ -922,7 +922,22 @@ fn cases() -> Vec<Case> {
     all.push(async_copy_case(DataType::BF16, 2));
     all.extend(warpgroup_cases());
     all.extend(attention_cases());
+    all.push(warpgroup_barrier_case());
     all
+}
+
+/// `warpgroup_barrier()` (a workgroup barrier on naga's targets) ordering
+/// an exchange inside each warpgroup, two workgroups.
+fn warpgroup_barrier_case() -> Case {
+    use matrix_support::warpgroup::{barrier_exchange, barrier_exchange_expected};
+    let want = barrier_exchange_expected(2);
+    Case {
+        program: barrier_exchange(),
+        args: vec![Arg::Buf(Data::U32(vec![0; want.len()]))],
+        workgroups: [2, 1, 1],
+        expected: vec![(0, Data::U32(want))],
+        tol: Tolerance::Float { ulp: 0, abs: 0.0 },
+    }
 }
 
 /// The attention block of `matrix_support::attention` (`warpgroup_mma_t`,

@@ -392,6 +392,7 @@ fn node(depth: u32, in_loop: bool) -> BoxedStrategy<Node> {
         .boxed(),
         Just(Node::Return).boxed(),
         Just(Node::Barrier).boxed(),
+        Just(Node::WarpgroupBarrier).boxed(),
     ];
     if in_loop {
         options.push(Just(Node::Break).boxed());
@@ -1587,12 +1588,13 @@ fn corrupt_layout_scope_and_statement_codes_are_decode_errors() {
 /// version 5 ones (tiles without a layout, no operand tag), version 6
 /// ones (a warpgroup wait without its pending count), versions 7 to 9
 /// (no 64-bit types, no `unsafe` blocks, no tile copies) and version 10
-/// (a tile copy's rows and columns as bare parameter indices) are refused
-/// with the version error, not misread.
+/// (a tile copy's rows and columns as bare parameter indices) and version
+/// 11 (no warpgroup barriers) are refused with the version error, not
+/// misread.
 #[test]
-fn versions_4_to_10_are_refused() {
-    assert_eq!(VERSION, 11);
-    for old in [4u16, 5, 6, 7, 8, 9, 10] {
+fn versions_4_to_11_are_refused() {
+    assert_eq!(VERSION, 12);
+    for old in [4u16, 5, 6, 7, 8, 9, 10, 11] {
         let mut bytes = to_wire(&warpgroup_program(64));
         bytes[4..6].copy_from_slice(&old.to_le_bytes());
         assert_eq!(

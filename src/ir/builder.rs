@@ -371,6 +371,11 @@ impl Block {
         self.push(Node::Barrier)
     }
 
+    /// `warpgroup_barrier();`
+    pub fn warpgroup_barrier(&mut self) -> &mut Self {
+        self.push(Node::WarpgroupBarrier)
+    }
+
     /// A matrix statement.
     pub fn matrix(&mut self, op: MatrixOp) -> &mut Self {
         self.push(Node::Matrix(op))

@@ -1102,6 +1102,12 @@ pub enum Node {
     /// Must be reached by every invocation of the workgroup (uniform control
     /// flow).
     Barrier,
+    /// `warpgroup_barrier()`: the same for the invocations of one warpgroup
+    /// ([`MatrixScope::WARPGROUP`] consecutive invocations): each waits for
+    /// the others of its warpgroup only, and their memory writes become
+    /// visible to each other. Stands where a `barrier()` could (uniform
+    /// control flow), in a workgroup of whole warpgroups.
+    WarpgroupBarrier,
     /// A matrix (tensor-core) operation, collective over the subgroup.
     Matrix(MatrixOp),
     /// An asynchronous copy, commit or wait.
@@ -1193,7 +1199,8 @@ impl Node {
             | Node::Break
             | Node::Continue
             | Node::Return
-            | Node::Barrier => vec![],
+            | Node::Barrier
+            | Node::WarpgroupBarrier => vec![],
         }
     }
 
@@ -1277,7 +1284,8 @@ impl Node {
             | Node::Break
             | Node::Continue
             | Node::Return
-            | Node::Barrier) => other,
+            | Node::Barrier
+            | Node::WarpgroupBarrier) => other,
         }
     }
 

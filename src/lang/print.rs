@@ -469,6 +469,9 @@ impl Printer<'_> {
             Node::Barrier => {
                 let _ = writeln!(out, "{ind}barrier();");
             }
+            Node::WarpgroupBarrier => {
+                let _ = writeln!(out, "{ind}warpgroup_barrier();");
+            }
             Node::Matrix(op) => {
                 let _ = writeln!(out, "{ind}{};", self.matrix_op(op));
             }

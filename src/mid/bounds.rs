@@ -458,7 +458,11 @@ impl Walk<'_> {
                     }
                 }
             }
-            Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
+            Node::Break
+            | Node::Continue
+            | Node::Return
+            | Node::Barrier
+            | Node::WarpgroupBarrier => {}
         }
     }
 

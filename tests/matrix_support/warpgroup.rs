@@ -217,3 +217,52 @@ pub fn value_of(t: DataType, bits: u32) -> f32 {
         _ => f32::from_bits(bits),
     }
 }
+
+/// Invocations per workgroup of [`barrier_exchange`].
+pub const EXCHANGE_INVOCATIONS: u32 = 256;
+
+/// A `warpgroup_barrier()` between two rounds of an exchange inside each
+/// warpgroup of a 256-invocation workgroup: invocation `i` writes
+/// `3 i + 1` to `sh[i]`, meets its warpgroup, reads `sh[i ^ 64]` (an
+/// invocation of the same warpgroup), writes that plus 1 back to `sh[i]`,
+/// meets it again and stores `sh[i ^ 32]` to `out[global id]`. Parameter
+/// `out` (`u32`).
+pub fn barrier_exchange() -> Program {
+    let n = EXCHANGE_INVOCATIONS;
+    let mut b = ProgramBuilder::new("warpgroup_barrier_exchange", [n, 1, 1]);
+    let out = b.buffer("out", DataType::U32, Access::ReadWrite);
+    let sh = b.shared("sh", DataType::U32, n);
+    let v = b.local("v", DataType::U32, false);
+    let lid = || Expr::Builtin(Builtin::LocalId, Axis::X);
+    b.body(|blk| {
+        blk.store(
+            BufRef::Shared(sh),
+            lid(),
+            lid().mul(Expr::u32(3)).add(Expr::u32(1)),
+        );
+        blk.warpgroup_barrier();
+        blk.let_(
+            v,
+            Expr::load(BufRef::Shared(sh), lid().bitxor(Expr::u32(64))),
+        );
+        blk.warpgroup_barrier();
+        blk.store(BufRef::Shared(sh), lid(), Expr::local(v).add(Expr::u32(1)));
+        blk.warpgroup_barrier();
+        blk.store(
+            BufRef::Param(out),
+            Expr::global_id_x(),
+            Expr::load(BufRef::Shared(sh), lid().bitxor(Expr::u32(32))),
+        );
+    });
+    b.finish()
+}
+
+/// `out` of [`barrier_exchange`] over `workgroups` workgroups.
+pub fn barrier_exchange_expected(workgroups: u32) -> Vec<u32> {
+    (0..workgroups * EXCHANGE_INVOCATIONS)
+        .map(|g| {
+            let i = g % EXCHANGE_INVOCATIONS;
+            3 * ((i ^ 32) ^ 64) + 1 + 1
+        })
+        .collect()
+}

@@ -287,7 +287,11 @@ fn accesses<'p>(body: &'p [Node], out: &mut Vec<AccessSite<'p>>) {
                     expr_accesses(e, out);
                 }
             }
-            Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
+            Node::Break
+            | Node::Continue
+            | Node::Return
+            | Node::Barrier
+            | Node::WarpgroupBarrier => {}
         }
     }
 }

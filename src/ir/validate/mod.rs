@@ -707,6 +707,25 @@ impl Validator<'_> {
                     );
                 }
             }
+            Node::WarpgroupBarrier => {
+                if !uniform {
+                    self.err(
+                        path,
+                        "`warpgroup_barrier()` in control flow that depends on the invocation (local_id, global_id, loaded data); it stands where a `barrier()` could (every invocation reaches the same warpgroup barriers in the same order, which lets targets without one use a workgroup barrier), so move it out of the branch or loop",
+                    );
+                }
+                let warpgroup = u64::from(crate::ir::MatrixScope::WARPGROUP);
+                let n = self.program.invocations_per_workgroup();
+                if !n.is_multiple_of(warpgroup) {
+                    self.err(
+                        path,
+                        format!(
+                            "`warpgroup_barrier()` needs a workgroup of whole warpgroups (a multiple of {warpgroup} invocations); {:?} has {n}",
+                            self.program.workgroup_size
+                        ),
+                    );
+                }
+            }
         }
         Uniformity::Workgroup
     }

@@ -525,6 +525,7 @@ impl Reader<'_> {
             9 => Node::Continue,
             10 => Node::Return,
             11 => Node::Barrier,
+            26 => Node::WarpgroupBarrier,
             code @ (12..=23 | 25) => self.matrix_or_async(code)?,
             b => {
                 self.pos -= 1;

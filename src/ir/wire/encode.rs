@@ -265,6 +265,7 @@ impl Writer {
             Node::Continue => self.u8(9),
             Node::Return => self.u8(10),
             Node::Barrier => self.u8(11),
+            Node::WarpgroupBarrier => self.u8(26),
             Node::Matrix(op) => self.matrix(op),
             Node::Async(AsyncOp::Copy {
                 dst,

@@ -1,7 +1,7 @@
 //! The versioned binary encoding of a [`Program`] (the `reference` target's
 //! blob).
 //!
-//! # Layout (version 11)
+//! # Layout (version 12)
 //!
 //! ```text
 //! magic    b"VYRE"
@@ -49,6 +49,7 @@
 //!          | 24 unsafe block
 //!          | 25 async_copy_tile shared:uN dst:expr param:uN rows:dim cols:dim
 //!               row:expr col:expr box_rows:uN box_cols:uN
+//!          | 26 warpgroup_barrier
 //! dim      = 0 param:uN | 1 const:uN | 2 (every row of the buffer)
 //! operand  = 0 tile | 1 accumulator matrix:uN
 //! tile     = shared:uN offset:expr stride:expr layout:u8
@@ -96,7 +97,7 @@ use super::{BinOp, ValidationError};
 pub const MAGIC: [u8; 4] = *b"VYRE";
 
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 11;
+pub const VERSION: u16 = 12;
 
 /// Deepest nesting of blocks and expressions the decoder accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -57,6 +57,7 @@ pub(super) fn subgroup_form(op: SubgroupOp) -> &'static str {
 /// calls would be ambiguous, and the builtin wins).
 pub(crate) fn is_builtin_fn(name: &str) -> bool {
     name == "barrier"
+        || name == "warpgroup_barrier"
         || subgroup_op(name).is_some()
         || super::matrix::MatFn::from_name(name).is_some()
         || [
@@ -608,10 +609,12 @@ impl<'f> Kx<'_, 'f> {
                 if let Some(op) = subgroup_op(name) {
                     return self.subgroup_call(op, c, e, pre, cx);
                 }
-                if name == "barrier" {
+                if name == "barrier" || name == "warpgroup_barrier" {
                     self.err(
                         e,
-                        "`barrier()` is a statement; it cannot be used inside an expression",
+                        format!(
+                            "`{name}()` is a statement; it cannot be used inside an expression"
+                        ),
                     );
                     return FExpr::error(loc);
                 }

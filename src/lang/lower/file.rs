@@ -724,7 +724,7 @@ fn has_direct_effect(block: &syn::Block) -> bool {
         }
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
             if let syn::Expr::Path(p) = &*c.func
-                && p.path.is_ident("barrier")
+                && (p.path.is_ident("barrier") || p.path.is_ident("warpgroup_barrier"))
             {
                 self.0 = true;
             }

@@ -468,6 +468,7 @@ impl<'f> Fin<'_, '_, 'f> {
             FS::Continue => Node::Continue,
             FS::Return => Node::Return,
             FS::Barrier => Node::Barrier,
+            FS::WarpgroupBarrier => Node::WarpgroupBarrier,
             FS::Matrix(op) => Node::Matrix(self.matrix_op(op)?),
             FS::Async(op) => Node::Async(self.async_op(op)?),
             FS::Debug(d) => self.debug_stmt(d)?,

@@ -679,7 +679,7 @@ fn remap_stmt(s: &mut FStmt<'_>, f: &impl Fn(u32) -> u32) {
             }
             d.exprs_mut().into_iter().for_each(|e| remap_expr(e, f));
         }
-        FS::Break | FS::Continue | FS::Return | FS::Barrier => {}
+        FS::Break | FS::Continue | FS::Return | FS::Barrier | FS::WarpgroupBarrier => {}
     }
 }
 

@@ -821,6 +821,15 @@ impl<'a, 'f> Kx<'a, 'f> {
                     loc,
                 });
             }
+            syn::Expr::Call(c) if path_is(&c.func, "warpgroup_barrier") => {
+                if !c.args.is_empty() {
+                    self.err(e, "`warpgroup_barrier()` takes no arguments");
+                }
+                out.push(FStmt {
+                    k: FS::WarpgroupBarrier,
+                    loc,
+                });
+            }
             syn::Expr::Call(c) if super::matrix::matrix_fn(&c.func).is_some() => {
                 if let Some((f, generics)) = super::matrix::matrix_fn(&c.func) {
                     self.matrix_stmt(f, c, e, generics, loc, out);

@@ -159,6 +159,8 @@ pub(crate) enum FS<'f> {
     Continue,
     Return,
     Barrier,
+    /// `warpgroup_barrier()`.
+    WarpgroupBarrier,
     /// A matrix statement (`matrix_load_a`, `matrix_mma`, ...).
     Matrix(FMat<'f>),
     /// An asynchronous copy, commit or wait.

@@ -327,7 +327,10 @@ impl Lowerer<'_> {
             Node::Break => blk.push(Statement::Break, Span::UNDEFINED),
             Node::Continue => blk.push(Statement::Continue, Span::UNDEFINED),
             Node::Return => blk.push(Statement::Return { value: None }, Span::UNDEFINED),
-            Node::Barrier => blk.push(
+            // A warpgroup barrier stands where a workgroup barrier could
+            // (uniform control flow), so the workgroup's, which orders
+            // more, takes its place: naga's targets have none narrower.
+            Node::Barrier | Node::WarpgroupBarrier => blk.push(
                 Statement::ControlBarrier(Barrier::STORAGE | Barrier::WORK_GROUP),
                 Span::UNDEFINED,
             ),

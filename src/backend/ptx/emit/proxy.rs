@@ -102,7 +102,7 @@ impl Planner<'_, '_> {
     /// Whether `node` reads tiles by `wgmma` or publishes writes.
     fn needs_clear(&self, node: &Node) -> bool {
         match node {
-            Node::Barrier => true,
+            Node::Barrier | Node::WarpgroupBarrier => true,
             Node::Matrix(MatrixOp::WarpgroupMultiplyAdd { d, a, b, .. }) => {
                 self.emitter.wgmma_tile_arrays(*d, a, b).is_some()
             }

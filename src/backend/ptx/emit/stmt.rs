@@ -1,7 +1,7 @@
 //! Statements: assignments, blocks and structured control flow (labels and
 //! predicated branches).
 
-use crate::ir::{DataType, Expr, LocalId, Node};
+use crate::ir::{DataType, Expr, LocalId, MatrixScope, Node};
 use crate::mid::align::run_len;
 
 use super::super::code::ins;
@@ -216,6 +216,17 @@ impl Emitter<'_> {
             // `break`/`continue` the threads of a warp may reach the barrier
             // unconverged, which the `.aligned` form does not allow.
             Node::Barrier => ins!(self.code; Barrier.Sync int(0)),
+            // Barrier 0 is the workgroup's; warpgroup `w` (flat thread
+            // index / 128) has barrier `1 + w`, for its 128 threads.
+            Node::WarpgroupBarrier => {
+                let warpgroup = MatrixScope::WARPGROUP;
+                let flat = self.flat_thread_index();
+                let id = self.code.reg(Class::R);
+                let w = self.code.reg(Class::R);
+                ins!(self.code; Shr.U32 w, flat, int(i64::from(warpgroup.trailing_zeros())));
+                ins!(self.code; Add.U32 id, w, int(1));
+                ins!(self.code; Barrier.Sync id, int(i64::from(warpgroup)));
+            }
             Node::Matrix(op) => self.matrix_op(op),
             Node::Async(op) => self.async_op(op),
         }

@@ -70,18 +70,8 @@ impl Emitter<'_> {
                 clamp: Src::Imm(int(i64::from(WARP_SIZE) - 1)),
             };
         }
-        // The flat thread index, then whether this is the last warp.
-        let mut flat = self.code.reg(Class::R);
-        ins!(self.code; Mov.U32 flat, Special::Tid(0));
-        for (axis, stride) in [(1u8, wx), (2, wx * wy)] {
-            if self.wg[usize::from(axis)] > 1 {
-                let t = self.code.reg(Class::R);
-                let sum = self.code.reg(Class::R);
-                ins!(self.code; Mov.U32 t, Special::Tid(axis));
-                ins!(self.code; Mad.Lo.U32 sum, t, to_imm(stride), flat);
-                flat = sum;
-            }
-        }
+        // Whether this is the last warp.
+        let flat = self.flat_thread_index();
         let warp = self.code.reg(Class::R);
         let last = self.code.reg(Class::Pred);
         let mask = self.code.reg(Class::R);
@@ -95,6 +85,24 @@ impl Emitter<'_> {
             mask: Src::Reg(mask),
             clamp: Src::Reg(clamp),
         }
+    }
+
+    /// The flat thread index `x + y * wx + z * wx * wy`, by which CUDA
+    /// forms warps (and vyre warpgroups).
+    pub(super) fn flat_thread_index(&mut self) -> Reg {
+        let [wx, wy, _] = self.wg.map(u64::from);
+        let mut flat = self.code.reg(Class::R);
+        ins!(self.code; Mov.U32 flat, Special::Tid(0));
+        for (axis, stride) in [(1u8, wx), (2, wx * wy)] {
+            if self.wg[usize::from(axis)] > 1 {
+                let t = self.code.reg(Class::R);
+                let sum = self.code.reg(Class::R);
+                ins!(self.code; Mov.U32 t, Special::Tid(axis));
+                ins!(self.code; Mad.Lo.U32 sum, t, to_imm(stride), flat);
+                flat = sum;
+            }
+        }
+        flat
     }
 
     /// The warp facts (computed at entry for a kernel with subgroup

@@ -520,6 +520,10 @@ pub(super) enum Op {
         t: u32,
     },
     Barrier,
+    /// `warpgroup_barrier()`: the invocation stops here until every
+    /// invocation of its warpgroup has (`exec.rs` releases each warpgroup
+    /// on its own).
+    WarpgroupBarrier,
     /// A collective subgroup operation: `d` of every invocation of a
     /// subgroup from the `a` (and, for shuffles, lane operand `b`; `a`
     /// again otherwise) of all of them. The invocation stops here like at
@@ -835,7 +839,7 @@ impl Op {
             | ForNextI { v, e, t }
             | ForStepU { v, e, t, .. }
             | ForStepI { v, e, t, .. } => (vec![v, e], Some(t)),
-            Barrier | Halt => (vec![], None),
+            Barrier | WarpgroupBarrier | Halt => (vec![], None),
         }
     }
 }

@@ -516,6 +516,10 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 self.synchronised = true;
                 self.code.push(Op::Barrier);
             }
+            Node::WarpgroupBarrier => {
+                self.synchronised = true;
+                self.code.push(Op::WarpgroupBarrier);
+            }
             // The reference multiplies at once: nothing to wait for.
             Node::Matrix(MatrixOp::WarpgroupWait { .. }) => {}
             Node::Matrix(op) => self.matrix(op),
@@ -1368,7 +1372,11 @@ fn collect(body: &[Node], lits: &mut Vec<Word>, n_for: &mut usize, ids: &mut boo
                 collect(body, lits, n_for, ids);
             }
             Node::Loop { body } | Node::Unsafe { body } => collect(body, lits, n_for, ids),
-            Node::Break | Node::Continue | Node::Return | Node::Barrier => {}
+            Node::Break
+            | Node::Continue
+            | Node::Return
+            | Node::Barrier
+            | Node::WarpgroupBarrier => {}
             Node::Matrix(_) | Node::Async(_) => {
                 for e in n.exprs() {
                     expr(e, lits, ids);

@@ -254,10 +254,11 @@ impl Launch<'_> {
             if waiting == 0 {
                 return Ok(());
             }
-            // A matrix statement involves its warpgroup or subgroup only:
-            // each group whose members all wait at one goes ahead, wherever
-            // the others wait.
-            if self.release_matrix_groups(s, wid)? {
+            // A matrix statement or a warpgroup barrier involves its
+            // warpgroup or subgroup only: each group whose members all wait
+            // at one goes ahead, wherever the others wait.
+            let barriers = self.release_warpgroup_barriers(s);
+            if self.release_matrix_groups(s, wid)? || barriers {
                 continue;
             }
             // Otherwise everyone waits at the same barrier or subgroup
@@ -322,6 +323,32 @@ impl Launch<'_> {
             }
         }
         Ok(released)
+    }
+
+    /// Let every warpgroup whose invocations all wait at the same
+    /// `warpgroup_barrier()` go on. Returns whether any did.
+    fn release_warpgroup_barriers(&self, s: &mut Scratch) -> bool {
+        let n = s.pcs.len();
+        let at_barrier = |s: &Scratch, inv: usize| {
+            !s.done[inv]
+                && s.parked[inv]
+                && (s.pcs[inv] as usize)
+                    .checked_sub(1)
+                    .and_then(|at| self.c.code.get(at))
+                    .is_some_and(|op| matches!(op, Op::WarpgroupBarrier))
+        };
+        let mut released = false;
+        for first in (0..n).step_by(WARPGROUP) {
+            let lanes = first..n.min(first + WARPGROUP);
+            if lanes
+                .clone()
+                .all(|l| at_barrier(s, l) && s.pcs[l] == s.pcs[first])
+            {
+                s.parked[lanes].fill(false);
+                released = true;
+            }
+        }
+        released
     }
 
     /// The matrix statement invocation `inv` waits at, if any, with its
@@ -1298,7 +1325,7 @@ impl Launch<'_> {
                 // A collective stops the invocation like a barrier; the
                 // scheduler combines the subgroup's values (`collective`)
                 // or executes the matrix statement (`matrix`).
-                Op::Barrier | Op::Subgroup { .. } | Op::Matrix { .. } => {
+                Op::Barrier | Op::WarpgroupBarrier | Op::Subgroup { .. } | Op::Matrix { .. } => {
                     *pc_io = pc as u32;
                     *steps_io = steps;
                     return Ok(Stop::Barrier);
