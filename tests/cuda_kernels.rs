@@ -2214,6 +2214,40 @@ fn warpgroup_gemm_matches_the_exact_product() {
     }
 }
 
+/// Matrix statements in a branch of one warpgroup (warpgroup 1 skips its
+/// multiply; on sm_90a the other's is `wgmma`) and `warpgroup_barrier()`
+/// (one hardware barrier per warpgroup): bit for bit the reference's.
+#[test]
+fn warpgroup_branches_and_barriers_match_the_reference() {
+    let Some((device, sets)) = warpgroup_cubin_device() else {
+        return;
+    };
+    let case = matrix_support::warpgroup::wgmma_branch_case();
+    let p = case.program();
+    let (a, b) = case.inputs(3);
+    let args = [
+        Arg::Buf(a.clone()),
+        Arg::Buf(b.clone()),
+        Arg::Buf(vec![nan_bits(DataType::F32); case.out_len() as usize]),
+    ];
+    let want = case.expected(&a, &b);
+    for archs in &sets {
+        let archs: Vec<&str> = archs.iter().map(String::as_str).collect();
+        let spec = cubin_spec(&p, &archs, true);
+        let got = spec
+            .with(|s| run_on(&device, s, Grid::workgroups(1), &args))
+            .unwrap_or_else(|e| panic!("cuda: {e}"));
+        assert_eq!(got[2], want, "{} on {archs:?}", p.name);
+        println!("{} on {archs:?}: ok", p.name);
+    }
+    use matrix_support::warpgroup::{barrier_exchange, barrier_exchange_expected};
+    let p = barrier_exchange();
+    let args = [Arg::Buf(vec![0; 3 * 256])];
+    let (got, reference) = run_matrix(&device, &p, Grid::workgroups(3), &args);
+    assert_same_bits(&p.name, &reference, &got, &args);
+    assert_eq!(got[0], barrier_exchange_expected(3));
+}
+
 #[test]
 fn swizzled_shared_arrays_match_reference() {
     // The layout is invisible: PTX stores the arrays swizzled (every

@@ -1621,6 +1621,10 @@ fn a_warpgroup_may_skip_matrix_statements_in_a_branch_of_its_own() {
         let (got, want) = wg_run(&case, 11, size);
         assert_eq!(got.expect("runs"), want, "subgroup size {size}");
     }
+    // The swizzled tiles `wgmma` reads on sm_90a, two warpgroups.
+    let swizzled = matrix_support::warpgroup::wgmma_branch_case();
+    let (got, want) = wg_run(&swizzled, 5, 32);
+    assert_eq!(got.expect("runs"), want);
     let want = want_of(&case, 11);
     let part = want.len() / 6;
     // Warpgroups 0 and 2 multiplied; warpgroup 1's `d` is 0.

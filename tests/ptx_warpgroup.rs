@@ -4,6 +4,7 @@
 //! variant when it exists (`skipped: ptxas not found` otherwise;
 //! `VYRE_REQUIRE_PTXAS=1` makes that a failure).
 
+mod matrix_support;
 mod ptx_support;
 mod warpgroup_support;
 
@@ -397,4 +398,28 @@ pub fn leave(n: u32, a: &[bf16], out: &mut [f32]) {
     let barrier = lines_with(&text, "barrier.sync")[0];
     assert!(!lines[barrier - 1].contains(FENCE), "{text}");
     assemble(&text, "sm_90a", &p.name);
+}
+
+/// A warpgroup that skips its `wgmma` in a branch on `local_id().x / 128`:
+/// the multiply sits behind a branch on sm_90a and sm_80 alike, and ptxas
+/// keeps it asynchronous.
+#[test]
+fn a_wgmma_in_a_branch_of_one_warpgroup_assembles() {
+    let p = matrix_support::warpgroup::wgmma_branch_case().program();
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+    let text = emit(&p, "sm_90a");
+    let wgmma = lines_with(&text, "wgmma.mma_async");
+    assert_eq!(wgmma.len(), 4, "{text}");
+    // The `if` on the warpgroup opens between the copies' barrier and the
+    // first multiply.
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let barrier = lines_with(&text, "barrier.sync 0;")[0];
+    assert!(
+        lines[barrier..wgmma[0]]
+            .iter()
+            .any(|l| l.starts_with("@!%p") && l.contains("bra $L_else_")),
+        "{text}"
+    );
+    assert_ptxas_keeps_wgmma_asynchronous(&p.name, &text);
+    assemble(&emit(&p, "sm_80"), "sm_80", &p.name);
 }

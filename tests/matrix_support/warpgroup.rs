@@ -266,3 +266,24 @@ pub fn barrier_exchange_expected(workgroups: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+/// A [`WgCase`] of two warpgroups whose tiles `wgmma` reads on sm_90a
+/// (swizzled arrays with strides equal to their rows, tiles on whole
+/// swizzle rows): warpgroup 1 skips its multiply in a branch of its own.
+pub fn wgmma_branch_case() -> WgCase {
+    WgCase {
+        n: 64,
+        k: 64,
+        elem: DataType::BF16,
+        layout: SharedLayout::Swizzled { cols: 64 },
+        a_len: 2 * 64 * 64,
+        b_len: 2 * 64 * 64,
+        a_off: 0,
+        a_stride: 64,
+        b_off: 0,
+        b_stride: 64,
+        warpgroups: 2,
+        per_warpgroup: 64 * 64,
+        skip_odd: true,
+    }
+}
