@@ -362,6 +362,52 @@ fn barrier_in_divergent_flow() {
     );
 }
 
+/// Invocations that leave a loop by a `break` (or `return`) in divergent
+/// flow take no part in its later iterations: a barrier anywhere in the
+/// body, and a value assigned in it, are divergent, even before the
+/// `break`. A divergent `continue` leaves only the rest of its iteration.
+#[test]
+fn leaving_a_loop_divergently_diverges_its_body() {
+    for header in ["for i in 0..n {", "while n > 2 {", "loop {"] {
+        expect_at(
+            &k(&format!(
+                "    {header}\n        barrier();\n        if global_id().x < 5u32 {{\n            break;\n        }}\n    }}"
+            )),
+            4,
+            9,
+            "`barrier()` in control flow that depends on the invocation",
+        );
+    }
+    expect_at(
+        &k(
+            "    for i in 0..n {\n        barrier();\n        if x[i] > 0.0 {\n            return;\n        }\n    }",
+        ),
+        4,
+        9,
+        "`barrier()` in control flow that depends on the invocation",
+    );
+    // A value assigned after the `break`, or before it in an iteration some
+    // invocations no longer run, differs between invocations afterwards.
+    for body in [
+        "if global_id().x < 5u32 {\n            break;\n        }\n        m = 1u32;",
+        "m = i;\n        if global_id().x < 5u32 {\n            break;\n        }",
+    ] {
+        expect_at(
+            &k(&format!(
+                "    let mut m = 0u32;\n    for i in 0..n {{\n        {body}\n    }}\n    if m == 1u32 {{\n        barrier();\n    }}"
+            )),
+            11,
+            9,
+            "`barrier()` in control flow that depends on the invocation",
+        );
+    }
+    // `continue` comes back to the top: the barrier there is uniform.
+    let src = k(
+        "    for i in 0..n {\n        barrier();\n        if global_id().x < 5u32 {\n            continue;\n        }\n        y[i] = 1.0;\n    }",
+    );
+    assert!(vyre::lang::parse("e.vyre", &src).is_ok(), "{src}");
+}
+
 #[test]
 fn shared_array_errors() {
     expect_at(

@@ -164,9 +164,11 @@ pub fn sum_partials() -> Program {
 }
 
 /// `loop { barrier(); if local_id().x == 0 { break; } }` then
-/// `out[0] = 1`, four invocations per workgroup (`out: &mut [u32]`). It
-/// validates (the barrier is reached before any branch), but on the second
-/// trip invocation 0 has left while the others wait: a divergent barrier.
+/// `out[0] = 1`, four invocations per workgroup (`out: &mut [u32]`). The
+/// barrier comes before any branch, but on the second trip invocation 0
+/// has left while the others wait: a divergent barrier, which validation
+/// refuses (a loop body is only as uniform as its early exits) and a
+/// walker that does not validate meets at run time.
 #[must_use]
 pub fn divergent_barrier() -> Program {
     let mut b = ProgramBuilder::new("diverge", [4, 1, 1]);

@@ -138,6 +138,9 @@ impl Program {
             local_uniformity: vec![Uniformity::Workgroup; self.locals.len()],
             local_id_x: vec![true; self.locals.len()],
             returned: Uniformity::Workgroup,
+            marked_return: Uniformity::Workgroup,
+            marked_left_loop: Uniformity::Workgroup,
+            loop_flow: std::collections::HashMap::new(),
             types: record_types.then(TypeMap::default),
         };
         v.infer_local_id_x();
@@ -283,6 +286,19 @@ struct Validator<'a> {
     /// some invocations may have returned while others go on, later points
     /// are reached only that uniformly (`Workgroup`: no such return).
     returned: Uniformity,
+    /// [`Validator::returned`] for [`Validator::mark_locals`], which walks
+    /// the body again at each step of the fixpoint.
+    marked_return: Uniformity,
+    /// The least uniformity of the control flow of any `break` or `return`
+    /// in the loop body [`Validator::mark_locals`] walks: invocations that
+    /// left take no part in later iterations, so the whole body is reached
+    /// only that uniformly.
+    marked_left_loop: Uniformity,
+    /// Per loop (by the address of its node): how uniformly its body is
+    /// reached once invocations that leave it early are gone, lowered by
+    /// [`Validator::infer_local_uniformity`] until stable and then used by
+    /// the check (one pass per body, however deep the nesting).
+    loop_flow: std::collections::HashMap<*const Node, Uniformity>,
     /// The type of every expression checked, when asked for.
     types: Option<TypeMap>,
 }
@@ -480,16 +496,32 @@ impl Validator<'_> {
     }
 
     /// Fixpoint: a local is as uniform as the least uniform of its
-    /// definitions' values and of the control flow they are made in.
+    /// definitions' values and of the control flow they are made in, and a
+    /// loop body is reached as uniformly as its entry and its early exits
+    /// allow ([`Validator::loop_flow`]); both only ever go down.
     fn infer_local_uniformity(&mut self) {
         loop {
-            let before = self.local_uniformity.clone();
+            let before = (self.local_uniformity.clone(), self.loop_flow.clone());
             let body = &self.program.body;
+            self.marked_return = Uniformity::Workgroup;
+            self.marked_left_loop = Uniformity::Workgroup;
             self.mark_locals(body, Uniformity::Workgroup);
-            if before == self.local_uniformity {
+            if before == (self.local_uniformity.clone(), self.loop_flow.clone()) {
                 break;
             }
         }
+    }
+
+    /// How uniformly the body of `lp` is reached when it is entered as
+    /// uniformly as `flow` (see [`Validator::loop_flow`]).
+    fn loop_entry(&self, lp: &Node, flow: Uniformity) -> Uniformity {
+        let key: *const Node = lp;
+        flow.min(
+            self.loop_flow
+                .get(&key)
+                .copied()
+                .unwrap_or(Uniformity::Workgroup),
+        )
     }
 
     /// Lower `local`'s uniformity to at most `u`.
@@ -499,8 +531,14 @@ impl Validator<'_> {
         }
     }
 
-    fn mark_locals(&mut self, body: &[Node], flow: Uniformity) {
+    /// Lower the locals `body` defines to the uniformity of their values
+    /// and of the flow they are defined in (`flow`, lowered as
+    /// [`Validator::block`] lowers it); returns how uniformly invocations
+    /// stay in the innermost loop iteration, as `block` does.
+    fn mark_locals(&mut self, body: &[Node], flow: Uniformity) -> Uniformity {
+        let mut stayed = Uniformity::Workgroup;
         for node in body {
+            let flow = flow.min(stayed).min(self.marked_return);
             match node {
                 Node::Let { local, value } | Node::Assign { local, value } => {
                     let u = flow.min(self.uniformity(value));
@@ -518,12 +556,13 @@ impl Validator<'_> {
                     otherwise,
                 } => {
                     let u = flow.min(self.uniformity(cond));
-                    self.mark_locals(then, u);
-                    self.mark_locals(otherwise, u);
+                    let s1 = self.mark_locals(then, u);
+                    let s2 = self.mark_locals(otherwise, u);
+                    stayed = stayed.min(s1).min(s2);
                 }
                 Node::While { cond, body } => {
                     let u = flow.min(self.uniformity(cond));
-                    self.mark_locals(body, u);
+                    self.mark_loop_locals(node, body, u);
                 }
                 Node::For {
                     var,
@@ -533,10 +572,23 @@ impl Validator<'_> {
                     ..
                 } => {
                     let u = flow.min(self.uniformity(start)).min(self.uniformity(end));
+                    let u = self.mark_loop_locals(node, body, u);
                     self.lower_local(*var, u);
-                    self.mark_locals(body, u);
                 }
-                Node::Loop { body } | Node::Unsafe { body } => self.mark_locals(body, flow),
+                Node::Loop { body } => {
+                    self.mark_loop_locals(node, body, flow);
+                }
+                Node::Unsafe { body } => stayed = stayed.min(self.mark_locals(body, flow)),
+                Node::Break => {
+                    self.marked_left_loop = self.marked_left_loop.min(flow);
+                    stayed = stayed.min(flow);
+                }
+                Node::Continue => stayed = stayed.min(flow),
+                Node::Return => {
+                    self.marked_return = self.marked_return.min(flow);
+                    self.marked_left_loop = self.marked_left_loop.min(flow);
+                    stayed = stayed.min(flow);
+                }
                 // A map's row, column and value differ between elements.
                 Node::Matrix(crate::ir::MatrixOp::Map {
                     row, col, value, ..
@@ -548,6 +600,26 @@ impl Validator<'_> {
                 _ => {}
             }
         }
+        stayed
+    }
+
+    /// [`Validator::mark_locals`] for the body of loop `lp` entered as
+    /// uniformly as `flow`, at the uniformity [`Validator::loop_flow`]
+    /// holds for it, which this lowers when an early exit is less uniform;
+    /// returns the uniformity the body was walked at.
+    fn mark_loop_locals(&mut self, lp: &Node, body: &[Node], flow: Uniformity) -> Uniformity {
+        let outer = self.marked_left_loop;
+        let u = self.loop_entry(lp, flow);
+        self.marked_left_loop = Uniformity::Workgroup;
+        self.mark_locals(body, u);
+        let left = self.marked_left_loop;
+        if left < u {
+            let key: *const Node = lp;
+            self.loop_flow.insert(key, left);
+        }
+        // Of its exits, only the `return`s leave an enclosing loop too.
+        self.marked_left_loop = outer.min(self.marked_return);
+        u
     }
 
     /// Check `node`, reached as uniformly as `flow`; returns how uniformly
@@ -605,23 +677,12 @@ impl Validator<'_> {
                 let u = flow.min(self.uniformity(cond));
                 let d1 = self.block(then, &format!("{path}.then"), loop_depth, u);
                 let d2 = self.block(otherwise, &format!("{path}.else"), loop_depth, u);
-                if has_exit(then, true) || has_exit(otherwise, true) {
-                    self.returned = self.returned.min(u);
-                }
-                let left = if has_exit(then, false) || has_exit(otherwise, false) {
-                    u
-                } else {
-                    Uniformity::Workgroup
-                };
-                return d1.min(d2).min(left);
+                return d1.min(d2);
             }
             Node::While { cond, body } => {
                 self.cond(cond, path);
                 let u = flow.min(self.uniformity(cond));
-                self.block(body, &format!("{path}.body"), loop_depth + 1, u);
-                if has_exit(body, true) {
-                    self.returned = self.returned.min(u);
-                }
+                self.loop_body(node, body, &format!("{path}.body"), loop_depth, u);
             }
             Node::For {
                 var,
@@ -658,27 +719,26 @@ impl Validator<'_> {
                     }
                 }
                 let u = flow.min(self.uniformity(start)).min(self.uniformity(end));
-                self.block(body, &format!("{path}.body"), loop_depth + 1, u);
-                if has_exit(body, true) {
-                    self.returned = self.returned.min(u);
-                }
+                self.loop_body(node, body, &format!("{path}.body"), loop_depth, u);
             }
             // In line: a divergent exit inside diverges what follows.
             Node::Unsafe { body } => {
                 return self.block(body, &format!("{path}.unsafe"), loop_depth, flow);
             }
             Node::Loop { body } => {
-                // A `loop` is uniform only as far as its exits are; we do not
-                // track breaks, so barriers inside `loop` count as uniform only
-                // when reached before any data-dependent branch.
-                self.block(body, &format!("{path}.body"), loop_depth + 1, flow);
+                self.loop_body(node, body, &format!("{path}.body"), loop_depth, flow);
             }
             Node::Break | Node::Continue => {
                 if loop_depth == 0 {
                     self.err(path, "`break`/`continue` outside of a loop");
                 }
+                // The rest of this iteration is reached only as uniformly.
+                return flow;
             }
-            Node::Return => {}
+            Node::Return => {
+                self.returned = self.returned.min(flow);
+                return flow;
+            }
             Node::Matrix(op) => {
                 self.matrix_op(op, path);
                 if flow < Uniformity::Warpgroup {
@@ -728,6 +788,22 @@ impl Validator<'_> {
             }
         }
         Uniformity::Workgroup
+    }
+
+    /// Check the body of loop `lp`, entered as uniformly as `flow`:
+    /// invocations that leave it by a `break` or `return` take no part in
+    /// later iterations, so it is checked at the uniformity
+    /// [`Validator::loop_flow`] settled on for it.
+    fn loop_body(
+        &mut self,
+        lp: &Node,
+        body: &[Node],
+        path: &str,
+        loop_depth: u32,
+        flow: Uniformity,
+    ) {
+        let u = self.loop_entry(lp, flow);
+        self.block(body, path, loop_depth + 1, u);
     }
 
     /// A tile copy is collective: the whole workgroup executes it with the
@@ -1245,23 +1321,6 @@ fn has_loop_exit(body: &[Node]) -> bool {
             then, otherwise, ..
         } => has_loop_exit(then) || has_loop_exit(otherwise),
         Node::Unsafe { body } => has_loop_exit(body),
-        _ => false,
-    })
-}
-
-/// Whether `body` holds a `return` (`returns`) or a `break`/`continue` of
-/// the enclosing loop (`!returns`), outside nested loops for the latter.
-fn has_exit(body: &[Node], returns: bool) -> bool {
-    body.iter().any(|n| match n {
-        Node::Return => returns,
-        Node::Break | Node::Continue => !returns,
-        Node::If {
-            then, otherwise, ..
-        } => has_exit(then, returns) || has_exit(otherwise, returns),
-        Node::Unsafe { body } => has_exit(body, returns),
-        Node::While { body, .. } | Node::For { body, .. } | Node::Loop { body } => {
-            returns && has_exit(body, true)
-        }
         _ => false,
     })
 }
