@@ -265,6 +265,7 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
     for _ in 0..4000 {
         let x = match f {
             MathFn::Exp => r.range(-110.0, 95.0),
+            MathFn::Exp2 => r.range(-155.0, 132.0),
             MathFn::Ln | MathFn::Sqrt => f32::from_bits(r.next_u32() & 0x7fff_ffff),
             MathFn::Sin | MathFn::Cos => {
                 if r.next_u32().is_multiple_of(3) {
@@ -314,7 +315,7 @@ fn math_inputs(f: MathFn) -> Vec<[f32; 3]> {
 
 fn ulp_bound(f: MathFn) -> u64 {
     match f {
-        MathFn::Exp | MathFn::Ln | MathFn::Sin | MathFn::Cos => 4,
+        MathFn::Exp | MathFn::Exp2 | MathFn::Ln | MathFn::Sin | MathFn::Cos => 4,
         MathFn::Tanh | MathFn::Powf => 8,
         _ => 0,
     }
@@ -427,6 +428,7 @@ fn fast_math_is_close() {
     }
     for f in [
         MathFn::Exp,
+        MathFn::Exp2,
         MathFn::Ln,
         MathFn::Sin,
         MathFn::Cos,

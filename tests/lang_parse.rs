@@ -461,7 +461,7 @@ fn math_methods() {
     let p = kernel(
         "x: f32, y: f32, z: f32, i: i32",
         r"
-        let a = x.sqrt() + x.exp() + x.ln() + x.sin() + x.cos() + x.tanh() + x.abs() + x.floor() + x.ceil();
+        let a = x.sqrt() + x.exp() + x.exp2() + x.ln() + x.sin() + x.cos() + x.tanh() + x.abs() + x.floor() + x.ceil();
         let b = x.min(y) + x.max(y) + x.powf(y) + x.clamp(y, z) + x.mul_add(y, z);
         let c = f32::sqrt(x) + f32::max(x, 1.0);
         let d = i.abs().min(3).max(-3).clamp(0, 2);

@@ -1233,7 +1233,13 @@ fn math_f64(m: MathFn, v: &[f64]) -> f64 {
         MathFn::Min => v[0].min(v[1]),
         MathFn::Max => v[0].max(v[1]),
         MathFn::Clamp => v[0].max(v[1]).min(v[2]),
-        MathFn::Exp | MathFn::Ln | MathFn::Sin | MathFn::Cos | MathFn::Tanh | MathFn::Powf => {
+        MathFn::Exp
+        | MathFn::Exp2
+        | MathFn::Ln
+        | MathFn::Sin
+        | MathFn::Cos
+        | MathFn::Tanh
+        | MathFn::Powf => {
             unreachable!("validation: no `{m:?}` on `f64`")
         }
     }
@@ -1260,6 +1266,7 @@ fn math32(m: MathFn, t: DataType, v: &[u32]) -> u32 {
     match (m, t) {
         (MathFn::Sqrt, _) => fl(f32::sqrt),
         (MathFn::Exp, _) => fl(f32::exp),
+        (MathFn::Exp2, _) => fl(f32::exp2),
         (MathFn::Ln, _) => fl(f32::ln),
         (MathFn::Sin, _) => fl(f32::sin),
         (MathFn::Cos, _) => fl(f32::cos),

@@ -173,6 +173,11 @@ fn float_math_matches_std() {
             "sqrt {v}"
         );
         assert_eq!(m1(MathFn::Exp, v).to_bits(), v.exp().to_bits(), "exp {v}");
+        assert_eq!(
+            m1(MathFn::Exp2, v).to_bits(),
+            v.exp2().to_bits(),
+            "exp2 {v}"
+        );
         assert_eq!(m1(MathFn::Ln, v).to_bits(), v.ln().to_bits(), "ln {v}");
         assert_eq!(m1(MathFn::Sin, v).to_bits(), v.sin().to_bits(), "sin {v}");
         assert_eq!(m1(MathFn::Cos, v).to_bits(), v.cos().to_bits(), "cos {v}");

@@ -742,6 +742,10 @@ pub enum MathFn {
     Powf,
     /// `a.mul_add(b, c)` = `a * b + c` with a single rounding (fused).
     MulAdd,
+    /// `f32` 2^x (`x.exp2()`): the hardware's native exponential, so
+    /// `(x * (s * LOG2_E) - m).exp2()` is one fused multiply-add and one
+    /// `ex2` where `(x * s - m).exp()` needs a multiply more.
+    Exp2,
 }
 
 impl MathFn {
@@ -763,6 +767,7 @@ impl MathFn {
             Self::Ceil => "ceil",
             Self::Powf => "powf",
             Self::MulAdd => "mul_add",
+            Self::Exp2 => "exp2",
         }
     }
 
@@ -777,7 +782,7 @@ impl MathFn {
     }
 
     /// Every intrinsic, for generators and tables.
-    pub const ALL: [MathFn; 14] = [
+    pub const ALL: [MathFn; 15] = [
         Self::Sqrt,
         Self::Exp,
         Self::Ln,
@@ -792,6 +797,7 @@ impl MathFn {
         Self::Ceil,
         Self::Powf,
         Self::MulAdd,
+        Self::Exp2,
     ];
 }
 

@@ -153,7 +153,8 @@ pub fn op_tolerance(op: ApproxOp) -> Tolerance {
         ApproxOp::Div => (3, 0.0),
         ApproxOp::Rem => (2, 1.0 / 262_144.0),
         ApproxOp::Math(MathFn::Sqrt) => (8, 0.0),
-        ApproxOp::Math(MathFn::Exp) => (64, 0.0),
+        // Vulkan: 3 + 2|x| ULP for both.
+        ApproxOp::Math(MathFn::Exp | MathFn::Exp2) => (64, 0.0),
         ApproxOp::Math(MathFn::Ln) => (8, 1.0 / 1_048_576.0),
         ApproxOp::Math(MathFn::Sin | MathFn::Cos) => (4, 1.0 / 1024.0),
         ApproxOp::Math(MathFn::Tanh) => (64, 1.0 / 1024.0),

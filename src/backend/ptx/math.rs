@@ -41,6 +41,8 @@ pub const fn approx_ulp_bound(f: MathFn) -> Option<u32> {
         // ex2.approx(x * log2 e): ex2's 2 ULP plus the rounding of the
         // product, amplified by |x log2 e| < 128: at most ~46 ULP.
         MathFn::Exp => Some(64),
+        // ex2.approx.f32 itself: 2 ULP.
+        MathFn::Exp2 => Some(2),
         // tanh.approx.f32: relative error 2^-11.
         MathFn::Tanh => Some(8192),
         _ => None,
@@ -185,31 +187,56 @@ fn is_nan(c: &mut Code, x: Reg) -> Reg {
 pub(super) fn exp(c: &mut Code, mode: MathMode, x: Reg) -> Reg {
     if mode.allows(MathFn::Exp) {
         let t = c.reg(Class::F);
-        let d = c.reg(Class::F);
         ins!(c; Mul.F32 t, x, Imm::f32(std::f32::consts::LOG2_E));
-        if mode.fast {
-            // `fast_math`: results below 2^-126 may flush to zero, which
-            // saves the subnormal scaling ptxas wraps around `MUFU.EX2`.
-            ins!(c; Ex2.Approx.Ftz.F32 d, t);
-        } else {
-            ins!(c; Ex2.Approx.F32 d, t);
-        }
-        return d;
+        return ex2_approx(c, mode, t);
     }
-    // Clamp to where the result is finite and nonzero (beyond it the f32
-    // rounding gives inf or 0 anyway). From sm_80 the clamp keeps a NaN
-    // (`.NaN`), which `exp_f32` carries to its result.
+    // Clamped to where the result is finite and nonzero (beyond it the
+    // f32 rounding gives inf or 0 anyway): [-104, 89].
+    on_clamped(c, mode, x, (0xC2D0_0000, 0x42B2_0000), exp_f32)
+}
+
+/// `x.exp2()`.
+pub(super) fn exp2(c: &mut Code, mode: MathMode, x: Reg) -> Reg {
+    if mode.allows(MathFn::Exp2) {
+        return ex2_approx(c, mode, x);
+    }
+    // Clamped to [-150, 128]: 2^-150 rounds to 0, 2^128 overflows.
+    on_clamped(c, mode, x, (0xC316_0000, 0x4300_0000), exp2_f32)
+}
+
+/// `ex2.approx` of `x`; under `fast_math` results below 2^-126 may flush
+/// to zero, which saves the subnormal scaling ptxas wraps around
+/// `MUFU.EX2`.
+fn ex2_approx(c: &mut Code, mode: MathMode, x: Reg) -> Reg {
+    let d = c.reg(Class::F);
+    if mode.fast {
+        ins!(c; Ex2.Approx.Ftz.F32 d, x);
+    } else {
+        ins!(c; Ex2.Approx.F32 d, x);
+    }
+    d
+}
+
+/// `f` of `x` clamped to `[lo, hi]` (bit patterns of `f32`s), a NaN `x`
+/// giving NaN: from sm_80 the clamp keeps it (`.NaN`) and `f` carries it
+/// to its result; before, min/max drop it, so it is restored.
+fn on_clamped(
+    c: &mut Code,
+    mode: MathMode,
+    x: Reg,
+    (lo, hi): (u32, u32),
+    f: fn(&mut Code, Reg) -> Reg,
+) -> Reg {
     let c1 = c.reg(Class::F);
     let c2 = c.reg(Class::F);
     if mode.arch >= 80 {
-        ins!(c; Max.NaN.F32 c1, x, Imm::F32(0xC2D0_0000));
-        ins!(c; Min.NaN.F32 c2, c1, Imm::F32(0x42B2_0000));
-        return exp_f32(c, c2);
+        ins!(c; Max.NaN.F32 c1, x, Imm::F32(lo));
+        ins!(c; Min.NaN.F32 c2, c1, Imm::F32(hi));
+        return f(c, c2);
     }
-    // Before, min/max drop NaN, so restore it.
-    ins!(c; Max.F32 c1, x, Imm::F32(0xC2D0_0000));
-    ins!(c; Min.F32 c2, c1, Imm::F32(0x42B2_0000));
-    let d = exp_f32(c, c2);
+    ins!(c; Max.F32 c1, x, Imm::F32(lo));
+    ins!(c; Min.F32 c2, c1, Imm::F32(hi));
+    let d = f(c, c2);
     let nan = is_nan(c, x);
     sel(c, nan, x, d)
 }
@@ -236,15 +263,8 @@ const EXP_LOG2E_LO: f32 = f32::from_bits(0x32A5_7060);
 /// performs the same operations with a correctly rounded `ex2`.
 fn exp_f32(c: &mut Code, x: Reg) -> Reg {
     let t = c.reg(Class::F);
-    let j = c.reg(Class::F);
     ins!(c; Fma.Rn.F32 t, x, Imm::f32(EXP_LOG2E_HI), Imm::f32(EXP_ROUND));
-    ins!(c; Sub.Rn.F32 j, t, Imm::f32(EXP_ROUND));
-    let lo = c.reg(Class::F);
-    let jc = c.reg(Class::F);
-    let excess = c.reg(Class::F);
-    ins!(c; Max.F32 lo, j, Imm::f32(-126.0));
-    ins!(c; Min.F32 jc, lo, Imm::f32(127.0));
-    ins!(c; Sub.Rn.F32 excess, j, jc);
+    let (j, jc, excess) = exponent_split(c, t);
     let neg_j = c.reg(Class::F);
     let f1 = c.reg(Class::F);
     let f2 = c.reg(Class::F);
@@ -253,6 +273,44 @@ fn exp_f32(c: &mut Code, x: Reg) -> Reg {
     ins!(c; Fma.Rn.F32 f1, x, Imm::f32(EXP_LOG2E_HI), neg_j);
     ins!(c; Fma.Rn.F32 f2, x, Imm::f32(EXP_LOG2E_LO), f1);
     ins!(c; Add.Rn.F32 f, f2, excess);
+    pow2_scaled(c, f, jc)
+}
+
+/// 2^x in `f32` for `x` in [-150, 128] (a NaN gives NaN), as [`exp_f32`]
+/// with `x` itself split: `x = j + f`, `f = x - j` exact, so a normal
+/// result is within 2 ULP of the correctly rounded 2^x (`ex2.approx`'s
+/// error alone) and a subnormal one, rounded once more, within 3;
+/// [`exp2_f32_model`] performs the same operations with a correctly
+/// rounded `ex2`.
+fn exp2_f32(c: &mut Code, x: Reg) -> Reg {
+    let t = c.reg(Class::F);
+    ins!(c; Add.Rn.F32 t, x, Imm::f32(EXP_ROUND));
+    let (j, jc, excess) = exponent_split(c, t);
+    let f1 = c.reg(Class::F);
+    let f = c.reg(Class::F);
+    ins!(c; Sub.Rn.F32 f1, x, j);
+    ins!(c; Add.Rn.F32 f, f1, excess);
+    pow2_scaled(c, f, jc)
+}
+
+/// From `t = j + EXP_ROUND` (`j` an integer): `j`, `jc` (`j` clamped to
+/// the normal exponents [-126, 127]) and `j - jc`.
+fn exponent_split(c: &mut Code, t: Reg) -> (Reg, Reg, Reg) {
+    let j = c.reg(Class::F);
+    ins!(c; Sub.Rn.F32 j, t, Imm::f32(EXP_ROUND));
+    let lo = c.reg(Class::F);
+    let jc = c.reg(Class::F);
+    let excess = c.reg(Class::F);
+    ins!(c; Max.F32 lo, j, Imm::f32(-126.0));
+    ins!(c; Min.F32 jc, lo, Imm::f32(127.0));
+    ins!(c; Sub.Rn.F32 excess, j, jc);
+    (j, jc, excess)
+}
+
+/// `2^f * 2^jc` (`jc` an integer in [-126, 127], `f` in [-24.5, 1.5]):
+/// `ex2.approx.ftz` of `f`, then one multiply by `2^jc`, which rounds a
+/// subnormal or overflowing result once.
+fn pow2_scaled(c: &mut Code, f: Reg, jc: Reg) -> Reg {
     let e = c.reg(Class::F);
     ins!(c; Ex2.Approx.Ftz.F32 e, f);
     // 2^jc: `jc + 127` in the low bits of `jc + (ROUND + 127)`, shifted
@@ -280,6 +338,20 @@ fn exp_f32_model(x: f32) -> f32 {
     let jc = j.clamp(-126.0, 127.0);
     let excess = j - jc;
     let f = x.mul_add(EXP_LOG2E_LO, x.mul_add(EXP_LOG2E_HI, -j)) + excess;
+    let e = 2f64.powf(f64::from(f)) as f32;
+    let biased = jc + (EXP_ROUND + 127.0);
+    let scale = f32::from_bits(biased.to_bits() << 23);
+    e * scale
+}
+
+/// The operations of [`exp2_f32`], one for one, on the host, with `2^f`
+/// correctly rounded, as [`exp_f32_model`].
+#[cfg(test)]
+fn exp2_f32_model(x: f32) -> f32 {
+    let j = (x + EXP_ROUND) - EXP_ROUND;
+    let jc = j.clamp(-126.0, 127.0);
+    let excess = j - jc;
+    let f = (x - j) + excess;
     let e = 2f64.powf(f64::from(f)) as f32;
     let biased = jc + (EXP_ROUND + 127.0);
     let scale = f32::from_bits(biased.to_bits() << 23);
@@ -789,7 +861,7 @@ fn unpack(c: &mut Code, a: Reg) -> (Reg, Reg) {
 
 #[cfg(test)]
 mod tests {
-    use super::exp_f32_model;
+    use super::{exp_f32_model, exp2_f32_model};
 
     /// Error of `got` against `exact` in units of the last place of the
     /// `f32` nearest `exact` (the smallest subnormal below it).
@@ -821,6 +893,44 @@ mod tests {
             }
         }
         assert!(worst.0 < 1.0, "{} ULP at {:e}", worst.0, worst.1);
+    }
+
+    #[test]
+    fn exp2_f32_is_exact_but_for_ex2() {
+        // Every 1021st encoding over the clamped range, and around every
+        // integer from -150 to 128 (where `j` changes and the results turn
+        // subnormal or overflow): with a correctly rounded `ex2` (the
+        // device's adds at most 2 ULP), a normal result is correctly
+        // rounded, and a subnormal one, rounded twice, within 1 ULP.
+        let mut worst = [(0.0f64, 0.0f32); 2];
+        let near_integers = (-150i32..=128).flat_map(|k| {
+            let k = k as f32;
+            [k, k - 0.5, k + 0.5, k - 1e-3, k + 1e-3]
+        });
+        let sweep = (0..=u32::MAX).step_by(1021).map(f32::from_bits);
+        for x in sweep.chain(near_integers) {
+            if x.is_nan() || !(-150.0..=128.0).contains(&x) {
+                continue;
+            }
+            let e = ulp_error(exp2_f32_model(x), f64::from(x).exp2());
+            let w = &mut worst[usize::from(x < -126.0)];
+            if e > w.0 {
+                *w = (e, x);
+            }
+        }
+        let [normal, subnormal] = worst;
+        assert!(normal.0 <= 0.5, "{} ULP at {:e}", normal.0, normal.1);
+        assert!(
+            subnormal.0 < 1.0,
+            "{} ULP at {:e}",
+            subnormal.0,
+            subnormal.1
+        );
+        assert_eq!(exp2_f32_model(0.0), 1.0);
+        assert_eq!(exp2_f32_model(-149.0), f32::from_bits(1));
+        assert_eq!(exp2_f32_model(-150.0), 0.0);
+        assert_eq!(exp2_f32_model(127.0), 2f32.powi(127));
+        assert_eq!(exp2_f32_model(128.0), f32::INFINITY);
     }
 
     #[test]

@@ -906,6 +906,7 @@ impl Lowerer<'_> {
         Ok(match f {
             MathFn::Sqrt => self.math1(MathFunction::Sqrt, x, blk),
             MathFn::Exp => self.math1(MathFunction::Exp, x, blk),
+            MathFn::Exp2 => self.math1(MathFunction::Exp2, x, blk),
             MathFn::Ln => self.math1(MathFunction::Log, x, blk),
             MathFn::Sin => self.math1(MathFunction::Sin, x, blk),
             MathFn::Cos => self.math1(MathFunction::Cos, x, blk),

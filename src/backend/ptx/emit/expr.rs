@@ -536,6 +536,7 @@ impl Emitter<'_> {
                 d
             }
             MathFn::Exp => math::exp(&mut self.code, mode, regs[0]),
+            MathFn::Exp2 => math::exp2(&mut self.code, mode, regs[0]),
             MathFn::Ln => math::ln(&mut self.code, mode, regs[0]),
             MathFn::Sin => math::sin_cos(&mut self.code, mode, regs[0], false),
             MathFn::Cos => math::sin_cos(&mut self.code, mode, regs[0], true),

@@ -300,6 +300,10 @@ pub(super) enum Op {
         d: Reg,
         a: Reg,
     },
+    Exp2 {
+        d: Reg,
+        a: Reg,
+    },
     Ln {
         d: Reg,
         a: Reg,
@@ -770,6 +774,7 @@ impl Op {
             | SExt16 { d, a }
             | Sqrt { d, a }
             | Exp { d, a }
+            | Exp2 { d, a }
             | Ln { d, a }
             | Sin { d, a }
             | Cos { d, a }

@@ -1061,6 +1061,7 @@ impl<'p, 'c> Codegen<'p, 'c> {
                 let ins = match f {
                     MathFn::Sqrt => Op::Sqrt { d, a },
                     MathFn::Exp => Op::Exp { d, a },
+                    MathFn::Exp2 => Op::Exp2 { d, a },
                     MathFn::Ln => Op::Ln { d, a },
                     MathFn::Sin => Op::Sin { d, a },
                     MathFn::Cos => Op::Cos { d, a },

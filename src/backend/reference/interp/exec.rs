@@ -1029,6 +1029,7 @@ impl Launch<'_> {
                 Op::SExt16 { d, a } => un!(d, a, |x| i32::from(x as u16 as i16) as u32),
                 Op::Sqrt { d, a } => un!(d, a, |x| f(x).sqrt().to_bits()),
                 Op::Exp { d, a } => un!(d, a, |x| f(x).exp().to_bits()),
+                Op::Exp2 { d, a } => un!(d, a, |x| f(x).exp2().to_bits()),
                 Op::Ln { d, a } => un!(d, a, |x| f(x).ln().to_bits()),
                 Op::Sin { d, a } => un!(d, a, |x| f(x).sin().to_bits()),
                 Op::Cos { d, a } => un!(d, a, |x| f(x).cos().to_bits()),
