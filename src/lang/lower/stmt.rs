@@ -812,23 +812,18 @@ impl<'a, 'f> Kx<'a, 'f> {
                     loc,
                 });
             }
-            syn::Expr::Call(c) if path_is(&c.func, "barrier") => {
+            syn::Expr::Call(c)
+                if path_is(&c.func, "barrier") || path_is(&c.func, "warpgroup_barrier") =>
+            {
+                let (name, k) = if path_is(&c.func, "barrier") {
+                    ("barrier", FS::Barrier)
+                } else {
+                    ("warpgroup_barrier", FS::WarpgroupBarrier)
+                };
                 if !c.args.is_empty() {
-                    self.err(e, "`barrier()` takes no arguments");
+                    self.err(e, format!("`{name}()` takes no arguments"));
                 }
-                out.push(FStmt {
-                    k: FS::Barrier,
-                    loc,
-                });
-            }
-            syn::Expr::Call(c) if path_is(&c.func, "warpgroup_barrier") => {
-                if !c.args.is_empty() {
-                    self.err(e, "`warpgroup_barrier()` takes no arguments");
-                }
-                out.push(FStmt {
-                    k: FS::WarpgroupBarrier,
-                    loc,
-                });
+                out.push(FStmt { k, loc });
             }
             syn::Expr::Call(c) if super::matrix::matrix_fn(&c.func).is_some() => {
                 if let Some((f, generics)) = super::matrix::matrix_fn(&c.func) {

@@ -532,6 +532,7 @@ impl<S: Source> Gen<'_, S> {
             ApproxOp::Math(MathFn::Tanh),
             ApproxOp::Math(MathFn::Powf),
             ApproxOp::Math(MathFn::MulAdd),
+            ApproxOp::Math(MathFn::Exp2),
         ]);
         let d = self.cfg.max_expr_depth.min(2);
         let e = match op {
@@ -553,7 +554,7 @@ impl<S: Source> Gen<'_, S> {
             ApproxOp::Math(f) => {
                 let args = match f {
                     MathFn::Sqrt => vec![self.float_expr(d, false)],
-                    MathFn::Exp => vec![self.clamped(-20.0, 20.0)],
+                    MathFn::Exp | MathFn::Exp2 => vec![self.clamped(-20.0, 20.0)],
                     MathFn::Ln => vec![self.clamped(1.0 / 1024.0, 1_048_576.0)],
                     MathFn::Sin | MathFn::Cos => vec![self.clamped(-3.0, 3.0)],
                     MathFn::Tanh => vec![self.clamped(-10.0, 10.0)],
