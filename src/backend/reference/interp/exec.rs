@@ -263,8 +263,9 @@ impl Launch<'_> {
             }
             // Otherwise everyone waits at the same barrier or subgroup
             // operation, which the whole workgroup takes part in.
-            let first_pc = (0..n).find(|&inv| !s.done[inv]).map(|inv| s.pcs[inv]);
-            let split = (0..n).any(|inv| !s.done[inv] && Some(s.pcs[inv]) != first_pc);
+            let first = (0..n).find(|&inv| !s.done[inv]);
+            let split =
+                (0..n).any(|inv| !s.done[inv] && first.map(|f| s.pcs[f]) != Some(s.pcs[inv]));
             if finished > 0 || split {
                 // A matrix statement that some lanes of a subgroup skip is
                 // a broken matrix contract first.
@@ -287,10 +288,7 @@ impl Launch<'_> {
             // Every invocation stopped after the same instruction: when it
             // is a collective, combine each subgroup's values before
             // releasing them.
-            if let Some(&Op::Subgroup { k, d, a, b }) = first_pc
-                .and_then(|pc| (pc as usize).checked_sub(1))
-                .and_then(|at| c.code.get(at))
-            {
+            if let Some(&Op::Subgroup { k, d, a, b }) = first.and_then(|f| self.waits_at(s, f)) {
                 self.collective(&mut s.regs, n, k, [d, a, b]);
             }
             s.parked.fill(false);
@@ -329,14 +327,8 @@ impl Launch<'_> {
     /// `warpgroup_barrier()` go on. Returns whether any did.
     fn release_warpgroup_barriers(&self, s: &mut Scratch) -> bool {
         let n = s.pcs.len();
-        let at_barrier = |s: &Scratch, inv: usize| {
-            !s.done[inv]
-                && s.parked[inv]
-                && (s.pcs[inv] as usize)
-                    .checked_sub(1)
-                    .and_then(|at| self.c.code.get(at))
-                    .is_some_and(|op| matches!(op, Op::WarpgroupBarrier))
-        };
+        let at_barrier =
+            |s: &Scratch, inv: usize| matches!(self.waits_at(s, inv), Some(Op::WarpgroupBarrier));
         let mut released = false;
         for first in (0..n).step_by(WARPGROUP) {
             let lanes = first..n.min(first + WARPGROUP);
@@ -351,16 +343,21 @@ impl Launch<'_> {
         released
     }
 
-    /// The matrix statement invocation `inv` waits at, if any, with its
-    /// operand registers.
-    fn waits_at_matrix(&self, s: &Scratch, inv: usize) -> Option<(u32, [u32; 2])> {
+    /// The barrier, collective or matrix statement invocation `inv` waits
+    /// at, if it waits (it stopped after it: `pcs` is one past it).
+    fn waits_at(&self, s: &Scratch, inv: usize) -> Option<&Op> {
         if s.done[inv] || !s.parked[inv] {
             return None;
         }
-        match (s.pcs[inv] as usize)
+        (s.pcs[inv] as usize)
             .checked_sub(1)
             .and_then(|at| self.c.code.get(at))
-        {
+    }
+
+    /// The matrix statement invocation `inv` waits at, if any, with its
+    /// operand registers.
+    fn waits_at_matrix(&self, s: &Scratch, inv: usize) -> Option<(u32, [u32; 2])> {
+        match self.waits_at(s, inv) {
             Some(&Op::Matrix { s, a, b }) => Some((s, [a, b])),
             _ => None,
         }
